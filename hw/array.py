@@ -1,0 +1,255 @@
+"""A parameterised systolic array of any PE kind, weight- or output-stationary.
+
+The array owns the shared plumbing so a PE kind only supplies arithmetic (see :mod:`hw.pe`): input
+skew, operand pass registers, the weight double buffers (weight-stationary), the accumulator drain
+(output-stationary) and the output deskew. Operand pass registers load only when a valid token
+arrives, so operands stay put between tokens (what an ``initiation_interval`` > 1 PE needs, and no
+toggling on bubbles).
+
+Weight-stationary (``dataflow="ws"``)
+    PE (r, c) holds ``W[k0 + r, n0 + c]`` (``k_per_step`` elements per row). Activation tokens enter
+    row r skewed by ``r * pe.latency`` and move right one column per cycle; partial sums move down one
+    row per ``pe.latency`` cycles. Each token carries a bank bit that picks one of the slot's two
+    weight registers, so the next fold's weights are written into the other bank while this fold
+    computes. Weight writes arrive on a per-column bus (row address, bank, C lanes), column c delayed
+    c cycles so the write chases the activation wavefront. An array output word is one activation
+    row's dot products with all C columns, deskewed so all lanes leave together.
+
+Output-stationary (``dataflow="os"``)
+    PE (r, c) accumulates ``Out[m0 + r, n0 + c]``. Activation lane r is skewed by r and moves right;
+    weight lane c is skewed by c and moves down. A token flagged ``first`` restarts the accumulator,
+    one flagged ``last`` copies the final sum into the slot's output register; each column then shifts
+    its R output registers down and out (bottom row first), overlapped with the next fold. Requires
+    ``pe.latency <= pe.initiation_interval`` and a fold interval of at least R cycles.
+
+Timing facts are read-only properties: ``latency`` (array input to aligned output, in cycles) and,
+for ``os``, ``drain_cycles``; :mod:`models.cycles` reads them.
+"""
+
+from amaranth.hdl import Module, Signal, Cat, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import check_positive_int
+
+DATAFLOWS = ("ws", "os")
+
+
+def _delay(m, sig, cycles, name):
+    """``sig`` delayed by ``cycles`` flops that shift every cycle."""
+    for i in range(cycles):
+        nxt = Signal.like(sig, name=f"{name}_d{i}")
+        m.d.sync += nxt.eq(sig)
+        sig = nxt
+    return sig
+
+
+def _skew(m, data, valid, cycles, name):
+    """Delay a token by ``cycles``: ``valid`` shifts every cycle, ``data`` loads only with a valid
+    token and holds otherwise. Returns ``(data, valid)``."""
+    for i in range(cycles):
+        nxt_data = Signal.like(data, name=f"{name}_data{i}")
+        nxt_valid = Signal(name=f"{name}_valid{i}")
+        m.d.sync += nxt_valid.eq(valid)
+        with m.If(valid):
+            m.d.sync += nxt_data.eq(data)
+        data, valid = nxt_data, nxt_valid
+    return data, valid
+
+
+def _lanes(vector, width, count):
+    return [vector[i * width:(i + 1) * width] for i in range(count)]
+
+
+class SystolicArray(wiring.Component):
+    """``rows`` x ``cols`` PEs made by ``pe_factory`` in the given dataflow.
+
+    Ports (all unsigned vectors; lane i of a vector is bits ``[i*w, (i+1)*w)``):
+
+    * ``act`` In(rows * pe.act_width), ``act_valid`` In(1): one activation token per valid cycle,
+      lane r for row r, unskewed.
+    * ws: ``act_bank`` In(1) (weight bank the token uses); ``weight`` In(cols * pe.weight_width),
+      ``weight_we`` In(1), ``weight_row`` In(range(rows)), ``weight_bank`` In(1): writes one row of a bank.
+    * os: ``act_first`` In(1), ``act_last`` In(1) (fold boundaries); ``weight`` In(cols * pe.weight_width)
+      is the weight token that goes with the activation token of the same cycle.
+    * ``out`` Out(cols * pe.acc_width), ``out_valid`` Out(1): one output word per valid cycle, lane c =
+      column c. ws: the token's dot products, in token order, ``latency`` cycles after the token
+      entered. os: per fold, R words, tile rows R-1 down to 0, the first ``latency`` cycles after the
+      fold's ``last`` token entered.
+    """
+
+    def __init__(self, pe_factory, *, rows, cols, dataflow="ws"):
+        self._rows = check_positive_int("rows", rows)
+        self._cols = check_positive_int("cols", cols)
+        if dataflow not in DATAFLOWS:
+            raise TypeError(f"dataflow must be one of {DATAFLOWS}, not {dataflow!r}")
+        self._dataflow = dataflow
+        self._pe_factory = pe_factory
+        # A prototype the array reads its contract properties from; it is never elaborated.
+        self.pe = pe_factory()
+        self.pe._MustUse__silence = True
+        if dataflow == "os" and self.pe.latency > self.pe.initiation_interval:
+            raise TypeError(f"output-stationary needs pe latency <= initiation interval, "
+                            f"not {self.pe.latency} > {self.pe.initiation_interval}")
+        pe = self.pe
+        ports = {
+            "act": In(rows * pe.act_width),
+            "act_valid": In(1),
+            "weight": In(cols * pe.weight_width),
+            "out": Out(cols * pe.acc_width),
+            "out_valid": Out(1),
+        }
+        if dataflow == "ws":
+            ports.update({
+                "act_bank": In(1),
+                "weight_we": In(1),
+                "weight_row": In(range(max(rows, 2))),
+                "weight_bank": In(1),
+            })
+        else:
+            ports.update({"act_first": In(1), "act_last": In(1)})
+        super().__init__(ports)
+
+    rows = property(lambda self: self._rows)
+    cols = property(lambda self: self._cols)
+    dataflow = property(lambda self: self._dataflow)
+
+    @property
+    def latency(self):
+        """Cycles from a token at ``act`` to its output word (ws), or from a fold's ``last`` token
+        to the fold's first output word (os)."""
+        if self._dataflow == "ws":
+            # row skew (rows-1)*L, plus L through the last row, plus cols-1 across and back (deskew)
+            return self._rows * self.pe.latency + self._cols - 1
+        # row skew rows-1, pe latency to the capture, one cycle into the output register
+        # (first drain cycle), then cols-1 across and back (deskew)
+        return self._rows + self.pe.latency + self._cols - 1
+
+    @property
+    def drain_cycles(self):
+        """os: cycles a fold's results take to leave (one word per tile row)."""
+        return self._rows
+
+    @property
+    def min_fold_interval(self):
+        """Fewest cycles between the starts of successive folds: ws must write R weight rows into
+        the idle bank, os must drain R output rows, per fold."""
+        return self._rows
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._dataflow == "ws":
+            self._elaborate_ws(m)
+        else:
+            self._elaborate_os(m)
+        return m
+
+    def _make_pes(self, m):
+        pes = [[self._pe_factory() for _ in range(self._cols)] for _ in range(self._rows)]
+        for r, row in enumerate(pes):
+            for c, pe in enumerate(row):
+                m.submodules[f"pe_{r}_{c}"] = pe
+        return pes
+
+    def _deskew_out(self, m, lanes, valid):
+        """Column c leaves ``cols-1-c`` cycles later than it arrives, so every lane leaves together;
+        ``valid`` belongs to the last column."""
+        out = []
+        for c, lane in enumerate(lanes):
+            out.append(_delay(m, lane, self._cols - 1 - c, f"deskew_c{c}"))
+        m.d.comb += [self.out.eq(Cat(*out)), self.out_valid.eq(valid)]
+
+    def _elaborate_ws(self, m):
+        R, C, pe0 = self._rows, self._cols, self.pe
+        L = pe0.latency
+        pes = self._make_pes(m)
+
+        # Weight write bus: the control (we, row, bank) and lane c reach column c after c cycles,
+        # the pace of the activation wavefront, so a bank is rewritten only after its last use.
+        row_width = len(self.weight_row)
+        w_lanes = _lanes(self.weight, pe0.weight_width, C)
+        ctrl = Cat(self.weight_we, self.weight_row, self.weight_bank)
+        col_ctrl, col_data = [], []
+        for c in range(C):
+            if c:
+                ctrl = _delay(m, ctrl, 1, f"wbus_c{c}")
+            col_ctrl.append(ctrl)
+            col_data.append(_delay(m, w_lanes[c], c, f"wlane_c{c}"))
+
+        acts = _lanes(self.act, pe0.act_width, R)
+        bottom_acc, bottom_valid = [], None
+        for r in range(R):
+            token, valid = _skew(m, Cat(acts[r], self.act_bank), self.act_valid, r * L, f"skew_r{r}")
+            for c in range(C):
+                pe = pes[r][c]
+                banks = [Signal(pe0.weight_width, name=f"w{b}_{r}_{c}") for b in (0, 1)]
+                we, row, wbank = col_ctrl[c][0], col_ctrl[c][1:1 + row_width], col_ctrl[c][-1]
+                with m.If(we & (row == r)):
+                    with m.If(wbank):
+                        m.d.sync += banks[1].eq(col_data[c])
+                    with m.Else():
+                        m.d.sync += banks[0].eq(col_data[c])
+                bank = token[-1]
+                m.d.comb += [
+                    pe.act.eq(token[:pe0.act_width]),
+                    pe.weight.eq(Cat(*banks).word_select(bank, pe0.weight_width)),
+                    pe.valid.eq(valid),
+                    pe.acc_in.eq(pes[r - 1][c].acc_out if r else 0),
+                ]
+                if r == R - 1:
+                    bottom_acc.append(pe.acc_out)
+                    bottom_valid = _delay(m, valid, L, f"outv_c{c}")
+                if c < C - 1:
+                    token, valid = _skew(m, token, valid, 1, f"pass_{r}_{c}")
+        self._deskew_out(m, bottom_acc, bottom_valid)
+
+    def _elaborate_os(self, m):
+        R, C, pe0 = self._rows, self._cols, self.pe
+        L = pe0.latency
+        pes = self._make_pes(m)
+        acts = _lanes(self.act, pe0.act_width, R)
+        w_lanes = _lanes(self.weight, pe0.weight_width, C)
+
+        # Column c's weight token enters skewed by c, then moves down with the activation token
+        # that meets it at each PE.
+        weights_in = [_skew(m, w_lanes[c], self.act_valid, c, f"wskew_c{c}")[0] for c in range(C)]
+
+        # Drain control: column 0 counts R shift cycles from its bottom capture; the shift enable
+        # reaches column c one cycle later per column, as the captures do.
+        drain_left = Signal(range(R + 1))
+        shift = [Signal(name=f"shift_c{c}") for c in range(C)]
+        m.d.comb += shift[0].eq(drain_left != 0)
+        for c in range(1, C):
+            m.d.sync += shift[c].eq(shift[c - 1])
+
+        out_regs = [[Signal(pe0.acc_width, name=f"out_{r}_{c}") for c in range(C)] for r in range(R)]
+        for r in range(R):
+            token, valid = _skew(m, Cat(acts[r], self.act_first, self.act_last),
+                                 self.act_valid, r, f"skew_r{r}")
+            for c in range(C):
+                pe = pes[r][c]
+                first, last = token[-2], token[-1]
+                m.d.comb += [
+                    pe.act.eq(token[:pe0.act_width]),
+                    pe.weight.eq(weights_in[c]),
+                    pe.valid.eq(valid),
+                    pe.acc_in.eq(Mux(first, 0, pe.acc_out)),
+                ]
+                # Capture the finished sum; it wins over the shift because, at a fold interval of
+                # R, the register it overwrites has already been shifted out.
+                capture = _delay(m, valid & last, L, f"cap_{r}_{c}")
+                with m.If(capture):
+                    m.d.sync += out_regs[r][c].eq(pe.acc_out)
+                if r:
+                    with m.Elif(shift[c]):
+                        m.d.sync += out_regs[r][c].eq(out_regs[r - 1][c])
+                if r == R - 1 and c == 0:
+                    with m.If(capture):
+                        m.d.sync += drain_left.eq(R)
+                    with m.Elif(drain_left != 0):
+                        m.d.sync += drain_left.eq(drain_left - 1)
+                if r < R - 1:
+                    weights_in[c], _ = _skew(m, weights_in[c], valid, 1, f"wpass_{r}_{c}")
+                if c < C - 1:
+                    token, valid = _skew(m, token, valid, 1, f"pass_{r}_{c}")
+        self._deskew_out(m, [out_regs[R - 1][c] for c in range(C)], shift[C - 1])

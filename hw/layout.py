@@ -1,0 +1,152 @@
+"""The accelerator's memory map: how a GEMM's tensors are laid out in its buffers.
+
+One place defines which buffer word holds which elements, the runtime configuration the sequencer
+needs, and the buffer depths a GEMM requires; the CLI, the testbenches and the cycle model all read it.
+The GEMM is ``Out[M, N] = A[M, K] @ W[K, N]``. Ragged edges are zero-padded in the buffers, so the
+padded lanes contribute nothing and the padded output lanes are simply not read back.
+
+Weight-stationary (ws), a fold = (n tile, k tile), folds ordered n tile outer, k tile inner:
+
+* act word ``kt*M + m``: lane r = ``A[m, kt*R*g + r*g : +g]`` (g = ``k_per_step``)
+* weight word ``(nt*k_tiles + kt)*R + r``: lane c = ``W[kt*R*g + r*g : +g, nt*C + c]``
+* out word ``nt*M + m``: lane c = ``Out[m, nt*C + c]`` (accumulated over the k tiles in place)
+
+Output-stationary (os), a fold = (m tile, n tile), folds ordered m tile outer, n tile inner:
+
+* act word ``mt*S + s`` (S = K steps = ceil(K/g)): lane r = ``A[mt*R + r, s*g : +g]``
+* weight word ``nt*S + s``: lane c = ``W[s*g : +g, nt*C + c]``
+* out word ``(mt*n_tiles + nt)*R + row``: lane c = ``Out[mt*R + row, nt*C + c]``
+
+Elements are two's complement codes; within a lane, element j of a step sits at bits
+``[j*e, (j+1)*e)``, e = lane width / g.
+"""
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from .array import DATAFLOWS
+
+
+def pack_words(lanes, lane_width):
+    """(words, lanes) integer array -> list of Python ints, lane i at bits [i*w, (i+1)*w)."""
+    lanes = np.asarray(lanes, dtype=np.int64)
+    bits = (lanes[..., None] >> np.arange(lane_width, dtype=np.int64)) & 1
+    bits = bits.reshape(lanes.shape[0], -1).astype(np.uint8)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def unpack_words(words, lane_width, lanes, signed=True):
+    """Inverse of :func:`pack_words`: list of ints -> (words, lanes) int64 array."""
+    nbytes = (lanes * lane_width + 7) // 8
+    raw = np.frombuffer(b"".join(int(w).to_bytes(nbytes, "little") for w in words), dtype=np.uint8)
+    bits = np.unpackbits(raw.reshape(len(words), nbytes), axis=1, bitorder="little")
+    bits = bits[:, :lanes * lane_width].reshape(len(words), lanes, lane_width).astype(np.int64)
+    values = (bits << np.arange(lane_width, dtype=np.int64)).sum(axis=2)
+    if signed:
+        values = np.where(values >= 1 << (lane_width - 1), values - (1 << lane_width), values)
+    return values
+
+
+@dataclass(frozen=True)
+class GemmLayout:
+    """Buffer layout and sequencer configuration of one GEMM on one array."""
+    rows: int
+    cols: int
+    dataflow: str
+    k_per_step: int
+    m: int
+    k: int
+    n: int
+
+    def __post_init__(self):
+        if self.dataflow not in DATAFLOWS:
+            raise ValueError(f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}")
+        for name in ("rows", "cols", "k_per_step", "m", "k", "n"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+    k_steps = property(lambda self: ceil(self.k / self.k_per_step))
+    k_tiles = property(lambda self: ceil(self.k_steps / self.rows))
+    m_tiles = property(lambda self: ceil(self.m / self.rows))
+    n_tiles = property(lambda self: ceil(self.n / self.cols))
+
+    @property
+    def stream_len(self):
+        """Tokens per fold: M rows of A (ws) or K steps (os)."""
+        return self.m if self.dataflow == "ws" else self.k_steps
+
+    @property
+    def fold_outer(self):
+        return self.n_tiles if self.dataflow == "ws" else self.m_tiles
+
+    @property
+    def fold_inner(self):
+        return self.k_tiles if self.dataflow == "ws" else self.n_tiles
+
+    @property
+    def folds(self):
+        return self.fold_outer * self.fold_inner
+
+    @property
+    def act_depth(self):
+        return self.k_tiles * self.m if self.dataflow == "ws" else self.m_tiles * self.k_steps
+
+    @property
+    def weight_depth(self):
+        return self.folds * self.rows if self.dataflow == "ws" else self.n_tiles * self.k_steps
+
+    @property
+    def out_depth(self):
+        return self.n_tiles * self.m if self.dataflow == "ws" else self.folds * self.rows
+
+    def _padded(self, x, shape):
+        out = np.zeros(shape, dtype=np.int64)
+        out[:x.shape[0], :x.shape[1]] = x
+        return out
+
+    def act_lanes(self, acts):
+        """A (M x K codes) -> (act_depth, rows) lane values, each lane holding g elements."""
+        g, R, S = self.k_per_step, self.rows, self.k_steps
+        if self.dataflow == "ws":
+            a = self._padded(acts, (self.m, self.k_tiles * R * g))
+            steps = a.reshape(self.m, self.k_tiles, R, g).transpose(1, 0, 2, 3)  # kt, m, r, g
+        else:
+            a = self._padded(acts, (self.m_tiles * R, S * g))
+            steps = a.reshape(self.m_tiles, R, S, g).transpose(0, 2, 1, 3)  # mt, s, r, g
+        return steps.reshape(-1, R, g)
+
+    def weight_lanes(self, weights):
+        """W (K x N codes) -> (weight_depth, cols, g) element values."""
+        g, R, C, S = self.k_per_step, self.rows, self.cols, self.k_steps
+        if self.dataflow == "ws":
+            w = self._padded(weights, (self.k_tiles * R * g, self.n_tiles * C))
+            steps = w.reshape(self.k_tiles, R, g, self.n_tiles, C).transpose(3, 0, 1, 4, 2)
+        else:
+            w = self._padded(weights, (S * g, self.n_tiles * C))
+            steps = w.reshape(S, g, self.n_tiles, C).transpose(2, 0, 3, 1)  # nt, s, c, g
+        return steps.reshape(-1, C, g)
+
+    def out_matrix(self, lanes):
+        """(out_depth, cols) output lane values -> Out (M x N)."""
+        C = self.cols
+        lanes = np.asarray(lanes).reshape(self.out_depth, C)
+        if self.dataflow == "ws":
+            full = lanes.reshape(self.n_tiles, self.m, C).transpose(1, 0, 2)
+            full = full.reshape(self.m, self.n_tiles * C)
+        else:
+            R = self.rows
+            full = lanes.reshape(self.m_tiles, self.n_tiles, R, C).transpose(0, 2, 1, 3)
+            full = full.reshape(self.m_tiles * R, self.n_tiles * C)
+        return full[:self.m, :self.n]
+
+
+def element_words(element_lanes, element_width):
+    """(words, lanes, g) element codes -> list of ints, element j of lane i at bit
+    ``(i*g + j) * element_width``."""
+    element_lanes = np.asarray(element_lanes)
+    flat = element_lanes.reshape(element_lanes.shape[0], -1)
+    return pack_words(flat, element_width)

@@ -1,0 +1,66 @@
+"""The processing-element contract shared by every PE kind.
+
+A PE is the arithmetic cell of one array slot. The array owns everything around it (operand pass
+registers, skew, weight double buffers, the output drain), so a new PE kind only states its operand
+widths and timing and implements the arithmetic; it never touches :mod:`hw.array`.
+
+Ports (flat, unsigned vectors as Amaranth emits them; signedness is per the class properties):
+
+============  =====  ==============================================================================
+``act``       In     activation operand, ``act_width`` bits (one step's worth: ``k_per_step`` elements)
+``weight``    In     weight operand, ``weight_width`` bits (``k_per_step`` elements)
+``valid``     In     a step starts this cycle; ``act`` and ``weight`` stay stable for
+                     ``initiation_interval`` cycles from here (the array holds them)
+``acc_in``    In     partial sum the step adds to, sampled in the cycle ``valid`` is high
+``acc_out``   Out    registered; ``latency`` cycles after ``valid`` it holds
+                     ``acc_in + dot(act, weight)`` wrapped to ``acc_width`` bits (two's complement);
+                     it holds its value while no step completes
+============  =====  ==============================================================================
+
+Timing facts, read by the array, the cycle model, the cost model and the testbenches:
+
+* ``initiation_interval`` -- cycles between successive steps (1 for a fully pipelined MAC,
+  the number of weight terms or bit-planes for a bit-serial PE).
+* ``latency`` -- cycles from ``valid`` to ``acc_out``. In a weight-stationary array the partial
+  sum moves one row down every ``latency`` cycles, so rows are skewed by it. Output-stationary
+  arrays feed ``acc_out`` back as ``acc_in``, so there ``latency <= initiation_interval`` is required.
+* ``k_per_step`` -- how many K elements one step consumes (1 for scalar MACs; 2 for an
+  outlier-victim pair; 4 for a LUT group). One array row maps ``k_per_step`` consecutive K indices.
+
+Reset: the synchronous reset clears ``acc_out`` to 0.
+"""
+
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+
+class ProcessingElement(wiring.Component):
+    """Base class of every PE kind: builds the signature from the subclass's width properties.
+
+    Subclasses define the read-only properties ``act_width``, ``weight_width``, ``acc_width``,
+    ``act_signed``, ``weight_signed``, ``k_per_step``, ``initiation_interval``, ``latency`` and
+    ``macs_per_step``, then implement ``elaborate``.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "act":     In(self.act_width),
+            "weight":  In(self.weight_width),
+            "valid":   In(1),
+            "acc_in":  In(self.acc_width),
+            "acc_out": Out(self.acc_width),
+        })
+
+    @property
+    def macs_per_cycle(self):
+        """Multiply-accumulates per cycle at full occupancy (a derived fact for the cost model)."""
+        return self.macs_per_step / self.initiation_interval
+
+
+def check_positive_int(name, value, *, minimum=1, maximum=None):
+    """Validate a keyword option up front; the TypeError quotes the bad value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
+            maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise TypeError(f"{name} must be an integer {bound}, not {value!r}")
+    return value

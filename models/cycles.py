@@ -1,0 +1,90 @@
+"""Analytical cycle model of the accelerator: exact cycle counts, next to SCALE-Sim's.
+
+The model is a pure function of the design's timing facts (read from the hardware classes'
+properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first busy cycle):
+
+* F folds (:class:`hw.layout.GemmLayout`), each with S tokens one every II cycles.
+* Fold interval ``I = max(S * II, R)``: the next fold's R weight rows (ws) or the previous fold's
+  R drained output rows (os) each need R cycles; both overlap the current fold's tokens.
+* The last token is read at ``P + (F - 1) * I + (S - 1) * II``, P = weight preload (R for ws:
+  the first fold's weights go in one row per cycle before its first token; 0 for os).
+* Its last output word is written ``output_latency`` cycles later (buffer read, array, and the
+  read-modify-write stage (ws) or the rest of the drain (os)); the cycle counter counts that
+  cycle too.
+
+  cycles = P + (F - 1) * I + (S - 1) * II + output_latency + 1
+
+SCALE-Sim (spec section 0) counts ``folds * T - 1`` compute cycles with, for ws,
+``T = 2*Sr + Sc + M - 2`` (weight load, fill and drain paid in every fold) and, for os,
+``T = K + Sr + Sc - 2``. This RTL pays fill and drain once per run because the next fold's weights
+(ws, double-buffered banks) or the previous fold's outputs (os, per-PE output registers) move
+while the current fold computes; a fold costs ``max(S*II, R)`` cycles. SCALE-Sim also counts only
+compute, not the buffer read/write cycles this counter includes.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hw.layout import GemmLayout
+
+
+@dataclass(frozen=True)
+class ArrayTiming:
+    """The timing facts of one built design, as its hardware classes state them."""
+    rows: int
+    cols: int
+    dataflow: str
+    k_per_step: int
+    initiation_interval: int
+    macs_per_step: int
+    preload_cycles: int
+    output_latency: int
+
+    @classmethod
+    def of(cls, accelerator):
+        """Read the facts from an :class:`hw.accelerator.Accelerator` (or anything with its
+        properties)."""
+        pe = accelerator.pe
+        return cls(rows=accelerator.rows, cols=accelerator.cols, dataflow=accelerator.dataflow,
+                   k_per_step=pe.k_per_step, initiation_interval=pe.initiation_interval,
+                   macs_per_step=pe.macs_per_step,
+                   preload_cycles=accelerator.weight_preload_cycles,
+                   output_latency=accelerator.output_latency)
+
+
+@dataclass(frozen=True)
+class CycleEstimate:
+    cycles: int
+    folds: int
+    fold_interval: int
+    macs: int
+    utilisation: float        # MACs / (PE-slots * peak MACs per PE-cycle * cycles)
+    macs_per_cycle: float
+    scalesim_cycles: int      # SCALE-Sim's compute-cycle formula for the same array and GEMM
+
+
+def scalesim_cycles(rows, cols, dataflow, m, k, n):
+    """SCALE-Sim v3's compute cycles (spec section 0), for comparison only."""
+    from math import ceil
+    if dataflow == "ws":
+        folds, t = ceil(k / rows) * ceil(n / cols), 2 * rows + cols + m - 2
+    elif dataflow == "os":
+        folds, t = ceil(m / rows) * ceil(n / cols), k + rows + cols - 2
+    else:
+        raise ValueError(f"dataflow must be 'ws' or 'os', not {dataflow!r}")
+    return folds * t - 1
+
+
+def gemm_cycles(timing, m, k, n):
+    """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM."""
+    layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
+    ii = timing.initiation_interval
+    interval = max(layout.stream_len * ii, timing.rows)
+    cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
+              + timing.output_latency + 1)
+    macs = m * k * n
+    peak = timing.rows * timing.cols * timing.macs_per_step / ii
+    return CycleEstimate(
+        cycles=cycles, folds=layout.folds, fold_interval=interval, macs=macs,
+        utilisation=macs / (peak * cycles), macs_per_cycle=macs / cycles,
+        scalesim_cycles=scalesim_cycles(timing.rows, timing.cols, timing.dataflow, m, k, n))
