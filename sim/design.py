@@ -1,0 +1,85 @@
+"""A design point: which PE kind, array shape, dataflow and buffer depths; its Verilog."""
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+
+from amaranth.back import verilog
+
+from hw.accelerator import Accelerator
+from hw.layout import GemmLayout
+from models.cycles import ArrayTiming
+from models.registry import get_kind
+
+TOP_NAME = "top"
+
+
+def _pow2_at_least(n):
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    """Everything that determines the generated Verilog. ``pe_options`` is a tuple of
+    (name, value) pairs passed to the PE class (e.g. ``(("acc_width", 32),)``)."""
+    pe: str
+    rows: int
+    cols: int
+    dataflow: str = "ws"
+    act_depth: int = 64
+    weight_depth: int = 64
+    out_depth: int = 64
+    pe_options: tuple = field(default=())
+
+    @classmethod
+    def sized_for(cls, pe, rows, cols, dataflow, m, k, n, pe_options=()):
+        """Buffers just large enough for one GEMM, each depth rounded up to a power of two so
+        nearby GEMM sizes share one cached Verilator build."""
+        kind = get_kind(pe)
+        layout = GemmLayout(rows, cols, dataflow, kind.prototype(**dict(pe_options)).k_per_step, m, k, n)
+        return cls(pe, rows, cols, dataflow, _pow2_at_least(layout.act_depth),
+                   _pow2_at_least(layout.weight_depth), _pow2_at_least(layout.out_depth),
+                   tuple(pe_options))
+
+    @property
+    def kind(self):
+        return get_kind(self.pe)
+
+    def accelerator(self):
+        return Accelerator(self.kind.pe_factory(**dict(self.pe_options)), rows=self.rows,
+                           cols=self.cols, dataflow=self.dataflow, act_depth=self.act_depth,
+                           weight_depth=self.weight_depth, out_depth=self.out_depth)
+
+    @functools.cached_property
+    def facts(self):
+        """An accelerator instance to read timing and width properties from (never elaborated)."""
+        acc = self.accelerator()
+        acc._MustUse__silence = acc.array._MustUse__silence = True
+        return acc
+
+    def timing(self):
+        return ArrayTiming.of(self.facts)
+
+    def layout(self, m, k, n):
+        acc = self.facts
+        layout = GemmLayout(self.rows, self.cols, self.dataflow, acc.pe.k_per_step, m, k, n)
+        for name in ("act", "weight", "out"):
+            need, have = getattr(layout, f"{name}_depth"), getattr(acc, f"{name}_depth")
+            if need > have:
+                raise ValueError(f"GEMM {m}x{k}x{n} needs {need} {name} buffer words, "
+                                 f"the design has {have}")
+        return layout
+
+    @property
+    def slug(self):
+        opts = "".join(f"_{k}{v}" for k, v in self.pe_options)
+        return (f"{self.pe}_{self.dataflow}_{self.rows}x{self.cols}"
+                f"_a{self.act_depth}_w{self.weight_depth}_o{self.out_depth}{opts}")
+
+    def verilog(self):
+        """Verilog text of the accelerator; byte-identical across runs (no source locations)."""
+        return verilog.convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+
+
+def verilog_hash(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

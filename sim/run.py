@@ -1,0 +1,152 @@
+"""Run a GEMM on a design in Verilator (through cocotb) and compare it with the golden model."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw.layout import element_words, unpack_words
+from models.cycles import gemm_cycles
+
+from .build import cocotb_runner, build, verilator_env
+from .cocotb_gemm import JOB_ENV
+
+WATCHDOG_FACTOR = 4     # a run may take this many times the model's cycles (+ slack) before it fails
+WATCHDOG_SLACK = 1000
+
+
+class SimulationError(RuntimeError):
+    """The simulation itself failed (watchdog, build or cocotb error); the message says which."""
+
+
+@dataclass(frozen=True)
+class SimResult:
+    design: object
+    m: int
+    k: int
+    n: int
+    acts: np.ndarray          # the integer codes the RTL received (M x K)
+    weights: np.ndarray       # (K x N)
+    rtl_out: np.ndarray       # raw integers the RTL produced (M x N)
+    golden_out: np.ndarray    # the golden model's integers (M x N)
+    cycles: int               # the RTL's cycle counter
+    model: object             # models.cycles.CycleEstimate
+    sim_seconds: float        # wall time of the run phase (start .. done) in the simulator
+    wall_seconds: float       # whole simulator process incl. loading and read-back
+    build_seconds: float      # 0 when the build came from the cache
+
+    @property
+    def mismatches(self):
+        return int(np.count_nonzero(self.rtl_out != self.golden_out))
+
+    @property
+    def passed(self):
+        return self.mismatches == 0 and self.cycles == self.model.cycles
+
+    @property
+    def cycles_per_second(self):
+        return self.cycles / self.sim_seconds if self.sim_seconds > 0 else float("inf")
+
+
+def _element_mask(codes, width):
+    return np.asarray(codes, dtype=np.int64) & ((1 << width) - 1)
+
+
+@dataclass(frozen=True)
+class GemmJob:
+    """A GEMM prepared for a design: validated codes, packed buffer words, model prediction."""
+    design: object
+    acts: np.ndarray
+    weights: np.ndarray
+    layout: object
+    act_words: list
+    weight_words: list
+    model: object
+
+    @property
+    def watchdog_cycles(self):
+        return WATCHDOG_FACTOR * self.model.cycles + WATCHDOG_SLACK
+
+    def result(self, out_words, cycles, **timings):
+        """Unpack the RTL's output words and pair them with the golden model's output."""
+        pe = self.design.facts.pe
+        out_lanes = unpack_words(out_words, pe.acc_width, self.design.cols)
+        m, k, n = self.layout.m, self.layout.k, self.layout.n
+        return SimResult(design=self.design, m=m, k=k, n=n, acts=self.acts, weights=self.weights,
+                         rtl_out=self.layout.out_matrix(out_lanes),
+                         golden_out=self.design.kind.golden_gemm(self.acts, self.weights, pe),
+                         cycles=cycles, model=self.model, **timings)
+
+
+def prepare_gemm(design, acts, weights):
+    """Validate ``acts`` (M x K codes) and ``weights`` (K x N codes) for ``design`` (a
+    :class:`sim.design.DesignConfig`) and pack them. ValueError for bad codes or shapes that do
+    not fit the design's buffers."""
+    kind = design.kind
+    acts, weights = kind.check_acts(acts), kind.check_weights(weights)
+    if acts.shape[1] != weights.shape[0]:
+        raise ValueError(f"shapes do not chain: acts {acts.shape} @ weights {weights.shape}")
+    (m, k), n = acts.shape, weights.shape[1]
+    layout = design.layout(m, k, n)
+    pe = design.facts.pe
+    act_bits, weight_bits = pe.act_width // pe.k_per_step, pe.weight_width // pe.k_per_step
+    return GemmJob(
+        design=design, acts=acts, weights=weights, layout=layout,
+        act_words=element_words(_element_mask(layout.act_lanes(acts), act_bits), act_bits),
+        weight_words=element_words(_element_mask(layout.weight_lanes(weights), weight_bits), weight_bits),
+        model=gemm_cycles(design.timing(), m, k, n))
+
+
+def simulate_gemm(design, acts, weights):
+    """Run one GEMM on ``design`` in Verilator through cocotb; see :func:`prepare_gemm`."""
+    job = prepare_gemm(design, acts, weights)
+    t0 = time.perf_counter()
+    built = build(design)
+    build_seconds = time.perf_counter() - t0
+
+    runs = built.directory / "runs"
+    runs.mkdir(exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=runs))
+    layout = job.layout
+    job_path = job_dir / "job.json"
+    job_path.write_text(json.dumps({
+        "act_words": [format(w, "x") for w in job.act_words],
+        "weight_words": [format(w, "x") for w in job.weight_words],
+        "stream_len": layout.stream_len, "fold_outer": layout.fold_outer,
+        "fold_inner": layout.fold_inner, "out_words": layout.out_depth,
+        "watchdog_cycles": job.watchdog_cycles,
+    }))
+    result_path = job_dir / "result.json"
+
+    from cocotb_tools.runner import get_results
+    t1 = time.perf_counter()
+    crashed = None
+    with verilator_env():
+        os.environ[JOB_ENV] = str(job_path)
+        runner = cocotb_runner()
+        try:
+            runner.test(test_module="sim.cocotb_gemm", hdl_toplevel="top",
+                        hdl_toplevel_lang="verilog", build_dir=built.directory / "obj",
+                        test_dir=job_dir, results_xml=str(job_dir / "results.xml"),
+                        waves=built.waves, log_file=job_dir / "sim.log")
+        except SystemExit as e:  # cocotb's runner exits on a failed test under pytest or a crash
+            crashed = e.code
+    wall_seconds = time.perf_counter() - t1
+    failed = crashed is not None or get_results(job_dir / "results.xml")[1] > 0
+    if failed or not result_path.exists():
+        log_path = job_dir / "sim.log"
+        log = log_path.read_text(errors="replace") if log_path.exists() else ""
+        reason = next((line.split("WatchdogTimeout:")[-1].strip() for line in log.splitlines()
+                       if "WatchdogTimeout:" in line), None)
+        raise SimulationError(reason or f"cocotb test failed (exit {crashed}); see {log_path}")
+    result = json.loads(result_path.read_text())
+    if not built.waves:
+        shutil.rmtree(job_dir)
+    return job.result([int(w, 16) for w in result["out_words"]], result["cycles"],
+                      sim_seconds=result["run_seconds"], wall_seconds=wall_seconds,
+                      build_seconds=build_seconds)

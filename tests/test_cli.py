@@ -1,0 +1,125 @@
+"""The pearray command line: output contract, dumps, exit codes, bad input."""
+
+import json
+from functools import partial
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+
+from hw.pe_int8 import Int8PE
+from models import registry
+from sim import cli, run
+
+SIM = ["sim", "--pe", "int8", "--rows", "2", "--cols", "2"]
+
+
+def _run(capsys, argv):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_verilog_writes_and_prints_the_path(tmp_path, capsys):
+    code, out, _ = _run(capsys, ["verilog", "--pe", "int8", "--rows", "2", "--cols", "3", "-o", str(tmp_path)])
+    assert code == 0
+    path = tmp_path / out.strip().split("/")[-1]
+    assert out.strip() == str(path) and "module top" in path.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_sim_json_and_dump(tmp_path, capsys):
+    code, out, _ = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--json", "--dump", str(tmp_path)])
+    assert code == 0
+    report = json.loads(out)  # exactly one JSON object on stdout
+    for key in ("pe", "rows", "cols", "dataflow", "m", "k", "n", "cycles", "model_cycles",
+                "mismatches", "sim_seconds", "cycles_per_second"):
+        assert key in report
+    assert report["mismatches"] == 0 and report["cycles"] == report["model_cycles"]
+    acts, weights = np.load(tmp_path / "acts_q.npy"), np.load(tmp_path / "weights_q.npy")
+    assert acts.shape == (5, 7) and weights.shape == (7, 3)
+    assert np.array_equal(np.load(tmp_path / "rtl_out.npy"), acts @ weights)
+    assert np.array_equal(np.load(tmp_path / "golden_out.npy"), acts @ weights)
+    assert "rtl_out" in json.loads((tmp_path / "meta.json").read_text())
+
+
+def test_sim_quantises_float_files(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "a.npy", rng.normal(size=(4, 6)).astype(np.float32))
+    np.save(tmp_path / "w.npy", rng.normal(size=(6, 5)))
+    code, out, _ = _run(capsys, SIM + ["--acts", str(tmp_path / "a.npy"), "--weights", str(tmp_path / "w.npy"),
+                                       "--json", "--dump", str(tmp_path / "d")])
+    assert code == 0 and json.loads(out)["m"] == 4
+    meta = json.loads((tmp_path / "d" / "meta.json").read_text())
+    assert "scale" in meta["acts"] and len(meta["weights"]["scale"]) == 5
+
+
+def _bad_files(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((3, 4), dtype=np.int8))
+    np.save(tmp_path / "w_shape.npy", np.ones((5, 2), dtype=np.int8))
+    np.save(tmp_path / "w_range.npy", np.full((4, 2), 200, dtype=np.int16))
+    nan = np.ones((4, 2))
+    nan[1, 1] = np.nan
+    np.save(tmp_path / "w_nan.npy", nan)
+    np.save(tmp_path / "w_3d.npy", np.ones((4, 2, 1)))
+    (tmp_path / "junk.npy").write_bytes(b"not a numpy file")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", "--pe", "int9", "--rows", "2", "--cols", "2", "--m", "1", "--k", "1", "--n", "1"], "unknown PE kind 'int9'"),
+    (["sim", "--pe", "int8", "--rows", "0", "--cols", "2", "--m", "1", "--k", "1", "--n", "1"], "positive integer"),
+    (SIM + ["--m", "4"], "give --m, --k and --n"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/w_shape.npy"], "shapes do not chain"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/w_range.npy"], "out of range"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/w_nan.npy"], "NaN"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/w_3d.npy"], "2-D"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/junk.npy"], "cannot read weight file"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/missing.npy"], "cannot read weight file"),
+    (SIM + ["--acts", "{d}/a.npy"], "go together"),
+    (SIM + ["--m", "9", "--k", "9", "--n", "9", "--act-depth", "4"], "needs 45 act buffer words"),
+    (SIM + ["--acts", "{d}/a.npy", "--weights", "{d}/w_range.npy", "--m", "2"], "does not match"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    d = _bad_files(tmp_path)
+    dump = tmp_path / "dump"
+    argv = [a.format(d=d) for a in argv] + ["--dump", str(dump)]
+    code, out, err = _run(capsys, argv)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert out == ""
+    assert not dump.exists()
+
+
+class OffByOnePE(Int8PE):
+    """A deliberately broken PE: -128 * -128 comes out one too small."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.good = good = Int8PE(acc_width=self.acc_width)
+        m.d.comb += [good.act.eq(self.act), good.weight.eq(self.weight),
+                     good.valid.eq(self.valid), good.acc_in.eq(self.acc_in)]
+        corner = (self.act == 0x80) & (self.weight == 0x80)
+        with m.If(self.valid):
+            m.d.sync += self.acc_out.eq(self.acc_in.as_signed() + self.act.as_signed() * self.weight.as_signed()
+                                        - corner)
+        return m
+
+
+def test_a_broken_design_fails_with_exit_1(monkeypatch, tmp_path, capsys):
+    broken = registry.PEKind(**{**registry.PE_KINDS["int8"].__dict__, "name": "int8-broken", "pe_class": OffByOnePE})
+    monkeypatch.setitem(registry.PE_KINDS, "int8-broken", broken)
+    np.save(tmp_path / "a.npy", np.full((3, 4), -128))
+    np.save(tmp_path / "w.npy", np.full((4, 2), -128))
+    code, out, _ = _run(capsys, ["sim", "--pe", "int8-broken", "--rows", "2", "--cols", "2", "--json",
+                                 "--acts", str(tmp_path / "a.npy"), "--weights", str(tmp_path / "w.npy")])
+    assert code == 1
+    assert json.loads(out)["mismatches"] == 6
+
+
+def test_watchdog_ends_a_hung_run(monkeypatch, capsys):
+    monkeypatch.setattr(run, "WATCHDOG_FACTOR", 0)
+    monkeypatch.setattr(run, "WATCHDOG_SLACK", 5)
+    code, _, err = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3"])
+    assert code == 1
+    assert "watchdog: done not raised within 5 cycles" in err
