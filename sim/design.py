@@ -77,8 +77,14 @@ class DesignConfig:
                 f"_a{self.act_depth}_w{self.weight_depth}_o{self.out_depth}{opts}")
 
     def verilog(self):
-        """Verilog text of the accelerator; byte-identical across runs (no source locations)."""
-        return verilog.convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+        """Verilog text of the accelerator; byte-identical across runs (no source locations).
+        Generated once per design per process (a 16x16 array takes 12-23 s)."""
+        return _verilog_text(self)
+
+
+@functools.lru_cache(maxsize=32)
+def _verilog_text(design):
+    return verilog.convert(design.accelerator(), name=TOP_NAME, emit_src=False)
 
 
 def verilog_hash(text):
