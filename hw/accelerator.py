@@ -56,8 +56,8 @@ class Accelerator(wiring.Component):
         }
         pe = self.array.pe
         self._word_widths = {
-            "act": rows * pe.act_width,
-            "weight": cols * pe.weight_width,
+            "act": rows * pe.act_code_width,
+            "weight": cols * pe.weight_code_width,
             "out": cols * pe.acc_width,
         }
         count = range(max(self._depths.values()) + 1)

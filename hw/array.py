@@ -66,11 +66,11 @@ class SystolicArray(wiring.Component):
 
     Ports (all unsigned vectors; lane i of a vector is bits ``[i*w, (i+1)*w)``):
 
-    * ``act`` In(rows * pe.act_width), ``act_valid`` In(1): one activation token per valid cycle,
-      lane r for row r, unskewed.
-    * ws: ``act_bank`` In(1) (weight bank the token uses); ``weight`` In(cols * pe.weight_width),
+    * ``act`` In(rows * pe.act_code_width), ``act_valid`` In(1): one activation token per valid
+      cycle, lane r for row r, unskewed; lane r passes row r's border unit if the PE has one.
+    * ws: ``act_bank`` In(1) (weight bank the token uses); ``weight`` In(cols * pe.weight_code_width),
       ``weight_we`` In(1), ``weight_row`` In(range(rows)), ``weight_bank`` In(1): writes one row of a bank.
-    * os: ``act_first`` In(1), ``act_last`` In(1) (fold boundaries); ``weight`` In(cols * pe.weight_width)
+    * os: ``act_first`` In(1), ``act_last`` In(1) (fold boundaries); ``weight`` In(cols * pe.weight_code_width)
       is the weight token that goes with the activation token of the same cycle.
     * ``out`` Out(cols * pe.acc_width), ``out_valid`` Out(1): one output word per valid cycle, lane c =
       column c. ws: the token's dot products, in token order, ``latency`` cycles after the token
@@ -93,9 +93,9 @@ class SystolicArray(wiring.Component):
                             f"not {self.pe.latency} > {self.pe.initiation_interval}")
         pe = self.pe
         ports = {
-            "act": In(rows * pe.act_width),
+            "act": In(rows * pe.act_code_width),
             "act_valid": In(1),
-            "weight": In(cols * pe.weight_width),
+            "weight": In(cols * pe.weight_code_width),
             "out": Out(cols * pe.acc_width),
             "out_valid": Out(1),
         }
@@ -151,6 +151,28 @@ class SystolicArray(wiring.Component):
                 m.submodules[f"pe_{r}_{c}"] = pe
         return pes
 
+    def _border_operands(self, m, vector, code_width, count, make_border, name):
+        """Each code lane of ``vector``, through its own border unit if the PE has one (one unit
+        per row or column, shared by every PE along it)."""
+        operands = []
+        for i, code in enumerate(_lanes(vector, code_width, count)):
+            border = make_border()
+            if border is None:
+                operands.append(code)
+                continue
+            m.submodules[f"{name}_{i}"] = border
+            m.d.comb += border.code.eq(code)
+            operands.append(border.operand)
+        return operands
+
+    def _row_operands(self, m):
+        return self._border_operands(m, self.act, self.pe.act_code_width, self._rows,
+                                     self.pe.act_border, "act_border")
+
+    def _column_operands(self, m):
+        return self._border_operands(m, self.weight, self.pe.weight_code_width, self._cols,
+                                     self.pe.weight_border, "weight_border")
+
     def _deskew_out(self, m, lanes, valid):
         """Column c leaves ``cols-1-c`` cycles later than it arrives, so every lane leaves together;
         ``valid`` belongs to the last column."""
@@ -167,7 +189,7 @@ class SystolicArray(wiring.Component):
         # Weight write bus: the control (we, row, bank) and lane c reach column c after c cycles,
         # the pace of the activation wavefront, so a bank is rewritten only after its last use.
         row_width = len(self.weight_row)
-        w_lanes = _lanes(self.weight, pe0.weight_width, C)
+        w_lanes = self._column_operands(m)
         ctrl = Cat(self.weight_we, self.weight_row, self.weight_bank)
         col_ctrl, col_data = [], []
         for c in range(C):
@@ -176,7 +198,7 @@ class SystolicArray(wiring.Component):
             col_ctrl.append(ctrl)
             col_data.append(_delay(m, w_lanes[c], c, f"wlane_c{c}"))
 
-        acts = _lanes(self.act, pe0.act_width, R)
+        acts = self._row_operands(m)
         bottom_acc, bottom_valid = [], None
         for r in range(R):
             token, valid = _skew(m, Cat(acts[r], self.act_bank), self.act_valid, r * L, f"skew_r{r}")
@@ -207,8 +229,8 @@ class SystolicArray(wiring.Component):
         R, C, pe0 = self._rows, self._cols, self.pe
         L = pe0.latency
         pes = self._make_pes(m)
-        acts = _lanes(self.act, pe0.act_width, R)
-        w_lanes = _lanes(self.weight, pe0.weight_width, C)
+        acts = self._row_operands(m)
+        w_lanes = self._column_operands(m)
 
         # Column c's weight token enters skewed by c, then moves down with the activation token
         # that meets it at each PE.

@@ -17,8 +17,8 @@ Output-stationary (os), a fold = (m tile, n tile), folds ordered m tile outer, n
 * weight word ``nt*S + s``: lane c = ``W[s*g : +g, nt*C + c]``
 * out word ``(mt*n_tiles + nt)*R + row``: lane c = ``Out[mt*R + row, nt*C + c]``
 
-Elements are two's complement codes; within a lane, element j of a step sits at bits
-``[j*e, (j+1)*e)``, e = lane width / g.
+The layout places element codes; the PE class turns a step's g codes into lane bits
+(``act_lanes``/``weight_lanes``, by default element j at bits ``[j*e, (j+1)*e)``).
 """
 
 from dataclasses import dataclass
@@ -29,17 +29,20 @@ import numpy as np
 from .array import DATAFLOWS
 
 
-def pack_words(lanes, lane_width):
-    """(words, lanes) integer array -> list of Python ints, lane i at bits [i*w, (i+1)*w)."""
-    lanes = np.asarray(lanes, dtype=np.int64)
-    bits = (lanes[..., None] >> np.arange(lane_width, dtype=np.int64)) & 1
-    bits = bits.reshape(lanes.shape[0], -1).astype(np.uint8)
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+def lane_words(lanes, lane_width):
+    """(words, lanes) unsigned lane values (ints, any size) -> list of Python ints, lane i at bits
+    [i*w, (i+1)*w)."""
+    words = []
+    for row in np.asarray(lanes, dtype=object).reshape(len(lanes), -1):
+        word = 0
+        for i, value in enumerate(row):
+            word |= int(value) << (i * lane_width)
+        words.append(word)
+    return words
 
 
 def unpack_words(words, lane_width, lanes, signed=True):
-    """Inverse of :func:`pack_words`: list of ints -> (words, lanes) int64 array."""
+    """Inverse of :func:`lane_words`: list of ints -> (words, lanes) int64 array (signed lanes by default)."""
     nbytes = (lanes * lane_width + 7) // 8
     raw = np.frombuffer(b"".join(int(w).to_bytes(nbytes, "little") for w in words), dtype=np.uint8)
     bits = np.unpackbits(raw.reshape(len(words), nbytes), axis=1, bitorder="little")
@@ -142,11 +145,3 @@ class GemmLayout:
             full = lanes.reshape(self.m_tiles, self.n_tiles, R, C).transpose(0, 2, 1, 3)
             full = full.reshape(self.m_tiles * R, self.n_tiles * C)
         return full[:self.m, :self.n]
-
-
-def element_words(element_lanes, element_width):
-    """(words, lanes, g) element codes -> list of ints, element j of lane i at bit
-    ``(i*g + j) * element_width``."""
-    element_lanes = np.asarray(element_lanes)
-    flat = element_lanes.reshape(element_lanes.shape[0], -1)
-    return pack_words(flat, element_width)

@@ -28,7 +28,20 @@ Timing facts, read by the array, the cycle model, the cost model and the testben
   outlier-victim pair; 4 for a LUT group). One array row maps ``k_per_step`` consecutive K indices.
 
 Reset: the synchronous reset clears ``acc_out`` to 0.
+
+Codes, operands and border units. The buffers hold *codes*: one activation lane of
+``act_code_width`` bits per row and one weight lane of ``weight_code_width`` bits per column, each
+covering ``k_per_step`` K elements. By default a code lane is the operand itself. A PE kind whose
+operand is derived from the codes (a LUT PE's table, an OVP decoder's exponent-integer pairs) names
+a border unit with ``act_border()`` / ``weight_border()``: the array instantiates one per row (on
+the row input, before the skew) / one per column (on the column's weight input, before the weight
+bus or skew), so each is shared by a whole row or column. A border unit is a Component with
+``code`` In(code width) and ``operand`` Out(operand width), combinational. How host-side element codes become
+lane bits is the PE class's ``act_lanes``/``weight_lanes`` (numpy, used by the memory map), so
+offline encodings (e.g. a weight bit flip) live next to the hardware that reads them.
 """
+
+import numpy as np
 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -52,6 +65,41 @@ class ProcessingElement(wiring.Component):
         })
 
     @property
+    def act_code_width(self):
+        """Bits of one activation lane in the buffer (``k_per_step`` element codes)."""
+        return self.act_width
+
+    @property
+    def weight_code_width(self):
+        """Bits of one weight lane in the buffer (``k_per_step`` element codes)."""
+        return self.weight_width
+
+    @property
+    def act_element_bits(self):
+        return self.act_code_width // self.k_per_step
+
+    @property
+    def weight_element_bits(self):
+        return self.weight_code_width // self.k_per_step
+
+    def act_border(self):
+        """The row border unit turning an activation code lane into the PE's operand, or None."""
+        return None
+
+    def weight_border(self):
+        """The column border unit turning a weight code lane into the PE's operand, or None."""
+        return None
+
+    def act_lanes(self, codes):
+        """(..., k_per_step) activation element codes -> (...) unsigned lane values: element j
+        at bits [j*e, (j+1)*e), e = ``act_element_bits``."""
+        return concat_elements(codes, self.act_element_bits)
+
+    def weight_lanes(self, codes):
+        """(..., k_per_step) weight element codes -> (...) unsigned lane values (as ``act_lanes``)."""
+        return concat_elements(codes, self.weight_element_bits)
+
+    @property
     def macs_per_cycle(self):
         """Multiply-accumulates per cycle at full occupancy (a derived fact for the cost model)."""
         return self.macs_per_step / self.initiation_interval
@@ -64,3 +112,12 @@ def check_positive_int(name, value, *, minimum=1, maximum=None):
         bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
         raise TypeError(f"{name} must be an integer {bound}, not {value!r}")
     return value
+
+
+def concat_elements(codes, bits):
+    """(..., g) integer codes -> (...) Python-int object array, element j at bits [j*bits, ...)."""
+    codes = np.asarray(codes, dtype=np.int64) & ((1 << bits) - 1)
+    lanes = np.zeros(codes.shape[:-1], dtype=object)
+    for j in range(codes.shape[-1]):
+        lanes = lanes + (codes[..., j].astype(object) << (j * bits))
+    return lanes

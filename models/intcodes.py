@@ -1,24 +1,36 @@
-"""Symmetric integer quantisation of float tensors into the codes the INT PEs receive."""
+"""Float matrices -> the integer codes an array receives, with the metadata to dequantise.
+
+Thin adapters over :func:`models.quant.intq.quantize_int` for the GEMM orientation: activations
+are M x K (one scale per tensor), weights K x N (one scale, and for asymmetric formats one zero
+point, per output channel n).
+"""
 
 import numpy as np
 
+from .quant.intq import quantize_int
 
-def quantize_symmetric(x, *, bits, axis):
-    """Float matrix -> (int64 codes, meta). Scale = max|x| / (2**(bits-1) - 1) per tensor
-    (``axis=None``) or reduced along ``axis`` (``axis=0`` on a K x N weight = per output channel);
-    codes round half to even and clip to +-(2**(bits-1) - 1). ``meta`` says how to dequantise:
-    ``x ~= codes * scale``."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("tensor holds NaN or inf values")
-    qmax = (1 << (bits - 1)) - 1
-    amax = np.max(np.abs(x), axis=axis, keepdims=axis is not None)
-    scale = np.where(amax > 0, amax / qmax, 1.0)
-    codes = np.clip(np.round(x / scale), -qmax, qmax).astype(np.int64)
-    meta = {"format": f"int{bits} symmetric", "axis": axis,
-            "scale": np.ravel(scale).tolist() if axis is not None else float(scale),
-            "dequantise": "value = code * scale" + ("" if axis is None else
-                                                   f" (scale per index along the other axis than {axis})")}
-    return codes, meta
+
+def _meta(qt, per):
+    meta = {"format": qt.kind, "granularity": per, "scale": np.ravel(qt.scale).tolist()}
+    if qt.zero_point is not None:
+        meta["zero_point"] = np.ravel(qt.zero_point).tolist()
+        meta["dequantise"] = f"value = (code - zero_point) * scale, per {per}"
+    else:
+        meta["dequantise"] = f"value = code * scale, per {per}"
+    return meta
+
+
+def quantize_acts(x, *, bits=8):
+    """M x K floats -> signed codes, symmetric, one scale per tensor."""
+    qt = quantize_int(x, bits, symmetric=True, granularity="tensor")
+    return qt.codes.astype(np.int64), _meta(qt, "tensor")
+
+
+def quantize_weights(w, *, bits=8, symmetric=True):
+    """K x N floats -> codes per output channel (column): signed symmetric, or unsigned with a zero
+    point (asymmetric)."""
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
+    qt = quantize_int(w.T, bits, symmetric=symmetric, granularity="channel")
+    return qt.codes.T.astype(np.int64), _meta(qt, "output channel (column of K x N)")

@@ -1,18 +1,20 @@
 """The PE registry: one entry per PE kind ties its hardware class to its golden model and formats.
 
 Adding a kind is a local change: write ``hw/pe_<kind>.py`` (a :class:`hw.pe.ProcessingElement`),
-its golden twin and quantiser in ``models/``, and one :class:`PEKind` entry here.
+its golden twin and quantisers in ``models/``, and one :class:`PEKind` entry here. Every function
+of an entry takes the PE instance (a prototype built with the design's options, e.g. its
+``weight_bits``), so options live in one place: the hardware class.
 """
 
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
-import numpy as np
-
 from hw.pe_int8 import Int8PE
-from .golden import gemm_int, check_codes
-from .intcodes import quantize_symmetric
+from hw.pe_lut import LutPE
+from .golden import check_codes, gemm_int
+from .intcodes import quantize_acts, quantize_weights
+from .lut_gemm import lut_gemm_int, quantize_lut_weights
 
 
 @dataclass(frozen=True)
@@ -22,18 +24,11 @@ class PEKind:
     pe_class: type
     # (acts codes M x K, weights codes K x N, pe) -> exact integer output the RTL must produce
     golden_gemm: Callable
-    # float M x K -> (codes, meta dict); float K x N -> (codes, meta dict)
+    # (float M x K, pe) -> (codes, meta); (float K x N, pe) -> (codes, meta)
     quantize_acts: Callable
     quantize_weights: Callable
-    # integer codes -> validated int64 codes (ValueError naming the problem otherwise)
-    check_acts: Callable
-    check_weights: Callable
-
-    def random_operands(self, rng, m, k, n, **options):
-        """Uniform random codes over each operand's full range (extremes included)."""
-        pe = self.prototype(**options)
-        return (_uniform_codes(rng, (m, k), pe.act_width // pe.k_per_step, pe.act_signed),
-                _uniform_codes(rng, (k, n), pe.weight_width // pe.k_per_step, pe.weight_signed))
+    # PE options the command line may set, with their defaults (names are the class's keywords)
+    options: tuple = ()
 
     def prototype(self, **options):
         """An instance to read the contract properties from (never elaborated)."""
@@ -44,14 +39,21 @@ class PEKind:
     def pe_factory(self, **options):
         return partial(self.pe_class, **options)
 
+    def check_acts(self, codes, pe):
+        return check_codes("activation", codes, bits=pe.act_element_bits, signed=pe.act_signed)
+
+    def check_weights(self, codes, pe):
+        return check_codes("weight", codes, bits=pe.weight_element_bits, signed=pe.weight_signed)
+
+    def random_operands(self, rng, m, k, n, pe):
+        """Uniform random codes over each operand's full range (extremes included)."""
+        return (_uniform_codes(rng, (m, k), pe.act_element_bits, pe.act_signed),
+                _uniform_codes(rng, (k, n), pe.weight_element_bits, pe.weight_signed))
+
 
 def _uniform_codes(rng, shape, bits, signed):
     lo = -(1 << (bits - 1)) if signed else 0
     return rng.integers(lo, lo + (1 << bits), size=shape)
-
-
-def _int8_golden(acts, weights, pe):
-    return gemm_int(acts, weights, pe.acc_width)
 
 
 PE_KINDS = {
@@ -59,11 +61,19 @@ PE_KINDS = {
         name="int8",
         description="INT8 x INT8 -> INT32 MAC (TPU-style baseline)",
         pe_class=Int8PE,
-        golden_gemm=_int8_golden,
-        quantize_acts=partial(quantize_symmetric, bits=8, axis=None),
-        quantize_weights=partial(quantize_symmetric, bits=8, axis=0),
-        check_acts=partial(check_codes, "activation", bits=8),
-        check_weights=partial(check_codes, "weight", bits=8),
+        golden_gemm=lambda acts, weights, pe: gemm_int(acts, weights, pe.acc_width),
+        quantize_acts=lambda x, pe: quantize_acts(x, bits=8),
+        quantize_weights=lambda w, pe: quantize_weights(w, bits=8),
+    ),
+    "lut": PEKind(
+        name="lut",
+        description="LUT Tensor Core: INT8 activation tables x B-bit weight bit-planes, no multiplier",
+        pe_class=LutPE,
+        golden_gemm=lambda acts, weights, pe: lut_gemm_int(acts, weights, weight_bits=pe.weight_bits,
+                                                           acc_width=pe.acc_width),
+        quantize_acts=lambda x, pe: quantize_acts(x, bits=8),
+        quantize_weights=lambda w, pe: quantize_lut_weights(w, weight_bits=pe.weight_bits),
+        options=(("weight_bits", 4),),
     ),
 }
 

@@ -29,28 +29,37 @@ class GemmCase:
     operands: str = "random"    # random | extremes | minilm
     seed: int = 0
     pe: str = "int8"
+    pe_options: tuple = ()      # (name, value) pairs, e.g. (("weight_bits", 2),)
+    sweep_only: bool = False    # Verilator runs it only in the full sweep (Amaranth always runs it)
 
     @property
     def id(self):
-        return f"{self.pe}-{self.dataflow}-{self.rows}x{self.cols}-{self.m}x{self.k}x{self.n}-{self.name}"
+        opts = "".join(f"-{k}{v}" for k, v in self.pe_options)
+        return (f"{self.pe}{opts}-{self.dataflow}-{self.rows}x{self.cols}-"
+                f"{self.m}x{self.k}x{self.n}-{self.name}")
 
     def design(self, cases=None):
-        return _shared_design(self.pe, self.rows, self.cols, self.dataflow, tuple(cases or CASES))
+        return _shared_design(self.pe, self.pe_options, self.rows, self.cols, self.dataflow,
+                              tuple(cases or CASES))
 
     def make_operands(self):
         kind = get_kind(self.pe)
+        pe = self.design().facts.pe
         rng = np.random.default_rng(self.seed)
         if self.operands == "random":
-            return kind.random_operands(rng, self.m, self.k, self.n)
+            return kind.random_operands(rng, self.m, self.k, self.n, pe)
         if self.operands == "extremes":
-            # most-negative products (-128 * -128) everywhere but a sprinkling of other corners
-            values = np.array([-128, -128, -128, 127, -1, 0, 1])
-            return (rng.choice(values, size=(self.m, self.k)), rng.choice(values, size=(self.k, self.n)))
+            # mostly each operand's most negative code (-128 x -128 for INT8), a few other corners
+            def corners(bits, signed):
+                lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+                return np.array([lo, lo, lo, hi, hi, 0, 1 if hi >= 1 else 0] + ([-1] if signed else []))
+            return (rng.choice(corners(pe.act_element_bits, pe.act_signed), size=(self.m, self.k)),
+                    rng.choice(corners(pe.weight_element_bits, pe.weight_signed), size=(self.k, self.n)))
         if self.operands == "minilm":
             from models.realdata import get_tensor
             acts = get_tensor("minilm:L0.ffn1.act")[:self.m, :self.k]
             weights = get_tensor("minilm:L0.ffn1").T[:self.k, :self.n]
-            return kind.quantize_acts(acts)[0], kind.quantize_weights(weights)[0]
+            return kind.quantize_acts(acts, pe)[0], kind.quantize_weights(weights, pe)[0]
         raise ValueError(f"unknown operand source {self.operands!r}")
 
     @property
@@ -65,13 +74,14 @@ def _model_cycles(case):
 
 
 @lru_cache(maxsize=None)
-def _shared_design(pe, rows, cols, dataflow, cases):
-    k_per_step = get_kind(pe).prototype().k_per_step
+def _shared_design(pe, pe_options, rows, cols, dataflow, cases):
+    k_per_step = get_kind(pe).prototype(**dict(pe_options)).k_per_step
     layouts = [GemmLayout(rows, cols, dataflow, k_per_step, c.m, c.k, c.n) for c in cases
-               if (c.pe, c.rows, c.cols, c.dataflow) == (pe, rows, cols, dataflow)]
+               if (c.pe, c.pe_options, c.rows, c.cols, c.dataflow) == (pe, pe_options, rows, cols, dataflow)]
     depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
              for b in ("act", "weight", "out")}
-    return DesignConfig(pe, rows, cols, dataflow, depth["act"], depth["weight"], depth["out"])
+    return DesignConfig(pe, rows, cols, dataflow, depth["act"], depth["weight"], depth["out"],
+                        pe_options)
 
 
 CASES = tuple(
@@ -87,4 +97,13 @@ CASES = tuple(
     + [GemmCase("ragged", 16, 16, "ws", 40, 70, 33), GemmCase("m<rows", 16, 16, "ws", 3, 40, 20),
        GemmCase("extremes", 16, 16, "ws", 17, 33, 17, "extremes"),
        GemmCase("ragged", 16, 16, "os", 33, 50, 40)]
+    # LUT PE: every weight-bit setting, ragged K (not a multiple of 4), both dataflows; each is a
+    # separate design, so Verilator runs two of the eight by default and the rest in the sweep
+    + [GemmCase("ragged", 2, 3, df, 5, 7, 4, pe="lut", pe_options=(("weight_bits", b),),
+                sweep_only=(df, b) not in (("ws", 1), ("os", 3)))
+       for b in (1, 2, 3, 4) for df in ("ws", "os")]
+    + [GemmCase("extremes", 4, 4, "ws", 9, 18, 10, "extremes", pe="lut", pe_options=(("weight_bits", 4),)),
+       GemmCase("m<rows", 4, 4, "os", 3, 17, 9, pe="lut", pe_options=(("weight_bits", 2),))]
+    + [GemmCase("minilm", 8, 8, df, 20, 64, 24, "minilm", pe="lut", pe_options=(("weight_bits", b),))
+       for df, b in (("ws", 4), ("os", 2))]
 )

@@ -44,6 +44,8 @@ def _add_design_args(p, depths_default=None):
     p.add_argument("--cols", type=_positive_int, required=True)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
                    help="weight-stationary (default) or output-stationary")
+    p.add_argument("--weight-bits", type=_positive_int,
+                   help="weight bits of PE kinds that take them (lut: 1..4, default 4)")
     for name in ("act", "weight", "out"):
         p.add_argument(f"--{name}-depth", type=_positive_int, default=depths_default,
                        help=f"{name} buffer depth in words"
@@ -68,9 +70,10 @@ def _write_atomically(directory, files):
 
 
 def cmd_verilog(args):
+    from models.registry import get_kind
     from sim.design import DesignConfig
     design = DesignConfig(args.pe, args.rows, args.cols, args.dataflow, args.act_depth,
-                          args.weight_depth, args.out_depth)
+                          args.weight_depth, args.out_depth, _pe_options(args, get_kind(args.pe)))
     text = design.verilog()
     path = Path(args.output) / f"{design.slug}.v"
     _write_atomically(args.output, {path.name: lambda p: p.write_text(text)})
@@ -90,7 +93,21 @@ def _load_matrix(path, what):
     return array
 
 
-def _operands(args, kind):
+def _pe_options(args, kind):
+    """The PE options given on the command line, checked against what the kind accepts."""
+    given = {name: getattr(args, name) for name in ("weight_bits",) if getattr(args, name) is not None}
+    known = dict(kind.options)
+    for name in given:
+        if name not in known:
+            raise BadInput(f"PE kind {kind.name!r} has no --{name.replace('_', '-')} option")
+    try:
+        kind.prototype(**given)
+    except TypeError as e:
+        raise BadInput(str(e)) from None
+    return tuple(sorted(given.items()))
+
+
+def _operands(args, kind, pe):
     """(acts codes, weights codes, meta) from the files or random codes of the PE's formats."""
     if (args.weights is None) != (args.acts is None):
         raise BadInput("--weights and --acts go together")
@@ -98,7 +115,7 @@ def _operands(args, kind):
         if None in (args.m, args.k, args.n):
             raise BadInput("give --m, --k and --n (or --acts and --weights)")
         rng = np.random.default_rng(args.seed)
-        acts, weights = kind.random_operands(rng, args.m, args.k, args.n)
+        acts, weights = kind.random_operands(rng, args.m, args.k, args.n, pe)
         return acts, weights, {"source": f"random codes, seed {args.seed}",
                                "dequantise": "codes are the values (no scales)"}
     acts = _load_matrix(args.acts, "activation")
@@ -111,9 +128,9 @@ def _operands(args, kind):
             raise BadInput(f"--{name} {value} does not match the files' {name.upper()} = {actual}")
     meta = {"source": f"acts {args.acts}, weights {args.weights}"}
     if np.issubdtype(acts.dtype, np.floating):
-        acts, meta["acts"] = kind.quantize_acts(acts)
+        acts, meta["acts"] = kind.quantize_acts(acts, pe)
     if np.issubdtype(weights.dtype, np.floating):
-        weights, meta["weights"] = kind.quantize_weights(weights)
+        weights, meta["weights"] = kind.quantize_weights(weights, pe)
     return acts, weights, meta
 
 
@@ -123,13 +140,15 @@ def cmd_sim(args):
     from sim.run import simulate_gemm
 
     kind = get_kind(args.pe)
+    options = _pe_options(args, kind)
+    pe = kind.prototype(**dict(options))
     try:
-        acts, weights, meta = _operands(args, kind)
-        acts, weights = kind.check_acts(acts), kind.check_weights(weights)
+        acts, weights, meta = _operands(args, kind, pe)
+        acts, weights = kind.check_acts(acts, pe), kind.check_weights(weights, pe)
     except ValueError as e:
         raise BadInput(str(e)) from None
     (m, k), n = acts.shape, weights.shape[1]
-    design = DesignConfig.sized_for(args.pe, args.rows, args.cols, args.dataflow, m, k, n)
+    design = DesignConfig.sized_for(args.pe, args.rows, args.cols, args.dataflow, m, k, n, options)
     overrides = {f"{b}_depth": getattr(args, f"{b}_depth") for b in ("act", "weight", "out")
                  if getattr(args, f"{b}_depth") is not None}
     if overrides:
@@ -142,7 +161,7 @@ def cmd_sim(args):
     result = simulate_gemm(design, acts, weights)
     est = result.model
     report = {
-        "pe": args.pe, "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
+        "pe": args.pe, **dict(options), "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
         "m": m, "k": k, "n": n,
         "cycles": result.cycles, "model_cycles": est.cycles, "mismatches": result.mismatches,
         "bit_exact": result.mismatches == 0, "cycles_match": result.cycles == est.cycles,
@@ -155,7 +174,8 @@ def cmd_sim(args):
         "seed": args.seed if args.weights is None else None,
     }
     if args.dump:
-        meta.update({"pe": args.pe, "design": design.slug, "acc_width": design.facts.pe.acc_width,
+        meta.update({"pe": args.pe, "pe_options": dict(options), "design": design.slug,
+                     "acc_width": design.facts.pe.acc_width,
                      "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
         _write_atomically(args.dump, {
             "acts_q.npy": lambda p: np.save(p, result.acts),
@@ -173,6 +193,38 @@ def cmd_sim(args):
               f"(model {est.cycles}, SCALE-Sim {est.scalesim_cycles}), utilisation "
               f"{report['utilisation']:.1%}, {report['cycles_per_second']:.0f} cycles/s")
     return EXIT_OK if result.passed else EXIT_FAIL
+
+
+def cmd_quant(args):
+    """Relative error and SQNR of quantisation formats on one tensor."""
+    from models.quant import FORMATS, quant_table
+
+    if (args.tensor is None) == (args.input is None):
+        raise BadInput("give exactly one of --tensor (e.g. minilm:L0.ffn2) or --input X.npy")
+    if args.all == (args.format is not None):
+        raise BadInput("give exactly one of --format F or --all")
+    if args.format is not None and args.format not in FORMATS:
+        raise BadInput(f"unknown format {args.format!r}; known formats: {', '.join(FORMATS)}")
+    if args.tensor is not None:
+        from models.realdata import MissingRealDataError, get_tensor
+        try:
+            x = get_tensor(args.tensor)
+        except MissingRealDataError as e:
+            raise BadInput(str(e)) from None
+        source = args.tensor
+    else:
+        x = _load_matrix(args.input, "input")
+        source = args.input
+    if not np.all(np.isfinite(x)):
+        raise BadInput(f"{source} holds NaN or inf values")
+    table = quant_table(x, None if args.all else [args.format])
+    if args.json:
+        print(json.dumps({"tensor": source, "shape": list(np.shape(x)),
+                          "formats": table.to_dict(orient="records")}))
+    else:
+        print(f"{source} {tuple(np.shape(x))}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return EXIT_OK
 
 
 def cmd_kinds(args):
@@ -209,6 +261,14 @@ def build_parser():
     p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("quant", help="quantisation error of formats on a real or given tensor")
+    p.add_argument("--format", help="one format (see --all for the list)")
+    p.add_argument("--all", action="store_true", help="every format, one row each")
+    p.add_argument("--tensor", help="a real tensor, e.g. minilm:L0.ffn2 or minilm:L0.ffn2.act")
+    p.add_argument("--input", help="a 2-D float .npy (rows = output channels, groups along the last axis)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_quant)
 
     p = sub.add_parser("kinds", help="list the PE kinds")
     p.set_defaults(func=cmd_kinds)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.layout import element_words, unpack_words
+from hw.layout import lane_words, unpack_words
 from models.cycles import gemm_cycles
 
 from .build import cocotb_runner, build, verilator_env
@@ -53,10 +53,6 @@ class SimResult:
         return self.cycles / self.sim_seconds if self.sim_seconds > 0 else float("inf")
 
 
-def _element_mask(codes, width):
-    return np.asarray(codes, dtype=np.int64) & ((1 << width) - 1)
-
-
 @dataclass(frozen=True)
 class GemmJob:
     """A GEMM prepared for a design: validated codes, packed buffer words, model prediction."""
@@ -88,17 +84,16 @@ def prepare_gemm(design, acts, weights):
     :class:`sim.design.DesignConfig`) and pack them. ValueError for bad codes or shapes that do
     not fit the design's buffers."""
     kind = design.kind
-    acts, weights = kind.check_acts(acts), kind.check_weights(weights)
+    pe = design.facts.pe
+    acts, weights = kind.check_acts(acts, pe), kind.check_weights(weights, pe)
     if acts.shape[1] != weights.shape[0]:
         raise ValueError(f"shapes do not chain: acts {acts.shape} @ weights {weights.shape}")
     (m, k), n = acts.shape, weights.shape[1]
     layout = design.layout(m, k, n)
-    pe = design.facts.pe
-    act_bits, weight_bits = pe.act_width // pe.k_per_step, pe.weight_width // pe.k_per_step
     return GemmJob(
         design=design, acts=acts, weights=weights, layout=layout,
-        act_words=element_words(_element_mask(layout.act_lanes(acts), act_bits), act_bits),
-        weight_words=element_words(_element_mask(layout.weight_lanes(weights), weight_bits), weight_bits),
+        act_words=lane_words(pe.act_lanes(layout.act_lanes(acts)), pe.act_code_width),
+        weight_words=lane_words(pe.weight_lanes(layout.weight_lanes(weights)), pe.weight_code_width),
         model=gemm_cycles(design.timing(), m, k, n))
 
 

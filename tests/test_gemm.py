@@ -44,6 +44,7 @@ def test_amaranth_simulator(case):
     _check(simulate_gemm_amaranth(case.design(), *case.make_operands()))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.sweep_only else c
+                                  for c in CASES], ids=lambda c: c.id)
 def test_verilator(case):
     _check(simulate_gemm(case.design(), *case.make_operands()))

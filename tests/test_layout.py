@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hw.layout import GemmLayout, element_words, pack_words, unpack_words
+from hw.layout import GemmLayout, lane_words, unpack_words
+from hw.pe import concat_elements
 
 
 @settings(max_examples=50, deadline=None)
@@ -11,12 +12,12 @@ def test_pack_unpack_round_trip(words, lanes, width, data):
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     values = np.array(data.draw(st.lists(st.lists(st.integers(lo, hi), min_size=lanes, max_size=lanes),
                                          min_size=words, max_size=words)))
-    packed = pack_words(values & ((1 << width) - 1), width)
+    packed = lane_words(values & ((1 << width) - 1), width)
     assert np.array_equal(unpack_words(packed, width, lanes), values)
 
 
 def test_lane_order_is_lsb_first():
-    assert pack_words(np.array([[1, 2, 3]]), 8) == [0x030201]
+    assert lane_words(np.array([[1, 2, 3]]), 8) == [0x030201]
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
@@ -56,5 +57,6 @@ def test_bad_layout_arguments():
         GemmLayout(2, 2, "xx", 1, 1, 3, 3)
 
 
-def test_element_words_packs_steps():
-    assert element_words(np.array([[[1, 2], [3, 4]]]), 4) == [0x4321]
+def test_elements_then_lanes():
+    lanes = concat_elements(np.array([[[1, 2], [3, -1]]]), 4)
+    assert lane_words(lanes, 8) == [0xF321]

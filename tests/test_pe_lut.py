@@ -1,0 +1,80 @@
+"""The LUT table-precompute unit and LUT PE alone, in Amaranth's simulator, against the golden model."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.lut_precompute import ENTRY_WIDTH, LutTablePrecompute
+from hw.pe_lut import LutPE
+from models.golden import wrap_signed
+from models.quant import lut
+
+
+def _pack(values, width):
+    return sum((int(v) & ((1 << width) - 1)) << (i * width) for i, v in enumerate(values))
+
+
+def _acts(rng, n):
+    groups = rng.integers(-128, 128, size=(n, 4))
+    groups[:4] = [[-128] * 4, [127] * 4, [-128, 127, -128, 127], [0, 0, 0, -128]]
+    return groups
+
+
+def test_precompute_equals_the_stored_half_table():
+    rng = np.random.default_rng(0)
+    groups = _acts(rng, 300)
+    unit = LutTablePrecompute()
+    seen = []
+
+    async def tb(ctx):
+        for g in groups:
+            ctx.set(unit.code, _pack(g, 8))
+            seen.append(ctx.get(unit.operand))
+
+    sim = Simulator(unit)
+    sim.add_testbench(tb)
+    sim.run()
+    got = [[int(wrap_signed((v >> (ENTRY_WIDTH * j)) & ((1 << ENTRY_WIDTH) - 1), ENTRY_WIDTH))
+            for j in range(8)] for v in seen]
+    assert np.array_equal(np.array(got), lut.half_tables(groups)[:, 0, :])
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4])
+def test_pe_step_equals_the_reinterpreted_dot_product(bits):
+    rng = np.random.default_rng(bits)
+    groups = _acts(rng, 60)
+    weights = rng.integers(0, 1 << bits, size=(60, 4))
+    weights[:2] = [[0] * 4, [(1 << bits) - 1] * 4]
+    acc_in = rng.integers(-(1 << 31), 1 << 31, size=60)
+    pe = LutPE(weight_bits=bits)
+    tables = lut.half_tables(groups)[:, 0, :]
+    lanes = pe.weight_lanes(weights)
+    got = []
+
+    async def tb(ctx):
+        for table, lane, acc in zip(tables, lanes, acc_in):
+            ctx.set(pe.act, _pack(table, ENTRY_WIDTH))
+            ctx.set(pe.weight, int(lane))
+            ctx.set(pe.acc_in, int(acc) & 0xFFFFFFFF)
+            ctx.set(pe.valid, 1)
+            await ctx.tick()
+            ctx.set(pe.valid, 0)
+            ctx.set(pe.acc_in, 0)          # acc_in is sampled with valid only
+            for _ in range(pe.latency - 1):
+                await ctx.tick()
+            got.append(int(wrap_signed(ctx.get(pe.acc_out), 32)))
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    q_prime = 2 * weights - ((1 << bits) - 1)
+    want = wrap_signed((q_prime * groups).sum(axis=1) + acc_in, 32)
+    assert got == want.tolist()
+    assert pe.initiation_interval == pe.latency == bits and pe.k_per_step == 4
+
+
+@pytest.mark.parametrize("bad", [0, 5, "4", None])
+def test_bad_weight_bits(bad):
+    with pytest.raises(TypeError, match="weight_bits"):
+        LutPE(weight_bits=bad)
