@@ -16,7 +16,6 @@ shared with other builds: timings are noisy (the load average is printed).
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -34,18 +33,6 @@ from sim.run import simulate_gemm  # noqa: E402
 TARGET_RATIO = 0.5
 
 
-class _BenchDesign(DesignConfig):
-    """DesignConfig whose Verilog text is generated once per process (Amaranth takes ~20 s for a
-    16x16 array, and every simulate_gemm/run_native call asks for it to find its cached build)."""
-
-    @functools.cached_property
-    def _verilog_text(self):
-        return super().verilog()
-
-    def verilog(self):
-        return self._verilog_text
-
-
 def _load():
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} cores"
@@ -60,8 +47,7 @@ def main(argv=None) -> int:
     rows = cols = 8 if args.quick else 16
     m = k = n = 64 if args.quick else 256
 
-    base = DesignConfig.sized_for("int8", rows, cols, "ws", m, k, n)
-    design = _BenchDesign(**{f: getattr(base, f) for f in base.__dataclass_fields__})
+    design = DesignConfig.sized_for("int8", rows, cols, "ws", m, k, n)
     rng = np.random.default_rng(args.seed)
     acts = rng.integers(-128, 128, size=(m, k))
     weights = rng.integers(-128, 128, size=(k, n))
