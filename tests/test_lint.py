@@ -1,19 +1,25 @@
-"""Generated Verilog passes `verilator --lint-only -Wall` with only the waivers in sim/waive.vlt."""
+"""Generated Verilog passes `verilator --lint-only -Wall` with only the waivers in sim/waive.vlt,
+for every registered PE kind (at each of its report variants) and both dataflows."""
 
 import subprocess
 
 import pytest
 
+from models.registry import PE_KINDS
 from sim.build import WAIVERS
 from sim.design import DesignConfig
 from sim.toolchain import find_verilator
 
+DESIGNS = [(name, options, rows, cols) for name, kind in PE_KINDS.items()
+           for _, options in kind.variants for rows, cols in ((1, 1), (3, 2))]
+
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
-@pytest.mark.parametrize("rows, cols", [(1, 1), (3, 2)])
-def test_lint_clean(tmp_path, rows, cols, dataflow):
+@pytest.mark.parametrize("pe, options, rows, cols", DESIGNS,
+                         ids=[f"{p}{''.join(f'-{k}{v}' for k, v in o)}-{r}x{c}" for p, o, r, c in DESIGNS])
+def test_lint_clean(tmp_path, pe, options, rows, cols, dataflow):
     verilog = tmp_path / "top.v"
-    verilog.write_text(DesignConfig("int8", rows, cols, dataflow, 16, 16, 16).verilog())
+    verilog.write_text(DesignConfig(pe, rows, cols, dataflow, 16, 16, 16, options).verilog())
     tool = find_verilator()
     proc = subprocess.run(["verilator", "--lint-only", "-Wall", str(WAIVERS), str(verilog)],
                           capture_output=True, text=True, env=tool.env(), cwd=tmp_path)
