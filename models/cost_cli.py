@@ -1,0 +1,192 @@
+"""``pearray cost`` and ``pearray synth``: the cost model and Yosys synthesis on the command line.
+
+:func:`add_commands` registers both subcommands on the caller's argparse subparsers; every bad
+input (unknown PE kind or workload, bad GEMM string, node not 45/28/22, missing synthesis tools)
+raises the caller's exception type with a one-line message (the ``pearray`` CLI turns it into
+exit status 2).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+NODES = (45, 28, 22)
+
+
+def _positive_int(text):
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text):
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def parse_gemm(text, bad):
+    """'MxKxN' -> Gemm; ``bad`` is the exception type to raise."""
+    from models.workloads import Gemm
+    found = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*[xX*]\s*(\d+)\s*", text or "")
+    if not found or min(int(v) for v in found.groups()) < 1:
+        raise bad(f"--gemm must be MxKxN with positive integers (e.g. 128x384x1536), not {text!r}")
+    m, k, n = (int(v) for v in found.groups())
+    return Gemm(f"{m}x{k}x{n}", m, k, n)
+
+
+def _kind_and_options(args, bad):
+    from models.registry import PE_KINDS
+    if args.pe not in PE_KINDS:
+        raise bad(f"unknown PE kind {args.pe!r}; known kinds: {', '.join(PE_KINDS)}")
+    kind = PE_KINDS[args.pe]
+    given = {"weight_bits": args.weight_bits} if args.weight_bits is not None else {}
+    known = dict(kind.options)
+    for name in given:
+        if name not in known:
+            raise bad(f"PE kind {kind.name!r} has no --{name.replace('_', '-')} option")
+    try:
+        kind.prototype(**given)
+    except TypeError as e:
+        raise bad(str(e)) from None
+    return kind, tuple(sorted(given.items()))
+
+
+def _fmt_si(value, unit):
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"),
+                          (1e-6, "u"), (1e-9, "n"), (1e-12, "p")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def cmd_cost(args, bad):
+    from models import cost, tech
+    from models.workloads import get_workload
+    _, options = _kind_and_options(args, bad)
+    if args.node not in NODES:
+        raise bad(f"--node must be one of {', '.join(map(str, NODES))}, not {args.node}")
+    if (args.gemm is None) == (args.workload is None):
+        raise bad("give exactly one of --gemm MxKxN or --workload NAME")
+    if args.gemm is not None:
+        workload = [parse_gemm(args.gemm, bad)]
+        label = args.gemm
+    else:
+        try:
+            workload = get_workload(args.workload)
+        except ValueError as e:
+            raise bad(str(e)) from None
+        label = args.workload
+    try:
+        config = cost.CostConfig(
+            args.pe, args.rows, args.cols, args.dataflow, clock_mhz=args.clock_mhz, node=args.node,
+            act_kib=args.act_kib, weight_kib=args.weight_kib, out_kib=args.out_kib, dram=args.dram,
+            pe_options=options)
+        result = cost.evaluate(config, workload)
+    except (ValueError, tech.UnknownComponentError) as e:
+        raise bad(str(e)) from None
+    if args.json:
+        out = result.to_dict()
+        out["workload"] = label
+        print(json.dumps(out, default=str))
+        return 0
+    opts = "".join(f" {k}={v}" for k, v in options)
+    print(f"{args.pe}{opts} {args.rows}x{args.cols} {args.dataflow}, {args.node} nm, "
+          f"{args.clock_mhz:g} MHz, {args.dram}; workload {label} ({len(result.layers)} GEMMs)")
+    print(f"area {result.area_total_um2 * 1e-6:.4f} mm^2: " + ", ".join(
+        f"{k} {v * 1e-6:.4f}" for k, v in result.area_um2.items() if v))
+    print(f"cycles {result.cycles:,}  utilisation {result.utilisation:.1%}  "
+          f"MACs/cycle {result.macs_per_cycle:.1f}  {result.tops:.3f} TOPS  "
+          f"{result.tops_per_w:.3f} TOPS/W  {result.tops_per_mm2:.3f} TOPS/mm^2")
+    print(f"energy {_fmt_si(result.energy_total_pj * 1e-12, 'J')}: " + ", ".join(
+        f"{k} {v / result.energy_total_pj:.1%}" for k, v in result.energy_pj.items() if v))
+    print(f"roofline ({config.bandwidth_gbps:g} GB/s): {result.tops_roofline:.3f} TOPS; "
+          f"memory-bound: {', '.join(result.memory_bound_layers) or 'none'}")
+    if len(result.layers) > 1:
+        for layer in result.layers:
+            print(f"  {layer.name:10s} {layer.m}x{layer.k}x{layer.n} x{layer.count}: "
+                  f"{layer.cycles:,} cycles, util {layer.utilisation:.1%}, "
+                  f"{_fmt_si(layer.energy_total_pj * 1e-12, 'J')}"
+                  f"{' MEMORY-BOUND' if layer.memory_bound else ''}")
+    return 0
+
+
+def cmd_synth(args, bad):
+    from models import cost, synth, tech
+    _, options = _kind_and_options(args, bad)
+    array = args.rows is not None or args.cols is not None
+    if array == (args.unit is not None) or (array and (args.rows is None or args.cols is None)):
+        raise bad("give either --unit pe|act_border|weight_border or both --rows and --cols")
+    try:
+        if array:
+            result = synth.synthesize(args.pe, rows=args.rows, cols=args.cols, dataflow=args.dataflow,
+                                      pe_options=options)
+            model = cost.unit_area_um2(args.pe, pe_options=options, rows=args.rows, cols=args.cols,
+                                       dataflow=args.dataflow)
+        else:
+            result = synth.synthesize(args.pe, unit=args.unit, pe_options=options)
+            model = cost.unit_area_um2(args.pe, args.unit, options)
+    except (synth.SynthesisError, ValueError, tech.UnknownComponentError) as e:
+        raise bad(str(e).splitlines()[0]) from None
+    scaled = result.area_um2 * tech.value("scale.area.180_to_45")
+    what = f"{args.rows}x{args.cols} {args.dataflow} array" if array else f"unit {args.unit}"
+    if args.json:
+        out = {"pe": args.pe, **dict(options), **({"rows": args.rows, "cols": args.cols,
+                                                   "dataflow": args.dataflow} if array else
+                                                  {"unit": args.unit}),
+               **result.to_dict(), "synth_area_um2_45nm": scaled, "model_area_um2_45nm": model}
+        print(json.dumps(out))
+        return 0
+    opts = "".join(f" {k}={v}" for k, v in options)
+    print(f"{args.pe}{opts} {what}: Yosys {result.version} ({result.tool})"
+          f"{' [cached]' if result.cached else ''}")
+    print("  word-level: " + " ".join(f"{c}:{n}" for c, n in result.word_cells.items()))
+    print("  coarse:     " + " ".join(f"{c}:{n}" for c, n in result.coarse_cells.items()))
+    print(f"  multipliers {result.multipliers}, flops {result.flop_bits}, "
+          f"{sum(result.mapped_cells.values())} osu018 cells, {result.area_um2:,.0f} um^2 at 180 nm "
+          f"(x1/19 -> {scaled:,.0f} um^2 at 45 nm; model {model:,.0f} um^2)")
+    return 0
+
+
+def add_commands(subparsers, bad_input_exception):
+    """Register ``cost`` and ``synth`` on ``subparsers`` (from ``add_subparsers``); bad input
+    raises ``bad_input_exception`` with a one-line message."""
+    bad = bad_input_exception
+
+    p = subparsers.add_parser("cost", help="area, energy and throughput of a design on a GEMM or network")
+    p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
+    p.add_argument("--rows", type=_positive_int, required=True)
+    p.add_argument("--cols", type=_positive_int, required=True)
+    p.add_argument("--dataflow", choices=("ws", "os"), default="ws")
+    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28 or 22")
+    p.add_argument("--clock-mhz", type=_positive_float, default=500.0)
+    p.add_argument("--weight-bits", type=_positive_int, help="weight bits of PE kinds that take them")
+    p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4")
+    for name in ("act", "weight", "out"):
+        p.add_argument(f"--{name}-kib", type=_positive_float, default=64.0,
+                       help=f"{name} buffer size in KiB (default 64)")
+    p.add_argument("--gemm", help="one GEMM, MxKxN")
+    p.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=lambda args: cmd_cost(args, bad))
+
+    p = subparsers.add_parser("synth", help="Yosys synthesis of a PE, a border unit or an array (osu018 area)")
+    p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
+    p.add_argument("--unit", choices=("pe", "act_border", "weight_border"))
+    p.add_argument("--rows", type=_positive_int)
+    p.add_argument("--cols", type=_positive_int)
+    p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="for an array")
+    p.add_argument("--weight-bits", type=_positive_int, help="weight bits of PE kinds that take them")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=lambda args: cmd_synth(args, bad))

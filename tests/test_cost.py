@@ -1,0 +1,315 @@
+"""The analytical cost model (models.cost) and its constants (models.tech): laws, hand-computed
+cases, agreement with the exact cycle model, traffic, errors, CLI. No synthesis here
+(tests/test_synth.py compares with Yosys)."""
+
+import json
+import math
+import time
+
+import pytest
+
+from models import cost, tech
+from models.cost import CostConfig, evaluate, primitive, unit_area_um2
+from models.cycles import gemm_cycles
+from models.registry import PE_KINDS
+from models.tech import UnknownComponentError
+from models.workloads import WORKLOADS, Gemm
+from sim.design import DesignConfig
+
+# the kinds with a cost inventory (a kind added later without one must fail loudly, see below)
+KINDS = [k for k, v in PE_KINDS.items() if v.pe_class.__name__ in cost.PE_INVENTORIES]
+S_A = 1 / 19                                   # Stillmaker 180 -> 45 nm area
+S_E = (1.018 * 0.81 - 0.3107 * 0.9 + 0.1539) / (24.64 * 1.8 ** 2 - 17.98 * 1.8)   # energy
+
+
+def _add_area(w):
+    return 36 + 101 * (w - 8) / 24      # Horowitz int8 / int32 add, linear in width
+
+
+def _add_energy(w):
+    return 0.03 + 0.07 * (w - 8) / 24
+
+
+def test_inventoried_kinds_include_the_baselines():
+    assert {"int8", "lut"} <= set(KINDS)
+
+
+@pytest.mark.parametrize("pe", KINDS)
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_breakdowns_sum_to_totals(pe, dataflow):
+    r = evaluate(CostConfig(pe, 4, 3, dataflow), WORKLOADS["minilm-l6"])
+    assert set(r.area_um2) == set(cost.AREA_GROUPS)
+    assert math.isclose(sum(r.area_um2.values()), r.area_total_um2, rel_tol=1e-12)
+    assert math.isclose(sum(r.energy_pj.values()), r.energy_total_pj, rel_tol=1e-12)
+    for layer in r.layers:
+        assert math.isclose(sum(layer.energy_pj.values()), layer.energy_total_pj, rel_tol=1e-12)
+        assert all(v >= 0 for v in layer.energy_pj.values())
+    assert math.isclose(sum(l.energy_total_pj * l.count for l in r.layers), r.energy_total_pj, rel_tol=1e-9)
+    assert r.cycles == sum(l.cycles * l.count for l in r.layers)
+    assert r.macs == sum(g.macs for g in WORKLOADS["minilm-l6"])
+
+
+@pytest.mark.parametrize("pe", KINDS)
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_model_cycles_are_the_exact_cycle_model(pe, dataflow):
+    timing = DesignConfig(pe, 3, 5, dataflow).timing()
+    config = CostConfig(pe, 3, 5, dataflow)
+    for m, k, n in [(1, 1, 1), (7, 13, 5), (64, 64, 64), (37, 53, 29), (128, 384, 1536)]:
+        est = gemm_cycles(timing, m, k, n)
+        layer = evaluate(config, Gemm("g", m, k, n)).layers[0]
+        assert (layer.cycles, layer.folds, layer.macs) == (est.cycles, est.folds, est.macs)
+        assert layer.utilisation == est.utilisation
+
+
+@pytest.mark.parametrize("pe", KINDS)
+def test_costs_fall_with_the_node(pe):
+    results = [evaluate(CostConfig(pe, 8, 8, node=node), (64, 256, 128)) for node in (45, 28, 22)]
+    for bigger, smaller in zip(results, results[1:]):
+        assert smaller.area_total_um2 < bigger.area_total_um2
+        assert smaller.energy_total_pj < bigger.energy_total_pj
+        for group, v in bigger.area_um2.items():
+            assert smaller.area_um2[group] < v or v == 0
+        for group, v in bigger.energy_pj.items():
+            if group.startswith("dram"):
+                assert smaller.energy_pj[group] == v        # off chip: not node-scaled
+            else:
+                assert smaller.energy_pj[group] < v or v == 0
+        assert smaller.tops_per_w > bigger.tops_per_w and smaller.tops_per_mm2 > bigger.tops_per_mm2
+    assert math.isclose(results[1].area_um2["pes"] / results[0].area_um2["pes"], 0.38)
+    assert math.isclose(results[2].energy_pj["pes"] / results[0].energy_pj["pes"], 0.29)
+
+
+@pytest.mark.parametrize("pe", KINDS)
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_costs_rise_with_the_array_size(pe, dataflow):
+    def point(rows, cols):
+        r = evaluate(CostConfig(pe, rows, cols, dataflow), (64, 256, 128))
+        return r.area_total_um2, r.energy_per_action_pj["array_clock_cycle"], r.area_um2["pes"]
+    for smaller, bigger in [((4, 4), (4, 8)), ((4, 4), (8, 4)), ((8, 8), (16, 16))]:
+        assert all(b > s for s, b in zip(point(*smaller), point(*bigger)))
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_lut_costs_rise_with_weight_bits(dataflow):
+    area, pe_area, energy, step = [], [], [], []
+    for bits in (1, 2, 3, 4):
+        config = CostConfig("lut", 8, 8, dataflow, pe_options=(("weight_bits", bits),))
+        r = evaluate(config, (64, 256, 128))
+        area.append(r.area_total_um2)
+        pe_area.append(r.area_um2["pes"])
+        energy.append(r.energy_total_pj)
+        step.append(r.energy_per_action_pj["pe_step"])
+    for series in (area, pe_area, energy, step):
+        assert series == sorted(series) and len(set(series)) == 4
+
+
+def test_int8_by_hand():
+    """INT8 PE: 8x8 mult + 32-bit add (Horowitz) + 32 enabled flops (DFF + hold mux + reset AND,
+    osu018 scaled by 1/19); a 1x1 ws array adds two 8-bit weight banks, the 1-bit row compare,
+    the 8-bit bank mux and the 1-bit output-valid delay."""
+    flop_en = (96 + 48 + 32) * S_A
+    pe_area = 282 + 137 + 32 * flop_en
+    assert math.isclose(unit_area_um2("int8"), pe_area)
+    assert math.isclose(pe_area, 715.4210526315789)
+    r = evaluate(CostConfig("int8", 1, 1, "ws"), (1, 1, 1))
+    slot = 2 * 8 * flop_en + 56 * S_A + 8 * 48 * S_A
+    edge = (96 + 32) * S_A
+    assert math.isclose(r.area_um2["pes"], pe_area)
+    assert math.isclose(r.area_um2["slot_regs"], slot)
+    assert math.isclose(r.area_um2["edge_regs"], edge)
+    assert r.area_um2["act_borders"] == r.area_um2["weight_borders"] == 0
+    step = 0.2 + 0.1 + 32 * 0.5 * (0.1339832414 + 0.0708497414) * S_E
+    assert math.isclose(r.energy_per_action_pj["pe_step"], step)
+    assert math.isclose(r.energy_per_action_pj["mac"], step)
+    # one token: one PE step; cycles: preload 1 + 0 + 0 + output latency (1 + 1 + 1) + 1 = 5
+    layer = r.layers[0]
+    assert layer.cycles == 5
+    assert math.isclose(layer.energy_pj["pes"], step)
+    # SRAM: 8 KB and below cost Horowitz's 8 KB figure per 64 bits; 64 KiB interpolates log-log
+    assert math.isclose(cost.sram_energy_64b(4096), 10)
+    assert math.isclose(cost.sram_energy_64b(32 * 1024), 20)
+    assert math.isclose(cost.sram_energy_64b(1024 * 1024), 100)
+    assert math.isclose(cost.sram_energy_64b(64 * 1024), 20 * 2 ** (math.log(5) / math.log(32)))
+
+
+def test_lut_by_hand():
+    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 12-bit negate + sign mux, 2:1 nibble select
+    (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold and
+    acc_out (32 bits, enabled), two 32-bit adds. Table precompute: 9-bit negate, 2 x 10-bit,
+    12 x 11-bit adds."""
+    mux = 48 * S_A
+    flop_en = (96 + 48 + 32) * S_A
+    pe_area = (7 * 11 * mux + _add_area(12) + 12 * mux + 4 * mux + _add_area(13) + 13 * flop_en
+               + flop_en + _add_area(1) + flop_en + 2 * 32 * flop_en + 2 * _add_area(32))
+    assert math.isclose(unit_area_um2("lut", pe_options=(("weight_bits", 2),)), pe_area)
+    table = _add_area(9) + 2 * _add_area(10) + 12 * _add_area(11)
+    assert math.isclose(unit_area_um2("lut", "act_border"), table)
+    r = evaluate(CostConfig("lut", 2, 2, "os", pe_options=(("weight_bits", 2),)), (2, 4, 2))
+    assert math.isclose(r.area_um2["pes"], 4 * pe_area)
+    assert math.isclose(r.area_um2["act_borders"], 2 * table)
+    assert math.isclose(r.energy_per_action_pj["act_border_eval"],
+                        _add_energy(9) + 2 * _add_energy(10) + 12 * _add_energy(11))
+    layer = r.layers[0]
+    # one fold, one token (K = 4 = one group): 4 PE steps of 2 cycles, 2 border evaluations
+    assert layer.folds == 1
+    assert math.isclose(layer.energy_pj["act_borders"], 2 * r.energy_per_action_pj["act_border_eval"])
+    assert math.isclose(layer.energy_pj["pes"], 4 * r.energy_per_action_pj["pe_step"])
+    assert r.energy_per_action_pj["mac"] == r.energy_per_action_pj["pe_step"] / 4
+
+
+def test_throughput_and_efficiency_definitions():
+    config = CostConfig("int8", 16, 16, "os", clock_mhz=1000)
+    r = evaluate(config, (256, 256, 256))
+    seconds = r.cycles / 1e9
+    assert math.isclose(r.tops, 2 * r.macs / seconds / 1e12)
+    assert math.isclose(r.tops_per_w, 2 * r.macs / r.energy_total_pj)
+    assert math.isclose(r.tops_per_mm2, r.tops / (r.area_total_um2 * 1e-6))
+    assert 0.9 < r.utilisation <= 1 and math.isclose(r.macs_per_cycle, r.macs / r.cycles)
+    # halving the clock halves TOPS, leaves energy alone (no leakage modelled)
+    slow = evaluate(CostConfig("int8", 16, 16, "os", clock_mhz=500), (256, 256, 256))
+    assert math.isclose(slow.tops * 2, r.tops) and slow.energy_total_pj == r.energy_total_pj
+
+
+def test_dram_traffic_and_roofline():
+    g = Gemm("g", 64, 256, 512)
+    roomy = evaluate(CostConfig("int8", 8, 8, "ws", act_kib=1024, out_kib=1024), g).layers[0]
+    assert roomy.dram_bytes == {"act": 64 * 256, "weight": 256 * 512, "out": 64 * 512 * 4}
+    tight = evaluate(CostConfig("int8", 8, 8, "ws", act_kib=1, out_kib=1024), g).layers[0]
+    assert tight.dram_bytes["act"] == 64 * 256 * (512 // 8)      # re-fetched per n tile
+    spill = evaluate(CostConfig("int8", 8, 8, "ws", act_kib=1024, out_kib=0.25), g).layers[0]
+    assert spill.dram_bytes["out"] == 64 * 512 * 4 * (2 * (256 // 8) - 1)   # k_tiles writes + reads
+    os_tight = evaluate(CostConfig("int8", 8, 8, "os", weight_kib=1), g).layers[0]
+    assert os_tight.dram_bytes["weight"] == 256 * 512 * (64 // 8)            # re-fetched per m tile
+    # SRAM words as the sequencer reads them: ws act = folds x M, weight = folds x R
+    assert roomy.sram_words["act_read"] == roomy.folds * 64
+    assert roomy.sram_words["weight_read"] == roomy.folds * 8
+    slow = evaluate(CostConfig("int8", 8, 8, "ws", dram_gbps=0.01), g)
+    assert slow.memory_bound_layers == ("g",) and slow.layers[0].memory_bound
+    assert slow.tops_roofline < slow.tops
+    fast = evaluate(CostConfig("int8", 8, 8, "ws", dram="hbm2"), g)
+    assert fast.memory_bound_layers == () and fast.tops_roofline == fast.tops
+    assert fast.energy_pj["dram_act"] < roomy.energy_pj["dram_act"]          # HBM2 3.9 < LPDDR4 8
+
+
+def test_workload_forms_agree():
+    config = CostConfig("int8", 8, 8)
+    by_name = evaluate(config, "bert-base")
+    by_list = evaluate(config, list(WORKLOADS["bert-base"]))
+    assert by_name.energy_total_pj == by_list.energy_total_pj and by_name.cycles == by_list.cycles
+    one = evaluate(config, (128, 768, 768))
+    assert one.layers[0].name == "128x768x768"
+    assert one.macs == 128 * 768 * 768
+    with pytest.raises(ValueError, match="unknown workload"):
+        evaluate(config, "gpt-9")
+
+
+def test_unknown_components_raise():
+    with pytest.raises(UnknownComponentError, match="'flux_capacitor'"):
+        primitive("flux_capacitor", 8)
+    with pytest.raises(UnknownComponentError, match="'horowitz.int4_mult.area'"):
+        tech.get("horowitz.int4_mult.area")
+    with pytest.raises(UnknownComponentError, match="node"):
+        CostConfig("int8", 4, 4, node=32)
+    with pytest.raises(UnknownComponentError, match="ddr9"):
+        CostConfig("int8", 4, 4, dram="ddr9")
+    with pytest.raises(ValueError, match="unknown PE kind"):
+        evaluate(CostConfig("fp64", 4, 4), (4, 4, 4))
+
+    class StrangePE:
+        pass
+    with pytest.raises(UnknownComponentError, match="StrangePE"):
+        cost.pe_items(StrangePE())
+    with pytest.raises(UnknownComponentError, match="StrangeBorder"):
+        cost.border_items(type("StrangeBorder", (), {})())
+    assert isinstance(UnknownComponentError("x"), KeyError)
+
+
+def test_every_registered_kind_has_an_inventory_or_a_named_error():
+    for name, kind in PE_KINDS.items():
+        config = CostConfig(name, 2, 2)
+        if kind.pe_class.__name__ in cost.PE_INVENTORIES:
+            assert evaluate(config, (8, 8, 8)).area_total_um2 > 0
+        else:
+            with pytest.raises(UnknownComponentError, match=kind.pe_class.__name__):
+                evaluate(config, (8, 8, 8))
+
+
+def test_tech_records_are_cited():
+    for record in tech.TABLE.values():
+        assert record.source and record.unit and record.value > 0, record
+    assert tech.value("horowitz.int8_mult.energy") == 0.2
+    assert tech.value("dram.hbm2.energy") == 3.9
+    assert math.isclose(tech.value("scale.energy.180_1v8_to_45_0v9"), S_E)
+    assert tech.area_scale(45) == 1 and tech.energy_scale(22) == 0.29
+    assert len(tech.table()) == len(tech.TABLE)
+
+
+def test_evaluation_is_fast():
+    config = CostConfig("int8", 16, 16)
+    evaluate(config, (64, 64, 64))                    # builds the cached inventory
+    shapes = [Gemm("g", 16 + i, 64 + 3 * i, 32 + 5 * i) for i in range(500)]
+    start = time.perf_counter()
+    for g in shapes:
+        evaluate(config, g)
+    rate = len(shapes) / (time.perf_counter() - start)
+    assert rate > 2_000      # bench/bench_cost.py measures ~25,000/s; lenient for a loaded machine
+
+
+# ------------------------------------------------------------------------------------------
+# CLI (the lead wires add_commands into sim/cli.py; tested here through the same parser class)
+
+
+@pytest.fixture
+def cli():
+    from models.cost_cli import add_commands
+    from sim.cli import BadInput, _Parser
+    parser = _Parser(prog="pearray")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_commands(sub, BadInput)
+
+    def run(*argv):
+        args = parser.parse_args(list(argv))
+        return args.func(args)
+    run.BadInput = BadInput
+    return run
+
+
+def test_cli_cost(cli, capsys):
+    assert cli("cost", "--pe", "int8", "--rows", "8", "--cols", "8", "--gemm", "64x64x64") == 0
+    assert "TOPS/W" in capsys.readouterr().out
+    assert cli("cost", "--pe", "lut", "--rows", "4", "--cols", "4", "--weight-bits", "2", "--node", "22",
+               "--dataflow", "os", "--workload", "minilm-l6", "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["node"] == 22 and out["config"]["pe_options"] == {"weight_bits": 2}
+    assert out["workload"] == "minilm-l6" and len(out["layers"]) == len(WORKLOADS["minilm-l6"])
+    assert math.isclose(sum(out["energy_pj"].values()), out["energy_total_pj"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pe", "fp64", "--gemm", "8x8x8"], "unknown PE kind"),
+    (["--pe", "int8", "--gemm", "8x8"], "MxKxN"),
+    (["--pe", "int8", "--gemm", "8x0x8"], "MxKxN"),
+    (["--pe", "int8", "--workload", "gpt-9"], "unknown workload"),
+    (["--pe", "int8", "--gemm", "8x8x8", "--node", "32"], "--node"),
+    (["--pe", "int8", "--gemm", "8x8x8", "--weight-bits", "4"], "no --weight-bits"),
+    (["--pe", "lut", "--gemm", "8x8x8", "--weight-bits", "9"], "weight_bits"),
+    (["--pe", "int8"], "exactly one"),
+])
+def test_cli_cost_bad_input(cli, argv, message):
+    with pytest.raises(cli.BadInput, match=message) as info:
+        cli("cost", "--rows", "4", "--cols", "4", *argv)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_synth_bad_input(cli, monkeypatch):
+    from models import synth
+    with pytest.raises(cli.BadInput, match="either --unit"):
+        cli("synth", "--pe", "int8", "--rows", "2")
+    with pytest.raises(cli.BadInput, match="unknown PE kind"):
+        cli("synth", "--pe", "fp64", "--unit", "pe")
+
+    def missing(*args, **kwargs):
+        raise synth.SynthesisError(f"yosys not found; {synth.INSTALL_HINT}")
+    monkeypatch.setattr(synth, "find_yosys", missing)
+    with pytest.raises(cli.BadInput, match="apt-get install"):
+        cli("synth", "--pe", "int8", "--unit", "pe")

@@ -1,0 +1,126 @@
+"""Yosys synthesis of single PEs, border units and one 2x2 array (models.synth), and the
+model-vs-synthesis comparison. Results are cached per Verilog hash (~/.cache/pearray/synth), so
+only the first run pays for synthesis (about a minute). Skipped when no Yosys or no liberty
+(`make synth-tools` installs them), except under CI=true, where missing tools fail the run."""
+
+import math
+import os
+import re
+
+import pytest
+
+from models import cost, synth, tech
+
+
+def _tools_or_skip():
+    try:
+        synth.find_yosys()
+        synth.liberty_path()
+    except synth.SynthesisError as e:
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(f"CI must run the synthesis checks: {e}")
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def tools():
+    _tools_or_skip()
+
+
+def _muls(cells):
+    return sum(n for c, n in cells.items() if re.fullmatch(r"\$mul(_\d+)?", c))
+
+
+def test_int8_pe_has_one_multiplier(tools):
+    r = synth.synthesize("int8", unit="pe")
+    assert r.multipliers == 1 and _muls(r.word_cells) == 1 and "$mul_16" in r.word_cells
+    # the recipe's coarse pass folds mul + add into one $macc (Yosys 0.23) / $macc_v2 (newer)
+    assert any(c.startswith("$macc") or c == "$mul" for c in r.coarse_cells)
+    assert r.area_um2 > 0 and r.flop_bits == 32
+    assert r.mapped_cells["DFFPOSX1"] == 32
+    again = synth.synthesize("int8", unit="pe")
+    assert again.cached and again.area_um2 == r.area_um2
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4])
+def test_lut_pe_has_no_multiplier(tools, bits):
+    options = (("weight_bits", bits),)
+    r = synth.synthesize("lut", unit="pe", pe_options=options)
+    assert r.multipliers == 0 and _muls(r.word_cells) == 0
+    assert not any(c.startswith("$mul") for c in r.coarse_cells)
+    assert r.area_um2 > 0
+    # the model's inventory has exactly the flops synthesis keeps
+    items = cost.pe_items(synth._kind_and_pe("lut", options)[1])
+    assert r.flop_bits == sum(n * cost.primitive(p, *w).flop_bits for p, w, n, _ in items)
+
+
+def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
+    r = synth.synthesize("lut", unit="act_border")
+    assert r.multipliers == 0 and r.flop_bits == 0 and r.area_um2 > 0
+    adders = sum(n for c, n in r.word_cells.items() if re.match(r"\$(add|sub|neg)_", c))
+    proto = synth._kind_and_pe("lut", ())[1]
+    assert adders == sum(n for p, _, n, _ in cost.border_items(synth.border_unit(proto, "act_border"))
+                         if p == "add")
+    with pytest.raises(ValueError, match="no weight border"):
+        synth.unit_verilog("lut", "weight_border")
+
+
+def test_int8_2x2_array(tools):
+    r = synth.synthesize("int8", rows=2, cols=2, dataflow="ws")
+    assert r.multipliers == 4 and r.area_um2 > 4 * synth.synthesize("int8", unit="pe").area_um2 / 2
+
+
+def test_cell_count_table_per_weight_bits(tools):
+    df = synth.synthesis_table(kinds=["int8", "lut"])
+    pes = df[df.unit == "pe"]
+    assert list(pes[pes.pe == "lut"].weight_bits) == [1, 2, 3, 4]
+    assert (pes[pes.pe == "lut"]["mul"] == 0).all() and (pes[pes.pe == "int8"]["mul"] == 1).all()
+    assert (df.area_um2 > 0).all()
+    assert set(df[df.pe == "lut"].unit) == {"pe", "act_border"}
+
+
+def test_model_vs_synthesis_table(tools):
+    df = cost.synthesis_comparison(kinds=["int8", "lut"], arrays=((2, 2, "ws"),))
+    factor = df.attrs["calibration_factor"]
+    base = df[(df.pe == "int8") & (df.unit == "pe")].iloc[0]
+    assert math.isclose(base.error, 0, abs_tol=1e-12) and 0 < factor
+    assert math.isclose(base.synth_scaled_um2, base.synth_osu018_um2 / 19)
+    assert {"raw_error", "error", "model_um2", "calibrated_um2"} <= set(df.columns)
+    assert len(df[df.pe == "lut"]) == 4 + 4 + 1   # 4 PEs, 4 table units, one array
+    assert (df.model_um2 > 0).all() and df.error.notna().all()
+
+
+def test_liberty_constants_match_the_tech_table(tools):
+    derived = synth.derive_osu018_constants()
+    for name, value in derived.items():
+        assert math.isclose(tech.value(name), value, rel_tol=1e-9), name
+    areas = synth.liberty_areas()
+    assert areas["NAND2X1"] == 24 and areas["DFFPOSX1"] == 96
+
+
+def test_missing_tools_name_the_install(monkeypatch):
+    monkeypatch.setattr(synth.shutil, "which", lambda *a, **k: None)
+    monkeypatch.setattr(synth.importlib.util, "find_spec", lambda name: None)
+    synth.find_yosys.cache_clear()
+    try:
+        with pytest.raises(synth.SynthesisError, match="apt-get install -y yosys qflow-tech-osu018"):
+            synth.find_yosys()
+    finally:
+        synth.find_yosys.cache_clear()
+    monkeypatch.setenv("PEARRAY_LIBERTY", "/nonexistent/cells.lib")
+    with pytest.raises(synth.SynthesisError, match="qflow-tech-osu018"):
+        synth.liberty_path()
+
+
+def test_liberty_parser_on_a_snippet():
+    lib = synth.parse_liberty("""
+        library(x) { nom_voltage : 1.8 ;
+          cell (INV) { area : 16; pin(Y) { direction : output;
+            internal_power() { related_pin : "A";
+              rise_power(t) { index_1 ("0.1, 0.2"); values ("0.5, 0.6"); }
+              fall_power(t) { values ( \\
+                 "0.25, 0.3", \\
+                 "1, 2"); } } } } }""")
+    (cell,) = lib.find("cell", "INV")
+    assert float(cell.attrs["area"]) == 16
+    assert synth._internal_energy(synth._pin(cell, "Y")) == (0.5 + 0.25) / 2
