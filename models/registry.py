@@ -12,9 +12,11 @@ from typing import Callable
 
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
+from hw.pe_ovp import OvpPE
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
+from .ovp_gemm import ovp_dequantise, ovp_gemm_int, quantize_ovp_acts, quantize_ovp_weights
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,21 @@ PE_KINDS = {
         options=(("weight_bits", 4),),
         variants=(("LUT W4A8", (("weight_bits", 4),)), ("LUT W2A8", (("weight_bits", 2),)),
                   ("LUT W1A8", (("weight_bits", 1),))),
+    ),
+    "ovp": PEKind(
+        name="ovp",
+        description="OliVe outlier-victim pairs: W4A4 OVP codes, border pair decoders, "
+                    "exponent-integer MAC (shift by summed exponents)",
+        pe_class=OvpPE,
+        golden_gemm=lambda acts, weights, pe: ovp_gemm_int(acts, weights, mode=pe.mode,
+                                                           acc_width=pe.acc_width),
+        quantize_acts=lambda x, pe: quantize_ovp_acts(x, mode=pe.mode),
+        quantize_weights=lambda w, pe: quantize_ovp_weights(w, mode=pe.mode),
+        dequantize_output=lambda raw, acts, a_meta, w_meta, pe: ovp_dequantise(
+            raw, act_scale=a_meta["scale"], weight_scale=w_meta["scale"]),
+        options=(("mode", "int4"),),
+        variants=(("OVP W4A4", ()), ("OVP W4A4 flint4", (("mode", "flint4"),)),
+                  ("OVP W8A8", (("mode", "int8"),))),
     ),
 }
 

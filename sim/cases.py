@@ -26,7 +26,7 @@ class GemmCase:
     m: int
     k: int
     n: int
-    operands: str = "random"    # random | extremes | minilm
+    operands: str = "random"    # random | extremes | minilm | minilm-ffn2 | ovp-outliers
     seed: int = 0
     pe: str = "int8"
     pe_options: tuple = ()      # (name, value) pairs, e.g. (("weight_bits", 2),)
@@ -60,6 +60,15 @@ class GemmCase:
             acts = get_tensor("minilm:L0.ffn1.act")[:self.m, :self.k]
             weights = get_tensor("minilm:L0.ffn1").T[:self.k, :self.n]
             return kind.quantize_acts(acts, pe)[0], kind.quantize_weights(weights, pe)[0]
+        if self.operands == "minilm-ffn2":
+            # layer-0 FFN2: the heavy-outlier weights (max/std 175) and their forward-pass inputs
+            from models.realdata import get_tensor
+            acts = get_tensor("minilm:L0.ffn2.act")[:self.m, :self.k]
+            weights = get_tensor("minilm:L0.ffn2").T[:self.k, :self.n]
+            return kind.quantize_acts(acts, pe)[0], kind.quantize_weights(weights, pe)[0]
+        if self.operands == "ovp-outliers":
+            from models.ovp_gemm import outlier_operands
+            return outlier_operands(rng, self.m, self.k, self.n, self.rows * pe.k_per_step, pe.mode)
         raise ValueError(f"unknown operand source {self.operands!r}")
 
     @property
@@ -106,4 +115,23 @@ CASES = tuple(
        GemmCase("m<rows", 4, 4, "os", 3, 17, 9, pe="lut", pe_options=(("weight_bits", 2),))]
     + [GemmCase("minilm", 8, 8, df, 20, 64, 24, "minilm", pe="lut", pe_options=(("weight_bits", b),))
        for df, b in (("ws", 4), ("os", 2))]
+    # OliVe OVP PE (both operands OVP-coded, pairs along K): random nibbles (every pair byte:
+    # normals, outlier + victim, double victim), synthetic outliers next to their victims at
+    # k-tile edges with two-outlier pairs, odd K (the layout's zero pad), real MiniLM L0 FFN2
+    # (ragged k tiles), both dataflows; int4 (default), flint4 and the 8-bit mode. Verilator builds
+    # five designs by default (ovp ws/os 4x4, ovp ws 8x8, flint4 os 3x2, int8 ws 2x3), the rest
+    # run in the sweep.
+    + [GemmCase("ragged", 4, 4, df, 9, 11, 10, pe="ovp") for df in ("ws", "os")]
+    + [GemmCase("outliers", 4, 4, "ws", 7, 33, 9, "ovp-outliers", pe="ovp"),
+       GemmCase("outliers", 4, 4, "os", 6, 25, 5, "ovp-outliers", pe="ovp", seed=1),
+       GemmCase("m<rows", 4, 4, "os", 2, 16, 7, pe="ovp"),
+       GemmCase("minilm-ffn2", 8, 8, "ws", 20, 250, 24, "minilm-ffn2", pe="ovp"),
+       GemmCase("minilm-ffn2", 8, 8, "os", 20, 251, 24, "minilm-ffn2", pe="ovp", sweep_only=True)]
+    + [GemmCase(name, r, c, df, m, k, n, ops, pe="ovp", pe_options=(("mode", mode),),
+                sweep_only=(mode, df) not in (("flint4", "os"), ("int8", "ws")))
+       for mode in ("flint4", "int8")
+       for name, r, c, df, m, k, n, ops in (("outliers", 2, 3, "ws", 5, 13, 4, "ovp-outliers"),
+                                            ("ragged", 3, 2, "os", 7, 9, 3, "random"))]
+    + [GemmCase("minilm-ffn2", 8, 8, "ws", 20, 250, 24, "minilm-ffn2", pe="ovp",
+                pe_options=(("mode", mode),), sweep_only=True) for mode in ("flint4", "int8")]
 )

@@ -5,8 +5,10 @@ For every PE kind at its natural precisions (``PEKind.variants``) the report
 2. runs the GEMM on real MiniLM-L6 tensors (layer-0 FFN1 input activations and weights) in
    Verilator, spanning several folds, and records bit-exactness and RTL vs model cycles;
 3. synthesises the PE (when the synthesis tools are installed; otherwise says so);
-4. evaluates the exact cycle model on real network layer lists (MiniLM-L6 at sequence 128,
-   Llama-2-7B prefill and decode) at an equal PE count (every design on the same array);
+4. evaluates the cost model (area, energy, exact cycles, TOPS/W, TOPS/mm^2, DRAM roofline) on real
+   network layer lists (MiniLM-L6 at sequence 128, Llama-2-7B prefill and decode) at an equal PE
+   count (every design on a 32x32 array) and at an equal area (each design's square array whose
+   area is closest to the INT8 32x32 design's);
 5. measures each design's quantisation error on the real weights, activations and GEMM output.
 
 Everything is written to a staging folder and moved into place at the end, so a report folder
@@ -47,6 +49,7 @@ class ReportPlan:
     n: int
     workload_rows: int = 32
     workload_cols: int = 32
+    synth_arrays: tuple = ((2, 2, "ws"), (4, 4, "ws"))
 
     @classmethod
     def default(cls, quick=False):
@@ -132,42 +135,84 @@ def workload_cycles(plan):
     return pd.DataFrame(rows)
 
 
-def synthesis_table():
-    """Step 3: per-design synthesis, or a note saying why there is none."""
+def synthesis_tables(plan):
+    """Step 3: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
+    note saying why there is none."""
+    from models import cost, synth
     try:
-        from models.synth import report_table
-    except ImportError:
-        return None, "Synthesis and the area/energy model are not part of this build yet (issue 8)."
-    return report_table(designs())
+        synth.find_yosys()
+        synth.liberty_path()
+    except synth.SynthesisError as e:
+        return None, None, f"Synthesis skipped: {e}"
+    kinds = sorted({kind.name for _, kind, _ in designs()})
+    cells = synth.synthesis_table(kinds)
+    compare = cost.synthesis_comparison(kinds, arrays=plan.synth_arrays)
+    factor = compare.attrs["calibration_factor"]
+    compare = compare.round(4)
+    note = (f"Synthesis: Yosys + OSU 0.18 um liberty, areas scaled to 45 nm (Stillmaker). One "
+            f"calibration factor for this technology, fitted on the INT8 PE: {factor:.3f}; "
+            f"`raw_error` is model vs scaled synthesis before it, `error` after it.")
+    return cells, compare, note
+
+
+def cost_tables(plan):
+    """Step 4: cost model per design and workload, at equal PE count and at equal area."""
+    from models.cost import CostConfig, evaluate
+
+    def point(kind, options, rows, cols):
+        return CostConfig(kind.name, rows, cols, "ws", pe_options=options)
+
+    base = evaluate(point(PE_KINDS["int8"], (), plan.workload_rows, plan.workload_cols),
+                    (1, 1, 1)).area_total_um2
+    rows = []
+    for label, kind, options in designs():
+        sizes = {"equal PE count": plan.workload_rows}
+        areas = {s: evaluate(point(kind, options, s, s), (1, 1, 1)).area_total_um2 for s in range(4, 129, 2)}
+        sizes["equal area"] = min(areas, key=lambda s: (abs(areas[s] - base), s))
+        for budget, side in sizes.items():
+            config = point(kind, options, side, side)
+            for workload in WORKLOADS:
+                r = evaluate(config, get_workload(workload))
+                rows.append({
+                    "design": label, "budget": budget, "rows": side, "cols": side, "workload": workload,
+                    "area_mm2": round(r.area_total_mm2, 6), "cycles": r.cycles,
+                    "utilisation": round(r.utilisation, 6), "energy_uj": round(r.energy_total_pj * 1e-6, 6),
+                    "pj_per_mac": round(r.energy_total_pj / r.macs, 6), "tops": round(r.tops, 6),
+                    "tops_per_w": round(r.tops_per_w, 6), "tops_per_mm2": round(r.tops_per_mm2, 6),
+                    "tops_roofline": round(r.tops_roofline, 6),
+                    "memory_bound_layers": " ".join(r.memory_bound_layers)})
+    return pd.DataFrame(rows)
 
 
 CLAIMS = (
-    # paper, claim, paper ratio, baseline, the pair this project measures, and how
-    ("OliVe (ISCA 2023)", "speedup vs GOBO", 4.5, "GOBO accelerator", None,
-     "not measured: no GOBO baseline and no OVP PE in this build"),
-    ("OliVe (ISCA 2023)", "energy reduction vs GOBO", 4.0, "GOBO accelerator", None,
-     "not measured: needs the energy model and an OVP PE"),
-    ("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "ANT (weight-only, FP16 activations)", None,
+    # paper, claim, paper ratio, paper baseline, the pair this project measures, the metric
+    # (a column of costs.csv, MiniLM-L6, 32x32 arrays, 45 nm), and why the numbers differ
+    ("OliVe (ISCA 2023)", "speedup vs GOBO", 4.5, "GOBO accelerator", None, None,
+     "not measured: no GOBO baseline in this project"),
+    ("OliVe (ISCA 2023)", "energy reduction vs GOBO", 4.0, "GOBO accelerator", None, None,
+     "not measured: no GOBO baseline in this project"),
+    ("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "ANT (weight-only, FP16 activations)", None, None,
      "not measured: no bit-serial PE in this build"),
     ("LUT Tensor Core (ISCA 2025)", "compute density vs A100 FP16 tensor core", 20.9,
-     "FP16 tensor core", ("LUT W2A8", "INT8"),
-     "MACs per PE per cycle at equal PE count vs the INT8 PE (not per area: needs the area model)"),
-    ("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "ANT / BitFusion / INT8", None,
+     "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_mm2",
+     "baseline here is an INT8 MAC array, not an FP16 tensor core; whole design incl. buffers"),
+    ("LUT Tensor Core (ISCA 2025)", "energy efficiency vs A100 FP16 tensor core", 11.2,
+     "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_w",
+     "baseline here is an INT8 MAC array; DRAM and SRAM energy included"),
+    ("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "ANT / BitFusion / INT8", None, None,
      "not measured: no shift-and-add PE in this build"),
     ("FP8 vs INT8 (seed)", "FP formats less efficient in dedicated hardware", 1.5,
-     "INT8 (50-180 % cost)", None, "not measured: no FP PE in this build"),
+     "INT8 (50-180 % cost)", None, None, "not measured: no FP PE in this build"),
 )
 
 
-def claims_table(workloads):
+def claims_table(costs):
     rows = []
-    per_design = workloads[workloads.workload == "minilm-l6"].groupby("design")
-    macs = per_design.apply(lambda g: float((g.m * g.k * g.n * g["count"]).sum()), include_groups=False)
-    cycles = per_design.total_cycles.sum()
-    for paper, claim, ratio, baseline, pair, how in CLAIMS:
+    minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
+    for paper, claim, ratio, baseline, pair, metric, how in CLAIMS:
         measured = ""
-        if pair is not None and pair[0] in cycles and pair[1] in cycles:
-            measured = round(float((macs[pair[0]] / cycles[pair[0]]) / (macs[pair[1]] / cycles[pair[1]])), 3)
+        if pair is not None and pair[0] in minilm.index and pair[1] in minilm.index:
+            measured = round(float(minilm.loc[pair[0], metric] / minilm.loc[pair[1], metric]), 3)
         rows.append({"paper": paper, "claim": claim, "paper_ratio": ratio, "paper_baseline": baseline,
                      "measured_pair": " vs ".join(pair) if pair else "", "measured_ratio": measured,
                      "note": how})
@@ -184,7 +229,17 @@ COLUMNS = {
     "workload_cycles.csv": "design, workload, layer, m, k, n, count (per forward pass), cycles (one "
                            "GEMM, exact model), total_cycles (x count), utilisation, macs_per_cycle; "
                            "every design on the same 32x32 array (equal PE count)",
+    "costs.csv": "design, budget (equal PE count: 32x32 for all; equal area: the square array closest "
+                 "to the INT8 32x32 area), rows, cols, workload, area_mm2 (PEs, border units, buffers; "
+                 "45 nm), cycles (exact model), utilisation, energy_uj, pj_per_mac (incl. SRAM and "
+                 "DRAM), tops, tops_per_w, tops_per_mm2, tops_roofline (DRAM-bound), "
+                 "memory_bound_layers; 500 MHz, LPDDR4, 64 KiB per buffer (models/cost.py)",
     "claims.csv": "paper, claim, paper_ratio, paper_baseline, measured_pair, measured_ratio, note",
+    "synthesis_cells.csv": "pe, options, unit, mul ($mul cells), add_sub_neg, mux_pmux, flop_bits, "
+                           "coarse_cells (word-level cells after proc;opt;wreduce;alumacc;opt), "
+                           "mapped_cells, area_um2 (osu018, 0.18 um)",
+    "synthesis_vs_model.csv": "pe, options, unit, model_um2 (45 nm), synth_osu018_um2, synth_scaled_um2 "
+                              "(to 45 nm), mul, flop_bits, note, raw_error, calibrated_um2, error",
 }
 
 
@@ -194,44 +249,42 @@ def _plot_png(fig):
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _plots(workloads, quant):
+def _plots(workloads, quant, costs):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plots = {}
-    totals = workloads.groupby(["workload", "design"]).total_cycles.sum().unstack("design")
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    totals.plot.bar(ax=ax, logy=True)
-    ax.set_ylabel("cycles per forward pass (32x32)")
-    ax.set_title("Per-workload cycles, equal PE count")
-    plots["Cycles per workload"] = _plot_png(fig)
-    plt.close(fig)
 
-    minilm = workloads[workloads.workload == "minilm-l6"]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for design, group in minilm.groupby("design"):
-        ax.plot(group.layer, group.utilisation, marker="o", label=design)
-    ax.set_ylabel("utilisation")
-    ax.set_title("Per-layer utilisation, MiniLM-L6 (seq 128), 32x32")
-    ax.tick_params(axis="x", rotation=60)
-    ax.legend(fontsize=7)
-    plots["Per-layer utilisation"] = _plot_png(fig)
-    plt.close(fig)
+    def scatter(frame, x, y, title, xlabel, ylabel, logx=False):
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        ax.scatter(frame[x], frame[y])
+        for design, row in frame.iterrows():
+            ax.annotate(design, (row[x], row[y]), fontsize=7)
+        if logx:
+            ax.set_xscale("log")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        plots[title] = _plot_png(fig)
+        plt.close(fig)
 
-    per_design = minilm.groupby("design")
-    throughput = per_design.apply(lambda g: float((g.m * g.k * g.n * g["count"]).sum() / g.total_cycles.sum()),
-                                  include_groups=False)
-    merged = quant.set_index("design").join(throughput.rename("macs_per_cycle"))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.scatter(merged.output_rel_error, merged.macs_per_cycle)
-    for design, row in merged.iterrows():
-        ax.annotate(design, (row.output_rel_error, row.macs_per_cycle), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("GEMM output relative error (real MiniLM tensors)")
-    ax.set_ylabel("MACs per cycle (32x32, MiniLM-L6)")
-    ax.set_title("Throughput vs quantisation error (per area needs the area model)")
-    plots["Throughput vs error"] = _plot_png(fig)
+    minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
+    scatter(minilm, "area_mm2", "pj_per_mac", "Area vs energy per MAC",
+            "area of a 32x32 design incl. buffers (mm^2, 45 nm)", "pJ per MAC on MiniLM-L6 (incl. DRAM)")
+    merged = quant.set_index("design").join(minilm[["tops_per_mm2"]])
+    scatter(merged, "output_rel_error", "tops_per_mm2", "Throughput per area vs quantisation error",
+            "GEMM output relative error (real MiniLM tensors)", "TOPS/mm^2 on MiniLM-L6", logx=True)
+
+    layers = workloads[workloads.workload == "minilm-l6"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for design, group in layers.groupby("design"):
+        axes[0].plot(group.layer, group.cycles, marker="o", label=design)
+        axes[1].plot(group.layer, group.utilisation, marker="o", label=design)
+    axes[0].set(yscale="log", ylabel="cycles per GEMM", title="Per-layer cycles, MiniLM-L6, 32x32")
+    axes[1].set(ylabel="utilisation", title="Per-layer utilisation, MiniLM-L6, 32x32")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=60)
+    axes[1].legend(fontsize=7)
+    plots["Per-layer cycles and utilisation"] = _plot_png(fig)
     plt.close(fig)
     return plots
 
@@ -253,7 +306,7 @@ def _html(tables, plots, notes):
     return "\n".join(parts)
 
 
-def _summary(verification, quant, workloads, synth_note, seconds):
+def _summary(verification, quant, costs, synth_note, seconds):
     failing = verification[verification.status != "PASS"]
     lines = ["# pearray report", ""]
     if len(failing):
@@ -263,12 +316,20 @@ def _summary(verification, quant, workloads, synth_note, seconds):
     v = verification[["design", "status", "rtl_cycles", "model_cycles", "scalesim_cycles", "utilisation"]]
     lines += ["## Verification (Verilator, real MiniLM L0 FFN1 tensors)", "", v.to_markdown(index=False), ""]
     lines += ["## Quantisation error of each design's format", "", quant.to_markdown(index=False), ""]
-    totals = workloads.groupby(["workload", "design"]).total_cycles.sum().unstack("workload")
-    lines += ["## Cycles per forward pass (equal PE count: 32x32 array, exact cycle model)", "",
-              totals.to_markdown(), ""]
-    lines += ["## Synthesis and cost", "", synth_note, "",
-              f"Report generated in {seconds:.0f} s. Tables: verification.csv, quant_error.csv, "
-              "workload_cycles.csv, claims.csv; plots in index.html."]
+    for budget in ("equal PE count", "equal area"):
+        frame = costs[(costs.workload == "minilm-l6") & (costs.budget == budget)]
+        frame = frame[["design", "rows", "area_mm2", "cycles", "pj_per_mac", "tops_per_w", "tops_per_mm2",
+                       "tops_roofline"]]
+        lines += [f"## MiniLM-L6 (seq 128), {budget}, 45 nm, 500 MHz, LPDDR4", "",
+                  frame.to_markdown(index=False), ""]
+    decode = costs[(costs.workload == "llama2-7b-decode") & (costs.budget == "equal PE count")]
+    lines += ["## Llama-2-7B decode (M = 1), equal PE count", "",
+              decode[["design", "cycles", "utilisation", "tops_roofline", "memory_bound_layers"]]
+              .to_markdown(index=False), "",
+              "At M = 1 every weight-stationary fold is bound by loading R weight rows, so utilisation "
+              "is about 1/R and designs packing more K per row need fewer folds.", ""]
+    lines += ["## Synthesis", "", synth_note, "",
+              f"Report generated in {seconds:.0f} s. Tables: " + ", ".join(COLUMNS) + "; plots in index.html."]
     return "\n".join(lines) + "\n"
 
 
@@ -283,23 +344,25 @@ def build_report(out, quick=False):
         plan = ReportPlan.default(quick)
         _progress("steps 1, 2, 5: Verilog, RTL verification, quantisation error")
         verification, quant = verify_and_measure(plan, staging)
-        _progress("step 4: cycle model on MiniLM-L6, Llama-2-7B prefill and decode")
+        _progress("step 3: synthesis (cached per Verilog hash)")
+        cells, compare, synth_note = synthesis_tables(plan)
+        _progress("step 4: cost model on MiniLM-L6, Llama-2-7B prefill and decode")
         workloads = workload_cycles(plan)
-        _progress("step 3: synthesis")
-        synth, synth_note = synthesis_table()
-        claims = claims_table(workloads)
+        costs = cost_tables(plan)
+        claims = claims_table(costs)
         tables = {"verification.csv": verification, "quant_error.csv": quant,
-                  "workload_cycles.csv": workloads, "claims.csv": claims}
-        if synth is not None:
-            tables["synthesis.csv"] = synth
+                  "costs.csv": costs, "workload_cycles.csv": workloads, "claims.csv": claims}
+        if cells is not None:
+            tables["synthesis_cells.csv"] = cells
+            tables["synthesis_vs_model.csv"] = compare
         for name, table in tables.items():
             table.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "COLUMNS.md").write_text("".join(f"- `{k}`: {v}\n" for k, v in COLUMNS.items()))
         _progress("plots and HTML")
-        notes = [synth_note] if synth_note else []
-        (staging / "index.html").write_text(_html(tables, _plots(workloads, quant), notes))
+        notes = [synth_note]
+        (staging / "index.html").write_text(_html(tables, _plots(workloads, quant, costs), notes))
         (staging / "summary.md").write_text(
-            _summary(verification, quant, workloads, synth_note or "", time.perf_counter() - started))
+            _summary(verification, quant, costs, synth_note, time.perf_counter() - started))
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

@@ -10,7 +10,7 @@ from sim.cli import main
 
 @pytest.fixture
 def small_plan(monkeypatch):
-    plan = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8)
+    plan = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8, synth_arrays=((2, 2, "ws"),))
     monkeypatch.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: plan))
     return plan
 
@@ -40,6 +40,7 @@ def test_report_is_complete_and_reproducible(small_plan, tmp_path, capsys):
     parser.feed((a / "index.html").read_text())
     assert set(parser.tables) >= {name.replace(".", "_") for name in csvs}
     assert len(parser.images) == 3 and all(parser.images)
+    assert "synthesis_cells.csv" in csvs and "costs.csv" in csvs
     summary = (a / "summary.md").read_text()
     assert "bit-exact" in summary and "FAILING" not in summary
     assert len(list((a / "verilog").glob("*.v"))) == len(report.designs())
