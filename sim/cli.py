@@ -17,6 +17,10 @@ import numpy as np
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
+# command-line flags that set a PE option (the option name is the PE class's keyword)
+PE_OPTION_FLAGS = ("weight_bits", "mode")
+
+
 class BadInput(Exception):
     """Reported as one line on stderr with exit code 2."""
 
@@ -46,6 +50,7 @@ def _add_design_args(p, depths_default=None):
                    help="weight-stationary (default) or output-stationary")
     p.add_argument("--weight-bits", type=_positive_int,
                    help="weight bits of PE kinds that take them (lut: 1..4, default 4)")
+    p.add_argument("--mode", help="PE mode of kinds that take one (ovp: int4 (default), flint4, int8)")
     for name in ("act", "weight", "out"):
         p.add_argument(f"--{name}-depth", type=_positive_int, default=depths_default,
                        help=f"{name} buffer depth in words"
@@ -95,7 +100,7 @@ def _load_matrix(path, what):
 
 def _pe_options(args, kind):
     """The PE options given on the command line, checked against what the kind accepts."""
-    given = {name: getattr(args, name) for name in ("weight_bits",) if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in PE_OPTION_FLAGS if getattr(args, name) is not None}
     known = dict(kind.options)
     for name in given:
         if name not in known:
@@ -116,8 +121,9 @@ def _operands(args, kind, pe):
             raise BadInput("give --m, --k and --n (or --acts and --weights)")
         rng = np.random.default_rng(args.seed)
         acts, weights = kind.random_operands(rng, args.m, args.k, args.n, pe)
-        return acts, weights, {"source": f"random codes, seed {args.seed}",
-                               "dequantise": "codes are the values (no scales)"}
+        return acts, weights, {"source": f"random element codes over the PE's full code ranges, seed {args.seed}",
+                               "dequantise": "no scales: the codes are the PE's element codes "
+                                             "(see the PE class docstring for their meaning)"}
     acts = _load_matrix(args.acts, "activation")
     weights = _load_matrix(args.weights, "weight")
     if acts.shape[1] != weights.shape[0]:
@@ -167,7 +173,9 @@ def cmd_sim(args):
         "bit_exact": result.mismatches == 0, "cycles_match": result.cycles == est.cycles,
         "sim_seconds": round(result.sim_seconds, 6),
         "cycles_per_second": round(result.cycles_per_second, 1),
-        "utilisation": round(est.macs / (args.rows * args.cols * result.cycles), 6),
+        # MACs per (PE-slot peak MACs per cycle x RTL cycles): macs_per_step / II per PE
+        "utilisation": round(est.macs / (args.rows * args.cols * design.facts.pe.macs_per_cycle
+                                         * result.cycles), 6),
         "folds": est.folds, "fold_interval": est.fold_interval,
         "scalesim_cycles": est.scalesim_cycles,
         "build_seconds": round(result.build_seconds, 3), "wall_seconds": round(result.wall_seconds, 3),

@@ -125,6 +125,14 @@ def test_watchdog_ends_a_hung_run(monkeypatch, capsys):
     assert "watchdog: done not raised within 5 cycles" in err
 
 
+def test_ovp_mode_flows_through_and_utilisation_counts_macs_per_step(capsys):
+    code, out, _ = _run(capsys, ["sim", "--pe", "ovp", "--mode", "flint4", "--rows", "2", "--cols", "2",
+                                 "--m", "6", "--k", "8", "--n", "4", "--json"])
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "flint4" and report["mismatches"] == 0
+    assert 0 < report["utilisation"] <= 1
+
+
 def test_lut_weight_bits_flow_through(capsys):
     code, out, _ = _run(capsys, ["sim", "--pe", "lut", "--weight-bits", "2", "--rows", "2", "--cols", "3",
                                  "--m", "5", "--k", "7", "--n", "4", "--json"])
@@ -137,6 +145,8 @@ def test_lut_weight_bits_flow_through(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["sim", "--pe", "int8", "--weight-bits", "4"], "has no --weight-bits option"),
     (["sim", "--pe", "lut", "--weight-bits", "5"], "weight_bits must be an integer in 1..4, not 5"),
+    (["sim", "--pe", "lut", "--mode", "int4"], "has no --mode option"),
+    (["sim", "--pe", "ovp", "--mode", "int5"], "'int5'"),
 ])
 def test_bad_pe_options(capsys, argv, message):
     code, _, err = _run(capsys, argv + ["--rows", "2", "--cols", "2", "--m", "2", "--k", "4", "--n", "2"])

@@ -21,10 +21,34 @@ def _reference_gemm(acts, weights, width=32):
     return np.array([[(v + half) % (1 << width) - half for v in row] for row in out])
 
 
+def _lut_values(weights, pe):
+    return 2 * weights - ((1 << pe.weight_bits) - 1)
+
+
+def _ovp_values(acts, weights, pe):
+    """OVP element codes -> integer values (normal-grid units), decoded in plain Python from the
+    spec's encoding (tests/test_pe_ovp.py), K zero-padded to whole pairs as the layout does."""
+    from tests.test_pe_ovp import _plain_values
+    return _plain_values(acts, pe.mode), np.array(_plain_values(weights.T, pe.mode)).T
+
+
+# Per kind: the integer operands whose plain product the PE computes, written from the spec and
+# independent of the golden model's implementation. A new kind must add its entry here.
+VALUES = {
+    "int8": lambda acts, weights, pe: (acts, weights),
+    "lut": lambda acts, weights, pe: (acts, _lut_values(weights, pe)),
+    "ovp": _ovp_values,
+}
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_golden_model(case):
     acts, weights = case.make_operands()
-    assert np.array_equal(gemm_int(acts, weights), _reference_gemm(acts.tolist(), weights.tolist()))
+    pe = case.design().facts.pe
+    assert case.pe in VALUES, f"no independent reference for PE kind {case.pe!r}"
+    a, w = VALUES[case.pe](acts, weights, pe)
+    golden = case.design().kind.golden_gemm(acts, weights, pe)
+    assert np.array_equal(golden, _reference_gemm(np.asarray(a).tolist(), np.asarray(w).tolist()))
 
 
 def test_golden_model_wraps_like_a_32_bit_accumulator():
