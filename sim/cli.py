@@ -140,6 +140,23 @@ def _operands(args, kind, pe):
     return acts, weights, meta
 
 
+def _lane_codes(codes, pe, side):
+    """The lane values the buffers hold for ``codes`` (acts M x K -> M x steps; weights K x N ->
+    steps x N), i.e. the bytes/words the RTL received per K step: OVP pair bytes, LUT bit-plane
+    nibbles, plain codes for INT8."""
+    g = pe.k_per_step
+    if side == "weight":
+        codes = codes.T
+    rows, k = codes.shape
+    padded = np.zeros((rows, -(-k // g) * g), dtype=np.int64)
+    padded[:, :k] = codes
+    encode = pe.act_lanes if side == "act" else pe.weight_lanes
+    lanes = np.asarray(encode(padded.reshape(rows, -1, g)), dtype=object)
+    width = pe.act_code_width if side == "act" else pe.weight_code_width
+    lanes = lanes.astype(np.int64) if width < 64 else lanes
+    return lanes if side == "act" else lanes.T
+
+
 def cmd_sim(args):
     from models.registry import get_kind
     from sim.design import DesignConfig
@@ -182,12 +199,17 @@ def cmd_sim(args):
         "seed": args.seed if args.weights is None else None,
     }
     if args.dump:
-        meta.update({"pe": args.pe, "pe_options": dict(options), "design": design.slug,
+        meta.update({"lanes": "acts_lanes.npy (M x K steps) / weights_lanes.npy (K steps x N): the "
+                              "buffer lane codes per K step of k_per_step elements, as the RTL received them",
+                     "k_per_step": design.facts.pe.k_per_step,
+                     "pe": args.pe, "pe_options": dict(options), "design": design.slug,
                      "acc_width": design.facts.pe.acc_width,
                      "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
         _write_atomically(args.dump, {
             "acts_q.npy": lambda p: np.save(p, result.acts),
             "weights_q.npy": lambda p: np.save(p, result.weights),
+            "acts_lanes.npy": lambda p: np.save(p, _lane_codes(result.acts, design.facts.pe, "act")),
+            "weights_lanes.npy": lambda p: np.save(p, _lane_codes(result.weights, design.facts.pe, "weight")),
             "rtl_out.npy": lambda p: np.save(p, result.rtl_out),
             "golden_out.npy": lambda p: np.save(p, result.golden_out),
             "meta.json": lambda p: p.write_text(json.dumps(meta, indent=2, default=str)),

@@ -125,6 +125,17 @@ def test_watchdog_ends_a_hung_run(monkeypatch, capsys):
     assert "watchdog: done not raised within 5 cycles" in err
 
 
+def test_ovp_dump_holds_the_pair_bytes(tmp_path, capsys):
+    code, _, _ = _run(capsys, ["sim", "--pe", "ovp", "--rows", "2", "--cols", "2", "--m", "3",
+                               "--k", "5", "--n", "2", "--dump", str(tmp_path)])
+    assert code == 0
+    acts, lanes = np.load(tmp_path / "acts_q.npy"), np.load(tmp_path / "acts_lanes.npy")
+    padded = np.concatenate([acts, np.zeros((3, 1), dtype=acts.dtype)], axis=1)
+    assert lanes.shape == (3, 3)
+    assert np.array_equal(lanes, padded[:, 0::2] | (padded[:, 1::2] << 4))  # low nibble = left element
+    assert np.load(tmp_path / "weights_lanes.npy").shape == (3, 2)
+
+
 def test_ovp_mode_flows_through_and_utilisation_counts_macs_per_step(capsys):
     code, out, _ = _run(capsys, ["sim", "--pe", "ovp", "--mode", "flint4", "--rows", "2", "--cols", "2",
                                  "--m", "6", "--k", "8", "--n", "4", "--json"])

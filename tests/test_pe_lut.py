@@ -78,3 +78,21 @@ def test_pe_step_equals_the_reinterpreted_dot_product(bits):
 def test_bad_weight_bits(bad):
     with pytest.raises(TypeError, match="weight_bits"):
         LutPE(weight_bits=bad)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_dequantisation_identity(bits):
+    """s_a * s'_n (raw - z'_n sum a) with s' = s/2, z' = 2z + 1 - 2**B equals the product of the
+    dequantised operands (s_a a) @ (s (q - z)) exactly (up to float rounding)."""
+    from models.lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
+    from models.intcodes import quantize_acts
+    rng = np.random.default_rng(bits)
+    a_float, w_float = rng.normal(size=(6, 19)), rng.normal(size=(19, 5)) + 0.3
+    acts, a_meta = quantize_acts(a_float)
+    weights, w_meta = quantize_lut_weights(w_float, weight_bits=bits)
+    raw = lut_gemm_int(acts, weights, weight_bits=bits)
+    got = lut_dequantise(raw, acts, weight_bits=bits, act_scale=a_meta["scale"][0],
+                         weight_scale=w_meta["scale"], weight_zero_point=w_meta["zero_point"])
+    w_deq = (weights - np.asarray(w_meta["zero_point"])[None, :]) * np.asarray(w_meta["scale"])[None, :]
+    want = (acts * a_meta["scale"][0]) @ w_deq
+    assert np.allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -124,3 +124,9 @@ def test_liberty_parser_on_a_snippet():
     (cell,) = lib.find("cell", "INV")
     assert float(cell.attrs["area"]) == 16
     assert synth._internal_energy(synth._pin(cell, "Y")) == (0.5 + 0.25) / 2
+
+
+@pytest.mark.parametrize("bits", [1, 4])
+def test_lut_2x2_array_has_no_multiplier(tools, bits):
+    r = synth.synthesize("lut", rows=2, cols=2, pe_options=(("weight_bits", bits),))
+    assert _muls(r.word_cells) == 0 and r.area_um2 > 0
