@@ -20,7 +20,8 @@ def lut_dequantise(raw, acts, *, weight_bits, act_scale, weight_scale, weight_ze
     """Float output from the raw integers: ``s_a * s'_n * (raw - z'_n * sum_k a_k)`` with
     ``s' = s/2``, ``z' = 2z + 1 - 2**B`` per output channel n."""
     s2 = np.asarray(weight_scale, dtype=np.float64) / 2
-    z2 = 2 * np.asarray(weight_zero_point, dtype=np.int64) + 1 - 2 ** weight_bits
+    # float: the 1-bit binarisation has z = 1/2 (so z' = 0)
+    z2 = 2 * np.asarray(weight_zero_point, dtype=np.float64) + 1 - 2 ** weight_bits
     asum = np.asarray(acts, dtype=np.int64).sum(axis=1, keepdims=True)
     return act_scale * s2[None, :] * (np.asarray(raw, dtype=np.int64) - z2[None, :] * asum)
 
