@@ -195,7 +195,8 @@ CLAIMS = (
      "not measured: no bit-serial PE in this build"),
     ("LUT Tensor Core (ISCA 2025)", "compute density vs A100 FP16 tensor core", 20.9,
      "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_mm2",
-     "baseline here is an INT8 MAC array, not an FP16 tensor core; whole design incl. buffers"),
+     "baseline here is an INT8 MAC array, not an FP16 tensor core; this systolic version passes the "
+     "88-bit table through a register in every PE (the paper broadcasts it to a 64-column tile)"),
     ("LUT Tensor Core (ISCA 2025)", "energy efficiency vs A100 FP16 tensor core", 11.2,
      "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_w",
      "baseline here is an INT8 MAC array; DRAM and SRAM energy included"),
