@@ -209,3 +209,13 @@ def round_f16(v: np.ndarray) -> np.ndarray:
         sub = (a + np.float32(0.5)) - np.float32(0.5)
         out = np.where(small, np.copysign(sub, v), out)
     return out
+
+
+def check_int8_acts(a) -> np.ndarray:
+    """INT8 activation codes as int64; ValueError for non-integers or values out of range."""
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"activations must be integers (INT8), got dtype {a.dtype}")
+    if a.size and (a.min() < -128 or a.max() > 127):
+        raise ValueError("activations out of the INT8 range [-128, 127]")
+    return a.astype(np.int64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import check_bits
+from .common import check_bits, check_int8_acts
 
 __all__ = [
     "reinterpret",
@@ -61,15 +61,6 @@ def _check_codes(q, bits: int) -> np.ndarray:
     return q.astype(np.int64)
 
 
-def _check_act(a) -> np.ndarray:
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"activations must be integers (INT8), got dtype {a.dtype}")
-    if a.size and (a.min() < -128 or a.max() > 127):
-        raise ValueError("activations out of the INT8 range [-128, 127]")
-    return a.astype(np.int64)
-
-
 def _pad_k(x: np.ndarray) -> np.ndarray:
     k = x.shape[-1]
     pad = (-k) % G
@@ -84,7 +75,7 @@ _C_SIGNS = 2 * _C_BITS - 1  # +1 where c_i = 1
 
 def build_tables(a) -> np.ndarray:
     """Full 16-entry tables per group of 4 activations: (..., K/4, 16) int64 (K zero padded)."""
-    a = _pad_k(_check_act(a))
+    a = _pad_k(check_int8_acts(a))
     ag = a.reshape(a.shape[:-1] + (-1, G))
     return ag @ _C_SIGNS.T  # LUT[c] = sum_i sign_i(c) a_i
 

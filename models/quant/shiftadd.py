@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .common import check_bits, check_group
+from .common import check_bits, check_group, check_int8_acts
 
 __all__ = ["shift_add_dot", "shift_add_gemm", "group_dequant_gemm", "dyadic_params", "dyadic_requant"]
 
@@ -33,15 +33,6 @@ def _weight_bits(q, bits: int, signed: bool) -> np.ndarray:
     return (q.astype(np.int64) & ((1 << bits) - 1))
 
 
-def _act(a) -> np.ndarray:
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"activations must be integers (INT8), got dtype {a.dtype}")
-    if a.size and (a.min() < -128 or a.max() > 127):
-        raise ValueError("activations out of the INT8 range [-128, 127]")
-    return a.astype(np.int64)
-
-
 def shift_add_gemm(q, a, bits: int = 4, signed: bool = True) -> np.ndarray:
     """``Y[n, m] = sum_k q[n, k] a[m, k]`` with every product formed by shifts and adds (int64).
 
@@ -50,7 +41,7 @@ def shift_add_gemm(q, a, bits: int = 4, signed: bool = True) -> np.ndarray:
     """
     bits = check_bits(bits, (2, 3, 4), "shift-add weight bits")
     u = _weight_bits(q, bits, signed)
-    a = _act(a)
+    a = check_int8_acts(a)
     if u.ndim != 2 or a.ndim != 2 or u.shape[1] != a.shape[1]:
         raise ValueError(f"shift_add_gemm needs (N, K) weights and (M, K) activations, got {u.shape}, {a.shape}")
     y = np.zeros((u.shape[0], a.shape[0]), dtype=np.int64)
@@ -79,7 +70,7 @@ def group_dequant_gemm(q, a, scale, zero_point=None, group_size: int = 128, bits
     The integer partial sums per group use the shift-add product.
     """
     q = np.asarray(q)
-    a = _act(a)
+    a = check_int8_acts(a)
     n, k = q.shape
     g = check_group(k, group_size)
     ng = k // g
