@@ -11,10 +11,11 @@ Ports (unsigned vectors):
 * ``cycles`` Out(32): busy cycles of the last run (counts while busy, holds afterwards).
 * ``cfg_stream_len``, ``cfg_fold_outer``, ``cfg_fold_inner``: tokens per fold and the two fold loop
   counts (see :class:`hw.layout.GemmLayout`); must be >= 1 and stay stable while busy.
-* Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer), ``host_addr``,
-  ``host_wdata``, ``host_we``: writes the activation or weight buffer (ignored while busy; the
-  output buffer is not host-writable). ``host_rdata`` is the selected buffer's word at the
-  ``host_addr`` of the previous cycle (one cycle read latency); lanes sit at the LSB end.
+* Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer, 3 parameter buffer of a
+  grouped design), ``host_addr``, ``host_wdata``, ``host_we``: writes the activation, weight or
+  parameter buffer (ignored while busy; the output buffer is not host-writable). ``host_rdata`` is
+  the selected buffer's word at the ``host_addr`` of the previous cycle (one cycle read latency);
+  lanes sit at the LSB end.
 
 Schedule (cycle 0 = first busy cycle; F folds, I = fold interval, S = stream length, II = PE
 initiation interval, R x C array; ``models.cycles`` derives the total from the same facts):
@@ -26,6 +27,25 @@ initiation interval, R x C array; ``models.cycles`` derives the total from the s
   accumulated in the output buffer (read-modify-write; the first k tile overwrites).
 * os: token t of fold f (activation and weight words) is read at ``f*I + t*II``; the array drains
   each fold's R rows while the next fold computes.
+
+Group dequantisation (``group_size`` G, ws only; MixPE, :mod:`hw.group_dequant`): the array gets
+its row-sum lane (each output word also carries the token's activation sum) and the writer becomes:
+
+* a group is ``G/R'`` consecutive k folds (``R' = rows * k_per_step``; G must be a multiple of R').
+  Its raw words (C sums + the activation sum) accumulate in the group buffer ``gacc[m]``
+  (read-modify-write, the group's first fold overwrites; no buffer when a group is one fold);
+* the group's last fold (or the n tile's last k fold: a zero-padded partial group) sends each word
+  through :class:`hw.group_dequant.GroupDequant` with the (group, column) parameters (buffer
+  word read with the word), and the result is added to the running total ``total[m]`` (another
+  read-modify-write buffer of M words; the n tile's first group overwrites);
+* the n tile's last group sends the total through the requantisation pipeline and writes the
+  output word once, at ``out[nt*M + m]``.
+
+Each stage takes one word per cycle, so the fold schedule is unchanged; the last output word is
+written ``post_array_latency`` (= the unit's two pipeline latencies) cycles later than without
+the unit. Buffers: parameter ``param_depth`` words (default ``2 * ceil(weight_depth / rows)``,
+which always holds ``n_tiles * (groups + 1)``), ``gacc`` and ``total`` ``min(act_depth,
+out_depth)`` words each (>= M for any GEMM the act and out buffers hold).
 """
 
 from amaranth.hdl import Module, Signal, Cat, Mux
@@ -34,21 +54,55 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
+from .group_dequant import PARAM_LANE_WIDTH, DequantParams, GroupDequant, pack_param_lanes
+from .layout import lane_words
 from .pe import check_positive_int
 
-HOST_ACT, HOST_WEIGHT, HOST_OUT = 0, 1, 2
+HOST_ACT, HOST_WEIGHT, HOST_OUT, HOST_PARAM = 0, 1, 2, 3
 CYCLE_COUNTER_WIDTH = 32
+GROUP_FROM_PE = "pe"
+
+
+class IncompatibleOptions(TypeError, ValueError):
+    """Design options that cannot go together (a TypeError like every bad option, and a ValueError
+    so the command line reports it as bad input)."""
 
 
 class Accelerator(wiring.Component):
     """A ``rows`` x ``cols`` array of ``pe_factory`` PEs with on-chip buffers and a sequencer.
 
     Keyword-only options: ``rows``, ``cols``, ``dataflow`` ("ws" or "os"), and the buffer depths in
-    words ``act_depth``, ``weight_depth``, ``out_depth`` (each >= 1).
+    words ``act_depth``, ``weight_depth``, ``out_depth`` (each >= 1). ``group_size``: None (no
+    post-array unit), an int G (per-group dequantisation, see the module docstring), or the default
+    ``"pe"``: the PE's ``group_size`` property if it has one (how a PE kind asks for the unit),
+    else None. ``param_depth``: parameter-buffer words of a grouped design (default derived).
     """
 
-    def __init__(self, pe_factory, *, rows, cols, dataflow="ws", act_depth, weight_depth, out_depth):
-        self.array = SystolicArray(pe_factory, rows=rows, cols=cols, dataflow=dataflow)
+    def __init__(self, pe_factory, *, rows, cols, dataflow="ws", act_depth, weight_depth, out_depth,
+                 group_size=GROUP_FROM_PE, param_depth=None):
+        check_positive_int("rows", rows)
+        pe = pe_factory()
+        pe._MustUse__silence = True
+        if group_size == GROUP_FROM_PE:
+            group_size = getattr(pe, "group_size", None)
+        if group_size is not None:
+            check_positive_int("group_size", group_size)
+            if dataflow != "ws":
+                raise IncompatibleOptions(f"group dequantisation (group_size {group_size}) is "
+                                          f"weight-stationary only, not dataflow {dataflow!r}")
+            per_fold = rows * pe.k_per_step
+            if group_size % per_fold:
+                raise IncompatibleOptions(
+                    f"group_size {group_size} must be a multiple of the K elements one fold maps "
+                    f"(rows * k_per_step = {per_fold}), so that a group is whole k folds")
+        self._group_size = group_size
+        try:
+            self.array = SystolicArray(pe_factory, rows=rows, cols=cols, dataflow=dataflow,
+                                       row_sum=group_size is not None)
+        except TypeError as e:
+            if group_size is None:
+                raise
+            raise IncompatibleOptions(f"group dequantisation: {e}") from None
         self._depths = {
             "act": check_positive_int("act_depth", act_depth),
             "weight": check_positive_int("weight_depth", weight_depth),
@@ -60,6 +114,14 @@ class Accelerator(wiring.Component):
             "weight": cols * pe.weight_code_width,
             "out": cols * pe.acc_width,
         }
+        if group_size is not None:
+            if param_depth is None:
+                param_depth = max(2, 2 * -(-weight_depth // rows))
+            self._depths["param"] = check_positive_int("param_depth", param_depth)
+            self._word_widths["param"] = cols * PARAM_LANE_WIDTH
+            self._group_depth = min(act_depth, out_depth)
+        elif param_depth is not None:
+            raise IncompatibleOptions("param_depth is for designs with group dequantisation")
         count = range(max(self._depths.values()) + 1)
         super().__init__({
             "start": In(1),
@@ -83,16 +145,56 @@ class Accelerator(wiring.Component):
     act_depth = property(lambda self: self._depths["act"])
     weight_depth = property(lambda self: self._depths["weight"])
     out_depth = property(lambda self: self._depths["out"])
+    param_depth = property(lambda self: self._depths.get("param", 0))
     word_widths = property(lambda self: dict(self._word_widths))
+    group_size = property(lambda self: self._group_size)
+
+    @property
+    def group_folds(self):
+        """k folds per dequantisation group (None without the unit)."""
+        if self._group_size is None:
+            return None
+        return self._group_size // (self.rows * self.pe.k_per_step)
 
     @property
     def output_latency(self):
-        """Cycles from reading a run's last token to writing its last output word: one cycle of
-        buffer read, the array, then one read-modify-write stage (ws) or the rest of the last
-        fold's drain (os)."""
+        """Cycles from reading a run's last token to the array's last word reaching the writer's
+        write stage: one cycle of buffer read, the array, then one read-modify-write stage (ws) or
+        the rest of the last fold's drain (os). A grouped design writes ``post_array_latency``
+        cycles later."""
         if self.dataflow == "ws":
             return 1 + self.array.latency + 1
         return 1 + self.array.latency + self.array.drain_cycles - 1
+
+    @property
+    def post_array_latency(self):
+        """Extra cycles of the group dequantisation pipelines before the last output write (0
+        without the unit): the dequantisation, then the total's read-modify-write in the same
+        cycle the result arrives, then the requantisation."""
+        if self._group_size is None:
+            return 0
+        return GroupDequant.latency + GroupDequant.requant_latency
+
+    def extra_buffer_words(self, layout, extra):
+        """The buffers beyond act/weight a GEMM needs, as ``((host_sel, words), ...)``: for a
+        grouped design the parameter buffer packed from ``extra`` (a
+        :class:`hw.group_dequant.DequantParams`); ``()`` for other designs (``extra`` must be None)."""
+        if self._group_size is None:
+            if extra is not None:
+                raise ValueError("this design has no post-array unit and takes no extra operand")
+            return ()
+        if not isinstance(extra, DequantParams):
+            raise ValueError(f"a grouped design needs DequantParams, not {type(extra).__name__}")
+        if extra.group_size != self._group_size:
+            raise ValueError(f"parameters are for group size {extra.group_size}, the design "
+                             f"dequantises groups of {self._group_size}")
+        depth = layout.param_depth(self._group_size)
+        if depth > self.param_depth:
+            raise ValueError(f"GEMM {layout.m}x{layout.k}x{layout.n} needs {depth} param buffer "
+                             f"words, the design has {self.param_depth}")
+        lanes = layout.dequant_param_lanes(self._group_size, extra.zero_point, extra.mult,
+                                           extra.shift, extra.out_mult, extra.out_shift)
+        return ((HOST_PARAM, lane_words(pack_param_lanes(lanes), PARAM_LANE_WIDTH)),)
 
     @property
     def weight_preload_cycles(self):
@@ -123,7 +225,10 @@ class Accelerator(wiring.Component):
 
         # Host port: writes only while idle; reads from any buffer, one cycle latency.
         host_reads = {}
-        for sel, name in ((HOST_ACT, "act"), (HOST_WEIGHT, "weight"), (HOST_OUT, "out")):
+        buffers = ((HOST_ACT, "act"), (HOST_WEIGHT, "weight"), (HOST_OUT, "out"))
+        if "param" in mems:
+            buffers += ((HOST_PARAM, "param"),)
+        for sel, name in buffers:
             rp = mems[name].read_port()
             m.d.comb += rp.addr.eq(self.host_addr)
             host_reads[sel] = rp.data
@@ -203,7 +308,9 @@ class Accelerator(wiring.Component):
         # --- output writer
         out_wp = mems["out"].write_port()
         finished = Signal()
-        if ws:
+        if ws and self._group_size is not None:
+            self._writer_ws_groups(m, starting, mems, out_wp, finished)
+        elif ws:
             self._writer_ws(m, starting, mems["out"], out_wp, finished)
         else:
             self._writer_os(m, starting, out_wp, finished)
@@ -269,6 +376,130 @@ class Accelerator(wiring.Component):
             finished.eq(s1_valid & s1_last),
         ]
 
+    def _writer_ws_groups(self, m, starting, mems, out_wp, finished):
+        """Group accumulation, dequantisation, running total and requantisation (module docstring).
+
+        Pipeline, one word per cycle (s0 = the array's output cycle):
+        s0  read gacc[m] and the group's parameter word;
+        s1  word + gacc (or the word alone in the group's first fold) -> gacc[m], or, in the
+            group's last fold, -> GroupDequant (``latency`` cycles);
+        e   y arrives; total[m] (read the cycle before) + y -> total[m] (the n tile's first group:
+            y alone) and, in the n tile's last group, -> requantisation with the n tile's
+            requantisation word (read the cycle before);
+        e + requant_latency: out[nt*M + m] written.
+        """
+        array, C, acc_w = self.array, self.cols, self.pe.acc_width
+        gR = self.group_folds
+        m.submodules.dequant = dq = GroupDequant(cols=C, acc_width=acc_w)
+        D, Dq = GroupDequant.latency, GroupDequant.requant_latency
+
+        cnt = _OutputCounter(m, "owr", self.cfg_stream_len, self.cfg_fold_outer, self.cfg_fold_inner)
+        base = Signal.like(out_wp.addr)
+        with m.If(starting):
+            m.d.sync += base.eq(0)
+        with m.Elif(array.out_valid & cnt.item_last & cnt.inner_last):
+            m.d.sync += base.eq(base + self.cfg_stream_len)
+
+        # where the current fold sits: fold in group, first group of the n tile, param word
+        param_mem = mems["param"]
+        gfold = Signal(range(max(gR, 2)))
+        tile_first = Signal()
+        pa = Signal(range(self.param_depth + 2))
+        g_first, g_last = Signal(), Signal()
+        m.d.comb += [g_first.eq(gfold == 0), g_last.eq((gfold == gR - 1) | cnt.inner_last)]
+        with m.If(starting):
+            m.d.sync += [gfold.eq(0), tile_first.eq(1), pa.eq(0)]
+        with m.Elif(array.out_valid & cnt.item_last):
+            with m.If(g_last):
+                # the next group; after the n tile's last group skip its requantisation word
+                m.d.sync += [gfold.eq(0), tile_first.eq(cnt.inner_last),
+                             pa.eq(pa + 1 + cnt.inner_last)]
+            with m.Else():
+                m.d.sync += gfold.eq(gfold + 1)
+        cnt.run(starting, array.out_valid)
+
+        # s0 -> s1
+        word = Cat(array.out, array.out_asum)
+        lane_w = [acc_w] * (C + 1)
+        pa_rp = param_mem.read_port()
+        m.d.comb += [pa_rp.addr.eq(pa), pa_rp.en.eq(1)]
+        item_w = len(cnt.item)
+        s1_valid, s1_first, s1_last, s1_tile_first, s1_tile_last, s1_run_last = (
+            Signal(name=f"gs1_{n}") for n in ("valid", "first", "last", "tile_first", "tile_last", "run_last"))
+        s1_item = Signal(item_w)
+        s1_addr = Signal.like(out_wp.addr)
+        s1_pa1 = Signal.like(pa)
+        s1_data = Signal(len(word))
+        m.d.sync += [
+            s1_valid.eq(array.out_valid), s1_first.eq(g_first), s1_last.eq(g_last),
+            s1_tile_first.eq(tile_first), s1_tile_last.eq(cnt.inner_last),
+            s1_run_last.eq(array.out_valid & cnt.run_last), s1_item.eq(cnt.item),
+            s1_addr.eq(base + cnt.item), s1_pa1.eq(pa + 1), s1_data.eq(word),
+        ]
+        if gR > 1:
+            gacc = Memory(shape=len(word), depth=self._group_depth, init=[])
+            m.submodules.gacc_buf = gacc
+            gacc_wp = gacc.write_port()
+            gacc_rp = gacc.read_port(transparent_for=(gacc_wp,))
+            m.d.comb += [gacc_rp.addr.eq(cnt.item), gacc_rp.en.eq(1)]
+            summed = Cat(*[(gacc_rp.data[i * w:(i + 1) * w] + s1_data[i * w:(i + 1) * w])[:w]
+                           for i, w in enumerate(lane_w)])
+            group_sum = Signal(len(word))
+            m.d.comb += [
+                group_sum.eq(Mux(s1_first, s1_data, summed)),
+                gacc_wp.addr.eq(s1_item), gacc_wp.data.eq(group_sum),
+                gacc_wp.en.eq(s1_valid & ~s1_last),
+            ]
+        else:
+            group_sum = s1_data
+        m.d.comb += [
+            dq.in_valid.eq(s1_valid & s1_last),
+            dq.raw.eq(group_sum[:C * acc_w]),
+            dq.asum.eq(group_sum[C * acc_w:]),
+            dq.params.eq(pa_rp.data),
+        ]
+
+        # tags travel beside the dequantisation pipeline; the stage before e issues the reads
+        tag_in = Signal(3 + item_w + len(s1_addr) + len(s1_pa1))
+        m.d.comb += tag_in.eq(Cat(s1_tile_first, s1_tile_last, s1_run_last, s1_item, s1_addr, s1_pa1))
+        tag_pre = _delay_sig(m, tag_in, D - 1, "dqtag")
+        tag_e = _delay_sig(m, tag_pre, 1, "dqtag_e")
+
+        def fields(tag):
+            pos, out = 0, []
+            for w in (1, 1, 1, item_w, len(s1_addr), len(s1_pa1)):
+                out.append(tag[pos:pos + w])
+                pos += w
+            return out
+
+        _, _, _, pre_item, _, pre_pa1 = fields(tag_pre)
+        e_tile_first, e_tile_last, e_run_last, e_item, e_addr, _ = fields(tag_e)
+
+        total_mem = Memory(shape=C * acc_w, depth=self._group_depth, init=[])
+        m.submodules.total_buf = total_mem
+        total_wp = total_mem.write_port()
+        total_rp = total_mem.read_port(transparent_for=(total_wp,))
+        rq_rp = param_mem.read_port()
+        m.d.comb += [total_rp.addr.eq(pre_item), total_rp.en.eq(1),
+                     rq_rp.addr.eq(pre_pa1), rq_rp.en.eq(1)]
+        added = Cat(*[(total_rp.data[c * acc_w:(c + 1) * acc_w] + dq.y[c * acc_w:(c + 1) * acc_w])[:acc_w]
+                      for c in range(C)])
+        total = Signal(C * acc_w)
+        m.d.comb += [
+            total.eq(Mux(e_tile_first, dq.y, added)),
+            total_wp.addr.eq(e_item), total_wp.data.eq(total), total_wp.en.eq(dq.y_valid),
+            dq.rq_valid.eq(dq.y_valid & e_tile_last), dq.total.eq(total), dq.rq_params.eq(rq_rp.data),
+        ]
+
+        # requantisation -> the output word
+        out_tag = _delay_sig(m, Cat(e_addr, e_run_last), Dq, "rqtag")
+        m.d.comb += [
+            out_wp.addr.eq(out_tag[:len(out_wp.addr)]),
+            out_wp.data.eq(dq.out),
+            out_wp.en.eq(dq.out_valid),
+            finished.eq(dq.out_valid & out_tag[-1]),
+        ]
+
     def _writer_os(self, m, starting, out_wp, finished):
         """Write each drained row to out[fold*R + row]; a fold drains rows R-1 down to 0."""
         array, R = self.array, self.rows
@@ -286,6 +517,15 @@ class Accelerator(wiring.Component):
             out_wp.en.eq(array.out_valid),
             finished.eq(array.out_valid & cnt.run_last),
         ]
+
+
+def _delay_sig(m, value, cycles, name):
+    """``value`` (any Value) delayed by ``cycles`` flops that shift every cycle."""
+    for i in range(cycles):
+        nxt = Signal(len(value), name=f"{name}_d{i}")
+        m.d.sync += nxt.eq(value)
+        value = nxt
+    return value
 
 
 class _FoldWalker:

@@ -22,6 +22,15 @@ Output-stationary (``dataflow="os"``)
     its R output registers down and out (bottom row first), overlapped with the next fold. Requires
     ``pe.latency <= pe.initiation_interval`` and a fold interval of at least R cycles.
 
+Row-sum lane (``row_sum=True``, ws only; off by default, and then the array is unchanged)
+    One more column of adders left of column 0: row r's cell adds the sum of its token's activation
+    elements to the partial sum from the row above, with the PE latency, so it moves down exactly
+    like the PE columns' partial sums and leaves on ``out_asum`` together with the output word
+    (deskewed like column 0). The word then carries ``sum_r sum_j a[m, k0 + r*g + j]`` next to the C
+    dot products: what a per-group zero point needs (``z * sum(a)``, :mod:`hw.group_dequant`).
+    The cell reads the skewed token of column 0, so it needs activation codes that are plain
+    integers (no row border unit); it wraps to ``pe.acc_width`` bits like the PEs.
+
 Timing facts are read-only properties: ``latency`` (array input to aligned output, in cycles) and,
 for ``os``, ``drain_cycles``; :mod:`models.cycles` reads them.
 """
@@ -76,9 +85,11 @@ class SystolicArray(wiring.Component):
       column c. ws: the token's dot products, in token order, ``latency`` cycles after the token
       entered. os: per fold, R words, tile rows R-1 down to 0, the first ``latency`` cycles after the
       fold's ``last`` token entered.
+    * ``row_sum=True`` (ws only) adds ``out_asum`` Out(pe.acc_width): the sum of the token's
+      activation elements, valid with ``out`` (see the module docstring).
     """
 
-    def __init__(self, pe_factory, *, rows, cols, dataflow="ws"):
+    def __init__(self, pe_factory, *, rows, cols, dataflow="ws", row_sum=False):
         self._rows = check_positive_int("rows", rows)
         self._cols = check_positive_int("cols", cols)
         if dataflow not in DATAFLOWS:
@@ -92,6 +103,16 @@ class SystolicArray(wiring.Component):
             raise TypeError(f"output-stationary needs pe latency <= initiation interval, "
                             f"not {self.pe.latency} > {self.pe.initiation_interval}")
         pe = self.pe
+        if not isinstance(row_sum, bool):
+            raise TypeError(f"row_sum must be a bool, not {row_sum!r}")
+        if row_sum and dataflow != "ws":
+            raise TypeError(f"the row-sum lane is weight-stationary only, not dataflow {dataflow!r}")
+        border = pe.act_border() if row_sum else None
+        if border is not None:
+            border._MustUse__silence = True
+            raise TypeError("the row-sum lane needs activation codes that are the PE's operands "
+                            "(a PE kind without a row border unit)")
+        self._row_sum = row_sum
         ports = {
             "act": In(rows * pe.act_code_width),
             "act_valid": In(1),
@@ -106,6 +127,8 @@ class SystolicArray(wiring.Component):
                 "weight_row": In(range(max(rows, 2))),
                 "weight_bank": In(1),
             })
+            if row_sum:
+                ports["out_asum"] = Out(pe.acc_width)
         else:
             ports.update({"act_first": In(1), "act_last": In(1)})
         super().__init__(ports)
@@ -113,6 +136,7 @@ class SystolicArray(wiring.Component):
     rows = property(lambda self: self._rows)
     cols = property(lambda self: self._cols)
     dataflow = property(lambda self: self._dataflow)
+    row_sum = property(lambda self: self._row_sum)
 
     @property
     def latency(self):
@@ -200,8 +224,11 @@ class SystolicArray(wiring.Component):
 
         acts = self._row_operands(m)
         bottom_acc, bottom_valid = [], None
+        row_sum = 0
         for r in range(R):
             token, valid = _skew(m, Cat(acts[r], self.act_bank), self.act_valid, r * L, f"skew_r{r}")
+            if self._row_sum:
+                row_sum = self._row_sum_cell(m, token, valid, row_sum, r)
             for c in range(C):
                 pe = pes[r][c]
                 banks = [Signal(pe0.weight_width, name=f"w{b}_{r}_{c}") for b in (0, 1)]
@@ -224,6 +251,24 @@ class SystolicArray(wiring.Component):
                 if c < C - 1:
                     token, valid = _skew(m, token, valid, 1, f"pass_{r}_{c}")
         self._deskew_out(m, bottom_acc, bottom_valid)
+        if self._row_sum:
+            # it leaves the bottom row with column 0's partial sum; deskewed like column 0
+            m.d.comb += self.out_asum.eq(_delay(m, row_sum, C - 1, "deskew_asum"))
+
+    def _row_sum_cell(self, m, token, valid, acc_in, r):
+        """Row r's adder of the row-sum lane: on a valid token, ``acc_in`` + the token's activation
+        elements, registered and then delayed to the PE latency (so the row below samples it when
+        its token arrives, as the PEs' partial sums are)."""
+        pe0 = self.pe
+        bits, count = pe0.act_element_bits, pe0.k_per_step
+        total = acc_in
+        for j in range(count):
+            element = token[j * bits:(j + 1) * bits]
+            total = total + (element.as_signed() if pe0.act_signed else element)
+        acc = Signal(pe0.acc_width, name=f"rowsum_{r}")
+        with m.If(valid):
+            m.d.sync += acc.eq(total)
+        return _delay(m, acc, pe0.latency - 1, f"rowsum_{r}_lat")
 
     def _elaborate_os(self, m):
         R, C, pe0 = self._rows, self._cols, self.pe

@@ -19,6 +19,18 @@ Output-stationary (os), a fold = (m tile, n tile), folds ordered m tile outer, n
 
 The layout places element codes; the PE class turns a step's g codes into lane bits
 (``act_lanes``/``weight_lanes``, by default element j at bits ``[j*e, (j+1)*e)``).
+
+Grouped designs (ws with a post-array group dequantisation unit, :mod:`hw.group_dequant`, group
+of G K elements, G a multiple of ``R*g`` so that a group is ``G/(R*g)`` whole k folds; the groups
+start at k = 0 and the last one is zero-padded when G does not divide K; ``groups = ceil(K/G)``).
+The parameter buffer holds ``n_tiles * (groups + 1)`` words, per n tile the groups' words and then
+one requantisation word:
+
+* param word ``nt*(groups+1) + gi``: lane c = ``(b, c, z)`` of group gi, column ``nt*C + c``
+* param word ``nt*(groups+1) + groups``: lane c = ``(b_out, c_out, 0)`` of column ``nt*C + c``
+  (all zero = no requantisation)
+* out word ``nt*M + m`` as above, holding the dequantised total (or its INT8 requantisation),
+  written once, after the n tile's last group. Padded columns get all-zero lanes.
 """
 
 from dataclasses import dataclass
@@ -132,6 +144,45 @@ class GemmLayout:
             w = self._padded(weights, (S * g, self.n_tiles * C))
             steps = w.reshape(S, g, self.n_tiles, C).transpose(2, 0, 3, 1)  # nt, s, c, g
         return steps.reshape(-1, C, g)
+
+    def group_folds(self, group_size):
+        """k folds per group; ValueError unless ``group_size`` is a multiple of the K elements a
+        fold maps (``rows * k_per_step``)."""
+        per_fold = self.rows * self.k_per_step
+        if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)) or \
+                group_size < 1 or group_size % per_fold:
+            raise ValueError(f"group size {group_size!r} must be a positive multiple of the K elements "
+                             f"one fold maps (rows * k_per_step = {per_fold})")
+        return group_size // per_fold
+
+    def groups(self, group_size):
+        """Groups along K (the last one zero-padded when ``group_size`` does not divide K)."""
+        return ceil(self.k_tiles / self.group_folds(group_size))
+
+    def param_depth(self, group_size):
+        if self.dataflow != "ws":
+            raise ValueError("group dequantisation is weight-stationary only")
+        return self.n_tiles * (self.groups(group_size) + 1)
+
+    def dequant_param_lanes(self, group_size, zero_point, mult, shift, out_mult=None, out_shift=None):
+        """Per-(group, column) ``zero_point``/``mult``/``shift`` ((groups, N) integers) and the
+        per-column requantisation ``out_mult``/``out_shift`` ((N,) or None) -> (param_depth, cols, 3)
+        ``(b, c, z)`` lane values, placed as the module docstring says."""
+        ng, C, nt = self.groups(group_size), self.cols, self.n_tiles
+        z, b, c = (np.asarray(a, dtype=np.int64) for a in (zero_point, mult, shift))
+        if z.shape != (ng, self.n) or b.shape != (ng, self.n) or c.shape != (ng, self.n):
+            raise ValueError(f"group parameters must be (groups, N) = ({ng}, {self.n}) arrays, got "
+                             f"{z.shape}, {b.shape}, {c.shape}")
+        lanes = np.zeros((nt, ng + 1, C, 3), dtype=np.int64)
+        groups = np.zeros((ng, nt * C, 3), dtype=np.int64)
+        groups[:, :self.n] = np.stack([b, c, z], axis=-1)
+        lanes[:, :ng] = groups.reshape(ng, nt, C, 3).transpose(1, 0, 2, 3)
+        if out_mult is not None:
+            req = np.zeros((nt * C, 3), dtype=np.int64)
+            req[:self.n, 0] = np.asarray(out_mult, dtype=np.int64)
+            req[:self.n, 1] = np.asarray(out_shift, dtype=np.int64)
+            lanes[:, ng] = req.reshape(nt, C, 3)
+        return lanes.reshape(nt * (ng + 1), C, 3)
 
     def out_matrix(self, lanes):
         """(out_depth, cols) output lane values -> Out (M x N)."""

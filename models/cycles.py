@@ -9,10 +9,16 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 * The last token is read at ``P + (F - 1) * I + (S - 1) * II``, P = weight preload (R for ws:
   the first fold's weights go in one row per cycle before its first token; 0 for os).
 * Its last output word is written ``output_latency`` cycles later (buffer read, array, and the
-  read-modify-write stage (ws) or the rest of the drain (os)); the cycle counter counts that
-  cycle too.
+  read-modify-write stage (ws) or the rest of the drain (os)), plus ``post_array_latency`` for a
+  design with per-group dequantisation (ws, :mod:`hw.group_dequant`: the dequantisation pipeline,
+  whose result meets the running total in the cycle it arrives, then the requantisation pipeline;
+  0 otherwise); the cycle counter counts that cycle too.
 
-  cycles = P + (F - 1) * I + (S - 1) * II + output_latency + 1
+  cycles = P + (F - 1) * I + (S - 1) * II + output_latency + post_array_latency + 1
+
+  The group unit adds no term per fold: the group buffer, the dequantisation, the running total
+  and the output write each take one word per cycle, so words flow at the array's pace and the
+  fold interval is unchanged (the per-group parameters are read with each word, not loaded ahead).
 
 SCALE-Sim (spec section 0) counts ``folds * T - 1`` compute cycles with, for ws,
 ``T = 2*Sr + Sc + M - 2`` (weight load, fill and drain paid in every fold) and, for os,
@@ -39,6 +45,7 @@ class ArrayTiming:
     macs_per_step: int
     preload_cycles: int
     output_latency: int
+    post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
 
     @classmethod
     def of(cls, accelerator):
@@ -49,7 +56,8 @@ class ArrayTiming:
                    k_per_step=pe.k_per_step, initiation_interval=pe.initiation_interval,
                    macs_per_step=pe.macs_per_step,
                    preload_cycles=accelerator.weight_preload_cycles,
-                   output_latency=accelerator.output_latency)
+                   output_latency=accelerator.output_latency,
+                   post_array_latency=getattr(accelerator, "post_array_latency", 0))
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ def gemm_cycles(timing, m, k, n):
     ii = timing.initiation_interval
     interval = max(layout.stream_len * ii, timing.rows)
     cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
-              + timing.output_latency + 1)
+              + timing.output_latency + timing.post_array_latency + 1)
     macs = m * k * n
     peak = timing.rows * timing.cols * timing.macs_per_step / ii
     return CycleEstimate(

@@ -10,14 +10,15 @@ from hw.accelerator import HOST_ACT, HOST_OUT, HOST_WEIGHT
 from .run import SimulationError, prepare_gemm
 
 
-def simulate_gemm_amaranth(design, acts, weights):
-    job = prepare_gemm(design, acts, weights)
+def simulate_gemm_amaranth(design, acts, weights, extra=None):
+    job = prepare_gemm(design, acts, weights, extra)
     accel = design.accelerator()
     layout = job.layout
     state = {}
 
     async def testbench(ctx):
-        for sel, words in ((HOST_ACT, job.act_words), (HOST_WEIGHT, job.weight_words)):
+        for sel, words in ((HOST_ACT, job.act_words), (HOST_WEIGHT, job.weight_words),
+                           *job.extra_words):
             ctx.set(accel.host_sel, sel)
             ctx.set(accel.host_we, 1)
             for addr, word in enumerate(words):

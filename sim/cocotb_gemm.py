@@ -1,6 +1,7 @@
 """cocotb test module: run one GEMM job described by the JSON file named in $PEARRAY_TB_JOB.
 
-The job holds the packed buffer words (hex), the sequencer configuration and a watchdog; the
+The job holds the packed buffer words (hex; ``extra_buffers``: ``[host_sel, words]`` pairs for
+the buffers beyond act/weight a design may have), the sequencer configuration and a watchdog; the
 result (cycles, output words, timings) is written next to it as result.json. Comparison against
 the golden model happens outside the simulator, in :mod:`sim.run`.
 """
@@ -26,6 +27,8 @@ async def run_gemm_job(dut):
     t0 = time.perf_counter()
     await tb.load("act", [int(w, 16) for w in job["act_words"]])
     await tb.load("weight", [int(w, 16) for w in job["weight_words"]])
+    for sel, words in job.get("extra_buffers", ()):
+        await tb.load_sel(sel, [int(w, 16) for w in words])
     t1 = time.perf_counter()
     cycles, run_seconds = await tb.run(job["stream_len"], job["fold_outer"], job["fold_inner"],
                                        watchdog_cycles=job["watchdog_cycles"])

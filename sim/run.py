@@ -55,7 +55,13 @@ class SimResult:
 
 @dataclass(frozen=True)
 class GemmJob:
-    """A GEMM prepared for a design: validated codes, packed buffer words, model prediction."""
+    """A GEMM prepared for a design: validated codes, packed buffer words, model prediction.
+
+    ``extra`` is the kind's extra operand when its designs take one (e.g. the per-group
+    dequantisation parameters of a grouped shift-add design; see ``PEKind.extra_operand``): the
+    golden model gets it as a fourth argument. ``extra_words`` are the further buffers it fills,
+    ``((host_sel, words), ...)``, loaded through the host port after the activations and weights.
+    """
     design: object
     acts: np.ndarray
     weights: np.ndarray
@@ -63,6 +69,8 @@ class GemmJob:
     act_words: list
     weight_words: list
     model: object
+    extra: object = None
+    extra_words: tuple = ()
 
     @property
     def watchdog_cycles(self):
@@ -73,16 +81,18 @@ class GemmJob:
         pe = self.design.facts.pe
         out_lanes = unpack_words(out_words, pe.acc_width, self.design.cols)
         m, k, n = self.layout.m, self.layout.k, self.layout.n
+        extra = () if self.extra is None else (self.extra,)
         return SimResult(design=self.design, m=m, k=k, n=n, acts=self.acts, weights=self.weights,
                          rtl_out=self.layout.out_matrix(out_lanes),
-                         golden_out=self.design.kind.golden_gemm(self.acts, self.weights, pe),
+                         golden_out=self.design.kind.golden_gemm(self.acts, self.weights, pe, *extra),
                          cycles=cycles, model=self.model, **timings)
 
 
-def prepare_gemm(design, acts, weights):
+def prepare_gemm(design, acts, weights, extra=None):
     """Validate ``acts`` (M x K codes) and ``weights`` (K x N codes) for ``design`` (a
-    :class:`sim.design.DesignConfig`) and pack them. ValueError for bad codes or shapes that do
-    not fit the design's buffers."""
+    :class:`sim.design.DesignConfig`) and pack them. ``extra``: the kind's extra operand, if its
+    designs take one (None: the kind's ``extra_operand`` without quantiser metadata, i.e. its
+    defaults). ValueError for bad codes or shapes that do not fit the design's buffers."""
     kind = design.kind
     pe = design.facts.pe
     acts, weights = kind.check_acts(acts, pe), kind.check_weights(weights, pe)
@@ -90,16 +100,20 @@ def prepare_gemm(design, acts, weights):
         raise ValueError(f"shapes do not chain: acts {acts.shape} @ weights {weights.shape}")
     (m, k), n = acts.shape, weights.shape[1]
     layout = design.layout(m, k, n)
+    make_extra = getattr(kind, "extra_operand", None)
+    if extra is None and make_extra is not None:
+        extra = make_extra(acts, weights, pe)
     return GemmJob(
         design=design, acts=acts, weights=weights, layout=layout,
         act_words=lane_words(pe.act_lanes(layout.act_lanes(acts)), pe.act_code_width),
         weight_words=lane_words(pe.weight_lanes(layout.weight_lanes(weights)), pe.weight_code_width),
-        model=gemm_cycles(design.timing(), m, k, n))
+        model=gemm_cycles(design.timing(), m, k, n),
+        extra=extra, extra_words=design.facts.extra_buffer_words(layout, extra))
 
 
-def simulate_gemm(design, acts, weights):
+def simulate_gemm(design, acts, weights, extra=None):
     """Run one GEMM on ``design`` in Verilator through cocotb; see :func:`prepare_gemm`."""
-    job = prepare_gemm(design, acts, weights)
+    job = prepare_gemm(design, acts, weights, extra)
     t0 = time.perf_counter()
     built = build(design)
     build_seconds = time.perf_counter() - t0
@@ -112,6 +126,7 @@ def simulate_gemm(design, acts, weights):
     job_path.write_text(json.dumps({
         "act_words": [format(w, "x") for w in job.act_words],
         "weight_words": [format(w, "x") for w in job.weight_words],
+        "extra_buffers": [[sel, [format(w, "x") for w in words]] for sel, words in job.extra_words],
         "stream_len": layout.stream_len, "fold_outer": layout.fold_outer,
         "fold_inner": layout.fold_inner, "out_words": layout.out_depth,
         "watchdog_cycles": job.watchdog_cycles,

@@ -12,7 +12,7 @@ from cocotb.clock import Clock
 from cocotb.handle import Immediate
 from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 
-from hw.accelerator import HOST_ACT, HOST_OUT, HOST_WEIGHT
+from hw.accelerator import HOST_ACT, HOST_OUT, HOST_PARAM, HOST_WEIGHT
 
 CLOCK_PERIOD_NS = 10
 
@@ -22,7 +22,7 @@ class WatchdogTimeout(AssertionError):
 
 
 class AcceleratorTB:
-    BUFFERS = {"act": HOST_ACT, "weight": HOST_WEIGHT, "out": HOST_OUT}
+    BUFFERS = {"act": HOST_ACT, "weight": HOST_WEIGHT, "out": HOST_OUT, "param": HOST_PARAM}
 
     def __init__(self, dut):
         self.dut = dut
@@ -42,8 +42,12 @@ class AcceleratorTB:
         await FallingEdge(dut.clk)
 
     async def load(self, buffer, words):
+        await self.load_sel(self.BUFFERS[buffer], words)
+
+    async def load_sel(self, sel, words):
+        """Write ``words`` from address 0 into the buffer ``host_sel`` = ``sel`` selects."""
         dut = self.dut
-        dut.host_sel.value = self.BUFFERS[buffer]
+        dut.host_sel.value = sel
         dut.host_we.value = 1
         for addr, word in enumerate(words):
             dut.host_addr.value = addr
