@@ -150,6 +150,11 @@ class Accelerator(wiring.Component):
     group_size = property(lambda self: self._group_size)
 
     @property
+    def group_buffer_depth(self):
+        """Words of the group accumulator and running-total buffers (0 without groups)."""
+        return self._group_depth if self._group_size is not None else 0
+
+    @property
     def group_folds(self):
         """k folds per dequantisation group (None without the unit)."""
         if self._group_size is None:

@@ -247,7 +247,18 @@ def ovp_decoder_items(decoder):
     return items
 
 
-PE_INVENTORIES = {"Int8PE": int8_pe_items, "LutPE": lut_pe_items, "OvpPE": ovp_pe_items}
+def shiftadd_pe_items(pe):
+    """:class:`hw.pe_shiftadd.ShiftAddPE` (B = weight_bits): per weight bit a gated copy of the
+    shifted activation (act_width + b bits of AND gates), B-1 adders growing one bit per term,
+    the accumulate adder and the enabled acc_out register; no multiplier."""
+    B, W, A = pe.weight_bits, pe.act_width, pe.acc_width
+    items = [("and", (W + b,), 1, "step") for b in range(B)]
+    items += [("add", (W + b + 1,), 1, "step") for b in range(1, B)]
+    return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+
+
+PE_INVENTORIES = {"Int8PE": int8_pe_items, "LutPE": lut_pe_items, "OvpPE": ovp_pe_items,
+                  "ShiftAddPE": shiftadd_pe_items}
 BORDER_INVENTORIES = {"LutTablePrecompute": lut_table_items, "OvpPairDecoder": ovp_decoder_items}
 
 
@@ -378,9 +389,35 @@ def accelerator_items(acc):
     if acc.dataflow != "ws":
         return []
     C, A = acc.cols, acc.pe.acc_width
-    return [Item("out_accumulate", "add", (A,), C, "out_word", C),
-            Item("out_accumulate", "reg", (C * A,), 1, "out_word", 1),
-            Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
+    items = [Item("out_accumulate", "add", (A,), C, "out_word", C),
+             Item("out_accumulate", "reg", (C * A,), 1, "out_word", 1),
+             Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
+    if acc.group_size is not None:
+        items += group_dequant_items(acc)
+    return items
+
+
+def group_dequant_items(acc):
+    """Group dequantisation (``Accelerator(group_size=...)``, :mod:`hw.group_dequant`), in group
+    ``out_accumulate``: the row-sum lane through the array (``SystolicArray(row_sum=True)``: one
+    acc_width adder and register per row, C-1 deskew stages), the group accumulator's and the
+    running total's read-modify-write adders (C+1 and C lanes), and per column the
+    ``GroupDequant`` pipelines: z * asum (8 x acc_width multiply) and its subtract, the dyadic
+    multiply (acc_width x acc_width) with its 66-bit rounding add and arithmetic shift, the same
+    again for the INT8 requantisation, and about 15 pipeline registers of acc_width bits.
+    Evaluated per output word (each word passes the unit once per group)."""
+    R, C, A = acc.rows, acc.cols, acc.pe.acc_width
+    return [
+        Item("out_accumulate", "add", (A,), R, "token", R),
+        Item("out_accumulate", "reg", (A,), R + C - 1, "token", R + C - 1),
+        Item("out_accumulate", "add", (A,), 2 * C + 1, "out_word", 2 * C + 1),
+        Item("out_accumulate", "mult", (8, A), C, "out_word", C),
+        Item("out_accumulate", "add", (A,), C, "out_word", C),
+        Item("out_accumulate", "mult", (A, A), 2 * C, "out_word", 2 * C),
+        Item("out_accumulate", "add", (66,), 2 * C, "out_word", 2 * C),
+        Item("out_accumulate", "shift", (66, 7), 2 * C, "out_word", 2 * C),
+        Item("out_accumulate", "reg", (A,), 15 * C, "out_word", 15 * C),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,10 +615,16 @@ def _model(config):
         coef[key] = coef.get(key, 0.0) + item.per_event * prim.energy_pj * e_scale
     word_bits = acc.word_widths
     depths = {"act": acc.act_depth, "weight": acc.weight_depth, "out": acc.out_depth}
+    # A grouped design's extra buffers (dequantisation parameters, group accumulator, running
+    # total: hw.accelerator) are counted as output-side SRAM bit cells.
+    extra_bits = acc.param_depth * word_bits.get("param", 0)
+    if acc.group_size is not None:
+        lanes = acc.cols + (acc.cols + 1 if acc.group_folds > 1 else 0)   # total (+ gacc)
+        extra_bits += acc.group_buffer_depth * lanes * acc.pe.acc_width
     sram_pj = {}
     for b in BUFFERS:
         bits = depths[b] * word_bits[b]
-        area[f"buffer_{b}"] = bits * tv("sram.bitcell.area") * a_scale
+        area[f"buffer_{b}"] = (bits + (extra_bits if b == "out" else 0)) * tv("sram.bitcell.area") * a_scale
         kib = getattr(config, f"{b}_kib")
         sram_pj[b] = math.ceil(word_bits[b] / 64) * sram_energy_64b(kib * 1024) * e_scale
     by_event = {}

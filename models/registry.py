@@ -35,6 +35,10 @@ class PEKind:
     options: tuple = ()
     # the kind's natural precisions, compared in reports: (label, options) pairs
     variants: tuple = ()
+    # kinds whose designs take an operand besides the codes (a grouped design's per-group
+    # dequantisation parameters): (acts codes, weights codes, pe, acts meta or None, weights meta
+    # or None) -> that operand, or None. golden_gemm then takes it as a fourth argument.
+    extra_operand: Callable = None
 
     def prototype(self, **options):
         """An instance to read the contract properties from (never elaborated)."""
@@ -104,6 +108,11 @@ PE_KINDS = {
                   ("OVP W8A8", (("mode", "int8"),))),
     ),
 }
+
+
+from .shiftadd_gemm import SHIFTADD_KIND  # noqa: E402  (it imports PEKind from this module)
+
+PE_KINDS["shiftadd"] = SHIFTADD_KIND
 
 
 def get_kind(name):

@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # command-line flags that set a PE option (the option name is the PE class's keyword)
-PE_OPTION_FLAGS = ("weight_bits", "mode")
+PE_OPTION_FLAGS = ("weight_bits", "mode", "group_size")
 
 
 class BadInput(Exception):
@@ -51,6 +51,9 @@ def _add_design_args(p, depths_default=None):
     p.add_argument("--weight-bits", type=_positive_int,
                    help="weight bits of PE kinds that take them (lut: 1..4, default 4)")
     p.add_argument("--mode", help="PE mode of kinds that take one (ovp: int4 (default), flint4, int8)")
+    p.add_argument("--group", dest="group_size", type=_positive_int,
+                   help="K elements per dequantisation group of kinds that take one (shiftadd: "
+                        "default 128, a multiple of --rows; ws only)")
     for name in ("act", "weight", "out"):
         p.add_argument(f"--{name}-depth", type=_positive_int, default=depths_default,
                        help=f"{name} buffer depth in words"
@@ -157,6 +160,13 @@ def _lane_codes(codes, pe, side):
     return lanes if side == "act" else lanes.T
 
 
+def _npz(**arrays):
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
 def cmd_sim(args):
     from models.registry import get_kind
     from sim.design import DesignConfig
@@ -180,8 +190,13 @@ def cmd_sim(args):
         design.layout(m, k, n)
     except ValueError as e:
         raise BadInput(str(e)) from None
+    make_extra = getattr(kind, "extra_operand", None)   # e.g. shiftadd's per-group parameters
+    try:
+        extra = make_extra(acts, weights, pe, meta.get("acts"), meta.get("weights")) if make_extra else None
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     print(f"pearray: simulating {design.slug}: {m}x{k}x{n} ...", file=sys.stderr)
-    result = simulate_gemm(design, acts, weights)
+    result = simulate_gemm(design, acts, weights, extra)
     est = result.model
     report = {
         "pe": args.pe, **dict(options), "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
@@ -205,6 +220,16 @@ def cmd_sim(args):
                      "pe": args.pe, "pe_options": dict(options), "design": design.slug,
                      "acc_width": design.facts.pe.acc_width,
                      "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
+        files = {}
+        if extra is not None and hasattr(extra, "group_size"):
+            meta["rtl_out"] = ("group-dequantised integer output: per group, HAWQ-V3 dyadic (b, c) "
+                               "applied to raw - z * sum(a), summed over groups"
+                               + (", then requantised to INT8" if extra.requant else ""))
+            meta["dequant_params"] = "dequant_params.npz (zero_point, mult = b, shift = c: groups x N)"
+            files["dequant_params.npz"] = lambda p: p.write_bytes(_npz(
+                group_size=extra.group_size, zero_point=extra.zero_point, mult=extra.mult,
+                shift=extra.shift, **({"out_mult": extra.out_mult, "out_shift": extra.out_shift}
+                                      if extra.requant else {})))
         _write_atomically(args.dump, {
             "acts_q.npy": lambda p: np.save(p, result.acts),
             "weights_q.npy": lambda p: np.save(p, result.weights),
@@ -213,6 +238,7 @@ def cmd_sim(args):
             "rtl_out.npy": lambda p: np.save(p, result.rtl_out),
             "golden_out.npy": lambda p: np.save(p, result.golden_out),
             "meta.json": lambda p: p.write_text(json.dumps(meta, indent=2, default=str)),
+            **files,
         })
     if args.json:
         print(json.dumps(report))

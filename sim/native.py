@@ -126,6 +126,9 @@ def run_native(design, acts, weights):
     """Run one GEMM on ``design`` through the native harness. Returns a
     :class:`sim.run.SimResult` (``rtl_out``, ``cycles``, ``sim_seconds`` = start..done)."""
     job = prepare_gemm(design, acts, weights)
+    if job.extra_words:
+        raise ValueError(f"the native harness loads only the activation and weight buffers; "
+                         f"{design.slug} also needs {len(job.extra_words)} extra buffer(s)")
     built = build_native(design)
     runs = built.directory / "runs"
     runs.mkdir(exist_ok=True)

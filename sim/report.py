@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hw.accelerator import IncompatibleOptions
 from models.cycles import gemm_cycles
 from models.registry import PE_KINDS
 from models.workloads import get_workload
@@ -90,6 +91,9 @@ def verify_and_measure(plan, staging):
         pe = kind.prototype(**dict(options))
         acts, a_meta = kind.quantize_acts(acts_f, pe)
         weights, w_meta = kind.quantize_weights(weights_f, pe)
+        # a grouped design's per-group dequantisation parameters, derived from the scales
+        extra = kind.extra_operand(acts, weights, pe, a_meta, w_meta) if kind.extra_operand else None
+        extra_args = () if extra is None else (extra,)
         design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, "ws", plan.m, plan.k, plan.n, options)
         (staging / "verilog").mkdir(exist_ok=True)
         (staging / "verilog" / f"{design.slug}.v").write_text(design.verilog())
@@ -98,7 +102,7 @@ def verify_and_measure(plan, staging):
                "rows": plan.rows, "cols": plan.cols, "dataflow": "ws",
                "m": plan.m, "k": plan.k, "n": plan.n}
         try:
-            result = simulate_gemm(design, acts, weights)
+            result = simulate_gemm(design, acts, weights, *extra_args)
         except SimulationError as e:
             row.update({"status": f"FAIL: {e}", "bit_exact": False, "mismatches": -1, "rtl_cycles": -1})
             result = None
@@ -110,7 +114,7 @@ def verify_and_measure(plan, staging):
                     "folds": est.folds, "utilisation": round(est.utilisation, 6)})
         verification.append(row)
 
-        raw = kind.golden_gemm(acts, weights, pe)
+        raw = kind.golden_gemm(acts, weights, pe, *extra_args)
         out = kind.dequantize_output(raw, acts, a_meta, w_meta, pe)
         quant.append({"design": label, "act_format": a_meta["format"], "weight_format": w_meta["format"],
                       "output_rel_error": round(_rel_error(reference, out), 6),
@@ -167,7 +171,12 @@ def cost_tables(plan):
     rows = []
     for label, kind, options in designs():
         sizes = {"equal PE count": plan.workload_rows}
-        areas = {s: evaluate(point(kind, options, s, s), (1, 1, 1)).area_total_um2 for s in range(4, 129, 2)}
+        areas = {}
+        for s in range(4, 129, 2):
+            try:
+                areas[s] = evaluate(point(kind, options, s, s), (1, 1, 1)).area_total_um2
+            except IncompatibleOptions:   # e.g. a group size that is not a multiple of the rows
+                continue
         sizes["equal area"] = min(areas, key=lambda s: (abs(areas[s] - base), s))
         for budget, side in sizes.items():
             config = point(kind, options, side, side)

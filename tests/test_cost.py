@@ -18,6 +18,9 @@ from sim.design import DesignConfig
 
 # the kinds with a cost inventory (a kind added later without one must fail loudly, see below)
 KINDS = [k for k, v in PE_KINDS.items() if v.pe_class.__name__ in cost.PE_INVENTORIES]
+# Options that make a kind a valid design in every shape and dataflow these generic tests use
+# (the shift-add PE without its group-dequantisation unit, which needs ws and rows dividing G).
+GENERIC = {"shiftadd": (("group_size", None),)}
 S_A = 1 / 19                                   # Stillmaker 180 -> 45 nm area
 S_E = (1.018 * 0.81 - 0.3107 * 0.9 + 0.1539) / (24.64 * 1.8 ** 2 - 17.98 * 1.8)   # energy
 
@@ -37,7 +40,7 @@ def test_inventoried_kinds_include_the_baselines():
 @pytest.mark.parametrize("pe", KINDS)
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_breakdowns_sum_to_totals(pe, dataflow):
-    r = evaluate(CostConfig(pe, 4, 3, dataflow), WORKLOADS["minilm-l6"])
+    r = evaluate(CostConfig(pe, 4, 3, dataflow, pe_options=GENERIC.get(pe, ())), WORKLOADS["minilm-l6"])
     assert set(r.area_um2) == set(cost.AREA_GROUPS)
     assert math.isclose(sum(r.area_um2.values()), r.area_total_um2, rel_tol=1e-12)
     assert math.isclose(sum(r.energy_pj.values()), r.energy_total_pj, rel_tol=1e-12)
@@ -52,8 +55,8 @@ def test_breakdowns_sum_to_totals(pe, dataflow):
 @pytest.mark.parametrize("pe", KINDS)
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_model_cycles_are_the_exact_cycle_model(pe, dataflow):
-    timing = DesignConfig(pe, 3, 5, dataflow).timing()
-    config = CostConfig(pe, 3, 5, dataflow)
+    timing = DesignConfig(pe, 3, 5, dataflow, pe_options=GENERIC.get(pe, ())).timing()
+    config = CostConfig(pe, 3, 5, dataflow, pe_options=GENERIC.get(pe, ()))
     for m, k, n in [(1, 1, 1), (7, 13, 5), (64, 64, 64), (37, 53, 29), (128, 384, 1536)]:
         est = gemm_cycles(timing, m, k, n)
         layer = evaluate(config, Gemm("g", m, k, n)).layers[0]
@@ -63,7 +66,7 @@ def test_model_cycles_are_the_exact_cycle_model(pe, dataflow):
 
 @pytest.mark.parametrize("pe", KINDS)
 def test_costs_fall_with_the_node(pe):
-    results = [evaluate(CostConfig(pe, 8, 8, node=node), (64, 256, 128)) for node in (45, 28, 22)]
+    results = [evaluate(CostConfig(pe, 8, 8, node=node, pe_options=GENERIC.get(pe, ())), (64, 256, 128)) for node in (45, 28, 22)]
     for bigger, smaller in zip(results, results[1:]):
         assert smaller.area_total_um2 < bigger.area_total_um2
         assert smaller.energy_total_pj < bigger.energy_total_pj
@@ -83,7 +86,7 @@ def test_costs_fall_with_the_node(pe):
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_costs_rise_with_the_array_size(pe, dataflow):
     def point(rows, cols):
-        r = evaluate(CostConfig(pe, rows, cols, dataflow), (64, 256, 128))
+        r = evaluate(CostConfig(pe, rows, cols, dataflow, pe_options=GENERIC.get(pe, ())), (64, 256, 128))
         return r.area_total_um2, r.energy_per_action_pj["array_clock_cycle"], r.area_um2["pes"]
     for smaller, bigger in [((4, 4), (4, 8)), ((4, 4), (8, 4)), ((8, 8), (16, 16))]:
         assert all(b > s for s, b in zip(point(*smaller), point(*bigger)))
@@ -226,7 +229,7 @@ def test_unknown_components_raise():
 
 def test_every_registered_kind_has_an_inventory_or_a_named_error():
     for name, kind in PE_KINDS.items():
-        config = CostConfig(name, 2, 2)
+        config = CostConfig(name, 2, 2, pe_options=GENERIC.get(name, ()))
         if kind.pe_class.__name__ in cost.PE_INVENTORIES:
             assert evaluate(config, (8, 8, 8)).area_total_um2 > 0
         else:
@@ -313,3 +316,13 @@ def test_cli_synth_bad_input(cli, monkeypatch):
     monkeypatch.setattr(synth, "find_yosys", missing)
     with pytest.raises(cli.BadInput, match="apt-get install"):
         cli("synth", "--pe", "int8", "--unit", "pe")
+
+
+def test_group_dequantisation_unit_and_buffers_are_counted():
+    plain = evaluate(CostConfig("shiftadd", 8, 8, pe_options=(("group_size", None),)), (64, 256, 128))
+    grouped = evaluate(CostConfig("shiftadd", 8, 8, pe_options=(("group_size", 128),)), (64, 256, 128))
+    assert grouped.area_um2["out_accumulate"] > plain.area_um2["out_accumulate"]
+    assert grouped.area_um2["buffer_out"] > plain.area_um2["buffer_out"]
+    assert grouped.area_um2["pes"] == plain.area_um2["pes"]
+    mults = [i for i in cost.group_dequant_items(grouped.config.design().facts) if i.prim == "mult"]
+    assert sum(i.count for i in mults) == 3 * 8          # z*asum, dyadic, requant per column

@@ -50,10 +50,10 @@ def test_report_is_complete_and_reproducible(small_plan, tmp_path, capsys):
 def test_a_failing_design_is_loud_and_exits_1(small_plan, tmp_path, monkeypatch, capsys):
     real = run.simulate_gemm
 
-    def flaky(design, acts, weights):
+    def flaky(design, acts, weights, *extra):
         if design.pe == "lut":
             raise run.SimulationError("watchdog: done not raised within 5 cycles")
-        return real(design, acts, weights)
+        return real(design, acts, weights, *extra)
 
     monkeypatch.setattr(run, "simulate_gemm", flaky)
     assert main(["report", "--out", str(tmp_path / "r")]) == 1
