@@ -13,10 +13,13 @@ from typing import Callable
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
+from hw.pe_shiftadd import ShiftAddPE
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
 from .ovp_gemm import ovp_dequantise, ovp_gemm_int, quantize_ovp_acts, quantize_ovp_weights
+from .shiftadd_gemm import (quantize_shiftadd_acts, quantize_shiftadd_weights, shiftadd_dequantise,
+                            shiftadd_extra_operand, shiftadd_golden)
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,20 @@ PE_KINDS = {
         variants=(("OVP W4A4", ()), ("OVP W4A4 flint4", (("mode", "flint4"),)),
                   ("OVP W8A8", (("mode", "int8"),))),
     ),
+    "shiftadd": PEKind(
+        name="shiftadd",
+        description="MixPE shift-and-add: INT-B weight x INT8 by shifts and adds (no multiplier), "
+                    "per-group zero point and HAWQ-V3 dyadic scale after the array",
+        pe_class=ShiftAddPE,
+        golden_gemm=shiftadd_golden,
+        quantize_acts=quantize_shiftadd_acts,
+        quantize_weights=quantize_shiftadd_weights,
+        dequantize_output=shiftadd_dequantise,
+        options=(("weight_bits", 4), ("group_size", 128)),
+        variants=(("W4A8 g128 (MixPE)", (("weight_bits", 4), ("group_size", 128))),),
+        extra_operand=shiftadd_extra_operand,
+    ),
 }
-
-
-from .shiftadd_gemm import SHIFTADD_KIND  # noqa: E402  (it imports PEKind from this module)
-
-PE_KINDS["shiftadd"] = SHIFTADD_KIND
 
 
 def get_kind(name):

@@ -43,7 +43,6 @@ with requantisation, per-column scales log-uniform in [2**-4, 2].
 
 import dataclasses
 import math
-from typing import Callable
 
 import numpy as np
 
@@ -269,40 +268,3 @@ def shiftadd_dequantise(raw, acts, a_meta, w_meta, pe):
     k, n = acts.shape[1], raw.shape[1]
     s_a, s_w, _ = _scales(a_meta, w_meta, pe, k, n)
     return raw * output_scale(s_a, s_w, k, pe.group_size, pe.weight_bits)
-
-
-def _make_kind():
-    from hw.pe_shiftadd import ShiftAddPE
-    from .registry import PEKind
-    fields = dict(
-        name="shiftadd",
-        description="MixPE shift-and-add: INT-B weight x INT8 by shifts and adds (no multiplier), "
-                    "per-group zero point and HAWQ-V3 dyadic scale after the array",
-        pe_class=ShiftAddPE,
-        golden_gemm=shiftadd_golden,
-        quantize_acts=quantize_shiftadd_acts,
-        quantize_weights=quantize_shiftadd_weights,
-        dequantize_output=shiftadd_dequantise,
-        options=(("weight_bits", 4), ("group_size", 128)),
-        variants=(("W4A8 g128 (MixPE)", (("weight_bits", 4), ("group_size", 128))),),
-    )
-    if "extra_operand" in {f.name for f in dataclasses.fields(PEKind)}:
-        return PEKind(**fields, extra_operand=shiftadd_extra_operand)
-
-    # Until models/registry.py has the optional field: the same entry with it added.
-    @dataclasses.dataclass(frozen=True)
-    class PEKindWithExtra(PEKind):
-        extra_operand: Callable = None
-
-    return PEKindWithExtra(**fields, extra_operand=shiftadd_extra_operand)
-
-
-def __getattr__(name):
-    # SHIFTADD_KIND is built on first use, so models.registry may import it at its end (after
-    # PEKind exists) whichever of the two modules is imported first.
-    if name != "SHIFTADD_KIND":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import registry  # noqa: F401  (may re-enter this function and set the kind)
-    if "SHIFTADD_KIND" not in globals():
-        globals()["SHIFTADD_KIND"] = _make_kind()
-    return globals()["SHIFTADD_KIND"]

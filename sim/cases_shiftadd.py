@@ -13,35 +13,20 @@ Each case also names its dequantisation parameters (``params``):
 """
 
 import dataclasses
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from hw.layout import GemmLayout
-from models.registry import PE_KINDS, get_kind
+from models.registry import get_kind
 from models.quant.shiftadd import dyadic_params
-from models.shiftadd_gemm import SHIFTADD_KIND, default_params, requant_scale_for, shiftadd_extra_operand
+from models.shiftadd_gemm import default_params, requant_scale_for, shiftadd_extra_operand
 
 from .cases import GemmCase
 from .design import DesignConfig, _pow2_at_least
 
 
-
-@contextmanager
-def shiftadd_registered():
-    """Until models/registry.py lists the kind (a pending change by the lead), list it for the
-    duration of the block, so DesignConfig and the CLI find it without other modules (the lint
-    and report tests iterate the registry) seeing it. A no-op once the registry has it."""
-    if "shiftadd" in PE_KINDS:
-        yield
-        return
-    PE_KINDS["shiftadd"] = SHIFTADD_KIND
-    try:
-        yield
-    finally:
-        PE_KINDS.pop("shiftadd", None)
 
 PARAMS = ("default", "requant", "saturate", "meta", "meta-requant")
 

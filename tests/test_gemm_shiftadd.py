@@ -8,19 +8,12 @@ import pytest
 
 from sim import cli
 from sim.amaranth_sim import simulate_gemm_amaranth
-from sim.cases_shiftadd import SHIFTADD_CASES, shiftadd_registered
+from sim.cases_shiftadd import SHIFTADD_CASES
 from sim.run import simulate_gemm
 
 from tests.test_pe_shiftadd import _python_reference
 
-with shiftadd_registered():
-    AMARANTH_CASES = [c for c in SHIFTADD_CASES if c.amaranth_sized]
-
-
-@pytest.fixture(autouse=True)
-def _registered():
-    with shiftadd_registered():
-        yield
+AMARANTH_CASES = [c for c in SHIFTADD_CASES if c.amaranth_sized]
 
 
 @pytest.mark.parametrize("case", SHIFTADD_CASES, ids=lambda c: c.id)
