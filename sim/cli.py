@@ -25,7 +25,7 @@ class BadInput(Exception):
     """Reported as one line on stderr with exit code 2."""
 
 
-def _positive_int(text):
+def positive_int(text):
     try:
         value = int(text)
     except ValueError:
@@ -42,20 +42,25 @@ def _pe_kind(text):
     return text
 
 
-def _add_design_args(p, depths_default=None):
-    p.add_argument("--pe", type=_pe_kind, required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--rows", type=_positive_int, required=True)
-    p.add_argument("--cols", type=_positive_int, required=True)
-    p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
-                   help="weight-stationary (default) or output-stationary")
-    p.add_argument("--weight-bits", type=_positive_int,
-                   help="weight bits of PE kinds that take them (lut: 1..4, default 4)")
+def add_pe_option_args(p):
+    """The flags of PE_OPTION_FLAGS (checked against the kind by ``pe_options``)."""
+    p.add_argument("--weight-bits", type=positive_int,
+                   help="weight bits of PE kinds that take them (lut: 1..4, default 4; shiftadd: 2..4)")
     p.add_argument("--mode", help="PE mode of kinds that take one (ovp: int4 (default), flint4, int8)")
-    p.add_argument("--group", dest="group_size", type=_positive_int,
+    p.add_argument("--group", dest="group_size", type=positive_int,
                    help="K elements per dequantisation group of kinds that take one (shiftadd: "
                         "default 128, a multiple of --rows; ws only)")
+
+
+def _add_design_args(p, depths_default=None):
+    p.add_argument("--pe", type=_pe_kind, required=True, help="PE kind (see `pearray kinds`)")
+    p.add_argument("--rows", type=positive_int, required=True)
+    p.add_argument("--cols", type=positive_int, required=True)
+    p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
+                   help="weight-stationary (default) or output-stationary")
+    add_pe_option_args(p)
     for name in ("act", "weight", "out"):
-        p.add_argument(f"--{name}-depth", type=_positive_int, default=depths_default,
+        p.add_argument(f"--{name}-depth", type=positive_int, default=depths_default,
                        help=f"{name} buffer depth in words"
                             + (" (default: sized to the GEMM, rounded up to a power of two)"
                                if depths_default is None else f" (default {depths_default})"))
@@ -81,7 +86,7 @@ def cmd_verilog(args):
     from models.registry import get_kind
     from sim.design import DesignConfig
     design = DesignConfig(args.pe, args.rows, args.cols, args.dataflow, args.act_depth,
-                          args.weight_depth, args.out_depth, _pe_options(args, get_kind(args.pe)))
+                          args.weight_depth, args.out_depth, pe_options(args, get_kind(args.pe)))
     text = design.verilog()
     path = Path(args.output) / f"{design.slug}.v"
     _write_atomically(args.output, {path.name: lambda p: p.write_text(text)})
@@ -101,7 +106,7 @@ def _load_matrix(path, what):
     return array
 
 
-def _pe_options(args, kind):
+def pe_options(args, kind):
     """The PE options given on the command line, checked against what the kind accepts."""
     given = {name: getattr(args, name) for name in PE_OPTION_FLAGS if getattr(args, name) is not None}
     known = dict(kind.options)
@@ -173,7 +178,7 @@ def cmd_sim(args):
     from sim.run import simulate_gemm
 
     kind = get_kind(args.pe)
-    options = _pe_options(args, kind)
+    options = pe_options(args, kind)
     pe = kind.prototype(**dict(options))
     try:
         acts, weights, meta = _operands(args, kind, pe)
@@ -317,7 +322,7 @@ def build_parser():
     p = sub.add_parser("sim", help="simulate a GEMM in Verilator and compare with the golden model")
     _add_design_args(p)
     for dim in ("m", "k", "n"):
-        p.add_argument(f"--{dim}", type=_positive_int)
+        p.add_argument(f"--{dim}", type=positive_int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", help="K x N .npy (floats are quantised by the PE's format)")
     p.add_argument("--acts", help="M x K .npy (floats are quantised by the PE's format)")
@@ -341,7 +346,7 @@ def build_parser():
     p = sub.add_parser("kinds", help="list the PE kinds")
     p.set_defaults(func=cmd_kinds)
 
-    from models.cost_cli import add_commands
+    from sim.cost_cli import add_commands
     add_commands(sub, BadInput)
     return parser
 

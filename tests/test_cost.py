@@ -264,7 +264,7 @@ def test_evaluation_is_fast():
 
 @pytest.fixture
 def cli():
-    from models.cost_cli import add_commands
+    from sim.cost_cli import add_commands
     from sim.cli import BadInput, _Parser
     parser = _Parser(prog="pearray")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

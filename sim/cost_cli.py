@@ -11,18 +11,9 @@ from __future__ import annotations
 import json
 import re
 
+from .cli import add_pe_option_args, pe_options, positive_int
+
 NODES = (45, 28, 22)
-
-
-def _positive_int(text):
-    import argparse
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _positive_float(text):
@@ -51,16 +42,7 @@ def _kind_and_options(args, bad):
     if args.pe not in PE_KINDS:
         raise bad(f"unknown PE kind {args.pe!r}; known kinds: {', '.join(PE_KINDS)}")
     kind = PE_KINDS[args.pe]
-    given = {"weight_bits": args.weight_bits} if args.weight_bits is not None else {}
-    known = dict(kind.options)
-    for name in given:
-        if name not in known:
-            raise bad(f"PE kind {kind.name!r} has no --{name.replace('_', '-')} option")
-    try:
-        kind.prototype(**given)
-    except TypeError as e:
-        raise bad(str(e)) from None
-    return kind, tuple(sorted(given.items()))
+    return kind, pe_options(args, kind)
 
 
 def _fmt_si(value, unit):
@@ -166,12 +148,12 @@ def add_commands(subparsers, bad_input_exception):
 
     p = subparsers.add_parser("cost", help="area, energy and throughput of a design on a GEMM or network")
     p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--rows", type=_positive_int, required=True)
-    p.add_argument("--cols", type=_positive_int, required=True)
+    p.add_argument("--rows", type=positive_int, required=True)
+    p.add_argument("--cols", type=positive_int, required=True)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws")
     p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28 or 22")
     p.add_argument("--clock-mhz", type=_positive_float, default=500.0)
-    p.add_argument("--weight-bits", type=_positive_int, help="weight bits of PE kinds that take them")
+    add_pe_option_args(p)
     p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4")
     for name in ("act", "weight", "out"):
         p.add_argument(f"--{name}-kib", type=_positive_float, default=64.0,
@@ -184,9 +166,9 @@ def add_commands(subparsers, bad_input_exception):
     p = subparsers.add_parser("synth", help="Yosys synthesis of a PE, a border unit or an array (osu018 area)")
     p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
     p.add_argument("--unit", choices=("pe", "act_border", "weight_border"))
-    p.add_argument("--rows", type=_positive_int)
-    p.add_argument("--cols", type=_positive_int)
+    p.add_argument("--rows", type=positive_int)
+    p.add_argument("--cols", type=positive_int)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="for an array")
-    p.add_argument("--weight-bits", type=_positive_int, help="weight bits of PE kinds that take them")
+    add_pe_option_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_synth(args, bad))
