@@ -349,17 +349,24 @@ class Accelerator(wiring.Component):
             array.weight_we.eq(we_q), array.weight_row.eq(row_q), array.weight_bank.eq(bank_q),
         ]
 
-    def _writer_ws(self, m, starting, out_mem, out_wp, finished):
-        """Accumulate each output word into out[nt*M + m]; the first k tile overwrites. The read
-        port is transparent to the write port so back-to-back updates of one word see each other."""
-        array, C, acc_w = self.array, self.cols, self.pe.acc_width
-        rmw_rp = out_mem.read_port(transparent_for=(out_wp,))
+    def _ws_output_cursor(self, m, starting, out_wp):
+        """ws output words arrive in (n tile, k tile, m) order: a counter over them and the n
+        tile's base address ``nt * M`` in the output buffer."""
+        array = self.array
         cnt = _OutputCounter(m, "owr", self.cfg_stream_len, self.cfg_fold_outer, self.cfg_fold_inner)
         base = Signal.like(out_wp.addr)
         with m.If(starting):
             m.d.sync += base.eq(0)
         with m.Elif(array.out_valid & cnt.item_last & cnt.inner_last):
             m.d.sync += base.eq(base + self.cfg_stream_len)
+        return cnt, base
+
+    def _writer_ws(self, m, starting, out_mem, out_wp, finished):
+        """Accumulate each output word into out[nt*M + m]; the first k tile overwrites. The read
+        port is transparent to the write port so back-to-back updates of one word see each other."""
+        array, C, acc_w = self.array, self.cols, self.pe.acc_width
+        rmw_rp = out_mem.read_port(transparent_for=(out_wp,))
+        cnt, base = self._ws_output_cursor(m, starting, out_wp)
         cnt.run(starting, array.out_valid)
         s1_valid, s1_acc, s1_last = Signal(), Signal(), Signal()
         s1_addr = Signal.like(out_wp.addr)
@@ -398,12 +405,7 @@ class Accelerator(wiring.Component):
         m.submodules.dequant = dq = GroupDequant(cols=C, acc_width=acc_w)
         D, Dq = GroupDequant.latency, GroupDequant.requant_latency
 
-        cnt = _OutputCounter(m, "owr", self.cfg_stream_len, self.cfg_fold_outer, self.cfg_fold_inner)
-        base = Signal.like(out_wp.addr)
-        with m.If(starting):
-            m.d.sync += base.eq(0)
-        with m.Elif(array.out_valid & cnt.item_last & cnt.inner_last):
-            m.d.sync += base.eq(base + self.cfg_stream_len)
+        cnt, base = self._ws_output_cursor(m, starting, out_wp)
 
         # where the current fold sits: fold in group, first group of the n tile, param word
         param_mem = mems["param"]
