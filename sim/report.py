@@ -122,23 +122,6 @@ def verify_and_measure(plan, staging):
     return pd.DataFrame(verification), pd.DataFrame(quant)
 
 
-def workload_cycles(plan):
-    """Step 4 (cycles part): every design on the same array, per layer of real networks."""
-    rows = []
-    for label, kind, options in designs():
-        timing = DesignConfig(kind.name, plan.workload_rows, plan.workload_cols, "ws",
-                              pe_options=options).timing()
-        for workload in WORKLOADS:
-            for gemm in get_workload(workload):
-                est = gemm_cycles(timing, gemm.m, gemm.k, gemm.n)
-                rows.append({"design": label, "workload": workload, "layer": gemm.name,
-                             "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
-                             "cycles": est.cycles, "total_cycles": est.cycles * gemm.count,
-                             "utilisation": round(est.utilisation, 6),
-                             "macs_per_cycle": round(est.macs_per_cycle, 3)})
-    return pd.DataFrame(rows)
-
-
 def synthesis_tables(plan):
     """Step 3: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
     note saying why there is none."""
@@ -160,7 +143,8 @@ def synthesis_tables(plan):
 
 
 def cost_tables(plan):
-    """Step 4: cost model per design and workload, at equal PE count and at equal area."""
+    """Step 4: cost model per design and workload, at equal PE count and at equal area; and the
+    per-layer cycles of the equal-PE-count points (every design on the same array)."""
     from models.cost import CostConfig, evaluate
 
     def point(kind, options, rows, cols):
@@ -168,29 +152,36 @@ def cost_tables(plan):
 
     base = evaluate(point(PE_KINDS["int8"], (), plan.workload_rows, plan.workload_cols),
                     (1, 1, 1)).area_total_um2
-    rows = []
+    rows, layers = [], []
     for label, kind, options in designs():
-        sizes = {"equal PE count": plan.workload_rows}
+        sizes = {"equal PE count": (plan.workload_rows, plan.workload_cols)}
         areas = {}
         for s in range(4, 129, 2):
             try:
                 areas[s] = evaluate(point(kind, options, s, s), (1, 1, 1)).area_total_um2
             except IncompatibleOptions:   # e.g. a group size that is not a multiple of the rows
                 continue
-        sizes["equal area"] = min(areas, key=lambda s: (abs(areas[s] - base), s))
-        for budget, side in sizes.items():
-            config = point(kind, options, side, side)
+        side = min(areas, key=lambda s: (abs(areas[s] - base), s))
+        sizes["equal area"] = (side, side)
+        for budget, (R, C) in sizes.items():
+            config = point(kind, options, R, C)
             for workload in WORKLOADS:
                 r = evaluate(config, get_workload(workload))
+                if budget == "equal PE count":
+                    layers += [{"design": label, "workload": workload, "layer": layer.name,
+                                "m": layer.m, "k": layer.k, "n": layer.n, "count": layer.count,
+                                "cycles": layer.cycles, "total_cycles": layer.cycles * layer.count,
+                                "utilisation": round(layer.utilisation, 6),
+                                "macs_per_cycle": round(layer.macs_per_cycle, 3)} for layer in r.layers]
                 rows.append({
-                    "design": label, "budget": budget, "rows": side, "cols": side, "workload": workload,
+                    "design": label, "budget": budget, "rows": R, "cols": C, "workload": workload,
                     "area_mm2": round(r.area_total_mm2, 6), "cycles": r.cycles,
                     "utilisation": round(r.utilisation, 6), "energy_uj": round(r.energy_total_pj * 1e-6, 6),
                     "pj_per_mac": round(r.energy_total_pj / r.macs, 6), "tops": round(r.tops, 6),
                     "tops_per_w": round(r.tops_per_w, 6), "tops_per_mm2": round(r.tops_per_mm2, 6),
                     "tops_roofline": round(r.tops_roofline, 6),
                     "memory_bound_layers": " ".join(r.memory_bound_layers)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(layers)
 
 
 CLAIMS = (
@@ -363,8 +354,7 @@ def build_report(out, quick=False):
         _progress("step 3: synthesis (cached per Verilog hash)")
         cells, compare, synth_note = synthesis_tables(plan)
         _progress("step 4: cost model on MiniLM-L6, Llama-2-7B prefill and decode")
-        workloads = workload_cycles(plan)
-        costs = cost_tables(plan)
+        costs, workloads = cost_tables(plan)
         claims = claims_table(costs)
         tables = {"verification.csv": verification, "quant_error.csv": quant,
                   "costs.csv": costs, "workload_cycles.csv": workloads, "claims.csv": claims}
