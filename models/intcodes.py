@@ -36,10 +36,16 @@ def quantize_weights(w, *, bits=8, symmetric=True):
     return qt.codes.T.astype(np.int64), _meta(qt, "output channel (column of K x N)")
 
 
+def dequantize_scaled_output(raw, *, act_scale, weight_scale):
+    """Float output of an integer GEMM with one activation scale (per tensor) and one weight scale
+    per output channel n: ``raw[m, n] * s_a * s_w[n]``."""
+    s_a = float(np.ravel(act_scale)[0])
+    s_w = np.ravel(np.asarray(weight_scale, dtype=np.float64))
+    return np.asarray(raw, dtype=np.float64) * s_a * s_w[None, :]
+
+
 def dequantize_affine_output(raw, act_meta, weight_meta):
-    """Float output of an integer GEMM of symmetric per-tensor activations and symmetric
-    per-output-channel weights: ``raw * s_a * s_w[n]``."""
+    """:func:`dequantize_scaled_output` from quantiser metadata; symmetric weights only."""
     if "zero_point" in weight_meta:
         raise ValueError("affine output dequantisation needs symmetric weights (no zero point)")
-    return (np.asarray(raw, dtype=np.float64) * act_meta["scale"][0]
-            * np.asarray(weight_meta["scale"], dtype=np.float64)[None, :])
+    return dequantize_scaled_output(raw, act_scale=act_meta["scale"], weight_scale=weight_meta["scale"])

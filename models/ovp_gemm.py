@@ -27,6 +27,7 @@ a victim), so if it lands on the outlier grid it is re-quantised to the nearest 
 import numpy as np
 
 from .golden import wrap_signed
+from .intcodes import dequantize_scaled_output
 from .quant import ovp
 
 MODES = tuple(ovp.CONFIGS)     # "int4", "flint4", "int8"
@@ -76,11 +77,8 @@ def ovp_gemm_int(acts, weights, *, mode="int4", acc_width=32):
     return wrap_signed(ovp_gemm_exact(acts, weights, mode), acc_width)
 
 
-def ovp_dequantise(raw, *, act_scale, weight_scale):
-    """Float output from the raw integers: ``raw[m, n] * s_a * s_w[n]`` (integer-unit scales)."""
-    s_a = float(np.ravel(act_scale)[0])
-    s_w = np.ravel(np.asarray(weight_scale, dtype=np.float64))
-    return np.asarray(raw, dtype=np.float64) * s_a * s_w[None, :]
+# Float output from the raw integers: raw[m, n] * s_a * s_w[n] (integer-unit scales).
+ovp_dequantise = dequantize_scaled_output
 
 
 def _normal_codes(t, cfg):
