@@ -6,6 +6,7 @@ Data types (``LEVELS``, in *code units*, i.e. the integer grids the reference co
 * FP4 (E2M1 with subnormal) basic ``{0, +-1, +-2, +-3, +-4, +-6, +-8, +-12}`` = 2 x the spec's
   ``{0, 0.5, ..., 6}``; SVs ER ``+-10`` (= spec +-5) and EA ``+-16`` (= spec +-8).
   ``UNIT[name]`` converts code units to the spec's value units (0.5 for FP4, 1 for FP3).
+* INT weights for the bit-serial PE's Booth modes: ``int6`` (+-31) and ``int8`` (+-127).
 * Also present in the reference vectors: ``int4`` (+-7), ``flint4`` (``{0,1,2,3,4,6,8,16}``) and
   ``fp6_e2m3`` (x8 integer grid up to 60).  Scaling a grid by a power of two changes nothing (the fp16
   roundings below are scale invariant for normal numbers), so the unit choice is only a convention.
@@ -78,6 +79,7 @@ LEVELS: dict[str, tuple[float, ...]] = {
     "fp4_ea_pos": tuple(sorted(_FP4 + (16.0,))),
     "fp4_ea_neg": tuple(sorted(_FP4 + (-16.0,))),
     "int6": _sym(range(0, 32)),
+    "int8": _sym(range(0, 128)),
     "fp6_e2m3": _sym(list(range(0, 17)) + list(range(18, 33, 2)) + list(range(36, 61, 4))),
 }
 UNIT: dict[str, float] = {k: (0.5 if k.startswith("fp4") else 1.0) for k in LEVELS}
@@ -86,7 +88,7 @@ MIXED: dict[str, tuple[str, ...]] = {
     "mixed4": ("fp4_er_pos", "fp4_er_neg", "fp4_ea_pos", "fp4_ea_neg"),
     "mixed3": ("fp3_er_pos", "fp3_er_neg", "fp3_ea_pos", "fp3_ea_neg"),
 }
-_STORAGE_BITS = {"int3": 3, "fp3": 3, "int4": 4, "flint4": 4, "fp4": 4, "int6": 6, "fp6_e2m3": 6}
+_STORAGE_BITS = {"int3": 3, "fp3": 3, "int4": 4, "flint4": 4, "fp4": 4, "int6": 6, "int8": 8, "fp6_e2m3": 6}
 
 _F16_SCALE_MIN = np.float16(1e-5)
 _F16_SCALE_MAX = np.float16(1e4)
