@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+from hw.pe_bitserial import BitSerialPE
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
+from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
+                             quantize_bitserial_acts, quantize_bitserial_weights)
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
@@ -122,6 +125,20 @@ PE_KINDS = {
         options=(("weight_bits", 4), ("group_size", 128)),
         variants=(("W4A8 g128 (MixPE)", (("weight_bits", 4), ("group_size", 128))),),
         extra_operand=shiftadd_extra_operand,
+    ),
+    "bitserial": PEKind(
+        name="bitserial",
+        description="BitMoD bit-serial: one signed power-of-two weight term per cycle (Booth INT8/INT6, "
+                    "FP4/FP3 with per-group special values) x INT8, per-group INT8 scales after the array",
+        pe_class=BitSerialPE,
+        golden_gemm=bitserial_golden,
+        quantize_acts=quantize_bitserial_acts,
+        quantize_weights=quantize_bitserial_weights,
+        dequantize_output=bitserial_dequantise,
+        options=(("weight_format", "mixed4"), ("group_size", 128)),
+        variants=(("BitMoD mixed4 W4A8 g128", (("weight_format", "mixed4"), ("group_size", 128))),
+                  ("BitMoD mixed3 W3A8 g128", (("weight_format", "mixed3"), ("group_size", 128)))),
+        extra_operand=bitserial_extra_operand,
     ),
 }
 

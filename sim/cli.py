@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # command-line flags that set a PE option (the option name is the PE class's keyword)
-PE_OPTION_FLAGS = ("weight_bits", "mode", "group_size")
+PE_OPTION_FLAGS = ("weight_bits", "weight_format", "mode", "group_size")
 
 
 class BadInput(Exception):
@@ -35,6 +35,14 @@ def positive_int(text):
     return value
 
 
+NO_GROUP = "none"
+
+
+def group_size_arg(text):
+    """A positive group size, or ``none`` (the raw design without the post-array unit)."""
+    return NO_GROUP if text.strip().lower() == NO_GROUP else positive_int(text)
+
+
 def _pe_kind(text):
     from models.registry import PE_KINDS
     if text not in PE_KINDS:
@@ -46,10 +54,14 @@ def add_pe_option_args(p):
     """The flags of PE_OPTION_FLAGS (checked against the kind by ``pe_options``)."""
     p.add_argument("--weight-bits", type=positive_int,
                    help="weight bits of PE kinds that take them (lut: 1..4, default 4; shiftadd: 2..4)")
+    p.add_argument("--weight-format",
+                   help="weight format of kinds that take one (bitserial: int8, int6, fp4, fp3, "
+                        "mixed4 (default), mixed3)")
     p.add_argument("--mode", help="PE mode of kinds that take one (ovp: int4 (default), flint4, int8)")
-    p.add_argument("--group", dest="group_size", type=positive_int,
-                   help="K elements per dequantisation group of kinds that take one (shiftadd: "
-                        "default 128, a multiple of --rows; ws only)")
+    p.add_argument("--group", dest="group_size", type=group_size_arg,
+                   help="K elements per dequantisation group of kinds that take one (shiftadd, "
+                        "bitserial: default 128, a multiple of --rows; ws only; 'none' = the raw "
+                        "integer GEMM, either dataflow)")
 
 
 def _add_design_args(p, depths_default=None):
@@ -109,6 +121,8 @@ def _load_matrix(path, what):
 def pe_options(args, kind):
     """The PE options given on the command line, checked against what the kind accepts."""
     given = {name: getattr(args, name) for name in PE_OPTION_FLAGS if getattr(args, name) is not None}
+    if given.get("group_size") == NO_GROUP:
+        given["group_size"] = None
     known = dict(kind.options)
     for name in given:
         if name not in known:

@@ -24,6 +24,9 @@ def _buildable(pe, options, rows, cols, dataflow):
 DESIGNS = [(name, options, rows, cols, dataflow) for name, kind in PE_KINDS.items()
            for _, options in kind.variants for rows, cols in ((1, 1), (3, 2), (2, 2))
            for dataflow in ("ws", "os") if _buildable(name, options, rows, cols, dataflow)]
+# every bit-serial weight format (term counts 1..4: the PE's term select differs per count)
+DESIGNS += [("bitserial", (("group_size", None), ("weight_format", fmt)), 3, 2, dataflow)
+            for fmt in ("int8", "int6", "fp4", "fp3") for dataflow in ("ws", "os")]
 
 
 @pytest.mark.parametrize("pe, options, rows, cols, dataflow", DESIGNS,

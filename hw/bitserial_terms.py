@@ -1,0 +1,152 @@
+"""BitMoD term encoder: one weight code -> its signed power-of-two terms (spec section 2).
+
+Placed on the array border, one per column (``weight_border``), combinational: the column's weight
+codes are turned into terms once, on their way into the PEs, so every PE stores and steps through
+ready-made terms and needs no decoder of its own.
+
+Weight element codes (``code``, In(``WeightFormat.code_bits``)), per format:
+
+* ``int8`` / ``int6``: two's complement integers (-128..127 / -32..31). Terms: the radix-4 Booth
+  digits ``d_i = -2 b[2i+1] + b[2i] + b[2i-1]`` (b[-1] = 0), ``d_i`` in {-2..2}, term i =
+  ``d_i * 4**i`` = sign, shift ``2i + (|d_i| == 2)``: 4 / 3 terms.
+* ``fp4`` / ``fp3``: sign-magnitude, sign in the top bit, magnitude index below it, values in
+  *code units* (integers): FP4 E2M1 magnitudes {0, 0.5, 1, 1.5, 2, 3, 4, 6} x 2 =
+  {0, 1, 2, 3, 4, 6, 8, 12}; FP3 {0, 1, 2, 4}. The redundant ``-0`` code decodes to 0.
+* ``mixed4`` / ``mixed3``: the fp4 / fp3 code in the low bits and the group's 2-bit special-value
+  selector above it. ``-0`` selects the special value (SV) from the 4-entry SV register:
+  FP4 +10, -10, +16, -16 (spec +5, -5, +8, -8: ER+, ER-, EA+, EA-); FP3 +3, -3, +6, -6.
+
+Every FP magnitude (SVs included) has at most two one-bits, so its terms are its leading one and
+the next one (``n = 2**hi + 2**lo``): 2 terms (1 for plain fp3, whose magnitudes are 0 or powers of
+two). The value in code units is ``sum_t (-1)**neg_t * nz_t * 2**shift_t``.
+
+Operand (``operand``, Out(terms * TERM_WIDTH)): term t at bits [t*TERM_WIDTH, (t+1)*TERM_WIDTH):
+bit 0 ``nz`` (the term is present), bit 1 ``neg``, bits [2, 5) ``shift`` (unsigned 0..7).
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+TERM_WIDTH = 5
+SHIFT_BITS = 3
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """Hardware view of one weight format (the RTL's own constants; the golden model in
+    :mod:`models.bitserial_gemm` decodes codes with its own tables and the tests compare them)."""
+    name: str
+    kind: str               # "booth" or "fp"
+    value_bits: int         # Booth: integer bits; fp: sign + magnitude-index bits
+    terms: int              # cycles per weight (the PE's initiation interval)
+    magnitudes: tuple = ()  # fp: code units per magnitude index
+    special_values: tuple = ()  # mixed: the SV register, indexed by the 2-bit selector
+
+    @property
+    def selector_bits(self):
+        return 2 if self.special_values else 0
+
+    @property
+    def code_bits(self):
+        return self.value_bits + self.selector_bits
+
+    @property
+    def signed_codes(self):
+        """Booth codes are two's complement integers; fp codes are unsigned bit patterns."""
+        return self.kind == "booth"
+
+
+_FP4 = (0, 1, 2, 3, 4, 6, 8, 12)
+_FP3 = (0, 1, 2, 4)
+FORMATS = {
+    "int8": WeightFormat("int8", "booth", 8, 4),
+    "int6": WeightFormat("int6", "booth", 6, 3),
+    "fp4": WeightFormat("fp4", "fp", 4, 2, _FP4),
+    "fp3": WeightFormat("fp3", "fp", 3, 1, _FP3),
+    "mixed4": WeightFormat("mixed4", "fp", 4, 2, _FP4, (10, -10, 16, -16)),
+    "mixed3": WeightFormat("mixed3", "fp", 3, 2, _FP3, (3, -3, 6, -6)),
+}
+
+
+def weight_format(name):
+    try:
+        return FORMATS[name]
+    except (KeyError, TypeError):
+        raise TypeError(f"weight_format must be one of {', '.join(FORMATS)}, not {name!r}") from None
+
+
+def _term(m, name, present, negative, shift):
+    t = Signal(TERM_WIDTH, name=name)
+    m.d.comb += t.eq(Cat(present, negative, shift[:SHIFT_BITS]))
+    return t
+
+
+class TermEncoder(wiring.Component):
+    """Combinational: ``code`` (one weight element) -> ``operand`` (its terms), see the module
+    docstring. Keyword-only option ``weight_format``: a key of :data:`FORMATS`."""
+
+    def __init__(self, *, weight_format="mixed4"):
+        self._format = FORMATS[weight_format] if isinstance(weight_format, str) else weight_format
+        super().__init__({
+            "code": In(self._format.code_bits),
+            "operand": Out(self._format.terms * TERM_WIDTH),
+        })
+
+    format = property(lambda self: self._format)
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt = self._format
+        if fmt.kind == "booth":
+            terms = self._booth(m, fmt)
+        else:
+            terms = self._fp(m, fmt)
+        m.d.comb += self.operand.eq(Cat(*terms))
+        return m
+
+    def _booth(self, m, fmt):
+        b = Cat(Const(0, 1), self.code[:fmt.value_bits])   # b[-1] = 0 prepended
+        terms = []
+        for i in range(fmt.terms):
+            lo, mid, hi = b[2 * i], b[2 * i + 1], b[2 * i + 2]
+            # digit = -2 hi + mid + lo: zero for 000/111, +-2 for 011/100, +-1 otherwise
+            present = ~((lo == mid) & (mid == hi))
+            two = (lo == mid) & (mid != hi)
+            terms.append(_term(m, f"term{i}", present, hi, Const(2 * i, SHIFT_BITS) + two))
+        return terms
+
+    def _fp(self, m, fmt):
+        vb = fmt.value_bits
+        sign, index = self.code[vb - 1], self.code[:vb - 1]
+        magnitude = Signal(5)      # code units, 0..16
+        negative = Signal()
+        with m.Switch(index):
+            for i, mag in enumerate(fmt.magnitudes):
+                with m.Case(i):
+                    m.d.comb += [magnitude.eq(mag), negative.eq(sign if mag else 0)]
+        if fmt.special_values:
+            selector = self.code[vb:vb + 2]
+            with m.If(sign & (index == 0)):      # the -0 code: the group's special value
+                with m.Switch(selector):
+                    for s, value in enumerate(fmt.special_values):
+                        with m.Case(s):
+                            m.d.comb += [magnitude.eq(abs(value)), negative.eq(value < 0)]
+        # leading one (hi) and the next one (lo): a priority search over the 5 magnitude bits
+        hi, lo = Signal(SHIFT_BITS), Signal(SHIFT_BITS)
+        has_lo = Signal()
+        for p in range(5):
+            with m.If(magnitude[p]):
+                m.d.comb += hi.eq(p)            # the last assignment (highest set bit) wins
+        rest = Signal(5)
+        m.d.comb += rest.eq(magnitude & ~(Const(1, 5) << hi))
+        for p in range(5):
+            with m.If(rest[p]):
+                m.d.comb += lo.eq(p)
+        m.d.comb += has_lo.eq(rest != 0)
+        terms = [_term(m, "term0", magnitude != 0, negative, hi)]
+        if fmt.terms == 2:
+            terms.append(_term(m, "term1", has_lo, negative, lo))
+        return terms

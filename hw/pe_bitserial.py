@@ -1,0 +1,111 @@
+"""BitMoD bit-serial PE: one signed power-of-two weight term per cycle, shifts and adds only."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+
+from .bitserial_terms import TERM_WIDTH, TermEncoder, weight_format as lookup_format
+from .group_dequant import GroupDequant
+from .pe import ProcessingElement, check_positive_int
+
+
+class BitSerialPE(ProcessingElement):
+    """One weight x one signed INT8 activation per step, one weight term per cycle (spec section 2).
+
+    The column's :class:`~hw.bitserial_terms.TermEncoder` (the weight border unit) turns each
+    weight code into ``terms`` signed powers of two (radix-4 Booth digits for INT8 / INT6, the <= 2
+    one-bits of an FP4 / FP3 magnitude, special values included); the PE stores the terms with the
+    weight and in cycle t of a step adds ``+-(a << shift_t)`` (or nothing for an absent term): a
+    barrel shift, a conditional negation and an adder, no multiplier (its RTLIL has no ``$mul``
+    cell, checked by ``tests/test_pe_bitserial.py``).
+
+    Weight codes: see :mod:`hw.bitserial_terms` (``weight_format`` int8, int6, fp4, fp3, mixed4,
+    mixed3); values are in *code units* (FP4: 2x the E2M1 value, so every value is an integer).
+    Activations: signed INT8 (the INT8-activation mode of BitMoD; exact integer arithmetic).
+
+    Timing contract: initiation interval = latency = ``terms`` (4 int8, 3 int6, 2 fp4 / mixed4 /
+    mixed3, 1 fp3); ``acc_out = acc_in + a * w`` wrapped to ``acc_width`` bits (two's complement),
+    ``acc_in`` sampled with ``valid``. One MAC per step, ``1 / terms`` per cycle. Synchronous reset
+    clears ``acc_out`` and the step state. The term count is fixed per format (absent terms still
+    take their cycle), so a GEMM's cycle count depends on the format only, never on the data.
+
+    Parameters (keyword-only)
+    -------------------------
+    weight_format : str (default "mixed4").
+    group_size : int >= 1 or None (default 128): the K elements one per-group INT8 scale covers,
+        read by :class:`hw.accelerator.Accelerator`, which then adds the per-group dequantisation
+        after the array (each group's partial sums times the group's 8-bit scale code, summed over
+        the groups); None = the raw integer GEMM. A multiple of the array's rows.
+    acc_width : 17..64 (default 32).
+    """
+
+    def __init__(self, *, weight_format="mixed4", group_size=128, acc_width=32):
+        self._format = lookup_format(weight_format)
+        self._group_size = None if group_size is None else check_positive_int("group_size", group_size)
+        self._acc_width = check_positive_int("acc_width", acc_width, minimum=17, maximum=64)
+        super().__init__()
+
+    weight_format = property(lambda self: self._format.name)
+    terms = property(lambda self: self._format.terms)
+    group_size = property(lambda self: self._group_size)
+    act_width = property(lambda self: 8)
+    weight_width = property(lambda self: self._format.terms * TERM_WIDTH)
+    weight_code_width = property(lambda self: self._format.code_bits)
+    act_signed = property(lambda self: True)
+    weight_signed = property(lambda self: self._format.signed_codes)
+    acc_width = property(lambda self: self._acc_width)
+    k_per_step = property(lambda self: 1)
+    initiation_interval = property(lambda self: self._format.terms)
+    latency = property(lambda self: self._format.terms)
+    macs_per_step = property(lambda self: 1)
+
+    def weight_border(self):
+        return TermEncoder(weight_format=self._format.name)
+
+    def post_array_unit(self, cols):
+        """The unit the accelerator adds after a ``cols``-column array (None for the raw design),
+        for synthesis and cost accounting."""
+        if self._group_size is None:
+            return None
+        return GroupDequant(cols=cols, acc_width=self._acc_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        T = self._format.terms
+        index = Signal(range(max(T, 2)))     # the term used this cycle
+        next_index = Signal(range(max(T, 2)))
+        active = Signal()                    # a step is in progress after its first cycle
+        m.d.comb += index.eq(Mux(self.valid, 0, next_index))
+
+        # a case per term, not word_select: a variable word_select scales the index by the word
+        # width with a $mul cell
+        term = Signal(TERM_WIDTH)
+        with m.Switch(index):
+            for t in range(T):
+                with m.Case(t):
+                    m.d.comb += term.eq(self.weight[t * TERM_WIDTH:(t + 1) * TERM_WIDTH])
+            with m.Default():       # index never leaves 0..T-1; a full case keeps lint quiet
+                m.d.comb += term.eq(0)
+        present, negative, shift = term[0], term[1], term[2:TERM_WIDTH]
+        shifted = Signal(signed(16))
+        m.d.comb += shifted.eq(self.act.as_signed() << shift)
+        addend = Signal(signed(17))
+        m.d.comb += addend.eq(Mux(present, Mux(negative, -shifted, shifted), 0))
+
+        if T == 1:
+            with m.If(self.valid):
+                # the wider sum truncates into acc_out: the documented modulo-2**acc_width wrap
+                m.d.sync += self.acc_out.eq(self.acc_in.as_signed() + addend)
+            return m
+
+        # |partial| <= 128 * sum_i 2 * 4**i < 2**15 for Booth, < 2**12 for fp terms
+        partial = Signal(signed(18))
+        acc_hold = Signal(self._acc_width)
+        with m.If(self.valid):
+            m.d.sync += [partial.eq(addend), acc_hold.eq(self.acc_in), active.eq(1),
+                         next_index.eq(1)]
+        with m.Elif(active):
+            with m.If(index == T - 1):
+                m.d.sync += [self.acc_out.eq(acc_hold.as_signed() + partial + addend),
+                             active.eq(0)]
+            with m.Else():
+                m.d.sync += [partial.eq(partial + addend), next_index.eq(index + 1)]
+        return m

@@ -1,0 +1,89 @@
+"""GEMM cases of the BitMoD bit-serial design, run on the golden model, Amaranth's simulator (small
+arrays) and Verilator (a few designs by default, the rest in the sweep).
+
+Each case names its weight format (every format: int8 / int6 Booth, fp4 / fp3, mixed4 / mixed3
+with all four special values) and its operands:
+
+* ``random``: uniform codes over the whole code range -- for the mixed formats every element
+  carries its own selector, so all four special values (and the plain ``-0`` code of fp4/fp3) occur;
+* ``extremes``: mostly the corner codes (INT8 -128 x -128 and friends);
+* ``minilm`` / ``minilm-ffn2``: real MiniLM layer-0 tensors through the BitMoD quantiser (groups
+  and special values chosen by the golden model's format), scale codes from its metadata.
+
+Grouped cases (``group_size`` set) run weight-stationary with per-group scale codes (random ones
+for synthetic operands, always including the extremes 1 and 255); ``group_size`` None is the raw
+integer GEMM, both dataflows.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hw.layout import GemmLayout
+from models.bitserial_gemm import bitserial_extra_operand
+from models.registry import get_kind
+
+from .cases import GemmCase
+from .design import DesignConfig, _pow2_at_least
+
+
+@dataclass(frozen=True)
+class BitSerialCase(GemmCase):
+    pe: str = "bitserial"
+
+    def design(self, cases=None):
+        return _shared_design(self.pe_options, self.rows, self.cols, self.dataflow,
+                              tuple(cases or BITSERIAL_CASES))
+
+    def make_job_operands(self):
+        """(acts codes, weights codes, extra operand or None) of the case."""
+        kind = get_kind(self.pe)
+        pe = self.design().facts.pe
+        if self.operands.startswith("minilm"):
+            from models.realdata import get_tensor
+            layer = "ffn2" if self.operands == "minilm-ffn2" else "ffn1"
+            acts, a_meta = kind.quantize_acts(get_tensor(f"minilm:L0.{layer}.act")[:self.m, :self.k], pe)
+            weights, w_meta = kind.quantize_weights(get_tensor(f"minilm:L0.{layer}").T[:self.k, :self.n], pe)
+            return acts, weights, bitserial_extra_operand(acts, weights, pe, a_meta, w_meta)
+        acts, weights = self.make_operands()
+        return acts, weights, bitserial_extra_operand(acts, weights, pe)
+
+
+@lru_cache(maxsize=None)
+def _shared_design(pe_options, rows, cols, dataflow, cases):
+    layouts = [GemmLayout(rows, cols, dataflow, 1, c.m, c.k, c.n) for c in cases
+               if (c.pe_options, c.rows, c.cols, c.dataflow) == (pe_options, rows, cols, dataflow)]
+    depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
+             for b in ("act", "weight", "out")}
+    return DesignConfig("bitserial", rows, cols, dataflow, depth["act"], depth["weight"],
+                        depth["out"], pe_options)
+
+
+def _case(name, r, c, m, k, n, fmt, group, ops="random", dataflow="ws", sweep_only=True, seed=0):
+    return BitSerialCase(name, r, c, dataflow, m, k, n, ops, seed,
+                         pe_options=(("group_size", group), ("weight_format", fmt)),
+                         sweep_only=sweep_only)
+
+
+FORMAT_NAMES = ("int8", "int6", "fp4", "fp3", "mixed4", "mixed3")
+
+BITSERIAL_CASES = tuple(
+    # every format, grouped (groups of 2 folds, the last one partial) and raw in both dataflows,
+    # small enough for Amaranth's simulator; Verilator runs one of each term count by default
+    [_case("ragged-groups", 2, 3, 5, 11, 4, fmt, 4, sweep_only=fmt not in ("int8", "fp3", "mixed4"))
+     for fmt in FORMAT_NAMES]
+    + [_case("raw", 3, 2, 5, 9, 3, fmt, None, dataflow=df,
+             sweep_only=(fmt, df) not in (("int6", "os"), ("mixed3", "ws")))
+       for fmt in FORMAT_NAMES for df in ("ws", "os")]
+    + [_case("extremes", 2, 2, 6, 12, 3, fmt, 2, ops="extremes") for fmt in ("int8", "int6", "mixed4")]
+    + [_case("g=fold", 1, 1, 3, 5, 2, "mixed4", 1),                      # every K element a group
+       _case("m1-back-to-back", 2, 2, 1, 9, 3, "fp3", 2)]                # II 1: a word every 2 cycles
+    # real MiniLM tensors through the BitMoD quantiser (the golden model's group and SV choice),
+    # with the paper's group of 128: 16 k folds per group on 8x8, groups straddling n tiles
+    + [_case("minilm", 8, 8, 20, 384, 24, "mixed4", 128, ops="minilm", sweep_only=False),
+       _case("minilm-ffn2", 8, 8, 20, 300, 24, "mixed4", 128, ops="minilm-ffn2", sweep_only=False),
+       _case("ragged", 8, 8, 37, 300, 29, "mixed4", 128, sweep_only=False),
+       _case("minilm-ffn2", 8, 8, 20, 300, 24, "mixed3", 128, ops="minilm-ffn2"),
+       _case("minilm", 8, 8, 20, 256, 24, "int8", 128, ops="minilm"),
+       _case("minilm", 4, 4, 6, 64, 8, "fp4", 16, ops="minilm"),
+       _case("minilm-raw", 4, 4, 6, 40, 8, "int6", None, ops="minilm", dataflow="os")]
+)

@@ -1,0 +1,177 @@
+"""The BitMoD term encoder and bit-serial PE alone (Amaranth's simulator), against references
+written from the spec: every code of every format, every activation for the PE."""
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from amaranth.back import rtlil, verilog
+from amaranth.sim import Simulator
+
+from hw.bitserial_terms import FORMATS, TERM_WIDTH, TermEncoder
+from hw.pe_bitserial import BitSerialPE
+from models.bitserial_gemm import decode_weight_codes, encode_weight_values, term_planes
+from models.golden import wrap_signed
+from models.quant.bitmod import LEVELS, UNIT
+
+FORMAT_NAMES = tuple(FORMATS)
+
+# spec section 2, in code units (FP4 values x 2): basic magnitudes and the SV register order
+# er_pos, er_neg, ea_pos, ea_neg
+SPEC_MAGNITUDES = {"fp4": [0, 0.5, 1, 1.5, 2, 3, 4, 6], "fp3": [0, 1, 2, 4]}
+SPEC_SPECIAL = {"mixed4": [5, -5, 8, -8], "mixed3": [3, -3, 6, -6]}
+
+
+def _spec_value(code, fmt):
+    """A code's value in code units, straight from the spec tables (no shared code)."""
+    if fmt in ("int8", "int6"):
+        bits = 8 if fmt == "int8" else 6
+        return code - (1 << bits) if code >= 1 << (bits - 1) else code
+    base = "fp4" if fmt in ("fp4", "mixed4") else "fp3"
+    unit = 2 if base == "fp4" else 1
+    vb = 4 if base == "fp4" else 3
+    sign, index, selector = (code >> (vb - 1)) & 1, code & ((1 << (vb - 1)) - 1), code >> vb
+    if sign and index == 0 and fmt in SPEC_SPECIAL:
+        return int(SPEC_SPECIAL[fmt][selector] * unit)
+    mag = int(SPEC_MAGNITUDES[base][index] * unit)
+    return -mag if sign else mag
+
+
+def _all_codes(fmt):
+    return list(range(1 << FORMATS[fmt].code_bits))
+
+
+def _signed_code(code, fmt):
+    f = FORMATS[fmt]
+    if f.signed_codes and code >= 1 << (f.code_bits - 1):
+        return code - (1 << f.code_bits)
+    return code
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_golden_decoder_matches_the_spec_tables(fmt):
+    codes = [_signed_code(c, fmt) for c in _all_codes(fmt)]
+    want = [_spec_value(c, fmt) for c in _all_codes(fmt)]
+    assert decode_weight_codes(np.array(codes), fmt).tolist() == want
+
+
+@pytest.mark.parametrize("fmt", ["fp4", "fp3", "mixed4", "mixed3", "int6", "int8"])
+def test_every_quantiser_level_encodes_and_decodes(fmt):
+    """Every level the BitMoD quantiser can emit (each SV type, with its selector) has a code."""
+    types = {"mixed4": ["fp4_er_pos", "fp4_er_neg", "fp4_ea_pos", "fp4_ea_neg"],
+             "mixed3": ["fp3_er_pos", "fp3_er_neg", "fp3_ea_pos", "fp3_ea_neg"]}.get(fmt, [fmt])
+    for selector, name in enumerate(types):
+        values = np.rint(np.array(LEVELS[name])).astype(np.int64)
+        codes = encode_weight_values(values, fmt, selector if fmt.startswith("mixed") else None)
+        assert decode_weight_codes(codes, fmt).tolist() == values.tolist()
+    if fmt.startswith("mixed"):
+        with pytest.raises(ValueError, match="not"):     # an SV of another selector
+            encode_weight_values(np.array([SPEC_SPECIAL[fmt][1] * (2 if fmt == "mixed4" else 1)]), fmt, 0)
+
+
+def _encoder_terms(fmt):
+    unit = TermEncoder(weight_format=fmt)
+    seen = []
+
+    async def tb(ctx):
+        for code in _all_codes(fmt):
+            ctx.set(unit.code, code)
+            seen.append(ctx.get(unit.operand))
+
+    sim = Simulator(unit)
+    sim.add_testbench(tb)
+    sim.run()
+    return [[((op >> (t * TERM_WIDTH)) & 1, (op >> (t * TERM_WIDTH + 1)) & 1, op >> (t * TERM_WIDTH + 2) & 7)
+             for t in range(FORMATS[fmt].terms)] for op in seen]
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_encoder_terms_sum_to_the_value_and_match_the_golden_terms(fmt):
+    terms = _encoder_terms(fmt)
+    codes = np.array([_signed_code(c, fmt) for c in _all_codes(fmt)])
+    values = [_spec_value(c, fmt) for c in _all_codes(fmt)]
+    planes = term_planes(decode_weight_codes(codes, fmt), fmt)
+    for i, (ts, v) in enumerate(zip(terms, values)):
+        got = [(-1 if neg else 1) * (1 << shift) if nz else 0 for nz, neg, shift in ts]
+        assert sum(got) == v, (fmt, i, ts, v)
+        # the golden model's term planes hold the same terms (it may list an empty slot more)
+        assert sorted(x for x in got if x) == sorted(int(p[i]) for p in planes if p[i]), (fmt, i)
+    assert FORMATS[fmt].terms == max(sum(1 for nz, _, _ in ts if nz) for ts in terms)
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_pe_every_activation_times_every_code(fmt):
+    """All 256 activations x all codes (terms from the encoder), one step per II cycles."""
+    pe = BitSerialPE(weight_format=fmt, group_size=None)
+    enc_terms = _encoder_terms(fmt)
+    operands = [sum((nz | neg << 1 | shift << 2) << (t * TERM_WIDTH) for t, (nz, neg, shift) in enumerate(ts))
+                for ts in enc_terms]
+    rng = np.random.default_rng(len(fmt))
+    pairs = [(a, c) for a in range(-128, 128) for c in range(len(operands))]
+    if len(pairs) > 8000:
+        keep = rng.choice(len(pairs), 8000, replace=False)
+        pairs = [pairs[i] for i in sorted(keep)] + [(-128, c) for c in range(len(operands))]
+    acc_in = rng.integers(-(1 << 31), 1 << 31, size=len(pairs))
+    got = []
+
+    async def tb(ctx):
+        for (a, c), acc in zip(pairs, acc_in):
+            ctx.set(pe.act, a & 0xFF)
+            ctx.set(pe.weight, operands[c])
+            ctx.set(pe.acc_in, int(acc) & 0xFFFFFFFF)
+            ctx.set(pe.valid, 1)
+            await ctx.tick()
+            ctx.set(pe.valid, 0)
+            ctx.set(pe.acc_in, 0)              # sampled with valid only
+            for _ in range(pe.latency - 1):
+                await ctx.tick()
+            got.append(int(wrap_signed(ctx.get(pe.acc_out), 32)))
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    want = [int(wrap_signed(int(acc) + a * _spec_value(c, fmt), 32)) for (a, c), acc in zip(pairs, acc_in)]
+    assert got == want
+    assert pe.initiation_interval == pe.latency == FORMATS[fmt].terms
+
+
+def test_term_counts_follow_the_datatype():
+    counts = {f: BitSerialPE(weight_format=f).initiation_interval for f in FORMAT_NAMES}
+    assert counts == {"int8": 4, "int6": 3, "fp4": 2, "fp3": 1, "mixed4": 2, "mixed3": 2}
+    assert BitSerialPE(weight_format="int8").macs_per_cycle == 0.25
+    assert UNIT["fp4"] == 0.5     # the code-unit convention the decoder tables assume
+
+
+def _cells(component):
+    return set(re.findall(r"cell (\$\w+)", rtlil.convert(component)))
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_pe_and_encoder_have_no_multiplier(fmt):
+    assert "$mul" not in _cells(BitSerialPE(weight_format=fmt))
+    assert "$mul" not in _cells(TermEncoder(weight_format=fmt))
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_pe_synthesised_has_no_multiplier(tmp_path):
+    """Yosys's word-level cells before alumacc (which would fold a multiply into $macc)."""
+    (tmp_path / "pe.v").write_text(verilog.convert(BitSerialPE(weight_format="int8"), name="pe",
+                                                   emit_src=False))
+    proc = subprocess.run(["yosys", "-q", "-p", "read_verilog pe.v; proc; flatten; opt; wreduce; "
+                           "opt; tee -q -o stat.txt stat -width"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    stat = (tmp_path / "stat.txt").read_text()
+    assert "$add" in stat and "$mul" not in stat
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(weight_format="fp5"), "weight_format"), (dict(weight_format=4), "weight_format"),
+    (dict(group_size=0), "group_size"), (dict(acc_width=16), "acc_width"),
+])
+def test_bad_options(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        BitSerialPE(**kwargs)
