@@ -257,9 +257,55 @@ def shiftadd_pe_items(pe):
     return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
 
 
+def bitserial_pe_items(pe):
+    """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
+    term select (5 bits), the barrel shift of the activation (16 bits, 3 amount bits), its
+    negation (17-bit subtract), the sign and presence selects and, for T > 1, the partial-sum
+    add and register (18 bits) with the term index register and its increment; per step the
+    final adds ``acc_hold + partial + addend`` (two acc_width adders), the acc_hold / acc_out
+    registers and the ``active`` flag (T = 1: one adder and acc_out). No multiplier."""
+    from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH
+    T, A = pe.terms, pe.acc_width
+    items = [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
+             ("shift", (16, SHIFT_BITS), 1, "step_cycle"),
+             ("add", (17,), 1, "step_cycle"),
+             ("mux", (2, 17), 1, "step_cycle"),
+             ("and", (17,), 1, "step_cycle")]
+    if T == 1:
+        return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+    counter = _bits_for(max(T, 2))
+    return items + [
+        ("add", (18,), 1, "step_cycle"),
+        ("reg_en", (18,), 1, "step_cycle"),
+        ("reg_en", (counter,), 1, "step_cycle"),
+        ("add", (counter,), 1, "step_cycle"),
+        ("reg_en", (1,), 1, "step"),
+        ("reg_en", (A,), 2, "step"),
+        ("add", (A,), 2, "step"),
+    ]
+
+
+def term_encoder_items(border):
+    """:class:`hw.bitserial_terms.TermEncoder`: Booth formats per digit two 1-bit compares, the
+    presence / magnitude-two gates and the 3-bit shift add; fp formats the magnitude table
+    (2**(bits-1):1, 5 bits), the ``-0`` compare, for mixed formats the 4-entry special-value
+    select, and two 5-bit leading-one searches (5:1 selects of 3 bits) with the mask between."""
+    fmt = border.format
+    if fmt.kind == "booth":
+        return [("eq", (1,), 2 * fmt.terms, "eval"), ("and", (2,), fmt.terms, "eval"),
+                ("add", (3,), fmt.terms, "eval")]
+    vb = fmt.value_bits
+    items = [("mux", (1 << (vb - 1), 5), 1, "eval"), ("eq", (vb,), 1, "eval"),
+             ("mux", (5, 3), 2, "eval"), ("and", (5,), 1, "eval"), ("eq", (5,), 2, "eval")]
+    if fmt.special_values:
+        items.append(("mux", (4, 5), 1, "eval"))
+    return items
+
+
 PE_INVENTORIES = {"Int8PE": int8_pe_items, "LutPE": lut_pe_items, "OvpPE": ovp_pe_items,
-                  "ShiftAddPE": shiftadd_pe_items}
-BORDER_INVENTORIES = {"LutTablePrecompute": lut_table_items, "OvpPairDecoder": ovp_decoder_items}
+                  "ShiftAddPE": shiftadd_pe_items, "BitSerialPE": bitserial_pe_items}
+BORDER_INVENTORIES = {"LutTablePrecompute": lut_table_items, "OvpPairDecoder": ovp_decoder_items,
+                      "TermEncoder": term_encoder_items}
 
 
 def pe_items(pe):

@@ -20,7 +20,7 @@ from sim.design import DesignConfig
 KINDS = [k for k, v in PE_KINDS.items() if v.pe_class.__name__ in cost.PE_INVENTORIES]
 # Options that make a kind a valid design in every shape and dataflow these generic tests use
 # (the shift-add PE without its group-dequantisation unit, which needs ws and rows dividing G).
-GENERIC = {"shiftadd": (("group_size", None),)}
+GENERIC = {"shiftadd": (("group_size", None),), "bitserial": (("group_size", None),)}
 S_A = 1 / 19                                   # Stillmaker 180 -> 45 nm area
 S_E = (1.018 * 0.81 - 0.3107 * 0.9 + 0.1539) / (24.64 * 1.8 ** 2 - 17.98 * 1.8)   # energy
 
