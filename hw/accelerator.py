@@ -41,7 +41,11 @@ its row-sum lane (each output word also carries the token's activation sum) and 
 * the n tile's last group sends the total through the requantisation pipeline and writes the
   output word once, at ``out[nt*M + m]``.
 
-Each stage takes one word per cycle, so the fold schedule is unchanged; the last output word is
+The unit is the PE kind's own (``pe.post_array_unit(cols)``, when it names one) or
+:class:`~hw.group_dequant.GroupDequant`; BitMoD's :class:`hw.scale_dequant.BitSerialScaleDequant`
+multiplies by the group's 8-bit scale code digit-serially over II cycles, needs no row-sum lane
+and has no requantisation. Each stage takes one word per cycle (the digit-serial unit one per II
+cycles, the rate words leave the array), so the fold schedule is unchanged; the last output word is
 written ``post_array_latency`` (= the unit's two pipeline latencies) cycles later than without
 the unit. Buffers: parameter ``param_depth`` words (default ``2 * ceil(weight_depth / rows)``,
 which always holds ``n_tiles * (groups + 1)``), ``gacc`` and ``total`` ``min(act_depth,
@@ -54,7 +58,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
-from .group_dequant import PARAM_LANE_WIDTH, DequantParams, GroupDequant, pack_param_lanes
+from .group_dequant import GroupDequant
 from .layout import lane_words
 from .pe import check_positive_int
 
@@ -96,9 +100,16 @@ class Accelerator(wiring.Component):
                     f"group_size {group_size} must be a multiple of the K elements one fold maps "
                     f"(rows * k_per_step = {per_fold}), so that a group is whole k folds")
         self._group_size = group_size
+        self._post_unit = None
+        if group_size is not None:
+            # the PE kind's own unit if it names one, else the MixPE dequantiser
+            make = getattr(pe, "post_array_unit", None)
+            self._post_unit = (make(cols) if make else None) or GroupDequant(
+                cols=cols, acc_width=pe.acc_width)
+            self._post_unit._MustUse__silence = True
         try:
             self.array = SystolicArray(pe_factory, rows=rows, cols=cols, dataflow=dataflow,
-                                       row_sum=group_size is not None)
+                                       row_sum=self._post_unit is not None and self._post_unit.uses_asum)
         except TypeError as e:
             if group_size is None:
                 raise
@@ -118,7 +129,7 @@ class Accelerator(wiring.Component):
             if param_depth is None:
                 param_depth = max(2, 2 * -(-weight_depth // rows))
             self._depths["param"] = check_positive_int("param_depth", param_depth)
-            self._word_widths["param"] = cols * PARAM_LANE_WIDTH
+            self._word_widths["param"] = cols * self._post_unit.param_lane_width
             self._group_depth = min(act_depth, out_depth)
         elif param_depth is not None:
             raise IncompatibleOptions("param_depth is for designs with group dequantisation")
@@ -148,6 +159,7 @@ class Accelerator(wiring.Component):
     param_depth = property(lambda self: self._depths.get("param", 0))
     word_widths = property(lambda self: dict(self._word_widths))
     group_size = property(lambda self: self._group_size)
+    post_array_unit = property(lambda self: self._post_unit, doc="the group unit (None without)")
 
     @property
     def group_buffer_depth(self):
@@ -178,18 +190,20 @@ class Accelerator(wiring.Component):
         cycle the result arrives, then the requantisation."""
         if self._group_size is None:
             return 0
-        return GroupDequant.latency + GroupDequant.requant_latency
+        return self._post_unit.latency + self._post_unit.requant_latency
 
     def extra_buffer_words(self, layout, extra):
         """The buffers beyond act/weight a GEMM needs, as ``((host_sel, words), ...)``: for a
         grouped design the parameter buffer packed from ``extra`` (a
-        :class:`hw.group_dequant.DequantParams`); ``()`` for other designs (``extra`` must be None)."""
+        :class:`hw.group_dequant.DequantParams`, or the operand type of the PE kind's own unit,
+        e.g. :class:`hw.scale_dequant.ScaleCodes`); ``()`` for other designs (``extra`` must be None)."""
         if self._group_size is None:
             if extra is not None:
                 raise ValueError("this design has no post-array unit and takes no extra operand")
             return ()
-        if not isinstance(extra, DequantParams):
-            raise ValueError(f"a grouped design needs DequantParams, not {type(extra).__name__}")
+        wanted = self._post_unit.operand_type
+        if not isinstance(extra, wanted):
+            raise ValueError(f"this grouped design needs {wanted.__name__}, not {type(extra).__name__}")
         if extra.group_size != self._group_size:
             raise ValueError(f"parameters are for group size {extra.group_size}, the design "
                              f"dequantises groups of {self._group_size}")
@@ -197,9 +211,7 @@ class Accelerator(wiring.Component):
         if depth > self.param_depth:
             raise ValueError(f"GEMM {layout.m}x{layout.k}x{layout.n} needs {depth} param buffer "
                              f"words, the design has {self.param_depth}")
-        lanes = layout.dequant_param_lanes(self._group_size, extra.zero_point, extra.mult,
-                                           extra.shift, extra.out_mult, extra.out_shift)
-        return ((HOST_PARAM, lane_words(pack_param_lanes(lanes), PARAM_LANE_WIDTH)),)
+        return ((HOST_PARAM, lane_words(extra.param_lanes(layout), self._post_unit.param_lane_width)),)
 
     @property
     def weight_preload_cycles(self):
@@ -402,8 +414,8 @@ class Accelerator(wiring.Component):
         """
         array, C, acc_w = self.array, self.cols, self.pe.acc_width
         gR = self.group_folds
-        m.submodules.dequant = dq = GroupDequant(cols=C, acc_width=acc_w)
-        D, Dq = GroupDequant.latency, GroupDequant.requant_latency
+        m.submodules.dequant = dq = self._post_unit
+        D, Dq = dq.latency, dq.requant_latency
 
         cnt, base = self._ws_output_cursor(m, starting, out_wp)
 
@@ -426,8 +438,8 @@ class Accelerator(wiring.Component):
         cnt.run(starting, array.out_valid)
 
         # s0 -> s1
-        word = Cat(array.out, array.out_asum)
-        lane_w = [acc_w] * (C + 1)
+        word = Cat(array.out, array.out_asum) if dq.uses_asum else array.out
+        lane_w = [acc_w] * (C + 1 if dq.uses_asum else C)
         pa_rp = param_mem.read_port()
         m.d.comb += [pa_rp.addr.eq(pa), pa_rp.en.eq(1)]
         item_w = len(cnt.item)
@@ -462,7 +474,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             dq.in_valid.eq(s1_valid & s1_last),
             dq.raw.eq(group_sum[:C * acc_w]),
-            dq.asum.eq(group_sum[C * acc_w:]),
+            dq.asum.eq(group_sum[C * acc_w:] if dq.uses_asum else 0),
             dq.params.eq(pa_rp.data),
         ]
 

@@ -91,6 +91,18 @@ class DequantParams:
     n = property(lambda self: self.mult.shape[1])
     requant = property(lambda self: self.out_mult is not None)
 
+    def param_lanes(self, layout):
+        """(param_depth, cols) lane values for ``layout`` (see the module docstring)."""
+        return pack_param_lanes(layout.dequant_param_lanes(
+            self.group_size, self.zero_point, self.mult, self.shift, self.out_mult, self.out_shift))
+
+    def dump_arrays(self):
+        extra = {"out_mult": self.out_mult, "out_shift": self.out_shift} if self.requant else {}
+        return {"group_size": self.group_size, "zero_point": self.zero_point, "mult": self.mult,
+                "shift": self.shift, **extra}
+
+    description = "dequant_params.npz (zero_point, mult = b, shift = c: groups x N)"
+
 
 def _check_range(name, a, lo, hi):
     if a.size and (a.min() < lo or a.max() > hi):
@@ -125,6 +137,9 @@ class GroupDequant(wiring.Component):
 
     latency = 3
     requant_latency = 3
+    param_lane_width = PARAM_LANE_WIDTH
+    operand_type = DequantParams
+    uses_asum = True           # needs the array's row-sum lane (z * sum(a))
 
     def __init__(self, *, cols, acc_width=32):
         self._cols = check_positive_int("cols", cols)

@@ -3,7 +3,7 @@
 from amaranth.hdl import Module, Mux, Signal, signed
 
 from .bitserial_terms import TERM_WIDTH, TermEncoder, weight_format as lookup_format
-from .group_dequant import GroupDequant
+from .scale_dequant import BitSerialScaleDequant, digit_bits_for
 from .pe import ProcessingElement, check_positive_int
 
 
@@ -33,7 +33,8 @@ class BitSerialPE(ProcessingElement):
     group_size : int >= 1 or None (default 128): the K elements one per-group INT8 scale covers,
         read by :class:`hw.accelerator.Accelerator`, which then adds the per-group dequantisation
         after the array (each group's partial sums times the group's 8-bit scale code, summed over
-        the groups); None = the raw integer GEMM. A multiple of the array's rows.
+        the groups, by :class:`hw.scale_dequant.BitSerialScaleDequant`, digit-serially); None = the raw
+        integer GEMM. A multiple of the array's rows.
     acc_width : 17..64 (default 32).
     """
 
@@ -65,7 +66,10 @@ class BitSerialPE(ProcessingElement):
         for synthesis and cost accounting."""
         if self._group_size is None:
             return None
-        return GroupDequant(cols=cols, acc_width=self._acc_width)
+        # a digit of the scale code per cycle, sized so a word takes II cycles: the rate the
+        # array delivers a group's words
+        return BitSerialScaleDequant(cols=cols, acc_width=self._acc_width,
+                                     digit_bits=digit_bits_for(self.initiation_interval))
 
     def elaborate(self, platform):
         m = Module()

@@ -19,14 +19,13 @@ Grouped design (``group_size`` G): K is zero-padded to whole groups; per group g
 with ``scale_code`` the 8-bit unsigned group scale of BitMoD's second-level INT8 scale option
 (:func:`models.quant.bitmod.quantize_bitmod` with ``scale_format="int8"``: every group scale is
 ``scale_code * s2[n]``), so the float output is ``out * s_a * s2[n] * unit`` (``unit`` 0.5 for FP4
-code units, else 1). The accelerator applies the codes through its group-dequantisation pipeline
-with ``z = 0`` and the dyadic pair ``b = code << c``, ``c = 31 - bitlength(code)`` -- an exact
-integer product (``(raw*b + 2**(c-1)) >> c = raw*code``); :func:`scale_code_params` builds it.
+code units, else 1). The accelerator applies the codes with its digit-serial scale unit
+(:mod:`hw.scale_dequant`); the extra operand is :class:`hw.scale_dequant.ScaleCodes`.
 """
 
 import numpy as np
 
-from hw.group_dequant import DequantParams
+from hw.scale_dequant import SCALE_CODE_MAX, ScaleCodes
 from .golden import wrap_signed
 from .intcodes import quantize_acts as _quantize_int8_acts
 from .quant.bitmod import MIXED, UNIT, booth_terms, fp_terms, quantize_bitmod
@@ -39,7 +38,6 @@ FORMAT_NAMES = ("int8", "int6", "fp4", "fp3", "mixed4", "mixed3")
 # the BitMoD quantiser's dtype for each format
 QUANT_DTYPE = {"int8": "int8", "int6": "int6", "fp4": "fp4", "fp3": "fp3",
                "mixed4": "mixed4", "mixed3": "mixed3"}
-SCALE_CODE_MAX = 255
 
 
 def _check_format(fmt):
@@ -158,23 +156,15 @@ def bitserial_grouped_int(acts, codes, scale_codes, *, group_size, weight_format
 
 
 def scale_code_params(scale_codes, group_size):
-    """(groups, N) scale codes 1..255 -> DequantParams with z = 0 and ``b = code << c``,
-    ``c = 31 - bitlength(code)``, so the pipeline's ``(raw*b + 2**(c-1)) >> c`` is ``raw*code``."""
-    codes = np.asarray(scale_codes, dtype=np.int64)
-    if codes.ndim != 2 or codes.size and (codes.min() < 1 or codes.max() > SCALE_CODE_MAX):
-        raise ValueError(f"scale codes must be a 2-D (groups, N) array of 1..{SCALE_CODE_MAX}")
-    length = np.floor(np.log2(np.maximum(codes, 1))).astype(np.int64) + 1
-    shift = 31 - length
-    return DequantParams(group_size, np.zeros_like(codes), codes << shift, shift)
+    """(groups, N) scale codes 1..255 -> the design's extra operand (:class:`hw.scale_dequant.ScaleCodes`)."""
+    return ScaleCodes(group_size, np.asarray(scale_codes))
 
 
-def scale_codes_of(params):
-    """The scale codes :func:`scale_code_params` packed (``b >> c``; checks the packing)."""
-    codes = params.mult >> params.shift
-    if np.any(codes << params.shift != params.mult) or np.any(params.zero_point != 0) \
-            or params.requant:
-        raise ValueError("these dequantisation parameters are not bit-serial scale codes")
-    return codes
+def scale_codes_of(extra):
+    """The (groups, N) scale codes of an extra operand."""
+    if not isinstance(extra, ScaleCodes):
+        raise ValueError(f"the grouped bit-serial design takes ScaleCodes, not {type(extra).__name__}")
+    return extra.codes
 
 
 def default_scale_codes(k, n, pe):
@@ -193,7 +183,7 @@ def default_scale_codes(k, n, pe):
 
 
 def bitserial_golden(acts, weights, pe, extra=None):
-    """``golden_gemm`` of the kind: raw GEMM, or the grouped output for ``extra`` (DequantParams
+    """``golden_gemm`` of the kind: raw GEMM, or the grouped output for ``extra`` (ScaleCodes
     from :func:`scale_code_params`; None = :func:`default_scale_codes`)."""
     kw = dict(weight_format=pe.weight_format, acc_width=pe.acc_width)
     if pe.group_size is None:

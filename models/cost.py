@@ -453,6 +453,9 @@ def group_dequant_items(acc):
     again for the INT8 requantisation, and about 15 pipeline registers of acc_width bits.
     Evaluated per output word (each word passes the unit once per group)."""
     R, C, A = acc.rows, acc.cols, acc.pe.acc_width
+    unit = acc.post_array_unit
+    if not unit.uses_asum:
+        return scale_dequant_items(acc, unit)
     return [
         Item("out_accumulate", "add", (A,), R, "token", R),
         Item("out_accumulate", "reg", (A,), R + C - 1, "token", R + C - 1),
@@ -463,6 +466,23 @@ def group_dequant_items(acc):
         Item("out_accumulate", "add", (66,), 2 * C, "out_word", 2 * C),
         Item("out_accumulate", "shift", (66, 7), 2 * C, "out_word", 2 * C),
         Item("out_accumulate", "reg", (A,), 15 * C, "out_word", 15 * C),
+    ]
+
+
+def scale_dequant_items(acc, unit):
+    """BitMoD's group scaling (:class:`hw.scale_dequant.BitSerialScaleDequant`), in group
+    ``out_accumulate``: the group accumulator's and running total's read-modify-write adders (C
+    lanes each; no row-sum lane), and per column ``digit_bits`` gated adds (acc_width) with the
+    Horner add, the partial / raw / code registers, the shared digit counter; every cycle of a
+    word (``cycles`` per word) uses the digit adders."""
+    C, A, d, P = acc.cols, acc.pe.acc_width, unit.digit_bits, unit.cycles
+    return [
+        Item("out_accumulate", "add", (A,), 2 * C, "out_word", 2 * C),
+        Item("out_accumulate", "and", (A,), d * C, "out_word", d * C * P),
+        Item("out_accumulate", "add", (A,), d * C, "out_word", d * C * P),
+        Item("out_accumulate", "reg_en", (A,), 2 * C, "out_word", 2 * C * P),
+        Item("out_accumulate", "reg_en", (P * d,), C, "out_word", C * P),
+        Item("out_accumulate", "reg_en", (_bits_for(P + 1) + 1,), 1, "out_word", P),
     ]
 
 

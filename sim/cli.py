@@ -240,15 +240,17 @@ def cmd_sim(args):
                      "acc_width": design.facts.pe.acc_width,
                      "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
         files = {}
-        if extra is not None and hasattr(extra, "group_size"):
-            meta["rtl_out"] = ("group-dequantised integer output: per group, HAWQ-V3 dyadic (b, c) "
-                               "applied to raw - z * sum(a), summed over groups"
-                               + (", then requantised to INT8" if extra.requant else ""))
-            meta["dequant_params"] = "dequant_params.npz (zero_point, mult = b, shift = c: groups x N)"
-            files["dequant_params.npz"] = lambda p: p.write_bytes(_npz(
-                group_size=extra.group_size, zero_point=extra.zero_point, mult=extra.mult,
-                shift=extra.shift, **({"out_mult": extra.out_mult, "out_shift": extra.out_shift}
-                                      if extra.requant else {})))
+        if extra is not None:
+            from hw.group_dequant import DequantParams
+            meta["rtl_out"] = (
+                "group-dequantised integer output: per group, HAWQ-V3 dyadic (b, c) applied to "
+                "raw - z * sum(a), summed over groups" + (", then requantised to INT8" if extra.requant else "")
+                if isinstance(extra, DequantParams) else
+                "group-scaled integer output: per group, the raw sums times the group's 8-bit scale "
+                "code, summed over groups")
+            name = extra.description.split()[0]
+            meta[name.split(".")[0]] = extra.description
+            files[name] = lambda p: p.write_bytes(_npz(**extra.dump_arrays()))
         _write_atomically(args.dump, {
             "acts_q.npy": lambda p: np.save(p, result.acts),
             "weights_q.npy": lambda p: np.save(p, result.weights),

@@ -175,3 +175,53 @@ def test_pe_synthesised_has_no_multiplier(tmp_path):
 def test_bad_options(kwargs, match):
     with pytest.raises(TypeError, match=match):
         BitSerialPE(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# the digit-serial scale dequantiser
+
+
+@pytest.mark.parametrize("digit_bits", [1, 2, 3, 4, 8])
+def test_scale_dequant_back_to_back_words(digit_bits):
+    """Words every ``cycles`` cycles (the fastest the array delivers them), extreme raw sums and
+    codes: y = wrap(raw * code) per lane, ``latency`` cycles after in_valid."""
+    from hw.scale_dequant import BitSerialScaleDequant
+    cols = 3
+    unit = BitSerialScaleDequant(cols=cols, acc_width=32, digit_bits=digit_bits)
+    assert unit.latency == unit.cycles == -(-8 // digit_bits)
+    rng = np.random.default_rng(digit_bits)
+    words = 40
+    raw = rng.integers(-(1 << 31), 1 << 31, size=(words, cols))
+    codes = rng.integers(1, 256, size=(words, cols))
+    raw[:3] = [[-(1 << 31), (1 << 31) - 1, -1], [0, 1, -(1 << 31)], [123456, -7, 2 ** 24]]
+    codes[:3] = [[255, 255, 1], [1, 255, 128], [255, 2, 129]]
+    got = []
+
+    async def tb(ctx):
+        out_cycle = {}
+        for w in range(words):
+            ctx.set(unit.raw, sum((int(v) & 0xFFFFFFFF) << (32 * c) for c, v in enumerate(raw[w])))
+            ctx.set(unit.params, sum(int(v) << (8 * c) for c, v in enumerate(codes[w])))
+            ctx.set(unit.in_valid, 1)
+            for i in range(unit.cycles):
+                await ctx.tick()
+                ctx.set(unit.in_valid, 0)
+                ctx.set(unit.raw, 0)            # sampled with in_valid only
+                ctx.set(unit.params, 0)
+                if ctx.get(unit.y_valid):
+                    y = ctx.get(unit.y)
+                    got.append([int(wrap_signed((y >> (32 * c)) & 0xFFFFFFFF, 32)) for c in range(cols)])
+                    out_cycle[len(got) - 1] = i + 1
+        # the last word leaves ``latency`` cycles after its in_valid
+        assert set(out_cycle.values()) == {unit.latency}
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == wrap_signed(raw * codes, 32).tolist()
+
+
+def test_scale_dequant_has_no_multiplier():
+    from hw.scale_dequant import BitSerialScaleDequant
+    assert "$mul" not in _cells(BitSerialScaleDequant(cols=2, digit_bits=4))
