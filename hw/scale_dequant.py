@@ -70,7 +70,7 @@ class ScaleCodes:
         return {"group_size": self.group_size, "scale_codes": self.codes}
 
     description = ("scale_codes.npz (scale_codes: groups x N unsigned 8-bit group scales; the float "
-                   "output is out * s_a * second_level_scale[n] * unit)")
+                   "output is out * s_a * second_level_scale[n])")
 
 
 def digit_bits_for(cycles):

@@ -18,8 +18,8 @@ Grouped design (``group_size`` G): K is zero-padded to whole groups; per group g
 
 with ``scale_code`` the 8-bit unsigned group scale of BitMoD's second-level INT8 scale option
 (:func:`models.quant.bitmod.quantize_bitmod` with ``scale_format="int8"``: every group scale is
-``scale_code * s2[n]``), so the float output is ``out * s_a * s2[n] * unit`` (``unit`` 0.5 for FP4
-code units, else 1). The accelerator applies the codes with its digit-serial scale unit
+``scale_code * s2[n]`` per *code unit*: the quantiser scales by ``max|level|`` in code units), so
+the float output is ``out * s_a * s2[n]``. The accelerator applies the codes with its digit-serial scale unit
 (:mod:`hw.scale_dequant`); the extra operand is :class:`hw.scale_dequant.ScaleCodes`.
 """
 
@@ -238,18 +238,18 @@ def quantize_bitserial_weights(w, pe):
                         f"column (K zero-padded to {kp})"),
         "scale_codes": qt.meta["scale_codes"].T.astype(int).tolist(),     # (groups, N)
         "second_level_scale": qt.meta["second_level_scale"][:, 0].tolist(),   # (N,)
-        "unit": float(UNIT[types[0]]),
+        "unit": float(UNIT[types[0]]),     # spec value of one code unit (information only)
         "selector": qt.meta["selector"].T.astype(int).tolist(),           # (groups, N)
         "special_value_types": list(types),
-        "dequantise": "value = code_value * unit * scale_code[group, n] * second_level_scale[n]"}
+        "dequantise": "value = code_value * scale_code[group, n] * second_level_scale[n] (code units)"}
 
 
 def bitserial_dequantise(raw, acts, a_meta, w_meta, pe):
-    """Float output: grouped ``out * s_a * s2[n] * unit``; raw design additionally times the
+    """Float output: grouped ``out * s_a * s2[n]``; raw design additionally times the
     column's single scale code."""
     raw = np.asarray(raw, dtype=np.float64)
     s2 = np.asarray(w_meta["second_level_scale"], dtype=np.float64)
-    scale = float(a_meta["scale"][0]) * s2 * w_meta["unit"]
+    scale = float(a_meta["scale"][0]) * s2
     if pe.group_size is None:
         scale = scale * np.asarray(w_meta["scale_codes"], dtype=np.float64)[0]
     return raw * scale[None, :]

@@ -143,3 +143,27 @@ def test_weight_format_is_rejected_for_other_kinds(capsys):
     code = cli.main(["sim", "--pe", "int8", "--rows", "2", "--cols", "2", "--m", "3", "--k", "4",
                      "--n", "2", "--weight-format", "int8"])
     assert code == 2 and "no --weight-format option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt, group, limit", [("mixed4", 128, 0.14), ("mixed3", 128, 0.26),
+                                               ("int8", 128, 0.06), ("fp4", None, 0.16)])
+def test_dequantised_output_tracks_the_float_gemm(fmt, group, limit):
+    """The registry chain (quantisers -> golden integer GEMM -> dequantisation) on real MiniLM L0
+    FFN2 tensors stays close to the fp64 GEMM, and matches the fake-quantised float GEMM."""
+    from models.realdata import get_tensor
+    from models.registry import get_kind
+    from models.quant.bitmod import fake_quant_bitmod
+    kind = get_kind("bitserial")
+    pe = kind.prototype(weight_format=fmt, group_size=group)
+    x = get_tensor("minilm:L0.ffn2.act")[:32, :384].astype(np.float64)
+    w = get_tensor("minilm:L0.ffn2").T[:384, :48].astype(np.float64)
+    acts, a_meta = kind.quantize_acts(x, pe)
+    codes, w_meta = kind.quantize_weights(w, pe)
+    extra = kind.extra_operand(acts, codes, pe, a_meta, w_meta)
+    y = kind.dequantize_output(kind.golden_gemm(acts, codes, pe, extra), acts, a_meta, w_meta, pe)
+    exact = x @ w
+    assert np.linalg.norm(y - exact) / np.linalg.norm(exact) < limit
+    # the same weights through the format's fake quantiser, activations through INT8
+    wq = fake_quant_bitmod(w.T, fmt, group_size=group or 384, scale_format="int8").T
+    xq = acts * a_meta["scale"][0]
+    assert np.allclose(y, xq @ wq, rtol=1e-9, atol=1e-9 * np.abs(xq @ wq).max())
