@@ -14,7 +14,8 @@ Ports (flat, unsigned vectors as Amaranth emits them; signedness is per the clas
 ``acc_in``    In     partial sum the step adds to, sampled in the cycle ``valid`` is high
 ``acc_out``   Out    registered; ``latency`` cycles after ``valid`` it holds
                      ``acc_in + dot(act, weight)`` wrapped to ``acc_width`` bits (two's complement);
-                     it holds its value while no step completes
+                     the array samples it exactly then (a multi-cycle PE may show partial sums
+                     in the cycles before)
 ============  =====  ==============================================================================
 
 Timing facts, read by the array, the cycle model, the cost model and the testbenches:

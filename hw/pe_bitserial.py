@@ -22,8 +22,10 @@ class BitSerialPE(ProcessingElement):
     Activations: signed INT8 (the INT8-activation mode of BitMoD; exact integer arithmetic).
 
     Timing contract: initiation interval = latency = ``terms`` (4 int8, 3 int6, 2 fp4 / mixed4 /
-    mixed3, 1 fp3); ``acc_out = acc_in + a * w`` wrapped to ``acc_width`` bits (two's complement),
-    ``acc_in`` sampled with ``valid``. One MAC per step, ``1 / terms`` per cycle. Synchronous reset
+    mixed3, 1 fp3); ``acc_out = acc_in + a * w`` wrapped to ``acc_width`` bits (two's complement)
+    ``latency`` cycles after ``valid``, ``acc_in`` sampled with ``valid``. ``acc_out`` is the
+    accumulator itself (one adder, no separate partial-sum register): in the cycles between it
+    holds the partial sums, which the array never samples (see :mod:`hw.pe`). One MAC per step, ``1 / terms`` per cycle. Synchronous reset
     clears ``acc_out`` and the step state. The term count is fixed per format (absent terms still
     take their cycle), so a GEMM's cycle count depends on the format only, never on the data.
 
@@ -94,11 +96,23 @@ class BitSerialPE(ProcessingElement):
         addend = Signal(signed(17))
         m.d.comb += addend.eq(Mux(present, Mux(negative, -shifted, shifted), 0))
 
-        if T == 1:
-            with m.If(self.valid):
-                # the wider sum truncates into acc_out: the documented modulo-2**acc_width wrap
-                m.d.sync += self.acc_out.eq(self.acc_in.as_signed() + addend)
-            return m
+        # acc_out accumulates the terms in place: acc_in + term 0 on valid, + term t in cycle t.
+        # Between valid and valid + latency it shows partial sums; the array samples it exactly
+        # latency cycles after valid (the next row / the feedback / the capture), when it is whole.
+        base = Mux(self.valid, self.acc_in, self.acc_out).as_signed()
+        summed = base + addend      # truncated into acc_out: the documented modulo-2**acc_width wrap
+        with m.If(self.valid):
+            m.d.sync += self.acc_out.eq(summed)
+            if T > 1:
+                m.d.sync += [active.eq(1), next_index.eq(1)]
+        if T > 1:
+            with m.Elif(active):
+                m.d.sync += self.acc_out.eq(summed)
+                with m.If(index == T - 1):
+                    m.d.sync += active.eq(0)
+                with m.Else():
+                    m.d.sync += next_index.eq(index + 1)
+        return m
 
         # |partial| <= 128 * sum_i 2 * 4**i < 2**15 for Booth, < 2**12 for fp terms
         partial = Signal(signed(18))

@@ -260,29 +260,25 @@ def shiftadd_pe_items(pe):
 def bitserial_pe_items(pe):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
     term select (5 bits), the barrel shift of the activation (16 bits, 3 amount bits), its
-    negation (17-bit subtract), the sign and presence selects and, for T > 1, the partial-sum
-    add and register (18 bits) with the term index register and its increment; per step the
-    final adds ``acc_hold + partial + addend`` (two acc_width adders), the acc_hold / acc_out
-    registers and the ``active`` flag (T = 1: one adder and acc_out). No multiplier."""
+    negation (17-bit subtract), the sign and presence selects, and the accumulator itself:
+    ``acc_in`` / ``acc_out`` select, one acc_width adder and the enabled acc_out register (it adds
+    a term every cycle); for T > 1 the term index register with its increment and the ``active``
+    flag. No multiplier."""
     from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH
     T, A = pe.terms, pe.acc_width
     items = [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
              ("shift", (16, SHIFT_BITS), 1, "step_cycle"),
              ("add", (17,), 1, "step_cycle"),
              ("mux", (2, 17), 1, "step_cycle"),
-             ("and", (17,), 1, "step_cycle")]
+             ("and", (17,), 1, "step_cycle"),
+             ("mux", (2, A), 1, "step_cycle"),
+             ("add", (A,), 1, "step_cycle"),
+             ("reg_en", (A,), 1, "step_cycle")]
     if T == 1:
-        return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+        return items
     counter = _bits_for(max(T, 2))
-    return items + [
-        ("add", (18,), 1, "step_cycle"),
-        ("reg_en", (18,), 1, "step_cycle"),
-        ("reg_en", (counter,), 1, "step_cycle"),
-        ("add", (counter,), 1, "step_cycle"),
-        ("reg_en", (1,), 1, "step"),
-        ("reg_en", (A,), 2, "step"),
-        ("add", (A,), 2, "step"),
-    ]
+    return items + [("reg_en", (counter,), 1, "step_cycle"), ("add", (counter,), 1, "step_cycle"),
+                    ("reg_en", (1,), 1, "step")]
 
 
 def term_encoder_items(border):
