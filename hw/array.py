@@ -241,7 +241,9 @@ class SystolicArray(wiring.Component):
                 bank = token[-1]
                 m.d.comb += [
                     pe.act.eq(token[:pe0.act_width]),
-                    pe.weight.eq(Cat(*banks).word_select(bank, pe0.weight_width)),
+                    # a mux, not word_select: a variable word_select multiplies the index by
+                    # the width ($mul) unless the width is a power of two
+                    pe.weight.eq(Mux(bank, banks[1], banks[0])),
                     pe.valid.eq(valid),
                     pe.acc_in.eq(pes[r - 1][c].acc_out if r else 0),
                 ]

@@ -137,7 +137,8 @@ PE_KINDS = {
         dequantize_output=bitserial_dequantise,
         options=(("weight_format", "mixed4"), ("group_size", 128)),
         variants=(("BitMoD mixed4 W4A8 g128", (("weight_format", "mixed4"), ("group_size", 128))),
-                  ("BitMoD mixed3 W3A8 g128", (("weight_format", "mixed3"), ("group_size", 128)))),
+                  ("BitMoD mixed3 W3A8 g128", (("weight_format", "mixed3"), ("group_size", 128))),
+                  ("BitMoD INT8 Booth g128", (("weight_format", "int8"), ("group_size", 128)))),
         extra_operand=bitserial_extra_operand,
     ),
 }

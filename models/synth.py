@@ -447,7 +447,8 @@ def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options
 def option_settings(kind, candidates=range(1, 9)):
     """Every setting of a kind's CLI options worth tabulating: the defaults, the kind's
     ``variants`` (if the registry entry has them) and each integer option (e.g. ``weight_bits``)
-    over the ``candidates`` the PE class accepts, the others at their defaults. Non-integer
+    over the ``candidates`` the PE class accepts, the others at their defaults (not ``group_size``,
+    which leaves the PE unchanged). Non-integer
     options (e.g. a mode name) take their default and the variants' values only. A kind without
     options gives one setting, ``()``."""
     defaults = dict(kind.options)
@@ -455,7 +456,8 @@ def option_settings(kind, candidates=range(1, 9)):
     for _, variant in getattr(kind, "variants", ()) or ():
         found.append(tuple(sorted({**defaults, **dict(variant)}.items())))
     for name, default in defaults.items():
-        if isinstance(default, bool) or not isinstance(default, int):
+        # group_size configures the post-array unit, not the PE or its border units
+        if isinstance(default, bool) or not isinstance(default, int) or name == "group_size":
             continue
         for value in candidates:
             found.append(tuple(sorted({**defaults, name: value}.items())))
