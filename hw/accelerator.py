@@ -87,6 +87,9 @@ class Accelerator(wiring.Component):
         check_positive_int("rows", rows)
         pe = pe_factory()
         pe._MustUse__silence = True
+        if dataflow == "ws" and not getattr(pe, "integer_accumulator", True):
+            raise IncompatibleOptions(f"{type(pe).__name__} has a float-like accumulator: an output "
+                                      f"must be summed in one PE, so dataflow 'os' only, not 'ws'")
         if group_size == GROUP_FROM_PE:
             group_size = getattr(pe, "group_size", None)
         if group_size is not None:

@@ -85,68 +85,75 @@ def _term(m, name, present, negative, shift):
 
 
 class TermEncoder(wiring.Component):
-    """Combinational: ``code`` (one weight element) -> ``operand`` (its terms), see the module
-    docstring. Keyword-only option ``weight_format``: a key of :data:`FORMATS`."""
+    """Combinational: ``code`` (``elements`` weight elements, element j at bits
+    [j*code_bits, (j+1)*code_bits)) -> ``operand`` (their terms, element j's at
+    [j*terms*TERM_WIDTH, ...)), see the module docstring. Keyword-only options ``weight_format``
+    (a key of :data:`FORMATS`) and ``elements`` (default 1)."""
 
-    def __init__(self, *, weight_format="mixed4"):
+    def __init__(self, *, weight_format="mixed4", elements=1):
         self._format = FORMATS[weight_format] if isinstance(weight_format, str) else weight_format
+        self._elements = elements
         super().__init__({
-            "code": In(self._format.code_bits),
-            "operand": Out(self._format.terms * TERM_WIDTH),
+            "code": In(elements * self._format.code_bits),
+            "operand": Out(elements * self._format.terms * TERM_WIDTH),
         })
 
     format = property(lambda self: self._format)
+    elements = property(lambda self: self._elements)
 
     def elaborate(self, platform):
         m = Module()
         fmt = self._format
-        if fmt.kind == "booth":
-            terms = self._booth(m, fmt)
-        else:
-            terms = self._fp(m, fmt)
+        terms = []
+        for j in range(self._elements):
+            code = self.code[j * fmt.code_bits:(j + 1) * fmt.code_bits]
+            if fmt.kind == "booth":
+                terms += self._booth(m, fmt, code, f"e{j}_")
+            else:
+                terms += self._fp(m, fmt, code, f"e{j}_")
         m.d.comb += self.operand.eq(Cat(*terms))
         return m
 
-    def _booth(self, m, fmt):
-        b = Cat(Const(0, 1), self.code[:fmt.value_bits])   # b[-1] = 0 prepended
+    def _booth(self, m, fmt, code, prefix):
+        b = Cat(Const(0, 1), code[:fmt.value_bits])   # b[-1] = 0 prepended
         terms = []
         for i in range(fmt.terms):
             lo, mid, hi = b[2 * i], b[2 * i + 1], b[2 * i + 2]
             # digit = -2 hi + mid + lo: zero for 000/111, +-2 for 011/100, +-1 otherwise
             present = ~((lo == mid) & (mid == hi))
             two = (lo == mid) & (mid != hi)
-            terms.append(_term(m, f"term{i}", present, hi, Const(2 * i, SHIFT_BITS) + two))
+            terms.append(_term(m, f"{prefix}term{i}", present, hi, Const(2 * i, SHIFT_BITS) + two))
         return terms
 
-    def _fp(self, m, fmt):
+    def _fp(self, m, fmt, code, prefix):
         vb = fmt.value_bits
-        sign, index = self.code[vb - 1], self.code[:vb - 1]
-        magnitude = Signal(5)      # code units, 0..16
-        negative = Signal()
+        sign, index = code[vb - 1], code[:vb - 1]
+        magnitude = Signal(5, name=f"{prefix}magnitude")      # code units, 0..16
+        negative = Signal(name=f"{prefix}negative")
         with m.Switch(index):
             for i, mag in enumerate(fmt.magnitudes):
                 with m.Case(i):
                     m.d.comb += [magnitude.eq(mag), negative.eq(sign if mag else 0)]
         if fmt.special_values:
-            selector = self.code[vb:vb + 2]
+            selector = code[vb:vb + 2]
             with m.If(sign & (index == 0)):      # the -0 code: the group's special value
                 with m.Switch(selector):
                     for s, value in enumerate(fmt.special_values):
                         with m.Case(s):
                             m.d.comb += [magnitude.eq(abs(value)), negative.eq(value < 0)]
         # leading one (hi) and the next one (lo): a priority search over the 5 magnitude bits
-        hi, lo = Signal(SHIFT_BITS), Signal(SHIFT_BITS)
-        has_lo = Signal()
+        hi, lo = Signal(SHIFT_BITS, name=f"{prefix}hi"), Signal(SHIFT_BITS, name=f"{prefix}lo")
+        has_lo = Signal(name=f"{prefix}has_lo")
         for p in range(5):
             with m.If(magnitude[p]):
                 m.d.comb += hi.eq(p)            # the last assignment (highest set bit) wins
-        rest = Signal(5)
+        rest = Signal(5, name=f"{prefix}rest")
         m.d.comb += rest.eq(magnitude & ~(Const(1, 5) << hi))
         for p in range(5):
             with m.If(rest[p]):
                 m.d.comb += lo.eq(p)
         m.d.comb += has_lo.eq(rest != 0)
-        terms = [_term(m, "term0", magnitude != 0, negative, hi)]
+        terms = [_term(m, f"{prefix}term0", magnitude != 0, negative, hi)]
         if fmt.terms == 2:
-            terms.append(_term(m, "term1", has_lo, negative, lo))
+            terms.append(_term(m, f"{prefix}term1", has_lo, negative, lo))
         return terms

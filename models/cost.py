@@ -286,20 +286,51 @@ def term_encoder_items(border):
     presence / magnitude-two gates and the 3-bit shift add; fp formats the magnitude table
     (2**(bits-1):1, 5 bits), the ``-0`` compare, for mixed formats the 4-entry special-value
     select, and two 5-bit leading-one searches (5:1 selects of 3 bits) with the mask between."""
-    fmt = border.format
+    fmt, n = border.format, border.elements
     if fmt.kind == "booth":
-        return [("eq", (1,), 2 * fmt.terms, "eval"), ("and", (2,), fmt.terms, "eval"),
-                ("add", (3,), fmt.terms, "eval")]
+        return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval"),
+                ("add", (3,), fmt.terms * n, "eval")]
     vb = fmt.value_bits
-    items = [("mux", (1 << (vb - 1), 5), 1, "eval"), ("eq", (vb,), 1, "eval"),
-             ("mux", (5, 3), 2, "eval"), ("and", (5,), 1, "eval"), ("eq", (5,), 2, "eval")]
+    items = [("mux", (1 << (vb - 1), 5), n, "eval"), ("eq", (vb,), n, "eval"),
+             ("mux", (5, 3), 2 * n, "eval"), ("and", (5,), n, "eval"), ("eq", (5,), 2 * n, "eval")]
     if fmt.special_values:
-        items.append(("mux", (4, 5), 1, "eval"))
+        items.append(("mux", (4, 5), n, "eval"))
+    return items
+
+
+def bitserial_fp16_pe_items(pe):
+    """:class:`hw.pe_bitserial_fp16.BitSerialFp16PE` (T terms, 4 lanes): per cycle of a step,
+    per lane the term select (T:1, 5 bits), the FP16 decode (subnormal test and exponent mux,
+    5 bits), the product exponent add and presence gate (6 bits), the alignment (6-bit subtract,
+    14-bit shifter with 6 amount bits, presence gate) and the conditional negation (15 bits);
+    the exponent-max tree (3 compares and selects of 6 bits), the adder tree (16, 16, 17 bits);
+    the accumulator: the acc_in / acc_out select (23 bits), the exponent max and two differences
+    (7 bits), the two saturating arithmetic shifters (16 and 17 bits, 5 amount bits), the 18-bit
+    add, the two range checks, the normalising shift (2 amount bits), the exponent increment and
+    the enabled 23-bit register; for T > 1 the term counter and ``active``."""
+    from hw.bitserial_terms import TERM_WIDTH
+    T = pe.terms
+    lane = [("mux", (max(T, 2), TERM_WIDTH)), ("eq", (5,)), ("mux", (2, 5)), ("add", (6,)),
+            ("mux", (2, 6)), ("add", (6,)), ("shift", (14, 6)), ("and", (14,)), ("add", (15,)),
+            ("mux", (2, 15))]
+    items = [(prim, widths, 4, "step_cycle") for prim, widths in lane]
+    items += [("add", (6,), 3, "step_cycle"), ("mux", (2, 6), 3, "step_cycle"),
+              ("add", (16,), 2, "step_cycle"), ("add", (17,), 1, "step_cycle"),
+              ("mux", (2, 23), 1, "step_cycle"), ("add", (7,), 3, "step_cycle"),
+              ("mux", (2, 7), 1, "step_cycle"), ("shift", (16, 5), 1, "step_cycle"),
+              ("shift", (17, 5), 1, "step_cycle"), ("add", (18,), 3, "step_cycle"),
+              ("shift", (18, 2), 1, "step_cycle"), ("add", (7,), 1, "step_cycle"),
+              ("reg_en", (23,), 1, "step_cycle")]
+    if T > 1:
+        counter = _bits_for(max(T, 2))
+        items += [("reg_en", (counter,), 1, "step_cycle"), ("add", (counter,), 1, "step_cycle"),
+                  ("reg_en", (1,), 1, "step")]
     return items
 
 
 PE_INVENTORIES = {"Int8PE": int8_pe_items, "LutPE": lut_pe_items, "OvpPE": ovp_pe_items,
-                  "ShiftAddPE": shiftadd_pe_items, "BitSerialPE": bitserial_pe_items}
+                  "ShiftAddPE": shiftadd_pe_items, "BitSerialPE": bitserial_pe_items,
+                  "BitSerialFp16PE": bitserial_fp16_pe_items}
 BORDER_INVENTORIES = {"LutTablePrecompute": lut_table_items, "OvpPairDecoder": ovp_decoder_items,
                       "TermEncoder": term_encoder_items}
 
@@ -909,6 +940,8 @@ def synthesis_comparison(kinds=None, arrays=((2, 2, "ws"),), node=45, tool=None)
                 add(name, setting, unit, r,
                     lambda: unit_area_um2(name, unit, setting, node=node))
         for R, C, dataflow in arrays:
+            if dataflow not in kind.dataflows:
+                dataflow = kind.dataflows[0]
             r = synth.synthesize(name, rows=R, cols=C, dataflow=dataflow, tool=tool)
             add(name, (), f"array {R}x{C} {dataflow}", r,
                 lambda: unit_area_um2(name, rows=R, cols=C, dataflow=dataflow, node=node))

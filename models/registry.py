@@ -11,10 +11,12 @@ from functools import partial
 from typing import Callable
 
 from hw.pe_bitserial import BitSerialPE
+from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
+from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
 from .golden import check_codes, gemm_int
@@ -45,6 +47,11 @@ class PEKind:
     # dequantisation parameters): (acts codes, weights codes, pe, acts meta or None, weights meta
     # or None) -> that operand, or None. golden_gemm then takes it as a fourth argument.
     extra_operand: Callable = None
+    # (rng, m, k, n, pe) -> (acts codes, weights codes) for random tests, when uniform codes over
+    # the whole range are not all valid operands (e.g. FP16 infinities); None = uniform
+    random_codes: Callable = None
+    # the dataflows the kind's designs support, the preferred first (reports use it)
+    dataflows: tuple = ("ws", "os")
 
     def prototype(self, **options):
         """An instance to read the contract properties from (never elaborated)."""
@@ -62,7 +69,10 @@ class PEKind:
         return check_codes("weight", codes, bits=pe.weight_element_bits, signed=pe.weight_signed)
 
     def random_operands(self, rng, m, k, n, pe):
-        """Uniform random codes over each operand's full range (extremes included)."""
+        """Uniform random codes over each operand's full range (extremes included), or the
+        kind's own ``random_codes``."""
+        if self.random_codes is not None:
+            return self.random_codes(rng, m, k, n, pe)
         return (_uniform_codes(rng, (m, k), pe.act_element_bits, pe.act_signed),
                 _uniform_codes(rng, (k, n), pe.weight_element_bits, pe.weight_signed))
 
@@ -140,6 +150,21 @@ PE_KINDS = {
                   ("BitMoD mixed3 W3A8 g128", (("weight_format", "mixed3"), ("group_size", 128))),
                   ("BitMoD INT8 Booth g128", (("weight_format", "int8"), ("group_size", 128)))),
         extra_operand=bitserial_extra_operand,
+    ),
+    "bitserial_fp16": PEKind(
+        name="bitserial_fp16",
+        description="BitMoD bit-serial, FP16-activation mode: 4 FP16 activations x one weight term "
+                    "each per cycle, exponent match, 3 guard bits (truncation), float-like "
+                    "accumulator; output-stationary only",
+        pe_class=BitSerialFp16PE,
+        golden_gemm=fp16_golden,
+        quantize_acts=quantize_fp16_acts,
+        quantize_weights=quantize_bitserial_weights,
+        dequantize_output=fp16_dequantise,
+        options=(("weight_format", "mixed4"),),
+        variants=(("BitMoD mixed4 W4A16 (FP16 act)", (("weight_format", "mixed4"),)),),
+        random_codes=random_fp16_operands,
+        dataflows=("os",),
     ),
 }
 

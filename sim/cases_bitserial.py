@@ -87,3 +87,41 @@ BITSERIAL_CASES = tuple(
        _case("minilm", 4, 4, 6, 64, 8, "fp4", 16, ops="minilm"),
        _case("minilm-raw", 4, 4, 6, 40, 8, "int6", None, ops="minilm", dataflow="os")]
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# the FP16-activation mode (output-stationary only): random FP16 activations over every finite
+# exponent (subnormals, zeros), K not a multiple of the 4-way step, real MiniLM tensors
+
+
+@dataclass(frozen=True)
+class BitSerialFp16Case(GemmCase):
+    pe: str = "bitserial_fp16"
+
+    def design(self, cases=None):
+        return _shared_fp16_design(self.pe_options, self.rows, self.cols,
+                                   tuple(cases or BITSERIAL_FP16_CASES))
+
+
+@lru_cache(maxsize=None)
+def _shared_fp16_design(pe_options, rows, cols, cases):
+    layouts = [GemmLayout(rows, cols, "os", 4, c.m, c.k, c.n) for c in cases
+               if (c.pe_options, c.rows, c.cols) == (pe_options, rows, cols)]
+    depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
+             for b in ("act", "weight", "out")}
+    return DesignConfig("bitserial_fp16", rows, cols, "os", depth["act"], depth["weight"],
+                        depth["out"], pe_options)
+
+
+def _fp16_case(name, r, c, m, k, n, fmt, ops="random", sweep_only=True, seed=0):
+    return BitSerialFp16Case(name, r, c, "os", m, k, n, ops, seed,
+                             pe_options=(("weight_format", fmt),), sweep_only=sweep_only)
+
+
+BITSERIAL_FP16_CASES = tuple(
+    [_fp16_case("ragged", 2, 3, 5, 23, 4, fmt, sweep_only=fmt not in ("mixed4", "int8"), seed=i)
+     for i, fmt in enumerate(FORMAT_NAMES)]
+    + [_fp16_case("m1", 3, 2, 1, 40, 5, "fp3", seed=7),
+       _fp16_case("minilm", 4, 4, 12, 384, 8, "mixed4", ops="minilm", sweep_only=False),
+       _fp16_case("minilm-ffn2", 4, 4, 8, 300, 8, "mixed3", ops="minilm-ffn2")]
+)

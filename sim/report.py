@@ -94,12 +94,14 @@ def verify_and_measure(plan, staging):
         # a grouped design's per-group dequantisation parameters, derived from the scales
         extra = kind.extra_operand(acts, weights, pe, a_meta, w_meta) if kind.extra_operand else None
         extra_args = () if extra is None else (extra,)
-        design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, "ws", plan.m, plan.k, plan.n, options)
+        dataflow = kind.dataflows[0]
+        design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
+                                        options)
         (staging / "verilog").mkdir(exist_ok=True)
         (staging / "verilog" / f"{design.slug}.v").write_text(design.verilog())
         _progress(f"{label}: simulating {plan.m}x{plan.k}x{plan.n} on {plan.rows}x{plan.cols} in Verilator")
         row = {"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
-               "rows": plan.rows, "cols": plan.cols, "dataflow": "ws",
+               "rows": plan.rows, "cols": plan.cols, "dataflow": dataflow,
                "m": plan.m, "k": plan.k, "n": plan.n}
         try:
             result = simulate_gemm(design, acts, weights, *extra_args)
@@ -148,7 +150,7 @@ def cost_tables(plan):
     from models.cost import CostConfig, evaluate
 
     def point(kind, options, rows, cols):
-        return CostConfig(kind.name, rows, cols, "ws", pe_options=options)
+        return CostConfig(kind.name, rows, cols, kind.dataflows[0], pe_options=options)
 
     base = evaluate(point(PE_KINDS["int8"], (), plan.workload_rows, plan.workload_cols),
                     (1, 1, 1)).area_total_um2

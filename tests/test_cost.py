@@ -18,6 +18,7 @@ from sim.design import DesignConfig
 
 # the kinds with a cost inventory (a kind added later without one must fail loudly, see below)
 KINDS = [k for k, v in PE_KINDS.items() if v.pe_class.__name__ in cost.PE_INVENTORIES]
+KIND_DATAFLOWS = [(k, df) for k in KINDS for df in PE_KINDS[k].dataflows]
 # Options that make a kind a valid design in every shape and dataflow these generic tests use
 # (the shift-add PE without its group-dequantisation unit, which needs ws and rows dividing G).
 GENERIC = {"shiftadd": (("group_size", None),), "bitserial": (("group_size", None),)}
@@ -37,8 +38,7 @@ def test_inventoried_kinds_include_the_baselines():
     assert {"int8", "lut"} <= set(KINDS)
 
 
-@pytest.mark.parametrize("pe", KINDS)
-@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("pe, dataflow", KIND_DATAFLOWS)
 def test_breakdowns_sum_to_totals(pe, dataflow):
     r = evaluate(CostConfig(pe, 4, 3, dataflow, pe_options=GENERIC.get(pe, ())), WORKLOADS["minilm-l6"])
     assert set(r.area_um2) == set(cost.AREA_GROUPS)
@@ -52,8 +52,7 @@ def test_breakdowns_sum_to_totals(pe, dataflow):
     assert r.macs == sum(g.macs for g in WORKLOADS["minilm-l6"])
 
 
-@pytest.mark.parametrize("pe", KINDS)
-@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("pe, dataflow", KIND_DATAFLOWS)
 def test_model_cycles_are_the_exact_cycle_model(pe, dataflow):
     timing = DesignConfig(pe, 3, 5, dataflow, pe_options=GENERIC.get(pe, ())).timing()
     config = CostConfig(pe, 3, 5, dataflow, pe_options=GENERIC.get(pe, ()))
@@ -66,7 +65,7 @@ def test_model_cycles_are_the_exact_cycle_model(pe, dataflow):
 
 @pytest.mark.parametrize("pe", KINDS)
 def test_costs_fall_with_the_node(pe):
-    results = [evaluate(CostConfig(pe, 8, 8, node=node, pe_options=GENERIC.get(pe, ())), (64, 256, 128)) for node in (45, 28, 22)]
+    results = [evaluate(CostConfig(pe, 8, 8, PE_KINDS[pe].dataflows[0], node=node, pe_options=GENERIC.get(pe, ())), (64, 256, 128)) for node in (45, 28, 22)]
     for bigger, smaller in zip(results, results[1:]):
         assert smaller.area_total_um2 < bigger.area_total_um2
         assert smaller.energy_total_pj < bigger.energy_total_pj
@@ -82,8 +81,7 @@ def test_costs_fall_with_the_node(pe):
     assert math.isclose(results[2].energy_pj["pes"] / results[0].energy_pj["pes"], 0.29)
 
 
-@pytest.mark.parametrize("pe", KINDS)
-@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("pe, dataflow", KIND_DATAFLOWS)
 def test_costs_rise_with_the_array_size(pe, dataflow):
     def point(rows, cols):
         r = evaluate(CostConfig(pe, rows, cols, dataflow, pe_options=GENERIC.get(pe, ())), (64, 256, 128))
@@ -229,7 +227,7 @@ def test_unknown_components_raise():
 
 def test_every_registered_kind_has_an_inventory_or_a_named_error():
     for name, kind in PE_KINDS.items():
-        config = CostConfig(name, 2, 2, pe_options=GENERIC.get(name, ()))
+        config = CostConfig(name, 2, 2, kind.dataflows[0], pe_options=GENERIC.get(name, ()))
         if kind.pe_class.__name__ in cost.PE_INVENTORIES:
             assert evaluate(config, (8, 8, 8)).area_total_um2 > 0
         else:
