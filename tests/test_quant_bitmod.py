@@ -134,3 +134,88 @@ def test_bad_input():
         bitmod.quantize_bitmod(np.ones((1, 128)), "fp5")
     with pytest.raises(ValueError, match="scale_format"):
         bitmod.quantize_bitmod(np.ones((1, 128)), "fp4", scale_format="fp8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths == reference arithmetic (bit for bit)
+# ---------------------------------------------------------------------------------------------
+def test_rf16_equals_round_f16():
+    from models.quant.common import round_f16
+    rng = np.random.default_rng(0)
+    f16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    f16 = f16[np.isfinite(f16)].astype(np.float32)
+    with np.errstate(over="ignore"):
+        half = np.spacing(np.abs(f16).astype(np.float16)).astype(np.float32) / 2
+    half = np.where(np.isfinite(half), half, np.float32(16.0))
+    cases = [f16, f16 + half, f16 - half, np.nextafter(f16 + half, np.float32(np.inf)),
+             np.nextafter(f16 - half, np.float32(-np.inf)),
+             (rng.standard_normal(1 << 16) * 10.0 ** rng.integers(-12, 12, 1 << 16)).astype(np.float32),
+             np.float32([0.0, -0.0, 1e-45, -1e-45, 2.0 ** -25, -(2.0 ** -25), 2.0 ** -26,
+                         65504, 65520, -65520, 2.0 ** 99])]
+    for v in cases:
+        keep = v.copy()
+        got = bitmod._rf16(v)
+        assert np.array_equal(got.view(np.uint32), round_f16(v).view(np.uint32))  # incl. the sign of zero
+        assert np.array_equal(v.view(np.uint32), keep.view(np.uint32))  # input untouched
+        a = np.abs(v)
+        assert np.array_equal(bitmod._rf16(a, nonneg=True).view(np.uint32), round_f16(a).view(np.uint32))
+        r = bitmod._rf16(v[np.abs(v) < 2.0 ** 40])
+        sq = r * r  # d * d of the group error
+        assert np.array_equal(bitmod._rf16(sq, nonneg=True).view(np.uint32), round_f16(sq).view(np.uint32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(t=hnp.arrays(np.float32, 64, elements=st.floats(-40, 40, width=32)),
+       group=st.sampled_from(["mixed4", "mixed3"]))
+def test_shared_lattice_equals_level_tables(t, group):
+    for lv, lattices in bitmod._type_groups(bitmod.MIXED[group]):
+        for shared, members in lattices:
+            for v in (t, (np.round(t * 4) / 4).astype(np.float32)):  # also every midpoint exactly
+                idx = shared.index(v)
+                for which, (i, tab) in enumerate(members):
+                    assert np.array_equal(shared.take(which, idx), tab(v))
+
+
+def _reference_rows_fp16(wg, types):
+    """The fp16 type loop done the plain way (round_f16 everywhere, one type at a time)."""
+    from models.quant.common import round_f16
+    r, ng, _ = wg.shape
+    w32h = round_f16(wg)
+    absmax16 = np.max(np.abs(w32h), axis=-1, keepdims=True)
+    best_err = np.full((r, ng), np.inf)
+    sel = np.zeros((r, ng), dtype=np.int8)
+    s_best = np.zeros((r, ng, 1))
+    wq_best = np.zeros(wg.shape, dtype=np.float32)
+    q_best = np.zeros(wg.shape, dtype=np.int16)
+    for i, name in enumerate(types):
+        lv = bitmod.LEVELS[name]
+        s = bitmod._fp16_scale(absmax16, lv)
+        wq, q = bitmod._quant_group_fp16(w32h, s, lv)
+        err = bitmod._fp16_group_mse(wq, w32h) if len(types) > 1 else np.zeros((r, ng))
+        upd = err < best_err
+        if i == 0:
+            upd[...] = True
+        best_err[upd] = err[upd]
+        sel[upd] = i
+        m3 = np.broadcast_to(upd[..., None], wg.shape)
+        np.copyto(wq_best, wq, where=m3)
+        np.copyto(q_best, q, where=m3, casting="unsafe")
+        s_best[upd] = s[upd]
+    return wq_best, q_best, s_best[..., 0], sel, best_err
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1),
+       t=st.sampled_from(["mixed4", "mixed3", "fp4", "fp3", "int4", "fp6_e2m3", "fp4_ea_neg"]))
+def test_fp16_rows_equal_reference_loop(seed, t):
+    rng = np.random.default_rng(seed)
+    types = bitmod.MIXED.get(t, (t,))
+    w = (rng.standard_normal((3, 4, 128)) * 10.0 ** rng.uniform(-6, 3)).astype(np.float32)
+    w[0, 0] = 0.0  # all-zero group: every type ties
+    w[0, 1] = np.round(w[0, 1] * 4) / 4  # many exact midpoints (ties to the lower level)
+    w[1, 0, :8] = [12.0, 5.0, 7.0, -5.0, 0.5, -0.5, 10.0, -14.0]
+    w[2, 3] = np.abs(w[2, 3])  # a group for the positive special values
+    got = bitmod._bitmod_rows_fp16(w, types)
+    ref = _reference_rows_fp16(w, types)
+    for a, b in zip(got[:5], ref):
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from models.quant import ovp
@@ -166,3 +166,150 @@ def test_bad_mode_and_alpha():
         ovp.quantize_ovp(np.ones((2, 4)), "int3")
     with pytest.raises(ValueError, match="alpha"):
         ovp.quantize_ovp(np.ones((2, 4)), "int4", alpha=-1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths == reference arithmetic (bit for bit)
+# ---------------------------------------------------------------------------------------------
+def _reference_search(x, mode):
+    """The per-row alpha search done the plain way: every candidate's reference float32 SSE
+    (``_sq_error_rows``), MSE ``fl(SSE / K)``, first minimum."""
+    cfg = ovp.CONFIGS[mode]
+    x32 = np.asarray(x, dtype=np.float32)
+    xmax = ovp.x_max_3sigma(x32)
+    xmax = np.where(xmax > 0, xmax, np.float32(1.0))
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp.ALPHA_RATIOS], dtype=np.float32)
+    sse = np.stack([ovp._sq_error_rows(x32, (xmax * r) / np.float32(cfg.normal_max), cfg) for r in ratios])
+    mse = sse.astype(np.float32) / np.float32(x32.shape[1])
+    best = np.argmin(mse, axis=0)
+    alpha = (xmax[:, 0] * ratios[best]).astype(np.float32).reshape(-1, 1)
+    return alpha, mse[best, np.arange(x32.shape[0])].astype(np.float64)
+
+
+def _search_inputs(seed):
+    rng = np.random.default_rng(seed)
+    yield (rng.standard_normal((12, 256)) * 0.05).astype(np.float32)  # Gaussian weights
+    yield _heavy(9, 320, seed)  # outliers and victims
+    yield _heavy(5, 94, seed + 1)  # K % 32 != 0
+    x = np.round(rng.standard_normal((8, 128)) * 8).astype(np.float32) / 4  # values on lattice points
+    x[0] = 0.0  # all-zero row: every candidate ties (SSE 0): the first one wins
+    x[1] = 1.0  # constant row
+    x[2, ::2] = 0.0
+    yield x
+    yield (rng.standard_normal((6, 64)) * 10.0 ** rng.uniform(-3, 3, (6, 1))).astype(np.float32)
+    yield rng.integers(-3, 4, size=(16, 96)).astype(np.float32)  # few distinct values: near-ties
+
+
+@pytest.fixture(params=["default", "certify-all"])
+def cert_min_k(request, monkeypatch):
+    """Run with the default row-length switch, and with the certified argmin for every K."""
+    if request.param == "certify-all":
+        monkeypatch.setattr(ovp, "_CERT_MIN_K", 0)
+    return request.param
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=seeds, mode=st.sampled_from(MODES))
+def test_search_alpha_equals_reference_search(cert_min_k, seed, mode):
+    for x in _search_inputs(seed):
+        alpha, best = ovp.search_alpha(x, mode)
+        ref_alpha, ref_best = _reference_search(x, mode)
+        assert np.array_equal(alpha, ref_alpha) and alpha.dtype == ref_alpha.dtype
+        assert np.array_equal(best, ref_best)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_alpha_equals_reference_search_gaussian_block(cert_min_k, mode):
+    # enough rows for the certified per-row argmin (int4 / flint4) and the dense search (int8)
+    x = (np.random.default_rng(11).standard_normal((96, 512)) * 0.05).astype(np.float32)
+    alpha, best = ovp.search_alpha(x, mode)
+    ref_alpha, ref_best = _reference_search(x, mode)
+    assert np.array_equal(alpha, ref_alpha) and np.array_equal(best, ref_best)
+
+
+def test_search_alpha_long_rows_equals_reference_search():
+    # rows long enough for the certified argmin by default, K % 32 != 0 for the dense tail
+    rng = np.random.default_rng(12)
+    for x in ((rng.standard_normal((6, 1536)) * 0.05).astype(np.float32), _heavy(4, 1298, 13)):
+        for mode in MODES:
+            alpha, best = ovp.search_alpha(x, mode)
+            ref_alpha, ref_best = _reference_search(x, mode)
+            assert np.array_equal(alpha, ref_alpha) and np.array_equal(best, ref_best)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dense_search_equals_sq_error_rows(mode):
+    cfg = ovp.CONFIGS[mode]
+    rng = np.random.default_rng(5)
+    for x in (_heavy(7, 256, 3), (rng.standard_normal((9, 128)) * 0.1).astype(np.float32),
+              np.round(rng.standard_normal((4, 64)) * 40).astype(np.float32) / 8):
+        xmax = ovp.x_max_3sigma(x)
+        nm = np.float32(cfg.normal_max)
+        sc = np.stack([(xmax[:, 0] * np.float32(r)) / nm for r in (0.13, 0.75, 1.0, 1.49, 3.0)])
+        got = ovp._search_rows_fast(x, sc, cfg)
+        ref = np.stack([ovp._sq_error_rows(x, s[:, None], cfg) for s in sc])
+        assert np.array_equal(got, ref)
+
+
+@settings(max_examples=30, deadline=None)
+@given(s=st.floats(2.0 ** -60, 2.0 ** 60, width=32), mode=st.sampled_from(MODES))
+def test_thresholds_are_exact(s, mode):
+    s = np.float32(s)
+    cells = ovp._Cells(ovp.CONFIGS[mode])
+    m = np.concatenate([cells.mids, np.float32([ovp._dense(ovp.CONFIGS[mode]).t_out])])
+    theta, valid = ovp._thresholds(m, s)
+    assert np.all(valid)
+    below = np.nextafter(theta, np.float32(-np.inf))
+    assert np.all(theta / s >= m) and not np.any(below / s >= m)
+
+
+@settings(max_examples=40, deadline=None)
+@given(t=hnp.arrays(np.float32, 64, elements=st.floats(-600, 600, width=32)), mode=st.sampled_from(MODES))
+def test_nearest_union_equals_grid(t, mode):
+    cfg = ovp.CONFIGS[mode]
+    g = ovp._grid(cfg)
+    edges = np.float32([0.0, -0.0, 38.0, -38.0, 40.0, -40.0, 32.375, -32.375])
+    for v in (t, (np.round(t * 8) / 8).astype(np.float32), edges):
+        v = v.reshape(2, -1) if v.size % 2 == 0 else v.reshape(1, -1)
+        got = ovp._nearest_union(v.copy(), cfg)
+        assert np.array_equal(got, g.nearest(v))  # equal values (a zero may differ in sign only)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, mode=st.sampled_from(MODES), per_channel=st.booleans())
+def test_quantize_given_alpha_equals_reference_arithmetic(seed, mode, per_channel):
+    cfg = ovp.CONFIGS[mode]
+    x = _heavy(5, 2 * (1 + seed % 40), seed)
+    xm = ovp.x_max_3sigma(x, per_channel)
+    alpha = xm * np.float32(0.9)
+    qt = ovp.quantize_ovp(x, mode, alpha=alpha, per_channel=per_channel)
+    a = alpha.reshape(-1, 1) if per_channel else alpha.reshape(1, 1)
+    out, q32, is_out, vict, _ = ovp._fake_quant_f32(x, a, cfg)
+    assert np.array_equal(qt.meta["fake_quant"].view(np.uint32), out.view(np.uint32))  # bits, incl. -0.0
+    assert np.array_equal(qt.codes, np.rint(q32.astype(np.float64) * cfg.unit).astype(np.int16))
+    assert np.array_equal(qt.meta["outlier"], is_out) and np.array_equal(qt.meta["victim"], vict)
+
+
+def test_pair_victims_into():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        m = rng.random((rng.integers(1, 4), 2 * rng.integers(1, 30))) < rng.random()
+        v = np.empty_like(m)
+        ovp._pair_victims_into(m, v)
+        assert np.array_equal(v, ovp._pair_victims(m))
+
+
+@pytest.mark.parametrize("mode", ["int4", "flint4"])
+def test_certified_argmin_is_the_reference_argmin(mode):
+    cfg = ovp.CONFIGS[mode]
+    rng = np.random.default_rng(8)
+    for x in ((rng.standard_normal((40, 256)) * 0.05).astype(np.float32), _heavy(40, 192, 9),
+              (rng.standard_t(3, (40, 128)) * 0.02).astype(np.float32)):
+        xmax = ovp.x_max_3sigma(x)
+        ratios = np.asarray([np.float32(i * 0.01) for i in ovp.ALPHA_RATIOS], dtype=np.float32)
+        sc = (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+        cert, best = ovp._certify_block(x, sc, cfg, ovp._cells(cfg))
+        sse = np.stack([ovp._sq_error_rows(x, s[:, None], cfg) for s in sc])
+        ref = np.argmin(sse.astype(np.float32) / np.float32(x.shape[1]), axis=0)
+        assert cert.mean() > 0.8  # the fast path is really taken
+        assert np.array_equal(best[cert], ref[cert])

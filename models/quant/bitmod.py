@@ -155,7 +155,156 @@ def _quant_group_with_scale(wg: np.ndarray, levels: tuple[float, ...], scale: np
     return q * scale, q
 
 
+_F16_EXP_MIN = np.uint32(113 << 23)  # float32 exponent field of 2**-14 (fp16's smallest normal)
+_F16_EXP_SHIFT = np.uint32(13 << 23)  # C = 2**(e + 13): float32 ulp of C = fp16 quantum 2**(e - 10)
+_F32_EXP = np.uint32(0x7F800000)
+_F32_SIGN = np.uint32(0x80000000)
+
+
+def _rf16(v: np.ndarray, nonneg: bool = False) -> np.ndarray:
+    """``round_f16(v)`` (float32 -> nearest fp16, ties to even, held in float32) without a select.
+
+    The fp16 quantum of ``|v|`` is ``2**(e - 10)`` with ``e = max(exponent(|v|), -14)`` (normal and
+    subnormal range alike), and adding ``C = 2**(e + 13)`` in float32 rounds ``|v|`` to a multiple of
+    exactly that quantum, ties to even (``C`` has a zero mantissa); ``(|v| + C) - C`` is exact.  The
+    sign bit is put back afterwards (so -0.0 and tiny negatives give -0.0, as ``round_f16``).  Equal to
+    ``round_f16`` for finite ``|v| < 2**100`` (tested); every value rounded here is below ``2**40``.
+    ``nonneg``: ``v`` is known to be >= +0 (a square), which saves the sign handling.
+    """
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    u = v.view(np.uint32)
+    e = u & _F32_EXP
+    np.maximum(e, _F16_EXP_MIN, out=e)
+    e += _F16_EXP_SHIFT
+    c = e.view(np.float32)
+    if nonneg:
+        r = v + c
+    else:
+        r = np.abs(v)
+        r += c
+    r -= c
+    if not nonneg:
+        np.bitwise_and(u, _F32_SIGN, out=e)  # e is free again: the sign bits of v
+        rb = r.view(np.uint32)
+        rb |= e
+    return r
+
+
+class _SharedLattice:
+    """Lookups in a group of :class:`LatticeTable` with the same lattice (``h``, ``L``): the index is
+    computed once for all of them.  ``floor(u) + ceil(u)`` (``u = t / h``) is ``2 n + 1`` inside the
+    cell ``(n, n + 1)`` and ``2 n`` on the lattice point ``n``, i.e. the table's (interior, point)
+    pair in the other order; ``take(mode="clip")`` clamps beyond the last cell exactly as the table
+    clips ``floor(u)`` (every value out there is the extreme level).  Same values as ``table(t)``.
+    """
+
+    def __init__(self, tables):
+        t0 = tables[0]
+        assert all(t.h == t0.h and t.L == t0.L for t in tables)
+        self.inv_h = t0.inv_h
+        self.L = t0.L
+        self.luts = []
+        for tab in tables:
+            pairs = tab.lut.reshape(-1, 2)  # [interior, point] of each cell n = -L .. L-1
+            self.luts.append(np.ascontiguousarray(pairs[:, ::-1]).reshape(-1))  # [point, interior]
+
+    def index(self, t: np.ndarray) -> np.ndarray:
+        u = t * np.float32(self.inv_h) if self.inv_h != 1 else t  # power of two: exact
+        j = np.floor(u)
+        j += np.ceil(u)
+        j += np.float32(2 * self.L)  # small integers: exact
+        return j.astype(np.intp)
+
+    def take(self, which: int, idx: np.ndarray) -> np.ndarray:
+        return np.take(self.luts[which], idx, mode="clip")
+
+
 _CHUNK_ELEMS = 1 << 16
+
+
+_SHARED: dict[tuple[str, ...], list] = {}
+
+
+def _type_groups(types: tuple[str, ...]):
+    """The candidate types grouped by their scale (types with the same max |level| share
+    ``s = fp16(absmax / max|level|)``, hence ``t = fp16(w / s)``) and, within a group, by lattice (one
+    index computation for their level tables): list of (levels of the group's first type,
+    [(type index, table), ...] per shared lattice)."""
+    if types not in _SHARED:
+        groups: dict[float, list] = {}
+        for i, name in enumerate(types):
+            groups.setdefault(max(abs(v) for v in LEVELS[name]), []).append(i)
+        out = []
+        for idxs in groups.values():
+            lat: dict[tuple, list] = {}
+            for i in idxs:
+                tab = _level_table(LEVELS[types[i]])
+                lat.setdefault((tab.h, tab.L), []).append((i, tab))
+            shared = [(_SharedLattice([tb for _, tb in v]), v) for v in lat.values()]
+            out.append((LEVELS[types[idxs[0]]], shared))
+        _SHARED[types] = out
+    return _SHARED[types]
+
+
+def _bitmod_rows_fp16(wg: np.ndarray, types: tuple[str, ...]):
+    """:func:`_bitmod_rows` with fp16 scales: the same roundings (``_rf16`` = ``round_f16``), with
+    ``t`` and the lattice index computed once per group of types that share them.  Two types of a
+    group differ only in their special value, so their levels (hence ``wq``, ``d``, ``sq``) differ
+    only where the level differs: the second type's arrays are the first's with those few
+    elements recomputed.  Types are still compared in their order (a later type wins only with a
+    strictly smaller error)."""
+    r, ng, g = wg.shape
+    multi = len(types) > 1
+    w32h = _rf16(wg)
+    absmax16 = np.max(np.abs(w32h), axis=-1, keepdims=True)
+    per_type = [None] * len(types)
+    for lv, lattices in _type_groups(types):
+        s = _fp16_scale(absmax16, lv)
+        t = _rf16(w32h / s)
+        for shared, members in lattices:
+            idx = shared.index(t)
+            first = None
+            for which, (i, _) in enumerate(members):
+                q = shared.take(which, idx)
+                if first is None:
+                    wq = _rf16(q * s)
+                    if multi:
+                        d = _rf16(wq - w32h)
+                        sq = _rf16(d * d, nonneg=True)
+                    first = (q, wq, sq) if multi else (q, wq, None)
+                else:
+                    q0, wq0, sq0 = first
+                    diff = np.flatnonzero(q.view(np.uint32) != q0.view(np.uint32))  # bits: -0.0 too
+                    wq = wq0.copy()
+                    sd = s.reshape(-1)[diff // g]
+                    wqd = _rf16(q.reshape(-1)[diff] * sd)
+                    wq.reshape(-1)[diff] = wqd
+                    if multi:
+                        sq = sq0.copy()
+                        dd = _rf16(wqd - w32h.reshape(-1)[diff])
+                        sq.reshape(-1)[diff] = _rf16(dd * dd, nonneg=True)
+                if multi:
+                    err = np.mean(sq, axis=-1, dtype=np.float32).astype(np.float16).astype(np.float64)
+                else:
+                    err = np.zeros((r, ng))
+                per_type[i] = (s, q, wq, err)
+    best_err = np.full((r, ng), np.inf)
+    sel = np.zeros((r, ng), dtype=np.int8)
+    s_best = np.zeros((r, ng, 1), dtype=np.float64)
+    wq_best = np.zeros(wg.shape, dtype=np.float32)
+    q_best = np.zeros(wg.shape, dtype=np.int16)
+    for i in range(len(types)):
+        s, q, wq, err = per_type[i]
+        upd = err < best_err  # strictly smaller: ties keep the earlier type
+        if i == 0:
+            upd[...] = True
+        best_err[upd] = err[upd]
+        sel[upd] = i
+        m3 = np.broadcast_to(upd[..., None], wg.shape)
+        np.copyto(wq_best, wq, where=m3)
+        np.copyto(q_best, q, where=m3, casting="unsafe")
+        s_best[upd] = s[upd]
+    return wq_best, q_best, s_best[..., 0], sel, best_err, np.ones((r, 1))
 
 
 def _bitmod_rows(wg: np.ndarray, types: tuple[str, ...], scale_format: str):
@@ -163,6 +312,8 @@ def _bitmod_rows(wg: np.ndarray, types: tuple[str, ...], scale_format: str):
 
     Returns (wq, q, scale, selector, group error, second-level scale (rows, 1) or ones).
     """
+    if scale_format == "fp16":
+        return _bitmod_rows_fp16(wg, types)
     r, ng, _ = wg.shape
     best_err = np.full((r, ng), np.inf)
     sel = np.zeros((r, ng), dtype=np.int8)
