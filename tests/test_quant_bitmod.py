@@ -219,3 +219,13 @@ def test_fp16_rows_equal_reference_loop(seed, t):
     ref = _reference_rows_fp16(w, types)
     for a, b in zip(got[:5], ref):
         assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", ["mixed4", "mixed3", "fp4"])
+def test_memory_layout_does_not_change_the_result(dtype):
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((256, 12)) * 0.05).astype(np.float32)
+    a = bitmod.quantize_bitmod(w.T, dtype)
+    b = bitmod.quantize_bitmod(np.ascontiguousarray(w.T), dtype)
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.scale, b.scale)
+    assert np.array_equal(a.meta["selector"], b.meta["selector"])

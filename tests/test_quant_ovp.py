@@ -313,3 +313,20 @@ def test_certified_argmin_is_the_reference_argmin(mode):
         ref = np.argmin(sse.astype(np.float32) / np.float32(x.shape[1]), axis=0)
         assert cert.mean() > 0.8  # the fast path is really taken
         assert np.array_equal(best[cert], ref[cert])
+
+
+@pytest.mark.parametrize("mode", ["int4", "flint4", "int8"])
+def test_memory_layout_does_not_change_the_result(mode):
+    """A Fortran-ordered input (e.g. a transposed weight) quantises exactly like its C-ordered
+    copy: outliers and victims included (a flat write into a reshaped copy once lost them)."""
+    rng = np.random.default_rng(7)
+    w = (rng.standard_normal((202, 11)) * 0.05).astype(np.float32)
+    mask = rng.random(w.shape) < 0.03
+    w[mask] *= rng.uniform(4, 40, size=mask.sum()).astype(np.float32)
+    f_order = w.T                              # F-contiguous (11, 202)
+    c_order = np.ascontiguousarray(f_order)
+    a, b = ovp.quantize_ovp(f_order, mode), ovp.quantize_ovp(c_order, mode)
+    assert a.meta["outlier"].sum() > 0
+    for key in ("outlier", "victim", "fake_quant", "alpha"):
+        assert np.array_equal(a.meta[key], b.meta[key]), key
+    assert np.array_equal(a.codes, b.codes)

@@ -360,7 +360,7 @@ def _bitmod_core(x, dtype: str, group_size: int, scale_format: str):
         raise ValueError(f"unsupported BitMoD dtype {dtype!r}: known {sorted(LEVELS) + sorted(MIXED)}")
     if scale_format not in ("fp16", "int8"):
         raise ValueError(f"unsupported scale_format {scale_format!r}: use 'fp16' or 'int8'")
-    w = as_float_2d(x, dtype=np.float32)
+    w = np.ascontiguousarray(as_float_2d(x, dtype=np.float32))  # in-place flat writes assume C order
     if scale_format == "fp16" and np.max(np.abs(w)) > 65504.0:
         raise ValueError("input exceeds the fp16 range (65504) of the BitMoD reference arithmetic")
     r, k = w.shape

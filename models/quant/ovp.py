@@ -724,7 +724,7 @@ def search_alpha(x, mode: str = "int4", per_channel: bool = True, chunk_elems: i
     and grids (int8) score all candidates with :func:`_search_rows_fast` (same float32 values).
     """
     cfg = get_config(mode)
-    x32 = as_float_2d(x, dtype=np.float32)
+    x32 = np.ascontiguousarray(as_float_2d(x, dtype=np.float32))  # the block loops assume C order
     _check_even(x32)
     return _search_alpha(x32, cfg, per_channel, chunk_elems)
 
@@ -782,9 +782,11 @@ def _nearest_union(t: np.ndarray, cfg: Config) -> np.ndarray:
         np.clip(f, -dn.F, dn.F - 1, out=f)
         f += np.float32(dn.F)
         q = np.take(dn.q_of_f, f.astype(np.intp))
-    big = np.flatnonzero(np.abs(t) >= dn.t_out)
-    if big.size:
-        q.reshape(-1)[big] = _grid(cfg).nearest(t.reshape(-1)[big])
+    # a boolean mask, not flat indices into q.reshape(-1): that is a copy (the write is lost)
+    # whenever t is not C-contiguous
+    big = np.abs(t) >= dn.t_out
+    if big.any():
+        q[big] = _grid(cfg).nearest(t[big])
     return q
 
 
@@ -830,7 +832,7 @@ def quantize_ovp(x, mode: str = "int4", alpha=None, per_channel: bool = True) ->
     the float32 reference fake-quantised result (``meta["fake_quant"]``).
     """
     cfg = get_config(mode)
-    x32 = as_float_2d(x, dtype=np.float32)
+    x32 = np.ascontiguousarray(as_float_2d(x, dtype=np.float32))  # the block loops assume C order
     _check_even(x32)
     rows = x32.shape[0]
     if alpha is None:
