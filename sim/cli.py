@@ -313,8 +313,9 @@ def cmd_report(args):
 
 def cmd_kinds(args):
     from models.registry import PE_KINDS
+    width = max(map(len, PE_KINDS))
     for name, kind in PE_KINDS.items():
-        print(f"{name:10s} {kind.description}")
+        print(f"{name:{width}s} {kind.description}")
     return EXIT_OK
 
 
