@@ -288,23 +288,31 @@ def _bitmod_rows_fp16(wg: np.ndarray, types: tuple[str, ...]):
                 else:
                     err = np.zeros((r, ng))
                 per_type[i] = (s, q, wq, err)
+    return (*_keep_best(wg.shape, (per_type[i] for i in range(len(types))), np.float32),
+            np.ones((r, 1)))
+
+
+def _keep_best(shape, candidates, wq_dtype):
+    """Per group, the best of the candidate types ``(scale, q, wq, err)`` taken in order: a later
+    type replaces the current one only if its error is strictly smaller (ties keep the earlier).
+    Returns (wq, q, scale, selector, group error)."""
+    r, ng, _ = shape
     best_err = np.full((r, ng), np.inf)
     sel = np.zeros((r, ng), dtype=np.int8)
     s_best = np.zeros((r, ng, 1), dtype=np.float64)
-    wq_best = np.zeros(wg.shape, dtype=np.float32)
-    q_best = np.zeros(wg.shape, dtype=np.int16)
-    for i in range(len(types)):
-        s, q, wq, err = per_type[i]
-        upd = err < best_err  # strictly smaller: ties keep the earlier type
+    wq_best = np.zeros(shape, dtype=wq_dtype)
+    q_best = np.zeros(shape, dtype=np.int16)
+    for i, (s, q, wq, err) in enumerate(candidates):
+        upd = err < best_err
         if i == 0:
             upd[...] = True
         best_err[upd] = err[upd]
         sel[upd] = i
-        m3 = np.broadcast_to(upd[..., None], wg.shape)
+        m3 = np.broadcast_to(upd[..., None], shape)
         np.copyto(wq_best, wq, where=m3)
         np.copyto(q_best, q, where=m3, casting="unsafe")
         s_best[upd] = s[upd]
-    return wq_best, q_best, s_best[..., 0], sel, best_err, np.ones((r, 1))
+    return wq_best, q_best, s_best[..., 0], sel, best_err
 
 
 def _bitmod_rows(wg: np.ndarray, types: tuple[str, ...], scale_format: str):
@@ -314,45 +322,20 @@ def _bitmod_rows(wg: np.ndarray, types: tuple[str, ...], scale_format: str):
     """
     if scale_format == "fp16":
         return _bitmod_rows_fp16(wg, types)
-    r, ng, _ = wg.shape
-    best_err = np.full((r, ng), np.inf)
-    sel = np.zeros((r, ng), dtype=np.int8)
-    s_best = np.zeros((r, ng, 1), dtype=np.float64)
-    s2 = np.ones((r, 1))
-    if scale_format == "int8":
-        # one second-level scale per row, shared by every type's group scales
-        wg64 = wg.astype(np.float64)
-        absmax = np.max(np.abs(wg64), axis=-1)
-        first = [absmax / np.max(np.abs(LEVELS[t])) for t in types]
-        s2 = np.max(np.stack(first), axis=(0, 2))[:, None] / 255.0
-        s2 = np.where(s2 > 0, s2, 1.0)
-        wq_best = np.zeros(wg.shape, dtype=np.float64)
-    else:
-        w32h = round_f16(wg)
-        absmax16 = np.max(np.abs(w32h), axis=-1, keepdims=True)
-        wq_best = np.zeros(wg.shape, dtype=np.float32)
-    q_best = np.zeros(wg.shape, dtype=np.int16)
-    for i, name in enumerate(types):
-        lv = LEVELS[name]
-        if scale_format == "int8":
-            qs = np.clip(np.rint(first[i] / s2), 1, 255)
-            s = (qs * s2)[..., None]
-            wq, q = _quant_group_with_scale(wg64, lv, s)
-            err = np.mean((wq - wg64) ** 2, axis=-1)
-        else:
-            s = _fp16_scale(absmax16, lv)
-            wq, q = _quant_group_fp16(w32h, s, lv)
-            err = _fp16_group_mse(wq, w32h) if len(types) > 1 else np.zeros((r, ng))
-        upd = err < best_err  # strictly smaller: ties keep the earlier type
-        if i == 0:
-            upd[...] = True
-        best_err[upd] = err[upd]
-        sel[upd] = i
-        m3 = np.broadcast_to(upd[..., None], wg.shape)
-        np.copyto(wq_best, wq, where=m3)
-        np.copyto(q_best, q, where=m3, casting="unsafe")
-        s_best[upd] = s[upd]
-    return wq_best, q_best, s_best[..., 0], sel, best_err, s2
+    # INT8 scales: one second-level scale per row, shared by every type's group scales
+    wg64 = wg.astype(np.float64)
+    absmax = np.max(np.abs(wg64), axis=-1)
+    first = [absmax / np.max(np.abs(LEVELS[t])) for t in types]
+    s2 = np.max(np.stack(first), axis=(0, 2))[:, None] / 255.0
+    s2 = np.where(s2 > 0, s2, 1.0)
+
+    def candidates():
+        for i, name in enumerate(types):
+            s = (np.clip(np.rint(first[i] / s2), 1, 255) * s2)[..., None]
+            wq, q = _quant_group_with_scale(wg64, LEVELS[name], s)
+            yield s, q, wq, np.mean((wq - wg64) ** 2, axis=-1)
+
+    return (*_keep_best(wg.shape, candidates(), np.float64), s2)
 
 
 def _bitmod_core(x, dtype: str, group_size: int, scale_format: str):
