@@ -157,3 +157,51 @@ class TermEncoder(wiring.Component):
         if fmt.terms == 2:
             terms.append(_term(m, f"{prefix}term1", has_lo, negative, lo))
         return terms
+
+
+class TermSteps:
+    """The step sequencing both bit-serial PEs share: a step starts on ``valid`` with term 0 and
+    takes one term per cycle up to ``terms - 1``; the accumulator register adds each cycle's
+    contribution in place (``acc_in`` + term 0 on ``valid``, then its own value + term t).
+
+    ``index`` is the term used this cycle (combinational: 0 while ``valid``). Call
+    :meth:`accumulate` once with the register and the cycle's new value.
+    """
+
+    def __init__(self, m, valid, terms):
+        self._m, self._valid, self._terms = m, valid, terms
+        self.index = Signal(range(max(terms, 2)), name="term_index")
+        self._next = Signal(range(max(terms, 2)), name="next_term_index")
+        self._active = Signal(name="step_active")      # a step is in progress after its first cycle
+        m.d.comb += self.index.eq(Mux(valid, 0, self._next))
+
+    def base(self, acc_in, acc_out):
+        """What this cycle adds to: ``acc_in`` on ``valid``, else the accumulator itself."""
+        return Mux(self._valid, acc_in, acc_out)
+
+    def accumulate(self, acc_out, summed):
+        m, T = self._m, self._terms
+        with m.If(self._valid):
+            m.d.sync += acc_out.eq(summed)
+            if T > 1:
+                m.d.sync += [self._active.eq(1), self._next.eq(1)]
+        if T > 1:
+            with m.Elif(self._active):
+                m.d.sync += acc_out.eq(summed)
+                with m.If(self.index == T - 1):
+                    m.d.sync += self._active.eq(0)
+                with m.Else():
+                    m.d.sync += self._next.eq(self.index + 1)
+
+    def select(self, terms_vector, name):
+        """This cycle's term (TERM_WIDTH bits) of a vector of ``terms`` terms: a case per term,
+        not word_select (a variable word_select scales the index with a $mul cell)."""
+        m, T = self._m, self._terms
+        term = Signal(TERM_WIDTH, name=name)
+        with m.Switch(self.index):
+            for t in range(T):
+                with m.Case(t):
+                    m.d.comb += term.eq(terms_vector[t * TERM_WIDTH:(t + 1) * TERM_WIDTH])
+            with m.Default():       # the index never leaves 0..T-1; a full case keeps lint quiet
+                m.d.comb += term.eq(0)
+        return term

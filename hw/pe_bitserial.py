@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Module, Mux, Signal, signed
 
-from .bitserial_terms import TERM_WIDTH, TermEncoder, weight_format as lookup_format
+from .bitserial_terms import TERM_WIDTH, TermEncoder, TermSteps, weight_format as lookup_format
 from .scale_dequant import BitSerialScaleDequant, digit_bits_for
 from .pe import ProcessingElement, check_positive_int
 
@@ -75,55 +75,16 @@ class BitSerialPE(ProcessingElement):
 
     def elaborate(self, platform):
         m = Module()
-        T = self._format.terms
-        index = Signal(range(max(T, 2)))     # the term used this cycle
-        next_index = Signal(range(max(T, 2)))
-        active = Signal()                    # a step is in progress after its first cycle
-        m.d.comb += index.eq(Mux(self.valid, 0, next_index))
-
-        # a case per term, not word_select: a variable word_select scales the index by the word
-        # width with a $mul cell
-        term = Signal(TERM_WIDTH)
-        with m.Switch(index):
-            for t in range(T):
-                with m.Case(t):
-                    m.d.comb += term.eq(self.weight[t * TERM_WIDTH:(t + 1) * TERM_WIDTH])
-            with m.Default():       # index never leaves 0..T-1; a full case keeps lint quiet
-                m.d.comb += term.eq(0)
+        steps = TermSteps(m, self.valid, self._format.terms)
+        term = steps.select(self.weight, "term")
         present, negative, shift = term[0], term[1], term[2:TERM_WIDTH]
         shifted = Signal(signed(16))
         m.d.comb += shifted.eq(self.act.as_signed() << shift)
         addend = Signal(signed(17))
         m.d.comb += addend.eq(Mux(present, Mux(negative, -shifted, shifted), 0))
-
-        # acc_out accumulates the terms in place: acc_in + term 0 on valid, + term t in cycle t.
-        # Between valid and valid + latency it shows partial sums; the array samples it exactly
-        # latency cycles after valid (the next row / the feedback / the capture), when it is whole.
-        base = Mux(self.valid, self.acc_in, self.acc_out).as_signed()
-        summed = base + addend      # truncated into acc_out: the documented modulo-2**acc_width wrap
-        with m.If(self.valid):
-            m.d.sync += self.acc_out.eq(summed)
-            if T > 1:
-                m.d.sync += [active.eq(1), next_index.eq(1)]
-        if T > 1:
-            with m.Elif(active):
-                m.d.sync += self.acc_out.eq(summed)
-                with m.If(index == T - 1):
-                    m.d.sync += active.eq(0)
-                with m.Else():
-                    m.d.sync += next_index.eq(index + 1)
-        return m
-
-        # |partial| <= 128 * sum_i 2 * 4**i < 2**15 for Booth, < 2**12 for fp terms
-        partial = Signal(signed(18))
-        acc_hold = Signal(self._acc_width)
-        with m.If(self.valid):
-            m.d.sync += [partial.eq(addend), acc_hold.eq(self.acc_in), active.eq(1),
-                         next_index.eq(1)]
-        with m.Elif(active):
-            with m.If(index == T - 1):
-                m.d.sync += [self.acc_out.eq(acc_hold.as_signed() + partial + addend),
-                             active.eq(0)]
-            with m.Else():
-                m.d.sync += [partial.eq(partial + addend), next_index.eq(index + 1)]
+        # acc_out accumulates the terms in place: between valid and valid + latency it shows
+        # partial sums; the array samples it exactly latency cycles after valid (the next row /
+        # the feedback / the capture), when it is whole. The wider sum truncates into acc_out:
+        # the documented modulo-2**acc_width wrap.
+        steps.accumulate(self.acc_out, steps.base(self.acc_in, self.acc_out).as_signed() + addend)
         return m

@@ -3,7 +3,7 @@ exponent match, 3 guard bits with truncation, an adder tree and a float-like acc
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 
-from .bitserial_terms import SHIFT_BITS, TERM_WIDTH, TermEncoder, weight_format as lookup_format
+from .bitserial_terms import SHIFT_BITS, TERM_WIDTH, TermEncoder, TermSteps, weight_format as lookup_format
 from .pe import ProcessingElement, check_positive_int
 
 VEC = 4
@@ -68,10 +68,7 @@ class BitSerialFp16PE(ProcessingElement):
     def elaborate(self, platform):
         m = Module()
         T = self._format.terms
-        index = Signal(range(max(T, 2)))
-        next_index = Signal(range(max(T, 2)))
-        active = Signal()
-        m.d.comb += index.eq(Mux(self.valid, 0, next_index))
+        steps = TermSteps(m, self.valid, T)
 
         lanes = []
         for i in range(VEC):
@@ -79,14 +76,7 @@ class BitSerialFp16PE(ProcessingElement):
             ef, f, s = x[10:15], x[:10], x[15]
             e = Mux(ef == 0, 1, ef)
             man = Cat(f, ef != 0)                    # hidden bit 0 for subnormals
-            terms = self.weight[i * T * TERM_WIDTH:(i + 1) * T * TERM_WIDTH]
-            term = Signal(TERM_WIDTH, name=f"term_{i}")
-            with m.Switch(index):
-                for t in range(T):
-                    with m.Case(t):
-                        m.d.comb += term.eq(terms[t * TERM_WIDTH:(t + 1) * TERM_WIDTH])
-                with m.Default():
-                    m.d.comb += term.eq(0)
+            term = steps.select(self.weight[i * T * TERM_WIDTH:(i + 1) * T * TERM_WIDTH], f"term_{i}")
             present = Signal(name=f"present_{i}")
             v = Signal(PRODUCT_EXP_BITS, name=f"v_{i}")
             m.d.comb += [present.eq(term[0] & (man != 0)),
@@ -111,7 +101,7 @@ class BitSerialFp16PE(ProcessingElement):
         m.d.comb += dot_s.eq(dot)
 
         # float-like accumulator: the step's first cycle starts from acc_in, later ones from acc_out
-        base = Mux(self.valid, self.acc_in, self.acc_out)
+        base = steps.base(self.acc_in, self.acc_out)
         f_in = base[:ACC_MAN_BITS].as_signed()
         x_in = base[ACC_MAN_BITS:ACC_MAN_BITS + ACC_EXP_BITS]
         big = Signal(ACC_EXP_BITS)
@@ -135,15 +125,5 @@ class BitSerialFp16PE(ProcessingElement):
         m.d.comb += [new_f.eq(total >> norm), new_x.eq(big + norm)]
         summed = Cat(new_f, new_x)
 
-        with m.If(self.valid):
-            m.d.sync += self.acc_out.eq(summed)
-            if T > 1:
-                m.d.sync += [active.eq(1), next_index.eq(1)]
-        if T > 1:
-            with m.Elif(active):
-                m.d.sync += self.acc_out.eq(summed)
-                with m.If(index == T - 1):
-                    m.d.sync += active.eq(0)
-                with m.Else():
-                    m.d.sync += next_index.eq(index + 1)
+        steps.accumulate(self.acc_out, summed)
         return m
