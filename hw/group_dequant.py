@@ -104,6 +104,19 @@ class DequantParams:
     description = "dequant_params.npz (zero_point, mult = b, shift = c: groups x N)"
 
 
+def post_array_ports(cols, acc_width, param_lane_width):
+    """The port signature every post-array unit shares (the accelerator's group writer drives
+    it): see :class:`GroupDequant`."""
+    lanes = cols * acc_width
+    return {
+        "in_valid": In(1), "raw": In(lanes), "asum": In(acc_width),
+        "params": In(cols * param_lane_width),
+        "y_valid": Out(1), "y": Out(lanes),
+        "rq_valid": In(1), "total": In(lanes), "rq_params": In(cols * param_lane_width),
+        "out_valid": Out(1), "out": Out(lanes),
+    }
+
+
 def _check_range(name, a, lo, hi):
     if a.size and (a.min() < lo or a.max() > hi):
         raise ValueError(f"{name} out of range {lo}..{hi}: min {a.min()}, max {a.max()}")
@@ -144,14 +157,7 @@ class GroupDequant(wiring.Component):
     def __init__(self, *, cols, acc_width=32):
         self._cols = check_positive_int("cols", cols)
         self._acc_width = check_positive_int("acc_width", acc_width, minimum=17, maximum=64)
-        lanes = cols * acc_width
-        super().__init__({
-            "in_valid": In(1), "raw": In(lanes), "asum": In(acc_width),
-            "params": In(cols * PARAM_LANE_WIDTH),
-            "y_valid": Out(1), "y": Out(lanes),
-            "rq_valid": In(1), "total": In(lanes), "rq_params": In(cols * PARAM_LANE_WIDTH),
-            "out_valid": Out(1), "out": Out(lanes),
-        })
+        super().__init__(post_array_ports(cols, acc_width, PARAM_LANE_WIDTH))
 
     cols = property(lambda self: self._cols)
     acc_width = property(lambda self: self._acc_width)

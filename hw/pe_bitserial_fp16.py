@@ -4,7 +4,7 @@ exponent match, 3 guard bits with truncation, an adder tree and a float-like acc
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 
 from .bitserial_terms import SHIFT_BITS, TERM_WIDTH, TermEncoder, TermSteps, weight_format as lookup_format
-from .pe import ProcessingElement, check_positive_int
+from .pe import ProcessingElement
 
 VEC = 4
 GUARD = 3

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
+from .group_dequant import post_array_ports
 from .pe import check_positive_int
 
 PARAM_LANE_WIDTH = 8
@@ -92,14 +92,7 @@ class BitSerialScaleDequant(wiring.Component):
         self._cols = check_positive_int("cols", cols)
         self._acc_width = check_positive_int("acc_width", acc_width, minimum=17, maximum=64)
         self._digit_bits = check_positive_int("digit_bits", digit_bits, maximum=PARAM_LANE_WIDTH)
-        lanes = cols * acc_width
-        super().__init__({
-            "in_valid": In(1), "raw": In(lanes), "asum": In(acc_width),
-            "params": In(cols * PARAM_LANE_WIDTH),
-            "y_valid": Out(1), "y": Out(lanes),
-            "rq_valid": In(1), "total": In(lanes), "rq_params": In(cols * PARAM_LANE_WIDTH),
-            "out_valid": Out(1), "out": Out(lanes),
-        })
+        super().__init__(post_array_ports(cols, acc_width, PARAM_LANE_WIDTH))
 
     cols = property(lambda self: self._cols)
     acc_width = property(lambda self: self._acc_width)

@@ -29,7 +29,6 @@ compute, not the buffer read/write cycles this counter includes.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from hw.layout import GemmLayout
 

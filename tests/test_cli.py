@@ -1,7 +1,6 @@
 """The pearray command line: output contract, dumps, exit codes, bad input."""
 
 import json
-from functools import partial
 
 import numpy as np
 import pytest

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.bitserial_gemm import scale_code_params, scale_codes_of
-from models.cycles import ArrayTiming, gemm_cycles
+from models.cycles import gemm_cycles
 from sim import cli
 from sim.amaranth_sim import simulate_gemm_amaranth
 from sim.cases_bitserial import BITSERIAL_CASES, BitSerialCase
@@ -56,7 +56,6 @@ def test_real_tensors_use_every_special_value():
     """The MiniLM mixed4 case's groups pick more than one SV type, and its weights hit the SV code."""
     case = next(c for c in BITSERIAL_CASES if c.operands == "minilm-ffn2" and
                 dict(c.pe_options)["weight_format"] == "mixed4")
-    pe = case.design().facts.pe
     _, weights, _ = case.make_job_operands()
     selectors = np.unique(weights >> 4)
     sv_code = (weights & 0xF) == 0b1000

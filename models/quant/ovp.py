@@ -681,7 +681,6 @@ def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elem
     """Per-row first argmin of the reference MSE over the candidate scales ``sc_all`` (C, rows) and
     the reference float32 SSE of that candidate: (best (rows,), sse (rows,) float32)."""
     rows, k = x32.shape
-    c = sc_all.shape[0]
     best = np.zeros(rows, dtype=np.intp)
     sse_best = np.zeros(rows, dtype=np.float32)
     todo = np.ones(rows, dtype=bool)  # rows for the exact all-candidate search
