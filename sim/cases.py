@@ -71,6 +71,10 @@ class GemmCase:
             return outlier_operands(rng, self.m, self.k, self.n, self.rows * pe.k_per_step, pe.mode)
         raise ValueError(f"unknown operand source {self.operands!r}")
 
+    def make_job_operands(self):
+        """(acts codes, weights codes, extra operand or None): what a run loads."""
+        return (*self.make_operands(), None)
+
     @property
     def amaranth_sized(self):
         return self.rows * self.cols <= AMARANTH_MAX_PES and _model_cycles(self) <= AMARANTH_MAX_CYCLES

@@ -4,11 +4,8 @@ import numpy as np
 import pytest
 
 from models.golden import gemm_int, wrap_signed
-from sim.amaranth_sim import simulate_gemm_amaranth
 from sim.cases import CASES
-from sim.run import simulate_gemm
-
-AMARANTH_CASES = [c for c in CASES if c.amaranth_sized]
+from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 
 
 def _reference_gemm(acts, weights, width=32):
@@ -58,17 +55,11 @@ def test_golden_model_wraps_like_a_32_bit_accumulator():
     assert gemm_int(acts, weights)[0, 0] == wrap_signed(total, 32) == total - (1 << 32)
 
 
-def _check(result):
-    assert result.mismatches == 0, f"{result.mismatches} elements differ from the golden model"
-    assert result.cycles == result.model.cycles
-
-
-@pytest.mark.parametrize("case", AMARANTH_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", amaranth_cases(CASES), ids=lambda c: c.id)
 def test_amaranth_simulator(case):
-    _check(simulate_gemm_amaranth(case.design(), *case.make_operands()))
+    run_amaranth(case)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.sweep_only else c
-                                  for c in CASES], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", verilator_params(CASES), ids=lambda c: c.id)
 def test_verilator(case):
-    _check(simulate_gemm(case.design(), *case.make_operands()))
+    run_verilator(case)

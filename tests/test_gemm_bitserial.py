@@ -9,13 +9,10 @@ import pytest
 from models.bitserial_gemm import scale_code_params, scale_codes_of
 from models.cycles import gemm_cycles
 from sim import cli
-from sim.amaranth_sim import simulate_gemm_amaranth
 from sim.cases_bitserial import BITSERIAL_CASES, BitSerialCase
-from sim.run import simulate_gemm
 
+from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 from tests.test_pe_bitserial import _spec_value
-
-AMARANTH_CASES = [c for c in BITSERIAL_CASES if c.amaranth_sized]
 
 
 def _wrap(x, bits=32):
@@ -62,20 +59,14 @@ def test_real_tensors_use_every_special_value():
     assert len(selectors) >= 2 and sv_code.any()
 
 
-def _check(result):
-    assert result.mismatches == 0, f"{result.mismatches} elements differ from the golden model"
-    assert result.cycles == result.model.cycles
-
-
-@pytest.mark.parametrize("case", AMARANTH_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", amaranth_cases(BITSERIAL_CASES), ids=lambda c: c.id)
 def test_amaranth_simulator(case):
-    _check(simulate_gemm_amaranth(case.design(), *case.make_job_operands()))
+    run_amaranth(case)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.sweep_only else c
-                                  for c in BITSERIAL_CASES], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", verilator_params(BITSERIAL_CASES), ids=lambda c: c.id)
 def test_verilator(case):
-    _check(simulate_gemm(case.design(), *case.make_job_operands()))
+    run_verilator(case)
 
 
 def test_cycle_model_follows_the_term_count():

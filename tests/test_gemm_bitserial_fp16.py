@@ -11,14 +11,11 @@ from hw.accelerator import IncompatibleOptions
 from models.bitserial_fp16 import decode_acc, decode_fp16
 from models.bitserial_gemm import decode_weight_codes
 from sim import cli
-from sim.amaranth_sim import simulate_gemm_amaranth
 from sim.cases_bitserial import BITSERIAL_FP16_CASES
 from sim.design import DesignConfig
-from sim.run import simulate_gemm
 
+from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 from tests.test_pe_bitserial import _spec_value
-
-AMARANTH_CASES = [c for c in BITSERIAL_FP16_CASES if c.amaranth_sized]
 
 
 def _scalar_terms(value, fmt):
@@ -104,20 +101,14 @@ def test_accumulator_tracks_the_float_gemm_on_real_tensors():
     assert 0 < err < 5e-3          # measured 2.5e-3 (floor truncation, 15-bit magnitude)
 
 
-def _check(result):
-    assert result.mismatches == 0, f"{result.mismatches} elements differ from the golden model"
-    assert result.cycles == result.model.cycles
-
-
-@pytest.mark.parametrize("case", AMARANTH_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", amaranth_cases(BITSERIAL_FP16_CASES), ids=lambda c: c.id)
 def test_amaranth_simulator(case):
-    _check(simulate_gemm_amaranth(case.design(), *case.make_operands()))
+    run_amaranth(case)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.sweep_only else c
-                                  for c in BITSERIAL_FP16_CASES], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", verilator_params(BITSERIAL_FP16_CASES), ids=lambda c: c.id)
 def test_verilator(case):
-    _check(simulate_gemm(case.design(), *case.make_operands()))
+    run_verilator(case)
 
 
 def test_weight_stationary_is_rejected():

@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 
 from sim import cli
-from sim.amaranth_sim import simulate_gemm_amaranth
 from sim.cases_shiftadd import SHIFTADD_CASES
-from sim.run import simulate_gemm
 
+from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 from tests.test_pe_shiftadd import _python_reference
-
-AMARANTH_CASES = [c for c in SHIFTADD_CASES if c.amaranth_sized]
 
 
 @pytest.mark.parametrize("case", SHIFTADD_CASES, ids=lambda c: c.id)
@@ -25,20 +22,14 @@ def test_golden_model(case):
     assert np.array_equal(golden, _python_reference(acts.tolist(), weights.tolist(), params))
 
 
-def _check(result):
-    assert result.mismatches == 0, f"{result.mismatches} elements differ from the golden model"
-    assert result.cycles == result.model.cycles
-
-
-@pytest.mark.parametrize("case", AMARANTH_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", amaranth_cases(SHIFTADD_CASES), ids=lambda c: c.id)
 def test_amaranth_simulator(case):
-    _check(simulate_gemm_amaranth(case.design(), *case.make_job_operands()))
+    run_amaranth(case)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.sweep_only else c
-                                  for c in SHIFTADD_CASES], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", verilator_params(SHIFTADD_CASES), ids=lambda c: c.id)
 def test_verilator(case):
-    _check(simulate_gemm(case.design(), *case.make_job_operands()))
+    run_verilator(case)
 
 
 def test_cli_sim_and_verilog(tmp_path, capsys):
