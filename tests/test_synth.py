@@ -54,6 +54,25 @@ def test_lut_pe_has_no_multiplier(tools, bits):
     assert r.flop_bits == sum(n * cost.primitive(p, *w).flop_bits for p, w, n, _ in items)
 
 
+@pytest.mark.parametrize("kind, options", [
+    ("shiftadd", (("weight_signed", False),)), ("shiftadd", (("weight_signed", True),)),
+    ("bitserial", (("weight_format", "int8"),)), ("bitserial", (("weight_format", "mixed4"),)),
+    ("bitserial", (("weight_format", "fp3"),)), ("bitserial_fp16", (("weight_format", "mixed4"),)),
+])
+def test_shift_add_pes_have_no_multiplier(tools, kind, options):
+    """MixPE's and BitMoD's PEs (and BitMoD's column term encoder) multiply by shifts and adds:
+    no $mul among Yosys's word-level cells (taken before alumacc, which would fold a multiply
+    into $macc), and the flops the cost model's inventory counts."""
+    r = synth.synthesize(kind, unit="pe", pe_options=options)
+    assert r.multipliers == 0 and _muls(r.word_cells) == 0
+    assert any(c.startswith("$add") for c in r.word_cells)
+    items = cost.pe_items(synth._kind_and_pe(kind, options)[1])
+    assert r.flop_bits == sum(n * cost.primitive(p, *w).flop_bits for p, w, n, _ in items)
+    if kind.startswith("bitserial"):
+        border = synth.synthesize(kind, unit="weight_border", pe_options=options)
+        assert border.multipliers == 0 and border.flop_bits == 0
+
+
 def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
     r = synth.synthesize("lut", unit="act_border")
     assert r.multipliers == 0 and r.flop_bits == 0 and r.area_um2 > 0
