@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.build import build  # noqa: E402
-from sim.design import DesignConfig  # noqa: E402
+from models.design import DesignConfig  # noqa: E402
 from sim.native import build_native, run_native  # noqa: E402
 from sim.run import simulate_gemm  # noqa: E402
 

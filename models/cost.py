@@ -578,7 +578,7 @@ class CostConfig:
         return self.dram_gbps if self.dram_gbps is not None else tv(f"dram.{self.dram}.bandwidth")
 
     def design(self):
-        """The :class:`sim.design.DesignConfig` whose hardware this point describes (buffer depths
+        """The :class:`models.design.DesignConfig` whose hardware this point describes (buffer depths
         = the buffer sizes divided by the accelerator's word widths)."""
         return _design_config(self.pe, self.rows, self.cols, self.dataflow, self.pe_options,
                               self.act_kib, self.weight_kib, self.out_kib)
@@ -586,7 +586,7 @@ class CostConfig:
 
 @functools.lru_cache(maxsize=256)
 def _design_config(pe, rows, cols, dataflow, pe_options, act_kib, weight_kib, out_kib):
-    from sim.design import DesignConfig
+    from models.design import DesignConfig
     probe = DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options)
     widths = probe.facts.word_widths
     depths = {b: max(1, int(kib * 8192) // widths[b])

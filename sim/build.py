@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .design import TOP_NAME, verilog_hash
+from models.design import TOP_NAME, verilog_hash
 from .toolchain import find_verilator
 
 WAIVERS = Path(__file__).with_name("waive.vlt")

@@ -10,7 +10,7 @@ import numpy as np
 from hw.layout import GemmLayout
 from models.registry import get_kind
 
-from .design import DesignConfig, _pow2_at_least
+from models.design import DesignConfig, _pow2_at_least
 
 # Cases small enough for Amaranth's simulator (~7k cycles/s on a 4x4 array).
 AMARANTH_MAX_PES = 16

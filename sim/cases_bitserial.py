@@ -23,7 +23,7 @@ from models.bitserial_gemm import bitserial_extra_operand
 from models.registry import get_kind
 
 from .cases import GemmCase
-from .design import DesignConfig, _pow2_at_least
+from models.design import DesignConfig, _pow2_at_least
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from models.quant.shiftadd import dyadic_params
 from models.shiftadd_gemm import default_params, requant_scale_for, shiftadd_extra_operand
 
 from .cases import GemmCase
-from .design import DesignConfig, _pow2_at_least
+from models.design import DesignConfig, _pow2_at_least
 
 
 

@@ -96,7 +96,7 @@ def _write_atomically(directory, files):
 
 def cmd_verilog(args):
     from models.registry import get_kind
-    from sim.design import DesignConfig
+    from models.design import DesignConfig
     design = DesignConfig(args.pe, args.rows, args.cols, args.dataflow, args.act_depth,
                           args.weight_depth, args.out_depth, pe_options(args, get_kind(args.pe)))
     text = design.verilog()
@@ -188,7 +188,7 @@ def _npz(**arrays):
 
 def cmd_sim(args):
     from models.registry import get_kind
-    from sim.design import DesignConfig
+    from models.design import DesignConfig
     from sim.run import simulate_gemm
 
     kind = get_kind(args.pe)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .build import TOP_ACCESS_VLT, VERILATOR_FLAGS, WAIVERS, cache_root
-from .design import TOP_NAME, verilog_hash
+from models.design import TOP_NAME, verilog_hash
 from .run import SimulationError, prepare_gemm
 from .toolchain import find_verilator
 

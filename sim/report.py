@@ -35,7 +35,7 @@ from models.cycles import gemm_cycles
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from .design import DesignConfig
+from models.design import DesignConfig
 
 WORKLOADS = ("minilm-l6", "llama2-7b-prefill", "llama2-7b-decode")
 

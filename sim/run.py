@@ -90,7 +90,7 @@ class GemmJob:
 
 def prepare_gemm(design, acts, weights, extra=None):
     """Validate ``acts`` (M x K codes) and ``weights`` (K x N codes) for ``design`` (a
-    :class:`sim.design.DesignConfig`) and pack them. ``extra``: the kind's extra operand, if its
+    :class:`models.design.DesignConfig`) and pack them. ``extra``: the kind's extra operand, if its
     designs take one (None: the kind's ``extra_operand`` without quantiser metadata, i.e. its
     defaults). ValueError for bad codes or shapes that do not fit the design's buffers."""
     kind = design.kind

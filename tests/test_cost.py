@@ -14,7 +14,7 @@ from models.cycles import gemm_cycles
 from models.registry import PE_KINDS
 from models.tech import UnknownComponentError
 from models.workloads import WORKLOADS, Gemm
-from sim.design import DesignConfig
+from models.design import DesignConfig
 
 # the kinds with a cost inventory (a kind added later without one must fail loudly, see below)
 KINDS = [k for k, v in PE_KINDS.items() if v.pe_class.__name__ in cost.PE_INVENTORIES]

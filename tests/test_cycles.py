@@ -4,7 +4,7 @@
 import pytest
 
 from models.cycles import gemm_cycles, scalesim_cycles
-from sim.design import DesignConfig
+from models.design import DesignConfig
 
 
 def _timing(rows, cols, dataflow="ws"):

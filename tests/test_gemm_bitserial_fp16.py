@@ -12,7 +12,7 @@ from models.bitserial_fp16 import decode_acc, decode_fp16
 from models.bitserial_gemm import decode_weight_codes
 from sim import cli
 from sim.cases_bitserial import BITSERIAL_FP16_CASES
-from sim.design import DesignConfig
+from models.design import DesignConfig
 
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 from tests.test_pe_bitserial import _spec_value

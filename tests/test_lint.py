@@ -8,7 +8,7 @@ import pytest
 from hw.accelerator import IncompatibleOptions
 from models.registry import PE_KINDS
 from sim.build import WAIVERS
-from sim.design import DesignConfig
+from models.design import DesignConfig
 from sim.toolchain import find_verilator
 
 def _buildable(pe, options, rows, cols, dataflow):

@@ -5,7 +5,7 @@ has a 64-bit data port (QData), the other branch of the harness's port accessors
 
 import numpy as np
 
-from sim.design import DesignConfig
+from models.design import DesignConfig
 from sim.native import run_native
 
 

@@ -22,7 +22,7 @@ from models.quant.shiftadd import dyadic_params, dyadic_requant
 from models.shiftadd_gemm import (default_params, group_dequant_int, output_headroom,
                                   quantize_shiftadd_weights, shiftadd_dequantise,
                                   shiftadd_extra_operand, shiftadd_gemm_int, shiftadd_golden)
-from sim.design import DesignConfig
+from models.design import DesignConfig
 
 ACC_MASK = (1 << 32) - 1
 

@@ -8,8 +8,8 @@ from amaranth.back import verilog
 
 from hw.accelerator import Accelerator
 from hw.layout import GemmLayout
-from models.cycles import ArrayTiming
-from models.registry import get_kind
+from .cycles import ArrayTiming
+from .registry import get_kind
 
 TOP_NAME = "top"
 
@@ -30,6 +30,10 @@ class DesignConfig:
     weight_depth: int = 64
     out_depth: int = 64
     pe_options: tuple = field(default=())
+
+    def __post_init__(self):
+        # one design, one slug and one build whatever order the options were given in
+        object.__setattr__(self, "pe_options", tuple(sorted(tuple(self.pe_options))))
 
     @classmethod
     def sized_for(cls, pe, rows, cols, dataflow, m, k, n, pe_options=()):
