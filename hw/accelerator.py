@@ -60,7 +60,7 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from .group_dequant import GroupDequant
 from .layout import lane_words
-from .pe import check_positive_int
+from .pe import check_positive_int, facts_only
 
 HOST_ACT, HOST_WEIGHT, HOST_OUT, HOST_PARAM = 0, 1, 2, 3
 CYCLE_COUNTER_WIDTH = 32
@@ -85,13 +85,12 @@ class Accelerator(wiring.Component):
     def __init__(self, pe_factory, *, rows, cols, dataflow="ws", act_depth, weight_depth, out_depth,
                  group_size=GROUP_FROM_PE, param_depth=None):
         check_positive_int("rows", rows)
-        pe = pe_factory()
-        pe._MustUse__silence = True
-        if dataflow == "ws" and not getattr(pe, "integer_accumulator", True):
+        pe = facts_only(pe_factory())
+        if dataflow == "ws" and not pe.integer_accumulator:
             raise IncompatibleOptions(f"{type(pe).__name__} has a float-like accumulator: an output "
                                       f"must be summed in one PE, so dataflow 'os' only, not 'ws'")
         if group_size == GROUP_FROM_PE:
-            group_size = getattr(pe, "group_size", None)
+            group_size = pe.group_size
         if group_size is not None:
             check_positive_int("group_size", group_size)
             if dataflow != "ws":
@@ -106,10 +105,8 @@ class Accelerator(wiring.Component):
         self._post_unit = None
         if group_size is not None:
             # the PE kind's own unit if it names one, else the MixPE dequantiser
-            make = getattr(pe, "post_array_unit", None)
-            self._post_unit = (make(cols) if make else None) or GroupDequant(
-                cols=cols, acc_width=pe.acc_width)
-            self._post_unit._MustUse__silence = True
+            self._post_unit = facts_only(pe.post_array_unit(cols) or GroupDequant(
+                cols=cols, acc_width=pe.acc_width))
         try:
             self.array = SystolicArray(pe_factory, rows=rows, cols=cols, dataflow=dataflow,
                                        row_sum=self._post_unit is not None and self._post_unit.uses_asum)

@@ -39,7 +39,7 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import check_positive_int
+from .pe import check_positive_int, facts_only
 
 DATAFLOWS = ("ws", "os")
 
@@ -97,8 +97,7 @@ class SystolicArray(wiring.Component):
         self._dataflow = dataflow
         self._pe_factory = pe_factory
         # A prototype the array reads its contract properties from; it is never elaborated.
-        self.pe = pe_factory()
-        self.pe._MustUse__silence = True
+        self.pe = facts_only(pe_factory())
         if dataflow == "os" and self.pe.latency > self.pe.initiation_interval:
             raise TypeError(f"output-stationary needs pe latency <= initiation interval, "
                             f"not {self.pe.latency} > {self.pe.initiation_interval}")
@@ -109,7 +108,7 @@ class SystolicArray(wiring.Component):
             raise TypeError(f"the row-sum lane is weight-stationary only, not dataflow {dataflow!r}")
         border = pe.act_border() if row_sum else None
         if border is not None:
-            border._MustUse__silence = True
+            facts_only(border)
             raise TypeError("the row-sum lane needs activation codes that are the PE's operands "
                             "(a PE kind without a row border unit)")
         self._row_sum = row_sum

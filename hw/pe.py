@@ -83,6 +83,23 @@ class ProcessingElement(wiring.Component):
     def weight_element_bits(self):
         return self.weight_code_width // self.k_per_step
 
+    #: None, or the K elements one per-group dequantisation covers: the accelerator then adds the
+    #: kind's ``post_array_unit`` after the array (weight-stationary only). Kinds with groups override.
+    group_size = None
+
+    #: False for a float-like accumulator: partial sums of different PEs cannot be added as
+    #: integers, so an output must be summed in one PE (output-stationary only).
+    integer_accumulator = True
+
+    #: True when the kind forms its products without a multiplier (shifts, adds, table look-ups);
+    #: the conformance and synthesis tests check that Yosys finds no ``$mul`` in such a PE.
+    multiplier_free = False
+
+    def post_array_unit(self, cols):
+        """The unit the accelerator adds after a ``cols``-column array for this kind's per-group
+        dequantisation, or None (no group, or the accelerator's default MixPE dequantiser)."""
+        return None
+
     def act_border(self):
         """The row border unit turning an activation code lane into the PE's operand, or None."""
         return None
@@ -104,6 +121,20 @@ class ProcessingElement(wiring.Component):
     def macs_per_cycle(self):
         """Multiply-accumulates per cycle at full occupancy (a derived fact for the cost model)."""
         return self.macs_per_step / self.initiation_interval
+
+
+def facts_only(component):
+    """Mark ``component`` as built only to read its properties (widths, timing); never elaborated.
+
+    Amaranth warns when a Component is garbage-collected without having been elaborated ("created
+    but never used", from ``amaranth.hdl._unused.MustUse``). Prototypes that the array, the cycle
+    and cost models and the command line build to read a PE's contract facts are exactly that, by
+    design. This helper is the one place the project silences the warning, per object (through the
+    private ``_MustUse__silence`` flag Amaranth itself uses), so a component that should have been
+    elaborated and was not still warns. Returns ``component``.
+    """
+    component._MustUse__silence = True
+    return component
 
 
 def check_positive_int(name, value, *, minimum=1, maximum=None):

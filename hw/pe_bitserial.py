@@ -59,6 +59,7 @@ class BitSerialPE(ProcessingElement):
     initiation_interval = property(lambda self: self._format.terms)
     latency = property(lambda self: self._format.terms)
     macs_per_step = property(lambda self: 1)
+    multiplier_free = True
 
     def weight_border(self):
         return TermEncoder(weight_format=self._format.name)

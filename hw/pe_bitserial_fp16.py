@@ -61,6 +61,7 @@ class BitSerialFp16PE(ProcessingElement):
     initiation_interval = property(lambda self: self._format.terms)
     latency = property(lambda self: self._format.terms)
     macs_per_step = property(lambda self: VEC)
+    multiplier_free = True
 
     def weight_border(self):
         return TermEncoder(weight_format=self._format.name, elements=VEC)

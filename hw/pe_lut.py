@@ -43,6 +43,7 @@ class LutPE(ProcessingElement):
     initiation_interval = property(lambda self: self._weight_bits)
     latency = property(lambda self: self._weight_bits)
     macs_per_step = property(lambda self: GROUP)
+    multiplier_free = True
 
     def act_border(self):
         return LutTablePrecompute()

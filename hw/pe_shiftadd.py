@@ -58,6 +58,7 @@ class ShiftAddPE(ProcessingElement):
     initiation_interval = property(lambda self: 1)
     latency = property(lambda self: 1)
     macs_per_step = property(lambda self: 1)
+    multiplier_free = True
 
     def post_array_unit(self, cols):
         """The unit :class:`hw.accelerator.Accelerator` adds after a ``cols``-column array of these

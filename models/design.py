@@ -8,6 +8,7 @@ from amaranth.back import verilog
 
 from hw.accelerator import Accelerator
 from hw.layout import GemmLayout
+from hw.pe import facts_only
 from .cycles import ArrayTiming
 from .registry import get_kind
 
@@ -57,8 +58,8 @@ class DesignConfig:
     @functools.cached_property
     def facts(self):
         """An accelerator instance to read timing and width properties from (never elaborated)."""
-        acc = self.accelerator()
-        acc._MustUse__silence = acc.array._MustUse__silence = True
+        acc = facts_only(self.accelerator())
+        facts_only(acc.array)
         return acc
 
     def timing(self):

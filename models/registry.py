@@ -15,6 +15,7 @@ from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
+from hw.pe import facts_only
 from hw.pe_shiftadd import ShiftAddPE
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
@@ -55,9 +56,7 @@ class PEKind:
 
     def prototype(self, **options):
         """An instance to read the contract properties from (never elaborated)."""
-        pe = self.pe_class(**options)
-        pe._MustUse__silence = True
-        return pe
+        return facts_only(self.pe_class(**options))
 
     def pe_factory(self, **options):
         return partial(self.pe_class, **options)

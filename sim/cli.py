@@ -369,9 +369,6 @@ def build_parser():
 
 
 def main(argv=None):
-    import warnings
-    # Components built only to read their contract properties are never elaborated, by design.
-    warnings.filterwarnings("ignore", message=".*created but never used")
     from sim.run import SimulationError
     from sim.toolchain import ToolchainError
 
