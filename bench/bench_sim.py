@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     results = {name: [] for name in paths}
     for i in range(args.repeats):
         for name, run in paths.items():
-            r = run(design, acts, weights)
+            r = run(design, design.kind.operands(acts, weights, design.facts.pe))
             results[name].append(r)
             print(f"  run {i + 1} {name:6s}: {r.sim_seconds:.4f} s start..done, "
                   f"{r.cycles_per_second:,.0f} cycles/s, process {r.wall_seconds:.2f} s, "

@@ -29,6 +29,7 @@ compute, not the buffer read/write cycles this counter includes.
 """
 
 from dataclasses import dataclass
+from math import ceil
 
 from hw.layout import GemmLayout
 
@@ -72,7 +73,6 @@ class CycleEstimate:
 
 def scalesim_cycles(rows, cols, dataflow, m, k, n):
     """SCALE-Sim v3's compute cycles (spec section 0), for comparison only."""
-    from math import ceil
     if dataflow == "ws":
         folds, t = ceil(k / rows) * ceil(n / cols), 2 * rows + cols + m - 2
     elif dataflow == "os":

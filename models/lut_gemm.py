@@ -8,6 +8,7 @@ accumulator width like the hardware.
 import numpy as np
 
 from .golden import wrap_signed
+from .intcodes import quantize_weights
 from .quant import lut
 
 
@@ -33,7 +34,6 @@ def quantize_lut_weights(w, *, weight_bits):
     ``q = (w >= 0)``, scale ``s = 2 * mean|w|`` and zero point ``z = 1/2`` per channel, so that
     ``s (q - z) = +-mean|w|`` and ``z' = 2z + 1 - 2 = 0`` (the bit-plane form needs no correction).
     """
-    from .intcodes import quantize_weights
     if weight_bits >= 2:
         return quantize_weights(w, bits=weight_bits, symmetric=False)
     w = np.asarray(w, dtype=np.float64)

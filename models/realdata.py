@@ -52,6 +52,7 @@ __all__ = [
     "sentence_embeddings",
     "get_tensor",
     "minilm_gemm",
+    "real_gemm",
     "gelu",
 ]
 
@@ -130,6 +131,7 @@ def load_minilm_weights() -> Mapping[str, np.ndarray]:
     Returns a read-only mapping (``dict``-like); arrays are non-writeable.
     """
     _require("safetensors")
+    # deferred on purpose: safetensors is the optional "real" extra (imported only to read MiniLM)
     from safetensors.numpy import load_file
 
     tensors = load_file(str(minilm_model_dir() / "model.safetensors"))
@@ -159,6 +161,7 @@ DEFAULT_SENTENCES: tuple[str, ...] = (
 def load_tokenizer():
     """The shipped WordPiece tokenizer with its fixed 128-token padding and truncation off."""
     _require("tokenizers")
+    # deferred on purpose: tokenizers is the optional "real" extra
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(minilm_model_dir() / "tokenizer.json"))
@@ -343,6 +346,23 @@ def get_tensor(spec: str) -> np.ndarray:
     if kind == "act":
         return minilm_forward().inputs[f"L{layer}.{name}"]
     return _weight(layer, name, kind)
+
+
+def real_gemm(spec: str, m: int | None = None, k: int | None = None,
+              n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The real-tensor loader every run uses: ``(A, W)`` as float64, A (M x K) the linear's
+    forward-pass inputs and W (K x N) its weight, for ``spec`` ``minilm:L<layer>.<linear>``,
+    cropped to the leading ``m`` x ``k`` x ``n`` (None: whole). ValueError when the tensors are
+    smaller than asked."""
+    layer, name, kind = _parse(spec)
+    if kind != "weight":
+        raise ValueError(f"real_gemm takes a linear (e.g. minilm:L0.ffn1), not {spec!r}")
+    a, w = minilm_gemm(layer, name)
+    (full_m, full_k), full_n = a.shape, w.shape[1]
+    for dim, want, have in (("M", m, full_m), ("K", k, full_k), ("N", n, full_n)):
+        if want is not None and want > have:
+            raise ValueError(f"{spec} has {dim} = {have}, not the {want} asked for")
+    return (np.asarray(a[:m, :k], dtype=np.float64), np.asarray(w[:k, :n], dtype=np.float64))
 
 
 def minilm_gemm(layer: int, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import numpy as np
+
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_int8 import Int8PE
@@ -29,6 +31,27 @@ from .shiftadd_gemm import (quantize_shiftadd_acts, quantize_shiftadd_weights, s
 
 
 @dataclass(frozen=True)
+class GemmOperands:
+    """Everything a GEMM run needs besides the design, from :meth:`PEKind.operands`.
+
+    ``acts`` (M x K) and ``weights`` (K x N) are checked int64 element codes of the PE's formats;
+    ``extra`` is the kind's extra operand (a grouped design's per-group parameters) or None;
+    ``acts_meta`` / ``weights_meta`` are the quantisers' metadata (scales, formats) for an operand
+    given as floats, None for one given as codes.
+    """
+    acts: np.ndarray
+    weights: np.ndarray
+    extra: object = None
+    acts_meta: dict = None
+    weights_meta: dict = None
+
+    @property
+    def shape(self):
+        """(M, K, N)."""
+        return self.acts.shape[0], self.acts.shape[1], self.weights.shape[1]
+
+
+@dataclass(frozen=True)
 class PEKind:
     name: str
     description: str
@@ -42,6 +65,8 @@ class PEKind:
     dequantize_output: Callable = None
     # PE options the command line may set, with their defaults (names are the class's keywords)
     options: tuple = ()
+    # what each option takes, for the command line's help: (name, "values") pairs
+    option_values: tuple = ()
     # the kind's natural precisions, compared in reports: (label, options) pairs
     variants: tuple = ()
     # kinds whose designs take an operand besides the codes (a grouped design's per-group
@@ -66,6 +91,30 @@ class PEKind:
 
     def check_weights(self, codes, pe):
         return check_codes("weight", codes, bits=pe.weight_element_bits, signed=pe.weight_signed)
+
+    def operands(self, acts, weights, pe, *, extra=None):
+        """The one way from tensors to a run's operands: ``acts`` (M x K) and ``weights`` (K x N)
+        given as floats are quantised by the kind's quantisers, given as integers are taken as
+        element codes; codes are range-checked for ``pe``'s formats and the kind's extra operand
+        is built from the quantisers' metadata (or its defaults for codes), unless ``extra`` is
+        given. ValueError naming the operand for bad shapes or codes."""
+        acts_meta = weights_meta = None
+        if np.issubdtype(np.asarray(acts).dtype, np.floating):
+            acts, acts_meta = self.quantize_acts(np.asarray(acts), pe)
+        if np.issubdtype(np.asarray(weights).dtype, np.floating):
+            weights, weights_meta = self.quantize_weights(np.asarray(weights), pe)
+        acts, weights = self.check_acts(acts, pe), self.check_weights(weights, pe)
+        if acts.shape[1] != weights.shape[0]:
+            raise ValueError(f"shapes do not chain: acts {acts.shape} (M x K) @ weights "
+                             f"{weights.shape} (K x N)")
+        if extra is None and self.extra_operand is not None:
+            extra = self.extra_operand(acts, weights, pe, acts_meta, weights_meta)
+        return GemmOperands(acts, weights, extra, acts_meta, weights_meta)
+
+    def golden(self, operands, pe):
+        """The exact integer output the RTL must produce for ``operands`` (a :class:`GemmOperands`)."""
+        extra = () if operands.extra is None else (operands.extra,)
+        return self.golden_gemm(operands.acts, operands.weights, pe, *extra)
 
     def random_operands(self, rng, m, k, n, pe):
         """Uniform random codes over each operand's full range (extremes included), or the
@@ -104,6 +153,7 @@ PE_KINDS = {
             raw, acts, weight_bits=pe.weight_bits, act_scale=a_meta["scale"][0],
             weight_scale=w_meta["scale"], weight_zero_point=w_meta["zero_point"]),
         options=(("weight_bits", 4),),
+        option_values=(("weight_bits", "1..4"),),
         variants=(("LUT W4A8", (("weight_bits", 4),)), ("LUT W2A8", (("weight_bits", 2),)),
                   ("LUT W1A8", (("weight_bits", 1),))),
     ),
@@ -119,6 +169,7 @@ PE_KINDS = {
         dequantize_output=lambda raw, acts, a_meta, w_meta, pe: ovp_dequantise(
             raw, act_scale=a_meta["scale"], weight_scale=w_meta["scale"]),
         options=(("mode", "int4"),),
+        option_values=(("mode", "int4, flint4 or int8"),),
         variants=(("OVP W4A4", ()), ("OVP W4A4 flint4", (("mode", "flint4"),)),
                   ("OVP W8A8", (("mode", "int8"),))),
     ),
@@ -132,6 +183,9 @@ PE_KINDS = {
         quantize_weights=quantize_shiftadd_weights,
         dequantize_output=shiftadd_dequantise,
         options=(("weight_bits", 4), ("group_size", 128)),
+        option_values=(("weight_bits", "2..4"),
+                       ("group_size", "K elements per dequantisation group, a multiple of --rows, "
+                                      "ws only; none = the raw integer GEMM")),
         variants=(("W4A8 g128 (MixPE)", (("weight_bits", 4), ("group_size", 128))),),
         extra_operand=shiftadd_extra_operand,
     ),
@@ -145,6 +199,9 @@ PE_KINDS = {
         quantize_weights=quantize_bitserial_weights,
         dequantize_output=bitserial_dequantise,
         options=(("weight_format", "mixed4"), ("group_size", 128)),
+        option_values=(("weight_format", "int8, int6, fp4, fp3, mixed4 or mixed3"),
+                       ("group_size", "K elements per INT8 group scale, a multiple of --rows, "
+                                      "ws only; none = the raw integer GEMM")),
         variants=(("BitMoD mixed4 W4A8 g128", (("weight_format", "mixed4"), ("group_size", 128))),
                   ("BitMoD mixed3 W3A8 g128", (("weight_format", "mixed3"), ("group_size", 128))),
                   ("BitMoD INT8 Booth g128", (("weight_format", "int8"), ("group_size", 128)))),
@@ -161,6 +218,7 @@ PE_KINDS = {
         quantize_weights=quantize_bitserial_weights,
         dequantize_output=fp16_dequantise,
         options=(("weight_format", "mixed4"),),
+        option_values=(("weight_format", "int8, int6, fp4, fp3, mixed4 or mixed3"),),
         variants=(("BitMoD mixed4 W4A16 (FP16 act)", (("weight_format", "mixed4"),)),),
         random_codes=random_fp16_operands,
         dataflows=("os",),

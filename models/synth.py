@@ -43,6 +43,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from amaranth.back import verilog
 
 from hw.array import SystolicArray
@@ -483,7 +484,6 @@ def synthesis_table(kinds=None, *, units=UNITS, tool=None):
     """pandas DataFrame, one row per (kind, option setting, unit present): the word-level
     operators (``$mul`` count, adders), coarse cells, flops and mapped area (osu018 um^2).
     Answers issue 6's "cell counts per weight-bit setting"."""
-    import pandas as pd
     rows = []
     for name in (kinds or list(PE_KINDS)):
         kind = get_kind(name)

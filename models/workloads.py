@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence, Union
 
+import pandas as pd
+
 __all__ = [
     "Gemm",
     "TransformerConfig",
@@ -171,7 +173,6 @@ def total_macs(workload: Workload) -> int:
 
 def workload_table(workload: Workload):
     """pandas DataFrame, one row per GEMM: name, m, k, n, count, macs, share of total MACs."""
-    import pandas as pd
 
     gemms = _resolve(workload)
     df = pd.DataFrame(

@@ -10,8 +10,10 @@ from hw.accelerator import HOST_ACT, HOST_OUT, HOST_WEIGHT
 from .run import SimulationError, prepare_gemm
 
 
-def simulate_gemm_amaranth(design, acts, weights, extra=None):
-    job = prepare_gemm(design, acts, weights, extra)
+def simulate_gemm_amaranth(design, operands):
+    """Run one GEMM (``operands`` from ``design.kind.operands``) on ``design`` in Amaranth's
+    simulator; the same :class:`sim.run.SimResult` as the Verilator run."""
+    job = prepare_gemm(design, operands)
     accel = design.accelerator()
     layout = job.layout
     state = {}

@@ -6,160 +6,79 @@ NaN/inf, out-of-range codes, missing tools).
 """
 
 import argparse
+import dataclasses
+import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+from hw.group_dequant import DequantParams
+from models.design import DesignConfig
+from models.quant import FORMATS, quant_table
+from models.realdata import MissingRealDataError, get_tensor
+from models.registry import PE_KINDS, get_kind
 
+from . import cost_cli
+from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths,
+                   check_gemm_size, pe_options, positive_int, seed_int)
+from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
+                    write_file_atomically)
+from .report import build_report, check_report_out
+from .run import SimulationError, simulate_gemm
+from .toolchain import ToolchainError
 
-# command-line flags that set a PE option (the option name is the PE class's keyword)
-PE_OPTION_FLAGS = ("weight_bits", "weight_format", "mode", "group_size")
-
-
-class BadInput(Exception):
-    """Reported as one line on stderr with exit code 2."""
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-NO_GROUP = "none"
-
-
-def group_size_arg(text):
-    """A positive group size, or ``none`` (the raw design without the post-array unit)."""
-    return NO_GROUP if text.strip().lower() == NO_GROUP else positive_int(text)
-
-
-def _pe_kind(text):
-    from models.registry import PE_KINDS
-    if text not in PE_KINDS:
-        raise argparse.ArgumentTypeError(f"unknown PE kind {text!r}; known kinds: {', '.join(PE_KINDS)}")
-    return text
-
-
-def add_pe_option_args(p):
-    """The flags of PE_OPTION_FLAGS (checked against the kind by ``pe_options``)."""
-    p.add_argument("--weight-bits", type=positive_int,
-                   help="weight bits of PE kinds that take them (lut: 1..4, default 4; shiftadd: 2..4)")
-    p.add_argument("--weight-format",
-                   help="weight format of kinds that take one (bitserial: int8, int6, fp4, fp3, "
-                        "mixed4 (default), mixed3)")
-    p.add_argument("--mode", help="PE mode of kinds that take one (ovp: int4 (default), flint4, int8)")
-    p.add_argument("--group", dest="group_size", type=group_size_arg,
-                   help="K elements per dequantisation group of kinds that take one (shiftadd, "
-                        "bitserial: default 128, a multiple of --rows; ws only; 'none' = the raw "
-                        "integer GEMM, either dataflow)")
-
-
-def _add_design_args(p, depths_default=None):
-    p.add_argument("--pe", type=_pe_kind, required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--rows", type=positive_int, required=True)
-    p.add_argument("--cols", type=positive_int, required=True)
-    p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
-                   help="weight-stationary (default) or output-stationary")
-    add_pe_option_args(p)
-    for name in ("act", "weight", "out"):
-        p.add_argument(f"--{name}-depth", type=positive_int, default=depths_default,
-                       help=f"{name} buffer depth in words"
-                            + (" (default: sized to the GEMM, rounded up to a power of two)"
-                               if depths_default is None else f" (default {depths_default})"))
-
-
-def _write_atomically(directory, files):
-    """Write ``{name: writer(path)}`` into ``directory`` so that either every file lands or none."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".pearray-", dir=directory))
-    try:
-        for name, writer in files.items():
-            writer(staging / name)
-        for name in files:
-            os.replace(staging / name, directory / name)
-    finally:
-        for leftover in staging.iterdir():
-            leftover.unlink()
-        staging.rmdir()
+# the files ``sim --dump`` writes (a folder holding only these is a previous dump)
+DUMP_FILES = ("acts_q.npy", "weights_q.npy", "acts_lanes.npy", "weights_lanes.npy", "rtl_out.npy",
+              "golden_out.npy", "meta.json", "dequant_params.npz", "scale_codes.npz", DUMP_MARKER)
 
 
 def cmd_verilog(args):
-    from models.registry import get_kind
-    from models.design import DesignConfig
     design = DesignConfig(args.pe, args.rows, args.cols, args.dataflow, args.act_depth,
                           args.weight_depth, args.out_depth, pe_options(args, get_kind(args.pe)))
-    text = design.verilog()
     path = Path(args.output) / f"{design.slug}.v"
-    _write_atomically(args.output, {path.name: lambda p: p.write_text(text)})
+    check_output_file(path, "-o")
+    text = design.verilog()
+    write_file_atomically(path, lambda p: p.write_text(text))
     print(path)
     return EXIT_OK
 
 
-def _load_matrix(path, what):
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise BadInput(f"cannot read {what} file {path}: {e}") from None
-    if array.ndim != 2:
-        raise BadInput(f"{what} file {path} must hold a 2-D matrix, got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise BadInput(f"{what} file {path} must hold integers or floats, got dtype {array.dtype}")
-    return array
-
-
-def pe_options(args, kind):
-    """The PE options given on the command line, checked against what the kind accepts."""
-    given = {name: getattr(args, name) for name in PE_OPTION_FLAGS if getattr(args, name) is not None}
-    if given.get("group_size") == NO_GROUP:
-        given["group_size"] = None
-    known = dict(kind.options)
-    for name in given:
-        if name not in known:
-            raise BadInput(f"PE kind {kind.name!r} has no --{name.replace('_', '-')} option")
-    try:
-        kind.prototype(**given)
-    except TypeError as e:
-        raise BadInput(str(e)) from None
-    return tuple(sorted(given.items()))
-
-
 def _operands(args, kind, pe):
-    """(acts codes, weights codes, meta) from the files or random codes of the PE's formats."""
+    """(GemmOperands, meta) from the files (floats quantised, integers taken as codes) or random
+    codes of the PE's formats."""
     if (args.weights is None) != (args.acts is None):
         raise BadInput("--weights and --acts go together")
     if args.weights is None:
         if None in (args.m, args.k, args.n):
             raise BadInput("give --m, --k and --n (or --acts and --weights)")
+        check_gemm_size(args.m, args.k, args.n)
         rng = np.random.default_rng(args.seed)
         acts, weights = kind.random_operands(rng, args.m, args.k, args.n, pe)
-        return acts, weights, {"source": f"random element codes over the PE's full code ranges, seed {args.seed}",
-                               "dequantise": "no scales: the codes are the PE's element codes "
-                                             "(see the PE class docstring for their meaning)"}
-    acts = _load_matrix(args.acts, "activation")
-    weights = _load_matrix(args.weights, "weight")
-    if acts.shape[1] != weights.shape[0]:
-        raise BadInput(f"shapes do not chain: acts {acts.shape} (M x K) @ weights {weights.shape} (K x N)")
-    for name, value, actual in (("m", args.m, acts.shape[0]), ("k", args.k, acts.shape[1]),
-                                ("n", args.n, weights.shape[1])):
-        if value is not None and value != actual:
-            raise BadInput(f"--{name} {value} does not match the files' {name.upper()} = {actual}")
-    meta = {"source": f"acts {args.acts}, weights {args.weights}"}
-    if np.issubdtype(acts.dtype, np.floating):
-        acts, meta["acts"] = kind.quantize_acts(acts, pe)
-    if np.issubdtype(weights.dtype, np.floating):
-        weights, meta["weights"] = kind.quantize_weights(weights, pe)
-    return acts, weights, meta
+        meta = {"source": f"random element codes over the PE's full code ranges, seed {args.seed}",
+                "dequantise": "no scales: the codes are the PE's element codes "
+                              "(see the PE class docstring for their meaning)"}
+    else:
+        acts = load_matrix(args.acts, "activation", "--acts")
+        weights = load_matrix(args.weights, "weight", "--weights")
+        if acts.shape[1] != weights.shape[0]:
+            raise BadInput(f"shapes do not chain: --acts {acts.shape} (M x K) @ --weights "
+                           f"{weights.shape} (K x N)")
+        for name, value, actual in (("m", args.m, acts.shape[0]), ("k", args.k, acts.shape[1]),
+                                    ("n", args.n, weights.shape[1])):
+            if value is not None and value != actual:
+                raise BadInput(f"--{name} {value} does not match the files' {name.upper()} = {actual}")
+        check_gemm_size(acts.shape[0], acts.shape[1], weights.shape[1])
+        meta = {"source": f"acts {args.acts}, weights {args.weights}"}
+    try:
+        operands = kind.operands(acts, weights, pe)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    for side in ("acts", "weights"):
+        if getattr(operands, f"{side}_meta") is not None:
+            meta[side] = getattr(operands, f"{side}_meta")
+    return operands, meta
 
 
 def _lane_codes(codes, pe, side):
@@ -180,42 +99,32 @@ def _lane_codes(codes, pe, side):
 
 
 def _npz(**arrays):
-    import io
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
 
 
 def cmd_sim(args):
-    from models.registry import get_kind
-    from models.design import DesignConfig
-    from sim.run import simulate_gemm
-
+    if args.dump:
+        check_output_dir(args.dump, "--dump", marker=DUMP_MARKER, own_names=DUMP_FILES)
     kind = get_kind(args.pe)
     options = pe_options(args, kind)
     pe = kind.prototype(**dict(options))
-    try:
-        acts, weights, meta = _operands(args, kind, pe)
-        acts, weights = kind.check_acts(acts, pe), kind.check_weights(weights, pe)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
-    (m, k), n = acts.shape, weights.shape[1]
+    operands, meta = _operands(args, kind, pe)
+    m, k, n = operands.shape
     design = DesignConfig.sized_for(args.pe, args.rows, args.cols, args.dataflow, m, k, n, options)
     overrides = {f"{b}_depth": getattr(args, f"{b}_depth") for b in ("act", "weight", "out")
                  if getattr(args, f"{b}_depth") is not None}
     if overrides:
-        design = DesignConfig(**{**design.__dict__, **overrides})
+        design = dataclasses.replace(design, **overrides)
+    check_depths(design)
     try:
         design.layout(m, k, n)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    make_extra = getattr(kind, "extra_operand", None)   # e.g. shiftadd's per-group parameters
-    try:
-        extra = make_extra(acts, weights, pe, meta.get("acts"), meta.get("weights")) if make_extra else None
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    extra = operands.extra
     print(f"pearray: simulating {design.slug}: {m}x{k}x{n} ...", file=sys.stderr)
-    result = simulate_gemm(design, acts, weights, extra)
+    result = simulate_gemm(design, operands)
     est = result.model
     report = {
         "pe": args.pe, **dict(options), "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
@@ -241,7 +150,6 @@ def cmd_sim(args):
                      "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
         files = {}
         if extra is not None:
-            from hw.group_dequant import DequantParams
             meta["rtl_out"] = (
                 "group-dequantised integer output: per group, HAWQ-V3 dyadic (b, c) applied to "
                 "raw - z * sum(a), summed over groups" + (", then requantised to INT8" if extra.requant else "")
@@ -251,7 +159,7 @@ def cmd_sim(args):
             name = extra.description.split()[0]
             meta[name.split(".")[0]] = extra.description
             files[name] = lambda p: p.write_bytes(_npz(**extra.dump_arrays()))
-        _write_atomically(args.dump, {
+        write_dir(args.dump, {
             "acts_q.npy": lambda p: np.save(p, result.acts),
             "weights_q.npy": lambda p: np.save(p, result.weights),
             "acts_lanes.npy": lambda p: np.save(p, _lane_codes(result.acts, design.facts.pe, "act")),
@@ -260,7 +168,7 @@ def cmd_sim(args):
             "golden_out.npy": lambda p: np.save(p, result.golden_out),
             "meta.json": lambda p: p.write_text(json.dumps(meta, indent=2, default=str)),
             **files,
-        })
+        }, DUMP_MARKER)
     if args.json:
         print(json.dumps(report))
     else:
@@ -274,8 +182,6 @@ def cmd_sim(args):
 
 def cmd_quant(args):
     """Relative error and SQNR of quantisation formats on one tensor."""
-    from models.quant import FORMATS, quant_table
-
     if (args.tensor is None) == (args.input is None):
         raise BadInput("give exactly one of --tensor (e.g. minilm:L0.ffn2) or --input X.npy")
     if args.all == (args.format is not None):
@@ -283,17 +189,14 @@ def cmd_quant(args):
     if args.format is not None and args.format not in FORMATS:
         raise BadInput(f"unknown format {args.format!r}; known formats: {', '.join(FORMATS)}")
     if args.tensor is not None:
-        from models.realdata import MissingRealDataError, get_tensor
         try:
             x = get_tensor(args.tensor)
-        except MissingRealDataError as e:
-            raise BadInput(str(e)) from None
+        except (MissingRealDataError, ValueError) as e:
+            raise BadInput(f"--tensor: {e}") from None
         source = args.tensor
     else:
-        x = _load_matrix(args.input, "input")
+        x = load_matrix(args.input, "input", "--input")
         source = args.input
-    if not np.all(np.isfinite(x)):
-        raise BadInput(f"{source} holds NaN or inf values")
     table = quant_table(x, None if args.all else [args.format])
     if args.json:
         print(json.dumps({"tensor": source, "shape": list(np.shape(x)),
@@ -305,14 +208,13 @@ def cmd_quant(args):
 
 
 def cmd_report(args):
-    from sim.report import build_report
+    check_report_out(args.out)
     failing = build_report(args.out, quick=args.quick)
     print(Path(args.out) / "summary.md")
     return EXIT_FAIL if failing else EXIT_OK
 
 
 def cmd_kinds(args):
-    from models.registry import PE_KINDS
     width = max(map(len, PE_KINDS))
     for name, kind in PE_KINDS.items():
         print(f"{name:{width}s} {kind.description}")
@@ -332,18 +234,19 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("verilog", help="write the accelerator's Verilog")
-    _add_design_args(p, depths_default=256)
+    add_design_args(p, depths_default=256)
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("sim", help="simulate a GEMM in Verilator and compare with the golden model")
-    _add_design_args(p)
+    add_design_args(p)
     for dim in ("m", "k", "n"):
         p.add_argument(f"--{dim}", type=positive_int)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--weights", help="K x N .npy (floats are quantised by the PE's format)")
     p.add_argument("--acts", help="M x K .npy (floats are quantised by the PE's format)")
-    p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json")
+    p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json "
+                                  "(new, empty, or a previous dump, which is replaced)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_sim)
 
@@ -356,22 +259,20 @@ def build_parser():
     p.set_defaults(func=cmd_quant)
 
     p = sub.add_parser("report", help="compare every design: RTL-verified, cycles, quantisation error")
-    p.add_argument("--out", default="reports/latest", help="output folder (default reports/latest)")
+    p.add_argument("--out", default="reports/latest",
+                   help="output folder (default reports/latest): new, empty, or a previous report, "
+                        "which is replaced")
     p.add_argument("--quick", action="store_true", help="smaller verified GEMM (about a minute)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("kinds", help="list the PE kinds")
     p.set_defaults(func=cmd_kinds)
 
-    from sim.cost_cli import add_commands
-    add_commands(sub, BadInput)
+    cost_cli.add_commands(sub, BadInput)
     return parser
 
 
 def main(argv=None):
-    from sim.run import SimulationError
-    from sim.toolchain import ToolchainError
-
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a one-line argument error
@@ -384,6 +285,10 @@ def main(argv=None):
     except SimulationError as e:
         print(f"pearray: simulation failed: {e}", file=sys.stderr)
         return EXIT_FAIL
+    except KeyboardInterrupt:
+        # the staging folders are removed by their ``finally`` blocks on the way out
+        print("pearray: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,20 +11,9 @@ from __future__ import annotations
 import json
 import re
 
-from .cli import add_pe_option_args, pe_options, positive_int
+from .args import add_pe_option_args, pe_options, positive_float, positive_int
 
 NODES = (45, 28, 22)
-
-
-def _positive_float(text):
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def parse_gemm(text, bad):
@@ -152,11 +141,11 @@ def add_commands(subparsers, bad_input_exception):
     p.add_argument("--cols", type=positive_int, required=True)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws")
     p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28 or 22")
-    p.add_argument("--clock-mhz", type=_positive_float, default=500.0)
+    p.add_argument("--clock-mhz", type=positive_float, default=500.0)
     add_pe_option_args(p)
     p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4")
     for name in ("act", "weight", "out"):
-        p.add_argument(f"--{name}-kib", type=_positive_float, default=64.0,
+        p.add_argument(f"--{name}-kib", type=positive_float, default=64.0,
                        help=f"{name} buffer size in KiB (default 64)")
     p.add_argument("--gemm", help="one GEMM, MxKxN")
     p.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode")

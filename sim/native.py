@@ -122,10 +122,11 @@ def _read_result(path):
     return fields
 
 
-def run_native(design, acts, weights):
-    """Run one GEMM on ``design`` through the native harness. Returns a
-    :class:`sim.run.SimResult` (``rtl_out``, ``cycles``, ``sim_seconds`` = start..done)."""
-    job = prepare_gemm(design, acts, weights)
+def run_native(design, operands):
+    """Run one GEMM (``operands`` from ``design.kind.operands``) on ``design`` through the native
+    harness. Returns a :class:`sim.run.SimResult` (``rtl_out``, ``cycles``, ``sim_seconds`` =
+    start..done)."""
+    job = prepare_gemm(design, operands)
     if job.extra_words:
         raise ValueError(f"the native harness loads only the activation and weight buffers; "
                          f"{design.slug} also needs {len(job.extra_words)} extra buffer(s)")

@@ -19,10 +19,8 @@ A design that fails verification is shown as FAILING and the command exits 1 aft
 import base64
 import io
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +29,17 @@ import numpy as np
 import pandas as pd
 
 from hw.accelerator import IncompatibleOptions
-from models.cycles import gemm_cycles
+from models.design import DesignConfig
+from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from models.design import DesignConfig
+from . import run
+from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 
+TABLES = ("verification.csv", "quant_error.csv", "costs.csv", "workload_cycles.csv", "claims.csv")
+# the real tensors every design is verified on: MiniLM-L6 layer 0 FFN1 (forward-pass inputs, weight)
+REAL_TENSOR = "minilm:L0.ffn1"
 WORKLOADS = ("minilm-l6", "llama2-7b-prefill", "llama2-7b-decode")
 
 
@@ -71,33 +74,18 @@ def _progress(message):
     print(f"pearray report: {message}", file=sys.stderr, flush=True)
 
 
-def _real_operands(plan):
-    from models.realdata import get_tensor
-    acts = get_tensor("minilm:L0.ffn1.act")
-    weights = get_tensor("minilm:L0.ffn1").T
-    if acts.shape[0] < plan.m:
-        raise ValueError(f"the forward pass gives {acts.shape[0]} tokens, the report needs {plan.m}")
-    return np.asarray(acts[:plan.m, :plan.k], dtype=np.float64), np.asarray(weights[:plan.k, :plan.n], dtype=np.float64)
-
-
 def _rel_error(ref, approx):
     return float(np.linalg.norm(approx - ref) / np.linalg.norm(ref))
 
 
 def verify_and_measure(plan, staging):
     """Steps 1, 2 and 5 for every design: Verilog, RTL verification, quantisation error."""
-    from .run import SimulationError, simulate_gemm
-
-    acts_f, weights_f = _real_operands(plan)
+    acts_f, weights_f = real_gemm(REAL_TENSOR, plan.m, plan.k, plan.n)
     reference = acts_f @ weights_f
     verification, quant = [], []
     for label, kind, options in designs():
         pe = kind.prototype(**dict(options))
-        acts, a_meta = kind.quantize_acts(acts_f, pe)
-        weights, w_meta = kind.quantize_weights(weights_f, pe)
-        # a grouped design's per-group dequantisation parameters, derived from the scales
-        extra = kind.extra_operand(acts, weights, pe, a_meta, w_meta) if kind.extra_operand else None
-        extra_args = () if extra is None else (extra,)
+        operands = kind.operands(acts_f, weights_f, pe)
         dataflow = kind.dataflows[0]
         design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
                                         options)
@@ -107,22 +95,24 @@ def verify_and_measure(plan, staging):
         row = {"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
                "rows": plan.rows, "cols": plan.cols, "dataflow": dataflow,
                "m": plan.m, "k": plan.k, "n": plan.n}
+        job = run.prepare_gemm(design, operands)
         try:
-            result = simulate_gemm(design, acts, weights, *extra_args)
-        except SimulationError as e:
+            result = run.simulate_job(job)
+        except run.SimulationError as e:
             row.update({"status": f"FAIL: {e}", "bit_exact": False, "mismatches": -1, "rtl_cycles": -1})
-            result = None
-        if result is not None:
+            raw = job.golden_out()
+        else:
             row.update({"status": "PASS" if result.passed else "FAIL", "bit_exact": result.mismatches == 0,
                         "mismatches": result.mismatches, "rtl_cycles": result.cycles})
-        est = gemm_cycles(design.timing(), plan.m, plan.k, plan.n)
+            raw = result.golden_out
+        est = job.model
         row.update({"model_cycles": est.cycles, "scalesim_cycles": est.scalesim_cycles,
                     "folds": est.folds, "utilisation": round(est.utilisation, 6)})
         verification.append(row)
 
-        raw = kind.golden_gemm(acts, weights, pe, *extra_args)
-        out = kind.dequantize_output(raw, acts, a_meta, w_meta, pe)
-        quant.append({"design": label, "act_format": a_meta["format"], "weight_format": w_meta["format"],
+        out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
+        quant.append({"design": label, "act_format": operands.acts_meta["format"],
+                      "weight_format": operands.weights_meta["format"],
                       "output_rel_error": round(_rel_error(reference, out), 6),
                       "output_sqnr_db": round(float(-20 * np.log10(_rel_error(reference, out))), 3)})
     return pd.DataFrame(verification), pd.DataFrame(quant)
@@ -272,6 +262,8 @@ def _plot_png(fig):
 
 
 def _plots(workloads, quant, costs):
+    # deferred on purpose: the headless backend must be chosen before pyplot is first imported,
+    # and only the report draws
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -355,13 +347,25 @@ def _summary(verification, quant, costs, synth_note, seconds):
     return "\n".join(lines) + "\n"
 
 
+def report_files():
+    """The names a report writes at its top level (a folder holding only these is a report)."""
+    return (*TABLES, "synthesis_cells.csv", "synthesis_vs_model.csv", "COLUMNS.md", "index.html",
+            "summary.md", "verilog", REPORT_MARKER)
+
+
+def check_report_out(out, flag="--out"):
+    """BadInput unless ``out`` may receive a report: new, empty or a previous report."""
+    check_output_dir(out, flag, marker=REPORT_MARKER, own_names=report_files())
+
+
 def build_report(out, quick=False):
-    """Write the report into ``out``; returns the number of failing designs."""
+    """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
+    empty or a previous report (checked before any work: :func:`check_report_out`); the report is
+    built beside it and replaces it whole at the end."""
     started = time.perf_counter()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    staging.chmod(0o755)
+    check_report_out(out)
+    staging = staging_dir(out)
     try:
         plan = ReportPlan.default(quick)
         _progress("steps 1, 2, 5: Verilog, RTL verification, quantisation error")
@@ -371,8 +375,7 @@ def build_report(out, quick=False):
         _progress("step 4: cost model on MiniLM-L6, Llama-2-7B prefill and decode")
         costs, workloads = cost_tables(plan)
         claims = claims_table(costs)
-        tables = {"verification.csv": verification, "quant_error.csv": quant,
-                  "costs.csv": costs, "workload_cycles.csv": workloads, "claims.csv": claims}
+        tables = dict(zip(TABLES, (verification, quant, costs, workloads, claims)))
         if cells is not None:
             tables["synthesis_cells.csv"] = cells
             tables["synthesis_vs_model.csv"] = compare
@@ -384,9 +387,7 @@ def build_report(out, quick=False):
         (staging / "index.html").write_text(_html(tables, _plots(workloads, quant, costs), notes))
         (staging / "summary.md").write_text(
             _summary(verification, quant, costs, synth_note, time.perf_counter() - started))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+        replace_dir(staging, out, REPORT_MARKER)
     finally:
         if staging.exists():
             shutil.rmtree(staging)

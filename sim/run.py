@@ -55,65 +55,67 @@ class SimResult:
 
 @dataclass(frozen=True)
 class GemmJob:
-    """A GEMM prepared for a design: validated codes, packed buffer words, model prediction.
+    """A GEMM prepared for a design: its operands (:class:`models.registry.GemmOperands`: checked
+    codes, the kind's extra operand), packed buffer words and the model's cycle prediction.
 
-    ``extra`` is the kind's extra operand when its designs take one (e.g. the per-group
-    dequantisation parameters of a grouped shift-add design; see ``PEKind.extra_operand``): the
-    golden model gets it as a fourth argument. ``extra_words`` are the further buffers it fills,
-    ``((host_sel, words), ...)``, loaded through the host port after the activations and weights.
+    ``extra_words`` are the further buffers the extra operand fills (e.g. the per-group
+    dequantisation parameters of a grouped design), ``((host_sel, words), ...)``, loaded through the
+    host port after the activations and weights.
     """
     design: object
-    acts: np.ndarray
-    weights: np.ndarray
+    operands: object
     layout: object
     act_words: list
     weight_words: list
     model: object
-    extra: object = None
     extra_words: tuple = ()
+
+    acts = property(lambda self: self.operands.acts)
+    weights = property(lambda self: self.operands.weights)
+    extra = property(lambda self: self.operands.extra)
 
     @property
     def watchdog_cycles(self):
         return WATCHDOG_FACTOR * self.model.cycles + WATCHDOG_SLACK
+
+    def golden_out(self):
+        """The golden model's exact integers (M x N) for this job."""
+        return self.design.kind.golden(self.operands, self.design.facts.pe)
 
     def result(self, out_words, cycles, **timings):
         """Unpack the RTL's output words and pair them with the golden model's output."""
         pe = self.design.facts.pe
         out_lanes = unpack_words(out_words, pe.acc_width, self.design.cols)
         m, k, n = self.layout.m, self.layout.k, self.layout.n
-        extra = () if self.extra is None else (self.extra,)
         return SimResult(design=self.design, m=m, k=k, n=n, acts=self.acts, weights=self.weights,
-                         rtl_out=self.layout.out_matrix(out_lanes),
-                         golden_out=self.design.kind.golden_gemm(self.acts, self.weights, pe, *extra),
+                         rtl_out=self.layout.out_matrix(out_lanes), golden_out=self.golden_out(),
                          cycles=cycles, model=self.model, **timings)
 
 
-def prepare_gemm(design, acts, weights, extra=None):
-    """Validate ``acts`` (M x K codes) and ``weights`` (K x N codes) for ``design`` (a
-    :class:`models.design.DesignConfig`) and pack them. ``extra``: the kind's extra operand, if its
-    designs take one (None: the kind's ``extra_operand`` without quantiser metadata, i.e. its
-    defaults). ValueError for bad codes or shapes that do not fit the design's buffers."""
-    kind = design.kind
+def prepare_gemm(design, operands):
+    """Pack ``operands`` (a :class:`models.registry.GemmOperands` from ``design.kind.operands``:
+    codes already checked for the design's PE) for ``design`` (a
+    :class:`models.design.DesignConfig`). ValueError for shapes that do not fit its buffers."""
     pe = design.facts.pe
-    acts, weights = kind.check_acts(acts, pe), kind.check_weights(weights, pe)
-    if acts.shape[1] != weights.shape[0]:
-        raise ValueError(f"shapes do not chain: acts {acts.shape} @ weights {weights.shape}")
-    (m, k), n = acts.shape, weights.shape[1]
+    m, k, n = operands.shape
     layout = design.layout(m, k, n)
-    make_extra = getattr(kind, "extra_operand", None)
-    if extra is None and make_extra is not None:
-        extra = make_extra(acts, weights, pe)
     return GemmJob(
-        design=design, acts=acts, weights=weights, layout=layout,
-        act_words=lane_words(pe.act_lanes(layout.act_lanes(acts)), pe.act_code_width),
-        weight_words=lane_words(pe.weight_lanes(layout.weight_lanes(weights)), pe.weight_code_width),
+        design=design, operands=operands, layout=layout,
+        act_words=lane_words(pe.act_lanes(layout.act_lanes(operands.acts)), pe.act_code_width),
+        weight_words=lane_words(pe.weight_lanes(layout.weight_lanes(operands.weights)),
+                                pe.weight_code_width),
         model=gemm_cycles(design.timing(), m, k, n),
-        extra=extra, extra_words=design.facts.extra_buffer_words(layout, extra))
+        extra_words=design.facts.extra_buffer_words(layout, operands.extra))
 
 
-def simulate_gemm(design, acts, weights, extra=None):
+def simulate_gemm(design, operands):
     """Run one GEMM on ``design`` in Verilator through cocotb; see :func:`prepare_gemm`."""
-    job = prepare_gemm(design, acts, weights, extra)
+    return simulate_job(prepare_gemm(design, operands))
+
+
+def simulate_job(job):
+    """Run a prepared :class:`GemmJob` in Verilator through cocotb."""
+    design = job.design
     t0 = time.perf_counter()
     built = build(design)
     build_seconds = time.perf_counter() - t0

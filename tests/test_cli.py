@@ -154,7 +154,9 @@ def test_lut_weight_bits_flow_through(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["sim", "--pe", "int8", "--weight-bits", "4"], "has no --weight-bits option"),
-    (["sim", "--pe", "lut", "--weight-bits", "5"], "weight_bits must be an integer in 1..4, not 5"),
+    (["sim", "--pe", "lut", "--weight-bits", "5"], "--weight-bits must be an integer in 1..4, not 5"),
+    (["sim", "--pe", "shiftadd", "--group", "0"], "--group"),
+    (["sim", "--pe", "int8", "--group", "8"], "has no --group option"),
     (["sim", "--pe", "lut", "--mode", "int4"], "has no --mode option"),
     (["sim", "--pe", "ovp", "--mode", "int5"], "'int5'"),
 ])

@@ -14,7 +14,7 @@ def test_native_harness_is_bit_exact_and_cycle_exact():
     rng = np.random.default_rng(7)
     acts = rng.integers(-128, 128, size=(5, 7))
     weights = rng.integers(-128, 128, size=(7, 4))
-    result = run_native(design, acts, weights)
+    result = run_native(design, design.kind.operands(acts, weights, design.facts.pe))
     assert result.mismatches == 0, f"{result.mismatches} elements differ from the golden model"
     assert result.cycles == result.model.cycles
     assert result.sim_seconds > 0

@@ -48,14 +48,14 @@ def test_report_is_complete_and_reproducible(small_plan, tmp_path, capsys):
 
 
 def test_a_failing_design_is_loud_and_exits_1(small_plan, tmp_path, monkeypatch, capsys):
-    real = run.simulate_gemm
+    real = run.simulate_job
 
-    def flaky(design, acts, weights, *extra):
-        if design.pe == "lut":
+    def flaky(job):
+        if job.design.pe == "lut":
             raise run.SimulationError("watchdog: done not raised within 5 cycles")
-        return real(design, acts, weights, *extra)
+        return real(job)
 
-    monkeypatch.setattr(run, "simulate_gemm", flaky)
+    monkeypatch.setattr(run, "simulate_job", flaky)
     assert main(["report", "--out", str(tmp_path / "r")]) == 1
     summary = (tmp_path / "r" / "summary.md").read_text()
     assert "**FAILING: LUT W4A8, LUT W2A8, LUT W1A8**" in summary
