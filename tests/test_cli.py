@@ -1,5 +1,6 @@
 """The pearray command line: output contract, dumps, exit codes, bad input."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -106,7 +107,7 @@ class OffByOnePE(Int8PE):
 
 
 def test_a_broken_design_fails_with_exit_1(monkeypatch, tmp_path, capsys):
-    broken = registry.PEKind(**{**registry.PE_KINDS["int8"].__dict__, "name": "int8-broken", "pe_class": OffByOnePE})
+    broken = dataclasses.replace(registry.PE_KINDS["int8"], name="int8-broken", pe_class=OffByOnePE)
     monkeypatch.setitem(registry.PE_KINDS, "int8-broken", broken)
     np.save(tmp_path / "a.npy", np.full((3, 4), -128))
     np.save(tmp_path / "w.npy", np.full((4, 2), -128))
