@@ -103,6 +103,12 @@ class DequantParams:
 
     description = "dequant_params.npz (zero_point, mult = b, shift = c: groups x N)"
 
+    @property
+    def output_description(self):
+        """What the design's integer output means with these parameters (for dumps)."""
+        return ("group-dequantised integer output: per group, HAWQ-V3 dyadic (b, c) applied to "
+                "raw - z * sum(a), summed over groups" + (", then requantised to INT8" if self.requant else ""))
+
 
 def post_array_ports(cols, acc_width, param_lane_width):
     """The port signature every post-array unit shares (the accelerator's group writer drives

@@ -71,6 +71,8 @@ class ScaleCodes:
 
     description = ("scale_codes.npz (scale_codes: groups x N unsigned 8-bit group scales; the float "
                    "output is out * s_a * second_level_scale[n])")
+    output_description = ("group-scaled integer output: per group, the raw sums times the group's "
+                          "8-bit scale code, summed over groups")
 
 
 def digit_bits_for(cycles):

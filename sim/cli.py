@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.group_dequant import DequantParams
 from models.design import DesignConfig
 from models.quant import FORMATS, quant_table
 from models.realdata import MissingRealDataError, get_tensor
@@ -150,12 +149,7 @@ def cmd_sim(args):
                      "rtl_out": "raw integer accumulators, signed, before any dequantisation"})
         files = {}
         if extra is not None:
-            meta["rtl_out"] = (
-                "group-dequantised integer output: per group, HAWQ-V3 dyadic (b, c) applied to "
-                "raw - z * sum(a), summed over groups" + (", then requantised to INT8" if extra.requant else "")
-                if isinstance(extra, DequantParams) else
-                "group-scaled integer output: per group, the raw sums times the group's 8-bit scale "
-                "code, summed over groups")
+            meta["rtl_out"] = extra.output_description
             name = extra.description.split()[0]
             meta[name.split(".")[0]] = extra.description
             files[name] = lambda p: p.write_bytes(_npz(**extra.dump_arrays()))
