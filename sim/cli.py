@@ -191,10 +191,16 @@ def cmd_quant(args):
     else:
         x = load_matrix(args.input, "input", "--input")
         source = args.input
-    table = quant_table(x, None if args.all else [args.format])
+    with np.errstate(all="ignore"):     # every non-finite result is reported in the note column
+        table = quant_table(x, None if args.all else [args.format], notes=True)
+    note = table["note"].iloc[0]
+    if not args.all and note.startswith("skipped: "):
+        raise BadInput(f"{source}: {args.format}: {note.removeprefix('skipped: ')}")
     if args.json:
-        print(json.dumps({"tensor": source, "shape": list(np.shape(x)),
-                          "formats": table.to_dict(orient="records")}))
+        # JSON has no NaN or Infinity: undefined figures are null, and the note says why
+        records = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+                   for row in table.to_dict(orient="records")]
+        print(json.dumps({"tensor": source, "shape": list(np.shape(x)), "formats": records}))
     else:
         print(f"{source} {tuple(np.shape(x))}")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

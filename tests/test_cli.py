@@ -182,3 +182,38 @@ def test_quant_table_on_a_real_tensor(capsys):
 def test_quant_bad_input(capsys, argv, message):
     code, _, err = _run(capsys, argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def _quant_json(capsys, tmp_path, x, *argv):
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = _run(capsys, ["quant", "--input", str(tmp_path / "x.npy"), "--json", *argv])
+    assert code == 0 and not err, err
+    assert "Infinity" not in out and "NaN" not in out
+    return {row["format"]: row for row in json.loads(out)["formats"]}
+
+
+def test_quant_json_is_json_and_says_why_a_figure_is_missing(tmp_path, capsys):
+    rows = _quant_json(capsys, tmp_path, np.ones((4, 128)), "--all")
+    assert rows["int8"]["relative_error"] == 0 and rows["int8"]["sqnr_db"] is None
+    assert "exact" in rows["int8"]["note"]
+    rows = _quant_json(capsys, tmp_path, np.zeros((4, 128)), "--format", "int8")
+    assert rows["int8"]["relative_error"] is None and "all-zero" in rows["int8"]["note"]
+
+
+def test_quant_all_skips_group_formats_that_do_not_divide_k(tmp_path, capsys):
+    rows = _quant_json(capsys, tmp_path, np.random.default_rng(0).normal(size=(8, 120)), "--all")
+    assert rows["int4-g128"]["relative_error"] is None
+    assert "does not divide K=120" in rows["int4-g128"]["note"]
+    assert 0 < rows["int4"]["relative_error"] < 0.2 and rows["int4"]["note"] == ""
+
+
+@pytest.mark.parametrize("magnitude", [1e-310, 1e-30, 3e38])
+def test_quant_error_is_scale_invariant(tmp_path, capsys, magnitude):
+    """Tensors at the ends of the float range give the errors of the same tensor at magnitude 1
+    (the formats scale exactly by powers of two), with no warnings."""
+    x = np.ldexp(np.random.default_rng(1).normal(size=(8, 128)), 0)
+    exponent = int(np.floor(np.log2(magnitude)))
+    unit = _quant_json(capsys, tmp_path, x, "--all")
+    scaled = _quant_json(capsys, tmp_path, np.ldexp(x, exponent), "--all")
+    for name, row in unit.items():
+        assert scaled[name]["relative_error"] == pytest.approx(row["relative_error"], rel=1e-12), name

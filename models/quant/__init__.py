@@ -123,21 +123,45 @@ def quantize(x, name: str) -> np.ndarray:
     return _lookup(name)(x)
 
 
-def quant_table(x, formats: Iterable[str] | None = None):
-    """One row per format: format, bits_per_element, relative_error, sqnr_db (a pandas DataFrame)."""
+def quant_table(x, formats: Iterable[str] | None = None, *, notes: bool = False):
+    """One row per format: format, bits_per_element, relative_error, sqnr_db (a pandas DataFrame).
+
+    Relative error and SQNR are scale-invariant and every format scales exactly by a power of two,
+    so a tensor whose magnitude would overflow the formats' float32 steps or underflow the squared
+    norms (max |x| outside 2^-60 .. 2^60) is first brought to magnitude 1 by a power of two.
+
+    ``notes=True`` adds a ``note`` column and, instead of raising, gives a format that cannot
+    quantise this tensor (e.g. a 128-group format when K is not a multiple of 128) or a metric that
+    is undefined (an all-zero tensor; an infinite SQNR when a format is exact) a NaN with the reason.
+    """
     import pandas as pd
 
     x = as_float_2d(x)
     names = list(FORMATS) if formats is None else list(formats)
     for n in names:
         _lookup(n)
+    peak = float(np.max(np.abs(x)))
+    if peak and not 2.0 ** -60 <= peak <= 2.0 ** 60:
+        x = np.ldexp(x, -int(np.floor(np.log2(peak))))
     rows = []
     for n in names:
-        xq = FORMATS[n](x)
-        rows.append({
-            "format": n,
-            "bits_per_element": float(BITS_PER_ELEMENT[n](x.shape)),
-            "relative_error": relative_error(x, xq),
-            "sqnr_db": sqnr_db(x, xq),
-        })
-    return pd.DataFrame(rows, columns=["format", "bits_per_element", "relative_error", "sqnr_db"])
+        row = {"format": n, "bits_per_element": float(BITS_PER_ELEMENT[n](x.shape)),
+               "relative_error": np.nan, "sqnr_db": np.nan, "note": ""}
+        if peak == 0 and notes:
+            row["note"] = "all-zero tensor: relative error and SQNR are undefined"
+        else:
+            try:
+                xq = FORMATS[n](x)
+            except ValueError as e:
+                if not notes:
+                    raise
+                row["note"] = f"skipped: {e}"
+            else:
+                row["relative_error"] = relative_error(x, xq)
+                row["sqnr_db"] = sqnr_db(x, xq)
+                if np.isinf(row["sqnr_db"]) and notes:
+                    row["sqnr_db"] = np.nan
+                    row["note"] = "exact: no quantisation noise, SQNR infinite"
+        rows.append(row)
+    columns = ["format", "bits_per_element", "relative_error", "sqnr_db"] + (["note"] if notes else [])
+    return pd.DataFrame(rows, columns=columns)
