@@ -29,15 +29,18 @@ class BitSerialPE(ProcessingElement):
     clears ``acc_out`` and the step state. The term count is fixed per format (absent terms still
     take their cycle), so a GEMM's cycle count depends on the format only, never on the data.
 
-    Parameters (keyword-only)
-    -------------------------
-    weight_format : str (default "mixed4").
-    group_size : int >= 1 or None (default 128): the K elements one per-group INT8 scale covers,
-        read by :class:`hw.accelerator.Accelerator`, which then adds the per-group dequantisation
-        after the array (each group's partial sums times the group's 8-bit scale code, summed over
-        the groups, by :class:`hw.scale_dequant.BitSerialScaleDequant`, digit-serially); None = the raw
-        integer GEMM. A multiple of the array's rows.
-    acc_width : 17..64 (default 32).
+    Parameters
+    ----------
+    weight_format : str, keyword-only
+        Default "mixed4".
+    group_size : int >= 1 or None, keyword-only
+        Default 128: the K elements one per-group INT8 scale covers, read by
+        :class:`hw.accelerator.Accelerator`, which then adds the per-group dequantisation after
+        the array (each group's partial sums times the group's 8-bit scale code, summed over the
+        groups, by :class:`hw.scale_dequant.BitSerialScaleDequant`, digit-serially); None = the
+        raw integer GEMM. A multiple of the array's rows.
+    acc_width : int, keyword-only
+        17..64; default 32.
     """
 
     def __init__(self, *, weight_format="mixed4", group_size=128, acc_width=32):

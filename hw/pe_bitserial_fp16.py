@@ -39,7 +39,10 @@ class BitSerialFp16PE(ProcessingElement):
     output-stationary only (``integer_accumulator`` False; the accelerator rejects ``ws``).
     Synchronous reset clears ``acc_out``.
 
-    Parameters (keyword-only): ``weight_format`` (default "mixed4").
+    Parameters
+    ----------
+    weight_format : str, keyword-only
+        A BitMoD weight format of :mod:`hw.bitserial_terms` (default "mixed4").
     """
 
     integer_accumulator = False

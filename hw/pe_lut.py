@@ -24,7 +24,12 @@ class LutPE(ProcessingElement):
     Integer part only: the dequantisation ``s' * (acc - z' * sum(a))`` with ``s' = s/2``,
     ``z' = 2z + 1 - 2**B`` is applied to the raw output by :mod:`models.lut_gemm`.
 
-    Parameters (keyword-only): ``weight_bits`` 1..4 (default 4), ``acc_width`` 17..64 (default 32).
+    Parameters
+    ----------
+    weight_bits : int, keyword-only
+        Weight bits (bit-planes), 1..4; default 4.
+    acc_width : int, keyword-only
+        Accumulator width, 17..64; default 32.
     """
 
     def __init__(self, *, weight_bits=4, acc_width=32):

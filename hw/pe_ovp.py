@@ -26,9 +26,13 @@ class OvpPE(ProcessingElement):
     Timing contract: initiation interval 1, latency 1, 2 MACs per step. Synchronous reset clears
     ``acc_out``. Integer part only: :mod:`models.ovp_gemm` applies the scales.
 
-    Parameters (keyword-only): ``mode`` "int4" (default), "flint4" or "int8" (the 8-bit mode,
-    built as its own PE with an 8b x 8b multiplier, not as four fused 4-bit PEs);
-    ``acc_width`` 24..64 (default 32).
+    Parameters
+    ----------
+    mode : str, keyword-only
+        "int4" (default), "flint4" or "int8" (the 8-bit mode, built as its own PE with an 8b x 8b
+        multiplier, not as four fused 4-bit PEs).
+    acc_width : int, keyword-only
+        Accumulator width, 24..64; default 32.
     """
 
     def __init__(self, *, mode="int4", acc_width=32):

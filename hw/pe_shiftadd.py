@@ -26,16 +26,20 @@ class ShiftAddPE(ProcessingElement):
     one MAC per step; ``acc_out = acc_in + q*a`` wrapped to ``acc_width`` bits (two's complement).
     Synchronous reset clears ``acc_out``.
 
-    Parameters (keyword-only)
-    -------------------------
-    weight_bits : 2..4 (default 4).
-    group_size : int >= 1 or None (default 128). Not used by the PE itself: the K elements a
-        group's scale and zero point cover, read by :class:`hw.accelerator.Accelerator`, which then
-        adds the per-group dequantisation unit after the array. It lives here because a PE kind's
-        options live in its hardware class. Must be a multiple of the K elements one fold maps
-        (the array's rows); None = the raw integer GEMM (no post-array unit).
-    weight_signed : bool (default False), see above.
-    acc_width : 17..64 (default 32).
+    Parameters
+    ----------
+    weight_bits : int, keyword-only
+        2..4; default 4.
+    group_size : int >= 1 or None, keyword-only
+        Default 128. Not used by the PE itself: the K elements a group's scale and zero point
+        cover, read by :class:`hw.accelerator.Accelerator`, which then adds the per-group
+        dequantisation unit after the array. It lives here because a PE kind's options live in its
+        hardware class. Must be a multiple of the K elements one fold maps (the array's rows);
+        None = the raw integer GEMM (no post-array unit).
+    weight_signed : bool, keyword-only
+        Default False, see above.
+    acc_width : int, keyword-only
+        17..64; default 32.
     """
 
     def __init__(self, *, weight_bits=4, group_size=128, weight_signed=False, acc_width=32):
