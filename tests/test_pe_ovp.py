@@ -16,7 +16,7 @@ from models.ovp_gemm import (OUTLIER_ACT_ALPHA, dequantise_codes, outlier_floats
 from models.quant import ovp
 from models.quant.common import relative_error
 from sim.pe_driver import PEStep, run_steps
-from sim.cases import CASES
+from tests.cases import CASES
 
 MODE_NAMES = tuple(MODES)
 
