@@ -92,7 +92,8 @@ class ProcessingElement(wiring.Component):
     integer_accumulator = True
 
     #: True when the kind forms its products without a multiplier (shifts, adds, table look-ups);
-    #: the conformance and synthesis tests check that Yosys finds no ``$mul`` in such a PE.
+    #: the conformance test checks that the PE's RTLIL multiplies no two signals (a ``$mul`` by a
+    #: constant is wiring), the synthesis tests that Yosys finds no ``$mul`` in such a PE.
     multiplier_free = False
 
     def post_array_unit(self, cols):

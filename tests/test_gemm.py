@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.golden import gemm_int, wrap_signed
-from sim.cases import CASES
+from tests.cases import CASES
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 
 

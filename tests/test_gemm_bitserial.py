@@ -9,7 +9,7 @@ import pytest
 from models.bitserial_gemm import scale_code_params, scale_codes_of
 from models.cycles import gemm_cycles
 from sim import cli
-from sim.cases_bitserial import BITSERIAL_CASES, BitSerialCase
+from tests.cases_bitserial import BITSERIAL_CASES, BitSerialCase
 
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 from tests.test_pe_bitserial import _spec_value

@@ -11,7 +11,7 @@ from hw.accelerator import IncompatibleOptions
 from models.bitserial_fp16 import decode_acc, decode_fp16
 from models.bitserial_gemm import decode_weight_codes
 from sim import cli
-from sim.cases_bitserial import BITSERIAL_FP16_CASES
+from tests.cases_bitserial import BITSERIAL_FP16_CASES
 from models.design import DesignConfig
 
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params

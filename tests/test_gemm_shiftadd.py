@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sim import cli
-from sim.cases_shiftadd import SHIFTADD_CASES
+from tests.cases_shiftadd import SHIFTADD_CASES
 
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
 from tests.test_pe_shiftadd import _python_reference

@@ -13,6 +13,7 @@ from hw.pe_bitserial import BitSerialPE
 from models.bitserial_gemm import decode_weight_codes, encode_weight_values, term_planes
 from models.golden import wrap_signed
 from models.quant.bitmod import LEVELS, UNIT
+from sim.pe_driver import PEStep, run_steps
 
 FORMAT_NAMES = tuple(FORMATS)
 
@@ -103,7 +104,7 @@ def test_encoder_terms_sum_to_the_value_and_match_the_golden_terms(fmt):
 
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)
 def test_pe_every_activation_times_every_code(fmt):
-    """All 256 activations x all codes (terms from the encoder), one step per II cycles."""
+    """All 256 activations x all codes (terms from the encoder), steps back to back at II."""
     pe = BitSerialPE(weight_format=fmt, group_size=None)
     enc_terms = _encoder_terms(fmt)
     operands = [sum((nz | neg << 1 | shift << 2) << (t * TERM_WIDTH) for t, (nz, neg, shift) in enumerate(ts))
@@ -114,25 +115,8 @@ def test_pe_every_activation_times_every_code(fmt):
         keep = rng.choice(len(pairs), 8000, replace=False)
         pairs = [pairs[i] for i in sorted(keep)] + [(-128, c) for c in range(len(operands))]
     acc_in = rng.integers(-(1 << 31), 1 << 31, size=len(pairs))
-    got = []
-
-    async def tb(ctx):
-        for (a, c), acc in zip(pairs, acc_in):
-            ctx.set(pe.act, a & 0xFF)
-            ctx.set(pe.weight, operands[c])
-            ctx.set(pe.acc_in, int(acc) & 0xFFFFFFFF)
-            ctx.set(pe.valid, 1)
-            await ctx.tick()
-            ctx.set(pe.valid, 0)
-            ctx.set(pe.acc_in, 0)              # sampled with valid only
-            for _ in range(pe.latency - 1):
-                await ctx.tick()
-            got.append(int(wrap_signed(ctx.get(pe.acc_out), 32)))
-
-    sim = Simulator(pe)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    steps = [PEStep(a, operands[c], int(acc)) for (a, c), acc in zip(pairs, acc_in)]
+    got = wrap_signed(run_steps(pe, steps).outputs, 32).tolist()
     want = [int(wrap_signed(int(acc) + a * _spec_value(c, fmt), 32)) for (a, c), acc in zip(pairs, acc_in)]
     assert got == want
     assert pe.initiation_interval == pe.latency == FORMATS[fmt].terms

@@ -8,6 +8,7 @@ from hw.lut_precompute import ENTRY_WIDTH, LutTablePrecompute
 from hw.pe_lut import LutPE
 from models.golden import wrap_signed
 from models.quant import lut
+from sim.pe_driver import PEStep, run_steps
 
 
 def _pack(values, width):
@@ -49,25 +50,9 @@ def test_pe_step_equals_the_reinterpreted_dot_product(bits):
     pe = LutPE(weight_bits=bits)
     tables = lut.half_tables(groups)[:, 0, :]
     lanes = pe.weight_lanes(weights)
-    got = []
-
-    async def tb(ctx):
-        for table, lane, acc in zip(tables, lanes, acc_in):
-            ctx.set(pe.act, _pack(table, ENTRY_WIDTH))
-            ctx.set(pe.weight, int(lane))
-            ctx.set(pe.acc_in, int(acc) & 0xFFFFFFFF)
-            ctx.set(pe.valid, 1)
-            await ctx.tick()
-            ctx.set(pe.valid, 0)
-            ctx.set(pe.acc_in, 0)          # acc_in is sampled with valid only
-            for _ in range(pe.latency - 1):
-                await ctx.tick()
-            got.append(int(wrap_signed(ctx.get(pe.acc_out), 32)))
-
-    sim = Simulator(pe)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    steps = [PEStep(_pack(table, ENTRY_WIDTH), int(lane), int(acc))
+             for table, lane, acc in zip(tables, lanes, acc_in)]
+    got = wrap_signed(run_steps(pe, steps).outputs, 32).tolist()
     q_prime = 2 * weights - ((1 << bits) - 1)
     want = wrap_signed((q_prime * groups).sum(axis=1) + acc_in, 32)
     assert got == want.tolist()

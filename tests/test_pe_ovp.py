@@ -15,7 +15,8 @@ from models.ovp_gemm import (OUTLIER_ACT_ALPHA, dequantise_codes, outlier_floats
                              quantize_ovp_codes, quantize_ovp_weights)
 from models.quant import ovp
 from models.quant.common import relative_error
-from sim.cases import CASES
+from sim.pe_driver import PEStep, run_steps
+from tests.cases import CASES
 
 MODE_NAMES = tuple(MODES)
 
@@ -89,24 +90,8 @@ def test_pe_step_equals_the_exponent_integer_identity(mode):
         return sum(((int(e[j]) | ((int(i[j]) & ((1 << fmt.int_width) - 1)) << fmt.exp_width)) << (j * W))
                    for j in (0, 1))
 
-    got = []
-
-    async def tb(ctx):
-        for e, i, acc in zip(exps, ints, acc_in):
-            ctx.set(pe.act, pack(e[:2], i[:2]))
-            ctx.set(pe.weight, pack(e[2:], i[2:]))
-            ctx.set(pe.acc_in, int(acc) & 0xFFFFFFFF)
-            ctx.set(pe.valid, 1)
-            await ctx.tick()
-            ctx.set(pe.valid, 0)
-            got.append(int(wrap_signed(ctx.get(pe.acc_out), 32)))
-            await ctx.tick()
-            assert int(wrap_signed(ctx.get(pe.acc_out), 32)) == got[-1]   # holds without valid
-
-    sim = Simulator(pe)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    steps = [PEStep(pack(e[:2], i[:2]), pack(e[2:], i[2:]), int(acc)) for e, i, acc in zip(exps, ints, acc_in)]
+    got = wrap_signed(run_steps(pe, steps).outputs, 32).tolist()
     want = acc_in + sum((ints[:, j] * ints[:, j + 2]) << (exps[:, j] + exps[:, j + 2]) for j in (0, 1))
     assert got == wrap_signed(want, 32).tolist()
     assert (pe.k_per_step, pe.initiation_interval, pe.latency, pe.macs_per_step) == (2, 1, 1, 2)

@@ -24,6 +24,7 @@ from models.shiftadd_gemm import (default_params, group_dequant_int, output_head
                                   quantize_shiftadd_weights, shiftadd_dequantise,
                                   shiftadd_extra_operand, shiftadd_gemm_int, shiftadd_golden)
 from models.design import DesignConfig
+from sim.pe_driver import PEStep, run_steps
 
 ACC_MASK = (1 << 32) - 1
 
@@ -46,27 +47,10 @@ def test_pe_exhaustive_over_a_and_q(bits, signed):
     acts = np.arange(-128, 128)
     aa, qq = (x.ravel() for x in np.meshgrid(acts, codes))
     acc_in = np.random.default_rng(bits).integers(-(1 << 31), 1 << 31, size=aa.size)
-    got = []
-
-    async def tb(ctx):
-        ctx.set(pe.valid, 1)
-        for a, q, acc in zip(aa, qq, acc_in):
-            ctx.set(pe.act, int(a) & 0xFF)
-            ctx.set(pe.weight, int(q) & ((1 << bits) - 1))
-            ctx.set(pe.acc_in, int(acc) & ACC_MASK)
-            await ctx.tick()
-            got.append(ctx.get(pe.acc_out))
-        ctx.set(pe.valid, 0)
-        await ctx.tick()
-        got.append(ctx.get(pe.acc_out))      # holds without valid
-
-    sim = Simulator(pe)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    run = run_steps(pe, [PEStep(int(a), int(q), int(acc)) for a, q, acc in zip(aa, qq, acc_in)], tail=1)
     want = wrap_signed(acc_in + aa * qq, 32)
-    assert np.array_equal(wrap_signed(np.array(got[:-1]), 32), want)
-    assert got[-1] == got[-2]
+    assert np.array_equal(wrap_signed(run.outputs, 32), want)
+    assert run.trace[-1] == run.outputs[-1]      # holds without valid
     assert (pe.initiation_interval, pe.latency, pe.k_per_step, pe.macs_per_step) == (1, 1, 1, 1)
 
 

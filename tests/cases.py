@@ -1,6 +1,7 @@
 """The table of GEMM cases every backend runs: the golden model, Amaranth's simulator (small
-arrays) and Verilator (all). Designs are shared between cases of one (PE, shape, dataflow), with
-buffers sized for the largest of them, so a test session builds each design once."""
+arrays) and Verilator (all). Designs are shared between cases of one (PE, options, shape,
+dataflow), with buffers sized for the largest of them, so a test session builds each design once
+(:func:`shared_design`, also used by the other kinds' tables, ``tests/cases_*.py``)."""
 
 from dataclasses import dataclass
 from functools import lru_cache
@@ -8,9 +9,9 @@ from functools import lru_cache
 import numpy as np
 
 from hw.layout import GemmLayout
-from models.registry import get_kind
-
+from models.cycles import gemm_cycles
 from models.design import DesignConfig, _pow2_at_least
+from models.registry import get_kind
 
 # Cases small enough for Amaranth's simulator (~7k cycles/s on a 4x4 array).
 AMARANTH_MAX_PES = 16
@@ -39,8 +40,7 @@ class GemmCase:
                 f"{self.m}x{self.k}x{self.n}-{self.name}")
 
     def design(self, cases=None):
-        return _shared_design(self.pe, self.pe_options, self.rows, self.cols, self.dataflow,
-                              tuple(cases or CASES))
+        return shared_design(self, cases or CASES)
 
     def make_operands(self):
         kind = get_kind(self.pe)
@@ -81,12 +81,18 @@ class GemmCase:
 
 
 def _model_cycles(case):
-    from models.cycles import gemm_cycles
     return gemm_cycles(case.design().timing(), case.m, case.k, case.n).cycles
+
+
+def shared_design(case, cases):
+    """The design ``case`` runs on: the one of its (PE, options, shape, dataflow) among
+    ``cases``, its buffers deep enough for the largest of them."""
+    return _shared_design(case.pe, case.pe_options, case.rows, case.cols, case.dataflow, tuple(cases))
 
 
 @lru_cache(maxsize=None)
 def _shared_design(pe, pe_options, rows, cols, dataflow, cases):
+    # the layout's K mapping is the kind's fact (k_per_step of the PE with these options)
     k_per_step = get_kind(pe).prototype(**dict(pe_options)).k_per_step
     layouts = [GemmLayout(rows, cols, dataflow, k_per_step, c.m, c.k, c.n) for c in cases
                if (c.pe, c.pe_options, c.rows, c.cols, c.dataflow) == (pe, pe_options, rows, cols, dataflow)]

@@ -1,6 +1,6 @@
 """GEMM cases of the MixPE shift-add design (grouped dequantisation), run on the golden model,
 Amaranth's simulator (small arrays) and Verilator (one 8x8 design by default, the rest in the
-sweep). Kept apart from :mod:`sim.cases`; the cases share designs among themselves the same way.
+sweep). Kept apart from :mod:`tests.cases`; the cases share designs among themselves the same way.
 
 Each case also names its dequantisation parameters (``params``):
 
@@ -14,19 +14,16 @@ Each case also names its dequantisation parameters (``params``):
 
 import dataclasses
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from hw.layout import GemmLayout
-from models.registry import get_kind
 from models.quant.shiftadd import dyadic_params
+from models.registry import get_kind
 from models.shiftadd_gemm import default_params, requant_scale_for, shiftadd_extra_operand
+from tests.cases import GemmCase, shared_design
 
-from .cases import GemmCase
-from models.design import DesignConfig, _pow2_at_least
-
-
+# grouped designs run weight-stationary only: the kind's preferred dataflow
+DATAFLOW = get_kind("shiftadd").dataflows[0]
 
 PARAMS = ("default", "requant", "saturate", "meta", "meta-requant")
 
@@ -41,7 +38,7 @@ class ShiftAddCase(GemmCase):
         return f"{super().id}-{self.params}"
 
     def design(self, cases=None):
-        return _shared_design(self.pe_options, self.rows, self.cols, tuple(cases or SHIFTADD_CASES))
+        return shared_design(self, cases or SHIFTADD_CASES)
 
     def make_job_operands(self):
         """(acts codes, weights codes, DequantParams) of the case."""
@@ -71,23 +68,13 @@ class ShiftAddCase(GemmCase):
         return acts, weights, params
 
 
-@lru_cache(maxsize=None)
-def _shared_design(pe_options, rows, cols, cases):
-    layouts = [GemmLayout(rows, cols, "ws", 1, c.m, c.k, c.n) for c in cases
-               if (c.pe_options, c.rows, c.cols) == (pe_options, rows, cols)]
-    depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
-             for b in ("act", "weight", "out")}
-    return DesignConfig("shiftadd", rows, cols, "ws", depth["act"], depth["weight"], depth["out"],
-                        pe_options)
-
-
 def _opts(group, bits=4, signed=False):
     return (("group_size", group), ("weight_bits", bits)) + ((("weight_signed", True),) if signed else ())
 
 
 def _case(name, r, c, m, k, n, group, ops="random", params="default", bits=4, signed=False,
           sweep_only=True, seed=0):
-    return ShiftAddCase(name, r, c, "ws", m, k, n, ops, seed, pe_options=_opts(group, bits, signed),
+    return ShiftAddCase(name, r, c, DATAFLOW, m, k, n, ops, seed, pe_options=_opts(group, bits, signed),
                         sweep_only=sweep_only, params=params)
 
 

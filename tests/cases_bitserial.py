@@ -16,14 +16,15 @@ integer GEMM, both dataflows.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from hw.layout import GemmLayout
 from models.bitserial_gemm import bitserial_extra_operand
 from models.registry import get_kind
+from tests.cases import GemmCase, shared_design
 
-from .cases import GemmCase
-from models.design import DesignConfig, _pow2_at_least
+# grouped designs run the kind's preferred dataflow (weight-stationary); raw ones every dataflow
+DATAFLOWS = get_kind("bitserial").dataflows
+# the FP16-activation mode: the kind's only dataflow (output-stationary)
+FP16_DATAFLOWS = get_kind("bitserial_fp16").dataflows
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ class BitSerialCase(GemmCase):
     pe: str = "bitserial"
 
     def design(self, cases=None):
-        return _shared_design(self.pe_options, self.rows, self.cols, self.dataflow,
-                              tuple(cases or BITSERIAL_CASES))
+        return shared_design(self, cases or BITSERIAL_CASES)
 
     def make_job_operands(self):
         """(acts codes, weights codes, extra operand or None) of the case."""
@@ -48,17 +48,7 @@ class BitSerialCase(GemmCase):
         return acts, weights, bitserial_extra_operand(acts, weights, pe)
 
 
-@lru_cache(maxsize=None)
-def _shared_design(pe_options, rows, cols, dataflow, cases):
-    layouts = [GemmLayout(rows, cols, dataflow, 1, c.m, c.k, c.n) for c in cases
-               if (c.pe_options, c.rows, c.cols, c.dataflow) == (pe_options, rows, cols, dataflow)]
-    depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
-             for b in ("act", "weight", "out")}
-    return DesignConfig("bitserial", rows, cols, dataflow, depth["act"], depth["weight"],
-                        depth["out"], pe_options)
-
-
-def _case(name, r, c, m, k, n, fmt, group, ops="random", dataflow="ws", sweep_only=True, seed=0):
+def _case(name, r, c, m, k, n, fmt, group, ops="random", dataflow=DATAFLOWS[0], sweep_only=True, seed=0):
     return BitSerialCase(name, r, c, dataflow, m, k, n, ops, seed,
                          pe_options=(("group_size", group), ("weight_format", fmt)),
                          sweep_only=sweep_only)
@@ -73,7 +63,7 @@ BITSERIAL_CASES = tuple(
      for fmt in FORMAT_NAMES]
     + [_case("raw", 3, 2, 5, 9, 3, fmt, None, dataflow=df,
              sweep_only=(fmt, df) not in (("int6", "os"), ("mixed3", "ws")))
-       for fmt in FORMAT_NAMES for df in ("ws", "os")]
+       for fmt in FORMAT_NAMES for df in DATAFLOWS]
     + [_case("extremes", 2, 2, 6, 12, 3, fmt, 2, ops="extremes") for fmt in ("int8", "int6", "mixed4")]
     + [_case("g=fold", 1, 1, 3, 5, 2, "mixed4", 1),                      # every K element a group
        _case("m1-back-to-back", 2, 2, 1, 9, 3, "fp3", 2)]                # II 1: a word every 2 cycles
@@ -99,22 +89,11 @@ class BitSerialFp16Case(GemmCase):
     pe: str = "bitserial_fp16"
 
     def design(self, cases=None):
-        return _shared_fp16_design(self.pe_options, self.rows, self.cols,
-                                   tuple(cases or BITSERIAL_FP16_CASES))
-
-
-@lru_cache(maxsize=None)
-def _shared_fp16_design(pe_options, rows, cols, cases):
-    layouts = [GemmLayout(rows, cols, "os", 4, c.m, c.k, c.n) for c in cases
-               if (c.pe_options, c.rows, c.cols) == (pe_options, rows, cols)]
-    depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
-             for b in ("act", "weight", "out")}
-    return DesignConfig("bitserial_fp16", rows, cols, "os", depth["act"], depth["weight"],
-                        depth["out"], pe_options)
+        return shared_design(self, cases or BITSERIAL_FP16_CASES)
 
 
 def _fp16_case(name, r, c, m, k, n, fmt, ops="random", sweep_only=True, seed=0):
-    return BitSerialFp16Case(name, r, c, "os", m, k, n, ops, seed,
+    return BitSerialFp16Case(name, r, c, FP16_DATAFLOWS[0], m, k, n, ops, seed,
                              pe_options=(("weight_format", fmt),), sweep_only=sweep_only)
 
 
