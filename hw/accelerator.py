@@ -8,7 +8,10 @@ Ports (unsigned vectors):
 * ``start`` In(1): sampled while not ``busy``; starts a run with the current configuration.
 * ``busy`` Out(1), ``done`` Out(1): ``busy`` from the cycle after ``start`` until the final output
   write; ``done`` rises with the end of ``busy`` and stays high until the next ``start``.
-* ``cycles`` Out(32): busy cycles of the last run (counts while busy, holds afterwards).
+* ``cycles`` Out(``CYCLE_COUNTER_WIDTH`` = 64): busy cycles of the last run (counts while busy,
+  holds afterwards; wraps modulo ``2**64``, which no run reaches: :func:`models.cycles.check_countable`
+  refuses a GEMM whose model count the counter cannot hold). 64 bits because 32 wrap after 4.3e9
+  cycles, e.g. an int8 8x8 ws 6500^3 GEMM.
 * ``cfg_stream_len``, ``cfg_fold_outer``, ``cfg_fold_inner``: tokens per fold and the two fold loop
   counts (see :class:`hw.layout.GemmLayout`); must be >= 1 and stay stable while busy.
 * Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer, 3 parameter buffer of a
@@ -63,7 +66,7 @@ from .layout import lane_words
 from .pe import check_positive_int
 
 HOST_ACT, HOST_WEIGHT, HOST_OUT, HOST_PARAM = 0, 1, 2, 3
-CYCLE_COUNTER_WIDTH = 32
+CYCLE_COUNTER_WIDTH = 64
 GROUP_FROM_PE = "pe"
 
 
@@ -161,6 +164,7 @@ class Accelerator(wiring.Component):
     weight_depth = property(lambda self: self._depths["weight"])
     out_depth = property(lambda self: self._depths["out"])
     param_depth = property(lambda self: self._depths.get("param", 0))
+    cycle_counter_width = property(lambda self: len(self.cycles), doc="bits of the ``cycles`` port")
     word_widths = property(lambda self: dict(self._word_widths))
     group_size = property(lambda self: self._group_size)
     post_array_unit = property(lambda self: self._post_unit, doc="the group unit (None without)")
