@@ -8,7 +8,10 @@ Ports (unsigned vectors):
 * ``start`` In(1): sampled while not ``busy``; starts a run with the current configuration.
 * ``busy`` Out(1), ``done`` Out(1): ``busy`` from the cycle after ``start`` until the final output
   write; ``done`` rises with the end of ``busy`` and stays high until the next ``start``.
-* ``cycles`` Out(32): busy cycles of the last run (counts while busy, holds afterwards).
+* ``cycles`` Out(``CYCLE_COUNTER_WIDTH`` = 64): busy cycles of the last run (counts while busy,
+  holds afterwards; wraps modulo ``2**64``, which no run reaches: :func:`models.cycles.check_countable`
+  refuses a GEMM whose model count the counter cannot hold). 64 bits because 32 wrap after 4.3e9
+  cycles, e.g. an int8 8x8 ws 6500^3 GEMM.
 * ``cfg_stream_len``, ``cfg_fold_outer``, ``cfg_fold_inner``: tokens per fold and the two fold loop
   counts (see :class:`hw.layout.GemmLayout`); must be >= 1 and stay stable while busy.
 * Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer, 3 parameter buffer of a
@@ -54,16 +57,16 @@ out_depth)`` words each (>= M for any GEMM the act and out buffers hold).
 
 from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
+from .buffer import buffer_memory
 from .group_dequant import GroupDequant
 from .layout import lane_words
 from .pe import check_positive_int, facts_only
 
 HOST_ACT, HOST_WEIGHT, HOST_OUT, HOST_PARAM = 0, 1, 2, 3
-CYCLE_COUNTER_WIDTH = 32
+CYCLE_COUNTER_WIDTH = 64
 GROUP_FROM_PE = "pe"
 
 
@@ -76,7 +79,8 @@ class Accelerator(wiring.Component):
     """A ``rows`` x ``cols`` array of ``pe_factory`` PEs with on-chip buffers and a sequencer.
 
     Keyword-only options: ``rows``, ``cols``, ``dataflow`` ("ws" or "os"), and the buffer depths in
-    words ``act_depth``, ``weight_depth``, ``out_depth`` (each >= 1). ``group_size``: None (no
+    words ``act_depth``, ``weight_depth``, ``out_depth`` (each >= 1; a one-word buffer, e.g. for an
+    M = 1 GEMV, is a register: :mod:`hw.buffer`). ``group_size``: None (no
     post-array unit), an int G (per-group dequantisation, see the module docstring), or the default
     ``"pe"``: the PE's ``group_size`` property if it has one (how a PE kind asks for the unit),
     else None. ``param_depth``: parameter-buffer words of a grouped design (default derived).
@@ -157,6 +161,7 @@ class Accelerator(wiring.Component):
     weight_depth = property(lambda self: self._depths["weight"])
     out_depth = property(lambda self: self._depths["out"])
     param_depth = property(lambda self: self._depths.get("param", 0))
+    cycle_counter_width = property(lambda self: len(self.cycles), doc="bits of the ``cycles`` port")
     word_widths = property(lambda self: dict(self._word_widths))
     group_size = property(lambda self: self._group_size)
     post_array_unit = property(lambda self: self._post_unit, doc="the group unit (None without)")
@@ -226,7 +231,7 @@ class Accelerator(wiring.Component):
 
         mems = {}
         for name, depth in self._depths.items():
-            mems[name] = Memory(shape=self._word_widths[name], depth=depth, init=[])
+            mems[name] = buffer_memory(self._word_widths[name], depth)
             m.submodules[f"{name}_buf"] = mems[name]
 
         busy, done = self.busy, self.done
@@ -456,7 +461,7 @@ class Accelerator(wiring.Component):
             s1_addr.eq(base + cnt.item), s1_pa1.eq(pa + 1), s1_data.eq(word),
         ]
         if gR > 1:
-            gacc = Memory(shape=len(word), depth=self._group_depth, init=[])
+            gacc = buffer_memory(len(word), self._group_depth)
             m.submodules.gacc_buf = gacc
             gacc_wp = gacc.write_port()
             gacc_rp = gacc.read_port(transparent_for=(gacc_wp,))
@@ -494,7 +499,7 @@ class Accelerator(wiring.Component):
         _, _, _, pre_item, _, pre_pa1 = fields(tag_pre)
         e_tile_first, e_tile_last, e_run_last, e_item, e_addr, _ = fields(tag_e)
 
-        total_mem = Memory(shape=C * acc_w, depth=self._group_depth, init=[])
+        total_mem = buffer_memory(C * acc_w, self._group_depth)
         m.submodules.total_buf = total_mem
         total_wp = total_mem.write_port()
         total_rp = total_mem.read_port(transparent_for=(total_wp,))
@@ -523,7 +528,6 @@ class Accelerator(wiring.Component):
         """Write each drained row to out[fold*R + row]; a fold drains rows R-1 down to 0."""
         array, R = self.array, self.rows
         cnt = _OutputCounter(m, "owr", R, self.cfg_fold_outer, self.cfg_fold_inner)
-        assert R < 2 ** len(cnt.item)
         base = Signal.like(out_wp.addr)
         with m.If(starting):
             m.d.sync += base.eq(0)
@@ -600,12 +604,18 @@ class _FoldWalker:
 
 
 class _OutputCounter:
-    """Counts output words: ``item`` within a fold (``per_fold`` of them), then the inner and outer
-    fold indices; ``run_last`` marks the run's final word."""
+    """Counts output words: ``item`` within a fold (``per_fold`` of them: a configuration signal
+    as wide as ``outer``, or a constant), then the inner and outer fold indices; ``run_last`` marks
+    the run's final word."""
 
     def __init__(self, m, name, per_fold, outer, inner):
         self.m, self.per_fold, self.outer, self.inner_n = m, per_fold, outer, inner
-        self.item = Signal.like(outer, name=f"{name}_item")
+        # as wide as the fold counts, or wider when a constant per_fold (os: R rows) needs it
+        # (buffers shallower than R: such a design holds no GEMM, but it builds)
+        width = len(outer)
+        if isinstance(per_fold, int):
+            width = max(width, (per_fold - 1).bit_length())
+        self.item = Signal(width, name=f"{name}_item")
         self.inner = Signal.like(inner, name=f"{name}_inner")
         self.outer_i = Signal.like(outer, name=f"{name}_outer")
         self.item_last = Signal(name=f"{name}_item_last")

@@ -46,6 +46,7 @@ class ArrayTiming:
     preload_cycles: int
     output_latency: int
     post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
+    cycle_counter_width: int = None  # bits of the RTL's cycle counter (None: no counter to check)
 
     @classmethod
     def of(cls, accelerator):
@@ -57,7 +58,8 @@ class ArrayTiming:
                    macs_per_step=pe.macs_per_step,
                    preload_cycles=accelerator.weight_preload_cycles,
                    output_latency=accelerator.output_latency,
-                   post_array_latency=getattr(accelerator, "post_array_latency", 0))
+                   post_array_latency=getattr(accelerator, "post_array_latency", 0),
+                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None))
 
 
 @dataclass(frozen=True)
@@ -95,3 +97,15 @@ def gemm_cycles(timing, m, k, n):
         cycles=cycles, folds=layout.folds, fold_interval=interval, macs=macs,
         utilisation=macs / (peak * cycles), macs_per_cycle=macs / cycles,
         scalesim_cycles=scalesim_cycles(timing.rows, timing.cols, timing.dataflow, m, k, n))
+
+
+def check_countable(timing, m, k, n):
+    """:func:`gemm_cycles` of a run the RTL is to count: ValueError, with the limit, when the
+    model's count does not fit the design's ``cycle_counter_width``-bit counter (it would wrap, and
+    the run would end, after all its cycles, as a false cycle mismatch)."""
+    est = gemm_cycles(timing, m, k, n)
+    width = timing.cycle_counter_width
+    if width is not None and est.cycles >= 1 << width:
+        raise ValueError(f"GEMM {m}x{k}x{n} takes {est.cycles:.3e} cycles; the design's {width}-bit "
+                         f"cycle counter counts at most 2**{width} - 1 = {(1 << width) - 1:,}")
+    return est

@@ -9,7 +9,7 @@ from amaranth.back import verilog
 from hw.accelerator import Accelerator
 from hw.layout import GemmLayout
 from hw.pe import facts_only
-from .cycles import ArrayTiming
+from .cycles import ArrayTiming, check_countable
 from .registry import get_kind
 
 TOP_NAME = "top"
@@ -66,6 +66,8 @@ class DesignConfig:
         return ArrayTiming.of(self.facts)
 
     def layout(self, m, k, n):
+        """The :class:`hw.layout.GemmLayout` of an (M x K) @ (K x N) run on this design;
+        ValueError when a buffer cannot hold it or the cycle counter cannot count it."""
         acc = self.facts
         layout = GemmLayout(self.rows, self.cols, self.dataflow, acc.pe.k_per_step, m, k, n)
         for name in ("act", "weight", "out"):
@@ -73,6 +75,7 @@ class DesignConfig:
             if need > have:
                 raise ValueError(f"GEMM {m}x{k}x{n} needs {need} {name} buffer words, "
                                  f"the design has {have}")
+        check_countable(self.timing(), m, k, n)
         return layout
 
     @property

@@ -20,21 +20,36 @@ def wrap_signed(values, width):
 
 
 def check_codes(name, codes, bits, signed=True):
-    """Integer codes of a ``bits``-bit format, as int64; ValueError naming ``name`` otherwise."""
+    """Integer codes of a ``bits``-bit format (``bits`` <= 63), as int64; ValueError naming
+    ``name`` otherwise.
+
+    Accepted: 2-D arrays of any integer dtype, and of a float dtype whose values are all finite
+    integers (what a quantiser may return). Refused: bool (a mask, not codes), object, complex,
+    string and every other dtype. The range is checked on the input's own values, before any
+    conversion: converting first would wrap (a uint64 ``2**64 - 1`` becomes int64 -1, a float
+    ``1e30`` some arbitrary int64), so an out-of-range code could pass as a valid one.
+    """
     codes = np.asarray(codes)
     if codes.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got shape {codes.shape}")
-    if not np.issubdtype(codes.dtype, np.integer):
-        if not np.issubdtype(codes.dtype, np.floating) or not np.all(np.isfinite(codes)) or \
-                np.any(codes != np.round(codes)):
-            raise ValueError(f"{name} must hold integer codes, got dtype {codes.dtype}")
+    kind = codes.dtype.kind
+    if kind == "f":
+        bad = ~np.isfinite(codes)
+        bad[~bad] = codes[~bad] != np.round(codes[~bad])
+        if bad.any():
+            raise ValueError(f"{name} must hold integer codes; {codes.dtype} value "
+                             f"{codes[bad][0].item()} is not an integer")
+    elif kind not in "iu":     # numpy kinds: i signed, u unsigned integer ("b" bool is refused)
+        raise ValueError(f"{name} must hold integer codes, got dtype {codes.dtype}")
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    codes = codes.astype(np.int64)
-    if codes.size and (codes.min() < lo or codes.max() > hi):
-        raise ValueError(f"{name} codes out of range for {bits}-bit "
-                         f"{'signed' if signed else 'unsigned'} ({lo}..{hi}): "
-                         f"min {codes.min()}, max {codes.max()}")
-    return codes
+    if codes.size:
+        # min/max in the input's dtype, compared as Python numbers (exact for every integer dtype)
+        low, high = codes.min().item(), codes.max().item()
+        if low < lo or high > hi:
+            raise ValueError(f"{name} codes out of range for {bits}-bit "
+                             f"{'signed' if signed else 'unsigned'} ({lo}..{hi}): "
+                             f"min {low}, max {high}")
+    return codes.astype(np.int64)
 
 
 def gemm_int(acts, weights, acc_width=32):

@@ -111,6 +111,14 @@ CASES = tuple(
        for name, m, k, n, ops in (("ragged", 9, 10, 11, "random"), ("extremes", 8, 12, 8, "extremes"),
                                   ("m<rows", 2, 9, 6, "random"))]
     + [GemmCase("issue", 8, 8, df, 37, 53, 29) for df in ("ws", "os")]
+    # GEMV (M = 1, an LLM decode step) and 1x1x1 GEMMs: one-word buffers (hw/buffer.py). Each on
+    # an array shape of its own, so its shared design keeps the one-word depths (the depth-1
+    # test in tests/test_gemm.py checks they do): ws GEMV K = rows (act 1, out 1 word), os GEMV,
+    # 1x1x1 in both dataflows (every buffer one word), and M = 1 on one row (ws fold interval 1:
+    # the one output word is read-modified-written every cycle)
+    + [GemmCase("gemv", 4, 3, "ws", 1, 4, 3), GemmCase("gemv", 3, 4, "os", 1, 3, 4),
+       GemmCase("1x1x1", 1, 2, "ws", 1, 1, 1), GemmCase("1x1x1", 1, 2, "os", 1, 1, 1),
+       GemmCase("m1-every-cycle", 1, 3, "ws", 1, 5, 2)]
     + [GemmCase("minilm", 8, 8, df, 20, 64, 24, "minilm") for df in ("ws", "os")]
     + [GemmCase("ragged", 16, 16, "ws", 40, 70, 33), GemmCase("m<rows", 16, 16, "ws", 3, 40, 20),
        GemmCase("extremes", 16, 16, "ws", 17, 33, 17, "extremes"),
@@ -124,6 +132,11 @@ CASES = tuple(
        GemmCase("m<rows", 4, 4, "os", 3, 17, 9, pe="lut", pe_options=(("weight_bits", 2),))]
     + [GemmCase("minilm", 8, 8, df, 20, 64, 24, "minilm", pe="lut", pe_options=(("weight_bits", b),))
        for df, b in (("ws", 4), ("os", 2))]
+    # LUT GEMV (k_per_step 4): ws, K one fold (one-word act and out buffers); os on one row, K
+    # one step (every buffer one word)
+    + [GemmCase("gemv", 2, 2, "ws", 1, 8, 2, pe="lut", pe_options=(("weight_bits", 2),)),
+       GemmCase("gemv", 1, 2, "os", 1, 4, 2, pe="lut", pe_options=(("weight_bits", 3),),
+                sweep_only=True)]
     # OliVe OVP PE (both operands OVP-coded, pairs along K): random nibbles (every pair byte:
     # normals, outlier + victim, double victim), synthetic outliers next to their victims at
     # k-tile edges with two-outlier pairs, odd K (the layout's zero pad), real MiniLM L0 FFN2
@@ -134,6 +147,7 @@ CASES = tuple(
     + [GemmCase("outliers", 4, 4, "ws", 7, 33, 9, "ovp-outliers", pe="ovp"),
        GemmCase("outliers", 4, 4, "os", 6, 25, 5, "ovp-outliers", pe="ovp", seed=1),
        GemmCase("m<rows", 4, 4, "os", 2, 16, 7, pe="ovp"),
+       GemmCase("gemv", 2, 2, "ws", 1, 4, 2, pe="ovp"),     # M = 1, K one fold: one-word act, out
        GemmCase("minilm-ffn2", 8, 8, "ws", 20, 250, 24, "minilm-ffn2", pe="ovp"),
        GemmCase("minilm-ffn2", 8, 8, "os", 20, 251, 24, "minilm-ffn2", pe="ovp", sweep_only=True)]
     + [GemmCase(name, r, c, df, m, k, n, ops, pe="ovp", pe_options=(("mode", mode),),

@@ -93,6 +93,8 @@ SHIFTADD_CASES = (
     # fold interval 1 (1x1, M = 1): the group and total buffers update the same word every cycle
     _case("every-cycle-total", 1, 1, 1, 7, 2, 1, params="requant"),
     _case("every-cycle-gacc", 1, 1, 1, 7, 2, 3, params="requant"),
+    # the same on one-word group, total and output buffers (M = 1 sizes them to one word)
+    _case("one-word-buffers", 1, 2, 1, 7, 2, 3, params="requant"),
     _case("minilm", 4, 4, 8, 64, 8, 16, ops="minilm", params="meta-requant"),
     # the 8x8 Verilator design: the MixPE default group of 128 (16 k folds per group)
     _case("minilm", 8, 8, 20, 384, 24, 128, ops="minilm", params="meta", sweep_only=False),

@@ -1,9 +1,11 @@
 """The analytical cycle model: SCALE-Sim's formulas, the efficiency target, basic laws.
 (That the model equals the RTL's counter is checked for every case in test_gemm.py.)"""
 
+import dataclasses
+
 import pytest
 
-from models.cycles import gemm_cycles, scalesim_cycles
+from models.cycles import check_countable, gemm_cycles, scalesim_cycles
 from models.design import DesignConfig
 
 
@@ -42,3 +44,35 @@ def test_cycles_grow_with_the_gemm(dataflow):
         assert gemm_cycles(t, m + 4, k, n).cycles > base
         assert gemm_cycles(t, m, k + 4, n).cycles > base
         assert gemm_cycles(t, m, k, n + 4).cycles > base
+
+
+def test_the_cycle_counter_counts_a_run_past_2_to_the_32():
+    """int8 8x8 ws 6500^3 takes ~4.3e9 cycles: a 32-bit counter wraps and the run would end, hours
+    later, as a false cycle mismatch. The design's counter (read from the hardware) holds it."""
+    design = DesignConfig.sized_for("int8", 8, 8, "ws", 6500, 6500, 6500)
+    timing = design.timing()
+    assert timing.cycle_counter_width == len(design.facts.cycles) == 64
+    est = check_countable(timing, 6500, 6500, 6500)
+    assert 1 << 32 < est.cycles < 1 << timing.cycle_counter_width
+    assert design.layout(6500, 6500, 6500).m == 6500
+    # the port the testbenches read is that wide in the Verilog too
+    assert "output [63:0] cycles;" in DesignConfig("int8", 1, 1, "ws", 2, 2, 2).verilog()
+
+
+def test_a_run_the_counter_cannot_count_is_refused():
+    narrow = dataclasses.replace(_timing(8, 8), cycle_counter_width=32)
+    with pytest.raises(ValueError, match=r"32-bit cycle counter counts at most 2\*\*32 - 1 = 4,294,967,295"):
+        check_countable(narrow, 6500, 6500, 6500)
+    assert check_countable(narrow, 64, 64, 64) == gemm_cycles(narrow, 64, 64, 64)
+    # 2**66 cycles: past the real 64-bit counter (depths large enough that only the counter refuses;
+    # the design is never elaborated)
+    side = 1 << 22
+    huge = DesignConfig("int8", 1, 1, "ws", side * side, side * side, side * side)
+    with pytest.raises(ValueError, match=r"takes 7\.379e\+19 cycles; the design's 64-bit cycle counter"):
+        huge.layout(side, side, side)
+
+
+def test_the_model_alone_has_no_counter_limit():
+    timing = dataclasses.replace(_timing(1, 1), cycle_counter_width=None)
+    side = 1 << 22
+    assert check_countable(timing, side, side, side).cycles > 1 << 64

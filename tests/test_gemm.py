@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from models.design import _pow2_at_least
 from models.golden import gemm_int, wrap_signed
 from tests.cases import CASES
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
@@ -53,6 +54,21 @@ def test_golden_model_wraps_like_a_32_bit_accumulator():
     weights = np.full((140000, 1), -128)
     total = 140000 * 16384
     assert gemm_int(acts, weights)[0, 0] == wrap_signed(total, 32) == total - (1 << 32)
+
+
+def test_gemv_and_1x1x1_cases_keep_their_one_word_buffers():
+    """These cases exist for their one-word buffers (hw/buffer.py): each sits alone on its array
+    shape, so its design is sized for it alone; a case added later on the same shape would size
+    the shared design up and quietly lose them."""
+    one_word = [c for c in CASES if c.name in ("gemv", "1x1x1", "m1-every-cycle")]
+    for case in one_word:
+        design, layout = case.design(), case.design().layout(case.m, case.k, case.n)
+        for b in ("act", "weight", "out"):
+            assert getattr(design, f"{b}_depth") == _pow2_at_least(getattr(layout, f"{b}_depth")), case.id
+    all_one = {(c.pe, c.dataflow) for c in one_word
+               if c.design().act_depth == c.design().weight_depth == c.design().out_depth == 1}
+    assert {("int8", "ws"), ("int8", "os")} <= all_one
+    assert {c.pe for c in one_word if c.design().facts.pe.k_per_step > 1 and c.m == 1} >= {"lut", "ovp"}
 
 
 @pytest.mark.parametrize("case", amaranth_cases(CASES), ids=lambda c: c.id)

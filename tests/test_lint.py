@@ -11,11 +11,11 @@ from sim.build import WAIVERS
 from models.design import DesignConfig
 from sim.toolchain import find_verilator
 
-def _buildable(pe, options, rows, cols, dataflow):
+def _buildable(pe, options, rows, cols, dataflow, depth=16):
     """Option combinations the hardware rejects up front (e.g. group dequantisation needs ws and
     a group size that is a multiple of the rows) are not designs, so they are not linted."""
     try:
-        DesignConfig(pe, rows, cols, dataflow, 16, 16, 16, options).facts
+        DesignConfig(pe, rows, cols, dataflow, depth, depth, depth, options).facts
     except IncompatibleOptions:
         return False
     return True
@@ -29,11 +29,30 @@ DESIGNS += [("bitserial", (("group_size", None), ("weight_format", fmt)), 3, 2, 
             for fmt in ("int8", "int6", "fp4", "fp3") for dataflow in ("ws", "os")]
 
 
-@pytest.mark.parametrize("pe, options, rows, cols, dataflow", DESIGNS,
-                         ids=[f"{p}{''.join(f'-{k}{v}' for k, v in o)}-{r}x{c}-{d}" for p, o, r, c, d in DESIGNS])
+# one-word buffers (an M = 1 GEMV, a 1x1x1 GEMM): every kind (its first variant), both dataflows;
+# a depth-1 Memory would declare its 0-bit address as [-1:0] (hw/buffer.py)
+DEPTH_ONE = [(name, kind.variants[0][1], rows, cols, dataflow) for name, kind in PE_KINDS.items()
+             for rows, cols in ((1, 1), (2, 2)) for dataflow in ("ws", "os")
+             if _buildable(name, kind.variants[0][1], rows, cols, dataflow, depth=1)]
+
+
+def _ids(designs):
+    return [f"{p}{''.join(f'-{k}{v}' for k, v in o)}-{r}x{c}-{d}" for p, o, r, c, d in designs]
+
+
+@pytest.mark.parametrize("pe, options, rows, cols, dataflow", DESIGNS, ids=_ids(DESIGNS))
 def test_lint_clean(tmp_path, pe, options, rows, cols, dataflow):
+    _lint(tmp_path, DesignConfig(pe, rows, cols, dataflow, 16, 16, 16, options))
+
+
+@pytest.mark.parametrize("pe, options, rows, cols, dataflow", DEPTH_ONE, ids=_ids(DEPTH_ONE))
+def test_lint_clean_with_one_word_buffers(tmp_path, pe, options, rows, cols, dataflow):
+    _lint(tmp_path, DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, options))
+
+
+def _lint(tmp_path, design):
     verilog = tmp_path / "top.v"
-    verilog.write_text(DesignConfig(pe, rows, cols, dataflow, 16, 16, 16, options).verilog())
+    verilog.write_text(design.verilog())
     tool = find_verilator()
     proc = subprocess.run(["verilator", "--lint-only", "-Wall", str(WAIVERS), str(verilog)],
                           capture_output=True, text=True, env=tool.env(), cwd=tmp_path)
