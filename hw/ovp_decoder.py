@@ -72,6 +72,7 @@ MODES = {
 
 # flint4 magnitude index -> (exponent k, integer base) with magnitude = base << k
 FLINT4_DECODE = ((0, 0), (0, 1), (1, 1), (0, 3), (2, 1), (1, 3), (3, 1), (4, 1))
+FLINT_BASE_BITS = 2       # the integer bases 0, 1, 3
 
 
 def get_mode(mode):
@@ -121,7 +122,7 @@ class OvpPairDecoder(wiring.Component):
             if fmt.normal == "int":
                 m.d.comb += [norm_exp.eq(0), norm_val.eq(c.as_signed())]
             else:
-                base = Signal(2, name=f"flint_base{j}")
+                base = Signal(FLINT_BASE_BITS, name=f"flint_base{j}")
                 with m.Switch(c[:N - 1]):
                     for idx, (k, b) in enumerate(FLINT4_DECODE):
                         with m.Case(idx):
