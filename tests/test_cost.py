@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from models import cost, cost_primitives, inventory, tech
+from models import cost, cost_primitives, inventory, synth, tech
 from models.cost import CostConfig, evaluate
 from models.cost_primitives import primitive
 from models.cost_vs_synth import unit_area_um2
@@ -305,7 +305,6 @@ def test_cli_cost_bad_input(cli, argv, message):
 
 
 def test_cli_synth_bad_input(cli, monkeypatch):
-    from models import synth
     with pytest.raises(cli.BadInput, match="either --unit"):
         cli("synth", "--pe", "int8", "--rows", "2")
     with pytest.raises(cli.BadInput, match="unknown PE kind"):

@@ -10,11 +10,13 @@ from amaranth.sim import Simulator
 from hw.ovp_decoder import MODES, OvpPairDecoder
 from hw.pe_ovp import OvpPE
 from models.golden import wrap_signed
+from models.intcodes import quantize_acts, quantize_weights
 from models.ovp_gemm import (OUTLIER_ACT_ALPHA, dequantise_codes, outlier_floats, ovp_dequantise,
                              ovp_gemm_exact, ovp_gemm_int, pair_words, quantize_ovp_acts,
                              quantize_ovp_codes, quantize_ovp_weights)
 from models.quant import ovp, ovp_format
 from models.quant.common import relative_error
+from models.realdata import get_tensor
 from sim.cases import CASES
 
 MODE_NAMES = tuple(MODES)
@@ -212,14 +214,12 @@ def test_real_minilm_case_carries_outliers():
 
 @pytest.fixture(scope="module")
 def minilm_ffn2():
-    from models.realdata import get_tensor
     acts = get_tensor("minilm:L0.ffn2.act").astype(np.float64)     # tokens x 1536
     weights = get_tensor("minilm:L0.ffn2").T.astype(np.float64)     # 1536 (K) x 384 (N)
     return acts, weights
 
 
 def test_accuracy_ovp_w4a4_vs_int4_and_int8_on_minilm_ffn2(minilm_ffn2):
-    from models.intcodes import quantize_acts, quantize_weights
     acts, weights = minilm_ffn2
     ref = acts @ weights
     rows = {}
