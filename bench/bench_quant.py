@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.quant import FORMATS, ovp, relative_error  # noqa: E402
+from models.quant import FORMATS, ovp, ovp_search, relative_error  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     for name in names:
         run(name, lambda: FORMATS[name](x))
     # OVP with a given alpha (no search), for comparison with the searched variants above
-    alpha = ovp.x_max_3sigma(x) * np.float32(1.11)
+    alpha = ovp_search.x_max_3sigma(x) * np.float32(1.11)
     run("ovp-int4 (given alpha)", lambda: ovp.fake_quant_ovp(x, "int4", alpha=alpha))
     return 0
 

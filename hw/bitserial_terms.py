@@ -32,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 TERM_WIDTH = 5
 SHIFT_BITS = 3
+MAGNITUDE_BITS = 5      # an fp magnitude in code units, 0..16
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class TermEncoder(wiring.Component):
     def _fp(self, m, fmt, code, prefix):
         vb = fmt.value_bits
         sign, index = code[vb - 1], code[:vb - 1]
-        magnitude = Signal(5, name=f"{prefix}magnitude")      # code units, 0..16
+        magnitude = Signal(MAGNITUDE_BITS, name=f"{prefix}magnitude")      # code units, 0..16
         negative = Signal(name=f"{prefix}negative")
         with m.Switch(index):
             for i, mag in enumerate(fmt.magnitudes):
@@ -144,12 +145,12 @@ class TermEncoder(wiring.Component):
         # leading one (hi) and the next one (lo): a priority search over the 5 magnitude bits
         hi, lo = Signal(SHIFT_BITS, name=f"{prefix}hi"), Signal(SHIFT_BITS, name=f"{prefix}lo")
         has_lo = Signal(name=f"{prefix}has_lo")
-        for p in range(5):
+        for p in range(MAGNITUDE_BITS):
             with m.If(magnitude[p]):
                 m.d.comb += hi.eq(p)            # the last assignment (highest set bit) wins
-        rest = Signal(5, name=f"{prefix}rest")
-        m.d.comb += rest.eq(magnitude & ~(Const(1, 5) << hi))
-        for p in range(5):
+        rest = Signal(MAGNITUDE_BITS, name=f"{prefix}rest")
+        m.d.comb += rest.eq(magnitude & ~(Const(1, MAGNITUDE_BITS) << hi))
+        for p in range(MAGNITUDE_BITS):
             with m.If(rest[p]):
                 m.d.comb += lo.eq(p)
         m.d.comb += has_lo.eq(rest != 0)

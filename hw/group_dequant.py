@@ -168,6 +168,17 @@ class GroupDequant(wiring.Component):
     cols = property(lambda self: self._cols)
     acc_width = property(lambda self: self._acc_width)
 
+    @property
+    def product_width(self):
+        """Bits of ``x * b`` (and ``total * b_out``): a signed acc_width-bit value times an
+        unsigned MULT_BITS-bit one."""
+        return self._acc_width + MULT_BITS + 1
+
+    @property
+    def rounded_width(self):
+        """Bits of ``x * b + 2**(c - 1)``, the rounding add before the shift."""
+        return self.product_width + 1
+
     def _lane(self, vector, c):
         return vector[c * self._acc_width:(c + 1) * self._acc_width].as_signed()
 
@@ -193,7 +204,7 @@ class GroupDequant(wiring.Component):
                 Signal(SHIFT_USED_BITS, name=f"c1_{c}")
             # the A-bit signal keeps the low bits of the difference: the documented wrap
             m.d.sync += [x1.eq(self._lane(self.raw, c) - z * asum), b1.eq(b), c1.eq(sh)]
-            p2 = Signal(signed(A + MULT_BITS + 1), name=f"p_{c}")
+            p2 = Signal(signed(self.product_width), name=f"p_{c}")
             c2 = Signal(SHIFT_USED_BITS, name=f"c2_{c}")
             m.d.sync += [p2.eq(x1 * b1), c2.eq(c1)]
             y3 = Signal(signed(A), name=f"y_{c}")
@@ -211,10 +222,10 @@ class GroupDequant(wiring.Component):
             t1, b1, c1 = Signal(signed(A), name=f"t1_{c}"), Signal(MULT_BITS, name=f"rb1_{c}"), \
                 Signal(SHIFT_USED_BITS, name=f"rc1_{c}")
             m.d.sync += [t1.eq(self._lane(self.total, c)), b1.eq(b), c1.eq(sh)]
-            t2, p2, c2 = Signal(signed(A), name=f"t2_{c}"), Signal(signed(A + MULT_BITS + 1), name=f"rp_{c}"), \
+            t2, p2, c2 = Signal(signed(A), name=f"t2_{c}"), Signal(signed(self.product_width), name=f"rp_{c}"), \
                 Signal(SHIFT_USED_BITS, name=f"rc2_{c}")
             m.d.sync += [t2.eq(t1), p2.eq(t1 * b1), c2.eq(c1)]
-            q = Signal(signed(A + MULT_BITS + 2), name=f"rq_{c}")
+            q = Signal(signed(self.rounded_width), name=f"rq_{c}")
             m.d.comb += q.eq(_round_shift(m, p2, c2, f"rq_{c}"))
             clamped = Mux(q > INT8_MAX, INT8_MAX, Mux(q < INT8_MIN, INT8_MIN, q))
             o3 = Signal(signed(A), name=f"o_{c}")

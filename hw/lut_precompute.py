@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 GROUP = 4                 # activations per table
+ACT_BITS = 8              # signed INT8 activations
 ENTRIES = 8               # stored half of the odd 16-entry table
 ENTRY_WIDTH = 11          # |sum of 4 INT8 values| <= 512 -> 11-bit two's complement
 
@@ -20,12 +21,12 @@ class LutTablePrecompute(wiring.Component):
     Latency 0 (combinational), no multipliers: 3 adds per entry.
     """
 
-    code: In(GROUP * 8)
+    code: In(GROUP * ACT_BITS)
     operand: Out(ENTRIES * ENTRY_WIDTH)
 
     def elaborate(self, platform):
         m = Module()
-        acts = [self.code[8 * i:8 * (i + 1)].as_signed() for i in range(GROUP)]
+        acts = [self.code[ACT_BITS * i:ACT_BITS * (i + 1)].as_signed() for i in range(GROUP)]
         for j in range(ENTRIES):
             entry = Signal(signed(ENTRY_WIDTH), name=f"entry{j}")
             total = -acts[0]

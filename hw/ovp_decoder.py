@@ -5,7 +5,7 @@ an n x m array), combinational, shared by every PE of its row or column.
 
 Stored pair (``code``, In(2N), N = element bits, 4 or 8): left element (K index 2k) in bits
 [0, N), right element (2k + 1) in bits [N, 2N) -- the byte (4-bit) or 16-bit word (8-bit) of
-:func:`models.quant.ovp.encode_pairs`. Per element, with ``victim = 1 << (N - 1)`` (``1000``):
+:func:`models.quant.ovp_format.encode_pairs`. Per element, with ``victim = 1 << (N - 1)`` (``1000``):
 
 * the element equals ``victim``                     -> victim  <0, 0>
 * else its PARTNER equals ``victim``                -> outlier (abfloat ``s e1 e0 m``)
@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 @dataclass(frozen=True)
 class OvpMode:
     """Hardware view of one OVP format (the RTL's own constants; tests check them against
-    :data:`models.quant.ovp.CONFIGS`)."""
+    :data:`models.quant.ovp_format.CONFIGS`)."""
     name: str
     bits: int           # element code bits N
     normal: str         # "int" or "flint"
@@ -72,6 +72,7 @@ MODES = {
 
 # flint4 magnitude index -> (exponent k, integer base) with magnitude = base << k
 FLINT4_DECODE = ((0, 0), (0, 1), (1, 1), (0, 3), (2, 1), (1, 3), (3, 1), (4, 1))
+FLINT_BASE_BITS = 2       # the integer bases 0, 1, 3
 
 
 def get_mode(mode):
@@ -121,7 +122,7 @@ class OvpPairDecoder(wiring.Component):
             if fmt.normal == "int":
                 m.d.comb += [norm_exp.eq(0), norm_val.eq(c.as_signed())]
             else:
-                base = Signal(2, name=f"flint_base{j}")
+                base = Signal(FLINT_BASE_BITS, name=f"flint_base{j}")
                 with m.Switch(c[:N - 1]):
                     for idx, (k, b) in enumerate(FLINT4_DECODE):
                         with m.Case(idx):

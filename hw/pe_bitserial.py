@@ -6,6 +6,9 @@ from .bitserial_terms import TERM_WIDTH, TermEncoder, TermSteps, weight_format a
 from .scale_dequant import BitSerialScaleDequant, digit_bits_for
 from .pe import ProcessingElement, check_positive_int
 
+SHIFTED_BITS = 16                # a signed INT8 activation shifted left by up to 7 (SHIFT_BITS)
+ADDEND_BITS = SHIFTED_BITS + 1   # its negation
+
 
 class BitSerialPE(ProcessingElement):
     """One weight x one signed INT8 activation per step, one weight term per cycle (spec section 2).
@@ -82,9 +85,9 @@ class BitSerialPE(ProcessingElement):
         steps = TermSteps(m, self.valid, self._format.terms)
         term = steps.select(self.weight, "term")
         present, negative, shift = term[0], term[1], term[2:TERM_WIDTH]
-        shifted = Signal(signed(16))
+        shifted = Signal(signed(SHIFTED_BITS))
         m.d.comb += shifted.eq(self.act.as_signed() << shift)
-        addend = Signal(signed(17))
+        addend = Signal(signed(ADDEND_BITS))
         m.d.comb += addend.eq(Mux(present, Mux(negative, -shifted, shifted), 0))
         # acc_out accumulates the terms in place: between valid and valid + latency it shows
         # partial sums; the array samples it exactly latency cycles after valid (the next row /

@@ -7,12 +7,15 @@ from .bitserial_terms import SHIFT_BITS, TERM_WIDTH, TermEncoder, TermSteps, wei
 from .pe import ProcessingElement
 
 VEC = 4
+FP16_MAN_BITS, FP16_EXP_BITS = 10, 5
 GUARD = 3
 ACC_MAN_BITS = 16
 ACC_EXP_BITS = 7
 PRODUCT_EXP_BITS = 6        # e (1..30) + shift (0..7)
 ALIGNED_BITS = 11 + GUARD   # 14-bit magnitudes after alignment
 DOT_BITS = ALIGNED_BITS + 3  # signed sum of 4
+SAT_SHIFT_BITS = 5          # accumulator alignment shifts saturate at 16 / 17 < 2**5
+NORM_SHIFT_BITS = 2         # the normalising right shift, 0..2
 
 
 class BitSerialFp16PE(ProcessingElement):
@@ -77,7 +80,7 @@ class BitSerialFp16PE(ProcessingElement):
         lanes = []
         for i in range(VEC):
             x = self.act[16 * i:16 * (i + 1)]
-            ef, f, s = x[10:15], x[:10], x[15]
+            ef, f, s = x[FP16_MAN_BITS:FP16_MAN_BITS + FP16_EXP_BITS], x[:FP16_MAN_BITS], x[15]
             e = Mux(ef == 0, 1, ef)
             man = Cat(f, ef != 0)                    # hidden bit 0 for subnormals
             term = steps.select(self.weight[i * T * TERM_WIDTH:(i + 1) * T * TERM_WIDTH], f"term_{i}")
@@ -115,14 +118,14 @@ class BitSerialFp16PE(ProcessingElement):
         # arithmetic shifts by up to 127: saturate the amount at the operand width (floor)
         f_al = Signal(signed(ACC_MAN_BITS))
         d_al = Signal(signed(DOT_BITS))
-        m.d.comb += [f_al.eq(f_in >> Mux(sh_acc > ACC_MAN_BITS, ACC_MAN_BITS, sh_acc[:5])),
-                     d_al.eq(dot_s >> Mux(sh_dot > DOT_BITS, DOT_BITS, sh_dot[:5]))]
+        m.d.comb += [f_al.eq(f_in >> Mux(sh_acc > ACC_MAN_BITS, ACC_MAN_BITS, sh_acc[:SAT_SHIFT_BITS])),
+                     d_al.eq(dot_s >> Mux(sh_dot > DOT_BITS, DOT_BITS, sh_dot[:SAT_SHIFT_BITS]))]
         total = Signal(signed(DOT_BITS + 1))
         m.d.comb += total.eq(f_al + d_al)
         lim = 1 << (ACC_MAN_BITS - 1)
         fits0 = (total >= -lim) & (total < lim)
         fits1 = ((total >> 1) >= -lim) & ((total >> 1) < lim)
-        norm = Signal(2)
+        norm = Signal(NORM_SHIFT_BITS)
         m.d.comb += norm.eq(Mux(fits0, 0, Mux(fits1, 1, 2)))
         new_f = Signal(signed(ACC_MAN_BITS))
         new_x = Signal(ACC_EXP_BITS)

@@ -3,7 +3,7 @@
 import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed
 
-from .lut_precompute import ENTRIES, ENTRY_WIDTH, GROUP, LutTablePrecompute
+from .lut_precompute import ACT_BITS, ENTRIES, ENTRY_WIDTH, GROUP, LutTablePrecompute
 from .pe import ProcessingElement, check_positive_int
 
 
@@ -39,7 +39,7 @@ class LutPE(ProcessingElement):
 
     weight_bits = property(lambda self: self._weight_bits)
     act_width = property(lambda self: ENTRIES * ENTRY_WIDTH)
-    act_code_width = property(lambda self: GROUP * 8)
+    act_code_width = property(lambda self: GROUP * ACT_BITS)
     weight_width = property(lambda self: GROUP * self._weight_bits)
     act_signed = property(lambda self: True)
     weight_signed = property(lambda self: False)
@@ -73,7 +73,7 @@ class LutPE(ProcessingElement):
         partial = Signal(signed(ENTRY_WIDTH + B))
         acc_hold = Signal(self._acc_width)
 
-        nibble = self.weight.word_select(plane, 4)
+        nibble = self.weight.word_select(plane, GROUP)   # one bit of each weight
         index, negate = nibble[1:4], nibble[0]
         entries = [self.act[ENTRY_WIDTH * j:ENTRY_WIDTH * (j + 1)].as_signed() for j in range(ENTRIES)]
         entry = Signal(signed(ENTRY_WIDTH))

@@ -53,6 +53,17 @@ class OvpPE(ProcessingElement):
     latency = property(lambda self: 1)
     macs_per_step = property(lambda self: 2)
 
+    @property
+    def shift_width(self):
+        """Bits of a product's shift, the sum of two E-bit exponents."""
+        return self._mode.exp_width + 1
+
+    @property
+    def term_width(self):
+        """Bits of one shifted product (signed): |b*d| << (a+c) < 2**(2I - 2 + max shift),
+        plus the sign."""
+        return 2 * self._mode.int_width - 1 + 2 * self._mode.max_exponent + 1
+
     def act_border(self):
         return OvpPairDecoder(mode=self._mode.name)
 
@@ -63,18 +74,17 @@ class OvpPE(ProcessingElement):
         m = Module()
         fmt = self._mode
         E, I, W = fmt.exp_width, fmt.int_width, fmt.element_width
-        # |b*d| << (a+c) < 2**(2I - 2 + max shift); two of them need one more bit, plus the sign
-        term_width = 2 * I - 1 + 2 * fmt.max_exponent + 1
+        term_width = self.term_width
         terms = []
         for j in (0, 1):
             a, b = self.act[j * W:j * W + E], self.act[j * W + E:(j + 1) * W].as_signed()
             c, d = self.weight[j * W:j * W + E], self.weight[j * W + E:(j + 1) * W].as_signed()
             product = Signal(signed(2 * I), name=f"product{j}")
-            shift = Signal(E + 1, name=f"shift{j}")
+            shift = Signal(self.shift_width, name=f"shift{j}")
             term = Signal(signed(term_width), name=f"term{j}")
             m.d.comb += [product.eq(b * d), shift.eq(a + c), term.eq(product << shift)]
             terms.append(term)
-        step = Signal(signed(term_width + 1))
+        step = Signal(signed(term_width + 1))     # the two terms' sum: one more bit
         m.d.comb += step.eq(terms[0] + terms[1])
         with m.If(self.valid):
             # Assigning the wider sum to acc_out truncates: the documented modulo-2**acc_width wrap.

@@ -10,8 +10,8 @@ unsigned nibble (0..15; int8 mode: byte 0..255) per element, and the pair of K e
 value 0, so the pad is a normal zero -- the golden model pads the same way.
 
 Integer result (:func:`ovp_gemm_int`): the stored pairs go through
-:func:`models.quant.ovp.decode_pairs` (normal -> <0, v>, victim -> <0, 0>, outlier ->
-<e + bias, +-(2**M + m)>) and :func:`models.quant.ovp.ovp_gemm` (sum of ``(b*d) << (a+c)``),
+:func:`models.quant.ovp_format.decode_pairs` (normal -> <0, v>, victim -> <0, 0>, outlier ->
+<e + bias, +-(2**M + m)>) and :func:`models.quant.ovp_format.ovp_gemm` (sum of ``(b*d) << (a+c)``),
 then wrap to the accumulator width. Nothing here reads the RTL or :mod:`hw`.
 
 Quantisers: activations per tensor, weights per output channel (column n of K x N), both with
@@ -28,13 +28,13 @@ import numpy as np
 
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
-from .quant import ovp
+from .quant import ovp, ovp_format
 
-MODES = tuple(ovp.CONFIGS)     # "int4", "flint4", "int8"
+MODES = tuple(ovp_format.CONFIGS)     # "int4", "flint4", "int8"
 
 
 def _cfg(mode):
-    return ovp.get_config(mode)
+    return ovp_format.get_config(mode)
 
 
 def pair_words(codes, mode="int4"):
@@ -59,7 +59,7 @@ def split_pairs(words, mode="int4"):
 
 def decode_codes(codes, mode="int4"):
     """(rows, K) element codes -> (e, i) exponent-integer arrays (rows, K even-padded)."""
-    return ovp.decode_pairs(pair_words(codes, mode), mode)
+    return ovp_format.decode_pairs(pair_words(codes, mode), mode)
 
 
 def ovp_gemm_exact(acts, weights, mode="int4"):
@@ -69,7 +69,7 @@ def ovp_gemm_exact(acts, weights, mode="int4"):
         raise ValueError(f"shapes do not chain: acts {acts.shape} @ weights {weights.shape}")
     ea, ia = decode_codes(acts, mode)
     ew, iw = decode_codes(weights.T, mode)
-    return ovp.ovp_gemm(ea, ia, ew, iw)
+    return ovp_format.ovp_gemm(ea, ia, ew, iw)
 
 
 def ovp_gemm_int(acts, weights, *, mode="int4", acc_width=32):
@@ -107,7 +107,7 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None):
     odd = k % 2 == 1
     xp = np.concatenate([x, np.zeros((x.shape[0], 1), np.float32)], axis=1) if odd else x
     qt = ovp.quantize_ovp(xp, cfg, alpha=alpha, per_channel=per_channel)
-    codes = split_pairs(ovp.encode_pairs(qt), mode)
+    codes = split_pairs(ovp_format.encode_pairs(qt), mode)
     values = qt.codes.astype(np.int64)
     if odd:
         lone = qt.meta["outlier"][:, k - 1]

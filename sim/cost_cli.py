@@ -94,7 +94,7 @@ def cmd_cost(args, bad):
 
 
 def cmd_synth(args, bad):
-    from models import cost, synth, tech
+    from models import cost_vs_synth, synth, tech
     _, options = _kind_and_options(args, bad)
     array = args.rows is not None or args.cols is not None
     if array == (args.unit is not None) or (array and (args.rows is None or args.cols is None)):
@@ -103,11 +103,11 @@ def cmd_synth(args, bad):
         if array:
             result = synth.synthesize(args.pe, rows=args.rows, cols=args.cols, dataflow=args.dataflow,
                                       pe_options=options)
-            model = cost.unit_area_um2(args.pe, pe_options=options, rows=args.rows, cols=args.cols,
+            model = cost_vs_synth.unit_area_um2(args.pe, pe_options=options, rows=args.rows, cols=args.cols,
                                        dataflow=args.dataflow)
         else:
             result = synth.synthesize(args.pe, unit=args.unit, pe_options=options)
-            model = cost.unit_area_um2(args.pe, args.unit, options)
+            model = cost_vs_synth.unit_area_um2(args.pe, args.unit, options)
     except (synth.SynthesisError, ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e).splitlines()[0]) from None
     scaled = result.area_um2 * tech.value("scale.area.180_to_45")

@@ -121,7 +121,7 @@ def verify_and_measure(plan, staging):
 def synthesis_tables(plan):
     """Step 3: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
     note saying why there is none."""
-    from models import cost, synth
+    from models import cost_vs_synth, synth
     try:
         synth.find_yosys()
         synth.liberty_path()
@@ -129,7 +129,7 @@ def synthesis_tables(plan):
         return None, None, f"Synthesis skipped: {e}"
     kinds = sorted({kind.name for _, kind, _ in designs()})
     cells = synth.synthesis_table(kinds)
-    compare = cost.synthesis_comparison(kinds, arrays=plan.synth_arrays)
+    compare = cost_vs_synth.synthesis_comparison(kinds, arrays=plan.synth_arrays)
     factor = compare.attrs["calibration_factor"]
     compare = compare.round(4)
     note = (f"Synthesis: Yosys + OSU 0.18 um liberty, areas scaled to 45 nm (Stillmaker). One "

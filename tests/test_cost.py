@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from models import cost, tech
-from models.cost import CostConfig, evaluate, primitive, unit_area_um2
+from models import cost, cost_primitives, inventory, synth, tech
+from models.cost import CostConfig, evaluate
+from models.cost_primitives import primitive
+from models.cost_vs_synth import unit_area_um2
 from models.cycles import gemm_cycles
 from models.registry import PE_KINDS
 from models.tech import UnknownComponentError
@@ -17,7 +19,7 @@ from models.workloads import WORKLOADS, Gemm
 from models.design import DesignConfig
 
 # the kinds with a cost inventory (a kind added later without one must fail loudly, see below)
-KINDS = [k for k, v in PE_KINDS.items() if v.pe_class.__name__ in cost.PE_INVENTORIES]
+KINDS = [k for k, v in PE_KINDS.items() if v.pe_class in inventory.INVENTORIES]
 KIND_DATAFLOWS = [(k, df) for k in KINDS for df in PE_KINDS[k].dataflows]
 # Options that make a kind a valid design in every shape and dataflow these generic tests use
 # (the shift-add PE without its group-dequantisation unit, which needs ws and rows dividing G).
@@ -127,10 +129,10 @@ def test_int8_by_hand():
     assert layer.cycles == 5
     assert math.isclose(layer.energy_pj["pes"], step)
     # SRAM: 8 KB and below cost Horowitz's 8 KB figure per 64 bits; 64 KiB interpolates log-log
-    assert math.isclose(cost.sram_energy_64b(4096), 10)
-    assert math.isclose(cost.sram_energy_64b(32 * 1024), 20)
-    assert math.isclose(cost.sram_energy_64b(1024 * 1024), 100)
-    assert math.isclose(cost.sram_energy_64b(64 * 1024), 20 * 2 ** (math.log(5) / math.log(32)))
+    assert math.isclose(cost_primitives.sram_energy_64b(4096), 10)
+    assert math.isclose(cost_primitives.sram_energy_64b(32 * 1024), 20)
+    assert math.isclose(cost_primitives.sram_energy_64b(1024 * 1024), 100)
+    assert math.isclose(cost_primitives.sram_energy_64b(64 * 1024), 20 * 2 ** (math.log(5) / math.log(32)))
 
 
 def test_lut_by_hand():
@@ -219,16 +221,16 @@ def test_unknown_components_raise():
     class StrangePE:
         pass
     with pytest.raises(UnknownComponentError, match="StrangePE"):
-        cost.pe_items(StrangePE())
+        inventory.unit_items(StrangePE())
     with pytest.raises(UnknownComponentError, match="StrangeBorder"):
-        cost.border_items(type("StrangeBorder", (), {})())
+        inventory.unit_items(type("StrangeBorder", (), {})())
     assert isinstance(UnknownComponentError("x"), KeyError)
 
 
 def test_every_registered_kind_has_an_inventory_or_a_named_error():
     for name, kind in PE_KINDS.items():
         config = CostConfig(name, 2, 2, kind.dataflows[0], pe_options=GENERIC.get(name, ()))
-        if kind.pe_class.__name__ in cost.PE_INVENTORIES:
+        if kind.pe_class in inventory.INVENTORIES:
             assert evaluate(config, (8, 8, 8)).area_total_um2 > 0
         else:
             with pytest.raises(UnknownComponentError, match=kind.pe_class.__name__):
@@ -303,7 +305,6 @@ def test_cli_cost_bad_input(cli, argv, message):
 
 
 def test_cli_synth_bad_input(cli, monkeypatch):
-    from models import synth
     with pytest.raises(cli.BadInput, match="either --unit"):
         cli("synth", "--pe", "int8", "--rows", "2")
     with pytest.raises(cli.BadInput, match="unknown PE kind"):
@@ -322,5 +323,5 @@ def test_group_dequantisation_unit_and_buffers_are_counted():
     assert grouped.area_um2["out_accumulate"] > plain.area_um2["out_accumulate"]
     assert grouped.area_um2["buffer_out"] > plain.area_um2["buffer_out"]
     assert grouped.area_um2["pes"] == plain.area_um2["pes"]
-    mults = [i for i in cost.group_dequant_items(grouped.config.design().facts) if i.prim == "mult"]
+    mults = [i for i in inventory.group_items(grouped.config.design().facts) if i.prim == "mult"]
     assert sum(i.count for i in mults) == 3 * 8          # z*asum, dyadic, requant per column

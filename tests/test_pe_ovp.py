@@ -1,5 +1,5 @@
 """OliVe OVP: the border pair decoder and the OVP PE alone (Amaranth's simulator) against
-models/quant/ovp.py, the golden twin against the format model, the case operand sources, the
+models/quant/ovp_format.py, the golden twin against the format model, the case operand sources, the
 accuracy on real MiniLM L0 FFN2 tensors. (Lint: tests/test_lint.py covers every registered
 kind's variants, OVP included.)"""
 
@@ -10,11 +10,13 @@ from amaranth.sim import Simulator
 from hw.ovp_decoder import MODES, OvpPairDecoder
 from hw.pe_ovp import OvpPE
 from models.golden import wrap_signed
+from models.intcodes import quantize_acts, quantize_weights
 from models.ovp_gemm import (OUTLIER_ACT_ALPHA, dequantise_codes, outlier_floats, ovp_dequantise,
                              ovp_gemm_exact, ovp_gemm_int, pair_words, quantize_ovp_acts,
                              quantize_ovp_codes, quantize_ovp_weights)
-from models.quant import ovp
+from models.quant import ovp, ovp_format
 from models.quant.common import relative_error
+from models.realdata import get_tensor
 from sim.pe_driver import PEStep, run_steps
 from tests.cases import CASES
 
@@ -32,14 +34,14 @@ def _fields(values, fmt):
 
 @pytest.mark.parametrize("mode", MODE_NAMES)
 def test_hardware_modes_match_the_format_model(mode):
-    fmt, cfg = MODES[mode], ovp.CONFIGS[mode]
+    fmt, cfg = MODES[mode], ovp_format.CONFIGS[mode]
     assert (fmt.bits, fmt.normal, fmt.mant_bits, fmt.bias, fmt.victim_code) == \
         (cfg.bits, cfg.normal, cfg.mant_bits, cfg.bias, cfg.victim_code)
 
 
 @pytest.mark.parametrize("mode", MODE_NAMES)
 def test_decoder_exhaustive_against_the_format_decoder(mode):
-    """Every stored pair (256 bytes; 65536 words for int8) against ovp.decode_pairs."""
+    """Every stored pair (256 bytes; 65536 words for int8) against ovp_format.decode_pairs."""
     fmt = MODES[mode]
     dec = OvpPairDecoder(mode=mode)
     words = np.arange(1 << (2 * fmt.bits))
@@ -54,7 +56,7 @@ def test_decoder_exhaustive_against_the_format_decoder(mode):
     sim.add_testbench(tb)
     sim.run()
     e, i = _fields(got, fmt)
-    ref_e, ref_i = ovp.decode_pairs(words.reshape(-1, 1), mode)
+    ref_e, ref_i = ovp_format.decode_pairs(words.reshape(-1, 1), mode)
     assert np.array_equal(i << e, ref_i << ref_e)            # same value in integer units
     codes = np.stack([words & ((1 << fmt.bits) - 1), words >> fmt.bits], axis=1)
     victim = codes == fmt.victim_code
@@ -117,7 +119,7 @@ def test_lanes_are_the_stored_pairs(mode):
     x = rng.standard_normal((6, 40)).astype(np.float32)
     x[rng.random(x.shape) < 0.1] *= 30
     qt = ovp.quantize_ovp(x, mode, per_channel=True)
-    stored = ovp.encode_pairs(qt).astype(np.int64)
+    stored = ovp_format.encode_pairs(qt).astype(np.int64)
     codes, values, _ = quantize_ovp_codes(x, mode, per_channel=True)
     pe = OvpPE(mode=mode)
     lanes = pe.act_lanes(codes.reshape(6, 20, 2)).astype(np.int64)
@@ -158,14 +160,14 @@ def test_golden_wraps_like_a_32_bit_accumulator():
 
 @pytest.mark.parametrize("mode", MODE_NAMES)
 def test_odd_k_lone_outlier_becomes_the_nearest_normal(mode):
-    cfg = ovp.CONFIGS[mode]
+    cfg = ovp_format.CONFIGS[mode]
     x = np.array([[0.5, -0.2, 0.1, 1e3], [0.5, -0.2, 0.1, -1e3], [0.5, -0.2, 0.1, 0.0]], np.float32)
     x = np.concatenate([np.tile(x, (1, 3)), np.array([[1e3], [-1e3], [0.3]], np.float32)], axis=1)
     codes, values, _ = quantize_ovp_codes(x, mode, per_channel=True, alpha=1.0)
     top = round(cfg.normal_max * cfg.unit)
     assert values[0, -1] == top and values[1, -1] == -top
     assert not np.any(codes[:, -1] == cfg.victim_code)
-    e, i = ovp.decode_pairs(pair_words(codes, mode), mode)
+    e, i = ovp_format.decode_pairs(pair_words(codes, mode), mode)
     assert np.array_equal((i << e)[:, :x.shape[1]], values)         # the layout's pad reproduces it
 
 
@@ -197,14 +199,12 @@ def test_real_minilm_case_carries_outliers():
 
 @pytest.fixture(scope="module")
 def minilm_ffn2():
-    from models.realdata import get_tensor
     acts = get_tensor("minilm:L0.ffn2.act").astype(np.float64)     # tokens x 1536
     weights = get_tensor("minilm:L0.ffn2").T.astype(np.float64)     # 1536 (K) x 384 (N)
     return acts, weights
 
 
 def test_accuracy_ovp_w4a4_vs_int4_and_int8_on_minilm_ffn2(minilm_ffn2):
-    from models.intcodes import quantize_acts, quantize_weights
     acts, weights = minilm_ffn2
     ref = acts @ weights
     rows = {}
@@ -238,8 +238,8 @@ def test_accuracy_ovp_w4a4_vs_int4_and_int8_on_minilm_ffn2(minilm_ffn2):
 
 def _plain_value(c, partner, mode):
     """One element's value in integer units, straight from the spec's encoding (no numpy, no
-    models.quant.ovp): victim 0; partner is the victim -> abfloat outlier; else normal."""
-    cfg = ovp.CONFIGS[mode]
+    models.quant.ovp_format): victim 0; partner is the victim -> abfloat outlier; else normal."""
+    cfg = ovp_format.CONFIGS[mode]
     n, m_bits, victim = cfg.bits, cfg.mant_bits, 1 << (cfg.bits - 1)
     if c == victim:
         return 0

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from models.quant import bitmod, ovp
+from models.quant import bitmod, ovp_format, ovp_search
 from models.quant.common import (LatticeTable, QuantizedTensor, as_float_2d, check_bits, check_group,
                                  round_f16)
 
@@ -44,12 +44,12 @@ def test_sq_error_rows_matches_fake_quant():
     rng = np.random.default_rng(2)
     x = (rng.standard_normal((8, 64)) * rng.uniform(0.5, 5, (8, 64))).astype(np.float32)
     for mode in ("int4", "flint4", "int8"):
-        cfg = ovp.CONFIGS[mode]
-        alpha = ovp.x_max_3sigma(x) * np.float32(1.03)
-        out, *_ = ovp._fake_quant_f32(x, alpha, cfg)
+        cfg = ovp_format.CONFIGS[mode]
+        alpha = ovp_search.x_max_3sigma(x) * np.float32(1.03)
+        out, *_ = ovp_format._fake_quant_f32(x, alpha, cfg)
         d = out - x
-        s = ovp._sq_error_rows(x, alpha / np.float32(cfg.normal_max), cfg)
-        assert np.array_equal(s, ovp.rowsum_f32_vec8x4(d * d))
+        s = ovp_search._sq_error_rows(x, alpha / np.float32(cfg.normal_max), cfg)
+        assert np.array_equal(s, ovp_search.rowsum_f32_vec8x4(d * d))
 
 
 def test_rowsum_order_is_sequential_lanes():
@@ -67,7 +67,7 @@ def test_rowsum_order_is_sequential_lanes():
         for tail in row[64:]:
             s = np.float32(s + tail)
         ref.append(s)
-    assert np.array_equal(ovp.rowsum_f32_vec8x4(a), np.array(ref, np.float32))
+    assert np.array_equal(ovp_search.rowsum_f32_vec8x4(a), np.array(ref, np.float32))
 
 
 def test_quantized_tensor_group_expansion_and_frozen():

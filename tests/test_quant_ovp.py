@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from models.quant import ovp
+from models.quant import ovp, ovp_format, ovp_search
 
 MODES = ["int4", "flint4", "int8"]
 
@@ -24,7 +24,7 @@ seeds = st.integers(0, 2 ** 32 - 1)
 
 
 def test_grids_in_integer_units():
-    c = ovp.CONFIGS
+    c = ovp_format.CONFIGS
     assert c["int4"].bias == 2 and c["flint4"].bias == 3 and c["int8"].bias == 2
     pos = lambda cfg: sorted(v * cfg.unit for v in cfg.outlier_grid if v > 0)
     assert pos(c["int4"]) == [12, 16, 24, 32, 48, 64, 96]
@@ -42,7 +42,7 @@ def test_grids_in_integer_units():
     (37.99, 28.0), (-37.99, -28.0), (1e6, 384.0), (-1e6, -384.0), (2.0, 4.0), (-2.0, 0.0),
 ])
 def test_int4_nearest_and_ties(t, expect):
-    g = ovp._grid(ovp.CONFIGS["int4"])
+    g = ovp_format._grid(ovp_format.CONFIGS["int4"])
     assert float(g.nearest(np.array([t], np.float32))[0]) == expect
     assert float(g.nearest_search(np.array([t]))[0]) == expect
 
@@ -50,7 +50,7 @@ def test_int4_nearest_and_ties(t, expect):
 @settings(max_examples=40, deadline=None)
 @given(t=hnp.arrays(np.float32, 64, elements=st.floats(-500, 500, width=32)), mode=st.sampled_from(MODES))
 def test_lattice_table_equals_search(t, mode):
-    g = ovp._grid(ovp.CONFIGS[mode])
+    g = ovp_format._grid(ovp_format.CONFIGS[mode])
     lattice = np.round(t * 8) / 8  # also hit lattice points / midpoints exactly
     for v in (t, lattice.astype(np.float32)):
         assert np.array_equal(g.nearest(v), g.nearest_search(v).astype(np.float32))
@@ -61,7 +61,7 @@ def test_lattice_table_equals_search(t, mode):
 def test_pair_rule_and_code_ranges(seed, mode, rows, kh):
     x = _heavy(rows, 2 * kh, seed)
     qt = ovp.quantize_ovp(x, mode)
-    cfg = ovp.CONFIGS[mode]
+    cfg = ovp_format.CONFIGS[mode]
     out, vic = qt.meta["outlier"], qt.meta["victim"]
     pairs_out = out.reshape(rows, kh, 2).sum(-1)
     assert pairs_out.max(initial=0) <= 1  # at most one outlier per pair
@@ -93,8 +93,8 @@ def test_two_outliers_keep_left():
 def test_encode_decode_round_trip(seed, mode, kh):
     x = _heavy(3, 2 * kh, seed)
     qt = ovp.quantize_ovp(x, mode)
-    cfg = ovp.CONFIGS[mode]
-    words = ovp.encode_pairs(qt)
+    cfg = ovp_format.CONFIGS[mode]
+    words = ovp_format.encode_pairs(qt)
     assert words.shape == (3, kh)
     assert words.dtype == (np.uint8 if cfg.bits == 4 else np.uint16)  # one byte per 4-bit pair
     nb = cfg.bits
@@ -102,7 +102,7 @@ def test_encode_decode_round_trip(seed, mode, kh):
     vic = qt.meta["victim"]
     assert np.array_equal(lo == cfg.victim_code, vic[:, 0::2])  # victim nibble holds 1000
     assert np.array_equal(hi == cfg.victim_code, vic[:, 1::2])
-    e, i = ovp.decode_pairs(words, mode)
+    e, i = ovp_format.decode_pairs(words, mode)
     assert np.array_equal(i << e, qt.codes.astype(np.int64))
     assert np.all(e[~qt.meta["outlier"]] == 0)
     assert np.all(e[qt.meta["outlier"]] >= cfg.bias)
@@ -113,7 +113,7 @@ def test_encode_decode_round_trip(seed, mode, kh):
 def test_decoder_on_handmade_bytes():
     # low nibble = left element
     words = np.array([[0x87, 0x9F, 0x08, 0x1E]], np.uint8)
-    e, i = ovp.decode_pairs(words, "int4")
+    e, i = ovp_format.decode_pairs(words, "int4")
     # 0x87: right nibble 1000 = victim <0, 0>, so the left 0111 is abfloat s=0 e=11 m=1 -> <3+2, 3>
     # 0x9F: left 1111 normal -1, right 1001 normal -7
     # 0x08: left 1000 victim, right 0000 outlier s=0 e=00 m=0 (never produced, decodes to <2, 2>)
@@ -127,9 +127,9 @@ def test_decoder_on_handmade_bytes():
 def test_exponent_integer_gemm_equals_integer_gemm(seed, mode, m, n, kh):
     a = ovp.quantize_ovp(_heavy(m, 2 * kh, seed), mode, per_channel=False)  # activations: per tensor
     w = ovp.quantize_ovp(_heavy(n, 2 * kh, seed + 1), mode)  # weights: per output channel
-    ea, ia = ovp.decode_pairs(ovp.encode_pairs(a), mode)
-    ew, iw = ovp.decode_pairs(ovp.encode_pairs(w), mode)
-    y = ovp.ovp_gemm(ea, ia, ew, iw)
+    ea, ia = ovp_format.decode_pairs(ovp_format.encode_pairs(a), mode)
+    ew, iw = ovp_format.decode_pairs(ovp_format.encode_pairs(w), mode)
+    y = ovp_format.ovp_gemm(ea, ia, ew, iw)
     ref = a.codes.astype(np.int64) @ w.codes.astype(np.int64).T
     assert np.array_equal(y, ref)
     # the dequantised product follows from the integer one
@@ -137,16 +137,16 @@ def test_exponent_integer_gemm_equals_integer_gemm(seed, mode, m, n, kh):
 
 
 def test_ovp_mac_identity():
-    e, p = ovp.ovp_mac(np.array([2, 0]), np.array([3, -7]), np.array([4, 0]), np.array([-2, 5]))
+    e, p = ovp_format.ovp_mac(np.array([2, 0]), np.array([3, -7]), np.array([4, 0]), np.array([-2, 5]))
     assert e.tolist() == [6, 0] and p.tolist() == [-6, -35]
     assert ((3 << 2) * (-2 << 4)) == (-6 << 6)
 
 
 def test_per_tensor_search_shape():
     x = _heavy(4, 32, 7)
-    alpha, best = ovp.search_alpha(x, "int4", per_channel=False)
+    alpha, best = ovp_search.search_alpha(x, "int4", per_channel=False)
     assert alpha.shape == (1, 1) and best.shape == (1,)
-    xmax = ovp.x_max_3sigma(x, per_channel=False)[0, 0]
+    xmax = ovp_search.x_max_3sigma(x, per_channel=False)[0, 0]
     assert 0.75 * xmax * (1 - 1e-6) <= alpha[0, 0] <= 1.49 * xmax * (1 + 1e-6)
 
 
@@ -174,12 +174,12 @@ def test_bad_mode_and_alpha():
 def _reference_search(x, mode):
     """The per-row alpha search done the plain way: every candidate's reference float32 SSE
     (``_sq_error_rows``), MSE ``fl(SSE / K)``, first minimum."""
-    cfg = ovp.CONFIGS[mode]
+    cfg = ovp_format.CONFIGS[mode]
     x32 = np.asarray(x, dtype=np.float32)
-    xmax = ovp.x_max_3sigma(x32)
+    xmax = ovp_search.x_max_3sigma(x32)
     xmax = np.where(xmax > 0, xmax, np.float32(1.0))
-    ratios = np.asarray([np.float32(i * 0.01) for i in ovp.ALPHA_RATIOS], dtype=np.float32)
-    sse = np.stack([ovp._sq_error_rows(x32, (xmax * r) / np.float32(cfg.normal_max), cfg) for r in ratios])
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
+    sse = np.stack([ovp_search._sq_error_rows(x32, (xmax * r) / np.float32(cfg.normal_max), cfg) for r in ratios])
     mse = sse.astype(np.float32) / np.float32(x32.shape[1])
     best = np.argmin(mse, axis=0)
     alpha = (xmax[:, 0] * ratios[best]).astype(np.float32).reshape(-1, 1)
@@ -204,7 +204,7 @@ def _search_inputs(seed):
 def cert_min_k(request, monkeypatch):
     """Run with the default row-length switch, and with the certified argmin for every K."""
     if request.param == "certify-all":
-        monkeypatch.setattr(ovp, "_CERT_MIN_K", 0)
+        monkeypatch.setattr(ovp_search, "_CERT_MIN_K", 0)
     return request.param
 
 
@@ -212,7 +212,7 @@ def cert_min_k(request, monkeypatch):
 @given(seed=seeds, mode=st.sampled_from(MODES))
 def test_search_alpha_equals_reference_search(cert_min_k, seed, mode):
     for x in _search_inputs(seed):
-        alpha, best = ovp.search_alpha(x, mode)
+        alpha, best = ovp_search.search_alpha(x, mode)
         ref_alpha, ref_best = _reference_search(x, mode)
         assert np.array_equal(alpha, ref_alpha) and alpha.dtype == ref_alpha.dtype
         assert np.array_equal(best, ref_best)
@@ -222,7 +222,7 @@ def test_search_alpha_equals_reference_search(cert_min_k, seed, mode):
 def test_search_alpha_equals_reference_search_gaussian_block(cert_min_k, mode):
     # enough rows for the certified per-row argmin (int4 / flint4) and the dense search (int8)
     x = (np.random.default_rng(11).standard_normal((96, 512)) * 0.05).astype(np.float32)
-    alpha, best = ovp.search_alpha(x, mode)
+    alpha, best = ovp_search.search_alpha(x, mode)
     ref_alpha, ref_best = _reference_search(x, mode)
     assert np.array_equal(alpha, ref_alpha) and np.array_equal(best, ref_best)
 
@@ -232,22 +232,22 @@ def test_search_alpha_long_rows_equals_reference_search():
     rng = np.random.default_rng(12)
     for x in ((rng.standard_normal((6, 1536)) * 0.05).astype(np.float32), _heavy(4, 1298, 13)):
         for mode in MODES:
-            alpha, best = ovp.search_alpha(x, mode)
+            alpha, best = ovp_search.search_alpha(x, mode)
             ref_alpha, ref_best = _reference_search(x, mode)
             assert np.array_equal(alpha, ref_alpha) and np.array_equal(best, ref_best)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_dense_search_equals_sq_error_rows(mode):
-    cfg = ovp.CONFIGS[mode]
+    cfg = ovp_format.CONFIGS[mode]
     rng = np.random.default_rng(5)
     for x in (_heavy(7, 256, 3), (rng.standard_normal((9, 128)) * 0.1).astype(np.float32),
               np.round(rng.standard_normal((4, 64)) * 40).astype(np.float32) / 8):
-        xmax = ovp.x_max_3sigma(x)
+        xmax = ovp_search.x_max_3sigma(x)
         nm = np.float32(cfg.normal_max)
         sc = np.stack([(xmax[:, 0] * np.float32(r)) / nm for r in (0.13, 0.75, 1.0, 1.49, 3.0)])
-        got = ovp._search_rows_fast(x, sc, cfg)
-        ref = np.stack([ovp._sq_error_rows(x, s[:, None], cfg) for s in sc])
+        got = ovp_search._search_rows_fast(x, sc, cfg)
+        ref = np.stack([ovp_search._sq_error_rows(x, s[:, None], cfg) for s in sc])
         assert np.array_equal(got, ref)
 
 
@@ -255,9 +255,9 @@ def test_dense_search_equals_sq_error_rows(mode):
 @given(s=st.floats(2.0 ** -60, 2.0 ** 60, width=32), mode=st.sampled_from(MODES))
 def test_thresholds_are_exact(s, mode):
     s = np.float32(s)
-    cells = ovp._Cells(ovp.CONFIGS[mode])
-    m = np.concatenate([cells.mids, np.float32([ovp._dense(ovp.CONFIGS[mode]).t_out])])
-    theta, valid = ovp._thresholds(m, s)
+    cells = ovp_search._Cells(ovp_format.CONFIGS[mode])
+    m = np.concatenate([cells.mids, np.float32([ovp_search._dense(ovp_format.CONFIGS[mode]).t_out])])
+    theta, valid = ovp_search._thresholds(m, s)
     assert np.all(valid)
     below = np.nextafter(theta, np.float32(-np.inf))
     assert np.all(theta / s >= m) and not np.any(below / s >= m)
@@ -266,8 +266,8 @@ def test_thresholds_are_exact(s, mode):
 @settings(max_examples=40, deadline=None)
 @given(t=hnp.arrays(np.float32, 64, elements=st.floats(-600, 600, width=32)), mode=st.sampled_from(MODES))
 def test_nearest_union_equals_grid(t, mode):
-    cfg = ovp.CONFIGS[mode]
-    g = ovp._grid(cfg)
+    cfg = ovp_format.CONFIGS[mode]
+    g = ovp_format._grid(cfg)
     edges = np.float32([0.0, -0.0, 38.0, -38.0, 40.0, -40.0, 32.375, -32.375])
     for v in (t, (np.round(t * 8) / 8).astype(np.float32), edges):
         v = v.reshape(2, -1) if v.size % 2 == 0 else v.reshape(1, -1)
@@ -278,13 +278,13 @@ def test_nearest_union_equals_grid(t, mode):
 @settings(max_examples=30, deadline=None)
 @given(seed=seeds, mode=st.sampled_from(MODES), per_channel=st.booleans())
 def test_quantize_given_alpha_equals_reference_arithmetic(seed, mode, per_channel):
-    cfg = ovp.CONFIGS[mode]
+    cfg = ovp_format.CONFIGS[mode]
     x = _heavy(5, 2 * (1 + seed % 40), seed)
-    xm = ovp.x_max_3sigma(x, per_channel)
+    xm = ovp_search.x_max_3sigma(x, per_channel)
     alpha = xm * np.float32(0.9)
     qt = ovp.quantize_ovp(x, mode, alpha=alpha, per_channel=per_channel)
     a = alpha.reshape(-1, 1) if per_channel else alpha.reshape(1, 1)
-    out, q32, is_out, vict, _ = ovp._fake_quant_f32(x, a, cfg)
+    out, q32, is_out, vict, _ = ovp_format._fake_quant_f32(x, a, cfg)
     assert np.array_equal(qt.meta["fake_quant"].view(np.uint32), out.view(np.uint32))  # bits, incl. -0.0
     assert np.array_equal(qt.codes, np.rint(q32.astype(np.float64) * cfg.unit).astype(np.int16))
     assert np.array_equal(qt.meta["outlier"], is_out) and np.array_equal(qt.meta["victim"], vict)
@@ -295,21 +295,21 @@ def test_pair_victims_into():
     for _ in range(50):
         m = rng.random((rng.integers(1, 4), 2 * rng.integers(1, 30))) < rng.random()
         v = np.empty_like(m)
-        ovp._pair_victims_into(m, v)
-        assert np.array_equal(v, ovp._pair_victims(m))
+        ovp_format._pair_victims_into(m, v)
+        assert np.array_equal(v, ovp_format._pair_victims(m))
 
 
 @pytest.mark.parametrize("mode", ["int4", "flint4"])
 def test_certified_argmin_is_the_reference_argmin(mode):
-    cfg = ovp.CONFIGS[mode]
+    cfg = ovp_format.CONFIGS[mode]
     rng = np.random.default_rng(8)
     for x in ((rng.standard_normal((40, 256)) * 0.05).astype(np.float32), _heavy(40, 192, 9),
               (rng.standard_t(3, (40, 128)) * 0.02).astype(np.float32)):
-        xmax = ovp.x_max_3sigma(x)
-        ratios = np.asarray([np.float32(i * 0.01) for i in ovp.ALPHA_RATIOS], dtype=np.float32)
+        xmax = ovp_search.x_max_3sigma(x)
+        ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
         sc = (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
-        cert, best = ovp._certify_block(x, sc, cfg, ovp._cells(cfg))
-        sse = np.stack([ovp._sq_error_rows(x, s[:, None], cfg) for s in sc])
+        cert, best = ovp_search._certify_block(x, sc, cfg, ovp_search._cells(cfg))
+        sse = np.stack([ovp_search._sq_error_rows(x, s[:, None], cfg) for s in sc])
         ref = np.argmin(sse.astype(np.float32) / np.float32(x.shape[1]), axis=0)
         assert cert.mean() > 0.8  # the fast path is really taken
         assert np.array_equal(best[cert], ref[cert])

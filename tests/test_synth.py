@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from models import cost, synth, tech
+from models import cost_primitives, cost_vs_synth, inventory, synth, tech
 
 
 def _tools_or_skip():
@@ -50,8 +50,8 @@ def test_lut_pe_has_no_multiplier(tools, bits):
     assert not any(c.startswith("$mul") for c in r.coarse_cells)
     assert r.area_um2 > 0
     # the model's inventory has exactly the flops synthesis keeps
-    items = cost.pe_items(synth._kind_and_pe("lut", options)[1])
-    assert r.flop_bits == sum(n * cost.primitive(p, *w).flop_bits for p, w, n, _ in items)
+    items = inventory.unit_items(synth._kind_and_pe("lut", options)[1])
+    assert r.flop_bits == sum(n * cost_primitives.primitive(p, *w).flop_bits for p, w, n, _ in items)
 
 
 @pytest.mark.parametrize("kind, options", [
@@ -66,8 +66,8 @@ def test_shift_add_pes_have_no_multiplier(tools, kind, options):
     r = synth.synthesize(kind, unit="pe", pe_options=options)
     assert r.multipliers == 0 and _muls(r.word_cells) == 0
     assert any(c.startswith("$add") for c in r.word_cells)
-    items = cost.pe_items(synth._kind_and_pe(kind, options)[1])
-    assert r.flop_bits == sum(n * cost.primitive(p, *w).flop_bits for p, w, n, _ in items)
+    items = inventory.unit_items(synth._kind_and_pe(kind, options)[1])
+    assert r.flop_bits == sum(n * cost_primitives.primitive(p, *w).flop_bits for p, w, n, _ in items)
     if kind.startswith("bitserial"):
         border = synth.synthesize(kind, unit="weight_border", pe_options=options)
         assert border.multipliers == 0 and border.flop_bits == 0
@@ -78,7 +78,7 @@ def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
     assert r.multipliers == 0 and r.flop_bits == 0 and r.area_um2 > 0
     adders = sum(n for c, n in r.word_cells.items() if re.match(r"\$(add|sub|neg)_", c))
     proto = synth._kind_and_pe("lut", ())[1]
-    assert adders == sum(n for p, _, n, _ in cost.border_items(synth.border_unit(proto, "act_border"))
+    assert adders == sum(n for p, _, n, _ in inventory.unit_items(synth.border_unit(proto, "act_border"))
                          if p == "add")
     with pytest.raises(ValueError, match="no weight border"):
         synth.unit_verilog("lut", "weight_border")
@@ -99,7 +99,7 @@ def test_cell_count_table_per_weight_bits(tools):
 
 
 def test_model_vs_synthesis_table(tools):
-    df = cost.synthesis_comparison(kinds=["int8", "lut"], arrays=((2, 2, "ws"),))
+    df = cost_vs_synth.synthesis_comparison(kinds=["int8", "lut"], arrays=((2, 2, "ws"),))
     factor = df.attrs["calibration_factor"]
     base = df[(df.pe == "int8") & (df.unit == "pe")].iloc[0]
     assert math.isclose(base.error, 0, abs_tol=1e-12) and 0 < factor

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import bitmod, common, intq, lmul, lut, mx, ovp, shiftadd
+from . import bitmod, common, intq, lmul, lut, mx, ovp, ovp_format, shiftadd
 from .common import QuantizedTensor, as_float_2d, relative_error, sqnr_db
 
 __all__ = [
@@ -90,9 +90,9 @@ BITS_PER_ELEMENT: dict[str, Callable[[tuple[int, int]], float]] = {
     "int4-asym-g128": _int_bits(4, "group", 128, False),
     "int3-g128": _int_bits(3, "group", 128),
     "int2-asym-g128": _int_bits(2, "group", 128, False),
-    "ovp-int4": lambda s: ovp.ovp_bits_per_element("int4") + 16.0 / s[1],
-    "ovp-flint4": lambda s: ovp.ovp_bits_per_element("flint4") + 16.0 / s[1],
-    "ovp-int8": lambda s: ovp.ovp_bits_per_element("int8") + 16.0 / s[1],
+    "ovp-int4": lambda s: ovp_format.ovp_bits_per_element("int4") + 16.0 / s[1],
+    "ovp-flint4": lambda s: ovp_format.ovp_bits_per_element("flint4") + 16.0 / s[1],
+    "ovp-int8": lambda s: ovp_format.ovp_bits_per_element("int8") + 16.0 / s[1],
     "bitmod-int4": lambda s: bitmod.bitmod_bits_per_element("int4"),
     "bitmod-fp4": lambda s: bitmod.bitmod_bits_per_element("fp4"),
     "bitmod-mixed4": lambda s: bitmod.bitmod_bits_per_element("mixed4"),

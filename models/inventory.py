@@ -1,0 +1,439 @@
+"""What a design is made of: the word-level primitives of every hardware unit, counted from the RTL.
+
+Each PE class, border-unit class and post-array-unit class of :mod:`hw` has one inventory function
+here, registered by class in :data:`INVENTORIES`, that follows the class's ``elaborate`` and reads
+every width from the instance's properties or its hardware module's constants (never a retyped
+number); :func:`unit_items` looks the class up (exactly: a subclass may elaborate differently)
+and a class without one is an :class:`~models.tech.UnknownComponentError` naming it. The array's
+slot and edge contents are counted by one function per dataflow (:func:`array_items_ws`,
+:func:`array_items_os`) following :mod:`hw.array` line by line, and :func:`accelerator_items`
+adds what :mod:`hw.accelerator` puts around the array (buffers are SRAM, costed in
+:mod:`models.cost`).
+
+A unit inventory is a list of ``(primitive, widths, count, event)`` tuples: ``count`` instances of
+a :func:`models.cost_primitives.primitive` in one unit, acting on ``event``: for a PE ``"step"``
+(once per step) or ``"step_cycle"`` (every cycle of a step); for a border unit ``"eval"`` (each
+evaluation); for a post-array unit ``"word"`` (once per output word through it) or
+``"word_cycle"`` (every one of the ``latency`` cycles a word spends in a unit that is not
+pipelined). A design's inventory is a list of :class:`Item` (grouped, with events the GEMM
+counts: see :mod:`models.cost`).
+"""
+
+from typing import NamedTuple
+
+from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
+from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS, GroupDequant
+from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP, LutTablePrecompute
+from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, OvpPairDecoder, get_mode
+from hw.pe import facts_only
+from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS, BitSerialPE
+from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
+                                  NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC,
+                                  BitSerialFp16PE)
+from hw.pe_int8 import Int8PE
+from hw.pe_lut import LutPE
+from hw.pe_ovp import OvpPE
+from hw.pe_shiftadd import ShiftAddPE
+from hw.scale_dequant import BitSerialScaleDequant
+from .tech import UnknownComponentError
+
+
+class Item(NamedTuple):
+    """``count`` instances of a primitive in the design (area, flops); ``per_event`` of them act
+    on each ``event`` (energy)."""
+    group: str
+    prim: str
+    widths: tuple
+    count: float
+    event: str
+    per_event: float
+
+
+def _bits_for(n):
+    """Bits of an Amaranth ``range(n)`` signal."""
+    return max(1, (n - 1).bit_length())
+
+
+# --------------------------------------------------------------------------------------------
+# PEs
+
+
+def int8_pe_items(pe):
+    """:class:`hw.pe_int8.Int8PE`: ``acc_out <= acc_in + act * weight`` when valid: one
+    act_width x weight_width multiplier, one acc_width adder, the acc_width enabled register."""
+    return [("mult", (pe.act_width, pe.weight_width), 1, "step"),
+            ("add", (pe.acc_width,), 1, "step"),
+            ("reg_en", (pe.acc_width,), 1, "step")]
+
+
+def lut_pe_items(pe):
+    """:class:`hw.pe_lut.LutPE` (B = weight_bits bit-planes, E = table entry width):
+    per cycle of a step an 8:1 entry mux (E bits), a B:1 plane select (GROUP bits: one bit of each
+    weight), the negation (E+1-bit subtract and mux) and, for B > 1, the Horner update
+    ``partial = 2*partial + term`` (E+B bits) with its register and the plane counter; per step
+    the final adds ``acc_hold + 2*partial + term`` (two acc_width adders), the acc_hold / acc_out
+    registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register)."""
+    entries = pe.act_width // ENTRY_WIDTH
+    B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
+    items = [("mux", (entries, E), 1, "step_cycle"),
+             ("add", (E + 1,), 1, "step_cycle"),
+             ("mux", (2, E + 1), 1, "step_cycle")]
+    counter = _bits_for(max(B, 2))
+    if B == 1:   # the plane register is still there (loaded with 0 on valid)
+        return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step"),
+                        ("reg_en", (counter,), 1, "step")]
+    return items + [
+        ("mux", (B, GROUP), 1, "step_cycle"),
+        ("add", (E + B,), 1, "step_cycle"),
+        ("reg_en", (E + B,), 1, "step_cycle"),
+        ("reg_en", (counter,), 1, "step_cycle"),
+        ("add", (counter,), 1, "step_cycle"),
+        ("reg_en", (1,), 1, "step"),
+        ("reg_en", (A,), 2, "step"),
+        ("add", (A,), 2, "step"),
+    ]
+
+
+def ovp_pe_items(pe):
+    """:class:`hw.pe_ovp.OvpPE` (mode fields E, I from :mod:`hw.ovp_decoder`): per pair element
+    an I x I multiplier, the exponent add (``shift_width`` bits) and the product's left shift
+    (``term_width``, ``shift_width`` amount bits); the two terms' add, the accumulate add and the
+    enabled acc_out register."""
+    fmt = get_mode(pe.mode)
+    I, A, term, shift = fmt.int_width, pe.acc_width, pe.term_width, pe.shift_width
+    return [("mult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
+            ("shift", (term, shift), 2, "step"), ("add", (term + 1,), 1, "step"),
+            ("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+
+
+def shiftadd_pe_items(pe):
+    """:class:`hw.pe_shiftadd.ShiftAddPE` (B = weight_bits): per weight bit a gated copy of the
+    shifted activation (act_width + b bits of AND gates), B-1 adders growing one bit per term,
+    the accumulate adder and the enabled acc_out register; no multiplier."""
+    B, W, A = pe.weight_bits, pe.act_width, pe.acc_width
+    items = [("and", (W + b,), 1, "step") for b in range(B)]
+    items += [("add", (W + b + 1,), 1, "step") for b in range(1, B)]
+    return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+
+
+def _term_step_items(T):
+    """:class:`hw.bitserial_terms.TermSteps` for T > 1 terms: the term index register with its
+    increment and the ``active`` flag."""
+    if T == 1:
+        return []
+    counter = _bits_for(max(T, 2))
+    return [("reg_en", (counter,), 1, "step_cycle"), ("add", (counter,), 1, "step_cycle"),
+            ("reg_en", (1,), 1, "step")]
+
+
+def bitserial_pe_items(pe):
+    """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
+    term select (TERM_WIDTH bits), the barrel shift of the activation (SHIFTED_BITS, SHIFT_BITS
+    amount bits), its negation (ADDEND_BITS subtract), the sign and presence selects, and the
+    accumulator itself: ``acc_in`` / ``acc_out`` select, one acc_width adder and the enabled
+    acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
+    T, A = pe.terms, pe.acc_width
+    return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
+            ("shift", (SHIFTED_BITS, SHIFT_BITS), 1, "step_cycle"),
+            ("add", (ADDEND_BITS,), 1, "step_cycle"),
+            ("mux", (2, ADDEND_BITS), 1, "step_cycle"),
+            ("and", (ADDEND_BITS,), 1, "step_cycle"),
+            ("mux", (2, A), 1, "step_cycle"),
+            ("add", (A,), 1, "step_cycle"),
+            ("reg_en", (A,), 1, "step_cycle")] + _term_step_items(T)
+
+
+def bitserial_fp16_pe_items(pe):
+    """:class:`hw.pe_bitserial_fp16.BitSerialFp16PE` (T terms, VEC lanes): per cycle of a step,
+    per lane the term select (T:1, TERM_WIDTH bits), the FP16 decode (subnormal test and exponent
+    mux, FP16_EXP_BITS), the product exponent add and presence gate (PRODUCT_EXP_BITS), the
+    alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount, presence
+    gate) and the conditional negation (ALIGNED_BITS + 1); the exponent-max tree (VEC - 1
+    compares and selects), the adder tree (DOT_BITS - 1, DOT_BITS - 1, DOT_BITS); the
+    accumulator: the acc_in / acc_out select (acc_width), the exponent max and two differences
+    (ACC_EXP_BITS), the two saturating arithmetic shifters (ACC_MAN_BITS and DOT_BITS,
+    SAT_SHIFT_BITS amount bits), the DOT_BITS + 1 add and two range checks, the normalising shift
+    (NORM_SHIFT_BITS amount bits), the exponent increment and the enabled acc_width register;
+    the term sequencing."""
+    T, A = pe.terms, pe.acc_width
+    P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
+    lane = [("mux", (max(T, 2), TERM_WIDTH)), ("eq", (FP16_EXP_BITS,)), ("mux", (2, FP16_EXP_BITS)),
+            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), ("shift", (ALIGNED_BITS, P)),
+            ("and", (ALIGNED_BITS,)), ("add", (N,)), ("mux", (2, N))]
+    items = [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
+    items += [("add", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
+              ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
+              ("mux", (2, A), 1, "step_cycle"), ("add", (ACC_EXP_BITS,), 3, "step_cycle"),
+              ("mux", (2, ACC_EXP_BITS), 1, "step_cycle"),
+              ("shift", (ACC_MAN_BITS, SAT_SHIFT_BITS), 1, "step_cycle"),
+              ("shift", (DOT_BITS, SAT_SHIFT_BITS), 1, "step_cycle"),
+              ("add", (DOT_BITS + 1,), 3, "step_cycle"),
+              ("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, "step_cycle"),
+              ("add", (ACC_EXP_BITS,), 1, "step_cycle"),
+              ("reg_en", (A,), 1, "step_cycle")]
+    return items + _term_step_items(T)
+
+
+# --------------------------------------------------------------------------------------------
+# border units
+
+
+def lut_table_items(border):
+    """:class:`hw.lut_precompute.LutTablePrecompute`: entry j = -a0 +- a1 +- a2 +- a3, built as
+    a prefix tree because equal partial sums are one expression (Yosys merges them): one
+    negation (ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts one bit wider each, up to
+    ENTRY_WIDTH; no registers."""
+    width = ACT_BITS + 1
+    items = [("add", (width,), 1, "eval")]
+    for level in range(1, GROUP):
+        width = min(width + 1, ENTRY_WIDTH)
+        items.append(("add", (width,), 2 ** level, "eval"))
+    return items
+
+
+def ovp_decoder_items(decoder):
+    """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair a victim compare (N bits)
+    and the outlier flag, the exponent bias add (E bits), the outlier magnitude negation and sign
+    mux (I bits) and the victim / outlier / normal selects (3:1, E and I bits); flint normals
+    add the magnitude decode (``FLINT4_DECODE`` entries of E + FLINT_BASE_BITS) with its own
+    negation and sign mux."""
+    fmt = decoder.mode
+    N, E, I = fmt.bits, fmt.exp_width, fmt.int_width
+    items = [("eq", (N,), 2, "eval"), ("and", (1,), 2, "eval"), ("add", (E,), 2, "eval"),
+             ("add", (I,), 2, "eval"), ("mux", (2, I), 2, "eval"), ("mux", (3, E), 2, "eval"),
+             ("mux", (3, I), 2, "eval")]
+    if fmt.normal == "flint":
+        items += [("mux", (len(FLINT4_DECODE), E + FLINT_BASE_BITS), 2, "eval"),
+                  ("add", (I,), 2, "eval"), ("mux", (2, I), 2, "eval")]
+    return items
+
+
+def term_encoder_items(border):
+    """:class:`hw.bitserial_terms.TermEncoder`: Booth formats per digit two 1-bit compares, the
+    presence / magnitude-two gates and the SHIFT_BITS shift add; fp formats the magnitude table
+    (2**(bits-1):1, MAGNITUDE_BITS), the ``-0`` compare, for mixed formats the special-value
+    select, and two leading-one searches over the magnitude (MAGNITUDE_BITS:1 selects of
+    SHIFT_BITS) with the mask between."""
+    fmt, n = border.format, border.elements
+    if fmt.kind == "booth":
+        return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval"),
+                ("add", (SHIFT_BITS,), fmt.terms * n, "eval")]
+    vb, M = fmt.value_bits, MAGNITUDE_BITS
+    items = [("mux", (1 << (vb - 1), M), n, "eval"), ("eq", (vb,), n, "eval"),
+             ("mux", (M, SHIFT_BITS), 2 * n, "eval"), ("and", (M,), n, "eval"),
+             ("eq", (M,), 2 * n, "eval")]
+    if fmt.special_values:
+        items.append(("mux", (len(fmt.special_values), M), n, "eval"))
+    return items
+
+
+# --------------------------------------------------------------------------------------------
+# post-array units
+
+
+def group_dequant_items(unit):
+    """:class:`hw.group_dequant.GroupDequant` (C = cols, A = acc_width), per column: the
+    dequantisation pipeline ``z * asum`` (ZP_BITS x A multiply) and its subtract, ``x * b``
+    (A x MULT_BITS, ``product_width`` bits) with its rounding add (``rounded_width``) and
+    arithmetic shift (SHIFT_USED_BITS amount bits); the requantisation pipeline's multiply,
+    rounding add and shift of the same widths; every pipeline register (x, b, c; p, c; y and
+    t, b, c; t, p, c; out); plus the two valid pipelines (``latency`` + ``requant_latency``
+    flops). Each word passes each stage once. Not counted: the ``2**(c-1)`` one-hot decoders and
+    the requantisation's INT8 clamp and pass-through selects."""
+    C, A, P, R = unit.cols, unit.acc_width, unit.product_width, unit.rounded_width
+    dequant_regs = (A, MULT_BITS, SHIFT_USED_BITS, P, SHIFT_USED_BITS, A)
+    requant_regs = (A, MULT_BITS, SHIFT_USED_BITS, A, P, SHIFT_USED_BITS, A)
+    return [
+        ("mult", (ZP_BITS, A), C, "word"),
+        ("add", (A,), C, "word"),
+        ("mult", (A, MULT_BITS), 2 * C, "word"),
+        ("add", (R,), 2 * C, "word"),
+        ("shift", (R, SHIFT_USED_BITS), 2 * C, "word"),
+    ] + [("reg", (w,), C, "word") for w in dequant_regs + requant_regs] + [
+        ("reg", (1,), unit.latency + unit.requant_latency, "word")]
+
+
+def scale_dequant_items(unit):
+    """:class:`hw.scale_dequant.BitSerialScaleDequant` (C = cols, A = acc_width, d = digit_bits,
+    P = cycles per word), per column ``d`` gated adds (A bits) with the Horner add, the raw /
+    partial registers and the code register (P*d bits); the shared digit counter and busy flag.
+    Not pipelined: every cycle of a word uses all of it."""
+    C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
+    return [
+        ("and", (A,), d * C, "word_cycle"),
+        ("add", (A,), d * C, "word_cycle"),
+        ("reg_en", (A,), 2 * C, "word_cycle"),
+        ("reg_en", (P * d,), C, "word_cycle"),
+        ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
+    ]
+
+
+#: Inventory function per hardware class (PE, border unit, post-array unit).
+INVENTORIES = {
+    Int8PE: int8_pe_items, LutPE: lut_pe_items, OvpPE: ovp_pe_items, ShiftAddPE: shiftadd_pe_items,
+    BitSerialPE: bitserial_pe_items, BitSerialFp16PE: bitserial_fp16_pe_items,
+    LutTablePrecompute: lut_table_items, OvpPairDecoder: ovp_decoder_items,
+    TermEncoder: term_encoder_items,
+    GroupDequant: group_dequant_items, BitSerialScaleDequant: scale_dequant_items,
+}
+
+
+def unit_items(unit):
+    """Inventory of one PE, border unit or post-array unit instance (see the module docstring)."""
+    inventory = INVENTORIES.get(type(unit))
+    if inventory is None:
+        raise UnknownComponentError(
+            f"no cost inventory for hardware class {type(unit).__name__!r}; add one to "
+            f"models.inventory.INVENTORIES (`pearray synth --unit pe` shows a PE's word-level cells)")
+    return inventory(unit)
+
+
+# --------------------------------------------------------------------------------------------
+# the array (one function per dataflow, following hw/array.py)
+
+
+def border_units(pe):
+    """The PE prototype's (act border, weight border) instances, either None, never elaborated."""
+    return tuple(None if b is None else facts_only(b) for b in (pe.act_border(), pe.weight_border()))
+
+
+def _operand_widths(pe):
+    """Widths of the row / column operand lanes as the array routes them: the border unit's
+    ``operand`` if the PE has one, else the code lane (``SystolicArray._border_operands``)."""
+    act_border, weight_border = border_units(pe)
+    a = len(act_border.operand) if act_border is not None else pe.act_code_width
+    w = len(weight_border.operand) if weight_border is not None else pe.weight_code_width
+    return a, w, act_border, weight_border
+
+
+def _common_items(pe, R, C):
+    """PEs and border units, the same in both dataflows (``SystolicArray._make_pes`` and
+    ``_border_operands``: one act border per row, one weight border per column)."""
+    items = [Item("pes", prim, widths, R * C * n, "step" if ev == "step" else "step_cycle", n)
+             for prim, widths, n, ev in unit_items(pe)]
+    _, _, act_border, weight_border = _operand_widths(pe)
+    if act_border is not None:
+        items += [Item("act_borders", prim, widths, R * n, "row_token", n)
+                  for prim, widths, n, _ in unit_items(act_border)]
+    if weight_border is not None:
+        items += [Item("weight_borders", prim, widths, C * n, "col_weight", n)
+                  for prim, widths, n, _ in unit_items(weight_border)]
+    return items
+
+
+def array_items_ws(pe, R, C):
+    """Weight-stationary slot and edge contents, counted from ``SystolicArray._elaborate_ws``:
+
+    * weight write bus: control (we, row, bank) delayed one flop per column after the first
+      (``wbus_c{c}``), lane c delayed c flops (``wlane_c{c}``): C(C-1)/2 lane stages;
+    * row r's input skew: r * L token stages (``skew_r{r}``, data with load enable + valid), then
+      a pass register between columns (``pass_{r}_{c}``, c < C-1);
+    * per slot: two weight banks (``w{b}_{r}_{c}``, enabled), the row-address compare and the
+      bank-select mux in front of the PE;
+    * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
+      and removed by synthesis) and the output deskew (``deskew_c{c}``: C-1-c stages of acc_width).
+    """
+    L, A = pe.latency, pe.acc_width
+    a_op, w_op, _, _ = _operand_widths(pe)
+    rw = _bits_for(max(R, 2))
+    tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
+    return _common_items(pe, R, C) + [
+        Item("edge_regs", "reg", (rw + 2,), C - 1, "weight_word", C - 1),
+        Item("edge_regs", "reg", (w_op,), tri_c, "weight_word", tri_c),
+        Item("edge_regs", "reg_en", (a_op + 1,), L * tri_r, "token", L * tri_r),
+        Item("edge_regs", "reg", (1,), L * tri_r, "token", L * tri_r),
+        Item("slot_regs", "reg_en", (a_op + 1,), R * (C - 1), "token", R * (C - 1)),
+        Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
+        Item("slot_regs", "reg_en", (pe.weight_width,), 2 * R * C, "weight_word", C),
+        Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
+        Item("slot_regs", "mux", (2, pe.weight_width), R * C, "step", 1),
+        Item("edge_regs", "reg", (1,), L, "token", L),
+        Item("edge_regs", "reg", (A,), tri_c, "out_word", tri_c),
+    ]
+
+
+def array_items_os(pe, R, C):
+    """Output-stationary slot and edge contents, counted from ``SystolicArray._elaborate_os``:
+
+    * column c's weight skew: c token stages (``wskew_c{c}``, data with load enable + valid), then
+      a pass register down each row boundary (``wpass_{r}_{c}``, r < R-1);
+    * row r's activation skew: r stages of (operand, first, last) + valid (``skew_r{r}``), then a
+      pass register between columns (``pass_{r}_{c}``, c < C-1);
+    * per slot: the ``first`` gate on ``acc_in`` (acc_width ANDs), the capture delay (L flops,
+      ``cap_{r}_{c}``), the output register (``out_{r}_{c}``, enabled) with its capture/shift mux
+      (rows below the first);
+    * the drain counter (``drain_left``, range(R+1), decremented R times a fold), the shift
+      enables of columns 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``).
+    """
+    L, A = pe.latency, pe.acc_width
+    a_op, w_op, _, _ = _operand_widths(pe)
+    tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
+    drain = _bits_for(R + 1)
+    out_writes = R * C + R * (R - 1) * C   # per fold: one capture each, R shift cycles below row 0
+    return _common_items(pe, R, C) + [
+        Item("edge_regs", "reg_en", (w_op,), tri_c, "token", tri_c),
+        Item("edge_regs", "reg", (1,), tri_c, "token", tri_c),
+        Item("slot_regs", "reg_en", (w_op,), (R - 1) * C, "token", (R - 1) * C),
+        Item("slot_regs", "reg", (1,), (R - 1) * C, "token", (R - 1) * C),
+        Item("edge_regs", "reg_en", (a_op + 2,), tri_r, "token", tri_r),
+        Item("edge_regs", "reg", (1,), tri_r, "token", tri_r),
+        Item("slot_regs", "reg_en", (a_op + 2,), R * (C - 1), "token", R * (C - 1)),
+        Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
+        Item("slot_regs", "and", (A,), R * C, "step", 1),
+        Item("slot_regs", "reg", (1,), R * C * L, "fold", 2 * R * C * L),
+        Item("slot_regs", "reg_en", (A,), R * C, "fold", out_writes),
+        Item("slot_regs", "mux", (2, A), (R - 1) * C, "fold", R * (R - 1) * C),
+        Item("edge_regs", "reg_en", (drain,), 1, "fold", R),
+        Item("edge_regs", "add", (drain,), 1, "fold", R),
+        Item("edge_regs", "reg", (1,), C - 1, "fold", 2 * (C - 1)),
+        Item("edge_regs", "reg", (A,), tri_c, "out_word", tri_c),
+    ]
+
+
+ARRAY_INVENTORIES = {"ws": array_items_ws, "os": array_items_os}
+
+
+# --------------------------------------------------------------------------------------------
+# around the array (hw/accelerator.py)
+
+
+def accelerator_items(acc):
+    """Outside the array (:mod:`hw.accelerator`): the weight-stationary output writer
+    (``_writer_ws``) adds each array output word into the output buffer: C acc_width adders, the
+    stage-1 data register and the overwrite/accumulate mux; and the group dequantisation when
+    the design has groups (:func:`group_items`). The output-stationary writer only addresses.
+    Buffers are counted separately (SRAM)."""
+    if acc.dataflow != "ws":
+        return []
+    C, A = acc.cols, acc.pe.acc_width
+    items = [Item("out_accumulate", "add", (A,), C, "out_word", C),
+             Item("out_accumulate", "reg", (C * A,), 1, "out_word", 1),
+             Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
+    if acc.group_size is not None:
+        items += group_items(acc)
+    return items
+
+
+def group_items(acc):
+    """Group dequantisation (``Accelerator(group_size=...)``), in group ``out_accumulate``: for a
+    unit that ``uses_asum``, the row-sum lane through the array (``SystolicArray(row_sum=True)``:
+    one acc_width adder and register per row, C-1 deskew stages); the group accumulator's (C
+    lanes, + the asum lane) and the running total's (C lanes) read-modify-write adders; and the
+    post-array unit's own inventory, per output word (each word passes the unit once per group;
+    ``word_cycle`` parts every one of its ``latency`` cycles)."""
+    R, C, A = acc.rows, acc.cols, acc.pe.acc_width
+    unit = acc.post_array_unit
+    items = []
+    if unit.uses_asum:
+        items += [Item("out_accumulate", "add", (A,), R, "token", R),
+                  Item("out_accumulate", "reg", (A,), R + C - 1, "token", R + C - 1)]
+    lanes = 2 * C + (1 if unit.uses_asum else 0)
+    items.append(Item("out_accumulate", "add", (A,), lanes, "out_word", lanes))
+    uses = {"word": 1, "word_cycle": unit.latency}
+    return items + [Item("out_accumulate", prim, widths, n, "out_word", n * uses[event])
+                    for prim, widths, n, event in unit_items(unit)]
+
+
+def design_items(acc):
+    """The full inventory (:class:`Item` list) of an accelerator (facts only), at 45 nm, unscaled."""
+    return list(ARRAY_INVENTORIES[acc.dataflow](acc.pe, acc.rows, acc.cols)) + accelerator_items(acc)

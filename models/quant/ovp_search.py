@@ -1,0 +1,561 @@
+"""OliVe's alpha search for OVP quantisation: the reference's MSE search, bit-exact and fast.
+
+Alpha search (``search_alpha``): ``x_max = max(|mu + 3 sigma|, |mu - 3 sigma|)`` (sigma unbiased),
+candidates ``alpha = x_max * float32(i * 0.01)`` for i = 75, 77, ..., 149 (float32), keep the
+strictly smaller MSE (the first minimum in candidate order).  Per row for weights, per tensor for
+activations.  Per row, mu and the MSE are float32 means summed in PyTorch's order
+(:func:`rowsum_f32_vec8x4`), which reproduces the reference's alphas bit-exactly for its K = 256;
+the per-tensor (activation) search scores in float64.
+
+The engine: per channel, every candidate is scored with the reference float32 arithmetic
+(:func:`_sq_error_rows`), computed by a blocked dense pass per candidate (:func:`_search_rows_fast`)
+or, for few-level grids, found from exact cell statistics with a certified error bound
+(:func:`_certify_block`). The format (grids, pair rule) is :mod:`models.quant.ovp_format`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .common import as_float_2d
+from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
+
+__all__ = ["search_alpha", "x_max_3sigma", "rowsum_f32_vec8x4", "ALPHA_RATIOS"]
+
+ALPHA_RATIOS = tuple(range(75, 150, 2))  # i in 75, 77, ..., 149 (percent of x_max)
+
+def rowsum_f32_vec8x4(a: np.ndarray) -> np.ndarray:
+    """Float32 row sums in the order of PyTorch's vectorised CPU reduction (AVX2 build).
+
+    Four 8-lane float32 accumulators walk the row in steps of 32 elements; then the four vectors
+    are added in sequence and the 8 lanes are added in sequence; a ragged tail (K % 32) is added
+    last, in sequence.  This order makes the float32 row mean (hence x_max and the alpha
+    candidates) identical to the reference's for K = 256; for other K it is only an approximation
+    of PyTorch's order (which also cascades very long rows), i.e. alpha may differ in the last ulp.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    rows, k = a.shape
+    main = (k // 32) * 32
+    acc = np.add.reduce(a[:, :main].reshape(rows, -1, 32), axis=1, dtype=np.float32) if main else \
+        np.zeros((rows, 32), np.float32)
+    # explicit adds (not np.add.reduce, whose order numpy may change with the memory layout)
+    v = acc[:, 0:8]
+    for j in (1, 2, 3):
+        v = v + acc[:, 8 * j:8 * j + 8]
+    s = v[:, 0]
+    for lane in range(1, 8):
+        s = s + v[:, lane]
+    for j in range(main, k):
+        s = s + a[:, j]
+    return s
+
+
+def _sq_error_rows(xc: np.ndarray, scale: np.ndarray, cfg: Config) -> np.ndarray:
+    """Per-row float32 sum of squared errors of the reference fake quantisation of ``xc``.
+
+    Same arithmetic as :func:`_fake_quant_f32` (bit-identical result), written in place on one
+    buffer for the alpha search's inner loop.
+    """
+    t = xc / scale
+    q = _grid(cfg).nearest(t)
+    qp = q.reshape(q.shape[0], -1, 2)
+    nm = np.float32(cfg.normal_max)
+    left_out = np.abs(qp[..., 0]) > nm
+    right_out = np.abs(qp[..., 1]) > nm
+    np.copyto(qp[..., 1], np.float32(0.0), where=left_out)  # left outlier -> right victim
+    right_out &= ~left_out
+    np.copyto(qp[..., 0], np.float32(0.0), where=right_out)  # else right outlier -> left victim
+    q -= t  # ((q - t) + t) * scale, as the reference's straight-through expression
+    q += t
+    q *= scale
+    q -= xc
+    q *= q
+    return rowsum_f32_vec8x4(q)
+
+
+_STD_CHUNK_ELEMS = 1 << 15
+
+
+def x_max_3sigma(x: np.ndarray, per_channel: bool = True) -> np.ndarray:
+    """``max(|mu + 3 sigma|, |mu - 3 sigma|)`` per row (or per tensor) in float32.
+
+    mu: float32 mean with PyTorch's summation order (:func:`rowsum_f32_vec8x4`), sigma: unbiased,
+    accumulated in float64 and rounded to float32 (PyTorch's CPU std accumulates in double).
+    """
+    x32 = np.asarray(x, dtype=np.float32)
+    if per_channel:
+        mu = (rowsum_f32_vec8x4(x32) / np.float32(x32.shape[1])).reshape(-1, 1)
+        # row blocks: numpy's std reduces each row on its own (same pairwise sum per row), so the
+        # float64 copy of one block at a time (kept in cache) gives the same values as a whole copy
+        sd = np.empty((x32.shape[0], 1), dtype=np.float64)
+        step = max(1, _STD_CHUNK_ELEMS // x32.shape[1])
+        for r0 in range(0, x32.shape[0], step):
+            sd[r0:r0 + step] = x32[r0:r0 + step].astype(np.float64).std(axis=1, ddof=1, keepdims=True)
+    else:
+        mu = (rowsum_f32_vec8x4(x32.reshape(1, -1)) / np.float32(x32.size)).reshape(1, 1)
+        sd = np.asarray(x32.astype(np.float64).std(ddof=1)).reshape(1, 1)
+    mu = mu.astype(np.float32)
+    sd = sd.astype(np.float32)
+    three = np.float32(3.0)
+    return np.maximum(np.abs(mu + three * sd), np.abs(mu - three * sd))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast per-row alpha search (same float32 squared errors and summation order as _sq_error_rows)
+# ---------------------------------------------------------------------------------------------
+_LANES = 32  # rowsum_f32_vec8x4 walks a row in blocks of 32 lanes
+# scales in [2**-100, 2**100]: every power-of-two rescale below is exact
+_TINY_SCALE = np.float32(2.0 ** -100)
+_HUGE_SCALE = np.float32(2.0 ** 100)
+_MAX_T = np.float32(2.0 ** 30)  # |x| / scale bound of the fast path (float -> int index casts stay exact)
+
+
+class _Dense:
+    """Exact float32 squared error ``fl(fl(q s) - x)**2`` of every element with ``|t| < t_lim``.
+
+    ``t = fl(x / s)``.  Elements with ``|t| < t_out`` are normal (no outlier, hence no victim in their
+    pair when the partner is normal too) and their grid value ``q`` lies in ``[t/2, 2t]`` (or is 0),
+    so ``(q - t) + t == q`` exactly (Sterbenz) and the reference's ``((q - t) + t) * s`` is ``fl(q s)``.
+    Below ``t_out`` every tie is between two normal values and goes UP (to the later, larger value),
+    so the grid value only depends on ``floor(t / h)``:
+
+    * uniform ``int`` grids (step ``D``, ties up): ``q = D * ceil(floor(2 t / D) / 2)``, with
+      ``floor(2 t / D)`` clipped to ``[-2 n - 1, 2 n]`` (normal max ``n D``) unless the clamp range
+      ``[n D + D/2, t_out)`` is left to the sparse part (``t_lim = n D + D/2``, int8: a sliver);
+      ``2 t / D = fl(x / (s D / 2))`` since scaling by a power of two commutes with rounding (normal
+      range, checked by the caller);
+    * other grids: a per-row table of ``fl(q s)`` indexed by ``floor(t / h) + offset(row)``.
+
+    Pairs with an element at or above ``t_lim`` are evaluated with the reference formula
+    (``_pair_sq_errors``) and overwrite the dense values.
+    """
+
+    def __init__(self, cfg: Config):
+        g = _grid(cfg)
+        nm = float(cfg.normal_max)
+        out_min = min(v for v in cfg.outlier_grid if v > 0)
+        self.t_out = np.float32((nm + out_min) / 2.0)
+        # the border tie goes to the outlier on both sides: |t| >= t_out <=> outlier
+        assert abs(g.nearest_search(np.array([self.t_out]))[0]) > nm
+        assert abs(g.nearest_search(np.array([-self.t_out]))[0]) > nm
+        self.t_lim = self.t_out
+        normal = np.asarray(cfg.normal_grid, dtype=np.float64)
+        steps = np.diff(normal)
+        self.uniform = cfg.normal == "int" and np.all(steps == steps[0]) and normal[0] == -normal[-1]
+        if self.uniform:
+            self.step = float(steps[0])  # power of two (grid in normalised units)
+            assert 2.0 ** np.round(np.log2(self.step)) == self.step
+            self.n = int(round(nm / self.step))
+            self.f_lo = np.float32(-2 * self.n - 1)
+            self.f_hi = np.float32(2 * self.n)
+            clamp = nm + self.step / 2.0  # |t| < clamp: |k| <= n without clipping
+            self.clip = float(self.t_out) > 1.05 * clamp
+            if not self.clip:
+                self.t_lim = np.float32(clamp)
+        else:
+            h = g.table.h
+            self.h = h
+            self.F = int(np.ceil(float(self.t_out) / h)) + 1
+            f = np.arange(-self.F, self.F, dtype=np.float64)
+            # value on [f h, (f + 1) h): the interior's (no midpoint strictly inside a lattice cell;
+            # a midpoint at f h itself ties up, i.e. to the interior's value as well)
+            q = g.nearest_search((f + 0.5) * h)
+            dense = np.abs(f * h) < float(self.t_out)  # lattice points inside (-t_out, t_out)
+            assert np.array_equal(g.nearest_search(f[dense] * h), q[dense])  # ties go up there
+            self.q_of_f = q.astype(np.float32)
+
+
+_DENSE: dict[str, _Dense] = {}
+
+
+def _dense(cfg: Config) -> _Dense:
+    if cfg.name not in _DENSE:
+        _DENSE[cfg.name] = _Dense(cfg)
+    return _DENSE[cfg.name]
+
+
+def _pair_sq_errors(xl: np.ndarray, xr: np.ndarray, s: np.ndarray, cfg: Config):
+    """Reference squared errors (``_sq_error_rows`` arithmetic) of pairs ``(xl, xr)`` at scales ``s``."""
+    tl = xl / s
+    tr = xr / s
+    g = _grid(cfg)
+    ql = g.nearest(tl)
+    qr = g.nearest(tr)
+    nm = np.float32(cfg.normal_max)
+    left_out = np.abs(ql) > nm
+    right_out = np.abs(qr) > nm
+    np.copyto(qr, np.float32(0.0), where=left_out)
+    right_out &= ~left_out
+    np.copyto(ql, np.float32(0.0), where=right_out)
+    res = []
+    for q, t, x in ((ql, tl, xl), (qr, tr, xr)):
+        q -= t
+        q += t
+        q *= s
+        q -= x
+        q *= q
+        res.append(q)
+    return res
+
+
+def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
+    """Per-row float32 SSE of every candidate scale: ``sc`` (C, R) -> (C, R), equal to
+    ``_sq_error_rows(xc, sc[c][:, None], cfg)`` for each c; ``None`` if the fast path does not apply
+    (K < 32, scales out of range).
+
+    The block is transposed once to block-major order ``xb[b, r * 32 + lane] = xc[r, 32 b + lane]``:
+    per-row scales become lane vectors broadcast along the block axis (long inner loops) and
+    ``rowsum_f32_vec8x4``'s sequential per-lane accumulation over blocks is a plain reduction over
+    axis 0.  Per candidate the dense part is a few in-place passes over one buffer; the pairs that
+    leave the dense range under a candidate (``|fl(x / s)| >= t_lim``; a superset is found once with
+    the smallest scale) are evaluated with the reference formula and scattered into the buffer
+    before the sum.
+    """
+    r, k = xc.shape
+    nb = k // _LANES
+    if nb == 0 or r == 0:
+        return None
+    smin = sc.min(axis=0)
+    smax = sc.max(axis=0)
+    if not (np.all(smin >= _TINY_SCALE) and np.all(smax <= _HUGE_SCALE)):
+        return None
+    dn = _dense(cfg)
+    main = nb * _LANES  # a ragged tail (K % 32, even: whole pairs) is added last, in sequence
+    w = r * _LANES
+    xb = np.ascontiguousarray(xc[:, :main].reshape(r, nb, _LANES).transpose(1, 0, 2)).reshape(nb, w)
+    lane_row = np.repeat(np.arange(r), _LANES)
+    # pairs that may leave the dense range for some candidate: |t| is largest at the smallest scale
+    t0 = np.abs(xb)
+    t0 /= smin[lane_row]
+    if not np.max(t0) < _MAX_T:
+        return None
+    big = t0 >= dn.t_lim
+    big_pair = big[:, 0::2] | big[:, 1::2]
+    pl = 2 * np.flatnonzero(big_pair)  # flat index of the left element of each such pair
+    del t0, big, big_pair
+    c = sc.shape[0]
+    bounds = np.zeros(c + 1, dtype=np.intp)
+    if pl.size:
+        # per candidate only the pairs that actually leave the dense range: |fl(x / s)| >= t_lim
+        xf = xb.reshape(-1)
+        xl, xr = xf[pl], xf[pl + 1]
+        sp = sc[:, lane_row[pl % w]]  # (C, pairs)
+        need = np.abs(xl) / sp >= dn.t_lim
+        need |= np.abs(xr) / sp >= dn.t_lim
+        ci, pi = np.nonzero(need)  # candidate-major order
+        sql, sqr = _pair_sq_errors(xl[pi], xr[pi], sp[ci, pi], cfg)
+        pos = np.stack([pl[pi], pl[pi] + 1], axis=1).reshape(-1)
+        vals = np.stack([sql, sqr], axis=1).reshape(-1)
+        bounds = 2 * np.searchsorted(ci, np.arange(c + 1))
+    acc = np.empty((c, w), dtype=np.float32)
+    buf = np.empty_like(xb)
+    scl = np.ascontiguousarray(sc[:, lane_row])  # (C, W) per-lane scales, rows contiguous
+    if dn.uniform:
+        div = scl * np.float32(dn.step / 2.0)  # exact (power of two, normal range)
+        mul = scl * np.float32(dn.step)
+        for ci in range(c):
+            np.divide(xb, div[ci], out=buf)  # 2 t / step
+            np.floor(buf, out=buf)
+            if dn.clip:
+                np.clip(buf, dn.f_lo, dn.f_hi, out=buf)
+            buf *= np.float32(0.5)
+            np.ceil(buf, out=buf)  # k = floor(t / step + 1/2), ties up, |k| <= n
+            buf *= mul[ci]  # fl(q s) = fl(k * (step s))
+            buf -= xb
+            np.square(buf, out=buf)
+            if bounds[ci + 1] > bounds[ci]:
+                np.put(buf, pos[bounds[ci]:bounds[ci + 1]], vals[bounds[ci]:bounds[ci + 1]])
+            np.add.reduce(buf, axis=0, out=acc[ci])
+    else:
+        nf = 2 * dn.F
+        off = (lane_row * nf + dn.F).astype(np.float32)  # row table offset (exact small integers)
+        div = scl * np.float32(dn.h)
+        tabs = sc[:, :, None] * dn.q_of_f[None, None, :]  # (C, R, 2F): fl(q s) per row
+        tabs = tabs.reshape(c, -1)
+        idx = np.empty(xb.shape, dtype=np.intp)
+        for ci in range(c):
+            np.divide(xb, div[ci], out=buf)  # t / h
+            np.floor(buf, out=buf)
+            buf += off
+            np.copyto(idx, buf, casting="unsafe")  # exact (|t| < 2**30)
+            # in range for |t| < t_lim; others (pairs overwritten below) wrap harmlessly
+            np.take(tabs[ci], idx, out=buf, mode="wrap")
+            buf -= xb
+            np.square(buf, out=buf)
+            if bounds[ci + 1] > bounds[ci]:
+                np.put(buf, pos[bounds[ci]:bounds[ci + 1]], vals[bounds[ci]:bounds[ci + 1]])
+            np.add.reduce(buf, axis=0, out=acc[ci])
+    # rowsum_f32_vec8x4's final combination: the four 8-lane vectors, then the 8 lanes, in sequence
+    a3 = acc.reshape(c, r, _LANES)
+    v = a3[:, :, 0:8]
+    for j in (1, 2, 3):
+        v = v + a3[:, :, 8 * j:8 * j + 8]
+    out = v[:, :, 0]
+    for lane in range(1, 8):
+        out = out + v[:, :, lane]
+    if main < k:
+        xt = xc[:, main:]
+        sql, sqr = _pair_sq_errors(xt[None, :, 0::2], xt[None, :, 1::2], sc[:, :, None], cfg)
+        for j in range(k - main):
+            out = out + (sql if j % 2 == 0 else sqr)[:, :, j // 2]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Certified per-row argmin (few-level grids): exact cell statistics instead of 38 dense passes
+# ---------------------------------------------------------------------------------------------
+_U32 = 2.0 ** -24  # unit roundoff of float32
+_CERT_MAX_MIDS = 32  # int4 / flint4 (14 midpoints); int8 (254) keeps the dense search
+_CERT_BLOCK_ELEMS = 1 << 20
+_CERT_MIN_K = 1280  # its cost per row is ~0.1 ms whatever K: the dense search is faster for short rows
+
+
+class _Cells:
+    """Normal grid of a config as sorted levels and midpoints (float32, exact), ties UP between them."""
+
+    def __init__(self, cfg: Config):
+        lv = np.asarray(cfg.normal_grid, dtype=np.float64)
+        self.levels = lv.astype(np.float32)
+        self.mids = ((lv[:-1] + lv[1:]) / 2.0).astype(np.float32)
+        assert np.array_equal(self.mids.astype(np.float64), (lv[:-1] + lv[1:]) / 2.0)
+        g = _grid(cfg)
+        # a value exactly on a midpoint goes to the upper level (the later, larger value)
+        assert np.array_equal(g.nearest_search(self.mids.astype(np.float64)), lv[1:])
+
+
+_CELLS: dict[str, _Cells | None] = {}
+
+
+def _cells(cfg: Config):
+    if cfg.name not in _CELLS:
+        _CELLS[cfg.name] = _Cells(cfg) if len(cfg.normal_grid) - 1 <= _CERT_MAX_MIDS else None
+    return _CELLS[cfg.name]
+
+
+def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config) -> np.ndarray:
+    """Reference float32 SSE ``(C, R)`` of the rows ``xc`` (R, K) at the candidate scales ``sc`` (C, R)."""
+    fast = _search_rows_fast(xc, sc, cfg)
+    if fast is not None:
+        return fast
+    return np.stack([_sq_error_rows(xc, sc[ci][:, None], cfg) for ci in range(sc.shape[0])])
+
+
+def _thresholds(m, s):
+    """``theta`` with ``fl(x / s) >= m  <=>  x >= theta`` for every float32 ``x`` (``m`` float32,
+    nonzero; ``s`` float32 in the normal range; broadcast), and a validity mask.
+
+    ``x -> fl(x / s)`` is monotone, so the set is ``[theta, inf)``; ``theta`` lies within an ulp or
+    so of ``fl(|m| s)`` (up to the sign): the 5 floats around it are tested (adjacent floats of a
+    positive value are adjacent integers of its bit pattern).  ``m < 0``: ``fl(x / s) = -fl(|x| / s)``,
+    so ``theta = -max{y : fl(y / s) <= |m|}``.  ``valid`` is False if the answer is not among them.
+    """
+    m = np.asarray(m, dtype=np.float32)
+    s = np.asarray(s, dtype=np.float32)
+    am = np.abs(m)
+    neg = m < 0
+    bound = np.where(neg, np.nextafter(am, np.float32(np.inf)), am)  # y < bound: "below" |m|
+    b0 = (am * s).view(np.int32)
+    cnt = np.zeros(b0.shape, dtype=np.int32)
+    for kk in range(-2, 3):
+        cnt += ((b0 + np.int32(kk)).view(np.float32) / s) < bound
+    valid = (cnt >= 1) & (cnt <= 4)
+    theta = (b0 - np.int32(2) + cnt - neg).view(np.float32)
+    return np.where(neg, -theta, theta), valid
+
+
+def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
+    """``(fl(q s) - x)**2`` (float64) with ``q`` the normal level of the cell of ``fl(x / s)``
+    (ties up, clamped to the normal range): the cell model's term of an element."""
+    lvl = np.searchsorted(cells.mids, x / s, side="right")
+    o = (cells.levels[lvl] * s).astype(np.float64)
+    return (o - x.astype(np.float64)) ** 2
+
+
+def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells):
+    """Candidate with the smallest reference MSE per row, when it can be certified without the
+    reference's float32 sums; returns (certified mask (R,), candidate index (R,)).
+
+    For a row and a candidate scale ``s`` every element whose pair cannot hold an outlier under any
+    candidate is quantised to the normal grid by ``fl(x / s)`` against the midpoints (ties up), and
+    its output is ``o = fl(q s)`` (see :class:`_Dense`).  ``fl(x / s) >= m`` holds exactly for
+    ``x >= theta(m, s)`` (monotone rounding), so with the row sorted once, the cells of all
+    candidates are ranges of the sorted row, and ``E = sum (o - x)**2 = sum x**2
+    - 2 sum_j o_j X_j + sum_j n_j o_j**2`` follows from counts ``n_j`` and partial sums ``X_j``
+    (float64).  The remaining pairs (an outlier possible under some candidate) are scored with the
+    reference formula element by element.
+
+    The reference SSE is the float32 sum, in ``rowsum_f32_vec8x4``'s order (depth at most
+    ``K // 32 + 10 + K % 32``), of terms ``fl(fl(o - x)**2)``; so it lies within
+    ``(1 +- (depth + 4) u) E`` (plus an underflow allowance), and ``E`` is known up to a float64
+    rounding bound.  When the best estimate's upper bound is below every other candidate's lower
+    bound by a factor ``1 + 2**-20`` (then the float32 MSEs ``fl(SSE / K)`` are strictly ordered as
+    well), the estimate's argmin is the reference's argmin.  Rows that are not certified (near-ties,
+    degenerate rows, out-of-range scales) are left to the exact search.
+    """
+    r, k = xc.shape
+    c = sc.shape[0]
+    cert = np.zeros(r, dtype=bool)
+    best = np.zeros(r, dtype=np.intp)
+    smin = sc.min(axis=0)
+    smax = sc.max(axis=0)
+    if not (np.all(smin >= _TINY_SCALE) and np.all(smax <= _HUGE_SCALE)):
+        return cert, best
+    dn = _dense(cfg)
+    xs = np.sort(xc, axis=1)
+    if not np.max(np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])) / smin) < _MAX_T:
+        return cert, best
+    m_ = cells.mids.size
+    s3 = sc.T[:, :, None]  # (R, C, 1)
+    theta, valid = _thresholds(cells.mids[None, None, :], s3)  # (R, C, M)
+    row_ok = np.all(valid, axis=(1, 2))
+    # counts below each threshold in the sorted rows (queries sorted per row: positions come sorted)
+    th2 = theta.reshape(r, c * m_)
+    order = np.argsort(th2, axis=1)
+    th2 = np.take_along_axis(th2, order, axis=1)
+    ps = np.empty((r, c * m_), dtype=np.intp)
+    for ri in range(r):
+        ps[ri] = np.searchsorted(xs[ri], th2[ri], side="left")
+    # partial sums of the sorted rows at those positions: segment sums between them
+    starts = np.concatenate([np.zeros((r, 1), dtype=np.intp), ps], axis=1)
+    nxt = np.concatenate([ps, np.full((r, 1), k, dtype=np.intp)], axis=1)
+    flat = np.empty(r * k + 1)
+    flat[-1] = 0.0
+    fx = flat[:-1].reshape(r, k)
+    fx[...] = xs
+    gstart = (starts + (np.arange(r) * k)[:, None]).reshape(-1)
+    seg = np.add.reduceat(flat, gstart).reshape(r, -1)
+    seg[nxt == starts] = 0.0  # empty segments (reduceat returns the element at the start there)
+    cum = np.cumsum(seg, axis=1)
+    total = cum[:, -1]
+    pos = np.empty((r, c * m_), dtype=np.intp)
+    pref = np.empty((r, c * m_))
+    np.put_along_axis(pos, order, ps, axis=1)
+    np.put_along_axis(pref, order, cum[:, :-1], axis=1)  # sum of the elements below each position
+    pos = pos.reshape(r, c, m_)
+    pref = pref.reshape(r, c, m_)
+    zero = np.zeros((r, c, 1))
+    bnd_n = np.concatenate([np.zeros((r, c, 1), dtype=np.intp), pos,
+                            np.full((r, c, 1), k, dtype=np.intp)], axis=2)
+    bnd_x = np.concatenate([zero, pref, np.broadcast_to(total[:, None, None], (r, c, 1))], axis=2)
+    n_j = np.diff(bnd_n, axis=2).astype(np.float64)  # (R, C, M + 1)
+    x_j = np.diff(bnd_x, axis=2)
+    o_j = (cells.levels[None, None, :] * s3).astype(np.float64)  # fl(q s), exact in float64
+    q_row = np.einsum("ij,ij->i", fx, fx)  # sum x**2
+    a_row = k * np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])).astype(np.float64)  # >= sum |x|
+    no2 = n_j * o_j * o_j
+    est = q_row[:, None] - 2.0 * np.sum(o_j * x_j, axis=2) + np.sum(no2, axis=2)  # (R, C)
+    bnd = q_row[:, None] + np.sum(no2, axis=2) + 2.0 * np.max(np.abs(o_j), axis=2) * a_row[:, None]
+    # pairs holding an element at or beyond t_out under a candidate (an outlier is possible there):
+    # the reference terms of both elements replace their cell terms
+    th_out, ok_out = _thresholds(dn.t_out, smin)  # |fl(x / smin)| >= t_out  <=>  |x| >= th_out
+    if not np.all(ok_out):
+        return cert, best
+    big = np.abs(xc) >= th_out[:, None]
+    big_pair = big[:, 0::2] | big[:, 1::2]
+    pr, pc = np.nonzero(big_pair)
+    if pr.size:
+        xl = xc[pr, 2 * pc]
+        xr = xc[pr, 2 * pc + 1]
+        sp = sc[:, pr]  # (C, P)
+        need = np.abs(xl) / sp >= dn.t_out
+        need |= np.abs(xr) / sp >= dn.t_out
+        ci, pi = np.nonzero(need)
+        s_n = sp[ci, pi]
+        xl, xr = xl[pi], xr[pi]
+        ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
+        ref = ref_l.astype(np.float64) + ref_r
+        cell = _cell_sq(xl, s_n, cells) + _cell_sq(xr, s_n, cells)
+        key = pr[pi] * c + ci
+        est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
+        bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
+    depth = k // 32 + 10 + k % 32
+    rel = (depth + 4) * _U32 * 1.01
+    eta = 2.0 ** -44 * (k + c * m_ + 64) * bnd  # float64 rounding of the estimate (512x margin)
+    lo_b = (est - eta) * (1.0 - rel) - k * 2.0 ** -149
+    hi_b = (est + eta) * (1.0 + rel) + k * 2.0 ** -149
+    best = np.argmin(est, axis=1)
+    ar = np.arange(r)
+    top = hi_b[ar, best] * ((1.0 + 2.0 ** -20) * (1.0 + 1e-12))
+    others = lo_b.copy()
+    others[ar, best] = np.inf
+    cert = row_ok & np.all(np.isfinite(est), axis=1) & (lo_b[ar, best] >= k * 2.0 ** -90) & \
+        (hi_b[ar, best] < 2.0 ** 120) & (np.min(others, axis=1) > top)
+    return cert, best
+
+
+def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elems: int):
+    """Per-row first argmin of the reference MSE over the candidate scales ``sc_all`` (C, rows) and
+    the reference float32 SSE of that candidate: (best (rows,), sse (rows,) float32)."""
+    rows, k = x32.shape
+    best = np.zeros(rows, dtype=np.intp)
+    sse_best = np.zeros(rows, dtype=np.float32)
+    todo = np.ones(rows, dtype=bool)  # rows for the exact all-candidate search
+    cells = _cells(cfg)
+    if cells is not None and k >= _CERT_MIN_K:
+        blk = max(1, _CERT_BLOCK_ELEMS // k)
+        for r0 in range(0, rows, blk):
+            cert, bi = _certify_block(x32[r0:r0 + blk], sc_all[:, r0:r0 + blk], cfg, cells)
+            best[r0:r0 + blk] = bi
+            todo[r0:r0 + blk] = ~cert
+    step = max(1, chunk_elems // k)
+    done = np.flatnonzero(~todo)
+    step1 = 4 * step  # one candidate per row: bigger blocks, same cache footprint per candidate
+    for i in range(0, done.size, step1):
+        idx = done[i:i + step1]
+        s1 = sc_all[best[idx], idx][None, :]  # each row's certified scale as one "candidate"
+        sse_best[idx] = _exact_sse(x32[idx], s1, cfg)[0]
+    rest = np.flatnonzero(todo)
+    for i in range(0, rest.size, step):
+        idx = rest[i:i + step]
+        sl = slice(idx[0], idx[-1] + 1) if idx[-1] - idx[0] + 1 == idx.size else idx
+        sse = _exact_sse(x32[sl], sc_all[:, sl], cfg)
+        mse = sse.astype(np.float32) / np.float32(k)
+        b = np.argmin(mse, axis=0)  # first minimum = strict '<' update in candidate order
+        best[idx] = b
+        sse_best[idx] = sse[b, np.arange(idx.size)]
+    return best, sse_best
+
+
+def search_alpha(x, mode: str = "int4", per_channel: bool = True, chunk_elems: int = 1 << 16):
+    """OliVe's MSE alpha search; returns (alpha (rows,1) or (1,1) float32, best MSE per row/tensor).
+
+    Rows are processed in chunks (per-channel search is row-independent), which keeps the working
+    set in cache; the per-tensor search sums the squared error over all chunks.
+
+    Per channel the result is that of scoring every candidate with the reference float32 arithmetic
+    (``_sq_error_rows``), bit for bit, but computed faster: grids with few normal levels (int4,
+    flint4) find each row's best candidate from exact cell statistics of the sorted row with a
+    rigorous error bound (:func:`_certify_block`) and score only that candidate exactly; other rows
+    and grids (int8) score all candidates with :func:`_search_rows_fast` (same float32 values).
+    """
+    cfg = get_config(mode)
+    x32 = np.ascontiguousarray(as_float_2d(x, dtype=np.float32))  # the block loops assume C order
+    _check_even(x32)
+    return _search_alpha(x32, cfg, per_channel, chunk_elems)
+
+
+def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: int = 1 << 16):
+    """:func:`search_alpha` of a validated float32 array."""
+    rows, k = x32.shape
+    xmax = x_max_3sigma(x32, per_channel)
+    if np.any(xmax <= 0):
+        xmax = np.where(xmax > 0, xmax, np.float32(1.0))
+    ratios = [np.float32(i * 0.01) for i in ALPHA_RATIOS]
+    if per_channel:
+        ratios32 = np.asarray(ratios, dtype=np.float32)
+        sc_all = (xmax[:, 0][None, :] * ratios32[:, None]) / np.float32(cfg.normal_max)  # (C, rows)
+        best, sse_best = _search_per_row(x32, sc_all, cfg, chunk_elems)
+        mse = (sse_best.astype(np.float32) / np.float32(k)).astype(np.float64)
+        alpha = (xmax[:, 0] * ratios32[best]).astype(np.float32)
+        return alpha.reshape(rows, 1), mse
+    step = max(1, chunk_elems // k)
+    sse = np.zeros((len(ratios), rows), dtype=np.float64)
+    for r0 in range(0, rows, step):
+        xc = x32[r0:r0 + step]
+        for ci, ratio in enumerate(ratios):
+            a = np.broadcast_to(xmax, (1, 1)) * ratio
+            out, *_ = _fake_quant_f32(xc, a.astype(np.float32), cfg)
+            d = (out - xc).astype(np.float64)
+            sse[ci, r0:r0 + step] = np.einsum("ij,ij->i", d, d)
+    mse = sse.sum(axis=1) / x32.size
+    best = int(np.argmin(mse))
+    return (xmax * ratios[best]).astype(np.float32).reshape(1, 1), np.asarray([mse[best]])
