@@ -63,16 +63,15 @@ from .array import SystolicArray
 from .buffer import buffer_memory
 from .group_dequant import GroupDequant
 from .layout import lane_words
-from .pe import check_positive_int, facts_only
+from .pe import OptionError, check_positive_int, facts_only
 
 HOST_ACT, HOST_WEIGHT, HOST_OUT, HOST_PARAM = 0, 1, 2, 3
 CYCLE_COUNTER_WIDTH = 64
 GROUP_FROM_PE = "pe"
 
 
-class IncompatibleOptions(TypeError, ValueError):
-    """Design options that cannot go together (a TypeError like every bad option, and a ValueError
-    so the command line reports it as bad input)."""
+class IncompatibleOptions(OptionError):
+    """Design options that each are valid but cannot go together (an :class:`hw.pe.OptionError`)."""
 
 
 class Accelerator(wiring.Component):

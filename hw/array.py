@@ -39,7 +39,7 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import check_positive_int, facts_only
+from .pe import OptionError, check_positive_int, facts_only
 
 DATAFLOWS = ("ws", "os")
 
@@ -93,23 +93,23 @@ class SystolicArray(wiring.Component):
         self._rows = check_positive_int("rows", rows)
         self._cols = check_positive_int("cols", cols)
         if dataflow not in DATAFLOWS:
-            raise TypeError(f"dataflow must be one of {DATAFLOWS}, not {dataflow!r}")
+            raise OptionError(f"dataflow must be one of {DATAFLOWS}, not {dataflow!r}")
         self._dataflow = dataflow
         self._pe_factory = pe_factory
         # A prototype the array reads its contract properties from; it is never elaborated.
         self.pe = facts_only(pe_factory())
         if dataflow == "os" and self.pe.latency > self.pe.initiation_interval:
-            raise TypeError(f"output-stationary needs pe latency <= initiation interval, "
+            raise OptionError(f"output-stationary needs pe latency <= initiation interval, "
                             f"not {self.pe.latency} > {self.pe.initiation_interval}")
         pe = self.pe
         if not isinstance(row_sum, bool):
-            raise TypeError(f"row_sum must be a bool, not {row_sum!r}")
+            raise OptionError(f"row_sum must be a bool, not {row_sum!r}")
         if row_sum and dataflow != "ws":
-            raise TypeError(f"the row-sum lane is weight-stationary only, not dataflow {dataflow!r}")
+            raise OptionError(f"the row-sum lane is weight-stationary only, not dataflow {dataflow!r}")
         border = pe.act_border() if row_sum else None
         if border is not None:
             facts_only(border)
-            raise TypeError("the row-sum lane needs activation codes that are the PE's operands "
+            raise OptionError("the row-sum lane needs activation codes that are the PE's operands "
                             "(a PE kind without a row border unit)")
         self._row_sum = row_sum
         ports = {

@@ -30,6 +30,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .pe import OptionError
+
 TERM_WIDTH = 5
 SHIFT_BITS = 3
 MAGNITUDE_BITS = 5      # an fp magnitude in code units, 0..16
@@ -76,7 +78,7 @@ def weight_format(name):
     try:
         return FORMATS[name]
     except (KeyError, TypeError):
-        raise TypeError(f"weight_format must be one of {', '.join(FORMATS)}, not {name!r}") from None
+        raise OptionError(f"weight_format must be one of {', '.join(FORMATS)}, not {name!r}") from None
 
 
 def _term(m, name, present, negative, shift):

@@ -31,6 +31,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .pe import OptionError
+
 
 @dataclass(frozen=True)
 class OvpMode:
@@ -79,7 +81,7 @@ def get_mode(mode):
     try:
         return MODES[mode]
     except (KeyError, TypeError):
-        raise TypeError(f"mode must be one of {', '.join(MODES)}, not {mode!r}") from None
+        raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}") from None
 
 
 class OvpPairDecoder(wiring.Component):

@@ -124,6 +124,13 @@ class ProcessingElement(wiring.Component):
         return self.macs_per_step / self.initiation_interval
 
 
+class OptionError(TypeError, ValueError):
+    """A bad keyword option of a hardware unit or a design configuration, with a message quoting
+    the bad value. One type for every such case: a TypeError, as Amaranth components raise for bad
+    parameters, and a ValueError, so callers that validate values (the command line, the cost
+    model) report it as bad input."""
+
+
 def facts_only(component):
     """Mark ``component`` as built only to read its properties (widths, timing); never elaborated.
 
@@ -143,7 +150,7 @@ def check_positive_int(name, value, *, minimum=1, maximum=None):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
             maximum is not None and value > maximum):
         bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
-        raise TypeError(f"{name} must be an integer {bound}, not {value!r}")
+        raise OptionError(f"{name} must be an integer {bound}, not {value!r}")
     return value
 
 

@@ -3,7 +3,7 @@
 from amaranth.hdl import Module, Mux, Signal, signed
 
 from .group_dequant import GroupDequant
-from .pe import ProcessingElement, check_positive_int
+from .pe import OptionError, ProcessingElement, check_positive_int
 
 
 class ShiftAddPE(ProcessingElement):
@@ -46,7 +46,7 @@ class ShiftAddPE(ProcessingElement):
         self._weight_bits = check_positive_int("weight_bits", weight_bits, minimum=2, maximum=4)
         self._group_size = None if group_size is None else check_positive_int("group_size", group_size)
         if not isinstance(weight_signed, bool):
-            raise TypeError(f"weight_signed must be a bool, not {weight_signed!r}")
+            raise OptionError(f"weight_signed must be a bool, not {weight_signed!r}")
         self._weight_signed = weight_signed
         self._acc_width = check_positive_int("acc_width", acc_width, minimum=17, maximum=64)
         super().__init__()

@@ -53,6 +53,7 @@ from typing import NamedTuple
 
 from hw.array import DATAFLOWS
 from hw.layout import GemmLayout
+from hw.pe import OptionError
 from . import tech
 from .cost_primitives import clock_energy_per_bit, primitive, sram_bitcell_area, sram_energy_64b
 from .cycles import gemm_cycles
@@ -98,18 +99,18 @@ class CostConfig:
         for name in ("rows", "cols"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+                raise OptionError(f"{name} must be a positive integer, not {v!r}")
         if self.dataflow not in DATAFLOWS:
-            raise ValueError(f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}")
+            raise OptionError(f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}")
         tech.check_node(self.node)
         tech.check_dram(self.dram)
         for name in ("clock_mhz", "act_kib", "weight_kib", "out_kib"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, not {getattr(self, name)!r}")
+                raise OptionError(f"{name} must be > 0, not {getattr(self, name)!r}")
         if self.dram_gbps is not None and not self.dram_gbps > 0:
-            raise ValueError(f"dram_gbps must be > 0, not {self.dram_gbps!r}")
+            raise OptionError(f"dram_gbps must be > 0, not {self.dram_gbps!r}")
         if not 0 <= self.activity <= 1:
-            raise ValueError(f"activity must be in 0..1, not {self.activity!r}")
+            raise OptionError(f"activity must be in 0..1, not {self.activity!r}")
         object.__setattr__(self, "pe_options", tuple(sorted(dict(self.pe_options).items())))
 
     @property

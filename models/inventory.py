@@ -21,20 +21,14 @@ counts: see :mod:`models.cost`).
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
-from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS, GroupDequant
-from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP, LutTablePrecompute
-from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, OvpPairDecoder, get_mode
+from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
+from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
+from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
+from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, get_mode
 from hw.pe import facts_only
-from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS, BitSerialPE
+from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
-                                  NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC,
-                                  BitSerialFp16PE)
-from hw.pe_int8 import Int8PE
-from hw.pe_lut import LutPE
-from hw.pe_ovp import OvpPE
-from hw.pe_shiftadd import ShiftAddPE
-from hw.scale_dequant import BitSerialScaleDequant
+                                  NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
 from .tech import UnknownComponentError
 
 
@@ -268,14 +262,15 @@ def scale_dequant_items(unit):
     ]
 
 
-#: Inventory function per hardware class (PE, border unit, post-array unit).
-INVENTORIES = {
-    Int8PE: int8_pe_items, LutPE: lut_pe_items, OvpPE: ovp_pe_items, ShiftAddPE: shiftadd_pe_items,
-    BitSerialPE: bitserial_pe_items, BitSerialFp16PE: bitserial_fp16_pe_items,
-    LutTablePrecompute: lut_table_items, OvpPairDecoder: ovp_decoder_items,
-    TermEncoder: term_encoder_items,
-    GroupDequant: group_dequant_items, BitSerialScaleDequant: scale_dequant_items,
-}
+#: Inventory function per hardware class (PE, border unit, post-array unit). The registry fills it
+#: from each kind's ``inventories`` entry (:func:`register`), so a new kind brings its own.
+INVENTORIES = {}
+
+
+def register(hw_class, items):
+    """Make ``items(unit)`` the inventory of ``hw_class`` (one function per class)."""
+    if INVENTORIES.setdefault(hw_class, items) is not items:
+        raise ValueError(f"hardware class {hw_class.__name__} has two cost inventories")
 
 
 def unit_items(unit):
@@ -283,8 +278,9 @@ def unit_items(unit):
     inventory = INVENTORIES.get(type(unit))
     if inventory is None:
         raise UnknownComponentError(
-            f"no cost inventory for hardware class {type(unit).__name__!r}; add one to "
-            f"models.inventory.INVENTORIES (`pearray synth --unit pe` shows a PE's word-level cells)")
+            f"no cost inventory for hardware class {type(unit).__name__!r}; give its PE kind's "
+            f"registry entry an `inventories` pair (`pearray synth --unit pe` shows a PE's "
+            f"word-level cells)")
     return inventory(unit)
 
 

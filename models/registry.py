@@ -12,13 +12,19 @@ from typing import Callable
 
 import numpy as np
 
+from hw.bitserial_terms import TermEncoder
+from hw.group_dequant import GroupDequant
+from hw.lut_precompute import LutTablePrecompute
+from hw.ovp_decoder import OvpPairDecoder
+from hw.pe import facts_only
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
-from hw.pe import facts_only
 from hw.pe_shiftadd import ShiftAddPE
+from hw.scale_dequant import BitSerialScaleDequant
+from . import inventory
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
@@ -78,6 +84,10 @@ class PEKind:
     random_codes: Callable = None
     # the dataflows the kind's designs support, the preferred first (reports use it)
     dataflows: tuple = ("ws", "os")
+    # what the kind's hardware is made of, for the cost model: (hw class, inventory function)
+    # pairs for its PE class and every border / post-array unit class it uses (see
+    # models.inventory: a list of (primitive, widths, count, event) per unit instance)
+    inventories: tuple = ()
 
     def prototype(self, **options):
         """An instance to read the contract properties from (never elaborated)."""
@@ -140,6 +150,7 @@ PE_KINDS = {
         quantize_weights=lambda w, pe: quantize_weights(w, bits=8),
         dequantize_output=lambda raw, acts, a_meta, w_meta, pe: dequantize_affine_output(raw, a_meta, w_meta),
         variants=(("INT8", ()),),
+        inventories=((Int8PE, inventory.int8_pe_items),),
     ),
     "lut": PEKind(
         name="lut",
@@ -156,6 +167,7 @@ PE_KINDS = {
         option_values=(("weight_bits", "1..4"),),
         variants=(("LUT W4A8", (("weight_bits", 4),)), ("LUT W2A8", (("weight_bits", 2),)),
                   ("LUT W1A8", (("weight_bits", 1),))),
+        inventories=((LutPE, inventory.lut_pe_items), (LutTablePrecompute, inventory.lut_table_items)),
     ),
     "ovp": PEKind(
         name="ovp",
@@ -172,6 +184,7 @@ PE_KINDS = {
         option_values=(("mode", "int4, flint4 or int8"),),
         variants=(("OVP W4A4", ()), ("OVP W4A4 flint4", (("mode", "flint4"),)),
                   ("OVP W8A8", (("mode", "int8"),))),
+        inventories=((OvpPE, inventory.ovp_pe_items), (OvpPairDecoder, inventory.ovp_decoder_items)),
     ),
     "shiftadd": PEKind(
         name="shiftadd",
@@ -188,6 +201,8 @@ PE_KINDS = {
                                       "ws only; none = the raw integer GEMM")),
         variants=(("W4A8 g128 (MixPE)", (("weight_bits", 4), ("group_size", 128))),),
         extra_operand=shiftadd_extra_operand,
+        inventories=((ShiftAddPE, inventory.shiftadd_pe_items),
+                     (GroupDequant, inventory.group_dequant_items)),
     ),
     "bitserial": PEKind(
         name="bitserial",
@@ -206,6 +221,8 @@ PE_KINDS = {
                   ("BitMoD mixed3 W3A8 g128", (("weight_format", "mixed3"), ("group_size", 128))),
                   ("BitMoD INT8 Booth g128", (("weight_format", "int8"), ("group_size", 128)))),
         extra_operand=bitserial_extra_operand,
+        inventories=((BitSerialPE, inventory.bitserial_pe_items), (TermEncoder, inventory.term_encoder_items),
+                     (BitSerialScaleDequant, inventory.scale_dequant_items)),
     ),
     "bitserial_fp16": PEKind(
         name="bitserial_fp16",
@@ -222,8 +239,15 @@ PE_KINDS = {
         variants=(("BitMoD mixed4 W4A16 (FP16 act)", (("weight_format", "mixed4"),)),),
         random_codes=random_fp16_operands,
         dataflows=("os",),
+        inventories=((BitSerialFp16PE, inventory.bitserial_fp16_pe_items),
+                     (TermEncoder, inventory.term_encoder_items)),
     ),
 }
+
+
+for _kind in PE_KINDS.values():
+    for _hw_class, _items in _kind.inventories:
+        inventory.register(_hw_class, _items)
 
 
 def get_kind(name):

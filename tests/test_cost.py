@@ -295,7 +295,7 @@ def test_cli_cost(cli, capsys):
     (["--pe", "int8", "--workload", "gpt-9"], "unknown workload"),
     (["--pe", "int8", "--gemm", "8x8x8", "--node", "32"], "--node"),
     (["--pe", "int8", "--gemm", "8x8x8", "--weight-bits", "4"], "no --weight-bits"),
-    (["--pe", "lut", "--gemm", "8x8x8", "--weight-bits", "9"], "weight_bits"),
+    (["--pe", "lut", "--gemm", "8x8x8", "--weight-bits", "9"], "--weight-bits must be"),
     (["--pe", "int8"], "exactly one"),
 ])
 def test_cli_cost_bad_input(cli, argv, message):
