@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
+
+import pandas as pd
 
 from hw.array import DATAFLOWS
 from hw.layout import GemmLayout
@@ -133,6 +135,11 @@ def _design_config(pe, rows, cols, dataflow, pe_options, act_kib, weight_kib, ou
     return DesignConfig(pe, rows, cols, dataflow, depths["act"], depths["weight"], depths["out"], pe_options)
 
 
+def _fields(record):
+    """A dataclass instance's fields as a dict (shallow: values as they are)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 @dataclass(frozen=True)
 class LayerCost:
     name: str
@@ -182,19 +189,17 @@ class CostResult:
         return self.area_total_um2 * 1e-6
 
     def to_dict(self, layers=True):
-        out = {k: v for k, v in self.__dict__.items() if k not in ("config", "layers")}
-        out["config"] = dict(self.config.__dict__, pe_options=dict(self.config.pe_options))
+        out = {k: v for k, v in _fields(self).items() if k not in ("config", "layers")}
+        out["config"] = dict(_fields(self.config), pe_options=dict(self.config.pe_options))
         out["memory_bound_layers"] = list(self.memory_bound_layers)
         if layers:
-            out["layers"] = [dict(layer.__dict__) for layer in self.layers]
+            out["layers"] = [_fields(layer) for layer in self.layers]
         return out
 
     def layers_frame(self):
-        # pandas only for this table view: the evaluation and the cost CLI never need it
-        import pandas as pd
         rows = []
         for layer in self.layers:
-            row = {k: v for k, v in layer.__dict__.items() if not isinstance(v, dict)}
+            row = {k: v for k, v in _fields(layer).items() if not isinstance(v, dict)}
             row.update({f"e_{k}": v for k, v in layer.energy_pj.items()})
             row.update({f"dram_{k}": v for k, v in layer.dram_bytes.items()})
             rows.append(row)

@@ -29,7 +29,9 @@ Sources
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+import pandas as pd
 
 
 class UnknownComponentError(KeyError):
@@ -209,5 +211,4 @@ def check_dram(dram):
 
 def table():
     """All records as a pandas DataFrame (for reports)."""
-    import pandas as pd
-    return pd.DataFrame([r.__dict__ for r in _RECORDS])
+    return pd.DataFrame([asdict(r) for r in _RECORDS])

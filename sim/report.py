@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from hw.accelerator import IncompatibleOptions
+from models import cost_vs_synth, synth
+from models.cost import CostConfig, evaluate
 from models.design import DesignConfig
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
@@ -121,7 +123,6 @@ def verify_and_measure(plan, staging):
 def synthesis_tables(plan):
     """Step 3: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
     note saying why there is none."""
-    from models import cost_vs_synth, synth
     try:
         synth.find_yosys()
         synth.liberty_path()
@@ -141,7 +142,6 @@ def synthesis_tables(plan):
 def cost_tables(plan):
     """Step 4: cost model per design and workload, at equal PE count and at equal area; and the
     per-layer cycles of the equal-PE-count points (every design on the same array)."""
-    from models.cost import CostConfig, evaluate
 
     def point(kind, options, rows, cols):
         return CostConfig(kind.name, rows, cols, kind.dataflows[0], pe_options=options)

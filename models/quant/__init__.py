@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 import numpy as np
+import pandas as pd
 
 from . import bitmod, common, intq, lmul, lut, mx, ovp, ovp_format, shiftadd
 from .common import QuantizedTensor, as_float_2d, relative_error, sqnr_db
@@ -134,8 +135,6 @@ def quant_table(x, formats: Iterable[str] | None = None, *, notes: bool = False)
     quantise this tensor (e.g. a 128-group format when K is not a multiple of 128) or a metric that
     is undefined (an all-zero tensor; an infinite SQNR when a format is exact) a NaN with the reason.
     """
-    import pandas as pd
-
     x = as_float_2d(x)
     names = list(FORMATS) if formats is None else list(formats)
     for n in names:
