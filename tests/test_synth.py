@@ -10,6 +10,7 @@ import re
 import pytest
 
 from models import cost_primitives, cost_vs_synth, inventory, synth, tech
+from models.registry import PE_KINDS
 
 
 def _tools_or_skip():
@@ -71,6 +72,21 @@ def test_shift_add_pes_have_no_multiplier(tools, kind, options):
     if kind.startswith("bitserial"):
         border = synth.synthesize(kind, unit="weight_border", pe_options=options)
         assert border.multipliers == 0 and border.flop_bits == 0
+
+
+VARIANTS = [(name, options) for name, kind in PE_KINDS.items() for _, options in kind.variants]
+
+
+@pytest.mark.parametrize("kind, options", VARIANTS,
+                         ids=[f"{k}-{'-'.join(str(v) for _, v in o) or 'default'}" for k, o in VARIANTS])
+def test_every_registered_pe_synthesises_as_its_kind_declares(tools, kind, options):
+    """Every registry variant, new kinds included: Yosys finds a multiplier exactly when the kind
+    does not declare itself ``multiplier_free``, and keeps the flops its cost inventory counts."""
+    r = synth.synthesize(kind, unit="pe", pe_options=options)
+    pe = synth._kind_and_pe(kind, options)[1]
+    assert (r.multipliers == 0) == pe.multiplier_free, r.word_cells
+    items = inventory.unit_items(pe)
+    assert r.flop_bits == sum(n * cost_primitives.primitive(p, *w).flop_bits for p, w, n, _ in items)
 
 
 def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
