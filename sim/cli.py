@@ -190,7 +190,10 @@ def cmd_sim(args):
     from models.registry import get_kind
     from models.design import DesignConfig
     from sim.run import simulate_gemm
+    from sim.simulators import get_simulator
 
+    simulator = get_simulator(args.simulator)
+    simulator.find_tool()   # a missing simulator is bad input: one line, exit 2, before any work
     kind = get_kind(args.pe)
     options = pe_options(args, kind)
     pe = kind.prototype(**dict(options))
@@ -214,12 +217,12 @@ def cmd_sim(args):
         extra = make_extra(acts, weights, pe, meta.get("acts"), meta.get("weights")) if make_extra else None
     except ValueError as e:
         raise BadInput(str(e)) from None
-    print(f"pearray: simulating {design.slug}: {m}x{k}x{n} ...", file=sys.stderr)
-    result = simulate_gemm(design, acts, weights, extra)
+    print(f"pearray: simulating {design.slug}: {m}x{k}x{n} in {args.simulator} ...", file=sys.stderr)
+    result = simulate_gemm(design, acts, weights, extra, simulator=simulator)
     est = result.model
     report = {
         "pe": args.pe, **dict(options), "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
-        "m": m, "k": k, "n": n,
+        "simulator": args.simulator, "m": m, "k": k, "n": n,
         "cycles": result.cycles, "model_cycles": est.cycles, "mismatches": result.mismatches,
         "bit_exact": result.mismatches == 0, "cycles_match": result.cycles == est.cycles,
         "sim_seconds": round(result.sim_seconds, 6),
@@ -336,7 +339,7 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("sim", help="simulate a GEMM in Verilator and compare with the golden model")
+    p = sub.add_parser("sim", help="simulate a GEMM (Verilator or Icarus) against the golden model")
     _add_design_args(p)
     for dim in ("m", "k", "n"):
         p.add_argument(f"--{dim}", type=positive_int)
@@ -345,6 +348,9 @@ def build_parser():
     p.add_argument("--acts", help="M x K .npy (floats are quantised by the PE's format)")
     p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    from sim.simulators import DEFAULT_SIMULATOR, SIMULATORS
+    p.add_argument("--simulator", choices=tuple(SIMULATORS), default=DEFAULT_SIMULATOR,
+                   help="verilator (default) or icarus (Icarus Verilog: a second, independent simulator)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("quant", help="quantisation error of formats on a real or given tensor")
