@@ -1,11 +1,12 @@
-"""The GEMM case table against the golden model, Amaranth's simulator and Verilator."""
+"""The GEMM case table against the golden model, Amaranth's simulator, Verilator and Icarus."""
 
 import numpy as np
 import pytest
 
 from models.golden import gemm_int, wrap_signed
 from sim.cases import CASES
-from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
+from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
+                                verilator_params)
 
 
 def _reference_gemm(acts, weights, width=32):
@@ -63,3 +64,8 @@ def test_amaranth_simulator(case):
 @pytest.mark.parametrize("case", verilator_params(CASES), ids=lambda c: c.id)
 def test_verilator(case):
     run_verilator(case)
+
+
+@pytest.mark.parametrize("case", icarus_params(CASES), ids=lambda c: c.id)
+def test_icarus(case):
+    run_icarus(case)
