@@ -10,7 +10,7 @@ contain no per-simulator branches.
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -104,7 +104,7 @@ class Simulator:
     build_args: tuple = ()
     timescale: tuple | None = None
     support_files: Callable = _no_support_files
-    make_runner: Callable | None = field(default=None)
+    make_runner: Callable | None = None
 
     def runner(self):
         if self.make_runner is not None:

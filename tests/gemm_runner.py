@@ -23,18 +23,18 @@ def amaranth_cases(cases):
 
 
 def icarus_params(cases):
-    """pytest parameters of the Icarus cross-simulation: the small (Amaranth-sized) cases. Per
-    (kind, dataflow) the one with the most model cycles runs by default; the rest carry the
-    ``slow`` marker (each Icarus run costs ~1-2 s of compile and process start)."""
-    small = amaranth_cases(cases)
+    """pytest parameters of the Icarus cross-simulation: every case of the table. Per (kind,
+    dataflow) the small (Amaranth-sized) case with the most model cycles runs by default; the
+    rest carry the ``slow`` marker (Icarus is ~100x slower per cycle than Verilator; a small case
+    costs ~1-2 s, mostly process start)."""
     biggest = {}
-    for case in small:
+    for case in amaranth_cases(cases):
         cycles = gemm_cycles(case.design().timing(), case.m, case.k, case.n).cycles
         key = (case.pe, case.dataflow)
         if key not in biggest or cycles > biggest[key][0]:
             biggest[key] = (cycles, case)
     default = {case for _, case in biggest.values()}
-    return [c if c in default else pytest.param(c, marks=pytest.mark.slow) for c in small]
+    return [c if c in default else pytest.param(c, marks=pytest.mark.slow) for c in cases]
 
 
 def require_tool(simulator):
