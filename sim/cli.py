@@ -26,6 +26,7 @@ from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matri
                     write_file_atomically)
 from .report import build_report, check_report_out
 from .run import SimulationError, simulate_gemm
+from .simulators import DEFAULT_SIMULATOR, SIMULATORS, get_simulator
 from .toolchain import ToolchainError
 
 # the files ``sim --dump`` writes (a folder holding only these is a previous dump)
@@ -104,6 +105,8 @@ def _npz(**arrays):
 
 
 def cmd_sim(args):
+    simulator = get_simulator(args.simulator)
+    simulator.find_tool()   # a missing simulator is bad input: one line, exit 2, before any work
     if args.dump:
         check_output_dir(args.dump, "--dump", marker=DUMP_MARKER, own_names=DUMP_FILES)
     kind = get_kind(args.pe)
@@ -122,12 +125,12 @@ def cmd_sim(args):
     except ValueError as e:
         raise BadInput(str(e)) from None
     extra = operands.extra
-    print(f"pearray: simulating {design.slug}: {m}x{k}x{n} ...", file=sys.stderr)
-    result = simulate_gemm(design, operands)
+    print(f"pearray: simulating {design.slug}: {m}x{k}x{n} in {args.simulator} ...", file=sys.stderr)
+    result = simulate_gemm(design, operands, simulator=simulator)
     est = result.model
     report = {
         "pe": args.pe, **dict(options), "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
-        "m": m, "k": k, "n": n,
+        "simulator": args.simulator, "m": m, "k": k, "n": n,
         "cycles": result.cycles, "model_cycles": est.cycles, "mismatches": result.mismatches,
         "bit_exact": result.mismatches == 0, "cycles_match": result.cycles == est.cycles,
         "sim_seconds": round(result.sim_seconds, 6),
@@ -238,7 +241,7 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("sim", help="simulate a GEMM in Verilator and compare with the golden model")
+    p = sub.add_parser("sim", help="simulate a GEMM (Verilator or Icarus) against the golden model")
     add_design_args(p)
     for dim in ("m", "k", "n"):
         p.add_argument(f"--{dim}", type=positive_int)
@@ -248,6 +251,8 @@ def build_parser():
     p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json "
                                   "(new, empty, or a previous dump, which is replaced)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--simulator", choices=tuple(SIMULATORS), default=DEFAULT_SIMULATOR,
+                   help="verilator (default) or icarus (Icarus Verilog: a second, independent simulator)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("quant", help="quantisation error of formats on a real or given tensor")

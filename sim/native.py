@@ -1,7 +1,7 @@
 """A plain Verilator C++ harness for the accelerator top: the reference point for the cocotb path.
 
 :func:`build_native` compiles ``sim/native/harness.cpp`` against the SAME Verilog text, the SAME
-Verilator flags (:data:`sim.build.VERILATOR_FLAGS`), waivers and ``top_access.vlt`` as the cocotb
+Verilator flags (:data:`sim.simulators.VERILATOR_FLAGS`), waivers and ``top_access.vlt`` as the cocotb
 build in :mod:`sim.build` (only cocotb's ``--vpi`` and its VPI library are absent), cached in
 ``<cache>/native-<design slug>-<Verilog hash>/``. :func:`run_native` runs one GEMM through it with
 the same host-port protocol as :mod:`sim.tb` and returns a :class:`sim.run.SimResult` whose
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import TOP_ACCESS_VLT, VERILATOR_FLAGS, WAIVERS, cache_root
+from .simulators import TOP_ACCESS_VLT, VERILATOR, VERILATOR_FLAGS, WAIVERS
 from models.design import TOP_NAME, verilog_hash
 from .run import SimulationError, prepare_gemm
 from .toolchain import find_verilator
@@ -56,7 +56,7 @@ def build_native(design):
     harness source) is cached. Returns a :class:`NativeBuild`."""
     t0 = time.perf_counter()
     text = design.verilog()
-    directory = cache_root() / f"native-{design.slug}-{verilog_hash(text)}"
+    directory = VERILATOR.cache_root() / f"native-{design.slug}-{verilog_hash(text)}"
     directory.mkdir(parents=True, exist_ok=True)
     executable = directory / "obj" / EXE_NAME
     stamp = directory / "built.ok"

@@ -1,4 +1,5 @@
-"""Run a GEMM on a design in Verilator (through cocotb) and compare it with the golden model."""
+"""Run a GEMM on a design in a simulator (Verilator or Icarus, through cocotb) and compare it with
+the golden model."""
 
 import json
 import os
@@ -13,8 +14,9 @@ import numpy as np
 from hw.layout import lane_words, unpack_words
 from models.cycles import gemm_cycles
 
-from .build import cocotb_runner, build, verilator_env
+from .build import build
 from .cocotb_gemm import JOB_ENV
+from .simulators import VERILATOR
 
 WATCHDOG_FACTOR = 4     # a run may take this many times the model's cycles (+ slack) before it fails
 WATCHDOG_SLACK = 1000
@@ -108,16 +110,17 @@ def prepare_gemm(design, operands):
         extra_words=design.facts.extra_buffer_words(layout, operands.extra))
 
 
-def simulate_gemm(design, operands):
-    """Run one GEMM on ``design`` in Verilator through cocotb; see :func:`prepare_gemm`."""
-    return simulate_job(prepare_gemm(design, operands))
+def simulate_gemm(design, operands, *, simulator=VERILATOR):
+    """Run one GEMM on ``design`` in ``simulator`` (a :class:`sim.simulators.Simulator`, default
+    Verilator) through cocotb; see :func:`prepare_gemm`. ToolchainError if it is not installed."""
+    return simulate_job(prepare_gemm(design, operands), simulator=simulator)
 
 
-def simulate_job(job):
-    """Run a prepared :class:`GemmJob` in Verilator through cocotb."""
+def simulate_job(job, *, simulator=VERILATOR):
+    """Run a prepared :class:`GemmJob` in ``simulator`` through cocotb."""
     design = job.design
     t0 = time.perf_counter()
-    built = build(design)
+    built = build(design, simulator=simulator)
     build_seconds = time.perf_counter() - t0
 
     runs = built.directory / "runs"
@@ -138,9 +141,9 @@ def simulate_job(job):
     from cocotb_tools.runner import get_results
     t1 = time.perf_counter()
     crashed = None
-    with verilator_env():
+    with simulator.environment():
         os.environ[JOB_ENV] = str(job_path)
-        runner = cocotb_runner()
+        runner = simulator.runner()
         try:
             runner.test(test_module="sim.cocotb_gemm", hdl_toplevel="top",
                         hdl_toplevel_lang="verilog", build_dir=built.directory / "obj",

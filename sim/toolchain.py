@@ -1,4 +1,5 @@
-"""Find a Verilator new enough for cocotb 2.1 and set up the environment the runner needs."""
+"""Find the simulators cocotb 2.1 drives (Verilator >= 5.036, Icarus Verilog >= 11.0) and set up
+the environment each runner needs."""
 
 import importlib.metadata
 import importlib.util
@@ -81,3 +82,43 @@ def find_verilator():
         raise ToolchainError(f"no Verilator >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d} found; "
                              + INSTALL_HINT)
     return found
+
+
+MIN_ICARUS = (11, 0)    # cocotb 2.1 supports Icarus 11.0+
+ICARUS_INSTALL_HINT = ("install it with: apt-get install iverilog (or `make sim-tools`; "
+                       "brew install icarus-verilog on macOS)")
+
+
+@dataclass(frozen=True)
+class Icarus:
+    bin_dir: Path       # holds both iverilog (compiler) and vvp (the simulator cocotb loads into)
+    version: tuple
+
+    def env(self, base=None):
+        """``base`` (default os.environ) with the found Icarus first on PATH (cocotb's runner
+        calls ``iverilog`` and ``vvp`` by name)."""
+        env = dict(os.environ if base is None else base)
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+
+def find_icarus():
+    """``iverilog`` and ``vvp`` on PATH, Icarus >= 11.0; ToolchainError naming what is missing."""
+    exe = shutil.which("iverilog")
+    if exe is None:
+        raise ToolchainError("Icarus Verilog (iverilog) not found on PATH; " + ICARUS_INSTALL_HINT)
+    bin_dir = Path(exe).parent
+    if not (bin_dir / "vvp").exists():
+        raise ToolchainError(f"Icarus Verilog's vvp not found next to {exe}; " + ICARUS_INSTALL_HINT)
+    try:
+        text = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ToolchainError(f"cannot run {exe} -V ({e}); " + ICARUS_INSTALL_HINT) from None
+    found = re.search(r"Icarus Verilog version\s+(\d+)\.(\d+)", text)
+    if found is None:
+        raise ToolchainError(f"cannot read the Icarus Verilog version from {exe} -V; " + ICARUS_INSTALL_HINT)
+    version = (int(found[1]), int(found[2]))
+    if version < MIN_ICARUS:
+        raise ToolchainError(f"Icarus Verilog {version[0]}.{version[1]} at {exe} is too old (cocotb "
+                             f"needs >= {MIN_ICARUS[0]}.{MIN_ICARUS[1]}); " + ICARUS_INSTALL_HINT)
+    return Icarus(bin_dir, version)

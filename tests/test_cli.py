@@ -36,6 +36,7 @@ def test_sim_json_and_dump(tmp_path, capsys):
                 "mismatches", "sim_seconds", "cycles_per_second"):
         assert key in report
     assert report["mismatches"] == 0 and report["cycles"] == report["model_cycles"]
+    assert report["simulator"] == "verilator"   # the default
     acts, weights = np.load(tmp_path / "acts_q.npy"), np.load(tmp_path / "weights_q.npy")
     assert acts.shape == (5, 7) and weights.shape == (7, 3)
     assert np.array_equal(np.load(tmp_path / "rtl_out.npy"), acts @ weights)
@@ -217,3 +218,45 @@ def test_quant_error_is_scale_invariant(tmp_path, capsys, magnitude):
     scaled = _quant_json(capsys, tmp_path, np.ldexp(x, exponent), "--all")
     for name, row in unit.items():
         assert scaled[name]["relative_error"] == pytest.approx(row["relative_error"], rel=1e-12), name
+
+
+def test_sim_in_icarus_same_json_and_exit_codes(monkeypatch, tmp_path, capsys):
+    """--simulator icarus: the same JSON (simulator named), bit-exact, cycles equal to the model;
+    a broken design exits 1 with the same mismatch count as in Verilator; a watchdog exits 1."""
+    from sim.simulators import ICARUS
+    from tests.gemm_runner import require_tool
+    require_tool(ICARUS)
+    code, out, _ = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--json", "--simulator", "icarus",
+                                       "--dump", str(tmp_path / "d")])
+    report = json.loads(out)
+    assert code == 0 and report["simulator"] == "icarus"
+    assert report["mismatches"] == 0 and report["cycles"] == report["model_cycles"]
+    acts, weights = np.load(tmp_path / "d" / "acts_q.npy"), np.load(tmp_path / "d" / "weights_q.npy")
+    assert np.array_equal(np.load(tmp_path / "d" / "rtl_out.npy"), acts @ weights)
+    broken = dataclasses.replace(registry.PE_KINDS["int8"], name="int8-broken", pe_class=OffByOnePE)
+    monkeypatch.setitem(registry.PE_KINDS, "int8-broken", broken)
+    np.save(tmp_path / "a.npy", np.full((3, 4), -128))
+    np.save(tmp_path / "w.npy", np.full((4, 2), -128))
+    code, out, _ = _run(capsys, ["sim", "--pe", "int8-broken", "--rows", "2", "--cols", "2", "--json",
+                                 "--simulator", "icarus",
+                                 "--acts", str(tmp_path / "a.npy"), "--weights", str(tmp_path / "w.npy")])
+    assert code == 1 and json.loads(out)["mismatches"] == 6
+    monkeypatch.setattr(run, "WATCHDOG_FACTOR", 0)
+    monkeypatch.setattr(run, "WATCHDOG_SLACK", 5)
+    code, _, err = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--simulator", "icarus"])
+    assert code == 1 and "watchdog: done not raised within 5 cycles" in err
+
+
+def test_sim_without_icarus_is_bad_input(monkeypatch, tmp_path, capsys):
+    """No iverilog on PATH: one line naming it and how to install it, exit 2, nothing written."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    dump = tmp_path / "dump"
+    code, out, err = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--simulator", "icarus",
+                                         "--dump", str(dump)])
+    assert code == 2 and out == "" and not dump.exists()
+    assert len(err.strip().splitlines()) == 1 and "iverilog" in err and "apt-get install iverilog" in err
+
+
+def test_unknown_simulator_is_bad_input(capsys):
+    code, out, err = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--simulator", "xcelium"])
+    assert code == 2 and out == "" and "invalid choice: 'xcelium'" in err and len(err.strip().splitlines()) == 1

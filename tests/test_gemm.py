@@ -1,4 +1,4 @@
-"""The GEMM case table against the golden model, Amaranth's simulator and Verilator."""
+"""The GEMM case table against the golden model, Amaranth's simulator, Verilator and Icarus."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,8 @@ import pytest
 from models.design import _pow2_at_least
 from models.golden import gemm_int, wrap_signed
 from tests.cases import CASES
-from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
+from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
+                                verilator_params)
 
 
 def _reference_gemm(acts, weights, width=32):
@@ -79,3 +80,8 @@ def test_amaranth_simulator(case):
 @pytest.mark.parametrize("case", verilator_params(CASES), ids=lambda c: c.id)
 def test_verilator(case):
     run_verilator(case)
+
+
+@pytest.mark.parametrize("case", icarus_params(CASES), ids=lambda c: c.id)
+def test_icarus(case):
+    run_icarus(case)

@@ -1,5 +1,5 @@
-"""The bit-serial (BitMoD) case table against an independent reference, Amaranth's simulator and
-Verilator; the cycle model across formats; the command line with ``--pe bitserial``."""
+"""The bit-serial (BitMoD) case table against an independent reference, Amaranth's simulator,
+Verilator and Icarus; the cycle model across formats; the command line with ``--pe bitserial``."""
 
 import json
 
@@ -11,7 +11,8 @@ from models.cycles import gemm_cycles
 from sim import cli
 from tests.cases_bitserial import BITSERIAL_CASES, BitSerialCase
 
-from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
+from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
+                                verilator_params)
 from tests.test_pe_bitserial import _spec_value
 
 
@@ -67,6 +68,11 @@ def test_amaranth_simulator(case):
 @pytest.mark.parametrize("case", verilator_params(BITSERIAL_CASES), ids=lambda c: c.id)
 def test_verilator(case):
     run_verilator(case)
+
+
+@pytest.mark.parametrize("case", icarus_params(BITSERIAL_CASES), ids=lambda c: c.id)
+def test_icarus(case):
+    run_icarus(case)
 
 
 def test_cycle_model_follows_the_term_count():

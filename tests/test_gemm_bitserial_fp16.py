@@ -1,5 +1,5 @@
 """The BitMoD FP16-activation mode: its golden model against a scalar re-statement of the spec,
-Amaranth's simulator and Verilator on the case table, accuracy against float64, and the
+Amaranth's simulator, Verilator and Icarus on the case table, accuracy against float64, and the
 output-stationary-only rule."""
 
 import json
@@ -14,7 +14,8 @@ from sim import cli
 from tests.cases_bitserial import BITSERIAL_FP16_CASES
 from models.design import DesignConfig
 
-from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
+from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
+                                verilator_params)
 from tests.test_pe_bitserial import _spec_value
 
 
@@ -109,6 +110,11 @@ def test_amaranth_simulator(case):
 @pytest.mark.parametrize("case", verilator_params(BITSERIAL_FP16_CASES), ids=lambda c: c.id)
 def test_verilator(case):
     run_verilator(case)
+
+
+@pytest.mark.parametrize("case", icarus_params(BITSERIAL_FP16_CASES), ids=lambda c: c.id)
+def test_icarus(case):
+    run_icarus(case)
 
 
 def test_weight_stationary_is_rejected():

@@ -1,4 +1,4 @@
-"""The shift-add (MixPE) case table against the golden model, Amaranth's simulator and Verilator,
+"""The shift-add (MixPE) case table against the golden model, Amaranth's simulator, Verilator and Icarus,
 and the command line with ``--pe shiftadd``."""
 
 import json
@@ -9,7 +9,8 @@ import pytest
 from sim import cli
 from tests.cases_shiftadd import SHIFTADD_CASES
 
-from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
+from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
+                                verilator_params)
 from tests.test_pe_shiftadd import _python_reference
 
 
@@ -30,6 +31,11 @@ def test_amaranth_simulator(case):
 @pytest.mark.parametrize("case", verilator_params(SHIFTADD_CASES), ids=lambda c: c.id)
 def test_verilator(case):
     run_verilator(case)
+
+
+@pytest.mark.parametrize("case", icarus_params(SHIFTADD_CASES), ids=lambda c: c.id)
+def test_icarus(case):
+    run_icarus(case)
 
 
 def test_cli_sim_and_verilog(tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 
 from hw.accelerator import IncompatibleOptions
 from models.registry import PE_KINDS
-from sim.build import WAIVERS
+from sim.simulators import WAIVERS
 from models.design import DesignConfig
 from sim.toolchain import find_verilator
 
