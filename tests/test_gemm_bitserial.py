@@ -123,10 +123,10 @@ def test_cli_raw_design_in_output_stationary(capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--weight-format", "fp5"], "weight_format"),
+    (["--weight-format", "fp5"], "--weight-format must be one of"),
     (["--group", "3"], "multiple"),                          # not a multiple of the 2 rows
     (["--dataflow", "os"], "weight-stationary"),              # grouped needs ws
-    (["--group", "zero"], "positive integer"),
+    (["--group", "zero"], "argument --group: expected an integer"),
 ])
 def test_cli_bad_options(argv, match, capsys):
     code = cli.main(["sim", "--pe", "bitserial", "--rows", "2", "--cols", "2", "--m", "3",

@@ -138,4 +138,4 @@ def test_cli(tmp_path, capsys):
     code = cli.main(["sim", "--pe", "bitserial_fp16", "--dataflow", "os", "--rows", "2", "--cols", "2",
                      "--acts", str(tmp_path / "a.npy"), "--weights", str(tmp_path / "w.npy")])
     err = capsys.readouterr().err
-    assert code == 2 and "NaN or infinity" in err
+    assert code == 2 and "holds NaN or inf" in err
