@@ -7,7 +7,10 @@ Constraints (the same for every unit, so designs compare): one ideal clock ``clk
 period on the ``clk`` port (a virtual clock for a purely combinational unit, e.g. a border unit);
 every other input arrives 0 ns after the clock edge and every output is required 0 ns before the
 next one (``set_input_delay 0`` / ``set_output_delay 0``): a unit's operands come from flops and its
-results go to flops, whose clock-to-Q and setup outside the unit are not counted. Hence
+results go to flops, whose clock-to-Q and setup outside the unit are not counted. Paths from the
+synchronous ``rst`` are false paths (held for many cycles; its fan-out is buffered in layout). The
+netlist is as ABC mapped it for area: high-fan-out nets are not buffered, so a path can start with
+one small gate driving many pins (e.g. the INT8 PE's ``act[7]``). Hence
 
 * critical path: the worst ``report_checks -path_delay max`` path (start, end, data arrival time
   ``delay_ns`` and the capturing flop's library ``setup_ns``; 0 for an output port);
@@ -40,7 +43,7 @@ from pathlib import Path
 
 INSTALL_HINT = "install it with: apt-get install -y opensta"
 NOMINAL_PERIOD_NS = 10.0
-STA_RECIPE_VERSION = 2
+STA_RECIPE_VERSION = 3
 
 
 class StaError(RuntimeError):
@@ -134,7 +137,7 @@ def _tcl_quote(name):
     return "{" + name + "}"
 
 
-def sta_script(top, clock_mhz, activity, has_clock):
+def sta_script(top, clock_mhz, activity, has_clock, has_reset=False):
     """The Tcl script: constraints, activities (per input port bit), timing and power reports."""
     period = 1000.0 / clock_mhz
     clock = (f"create_clock -name clk -period {period:.6f} [get_ports clk]\n"
@@ -142,8 +145,12 @@ def sta_script(top, clock_mhz, activity, has_clock):
              if has_clock else
              f"create_clock -name clk -period {period:.6f}\n"
              "set_input_delay 0 -clock clk [all_inputs]\n")
-    lines = [f"read_liberty cells.lib", "read_verilog netlist.v", f"link_design {top}", clock.rstrip(),
+    lines = ["read_liberty cells.lib", "read_verilog netlist.v", f"link_design {top}", clock.rstrip(),
              "set_output_delay 0 -clock clk [all_outputs]"]
+    if has_reset:
+        # reset is held for many cycles and its fan-out tree is buffered in layout; unbuffered
+        # here, one input port driving every flop's reset gate would be every design's worst path
+        lines.append("set_false_path -from [get_ports rst]")
     for name, act, duty in activity:
         lines.append(f"set_power_activity -input_ports [get_ports {_tcl_quote(name)}] "
                      f"-activity {act:.6g} -duty {duty:.6g}")
@@ -264,7 +271,8 @@ def run_sta(netlist, top, liberty, *, clock_mhz=None, activity=None, cache_dir=N
         work = Path(work)
         (work / "netlist.v").write_text(netlist)
         (work / "cells.lib").write_bytes(lib_bytes)
-        (work / "script.tcl").write_text(sta_script(top, clock_mhz, activity, has_clock))
+        (work / "script.tcl").write_text(sta_script(top, clock_mhz, activity, has_clock,
+                                                    "rst" in input_bits(netlist)))
         proc = subprocess.run([exe, "-no_splash", "-exit", "script.tcl"], cwd=work,
                               capture_output=True, text=True, timeout=3600)
     out = proc.stdout
