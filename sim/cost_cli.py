@@ -1,7 +1,7 @@
 """``pearray cost`` and ``pearray synth``: the cost model and Yosys synthesis on the command line.
 
 :func:`add_commands` registers both subcommands on the caller's argparse subparsers; every bad
-input (unknown PE kind or workload, bad GEMM string, node not 45/28/22, missing synthesis tools)
+input (unknown PE kind or workload, bad GEMM string, node not 45/28/22/7, missing synthesis tools)
 raises the caller's exception type with a one-line message (the ``pearray`` CLI turns it into
 exit status 2).
 """
@@ -13,7 +13,7 @@ import re
 
 from .args import add_pe_option_args, pe_options, positive_float, positive_int
 
-NODES = (45, 28, 22)
+NODES = (45, 28, 22, 7)
 
 
 def parse_gemm(text, bad):
@@ -140,7 +140,7 @@ def add_commands(subparsers, bad_input_exception):
     p.add_argument("--rows", type=positive_int, required=True)
     p.add_argument("--cols", type=positive_int, required=True)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws")
-    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28 or 22")
+    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28, 22 or 7")
     p.add_argument("--clock-mhz", type=positive_float, default=500.0)
     add_pe_option_args(p)
     p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4")
