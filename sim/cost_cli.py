@@ -130,8 +130,38 @@ def cmd_synth(args, bad):
     return 0
 
 
+def cmd_characterise(args, bad):
+    import time
+    from models import characterise, synth
+    if args.jobs < 1:
+        raise bad(f"--jobs must be >= 1, not {args.jobs}")
+    try:   # missing tools: one line naming the Debian package, before any work
+        tool = synth.find_yosys()
+        synth.liberty_path()
+    except synth.SynthesisError as e:
+        raise bad(str(e).splitlines()[0]) from None
+    out = args.out or str(characterise.TABLE_PATH)
+    start = time.perf_counter()
+
+    def progress(done, total, m):
+        if not args.quiet:
+            print(f"  [{done}/{total}] {m['family']}{tuple(m['widths'])}: {m['area_um2']:,.0f} um^2"
+                  f"{' (cached)' if m['cached'] else ''}", flush=True)
+
+    table, regenerated = characterise.characterise(out, jobs=args.jobs, force=args.force, tool=tool,
+                                                   progress=progress)
+    prov = table["provenance"]
+    print(f"{'wrote' if regenerated else 'up to date (same Yosys, liberty and generator):'} {out}: "
+          f"{len(table['points'])} points, {len(table['families'])} families; Yosys {prov['yosys']}, "
+          f"liberty sha256 {prov['liberty_sha256'][:12]}, {time.perf_counter() - start:.1f} s")
+    for family, fit in table["families"].items():
+        print(f"  {family:7s} area = [{', '.join(f'{c:.4g}' for c in fit['area_um2'])}] . ({fit['features']})"
+              f"  max fit error {fit['area_um2_max_fit_error']:.1%} over {fit['points']} points")
+    return 0
+
+
 def add_commands(subparsers, bad_input_exception):
-    """Register ``cost`` and ``synth`` on ``subparsers`` (from ``add_subparsers``); bad input
+    """Register ``cost``, ``synth`` and ``characterise`` on ``subparsers`` (from ``add_subparsers``); bad input
     raises ``bad_input_exception`` with a one-line message."""
     bad = bad_input_exception
 
@@ -161,3 +191,13 @@ def add_commands(subparsers, bad_input_exception):
     add_pe_option_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_synth(args, bad))
+
+    p = subparsers.add_parser("characterise", help="synthesise the cost model's primitives (osu018) and "
+                                                   "refit models/data/primitives_osu018.json")
+    p.add_argument("--out", help="table to write (default: the repository's "
+                                         "models/data/primitives_osu018.json)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
+    p.add_argument("--force", action="store_true",
+                   help="regenerate even if the table matches this Yosys version and liberty")
+    p.add_argument("--quiet", action="store_true", help="no per-primitive lines")
+    p.set_defaults(func=lambda args: cmd_characterise(args, bad))
