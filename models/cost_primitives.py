@@ -1,28 +1,37 @@
 """Primitive costs: area, energy and flops of the word-level building blocks every inventory counts.
 
-Everything here is at 45 nm; :mod:`models.cost` scales to the node. The technology constants
-come from :mod:`models.tech` (each with its source).
+One technology: every primitive is the OSU 0.18 um standard-cell implementation Yosys + ABC make of
+it, measured by ``pearray characterise`` (:mod:`models.characterise`) and stored in
+``models/data/primitives_osu018.json`` with its provenance. :func:`primitive` takes the measured
+point at exactly those widths when the table has it (every width the registered designs use is
+measured) and the family's least-squares fit otherwise, then brings it to 45 nm with Stillmaker &
+Baas (area x 1/19; energy by the ratio of their fits, 180 nm 1.8 V -> 45 nm 0.9 V: :mod:`models.tech`);
+:mod:`models.cost` scales 45 nm to the node.
 
-* ``add`` w bits: linear in w through Horowitz's int8 and int32 adds (area and energy).
-* ``mult`` a x b bits: power law in the product a*b through Horowitz's int8 and int32 multiplies.
-* ``reg`` / ``reg_en`` w bits: DFFPOSX1 + AND2X1 (the synchronous reset every Amaranth ``sync``
-  signal has) [+ MUX2X1 hold mux for a load enable]; every flop pays the clock energy every cycle
-  (the RTL has no clock gating) and ``activity`` x toggle energy per bit when loaded.
-* ``shift`` w x s: a w-bit barrel shifter with an s-bit amount, s levels of w MUX2X1.
-* ``mux`` n:1 x w: (n-1) MUX2X1 per bit; an evaluation toggles ceil(log2 n) levels per bit x
-  ``activity``. ``eq`` w: w XOR2X1 + (w-1) AND2X1. ``and`` w: w AND2X1.
-* SRAM: area = bits x the 45 nm 6T cell (bit cells only, periphery not modelled: a lower bound);
-  access energy per 64 bits by capacity, log-log interpolated between Horowitz's 8 KB / 32 KB /
-  1 MB points, the 8 KB figure below 8 KB and the 32 KB-1 MB slope above 1 MB.
+* area: the mapped cells' liberty areas;
+* energy per operation: ``activity`` x the energy of every mapped cell output toggling once (cell
+  internal energy + one flop-input load, :func:`models.characterise.cell_toggle_energy`);
+  ``activity`` is the fraction of cell outputs that toggle per operation (0.5 = random data);
+* flops: the mapped flip-flops (each also pays :func:`clock_energy_per_bit` every cycle: the RTL
+  has no clock gating).
 
-Flip-flops, multiplexers and gates are OSU 0.18 um liberty cells scaled to 45 nm with Stillmaker
-& Baas; adders and multipliers are Horowitz 45 nm.
+Families (widths): ``add`` / ``sub`` (w), ``mult`` / ``smult`` (a, b: unsigned / signed),
+``mac`` (a, b, c: fused ``c + a * b``), ``reg`` (w: synchronous reset), ``reg_en`` (w: reset and
+load enable), ``mux`` (n, w), ``shift`` (w, amount bits), ``eq`` / ``lt`` (w), ``eqc`` (w:
+compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``lead1`` (w: leading-one
+position). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
+cross-check (not an input to the model).
+
+SRAM: area = bits x the 45 nm 6T cell (bit cells only, periphery not modelled: a lower bound);
+access energy per 64 bits by capacity, log-log interpolated between Horowitz's 8 KB / 32 KB / 1 MB
+points, the 8 KB figure below 8 KB and the 32 KB-1 MB slope above 1 MB.
 """
 
 import functools
 import math
 from typing import NamedTuple
 
+from . import characterise
 from .tech import UnknownComponentError, value as tv
 
 
@@ -32,28 +41,23 @@ class Prim(NamedTuple):
     flop_bits: int        # flops (each pays the clock energy every cycle)
 
 
-def _osu_area(cell):
-    return tv(f"osu018.{cell}.area") * tv("scale.area.180_to_45")
-
-
-def _osu_toggle(cell):
-    return tv(f"osu018.{cell}.toggle_energy") * tv("scale.energy.180_1v8_to_45_0v9")
-
-
 def clock_energy_per_bit():
     """45 nm energy one flop pays per clock cycle (OSU DFFPOSX1 CLK energy, Stillmaker-scaled)."""
     return tv("osu018.DFFPOSX1.clock_energy") * tv("scale.energy.180_1v8_to_45_0v9")
 
 
-def _horowitz_linear(width, what):
-    lo, hi = tv(f"horowitz.int8_add.{what}"), tv(f"horowitz.int32_add.{what}")
-    return lo + (hi - lo) * (width - 8) / 24
+@functools.lru_cache(maxsize=1)
+def _points():
+    table = characterise.load_table()
+    if table is None:
+        raise UnknownComponentError(f"no primitive table {characterise.TABLE_PATH}; "
+                                    f"run `pearray characterise`")
+    return table, {(p["family"], tuple(p["widths"])): p for p in table["points"]}
 
 
-def _horowitz_power(product_bits, what):
-    lo, hi = tv(f"horowitz.int8_mult.{what}"), tv(f"horowitz.int32_mult.{what}")
-    exponent = math.log(hi / lo) / math.log(1024 / 64)
-    return lo * (product_bits / 64) ** exponent
+def measured(name, widths):
+    """The table's point for ``name`` at exactly ``widths`` (180 nm figures), or None."""
+    return _points()[1].get((name, tuple(widths)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,35 +65,42 @@ def primitive(name, *widths, activity=0.5):
     """45 nm area, energy per use and flop count of one primitive (see the module docstring)."""
     if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"primitive {name!r} widths must be positive integers, not {widths}")
-    if name == "add" and len(widths) == 1:
-        (w,) = widths
-        return Prim(_horowitz_linear(w, "area"), _horowitz_linear(w, "energy"), 0)
-    if name == "mult" and len(widths) == 2:
+    table, points = _points()
+    try:
+        if name not in table["families"]:
+            raise ValueError(name)
+        characterise.verilog(name, widths)      # the family takes this many widths
+    except ValueError:
+        raise UnknownComponentError(f"unknown cost primitive {name!r} with widths {widths}") from None
+    point = points.get((name, widths))
+    if point is not None:
+        area, energy, flops = point["area_um2"], point["energy_pj"], point["flops"]
+    else:
+        area = characterise.fitted(table, name, widths, "area_um2")
+        energy = characterise.fitted(table, name, widths, "energy_pj")
+        flops = widths[0] if name in ("reg", "reg_en") else 0
+    return Prim(area * tv("scale.area.180_to_45"),
+                activity * energy * tv("scale.energy.180_1v8_to_45_0v9"), flops)
+
+
+def horowitz(name, *widths):
+    """Horowitz's 45 nm (area um^2, energy pJ) of an ``add`` (w: linear through his int8 and
+    int32 adds) or a ``mult`` / ``smult`` (a x b: power law in a*b through his int8 and int32
+    multiplies); None for other primitives. A cross-check, not a model input."""
+    def linear(w, what):
+        lo, hi = tv(f"horowitz.int8_add.{what}"), tv(f"horowitz.int32_add.{what}")
+        return lo + (hi - lo) * (w - 8) / 24
+
+    def power(p, what):
+        lo, hi = tv(f"horowitz.int8_mult.{what}"), tv(f"horowitz.int32_mult.{what}")
+        return lo * (p / 64) ** (math.log(hi / lo) / math.log(1024 / 64))
+
+    if name in ("add", "sub") and len(widths) == 1:
+        return linear(widths[0], "area"), linear(widths[0], "energy")
+    if name in ("mult", "smult") and len(widths) == 2:
         p = widths[0] * widths[1]
-        return Prim(_horowitz_power(p, "area"), _horowitz_power(p, "energy"), 0)
-    if name == "reg" and len(widths) == 1:
-        (w,) = widths
-        return Prim(w * (_osu_area("DFFPOSX1") + _osu_area("AND2X1")),
-                    w * activity * _osu_toggle("DFFPOSX1"), w)
-    if name == "reg_en" and len(widths) == 1:
-        (w,) = widths
-        return Prim(w * (_osu_area("DFFPOSX1") + _osu_area("MUX2X1") + _osu_area("AND2X1")),
-                    w * activity * (_osu_toggle("DFFPOSX1") + _osu_toggle("MUX2X1")), w)
-    if name == "mux" and len(widths) == 2:
-        n, w = widths
-        levels = max(1, math.ceil(math.log2(n))) if n > 1 else 0
-        return Prim(w * (n - 1) * _osu_area("MUX2X1"), w * levels * activity * _osu_toggle("MUX2X1"), 0)
-    if name == "eq" and len(widths) == 1:
-        (w,) = widths
-        return Prim(w * _osu_area("XOR2X1") + (w - 1) * _osu_area("AND2X1"),
-                    activity * (w * _osu_toggle("XOR2X1") + (w - 1) * _osu_toggle("AND2X1")), 0)
-    if name == "shift" and len(widths) == 2:
-        out, amount = widths    # barrel shifter: one 2:1 mux level per shift-amount bit
-        return Prim(out * amount * _osu_area("MUX2X1"), out * amount * activity * _osu_toggle("MUX2X1"), 0)
-    if name == "and" and len(widths) == 1:
-        (w,) = widths
-        return Prim(w * _osu_area("AND2X1"), w * activity * _osu_toggle("AND2X1"), 0)
-    raise UnknownComponentError(f"unknown cost primitive {name!r} with widths {widths}")
+        return power(p, "area"), power(p, "energy")
+    return None
 
 
 def sram_energy_64b(nbytes):

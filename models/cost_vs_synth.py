@@ -1,12 +1,16 @@
 """The cost model against Yosys synthesis: model areas of exactly what :mod:`models.synth` builds.
 
-:func:`unit_area_um2` is the model's area of one PE, one border unit or a bare array;
-:func:`synthesis_comparison` tabulates it next to the synthesised (osu018) area of every
-registered kind, option setting and unit, with one calibration factor fitted on the INT8 PE.
+:func:`unit_area_um2` is the model's area of one PE, one border unit, one post-array unit or a
+bare array; :func:`synthesis_comparison` tabulates it next to the synthesised (osu018) area of
+every registered variant's units and arrays. Both sides are in one technology (the model's
+primitives are osu018 cells measured by ``pearray characterise``) and both are brought to the
+node with the same cited factors, so ``error`` = model / synthesis - 1 needs no calibration.
 """
 
 import pandas as pd
+from amaranth.back import verilog
 
+from hw.pe import facts_only
 from . import synth, tech
 from .cost import ARRAY_GROUPS, CostConfig, area_um2
 from .cost_primitives import primitive
@@ -14,75 +18,104 @@ from .inventory import unit_items
 from .registry import PE_KINDS, get_kind
 from .tech import UnknownComponentError
 
+UNITS = (*synth.UNITS, "post_array")
+#: columns of the post-array unit synthesised alone (its inventory is per column and shared parts)
+POST_ARRAY_COLS = 2
+ARRAY_SIDES = (2, 4, 8)
+
+
+def _unit(proto, unit):
+    """The PE prototype's ``unit`` instance (never elaborated) or None if the kind has none."""
+    if unit == "pe":
+        return proto
+    if unit == "post_array":
+        post = proto.post_array_unit(POST_ARRAY_COLS)
+        return None if post is None else facts_only(post)
+    return synth.border_unit(proto, unit)
+
 
 def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="ws", node=45):
-    """Model area of what :func:`models.synth.synthesize` builds: one PE, one border unit, or a
-    ``rows`` x ``cols`` array (PEs, slot and edge registers, border units; no buffers)."""
-    scale = tech.area_scale(node)
-    proto = get_kind(pe).prototype(**dict(pe_options))
+    """Model area of what :func:`models.synth.synthesize` builds: one PE, one border unit, the
+    post-array unit (``POST_ARRAY_COLS`` columns), or a ``rows`` x ``cols`` array (PEs, slot and
+    edge registers, border units; no buffers)."""
     if rows is not None:
         config = CostConfig(pe, rows, cols, dataflow, node=node, pe_options=tuple(pe_options))
         area = area_um2(config)
         return sum(area[g] for g in ARRAY_GROUPS)
-    if unit == "pe":
-        listed = unit_items(proto)
-    else:
-        border = synth.border_unit(proto, unit) if unit in ("act_border", "weight_border") else None
-        if border is None:
-            raise ValueError(f"PE kind {pe!r} has no {unit.replace('_', ' ')} unit")
-        listed = unit_items(border)
-    return scale * sum(n * primitive(prim, *widths).area_um2 for prim, widths, n, _ in listed)
+    instance = _unit(get_kind(pe).prototype(**dict(pe_options)), unit)
+    if instance is None:
+        raise ValueError(f"PE kind {pe!r} has no {unit.replace('_', ' ')} unit")
+    return tech.area_scale(node) * sum(n * primitive(prim, *widths).area_um2
+                                       for prim, widths, n, _ in unit_items(instance))
 
 
-def synthesis_comparison(kinds=None, arrays=((2, 2, "ws"),), node=45, tool=None):
-    """pandas DataFrame: model area vs Yosys/osu018 area for every registered kind and option
-    setting (each unit it has) and the ``arrays`` (rows, cols, dataflow) at the default options.
+def synthesize_unit(pe, unit, pe_options=(), tool=None):
+    """:func:`models.synth.synthesize` for pe / border units; the post-array unit (which
+    ``pearray synth`` does not build) through the same flow."""
+    if unit != "post_array":
+        return synth.synthesize(pe, unit=unit, pe_options=pe_options, tool=tool)
+    kind = get_kind(pe)
+    post = facts_only(kind.pe_class(**dict(pe_options))).post_array_unit(POST_ARRAY_COLS)
+    top = f"{pe}_post_array"
+    return synth.synthesize_verilog(verilog.convert(post, name=top, emit_src=False), top, tool=tool)
 
-    The synthesised area is brought to ``node`` with the cited factors (Stillmaker 180 -> 45 nm,
-    then 45 -> node): ``synth_scaled_um2``; ``raw_error`` = model / scaled - 1. One calibration
-    factor for the osu018 technology, fitted on the INT8 baseline PE (``int8``, unit ``pe``), maps
-    scaled synthesis to the model's scale (``calibrated_um2``); ``error`` = model / calibrated - 1
-    is then 0 for the INT8 PE by construction and as it comes out for everything else. The
-    factor is in ``df.attrs["calibration_factor"]``. A kind without a cost inventory gets its
-    synthesis numbers, a NaN model area and the error message in ``note``."""
-    kinds = list(kinds or PE_KINDS)
+
+def variant_settings(kind):
+    """The (label, full option setting) of each registered variant of ``kind``."""
+    return [(label, tuple(sorted({**dict(kind.options), **dict(opts)}.items())))
+            for label, opts in kind.variants]
+
+
+def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, progress=None, arrays=None):
+    """pandas DataFrame: model area vs Yosys/osu018 area for every registered variant of
+    ``kinds``: each unit it has (PE, border units, post-array unit) and its ``sides`` x ``sides``
+    arrays in the kind's preferred dataflow. Synthesis is brought to ``node`` with the cited
+    factors (Stillmaker 180 -> 45 nm, then 45 -> node): ``synth_um2``; ``error`` = model /
+    synth - 1. ``df.attrs["max_abs_error"]`` is the largest |error|. A kind without a cost
+    inventory gets its synthesis numbers, a NaN model area and the error message in ``note``.
+    ``arrays``: (rows, cols, dataflow) triples instead of ``sides`` (a dataflow the kind lacks
+    becomes its preferred one).
+
+    There is no calibration factor any more. For readers of the old table (``sim/report.py``
+    until it moves to ``error``): ``synth_scaled_um2`` = ``synth_um2``, ``raw_error`` = ``error``,
+    ``calibrated_um2`` = ``synth_um2`` and ``attrs["calibration_factor"]`` = 1."""
     to_node = tech.value("scale.area.180_to_45") * tech.area_scale(node)
     rows = []
 
-    def add(pe, setting, unit, result, model):
+    def add(pe, label, setting, unit, result, model):
         try:
             model_um2, note = model(), ""
         except UnknownComponentError as e:      # a kind without an inventory: synthesis only
             model_um2, note = float("nan"), str(e)
-        rows.append({"pe": pe, "options": ",".join(f"{k}={v}" for k, v in setting) or "-",
-                     "unit": unit, "model_um2": model_um2, "synth_osu018_um2": result.area_um2,
-                     "synth_scaled_um2": result.area_um2 * to_node, "mul": result.multipliers,
+        rows.append({"pe": pe, "variant": label,
+                     "options": ",".join(f"{k}={v}" for k, v in setting) or "-", "unit": unit,
+                     "model_um2": model_um2, "synth_um2": result.area_um2 * to_node,
+                     "synth_osu018_um2": result.area_um2, "mul": result.multipliers,
                      "flop_bits": result.flop_bits, "note": note})
+        if progress:
+            progress(rows[-1])
 
-    for name in kinds:
+    for name in (kinds or list(PE_KINDS)):
         kind = get_kind(name)
-        for setting in synth.option_settings(kind):
+        dataflow = kind.dataflows[0]
+        for label, setting in variant_settings(kind):
             proto = kind.prototype(**dict(setting))
-            for unit in synth.UNITS:
-                if unit != "pe" and synth.border_unit(proto, unit) is None:
+            for unit in UNITS:
+                if _unit(proto, unit) is None:
                     continue
-                r = synth.synthesize(name, unit=unit, pe_options=setting, tool=tool)
-                add(name, setting, unit, r,
-                    lambda: unit_area_um2(name, unit, setting, node=node))
-        for R, C, dataflow in arrays:
-            if dataflow not in kind.dataflows:
-                dataflow = kind.dataflows[0]
-            r = synth.synthesize(name, rows=R, cols=C, dataflow=dataflow, tool=tool)
-            add(name, (), f"array {R}x{C} {dataflow}", r,
-                lambda: unit_area_um2(name, rows=R, cols=C, dataflow=dataflow, node=node))
+                r = synthesize_unit(name, unit, setting, tool=tool)
+                add(name, label, setting, unit, r, lambda: unit_area_um2(name, unit, setting, node=node))
+            shapes = arrays if arrays is not None else [(n, n, dataflow) for n in sides]
+            for R, C, flow in shapes:
+                flow = flow if flow in kind.dataflows else dataflow
+                r = synth.synthesize(name, rows=R, cols=C, dataflow=flow, pe_options=setting, tool=tool)
+                add(name, label, setting, f"array {R}x{C} {flow}", r,
+                    lambda: unit_area_um2(name, pe_options=setting, rows=R, cols=C, dataflow=flow,
+                                          node=node))
     df = pd.DataFrame(rows)
-    base = df[(df.pe == "int8") & (df.unit == "pe")]
-    if base.empty:
-        raise ValueError("the calibration needs the int8 PE in kinds")
-    factor = float(base.model_um2.iloc[0] / base.synth_scaled_um2.iloc[0])
-    df["raw_error"] = df.model_um2 / df.synth_scaled_um2 - 1
-    df["calibrated_um2"] = df.synth_scaled_um2 * factor
-    df["error"] = df.model_um2 / df.calibrated_um2 - 1
-    df.attrs["calibration_factor"] = factor
+    df["error"] = df.model_um2 / df.synth_um2 - 1
+    df["synth_scaled_um2"], df["raw_error"], df["calibrated_um2"] = df.synth_um2, df.error, df.synth_um2
+    df.attrs["calibration_factor"] = 1.0
+    df.attrs["max_abs_error"] = float(df.error.abs().max())
     df.attrs["node"] = node
     return df

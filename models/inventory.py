@@ -19,6 +19,7 @@ pipelined). A design's inventory is a list of :class:`Item` (grouped, with event
 counts: see :mod:`models.cost`).
 """
 
+import inspect
 from typing import NamedTuple
 
 from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
@@ -52,11 +53,15 @@ def _bits_for(n):
 # PEs
 
 
-def int8_pe_items(pe):
-    """:class:`hw.pe_int8.Int8PE`: ``acc_out <= acc_in + act * weight`` when valid: one
-    act_width x weight_width multiplier, one acc_width adder, the acc_width enabled register."""
-    return [("mult", (pe.act_width, pe.weight_width), 1, "step"),
-            ("add", (pe.acc_width,), 1, "step"),
+def int8_pe_items(pe, acc_in_zero=False):
+    """:class:`hw.pe_int8.Int8PE`: ``acc_out <= acc_in + act * weight`` when valid: one fused
+    signed multiply-accumulate (Yosys's ``alumacc`` makes one ``$macc`` of the product and the
+    add) and the acc_width enabled register. ``acc_in_zero`` (a weight-stationary array's top
+    row, whose ``acc_in`` is the constant 0): the add folds away, a signed multiply remains."""
+    if acc_in_zero:
+        return [("smult", (pe.act_width, pe.weight_width), 1, "step"),
+                ("reg_en", (pe.acc_width,), 1, "step")]
+    return [("mac", (pe.act_width, pe.weight_width, pe.acc_width), 1, "step"),
             ("reg_en", (pe.acc_width,), 1, "step")]
 
 
@@ -186,19 +191,20 @@ def lut_table_items(border):
 
 
 def ovp_decoder_items(decoder):
-    """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair a victim compare (N bits)
-    and the outlier flag, the exponent bias add (E bits), the outlier magnitude negation and sign
-    mux (I bits) and the victim / outlier / normal selects (3:1, E and I bits); flint normals
-    add the magnitude decode (``FLINT4_DECODE`` entries of E + FLINT_BASE_BITS) with its own
-    negation and sign mux."""
+    """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair the compare with the fixed
+    victim code (N bits) and the outlier flag, the exponent bias add (a 2-bit field plus a
+    constant), the outlier magnitude negation and sign mux (M + 2 bits), the outlier / normal
+    selects (E and I bits) and the victim zeroing (E + I ANDs); flint normals add the constant
+    magnitude table (``FLINT4_DECODE``: a ROM of E + FLINT_BASE_BITS) with its negation and
+    sign mux."""
     fmt = decoder.mode
-    N, E, I = fmt.bits, fmt.exp_width, fmt.int_width
-    items = [("eq", (N,), 2, "eval"), ("and", (1,), 2, "eval"), ("add", (E,), 2, "eval"),
-             ("add", (I,), 2, "eval"), ("mux", (2, I), 2, "eval"), ("mux", (3, E), 2, "eval"),
-             ("mux", (3, I), 2, "eval")]
+    N, E, I, M = fmt.bits, fmt.exp_width, fmt.int_width, fmt.mant_bits
+    items = [("eqc", (N,), 2, "eval"), ("and", (1,), 2, "eval"), ("add", (2,), 2, "eval"),
+             ("add", (M + 2,), 2, "eval"), ("mux", (2, M + 2), 2, "eval"), ("mux", (2, E), 2, "eval"),
+             ("mux", (2, I), 2, "eval"), ("and", (E + I,), 2, "eval")]
     if fmt.normal == "flint":
-        items += [("mux", (len(FLINT4_DECODE), E + FLINT_BASE_BITS), 2, "eval"),
-                  ("add", (I,), 2, "eval"), ("mux", (2, I), 2, "eval")]
+        items += [("rom", (len(FLINT4_DECODE), E + FLINT_BASE_BITS), 2, "eval"),
+                  ("add", (FLINT_BASE_BITS + 1,), 2, "eval"), ("mux", (2, I), 2, "eval")]
     return items
 
 
@@ -302,11 +308,22 @@ def _operand_widths(pe):
     return a, w, act_border, weight_border
 
 
-def _common_items(pe, R, C):
+def _pe_items(pe, R, C, dataflow):
+    """The array's PEs: in weight-stationary the top row's ``acc_in`` is the constant 0, which
+    synthesis folds into those PEs when their inventory says how (``acc_in_zero``)."""
+    def pes(rows, listed):
+        return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R)
+                for prim, widths, n, ev in listed]
+    inventory = INVENTORIES.get(type(pe))
+    if dataflow == "ws" and inventory is not None and "acc_in_zero" in inspect.signature(inventory).parameters:
+        return pes(1, inventory(pe, acc_in_zero=True)) + pes(R - 1, unit_items(pe))
+    return pes(R, unit_items(pe))
+
+
+def _common_items(pe, R, C, dataflow):
     """PEs and border units, the same in both dataflows (``SystolicArray._make_pes`` and
     ``_border_operands``: one act border per row, one weight border per column)."""
-    items = [Item("pes", prim, widths, R * C * n, "step" if ev == "step" else "step_cycle", n)
-             for prim, widths, n, ev in unit_items(pe)]
+    items = _pe_items(pe, R, C, dataflow)
     _, _, act_border, weight_border = _operand_widths(pe)
     if act_border is not None:
         items += [Item("act_borders", prim, widths, R * n, "row_token", n)
@@ -333,7 +350,7 @@ def array_items_ws(pe, R, C):
     a_op, w_op, _, _ = _operand_widths(pe)
     rw = _bits_for(max(R, 2))
     tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
-    return _common_items(pe, R, C) + [
+    return _common_items(pe, R, C, "ws") + [
         Item("edge_regs", "reg", (rw + 2,), C - 1, "weight_word", C - 1),
         Item("edge_regs", "reg", (w_op,), tri_c, "weight_word", tri_c),
         Item("edge_regs", "reg_en", (a_op + 1,), L * tri_r, "token", L * tri_r),
@@ -366,7 +383,7 @@ def array_items_os(pe, R, C):
     tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
     drain = _bits_for(R + 1)
     out_writes = R * C + R * (R - 1) * C   # per fold: one capture each, R shift cycles below row 0
-    return _common_items(pe, R, C) + [
+    return _common_items(pe, R, C, "os") + [
         Item("edge_regs", "reg_en", (w_op,), tri_c, "token", tri_c),
         Item("edge_regs", "reg", (1,), tri_c, "token", tri_c),
         Item("slot_regs", "reg_en", (w_op,), (R - 1) * C, "token", (R - 1) * C),

@@ -14,7 +14,7 @@ Sources
 * DRAM access energy per bit per DRAM type: Accelergy's DRAM tables (spec section 6).
 * Node scaling: Stillmaker & Baas, "Scaling equations for the accurate prediction of CMOS device
   performance from 180 nm to 7 nm", Integration 58 (2017). 45 -> 28 / 22 nm as used by Accelergy
-  (spec section 6). 180 -> 45 nm (needed to bring OSU 0.18 um cells to 45 nm): the paper's area
+  (spec section 6). 180 -> 45 nm (needed to bring OSU 0.18 um cells to 45 nm) and 45 -> 7 nm: the paper's area
   table (180 -> 45: x1/19) and its energy fits (coefficients as transcribed in UCLA NanoCAD's
   nodeScale, MIT licence).
 * Flip-flops, multiplexers and gates are not in Horowitz. Their area and energy come from the OSU
@@ -58,14 +58,37 @@ ACCELERGY_DRAM = "Accelergy DRAM tables (spec section 6)"
 STILLMAKER = "Stillmaker & Baas, Integration 58 (2017)"
 OSU018 = "osu018_stdcells.lib (Debian qflow-tech-osu018 1.3.17), typical, 180 nm 1.8 V"
 
-# Stillmaker & Baas (2017) energy fits, E(V) = a V^2 + b V + c (relative), per node:
-# 180 nm bulk and 45 nm high-performance, as transcribed in UCLA NanoCAD nodeScale (depCoeffDict).
-STILLMAKER_ENERGY_FIT = {"180": (24.64, -17.98, 0.0), "HP45": (1.018, -0.3107, 0.1539)}
+# Stillmaker & Baas (2017) fits, as transcribed in UCLA NanoCAD nodeScale (MIT licence),
+# ``depCoeffDict[node]``: entries [0:4] are the delay fit D(V) = a V^3 + b V^2 + c V + d and
+# entries [4:7] the energy fit E(V) = a V^2 + b V + c (both relative, per node). The 180 nm energy
+# fit is linear in V (its V^2 coefficient is 0). 180 nm is bulk; 45 and 7 nm are the
+# high-performance (HP) fits.
+STILLMAKER_ENERGY_FIT = {"180": (0.0, 24.64, -17.98), "HP45": (1.018, -0.3107, 0.1539),
+                         "HP7": (0.1776, -0.09097, 0.02447)}
+STILLMAKER_DELAY_FIT = {"180": (0.0, 97.09, -356.7, 406.5), "HP45": (-501.6, 1567.0, -1619.0, 566.1),
+                        "HP7": (-28.58, 76.6, -70.26, 24.69)}
+# nodeScale areaDict[dst][src]: area at dst = area at src / areaDict[dst][src]
+STILLMAKER_AREA_DIVISOR = {("45", "180"): 19, ("7", "45"): 17, ("7", "180"): 320}
+# Supply voltages the scaling is evaluated at: the osu018 liberty's nom_voltage (1.8 V), Horowitz's
+# 0.9 V at 45 nm (so the Horowitz cross-check column is at the same point), and 0.7 V at 7 nm
+# (an assumption: a typical HP 7 nm supply; the fits are valid over each node's voltage range).
+VDD = {"180": 1.8, "HP45": 0.9, "HP7": 0.7}
 
 
-def _fit(node, volts):
+def stillmaker_energy(node, volts):
+    """Relative energy per operation of ``node`` at ``volts`` (Stillmaker & Baas fit)."""
     a, b, c = STILLMAKER_ENERGY_FIT[node]
     return a * volts ** 2 + b * volts + c
+
+
+def stillmaker_delay(node, volts):
+    """Relative gate delay of ``node`` at ``volts`` (Stillmaker & Baas fit)."""
+    a, b, c, d = STILLMAKER_DELAY_FIT[node]
+    return a * volts ** 3 + b * volts ** 2 + c * volts + d
+
+
+def _ratio(fit, dst, src):
+    return fit(dst, VDD[dst]) / fit(src, VDD[src])
 
 
 def _horowitz(op, energy, area, note=""):
@@ -113,12 +136,26 @@ _RECORDS = [
     TechRecord("scale.energy.45_to_28", 0.51, "x", f"{STILLMAKER}, as used by Accelergy (spec section 6)", 28),
     TechRecord("scale.area.45_to_22", 0.25, "x", f"{STILLMAKER}, as used by Accelergy (spec section 6)", 22),
     TechRecord("scale.energy.45_to_22", 0.29, "x", f"{STILLMAKER}, as used by Accelergy (spec section 6)", 22),
-    TechRecord("scale.area.180_to_45", 1 / 19, "x", f"{STILLMAKER}, area table (180 nm -> 45 nm: 1/19)", 45,
+    TechRecord("scale.area.45_to_7", 1 / STILLMAKER_AREA_DIVISOR[("7", "45")], "x",
+               f"{STILLMAKER}, area table (45 nm -> 7 nm: 1/17)", 7,
+               note="as transcribed in UCLA NanoCAD nodeScale areaDict['7']['45'] = 17"),
+    TechRecord("scale.energy.45_to_7", _ratio(stillmaker_energy, "HP7", "HP45"), "x",
+               f"{STILLMAKER}, energy fits E(V) = aV^2 + bV + c", 7, VDD["HP7"],
+               note="ratio of the HP 7 nm fit at 0.7 V to the HP 45 nm fit at 0.9 V "
+                    "(coefficients: STILLMAKER_ENERGY_FIT)"),
+    TechRecord("scale.delay.45_to_7", _ratio(stillmaker_delay, "HP7", "HP45"), "x",
+               f"{STILLMAKER}, delay fits D(V) = aV^3 + bV^2 + cV + d", 7, VDD["HP7"],
+               note="HP 7 nm at 0.7 V over HP 45 nm at 0.9 V (STILLMAKER_DELAY_FIT)"),
+    TechRecord("scale.area.180_to_45", 1 / STILLMAKER_AREA_DIVISOR[("45", "180")], "x",
+               f"{STILLMAKER}, area table (180 nm -> 45 nm: 1/19)", 45,
                note="as transcribed in UCLA NanoCAD nodeScale areaDict['45']['180'] = 19"),
-    TechRecord("scale.energy.180_1v8_to_45_0v9", _fit("HP45", 0.9) / _fit("180", 1.8), "x",
-               f"{STILLMAKER}, energy fits E(V) = aV^2 + bV + c", 45, 0.9,
+    TechRecord("scale.energy.180_1v8_to_45_0v9", _ratio(stillmaker_energy, "HP45", "180"), "x",
+               f"{STILLMAKER}, energy fits E(V) = aV^2 + bV + c", 45, VDD["HP45"],
                note="ratio of the HP 45 nm fit at 0.9 V to the 180 nm fit at 1.8 V "
                     "(coefficients: STILLMAKER_ENERGY_FIT)"),
+    TechRecord("scale.delay.180_1v8_to_45_0v9", _ratio(stillmaker_delay, "HP45", "180"), "x",
+               f"{STILLMAKER}, delay fits D(V) = aV^3 + bV^2 + cV + d", 45, VDD["HP45"],
+               note="HP 45 nm at 0.9 V over 180 nm at 1.8 V (STILLMAKER_DELAY_FIT)"),
 
     TechRecord("osu018.DFFPOSX1.area", 96, "um^2", f"{OSU018}: cell DFFPOSX1 area", 180, 1.8),
     TechRecord("osu018.MUX2X1.area", 48, "um^2", f"{OSU018}: cell MUX2X1 area", 180, 1.8),
@@ -171,7 +208,7 @@ _RECORDS = [
 TABLE: dict[str, TechRecord] = {r.name: r for r in _RECORDS}
 assert len(TABLE) == len(_RECORDS), "duplicate technology record names"
 
-NODES = (45, 28, 22)
+NODES = (45, 28, 22, 7)
 DRAM_TYPES = ("lpddr4", "ddr4", "gddr5", "hbm2")
 
 
@@ -201,6 +238,16 @@ def area_scale(node) -> float:
 def energy_scale(node) -> float:
     """Energy factor from 45 nm to ``node`` (1 at 45 nm)."""
     return 1.0 if check_node(node) == 45 else value(f"scale.energy.45_to_{node}")
+
+
+def delay_scale(node):
+    """Gate-delay factor from 45 nm (0.9 V) to ``node`` (1 at 45 nm; Fmax scales by its inverse).
+    Only the nodes Stillmaker & Baas fit: 45 and 7 nm (28 and 22 nm are not in their table)."""
+    if check_node(node) == 45:
+        return 1.0
+    if node != 7:
+        raise UnknownComponentError(f"no delay scaling to {node} nm (Stillmaker & Baas fit 45 and 7 nm)")
+    return value("scale.delay.45_to_7")
 
 
 def check_dram(dram):

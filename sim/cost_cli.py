@@ -1,7 +1,7 @@
 """``pearray cost`` and ``pearray synth``: the cost model and Yosys synthesis on the command line.
 
 :func:`add_commands` registers both subcommands on the caller's argparse subparsers; every bad
-input (unknown PE kind or workload, bad GEMM string, node not 45/28/22, missing synthesis tools)
+input (unknown PE kind or workload, bad GEMM string, node not 45/28/22/7, missing synthesis tools)
 raises the caller's exception type with a one-line message (the ``pearray`` CLI turns it into
 exit status 2).
 """
@@ -19,7 +19,7 @@ from models.workloads import Gemm, get_workload
 
 from .args import add_pe_option_args, pe_options, positive_float, positive_int
 
-NODES = (45, 28, 22)
+NODES = (45, 28, 22, 7)
 
 
 def parse_gemm(text, bad):
@@ -155,8 +155,38 @@ def cmd_synth(args, bad):
     return 0
 
 
+def cmd_characterise(args, bad):
+    import time
+    from models import characterise, synth
+    if args.jobs < 1:
+        raise bad(f"--jobs must be >= 1, not {args.jobs}")
+    try:   # missing tools: one line naming the Debian package, before any work
+        tool = synth.find_yosys()
+        synth.liberty_path()
+    except synth.SynthesisError as e:
+        raise bad(str(e).splitlines()[0]) from None
+    out = args.out or str(characterise.TABLE_PATH)
+    start = time.perf_counter()
+
+    def progress(done, total, m):
+        if not args.quiet:
+            print(f"  [{done}/{total}] {m['family']}{tuple(m['widths'])}: {m['area_um2']:,.0f} um^2"
+                  f"{' (cached)' if m['cached'] else ''}", flush=True)
+
+    table, regenerated = characterise.characterise(out, jobs=args.jobs, force=args.force, tool=tool,
+                                                   progress=progress)
+    prov = table["provenance"]
+    print(f"{'wrote' if regenerated else 'up to date (same Yosys, liberty and generator):'} {out}: "
+          f"{len(table['points'])} points, {len(table['families'])} families; Yosys {prov['yosys']}, "
+          f"liberty sha256 {prov['liberty_sha256'][:12]}, {time.perf_counter() - start:.1f} s")
+    for family, fit in table["families"].items():
+        print(f"  {family:7s} area = [{', '.join(f'{c:.4g}' for c in fit['area_um2'])}] . ({fit['features']})"
+              f"  max fit error {fit['area_um2_max_fit_error']:.1%} over {fit['points']} points")
+    return 0
+
+
 def add_commands(subparsers, bad_input_exception):
-    """Register ``cost`` and ``synth`` on ``subparsers`` (from ``add_subparsers``); bad input
+    """Register ``cost``, ``synth`` and ``characterise`` on ``subparsers`` (from ``add_subparsers``); bad input
     raises ``bad_input_exception`` with a one-line message."""
     bad = bad_input_exception
 
@@ -165,7 +195,7 @@ def add_commands(subparsers, bad_input_exception):
     p.add_argument("--rows", type=positive_int, required=True)
     p.add_argument("--cols", type=positive_int, required=True)
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws")
-    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28 or 22")
+    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28, 22 or 7")
     p.add_argument("--clock-mhz", type=positive_float, default=500.0)
     add_pe_option_args(p)
     p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4")
@@ -192,3 +222,13 @@ def add_commands(subparsers, bad_input_exception):
                    help="clock for the power analysis (default: the unit's own Fmax)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_synth(args, bad))
+
+    p = subparsers.add_parser("characterise", help="synthesise the cost model's primitives (osu018) and "
+                                                   "refit models/data/primitives_osu018.json")
+    p.add_argument("--out", help="table to write (default: the repository's "
+                                         "models/data/primitives_osu018.json)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
+    p.add_argument("--force", action="store_true",
+                   help="regenerate even if the table matches this Yosys version and liberty")
+    p.add_argument("--quiet", action="store_true", help="no per-primitive lines")
+    p.set_defaults(func=lambda args: cmd_characterise(args, bad))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from models import cost, cost_primitives, inventory, synth, tech
+from models import characterise, cost, cost_primitives, inventory, synth, tech
 from models.cost import CostConfig, evaluate
 from models.cost_primitives import primitive
 from models.cost_vs_synth import unit_area_um2
@@ -25,15 +25,7 @@ KIND_DATAFLOWS = [(k, df) for k in KINDS for df in PE_KINDS[k].dataflows]
 # (the shift-add PE without its group-dequantisation unit, which needs ws and rows dividing G).
 GENERIC = {"shiftadd": (("group_size", None),), "bitserial": (("group_size", None),)}
 S_A = 1 / 19                                   # Stillmaker 180 -> 45 nm area
-S_E = (1.018 * 0.81 - 0.3107 * 0.9 + 0.1539) / (24.64 * 1.8 ** 2 - 17.98 * 1.8)   # energy
-
-
-def _add_area(w):
-    return 36 + 101 * (w - 8) / 24      # Horowitz int8 / int32 add, linear in width
-
-
-def _add_energy(w):
-    return 0.03 + 0.07 * (w - 8) / 24
+S_E = 0.69885 / 26.372    # Stillmaker 180 nm 1.8 V -> HP45 0.9 V energy (fit values by hand: tests/test_tech.py)
 
 
 def test_inventoried_kinds_include_the_baselines():
@@ -106,22 +98,35 @@ def test_lut_costs_rise_with_weight_bits(dataflow):
         assert series == sorted(series) and len(set(series)) == 4
 
 
+def _table():
+    """The characterised primitive table, read directly (models/data/primitives_osu018.json)."""
+    data = json.loads(characterise.TABLE_PATH.read_text())
+    return {(p["family"], tuple(p["widths"])): p for p in data["points"]}
+
+
+def _area(family, *widths):
+    return _table()[(family, widths)]["area_um2"] * S_A          # osu018 um^2 -> 45 nm
+
+
+def _energy(family, *widths):
+    return 0.5 * _table()[(family, widths)]["energy_pj"] * S_E   # activity 0.5, 180 nm -> 45 nm
+
+
 def test_int8_by_hand():
-    """INT8 PE: 8x8 mult + 32-bit add (Horowitz) + 32 enabled flops (DFF + hold mux + reset AND,
-    osu018 scaled by 1/19); a 1x1 ws array adds two 8-bit weight banks, the 1-bit row compare,
-    the 8-bit bank mux and the 1-bit output-valid delay."""
-    flop_en = (96 + 48 + 32) * S_A
-    pe_area = 282 + 137 + 32 * flop_en
+    """INT8 PE: one fused signed 8x8 + 32 multiply-accumulate and 32 enabled flops (measured
+    osu018 points, scaled by 1/19); a 1x1 ws array's only PE is in the top row, whose acc_in is 0:
+    a signed 8x8 multiply and the register; the slot adds two 8-bit weight banks, the 1-bit row
+    compare and the 8-bit bank mux; the edge the 1-bit output-valid delay."""
+    pe_area = _area("mac", 8, 8, 32) + _area("reg_en", 32)
     assert math.isclose(unit_area_um2("int8"), pe_area)
-    assert math.isclose(pe_area, 715.4210526315789)
     r = evaluate(CostConfig("int8", 1, 1, "ws"), (1, 1, 1))
-    slot = 2 * 8 * flop_en + 56 * S_A + 8 * 48 * S_A
-    edge = (96 + 32) * S_A
-    assert math.isclose(r.area_um2["pes"], pe_area)
+    top_pe = _area("smult", 8, 8) + _area("reg_en", 32)
+    slot = 2 * _area("reg_en", 8) + _area("eq", 1) + _area("mux", 2, 8)
+    assert math.isclose(r.area_um2["pes"], top_pe)
     assert math.isclose(r.area_um2["slot_regs"], slot)
-    assert math.isclose(r.area_um2["edge_regs"], edge)
+    assert math.isclose(r.area_um2["edge_regs"], _area("reg", 1))
     assert r.area_um2["act_borders"] == r.area_um2["weight_borders"] == 0
-    step = 0.2 + 0.1 + 32 * 0.5 * (0.1339832414 + 0.0708497414) * S_E
+    step = _energy("smult", 8, 8) + _energy("reg_en", 32)
     assert math.isclose(r.energy_per_action_pj["pe_step"], step)
     assert math.isclose(r.energy_per_action_pj["mac"], step)
     # one token: one PE step; cycles: preload 1 + 0 + 0 + output latency (1 + 1 + 1) + 1 = 5
@@ -139,19 +144,18 @@ def test_lut_by_hand():
     """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 12-bit negate + sign mux, 2:1 nibble select
     (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold and
     acc_out (32 bits, enabled), two 32-bit adds. Table precompute: 9-bit negate, 2 x 10-bit,
-    12 x 11-bit adds."""
-    mux = 48 * S_A
-    flop_en = (96 + 48 + 32) * S_A
-    pe_area = (7 * 11 * mux + _add_area(12) + 12 * mux + 4 * mux + _add_area(13) + 13 * flop_en
-               + flop_en + _add_area(1) + flop_en + 2 * 32 * flop_en + 2 * _add_area(32))
+    12 x 11-bit adds. Every primitive a measured osu018 point."""
+    pe_area = (_area("mux", 8, 11) + _area("add", 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
+               + _area("add", 13) + _area("reg_en", 13) + _area("reg_en", 1) + _area("add", 1)
+               + _area("reg_en", 1) + 2 * _area("reg_en", 32) + 2 * _area("add", 32))
     assert math.isclose(unit_area_um2("lut", pe_options=(("weight_bits", 2),)), pe_area)
-    table = _add_area(9) + 2 * _add_area(10) + 12 * _add_area(11)
+    table = _area("add", 9) + 2 * _area("add", 10) + 12 * _area("add", 11)
     assert math.isclose(unit_area_um2("lut", "act_border"), table)
     r = evaluate(CostConfig("lut", 2, 2, "os", pe_options=(("weight_bits", 2),)), (2, 4, 2))
     assert math.isclose(r.area_um2["pes"], 4 * pe_area)
     assert math.isclose(r.area_um2["act_borders"], 2 * table)
     assert math.isclose(r.energy_per_action_pj["act_border_eval"],
-                        _add_energy(9) + 2 * _add_energy(10) + 12 * _add_energy(11))
+                        _energy("add", 9) + 2 * _energy("add", 10) + 12 * _energy("add", 11))
     layer = r.layers[0]
     # one fold, one token (K = 4 = one group): 4 PE steps of 2 cycles, 2 border evaluations
     assert layer.folds == 1

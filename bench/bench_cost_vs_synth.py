@@ -1,0 +1,48 @@
+"""Model area vs Yosys/osu018 synthesis for every unit of every registered variant.
+
+Run: ``python bench/bench_cost_vs_synth.py [--sides 2 4 8] [--kinds int8 lut] [--csv out.csv]``.
+
+Prints one line per PE, border unit, post-array unit and ``sides`` x ``sides`` array of every
+registered variant (:func:`models.cost_vs_synth.synthesis_comparison`: model area from the
+characterised osu018 primitives, no calibration factor) and the largest |error| against the
+issue-14 target of 10 %. Synthesis is cached (~/.cache/pearray/synth); an uncached 8x8 array takes
+minutes. Exit status 1 if the target is missed (a benchmark, not a test).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.cost_vs_synth import synthesis_comparison  # noqa: E402
+
+TARGET = 0.10
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sides", type=int, nargs="*", default=[2, 4, 8], help="array sides (default 2 4 8)")
+    ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--csv", help="also write the table here")
+    args = ap.parse_args(argv)
+
+    def line(row):
+        print(f"{row['variant']:32s} {row['unit']:16s} model {row['model_um2']:11,.0f}  synth "
+              f"{row['synth_um2']:11,.0f} um^2 (45 nm)  {row['model_um2'] / row['synth_um2'] - 1:+7.1%}",
+              flush=True)
+
+    df = synthesis_comparison(kinds=args.kinds, sides=tuple(args.sides), progress=line)
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    worst = df.loc[df.error.abs().idxmax()]
+    ok = df.attrs["max_abs_error"] <= TARGET
+    print(f"largest |error| {df.attrs['max_abs_error']:.1%} ({worst.variant}, {worst.unit}); "
+          f"{(df.error.abs() <= TARGET).sum()}/{len(df)} units within +-{TARGET:.0%} "
+          f"(target: all): {'ok' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""Characterised primitive library: every word-level primitive the cost model counts, synthesised
+alone with the flow of ``pearray synth`` and fitted as a function of its widths.
+
+One technology: the OSU 0.18 um liberty (Debian ``qflow-tech-osu018``, 180 nm, 1.8 V, typical)
+through :func:`models.synth.synthesize_verilog` (Yosys ``synth -flatten``, ``dfflibmap``, ABC onto
+the liberty). Each primitive is a tiny plain-Verilog module generated here (:data:`FAMILIES`):
+
+========  ===============  ==============================================================
+family    widths           module
+========  ===============  ==============================================================
+add       (w,)             ``y = a + b`` (w-bit operands and result; also sub / negate)
+sub       (w,)             ``y = a - b``
+mult      (a, b)           unsigned ``y = a * b`` (a + b bits)
+smult     (a, b)           signed ``y = a * b``
+mac       (a, b, c)        fused ``y = c + a * b`` (signed a x b product, c-bit accumulate)
+reg       (w,)             w flops with a synchronous reset (every Amaranth ``sync`` signal)
+reg_en    (w,)             w flops with synchronous reset and a load enable
+mux       (n, w)           n:1 multiplexer of w-bit words (ceil(log2 n)-bit select)
+shift     (w, s)           barrel shifter, w-bit result, s-bit amount
+eq        (w,)             ``y = a == b``
+eqc       (w,)             ``y = a == K`` (a fixed pseudo-random code K)
+lt        (w,)             ``y = a < b`` (unsigned)
+and       (w,)             ``y = a & b``
+rom       (n, w)           constant lookup: n entries of w bits (fixed pseudo-random codes)
+lead1     (w,)             leading-one position (priority encoder) of a w-bit word
+========  ===============  ==============================================================
+
+For each (family, widths) measured: mapped area (um^2 at 180 nm, the liberty's ``area``), flop
+count, cell count, leakage (the cells' ``cell_leakage_power``, nW) and the energy of one operation
+if every mapped cell output toggles once (pJ, 180 nm 1.8 V): per cell its output pin's internal
+energy (mean of rise and fall at the first table entry, averaged over related pins; flops: D + Q)
+plus 0.5 C V^2 of one DFFPOSX1 D-pin load (:func:`cell_toggle_energy`). The cost model multiplies
+that by a stated activity (the fraction of cell outputs that toggle per operation; 0.5 = random
+data). The clock energy of flops is separate (paid every cycle). Delay is not characterised here:
+timing comes from OpenSTA (:mod:`models.sta`).
+
+The widths measured are every (family, widths) the registered designs' inventories use (all
+option settings, arrays 1..8 x 1..8 in every dataflow; :func:`design_primitives`) plus a grid per
+family; :func:`models.cost_primitives.primitive` uses the measured point when there is one and
+the family's least-squares fit (features :data:`FIT_FEATURES`) otherwise. The table, with its
+provenance (Yosys version, liberty SHA-256, flow, date), is ``models/data/primitives_osu018.json``;
+``pearray characterise`` regenerates it (skipped when the stored table has the same Yosys version,
+liberty hash and generator version, unless forced; each synthesis is cached as ``pearray synth``'s).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import synth
+
+TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitives_osu018.json"
+GENERATOR_VERSION = 1
+ACTIVITY_NOTE = ("energy_pj is per operation with every mapped cell output toggling once "
+                 "(activity 1); the cost model multiplies by its activity")
+
+
+def _sel_bits(n):
+    return max(1, (n - 1).bit_length())
+
+
+def _codes(n, w, seed):
+    """n fixed pseudo-random w-bit constants (a 64-bit LCG, so the Verilog never changes)."""
+    state, out = seed, []
+    for _ in range(n):
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        out.append((state >> 20) % (1 << w))
+    return out
+
+
+def _comb(name, ports, body):
+    return f"module {name}({', '.join(p.split()[-1] for p in ports)});\n" + \
+        "".join(f"  {p};\n" for p in ports) + body + "endmodule\n"
+
+
+def _binary(name, w, op, out_w=None):
+    return _comb(name, [f"input [{w - 1}:0] a", f"input [{w - 1}:0] b", f"output [{(out_w or w) - 1}:0] y"],
+                 f"  assign y = {op};\n")
+
+
+def verilog(family, widths):
+    """(Verilog text, top name) of one primitive (see the module docstring)."""
+    name = f"prim_{family}_{'_'.join(map(str, widths))}"
+    if family in ("add", "sub", "and") and len(widths) == 1:
+        return _binary(name, widths[0], {"add": "a + b", "sub": "a - b", "and": "a & b"}[family]), name
+    if family in ("eq", "lt") and len(widths) == 1:
+        return _binary(name, widths[0], "a == b" if family == "eq" else "a < b", 1), name
+    if family == "eqc" and len(widths) == 1:
+        (w,) = widths
+        return _comb(name, [f"input [{w - 1}:0] a", "output y"],
+                     f"  assign y = a == {w}'d{_codes(1, w, seed=w)[0]};\n"), name
+    if family in ("mult", "smult") and len(widths) == 2:
+        a, b = widths
+        s = "signed " if family == "smult" else ""
+        return _comb(name, [f"input {s}[{a - 1}:0] a", f"input {s}[{b - 1}:0] b",
+                            f"output {s}[{a + b - 1}:0] y"], "  assign y = a * b;\n"), name
+    if family == "mac" and len(widths) == 3:
+        a, b, c = widths
+        return _comb(name, [f"input signed [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
+                            f"input signed [{c - 1}:0] c", f"output signed [{c - 1}:0] y"],
+                     f"  wire signed [{a + b - 1}:0] p = a * b;\n  assign y = c + p;\n"), name
+    if family in ("reg", "reg_en") and len(widths) == 1:
+        (w,) = widths
+        ports = ["input clk", "input rst", f"input [{w - 1}:0] d", f"output reg [{w - 1}:0] q"]
+        if family == "reg_en":
+            ports.insert(2, "input en")
+        load = "if (en) q <= d;" if family == "reg_en" else "q <= d;"
+        return _comb(name, ports, f"  always @(posedge clk) begin\n    {load}\n"
+                                  f"    if (rst) q <= {w}'d0;\n  end\n"), name
+    if family == "mux" and len(widths) == 2:
+        n, w = widths
+        s = _sel_bits(n)
+        cases = "".join(f"      {s}'d{i}: y = d[{(i + 1) * w - 1}:{i * w}];\n" for i in range(n - 1))
+        return _comb(name, [f"input [{s - 1}:0] sel", f"input [{n * w - 1}:0] d", f"output reg [{w - 1}:0] y"],
+                     f"  always @* begin\n    case (sel)\n{cases}      default: y = d[{n * w - 1}:{(n - 1) * w}];\n"
+                     f"    endcase\n  end\n"), name
+    if family == "shift" and len(widths) == 2:
+        w, s = widths
+        return _comb(name, [f"input [{w - 1}:0] a", f"input [{s - 1}:0] sh", f"output [{w - 1}:0] y"],
+                     "  assign y = a << sh;\n"), name
+    if family == "rom" and len(widths) == 2:
+        n, w = widths
+        s = _sel_bits(n)
+        codes = _codes(n, w, seed=n * 1000 + w)
+        cases = "".join(f"      {s}'d{i}: y = {w}'d{c};\n" for i, c in enumerate(codes[:-1]))
+        return _comb(name, [f"input [{s - 1}:0] sel", f"output reg [{w - 1}:0] y"],
+                     f"  always @* begin\n    case (sel)\n{cases}      default: y = {w}'d{codes[-1]};\n"
+                     f"    endcase\n  end\n"), name
+    if family == "lead1" and len(widths) == 1:
+        (w,) = widths
+        s = _sel_bits(w)
+        return _comb(name, [f"input [{w - 1}:0] a", f"output reg [{s - 1}:0] y"],
+                     f"  integer i;\n  always @* begin\n    y = {s}'d0;\n"
+                     f"    for (i = 0; i < {w}; i = i + 1) if (a[i]) y = i;\n  end\n"), name
+    raise ValueError(f"unknown primitive family {family!r} with widths {widths}")
+
+
+#: Fit features per family: the area (and energy) is a least-squares combination of these.
+FIT_FEATURES = {
+    "add": lambda w: (w, 1.0), "sub": lambda w: (w, 1.0), "and": lambda w: (w,),
+    "eq": lambda w: (w, 1.0), "lt": lambda w: (w, 1.0), "eqc": lambda w: (w, 1.0),
+    "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
+    "mac": lambda a, b, c: (a * b, c, 1.0),
+    "reg": lambda w: (w,), "reg_en": lambda w: (w,),
+    "mux": lambda n, w: ((n - 1) * w, w),
+    "shift": lambda w, s: (w * s, w, 1.0),
+    "rom": lambda n, w: (n * w, w, 1.0),
+    "lead1": lambda w: (w * _sel_bits(w), w, 1.0),
+}
+
+#: Grid per family (besides the designs' own widths): what the fits are made from.
+GRID = {
+    "add": [(w,) for w in (2, 4, 8, 12, 16, 24, 32)],
+    "sub": [(w,) for w in (4, 8, 16, 32)],
+    "and": [(w,) for w in (1, 8, 32)],
+    "eq": [(w,) for w in (1, 2, 4, 8, 16)],
+    "lt": [(w,) for w in (2, 4, 8, 16)],
+    "eqc": [(w,) for w in (1, 2, 3, 4, 8)],
+    "mult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
+    "smult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
+    "mac": [(a, b, c) for a, b in ((4, 4), (8, 8), (8, 4)) for c in (16, 32)],
+    "reg": [(w,) for w in (1, 8, 32)],
+    "reg_en": [(w,) for w in (1, 8, 32)],
+    "mux": [(n, w) for n in (2, 3, 4, 8) for w in (1, 4, 8, 16)],
+    "shift": [(w, s) for w in (8, 16, 32) for s in (2, 3, 4, 5)],
+    "rom": [(n, w) for n in (4, 8, 16) for w in (4, 8)],
+    "lead1": [(w,) for w in (4, 8, 16)],
+}
+
+
+# --------------------------------------------------------------------------------------------
+# liberty energies
+
+
+def _pin_energy(pin):
+    """Mean internal energy (pJ) of one transition of ``pin``: rise and fall (or the single
+    ``power`` table) at the first table entry, averaged over the related pins."""
+    per_pin = []
+    for group in pin.find("internal_power"):
+        tables = group.find("rise_power") + group.find("fall_power") or group.find("power")
+        if tables:
+            per_pin.append(sum(synth._first(t) for t in tables) / len(tables))
+    return sum(per_pin) / len(per_pin) if per_pin else 0.0
+
+
+def cell_toggle_energy(lib=None):
+    """{cell: pJ per output toggle} at 180 nm 1.8 V: the output pin's internal energy (mean of
+    rise and fall at the first table entry, averaged over related pins; flops add their D pin's)
+    plus 0.5 C V^2 of one DFFPOSX1 D-pin load (the rule of :func:`models.synth.derive_osu018_constants`)."""
+    lib = lib or synth.load_liberty(str(synth.liberty_path()))
+    cells = {g.args[0]: g for g in lib.find("cell")}
+    volts = float(lib.attrs["nom_voltage"])
+    load = 0.5 * float(synth._pin(cells["DFFPOSX1"], "D").attrs["capacitance"]) * volts ** 2
+    out = {}
+    for name, cell in cells.items():
+        outputs = [p for p in cell.find("pin") if p.attrs.get("direction") == "output"
+                   and p.find("internal_power")]
+        if not outputs:
+            continue
+        energy = sum(_pin_energy(p) for p in outputs) / len(outputs)
+        data = [p for p in cell.find("pin") if p.args[0] == "D" and p.find("internal_power")]
+        if data:
+            energy += _pin_energy(data[0])
+        out[name] = energy + load
+    return out
+
+
+def cell_leakage(lib=None):
+    """{cell: leakage in nW} (``cell_leakage_power``)."""
+    lib = lib or synth.load_liberty(str(synth.liberty_path()))
+    return {g.args[0]: float(g.attrs["cell_leakage_power"]) for g in lib.find("cell")
+            if "cell_leakage_power" in g.attrs}
+
+
+# --------------------------------------------------------------------------------------------
+# what to measure
+
+
+def design_primitives(max_side=8):
+    """Every (family, widths) the registered designs' inventories use: each kind's option
+    settings (PE, border units, post-array unit) and arrays 1..max_side in each dataflow."""
+    # deferred: the registry imports the hardware; characterise imports it only when listing
+    from .inventory import ARRAY_INVENTORIES, unit_items
+    from .registry import PE_KINDS
+    found = set()
+    for kind in PE_KINDS.values():
+        for setting in synth.option_settings(kind):
+            proto = kind.prototype(**dict(setting))
+            units = [proto, *(synth.border_unit(proto, u) for u in ("act_border", "weight_border"))]
+            post = proto.post_array_unit(2) if hasattr(proto, "post_array_unit") else None
+            units.append(post)
+            for unit in units:
+                if unit is None:
+                    continue
+                found.update((prim, tuple(widths)) for prim, widths, _, _ in unit_items(unit))
+            for dataflow in kind.dataflows:
+                for rows in range(1, max_side + 1):
+                    for cols in range(1, max_side + 1):
+                        found.update((i.prim, tuple(i.widths)) for i in
+                                     ARRAY_INVENTORIES[dataflow](proto, rows, cols))
+    return found
+
+
+def points_to_measure():
+    grid = {(family, tuple(w)) for family, ws in GRID.items() for w in ws}
+    return sorted(grid | design_primitives(), key=lambda p: (p[0], p[1]))
+
+
+# --------------------------------------------------------------------------------------------
+# measuring and fitting
+
+
+def _measure(point, tool, toggle, leak):
+    family, widths = point
+    text, top = verilog(family, widths)
+    r = synth.synthesize_verilog(text, top, tool=tool)
+    return {"family": family, "widths": list(widths), "area_um2": r.area_um2,
+            "energy_pj": sum(n * toggle[c] for c, n in r.mapped_cells.items()),
+            "leakage_nw": sum(n * leak.get(c, 0.0) for c, n in r.mapped_cells.items()),
+            "flops": r.flop_bits, "cells": sum(r.mapped_cells.values()), "cached": r.cached}
+
+
+def fit_family(family, points):
+    """Least-squares coefficients of area and energy over :data:`FIT_FEATURES` and the largest
+    relative error of the fit on its own points."""
+    X = np.array([FIT_FEATURES[family](*p["widths"]) for p in points], dtype=float)
+    out = {"features": FIT_FEATURES_TEXT[family], "points": len(points)}
+    for key in ("area_um2", "energy_pj"):
+        y = np.array([p[key] for p in points])
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        pred = X @ coef
+        nonzero = y > 0
+        out[key] = [float(c) for c in coef]
+        out[f"{key}_max_fit_error"] = float(np.max(np.abs(pred[nonzero] / y[nonzero] - 1))) if nonzero.any() else 0.0
+    return out
+
+
+FIT_FEATURES_TEXT = {
+    "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
+    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
+    "mux": "(n-1)*w, w", "shift": "w*s, w, 1", "rom": "n*w, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+}
+
+
+def provenance(tool=None):
+    tool = tool or synth.find_yosys()
+    lib = synth.liberty_path()
+    return {"yosys": tool.version, "yosys_tool": tool.kind, "liberty": lib.name,
+            "liberty_sha256": hashlib.sha256(lib.read_bytes()).hexdigest(),
+            "generator_version": GENERATOR_VERSION, "recipe_version": synth.RECIPE_VERSION,
+            "flow": "per primitive: read_verilog; synth -flatten -top P; dfflibmap -liberty L; "
+                    "abc -liberty L; opt_clean; stat -liberty L (models.synth)",
+            "node_nm": 180, "voltage_v": 1.8, "corner": "typical", "energy_note": ACTIVITY_NOTE}
+
+
+def is_current(table, prov):
+    keys = ("yosys", "liberty_sha256", "generator_version", "recipe_version")
+    return table is not None and all(table.get("provenance", {}).get(k) == prov[k] for k in keys)
+
+
+def load_table(path=TABLE_PATH):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def characterise(path=TABLE_PATH, *, jobs=2, force=False, tool=None, progress=None):
+    """Measure every point, fit every family and write the table to ``path``; returns (table,
+    regenerated). Skipped (regenerated False) when ``path`` already holds a table from the same
+    Yosys version, liberty and generator with every point the designs use, unless ``force``."""
+    tool = tool or synth.find_yosys()
+    prov = provenance(tool)
+    old = load_table(path)
+    todo = points_to_measure()
+    if not force and is_current(old, prov):
+        have = {(p["family"], tuple(p["widths"])) for p in old["points"]}
+        if set(todo) <= have:
+            return old, False
+    toggle, leak = cell_toggle_energy(), cell_leakage()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        measured = []
+        for i, m in enumerate(pool.map(lambda p: _measure(p, tool, toggle, leak), todo)):
+            measured.append(m)
+            if progress:
+                progress(i + 1, len(todo), m)
+    families = {}
+    for family in FIT_FEATURES:
+        pts = [m for m in measured if m["family"] == family]
+        if pts:
+            families[family] = fit_family(family, pts)
+    table = {"provenance": {**prov, "date": datetime.date.today().isoformat()},
+             "families": families,
+             "points": [{k: v for k, v in m.items() if k != "cached"} for m in measured]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=1) + "\n")
+    return table, True
+
+
+def fitted(table, family, widths, key):
+    """A family's fitted ``key`` (area_um2 / energy_pj) at ``widths`` (never below 0)."""
+    fam = table["families"].get(family)
+    if fam is None:
+        return None
+    x = FIT_FEATURES[family](*widths)
+    return max(0.0, float(sum(c * f for c, f in zip(fam[key], x))))
+
