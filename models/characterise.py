@@ -54,6 +54,8 @@ from pathlib import Path
 import numpy as np
 
 from . import synth
+from .inventory import ARRAY_INVENTORIES, unit_items
+from .registry import PE_KINDS
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitives_osu018.json"
 GENERATOR_VERSION = 1
@@ -225,9 +227,6 @@ def cell_leakage(lib=None):
 def design_primitives(max_side=8):
     """Every (family, widths) the registered designs' inventories use: each kind's option
     settings (PE, border units, post-array unit) and arrays 1..max_side in each dataflow."""
-    # deferred: the registry imports the hardware; characterise imports it only when listing
-    from .inventory import ARRAY_INVENTORIES, unit_items
-    from .registry import PE_KINDS
     found = set()
     for kind in PE_KINDS.values():
         for setting in synth.option_settings(kind):

@@ -50,7 +50,7 @@ from hw.array import SystolicArray
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
 from .registry import PE_KINDS, get_kind
-from .sta import CriticalPath, PowerSplit, StaError, run_sta
+from .sta import CriticalPath, PowerSplit, run_sta
 
 LIBERTY_DEFAULT = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from hw.pe import OptionError
-from models import cost, cost_vs_synth, sta, synth, tech
+from models import characterise, cost, cost_vs_synth, sta, synth, tech
 from models.design import DesignConfig
 from models.registry import PE_KINDS
 from models.workloads import Gemm, get_workload
@@ -156,8 +157,6 @@ def cmd_synth(args, bad):
 
 
 def cmd_characterise(args, bad):
-    import time
-    from models import characterise, synth
     if args.jobs < 1:
         raise bad(f"--jobs must be >= 1, not {args.jobs}")
     try:   # missing tools: one line naming the Debian package, before any work
