@@ -2,12 +2,18 @@
 
 A build lives in ``<cache>/<simulator>/<design slug>-<Verilog hash>/``; a ``built.ok`` stamp marks a
 complete build, so each (simulator, design parameters, Verilog) triple is compiled once per machine.
+The stamp records the size and SHA-256 of the files a run executes (the simulator's
+``artefacts``); a build whose artefacts no longer match (truncated, deleted, overwritten) is
+removed and compiled again instead of being run.
 The cache root is ``$PEARRAY_BUILD_DIR`` or ``~/.cache/pearray``. Waveforms (``PEARRAY_WAVES=1``)
 use a separate build with tracing compiled in.
 """
 
 import fcntl
+import hashlib
+import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +34,26 @@ class Build:
     waves: bool
 
 
+def _fingerprint(path):
+    """(size, SHA-256) of a file, or None when it is missing."""
+    try:
+        with open(path, "rb") as f:
+            return [os.fstat(f.fileno()).st_size, hashlib.file_digest(f, "sha256").hexdigest()]
+    except FileNotFoundError:
+        return None
+
+
+def _intact(directory, stamp, simulator):
+    """The stamp is a manifest and every artefact it lists is still the file that was built."""
+    try:
+        recorded = json.loads(stamp.read_text())["artefacts"]
+    except (ValueError, KeyError, TypeError):
+        return False          # a stamp of an older pearray, or a damaged one: rebuild
+    return all(recorded.get(name) is not None and
+               recorded[name] == _fingerprint(directory / "obj" / name)
+               for name in simulator.artefacts)
+
+
 def build(design, *, simulator=VERILATOR, waves=None):
     """Generate and compile ``design`` for ``simulator`` unless an identical build is cached.
     Returns a Build; ToolchainError if the simulator is not installed."""
@@ -41,6 +67,9 @@ def build(design, *, simulator=VERILATOR, waves=None):
         directory.mkdir(parents=True, exist_ok=True)
         with open(directory / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers build a design once
+            if stamp.exists() and not _intact(directory, stamp, simulator):
+                stamp.unlink()
+                shutil.rmtree(directory / "obj", ignore_errors=True)
             if not stamp.exists():
                 verilog_path.write_text(text)
                 sources = [verilog_path, *simulator.support_files(directory)]
@@ -48,5 +77,6 @@ def build(design, *, simulator=VERILATOR, waves=None):
                     sources=sources, hdl_toplevel=TOP_NAME, build_dir=directory / "obj",
                     build_args=list(simulator.build_args), timescale=simulator.timescale,
                     waves=waves, log_file=directory / "build.log")
-                stamp.write_text(design.slug + "\n")
+                stamp.write_text(json.dumps({"design": design.slug, "artefacts": {
+                    name: _fingerprint(directory / "obj" / name) for name in simulator.artefacts}}))
     return Build(design, simulator, directory, verilog_path, waves)

@@ -126,42 +126,49 @@ def simulate_job(job, *, simulator=VERILATOR):
     runs = built.directory / "runs"
     runs.mkdir(exist_ok=True)
     job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=runs))
-    layout = job.layout
-    job_path = job_dir / "job.json"
-    job_path.write_text(json.dumps({
-        "act_words": [format(w, "x") for w in job.act_words],
-        "weight_words": [format(w, "x") for w in job.weight_words],
-        "extra_buffers": [[sel, [format(w, "x") for w in words]] for sel, words in job.extra_words],
-        "stream_len": layout.stream_len, "fold_outer": layout.fold_outer,
-        "fold_inner": layout.fold_inner, "out_words": layout.out_depth,
-        "watchdog_cycles": job.watchdog_cycles,
-    }))
-    result_path = job_dir / "result.json"
+    # the run folder stays only when something points at it (a waveform, a failure's log); an
+    # interrupted or finished run leaves nothing behind
+    keep = built.waves
+    try:
+        layout = job.layout
+        job_path = job_dir / "job.json"
+        job_path.write_text(json.dumps({
+            "act_words": [format(w, "x") for w in job.act_words],
+            "weight_words": [format(w, "x") for w in job.weight_words],
+            "extra_buffers": [[sel, [format(w, "x") for w in words]] for sel, words in job.extra_words],
+            "stream_len": layout.stream_len, "fold_outer": layout.fold_outer,
+            "fold_inner": layout.fold_inner, "out_words": layout.out_depth,
+            "watchdog_cycles": job.watchdog_cycles,
+        }))
+        result_path = job_dir / "result.json"
 
-    from cocotb_tools.runner import get_results
-    t1 = time.perf_counter()
-    crashed = None
-    with simulator.environment():
-        os.environ[JOB_ENV] = str(job_path)
-        runner = simulator.runner()
-        try:
-            runner.test(test_module="sim.cocotb_gemm", hdl_toplevel="top",
-                        hdl_toplevel_lang="verilog", build_dir=built.directory / "obj",
-                        test_dir=job_dir, results_xml=str(job_dir / "results.xml"),
-                        waves=built.waves, log_file=job_dir / "sim.log")
-        except SystemExit as e:  # cocotb's runner exits on a failed test under pytest or a crash
-            crashed = e.code
-    wall_seconds = time.perf_counter() - t1
-    failed = crashed is not None or get_results(job_dir / "results.xml")[1] > 0
-    if failed or not result_path.exists():
-        log_path = job_dir / "sim.log"
-        log = log_path.read_text(errors="replace") if log_path.exists() else ""
-        reason = next((line.split("WatchdogTimeout:")[-1].strip() for line in log.splitlines()
-                       if "WatchdogTimeout:" in line), None)
-        raise SimulationError(reason or f"cocotb test failed (exit {crashed}); see {log_path}")
-    result = json.loads(result_path.read_text())
-    if not built.waves:
-        shutil.rmtree(job_dir)
+        # deferred like Simulator.runner(): cocotb_tools.runner takes ~0.1 s to import
+        from cocotb_tools.runner import get_results
+        t1 = time.perf_counter()
+        crashed = None
+        with simulator.environment():
+            os.environ[JOB_ENV] = str(job_path)
+            runner = simulator.runner()
+            try:
+                runner.test(test_module="sim.cocotb_gemm", hdl_toplevel="top",
+                            hdl_toplevel_lang="verilog", build_dir=built.directory / "obj",
+                            test_dir=job_dir, results_xml=str(job_dir / "results.xml"),
+                            waves=built.waves, log_file=job_dir / "sim.log")
+            except SystemExit as e:  # cocotb's runner exits on a failed test under pytest or a crash
+                crashed = e.code
+        wall_seconds = time.perf_counter() - t1
+        failed = crashed is not None or get_results(job_dir / "results.xml")[1] > 0
+        if failed or not result_path.exists():
+            log_path = job_dir / "sim.log"
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            reason = next((line.split("WatchdogTimeout:")[-1].strip() for line in log.splitlines()
+                           if "WatchdogTimeout:" in line), None)
+            keep = keep or reason is None
+            raise SimulationError(reason or f"cocotb test failed (exit {crashed}); see {log_path}")
+        result = json.loads(result_path.read_text())
+    finally:
+        if not keep:
+            shutil.rmtree(job_dir, ignore_errors=True)
     return job.result([int(w, 16) for w in result["out_words"]], result["cycles"],
                       sim_seconds=result["run_seconds"], wall_seconds=wall_seconds,
                       build_seconds=build_seconds)

@@ -97,6 +97,10 @@ class Simulator:
         ``(build directory) -> [paths]``: extra sources the compile step needs, written there.
     make_runner : callable or None
         ``() -> cocotb runner`` replacing ``get_runner(runner_name)`` (which must be its base).
+    artefacts : tuple of str
+        The compiled files a run executes, relative to the build's ``obj`` folder; their sizes
+        and SHA-256 are recorded in ``built.ok`` and checked before every reuse, so a truncated or
+        damaged build is rebuilt rather than run.
     """
     name: str
     runner_name: str
@@ -105,6 +109,7 @@ class Simulator:
     timescale: tuple | None = None
     support_files: Callable = _no_support_files
     make_runner: Callable | None = None
+    artefacts: tuple = ()
 
     def runner(self):
         if self.make_runner is not None:
@@ -135,7 +140,8 @@ class Simulator:
 
 
 VERILATOR = Simulator("verilator", "verilator", find_verilator, build_args=tuple(VERILATOR_FLAGS),
-                      support_files=_verilator_support_files, make_runner=_top_only_verilator)
+                      support_files=_verilator_support_files, make_runner=_top_only_verilator,
+                      artefacts=("top",))
 # Icarus compiles Verilog-2005 (-g2005 after the -g2012 cocotb's runner passes: the last one wins).
 # Amaranth's Verilog (Yosys write_verilog) is Verilog-2005 and relies on its semantics: a declaration
 # ``reg \$auto...$N = 0;`` is an initial assignment, i.e. an event at time 0 that wakes every
@@ -144,7 +150,7 @@ VERILATOR = Simulator("verilator", "verilator", find_verilator, build_args=tuple
 # raise no event: such blocks stay X. Measured: a bit-serial fp4 PE holding weight 0 (term select
 # never changing) left its term X and the whole column's outputs X (7 of 78 small cases failed).
 ICARUS = Simulator("icarus", "icarus", find_icarus, build_args=("-g2005",), timescale=("1ns", "1ps"),
-                   make_runner=_verilog_2005_icarus)
+                   make_runner=_verilog_2005_icarus, artefacts=("sim.vvp",))
 
 SIMULATORS = {sim.name: sim for sim in (VERILATOR, ICARUS)}
 DEFAULT_SIMULATOR = VERILATOR.name
