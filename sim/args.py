@@ -163,11 +163,11 @@ def pe_options(args, kind):
     try:
         kind.prototype(**given)
     except TypeError as e:
-        raise BadInput(f"{_flag_message(str(e))}") from None
+        raise BadInput(f"{flag_message(str(e))}") from None
     return tuple(sorted(given.items()))
 
 
-def _flag_message(message):
+def flag_message(message):
     """A PE class's option error, naming the command-line flag instead of the keyword."""
     for name in pe_option_names():
         if message.startswith(f"{name} "):

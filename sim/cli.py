@@ -21,7 +21,7 @@ from models.registry import PE_KINDS, get_kind
 
 from . import cost_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths,
-                   check_gemm_size, pe_options, positive_int, seed_int)
+                   check_gemm_size, flag_message, pe_options, positive_int, seed_int)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
                     write_file_atomically)
 from .report import build_report, check_report_out
@@ -285,7 +285,7 @@ def main(argv=None):
     try:
         return args.func(args)
     except (BadInput, ValueError, FileNotFoundError, ToolchainError) as e:
-        print(f"pearray: error: {e}", file=sys.stderr)
+        print(f"pearray: error: {flag_message(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SimulationError as e:
         print(f"pearray: simulation failed: {e}", file=sys.stderr)
