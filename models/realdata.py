@@ -349,11 +349,11 @@ def get_tensor(spec: str) -> np.ndarray:
 
 
 def real_gemm(spec: str, m: int | None = None, k: int | None = None,
-              n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The real-tensor loader every run uses: ``(A, W)`` as float64, A (M x K) the linear's
-    forward-pass inputs and W (K x N) its weight, for ``spec`` ``minilm:L<layer>.<linear>``,
-    cropped to the leading ``m`` x ``k`` x ``n`` (None: whole). ValueError when the tensors are
-    smaller than asked."""
+              n: int | None = None, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """The real-tensor loader every run uses: ``(A, W)`` as ``dtype`` (the checkpoint and the
+    forward pass are float32; float64 by default), A (M x K) the linear's forward-pass inputs and W
+    (K x N) its weight, for ``spec`` ``minilm:L<layer>.<linear>``, cropped to the leading ``m`` x
+    ``k`` x ``n`` (None: whole). ValueError when the tensors are smaller than asked."""
     layer, name, kind = _parse(spec)
     if kind != "weight":
         raise ValueError(f"real_gemm takes a linear (e.g. minilm:L0.ffn1), not {spec!r}")
@@ -362,7 +362,7 @@ def real_gemm(spec: str, m: int | None = None, k: int | None = None,
     for dim, want, have in (("M", m, full_m), ("K", k, full_k), ("N", n, full_n)):
         if want is not None and want > have:
             raise ValueError(f"{spec} has {dim} = {have}, not the {want} asked for")
-    return (np.asarray(a[:m, :k], dtype=np.float64), np.asarray(w[:k, :n], dtype=np.float64))
+    return np.asarray(a[:m, :k], dtype=dtype), np.asarray(w[:k, :n], dtype=dtype)
 
 
 def minilm_gemm(layer: int, name: str) -> tuple[np.ndarray, np.ndarray]:

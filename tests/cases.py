@@ -11,9 +11,14 @@ import numpy as np
 from hw.layout import GemmLayout
 from models.cycles import gemm_cycles
 from models.design import DesignConfig, _pow2_at_least
+from models.ovp_gemm import outlier_operands
+from models.realdata import real_gemm
 from models.registry import get_kind
 
 # Cases small enough for Amaranth's simulator (~7k cycles/s on a 4x4 array).
+# operand sources of real tensors: MiniLM-L6 layer 0 FFN1, and FFN2 (the heavy-outlier weights,
+# max/std 175, with their forward-pass inputs)
+REAL_TENSORS = {"minilm": "minilm:L0.ffn1", "minilm-ffn2": "minilm:L0.ffn2"}
 AMARANTH_MAX_PES = 16
 AMARANTH_MAX_CYCLES = 3000
 
@@ -55,19 +60,10 @@ class GemmCase:
                 return np.array([lo, lo, lo, hi, hi, 0, 1 if hi >= 1 else 0] + ([-1] if signed else []))
             return (rng.choice(corners(pe.act_element_bits, pe.act_signed), size=(self.m, self.k)),
                     rng.choice(corners(pe.weight_element_bits, pe.weight_signed), size=(self.k, self.n)))
-        if self.operands == "minilm":
-            from models.realdata import get_tensor
-            acts = get_tensor("minilm:L0.ffn1.act")[:self.m, :self.k]
-            weights = get_tensor("minilm:L0.ffn1").T[:self.k, :self.n]
-            return kind.quantize_acts(acts, pe)[0], kind.quantize_weights(weights, pe)[0]
-        if self.operands == "minilm-ffn2":
-            # layer-0 FFN2: the heavy-outlier weights (max/std 175) and their forward-pass inputs
-            from models.realdata import get_tensor
-            acts = get_tensor("minilm:L0.ffn2.act")[:self.m, :self.k]
-            weights = get_tensor("minilm:L0.ffn2").T[:self.k, :self.n]
+        if self.operands in REAL_TENSORS:
+            acts, weights = real_gemm(REAL_TENSORS[self.operands], self.m, self.k, self.n, np.float32)
             return kind.quantize_acts(acts, pe)[0], kind.quantize_weights(weights, pe)[0]
         if self.operands == "ovp-outliers":
-            from models.ovp_gemm import outlier_operands
             return outlier_operands(rng, self.m, self.k, self.n, self.rows * pe.k_per_step, pe.mode)
         raise ValueError(f"unknown operand source {self.operands!r}")
 

@@ -17,9 +17,12 @@ integer GEMM, both dataflows.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.bitserial_gemm import bitserial_extra_operand
+from models.realdata import real_gemm
 from models.registry import get_kind
-from tests.cases import GemmCase, shared_design
+from tests.cases import REAL_TENSORS, GemmCase, shared_design
 
 # grouped designs run the kind's preferred dataflow (weight-stationary); raw ones every dataflow
 DATAFLOWS = get_kind("bitserial").dataflows
@@ -38,11 +41,10 @@ class BitSerialCase(GemmCase):
         """(acts codes, weights codes, extra operand or None) of the case."""
         kind = get_kind(self.pe)
         pe = self.design().facts.pe
-        if self.operands.startswith("minilm"):
-            from models.realdata import get_tensor
-            layer = "ffn2" if self.operands == "minilm-ffn2" else "ffn1"
-            acts, a_meta = kind.quantize_acts(get_tensor(f"minilm:L0.{layer}.act")[:self.m, :self.k], pe)
-            weights, w_meta = kind.quantize_weights(get_tensor(f"minilm:L0.{layer}").T[:self.k, :self.n], pe)
+        if self.operands in REAL_TENSORS:
+            acts_f, weights_f = real_gemm(REAL_TENSORS[self.operands], self.m, self.k, self.n, np.float32)
+            acts, a_meta = kind.quantize_acts(acts_f, pe)
+            weights, w_meta = kind.quantize_weights(weights_f, pe)
             return acts, weights, bitserial_extra_operand(acts, weights, pe, a_meta, w_meta)
         acts, weights = self.make_operands()
         return acts, weights, bitserial_extra_operand(acts, weights, pe)

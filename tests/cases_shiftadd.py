@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.quant.shiftadd import dyadic_params
+from models.realdata import real_gemm
 from models.registry import get_kind
 from models.shiftadd_gemm import default_params, requant_scale_for, shiftadd_extra_operand
-from tests.cases import GemmCase, shared_design
+from tests.cases import REAL_TENSORS, GemmCase, shared_design
 
 # grouped designs run weight-stationary only: the kind's preferred dataflow
 DATAFLOW = get_kind("shiftadd").dataflows[0]
@@ -46,11 +47,8 @@ class ShiftAddCase(GemmCase):
         pe = self.design().facts.pe
         if self.params not in PARAMS:
             raise ValueError(f"unknown params {self.params!r}")
-        if self.operands.startswith("minilm"):
-            from models.realdata import get_tensor
-            layer = "ffn2" if self.operands == "minilm-ffn2" else "ffn1"
-            acts_f = get_tensor(f"minilm:L0.{layer}.act")[:self.m, :self.k]
-            weights_f = get_tensor(f"minilm:L0.{layer}").T[:self.k, :self.n]
+        if self.operands in REAL_TENSORS:
+            acts_f, weights_f = real_gemm(REAL_TENSORS[self.operands], self.m, self.k, self.n, np.float32)
             acts, a_meta = kind.quantize_acts(acts_f, pe)
             weights, w_meta = kind.quantize_weights(weights_f, pe)
             if not self.params.startswith("meta"):

@@ -10,6 +10,8 @@ from amaranth.hdl import Module
 from hw.pe_int8 import Int8PE
 from models import registry
 from sim import cli, run
+from sim.simulators import ICARUS
+from tests.gemm_runner import require_tool
 
 SIM = ["sim", "--pe", "int8", "--rows", "2", "--cols", "2"]
 
@@ -223,8 +225,6 @@ def test_quant_error_is_scale_invariant(tmp_path, capsys, magnitude):
 def test_sim_in_icarus_same_json_and_exit_codes(monkeypatch, tmp_path, capsys):
     """--simulator icarus: the same JSON (simulator named), bit-exact, cycles equal to the model;
     a broken design exits 1 with the same mismatch count as in Verilator; a watchdog exits 1."""
-    from sim.simulators import ICARUS
-    from tests.gemm_runner import require_tool
     require_tool(ICARUS)
     code, out, _ = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--json", "--simulator", "icarus",
                                        "--dump", str(tmp_path / "d")])

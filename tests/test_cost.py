@@ -17,6 +17,8 @@ from models.registry import PE_KINDS
 from models.tech import UnknownComponentError
 from models.workloads import WORKLOADS, Gemm
 from models.design import DesignConfig
+from sim.cli import BadInput, _Parser
+from sim.cost_cli import add_commands
 
 # the kinds with a cost inventory (a kind added later without one must fail loudly, see below)
 KINDS = [k for k, v in PE_KINDS.items() if v.pe_class in inventory.INVENTORIES]
@@ -263,13 +265,11 @@ def test_evaluation_is_fast():
 
 
 # ------------------------------------------------------------------------------------------
-# CLI (the lead wires add_commands into sim/cli.py; tested here through the same parser class)
+# CLI (``pearray cost`` and ``synth``, through the command line's own parser class)
 
 
 @pytest.fixture
 def cli():
-    from sim.cost_cli import add_commands
-    from sim.cli import BadInput, _Parser
     parser = _Parser(prog="pearray")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_commands(sub, BadInput)

@@ -8,6 +8,7 @@ from models.golden import gemm_int, wrap_signed
 from tests.cases import CASES
 from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
                                 verilator_params)
+from tests.test_pe_ovp import _plain_values
 
 
 def _reference_gemm(acts, weights, width=32):
@@ -27,7 +28,6 @@ def _lut_values(weights, pe):
 def _ovp_values(acts, weights, pe):
     """OVP element codes -> integer values (normal-grid units), decoded in plain Python from the
     spec's encoding (tests/test_pe_ovp.py), K zero-padded to whole pairs as the layout does."""
-    from tests.test_pe_ovp import _plain_values
     return _plain_values(acts, pe.mode), np.array(_plain_values(weights.T, pe.mode)).T
 
 

@@ -14,6 +14,9 @@ from tests.cases_bitserial import BITSERIAL_CASES, BitSerialCase
 from tests.gemm_runner import (amaranth_cases, icarus_params, run_amaranth, run_icarus, run_verilator,
                                 verilator_params)
 from tests.test_pe_bitserial import _spec_value
+from models.realdata import get_tensor
+from models.registry import get_kind
+from models.quant.bitmod import fake_quant_bitmod
 
 
 def _wrap(x, bits=32):
@@ -146,9 +149,6 @@ def test_weight_format_is_rejected_for_other_kinds(capsys):
 def test_dequantised_output_tracks_the_float_gemm(fmt, group, limit):
     """The registry chain (quantisers -> golden integer GEMM -> dequantisation) on real MiniLM L0
     FFN2 tensors stays close to the fp64 GEMM, and matches the fake-quantised float GEMM."""
-    from models.realdata import get_tensor
-    from models.registry import get_kind
-    from models.quant.bitmod import fake_quant_bitmod
     kind = get_kind("bitserial")
     pe = kind.prototype(weight_format=fmt, group_size=group)
     x = get_tensor("minilm:L0.ffn2.act")[:32, :384].astype(np.float64)

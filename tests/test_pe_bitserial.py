@@ -14,6 +14,7 @@ from models.bitserial_gemm import decode_weight_codes, encode_weight_values, ter
 from models.golden import wrap_signed
 from models.quant.bitmod import LEVELS, UNIT
 from sim.pe_driver import PEStep, run_steps
+from hw.scale_dequant import BitSerialScaleDequant
 
 FORMAT_NAMES = tuple(FORMATS)
 
@@ -156,7 +157,6 @@ def test_bad_options(kwargs, match):
 def test_scale_dequant_back_to_back_words(digit_bits):
     """Words every ``cycles`` cycles (the fastest the array delivers them), extreme raw sums and
     codes: y = wrap(raw * code) per lane, ``latency`` cycles after in_valid."""
-    from hw.scale_dequant import BitSerialScaleDequant
     cols = 3
     unit = BitSerialScaleDequant(cols=cols, acc_width=32, digit_bits=digit_bits)
     assert unit.latency == unit.cycles == -(-8 // digit_bits)
@@ -194,5 +194,4 @@ def test_scale_dequant_back_to_back_words(digit_bits):
 
 
 def test_scale_dequant_has_no_multiplier():
-    from hw.scale_dequant import BitSerialScaleDequant
     assert "$mul" not in _cells(BitSerialScaleDequant(cols=2, digit_bits=4))

@@ -9,6 +9,8 @@ from hw.pe_lut import LutPE
 from models.golden import wrap_signed
 from models.quant import lut
 from sim.pe_driver import PEStep, run_steps
+from models.lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
+from models.intcodes import quantize_acts
 
 
 def _pack(values, width):
@@ -69,8 +71,6 @@ def test_bad_weight_bits(bad):
 def test_dequantisation_identity(bits):
     """s_a * s'_n (raw - z'_n sum a) with s' = s/2, z' = 2z + 1 - 2**B equals the product of the
     dequantised operands (s_a a) @ (s (q - z)) exactly (up to float rounding)."""
-    from models.lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
-    from models.intcodes import quantize_acts
     rng = np.random.default_rng(bits)
     a_float, w_float = rng.normal(size=(6, 19)), rng.normal(size=(19, 5)) + 0.3
     acts, a_meta = quantize_acts(a_float)

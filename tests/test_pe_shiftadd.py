@@ -25,6 +25,7 @@ from models.shiftadd_gemm import (default_params, group_dequant_int, output_head
                                   shiftadd_extra_operand, shiftadd_gemm_int, shiftadd_golden)
 from models.design import DesignConfig
 from sim.pe_driver import PEStep, run_steps
+from models.realdata import get_tensor
 
 ACC_MASK = (1 << 32) - 1
 
@@ -278,7 +279,6 @@ def test_golden_raw_design_is_the_integer_gemm():
 def test_quantised_minilm_output_matches_the_fake_quantised_product(k):
     """Real tensors: the integer output times s_out equals the product of the dequantised operands
     up to the dyadic rounding (0.5 per group, in units of s_out)."""
-    from models.realdata import get_tensor
     pe = ShiftAddPE(weight_bits=4, group_size=128)
     acts_f = get_tensor("minilm:L0.ffn1.act")[:16, :k]
     weights_f = get_tensor("minilm:L0.ffn1").T[:k, :24]

@@ -7,6 +7,8 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from models.quant import bitmod
+from models.quant.common import relative_error
+from models.quant.common import round_f16
 
 
 def test_levels_match_spec_units():
@@ -81,7 +83,6 @@ def test_int8_second_level_scale():
     assert codes.dtype == np.uint8 and codes.min() >= 1
     assert np.array_equal(s, codes * s2)  # every group scale is an 8-bit multiple of the row scale
     ref = bitmod.fake_quant_bitmod(x, "mixed4")
-    from models.quant.common import relative_error
     assert relative_error(x, qt.dequantize()) < 1.1 * relative_error(x, ref)
     assert bitmod.bitmod_bits_per_element("mixed4", scale_bits=8) == 4 + 10 / 128
 
@@ -140,7 +141,6 @@ def test_bad_input():
 # Fast paths == reference arithmetic (bit for bit)
 # ---------------------------------------------------------------------------------------------
 def test_rf16_equals_round_f16():
-    from models.quant.common import round_f16
     rng = np.random.default_rng(0)
     f16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
     f16 = f16[np.isfinite(f16)].astype(np.float32)
@@ -178,7 +178,6 @@ def test_shared_lattice_equals_level_tables(t, group):
 
 def _reference_rows_fp16(wg, types):
     """The fp16 type loop done the plain way (round_f16 everywhere, one type at a time)."""
-    from models.quant.common import round_f16
     r, ng, _ = wg.shape
     w32h = round_f16(wg)
     absmax16 = np.max(np.abs(w32h), axis=-1, keepdims=True)
