@@ -51,6 +51,7 @@ from pathlib import Path
 
 from .cost import CostConfig
 from .registry import PE_KINDS
+from .tech import UnknownComponentError
 from .workloads import Gemm, get_workload
 
 # one sweep holds its points in memory and writes one row per point x workload
@@ -288,8 +289,8 @@ def parse_space(data, where="space"):
         for v in values:   # the cost model's own checks (known node, DRAM type)
             try:
                 CostConfig("int8", 1, 1, **{key: v})
-            except ValueError as e:
-                raise SpaceError(f"{where}: {key}: {e}") from None
+            except (ValueError, UnknownComponentError) as e:   # the latter is a KeyError
+                raise SpaceError(f"{where}: {key}: {e.args[0] if e.args else e}") from None
         lists[key] = [int(v) if key == "node" else v if key == "dram" else float(v) for v in values]
     workloads = tuple(dict.fromkeys(_workload(w, where) for w in _as_list(data, "workloads", where)))
     verify = _verify(data, where)

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+import socket
 import sys
 import time
 import uuid
@@ -422,7 +423,11 @@ def open_client(workers=None, scheduler=None):
 
     # deferred: dask.distributed takes about a second to import, and only `sweep` needs it
     from dask.distributed import Client, LocalCluster
+    # loopback only; the scheduler always serves HTTP (without a dashboard address it takes
+    # port 8787 on every interface): a free loopback port instead
+    local = dict(dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     if scheduler is not None:
+        _check_reachable(scheduler)
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as e:
@@ -434,11 +439,10 @@ def open_client(workers=None, scheduler=None):
             raise BadInput(f"--scheduler {scheduler}: no worker joined within 30 s") from None
     elif workers == 0:
         client = Client(LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                     dashboard_address=None, silence_logs=logging.ERROR))
+                                     **local))
     else:
         client = Client(LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                     processes=True, dashboard_address=None,
-                                     silence_logs=logging.ERROR))
+                                     processes=True, host="127.0.0.1", **local))
     try:
         client.run(worker_probe)
     except Exception as e:
@@ -446,6 +450,18 @@ def open_client(workers=None, scheduler=None):
         raise BadInput(f"the Dask workers cannot import pearray ({_one_line(e)}); start "
                        f"`dask worker` where `import models` works (e.g. PYTHONPATH=the checkout)") from None
     return client
+
+
+def _check_reachable(address):
+    """BadInput at once for a tcp:// address nothing listens on (Dask's own connect retries for
+    its whole timeout)."""
+    found = re.fullmatch(r"tcp://\[?([^\]]+?)\]?:(\d+)", address)
+    if found is None:
+        return
+    try:
+        socket.create_connection((found[1], int(found[2])), timeout=10).close()
+    except OSError as e:
+        raise BadInput(f"--scheduler {address}: cannot connect ({e.strerror or e})") from None
 
 
 def close_client(client):
