@@ -311,3 +311,22 @@ def test_sweep_on_a_running_scheduler_equals_in_process(tmp_path, dask_cluster):
     remote = pd.read_parquet(tmp_path / "remote" / "results.parquet")
     pd.testing.assert_frame_equal(remote, pd.read_parquet(tmp_path / "local" / "results.parquet"))
     assert len(remote) == 16
+
+
+def test_synth_pareto_records_the_arrays_synthesis(tmp_path):
+    from tests.test_synth import _tools_or_skip
+    from models import synth
+    _tools_or_skip()
+    space_path = write(tmp_path / "s.toml", """
+kinds = ["int8"]
+rows = [2]
+cols = [2]
+dataflows = ["ws"]
+workloads = ["16x16x16"]
+""")
+    assert run_cli("sweep", space_path, "--out", tmp_path / "out", "--workers", "0", "--synth", "pareto") == 0
+    (row,) = pd.read_parquet(tmp_path / "out" / "results.parquet").itertuples()
+    direct = synth.synthesize("int8", rows=2, cols=2, dataflow="ws")
+    assert row.synth_status == "ok"
+    assert (row.synth_area_um2_osu018, row.synth_multipliers) == (direct.area_um2, 4)
+    assert row.yosys_version.endswith(direct.version)
