@@ -33,10 +33,10 @@ from __future__ import annotations
 import fcntl
 import functools
 import importlib.metadata
-import json
 import math
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -175,7 +175,9 @@ def verify_key(point, verify):
 
 def verify_task(point, verify):
     """Verify the point's accelerator on the real-tensor GEMM ``verify`` (tensor, m, k, n) in
-    Verilator: pass = bit-exact and RTL cycles == the cost model's cycles for that GEMM."""
+    Verilator: pass = bit-exact and RTL cycles == the cost model's cycles for that GEMM; fail
+    otherwise; error = the run itself failed (build, watchdog); skipped = the point's buffers
+    cannot hold that GEMM."""
     from models.realdata import real_gemm
     from sim.run import simulate_gemm
     from sim.toolchain import find_verilator
@@ -187,6 +189,11 @@ def verify_task(point, verify):
         row["verilator_version"] = "%d.%03d" % find_verilator().version
         config = point.cost_config()
         design = config.design()
+        try:
+            design.layout(m, k, n)
+        except ValueError as e:   # buffers too small for the GEMM: nothing to verify, no failure
+            row.update(verify_status="skipped", verify_error=str(e))
+            return row
         acts, weights = real_gemm(verify["tensor"], m, k, n)
         operands = design.kind.operands(acts, weights, design.facts.pe)
         model_cycles = evaluate(config, (m, k, n)).cycles
@@ -248,19 +255,27 @@ class SweepDir:
     def open(self, space_text):
         """Create or continue the folder (already checked by :func:`check_out`) and lock it."""
         self.path.mkdir(parents=True, exist_ok=True)
+        # the marker first: a folder left with anything in it is recognisably a sweep's
         (self.path / MARKER).write_text("written by pearray sweep; `pearray sweep --out` on this "
                                         "folder continues it\n")
         self._lock = open(self.path / LOCK, "w")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._lock.close()
+            self.close()
             raise BadInput(f"--out {self.path}: another pearray sweep is writing this folder") from None
         staging = self.path / ".staging"
         if staging.exists():   # part files of a sweep killed before their rename: never committed
             for leftover in staging.iterdir():
                 leftover.unlink()
         staging.mkdir(exist_ok=True)
+        for leftover in self.path.iterdir():   # temporaries of derived files a kill left behind
+            if not leftover.name.startswith(".") or leftover.name in (MARKER, LOCK, ".staging"):
+                continue
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
         for stage in STAGES:
             (self.path / stage).mkdir(exist_ok=True)
         write_file_atomically(self.path / "space.toml", lambda p: p.write_text(space_text))
@@ -676,6 +691,3 @@ def summary_text(out, summary):
                  f"results: {Path(out) / 'results.parquet'}")
     return "\n".join(parts)
 
-
-def to_json(summary):
-    return json.dumps(summary, default=int)

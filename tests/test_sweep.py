@@ -1,5 +1,6 @@
 """`pearray sweep`: the space file, the Dask stages, the Parquet results, resume, Pareto fronts."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 from models.cost import CostConfig, evaluate
 from models.sweep_space import SpaceError, load_space, parse_space, row_key
-from sim import sweep
+from sim import run, sweep
 from sim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,7 +245,7 @@ group_size = ["none"]
     assert len(results) == total and (results.status == "ok").all()
 
 
-def test_verify_pareto_runs_the_point_in_verilator_bit_exact(tmp_path, capsys):
+def test_verify_pareto_runs_the_point_in_verilator_bit_exact(tmp_path, capsys, monkeypatch):
     space_path = write(tmp_path / "s.toml", """
 kinds = ["int8"]
 rows = [2]
@@ -271,6 +272,22 @@ n = 6
     # a rerun takes the verification from the journal
     assert run_cli("sweep", space_path, "--out", out, "--workers", "0", "--verify", "pareto") == 0
     assert len(pq.read_table(out / "verify")) == 1
+
+    # one wrong output element (the same design, its build cached): recorded as fail, exit 1
+    real = run.simulate_gemm
+
+    def one_bit_off(design, operands):
+        result = real(design, operands)
+        wrong = result.rtl_out.copy()
+        wrong[0, 0] ^= 1
+        return dataclasses.replace(result, rtl_out=wrong)
+
+    monkeypatch.setattr(run, "simulate_gemm", one_bit_off)
+    bad = tmp_path / "bad"
+    assert run_cli("sweep", space_path, "--out", bad, "--workers", "0", "--verify", "pareto") == 1
+    (row,) = pd.read_parquet(bad / "results.parquet").itertuples()
+    assert (row.verify_status, row.verify_mismatches, row.verify_bit_exact) == ("fail", 1, False)
+    assert "1 mismatching outputs" in row.verify_error
 
 
 @pytest.fixture
@@ -330,3 +347,18 @@ workloads = ["16x16x16"]
     assert row.synth_status == "ok"
     assert (row.synth_area_um2_osu018, row.synth_multipliers) == (direct.area_um2, 4)
     assert row.yosys_version.endswith(direct.version)
+
+
+def test_a_folder_another_sweep_is_writing_is_refused(tmp_path, capsys):
+    import fcntl
+    space_path = write(tmp_path / "s.toml", SMALL)
+    out = tmp_path / "out"
+    assert run_cli("sweep", space_path, "--out", out, "--workers", "0") == 0
+    parts = sorted(p.name for p in (out / "cost").iterdir())
+    capsys.readouterr()
+    with open(out / ".lock", "w") as held:    # as a running sweep holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert run_cli("sweep", space_path, "--out", out, "--workers", "0") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another pearray sweep is writing" in err, err
+    assert sorted(p.name for p in (out / "cost").iterdir()) == parts
