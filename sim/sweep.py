@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import importlib.metadata
+import logging
 import math
 import os
 import re
@@ -434,8 +435,6 @@ def open_client(workers=None, scheduler=None):
     """A ``dask.distributed`` Client: on a running scheduler (``tcp://HOST:PORT``), or on a new
     LocalCluster of ``workers`` single-threaded worker processes (0: one worker thread in this
     process). BadInput when the scheduler cannot be reached or its workers cannot import pearray."""
-    import logging
-
     # deferred: dask.distributed takes about a second to import, and only `sweep` needs it
     from dask.distributed import Client, LocalCluster
     # loopback only; the scheduler always serves HTTP (without a dashboard address it takes
