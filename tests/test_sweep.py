@@ -88,7 +88,7 @@ def test_point_hash_is_stable_across_processes(tmp_path):
     ("colour = 3\n" + SMALL, "unknown key 'colour'"),
     (SMALL.replace("rows = [2, 4]", "rows = [2, -4]"), "rows must be positive integers"),
     (SMALL.replace('workloads = ["64x256x48"]', 'workloads = ["gpt5"]'), "unknown workload 'gpt5'"),
-    (SMALL.replace("cols = [4]", "cols = [4]\nnode = [7]"), "node"),
+    (SMALL.replace("cols = [4]", "cols = [4]\nnode = [13]"), "node"),
     (SMALL.replace('dataflows = ["ws", "os"]', 'dataflows = ["ws", "is"]'), "dataflows"),
     (SMALL + "[[pareto]]\nx = \"tops\"\ny = \"colour\"\n", "pareto[0].y"),
 ])
