@@ -7,7 +7,7 @@ A space file lists, each as a list (a single value is a list of one), what to cr
     cols = [4, 8]
     dataflows = ["ws", "os"]         # default: each kind's own dataflows
     clock_mhz = [500]                # default 500
-    node = [45]                      # 45, 28 or 22 (default 45)
+    node = [45]                      # a node models.tech knows (default 45)
     act_kib = [64]                   # buffer sizes in KiB (default 64 each)
     weight_kib = [64]
     out_kib = [64]
