@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from models.cost import CostConfig, evaluate
-from models.sweep_space import SpaceError, load_space, parse_space, row_key
+from models.sweep_space import load_space, parse_space, row_key
 from sim import run, sweep
 from sim.cli import main
 
