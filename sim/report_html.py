@@ -248,8 +248,10 @@ def workloads_section(data):
     parts = []
     for workload in dict.fromkeys(costs.workload):
         frame = costs[(costs.workload == workload) & (costs.budget == "equal PE count")].copy()
-        frame["memory_bound"] = [folded(f"{count} layers", names.split()) if names else "none"
-                                 for count, names in zip(frame.memory_bound_count, frame.memory_bound_layers)]
+        # (a CSV read back gives NaN for an empty list)
+        frame["memory_bound"] = [folded(f"{count} layers", names.split()) if isinstance(names, str) and names
+                                 else "none" for count, names in zip(frame.memory_bound_count,
+                                                                     frame.memory_bound_layers)]
         parts.append(f"<h3>{html.escape(workload)}, equal PE count</h3>" + table(
             frame, {"design": "design", "cycles": "cycles", "pe_busy": "PE busy",
                     "mac_util_vs_int8": "MAC util. vs INT8 array", "tops_compute": "TOPS (compute-bound)",
