@@ -25,7 +25,7 @@ from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args
                    check_gemm_size, option_flag, pe_options, positive_int, seed_int)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
                     write_file_atomically)
-from .report import build_report, check_report_out
+from .report import build_report, check_report_out, designs
 from .run import SimulationError, simulate_gemm
 from .toolchain import ToolchainError
 
@@ -274,9 +274,11 @@ examples:
 exit status: 0 success, 1 a design failed (mismatch, cycles, watchdog), 2 bad input, 130 interrupted.
 `pearray COMMAND --help` describes each command's options."""
 
-# measured on this project's 2-core machine with the Verilator builds cached (~/.cache/pearray);
-# the first run also builds every design (several minutes more)
-REPORT_TIMES = "--quick: about 2 minutes; full: about 5 minutes"
+# on this project's 2-core machine, shared and busy: --quick took 1:39 with its Verilator builds
+# cached; full differs only in the verified GEMM (8x8 arrays), so cached it takes a little more.
+# A first run builds each design in Verilator: 1.5-2 minutes each for 8x8 on that machine.
+REPORT_TIMES = ("--quick about 2 minutes, full about 3 minutes, with the Verilator builds cached\n"
+                "(~/.cache/pearray); a first run also builds the {n} designs (1-2 minutes each)")
 
 
 def build_parser():
@@ -288,7 +290,7 @@ def build_parser():
     p = sub.add_parser("report", help="compare every design: RTL-verified, accuracy, cost, Pareto plots",
                        description=f"Compare every registered design on real workloads and write "
                                    f"index.html, summary.md and one CSV per table.\nRun time: "
-                                   f"{REPORT_TIMES}.",
+                                   f"{REPORT_TIMES.format(n=len(designs()))}.",
                        epilog="example:\n  pearray report --quick --out /tmp/report")
     p.add_argument("--out", default="reports/latest",
                    help="output folder: new, empty, or a previous report, which is replaced")

@@ -124,13 +124,14 @@ def _better(ax, where="upper right"):
                 arrowprops=dict(arrowstyle="->", color="0.3"))
 
 
-def _legends(fig, families, bits):
+def _legends(fig, families, bits, front=True):
     plt = _pyplot()
     colours, markers = family_colours(), bit_markers(bits)
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[f], label=f) for f in families]
     handles += [plt.Line2D([], [], ls="", marker=markers[b], color="0.4", label=f"{b}-bit weight codes")
                 for b in sorted(markers)]
-    handles.append(plt.Line2D([], [], ls="--", color="0.5", label="Pareto front"))
+    if front:
+        handles.append(plt.Line2D([], [], ls="--", color="0.5", label="Pareto front"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.02), title="colour: PE family (registry kind); marker: bits per weight code",
                title_fontsize=8)
@@ -237,7 +238,7 @@ def roofline(layers, designs, workloads, bandwidth_gbps, peak_tops):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel("attained TOPS (DRAM-bounded), per layer")
-    _legends(fig, [f for f in PE_KINDS if f in set(layers.pe)], designs.weight_bits)
+    _legends(fig, [f for f in PE_KINDS if f in set(layers.pe)], designs.weight_bits, front=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return png(fig)
 
