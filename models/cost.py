@@ -177,11 +177,12 @@ class CostResult:
     energy_total_pj: float
     utilisation: float
     macs_per_cycle: float
-    tops: float
+    tops: float                # compute-bound: RTL cycles at the clock, DRAM assumed fast enough
     tops_per_w: float
-    tops_per_mm2: float
+    tops_per_mm2: float        # compute-bound tops / area
     latency_s: float           # roofline: sum of max(compute, DRAM) per layer
-    tops_roofline: float
+    tops_roofline: float       # DRAM-roofline-bounded: ops / latency_s
+    tops_roofline_per_mm2: float
     memory_bound_layers: tuple
 
     @property
@@ -413,4 +414,5 @@ def evaluate(config, workload):
         macs_per_cycle=macs / cycles, tops=tops, tops_per_w=2 * macs / total,
         tops_per_mm2=tops / (model.area_total * 1e-6), latency_s=latency,
         tops_roofline=2 * macs / latency / 1e12,
+        tops_roofline_per_mm2=2 * macs / latency / 1e12 / (model.area_total * 1e-6),
         memory_bound_layers=tuple(layer.name for layer in layers if layer.memory_bound))

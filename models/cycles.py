@@ -22,14 +22,20 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 
 SCALE-Sim (spec section 0) counts ``folds * T - 1`` compute cycles with, for ws,
 ``T = 2*Sr + Sc + M - 2`` (weight load, fill and drain paid in every fold) and, for os,
-``T = K + Sr + Sc - 2``. This RTL pays fill and drain once per run because the next fold's weights
-(ws, double-buffered banks) or the previous fold's outputs (os, per-PE output registers) move
-while the current fold computes; a fold costs ``max(S*II, R)`` cycles. SCALE-Sim also counts only
-compute, not the buffer read/write cycles this counter includes.
+``T = K + Sr + Sc - 2``. SCALE-Sim's PE takes one K element per cycle; applied to a PE that takes
+``k_per_step`` K elements per step and a step every II cycles, the same model runs on the PE's
+steps: K counts ``ceil(K / k_per_step)`` steps (so the folds are this layout's folds) and the
+stream of S tokens (M for ws, the K steps for os) takes ``S * II`` cycles, while the weight load,
+fill and drain stay one cycle per PE hop:
+``T = 2*Sr + Sc - 2 + M * II`` (ws), ``T = K_steps * II + Sr + Sc - 2`` (os). With
+``k_per_step = II = 1`` these are SCALE-Sim's own formulas. This RTL pays fill and drain once per
+run because the next fold's weights (ws, double-buffered banks) or the previous fold's outputs
+(os, per-PE output registers) move while the current fold computes; a fold costs
+``max(S*II, R)`` cycles. SCALE-Sim also counts only compute, not the buffer read/write cycles or
+the post-array (dequantisation) pipelines this counter includes.
 """
 
 from dataclasses import dataclass
-from math import ceil
 
 from hw.layout import GemmLayout
 
@@ -70,18 +76,22 @@ class CycleEstimate:
     macs: int
     utilisation: float        # MACs / (PE-slots * peak MACs per PE-cycle * cycles)
     macs_per_cycle: float
-    scalesim_cycles: int      # SCALE-Sim's compute-cycle formula for the same array and GEMM
+    scalesim_cycles: int      # SCALE-Sim's compute-cycle formula on the same array, GEMM and PE steps
 
 
-def scalesim_cycles(rows, cols, dataflow, m, k, n):
-    """SCALE-Sim v3's compute cycles (spec section 0), for comparison only."""
+def scalesim_cycles(rows, cols, dataflow, m, k, n, k_per_step=1, initiation_interval=1):
+    """SCALE-Sim v3's compute cycles (spec section 0), for comparison only, on the PE's steps:
+    ``k_per_step`` K elements per step, one step every ``initiation_interval`` cycles (module
+    docstring); the defaults are SCALE-Sim's one-element-per-cycle PE."""
+    layout = GemmLayout(rows, cols, dataflow, k_per_step, m, k, n)
+    ii = initiation_interval
     if dataflow == "ws":
-        folds, t = ceil(k / rows) * ceil(n / cols), 2 * rows + cols + m - 2
+        t = 2 * rows + cols - 2 + m * ii
     elif dataflow == "os":
-        folds, t = ceil(m / rows) * ceil(n / cols), k + rows + cols - 2
+        t = layout.k_steps * ii + rows + cols - 2
     else:
         raise ValueError(f"dataflow must be 'ws' or 'os', not {dataflow!r}")
-    return folds * t - 1
+    return layout.folds * t - 1
 
 
 def gemm_cycles(timing, m, k, n):
@@ -96,7 +106,8 @@ def gemm_cycles(timing, m, k, n):
     return CycleEstimate(
         cycles=cycles, folds=layout.folds, fold_interval=interval, macs=macs,
         utilisation=macs / (peak * cycles), macs_per_cycle=macs / cycles,
-        scalesim_cycles=scalesim_cycles(timing.rows, timing.cols, timing.dataflow, m, k, n))
+        scalesim_cycles=scalesim_cycles(timing.rows, timing.cols, timing.dataflow, m, k, n,
+                                        timing.k_per_step, ii))
 
 
 def check_countable(timing, m, k, n):

@@ -123,10 +123,12 @@ def add_pe_option_args(p):
 def add_design_args(p, depths_default=None):
     """--pe, --rows, --cols, --dataflow, the PE options and the buffer depths."""
     p.add_argument("--pe", type=pe_kind_arg, required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--rows", type=bounded_int(MAX_ARRAY_SIDE), required=True)
-    p.add_argument("--cols", type=bounded_int(MAX_ARRAY_SIDE), required=True)
+    p.add_argument("--rows", type=bounded_int(MAX_ARRAY_SIDE), required=True,
+                   help=f"PE rows of the array (1..{MAX_ARRAY_SIDE})")
+    p.add_argument("--cols", type=bounded_int(MAX_ARRAY_SIDE), required=True,
+                   help=f"PE columns of the array (1..{MAX_ARRAY_SIDE})")
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
-                   help="weight-stationary (default) or output-stationary")
+                   help="weight-stationary (ws) or output-stationary (os)")
     add_pe_option_args(p)
     for name in ("act", "weight", "out"):
         p.add_argument(f"--{name}-depth", type=bounded_int(MAX_BUFFER_DEPTH), default=depths_default,

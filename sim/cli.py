@@ -1,4 +1,4 @@
-"""The ``pearray`` command line.
+"""pearray: design, verify and compare mixed-precision processing-element (PE) arrays.
 
 Exit codes: 0 success (for ``sim``: bit-exact and cycles equal to the model), 1 a design failed
 (mismatching outputs or cycles, watchdog), 2 bad input (unknown PE, bad shapes, unreadable files,
@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,10 @@ from models.registry import PE_KINDS, get_kind
 
 from . import cost_cli, sweep_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths,
-                   check_gemm_size, flag_message, pe_options, positive_int, seed_int)
+                   check_gemm_size, flag_message, option_flag, pe_options, positive_int, seed_int)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
                     write_file_atomically)
-from .report import build_report, check_report_out
+from .report import build_report, check_report_out, designs
 from .run import SimulationError, simulate_gemm
 from .simulators import DEFAULT_SIMULATOR, SIMULATORS, get_simulator
 from .toolchain import ToolchainError
@@ -213,39 +214,101 @@ def cmd_quant(args):
 def cmd_report(args):
     check_report_out(args.out)
     failing = build_report(args.out, quick=args.quick)
-    print(Path(args.out) / "summary.md")
+    print((Path(args.out) / "index.html").absolute())
     return EXIT_FAIL if failing else EXIT_OK
 
 
+def kind_flags(kind, options):
+    """The ``--pe ... --option value`` flags that select a registry variant."""
+    return " ".join([f"--pe {kind.name}"] + [f"{option_flag(k)} {'none' if v is None else v}"
+                                            for k, v in options])
+
+
 def cmd_kinds(args):
-    width = max(map(len, PE_KINDS))
     for name, kind in PE_KINDS.items():
-        print(f"{name:{width}s} {kind.description}")
+        print(f"{name}: {kind.description}")
+        for label, options in kind.variants:
+            print(f"    {label:32s} {kind_flags(kind, options)}")
     return EXIT_OK
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; every option's help ends with its default (when it
+    has one and the help does not already say it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+    def _split_lines(self, text, width):
+        # never break a name like ovp-flint4 or --weight-bits at its hyphen
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
-    """Argument errors as one line (no usage dump), exit 2."""
+    """Argument errors as one line (no usage dump), exit 2; help in :class:`HelpFormatter`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(EXIT_BAD_INPUT, f"pearray: error: {message}\n")
 
 
+DESCRIPTION = """\
+pearray generates Amaranth Verilog for mixed-precision processing-element arrays (INT8, LUT,
+OliVe OVP, MixPE shift-add, BitMoD bit-serial ...), verifies it bit for bit in Verilator against
+a numpy golden model, and compares the designs with an exact cycle model and a cost model."""
+
+EPILOG = """\
+examples:
+  pearray report --quick                      compare every design (writes reports/latest/index.html)
+  pearray kinds                               the PE kinds and the flags of each report design
+  pearray sim --pe lut --weight-bits 2 --rows 8 --cols 8 --m 37 --k 53 --n 29
+  pearray cost --pe int8 --rows 32 --cols 32 --workload minilm-l6
+  pearray quant --all --tensor minilm:L0.ffn2
+  pearray synth --pe ovp --unit pe
+  pearray verilog --pe int8 --rows 8 --cols 8 -o build/verilog
+
+exit status: 0 success, 1 a design failed (mismatch, cycles, watchdog), 2 bad input, 130 interrupted.
+`pearray COMMAND --help` describes each command's options."""
+
+# on this project's 2-core machine, shared and busy: --quick took 1:39 with its Verilator builds
+# cached; full differs only in the verified GEMM (8x8 arrays), so cached it takes a little more.
+# A first run builds each design in Verilator: 1.5-2 minutes each for 8x8 on that machine.
+REPORT_TIMES = ("--quick about 2 minutes, full about 3 minutes, with the Verilator builds cached\n"
+                "(~/.cache/pearray); a first run also builds the {n} designs (1-2 minutes each)")
+
+
 def build_parser():
-    parser = _Parser(prog="pearray", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pearray", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version="pearray 0.1.0")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands",
+                                metavar="COMMAND")
 
-    p = sub.add_parser("verilog", help="write the accelerator's Verilog")
-    add_design_args(p, depths_default=256)
-    p.add_argument("-o", "--output", required=True, help="output directory")
-    p.set_defaults(func=cmd_verilog)
+    p = sub.add_parser("report", help="compare every design: RTL-verified, accuracy, cost, Pareto plots",
+                       description=f"Compare every registered design on real workloads and write "
+                                   f"index.html, summary.md and one CSV per table.\nRun time: "
+                                   f"{REPORT_TIMES.format(n=len(designs()))}.",
+                       epilog="example:\n  pearray report --quick --out /tmp/report")
+    p.add_argument("--out", default="reports/latest",
+                   help="output folder: new, empty, or a previous report, which is replaced")
+    p.add_argument("--quick", action="store_true",
+                   help="a smaller verified GEMM on 4x4 arrays (the cost model and accuracy are unchanged)")
+    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("sim", help="simulate a GEMM (Verilator or Icarus) against the golden model")
+    p = sub.add_parser("sim", help="simulate one GEMM (Verilator or Icarus) against the golden model",
+                       epilog="example:\n  pearray sim --pe int8 --rows 8 --cols 8 --m 37 --k 53 --n 29 --json")
     add_design_args(p)
-    for dim in ("m", "k", "n"):
-        p.add_argument(f"--{dim}", type=positive_int)
-    p.add_argument("--seed", type=seed_int, default=0)
+    for dim, what in (("m", "rows of the activations (tokens)"), ("k", "the reduction dimension"),
+                      ("n", "columns of the weights (output channels)")):
+        p.add_argument(f"--{dim}", type=positive_int,
+                       help=f"GEMM {dim.upper()}: {what}; with --acts/--weights, taken from the files")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the random operands (without files)")
     p.add_argument("--weights", help="K x N .npy (floats are quantised by the PE's format)")
     p.add_argument("--acts", help="M x K .npy (floats are quantised by the PE's format)")
     p.add_argument("--dump", help="directory for acts_q/weights_q/rtl_out/golden_out .npy + meta.json "
@@ -255,25 +318,29 @@ def build_parser():
                    help="verilator (default) or icarus (Icarus Verilog: a second, independent simulator)")
     p.set_defaults(func=cmd_sim)
 
-    p = sub.add_parser("quant", help="quantisation error of formats on a real or given tensor")
-    p.add_argument("--format", help="one format (see --all for the list)")
+    cost_cli.add_cost(sub, BadInput)
+
+    p = sub.add_parser("quant", help="quantisation error of formats on a real or given tensor",
+                       epilog="example:\n  pearray quant --all --tensor minilm:L0.ffn2")
+    p.add_argument("--format", metavar="F", help="one format: " + ", ".join(FORMATS))
     p.add_argument("--all", action="store_true", help="every format, one row each")
     p.add_argument("--tensor", help="a real tensor, e.g. minilm:L0.ffn2 or minilm:L0.ffn2.act")
     p.add_argument("--input", help="a 2-D float .npy (rows = output channels, groups along the last axis)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_quant)
 
-    p = sub.add_parser("report", help="compare every design: RTL-verified, cycles, quantisation error")
-    p.add_argument("--out", default="reports/latest",
-                   help="output folder (default reports/latest): new, empty, or a previous report, "
-                        "which is replaced")
-    p.add_argument("--quick", action="store_true", help="smaller verified GEMM (about a minute)")
-    p.set_defaults(func=cmd_report)
+    cost_cli.add_synth(sub, BadInput)
 
-    p = sub.add_parser("kinds", help="list the PE kinds")
+    p = sub.add_parser("verilog", help="write the accelerator's Verilog",
+                       epilog="example:\n  pearray verilog --pe int8 --rows 8 --cols 8 -o build/verilog")
+    add_design_args(p, depths_default=256)
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("kinds", help="list the PE kinds and the flags of each design the report compares")
     p.set_defaults(func=cmd_kinds)
 
-    cost_cli.add_commands(sub, BadInput)
+    cost_cli.add_characterise(sub, BadInput)
     sweep_cli.add_commands(sub, BadInput)
     return parser
 

@@ -187,32 +187,52 @@ def cmd_characterise(args, bad):
 def add_commands(subparsers, bad_input_exception):
     """Register ``cost``, ``synth`` and ``characterise`` on ``subparsers`` (from ``add_subparsers``); bad input
     raises ``bad_input_exception`` with a one-line message."""
-    bad = bad_input_exception
+    add_cost(subparsers, bad_input_exception)
+    add_synth(subparsers, bad_input_exception)
+    add_characterise(subparsers, bad_input_exception)
 
-    p = subparsers.add_parser("cost", help="area, energy and throughput of a design on a GEMM or network")
+
+def add_cost(subparsers, bad):
+    """Register ``cost`` (see :func:`add_commands`)."""
+    p = subparsers.add_parser(
+        "cost", help="area, energy and throughput of a design on a GEMM or a network (cost model)",
+        description="The analytical cost model of one design point on one GEMM or a network's "
+                    "layers. Give exactly one of --gemm or --workload.",
+        epilog="examples:\n  pearray cost --pe int8 --rows 32 --cols 32 --workload minilm-l6\n"
+               "  pearray cost --pe lut --weight-bits 2 --rows 16 --cols 16 --gemm 128x384x1536 --json")
     p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--rows", type=positive_int, required=True)
-    p.add_argument("--cols", type=positive_int, required=True)
-    p.add_argument("--dataflow", choices=("ws", "os"), default="ws")
-    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45 (default), 28, 22 or 7")
-    p.add_argument("--clock-mhz", type=positive_float, default=500.0)
+    p.add_argument("--rows", type=positive_int, required=True, help="PE rows of the array")
+    p.add_argument("--cols", type=positive_int, required=True, help="PE columns of the array")
+    p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
+                   help="weight-stationary (ws) or output-stationary (os)")
+    p.add_argument("--node", type=int, default=45, help="technology node in nm: 45, 28, 22 or 7")
+    p.add_argument("--clock-mhz", type=positive_float, default=500.0, help="clock frequency in MHz")
     add_pe_option_args(p)
-    p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4")
+    p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4",
+                   help="DRAM type (its energy per bit and peak bandwidth)")
     for name in ("act", "weight", "out"):
-        p.add_argument(f"--{name}-kib", type=positive_float, default=64.0,
-                       help=f"{name} buffer size in KiB (default 64)")
-    p.add_argument("--gemm", help="one GEMM, MxKxN")
-    p.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode")
+        p.add_argument(f"--{name}-kib", type=positive_float, default=64.0, help=f"{name} buffer size in KiB")
+    which = p.add_argument_group("workload (exactly one is required)")
+    which.add_argument("--gemm", help="one GEMM, MxKxN (e.g. 128x384x1536)")
+    which.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_cost(args, bad))
 
-    p = subparsers.add_parser("synth", help="Yosys synthesis of a PE, a border unit or an array: osu018 "
-                                            "area, OpenSTA critical path, Fmax and power")
+
+
+def add_synth(subparsers, bad):
+    """Register ``synth`` (see :func:`add_commands`)."""
+    p = subparsers.add_parser(
+        "synth", help="Yosys synthesis of a PE, a border unit or an array: osu018 area, OpenSTA "
+                      "critical path, Fmax and power",
+        description="Yosys synthesis with the OSU 0.18 um liberty, OpenSTA timing and power. Give "
+                    "either --unit or both --rows and --cols.",
+        epilog="examples:\n  pearray synth --pe ovp --unit pe\n  pearray synth --pe int8 --rows 4 --cols 4")
     p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--unit", choices=("pe", "act_border", "weight_border"))
-    p.add_argument("--rows", type=positive_int)
-    p.add_argument("--cols", type=positive_int)
-    p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="for an array")
+    p.add_argument("--unit", choices=("pe", "act_border", "weight_border"), help="one unit alone")
+    p.add_argument("--rows", type=positive_int, help="PE rows of an array (with --cols)")
+    p.add_argument("--cols", type=positive_int, help="PE columns of an array (with --rows)")
+    p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="the array's dataflow")
     add_pe_option_args(p)
     p.add_argument("--activity", choices=("minilm", "random"), default="minilm",
                    help="operands whose input toggle rates drive the power analysis: MiniLM L0 FFN1 "
@@ -222,6 +242,9 @@ def add_commands(subparsers, bad_input_exception):
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_synth(args, bad))
 
+
+def add_characterise(subparsers, bad):
+    """Register ``characterise`` (see :func:`add_commands`)."""
     p = subparsers.add_parser("characterise", help="synthesise the cost model's primitives (osu018) and "
                                                    "refit models/data/primitives_osu018.json")
     p.add_argument("--out", help="table to write (default: the repository's "

@@ -2,26 +2,30 @@
 
 For every PE kind at its natural precisions (``PEKind.variants``) the report
 1. generates the Verilog (kept under ``verilog/``);
-2. runs the GEMM on real MiniLM-L6 tensors (layer-0 FFN1 input activations and weights) in
-   Verilator, spanning several folds, and records bit-exactness and RTL vs model cycles;
-3. synthesises the PE (when the synthesis tools are installed; otherwise says so);
-4. evaluates the cost model (area, energy, exact cycles, TOPS/W, TOPS/mm^2, DRAM roofline) on real
+2. runs the GEMM on real MiniLM-L6 tensors (layer-0 FFN1 input activations and weights, cropped to
+   the plan's M x K x N) in Verilator, spanning several folds, and records bit-exactness and RTL vs
+   model cycles;
+3. measures each design's quantisation error on the whole real tensors of that GEMM (every token
+   of the forward pass, all of K and N: a g128 format has real groups) through the kind's exact
+   golden arithmetic;
+4. synthesises the PE (when the synthesis tools are installed; otherwise says so);
+5. evaluates the cost model (area, energy, exact cycles, TOPS/W, TOPS/mm^2, DRAM roofline) on real
    network layer lists (MiniLM-L6 at sequence 128, Llama-2-7B prefill and decode) at an equal PE
-   count (every design on a 32x32 array) and at an equal area (each design's square array whose
-   area is closest to the INT8 32x32 design's);
-5. measures each design's quantisation error on the real weights, activations and GEMM output.
+   count (every design on a 32x32 array) and at an equal area (each design's array whose area is
+   closest to the INT8 32x32 design's, rows the kind accepts nearest the square side, columns
+   filling the area; the area each design got is stated).
 
-Everything is written to a staging folder and moved into place at the end, so a report folder
-is always complete. CSV files hold no timings, so the same inputs give the same CSV bytes.
-A design that fails verification is shown as FAILING and the command exits 1 after writing.
+This module gathers the tables (:class:`ReportData`) and writes the files; the page is
+:mod:`sim.report_html`, its plots :mod:`sim.report_plots`. Everything is written to a staging
+folder and moved into place at the end, so a report folder is always complete. CSV files hold no
+timings, so the same inputs give the same CSV bytes. A design that fails verification is shown as
+FAILING and the command exits 1 after writing.
 """
 
-import base64
-import io
 import json
 import shutil
-import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,24 +34,31 @@ import pandas as pd
 
 from hw.accelerator import IncompatibleOptions
 from models import cost_vs_synth, synth
-from models.cost import CostConfig, evaluate
+from models.cost import CostConfig, area_um2, evaluate
 from models.design import DesignConfig
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import run
+from . import report_html, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
+from .progress import Progress
 
-TABLES = ("verification.csv", "quant_error.csv", "costs.csv", "workload_cycles.csv", "claims.csv")
-# the real tensors every design is verified on: MiniLM-L6 layer 0 FFN1 (forward-pass inputs, weight)
+# the real tensors every design is verified and measured on: MiniLM-L6 layer 0 FFN1 (forward-pass
+# inputs, weight)
 REAL_TENSOR = "minilm:L0.ffn1"
 WORKLOADS = ("minilm-l6", "llama2-7b-prefill", "llama2-7b-decode")
+# the baseline kind: the equal-area budget is its 32x32 area, and MAC utilisation is counted
+# against the peak of an array of its PEs of the same shape
+BASELINE_KIND = "int8"
+BUDGETS = ("equal PE count", "equal area")
 
 
 @dataclass(frozen=True)
 class ReportPlan:
-    """What a report run covers; ``quick`` shrinks the verified GEMM and the array."""
+    """What a report run covers; ``quick`` shrinks the verified GEMM and the array.
+    ``accuracy_crop``: None measures the quantisation error on the whole real tensors; (m, k, n)
+    crops them (tests only: the column then says which shape it measured)."""
     rows: int
     cols: int
     m: int
@@ -56,6 +67,7 @@ class ReportPlan:
     workload_rows: int = 32
     workload_cols: int = 32
     synth_arrays: tuple = ((2, 2, "ws"), (4, 4, "ws"))
+    accuracy_crop: tuple = None
 
     @classmethod
     def default(cls, quick=False):
@@ -72,56 +84,75 @@ def designs():
     return [(label, kind, options) for kind in PE_KINDS.values() for label, options in kind.variants]
 
 
-def _progress(message):
-    print(f"pearray report: {message}", file=sys.stderr, flush=True)
-
-
 def _rel_error(ref, approx):
     return float(np.linalg.norm(approx - ref) / np.linalg.norm(ref))
 
 
-def verify_and_measure(plan, staging):
-    """Steps 1, 2 and 5 for every design: Verilog, RTL verification, quantisation error."""
-    acts_f, weights_f = real_gemm(REAL_TENSOR, plan.m, plan.k, plan.n)
-    reference = acts_f @ weights_f
-    verification, quant = [], []
+def design_table():
+    """One row per design: its PE family (the registry kind), options and element widths."""
+    rows = []
     for label, kind, options in designs():
         pe = kind.prototype(**dict(options))
-        operands = kind.operands(acts_f, weights_f, pe)
-        dataflow = kind.dataflows[0]
-        design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
-                                        options)
-        (staging / "verilog").mkdir(exist_ok=True)
-        (staging / "verilog" / f"{design.slug}.v").write_text(design.verilog())
-        _progress(f"{label}: simulating {plan.m}x{plan.k}x{plan.n} on {plan.rows}x{plan.cols} in Verilator")
-        row = {"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
-               "rows": plan.rows, "cols": plan.cols, "dataflow": dataflow,
-               "m": plan.m, "k": plan.k, "n": plan.n}
-        job = run.prepare_gemm(design, operands)
-        try:
-            result = run.simulate_job(job)
-        except run.SimulationError as e:
-            row.update({"status": f"FAIL: {e}", "bit_exact": False, "mismatches": -1, "rtl_cycles": -1})
-            raw = job.golden_out()
-        else:
-            row.update({"status": "PASS" if result.passed else "FAIL", "bit_exact": result.mismatches == 0,
-                        "mismatches": result.mismatches, "rtl_cycles": result.cycles})
-            raw = result.golden_out
-        est = job.model
-        row.update({"model_cycles": est.cycles, "scalesim_cycles": est.scalesim_cycles,
-                    "folds": est.folds, "utilisation": round(est.utilisation, 6)})
-        verification.append(row)
+        rows.append({"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
+                     "weight_bits": pe.weight_element_bits, "act_bits": pe.act_element_bits,
+                     "dataflow": kind.dataflows[0]})
+    return pd.DataFrame(rows)
 
-        out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
-        quant.append({"design": label, "act_format": operands.acts_meta["format"],
-                      "weight_format": operands.weights_meta["format"],
-                      "output_rel_error": round(_rel_error(reference, out), 6),
-                      "output_sqnr_db": round(float(-20 * np.log10(_rel_error(reference, out))), 3)})
-    return pd.DataFrame(verification), pd.DataFrame(quant)
+
+def verify_design(plan, staging, label, kind, options):
+    """Steps 1 and 2 for one design: its Verilog, and one verification row."""
+    pe = kind.prototype(**dict(options))
+    acts_f, weights_f = real_gemm(REAL_TENSOR, plan.m, plan.k, plan.n)
+    operands = kind.operands(acts_f, weights_f, pe)
+    dataflow = kind.dataflows[0]
+    design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
+                                    options)
+    (staging / "verilog").mkdir(exist_ok=True)
+    (staging / "verilog" / f"{design.slug}.v").write_text(design.verilog())
+    row = {"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
+           "rows": plan.rows, "cols": plan.cols, "dataflow": dataflow,
+           "m": plan.m, "k": plan.k, "n": plan.n}
+    job = run.prepare_gemm(design, operands)
+    try:
+        result = run.simulate_job(job)
+    except run.SimulationError as e:
+        row.update({"status": f"FAIL: {e}", "bit_exact": False, "mismatches": -1, "rtl_cycles": -1})
+    else:
+        row.update({"status": "PASS" if result.passed else "FAIL", "bit_exact": result.mismatches == 0,
+                    "mismatches": result.mismatches, "rtl_cycles": result.cycles})
+    est = job.model
+    row.update({"model_cycles": est.cycles, "scalesim_cycles": est.scalesim_cycles, "folds": est.folds,
+                "pe_busy": round(est.utilisation, 6),
+                "mac_util_vs_int8": round(mac_utilisation(est.macs, est.cycles, plan.rows, plan.cols), 6)})
+    return row
+
+
+def measure_accuracy(plan, label, kind, options):
+    """Step 3 for one design: the quantisation error of its GEMM output on the whole real tensors."""
+    pe = kind.prototype(**dict(options))
+    acts_f, weights_f = real_gemm(REAL_TENSOR, *(plan.accuracy_crop or (None, None, None)))
+    operands = kind.operands(acts_f, weights_f, pe)
+    raw = kind.golden(operands, pe)
+    out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
+    error = _rel_error(acts_f @ weights_f, out)
+    m, k = acts_f.shape
+    return {"design": label, "act_format": operands.acts_meta["format"],
+            "weight_format": operands.weights_meta["format"],
+            "tensor": REAL_TENSOR + ("" if plan.accuracy_crop is None else " (cropped)"),
+            "m": m, "k": k, "n": weights_f.shape[1],
+            "gemm_out_rel_error": round(error, 6), "gemm_out_sqnr_db": round(-20 * np.log10(error), 3)}
+
+
+def mac_utilisation(macs, cycles, rows, cols):
+    """MACs done / the MACs an array of ``rows`` x ``cols`` baseline (INT8) PEs could do in
+    ``cycles``: comparable across PE kinds (a PE doing more MACs per cycle than the baseline's can
+    exceed 1), unlike ``pe_busy`` (the kind's own peak)."""
+    peak = PE_KINDS[BASELINE_KIND].prototype().macs_per_cycle
+    return macs / (rows * cols * peak * cycles)
 
 
 def synthesis_tables(plan):
-    """Step 3: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
+    """Step 4: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
     note saying why there is none."""
     try:
         synth.find_yosys()
@@ -131,220 +162,291 @@ def synthesis_tables(plan):
     kinds = sorted({kind.name for _, kind, _ in designs()})
     cells = synth.synthesis_table(kinds)
     compare = cost_vs_synth.synthesis_comparison(kinds, arrays=plan.synth_arrays)
-    factor = compare.attrs["calibration_factor"]
     compare = compare.round(4)
-    note = (f"Synthesis: Yosys + OSU 0.18 um liberty, areas scaled to 45 nm (Stillmaker). One "
-            f"calibration factor for this technology, fitted on the INT8 PE: {factor:.3f}; "
-            f"`raw_error` is model vs scaled synthesis before it, `error` after it.")
+    worst = compare.loc[compare.error.abs().idxmax()]
+    note = (f"Synthesis: Yosys + OSU 0.18 um liberty. The cost model uses the same technology (its "
+            f"primitives characterised on osu018 by `pearray characterise`), both scaled to 45 nm "
+            f"with the same factors, no calibration: error = model / synthesis - 1; the largest is "
+            f"{worst.error:+.0%} ({worst.pe} {worst.unit}).")
     return cells, compare, note
 
 
-def cost_tables(plan):
-    """Step 4: cost model per design and workload, at equal PE count and at equal area; and the
-    per-layer cycles of the equal-PE-count points (every design on the same array)."""
+def _point(kind, options, rows, cols):
+    return CostConfig(kind.name, rows, cols, kind.dataflows[0], pe_options=options)
 
-    def point(kind, options, rows, cols):
-        return CostConfig(kind.name, rows, cols, kind.dataflows[0], pe_options=options)
 
-    base = evaluate(point(PE_KINDS["int8"], (), plan.workload_rows, plan.workload_cols),
-                    (1, 1, 1)).area_total_um2
-    rows, layers = [], []
+def _area(config):
+    return sum(area_um2(config).values())
+
+
+def equal_area_shape(kind, options, target_um2, side_guess):
+    """(rows, cols) of the design whose area is closest to ``target_um2``: the rows nearest the
+    square side the kind accepts (a group size must be a multiple of the rows), then the columns
+    that fill the area (area is affine in the columns at fixed rows, up to buffer rounding)."""
+    for r in sorted(range(2, 257), key=lambda s: (abs(s - side_guess), s)):
+        try:
+            a0 = _area(_point(kind, options, r, r))
+        except IncompatibleOptions:     # e.g. a group size that is not a multiple of the rows
+            continue
+        slope = (_area(_point(kind, options, r, r + 8)) - a0) / 8
+        c = max(1, round(r + (target_um2 - a0) / slope))
+        candidates = {max(1, min(256, v)) for v in (c - 1, c, c + 1)}
+        return r, min(candidates, key=lambda v: (abs(_area(_point(kind, options, r, v)) - target_um2), v))
+    raise ValueError(f"no array shape accepts {kind.name} {dict(options)}")
+
+
+def _layer_rows(label, kind, workload, result):
+    rows = []
+    R, C = result.config.rows, result.config.cols
+    for layer in result.layers:
+        ops, dram = 2 * layer.macs, sum(layer.dram_bytes.values())
+        rows.append({"design": label, "pe": kind.name, "workload": workload, "layer": layer.name,
+                     "m": layer.m, "k": layer.k, "n": layer.n, "count": layer.count,
+                     "cycles": layer.cycles, "total_cycles": layer.cycles * layer.count,
+                     "pe_busy": round(layer.utilisation, 6),
+                     "mac_util_vs_int8": round(mac_utilisation(layer.macs, layer.cycles, R, C), 6),
+                     "macs_per_cycle": round(layer.macs_per_cycle, 3),
+                     "ops_per_dram_byte": round(ops / dram, 4),
+                     "tops_bounded": round(ops / max(layer.compute_s, layer.dram_s) / 1e12, 6),
+                     "compute_us": round(layer.compute_s * 1e6, 4), "dram_us": round(layer.dram_s * 1e6, 4),
+                     "memory_bound": layer.memory_bound})
+    return rows
+
+
+def cost_design(plan, label, kind, options, target_um2):
+    """Step 5 for one design: costs.csv rows (both budgets, every workload), its area and energy
+    breakdowns, and the per-layer rows of the equal-PE-count point."""
+    W = plan.workload_rows
+    shapes = {"equal PE count": (plan.workload_rows, plan.workload_cols),
+              "equal area": equal_area_shape(kind, options, target_um2,
+                                             W * (target_um2 / _area(_point(kind, options, W, W))) ** 0.5)}
+    costs, area_rows, energy_rows, layers = [], [], [], []
+    for budget, (R, C) in shapes.items():
+        config = _point(kind, options, R, C)
+        area = area_um2(config)
+        area_rows.append({"design": label, "pe": kind.name, "budget": budget, "rows": R, "cols": C,
+                          **{f"{g}_mm2": round(v * 1e-6, 6) for g, v in area.items()}})
+        for workload in WORKLOADS:
+            r = evaluate(config, get_workload(workload))
+            if budget == "equal PE count":
+                layers += _layer_rows(label, kind, workload, r)
+            energy_rows.append({"design": label, "pe": kind.name, "budget": budget, "workload": workload,
+                                **{f"{g}_pj_per_mac": round(v / r.macs, 6) for g, v in r.energy_pj.items()}})
+            costs.append({
+                "design": label, "pe": kind.name, "budget": budget, "rows": R, "cols": C,
+                "workload": workload, "area_mm2": round(r.area_total_mm2, 6),
+                "area_vs_int8_pct": round(100 * (r.area_total_um2 / target_um2 - 1), 2),
+                "cycles": r.cycles, "pe_busy": round(r.utilisation, 6),
+                "mac_util_vs_int8": round(mac_utilisation(r.macs, r.cycles, R, C), 6),
+                "energy_uj": round(r.energy_total_pj * 1e-6, 6), "pj_per_mac": round(r.energy_total_pj / r.macs, 6),
+                "tops_compute": round(r.tops, 6), "tops_bounded": round(r.tops_roofline, 6),
+                "tops_per_w": round(r.tops_per_w, 6),
+                "tops_per_mm2_compute": round(r.tops_per_mm2, 6),
+                "tops_per_mm2_bounded": round(r.tops_roofline_per_mm2, 6),
+                "memory_bound_layers": " ".join(r.memory_bound_layers),
+                "memory_bound_count": f"{len(r.memory_bound_layers)} of {len(r.layers)}"})
+    return costs, area_rows, energy_rows, layers
+
+
+def baseline_area_um2(plan):
+    """The equal-area budget: the baseline kind's area on the equal-PE-count array."""
+    return _area(CostConfig(BASELINE_KIND, plan.workload_rows, plan.workload_cols,
+                            PE_KINDS[BASELINE_KIND].dataflows[0]))
+
+
+def memory_bound_note(plan):
+    """Why (in this model) the prefill layers are memory-bound and the decode layers are not, in
+    numbers of the baseline design: the partial-sum spill of a weight-stationary run whose M output
+    words do not fit the output buffer, and the array's one-row-per-cycle weight load, slower than
+    DRAM at M = 1."""
+    config = CostConfig(BASELINE_KIND, plan.workload_rows, plan.workload_cols,
+                        PE_KINDS[BASELINE_KIND].dataflows[0])
+    acc = config.design().facts
+    words = acc.word_widths
+    load_gbps = words["weight"] / 8 * config.clock_mhz * 1e6 / 1e9
+    prefill_m = max(g.m for g in get_workload("llama2-7b-prefill"))
+    return (f"Memory-bound layers, read in this model's terms (INT8 {config.rows}x{config.cols}, "
+            f"{config.clock_mhz:g} MHz, {config.dram.upper()} {config.bandwidth_gbps:g} GB/s): in "
+            f"Llama-2-7B prefill (M = {prefill_m:,}) one n tile's {prefill_m:,} output words of "
+            f"{words['out']} bits do not fit the {config.out_kib:g} KiB output buffer "
+            f"({acc.out_depth:,} words), so the weight-stationary sequencer spills its partial sums "
+            f"to DRAM at every k tile: prefill is memory-bound through that spill, which an M-tiling "
+            f"sequencer (not built) would avoid. In decode (M = 1) each fold is bound by loading "
+            f"{config.rows} weight rows, one {words['weight']}-bit word per cycle = "
+            f"{load_gbps:.1f} GB/s, below the DRAM's {config.bandwidth_gbps:g} GB/s: the array's "
+            f"weight-load port, not DRAM, is the bottleneck, so decode layers count as compute-bound "
+            f"at a PE busy time near 1/{config.rows}.")
+
+
+def cost_tables(plan, progress=None):
+    """Step 5 for every design: (costs, area breakdown, energy breakdown, per-layer rows)."""
+    target = baseline_area_um2(plan)
+    frames = [[], [], [], []]
     for label, kind, options in designs():
-        sizes = {"equal PE count": (plan.workload_rows, plan.workload_cols)}
-        areas = {}
-        for s in range(4, 129, 2):
-            try:
-                areas[s] = evaluate(point(kind, options, s, s), (1, 1, 1)).area_total_um2
-            except IncompatibleOptions:   # e.g. a group size that is not a multiple of the rows
-                continue
-        side = min(areas, key=lambda s: (abs(areas[s] - base), s))
-        sizes["equal area"] = (side, side)
-        for budget, (R, C) in sizes.items():
-            config = point(kind, options, R, C)
-            for workload in WORKLOADS:
-                r = evaluate(config, get_workload(workload))
-                if budget == "equal PE count":
-                    layers += [{"design": label, "workload": workload, "layer": layer.name,
-                                "m": layer.m, "k": layer.k, "n": layer.n, "count": layer.count,
-                                "cycles": layer.cycles, "total_cycles": layer.cycles * layer.count,
-                                "utilisation": round(layer.utilisation, 6),
-                                "macs_per_cycle": round(layer.macs_per_cycle, 3)} for layer in r.layers]
-                rows.append({
-                    "design": label, "budget": budget, "rows": R, "cols": C, "workload": workload,
-                    "area_mm2": round(r.area_total_mm2, 6), "cycles": r.cycles,
-                    "utilisation": round(r.utilisation, 6), "energy_uj": round(r.energy_total_pj * 1e-6, 6),
-                    "pj_per_mac": round(r.energy_total_pj / r.macs, 6), "tops": round(r.tops, 6),
-                    "tops_per_w": round(r.tops_per_w, 6), "tops_per_mm2": round(r.tops_per_mm2, 6),
-                    "tops_roofline": round(r.tops_roofline, 6),
-                    "memory_bound_layers": " ".join(r.memory_bound_layers)})
-    return pd.DataFrame(rows), pd.DataFrame(layers)
+        if progress:
+            progress.step(f"cost model: {label} at both budgets on {', '.join(WORKLOADS)}")
+        for frame, rows in zip(frames, cost_design(plan, label, kind, options, target)):
+            frame += rows
+    return tuple(pd.DataFrame(f) for f in frames)
 
 
 CLAIMS = (
     # paper, claim, paper ratio, paper baseline, the pair this project measures, the metric
-    # (a column of costs.csv, MiniLM-L6, 32x32 arrays, 45 nm), and why the numbers differ
-    ("OliVe (ISCA 2023)", "speedup vs GOBO", 4.5, "GOBO accelerator", None, None,
+    # (a column of costs.csv, MiniLM-L6, 32x32 arrays, 45 nm), whether that comparison is like
+    # for like with the paper's, and why the numbers differ
+    ("OliVe (ISCA 2023)", "speedup vs GOBO", 4.5, "GOBO accelerator", None, None, "n/a",
      "not measured: no GOBO baseline in this project"),
-    ("OliVe (ISCA 2023)", "energy reduction vs GOBO", 4.0, "GOBO accelerator", None, None,
+    ("OliVe (ISCA 2023)", "energy reduction vs GOBO", 4.0, "GOBO accelerator", None, None, "n/a",
      "not measured: no GOBO baseline in this project"),
-    ("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "ANT (weight-only, FP16 activations)", None, None,
+    ("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "ANT (weight-only, FP16 activations)", None, None, "n/a",
      "not measured: no ANT baseline in this project"),
     ("BitMoD (HPCA 2025)", "speedup vs OliVe", 1.48, "OliVe (re-modelled weight-only, FP16 activations)",
-     ("BitMoD mixed4 W4A8 g128", "OVP W4A4"), "tops_per_mm2",
-     "throughput per area (equal-area speedup) vs this project's OVP W4A4 integer PE (two MACs per "
-     "cycle, INT4 activations), not the paper's FP16-activation OliVe; the bit-serial PE spends 2 "
-     "cycles per MAC (INT8 activations here) and its per-group dequantiser counts against it"),
+     ("BitMoD mixed4 W4A8 g128", "OVP W4A4"), "tops_per_mm2_bounded",
+     "no: INT4-activation OVP PE, INT8 activations on the BitMoD side",
+     "throughput per area (equal-area speedup, DRAM-bounded) vs this project's OVP W4A4 integer PE "
+     "(two MACs per cycle, INT4 activations), not the paper's FP16-activation OliVe; the bit-serial "
+     "PE spends 2 cycles per MAC (INT8 activations here) and its per-group dequantiser counts against it"),
     ("BitMoD (HPCA 2025)", "energy efficiency vs OliVe", 1.31, "OliVe (re-modelled weight-only, FP16 activations)",
      ("BitMoD mixed4 W4A8 g128", "OVP W4A4"), "tops_per_w",
+     "no: INT4-activation OVP PE, INT8 activations on the BitMoD side",
      "TOPS/W vs the OVP W4A4 integer PE incl. SRAM and DRAM energy; the paper's OliVe baseline pays "
      "FP16 activation arithmetic, this one 4-bit integer activations"),
     ("LUT Tensor Core (ISCA 2025)", "compute density vs A100 FP16 tensor core", 20.9,
-     "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_mm2",
-     "baseline here is an INT8 MAC array, not an FP16 tensor core; this systolic version passes the "
-     "88-bit table through a register in every PE (the paper broadcasts it to a 64-column tile)"),
+     "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_mm2_compute",
+     "no: INT8 MAC array baseline, not an FP16 tensor core",
+     "compute-bound TOPS/mm^2 (compute density, as the paper) vs an INT8 MAC array, not an FP16 "
+     "tensor core; this systolic version passes the 88-bit table through a register in every PE "
+     "(the paper broadcasts it to a 64-column tile)"),
     ("LUT Tensor Core (ISCA 2025)", "energy efficiency vs A100 FP16 tensor core", 11.2,
      "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_w",
+     "no: INT8 MAC array baseline, not an FP16 tensor core",
      "baseline here is an INT8 MAC array; DRAM and SRAM energy included"),
     ("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "ANT / BitFusion / INT8",
-     ("W4A8 g128 (MixPE)", "INT8"), "tops_per_mm2",
-     "throughput per area (an equal-area speedup) vs this INT8 array, not vs ANT/BitFusion; the "
-     "shift-add PE does one MAC per cycle like INT8, so the gain is area, and the group dequantiser "
-     "and its buffers count against it"),
+     ("W4A8 g128 (MixPE)", "INT8"), "tops_per_mm2_bounded",
+     "partly: INT8 is one of the paper's baselines; ANT / BitFusion are not built",
+     "throughput per area (an equal-area speedup, DRAM-bounded) vs this INT8 array, not vs "
+     "ANT/BitFusion; the shift-add PE does one MAC per cycle like INT8, so the gain is area, and the "
+     "group dequantiser and its buffers count against it"),
     ("MixPE (2024)", "energy reduction vs quantisation accelerators", 1.4, "ANT / BitFusion / INT8",
      ("W4A8 g128 (MixPE)", "INT8"), "tops_per_w",
+     "partly: INT8 is one of the paper's baselines; ANT / BitFusion are not built",
      "TOPS/W vs this INT8 array incl. SRAM and DRAM energy (4-bit weights halve weight traffic)"),
     ("FP8 vs INT8 (seed)", "FP formats less efficient in dedicated hardware", 1.5,
-     "INT8 (50-180 % cost)", None, None, "not measured: no FP PE in this build"),
+     "INT8 (50-180 % cost)", None, None, "n/a", "not measured: no FP PE in this build"),
 )
 
 
 def claims_table(costs):
     rows = []
     minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
-    for paper, claim, ratio, baseline, pair, metric, how in CLAIMS:
+    for paper, claim, ratio, baseline, pair, metric, like, how in CLAIMS:
         measured = ""
         if pair is not None and pair[0] in minilm.index and pair[1] in minilm.index:
             measured = round(float(minilm.loc[pair[0], metric] / minilm.loc[pair[1], metric]), 3)
         rows.append({"paper": paper, "claim": claim, "paper_ratio": ratio, "paper_baseline": baseline,
-                     "measured_pair": " vs ".join(pair) if pair else "", "measured_ratio": measured,
-                     "note": how})
+                     "measured_pair": " vs ".join(pair) if pair else "", "metric": metric or "",
+                     "measured_ratio": measured, "like_for_like": like, "note": how})
     return pd.DataFrame(rows)
 
 
 COLUMNS = {
-    "verification.csv": "design, pe, options (JSON), rows, cols, dataflow, m, k, n (the verified GEMM on "
-                        "real MiniLM L0 FFN1 tensors), status (PASS/FAIL), bit_exact, mismatches "
-                        "(elements), rtl_cycles (RTL counter), model_cycles (models.cycles), "
-                        "scalesim_cycles (SCALE-Sim formula), folds, utilisation (model)",
-    "quant_error.csv": "design, act_format, weight_format, output_rel_error (||Y_q - Y||/||Y|| of the "
-                       "dequantised GEMM output vs fp64), output_sqnr_db",
-    "workload_cycles.csv": "design, workload, layer, m, k, n, count (per forward pass), cycles (one "
-                           "GEMM, exact model), total_cycles (x count), utilisation, macs_per_cycle; "
-                           "every design on the same 32x32 array (equal PE count)",
-    "costs.csv": "design, budget (equal PE count: 32x32 for all; equal area: the square array closest "
-                 "to the INT8 32x32 area), rows, cols, workload, area_mm2 (PEs, border units, buffers; "
-                 "45 nm), cycles (exact model), utilisation, energy_uj, pj_per_mac (incl. SRAM and "
-                 "DRAM), tops, tops_per_w, tops_per_mm2, tops_roofline (DRAM-bound), "
-                 "memory_bound_layers; 500 MHz, LPDDR4, 64 KiB per buffer (models/cost.py)",
-    "claims.csv": "paper, claim, paper_ratio, paper_baseline, measured_pair, measured_ratio, note",
+    "designs.csv": "design, pe (the PE family: its registry kind), options (JSON), weight_bits, "
+                   "act_bits (element code widths), dataflow (the one the report uses)",
+    "verification.csv": "design, pe, options (JSON), rows, cols, dataflow, m, k, n (the verified GEMM: "
+                        "real MiniLM L0 FFN1 tensors cropped to M x K x N), status (PASS/FAIL), "
+                        "bit_exact, mismatches (elements), rtl_cycles (RTL counter), model_cycles "
+                        "(models.cycles), scalesim_cycles (SCALE-Sim's compute-cycle formula applied "
+                        "to the PE's steps: K in steps of k_per_step, a token every II cycles; fill, "
+                        "drain and weight load in every fold; see models/cycles.py), folds, pe_busy "
+                        "(MACs / (R*C * the PE's own peak MACs per cycle * cycles): PE busy time), "
+                        "mac_util_vs_int8 (MACs / (R*C * an INT8 PE's 1 MAC per cycle * cycles): "
+                        "comparable across kinds)",
+    "quant_error.csv": "design, act_format, weight_format, tensor, m, k, n (the whole real tensors "
+                       "measured: every token of the MiniLM forward pass, all of K and N), "
+                       "gemm_out_rel_error (||Y_q - Y|| / ||Y|| of the dequantised GEMM output, "
+                       "computed with the design's exact integer arithmetic, vs fp64; not `pearray "
+                       "quant`'s relative_error, which is a weight tensor's own), gemm_out_sqnr_db "
+                       "(-20 log10 of it)",
+    "costs.csv": "design, pe, budget (equal PE count: 32x32 for all; equal area: rows the kind accepts "
+                 "nearest the square side, columns filling the INT8 32x32 area), rows, cols, workload, "
+                 "area_mm2 (PEs, border units, buffers; 45 nm), area_vs_int8_pct (signed), cycles "
+                 "(exact model, layers x count), pe_busy, mac_util_vs_int8 (as verification.csv), "
+                 "energy_uj, pj_per_mac (incl. SRAM and DRAM), tops_compute (at the RTL's cycles, DRAM "
+                 "assumed fast enough), tops_bounded (DRAM roofline: every layer at max(compute, DRAM "
+                 "time)), tops_per_w, tops_per_mm2_compute, tops_per_mm2_bounded (tops_bounded / area: "
+                 "the one to rank by), memory_bound_layers, memory_bound_count; 500 MHz, LPDDR4, "
+                 "64 KiB per buffer (models/cost.py)",
+    "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
+                          "models.cost.AREA_GROUPS in mm^2 (45 nm)",
+    "energy_breakdown.csv": "design, pe, budget, workload, then the energy of each group of "
+                            "models.cost.ENERGY_GROUPS in pJ per MAC",
+    "workload_cycles.csv": "design, pe, workload, layer, m, k, n, count (per forward pass), cycles (one "
+                           "GEMM, exact model), total_cycles (x count), pe_busy, mac_util_vs_int8, "
+                           "macs_per_cycle, ops_per_dram_byte (arithmetic intensity), tops_bounded "
+                           "(ops / max(compute, DRAM time)), compute_us, dram_us, memory_bound; every "
+                           "design on the same 32x32 array (equal PE count)",
+    "claims.csv": "paper, claim, paper_ratio, paper_baseline, measured_pair, metric (the costs.csv "
+                  "column compared, MiniLM-L6, 32x32), measured_ratio, like_for_like (whether the "
+                  "measured pair is the paper's comparison), note",
     "synthesis_cells.csv": "pe, options, unit, mul ($mul cells), add_sub_neg, mux_pmux, flop_bits, "
                            "coarse_cells (word-level cells after proc;opt;wreduce;alumacc;opt), "
                            "mapped_cells, area_um2 (osu018, 0.18 um)",
     "synthesis_vs_model.csv": "pe, options, unit, model_um2 (45 nm), synth_osu018_um2, synth_scaled_um2 "
                               "(to 45 nm), mul, flop_bits, note, raw_error, calibrated_um2, error",
 }
+TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
+          "energy_breakdown.csv", "workload_cycles.csv", "claims.csv")
 
 
-def _plot_png(fig):
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    return base64.b64encode(buffer.getvalue()).decode()
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows: the tables by CSV name (the synthesis ones only when synthesis
+    ran), and notes. Sections of the page read it (:mod:`sim.report_html`)."""
+    plan: ReportPlan
+    tables: dict
+    synth_note: str
+    memory_note: str
+    roof: tuple          # (DRAM GB/s, the baseline array's peak TOPS) for the roofline plot
+
+    def __getitem__(self, name):
+        return self.tables[name]
+
+    @property
+    def failing(self):
+        v = self.tables["verification.csv"]
+        return list(v.design[v.status != "PASS"])
 
 
-def _plots(workloads, quant, costs):
-    # deferred on purpose: the headless backend must be chosen before pyplot is first imported,
-    # and only the report draws
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plots = {}
-
-    def scatter(frame, x, y, title, xlabel, ylabel, logx=False):
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        ax.scatter(frame[x], frame[y])
-        for design, row in frame.iterrows():
-            ax.annotate(design, (row[x], row[y]), fontsize=7)
-        if logx:
-            ax.set_xscale("log")
-        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        plots[title] = _plot_png(fig)
-        plt.close(fig)
-
-    minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
-    scatter(minilm, "area_mm2", "pj_per_mac", "Area vs energy per MAC",
-            "area of a 32x32 design incl. buffers (mm^2, 45 nm)", "pJ per MAC on MiniLM-L6 (incl. DRAM)")
-    merged = quant.set_index("design").join(minilm[["tops_per_mm2"]])
-    scatter(merged, "output_rel_error", "tops_per_mm2", "Throughput per area vs quantisation error",
-            "GEMM output relative error (real MiniLM tensors)", "TOPS/mm^2 on MiniLM-L6", logx=True)
-
-    layers = workloads[workloads.workload == "minilm-l6"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for design, group in layers.groupby("design"):
-        axes[0].plot(group.layer, group.cycles, marker="o", label=design)
-        axes[1].plot(group.layer, group.utilisation, marker="o", label=design)
-    axes[0].set(yscale="log", ylabel="cycles per GEMM", title="Per-layer cycles, MiniLM-L6, 32x32")
-    axes[1].set(ylabel="utilisation", title="Per-layer utilisation, MiniLM-L6, 32x32")
-    for ax in axes:
-        ax.tick_params(axis="x", rotation=60)
-    axes[1].legend(fontsize=7)
-    plots["Per-layer cycles and utilisation"] = _plot_png(fig)
-    plt.close(fig)
-    return plots
+def gather(plan, staging, progress):
+    """Run every step; the :class:`ReportData` of the report."""
+    verification, quant = [], []
+    for label, kind, options in designs():
+        progress.step(f"{label}: Verilog, Verilator build + simulation of {plan.m}x{plan.k}x{plan.n} on "
+                      f"{plan.rows}x{plan.cols}, quantisation error on {REAL_TENSOR}")
+        verification.append(verify_design(plan, staging, label, kind, options))
+        quant.append(measure_accuracy(plan, label, kind, options))
+    progress.step("Yosys synthesis of every PE and border unit (cached per Verilog hash)")
+    cells, compare, synth_note = synthesis_tables(plan)
+    costs, area, energy, layers = cost_tables(plan, progress)
+    tables = dict(zip(TABLES, (design_table(), pd.DataFrame(verification), pd.DataFrame(quant), costs,
+                               area, energy, layers, claims_table(costs))))
+    if cells is not None:
+        tables["synthesis_cells.csv"] = cells
+        tables["synthesis_vs_model.csv"] = compare
+    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan))
 
 
-def _html(tables, plots, notes):
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>pearray report</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-             ".FAIL{color:#b00;font-weight:bold}</style></head><body><h1>pearray report</h1>"]
-    for note in notes:
-        parts.append(f"<p>{note}</p>")
-    for title, png in plots.items():
-        parts.append(f"<h2>{title}</h2><figure data-plot='{title}'><img alt='{title}' "
-                     f"src='data:image/png;base64,{png}'/></figure>")
-    for name, table in tables.items():
-        parts.append(f"<h2>{name}</h2><p>{COLUMNS.get(name, '')}</p>")
-        parts.append(table.to_html(index=False, table_id=name.replace(".", "_"), border=0))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+def roof(plan):
+    """(DRAM bandwidth in GB/s, peak TOPS of the baseline array) at the cost model's defaults."""
+    config = CostConfig(BASELINE_KIND, plan.workload_rows, plan.workload_cols,
+                        PE_KINDS[BASELINE_KIND].dataflows[0])
+    peak = config.rows * config.cols * PE_KINDS[BASELINE_KIND].prototype().macs_per_cycle
+    return config.bandwidth_gbps, 2 * peak * config.clock_mhz * 1e6 / 1e12
 
 
-def _summary(verification, quant, costs, synth_note, seconds):
-    failing = verification[verification.status != "PASS"]
-    lines = ["# pearray report", ""]
-    if len(failing):
-        lines += [f"**FAILING: {', '.join(failing.design)}** (see verification.csv)", ""]
-    else:
-        lines += [f"All {len(verification)} designs bit-exact on real MiniLM tensors, RTL cycles == model.", ""]
-    v = verification[["design", "status", "rtl_cycles", "model_cycles", "scalesim_cycles", "utilisation"]]
-    lines += ["## Verification (Verilator, real MiniLM L0 FFN1 tensors)", "", v.to_markdown(index=False), ""]
-    lines += ["## Quantisation error of each design's format", "", quant.to_markdown(index=False), ""]
-    for budget in ("equal PE count", "equal area"):
-        frame = costs[(costs.workload == "minilm-l6") & (costs.budget == budget)]
-        frame = frame[["design", "rows", "area_mm2", "cycles", "pj_per_mac", "tops_per_w", "tops_per_mm2",
-                       "tops_roofline"]]
-        lines += [f"## MiniLM-L6 (seq 128), {budget}, 45 nm, 500 MHz, LPDDR4", "",
-                  frame.to_markdown(index=False), ""]
-    decode = costs[(costs.workload == "llama2-7b-decode") & (costs.budget == "equal PE count")]
-    lines += ["## Llama-2-7B decode (M = 1), equal PE count", "",
-              decode[["design", "cycles", "utilisation", "tops_roofline", "memory_bound_layers"]]
-              .to_markdown(index=False), "",
-              "At M = 1 every weight-stationary fold is bound by loading R weight rows, so utilisation "
-              "is about 1/R and designs packing more K per row need fewer folds.", ""]
-    lines += ["## Synthesis", "", synth_note, "",
-              f"Report generated in {seconds:.0f} s. Tables: " + ", ".join(COLUMNS) + "; plots in index.html."]
-    return "\n".join(lines) + "\n"
+def steps(plan):
+    """The progress steps of a report: per design a verification and a cost step, synthesis, page."""
+    return 2 * len(designs()) + 2
 
 
 def report_files():
@@ -358,39 +460,33 @@ def check_report_out(out, flag="--out"):
     check_output_dir(out, flag, marker=REPORT_MARKER, own_names=report_files())
 
 
-def build_report(out, quick=False):
+def build_report(out, quick=False, progress=None):
     """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
     empty or a previous report (checked before any work: :func:`check_report_out`); the report is
-    built beside it and replaces it whole at the end."""
+    built beside it and replaces it whole at the end. Progress lines (i/N, elapsed, ETA) go to
+    stderr."""
     started = time.perf_counter()
     out = Path(out)
     check_report_out(out)
     staging = staging_dir(out)
     try:
         plan = ReportPlan.default(quick)
-        _progress("steps 1, 2, 5: Verilog, RTL verification, quantisation error")
-        verification, quant = verify_and_measure(plan, staging)
-        _progress("step 3: synthesis (cached per Verilog hash)")
-        cells, compare, synth_note = synthesis_tables(plan)
-        _progress("step 4: cost model on MiniLM-L6, Llama-2-7B prefill and decode")
-        costs, workloads = cost_tables(plan)
-        claims = claims_table(costs)
-        tables = dict(zip(TABLES, (verification, quant, costs, workloads, claims)))
-        if cells is not None:
-            tables["synthesis_cells.csv"] = cells
-            tables["synthesis_vs_model.csv"] = compare
-        for name, table in tables.items():
+        progress = progress or Progress(steps(plan), "pearray report")
+        with warnings.catch_warnings():
+            # prototype PEs built only to read their contract properties (and the ones an array
+            # shape refuses) are never elaborated; Amaranth would warn about each on stderr
+            warnings.filterwarnings("ignore", message=".*created but never used")
+            data = gather(plan, staging, progress)
+        progress.step("plots and HTML page")
+        for name, table in data.tables.items():
             table.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "COLUMNS.md").write_text("".join(f"- `{k}`: {v}\n" for k, v in COLUMNS.items()))
-        _progress("plots and HTML")
-        notes = [synth_note]
-        (staging / "index.html").write_text(_html(tables, _plots(workloads, quant, costs), notes))
-        (staging / "summary.md").write_text(
-            _summary(verification, quant, costs, synth_note, time.perf_counter() - started))
+        (staging / "index.html").write_text(report_html.page(data, COLUMNS))
+        (staging / "summary.md").write_text(report_html.summary(data, time.perf_counter() - started))
         replace_dir(staging, out, REPORT_MARKER)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    failing = int((verification.status != "PASS").sum())
-    _progress(f"written to {out}" + (f"; {failing} design(s) FAILING" if failing else ""))
+    failing = len(data.failing)
+    progress.note(f"written to {out}" + (f"; {failing} design(s) FAILING" if failing else ""))
     return failing

@@ -76,3 +76,24 @@ def test_the_model_alone_has_no_counter_limit():
     timing = dataclasses.replace(_timing(1, 1), cycle_counter_width=None)
     side = 1 << 22
     assert check_countable(timing, side, side, side).cycles > 1 << 64
+
+
+def test_scalesim_runs_on_the_pes_steps():
+    # ws: K = 64 in steps of 4 -> 16 steps = 2 k tiles of 8 rows, x 8 n tiles = 16 folds; each
+    # fold: weight load + fill + drain 2*8 + 8 - 2 = 22 cycles, then 64 tokens every 3 cycles
+    assert scalesim_cycles(8, 8, "ws", 64, 64, 64, k_per_step=4, initiation_interval=3) == 16 * (22 + 64 * 3) - 1
+    # os: 8 m tiles x 8 n tiles = 64 folds of 16 K steps every 3 cycles + fill/drain 8 + 8 - 2
+    assert scalesim_cycles(8, 8, "os", 64, 64, 64, k_per_step=4, initiation_interval=3) == 64 * (16 * 3 + 14) - 1
+    # the defaults are SCALE-Sim's own one-element-per-cycle PE
+    assert scalesim_cycles(8, 8, "ws", 64, 64, 64, 1, 1) == scalesim_cycles(8, 8, "ws", 64, 64, 64)
+
+
+def test_the_estimate_applies_scalesim_to_the_designs_steps():
+    for pe, options in (("lut", (("weight_bits", 1),)), ("lut", (("weight_bits", 4),)), ("int8", ())):
+        t = DesignConfig(pe, 8, 8, "ws", pe_options=options).timing()
+        est = gemm_cycles(t, 48, 120, 30)
+        assert est.scalesim_cycles == scalesim_cycles(8, 8, "ws", 48, 120, 30, t.k_per_step,
+                                                      t.initiation_interval)
+    lut1 = gemm_cycles(DesignConfig("lut", 8, 8, "ws", pe_options=(("weight_bits", 1),)).timing(), 48, 120, 30)
+    int8 = gemm_cycles(_timing(8, 8), 48, 120, 30)
+    assert lut1.scalesim_cycles < int8.scalesim_cycles      # no longer one figure for every design

@@ -1,24 +1,42 @@
-"""`pearray report` on a small plan: complete output, parseable HTML, reproducible CSVs, failures loud."""
+"""`pearray report` on a small plan: complete output, parseable HTML, reproducible CSVs, failures
+loud, and the numbers it ranks by computed as documented."""
 
+import math
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 
-from sim import report, run
+from models.cost import CostConfig, evaluate
+from models.cycles import gemm_cycles
+from models.design import DesignConfig
+from sim import report, report_html, run
 from sim.cli import main
+
+PLAN = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8, synth_arrays=((2, 2, "ws"),),
+                         accuracy_crop=(8, 256, 16))
 
 
 @pytest.fixture
 def small_plan(monkeypatch):
-    plan = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8, synth_arrays=((2, 2, "ws"),))
-    monkeypatch.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: plan))
-    return plan
+    monkeypatch.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: PLAN))
+    return PLAN
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Two reports of the small plan (for reproducibility), built once for every test here."""
+    root = tmp_path_factory.mktemp("reports")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: PLAN))
+        codes = [main(["report", "--out", str(root / name)]) for name in ("a", "b")]
+    return root, codes
 
 
 class _Collect(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.tables, self.images = [], []
+        self.tables, self.images, self.links, self.classes = [], [], [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -26,25 +44,98 @@ class _Collect(HTMLParser):
             self.tables.append(attrs.get("id"))
         if tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
             self.images.append(attrs.get("alt"))
+        if tag == "a":
+            self.links.append(attrs.get("href"))
+        if "class" in attrs:
+            self.classes.append(attrs["class"])
 
 
-def test_report_is_complete_and_reproducible(small_plan, tmp_path, capsys):
-    assert main(["report", "--out", str(tmp_path / "a")]) == 0
-    assert main(["report", "--out", str(tmp_path / "b")]) == 0
-    a, b = tmp_path / "a", tmp_path / "b"
+def test_report_is_complete_and_reproducible(reports, capsys):
+    root, codes = reports
+    assert codes == [0, 0]
+    a, b = root / "a", root / "b"
     csvs = sorted(p.name for p in a.glob("*.csv"))
-    assert {"verification.csv", "quant_error.csv", "workload_cycles.csv", "claims.csv"} <= set(csvs)
+    assert set(report.TABLES) | {"synthesis_cells.csv", "synthesis_vs_model.csv"} == set(csvs)
+    assert set(csvs) <= set(report.COLUMNS)            # every CSV's columns documented
     for name in csvs:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     parser = _Collect()
     parser.feed((a / "index.html").read_text())
-    assert set(parser.tables) >= {name.replace(".", "_") for name in csvs}
-    assert len(parser.images) == 3 and all(parser.images)
-    assert "synthesis_cells.csv" in csvs and "costs.csv" in csvs
+    assert {"decision", "verification"} <= set(parser.tables)
+    assert set(csvs) <= set(parser.links)              # every table linked
+    assert len(parser.images) == 5 and all(parser.images)
+    assert "verdict PASS" in parser.classes and "verdict FAIL" not in parser.classes
     summary = (a / "summary.md").read_text()
-    assert "bit-exact" in summary and "FAILING" not in summary
+    assert "bit-exact" in summary and "FAILING" not in summary and "Decision table" in summary
     assert len(list((a / "verilog").glob("*.v"))) == len(report.designs())
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_decision_ranks_by_the_roofline_bounded_tops_per_mm2(reports):
+    root, _ = reports
+    costs = pd.read_csv(root / "a" / "costs.csv")
+    assert (costs.tops_per_mm2_bounded <= costs.tops_per_mm2_compute + 1e-9).all()
+    for row in costs.itertuples():
+        assert math.isclose(row.tops_per_mm2_bounded, row.tops_bounded / row.area_mm2, rel_tol=1e-3)
+    # the decision table sorts (Pareto rows first) by the bounded column, not the compute one
+    page = (root / "a" / "index.html").read_text()
+    data = report.ReportData(PLAN, {n: pd.read_csv(root / "a" / n) for n in report.TABLES}, "", "", (1, 1))
+    frame = report_html.decision_frame(data)
+    for _, group in frame.groupby("pareto"):
+        assert list(group.tops_per_mm2_bounded) == sorted(group.tops_per_mm2_bounded, reverse=True)
+    minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
+    assert list(frame.design) and all(d in page for d in frame.design)
+    top = frame.iloc[0]
+    assert math.isclose(top.tops_per_mm2_bounded, minilm.loc[top.design, "tops_per_mm2_bounded"])
+
+
+def test_per_layer_cycles_are_multiplied_by_the_layer_count(reports):
+    root, _ = reports
+    layers = pd.read_csv(root / "a" / "workload_cycles.csv")
+    costs = pd.read_csv(root / "a" / "costs.csv")
+    assert (layers.total_cycles == layers.cycles * layers["count"]).all()
+    assert (layers["count"] > 1).any()
+    totals = layers.groupby(["design", "workload"]).total_cycles.sum()
+    pe_count = costs[costs.budget == "equal PE count"].set_index(["design", "workload"]).cycles
+    assert (totals.sort_index() == pe_count.sort_index()).all()
+
+
+def test_equal_area_points_state_the_area_they_got(reports):
+    root, _ = reports
+    costs = pd.read_csv(root / "a" / "costs.csv")
+    base = costs[(costs.design == "INT8") & (costs.budget == "equal PE count")].area_mm2.iloc[0]
+    area = costs[costs.budget == "equal area"]
+    for row in area.itertuples():
+        assert math.isclose(row.area_vs_int8_pct, 100 * (row.area_mm2 / base - 1), abs_tol=0.02)
+
+
+def test_equal_area_shapes_fill_the_int8_32x32_area():
+    """Rows the kind accepts nearest the square side, columns filling the area: a g128 design,
+    which can only take 16 or 32 rows, was 24 % short of the budget as a square."""
+    plan = report.ReportPlan(2, 2, 5, 12, 6)
+    target = report.baseline_area_um2(plan)
+    for label, kind, options in report.designs():
+        if label not in ("BitMoD mixed4 W4A8 g128", "LUT W1A8"):
+            continue
+        rows, cols = report.equal_area_shape(kind, options, target, 32)
+        got = report._area(report._point(kind, options, rows, cols))
+        assert abs(got / target - 1) < 0.03, (label, rows, cols, got / target)
+        for other in (cols - 1, cols + 1):      # no neighbouring column count is closer
+            assert abs(report._area(report._point(kind, options, rows, other)) - target) >= abs(got - target)
+
+
+def test_mac_utilisation_counts_against_an_int8_array_of_the_same_shape():
+    # INT8 on 8x8, 64^3: 262,144 MACs in 8 + 63*64 + 63 + 17 + 1 = 4,121 cycles (test_cycles)
+    assert math.isclose(report.mac_utilisation(64 ** 3, 4121, 8, 8), 64 ** 3 / (64 * 4121))
+    # LUT W1A8 does K = 4 per step in 1 cycle: busy time near 1 either way, but 4x the MACs of INT8
+    timing = DesignConfig("lut", 8, 8, "ws", pe_options=(("weight_bits", 1),)).timing()
+    est = gemm_cycles(timing, 64, 256, 64)
+    mac = report.mac_utilisation(est.macs, est.cycles, 8, 8)
+    assert math.isclose(mac, est.macs / (64 * est.cycles))
+    assert math.isclose(mac, est.utilisation * timing.macs_per_step / timing.initiation_interval)
+    # the cost model's totals give the same figure
+    r = evaluate(CostConfig("int8", 8, 8), (64, 64, 64))
+    assert math.isclose(report.mac_utilisation(r.macs, r.cycles, 8, 8), r.utilisation)
 
 
 def test_a_failing_design_is_loud_and_exits_1(small_plan, tmp_path, monkeypatch, capsys):
@@ -57,6 +148,12 @@ def test_a_failing_design_is_loud_and_exits_1(small_plan, tmp_path, monkeypatch,
 
     monkeypatch.setattr(run, "simulate_job", flaky)
     assert main(["report", "--out", str(tmp_path / "r")]) == 1
+    out, err = capsys.readouterr()
+    assert out.strip().endswith("index.html")
+    assert "[1/" in err and "ETA" in err
     summary = (tmp_path / "r" / "summary.md").read_text()
     assert "**FAILING: LUT W4A8, LUT W2A8, LUT W1A8**" in summary
     assert "FAIL: watchdog" in (tmp_path / "r" / "verification.csv").read_text()
+    page = (tmp_path / "r" / "index.html").read_text()
+    verdict = page.split("class='verdict FAIL'>")[1].split("</p>")[0]
+    assert "LUT W4A8, LUT W2A8, LUT W1A8" in verdict

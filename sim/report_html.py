@@ -1,0 +1,376 @@
+"""The report's page (``index.html``) and its one-screen Markdown summary.
+
+The page answers "which design gives the best TOPS/W and TOPS/mm^2 at acceptable accuracy" on
+its first screen: a verdict line, a table of contents and the decision table; then plots and
+compact tables; every full table is a linked CSV.
+
+Adding a section is a local change: write a function ``(data) -> html`` (``data`` a
+:class:`sim.report.ReportData`; :func:`table` formats a DataFrame readably, :func:`figure` embeds
+a plot of :mod:`sim.report_plots`) and add a :class:`Section` to :data:`SECTIONS`; the table of
+contents follows. A new decision-table column is one :class:`Column` in :data:`DECISION_COLUMNS`.
+"""
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import report_plots as plots
+
+PRIMARY_WORKLOAD = "minilm-l6"
+WIDTH_PX = 1400
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1340px;margin:0 auto;padding:0 16px;color:#222}
+h1{margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:2px;margin-top:28px}
+table{border-collapse:collapse;font-size:12px;margin:6px 0}
+td,th{border:1px solid #ccc;padding:2px 6px} th{background:#f3f3f3}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.pareto td{background:#eef7ee} .FAIL{color:#b00;font-weight:bold} .PASS{color:#070}
+.verdict{font-size:18px;font-weight:bold;padding:6px 10px;border-radius:4px;background:#f6f6f6}
+.verdict.FAIL{background:#fde8e8} .note{font-size:13px;color:#444;max-width:1200px}
+img{max-width:100%;height:auto} nav ul{columns:3;font-size:14px} details{margin:4px 0}
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# formatting
+
+
+def number(value, sig=3):
+    """A readable number: integers with thousands separators, others to ``sig`` significant
+    figures, never in exponent notation; NaN as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    value = float(value)
+    if abs(value) >= 10 ** (sig - 1):
+        return f"{round(value):,}"
+    return np.format_float_positional(value, precision=sig, unique=False, fractional=False, trim="-")
+
+
+def percent(value, sig=2):
+    """A signed percentage, e.g. ``+3.1 %``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return ("+" if value > 0 else "−" if value < 0 else "±") + number(abs(float(value)), sig) + " %"
+
+
+def _cell(value, fmt):
+    if fmt is not None:
+        return fmt(value), True
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return number(value), True
+    return html.escape(str(value)), False
+
+
+def table(frame, headers=None, formats=None, row_class=None, table_id=None):
+    """``frame`` as an HTML table: ``headers`` renames columns (and picks them, in order),
+    ``formats`` maps a column to a function value -> HTML text, ``row_class`` a row -> CSS class."""
+    headers = headers or {c: c for c in frame.columns}
+    formats = formats or {}
+    parts = [f"<table{f' id={table_id!r}' if table_id else ''}><thead><tr>"
+             + "".join(f"<th>{html.escape(h)}</th>" for h in headers.values()) + "</tr></thead><tbody>"]
+    for _, row in frame.iterrows():
+        css = row_class(row) if row_class else ""
+        cells = []
+        for column in headers:
+            text, numeric = _cell(row[column], formats.get(column))
+            cells.append(f"<td class='num'>{text}</td>" if numeric else f"<td>{text}</td>")
+        parts.append(f"<tr class='{css}'>" + "".join(cells) + "</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def figure(png, alt):
+    return f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{png}'/></figure>"
+
+
+def link(name):
+    return f"<a href='{html.escape(name)}'>{html.escape(name)}</a>"
+
+
+def folded(summary, items):
+    """A long list folded behind its summary line."""
+    if not items:
+        return "none"
+    return (f"<details><summary>{html.escape(summary)}</summary>"
+            + html.escape(", ".join(items)) + "</details>")
+
+
+def status(value):
+    css = "PASS" if value == "PASS" else "FAIL"
+    return f"<span class='{css}'>{html.escape(str(value))}</span>"
+
+
+# --------------------------------------------------------------------------------------------
+# the decision table
+
+
+@dataclass(frozen=True)
+class Column:
+    """A decision-table column: header, the source column of :func:`decision_frame`, a format."""
+    header: str
+    column: str
+    fmt: Callable = None
+
+
+DECISION_COLUMNS = (
+    Column("Pareto", "pareto", lambda v: "★" if v else ""),
+    Column("design", "design"),
+    Column("PE family", "pe"),
+    Column("W/A code bits", "bits"),
+    Column("GEMM out SQNR (dB)", "gemm_out_sqnr_db"),
+    Column("TOPS/W", "tops_per_w"),
+    Column("TOPS/mm² (DRAM-bounded)", "tops_per_mm2_bounded"),
+    Column("area (mm²)", "area_mm2"),
+    Column("equal area: shape", "ea_shape"),
+    Column("equal area: mm² (vs INT8)", "ea_area"),
+    Column("equal area: TOPS/W", "ea_tops_per_w"),
+    Column("equal area: TOPS/mm² bounded", "ea_tops_per_mm2_bounded"),
+    Column("Fmax (MHz)", "fmax_mhz"),
+)
+
+
+def decision_frame(data, workload=PRIMARY_WORKLOAD):
+    """One row per design: quality, the equal-PE-count figures and the equal-area ones on
+    ``workload``, Pareto-optimal rows (quality, TOPS/W, bounded TOPS/mm^2 at an equal PE count)
+    marked, sorted Pareto first then by bounded TOPS/mm^2. ``fmax_mhz`` is NaN until a timing
+    analysis provides a ``fmax_mhz`` column in costs.csv."""
+    costs = data["costs.csv"]
+    costs = costs[costs.workload == workload]
+    pe_count = costs[costs.budget == "equal PE count"].set_index("design")
+    area = costs[costs.budget == "equal area"].set_index("design")
+    frame = data["designs.csv"].set_index("design").join(data["quant_error.csv"].set_index("design"))
+    frame = frame.join(pe_count[["tops_per_w", "tops_per_mm2_bounded", "area_mm2"]])
+    frame["bits"] = [f"W{w}A{a}" for w, a in zip(frame.weight_bits, frame.act_bits)]
+    frame["ea_shape"] = [f"{r}x{c}" for r, c in zip(area.rows[frame.index], area.cols[frame.index])]
+    frame["ea_area"] = [f"{number(a)} ({percent(p)})" for a, p in
+                        zip(area.area_mm2[frame.index], area.area_vs_int8_pct[frame.index])]
+    frame["ea_tops_per_w"] = area.tops_per_w[frame.index]
+    frame["ea_tops_per_mm2_bounded"] = area.tops_per_mm2_bounded[frame.index]
+    frame["fmax_mhz"] = pe_count["fmax_mhz"][frame.index] if "fmax_mhz" in pe_count else math.nan
+    objectives = frame[["gemm_out_sqnr_db", "tops_per_w", "tops_per_mm2_bounded"]].to_numpy(float)
+    frame["pareto"] = [not any(np.all(o >= p) and np.any(o > p) for o in objectives) for p in objectives]
+    frame = frame.reset_index().sort_values(["pareto", "tops_per_mm2_bounded"], ascending=False)
+    return frame
+
+
+def verdict(data):
+    v = data["verification.csv"]
+    if data.failing:
+        return (f"<p class='verdict FAIL'>FAIL: {len(data.failing)} of {len(v)} designs failed "
+                f"verification: {html.escape(', '.join(data.failing))} (see <a href='#verification'>"
+                f"verification</a>)</p>")
+    return (f"<p class='verdict PASS'>PASS: all {len(v)} designs bit-exact in Verilator on real MiniLM "
+            f"tensors, RTL cycles equal to the model.</p>")
+
+
+# --------------------------------------------------------------------------------------------
+# sections
+
+
+def decision_section(data):
+    frame = decision_frame(data)
+    plan = data.plan
+    headers = {c.column: c.header for c in DECISION_COLUMNS}
+    formats = {c.column: c.fmt for c in DECISION_COLUMNS if c.fmt}
+    return (f"<p class='note'>{PRIMARY_WORKLOAD} (sequence 128), 45 nm, 500 MHz, LPDDR4. Quality: SQNR of "
+            f"the dequantised GEMM output on the whole real MiniLM tensors (higher is better). TOPS/W "
+            f"includes SRAM and DRAM energy. TOPS/mm² divides the DRAM-roofline-bounded throughput by "
+            f"the area (the compute-bound figure is tops_per_mm2_compute in {link('costs.csv')}). "
+            f"Left: every design on a {plan.workload_rows}x{plan.workload_cols} array (equal PE count); "
+            f"right: each design's array closest to the INT8 {plan.workload_rows}x{plan.workload_cols} "
+            f"area, with the area it got. ★ = Pareto-optimal in (SQNR, TOPS/W, bounded TOPS/mm²) at "
+            f"equal PE count. W/A code bits: bits per weight / activation element code as the buffers hold it "
+            f"(a BitMoD mixed code carries its group's special-value selector). Fmax: pending a timing "
+            f"analysis (—).</p>"
+            + table(frame, headers, formats, row_class=lambda r: "pareto" if r.pareto else "",
+                    table_id="decision"))
+
+
+def pareto_section(data):
+    frame = decision_frame(data)
+    png = plots.pareto(frame, "gemm_out_sqnr_db", "GEMM output SQNR (dB, real MiniLM tensors)",
+                       [("tops_per_w", f"TOPS/W on {PRIMARY_WORKLOAD} (incl. SRAM + DRAM)"),
+                        ("tops_per_mm2_bounded", f"TOPS/mm² on {PRIMARY_WORKLOAD}, DRAM-bounded")])
+    return figure(png, "Pareto fronts")
+
+
+def _synth_array_mm2(data):
+    """Per design: the calibrated synthesised area of its PEs and border units on the equal-PE-count
+    array (PE area x R*C + act border x R + weight border x C), where synthesis ran."""
+    compare = data.tables.get("synthesis_vs_model.csv")
+    if compare is None:
+        return None
+    designs = data["designs.csv"]
+    area = data["area_breakdown.csv"]
+    out = {}
+    for row in designs.itertuples():
+        shape = area[(area.design == row.design) & (area.budget == "equal PE count")].iloc[0]
+        units = compare[compare.pe == row.pe]
+        options = _options_key(row.pe, row.options, units)
+        units = units[units.options == options].set_index("unit").calibrated_um2 if options else None
+        if units is None or "pe" not in units:
+            continue
+        um2 = (units["pe"] * shape.rows * shape.cols + units.get("act_border", 0) * shape.rows
+               + units.get("weight_border", 0) * shape.cols)
+        out[row.design] = um2 * 1e-6
+    return out
+
+
+def _options_key(pe, options_json, units):
+    """The synthesis table's options string of a design (its options over the kind's defaults)."""
+    given = json.loads(options_json)
+    for key in dict.fromkeys(units.options):
+        setting = dict(part.split("=", 1) for part in key.split(",") if "=" in part)
+        if all(str(v) == setting.get(k) for k, v in given.items()):
+            return key
+    return None
+
+
+def breakdown_section(data):
+    return (figure(plots.area_bars(data["area_breakdown.csv"], _synth_array_mm2(data)), "Area by component")
+            + figure(plots.energy_bars(data["energy_breakdown.csv"], ("minilm-l6", "llama2-7b-decode")),
+                     "Energy per MAC by component")
+            + f"<p class='note'>Numbers: {link('area_breakdown.csv')}, {link('energy_breakdown.csv')}.</p>")
+
+
+def workloads_section(data):
+    costs = data["costs.csv"]
+    parts = []
+    for workload in dict.fromkeys(costs.workload):
+        frame = costs[(costs.workload == workload) & (costs.budget == "equal PE count")].copy()
+        # (a CSV read back gives NaN for an empty list)
+        frame["memory_bound"] = [folded(f"{count} layers", names.split()) if isinstance(names, str) and names
+                                 else "none" for count, names in zip(frame.memory_bound_count,
+                                                                     frame.memory_bound_layers)]
+        parts.append(f"<h3>{html.escape(workload)}, equal PE count</h3>" + table(
+            frame, {"design": "design", "cycles": "cycles", "pe_busy": "PE busy",
+                    "mac_util_vs_int8": "MAC util. vs INT8 array", "tops_compute": "TOPS (compute-bound)",
+                    "tops_bounded": "TOPS (DRAM-bounded)", "pj_per_mac": "pJ/MAC", "tops_per_w": "TOPS/W",
+                    "memory_bound": "memory-bound layers"},
+            {"memory_bound": lambda v: v}))
+    layers = data["workload_cycles.csv"]
+    bandwidth, peak = data.roof
+    parts.append(f"<p class='note'>{html.escape(data.memory_note)}</p>")
+    parts.append(figure(plots.roofline(layers, data["designs.csv"], list(dict.fromkeys(layers.workload)),
+                                       bandwidth, peak), "Per-layer roofline"))
+    parts.append(figure(plots.layer_cycles(layers, ("minilm-l6", "llama2-7b-prefill")), "Cycles per layer"))
+    parts.append(f"<p class='note'>PE busy = MACs / the PE's own peak; MAC utilisation = MACs / the "
+                 f"peak of an INT8 array of the same shape (comparable across PEs). Per layer: "
+                 f"{link('workload_cycles.csv')}; all budgets and workloads: {link('costs.csv')}.</p>")
+    return "".join(parts)
+
+
+def verification_section(data):
+    v = data["verification.csv"]
+    r = v.iloc[0]
+    return (f"<p class='note'>Verilator, real MiniLM L0 FFN1 tensors cropped to {r.m}x{r.k}x{r.n} on "
+            f"{r.rows}x{r.cols} arrays. SCALE-Sim: its compute-cycle model applied to the PE's steps "
+            f"(K in steps of k_per_step, a token every II cycles); it pays fill, drain and weight load "
+            f"every fold and leaves out buffer and dequantisation cycles. Full table: "
+            f"{link('verification.csv')}.</p>"
+            + table(v, {"design": "design", "status": "status", "rtl_cycles": "RTL cycles",
+                        "model_cycles": "model cycles", "scalesim_cycles": "SCALE-Sim cycles",
+                        "folds": "folds", "pe_busy": "PE busy", "mac_util_vs_int8": "MAC util. vs INT8"},
+                    {"status": status}, row_class=lambda row: "" if row.status == "PASS" else "FAIL",
+                    table_id="verification"))
+
+
+def accuracy_section(data):
+    q = data["quant_error.csv"]
+    r = q.iloc[0]
+    return (f"<p class='note'>Error of the dequantised GEMM output against fp64, measured on the whole "
+            f"tensors {html.escape(r.tensor)} ({r.m}x{r.k}x{r.n}) through each design's exact "
+            f"integer arithmetic. {link('quant_error.csv')}</p>"
+            + table(q, {"design": "design", "act_format": "activations", "weight_format": "weights",
+                        "gemm_out_rel_error": "relative error", "gemm_out_sqnr_db": "SQNR (dB)"},
+                    {"gemm_out_rel_error": lambda v: number(100 * v) + " %"}))
+
+
+def claims_section(data):
+    c = data["claims.csv"]
+    return (f"<p class='note'>MiniLM-L6, 32x32 arrays, 45 nm. {link('claims.csv')}</p>"
+            + table(c, {"paper": "paper", "claim": "claim", "paper_ratio": "paper", "measured_pair": "measured pair",
+                        "measured_ratio": "measured", "like_for_like": "like for like?", "note": "why they differ"},
+                    {"paper_ratio": lambda v: f"{number(v)}x",
+                     "measured_ratio": lambda v: f"{number(v)}x" if v != "" and not pd.isna(v) else "—"}))
+
+
+def synthesis_section(data):
+    compare = data.tables.get("synthesis_vs_model.csv")
+    if compare is None:
+        return f"<p class='note'>{html.escape(data.synth_note)}</p>"
+    return (f"<p class='note'>{html.escape(data.synth_note)} Cell lists: {link('synthesis_cells.csv')}; "
+            f"all units: {link('synthesis_vs_model.csv')}.</p>"
+            + table(compare, {"pe": "PE", "options": "options", "unit": "unit", "model_um2": "model µm²",
+                              "synth_scaled_um2": "synthesised µm² (45 nm)", "calibrated_um2": "synthesised µm² (no calibration)",
+                              "raw_error": "model vs synth", "error": "model / synthesis - 1"},
+                    {"raw_error": lambda v: percent(100 * v), "error": lambda v: percent(100 * v)}))
+
+
+def files_section(data, columns):
+    items = "".join(f"<li>{link(name)}: {html.escape(columns.get(name, ''))}</li>" for name in data.tables)
+    return f"<details><summary>{len(data.tables)} CSV files and their columns</summary><ul>{items}</ul></details>"
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str
+    title: str
+    render: Callable
+
+
+SECTIONS = (
+    Section("decision", "Decision table", decision_section),
+    Section("pareto", "Quality against efficiency (Pareto fronts)", pareto_section),
+    Section("breakdown", "Where the area and the energy go", breakdown_section),
+    Section("workloads", "Workloads: throughput, roofline, cycles per layer", workloads_section),
+    Section("verification", "Verification", verification_section),
+    Section("accuracy", "Quantisation error", accuracy_section),
+    Section("claims", "Papers' claims", claims_section),
+    Section("synthesis", "Synthesis vs model", synthesis_section),
+)
+
+
+def page(data, columns):
+    """index.html: verdict, table of contents, the sections, the data files."""
+    toc = "".join(f"<li><a href='#{s.anchor}'>{html.escape(s.title)}</a></li>" for s in SECTIONS)
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>"
+             f"<meta name='viewport' content='width={WIDTH_PX}'><title>pearray report</title>"
+             f"<style>{CSS}</style></head><body><h1>pearray report</h1>", verdict(data),
+             f"<nav><ul>{toc}<li><a href='#files'>Data files</a></li></ul></nav>"]
+    for s in SECTIONS:
+        parts.append(f"<section id='{s.anchor}'><h2>{html.escape(s.title)}</h2>{s.render(data)}</section>")
+    parts.append(f"<section id='files'><h2>Data files</h2>{files_section(data, columns)}</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def summary(data, seconds):
+    """summary.md: the verdict and the decision table in Markdown."""
+    lines = ["# pearray report", ""]
+    if data.failing:
+        lines += [f"**FAILING: {', '.join(data.failing)}** (see verification.csv)", ""]
+    else:
+        lines += [f"All {len(data['verification.csv'])} designs bit-exact on real MiniLM tensors, "
+                  f"RTL cycles == model.", ""]
+    frame = decision_frame(data)
+    shown = frame[[c.column for c in DECISION_COLUMNS if c.column != "fmax_mhz"]].copy()
+    shown["pareto"] = ["*" if p else "" for p in shown.pareto]
+    for column in shown.columns:
+        if shown[column].dtype.kind == "f":
+            shown[column] = [number(v) for v in shown[column]]
+    shown.columns = [c.header for c in DECISION_COLUMNS if c.column != "fmax_mhz"]
+    lines += [f"## Decision table ({PRIMARY_WORKLOAD}, 45 nm, 500 MHz, LPDDR4)", "",
+              shown.to_markdown(index=False), "", data.memory_note, "",
+              f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
+    return "\n".join(lines) + "\n"

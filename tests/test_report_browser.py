@@ -1,0 +1,63 @@
+"""The report page in a real browser (Debian ``chromium``, headless, 1400 px wide): it renders,
+no table is wider than the page, every image loads, nothing scrolls sideways. Slow: it builds a
+small report first."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from sim import report
+from sim.cli import main
+
+pytestmark = pytest.mark.slow
+
+WIDTH = 1400
+# appended to a copy of the page: measures the laid-out page and writes the result into the DOM,
+# which --dump-dom prints
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const wide = [...document.querySelectorAll('table')]
+    .filter(t => t.getBoundingClientRect().right > %d).map(t => t.id || t.rows[0].innerText.slice(0, 40));
+  const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({tables: document.querySelectorAll('table').length,
+    images: document.images.length, wide, broken, scroll_width: document.documentElement.scrollWidth,
+    verdict: (document.querySelector('.verdict') || {}).className});
+  document.body.appendChild(out);
+});
+</script>""" % WIDTH
+
+
+def _chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def test_the_page_renders_at_1400_px(tmp_path, monkeypatch):
+    browser = _chromium()
+    plan = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8, synth_arrays=((2, 2, "ws"),),
+                             accuracy_crop=(8, 256, 16))
+    monkeypatch.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: plan))
+    assert main(["report", "--out", str(tmp_path / "r")]) == 0
+    page = tmp_path / "r" / "index.html"
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    result = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={WIDTH},1000",
+         "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    dom = result.stdout
+    assert "id=\"probe\"" in dom, result.stderr[-2000:]
+    found = json.loads(dom.split("id=\"probe\">")[1].split("</pre>")[0].replace("&quot;", '"'))
+    assert found["tables"] >= 5 and found["images"] == 5
+    assert found["broken"] == [], found
+    assert found["wide"] == [], found
+    assert found["scroll_width"] <= WIDTH, found
+    assert found["verdict"] == "verdict PASS"
