@@ -19,6 +19,7 @@ from hw.ovp_decoder import OvpPairDecoder
 from hw.pe import facts_only
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
+from hw.pe_fp16 import Fp16PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
@@ -28,6 +29,7 @@ from . import inventory
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
+from . import fp16_gemm
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
@@ -241,6 +243,20 @@ PE_KINDS = {
         dataflows=("os",),
         inventories=((BitSerialFp16PE, inventory.bitserial_fp16_pe_items),
                      (TermEncoder, inventory.term_encoder_items)),
+    ),
+    "fp16": PEKind(
+        name="fp16",
+        description="FP16 x FP16 -> FP32 fused multiply-add (tensor-core-style baseline): exact "
+                    "products, one FP32 round-to-nearest-even per step; output-stationary only",
+        pe_class=Fp16PE,
+        golden_gemm=fp16_gemm.fp16_golden,
+        quantize_acts=fp16_gemm.quantize_fp16_acts,
+        quantize_weights=fp16_gemm.quantize_fp16_weights,
+        dequantize_output=fp16_gemm.fp16_dequantise,
+        variants=(("FP16 (FP32 acc)", ()),),
+        random_codes=fp16_gemm.random_fp16_operands,
+        dataflows=("os",),
+        inventories=((Fp16PE, fp16_gemm.fp16_pe_items),),
     ),
 }
 
