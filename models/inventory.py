@@ -19,7 +19,6 @@ pipelined). A design's inventory is a list of :class:`Item` (grouped, with event
 counts: see :mod:`models.cost`).
 """
 
-import inspect
 from typing import NamedTuple
 
 from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
@@ -49,38 +48,74 @@ def _bits_for(n):
     return max(1, (n - 1).bit_length())
 
 
+def _sum_bits(acc_width, term_bits, acc_in_bits):
+    """Significant bits of ``acc_in + term`` as synthesis builds it: ``acc_width`` when ``acc_in``
+    is all significant (None), the term's bits when ``acc_in`` is the constant 0 (the add folds),
+    else the wider operand's bits + 1 (``wreduce``); never more than ``acc_width`` (it wraps)."""
+    if acc_in_bits is None:
+        return acc_width
+    if acc_in_bits == 0:
+        return min(acc_width, term_bits)
+    return min(acc_width, max(term_bits, acc_in_bits) + 1)
+
+
 # --------------------------------------------------------------------------------------------
 # PEs
 
 
-def int8_pe_items(pe, acc_in_zero=False):
+def int8_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_int8.Int8PE`: ``acc_out <= acc_in + act * weight`` when valid: one fused
     signed multiply-accumulate (Yosys's ``alumacc`` makes one ``$macc`` of the product and the
-    add) and the acc_width enabled register. ``acc_in_zero`` (a weight-stationary array's top
-    row, whose ``acc_in`` is the constant 0): the add folds away, a signed multiply remains."""
-    if acc_in_zero:
+    add) and the enabled result register.
+
+    ``acc_in_bits``: how many significant bits ``acc_in`` carries (None: all ``acc_width``; in a
+    weight-stationary array row r's ``acc_in`` is row r-1's sign-extended sum, row 0's the constant
+    0). Synthesis keeps only the significant bits (``wreduce`` narrows the add, the duplicated
+    sign flops merge), so the MAC and register are :func:`int8_acc_out_bits` wide; with 0 the add
+    folds away and a signed multiply remains."""
+    out = int8_acc_out_bits(pe, acc_in_bits)
+    if acc_in_bits == 0:
         return [("smult", (pe.act_width, pe.weight_width), 1, "step"),
-                ("reg_en", (pe.acc_width,), 1, "step")]
-    return [("mac", (pe.act_width, pe.weight_width, pe.acc_width), 1, "step"),
-            ("reg_en", (pe.acc_width,), 1, "step")]
+                ("reg_en", (out,), 1, "step")]
+    return [("mac", (pe.act_width, pe.weight_width, out), 1, "step"),
+            ("reg_en", (out,), 1, "step")]
 
 
-def lut_pe_items(pe):
+def int8_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_int8.Int8PE`'s ``acc_out`` given ``acc_in``'s: the
+    signed product's act_width + weight_width bits, one more for the add of a nonzero
+    ``acc_in`` (the wider operand's width + 1), at most ``acc_width`` (it wraps there)."""
+    return _sum_bits(pe.acc_width, pe.act_width + pe.weight_width, acc_in_bits)
+
+
+def lut_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_lut.LutPE` (B = weight_bits bit-planes, E = table entry width):
     per cycle of a step an 8:1 entry mux (E bits), a B:1 plane select (GROUP bits: one bit of each
     weight), the negation (E+1-bit subtract and mux) and, for B > 1, the Horner update
     ``partial = 2*partial + term`` (E+B bits) with its register and the plane counter; per step
-    the final adds ``acc_hold + 2*partial + term`` (two acc_width adders), the acc_hold / acc_out
-    registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register)."""
+    the final ``acc_hold + 2*partial + term`` (one $macc: an E+B+2-bit add of the narrow
+    operands and the acc_width add of acc_hold), the acc_hold / acc_out
+    registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register).
+    ``acc_in_bits`` as in :func:`int8_pe_items`: the acc_hold register keeps ``acc_in``'s
+    significant bits (none for the constant 0) and the adds and acc_out narrow to
+    :func:`lut_acc_out_bits`."""
     entries = pe.act_width // ENTRY_WIDTH
     B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
     items = [("mux", (entries, E), 1, "step_cycle"),
              ("add", (E + 1,), 1, "step_cycle"),
              ("mux", (2, E + 1), 1, "step_cycle")]
     counter = _bits_for(max(B, 2))
+    out = lut_acc_out_bits(pe, acc_in_bits)
     if B == 1:   # the plane register is still there (loaded with 0 on valid)
-        return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step"),
-                        ("reg_en", (counter,), 1, "step")]
+        add = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+        return items + add + [("reg_en", (out,), 1, "step"), ("reg_en", (counter,), 1, "step")]
+    hold = A if acc_in_bits is None else acc_in_bits
+    # Yosys's alumacc makes the two adds one three-operand $macc: the narrow operands
+    # (partial << 1, E+B+1 bits; term, E+1) meet in an E+B+2-bit add, acc_hold joins in one
+    # full-width add (none when acc_in is the constant 0)
+    adds = [("add", (min(A, E + B + 2),), 1, "step")]
+    if acc_in_bits != 0:
+        adds.append(("add", (out,), 1, "step"))
     return items + [
         ("mux", (B, GROUP), 1, "step_cycle"),
         ("add", (E + B,), 1, "step_cycle"),
@@ -88,31 +123,58 @@ def lut_pe_items(pe):
         ("reg_en", (counter,), 1, "step_cycle"),
         ("add", (counter,), 1, "step_cycle"),
         ("reg_en", (1,), 1, "step"),
-        ("reg_en", (A,), 2, "step"),
-        ("add", (A,), 2, "step"),
-    ]
+        ("reg_en", (out,), 1, "step"),
+    ] + ([("reg_en", (hold,), 1, "step")] if hold else []) + adds
 
 
-def ovp_pe_items(pe):
+def lut_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_lut.LutPE`'s ``acc_out``: B = 1 adds the E+1-bit term
+    to ``acc_in``; B > 1 adds ``partial << 1`` (E+B+1 bits) to acc_hold, then the E+1-bit term."""
+    B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
+    if B == 1:
+        return _sum_bits(A, E + 1, acc_in_bits)
+    return _sum_bits(A, E + 1, _sum_bits(A, E + B + 1, acc_in_bits))
+
+
+def ovp_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_ovp.OvpPE` (mode fields E, I from :mod:`hw.ovp_decoder`): per pair element
     an I x I multiplier, the exponent add (``shift_width`` bits) and the product's left shift
     (``term_width``, ``shift_width`` amount bits); the two terms' add, the accumulate add and the
-    enabled acc_out register."""
+    enabled acc_out register, :func:`ovp_acc_out_bits` wide (``acc_in_bits`` as in
+    :func:`int8_pe_items`; the accumulate add folds when ``acc_in`` is 0)."""
     fmt = get_mode(pe.mode)
-    I, A, term, shift = fmt.int_width, pe.acc_width, pe.term_width, pe.shift_width
+    I, term, shift = fmt.int_width, pe.term_width, pe.shift_width
+    out = ovp_acc_out_bits(pe, acc_in_bits)
+    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
     return [("mult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
             ("shift", (term, shift), 2, "step"), ("add", (term + 1,), 1, "step"),
-            ("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+            *accumulate, ("reg_en", (out,), 1, "step")]
 
 
-def shiftadd_pe_items(pe):
+def ovp_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_ovp.OvpPE`'s ``acc_out``: ``acc_in`` + the two terms'
+    sum (``term_width`` + 1 bits)."""
+    return _sum_bits(pe.acc_width, pe.term_width + 1, acc_in_bits)
+
+
+def shiftadd_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_shiftadd.ShiftAddPE` (B = weight_bits): per weight bit a gated copy of the
     shifted activation (act_width + b bits of AND gates), B-1 adders growing one bit per term,
-    the accumulate adder and the enabled acc_out register; no multiplier."""
-    B, W, A = pe.weight_bits, pe.act_width, pe.acc_width
+    the accumulate adder and the enabled acc_out register, :func:`shiftadd_acc_out_bits` wide
+    (``acc_in_bits`` as in :func:`int8_pe_items`); no multiplier."""
+    B, W = pe.weight_bits, pe.act_width
+    out = shiftadd_acc_out_bits(pe, acc_in_bits)
     items = [("and", (W + b,), 1, "step") for b in range(B)]
     items += [("add", (W + b + 1,), 1, "step") for b in range(1, B)]
-    return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+    return items + accumulate + [("reg_en", (out,), 1, "step")]
+
+
+def shiftadd_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_shiftadd.ShiftAddPE`'s ``acc_out``: ``acc_in`` + the
+    product, whose significant bits are those of the last term adder (act_width + B; the
+    ``product`` signal's extra bit is a sign extension)."""
+    return _sum_bits(pe.acc_width, pe.act_width + pe.weight_bits, acc_in_bits)
 
 
 def _term_step_items(T):
@@ -308,16 +370,44 @@ def _operand_widths(pe):
     return a, w, act_border, weight_border
 
 
+#: PE inventory function -> its ``acc_out`` significant-bits function (for the ones that take
+#: ``acc_in_bits``: the weight-stationary accumulation chain, see :func:`_pe_items`).
+ACC_OUT_BITS = {int8_pe_items: int8_acc_out_bits, lut_pe_items: lut_acc_out_bits,
+                ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits}
+
+
+def _ws_chain_bits(pe, R):
+    """Significant ``acc_in`` bits of each row of a weight-stationary column (row 0: the constant
+    0), or None when the PE's inventory does not follow them (every row full width)."""
+    out_bits = ACC_OUT_BITS.get(INVENTORIES.get(type(pe)))
+    if out_bits is None:
+        return None
+    bits = [0]
+    for _ in range(R):
+        bits.append(out_bits(pe, bits[-1]))
+    return bits
+
+
 def _pe_items(pe, R, C, dataflow):
-    """The array's PEs: in weight-stationary the top row's ``acc_in`` is the constant 0, which
-    synthesis folds into those PEs when their inventory says how (``acc_in_zero``)."""
+    """The array's PEs. In weight-stationary, row r's ``acc_in`` is row r-1's sum: the top row's
+    is the constant 0 and each row below carries only the bits the sums so far can have
+    (sign-extended to acc_width). Synthesis keeps only those (the adds narrow, duplicated sign
+    flops merge), which the PE's inventory counts when it takes ``acc_in_bits``."""
     def pes(rows, listed):
         return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R)
                 for prim, widths, n, ev in listed]
-    inventory = INVENTORIES.get(type(pe))
-    if dataflow == "ws" and inventory is not None and "acc_in_zero" in inspect.signature(inventory).parameters:
-        return pes(1, inventory(pe, acc_in_zero=True)) + pes(R - 1, unit_items(pe))
-    return pes(R, unit_items(pe))
+    chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
+    if chain is None:
+        return pes(R, unit_items(pe))
+    inventory = INVENTORIES[type(pe)]
+    return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r]))]
+
+
+def _out_bits(pe, R, dataflow):
+    """Significant bits of the array's output lanes (the bottom row's sums in weight-stationary
+    when the PE's inventory follows the chain, else acc_width)."""
+    chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
+    return pe.acc_width if chain is None else chain[R]
 
 
 def _common_items(pe, R, C, dataflow):
@@ -344,9 +434,10 @@ def array_items_ws(pe, R, C):
     * per slot: two weight banks (``w{b}_{r}_{c}``, enabled), the row-address compare and the
       bank-select mux in front of the PE;
     * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
-      and removed by synthesis) and the output deskew (``deskew_c{c}``: C-1-c stages of acc_width).
+      and removed by synthesis) and the output deskew (``deskew_c{c}``: C-1-c stages of the
+      bottom row's significant bits, :func:`_out_bits`).
     """
-    L, A = pe.latency, pe.acc_width
+    L = pe.latency
     a_op, w_op, _, _ = _operand_widths(pe)
     rw = _bits_for(max(R, 2))
     tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
@@ -361,7 +452,7 @@ def array_items_ws(pe, R, C):
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
         Item("slot_regs", "mux", (2, pe.weight_width), R * C, "step", 1),
         Item("edge_regs", "reg", (1,), L, "token", L),
-        Item("edge_regs", "reg", (A,), tri_c, "out_word", tri_c),
+        Item("edge_regs", "reg", (_out_bits(pe, R, "ws"),), tri_c, "out_word", tri_c),
     ]
 
 
