@@ -138,16 +138,16 @@ def lut_acc_out_bits(pe, acc_in_bits=None):
 
 def ovp_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_ovp.OvpPE` (mode fields E, I from :mod:`hw.ovp_decoder`): per pair element
-    an I x I multiplier, the exponent add (``shift_width`` bits) and the product's left shift
-    (``term_width``, ``shift_width`` amount bits); the two terms' add, the accumulate add and the
+    a signed I x I multiplier, the exponent add (``shift_width`` bits) and the 2I-bit product's
+    left shift into ``term_width`` bits (``shift_width`` amount bits); the two terms' add, the accumulate add and the
     enabled acc_out register, :func:`ovp_acc_out_bits` wide (``acc_in_bits`` as in
     :func:`int8_pe_items`; the accumulate add folds when ``acc_in`` is 0)."""
     fmt = get_mode(pe.mode)
     I, term, shift = fmt.int_width, pe.term_width, pe.shift_width
     out = ovp_acc_out_bits(pe, acc_in_bits)
     accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
-    return [("mult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
-            ("shift", (term, shift), 2, "step"), ("add", (term + 1,), 1, "step"),
+    return [("smult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
+            ("shiftn", (2 * I, shift, term), 2, "step"), ("add", (term + 1,), 1, "step"),
             *accumulate, ("reg_en", (out,), 1, "step")]
 
 
@@ -189,14 +189,14 @@ def _term_step_items(T):
 
 def bitserial_pe_items(pe):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
-    term select (TERM_WIDTH bits), the barrel shift of the activation (SHIFTED_BITS, SHIFT_BITS
-    amount bits), its negation (ADDEND_BITS subtract), the sign and presence selects, and the
+    term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
+    SHIFTED_BITS (SHIFT_BITS amount bits), its negation (into ADDEND_BITS), the sign and presence selects, and the
     accumulator itself: ``acc_in`` / ``acc_out`` select, one acc_width adder and the enabled
     acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
     T, A = pe.terms, pe.acc_width
     return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
-            ("shift", (SHIFTED_BITS, SHIFT_BITS), 1, "step_cycle"),
-            ("add", (ADDEND_BITS,), 1, "step_cycle"),
+            ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
+            ("neg", (SHIFTED_BITS, ADDEND_BITS), 1, "step_cycle"),
             ("mux", (2, ADDEND_BITS), 1, "step_cycle"),
             ("and", (ADDEND_BITS,), 1, "step_cycle"),
             ("mux", (2, A), 1, "step_cycle"),
@@ -241,14 +241,15 @@ def bitserial_fp16_pe_items(pe):
 
 def lut_table_items(border):
     """:class:`hw.lut_precompute.LutTablePrecompute`: entry j = -a0 +- a1 +- a2 +- a3, built as
-    a prefix tree because equal partial sums are one expression (Yosys merges them): one
-    negation (ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts one bit wider each, up to
-    ENTRY_WIDTH; no registers."""
+    a prefix tree because equal partial sums are one expression (Yosys merges them): the
+    negation of a0 (ACT_BITS into ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts of one
+    ACT_BITS activation into a partial sum one bit wider each, up to ENTRY_WIDTH (``addn``: the
+    activation is a sign-extended narrow operand); no registers."""
     width = ACT_BITS + 1
-    items = [("add", (width,), 1, "eval")]
+    items = [("neg", (ACT_BITS, width), 1, "eval")]
     for level in range(1, GROUP):
         width = min(width + 1, ENTRY_WIDTH)
-        items.append(("add", (width,), 2 ** level, "eval"))
+        items.append(("addn", (width, ACT_BITS), 2 ** level, "eval"))
     return items
 
 
@@ -317,13 +318,20 @@ def group_dequant_items(unit):
 
 def scale_dequant_items(unit):
     """:class:`hw.scale_dequant.BitSerialScaleDequant` (C = cols, A = acc_width, d = digit_bits,
-    P = cycles per word), per column ``d`` gated adds (A bits) with the Horner add, the raw /
-    partial registers and the code register (P*d bits); the shared digit counter and busy flag.
-    Not pipelined: every cycle of a word uses all of it."""
+    P = cycles per word), per column two digit products (the top digit from the live inputs on
+    ``in_valid``, the next ones from the registered raw sum in the Horner step), each d gated
+    copies of ``value << i`` (A - i bits: the shifted-in zeros are constant) summed by d - 1 adds
+    (A - i bits: the low i bits pass through); the Horner add ``(partial << d) + product``
+    (A - d bits, the same reason); the two selects in front of the partial (A bits) and code
+    (P*d bits) registers; the raw / partial registers and the code register; the shared digit
+    counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
-    return [
-        ("and", (A,), d * C, "word_cycle"),
-        ("add", (A,), d * C, "word_cycle"),
+    product = [("and", (A - i,), 2 * C, "word_cycle") for i in range(d)]
+    product += [("add", (A - i,), 2 * C, "word_cycle") for i in range(1, d)]
+    return product + [
+        ("add", (A - d,), C, "word_cycle"),
+        ("mux", (2, A), C, "word_cycle"),
+        ("mux", (2, P * d), C, "word_cycle"),
         ("reg_en", (A,), 2 * C, "word_cycle"),
         ("reg_en", (P * d,), C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
