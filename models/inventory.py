@@ -21,7 +21,7 @@ counts: see :mod:`models.cost`).
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
+from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
 from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, get_mode
@@ -177,6 +177,14 @@ def shiftadd_acc_out_bits(pe, acc_in_bits=None):
     return _sum_bits(pe.acc_width, pe.act_width + pe.weight_bits, acc_in_bits)
 
 
+def _shifter(w, s):
+    """A w-bit shifter by an s-bit amount as synthesis builds it: only the amount bits that can
+    move a bit within w are stages (ceil(log2 w)); a larger amount clears the word (w ANDs with
+    the OR of the high amount bits)."""
+    stages = min(s, _bits_for(w))
+    return [("shift", (w, stages))] + ([("and", (w,))] if stages < s else [])
+
+
 def _term_step_items(T):
     """:class:`hw.bitserial_terms.TermSteps` for T > 1 terms: the term index register with its
     increment and the ``active`` flag."""
@@ -208,27 +216,29 @@ def bitserial_fp16_pe_items(pe):
     """:class:`hw.pe_bitserial_fp16.BitSerialFp16PE` (T terms, VEC lanes): per cycle of a step,
     per lane the term select (T:1, TERM_WIDTH bits), the FP16 decode (subnormal test and exponent
     mux, FP16_EXP_BITS), the product exponent add and presence gate (PRODUCT_EXP_BITS), the
-    alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount, presence
-    gate) and the conditional negation (ALIGNED_BITS + 1); the exponent-max tree (VEC - 1
-    compares and selects), the adder tree (DOT_BITS - 1, DOT_BITS - 1, DOT_BITS); the
-    accumulator: the acc_in / acc_out select (acc_width), the exponent max and two differences
-    (ACC_EXP_BITS), the two saturating arithmetic shifters (ACC_MAN_BITS and DOT_BITS,
-    SAT_SHIFT_BITS amount bits), the DOT_BITS + 1 add and two range checks, the normalising shift
+    alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount
+    (:func:`_shifter`), presence gate) and the conditional negation (into ALIGNED_BITS + 1);
+    the exponent-max tree (VEC - 1 compares and selects), the adder tree (DOT_BITS - 1,
+    DOT_BITS - 1, DOT_BITS); the accumulator: the acc_in / acc_out select (acc_width), the
+    exponent max (a compare) and two differences (ACC_EXP_BITS), the two saturating arithmetic
+    shifters (ACC_MAN_BITS and DOT_BITS, SAT_SHIFT_BITS amount bits, :func:`_shifter`), the
+    DOT_BITS + 1 add and two range checks (compares), the normalising shift
     (NORM_SHIFT_BITS amount bits), the exponent increment and the enabled acc_width register;
     the term sequencing."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
     lane = [("mux", (max(T, 2), TERM_WIDTH)), ("eq", (FP16_EXP_BITS,)), ("mux", (2, FP16_EXP_BITS)),
-            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), ("shift", (ALIGNED_BITS, P)),
-            ("and", (ALIGNED_BITS,)), ("add", (N,)), ("mux", (2, N))]
+            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
+            ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
     items = [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
-    items += [("add", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
+    items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
               ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
-              ("mux", (2, A), 1, "step_cycle"), ("add", (ACC_EXP_BITS,), 3, "step_cycle"),
+              ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
+              ("add", (ACC_EXP_BITS,), 2, "step_cycle"),
               ("mux", (2, ACC_EXP_BITS), 1, "step_cycle"),
-              ("shift", (ACC_MAN_BITS, SAT_SHIFT_BITS), 1, "step_cycle"),
-              ("shift", (DOT_BITS, SAT_SHIFT_BITS), 1, "step_cycle"),
-              ("add", (DOT_BITS + 1,), 3, "step_cycle"),
+              *[(prim, widths, 1, "step_cycle") for prim, widths in
+                _shifter(ACC_MAN_BITS, SAT_SHIFT_BITS) + _shifter(DOT_BITS, SAT_SHIFT_BITS)],
+              ("add", (DOT_BITS + 1,), 1, "step_cycle"), ("lt", (DOT_BITS + 1,), 2, "step_cycle"),
               ("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, "step_cycle"),
               ("add", (ACC_EXP_BITS,), 1, "step_cycle"),
               ("reg_en", (A,), 1, "step_cycle")]
@@ -272,21 +282,22 @@ def ovp_decoder_items(decoder):
 
 
 def term_encoder_items(border):
-    """:class:`hw.bitserial_terms.TermEncoder`: Booth formats per digit two 1-bit compares, the
-    presence / magnitude-two gates and the SHIFT_BITS shift add; fp formats the magnitude table
-    (2**(bits-1):1, MAGNITUDE_BITS), the ``-0`` compare, for mixed formats the special-value
-    select, and two leading-one searches over the magnitude (MAGNITUDE_BITS:1 selects of
-    SHIFT_BITS) with the mask between."""
+    """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
+    compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
+    even); fp formats compute every term field (presence, shift, and the sign gate) from the
+    vb - 1 index bits alone (the magnitude table, its leading-one searches and mask are
+    constants per index), so synthesis builds a constant lookup of 2**(vb-1) entries of the
+    element's terms x TERM_WIDTH bits; mixed formats add the ``-0`` compare (a fixed code of
+    vb bits), the special values' lookup and the select between the two."""
     fmt, n = border.format, border.elements
     if fmt.kind == "booth":
-        return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval"),
-                ("add", (SHIFT_BITS,), fmt.terms * n, "eval")]
-    vb, M = fmt.value_bits, MAGNITUDE_BITS
-    items = [("mux", (1 << (vb - 1), M), n, "eval"), ("eq", (vb,), n, "eval"),
-             ("mux", (M, SHIFT_BITS), 2 * n, "eval"), ("and", (M,), n, "eval"),
-             ("eq", (M,), 2 * n, "eval")]
+        return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval")]
+    out = fmt.terms * TERM_WIDTH
+    items = [("rom", (1 << (fmt.value_bits - 1), out), n, "eval")]
     if fmt.special_values:
-        items.append(("mux", (len(fmt.special_values), M), n, "eval"))
+        items += [("eqc", (fmt.value_bits,), n, "eval"),
+                  ("rom", (len(fmt.special_values), out), n, "eval"),
+                  ("mux", (2, out), n, "eval")]
     return items
 
 

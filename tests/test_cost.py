@@ -174,7 +174,7 @@ def test_lut_by_hand():
     assert math.isclose(r.area_um2["pes"], 4 * pe_area)
     assert math.isclose(r.area_um2["act_borders"], 2 * table)
     assert math.isclose(r.energy_per_action_pj["act_border_eval"],
-                        _energy("add", 9) + 2 * _energy("add", 10) + 12 * _energy("add", 11))
+                        _energy("neg", 8, 9) + 2 * _energy("addn", 10, 8) + 12 * _energy("addn", 11, 8))
     layer = r.layers[0]
     # one fold, one token (K = 4 = one group): 4 PE steps of 2 cycles, 2 border evaluations
     assert layer.folds == 1
