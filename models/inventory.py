@@ -91,7 +91,7 @@ def int8_acc_out_bits(pe, acc_in_bits=None):
 def lut_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_lut.LutPE` (B = weight_bits bit-planes, E = table entry width):
     per cycle of a step an 8:1 entry mux (E bits), a B:1 plane select (GROUP bits: one bit of each
-    weight), the negation (E+1-bit subtract and mux) and, for B > 1, the Horner update
+    weight), the negation (E into E+1 bits) and its sign mux and, for B > 1, the Horner update
     ``partial = 2*partial + term`` (E+B bits) with its register and the plane counter; per step
     the final ``acc_hold + 2*partial + term`` (one $macc: an E+B+2-bit add of the narrow
     operands and the acc_width add of acc_hold), the acc_hold / acc_out
@@ -102,7 +102,7 @@ def lut_pe_items(pe, acc_in_bits=None):
     entries = pe.act_width // ENTRY_WIDTH
     B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
     items = [("mux", (entries, E), 1, "step_cycle"),
-             ("add", (E + 1,), 1, "step_cycle"),
+             ("neg", (E, E + 1), 1, "step_cycle"),
              ("mux", (2, E + 1), 1, "step_cycle")]
     counter = _bits_for(max(B, 2))
     out = lut_acc_out_bits(pe, acc_in_bits)

@@ -159,12 +159,12 @@ def test_ws_accumulation_chain_by_hand():
 
 
 def test_lut_by_hand():
-    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 12-bit negate + sign mux, 2:1 nibble select
+    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 11 -> 12-bit negate + sign mux, 2:1 nibble select
     (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold and
     acc_out (32 bits, enabled), the final three-operand add as one 15-bit add of the narrow
     operands and one 32-bit add of acc_hold. Table precompute: 8 -> 9-bit negate, 2 x 10-bit,
     12 x 11-bit adds of an 8-bit activation. Every primitive a measured osu018 point."""
-    pe_area = (_area("mux", 8, 11) + _area("add", 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
+    pe_area = (_area("mux", 8, 11) + _area("neg", 11, 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
                + _area("add", 13) + _area("reg_en", 13) + _area("reg_en", 1) + _area("add", 1)
                + _area("reg_en", 1) + 2 * _area("reg_en", 32) + _area("add", 15) + _area("add", 32))
     assert math.isclose(unit_area_um2("lut", pe_options=(("weight_bits", 2),)), pe_area)
