@@ -17,6 +17,9 @@ reg       (w,)             w flops with a synchronous reset (every Amaranth ``sy
 reg_en    (w,)             w flops with synchronous reset and a load enable
 mux       (n, w)           n:1 multiplexer of w-bit words (ceil(log2 n)-bit select)
 shift     (w, s)           barrel shifter, w-bit result, s-bit amount
+shiftn    (a, s, w)        ``y = a <<< s``: a signed a-bit value shifted into w bits (w >= a)
+addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
+neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
 eq        (w,)             ``y = a == b``
 eqc       (w,)             ``y = a == K`` (a fixed pseudo-random code K)
 lt        (w,)             ``y = a < b`` (unsigned)
@@ -58,7 +61,7 @@ from .inventory import ARRAY_INVENTORIES, unit_items
 from .registry import PE_KINDS
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitives_osu018.json"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 ACTIVITY_NOTE = ("energy_pj is per operation with every mapped cell output toggling once "
                  "(activity 1); the cost model multiplies by its activity")
 
@@ -122,6 +125,24 @@ def verilog(family, widths):
         return _comb(name, [f"input [{s - 1}:0] sel", f"input [{n * w - 1}:0] d", f"output reg [{w - 1}:0] y"],
                      f"  always @* begin\n    case (sel)\n{cases}      default: y = d[{n * w - 1}:{(n - 1) * w}];\n"
                      f"    endcase\n  end\n"), name
+    if family == "shiftn" and len(widths) == 3:
+        a, s, w = widths
+        if w < a:
+            raise ValueError(f"shiftn result narrower than its input: {widths}")
+        return _comb(name, [f"input signed [{a - 1}:0] a", f"input [{s - 1}:0] sh",
+                            f"output signed [{w - 1}:0] y"], "  assign y = a <<< sh;\n"), name
+    if family == "addn" and len(widths) == 2:
+        w, b = widths
+        if b > w:
+            raise ValueError(f"addn narrow operand wider than the result: {widths}")
+        return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
+                            f"output signed [{w - 1}:0] y"], "  assign y = a + b;\n"), name
+    if family == "neg" and len(widths) == 2:
+        a, w = widths
+        if w < a:
+            raise ValueError(f"neg result narrower than its input: {widths}")
+        return _comb(name, [f"input signed [{a - 1}:0] a", f"output signed [{w - 1}:0] y"],
+                     "  assign y = -a;\n"), name
     if family == "shift" and len(widths) == 2:
         w, s = widths
         return _comb(name, [f"input [{w - 1}:0] a", f"input [{s - 1}:0] sh", f"output [{w - 1}:0] y"],
@@ -152,6 +173,9 @@ FIT_FEATURES = {
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
     "mux": lambda n, w: ((n - 1) * w, w),
     "shift": lambda w, s: (w * s, w, 1.0),
+    "shiftn": lambda a, s, w: (a * s, w, 1.0),
+    "neg": lambda a, w: (a, w, 1.0),
+    "addn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
     "lead1": lambda w: (w * _sel_bits(w), w, 1.0),
 }
@@ -171,6 +195,9 @@ GRID = {
     "reg_en": [(w,) for w in (1, 8, 32)],
     "mux": [(n, w) for n in (2, 3, 4, 8) for w in (1, 4, 8, 16)],
     "shift": [(w, s) for w in (8, 16, 32) for s in (2, 3, 4, 5)],
+    "shiftn": [(a, s, a + (1 << s) - 1) for a in (4, 8, 16) for s in (2, 3, 4)],
+    "neg": [(a, w) for a in (4, 8, 16, 32) for w in (a, a + 2)],
+    "addn": [(w, b) for w in (8, 12, 16, 24, 32) for b in (4, 8, 16) if b <= w],
     "rom": [(n, w) for n in (4, 8, 16) for w in (4, 8)],
     "lead1": [(w,) for w in (4, 8, 16)],
 }
@@ -283,7 +310,8 @@ def fit_family(family, points):
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
-    "mux": "(n-1)*w, w", "shift": "w*s, w, 1", "rom": "n*w, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "addn": "b, w, 1", "rom": "n*w, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

@@ -17,7 +17,9 @@ Baas (area x 1/19; energy by the ratio of their fits, 180 nm 1.8 V -> 45 nm 0.9 
 
 Families (widths): ``add`` / ``sub`` (w), ``mult`` / ``smult`` (a, b: unsigned / signed),
 ``mac`` (a, b, c: fused ``c + a * b``), ``reg`` (w: synchronous reset), ``reg_en`` (w: reset and
-load enable), ``mux`` (n, w), ``shift`` (w, amount bits), ``eq`` / ``lt`` (w), ``eqc`` (w:
+load enable), ``mux`` (n, w), ``shift`` (w, amount bits), ``shiftn`` (a, amount bits, w: an a-bit
+value shifted into w bits), ``neg`` (a, w: an a-bit value negated into w bits), ``addn`` (w, b: a w-bit plus a
+sign-extended b-bit operand), ``eq`` / ``lt`` (w), ``eqc`` (w:
 compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``lead1`` (w: leading-one
 position). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
 cross-check (not an input to the model).

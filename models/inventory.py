@@ -19,10 +19,9 @@ pipelined). A design's inventory is a list of :class:`Item` (grouped, with event
 counts: see :mod:`models.cost`).
 """
 
-import inspect
 from typing import NamedTuple
 
-from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
+from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
 from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, get_mode
@@ -49,38 +48,74 @@ def _bits_for(n):
     return max(1, (n - 1).bit_length())
 
 
+def _sum_bits(acc_width, term_bits, acc_in_bits):
+    """Significant bits of ``acc_in + term`` as synthesis builds it: ``acc_width`` when ``acc_in``
+    is all significant (None), the term's bits when ``acc_in`` is the constant 0 (the add folds),
+    else the wider operand's bits + 1 (``wreduce``); never more than ``acc_width`` (it wraps)."""
+    if acc_in_bits is None:
+        return acc_width
+    if acc_in_bits == 0:
+        return min(acc_width, term_bits)
+    return min(acc_width, max(term_bits, acc_in_bits) + 1)
+
+
 # --------------------------------------------------------------------------------------------
 # PEs
 
 
-def int8_pe_items(pe, acc_in_zero=False):
+def int8_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_int8.Int8PE`: ``acc_out <= acc_in + act * weight`` when valid: one fused
     signed multiply-accumulate (Yosys's ``alumacc`` makes one ``$macc`` of the product and the
-    add) and the acc_width enabled register. ``acc_in_zero`` (a weight-stationary array's top
-    row, whose ``acc_in`` is the constant 0): the add folds away, a signed multiply remains."""
-    if acc_in_zero:
+    add) and the enabled result register.
+
+    ``acc_in_bits``: how many significant bits ``acc_in`` carries (None: all ``acc_width``; in a
+    weight-stationary array row r's ``acc_in`` is row r-1's sign-extended sum, row 0's the constant
+    0). Synthesis keeps only the significant bits (``wreduce`` narrows the add, the duplicated
+    sign flops merge), so the MAC and register are :func:`int8_acc_out_bits` wide; with 0 the add
+    folds away and a signed multiply remains."""
+    out = int8_acc_out_bits(pe, acc_in_bits)
+    if acc_in_bits == 0:
         return [("smult", (pe.act_width, pe.weight_width), 1, "step"),
-                ("reg_en", (pe.acc_width,), 1, "step")]
-    return [("mac", (pe.act_width, pe.weight_width, pe.acc_width), 1, "step"),
-            ("reg_en", (pe.acc_width,), 1, "step")]
+                ("reg_en", (out,), 1, "step")]
+    return [("mac", (pe.act_width, pe.weight_width, out), 1, "step"),
+            ("reg_en", (out,), 1, "step")]
 
 
-def lut_pe_items(pe):
+def int8_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_int8.Int8PE`'s ``acc_out`` given ``acc_in``'s: the
+    signed product's act_width + weight_width bits, one more for the add of a nonzero
+    ``acc_in`` (the wider operand's width + 1), at most ``acc_width`` (it wraps there)."""
+    return _sum_bits(pe.acc_width, pe.act_width + pe.weight_width, acc_in_bits)
+
+
+def lut_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_lut.LutPE` (B = weight_bits bit-planes, E = table entry width):
     per cycle of a step an 8:1 entry mux (E bits), a B:1 plane select (GROUP bits: one bit of each
-    weight), the negation (E+1-bit subtract and mux) and, for B > 1, the Horner update
+    weight), the negation (E into E+1 bits) and its sign mux and, for B > 1, the Horner update
     ``partial = 2*partial + term`` (E+B bits) with its register and the plane counter; per step
-    the final adds ``acc_hold + 2*partial + term`` (two acc_width adders), the acc_hold / acc_out
-    registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register)."""
+    the final ``acc_hold + 2*partial + term`` (one $macc: an E+B+2-bit add of the narrow
+    operands and the acc_width add of acc_hold), the acc_hold / acc_out
+    registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register).
+    ``acc_in_bits`` as in :func:`int8_pe_items`: the acc_hold register keeps ``acc_in``'s
+    significant bits (none for the constant 0) and the adds and acc_out narrow to
+    :func:`lut_acc_out_bits`."""
     entries = pe.act_width // ENTRY_WIDTH
     B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
     items = [("mux", (entries, E), 1, "step_cycle"),
-             ("add", (E + 1,), 1, "step_cycle"),
+             ("neg", (E, E + 1), 1, "step_cycle"),
              ("mux", (2, E + 1), 1, "step_cycle")]
     counter = _bits_for(max(B, 2))
+    out = lut_acc_out_bits(pe, acc_in_bits)
     if B == 1:   # the plane register is still there (loaded with 0 on valid)
-        return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step"),
-                        ("reg_en", (counter,), 1, "step")]
+        add = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+        return items + add + [("reg_en", (out,), 1, "step"), ("reg_en", (counter,), 1, "step")]
+    hold = A if acc_in_bits is None else acc_in_bits
+    # Yosys's alumacc makes the two adds one three-operand $macc: the narrow operands
+    # (partial << 1, E+B+1 bits; term, E+1) meet in an E+B+2-bit add, acc_hold joins in one
+    # full-width add (none when acc_in is the constant 0)
+    adds = [("add", (min(A, E + B + 2),), 1, "step")]
+    if acc_in_bits != 0:
+        adds.append(("add", (out,), 1, "step"))
     return items + [
         ("mux", (B, GROUP), 1, "step_cycle"),
         ("add", (E + B,), 1, "step_cycle"),
@@ -88,31 +123,66 @@ def lut_pe_items(pe):
         ("reg_en", (counter,), 1, "step_cycle"),
         ("add", (counter,), 1, "step_cycle"),
         ("reg_en", (1,), 1, "step"),
-        ("reg_en", (A,), 2, "step"),
-        ("add", (A,), 2, "step"),
-    ]
+        ("reg_en", (out,), 1, "step"),
+    ] + ([("reg_en", (hold,), 1, "step")] if hold else []) + adds
 
 
-def ovp_pe_items(pe):
+def lut_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_lut.LutPE`'s ``acc_out``: B = 1 adds the E+1-bit term
+    to ``acc_in``; B > 1 adds ``partial << 1`` (E+B+1 bits) to acc_hold, then the E+1-bit term."""
+    B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
+    if B == 1:
+        return _sum_bits(A, E + 1, acc_in_bits)
+    return _sum_bits(A, E + 1, _sum_bits(A, E + B + 1, acc_in_bits))
+
+
+def ovp_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_ovp.OvpPE` (mode fields E, I from :mod:`hw.ovp_decoder`): per pair element
-    an I x I multiplier, the exponent add (``shift_width`` bits) and the product's left shift
-    (``term_width``, ``shift_width`` amount bits); the two terms' add, the accumulate add and the
-    enabled acc_out register."""
+    a signed I x I multiplier, the exponent add (``shift_width`` bits) and the 2I-bit product's
+    left shift into ``term_width`` bits (``shift_width`` amount bits); the two terms' add, the accumulate add and the
+    enabled acc_out register, :func:`ovp_acc_out_bits` wide (``acc_in_bits`` as in
+    :func:`int8_pe_items`; the accumulate add folds when ``acc_in`` is 0)."""
     fmt = get_mode(pe.mode)
-    I, A, term, shift = fmt.int_width, pe.acc_width, pe.term_width, pe.shift_width
-    return [("mult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
-            ("shift", (term, shift), 2, "step"), ("add", (term + 1,), 1, "step"),
-            ("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+    I, term, shift = fmt.int_width, pe.term_width, pe.shift_width
+    out = ovp_acc_out_bits(pe, acc_in_bits)
+    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+    return [("smult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
+            ("shiftn", (2 * I, shift, term), 2, "step"), ("add", (term + 1,), 1, "step"),
+            *accumulate, ("reg_en", (out,), 1, "step")]
 
 
-def shiftadd_pe_items(pe):
+def ovp_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_ovp.OvpPE`'s ``acc_out``: ``acc_in`` + the two terms'
+    sum (``term_width`` + 1 bits)."""
+    return _sum_bits(pe.acc_width, pe.term_width + 1, acc_in_bits)
+
+
+def shiftadd_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_shiftadd.ShiftAddPE` (B = weight_bits): per weight bit a gated copy of the
     shifted activation (act_width + b bits of AND gates), B-1 adders growing one bit per term,
-    the accumulate adder and the enabled acc_out register; no multiplier."""
-    B, W, A = pe.weight_bits, pe.act_width, pe.acc_width
+    the accumulate adder and the enabled acc_out register, :func:`shiftadd_acc_out_bits` wide
+    (``acc_in_bits`` as in :func:`int8_pe_items`); no multiplier."""
+    B, W = pe.weight_bits, pe.act_width
+    out = shiftadd_acc_out_bits(pe, acc_in_bits)
     items = [("and", (W + b,), 1, "step") for b in range(B)]
     items += [("add", (W + b + 1,), 1, "step") for b in range(1, B)]
-    return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+    return items + accumulate + [("reg_en", (out,), 1, "step")]
+
+
+def shiftadd_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_shiftadd.ShiftAddPE`'s ``acc_out``: ``acc_in`` + the
+    product, whose significant bits are those of the last term adder (act_width + B; the
+    ``product`` signal's extra bit is a sign extension)."""
+    return _sum_bits(pe.acc_width, pe.act_width + pe.weight_bits, acc_in_bits)
+
+
+def _shifter(w, s):
+    """A w-bit shifter by an s-bit amount as synthesis builds it: only the amount bits that can
+    move a bit within w are stages (ceil(log2 w)); a larger amount clears the word (w ANDs with
+    the OR of the high amount bits)."""
+    stages = min(s, _bits_for(w))
+    return [("shift", (w, stages))] + ([("and", (w,))] if stages < s else [])
 
 
 def _term_step_items(T):
@@ -127,14 +197,14 @@ def _term_step_items(T):
 
 def bitserial_pe_items(pe):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
-    term select (TERM_WIDTH bits), the barrel shift of the activation (SHIFTED_BITS, SHIFT_BITS
-    amount bits), its negation (ADDEND_BITS subtract), the sign and presence selects, and the
+    term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
+    SHIFTED_BITS (SHIFT_BITS amount bits), its negation (into ADDEND_BITS), the sign and presence selects, and the
     accumulator itself: ``acc_in`` / ``acc_out`` select, one acc_width adder and the enabled
     acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
     T, A = pe.terms, pe.acc_width
     return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
-            ("shift", (SHIFTED_BITS, SHIFT_BITS), 1, "step_cycle"),
-            ("add", (ADDEND_BITS,), 1, "step_cycle"),
+            ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
+            ("neg", (SHIFTED_BITS, ADDEND_BITS), 1, "step_cycle"),
             ("mux", (2, ADDEND_BITS), 1, "step_cycle"),
             ("and", (ADDEND_BITS,), 1, "step_cycle"),
             ("mux", (2, A), 1, "step_cycle"),
@@ -146,27 +216,29 @@ def bitserial_fp16_pe_items(pe):
     """:class:`hw.pe_bitserial_fp16.BitSerialFp16PE` (T terms, VEC lanes): per cycle of a step,
     per lane the term select (T:1, TERM_WIDTH bits), the FP16 decode (subnormal test and exponent
     mux, FP16_EXP_BITS), the product exponent add and presence gate (PRODUCT_EXP_BITS), the
-    alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount, presence
-    gate) and the conditional negation (ALIGNED_BITS + 1); the exponent-max tree (VEC - 1
-    compares and selects), the adder tree (DOT_BITS - 1, DOT_BITS - 1, DOT_BITS); the
-    accumulator: the acc_in / acc_out select (acc_width), the exponent max and two differences
-    (ACC_EXP_BITS), the two saturating arithmetic shifters (ACC_MAN_BITS and DOT_BITS,
-    SAT_SHIFT_BITS amount bits), the DOT_BITS + 1 add and two range checks, the normalising shift
+    alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount
+    (:func:`_shifter`), presence gate) and the conditional negation (into ALIGNED_BITS + 1);
+    the exponent-max tree (VEC - 1 compares and selects), the adder tree (DOT_BITS - 1,
+    DOT_BITS - 1, DOT_BITS); the accumulator: the acc_in / acc_out select (acc_width), the
+    exponent max (a compare) and two differences (ACC_EXP_BITS), the two saturating arithmetic
+    shifters (ACC_MAN_BITS and DOT_BITS, SAT_SHIFT_BITS amount bits, :func:`_shifter`), the
+    DOT_BITS + 1 add and two range checks (compares), the normalising shift
     (NORM_SHIFT_BITS amount bits), the exponent increment and the enabled acc_width register;
     the term sequencing."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
     lane = [("mux", (max(T, 2), TERM_WIDTH)), ("eq", (FP16_EXP_BITS,)), ("mux", (2, FP16_EXP_BITS)),
-            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), ("shift", (ALIGNED_BITS, P)),
-            ("and", (ALIGNED_BITS,)), ("add", (N,)), ("mux", (2, N))]
+            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
+            ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
     items = [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
-    items += [("add", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
+    items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
               ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
-              ("mux", (2, A), 1, "step_cycle"), ("add", (ACC_EXP_BITS,), 3, "step_cycle"),
+              ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
+              ("add", (ACC_EXP_BITS,), 2, "step_cycle"),
               ("mux", (2, ACC_EXP_BITS), 1, "step_cycle"),
-              ("shift", (ACC_MAN_BITS, SAT_SHIFT_BITS), 1, "step_cycle"),
-              ("shift", (DOT_BITS, SAT_SHIFT_BITS), 1, "step_cycle"),
-              ("add", (DOT_BITS + 1,), 3, "step_cycle"),
+              *[(prim, widths, 1, "step_cycle") for prim, widths in
+                _shifter(ACC_MAN_BITS, SAT_SHIFT_BITS) + _shifter(DOT_BITS, SAT_SHIFT_BITS)],
+              ("add", (DOT_BITS + 1,), 1, "step_cycle"), ("lt", (DOT_BITS + 1,), 2, "step_cycle"),
               ("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, "step_cycle"),
               ("add", (ACC_EXP_BITS,), 1, "step_cycle"),
               ("reg_en", (A,), 1, "step_cycle")]
@@ -179,14 +251,15 @@ def bitserial_fp16_pe_items(pe):
 
 def lut_table_items(border):
     """:class:`hw.lut_precompute.LutTablePrecompute`: entry j = -a0 +- a1 +- a2 +- a3, built as
-    a prefix tree because equal partial sums are one expression (Yosys merges them): one
-    negation (ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts one bit wider each, up to
-    ENTRY_WIDTH; no registers."""
+    a prefix tree because equal partial sums are one expression (Yosys merges them): the
+    negation of a0 (ACT_BITS into ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts of one
+    ACT_BITS activation into a partial sum one bit wider each, up to ENTRY_WIDTH (``addn``: the
+    activation is a sign-extended narrow operand); no registers."""
     width = ACT_BITS + 1
-    items = [("add", (width,), 1, "eval")]
+    items = [("neg", (ACT_BITS, width), 1, "eval")]
     for level in range(1, GROUP):
         width = min(width + 1, ENTRY_WIDTH)
-        items.append(("add", (width,), 2 ** level, "eval"))
+        items.append(("addn", (width, ACT_BITS), 2 ** level, "eval"))
     return items
 
 
@@ -209,21 +282,22 @@ def ovp_decoder_items(decoder):
 
 
 def term_encoder_items(border):
-    """:class:`hw.bitserial_terms.TermEncoder`: Booth formats per digit two 1-bit compares, the
-    presence / magnitude-two gates and the SHIFT_BITS shift add; fp formats the magnitude table
-    (2**(bits-1):1, MAGNITUDE_BITS), the ``-0`` compare, for mixed formats the special-value
-    select, and two leading-one searches over the magnitude (MAGNITUDE_BITS:1 selects of
-    SHIFT_BITS) with the mask between."""
+    """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
+    compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
+    even); fp formats compute every term field (presence, shift, and the sign gate) from the
+    vb - 1 index bits alone (the magnitude table, its leading-one searches and mask are
+    constants per index), so synthesis builds a constant lookup of 2**(vb-1) entries of the
+    element's terms x TERM_WIDTH bits; mixed formats add the ``-0`` compare (a fixed code of
+    vb bits), the special values' lookup and the select between the two."""
     fmt, n = border.format, border.elements
     if fmt.kind == "booth":
-        return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval"),
-                ("add", (SHIFT_BITS,), fmt.terms * n, "eval")]
-    vb, M = fmt.value_bits, MAGNITUDE_BITS
-    items = [("mux", (1 << (vb - 1), M), n, "eval"), ("eq", (vb,), n, "eval"),
-             ("mux", (M, SHIFT_BITS), 2 * n, "eval"), ("and", (M,), n, "eval"),
-             ("eq", (M,), 2 * n, "eval")]
+        return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval")]
+    out = fmt.terms * TERM_WIDTH
+    items = [("rom", (1 << (fmt.value_bits - 1), out), n, "eval")]
     if fmt.special_values:
-        items.append(("mux", (len(fmt.special_values), M), n, "eval"))
+        items += [("eqc", (fmt.value_bits,), n, "eval"),
+                  ("rom", (len(fmt.special_values), out), n, "eval"),
+                  ("mux", (2, out), n, "eval")]
     return items
 
 
@@ -255,13 +329,20 @@ def group_dequant_items(unit):
 
 def scale_dequant_items(unit):
     """:class:`hw.scale_dequant.BitSerialScaleDequant` (C = cols, A = acc_width, d = digit_bits,
-    P = cycles per word), per column ``d`` gated adds (A bits) with the Horner add, the raw /
-    partial registers and the code register (P*d bits); the shared digit counter and busy flag.
-    Not pipelined: every cycle of a word uses all of it."""
+    P = cycles per word), per column two digit products (the top digit from the live inputs on
+    ``in_valid``, the next ones from the registered raw sum in the Horner step), each d gated
+    copies of ``value << i`` (A - i bits: the shifted-in zeros are constant) summed by d - 1 adds
+    (A - i bits: the low i bits pass through); the Horner add ``(partial << d) + product``
+    (A - d bits, the same reason); the two selects in front of the partial (A bits) and code
+    (P*d bits) registers; the raw / partial registers and the code register; the shared digit
+    counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
-    return [
-        ("and", (A,), d * C, "word_cycle"),
-        ("add", (A,), d * C, "word_cycle"),
+    product = [("and", (A - i,), 2 * C, "word_cycle") for i in range(d)]
+    product += [("add", (A - i,), 2 * C, "word_cycle") for i in range(1, d)]
+    return product + [
+        ("add", (A - d,), C, "word_cycle"),
+        ("mux", (2, A), C, "word_cycle"),
+        ("mux", (2, P * d), C, "word_cycle"),
         ("reg_en", (A,), 2 * C, "word_cycle"),
         ("reg_en", (P * d,), C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
@@ -308,16 +389,44 @@ def _operand_widths(pe):
     return a, w, act_border, weight_border
 
 
+#: PE inventory function -> its ``acc_out`` significant-bits function (for the ones that take
+#: ``acc_in_bits``: the weight-stationary accumulation chain, see :func:`_pe_items`).
+ACC_OUT_BITS = {int8_pe_items: int8_acc_out_bits, lut_pe_items: lut_acc_out_bits,
+                ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits}
+
+
+def _ws_chain_bits(pe, R):
+    """Significant ``acc_in`` bits of each row of a weight-stationary column (row 0: the constant
+    0), or None when the PE's inventory does not follow them (every row full width)."""
+    out_bits = ACC_OUT_BITS.get(INVENTORIES.get(type(pe)))
+    if out_bits is None:
+        return None
+    bits = [0]
+    for _ in range(R):
+        bits.append(out_bits(pe, bits[-1]))
+    return bits
+
+
 def _pe_items(pe, R, C, dataflow):
-    """The array's PEs: in weight-stationary the top row's ``acc_in`` is the constant 0, which
-    synthesis folds into those PEs when their inventory says how (``acc_in_zero``)."""
+    """The array's PEs. In weight-stationary, row r's ``acc_in`` is row r-1's sum: the top row's
+    is the constant 0 and each row below carries only the bits the sums so far can have
+    (sign-extended to acc_width). Synthesis keeps only those (the adds narrow, duplicated sign
+    flops merge), which the PE's inventory counts when it takes ``acc_in_bits``."""
     def pes(rows, listed):
         return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R)
                 for prim, widths, n, ev in listed]
-    inventory = INVENTORIES.get(type(pe))
-    if dataflow == "ws" and inventory is not None and "acc_in_zero" in inspect.signature(inventory).parameters:
-        return pes(1, inventory(pe, acc_in_zero=True)) + pes(R - 1, unit_items(pe))
-    return pes(R, unit_items(pe))
+    chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
+    if chain is None:
+        return pes(R, unit_items(pe))
+    inventory = INVENTORIES[type(pe)]
+    return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r]))]
+
+
+def _out_bits(pe, R, dataflow):
+    """Significant bits of the array's output lanes (the bottom row's sums in weight-stationary
+    when the PE's inventory follows the chain, else acc_width)."""
+    chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
+    return pe.acc_width if chain is None else chain[R]
 
 
 def _common_items(pe, R, C, dataflow):
@@ -344,9 +453,10 @@ def array_items_ws(pe, R, C):
     * per slot: two weight banks (``w{b}_{r}_{c}``, enabled), the row-address compare and the
       bank-select mux in front of the PE;
     * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
-      and removed by synthesis) and the output deskew (``deskew_c{c}``: C-1-c stages of acc_width).
+      and removed by synthesis) and the output deskew (``deskew_c{c}``: C-1-c stages of the
+      bottom row's significant bits, :func:`_out_bits`).
     """
-    L, A = pe.latency, pe.acc_width
+    L = pe.latency
     a_op, w_op, _, _ = _operand_widths(pe)
     rw = _bits_for(max(R, 2))
     tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
@@ -361,7 +471,7 @@ def array_items_ws(pe, R, C):
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
         Item("slot_regs", "mux", (2, pe.weight_width), R * C, "step", 1),
         Item("edge_regs", "reg", (1,), L, "token", L),
-        Item("edge_regs", "reg", (A,), tri_c, "out_word", tri_c),
+        Item("edge_regs", "reg", (_out_bits(pe, R, "ws"),), tri_c, "out_word", tri_c),
     ]
 
 

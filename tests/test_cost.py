@@ -13,7 +13,7 @@ from models.cost import CostConfig, evaluate
 from models.cost_primitives import primitive
 from models.cost_vs_synth import unit_area_um2
 from models.cycles import gemm_cycles
-from models.registry import PE_KINDS
+from models.registry import PE_KINDS, get_kind
 from models.tech import UnknownComponentError
 from models.workloads import WORKLOADS, Gemm
 from models.design import DesignConfig
@@ -117,18 +117,19 @@ def _energy(family, *widths):
 def test_int8_by_hand():
     """INT8 PE: one fused signed 8x8 + 32 multiply-accumulate and 32 enabled flops (measured
     osu018 points, scaled by 1/19); a 1x1 ws array's only PE is in the top row, whose acc_in is 0:
-    a signed 8x8 multiply and the register; the slot adds two 8-bit weight banks, the 1-bit row
-    compare and the 8-bit bank mux; the edge the 1-bit output-valid delay."""
+    a signed 8x8 multiply and the register of its 16 significant bits; the slot adds two 8-bit
+    weight banks, the 1-bit row compare and the 8-bit bank mux; the edge the 1-bit output-valid
+    delay."""
     pe_area = _area("mac", 8, 8, 32) + _area("reg_en", 32)
     assert math.isclose(unit_area_um2("int8"), pe_area)
     r = evaluate(CostConfig("int8", 1, 1, "ws"), (1, 1, 1))
-    top_pe = _area("smult", 8, 8) + _area("reg_en", 32)
+    top_pe = _area("smult", 8, 8) + _area("reg_en", 16)
     slot = 2 * _area("reg_en", 8) + _area("eq", 1) + _area("mux", 2, 8)
     assert math.isclose(r.area_um2["pes"], top_pe)
     assert math.isclose(r.area_um2["slot_regs"], slot)
     assert math.isclose(r.area_um2["edge_regs"], _area("reg", 1))
     assert r.area_um2["act_borders"] == r.area_um2["weight_borders"] == 0
-    step = _energy("smult", 8, 8) + _energy("reg_en", 32)
+    step = _energy("smult", 8, 8) + _energy("reg_en", 16)
     assert math.isclose(r.energy_per_action_pj["pe_step"], step)
     assert math.isclose(r.energy_per_action_pj["mac"], step)
     # one token: one PE step; cycles: preload 1 + 0 + 0 + output latency (1 + 1 + 1) + 1 = 5
@@ -142,22 +143,40 @@ def test_int8_by_hand():
     assert math.isclose(cost_primitives.sram_energy_64b(64 * 1024), 20 * 2 ** (math.log(5) / math.log(32)))
 
 
+def test_ws_accumulation_chain_by_hand():
+    """A weight-stationary INT8 column: row r's acc_in holds only the bits the sums so far can
+    have (16 + r, sign-extended), which synthesis keeps (wreduce, merged sign flops): row 0 a
+    signed multiply and 16 flops, rows 1.. a MAC and register one bit wider per row; the output
+    deskew of a 4x2 array (one stage, column 0) is 19 bits."""
+    r = evaluate(CostConfig("int8", 4, 2, "ws"), (4, 8, 2))
+    column = _area("smult", 8, 8) + _area("reg_en", 16) + sum(
+        _area("mac", 8, 8, 16 + row) + _area("reg_en", 16 + row) for row in (1, 2, 3))
+    assert math.isclose(r.area_um2["pes"], 2 * column)
+    items = [i for i in inventory.ARRAY_INVENTORIES["ws"](get_kind("int8").prototype(), 4, 2)
+             if i.group == "edge_regs" and i.prim == "reg" and i.widths[0] > 8]
+    assert [(i.widths, i.count) for i in items] == [((19,), 1)]
+    # an acc_width narrower than the chain caps it (the sum wraps there)
+    narrow = inventory.ARRAY_INVENTORIES["ws"](get_kind("int8").prototype(acc_width=17), 4, 1)
+    assert {i.widths for i in narrow if i.prim == "mac"} == {(8, 8, 17)}
+
+
 def test_lut_by_hand():
-    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 12-bit negate + sign mux, 2:1 nibble select
+    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 11 -> 12-bit negate + sign mux, 2:1 nibble select
     (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold and
-    acc_out (32 bits, enabled), two 32-bit adds. Table precompute: 9-bit negate, 2 x 10-bit,
-    12 x 11-bit adds. Every primitive a measured osu018 point."""
-    pe_area = (_area("mux", 8, 11) + _area("add", 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
+    acc_out (32 bits, enabled), the final three-operand add as one 15-bit add of the narrow
+    operands and one 32-bit add of acc_hold. Table precompute: 8 -> 9-bit negate, 2 x 10-bit,
+    12 x 11-bit adds of an 8-bit activation. Every primitive a measured osu018 point."""
+    pe_area = (_area("mux", 8, 11) + _area("neg", 11, 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
                + _area("add", 13) + _area("reg_en", 13) + _area("reg_en", 1) + _area("add", 1)
-               + _area("reg_en", 1) + 2 * _area("reg_en", 32) + 2 * _area("add", 32))
+               + _area("reg_en", 1) + 2 * _area("reg_en", 32) + _area("add", 15) + _area("add", 32))
     assert math.isclose(unit_area_um2("lut", pe_options=(("weight_bits", 2),)), pe_area)
-    table = _area("add", 9) + 2 * _area("add", 10) + 12 * _area("add", 11)
+    table = _area("neg", 8, 9) + 2 * _area("addn", 10, 8) + 12 * _area("addn", 11, 8)
     assert math.isclose(unit_area_um2("lut", "act_border"), table)
     r = evaluate(CostConfig("lut", 2, 2, "os", pe_options=(("weight_bits", 2),)), (2, 4, 2))
     assert math.isclose(r.area_um2["pes"], 4 * pe_area)
     assert math.isclose(r.area_um2["act_borders"], 2 * table)
     assert math.isclose(r.energy_per_action_pj["act_border_eval"],
-                        _energy("add", 9) + 2 * _energy("add", 10) + 12 * _energy("add", 11))
+                        _energy("neg", 8, 9) + 2 * _energy("addn", 10, 8) + 12 * _energy("addn", 11, 8))
     layer = r.layers[0]
     # one fold, one token (K = 4 = one group): 4 PE steps of 2 cycles, 2 border evaluations
     assert layer.folds == 1

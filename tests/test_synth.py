@@ -3,6 +3,7 @@ model-vs-synthesis comparison. Results are cached per Verilog hash (~/.cache/pea
 only the first run pays for synthesis (about a minute). Skipped when no Yosys or no liberty
 (`make synth-tools` installs them), except under CI=true, where missing tools fail the run."""
 
+import collections
 import math
 import os
 import re
@@ -92,10 +93,17 @@ def test_every_registered_pe_synthesises_as_its_kind_declares(tools, kind, optio
 def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
     r = synth.synthesize("lut", unit="act_border")
     assert r.multipliers == 0 and r.flop_bits == 0 and r.area_um2 > 0
-    adders = sum(n for c, n in r.word_cells.items() if re.match(r"\$(add|sub|neg)_", c))
+    # Yosys's word-level add / sub / negate cells, by result width, are the inventory's
+    adders = collections.Counter()
+    for cell, n in r.word_cells.items():
+        if re.match(r"\$(add|sub|neg)_", cell):
+            adders[int(cell.rsplit("_", 1)[1])] += n
     proto = synth._kind_and_pe("lut", ())[1]
-    assert adders == sum(n for p, _, n, _ in inventory.unit_items(synth.border_unit(proto, "act_border"))
-                         if p == "add")
+    result_width = {"add": lambda w: w, "addn": lambda w, b: w, "neg": lambda a, w: w}
+    counted = collections.Counter()
+    for p, widths, n, _ in inventory.unit_items(synth.border_unit(proto, "act_border")):
+        counted[result_width[p](*widths)] += n
+    assert adders == counted
     with pytest.raises(ValueError, match="no weight border"):
         synth.unit_verilog("lut", "weight_border")
 
