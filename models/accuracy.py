@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import realdata, smollm2
-from .fast_golden import fast_golden
+from .fast_golden import fast_golden, prepare_weights
 from .registry import GemmOperands
 
 WINDOW = 512
@@ -156,9 +156,11 @@ def design_linear(kind, pe):
     def linear(x, w, name):
         if name not in weights:
             codes, meta = kind.quantize_weights(np.asarray(w), pe)
-            weights[name] = (kind.check_weights(codes, pe), meta)
-        operands = design_operands(kind, pe, x, *weights[name])
-        raw = fast_golden(kind, operands, pe)
+            codes = kind.check_weights(codes, pe)
+            weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
+        codes, meta, prepared = weights[name]
+        operands = design_operands(kind, pe, x, codes, meta)
+        raw = fast_golden(kind, operands, pe, prepared)
         out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
         return np.asarray(out, dtype=np.float32)
 

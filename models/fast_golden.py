@@ -81,22 +81,40 @@ def _grouped(a, w, group_size):
 
 
 # ---------------------------------------------------------------------------------------------
-# per kind: (acts codes, weight codes, pe, extra) -> the golden's integers
+# per kind: weight codes -> the integer values the GEMM multiplies by (once per weight matrix),
+# then (acts codes, those values, pe, extra) -> the golden's integers
 
 
-def int8_fast(acts, weights, pe, extra=None):
-    return wrap_signed(exact_matmul(acts, weights), pe.acc_width)
+def _codes(weights, pe):
+    return np.asarray(weights, dtype=np.int64)
 
 
-def lut_fast(acts, weights, pe, extra=None):
-    offset = (1 << pe.weight_bits) - 1
-    return wrap_signed(exact_matmul(acts, 2 * np.asarray(weights, dtype=np.int64) - offset), pe.acc_width)
+def lut_values(weights, pe):
+    """LUT weights as the array multiplies them: ``2Q - (2**B - 1)`` (the offline flip)."""
+    return 2 * np.asarray(weights, dtype=np.int64) - ((1 << pe.weight_bits) - 1)
 
 
-def ovp_fast(acts, weights, pe, extra=None):
-    ea, ia = decode_codes(acts, pe.mode)
-    ew, iw = decode_codes(np.asarray(weights).T, pe.mode)
-    return wrap_signed(exact_matmul(ia << ea, (iw << ew).T), pe.acc_width)
+def ovp_values(weights, pe):
+    """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N)."""
+    e, i = decode_codes(np.asarray(weights).T, pe.mode)
+    return np.ascontiguousarray((i << e).T)
+
+
+def bitserial_values(weights, pe):
+    """Bit-serial weight codes -> integer values in code units (= the sum of the term planes)."""
+    return decode_weight_codes(weights, pe.weight_format)
+
+
+def int8_fast(acts, values, pe, extra=None):
+    return wrap_signed(exact_matmul(acts, values), pe.acc_width)
+
+
+lut_fast = int8_fast
+
+
+def ovp_fast(acts, values, pe, extra=None):
+    e, i = decode_codes(acts, pe.mode)
+    return wrap_signed(exact_matmul(i << e, values), pe.acc_width)
 
 
 def shiftadd_fast(acts, weights, pe, extra=None):
@@ -126,12 +144,11 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     return np.clip((total * b + (np.int64(1) << (c - 1))) >> c, INT8_MIN, INT8_MAX)
 
 
-def bitserial_fast(acts, weights, pe, extra=None):
+def bitserial_fast(acts, values, pe, extra=None):
     acc = pe.acc_width
-    values = decode_weight_codes(weights, pe.weight_format)
     if pe.group_size is None:
         return wrap_signed(exact_matmul(acts, values), acc)
-    k, n = np.shape(weights)
+    k, n = np.shape(values)
     codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
     ag, wg = _grouped(acts, values, pe.group_size)
     if np.shape(codes) != (ag.shape[0], n):
@@ -145,8 +162,9 @@ def bitserial_fast(acts, weights, pe, extra=None):
     return total
 
 
-FAST_PATHS = {"int8": int8_fast, "lut": lut_fast, "ovp": ovp_fast, "shiftadd": shiftadd_fast,
-              "bitserial": bitserial_fast}
+#: kind name -> (weight preparation, GEMM on prepared weights)
+FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
+              "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast)}
 
 
 def has_fast_path(kind):
@@ -155,9 +173,19 @@ def has_fast_path(kind):
     return kind.name in FAST_PATHS and registered is not None and kind.golden_gemm is registered.golden_gemm
 
 
-def fast_golden(kind, operands, pe):
+def prepare_weights(kind, weights, pe):
+    """What :func:`fast_golden` needs of a weight code matrix, computed once (a linear layer's
+    weights are reused for every call); None when the kind has no fast path."""
+    return FAST_PATHS[kind.name][0](weights, pe) if has_fast_path(kind) else None
+
+
+def fast_golden(kind, operands, pe, prepared=None):
     """Exactly ``kind.golden(operands, pe)``: through the fast path when :func:`has_fast_path`,
-    otherwise the kind's own golden."""
+    otherwise the kind's own golden. ``prepared``: :func:`prepare_weights` of
+    ``operands.weights`` (computed here when None)."""
     if not has_fast_path(kind):
         return kind.golden(operands, pe)
-    return FAST_PATHS[kind.name](operands.acts, operands.weights, pe, operands.extra)
+    prepare, gemm = FAST_PATHS[kind.name]
+    if prepared is None:
+        prepared = prepare(operands.weights, pe)
+    return gemm(operands.acts, prepared, pe, operands.extra)

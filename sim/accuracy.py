@@ -99,7 +99,7 @@ def smollm2_data(text=None, windows=DEFAULT_WINDOWS, source=None):
     if text is None:
         text, source = accuracy.lee_background_text(), "gensim lee_background.cor"
     ids = smollm2.encode(text)
-    return SmolLM2Data(tuple(accuracy.windows(ids, windows)), source or "text")
+    return SmolLM2Data(tuple(accuracy.windows(ids, windows, accuracy.WINDOW)), source or "text")
 
 
 def minilm_data(quick=False):
