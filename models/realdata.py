@@ -50,6 +50,7 @@ __all__ = [
     "tokenize",
     "minilm_forward",
     "sentence_embeddings",
+    "embeddings_with",
     "get_tensor",
     "minilm_gemm",
     "real_gemm",
@@ -212,8 +213,12 @@ def _softmax(s: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _encode(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Padded batch forward. Returns (hidden (B, L, H), mask (B, L) bool, captured padded inputs)."""
+def _encode(ids: list[np.ndarray], linear=None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Padded batch forward. Returns (hidden (B, L, H), mask (B, L) bool, captured padded inputs).
+
+    ``linear`` (None: fp32 ``x @ W.T + b``) computes every linear layer as ``linear(x, w, name) +
+    b`` with ``x`` the (B * L, in) rows, ``w`` the (in, out) weight and ``name`` ``L<i>.<linear>``
+    (see :func:`embeddings_with`)."""
     cfg, w = MINILM, load_minilm_weights()
     b, length = len(ids), max(len(t) for t in ids)
     tok = np.zeros((b, length), dtype=np.int64)  # [PAD] id is 0
@@ -230,6 +235,13 @@ def _encode(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np
     )
     x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], cfg.ln_eps)
 
+    if linear is None:
+        lin = _linear
+    else:
+        def lin(t: np.ndarray, layer: int, name: str) -> np.ndarray:
+            y = linear(t.reshape(-1, t.shape[-1]), _weight(layer, name).T, f"L{layer}.{name}")
+            return (y.reshape(*t.shape[:-1], -1) + _weight(layer, name, "bias")).astype(np.float32)
+
     captured: dict[str, np.ndarray] = {}
     key_ok = mask[:, None, None, :]  # (B, 1, 1, L): padded keys get zero attention
     for layer in range(cfg.layers):
@@ -240,23 +252,23 @@ def _encode(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np
         def heads(t: np.ndarray) -> np.ndarray:  # (B, L, H) -> (B, heads, L, head_dim)
             return t.reshape(b, length, cfg.heads, cfg.head_dim).transpose(0, 2, 1, 3)
 
-        q, k, v = (heads(_linear(x, layer, n)) for n in ("q", "k", "v"))
+        q, k, v = (heads(lin(x, layer, n)) for n in ("q", "k", "v"))
         scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(cfg.head_dim))
         probs = _softmax(np.where(key_ok, scores, -np.inf))
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, length, cfg.hidden)
 
         captured[f"L{layer}.o"] = ctx
         x = _layer_norm(
-            x + _linear(ctx, layer, "o"),
+            x + lin(ctx, layer, "o"),
             w[p + "attention.output.LayerNorm.weight"],
             w[p + "attention.output.LayerNorm.bias"],
             cfg.ln_eps,
         )
         captured[f"L{layer}.ffn1"] = x
-        h = gelu(_linear(x, layer, "ffn1"))
+        h = gelu(lin(x, layer, "ffn1"))
         captured[f"L{layer}.ffn2"] = h
         x = _layer_norm(
-            x + _linear(h, layer, "ffn2"),
+            x + lin(h, layer, "ffn2"),
             w[p + "output.LayerNorm.weight"],
             w[p + "output.LayerNorm.bias"],
             cfg.ln_eps,
@@ -318,6 +330,19 @@ def minilm_forward(sentences: tuple[str, ...] = DEFAULT_SENTENCES) -> MiniLMForw
 def sentence_embeddings(sentences: Sequence[str] = DEFAULT_SENTENCES) -> np.ndarray:
     """(n, 384) L2-normalised sentence embeddings."""
     return minilm_forward(tuple(sentences)).embeddings()
+
+
+def embeddings_with(sentences: Sequence[str], linear) -> np.ndarray:
+    """(n, 384) L2-normalised mean-pooled sentence embeddings, every linear layer computed as
+    ``linear(x, w, name) + bias`` (``x`` (tokens, in) float32, ``w`` (in, out), ``name``
+    ``L<layer>.<linear>``). One sentence per forward pass, so a linear sees exactly that
+    sentence's tokens (no padding rows: a per-tensor activation scale is the sentence's own)."""
+    out = []
+    for ids in tokenize(list(sentences)):
+        hidden, _, _ = _encode([ids], linear)
+        out.append(hidden[0].mean(axis=0))
+    e = np.stack(out)
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""Whole-model quality under a design's exact arithmetic: every linear layer through its golden GEMM.
+
+:func:`design_linear` turns a PE kind and prototype into the ``linear(x, w, name)`` the SmolLM2
+and MiniLM forward passes take (:mod:`models.smollm2`, :func:`models.realdata.embeddings_with`):
+the activations (this call's rows: one perplexity window, or one sentence) and the weight are
+quantised by the kind's own quantisers, the extra operand is built from their metadata, the
+integers are exactly ``kind.golden`` (through :func:`models.fast_golden.fast_golden`), and the
+float output is ``kind.dequantize_output``: what the verified RTL computes, dequantised as the
+design defines. Attention score / value matmuls, norms, softmax, activations functions and the
+SmolLM2 LM head (the tied embedding) stay fp32.
+
+Metrics: perplexity over consecutive non-overlapping 512-token windows from the start of the
+tokenised text (no BOS), each scored on its tokens 2..512 (511 predictions per window); Spearman
+rank correlation (average ranks for ties) of the 1,225 pairwise cosine similarities of the 50
+``lee.cor`` documents against the human scores of Lee, Pincombe & Welsh (2005).
+
+Data ship in the PyPI wheel ``gensim==4.4.0`` (install with ``--no-deps``); the files are read
+from its folder, found through its import spec, without importing gensim.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from . import realdata, smollm2
+from .fast_golden import fast_golden, prepare_weights
+from .registry import GemmOperands
+
+WINDOW = 512
+GENSIM_HINT = 'pip install --no-deps "gensim==4.4.0"'
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def gensim_data_dir() -> Path:
+    """``gensim/test/test_data`` of the installed wheel (gensim itself is not imported)."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise smollm2.MissingModelError(f"the accuracy data need the package 'gensim'; run: {GENSIM_HINT}")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "test" / "test_data"
+        if (path / "lee_background.cor").is_file():
+            return path
+    raise smollm2.MissingModelError(f"gensim is installed without its test data; run: {GENSIM_HINT}")
+
+
+def lee_background_text() -> str:
+    """The perplexity corpus: 300 news articles, one per line (latin-1 file)."""
+    return (gensim_data_dir() / "lee_background.cor").read_text(encoding="latin-1")
+
+
+def lee_documents() -> tuple[str, ...]:
+    """The 50 documents the human similarity scores are about, in matrix order."""
+    docs = (gensim_data_dir() / "lee.cor").read_text(encoding="latin-1").splitlines()
+    docs = tuple(d.strip() for d in docs if d.strip())
+    if len(docs) != 50:
+        raise ValueError(f"lee.cor holds {len(docs)} documents, not 50")
+    return docs
+
+
+def lee_human_scores() -> np.ndarray:
+    """The 1,225 human similarity scores (upper triangle of the 50 x 50 matrix, row-major)."""
+    matrix = np.loadtxt(gensim_data_dir() / "similarities0-1.txt")
+    if matrix.shape != (50, 50):
+        raise ValueError(f"similarities0-1.txt is {matrix.shape}, not 50 x 50")
+    return matrix[np.triu_indices(50, 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+
+
+def windows(ids: np.ndarray, count: int, length: int = WINDOW) -> list[np.ndarray]:
+    """The first ``count`` consecutive non-overlapping ``length``-token windows of ``ids``;
+    ValueError when ``ids`` holds fewer."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if count < 1 or len(ids) < count * length:
+        raise ValueError(f"the text has {len(ids)} tokens: {len(ids) // length} whole {length}-token "
+                         f"windows, not the {count} asked for")
+    return [ids[i * length:(i + 1) * length] for i in range(count)]
+
+
+def window_nll(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Negative log-likelihoods (float64) of tokens 2..L of a window from its (L, vocab) logits."""
+    z = np.asarray(logits[:-1], dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logz = np.log(np.exp(z).sum(axis=1))
+    return logz - z[np.arange(len(ids) - 1), ids[1:]]
+
+
+def perplexity(window_list, linear=smollm2.fp32_linear) -> float:
+    """SmolLM2 perplexity: exp of the mean NLL over every scored token of every window."""
+    nll = [window_nll(smollm2.logits(w, linear), w) for w in window_list]
+    return float(np.exp(np.mean(np.concatenate(nll))))
+
+
+def rank(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_x)) + 1]
+    ends = np.r_[starts[1:], len(x)]
+    average = (starts + ends + 1) / 2.0                      # mean of ranks starts+1 .. ends
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation: Pearson correlation of the average ranks."""
+    rx, ry = rank(x), rank(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return float((rx @ ry) / np.sqrt((rx @ rx) * (ry @ ry)))
+
+
+def pair_similarities(embeddings: np.ndarray) -> np.ndarray:
+    """Cosine similarities of the upper-triangle pairs (row-major), as :func:`lee_human_scores`."""
+    e = np.asarray(embeddings, dtype=np.float64)
+    e = e / np.linalg.norm(e, axis=1, keepdims=True)
+    return (e @ e.T)[np.triu_indices(len(e), 1)]
+
+
+def minilm_similarities(documents, linear=None) -> np.ndarray:
+    """MiniLM-L6 pairwise cosine similarities of ``documents`` (``linear`` None: fp32)."""
+    linear = linear or (lambda x, w, name: x @ w)
+    return pair_similarities(realdata.embeddings_with(documents, linear))
+
+
+# ---------------------------------------------------------------------------------------------
+# the design's GEMM as a linear layer
+
+
+def design_operands(kind, pe, x, weight_codes, weight_meta):
+    """The :class:`~models.registry.GemmOperands` ``kind.operands(x, w, pe)`` gives, for weights
+    quantised once ahead (``kind.quantize_weights(w, pe)``): activations quantised here, codes
+    checked, the extra operand built from both metadata."""
+    acts, acts_meta = kind.quantize_acts(np.asarray(x), pe)
+    acts = kind.check_acts(acts, pe)
+    extra = None
+    if kind.extra_operand is not None:
+        extra = kind.extra_operand(acts, weight_codes, pe, acts_meta, weight_meta)
+    return GemmOperands(acts, weight_codes, extra, acts_meta, weight_meta)
+
+
+def design_linear(kind, pe):
+    """``linear(x, w, name)`` computing ``x @ w`` with the design's golden GEMM (module docstring).
+    Weight codes are cached by ``name`` (a layer's weight never changes within a model)."""
+    weights = {}
+
+    def linear(x, w, name):
+        if name not in weights:
+            codes, meta = kind.quantize_weights(np.asarray(w), pe)
+            codes = kind.check_weights(codes, pe)
+            weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
+        codes, meta, prepared = weights[name]
+        operands = design_operands(kind, pe, x, codes, meta)
+        raw = fast_golden(kind, operands, pe, prepared)
+        out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
+        return np.asarray(out, dtype=np.float32)
+
+    return linear
+
+
+def quantisation_summary(kind, pe) -> dict:
+    """How the design quantises a linear layer: its quantisers' format and granularity."""
+    rng = np.random.default_rng(0)
+    _, a_meta = kind.quantize_acts(rng.standard_normal((4, 256)), pe)
+    _, w_meta = kind.quantize_weights(rng.standard_normal((256, 4)), pe)
+    return {"act_format": a_meta["format"], "act_granularity": a_meta["granularity"],
+            "weight_format": w_meta["format"], "weight_granularity": w_meta["granularity"]}

@@ -1,0 +1,191 @@
+"""Exact fast paths for the registered golden GEMMs: the same integers, through float BLAS.
+
+A whole-model accuracy run computes hundreds of large GEMMs per design; the golden models build
+their integers in numpy int64 (no BLAS) term plane by term plane, which is far too slow for that.
+Each function here computes *exactly* what its kind's ``golden_gemm`` returns, bit for bit, from
+the same codes and extra operand:
+
+* The integer core is :func:`exact_matmul`: integer matrices multiplied in float32 or float64
+  BLAS. It is exact because every product and every partial sum it can form is an integer of
+  magnitude below ``2**24`` (float32) / ``2**53`` (float64), which the format represents
+  exactly, whatever the summation order or FMA use: K is cut into blocks of at most
+  ``floor((2**p - 1) / (max|a| * max|w|))`` elements and the blocks' results are added in int64.
+  Operands whose values do not fit the float fall back to int64.
+* Per kind, the golden model's arithmetic is rewritten as integer GEMMs of effective values plus
+  the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
+  group scale codes), using the kind's own decoders: ``int8`` ``A @ W``; ``lut`` ``A @ (2Q -
+  (2**B - 1))``; ``ovp`` ``A_val @ W_val`` with ``val = i << e`` of the decoded pairs; ``shiftadd``
+  and ``bitserial`` one GEMM per K group of the weights' integer values.
+
+:func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
+function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
+extreme and real operands); any other golden function (a new kind, a test's deliberately broken
+copy) is called as it is. ``bitserial_fp16`` has no fast path: its float-like accumulator
+truncates after every step, so its result depends on the order of additions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw.group_dequant import DequantParams
+from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
+from .golden import wrap_signed
+from .registry import PE_KINDS
+from .ovp_gemm import decode_codes
+from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
+
+F32_EXACT = 1 << 24
+F64_EXACT = 1 << 53
+
+
+def _block(k, bound, limit):
+    """Largest K block whose partial sums stay below ``limit`` (0 if a single product may not)."""
+    return min(k, (limit - 1) // bound) if bound < limit else 0
+
+
+def exact_matmul(a, w):
+    """``a @ w`` for integer arrays (..., M, K) @ (..., K, N), exact, as int64 (see the module
+    docstring for why float BLAS gives the exact integers)."""
+    a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
+    k = a.shape[-1]
+    out_shape = np.broadcast_shapes(a.shape[:-2], w.shape[:-2]) + (a.shape[-2], w.shape[-1])
+    amax = int(np.abs(a).max()) if a.size else 0
+    wmax = int(np.abs(w).max()) if w.size else 0
+    if k == 0 or amax == 0 or wmax == 0:
+        return np.zeros(out_shape, dtype=np.int64)
+    bound = amax * wmax
+    for dtype, limit in ((np.float32, F32_EXACT), (np.float64, F64_EXACT)):
+        kb = _block(k, bound, limit)
+        # float32 only for big enough blocks: many tiny float32 GEMMs cost more than float64 ones
+        if max(amax, wmax) < limit and kb >= min(k, 256):
+            af, wf = a.astype(dtype), w.astype(dtype)
+            total = None
+            for start in range(0, k, kb):
+                part = np.matmul(af[..., start:start + kb], wf[..., start:start + kb, :])
+                part = part.astype(np.int64)
+                total = part if total is None else total + part
+            return total
+    return np.matmul(a, w)
+
+
+def _grouped(a, w, group_size):
+    """(M, K) and (K, N) -> (groups, M, G) and (groups, G, N), K zero-padded to whole groups."""
+    (m, k), n = a.shape, w.shape[1]
+    ng = groups_of(k, group_size)
+    kp = ng * group_size
+    ap = np.zeros((m, kp), dtype=np.int64)
+    wp = np.zeros((kp, n), dtype=np.int64)
+    ap[:, :k], wp[:k] = a, w
+    return ap.reshape(m, ng, group_size).transpose(1, 0, 2), wp.reshape(ng, group_size, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# per kind: weight codes -> the integer values the GEMM multiplies by (once per weight matrix),
+# then (acts codes, those values, pe, extra) -> the golden's integers
+
+
+def _codes(weights, pe):
+    return np.asarray(weights, dtype=np.int64)
+
+
+def lut_values(weights, pe):
+    """LUT weights as the array multiplies them: ``2Q - (2**B - 1)`` (the offline flip)."""
+    return 2 * np.asarray(weights, dtype=np.int64) - ((1 << pe.weight_bits) - 1)
+
+
+def ovp_values(weights, pe):
+    """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N)."""
+    e, i = decode_codes(np.asarray(weights).T, pe.mode)
+    return np.ascontiguousarray((i << e).T)
+
+
+def bitserial_values(weights, pe):
+    """Bit-serial weight codes -> integer values in code units (= the sum of the term planes)."""
+    return decode_weight_codes(weights, pe.weight_format)
+
+
+def int8_fast(acts, values, pe, extra=None):
+    return wrap_signed(exact_matmul(acts, values), pe.acc_width)
+
+
+lut_fast = int8_fast
+
+
+def ovp_fast(acts, values, pe, extra=None):
+    e, i = decode_codes(acts, pe.mode)
+    return wrap_signed(exact_matmul(i << e, values), pe.acc_width)
+
+
+def shiftadd_fast(acts, weights, pe, extra=None):
+    acc = pe.acc_width
+    if pe.group_size is None:
+        return wrap_signed(exact_matmul(acts, weights), acc)
+    params = default_params(np.shape(weights)[0], np.shape(weights)[1], pe) if extra is None else extra
+    if not isinstance(params, DequantParams):
+        raise ValueError(f"params must be DequantParams, not {type(params).__name__}")
+    ag, wg = _grouped(acts, weights, params.group_size)
+    if (params.groups, params.n) != (ag.shape[0], wg.shape[2]):
+        raise ValueError(f"parameters are for {params.groups} groups x {params.n} columns, the GEMM "
+                         f"has {ag.shape[0]} groups x {wg.shape[2]} columns")
+    raw = wrap_signed(exact_matmul(ag, wg), acc)                        # (groups, M, N)
+    asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
+    x = wrap_signed(raw - np.asarray(params.zero_point, np.int64)[:, None, :] * asum[:, :, None], acc)
+    b = np.asarray(params.mult, dtype=np.int64)[:, None, :]
+    c = np.asarray(params.shift, dtype=np.int64)[:, None, :]
+    terms = (x * b + (np.int64(1) << (c - 1))) >> c
+    total = np.zeros(raw.shape[1:], dtype=np.int64)
+    for term in terms:                                                 # the golden wraps per group
+        total = wrap_signed(total + term, acc)
+    if not params.requant:
+        return total
+    b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
+    c = np.asarray(params.out_shift, dtype=np.int64)[None, :]
+    return np.clip((total * b + (np.int64(1) << (c - 1))) >> c, INT8_MIN, INT8_MAX)
+
+
+def bitserial_fast(acts, values, pe, extra=None):
+    acc = pe.acc_width
+    if pe.group_size is None:
+        return wrap_signed(exact_matmul(acts, values), acc)
+    k, n = np.shape(values)
+    codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
+    ag, wg = _grouped(acts, values, pe.group_size)
+    if np.shape(codes) != (ag.shape[0], n):
+        raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {ag.shape[0]} groups "
+                         f"of {pe.group_size} (K = {k}) x {n} columns")
+    raw = wrap_signed(exact_matmul(ag, wg), acc)
+    scaled = wrap_signed(raw * np.asarray(codes, dtype=np.int64)[:, None, :], acc)
+    total = np.zeros(raw.shape[1:], dtype=np.int64)
+    for term in scaled:
+        total = wrap_signed(total + term, acc)
+    return total
+
+
+#: kind name -> (weight preparation, GEMM on prepared weights)
+FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
+              "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast)}
+
+
+def has_fast_path(kind):
+    """True when ``kind``'s golden GEMM is the registered one a fast path is proven equal to."""
+    registered = PE_KINDS.get(kind.name)
+    return kind.name in FAST_PATHS and registered is not None and kind.golden_gemm is registered.golden_gemm
+
+
+def prepare_weights(kind, weights, pe):
+    """What :func:`fast_golden` needs of a weight code matrix, computed once (a linear layer's
+    weights are reused for every call); None when the kind has no fast path."""
+    return FAST_PATHS[kind.name][0](weights, pe) if has_fast_path(kind) else None
+
+
+def fast_golden(kind, operands, pe, prepared=None):
+    """Exactly ``kind.golden(operands, pe)``: through the fast path when :func:`has_fast_path`,
+    otherwise the kind's own golden. ``prepared``: :func:`prepare_weights` of
+    ``operands.weights`` (computed here when None)."""
+    if not has_fast_path(kind):
+        return kind.golden(operands, pe)
+    prepare, gemm = FAST_PATHS[kind.name]
+    if prepared is None:
+        prepared = prepare(operands.weights, pe)
+    return gemm(operands.acts, prepared, pe, operands.extra)

@@ -1,0 +1,227 @@
+"""Whole-model accuracy runs of designs, cached per design and data: rows for the CLI and the report.
+
+A run evaluates SmolLM2-135M perplexity or MiniLM-L6 similarity Spearman (:mod:`models.accuracy`)
+with every linear layer through a design's golden GEMM. Results are cached as one JSON file per
+(model, design, data, code) under ``$PEARRAY_ACCURACY_DIR`` (default ``~/.cache/pearray/accuracy``):
+the key hashes the design's kind and options, the scored token ids or documents, and the source
+of ``models/`` and ``hw/`` (so a change to a quantiser or golden model recomputes). Only the
+registry's own kinds are cached; any other kind object (a test's modified copy) always runs.
+
+:func:`accuracy_table` is what the report calls: a pandas DataFrame, one row per design.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import accuracy, smollm2
+from models.fast_golden import has_fast_path
+from models.registry import PE_KINDS
+
+MODELS = ("smollm2", "minilm")
+DEFAULT_WINDOWS = 8
+QUICK_WINDOWS = 1
+QUICK_DOCUMENTS = 20          # --quick MiniLM: the first 20 lee.cor documents (190 pairs)
+FLOAT_PARTS = {
+    "smollm2": "attention scores/values, RMSNorm, RoPE, SiLU, softmax and the LM head (tied embedding) fp32",
+    "minilm": "attention scores/values, LayerNorm, GELU, softmax, biases and pooling fp32",
+}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AccuracyDesign:
+    """A design to score: a display label, a PE kind (a :class:`models.registry.PEKind`) and its
+    options as sorted (name, value) pairs."""
+    label: str
+    kind: object
+    options: tuple = ()
+
+    def pe(self):
+        return self.kind.prototype(**dict(self.options))
+
+
+def registry_designs():
+    """Every registry variant of every kind, in registry order."""
+    return [AccuracyDesign(label, kind, tuple(sorted(options)))
+            for kind in PE_KINDS.values() for label, options in kind.variants]
+
+
+def supported(design):
+    """None when the design can be scored in time, else the reason it cannot."""
+    if not has_fast_path(design.kind) and design.kind is PE_KINDS.get(design.kind.name):
+        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM (its "
+                f"accumulator rounds after every step, so the result depends on the order of "
+                f"additions); whole-model runs through its numpy golden would take hours")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass(frozen=True)
+class SmolLM2Data:
+    windows: tuple
+    source: str
+
+    @property
+    def digest(self):
+        return hashlib.sha256(np.concatenate(self.windows).astype("<i8").tobytes()).hexdigest()
+
+    @property
+    def tokens(self):
+        return sum(len(w) - 1 for w in self.windows)
+
+
+@dataclass(frozen=True)
+class MiniLMData:
+    documents: tuple
+    human: np.ndarray
+    source: str
+
+    @property
+    def digest(self):
+        return hashlib.sha256("\n".join(self.documents).encode()).hexdigest()
+
+
+def smollm2_data(text=None, windows=DEFAULT_WINDOWS, source=None):
+    """The scored windows of ``text`` (None: lee_background.cor); ValueError when too short."""
+    if text is None:
+        text, source = accuracy.lee_background_text(), "gensim lee_background.cor"
+    ids = smollm2.encode(text)
+    return SmolLM2Data(tuple(accuracy.windows(ids, windows, accuracy.WINDOW)), source or "text")
+
+
+def minilm_data(quick=False):
+    docs = accuracy.lee_documents()
+    human = accuracy.lee_human_scores()
+    if quick:
+        keep = np.triu_indices(50, 1)
+        mask = (keep[0] < QUICK_DOCUMENTS) & (keep[1] < QUICK_DOCUMENTS)
+        docs, human = docs[:QUICK_DOCUMENTS], human[mask]
+    return MiniLMData(tuple(docs), human, f"gensim lee.cor ({len(docs)} documents, {len(human)} pairs)")
+
+
+# ---------------------------------------------------------------------------------------------
+# cache
+
+
+def cache_dir():
+    return Path(os.environ.get("PEARRAY_ACCURACY_DIR") or Path.home() / ".cache" / "pearray" / "accuracy")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest():
+    """Hash of the source that defines a design's arithmetic and the models (models/, hw/)."""
+    h = hashlib.sha256()
+    for folder in ("models", "hw"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            h.update(str(path.relative_to(ROOT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _key(model, design_id, data_digest):
+    text = json.dumps([model, design_id, data_digest, code_digest()], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _cached(model, design_id, data_digest, compute, use_cache):
+    """``compute()`` (a dict), read from / written to the cache when ``use_cache``."""
+    path = cache_dir() / f"{model}-{_key(model, design_id, data_digest)}.json"
+    if use_cache and path.is_file():
+        try:
+            return {**json.loads(path.read_text()), "cached": True}
+        except (OSError, ValueError):
+            pass                                   # a torn or unreadable entry: recompute
+    start = time.process_time()
+    wall = time.perf_counter()
+    result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(result))
+        os.replace(tmp, path)                      # atomic: a concurrent reader sees all or nothing
+    return {**result, "cached": False}
+
+
+def _design_id(design):
+    return [design.kind.name, list(design.options)]
+
+
+# ---------------------------------------------------------------------------------------------
+# runs
+
+
+def reference(model, data, use_cache=True):
+    """The fp32 model's result on ``data``: {"ppl"} or {"similarities"}."""
+    if model == "smollm2":
+        return _cached(model, "fp32", data.digest, lambda: {"ppl": accuracy.perplexity(data.windows)}, use_cache)
+    return _cached(model, "fp32", data.digest,
+                   lambda: {"similarities": accuracy.minilm_similarities(data.documents).tolist()}, use_cache)
+
+
+def score(model, design, data, ref, use_cache=True):
+    """One row for ``design`` (see :func:`run`)."""
+    pe = design.pe()
+    cacheable = use_cache and design.kind is PE_KINDS.get(design.kind.name)
+    linear = lambda: accuracy.design_linear(design.kind, pe)
+    row = {"design": design.label, "pe": design.kind.name, "options": dict(design.options),
+           **accuracy.quantisation_summary(design.kind, pe), "fp32_parts": FLOAT_PARTS[model]}
+    if model == "smollm2":
+        got = _cached(model, _design_id(design), data.digest,
+                      lambda: {"ppl": accuracy.perplexity(data.windows, linear())}, cacheable)
+        row.update(ppl=got["ppl"], ppl_fp32=ref["ppl"], delta_ppl=got["ppl"] - ref["ppl"])
+    else:
+        got = _cached(model, _design_id(design), data.digest,
+                      lambda: {"similarities": accuracy.minilm_similarities(data.documents, linear()).tolist()},
+                      cacheable)
+        row.update(spearman_human=accuracy.spearman(got["similarities"], data.human),
+                   spearman_fp32=accuracy.spearman(got["similarities"], ref["similarities"]))
+    row.update(cpu_s=got["cpu_s"], wall_s=got["wall_s"], cached=got["cached"])
+    return row
+
+
+def run(model, designs, data, use_cache=True, progress=None):
+    """(reference summary, rows): one row per design with ``design``, its quantisation, and
+    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm)."""
+    ref = reference(model, data, use_cache)
+    if model == "smollm2":
+        summary = {"ppl": ref["ppl"], "windows": len(data.windows), "scored_tokens": data.tokens}
+    else:
+        summary = {"spearman_human": accuracy.spearman(ref["similarities"], data.human),
+                   "pairs": len(data.human)}
+    summary.update(source=data.source, cpu_s=ref["cpu_s"], wall_s=ref["wall_s"], cached=ref["cached"])
+    rows = []
+    for design in designs:
+        if progress:
+            progress(design.label)
+        rows.append(score(model, design, data, ref, use_cache))
+    return summary, rows
+
+
+def accuracy_table(model="smollm2", designs=None, quick=False, windows=None, use_cache=True):
+    """The report's entry point: a DataFrame, one row per design (every supported registry
+    variant by default), with the fp32 reference's metric in its own columns."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
+    designs = [d for d in (designs or registry_designs()) if supported(d) is None]
+    if model == "smollm2":
+        data = smollm2_data(windows=windows or (QUICK_WINDOWS if quick else DEFAULT_WINDOWS))
+    else:
+        data = minilm_data(quick)
+    summary, rows = run(model, designs, data, use_cache)
+    table = pd.DataFrame(rows)
+    if model == "minilm":
+        table["spearman_human_fp32"] = summary["spearman_human"]
+    return table
