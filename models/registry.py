@@ -14,6 +14,7 @@ import numpy as np
 
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
+from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
@@ -22,6 +23,8 @@ from hw.pe_shiftadd import ShiftAddPE
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
+from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, quantize_fp8_acts,
+                       quantize_fp8_weights, random_fp8_operands)
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
@@ -222,6 +225,23 @@ PE_KINDS = {
         variants=(("BitMoD mixed4 W4A16 (FP16 act)", (("weight_format", "mixed4"),)),),
         random_codes=random_fp16_operands,
         dataflows=("os",),
+    ),
+    "fp8": PEKind(
+        name="fp8",
+        description="OCP FP8 x FP8 (e4m3 or e5m2): exact mantissa product, exponent-add shift, "
+                    "exact sum in a fixed-point (Kulisch) accumulator; per-tensor act / per-channel "
+                    "weight scales",
+        pe_class=Fp8PE,
+        golden_gemm=fp8_golden,
+        quantize_acts=quantize_fp8_acts,
+        quantize_weights=quantize_fp8_weights,
+        dequantize_output=fp8_dequantise,
+        options=(("format", "e4m3"),),
+        option_values=(("format", "e4m3 or e5m2"),),
+        variants=(("FP8 E4M3", (("format", "e4m3"),)), ("FP8 E5M2", (("format", "e5m2"),))),
+        # no extra operand: the hook refuses NaN/infinity codes before any work (returns None)
+        extra_operand=fp8_check_operands,
+        random_codes=random_fp8_operands,
     ),
 }
 
