@@ -98,21 +98,26 @@ class Fp8PE(ProcessingElement):
         m.d.comb += [normal.eq(ef != 0),
                      e.eq(Mux(normal, ef, 1)),
                      man.eq(Cat(f, normal))]
-        return code[7], e, man
+        return e, man
 
-    def elaborate(self, platform):
-        m = Module()
-        s_a, e_a, man_a = self._decode(m, self.act, "a")
-        s_w, e_w, man_w = self._decode(m, self.weight, "w")
-
+    def _aligned_product(self, m):
+        """The product's magnitude in accumulator units (``product_bits`` wide): the mantissa
+        product shifted by the exponent sum. Subclasses replace only this (the multiplier)."""
+        e_a, man_a = self._decode(m, self.act, "a")
+        e_w, man_w = self._decode(m, self.weight, "w")
         man_p = Signal(2 * (self._mbits + 1))
         m.d.comb += man_p.eq(man_a * man_w)                  # the one mantissa multiplier
         shift = Signal(range(self.shift_max + 1))
         m.d.comb += shift.eq(e_a + e_w - 2)                  # e >= 1 on both sides: never negative
         aligned = Signal(self.product_bits)
         m.d.comb += aligned.eq(man_p << shift)
+        return aligned
+
+    def elaborate(self, platform):
+        m = Module()
+        aligned = self._aligned_product(m)
         product = Signal(signed(self.product_bits + 1))
-        m.d.comb += product.eq(Mux(s_a ^ s_w, -aligned, aligned))
+        m.d.comb += product.eq(Mux(self.act[7] ^ self.weight[7], -aligned, aligned))
 
         with m.If(self.valid):
             # Assigning the wider sum to acc_out truncates: the documented modulo-2**acc_width wrap.
