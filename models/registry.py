@@ -16,6 +16,7 @@ from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
+from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
 from hw.pe import facts_only
@@ -27,6 +28,7 @@ from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, quantize_
                        quantize_fp8_weights, random_fp8_operands)
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
+from .lmul_gemm import lmul_golden
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
 from .ovp_gemm import ovp_dequantise, ovp_gemm_int, quantize_ovp_acts, quantize_ovp_weights
 from .shiftadd_gemm import (quantize_shiftadd_acts, quantize_shiftadd_weights, shiftadd_dequantise,
@@ -239,6 +241,23 @@ PE_KINDS = {
         options=(("format", "e4m3"),),
         option_values=(("format", "e4m3 or e5m2"),),
         variants=(("FP8 E4M3", (("format", "e4m3"),)), ("FP8 E5M2", (("format", "e5m2"),))),
+        # no extra operand: the hook refuses NaN/infinity codes before any work (returns None)
+        extra_operand=fp8_check_operands,
+        random_codes=random_fp8_operands,
+    ),
+    "lmul": PEKind(
+        name="lmul",
+        description="L-Mul (Addition is All You Need): the FP8 PE with its mantissa multiplier "
+                    "replaced by one integer add of the exponent-mantissa fields (+1 ulp offset), "
+                    "no multiplier; same operands, scales and exact fixed-point accumulator",
+        pe_class=LmulPE,
+        golden_gemm=lmul_golden,
+        quantize_acts=quantize_fp8_acts,
+        quantize_weights=quantize_fp8_weights,
+        dequantize_output=fp8_dequantise,
+        options=(("format", "e4m3"),),
+        option_values=(("format", "e4m3 or e5m2"),),
+        variants=(("L-Mul E4M3", (("format", "e4m3"),)), ("L-Mul E5M2", (("format", "e5m2"),))),
         # no extra operand: the hook refuses NaN/infinity codes before any work (returns None)
         extra_operand=fp8_check_operands,
         random_codes=random_fp8_operands,
