@@ -251,15 +251,18 @@ def special_codes(fmt):
 
 def random_fp8_operands(rng, m, k, n, pe):
     """Uniform draws over the valid codes of the PE's format, with every special value of
-    :func:`special_codes` placed at random positions of each operand (as far as it has room)."""
+    :func:`special_codes` placed at random positions of each operand that has room for them all;
+    in a smaller operand each element is a random special value with probability 1/4 (so a
+    1 x 1 draw is not always the same code)."""
     f = get_format(pe.format)
     valid = np.flatnonzero(f.valid(np.arange(256)))
+    specials = np.array(special_codes(pe.format))
 
     def draw(shape):
         codes = rng.choice(valid, size=shape)
-        specials = np.array(special_codes(pe.format))
-        count = min(len(specials), codes.size)
-        where = rng.choice(codes.size, size=count, replace=False)
-        codes.flat[where] = specials[:count]
+        if codes.size >= len(specials):
+            codes.flat[rng.choice(codes.size, size=len(specials), replace=False)] = specials
+        else:
+            codes = np.where(rng.random(shape) < 0.25, rng.choice(specials, size=shape), codes)
         return codes.astype(np.int64)
     return draw((m, k)), draw((k, n))

@@ -255,3 +255,12 @@ def test_one_mantissa_multiplier(fmt, mul):
     r = synth.synthesize("fp8", unit="pe", pe_options=(("format", fmt),))
     assert r.multipliers == 1 and r.word_cells.get(mul) == 1
     assert r.flop_bits == SPEC[fmt]["acc"] and r.area_um2 > 0
+
+
+def test_small_random_draws_vary():
+    """Operands too small for every special value still draw general codes (a 1 x 1 draw is not
+    always the first special value)."""
+    pe = KIND.prototype()
+    rng = np.random.default_rng(6)
+    drawn = {int(KIND.random_operands(rng, 1, 1, 1, pe)[0][0, 0]) for _ in range(50)}
+    assert len(drawn) > 20 and all(_is_operand(c, "e4m3") for c in drawn)
