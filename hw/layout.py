@@ -54,7 +54,14 @@ def lane_words(lanes, lane_width):
 
 
 def unpack_words(words, lane_width, lanes, signed=True):
-    """Inverse of :func:`lane_words`: list of ints -> (words, lanes) int64 array (signed lanes by default)."""
+    """Inverse of :func:`lane_words`: list of ints -> (words, lanes) array of lane values (signed
+    by default): int64, or Python ints (an object array) for lanes wider than 62 bits, e.g. an
+    exact fixed-point accumulator."""
+    if lane_width > 62:
+        mask, half = (1 << lane_width) - 1, 1 << (lane_width - 1)
+        values = np.array([[(int(w) >> (j * lane_width)) & mask for j in range(lanes)] for w in words],
+                          dtype=object).reshape(len(words), lanes)
+        return np.where(values >= half, values - (mask + 1), values) if signed else values
     nbytes = (lanes * lane_width + 7) // 8
     raw = np.frombuffer(b"".join(int(w).to_bytes(nbytes, "little") for w in words), dtype=np.uint8)
     bits = np.unpackbits(raw.reshape(len(words), nbytes), axis=1, bitorder="little")

@@ -11,7 +11,11 @@ import numpy as np
 
 
 def wrap_signed(values, width):
-    """Wrap integers to signed ``width``-bit two's complement."""
+    """Wrap integers to signed ``width``-bit two's complement (int64; Python ints in an object
+    array when ``width`` exceeds 64 bits)."""
+    if width > 64:
+        half = 1 << (width - 1)
+        return (np.asarray(values, dtype=object) + half) % (2 * half) - half
     values = np.asarray(values, dtype=np.int64)
     if width >= 64:
         return values

@@ -20,7 +20,9 @@ from hw.pe import facts_only
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_fp16 import Fp16PE
+from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
+from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
@@ -30,8 +32,11 @@ from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, ra
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
 from . import fp16_gemm
+from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, fp8_pe_items, quantize_fp8_acts,
+                       quantize_fp8_weights, random_fp8_operands)
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
+from .lmul_gemm import lmul_golden, lmul_pe_items
 from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
 from .ovp_gemm import ovp_dequantise, ovp_gemm_int, quantize_ovp_acts, quantize_ovp_weights
 from .shiftadd_gemm import (quantize_shiftadd_acts, quantize_shiftadd_weights, shiftadd_dequantise,
@@ -257,6 +262,42 @@ PE_KINDS = {
         random_codes=fp16_gemm.random_fp16_operands,
         dataflows=("os",),
         inventories=((Fp16PE, fp16_gemm.fp16_pe_items),),
+    ),
+    "fp8": PEKind(
+        name="fp8",
+        description="OCP FP8 x FP8 (e4m3 or e5m2): exact mantissa product, exponent-add shift, "
+                    "exact sum in a fixed-point (Kulisch) accumulator; per-tensor act / per-channel "
+                    "weight scales",
+        pe_class=Fp8PE,
+        golden_gemm=fp8_golden,
+        quantize_acts=quantize_fp8_acts,
+        quantize_weights=quantize_fp8_weights,
+        dequantize_output=fp8_dequantise,
+        options=(("format", "e4m3"),),
+        option_values=(("format", "e4m3 or e5m2"),),
+        variants=(("FP8 E4M3", (("format", "e4m3"),)), ("FP8 E5M2", (("format", "e5m2"),))),
+        # no extra operand: the hook refuses NaN/infinity codes before any work (returns None)
+        extra_operand=fp8_check_operands,
+        random_codes=random_fp8_operands,
+        inventories=((Fp8PE, fp8_pe_items),),
+    ),
+    "lmul": PEKind(
+        name="lmul",
+        description="L-Mul (Addition is All You Need): the FP8 PE with its mantissa multiplier "
+                    "replaced by one integer add of the exponent-mantissa fields (+1 ulp offset), "
+                    "no multiplier; same operands, scales and exact fixed-point accumulator",
+        pe_class=LmulPE,
+        golden_gemm=lmul_golden,
+        quantize_acts=quantize_fp8_acts,
+        quantize_weights=quantize_fp8_weights,
+        dequantize_output=fp8_dequantise,
+        options=(("format", "e4m3"),),
+        option_values=(("format", "e4m3 or e5m2"),),
+        variants=(("L-Mul E4M3", (("format", "e4m3"),)), ("L-Mul E5M2", (("format", "e5m2"),))),
+        # no extra operand: the hook refuses NaN/infinity codes before any work (returns None)
+        extra_operand=fp8_check_operands,
+        random_codes=random_fp8_operands,
+        inventories=((LmulPE, lmul_pe_items),),
     ),
 }
 

@@ -71,7 +71,9 @@ def _jobs(kind, options, rng, count, max_steps, feedback):
     for _ in range(count):
         n = int(rng.integers(1, max_steps + 1))
         acts, weights = kind.random_operands(rng, 1, n * kps, 1, ref)
-        acc0 = int(rng.integers(-(1 << (width - 1)), 1 << (width - 1))) if pe.integer_accumulator else 0
+        # any width (an exact fixed-point accumulator may be wider than int64)
+        acc0 = (int.from_bytes(rng.bytes(-(-width // 8)), "little") % (1 << width) - (1 << (width - 1))
+                if pe.integer_accumulator else 0)
         for i in range(n):
             golden = int(kind.golden_gemm(acts[:, :(i + 1) * kps], weights[:(i + 1) * kps], ref)[0, 0])
             result = int(wrap_signed(acc0 + golden, width)) if pe.integer_accumulator else golden
