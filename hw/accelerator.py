@@ -23,7 +23,8 @@ Ports (unsigned vectors):
 Schedule (cycle 0 = first busy cycle; F folds, I = fold interval, S = stream length, II = PE
 initiation interval, R x C array; ``models.cycles`` derives the total from the same facts):
 
-* fold interval ``I = max(S * II, R)``: a fold's tokens, or R weight rows (ws) / R drained output
+* fold interval ``I = max(S * II, F)``, F = the array's ``min_fold_interval`` (R for ws,
+  max(R, 2R - 2) for os): a fold's tokens, or R weight rows (ws) / R drained output
   rows (os), whichever takes longer.
 * ws: weight row r of fold f is read at ``f*I + r`` into bank ``f % 2``; activation token t of
   fold f is read at ``R + f*I + t*II``, one fold interval behind its weights. Outputs are
@@ -226,6 +227,7 @@ class Accelerator(wiring.Component):
         m = Module()
         m.submodules.array = array = self.array
         R, ii = self.rows, self.pe.initiation_interval
+        min_interval = array.min_fold_interval
         ws = self.dataflow == "ws"
 
         mems = {}
@@ -236,8 +238,8 @@ class Accelerator(wiring.Component):
         busy, done = self.busy, self.done
         starting = self.start & ~busy
         S, outer, inner = self.cfg_stream_len, self.cfg_fold_outer, self.cfg_fold_inner
-        interval = Signal(range(max(self._depths.values()) * ii + R + 1))
-        m.d.comb += interval.eq(Mux(S * ii > R, S * ii, R))
+        interval = Signal(range(max(self._depths.values()) * ii + min_interval + 1))
+        m.d.comb += interval.eq(Mux(S * ii > min_interval, S * ii, min_interval))
 
         with m.If(starting):
             m.d.sync += [busy.eq(1), done.eq(0), self.cycles.eq(0)]

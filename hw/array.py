@@ -156,8 +156,13 @@ class SystolicArray(wiring.Component):
     @property
     def min_fold_interval(self):
         """Fewest cycles between the starts of successive folds: ws must write R weight rows into
-        the idle bank, os must drain R output rows, per fold."""
-        return self._rows
+        the idle bank; os must drain R output rows per fold, and the drain of one fold (R shift
+        cycles after its bottom row's capture, the rows' captures one cycle apart) must be over
+        before the next fold's captures, or its shifts move the new sums: 2R - 2 cycles (R for
+        R <= 2). Found by a case with few K steps per fold (int8 4x1 os, K = 4: two wrong words)."""
+        if self._dataflow == "ws":
+            return self._rows
+        return max(self._rows, 2 * self._rows - 2)
 
     def elaborate(self, platform):
         m = Module()

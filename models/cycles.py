@@ -4,7 +4,9 @@ The model is a pure function of the design's timing facts (read from the hardwar
 properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first busy cycle):
 
 * F folds (:class:`hw.layout.GemmLayout`), each with S tokens one every II cycles.
-* Fold interval ``I = max(S * II, R)``: the next fold's R weight rows (ws) or the previous fold's
+* Fold interval ``I = max(S * II, F)``, ``F`` the array's ``min_fold_interval`` (R for ws,
+  max(R, 2R - 2) for os: the previous fold's drain must end before the next fold's captures): the
+  next fold's R weight rows (ws) or the previous fold's
   R drained output rows (os) each need R cycles; both overlap the current fold's tokens.
 * The last token is read at ``P + (F - 1) * I + (S - 1) * II``, P = weight preload (R for ws:
   the first fold's weights go in one row per cycle before its first token; 0 for os).
@@ -53,6 +55,7 @@ class ArrayTiming:
     output_latency: int
     post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
     cycle_counter_width: int = None  # bits of the RTL's cycle counter (None: no counter to check)
+    min_fold_interval: int = None   # fewest cycles between fold starts (None: rows)
 
     @classmethod
     def of(cls, accelerator):
@@ -65,7 +68,9 @@ class ArrayTiming:
                    preload_cycles=accelerator.weight_preload_cycles,
                    output_latency=accelerator.output_latency,
                    post_array_latency=getattr(accelerator, "post_array_latency", 0),
-                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None))
+                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None),
+                   min_fold_interval=getattr(getattr(accelerator, "array", None), "min_fold_interval",
+                                             None))
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ def gemm_cycles(timing, m, k, n):
     """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM."""
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
     ii = timing.initiation_interval
-    interval = max(layout.stream_len * ii, timing.rows)
+    interval = max(layout.stream_len * ii, timing.min_fold_interval or timing.rows)
     cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
               + timing.output_latency + timing.post_array_latency + 1)
     macs = m * k * n

@@ -115,6 +115,10 @@ CASES = tuple(
     + [GemmCase("gemv", 4, 3, "ws", 1, 4, 3), GemmCase("gemv", 3, 4, "os", 1, 3, 4),
        GemmCase("1x1x1", 1, 2, "ws", 1, 1, 1), GemmCase("1x1x1", 1, 2, "os", 1, 1, 1),
        GemmCase("m1-every-cycle", 1, 3, "ws", 1, 5, 2)]
+    # output-stationary with few K steps per fold (S < 2R - 2): the previous fold's drain must
+    # end before the next fold's captures (it once moved the new sums: two wrong words in 4x1)
+    + [GemmCase("few-steps", 4, 1, "os", 8, 4, 1), GemmCase("few-steps", 5, 2, "os", 11, 3, 3),
+       GemmCase("few-steps", 4, 2, "os", 9, 8, 3, pe="lut", pe_options=(("weight_bits", 2),))]
     + [GemmCase("minilm", 8, 8, df, 20, 64, 24, "minilm") for df in ("ws", "os")]
     + [GemmCase("ragged", 16, 16, "ws", 40, 70, 33), GemmCase("m<rows", 16, 16, "ws", 3, 40, 20),
        GemmCase("extremes", 16, 16, "ws", 17, 33, 17, "extremes"),
