@@ -12,11 +12,13 @@ from typing import Callable
 
 import numpy as np
 
+from hw.ant_decoder import AntDecoder
 from hw.bitserial_terms import TermEncoder
 from hw.group_dequant import GroupDequant
 from hw.lut_precompute import LutTablePrecompute
 from hw.ovp_decoder import OvpPairDecoder
 from hw.pe import facts_only
+from hw.pe_ant import AntPE
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_fp16 import Fp16PE
@@ -28,6 +30,8 @@ from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
 from hw.scale_dequant import BitSerialScaleDequant
 from . import inventory
+from .ant_gemm import (ant_decoder_items, ant_dequantise, ant_gemm_int, ant_pe_items, quantize_ant_acts,
+                       quantize_ant_weights)
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
@@ -298,6 +302,27 @@ PE_KINDS = {
         extra_operand=fp8_check_operands,
         random_codes=random_fp8_operands,
         inventories=((LmulPE, lmul_pe_items),),
+    ),
+    "ant": PEKind(
+        name="ant",
+        description="ANT adaptive types: int / flint / PoT 4-bit codes per tensor, border type decoders, "
+                    "exponent-integer MAC (4 products per step; 2 x 2 fused into one 8b x 8b for int8)",
+        pe_class=AntPE,
+        golden_gemm=lambda acts, weights, pe: ant_gemm_int(acts, weights, act_type=pe.act_type,
+                                                           weight_type=pe.weight_type,
+                                                           acc_width=pe.acc_width),
+        quantize_acts=lambda x, pe: quantize_ant_acts(x, ant_type=pe.act_type),
+        quantize_weights=lambda w, pe: quantize_ant_weights(w, ant_type=pe.weight_type),
+        dequantize_output=lambda raw, acts, a_meta, w_meta, pe: ant_dequantise(
+            raw, act_scale=a_meta["scale"], weight_scale=w_meta["scale"]),
+        options=(("act_type", "int4"), ("weight_type", "int4")),
+        option_values=(("act_type", "int4, uint4, flint4, uflint4, pot4, upot4, int8 or uint8 "
+                                    "(int8/uint8 with an 8-bit weight_type: the fused 8-bit mode)"),
+                       ("weight_type", "int4, uint4, flint4, uflint4, pot4, upot4, int8 or uint8")),
+        variants=(("ANT W4A4 int", ()), ("ANT W4A4 flint", (("act_type", "flint4"), ("weight_type", "flint4"))),
+                  ("ANT W4A4 PoT", (("act_type", "pot4"), ("weight_type", "pot4"))),
+                  ("ANT W8A8 fused", (("act_type", "int8"), ("weight_type", "int8")))),
+        inventories=((AntPE, ant_pe_items), (AntDecoder, ant_decoder_items)),
     ),
 }
 
