@@ -273,6 +273,9 @@ examples:
   pearray quant --all --tensor minilm:L0.ffn2
   pearray synth --pe ovp --unit pe
   pearray verilog --pe int8 --rows 8 --cols 8 -o build/verilog
+  pearray characterise                        re-measure the cost model's primitive table
+  pearray sweep examples/space-small.toml --out /tmp/sweep
+  pearray accuracy --model smollm2 --pe int8 --quick
 
 exit status: 0 success, 1 a design failed (mismatch, cycles, watchdog), 2 bad input, 130 interrupted.
 `pearray COMMAND --help` describes each command's options."""
