@@ -2,7 +2,6 @@
 option described with its default."""
 
 import argparse
-
 import re
 
 import pytest
