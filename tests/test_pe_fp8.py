@@ -3,7 +3,6 @@ exact product, exact fixed-point sum), ml_dtypes' float decoding, every e4m3 and
 through the PE in Amaranth's simulator, wrap, timing contract, the quantisers, the code checks,
 and the one mantissa multiplier Yosys finds."""
 
-import os
 from fractions import Fraction
 
 import ml_dtypes
@@ -16,6 +15,7 @@ from models import synth
 from models.fp8_gemm import (fp8_gemm, fp8_to_float, raw_to_float, special_codes)
 from models.realdata import real_gemm
 from models.registry import get_kind
+from tests.tools import require_synthesis
 
 # OCP OFP8 v1.0, restated: exponent bits, mantissa bits, bias; the accumulator the PE docstring
 # derives (36 / 64 product bits + sign + 16 growth bits) and its fraction bits.
@@ -237,21 +237,11 @@ def test_quantised_minilm_gemm(fmt, max_code, err_bound):
 # synthesis
 
 
-def _tools_or_skip():
-    try:
-        synth.find_yosys()
-        synth.liberty_path()
-    except synth.SynthesisError as e:
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(f"CI must run the synthesis checks: {e}")
-        pytest.skip(str(e))
-
-
 @pytest.mark.parametrize("fmt, mul", [("e4m3", "$mul_8"), ("e5m2", "$mul_6")])
 def test_one_mantissa_multiplier(fmt, mul):
     """One (M+1) x (M+1) mantissa multiplier (4 x 4 -> 8 bits, 3 x 3 -> 6 bits), nothing wider;
     the accumulator's flops only."""
-    _tools_or_skip()
+    require_synthesis()
     r = synth.synthesize("fp8", unit="pe", pe_options=(("format", fmt),))
     assert r.multipliers == 1 and r.word_cells.get(mul) == 1
     assert r.flop_bits == SPEC[fmt]["acc"] and r.area_um2 > 0

@@ -13,7 +13,8 @@ from models.lmul_gemm import lmul_gemm, lmul_product
 from models.quant.lmul import l_of_m, lmul, lmul_formula
 from models.realdata import real_gemm
 from models.registry import get_kind
-from tests.test_pe_fp8 import SPEC, _run_pe, _tools_or_skip, _valid_codes, _wrap
+from tests.test_pe_fp8 import SPEC, _run_pe, _valid_codes, _wrap
+from tests.tools import require_synthesis
 
 KIND = get_kind("lmul")
 
@@ -151,7 +152,7 @@ def test_nan_codes_are_refused():
 @pytest.mark.parametrize("fmt", SPEC)
 def test_no_multiplier(fmt):
     """One adder for the product (no $mul at the word level), the accumulator's flops."""
-    _tools_or_skip()
+    require_synthesis()
     r = synth.synthesize("lmul", unit="pe", pe_options=(("format", fmt),))
     assert r.multipliers == 0 and not any(c.startswith("$mul") for c in r.word_cells)
     assert r.flop_bits == SPEC[fmt]["acc"] and r.area_um2 > 0

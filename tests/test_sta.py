@@ -15,22 +15,12 @@ import numpy as np
 import pytest
 
 from models import activity, sta, synth
-
-
-def _tools_or_skip():
-    try:
-        synth.find_yosys()
-        synth.liberty_path()
-        sta.find_sta()
-    except (synth.SynthesisError, sta.StaError) as e:
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(f"CI must run the timing and power checks: {e}")
-        pytest.skip(str(e))
+from tests.tools import require_sta
 
 
 @pytest.fixture
 def tools():
-    _tools_or_skip()
+    require_sta()
 
 
 def _report(pe, unit, clock_mhz, act=None):

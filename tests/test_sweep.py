@@ -19,6 +19,7 @@ from models.cost import CostConfig, evaluate
 from models.sweep_space import load_space, parse_space, row_key
 from sim import run, sweep
 from sim.cli import main
+from tests.tools import require_synthesis
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -332,9 +333,8 @@ def test_sweep_on_a_running_scheduler_equals_in_process(tmp_path, dask_cluster):
 
 
 def test_synth_pareto_records_the_arrays_synthesis(tmp_path):
-    from tests.test_synth import _tools_or_skip
     from models import synth
-    _tools_or_skip()
+    require_synthesis()
     space_path = write(tmp_path / "s.toml", """
 kinds = ["int8"]
 rows = [2]

@@ -5,28 +5,18 @@ only the first run pays for synthesis (about a minute). Skipped when no Yosys or
 
 import collections
 import math
-import os
 import re
 
 import pytest
 
 from models import characterise, cost_primitives, cost_vs_synth, inventory, synth, tech
 from models.registry import PE_KINDS
-
-
-def _tools_or_skip():
-    try:
-        synth.find_yosys()
-        synth.liberty_path()
-    except synth.SynthesisError as e:
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(f"CI must run the synthesis checks: {e}")
-        pytest.skip(str(e))
+from tests.tools import require_synthesis
 
 
 @pytest.fixture
 def tools():
-    _tools_or_skip()
+    require_synthesis()
 
 
 def _muls(cells):
