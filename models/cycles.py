@@ -53,24 +53,22 @@ class ArrayTiming:
     macs_per_step: int
     preload_cycles: int
     output_latency: int
+    min_fold_interval: int          # fewest cycles between fold starts (the array's fact)
     post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
     cycle_counter_width: int = None  # bits of the RTL's cycle counter (None: no counter to check)
-    min_fold_interval: int = None   # fewest cycles between fold starts (None: rows)
 
     @classmethod
     def of(cls, accelerator):
-        """Read the facts from an :class:`hw.accelerator.Accelerator` (or anything with its
-        properties)."""
+        """Read the facts from an :class:`hw.accelerator.Accelerator` and its array."""
         pe = accelerator.pe
         return cls(rows=accelerator.rows, cols=accelerator.cols, dataflow=accelerator.dataflow,
                    k_per_step=pe.k_per_step, initiation_interval=pe.initiation_interval,
                    macs_per_step=pe.macs_per_step,
                    preload_cycles=accelerator.weight_preload_cycles,
                    output_latency=accelerator.output_latency,
+                   min_fold_interval=accelerator.array.min_fold_interval,
                    post_array_latency=getattr(accelerator, "post_array_latency", 0),
-                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None),
-                   min_fold_interval=getattr(getattr(accelerator, "array", None), "min_fold_interval",
-                                             None))
+                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None))
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def gemm_cycles(timing, m, k, n):
     """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM."""
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
     ii = timing.initiation_interval
-    interval = max(layout.stream_len * ii, timing.min_fold_interval or timing.rows)
+    interval = max(layout.stream_len * ii, timing.min_fold_interval)
     cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
               + timing.output_latency + timing.post_array_latency + 1)
     macs = m * k * n
