@@ -29,9 +29,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     def line(row):
-        print(f"{row['variant']:32s} {row['unit']:16s} model {row['model_um2']:11,.0f}  synth "
-              f"{row['synth_um2']:11,.0f} um^2 (45 nm)  {row['model_um2'] / row['synth_um2'] - 1:+7.1%}",
-              flush=True)
+        # a unit that synthesises to nothing (a decoder that is only wiring) has no relative error;
+        # the table holds NaN (both 0) or inf for it, as pandas divides
+        model, synth = row["model_um2"], row["synth_um2"]
+        error = (f"{model / synth - 1:+7.1%}" if synth else
+                 "    n/a (both 0)" if model == 0 else "   +inf (synthesis 0)")
+        print(f"{row['variant']:32s} {row['unit']:16s} model {model:11,.0f}  synth "
+              f"{synth:11,.0f} um^2 (45 nm)  {error}", flush=True)
 
     df = synthesis_comparison(kinds=args.kinds, sides=tuple(args.sides), progress=line)
     if args.csv:
