@@ -43,12 +43,24 @@ def _fingerprint(path):
         return None
 
 
+def _runtime():
+    """The cocotb runtime libraries a build links against (by path: a build made in another
+    virtualenv loads them from there, and fails once that one is gone)."""
+    # deferred like Simulator.runner(): cocotb_tools takes ~0.1 s to import
+    from cocotb_tools.config import libs_dir
+    return str(libs_dir)
+
+
 def _intact(directory, stamp, simulator):
-    """The stamp is a manifest and every artefact it lists is still the file that was built."""
+    """The stamp is a manifest, its runtime libraries are this installation's, and every artefact
+    it lists is still the file that was built."""
     try:
-        recorded = json.loads(stamp.read_text())["artefacts"]
+        manifest = json.loads(stamp.read_text())
+        recorded = manifest["artefacts"]
     except (ValueError, KeyError, TypeError):
         return False          # a stamp of an older pearray, or a damaged one: rebuild
+    if manifest.get("runtime") != _runtime() or not Path(_runtime()).is_dir():
+        return False
     return all(recorded.get(name) is not None and
                recorded[name] == _fingerprint(directory / "obj" / name)
                for name in simulator.artefacts)
@@ -77,6 +89,6 @@ def build(design, *, simulator=VERILATOR, waves=None):
                     sources=sources, hdl_toplevel=TOP_NAME, build_dir=directory / "obj",
                     build_args=list(simulator.build_args), timescale=simulator.timescale,
                     waves=waves, log_file=directory / "build.log")
-                stamp.write_text(json.dumps({"design": design.slug, "artefacts": {
+                stamp.write_text(json.dumps({"design": design.slug, "runtime": _runtime(), "artefacts": {
                     name: _fingerprint(directory / "obj" / name) for name in simulator.artefacts}}))
     return Build(design, simulator, directory, verilog_path, waves)

@@ -1,5 +1,7 @@
 """Cached builds: a damaged build is rebuilt, never run; an interrupted run leaves no run folder."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,15 @@ def test_an_interrupted_run_leaves_no_run_folder(design, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run.simulate_gemm(design, _operands(design))
     assert not list((built.directory / "runs").iterdir())
+
+
+def test_a_build_made_in_another_installation_is_rebuilt(design):
+    """A build links cocotb's runtime libraries by path: one recorded from another virtualenv
+    (which may be gone) is rebuilt, not run (it exits 127 when the libraries are missing)."""
+    first = build_module.build(design)
+    stamp = first.directory / "built.ok"
+    manifest = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({**manifest, "runtime": "/gone/.venv/lib/cocotb/libs"}))
+    build_module.build(design)
+    assert json.loads(stamp.read_text())["runtime"] == manifest["runtime"]
+    assert run.simulate_gemm(design, _operands(design)).passed
