@@ -89,6 +89,10 @@ def build(design, *, simulator=VERILATOR, waves=None):
                     sources=sources, hdl_toplevel=TOP_NAME, build_dir=directory / "obj",
                     build_args=list(simulator.build_args), timescale=simulator.timescale,
                     waves=waves, log_file=directory / "build.log")
+                # Verilator's precompiled headers are 138 MB of a 140 MB build and are only read
+                # when recompiling, which a cached build never does: a full test run filled the disk.
+                for header in (directory / "obj").glob("*.gch"):
+                    header.unlink()
                 stamp.write_text(json.dumps({"design": design.slug, "runtime": _runtime(), "artefacts": {
                     name: _fingerprint(directory / "obj" / name) for name in simulator.artefacts}}))
     return Build(design, simulator, directory, verilog_path, waves)
