@@ -15,7 +15,8 @@ Ports (unsigned vectors):
 * ``cfg_stream_len``, ``cfg_fold_outer``, ``cfg_fold_inner``: tokens per fold and the two fold loop
   counts (see :class:`hw.layout.GemmLayout`); must be >= 1 and stay stable while busy.
 * Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer, 3 parameter buffer of a
-  grouped design), ``host_addr``, ``host_wdata``, ``host_we``: writes the activation, weight or
+  grouped design, or the table register of a PE kind with a table, :mod:`hw.pe`: entry i at
+  ``host_addr`` i, from the low ``table_entry_bits`` of ``host_wdata``; write-only, reads 0), ``host_addr``, ``host_wdata``, ``host_we``: writes the activation, weight or
   parameter buffer (ignored while busy; the output buffer is not host-writable). ``host_rdata`` is
   the selected buffer's word at the ``host_addr`` of the previous cycle (one cycle read latency);
   lanes sit at the LSB end.
@@ -147,7 +148,7 @@ class Accelerator(wiring.Component):
             "cfg_fold_outer": In(count),
             "cfg_fold_inner": In(count),
             "host_sel": In(2),
-            "host_addr": In(range(max(max(self._depths.values()), 2))),
+            "host_addr": In(range(max(max(self._depths.values()), 2, self.table_entries))),
             "host_wdata": In(max(self._word_widths.values())),
             "host_we": In(1),
             "host_rdata": Out(max(self._word_widths.values())),
@@ -197,11 +198,23 @@ class Accelerator(wiring.Component):
             return 0
         return self._post_unit.latency + self._post_unit.requant_latency
 
+    @property
+    def table_entries(self):
+        """Entries of the PE kind's table register (0 for a kind without a table)."""
+        return self.pe.table_width // self.pe.table_entry_bits if self.pe.table_width else 0
+
     def extra_buffer_words(self, layout, extra):
         """The buffers beyond act/weight a GEMM needs, as ``((host_sel, words), ...)``: for a
         grouped design the parameter buffer packed from ``extra`` (a
         :class:`hw.group_dequant.DequantParams`, or the operand type of the PE kind's own unit,
-        e.g. :class:`hw.scale_dequant.ScaleCodes`); ``()`` for other designs (``extra`` must be None)."""
+        e.g. :class:`hw.scale_dequant.ScaleCodes`); for a PE kind with a table, its entries
+        (``extra.table_entries``, one per address); ``()`` for other designs (``extra`` must be None)."""
+        if self.table_entries:
+            entries = tuple(getattr(extra, "table_entries", ()))
+            if len(entries) != self.table_entries:
+                raise ValueError(f"this design's PE reads a table of {self.table_entries} entries: "
+                                 f"the extra operand must give them (table_entries), not {extra!r}")
+            return ((HOST_PARAM, entries),)
         if self._group_size is None:
             if extra is not None:
                 raise ValueError("this design has no post-array unit and takes no extra operand")
@@ -262,6 +275,15 @@ class Accelerator(wiring.Component):
                     wp.data.eq(self.host_wdata),
                     wp.en.eq(self.host_we & (self.host_sel == sel) & ~busy),
                 ]
+        if self.table_entries:
+            # the PE kind's table (hw.pe): host-written entries, broadcast to every PE; stable
+            # while busy because the host writes only while idle
+            table = Signal(self.pe.table_width)
+            e = self.pe.table_entry_bits
+            for i in range(self.table_entries):
+                with m.If(self.host_we & (self.host_sel == HOST_PARAM) & (self.host_addr == i) & ~busy):
+                    m.d.sync += table[i * e:(i + 1) * e].eq(self.host_wdata[:e])
+            m.d.comb += array.table.eq(table)
         host_sel_q = Signal.like(self.host_sel)
         m.d.sync += host_sel_q.eq(self.host_sel)
         with m.Switch(host_sel_q):

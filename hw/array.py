@@ -85,6 +85,8 @@ class SystolicArray(wiring.Component):
       column c. ws: the token's dot products, in token order, ``latency`` cycles after the token
       entered. os: per fold, R words, tile rows R-1 down to 0, the first ``latency`` cycles after the
       fold's ``last`` token entered.
+    * a PE kind with a table (``pe.table_width`` > 0, :mod:`hw.pe`) adds ``table``
+      In(pe.table_width), wired to every PE's ``table``; it must stay stable while tokens run.
     * ``row_sum=True`` (ws only) adds ``out_asum`` Out(pe.acc_width): the sum of the token's
       activation elements, valid with ``out`` (see the module docstring).
     """
@@ -130,6 +132,8 @@ class SystolicArray(wiring.Component):
                 ports["out_asum"] = Out(pe.acc_width)
         else:
             ports.update({"act_first": In(1), "act_last": In(1)})
+        if pe.table_width:
+            ports["table"] = In(pe.table_width)
         super().__init__(ports)
 
     rows = property(lambda self: self._rows)
@@ -177,6 +181,8 @@ class SystolicArray(wiring.Component):
         for r, row in enumerate(pes):
             for c, pe in enumerate(row):
                 m.submodules[f"pe_{r}_{c}"] = pe
+                if pe.table_width:
+                    m.d.comb += pe.table.eq(self.table)     # a broadcast wire, no register
         return pes
 
     def _border_operands(self, m, vector, code_width, count, make_border, name):

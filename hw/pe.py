@@ -30,6 +30,13 @@ Timing facts, read by the array, the cycle model, the cost model and the testben
 
 Reset: the synchronous reset clears ``acc_out`` to 0.
 
+Tables. A kind whose PE reads a per-run table (``table_width`` > 0: GOBO's dictionary of centroids)
+gets one more port, ``table`` In(``table_width``): ``table_width // table_entry_bits`` entries, entry
+i at bits ``[i*e, (i+1)*e)``. It is not an operand: the array broadcasts one ``table`` input to every
+PE (wires, no register), the accelerator holds it in a register the host writes before ``start``
+(see :mod:`hw.accelerator`), and it stays stable for the whole run. Kinds without a table (the
+default, ``table_width`` 0) have no such port.
+
 Codes, operands and border units. The buffers hold *codes*: one activation lane of
 ``act_code_width`` bits per row and one weight lane of ``weight_code_width`` bits per column, each
 covering ``k_per_step`` K elements. By default a code lane is the operand itself. A PE kind whose
@@ -57,13 +64,21 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self):
-        super().__init__({
+        ports = {
             "act":     In(self.act_width),
             "weight":  In(self.weight_width),
             "valid":   In(1),
             "acc_in":  In(self.acc_width),
             "acc_out": Out(self.acc_width),
-        })
+        }
+        if self.table_width:
+            ports["table"] = In(self.table_width)
+        super().__init__(ports)
+
+    #: bits of the per-run table the PE reads (0: none, no ``table`` port); see the module docstring
+    table_width = 0
+    #: bits of one table entry (the host writes one entry per parameter-buffer address)
+    table_entry_bits = 16
 
     @property
     def act_code_width(self):
@@ -117,6 +132,14 @@ class ProcessingElement(wiring.Component):
     def weight_lanes(self, codes):
         """(..., k_per_step) weight element codes -> (...) unsigned lane values (as ``act_lanes``)."""
         return concat_elements(codes, self.weight_element_bits)
+
+    def table_value(self, entries):
+        """The ``table`` port value of ``entries`` (Python ints of ``table_entry_bits`` bits, as
+        many as the table holds): entry i at bits ``[i*e, (i+1)*e)``. ValueError otherwise."""
+        e, entries = self.table_entry_bits, [int(x) for x in entries]
+        if len(entries) * e != self.table_width or any(not 0 <= x < 1 << e for x in entries):
+            raise ValueError(f"a table of {self.table_width // e} entries of {e} bits, not {entries!r}")
+        return sum(x << (i * e) for i, x in enumerate(entries))
 
     @property
     def macs_per_cycle(self):

@@ -81,10 +81,11 @@ class Fp16PE(ProcessingElement):
         m.d.comb += [normal.eq(ef != 0), e.eq(Mux(normal, ef, 1))]
         return x[15], e, Cat(x[:FP16_FRAC_BITS], normal)
 
-    def _product(self, m):
-        """The exact product as FP32 fields: (sign, 31-bit magnitude code)."""
+    def _product(self, m, weight):
+        """The exact product of ``act`` and the FP16 ``weight`` as FP32 fields: (sign, 31-bit
+        magnitude code)."""
         sa, ea, ma = self._decode(m, self.act, "a")
-        sw, ew, mw = self._decode(m, self.weight, "w")
+        sw, ew, mw = self._decode(m, weight, "w")
         prod = Signal(PRODUCT_BITS)
         esum = Signal(FP16_EXP_BITS + 1)
         m.d.comb += [prod.eq(ma * mw), esum.eq(ea + ew)]
@@ -101,7 +102,16 @@ class Fp16PE(ProcessingElement):
 
     def elaborate(self, platform):
         m = Module()
-        p_sign, p_code = self._product(m)
+        result = self._fma(m, self.weight)
+        with m.If(self.valid):
+            m.d.sync += self.acc_out.eq(result)
+        return m
+
+    def _fma(self, m, weight):
+        """The FP32 word ``acc_in + act * weight`` (``weight`` an FP16 pattern), rounded once,
+        combinational (the whole datapath of the module docstring); kinds that derive the FP16
+        weight from a code (:class:`hw.pe_gobo.GoboPE`) call it with their own weight."""
+        p_sign, p_code = self._product(m, weight)
         a_sign, a_code = self.acc_in[ACC_WIDTH - 1], self.acc_in[:ACC_WIDTH - 1]
 
         # order by magnitude: finite FP32 codes without the sign compare as their magnitudes
@@ -157,6 +167,6 @@ class Fp16PE(ProcessingElement):
         m.d.comb += magnitude.eq(Mux(exp >= FP32_MAX_EXP, FP32_MAX_EXP << FP32_FRAC_BITS, word))
         zero = total == 0
         sign = Mux(zero, big_s & small_s, big_s)
-        with m.If(self.valid):
-            m.d.sync += self.acc_out.eq(Cat(Mux(zero, 0, magnitude), sign))
-        return m
+        result = Signal(ACC_WIDTH)
+        m.d.comb += result.eq(Cat(Mux(zero, 0, magnitude), sign))
+        return result

@@ -110,7 +110,8 @@ def _named_bits(port, width, toggles, duty):
 
 @functools.lru_cache(maxsize=32)
 def _codes(pe_name, pe_options, source, m, k, n):
-    """(acts codes M x K, weights codes K x N) of the source, via the kind's quantisers."""
+    """(acts codes M x K, weights codes K x N, ``table`` port value or None) of the source, via the
+    kind's quantisers (a kind with a table, :mod:`hw.pe`: the run's table, constant)."""
     kind = get_kind(pe_name)
     proto = kind.prototype(**dict(pe_options))
     if source == "minilm":
@@ -121,7 +122,8 @@ def _codes(pe_name, pe_options, source, m, k, n):
         ops = kind.operands(acts, weights, proto)
     else:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
-    return ops.acts, ops.weights
+    table = proto.table_value(ops.extra.table_entries) if proto.table_width else None
+    return ops.acts, ops.weights, table
 
 
 def _lanes(pe, codes, which):
@@ -150,6 +152,7 @@ class _Column(Elaboratable):
         self.weight_code = [Signal(proto.weight_code_width, name=f"weight_code{r}") for r in range(rows)]
         self.valid = [Signal(name=f"valid{r}") for r in range(rows)]
         self.first = Signal()   # os: the token starts a new output (acc_in = 0)
+        self.table = Signal(proto.table_width) if proto.table_width else None
 
     def elaborate(self, platform):
         m = Module()
@@ -165,6 +168,8 @@ class _Column(Elaboratable):
                 m.d.comb += border.code.eq(weight)
                 weight = border.operand
             m.d.comb += [pe.act.eq(act), pe.weight.eq(weight), pe.valid.eq(self.valid[r])]
+            if self.table is not None:
+                m.d.comb += pe.table.eq(self.table)
             if self.dataflow == "os":
                 m.d.comb += pe.acc_in.eq(Mux(self.first, 0, pe.acc_out))
             else:
@@ -199,8 +204,9 @@ def _schedule(pe, acts, weights, rows, dataflow, m, folds):
     return tokens
 
 
-def _simulate_pe(kind, options, rows, dataflow, tokens):
-    """Run the column; the bottom PE's input port values per cycle."""
+def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
+    """Run the column (``table``: the PEs' table port value, a kind with a table); the bottom PE's
+    input port values per cycle."""
     dut = _Column(kind, dict(options), rows, dataflow)
     pe = dut.pes[-1]
     ii = pe.initiation_interval
@@ -208,7 +214,12 @@ def _simulate_pe(kind, options, rows, dataflow, tokens):
     starts = [{tok[0]: tok for tok in row} for row in tokens]
     ports = {"act": [], "weight": [], "valid": [], "acc_in": []}
 
+    if table is not None:
+        ports["table"] = []
+
     async def testbench(ctx):
+        if table is not None:
+            ctx.set(dut.table, table)
         for cycle in range(end):
             for r in range(rows):
                 tok = starts[r].get(cycle)
@@ -228,7 +239,8 @@ def _simulate_pe(kind, options, rows, dataflow, tokens):
     sim.run()
     # drop the warm-up before the bottom row's first token (its acc_in and operands are idle)
     first = min(tokens[-1][0][0], end - 2)
-    widths = {"act": pe.act_width, "weight": pe.weight_width, "valid": 1, "acc_in": pe.acc_width}
+    widths = {"act": pe.act_width, "weight": pe.weight_width, "valid": 1, "acc_in": pe.acc_width,
+              "table": pe.table_width}
     return {name: (values[first:], widths[name]) for name, values in ports.items()}
 
 
@@ -324,8 +336,11 @@ def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm"
         n, mm = cols, m
     else:
         k, n, mm = _round_up(128, g), cols * 2, _round_up(max(m, rows), rows)
-    acts, weights = _codes(pe, pe_options, source, mm, _round_up(k, 128), n)
+    acts, weights, table = _codes(pe, pe_options, source, mm, _round_up(k, 128), n)
     ports = _array_ports(proto, acts, weights, rows, cols, dataflow, m, folds)
+    if table is not None:      # the accelerator's table register: constant for the run
+        cycles = len(next(iter(ports.values()))[0])
+        ports["table"] = ([table] * cycles, proto.table_width)
     return _activity(pe, pe_options, f"array_{dataflow}_{rows}x{cols}", source, ports)
 
 
@@ -355,10 +370,10 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
     block = rows * g
     k = _round_up(_round_up(max(128, block * folds), 128), block)
     n = -(-folds // (k // block)) if dataflow == "ws" else folds
-    acts, weights = _codes(pe, pe_options, source, m, k, n)
+    acts, weights, table = _codes(pe, pe_options, source, m, k, n)
     if unit == "pe":
         tokens = _schedule(proto, acts, weights, rows, dataflow, m, folds)
-        ports = _simulate_pe(kind, pe_options, rows, dataflow, tokens)
+        ports = _simulate_pe(kind, pe_options, rows, dataflow, tokens, table)
     else:
         border = getattr(proto, unit)()
         if border is None:

@@ -23,6 +23,7 @@ from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_fp16 import Fp16PE
 from hw.pe_fp8 import Fp8PE
+from hw.pe_gobo import GoboPE
 from hw.pe_int8 import Int8PE
 from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
@@ -38,6 +39,8 @@ from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bits
 from . import fp16_gemm
 from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, fp8_pe_items, quantize_fp8_acts,
                        quantize_fp8_weights, random_fp8_operands)
+from .gobo_gemm import (gobo_dequantise, gobo_extra_operand, gobo_golden, gobo_pe_items, quantize_gobo_acts,
+                        quantize_gobo_weights, random_gobo_operands)
 from .golden import check_codes, gemm_int
 from .intcodes import dequantize_affine_output, quantize_acts, quantize_weights
 from .lmul_gemm import lmul_golden, lmul_pe_items
@@ -266,6 +269,23 @@ PE_KINDS = {
         random_codes=fp16_gemm.random_fp16_operands,
         dataflows=("os",),
         inventories=((Fp16PE, fp16_gemm.fp16_pe_items),),
+    ),
+    "gobo": PEKind(
+        name="gobo",
+        description="GOBO weight-only: FP16 activation x FP16 centroid looked up by a 3-bit index "
+                    "(per-tensor table of 8, broadcast), FP32 RNE accumulation as the FP16 PE; "
+                    "outlier-flagged weights skip, their FP16 products are added after the array; "
+                    "output-stationary only",
+        pe_class=GoboPE,
+        golden_gemm=gobo_golden,
+        quantize_acts=quantize_gobo_acts,
+        quantize_weights=quantize_gobo_weights,
+        dequantize_output=gobo_dequantise,
+        variants=(("GOBO W3A16 (FP16 act, FP16 outliers)", ()),),
+        extra_operand=gobo_extra_operand,
+        random_codes=random_gobo_operands,
+        dataflows=("os",),
+        inventories=((GoboPE, gobo_pe_items),),
     ),
     "fp8": PEKind(
         name="fp8",

@@ -32,7 +32,8 @@ from .toolchain import ToolchainError
 
 # the files ``sim --dump`` writes (a folder holding only these is a previous dump)
 DUMP_FILES = ("acts_q.npy", "weights_q.npy", "acts_lanes.npy", "weights_lanes.npy", "rtl_out.npy",
-              "golden_out.npy", "meta.json", "dequant_params.npz", "scale_codes.npz", DUMP_MARKER)
+              "golden_out.npy", "meta.json", "dequant_params.npz", "scale_codes.npz", "gobo_table.npz",
+              DUMP_MARKER)
 
 
 def cmd_verilog(args):

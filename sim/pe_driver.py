@@ -63,13 +63,16 @@ class BorderedPE(wiring.Component):
 
     def __init__(self, pe):
         self.pe = pe
-        super().__init__({
+        ports = {
             "act":     In(pe.act_code_width),
             "weight":  In(pe.weight_code_width),
             "valid":   In(1),
             "acc_in":  In(pe.acc_width),
             "acc_out": Out(pe.acc_width),
-        })
+        }
+        if pe.table_width:
+            ports["table"] = In(pe.table_width)
+        super().__init__(ports)
 
     initiation_interval = property(lambda self: self.pe.initiation_interval)
     latency = property(lambda self: self.pe.latency)
@@ -87,6 +90,8 @@ class BorderedPE(wiring.Component):
                 m.submodules[name] = border
                 m.d.comb += [border.code.eq(code), operand.eq(border.operand)]
         m.d.comb += [pe.valid.eq(self.valid), pe.acc_in.eq(self.acc_in), self.acc_out.eq(pe.acc_out)]
+        if pe.table_width:
+            m.d.comb += pe.table.eq(self.table)
         return m
 
 
@@ -96,9 +101,12 @@ def code_step(pe, act_codes, weight_codes, acc_in=0):
     return PEStep(int(pe.act_lanes(act_codes)), int(pe.weight_lanes(weight_codes)), acc_in)
 
 
-def run_steps(dut, steps, *, gap=0, tail=0):
+def run_steps(dut, steps, *, gap=0, tail=0, table=None):
     """Drive ``steps`` (:class:`PEStep`) into ``dut`` (a PE or a :class:`BorderedPE`), back to
     back at the initiation interval plus ``gap`` idle cycles, and return a :class:`PERun`.
+
+    ``table``: the ``table`` port's value for the whole run (a PE kind with a table, :mod:`hw.pe`;
+    set before the first cycle and held, as the accelerator's register is), else None.
 
     ``tail`` more idle cycles (``valid`` low, poisoned inputs) follow the last output, for
     hold checks. Raises ValueError when feedback is asked for before the result exists.
@@ -116,7 +124,12 @@ def run_steps(dut, steps, *, gap=0, tail=0):
     last = (starts[-1] if steps else 0) + latency + tail
     trace = []
 
+    if (table is None) == ("table" in dut.signature.members):
+        raise ValueError("give table exactly when the PE reads a table")
+
     async def testbench(ctx):
+        if table is not None:
+            ctx.set(dut.table, table)
         trace.append(ctx.get(dut.acc_out))
         held = {"act": 0, "weight": 0, "acc_in": 0}
         for cycle in range(last):

@@ -71,11 +71,12 @@ def _jobs(kind, options, rng, count, max_steps, feedback):
     for _ in range(count):
         n = int(rng.integers(1, max_steps + 1))
         acts, weights = kind.random_operands(rng, 1, n * kps, 1, ref)
+        extra = _extra(kind, ref, acts, weights)
         # any width (an exact fixed-point accumulator may be wider than int64)
         acc0 = (int.from_bytes(rng.bytes(-(-width // 8)), "little") % (1 << width) - (1 << (width - 1))
                 if pe.integer_accumulator else 0)
         for i in range(n):
-            golden = int(kind.golden_gemm(acts[:, :(i + 1) * kps], weights[:(i + 1) * kps], ref)[0, 0])
+            golden = int(kind.golden_gemm(acts[:, :(i + 1) * kps], weights[:(i + 1) * kps], ref, *extra)[0, 0])
             result = int(wrap_signed(acc0 + golden, width)) if pe.integer_accumulator else golden
             acc_in = acc0 if i == 0 else (None if feedback else want[-1])
             steps.append(code_step(pe, acts[0, i * kps:(i + 1) * kps], weights[i * kps:(i + 1) * kps, 0],
@@ -84,12 +85,29 @@ def _jobs(kind, options, rng, count, max_steps, feedback):
     return steps, want
 
 
+def _extra(kind, ref, acts, weights):
+    """The kind's extra operand for codes given without metadata, as golden_gemm's extra
+    arguments: () without one (a grouped kind's raw GEMM), (a table kind's default table,)."""
+    extra = kind.extra_operand(acts, weights, ref, None, None) if kind.extra_operand else None
+    return () if extra is None else (extra,)
+
+
+def _table(kind, options):
+    """The ``table`` port value a table kind's PE runs with (its default table for codes), else
+    None."""
+    pe = kind.prototype(**options)
+    if not pe.table_width:
+        return None
+    acts, weights = kind.random_operands(np.random.default_rng(0), 1, pe.k_per_step, 1, pe)
+    return pe.table_value(kind.extra_operand(acts, weights, pe, None, None).table_entries)
+
+
 @pytest.mark.parametrize("kind, options", SETTINGS)
 def test_results_exactly_latency_cycles_after_valid_back_to_back(kind, options):
     dut = BorderedPE(kind.pe_class(**options))
     feedback = dut.latency <= dut.initiation_interval
     steps, want = _jobs(kind, options, np.random.default_rng(1), 60, 3, feedback)
-    run = run_steps(dut, steps)
+    run = run_steps(dut, steps, table=_table(kind, options))
     assert list(run.outputs) == want
     early = [run.trace[t + run.latency - 1] for t in run.valid_cycles]
     assert early != want, "every result is already there a cycle early: the latency is overstated"
@@ -101,7 +119,7 @@ def test_acc_out_holds_without_valid(kind, options):
     dut = BorderedPE(kind.pe_class(**options))
     gap, tail = 3, 4
     steps, want = _jobs(kind, options, np.random.default_rng(2), 20, 2, feedback=True)
-    run = run_steps(dut, steps, gap=gap, tail=tail)
+    run = run_steps(dut, steps, gap=gap, tail=tail, table=_table(kind, options))
     assert list(run.outputs) == want
     ends = [*run.valid_cycles[1:], len(run.trace) - 1]
     for t, end, out in zip(run.valid_cycles, ends, want):

@@ -1,0 +1,126 @@
+"""GOBO's weight format (MICRO'20, Zadeh et al.): per weight tensor, a dictionary of 8 centroids
+with a 3-bit index per weight, and the few outlier weights kept in FP16.
+
+What is known of GOBO and how (``shared/specs/baselines.md`` section 2): no author code; the
+abstract (~99.9 % of BERT weights to 3 bits, no fine-tuning); third-party reimplementations
+(one Gaussian per layer, outliers by its log-likelihood, 8 equal-population bins, centroid = bin
+mean); the paper's refinement recalled, not re-verified (nearest-centroid reassignment until the
+L1 error stops falling). This quantiser, step by step, per tensor (all K x N weights together):
+
+1. **Outliers.** ``mean`` and ``std`` (population) of the tensor in float64; a weight is an outlier
+   when ``|w - mean| > OUTLIER_SIGMAS * std`` (3 sigma, the brief's reading of GOBO's Gaussian
+   test; the reimplementations' log-likelihood <= -4 is a threshold in sigmas too, one that
+   depends on the scale). Outliers are kept as FP16 (IEEE RNE) with their (k, n) positions.
+2. **Initial centroids.** The other ("Gaussian") weights sorted and split into 8 bins of equal
+   population (``numpy.array_split``: sizes differ by at most one); centroid = bin mean.
+3. **Refinement.** Assign each Gaussian weight to the nearest centroid (ties to the lower index),
+   recompute each centroid as the mean of its weights (a centroid without weights keeps its
+   value), repeat while the total L1 error falls (at most ``MAX_REFINE_STEPS`` rounds); keep the
+   centroids of the smallest L1 error.
+4. **Storage.** Centroids rounded to FP16 (IEEE RNE); each Gaussian weight's index is its nearest
+   FP16 centroid (ties to the lower index), so the stored code is the best of the stored table.
+
+A weight's code is 4 bits: bits 0-2 the index, bit 3 the outlier flag (an outlier's index bits
+are 0). The value a code stands for is ``table[index]`` (flag 0) or the outlier's FP16 value.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
+from .fp16_gemm import decode_fp16, encode_fp16
+
+OUTLIER_SIGMAS = 3.0
+MAX_REFINE_STEPS = 50
+
+
+@dataclass(frozen=True)
+class GoboDictionary:
+    """One weight tensor's table: ``centroids``, ``CENTROIDS`` FP16 patterns (Python ints, index
+    order). ``table_entries`` is what the accelerator loads into its table register (one entry
+    per parameter-buffer address, :mod:`hw.accelerator`)."""
+    centroids: tuple
+
+    def __post_init__(self):
+        codes = tuple(int(c) for c in self.centroids)
+        if len(codes) != CENTROIDS:
+            raise ValueError(f"a GOBO dictionary has {CENTROIDS} centroids, not {len(codes)}")
+        decode_fp16(codes, "GOBO centroid")          # refuses non-16-bit, infinity and NaN codes
+        object.__setattr__(self, "centroids", codes)
+
+    @property
+    def table_entries(self):
+        return self.centroids
+
+    def dump_arrays(self):
+        return {"centroids": np.asarray(self.centroids, dtype=np.int64)}
+
+    description = ("gobo_table.npz (centroids: the 8 FP16 patterns of the table register, index "
+                   "order; weight code = index | outlier flag << 3)")
+    output_description = ("FP32 patterns of the array's sums (dictionary weights only; outlier-"
+                          "flagged steps add nothing, their products are added after the array)")
+
+    @property
+    def values(self):
+        """The centroids as float64."""
+        return decode_fp16(self.centroids, "GOBO centroid")
+
+
+def _nearest(values, centroids):
+    """Index of the nearest centroid per value (ties: the lower index, as ``argmin``)."""
+    return np.abs(values[:, None] - centroids[None, :]).argmin(axis=1)
+
+
+def fit_centroids(values):
+    """Steps 2-3 of the module docstring: float64 centroids (``CENTROIDS``, ascending before the
+    refinement) of the 1-D ``values`` (at least one)."""
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, CENTROIDS)])
+    best, best_l1 = centroids, np.abs(values - centroids[_nearest(values, centroids)]).sum()
+    for _ in range(MAX_REFINE_STEPS):
+        assign = _nearest(values, best)
+        centroids = np.array([values[assign == j].mean() if (assign == j).any() else best[j]
+                              for j in range(CENTROIDS)])
+        l1 = np.abs(values - centroids[_nearest(values, centroids)]).sum()
+        if not l1 < best_l1:
+            break
+        best, best_l1 = centroids, l1
+    return best
+
+
+def quantize_gobo(w):
+    """K x N float weights -> (4-bit codes K x N int64, meta) by the module docstring's steps.
+
+    ``meta``: ``centroids`` (8 FP16 patterns), ``outliers`` (``k``, ``n``, ``value``: FP16
+    patterns, in (k, n) order), ``outlier_sigmas``, ``mean``, ``std``, ``scale`` [1.0] (no scale:
+    the values are the weights). ValueError for NaN / infinity or outliers beyond FP16's range."""
+    w = np.asarray(w, dtype=np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError("weights contain NaN or infinity: GOBO quantises finite weights")
+    if w.ndim != 2 or w.size == 0:
+        raise ValueError(f"weights must be a non-empty K x N matrix, not shape {w.shape}")
+    mean, std = float(w.mean()), float(w.std())
+    outlier = np.abs(w - mean) > OUTLIER_SIGMAS * std
+    gaussian = w[~outlier]                     # never empty: not every value is beyond 3 sigma
+    table = encode_fp16(fit_centroids(gaussian), "GOBO centroids")
+    index = _nearest(w.ravel(), decode_fp16(table)).reshape(w.shape)
+    codes = np.where(outlier, 1 << OUTLIER_FLAG_BIT, index).astype(np.int64)
+    ks, ns = np.nonzero(outlier)
+    values = encode_fp16(w[ks, ns], "outlier weights")
+    meta = {"format": "gobo", "granularity": "tensor", "scale": [1.0],
+            "centroids": [int(c) for c in table],
+            "outliers": {"k": ks.tolist(), "n": ns.tolist(), "value": values.tolist()},
+            "outlier_sigmas": OUTLIER_SIGMAS, "mean": mean, "std": std,
+            "dequantise": "value = fp16(centroids[code & 7]) if code < 8 else fp16(outlier value)"}
+    return codes, meta
+
+
+def gobo_weight_values(codes, meta):
+    """The float64 weights the codes and ``meta`` stand for (what GOBO's GEMM multiplies)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    values = decode_fp16(meta["centroids"], "GOBO centroid")[codes & (CENTROIDS - 1)]
+    o = meta["outliers"]
+    values[np.asarray(o["k"], dtype=np.int64), np.asarray(o["n"], dtype=np.int64)] = decode_fp16(
+        np.asarray(o["value"], dtype=np.int64), "outlier")
+    return values

@@ -1,0 +1,118 @@
+"""Golden twin of the GOBO PE (``hw/pe_gobo.py``): FP16 activations x GOBO weights (a per-tensor
+dictionary of 8 FP16 centroids, 3-bit indices, outliers flagged), FP32 accumulation.
+
+Every step, in order (the formats are :mod:`models.gobo_format`'s):
+
+1. **Operands.** Activations: FP16 patterns (finite; :mod:`models.fp16_gemm`'s rules).
+   Weights: 4-bit codes, bits 0-2 the index, bit 3 the outlier flag. Dictionary: 8 finite FP16
+   patterns (a :class:`models.gobo_format.GoboDictionary`, loaded into the accelerator's table
+   register before the run).
+2. **Look-up: exact.** A flag-0 weight is ``table[index]``, an FP16 value.
+3. **Product: exact** (an FP16 x FP16 product is an FP32 normal number or a signed zero, as in
+   :mod:`models.fp16_gemm`).
+4. **Array accumulation: one binary32 addition per step, RNE**, ``k = 0 .. K-1`` in order from
+   ``+0``; a flag-1 step (an outlier) leaves the accumulator unchanged. The array's output is
+   this FP32 word (:func:`gobo_gemm`): what the RTL must produce bit for bit.
+5. **Outliers: GOBO's separate FP path, after the array** (:func:`gobo_output`; not built in
+   hardware here): for each output column n, its outliers in increasing k, the exact product of
+   the activation and the outlier's FP16 value is added to the FP32 result with one RNE
+   addition each. So a GOBO GEMM rounds K times per output, like the FP16 PE, in the order
+   "dictionary weights, then outliers".
+
+Output: FP32 patterns as signed int64 (the array's words). Codes given without a dictionary
+(``--pe gobo`` with code files, the PE conformance suite) use :data:`DEFAULT_DICTIONARY`.
+"""
+
+import numpy as np
+
+from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
+from .fp16_gemm import decode_fp16, decode_fp32, encode_fp16, fp16_pe_items, random_fp16_operands
+from .gobo_format import GoboDictionary, quantize_gobo
+
+#: the table for codes given without one: FP16 +0, the smallest subnormal (negative), the largest
+#: subnormal, the smallest normal, 1.0, -1.5, the largest normal and -1/3 (every decode path)
+DEFAULT_DICTIONARY = GoboDictionary((0x0000, 0x8001, 0x03FF, 0x0400, 0x3C00, 0xBE00, 0x7BFF, 0xB555))
+
+
+def _fields(weights):
+    weights = np.asarray(weights, dtype=np.int64)
+    return weights & (CENTROIDS - 1), (weights >> OUTLIER_FLAG_BIT) & 1 == 1
+
+
+def gobo_gemm(acts, weights, dictionary):
+    """acts M x K FP16 codes, weights K x N 4-bit codes and a :class:`GoboDictionary` -> M x N
+    FP32 words of the array (steps 1-4 of the module docstring; outliers contribute nothing)."""
+    a = decode_fp16(acts, "activation")
+    index, outlier = _fields(weights)
+    w = dictionary.values[index]
+    acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
+    for k in range(a.shape[1]):
+        product = (a[:, k, None] * w[None, k, :]).astype(np.float32)     # exact (step 3)
+        acc = np.where(outlier[None, k, :], acc, acc + product)          # one RNE add (step 4)
+    return acc.view(np.int32).astype(np.int64)
+
+
+def gobo_output(raw, acts, outliers):
+    """Step 5: the array's FP32 words ``raw`` (M x N) plus the outlier products (``outliers``:
+    the quantiser's ``{"k", "n", "value"}`` lists, FP16 value patterns) -> float64 outputs."""
+    acc = decode_fp32(raw).astype(np.float32)
+    a = decode_fp16(acts, "activation")
+    ks, ns = np.asarray(outliers["k"], dtype=np.int64), np.asarray(outliers["n"], dtype=np.int64)
+    values = decode_fp16(np.asarray(outliers["value"], dtype=np.int64), "outlier")
+    for i in np.lexsort((ks, ns)):                      # per column, increasing k
+        acc[:, ns[i]] = acc[:, ns[i]] + (a[:, ks[i]] * values[i]).astype(np.float32)
+    return acc.astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# registry functions
+
+
+def gobo_golden(acts, weights, pe, dictionary=None):
+    return gobo_gemm(acts, weights, DEFAULT_DICTIONARY if dictionary is None else dictionary)
+
+
+def gobo_extra_operand(acts, weights, pe, a_meta, w_meta):
+    """The run's dictionary: the quantiser's (float weights) or :data:`DEFAULT_DICTIONARY`."""
+    return DEFAULT_DICTIONARY if w_meta is None else GoboDictionary(tuple(w_meta["centroids"]))
+
+
+def quantize_gobo_acts(x, pe):
+    """M x K floats -> FP16 codes (RNE, no scale), as the FP16 baseline."""
+    return encode_fp16(x, "activations"), {"format": "fp16", "granularity": "none", "scale": [1.0],
+                                           "dequantise": "value = fp16(code)"}
+
+
+def quantize_gobo_weights(w, pe):
+    return quantize_gobo(w)
+
+
+def gobo_dequantise(raw, acts, a_meta, w_meta, pe):
+    """Array words -> floats, with the outliers added (step 5) when the weights came as floats."""
+    if w_meta is None:
+        return decode_fp32(raw)
+    return gobo_output(raw, acts, w_meta["outliers"])
+
+
+def random_gobo_operands(rng, m, k, n, pe):
+    """FP16 activations over every finite exponent (a quarter special codes, both signs) and
+    4-bit weight codes: uniform indices, a quarter of them outlier-flagged."""
+    acts, _ = random_fp16_operands(rng, m, k, 1, pe)
+    flags = (rng.random((k, n)) < 0.25).astype(np.int64) << OUTLIER_FLAG_BIT
+    return acts, rng.integers(0, CENTROIDS, size=(k, n)) | flags
+
+
+def random_dictionary(rng):
+    """A random table: FP16 patterns over every finite exponent, a quarter special codes."""
+    _, codes = random_fp16_operands(rng, 1, CENTROIDS, 1, None)
+    return GoboDictionary(tuple(int(c) for c in codes[:, 0]))
+
+
+def gobo_pe_items(pe):
+    """Cost inventory of :class:`hw.pe_gobo.GoboPE`: the FP16 PE's (the same multiply-add,
+    :func:`models.fp16_gemm.fp16_pe_items`) plus the centroid select (8:1 of 16 bits from the
+    broadcast table) and the outlier pass-through select of the 32-bit result. The table register
+    itself is one per accelerator (128 flops), not in the PE."""
+    return fp16_pe_items(pe) + [("mux", (CENTROIDS, pe.table_entry_bits), 1, "step"),
+                                ("mux", (2, pe.acc_width), 1, "step")]
+
