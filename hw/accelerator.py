@@ -16,10 +16,11 @@ Ports (unsigned vectors):
   counts (see :class:`hw.layout.GemmLayout`); must be >= 1 and stay stable while busy.
 * Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer, 3 parameter buffer of a
   grouped design, or the table register of a PE kind with a table, :mod:`hw.pe`: entry i at
-  ``host_addr`` i, from the low ``table_entry_bits`` of ``host_wdata``; write-only, reads 0), ``host_addr``, ``host_wdata``, ``host_we``: writes the activation, weight or
-  parameter buffer (ignored while busy; the output buffer is not host-writable). ``host_rdata`` is
-  the selected buffer's word at the ``host_addr`` of the previous cycle (one cycle read latency);
-  lanes sit at the LSB end.
+  ``host_addr`` i, from the low ``table_entry_bits`` of ``host_wdata``; write-only, reads 0),
+  ``host_addr``, ``host_wdata``, ``host_we``: writes the activation, weight or parameter buffer
+  (ignored while busy; the output buffer is not host-writable). ``host_rdata`` is the selected
+  buffer's word at the ``host_addr`` of the previous cycle (one cycle read latency); lanes sit at
+  the LSB end.
 
 Schedule (cycle 0 = first busy cycle; F folds, I = fold interval, S = stream length, II = PE
 initiation interval, R x C array; ``models.cycles`` derives the total from the same facts):
