@@ -93,7 +93,7 @@ def test_border_unit_activity_is_its_code_lane():
     """The column border sees the weight code lanes in load order: its toggle rate and duty are
     those of the lane bits, computed here independently from the quantised codes."""
     act = activity.unit_activity("bitserial", "weight_border", (), "random")
-    kind_acts, kind_weights = activity._codes("bitserial", (), "random", 32, 128, 1)
+    kind_acts, kind_weights, _ = activity._codes("bitserial", (), "random", 32, 128, 1)
     proto = activity.get_kind("bitserial").prototype()
     bits = proto.weight_code_width
     lanes = np.asarray(kind_weights, dtype=np.int64).T.reshape(-1) & ((1 << bits) - 1)
