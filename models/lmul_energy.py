@@ -11,7 +11,10 @@ the four units are synthesised (Yosys, osu018: :mod:`models.synth`) and power-an
 * ``fp8_multiplier`` / ``lmul_adder``: :class:`hw.fp8_product_parts.Fp8SignificandMultiplier` and
   :class:`hw.fp8_product_parts.LmulFieldAdder`, whose ``act`` / ``weight`` ports get the FP8 PE's
   measured ``act`` / ``weight`` bit activities (the same operands reach both PEs: the two kinds share
-  their quantisers).
+  their quantisers);
+* ``<format>_multiplier_random`` / ``<format>_adder_random``: the same parts for e4m3, BF16 and
+  FP32 operands (:data:`FORMAT_SWEEP`) on random input bits, to measure how the multiplier
+  comparison moves with the activity and the operand format.
 
 Energy per cycle = total power (internal + switching + leakage) / clock. Running this module
 (``python -m models.lmul_energy``) regenerates :data:`DATA_FILE`, which
@@ -38,8 +41,16 @@ DATA_FILE = Path(__file__).parent / "data" / "lmul_energy.json"
 CLOCK_MHZ = 100.0
 FORMAT = "e4m3"
 SOURCE = "minilm"
-UNITS = ("fp8_multiplier", "lmul_adder", "fp8_pe", "lmul_pe")
-_PARTS = {"fp8_multiplier": Fp8SignificandMultiplier, "lmul_adder": LmulFieldAdder}
+#: the parts beyond the PEs' format, on random operands (every input bit toggling with
+#: probability 0.5, duty 0.5): how the multiplier comparison moves with the operand format
+FORMAT_SWEEP = ("e4m3", "bf16", "fp32")
+RANDOM = "random"
+#: unit -> (what, format, activity source): a PE kind or a part
+UNITS = {"fp8_multiplier": ("multiplier", FORMAT, SOURCE), "lmul_adder": ("adder", FORMAT, SOURCE),
+         "fp8_pe": ("fp8", FORMAT, SOURCE), "lmul_pe": ("lmul", FORMAT, SOURCE),
+         **{f"{fmt}_{part}_{RANDOM}": (part, fmt, RANDOM) for fmt in FORMAT_SWEEP
+            for part in ("multiplier", "adder")}}
+_PARTS = {"multiplier": Fp8SignificandMultiplier, "adder": LmulFieldAdder}
 
 
 def operand_activity(fmt=FORMAT, source=SOURCE):
@@ -48,30 +59,38 @@ def operand_activity(fmt=FORMAT, source=SOURCE):
     return {name: (a, d) for name, a, d in pa.bits if name.split("[")[0] in ("act", "weight")}
 
 
-def unit_figures(unit, fmt=FORMAT, source=SOURCE, clock_mhz=CLOCK_MHZ):
+def random_activity(component):
+    """{bit: (0.5, 0.5)} for every bit of the part's ``act`` and ``weight`` ports."""
+    return {f"{port}[{b}]": (0.5, 0.5) for port in ("act", "weight")
+            for b in range(len(getattr(component, port)))}
+
+
+def unit_figures(unit, clock_mhz=CLOCK_MHZ):
     """{area_um2, multipliers, energy_pj_per_cycle, power_mw, netlist_hash, ...} of one of
     :data:`UNITS` (see the module docstring). Raises :class:`models.synth.SynthesisError` /
     :class:`models.sta.StaError` when a tool is missing."""
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
-    options = (("format", fmt),)
-    if unit in _PARTS:
-        text = verilog.convert(_PARTS[unit](format=fmt), name=unit, emit_src=False)
+    what, fmt, source = UNITS[unit]
+    if what in _PARTS:
+        component = _PARTS[what](format=fmt)
+        activity = random_activity(component) if source == RANDOM else operand_activity(fmt, source)
+        text = verilog.convert(component, name=unit, emit_src=False)
         result = synth.synthesize_verilog(text, unit)
         report = run_sta(result.netlist(), unit, synth.liberty_path(), clock_mhz=clock_mhz,
-                         activity=operand_activity(fmt, source), cache_dir=synth.cache_root())
+                         activity=activity, cache_dir=synth.cache_root())
         power = report.power
     else:
-        kind = unit.split("_")[0]
-        result = synth.synthesize(kind, unit="pe", pe_options=options)
-        power = synth.unit_power(kind, "pe", options, source=source, clock_mhz=clock_mhz).power
+        options = (("format", fmt),)
+        result = synth.synthesize(what, unit="pe", pe_options=options)
+        power = synth.unit_power(what, "pe", options, source=source, clock_mhz=clock_mhz).power
     return {"area_um2": result.area_um2, "multipliers": result.multipliers,
             "flop_bits": result.flop_bits, "power_mw": power.total,
             "internal_mw": power.internal, "switching_mw": power.switching, "leakage_mw": power.leakage,
             "energy_pj_per_cycle": power.total * 1e3 / clock_mhz, "netlist_hash": result.netlist_hash}
 
 
-def generate(units=UNITS, fmt=FORMAT, source=SOURCE, clock_mhz=CLOCK_MHZ):
+def generate(units=tuple(UNITS), clock_mhz=CLOCK_MHZ):
     """The figures of ``units`` with their provenance (the content of :data:`DATA_FILE`)."""
     tool = synth.find_yosys()
     return {
@@ -80,11 +99,13 @@ def generate(units=UNITS, fmt=FORMAT, source=SOURCE, clock_mhz=CLOCK_MHZ):
             "date": datetime.date.today().isoformat(),
             "yosys": f"{tool.kind} {tool.version}", "opensta": find_sta()[1],
             "liberty": str(synth.liberty_path()), "recipe_version": synth.RECIPE_VERSION,
-            "clock_mhz": clock_mhz, "format": fmt,
-            "activity": f"{source}: models.activity.unit_activity('fp8'/'lmul', 'pe') port bits "
-                        f"(the parts: the FP8 PE's act/weight bits)",
+            "clock_mhz": clock_mhz, "format": FORMAT,
+            "activity": f"{SOURCE}: models.activity.unit_activity('fp8'/'lmul', 'pe') port bits "
+                        f"(the e4m3 parts: the FP8 PE's act/weight bits); *_{RANDOM}: every input "
+                        f"bit 0.5 toggles per cycle, duty 0.5",
         },
-        "units": {u: unit_figures(u, fmt, source, clock_mhz) for u in units},
+        "units": {u: {"format": UNITS[u][1], "activity": UNITS[u][2], **unit_figures(u, clock_mhz)}
+                  for u in units},
     }
 
 

@@ -177,6 +177,11 @@ def test_row_of_a_chain():
     assert [f["factor"] for f in r["factors"]] == [2.0, 2.0]
     assert r["verdict"] == "differs" and r["gap"] == 8.0 and r["decomposition_product"] == 4.0
     assert r["decomposition_within_15pct"] is False and "residual x2" in r["decomposition"]
+    assert r["residual_factors"] == []
+    r = claim_row.row("P", "c", 8.0, "cfg", [("common", "", 1.0), ("a", "x", 4.0)], "no", "energy",
+                      beyond=[("f", "y", 6.0)])
+    assert [f["factor"] for f in r["residual_factors"]] == [1.5]
+    assert "x1.5 of the residual, leaving x1.33" in r["decomposition"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +240,13 @@ def test_lmul_rows_are_the_cached_figures():
     e = {u: f["energy_pj_per_cycle"] for u, f in units.items()}
     assert mult["measured_ratio_paper_config"] == round(e["fp8_multiplier"] / e["lmul_adder"], 4)
     assert pe["measured_ratio_paper_config"] == round(e["fp8_pe"] / e["lmul_pe"], 4)
+    # past the paper config: the parts on random bits, then BF16 and FP32, ending at FP32's ratio
+    past = math.prod(f["factor"] for f in mult["residual_factors"])
+    assert mult["measured_ratio_paper_config"] * past == pytest.approx(
+        e["fp32_multiplier_random"] / e["fp32_adder_random"], rel=1e-3)
+    assert [f["change"].split(" (")[0] for f in mult["residual_factors"]][1:] == ["e4m3 -> bf16", "bf16 -> fp32"]
+    assert pe["residual_factors"][0]["factor"] * pe["measured_ratio_paper_config"] == pytest.approx(
+        mult["measured_ratio_paper_config"], rel=1e-3)
     # another cache gives other rows: the rows read the figures, nothing is typed in
     doubled = json.loads(json.dumps(data))
     doubled["units"]["lmul_adder"]["energy_pj_per_cycle"] /= 2
