@@ -1,7 +1,7 @@
 """The seed papers' headline claims measured under their own configurations and in the common one.
 
 :func:`claims_table` gives one row per claim of :data:`models.claims_configs.CLAIMS` (and the two
-L-Mul rows of :mod:`models.lmul_energy`), with the columns of ``claims.csv``:
+L-Mul rows of :mod:`models.lmul_claims`), with the columns of ``claims.csv``:
 
 * ``paper_ratio``: the paper's number; ``paper_config``: its configuration in one line;
 * ``measured_ratio_paper_config``: the cost model (:func:`models.cost.evaluate`) of the two
@@ -65,7 +65,7 @@ def _array(side, paper_side):
                    dataflow=paper_side.dataflow)
 
 
-def _setting(**names):
+def _setting(*names):
     return lambda s, paper: State(s.design, s.baseline,
                                   replace(s.setting, **{n: getattr(paper.setting, n) for n in names}))
 
@@ -76,11 +76,11 @@ STEPS = (
                                               _precisions(s.baseline, p.baseline), s.setting)),
     ("array shape, count and dataflow", lambda s, p: State(_array(s.design, p.design),
                                                            _array(s.baseline, p.baseline), s.setting)),
-    ("clock", _setting(clock_mhz=None)),
-    ("technology node", _setting(node=None)),
-    ("buffers and DRAM", _setting(act_kib=None, weight_kib=None, out_kib=None, dram=None, dram_gbps=None)),
-    ("workload", _setting(workload=None)),
-    ("what is counted", _setting(counted=None, budget=None)),
+    ("clock", _setting("clock_mhz")),
+    ("technology node", _setting("node")),
+    ("buffers and DRAM", _setting("act_kib", "weight_kib", "out_kib", "dram", "dram_gbps")),
+    ("workload", _setting("workload")),
+    ("what is counted", _setting("counted", "budget")),
 )
 
 
@@ -173,10 +173,11 @@ def claim_row(claim, quick=False):
                claim.like_for_like, claim.metric, _note(claim, config), claim.paper_range)
 
 
-def claims_table(quick=False, lmul=True):
-    """Every claim's row (list of dicts, :data:`COLUMNS`), the L-Mul rows last (from the cached
-    synthesis + OpenSTA figures of :mod:`models.lmul_energy`; no synthesis runs here)."""
+def claims_table(quick=False, lmul=True, lmul_data=None):
+    """Every claim's row (list of dicts, :data:`models.claim_row.COLUMNS`), the L-Mul rows last
+    (from the cached synthesis + OpenSTA figures ``lmul_data``, None: read
+    :data:`models.lmul_energy.DATA_FILE`; no synthesis runs here)."""
     rows = [claim_row(c, quick) for c in CLAIMS]
     if lmul:
-        rows += lmul_rows()
+        rows += lmul_rows(lmul_data)
     return rows

@@ -14,6 +14,7 @@ import json
 from models.claim_row import COLUMNS
 from models.claims import QUICK_WORKLOAD, claims_table
 from models.claims_configs import CLAIMS
+from models.lmul_energy import DATA_FILE, load
 
 from .args import EXIT_OK
 from .report_claims import claims_text
@@ -28,9 +29,11 @@ def cmd_claims(args, bad):
         if not papers:
             raise bad(f"--paper {args.paper!r} matches no paper; papers: {', '.join(PAPERS)}")
     try:
-        rows = [r for r in claims_table(quick=args.quick) if r["paper"] in papers]
-    except (OSError, ValueError, KeyError) as e:
-        raise bad(f"cannot read the cached L-Mul synthesis figures: {e}") from None
+        lmul_data = load()
+    except (OSError, ValueError) as e:
+        raise bad(f"cannot read the cached L-Mul synthesis figures {DATA_FILE} "
+                  f"(regenerate: python -m models.lmul_energy): {e}") from None
+    rows = [r for r in claims_table(quick=args.quick, lmul_data=lmul_data) if r["paper"] in papers]
     if args.json:
         print(json.dumps({"quick": args.quick, "columns": list(COLUMNS), "claims": rows}))
     else:

@@ -292,3 +292,13 @@ def test_report_table_section_and_summary_lines():
     md = report_claims.claims_markdown(frame)
     assert md.count("\n") == len(frame) + 1 and "measured (common 32x32)" in md
     assert report.COLUMNS["claims.csv"] == report_claims.COLUMNS_DOC
+
+
+def test_an_unreadable_cache_is_bad_input(monkeypatch, tmp_path):
+    from sim import claims_cli
+    broken = tmp_path / "lmul_energy.json"
+    broken.write_text("{not json")
+    monkeypatch.setattr(claims_cli, "load", lambda: lmul_energy.load(broken))
+    code, out, err = _run(["claims"])
+    assert code == 2 and out == "" and "cannot read the cached L-Mul synthesis figures" in err
+    assert err.count("\n") == 1
