@@ -56,20 +56,31 @@ def claims_text(rows, quick=False):
             lines.append(f"    decomposition: {r['decomposition']}")
         elif r["note"]:
             lines.append(f"    note: {r['note']}")
+    lines.append(tally(rows))
     if quick:
         lines.append("(--quick: every paper workload replaced by MiniLM-L6)")
     return "\n".join(lines)
 
 
+def tally(rows):
+    """One line: how many claims are reproduced, and how many of the others have a decomposition
+    within the tolerance of their gap (issue 16's target)."""
+    differ = [r for r in rows if r["verdict"] == "differs"]
+    explained = sum(bool(r["decomposition_within_15pct"]) for r in differ)
+    return (f"{len(rows) - len(differ)} of {len(rows)} claims reproduced within +-{TOLERANCE:.0%} under "
+            f"the paper's configuration; {explained} of the {len(differ)} that differ have factors within "
+            f"+-{DECOMPOSITION_TOLERANCE:.0%} of their gap (the rest: see each residual)")
+
+
 def claims_markdown(frame):
-    """The summary's claims table (Markdown)."""
+    """The summary's claims table (Markdown) and its tally."""
     shown = frame[["paper", "claim", "paper_ratio", "measured_ratio_paper_config",
                    "measured_ratio_common_array", "verdict", "like_for_like"]].copy()
     for c in ("paper_ratio", "measured_ratio_paper_config", "measured_ratio_common_array"):
         shown[c] = [_x(v) for v in shown[c]]
     shown.columns = ["paper", "claim", "paper", "measured (paper config)", "measured (common 32x32)",
                      "verdict", "like for like"]
-    return shown.to_markdown(index=False)
+    return shown.to_markdown(index=False) + "\n\n" + tally(frame.to_dict(orient="records"))
 
 
 def claims_section(data, table, link):

@@ -69,7 +69,7 @@ def test_json_is_one_object_with_a_claims_list_of_rows_with_the_columns():
 
 def test_text_and_paper_filter():
     code, out, _ = _run(["claims", "--paper", "bitmod"])
-    assert code == 0
+    assert code == 0 and "claims reproduced within +-30%" in out
     table = out.split("\n\n")[0].splitlines()[2:]
     assert len(table) == 4 and all(line.startswith("BitMoD") for line in table)
 
@@ -290,7 +290,8 @@ def test_report_table_section_and_summary_lines():
     page = report_html.claims_section(type("Data", (), {"__getitem__": lambda self, k: frame})())
     assert "measured, paper config" in page and "BitMoD" in page
     md = report_claims.claims_markdown(frame)
-    assert md.count("\n") == len(frame) + 1 and "measured (common 32x32)" in md
+    assert md.count("\n") == len(frame) + 3 and "measured (common 32x32)" in md
+    assert md.endswith(report_claims.tally(claims.claims_table()))
     assert report.COLUMNS["claims.csv"] == report_claims.COLUMNS_DOC
 
 
