@@ -33,7 +33,7 @@ from .claim_row import row
 from .claims_configs import CLAIMS, COMMON, CONFIGS, EXTRA_WORKLOADS, Claim, Setting, Side
 from .lmul_claims import lmul_rows
 from .cost import ARRAY_GROUPS, AREA_GROUPS, ENERGY_GROUPS, CostConfig, evaluate
-from .registry import get_kind
+from .registry import PE_KINDS, get_kind
 from .workloads import get_workload
 
 #: the workload every paper workload becomes with ``quick``
@@ -52,6 +52,15 @@ class State:
     design: Side
     baseline: Side
     setting: Setting
+
+
+def resolve(side):
+    """``side`` measured with its planned kind when that kind is registered (then nothing is
+    missing), else as it is."""
+    if side.planned_kind is None or side.planned_kind not in PE_KINDS:
+        return side
+    return replace(side, label=side.planned_label or side.planned_kind, kind=side.planned_kind,
+                   options=side.planned_options, planned_kind=None, planned_options=(), missing="")
 
 
 def _precisions(side, paper_side):
@@ -149,10 +158,11 @@ def _change(before, after):
 def chain(config, metric, quick=False):
     """[(step name, what changed, ratio after the step)], starting with ("common", "", ratio of the
     common configuration) and ending at the paper configuration."""
-    state = State(config.common_design, config.common_baseline, COMMON)
+    state = State(resolve(config.common_design), resolve(config.common_baseline), COMMON)
+    paper = replace(config, design=resolve(config.design), baseline=resolve(config.baseline))
     out = [("common", "", ratio(state, metric, quick))]
     for name, step in STEPS:
-        nxt = step(state, config)
+        nxt = step(state, paper)
         if nxt != state:
             out.append((name, _change(state, nxt), ratio(nxt, metric, quick)))
             state = nxt
@@ -161,16 +171,19 @@ def chain(config, metric, quick=False):
 
 def _note(claim: Claim, config):
     parts = [claim.unreproducible] if claim.unreproducible else []
-    parts += [s.missing for s in (config.design, config.baseline) if s.missing]
+    parts += [s.missing for s in (resolve(config.design), resolve(config.baseline)) if s.missing]
     return "; ".join(parts)
 
 
 def claim_row(claim, quick=False):
     """The claims.csv row of one :class:`~models.claims_configs.Claim`."""
     config = CONFIGS[claim.config]
+    planned = [s.planned_kind for s in (config.design, config.baseline) if s.planned_kind]
+    built = planned and all(k in PE_KINDS for k in planned) and claim.like_when_built
     summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
     return row(claim.paper, claim.claim, claim.paper_ratio, summary, chain(config, claim.metric, quick),
-               claim.like_for_like, claim.metric, _note(claim, config), claim.paper_range)
+               claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
+               claim.paper_range)
 
 
 def claims_table(quick=False, lmul=True, lmul_data=None):

@@ -9,8 +9,9 @@ every field below cites the one it comes from (CODE / PAPER / SUM / INF as those
 
 Where a paper's side is a kind this project has not built (GOBO, FP16-activation weight-only
 ANT / OliVe, BitFusion, UNPU, an A100 tensor core), the :class:`Side` measures the closest
-registered kind and names the kind the paper needs in ``planned_kind``, so registering that kind
-later only means editing ``kind`` here. ``common`` sides are the same designs in this project's
+registered kind and names the kind the paper needs in ``planned_kind`` / ``planned_options`` /
+``planned_label`` (the names the kinds being built use: ``gobo``, ``wfp16``): once that kind is
+registered, :func:`models.claims.resolve` measures it instead, with no edit here. ``common`` sides are the same designs in this project's
 common setting (:data:`COMMON`: every design on a 32 x 32 array, its preferred dataflow, 500 MHz,
 45 nm, 64 KiB buffers, LPDDR4, MiniLM-L6, the whole system counted).
 """
@@ -38,10 +39,10 @@ EXTRA_WORKLOADS = {
 @dataclass(frozen=True)
 class Side:
     """One design of a comparison. ``kind``/``options``: the registered kind measured;
-    ``planned_kind``: the kind the paper's side needs when it is not built (``kind`` is then the
-    closest available, and ``missing`` says what differs); ``count`` arrays of ``rows`` x ``cols``
-    share the work (latency / count, area x count, energy unchanged); ``dataflow`` None = the
-    kind's preferred one."""
+    ``planned_kind``/``planned_options``/``planned_label``: the kind the paper's side needs when it
+    is not built (``kind`` is then the closest available, and ``missing`` says what differs);
+    ``count`` arrays of ``rows`` x ``cols`` share the work (latency / count, area x count, energy
+    unchanged); ``dataflow`` None = the kind's preferred one."""
     label: str
     kind: str
     options: tuple = ()
@@ -50,6 +51,8 @@ class Side:
     count: int = 1
     dataflow: str | None = None
     planned_kind: str | None = None
+    planned_options: tuple = ()
+    planned_label: str = ""
     missing: str = ""
 
 
@@ -92,7 +95,8 @@ class Claim:
     """One headline number: ``paper_ratio`` of ``metric`` (see :data:`METRICS`) under config
     ``config``; ``paper_range`` (lo, hi) when the paper states a range (verdict: inside it,
     widened by the tolerance); ``unreproducible``: why the paper's own number cannot be
-    reproduced here (the row then measures the closest comparison the paper also reports)."""
+    reproduced here (the row then measures the closest comparison the paper also reports);
+    ``like_when_built``: the like-for-like text once the config's planned kinds are registered."""
     paper: str
     claim: str
     paper_ratio: float
@@ -101,16 +105,19 @@ class Claim:
     like_for_like: str
     paper_range: tuple | None = None
     unreproducible: str = ""
+    #: like_for_like once every planned kind of the config is registered (and measured)
+    like_when_built: str = ""
 
 
 _W8A8 = (("act_type", "int8"), ("weight_type", "int8"))
+_GOBO = "GOBO W3A16 (FP16 act, FP16 outliers)"
 _GEN_BITMOD = (("weight_format", "mixed3"),)
 
 CONFIGS = {c.name: c for c in (
     PaperConfig(
         name="olive-vs-gobo", paper="OliVe (ISCA 2023)",
         design=Side("OliVe OVP W4A4", "ovp", (("mode", "int4"),), dataflow="os"),
-        baseline=Side("GOBO (closest: FP16 PE)", "fp16", planned_kind="gobo",
+        baseline=Side("GOBO (closest: FP16 PE)", "fp16", planned_kind="gobo", planned_label=_GOBO,
                       missing="baseline not built: GOBO (3-bit dictionary weights + FP16 outliers, "
                               "FP16 activations); measured with the FP16 x FP16 PE (its FP16 activation "
                               "arithmetic, but 16-bit weights where GOBO streams 3-bit indices)"),
@@ -118,7 +125,8 @@ CONFIGS = {c.name: c for c in (
         setting=Setting(clock_mhz=500, node=28, act_kib=256, weight_kib=128, out_kib=128,
                         dram="hbm2", dram_gbps=1024 / 8 * 500e6 / 1e9, workload="bert-base"),
         common_design=Side("OliVe OVP W4A4", "ovp", (("mode", "int4"),)),
-        common_baseline=Side("GOBO (closest: FP16 PE)", "fp16", planned_kind="gobo"),
+        common_baseline=Side("GOBO (closest: FP16 PE)", "fp16", planned_kind="gobo", planned_label=_GOBO,
+                             missing="baseline not built: GOBO; measured with the FP16 x FP16 PE"),
         summary="OVP W4A4 vs GOBO (FP16 acts, 3-bit dictionary weights), 32x32 os each, 500 MHz, 28 nm, "
                 "IBUF 256 / WBUF 128 / OBUF 128 KiB, DRAM 1024 b/cycle, BERT-base seq 128, system",
         source="pe-designs.md s1 (ABS headline; ANT artifact 32x32 500 MHz), baselines.md s1-2"),
@@ -138,8 +146,9 @@ CONFIGS = {c.name: c for c in (
     PaperConfig(
         name="bitmod-vs-ant", paper="BitMoD (HPCA 2025)",
         design=Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16),
-        baseline=Side("ANT weight-only (closest: FP16 PE)", "fp16", rows=64, cols=16,
-                      planned_kind="FP16-activation x ANT 4-bit weight-only PE",
+        baseline=Side("ANT weight-only (closest: FP16 PE)", "fp16", rows=64, cols=16, dataflow="os",
+                      planned_kind="wfp16", planned_options=(("weight_format", "int4"),),
+                      planned_label="ANT weight-only (wfp16 W4A16 INT4)",
                       missing="baseline not built: ANT weight-only with FP16 activations (FP16 x INT8-like "
                               "PE, 1318.6 um^2 in BitMoD's spreadsheet); measured with the FP16 x FP16 PE "
                               "(1968.7 um^2 there) and its 16-bit weights"),
@@ -155,8 +164,9 @@ CONFIGS = {c.name: c for c in (
     PaperConfig(
         name="bitmod-vs-olive", paper="BitMoD (HPCA 2025)",
         design=Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16),
-        baseline=Side("OliVe weight-only (closest: FP16 PE)", "fp16", rows=72, cols=16,
-                      planned_kind="FP16-activation x OVP 4-bit weight-only PE",
+        baseline=Side("OliVe weight-only (closest: FP16 PE)", "fp16", rows=72, cols=16, dataflow="os",
+                      planned_kind="wfp16", planned_options=(("weight_format", "ovp4"),),
+                      planned_label="OliVe weight-only (wfp16 W4A16 OVP4)",
                       missing="baseline not built: OliVe weight-only with FP16 activations (FP16 x INT8-like "
                               "PE, 1318.6 um^2 in BitMoD's spreadsheet); measured with the FP16 x FP16 PE "
                               "(1968.7 um^2 there) and its 16-bit weights"),
@@ -221,9 +231,11 @@ CONFIGS = {c.name: c for c in (
 
 CLAIMS = (
     Claim("OliVe (ISCA 2023)", "speedup vs GOBO", 4.5, "olive-vs-gobo", "speedup",
-          "no: GOBO not built, FP16 PE stands in"),
+          "no: GOBO not built, FP16 PE stands in",
+          like_when_built="yes: GOBO weight-only PE (FP16 activations) built"),
     Claim("OliVe (ISCA 2023)", "energy reduction vs GOBO", 4.0, "olive-vs-gobo", "energy",
-          "no: GOBO not built, FP16 PE stands in"),
+          "no: GOBO not built, FP16 PE stands in",
+          like_when_built="yes: GOBO weight-only PE (FP16 activations) built"),
     Claim("OliVe (ISCA 2023)", "speedup vs ANT (GPU)", 2.4, "olive-vs-ant", "speedup",
           "no: GPU result; the systolic comparison is measured", unreproducible=(
               "GPU result (tensor-core kernels): no GPU model here; the row measures the systolic "
@@ -236,13 +248,17 @@ CLAIMS = (
     Claim("OliVe (ISCA 2023)", "energy reduction vs ANT (systolic)", 3.3, "olive-vs-ant", "energy",
           "yes: both built; ANT precision per layer assumed 8-bit on BERT"),
     Claim("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "bitmod-vs-ant", "speedup",
-          "no: FP16-activation weight-only ANT not built, FP16 x FP16 PE stands in"),
+          "no: FP16-activation weight-only ANT not built, FP16 x FP16 PE stands in",
+          like_when_built="partly: FP16-activation weight-only baseline built (wfp16); its PE is not ANT's own"),
     Claim("BitMoD (HPCA 2025)", "energy efficiency vs ANT", 1.48, "bitmod-vs-ant", "energy",
-          "no: FP16-activation weight-only ANT not built, FP16 x FP16 PE stands in"),
+          "no: FP16-activation weight-only ANT not built, FP16 x FP16 PE stands in",
+          like_when_built="partly: FP16-activation weight-only baseline built (wfp16); its PE is not ANT's own"),
     Claim("BitMoD (HPCA 2025)", "speedup vs OliVe", 1.48, "bitmod-vs-olive", "speedup",
-          "no: FP16-activation weight-only OliVe not built, FP16 x FP16 PE stands in"),
+          "no: FP16-activation weight-only OliVe not built, FP16 x FP16 PE stands in",
+          like_when_built="partly: FP16-activation weight-only baseline built (wfp16); its PE is not OliVe's own"),
     Claim("BitMoD (HPCA 2025)", "energy efficiency vs OliVe", 1.31, "bitmod-vs-olive", "energy",
-          "no: FP16-activation weight-only OliVe not built, FP16 x FP16 PE stands in"),
+          "no: FP16-activation weight-only OliVe not built, FP16 x FP16 PE stands in",
+          like_when_built="partly: FP16-activation weight-only baseline built (wfp16); its PE is not OliVe's own"),
     Claim("LUT Tensor Core (ISCA 2025)", "compute density vs A100 FP16 tensor core", 20.9, "luttc-vs-fp16",
           "density", "no: A100 tensor core (GPU) vs FP16 PE array; per-PE table register, not broadcast",
           unreproducible="the 20.9x figure is unverified (baselines.md s4: not found in any readable text) "

@@ -116,7 +116,7 @@ def test_missing_baselines_say_so_and_name_the_kind_they_need():
             if side.planned_kind:
                 assert side.missing.startswith("baseline not built: ")
     notes = {r["claim"]: r["note"] for r in claims.claims_table(lmul=False)}
-    assert "baseline not built: GOBO" in notes["speedup vs GOBO"]
+    assert ("baseline not built: GOBO" in notes["speedup vs GOBO"]) == ("gobo" not in PE_KINDS)
     assert "GPU" in notes["speedup vs ANT (GPU)"]
 
 
@@ -303,3 +303,16 @@ def test_an_unreadable_cache_is_bad_input(monkeypatch, tmp_path):
     code, out, err = _run(["claims"])
     assert code == 2 and out == "" and "cannot read the cached L-Mul synthesis figures" in err
     assert err.count("\n") == 1
+
+
+def test_a_planned_kind_is_measured_once_registered(monkeypatch):
+    """Registering the planned kind (here: the FP8 kind under GOBO's planned name) switches the
+    side to it, drops the 'not built' note and takes the built-state like-for-like text."""
+    side = CONFIGS["olive-vs-gobo"].baseline
+    assert claims.resolve(side) == side or side.planned_kind in PE_KINDS
+    monkeypatch.setitem(PE_KINDS, "gobo", PE_KINDS["fp8"])
+    resolved = claims.resolve(side)
+    assert resolved.kind == "gobo" and resolved.missing == "" and resolved.label.startswith("GOBO W3A16")
+    claim = next(c for c in CLAIMS if c.claim == "energy reduction vs GOBO")
+    r = claims.claim_row(claim)
+    assert r["like_for_like"] == claim.like_when_built and "not built" not in r["note"]
