@@ -172,6 +172,7 @@ def chain(config, metric, quick=False):
 def _note(claim: Claim, config):
     parts = [claim.unreproducible] if claim.unreproducible else []
     parts += [s.missing for s in (resolve(config.design), resolve(config.baseline)) if s.missing]
+    parts += [claim.caveat] if claim.caveat else []
     return "; ".join(parts)
 
 

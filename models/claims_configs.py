@@ -107,6 +107,8 @@ class Claim:
     unreproducible: str = ""
     #: like_for_like once every planned kind of the config is registered (and measured)
     like_when_built: str = ""
+    #: what else the row should say (an assumption of the config, an unknown of the paper)
+    caveat: str = ""
 
 
 _W8A8 = (("act_type", "int8"), ("weight_type", "int8"))
@@ -244,9 +246,11 @@ CLAIMS = (
           "no: GPU result; the systolic comparison is measured", unreproducible=(
               "GPU result: no GPU model here; the row measures the systolic comparison")),
     Claim("OliVe (ISCA 2023)", "speedup vs ANT (systolic)", 3.7, "olive-vs-ant", "speedup",
-          "yes: both built; ANT precision per layer assumed 8-bit on BERT"),
+          "yes: both built; ANT precision per layer assumed 8-bit on BERT",
+          caveat="ANT's per-layer precision on BERT taken as its fused 8-bit mode (an inference from its artifact)"),
     Claim("OliVe (ISCA 2023)", "energy reduction vs ANT (systolic)", 3.3, "olive-vs-ant", "energy",
-          "yes: both built; ANT precision per layer assumed 8-bit on BERT"),
+          "yes: both built; ANT precision per layer assumed 8-bit on BERT",
+          caveat="ANT's per-layer precision on BERT taken as its fused 8-bit mode (an inference from its artifact)"),
     Claim("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "bitmod-vs-ant", "speedup",
           "no: FP16-activation weight-only ANT not built, FP16 x FP16 PE stands in",
           like_when_built="partly: FP16-activation weight-only baseline built (wfp16); its PE is not ANT's own"),
@@ -269,9 +273,13 @@ CLAIMS = (
     Claim("LUT Tensor Core (ISCA 2025)", "compute density vs prior LUT accelerator (UNPU)", 1.44,
           "luttc-vs-unpu", "density", "no: UNPU not built, a bit-serial PE stands in"),
     Claim("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "mixpe-vs-ant", "speedup",
-          "partly: ANT is built (one of the paper's baselines); BitFusion is not"),
+          "partly: ANT is built (one of the paper's baselines); BitFusion is not",
+          caveat="which accelerator the paper's ratio is against is not in the spec "
+                 "(ANT, BitFusion, FP16 and INT8 are its baselines); ANT at W8A8 is an inference"),
     Claim("MixPE (2024)", "energy reduction vs quantisation accelerators", 1.4, "mixpe-vs-ant", "energy",
-          "partly: ANT is built (one of the paper's baselines); BitFusion is not"),
+          "partly: ANT is built (one of the paper's baselines); BitFusion is not",
+          caveat="which accelerator the paper's ratio is against is not in the spec "
+                 "(ANT, BitFusion, FP16 and INT8 are its baselines); ANT at W8A8 is an inference"),
     Claim("FP8 vs INT8 (seed)", "FP8 MAC energy vs INT8 MAC (50-180 % more)", 1.5, "fp8-vs-int8",
           "energy_cost", "yes: both PEs built, PE only", paper_range=(1.5, 2.8)),
 )
