@@ -20,7 +20,7 @@ from models.quant import FORMATS, quant_table
 from models.realdata import MissingRealDataError, get_tensor
 from models.registry import PE_KINDS, get_kind
 
-from . import accuracy_cli, cost_cli, sweep_cli
+from . import accuracy_cli, claims_cli, cost_cli, sweep_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths,
                    check_gemm_size, flag_message, option_flag, pe_options, positive_int, seed_int)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
@@ -277,6 +277,7 @@ examples:
   pearray characterise                        re-measure the cost model's primitive table
   pearray sweep examples/space-small.toml --out /tmp/sweep
   pearray accuracy --model smollm2 --pe int8 --quick
+  pearray claims                              the seed papers' claims, measured and decomposed
 
 exit status: 0 success, 1 a design failed (mismatch, cycles, watchdog), 2 bad input, 130 interrupted.
 `pearray COMMAND --help` describes each command's options."""
@@ -347,6 +348,7 @@ def build_parser():
     cost_cli.add_characterise(sub, BadInput)
     sweep_cli.add_commands(sub, BadInput)
     accuracy_cli.add_commands(sub, BadInput)
+    claims_cli.add_commands(sub, BadInput)
     return parser
 
 

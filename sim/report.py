@@ -40,7 +40,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import report_html, run
+from . import report_claims, report_html, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -290,65 +290,6 @@ def cost_tables(plan, progress=None):
     return tuple(pd.DataFrame(f) for f in frames)
 
 
-CLAIMS = (
-    # paper, claim, paper ratio, paper baseline, the pair this project measures, the metric
-    # (a column of costs.csv, MiniLM-L6, 32x32 arrays, 45 nm), whether that comparison is like
-    # for like with the paper's, and why the numbers differ
-    ("OliVe (ISCA 2023)", "speedup vs GOBO", 4.5, "GOBO accelerator", None, None, "n/a",
-     "not measured: no GOBO baseline in this project"),
-    ("OliVe (ISCA 2023)", "energy reduction vs GOBO", 4.0, "GOBO accelerator", None, None, "n/a",
-     "not measured: no GOBO baseline in this project"),
-    ("BitMoD (HPCA 2025)", "speedup vs ANT", 1.69, "ANT (weight-only, FP16 activations)", None, None, "n/a",
-     "not measured: no ANT baseline in this project"),
-    ("BitMoD (HPCA 2025)", "speedup vs OliVe", 1.48, "OliVe (re-modelled weight-only, FP16 activations)",
-     ("BitMoD mixed4 W4A8 g128", "OVP W4A4"), "tops_per_mm2_bounded",
-     "no: INT4-activation OVP PE, INT8 activations on the BitMoD side",
-     "throughput per area (equal-area speedup, DRAM-bounded) vs this project's OVP W4A4 integer PE "
-     "(two MACs per cycle, INT4 activations), not the paper's FP16-activation OliVe; the bit-serial "
-     "PE spends 2 cycles per MAC (INT8 activations here) and its per-group dequantiser counts against it"),
-    ("BitMoD (HPCA 2025)", "energy efficiency vs OliVe", 1.31, "OliVe (re-modelled weight-only, FP16 activations)",
-     ("BitMoD mixed4 W4A8 g128", "OVP W4A4"), "tops_per_w",
-     "no: INT4-activation OVP PE, INT8 activations on the BitMoD side",
-     "TOPS/W vs the OVP W4A4 integer PE incl. SRAM and DRAM energy; the paper's OliVe baseline pays "
-     "FP16 activation arithmetic, this one 4-bit integer activations"),
-    ("LUT Tensor Core (ISCA 2025)", "compute density vs A100 FP16 tensor core", 20.9,
-     "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_mm2_compute",
-     "no: INT8 MAC array baseline, not an FP16 tensor core",
-     "compute-bound TOPS/mm^2 (compute density, as the paper) vs an INT8 MAC array, not an FP16 "
-     "tensor core; this systolic version passes the 88-bit table through a register in every PE "
-     "(the paper broadcasts it to a 64-column tile)"),
-    ("LUT Tensor Core (ISCA 2025)", "energy efficiency vs A100 FP16 tensor core", 11.2,
-     "FP16 tensor core", ("LUT W2A8", "INT8"), "tops_per_w",
-     "no: INT8 MAC array baseline, not an FP16 tensor core",
-     "baseline here is an INT8 MAC array; DRAM and SRAM energy included"),
-    ("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "ANT / BitFusion / INT8",
-     ("W4A8 g128 (MixPE)", "INT8"), "tops_per_mm2_bounded",
-     "partly: INT8 is one of the paper's baselines; ANT / BitFusion are not built",
-     "throughput per area (an equal-area speedup, DRAM-bounded) vs this INT8 array, not vs "
-     "ANT/BitFusion; the shift-add PE does one MAC per cycle like INT8, so the gain is area, and the "
-     "group dequantiser and its buffers count against it"),
-    ("MixPE (2024)", "energy reduction vs quantisation accelerators", 1.4, "ANT / BitFusion / INT8",
-     ("W4A8 g128 (MixPE)", "INT8"), "tops_per_w",
-     "partly: INT8 is one of the paper's baselines; ANT / BitFusion are not built",
-     "TOPS/W vs this INT8 array incl. SRAM and DRAM energy (4-bit weights halve weight traffic)"),
-    ("FP8 vs INT8 (seed)", "FP formats less efficient in dedicated hardware", 1.5,
-     "INT8 (50-180 % cost)", None, None, "n/a", "not measured: no FP PE in this build"),
-)
-
-
-def claims_table(costs):
-    rows = []
-    minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
-    for paper, claim, ratio, baseline, pair, metric, like, how in CLAIMS:
-        measured = ""
-        if pair is not None and pair[0] in minilm.index and pair[1] in minilm.index:
-            measured = round(float(minilm.loc[pair[0], metric] / minilm.loc[pair[1], metric]), 3)
-        rows.append({"paper": paper, "claim": claim, "paper_ratio": ratio, "paper_baseline": baseline,
-                     "measured_pair": " vs ".join(pair) if pair else "", "metric": metric or "",
-                     "measured_ratio": measured, "like_for_like": like, "note": how})
-    return pd.DataFrame(rows)
-
-
 COLUMNS = {
     "designs.csv": "design, pe (the PE family: its registry kind), options (JSON), weight_bits, "
                    "act_bits (element code widths), dataflow (the one the report uses)",
@@ -385,9 +326,7 @@ COLUMNS = {
                            "macs_per_cycle, ops_per_dram_byte (arithmetic intensity), tops_bounded "
                            "(ops / max(compute, DRAM time)), compute_us, dram_us, memory_bound; every "
                            "design on the same 32x32 array (equal PE count)",
-    "claims.csv": "paper, claim, paper_ratio, paper_baseline, measured_pair, metric (the costs.csv "
-                  "column compared, MiniLM-L6, 32x32), measured_ratio, like_for_like (whether the "
-                  "measured pair is the paper's comparison), note",
+    "claims.csv": report_claims.COLUMNS_DOC,
     "synthesis_cells.csv": "pe, options, unit, mul ($mul cells), add_sub_neg, mux_pmux, flop_bits, "
                            "coarse_cells (word-level cells after proc;opt;wreduce;alumacc;opt), "
                            "mapped_cells, area_um2 (osu018, 0.18 um)",
@@ -429,7 +368,7 @@ def gather(plan, staging, progress):
     cells, compare, synth_note = synthesis_tables(plan)
     costs, area, energy, layers = cost_tables(plan, progress)
     tables = dict(zip(TABLES, (design_table(), pd.DataFrame(verification), pd.DataFrame(quant), costs,
-                               area, energy, layers, claims_table(costs))))
+                               area, energy, layers, report_claims.claims_frame())))
     if cells is not None:
         tables["synthesis_cells.csv"] = cells
         tables["synthesis_vs_model.csv"] = compare

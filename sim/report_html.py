@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
+from . import report_claims
 from . import report_plots as plots
 
 PRIMARY_WORKLOAD = "minilm-l6"
@@ -297,12 +297,7 @@ def accuracy_section(data):
 
 
 def claims_section(data):
-    c = data["claims.csv"]
-    return (f"<p class='note'>MiniLM-L6, 32x32 arrays, 45 nm. {link('claims.csv')}</p>"
-            + table(c, {"paper": "paper", "claim": "claim", "paper_ratio": "paper", "measured_pair": "measured pair",
-                        "measured_ratio": "measured", "like_for_like": "like for like?", "note": "why they differ"},
-                    {"paper_ratio": lambda v: f"{number(v)}x",
-                     "measured_ratio": lambda v: f"{number(v)}x" if v != "" and not pd.isna(v) else "—"}))
+    return report_claims.claims_section(data, table, link)
 
 
 def synthesis_section(data):
@@ -370,6 +365,8 @@ def summary(data, seconds):
         if shown[column].dtype.kind == "f":
             shown[column] = [number(v) for v in shown[column]]
     shown.columns = [c.header for c in DECISION_COLUMNS if c.column != "fmax_mhz"]
+    lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
+              report_claims.claims_markdown(data["claims.csv"]), ""]
     lines += [f"## Decision table ({PRIMARY_WORKLOAD}, 45 nm, 500 MHz, LPDDR4)", "",
               shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]

@@ -25,14 +25,14 @@ def test_top_level_help_says_what_the_tool_is_and_lists_commands_with_examples(c
     assert "mixed-precision processing-element arrays" in text
     commands = list(_subparsers(cli.build_parser()))
     assert commands[0] == "report" and set(commands) == {"report", "sim", "cost", "quant", "synth", "verilog",
-                                                         "kinds", "characterise", "sweep", "accuracy"}
+                                                         "kinds", "characterise", "sweep", "accuracy", "claims"}
     positions = [re.search(rf"\n    {c}\s", text).start() for c in commands]
     assert positions == sorted(positions)                      # listed in that order
     assert "examples:" in text and all(f"pearray {c}" in text for c in commands)
 
 
 @pytest.mark.parametrize("command", ["report", "sim", "cost", "quant", "synth", "verilog", "kinds",
-                                     "characterise", "sweep", "accuracy"])
+                                     "characterise", "sweep", "accuracy", "claims"])
 def test_every_option_has_help_and_shows_its_default(command):
     sub = _subparsers(cli.build_parser())[command]
     text = sub.format_help()

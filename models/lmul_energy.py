@@ -1,0 +1,126 @@
+"""Synthesis + OpenSTA energy of the L-Mul PE and the FP8 PE, and of their multipliers alone.
+
+Issue 21's claim rows need the energy of the L-Mul adder against the FP8 PE's mantissa multiplier,
+and of the L-Mul PE against the FP8 PE. The cost model's inventory prices a 4 x 4 multiplier and an
+8-bit adder from a primitive table fitted on larger units, which is not credible at this size, so
+the four units are synthesised (Yosys, osu018: :mod:`models.synth`) and power-analysed (OpenSTA:
+:mod:`models.sta`) at one clock, :data:`CLOCK_MHZ`, on one operand stream:
+
+* ``fp8_pe`` / ``lmul_pe``: the registered PEs (``pearray synth``'s ``unit="pe"``), each with its
+  own input port activity measured on MiniLM-L6 L0 FFN1 operands (:func:`models.activity.unit_activity`);
+* ``fp8_multiplier`` / ``lmul_adder``: :class:`hw.fp8_product_parts.Fp8SignificandMultiplier` and
+  :class:`hw.fp8_product_parts.LmulFieldAdder`, whose ``act`` / ``weight`` ports get the FP8 PE's
+  measured ``act`` / ``weight`` bit activities (the same operands reach both PEs: the two kinds share
+  their quantisers);
+* ``<format>_multiplier_random`` / ``<format>_adder_random``: the same parts for e4m3, BF16 and
+  FP32 operands (:data:`FORMAT_SWEEP`) on random input bits, to measure how the multiplier
+  comparison moves with the activity and the operand format.
+
+Energy per cycle = total power (internal + switching + leakage) / clock. Running this module
+(``python -m models.lmul_energy``) regenerates :data:`DATA_FILE`, which
+``pearray claims`` reads (no synthesis in CI); the file records the tools, liberty, clock, activity
+source and each unit's netlist hash. Synthesis and STA results are also cached per netlist by
+:mod:`models.synth`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from hw.fp8_product_parts import Fp8SignificandMultiplier, LmulFieldAdder
+from . import synth
+from .activity import unit_activity
+from .sta import find_sta, run_sta
+
+DATA_FILE = Path(__file__).parent / "data" / "lmul_energy.json"
+CLOCK_MHZ = 100.0
+FORMAT = "e4m3"
+SOURCE = "minilm"
+#: the parts beyond the PEs' format, on random operands (every input bit toggling with
+#: probability 0.5, duty 0.5): how the multiplier comparison moves with the operand format
+FORMAT_SWEEP = ("e4m3", "bf16", "fp32")
+RANDOM = "random"
+#: unit -> (what, format, activity source): a PE kind or a part
+UNITS = {"fp8_multiplier": ("multiplier", FORMAT, SOURCE), "lmul_adder": ("adder", FORMAT, SOURCE),
+         "fp8_pe": ("fp8", FORMAT, SOURCE), "lmul_pe": ("lmul", FORMAT, SOURCE),
+         **{f"{fmt}_{part}_{RANDOM}": (part, fmt, RANDOM) for fmt in FORMAT_SWEEP
+            for part in ("multiplier", "adder")}}
+_PARTS = {"multiplier": Fp8SignificandMultiplier, "adder": LmulFieldAdder}
+
+
+def operand_activity(fmt=FORMAT, source=SOURCE):
+    """{bit: (toggles per cycle, duty)} of the FP8 PE's ``act`` and ``weight`` port bits."""
+    pa = unit_activity("fp8", "pe", (("format", fmt),), source)
+    return {name: (a, d) for name, a, d in pa.bits if name.split("[")[0] in ("act", "weight")}
+
+
+def random_activity(component):
+    """{bit: (0.5, 0.5)} for every bit of the part's ``act`` and ``weight`` ports."""
+    return {f"{port}[{b}]": (0.5, 0.5) for port in ("act", "weight")
+            for b in range(len(getattr(component, port)))}
+
+
+def unit_figures(unit, clock_mhz=CLOCK_MHZ):
+    """{area_um2, multipliers, energy_pj_per_cycle, power_mw, netlist_hash, ...} of one of
+    :data:`UNITS` (see the module docstring). Raises :class:`models.synth.SynthesisError` /
+    :class:`models.sta.StaError` when a tool is missing."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+    what, fmt, source = UNITS[unit]
+    if what in _PARTS:
+        component = _PARTS[what](format=fmt)
+        activity = random_activity(component) if source == RANDOM else operand_activity(fmt, source)
+        text = verilog.convert(component, name=unit, emit_src=False)
+        result = synth.synthesize_verilog(text, unit)
+        report = run_sta(result.netlist(), unit, synth.liberty_path(), clock_mhz=clock_mhz,
+                         activity=activity, cache_dir=synth.cache_root())
+        power = report.power
+    else:
+        options = (("format", fmt),)
+        result = synth.synthesize(what, unit="pe", pe_options=options)
+        power = synth.unit_power(what, "pe", options, source=source, clock_mhz=clock_mhz).power
+    return {"area_um2": result.area_um2, "multipliers": result.multipliers,
+            "flop_bits": result.flop_bits, "power_mw": power.total,
+            "internal_mw": power.internal, "switching_mw": power.switching, "leakage_mw": power.leakage,
+            "energy_pj_per_cycle": power.total * 1e3 / clock_mhz, "netlist_hash": result.netlist_hash}
+
+
+def generate(units=tuple(UNITS), clock_mhz=CLOCK_MHZ):
+    """The figures of ``units`` with their provenance (the content of :data:`DATA_FILE`)."""
+    tool = synth.find_yosys()
+    return {
+        "provenance": {
+            "generator": "python -m models.lmul_energy (models/lmul_energy.py)",
+            "date": datetime.date.today().isoformat(),
+            "yosys": f"{tool.kind} {tool.version}", "opensta": find_sta()[1],
+            "liberty": str(synth.liberty_path()), "recipe_version": synth.RECIPE_VERSION,
+            "clock_mhz": clock_mhz, "format": FORMAT,
+            "activity": f"{SOURCE}: models.activity.unit_activity('fp8'/'lmul', 'pe') port bits "
+                        f"(the e4m3 parts: the FP8 PE's act/weight bits); *_{RANDOM}: every input "
+                        f"bit 0.5 toggles per cycle, duty 0.5",
+        },
+        "units": {u: {"format": UNITS[u][1], "activity": UNITS[u][2], **unit_figures(u, clock_mhz)}
+                  for u in units},
+    }
+
+
+def write(path=DATA_FILE):
+    data = generate()
+    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return data
+
+
+def load(path=DATA_FILE):
+    """The cached figures (:func:`generate`'s dict)."""
+    return json.loads(Path(path).read_text())
+
+
+if __name__ == "__main__":
+    written = write(sys.argv[1] if len(sys.argv) > 1 else DATA_FILE)
+    for name, fig in written["units"].items():
+        print(f"{name}: {fig['area_um2']:.0f} um^2, {fig['energy_pj_per_cycle']:.4g} pJ/cycle")
