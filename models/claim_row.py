@@ -37,24 +37,27 @@ def verdict(measured, claim_ratio, claim_range=None):
 
 
 def row(paper, claim, paper_ratio, paper_config, steps, like_for_like, metric, note="",
-        paper_range=None, beyond=()):
+        paper_range=None, beyond=(), unreproducible=False):
     """One claims.csv row from a measured chain ``steps`` (see the module docstring); ``beyond``:
-    [(step, what changed, ratio after the step)] continuing from the paper configuration."""
+    [(step, what changed, ratio after the step)] continuing from the paper configuration.
+    ``unreproducible``: the paper's number is not one this tool can measure (a GPU result, an
+    unverified figure; ``note`` says why), so the verdict is ``unreproducible`` whatever the ratio:
+    a systolic stand-in that lands near a GPU figure has not reproduced it."""
     common, measured = steps[0][2], steps[-1][2]
     factors = factors_of(steps)
     product = math.prod(f for _, _, f in factors)
     gap = paper_ratio / common
-    v = verdict(measured, paper_ratio, paper_range)
+    v = "unreproducible" if unreproducible else verdict(measured, paper_ratio, paper_range)
     within = abs(product / gap - 1) <= DECOMPOSITION_TOLERANCE
     text = ""
-    if v == "differs":
+    if v != "reproduced":
         shown = [f"{name} ({what}): x{f:.3g}" for name, what, f in factors if abs(f - 1) >= NEGLIGIBLE]
         text = ("; ".join(shown) or "no measured factor") + (
             f" = x{product:.3g} (common -> paper config) vs gap x{gap:.3g} (paper / common): "
             + ("within" if within else "NOT within") + f" +-{DECOMPOSITION_TOLERANCE:.0%}; residual "
             f"x{paper_ratio / measured:.3g} (paper / paper config)" + (f": {note}" if note else ""))
     extra = factors_of([("paper config", "", measured), *beyond])
-    if extra and v == "differs":
+    if extra and v != "reproduced":
         past = math.prod(f for _, _, f in extra)
         text += ("; measured past the paper config: "
                  + "; ".join(f"{name} ({what}): x{f:.3g}" for name, what, f in extra)
@@ -63,7 +66,7 @@ def row(paper, claim, paper_ratio, paper_config, steps, like_for_like, metric, n
             "measured_ratio_paper_config": round(measured, 4), "measured_ratio_common_array": round(common, 4),
             "verdict": v, "like_for_like": like_for_like, "decomposition": text,
             "decomposition_product": round(product, 4), "gap": round(gap, 4),
-            "decomposition_within_15pct": within if v == "differs" else None, "metric": metric,
+            "decomposition_within_15pct": within if v != "reproduced" else None, "metric": metric,
             "note": note,
             "factors": [{"step": name, "change": what, "factor": f} for name, what, f in factors],
             "residual_factors": [{"step": name, "change": what, "factor": f} for name, what, f in extra]}

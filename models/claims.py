@@ -9,7 +9,8 @@ L-Mul rows of :mod:`models.lmul_claims`), with the columns of ``claims.csv``:
 * ``measured_ratio_common_array``: the same designs in the common setting
   (:data:`~models.claims_configs.COMMON`: 32 x 32 each, 500 MHz, 45 nm, MiniLM-L6, system);
 * ``verdict``: ``reproduced`` when the paper-config ratio is within +-30 % of the paper's (inside
-  a stated range widened by 30 %), else ``differs``;
+  a stated range widened by 30 %), ``unreproducible`` when the paper's figure is a GPU result or
+  unverified (the row measures the closest hardware comparison), else ``differs``;
 * ``like_for_like``: yes / no / partly and why;
 * ``decomposition`` (for a claim that differs): the factors between the two measured ratios, each
   measured by changing ONE thing of the common configuration into the paper's, in the order of
@@ -184,7 +185,7 @@ def claim_row(claim, quick=False):
     summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
     return row(claim.paper, claim.claim, claim.paper_ratio, summary, chain(config, claim.metric, quick),
                claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
-               claim.paper_range)
+               claim.paper_range, unreproducible=bool(claim.unreproducible))
 
 
 def claims_table(quick=False, lmul=True, lmul_data=None):

@@ -49,7 +49,7 @@ def add_commands(subparsers, bad):
         description="One row per headline claim of the seed papers (shared/specs/pe-designs.md "
                     "sections 1-5): the paper's ratio, the cost model's ratio under the paper's "
                     "configuration (models/claims_configs.py) and in the common 32x32 setting, a "
-                    "verdict (reproduced within +-30 %%) and, for a claim that differs, the factors "
+                    "verdict (reproduced within +-30 %%; unreproducible: a GPU or unverified figure) and, for a claim that differs, the factors "
                     "that change one thing at a time from the common configuration to the paper's. "
                     "The L-Mul rows use cached synthesis + OpenSTA figures "
                     "(regenerate: python -m models.lmul_energy).",
