@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 
 from .ovp_decoder import MODES as OVP_MODES, OvpPairDecoder
-from .pe import OptionError, ProcessingElement
+from .pe import OptionError, ProcessingElement, check_positive_int
+from .scale_dequant import BitSerialScaleDequant, digit_bits_for
 
 FP16_EXP_BITS, FP16_FRAC_BITS = 5, 10
 SIG_BITS = FP16_FRAC_BITS + 1                  # 11-bit significand, hidden bit included
@@ -74,8 +75,9 @@ class Wfp16PE(ProcessingElement):
     * ``acc_out = acc_in + sum_j term_j`` wrapped to ``acc_width`` = product_bits + 1 + 16.
 
     Nothing is rounded: the accumulator is the exact dot product (for K <= 2**16), so partial sums
-    of different PEs add as integers and both dataflows are bit-exact. The per-output-channel
-    weight scale is applied after the array, on the host (``models.wfp16_gemm``).
+    of different PEs add as integers and both dataflows are bit-exact. The weight scale is applied
+    after the array: per output channel on the host, or per group by the accelerator's post-array
+    unit (``group_size``; ``models.wfp16_gemm``).
 
     Codes and operands: ``act`` is ``k_per_step`` FP16 bit patterns (element j at bits
     [16j, 16j+16); infinity / NaN codes are not valid operands: the quantiser and the golden
@@ -93,13 +95,26 @@ class Wfp16PE(ProcessingElement):
     ----------
     weight_format : str, keyword-only
         "int4" (default), "int8" or "ovp4".
+    group_size : int >= 1 or None, keyword-only
+        None (default): one weight scale per output channel, applied on the host. An integer (int4
+        / int8 only): the K elements one per-group scale covers, read by
+        :class:`hw.accelerator.Accelerator`, which then adds the per-group dequantisation after
+        the array (weight-stationary only): each group's exact partial sums times the group's
+        8-bit scale code (BitMoD's second-level INT8 group scale), summed over the groups, by
+        :class:`hw.scale_dequant.BitSerialScaleDequant` (a whole code per cycle: II 1). A
+        multiple of the K elements one fold maps.
     """
 
-    def __init__(self, *, weight_format="int4"):
+    def __init__(self, *, weight_format="int4", group_size=None):
         self._format = lookup_weight_format(weight_format)
+        self._group_size = None if group_size is None else check_positive_int("group_size", group_size)
+        if self._group_size is not None and self._format.ovp_mode is not None:
+            raise OptionError(f"group_size {group_size!r} needs an int4 or int8 weight_format: OliVe's "
+                              f"OVP weights carry one scale per output channel (group_size None)")
         super().__init__()
 
     weight_format = property(lambda self: self._format.name)
+    group_size = property(lambda self: self._group_size)
     format = property(lambda self: self._format)
     act_width = property(lambda self: 16 * self._format.elements)
     weight_width = property(lambda self: self._format.elements * self._format.element_width)
@@ -130,6 +145,14 @@ class Wfp16PE(ProcessingElement):
     @property
     def acc_width(self):
         return self.product_bits + 1 + GROWTH_BITS
+
+    def post_array_unit(self, cols):
+        """The per-group scale unit after a ``cols``-column array (None without groups)."""
+        if self._group_size is None:
+            return None
+        # a whole 8-bit code per cycle: the array may deliver a group's words every cycle (II 1)
+        return BitSerialScaleDequant(cols=cols, acc_width=self.acc_width,
+                                     digit_bits=digit_bits_for(self.initiation_interval))
 
     def weight_border(self):
         if self._format.ovp_mode is None:

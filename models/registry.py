@@ -336,16 +336,20 @@ PE_KINDS = {
         quantize_acts=wfp16_gemm.quantize_wfp16_acts,
         quantize_weights=wfp16_gemm.quantize_wfp16_weights,
         dequantize_output=wfp16_gemm.wfp16_dequantise,
-        options=(("weight_format", "int4"),),
-        option_values=(("weight_format", "int4, int8 or ovp4 (OliVe int4 outlier-victim pairs)"),),
+        options=(("weight_format", "int4"), ("group_size", None)),
+        option_values=(("weight_format", "int4, int8 or ovp4 (OliVe int4 outlier-victim pairs)"),
+                       ("group_size", "K elements per INT8 group scale (int4 / int8), a multiple of "
+                                      "--rows, ws only; none = one scale per output channel")),
         variants=(("W4A16 INT4 (FP16 act)", (("weight_format", "int4"),)),
+                  ("W4A16 INT4 g128 (FP16 act)", (("weight_format", "int4"), ("group_size", 128))),
                   ("W8A16 INT8 (FP16 act)", (("weight_format", "int8"),)),
                   ("W4A16 OVP4 (FP16 act)", (("weight_format", "ovp4"),))),
-        # no extra operand: the hook refuses FP16 infinity / NaN codes before any work (returns None)
-        extra_operand=wfp16_gemm.wfp16_check_operands,
+        # the grouped design's scale codes; also refuses FP16 infinity / NaN codes before any work
+        extra_operand=wfp16_gemm.wfp16_extra_operand,
         random_codes=wfp16_gemm.random_wfp16_operands,
         inventories=((Wfp16PE, wfp16_gemm.wfp16_pe_items),
-                     (OvpPairDecoder, inventory.ovp_decoder_items)),
+                     (OvpPairDecoder, inventory.ovp_decoder_items),
+                     (BitSerialScaleDequant, inventory.scale_dequant_items)),
     ),
 }
 

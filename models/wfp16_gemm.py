@@ -32,10 +32,17 @@ it per scalar with exact rationals):
    ``acc_in``), wrapped modulo ``2**acc_width``. No wrap happens for K <= 2**16, so up to there
    the raw output is the exact dot product ``sum_k a_k * (i_k << e_k)``; order-independent, so
    partial sums of different PEs add as integers and both dataflows are bit-exact.
-4. **Scale: per output channel, on the host, once per output** (after the exact sum):
-   ``out[m, n] = raw[m, n] * 2**-24 * s_w[n]`` in float64 (the only rounding: float64 holds 53 of
-   the raw's up to 64 bits, then one product with the scale). Per-group scales (one per 128 K
-   elements) are not modelled: they need a per-group multiply inside the reduction.
+4. **Scale.** Without groups (``group_size`` None): per output channel, on the host, once per
+   output after the exact sum: ``out[m, n] = raw[m, n] * 2**-24 * s_w[n]`` in float64 (the only
+   rounding: float64 holds 53 of the raw's up to 64 bits, then one product with the scale).
+   With groups (``group_size`` G, int4 / int8, weight-stationary): BitMoD's two-level scale,
+   ``s[g, n] = code[g, n] * s2[n]`` with an unsigned 8-bit ``code`` (1..255) per group of G K
+   elements and column and a float ``s2`` per column. The accelerator's post-array unit
+   multiplies each group's exact partial sum by its code after the group (integer, exact) and
+   sums the groups (:func:`wfp16_grouped`):
+   ``total = wrap(total + wrap(raw_g * code_g))``, all wraps to ``acc_width`` (60 / 64 bits; no
+   wrap while ``|total| < 2**(acc_width - 1)``: a group of 128 largest products times 255 is
+   below 2**58 / 2**62). The float output is ``total * 2**-24 * s2[n]`` (host, float64).
 
 Where this differs from an IEEE dot product: an IEEE (or tensor-core) FP16 x INT -> FP16/FP32
 MAC rounds after every addition (K order-dependent roundings, as :mod:`models.fp16_gemm` does);
@@ -46,18 +53,25 @@ a wider adder and register instead of an FP adder's align / normalise / round.
 
 Quantisers: activations are FP16 (RNE, no scale; :func:`models.fp16_gemm.encode_fp16`);
 int4 / int8 weights symmetric per output channel (:func:`models.intcodes.quantize_weights`);
-ovp4 weights with OliVe's per-channel alpha search (:func:`models.ovp_gemm.quantize_ovp_weights`).
+ovp4 weights with OliVe's per-channel alpha search (:func:`models.ovp_gemm.quantize_ovp_weights`);
+grouped int4 / int8 weights by BitMoD's quantiser with second-level INT8 group scales
+(:func:`models.quant.bitmod.quantize_bitmod`, ``scale_format="int8"``; K zero-padded to whole
+groups for the quantiser only).
 """
 
 import numpy as np
 
-from hw.pe_wfp16 import ACC_FRAC, FP16_EXP_BITS, SIG_BITS, lookup_weight_format
+from hw.pe_wfp16 import ACC_FRAC, FP16_EXP_BITS, SIG_BITS, WEIGHT_FORMATS, lookup_weight_format
+from hw.scale_dequant import SCALE_CODE_MAX
 
 from . import fp16_gemm
 from .bitserial_fp16 import decode_fp16
+from .bitserial_gemm import groups_of, scale_code_params, scale_codes_of
 from .fp8_gemm import wrap_wide
+from .golden import wrap_signed
 from .intcodes import quantize_weights as quantize_int_weights
 from .ovp_gemm import decode_codes as decode_ovp_codes, quantize_ovp_weights
+from .quant.bitmod import quantize_bitmod
 
 #: bits of the activation operand's low half in :func:`_exact_matmul` (|a| < 2**40 splits into
 #: two parts below 2**20, so each partial matmul stays far inside int64)
@@ -99,6 +113,26 @@ def wfp16_gemm(acts, weights, *, weight_format, acc_width):
     return wrap_wide(_exact_matmul(a, w), acc_width)
 
 
+def wfp16_grouped(acts, weights, scale_codes, *, group_size, weight_format, acc_width):
+    """The grouped design's output (step 4): per group of ``group_size`` K elements the exact
+    partial sums (steps 1-3) times the group's scale codes ((groups, N) integers 1..255), summed
+    over the groups, every sum and product wrapped to ``acc_width`` (<= 64) bits; int64."""
+    k, n = np.shape(weights)
+    ng = groups_of(k, group_size)
+    scale_codes = np.asarray(scale_codes, dtype=np.int64)
+    if scale_codes.shape != (ng, n):
+        raise ValueError(f"scale codes are {scale_codes.shape}, the GEMM has {ng} groups of "
+                         f"{group_size} (K = {k}) x {n} columns")
+    total = np.zeros((np.shape(acts)[0], n), dtype=object)
+    for g in range(ng):
+        sl = slice(g * group_size, min(k, (g + 1) * group_size))
+        raw = wfp16_gemm(np.asarray(acts)[:, sl], np.asarray(weights)[sl], weight_format=weight_format,
+                         acc_width=acc_width).astype(object)
+        total = wrap_signed(total + wrap_signed(raw * scale_codes[g].astype(object)[None, :], acc_width),
+                            acc_width)
+    return np.asarray(total, dtype=np.int64)
+
+
 def raw_to_float(raw):
     """Raw accumulator values -> float64 (``raw * 2**-24``: activation units x weight code units)."""
     return np.ldexp(np.asarray(raw, dtype=object).astype(np.float64), -ACC_FRAC)
@@ -108,8 +142,28 @@ def raw_to_float(raw):
 # registry functions
 
 
-def wfp16_golden(acts, weights, pe):
-    return wfp16_gemm(acts, weights, weight_format=pe.weight_format, acc_width=pe.acc_width)
+def default_scale_codes(k, n, pe):
+    """Reproducible pseudo-random group scale codes for a GEMM given as codes (seeded by the
+    shape and the format), the extremes 1 and 255 present when there are at least two entries."""
+    ng = groups_of(k, pe.group_size)
+    rng = np.random.default_rng([k, n, pe.group_size, tuple(WEIGHT_FORMATS).index(pe.weight_format)])
+    codes = rng.integers(1, SCALE_CODE_MAX + 1, size=(ng, n))
+    if codes.size >= 2:
+        codes.flat[0], codes.flat[-1] = 1, SCALE_CODE_MAX
+    return codes
+
+
+def wfp16_golden(acts, weights, pe, extra=None):
+    """``golden_gemm`` of the kind: the raw exact GEMM, or the grouped output for ``extra``
+    (ScaleCodes; None = :func:`default_scale_codes`)."""
+    kw = dict(weight_format=pe.weight_format, acc_width=pe.acc_width)
+    if pe.group_size is None:
+        if extra is not None:
+            raise ValueError("the per-channel wfp16 design (group_size None) takes no parameters")
+        return wfp16_gemm(acts, weights, **kw)
+    k, n = np.shape(weights)
+    codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
+    return wfp16_grouped(acts, weights, codes, group_size=pe.group_size, **kw)
 
 
 def quantize_wfp16_acts(x, pe):
@@ -125,22 +179,47 @@ def quantize_wfp16_weights(w, pe):
     fmt = lookup_weight_format(pe.weight_format)
     if fmt.ovp_mode is not None:
         return quantize_ovp_weights(w, mode=fmt.ovp_mode)
-    return quantize_int_weights(w, bits=fmt.code_bits)
+    if pe.group_size is None:
+        return quantize_int_weights(w, bits=fmt.code_bits)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
+    k, n = w.shape
+    G = pe.group_size
+    padded = np.zeros((groups_of(k, G) * G, n))
+    padded[:k] = w
+    qt = quantize_bitmod(padded.T, fmt.name, group_size=G, scale_format="int8")
+    codes = np.rint(qt.codes.T[:k]).astype(np.int64)                   # K x N code units
+    return codes, {
+        "format": fmt.name, "group_size": G,
+        "granularity": f"group of {G} along K per output column, INT8 scale codes x a per-column scale",
+        "scale_codes": qt.meta["scale_codes"].T.astype(int).tolist(),     # (groups, N)
+        "second_level_scale": qt.meta["second_level_scale"][:, 0].tolist(),   # (N,)
+        "dequantise": "value = code * scale_code[group, n] * second_level_scale[n]"}
+
+
+def wfp16_extra_operand(acts, weights, pe, a_meta=None, w_meta=None):
+    """Refuse FP16 infinity / NaN activation codes (ValueError) when a run's operands are built,
+    before any work (:meth:`PEKind.operands` checks only bits and signedness); the grouped design's
+    scale codes (:class:`hw.scale_dequant.ScaleCodes`) from the weights' metadata, or
+    :func:`default_scale_codes` for weights given as codes; None without groups."""
+    decode_fp16(acts)
+    if pe.group_size is None:
+        return None
+    k, n = np.shape(weights)
+    if w_meta is None:
+        return scale_code_params(default_scale_codes(k, n, pe), pe.group_size)
+    if w_meta.get("group_size") != pe.group_size:
+        raise ValueError(f"weights were quantised with group size {w_meta.get('group_size')}, "
+                         f"the design uses {pe.group_size}")
+    return scale_code_params(np.asarray(w_meta["scale_codes"], dtype=np.int64), pe.group_size)
 
 
 def wfp16_dequantise(raw, acts, a_meta, w_meta, pe):
-    """Raw accumulator -> floats: ``raw * 2**-24 * s_w[n]`` (step 4; FP16 activations carry no
-    scale)."""
-    s_w = np.ravel(np.asarray(w_meta["scale"], dtype=np.float64))
+    """Raw accumulator -> floats (step 4; FP16 activations carry no scale): ``raw * 2**-24 *
+    s_w[n]``, or for the grouped design ``total * 2**-24 * s2[n]``."""
+    key = "scale" if pe.group_size is None else "second_level_scale"
+    s_w = np.ravel(np.asarray(w_meta[key], dtype=np.float64))
     return raw_to_float(raw) * s_w[None, :]
-
-
-def wfp16_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
-    """Refuse FP16 infinity / NaN activation codes (ValueError) when a run's operands are built,
-    before any work. Registered as the kind's ``extra_operand`` hook (as the FP8 kind does:
-    :meth:`PEKind.operands` checks only bits and signedness); the kind takes no extra operand."""
-    decode_fp16(acts)
-    return None
 
 
 def special_weight_codes(pe):
