@@ -330,7 +330,7 @@ PE_KINDS = {
         name="wfp16",
         description="Weight-only with FP16 activations (BitMoD's ANT / OliVe re-model): FP16 x "
                     "INT4 / INT8 / OliVe OVP4 weights, exact products summed in a fixed-point "
-                    "accumulator, per-channel weight scale after the array",
+                    "accumulator, per-channel (host) or per-group (INT8 codes, ws) weight scale after the array",
         pe_class=Wfp16PE,
         golden_gemm=wfp16_gemm.wfp16_golden,
         quantize_acts=wfp16_gemm.quantize_wfp16_acts,
