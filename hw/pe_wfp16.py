@@ -162,7 +162,7 @@ class Wfp16PE(ProcessingElement):
     def elaborate(self, platform):
         m = Module()
         fmt = self._format
-        E, I, W = fmt.exp_width, fmt.int_width, fmt.element_width
+        E, W = fmt.exp_width, fmt.element_width
         shift_bits = self.shift_max.bit_length()
         terms = []
         for j in range(fmt.elements):

@@ -146,13 +146,15 @@ def test_cli_json_dump_and_bad_input(tmp_path, capsys):
     assert meta["acts"]["format"] == "fp16" and len(meta["weights"]["scale"]) == 2
     # grouped (ws): the dump also holds the scale codes the post-array unit received
     code = cli.main(["sim", "--pe", "wfp16", "--group", "4", "--simulator", "icarus", "--rows", "2",
-                     "--cols", "2", "--m", "3", "--k", "10", "--n", "3", "--json", "--dump", str(tmp_path / "g")])
+                     "--cols", "2", "--m", "3", "--k", "10", "--n", "3", "--json",
+                     "--dump", str(tmp_path / "g")])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["bit_exact"] and report["cycles_match"] and report["group_size"] == 4
     scale_codes = np.load(tmp_path / "g" / "scale_codes.npz")["scale_codes"]
     assert scale_codes.shape == (3, 3) and scale_codes.min() >= 1 and scale_codes.max() <= 255
     for argv, message in ((["--weight-format", "int2"], "--weight-format must be one of int4, int8, ovp4"),
-                          (["--weight-format", "ovp4", "--group", "4"], "needs an int4 or int8 weight_format"),
+                          (["--weight-format", "ovp4", "--group", "4"],
+                           "needs an int4 or int8 weight_format"),
                           (["--format", "e4m3"], "PE kind 'wfp16' has no --format option")):
         code = cli.main(["sim", "--pe", "wfp16", "--rows", "2", "--cols", "2", "--m", "3", "--k", "4",
                          "--n", "2", *argv])

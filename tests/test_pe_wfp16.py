@@ -4,8 +4,6 @@ or the OliVe pair read from the spec's table, not from the decoder), the exact s
 2**-24 wrapped at acc_width, in Amaranth's simulator with the border decoder (the contract itself
 -- timing, holding, poison -- is the conformance suite's)."""
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
