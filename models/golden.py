@@ -16,7 +16,12 @@ def wrap_signed(values, width):
     if width > 64:
         half = 1 << (width - 1)
         return (np.asarray(values, dtype=object) + half) % (2 * half) - half
-    values = np.asarray(values, dtype=np.int64)
+    try:
+        values = np.asarray(values, dtype=np.int64)
+    except OverflowError:
+        # Python ints beyond int64 (e.g. a 64-bit acc_in plus a dot product): wrap them exactly first
+        half = 1 << (width - 1)
+        return np.asarray((np.asarray(values, dtype=object) + half) % (2 * half) - half, dtype=np.int64)
     if width >= 64:
         return values
     half = np.int64(1) << (width - 1)

@@ -29,6 +29,7 @@ from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
+from hw.pe_wfp16 import Wfp16PE
 from hw.scale_dequant import BitSerialScaleDequant
 from . import inventory
 from .ant_gemm import (ant_decoder_items, ant_dequantise, ant_gemm_int, ant_pe_items, quantize_ant_acts,
@@ -48,6 +49,7 @@ from .lut_gemm import lut_dequantise, lut_gemm_int, quantize_lut_weights
 from .ovp_gemm import ovp_dequantise, ovp_gemm_int, quantize_ovp_acts, quantize_ovp_weights
 from .shiftadd_gemm import (quantize_shiftadd_acts, quantize_shiftadd_weights, shiftadd_dequantise,
                             shiftadd_extra_operand, shiftadd_golden)
+from . import wfp16_gemm
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,31 @@ PE_KINDS = {
                   ("ANT W4A4 PoT", (("act_type", "pot4"), ("weight_type", "pot4"))),
                   ("ANT W8A8 fused", (("act_type", "int8"), ("weight_type", "int8")))),
         inventories=((AntPE, ant_pe_items), (AntDecoder, ant_decoder_items)),
+    ),
+    "wfp16": PEKind(
+        name="wfp16",
+        description="Weight-only with FP16 activations (BitMoD's ANT / OliVe re-model): FP16 x "
+                    "INT4 / INT8 / OliVe OVP4 weights, exact products summed in a fixed-point "
+                    "accumulator, per-channel (host) or per-group (INT8 codes, ws) weight scale after the array",
+        pe_class=Wfp16PE,
+        golden_gemm=wfp16_gemm.wfp16_golden,
+        quantize_acts=wfp16_gemm.quantize_wfp16_acts,
+        quantize_weights=wfp16_gemm.quantize_wfp16_weights,
+        dequantize_output=wfp16_gemm.wfp16_dequantise,
+        options=(("weight_format", "int4"), ("group_size", None)),
+        option_values=(("weight_format", "int4, int8 or ovp4 (OliVe int4 outlier-victim pairs)"),
+                       ("group_size", "K elements per INT8 group scale (int4 / int8), a multiple of "
+                                      "--rows, ws only; none = one scale per output channel")),
+        variants=(("W4A16 INT4 (FP16 act)", (("weight_format", "int4"),)),
+                  ("W4A16 INT4 g128 (FP16 act)", (("weight_format", "int4"), ("group_size", 128))),
+                  ("W8A16 INT8 (FP16 act)", (("weight_format", "int8"),)),
+                  ("W4A16 OVP4 (FP16 act)", (("weight_format", "ovp4"),))),
+        # the grouped design's scale codes; also refuses FP16 infinity / NaN codes before any work
+        extra_operand=wfp16_gemm.wfp16_extra_operand,
+        random_codes=wfp16_gemm.random_wfp16_operands,
+        inventories=((Wfp16PE, wfp16_gemm.wfp16_pe_items),
+                     (OvpPairDecoder, inventory.ovp_decoder_items),
+                     (BitSerialScaleDequant, inventory.scale_dequant_items)),
     ),
 }
 

@@ -491,7 +491,9 @@ def option_settings(kind, candidates=range(1, 9)):
         except TypeError:
             continue
         settings.append(setting)
-    return sorted(settings, key=lambda s: [(k, str(v)) if not isinstance(v, int) else (k, v) for k, v in s])
+    # integers before text (an option may be None in one setting and an integer in another)
+    return sorted(settings, key=lambda s: [(k, (0, v, "")) if isinstance(v, int) else (k, (1, 0, str(v)))
+                                           for k, v in s])
 
 
 def border_unit(pe, unit):

@@ -94,8 +94,9 @@ def pe_option_names():
 def _option_parser(name):
     """Integers for options whose defaults are integers, text otherwise; ``none`` is None (the
     PE class decides whether it accepts it)."""
-    numeric = all(isinstance(default, int) for kind in PE_KINDS.values()
-                  for option, default in kind.options if option == name)
+    defaults = [default for kind in PE_KINDS.values() for option, default in kind.options if option == name]
+    # a None default (an option off by default) does not make an integer option textual
+    numeric = any(isinstance(d, int) for d in defaults) and all(d is None or isinstance(d, int) for d in defaults)
 
     def parse(text):
         if text.strip().lower() == NONE:
