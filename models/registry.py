@@ -26,6 +26,7 @@ from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
+from hw.pe_mx import FORMATS as MX_FORMATS, MxPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
 from hw.scale_dequant import BitSerialScaleDequant
@@ -35,7 +36,7 @@ from .ant_gemm import (ant_decoder_items, ant_dequantise, ant_gemm_int, ant_pe_i
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
-from . import fp16_gemm
+from . import fp16_gemm, mx_gemm
 from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, fp8_pe_items, quantize_fp8_acts,
                        quantize_fp8_weights, random_fp8_operands)
 from .golden import check_codes, gemm_int
@@ -323,6 +324,23 @@ PE_KINDS = {
                   ("ANT W4A4 PoT", (("act_type", "pot4"), ("weight_type", "pot4"))),
                   ("ANT W8A8 fused", (("act_type", "int8"), ("weight_type", "int8")))),
         inventories=((AntPE, ant_pe_items), (AntDecoder, ant_decoder_items)),
+    ),
+    "mx": PEKind(
+        name="mx",
+        description="OCP MX / NVFP4 block-scaled dot products: one block (32 elements, E8M0 "
+                    "scales; NVFP4 16, E4M3 scales) per step summed exactly, scaled once, "
+                    "rounded to FP32 and added to an FP32 accumulator; output-stationary only",
+        pe_class=MxPE,
+        golden_gemm=mx_gemm.mx_golden,
+        quantize_acts=mx_gemm.quantize_mx_acts,
+        quantize_weights=mx_gemm.quantize_mx_weights,
+        dequantize_output=mx_gemm.mx_dequantise,
+        options=(("format", "mxfp8-e4m3"),),
+        option_values=(("format", ", ".join(MX_FORMATS)),),
+        variants=tuple((name.upper(), (("format", name),)) for name in MX_FORMATS),
+        random_codes=mx_gemm.random_mx_operands,
+        dataflows=("os",),
+        inventories=((MxPE, mx_gemm.mx_pe_items),),
     ),
 }
 

@@ -1,0 +1,58 @@
+"""GEMM cases of the MX / NVFP4 design (output-stationary only), run on the golden model,
+Amaranth's simulator (small arrays) and Verilator: every format on random codes (valid element
+codes with a quarter special values, E8M0 scales near 2**0 with a fifth at the extremes 0, 1,
+253, 254; NVFP4 E4M3 scales over their range), K' not a whole number of blocks, GEMV, and real
+MiniLM layer-0 tensors through the MX / NVFP4 quantisers. K here is the lane axis K' (blocks of
+elements, each followed by its scale code, ``models/mx_gemm.py``)."""
+
+from dataclasses import dataclass
+
+from hw.pe_mx import FORMATS
+from models.realdata import real_gemm
+from models.registry import get_kind
+from tests.cases import GemmCase, shared_design
+
+DATAFLOWS = get_kind("mx").dataflows
+
+
+@dataclass(frozen=True)
+class MxCase(GemmCase):
+    pe: str = "mx"
+    float_k: int = 0            # MiniLM cases: K of the float tensors (K' follows from it)
+
+    def design(self, cases=None):
+        return shared_design(self, cases or MX_CASES)
+
+    def make_operands(self):
+        if self.operands.startswith("minilm"):
+            linear = "ffn2" if self.operands == "minilm-ffn2" else "ffn1"
+            acts, weights = real_gemm(f"minilm:L0.{linear}", self.m, self.float_k, self.n)
+            ops = get_kind(self.pe).operands(acts, weights, self.design().facts.pe)
+            return ops.acts, ops.weights
+        return super().make_operands()
+
+
+def _case(name, r, c, m, k, n, fmt, ops="random", sweep_only=True, seed=0, float_k=0):
+    return MxCase(name, r, c, DATAFLOWS[0], m, k, n, ops, seed, pe_options=(("format", fmt),),
+                  sweep_only=sweep_only, float_k=float_k)
+
+
+def _lanes(fmt, blocks):
+    f = FORMATS[fmt]
+    return blocks * (f.block + f.scale_slots)
+
+
+MX_CASES = tuple(
+    # every format: 3 whole blocks and a partial fourth (its scale slots padded with 0)
+    [_case("ragged", 2, 3, 5, _lanes(fmt, 3) + 7, 4, fmt, seed=i,
+           sweep_only=fmt not in ("mxfp8-e4m3", "mxint8", "mxfp4", "nvfp4"))
+     for i, fmt in enumerate(FORMATS)]
+    + [_case("gemv", 2, 2, 1, _lanes("mxfp8-e5m2", 2), 3, "mxfp8-e5m2", seed=9),
+       _case("m<rows", 3, 2, 2, _lanes("mxfp6-e3m2", 5), 5, "mxfp6-e3m2", seed=10)]
+    # real MiniLM tensors (K 384: 12 MX blocks, 24 NVFP4 blocks)
+    + [_case("minilm", 4, 4, 12, _lanes(fmt, 384 // FORMATS[fmt].block), 8, fmt, ops="minilm",
+             sweep_only=fmt not in ("mxfp8-e4m3", "mxfp4", "nvfp4"), float_k=384)
+       for fmt in FORMATS]
+    + [_case("minilm-ffn2", 4, 4, 8, _lanes("mxint8", 10), 8, "mxint8", ops="minilm-ffn2",
+             sweep_only=False, float_k=300)]
+)
