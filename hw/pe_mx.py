@@ -1,6 +1,6 @@
-"""Microscaling (OCP MX v1.0) and NVFP4 PE: one block of element pairs per step, the block's dot
-product summed exactly in fixed point, scaled once by the two block scales, converted to FP32 and
-added to an FP32 accumulator."""
+"""Microscaling (OCP MX v1.0) and NVFP4 PE: one declared sub-block of element pairs per step, a
+block's dot product summed exactly in fixed point over its sub-blocks, scaled once by the two block
+scales, converted to FP32 and added to an FP32 accumulator."""
 
 from dataclasses import dataclass
 
@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 
 from .fp32_add import (FP32_EXP_BITS, FP32_FRAC_BITS, FP32_MAX_EXP, FP32_WIDTH, SIG32_BITS,
                        fp32_add_rne, leading_zeros)
-from .pe import OptionError, ProcessingElement
+from .pe import OptionError, ProcessingElement, check_positive_int
 
 SCALE_BITS = 8                  # E8M0 (MX) and E4M3 (NVFP4) scale codes
 E8M0_BIAS = 127
@@ -17,6 +17,17 @@ FP32_BIAS = 127
 FP32_MAX_FINITE = (FP32_MAX_EXP << FP32_FRAC_BITS) - 1   # 0x7F7FFFFF without the sign
 CONVERT_MIN_FRAME = SIG32_BITS + 2                        # significand, guard, one sticky bit
 CONVERT_EXP_BITS = 12                                     # signed biased exponents before the checks
+#: The scale slots' code of a step that does not end its block: 0xFF is no valid block scale
+#: (E8M0's NaN; an E4M3 block scale with the sign bit set), so it cannot be mistaken for one.
+CONTINUE_CODE = (1 << SCALE_BITS) - 1
+#: Element pairs per step unless the build says otherwise. Yosys (osu018, measured on this
+#: project's machine) synthesises one PE of every format in 5-10 s with 8 (MXFP8 E5M2, the widest,
+#: 10 s); with 16 MXFP8 takes 10-20 s but MXINT8 more than 9 minutes (Yosys merges the 16 signed
+#: products into one multiply-accumulate), and a whole 32-element block took 22 minutes and
+#: 8 GB (issue 15). Larger sub-blocks share the per-step FP32 conversion and adder among more
+#: MACs (MXFP8 E4M3 area per MAC: 32 500 um^2 with 8, 25 100 with 16): ``sub_block`` is a build
+#: option for that trade.
+DEFAULT_SUB_BLOCK = 8
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,11 @@ class MxFormat:
     @property
     def sum_bits(self):
         """Signed bits of an exact block dot product ``sum a_j w_j * 2**(2L)``."""
-        return 2 * self.magnitude_bits + (self.block - 1).bit_length() + 1
+        return self.dot_bits(self.block)
+
+    def dot_bits(self, n):
+        """Signed bits of an exact dot product of ``n`` element pairs, in units of ``2**-2L``."""
+        return 2 * self.magnitude_bits + (n - 1).bit_length() + 1
 
 
 FORMATS = {f.name: f for f in (
@@ -90,32 +105,43 @@ def scale_terms(fmt):
 
 
 class MxPE(ProcessingElement):
-    """A block-scaled dot product per step (the arithmetic is defined step by step in
-    :mod:`models.mx_gemm`, which the tests compare bit for bit):
+    """A block-scaled dot product, one sub-block of ``sub_block`` element pairs per step (the
+    arithmetic is defined step by step in :mod:`models.mx_gemm`, which the tests compare bit for
+    bit). A block of ``block`` elements takes ``steps_per_block`` steps:
 
-    * the lane holds the block's ``block`` element codes and, in the next ``scale_slots``
-      element positions, the block's 8-bit scale code (low bits first): the scale travels with
-      its elements, so the array needs nothing besides the lane;
+    * the lane holds ``sub_block`` element codes and, in the next ``scale_slots`` element
+      positions, an 8-bit code (low bits first): the block's scale code in the step that ends the
+      block, :data:`CONTINUE_CODE` (0xFF) in the steps before it. The activation lane's code
+      decides (the weight lane carries the same pattern; the golden model refuses operands where
+      they differ), so the array needs nothing besides the lanes;
     * per element pair: decode (floats: significand with the hidden bit, exponent shift
       ``q = max(ef, 1) - 1``, subnormals included; MXINT8: the two's complement integer), the
       significand product (a multiplier) shifted left by ``q_a + q_w``, negated by the signs:
-      the exact product in units of ``2**-2L``;
-    * the exact block sum ``S`` (``sum_bits`` signed bits: no rounding, any order);
-    * the block scale, once per block: E8M0 codes add their exponents (``x = c_a + c_w``);
-      NVFP4's E4M3 scales multiply their significands into ``T = S * m_a * m_w`` and add their
-      exponents; the block's value ``T * 2**(x - X0)`` is rounded to FP32 (nearest even,
-      subnormals, values beyond FP32 saturate to +-max finite, an exact zero is +0);
-    * the FP32 addition of :func:`hw.fp32_add.fp32_add_rne` (one more rounding); an infinite
-      ``acc_in`` (only an FP32 overflow of the sum can make one) passes through unchanged.
+      the exact product in units of ``2**-2L``; the sub-block's exact sum (a balanced adder tree);
+    * the exact running block sum ``S``: the sub-block sum plus the ``partial`` register
+      (``sum_bits`` signed bits, the width of a whole block's sum: no rounding, any order). A
+      continuing step stores it in ``partial`` and passes ``acc_in`` to ``acc_out`` unchanged;
+    * a block-ending step clears ``partial`` and applies the block scale once: E8M0 codes add
+      their exponents (``x = c_a + c_w``); NVFP4's E4M3 scales multiply their significands into
+      ``T = S * m_a * m_w`` and add their exponents; the block's value ``T * 2**(x - X0)`` is
+      rounded to FP32 (nearest even, subnormals, values beyond FP32 saturate to +-max finite, an
+      exact zero is +0); then the FP32 addition of :func:`hw.fp32_add.fp32_add_rne` (one more
+      rounding); an infinite ``acc_in`` (only an FP32 overflow of the sum can make one) passes
+      through unchanged.
+
+    A block may end after fewer than ``steps_per_block`` steps (never more: ``partial`` holds one
+    block's sum). A dot product must end its last block (the golden model's operand check refuses
+    it otherwise), or ``partial`` would carry into the PE's next output.
 
     Codes: every lane position is an unsigned ``bits``-bit code (element bit patterns, MXINT8's
-    two's complement bits, the scale code's pieces). ``acc_in`` / ``acc_out`` are FP32 words;
-    the accumulator is not an integer, so the PE runs output-stationary only
+    two's complement bits, the 8-bit scale code's pieces). ``acc_in`` / ``acc_out`` are FP32
+    words; the accumulator is not an integer, so the PE runs output-stationary only
     (``integer_accumulator`` False).
 
-    Timing contract: ``k_per_step`` = ``block + scale_slots`` lane positions (one block),
-    ``macs_per_step`` = ``block``, initiation interval 1, latency 1 (``acc_out`` registered, the
-    step is one combinational path). Synchronous reset clears ``acc_out`` (``+0``).
+    Timing contract: ``k_per_step`` = ``sub_block + scale_slots`` lane positions,
+    ``macs_per_step`` = ``sub_block``, initiation interval 1, latency 1 (``acc_out`` and
+    ``partial`` registered, the step is one combinational path). Synchronous reset clears
+    ``acc_out`` (``+0``) and ``partial``.
 
     Parameters
     ----------
@@ -123,27 +149,47 @@ class MxPE(ProcessingElement):
         One of :data:`FORMATS`: mxfp8-e4m3 (default), mxfp8-e5m2, mxfp6-e2m3, mxfp6-e3m2, mxfp4,
         mxint8 (block 32, E8M0 scales) or nvfp4 (block 16, E4M3 scales; the per-tensor FP32
         scale is applied on the host).
+    sub_block : int, keyword-only
+        Element pairs per step, a power of two dividing the block (default
+        :data:`DEFAULT_SUB_BLOCK`): the multipliers and adder tree scale with it, the scaling,
+        FP32 conversion and adder do not.
     """
 
     integer_accumulator = False
 
-    def __init__(self, *, format="mxfp8-e4m3"):
+    def __init__(self, *, format="mxfp8-e4m3", sub_block=DEFAULT_SUB_BLOCK):
         self._fmt = get_format(format)
+        check_positive_int("sub_block", sub_block, maximum=self._fmt.block)
+        if self._fmt.block % sub_block:
+            raise OptionError(f"sub_block must divide the {self._fmt.name} block of "
+                              f"{self._fmt.block}, not {sub_block!r}")
+        self._sub_block = sub_block
         super().__init__()
 
     format = property(lambda self: self._fmt.name)
     mx_format = property(lambda self: self._fmt)
     block = property(lambda self: self._fmt.block)
+    sub_block = property(lambda self: self._sub_block)
+    steps_per_block = property(lambda self: self._fmt.block // self._sub_block)
     scale_slots = property(lambda self: self._fmt.scale_slots)
+    #: signed bits of one step's exact sub-block sum
+    sub_sum_bits = property(lambda self: self._fmt.dot_bits(self._sub_block))
+
+    @property
+    def partial_bits(self):
+        """Signed bits of the ``partial`` register: the sum of a block's sub-blocks but its last
+        (0: a one-step block needs no register)."""
+        spb = self.steps_per_block
+        return self._fmt.dot_bits(self._fmt.block - self._sub_block) if spb > 1 else 0
     act_width = property(lambda self: self.k_per_step * self._fmt.bits)
     weight_width = property(lambda self: self.k_per_step * self._fmt.bits)
     act_signed = property(lambda self: False)
     weight_signed = property(lambda self: False)
     acc_width = property(lambda self: FP32_WIDTH)
-    k_per_step = property(lambda self: self._fmt.block + self._fmt.scale_slots)
+    k_per_step = property(lambda self: self._sub_block + self._fmt.scale_slots)
     initiation_interval = property(lambda self: 1)
     latency = property(lambda self: 1)
-    macs_per_step = property(lambda self: self._fmt.block)
+    macs_per_step = property(lambda self: self._sub_block)
 
     def _element(self, m, code, name):
         """(sign, significand or signed integer, exponent shift q) of one element code."""
@@ -156,10 +202,10 @@ class MxPE(ProcessingElement):
         m.d.comb += [normal.eq(ef != 0), q.eq(Mux(normal, ef - 1, 0))]
         return code[f.bits - 1], Cat(code[:f.mbits], normal), q
 
-    def _block_sum(self, m):
+    def _sub_block_sum(self, m):
         f = self._fmt
         terms = []
-        for j in range(f.block):
+        for j in range(self._sub_block):
             a = self.act[j * f.bits:(j + 1) * f.bits]
             w = self.weight[j * f.bits:(j + 1) * f.bits]
             sa, ma, qa = self._element(m, a, f"a{j}")
@@ -175,17 +221,16 @@ class MxPE(ProcessingElement):
             terms.append(term)
         while len(terms) > 1:      # a balanced adder tree
             terms = [a + b for a, b in zip(terms[0::2], terms[1::2])] + terms[len(terms) & ~1:]
-        total = Signal(signed(f.sum_bits), name="block_sum")
+        total = Signal(signed(self.sub_sum_bits), name="sub_block_sum")
         m.d.comb += total.eq(terms[0])
         return total
 
     def _scale(self, m, lane, name):
-        """The block's 8-bit scale code from the lane's scale slots."""
-        f = self._fmt
+        """The step's 8-bit scale-slot code from the lane."""
+        base = self._sub_block * self._fmt.bits
         code = Signal(SCALE_BITS, name=name)
-        m.d.comb += code.eq(lane[f.block * f.bits:f.block * f.bits + SCALE_BITS])
+        m.d.comb += code.eq(lane[base:base + SCALE_BITS])
         return code
-
     def _to_fp32(self, m, t, x, x0):
         """``t * 2**(x - x0)`` (t signed, x unsigned) -> FP32 word, nearest even, saturating."""
         mag_bits = len(t) - 1
@@ -219,8 +264,16 @@ class MxPE(ProcessingElement):
     def elaborate(self, platform):
         m = Module()
         f = self._fmt
-        total = self._block_sum(m)
+        # the running block sum: exact, as wide as a whole block's sum
+        total = Signal(signed(f.sum_bits), name="block_sum")
+        if self.partial_bits:
+            partial = Signal(signed(self.partial_bits), name="partial")
+            m.d.comb += total.eq(partial + self._sub_block_sum(m))
+        else:
+            m.d.comb += total.eq(self._sub_block_sum(m))
         ca, cw = self._scale(m, self.act, "scale_a"), self._scale(m, self.weight, "scale_w")
+        ends = Signal(name="block_ends")
+        m.d.comb += ends.eq(ca != CONTINUE_CODE)
         extra_bits, x0 = scale_terms(f)
         if f.scale == "e8m0":
             t, x = total, ca + cw
@@ -240,6 +293,12 @@ class MxPE(ProcessingElement):
         block_word = self._to_fp32(m, t, xs, x0)
         added = fp32_add_rne(m, self.acc_in, block_word, "acc")
         infinite = self.acc_in[FP32_FRAC_BITS:FP32_WIDTH - 1] == FP32_MAX_EXP
-        with m.If(self.valid):
+        with m.If(self.valid & ends):
             m.d.sync += self.acc_out.eq(Mux(infinite, self.acc_in, added))
+            if self.partial_bits:
+                m.d.sync += partial.eq(0)
+        with m.Elif(self.valid):
+            m.d.sync += self.acc_out.eq(self.acc_in)
+            if self.partial_bits:
+                m.d.sync += partial.eq(total)
         return m

@@ -26,7 +26,7 @@ from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
 from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
-from hw.pe_mx import FORMATS as MX_FORMATS, MxPE
+from hw.pe_mx import DEFAULT_SUB_BLOCK as MX_SUB_BLOCK, FORMATS as MX_FORMATS, MxPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
 from hw.scale_dequant import BitSerialScaleDequant
@@ -327,17 +327,21 @@ PE_KINDS = {
     ),
     "mx": PEKind(
         name="mx",
-        description="OCP MX / NVFP4 block-scaled dot products: one block (32 elements, E8M0 "
-                    "scales; NVFP4 16, E4M3 scales) per step summed exactly, scaled once, "
-                    "rounded to FP32 and added to an FP32 accumulator; output-stationary only",
+        description=f"OCP MX / NVFP4 block-scaled dot products: a sub-block ({MX_SUB_BLOCK} elements) per step, "
+                    "a block's sub-blocks (32 elements, E8M0 scales; NVFP4 16, E4M3 scales) summed "
+                    "exactly, scaled once, rounded to FP32 and added to an FP32 accumulator; "
+                    "output-stationary only",
         pe_class=MxPE,
         golden_gemm=mx_gemm.mx_golden,
         quantize_acts=mx_gemm.quantize_mx_acts,
         quantize_weights=mx_gemm.quantize_mx_weights,
         dequantize_output=mx_gemm.mx_dequantise,
-        options=(("format", "mxfp8-e4m3"),),
-        option_values=(("format", ", ".join(MX_FORMATS)),),
+        options=(("format", "mxfp8-e4m3"), ("sub_block", MX_SUB_BLOCK)),
+        option_values=(("format", ", ".join(MX_FORMATS)),
+                       ("sub_block", "elements per step, a power of two dividing the block")),
         variants=tuple((name.upper(), (("format", name),)) for name in MX_FORMATS),
+        # no extra operand: the hook refuses invalid codes and open blocks before any work
+        extra_operand=mx_gemm.mx_check_operands,
         random_codes=mx_gemm.random_mx_operands,
         dataflows=("os",),
         inventories=((MxPE, mx_gemm.mx_pe_items),),
