@@ -101,7 +101,8 @@ def test_cli(tmp_path, capsys):
     assert CONTINUE_CODE in slots and np.any(slots != CONTINUE_CODE)
     assert np.array_equal(mx_gemm(acts, weights, pe), np.load(dump / "rtl_out.npy"))
     assert json.loads((dump / "meta.json").read_text())["k_per_step"] == pe.k_per_step
-    for argv, message in ((["--format", "mxfp5"], "mxfp5"), (["--sub-block", "3"], "--sub-block must divide")):
+    for argv, message in ((["--format", "mxfp5"], "mxfp5"),
+                          (["--sub-block", "3"], "--sub-block must divide")):
         code = cli.main(["sim", "--pe", "mx", "--dataflow", "os", "--rows", "2", "--cols", "2",
                          "--m", "1", "--k", k, "--n", "3", *argv])
         err = capsys.readouterr().err
