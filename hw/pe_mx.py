@@ -25,8 +25,8 @@ CONTINUE_CODE = (1 << SCALE_BITS) - 1
 #: 10 s); with 16 MXFP8 takes 10-20 s but MXINT8 more than 9 minutes (Yosys merges the 16 signed
 #: products into one multiply-accumulate), and a whole 32-element block took 22 minutes and
 #: 8 GB (issue 15). Larger sub-blocks share the per-step FP32 conversion and adder among more
-#: MACs (MXFP8 E4M3 area per MAC: 32 500 um^2 with 8, 25 100 with 16): ``sub_block`` is a build
-#: option for that trade.
+#: MACs (MXFP8 E4M3 osu018 area per MAC: 32 500 um^2 with 8, 25 100 with 16): ``sub_block`` is
+#: a build option for that trade.
 DEFAULT_SUB_BLOCK = 8
 
 
