@@ -35,8 +35,9 @@ subnormals kept); ``tests/test_pe_fp16.py`` restates it with exact rationals.
 
 import numpy as np
 
-from hw.pe_fp16 import (ACC_WIDTH, ADD_FRAME, EXP_DIFF_BITS, FP16_EXP_BITS, FP16_MAX_CODE_EXP,
-                        FP16_MAX_NORMAL, FRAME_SHIFT_BITS, SIG_BITS, SIG32_BITS, WIDE_EXP_BITS)
+from hw.fp32_add import (ADD_FRAME, EXP_DIFF_BITS, FP32_WIDTH, FRAME_SHIFT_BITS, SIG32_BITS,
+                         WIDE_EXP_BITS)
+from hw.pe_fp16 import ACC_WIDTH, FP16_EXP_BITS, FP16_MAX_CODE_EXP, FP16_MAX_NORMAL, SIG_BITS
 
 FP16_INF_EXPONENT = FP16_MAX_CODE_EXP + 1     # exponent field 31: infinities and NaNs
 
@@ -130,28 +131,34 @@ def random_fp16_operands(rng, m, k, n, pe):
     return _random_fp16(rng, (m, k)), _random_fp16(rng, (k, n))
 
 
+def fp32_adder_items(event="step"):
+    """Cost inventory of :func:`hw.fp32_add.fp32_add_rne` (combinational, no flops): the
+    magnitude compare and swap of the two operands (a 31-bit compare, muxes), the exponent
+    difference and its saturation, the alignment right shift and the sticky test (a left shift
+    back and compare), the effective add / subtract, the result's leading-zero count (priority
+    select), normalising left shift and exponent adjusts, the RNE increment of the 31-bit word,
+    the overflow and zero selects."""
+    W = FP32_WIDTH
+    return [("add", (W - 1,), 1, event), ("mux", (2, W), 2, event),
+            ("add", (EXP_DIFF_BITS,), 1, event), ("mux", (2, FRAME_SHIFT_BITS), 1, event),
+            ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 2, event), ("eq", (ADD_FRAME,), 1, event),
+            ("add", (ADD_FRAME + 1,), 1, event), ("mux", (2, ADD_FRAME + 1), 1, event),
+            ("mux", (ADD_FRAME, FRAME_SHIFT_BITS), 1, event),
+            ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 1, event),
+            ("add", (WIDE_EXP_BITS,), 2, event), ("mux", (2, FRAME_SHIFT_BITS), 1, event),
+            ("add", (W - 1,), 1, event), ("mux", (2, W), 2, event)]
+
+
 def fp16_pe_items(pe):
     """Cost inventory of :class:`hw.pe_fp16.Fp16PE`, following its ``elaborate``: per operand the
     FP16 decode (subnormal test, exponent select); the 11 x 11 significand multiplier, the
     product exponent add, its 24-bit normalising leading-zero count (priority select) and left
-    shift; the FP32 adder: magnitude compare and swap of the two (31-bit key compare, muxes),
-    the exponent difference, its saturation, the alignment right shift and the sticky test (a
-    left shift back and compare), the effective add / subtract, the result's leading-zero count,
-    normalising left shift and exponent adjust, the RNE increment of the 31-bit word, the
-    overflow and zero selects; the enabled 32-bit ``acc_out`` register (the PE's only flops)."""
-    A = pe.acc_width
-    items = [("eq", (FP16_EXP_BITS,), 2, "step"), ("mux", (2, FP16_EXP_BITS), 2, "step"),
-             ("mult", (SIG_BITS, SIG_BITS), 1, "step"), ("add", (FP16_EXP_BITS + 1,), 1, "step"),
-             ("mux", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
-             ("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
-             ("add", (WIDE_EXP_BITS,), 1, "step"),
-             ("add", (A - 1,), 1, "step"), ("mux", (2, A), 2, "step"),
-             ("add", (EXP_DIFF_BITS,), 1, "step"), ("mux", (2, FRAME_SHIFT_BITS), 1, "step"),
-             ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 2, "step"), ("eq", (ADD_FRAME,), 1, "step"),
-             ("add", (ADD_FRAME + 1,), 1, "step"), ("mux", (2, ADD_FRAME + 1), 1, "step"),
-             ("mux", (ADD_FRAME, FRAME_SHIFT_BITS), 1, "step"),
-             ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 1, "step"),
-             ("add", (WIDE_EXP_BITS,), 2, "step"), ("mux", (2, FRAME_SHIFT_BITS), 1, "step"),
-             ("add", (A - 1,), 1, "step"), ("mux", (2, A), 2, "step"),
-             ("reg_en", (A,), 1, "step")]
-    return items
+    shift, the exponent adjust; the FP32 adder (:func:`fp32_adder_items`); the enabled 32-bit
+    ``acc_out`` register (the PE's only flops)."""
+    return [("eq", (FP16_EXP_BITS,), 2, "step"), ("mux", (2, FP16_EXP_BITS), 2, "step"),
+            ("mult", (SIG_BITS, SIG_BITS), 1, "step"), ("add", (FP16_EXP_BITS + 1,), 1, "step"),
+            ("mux", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
+            ("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
+            ("add", (WIDE_EXP_BITS,), 1, "step"),
+            *fp32_adder_items("step"),
+            ("reg_en", (pe.acc_width,), 1, "step")]

@@ -27,6 +27,7 @@ from hw.pe_gobo import GoboPE
 from hw.pe_int8 import Int8PE
 from hw.pe_lmul import LmulPE
 from hw.pe_lut import LutPE
+from hw.pe_mx import DEFAULT_SUB_BLOCK as MX_SUB_BLOCK, FORMATS as MX_FORMATS, MxPE
 from hw.pe_ovp import OvpPE
 from hw.pe_shiftadd import ShiftAddPE
 from hw.pe_wfp16 import Wfp16PE
@@ -37,7 +38,7 @@ from .ant_gemm import (ant_decoder_items, ant_dequantise, ant_gemm_int, ant_pe_i
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
-from . import fp16_gemm
+from . import fp16_gemm, mx_gemm
 from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, fp8_pe_items, quantize_fp8_acts,
                        quantize_fp8_weights, random_fp8_operands)
 from .gobo_gemm import (gobo_dequantise, gobo_extra_operand, gobo_golden, gobo_pe_items, quantize_gobo_acts,
@@ -370,6 +371,27 @@ PE_KINDS = {
         inventories=((Wfp16PE, wfp16_gemm.wfp16_pe_items),
                      (OvpPairDecoder, inventory.ovp_decoder_items),
                      (BitSerialScaleDequant, inventory.scale_dequant_items)),
+    ),
+    "mx": PEKind(
+        name="mx",
+        description=f"OCP MX / NVFP4 block-scaled dot products: a sub-block ({MX_SUB_BLOCK} elements) per step, "
+                    "a block's sub-blocks (32 elements, E8M0 scales; NVFP4 16, E4M3 scales) summed "
+                    "exactly, scaled once, rounded to FP32 and added to an FP32 accumulator; "
+                    "output-stationary only",
+        pe_class=MxPE,
+        golden_gemm=mx_gemm.mx_golden,
+        quantize_acts=mx_gemm.quantize_mx_acts,
+        quantize_weights=mx_gemm.quantize_mx_weights,
+        dequantize_output=mx_gemm.mx_dequantise,
+        options=(("format", "mxfp8-e4m3"), ("sub_block", MX_SUB_BLOCK)),
+        option_values=(("format", ", ".join(MX_FORMATS)),
+                       ("sub_block", "elements per step, a power of two dividing the block")),
+        variants=tuple((name.upper(), (("format", name),)) for name in MX_FORMATS),
+        # no extra operand: the hook refuses invalid codes and open blocks before any work
+        extra_operand=mx_gemm.mx_check_operands,
+        random_codes=mx_gemm.random_mx_operands,
+        dataflows=("os",),
+        inventories=((MxPE, mx_gemm.mx_pe_items),),
     ),
 }
 

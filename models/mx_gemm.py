@@ -1,0 +1,418 @@
+"""Golden twin of the MX / NVFP4 PE (``hw/pe_mx.py``): block-scaled dot products along K, one
+sub-block per PE step.
+
+**Operand layout.** A GEMM's K axis, as the hardware sees it, is a sequence of *lanes* of
+``k_per_step = sub_block + scale_slots`` code positions: ``sub_block`` element codes, then an 8-bit
+code split over ``scale_slots`` element positions (low bits first). That code is the block's scale
+code in the lane that ends a block and :data:`hw.pe_mx.CONTINUE_CODE` (0xFF, no valid scale) in
+the lanes before it: a block of ``block`` elements is ``steps_per_block = block / sub_block``
+lanes, ``K' = blocks * steps_per_block * k_per_step`` code positions. Activations are M x K' (lanes
+along each row), weights K' x N (lanes down each column); every position is an unsigned
+``bits``-bit code. :func:`interleave` builds it from element codes and scale codes,
+:func:`split_lanes` takes it apart. A K' that is not a whole number of lanes is zero-padded (the
+array's layout pads the same way): the padded positions are zero elements, and a cut lane's
+scale code is what its slots hold after padding (so it ends a block).
+
+Blocks are delimited by the codes, not by position: a block is the run of lanes up to and including
+the next lane whose code is not 0xFF, at most ``steps_per_block`` lanes (the PE's ``partial``
+register holds one block's sum: longer runs are refused, ValueError). The quantisers always make
+``steps_per_block`` lanes per block; random test codes also make shorter ones. Every activation
+row and weight column must end blocks at the same lanes (the PE reads the activation's code; a
+difference is refused). A run not ended by the last lane is held in the PE's ``partial`` register,
+not in the output: the golden output leaves it out, and :func:`mx_check_operands` refuses such
+operands for a GEMM run (the register would carry into the PE's next output).
+
+**Element codes** (OCP MX v1.0, ``models/quant/mx.py``'s encodings): FP8 E4M3 / E5M2, FP6 E2M3 /
+E3M2, FP4 E2M1 bit patterns, value ``(-1)**s * m * 2**q * 2**-L`` with significand ``m`` (hidden
+bit for normals), ``q = max(ef, 1) - 1`` and ``L = bias + mbits - 1`` (the smallest subnormal is
+``2**-L``); MXINT8: the two's complement byte ``k``, value ``k * 2**-6``. E4M3's NaN codes
+(0x7F, 0xFF) and E5M2's infinities / NaNs (exponent field 31) are refused (ValueError).
+**Scale codes**: E8M0 ``c`` (0..254; 255 is NaN, and the continue code): ``2**(c - 127)``;
+NVFP4's E4M3 block scales (positive, not NaN): ``m * 2**(q - 9)``; NVFP4's per-tensor FP32
+scales are applied on the host (dequantisation), not in the PE.
+
+**One step** (one lane ``s`` of output ``(i, j)``), in order:
+
+1. ``S <- S + sum_t A[i, t] * W[t, j]`` over the lane's ``sub_block`` elements, in units of
+   ``2**-2L``: exact (integers, no rounding, so neither the order inside a sub-block nor the
+   split of a block into sub-blocks matters: the block's ``S`` is its exact dot product).
+   A lane that does not end its block stops here (the accumulator is unchanged).
+2. Block scale, once, with the ending lane's scale codes: ``T = S`` and ``x = c_a + c_w``
+   (E8M0), or ``T = S * m_a * m_w`` and ``x = q_a + q_w`` (E4M3); the block's value is
+   ``T * 2**(x - X0)`` (``X0 = 254 + 2L`` or ``18 + 2L``, :func:`hw.pe_mx.scale_terms`).
+3. Round the block's value to FP32: nearest, ties to even, subnormals kept; a value beyond the
+   largest finite FP32 saturates to +-max finite (E8M0 scales reach ``2**254``); ``T = 0`` is
+   ``+0``.
+4. ``acc <- fp32_add_rne(acc, block value)`` (IEEE binary32 addition, nearest even, overflow to
+   +-inf; an infinite accumulator stays infinite), blocks in K order from ``+0``; ``S <- 0``.
+
+Output: the FP32 bit pattern as a signed 32-bit integer. The result does not depend on the
+sub-block size (the same blocks give the same words for any ``sub_block``; a test checks it), only
+on the blocks. Two roundings per block (3 and 4), so the result depends on the block order: the
+PE is output-stationary only. Compared with an exact MX dot product (the OCP spec leaves the
+accumulation implementation-defined), the block sums are exact and only the FP32 conversion and
+accumulation round.
+
+Why not an exact fixed-point accumulator (both dataflows): a block's value spans
+``2**-(254 + 2L)`` to ``2**254 * 2**sum_bits`` with E8M0 scales, so an exact Kulisch accumulator
+needs about 530 (MXFP4) to 580 (MXFP8 E5M2) bits; the array's output words are at most 64 bits
+(``hw.layout.unpack_words`` returns int64 lanes), and even MXFP8 E5M2's block sum alone has 71.
+"""
+
+import numpy as np
+
+from hw.fp32_add import FP32_EXP_BITS, FP32_WIDTH
+from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_MAN_BITS,
+                      E8M0_BIAS, SCALE_BITS, scale_terms)
+from .fp16_gemm import fp32_adder_items
+from .quant.mx import quantize_mx, quantize_nvfp4
+
+FP32_MAX = float(np.finfo(np.float32).max)
+E8M0_NAN = (1 << SCALE_BITS) - 1
+E4M3_NAN_MAGNITUDE = 0x7F
+SIGNIFICAND_BITS_F64 = 53
+#: MX element formats of models.quant.mx by PE format name
+QUANT_ELEMENT = {"mxfp8-e4m3": "fp8_e4m3", "mxfp8-e5m2": "fp8_e5m2", "mxfp6-e2m3": "fp6_e2m3",
+                 "mxfp6-e3m2": "fp6_e3m2", "mxfp4": "fp4_e2m1", "mxint8": "int8"}
+
+
+def split_lanes(codes, pe, name):
+    """(R, K') codes -> (element codes (R, steps, sub_block), scale-slot codes (R, steps)),
+    zero-padding K' to whole lanes; ValueError naming ``name`` for a slot code wider than 8 bits."""
+    fmt = pe.mx_format
+    codes = np.asarray(codes, dtype=np.int64)
+    per = pe.k_per_step
+    steps = -(-codes.shape[1] // per)
+    padded = np.zeros((codes.shape[0], steps * per), dtype=np.int64)
+    padded[:, :codes.shape[1]] = codes
+    lanes = padded.reshape(codes.shape[0], steps, per)
+    slots = np.zeros(lanes.shape[:2], dtype=np.int64)
+    for i in range(fmt.scale_slots):
+        slots |= lanes[..., pe.sub_block + i] << (i * fmt.bits)
+    if slots.size and slots.max() >= 1 << SCALE_BITS:
+        raise ValueError(f"{name} scale codes must be {SCALE_BITS}-bit: a lane's scale slots hold "
+                         f"{int(slots.max())}")
+    return lanes[..., :pe.sub_block], slots
+
+
+def _lane_codes(elements, slots, pe):
+    """Element codes (R, steps, sub_block) and slot codes (R, steps) -> (R, K') codes."""
+    fmt = pe.mx_format
+    rows, steps = slots.shape
+    out = np.zeros((rows, steps, pe.k_per_step), dtype=np.int64)
+    out[..., :pe.sub_block] = elements
+    mask = (1 << fmt.bits) - 1
+    for i in range(fmt.scale_slots):
+        out[..., pe.sub_block + i] = (slots >> (i * fmt.bits)) & mask
+    return out.reshape(rows, -1)
+
+
+def interleave(elements, scales, pe):
+    """Element codes (R, K), K a multiple of the block, and scale codes (R, K / block) -> the
+    (R, K') lane layout of the module docstring: ``steps_per_block`` lanes per block, the last
+    with the block's scale code, the others with the continue code."""
+    elements = np.asarray(elements, dtype=np.int64)
+    rows, k = elements.shape
+    steps = k // pe.sub_block
+    slots = np.full((rows, steps), CONTINUE_CODE, dtype=np.int64)
+    slots[:, pe.steps_per_block - 1::pe.steps_per_block] = scales
+    return _lane_codes(elements.reshape(rows, steps, pe.sub_block), slots, pe)
+
+
+def block_ends(a_slots, w_slots, pe):
+    """(steps,) booleans, True where a lane ends its block: the activations' slot codes (the PE
+    reads them) must equal the weights' end pattern in every row and column, and no block may
+    span more than ``steps_per_block`` lanes; ValueError otherwise."""
+    a_ends, w_ends = a_slots != CONTINUE_CODE, w_slots != CONTINUE_CODE
+    ends = a_ends[0] if len(a_ends) else (w_ends[0] if len(w_ends) else np.zeros(0, dtype=bool))
+    if not (np.all(a_ends == ends) and np.all(w_ends == ends)):
+        raise ValueError("activation and weight lanes must end blocks at the same steps (scale "
+                         f"slot code {CONTINUE_CODE:#x}: the block continues) in every row and column")
+    run = 0
+    for end in ends:
+        run = 0 if end else run + 1
+        if run >= pe.steps_per_block:
+            raise ValueError(f"a block spans more than {pe.steps_per_block} lanes of {pe.sub_block} "
+                             f"elements (the {pe.block}-element block; scale slot code "
+                             f"{CONTINUE_CODE:#x} continues a block)")
+    return ends
+
+
+def element_integers(codes, fmt, name):
+    """Element codes -> exact integers ``value * 2**L`` (int64); ValueError naming ``name`` for
+    NaN / infinity codes."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if fmt.ebits == 0:
+        return np.where(codes >= 1 << (fmt.bits - 1), codes - (1 << fmt.bits), codes)
+    ef = (codes >> fmt.mbits) & ((1 << fmt.ebits) - 1)
+    frac = codes & ((1 << fmt.mbits) - 1)
+    if fmt.ebits == 4 and np.any((ef == 15) & (frac == 7)):
+        raise ValueError(f"{name} element codes contain E4M3 NaN patterns (0x7F / 0xFF)")
+    if fmt.ebits == 5 and np.any(ef == 31):
+        raise ValueError(f"{name} element codes contain E5M2 infinity or NaN patterns")
+    magnitude = np.where(ef == 0, frac, frac | (1 << fmt.mbits)) << np.maximum(ef - 1, 0)
+    return np.where((codes >> (fmt.bits - 1)) & 1, -magnitude, magnitude)
+
+
+def _scale_parts(scales, fmt, name):
+    """Scale codes -> (integer factor, exponent) with value ``factor * 2**(exponent - ...)``."""
+    if fmt.scale == "e8m0":
+        if np.any(scales == E8M0_NAN):
+            raise ValueError(f"{name} scale codes contain the E8M0 NaN code 255")
+        return np.ones_like(scales), scales
+    if np.any(scales >> (SCALE_BITS - 1)):
+        raise ValueError(f"{name} NVFP4 block scales must be positive E4M3 codes (sign bit 0)")
+    if np.any(scales == E4M3_NAN_MAGNITUDE):
+        raise ValueError(f"{name} NVFP4 block scales contain the E4M3 NaN code 0x7F")
+    ef = scales >> E4M3_SCALE_MAN_BITS
+    frac = scales & ((1 << E4M3_SCALE_MAN_BITS) - 1)
+    return np.where(ef == 0, frac, frac | (1 << E4M3_SCALE_MAN_BITS)), np.maximum(ef - 1, 0)
+
+
+def _round_to_odd_53(t, x):
+    """Python int ``t`` with exponent ``x`` -> (t', x') with |t'| < 2**53, rounded to odd (the
+    bits dropped ORed into the last bit): a later single rounding to 24 bits is then exact RNE."""
+    drop = abs(t).bit_length() - SIGNIFICAND_BITS_F64
+    if drop <= 0:
+        return t, x
+    mag = abs(t)
+    kept = (mag >> drop) | int(mag & ((1 << drop) - 1) != 0)
+    return (-kept if t < 0 else kept), x + drop
+
+
+def block_to_fp32(t, x, x0):
+    """Step 3: ``t * 2**(x - x0)`` (integer arrays, t may be Python ints) -> float32, nearest
+    even, subnormals kept, saturating at +-max finite."""
+    t = np.asarray(t, dtype=object)
+    x = np.asarray(x, dtype=np.int64)
+    parts = np.frompyfunc(_round_to_odd_53, 2, 2)(t, x.astype(object))
+    tt = np.asarray(parts[0], dtype=np.float64)        # exact: |t'| < 2**53
+    xx = np.asarray(parts[1], dtype=np.int64)
+    value = np.ldexp(tt, xx - x0)                      # exact: far inside the float64 range
+    return np.clip(value, -FP32_MAX, FP32_MAX).astype(np.float32)
+
+
+def mx_gemm(acts, weights, pe):
+    """Lane codes M x K' and K' x N of ``pe``'s format and sub-block -> M x N FP32 accumulator
+    words (signed int64), by the steps of the module docstring."""
+    fmt = pe.mx_format
+    a_el, a_sl = split_lanes(acts, pe, "activation")
+    w_el, w_sl = split_lanes(np.asarray(weights).T, pe, "weight")
+    ends = block_ends(a_sl, w_sl, pe)
+    a_int, w_int = element_integers(a_el, fmt, "activation"), element_integers(w_el, fmt, "weight")
+    _, x0 = scale_terms(fmt)
+    wide = fmt.sum_bits > 62          # E5M2 block sums need 71 bits: Python integers
+    dtype = object if wide else np.int64
+    acc = np.zeros((a_int.shape[0], w_int.shape[0]), dtype=np.float32)
+    s = np.zeros(acc.shape, dtype=dtype)
+    for step, end in enumerate(ends):
+        a, w = a_int[:, step, :].astype(dtype), w_int[:, step, :].T.astype(dtype)
+        s = s + a @ w                                                   # step 1: exact
+        if not end:
+            continue
+        a_fac, a_exp = _scale_parts(a_sl[:, step], fmt, "activation")
+        w_fac, w_exp = _scale_parts(w_sl[:, step], fmt, "weight")
+        t = s * (a_fac[:, None] * w_fac[None, :]).astype(dtype)
+        x = a_exp[:, None] + w_exp[None, :]                             # step 2
+        block = block_to_fp32(t, x, x0)                                 # step 3
+        with np.errstate(over="ignore"):                                # step 4: may reach inf
+            acc = acc + block
+        s = np.zeros(acc.shape, dtype=dtype)
+    return acc.view(np.int32).astype(np.int64)
+
+
+def mx_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
+    """Refuse, before any work, operands the golden model refuses (NaN / infinity element codes,
+    NaN or negative scales, mismatched or too long blocks) and operands whose last lane does not
+    end its block (the PE would carry the partial sum into its next output); ValueError.
+
+    Registered as the kind's ``extra_operand`` hook (as the FP8 kind's check); returns None: the
+    kind takes no extra operand."""
+    fmt = pe.mx_format
+    a_el, a_sl = split_lanes(acts, pe, "activation")
+    w_el, w_sl = split_lanes(np.asarray(weights).T, pe, "weight")
+    ends = block_ends(a_sl, w_sl, pe)
+    if len(ends) and not ends[-1]:
+        raise ValueError(f"the last lane of K' must end its block (a scale code, not "
+                         f"{CONTINUE_CODE:#x}): the PE would carry the open block into its next output")
+    element_integers(a_el, fmt, "activation")
+    element_integers(w_el, fmt, "weight")
+    _scale_parts(a_sl[:, ends], fmt, "activation")
+    _scale_parts(w_sl[:, ends], fmt, "weight")
+    return None
+
+
+def decode_fp32(words):
+    words = np.asarray(words, dtype=np.int64) & ((1 << FP32_WIDTH) - 1)
+    return words.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# quantisers and registry functions
+
+
+def _quantise(x, pe, name):
+    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata."""
+    fmt = pe.mx_format
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contain NaN or infinity")
+    k = x.shape[1]
+    pad = -k % fmt.block
+    xp = np.pad(x, ((0, 0), (0, pad)))      # zeros do not change a dot product
+    if fmt.scale == "e4m3":
+        qt = quantize_nvfp4(xp, block=fmt.block)
+        scales = np.asarray(qt.meta["block_scale"]).view(np.uint8).astype(np.int64)
+        meta = {"format": fmt.name, "tensor_scale": float(qt.meta["tensor_scale"]),
+                "granularity": f"block {fmt.block} E4M3 + per-tensor FP32",
+                "dequantise": "value = e2m1(code) * e4m3(block scale) * tensor_scale"}
+    else:
+        qt = quantize_mx(xp, QUANT_ELEMENT[fmt.name], block=fmt.block)
+        scales = np.asarray(qt.meta["shared_exp"], dtype=np.int64) + E8M0_BIAS
+        meta = {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
+                "dequantise": "value = element(code) * 2**(scale code - 127)"}
+    elements = np.asarray(qt.codes).astype(np.int64) & ((1 << fmt.bits) - 1)
+    meta["scale"] = [meta["tensor_scale"]]
+    meta["layout"] = (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
+                      f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
+                      f"block continues) in its other {pe.steps_per_block - 1}")
+    return interleave(elements, scales, pe), meta
+
+
+def quantize_mx_acts(x, pe):
+    """M x K floats -> M x K' interleaved codes (blocks along K), with metadata."""
+    return _quantise(x, pe, "activations")
+
+
+def quantize_mx_weights(w, pe):
+    """K x N floats -> K' x N interleaved codes (blocks down each column), with metadata."""
+    codes, meta = _quantise(np.asarray(w).T, pe, "weights")
+    return codes.T.copy(), meta
+
+
+def mx_golden(acts, weights, pe):
+    return mx_gemm(acts, weights, pe)
+
+
+def mx_dequantise(raw, acts, a_meta, w_meta, pe):
+    """Accumulator words -> floats: the FP32 values times the per-tensor scales (NVFP4; 1 for MX)."""
+    return decode_fp32(raw) * a_meta["tensor_scale"] * w_meta["tensor_scale"]
+
+
+def _special_elements(fmt):
+    """Both zeros, the smallest and largest subnormal, the smallest and largest normal (both
+    signs); MXINT8: 0, +-1, 127, -127, -128."""
+    if fmt.ebits == 0:
+        return np.array([0, 1, 0xFF, 0x7F, 0x81, 0x80])
+    sign = 1 << (fmt.bits - 1)
+    top = (1 << fmt.mbits) - 1
+    max_ef = (1 << fmt.ebits) - 1 - (fmt.ebits == 5)
+    max_normal = (max_ef << fmt.mbits) | (top - (fmt.ebits == 4))
+    mags = [0, 1, top, 1 << fmt.mbits, max_normal]
+    return np.array(mags + [v | sign for v in mags])
+
+
+def _valid_elements(fmt):
+    codes = np.arange(1 << fmt.bits)
+    if fmt.ebits == 4:
+        codes = codes[(codes & 0x7F) != 0x7F]
+    if fmt.ebits == 5:
+        codes = codes[((codes >> 2) & 31) != 31]
+    return codes
+
+
+def _random_scales(rng, shape, fmt):
+    """E8M0: mostly near 2**0 (codes 127 +- 12) so sums stay in the FP32 range, 30 % at the
+    extremes (0, 1, 253, 254: underflow to zero / subnormals, saturation); E4M3 (NVFP4): any
+    positive non-NaN code, extremes (0, the smallest subnormal, 448) 30 % of the time."""
+    if fmt.scale == "e8m0":
+        common = np.clip(np.rint(rng.normal(E8M0_BIAS, 12, size=shape)), 0, 254)
+        extremes = rng.choice([0, 1, 253, 254], size=shape)
+    else:
+        common = rng.integers(0, E4M3_NAN_MAGNITUDE, size=shape)
+        extremes = rng.choice([0, 1, E4M3_NAN_MAGNITUDE - 1], size=shape)
+    return np.where(rng.random(shape) < 0.3, extremes, common).astype(np.int64)
+
+
+def random_block_ends(rng, steps, pe):
+    """(steps,) booleans: where random test blocks end. Mostly whole blocks (``steps_per_block``
+    lanes), a third of them shorter (1 lane up), the last lane always ends one."""
+    ends = np.zeros(steps, dtype=bool)
+    at = 0
+    while at < steps:
+        run = pe.steps_per_block if rng.random() < 0.67 else int(rng.integers(1, pe.steps_per_block + 1))
+        at += run
+        ends[min(at, steps) - 1] = True
+    return ends
+
+
+def random_lanes(rng, rows, kp, pe, ends=None):
+    """(rows, K') lane codes: valid element codes (a quarter of them special values), block ends
+    ``ends`` (one per lane; :func:`random_block_ends` when None) with block scales as
+    :func:`_random_scales` in the lanes that end a block; a cut last lane keeps what fits."""
+    fmt = pe.mx_format
+    steps = -(-kp // pe.k_per_step)
+    ends = random_block_ends(rng, steps, pe) if ends is None else ends
+    shape = (rows, steps, pe.sub_block)
+    elements = np.where(rng.random(shape) < 0.25, rng.choice(_special_elements(fmt), size=shape),
+                        rng.choice(_valid_elements(fmt), size=shape))
+    slots = np.where(ends, _random_scales(rng, (rows, steps), fmt), CONTINUE_CODE)
+    return _lane_codes(elements, slots, pe)[:, :kp]
+
+
+def random_mx_operands(rng, m, k, n, pe):
+    """Random lane codes M x K' and K' x N sharing one random block-end pattern."""
+    ends = random_block_ends(rng, -(-k // pe.k_per_step), pe)
+    return random_lanes(rng, m, k, pe, ends), random_lanes(rng, n, k, pe, ends).T.copy()
+
+
+def mx_pe_items(pe):
+    """Cost inventory of :class:`hw.pe_mx.MxPE`, following its ``elaborate`` (B = sub_block):
+    per element pair the two decodes (subnormal tests, exponent shifts), the significand
+    multiplier, the shift-exponent add, the product's left shift and its conditional negation
+    (MXINT8: one 8 x 8 signed multiplier); the balanced adder tree (B - 1 adders, widths growing
+    by one bit a level); with more than one step per block the running-sum adder, the enabled
+    ``partial`` register and its clear / load select; the block-end compare of the scale-slot
+    code; NVFP4: the scale significand multiplier and the block sum times it; the
+    scale exponent add; the FP32 conversion (magnitude negation, leading-zero count, normalising
+    and denormalising shifts, the sticky compare, the exponent arithmetic, the RNE increment,
+    the saturation select); the FP32 adder (:func:`models.fp16_gemm.fp32_adder_items`); the
+    infinity pass-through and continue selects and the enabled 32-bit ``acc_out`` register."""
+    f = pe.mx_format
+    B, A = pe.sub_block, pe.acc_width
+    extra_bits, _ = scale_terms(f)
+    if f.ebits == 0:
+        lane = [("mult", (f.bits, f.bits), B, "step")]
+    else:
+        shift_bits = (2 * f.max_q).bit_length()
+        lane = [("eq", (f.ebits,), 2 * B, "step"), ("add", (f.ebits,), 2 * B, "step"),
+                ("mux", (2, f.ebits), 2 * B, "step"),
+                ("mult", (f.sig_bits, f.sig_bits), B, "step"), ("add", (shift_bits,), B, "step"),
+                ("shift", (2 * f.magnitude_bits, shift_bits), B, "step"),
+                ("add", (2 * f.magnitude_bits + 1,), B, "step"),
+                ("mux", (2, 2 * f.magnitude_bits + 1), B, "step")]
+    tree, width, count = [], 2 * f.magnitude_bits + 1, B
+    while count > 1:
+        tree.append(("add", (width + 1,), count // 2, "step"))
+        count, width = count - count // 2, width + 1
+    running = [("eq", (SCALE_BITS,), 1, "step")]
+    if pe.partial_bits:
+        running += [("add", (f.sum_bits,), 1, "step"), ("mux", (2, pe.partial_bits), 1, "step"),
+                    ("reg_en", (pe.partial_bits,), 1, "step")]
+    t_bits = f.sum_bits + extra_bits
+    frame = max(t_bits - 1, CONVERT_MIN_FRAME)
+    frame_shift = frame.bit_length()
+    scale = [("add", (SCALE_BITS + 1,), 1, "step")]
+    if f.scale == "e4m3":
+        scale += [("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
+                  ("mult", (f.sum_bits, extra_bits), 1, "step"),
+                  ("eq", (E4M3_SCALE_MAN_BITS + 1,), 2, "step"),
+                  ("mux", (2, E4M3_SCALE_MAN_BITS + 1), 2, "step")]
+    convert = [("add", (t_bits,), 1, "step"), ("mux", (2, frame), 1, "step"),
+               ("mux", (frame, frame_shift), 1, "step"), ("shift", (frame, frame_shift), 3, "step"),
+               ("eq", (frame,), 1, "step"), ("add", (CONVERT_EXP_BITS,), 2, "step"),
+               ("mux", (2, frame_shift), 2, "step"), ("add", (A - 1,), 1, "step"),
+               ("mux", (2, A), 2, "step")]
+    return (lane + tree + running + scale + convert + fp32_adder_items("step")
+            + [("eq", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 2, "step"),
+               ("reg_en", (A,), 1, "step")])
