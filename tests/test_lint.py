@@ -40,7 +40,17 @@ def _ids(designs):
     return [f"{p}{''.join(f'-{k}{v}' for k, v in o)}-{r}x{c}-{d}" for p, o, r, c, d in designs]
 
 
-@pytest.mark.parametrize("pe, options, rows, cols, dataflow", DESIGNS, ids=_ids(DESIGNS))
+def _tiered(designs):
+    """Each kind's first variant at every shape, every other variant at 3x2 (rows != cols, the
+    shape that catches a transposed index); the rest under ``slow``: 60 variants x 3 shapes cost
+    minutes of CI (an MX array takes ~10 s to generate and lint)."""
+    first = {name: kind.variants[0][1] for name, kind in PE_KINDS.items()}
+    return [pytest.param(*d, marks=pytest.mark.slow)
+            if d[1] != first[d[0]] and (d[2], d[3]) != (3, 2) and d[0] != "bitserial" else d
+            for d in designs]
+
+
+@pytest.mark.parametrize("pe, options, rows, cols, dataflow", _tiered(DESIGNS), ids=_ids(DESIGNS))
 def test_lint_clean(tmp_path, pe, options, rows, cols, dataflow):
     _lint(tmp_path, DesignConfig(pe, rows, cols, dataflow, 16, 16, 16, options))
 

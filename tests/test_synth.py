@@ -66,9 +66,17 @@ def test_shift_add_pes_have_no_multiplier(tools, kind, options):
 
 
 VARIANTS = [(name, options) for name, kind in PE_KINDS.items() for _, options in kind.variants]
+#: kinds whose PE takes Yosys 10-40 s per variant: the first and last variant in CI, the rest slow
+HEAVY = {"mx"}
 
 
-@pytest.mark.parametrize("kind, options", VARIANTS,
+def _tiered(variants):
+    ends = {name: (kind.variants[0][1], kind.variants[-1][1]) for name, kind in PE_KINDS.items()}
+    return [pytest.param(k, o, marks=pytest.mark.slow) if k in HEAVY and o not in ends[k] else (k, o)
+            for k, o in variants]
+
+
+@pytest.mark.parametrize("kind, options", _tiered(VARIANTS),
                          ids=[f"{k}-{'-'.join(str(v) for _, v in o) or 'default'}" for k, o in VARIANTS])
 def test_every_registered_pe_synthesises_as_its_kind_declares(tools, kind, options):
     """Every registry variant, new kinds included: Yosys finds a multiplier exactly when the kind
