@@ -741,8 +741,10 @@ def sweep(space, space_text, out_path, client, *, verify="none", synth="none", p
         fronts = write_outputs(space, out, results)
     finally:
         out.close()
-    summary = {"rows": len(results), "evaluated": evaluated,
-               "status": results.status.value_counts().to_dict(), "front_rows": len(fronts)}
+    totals = results[results.layer.isna()]   # point x workload rows; the rest are per layer
+    summary = {"rows": len(totals), "evaluated": evaluated,
+               "status": totals.status.value_counts().to_dict(), "front_rows": len(fronts),
+               "layer_rows": len(results) - len(totals)}
     for stage in ("verify", "synth"):
         column = f"{stage}_status"
         if column in results:
@@ -773,7 +775,8 @@ def check_tools(space, verify, synth):
 def summary_text(out, summary):
     parts = [f"sweep {out}: {summary['rows']} rows ("
              + ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
-             + f"; {summary['evaluated']} evaluated in this run)"]
+             + f"; {summary['evaluated']} evaluated in this run)"
+             + (f" and {summary['layer_rows']} per-layer rows" if summary["layer_rows"] else "")]
     for stage in ("verify", "synth"):
         if stage in summary:
             parts.append(f"{stage}: " + ", ".join(f"{n} {s}" for s, n in sorted(summary[stage].items())))
