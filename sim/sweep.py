@@ -2,8 +2,11 @@
 
 Stages, each a set of Dask tasks (a ``LocalCluster`` by default, or a running ``dask scheduler``):
 
-1. cost: the analytical model (:func:`models.cost.evaluate`) on every valid point x workload,
-   points batched into tasks of up to :data:`MAX_CHUNK`;
+1. cost: the analytical model on every valid point x workload, points batched into tasks of up
+   to :data:`MAX_CHUNK`, each task one :func:`models.cost_batch.evaluate_batch` per workload (equal
+   to :func:`models.cost.evaluate` per point, to the last bit); with ``per_layer``, each point x
+   workload row is followed by one row per GEMM (one instance of it: ``layer``, ``layer_m``, ...;
+   ``layer`` is null on the point x workload rows, the only rows the fronts use);
 2. verify (``--verify pareto|all``): the point's accelerator (:meth:`models.cost.CostConfig.design`,
    its own buffers) runs a real-tensor GEMM in Verilator; pass = bit-exact against the golden
    model and RTL cycles == the cost model's cycles for that GEMM;
