@@ -3,9 +3,10 @@
 :func:`evaluate_batch` gives, for every design point of a list and every GEMM of a workload,
 exactly the numbers :func:`models.cost.evaluate` gives for that point alone (tests/test_cost_batch.py
 compares them on every registered variant): it performs the same floating-point operations in
-the same order, element-wise over the points, so results are equal to the last bit (integers
-are int64, exact below 2**63; a point whose totals could overflow is evaluated by the scalar
-model instead).
+the same order, element-wise over the points, so results are equal to the last bit. Integers
+are int64; a point whose cycle count reaches 2**53 (where numpy's int / int division, which
+converts both to float64 first, could round differently from Python's) or a workload whose MACs
+do is evaluated by the scalar model instead (then in Python ints, object arrays if needed).
 
 Why it is fast: the scalar model builds an Amaranth accelerator (two, with its probe) for every
 point to read its facts. Here the facts that do not depend on buffer depths (the inventory, widths,
@@ -171,32 +172,40 @@ def evaluate_batch(configs, workload):
     out = _empty(P, L)
     if ok and sum(g.macs for g in gemms) < _EXACT_DIVISION:   # else every point by the scalar model
         _evaluate_into(out, [configs[i] for i in ok], [models[i] for i in ok], gemms, np.array(ok))
-    result = BatchResult(configs=configs, gemms=gemms, errors=tuple(errors), **out)
     for i in ok:
-        if result.cycles[i] < 0:
-            _fill_from_scalar(result, i)
-    return result
+        if out["cycles"][i] < 0:
+            _fill_from_scalar(out, evaluate(configs[i], gemms), i)
+    return BatchResult(configs=configs, gemms=gemms, errors=tuple(errors), **out)
 
 
-def _fill_from_scalar(result, i):
-    """Row i from :func:`models.cost.evaluate`: a point whose integers may not be exact in int64."""
-    r = evaluate(result.configs[i], result.gemms)
+def _store(arrays, key, i, value):
+    """``arrays[key][i] = value``; an int array that cannot hold ``value`` becomes an object
+    array (Python ints, as the scalar model's)."""
+    array = arrays[key]
+    if isinstance(value, int) and array.dtype == np.int64 and not -2 ** 63 <= value < 2 ** 63:
+        array = arrays[key] = array.astype(object)
+    array[i] = value
+
+
+def _fill_from_scalar(out, r, i):
+    """Row i of ``out`` from the scalar result ``r`` (a point whose counts may not be exact in
+    int64 or whose int / int divisions may round differently in numpy)."""
     for name in ("area_total_um2", "cycles", "macs", "energy_total_pj", "utilisation",
                  "macs_per_cycle", "tops", "tops_per_w", "tops_per_mm2", "latency_s", "tops_roofline",
                  "tops_roofline_per_mm2"):
-        getattr(result, name)[i] = getattr(r, name)
+        _store(out, name, i, getattr(r, name))
     for g in AREA_GROUPS:
-        result.area_um2[g][i] = r.area_um2[g]
+        out["area_um2"][g][i] = r.area_um2[g]
     for g in ENERGY_GROUPS:
-        result.energy_pj[g][i] = r.energy_pj[g]
+        out["energy_pj"][g][i] = r.energy_pj[g]
     for li, layer in enumerate(r.layers):
         for name in ("cycles", "folds", "utilisation", "energy_total_pj", "compute_s", "dram_s",
                      "memory_bound", "tops", "tops_per_w"):
-            getattr(result, f"layer_{name}")[i, li] = getattr(layer, name)
+            _store(out, f"layer_{name}", (i, li), getattr(layer, name))
         for g in ENERGY_GROUPS:
-            result.layer_energy_pj[g][i, li] = layer.energy_pj[g]
+            out["layer_energy_pj"][g][i, li] = layer.energy_pj[g]
         for b in BUFFERS:
-            result.layer_dram_bytes[b][i, li] = layer.dram_bytes[b]
+            out["layer_dram_bytes"][b][i, li] = layer.dram_bytes[b]
 
 
 def _empty(P, L):

@@ -3,7 +3,6 @@
 import itertools
 
 import numpy as np
-import pytest
 
 from models import cost
 from models.cost import CostConfig, evaluate
@@ -90,3 +89,16 @@ def test_batch_errors_are_per_point_and_others_go_on():
     assert batch.errors[1] is not None and "group_size" in str(batch.errors[1])
     assert batch.cycles[0] == batch.cycles[2] == evaluate(good, (8, 64, 8)).cycles
     assert np.isnan(batch.energy_total_pj[1])
+
+
+def test_counts_beyond_exact_int64_and_float_division_use_the_scalar_model():
+    """A point whose cycles reach 2**53 (macs / cycles would round differently in numpy) and a
+    workload whose MACs do: the scalar model's numbers, exactly, Python ints included."""
+    config = CostConfig("int8", 8, 8)
+    for count in (2 ** 50, 2 ** 60):
+        workload = [Gemm("tiny", 1, 1, 1, count=count), Gemm("small", 16, 16, 16)]
+        batch = evaluate_batch([config], workload)
+        scalar = evaluate(config, workload)
+        assert scalar.cycles >= 2 ** 53
+        for name in TOTALS:
+            assert getattr(batch, name)[0] == getattr(scalar, name), (count, name)
