@@ -38,10 +38,14 @@ _EXACT_DIVISION = 2 ** 53
 
 
 @functools.lru_cache(maxsize=4096)
+def _probe(pe, rows, cols, dataflow, pe_options):
+    # facts only: an accelerator object holds its ports, not its R x C PEs (made at elaboration)
+    return DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options).facts
+
+
+@functools.lru_cache(maxsize=4096)
 def _probe_hardware(pe, rows, cols, dataflow, pe_options, node, activity):
-    # the accelerator object is dropped after this: only its facts are kept (a 64x64 array's
-    # object is large, and a sweep has thousands of shapes)
-    return hardware(DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options).facts, node, activity)
+    return hardware(_probe(pe, rows, cols, dataflow, pe_options), node, activity)
 
 
 def point_model(config):
