@@ -25,6 +25,7 @@ import argparse
 import io
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -61,12 +62,20 @@ group_size = ["none"]
 """
 
 
+def _cpu_seconds():
+    """CPU seconds of this process and of its finished children (the LocalCluster's workers)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def run(argv):
+    """``pearray argv`` in this process: (wall seconds, exit status, output, CPU seconds)."""
     out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     with redirect_stdout(out), redirect_stderr(err):
         status = pearray(argv)
-    return time.perf_counter() - start, status, out.getvalue() + err.getvalue()
+    return (time.perf_counter() - start, status, out.getvalue() + err.getvalue(),
+            _cpu_seconds() - cpu)
 
 
 def bench_model(space, workload):
@@ -114,7 +123,7 @@ act_kib = {kib}
 workloads = ["16x64x20"]
 """)
         out = tmp / f"v{workers}"
-        seconds, status, _ = run(["sweep", str(verify), "--out", str(out), "--workers", str(workers),
+        seconds, status, _, _ = run(["sweep", str(verify), "--out", str(out), "--workers", str(workers),
                                       "--verify", "all"])
         rows = pd.read_parquet(out / "results.parquet")
         tasks = rows.verify_seconds.to_numpy()
@@ -152,16 +161,17 @@ def main(argv=None):
         print(f"space: {len(space.points)} points ({valid} valid) x {args.workload} ({layers} layers)")
         bench_model(space, args.workload)
         for workers in [] if args.no_sweep else args.workers:
-            seconds, status, text = run(["sweep", str(space_path), "--out", str(tmp / f"w{workers}"),
-                                         "--workers", str(workers)])
+            seconds, status, text, cpu = run(["sweep", str(space_path), "--out",
+                                              str(tmp / f"w{workers}"), "--workers", str(workers)])
             if status != 0:
                 print(text)
                 return 1
-            print(f"  sweep, {workers} worker(s): {seconds:6.1f} s wall, {len(space.points) / seconds:8.0f} "
-                  f"rows/s, {valid * layers / seconds:9.0f} point x layer evaluations/s")
-            seconds, _, _ = run(["sweep", str(space_path), "--out", str(tmp / f"w{workers}"),
-                                 "--workers", str(workers)])
-            print(f"      resumed with nothing left to do: {seconds:.1f} s")
+            print(f"  sweep, {workers} worker(s): {seconds:6.1f} s wall ({cpu:.1f} s CPU, workers "
+                  f"included), {len(space.points) / seconds:8.0f} rows/s, {valid * layers / seconds:9.0f} "
+                  f"point x layer evaluations/s")
+            seconds, _, _, cpu = run(["sweep", str(space_path), "--out", str(tmp / f"w{workers}"),
+                                      "--workers", str(workers)])
+            print(f"      resumed with nothing left to do: {seconds:.1f} s wall ({cpu:.1f} s CPU)")
         if args.verify_points:
             bench_verify(tmp, args.verify_points, args.workers)
     return 0
