@@ -197,3 +197,15 @@ workloads = ["64x256x48", "minilm-l6"]
     # and a third run has nothing left to do
     assert run_cli("sweep", space_path, "--out", out, "--workers", "0") == 0
     assert "0 evaluated in this run" in capsys.readouterr().out
+
+
+def test_space_with_a_bad_workload_file_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("Layer, M, N, K,\nfc, 1, 2,\n")
+    for name, named in (("bad.csv", "line 2 (fc): expected 3 numbers"),
+                        ("missing.onnx", "cannot read workload file")):
+        space = tmp_path / "space.toml"
+        space.write_text(f'kinds = ["int8"]\nrows = [2]\ncols = [2]\nworkloads = ["{name}"]\n')
+        assert run_cli("sweep", space, "--out", tmp_path / "out", "--workers", "0") == 2
+        err = capsys.readouterr().err.strip()
+        assert "workloads:" in err and named in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "out").exists()
