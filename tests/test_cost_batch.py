@@ -9,6 +9,7 @@ from models.cost import CostConfig, evaluate
 from models.cost_batch import evaluate_batch, point_model
 from models.registry import PE_KINDS
 from models.workloads import Gemm, get_workload
+from sim.sweep import batch_metrics, cost_metrics
 
 # shapes, nodes and buffer sizes (KiB) that reach every branch of the traffic model: buffers
 # that hold everything, an act buffer too small (A re-fetched per n tile), an output buffer
@@ -102,3 +103,14 @@ def test_counts_beyond_exact_int64_and_float_division_use_the_scalar_model():
         assert scalar.cycles >= 2 ** 53
         for name in TOTALS:
             assert getattr(batch, name)[0] == getattr(scalar, name), (count, name)
+
+
+def test_sweep_rows_from_the_batch_equal_rows_from_the_scalar_model():
+    configs = _configs()[::7]
+    batch = evaluate_batch(configs, WORKLOAD)
+    compared = 0
+    for i, config in enumerate(configs):
+        if batch.errors[i] is None:
+            assert batch_metrics(batch, i) == cost_metrics(evaluate(config, WORKLOAD)), config
+            compared += 1
+    assert compared > 10
