@@ -77,6 +77,17 @@ class IncompatibleOptions(OptionError):
     """Design options that each are valid but cannot go together (an :class:`hw.pe.OptionError`)."""
 
 
+def group_buffer_depths(rows, act_depth, weight_depth, out_depth, param_depth=None):
+    """A grouped design's extra buffer depths ``(param_depth, group_buffer_depth)``: parameter words
+    (default ``2 * ceil(weight_depth / rows)``, at least 2) and the words of each of the group
+    accumulator and running-total buffers (``min(act_depth, out_depth)``). One function for
+    :class:`Accelerator` and the cost model's batch evaluation, which sizes buffers without
+    building an accelerator per buffer size."""
+    if param_depth is None:
+        param_depth = max(2, 2 * -(-weight_depth // rows))
+    return param_depth, min(act_depth, out_depth)
+
+
 class Accelerator(wiring.Component):
     """A ``rows`` x ``cols`` array of ``pe_factory`` PEs with on-chip buffers and a sequencer.
 
@@ -132,11 +143,10 @@ class Accelerator(wiring.Component):
             "out": cols * pe.acc_width,
         }
         if group_size is not None:
-            if param_depth is None:
-                param_depth = max(2, 2 * -(-weight_depth // rows))
+            param_depth, self._group_depth = group_buffer_depths(rows, act_depth, weight_depth,
+                                                                 out_depth, param_depth)
             self._depths["param"] = check_positive_int("param_depth", param_depth)
             self._word_widths["param"] = cols * self._post_unit.param_lane_width
-            self._group_depth = min(act_depth, out_depth)
         elif param_depth is not None:
             raise IncompatibleOptions("param_depth is for designs with group dequantisation")
         count = range(max(self._depths.values()) + 1)

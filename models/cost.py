@@ -58,7 +58,7 @@ from hw.layout import GemmLayout
 from hw.pe import OptionError
 from . import tech
 from .cost_primitives import clock_energy_per_bit, primitive, sram_bitcell_area, sram_energy_64b
-from .cycles import gemm_cycles
+from .cycles import ArrayTiming, gemm_cycles
 from .design import DesignConfig
 from .inventory import design_items
 from .tech import value as tv
@@ -129,10 +129,15 @@ class CostConfig:
 @functools.lru_cache(maxsize=256)
 def _design_config(pe, rows, cols, dataflow, pe_options, act_kib, weight_kib, out_kib):
     probe = DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options)
-    widths = probe.facts.word_widths
-    depths = {b: max(1, int(kib * 8192) // widths[b])
-              for b, kib in (("act", act_kib), ("weight", weight_kib), ("out", out_kib))}
+    depths = buffer_depths(probe.facts.word_widths, act_kib, weight_kib, out_kib)
     return DesignConfig(pe, rows, cols, dataflow, depths["act"], depths["weight"], depths["out"], pe_options)
+
+
+def buffer_depths(word_widths, act_kib, weight_kib, out_kib):
+    """Buffer depths in words of buffers of the given sizes in KiB, for the accelerator's word
+    widths (bits; rounded down, at least one word)."""
+    return {b: max(1, int(kib * 8192) // word_widths[b])
+            for b, kib in (("act", act_kib), ("weight", weight_kib), ("out", out_kib))}
 
 
 def _fields(record):
@@ -228,37 +233,39 @@ class _Model(NamedTuple):
     macs_per_step: int
 
 
-@functools.lru_cache(maxsize=512)
-def _model(config):
-    design = config.design()
-    acc = design.facts
+class Hardware(NamedTuple):
+    """What a design's cost depends on besides its buffer depths, clock and DRAM, at one node and
+    activity: everything :mod:`models.inventory` counts (which reads widths, never buffer depths)
+    and the timing facts (none of which depends on a buffer depth)."""
+    timing: object
+    k_per_step: int
+    ii: int
+    area: dict            # AREA_GROUPS without the buffers
+    coef: dict            # event -> tuple of (group, pJ per event) at the node
+    clock_pj_per_cycle: float
+    per_action: dict      # without the SRAM and DRAM entries
+    word_bits: dict
+    act_elem_bits: int
+    weight_elem_bits: int
+    acc_width: int
+    macs_per_step: int
+    group_word_bits: int  # bits of one group accumulator + running-total word (0 without groups)
+
+
+def hardware(acc, node, activity):
+    """:class:`Hardware` of an accelerator (``DesignConfig.facts``) at ``node`` and ``activity``."""
     pe = acc.pe
     items = design_items(acc)
-    a_scale, e_scale = tech.area_scale(config.node), tech.energy_scale(config.node)
-
+    a_scale, e_scale = tech.area_scale(node), tech.energy_scale(node)
     area = dict.fromkeys(AREA_GROUPS, 0.0)
     coef = {}
     flop_bits = 0
     for item in items:
-        prim = primitive(item.prim, *item.widths, activity=config.activity)
+        prim = primitive(item.prim, *item.widths, activity=activity)
         area[item.group] += item.count * prim.area_um2 * a_scale
         flop_bits += item.count * prim.flop_bits
         key = (item.event, item.group)
         coef[key] = coef.get(key, 0.0) + item.per_event * prim.energy_pj * e_scale
-    word_bits = acc.word_widths
-    depths = {"act": acc.act_depth, "weight": acc.weight_depth, "out": acc.out_depth}
-    # A grouped design's extra buffers (dequantisation parameters, group accumulator, running
-    # total: hw.accelerator) are counted as output-side SRAM bit cells.
-    extra_bits = acc.param_depth * word_bits.get("param", 0)
-    if acc.group_size is not None:
-        lanes = acc.cols + (acc.cols + 1 if acc.group_folds > 1 else 0)   # total (+ gacc)
-        extra_bits += acc.group_buffer_depth * lanes * acc.pe.acc_width
-    sram_pj = {}
-    for b in BUFFERS:
-        bits = depths[b] * word_bits[b]
-        area[f"buffer_{b}"] = (bits + (extra_bits if b == "out" else 0)) * sram_bitcell_area() * a_scale
-        kib = getattr(config, f"{b}_kib")
-        sram_pj[b] = math.ceil(word_bits[b] / 64) * sram_energy_64b(kib * 1024) * e_scale
     by_event = {}
     for (event, group), pj in coef.items():
         by_event.setdefault(event, []).append((group, pj))
@@ -266,28 +273,67 @@ def _model(config):
     pe_step = sum(pj for (event, group), pj in coef.items() if group == "pes" and event == "step")
     pe_step += pe.initiation_interval * sum(pj for (event, group), pj in coef.items()
                                             if group == "pes" and event == "step_cycle")
-    dram_bit = tv(f"dram.{config.dram}.energy")
     per_action = {
         "pe_step": pe_step,
         "mac": pe_step / pe.macs_per_step,
         "flop_clock_bit": clock_energy_per_bit() * e_scale,
         "array_clock_cycle": clock,
-        **{f"sram_{b}_word": sram_pj[b] for b in BUFFERS},
-        "dram_bit": dram_bit,
     }
     for event, group in (("row_token", "act_borders"), ("col_weight", "weight_borders")):
         total = sum(pj for g, pj in by_event.get(event, ()) if g == group)
         if total:
             per_action[f"{group[:-1]}_eval"] = total   # per_event counts one unit's contents
-    return _Model(
-        timing=design.timing(), k_per_step=pe.k_per_step, ii=pe.initiation_interval,
-        area=area, area_total=sum(area.values()),
+    group_word_bits = 0
+    if acc.group_size is not None:
+        lanes = acc.cols + (acc.cols + 1 if acc.group_folds > 1 else 0)   # total (+ gacc)
+        group_word_bits = lanes * acc.pe.acc_width
+    return Hardware(
+        timing=ArrayTiming.of(acc), k_per_step=pe.k_per_step, ii=pe.initiation_interval,
+        area={g: v for g, v in area.items() if not g.startswith("buffer_")},
         coef={e: tuple(v) for e, v in by_event.items()}, clock_pj_per_cycle=clock,
-        sram_pj=sram_pj, word_bits=dict(word_bits), depths=depths,
-        act_elem_bits=pe.act_element_bits, weight_elem_bits=pe.weight_element_bits,
-        acc_width=pe.acc_width, dram_pj_per_bit=dram_bit,
+        per_action=per_action, word_bits=dict(acc.word_widths), act_elem_bits=pe.act_element_bits,
+        weight_elem_bits=pe.weight_element_bits, acc_width=pe.acc_width,
+        macs_per_step=pe.macs_per_step, group_word_bits=group_word_bits)
+
+
+def assemble(config, hw, depths, param_depth, group_buffer_depth):
+    """The :class:`_Model` of ``config`` from its :class:`Hardware` and its buffer depths (words
+    of act, weight, out; parameter words and group buffer words, 0 without groups)."""
+    a_scale, e_scale = tech.area_scale(config.node), tech.energy_scale(config.node)
+    word_bits = hw.word_bits
+    area = dict(hw.area)
+    # A grouped design's extra buffers (dequantisation parameters, group accumulator, running
+    # total: hw.accelerator) are counted as output-side SRAM bit cells.
+    extra_bits = param_depth * word_bits.get("param", 0)
+    extra_bits += group_buffer_depth * hw.group_word_bits
+    sram_pj = {}
+    for b in BUFFERS:
+        bits = depths[b] * word_bits[b]
+        area[f"buffer_{b}"] = (bits + (extra_bits if b == "out" else 0)) * sram_bitcell_area() * a_scale
+        kib = getattr(config, f"{b}_kib")
+        sram_pj[b] = math.ceil(word_bits[b] / 64) * sram_energy_64b(kib * 1024) * e_scale
+    dram_bit = tv(f"dram.{config.dram}.energy")
+    per_action = dict(hw.per_action)
+    rest = {k: per_action.pop(k) for k in list(per_action) if k.endswith("_eval")}
+    per_action.update({f"sram_{b}_word": sram_pj[b] for b in BUFFERS}, dram_bit=dram_bit, **rest)
+    return _Model(
+        timing=hw.timing, k_per_step=hw.k_per_step, ii=hw.ii,
+        area=area, area_total=sum(area.values()),
+        coef=hw.coef, clock_pj_per_cycle=hw.clock_pj_per_cycle,
+        sram_pj=sram_pj, word_bits=dict(word_bits), depths=dict(depths),
+        act_elem_bits=hw.act_elem_bits, weight_elem_bits=hw.weight_elem_bits,
+        acc_width=hw.acc_width, dram_pj_per_bit=dram_bit,
         bandwidth_bps=config.bandwidth_gbps * 1e9, per_action=per_action,
-        macs_per_step=pe.macs_per_step)
+        macs_per_step=hw.macs_per_step)
+
+
+@functools.lru_cache(maxsize=512)
+def _model(config):
+    design = config.design()
+    acc = design.facts
+    depths = {"act": acc.act_depth, "weight": acc.weight_depth, "out": acc.out_depth}
+    return assemble(config, hardware(acc, config.node, config.activity), depths, acc.param_depth,
+                    acc.group_buffer_depth)
 
 
 def area_um2(config):

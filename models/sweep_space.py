@@ -12,7 +12,11 @@ A space file lists, each as a list (a single value is a list of one), what to cr
     weight_kib = [64]
     out_kib = [64]
     dram = ["lpddr4"]                # lpddr4, ddr4, gddr5 or hbm2
-    workloads = ["minilm-l6", "64x256x64"]   # workload names or one GEMM as MxKxN
+    workloads = ["minilm-l6", "64x256x64", "nets/resnet.onnx", "alexnet.csv"]
+                                     # workload names, one GEMM as MxKxN, or a file: an ONNX
+                                     # model or a SCALE-Sim topology CSV (models.workload_files;
+                                     # relative to the space file's folder)
+    per_layer = false                # true: also one result row per GEMM of each workload
 
     [options.lut]                    # per kind: a list of values per option ("none" = None)
     weight_bits = [1, 2, 4]
@@ -41,17 +45,19 @@ Everything is checked when the file is read: a bad key, kind, option, value or w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .cost import CostConfig
 from .registry import PE_KINDS
 from .tech import UnknownComponentError
+from .workload_files import WorkloadFileError, is_workload_file, load_workload_file
 from .workloads import Gemm, get_workload
 
 # one sweep holds its points in memory and writes one row per point x workload
@@ -60,7 +66,7 @@ MAX_POINTS = 1_000_000
 DEFAULTS = {"clock_mhz": [500.0], "node": [45], "act_kib": [64.0], "weight_kib": [64.0],
             "out_kib": [64.0], "dram": ["lpddr4"]}
 LIST_KEYS = ("rows", "cols", "dataflows", *DEFAULTS, "workloads")
-TOP_KEYS = ("kinds", *LIST_KEYS, "options", "verify", "pareto")
+TOP_KEYS = ("kinds", *LIST_KEYS, "per_layer", "options", "verify", "pareto")
 VERIFY_KEYS = ("tensor", "m", "k", "n")
 DEFAULT_VERIFY = {"tensor": "minilm:L0.ffn1", "m": 16, "k": 64, "n": 20}
 # result columns a front may use, with the direction that is better
@@ -93,13 +99,13 @@ class SweepPoint:
     pe_options: tuple = ()
     refused: str | None = field(default=None, compare=False)
 
-    @property
+    @functools.cached_property
     def key(self):
-        """Stable 16-hex-digit hash of the point (not of ``refused``): the design hash."""
-        fields = asdict(self)
-        fields.pop("refused")
-        fields["pe_options"] = [list(pair) for pair in self.pe_options]
-        return stable_hash(fields)
+        """Stable 16-hex-digit hash of the point (not of ``refused``): the design hash. Computed
+        once per point (a sweep asks for it several times per point)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "refused"}
+        values["pe_options"] = [list(pair) for pair in self.pe_options]
+        return stable_hash(values)
 
     def cost_config(self):
         return CostConfig(self.pe, self.rows, self.cols, self.dataflow, clock_mhz=self.clock_mhz,
@@ -114,9 +120,15 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class Workload:
-    """A named list of GEMMs: a registered network, or one ``MxKxN`` GEMM."""
+    """A named list of GEMMs: a registered network, one ``MxKxN`` GEMM or a workload file's."""
     name: str
     gemms: tuple
+
+    @functools.cached_property
+    def key_text(self):
+        """The JSON text of the workload's part of :func:`row_key` (computed once)."""
+        gemms = [list(map(str, (g.name, g.m, g.k, g.n, g.count))) for g in self.gemms]
+        return _canonical(self.name) + "," + _canonical(gemms)
 
 
 @dataclass(frozen=True)
@@ -125,22 +137,36 @@ class Space:
     workloads: tuple       # Workload
     verify: dict           # tensor, m, k, n
     fronts: tuple          # (x, y) result column pairs
+    per_layer: bool = False   # also one row per GEMM of each workload
 
     @property
     def valid_points(self):
         return tuple(p for p in self.points if p.refused is None)
 
 
-def stable_hash(obj):
-    """sha256 of canonical JSON, 16 hex digits: the same in every process (unlike ``hash``)."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+def _canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _text_hash(text):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def stable_hash(obj):
+    """sha256 of canonical JSON, 16 hex digits: the same in every process (unlike ``hash``)."""
+    return _text_hash(_canonical(obj))
+
+
 def row_key(point, workload):
-    """Stable hash of one result row: a point on a workload."""
-    return stable_hash([point.key, workload.name, [list(map(str, (g.name, g.m, g.k, g.n, g.count)))
-                                                   for g in workload.gemms]])
+    """Stable hash of one result row: a point on a workload; equal to ``stable_hash([point.key,
+    workload.name, [[name, m, k, n, count] as strings per GEMM]])``, from the workload's JSON
+    text made once (a sweep hashes every point x workload)."""
+    return _text_hash(f"[{_canonical(point.key)},{workload.key_text}]")
+
+
+def layer_key(workload_row_key, index):
+    """Stable hash of the row of GEMM ``index`` of a point x workload row (``per_layer``)."""
+    return stable_hash([workload_row_key, "layer", index])
 
 
 def _as_list(data, key, where):
@@ -166,9 +192,15 @@ def _positive_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
 
 
-def _workload(text, where):
+def _workload(text, where, base):
     if not isinstance(text, str):
-        raise SpaceError(f"{where}: workloads must be names or MxKxN strings, not {text!r}")
+        raise SpaceError(f"{where}: workloads must be names, MxKxN strings or .onnx / .csv files, "
+                         f"not {text!r}")
+    if is_workload_file(text):   # a path relative to the space file's folder
+        try:
+            return Workload(text, load_workload_file(Path(base) / text))
+        except WorkloadFileError as e:
+            raise SpaceError(f"{where}: workloads: {e}") from None
     found = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if found:
         m, k, n = (int(v) for v in found.groups())
@@ -265,8 +297,9 @@ def _fronts(data, where):
     return tuple(dict.fromkeys(out))
 
 
-def parse_space(data, where="space"):
-    """:class:`Space` from a parsed TOML table; SpaceError naming the key for anything wrong."""
+def parse_space(data, where="space", base="."):
+    """:class:`Space` from a parsed TOML table; SpaceError naming the key for anything wrong.
+    Workload files are found relative to the folder ``base``."""
     for key in data:
         if key not in TOP_KEYS:
             raise SpaceError(f"{where}: unknown key {key!r}; known keys: {', '.join(TOP_KEYS)}")
@@ -292,9 +325,12 @@ def parse_space(data, where="space"):
             except (ValueError, UnknownComponentError) as e:   # the latter is a KeyError
                 raise SpaceError(f"{where}: {key}: {e.args[0] if e.args else e}") from None
         lists[key] = [int(v) if key == "node" else v if key == "dram" else float(v) for v in values]
-    workloads = tuple(dict.fromkeys(_workload(w, where) for w in _as_list(data, "workloads", where)))
+    workloads = tuple(dict.fromkeys(_workload(w, where, base) for w in _as_list(data, "workloads", where)))
     verify = _verify(data, where)
     fronts = _fronts(data, where)
+    per_layer = data.get("per_layer", False)
+    if not isinstance(per_layer, bool):
+        raise SpaceError(f"{where}: per_layer must be true or false, not {per_layer!r}")
 
     count = (len(settings) * len(rows) * len(cols) * len(dataflows or ("ws", "os"))
              * len(lists["clock_mhz"]) * len(lists["node"]) * len(lists["act_kib"])
@@ -315,7 +351,7 @@ def parse_space(data, where="space"):
                     lists["weight_kib"], lists["out_kib"], lists["dram"]):
                 points.append(SweepPoint(name, r, c, dataflow, clock, node, a, w, o, dram,
                                          tuple(sorted(options, key=lambda kv: kv[0])), reason))
-    return Space(tuple(dict.fromkeys(points)), workloads, verify, fronts)
+    return Space(tuple(dict.fromkeys(points)), workloads, verify, fronts, per_layer)
 
 
 def load_space(path):
@@ -329,4 +365,4 @@ def load_space(path):
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpaceError(f"{path}: not valid TOML ({e})") from None
-    return parse_space(data, where=str(path))
+    return parse_space(data, where=str(path), base=path.parent)

@@ -16,6 +16,7 @@ from hw.pe import OptionError
 from models import characterise, cost, cost_vs_synth, sta, synth, tech
 from models.design import DesignConfig
 from models.registry import PE_KINDS
+from models.workload_files import is_workload_file, load_workload_file
 from models.workloads import Gemm, get_workload
 
 from .args import add_pe_option_args, pe_options, positive_float, positive_int
@@ -58,8 +59,11 @@ def cmd_cost(args, bad):
         label = args.gemm
     else:
         try:
-            workload = get_workload(args.workload)
-        except ValueError as e:
+            if is_workload_file(args.workload):
+                workload = load_workload_file(args.workload)
+            else:
+                workload = get_workload(args.workload)
+        except ValueError as e:   # WorkloadFileError is one
             raise bad(str(e)) from None
         label = args.workload
     try:
@@ -214,7 +218,9 @@ def add_cost(subparsers, bad):
         p.add_argument(f"--{name}-kib", type=positive_float, default=64.0, help=f"{name} buffer size in KiB")
     which = p.add_argument_group("workload (exactly one is required)")
     which.add_argument("--gemm", help="one GEMM, MxKxN (e.g. 128x384x1536)")
-    which.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode")
+    which.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode, "
+                                          "or a file: an ONNX model (.onnx) or a SCALE-Sim topology "
+                                          "(.csv, conv or GEMM form)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_cost(args, bad))
 

@@ -2,8 +2,11 @@
 
 Stages, each a set of Dask tasks (a ``LocalCluster`` by default, or a running ``dask scheduler``):
 
-1. cost: the analytical model (:func:`models.cost.evaluate`) on every valid point x workload,
-   points batched into tasks of up to :data:`MAX_CHUNK`;
+1. cost: the analytical model on every valid point x workload, points batched into tasks of up
+   to :data:`MAX_CHUNK`, each task one :func:`models.cost_batch.evaluate_batch` per workload (equal
+   to :func:`models.cost.evaluate` per point, to the last bit); with ``per_layer``, each point x
+   workload row is followed by one row per GEMM (one instance of it: ``layer``, ``layer_m``, ...;
+   ``layer`` is null on the point x workload rows, the only rows the fronts use);
 2. verify (``--verify pareto|all``): the point's accelerator (:meth:`models.cost.CostConfig.design`,
    its own buffers) runs a real-tensor GEMM in Verilator; pass = bit-exact against the golden
    model and RTL cycles == the cost model's cycles for that GEMM;
@@ -50,8 +53,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hw.accelerator import IncompatibleOptions
-from models.cost import CostConfig, evaluate
-from models.sweep_space import OBJECTIVES, row_key, stable_hash
+from models.cost import ENERGY_GROUPS, CostConfig, evaluate
+from models.cost_batch import evaluate_batch
+from models.sweep_space import OBJECTIVES, layer_key, row_key, stable_hash
 
 from .args import BadInput
 from .files import check_output_dir, write_dir, write_file_atomically
@@ -63,14 +67,15 @@ STAGES = ("cost", "verify", "synth")
 SELECTIONS = ("pareto", "all", "none")
 MAX_CHUNK = 256            # points per cost task: large enough that Dask's per-task cost is small
 FLUSH_SECONDS = 2.0        # cost rows wait at most this long in memory before they are written
-FLUSH_ROWS = 20_000
+FLUSH_ROWS = 1_000          # (or this many): a killed sweep loses at most a few tasks
 
 POINT_COLUMNS = (("key", pa.string()), ("design_hash", pa.string()), ("pe", pa.string()),
                  ("options", pa.string()), ("rows", pa.int64()), ("cols", pa.int64()),
                  ("dataflow", pa.string()), ("clock_mhz", pa.float64()), ("node", pa.int64()),
                  ("act_kib", pa.float64()), ("weight_kib", pa.float64()), ("out_kib", pa.float64()),
-                 ("dram", pa.string()), ("workload", pa.string()), ("status", pa.string()),
-                 ("error", pa.string()))
+                 ("dram", pa.string()), ("workload", pa.string()), ("layer", pa.string()),
+                 ("layer_m", pa.int64()), ("layer_k", pa.int64()), ("layer_n", pa.int64()),
+                 ("layer_count", pa.int64()), ("status", pa.string()), ("error", pa.string()))
 METRIC_COLUMNS = (("area_mm2", pa.float64()), ("cycles", pa.int64()), ("macs", pa.int64()),
                   ("utilisation", pa.float64()), ("energy_uj", pa.float64()),
                   ("pj_per_mac", pa.float64()), ("tops", pa.float64()), ("tops_per_w", pa.float64()),
@@ -139,22 +144,87 @@ def cost_metrics(result):
     return out
 
 
-def cost_task(jobs):
-    """Cost rows of ``jobs``: [(SweepPoint, [Workload, ...])]. Never raises for a point: a refused
-    combination or an error becomes that row's status and message."""
-    rows = []
+def batch_metrics(batch, i):
+    """:func:`cost_metrics` of point i of a :class:`models.cost_batch.BatchResult` (the same
+    numbers: the batch equals the scalar model)."""
+    energy = float(batch.energy_total_pj[i])
+    macs = int(batch.macs[i])
+    area_mm2 = float(batch.area_total_um2[i]) * 1e-6
+    out = {"area_mm2": area_mm2, "cycles": int(batch.cycles[i]), "macs": macs,
+           "utilisation": float(batch.utilisation[i]), "energy_uj": energy * 1e-6,
+           "pj_per_mac": energy / macs, "tops": float(batch.tops[i]),
+           "tops_per_w": float(batch.tops_per_w[i]), "tops_per_mm2": float(batch.tops_per_mm2[i]),
+           "latency_s": float(batch.latency_s[i]), "tops_roofline": float(batch.tops_roofline[i]),
+           "memory_bound_layers": " ".join(batch.memory_bound_layers(i))}
+    out.update({f"area_{g}_um2": float(v[i]) for g, v in batch.area_um2.items()})
+    out.update({f"energy_{g}_pj": float(v[i]) for g, v in batch.energy_pj.items()})
+    return out
+
+
+def layer_metrics(batch, i, li):
+    """The result columns of one instance of GEMM ``li`` on point i: as a workload row's, for that
+    GEMM alone (latency: its roofline time, max(compute, DRAM); memory_bound_layers: its name if
+    it is memory-bound)."""
+    gemm = batch.gemms[li]
+    energy = float(batch.layer_energy_total_pj[i, li])
+    macs = gemm.macs_each
+    area_mm2 = float(batch.area_total_um2[i]) * 1e-6
+    tops = float(batch.layer_tops[i, li])
+    latency = max(float(batch.layer_compute_s[i, li]), float(batch.layer_dram_s[i, li]))
+    cycles = int(batch.layer_cycles[i, li])
+    out = {"layer": gemm.name, "layer_m": gemm.m, "layer_k": gemm.k, "layer_n": gemm.n,
+           "layer_count": gemm.count, "area_mm2": area_mm2, "cycles": cycles, "macs": macs,
+           "utilisation": float(batch.layer_utilisation[i, li]), "energy_uj": energy * 1e-6,
+           "pj_per_mac": energy / macs, "tops": tops, "tops_per_w": float(batch.layer_tops_per_w[i, li]),
+           "tops_per_mm2": tops / area_mm2, "latency_s": latency,
+           "tops_roofline": 2 * macs / latency / 1e12,
+           "memory_bound_layers": gemm.name if batch.layer_memory_bound[i, li] else ""}
+    out.update({f"area_{g}_um2": float(v[i]) for g, v in batch.area_um2.items()})
+    out.update({f"energy_{g}_pj": float(batch.layer_energy_pj[g][i, li]) for g in ENERGY_GROUPS})
+    return out
+
+
+def cost_task(jobs, per_layer=False):
+    """Cost rows of ``jobs``: [(SweepPoint, [Workload, ...])], the cost model evaluated for all
+    of a workload's points at once (:func:`models.cost_batch.evaluate_batch`); with
+    ``per_layer``, each point x workload row is followed by one row per GEMM of the workload.
+    Never raises for a point: a refused combination or an error becomes that row's status and
+    message."""
+    by_workload = {}
     for point, workloads in jobs:
         for workload in workloads:
-            row = point_columns(point, workload)
+            by_workload.setdefault(workload, []).append(point)
+    rows = {}
+    for workload, points in by_workload.items():
+        configs, errors = [], {}
+        for j, point in enumerate(points):
             try:
-                row.update(status="ok", **cost_metrics(evaluate(point.cost_config(), list(workload.gemms))))
-            except IncompatibleOptions as e:
-                row.update(status="refused", error=str(e).splitlines()[0])
-            except Exception as e:   # recorded with the row; the sweep goes on
-                row.update(status="failed", error=_one_line(e))
-            rows.append(row)
+                configs.append(point.cost_config())
+            except Exception as e:   # a point CostConfig itself rejects
+                errors[j] = e
+        batch = evaluate_batch(configs, list(workload.gemms))
+        c = 0
+        for j, point in enumerate(points):
+            row = point_columns(point, workload)
+            out = [row]
+            error = errors.get(j)
+            if error is None:
+                i, c = c, c + 1
+                error = batch.errors[i]
+            if isinstance(error, IncompatibleOptions):
+                row.update(status="refused", error=str(error).splitlines()[0])
+            elif error is not None:   # recorded with the row; the sweep goes on
+                row.update(status="failed", error=_one_line(error))
+            else:
+                row.update(status="ok", **batch_metrics(batch, i))
+                if per_layer:
+                    out += [{**point_columns(point, workload), "key": layer_key(row["key"], li),
+                             "status": "ok", **layer_metrics(batch, i, li)}
+                            for li in range(len(workload.gemms))]
+            rows[point, workload] = out
+    for point, workloads in jobs:
         _count_evaluation(point, workloads)
-    return rows
+    return [row for point, workloads in jobs for w in workloads for row in rows[point, w]]
 
 
 def _count_evaluation(point, workloads):
@@ -350,7 +420,7 @@ def pareto_mask(x, y, x_sense="max", y_sense="max"):
 
 def pareto_table(results, fronts):
     """One row per point on a front: front name, workload and the point's columns."""
-    ok = results[results.status == "ok"]
+    ok = results[(results.status == "ok") & results.layer.isna()]
     out = []
     for x, y in fronts:
         for workload, group in ok.groupby("workload", sort=False):
@@ -371,7 +441,7 @@ def front_plot(results, front_rows, x, y, workload, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    data = results[(results.status == "ok") & (results.workload == workload)]
+    data = results[(results.status == "ok") & (results.workload == workload) & results.layer.isna()]
     on = front_rows[front_rows.workload == workload]
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     ax.scatter(data[x], data[y], s=8, color="0.75", label="all points")
@@ -511,10 +581,19 @@ def _chunks(jobs, workers):
 
 def run_cost(client, space, out, schema, progress_stream=None):
     """Stage 1; returns the number of rows evaluated in this run."""
-    done = out.done("cost")
+    journal = out.read("cost", columns=["key", "status"])
+    done = set() if journal is None else set(journal.key)
+    ok = set() if journal is None else set(journal.key[journal.status == "ok"])
+
+    def finished(point, workload):
+        key = row_key(point, workload)
+        # with per_layer, an ok row whose layer rows are missing (they are written with it, so
+        # only when per_layer was off before) is evaluated again
+        return key in done and not (space.per_layer and key in ok and layer_key(key, 0) not in done)
+
     pending, refused = [], []
     for point in space.points:
-        todo = [w for w in space.workloads if row_key(point, w) not in done]
+        todo = [w for w in space.workloads if not finished(point, w)]
         if not todo:
             continue
         if point.refused is not None:
@@ -537,7 +616,8 @@ def run_cost(client, space, out, schema, progress_stream=None):
     def on_result(jobs, rows):
         buffer.extend(rows)
         for row in rows:
-            progress.add(1, row["status"])
+            if row.get("layer") is None:   # progress counts point x workload rows
+                progress.add(1, row["status"])
         if len(buffer) >= FLUSH_ROWS or time.monotonic() - last >= FLUSH_SECONDS:
             flush()
 
@@ -546,7 +626,7 @@ def run_cost(client, space, out, schema, progress_stream=None):
                          for p, ws in jobs for w in ws])
 
     workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
-    submitted = {client.submit(cost_task, chunk, pure=False): chunk
+    submitted = {client.submit(cost_task, chunk, space.per_layer, pure=False): chunk
                  for chunk in _chunks(pending, workers)}
     try:
         _run_tasks(client, submitted, on_result, on_error)
@@ -587,13 +667,27 @@ def run_designs(client, stage, task, items, out, progress_stream=None):
     progress.show(final=True)
 
 
+def space_keys(space):
+    """The cost row keys of ``space`` in its order: per point and workload, the workload row,
+    then (``per_layer``) one row per GEMM."""
+    keys = []
+    for p in space.points:
+        for w in space.workloads:
+            key = row_key(p, w)
+            keys.append(key)
+            if space.per_layer:
+                keys += [layer_key(key, li) for li in range(len(w.gemms))]
+    return keys
+
+
 def collect(space, out, verify_tool_keys=None):
     """The results table of ``space``: its cost rows (in the space's order) joined with the
     verify and synth rows of their design points."""
     cost = out.read("cost")
-    keys = [row_key(p, w) for p in space.points for w in space.workloads]
+    keys = space_keys(space)
     order = pd.Series(range(len(keys)), index=keys)
-    cost = cost[cost.key.isin(order.index)].copy()
+    # a workload row written again (a sweep resumed with per_layer newly on): the last one
+    cost = cost[cost.key.isin(order.index)].drop_duplicates("key", keep="last").copy()
     cost["index"] = order[cost.key].to_numpy()
     cost = cost.sort_values("index").reset_index(drop=True)
     for stage, wanted in (("verify", verify_tool_keys and verify_tool_keys.get("verify")),
@@ -650,8 +744,10 @@ def sweep(space, space_text, out_path, client, *, verify="none", synth="none", p
         fronts = write_outputs(space, out, results)
     finally:
         out.close()
-    summary = {"rows": len(results), "evaluated": evaluated,
-               "status": results.status.value_counts().to_dict(), "front_rows": len(fronts)}
+    totals = results[results.layer.isna()]   # point x workload rows; the rest are per layer
+    summary = {"rows": len(totals), "evaluated": evaluated,
+               "status": totals.status.value_counts().to_dict(), "front_rows": len(fronts),
+               "layer_rows": len(results) - len(totals)}
     for stage in ("verify", "synth"):
         column = f"{stage}_status"
         if column in results:
@@ -682,7 +778,8 @@ def check_tools(space, verify, synth):
 def summary_text(out, summary):
     parts = [f"sweep {out}: {summary['rows']} rows ("
              + ", ".join(f"{n} {s}" for s, n in sorted(summary["status"].items()))
-             + f"; {summary['evaluated']} evaluated in this run)"]
+             + f"; {summary['evaluated']} evaluated in this run)"
+             + (f" and {summary['layer_rows']} per-layer rows" if summary["layer_rows"] else "")]
     for stage in ("verify", "synth"):
         if stage in summary:
             parts.append(f"{stage}: " + ", ".join(f"{n} {s}" for s, n in sorted(summary[stage].items())))
