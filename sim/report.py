@@ -23,10 +23,11 @@ FAILING and the command exits 1 after writing.
 """
 
 import json
+import math
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import report_html, run
+from . import report_html, report_intfp, report_timing, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -138,6 +139,8 @@ def measure_accuracy(plan, label, kind, options):
     m, k = acts_f.shape
     return {"design": label, "act_format": operands.acts_meta["format"],
             "weight_format": operands.weights_meta["format"],
+            "act_scaling": operands.acts_meta.get("granularity", ""),
+            "weight_scaling": operands.weights_meta.get("granularity", ""),
             "tensor": REAL_TENSOR + ("" if plan.accuracy_crop is None else " (cropped)"),
             "m": m, "k": k, "n": weights_f.shape[1],
             "gemm_out_rel_error": round(error, 6), "gemm_out_sqnr_db": round(-20 * np.log10(error), 3)}
@@ -213,9 +216,11 @@ def _layer_rows(label, kind, workload, result):
     return rows
 
 
-def cost_design(plan, label, kind, options, target_um2):
+def cost_design(plan, label, kind, options, target_um2, fmax_mhz=None):
     """Step 5 for one design: costs.csv rows (both budgets, every workload), its area and energy
-    breakdowns, and the per-layer rows of the equal-PE-count point."""
+    breakdowns, and the per-layer rows of the equal-PE-count point. ``fmax_mhz``: the design's own
+    clock (45 nm, from STA); each point is evaluated at it too (the ``*_fmax`` columns, NaN
+    without one)."""
     W = plan.workload_rows
     shapes = {"equal PE count": (plan.workload_rows, plan.workload_cols),
               "equal area": equal_area_shape(kind, options, target_um2,
@@ -228,6 +233,7 @@ def cost_design(plan, label, kind, options, target_um2):
                           **{f"{g}_mm2": round(v * 1e-6, 6) for g, v in area.items()}})
         for workload in WORKLOADS:
             r = evaluate(config, get_workload(workload))
+            own = evaluate(replace(config, clock_mhz=fmax_mhz), get_workload(workload)) if fmax_mhz else None
             if budget == "equal PE count":
                 layers += _layer_rows(label, kind, workload, r)
             energy_rows.append({"design": label, "pe": kind.name, "budget": budget, "workload": workload,
@@ -243,6 +249,10 @@ def cost_design(plan, label, kind, options, target_um2):
                 "tops_per_w": round(r.tops_per_w, 6),
                 "tops_per_mm2_compute": round(r.tops_per_mm2, 6),
                 "tops_per_mm2_bounded": round(r.tops_roofline_per_mm2, 6),
+                "clock_mhz": config.clock_mhz, "fmax_mhz": fmax_mhz or math.nan,
+                **{f"{name}_fmax": round(getattr(own, attr), 6) if own else math.nan
+                   for name, attr in (("tops_bounded", "tops_roofline"), ("tops_per_w", "tops_per_w"),
+                                      ("tops_per_mm2_bounded", "tops_roofline_per_mm2"))},
                 "memory_bound_layers": " ".join(r.memory_bound_layers),
                 "memory_bound_count": f"{len(r.memory_bound_layers)} of {len(r.layers)}"})
     return costs, area_rows, energy_rows, layers
@@ -278,14 +288,17 @@ def memory_bound_note(plan):
             f"at a PE busy time near 1/{config.rows}.")
 
 
-def cost_tables(plan, progress=None):
-    """Step 5 for every design: (costs, area breakdown, energy breakdown, per-layer rows)."""
+def cost_tables(plan, progress=None, fmax=None):
+    """Step 5 for every design: (costs, area breakdown, energy breakdown, per-layer rows).
+    ``fmax``: {design: its own clock in MHz} where timing ran."""
     target = baseline_area_um2(plan)
     frames = [[], [], [], []]
+    fmax = fmax or {}
     for label, kind, options in designs():
         if progress:
-            progress.step(f"cost model: {label} at both budgets on {', '.join(WORKLOADS)}")
-        for frame, rows in zip(frames, cost_design(plan, label, kind, options, target)):
+            progress.step(f"cost model: {label} at both budgets on {', '.join(WORKLOADS)}"
+                          + (", at the common clock and at its Fmax" if label in fmax else ""))
+        for frame, rows in zip(frames, cost_design(plan, label, kind, options, target, fmax.get(label))):
             frame += rows
     return tuple(pd.DataFrame(f) for f in frames)
 
@@ -361,7 +374,8 @@ COLUMNS = {
                         "(MACs / (R*C * the PE's own peak MACs per cycle * cycles): PE busy time), "
                         "mac_util_vs_int8 (MACs / (R*C * an INT8 PE's 1 MAC per cycle * cycles): "
                         "comparable across kinds)",
-    "quant_error.csv": "design, act_format, weight_format, tensor, m, k, n (the whole real tensors "
+    "quant_error.csv": "design, act_format, weight_format, act_scaling, weight_scaling (each "
+                       "quantiser's granularity: per tensor, channel, group or block), tensor, m, k, n (the whole real tensors "
                        "measured: every token of the MiniLM forward pass, all of K and N), "
                        "gemm_out_rel_error (||Y_q - Y|| / ||Y|| of the dequantised GEMM output, "
                        "computed with the design's exact integer arithmetic, vs fp64; not `pearray "
@@ -374,7 +388,11 @@ COLUMNS = {
                  "energy_uj, pj_per_mac (incl. SRAM and DRAM), tops_compute (at the RTL's cycles, DRAM "
                  "assumed fast enough), tops_bounded (DRAM roofline: every layer at max(compute, DRAM "
                  "time)), tops_per_w, tops_per_mm2_compute, tops_per_mm2_bounded (tops_bounded / area: "
-                 "the one to rank by), memory_bound_layers, memory_bound_count; 500 MHz, LPDDR4, "
+                 "the one to rank by), clock_mhz (the common clock every design is costed at), "
+                 "fmax_mhz (the design's own clock: timing.csv, 45 nm), tops_bounded_fmax, "
+                 "tops_per_w_fmax, tops_per_mm2_bounded_fmax (the same at fmax_mhz; NaN without "
+                 "timing; TOPS/W does not change with the clock: the model's energy per operation "
+                 "has no leakage term), memory_bound_layers, memory_bound_count; LPDDR4, "
                  "64 KiB per buffer (models/cost.py)",
     "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
                           "models.cost.AREA_GROUPS in mm^2 (45 nm)",
@@ -393,9 +411,19 @@ COLUMNS = {
                            "mapped_cells, area_um2 (osu018, 0.18 um)",
     "synthesis_vs_model.csv": "pe, options, unit, model_um2 (45 nm), synth_osu018_um2, synth_scaled_um2 "
                               "(to 45 nm), mul, flop_bits, note, raw_error, calibrated_um2, error",
+    "int_vs_fp.csv": report_intfp.COLUMNS,
+    "timing.csv": "design, pe, limiting_unit (the design's slowest unit: its Fmax is the design's), "
+                  "start, end (the critical path's start and end points: an input port, i.e. a flop "
+                  "outside the unit, or a flop named by the net its Q drives), delay_ns (data "
+                  "arrival, osu018), setup_ns (of the capturing flop), fmax_osu018_mhz (1000 / "
+                  "(delay + setup)), fmax_mhz (scaled to 45 nm by Stillmaker & Baas; sim/report_timing.py)",
+    "timing_units.csv": "design, pe, unit (pe / act_border / weight_border), area_osu018_um2, start, "
+                        "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
 }
+# written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
+OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv")
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
-          "energy_breakdown.csv", "workload_cycles.csv", "claims.csv")
+          "energy_breakdown.csv", "workload_cycles.csv", "claims.csv", "int_vs_fp.csv")
 
 
 @dataclass(frozen=True)
@@ -407,6 +435,7 @@ class ReportData:
     synth_note: str
     memory_note: str
     roof: tuple          # (DRAM GB/s, the baseline array's peak TOPS) for the roofline plot
+    timing_note: str = ""
 
     def __getitem__(self, name):
         return self.tables[name]
@@ -427,13 +456,20 @@ def gather(plan, staging, progress):
         quant.append(measure_accuracy(plan, label, kind, options))
     progress.step("Yosys synthesis of every PE and border unit (cached per Verilog hash)")
     cells, compare, synth_note = synthesis_tables(plan)
-    costs, area, energy, layers = cost_tables(plan, progress)
-    tables = dict(zip(TABLES, (design_table(), pd.DataFrame(verification), pd.DataFrame(quant), costs,
-                               area, energy, layers, claims_table(costs))))
+    timing_units, timing, timing_note = report_timing.timing_tables(designs(), progress)
+    fmax = {} if timing is None else dict(zip(timing.design, timing.fmax_mhz))
+    costs, area, energy, layers = cost_tables(plan, progress, fmax)
+    # int_vs_fp.csv (the last of TABLES) is derived from the others, below
+    tables = dict(zip(TABLES[:-1], (design_table(), pd.DataFrame(verification), pd.DataFrame(quant),
+                                    costs, area, energy, layers, claims_table(costs))))
     if cells is not None:
         tables["synthesis_cells.csv"] = cells
         tables["synthesis_vs_model.csv"] = compare
-    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan))
+    if timing is not None:
+        tables["timing.csv"] = timing
+        tables["timing_units.csv"] = timing_units
+    tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
+    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note)
 
 
 def roof(plan):
@@ -445,13 +481,14 @@ def roof(plan):
 
 
 def steps(plan):
-    """The progress steps of a report: per design a verification and a cost step, synthesis, page."""
-    return 2 * len(designs()) + 2
+    """The progress steps of a report: per design a verification and a cost step, synthesis,
+    timing, page."""
+    return 2 * len(designs()) + 3
 
 
 def report_files():
     """The names a report writes at its top level (a folder holding only these is a report)."""
-    return (*TABLES, "synthesis_cells.csv", "synthesis_vs_model.csv", "COLUMNS.md", "index.html",
+    return (*TABLES, *OPTIONAL_TABLES, "COLUMNS.md", "index.html",
             "summary.md", "verilog", REPORT_MARKER)
 
 
