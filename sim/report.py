@@ -41,7 +41,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import report_html, report_intfp, report_timing, run
+from . import build, report_html, report_intfp, report_timing, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -100,14 +100,20 @@ def design_table():
     return pd.DataFrame(rows)
 
 
-def verify_design(plan, staging, label, kind, options):
-    """Steps 1 and 2 for one design: its Verilog, and one verification row."""
+def verify_design(plan, staging, label, kind, options, progress=None):
+    """Steps 1 and 2 for one design: its Verilog, and one verification row. ``progress`` (a
+    :class:`sim.progress.Progress`) announces the step, saying whether the Verilator build is
+    cached or about to be made."""
     pe = kind.prototype(**dict(options))
     acts_f, weights_f = real_gemm(REAL_TENSOR, plan.m, plan.k, plan.n)
     operands = kind.operands(acts_f, weights_f, pe)
     dataflow = kind.dataflows[0]
     design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
                                     options)
+    if progress:
+        how = "cached" if build.is_cached(design) else "building, 1-2 min"
+        progress.step(f"{label}: Verilator build ({how}) + simulation of {plan.m}x{plan.k}x{plan.n} on "
+                      f"{plan.rows}x{plan.cols}, quantisation error on {REAL_TENSOR}")
     (staging / "verilog").mkdir(exist_ok=True)
     (staging / "verilog" / f"{design.slug}.v").write_text(design.verilog())
     row = {"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
@@ -264,17 +270,27 @@ def baseline_area_um2(plan):
                             PE_KINDS[BASELINE_KIND].dataflows[0]))
 
 
+def weight_port_gbps(kind, options, plan, clock_mhz=None):
+    """GB/s the array's weight-load port moves on the equal-PE-count array: one weight word per
+    cycle (at ``clock_mhz``, default the cost model's common clock)."""
+    config = _point(kind, options, plan.workload_rows, plan.workload_cols)
+    clock = clock_mhz or config.clock_mhz
+    return config.design().facts.word_widths["weight"] / 8 * clock * 1e6 / 1e9
+
+
 def memory_bound_note(plan):
-    """Why (in this model) the prefill layers are memory-bound and the decode layers are not, in
-    numbers of the baseline design: the partial-sum spill of a weight-stationary run whose M output
-    words do not fit the output buffer, and the array's one-row-per-cycle weight load, slower than
-    DRAM at M = 1."""
+    """Why (in this model) the prefill layers are memory-bound and the decode layers of some designs
+    are not, in numbers of the baseline design: the partial-sum spill of a weight-stationary run
+    whose M output words do not fit the output buffer, and the array's one-word-per-cycle weight
+    load, slower than DRAM at M = 1 for the designs named."""
     config = CostConfig(BASELINE_KIND, plan.workload_rows, plan.workload_cols,
                         PE_KINDS[BASELINE_KIND].dataflows[0])
     acc = config.design().facts
     words = acc.word_widths
     load_gbps = words["weight"] / 8 * config.clock_mhz * 1e6 / 1e9
     prefill_m = max(g.m for g in get_workload("llama2-7b-prefill"))
+    faster = [f"{label} {weight_port_gbps(kind, options, plan):.0f}" for label, kind, options in designs()
+              if weight_port_gbps(kind, options, plan) > config.bandwidth_gbps]
     return (f"Memory-bound layers, read in this model's terms (INT8 {config.rows}x{config.cols}, "
             f"{config.clock_mhz:g} MHz, {config.dram.upper()} {config.bandwidth_gbps:g} GB/s): in "
             f"Llama-2-7B prefill (M = {prefill_m:,}) one n tile's {prefill_m:,} output words of "
@@ -284,8 +300,11 @@ def memory_bound_note(plan):
             f"sequencer (not built) would avoid. In decode (M = 1) each fold is bound by loading "
             f"{config.rows} weight rows, one {words['weight']}-bit word per cycle = "
             f"{load_gbps:.1f} GB/s, below the DRAM's {config.bandwidth_gbps:g} GB/s: the array's "
-            f"weight-load port, not DRAM, is the bottleneck, so decode layers count as compute-bound "
-            f"at a PE busy time near 1/{config.rows}.")
+            f"weight-load port, not DRAM, is the bottleneck, so INT8's decode layers count as "
+            f"compute-bound at a PE busy time near 1/{config.rows}. A design whose weight word is "
+            f"wider loads faster than DRAM delivers and is memory-bound in decode: "
+            f"{', '.join(faster) or 'none'} (GB/s at {config.clock_mhz:g} MHz); at a design's own "
+            f"Fmax its port is faster in proportion (the *_fmax columns of costs.csv).")
 
 
 def cost_tables(plan, progress=None, fmax=None):
@@ -450,9 +469,7 @@ def gather(plan, staging, progress):
     """Run every step; the :class:`ReportData` of the report."""
     verification, quant = [], []
     for label, kind, options in designs():
-        progress.step(f"{label}: Verilog, Verilator build + simulation of {plan.m}x{plan.k}x{plan.n} on "
-                      f"{plan.rows}x{plan.cols}, quantisation error on {REAL_TENSOR}")
-        verification.append(verify_design(plan, staging, label, kind, options))
+        verification.append(verify_design(plan, staging, label, kind, options, progress))
         quant.append(measure_accuracy(plan, label, kind, options))
     progress.step("Yosys synthesis of every PE and border unit (cached per Verilog hash)")
     cells, compare, synth_note = synthesis_tables(plan)

@@ -169,7 +169,10 @@ def test_every_design_has_its_fmax_and_int_vs_fp_reads_the_same_tables(reports):
     assert (timing.fmax_mhz > 0).all() and timing.start.notna().all() and timing.end.notna().all()
     for row in costs.itertuples():
         assert row.fmax_mhz == timing.loc[row.design, "fmax_mhz"]
-        assert (row.tops_bounded_fmax >= row.tops_bounded - 1e-6) == (row.fmax_mhz >= row.clock_mhz)
+        if row.fmax_mhz >= row.clock_mhz:      # a faster clock never lowers the bounded throughput
+            assert row.tops_bounded_fmax >= row.tops_bounded - 1e-6
+        else:
+            assert row.tops_bounded_fmax <= row.tops_bounded + 1e-6
     page = (a / "index.html").read_text()
     data = report.ReportData(PLAN, {n: pd.read_csv(a / n) for n in (*report.TABLES, "timing.csv")}, "", "",
                              (1, 1))

@@ -67,3 +67,20 @@ def test_costs_at_the_own_clock_follow_the_roofline():
         assert c["tops_bounded"] <= f["tops_bounded_fmax"] <= 2 * c["tops_bounded"] + 1e-6
         # no leakage in the model: energy per operation, hence TOPS/W, does not depend on the clock
         assert f["tops_per_w_fmax"] == pytest.approx(c["tops_per_w"], abs=1e-6)
+
+
+@pytest.mark.parametrize("label", ["INT8", "LUT W4A8", "W4A8 g128 (MixPE)", "FP16 (FP32 acc)"])
+def test_decode_is_memory_bound_where_the_weight_port_outruns_dram(label):
+    """The report's explanation of Llama decode: a design whose weight-load port (one weight word
+    per cycle) is faster than DRAM is memory-bound in every decode layer; these, below it, in none (a design just below can
+    tip a layer with its activation and output traffic: FP8 E5M2)."""
+    plan = report.ReportPlan(2, 2, 5, 12, 6)
+    label, kind, options = next(d for d in report.designs() if d[0] == label)
+    config = CostConfig(kind.name, 32, 32, kind.dataflows[0], pe_options=options)
+    r = evaluate(config, "llama2-7b-decode")
+    port = report.weight_port_gbps(kind, options, plan)
+    if port > config.bandwidth_gbps:
+        assert len(r.memory_bound_layers) == len(r.layers)
+        assert label in report.memory_bound_note(plan)
+    else:
+        assert r.memory_bound_layers == ()
