@@ -8,12 +8,16 @@ For every PE kind at its natural precisions (``PEKind.variants``) the report
 3. measures each design's quantisation error on the whole real tensors of that GEMM (every token
    of the forward pass, all of K and N: a g128 format has real groups) through the kind's exact
    golden arithmetic;
-4. synthesises the PE (when the synthesis tools are installed; otherwise says so);
+4. synthesises the PE and its border units and times them with OpenSTA: each design's Fmax and
+   critical path (:mod:`sim.report_timing`; when the tools are installed, otherwise says so);
 5. evaluates the cost model (area, energy, exact cycles, TOPS/W, TOPS/mm^2, DRAM roofline) on real
    network layer lists (MiniLM-L6 at sequence 128, Llama-2-7B prefill and decode) at an equal PE
    count (every design on a 32x32 array) and at an equal area (each design's array whose area is
    closest to the INT8 32x32 design's, rows the kind accepts nearest the square side, columns
-   filling the area; the area each design got is stated).
+   filling the area; the area each design got is stated), at the common clock and at each
+   design's own Fmax;
+6. tabulates INT vs FP vs block-scaled formats at equal PE count and equal area
+   (:mod:`sim.report_intfp`).
 
 This module gathers the tables (:class:`ReportData`) and writes the files; the page is
 :mod:`sim.report_html`, its plots :mod:`sim.report_plots`. Everything is written to a staging
