@@ -66,13 +66,25 @@ def _intact(directory, stamp, simulator):
                for name in simulator.artefacts)
 
 
+def _directory(design, simulator, waves, text):
+    return simulator.cache_root() / f"{design.slug}{'_waves' if waves else ''}-{verilog_hash(text)}"
+
+
+def is_cached(design, *, simulator=VERILATOR, waves=None):
+    """Whether :func:`build` would find ``design`` built (for progress lines: a fresh Verilator
+    build takes minutes, a cached one nothing). Reads the stamp without taking the lock."""
+    waves = waves_requested() if waves is None else waves
+    directory = _directory(design, simulator, waves, design.verilog())
+    stamp = directory / "built.ok"
+    return stamp.exists() and _intact(directory, stamp, simulator)
+
+
 def build(design, *, simulator=VERILATOR, waves=None):
     """Generate and compile ``design`` for ``simulator`` unless an identical build is cached.
     Returns a Build; ToolchainError if the simulator is not installed."""
     waves = waves_requested() if waves is None else waves
     text = design.verilog()
-    directory = (simulator.cache_root()
-                 / f"{design.slug}{'_waves' if waves else ''}-{verilog_hash(text)}")
+    directory = _directory(design, simulator, waves, text)
     verilog_path = directory / f"{TOP_NAME}.v"
     stamp = directory / "built.ok"
     with simulator.environment():   # a missing tool fails here, before anything is written

@@ -8,12 +8,16 @@ For every PE kind at its natural precisions (``PEKind.variants``) the report
 3. measures each design's quantisation error on the whole real tensors of that GEMM (every token
    of the forward pass, all of K and N: a g128 format has real groups) through the kind's exact
    golden arithmetic;
-4. synthesises the PE (when the synthesis tools are installed; otherwise says so);
+4. synthesises the PE and its border units and times them with OpenSTA: each design's Fmax and
+   critical path (:mod:`sim.report_timing`; when the tools are installed, otherwise says so);
 5. evaluates the cost model (area, energy, exact cycles, TOPS/W, TOPS/mm^2, DRAM roofline) on real
    network layer lists (MiniLM-L6 at sequence 128, Llama-2-7B prefill and decode) at an equal PE
    count (every design on a 32x32 array) and at an equal area (each design's array whose area is
    closest to the INT8 32x32 design's, rows the kind accepts nearest the square side, columns
-   filling the area; the area each design got is stated).
+   filling the area; the area each design got is stated), at the common clock and at each
+   design's own Fmax;
+6. tabulates INT vs FP vs block-scaled formats at equal PE count and equal area
+   (:mod:`sim.report_intfp`).
 
 This module gathers the tables (:class:`ReportData`) and writes the files; the page is
 :mod:`sim.report_html`, its plots :mod:`sim.report_plots`. Everything is written to a staging
@@ -23,10 +27,11 @@ FAILING and the command exits 1 after writing.
 """
 
 import json
+import math
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +45,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import report_claims, report_html, run
+from . import build, report_claims, report_html, report_intfp, report_timing, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -99,14 +104,20 @@ def design_table():
     return pd.DataFrame(rows)
 
 
-def verify_design(plan, staging, label, kind, options):
-    """Steps 1 and 2 for one design: its Verilog, and one verification row."""
+def verify_design(plan, staging, label, kind, options, progress=None):
+    """Steps 1 and 2 for one design: its Verilog, and one verification row. ``progress`` (a
+    :class:`sim.progress.Progress`) announces the step, saying whether the Verilator build is
+    cached or about to be made."""
     pe = kind.prototype(**dict(options))
     acts_f, weights_f = real_gemm(REAL_TENSOR, plan.m, plan.k, plan.n)
     operands = kind.operands(acts_f, weights_f, pe)
     dataflow = kind.dataflows[0]
     design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
                                     options)
+    if progress:
+        how = "cached" if build.is_cached(design) else "building, 1-2 min"
+        progress.step(f"{label}: Verilator build ({how}) + simulation of {plan.m}x{plan.k}x{plan.n} on "
+                      f"{plan.rows}x{plan.cols}, quantisation error on {REAL_TENSOR}")
     (staging / "verilog").mkdir(exist_ok=True)
     (staging / "verilog" / f"{design.slug}.v").write_text(design.verilog())
     row = {"design": label, "pe": kind.name, "options": json.dumps(dict(options)),
@@ -138,6 +149,8 @@ def measure_accuracy(plan, label, kind, options):
     m, k = acts_f.shape
     return {"design": label, "act_format": operands.acts_meta["format"],
             "weight_format": operands.weights_meta["format"],
+            "act_scaling": operands.acts_meta.get("granularity", ""),
+            "weight_scaling": operands.weights_meta.get("granularity", ""),
             "tensor": REAL_TENSOR + ("" if plan.accuracy_crop is None else " (cropped)"),
             "m": m, "k": k, "n": weights_f.shape[1],
             "gemm_out_rel_error": round(error, 6), "gemm_out_sqnr_db": round(-20 * np.log10(error), 3)}
@@ -213,9 +226,11 @@ def _layer_rows(label, kind, workload, result):
     return rows
 
 
-def cost_design(plan, label, kind, options, target_um2):
+def cost_design(plan, label, kind, options, target_um2, fmax_mhz=None):
     """Step 5 for one design: costs.csv rows (both budgets, every workload), its area and energy
-    breakdowns, and the per-layer rows of the equal-PE-count point."""
+    breakdowns, and the per-layer rows of the equal-PE-count point. ``fmax_mhz``: the design's own
+    clock (45 nm, from STA); each point is evaluated at it too (the ``*_fmax`` columns, NaN
+    without one)."""
     W = plan.workload_rows
     shapes = {"equal PE count": (plan.workload_rows, plan.workload_cols),
               "equal area": equal_area_shape(kind, options, target_um2,
@@ -228,6 +243,7 @@ def cost_design(plan, label, kind, options, target_um2):
                           **{f"{g}_mm2": round(v * 1e-6, 6) for g, v in area.items()}})
         for workload in WORKLOADS:
             r = evaluate(config, get_workload(workload))
+            own = evaluate(replace(config, clock_mhz=fmax_mhz), get_workload(workload)) if fmax_mhz else None
             if budget == "equal PE count":
                 layers += _layer_rows(label, kind, workload, r)
             energy_rows.append({"design": label, "pe": kind.name, "budget": budget, "workload": workload,
@@ -243,6 +259,10 @@ def cost_design(plan, label, kind, options, target_um2):
                 "tops_per_w": round(r.tops_per_w, 6),
                 "tops_per_mm2_compute": round(r.tops_per_mm2, 6),
                 "tops_per_mm2_bounded": round(r.tops_roofline_per_mm2, 6),
+                "clock_mhz": config.clock_mhz, "fmax_mhz": fmax_mhz or math.nan,
+                **{f"{name}_fmax": round(getattr(own, attr), 6) if own else math.nan
+                   for name, attr in (("tops_bounded", "tops_roofline"), ("tops_per_w", "tops_per_w"),
+                                      ("tops_per_mm2_bounded", "tops_roofline_per_mm2"))},
                 "memory_bound_layers": " ".join(r.memory_bound_layers),
                 "memory_bound_count": f"{len(r.memory_bound_layers)} of {len(r.layers)}"})
     return costs, area_rows, energy_rows, layers
@@ -254,17 +274,27 @@ def baseline_area_um2(plan):
                             PE_KINDS[BASELINE_KIND].dataflows[0]))
 
 
+def weight_port_gbps(kind, options, plan, clock_mhz=None):
+    """GB/s the array's weight-load port moves on the equal-PE-count array: one weight word per
+    cycle (at ``clock_mhz``, default the cost model's common clock)."""
+    config = _point(kind, options, plan.workload_rows, plan.workload_cols)
+    clock = clock_mhz or config.clock_mhz
+    return config.design().facts.word_widths["weight"] / 8 * clock * 1e6 / 1e9
+
+
 def memory_bound_note(plan):
-    """Why (in this model) the prefill layers are memory-bound and the decode layers are not, in
-    numbers of the baseline design: the partial-sum spill of a weight-stationary run whose M output
-    words do not fit the output buffer, and the array's one-row-per-cycle weight load, slower than
-    DRAM at M = 1."""
+    """Why (in this model) the prefill layers are memory-bound and the decode layers of some designs
+    are not, in numbers of the baseline design: the partial-sum spill of a weight-stationary run
+    whose M output words do not fit the output buffer, and the array's one-word-per-cycle weight
+    load, slower than DRAM at M = 1 for the designs named."""
     config = CostConfig(BASELINE_KIND, plan.workload_rows, plan.workload_cols,
                         PE_KINDS[BASELINE_KIND].dataflows[0])
     acc = config.design().facts
     words = acc.word_widths
     load_gbps = words["weight"] / 8 * config.clock_mhz * 1e6 / 1e9
     prefill_m = max(g.m for g in get_workload("llama2-7b-prefill"))
+    faster = [f"{label} {weight_port_gbps(kind, options, plan):.0f}" for label, kind, options in designs()
+              if weight_port_gbps(kind, options, plan) > config.bandwidth_gbps]
     return (f"Memory-bound layers, read in this model's terms (INT8 {config.rows}x{config.cols}, "
             f"{config.clock_mhz:g} MHz, {config.dram.upper()} {config.bandwidth_gbps:g} GB/s): in "
             f"Llama-2-7B prefill (M = {prefill_m:,}) one n tile's {prefill_m:,} output words of "
@@ -274,18 +304,24 @@ def memory_bound_note(plan):
             f"sequencer (not built) would avoid. In decode (M = 1) each fold is bound by loading "
             f"{config.rows} weight rows, one {words['weight']}-bit word per cycle = "
             f"{load_gbps:.1f} GB/s, below the DRAM's {config.bandwidth_gbps:g} GB/s: the array's "
-            f"weight-load port, not DRAM, is the bottleneck, so decode layers count as compute-bound "
-            f"at a PE busy time near 1/{config.rows}.")
+            f"weight-load port, not DRAM, is the bottleneck, so INT8's decode layers count as "
+            f"compute-bound at a PE busy time near 1/{config.rows}. A design whose weight word is "
+            f"wider loads faster than DRAM delivers and is memory-bound in decode: "
+            f"{', '.join(faster) or 'none'} (GB/s at {config.clock_mhz:g} MHz); at a design's own "
+            f"Fmax its port is faster in proportion (the *_fmax columns of costs.csv).")
 
 
-def cost_tables(plan, progress=None):
-    """Step 5 for every design: (costs, area breakdown, energy breakdown, per-layer rows)."""
+def cost_tables(plan, progress=None, fmax=None):
+    """Step 5 for every design: (costs, area breakdown, energy breakdown, per-layer rows).
+    ``fmax``: {design: its own clock in MHz} where timing ran."""
     target = baseline_area_um2(plan)
     frames = [[], [], [], []]
+    fmax = fmax or {}
     for label, kind, options in designs():
         if progress:
-            progress.step(f"cost model: {label} at both budgets on {', '.join(WORKLOADS)}")
-        for frame, rows in zip(frames, cost_design(plan, label, kind, options, target)):
+            progress.step(f"cost model: {label} at both budgets on {', '.join(WORKLOADS)}"
+                          + (", at the common clock and at its Fmax" if label in fmax else ""))
+        for frame, rows in zip(frames, cost_design(plan, label, kind, options, target, fmax.get(label))):
             frame += rows
     return tuple(pd.DataFrame(f) for f in frames)
 
@@ -302,7 +338,8 @@ COLUMNS = {
                         "(MACs / (R*C * the PE's own peak MACs per cycle * cycles): PE busy time), "
                         "mac_util_vs_int8 (MACs / (R*C * an INT8 PE's 1 MAC per cycle * cycles): "
                         "comparable across kinds)",
-    "quant_error.csv": "design, act_format, weight_format, tensor, m, k, n (the whole real tensors "
+    "quant_error.csv": "design, act_format, weight_format, act_scaling, weight_scaling (each "
+                       "quantiser's granularity: per tensor, channel, group or block), tensor, m, k, n (the whole real tensors "
                        "measured: every token of the MiniLM forward pass, all of K and N), "
                        "gemm_out_rel_error (||Y_q - Y|| / ||Y|| of the dequantised GEMM output, "
                        "computed with the design's exact integer arithmetic, vs fp64; not `pearray "
@@ -315,7 +352,11 @@ COLUMNS = {
                  "energy_uj, pj_per_mac (incl. SRAM and DRAM), tops_compute (at the RTL's cycles, DRAM "
                  "assumed fast enough), tops_bounded (DRAM roofline: every layer at max(compute, DRAM "
                  "time)), tops_per_w, tops_per_mm2_compute, tops_per_mm2_bounded (tops_bounded / area: "
-                 "the one to rank by), memory_bound_layers, memory_bound_count; 500 MHz, LPDDR4, "
+                 "the one to rank by), clock_mhz (the common clock every design is costed at), "
+                 "fmax_mhz (the design's own clock: timing.csv, 45 nm), tops_bounded_fmax, "
+                 "tops_per_w_fmax, tops_per_mm2_bounded_fmax (the same at fmax_mhz; NaN without "
+                 "timing; TOPS/W does not change with the clock: the model's energy per operation "
+                 "has no leakage term), memory_bound_layers, memory_bound_count; LPDDR4, "
                  "64 KiB per buffer (models/cost.py)",
     "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
                           "models.cost.AREA_GROUPS in mm^2 (45 nm)",
@@ -332,9 +373,19 @@ COLUMNS = {
                            "mapped_cells, area_um2 (osu018, 0.18 um)",
     "synthesis_vs_model.csv": "pe, options, unit, model_um2 (45 nm), synth_osu018_um2, synth_scaled_um2 "
                               "(to 45 nm), mul, flop_bits, note, raw_error, calibrated_um2, error",
+    "int_vs_fp.csv": report_intfp.COLUMNS,
+    "timing.csv": "design, pe, limiting_unit (the design's slowest unit: its Fmax is the design's), "
+                  "start, end (the critical path's start and end points: an input port, i.e. a flop "
+                  "outside the unit, or a flop named by the net its Q drives), delay_ns (data "
+                  "arrival, osu018), setup_ns (of the capturing flop), fmax_osu018_mhz (1000 / "
+                  "(delay + setup)), fmax_mhz (scaled to 45 nm by Stillmaker & Baas; sim/report_timing.py)",
+    "timing_units.csv": "design, pe, unit (pe / act_border / weight_border), area_osu018_um2, start, "
+                        "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
 }
+# written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
+OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv")
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
-          "energy_breakdown.csv", "workload_cycles.csv", "claims.csv")
+          "energy_breakdown.csv", "workload_cycles.csv", "claims.csv", "int_vs_fp.csv")
 
 
 @dataclass(frozen=True)
@@ -346,6 +397,7 @@ class ReportData:
     synth_note: str
     memory_note: str
     roof: tuple          # (DRAM GB/s, the baseline array's peak TOPS) for the roofline plot
+    timing_note: str = ""
 
     def __getitem__(self, name):
         return self.tables[name]
@@ -360,19 +412,24 @@ def gather(plan, staging, progress):
     """Run every step; the :class:`ReportData` of the report."""
     verification, quant = [], []
     for label, kind, options in designs():
-        progress.step(f"{label}: Verilog, Verilator build + simulation of {plan.m}x{plan.k}x{plan.n} on "
-                      f"{plan.rows}x{plan.cols}, quantisation error on {REAL_TENSOR}")
-        verification.append(verify_design(plan, staging, label, kind, options))
+        verification.append(verify_design(plan, staging, label, kind, options, progress))
         quant.append(measure_accuracy(plan, label, kind, options))
     progress.step("Yosys synthesis of every PE and border unit (cached per Verilog hash)")
     cells, compare, synth_note = synthesis_tables(plan)
-    costs, area, energy, layers = cost_tables(plan, progress)
-    tables = dict(zip(TABLES, (design_table(), pd.DataFrame(verification), pd.DataFrame(quant), costs,
-                               area, energy, layers, report_claims.claims_frame())))
+    timing_units, timing, timing_note = report_timing.timing_tables(designs(), progress)
+    fmax = {} if timing is None else dict(zip(timing.design, timing.fmax_mhz))
+    costs, area, energy, layers = cost_tables(plan, progress, fmax)
+    # int_vs_fp.csv (the last of TABLES) is derived from the others, below
+    tables = dict(zip(TABLES[:-1], (design_table(), pd.DataFrame(verification), pd.DataFrame(quant),
+                                    costs, area, energy, layers, report_claims.claims_frame())))
     if cells is not None:
         tables["synthesis_cells.csv"] = cells
         tables["synthesis_vs_model.csv"] = compare
-    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan))
+    if timing is not None:
+        tables["timing.csv"] = timing
+        tables["timing_units.csv"] = timing_units
+    tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
+    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note)
 
 
 def roof(plan):
@@ -384,13 +441,14 @@ def roof(plan):
 
 
 def steps(plan):
-    """The progress steps of a report: per design a verification and a cost step, synthesis, page."""
-    return 2 * len(designs()) + 2
+    """The progress steps of a report: per design a verification and a cost step, synthesis,
+    timing, page."""
+    return 2 * len(designs()) + 3
 
 
 def report_files():
     """The names a report writes at its top level (a folder holding only these is a report)."""
-    return (*TABLES, "synthesis_cells.csv", "synthesis_vs_model.csv", "COLUMNS.md", "index.html",
+    return (*TABLES, *OPTIONAL_TABLES, "COLUMNS.md", "index.html",
             "summary.md", "verilog", REPORT_MARKER)
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import report_claims
+from . import report_claims, report_intfp
 from . import report_plots as plots
 
 PRIMARY_WORKLOAD = "minilm-l6"
@@ -128,22 +128,24 @@ DECISION_COLUMNS = (
     Column("PE family", "pe"),
     Column("W/A code bits", "bits"),
     Column("GEMM out SQNR (dB)", "gemm_out_sqnr_db"),
-    Column("TOPS/W", "tops_per_w"),
+    Column("TOPS/W (same at Fmax)", "tops_per_w"),
     Column("TOPS/mm² (DRAM-bounded)", "tops_per_mm2_bounded"),
+    Column("Fmax (MHz, 45 nm)", "fmax_mhz"),
+    Column("TOPS/mm² bounded at Fmax", "tops_per_mm2_bounded_fmax"),
     Column("area (mm²)", "area_mm2"),
     Column("equal area: shape", "ea_shape"),
     Column("equal area: mm² (vs INT8)", "ea_area"),
     Column("equal area: TOPS/W", "ea_tops_per_w"),
     Column("equal area: TOPS/mm² bounded", "ea_tops_per_mm2_bounded"),
-    Column("Fmax (MHz)", "fmax_mhz"),
+    Column("equal area: TOPS/mm² at Fmax", "ea_tops_per_mm2_bounded_fmax"),
 )
 
 
 def decision_frame(data, workload=PRIMARY_WORKLOAD):
     """One row per design: quality, the equal-PE-count figures and the equal-area ones on
     ``workload``, Pareto-optimal rows (quality, TOPS/W, bounded TOPS/mm^2 at an equal PE count)
-    marked, sorted Pareto first then by bounded TOPS/mm^2. ``fmax_mhz`` is NaN until a timing
-    analysis provides a ``fmax_mhz`` column in costs.csv."""
+    marked, sorted Pareto first then by bounded TOPS/mm^2. ``fmax_mhz`` and the ``*_fmax``
+    figures (each design at its own clock) are NaN when no timing ran."""
     costs = data["costs.csv"]
     costs = costs[costs.workload == workload]
     pe_count = costs[costs.budget == "equal PE count"].set_index("design")
@@ -156,7 +158,10 @@ def decision_frame(data, workload=PRIMARY_WORKLOAD):
                         zip(area.area_mm2[frame.index], area.area_vs_int8_pct[frame.index])]
     frame["ea_tops_per_w"] = area.tops_per_w[frame.index]
     frame["ea_tops_per_mm2_bounded"] = area.tops_per_mm2_bounded[frame.index]
-    frame["fmax_mhz"] = pe_count["fmax_mhz"][frame.index] if "fmax_mhz" in pe_count else math.nan
+    for column, source in (("fmax_mhz", pe_count), ("tops_per_mm2_bounded_fmax", pe_count),
+                           ("ea_tops_per_mm2_bounded_fmax", area)):
+        name = column.removeprefix("ea_")
+        frame[column] = source[name][frame.index] if name in source else math.nan
     objectives = frame[["gemm_out_sqnr_db", "tops_per_w", "tops_per_mm2_bounded"]].to_numpy(float)
     frame["pareto"] = [not any(np.all(o >= p) and np.any(o > p) for o in objectives) for p in objectives]
     frame = frame.reset_index().sort_values(["pareto", "tops_per_mm2_bounded"], ascending=False)
@@ -190,8 +195,11 @@ def decision_section(data):
             f"right: each design's array closest to the INT8 {plan.workload_rows}x{plan.workload_cols} "
             f"area, with the area it got. ★ = Pareto-optimal in (SQNR, TOPS/W, bounded TOPS/mm²) at "
             f"equal PE count. W/A code bits: bits per weight / activation element code as the buffers hold it "
-            f"(a BitMoD mixed code carries its group's special-value selector). Fmax: pending a timing "
-            f"analysis (—).</p>"
+            f"(a BitMoD mixed code carries its group's special-value selector). Fmax: each design's own "
+            f"clock from static timing (its slowest unit, see <a href='#timing'>timing</a>; — where it "
+            f"did not run); the Fmax columns are the same design points run at that clock, the DRAM "
+            f"roofline unchanged. TOPS/W does not depend on the clock in this model (energy per "
+            f"operation, no leakage term).</p>"
             + table(frame, headers, formats, row_class=lambda r: "pareto" if r.pareto else "",
                     table_id="decision"))
 
@@ -312,6 +320,45 @@ def synthesis_section(data):
                     {"raw_error": lambda v: percent(100 * v), "error": lambda v: percent(100 * v)}))
 
 
+def timing_section(data):
+    timing = data.tables.get("timing.csv")
+    if timing is None:
+        return f"<p class='note'>{html.escape(data.timing_note)}</p>"
+    frame = timing.copy()
+    frame["path"] = [f"{s} → {e}" for s, e in zip(frame.start, frame.end)]
+    return (f"<p class='note'>{html.escape(data.timing_note)} Every unit: {link('timing_units.csv')}; "
+            f"per design: {link('timing.csv')}.</p>"
+            + table(frame.sort_values("fmax_mhz", ascending=False),
+                    {"design": "design", "limiting_unit": "slowest unit", "path": "critical path (start → end)",
+                     "delay_ns": "delay (ns, osu018)", "setup_ns": "setup (ns)",
+                     "fmax_osu018_mhz": "Fmax osu018 (MHz)", "fmax_mhz": "Fmax 45 nm (MHz)"},
+                    table_id="timing"))
+
+
+def intfp_section(data):
+    """The HTML section: one table per block."""
+    frame = data.tables.get("int_vs_fp.csv")
+    if frame is None or frame.empty:
+        return "<p class='note'>No design has 8-, 6- or 4-bit weights.</p>"
+    frame = frame.copy()
+    frame["formats"] = [f"{w} / {a}" for w, a in zip(frame.weight_format, frame.act_format)]
+    headers = {"design": "design", "family": "family", "formats": "W / A format",
+               "weight_scaling": "W scaling", "gemm_out_sqnr_db": "SQNR (dB)",
+               "pe_area_um2": "PE µm² (model)", "pe_area_osu018_um2": "PE µm² (osu018)",
+               "pe_pj_per_mac": "PE pJ/MAC", "pj_per_mac": "total pJ/MAC", "fmax_mhz": "Fmax (MHz)",
+               "tops_bounded": "32x32 TOPS", "tops_bounded_fmax": "32x32 TOPS at Fmax",
+               "ea_shape": "equal area", "ea_tops_bounded": "eq. area TOPS",
+               "ea_tops_bounded_fmax": "eq. area TOPS at Fmax"}
+    parts = [f"<p class='note'>Every design whose weight format is 8, 6 or 4 bits wide, grouped by "
+             f"that width: quality on the same real MiniLM tensors, the PE's area and energy per MAC, "
+             f"Fmax, and DRAM-bounded TOPS on {report_intfp.WORKLOAD} at an equal PE count and at an equal area, "
+             f"at the common clock and at each design's Fmax. Block-scaled (MX) rows appear when "
+             f"the kind is registered. {link('int_vs_fp.csv')}</p>"]
+    for block, rows in frame.groupby("block", sort=False):
+        parts.append(f"<h3>{block}</h3>" + table(rows, headers, table_id=f"intfp-{block.split('-')[0]}"))
+    return "".join(parts)
+
+
 def files_section(data, columns):
     items = "".join(f"<li>{link(name)}: {html.escape(columns.get(name, ''))}</li>" for name in data.tables)
     return f"<details><summary>{len(data.tables)} CSV files and their columns</summary><ul>{items}</ul></details>"
@@ -327,12 +374,14 @@ class Section:
 SECTIONS = (
     Section("decision", "Decision table", decision_section),
     Section("pareto", "Quality against efficiency (Pareto fronts)", pareto_section),
+    Section("intfp", "INT vs FP: integer, floating point and block-scaled formats", intfp_section),
     Section("breakdown", "Where the area and the energy go", breakdown_section),
     Section("workloads", "Workloads: throughput, roofline, cycles per layer", workloads_section),
     Section("verification", "Verification", verification_section),
     Section("accuracy", "Quantisation error", accuracy_section),
     Section("claims", "Papers' claims", claims_section),
     Section("synthesis", "Synthesis vs model", synthesis_section),
+    Section("timing", "Timing: Fmax and critical paths", timing_section),
 )
 
 
@@ -359,15 +408,15 @@ def summary(data, seconds):
         lines += [f"All {len(data['verification.csv'])} designs bit-exact on real MiniLM tensors, "
                   f"RTL cycles == model.", ""]
     frame = decision_frame(data)
-    shown = frame[[c.column for c in DECISION_COLUMNS if c.column != "fmax_mhz"]].copy()
+    shown = frame[[c.column for c in DECISION_COLUMNS]].copy()
     shown["pareto"] = ["*" if p else "" for p in shown.pareto]
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
             shown[column] = [number(v) for v in shown[column]]
-    shown.columns = [c.header for c in DECISION_COLUMNS if c.column != "fmax_mhz"]
+    shown.columns = [c.header for c in DECISION_COLUMNS]
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
               report_claims.claims_markdown(data["claims.csv"]), ""]
-    lines += [f"## Decision table ({PRIMARY_WORKLOAD}, 45 nm, 500 MHz, LPDDR4)", "",
+    lines += [f"## Decision table ({PRIMARY_WORKLOAD}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
               shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
     return "\n".join(lines) + "\n"

@@ -36,11 +36,15 @@ def test_a_truncated_build_is_rebuilt_not_run(design):
 
 
 def test_an_old_or_damaged_stamp_means_a_rebuild(design):
+    assert not build_module.is_cached(design)          # what the report's progress line says
     first = build_module.build(design)
+    assert build_module.is_cached(design)
     (first.directory / "built.ok").write_text(design.slug + "\n")        # an older pearray's stamp
     (first.directory / "obj" / "top").unlink()
+    assert not build_module.is_cached(design)
     build_module.build(design)
     assert (first.directory / "obj" / "top").exists()
+    assert build_module.is_cached(design)
 
 
 def test_an_interrupted_run_leaves_no_run_folder(design, monkeypatch):

@@ -55,7 +55,7 @@ def test_report_is_complete_and_reproducible(reports, capsys):
     assert codes == [0, 0]
     a, b = root / "a", root / "b"
     csvs = sorted(p.name for p in a.glob("*.csv"))
-    assert set(report.TABLES) | {"synthesis_cells.csv", "synthesis_vs_model.csv"} == set(csvs)
+    assert set(report.TABLES) | set(report.OPTIONAL_TABLES) == set(csvs)
     assert set(csvs) <= set(report.COLUMNS)            # every CSV's columns documented
     for name in csvs:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -157,3 +157,31 @@ def test_a_failing_design_is_loud_and_exits_1(small_plan, tmp_path, monkeypatch,
     page = (tmp_path / "r" / "index.html").read_text()
     verdict = page.split("class='verdict FAIL'>")[1].split("</p>")[0]
     assert "LUT W4A8, LUT W2A8, LUT W1A8" in verdict
+
+
+def test_every_design_has_its_fmax_and_int_vs_fp_reads_the_same_tables(reports):
+    root, _ = reports
+    a = root / "a"
+    costs = pd.read_csv(a / "costs.csv")
+    timing = pd.read_csv(a / "timing.csv").set_index("design")
+    designs = pd.read_csv(a / "designs.csv")
+    assert set(timing.index) == set(designs.design)
+    assert (timing.fmax_mhz > 0).all() and timing.start.notna().all() and timing.end.notna().all()
+    for row in costs.itertuples():
+        assert row.fmax_mhz == timing.loc[row.design, "fmax_mhz"]
+        if row.fmax_mhz >= row.clock_mhz:      # a faster clock never lowers the bounded throughput
+            assert row.tops_bounded_fmax >= row.tops_bounded - 1e-6
+        else:
+            assert row.tops_bounded_fmax <= row.tops_bounded + 1e-6
+    page = (a / "index.html").read_text()
+    data = report.ReportData(PLAN, {n: pd.read_csv(a / n) for n in (*report.TABLES, "timing.csv")}, "", "",
+                             (1, 1))
+    frame = report_html.decision_frame(data)
+    assert frame.fmax_mhz.notna().all() and frame.tops_per_mm2_bounded_fmax.notna().all()
+    assert "id='timing'" in page and "id='intfp-8'" in page and "id='intfp-4'" in page
+    intfp = pd.read_csv(a / "int_vs_fp.csv").set_index("design")
+    quant = pd.read_csv(a / "quant_error.csv").set_index("design")
+    assert {"INT8", "FP8 E4M3", "FP8 E5M2", "L-Mul E4M3", "LUT W4A8", "W4A8 g128 (MixPE)", "OVP W4A4"} <= set(intfp.index)
+    for design, row in intfp.iterrows():
+        assert row.gemm_out_sqnr_db == quant.loc[design, "gemm_out_sqnr_db"]
+        assert row.fmax_mhz == timing.loc[design, "fmax_mhz"]
