@@ -59,6 +59,10 @@ def _sum_bits(acc_width, term_bits, acc_in_bits):
     return min(acc_width, max(term_bits, acc_in_bits) + 1)
 
 
+#: public name for the kinds' inventories kept next to their golden models
+sum_bits = _sum_bits
+
+
 # --------------------------------------------------------------------------------------------
 # PEs
 
@@ -395,16 +399,41 @@ ACC_OUT_BITS = {int8_pe_items: int8_acc_out_bits, lut_pe_items: lut_acc_out_bits
                 ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits}
 
 
+#: PE inventories that take ``bordered=True`` in an array: their operands come from the kind's
+#: border units there, whose constant output bits synthesis folds into the PE (ANT's decoders).
+BORDERED = set()
+
+
+def register_bordered(items):
+    """Declare that ``items(pe, acc_in_bits=None, bordered=False)`` (and its chain function)
+    count the PE as fed by its border units when ``bordered`` (see :data:`BORDERED`)."""
+    BORDERED.add(items)
+
+
+def register_chain(items, acc_out_bits):
+    """Declare that the PE inventory ``items(pe, acc_in_bits=None)`` follows the
+    weight-stationary accumulation chain, ``acc_out_bits(pe, acc_in_bits)`` giving its sum's
+    significant bits (for inventories kept next to their kind's golden model)."""
+    if ACC_OUT_BITS.setdefault(items, acc_out_bits) is not acc_out_bits:
+        raise ValueError(f"inventory {items.__name__} has two acc_out bit functions")
+
+
 def _ws_chain_bits(pe, R):
     """Significant ``acc_in`` bits of each row of a weight-stationary column (row 0: the constant
     0), or None when the PE's inventory does not follow them (every row full width)."""
     out_bits = ACC_OUT_BITS.get(INVENTORIES.get(type(pe)))
     if out_bits is None:
         return None
+    extra = _bordered(pe)
     bits = [0]
     for _ in range(R):
-        bits.append(out_bits(pe, bits[-1]))
+        bits.append(out_bits(pe, bits[-1], **extra))
     return bits
+
+
+def _bordered(pe):
+    """Keyword arguments of the PE's inventory (and chain function) inside an array."""
+    return {"bordered": True} if INVENTORIES.get(type(pe)) in BORDERED else {}
 
 
 def _pe_items(pe, R, C, dataflow):
@@ -416,10 +445,11 @@ def _pe_items(pe, R, C, dataflow):
         return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R)
                 for prim, widths, n, ev in listed]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
+    extra = _bordered(pe)
     if chain is None:
-        return pes(R, unit_items(pe))
+        return pes(R, INVENTORIES[type(pe)](pe, **extra) if extra else unit_items(pe))
     inventory = INVENTORIES[type(pe)]
-    return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r]))]
+    return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r], **extra))]
 
 
 def _out_bits(pe, R, dataflow):
