@@ -21,7 +21,7 @@ import numpy as np
 from hw.ant_decoder import DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
-from .inventory import register_bordered, register_chain, sum_bits
+from .inventory import register_bordered, register_chain, sum_bits, table_items
 from .quant import ant_format
 
 
@@ -189,8 +189,9 @@ register_bordered(ant_pe_items)
 
 def ant_decoder_items(decoder):
     """:class:`hw.ant_decoder.AntDecoder`: int4 / uint4 and the 8-bit types are wiring (no
-    primitive); flint4, uflint4, pot4, upot4 a 16-entry table of (e, i) (a ROM of ELEMENT_WIDTH
-    bits) per element."""
+    primitive); flint4, uflint4, pot4, upot4 a 16-entry table of (e, i) per element, costed by
+    what synthesis keeps of it (:func:`models.inventory.table_items`)."""
     if decoder.ant_type in WIRED or decoder.ant_type in FUSED:
         return []
-    return [("rom", (len(DECODE[decoder.ant_type]), ELEMENT_WIDTH), LANES, "eval")]
+    words = [e | (i % (1 << INT_WIDTH)) << EXP_WIDTH for e, i in DECODE[decoder.ant_type]]
+    return table_items(words, ELEMENT_WIDTH, LANES, "eval")

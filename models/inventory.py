@@ -63,6 +63,32 @@ def _sum_bits(acc_width, term_bits, acc_in_bits):
 sum_bits = _sum_bits
 
 
+def table_items(words, width, count, event):
+    """A constant lookup (``words[code]``, ``width``-bit words, a ``Switch`` over the code) as
+    synthesis builds it: each output bit is a Boolean function of the code's bits, and synthesis
+    keeps only the distinct ones that are logic. A bit that is constant, or equals one code bit or
+    its complement, is wiring (or an inverter); bits with the same function (or complements) are
+    one; the remaining bits that depend on the same k code bits are one lookup of 2**k entries
+    (``rom``: synthesis shares the decoding of those bits; the family's random contents are the
+    general case)."""
+    n = len(words)
+    sel = _bits_for(max(n, 2))
+    groups, seen = {}, set()
+    for b in range(width):
+        column = tuple((w >> b) & 1 for w in words)
+        flipped = tuple(1 - x for x in column)
+        if len(set(column)) == 1 or column in seen or flipped in seen:
+            continue
+        seen.add(column)
+        # the code bits the column depends on (over the listed codes)
+        support = [i for i in range(sel) if any(column[c] != column[c ^ (1 << i)]
+                                                for c in range(n) if c ^ (1 << i) < n)]
+        if len(support) <= 1:       # a non-constant function of one bit: that bit or its inverse
+            continue
+        groups[tuple(support)] = groups.get(tuple(support), 0) + 1
+    return [("rom", (1 << len(support), bits), count, event) for support, bits in groups.items()]
+
+
 # --------------------------------------------------------------------------------------------
 # PEs
 
@@ -272,7 +298,7 @@ def ovp_decoder_items(decoder):
     victim code (N bits) and the outlier flag, the exponent bias add (a 2-bit field plus a
     constant), the outlier magnitude negation and sign mux (M + 2 bits), the outlier / normal
     selects (E and I bits) and the victim zeroing (E + I ANDs); flint normals add the constant
-    magnitude table (``FLINT4_DECODE``: a ROM of E + FLINT_BASE_BITS) with its negation and
+    magnitude table (``FLINT4_DECODE``: :func:`table_items`) with its negation and
     sign mux."""
     fmt = decoder.mode
     N, E, I, M = fmt.bits, fmt.exp_width, fmt.int_width, fmt.mant_bits
@@ -280,7 +306,7 @@ def ovp_decoder_items(decoder):
              ("add", (M + 2,), 2, "eval"), ("mux", (2, M + 2), 2, "eval"), ("mux", (2, E), 2, "eval"),
              ("mux", (2, I), 2, "eval"), ("and", (E + I,), 2, "eval")]
     if fmt.normal == "flint":
-        items += [("rom", (len(FLINT4_DECODE), E + FLINT_BASE_BITS), 2, "eval"),
+        items += [*table_items([k | b << E for k, b in FLINT4_DECODE], E + FLINT_BASE_BITS, 2, "eval"),
                   ("add", (FLINT_BASE_BITS + 1,), 2, "eval"), ("mux", (2, I), 2, "eval")]
     return items
 
