@@ -85,6 +85,26 @@ def primitive(name, *widths, activity=0.5):
                 activity * energy * tv("scale.energy.180_1v8_to_45_0v9"), flops)
 
 
+@functools.lru_cache(maxsize=4096)
+def sta_energy(name, *widths, activity=0.5):
+    """45 nm (active, idle) pJ per clock cycle of one primitive as OpenSTA computes it
+    (:func:`models.characterise.sta_energies`): ``active`` with its data inputs toggling
+    ``activity`` times per cycle (linear between the measured constant-input and
+    ``STA_ACTIVITY`` points: OpenSTA's transition densities scale with the inputs'), ``idle``
+    with them constant (a flop's clock energy and leakage: paid every cycle)."""
+    table, points = _points()
+    if name not in table["families"]:
+        raise UnknownComponentError(f"unknown cost primitive {name!r} with widths {widths}")
+    point = points.get((name, widths))
+    if point is not None and "energy_sta_pj" in point:
+        hot, idle = point["energy_sta_pj"], point["energy_sta_idle_pj"]
+    else:
+        hot = characterise.fitted(table, name, widths, "energy_sta_pj")
+        idle = characterise.fitted(table, name, widths, "energy_sta_idle_pj")
+    scale = tv("scale.energy.180_1v8_to_45_0v9")
+    return (idle + (hot - idle) * activity / characterise.STA_ACTIVITY) * scale, idle * scale
+
+
 def horowitz(name, *widths):
     """Horowitz's 45 nm (area um^2, energy pJ) of an ``add`` (w: linear through his int8 and
     int32 adds) or a ``mult`` / ``smult`` (a x b: power law in a*b through his int8 and int32

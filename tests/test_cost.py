@@ -348,3 +348,19 @@ def test_group_dequantisation_unit_and_buffers_are_counted():
     assert grouped.area_um2["pes"] == plain.area_um2["pes"]
     mults = [i for i in inventory.group_items(grouped.config.design().facts) if i.prim == "mult"]
     assert sum(i.count for i in mults) == 3 * 8          # z*asum, dyadic, requant per column
+
+
+def test_table_items_keep_only_the_logic_synthesis_keeps():
+    """A table whose output bits are constants or copies of code bits is wiring; bits that depend
+    on the same code bits are one lookup; equal and complementary columns count once."""
+    from models.inventory import table_items
+    wiring = [c | 0b1000 for c in range(8)]             # bits 0..2 = code bits, bit 3 constant
+    assert table_items(wiring, 4, 1, "eval") == []
+    anded = [((c & 1) & (c >> 1)) * 0b11 for c in range(4)]     # two equal columns: a & b
+    assert table_items(anded, 2, 3, "eval") == [("rom", (4, 1), 3, "eval")]
+    # bits 1 and 2 both depend on code bits 1, 2: one lookup of 4 entries, 2 bits
+    shared = [(c & 1) | (((c >> 1) ^ (c >> 2)) & 1) << 1 | ((c >> 1) & (c >> 2) & 1) << 2 for c in range(8)]
+    assert table_items(shared, 3, 1, "eval") == [("rom", (4, 2), 1, "eval")]
+    # bit 2 on code bits 0, 2 instead: two lookups
+    split = [(c & 1) | (((c >> 1) ^ (c >> 2)) & 1) << 1 | (c & (c >> 2) & 1) << 2 for c in range(8)]
+    assert table_items(split, 3, 1, "eval") == [("rom", (4, 1), 1, "eval")] * 2
