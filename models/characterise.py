@@ -25,6 +25,8 @@ eqc       (w,)             ``y = a == K`` (a fixed pseudo-random code K)
 lt        (w,)             ``y = a < b`` (unsigned)
 and       (w,)             ``y = a & b``
 rom       (n, w)           constant lookup: n entries of w bits (fixed pseudo-random codes)
+table     (k, w, content)  constant lookup of a k-bit code with given contents (a design's own
+                           decode table, :func:`table_content`: measured at exactly those words)
 lead1     (w,)             leading-one position (priority encoder) of a w-bit word
 ========  ===============  ==============================================================
 
@@ -92,9 +94,26 @@ def _binary(name, w, op, out_w=None):
                  f"  assign y = {op};\n")
 
 
+def table_content(words, width):
+    """The ``table`` family's content integer: word i at bits [i * width, (i + 1) * width)."""
+    return sum(w << (i * width) for i, w in enumerate(words))
+
+
 def verilog(family, widths):
     """(Verilog text, top name) of one primitive (see the module docstring)."""
     name = f"prim_{family}_{'_'.join(map(str, widths))}"
+    if family == "table" and len(widths) == 3:
+        k, w, content = widths
+        if content >> (w << k):
+            raise ValueError(f"table content wider than 2**{k} words of {w} bits")
+        name = f"prim_table_{k}_{w}_{hashlib.sha256(str(content).encode()).hexdigest()[:16]}"
+        mask = (1 << w) - 1
+        cases = "".join(f"      {k}'d{i}: y = {w}'d{(content >> (i * w)) & mask};\n"
+                        for i in range((1 << k) - 1))
+        last = (content >> (((1 << k) - 1) * w)) & mask
+        return _comb(name, [f"input [{k - 1}:0] sel", f"output reg [{w - 1}:0] y"],
+                     f"  always @* begin\n    case (sel)\n{cases}      default: y = {w}'d{last};\n"
+                     f"    endcase\n  end\n"), name
     if family in ("add", "sub", "and") and len(widths) == 1:
         return _binary(name, widths[0], {"add": "a + b", "sub": "a - b", "and": "a & b"}[family]), name
     if family in ("eq", "lt") and len(widths) == 1:
@@ -180,6 +199,7 @@ FIT_FEATURES = {
     "neg": lambda a, w: (a, w, 1.0),
     "addn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
+    "table": lambda k, w, content: (w << k, w, 1.0),
     "lead1": lambda w: (w * _sel_bits(w), w, 1.0),
 }
 
@@ -333,7 +353,7 @@ FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "addn": "b, w, 1", "rom": "n*w, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "addn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

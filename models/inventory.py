@@ -21,10 +21,10 @@ counts: see :mod:`models.cost`).
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH
+from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
-from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, get_mode
+from hw.ovp_decoder import FLINT4_DECODE, get_mode
 from hw.pe import facts_only
 from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
@@ -64,29 +64,30 @@ sum_bits = _sum_bits
 
 
 def table_items(words, width, count, event):
-    """A constant lookup (``words[code]``, ``width``-bit words, a ``Switch`` over the code) as
-    synthesis builds it: each output bit is a Boolean function of the code's bits, and synthesis
-    keeps only the distinct ones that are logic. A bit that is constant, or equals one code bit or
-    its complement, is wiring (or an inverter); bits with the same function (or complements) are
-    one; the remaining bits that depend on the same k code bits are one lookup of 2**k entries
-    (``rom``: synthesis shares the decoding of those bits; the family's random contents are the
-    general case)."""
+    """A constant lookup (``words[code]`` for every code of its input, ``width``-bit words, a
+    ``Switch`` over the code) as synthesis builds it: output bits that are constant, equal one
+    code bit or its complement (wiring, an inverter) or repeat another bit (or its complement)
+    are dropped; the rest is one ``table`` primitive, characterised at exactly those contents
+    (structured decode tables are far smaller than random ones)."""
     n = len(words)
-    sel = _bits_for(max(n, 2))
-    groups, seen = {}, set()
+    k = _bits_for(max(n, 2))
+    if n != 1 << k:
+        raise ValueError(f"a lookup lists every code of its input: {n} words")
+    kept, seen = [], set()
     for b in range(width):
         column = tuple((w >> b) & 1 for w in words)
         flipped = tuple(1 - x for x in column)
         if len(set(column)) == 1 or column in seen or flipped in seen:
             continue
         seen.add(column)
-        # the code bits the column depends on (over the listed codes)
-        support = [i for i in range(sel) if any(column[c] != column[c ^ (1 << i)]
-                                                for c in range(n) if c ^ (1 << i) < n)]
-        if len(support) <= 1:       # a non-constant function of one bit: that bit or its inverse
-            continue
-        groups[tuple(support)] = groups.get(tuple(support), 0) + 1
-    return [("rom", (1 << len(support), bits), count, event) for support, bits in groups.items()]
+        if any(all(column[c] == ((c >> i) & 1) ^ inv for c in range(n))
+               for i in range(k) for inv in (0, 1)):
+            continue                # a code bit or its inverse
+        kept.append(column)
+    if not kept:
+        return []
+    content = sum(bit << (c * len(kept) + j) for j, col in enumerate(kept) for c, bit in enumerate(col))
+    return [("table", (k, len(kept), content), count, event)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,42 +294,74 @@ def lut_table_items(border):
     return items
 
 
+def _ovp_element_words(fmt):
+    """One element's operand word of :class:`hw.ovp_decoder.OvpPairDecoder` for every (code,
+    partner-is-victim) input (the partner flag is the top input bit), following its
+    ``elaborate``: a victim is <0, 0>; an outlier (the partner is the victim) <ef + bias,
+    +-(2**M + m)>; a normal int <0, code> or flint <k, +-base> (``FLINT4_DECODE``)."""
+    N, M, E, I = fmt.bits, fmt.mant_bits, fmt.exp_width, fmt.int_width
+    words = []
+    for flag in (0, 1):
+        for c in range(1 << N):
+            sign = (c >> (N - 1)) & 1
+            if c == fmt.victim_code:
+                e, v = 0, 0
+            elif flag:
+                mag = (1 << M) | (c & ((1 << M) - 1))
+                e, v = ((c >> M) & 3) + fmt.bias, -mag if sign else mag
+            elif fmt.normal == "int":
+                e, v = 0, c - (1 << N) if sign else c
+            else:
+                e, base = FLINT4_DECODE[c & ((1 << (N - 1)) - 1)]
+                v = -base if sign else base
+            words.append(e % (1 << E) | (v % (1 << I)) << E)
+    return words
+
+
 def ovp_decoder_items(decoder):
     """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair the compare with the fixed
-    victim code (N bits) and the outlier flag, the exponent bias add (a 2-bit field plus a
-    constant), the outlier magnitude negation and sign mux (M + 2 bits), the outlier / normal
-    selects (E and I bits) and the victim zeroing (E + I ANDs); flint normals add the constant
-    magnitude table (``FLINT4_DECODE``: :func:`table_items`) with its negation and
-    sign mux."""
+    victim code (N bits), and the element's operand: a function of its own code and its
+    partner's victim flag alone (victim zeroing, outlier exponent bias and sign-magnitude
+    mantissa, the normal int or flint decode: all constants per input), which synthesis builds
+    as one constant lookup (:func:`table_items` of :func:`_ovp_element_words`)."""
     fmt = decoder.mode
-    N, E, I, M = fmt.bits, fmt.exp_width, fmt.int_width, fmt.mant_bits
-    items = [("eqc", (N,), 2, "eval"), ("and", (1,), 2, "eval"), ("add", (2,), 2, "eval"),
-             ("add", (M + 2,), 2, "eval"), ("mux", (2, M + 2), 2, "eval"), ("mux", (2, E), 2, "eval"),
-             ("mux", (2, I), 2, "eval"), ("and", (E + I,), 2, "eval")]
-    if fmt.normal == "flint":
-        items += [*table_items([k | b << E for k, b in FLINT4_DECODE], E + FLINT_BASE_BITS, 2, "eval"),
-                  ("add", (FLINT_BASE_BITS + 1,), 2, "eval"), ("mux", (2, I), 2, "eval")]
-    return items
+    return [("eqc", (fmt.bits,), 2, "eval"),
+            *table_items(_ovp_element_words(fmt), fmt.element_width, 2, "eval")]
+
+
+def _fp_term_words(fmt):
+    """Every code's terms word of an fp :class:`hw.bitserial_terms.WeightFormat`, following
+    ``TermEncoder._fp``: the magnitude (the index's, or on ``-0`` the special value the selector
+    picks), its leading one (hi) and next one (lo); term = present | negative << 1 | shift << 2."""
+    vb = fmt.value_bits
+    words = []
+    for code in range(1 << fmt.code_bits):
+        sign, index = (code >> (vb - 1)) & 1, code & ((1 << (vb - 1)) - 1)
+        mag = fmt.magnitudes[index] if index < len(fmt.magnitudes) else 0
+        negative = sign if mag else 0
+        if fmt.special_values and sign and index == 0:
+            value = fmt.special_values[code >> vb]
+            mag, negative = abs(value), int(value < 0)
+        hi = max((p for p in range(MAGNITUDE_BITS) if (mag >> p) & 1), default=0)
+        rest = mag & ~(1 << hi)
+        lo = max((p for p in range(MAGNITUDE_BITS) if (rest >> p) & 1), default=0)
+        terms = [(mag != 0) | negative << 1 | (hi % (1 << SHIFT_BITS)) << 2]
+        if fmt.terms == 2:
+            terms.append((rest != 0) | negative << 1 | (lo % (1 << SHIFT_BITS)) << 2)
+        words.append(sum(t << (TERM_WIDTH * n) for n, t in enumerate(terms)))
+    return words
 
 
 def term_encoder_items(border):
     """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
     compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
-    even); fp formats compute every term field (presence, shift, and the sign gate) from the
-    vb - 1 index bits alone (the magnitude table, its leading-one searches and mask are
-    constants per index), so synthesis builds a constant lookup of 2**(vb-1) entries of the
-    element's terms x TERM_WIDTH bits; mixed formats add the ``-0`` compare (a fixed code of
-    vb bits), the special values' lookup and the select between the two."""
+    even); fp formats are, per element, a function of the element's code bits alone (magnitude
+    table, special values, leading-one searches: all constants per code), which synthesis builds
+    as one constant lookup (:func:`table_items` of :func:`_fp_term_words`)."""
     fmt, n = border.format, border.elements
     if fmt.kind == "booth":
         return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval")]
-    out = fmt.terms * TERM_WIDTH
-    items = [("rom", (1 << (fmt.value_bits - 1), out), n, "eval")]
-    if fmt.special_values:
-        items += [("eqc", (fmt.value_bits,), n, "eval"),
-                  ("rom", (len(fmt.special_values), out), n, "eval"),
-                  ("mux", (2, out), n, "eval")]
-    return items
+    return table_items(_fp_term_words(fmt), fmt.terms * TERM_WIDTH, n, "eval")
 
 
 # --------------------------------------------------------------------------------------------

@@ -351,16 +351,15 @@ def test_group_dequantisation_unit_and_buffers_are_counted():
 
 
 def test_table_items_keep_only_the_logic_synthesis_keeps():
-    """A table whose output bits are constants or copies of code bits is wiring; bits that depend
-    on the same code bits are one lookup; equal and complementary columns count once."""
+    """A table whose output bits are constants or copies (or inverses) of code bits is wiring;
+    equal and complementary columns count once; the rest is one `table` primitive holding
+    exactly those columns (bit j of word c at bit c * width + j of the content)."""
     from models.inventory import table_items
-    wiring = [c | 0b1000 for c in range(8)]             # bits 0..2 = code bits, bit 3 constant
-    assert table_items(wiring, 4, 1, "eval") == []
-    anded = [((c & 1) & (c >> 1)) * 0b11 for c in range(4)]     # two equal columns: a & b
-    assert table_items(anded, 2, 3, "eval") == [("rom", (4, 1), 3, "eval")]
-    # bits 1 and 2 both depend on code bits 1, 2: one lookup of 4 entries, 2 bits
-    shared = [(c & 1) | (((c >> 1) ^ (c >> 2)) & 1) << 1 | ((c >> 1) & (c >> 2) & 1) << 2 for c in range(8)]
-    assert table_items(shared, 3, 1, "eval") == [("rom", (4, 2), 1, "eval")]
-    # bit 2 on code bits 0, 2 instead: two lookups
-    split = [(c & 1) | (((c >> 1) ^ (c >> 2)) & 1) << 1 | (c & (c >> 2) & 1) << 2 for c in range(8)]
-    assert table_items(split, 3, 1, "eval") == [("rom", (4, 1), 1, "eval")] * 2
+    wiring = [c | 0b1000 | (1 - (c & 1)) << 4 for c in range(8)]   # code bits, a constant, an inverse
+    assert table_items(wiring, 5, 1, "eval") == []
+    anded = [((c & 1) & (c >> 1)) * 0b101 | ((c & 1) ^ 1) << 1 for c in range(4)]
+    (prim, (k, w, content), count, event), = table_items(anded, 3, 3, "eval")
+    assert (prim, k, w, count, event) == ("table", 2, 1, 3, "eval")
+    assert [(content >> c) & 1 for c in range(4)] == [0, 0, 0, 1]     # a & b, once
+    with pytest.raises(ValueError):
+        table_items([0, 1, 2], 2, 1, "eval")                             # not every code listed
