@@ -276,19 +276,26 @@ def fp8_pe_items(pe, acc_in_bits=None):
     exponent-field zero test and the exponent select (``max(ef, 1)``); the one (M+1) x (M+1)
     mantissa multiplier; the exponent sum (the shift amount); the left shift of the 2(M+1)-bit
     mantissa product into ``product_bits`` (``shiftn``: Yosys's ``$shl`` of the narrow product);
-    the negation and sign select; the accumulate adder and the enabled ``acc_out`` register (the
-    PE's only flops), :func:`fp8_acc_out_bits` wide (``acc_in_bits`` as in
+    the sign-magnitude accumulate (:func:`signed_accumulate_items`) and the enabled ``acc_out``
+    register (the PE's only flops), :func:`fp8_acc_out_bits` wide (``acc_in_bits`` as in
     :func:`models.inventory.int8_pe_items`: the add folds when ``acc_in`` is the constant 0)."""
     E, M, _ = fp8_format(pe.format)
     P = pe.product_bits
     shift_bits = pe.shift_max.bit_length()
     out = fp8_acc_out_bits(pe, acc_in_bits)
-    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
     return [("eq", (E,), 2, "step"), ("mux", (2, E), 2, "step"),
             ("mult", (M + 1, M + 1), 1, "step"), ("add", (E + 1,), 1, "step"),
             ("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"),
-            ("neg", (P, P + 1), 1, "step"), ("mux", (2, P + 1), 1, "step"),
-            *accumulate, ("reg_en", (out,), 1, "step")]
+            *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
+
+
+def signed_accumulate_items(P, out, acc_in_bits):
+    """``acc_in + Mux(sign, -aligned, aligned)`` (a ``P``-bit magnitude): one sign-magnitude
+    accumulate (``cnegadd``: synthesis merges the negation into the add) into ``out`` bits, or
+    the conditional negation alone (``cneg``) when ``acc_in`` is the constant 0."""
+    if acc_in_bits == 0:
+        return [("cneg", (P, P + 1), 1, "step")]
+    return [("cnegadd", (P, out), 1, "step")]
 
 
 def fp8_acc_out_bits(pe, acc_in_bits=None):

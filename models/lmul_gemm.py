@@ -28,7 +28,7 @@ import numpy as np
 from hw.pe_fp8 import fp8_format
 
 from . import inventory
-from .fp8_gemm import decode_fp8, fp8_acc_out_bits, get_format, wrap_wide
+from .fp8_gemm import signed_accumulate_items, decode_fp8, fp8_acc_out_bits, get_format, wrap_wide
 
 # K elements per block of the vectorised sum: bounds the (M, block, N) temporaries.
 _BLOCK_ELEMENTS = 1 << 22
@@ -92,17 +92,15 @@ def lmul_pe_items(pe, acc_in_bits=None):
     exponent-mantissa fields plus one: a three-operand sum, two 8-bit adds) and the two
     exponent-field zero tests; the shift of the (2M - 1)-bit mantissa (the (M+1)-bit mantissa
     already moved by the constant M - 2: wiring) by the sum's 8 - M exponent bits into
-    ``product_bits`` (``shiftn``), the zero select, the negation and sign select, the accumulate
+    ``product_bits`` (``shiftn``), the zero gate (``and``), the sign-magnitude accumulate
     adder and the enabled ``acc_out`` register, :func:`models.fp8_gemm.fp8_acc_out_bits` wide
     (``acc_in_bits`` as in :func:`models.inventory.int8_pe_items`). No multiplier."""
     E, M, _ = fp8_format(pe.format)
     P = pe.product_bits
     out = fp8_acc_out_bits(pe, acc_in_bits)
-    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
     return [("add", (8,), 2, "step"), ("eq", (E,), 2, "step"),
-            ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("mux", (2, P), 1, "step"),
-            ("neg", (P, P + 1), 1, "step"), ("mux", (2, P + 1), 1, "step"),
-            *accumulate, ("reg_en", (out,), 1, "step")]
+            ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (P,), 1, "step"),
+            *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
 
 
 inventory.register_chain(lmul_pe_items, fp8_acc_out_bits)
