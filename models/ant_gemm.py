@@ -18,10 +18,10 @@ Dequantisation: ``Out_float[m, n] = raw[m, n] * s_a * s_w[n]``.
 
 import numpy as np
 
-from hw.ant_decoder import DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
+from hw.ant_decoder import AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
-from .inventory import register_bordered, register_chain, sum_bits, table_items
+from .inventory import register_bordered, register_chain, register_operand_bits, sum_bits, table_items
 from .quant import ant_format
 
 
@@ -183,7 +183,17 @@ def ant_acc_out_bits(pe, acc_in_bits=None, bordered=False):
     return sum_bits(pe.acc_width, min(pe.acc_width, _signed_bits(lo, hi)), acc_in_bits)
 
 
+def ant_operand_bits(decoder):
+    """Bits of :class:`hw.ant_decoder.AntDecoder`'s operand that are not constant over its type's
+    codes (per element: the exponent and INT_WIDTH-bit integer bits that vary)."""
+    def varying(values, width):
+        return sum(1 for b in range(width) if len({(v % (1 << width)) >> b & 1 for v in values}) > 1)
+    return sum(varying(exps, EXP_WIDTH) + varying(ints, INT_WIDTH)
+               for exps, ints in _element_values(decoder.ant_type))
+
+
 register_chain(ant_pe_items, ant_acc_out_bits)
+register_operand_bits(AntDecoder, ant_operand_bits)
 register_bordered(ant_pe_items)
 
 

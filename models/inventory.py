@@ -447,9 +447,27 @@ def _operand_widths(pe):
     """Widths of the row / column operand lanes as the array routes them: the border unit's
     ``operand`` if the PE has one, else the code lane (``SystolicArray._border_operands``)."""
     act_border, weight_border = border_units(pe)
-    a = len(act_border.operand) if act_border is not None else pe.act_code_width
-    w = len(weight_border.operand) if weight_border is not None else pe.weight_code_width
+    a = _operand_bits(act_border) if act_border is not None else pe.act_code_width
+    w = _operand_bits(weight_border) if weight_border is not None else pe.weight_code_width
     return a, w, act_border, weight_border
+
+
+#: border-unit class -> function giving how many of its ``operand`` bits are not constant (the
+#: registers that carry the operand through the array keep only those: constant flops fold)
+OPERAND_BITS = {}
+
+
+def register_operand_bits(hw_class, bits):
+    """Make ``bits(border)`` the non-constant operand bits of ``hw_class`` (see :data:`OPERAND_BITS`)."""
+    if OPERAND_BITS.setdefault(hw_class, bits) is not bits:
+        raise ValueError(f"hardware class {hw_class.__name__} has two operand-bit functions")
+
+
+def _operand_bits(border):
+    """Operand bits the array's lanes and weight banks register for ``border`` (all of them
+    unless its kind says which are constant)."""
+    bits = OPERAND_BITS.get(type(border))
+    return len(border.operand) if bits is None else bits(border)
 
 
 #: PE inventory function -> its ``acc_out`` significant-bits function (for the ones that take
@@ -532,6 +550,15 @@ def _common_items(pe, R, C, dataflow):
     return items
 
 
+def _bank_bits(pe):
+    """Bits of a weight-stationary slot's weight banks: the PE's weight, or the non-constant bits
+    of its weight border's operand (:data:`OPERAND_BITS`) when it has one."""
+    weight_border = border_units(pe)[1]
+    if weight_border is None or type(weight_border) not in OPERAND_BITS:
+        return pe.weight_width
+    return _operand_bits(weight_border)
+
+
 def array_items_ws(pe, R, C):
     """Weight-stationary slot and edge contents, counted from ``SystolicArray._elaborate_ws``:
 
@@ -556,9 +583,9 @@ def array_items_ws(pe, R, C):
         Item("edge_regs", "reg", (1,), L * tri_r, "token", L * tri_r),
         Item("slot_regs", "reg_en", (a_op + 1,), R * (C - 1), "token", R * (C - 1)),
         Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
-        Item("slot_regs", "reg_en", (pe.weight_width,), 2 * R * C, "weight_word", C),
+        Item("slot_regs", "reg_en", (_bank_bits(pe),), 2 * R * C, "weight_word", C),
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
-        Item("slot_regs", "mux", (2, pe.weight_width), R * C, "step", 1),
+        Item("slot_regs", "mux", (2, _bank_bits(pe)), R * C, "step", 1),
         Item("edge_regs", "reg", (1,), L, "token", L),
         Item("edge_regs", "reg", (_out_bits(pe, R, "ws"),), tri_c, "out_word", tri_c),
     ]
