@@ -18,6 +18,8 @@ reg_en    (w,)             w flops with synchronous reset and a load enable
 mux       (n, w)           n:1 multiplexer of w-bit words (ceil(log2 n)-bit select)
 shift     (w, s)           barrel shifter, w-bit result, s-bit amount
 shiftn    (a, s, w)        ``y = a <<< s``: a signed a-bit value shifted into w bits (w >= a)
+addsubn   (w, b)           ``a + b`` and ``a - b`` of the same operands (as addn; synthesis shares
+                           their logic)
 addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
 neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
 cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
@@ -156,6 +158,13 @@ def verilog(family, widths):
             raise ValueError(f"shiftn result narrower than its input: {widths}")
         return _comb(name, [f"input signed [{a - 1}:0] a", f"input [{s - 1}:0] sh",
                             f"output signed [{w - 1}:0] y"], "  assign y = a <<< sh;\n"), name
+    if family == "addsubn" and len(widths) == 2:
+        w, b = widths
+        if b > w:
+            raise ValueError(f"addsubn narrow operand wider than the result: {widths}")
+        return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
+                            f"output signed [{w - 1}:0] y", f"output signed [{w - 1}:0] z"],
+                     "  assign y = a + b;\n  assign z = a - b;\n"), name
     if family == "addn" and len(widths) == 2:
         w, b = widths
         if b > w:
@@ -211,7 +220,7 @@ FIT_FEATURES = {
     "shiftn": lambda a, s, w: (a * s, w, 1.0),
     "neg": lambda a, w: (a, w, 1.0),
     "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
-    "addn": lambda w, b: (b, w, 1.0),
+    "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
     "table": lambda k, w, content: (w << k, w, 1.0),
     "lead1": lambda w: (w * _sel_bits(w), w, 1.0),
@@ -367,7 +376,7 @@ FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "addn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

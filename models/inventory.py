@@ -290,7 +290,7 @@ def lut_table_items(border):
     items = [("neg", (ACT_BITS, width), 1, "eval")]
     for level in range(1, GROUP):
         width = min(width + 1, ENTRY_WIDTH)
-        items.append(("addn", (width, ACT_BITS), 2 ** level, "eval"))
+        items.append(("addsubn", (width, ACT_BITS), 2 ** (level - 1), "eval"))
     return items
 
 
