@@ -25,6 +25,7 @@ neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits 
 cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
 cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
                            sign-magnitude accumulate: synthesis merges the negation into the add)
+scnegadd  (a, w)           the same with a signed a-bit ``x``
 eq        (w,)             ``y = a == b``
 eqc       (w,)             ``y = a == K`` (a fixed pseudo-random code K)
 lt        (w,)             ``y = a < b`` (unsigned)
@@ -171,13 +172,14 @@ def verilog(family, widths):
             raise ValueError(f"addn narrow operand wider than the result: {widths}")
         return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"output signed [{w - 1}:0] y"], "  assign y = a + b;\n"), name
-    if family in ("cneg", "cnegadd") and len(widths) == 2:
+    if family in ("cneg", "cnegadd", "scnegadd") and len(widths) == 2:
         a, w = widths
         if w <= a:
             raise ValueError(f"{family} result not wider than its magnitude: {widths}")
         ports = [f"input [{a - 1}:0] x", "input s", f"output signed [{w - 1}:0] y"]
-        signed = f"  wire signed [{w - 1}:0] v = s ? -$signed({{1'b0, x}}) : $signed({{1'b0, x}});\n"
-        if family == "cnegadd":
+        x = "$signed(x)" if family == "scnegadd" else "$signed({1'b0, x})"
+        signed = f"  wire signed [{w - 1}:0] v = s ? -{x} : {x};\n"
+        if family in ("cnegadd", "scnegadd"):
             ports.insert(2, f"input signed [{w - 1}:0] c")
             return _comb(name, ports, signed + "  assign y = c + v;\n"), name
         return _comb(name, ports, signed + "  assign y = v;\n"), name
@@ -220,6 +222,7 @@ FIT_FEATURES = {
     "shiftn": lambda a, s, w: (a * s, w, 1.0),
     "neg": lambda a, w: (a, w, 1.0),
     "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
+    "scnegadd": lambda a, w: (a, w, 1.0),
     "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
     "table": lambda k, w, content: (w << k, w, 1.0),
@@ -376,7 +379,7 @@ FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

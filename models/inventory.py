@@ -229,17 +229,16 @@ def _term_step_items(T):
 def bitserial_pe_items(pe):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
     term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
-    SHIFTED_BITS (SHIFT_BITS amount bits), its negation (into ADDEND_BITS), the sign and presence selects, and the
-    accumulator itself: ``acc_in`` / ``acc_out`` select, one acc_width adder and the enabled
-    acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
+    SHIFTED_BITS (SHIFT_BITS amount bits), the presence gate, and the accumulator itself: the
+    ``acc_in`` / ``acc_out`` select, the signed accumulate of the (conditionally negated) shifted
+    activation (``scnegadd``: synthesis merges the negation into the acc_width add) and the
+    enabled acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
     T, A = pe.terms, pe.acc_width
     return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
             ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
-            ("neg", (SHIFTED_BITS, ADDEND_BITS), 1, "step_cycle"),
-            ("mux", (2, ADDEND_BITS), 1, "step_cycle"),
-            ("and", (ADDEND_BITS,), 1, "step_cycle"),
+            ("and", (SHIFTED_BITS,), 1, "step_cycle"),
             ("mux", (2, A), 1, "step_cycle"),
-            ("add", (A,), 1, "step_cycle"),
+            ("scnegadd", (SHIFTED_BITS, A), 1, "step_cycle"),
             ("reg_en", (A,), 1, "step_cycle")] + _term_step_items(T)
 
 
