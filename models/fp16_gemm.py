@@ -133,7 +133,8 @@ def random_fp16_operands(rng, m, k, n, pe):
 def fp16_pe_items(pe):
     """Cost inventory of :class:`hw.pe_fp16.Fp16PE`, following its ``elaborate``: per operand the
     FP16 decode (subnormal test, exponent select); the 11 x 11 significand multiplier, the
-    product exponent add, its 24-bit normalising leading-zero count (priority select) and left
+    product exponent add, its 24-bit normalising leading-zero count (``lead1``: Yosys's if-chain
+    of constant selects is a priority encoder) and left
     shift; the FP32 adder: magnitude compare and swap of the two (31-bit key compare, muxes),
     the exponent difference, its saturation, the alignment right shift and the sticky test (a
     left shift back and compare), the effective add / subtract, the result's leading-zero count,
@@ -142,14 +143,14 @@ def fp16_pe_items(pe):
     A = pe.acc_width
     items = [("eq", (FP16_EXP_BITS,), 2, "step"), ("mux", (2, FP16_EXP_BITS), 2, "step"),
              ("mult", (SIG_BITS, SIG_BITS), 1, "step"), ("add", (FP16_EXP_BITS + 1,), 1, "step"),
-             ("mux", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
+             ("lead1", (SIG32_BITS,), 1, "step"),
              ("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
              ("add", (WIDE_EXP_BITS,), 1, "step"),
              ("add", (A - 1,), 1, "step"), ("mux", (2, A), 2, "step"),
              ("add", (EXP_DIFF_BITS,), 1, "step"), ("mux", (2, FRAME_SHIFT_BITS), 1, "step"),
              ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 2, "step"), ("eq", (ADD_FRAME,), 1, "step"),
              ("add", (ADD_FRAME + 1,), 1, "step"), ("mux", (2, ADD_FRAME + 1), 1, "step"),
-             ("mux", (ADD_FRAME, FRAME_SHIFT_BITS), 1, "step"),
+             ("lead1", (ADD_FRAME,), 1, "step"),
              ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 1, "step"),
              ("add", (WIDE_EXP_BITS,), 2, "step"), ("mux", (2, FRAME_SHIFT_BITS), 1, "step"),
              ("add", (A - 1,), 1, "step"), ("mux", (2, A), 2, "step"),
