@@ -89,7 +89,8 @@ def lmul_golden(acts, weights, pe):
 def lmul_pe_items(pe, acc_in_bits=None):
     """Cost inventory of :class:`hw.pe_lmul.LmulPE`: the FP8 PE's (:func:`models.fp8_gemm.fp8_pe_items`)
     with the decode and mantissa multiplier replaced by the L-Mul adder (the two 7-bit
-    exponent-mantissa fields plus one: a three-operand sum, two 8-bit adds) and the two
+    exponent-mantissa fields plus one: one 8-bit add, the + 1 its carry-in, which synthesis
+    folds although Yosys lists a second ``$add``) and the two
     exponent-field zero tests; the shift of the (2M - 1)-bit mantissa (the (M+1)-bit mantissa
     already moved by the constant M - 2: wiring) by the sum's 8 - M exponent bits into
     ``product_bits`` (``shiftn``), the zero gate (``and``), the sign-magnitude accumulate
@@ -98,7 +99,7 @@ def lmul_pe_items(pe, acc_in_bits=None):
     E, M, _ = fp8_format(pe.format)
     P = pe.product_bits
     out = fp8_acc_out_bits(pe, acc_in_bits)
-    return [("add", (8,), 2, "step"), ("eq", (E,), 2, "step"),
+    return [("add", (8,), 1, "step"), ("eq", (E,), 2, "step"),
             ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (P,), 1, "step"),
             *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
 
