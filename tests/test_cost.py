@@ -363,3 +363,27 @@ def test_table_items_keep_only_the_logic_synthesis_keeps():
     assert [(content >> c) & 1 for c in range(4)] == [0, 0, 0, 1]     # a & b, once
     with pytest.raises(ValueError):
         table_items([0, 1, 2], 2, 1, "eval")                             # not every code listed
+
+
+def test_sta_energy_is_the_tables_openstas_figures():
+    """The OpenSTA-characterised energy of a primitive is the stored figure at the characterised
+    toggle rate, the idle one (constant inputs) at 0, linear between, 180 nm -> 45 nm by S_E."""
+    point = _table()[("add", (8,))]
+    hot, idle = point["energy_sta_pj"], point["energy_sta_idle_pj"]
+    assert characterise.STA_ACTIVITY == 0.5 and hot > idle >= 0
+    assert cost_primitives.sta_energy("add", 8, activity=0.5) == pytest.approx((hot * S_E, idle * S_E), rel=1e-4)
+    assert cost_primitives.sta_energy("add", 8, activity=0.0)[0] == pytest.approx(idle * S_E, rel=1e-4)
+    assert cost_primitives.sta_energy("add", 8, activity=0.25)[0] == pytest.approx((hot + idle) / 2 * S_E, rel=1e-4)
+    reg = _table()[("reg_en", (8,))]
+    assert reg["energy_sta_idle_pj"] > 0        # a flop pays its clock with constant inputs
+
+
+def test_data_activity_is_the_data_ports_toggles_per_step():
+    from models.activity import PortActivity
+    from models.energy_vs_sta import data_activity
+    bits = (("act[0]", 0.2, 0.5), ("act[1]", 0.4, 0.5), ("weight[0]", 0.0, 1.0), ("valid", 1.0, 0.5),
+            ("acc_in[0]", 0.3, 0.5))
+    act = PortActivity("int8", (), "pe", "minilm", 100, bits)
+    assert data_activity(act, 1) == pytest.approx((0.2 + 0.4 + 0.0 + 0.3) / 4)   # valid is control
+    assert data_activity(act, 2) == pytest.approx(2 * (0.2 + 0.4 + 0.0 + 0.3) / 4)
+    assert data_activity(act, 8) == 1.0                                          # at most 1 per step
