@@ -20,8 +20,11 @@ Families (widths): ``add`` / ``sub`` (w), ``mult`` / ``smult`` (a, b: unsigned /
 load enable), ``mux`` (n, w), ``shift`` (w, amount bits), ``shiftn`` (a, amount bits, w: an a-bit
 value shifted into w bits), ``neg`` (a, w: an a-bit value negated into w bits), ``addn`` (w, b: a w-bit plus a
 sign-extended b-bit operand), ``eq`` / ``lt`` (w), ``eqc`` (w:
-compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``lead1`` (w: leading-one
-position). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
+compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``table`` (k, w, content:
+a design's own decode table, :func:`models.inventory.table_items`), ``lead1`` (w: leading-one
+position), ``addsubn`` (w, b: ``a + b`` and ``a - b``), ``cneg`` / ``cnegadd`` / ``scnegadd``
+(a, w: ``[c +] (s ? -x : x)``, x unsigned / signed). :func:`sta_energy` gives the OpenSTA
+energies of the same primitives (per cycle, at a given input toggle rate). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
 cross-check (not an input to the model).
 
 SRAM: area = bits x the 45 nm 6T cell (bit cells only, periphery not modelled: a lower bound);
