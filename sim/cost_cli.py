@@ -169,7 +169,10 @@ def cmd_characterise(args, bad):
 
     def progress(done, total, m):
         if not args.quiet:
-            print(f"  [{done}/{total}] {m['family']}{tuple(m['widths'])}: {m['area_um2']:,.0f} um^2"
+            # a table's content is a long integer: name it by its module name instead
+            what = (characterise.verilog(m["family"], tuple(m["widths"]))[1] if m["family"] == "table"
+                    else f"{m['family']}{tuple(m['widths'])}")
+            print(f"  [{done}/{total}] {what}: {m['area_um2']:,.0f} um^2"
                   f"{' (cached)' if m['cached'] else ''}", flush=True)
 
     table, regenerated = characterise.characterise(out, jobs=args.jobs, force=args.force, tool=tool,
