@@ -226,20 +226,31 @@ def _term_step_items(T):
             ("reg_en", (1,), 1, "step")]
 
 
-def bitserial_pe_items(pe):
+def bitserial_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
     term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
     SHIFTED_BITS (SHIFT_BITS amount bits), the presence gate, and the accumulator itself: the
     ``acc_in`` / ``acc_out`` select, the signed accumulate of the (conditionally negated) shifted
     activation (``scnegadd``: synthesis merges the negation into the acc_width add) and the
-    enabled acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
+    enabled acc_out register (it adds a term every cycle); the term sequencing. No multiplier.
+    ``acc_in_bits`` 0 (the top row of a weight-stationary column): the select is a gate; the
+    accumulator stays acc_width wide (it feeds back to itself: synthesis does not narrow it,
+    :func:`bitserial_acc_out_bits`)."""
+
     T, A = pe.terms, pe.acc_width
+    # with acc_in the constant 0 (a weight-stationary column's top row) the select is a gate
+    base = ("and", (A,), 1, "step_cycle") if acc_in_bits == 0 else ("mux", (2, A), 1, "step_cycle")
     return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
             ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
             ("and", (SHIFTED_BITS,), 1, "step_cycle"),
-            ("mux", (2, A), 1, "step_cycle"),
+            base,
             ("scnegadd", (SHIFTED_BITS, A), 1, "step_cycle"),
             ("reg_en", (A,), 1, "step_cycle")] + _term_step_items(T)
+
+
+def bitserial_acc_out_bits(pe, acc_in_bits=None):
+    """:class:`hw.pe_bitserial.BitSerialPE`'s ``acc_out`` keeps acc_width bits in every row."""
+    return pe.acc_width
 
 
 def bitserial_fp16_pe_items(pe):
@@ -472,7 +483,8 @@ def _operand_bits(border):
 #: PE inventory function -> its ``acc_out`` significant-bits function (for the ones that take
 #: ``acc_in_bits``: the weight-stationary accumulation chain, see :func:`_pe_items`).
 ACC_OUT_BITS = {int8_pe_items: int8_acc_out_bits, lut_pe_items: lut_acc_out_bits,
-                ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits}
+                ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits,
+                bitserial_pe_items: bitserial_acc_out_bits}
 
 
 #: PE inventories that take ``bordered=True`` in an array: their operands come from the kind's
