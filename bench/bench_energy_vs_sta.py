@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import energy_vs_sta, synth, tech  # noqa: E402
+from models import energy_vs_sta, synth  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
 
 CLOCK_MHZ = 100.0
@@ -27,16 +27,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
     args = ap.parse_args(argv)
-    scale = tech.value("scale.energy.180_1v8_to_45_0v9")
     errors = []
     for name in args.kinds or list(PE_KINDS):
         for label, options in PE_KINDS[name].variants:
-            pe = PE_KINDS[name].prototype(**dict(options))
-            ii = pe.initiation_interval
             model, act = energy_vs_sta.pe_step_energy_pj(name, options, source="minilm")
             power = synth.unit_power(name, pe_options=options, unit="pe", source="minilm",
                                      clock_mhz=CLOCK_MHZ)
-            sta = power.power.total * 1e-3 / (CLOCK_MHZ * 1e6) * 1e12 * ii * scale
+            sta = energy_vs_sta.sta_step_energy_pj(name, options, power)
             errors.append((model / sta - 1, label))
             print(f"{label:32s} activity {act:5.3f}  model {model:8.3f} pJ/step   OpenSTA {sta:8.3f} pJ/step   "
                   f"{model / sta - 1:+6.0%}", flush=True)

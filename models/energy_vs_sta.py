@@ -16,6 +16,7 @@ from .activity import unit_activity
 from .cost_primitives import sta_energy
 from .inventory import unit_items
 from .registry import get_kind
+from .tech import value as tech_value
 
 #: the PE input ports that carry data into the datapath (``valid`` is control)
 DATA_PORTS = ("act", "weight", "acc_in")
@@ -40,3 +41,12 @@ def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
         uses = ii if event == "step_cycle" else 1
         total += n * (uses * (active - idle) + ii * idle)
     return total, a
+
+
+def sta_step_energy_pj(pe, pe_options, power):
+    """OpenSTA's energy per PE step from a :class:`models.synth.UnitPower` of the PE (total power
+    at its clock x the initiation interval), brought from 180 nm 1.8 V to 45 nm 0.9 V with the
+    same Stillmaker factor as the model's primitives."""
+    ii = get_kind(pe).prototype(**dict(pe_options)).initiation_interval
+    joules = power.power.total * 1e-3 / (power.clock_mhz * 1e6) * ii
+    return joules * 1e12 * tech_value("scale.energy.180_1v8_to_45_0v9")
