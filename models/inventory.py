@@ -407,19 +407,20 @@ def scale_dequant_items(unit):
     copies of ``value << i`` (A - i bits: the shifted-in zeros are constant) summed by d - 1 adds
     (A - i bits: the low i bits pass through); the Horner add ``(partial << d) + product``
     (A - d bits, the same reason); the two selects in front of the partial (A bits) and code
-    (P*d bits) registers; the raw / partial registers and the code register; the shared digit
-    counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
+    ((P - 1) * d bits: its low digit is always 0) registers; the raw / partial registers and the
+    code register; the shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
     product = [("and", (A - i,), 2 * C, "word_cycle") for i in range(d)]
     product += [("add", (A - i,), 2 * C, "word_cycle") for i in range(1, d)]
+    # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
+    # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come
+    code = (P - 1) * d
     return product + [
         ("add", (A - d,), C, "word_cycle"),
         ("mux", (2, A), C, "word_cycle"),
-        ("mux", (2, P * d), C, "word_cycle"),
         ("reg_en", (A,), 2 * C, "word_cycle"),
-        ("reg_en", (P * d,), C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
-    ]
+    ] + ([("mux", (2, code), C, "word_cycle"), ("reg_en", (code,), C, "word_cycle")] if code else [])
 
 
 #: Inventory function per hardware class (PE, border unit, post-array unit). The registry fills it
