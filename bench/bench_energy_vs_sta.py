@@ -1,7 +1,8 @@
 """Model energy per PE step against OpenSTA's power on real activity (issue 14's energy target).
 
-For each registered variant's PE: the cost model's energy per step (its inventory's primitives at
-the model's activity 0.5, 45 nm) next to OpenSTA's total power at 100 MHz with the input toggle
+For each registered variant's PE: the cost model's energy per step
+(:func:`models.energy_vs_sta.pe_step_energy_pj`: its inventory's OpenSTA-characterised primitives at
+the toggle rate measured on its data ports, 45 nm) next to OpenSTA's total power at 100 MHz with the input toggle
 rates of the MiniLM L0 FFN1 run (``models.synth.unit_power``), per step (II cycles), scaled from
 180 nm / 1.8 V to 45 nm / 0.9 V with the same Stillmaker factor the model uses. OpenSTA propagates
 activity through the netlist by probability (see README), so its figure is an estimate too.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import cost_primitives, inventory, synth, tech  # noqa: E402
+from models import energy_vs_sta, synth  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
 
 CLOCK_MHZ = 100.0
@@ -26,19 +27,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
     args = ap.parse_args(argv)
-    scale = tech.value("scale.energy.180_1v8_to_45_0v9")
     errors = []
     for name in args.kinds or list(PE_KINDS):
         for label, options in PE_KINDS[name].variants:
-            pe = PE_KINDS[name].prototype(**dict(options))
-            ii = pe.initiation_interval
-            model = sum(n * cost_primitives.primitive(p, *w).energy_pj * (ii if ev == "step_cycle" else 1)
-                        for p, w, n, ev in inventory.unit_items(pe))
+            model, act = energy_vs_sta.pe_step_energy_pj(name, options, source="minilm")
             power = synth.unit_power(name, pe_options=options, unit="pe", source="minilm",
                                      clock_mhz=CLOCK_MHZ)
-            sta = power.power.total * 1e-3 / (CLOCK_MHZ * 1e6) * 1e12 * ii * scale
+            sta = energy_vs_sta.sta_step_energy_pj(name, options, power)
             errors.append((model / sta - 1, label))
-            print(f"{label:32s} model {model:8.3f} pJ/step   OpenSTA {sta:8.3f} pJ/step   "
+            print(f"{label:32s} activity {act:5.3f}  model {model:8.3f} pJ/step   OpenSTA {sta:8.3f} pJ/step   "
                   f"{model / sta - 1:+6.0%}", flush=True)
     worst = max(errors, key=lambda e: abs(e[0]))
     print(f"largest |error| {abs(worst[0]):.0%} ({worst[1]}); "

@@ -18,10 +18,10 @@ Dequantisation: ``Out_float[m, n] = raw[m, n] * s_a * s_w[n]``.
 
 import numpy as np
 
-from hw.ant_decoder import DECODE, ELEMENT_WIDTH, FUSED, INT_WIDTH, LANES, WIRED
-from hw.pe_ant import SHIFT_WIDTH, TERM_WIDTH
+from hw.ant_decoder import AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
+from .inventory import register_bordered, register_chain, register_operand_bits, sum_bits, table_items
 from .quant import ant_format
 
 
@@ -97,21 +97,111 @@ def select_ant_types(acts, weights, *, bits=4):
 # Cost inventories (models.inventory's format; widths from hw.pe_ant / hw.ant_decoder)
 
 
-def ant_pe_items(pe):
-    """:class:`hw.pe_ant.AntPE`: per multiplier pair a signed INT_WIDTH x INT_WIDTH multiply, the
-    exponent add (SHIFT_WIDTH) and the product's left shift (TERM_WIDTH, SHIFT_WIDTH amount bits);
-    the adder tree of the four terms (two TERM_WIDTH + 1, one TERM_WIDTH + 2), the accumulate add
-    and the enabled acc_out register."""
-    A, n = pe.acc_width, len(pe.pairs())
-    return [("smult", (INT_WIDTH, INT_WIDTH), n, "step"), ("add", (SHIFT_WIDTH,), n, "step"),
-            ("shift", (TERM_WIDTH, SHIFT_WIDTH), n, "step"), ("add", (TERM_WIDTH + 1,), 2, "step"),
-            ("add", (TERM_WIDTH + 2,), 1, "step"), ("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+def _signed_bits(lo, hi):
+    """Two's-complement bits of a signed value in lo..hi (0 for the constant 0)."""
+    if lo == hi == 0:
+        return 0
+    return max((-lo - 1).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1 if hi > 0 else 1)
+
+
+def _element_values(ant_type):
+    """Per operand element j the (exponents, integers) its decoder can output for ``ant_type``
+    (:class:`hw.ant_decoder.AntDecoder`'s ``elaborate``: the 8-bit types' low nibble <0, 0..15>,
+    high nibble <NIBBLE_SHIFT, int or uint nibble>, elements 2, 3 <0, 0>)."""
+    if ant_type in FUSED:
+        high = range(-8, 8) if ant_type == "int8" else range(16)
+        return ([({0}, set(range(16))), ({NIBBLE_SHIFT}, set(high))]
+                + [({0}, {0})] * (LANES - 2))
+    return [({e for e, _ in DECODE[ant_type]}, {i for _, i in DECODE[ant_type]})] * LANES
+
+
+def _free_element():
+    """What an element port can carry when nothing drives it but the port: every field value."""
+    return (set(range(1 << EXP_WIDTH)), set(range(-(1 << (INT_WIDTH - 1)), 1 << (INT_WIDTH - 1))))
+
+
+def _ant_terms(pe, bordered):
+    """Per multiplier pair: (int bits of act, of weight, product value range, exponent sums)."""
+    if bordered:
+        acts, weights = _element_values(pe.act_type), _element_values(pe.weight_type)
+    else:
+        acts = weights = [_free_element()] * LANES
+    terms = []
+    for j, l in pe.pairs():
+        (ea, ia), (ew, iw) = acts[j], weights[l]
+        products = [x * y for x in ia for y in iw]
+        sums = {x + y for x in ea for y in ew}
+        terms.append((_signed_bits(min(ia), max(ia)), _signed_bits(min(iw), max(iw)),
+                      (min(products), max(products)), sums))
+    return terms
+
+
+def _ant_step_range(pe, bordered):
+    """Value range of the four terms' sum."""
+    lo = hi = 0
+    for _, _, (plo, phi), sums in _ant_terms(pe, bordered):
+        lo += min(plo << s for s in sums)
+        hi += max(phi << s for s in sums)
+    return lo, hi
+
+
+def ant_pe_items(pe, acc_in_bits=None, bordered=False):
+    """:class:`hw.pe_ant.AntPE`: per multiplier pair a signed multiply of the elements' integers,
+    the exponent add and the product's left shift (``shiftn``: the narrow product shifted into at
+    most ``acc_width`` bits, since only those reach ``acc_out``); the adds of the four terms and
+    ``acc_in`` (Yosys makes them one ``$macc``: an add per operand after the first, at most
+    ``acc_width`` bits each) and the enabled acc_out register, :func:`ant_acc_out_bits` wide.
+
+    Alone (``bordered`` False) every element field is free (INT_WIDTH-bit integers, EXP_WIDTH-bit
+    exponents). In an array (``bordered``) the operands are the border decoders' outputs, whose
+    values (:data:`hw.ant_decoder.DECODE`) synthesis folds: the integers need only their range's
+    bits, a pair whose exponents are constant shifts by wiring (no add, no shifter), and a pair
+    with a zero element (the fused mode's elements 2, 3) vanishes. ``acc_in_bits`` as in
+    :func:`models.inventory.int8_pe_items`."""
+    A = pe.acc_width
+    items = []
+    for a_bits, w_bits, (plo, phi), sums in _ant_terms(pe, bordered):
+        if a_bits == 0 or w_bits == 0:
+            continue
+        p_bits = _signed_bits(plo, phi)
+        items.append(("smult", (a_bits, w_bits), 1, "step"))
+        if len(sums) > 1:
+            s_bits = max(sums).bit_length()
+            items += [("add", (s_bits,), 1, "step"),
+                      ("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step")]
+    lo, hi = _ant_step_range(pe, bordered)
+    step = min(A, _signed_bits(lo, hi))
+    adds = sum(1 for it in items if it[0] == "smult") - 1 + (0 if acc_in_bits == 0 else 1)
+    out = ant_acc_out_bits(pe, acc_in_bits, bordered)
+    return items + [("add", (max(step, out),), adds, "step"), ("reg_en", (out,), 1, "step")]
+
+
+def ant_acc_out_bits(pe, acc_in_bits=None, bordered=False):
+    """Significant bits of :class:`hw.pe_ant.AntPE`'s ``acc_out``: ``acc_in`` + the four terms'
+    sum (its value range's bits, at most ``acc_width``)."""
+    lo, hi = _ant_step_range(pe, bordered)
+    return sum_bits(pe.acc_width, min(pe.acc_width, _signed_bits(lo, hi)), acc_in_bits)
+
+
+def ant_operand_bits(decoder):
+    """Bits of :class:`hw.ant_decoder.AntDecoder`'s operand that are not constant over its type's
+    codes (per element: the exponent and INT_WIDTH-bit integer bits that vary)."""
+    def varying(values, width):
+        return sum(1 for b in range(width) if len({(v % (1 << width)) >> b & 1 for v in values}) > 1)
+    return sum(varying(exps, EXP_WIDTH) + varying(ints, INT_WIDTH)
+               for exps, ints in _element_values(decoder.ant_type))
+
+
+register_chain(ant_pe_items, ant_acc_out_bits)
+register_operand_bits(AntDecoder, ant_operand_bits)
+register_bordered(ant_pe_items)
 
 
 def ant_decoder_items(decoder):
     """:class:`hw.ant_decoder.AntDecoder`: int4 / uint4 and the 8-bit types are wiring (no
-    primitive); flint4, uflint4, pot4, upot4 a 16-entry table of (e, i) (a ROM of ELEMENT_WIDTH
-    bits) per element."""
+    primitive); flint4, uflint4, pot4, upot4 a 16-entry table of (e, i) per element, costed by
+    what synthesis keeps of it (:func:`models.inventory.table_items`)."""
     if decoder.ant_type in WIRED or decoder.ant_type in FUSED:
         return []
-    return [("rom", (len(DECODE[decoder.ant_type]), ELEMENT_WIDTH), LANES, "eval")]
+    words = [e | (i % (1 << INT_WIDTH)) << EXP_WIDTH for e, i in DECODE[decoder.ant_type]]
+    return table_items(words, ELEMENT_WIDTH, LANES, "eval")

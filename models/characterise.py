@@ -18,13 +18,21 @@ reg_en    (w,)             w flops with synchronous reset and a load enable
 mux       (n, w)           n:1 multiplexer of w-bit words (ceil(log2 n)-bit select)
 shift     (w, s)           barrel shifter, w-bit result, s-bit amount
 shiftn    (a, s, w)        ``y = a <<< s``: a signed a-bit value shifted into w bits (w >= a)
+addsubn   (w, b)           ``a + b`` and ``a - b`` of the same operands (as addn; synthesis shares
+                           their logic)
 addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
 neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
+cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
+cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
+                           sign-magnitude accumulate: synthesis merges the negation into the add)
+scnegadd  (a, w)           the same with a signed a-bit ``x``
 eq        (w,)             ``y = a == b``
 eqc       (w,)             ``y = a == K`` (a fixed pseudo-random code K)
 lt        (w,)             ``y = a < b`` (unsigned)
 and       (w,)             ``y = a & b``
 rom       (n, w)           constant lookup: n entries of w bits (fixed pseudo-random codes)
+table     (k, w, content)  constant lookup of a k-bit code with given contents (a design's own
+                           decode table, :func:`table_content`: measured at exactly those words)
 lead1     (w,)             leading-one position (priority encoder) of a w-bit word
 ========  ===============  ==============================================================
 
@@ -56,12 +64,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import synth
+from . import sta, synth
 from .inventory import ARRAY_INVENTORIES, unit_items
 from .registry import PE_KINDS
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitives_osu018.json"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+#: the operating point of the OpenSTA energies (``energy_sta_pj``): input toggles per cycle, clock
+STA_ACTIVITY = 0.5
+STA_CLOCK_MHZ = 100.0
 ACTIVITY_NOTE = ("energy_pj is per operation with every mapped cell output toggling once "
                  "(activity 1); the cost model multiplies by its activity")
 
@@ -89,9 +100,26 @@ def _binary(name, w, op, out_w=None):
                  f"  assign y = {op};\n")
 
 
+def table_content(words, width):
+    """The ``table`` family's content integer: word i at bits [i * width, (i + 1) * width)."""
+    return sum(w << (i * width) for i, w in enumerate(words))
+
+
 def verilog(family, widths):
     """(Verilog text, top name) of one primitive (see the module docstring)."""
     name = f"prim_{family}_{'_'.join(map(str, widths))}"
+    if family == "table" and len(widths) == 3:
+        k, w, content = widths
+        if content >> (w << k):
+            raise ValueError(f"table content wider than 2**{k} words of {w} bits")
+        name = f"prim_table_{k}_{w}_{hashlib.sha256(str(content).encode()).hexdigest()[:16]}"
+        mask = (1 << w) - 1
+        cases = "".join(f"      {k}'d{i}: y = {w}'d{(content >> (i * w)) & mask};\n"
+                        for i in range((1 << k) - 1))
+        last = (content >> (((1 << k) - 1) * w)) & mask
+        return _comb(name, [f"input [{k - 1}:0] sel", f"output reg [{w - 1}:0] y"],
+                     f"  always @* begin\n    case (sel)\n{cases}      default: y = {w}'d{last};\n"
+                     f"    endcase\n  end\n"), name
     if family in ("add", "sub", "and") and len(widths) == 1:
         return _binary(name, widths[0], {"add": "a + b", "sub": "a - b", "and": "a & b"}[family]), name
     if family in ("eq", "lt") and len(widths) == 1:
@@ -131,12 +159,30 @@ def verilog(family, widths):
             raise ValueError(f"shiftn result narrower than its input: {widths}")
         return _comb(name, [f"input signed [{a - 1}:0] a", f"input [{s - 1}:0] sh",
                             f"output signed [{w - 1}:0] y"], "  assign y = a <<< sh;\n"), name
+    if family == "addsubn" and len(widths) == 2:
+        w, b = widths
+        if b > w:
+            raise ValueError(f"addsubn narrow operand wider than the result: {widths}")
+        return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
+                            f"output signed [{w - 1}:0] y", f"output signed [{w - 1}:0] z"],
+                     "  assign y = a + b;\n  assign z = a - b;\n"), name
     if family == "addn" and len(widths) == 2:
         w, b = widths
         if b > w:
             raise ValueError(f"addn narrow operand wider than the result: {widths}")
         return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"output signed [{w - 1}:0] y"], "  assign y = a + b;\n"), name
+    if family in ("cneg", "cnegadd", "scnegadd") and len(widths) == 2:
+        a, w = widths
+        if w <= a:
+            raise ValueError(f"{family} result not wider than its magnitude: {widths}")
+        ports = [f"input [{a - 1}:0] x", "input s", f"output signed [{w - 1}:0] y"]
+        x = "$signed(x)" if family == "scnegadd" else "$signed({1'b0, x})"
+        signed = f"  wire signed [{w - 1}:0] v = s ? -{x} : {x};\n"
+        if family in ("cnegadd", "scnegadd"):
+            ports.insert(2, f"input signed [{w - 1}:0] c")
+            return _comb(name, ports, signed + "  assign y = c + v;\n"), name
+        return _comb(name, ports, signed + "  assign y = v;\n"), name
     if family == "neg" and len(widths) == 2:
         a, w = widths
         if w < a:
@@ -175,8 +221,11 @@ FIT_FEATURES = {
     "shift": lambda w, s: (w * s, w, 1.0),
     "shiftn": lambda a, s, w: (a * s, w, 1.0),
     "neg": lambda a, w: (a, w, 1.0),
-    "addn": lambda w, b: (b, w, 1.0),
+    "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
+    "scnegadd": lambda a, w: (a, w, 1.0),
+    "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
+    "table": lambda k, w, content: (w << k, w, 1.0),
     "lead1": lambda w: (w * _sel_bits(w), w, 1.0),
 }
 
@@ -282,11 +331,30 @@ def points_to_measure():
 # measuring and fitting
 
 
+def sta_energies(netlist, top):
+    """(active, idle) OpenSTA energy per clock cycle (pJ, 180 nm 1.8 V) of a mapped primitive at
+    :data:`STA_CLOCK_MHZ`: every data input bit toggling :data:`STA_ACTIVITY` times per cycle
+    with duty 0.5, and every input constant (flops still clocked: their clock energy, plus
+    leakage). OpenSTA propagates the input activity through the cells (transition densities), so
+    deep arithmetic nodes toggle more than their inputs: the figure the PE-level STA power sums."""
+    bits = [b for b in sta.input_bits(netlist) if b not in ("clk", "rst")]
+    out = []
+    for act in (STA_ACTIVITY, 0.0):
+        rep = sta.run_sta(netlist, top, synth.liberty_path(), clock_mhz=STA_CLOCK_MHZ,
+                          activity={b: (act, 0.5 if act else 0.0) for b in bits},
+                          cache_dir=synth.cache_root())
+        mw = rep.sequential.total + rep.combinational.total
+        out.append(mw * 1e-3 / (STA_CLOCK_MHZ * 1e6) * 1e12)
+    return tuple(out)
+
+
 def _measure(point, tool, toggle, leak):
     family, widths = point
     text, top = verilog(family, widths)
     r = synth.synthesize_verilog(text, top, tool=tool)
+    active, idle = sta_energies(r.netlist(), top) if r.mapped_cells else (0.0, 0.0)
     return {"family": family, "widths": list(widths), "area_um2": r.area_um2,
+            "energy_sta_pj": active, "energy_sta_idle_pj": idle,
             "energy_pj": sum(n * toggle[c] for c, n in r.mapped_cells.items()),
             "leakage_nw": sum(n * leak.get(c, 0.0) for c, n in r.mapped_cells.items()),
             "flops": r.flop_bits, "cells": sum(r.mapped_cells.values()), "cached": r.cached}
@@ -297,7 +365,7 @@ def fit_family(family, points):
     relative error of the fit on its own points."""
     X = np.array([FIT_FEATURES[family](*p["widths"]) for p in points], dtype=float)
     out = {"features": FIT_FEATURES_TEXT[family], "points": len(points)}
-    for key in ("area_um2", "energy_pj"):
+    for key in ("area_um2", "energy_pj", "energy_sta_pj", "energy_sta_idle_pj"):
         y = np.array([p[key] for p in points])
         coef, *_ = np.linalg.lstsq(X, y, rcond=None)
         pred = X @ coef
@@ -311,7 +379,7 @@ FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "addn": "b, w, 1", "rom": "n*w, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

@@ -20,8 +20,11 @@ Families (widths): ``add`` / ``sub`` (w), ``mult`` / ``smult`` (a, b: unsigned /
 load enable), ``mux`` (n, w), ``shift`` (w, amount bits), ``shiftn`` (a, amount bits, w: an a-bit
 value shifted into w bits), ``neg`` (a, w: an a-bit value negated into w bits), ``addn`` (w, b: a w-bit plus a
 sign-extended b-bit operand), ``eq`` / ``lt`` (w), ``eqc`` (w:
-compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``lead1`` (w: leading-one
-position). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
+compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``table`` (k, w, content:
+a design's own decode table, :func:`models.inventory.table_items`), ``lead1`` (w: leading-one
+position), ``addsubn`` (w, b: ``a + b`` and ``a - b``), ``cneg`` / ``cnegadd`` / ``scnegadd``
+(a, w: ``[c +] (s ? -x : x)``, x unsigned / signed). :func:`sta_energy` gives the OpenSTA
+energies of the same primitives (per cycle, at a given input toggle rate). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
 cross-check (not an input to the model).
 
 SRAM: area = bits x the 45 nm 6T cell (bit cells only, periphery not modelled: a lower bound);
@@ -83,6 +86,26 @@ def primitive(name, *widths, activity=0.5):
         flops = widths[0] if name in ("reg", "reg_en") else 0
     return Prim(area * tv("scale.area.180_to_45"),
                 activity * energy * tv("scale.energy.180_1v8_to_45_0v9"), flops)
+
+
+@functools.lru_cache(maxsize=4096)
+def sta_energy(name, *widths, activity=0.5):
+    """45 nm (active, idle) pJ per clock cycle of one primitive as OpenSTA computes it
+    (:func:`models.characterise.sta_energies`): ``active`` with its data inputs toggling
+    ``activity`` times per cycle (linear between the measured constant-input and
+    ``STA_ACTIVITY`` points: OpenSTA's transition densities scale with the inputs'), ``idle``
+    with them constant (a flop's clock energy and leakage: paid every cycle)."""
+    table, points = _points()
+    if name not in table["families"]:
+        raise UnknownComponentError(f"unknown cost primitive {name!r} with widths {widths}")
+    point = points.get((name, widths))
+    if point is not None and "energy_sta_pj" in point:
+        hot, idle = point["energy_sta_pj"], point["energy_sta_idle_pj"]
+    else:
+        hot = characterise.fitted(table, name, widths, "energy_sta_pj")
+        idle = characterise.fitted(table, name, widths, "energy_sta_idle_pj")
+    scale = tv("scale.energy.180_1v8_to_45_0v9")
+    return (idle + (hot - idle) * activity / characterise.STA_ACTIVITY) * scale, idle * scale
 
 
 def horowitz(name, *widths):

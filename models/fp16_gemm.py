@@ -135,15 +135,15 @@ def fp32_adder_items(event="step"):
     """Cost inventory of :func:`hw.fp32_add.fp32_add_rne` (combinational, no flops): the
     magnitude compare and swap of the two operands (a 31-bit compare, muxes), the exponent
     difference and its saturation, the alignment right shift and the sticky test (a left shift
-    back and compare), the effective add / subtract, the result's leading-zero count (priority
-    select), normalising left shift and exponent adjusts, the RNE increment of the 31-bit word,
+    back and compare), the effective add / subtract, the result's leading-zero count (``lead1``),
+    normalising left shift and exponent adjusts, the RNE increment of the 31-bit word,
     the overflow and zero selects."""
     W = FP32_WIDTH
     return [("add", (W - 1,), 1, event), ("mux", (2, W), 2, event),
             ("add", (EXP_DIFF_BITS,), 1, event), ("mux", (2, FRAME_SHIFT_BITS), 1, event),
             ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 2, event), ("eq", (ADD_FRAME,), 1, event),
             ("add", (ADD_FRAME + 1,), 1, event), ("mux", (2, ADD_FRAME + 1), 1, event),
-            ("mux", (ADD_FRAME, FRAME_SHIFT_BITS), 1, event),
+            ("lead1", (ADD_FRAME,), 1, event),
             ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 1, event),
             ("add", (WIDE_EXP_BITS,), 2, event), ("mux", (2, FRAME_SHIFT_BITS), 1, event),
             ("add", (W - 1,), 1, event), ("mux", (2, W), 2, event)]
@@ -152,12 +152,12 @@ def fp32_adder_items(event="step"):
 def fp16_pe_items(pe):
     """Cost inventory of :class:`hw.pe_fp16.Fp16PE`, following its ``elaborate``: per operand the
     FP16 decode (subnormal test, exponent select); the 11 x 11 significand multiplier, the
-    product exponent add, its 24-bit normalising leading-zero count (priority select) and left
-    shift, the exponent adjust; the FP32 adder (:func:`fp32_adder_items`); the enabled 32-bit
-    ``acc_out`` register (the PE's only flops)."""
+    product exponent add, its 24-bit normalising leading-zero count (``lead1``: Yosys's if-chain
+    of constant selects is a priority encoder) and left shift, the exponent adjust; the FP32
+    adder (:func:`fp32_adder_items`); the enabled 32-bit ``acc_out`` register (the PE's only flops)."""
     return [("eq", (FP16_EXP_BITS,), 2, "step"), ("mux", (2, FP16_EXP_BITS), 2, "step"),
             ("mult", (SIG_BITS, SIG_BITS), 1, "step"), ("add", (FP16_EXP_BITS + 1,), 1, "step"),
-            ("mux", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
+            ("lead1", (SIG32_BITS,), 1, "step"),
             ("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
             ("add", (WIDE_EXP_BITS,), 1, "step"),
             *fp32_adder_items("step"),

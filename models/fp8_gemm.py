@@ -52,6 +52,7 @@ import numpy as np
 
 from hw.pe_fp8 import fp8_format
 
+from . import inventory
 from .quant.mx import quantize_fp8
 
 GROWTH_BITS = 16
@@ -270,17 +271,37 @@ def random_fp8_operands(rng, m, k, n, pe):
     return draw((m, k)), draw((k, n))
 
 
-def fp8_pe_items(pe):
+def fp8_pe_items(pe, acc_in_bits=None):
     """Cost inventory of :class:`hw.pe_fp8.Fp8PE`, following its ``elaborate``: per operand the
     exponent-field zero test and the exponent select (``max(ef, 1)``); the one (M+1) x (M+1)
-    mantissa multiplier; the exponent sum (the shift amount); the left shift of the product to
-    ``product_bits``; the negation and sign select; the ``acc_width`` accumulate adder and the
-    enabled ``acc_out`` register (the PE's only flops)."""
+    mantissa multiplier; the exponent sum (the shift amount); the left shift of the 2(M+1)-bit
+    mantissa product into ``product_bits`` (``shiftn``: Yosys's ``$shl`` of the narrow product);
+    the sign-magnitude accumulate (:func:`signed_accumulate_items`) and the enabled ``acc_out``
+    register (the PE's only flops), :func:`fp8_acc_out_bits` wide (``acc_in_bits`` as in
+    :func:`models.inventory.int8_pe_items`: the add folds when ``acc_in`` is the constant 0)."""
     E, M, _ = fp8_format(pe.format)
-    P, A = pe.product_bits, pe.acc_width
+    P = pe.product_bits
     shift_bits = pe.shift_max.bit_length()
+    out = fp8_acc_out_bits(pe, acc_in_bits)
     return [("eq", (E,), 2, "step"), ("mux", (2, E), 2, "step"),
             ("mult", (M + 1, M + 1), 1, "step"), ("add", (E + 1,), 1, "step"),
-            ("shift", (P, shift_bits), 1, "step"),
-            ("neg", (P, P + 1), 1, "step"), ("mux", (2, P + 1), 1, "step"),
-            ("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+            ("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"),
+            *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
+
+
+def signed_accumulate_items(P, out, acc_in_bits):
+    """``acc_in + Mux(sign, -aligned, aligned)`` (a ``P``-bit magnitude): one sign-magnitude
+    accumulate (``cnegadd``: synthesis merges the negation into the add) into ``out`` bits, or
+    the conditional negation alone (``cneg``) when ``acc_in`` is the constant 0."""
+    if acc_in_bits == 0:
+        return [("cneg", (P, P + 1), 1, "step")]
+    return [("cnegadd", (P, out), 1, "step")]
+
+
+def fp8_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_fp8.Fp8PE`'s (and the L-Mul PE's) ``acc_out``:
+    ``acc_in`` + the signed product (``product_bits`` + 1 bits)."""
+    return inventory.sum_bits(pe.acc_width, pe.product_bits + 1, acc_in_bits)
+
+
+inventory.register_chain(fp8_pe_items, fp8_acc_out_bits)

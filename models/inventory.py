@@ -21,10 +21,10 @@ counts: see :mod:`models.cost`).
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH
+from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
-from hw.ovp_decoder import FLINT4_DECODE, FLINT_BASE_BITS, get_mode
+from hw.ovp_decoder import FLINT4_DECODE, get_mode
 from hw.pe import facts_only
 from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
@@ -57,6 +57,37 @@ def _sum_bits(acc_width, term_bits, acc_in_bits):
     if acc_in_bits == 0:
         return min(acc_width, term_bits)
     return min(acc_width, max(term_bits, acc_in_bits) + 1)
+
+
+#: public name for the kinds' inventories kept next to their golden models
+sum_bits = _sum_bits
+
+
+def table_items(words, width, count, event):
+    """A constant lookup (``words[code]`` for every code of its input, ``width``-bit words, a
+    ``Switch`` over the code) as synthesis builds it: output bits that are constant, equal one
+    code bit or its complement (wiring, an inverter) or repeat another bit (or its complement)
+    are dropped; the rest is one ``table`` primitive, characterised at exactly those contents
+    (structured decode tables are far smaller than random ones)."""
+    n = len(words)
+    k = _bits_for(max(n, 2))
+    if n != 1 << k:
+        raise ValueError(f"a lookup lists every code of its input: {n} words")
+    kept, seen = [], set()
+    for b in range(width):
+        column = tuple((w >> b) & 1 for w in words)
+        flipped = tuple(1 - x for x in column)
+        if len(set(column)) == 1 or column in seen or flipped in seen:
+            continue
+        seen.add(column)
+        if any(all(column[c] == ((c >> i) & 1) ^ inv for c in range(n))
+               for i in range(k) for inv in (0, 1)):
+            continue                # a code bit or its inverse
+        kept.append(column)
+    if not kept:
+        return []
+    content = sum(bit << (c * len(kept) + j) for j, col in enumerate(kept) for c, bit in enumerate(col))
+    return [("table", (k, len(kept), content), count, event)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,21 +226,31 @@ def _term_step_items(T):
             ("reg_en", (1,), 1, "step")]
 
 
-def bitserial_pe_items(pe):
+def bitserial_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
     term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
-    SHIFTED_BITS (SHIFT_BITS amount bits), its negation (into ADDEND_BITS), the sign and presence selects, and the
-    accumulator itself: ``acc_in`` / ``acc_out`` select, one acc_width adder and the enabled
-    acc_out register (it adds a term every cycle); the term sequencing. No multiplier."""
+    SHIFTED_BITS (SHIFT_BITS amount bits), the presence gate, and the accumulator itself: the
+    ``acc_in`` / ``acc_out`` select, the signed accumulate of the (conditionally negated) shifted
+    activation (``scnegadd``: synthesis merges the negation into the acc_width add) and the
+    enabled acc_out register (it adds a term every cycle); the term sequencing. No multiplier.
+    ``acc_in_bits`` 0 (the top row of a weight-stationary column): the select is a gate; the
+    accumulator stays acc_width wide (it feeds back to itself: synthesis does not narrow it,
+    :func:`bitserial_acc_out_bits`)."""
+
     T, A = pe.terms, pe.acc_width
+    # with acc_in the constant 0 (a weight-stationary column's top row) the select is a gate
+    base = ("and", (A,), 1, "step_cycle") if acc_in_bits == 0 else ("mux", (2, A), 1, "step_cycle")
     return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
             ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
-            ("neg", (SHIFTED_BITS, ADDEND_BITS), 1, "step_cycle"),
-            ("mux", (2, ADDEND_BITS), 1, "step_cycle"),
-            ("and", (ADDEND_BITS,), 1, "step_cycle"),
-            ("mux", (2, A), 1, "step_cycle"),
-            ("add", (A,), 1, "step_cycle"),
+            ("and", (SHIFTED_BITS,), 1, "step_cycle"),
+            base,
+            ("scnegadd", (SHIFTED_BITS, A), 1, "step_cycle"),
             ("reg_en", (A,), 1, "step_cycle")] + _term_step_items(T)
+
+
+def bitserial_acc_out_bits(pe, acc_in_bits=None):
+    """:class:`hw.pe_bitserial.BitSerialPE`'s ``acc_out`` keeps acc_width bits in every row."""
+    return pe.acc_width
 
 
 def bitserial_fp16_pe_items(pe):
@@ -259,46 +300,78 @@ def lut_table_items(border):
     items = [("neg", (ACT_BITS, width), 1, "eval")]
     for level in range(1, GROUP):
         width = min(width + 1, ENTRY_WIDTH)
-        items.append(("addn", (width, ACT_BITS), 2 ** level, "eval"))
+        items.append(("addsubn", (width, ACT_BITS), 2 ** (level - 1), "eval"))
     return items
+
+
+def _ovp_element_words(fmt):
+    """One element's operand word of :class:`hw.ovp_decoder.OvpPairDecoder` for every (code,
+    partner-is-victim) input (the partner flag is the top input bit), following its
+    ``elaborate``: a victim is <0, 0>; an outlier (the partner is the victim) <ef + bias,
+    +-(2**M + m)>; a normal int <0, code> or flint <k, +-base> (``FLINT4_DECODE``)."""
+    N, M, E, I = fmt.bits, fmt.mant_bits, fmt.exp_width, fmt.int_width
+    words = []
+    for flag in (0, 1):
+        for c in range(1 << N):
+            sign = (c >> (N - 1)) & 1
+            if c == fmt.victim_code:
+                e, v = 0, 0
+            elif flag:
+                mag = (1 << M) | (c & ((1 << M) - 1))
+                e, v = ((c >> M) & 3) + fmt.bias, -mag if sign else mag
+            elif fmt.normal == "int":
+                e, v = 0, c - (1 << N) if sign else c
+            else:
+                e, base = FLINT4_DECODE[c & ((1 << (N - 1)) - 1)]
+                v = -base if sign else base
+            words.append(e % (1 << E) | (v % (1 << I)) << E)
+    return words
 
 
 def ovp_decoder_items(decoder):
     """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair the compare with the fixed
-    victim code (N bits) and the outlier flag, the exponent bias add (a 2-bit field plus a
-    constant), the outlier magnitude negation and sign mux (M + 2 bits), the outlier / normal
-    selects (E and I bits) and the victim zeroing (E + I ANDs); flint normals add the constant
-    magnitude table (``FLINT4_DECODE``: a ROM of E + FLINT_BASE_BITS) with its negation and
-    sign mux."""
+    victim code (N bits), and the element's operand: a function of its own code and its
+    partner's victim flag alone (victim zeroing, outlier exponent bias and sign-magnitude
+    mantissa, the normal int or flint decode: all constants per input), which synthesis builds
+    as one constant lookup (:func:`table_items` of :func:`_ovp_element_words`)."""
     fmt = decoder.mode
-    N, E, I, M = fmt.bits, fmt.exp_width, fmt.int_width, fmt.mant_bits
-    items = [("eqc", (N,), 2, "eval"), ("and", (1,), 2, "eval"), ("add", (2,), 2, "eval"),
-             ("add", (M + 2,), 2, "eval"), ("mux", (2, M + 2), 2, "eval"), ("mux", (2, E), 2, "eval"),
-             ("mux", (2, I), 2, "eval"), ("and", (E + I,), 2, "eval")]
-    if fmt.normal == "flint":
-        items += [("rom", (len(FLINT4_DECODE), E + FLINT_BASE_BITS), 2, "eval"),
-                  ("add", (FLINT_BASE_BITS + 1,), 2, "eval"), ("mux", (2, I), 2, "eval")]
-    return items
+    return [("eqc", (fmt.bits,), 2, "eval"),
+            *table_items(_ovp_element_words(fmt), fmt.element_width, 2, "eval")]
+
+
+def _fp_term_words(fmt):
+    """Every code's terms word of an fp :class:`hw.bitserial_terms.WeightFormat`, following
+    ``TermEncoder._fp``: the magnitude (the index's, or on ``-0`` the special value the selector
+    picks), its leading one (hi) and next one (lo); term = present | negative << 1 | shift << 2."""
+    vb = fmt.value_bits
+    words = []
+    for code in range(1 << fmt.code_bits):
+        sign, index = (code >> (vb - 1)) & 1, code & ((1 << (vb - 1)) - 1)
+        mag = fmt.magnitudes[index] if index < len(fmt.magnitudes) else 0
+        negative = sign if mag else 0
+        if fmt.special_values and sign and index == 0:
+            value = fmt.special_values[code >> vb]
+            mag, negative = abs(value), int(value < 0)
+        hi = max((p for p in range(MAGNITUDE_BITS) if (mag >> p) & 1), default=0)
+        rest = mag & ~(1 << hi)
+        lo = max((p for p in range(MAGNITUDE_BITS) if (rest >> p) & 1), default=0)
+        terms = [(mag != 0) | negative << 1 | (hi % (1 << SHIFT_BITS)) << 2]
+        if fmt.terms == 2:
+            terms.append((rest != 0) | negative << 1 | (lo % (1 << SHIFT_BITS)) << 2)
+        words.append(sum(t << (TERM_WIDTH * n) for n, t in enumerate(terms)))
+    return words
 
 
 def term_encoder_items(border):
     """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
     compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
-    even); fp formats compute every term field (presence, shift, and the sign gate) from the
-    vb - 1 index bits alone (the magnitude table, its leading-one searches and mask are
-    constants per index), so synthesis builds a constant lookup of 2**(vb-1) entries of the
-    element's terms x TERM_WIDTH bits; mixed formats add the ``-0`` compare (a fixed code of
-    vb bits), the special values' lookup and the select between the two."""
+    even); fp formats are, per element, a function of the element's code bits alone (magnitude
+    table, special values, leading-one searches: all constants per code), which synthesis builds
+    as one constant lookup (:func:`table_items` of :func:`_fp_term_words`)."""
     fmt, n = border.format, border.elements
     if fmt.kind == "booth":
         return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval")]
-    out = fmt.terms * TERM_WIDTH
-    items = [("rom", (1 << (fmt.value_bits - 1), out), n, "eval")]
-    if fmt.special_values:
-        items += [("eqc", (fmt.value_bits,), n, "eval"),
-                  ("rom", (len(fmt.special_values), out), n, "eval"),
-                  ("mux", (2, out), n, "eval")]
-    return items
+    return table_items(_fp_term_words(fmt), fmt.terms * TERM_WIDTH, n, "eval")
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,19 +407,20 @@ def scale_dequant_items(unit):
     copies of ``value << i`` (A - i bits: the shifted-in zeros are constant) summed by d - 1 adds
     (A - i bits: the low i bits pass through); the Horner add ``(partial << d) + product``
     (A - d bits, the same reason); the two selects in front of the partial (A bits) and code
-    (P*d bits) registers; the raw / partial registers and the code register; the shared digit
-    counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
+    ((P - 1) * d bits: its low digit is always 0) registers; the raw / partial registers and the
+    code register; the shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
     product = [("and", (A - i,), 2 * C, "word_cycle") for i in range(d)]
     product += [("add", (A - i,), 2 * C, "word_cycle") for i in range(1, d)]
+    # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
+    # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come
+    code = (P - 1) * d
     return product + [
         ("add", (A - d,), C, "word_cycle"),
         ("mux", (2, A), C, "word_cycle"),
-        ("mux", (2, P * d), C, "word_cycle"),
         ("reg_en", (A,), 2 * C, "word_cycle"),
-        ("reg_en", (P * d,), C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
-    ]
+    ] + ([("mux", (2, code), C, "word_cycle"), ("reg_en", (code,), C, "word_cycle")] if code else [])
 
 
 #: Inventory function per hardware class (PE, border unit, post-array unit). The registry fills it
@@ -384,15 +458,53 @@ def _operand_widths(pe):
     """Widths of the row / column operand lanes as the array routes them: the border unit's
     ``operand`` if the PE has one, else the code lane (``SystolicArray._border_operands``)."""
     act_border, weight_border = border_units(pe)
-    a = len(act_border.operand) if act_border is not None else pe.act_code_width
-    w = len(weight_border.operand) if weight_border is not None else pe.weight_code_width
+    a = _operand_bits(act_border) if act_border is not None else pe.act_code_width
+    w = _operand_bits(weight_border) if weight_border is not None else pe.weight_code_width
     return a, w, act_border, weight_border
+
+
+#: border-unit class -> function giving how many of its ``operand`` bits are not constant (the
+#: registers that carry the operand through the array keep only those: constant flops fold)
+OPERAND_BITS = {}
+
+
+def register_operand_bits(hw_class, bits):
+    """Make ``bits(border)`` the non-constant operand bits of ``hw_class`` (see :data:`OPERAND_BITS`)."""
+    if OPERAND_BITS.setdefault(hw_class, bits) is not bits:
+        raise ValueError(f"hardware class {hw_class.__name__} has two operand-bit functions")
+
+
+def _operand_bits(border):
+    """Operand bits the array's lanes and weight banks register for ``border`` (all of them
+    unless its kind says which are constant)."""
+    bits = OPERAND_BITS.get(type(border))
+    return len(border.operand) if bits is None else bits(border)
 
 
 #: PE inventory function -> its ``acc_out`` significant-bits function (for the ones that take
 #: ``acc_in_bits``: the weight-stationary accumulation chain, see :func:`_pe_items`).
 ACC_OUT_BITS = {int8_pe_items: int8_acc_out_bits, lut_pe_items: lut_acc_out_bits,
-                ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits}
+                ovp_pe_items: ovp_acc_out_bits, shiftadd_pe_items: shiftadd_acc_out_bits,
+                bitserial_pe_items: bitserial_acc_out_bits}
+
+
+#: PE inventories that take ``bordered=True`` in an array: their operands come from the kind's
+#: border units there, whose constant output bits synthesis folds into the PE (ANT's decoders).
+BORDERED = set()
+
+
+def register_bordered(items):
+    """Declare that ``items(pe, acc_in_bits=None, bordered=False)`` (and its chain function)
+    count the PE as fed by its border units when ``bordered`` (see :data:`BORDERED`)."""
+    BORDERED.add(items)
+
+
+def register_chain(items, acc_out_bits):
+    """Declare that the PE inventory ``items(pe, acc_in_bits=None)`` follows the
+    weight-stationary accumulation chain, ``acc_out_bits(pe, acc_in_bits)`` giving its sum's
+    significant bits (for inventories kept next to their kind's golden model)."""
+    if ACC_OUT_BITS.setdefault(items, acc_out_bits) is not acc_out_bits:
+        raise ValueError(f"inventory {items.__name__} has two acc_out bit functions")
 
 
 def _ws_chain_bits(pe, R):
@@ -401,10 +513,16 @@ def _ws_chain_bits(pe, R):
     out_bits = ACC_OUT_BITS.get(INVENTORIES.get(type(pe)))
     if out_bits is None:
         return None
+    extra = _bordered(pe)
     bits = [0]
     for _ in range(R):
-        bits.append(out_bits(pe, bits[-1]))
+        bits.append(out_bits(pe, bits[-1], **extra))
     return bits
+
+
+def _bordered(pe):
+    """Keyword arguments of the PE's inventory (and chain function) inside an array."""
+    return {"bordered": True} if INVENTORIES.get(type(pe)) in BORDERED else {}
 
 
 def _pe_items(pe, R, C, dataflow):
@@ -416,10 +534,11 @@ def _pe_items(pe, R, C, dataflow):
         return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R)
                 for prim, widths, n, ev in listed]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
+    extra = _bordered(pe)
     if chain is None:
-        return pes(R, unit_items(pe))
+        return pes(R, INVENTORIES[type(pe)](pe, **extra) if extra else unit_items(pe))
     inventory = INVENTORIES[type(pe)]
-    return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r]))]
+    return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r], **extra))]
 
 
 def _out_bits(pe, R, dataflow):
@@ -441,6 +560,15 @@ def _common_items(pe, R, C, dataflow):
         items += [Item("weight_borders", prim, widths, C * n, "col_weight", n)
                   for prim, widths, n, _ in unit_items(weight_border)]
     return items
+
+
+def _bank_bits(pe):
+    """Bits of a weight-stationary slot's weight banks: the PE's weight, or the non-constant bits
+    of its weight border's operand (:data:`OPERAND_BITS`) when it has one."""
+    weight_border = border_units(pe)[1]
+    if weight_border is None or type(weight_border) not in OPERAND_BITS:
+        return pe.weight_width
+    return _operand_bits(weight_border)
 
 
 def array_items_ws(pe, R, C):
@@ -467,9 +595,9 @@ def array_items_ws(pe, R, C):
         Item("edge_regs", "reg", (1,), L * tri_r, "token", L * tri_r),
         Item("slot_regs", "reg_en", (a_op + 1,), R * (C - 1), "token", R * (C - 1)),
         Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
-        Item("slot_regs", "reg_en", (pe.weight_width,), 2 * R * C, "weight_word", C),
+        Item("slot_regs", "reg_en", (_bank_bits(pe),), 2 * R * C, "weight_word", C),
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
-        Item("slot_regs", "mux", (2, pe.weight_width), R * C, "step", 1),
+        Item("slot_regs", "mux", (2, _bank_bits(pe)), R * C, "step", 1),
         Item("edge_regs", "reg", (1,), L, "token", L),
         Item("edge_regs", "reg", (_out_bits(pe, R, "ws"),), tri_c, "out_word", tri_c),
     ]

@@ -27,7 +27,8 @@ import numpy as np
 
 from hw.pe_fp8 import fp8_format
 
-from .fp8_gemm import decode_fp8, get_format, wrap_wide
+from . import inventory
+from .fp8_gemm import signed_accumulate_items, decode_fp8, fp8_acc_out_bits, get_format, wrap_wide
 
 # K elements per block of the vectorised sum: bounds the (M, block, N) temporaries.
 _BLOCK_ELEMENTS = 1 << 22
@@ -85,15 +86,22 @@ def lmul_golden(acts, weights, pe):
     return lmul_gemm(acts, weights, pe.format)
 
 
-def lmul_pe_items(pe):
+def lmul_pe_items(pe, acc_in_bits=None):
     """Cost inventory of :class:`hw.pe_lmul.LmulPE`: the FP8 PE's (:func:`models.fp8_gemm.fp8_pe_items`)
     with the decode and mantissa multiplier replaced by the L-Mul adder (the two 7-bit
-    exponent-mantissa fields plus one, 8 bits) and the two exponent-field zero tests; the shift of
-    the (M+1)-bit mantissa by the sum's exponent bits, the zero select, the negation and sign
-    select, the accumulate adder and the enabled ``acc_out`` register. No multiplier."""
+    exponent-mantissa fields plus one: one 8-bit add, the + 1 its carry-in, which synthesis
+    folds although Yosys lists a second ``$add``) and the two
+    exponent-field zero tests; the shift of the (2M - 1)-bit mantissa (the (M+1)-bit mantissa
+    already moved by the constant M - 2: wiring) by the sum's 8 - M exponent bits into
+    ``product_bits`` (``shiftn``), the zero gate (``and``), the sign-magnitude accumulate
+    adder and the enabled ``acc_out`` register, :func:`models.fp8_gemm.fp8_acc_out_bits` wide
+    (``acc_in_bits`` as in :func:`models.inventory.int8_pe_items`). No multiplier."""
     E, M, _ = fp8_format(pe.format)
-    P, A = pe.product_bits, pe.acc_width
+    P = pe.product_bits
+    out = fp8_acc_out_bits(pe, acc_in_bits)
     return [("add", (8,), 1, "step"), ("eq", (E,), 2, "step"),
-            ("shift", (P, 8 - M), 1, "step"), ("mux", (2, P), 1, "step"),
-            ("neg", (P, P + 1), 1, "step"), ("mux", (2, P + 1), 1, "step"),
-            ("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+            ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (P,), 1, "step"),
+            *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
+
+
+inventory.register_chain(lmul_pe_items, fp8_acc_out_bits)

@@ -13,7 +13,7 @@ import re
 import time
 
 from hw.pe import OptionError
-from models import characterise, cost, cost_vs_synth, sta, synth, tech
+from models import characterise, cost, cost_vs_synth, energy_vs_sta, sta, synth, tech
 from models.design import DesignConfig
 from models.registry import PE_KINDS
 from models.workload_files import is_workload_file, load_workload_file
@@ -128,6 +128,15 @@ def cmd_synth(args, bad):
     except (synth.SynthesisError, sta.StaError, ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e).splitlines()[0]) from None
     scaled = result.area_um2 * tech.value("scale.area.180_to_45")
+    energy = {}
+    if args.unit == "pe":      # the model's energy per step on the same activity (issue 14)
+        try:
+            model_pj, _ = energy_vs_sta.pe_step_energy_pj(args.pe, options, source=args.activity)
+        except tech.UnknownComponentError as e:
+            raise bad(str(e).splitlines()[0]) from None
+        sta_pj = energy_vs_sta.sta_step_energy_pj(args.pe, options, power)
+        energy = {"model_energy_pj": model_pj, "sta_energy_pj": sta_pj,
+                  "energy_error": model_pj / sta_pj - 1 if sta_pj else None}
     what = f"{args.rows}x{args.cols} {args.dataflow} array" if array else f"unit {args.unit}"
     path, total = timing.critical_path, power.power
     if args.json:
@@ -140,7 +149,9 @@ def cmd_synth(args, bad):
                "power_mw_by_group": {"sequential": power.sequential.to_dict(),
                                      "combinational": power.combinational.to_dict()},
                "activity_source": power.activity_source,
-               "input_toggle_rate": power.mean_toggle_rate}
+               "input_toggle_rate": power.mean_toggle_rate,
+               "area_error": model / scaled - 1 if scaled else None,
+               **energy}
         print(json.dumps(out))
         return 0
     opts = "".join(f" {k}={v}" for k, v in options)
@@ -157,6 +168,10 @@ def cmd_synth(args, bad):
           f"rate {power.mean_toggle_rate:.3f}): {total.total:.3f} mW = internal {total.internal:.3f} + "
           f"switching {total.switching:.3f} + leakage {total.leakage * 1e3:.3f} uW "
           f"({power.energy_per_cycle_pj:.1f} pJ per cycle)")
+    if energy:
+        error = "n/a" if energy["energy_error"] is None else f"{energy['energy_error']:+.0%}"
+        print(f"  energy per step at 45 nm: model {energy['model_energy_pj']:.3f} pJ, OpenSTA "
+              f"{energy['sta_energy_pj']:.3f} pJ ({error})")
     return 0
 
 
@@ -173,7 +188,10 @@ def cmd_characterise(args, bad):
 
     def progress(done, total, m):
         if not args.quiet:
-            print(f"  [{done}/{total}] {m['family']}{tuple(m['widths'])}: {m['area_um2']:,.0f} um^2"
+            # a table's content is a long integer: name it by its module name instead
+            what = (characterise.verilog(m["family"], tuple(m["widths"]))[1] if m["family"] == "table"
+                    else f"{m['family']}{tuple(m['widths'])}")
+            print(f"  [{done}/{total}] {what}: {m['area_um2']:,.0f} um^2"
                   f"{' (cached)' if m['cached'] else ''}", flush=True)
 
     table, regenerated = characterise.characterise(out, jobs=args.jobs, force=args.force, tool=tool,

@@ -164,19 +164,19 @@ def test_lut_by_hand():
     """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 11 -> 12-bit negate + sign mux, 2:1 nibble select
     (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold and
     acc_out (32 bits, enabled), the final three-operand add as one 15-bit add of the narrow
-    operands and one 32-bit add of acc_hold. Table precompute: 8 -> 9-bit negate, 2 x 10-bit,
-    12 x 11-bit adds of an 8-bit activation. Every primitive a measured osu018 point."""
+    operands and one 32-bit add of acc_hold. Table precompute: 8 -> 9-bit negate, 1 x 10-bit and
+    6 x 11-bit add/subtract pairs of an 8-bit activation. Every primitive a measured osu018 point."""
     pe_area = (_area("mux", 8, 11) + _area("neg", 11, 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
                + _area("add", 13) + _area("reg_en", 13) + _area("reg_en", 1) + _area("add", 1)
                + _area("reg_en", 1) + 2 * _area("reg_en", 32) + _area("add", 15) + _area("add", 32))
     assert math.isclose(unit_area_um2("lut", pe_options=(("weight_bits", 2),)), pe_area)
-    table = _area("neg", 8, 9) + 2 * _area("addn", 10, 8) + 12 * _area("addn", 11, 8)
+    table = _area("neg", 8, 9) + _area("addsubn", 10, 8) + 6 * _area("addsubn", 11, 8)
     assert math.isclose(unit_area_um2("lut", "act_border"), table)
     r = evaluate(CostConfig("lut", 2, 2, "os", pe_options=(("weight_bits", 2),)), (2, 4, 2))
     assert math.isclose(r.area_um2["pes"], 4 * pe_area)
     assert math.isclose(r.area_um2["act_borders"], 2 * table)
     assert math.isclose(r.energy_per_action_pj["act_border_eval"],
-                        _energy("neg", 8, 9) + 2 * _energy("addn", 10, 8) + 12 * _energy("addn", 11, 8))
+                        _energy("neg", 8, 9) + _energy("addsubn", 10, 8) + 6 * _energy("addsubn", 11, 8))
     layer = r.layers[0]
     # one fold, one token (K = 4 = one group): 4 PE steps of 2 cycles, 2 border evaluations
     assert layer.folds == 1
@@ -348,3 +348,42 @@ def test_group_dequantisation_unit_and_buffers_are_counted():
     assert grouped.area_um2["pes"] == plain.area_um2["pes"]
     mults = [i for i in inventory.group_items(grouped.config.design().facts) if i.prim == "mult"]
     assert sum(i.count for i in mults) == 3 * 8          # z*asum, dyadic, requant per column
+
+
+def test_table_items_keep_only_the_logic_synthesis_keeps():
+    """A table whose output bits are constants or copies (or inverses) of code bits is wiring;
+    equal and complementary columns count once; the rest is one `table` primitive holding
+    exactly those columns (bit j of word c at bit c * width + j of the content)."""
+    from models.inventory import table_items
+    wiring = [c | 0b1000 | (1 - (c & 1)) << 4 for c in range(8)]   # code bits, a constant, an inverse
+    assert table_items(wiring, 5, 1, "eval") == []
+    anded = [((c & 1) & (c >> 1)) * 0b101 | ((c & 1) ^ 1) << 1 for c in range(4)]
+    (prim, (k, w, content), count, event), = table_items(anded, 3, 3, "eval")
+    assert (prim, k, w, count, event) == ("table", 2, 1, 3, "eval")
+    assert [(content >> c) & 1 for c in range(4)] == [0, 0, 0, 1]     # a & b, once
+    with pytest.raises(ValueError):
+        table_items([0, 1, 2], 2, 1, "eval")                             # not every code listed
+
+
+def test_sta_energy_is_the_tables_openstas_figures():
+    """The OpenSTA-characterised energy of a primitive is the stored figure at the characterised
+    toggle rate, the idle one (constant inputs) at 0, linear between, 180 nm -> 45 nm by S_E."""
+    point = _table()[("add", (8,))]
+    hot, idle = point["energy_sta_pj"], point["energy_sta_idle_pj"]
+    assert characterise.STA_ACTIVITY == 0.5 and hot > idle >= 0
+    assert cost_primitives.sta_energy("add", 8, activity=0.5) == pytest.approx((hot * S_E, idle * S_E), rel=1e-4)
+    assert cost_primitives.sta_energy("add", 8, activity=0.0)[0] == pytest.approx(idle * S_E, rel=1e-4)
+    assert cost_primitives.sta_energy("add", 8, activity=0.25)[0] == pytest.approx((hot + idle) / 2 * S_E, rel=1e-4)
+    reg = _table()[("reg_en", (8,))]
+    assert reg["energy_sta_idle_pj"] > 0        # a flop pays its clock with constant inputs
+
+
+def test_data_activity_is_the_data_ports_toggles_per_step():
+    from models.activity import PortActivity
+    from models.energy_vs_sta import data_activity
+    bits = (("act[0]", 0.2, 0.5), ("act[1]", 0.4, 0.5), ("weight[0]", 0.0, 1.0), ("valid", 1.0, 0.5),
+            ("acc_in[0]", 0.3, 0.5))
+    act = PortActivity("int8", (), "pe", "minilm", 100, bits)
+    assert data_activity(act, 1) == pytest.approx((0.2 + 0.4 + 0.0 + 0.3) / 4)   # valid is control
+    assert data_activity(act, 2) == pytest.approx(2 * (0.2 + 0.4 + 0.0 + 0.3) / 4)
+    assert data_activity(act, 8) == 1.0                                          # at most 1 per step

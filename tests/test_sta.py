@@ -168,3 +168,17 @@ def test_synth_cli_reports_timing_and_power(tools, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sim.cli", "synth", "--pe", "int8", "--unit", "pe",
                           "--activity", "zeros"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
+
+
+def test_synth_cli_pe_reports_area_and_energy_errors(tools, tmp_path):
+    """issue 14's per-unit keys: area_error (model / synthesis - 1, both at 45 nm) and, for a PE,
+    the model's energy per step on the same activity next to OpenSTA's."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "sim.cli", "synth", "--pe", "int8", "--unit", "pe",
+                          "--activity", "random", "--clock-mhz", "100", "--json"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert math.isclose(data["area_error"], data["model_area_um2_45nm"] / data["synth_area_um2_45nm"] - 1)
+    assert data["model_energy_pj"] > 0 and data["sta_energy_pj"] > 0
+    assert math.isclose(data["energy_error"], data["model_energy_pj"] / data["sta_energy_pj"] - 1)

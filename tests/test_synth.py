@@ -97,10 +97,13 @@ def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
         if re.match(r"\$(add|sub|neg)_", cell):
             adders[int(cell.rsplit("_", 1)[1])] += n
     proto = synth._kind_and_pe("lut", ())[1]
-    result_width = {"add": lambda w: w, "addn": lambda w, b: w, "neg": lambda a, w: w}
+    # (result width, word cells) per primitive: an add/subtract pair is two cells
+    result_width = {"add": lambda w: (w, 1), "addn": lambda w, b: (w, 1), "addsubn": lambda w, b: (w, 2),
+                    "neg": lambda a, w: (w, 1)}
     counted = collections.Counter()
     for p, widths, n, _ in inventory.unit_items(synth.border_unit(proto, "act_border")):
-        counted[result_width[p](*widths)] += n
+        width, cells = result_width[p](*widths)
+        counted[width] += n * cells
     assert adders == counted
     with pytest.raises(ValueError, match="no weight border"):
         synth.unit_verilog("lut", "weight_border")

@@ -1,0 +1,52 @@
+"""The cost model's energy per PE step on measured activity, next to OpenSTA's power on it.
+
+:func:`pe_step_energy_pj` sums the PE inventory's primitives at their OpenSTA-characterised
+energies (:func:`models.cost_primitives.sta_energy`), each at the activity measured on the PE's
+data input ports (:func:`data_activity`: toggles per step of ``act``, ``weight`` and ``acc_in``,
+from :mod:`models.activity`), so a design whose real operands switch little (ANT's int4 codes,
+a stationary weight) costs less than on random data. A "step" primitive acts once per step, a
+"step_cycle" one every cycle of it; every primitive pays its idle energy (clock of its flops,
+leakage) every cycle. No factor is fitted on any design: the only inputs are the primitive table
+and the measured toggle rates.
+"""
+
+import numpy as np
+
+from .activity import unit_activity
+from .cost_primitives import sta_energy
+from .inventory import unit_items
+from .registry import get_kind
+from .tech import value as tech_value
+
+#: the PE input ports that carry data into the datapath (``valid`` is control)
+DATA_PORTS = ("act", "weight", "acc_in")
+
+
+def data_activity(activity, initiation_interval):
+    """Mean toggles per step (at most 1) of the PE's data input port bits in ``activity`` (a
+    :class:`models.activity.PortActivity`, toggles per cycle): the operands change once per step,
+    so per-cycle rates times the initiation interval."""
+    rates = [a for name, a, _ in activity.bits if name.split("[")[0] in DATA_PORTS]
+    return min(1.0, float(np.mean(rates)) * initiation_interval) if rates else 0.0
+
+
+def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
+    """(45 nm pJ per step, activity used) of one PE of kind ``pe`` on ``source`` operands."""
+    proto = get_kind(pe).prototype(**dict(pe_options))
+    ii = proto.initiation_interval
+    a = data_activity(unit_activity(pe, "pe", tuple(pe_options), source), ii)
+    total = 0.0
+    for prim, widths, n, event in unit_items(proto):
+        active, idle = sta_energy(prim, *widths, activity=a)
+        uses = ii if event == "step_cycle" else 1
+        total += n * (uses * (active - idle) + ii * idle)
+    return total, a
+
+
+def sta_step_energy_pj(pe, pe_options, power):
+    """OpenSTA's energy per PE step from a :class:`models.synth.UnitPower` of the PE (total power
+    at its clock x the initiation interval), brought from 180 nm 1.8 V to 45 nm 0.9 V with the
+    same Stillmaker factor as the model's primitives."""
+    ii = get_kind(pe).prototype(**dict(pe_options)).initiation_interval
+    joules = power.power.total * 1e-3 / (power.clock_mhz * 1e6) * ii
+    return joules * 1e12 * tech_value("scale.energy.180_1v8_to_45_0v9")
