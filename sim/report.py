@@ -112,8 +112,8 @@ def verify_design(plan, staging, label, kind, options, progress=None):
     acts_f, weights_f = real_gemm(REAL_TENSOR, plan.m, plan.k, plan.n)
     operands = kind.operands(acts_f, weights_f, pe)
     dataflow = kind.dataflows[0]
-    design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, plan.m, plan.k, plan.n,
-                                    options)
+    # sized for the lanes the PE receives (an MX block's scale codes take lanes too), as `sim` does
+    design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, *operands.shape, options)
     if progress:
         how = "cached" if build.is_cached(design) else "building, 1-2 min"
         progress.step(f"{label}: Verilator build ({how}) + simulation of {plan.m}x{plan.k}x{plan.n} on "
