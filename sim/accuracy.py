@@ -59,9 +59,11 @@ def registry_designs():
 def supported(design):
     """None when the design can be scored in time, else the reason it cannot."""
     if not has_fast_path(design.kind) and design.kind is PE_KINDS.get(design.kind.name):
-        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM (its "
-                f"accumulator rounds after every step, so the result depends on the order of "
-                f"additions); whole-model runs through its numpy golden would take hours")
+        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM: its "
+                f"float-like accumulator truncates to its own format after every step, so the result "
+                f"depends on the order of additions and neither BLAS nor an IEEE float type "
+                f"reproduces it; its numpy golden (a Python-level loop over K) is far beyond the "
+                f"table's time budget")
     return None
 
 
@@ -136,14 +138,17 @@ def _key(model, design_id, data_digest):
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _cached(model, design_id, data_digest, compute, use_cache):
-    """``compute()`` (a dict), read from / written to the cache when ``use_cache``."""
+def _cached(model, design_id, data_digest, compute, use_cache, compute_missing=True):
+    """``compute()`` (a dict), read from / written to the cache when ``use_cache``; None for a
+    result not in the cache when not ``compute_missing`` (the quick report's cache-only read)."""
     path = cache_dir() / f"{model}-{_key(model, design_id, data_digest)}.json"
     if use_cache and path.is_file():
         try:
             return {**json.loads(path.read_text()), "cached": True}
         except (OSError, ValueError):
             pass                                   # a torn or unreadable entry: recompute
+    if not compute_missing:
+        return None
     start = time.process_time()
     wall = time.perf_counter()
     result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
@@ -163,12 +168,24 @@ def _design_id(design):
 # runs
 
 
-def reference(model, data, use_cache=True):
-    """The fp32 model's result on ``data``: {"ppl"} or {"similarities"}."""
+def reference(model, data, use_cache=True, compute_missing=True):
+    """The fp32 model's result on ``data``: {"ppl"} or {"similarities"} (None: not cached and
+    not ``compute_missing``)."""
     if model == "smollm2":
-        return _cached(model, "fp32", data.digest, lambda: {"ppl": accuracy.perplexity(data.windows)}, use_cache)
+        return _cached(model, "fp32", data.digest, lambda: {"ppl": accuracy.perplexity(data.windows)},
+                       use_cache, compute_missing)
     return _cached(model, "fp32", data.digest,
-                   lambda: {"similarities": accuracy.minilm_similarities(data.documents).tolist()}, use_cache)
+                   lambda: {"similarities": accuracy.minilm_similarities(data.documents).tolist()},
+                   use_cache, compute_missing)
+
+
+def cached_score(model, design, data, ref):
+    """:func:`score` from the cache only: the row, or None when the design's result (or the
+    reference ``ref``) is not cached."""
+    if ref is None or design.kind is not PE_KINDS.get(design.kind.name):
+        return None
+    got = _cached(model, _design_id(design), data.digest, None, True, compute_missing=False)
+    return None if got is None else score(model, design, data, ref)
 
 
 def score(model, design, data, ref, use_cache=True):

@@ -40,7 +40,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import report_html, run
+from . import report_accuracy, report_html, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -68,6 +68,7 @@ class ReportPlan:
     workload_cols: int = 32
     synth_arrays: tuple = ((2, 2, "ws"), (4, 4, "ws"))
     accuracy_crop: tuple = None
+    model_quality: str = "quick-cached"      # sim.report_accuracy.MODES
 
     @classmethod
     def default(cls, quick=False):
@@ -76,7 +77,7 @@ class ReportPlan:
         # ragged edges
         if quick:
             return cls(4, 4, 16, 64, 20, synth_arrays=((2, 2, "ws"),))
-        return cls(8, 8, 48, 120, 30)
+        return cls(8, 8, 48, 120, 30, model_quality="full")
 
 
 def designs():
@@ -393,6 +394,7 @@ COLUMNS = {
                            "mapped_cells, area_um2 (osu018, 0.18 um)",
     "synthesis_vs_model.csv": "pe, options, unit, model_um2 (45 nm), synth_osu018_um2, synth_scaled_um2 "
                               "(to 45 nm), mul, flop_bits, note, raw_error, calibrated_um2, error",
+    "model_quality.csv": report_accuracy.COLUMNS,
 }
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
           "energy_breakdown.csv", "workload_cycles.csv", "claims.csv")
@@ -407,6 +409,7 @@ class ReportData:
     synth_note: str
     memory_note: str
     roof: tuple          # (DRAM GB/s, the baseline array's peak TOPS) for the roofline plot
+    model_note: str = ""  # the whole-model quality section's data note (sim.report_accuracy)
 
     def __getitem__(self, name):
         return self.tables[name]
@@ -433,7 +436,9 @@ def gather(plan, staging, progress):
     if cells is not None:
         tables["synthesis_cells.csv"] = cells
         tables["synthesis_vs_model.csv"] = compare
-    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan))
+    progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
+    tables["model_quality.csv"], model_note = report_accuracy.model_quality(plan.model_quality, costs, progress)
+    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), model_note)
 
 
 def roof(plan):
@@ -446,12 +451,12 @@ def roof(plan):
 
 def steps(plan):
     """The progress steps of a report: per design a verification and a cost step, synthesis, page."""
-    return 2 * len(designs()) + 2
+    return 2 * len(designs()) + 3
 
 
 def report_files():
     """The names a report writes at its top level (a folder holding only these is a report)."""
-    return (*TABLES, "synthesis_cells.csv", "synthesis_vs_model.csv", "COLUMNS.md", "index.html",
+    return (*TABLES, "model_quality.csv", "synthesis_cells.csv", "synthesis_vs_model.csv", "COLUMNS.md", "index.html",
             "summary.md", "verilog", REPORT_MARKER)
 
 
@@ -481,7 +486,7 @@ def build_report(out, quick=False, progress=None):
         for name, table in data.tables.items():
             table.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "COLUMNS.md").write_text("".join(f"- `{k}`: {v}\n" for k, v in COLUMNS.items()))
-        (staging / "index.html").write_text(report_html.page(data, COLUMNS))
+        (staging / "index.html").write_text(report_html.page(data, COLUMNS, report_accuracy.SECTIONS))
         (staging / "summary.md").write_text(report_html.summary(data, time.perf_counter() - started))
         replace_dir(staging, out, REPORT_MARKER)
     finally:

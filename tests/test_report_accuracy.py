@@ -1,0 +1,108 @@
+"""The report's whole-model quality section: rows for every registry design, the cache-only quick
+mode computes nothing, skipped and missing designs say why, the Pareto marks and the plots."""
+
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import accuracy, report, report_accuracy, report_html
+
+
+def _costs():
+    rows = []
+    for i, d in enumerate(accuracy.registry_designs()):
+        for budget in ("equal PE count", "equal area"):
+            rows.append({"design": d.label, "workload": report_html.PRIMARY_WORKLOAD, "budget": budget,
+                         "tops_per_w": 1.0 + i, "tops_per_mm2_bounded": 10.0 - 0.3 * i})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """Cached results made up per design (no model runs): ppl 10 + i, Spearman 0.9 - i/100;
+    the cache holds nothing for 'LUT W1A8'."""
+    labels = [d.label for d in accuracy.registry_designs()]
+    calls = []
+
+    def cached_score(model, design, data, ref):
+        calls.append((model, design.label))
+        if design.label == "LUT W1A8":
+            return None
+        i = labels.index(design.label)
+        row = {"design": design.label, "act_format": "int8", "act_granularity": "tensor",
+               "weight_format": "int4", "weight_granularity": "channel"}
+        if model == "smollm2":
+            return {**row, "ppl": 10.0 + i, "ppl_fp32": 10.0, "delta_ppl": float(i)}
+        return {**row, "spearman_human": 0.5, "spearman_fp32": 0.9 - i / 100}
+
+    def reference(model, data, use_cache=True, compute_missing=True):
+        assert not compute_missing                      # quick-cached never computes
+        return {"ppl": 10.0} if model == "smollm2" else {"similarities": list(np.linspace(0, 1, len(data.human)))}
+
+    monkeypatch.setattr(accuracy, "cached_score", cached_score)
+    monkeypatch.setattr(accuracy, "reference", reference)
+    monkeypatch.setattr(accuracy, "run", lambda *a, **k: pytest.fail("quick-cached ran a model"))
+    monkeypatch.setattr(accuracy, "score", lambda *a, **k: pytest.fail("quick-cached scored a design"))
+    return calls
+
+
+def test_every_registry_design_has_a_row(fake_runs):
+    frame, note = report_accuracy.model_quality("quick-cached", _costs())
+    designs = accuracy.registry_designs()
+    assert list(frame.design) == [d.label for d in designs]
+    row = frame.set_index("design")
+    # a skipped kind says why; a design missing from the cache names the command that computes it
+    assert row.loc["BitMoD mixed4 W4A16 (FP16 act)", "status"].startswith("skipped: ")
+    assert "pearray accuracy --all --quick --model smollm2" in row.loc["LUT W1A8", "status"]
+    assert np.isnan(row.loc["LUT W1A8", "ppl"])
+    assert row.loc["INT8", "status"] == "ok" and row.loc["INT8", "ppl"] == 10.0
+    i = [d.label for d in designs].index("OVP W4A4")
+    assert row.loc["OVP W4A4", "delta_ppl_pct"] == pytest.approx(10.0 * i)
+    assert row.loc["OVP W4A4", "tops_per_w"] == 1.0 + i
+    assert row.loc["INT8", "activations"] == "int8 per tensor"
+    assert "1 x 512-token window" in note and "cache only" in note
+    # the skipped kind is never looked up
+    assert not [c for c in fake_runs if c[1] == "BitMoD mixed4 W4A16 (FP16 act)"]
+
+
+def test_pareto_marks_the_undominated(fake_runs):
+    frame, _ = report_accuracy.model_quality("quick-cached", _costs())
+    known = frame.dropna(subset=["ppl"])
+    # ppl rises and TOPS/mm^2 falls with the row index while TOPS/W rises: nothing dominates
+    assert known.pareto.all()
+    assert not frame[frame.ppl.isna()].pareto.any()
+    costs = _costs()
+    costs.loc[costs.design == "LUT W4A8", ["tops_per_w", "tops_per_mm2_bounded"]] = 0.0   # dominated by INT8
+    frame, _ = report_accuracy.model_quality("quick-cached", costs)
+    assert not frame.set_index("design").loc["LUT W4A8", "pareto"]
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append(attrs.get("id"))
+        if tag == "img":
+            self.images.append(attrs.get("alt"))
+
+
+def test_section_renders_the_table_and_both_pareto_plots(fake_runs):
+    frame, note = report_accuracy.model_quality("quick-cached", _costs())
+    data = report.ReportData(None, {"model_quality.csv": frame}, "", "", (1, 1), note)
+    page = report_accuracy.section(data)
+    parser = _Collect()
+    parser.feed(page)
+    assert parser.tables == ["model-quality"]
+    assert parser.images == ["SmolLM2 quality Pareto fronts", "MiniLM quality Pareto fronts"]
+    assert "Q4_1" in page and "skipped: " in page and "★" in page
+
+
+def test_bad_mode_is_refused():
+    with pytest.raises(ValueError, match="model_quality must be one of"):
+        report_accuracy.model_quality("fast", _costs())
