@@ -209,6 +209,32 @@ def score(model, design, data, ref, use_cache=True):
     return row
 
 
+OUTLIER_LAYERS = "ffn_down"     # SmolLM2's FFN down projections: inputs are the SiLU-gated products
+
+
+def int8_without_outlier_layers(data, use_cache=True, compute_missing=True):
+    """SmolLM2 perplexity of the INT8 design with the :data:`OUTLIER_LAYERS` linears kept fp32
+    (every other linear through the INT8 golden GEMM): how much of INT8's perplexity loss the
+    per-tensor activation scales of those layers' outlier channels cause (LLM.int8). A dict
+    {"ppl", "channel_ratio"}: per linear name (attn_q, ..., ffn_down) the largest ratio, over
+    layers and windows, of the input's largest channel magnitude to its median channel's (the
+    fp32 pass's inputs); or None when not cached and not ``compute_missing``."""
+    kind = PE_KINDS["int8"]
+
+    def compute():
+        lin = accuracy.design_linear(kind, kind.prototype())
+        ratio = {}
+
+        def mixed(x, w, name):
+            channels = np.abs(x).max(axis=0)
+            short = name.split(".")[-1]
+            ratio[short] = max(ratio.get(short, 0.0), float(channels.max() / max(np.median(channels), 1e-30)))
+            return x @ w if name.endswith(OUTLIER_LAYERS) else lin(x, w, name)
+        return {"ppl": accuracy.perplexity(data.windows, mixed), "channel_ratio": ratio}
+    return _cached("smollm2", ["int8", [], f"{OUTLIER_LAYERS} fp32"], data.digest, compute, use_cache,
+                   compute_missing)
+
+
 def run(model, designs, data, use_cache=True, progress=None):
     """(reference summary, rows): one row per design with ``design``, its quantisation, and
     ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm)."""

@@ -102,13 +102,35 @@ def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_
     known = ~np.isnan(objectives).any(axis=1)
     frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[known])
                        for k, p in zip(known, objectives)]
+    note_int8 = _int8_note(frame, smol_data, plan_mode)
     windows = len(smol_data.windows)
     note = (f"SmolLM2-135M perplexity on {smol_data.source}: {windows} x {WINDOW}-token "
             f"window{'s' if windows > 1 else ''} ({smol_data.tokens:,} scored tokens); MiniLM-L6 on "
             f"{mini_data.source}. "
             + ("Quick report: results read from the accuracy cache only (--quick data). "
-               if plan_mode == "quick-cached" else ""))
+               if plan_mode == "quick-cached" else "") + note_int8)
     return frame, note
+
+
+def _int8_note(frame, data, mode):
+    """INT8's perplexity loss and, above 2 %, how much of it the FFN down projections' activation
+    outliers cause (INT8 with those 30 linears in fp32, measured on the same windows)."""
+    int8 = frame.set_index("design").loc["INT8"] if "INT8" in set(frame.design) else None
+    if int8 is None or np.isnan(int8.ppl):
+        return ""
+    text = f"INT8 (per-tensor activation scales) costs {int8.delta_ppl_pct:+.2f} % perplexity. "
+    if int8.delta_ppl_pct <= 2:
+        return text
+    got = accuracy.int8_without_outlier_layers(data, compute_missing=mode == "full")
+    if got is None:
+        return text + "(The outlier diagnosis is not cached: a full report computes it.) "
+    ratio = got["channel_ratio"]
+    others = max(v for k, v in ratio.items() if k != accuracy.OUTLIER_LAYERS)
+    return (text + f"With the 30 FFN down projections kept in fp32 it costs "
+            f"{100 * (got['ppl'] / int8.ppl_fp32 - 1):+.2f} %: their inputs (the SiLU-gated products) "
+            f"have channels up to {ratio[accuracy.OUTLIER_LAYERS]:,.0f}x their median channel's "
+            f"magnitude (the other linears' inputs: at most {others:,.0f}x), so one per-tensor scale "
+            f"leaves the ordinary channels a few levels (the outlier features LLM.int8 describes). ")
 
 
 def _fmt_num(digits):

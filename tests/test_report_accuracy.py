@@ -106,3 +106,26 @@ def test_section_renders_the_table_and_both_pareto_plots(fake_runs):
 def test_bad_mode_is_refused():
     with pytest.raises(ValueError, match="model_quality must be one of"):
         report_accuracy.model_quality("fast", _costs())
+
+
+def test_int8_outlier_diagnosis(monkeypatch, tmp_path):
+    """The diagnosis the report prints when INT8 costs more than 2 %: INT8 with the FFN down
+    projections in fp32 (measured on one 64-token window), and the inputs' channel ratios, where
+    ffn_down's outliers stand out."""
+    from models import accuracy as acc, smollm2
+    monkeypatch.setenv("PEARRAY_ACCURACY_DIR", str(tmp_path))
+    ids = smollm2.encode(acc.lee_background_text()[:2000])[:64]
+    data = accuracy.SmolLM2Data((ids,), "test")
+    assert accuracy.int8_without_outlier_layers(data, compute_missing=False) is None
+    got = accuracy.int8_without_outlier_layers(data)
+    ratio = got["channel_ratio"]
+    assert set(ratio) == {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
+    assert ratio["ffn_down"] > 3 * max(v for k, v in ratio.items() if k != "ffn_down")
+    fp32 = acc.perplexity(data.windows)
+    frame = pd.DataFrame([{"design": "INT8", "ppl": 2 * fp32, "ppl_fp32": fp32, "delta_ppl": fp32,
+                           "delta_ppl_pct": 100.0}])
+    note = report_accuracy._int8_note(frame, data, "quick-cached")       # read from the cache now
+    assert "+100.00 %" in note and "FFN down projections kept in fp32" in note
+    assert f"{100 * (got['ppl'] / fp32 - 1):+.2f} %" in note
+    frame.loc[0, "delta_ppl_pct"] = 1.5
+    assert "FFN down" not in report_accuracy._int8_note(frame, data, "quick-cached")
