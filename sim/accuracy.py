@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,9 +237,18 @@ def int8_without_outlier_layers(data, use_cache=True, compute_missing=True):
                    compute_missing)
 
 
-def run(model, designs, data, use_cache=True, progress=None):
+def _score_registry_design(args):
+    """A worker's :func:`score` of registry design number ``index`` (a PEKind holds lambdas, so
+    the worker finds the design by its index, not by pickling it)."""
+    model, index, data, ref, use_cache = args
+    return score(model, registry_designs()[index], data, ref, use_cache)
+
+
+def run(model, designs, data, use_cache=True, progress=None, workers=1):
     """(reference summary, rows): one row per design with ``design``, its quantisation, and
-    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm)."""
+    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm).
+    ``workers`` > 1 scores registry designs in that many forked processes (each design is one
+    task; rows keep the order of ``designs``); other designs run here."""
     ref = reference(model, data, use_cache)
     if model == "smollm2":
         summary = {"ppl": ref["ppl"], "windows": len(data.windows), "scored_tokens": data.tokens}
@@ -245,6 +256,18 @@ def run(model, designs, data, use_cache=True, progress=None):
         summary = {"spearman_human": accuracy.spearman(ref["similarities"], data.human),
                    "pairs": len(data.human)}
     summary.update(source=data.source, cpu_s=ref["cpu_s"], wall_s=ref["wall_s"], cached=ref["cached"])
+    registry = registry_designs()
+    index = {(d.kind.name, d.options): i for i, d in enumerate(registry)}
+    parallel = workers > 1 and all(d.kind is PE_KINDS.get(d.kind.name) and (d.kind.name, d.options) in index
+                                   for d in designs)
+    if parallel:
+        if progress:
+            progress(f"{len(designs)} designs in {workers} processes")
+        tasks = [(model, index[(d.kind.name, d.options)], data, ref, use_cache) for d in designs]
+        # fork: the workers share the loaded model and data with this process (copy on write)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            rows = list(pool.map(_score_registry_design, tasks))
+        return summary, [{**r, "design": d.label} for r, d in zip(rows, designs)]
     rows = []
     for design in designs:
         if progress:
