@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from models import smollm2
-from models.accuracy import WINDOW, spearman
+from models.accuracy import WINDOW, quantisation_summary, spearman
 from . import accuracy, report_html, report_plots as plots
 
 MODES = ("quick-cached", "full")
@@ -78,10 +78,9 @@ def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_
         row = {"design": d.label, "pe": d.kind.name, "weight_bits": pe.weight_element_bits,
                "act_bits": pe.act_element_bits}
         s, m = smol.get(d.label), mini.get(d.label)
-        got = s or m
-        if got:
-            row.update(activations=f"{got['act_format']} per {got['act_granularity']}",
-                       weights=f"{got['weight_format']} per {got['weight_granularity']}")
+        quant = quantisation_summary(d.kind, pe)
+        row.update(activations=f"{quant['act_format']} per {quant['act_granularity']}",
+                   weights=f"{quant['weight_format']} per {quant['weight_granularity']}")
         row.update(ppl=s["ppl"] if s else np.nan, ppl_fp32=s["ppl_fp32"] if s else np.nan,
                    delta_ppl=s["delta_ppl"] if s else np.nan,
                    delta_ppl_pct=100 * s["delta_ppl"] / s["ppl_fp32"] if s else np.nan,

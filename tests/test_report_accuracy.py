@@ -103,6 +103,18 @@ def test_section_renders_the_table_and_both_pareto_plots(fake_runs):
     assert "Q4_1" in page and "skipped: " in page and "★" in page
 
 
+def test_section_without_cached_results(fake_runs, monkeypatch):
+    """An empty cache (a fresh quick report): every row says how to compute it, no plots."""
+    monkeypatch.setattr(accuracy, "cached_score", lambda *a: None)
+    frame, note = report_accuracy.model_quality("quick-cached", _costs())
+    assert frame.ppl.isna().all() and not frame.pareto.any()
+    assert (frame.status.str.startswith("not computed: ") | frame.status.str.startswith("skipped: ")).all()
+    assert frame.set_index("design").loc["OVP W4A4", "activations"].startswith("ovp")
+    parser = _Collect()
+    parser.feed(report_accuracy.section(report.ReportData(None, {"model_quality.csv": frame}, "", "", (1, 1), note)))
+    assert parser.tables == ["model-quality"] and parser.images == []
+
+
 def test_bad_mode_is_refused():
     with pytest.raises(ValueError, match="model_quality must be one of"):
         report_accuracy.model_quality("fast", _costs())
