@@ -169,3 +169,20 @@ def test_other_golden_is_called_as_it_is():
     assert fg.has_fast_path(kind) and not fg.has_fast_path(broken)
     np.testing.assert_array_equal(fg.fast_golden(broken, operands, pe), kind.golden(operands, pe) + 1)
     assert not fg.has_fast_path(PE_KINDS["bitserial_fp16"])
+
+
+def test_bitserial_both_paths_are_pinned(monkeypatch):
+    """The grouped bit-serial fast path has two branches, both compared to the golden here: the
+    single scaled-weight GEMM when no partial sum can wrap (real operands, 32-bit accumulator)
+    and the per-group wrapping sums otherwise (extreme codes, 17-bit accumulator)."""
+    grouped = []
+    original = fg._grouped
+    monkeypatch.setattr(fg, "_grouped", lambda *a: grouped.append(1) or original(*a))
+    kind = PE_KINDS["bitserial"]
+    options = {"weight_format": "mixed4", "group_size": 128}
+    test_real_minilm_operands("bitserial", options)
+    assert not grouped
+    pe = kind.prototype(**options, acc_width=17)
+    acts, weights = kind.random_operands(np.random.default_rng(0), 4, 2304, 3, pe)
+    _same(kind, kind.operands(np.full_like(acts, acts.max()), np.full_like(weights, weights.max()), pe), pe)
+    assert grouped
