@@ -15,13 +15,24 @@ the same codes and extra operand:
   the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
   group scale codes), using the kind's own decoders: ``int8`` ``A @ W``; ``lut`` ``A @ (2Q -
   (2**B - 1))``; ``ovp`` ``A_val @ W_val`` with ``val = i << e`` of the decoded pairs; ``shiftadd``
-  and ``bitserial`` one GEMM per K group of the weights' integer values.
+  and ``bitserial`` one GEMM per K group of the weights' integer values; ``ant`` ``A_val @ W_val``
+  of the types' code -> value tables; ``fp8`` the aligned operands ``(-1)**s * (m << (e - 1))``
+  (e5m2's reach 2**32: :func:`wide_matmul` splits them into halves and the exact sums, up to
+  81 bits, are assembled as Python ints only where they leave int64); ``lmul`` one GEMM per
+  activation mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) *
+  g(fa, fw)`` with ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once
+  ``fa`` is fixed), stacked along K into one GEMM.
+* ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
+  has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
+  round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
+  those float32 operations, in place (no float64 products, no temporaries).
 
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
 function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
 extreme and real operands); any other golden function (a new kind, a test's deliberately broken
 copy) is called as it is. ``bitserial_fp16`` has no fast path: its float-like accumulator
-truncates after every step, so its result depends on the order of additions.
+truncates (to its own format, not an IEEE one) after every step, so the result depends on the
+order of additions and no BLAS or float type reproduces it.
 """
 
 from __future__ import annotations
@@ -29,8 +40,12 @@ from __future__ import annotations
 import numpy as np
 
 from hw.group_dequant import DequantParams
+from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
+from .fp16_gemm import decode_fp16
+from .fp8_gemm import GROWTH_BITS, aligned_operand, get_format, wrap_wide
 from .golden import wrap_signed
+from .lmul_gemm import lmul_fields
 from .registry import PE_KINDS
 from .ovp_gemm import decode_codes
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
@@ -66,7 +81,44 @@ def exact_matmul(a, w):
                 part = part.astype(np.int64)
                 total = part if total is None else total + part
             return total
+    if bound * k >= 1 << 63:
+        raise OverflowError(f"exact_matmul: sums may reach {bound} * {k}, beyond int64; use wide_matmul")
     return np.matmul(a, w)
+
+
+def wide_matmul(a, w):
+    """Exact ``a @ w`` of int64 matrices whose sums may leave int64, as limbs ``(hi, lo, s)``
+    with ``a @ w = hi * 2**s + lo`` (int64 arrays): each operand splits into sign-magnitude
+    halves of ``s / 2`` bits, the four half GEMMs are :func:`exact_matmul` s, the middle one's
+    carry moves to ``hi``. Entries must be below ``2**62`` in magnitude."""
+    a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
+    bits = max(int(np.abs(a).max(initial=0)), int(np.abs(w).max(initial=0))).bit_length()
+    half = (bits + 1) // 2
+    mask = (1 << half) - 1
+
+    def halves(x):
+        sign = np.where(x < 0, -1, 1)
+        mag = np.abs(x)
+        return sign * (mag >> half), sign * (mag & mask)
+    ah, al = halves(a)
+    wh, wl = halves(w)
+    mid = exact_matmul(ah, wl) + exact_matmul(al, wh)
+    # mid = (mid >> half) * 2**half + (mid & mask) also for negative mid (arithmetic shift)
+    lo = exact_matmul(al, wl) + ((mid & mask) << half)
+    hi = exact_matmul(ah, wh) + (mid >> half)
+    return hi, lo, 2 * half
+
+
+def limbs_to_int(hi, lo, s):
+    """``hi * 2**s + lo`` exactly, as a Python-int object array (int64 arithmetic where the
+    value provably fits: ``|hi| < 2**(62 - s)`` and ``|lo| < 2**62``)."""
+    out = np.empty(hi.shape, dtype=object)
+    small = np.abs(hi) < (1 << max(0, 61 - s))
+    out[small] = ((hi[small] << s) + lo[small]).astype(object)
+    big = ~small
+    if big.any():
+        out[big] = (hi[big].astype(object) << s) + lo[big].astype(object)
+    return out
 
 
 def _grouped(a, w, group_size):
@@ -150,21 +202,125 @@ def bitserial_fast(acts, values, pe, extra=None):
         return wrap_signed(exact_matmul(acts, values), acc)
     k, n = np.shape(values)
     codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
-    ag, wg = _grouped(acts, values, pe.group_size)
-    if np.shape(codes) != (ag.shape[0], n):
-        raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {ag.shape[0]} groups "
+    groups = groups_of(k, pe.group_size)
+    if np.shape(codes) != (groups, n):
+        raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
                          f"of {pe.group_size} (K = {k}) x {n} columns")
+    codes = np.asarray(codes, dtype=np.int64)
+    amax = int(np.abs(acts).max(initial=0))
+    wmax = int(np.abs(values).max(initial=0))
+    cmax = max(1, int(np.abs(codes).max(initial=0)))
+    if groups * pe.group_size * amax * wmax * cmax < 1 << (acc - 1):
+        # no partial result can reach the sign bit (every group sum, its scaled value and every
+        # running total is at most groups * G * amax * wmax * cmax in magnitude): each wrap is
+        # the identity and the golden's result is the exact sum_g (A_g @ W_g) * c_g, which is
+        # one GEMM of A with the weights scaled by their group's codes
+        scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
+        return exact_matmul(acts, scaled_w)
+    ag, wg = _grouped(acts, values, pe.group_size)
     raw = wrap_signed(exact_matmul(ag, wg), acc)
-    scaled = wrap_signed(raw * np.asarray(codes, dtype=np.int64)[:, None, :], acc)
+    scaled = wrap_signed(raw * codes[:, None, :], acc)
     total = np.zeros(raw.shape[1:], dtype=np.int64)
     for term in scaled:
         total = wrap_signed(total + term, acc)
     return total
 
 
+def ant_weight_values(weights, pe):
+    """ANT weight codes -> the values of the PE's weight type (LSB units)."""
+    return ant_values(weights, pe.weight_type)
+
+
+def ant_fast(acts, values, pe, extra=None):
+    return wrap_signed(exact_matmul(ant_values(acts, pe.act_type), values), pe.acc_width)
+
+
+def _fp8_raw(hi, lo, s, k, fmt):
+    """The FP8 golden's raw output from the exact sum ``hi * 2**s + lo`` (``hi`` None: ``lo``)
+    of ``k`` products: int64 for accumulators of up to 64 bits, else Python ints. Below ``2**GROWTH_BITS`` products no
+    sum reaches the accumulator's sign bit (each is below ``2**PRODUCT_BITS``), so the wrap is
+    the identity there and is skipped."""
+    width = get_format(fmt).acc_width
+    if hi is None:                                      # the sum is int64 ``lo``
+        if width <= 64:
+            return wrap_signed(lo, width)
+        exact = lo.astype(object)
+    else:
+        exact = limbs_to_int(hi, lo, s)
+        if width <= 64:
+            return wrap_signed(exact.astype(np.int64), width)
+    return exact if k <= 1 << GROWTH_BITS else wrap_wide(exact, width)
+
+
+def _fp8_sum(a, w, fmt):
+    """Exact ``a @ w`` of aligned-operand-like integers, as the FP8 golden's raw output."""
+    k = a.shape[1]
+    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * max(k, 1)
+    if bound < 1 << 62:
+        return _fp8_raw(None, exact_matmul(a, w), 0, k, fmt)
+    return _fp8_raw(*wide_matmul(a, w), k, fmt)
+
+
+def fp8_weight_values(weights, pe):
+    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``."""
+    return aligned_operand(weights, pe.format)
+
+
+def fp8_fast(acts, values, pe, extra=None):
+    return _fp8_sum(aligned_operand(acts, pe.format), values, pe.format)
+
+
+def _lmul_g(mbits):
+    """``g[fa, fw]``: the L-Mul mantissa factor (see the module docstring), int64 table."""
+    fa, fw = np.meshgrid(np.arange(1 << mbits), np.arange(1 << mbits), indexing="ij")
+    c = fa + fw + 1
+    return np.where(c < (1 << mbits), (1 << mbits) + c, 2 * c)
+
+
+def lmul_weight_values(weights, pe):
+    """L-Mul weight codes -> (``(-1)**s * 2**ef`` with 0 for ef = 0, mantissa field ``fw``)."""
+    f = get_format(pe.format)
+    s, x, ef = lmul_fields(weights, pe.format)
+    return np.where(s == 1, -1, 1) * (ef != 0) * (np.int64(1) << ef), x & ((1 << f.mbits) - 1)
+
+
+def lmul_fast(acts, prepared, pe, extra=None):
+    f = get_format(pe.format)
+    wbase, fw = prepared
+    s, x, ef = lmul_fields(acts, pe.format)
+    abase = np.where(s == 1, -1, 1) * (ef != 0) * (np.int64(1) << ef)
+    fa = x & ((1 << f.mbits) - 1)
+    g = _lmul_g(f.mbits)
+    values = range(1 << f.mbits)
+    # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
+    a_stack = np.concatenate([np.where(fa == c, abase, 0) for c in values], axis=1)
+    w_stack = np.concatenate([wbase * g[c][fw] for c in values], axis=0)
+    # the factor 2**(M - 2) (M >= 2) is applied to the integers: shift the weights' side
+    return _fp8_sum(a_stack, w_stack << (f.mbits - 2), pe.format)
+
+
+def fp16_weight_values(weights, pe):
+    """FP16 weight codes -> float32 values (exact: every FP16 value is a float32)."""
+    return decode_fp16(weights, "weight").astype(np.float32)
+
+
+def fp16_fast(acts, values, pe, extra=None):
+    """The FP16 golden's float32 steps in place: ``acc = fl32(acc + a[:, k] * w[k])``, k in order
+    from +0 (the float32 product of FP16 values is exact, as the golden's float64 one)."""
+    a = decode_fp16(acts, "activation").astype(np.float32)
+    acc = np.zeros((a.shape[0], values.shape[1]), dtype=np.float32)
+    product = np.empty_like(acc)
+    for k in range(a.shape[1]):
+        np.multiply(a[:, k, None], values[None, k, :], out=product)
+        np.add(acc, product, out=acc)
+    return acc.view(np.int32).astype(np.int64)
+
+
 #: kind name -> (weight preparation, GEMM on prepared weights)
 FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
-              "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast)}
+              "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
+              "ant": (ant_weight_values, ant_fast), "fp8": (fp8_weight_values, fp8_fast),
+              "lmul": (lmul_weight_values, lmul_fast), "fp16": (fp16_weight_values, fp16_fast)}
 
 
 def has_fast_path(kind):

@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +61,11 @@ def registry_designs():
 def supported(design):
     """None when the design can be scored in time, else the reason it cannot."""
     if not has_fast_path(design.kind) and design.kind is PE_KINDS.get(design.kind.name):
-        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM (its "
-                f"accumulator rounds after every step, so the result depends on the order of "
-                f"additions); whole-model runs through its numpy golden would take hours")
+        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM: its "
+                f"float-like accumulator truncates to its own format after every step, so the result "
+                f"depends on the order of additions and neither BLAS nor an IEEE float type "
+                f"reproduces it; its numpy golden (a Python-level loop over K) is far beyond the "
+                f"table's time budget")
     return None
 
 
@@ -136,14 +140,17 @@ def _key(model, design_id, data_digest):
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _cached(model, design_id, data_digest, compute, use_cache):
-    """``compute()`` (a dict), read from / written to the cache when ``use_cache``."""
+def _cached(model, design_id, data_digest, compute, use_cache, compute_missing=True):
+    """``compute()`` (a dict), read from / written to the cache when ``use_cache``; None for a
+    result not in the cache when not ``compute_missing`` (the quick report's cache-only read)."""
     path = cache_dir() / f"{model}-{_key(model, design_id, data_digest)}.json"
     if use_cache and path.is_file():
         try:
             return {**json.loads(path.read_text()), "cached": True}
         except (OSError, ValueError):
             pass                                   # a torn or unreadable entry: recompute
+    if not compute_missing:
+        return None
     start = time.process_time()
     wall = time.perf_counter()
     result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
@@ -163,12 +170,24 @@ def _design_id(design):
 # runs
 
 
-def reference(model, data, use_cache=True):
-    """The fp32 model's result on ``data``: {"ppl"} or {"similarities"}."""
+def reference(model, data, use_cache=True, compute_missing=True):
+    """The fp32 model's result on ``data``: {"ppl"} or {"similarities"} (None: not cached and
+    not ``compute_missing``)."""
     if model == "smollm2":
-        return _cached(model, "fp32", data.digest, lambda: {"ppl": accuracy.perplexity(data.windows)}, use_cache)
+        return _cached(model, "fp32", data.digest, lambda: {"ppl": accuracy.perplexity(data.windows)},
+                       use_cache, compute_missing)
     return _cached(model, "fp32", data.digest,
-                   lambda: {"similarities": accuracy.minilm_similarities(data.documents).tolist()}, use_cache)
+                   lambda: {"similarities": accuracy.minilm_similarities(data.documents).tolist()},
+                   use_cache, compute_missing)
+
+
+def cached_score(model, design, data, ref):
+    """:func:`score` from the cache only: the row, or None when the design's result (or the
+    reference ``ref``) is not cached."""
+    if ref is None or design.kind is not PE_KINDS.get(design.kind.name):
+        return None
+    got = _cached(model, _design_id(design), data.digest, None, True, compute_missing=False)
+    return None if got is None else score(model, design, data, ref)
 
 
 def score(model, design, data, ref, use_cache=True):
@@ -192,9 +211,44 @@ def score(model, design, data, ref, use_cache=True):
     return row
 
 
-def run(model, designs, data, use_cache=True, progress=None):
+OUTLIER_LAYERS = "ffn_down"     # SmolLM2's FFN down projections: inputs are the SiLU-gated products
+
+
+def int8_without_outlier_layers(data, use_cache=True, compute_missing=True):
+    """SmolLM2 perplexity of the INT8 design with the :data:`OUTLIER_LAYERS` linears kept fp32
+    (every other linear through the INT8 golden GEMM): how much of INT8's perplexity loss the
+    per-tensor activation scales of those layers' outlier channels cause (LLM.int8). A dict
+    {"ppl", "channel_ratio"}: per linear name (attn_q, ..., ffn_down) the largest ratio, over
+    layers and windows, of the input's largest channel magnitude to its median channel's (the
+    fp32 pass's inputs); or None when not cached and not ``compute_missing``."""
+    kind = PE_KINDS["int8"]
+
+    def compute():
+        lin = accuracy.design_linear(kind, kind.prototype())
+        ratio = {}
+
+        def mixed(x, w, name):
+            channels = np.abs(x).max(axis=0)
+            short = name.split(".")[-1]
+            ratio[short] = max(ratio.get(short, 0.0), float(channels.max() / max(np.median(channels), 1e-30)))
+            return x @ w if name.endswith(OUTLIER_LAYERS) else lin(x, w, name)
+        return {"ppl": accuracy.perplexity(data.windows, mixed), "channel_ratio": ratio}
+    return _cached("smollm2", ["int8", [], f"{OUTLIER_LAYERS} fp32"], data.digest, compute, use_cache,
+                   compute_missing)
+
+
+def _score_registry_design(args):
+    """A worker's :func:`score` of registry design number ``index`` (a PEKind holds lambdas, so
+    the worker finds the design by its index, not by pickling it)."""
+    model, index, data, ref, use_cache = args
+    return score(model, registry_designs()[index], data, ref, use_cache)
+
+
+def run(model, designs, data, use_cache=True, progress=None, workers=1):
     """(reference summary, rows): one row per design with ``design``, its quantisation, and
-    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm)."""
+    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm).
+    ``workers`` > 1 scores registry designs in that many forked processes (each design is one
+    task; rows keep the order of ``designs``); other designs run here."""
     ref = reference(model, data, use_cache)
     if model == "smollm2":
         summary = {"ppl": ref["ppl"], "windows": len(data.windows), "scored_tokens": data.tokens}
@@ -202,6 +256,18 @@ def run(model, designs, data, use_cache=True, progress=None):
         summary = {"spearman_human": accuracy.spearman(ref["similarities"], data.human),
                    "pairs": len(data.human)}
     summary.update(source=data.source, cpu_s=ref["cpu_s"], wall_s=ref["wall_s"], cached=ref["cached"])
+    registry = registry_designs()
+    index = {(d.kind.name, d.options): i for i, d in enumerate(registry)}
+    parallel = workers > 1 and all(d.kind is PE_KINDS.get(d.kind.name) and (d.kind.name, d.options) in index
+                                   for d in designs)
+    if parallel:
+        if progress:
+            progress(f"{len(designs)} designs in {workers} processes")
+        tasks = [(model, index[(d.kind.name, d.options)], data, ref, use_cache) for d in designs]
+        # fork: the workers share the loaded model and data with this process (copy on write)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            rows = list(pool.map(_score_registry_design, tasks))
+        return summary, [{**r, "design": d.label} for r, d in zip(rows, designs)]
     rows = []
     for design in designs:
         if progress:

@@ -45,7 +45,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import build, report_claims, report_html, report_intfp, report_timing, run
+from . import build, report_accuracy, report_claims, report_html, report_intfp, report_timing, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -73,6 +73,7 @@ class ReportPlan:
     workload_cols: int = 32
     synth_arrays: tuple = ((2, 2, "ws"), (4, 4, "ws"))
     accuracy_crop: tuple = None
+    model_quality: str = "quick-cached"      # sim.report_accuracy.MODES
 
     @classmethod
     def default(cls, quick=False):
@@ -81,7 +82,7 @@ class ReportPlan:
         # ragged edges
         if quick:
             return cls(4, 4, 16, 64, 20, synth_arrays=((2, 2, "ws"),))
-        return cls(8, 8, 48, 120, 30)
+        return cls(8, 8, 48, 120, 30, model_quality="full")
 
 
 def designs():
@@ -381,6 +382,7 @@ COLUMNS = {
                   "(delay + setup)), fmax_mhz (scaled to 45 nm by Stillmaker & Baas; sim/report_timing.py)",
     "timing_units.csv": "design, pe, unit (pe / act_border / weight_border), area_osu018_um2, start, "
                         "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
+    "model_quality.csv": report_accuracy.COLUMNS,
 }
 # written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
 OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv")
@@ -398,6 +400,7 @@ class ReportData:
     memory_note: str
     roof: tuple          # (DRAM GB/s, the baseline array's peak TOPS) for the roofline plot
     timing_note: str = ""
+    model_note: str = ""  # the whole-model quality section's data note (sim.report_accuracy)
 
     def __getitem__(self, name):
         return self.tables[name]
@@ -429,7 +432,9 @@ def gather(plan, staging, progress):
         tables["timing.csv"] = timing
         tables["timing_units.csv"] = timing_units
     tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
-    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note)
+    progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
+    tables["model_quality.csv"], model_note = report_accuracy.model_quality(plan.model_quality, costs, progress)
+    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note, model_note)
 
 
 def roof(plan):
@@ -442,13 +447,13 @@ def roof(plan):
 
 def steps(plan):
     """The progress steps of a report: per design a verification and a cost step, synthesis,
-    timing, page."""
-    return 2 * len(designs()) + 3
+    timing, whole-model quality, page."""
+    return 2 * len(designs()) + 4
 
 
 def report_files():
     """The names a report writes at its top level (a folder holding only these is a report)."""
-    return (*TABLES, *OPTIONAL_TABLES, "COLUMNS.md", "index.html",
+    return (*TABLES, *OPTIONAL_TABLES, "model_quality.csv", "COLUMNS.md", "index.html",
             "summary.md", "verilog", REPORT_MARKER)
 
 
@@ -478,7 +483,7 @@ def build_report(out, quick=False, progress=None):
         for name, table in data.tables.items():
             table.to_csv(staging / name, index=False, lineterminator="\n")
         (staging / "COLUMNS.md").write_text("".join(f"- `{k}`: {v}\n" for k, v in COLUMNS.items()))
-        (staging / "index.html").write_text(report_html.page(data, COLUMNS))
+        (staging / "index.html").write_text(report_html.page(data, COLUMNS, report_accuracy.SECTIONS))
         (staging / "summary.md").write_text(report_html.summary(data, time.perf_counter() - started))
         replace_dir(staging, out, REPORT_MARKER)
     finally:

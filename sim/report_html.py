@@ -385,14 +385,16 @@ SECTIONS = (
 )
 
 
-def page(data, columns):
-    """index.html: verdict, table of contents, the sections, the data files."""
-    toc = "".join(f"<li><a href='#{s.anchor}'>{html.escape(s.title)}</a></li>" for s in SECTIONS)
+def page(data, columns, extra_sections=()):
+    """index.html: verdict, table of contents, the sections (then ``extra_sections``: sections
+    kept in their own modules), the data files."""
+    sections = SECTIONS + tuple(extra_sections)
+    toc = "".join(f"<li><a href='#{s.anchor}'>{html.escape(s.title)}</a></li>" for s in sections)
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width={WIDTH_PX}'><title>pearray report</title>"
              f"<style>{CSS}</style></head><body><h1>pearray report</h1>", verdict(data),
              f"<nav><ul>{toc}<li><a href='#files'>Data files</a></li></ul></nav>"]
-    for s in SECTIONS:
+    for s in sections:
         parts.append(f"<section id='{s.anchor}'><h2>{html.escape(s.title)}</h2>{s.render(data)}</section>")
     parts.append(f"<section id='files'><h2>Data files</h2>{files_section(data, columns)}</section>")
     parts.append("</body></html>")

@@ -198,3 +198,15 @@ def test_minilm_similarity_every_design(capsys, monkeypatch, tmp_path):
     assert {r["design"] for r in doc["skipped"]} == {"BitMoD mixed4 W4A16 (FP16 act)"}
     for r in doc["results"]:
         assert -1 <= r["spearman_human"] <= 1 and r["spearman_fp32"] > 0.5
+
+
+@pytest.mark.slow
+def test_workers_give_the_serial_rows(corpus_ids):
+    """Designs scored in forked worker processes give exactly the serial rows, in order."""
+    data = run_acc.SmolLM2Data((corpus_ids[:16],), "test")
+    designs = [d for d in run_acc.registry_designs() if d.label in ("LUT W2A8", "INT8")]
+    _, serial = run_acc.run("smollm2", designs, data, use_cache=False)
+    _, parallel = run_acc.run("smollm2", designs, data, use_cache=False, workers=2)
+    assert [r["design"] for r in parallel] == [d.label for d in designs]
+    assert [r["ppl"] for r in parallel] == [r["ppl"] for r in serial]
+    assert serial[0]["ppl"] != serial[1]["ppl"]

@@ -29,6 +29,8 @@ def reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: PLAN))
+        # an empty accuracy cache: the plan's quick-cached model quality reads it and computes nothing
+        mp.setenv("PEARRAY_ACCURACY_DIR", str(tmp_path_factory.mktemp("accuracy-cache")))
         codes = [main(["report", "--out", str(root / name)]) for name in ("a", "b")]
     return root, codes
 
@@ -55,13 +57,13 @@ def test_report_is_complete_and_reproducible(reports, capsys):
     assert codes == [0, 0]
     a, b = root / "a", root / "b"
     csvs = sorted(p.name for p in a.glob("*.csv"))
-    assert set(report.TABLES) | set(report.OPTIONAL_TABLES) == set(csvs)
+    assert set(report.TABLES) | set(report.OPTIONAL_TABLES) | {"model_quality.csv"} == set(csvs)
     assert set(csvs) <= set(report.COLUMNS)            # every CSV's columns documented
     for name in csvs:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     parser = _Collect()
     parser.feed((a / "index.html").read_text())
-    assert {"decision", "verification"} <= set(parser.tables)
+    assert {"decision", "verification", "model-quality"} <= set(parser.tables)
     assert set(csvs) <= set(parser.links)              # every table linked
     assert len(parser.images) == 5 and all(parser.images)
     assert "verdict PASS" in parser.classes and "verdict FAIL" not in parser.classes
