@@ -317,6 +317,21 @@ def fp16_fast(acts, values, pe, extra=None):
 
 
 #: kind name -> (weight preparation, GEMM on prepared weights)
+#: kinds without an exact fast path, each with the reason (``pearray accuracy`` prints it in the
+#: table instead of a score)
+NO_FAST_PATH = {
+    "bitserial_fp16": "its float-like accumulator truncates to its own format after every step, so the "
+                      "result depends on the order of additions and neither BLAS nor an IEEE float "
+                      "type reproduces it",
+    "mx": "not built yet: each block's exact sum is scaled and rounded to FP32 and added with one "
+          "FP32 rounding per block, in K order (a per-block numpy path is possible, to do)",
+    "gobo": "not built yet: its FP32 accumulator rounds after every step in K order as the FP16 PE's "
+            "does (fp16_fast's float32 steps would serve, with the centroid lookup and the outliers "
+            "added after the array, to do)",
+    "wfp16": "not built yet: its exact fixed-point sums reach 60-65 bits, past float64 and int64 "
+             "(wide_matmul's limbs would serve, to do)",
+}
+
 FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
               "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
               "ant": (ant_weight_values, ant_fast), "fp8": (fp8_weight_values, fp8_fast),

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from models import accuracy, smollm2
-from models.fast_golden import has_fast_path
+from models.fast_golden import NO_FAST_PATH, has_fast_path
 from models.registry import PE_KINDS
 
 MODELS = ("smollm2", "minilm")
@@ -61,11 +61,9 @@ def registry_designs():
 def supported(design):
     """None when the design can be scored in time, else the reason it cannot."""
     if not has_fast_path(design.kind) and design.kind is PE_KINDS.get(design.kind.name):
-        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM: its "
-                f"float-like accumulator truncates to its own format after every step, so the result "
-                f"depends on the order of additions and neither BLAS nor an IEEE float type "
-                f"reproduces it; its numpy golden (a Python-level loop over K) is far beyond the "
-                f"table's time budget")
+        why = NO_FAST_PATH.get(design.kind.name, "no fast path registered")
+        return (f"PE kind {design.kind.name!r} has no exact fast path for its golden GEMM ({why}); "
+                f"its numpy golden (a Python-level loop over K) is far beyond the table's time budget")
     return None
 
 

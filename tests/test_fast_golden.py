@@ -25,8 +25,8 @@ DESIGNS += [("lut", {"weight_bits": 3}), ("ovp", {"mode": "int8"}),
             ("ant", {"act_type": "uflint4", "weight_type": "int4"})]
 # kinds whose accumulator width is fixed by the format (no acc_width option)
 FIXED_ACC = {"fp8", "lmul", "fp16"}
-# kinds without a fast path, each for a stated reason (fast_golden's module docstring)
-NO_FAST_PATH = {"bitserial_fp16"}
+# kinds without a fast path, each for a stated reason
+NO_FAST_PATH = set(fg.NO_FAST_PATH)
 IDS = [f"{n}-" + "-".join(f"{k}={v}" for k, v in o.items()) for n, o in DESIGNS]
 SHAPES = [(1, 1, 1), (3, 7, 5), (6, 129, 4), (4, 300, 9), (2, 1025, 3)]
 
