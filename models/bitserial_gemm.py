@@ -196,11 +196,17 @@ def bitserial_golden(acts, weights, pe, extra=None):
 
 
 def bitserial_extra_operand(acts, weights, pe, a_meta=None, w_meta=None):
+    return grouped_scale_operand(weights, pe, w_meta, default_scale_codes)
+
+
+def grouped_scale_operand(weights, pe, w_meta, default_codes):
+    """A grouped design's scale codes (:class:`hw.scale_dequant.ScaleCodes`) from the weights'
+    metadata, or ``default_codes(k, n, pe)`` for weights given as codes; None without groups."""
     if pe.group_size is None:
         return None
     k, n = np.shape(weights)
     if w_meta is None:
-        return scale_code_params(default_scale_codes(k, n, pe), pe.group_size)
+        return scale_code_params(default_codes(k, n, pe), pe.group_size)
     if w_meta.get("group_size") != pe.group_size:
         raise ValueError(f"weights were quantised with group size {w_meta.get('group_size')}, "
                          f"the design uses {pe.group_size}")

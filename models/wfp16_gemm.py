@@ -66,7 +66,7 @@ from hw.scale_dequant import SCALE_CODE_MAX
 
 from . import fp16_gemm
 from .bitserial_fp16 import decode_fp16
-from .bitserial_gemm import groups_of, scale_code_params, scale_codes_of
+from .bitserial_gemm import grouped_scale_operand, groups_of, scale_codes_of
 from .fp8_gemm import wrap_wide
 from .golden import wrap_signed
 from .intcodes import quantize_weights as quantize_int_weights
@@ -203,15 +203,7 @@ def wfp16_extra_operand(acts, weights, pe, a_meta=None, w_meta=None):
     scale codes (:class:`hw.scale_dequant.ScaleCodes`) from the weights' metadata, or
     :func:`default_scale_codes` for weights given as codes; None without groups."""
     decode_fp16(acts)
-    if pe.group_size is None:
-        return None
-    k, n = np.shape(weights)
-    if w_meta is None:
-        return scale_code_params(default_scale_codes(k, n, pe), pe.group_size)
-    if w_meta.get("group_size") != pe.group_size:
-        raise ValueError(f"weights were quantised with group size {w_meta.get('group_size')}, "
-                         f"the design uses {pe.group_size}")
-    return scale_code_params(np.asarray(w_meta["scale_codes"], dtype=np.int64), pe.group_size)
+    return grouped_scale_operand(weights, pe, w_meta, default_scale_codes)
 
 
 def wfp16_dequantise(raw, acts, a_meta, w_meta, pe):
