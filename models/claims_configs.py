@@ -114,6 +114,13 @@ class Claim:
 _W8A8 = (("act_type", "int8"), ("weight_type", "int8"))
 _GOBO = "GOBO W3A16 (FP16 act, FP16 outliers)"
 _GEN_BITMOD = (("weight_format", "mixed3"),)
+# BitMoD's two comparisons (vs ANT, vs OliVe) share its design, system and common-array design
+_BITMOD_DESIGN = Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16)
+# BitMoD's simulator, generative tasks (baselines.md s5, CODE bitmod_sim/test_*.py)
+_BITMOD_SETTING = Setting(clock_mhz=1000, node=28, act_kib=512, weight_kib=512, out_kib=64, dram="ddr4",
+                          dram_gbps=2 * 128 / 8 * 1000e6 / 1e9, workload="llama2-7b-decode-256")
+_BITMOD_COMMON = Side("BitMoD mixed4 W4A8 g128", "bitserial",
+                      (("weight_format", "mixed4"), ("group_size", 128)))
 
 CONFIGS = {c.name: c for c in (
     PaperConfig(
@@ -147,35 +154,30 @@ CONFIGS = {c.name: c for c in (
         source="pe-designs.md s1 (SUM systolic 3.7x / 3.3x), baselines.md s1 (ANT artifact)"),
     PaperConfig(
         name="bitmod-vs-ant", paper="BitMoD (HPCA 2025)",
-        design=Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16),
+        design=_BITMOD_DESIGN,
         baseline=Side("ANT weight-only (closest: FP16 PE)", "fp16", rows=64, cols=16, dataflow="os",
                       planned_kind="wfp16", planned_options=(("weight_format", "int4"),),
                       planned_label="ANT weight-only (wfp16 W4A16 INT4)",
                       missing="baseline not built: ANT weight-only with FP16 activations (FP16 x INT8-like "
                               "PE, 1318.6 um^2 in BitMoD's spreadsheet); measured with the FP16 x FP16 PE "
                               "(1968.7 um^2 there) and its 16-bit weights"),
-        # BitMoD's simulator, generative tasks (baselines.md s5, CODE bitmod_sim/test_*.py)
-        setting=Setting(clock_mhz=1000, node=28, act_kib=512, weight_kib=512, out_kib=64, dram="ddr4",
-                        dram_gbps=2 * 128 / 8 * 1000e6 / 1e9, workload="llama2-7b-decode-256"),
-        common_design=Side("BitMoD mixed4 W4A8 g128", "bitserial",
-                           (("weight_format", "mixed4"), ("group_size", 128))),
+        setting=_BITMOD_SETTING,
+        common_design=_BITMOD_COMMON,
         common_baseline=Side("ANT W4A4 int", "ant"),
         summary="BitMoD FP3/FP4 W3A16 64x16 vs ANT weight-only (FP16 acts) 64x16, output-stationary, 1 GHz, "
                 "28 nm, 512 KiB W + 512 KiB I SRAM, DRAM 2x128 b/cycle, Llama-2-7B decode ctx 256 batch 1, system",
         source="pe-designs.md s2 (PAPER headline), baselines.md s5 (CODE bitmod_sim configs)"),
     PaperConfig(
         name="bitmod-vs-olive", paper="BitMoD (HPCA 2025)",
-        design=Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16),
+        design=_BITMOD_DESIGN,
         baseline=Side("OliVe weight-only (closest: FP16 PE)", "fp16", rows=72, cols=16, dataflow="os",
                       planned_kind="wfp16", planned_options=(("weight_format", "ovp4"),),
                       planned_label="OliVe weight-only (wfp16 W4A16 OVP4)",
                       missing="baseline not built: OliVe weight-only with FP16 activations (FP16 x INT8-like "
                               "PE, 1318.6 um^2 in BitMoD's spreadsheet); measured with the FP16 x FP16 PE "
                               "(1968.7 um^2 there) and its 16-bit weights"),
-        setting=Setting(clock_mhz=1000, node=28, act_kib=512, weight_kib=512, out_kib=64, dram="ddr4",
-                        dram_gbps=2 * 128 / 8 * 1000e6 / 1e9, workload="llama2-7b-decode-256"),
-        common_design=Side("BitMoD mixed4 W4A8 g128", "bitserial",
-                           (("weight_format", "mixed4"), ("group_size", 128))),
+        setting=_BITMOD_SETTING,
+        common_design=_BITMOD_COMMON,
         common_baseline=Side("OliVe OVP W4A4", "ovp", (("mode", "int4"),)),
         summary="BitMoD FP3/FP4 W3A16 64x16 vs OliVe weight-only (FP16 acts) 72x16, output-stationary, 1 GHz, "
                 "28 nm, 512 KiB W + 512 KiB I SRAM, DRAM 2x128 b/cycle, Llama-2-7B decode ctx 256 batch 1, system",
