@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -75,6 +76,11 @@ BUFFERS = ("act", "weight", "out")
 
 # --------------------------------------------------------------------------------------------
 # configuration and results
+
+
+def _finite_positive(v):
+    # inf would pass a plain ``> 0`` and turn every time into 0 and every rate into nan downstream
+    return not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and v > 0
 
 
 @dataclass(frozen=True)
@@ -107,10 +113,10 @@ class CostConfig:
         tech.check_node(self.node)
         tech.check_dram(self.dram)
         for name in ("clock_mhz", "act_kib", "weight_kib", "out_kib"):
-            if not getattr(self, name) > 0:
-                raise OptionError(f"{name} must be > 0, not {getattr(self, name)!r}")
-        if self.dram_gbps is not None and not self.dram_gbps > 0:
-            raise OptionError(f"dram_gbps must be > 0, not {self.dram_gbps!r}")
+            if not _finite_positive(getattr(self, name)):
+                raise OptionError(f"{name} must be a finite number > 0, not {getattr(self, name)!r}")
+        if self.dram_gbps is not None and not _finite_positive(self.dram_gbps):
+            raise OptionError(f"dram_gbps must be a finite number > 0, not {self.dram_gbps!r}")
         if not 0 <= self.activity <= 1:
             raise OptionError(f"activity must be in 0..1, not {self.activity!r}")
         object.__setattr__(self, "pe_options", tuple(sorted(dict(self.pe_options).items())))

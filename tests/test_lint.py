@@ -46,7 +46,7 @@ def _tiered(designs):
     minutes of CI (an MX array takes ~10 s to generate and lint)."""
     first = {name: kind.variants[0][1] for name, kind in PE_KINDS.items()}
     return [pytest.param(*d, marks=pytest.mark.slow)
-            if d[1] != first[d[0]] and (d[2], d[3]) != (3, 2) and d[0] != "bitserial" else d
+            if d[1] != first[d[0]] and (d[2], d[3]) != (3, 2) else d
             for d in designs]
 
 
