@@ -30,20 +30,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, measure
 from .claim_row import row
 from .claims_configs import CLAIMS, COMMON, CONFIGS, EXTRA_WORKLOADS, Claim, Setting, Side
 from .lmul_claims import lmul_rows
-from .cost import ARRAY_GROUPS, AREA_GROUPS, ENERGY_GROUPS, CostConfig, evaluate
+from .cost import CostConfig, evaluate
 from .registry import PE_KINDS, get_kind
 from .workloads import get_workload
 
 #: the workload every paper workload becomes with ``quick``
 QUICK_WORKLOAD = "minilm-l6"
 
-_COUNTED_ENERGY = {"pe": ("pes",),
-                   "array": (*ARRAY_GROUPS, "out_accumulate", "clock"),
-                   "system": ENERGY_GROUPS}
-_COUNTED_AREA = {"pe": ("pes",), "array": (*ARRAY_GROUPS, "out_accumulate"), "system": AREA_GROUPS}
 
 
 @dataclass(frozen=True)
@@ -117,15 +114,19 @@ def side_figures(side, setting, quick=False):
     else:
         latency = result.cycles / (setting.clock_mhz * 1e6)
     return {"latency_s": latency / side.count,
-            "energy_pj": sum(result.energy_pj[g] for g in _COUNTED_ENERGY[setting.counted]),
-            "area_um2": side.count * sum(result.area_um2[g] for g in _COUNTED_AREA[setting.counted]),
+            "energy_pj": sum(result.energy_pj[g] for g in COUNTED_ENERGY[setting.counted]),
+            "area_um2": side.count * sum(result.area_um2[g] for g in COUNTED_AREA[setting.counted]),
             "macs": result.macs}
 
 
 def ratio(state, metric, quick=False):
     """The claim's ratio (see the module docstring) of ``state``'s design over its baseline."""
-    d = side_figures(state.design, state.setting, quick)
-    b = side_figures(state.baseline, state.setting, quick)
+    return _metric(side_figures(state.design, state.setting, quick),
+                   side_figures(state.baseline, state.setting, quick), metric)
+
+
+def _metric(d, b, metric):
+    """The claim's ratio from the design's and the baseline's figures."""
     if metric == "speedup":
         return b["latency_s"] / d["latency_s"]
     if metric == "energy":
@@ -170,6 +171,30 @@ def chain(config, metric, quick=False):
     return out
 
 
+def overridden_ratio(state, overrides, metric, quick=False):
+    """:func:`ratio` of ``state`` with ``overrides`` = (design, baseline)
+    :class:`~models.claim_factors.Override` substitutions (:func:`models.claim_factors.measure`)."""
+    gemms = workload_gemms(state.setting.workload, quick)
+    d = measure(state.design, state.setting, overrides[0], gemms, cost_config)
+    b = measure(state.baseline, state.setting, overrides[1], gemms, cost_config)
+    return _metric(d, b, metric)
+
+
+def residual_chain(config, metric, quick=False):
+    """[(factor name, what it substitutes and its source, ratio after it)] past the paper
+    configuration: the factors of :data:`models.claim_factors.FACTORS` for ``config`` that apply
+    to ``metric``, each keeping the earlier ones' substitutions."""
+    paper = State(resolve(config.design), resolve(config.baseline), config.setting)
+    overrides = (NONE, NONE)
+    out = []
+    for f in FACTORS.get(config.name, ()):
+        if f.metrics and metric not in f.metrics:
+            continue
+        overrides = (overrides[0].merged(f.design), overrides[1].merged(f.baseline))
+        out.append((f.name, f"{f.change}; {f.source}", overridden_ratio(paper, overrides, metric, quick)))
+    return out
+
+
 def _note(claim: Claim, config):
     parts = [claim.unreproducible] if claim.unreproducible else []
     parts += [s.missing for s in (resolve(config.design), resolve(config.baseline)) if s.missing]
@@ -185,7 +210,8 @@ def claim_row(claim, quick=False):
     summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
     return row(claim.paper, claim.claim, claim.paper_ratio, summary, chain(config, claim.metric, quick),
                claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
-               claim.paper_range, unreproducible=bool(claim.unreproducible))
+               claim.paper_range, beyond=residual_chain(config, claim.metric, quick),
+               unreproducible=bool(claim.unreproducible))
 
 
 def claims_table(quick=False, lmul=True, lmul_data=None):
