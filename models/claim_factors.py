@@ -156,13 +156,16 @@ class Factor:
 ANT_PE_DYN_UW = 279.96
 ANT_PE_CLOCK_MHZ = 500
 #: BitMoD's simulator (baselines.md s5, CODE bitmod_sim/test_*.py): pJ per PE per cycle, and its
-#: post-place-and-route factor on PE energy (pe_array.py PR_SCALING)
+#: post-place-and-route factor (pe_array.py PR_SCALING: pe_energy * PR_SCALING)
 BITMOD_PE_PJ = 0.56
 BITMOD_ANT_PE_PJ = 0.56
 BITMOD_OLIVE_PE_PJ = 0.613
 BITMOD_PR_FACTOR = 1.5
+#: the models of BitMoD's test configs, in the order of their per-model lists (CODE
+#: bitmod_sim/test_ant.py model_list; baselines.md s5 gives ANT's "w bits 5/5/5.25/5/4/5 per model")
+BITMOD_MODELS = ("opt-1.3b", "phi-2", "Yi-6B", "Llama-2-7b", "Llama-2-13b", "Llama-3-8B")
 #: weight bits per element in BitMoD's generative runs (baselines.md s5; ANT's and OliVe's are
-#: Llama-2-7B's entries of test_ant.py / test_olive.py w_prec), and BitMoD's KV bits
+#: the Llama-2-7b entries of test_ant.py / test_olive.py w_prec), and BitMoD's KV bits
 BITMOD_W_BITS = 3.0625
 BITMOD_KV_BITS = 8
 BITMOD_ANT_W_BITS = 5

@@ -1,0 +1,170 @@
+"""The measured factors past a paper configuration (models/claim_factors.py): the substituted
+measurement equals the cost model's when nothing is substituted, each factor changes one thing,
+the factors multiply to the fully substituted ratio, the formulas are the papers' and every figure
+is the one shared/specs/baselines.md records."""
+
+import math
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from models import claim_factors as cf
+from models import claims
+from models.claims_configs import CLAIMS, COMMON, CONFIGS, Setting
+from models.cost import CostConfig, evaluate
+from models.workloads import Gemm
+
+# baselines.md lines the figures come from, quoted (the file is read too when it is reachable)
+QUOTED = {
+    "ant_pe": "PE power [CODE results/systolic_array_synth.csv] 8/4 PE: leak 64.314 uW, dyn 279.96 uW at 500 MHz",
+    "bitmod": "  - BitMoD: 64x16 / 32x32; 0.56 pJ/cycle/PE; 1507.7 um^2.",
+    "ant": "  - ANT: 64x16 / 32x32; 0.56 pJ; 1318.6 um^2; w bits 5/5/5.25/5/4/5 per model, KV 16.",
+    "olive": "  - OliVe: 72x16 / 36x32; 0.613 pJ; 1318.6 um^2; w 4 (4.5 for Llama-3-8B).",
+    "bits": "  - BitMoD weight bits: 3.0625 (gen), 4.0625 (disc), 6.0625 (lossless); KV 8.",
+    "shared": "  - Shared: 512 KB W-SRAM + 512 KB I-SRAM, 8 banks, CACTI 28 nm; DRAM 128 b/cycle x2; "
+              "P&R factor 1.5; ctx 256, batch 1.",
+}
+
+
+def _baselines_md():
+    here = Path(__file__).resolve()
+    for root in here.parents:
+        path = root / "shared" / "specs" / "baselines.md"
+        if path.exists():
+            return path.read_text()
+    return None
+
+
+def test_quoted_lines_are_in_baselines_md():
+    text = _baselines_md()
+    if text is None:
+        pytest.skip("shared/specs/baselines.md not reachable from this checkout (the quotes stand)")
+    for line in QUOTED.values():
+        assert line in text
+
+
+def test_figures_are_the_quoted_ones():
+    assert f"dyn {cf.ANT_PE_DYN_UW} uW at {cf.ANT_PE_CLOCK_MHZ} MHz" in QUOTED["ant_pe"]
+    assert cf.ant_pe_pj_per_cycle() == pytest.approx(0.55992)
+    assert f"; {cf.BITMOD_PE_PJ} pJ/cycle/PE" in QUOTED["bitmod"]
+    assert f"; {cf.BITMOD_ANT_PE_PJ} pJ;" in QUOTED["ant"] and f"; {cf.BITMOD_OLIVE_PE_PJ} pJ;" in QUOTED["olive"]
+    assert f"P&R factor {cf.BITMOD_PR_FACTOR};" in QUOTED["shared"]
+    assert f"{cf.BITMOD_W_BITS} (gen)" in QUOTED["bits"] and f"KV {cf.BITMOD_KV_BITS}." in QUOTED["bits"]
+    # per-model lists: Llama-2-7b's entry (the order of BitMoD's model_list)
+    ant_bits = QUOTED["ant"].split("w bits ")[1].split(" ")[0].split("/")
+    assert len(ant_bits) == len(cf.BITMOD_MODELS)
+    assert float(ant_bits[cf.BITMOD_MODELS.index("Llama-2-7b")]) == cf.BITMOD_ANT_W_BITS
+    assert f"w {cf.BITMOD_OLIVE_W_BITS} (4.5 for Llama-3-8B)" in QUOTED["olive"]
+
+
+def test_common_setting_is_the_cost_models_defaults():
+    default = {f.name: f.default for f in fields(CostConfig)}
+    for name in ("clock_mhz", "node", "act_kib", "weight_kib", "out_kib", "dram", "dram_gbps"):
+        assert getattr(COMMON, name) == default[name] == getattr(Setting(), name)
+
+
+def _sides():
+    for config in CONFIGS.values():
+        for side in (config.design, config.baseline):
+            yield claims.resolve(side), config.setting
+        for side in (config.common_design, config.common_baseline):
+            yield claims.resolve(side), COMMON
+
+
+def test_nothing_substituted_is_the_cost_model():
+    for side, setting in _sides():
+        gemms = claims.workload_gemms(setting.workload, quick=True)
+        got = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+        want = claims.side_figures(side, setting, quick=True)
+        assert got == pytest.approx(want, rel=1e-12), side.label
+
+
+def _setup(name="bitmod-vs-ant"):
+    config = CONFIGS[name]
+    side = claims.resolve(config.design)
+    return side, config.setting, claims.workload_gemms(config.setting.workload, quick=True)
+
+
+def test_weight_bits_at_the_pes_own_width_change_nothing_and_otherwise_only_weight_traffic():
+    side, setting, gemms = _setup()
+    cost = claims.cost_config(side, setting)
+    own = cost.design().facts.pe.weight_element_bits
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    assert cf.measure(side, setting, cf.Override(weight_bits=own), gemms, claims.cost_config) == \
+        pytest.approx(base, rel=1e-12)
+    doubled = cf.measure(side, setting, cf.Override(weight_bits=2 * own), gemms, claims.cost_config)
+    result = evaluate(cost, gemms)
+    extra = sum((layer.energy_pj["dram_weight"] + layer.dram_bytes["weight"] * 8
+                 / cost.design().facts.word_widths["weight"] * result.energy_per_action_pj["sram_weight_word"])
+                * layer.count for layer in result.layers if not layer.name.startswith("attn_"))
+    assert doubled["energy_pj"] - base["energy_pj"] == pytest.approx(extra, rel=1e-9)
+    assert doubled["area_um2"] == base["area_um2"] and doubled["macs"] == base["macs"]
+
+
+def test_pe_energy_per_cycle_replaces_only_the_pe_group():
+    side, setting, gemms = _setup()
+    result = evaluate(claims.cost_config(side, setting), gemms)
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    got = cf.measure(side, setting, cf.Override(pe_pj_per_cycle=2.0), gemms, claims.cost_config)
+    pes = side.rows * side.cols
+    assert got["energy_pj"] - base["energy_pj"] == pytest.approx(
+        2.0 * pes * result.cycles - result.energy_pj["pes"], rel=1e-9)
+    assert got["latency_s"] == base["latency_s"]
+
+
+def test_cycle_formulas_are_the_papers():
+    class Pe:
+        def __init__(self, a, w):
+            self.act_element_bits, self.weight_element_bits = a, w
+    g = Gemm("x", 64, 64, 64)
+    # ANT's artifact: a 4-bit operand pair runs 4x an 8-bit one on a 32x32 array
+    assert cf.ant_artifact_os_cycles(g, 32, 32, Pe(4, 4), ()) == 1 * 1 * 64
+    assert cf.ant_artifact_os_cycles(g, 32, 32, Pe(8, 8), ()) == 2 * 2 * 64
+    assert cf.ant_artifact_os_cycles(g, 32, 32, Pe(8, 4), ()) == 2 * 1 * 64
+    with pytest.raises(ValueError, match="at most 8 bits"):
+        cf.ant_artifact_os_cycles(g, 32, 32, Pe(16, 4), ())
+    # BitMoD's simulator: one decoded token of a 4096 x 4096 projection on 64 x 16
+    d = Gemm("q_proj", 1, 4096, 4096)
+    (name, bitmod), = {cf.FACTORS["bitmod-vs-ant"][0].design.cycles}
+    (_, ant), = {cf.FACTORS["bitmod-vs-ant"][0].baseline.cycles}
+    assert name == "bitmod_sim" and dict(bitmod)["bit_serial"] and not dict(ant)["bit_serial"]
+    assert cf.bitmod_sim_cycles(d, 64, 16, None, bitmod) == 1024 * 64 * 1 * 2
+    assert cf.bitmod_sim_cycles(d, 64, 16, None, ant) == 4096 * 64
+    # attention runs at the KV bits: 8 -> 4 cycles per tile
+    assert cf.bitmod_sim_cycles(Gemm("attn_qk", 1, 128, 256), 64, 16, None, bitmod) == 32 * 4 * 1 * 4
+
+
+def _changed(a, b):
+    return {f.name for f in fields(cf.Override) if getattr(a, f.name) != getattr(b, f.name)}
+
+
+def test_each_factor_substitutes_one_kind_of_figure_and_carries_its_source():
+    assert set(cf.FACTORS) <= set(CONFIGS)
+    for factors in cf.FACTORS.values():
+        state = (cf.NONE, cf.NONE)
+        for f in factors:
+            nxt = (state[0].merged(f.design), state[1].merged(f.baseline))
+            changed = _changed(state[0], nxt[0]) | _changed(state[1], nxt[1])
+            assert len(changed) == 1, (f.name, changed)
+            assert f.source.startswith("baselines.md s")
+            state = nxt
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.config in cf.FACTORS], ids=lambda c: c.claim)
+def test_factors_multiply_to_the_fully_substituted_ratio(claim):
+    config = CONFIGS[claim.config]
+    row = claims.claim_row(claim, quick=True)
+    paper = claims.State(claims.resolve(config.design), claims.resolve(config.baseline), config.setting)
+    design, baseline = cf.NONE, cf.NONE
+    for f in cf.FACTORS[claim.config]:
+        design, baseline = design.merged(f.design), baseline.merged(f.baseline)
+    full = claims.overridden_ratio(paper, (design, baseline), claim.metric, quick=True)
+    past = math.prod(f["factor"] for f in row["residual_factors"])
+    assert row["measured_ratio_paper_config"] * past == pytest.approx(full, rel=1e-3)
+    assert all(f["change"].count("baselines.md s") == 1 for f in row["residual_factors"])
+    # and the first factor is the paper config with that one substitution, measured on its own
+    first = cf.FACTORS[claim.config][0]
+    alone = claims.overridden_ratio(paper, (first.design, first.baseline), claim.metric, quick=True)
+    assert row["residual_factors"][0]["factor"] == pytest.approx(alone / claims.ratio(paper, claim.metric, True),
+                                                                 rel=1e-12)
