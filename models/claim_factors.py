@@ -19,6 +19,11 @@ Substitutions (:class:`Override`, per side):
 * ``weight_bits``: weight bits per element of the projections (GEMMs not named ``attn_*``: the
   KV cache is not a weight) in DRAM; the DRAM bytes, DRAM energy, DRAM time and SRAM fill writes
   scale with it;
+* ``dram_pj_per_bit``: (read, write) DRAM energy per bit of the paper's simulator instead of this
+  project's DRAM type's (:mod:`models.tech`); the DRAM traffic and time stay ours;
+* ``static_pj_per_cycle``: static (leakage) energy of the whole side per cycle, charged over
+  every cycle of the latency (memory stalls included), as ANT's artifact does; this project's
+  model has none;
 * ``cycles``: a :data:`CYCLE_MODELS` formula replaces the RTL's cycle count in the latency (the DRAM
   roofline is this project's), the flop clock energy and the per-cycle PE energy.
 
@@ -81,6 +86,8 @@ class Override:
     pe_pj_per_cycle: float | None = None
     weight_bits: float | None = None
     cycles: tuple | None = None
+    dram_pj_per_bit: tuple | None = None
+    static_pj_per_cycle: float | None = None
 
     def merged(self, other):
         """This override with ``other``'s substitutions added (``other`` wins)."""
@@ -117,15 +124,23 @@ def measure(side, setting, override, gemms, cost_config):
             dram["weight"] += extra
             e["dram_weight"] *= scale
             e["sram_weight"] += extra * 8 / facts.word_widths["weight"] * sram_weight_pj
+        if override.dram_pj_per_bit is not None:
+            read, write = override.dram_pj_per_bit
+            for b, pj in (("act", read), ("weight", read), ("out", write)):
+                e[f"dram_{b}"] *= pj / result.energy_per_action_pj["dram_bit"]
         if override.pe_pj_per_cycle is not None:
             e["pes"] = override.pe_pj_per_cycle * pes * cycles
         e["clock"] *= cycles / layer.cycles
         compute_s = cycles / clock_hz
         if setting.counted == "system":
-            latency += max(compute_s, sum(dram.values()) / bandwidth) * layer.count
+            layer_s = max(compute_s, sum(dram.values()) / bandwidth)
         else:
-            latency += compute_s * layer.count
+            layer_s = compute_s
+        latency += layer_s * layer.count
         energy += sum(e[g] for g in COUNTED_ENERGY[setting.counted]) * layer.count
+        if override.static_pj_per_cycle is not None:
+            # static energy is charged for every cycle the layer takes, stalls included
+            energy += override.static_pj_per_cycle * layer_s * clock_hz * layer.count
     return {"latency_s": latency / side.count, "energy_pj": energy,
             "area_um2": side.count * sum(result.area_um2[g] for g in COUNTED_AREA[setting.counted]),
             "macs": result.macs}
@@ -154,7 +169,15 @@ class Factor:
 #: ANT's artifact PE (baselines.md s1 / s3, CODE results/systolic_array_synth.csv): the 8/4 PE's
 #: dynamic power in uW at the artifact's 500 MHz clock (= BitFusion's 8/2 Fusion Unit row)
 ANT_PE_DYN_UW = 279.96
+ANT_PE_LEAK_UW = 64.314
 ANT_PE_CLOCK_MHZ = 500
+#: ANT's artifact energy model (CODE clevercool/ANT-Quantization@2c0f3cc
+#: ant_simulator/bitfusion/src/simulator/stats.py ``get_energy``, energies in nJ as energy.py
+#: prints them x1e3 as pJ): DRAM read / write per bit and DRAM leakage per cycle; core and SRAM
+#: leakage are charged every cycle, core dynamic energy every non-stall cycle
+ANT_DRAM_READ_NJ_PER_KBIT = 1.18294
+ANT_DRAM_WRITE_NJ_PER_KBIT = 1.47797
+ANT_DRAM_LEAK_NJ = 3838.05 / 500000
 #: BitMoD's simulator (baselines.md s5, CODE bitmod_sim/test_*.py): pJ per PE per cycle, and its
 #: post-place-and-route factor (pe_array.py PR_SCALING: pe_energy * PR_SCALING)
 BITMOD_PE_PJ = 0.56
@@ -166,19 +189,40 @@ BITMOD_PR_FACTOR = 1.5
 BITMOD_MODELS = ("opt-1.3b", "phi-2", "Yi-6B", "Llama-2-7b", "Llama-2-13b", "Llama-3-8B")
 #: weight bits per element in BitMoD's generative runs (baselines.md s5; ANT's and OliVe's are
 #: the Llama-2-7b entries of test_ant.py / test_olive.py w_prec), and BitMoD's KV bits
+#: BitMoD's DRAM energy (CODE abdelfattah-lab/BitMoD-HPCA-25@6b68523 bitmod_sim/accelerator.py
+#: ``_init_mem``: ``wr_cost = dram_rw_bw / 64 * 1200`` pJ per access of dram_rw_bw = 128 bits,
+#: read and write alike)
+BITMOD_DRAM_BUS_BITS = 128
+BITMOD_DRAM_PJ_PER_64B = 1200
 BITMOD_W_BITS = 3.0625
 BITMOD_KV_BITS = 8
 BITMOD_ANT_W_BITS = 5
 BITMOD_OLIVE_W_BITS = 4
 
 
-def ant_pe_pj_per_cycle():
-    """ANT's artifact PE: dynamic energy per cycle (pJ) = its power / its clock."""
-    return ANT_PE_DYN_UW * 1e-6 / (ANT_PE_CLOCK_MHZ * 1e6) * 1e12
+def ant_pe_pj_per_cycle(uw=ANT_PE_DYN_UW):
+    """ANT's artifact PE: energy per cycle (pJ) = its power ``uw`` (dynamic by default) / its clock."""
+    return uw * 1e-6 / (ANT_PE_CLOCK_MHZ * 1e6) * 1e12
+
+
+def ant_dram_pj_per_bit():
+    """(read, write) pJ per DRAM bit in ANT's artifact (nJ per 1024 bits x 1e3 / 1024)."""
+    return (ANT_DRAM_READ_NJ_PER_KBIT * 1e3 / 1024, ANT_DRAM_WRITE_NJ_PER_KBIT * 1e3 / 1024)
+
+
+def ant_static_pj_per_cycle(pes):
+    """ANT's artifact static energy per cycle (pJ) of an array of ``pes`` PEs: core leakage (the
+    PE's leakage power at its clock, per PE) + DRAM leakage; its SRAM leakage (CACTI) is not known
+    here and is left out."""
+    return pes * ant_pe_pj_per_cycle(ANT_PE_LEAK_UW) + ANT_DRAM_LEAK_NJ * 1e3
 
 
 _ANT_SRC = ("baselines.md s1: ANT artifact PE power (results/systolic_array_synth.csv, 8/4 PE dyn "
             f"{ANT_PE_DYN_UW} uW at {ANT_PE_CLOCK_MHZ} MHz)")
+_ANT_STATS_SRC = ("CODE clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/stats.py "
+                  f"get_energy: DRAM read {ANT_DRAM_READ_NJ_PER_KBIT}/1024, write {ANT_DRAM_WRITE_NJ_PER_KBIT}/1024 "
+                  "nJ/bit, DRAM leak 3838.05/500000 nJ/cycle; baselines.md s1: 8/4 PE leak "
+                  f"{ANT_PE_LEAK_UW} uW at {ANT_PE_CLOCK_MHZ} MHz")
 _ANT_CYCLES_SRC = ("baselines.md s1: ANT artifact output-stationary cycles ceil(M/(32 fa)) ceil(OC/(32 fw)) "
                    "K^2 IC, f = floor(8/max(p,4)) (accelerator.py get_perf_factor, conf_ant.ini)")
 _BITMOD_PE_SRC = (f"baselines.md s5: bitmod_sim test_*.py pe_energy BitMoD {BITMOD_PE_PJ}, ANT "
@@ -187,6 +231,15 @@ _BITMOD_BITS_SRC = (f"baselines.md s5: BitMoD weight bits {BITMOD_W_BITS} (gen),
                     "on Llama-2-7B (bitmod_sim test_ant.py / test_olive.py w_prec)")
 _BITMOD_CYCLES_SRC = ("baselines.md s5: bitmod_sim tiles = ceil(Cin/dp) ceil(Cout/h) ceil(tokens/w), "
                       "cycles per tile ceil(floor(wp)/2) bit-serial (dp 4), else 1 (dp 1)")
+
+
+def bitmod_dram_pj_per_bit():
+    """pJ per DRAM bit in BitMoD's simulator: (bus / 64 x 1200 pJ) per access of ``bus`` bits."""
+    return BITMOD_DRAM_BUS_BITS / 64 * BITMOD_DRAM_PJ_PER_64B / BITMOD_DRAM_BUS_BITS
+
+
+_BITMOD_DRAM_SRC = ("CODE abdelfattah-lab/BitMoD-HPCA-25@6b68523 bitmod_sim/accelerator.py _init_mem: "
+                    f"wr_cost = dram_rw_bw / 64 * {BITMOD_DRAM_PJ_PER_64B} per {BITMOD_DRAM_BUS_BITS}-bit access")
 
 
 def _bitmod_sim(bit_serial, w_prec, kv_prec=16):
@@ -207,6 +260,9 @@ def _bitmod_factors(baseline_pj, baseline_bits):
         Factor("paper's weight bits", f"weights in DRAM at {BITMOD_W_BITS} vs {baseline_bits} bits "
                "(BitMoD's test configs) instead of our PEs' storage formats", _BITMOD_BITS_SRC,
                design=Override(weight_bits=BITMOD_W_BITS), baseline=Override(weight_bits=baseline_bits)),
+        Factor("paper's DRAM energy", f"DRAM at BitMoD's {bitmod_dram_pj_per_bit():.4g} pJ per bit instead of "
+               "DDR4's", _BITMOD_DRAM_SRC, design=Override(dram_pj_per_bit=(bitmod_dram_pj_per_bit(),) * 2),
+               baseline=Override(dram_pj_per_bit=(bitmod_dram_pj_per_bit(),) * 2), metrics=("energy",)),
     )
 
 
@@ -218,6 +274,15 @@ _OLIVE_ANT = (
     Factor("paper's cycle model", "ANT's artifact cycles (an 8/4 fusion unit: four 4b x 4b or one 8b x 8b "
            "MAC per cycle) instead of our RTL's", _ANT_CYCLES_SRC,
            design=Override(cycles=("ant_artifact_os", ())), baseline=Override(cycles=("ant_artifact_os", ()))),
+    Factor("paper's DRAM energy", "DRAM at ANT's artifact's %.3g / %.3g pJ per bit read / write instead of "
+           "HBM2's" % ant_dram_pj_per_bit(), _ANT_STATS_SRC,
+           design=Override(dram_pj_per_bit=ant_dram_pj_per_bit()),
+           baseline=Override(dram_pj_per_bit=ant_dram_pj_per_bit()), metrics=("energy",)),
+    Factor("paper's static energy", "core leakage (%.3g pJ per PE per cycle) and DRAM leakage (%.3g pJ per "
+           "cycle) charged over every cycle, as ANT's artifact does; SRAM leakage (CACTI) not known"
+           % (ant_pe_pj_per_cycle(ANT_PE_LEAK_UW), ANT_DRAM_LEAK_NJ * 1e3), _ANT_STATS_SRC,
+           design=Override(static_pj_per_cycle=ant_static_pj_per_cycle(32 * 32)),
+           baseline=Override(static_pj_per_cycle=ant_static_pj_per_cycle(32 * 32)), metrics=("energy",)),
 )
 
 #: config name (models.claims_configs.CONFIGS) -> its factors past the paper configuration, in order

@@ -16,8 +16,12 @@ L-Mul rows of :mod:`models.lmul_claims`), with the columns of ``claims.csv``:
   measured by changing ONE thing of the common configuration into the paper's, in the order of
   :data:`STEPS` (precisions and kinds, array shape/count/dataflow, clock, node, buffers and DRAM,
   workload, what is counted). The factors telescope: their product is exactly
-  paper-config / common, and the row compares it with the gap paper / common (target +-15 %);
-  what is left is the residual paper / paper-config, with its reason.
+  paper-config / common. Past the paper configuration, :func:`residual_chain` measures the
+  paper's own figures and formulas (PE energy tables, cycle models, weight bits, DRAM and static
+  energy: :data:`models.claim_factors.FACTORS`) substituted one at a time into the same system
+  model; the row compares the product of ALL measured factors with the gap paper / common (target
+  +-15 %), and what is left is the unexplained residual, with its reason. A GPU or unverified
+  figure gets no factors past the paper config (it did not come from the paper's simulator).
 
 Metrics (:data:`models.claims_configs.METRICS`): ``speedup`` = baseline latency / design latency
 (compute time at the RTL's cycles for PE / array counts, the DRAM roofline for system counts;
@@ -210,7 +214,9 @@ def claim_row(claim, quick=False):
     summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
     return row(claim.paper, claim.claim, claim.paper_ratio, summary, chain(config, claim.metric, quick),
                claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
-               claim.paper_range, beyond=residual_chain(config, claim.metric, quick),
+               # the factors past the paper config model the paper's own simulator, which an
+               # unreproducible (GPU, unverified) figure did not come from
+               claim.paper_range, beyond=() if claim.unreproducible else residual_chain(config, claim.metric, quick),
                unreproducible=bool(claim.unreproducible))
 
 
