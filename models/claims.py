@@ -34,10 +34,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, measure
+from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, SynthesisFactor, measure
 from .claim_row import row
 from .claims_configs import CLAIMS, COMMON, CONFIGS, EXTRA_WORKLOADS, Claim, Setting, Side
 from .lmul_claims import lmul_rows
+from .lmul_energy import load as load_synthesis
 from .cost import CostConfig, evaluate
 from .registry import PE_KINDS, get_kind
 from .workloads import get_workload
@@ -184,15 +185,21 @@ def overridden_ratio(state, overrides, metric, quick=False):
     return _metric(d, b, metric)
 
 
-def residual_chain(config, metric, quick=False):
+def residual_chain(config, metric, quick=False, synth_data=None):
     """[(factor name, what it substitutes and its source, ratio after it)] past the paper
     configuration: the factors of :data:`models.claim_factors.FACTORS` for ``config`` that apply
-    to ``metric``, each keeping the earlier ones' substitutions."""
+    to ``metric``, each keeping the earlier ones' substitutions. ``synth_data``: the cached
+    synthesis figures a :class:`~models.claim_factors.SynthesisFactor` reads (None: read
+    :data:`models.lmul_energy.DATA_FILE`)."""
     paper = State(resolve(config.design), resolve(config.baseline), config.setting)
     overrides = (NONE, NONE)
     out = []
     for f in FACTORS.get(config.name, ()):
         if f.metrics and metric not in f.metrics:
+            continue
+        if isinstance(f, SynthesisFactor):
+            data = synth_data if synth_data is not None else load_synthesis()
+            out.append((f.name, f"{f.change}; {f.source}", f.ratio(data, metric)))
             continue
         overrides = (overrides[0].merged(f.design), overrides[1].merged(f.baseline))
         out.append((f.name, f"{f.change}; {f.source}", overridden_ratio(paper, overrides, metric, quick)))
@@ -206,7 +213,7 @@ def _note(claim: Claim, config):
     return "; ".join(parts)
 
 
-def claim_row(claim, quick=False):
+def claim_row(claim, quick=False, synth_data=None):
     """The claims.csv row of one :class:`~models.claims_configs.Claim`."""
     config = CONFIGS[claim.config]
     planned = [s.planned_kind for s in (config.design, config.baseline) if s.planned_kind]
@@ -216,7 +223,7 @@ def claim_row(claim, quick=False):
                claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
                # the factors past the paper config model the paper's own simulator, which an
                # unreproducible (GPU, unverified) figure did not come from
-               claim.paper_range, beyond=() if claim.unreproducible else residual_chain(config, claim.metric, quick),
+               claim.paper_range, beyond=() if claim.unreproducible else residual_chain(config, claim.metric, quick, synth_data),
                unreproducible=bool(claim.unreproducible))
 
 
@@ -224,7 +231,7 @@ def claims_table(quick=False, lmul=True, lmul_data=None):
     """Every claim's row (list of dicts, :data:`models.claim_row.COLUMNS`), the L-Mul rows last
     (from the cached synthesis + OpenSTA figures ``lmul_data``, None: read
     :data:`models.lmul_energy.DATA_FILE`; no synthesis runs here)."""
-    rows = [claim_row(c, quick) for c in CLAIMS]
+    rows = [claim_row(c, quick, lmul_data) for c in CLAIMS]
     if lmul:
         rows += lmul_rows(lmul_data)
     return rows

@@ -3,6 +3,7 @@ measurement equals the cost model's when nothing is substituted, each factor cha
 the factors multiply to the fully substituted ratio, the formulas are the papers' and every figure
 is the one shared/specs/baselines.md records."""
 
+import json
 import math
 from dataclasses import fields
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from models import claim_factors as cf
-from models import claims
+from models import claims, lmul_energy
 from models.claims_configs import CLAIMS, COMMON, CONFIGS, Setting
 from models.cost import CostConfig, evaluate
 from models.workloads import Gemm
@@ -189,6 +190,9 @@ def test_each_factor_substitutes_one_kind_of_figure_and_carries_its_source():
     for factors in cf.FACTORS.values():
         state = (cf.NONE, cf.NONE)
         for f in factors:
+            if isinstance(f, cf.SynthesisFactor):   # replaces the whole measurement: last
+                assert f is factors[-1] and "lmul_energy.json" in f.source
+                continue
             nxt = (state[0].merged(f.design), state[1].merged(f.baseline))
             changed = _changed(state[0], nxt[0]) | _changed(state[1], nxt[1])
             assert len(changed) == 1, (f.name, changed)
@@ -196,7 +200,8 @@ def test_each_factor_substitutes_one_kind_of_figure_and_carries_its_source():
             state = nxt
 
 
-@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.config in cf.FACTORS and not c.unreproducible],
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.config in cf.FACTORS and not c.unreproducible
+                                   and not any(isinstance(f, cf.SynthesisFactor) for f in cf.FACTORS[c.config])],
                          ids=lambda c: c.claim)
 def test_factors_multiply_to_the_fully_substituted_ratio(claim):
     config = CONFIGS[claim.config]
@@ -217,3 +222,19 @@ def test_factors_multiply_to_the_fully_substituted_ratio(claim):
     alone = claims.overridden_ratio(paper, (first.design, first.baseline), claim.metric, quick=True)
     assert row["residual_factors"][0]["factor"] == pytest.approx(alone / claims.ratio(paper, claim.metric, True),
                                                                  rel=1e-12)
+
+
+def test_synthesis_factor_reads_the_cached_pe_figures():
+    """FP8 vs INT8: past the cost model, the two PEs synthesised + power-analysed (cached)."""
+    data = lmul_energy.load()
+    claim = next(c for c in CLAIMS if c.config == "fp8-vs-int8")
+    row = claims.claim_row(claim, quick=True, synth_data=data)
+    e = {u: data["units"][u]["energy_pj_per_cycle"] for u in ("fp8_pe", "int8_pe")}
+    (f,) = row["residual_factors"]
+    assert row["measured_ratio_paper_config"] * f["factor"] == pytest.approx(e["fp8_pe"] / e["int8_pe"], rel=1e-3)
+    assert data["units"]["int8_pe"]["multipliers"] == 1 and "int8_pe" in f["change"]
+    # another cache gives another factor: nothing is typed in
+    halved = json.loads(json.dumps(data))
+    halved["units"]["int8_pe"]["energy_pj_per_cycle"] /= 2
+    again = claims.claim_row(claim, quick=True, synth_data=halved)
+    assert again["residual_factors"][0]["factor"] == pytest.approx(2 * f["factor"], rel=1e-12)
