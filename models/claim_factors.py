@@ -326,3 +326,19 @@ FACTORS = {
                         "fp8_pe, int8_pe (python -m models.lmul_energy)", "fp8_pe", "int8_pe"),
     ),
 }
+
+#: config name -> what the paper's evaluation does that no factor here measures (the row's note)
+UNKNOWN = {
+    "olive-vs-ant": "not measured past the paper config: ANT's CACTI 28 nm SRAM energies and SRAM leakage "
+                    "(not in baselines.md), its stall accounting (core dynamic energy on non-stall cycles only), "
+                    "ANT's per-layer 4/8-bit choice on BERT",
+    "olive-vs-gobo": "GOBO's cycle model, PE energy and array are not known (baselines.md s2, s6): only OliVe's "
+                     "side is substituted",
+    "bitmod-vs-ant": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
+    "bitmod-vs-olive": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
+    "luttc-vs-unpu": "UNPU's PE, array, precisions and energies are not in the spec: no factor past the paper config",
+    "mixpe-vs-ant": "MixPE's simulator (CODE yuzhang712/mixpe_simulator, a BitFusion/ANT-derived simulator at 64x64) "
+                    "was not read far enough to run its cycle and energy model: no factor past the paper config",
+    "fp8-vs-int8": "the seed states no configuration (which FP8 / INT8 units, node, accumulators): only this "
+                   "project's synthesis is measured past the cost model",
+}

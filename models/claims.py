@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, SynthesisFactor, measure
+from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, UNKNOWN, SynthesisFactor, measure
 from .claim_row import row
 from .claims_configs import CLAIMS, COMMON, CONFIGS, EXTRA_WORKLOADS, Claim, Setting, Side
 from .lmul_claims import lmul_rows
@@ -210,6 +210,7 @@ def _note(claim: Claim, config):
     parts = [claim.unreproducible] if claim.unreproducible else []
     parts += [s.missing for s in (resolve(config.design), resolve(config.baseline)) if s.missing]
     parts += [claim.caveat] if claim.caveat else []
+    parts += [UNKNOWN[config.name]] if config.name in UNKNOWN and not claim.unreproducible else []
     return "; ".join(parts)
 
 

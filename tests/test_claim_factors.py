@@ -238,3 +238,10 @@ def test_synthesis_factor_reads_the_cached_pe_figures():
     halved["units"]["int8_pe"]["energy_pj_per_cycle"] /= 2
     again = claims.claim_row(claim, quick=True, synth_data=halved)
     assert again["residual_factors"][0]["factor"] == pytest.approx(2 * f["factor"], rel=1e-12)
+
+
+def test_rows_say_what_is_not_measured_past_the_paper_config():
+    assert set(cf.UNKNOWN) <= set(CONFIGS)
+    rows = {r["claim"]: r for r in claims.claims_table(quick=True, lmul=False)}
+    assert cf.UNKNOWN["olive-vs-ant"] in rows["energy reduction vs ANT (systolic)"]["note"]
+    assert cf.UNKNOWN["luttc-vs-unpu"] in rows["compute density vs prior LUT accelerator (UNPU)"]["decomposition"]
