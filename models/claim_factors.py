@@ -330,8 +330,7 @@ FACTORS = {
 #: config name -> what the paper's evaluation does that no factor here measures (the row's note)
 UNKNOWN = {
     "olive-vs-ant": "not measured past the paper config: ANT's CACTI 28 nm SRAM energies and SRAM leakage "
-                    "(not in baselines.md), its stall accounting (core dynamic energy on non-stall cycles only), "
-                    "ANT's per-layer 4/8-bit choice on BERT",
+                    "(not in baselines.md), ANT's per-layer 4/8-bit choice on BERT",
     "olive-vs-gobo": "GOBO's cycle model, PE energy and array are not known (baselines.md s2, s6): only OliVe's "
                      "side is substituted",
     "bitmod-vs-ant": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
