@@ -336,8 +336,10 @@ UNKNOWN = {
     "bitmod-vs-ant": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
     "bitmod-vs-olive": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
     "luttc-vs-unpu": "UNPU's PE, array, precisions and energies are not in the spec: no factor past the paper config",
-    "mixpe-vs-ant": "MixPE's simulator (CODE yuzhang712/mixpe_simulator, a BitFusion/ANT-derived simulator at 64x64) "
-                    "was not read far enough to run its cycle and energy model: no factor past the paper config",
+    "mixpe-vs-ant": "MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, BitFusion-derived, conf_mixint.ini "
+                    "64x64 high_prec 8 low_prec 4) charges its PE as the 8/4 row of its systolic_array_synth.csv "
+                    "(simulator.py), but its cycle model (accelerator.py) is not in the stored snapshot and which "
+                    "baseline the 2.6x / 1.4x are against is not known: no factor past the paper config",
     "fp8-vs-int8": "the seed states no configuration (which FP8 / INT8 units, node, accumulators): only this "
                    "project's synthesis is measured past the cost model",
 }
