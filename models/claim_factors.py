@@ -21,7 +21,7 @@ Substitutions (:class:`Override`, per side):
   scale with it;
 * ``dram_pj_per_bit``: (read, write) DRAM energy per bit of the paper's simulator instead of this
   project's DRAM type's (:mod:`models.tech`); the DRAM traffic and time stay ours;
-* ``static_pj_per_cycle``: static (leakage) energy of the whole side per cycle, charged over
+* ``static_pj_per_cycle``: (pJ per PE, pJ for the rest) static (leakage) energy per cycle, charged over
   every cycle of the latency (memory stalls included), as ANT's artifact does; this project's
   model has none;
 * ``cycles``: a :data:`CYCLE_MODELS` formula replaces the RTL's cycle count in the latency (the DRAM
@@ -87,7 +87,7 @@ class Override:
     weight_bits: float | None = None
     cycles: tuple | None = None
     dram_pj_per_bit: tuple | None = None
-    static_pj_per_cycle: float | None = None
+    static_pj_per_cycle: tuple | None = None
 
     def merged(self, other):
         """This override with ``other``'s substitutions added (``other`` wins)."""
@@ -140,7 +140,9 @@ def measure(side, setting, override, gemms, cost_config):
         energy += sum(e[g] for g in COUNTED_ENERGY[setting.counted]) * layer.count
         if override.static_pj_per_cycle is not None:
             # static energy is charged for every cycle the layer takes, stalls included
-            energy += override.static_pj_per_cycle * layer_s * clock_hz * layer.count
+            per_pe, fixed = override.static_pj_per_cycle
+            # (``count`` arrays share the layer: each leaks for layer_s / count)
+            energy += (per_pe * pes * side.count + fixed) * layer_s / side.count * clock_hz * layer.count
     return {"latency_s": latency / side.count, "energy_pj": energy,
             "area_um2": side.count * sum(result.area_um2[g] for g in COUNTED_AREA[setting.counted]),
             "macs": result.macs}
@@ -208,13 +210,13 @@ BITMOD_PR_FACTOR = 1.5
 #: the models of BitMoD's test configs, in the order of their per-model lists (CODE
 #: bitmod_sim/test_ant.py model_list; baselines.md s5 gives ANT's "w bits 5/5/5.25/5/4/5 per model")
 BITMOD_MODELS = ("opt-1.3b", "phi-2", "Yi-6B", "Llama-2-7b", "Llama-2-13b", "Llama-3-8B")
-#: weight bits per element in BitMoD's generative runs (baselines.md s5; ANT's and OliVe's are
-#: the Llama-2-7b entries of test_ant.py / test_olive.py w_prec), and BitMoD's KV bits
 #: BitMoD's DRAM energy (CODE abdelfattah-lab/BitMoD-HPCA-25@6b68523 bitmod_sim/accelerator.py
 #: ``_init_mem``: ``wr_cost = dram_rw_bw / 64 * 1200`` pJ per access of dram_rw_bw = 128 bits,
 #: read and write alike)
 BITMOD_DRAM_BUS_BITS = 128
 BITMOD_DRAM_PJ_PER_64B = 1200
+#: weight bits per element in BitMoD's generative runs (baselines.md s5; ANT's and OliVe's are
+#: the Llama-2-7b entries of test_ant.py / test_olive.py w_prec), and BitMoD's KV bits
 BITMOD_W_BITS = 3.0625
 BITMOD_KV_BITS = 8
 BITMOD_ANT_W_BITS = 5
@@ -231,11 +233,10 @@ def ant_dram_pj_per_bit():
     return (ANT_DRAM_READ_NJ_PER_KBIT * 1e3 / 1024, ANT_DRAM_WRITE_NJ_PER_KBIT * 1e3 / 1024)
 
 
-def ant_static_pj_per_cycle(pes):
-    """ANT's artifact static energy per cycle (pJ) of an array of ``pes`` PEs: core leakage (the
-    PE's leakage power at its clock, per PE) + DRAM leakage; its SRAM leakage (CACTI) is not known
-    here and is left out."""
-    return pes * ant_pe_pj_per_cycle(ANT_PE_LEAK_UW) + ANT_DRAM_LEAK_NJ * 1e3
+def ant_static_pj_per_cycle():
+    """ANT's artifact static energy per cycle (pJ): (per PE: the PE's leakage power at its clock,
+    the rest: DRAM leakage); its SRAM leakage (CACTI) is not known here and is left out."""
+    return (ant_pe_pj_per_cycle(ANT_PE_LEAK_UW), ANT_DRAM_LEAK_NJ * 1e3)
 
 
 _ANT_SRC = ("baselines.md s1: ANT artifact PE power (results/systolic_array_synth.csv, 8/4 PE dyn "
@@ -302,8 +303,8 @@ _OLIVE_ANT = (
     Factor("paper's static energy", "core leakage (%.3g pJ per PE per cycle) and DRAM leakage (%.3g pJ per "
            "cycle) charged over every cycle, as ANT's artifact does; SRAM leakage (CACTI) not known"
            % (ant_pe_pj_per_cycle(ANT_PE_LEAK_UW), ANT_DRAM_LEAK_NJ * 1e3), _ANT_STATS_SRC,
-           design=Override(static_pj_per_cycle=ant_static_pj_per_cycle(32 * 32)),
-           baseline=Override(static_pj_per_cycle=ant_static_pj_per_cycle(32 * 32)), metrics=("energy",)),
+           design=Override(static_pj_per_cycle=ant_static_pj_per_cycle()),
+           baseline=Override(static_pj_per_cycle=ant_static_pj_per_cycle()), metrics=("energy",)),
 )
 
 #: config name (models.claims_configs.CONFIGS) -> its factors past the paper configuration, in order
