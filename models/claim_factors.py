@@ -242,9 +242,9 @@ def ant_static_pj_per_cycle():
 _ANT_SRC = ("baselines.md s1: ANT artifact PE power (results/systolic_array_synth.csv, 8/4 PE dyn "
             f"{ANT_PE_DYN_UW} uW at {ANT_PE_CLOCK_MHZ} MHz)")
 _ANT_STATS_SRC = ("CODE clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/stats.py "
-                  f"get_energy: DRAM read {ANT_DRAM_READ_NJ_PER_KBIT}/1024, write {ANT_DRAM_WRITE_NJ_PER_KBIT}/1024 "
-                  "nJ/bit, DRAM leak 3838.05/500000 nJ/cycle; baselines.md s1: 8/4 PE leak "
-                  f"{ANT_PE_LEAK_UW} uW at {ANT_PE_CLOCK_MHZ} MHz")
+                  f"get_energy: DRAM read {ANT_DRAM_READ_NJ_PER_KBIT}/1024, write "
+                  f"{ANT_DRAM_WRITE_NJ_PER_KBIT}/1024 nJ/bit, DRAM leak 3838.05/500000 nJ/cycle; "
+                  f"baselines.md s1: 8/4 PE leak {ANT_PE_LEAK_UW} uW at {ANT_PE_CLOCK_MHZ} MHz")
 _ANT_CYCLES_SRC = ("baselines.md s1: ANT artifact output-stationary cycles ceil(M/(32 fa)) ceil(OC/(32 fw)) "
                    "K^2 IC, f = floor(8/max(p,4)) (accelerator.py get_perf_factor, conf_ant.ini)")
 _BITMOD_PE_SRC = (f"baselines.md s5: bitmod_sim test_*.py pe_energy BitMoD {BITMOD_PE_PJ}, ANT "
@@ -336,9 +336,11 @@ UNKNOWN = {
                      "side is substituted",
     "bitmod-vs-ant": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
     "bitmod-vs-olive": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
-    "luttc-vs-unpu": "UNPU's PE, array, precisions and energies are not in the spec: no factor past the paper config",
-    "mixpe-vs-ant": "MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, BitFusion-derived, conf_mixint.ini "
-                    "64x64 high_prec 8 low_prec 4) charges its PE as the 8/4 row of its systolic_array_synth.csv "
+    "luttc-vs-unpu": "UNPU's PE, array, precisions and energies are not in the spec: no factor past the paper "
+                     "config",
+    "mixpe-vs-ant": "MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, BitFusion-derived, "
+                    "conf_mixint.ini 64x64 high_prec 8 low_prec 4) charges its PE as the 8/4 row of its "
+                    "systolic_array_synth.csv "
                     "(simulator.py), but its cycle model (accelerator.py) is not in the stored snapshot and which "
                     "baseline the 2.6x / 1.4x are against is not known: no factor past the paper config",
     "fp8-vs-int8": "the seed states no configuration (which FP8 / INT8 units, node, accumulators): only this "

@@ -220,12 +220,12 @@ def claim_row(claim, quick=False, synth_data=None):
     planned = [s.planned_kind for s in (config.design, config.baseline) if s.planned_kind]
     built = planned and all(k in PE_KINDS for k in planned) and claim.like_when_built
     summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
+    # the factors past the paper config model the paper's own simulator, which an unreproducible
+    # (GPU, unverified) figure did not come from
+    beyond = () if claim.unreproducible else residual_chain(config, claim.metric, quick, synth_data)
     return row(claim.paper, claim.claim, claim.paper_ratio, summary, chain(config, claim.metric, quick),
                claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
-               # the factors past the paper config model the paper's own simulator, which an
-               # unreproducible (GPU, unverified) figure did not come from
-               claim.paper_range, beyond=() if claim.unreproducible else residual_chain(config, claim.metric, quick, synth_data),
-               unreproducible=bool(claim.unreproducible))
+               claim.paper_range, beyond=beyond, unreproducible=bool(claim.unreproducible))
 
 
 def claims_table(quick=False, lmul=True, lmul_data=None):
