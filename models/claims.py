@@ -16,8 +16,12 @@ L-Mul rows of :mod:`models.lmul_claims`), with the columns of ``claims.csv``:
   measured by changing ONE thing of the common configuration into the paper's, in the order of
   :data:`STEPS` (precisions and kinds, array shape/count/dataflow, clock, node, buffers and DRAM,
   workload, what is counted). The factors telescope: their product is exactly
-  paper-config / common, and the row compares it with the gap paper / common (target +-15 %);
-  what is left is the residual paper / paper-config, with its reason.
+  paper-config / common. Past the paper configuration, :func:`residual_chain` measures the
+  paper's own figures and formulas (PE energy tables, cycle models, weight bits, DRAM and static
+  energy: :data:`models.claim_factors.FACTORS`) substituted one at a time into the same system
+  model; the row compares the product of ALL measured factors with the gap paper / common (target
+  +-15 %), and what is left is the unexplained residual, with its reason. A GPU or unverified
+  figure gets no factors past the paper config (it did not come from the paper's simulator).
 
 Metrics (:data:`models.claims_configs.METRICS`): ``speedup`` = baseline latency / design latency
 (compute time at the RTL's cycles for PE / array counts, the DRAM roofline for system counts;
@@ -30,20 +34,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, UNKNOWN, SynthesisFactor, measure
 from .claim_row import row
 from .claims_configs import CLAIMS, COMMON, CONFIGS, EXTRA_WORKLOADS, Claim, Setting, Side
 from .lmul_claims import lmul_rows
-from .cost import ARRAY_GROUPS, AREA_GROUPS, ENERGY_GROUPS, CostConfig, evaluate
+from .lmul_energy import load as load_synthesis
+from .cost import CostConfig, evaluate
 from .registry import PE_KINDS, get_kind
 from .workloads import get_workload
 
 #: the workload every paper workload becomes with ``quick``
 QUICK_WORKLOAD = "minilm-l6"
 
-_COUNTED_ENERGY = {"pe": ("pes",),
-                   "array": (*ARRAY_GROUPS, "out_accumulate", "clock"),
-                   "system": ENERGY_GROUPS}
-_COUNTED_AREA = {"pe": ("pes",), "array": (*ARRAY_GROUPS, "out_accumulate"), "system": AREA_GROUPS}
 
 
 @dataclass(frozen=True)
@@ -117,15 +119,19 @@ def side_figures(side, setting, quick=False):
     else:
         latency = result.cycles / (setting.clock_mhz * 1e6)
     return {"latency_s": latency / side.count,
-            "energy_pj": sum(result.energy_pj[g] for g in _COUNTED_ENERGY[setting.counted]),
-            "area_um2": side.count * sum(result.area_um2[g] for g in _COUNTED_AREA[setting.counted]),
+            "energy_pj": sum(result.energy_pj[g] for g in COUNTED_ENERGY[setting.counted]),
+            "area_um2": side.count * sum(result.area_um2[g] for g in COUNTED_AREA[setting.counted]),
             "macs": result.macs}
 
 
 def ratio(state, metric, quick=False):
     """The claim's ratio (see the module docstring) of ``state``'s design over its baseline."""
-    d = side_figures(state.design, state.setting, quick)
-    b = side_figures(state.baseline, state.setting, quick)
+    return _metric(side_figures(state.design, state.setting, quick),
+                   side_figures(state.baseline, state.setting, quick), metric)
+
+
+def _metric(d, b, metric):
+    """The claim's ratio from the design's and the baseline's figures."""
     if metric == "speedup":
         return b["latency_s"] / d["latency_s"]
     if metric == "energy":
@@ -170,29 +176,63 @@ def chain(config, metric, quick=False):
     return out
 
 
+def overridden_ratio(state, overrides, metric, quick=False):
+    """:func:`ratio` of ``state`` with ``overrides`` = (design, baseline)
+    :class:`~models.claim_factors.Override` substitutions (:func:`models.claim_factors.measure`)."""
+    gemms = workload_gemms(state.setting.workload, quick)
+    d = measure(state.design, state.setting, overrides[0], gemms, cost_config)
+    b = measure(state.baseline, state.setting, overrides[1], gemms, cost_config)
+    return _metric(d, b, metric)
+
+
+def residual_chain(config, metric, quick=False, synth_data=None):
+    """[(factor name, what it substitutes and its source, ratio after it)] past the paper
+    configuration: the factors of :data:`models.claim_factors.FACTORS` for ``config`` that apply
+    to ``metric``, each keeping the earlier ones' substitutions. ``synth_data``: the cached
+    synthesis figures a :class:`~models.claim_factors.SynthesisFactor` reads (None: read
+    :data:`models.lmul_energy.DATA_FILE`)."""
+    paper = State(resolve(config.design), resolve(config.baseline), config.setting)
+    overrides = (NONE, NONE)
+    out = []
+    for f in FACTORS.get(config.name, ()):
+        if f.metrics and metric not in f.metrics:
+            continue
+        if isinstance(f, SynthesisFactor):
+            data = synth_data if synth_data is not None else load_synthesis()
+            out.append((f.name, f"{f.change}; {f.source}", f.ratio(data, metric)))
+            continue
+        overrides = (overrides[0].merged(f.design), overrides[1].merged(f.baseline))
+        out.append((f.name, f"{f.change}; {f.source}", overridden_ratio(paper, overrides, metric, quick)))
+    return out
+
+
 def _note(claim: Claim, config):
     parts = [claim.unreproducible] if claim.unreproducible else []
     parts += [s.missing for s in (resolve(config.design), resolve(config.baseline)) if s.missing]
     parts += [claim.caveat] if claim.caveat else []
+    parts += [UNKNOWN[config.name]] if config.name in UNKNOWN and not claim.unreproducible else []
     return "; ".join(parts)
 
 
-def claim_row(claim, quick=False):
+def claim_row(claim, quick=False, synth_data=None):
     """The claims.csv row of one :class:`~models.claims_configs.Claim`."""
     config = CONFIGS[claim.config]
     planned = [s.planned_kind for s in (config.design, config.baseline) if s.planned_kind]
     built = planned and all(k in PE_KINDS for k in planned) and claim.like_when_built
     summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
+    # the factors past the paper config model the paper's own simulator, which an unreproducible
+    # (GPU, unverified) figure did not come from
+    beyond = () if claim.unreproducible else residual_chain(config, claim.metric, quick, synth_data)
     return row(claim.paper, claim.claim, claim.paper_ratio, summary, chain(config, claim.metric, quick),
                claim.like_when_built if built else claim.like_for_like, claim.metric, _note(claim, config),
-               claim.paper_range, unreproducible=bool(claim.unreproducible))
+               claim.paper_range, beyond=beyond, unreproducible=bool(claim.unreproducible))
 
 
 def claims_table(quick=False, lmul=True, lmul_data=None):
     """Every claim's row (list of dicts, :data:`models.claim_row.COLUMNS`), the L-Mul rows last
     (from the cached synthesis + OpenSTA figures ``lmul_data``, None: read
     :data:`models.lmul_energy.DATA_FILE`; no synthesis runs here)."""
-    rows = [claim_row(c, quick) for c in CLAIMS]
+    rows = [claim_row(c, quick, lmul_data) for c in CLAIMS]
     if lmul:
         rows += lmul_rows(lmul_data)
     return rows

@@ -18,8 +18,9 @@ common setting (:data:`COMMON`: every design on a 32 x 32 array, its preferred d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from .cost import CostConfig
 from .workloads import LLAMA2_7B, RunConfig, transformer_gemms
 
 #: what a figure counts: the PEs alone, the array (PEs, their registers, border units, output
@@ -56,17 +57,22 @@ class Side:
     missing: str = ""
 
 
+#: the cost model's defaults, which the common setting takes (never retyped here)
+_COST_DEFAULT = {f.name: f.default for f in fields(CostConfig)}
+
+
 @dataclass(frozen=True)
 class Setting:
     """The system around the two designs. Buffers in KiB; ``dram_gbps`` None = the DRAM type's
-    peak; ``workload``: a :mod:`models.workloads` name or a key of :data:`EXTRA_WORKLOADS`."""
-    clock_mhz: float = 500.0
-    node: int = 45
-    act_kib: float = 64.0
-    weight_kib: float = 64.0
-    out_kib: float = 64.0
-    dram: str = "lpddr4"
-    dram_gbps: float | None = None
+    peak; ``workload``: a :mod:`models.workloads` name or a key of :data:`EXTRA_WORKLOADS`. The
+    clock, node, buffers and DRAM default to :class:`models.cost.CostConfig`'s."""
+    clock_mhz: float = _COST_DEFAULT["clock_mhz"]
+    node: int = _COST_DEFAULT["node"]
+    act_kib: float = _COST_DEFAULT["act_kib"]
+    weight_kib: float = _COST_DEFAULT["weight_kib"]
+    out_kib: float = _COST_DEFAULT["out_kib"]
+    dram: str = _COST_DEFAULT["dram"]
+    dram_gbps: float | None = _COST_DEFAULT["dram_gbps"]
     workload: str = "minilm-l6"
     counted: str = "system"
     budget: str = "equal PE count"

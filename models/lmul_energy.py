@@ -12,6 +12,8 @@ the four units are synthesised (Yosys, osu018: :mod:`models.synth`) and power-an
   :class:`hw.fp8_product_parts.LmulFieldAdder`, whose ``act`` / ``weight`` ports get the FP8 PE's
   measured ``act`` / ``weight`` bit activities (the same operands reach both PEs: the two kinds share
   their quantisers);
+* ``int8_pe``: the INT8 PE on its own MiniLM-L6 operands, for the FP8-vs-INT8 claim
+  (:mod:`models.claim_factors`);
 * ``<format>_multiplier_random`` / ``<format>_adder_random``: the same parts for e4m3, BF16 and
   FP32 operands (:data:`FORMAT_SWEEP`) on random input bits, to measure how the multiplier
   comparison moves with the activity and the operand format.
@@ -48,6 +50,8 @@ RANDOM = "random"
 #: unit -> (what, format, activity source): a PE kind or a part
 UNITS = {"fp8_multiplier": ("multiplier", FORMAT, SOURCE), "lmul_adder": ("adder", FORMAT, SOURCE),
          "fp8_pe": ("fp8", FORMAT, SOURCE), "lmul_pe": ("lmul", FORMAT, SOURCE),
+         # the FP8-vs-INT8 claim's baseline (models.claim_factors): the INT8 PE takes no format
+         "int8_pe": ("int8", None, SOURCE),
          **{f"{fmt}_{part}_{RANDOM}": (part, fmt, RANDOM) for fmt in FORMAT_SWEEP
             for part in ("multiplier", "adder")}}
 _PARTS = {"multiplier": Fp8SignificandMultiplier, "adder": LmulFieldAdder}
@@ -81,7 +85,7 @@ def unit_figures(unit, clock_mhz=CLOCK_MHZ):
                          activity=activity, cache_dir=synth.cache_root())
         power = report.power
     else:
-        options = (("format", fmt),)
+        options = (("format", fmt),) if fmt is not None else ()
         result = synth.synthesize(what, unit="pe", pe_options=options)
         power = synth.unit_power(what, "pe", options, source=source, clock_mhz=clock_mhz).power
     return {"area_um2": result.area_um2, "multipliers": result.multipliers,

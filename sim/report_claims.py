@@ -19,12 +19,15 @@ COLUMNS_DOC = (
     f"+-{TOLERANCE:.0%} of the paper; differs; unreproducible: a GPU or unverified figure, the row "
     "measures the closest hardware comparison), like_for_like (yes/no/partly and why), decomposition "
     "(a claim that differs: the factors measured by changing one thing at a time from the common to "
-    "the paper configuration, their product, the gap paper / common, whether the product is within "
-    f"+-{DECOMPOSITION_TOLERANCE:.0%} of it, the residual and its reason), decomposition_product, gap, "
+    "the paper configuration, their product, then the factors measured past it, the gap paper / common, "
+    f"whether all measured factors multiply to within +-{DECOMPOSITION_TOLERANCE:.0%} of it, the "
+    "unexplained residual and its reason), decomposition_product (the chain to the paper config), gap, "
     "decomposition_within_15pct, metric (speedup / energy / density / energy_cost), note (baselines "
     "not built, unreproducible figures), factors (JSON: every step and its factor), residual_factors "
-    "(JSON: steps measured past the paper configuration, e.g. the L-Mul parts in wider formats; they "
-    "account for part of the residual and never enter the verdict)")
+    "(JSON: steps measured past the paper configuration, each substituting one of the paper's own "
+    "figures or formulas into this project's model (models/claim_factors.py) or e.g. the L-Mul parts "
+    "in wider formats; they account for part of the residual, count in decomposition_within_15pct and "
+    "never enter the verdict)")
 
 
 def claims_frame(quick=False):

@@ -1,0 +1,250 @@
+"""The measured factors past a paper configuration (models/claim_factors.py): the substituted
+measurement equals the cost model's when nothing is substituted, each factor changes one thing,
+the factors multiply to the fully substituted ratio, the formulas are the papers' and every figure
+is the one shared/specs/baselines.md records."""
+
+import json
+import math
+from dataclasses import fields, replace
+from pathlib import Path
+
+import pytest
+
+from models import claim_factors as cf
+from models import claims, lmul_energy
+from models.claims_configs import CLAIMS, COMMON, CONFIGS, Setting
+from models.cost import CostConfig, evaluate
+from models.workloads import Gemm
+
+# baselines.md lines the figures come from, quoted (the file is read too when it is reachable)
+QUOTED = {
+    "ant_pe": "PE power [CODE results/systolic_array_synth.csv] 8/4 PE: leak 64.314 uW, dyn 279.96 uW at 500 MHz",
+    "bitmod": "  - BitMoD: 64x16 / 32x32; 0.56 pJ/cycle/PE; 1507.7 um^2.",
+    "ant": "  - ANT: 64x16 / 32x32; 0.56 pJ; 1318.6 um^2; w bits 5/5/5.25/5/4/5 per model, KV 16.",
+    "olive": "  - OliVe: 72x16 / 36x32; 0.613 pJ; 1318.6 um^2; w 4 (4.5 for Llama-3-8B).",
+    "bits": "  - BitMoD weight bits: 3.0625 (gen), 4.0625 (disc), 6.0625 (lossless); KV 8.",
+    "shared": "  - Shared: 512 KB W-SRAM + 512 KB I-SRAM, 8 banks, CACTI 28 nm; DRAM 128 b/cycle x2; "
+              "P&R factor 1.5; ctx 256, batch 1.",
+}
+
+
+# the artifact code lines read for the figures baselines.md does not record (quoted)
+CODE_QUOTED = {
+    # clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/stats.py get_energy
+    "ant_stats": ("        dram_leak_energy = 3838.05 / 500000\n        dram_cost_read = 1.18294 / 1024\n"
+                  "        dram_cost_write = 1.47797 / 1024"),
+    # abdelfattah-lab/BitMoD-HPCA-25@6b68523 bitmod_sim/accelerator.py _init_mem
+    "bitmod_dram": "        dram_rw_bw = 128\n ... \n        wr_cost = dram_rw_bw / 64 * 1200",
+}
+
+
+def _baselines_md():
+    here = Path(__file__).resolve()
+    for root in here.parents:
+        path = root / "shared" / "specs" / "baselines.md"
+        if path.exists():
+            return path.read_text()
+    return None
+
+
+def test_quoted_lines_are_in_baselines_md():
+    text = _baselines_md()
+    if text is None:
+        pytest.skip("shared/specs/baselines.md not reachable from this checkout (the quotes stand)")
+    for line in QUOTED.values():
+        assert line in text
+
+
+def test_figures_are_the_quoted_ones():
+    assert f"dyn {cf.ANT_PE_DYN_UW} uW at {cf.ANT_PE_CLOCK_MHZ} MHz" in QUOTED["ant_pe"]
+    assert cf.ant_pe_pj_per_cycle() == pytest.approx(0.55992)
+    assert f"; {cf.BITMOD_PE_PJ} pJ/cycle/PE" in QUOTED["bitmod"]
+    assert f"; {cf.BITMOD_ANT_PE_PJ} pJ;" in QUOTED["ant"] and f"; {cf.BITMOD_OLIVE_PE_PJ} pJ;" in QUOTED["olive"]
+    assert f"P&R factor {cf.BITMOD_PR_FACTOR};" in QUOTED["shared"]
+    assert f"{cf.BITMOD_W_BITS} (gen)" in QUOTED["bits"] and f"KV {cf.BITMOD_KV_BITS}." in QUOTED["bits"]
+    # per-model lists: Llama-2-7b's entry (the order of BitMoD's model_list)
+    ant_bits = QUOTED["ant"].split("w bits ")[1].split(" ")[0].split("/")
+    assert len(ant_bits) == len(cf.BITMOD_MODELS)
+    assert float(ant_bits[cf.BITMOD_MODELS.index("Llama-2-7b")]) == cf.BITMOD_ANT_W_BITS
+    assert f"w {cf.BITMOD_OLIVE_W_BITS} (4.5 for Llama-3-8B)" in QUOTED["olive"]
+
+
+def test_code_figures_are_the_quoted_lines():
+    assert f"dram_cost_read = {cf.ANT_DRAM_READ_NJ_PER_KBIT} / 1024" in CODE_QUOTED["ant_stats"]
+    assert f"dram_cost_write = {cf.ANT_DRAM_WRITE_NJ_PER_KBIT} / 1024" in CODE_QUOTED["ant_stats"]
+    assert cf.ANT_DRAM_LEAK_NJ == 3838.05 / 500000 and "3838.05 / 500000" in CODE_QUOTED["ant_stats"]
+    assert f"leak {cf.ANT_PE_LEAK_UW} uW" in QUOTED["ant_pe"]
+    assert f"dram_rw_bw = {cf.BITMOD_DRAM_BUS_BITS}" in CODE_QUOTED["bitmod_dram"]
+    assert f"/ 64 * {cf.BITMOD_DRAM_PJ_PER_64B}" in CODE_QUOTED["bitmod_dram"]
+    assert cf.bitmod_dram_pj_per_bit() == pytest.approx(18.75)
+    assert cf.ant_dram_pj_per_bit() == pytest.approx((1.15521, 1.44333), rel=1e-4)
+    # energy.py prints nJ x 1e3 as pJ: an array of 1024 ANT PEs leaks 1024 x 64.314 uW / 500 MHz
+    assert cf.ant_static_pj_per_cycle() == pytest.approx((0.128628, 7.6761), rel=1e-5)
+
+
+def test_common_setting_is_the_cost_models_defaults():
+    default = {f.name: f.default for f in fields(CostConfig)}
+    for name in ("clock_mhz", "node", "act_kib", "weight_kib", "out_kib", "dram", "dram_gbps"):
+        assert getattr(COMMON, name) == default[name] == getattr(Setting(), name)
+
+
+def _sides():
+    for config in CONFIGS.values():
+        for side in (config.design, config.baseline):
+            yield claims.resolve(side), config.setting
+        for side in (config.common_design, config.common_baseline):
+            yield claims.resolve(side), COMMON
+
+
+def test_nothing_substituted_is_the_cost_model():
+    for side, setting in _sides():
+        gemms = claims.workload_gemms(setting.workload, quick=True)
+        got = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+        want = claims.side_figures(side, setting, quick=True)
+        assert got == pytest.approx(want, rel=1e-12), side.label
+
+
+def _setup(name="bitmod-vs-ant"):
+    config = CONFIGS[name]
+    side = claims.resolve(config.design)
+    return side, config.setting, claims.workload_gemms(config.setting.workload, quick=True)
+
+
+def test_weight_bits_at_the_pes_own_width_change_nothing_and_otherwise_only_weight_traffic():
+    side, setting, gemms = _setup()
+    cost = claims.cost_config(side, setting)
+    own = cost.design().facts.pe.weight_element_bits
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    assert cf.measure(side, setting, cf.Override(weight_bits=own), gemms, claims.cost_config) == \
+        pytest.approx(base, rel=1e-12)
+    doubled = cf.measure(side, setting, cf.Override(weight_bits=2 * own), gemms, claims.cost_config)
+    result = evaluate(cost, gemms)
+    extra = sum((layer.energy_pj["dram_weight"] + layer.dram_bytes["weight"] * 8
+                 / cost.design().facts.word_widths["weight"] * result.energy_per_action_pj["sram_weight_word"])
+                * layer.count for layer in result.layers if not layer.name.startswith("attn_"))
+    assert doubled["energy_pj"] - base["energy_pj"] == pytest.approx(extra, rel=1e-9)
+    assert doubled["area_um2"] == base["area_um2"] and doubled["macs"] == base["macs"]
+
+
+def test_pe_energy_per_cycle_replaces_only_the_pe_group():
+    side, setting, gemms = _setup()
+    result = evaluate(claims.cost_config(side, setting), gemms)
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    got = cf.measure(side, setting, cf.Override(pe_pj_per_cycle=2.0), gemms, claims.cost_config)
+    pes = side.rows * side.cols
+    assert got["energy_pj"] - base["energy_pj"] == pytest.approx(
+        2.0 * pes * result.cycles - result.energy_pj["pes"], rel=1e-9)
+    assert got["latency_s"] == base["latency_s"]
+
+
+def test_dram_energy_and_static_energy_change_only_their_terms():
+    side, setting, gemms = _setup()
+    result = evaluate(claims.cost_config(side, setting), gemms)
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    own = result.energy_per_action_pj["dram_bit"]
+    assert cf.measure(side, setting, cf.Override(dram_pj_per_bit=(own, own)), gemms, claims.cost_config) == \
+        pytest.approx(base, rel=1e-12)
+    got = cf.measure(side, setting, cf.Override(dram_pj_per_bit=(2 * own, own)), gemms, claims.cost_config)
+    reads = result.energy_pj["dram_act"] + result.energy_pj["dram_weight"]
+    assert got["energy_pj"] - base["energy_pj"] == pytest.approx(reads, rel=1e-9)
+    side = replace(side, count=2)   # two arrays share the work: each leaks for half the time
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    got = cf.measure(side, setting, cf.Override(static_pj_per_cycle=(0.5, 3.0)), gemms, claims.cost_config)
+    per_cycle = 0.5 * side.rows * side.cols * side.count + 3.0
+    assert got["energy_pj"] - base["energy_pj"] == pytest.approx(
+        per_cycle * base["latency_s"] * setting.clock_mhz * 1e6, rel=1e-9)   # latency_s: wall time
+    assert got["latency_s"] == base["latency_s"]
+
+
+def test_gpu_and_unverified_figures_get_no_factors_past_the_paper_config():
+    rows = claims.claims_table(quick=True, lmul=False)
+    assert all(r["residual_factors"] == [] for r in rows if r["verdict"] == "unreproducible")
+    assert any(r["residual_factors"] for r in rows if "systolic" in r["claim"])
+
+
+def test_cycle_formulas_are_the_papers():
+    class Pe:
+        def __init__(self, a, w):
+            self.act_element_bits, self.weight_element_bits = a, w
+    g = Gemm("x", 64, 64, 64)
+    # ANT's artifact: a 4-bit operand pair runs 4x an 8-bit one on a 32x32 array
+    assert cf.ant_artifact_os_cycles(g, 32, 32, Pe(4, 4), ()) == 1 * 1 * 64
+    assert cf.ant_artifact_os_cycles(g, 32, 32, Pe(8, 8), ()) == 2 * 2 * 64
+    assert cf.ant_artifact_os_cycles(g, 32, 32, Pe(8, 4), ()) == 2 * 1 * 64
+    with pytest.raises(ValueError, match="at most 8 bits"):
+        cf.ant_artifact_os_cycles(g, 32, 32, Pe(16, 4), ())
+    # BitMoD's simulator: one decoded token of a 4096 x 4096 projection on 64 x 16
+    d = Gemm("q_proj", 1, 4096, 4096)
+    (name, bitmod), = {cf.FACTORS["bitmod-vs-ant"][0].design.cycles}
+    (_, ant), = {cf.FACTORS["bitmod-vs-ant"][0].baseline.cycles}
+    assert name == "bitmod_sim" and dict(bitmod)["bit_serial"] and not dict(ant)["bit_serial"]
+    assert cf.bitmod_sim_cycles(d, 64, 16, None, bitmod) == 1024 * 64 * 1 * 2
+    assert cf.bitmod_sim_cycles(d, 64, 16, None, ant) == 4096 * 64
+    # attention runs at the KV bits: 8 -> 4 cycles per tile
+    assert cf.bitmod_sim_cycles(Gemm("attn_qk", 1, 128, 256), 64, 16, None, bitmod) == 32 * 4 * 1 * 4
+
+
+def _changed(a, b):
+    return {f.name for f in fields(cf.Override) if getattr(a, f.name) != getattr(b, f.name)}
+
+
+def test_each_factor_substitutes_one_kind_of_figure_and_carries_its_source():
+    assert set(cf.FACTORS) <= set(CONFIGS)
+    for factors in cf.FACTORS.values():
+        state = (cf.NONE, cf.NONE)
+        for f in factors:
+            if isinstance(f, cf.SynthesisFactor):   # replaces the whole measurement: last
+                assert f is factors[-1] and "lmul_energy.json" in f.source
+                continue
+            nxt = (state[0].merged(f.design), state[1].merged(f.baseline))
+            changed = _changed(state[0], nxt[0]) | _changed(state[1], nxt[1])
+            assert len(changed) == 1, (f.name, changed)
+            assert f.source.startswith(("baselines.md s", "CODE "))
+            state = nxt
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.config in cf.FACTORS and not c.unreproducible
+                                   and not any(isinstance(f, cf.SynthesisFactor) for f in cf.FACTORS[c.config])],
+                         ids=lambda c: c.claim)
+def test_factors_multiply_to_the_fully_substituted_ratio(claim):
+    config = CONFIGS[claim.config]
+    row = claims.claim_row(claim, quick=True)
+    paper = claims.State(claims.resolve(config.design), claims.resolve(config.baseline), config.setting)
+    design, baseline = cf.NONE, cf.NONE
+    for f in cf.FACTORS[claim.config]:
+        if f.metrics and claim.metric not in f.metrics:
+            continue
+        design, baseline = design.merged(f.design), baseline.merged(f.baseline)
+    full = claims.overridden_ratio(paper, (design, baseline), claim.metric, quick=True)
+    past = math.prod(f["factor"] for f in row["residual_factors"])
+    assert row["measured_ratio_paper_config"] * past == pytest.approx(full, rel=1e-3)
+    sources = [f.source for f in cf.FACTORS[claim.config] if not f.metrics or claim.metric in f.metrics]
+    assert [f["change"].endswith(src) for f, src in zip(row["residual_factors"], sources)] == [True] * len(sources)
+    # and the first factor is the paper config with that one substitution, measured on its own
+    first = cf.FACTORS[claim.config][0]
+    alone = claims.overridden_ratio(paper, (first.design, first.baseline), claim.metric, quick=True)
+    assert row["residual_factors"][0]["factor"] == pytest.approx(alone / claims.ratio(paper, claim.metric, True),
+                                                                 rel=1e-12)
+
+
+def test_synthesis_factor_reads_the_cached_pe_figures():
+    """FP8 vs INT8: past the cost model, the two PEs synthesised + power-analysed (cached)."""
+    data = lmul_energy.load()
+    claim = next(c for c in CLAIMS if c.config == "fp8-vs-int8")
+    row = claims.claim_row(claim, quick=True, synth_data=data)
+    e = {u: data["units"][u]["energy_pj_per_cycle"] for u in ("fp8_pe", "int8_pe")}
+    (f,) = row["residual_factors"]
+    assert row["measured_ratio_paper_config"] * f["factor"] == pytest.approx(e["fp8_pe"] / e["int8_pe"], rel=1e-3)
+    assert data["units"]["int8_pe"]["multipliers"] == 1 and "int8_pe" in f["change"]
+    # another cache gives another factor: nothing is typed in
+    halved = json.loads(json.dumps(data))
+    halved["units"]["int8_pe"]["energy_pj_per_cycle"] /= 2
+    again = claims.claim_row(claim, quick=True, synth_data=halved)
+    assert again["residual_factors"][0]["factor"] == pytest.approx(2 * f["factor"], rel=1e-12)
+
+
+def test_rows_say_what_is_not_measured_past_the_paper_config():
+    assert set(cf.UNKNOWN) <= set(CONFIGS)
+    rows = {r["claim"]: r for r in claims.claims_table(quick=True, lmul=False)}
+    assert cf.UNKNOWN["olive-vs-ant"] in rows["energy reduction vs ANT (systolic)"]["note"]
+    assert cf.UNKNOWN["luttc-vs-unpu"] in rows["compute density vs prior LUT accelerator (UNPU)"]["decomposition"]
