@@ -26,8 +26,8 @@ Schedule (cycle 0 = first busy cycle; F folds, I = fold interval, S = stream len
 initiation interval, R x C array; ``models.cycles`` derives the total from the same facts):
 
 * fold interval ``I = max(S * II, F)``, F = the array's ``min_fold_interval`` (R for ws,
-  max(R, 2R - 2) for os): a fold's tokens, or R weight rows (ws) / R drained output
-  rows (os), whichever takes longer.
+  max(R, 2R - 2) for os untiled; the array derives it from its broadcast tiles): a fold's
+  tokens, or R weight rows (ws) / R drained output rows (os), whichever takes longer.
 * ws: weight row r of fold f is read at ``f*I + r`` into bank ``f % 2``; activation token t of
   fold f is read at ``R + f*I + t*II``, one fold interval behind its weights. Outputs are
   accumulated in the output buffer (read-modify-write; the first k tile overwrites).

@@ -14,6 +14,7 @@ from models.design import DesignConfig
 from sim import cli
 from tests.cases_tile import TILE_CASES
 from tests.gemm_runner import amaranth_cases, run_amaranth, run_verilator, verilator_params
+from tests.test_lint import _lint
 from tests.tools import require_synthesis
 
 
@@ -130,3 +131,14 @@ def test_tiled_array_area_against_synthesis(pe, options, dataflow, tile):
     synth_um2 = r.area_um2 * tech.value("scale.area.180_to_45")
     model = cost_vs_synth.unit_area_um2(pe, pe_options=options, rows=4, cols=4, dataflow=dataflow, tile=tile)
     assert abs(model / synth_um2 - 1) < 0.10
+
+
+@pytest.mark.parametrize("pe, options, rows, cols, dataflow, tile", [
+    # os by default (its shift enables are wires inside a tile); ~4 s each, the rest under slow
+    ("int8", (), 4, 4, "os", (2, 2)),
+    pytest.param("int8", (), 2, 4, "ws", (1, 2), marks=pytest.mark.slow),
+    pytest.param("lut", (("weight_bits", 2),), 2, 4, "ws", (1, 4), marks=pytest.mark.slow),
+    pytest.param("shiftadd", (("group_size", 4), ("weight_bits", 4)), 2, 4, "ws", (1, 2),
+                 marks=pytest.mark.slow)])
+def test_tiled_verilog_is_lint_clean(tmp_path, pe, options, rows, cols, dataflow, tile):
+    _lint(tmp_path, DesignConfig(pe, rows, cols, dataflow, 16, 16, 16, options, tile))
