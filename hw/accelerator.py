@@ -26,8 +26,8 @@ Schedule (cycle 0 = first busy cycle; F folds, I = fold interval, S = stream len
 initiation interval, R x C array; ``models.cycles`` derives the total from the same facts):
 
 * fold interval ``I = max(S * II, F)``, F = the array's ``min_fold_interval`` (R for ws,
-  max(R, 2R - 2) for os): a fold's tokens, or R weight rows (ws) / R drained output
-  rows (os), whichever takes longer.
+  max(R, 2R - 2) for os untiled; the array derives it from its broadcast tiles): a fold's
+  tokens, or R weight rows (ws) / R drained output rows (os), whichever takes longer.
 * ws: weight row r of fold f is read at ``f*I + r`` into bank ``f % 2``; activation token t of
   fold f is read at ``R + f*I + t*II``, one fold interval behind its weights. Outputs are
   accumulated in the output buffer (read-modify-write; the first k tile overwrites).
@@ -62,7 +62,7 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .array import SystolicArray
+from .array import SystolicArray, check_tile
 from .buffer import buffer_memory
 from .group_dequant import GroupDequant
 from .layout import lane_words
@@ -97,11 +97,16 @@ class Accelerator(wiring.Component):
     post-array unit), an int G (per-group dequantisation, see the module docstring), or the default
     ``"pe"``: the PE's ``group_size`` property if it has one (how a PE kind asks for the unit),
     else None. ``param_depth``: parameter-buffer words of a grouped design (default derived).
+    ``tile``: the array's broadcast tiles ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`;
+    default (1, 1), no broadcast); the schedule reads the array's timing facts, so it is the same.
     """
 
     def __init__(self, pe_factory, *, rows, cols, dataflow="ws", act_depth, weight_depth, out_depth,
-                 group_size=GROUP_FROM_PE, param_depth=None):
+                 group_size=GROUP_FROM_PE, param_depth=None, tile=(1, 1)):
         check_positive_int("rows", rows)
+        check_positive_int("cols", cols)
+        # checked here, so a bad tile is not reported as a group dequantisation error below
+        tile = check_tile(tile, rows, cols, dataflow)
         pe = facts_only(pe_factory())
         if dataflow == "ws" and not pe.integer_accumulator:
             raise IncompatibleOptions(f"{type(pe).__name__} has a float-like accumulator: an output "
@@ -125,7 +130,7 @@ class Accelerator(wiring.Component):
             self._post_unit = facts_only(pe.post_array_unit(cols) or GroupDequant(
                 cols=cols, acc_width=pe.acc_width))
         try:
-            self.array = SystolicArray(pe_factory, rows=rows, cols=cols, dataflow=dataflow,
+            self.array = SystolicArray(pe_factory, rows=rows, cols=cols, dataflow=dataflow, tile=tile,
                                        row_sum=self._post_unit is not None and self._post_unit.uses_asum)
         except TypeError as e:
             if group_size is None:
@@ -169,6 +174,7 @@ class Accelerator(wiring.Component):
     rows = property(lambda self: self.array.rows)
     cols = property(lambda self: self.array.cols)
     dataflow = property(lambda self: self.array.dataflow)
+    tile = property(lambda self: self.array.tile)
     act_depth = property(lambda self: self._depths["act"])
     weight_depth = property(lambda self: self._depths["weight"])
     out_depth = property(lambda self: self._depths["out"])

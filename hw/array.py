@@ -31,8 +31,25 @@ Row-sum lane (``row_sum=True``, ws only; off by default, and then the array is u
     The cell reads the skewed token of column 0, so it needs activation codes that are plain
     integers (no row border unit); it wraps to ``pe.acc_width`` bits like the PEs.
 
-Timing facts are read-only properties: ``latency`` (array input to aligned output, in cycles) and,
-for ``os``, ``drain_cycles``; :mod:`models.cycles` reads them.
+Broadcast tiles (``tile=(tile_rows, tile_cols)``; default (1, 1), the array above, unchanged)
+    The PEs are grouped in tiles of ``tile_rows`` x ``tile_cols``. Inside a tile an operand is
+    broadcast: one wire drives every PE of the tile in the same cycle, and the pass registers
+    (and skew stages) exist only at tile boundaries, so an operand moves one TILE per cycle and
+    every skew, deskew and timing fact counts tiles instead of PEs (``row_tiles`` =
+    rows / tile_rows, ``col_tiles`` = cols / tile_cols). ws: activation tokens move one tile of
+    columns per cycle (a LUT PE's token is its row's precomputed table, so this is LUT Tensor
+    Core's table broadcast across a tile's columns), the weight write bus chases them at the same
+    pace, and partial sums still move down one row per ``pe.latency`` cycles: ws tiles are one row
+    high (``tile_rows`` must be 1; a taller tile would need an adder tree down the tile, another
+    PE contract). os (BitMoD's output-stationary tiles): activation lane r is skewed by
+    ``r // tile_rows`` and moves right one tile of columns per cycle, weight lane c is skewed by
+    ``c // tile_cols`` and moves down one tile of rows per cycle; the PEs of a tile capture in the
+    same cycle, and the drain still shifts each column's R output registers out one per cycle.
+    Each side must divide the array's side.
+
+Timing facts are read-only properties: ``latency`` (array input to aligned output, in cycles),
+``min_fold_interval`` and, for ``os``, ``drain_cycles``, all derived from the tile counts;
+:mod:`models.cycles` reads them.
 """
 
 from amaranth.hdl import Module, Signal, Cat, Mux
@@ -66,6 +83,23 @@ def _skew(m, data, valid, cycles, name):
     return data, valid
 
 
+def check_tile(tile, rows, cols, dataflow):
+    """``tile`` as a ``(tile_rows, tile_cols)`` tuple, or OptionError quoting the bad value: two
+    positive integers dividing ``rows`` and ``cols``, one row high in weight-stationary."""
+    if not isinstance(tile, (tuple, list)) or len(tile) != 2:
+        raise OptionError(f"tile must be a (tile_rows, tile_cols) pair of positive integers, not {tile!r}")
+    tile_rows = check_positive_int("tile_rows", tile[0])
+    tile_cols = check_positive_int("tile_cols", tile[1])
+    if rows % tile_rows:
+        raise OptionError(f"tile_rows {tile_rows} must divide the array's rows {rows}")
+    if cols % tile_cols:
+        raise OptionError(f"tile_cols {tile_cols} must divide the array's cols {cols}")
+    if dataflow == "ws" and tile_rows != 1:
+        raise OptionError(f"weight-stationary tiles are one row high (partial sums move down row by "
+                          f"row), not tile_rows {tile_rows}")
+    return tile_rows, tile_cols
+
+
 def _lanes(vector, width, count):
     return [vector[i * width:(i + 1) * width] for i in range(count)]
 
@@ -89,14 +123,16 @@ class SystolicArray(wiring.Component):
       In(pe.table_width), wired to every PE's ``table``; it must stay stable while tokens run.
     * ``row_sum=True`` (ws only) adds ``out_asum`` Out(pe.acc_width): the sum of the token's
       activation elements, valid with ``out`` (see the module docstring).
+    * ``tile=(tile_rows, tile_cols)``: broadcast tiles (module docstring); the ports are the same.
     """
 
-    def __init__(self, pe_factory, *, rows, cols, dataflow="ws", row_sum=False):
+    def __init__(self, pe_factory, *, rows, cols, dataflow="ws", row_sum=False, tile=(1, 1)):
         self._rows = check_positive_int("rows", rows)
         self._cols = check_positive_int("cols", cols)
         if dataflow not in DATAFLOWS:
             raise OptionError(f"dataflow must be one of {DATAFLOWS}, not {dataflow!r}")
         self._dataflow = dataflow
+        self._tile = check_tile(tile, rows, cols, dataflow)
         self._pe_factory = pe_factory
         # A prototype the array reads its contract properties from; it is never elaborated.
         self.pe = facts_only(pe_factory())
@@ -140,17 +176,21 @@ class SystolicArray(wiring.Component):
     cols = property(lambda self: self._cols)
     dataflow = property(lambda self: self._dataflow)
     row_sum = property(lambda self: self._row_sum)
+    tile = property(lambda self: self._tile, doc="(tile_rows, tile_cols) of the broadcast tiles")
+    row_tiles = property(lambda self: self._rows // self._tile[0], doc="tiles down a column")
+    col_tiles = property(lambda self: self._cols // self._tile[1], doc="tiles across a row")
 
     @property
     def latency(self):
         """Cycles from a token at ``act`` to its output word (ws), or from a fold's ``last`` token
         to the fold's first output word (os)."""
         if self._dataflow == "ws":
-            # row skew (rows-1)*L, plus L through the last row, plus cols-1 across and back (deskew)
-            return self._rows * self.pe.latency + self._cols - 1
-        # row skew rows-1, pe latency to the capture, one cycle into the output register
-        # (first drain cycle), then cols-1 across and back (deskew)
-        return self._rows + self.pe.latency + self._cols - 1
+            # row skew (rows-1)*L, plus L through the last row, plus col_tiles-1 across and back
+            # (deskew)
+            return self._rows * self.pe.latency + self.col_tiles - 1
+        # row skew row_tiles-1, pe latency to the capture, one cycle into the output register
+        # (first drain cycle), then col_tiles-1 across and back (deskew)
+        return self.row_tiles + self.pe.latency + self.col_tiles - 1
 
     @property
     def drain_cycles(self):
@@ -163,10 +203,17 @@ class SystolicArray(wiring.Component):
         the idle bank; os must drain R output rows per fold, and the drain of one fold (R shift
         cycles after its bottom row's capture, the rows' captures one cycle apart) must be over
         before the next fold's captures, or its shifts move the new sums: 2R - 2 cycles (R for
-        R <= 2). Found by a case with few K steps per fold (int8 4x1 os, K = 4: two wrong words)."""
+        R <= 2). Found by a case with few K steps per fold (int8 4x1 os, K = 4: two wrong words).
+
+        With tiles (os), row r captures ``r // tile_rows`` cycles after row 0, so the last fold's
+        bottom tile captures ``row_tiles - 1`` cycles after the top one; a row r >= 1 must capture
+        the next fold's sum no earlier than the R-th shift of this fold's drain (a later shift
+        would move it), the tightest being row 1: ``R + row_tiles - 1 - (1 // tile_rows)``
+        cycles, which is 2R - 2 untiled."""
         if self._dataflow == "ws":
             return self._rows
-        return max(self._rows, 2 * self._rows - 2)
+        R, Tr, tile_rows = self._rows, self.row_tiles, self._tile[0]
+        return max(R, R + Tr - 1 - (1 // tile_rows))
 
     def elaborate(self, platform):
         m = Module()
@@ -208,29 +255,30 @@ class SystolicArray(wiring.Component):
                                      self.pe.weight_border, "weight_border")
 
     def _deskew_out(self, m, lanes, valid):
-        """Column c leaves ``cols-1-c`` cycles later than it arrives, so every lane leaves together;
-        ``valid`` belongs to the last column."""
+        """Column c (in column tile ``c // tile_cols``) leaves ``col_tiles-1-c//tile_cols`` cycles
+        later than it arrives, so every lane leaves together; ``valid`` belongs to the last column."""
         out = []
         for c, lane in enumerate(lanes):
-            out.append(_delay(m, lane, self._cols - 1 - c, f"deskew_c{c}"))
+            out.append(_delay(m, lane, self.col_tiles - 1 - c // self._tile[1], f"deskew_c{c}"))
         m.d.comb += [self.out.eq(Cat(*out)), self.out_valid.eq(valid)]
 
     def _elaborate_ws(self, m):
         R, C, pe0 = self._rows, self._cols, self.pe
-        L = pe0.latency
+        L, tc = pe0.latency, self._tile[1]
         pes = self._make_pes(m)
 
-        # Weight write bus: the control (we, row, bank) and lane c reach column c after c cycles,
-        # the pace of the activation wavefront, so a bank is rewritten only after its last use.
+        # Weight write bus: the control (we, row, bank) and lane c reach column c after c // tc
+        # cycles, the pace of the activation wavefront, so a bank is rewritten only after its
+        # last use.
         row_width = len(self.weight_row)
         w_lanes = self._column_operands(m)
         ctrl = Cat(self.weight_we, self.weight_row, self.weight_bank)
         col_ctrl, col_data = [], []
         for c in range(C):
-            if c:
+            if c and c % tc == 0:          # the first column of a tile
                 ctrl = _delay(m, ctrl, 1, f"wbus_c{c}")
             col_ctrl.append(ctrl)
-            col_data.append(_delay(m, w_lanes[c], c, f"wlane_c{c}"))
+            col_data.append(_delay(m, w_lanes[c], c // tc, f"wlane_c{c}"))
 
         acts = self._row_operands(m)
         bottom_acc, bottom_valid = [], None
@@ -260,12 +308,12 @@ class SystolicArray(wiring.Component):
                 if r == R - 1:
                     bottom_acc.append(pe.acc_out)
                     bottom_valid = _delay(m, valid, L, f"outv_c{c}")
-                if c < C - 1:
+                if c < C - 1 and (c + 1) % tc == 0:     # a pass register only between tiles
                     token, valid = _skew(m, token, valid, 1, f"pass_{r}_{c}")
         self._deskew_out(m, bottom_acc, bottom_valid)
         if self._row_sum:
             # it leaves the bottom row with column 0's partial sum; deskewed like column 0
-            m.d.comb += self.out_asum.eq(_delay(m, row_sum, C - 1, "deskew_asum"))
+            m.d.comb += self.out_asum.eq(_delay(m, row_sum, self.col_tiles - 1, "deskew_asum"))
 
     def _row_sum_cell(self, m, token, valid, acc_in, r):
         """Row r's adder of the row-sum lane: on a valid token, ``acc_in`` + the token's activation
@@ -285,26 +333,31 @@ class SystolicArray(wiring.Component):
     def _elaborate_os(self, m):
         R, C, pe0 = self._rows, self._cols, self.pe
         L = pe0.latency
+        tr, tc = self._tile
         pes = self._make_pes(m)
         acts = self._row_operands(m)
         w_lanes = self._column_operands(m)
 
-        # Column c's weight token enters skewed by c, then moves down with the activation token
-        # that meets it at each PE.
-        weights_in = [_skew(m, w_lanes[c], self.act_valid, c, f"wskew_c{c}")[0] for c in range(C)]
+        # Column c's weight token enters skewed by its column tile, then moves down with the
+        # activation token that meets it at each tile of rows.
+        weights_in = [_skew(m, w_lanes[c], self.act_valid, c // tc, f"wskew_c{c}")[0] for c in range(C)]
 
         # Drain control: column 0 counts R shift cycles from its bottom capture; the shift enable
-        # reaches column c one cycle later per column, as the captures do.
+        # reaches column tile t t cycles later, as the captures do (a wire inside a tile).
         drain_left = Signal(range(R + 1))
         shift = [Signal(name=f"shift_c{c}") for c in range(C)]
         m.d.comb += shift[0].eq(drain_left != 0)
         for c in range(1, C):
-            m.d.sync += shift[c].eq(shift[c - 1])
+            if c % tc == 0:
+                m.d.sync += shift[c].eq(shift[c - 1])
+            else:
+                m.d.comb += shift[c].eq(shift[c - 1])
 
         out_regs = [[Signal(pe0.acc_width, name=f"out_{r}_{c}") for c in range(C)] for r in range(R)]
+        captures = {}    # (row, column tile) -> the capture strobe, one per tile row and column tile
         for r in range(R):
             token, valid = _skew(m, Cat(acts[r], self.act_first, self.act_last),
-                                 self.act_valid, r, f"skew_r{r}")
+                                 self.act_valid, r // tr, f"skew_r{r}")
             for c in range(C):
                 pe = pes[r][c]
                 first, last = token[-2], token[-1]
@@ -314,9 +367,11 @@ class SystolicArray(wiring.Component):
                     pe.valid.eq(valid),
                     pe.acc_in.eq(Mux(first, 0, pe.acc_out)),
                 ]
-                # Capture the finished sum; it wins over the shift because, at a fold interval of
-                # R, the register it overwrites has already been shifted out.
-                capture = _delay(m, valid & last, L, f"cap_{r}_{c}")
+                # Capture the finished sum; it wins over the shift because, at the fold interval
+                # of min_fold_interval, the register it overwrites has already been shifted out.
+                if (r, c // tc) not in captures:
+                    captures[r, c // tc] = _delay(m, valid & last, L, f"cap_{r}_{c}")
+                capture = captures[r, c // tc]
                 with m.If(capture):
                     m.d.sync += out_regs[r][c].eq(pe.acc_out)
                 if r:
@@ -327,8 +382,8 @@ class SystolicArray(wiring.Component):
                         m.d.sync += drain_left.eq(R)
                     with m.Elif(drain_left != 0):
                         m.d.sync += drain_left.eq(drain_left - 1)
-                if r < R - 1:
+                if r < R - 1 and (r + 1) % tr == 0:    # pass registers only between tiles
                     weights_in[c], _ = _skew(m, weights_in[c], valid, 1, f"wpass_{r}_{c}")
-                if c < C - 1:
+                if c < C - 1 and (c + 1) % tc == 0:
                     token, valid = _skew(m, token, valid, 1, f"pass_{r}_{c}")
         self._deskew_out(m, [out_regs[R - 1][c] for c in range(C)], shift[C - 1])

@@ -77,6 +77,10 @@ def _array(side, paper_side):
                    dataflow=paper_side.dataflow)
 
 
+def _tile(side, paper_side):
+    return replace(side, tile=paper_side.tile)
+
+
 def _setting(*names):
     return lambda s, paper: State(s.design, s.baseline,
                                   replace(s.setting, **{n: getattr(paper.setting, n) for n in names}))
@@ -88,6 +92,8 @@ STEPS = (
                                               _precisions(s.baseline, p.baseline), s.setting)),
     ("array shape, count and dataflow", lambda s, p: State(_array(s.design, p.design),
                                                            _array(s.baseline, p.baseline), s.setting)),
+    ("broadcast tiles", lambda s, p: State(_tile(s.design, p.design), _tile(s.baseline, p.baseline),
+                                           s.setting)),
     ("clock", _setting("clock_mhz")),
     ("technology node", _setting("node")),
     ("buffers and DRAM", _setting("act_kib", "weight_kib", "out_kib", "dram", "dram_gbps")),
@@ -108,7 +114,7 @@ def cost_config(side, setting):
     return CostConfig(side.kind, side.rows, side.cols, dataflow, clock_mhz=setting.clock_mhz,
                       node=setting.node, act_kib=setting.act_kib, weight_kib=setting.weight_kib,
                       out_kib=setting.out_kib, dram=setting.dram, dram_gbps=setting.dram_gbps,
-                      pe_options=side.options)
+                      pe_options=side.options, tile=side.tile)
 
 
 def side_figures(side, setting, quick=False):
@@ -154,6 +160,8 @@ def _change(before, after):
             count = f" x{y.count}" if y.count != 1 else ""
             parts.append(f"{y.label} {x.rows}x{x.cols} -> {y.rows}x{y.cols}{count}"
                          + (f" {y.dataflow}" if y.dataflow else ""))
+        elif x.tile != y.tile:
+            parts.append(f"{y.label} tile {x.tile[0]}x{x.tile[1]} -> {y.tile[0]}x{y.tile[1]}")
     for f in ("clock_mhz", "node", "act_kib", "weight_kib", "out_kib", "dram", "dram_gbps", "workload",
               "counted"):
         x, y = getattr(before.setting, f), getattr(after.setting, f)

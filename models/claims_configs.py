@@ -43,7 +43,8 @@ class Side:
     ``planned_kind``/``planned_options``/``planned_label``: the kind the paper's side needs when it
     is not built (``kind`` is then the closest available, and ``missing`` says what differs);
     ``count`` arrays of ``rows`` x ``cols`` share the work (latency / count, area x count, energy
-    unchanged); ``dataflow`` None = the kind's preferred one."""
+    unchanged); ``dataflow`` None = the kind's preferred one; ``tile`` the array's broadcast tiles
+    ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`; (1, 1) = plain systolic)."""
     label: str
     kind: str
     options: tuple = ()
@@ -51,6 +52,7 @@ class Side:
     cols: int = 32
     count: int = 1
     dataflow: str | None = None
+    tile: tuple = (1, 1)
     planned_kind: str | None = None
     planned_options: tuple = ()
     planned_label: str = ""
@@ -120,8 +122,13 @@ class Claim:
 _W8A8 = (("act_type", "int8"), ("weight_type", "int8"))
 _GOBO = "GOBO W3A16 (FP16 act, FP16 outliers)"
 _GEN_BITMOD = (("weight_format", "mixed3"),)
-# BitMoD's two comparisons (vs ANT, vs OliVe) share its design, system and common-array design
-_BITMOD_DESIGN = Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16)
+# BitMoD's two comparisons (vs ANT, vs OliVe) share its design, system and common-array design.
+# Its arrays broadcast weight terms down a column and activations along a row in 8x8
+# output-stationary tiles (issue 16; baselines.md s5: bitmod_sim models every accelerator, the
+# baselines too, as h weight lines x w activation lines, so both sides get the same tiles)
+_BITMOD_TILE = (8, 8)
+_BITMOD_DESIGN = Side("BitMoD mixed3 W3A16", "bitserial_fp16", _GEN_BITMOD, rows=64, cols=16,
+                      tile=_BITMOD_TILE)
 # BitMoD's simulator, generative tasks (baselines.md s5, CODE bitmod_sim/test_*.py)
 _BITMOD_SETTING = Setting(clock_mhz=1000, node=28, act_kib=512, weight_kib=512, out_kib=64, dram="ddr4",
                           dram_gbps=2 * 128 / 8 * 1000e6 / 1e9, workload="llama2-7b-decode-256")
@@ -162,6 +169,7 @@ CONFIGS = {c.name: c for c in (
         name="bitmod-vs-ant", paper="BitMoD (HPCA 2025)",
         design=_BITMOD_DESIGN,
         baseline=Side("ANT weight-only (closest: FP16 PE)", "fp16", rows=64, cols=16, dataflow="os",
+                      tile=_BITMOD_TILE,
                       planned_kind="wfp16", planned_options=(("weight_format", "int4"),),
                       planned_label="ANT weight-only (wfp16 W4A16 INT4)",
                       missing="baseline not built: ANT weight-only with FP16 activations (FP16 x INT8-like "
@@ -170,13 +178,15 @@ CONFIGS = {c.name: c for c in (
         setting=_BITMOD_SETTING,
         common_design=_BITMOD_COMMON,
         common_baseline=Side("ANT W4A4 int", "ant"),
-        summary="BitMoD FP3/FP4 W3A16 64x16 vs ANT weight-only (FP16 acts) 64x16, output-stationary, 1 GHz, "
+        summary="BitMoD FP3/FP4 W3A16 64x16 vs ANT weight-only (FP16 acts) 64x16, output-stationary 8x8 "
+                "broadcast tiles, 1 GHz, "
                 "28 nm, 512 KiB W + 512 KiB I SRAM, DRAM 2x128 b/cycle, Llama-2-7B decode ctx 256 batch 1, system",
         source="pe-designs.md s2 (PAPER headline), baselines.md s5 (CODE bitmod_sim configs)"),
     PaperConfig(
         name="bitmod-vs-olive", paper="BitMoD (HPCA 2025)",
         design=_BITMOD_DESIGN,
         baseline=Side("OliVe weight-only (closest: FP16 PE)", "fp16", rows=72, cols=16, dataflow="os",
+                      tile=_BITMOD_TILE,
                       planned_kind="wfp16", planned_options=(("weight_format", "ovp4"),),
                       planned_label="OliVe weight-only (wfp16 W4A16 OVP4)",
                       missing="baseline not built: OliVe weight-only with FP16 activations (FP16 x INT8-like "
@@ -185,13 +195,15 @@ CONFIGS = {c.name: c for c in (
         setting=_BITMOD_SETTING,
         common_design=_BITMOD_COMMON,
         common_baseline=Side("OliVe OVP W4A4", "ovp", (("mode", "int4"),)),
-        summary="BitMoD FP3/FP4 W3A16 64x16 vs OliVe weight-only (FP16 acts) 72x16, output-stationary, 1 GHz, "
+        summary="BitMoD FP3/FP4 W3A16 64x16 vs OliVe weight-only (FP16 acts) 72x16, output-stationary 8x8 "
+                "broadcast tiles, 1 GHz, "
                 "28 nm, 512 KiB W + 512 KiB I SRAM, DRAM 2x128 b/cycle, Llama-2-7B decode ctx 256 batch 1, system",
         source="pe-designs.md s2 (PAPER headline), baselines.md s5 (CODE bitmod_sim configs)"),
     PaperConfig(
         name="luttc-vs-fp16", paper="LUT Tensor Core (ISCA 2025)",
-        # the LUT array is 4x the FP16 tensor-core array (baselines.md s4, CODE accel-sim README)
-        design=Side("LUT W2A8", "lut", (("weight_bits", 2),), rows=64, cols=64),
+        # the LUT array is 4x the FP16 tensor-core array (baselines.md s4, CODE accel-sim README);
+        # its table is broadcast to a tile's 64 columns (CODE fp_lut_array RTL, N_DIM = 64)
+        design=Side("LUT W2A8", "lut", (("weight_bits", 2),), rows=64, cols=64, tile=(1, 64)),
         baseline=Side("A100 FP16 tensor core (closest: FP16 PE array)", "fp16",
                       missing="the paper's baseline is a simulated A100 FP16 tensor core (Accel-Sim, GPU); "
                               "measured with this project's FP16 x FP16 PE array"),
@@ -199,7 +211,7 @@ CONFIGS = {c.name: c for c in (
                         budget="LUT array 4x the FP16 array"),
         common_design=Side("LUT W2A8", "lut", (("weight_bits", 2),)),
         common_baseline=Side("INT8", "int8"),
-        summary="LUT W2A8 (table broadcast per 64-column tile in the paper; per-PE register here) 64x64 vs "
+        summary="LUT W2A8 64x64, its table broadcast per 64-column tile (tile 1x64), vs "
                 "FP16 tensor core 32x32, 1 GHz, 28 nm, array only, Llama-2-7B prefill (for BitNet-3B)",
         source="pe-designs.md s3 (SUM headline), baselines.md s4 (CODE RTL, dc.tcl 1 ns, accel-sim)"),
     PaperConfig(
@@ -272,11 +284,13 @@ CLAIMS = (
           "no: FP16-activation weight-only OliVe not built, FP16 x FP16 PE stands in",
           like_when_built="partly: FP16-activation weight-only baseline built (wfp16); its PE is not OliVe's own"),
     Claim("LUT Tensor Core (ISCA 2025)", "compute density vs A100 FP16 tensor core", 20.9, "luttc-vs-fp16",
-          "density", "no: A100 tensor core (GPU) vs FP16 PE array; per-PE table register, not broadcast",
+          "density", "no: A100 tensor core (GPU) vs FP16 PE array; the table is broadcast per 64-column tile "
+          "as in the paper",
           unreproducible="the 20.9x figure is unverified (baselines.md s4: not found in any readable text) "
                          "and its baseline is a simulated A100"),
     Claim("LUT Tensor Core (ISCA 2025)", "energy efficiency vs A100 FP16 tensor core", 11.2, "luttc-vs-fp16",
-          "energy", "no: A100 tensor core (GPU) vs FP16 PE array; per-PE table register, not broadcast",
+          "energy", "no: A100 tensor core (GPU) vs FP16 PE array; the table is broadcast per 64-column tile "
+          "as in the paper",
           unreproducible="the 11.2x figure is unverified (baselines.md s4) and its baseline is a simulated A100"),
     Claim("LUT Tensor Core (ISCA 2025)", "compute density vs prior LUT accelerator (UNPU)", 1.44,
           "luttc-vs-unpu", "density", "no: UNPU not built, a bit-serial PE stands in"),

@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from hw.array import DATAFLOWS
+from hw.array import DATAFLOWS, check_tile
 from hw.layout import GemmLayout
 from hw.pe import OptionError
 from . import tech
@@ -88,7 +88,9 @@ class CostConfig:
     """A design point. ``pe_options``: (name, value) pairs passed to the PE class, e.g.
     ``(("weight_bits", 2),)``. Buffer sizes in KiB; ``dram_gbps`` None = the DRAM type's peak
     bandwidth from :mod:`models.tech`; ``activity``: probability that a data bit toggles when
-    a register loads (0.5 = random data)."""
+    a register loads (0.5 = random data); ``tile``: the array's broadcast tiles
+    ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`; (1, 1) = the plain systolic
+    array), checked when the design is built."""
     pe: str
     rows: int
     cols: int
@@ -102,6 +104,7 @@ class CostConfig:
     dram_gbps: float | None = None
     pe_options: tuple = ()
     activity: float = 0.5
+    tile: tuple = (1, 1)
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -120,6 +123,8 @@ class CostConfig:
         if not 0 <= self.activity <= 1:
             raise OptionError(f"activity must be in 0..1, not {self.activity!r}")
         object.__setattr__(self, "pe_options", tuple(sorted(dict(self.pe_options).items())))
+        check_tile(self.tile, self.rows, self.cols, self.dataflow)
+        object.__setattr__(self, "tile", tuple(self.tile))
 
     @property
     def bandwidth_gbps(self):
@@ -129,14 +134,15 @@ class CostConfig:
         """The :class:`models.design.DesignConfig` whose hardware this point describes (buffer depths
         = the buffer sizes divided by the accelerator's word widths)."""
         return _design_config(self.pe, self.rows, self.cols, self.dataflow, self.pe_options,
-                              self.act_kib, self.weight_kib, self.out_kib)
+                              self.act_kib, self.weight_kib, self.out_kib, self.tile)
 
 
 @functools.lru_cache(maxsize=256)
-def _design_config(pe, rows, cols, dataflow, pe_options, act_kib, weight_kib, out_kib):
-    probe = DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options)
+def _design_config(pe, rows, cols, dataflow, pe_options, act_kib, weight_kib, out_kib, tile=(1, 1)):
+    probe = DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options, tile)
     depths = buffer_depths(probe.facts.word_widths, act_kib, weight_kib, out_kib)
-    return DesignConfig(pe, rows, cols, dataflow, depths["act"], depths["weight"], depths["out"], pe_options)
+    return DesignConfig(pe, rows, cols, dataflow, depths["act"], depths["weight"], depths["out"],
+                        pe_options, tile)
 
 
 def buffer_depths(word_widths, act_kib, weight_kib, out_kib):

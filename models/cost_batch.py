@@ -38,21 +38,21 @@ _EXACT_DIVISION = 2 ** 53
 
 
 @functools.lru_cache(maxsize=4096)
-def _probe(pe, rows, cols, dataflow, pe_options):
+def _probe(pe, rows, cols, dataflow, pe_options, tile=(1, 1)):
     # facts only: an accelerator object holds its ports, not its R x C PEs (made at elaboration)
-    return DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options).facts
+    return DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options, tile).facts
 
 
 @functools.lru_cache(maxsize=4096)
-def _probe_hardware(pe, rows, cols, dataflow, pe_options, node, activity):
-    return hardware(_probe(pe, rows, cols, dataflow, pe_options), node, activity)
+def _probe_hardware(pe, rows, cols, dataflow, pe_options, node, activity, tile=(1, 1)):
+    return hardware(_probe(pe, rows, cols, dataflow, pe_options, tile), node, activity)
 
 
 def point_model(config):
     """The ``models.cost._Model`` of ``config`` without building its accelerator at its buffer
     depths (equal to the scalar model's: tests/test_cost_batch.py)."""
     hw = _probe_hardware(config.pe, config.rows, config.cols, config.dataflow, config.pe_options,
-                         config.node, config.activity)
+                         config.node, config.activity, config.tile)
     depths = buffer_depths(hw.word_bits, config.act_kib, config.weight_kib, config.out_kib)
     param_depth = group_depth = 0
     if hw.group_word_bits:

@@ -34,12 +34,12 @@ def _unit(proto, unit):
     return synth.border_unit(proto, unit)
 
 
-def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="ws", node=45):
+def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="ws", node=45, tile=(1, 1)):
     """Model area of what :func:`models.synth.synthesize` builds: one PE, one border unit, the
-    post-array unit (``POST_ARRAY_COLS`` columns), or a ``rows`` x ``cols`` array (PEs, slot and
-    edge registers, border units; no buffers)."""
+    post-array unit (``POST_ARRAY_COLS`` columns), or a ``rows`` x ``cols`` array with broadcast
+    tiles ``tile`` (PEs, slot and edge registers, border units; no buffers)."""
     if rows is not None:
-        config = CostConfig(pe, rows, cols, dataflow, node=node, pe_options=tuple(pe_options))
+        config = CostConfig(pe, rows, cols, dataflow, node=node, pe_options=tuple(pe_options), tile=tile)
         area = area_um2(config)
         return sum(area[g] for g in ARRAY_GROUPS)
     instance = _unit(get_kind(pe).prototype(**dict(pe_options)), unit)

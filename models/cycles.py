@@ -5,12 +5,14 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 
 * F folds (:class:`hw.layout.GemmLayout`), each with S tokens one every II cycles.
 * Fold interval ``I = max(S * II, F)``, ``F`` the array's ``min_fold_interval`` (R for ws,
-  max(R, 2R - 2) for os: the previous fold's drain must end before the next fold's captures): the
+  max(R, 2R - 2) for os: the previous fold's drain must end before the next fold's captures;
+  with broadcast tiles the array derives it from its tile counts, :class:`hw.array.SystolicArray`): the
   next fold's R weight rows (ws) or the previous fold's
   R drained output rows (os) each need R cycles; both overlap the current fold's tokens.
 * The last token is read at ``P + (F - 1) * I + (S - 1) * II``, P = weight preload (R for ws:
   the first fold's weights go in one row per cycle before its first token; 0 for os).
-* Its last output word is written ``output_latency`` cycles later (buffer read, array, and the
+* Its last output word is written ``output_latency`` cycles later (buffer read, the array's
+  ``latency``, which counts tiles when the array has broadcast tiles, and the
   read-modify-write stage (ws) or the rest of the drain (os)), plus ``post_array_latency`` for a
   design with per-group dequantisation (ws, :mod:`hw.group_dequant`: the dequantisation pipeline,
   whose result meets the running total in the cycle it arrives, then the requantisation pipeline;

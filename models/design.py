@@ -22,7 +22,9 @@ def _pow2_at_least(n):
 @dataclass(frozen=True)
 class DesignConfig:
     """Everything that determines the generated Verilog. ``pe_options`` is a tuple of
-    (name, value) pairs passed to the PE class (e.g. ``(("acc_width", 32),)``)."""
+    (name, value) pairs passed to the PE class (e.g. ``(("acc_width", 32),)``); ``tile`` the
+    array's broadcast tiles ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`; (1, 1)
+    is the plain systolic array and leaves the slug, hence every cached build, unchanged)."""
     pe: str
     rows: int
     cols: int
@@ -31,20 +33,24 @@ class DesignConfig:
     weight_depth: int = 64
     out_depth: int = 64
     pe_options: tuple = field(default=())
+    tile: tuple = (1, 1)
 
     def __post_init__(self):
         # one design, one slug and one build whatever order the options were given in
         object.__setattr__(self, "pe_options", tuple(sorted(tuple(self.pe_options))))
+        # a list from JSON or the command line is the same design as the tuple
+        if isinstance(self.tile, list):
+            object.__setattr__(self, "tile", tuple(self.tile))
 
     @classmethod
-    def sized_for(cls, pe, rows, cols, dataflow, m, k, n, pe_options=()):
+    def sized_for(cls, pe, rows, cols, dataflow, m, k, n, pe_options=(), tile=(1, 1)):
         """Buffers just large enough for one GEMM, each depth rounded up to a power of two so
         nearby GEMM sizes share one cached Verilator build."""
         kind = get_kind(pe)
         layout = GemmLayout(rows, cols, dataflow, kind.prototype(**dict(pe_options)).k_per_step, m, k, n)
         return cls(pe, rows, cols, dataflow, _pow2_at_least(layout.act_depth),
                    _pow2_at_least(layout.weight_depth), _pow2_at_least(layout.out_depth),
-                   tuple(pe_options))
+                   tuple(pe_options), tuple(tile))
 
     @property
     def kind(self):
@@ -53,7 +59,7 @@ class DesignConfig:
     def accelerator(self):
         return Accelerator(self.kind.pe_factory(**dict(self.pe_options)), rows=self.rows,
                            cols=self.cols, dataflow=self.dataflow, act_depth=self.act_depth,
-                           weight_depth=self.weight_depth, out_depth=self.out_depth)
+                           weight_depth=self.weight_depth, out_depth=self.out_depth, tile=self.tile)
 
     @functools.cached_property
     def facts(self):
@@ -81,7 +87,8 @@ class DesignConfig:
     @property
     def slug(self):
         opts = "".join(f"_{k}{v}" for k, v in self.pe_options)
-        return (f"{self.pe}_{self.dataflow}_{self.rows}x{self.cols}"
+        tile = "" if tuple(self.tile) == (1, 1) else f"_t{self.tile[0]}x{self.tile[1]}"
+        return (f"{self.pe}_{self.dataflow}_{self.rows}x{self.cols}{tile}"
                 f"_a{self.act_depth}_w{self.weight_depth}_o{self.out_depth}{opts}")
 
     def verilog(self):

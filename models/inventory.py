@@ -571,30 +571,46 @@ def _bank_bits(pe):
     return _operand_bits(weight_border)
 
 
-def array_items_ws(pe, R, C):
-    """Weight-stationary slot and edge contents, counted from ``SystolicArray._elaborate_ws``:
+def _tile_stages(side, tile):
+    """Skew (or deskew) stages over one side of the array with broadcast tiles of ``tile`` along
+    it: lane i is delayed ``i // tile`` flops, ``tile * T(T-1)/2`` in all (T = side / tile;
+    ``side(side-1)/2`` untiled)."""
+    tiles = side // tile
+    return tile * tiles * (tiles - 1) // 2
 
-    * weight write bus: control (we, row, bank) delayed one flop per column after the first
-      (``wbus_c{c}``), lane c delayed c flops (``wlane_c{c}``): C(C-1)/2 lane stages;
+
+# Broadcast tiles (``SystolicArray(tile=...)``): inside a tile an operand is one wire driving every
+# PE of the tile, so only the registers at tile boundaries are counted. The wire's fan-out
+# buffering is not: the primitive table (models.cost_primitives / models.tech) has no figure for a
+# buffer tree or a wire, and the model leaves wires between PEs out everywhere (models.cost).
+
+
+def array_items_ws(pe, R, C, tile=(1, 1)):
+    """Weight-stationary slot and edge contents, counted from ``SystolicArray._elaborate_ws``
+    (``tile`` = (1, tile_cols), Tc = C / tile_cols column tiles; Tc = C untiled):
+
+    * weight write bus: control (we, row, bank) delayed one flop per column tile after the first
+      (``wbus_c{c}``), lane c delayed c // tile_cols flops (``wlane_c{c}``);
     * row r's input skew: r * L token stages (``skew_r{r}``, data with load enable + valid), then
-      a pass register between columns (``pass_{r}_{c}``, c < C-1);
+      a pass register between column tiles (``pass_{r}_{c}``, Tc - 1 per row);
     * per slot: two weight banks (``w{b}_{r}_{c}``, enabled), the row-address compare and the
       bank-select mux in front of the PE;
     * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
-      and removed by synthesis) and the output deskew (``deskew_c{c}``: C-1-c stages of the
-      bottom row's significant bits, :func:`_out_bits`).
+      and removed by synthesis) and the output deskew (``deskew_c{c}``: Tc-1-c//tile_cols stages
+      of the bottom row's significant bits, :func:`_out_bits`).
     """
     L = pe.latency
     a_op, w_op, _, _ = _operand_widths(pe)
     rw = _bits_for(max(R, 2))
-    tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
+    Tc = C // tile[1]
+    tri_c, tri_r = _tile_stages(C, tile[1]), R * (R - 1) // 2
     return _common_items(pe, R, C, "ws") + [
-        Item("edge_regs", "reg", (rw + 2,), C - 1, "weight_word", C - 1),
+        Item("edge_regs", "reg", (rw + 2,), Tc - 1, "weight_word", Tc - 1),
         Item("edge_regs", "reg", (w_op,), tri_c, "weight_word", tri_c),
         Item("edge_regs", "reg_en", (a_op + 1,), L * tri_r, "token", L * tri_r),
         Item("edge_regs", "reg", (1,), L * tri_r, "token", L * tri_r),
-        Item("slot_regs", "reg_en", (a_op + 1,), R * (C - 1), "token", R * (C - 1)),
-        Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
+        Item("slot_regs", "reg_en", (a_op + 1,), R * (Tc - 1), "token", R * (Tc - 1)),
+        Item("slot_regs", "reg", (1,), R * (Tc - 1), "token", R * (Tc - 1)),
         Item("slot_regs", "reg_en", (_bank_bits(pe),), 2 * R * C, "weight_word", C),
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
         Item("slot_regs", "mux", (2, _bank_bits(pe)), R * C, "step", 1),
@@ -603,40 +619,60 @@ def array_items_ws(pe, R, C):
     ]
 
 
-def array_items_os(pe, R, C):
-    """Output-stationary slot and edge contents, counted from ``SystolicArray._elaborate_os``:
+def _act_stage_items(group, a_op, stages, control_stages, tile_rows):
+    """os activation-token stages: ``stages`` of the operand with load enable, and the (first,
+    last) bits (enabled) and valid of ``control_stages`` (one per row tile: merged inside a row
+    tile). Untiled every row is its own tile: one (operand, first, last) register per stage."""
+    if tile_rows == 1:
+        return [Item(group, "reg_en", (a_op + 2,), stages, "token", stages),
+                Item(group, "reg", (1,), stages, "token", stages)]
+    return [Item(group, "reg_en", (a_op,), stages, "token", stages),
+            Item(group, "reg_en", (2,), control_stages, "token", control_stages),
+            Item(group, "reg", (1,), control_stages, "token", control_stages)]
 
-    * column c's weight skew: c token stages (``wskew_c{c}``, data with load enable + valid), then
-      a pass register down each row boundary (``wpass_{r}_{c}``, r < R-1);
-    * row r's activation skew: r stages of (operand, first, last) + valid (``skew_r{r}``), then a
-      pass register between columns (``pass_{r}_{c}``, c < C-1);
-    * per slot: the ``first`` gate on ``acc_in`` (acc_width ANDs), the capture delay (L flops,
-      ``cap_{r}_{c}``), the output register (``out_{r}_{c}``, enabled) with its capture/shift mux
-      (rows below the first);
+
+def array_items_os(pe, R, C, tile=(1, 1)):
+    """Output-stationary slot and edge contents, counted from ``SystolicArray._elaborate_os``
+    (``tile`` = (tile_rows, tile_cols); Tr = R / tile_rows row tiles, Tc = C / tile_cols column
+    tiles; Tr = R, Tc = C untiled):
+
+    * column c's weight skew: c // tile_cols token stages (``wskew_c{c}``, data with load enable +
+      valid), then a pass register down each row-tile boundary (``wpass_{r}_{c}``, Tr - 1 per
+      column);
+    * row r's activation skew: r // tile_rows stages of (operand, first, last) + valid
+      (``skew_r{r}``), then a pass register between column tiles (``pass_{r}_{c}``, Tc - 1 per
+      row). The (first, last, valid) bits of the rows of one row tile are the same flops fed the
+      same way, which synthesis merges (``opt_merge``): counted once per row tile;
+    * per slot: the ``first`` gate on ``acc_in`` (acc_width ANDs), the output register
+      (``out_{r}_{c}``, enabled) with its capture/shift mux (rows below the first); per row and
+      column tile the capture delay (L flops, ``cap_{r}_{c}``; merged like the control bits, so
+      once per tile);
     * the drain counter (``drain_left``, range(R+1), decremented R times a fold), the shift
-      enables of columns 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``).
+      enables of column tiles 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``).
     """
     L, A = pe.latency, pe.acc_width
     a_op, w_op, _, _ = _operand_widths(pe)
-    tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
+    tr, tc = tile
+    Tr, Tc = R // tr, C // tc
+    tri_c, tri_r = _tile_stages(C, tc), _tile_stages(R, tr)
+    # the control bits (first, last + valid) of a row's skew and pass registers, per row tile
+    ctl_skew, ctl_pass = Tr * (Tr - 1) // 2, Tr * (Tc - 1)
     drain = _bits_for(R + 1)
     out_writes = R * C + R * (R - 1) * C   # per fold: one capture each, R shift cycles below row 0
     return _common_items(pe, R, C, "os") + [
         Item("edge_regs", "reg_en", (w_op,), tri_c, "token", tri_c),
         Item("edge_regs", "reg", (1,), tri_c, "token", tri_c),
-        Item("slot_regs", "reg_en", (w_op,), (R - 1) * C, "token", (R - 1) * C),
-        Item("slot_regs", "reg", (1,), (R - 1) * C, "token", (R - 1) * C),
-        Item("edge_regs", "reg_en", (a_op + 2,), tri_r, "token", tri_r),
-        Item("edge_regs", "reg", (1,), tri_r, "token", tri_r),
-        Item("slot_regs", "reg_en", (a_op + 2,), R * (C - 1), "token", R * (C - 1)),
-        Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
+        Item("slot_regs", "reg_en", (w_op,), (Tr - 1) * C, "token", (Tr - 1) * C),
+        Item("slot_regs", "reg", (1,), (Tr - 1) * C, "token", (Tr - 1) * C),
+        *_act_stage_items("edge_regs", a_op, tri_r, ctl_skew, tr),
+        *_act_stage_items("slot_regs", a_op, R * (Tc - 1), ctl_pass, tr),
         Item("slot_regs", "and", (A,), R * C, "step", 1),
-        Item("slot_regs", "reg", (1,), R * C * L, "fold", 2 * R * C * L),
+        Item("slot_regs", "reg", (1,), Tr * Tc * L, "fold", 2 * Tr * Tc * L),
         Item("slot_regs", "reg_en", (A,), R * C, "fold", out_writes),
         Item("slot_regs", "mux", (2, A), (R - 1) * C, "fold", R * (R - 1) * C),
         Item("edge_regs", "reg_en", (drain,), 1, "fold", R),
         Item("edge_regs", "add", (drain,), 1, "fold", R),
-        Item("edge_regs", "reg", (1,), C - 1, "fold", 2 * (C - 1)),
+        Item("edge_regs", "reg", (1,), Tc - 1, "fold", 2 * (Tc - 1)),
         Item("edge_regs", "reg", (A,), tri_c, "out_word", tri_c),
     ]
 
@@ -676,8 +712,9 @@ def group_items(acc):
     unit = acc.post_array_unit
     items = []
     if unit.uses_asum:
+        deskew = acc.array.col_tiles - 1     # deskewed like column 0
         items += [Item("out_accumulate", "add", (A,), R, "token", R),
-                  Item("out_accumulate", "reg", (A,), R + C - 1, "token", R + C - 1)]
+                  Item("out_accumulate", "reg", (A,), R + deskew, "token", R + deskew)]
     lanes = 2 * C + (1 if unit.uses_asum else 0)
     items.append(Item("out_accumulate", "add", (A,), lanes, "out_word", lanes))
     uses = {"word": 1, "word_cycle": unit.latency}
@@ -687,4 +724,5 @@ def group_items(acc):
 
 def design_items(acc):
     """The full inventory (:class:`Item` list) of an accelerator (facts only), at 45 nm, unscaled."""
-    return list(ARRAY_INVENTORIES[acc.dataflow](acc.pe, acc.rows, acc.cols)) + accelerator_items(acc)
+    return (list(ARRAY_INVENTORIES[acc.dataflow](acc.pe, acc.rows, acc.cols, acc.array.tile))
+            + accelerator_items(acc))

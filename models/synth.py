@@ -320,11 +320,15 @@ def unit_verilog(pe, unit="pe", pe_options=()):
     return verilog.convert(component, name=top, emit_src=False), top
 
 
-def array_verilog(pe, rows, cols, dataflow="ws", pe_options=()):
-    """(Verilog text, top name) of a ``rows`` x ``cols`` :class:`hw.array.SystolicArray`."""
+def array_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """(Verilog text, top name) of a ``rows`` x ``cols`` :class:`hw.array.SystolicArray` (with
+    broadcast tiles ``tile``)."""
     kind, _ = _kind_and_pe(pe, pe_options)
-    array = SystolicArray(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols, dataflow=dataflow)
+    array = SystolicArray(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols, dataflow=dataflow,
+                          tile=tile)
     top = f"{pe}_array_{dataflow}_{rows}x{cols}"
+    if tuple(tile) != (1, 1):
+        top += f"_t{tile[0]}x{tile[1]}"
     return verilog.convert(array, name=top, emit_src=False), top
 
 
@@ -449,15 +453,15 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
 
 
 def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options=(), tool=None,
-               use_cache=True):
+               use_cache=True, tile=(1, 1)):
     """Synthesise one unit (``unit`` = pe / act_border / weight_border) or a ``rows`` x ``cols``
-    array of PE kind ``pe``."""
+    array of PE kind ``pe`` (broadcast tiles ``tile``)."""
     if (unit is None) == (rows is None or cols is None):
         raise ValueError("give either unit or rows and cols")
     if unit is not None:
         text, top = unit_verilog(pe, unit, pe_options)
     else:
-        text, top = array_verilog(pe, rows, cols, dataflow, pe_options)
+        text, top = array_verilog(pe, rows, cols, dataflow, pe_options, tile)
     return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
 
 
@@ -567,27 +571,28 @@ class UnitPower:
         return self.power.total * 1e3 / self.clock_mhz
 
 
-def _synth_unit(pe, unit, pe_options, rows, cols, dataflow):
+def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1)):
     if unit is not None:
         return synthesize(pe, unit=unit, pe_options=pe_options)
-    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options)
+    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile)
 
 
-def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws"):
+def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1)):
     """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border) or of a
-    ``rows`` x ``cols`` array. Raises :class:`SynthesisError` / :class:`models.sta.StaError` when
-    a tool is missing."""
-    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow)
+    ``rows`` x ``cols`` array (broadcast tiles ``tile``). Raises :class:`SynthesisError` /
+    :class:`models.sta.StaError` when a tool is missing."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
     report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=1000.0 / 10.0, cache_dir=cache_root())
     return UnitTiming(r.top, r.area_um2, report.critical_path, report.fmax_mhz)
 
 
 def unit_power(pe, unit=None, pe_options=(), *, source="minilm", clock_mhz=None, rows=None,
-               cols=None, dataflow="ws", activity=None):
+               cols=None, dataflow="ws", activity=None, tile=(1, 1)):
     """:class:`UnitPower` of one unit or array at ``clock_mhz`` (None: the unit's own Fmax), its
     input ports toggling as measured on ``source`` ("minilm" or "random") operands, or as
-    ``activity`` (a :class:`models.activity.PortActivity`) if given."""
-    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow)
+    ``activity`` (a :class:`models.activity.PortActivity`) if given. A tiled array has the
+    untiled array's ports, so it takes the untiled array's port activity."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
     if activity is None:
         activity = (unit_activity(pe, unit, tuple(pe_options), source) if unit is not None else
                     array_activity(pe, rows, cols, dataflow, tuple(pe_options), source))

@@ -9,6 +9,8 @@ Nothing here does any work or touches a file.
 import argparse
 import math
 
+from hw.array import check_tile as check_array_tile
+from hw.pe import OptionError
 from models.registry import PE_KINDS
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -71,6 +73,36 @@ def seed_int(text):
     return value
 
 
+def tile_arg(text):
+    """``--tile RxC``: broadcast tiles of R rows and C columns (two positive integers)."""
+    parts = text.lower().split("x")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return tuple(positive_int(p) for p in parts)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS (two positive integers, e.g. 1x4), "
+                                         f"got {text!r}") from None
+
+
+def add_tile_arg(p):
+    # a string default goes through tile_arg too (argparse), so the help shows it as typed
+    p.add_argument("--tile", type=tile_arg, default="1x1", metavar="ROWSxCOLS",
+                   help="broadcast tiles: operands are wired to every PE of a ROWSxCOLS tile in one "
+                        "cycle, pass registers only between tiles (default 1x1: the plain systolic "
+                        "array; each side divides the array's; ws tiles are 1 row high)")
+
+
+def check_tile(args):
+    """BadInput naming ``--tile`` when the tile does not fit the array (``args.rows``, ``cols``,
+    ``dataflow``); checked before any work."""
+    try:
+        check_array_tile(args.tile, args.rows, args.cols, args.dataflow)
+    except OptionError as e:
+        raise BadInput(f"--tile {args.tile[0]}x{args.tile[1]}: {e}") from None
+    return args.tile
+
+
 def pe_kind_arg(text):
     if text not in PE_KINDS:
         raise argparse.ArgumentTypeError(f"unknown PE kind {text!r}; known kinds: {', '.join(PE_KINDS)}")
@@ -122,7 +154,7 @@ def add_pe_option_args(p):
 
 
 def add_design_args(p, depths_default=None):
-    """--pe, --rows, --cols, --dataflow, the PE options and the buffer depths."""
+    """--pe, --rows, --cols, --dataflow, --tile, the PE options and the buffer depths."""
     p.add_argument("--pe", type=pe_kind_arg, required=True, help="PE kind (see `pearray kinds`)")
     p.add_argument("--rows", type=bounded_int(MAX_ARRAY_SIDE), required=True,
                    help=f"PE rows of the array (1..{MAX_ARRAY_SIDE})")
@@ -130,6 +162,7 @@ def add_design_args(p, depths_default=None):
                    help=f"PE columns of the array (1..{MAX_ARRAY_SIDE})")
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws",
                    help="weight-stationary (ws) or output-stationary (os)")
+    add_tile_arg(p)
     add_pe_option_args(p)
     for name in ("act", "weight", "out"):
         p.add_argument(f"--{name}-depth", type=bounded_int(MAX_BUFFER_DEPTH), default=depths_default,

@@ -21,7 +21,7 @@ from models.realdata import MissingRealDataError, get_tensor
 from models.registry import PE_KINDS, get_kind
 
 from . import accuracy_cli, claims_cli, cost_cli, sweep_cli
-from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths,
+from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths, check_tile,
                    check_gemm_size, flag_message, option_flag, pe_options, positive_int, seed_int)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
                     write_file_atomically)
@@ -37,8 +37,9 @@ DUMP_FILES = ("acts_q.npy", "weights_q.npy", "acts_lanes.npy", "weights_lanes.np
 
 
 def cmd_verilog(args):
+    tile = check_tile(args)
     design = DesignConfig(args.pe, args.rows, args.cols, args.dataflow, args.act_depth,
-                          args.weight_depth, args.out_depth, pe_options(args, get_kind(args.pe)))
+                          args.weight_depth, args.out_depth, pe_options(args, get_kind(args.pe)), tile)
     path = Path(args.output) / f"{design.slug}.v"
     check_output_file(path, "-o")
     text = design.verilog()
@@ -113,10 +114,11 @@ def cmd_sim(args):
         check_output_dir(args.dump, "--dump", marker=DUMP_MARKER, own_names=DUMP_FILES)
     kind = get_kind(args.pe)
     options = pe_options(args, kind)
+    tile = check_tile(args)
     pe = kind.prototype(**dict(options))
     operands, meta = _operands(args, kind, pe)
     m, k, n = operands.shape
-    design = DesignConfig.sized_for(args.pe, args.rows, args.cols, args.dataflow, m, k, n, options)
+    design = DesignConfig.sized_for(args.pe, args.rows, args.cols, args.dataflow, m, k, n, options, tile)
     overrides = {f"{b}_depth": getattr(args, f"{b}_depth") for b in ("act", "weight", "out")
                  if getattr(args, f"{b}_depth") is not None}
     if overrides:
@@ -132,7 +134,7 @@ def cmd_sim(args):
     est = result.model
     report = {
         "pe": args.pe, **dict(options), "rows": args.rows, "cols": args.cols, "dataflow": args.dataflow,
-        "simulator": args.simulator, "m": m, "k": k, "n": n,
+        "tile": list(tile), "simulator": args.simulator, "m": m, "k": k, "n": n,
         "cycles": result.cycles, "model_cycles": est.cycles, "mismatches": result.mismatches,
         "bit_exact": result.mismatches == 0, "cycles_match": result.cycles == est.cycles,
         "sim_seconds": round(result.sim_seconds, 6),

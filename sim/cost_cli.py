@@ -19,7 +19,7 @@ from models.registry import PE_KINDS
 from models.workload_files import is_workload_file, load_workload_file
 from models.workloads import Gemm, get_workload
 
-from .args import add_pe_option_args, pe_options, positive_float, positive_int
+from .args import add_pe_option_args, add_tile_arg, check_tile, pe_options, positive_float, positive_int
 
 NODES = (45, 28, 22, 7)
 
@@ -66,11 +66,12 @@ def cmd_cost(args, bad):
         except ValueError as e:   # WorkloadFileError is one
             raise bad(str(e)) from None
         label = args.workload
+    tile = check_tile(args)
     try:
         config = cost.CostConfig(
             args.pe, args.rows, args.cols, args.dataflow, clock_mhz=args.clock_mhz, node=args.node,
             act_kib=args.act_kib, weight_kib=args.weight_kib, out_kib=args.out_kib, dram=args.dram,
-            pe_options=options)
+            pe_options=options, tile=tile)
         result = cost.evaluate(config, workload)
     except (ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e)) from None
@@ -80,7 +81,8 @@ def cmd_cost(args, bad):
         print(json.dumps(out, default=str))
         return 0
     opts = "".join(f" {k}={v}" for k, v in options)
-    print(f"{args.pe}{opts} {args.rows}x{args.cols} {args.dataflow}, {args.node} nm, "
+    tiled = f" tile {args.tile[0]}x{args.tile[1]}" if args.tile != (1, 1) else ""
+    print(f"{args.pe}{opts} {args.rows}x{args.cols}{tiled} {args.dataflow}, {args.node} nm, "
           f"{args.clock_mhz:g} MHz, {args.dram}; workload {label} ({len(result.layers)} GEMMs)")
     print(f"area {result.area_total_um2 * 1e-6:.4f} mm^2: " + ", ".join(
         f"{k} {v * 1e-6:.4f}" for k, v in result.area_um2.items() if v))
@@ -105,20 +107,23 @@ def cmd_synth(args, bad):
     array = args.rows is not None or args.cols is not None
     if array == (args.unit is not None) or (array and (args.rows is None or args.cols is None)):
         raise bad("give either --unit pe|act_border|weight_border or both --rows and --cols")
-    where = ({"rows": args.rows, "cols": args.cols, "dataflow": args.dataflow} if array else
-             {"unit": args.unit})
+    if not array and args.tile != (1, 1):
+        raise bad("--tile is an array option: give it with --rows and --cols, not --unit")
+    where = ({"rows": args.rows, "cols": args.cols, "dataflow": args.dataflow, "tile": args.tile}
+             if array else {"unit": args.unit})
     if array:
+        check_tile(args)
         # a design the accelerator refuses (e.g. a float accumulator in ws) is refused before Yosys
         try:
-            DesignConfig(args.pe, args.rows, args.cols, args.dataflow, pe_options=options).facts
+            DesignConfig(args.pe, args.rows, args.cols, args.dataflow, pe_options=options, tile=args.tile).facts
         except OptionError as e:
             raise bad(str(e)) from None
     try:
         if array:
             result = synth.synthesize(args.pe, rows=args.rows, cols=args.cols, dataflow=args.dataflow,
-                                      pe_options=options)
+                                      pe_options=options, tile=args.tile)
             model = cost_vs_synth.unit_area_um2(args.pe, pe_options=options, rows=args.rows,
-                                                cols=args.cols, dataflow=args.dataflow)
+                                                cols=args.cols, dataflow=args.dataflow, tile=args.tile)
         else:
             result = synth.synthesize(args.pe, unit=args.unit, pe_options=options)
             model = cost_vs_synth.unit_area_um2(args.pe, args.unit, options)
@@ -137,7 +142,8 @@ def cmd_synth(args, bad):
         sta_pj = energy_vs_sta.sta_step_energy_pj(args.pe, options, power)
         energy = {"model_energy_pj": model_pj, "sta_energy_pj": sta_pj,
                   "energy_error": model_pj / sta_pj - 1 if sta_pj else None}
-    what = f"{args.rows}x{args.cols} {args.dataflow} array" if array else f"unit {args.unit}"
+    tiled = f" tile {args.tile[0]}x{args.tile[1]}" if args.tile != (1, 1) else ""
+    what = f"{args.rows}x{args.cols}{tiled} {args.dataflow} array" if array else f"unit {args.unit}"
     path, total = timing.critical_path, power.power
     if args.json:
         out = {"pe": args.pe, **dict(options), **where,
@@ -229,6 +235,7 @@ def add_cost(subparsers, bad):
                    help="weight-stationary (ws) or output-stationary (os)")
     p.add_argument("--node", type=int, default=45, help="technology node in nm: 45, 28, 22 or 7")
     p.add_argument("--clock-mhz", type=positive_float, default=500.0, help="clock frequency in MHz")
+    add_tile_arg(p)
     add_pe_option_args(p)
     p.add_argument("--dram", choices=("lpddr4", "ddr4", "gddr5", "hbm2"), default="lpddr4",
                    help="DRAM type (its energy per bit and peak bandwidth)")
@@ -257,6 +264,7 @@ def add_synth(subparsers, bad):
     p.add_argument("--rows", type=positive_int, help="PE rows of an array (with --cols)")
     p.add_argument("--cols", type=positive_int, help="PE columns of an array (with --rows)")
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="the array's dataflow")
+    add_tile_arg(p)
     add_pe_option_args(p)
     p.add_argument("--activity", choices=("minilm", "random"), default="minilm",
                    help="operands whose input toggle rates drive the power analysis: MiniLM L0 FFN1 "

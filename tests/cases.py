@@ -37,11 +37,13 @@ class GemmCase:
     pe: str = "int8"
     pe_options: tuple = ()      # (name, value) pairs, e.g. (("weight_bits", 2),)
     sweep_only: bool = False    # Verilator runs it only in the full sweep (Amaranth always runs it)
+    tile: tuple = (1, 1)        # the array's broadcast tiles (tile_rows, tile_cols)
 
     @property
     def id(self):
         opts = "".join(f"-{k}{v}" for k, v in self.pe_options)
-        return (f"{self.pe}{opts}-{self.dataflow}-{self.rows}x{self.cols}-"
+        tile = "" if self.tile == (1, 1) else f"-t{self.tile[0]}x{self.tile[1]}"
+        return (f"{self.pe}{opts}-{self.dataflow}-{self.rows}x{self.cols}{tile}-"
                 f"{self.m}x{self.k}x{self.n}-{self.name}")
 
     def design(self, cases=None):
@@ -81,21 +83,23 @@ def _model_cycles(case):
 
 
 def shared_design(case, cases):
-    """The design ``case`` runs on: the one of its (PE, options, shape, dataflow) among
+    """The design ``case`` runs on: the one of its (PE, options, shape, dataflow, tile) among
     ``cases``, its buffers deep enough for the largest of them."""
-    return _shared_design(case.pe, case.pe_options, case.rows, case.cols, case.dataflow, tuple(cases))
+    return _shared_design(case.pe, case.pe_options, case.rows, case.cols, case.dataflow, case.tile,
+                          tuple(cases))
 
 
 @lru_cache(maxsize=None)
-def _shared_design(pe, pe_options, rows, cols, dataflow, cases):
+def _shared_design(pe, pe_options, rows, cols, dataflow, tile, cases):
     # the layout's K mapping is the kind's fact (k_per_step of the PE with these options)
     k_per_step = get_kind(pe).prototype(**dict(pe_options)).k_per_step
+    key = (pe, pe_options, rows, cols, dataflow, tile)
     layouts = [GemmLayout(rows, cols, dataflow, k_per_step, c.m, c.k, c.n) for c in cases
-               if (c.pe, c.pe_options, c.rows, c.cols, c.dataflow) == (pe, pe_options, rows, cols, dataflow)]
+               if (c.pe, c.pe_options, c.rows, c.cols, c.dataflow, c.tile) == key]
     depth = {b: _pow2_at_least(max(getattr(l, f"{b}_depth") for l in layouts))
              for b in ("act", "weight", "out")}
     return DesignConfig(pe, rows, cols, dataflow, depth["act"], depth["weight"], depth["out"],
-                        pe_options)
+                        pe_options, tile)
 
 
 CASES = tuple(
