@@ -69,7 +69,8 @@ class BitFusionPE(ProcessingElement):
     act_signed, weight_signed : bool, keyword-only
         Default True.
     acc_width : int, keyword-only
-        Accumulator width, 24..64; default 32.
+        Accumulator width, 17..64 (the widest step, 8b x 8b, needs 16 bits plus sign growth);
+        default 32 (BitFusion's).
     """
 
     def __init__(self, *, act_bits=8, weight_bits=8, act_signed=True, weight_signed=True, acc_width=32):
@@ -77,7 +78,7 @@ class BitFusionPE(ProcessingElement):
         self._weight_bits = _check_bits("weight_bits", weight_bits)
         self._act_signed = _check_bool("act_signed", act_signed)
         self._weight_signed = _check_bool("weight_signed", weight_signed)
-        self._acc_width = check_positive_int("acc_width", acc_width, minimum=24, maximum=64)
+        self._acc_width = check_positive_int("acc_width", acc_width, minimum=17, maximum=64)
         super().__init__()
 
     act_bits = property(lambda self: self._act_bits)
