@@ -8,7 +8,7 @@ sources are in ``shared/specs/pe-designs.md`` (sections 1-5) and ``shared/specs/
 every field below cites the one it comes from (CODE / PAPER / SUM / INF as those files tag them).
 
 Where a paper's side is a kind this project has not built (GOBO, FP16-activation weight-only
-ANT / OliVe, BitFusion, UNPU, an A100 tensor core), the :class:`Side` measures the closest
+ANT / OliVe, UNPU, an A100 tensor core), the :class:`Side` measures the closest
 registered kind and names the kind the paper needs in ``planned_kind`` / ``planned_options`` /
 ``planned_label`` (the names the kinds being built use: ``gobo``, ``wfp16``): once that kind is
 registered, :func:`models.claims.resolve` measures it instead, with no edit here. ``common`` sides are the same designs in this project's
@@ -135,6 +135,12 @@ _BITMOD_SETTING = Setting(clock_mhz=1000, node=28, act_kib=512, weight_kib=512, 
 _BITMOD_COMMON = Side("BitMoD mixed4 W4A8 g128", "bitserial",
                       (("weight_format", "mixed4"), ("group_size", 128)))
 
+# MixPE's two claims: what is not known about the comparison, and what the BitFusion side leaves out
+_MIXPE_CAVEAT = ("which accelerator the paper's ratio is against is not in the spec (ANT, BitFusion, FP16 and "
+                 "INT8 are its baselines); BitFusion at W4A8 is an inference; its Fusion Unit is built for one "
+                 "fusion mode (no run-time shift/add configuration muxes: a lower bound on its area) and its "
+                 "BitBrick internals are from a summary ([MEM], baselines.md s3)")
+
 CONFIGS = {c.name: c for c in (
     PaperConfig(
         name="olive-vs-gobo", paper="OliVe (ISCA 2023)",
@@ -229,17 +235,19 @@ CONFIGS = {c.name: c for c in (
                 "Llama-2-7B prefill",
         source="pe-designs.md s3, baselines.md s4 (SUM 1.44x)"),
     PaperConfig(
-        name="mixpe-vs-ant", paper="MixPE (2024)",
+        name="mixpe-vs-bitfusion", paper="MixPE (2024)",
         design=Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)), rows=64, cols=64),
-        # INF: ANT has no W4A8 mode (act int8 needs 8-bit weights), so W8A8 fused on W4A8 layers;
-        # MixPE's other baselines (BitFusion 32x40, FP16 32x28, INT8 32x32) are noted in the row
-        baseline=Side("ANT W8A8 fused", "ant", _W8A8),
+        # CODE mixpe_simulator configs: BitFusion 32x40 is one of MixPE's baselines (with ANT 32x32,
+        # FP16 32x28, INT8 32x32); INF: at MixPE's W4A8 precision, the Fusion Unit's native 8/4
+        # mode (2 MACs per cycle, baselines.md s3). ANT cannot run W4A8 (int8 activations need
+        # 8-bit weights), so BitFusion is the baseline that runs MixPE's own precision
+        baseline=Side("BitFusion W4A8", "bitfusion", (("weight_bits", 4),), rows=32, cols=40),
         setting=Setting(clock_mhz=500, workload="llama2-7b-prefill"),
         common_design=Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128))),
         common_baseline=Side("INT8", "int8"),
-        summary="MixPE W4A8 g128 64x64 vs ANT 32x32 (also BitFusion 32x40 [not built], FP16 32x28, INT8 32x32), "
+        summary="MixPE W4A8 g128 64x64 vs BitFusion W4A8 32x40 (also ANT 32x32, FP16 32x28, INT8 32x32), "
                 "500 MHz, node not stated (45 nm), Llama-2-7B prefill, system",
-        source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline)"),
+        source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline), baselines.md s3 (BitFusion)"),
     PaperConfig(
         name="fp8-vs-int8", paper="FP8 vs INT8 (seed)",
         design=Side("FP8 E4M3", "fp8", (("format", "e4m3"),)),
@@ -294,14 +302,12 @@ CLAIMS = (
           unreproducible="the 11.2x figure is unverified (baselines.md s4) and its baseline is a simulated A100"),
     Claim("LUT Tensor Core (ISCA 2025)", "compute density vs prior LUT accelerator (UNPU)", 1.44,
           "luttc-vs-unpu", "density", "no: UNPU not built, a bit-serial PE stands in"),
-    Claim("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "mixpe-vs-ant", "speedup",
-          "partly: ANT is built (one of the paper's baselines); BitFusion is not",
-          caveat="which accelerator the paper's ratio is against is not in the spec "
-                 "(ANT, BitFusion, FP16 and INT8 are its baselines); ANT at W8A8 is an inference"),
-    Claim("MixPE (2024)", "energy reduction vs quantisation accelerators", 1.4, "mixpe-vs-ant", "energy",
-          "partly: ANT is built (one of the paper's baselines); BitFusion is not",
-          caveat="which accelerator the paper's ratio is against is not in the spec "
-                 "(ANT, BitFusion, FP16 and INT8 are its baselines); ANT at W8A8 is an inference"),
+    Claim("MixPE (2024)", "speedup vs quantisation accelerators", 2.6, "mixpe-vs-bitfusion", "speedup",
+          "partly: BitFusion is built (one of the paper's baselines), its fusion mode fixed at build time",
+          caveat=_MIXPE_CAVEAT),
+    Claim("MixPE (2024)", "energy reduction vs quantisation accelerators", 1.4, "mixpe-vs-bitfusion", "energy",
+          "partly: BitFusion is built (one of the paper's baselines), its fusion mode fixed at build time",
+          caveat=_MIXPE_CAVEAT),
     Claim("FP8 vs INT8 (seed)", "FP8 MAC energy vs INT8 MAC (50-180 % more)", 1.5, "fp8-vs-int8",
           "energy_cost", "yes: both PEs built, PE only", paper_range=(1.5, 2.8)),
 )

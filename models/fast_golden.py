@@ -13,7 +13,7 @@ the same codes and extra operand:
   Operands whose values do not fit the float fall back to int64.
 * Per kind, the golden model's arithmetic is rewritten as integer GEMMs of effective values plus
   the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
-  group scale codes), using the kind's own decoders: ``int8`` ``A @ W``; ``lut`` ``A @ (2Q -
+  group scale codes), using the kind's own decoders: ``int8`` and ``bitfusion`` ``A @ W``; ``lut`` ``A @ (2Q -
   (2**B - 1))``; ``ovp`` ``A_val @ W_val`` with ``val = i << e`` of the decoded pairs; ``shiftadd``
   and ``bitserial`` one GEMM per K group of the weights' integer values; ``ant`` ``A_val @ W_val``
   of the types' code -> value tables; ``fp8`` the aligned operands ``(-1)**s * (m << (e - 1))``
@@ -335,7 +335,9 @@ NO_FAST_PATH = {
 FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
               "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
               "ant": (ant_weight_values, ant_fast), "fp8": (fp8_weight_values, fp8_fast),
-              "lmul": (lmul_weight_values, lmul_fast), "fp16": (fp16_weight_values, fp16_fast)}
+              "lmul": (lmul_weight_values, lmul_fast), "fp16": (fp16_weight_values, fp16_fast),
+              # BitFusion's golden is int8's: the codes are the integers, A @ W wrapped
+              "bitfusion": (_codes, int8_fast)}
 
 
 def has_fast_path(kind):

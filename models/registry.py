@@ -19,6 +19,7 @@ from hw.lut_precompute import LutTablePrecompute
 from hw.ovp_decoder import OvpPairDecoder
 from hw.pe import facts_only
 from hw.pe_ant import AntPE
+from hw.pe_bitfusion import BitFusionPE
 from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_fp16 import Fp16PE
@@ -35,6 +36,8 @@ from hw.scale_dequant import BitSerialScaleDequant
 from . import inventory
 from .ant_gemm import (ant_decoder_items, ant_dequantise, ant_gemm_int, ant_pe_items, quantize_ant_acts,
                        quantize_ant_weights)
+from .bitfusion_gemm import (bitfusion_dequantise, bitfusion_golden, bitfusion_pe_items,
+                             quantize_bitfusion_acts, quantize_bitfusion_weights)
 from .bitserial_fp16 import fp16_dequantise, fp16_golden, quantize_fp16_acts, random_fp16_operands
 from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bitserial_golden,
                              quantize_bitserial_acts, quantize_bitserial_weights)
@@ -392,6 +395,24 @@ PE_KINDS = {
         random_codes=mx_gemm.random_mx_operands,
         dataflows=("os",),
         inventories=((MxPE, mx_gemm.mx_pe_items),),
+    ),
+    "bitfusion": PEKind(
+        name="bitfusion",
+        description="BitFusion Fusion Unit: 16 signed 3b x 3b BitBricks fused into 2/4/8-bit "
+                    "products (f = (8/pa) * (8/pw) per cycle), shift-add, 32-bit accumulation",
+        pe_class=BitFusionPE,
+        golden_gemm=bitfusion_golden,
+        quantize_acts=quantize_bitfusion_acts,
+        quantize_weights=quantize_bitfusion_weights,
+        dequantize_output=bitfusion_dequantise,
+        # signedness (act_signed / weight_signed, default signed) is a keyword of the PE class only,
+        # as ShiftAddPE's weight_signed: the command line parses no bool options
+        options=(("act_bits", 8), ("weight_bits", 8)),
+        option_values=(("act_bits", "2, 4 or 8"), ("weight_bits", "2, 4 or 8")),
+        variants=(("BitFusion W8A8", ()), ("BitFusion W4A8", (("weight_bits", 4),)),
+                  ("BitFusion W4A4", (("act_bits", 4), ("weight_bits", 4))),
+                  ("BitFusion W2A2", (("act_bits", 2), ("weight_bits", 2)))),
+        inventories=((BitFusionPE, bitfusion_pe_items),),
     ),
 }
 
