@@ -343,6 +343,11 @@ UNKNOWN = {
                     "systolic_array_synth.csv "
                     "(simulator.py), but its cycle model (accelerator.py) is not in the stored snapshot and which "
                     "baseline the 2.6x / 1.4x are against is not known: no factor past the paper config",
+    "mixpe-vs-bitfusion": "MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, BitFusion-derived, "
+                    "conf_mixint.ini 64x64 high_prec 8 low_prec 4) charges its PE as the 8/4 row of its "
+                    "systolic_array_synth.csv "
+                    "(simulator.py), but its cycle model (accelerator.py) is not in the stored snapshot and which "
+                    "baseline the 2.6x / 1.4x are against is not known: no factor past the paper config",
     "fp8-vs-int8": "the seed states no configuration (which FP8 / INT8 units, node, accumulators): only this "
                    "project's synthesis is measured past the cost model",
 }
