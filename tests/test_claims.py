@@ -5,7 +5,7 @@ verdict rule, the configurations' validity, and the L-Mul rows' synthesised part
 import io
 import json
 import math
-import time
+import subprocess
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import replace
 
@@ -92,10 +92,13 @@ def test_quick_says_so_and_keeps_every_row():
     assert all("--quick" in r["paper_config"] for r in data["claims"] if r["paper"] != lmul_claims.PAPER)
 
 
-def test_prints_without_synthesis_well_within_a_minute():
-    start = time.perf_counter()
-    claims.claims_table()
-    assert time.perf_counter() - start < 30
+def test_prints_without_running_a_tool(monkeypatch):
+    # the table reads cached synthesis / STA figures; a Yosys or sta run here would take minutes
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"claims ran a tool: {args[:1]}")
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    assert len(claims.claims_table()) == len(SPEC_HEADLINES)
 
 
 # ---------------------------------------------------------------------------------------------
