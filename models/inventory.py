@@ -410,15 +410,17 @@ def scale_dequant_items(unit):
     ((P - 1) * d bits: its low digit is always 0) registers; the raw / partial registers and the
     code register; the shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
-    product = [("and", (A - i,), 2 * C, "word_cycle") for i in range(d)]
-    product += [("add", (A - i,), 2 * C, "word_cycle") for i in range(1, d)]
     # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
-    # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come
+    # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come.
+    # With one digit (P = 1) it is all constant 0: the Horner step's digit product is 0, its
+    # add is the wiring of ``partial << d`` and the raw register (read only there) goes too.
     code = (P - 1) * d
-    return product + [
-        ("add", (A - d,), C, "word_cycle"),
+    products = 2 if code else 1
+    product = [("and", (A - i,), products * C, "word_cycle") for i in range(d)]
+    product += [("add", (A - i,), products * C, "word_cycle") for i in range(1, d)]
+    return product + ([("add", (A - d,), C, "word_cycle")] if code else []) + [
         ("mux", (2, A), C, "word_cycle"),
-        ("reg_en", (A,), 2 * C, "word_cycle"),
+        ("reg_en", (A,), products * C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
     ] + ([("mux", (2, code), C, "word_cycle"), ("reg_en", (code,), C, "word_cycle")] if code else [])
 
