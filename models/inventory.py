@@ -195,8 +195,10 @@ def shiftadd_pe_items(pe, acc_in_bits=None):
     (``acc_in_bits`` as in :func:`int8_pe_items`); no multiplier."""
     B, W = pe.weight_bits, pe.act_width
     out = shiftadd_acc_out_bits(pe, acc_in_bits)
-    items = [("and", (W + b,), 1, "step") for b in range(B)]
-    items += [("add", (W + b + 1,), 1, "step") for b in range(1, B)]
+    # ``act << b`` gated: W ANDs (its low b bits are the constant 0); adding it to the sum so
+    # far leaves that sum's low b bits as they are: a W + 1-bit adder (the carry out)
+    items = [("and", (W,), B, "step")]
+    items += [("add", (W + 1,), B - 1, "step")] if B > 1 else []
     accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
     return items + accumulate + [("reg_en", (out,), 1, "step")]
 
