@@ -90,6 +90,15 @@ def table_items(words, width, count, event):
     return [("table", (k, len(kept), content), count, event)]
 
 
+def exponent_decode_items(ebits, count, event, offset=0):
+    """A float code's exponent-field decode as synthesis builds it: the hidden bit
+    ``normal = ef != 0`` and the exponent ``max(ef, 1) + offset`` are a constant function of the
+    ``ebits``-bit field, which Yosys folds to a small table (:func:`table_items`: the exponent's
+    bits that equal field bits are wiring), not a compare, an add and a select."""
+    words = [(ef != 0) | (max(ef, 1) + offset) << 1 for ef in range(1 << ebits)]
+    return table_items(words, ebits + 1, count, event)
+
+
 # --------------------------------------------------------------------------------------------
 # PEs
 
@@ -270,10 +279,11 @@ def bitserial_fp16_pe_items(pe):
     the term sequencing."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
-    lane = [("mux", (max(T, 2), TERM_WIDTH)), ("eq", (FP16_EXP_BITS,)), ("mux", (2, FP16_EXP_BITS)),
+    lane = [("mux", (max(T, 2), TERM_WIDTH)),
             ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
             ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
-    items = [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
+    items = exponent_decode_items(FP16_EXP_BITS, VEC, "step_cycle")
+    items += [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
     items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
               ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
               ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),

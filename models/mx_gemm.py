@@ -65,7 +65,7 @@ from hw.fp32_add import FP32_EXP_BITS, FP32_WIDTH
 from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_MAN_BITS,
                       E8M0_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
-from .inventory import table_items
+from .inventory import exponent_decode_items
 from .quant.mx import quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -390,8 +390,7 @@ def mx_pe_items(pe):
         # exponent field: synthesis folds it into a small table, not a compare, add and mux;
         # the product (2 sig_bits bits) is shifted into 2 magnitude_bits (the zeros shifted in
         # are constant: shiftn, not a full-width barrel shifter) and negated by the signs (cneg)
-        decode = [((ef != 0) | (max(ef, 1) - 1) << 1) for ef in range(1 << f.ebits)]
-        lane = table_items(decode, f.ebits + 1, 2 * B, "step") + [
+        lane = exponent_decode_items(f.ebits, 2 * B, "step", offset=-1) + [
             ("mult", (f.sig_bits, f.sig_bits), B, "step"), ("add", (shift_bits,), B, "step"),
             ("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
             ("cneg", (2 * f.magnitude_bits, 2 * f.magnitude_bits + 1), B, "step")]
@@ -410,11 +409,9 @@ def mx_pe_items(pe):
     if f.scale == "e4m3":
         # each scale's decode (hidden bit = e != 0, q = e != 0 ? e - 1 : 0) is a constant
         # function of its exponent field: a table, as the elements' decode
-        e_bits = SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS
-        decode = [((e != 0) | (max(e, 1) - 1) << 1) for e in range(1 << e_bits)]
         scale += [("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
-                  ("mult", (f.sum_bits, extra_bits), 1, "step")] + \
-            table_items(decode, e_bits + 1, 2, "step")
+                  ("mult", (f.sum_bits, extra_bits), 1, "step"),
+                  *exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
     # |t| (t_bits - 1 bits) is a negation (neg, one operand) and a select; its leading-zero
     # count is a priority encoder over those bits (lead1: hw.fp32_add.leading_zeros; the frame's
     # constant top bits fold), not a frame:1 mux; the normalising shift takes a value narrower

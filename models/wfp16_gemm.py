@@ -261,8 +261,7 @@ def wfp16_pe_items(pe, acc_in_bits=None):
     fmt = lookup_weight_format(pe.weight_format)
     n, P, B = pe.k_per_step, pe.product_bits, pe.mult_bits
     shift_bits = pe.shift_max.bit_length()
-    decode = [(ef != 0) | max(ef, 1) << 1 for ef in range(1 << FP16_EXP_BITS)]
-    items = inventory.table_items(decode, FP16_EXP_BITS + 1, n, "step") + [
+    items = inventory.exponent_decode_items(FP16_EXP_BITS, n, "step") + [
         ("smult", (SIG_BITS + 1, fmt.int_width), n, "step"),
         ("neg", (B, B + 1), n, "step"), ("mux", (2, B + 1), n, "step"),
         ("add", (shift_bits,), n, "step"),
