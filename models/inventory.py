@@ -591,7 +591,10 @@ def array_items_ws(pe, R, C):
     * weight write bus: control (we, row, bank) delayed one flop per column after the first
       (``wbus_c{c}``), lane c delayed c flops (``wlane_c{c}``): C(C-1)/2 lane stages;
     * row r's input skew: r * L token stages (``skew_r{r}``, data with load enable + valid), then
-      a pass register between columns (``pass_{r}_{c}``, c < C-1);
+      a pass register between columns (``pass_{r}_{c}``, c < C-1). Every token stage's valid and
+      bank bits are ``act_valid`` / ``act_bank`` delayed by the stage's depth (r * L + c + 1), so
+      synthesis merges equal depths into one chain of (R-1) * L + C-1 stages; the operand bits
+      differ per row and stay;
     * per slot: two weight banks (``w{b}_{r}_{c}``, enabled), the row-address compare and the
       bank-select mux in front of the PE;
     * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
@@ -602,13 +605,14 @@ def array_items_ws(pe, R, C):
     a_op, w_op, _, _ = _operand_widths(pe)
     rw = _bits_for(max(R, 2))
     tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
+    shared = (R - 1) * L + C - 1          # distinct depths of the valid / bank chain
     return _common_items(pe, R, C, "ws") + [
         Item("edge_regs", "reg", (rw + 2,), C - 1, "weight_word", C - 1),
         Item("edge_regs", "reg", (w_op,), tri_c, "weight_word", tri_c),
-        Item("edge_regs", "reg_en", (a_op + 1,), L * tri_r, "token", L * tri_r),
-        Item("edge_regs", "reg", (1,), L * tri_r, "token", L * tri_r),
-        Item("slot_regs", "reg_en", (a_op + 1,), R * (C - 1), "token", R * (C - 1)),
-        Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
+        Item("edge_regs", "reg_en", (a_op,), L * tri_r, "token", L * tri_r),
+        Item("slot_regs", "reg_en", (a_op,), R * (C - 1), "token", R * (C - 1)),
+        Item("edge_regs", "reg_en", (1,), shared, "token", shared),
+        Item("edge_regs", "reg", (1,), shared, "token", shared),
         Item("slot_regs", "reg_en", (_bank_bits(pe),), 2 * R * C, "weight_word", C),
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
         Item("slot_regs", "mux", (2, _bank_bits(pe)), R * C, "step", 1),
@@ -621,12 +625,17 @@ def array_items_os(pe, R, C):
     """Output-stationary slot and edge contents, counted from ``SystolicArray._elaborate_os``:
 
     * column c's weight skew: c token stages (``wskew_c{c}``, data with load enable + valid), then
-      a pass register down each row boundary (``wpass_{r}_{c}``, r < R-1);
+      a pass register down each row boundary (``wpass_{r}_{c}``, r < R-1; its valid is unused and
+      removed);
     * row r's activation skew: r stages of (operand, first, last) + valid (``skew_r{r}``), then a
-      pass register between columns (``pass_{r}_{c}``, c < C-1);
-    * per slot: the ``first`` gate on ``acc_in`` (acc_width ANDs), the capture delay (L flops,
-      ``cap_{r}_{c}``), the output register (``out_{r}_{c}``, enabled) with its capture/shift mux
-      (rows below the first);
+      pass register between columns (``pass_{r}_{c}``, c < C-1). The valid, first and last bits
+      of every stage are ``act_valid`` / ``act_first`` / ``act_last`` delayed by the stage's
+      depth, so synthesis merges equal depths into one chain of R-1 + C-1 stages (the weight
+      skew's valids are the same chain);
+    * per slot: the ``first`` gate on ``acc_in`` (acc_width ANDs), the output register
+      (``out_{r}_{c}``, enabled) with its capture/shift mux (rows below the first); the capture
+      delay (L flops, ``cap_{r}_{c}``) of ``valid & last``, which depends only on the slot's depth
+      r + c: R + C - 1 distinct delays;
     * the drain counter (``drain_left``, range(R+1), decremented R times a fold), the shift
       enables of columns 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``).
     """
@@ -635,17 +644,17 @@ def array_items_os(pe, R, C):
     tri_c, tri_r = C * (C - 1) // 2, R * (R - 1) // 2
     drain = _bits_for(R + 1)
     out_writes = R * C + R * (R - 1) * C   # per fold: one capture each, R shift cycles below row 0
+    shared = R + C - 2                    # distinct depths of the valid / first / last chain
+    captures = (R + C - 1) * L
     return _common_items(pe, R, C, "os") + [
         Item("edge_regs", "reg_en", (w_op,), tri_c, "token", tri_c),
-        Item("edge_regs", "reg", (1,), tri_c, "token", tri_c),
         Item("slot_regs", "reg_en", (w_op,), (R - 1) * C, "token", (R - 1) * C),
-        Item("slot_regs", "reg", (1,), (R - 1) * C, "token", (R - 1) * C),
-        Item("edge_regs", "reg_en", (a_op + 2,), tri_r, "token", tri_r),
-        Item("edge_regs", "reg", (1,), tri_r, "token", tri_r),
-        Item("slot_regs", "reg_en", (a_op + 2,), R * (C - 1), "token", R * (C - 1)),
-        Item("slot_regs", "reg", (1,), R * (C - 1), "token", R * (C - 1)),
+        Item("edge_regs", "reg_en", (a_op,), tri_r, "token", tri_r),
+        Item("slot_regs", "reg_en", (a_op,), R * (C - 1), "token", R * (C - 1)),
+        Item("edge_regs", "reg_en", (2,), shared, "token", shared),
+        Item("edge_regs", "reg", (1,), shared, "token", shared),
         Item("slot_regs", "and", (A,), R * C, "step", 1),
-        Item("slot_regs", "reg", (1,), R * C * L, "fold", 2 * R * C * L),
+        Item("slot_regs", "reg", (1,), captures, "fold", 2 * captures),
         Item("slot_regs", "reg_en", (A,), R * C, "fold", out_writes),
         Item("slot_regs", "mux", (2, A), (R - 1) * C, "fold", R * (R - 1) * C),
         Item("edge_regs", "reg_en", (drain,), 1, "fold", R),
