@@ -21,7 +21,7 @@ counts: see :mod:`models.cost`).
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
+from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
 from hw.ovp_decoder import FLINT4_DECODE, get_mode
@@ -374,6 +374,47 @@ def _fp_term_words(fmt):
     return words
 
 
+def _booth_term_words(fmt):
+    """Every code's terms word of a Booth :class:`hw.bitserial_terms.WeightFormat`, following
+    ``TermEncoder._booth``: digit i of ``b = code << 1`` (bits 2i, 2i+1, 2i+2: lo, mid, hi) is
+    present unless all three are equal, negative = hi, shift = 2i + (lo == mid != hi)."""
+    words = []
+    for code in range(1 << fmt.code_bits):
+        b = (code & ((1 << fmt.value_bits) - 1)) << 1
+        word = 0
+        for i in range(fmt.terms):
+            lo, mid, hi = ((b >> (2 * i + k)) & 1 for k in range(3))
+            present = int(not (lo == mid == hi))
+            two = int(lo == mid != hi)
+            term = present | hi << 1 | ((2 * i + two) % (1 << SHIFT_BITS)) << 2
+            word |= term << (TERM_WIDTH * i)
+        words.append(word)
+    return words
+
+
+def term_words(fmt):
+    """Every code's terms word of a :class:`hw.bitserial_terms.WeightFormat` (Booth or fp)."""
+    return _booth_term_words(fmt) if fmt.kind == "booth" else _fp_term_words(fmt)
+
+
+def kept_columns(words, width):
+    """Flops a reset-to-0 register keeps of a constant function's output (``words[code]``,
+    ``width`` bits): a column that is always 0 folds (the flop never leaves its reset value); the
+    columns that are always 1 stay (0 until the first load) but share one flop (synthesis merges
+    flops whose input is the same constant); every other column keeps its flop (columns that are
+    equal as functions of the code but built by different logic are not merged)."""
+    columns = [tuple((w >> b) & 1 for w in words) for b in range(width)]
+    varying = sum(1 for column in columns if len(set(column)) > 1)
+    return varying + any(all(column) for column in columns)
+
+
+def term_operand_bits(border):
+    """Bits of :class:`hw.bitserial_terms.TermEncoder`'s ``operand`` the weight banks and lanes
+    keep (:func:`kept_columns` of :func:`term_words`, per element)."""
+    fmt = border.format
+    return border.elements * kept_columns(term_words(fmt), fmt.terms * TERM_WIDTH)
+
+
 def term_encoder_items(border):
     """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
     compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
@@ -486,6 +527,9 @@ def register_operand_bits(hw_class, bits):
     """Make ``bits(border)`` the non-constant operand bits of ``hw_class`` (see :data:`OPERAND_BITS`)."""
     if OPERAND_BITS.setdefault(hw_class, bits) is not bits:
         raise ValueError(f"hardware class {hw_class.__name__} has two operand-bit functions")
+
+
+register_operand_bits(TermEncoder, term_operand_bits)
 
 
 def _operand_bits(border):

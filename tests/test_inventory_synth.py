@@ -87,3 +87,15 @@ def test_array_token_chains_merge_as_synthesis_merges_them(tools, dataflow, rows
     items = inventory.ARRAY_INVENTORIES[dataflow](proto, rows, cols)
     flops = sum(i.count * primitive(i.prim, *i.widths).flop_bits for i in items)
     assert flops == synth.synthesize("int8", rows=rows, cols=cols, dataflow=dataflow).flop_bits
+
+
+@pytest.mark.parametrize("weight_format", ["int8", "mixed4"])
+def test_term_operand_registers_keep_what_synthesis_keeps(tools, weight_format):
+    """The weight banks and lanes hold the term encoder's operand: its always-0 bits fold, its
+    always-1 bits (Booth's shift 2i) share one flop, every other bit stays (mixed4's two sign
+    bits are equal functions of the code but not merged). Flops of a 1 x 2 array exactly."""
+    options = (("weight_format", weight_format),)
+    proto = get_kind("bitserial").prototype(**dict(options))
+    items = inventory.array_items_ws(proto, 1, 2)
+    flops = sum(i.count * primitive(i.prim, *i.widths).flop_bits for i in items)
+    assert flops == synth.synthesize("bitserial", rows=1, cols=2, pe_options=options).flop_bits
