@@ -38,7 +38,7 @@ def test_post_array_flops_are_the_synthesised_flops(tools, pe, options):
         pe, unit="post_array", pe_options=options).flop_bits
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("rows", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
 def test_wfp16_column_flops_follow_the_accumulation_chain(tools, rows):
     """A weight-stationary column keeps only each row's significant sum bits (row 0 adds to 0)."""
     proto = get_kind("wfp16").prototype(weight_format="int4")
