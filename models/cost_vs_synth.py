@@ -8,9 +8,7 @@ node with the same cited factors, so ``error`` = model / synthesis - 1 needs no 
 """
 
 import pandas as pd
-from amaranth.back import verilog
 
-from hw.pe import facts_only
 from . import synth, tech
 from .cost import ARRAY_GROUPS, CostConfig, area_um2
 from .cost_primitives import primitive
@@ -18,9 +16,9 @@ from .inventory import unit_items
 from .registry import PE_KINDS, get_kind
 from .tech import UnknownComponentError
 
-UNITS = (*synth.UNITS, "post_array")
+UNITS = synth.ALL_UNITS
 #: columns of the post-array unit synthesised alone (its inventory is per column and shared parts)
-POST_ARRAY_COLS = 2
+POST_ARRAY_COLS = synth.POST_ARRAY_COLS
 ARRAY_SIDES = (2, 4, 8)
 
 
@@ -28,9 +26,8 @@ def _unit(proto, unit):
     """The PE prototype's ``unit`` instance (never elaborated) or None if the kind has none."""
     if unit == "pe":
         return proto
-    if unit == "post_array":
-        post = proto.post_array_unit(POST_ARRAY_COLS)
-        return None if post is None else facts_only(post)
+    if unit == synth.POST_ARRAY:
+        return synth.post_array_unit(proto)
     return synth.border_unit(proto, unit)
 
 
@@ -50,14 +47,8 @@ def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="
 
 
 def synthesize_unit(pe, unit, pe_options=(), tool=None):
-    """:func:`models.synth.synthesize` for pe / border units; the post-array unit (which
-    ``pearray synth`` does not build) through the same flow."""
-    if unit != "post_array":
-        return synth.synthesize(pe, unit=unit, pe_options=pe_options, tool=tool)
-    kind = get_kind(pe)
-    post = facts_only(kind.pe_class(**dict(pe_options))).post_array_unit(POST_ARRAY_COLS)
-    top = f"{pe}_post_array"
-    return synth.synthesize_verilog(verilog.convert(post, name=top, emit_src=False), top, tool=tool)
+    """:func:`models.synth.synthesize` of one unit (pe, border or post-array unit)."""
+    return synth.synthesize(pe, unit=unit, pe_options=pe_options, tool=tool)
 
 
 def variant_settings(kind):

@@ -38,6 +38,7 @@ import numpy as np
 from hw.fp32_add import (ADD_FRAME, EXP_DIFF_BITS, FP32_WIDTH, FRAME_SHIFT_BITS, SIG32_BITS,
                          WIDE_EXP_BITS)
 from hw.pe_fp16 import ACC_WIDTH, FP16_EXP_BITS, FP16_MAX_CODE_EXP, FP16_MAX_NORMAL, SIG_BITS
+from .inventory import exponent_decode_items
 
 FP16_INF_EXPONENT = FP16_MAX_CODE_EXP + 1     # exponent field 31: infinities and NaNs
 
@@ -155,7 +156,7 @@ def fp16_pe_items(pe):
     product exponent add, its 24-bit normalising leading-zero count (``lead1``: Yosys's if-chain
     of constant selects is a priority encoder) and left shift, the exponent adjust; the FP32
     adder (:func:`fp32_adder_items`); the enabled 32-bit ``acc_out`` register (the PE's only flops)."""
-    return [("eq", (FP16_EXP_BITS,), 2, "step"), ("mux", (2, FP16_EXP_BITS), 2, "step"),
+    return [*exponent_decode_items(FP16_EXP_BITS, 2, "step"),
             ("mult", (SIG_BITS, SIG_BITS), 1, "step"), ("add", (FP16_EXP_BITS + 1,), 1, "step"),
             ("lead1", (SIG32_BITS,), 1, "step"),
             ("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),

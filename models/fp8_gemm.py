@@ -283,7 +283,7 @@ def fp8_pe_items(pe, acc_in_bits=None):
     P = pe.product_bits
     shift_bits = pe.shift_max.bit_length()
     out = fp8_acc_out_bits(pe, acc_in_bits)
-    return [("eq", (E,), 2, "step"), ("mux", (2, E), 2, "step"),
+    return [*inventory.exponent_decode_items(E, 2, "step"),
             ("mult", (M + 1, M + 1), 1, "step"), ("add", (E + 1,), 1, "step"),
             ("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"),
             *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]

@@ -21,7 +21,7 @@ counts: see :mod:`models.cost`).
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH
+from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
 from hw.ovp_decoder import FLINT4_DECODE, get_mode
@@ -88,6 +88,15 @@ def table_items(words, width, count, event):
         return []
     content = sum(bit << (c * len(kept) + j) for j, col in enumerate(kept) for c, bit in enumerate(col))
     return [("table", (k, len(kept), content), count, event)]
+
+
+def exponent_decode_items(ebits, count, event, offset=0):
+    """A float code's exponent-field decode as synthesis builds it: the hidden bit
+    ``normal = ef != 0`` and the exponent ``max(ef, 1) + offset`` are a constant function of the
+    ``ebits``-bit field, which Yosys folds to a small table (:func:`table_items`: the exponent's
+    bits that equal field bits are wiring), not a compare, an add and a select."""
+    words = [(ef != 0) | (max(ef, 1) + offset) << 1 for ef in range(1 << ebits)]
+    return table_items(words, ebits + 1, count, event)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,8 +204,10 @@ def shiftadd_pe_items(pe, acc_in_bits=None):
     (``acc_in_bits`` as in :func:`int8_pe_items`); no multiplier."""
     B, W = pe.weight_bits, pe.act_width
     out = shiftadd_acc_out_bits(pe, acc_in_bits)
-    items = [("and", (W + b,), 1, "step") for b in range(B)]
-    items += [("add", (W + b + 1,), 1, "step") for b in range(1, B)]
+    # ``act << b`` gated: W ANDs (its low b bits are the constant 0); adding it to the sum so
+    # far leaves that sum's low b bits as they are: a W + 1-bit adder (the carry out)
+    items = [("and", (W,), B, "step")]
+    items += [("add", (W + 1,), B - 1, "step")] if B > 1 else []
     accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
     return items + accumulate + [("reg_en", (out,), 1, "step")]
 
@@ -268,10 +279,11 @@ def bitserial_fp16_pe_items(pe):
     the term sequencing."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
-    lane = [("mux", (max(T, 2), TERM_WIDTH)), ("eq", (FP16_EXP_BITS,)), ("mux", (2, FP16_EXP_BITS)),
+    lane = [("mux", (max(T, 2), TERM_WIDTH)),
             ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
             ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
-    items = [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
+    items = exponent_decode_items(FP16_EXP_BITS, VEC, "step_cycle")
+    items += [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
     items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
               ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
               ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
@@ -362,6 +374,47 @@ def _fp_term_words(fmt):
     return words
 
 
+def _booth_term_words(fmt):
+    """Every code's terms word of a Booth :class:`hw.bitserial_terms.WeightFormat`, following
+    ``TermEncoder._booth``: digit i of ``b = code << 1`` (bits 2i, 2i+1, 2i+2: lo, mid, hi) is
+    present unless all three are equal, negative = hi, shift = 2i + (lo == mid != hi)."""
+    words = []
+    for code in range(1 << fmt.code_bits):
+        b = (code & ((1 << fmt.value_bits) - 1)) << 1
+        word = 0
+        for i in range(fmt.terms):
+            lo, mid, hi = ((b >> (2 * i + k)) & 1 for k in range(3))
+            present = int(not (lo == mid == hi))
+            two = int(lo == mid != hi)
+            term = present | hi << 1 | ((2 * i + two) % (1 << SHIFT_BITS)) << 2
+            word |= term << (TERM_WIDTH * i)
+        words.append(word)
+    return words
+
+
+def term_words(fmt):
+    """Every code's terms word of a :class:`hw.bitserial_terms.WeightFormat` (Booth or fp)."""
+    return _booth_term_words(fmt) if fmt.kind == "booth" else _fp_term_words(fmt)
+
+
+def kept_columns(words, width):
+    """Flops a reset-to-0 register keeps of a constant function's output (``words[code]``,
+    ``width`` bits): a column that is always 0 folds (the flop never leaves its reset value); the
+    columns that are always 1 stay (0 until the first load) but share one flop (synthesis merges
+    flops whose input is the same constant); every other column keeps its flop (columns that are
+    equal as functions of the code but built by different logic are not merged)."""
+    columns = [tuple((w >> b) & 1 for w in words) for b in range(width)]
+    varying = sum(1 for column in columns if len(set(column)) > 1)
+    return varying + any(all(column) for column in columns)
+
+
+def term_operand_bits(border):
+    """Bits of :class:`hw.bitserial_terms.TermEncoder`'s ``operand`` the weight banks and lanes
+    keep (:func:`kept_columns` of :func:`term_words`, per element)."""
+    fmt = border.format
+    return border.elements * kept_columns(term_words(fmt), fmt.terms * TERM_WIDTH)
+
+
 def term_encoder_items(border):
     """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
     compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
@@ -410,15 +463,17 @@ def scale_dequant_items(unit):
     ((P - 1) * d bits: its low digit is always 0) registers; the raw / partial registers and the
     code register; the shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
-    product = [("and", (A - i,), 2 * C, "word_cycle") for i in range(d)]
-    product += [("add", (A - i,), 2 * C, "word_cycle") for i in range(1, d)]
     # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
-    # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come
+    # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come.
+    # With one digit (P = 1) it is all constant 0: the Horner step's digit product is 0, its
+    # add is the wiring of ``partial << d`` and the raw register (read only there) goes too.
     code = (P - 1) * d
-    return product + [
-        ("add", (A - d,), C, "word_cycle"),
+    products = 2 if code else 1
+    product = [("and", (A - i,), products * C, "word_cycle") for i in range(d)]
+    product += [("add", (A - i,), products * C, "word_cycle") for i in range(1, d)]
+    return product + ([("add", (A - d,), C, "word_cycle")] if code else []) + [
         ("mux", (2, A), C, "word_cycle"),
-        ("reg_en", (A,), 2 * C, "word_cycle"),
+        ("reg_en", (A,), products * C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
     ] + ([("mux", (2, code), C, "word_cycle"), ("reg_en", (code,), C, "word_cycle")] if code else [])
 
@@ -472,6 +527,9 @@ def register_operand_bits(hw_class, bits):
     """Make ``bits(border)`` the non-constant operand bits of ``hw_class`` (see :data:`OPERAND_BITS`)."""
     if OPERAND_BITS.setdefault(hw_class, bits) is not bits:
         raise ValueError(f"hardware class {hw_class.__name__} has two operand-bit functions")
+
+
+register_operand_bits(TermEncoder, term_operand_bits)
 
 
 def _operand_bits(border):
@@ -592,7 +650,10 @@ def array_items_ws(pe, R, C, tile=(1, 1)):
     * weight write bus: control (we, row, bank) delayed one flop per column tile after the first
       (``wbus_c{c}``), lane c delayed c // tile_cols flops (``wlane_c{c}``);
     * row r's input skew: r * L token stages (``skew_r{r}``, data with load enable + valid), then
-      a pass register between column tiles (``pass_{r}_{c}``, Tc - 1 per row);
+      a pass register between column tiles (``pass_{r}_{c}``, Tc - 1 per row). Every token
+      stage's valid and bank bits are ``act_valid`` / ``act_bank`` delayed by the stage's depth
+      (r * L + t + 1 after column tile t), so synthesis merges equal depths into one chain of
+      (R-1) * L + Tc-1 stages; the operand bits differ per row and stay;
     * per slot: two weight banks (``w{b}_{r}_{c}``, enabled), the row-address compare and the
       bank-select mux in front of the PE;
     * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
@@ -604,31 +665,20 @@ def array_items_ws(pe, R, C, tile=(1, 1)):
     rw = _bits_for(max(R, 2))
     Tc = C // tile[1]
     tri_c, tri_r = _tile_stages(C, tile[1]), R * (R - 1) // 2
+    shared = (R - 1) * L + Tc - 1         # distinct depths of the valid / bank chain
     return _common_items(pe, R, C, "ws") + [
         Item("edge_regs", "reg", (rw + 2,), Tc - 1, "weight_word", Tc - 1),
         Item("edge_regs", "reg", (w_op,), tri_c, "weight_word", tri_c),
-        Item("edge_regs", "reg_en", (a_op + 1,), L * tri_r, "token", L * tri_r),
-        Item("edge_regs", "reg", (1,), L * tri_r, "token", L * tri_r),
-        Item("slot_regs", "reg_en", (a_op + 1,), R * (Tc - 1), "token", R * (Tc - 1)),
-        Item("slot_regs", "reg", (1,), R * (Tc - 1), "token", R * (Tc - 1)),
+        Item("edge_regs", "reg_en", (a_op,), L * tri_r, "token", L * tri_r),
+        Item("slot_regs", "reg_en", (a_op,), R * (Tc - 1), "token", R * (Tc - 1)),
+        Item("edge_regs", "reg_en", (1,), shared, "token", shared),
+        Item("edge_regs", "reg", (1,), shared, "token", shared),
         Item("slot_regs", "reg_en", (_bank_bits(pe),), 2 * R * C, "weight_word", C),
         Item("slot_regs", "eq", (rw,), R * C, "weight_word", R * C),
         Item("slot_regs", "mux", (2, _bank_bits(pe)), R * C, "step", 1),
         Item("edge_regs", "reg", (1,), L, "token", L),
         Item("edge_regs", "reg", (_out_bits(pe, R, "ws"),), tri_c, "out_word", tri_c),
     ]
-
-
-def _act_stage_items(group, a_op, stages, control_stages, tile_rows):
-    """os activation-token stages: ``stages`` of the operand with load enable, and the (first,
-    last) bits (enabled) and valid of ``control_stages`` (one per row tile: merged inside a row
-    tile). Untiled every row is its own tile: one (operand, first, last) register per stage."""
-    if tile_rows == 1:
-        return [Item(group, "reg_en", (a_op + 2,), stages, "token", stages),
-                Item(group, "reg", (1,), stages, "token", stages)]
-    return [Item(group, "reg_en", (a_op,), stages, "token", stages),
-            Item(group, "reg_en", (2,), control_stages, "token", control_stages),
-            Item(group, "reg", (1,), control_stages, "token", control_stages)]
 
 
 def array_items_os(pe, R, C, tile=(1, 1)):
@@ -638,15 +688,17 @@ def array_items_os(pe, R, C, tile=(1, 1)):
 
     * column c's weight skew: c // tile_cols token stages (``wskew_c{c}``, data with load enable +
       valid), then a pass register down each row-tile boundary (``wpass_{r}_{c}``, Tr - 1 per
-      column);
+      column; its valid is unused and removed);
     * row r's activation skew: r // tile_rows stages of (operand, first, last) + valid
       (``skew_r{r}``), then a pass register between column tiles (``pass_{r}_{c}``, Tc - 1 per
-      row). The (first, last, valid) bits of the rows of one row tile are the same flops fed the
-      same way, which synthesis merges (``opt_merge``): counted once per row tile;
+      row). The valid, first and last bits of every stage are ``act_valid`` / ``act_first`` /
+      ``act_last`` delayed by the stage's depth (row tile + column tile), so synthesis merges
+      equal depths into one chain of Tr-1 + Tc-1 stages (the weight skew's valids are the same
+      chain);
     * per slot: the ``first`` gate on ``acc_in`` (acc_width ANDs), the output register
-      (``out_{r}_{c}``, enabled) with its capture/shift mux (rows below the first); per row and
-      column tile the capture delay (L flops, ``cap_{r}_{c}``; merged like the control bits, so
-      once per tile);
+      (``out_{r}_{c}``, enabled) with its capture/shift mux (rows below the first); the capture
+      delay (L flops, ``cap_{r}_{c}``) of ``valid & last``, which depends only on the slot's
+      tile depth r // tile_rows + c // tile_cols: Tr + Tc - 1 distinct delays;
     * the drain counter (``drain_left``, range(R+1), decremented R times a fold), the shift
       enables of column tiles 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``).
     """
@@ -655,19 +707,19 @@ def array_items_os(pe, R, C, tile=(1, 1)):
     tr, tc = tile
     Tr, Tc = R // tr, C // tc
     tri_c, tri_r = _tile_stages(C, tc), _tile_stages(R, tr)
-    # the control bits (first, last + valid) of a row's skew and pass registers, per row tile
-    ctl_skew, ctl_pass = Tr * (Tr - 1) // 2, Tr * (Tc - 1)
     drain = _bits_for(R + 1)
     out_writes = R * C + R * (R - 1) * C   # per fold: one capture each, R shift cycles below row 0
+    shared = Tr + Tc - 2                  # distinct depths of the valid / first / last chain
+    captures = (Tr + Tc - 1) * L
     return _common_items(pe, R, C, "os") + [
         Item("edge_regs", "reg_en", (w_op,), tri_c, "token", tri_c),
-        Item("edge_regs", "reg", (1,), tri_c, "token", tri_c),
         Item("slot_regs", "reg_en", (w_op,), (Tr - 1) * C, "token", (Tr - 1) * C),
-        Item("slot_regs", "reg", (1,), (Tr - 1) * C, "token", (Tr - 1) * C),
-        *_act_stage_items("edge_regs", a_op, tri_r, ctl_skew, tr),
-        *_act_stage_items("slot_regs", a_op, R * (Tc - 1), ctl_pass, tr),
+        Item("edge_regs", "reg_en", (a_op,), tri_r, "token", tri_r),
+        Item("slot_regs", "reg_en", (a_op,), R * (Tc - 1), "token", R * (Tc - 1)),
+        Item("edge_regs", "reg_en", (2,), shared, "token", shared),
+        Item("edge_regs", "reg", (1,), shared, "token", shared),
         Item("slot_regs", "and", (A,), R * C, "step", 1),
-        Item("slot_regs", "reg", (1,), Tr * Tc * L, "fold", 2 * Tr * Tc * L),
+        Item("slot_regs", "reg", (1,), captures, "fold", 2 * captures),
         Item("slot_regs", "reg_en", (A,), R * C, "fold", out_writes),
         Item("slot_regs", "mux", (2, A), (R - 1) * C, "fold", R * (R - 1) * C),
         Item("edge_regs", "reg_en", (drain,), 1, "fold", R),

@@ -99,7 +99,7 @@ def lmul_pe_items(pe, acc_in_bits=None):
     E, M, _ = fp8_format(pe.format)
     P = pe.product_bits
     out = fp8_acc_out_bits(pe, acc_in_bits)
-    return [("add", (8,), 1, "step"), ("eq", (E,), 2, "step"),
+    return [("add", (8,), 1, "step"), ("eqc", (E,), 2, "step"),     # ef != 0: a constant
             ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (P,), 1, "step"),
             *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
 

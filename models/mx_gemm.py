@@ -65,6 +65,7 @@ from hw.fp32_add import FP32_EXP_BITS, FP32_WIDTH
 from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_MAN_BITS,
                       E8M0_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
+from .inventory import exponent_decode_items
 from .quant.mx import quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -381,21 +382,23 @@ def mx_pe_items(pe):
     f = pe.mx_format
     B, A = pe.sub_block, pe.acc_width
     extra_bits, _ = scale_terms(f)
-    if f.ebits == 0:
-        lane = [("mult", (f.bits, f.bits), B, "step")]
+    if f.ebits == 0:      # code.as_signed(): a signed multiply
+        lane = [("smult", (f.bits, f.bits), B, "step")]
     else:
         shift_bits = (2 * f.max_q).bit_length()
-        lane = [("eq", (f.ebits,), 2 * B, "step"), ("add", (f.ebits,), 2 * B, "step"),
-                ("mux", (2, f.ebits), 2 * B, "step"),
-                ("mult", (f.sig_bits, f.sig_bits), B, "step"), ("add", (shift_bits,), B, "step"),
-                ("shift", (2 * f.magnitude_bits, shift_bits), B, "step"),
-                ("add", (2 * f.magnitude_bits + 1,), B, "step"),
-                ("mux", (2, 2 * f.magnitude_bits + 1), B, "step")]
+        # the decode (normal = ef != 0, q = normal ? ef - 1 : 0) is a constant function of the
+        # exponent field: synthesis folds it into a small table, not a compare, add and mux;
+        # the product (2 sig_bits bits) is shifted into 2 magnitude_bits (the zeros shifted in
+        # are constant: shiftn, not a full-width barrel shifter) and negated by the signs (cneg)
+        lane = exponent_decode_items(f.ebits, 2 * B, "step", offset=-1) + [
+            ("mult", (f.sig_bits, f.sig_bits), B, "step"), ("add", (shift_bits,), B, "step"),
+            ("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
+            ("cneg", (2 * f.magnitude_bits, 2 * f.magnitude_bits + 1), B, "step")]
     tree, width, count = [], 2 * f.magnitude_bits + 1, B
     while count > 1:
         tree.append(("add", (width + 1,), count // 2, "step"))
         count, width = count - count // 2, width + 1
-    running = [("eq", (SCALE_BITS,), 1, "step")]
+    running = [("eqc", (SCALE_BITS,), 1, "step")]       # the code against CONTINUE_CODE
     if pe.partial_bits:
         running += [("add", (f.sum_bits,), 1, "step"), ("mux", (2, pe.partial_bits), 1, "step"),
                     ("reg_en", (pe.partial_bits,), 1, "step")]
@@ -404,15 +407,24 @@ def mx_pe_items(pe):
     frame_shift = frame.bit_length()
     scale = [("add", (SCALE_BITS + 1,), 1, "step")]
     if f.scale == "e4m3":
+        # each scale's decode (hidden bit = e != 0, q = e != 0 ? e - 1 : 0) is a constant
+        # function of its exponent field: a table, as the elements' decode
         scale += [("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
                   ("mult", (f.sum_bits, extra_bits), 1, "step"),
-                  ("eq", (E4M3_SCALE_MAN_BITS + 1,), 2, "step"),
-                  ("mux", (2, E4M3_SCALE_MAN_BITS + 1), 2, "step")]
-    convert = [("add", (t_bits,), 1, "step"), ("mux", (2, frame), 1, "step"),
-               ("mux", (frame, frame_shift), 1, "step"), ("shift", (frame, frame_shift), 3, "step"),
+                  *exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
+    # |t| (t_bits - 1 bits) is a negation (neg, one operand) and a select; its leading-zero
+    # count is a priority encoder over those bits (lead1: hw.fp32_add.leading_zeros; the frame's
+    # constant top bits fold), not a frame:1 mux; the normalising shift takes a value narrower
+    # than the frame when the sum is (shiftn), the denormalising shift and the sticky test's
+    # shift back are full-frame barrel shifters
+    mag = t_bits - 1
+    normalise = (("shiftn", (mag, frame_shift, frame)) if mag < frame else ("shift", (frame, frame_shift)))
+    convert = [("neg", (t_bits, t_bits), 1, "step"), ("mux", (2, mag), 1, "step"),
+               ("lead1", (mag,), 1, "step"), (*normalise, 1, "step"),
+               ("shift", (frame, frame_shift), 2, "step"),
                ("eq", (frame,), 1, "step"), ("add", (CONVERT_EXP_BITS,), 2, "step"),
                ("mux", (2, frame_shift), 2, "step"), ("add", (A - 1,), 1, "step"),
                ("mux", (2, A), 2, "step")]
     return (lane + tree + running + scale + convert + fp32_adder_items("step")
-            + [("eq", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 2, "step"),
+            + [("eqc", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 2, "step"),
                ("reg_en", (A,), 1, "step")])

@@ -58,6 +58,12 @@ INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
 # 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
 RECIPE_VERSION = 2
 UNITS = ("pe", "act_border", "weight_border")
+#: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
+#: is per column plus shared parts, so two columns show both)
+POST_ARRAY = "post_array"
+POST_ARRAY_COLS = 2
+#: every unit kind :func:`synthesize` and :func:`unit_timing` take
+ALL_UNITS = (*UNITS, POST_ARRAY)
 
 
 class SynthesisError(RuntimeError):
@@ -306,12 +312,17 @@ def _kind_and_pe(pe, pe_options):
 
 
 def unit_verilog(pe, unit="pe", pe_options=()):
-    """(Verilog text, top name) of one PE or one border unit of PE kind ``pe``."""
-    if unit not in UNITS:
-        raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+    """(Verilog text, top name) of one PE, one border unit or the post-array unit
+    (:data:`POST_ARRAY_COLS` columns) of PE kind ``pe``."""
+    if unit not in ALL_UNITS:
+        raise ValueError(f"unit must be one of {', '.join(ALL_UNITS)}, not {unit!r}")
     kind, proto = _kind_and_pe(pe, pe_options)
     if unit == "pe":
         component = kind.pe_class(**dict(pe_options))
+    elif unit == POST_ARRAY:
+        component = facts_only(kind.pe_class(**dict(pe_options))).post_array_unit(POST_ARRAY_COLS)
+        if component is None:
+            raise ValueError(f"PE kind {pe!r} with options {dict(pe_options)} has no post-array unit")
     else:
         component = getattr(proto, unit)()
         if component is None:
@@ -454,8 +465,8 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
 
 def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options=(), tool=None,
                use_cache=True, tile=(1, 1)):
-    """Synthesise one unit (``unit`` = pe / act_border / weight_border) or a ``rows`` x ``cols``
-    array of PE kind ``pe`` (broadcast tiles ``tile``)."""
+    """Synthesise one unit (``unit`` = pe / act_border / weight_border / post_array) or a
+    ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``)."""
     if (unit is None) == (rows is None or cols is None):
         raise ValueError("give either unit or rows and cols")
     if unit is not None:
@@ -498,6 +509,20 @@ def option_settings(kind, candidates=range(1, 9)):
     # integers before text (an option may be None in one setting and an integer in another)
     return sorted(settings, key=lambda s: [(k, (0, v, "")) if isinstance(v, int) else (k, (1, 0, str(v)))
                                            for k, v in s])
+
+
+def post_array_unit(pe):
+    """The PE prototype's post-array unit for :data:`POST_ARRAY_COLS` columns (or None), marked
+    as intentionally unelaborated."""
+    post = pe.post_array_unit(POST_ARRAY_COLS)
+    return post if post is None else facts_only(post)
+
+
+def has_unit(pe, unit):
+    """Whether the PE prototype ``pe`` has ``unit`` (a PE always has itself)."""
+    if unit == "pe":
+        return True
+    return (post_array_unit(pe) if unit == POST_ARRAY else border_unit(pe, unit)) is not None
 
 
 def border_unit(pe, unit):
@@ -578,8 +603,8 @@ def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1)):
 
 
 def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1)):
-    """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border) or of a
-    ``rows`` x ``cols`` array (broadcast tiles ``tile``). Raises :class:`SynthesisError` /
+    """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border / post_array)
+    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``). Raises :class:`SynthesisError` /
     :class:`models.sta.StaError` when a tool is missing."""
     r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
     report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=1000.0 / 10.0, cache_dir=cache_root())

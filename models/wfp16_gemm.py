@@ -64,7 +64,7 @@ import numpy as np
 from hw.pe_wfp16 import ACC_FRAC, FP16_EXP_BITS, SIG_BITS, WEIGHT_FORMATS, lookup_weight_format
 from hw.scale_dequant import SCALE_CODE_MAX
 
-from . import fp16_gemm
+from . import fp16_gemm, inventory
 from .bitserial_fp16 import decode_fp16
 from .bitserial_gemm import grouped_scale_operand, groups_of, scale_codes_of
 from .fp8_gemm import wrap_wide
@@ -247,21 +247,37 @@ def random_wfp16_operands(rng, m, k, n, pe):
     return _draw(rng, (m, k), finite, act_specials), _draw(rng, (k, n), pool, special_weight_codes(pe))
 
 
-def wfp16_pe_items(pe):
+def wfp16_pe_items(pe, acc_in_bits=None):
     """Cost inventory of :class:`hw.pe_wfp16.Wfp16PE`, following its ``elaborate``: per element
-    (``k_per_step``) the FP16 exponent-field zero test and exponent select (``max(ef, 1)``), the
-    12-bit (11-bit unsigned, sign-extended) x I-bit signed significand multiplier, its negation and
-    sign select, the shift-amount add (``e_a - 1 + e_w``) and the left shift of the signed product
-    into ``product_bits + 1``; the element terms' add (ovp4), the ``acc_width`` accumulate adder
-    and the enabled ``acc_out`` register (the PE's only flops)."""
+    (``k_per_step``) the FP16 exponent field's decode (``normal = ef != 0``, ``e_a = max(ef, 1)``:
+    a constant function of the field, which synthesis folds to a small table,
+    :func:`models.inventory.table_items`), the 12-bit (11-bit unsigned, sign-extended) x I-bit
+    signed significand multiplier, its negation and sign select, the shift-amount add
+    (``e_a - 1 + e_w``) and the left shift of the signed product into ``product_bits + 1``; the
+    element terms' add (ovp4), the accumulate adder and the enabled ``acc_out`` register (the
+    PE's only flops), :func:`wfp16_acc_out_bits` wide (``acc_in_bits`` as in
+    :func:`models.inventory.int8_pe_items`: in a weight-stationary column row 0's ``acc_in`` is
+    the constant 0 and the add folds)."""
     fmt = lookup_weight_format(pe.weight_format)
-    n, P, A, B = pe.k_per_step, pe.product_bits, pe.acc_width, pe.mult_bits
+    n, P, B = pe.k_per_step, pe.product_bits, pe.mult_bits
     shift_bits = pe.shift_max.bit_length()
-    items = [("eq", (FP16_EXP_BITS,), n, "step"), ("mux", (2, FP16_EXP_BITS), n, "step"),
-             ("smult", (SIG_BITS + 1, fmt.int_width), n, "step"),
-             ("neg", (B, B + 1), n, "step"), ("mux", (2, B + 1), n, "step"),
-             ("add", (shift_bits,), n, "step"),
-             ("shiftn", (B + 1, shift_bits, P + 1), n, "step")]
+    items = inventory.exponent_decode_items(FP16_EXP_BITS, n, "step") + [
+        ("smult", (SIG_BITS + 1, fmt.int_width), n, "step"),
+        ("neg", (B, B + 1), n, "step"), ("mux", (2, B + 1), n, "step"),
+        ("add", (shift_bits,), n, "step"),
+        ("shiftn", (B + 1, shift_bits, P + 1), n, "step")]
     if n > 1:
         items.append(("add", (P + 2,), n - 1, "step"))
-    return items + [("add", (A,), 1, "step"), ("reg_en", (A,), 1, "step")]
+    out = wfp16_acc_out_bits(pe, acc_in_bits)
+    add = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+    return items + add + [("reg_en", (out,), 1, "step")]
+
+
+def wfp16_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_wfp16.Wfp16PE`'s ``acc_out``: ``acc_in`` + the step's
+    sum of ``k_per_step`` terms (``product_bits + k_per_step`` signed bits, as ``elaborate``
+    declares it)."""
+    return inventory.sum_bits(pe.acc_width, pe.product_bits + pe.k_per_step, acc_in_bits)
+
+
+inventory.register_chain(wfp16_pe_items, wfp16_acc_out_bits)

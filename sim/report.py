@@ -380,7 +380,7 @@ COLUMNS = {
                   "outside the unit, or a flop named by the net its Q drives), delay_ns (data "
                   "arrival, osu018), setup_ns (of the capturing flop), fmax_osu018_mhz (1000 / "
                   "(delay + setup)), fmax_mhz (scaled to 45 nm by Stillmaker & Baas; sim/report_timing.py)",
-    "timing_units.csv": "design, pe, unit (pe / act_border / weight_border), area_osu018_um2, start, "
+    "timing_units.csv": "design, pe, unit (pe / act_border / weight_border / post_array), area_osu018_um2, start, "
                         "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
     "model_quality.csv": report_accuracy.COLUMNS,
 }

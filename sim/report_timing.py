@@ -12,8 +12,10 @@ So the array's worst register-to-register path is the slowest of its units. A sm
 netlist is not a substitute: synthesised flat with only 2 rows, Yosys narrows the accumulators
 (a 2x2 INT8 array times at 193 MHz where its PE, with the 32-bit accumulator a 32-row array
 needs, times at 140 MHz), and its port-to-port paths include the unbuffered fan-out of
-``act_valid`` to every pass register, which layout would buffer. Post-array units (group
-dequantisers) are not timed here (not synthesised as units yet).
+``act_valid`` to every pass register, which layout would buffer. A design with a post-array unit
+(a group dequantiser, synthesised for :data:`models.synth.POST_ARRAY_COLS` columns: its columns
+are copies, so more do not lengthen its paths) has it timed the same way: it sits between the
+accelerator's group accumulator read and its output registers, and runs on the same clock.
 
 A design's Fmax = the lowest of its units' Fmax, at osu018 (0.18 um, 1.8 V), and scaled to the cost
 model's 45 nm by Stillmaker & Baas's delay fits (``scale.delay.180_1v8_to_45_0v9`` of
@@ -46,10 +48,10 @@ def tools_missing():
 
 
 def units_of(kind, options):
-    """The units of a design that sit between registers in the array: its PE and the border units
-    its PE kind has."""
+    """The units of a design that sit between registers: its PE, the border units its PE kind
+    has and its post-array unit if the design has one (e.g. a group size)."""
     proto = kind.prototype(**dict(options))
-    return [u for u in synth.UNITS if u == "pe" or synth.border_unit(proto, u) is not None]
+    return [u for u in synth.ALL_UNITS if synth.has_unit(proto, u)]
 
 
 def unit_rows(designs):
@@ -99,11 +101,12 @@ def timing_tables(designs, progress=None):
     if missing is not None:
         return None, None, f"Timing skipped: {missing}"
     if progress:
-        progress.step("OpenSTA timing of every PE and border unit (osu018 netlists, cached)")
+        progress.step("OpenSTA timing of every PE, border and post-array unit (osu018 netlists, cached)")
     units = unit_rows(designs)
-    note = (f"Fmax: OpenSTA on each design's PE and border units (Yosys-mapped on osu018, inputs from "
-            f"flops, outputs to flops: where the array puts them); a design's Fmax is its slowest "
+    note = (f"Fmax: OpenSTA on each design's PE, border units and post-array unit (Yosys-mapped on "
+            f"osu018, inputs from flops, outputs to flops: where the accelerator puts them); a "
+            f"design's Fmax is its slowest "
             f"unit's, scaled from 0.18 um / 1.8 V to 45 nm / 0.9 V by Stillmaker & Baas's delay fits "
             f"(x {1 / tech.value(DELAY_RECORD):.2f}). Ideal clock, no wire load, no layout: a figure "
-            f"for comparing designs. Post-array units are not timed.")
+            f"for comparing designs.")
     return units, design_rows(units), note

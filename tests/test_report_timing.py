@@ -84,3 +84,19 @@ def test_decode_is_memory_bound_where_the_weight_port_outruns_dram(label):
         assert label in report.memory_bound_note(plan)
     else:
         assert r.memory_bound_layers == ()
+
+
+def test_a_design_with_a_post_array_unit_has_it_timed():
+    """A grouped design's post-array unit (the scale dequantiser) is synthesised and timed like
+    its PE, and bounds the design's Fmax; the same design without groups has none."""
+    if report_timing.tools_missing():
+        pytest.skip(report_timing.tools_missing())
+    kind = registry.PE_KINDS["wfp16"]
+    grouped = (("group_size", 128), ("weight_format", "int4"))
+    rows = report_timing.unit_rows([("g128", kind, grouped), ("plain", kind, (("weight_format", "int4"),))])
+    assert list(rows[rows.design == "g128"].unit) == ["pe", "post_array"]
+    assert list(rows[rows.design == "plain"].unit) == ["pe"]
+    post = rows[rows.unit == "post_array"].iloc[0]
+    assert post.area_osu018_um2 > 0 and post.fmax_mhz > 0 and post.end.endswith("(flop)")
+    d = report_timing.design_rows(rows).set_index("design")
+    assert d.loc["g128", "fmax_mhz"] == rows[rows.design == "g128"].fmax_mhz.min()
