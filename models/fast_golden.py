@@ -25,7 +25,22 @@ the same codes and extra operand:
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
-  those float32 operations, in place (no float64 products, no temporaries).
+  those float32 operations, in place (no float64 products, no temporaries). ``gobo``'s array is
+  the same steps with each weight its centroid's FP16 value and an outlier-flagged weight 0
+  (adding a product ``+-0`` leaves an accumulator that is never ``-0`` unchanged, as the golden's
+  skipped step does; the outliers themselves are added after the array, by the dequantiser).
+* ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits) are two float64 GEMMs of the FP16
+  activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
+  assembled modulo ``2**64`` in uint64 for the 60- and 64-bit accumulators (the golden's wraps
+  are reductions modulo ``2**acc_width``, which divides ``2**64``), as Python ints from the limbs
+  for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
+  (``sum_g S_g * c_g`` modulo ``2**acc_width`` is ``A @ (W * c)``).
+* ``mx``: each block's exact sum is one batched float64 GEMM over a chunk of blocks (exact below
+  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, go through :func:`wide_matmul` and the limbs are
+  added in float64 rounded to odd, which a later float32 rounding turns into the correctly
+  rounded value, as the golden's 53-bit round-to-odd integers do), scaled by its blocks' scales
+  in float64 (powers of two, or NVFP4's ``m * 2**q`` on small sums: exact), clipped and cast to
+  float32 as the golden does, then added to the float32 accumulator block by block in K order.
 
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
 function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
