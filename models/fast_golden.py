@@ -39,7 +39,8 @@ the same codes and extra operand:
   ``2**53``; MXFP8 E5M2's sums, up to 71 bits, go through :func:`wide_matmul` and the limbs are
   added in float64 rounded to odd, which a later float32 rounding turns into the correctly
   rounded value, as the golden's 53-bit round-to-odd integers do), scaled by its blocks' scales
-  in float64 (powers of two, or NVFP4's ``m * 2**q`` on small sums: exact), clipped and cast to
+  in float64 (powers of two, or NVFP4's ``m * 2**q`` on small sums: exact; folded into the
+  operands where the sums are exact), clipped and cast to
   float32 as the golden does, then added to the float32 accumulator block by block in K order.
 
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
@@ -450,7 +451,8 @@ def mx_fast(acts, prepared, pe, extra=None):
     """The MX golden's FP32 words: every block's exact sum ``S`` (one batched float64 GEMM per
     chunk of blocks, exact while ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, the
     :func:`wide_matmul` limbs rounded to odd in float64), times the power-of-two (E8M0) or
-    ``m * 2**q`` (E4M3) scales in float64 (exact: no float64 overflow or underflow in reach),
+    ``m * 2**q`` (E4M3) scales in float64 (folded into the GEMM's operands on the exact path;
+    exact either way: no float64 overflow or underflow in reach),
     clipped and cast to float32 as the golden does, then added to the float32 accumulator one
     block at a time in K order."""
     fmt = pe.mx_format
@@ -481,13 +483,16 @@ def mx_fast(acts, prepared, pe, extra=None):
     for c0 in range(0, len(end_lanes), chunk):
         c = slice(c0, c0 + chunk)
         if exact:
-            s = np.matmul(a_blk[c], w_blk[c])                         # exact integers
+            # the scales folded into the operands: within a block row m and column n share one
+            # factor, so every partial sum is an integer below 2**53 times it (no float64
+            # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
+            value = np.matmul(a_blk[c] * pa[c, :, None], w_blk[c] * pw[c, None, :])
         else:
             hi, lo, shift = wide_matmul(a_blk[c].astype(np.int64), w_blk[c].astype(np.int64))
             if max(int(np.abs(hi).max()), int(np.abs(lo).max())) >= F64_EXACT:
                 return mx_gemm(acts, weights, pe)     # limbs past float64 (E5M2's are < 2**41)
             s = round_to_odd_sum(np.ldexp(hi.astype(np.float64), shift), lo.astype(np.float64))
-        value = s * pa[c, :, None] * pw[c, None, :]
+            value = s * pa[c, :, None] * pw[c, None, :]
         block = np.clip(value, -MX_FP32_MAX, MX_FP32_MAX).astype(np.float32)
         with np.errstate(over="ignore"):                              # the sum may reach inf
             for b in block:
