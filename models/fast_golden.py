@@ -25,7 +25,23 @@ the same codes and extra operand:
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
-  those float32 operations, in place (no float64 products, no temporaries).
+  those float32 operations, in place (no float64 products, no temporaries). ``gobo``'s array is
+  the same steps with each weight its centroid's FP16 value and an outlier-flagged weight 0
+  (adding a product ``+-0`` leaves an accumulator that is never ``-0`` unchanged, as the golden's
+  skipped step does; the outliers themselves are added after the array, by the dequantiser).
+* ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits) are two float64 GEMMs of the FP16
+  activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
+  assembled modulo ``2**64`` in uint64 for the 60- and 64-bit accumulators (the golden's wraps
+  are reductions modulo ``2**acc_width``, which divides ``2**64``), as Python ints from the limbs
+  for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
+  (``sum_g S_g * c_g`` modulo ``2**acc_width`` is ``A @ (W * c)``).
+* ``mx``: each block's exact sum is one batched float64 GEMM over a chunk of blocks (exact below
+  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, go through :func:`wide_matmul` and the limbs are
+  added in float64 rounded to odd, which a later float32 rounding turns into the correctly
+  rounded value, as the golden's 53-bit round-to-odd integers do), scaled by its blocks' scales
+  in float64 (powers of two, or NVFP4's ``m * 2**q`` on small sums: exact; folded into the
+  operands where the sums are exact), clipped and cast to
+  float32 as the golden does, then added to the float32 accumulator block by block in K order.
 
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
 function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
@@ -40,15 +56,21 @@ from __future__ import annotations
 import numpy as np
 
 from hw.group_dequant import DequantParams
+from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, get_format, wrap_wide
+from .gobo_gemm import DEFAULT_DICTIONARY, weight_fields as gobo_weight_fields
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
+from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
+    scale_parts as mx_scale_parts, split_lanes
 from .registry import PE_KINDS
 from .ovp_gemm import decode_codes
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
+from .wfp16_gemm import SPLIT_BITS as WFP16_SPLIT, activation_operand as wfp16_activation_operand, \
+    default_scale_codes as wfp16_default_scale_codes, weight_operand as wfp16_weight_operand
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -304,15 +326,177 @@ def fp16_weight_values(weights, pe):
     return decode_fp16(weights, "weight").astype(np.float32)
 
 
+def fp32_steps(a, w):
+    """``acc = fl32(acc + a[:, k] * w[k])`` for k in order from +0, float32 operands (M x K, K x N)
+    whose float32 products are exact, in place; the FP32 words as int64."""
+    acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
+    product = np.empty_like(acc)
+    for k in range(a.shape[1]):
+        np.multiply(a[:, k, None], w[None, k, :], out=product)
+        np.add(acc, product, out=acc)
+    return acc.view(np.int32).astype(np.int64)
+
+
 def fp16_fast(acts, values, pe, extra=None):
     """The FP16 golden's float32 steps in place: ``acc = fl32(acc + a[:, k] * w[k])``, k in order
     from +0 (the float32 product of FP16 values is exact, as the golden's float64 one)."""
-    a = decode_fp16(acts, "activation").astype(np.float32)
-    acc = np.zeros((a.shape[0], values.shape[1]), dtype=np.float32)
-    product = np.empty_like(acc)
-    for k in range(a.shape[1]):
-        np.multiply(a[:, k, None], values[None, k, :], out=product)
-        np.add(acc, product, out=acc)
+    return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), values)
+
+
+def gobo_weight_codes(weights, pe):
+    """GOBO weight codes -> (centroid index, outlier flag) arrays (the table comes per call)."""
+    return gobo_weight_fields(weights)
+
+
+def gobo_fast(acts, prepared, pe, extra=None):
+    """The GOBO array's float32 steps: :func:`fp32_steps` with each weight its centroid's value and
+    an outlier-flagged weight 0. The golden leaves the accumulator unchanged on an outlier step;
+    adding the product ``+-0`` does the same, because the accumulator is never ``-0`` (it starts
+    at +0, and an RNE sum is ``-0`` only when both terms are) and never infinite or NaN (every
+    product is below ``2**32``), and ``x + (+-0) = x`` for every other float32 ``x``."""
+    index, outlier = prepared
+    table = DEFAULT_DICTIONARY if extra is None else extra
+    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), w)
+
+
+def wfp16_weight_values(weights, pe):
+    """wfp16 weight codes -> ``i << e_w`` in code units (the golden's weight operand)."""
+    return wfp16_weight_operand(weights, pe.weight_format)
+
+
+def _split_sums(a, w):
+    """``a @ w = hi * 2**WFP16_SPLIT + lo`` for |a| < 2**(2 * WFP16_SPLIT): ``hi`` and ``lo`` the
+    exact GEMMs of ``a``'s sign-magnitude halves, int64 (each below 2**20 times |w| < 2**16:
+    float64 BLAS blocks, :func:`exact_matmul`)."""
+    sign = np.where(a < 0, -1, 1)
+    mag = np.abs(a)
+    return (exact_matmul(sign * (mag >> WFP16_SPLIT), w),
+            exact_matmul(sign * (mag & ((1 << WFP16_SPLIT) - 1)), w))
+
+
+def wfp16_fast(acts, values, pe, extra=None):
+    """The wfp16 golden's raw output. With groups (int4 / int8 weights only: ``acc_width`` 60 / 64), ``sum_g wrap(wrap(S_g) * c_g)`` (all wraps to
+    ``acc_width`` <= 64) is ``sum_g S_g * c_g`` modulo ``2**acc_width`` (wrapping is a ring
+    homomorphism): one GEMM of the activations with each weight times its group's code. Up to
+    64 bits the exact sum is needed only modulo ``2**64`` (uint64 arithmetic wraps by
+    definition), then wrapped as the golden wraps; wider (ovp4: 65 bits) the exact limbs are
+    assembled as Python ints, as the golden returns them."""
+    a = wfp16_activation_operand(acts)
+    w = np.asarray(values, dtype=np.int64)
+    k, n = w.shape
+    if a.ndim != 2 or a.shape[1] != k:
+        raise ValueError(f"shapes do not chain: acts {a.shape} @ weights {w.shape}")
+    acc = pe.acc_width
+    if pe.group_size is None:
+        if extra is not None:
+            raise ValueError("the per-channel wfp16 design (group_size None) takes no parameters")
+    else:
+        codes = (wfp16_default_scale_codes(k, n, pe) if extra is None else
+                 np.asarray(scale_codes_of(extra), dtype=np.int64))
+        if codes.shape != (groups_of(k, pe.group_size), n):
+            raise ValueError(f"scale codes are {codes.shape}, the GEMM has {groups_of(k, pe.group_size)} "
+                             f"groups of {pe.group_size} (K = {k}) x {n} columns")
+        w = w * np.repeat(codes, pe.group_size, axis=0)[:k]
+    hi, lo = _split_sums(a, w)
+    if acc <= 64:
+        v = (hi.view(np.uint64) << np.uint64(WFP16_SPLIT)) + lo.view(np.uint64)
+        return wrap_signed(v.view(np.int64), acc)
+    exact = limbs_to_int(hi, lo, WFP16_SPLIT)
+    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
+    # below 2**(acc - 1) in magnitude the wrap is the identity
+    return exact if bound < 1 << (acc - 1) else wrap_wide(exact, acc)
+
+
+def mx_weight_lanes(weights, pe):
+    """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
+    codes (N, steps))."""
+    w_el, w_sl = split_lanes(np.asarray(weights).T, pe, "weight")
+    return weights, element_integers(w_el, pe.mx_format, "weight"), w_sl
+
+
+def _blocks(x_int, end_lanes, pe):
+    """(R, steps, sub_block) element integers -> (blocks, R, block) float64, each block's lanes
+    (up to and including its ending lane) in order, zero-padded to the full block; the lanes
+    after the last end (an open block, left out of the golden's output) dropped."""
+    rows = x_int.shape[0]
+    starts = np.r_[0, end_lanes[:-1] + 1]
+    lengths = end_lanes - starts + 1
+    used = int(end_lanes[-1]) + 1
+    which = np.repeat(np.arange(len(end_lanes)), lengths)
+    pos = np.arange(used) - np.repeat(starts, lengths)
+    padded = np.zeros((rows, len(end_lanes), pe.steps_per_block, pe.sub_block), dtype=np.float64)
+    padded[:, which, pos] = x_int[:, :used]
+    return padded.reshape(rows, len(end_lanes), -1).transpose(1, 0, 2)
+
+
+def round_to_odd_sum(h, l):
+    """Float64 ``h + l`` rounded to odd (exactly, if representable; else the neighbour whose last
+    significand bit is 1): TwoSum's error term tells whether and which way RNE rounded. A later
+    rounding of the result to float32 is then the correctly rounded (RNE) ``h + l``, as the MX
+    golden's 53-bit round-to-odd integers give (53 >= 2 * 24 + 2)."""
+    s = h + l
+    bb = s - h
+    err = (h - (s - bb)) + (l - bb)
+    nudge = (err != 0) & ((s.view(np.int64) & 1) == 0)
+    s[nudge] = np.nextafter(s[nudge], np.where(err[nudge] > 0, np.inf, -np.inf))
+    return s
+
+
+#: at most this many block sums (M x N each) are held at once
+MX_CHUNK_ELEMENTS = 1 << 22
+
+
+def mx_fast(acts, prepared, pe, extra=None):
+    """The MX golden's FP32 words: every block's exact sum ``S`` (one batched float64 GEMM per
+    chunk of blocks, exact while ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, the
+    :func:`wide_matmul` limbs rounded to odd in float64), times the power-of-two (E8M0) or
+    ``m * 2**q`` (E4M3) scales in float64 (folded into the GEMM's operands on the exact path;
+    exact either way: no float64 overflow or underflow in reach),
+    clipped and cast to float32 as the golden does, then added to the float32 accumulator one
+    block at a time in K order."""
+    fmt = pe.mx_format
+    weights, w_int, w_sl = prepared
+    a_el, a_sl = split_lanes(acts, pe, "activation")
+    if a_sl.shape[1] != w_sl.shape[1]:
+        raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
+    ends = block_ends(a_sl, w_sl, pe)
+    a_int = element_integers(a_el, fmt, "activation")
+    m, n = a_int.shape[0], w_int.shape[0]
+    end_lanes = np.flatnonzero(ends)
+    if len(end_lanes) == 0 or m == 0 or n == 0:
+        return np.zeros((m, n), dtype=np.int64)
+    a_fac, a_exp = mx_scale_parts(a_sl[:, end_lanes], fmt, "activation")
+    w_fac, w_exp = mx_scale_parts(w_sl[:, end_lanes], fmt, "weight")
+    _, x0 = scale_terms(fmt)
+    pa = np.ldexp(a_fac.astype(np.float64), a_exp - x0).T            # (blocks, M)
+    pw = np.ldexp(w_fac.astype(np.float64), w_exp).T                  # (blocks, N)
+    a_blk, w_blk = _blocks(a_int, end_lanes, pe), _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
+    bound = (int(np.abs(a_int).max()) * int(np.abs(w_int).max()) * pe.block
+             * int(a_fac.max()) * int(w_fac.max()))
+    exact = bound < F64_EXACT
+    if not exact and fmt.scale != "e8m0":
+        # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
+        return mx_gemm(acts, weights, pe)
+    acc = np.zeros((m, n), dtype=np.float32)
+    chunk = max(1, MX_CHUNK_ELEMENTS // (m * n))
+    for c0 in range(0, len(end_lanes), chunk):
+        c = slice(c0, c0 + chunk)
+        if exact:
+            # the scales folded into the operands: within a block row m and column n share one
+            # factor, so every partial sum is an integer below 2**53 times it (no float64
+            # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
+            value = np.matmul(a_blk[c] * pa[c, :, None], w_blk[c] * pw[c, None, :])
+        else:
+            hi, lo, shift = wide_matmul(a_blk[c].astype(np.int64), w_blk[c].astype(np.int64))
+            if max(int(np.abs(hi).max()), int(np.abs(lo).max())) >= F64_EXACT:
+                return mx_gemm(acts, weights, pe)     # limbs past float64 (E5M2's are < 2**41)
+            s = round_to_odd_sum(np.ldexp(hi.astype(np.float64), shift), lo.astype(np.float64))
+            value = s * pa[c, :, None] * pw[c, None, :]
+        block = np.clip(value, -MX_FP32_MAX, MX_FP32_MAX).astype(np.float32)
+        with np.errstate(over="ignore"):                              # the sum may reach inf
+            for b in block:
+                np.add(acc, b, out=acc)
     return acc.view(np.int32).astype(np.int64)
 
 
@@ -323,19 +507,14 @@ NO_FAST_PATH = {
     "bitserial_fp16": "its float-like accumulator truncates to its own format after every step, so the "
                       "result depends on the order of additions and neither BLAS nor an IEEE float "
                       "type reproduces it",
-    "mx": "not built yet: each block's exact sum is scaled and rounded to FP32 and added with one "
-          "FP32 rounding per block, in K order (a per-block numpy path is possible, to do)",
-    "gobo": "not built yet: its FP32 accumulator rounds after every step in K order as the FP16 PE's "
-            "does (fp16_fast's float32 steps would serve, with the centroid lookup and the outliers "
-            "added after the array, to do)",
-    "wfp16": "not built yet: its exact fixed-point sums reach 60-65 bits, past float64 and int64 "
-             "(wide_matmul's limbs would serve, to do)",
 }
 
 FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
               "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
               "ant": (ant_weight_values, ant_fast), "fp8": (fp8_weight_values, fp8_fast),
               "lmul": (lmul_weight_values, lmul_fast), "fp16": (fp16_weight_values, fp16_fast),
+              "gobo": (gobo_weight_codes, gobo_fast), "wfp16": (wfp16_weight_values, wfp16_fast),
+              "mx": (mx_weight_lanes, mx_fast),
               # BitFusion's golden is int8's: the codes are the integers, A @ W wrapped
               "bitfusion": (_codes, int8_fast)}
 

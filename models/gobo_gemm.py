@@ -34,7 +34,7 @@ from .gobo_format import GoboDictionary, quantize_gobo
 DEFAULT_DICTIONARY = GoboDictionary((0x0000, 0x8001, 0x03FF, 0x0400, 0x3C00, 0xBE00, 0x7BFF, 0xB555))
 
 
-def _fields(weights):
+def weight_fields(weights):
     weights = np.asarray(weights, dtype=np.int64)
     return weights & (CENTROIDS - 1), (weights >> OUTLIER_FLAG_BIT) & 1 == 1
 
@@ -43,7 +43,7 @@ def gobo_gemm(acts, weights, dictionary):
     """acts M x K FP16 codes, weights K x N 4-bit codes and a :class:`GoboDictionary` -> M x N
     FP32 words of the array (steps 1-4 of the module docstring; outliers contribute nothing)."""
     a = decode_fp16(acts, "activation")
-    index, outlier = _fields(weights)
+    index, outlier = weight_fields(weights)
     w = dictionary.values[index]
     acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
     for k in range(a.shape[1]):

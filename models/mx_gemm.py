@@ -155,7 +155,7 @@ def element_integers(codes, fmt, name):
     return np.where((codes >> (fmt.bits - 1)) & 1, -magnitude, magnitude)
 
 
-def _scale_parts(scales, fmt, name):
+def scale_parts(scales, fmt, name):
     """Scale codes -> (integer factor, exponent) with value ``factor * 2**(exponent - ...)``."""
     if fmt.scale == "e8m0":
         if np.any(scales == E8M0_NAN):
@@ -211,8 +211,8 @@ def mx_gemm(acts, weights, pe):
         s = s + a @ w                                                   # step 1: exact
         if not end:
             continue
-        a_fac, a_exp = _scale_parts(a_sl[:, step], fmt, "activation")
-        w_fac, w_exp = _scale_parts(w_sl[:, step], fmt, "weight")
+        a_fac, a_exp = scale_parts(a_sl[:, step], fmt, "activation")
+        w_fac, w_exp = scale_parts(w_sl[:, step], fmt, "weight")
         t = s * (a_fac[:, None] * w_fac[None, :]).astype(dtype)
         x = a_exp[:, None] + w_exp[None, :]                             # step 2
         block = block_to_fp32(t, x, x0)                                 # step 3
@@ -238,8 +238,8 @@ def mx_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
                          f"{CONTINUE_CODE:#x}): the PE would carry the open block into its next output")
     element_integers(a_el, fmt, "activation")
     element_integers(w_el, fmt, "weight")
-    _scale_parts(a_sl[:, ends], fmt, "activation")
-    _scale_parts(w_sl[:, ends], fmt, "weight")
+    scale_parts(a_sl[:, ends], fmt, "activation")
+    scale_parts(w_sl[:, ends], fmt, "weight")
     return None
 
 

@@ -8,7 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models import fast_golden as fg
+from hw.scale_dequant import ScaleCodes
+from models import fast_golden as fg, gobo_gemm, mx_gemm, wfp16_gemm
+from models.gobo_format import GoboDictionary
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
 
@@ -24,7 +26,11 @@ DESIGNS += [("lut", {"weight_bits": 3}), ("ovp", {"mode": "int8"}),
             ("ant", {"act_type": "upot4", "weight_type": "upot4"}), ("ant", {"act_type": "uint8", "weight_type": "uint8"}),
             ("ant", {"act_type": "uflint4", "weight_type": "int4"})]
 # kinds whose accumulator width is fixed by the format (no acc_width option)
-FIXED_ACC = {"fp8", "lmul", "fp16"}
+FIXED_ACC = {"fp8", "lmul", "fp16", "gobo", "wfp16", "mx"}
+# FP8-like and FP16 operands, whose largest values test_float_kinds_largest_values builds
+FLOAT_CODES = {"fp8", "lmul", "fp16"}
+# lane layouts whose codes are not elements: their extremes are built by their own test
+OWN_EXTREMES = {"mx"}
 # kinds without a fast path, each for a stated reason
 NO_FAST_PATH = set(fg.NO_FAST_PATH)
 IDS = [f"{n}-" + "-".join(f"{k}={v}" for k, v in o.items()) for n, o in DESIGNS]
@@ -57,7 +63,8 @@ def test_random_codes(name, options):
         _same(kind, kind.operands(acts, weights, pe), pe)
 
 
-@pytest.mark.parametrize("name,options", DESIGNS, ids=IDS)
+@pytest.mark.parametrize("name,options", [(n, o) for n, o in DESIGNS if n not in OWN_EXTREMES],
+                         ids=[i for i, (n, _) in zip(IDS, DESIGNS) if n not in OWN_EXTREMES])
 def test_extreme_codes_and_wrapping(name, options):
     """Every element at an end of its range (the largest products), and the narrowest accumulator
     each PE allows so that sums wrap; K long enough to need several float32 blocks."""
@@ -90,8 +97,8 @@ def test_real_minilm_operands(name, options):
 MAX_NORMAL = {"fp16": 0x7BFF, "e4m3": 0x7E, "e5m2": 0x7B}
 
 
-@pytest.mark.parametrize("name,options", [(n, o) for n, o in DESIGNS if n in FIXED_ACC],
-                         ids=[i for i, (n, _) in zip(IDS, DESIGNS) if n in FIXED_ACC])
+@pytest.mark.parametrize("name,options", [(n, o) for n, o in DESIGNS if n in FLOAT_CODES],
+                         ids=[i for i, (n, _) in zip(IDS, DESIGNS) if n in FLOAT_CODES])
 def test_float_kinds_largest_values(name, options):
     """The float kinds' extremes are values, not codes: every element +-max normal (the largest
     products; e5m2 products of 2**64, sums past int64), the same sign (sums climb) and mixed,
@@ -186,3 +193,231 @@ def test_bitserial_both_paths_are_pinned(monkeypatch):
     acts, weights = kind.random_operands(np.random.default_rng(0), 4, 2304, 3, pe)
     _same(kind, kind.operands(np.full_like(acts, acts.max()), np.full_like(weights, weights.max()), pe), pe)
     assert grouped
+
+
+# ---------------------------------------------------------------------------------------------
+# the block-scaled (mx), dictionary (gobo) and FP16 x INT (wfp16) kinds' own extremes
+
+
+MX_VARIANTS = [o for n, o in DESIGNS if n == "mx"]
+
+
+def _mx_extreme_elements(fmt):
+    """(largest positive, most negative) element codes of ``fmt`` (NaN / infinity codes skipped)."""
+    values = {}
+    for code in range(1 << fmt.bits):
+        try:
+            values[code] = int(mx_gemm.element_integers(np.array([code]), fmt, "element")[0])
+        except ValueError:
+            continue
+    return max(values, key=values.get), min(values, key=values.get)
+
+
+def _mx_lanes(elements, scales, pe):
+    return mx_gemm.interleave(elements, scales, pe)
+
+
+@pytest.mark.parametrize("options", MX_VARIANTS, ids=[o["format"] for o in MX_VARIANTS])
+def test_mx_extremes(options):
+    """Every element at its largest magnitude (one sign: sums climb, block values saturate at the
+    FP32 maximum and the accumulator overflows to infinity; mixed signs), block scales at their
+    ends (E8M0 0 / 254: underflow to zero and subnormals, saturation; E4M3 the smallest subnormal,
+    448 and 0), zero elements, and K' cut inside a lane (a zero-padded last block)."""
+    kind = PE_KINDS["mx"]
+    pe = kind.prototype(**options)
+    fmt = pe.mx_format
+    top, bottom = _mx_extreme_elements(fmt)
+    scale_ends = (0, 254, 127) if fmt.scale == "e8m0" else (0, 1, 0x7E)
+    rng = np.random.default_rng(11)
+    m, blocks, n = 3, 9, 4
+    k = blocks * fmt.block
+    for mix in (0.0, 0.5, 1.0):
+        a_el = np.where(rng.random((m, k)) < mix, bottom, top)
+        w_el = np.where(rng.random((n, k)) < mix, bottom, top)
+        w_el[-1] = 0                                                    # a zero column
+        for scales in [(s, t) for s in scale_ends for t in scale_ends] + ["random"]:
+            if scales == "random":
+                a_sc = rng.choice(scale_ends, size=(m, blocks))
+                w_sc = rng.choice(scale_ends, size=(n, blocks))
+            else:
+                a_sc, w_sc = np.full((m, blocks), scales[0]), np.full((n, blocks), scales[1])
+            acts, weights = _mx_lanes(a_el, a_sc, pe), _mx_lanes(w_el, w_sc, pe).T
+            _same(kind, kind.operands(acts, weights, pe), pe)
+            # K' cut inside the last lane: its scale slots hold what the padding leaves
+            cut = acts.shape[1] - pe.k_per_step // 2
+            if (acts[:, cut:] == 0).all() or pe.k_per_step < 2:
+                continue
+            _same(kind, kind.operands(acts[:, :cut], weights[:cut], pe), pe)
+    words = fg.fast_golden(kind, kind.operands(_mx_lanes(np.full((1, k), top), np.full((1, blocks), scale_ends[1]), pe),
+                                               _mx_lanes(np.full((1, k), top), np.full((1, blocks), scale_ends[1]), pe).T,
+                                               pe), pe)
+    value = mx_gemm.decode_fp32(words)[0, 0]
+    assert value > 0 and (np.isinf(value) or fmt.scale == "e4m3")     # E8M0 254 + 254 overflows
+
+
+@pytest.mark.parametrize("options", MX_VARIANTS, ids=[o["format"] for o in MX_VARIANTS])
+def test_mx_open_block_and_refusals(options):
+    """The golden leaves a block not ended by the last lane out of its output (the operand check
+    refuses such a GEMM run; the GEMM functions themselves define it), and both refuse NaN /
+    infinity element codes and NaN scale codes alike."""
+    kind = PE_KINDS["mx"]
+    pe = kind.prototype(**options)
+    rng = np.random.default_rng(2)
+    steps = 3 * pe.steps_per_block + 1
+    ends = np.zeros(steps, dtype=bool)
+    ends[pe.steps_per_block - 1::pe.steps_per_block] = True             # 3 blocks, 1 open lane
+    ends[pe.steps_per_block] = pe.steps_per_block > 2                  # and a short block
+    assert not ends[-1] and pe.steps_per_block > 1
+    acts = mx_gemm.random_lanes(rng, 4, steps * pe.k_per_step, pe, ends)
+    weights = mx_gemm.random_lanes(rng, 5, steps * pe.k_per_step, pe, ends).T
+    got = fg.mx_fast(acts, fg.mx_weight_lanes(weights, pe), pe)
+    np.testing.assert_array_equal(got, mx_gemm.mx_gemm(acts, weights, pe))
+    fmt = pe.mx_format
+    bad = [a for a in range(1 << fmt.bits) if not _valid_element(a, fmt)]
+    el = np.zeros((2, 3 * fmt.block), dtype=np.int64)
+    weights = _mx_lanes(np.zeros((3, 3 * fmt.block), dtype=np.int64), np.full((3, 3), 0x38), pe).T
+    # a NaN scale code at a block end: E4M3's 0x7F; E8M0's 255 is the continue code, so the block
+    # runs on past its length
+    nan_scale = _mx_lanes(el, np.array([[0x38, 0x38, 0x38], [0x38, 0x7F if fmt.scale == "e4m3" else 0xFF, 0x38]]), pe)
+    cases = [nan_scale, _mx_lanes(el, np.full((2, 3), 0x38), pe)[:, pe.k_per_step:]]   # shifted ends
+    for code in bad[:2]:
+        element = _mx_lanes(el, np.full((2, 3), 0x38), pe)
+        element[1, 0] = code
+        cases.append(element)
+    assert len(cases) == 2 + min(2, len(bad)) and (fmt.ebits not in (4, 5) or bad)
+    for case in cases:
+        with pytest.raises(ValueError):
+            mx_gemm.mx_gemm(case, weights[:case.shape[1]], pe)
+        with pytest.raises(ValueError):
+            fg.mx_fast(case, fg.mx_weight_lanes(weights[:case.shape[1]], pe), pe)
+
+
+def _valid_element(code, fmt):
+    try:
+        mx_gemm.element_integers(np.array([code]), fmt, "element")
+        return True
+    except ValueError:
+        return False
+
+
+def test_mx_wide_sums_take_the_limb_path(monkeypatch):
+    """MXFP8 E5M2's block sums (up to 71 bits) go through wide_matmul's limbs, rounded to odd, the
+    other formats' through one float64 GEMM: both branches are compared to the golden."""
+    calls = []
+    original = fg.wide_matmul
+    monkeypatch.setattr(fg, "wide_matmul", lambda *a: calls.append(1) or original(*a))
+    test_mx_extremes({"format": "mxfp8-e4m3"})
+    assert not calls
+    test_mx_extremes({"format": "mxfp8-e5m2"})
+    assert calls
+
+
+def test_round_to_odd_sum():
+    """h + l rounded to odd, against exact rationals: the rounding is to the odd neighbour, and a
+    later float32 rounding of it is the correctly rounded sum."""
+    from fractions import Fraction
+    rng = np.random.default_rng(4)
+    h = np.ldexp(rng.integers(-(1 << 40), 1 << 40, size=4000).astype(np.float64), 30)
+    l = rng.integers(-(1 << 40), 1 << 40, size=4000).astype(np.float64)
+    h[:4], l[:4] = 2.0 ** 70, [-1.0, 1.0, 0.0, -(2.0 ** 16)]           # a power of two, ties
+    got = fg.round_to_odd_sum(h.copy(), l)
+    for x, y, r in zip(h, l, got):
+        exact = Fraction(x) + Fraction(y)
+        lo, hi = sorted((r, np.nextafter(r, np.inf if Fraction(r) < exact else -np.inf)))
+        assert Fraction(r) == exact or (Fraction(lo) < exact < Fraction(hi) and int(np.float64(r).view(np.int64)) & 1)
+        assert np.float32(r) == np.float32(_round_fraction_to_f32(exact))
+
+
+def _round_fraction_to_f32(q):
+    """Correctly rounded (RNE) float32 value of the Fraction ``q`` (normal range), as a float."""
+    from fractions import Fraction
+    if q == 0:
+        return 0.0
+    sign = -1 if q < 0 else 1
+    q = abs(q)
+    e = q.numerator.bit_length() - q.denominator.bit_length()
+    if Fraction(2) ** e > q:
+        e -= 1
+    scaled = q / Fraction(2) ** (e - 23)                  # in [2**23, 2**24)
+    i = int(scaled)
+    frac = scaled - i
+    if frac > Fraction(1, 2) or (frac == Fraction(1, 2) and i & 1):
+        i += 1
+    return sign * float(Fraction(i) * Fraction(2) ** (e - 23))
+
+
+def _gobo_operands(kind, pe, acts, weights, table):
+    return kind.operands(acts, weights, pe, extra=GoboDictionary(tuple(table)))
+
+
+def test_gobo_extremes():
+    """Tables with the largest normal (both signs), -0, +0 and the smallest subnormals; activations
+    at +-65504 (products of 2**32: FP32 sums climb with many roundings), the smallest subnormals
+    next to them; every weight an outlier (the array sums nothing), none, and a random half;
+    random tables; FP16 infinity / NaN activations refused by both."""
+    kind = PE_KINDS["gobo"]
+    pe = kind.prototype()
+    rng = np.random.default_rng(6)
+    tables = [(0x7BFF, 0xFBFF, 0x8000, 0x0000, 0x0001, 0x8001, 0x3C00, 0x03FF),
+              (0x7BFF,) * 8, gobo_gemm.DEFAULT_DICTIONARY.centroids] + \
+             [gobo_gemm.random_dictionary(rng).centroids for _ in range(3)]
+    for table in tables:
+        for k in (1, 300, 2304):
+            for mix in (0.0, 0.5):
+                acts = np.where(rng.random((3, k)) < mix, 0xFBFF, 0x7BFF)
+                acts[:, ::7] = rng.choice([0x0001, 0x8001, 0x0000, 0x8000], size=acts[:, ::7].shape)
+                index = rng.integers(0, 8, size=(k, 4))
+                for flags in (0.0, 0.5, 1.0):
+                    weights = index | ((rng.random((k, 4)) < flags).astype(np.int64) << 3)
+                    _same(kind, _gobo_operands(kind, pe, acts, weights, table), pe)
+    acts = np.full((2, 5), 0x7C00)
+    for f in (lambda: gobo_gemm.gobo_golden(acts, np.zeros((5, 2), np.int64), pe),
+              lambda: fg.gobo_fast(acts, fg.gobo_weight_codes(np.zeros((5, 2), np.int64), pe), pe)):
+        with pytest.raises(ValueError):
+            f()
+
+
+WFP16_VARIANTS = [o for n, o in DESIGNS if n == "wfp16"]
+
+
+@pytest.mark.parametrize("options", WFP16_VARIANTS, ids=["-".join(map(str, o.values())) for o in WFP16_VARIANTS])
+def test_wfp16_long_sums(options):
+    """Activations at +-65504 (2**40 units) times the largest weights over K = 70,000 (past 2**16
+    products): the int4 / int8 accumulators (60 / 64 bits) wrap, ovp4's 65-bit sums leave int64
+    (Python ints, wrapped to 65 bits); the grouped design's codes at 1 and 255; the smallest
+    subnormals; FP16 infinity / NaN refused by both."""
+    kind = PE_KINDS["wfp16"]
+    pe = kind.prototype(**options)
+    specials = wfp16_gemm.special_weight_codes(pe)
+    values = wfp16_gemm.weight_operand(specials[:, None], pe.weight_format)[:, 0]
+    big = specials[np.argmax(np.abs(values))]
+    rng = np.random.default_rng(8)
+    k = 70000 if pe.weight_format != "ovp4" else 70002
+    for mix in (0.0, 0.5):
+        acts = np.where(rng.random((2, k)) < mix, 0xFBFF, 0x7BFF)
+        acts[1, ::5] = 0x0001
+        weights = np.full((k, 3), big)
+        weights[:, 1] = np.where(rng.random(k) < mix, big, specials[1])
+        weights[:, 2] = rng.choice(specials, size=k)
+        extra = None
+        if pe.group_size is not None:
+            codes = np.where(rng.random((-(-k // pe.group_size), 3)) < 0.5, 1, 255)
+            extra = ScaleCodes(pe.group_size, codes)
+        _same(kind, kind.operands(acts, weights, pe, extra=extra), pe)
+    # the largest weight pair (ovp4: an outlier and its victim, 96 a pair) down a column past int64
+    pairs = [(a, b) for a in specials for b in specials]
+    pair = max(pairs, key=lambda p: np.abs(wfp16_gemm.weight_operand(np.array([p]).T, pe.weight_format)).sum())
+    k = k if pe.acc_width <= 64 else 400000
+    column = np.resize(np.array(pair), (k, 1))
+    raw = fg.fast_golden(kind, kind.operands(np.full((1, k), 0x7BFF), column, pe), pe)
+    _same(kind, kind.operands(np.full((1, k), 0x7BFF), column, pe), pe)
+    exact = int(wfp16_gemm.activation_operand(np.array([[0x7BFF]]))[0, 0]) * int(
+        wfp16_gemm.weight_operand(column, pe.weight_format).astype(object).sum())
+    assert abs(exact) >= 1 << (min(pe.acc_width, 64) - 1)               # wraps, or past int64
+    if pe.group_size is None:
+        wrapped = (exact + (1 << (pe.acc_width - 1))) % (1 << pe.acc_width) - (1 << (pe.acc_width - 1))
+        assert int(raw[0, 0]) == wrapped and (wrapped != exact or pe.acc_width > 64)
+    with pytest.raises(ValueError):
+        fg.wfp16_fast(np.full((1, 2), 0x7E00), fg.wfp16_weight_values(np.ones((2, 1), np.int64), pe), pe)
+    with pytest.raises(ValueError):
+        wfp16_gemm.wfp16_golden(np.full((1, 2), 0x7E00), np.ones((2, 1), np.int64), pe)
