@@ -23,7 +23,8 @@ signals that drive it, by the primitive's role (no factor fitted on any design):
 Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
 
 Measured factors are cached (per design, source and data hash) in the repository table
-``models/data/part_activity.json`` (every registered variant, both sources, with provenance:
+``models/data/part_activity.json`` (every setting of :func:`table_settings`: the registered
+variants, the defaults, each integer option over 1..8; both sources; with provenance:
 source, real-tensor spec, data hash, date; regenerate with ``python -m models.part_activity``)
 and, for other option settings, under ``~/.cache/pearray/activity`` (``$PEARRAY_ACTIVITY_DIR``).
 A table entry is used only while the data hash of its run matches what
@@ -43,6 +44,7 @@ from pathlib import Path
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .primitive_groups import effective_activity
 from .registry import PE_KINDS, get_kind
+from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
 GENERATOR = 1
@@ -119,14 +121,31 @@ class PartActivity:
                    tuple((p, float(r), int(n)) for p, r, n in d["ports"]), d["data_hash"], d["date"])
 
 
+def full_options(pe, pe_options):
+    """``pe_options`` with the kind's defaults filled in, sorted: one key per hardware and data
+    setting (``lut`` and ``lut weight_bits=4`` are one PE)."""
+    return tuple(sorted({**dict(get_kind(pe).options), **dict(pe_options)}.items()))
+
+
 def _key(pe, pe_options, source):
-    opts = ",".join(f"{k}={v}" for k, v in pe_options)
+    opts = ",".join(f"{k}={v}" for k, v in full_options(pe, pe_options))
     return f"{pe}|{opts}|{source}"
+
+
+def table_settings(kind):
+    """The option settings the repository table holds for a kind: :func:`models.synth.option_settings`
+    (defaults, variants, each integer option over 1..8) and, for a grouped kind, its defaults
+    without groups (``group_size`` None)."""
+    settings = list(option_settings(kind))
+    defaults = dict(kind.options)
+    if "group_size" in defaults and defaults["group_size"] is not None:
+        settings.append(tuple(sorted({**defaults, "group_size": None}.items())))
+    return settings
 
 
 def measure(pe, pe_options=(), source="minilm"):
     """:class:`PartActivity` measured now (simulates the PE: about a second)."""
-    pe_options = tuple(sorted(dict(pe_options).items()))
+    pe_options = full_options(pe, pe_options)
     act = unit_activity(pe, "pe", pe_options, source)
     counts = {}
     for name, _, _ in act.bits + act.outputs:
@@ -153,15 +172,16 @@ def _cache_dir():
 @functools.lru_cache(maxsize=512)
 def part_activity(pe, pe_options=(), source="minilm"):
     """The cached :class:`PartActivity` of a PE (the repository table, then the user cache, else
-    measured and cached); ValueError for an unknown source."""
+    measured and cached, keyed by :data:`GENERATOR`); ValueError for an unknown source."""
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
-    pe_options = tuple(sorted(dict(pe_options).items()))
+    pe_options = full_options(pe, pe_options)
     key = _key(pe, pe_options, source)
     entry = _table().get(key)
     if entry is not None:
         return PartActivity.from_dict(entry)
-    path = _cache_dir() / (key.replace("|", "-").replace(",", "_").replace("=", "") + ".json")
+    name = key.replace("|", "-").replace(",", "_").replace("=", "")
+    path = _cache_dir() / f"g{GENERATOR}-{name}.json"
     if path.is_file():
         return PartActivity.from_dict(json.loads(path.read_text()))
     measured = measure(pe, pe_options, source)
@@ -176,16 +196,20 @@ def write_table(path=TABLE_PATH):
     """Measure every registered variant's PE on both sources and write the repository table."""
     entries = {}
     for name, kind in PE_KINDS.items():
-        for _, options in kind.variants:
+        for options in table_settings(kind):
             for source in SOURCES:
                 pa = measure(name, options, source)
                 entries[_key(pa.pe, pa.pe_options, source)] = pa.to_dict()
-    data = {"provenance": {"generator": GENERATOR, "what": "models.part_activity.measure of every "
-                           "registered variant's PE (models.activity.unit_activity, defaults)",
+    data = {"provenance": {"generator": GENERATOR, "what": "models.part_activity.measure of the PE of every "
+                           "setting of models.part_activity.table_settings "
+                           "(models.activity.unit_activity, defaults)",
                            "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
                            "regenerate": "python -m models.part_activity"},
             "entries": entries}
-    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    # one entry per line: diffs of a regeneration show which settings changed
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
+    Path(path).write_text(f'{{"provenance": {json.dumps(data["provenance"], sort_keys=True)},\n'
+                          f' "entries": {{\n{body}\n}}}}\n')
     _table.cache_clear()
     part_activity.cache_clear()
     return len(entries)
