@@ -6,14 +6,20 @@ quantisers, or its random codes), as toggles per cycle of every port bit. From t
 :class:`PartActivity` keeps, per port, the mean toggles per cycle over the port's bits and the bit
 count (``act``, ``weight``, ``acc_in``, ``valid`` in, ``acc_out`` observed out), and
 :meth:`PartActivity.item_activity` gives each inventory part (a
-:func:`models.inventory.unit_items` tuple) the width-weighted mean toggle rate per step of the
-signals that drive it, by the primitive's role (no factor fitted on any design):
+:func:`models.inventory.unit_items` tuple) the toggle rate per step of the signals that drive it,
+by the primitive's role (no factor fitted on any design). Where a family's input groups are
+measured (:mod:`models.primitive_groups`: ``mac``, ``mult``, ``smult``, ``reg_en``) each group
+takes its own signal and the part's activity is the groups' share-weighted mean; otherwise the
+driving bits' width-weighted mean:
 
+* a multiplier (``mult``, ``smult``: a, b) or fused multiply-accumulate (``mac``: a, b, c): a at
+  ``act``, b at ``weight``, c at ``acc_in`` (the inventories' operand order);
 * a register (``reg``, ``reg_en``): its D bits load the PE's state, whose switching is observed
   at the result register ``acc_out`` (``acc`` path); a ``reg_en``'s enable is the control path
   (``valid``, toggles per cycle: it is sampled every cycle). Its clock is paid every cycle
   regardless (the idle energy of :func:`models.cost_primitives.sta_energy`);
-* every other (combinational) part: the data input ports, ``act``, ``weight`` and ``acc_in``.
+* every other (combinational) part: the data input ports, ``act``, ``weight`` and ``acc_in``
+  (which of them reaches which part is not in the inventory).
   In a weight-stationary PE the weight port changes only when a new weight is loaded, so its bits
   count (nearly) zero: a stationary operand does not switch the datapath;
 * a part that works every cycle of a multi-cycle step (event ``step_cycle``: a bit-plane or term
