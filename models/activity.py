@@ -23,7 +23,9 @@ How the port values are obtained, per unit:
   the fold's first token (the bank switch). Folds run over (K block, output column) pairs, each with
   ``m`` tokens. Ports are read at the bottom PE (row ``rows - 1``), which sees a real partial sum.
   ws: PE (r) of K block b holds ``W[b*R*g + r*g : ... + g, n]``; os: the PE accumulates one
-  output over K (``acc_in`` = 0 on a fold's first token, else its own ``acc_out``).
+  output over K (``acc_in`` = 0 on a fold's first token, else its own ``acc_out``). The bottom
+  PE's ``acc_out`` (its result register) is observed too (:attr:`PortActivity.outputs`, for the
+  cost model's per-part activity, :mod:`models.part_activity`; never handed to OpenSTA).
 * ``act_border`` / ``weight_border``: their only input is ``code``, the code lane itself, so the
   values come from numpy directly (exact: the port is the lane). The row border sees the row's
   activation lanes, one token per ``initiation_interval`` cycles; the column border sees the
@@ -45,6 +47,7 @@ Bits are named as OpenSTA sees the mapped netlist's ports (``act[3]``; a 1-bit p
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,15 +73,17 @@ class PortActivity:
     source: str
     cycles: int
     bits: tuple
+    outputs: tuple = ()   # observed output port bits (a PE's ``acc_out``), same triples; not for STA
+    data_hash: str = ""   # sha256 (16 hex) of the operand codes the run used (:func:`codes_hash`)
 
     def as_sta(self):
         """{bit name: (activity, duty)} for :func:`models.sta.run_sta`."""
         return {name: (act, duty) for name, act, duty in self.bits}
 
     def port_means(self):
-        """{port: (mean toggle rate, mean duty)} over the port's bits."""
+        """{port: (mean toggle rate, mean duty)} over the port's bits (inputs and observed outputs)."""
         ports = {}
-        for name, act, duty in self.bits:
+        for name, act, duty in self.bits + self.outputs:
             ports.setdefault(name.split("[")[0], []).append((act, duty))
         return {p: tuple(float(np.mean(v)) for v in zip(*vals)) for p, vals in ports.items()}
 
@@ -212,7 +217,7 @@ def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
     ii = pe.initiation_interval
     end = max(tok[-1][0] for tok in tokens if tok) + ii
     starts = [{tok[0]: tok for tok in row} for row in tokens]
-    ports = {"act": [], "weight": [], "valid": [], "acc_in": []}
+    ports = {"act": [], "weight": [], "valid": [], "acc_in": [], "acc_out": []}
 
     if table is not None:
         ports["table"] = []
@@ -240,7 +245,7 @@ def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
     # drop the warm-up before the bottom row's first token (its acc_in and operands are idle)
     first = min(tokens[-1][0][0], end - 2)
     widths = {"act": pe.act_width, "weight": pe.weight_width, "valid": 1, "acc_in": pe.acc_width,
-              "table": pe.table_width}
+              "acc_out": pe.acc_width, "table": pe.table_width}
     return {name: (values[first:], widths[name]) for name, values in ports.items()}
 
 
@@ -312,13 +317,28 @@ def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds):
     return {name: (values, widths[name]) for name, values in ports.items()}
 
 
-def _activity(pe, pe_options, unit, source, ports):
-    bits = []
+#: observed output ports: measured (the PE's result register) but never handed to OpenSTA
+OUTPUT_PORTS = ("acc_out",)
+
+
+def codes_hash(acts, weights, table=None):
+    """16 hex digits of sha256 over the operand codes (and table value) a run used: two runs with
+    the same hash saw the same data."""
+    h = hashlib.sha256()
+    for codes in (acts, weights):
+        h.update(repr(np.asarray(codes).shape).encode())
+        h.update(np.ascontiguousarray(np.asarray(codes, dtype=np.int64)).tobytes())
+    h.update(repr(table).encode())
+    return h.hexdigest()[:16]
+
+
+def _activity(pe, pe_options, unit, source, ports, data_hash=""):
+    bits, outputs = [], []
     for name, (values, width) in ports.items():
         toggles, duty = bit_activity(values, width)
-        bits.extend(_named_bits(name, width, toggles, duty))
+        (outputs if name in OUTPUT_PORTS else bits).extend(_named_bits(name, width, toggles, duty))
     cycles = len(next(iter(ports.values()))[0])
-    return PortActivity(pe, pe_options, unit, source, cycles, tuple(bits))
+    return PortActivity(pe, pe_options, unit, source, cycles, tuple(bits), tuple(outputs), data_hash)
 
 
 @functools.lru_cache(maxsize=16)
@@ -385,4 +405,4 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
         else:
             values = list(_lanes(proto, weights.T, "weight").reshape(-1))   # column by column
         ports = {"code": (values, width)}
-    return _activity(pe, pe_options, unit, source, ports)
+    return _activity(pe, pe_options, unit, source, ports, codes_hash(acts, weights, table))

@@ -26,6 +26,20 @@ token, padded lanes included), ``step_cycle`` (steps x II), ``token`` (array inp
 ``fold``. Plus the clock energy of every flop for every cycle, SRAM accesses and DRAM bits. No
 leakage (Horowitz's figures are dynamic energy).
 
+Activity (``CostConfig.activity``): a primitive's energy per use is its characterised energy of
+every cell output toggling once times the fraction that toggles.
+
+* ``"minilm"`` (the default) or ``"random"``: measured per part
+  (:mod:`models.part_activity`): the PE's ports simulated on MiniLM-L6 L0 FFN1 operands through
+  the kind's own quantisers (or its random codes), each PE inventory part at the activity of the
+  signals that drive it (a stationary weight switches nothing, a register's enable toggles with
+  ``valid``, a bit-serial or LUT PE's per-cycle parts with its sequencing); the parts outside
+  the PE (array registers, border units, post-array unit) at the PE's data-port activity. The
+  figures come from the repository table ``models/data/part_activity.json`` (every registered
+  variant; deterministic) or, for other option settings, are measured once and cached.
+* a number in 0..1: every part at that activity (0.5 = random bits; the model before measured
+  activity).
+
 SRAM and DRAM traffic (from :class:`hw.layout.GemmLayout`, as the sequencer reads the buffers)
 --------------------------------------------------------------------------------------------
 * ws: act words read = folds x M (each n tile re-reads its k tiles), weight words = folds x R,
@@ -62,6 +76,7 @@ from .cost_primitives import clock_energy_per_bit, primitive, sram_bitcell_area,
 from .cycles import ArrayTiming, gemm_cycles
 from .design import DesignConfig
 from .inventory import design_items
+from .part_activity import SOURCES, PartActivity, part_activity
 from .tech import value as tv
 from .workloads import Gemm, get_workload
 
@@ -72,6 +87,7 @@ ENERGY_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders
                  "clock", "sram_act", "sram_weight", "sram_out", "dram_act", "dram_weight", "dram_out")
 ARRAY_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders")
 BUFFERS = ("act", "weight", "out")
+ACTIVITY_SOURCES = SOURCES
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,10 +103,11 @@ def _finite_positive(v):
 class CostConfig:
     """A design point. ``pe_options``: (name, value) pairs passed to the PE class, e.g.
     ``(("weight_bits", 2),)``. Buffer sizes in KiB; ``dram_gbps`` None = the DRAM type's peak
-    bandwidth from :mod:`models.tech`; ``activity``: probability that a data bit toggles when
-    a register loads (0.5 = random data); ``tile``: the array's broadcast tiles
-    ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`; (1, 1) = the plain systolic
-    array), checked when the design is built."""
+    bandwidth from :mod:`models.tech`; ``activity``: "minilm" / "random" (per-part factors
+    measured on that operand source, :mod:`models.part_activity`) or a number in 0..1 (every
+    part toggles that fraction per use; 0.5 = random bits; see the module docstring); ``tile``:
+    the array's broadcast tiles ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`;
+    (1, 1) = the plain systolic array), checked when the design is built."""
     pe: str
     rows: int
     cols: int
@@ -103,7 +120,7 @@ class CostConfig:
     dram: str = "lpddr4"
     dram_gbps: float | None = None
     pe_options: tuple = ()
-    activity: float = 0.5
+    activity: float | str = "minilm"
     tile: tuple = (1, 1)
 
     def __post_init__(self):
@@ -120,11 +137,31 @@ class CostConfig:
                 raise OptionError(f"{name} must be a finite number > 0, not {getattr(self, name)!r}")
         if self.dram_gbps is not None and not _finite_positive(self.dram_gbps):
             raise OptionError(f"dram_gbps must be a finite number > 0, not {self.dram_gbps!r}")
-        if not 0 <= self.activity <= 1:
-            raise OptionError(f"activity must be in 0..1, not {self.activity!r}")
+        a = self.activity
+        if isinstance(a, str):
+            if a not in ACTIVITY_SOURCES:
+                raise OptionError(f"activity must be one of {', '.join(ACTIVITY_SOURCES)} or a number "
+                                  f"in 0..1, not {a!r}")
+        elif isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1:
+            raise OptionError(f"activity must be in 0..1 or one of {', '.join(ACTIVITY_SOURCES)}, not {a!r}")
         object.__setattr__(self, "pe_options", tuple(sorted(dict(self.pe_options).items())))
         check_tile(self.tile, self.rows, self.cols, self.dataflow)
         object.__setattr__(self, "tile", tuple(self.tile))
+
+    def activity_factors(self):
+        """The activity :func:`hardware` takes: the number, or the PE's measured
+        :class:`models.part_activity.PartActivity` on the named source."""
+        if isinstance(self.activity, str):
+            return part_activity(self.pe, self.pe_options, self.activity)
+        return float(self.activity)
+
+    def activity_provenance(self):
+        """Where the activity figures come from: {"source", "data_hash", "date"} (measured) or
+        {"source": "fixed", "activity": a}."""
+        factors = self.activity_factors()
+        if isinstance(factors, float):
+            return {"source": "fixed", "activity": factors}
+        return {"source": factors.source, "data_hash": factors.data_hash, "date": factors.date}
 
     @property
     def bandwidth_gbps(self):
@@ -264,8 +301,21 @@ class Hardware(NamedTuple):
     group_word_bits: int  # bits of one group accumulator + running-total word (0 without groups)
 
 
+def item_activity(item, activity):
+    """Activity of one design :class:`models.inventory.Item` under ``activity`` (a number: every
+    item's; a :class:`models.part_activity.PartActivity`: a PE part's own, every other part at
+    the PE's data-port activity)."""
+    if not isinstance(activity, PartActivity):
+        return activity
+    if item.group == "pes":
+        event = "step_cycle" if item.event == "step_cycle" else "step"
+        return activity.item_activity(item.prim, item.widths, event)
+    return activity.data_activity
+
+
 def hardware(acc, node, activity):
-    """:class:`Hardware` of an accelerator (``DesignConfig.facts``) at ``node`` and ``activity``."""
+    """:class:`Hardware` of an accelerator (``DesignConfig.facts``) at ``node`` and ``activity``
+    (a number or a :class:`models.part_activity.PartActivity`: :func:`item_activity`)."""
     pe = acc.pe
     items = design_items(acc)
     a_scale, e_scale = tech.area_scale(node), tech.energy_scale(node)
@@ -273,7 +323,7 @@ def hardware(acc, node, activity):
     coef = {}
     flop_bits = 0
     for item in items:
-        prim = primitive(item.prim, *item.widths, activity=activity)
+        prim = primitive(item.prim, *item.widths, activity=item_activity(item, activity))
         area[item.group] += item.count * prim.area_um2 * a_scale
         flop_bits += item.count * prim.flop_bits
         key = (item.event, item.group)
@@ -344,7 +394,7 @@ def _model(config):
     design = config.design()
     acc = design.facts
     depths = {"act": acc.act_depth, "weight": acc.weight_depth, "out": acc.out_depth}
-    return assemble(config, hardware(acc, config.node, config.activity), depths, acc.param_depth,
+    return assemble(config, hardware(acc, config.node, config.activity_factors()), depths, acc.param_depth,
                     acc.group_buffer_depth)
 
 

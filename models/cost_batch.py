@@ -52,7 +52,7 @@ def point_model(config):
     """The ``models.cost._Model`` of ``config`` without building its accelerator at its buffer
     depths (equal to the scalar model's: tests/test_cost_batch.py)."""
     hw = _probe_hardware(config.pe, config.rows, config.cols, config.dataflow, config.pe_options,
-                         config.node, config.activity, config.tile)
+                         config.node, config.activity_factors(), config.tile)
     depths = buffer_depths(hw.word_bits, config.act_kib, config.weight_kib, config.out_kib)
     param_depth = group_depth = 0
     if hw.group_word_bits:

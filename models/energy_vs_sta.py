@@ -1,10 +1,12 @@
 """The cost model's energy per PE step on measured activity, next to OpenSTA's power on it.
 
 :func:`pe_step_energy_pj` sums the PE inventory's primitives at their OpenSTA-characterised
-energies (:func:`models.cost_primitives.sta_energy`), each at the activity measured on the PE's
-data input ports (:func:`data_activity`: toggles per step of ``act``, ``weight`` and ``acc_in``,
-from :mod:`models.activity`), so a design whose real operands switch little (ANT's int4 codes,
-a stationary weight) costs less than on random data. A "step" primitive acts once per step, a
+energies (:func:`models.cost_primitives.sta_energy`), each part at the activity measured on the
+signals that drive it (:meth:`models.part_activity.PartActivity.item_activity`: registers at the
+result register's and ``valid``'s toggles, the combinational datapath at its data input ports',
+per-cycle parts of a multi-cycle step at least at the sequencing's),
+so a design whose real operands switch little (ANT's int4 codes, a stationary weight) costs less
+than on random data. A "step" primitive acts once per step, a
 "step_cycle" one every cycle of it; every primitive pays its idle energy (clock of its flops,
 leakage) every cycle. No factor is fitted on any design: the only inputs are the primitive table
 and the measured toggle rates.
@@ -12,8 +14,8 @@ and the measured toggle rates.
 
 import numpy as np
 
-from .activity import unit_activity
 from .cost_primitives import sta_energy
+from .part_activity import part_activity
 from .inventory import unit_items
 from .registry import get_kind
 from .tech import value as tech_value
@@ -31,16 +33,17 @@ def data_activity(activity, initiation_interval):
 
 
 def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
-    """(45 nm pJ per step, activity used) of one PE of kind ``pe`` on ``source`` operands."""
+    """(45 nm pJ per step, data-port toggles per step) of one PE of kind ``pe`` on ``source``
+    operands, each inventory part at its own measured activity."""
     proto = get_kind(pe).prototype(**dict(pe_options))
     ii = proto.initiation_interval
-    a = data_activity(unit_activity(pe, "pe", tuple(pe_options), source), ii)
+    parts = part_activity(pe, tuple(pe_options), source)
     total = 0.0
     for prim, widths, n, event in unit_items(proto):
-        active, idle = sta_energy(prim, *widths, activity=a)
+        active, idle = sta_energy(prim, *widths, activity=parts.item_activity(prim, widths, event))
         uses = ii if event == "step_cycle" else 1
         total += n * (uses * (active - idle) + ii * idle)
-    return total, a
+    return total, parts.data_activity
 
 
 def sta_step_energy_pj(pe, pe_options, power):

@@ -8,6 +8,7 @@ exit status 2).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import time
@@ -71,19 +72,24 @@ def cmd_cost(args, bad):
         config = cost.CostConfig(
             args.pe, args.rows, args.cols, args.dataflow, clock_mhz=args.clock_mhz, node=args.node,
             act_kib=args.act_kib, weight_kib=args.weight_kib, out_kib=args.out_kib, dram=args.dram,
-            pe_options=options, tile=tile)
+            pe_options=options, tile=tile, activity=args.activity)
         result = cost.evaluate(config, workload)
+        provenance = config.activity_provenance()
     except (ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e)) from None
     if args.json:
         out = result.to_dict()
         out["workload"] = label
+        out["activity_provenance"] = provenance
         print(json.dumps(out, default=str))
         return 0
     opts = "".join(f" {k}={v}" for k, v in options)
     tiled = f" tile {args.tile[0]}x{args.tile[1]}" if args.tile != (1, 1) else ""
     print(f"{args.pe}{opts} {args.rows}x{args.cols}{tiled} {args.dataflow}, {args.node} nm, "
           f"{args.clock_mhz:g} MHz, {args.dram}; workload {label} ({len(result.layers)} GEMMs)")
+    print("activity: " + (f"fixed {provenance['activity']:g}" if provenance["source"] == "fixed" else
+                          f"measured per part on {provenance['source']} operands (data "
+                          f"{provenance['data_hash']}, {provenance['date']})"))
     print(f"area {result.area_total_um2 * 1e-6:.4f} mm^2: " + ", ".join(
         f"{k} {v * 1e-6:.4f}" for k, v in result.area_um2.items() if v))
     print(f"cycles {result.cycles:,}  utilisation {result.utilisation:.1%}  "
@@ -100,6 +106,20 @@ def cmd_cost(args, bad):
                   f"{_fmt_si(layer.energy_total_pj * 1e-12, 'J')}"
                   f"{' MEMORY-BOUND' if layer.memory_bound else ''}")
     return 0
+
+
+def activity_arg(text):
+    """``--activity``: "minilm", "random" or a number in 0..1."""
+    if text in cost.ACTIVITY_SOURCES:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be {' or '.join(cost.ACTIVITY_SOURCES)} or a number in 0..1, not {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in 0..1, not {text}")
+    return value
 
 
 def cmd_synth(args, bad):
@@ -246,6 +266,9 @@ def add_cost(subparsers, bad):
     which.add_argument("--workload", help="minilm-l6, bert-base, llama2-7b-prefill or llama2-7b-decode, "
                                           "or a file: an ONNX model (.onnx) or a SCALE-Sim topology "
                                           "(.csv, conv or GEMM form)")
+    p.add_argument("--activity", type=activity_arg, default="minilm",
+                   help="toggle activity: minilm (default: measured per part on MiniLM operands), "
+                        "random (measured on random codes) or a fixed number in 0..1 (every part)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_cost(args, bad))
 

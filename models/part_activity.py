@@ -1,0 +1,225 @@
+"""Per-part activity factors of a PE: each inventory part at the measured activity of what drives it.
+
+A PE's ports are measured on the real-tensor operand streams (:func:`models.activity.unit_activity`:
+the RTL simulated in a weight-stationary column, MiniLM-L6 L0 FFN1 through the kind's own
+quantisers, or its random codes), as toggles per cycle of every port bit. From them,
+:class:`PartActivity` keeps, per port, the mean toggles per cycle over the port's bits and the bit
+count (``act``, ``weight``, ``acc_in``, ``valid`` in, ``acc_out`` observed out), and
+:meth:`PartActivity.item_activity` gives each inventory part (a
+:func:`models.inventory.unit_items` tuple) the toggle rate per step of the signals that drive it,
+by the primitive's role (no factor fitted on any design). Where a family's input groups are
+measured (:mod:`models.primitive_groups`: ``mac``, ``mult``, ``smult``, ``reg_en``) each group
+takes its own signal and the part's activity is the groups' share-weighted mean; otherwise the
+driving bits' width-weighted mean:
+
+* a multiplier (``mult``, ``smult``: a, b) or fused multiply-accumulate (``mac``: a, b, c): a at
+  ``act``, b at ``weight``, c at ``acc_in`` (the inventories' operand order);
+* a register (``reg``, ``reg_en``): its D bits load the PE's state, whose switching is observed
+  at the result register ``acc_out`` (``acc`` path); a ``reg_en``'s enable is the control path
+  (``valid``, toggles per cycle: it is sampled every cycle). Its clock is paid every cycle
+  regardless (the idle energy of :func:`models.cost_primitives.sta_energy`);
+* every other (combinational) part: the data input ports, ``act``, ``weight`` and ``acc_in``
+  (which of them reaches which part is not in the inventory).
+  In a weight-stationary PE the weight port changes only when a new weight is loaded, so its bits
+  count (nearly) zero: a stationary operand does not switch the datapath;
+* a part that works every cycle of a multi-cycle step (event ``step_cycle``: a bit-plane or term
+  select, the running partial sum) sees a new selection every cycle as the sequencing (restarted
+  by ``valid``) moves: at least ``valid``'s toggles per cycle (the one measured sequencing signal).
+
+Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
+
+Measured factors are cached (per design, source and data hash) in the repository table
+``models/data/part_activity.json`` (every setting of :func:`table_settings`: the registered
+variants, the defaults, each integer option over 1..8; both sources; with provenance:
+source, real-tensor spec, data hash, date; regenerate with ``python -m models.part_activity``)
+and, for other option settings, under ``~/.cache/pearray/activity`` (``$PEARRAY_ACTIVITY_DIR``).
+A table entry is used only while the data hash of its run matches what
+:func:`models.activity.unit_activity` would feed now (checked by the tests, not at lookup: a
+lookup must stay fast).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .activity import REAL_SPEC, SOURCES, unit_activity
+from .primitive_groups import effective_activity
+from .registry import PE_KINDS, get_kind
+from .synth import option_settings
+
+TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
+GENERATOR = 1
+PORTS = ("act", "weight", "acc_in", "valid", "acc_out")
+#: the PE input ports that carry data into its combinational datapath
+DATA_PORTS = ("act", "weight", "acc_in")
+REGISTERS = ("reg", "reg_en")
+
+
+@dataclass(frozen=True)
+class PartActivity:
+    """Measured port activity of one PE on one operand source. ``ports``: ((port, mean toggles
+    per cycle over its bits, bits), ...) for :data:`PORTS` present; ``ii``: the PE's initiation
+    interval; provenance: ``source`` ("minilm" / "random"), ``data_hash`` of the operand codes,
+    ``date`` of the measurement (ISO)."""
+    pe: str
+    pe_options: tuple
+    source: str
+    ii: int
+    ports: tuple
+    data_hash: str
+    date: str
+
+    def rate(self, port):
+        """Mean toggles per cycle of ``port``'s bits (0 for a port the PE lacks)."""
+        return next((r for p, r, _ in self.ports if p == port), 0.0)
+
+    def per_step(self, ports, extra=()):
+        """Width-weighted mean toggles per step (at most 1) over ``ports``' bits plus ``extra``
+        ((toggles per step, bits), ...) inputs."""
+        terms = [(min(1.0, r * self.ii), n) for p, r, n in self.ports if p in ports] + list(extra)
+        bits = sum(n for _, n in terms)
+        return sum(r * n for r, n in terms) / bits if bits else 0.0
+
+    def group_activities(self):
+        """{signal path: toggles per step}: ``act``, ``weight``, ``acc_in`` (data ports), ``acc``
+        (the result register ``acc_out``), ``ctrl`` (``valid``, toggles per cycle: sampled
+        every cycle)."""
+        step = {p: min(1.0, self.rate(p) * self.ii) for p in ("act", "weight", "acc_in")}
+        return {**step, "acc": min(1.0, self.rate("acc_out") * self.ii),
+                "ctrl": min(1.0, self.rate("valid"))}
+
+    def item_activity(self, prim, widths, event="step"):
+        """Effective toggles of the inputs of one inventory part (``event`` "step" or
+        "step_cycle"), per step (see the module docstring)."""
+        paths = self.group_activities()
+        driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
+                  "mult": {"a": paths["act"], "b": paths["weight"]},
+                  "smult": {"a": paths["act"], "b": paths["weight"]},
+                  "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
+        a = effective_activity(prim, widths, driven) if driven else None
+        if a is None:
+            if prim in REGISTERS:
+                enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
+                a = self.per_step((), ((paths["acc"], widths[0]),) + enable)
+            else:
+                a = self.per_step(DATA_PORTS)
+        return max(a, paths["ctrl"]) if event == "step_cycle" else a
+
+    @property
+    def data_activity(self):
+        """Toggles per step over every data input bit (the single figure of the old model)."""
+        return self.per_step(DATA_PORTS)
+
+    def to_dict(self):
+        return {"pe": self.pe, "pe_options": [list(kv) for kv in self.pe_options],
+                "source": self.source, "spec": REAL_SPEC if self.source == "minilm" else "random codes, seed 0",
+                "ii": self.ii, "ports": [list(p) for p in self.ports], "data_hash": self.data_hash,
+                "date": self.date}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["pe"], tuple(tuple(kv) for kv in d["pe_options"]), d["source"], d["ii"],
+                   tuple((p, float(r), int(n)) for p, r, n in d["ports"]), d["data_hash"], d["date"])
+
+
+def full_options(pe, pe_options):
+    """``pe_options`` with the kind's defaults filled in, sorted: one key per hardware and data
+    setting (``lut`` and ``lut weight_bits=4`` are one PE)."""
+    return tuple(sorted({**dict(get_kind(pe).options), **dict(pe_options)}.items()))
+
+
+def _key(pe, pe_options, source):
+    opts = ",".join(f"{k}={v}" for k, v in full_options(pe, pe_options))
+    return f"{pe}|{opts}|{source}"
+
+
+def table_settings(kind):
+    """The option settings the repository table holds for a kind: :func:`models.synth.option_settings`
+    (defaults, variants, each integer option over 1..8) and, for a grouped kind, its defaults
+    without groups (``group_size`` None)."""
+    settings = list(option_settings(kind))
+    defaults = dict(kind.options)
+    if "group_size" in defaults and defaults["group_size"] is not None:
+        settings.append(tuple(sorted({**defaults, "group_size": None}.items())))
+    return settings
+
+
+def measure(pe, pe_options=(), source="minilm"):
+    """:class:`PartActivity` measured now (simulates the PE: about a second)."""
+    pe_options = full_options(pe, pe_options)
+    act = unit_activity(pe, "pe", pe_options, source)
+    counts = {}
+    for name, _, _ in act.bits + act.outputs:
+        port = name.split("[")[0]
+        counts[port] = counts.get(port, 0) + 1
+    means = act.port_means()
+    ports = tuple((p, round(means[p][0], 6), counts[p]) for p in PORTS if p in means)
+    ii = get_kind(pe).prototype(**dict(pe_options)).initiation_interval
+    return PartActivity(pe, pe_options, source, ii, ports, act.data_hash,
+                        datetime.date.today().isoformat())
+
+
+@functools.lru_cache(maxsize=1)
+def _table():
+    if not TABLE_PATH.is_file():
+        return {}
+    return json.loads(TABLE_PATH.read_text())["entries"]
+
+
+def _cache_dir():
+    return Path(os.environ.get("PEARRAY_ACTIVITY_DIR") or Path.home() / ".cache" / "pearray" / "activity")
+
+
+@functools.lru_cache(maxsize=512)
+def part_activity(pe, pe_options=(), source="minilm"):
+    """The cached :class:`PartActivity` of a PE (the repository table, then the user cache, else
+    measured and cached, keyed by :data:`GENERATOR`); ValueError for an unknown source."""
+    if source not in SOURCES:
+        raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
+    pe_options = full_options(pe, pe_options)
+    key = _key(pe, pe_options, source)
+    entry = _table().get(key)
+    if entry is not None:
+        return PartActivity.from_dict(entry)
+    name = key.replace("|", "-").replace(",", "_").replace("=", "")
+    path = _cache_dir() / f"g{GENERATOR}-{name}.json"
+    if path.is_file():
+        return PartActivity.from_dict(json.loads(path.read_text()))
+    measured = measure(pe, pe_options, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(measured.to_dict()))
+    os.replace(tmp, path)
+    return measured
+
+
+def write_table(path=TABLE_PATH):
+    """Measure every registered variant's PE on both sources and write the repository table."""
+    entries = {}
+    for name, kind in PE_KINDS.items():
+        for options in table_settings(kind):
+            for source in SOURCES:
+                pa = measure(name, options, source)
+                entries[_key(pa.pe, pa.pe_options, source)] = pa.to_dict()
+    data = {"provenance": {"generator": GENERATOR, "what": "models.part_activity.measure of the PE of every "
+                           "setting of models.part_activity.table_settings "
+                           "(models.activity.unit_activity, defaults)",
+                           "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
+                           "regenerate": "python -m models.part_activity"},
+            "entries": entries}
+    # one entry per line: diffs of a regeneration show which settings changed
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
+    Path(path).write_text(f'{{"provenance": {json.dumps(data["provenance"], sort_keys=True)},\n'
+                          f' "entries": {{\n{body}\n}}}}\n')
+    _table.cache_clear()
+    part_activity.cache_clear()
+    return len(entries)
+
+
+if __name__ == "__main__":
+    print(f"{write_table()} entries -> {TABLE_PATH}")
