@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,7 @@ from amaranth.sim import Simulator
 
 from hw.pe import facts_only
 
-from .realdata import real_gemm
+from .realdata import MINILM, real_gemm
 from .registry import get_kind
 
 SOURCES = ("minilm", "random")
@@ -389,6 +390,11 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
     # K: whole groups of 128 (the grouped quantisers' default) covering every fold's K block
     block = rows * g
     k = _round_up(_round_up(max(128, block * folds), 128), block)
+    # A wide step (e.g. BitFusion W2A2: 16 products per step) would ask for more K than the real
+    # tensor has (ffn1's input is the hidden width): keep K within it and spread the folds over
+    # more output columns instead
+    whole = math.lcm(128, block)
+    k = min(k, max(whole, MINILM.hidden // whole * whole))
     n = -(-folds // (k // block)) if dataflow == "ws" else folds
     acts, weights, table = _codes(pe, pe_options, source, m, k, n)
     if unit == "pe":
