@@ -41,7 +41,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .fp32_add import FP32_WIDTH
-from .pe import check_positive_int
+from .pe import check_positive_int, facts_only
 from .pe_fp16 import Fp16PE
 
 FP16_WIDTH = 16
@@ -85,7 +85,7 @@ class GoboOutlierUnit(wiring.Component):
             m.d.comb += acc_in.eq(Mux(self.first[lane], word, acc))
             # the FP16 PE's multiply-add, driven here: its ports are this lane's wires (the PE
             # itself is not a submodule, only its _fma datapath is built into this module)
-            fma = Fp16PE()
+            fma = facts_only(Fp16PE())
             m.d.comb += [fma.act.eq(self.act[lane * E:(lane + 1) * E]), fma.acc_in.eq(acc_in)]
             result = fma._fma(m, self.value[lane * E:(lane + 1) * E])
             with m.If(self.in_valid[lane]):

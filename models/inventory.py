@@ -714,7 +714,7 @@ def outlier_items(acc):
     unit_class = getattr(acc.pe, "outlier_unit_class", None)
     if unit_class is None:
         return []
-    unit = unit_class(lanes=acc.cols)
+    unit = facts_only(unit_class(lanes=acc.cols))
     return [Item("out_accumulate", prim, widths, n, "step", n / unit.lanes * MINILM_OUTLIER_FRACTION)
             for prim, widths, n, _ in unit_items(unit)]
 

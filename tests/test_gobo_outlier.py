@@ -9,13 +9,16 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.gobo_outlier import GoboOutlierUnit
-from hw.pe import OptionError
+from hw.layout import GemmLayout
+from hw.pe import OptionError, facts_only
 from models import cost
 from models.design import DesignConfig
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_gemm import gobo_gemm, gobo_output
 from models.gobo_format import GoboDictionary, quantize_gobo
-from models.gobo_outlier import MINILM_OUTLIER_FRACTION, gobo_outlier_items, outlier_cycles, outlier_ops
+from models.cycles import gemm_cycles
+from models.gobo_outlier import (MINILM_OUTLIER_FRACTION, fold_outlier_cycles, gemm_cycles_with_outliers,
+                                  gobo_outlier_items, hidden_behind_array, outlier_cycles, outlier_ops)
 from models.inventory import unit_items
 from models.realdata import LINEAR_NAMES, get_tensor, real_gemm
 
@@ -156,12 +159,13 @@ def test_options_are_validated_up_front():
             GoboOutlierUnit(lanes=bad)
     with pytest.raises(TypeError):
         GoboOutlierUnit(4)                               # keyword-only
-    unit = GoboOutlierUnit(lanes=3)
+    unit = facts_only(GoboOutlierUnit(lanes=3))
     assert (unit.lanes, unit.latency, unit.ops_per_cycle) == (3, 1, 3)
 
 
 def test_inventory_scales_with_lanes_and_gobo_designs_carry_it():
-    one, three = gobo_outlier_items(GoboOutlierUnit(lanes=1)), unit_items(GoboOutlierUnit(lanes=3))
+    one = gobo_outlier_items(facts_only(GoboOutlierUnit(lanes=1)))
+    three = unit_items(facts_only(GoboOutlierUnit(lanes=3)))
     assert [n * 3 for _, _, n, _ in one] == [n for _, _, n, _ in three]
     config = cost.CostConfig(pe="gobo", rows=4, cols=4, dataflow="os")
     area = cost.area_um2(config)
@@ -182,3 +186,24 @@ def test_minilm_outlier_fraction_is_the_quantisers():
             codes, _ = quantize_gobo(np.asarray(get_tensor(f"minilm:L{layer}.{name}"), dtype=np.float64).T)
             out, total = out + int((codes >> 3).sum()), total + codes.size
     assert out / total == MINILM_OUTLIER_FRACTION
+
+
+def test_fold_cycles_and_the_buffered_integration_on_minilm():
+    """One lane per column of a 32x32 os GOBO array: MiniLM L0.k's outlier columns overrun the
+    fold interval (the unit cannot simply follow the array's output stream), while reading the
+    folds back from the output buffer costs the GEMM few cycles."""
+    codes, _ = quantize_gobo(np.asarray(get_tensor("minilm:L0.k"), dtype=np.float64).T)
+    counts = (codes >> 3).sum(axis=0)
+    timing = cost._model(cost.CostConfig("gobo", 32, 32, "os")).timing
+    m, (k, n) = 128, codes.shape
+    layout = GemmLayout(32, 32, "os", 1, m, k, n)
+    per_fold = fold_outlier_cycles(layout, counts, 32)
+    assert per_fold[0] == outlier_cycles(32, counts[:32], 32) and len(per_fold) == layout.folds
+    hidden, worst, interval, tail = hidden_behind_array(timing, layout, counts, 32)
+    assert not hidden and worst > interval == k
+    array = gemm_cycles(timing, m, k, n).cycles
+    total = gemm_cycles_with_outliers(timing, m, k, n, counts, 32)
+    assert array < total < 1.02 * array
+    # no outliers: every word one pass-through op: the last fold's R ops and the latency after the array
+    assert gemm_cycles_with_outliers(timing, m, k, n, np.zeros(n, dtype=int), 32) == max(
+        array, timing.preload_cycles + (layout.folds - 1) * interval + (k - 1) + timing.output_latency + 1 + 32 + 1)
