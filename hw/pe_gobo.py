@@ -3,6 +3,7 @@ multiplied and accumulated exactly like the FP16 PE (FP32 accumulator, one RNE p
 
 from amaranth.hdl import Array, Module, Mux, Signal
 
+from .gobo_outlier import GoboOutlierUnit
 from .pe_fp16 import Fp16PE
 
 INDEX_BITS = 3                          # GOBO: 8 centroids per weight tensor
@@ -22,7 +23,8 @@ class GoboPE(Fp16PE):
       added to ``acc_in`` with one FP32 round-to-nearest-even;
     * flag 1 (the weight is an outlier, kept in FP16 outside the dictionary): the step passes
       ``acc_in`` through unchanged. The outlier's product is added after the array by GOBO's
-      separate FP path (defined in :mod:`models.gobo_gemm`, not built here).
+      separate FP path (:class:`hw.gobo_outlier.GoboOutlierUnit`, ``outlier_unit_class``; its
+      golden is step 5 of :mod:`models.gobo_gemm`).
 
     How outliers travel: as one flag bit in every weight's 4-bit code (the lane is 4 bits per
     weight, 3 for the index + 1 flag: 33 % more weight storage than GOBO's 3-bit indices, which
@@ -47,6 +49,8 @@ class GoboPE(Fp16PE):
     table_width = property(lambda self: CENTROIDS * CENTROID_BITS)
     table_entry_bits = property(lambda self: CENTROID_BITS)
     index_bits = property(lambda self: INDEX_BITS)
+    #: the post-array unit that adds the outliers (the cost model gives a design one lane per column)
+    outlier_unit_class = GoboOutlierUnit
 
     def elaborate(self, platform):
         m = Module()

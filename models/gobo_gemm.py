@@ -13,8 +13,10 @@ Every step, in order (the formats are :mod:`models.gobo_format`'s):
 4. **Array accumulation: one binary32 addition per step, RNE**, ``k = 0 .. K-1`` in order from
    ``+0``; a flag-1 step (an outlier) leaves the accumulator unchanged. The array's output is
    this FP32 word (:func:`gobo_gemm`): what the RTL must produce bit for bit.
-5. **Outliers: GOBO's separate FP path, after the array** (:func:`gobo_output`; not built in
-   hardware here): for each output column n, its outliers in increasing k, the exact product of
+5. **Outliers: GOBO's separate FP path, after the array** (:func:`gobo_output`; built as the
+   post-array unit :class:`hw.gobo_outlier.GoboOutlierUnit`, tested at unit level against this
+   function, not instantiated by the accelerator): for each output column n, its outliers in
+   increasing k, the exact product of
    the activation and the outlier's FP16 value is added to the FP32 result with one RNE
    addition each. So a GOBO GEMM rounds K times per output, like the FP16 PE, in the order
    "dictionary weights, then outliers".

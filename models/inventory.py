@@ -29,6 +29,7 @@ from hw.pe import facts_only
 from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
+from .gobo_outlier import MINILM_OUTLIER_FRACTION
 from .tech import UnknownComponentError
 
 
@@ -741,16 +742,33 @@ def accelerator_items(acc):
     (``_writer_ws``) adds each array output word into the output buffer: C acc_width adders, the
     stage-1 data register and the overwrite/accumulate mux; and the group dequantisation when
     the design has groups (:func:`group_items`). The output-stationary writer only addresses.
-    Buffers are counted separately (SRAM)."""
+    Buffers are counted separately (SRAM). A PE with an ``outlier_unit_class`` (GOBO) adds
+    that unit (:func:`outlier_items`)."""
+    outliers = outlier_items(acc)
     if acc.dataflow != "ws":
-        return []
+        return outliers
     C, A = acc.cols, acc.pe.acc_width
-    items = [Item("out_accumulate", "add", (A,), C, "out_word", C),
+    items = outliers + [Item("out_accumulate", "add", (A,), C, "out_word", C),
              Item("out_accumulate", "reg", (C * A,), 1, "out_word", 1),
              Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
     if acc.group_size is not None:
         items += group_items(acc)
     return items
+
+
+def outlier_items(acc):
+    """GOBO's outlier unit (:class:`hw.gobo_outlier.GoboOutlierUnit`), in group
+    ``out_accumulate``: one lane per array column (C lanes; area and flops), its ``"op"`` parts
+    acting ``MINILM_OUTLIER_FRACTION`` times per PE step (one op per outlier weight per output
+    row: outlier ops / MACs = the share of outlier weights, measured on MiniLM-L6 through the GOBO
+    quantiser, :mod:`models.gobo_outlier`); the pass-through ops of outlier-free words are not
+    counted. Not wired into the RTL accelerator: its cycles are not in the GEMM's."""
+    unit_class = getattr(acc.pe, "outlier_unit_class", None)
+    if unit_class is None:
+        return []
+    unit = facts_only(unit_class(lanes=acc.cols))
+    return [Item("out_accumulate", prim, widths, n, "step", n / unit.lanes * MINILM_OUTLIER_FRACTION)
+            for prim, widths, n, _ in unit_items(unit)]
 
 
 def group_items(acc):

@@ -24,6 +24,7 @@ from hw.pe_bitserial import BitSerialPE
 from hw.pe_bitserial_fp16 import BitSerialFp16PE
 from hw.pe_fp16 import Fp16PE
 from hw.pe_fp8 import Fp8PE
+from hw.gobo_outlier import GoboOutlierUnit
 from hw.pe_gobo import GoboPE
 from hw.pe_int8 import Int8PE
 from hw.pe_lmul import LmulPE
@@ -44,6 +45,7 @@ from .bitserial_gemm import (bitserial_dequantise, bitserial_extra_operand, bits
 from . import fp16_gemm, mx_gemm
 from .fp8_gemm import (fp8_check_operands, fp8_dequantise, fp8_golden, fp8_pe_items, quantize_fp8_acts,
                        quantize_fp8_weights, random_fp8_operands)
+from .gobo_outlier import gobo_outlier_items
 from .gobo_gemm import (gobo_dequantise, gobo_extra_operand, gobo_golden, gobo_pe_items, quantize_gobo_acts,
                         quantize_gobo_weights, random_gobo_operands)
 from .golden import check_codes, gemm_int
@@ -291,7 +293,7 @@ PE_KINDS = {
         extra_operand=gobo_extra_operand,
         random_codes=random_gobo_operands,
         dataflows=("os",),
-        inventories=((GoboPE, gobo_pe_items),),
+        inventories=((GoboPE, gobo_pe_items), (GoboOutlierUnit, gobo_outlier_items)),
     ),
     "fp8": PEKind(
         name="fp8",

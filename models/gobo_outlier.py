@@ -1,0 +1,143 @@
+"""GOBO's outlier unit (:mod:`hw.gobo_outlier`): its feeder, cycles and cost inventory.
+
+* :func:`outlier_ops`: the op stream the unit's lanes receive for one GEMM (the feeder the
+  accelerator's outlier sequencer would be): words in column-major order ``(n, m)``, each word
+  to the lane that becomes free first (ties: the lowest lane), a word's ops consecutive on its
+  lane; ``max(1, c_n)`` ops per word, ``c_n`` the outliers of column ``n``, in increasing ``k``.
+  The arithmetic it feeds is step 5 of :mod:`models.gobo_gemm` (``gobo_output``, the golden the
+  unit is tested against; this module only schedules).
+* :func:`outlier_cycles`: that schedule's length (the cycle of the last ``out_valid``).
+* :func:`fold_outlier_cycles`, :func:`hidden_behind_array`: the off-critical-path condition of
+  an output-stationary GOBO array with one lane per column (the unit is not wired into
+  :mod:`hw.accelerator`; this states when it could be without adding a stall).
+* :func:`gemm_cycles_with_outliers`: a GEMM's cycles when the unit post-processes each fold's
+  words from the output buffer (the array never waits; the unit may lag behind it).
+* :func:`gobo_outlier_items`: the unit's primitives, following ``elaborate``.
+* :data:`MINILM_OUTLIER_FRACTION`: the share of outlier weights the GOBO quantiser
+  (:func:`models.gobo_format.quantize_gobo`) leaves in MiniLM-L6's 36 linear layers (measured:
+  75335 of 10616832 weights; ``tests/test_gobo_outlier.py`` re-measures it, ``slow``): the cost
+  model's outlier ops per MAC.
+"""
+
+import heapq
+
+import numpy as np
+
+from hw.fp32_add import FP32_WIDTH
+from hw.layout import GemmLayout
+from .cycles import gemm_cycles
+from .fp16_gemm import fp16_pe_items
+
+#: outlier weights / all weights of MiniLM-L6's linear layers under the GOBO quantiser (3 sigma)
+MINILM_OUTLIER_FRACTION = 75335 / 10616832
+
+
+def _columns(outliers, n):
+    """Per output column, its outliers' ``(k, value)`` in increasing k."""
+    cols = [[] for _ in range(n)]
+    ks, ns, vs = (np.asarray(outliers[f], dtype=np.int64) for f in ("k", "n", "value"))
+    for i in np.lexsort((ks, ns)):
+        cols[int(ns[i])].append((int(ks[i]), int(vs[i])))
+    return cols
+
+
+def outlier_ops(raw, acts, outliers, lanes):
+    """Schedule of one GEMM on a ``lanes``-lane unit (module docstring).
+
+    ``raw`` M x N array words (FP32 patterns), ``acts`` M x K FP16 codes, ``outliers`` the
+    quantiser's ``{"k", "n", "value"}``. Returns ``(lane_ops, words)``: ``lane_ops[l]`` a list of
+    per-cycle ops (``None`` for an idle cycle, else a dict of the unit's port values
+    ``first, last, has_entry, word, act, value``), ``words[l]`` the ``(m, n)`` of the words lane
+    ``l`` finishes, in order."""
+    raw = np.asarray(raw, dtype=np.int64) & 0xFFFFFFFF
+    acts = np.asarray(acts, dtype=np.int64)
+    M, N = raw.shape
+    cols = _columns(outliers, N)
+    lane_ops = [[] for _ in range(lanes)]
+    words = [[] for _ in range(lanes)]
+    free = [(0, lane) for lane in range(lanes)]           # (first free cycle, lane)
+    for n in range(N):
+        entries = cols[n]
+        for m in range(M):
+            start, lane = heapq.heappop(free)
+            ops = lane_ops[lane]
+            ops.extend([None] * (start - len(ops)))
+            word = int(raw[m, n])
+            if not entries:
+                ops.append(dict(first=1, last=1, has_entry=0, word=word, act=0, value=0))
+            for i, (k, value) in enumerate(entries):
+                ops.append(dict(first=int(i == 0), last=int(i == len(entries) - 1), has_entry=1,
+                                word=word, act=int(acts[m, k]), value=value))
+            words[lane].append((m, n))
+            heapq.heappush(free, (len(ops), lane))
+    return lane_ops, words
+
+
+def outlier_cycles(m, counts, lanes, latency=1):
+    """Cycles of :func:`outlier_ops`'s schedule for ``m`` rows and per-column outlier ``counts``:
+    the busiest lane's ops plus ``latency`` (the last word's ``out_valid`` cycle + 1)."""
+    free = [0] * lanes
+    for c in counts:
+        for _ in range(m):
+            heapq.heapreplace(free, free[0] + max(1, int(c)))
+    return max(free) + latency
+
+
+def fold_outlier_cycles(layout, counts, lanes):
+    """Per output-stationary fold of ``layout`` (:class:`hw.layout.GemmLayout`, folds (m tile,
+    n tile), m tile outer), the unit's cycles on that fold's words (:func:`outlier_cycles` of its
+    real rows and columns; ``counts`` the N per-column outlier counts)."""
+    if layout.dataflow != "os":
+        raise ValueError("GOBO runs output-stationary: folds are (m tile, n tile)")
+    R, C = layout.rows, layout.cols
+    out = []
+    for mt in range(layout.m_tiles):
+        rows = min(R, layout.m - mt * R)
+        for nt in range(layout.n_tiles):
+            out.append(outlier_cycles(rows, counts[nt * C:(nt + 1) * C], lanes))
+    return out
+
+
+def hidden_behind_array(timing, layout, counts, lanes):
+    """(hidden, worst fold cycles, fold interval, tail): the unit keeps pace with the array when
+    every fold's outlier work (:func:`fold_outlier_cycles`, started once the fold's words are out,
+    while the next fold computes) fits in the fold interval ``I`` of :func:`models.cycles.gemm_cycles`;
+    then only the last fold's work (``tail`` cycles) follows the array's last word. A unit that
+    must wait for the next fold's words would stall it otherwise."""
+    per_fold = fold_outlier_cycles(layout, counts, lanes)
+    interval = max(layout.stream_len * timing.initiation_interval, timing.min_fold_interval)
+    return max(per_fold) <= interval, max(per_fold), interval, per_fold[-1]
+
+
+def gemm_cycles_with_outliers(timing, m, k, n, counts, lanes):
+    """Cycles of one GEMM (:func:`models.cycles.gemm_cycles`'s derivation) plus the outlier unit
+    reading each fold's words back from the output buffer once the fold's last word is written
+    (fold f at ``P + f I + (S - 1) II + output_latency + 1``) and writing the results in place:
+    the array never stalls, the unit starts a fold when both it and the fold's words are ready,
+    and the GEMM ends when both are done. A model of that integration, not of built RTL (the
+    accelerator does not instantiate the unit)."""
+    layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
+    est = gemm_cycles(timing, m, k, n)
+    first = timing.preload_cycles + (layout.stream_len - 1) * timing.initiation_interval
+    end = 0
+    for f, work in enumerate(fold_outlier_cycles(layout, counts, lanes)):
+        ready = first + f * est.fold_interval + timing.output_latency + 1
+        end = max(end, ready) + work
+    return max(est.cycles, end)
+
+
+def gobo_outlier_items(unit):
+    """Cost inventory of :class:`hw.gobo_outlier.GoboOutlierUnit` (L = lanes), per lane: the FP16
+    PE's multiply-add datapath (:func:`models.fp16_gemm.fp16_pe_items`: decode, 11 x 11 product,
+    normalise, FP32 adder; its 32-bit register is the lane's accumulator), the accumulator-input
+    select (``first``) and the pass-through select (``has_entry``), both 32 bits, and the
+    ``out_valid`` flop. Event ``"op"``: one lane op (one outlier, or one pass-through word)."""
+    L = unit.lanes
+    fma = [(prim, widths, n * L, "op") for prim, widths, n, _ in fp16_pe_items(_FmaFacts)]
+    return fma + [("mux", (2, FP32_WIDTH), 2 * L, "op"), ("reg", (1,), L, "op")]
+
+
+class _FmaFacts:
+    """The facts :func:`fp16_pe_items` reads of the lane's datapath (its accumulator width)."""
+    acc_width = FP32_WIDTH
+
