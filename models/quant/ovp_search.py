@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import as_float_2d
+from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
 __all__ = ["search_alpha", "x_max_3sigma", "rowsum_f32_vec8x4", "ALPHA_RATIOS"]
@@ -337,29 +337,6 @@ def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config) -> np.ndarray:
     if fast is not None:
         return fast
     return np.stack([_sq_error_rows(xc, sc[ci][:, None], cfg) for ci in range(sc.shape[0])])
-
-
-def _thresholds(m, s):
-    """``theta`` with ``fl(x / s) >= m  <=>  x >= theta`` for every float32 ``x`` (``m`` float32,
-    nonzero; ``s`` float32 in the normal range; broadcast), and a validity mask.
-
-    ``x -> fl(x / s)`` is monotone, so the set is ``[theta, inf)``; ``theta`` lies within an ulp or
-    so of ``fl(|m| s)`` (up to the sign): the 5 floats around it are tested (adjacent floats of a
-    positive value are adjacent integers of its bit pattern).  ``m < 0``: ``fl(x / s) = -fl(|x| / s)``,
-    so ``theta = -max{y : fl(y / s) <= |m|}``.  ``valid`` is False if the answer is not among them.
-    """
-    m = np.asarray(m, dtype=np.float32)
-    s = np.asarray(s, dtype=np.float32)
-    am = np.abs(m)
-    neg = m < 0
-    bound = np.where(neg, np.nextafter(am, np.float32(np.inf)), am)  # y < bound: "below" |m|
-    b0 = (am * s).view(np.int32)
-    cnt = np.zeros(b0.shape, dtype=np.int32)
-    for kk in range(-2, 3):
-        cnt += ((b0 + np.int32(kk)).view(np.float32) / s) < bound
-    valid = (cnt >= 1) & (cnt <= 4)
-    theta = (b0 - np.int32(2) + cnt - neg).view(np.float32)
-    return np.where(neg, -theta, theta), valid
 
 
 def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
