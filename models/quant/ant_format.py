@@ -140,9 +140,11 @@ def _candidate_errors(x, alpha, t_, per_row):
         t += 0.5
         q = np.floor(t, out=t)
         np.clip(q, grid[0], grid[-1], out=q)
+        diff = np.multiply(q, scale.astype(np.float64), out=q)     # in place: the same values
+        diff -= x
     else:
         q, scale = quantize(x, alpha, t_)
-    diff = (q * scale.astype(np.float64)) - x
+        diff = (q * scale.astype(np.float64)) - x
     return np.mean(diff * diff, axis=1, keepdims=True) if per_row else np.full((1, 1), np.mean(diff * diff))
 
 
