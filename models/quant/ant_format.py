@@ -192,17 +192,29 @@ def _screen(x, alphas, t_):
     return keep
 
 
+def _float_order(a):
+    """float32 (no NaN, no -0) -> int64 in 0 .. 2**32 - 1 with the floats' order."""
+    b = np.ascontiguousarray(a, dtype=np.float32).view(np.int32).astype(np.int64)
+    return np.where(b < 0, -(b & 0x7FFFFFFF) - 1, b) + (1 << 31)
+
+
 def _screen_rows(x, scales, grid, mids, n, m_):
     """:func:`_screen` of rows whose scales are all in the normal range."""
     c, r = scales.shape
     s3 = scales.T[:, :, None]                                    # (R, C, 1)
     theta, valid = division_thresholds(mids[None, None, :], s3)  # (R, C, M)
-    xs = np.sort(x, axis=1).astype(np.float64)
+    xs32 = np.sort(x, axis=1) + np.float32(0)   # -0 -> +0 (thresholds are never zero)
+    xs = xs32.astype(np.float64)
     prefix = np.zeros((r, n + 1))
     np.cumsum(xs, axis=1, out=prefix[:, 1:])
-    pos = np.empty((r, c * m_), dtype=np.intp)
-    for ri in range(r):                          # elements below each threshold
-        pos[ri] = np.searchsorted(xs[ri], theta[ri].reshape(-1).astype(np.float64), side="left")
+    # elements below each threshold, all rows in one search: int64 keys (row, float order)
+    row = np.arange(r, dtype=np.int64)[:, None]
+    keys = (_float_order(xs32) + (row << 32)).reshape(-1)
+    queries = (_float_order(theta.reshape(r, -1)) + (row << 32)).reshape(-1)
+    order = np.argsort(queries, kind="stable")                # sorted queries: a much faster search
+    pos = np.empty(queries.shape, dtype=np.int64)
+    pos[order] = np.searchsorted(keys, queries[order], side="left")
+    pos = pos.reshape(r, -1) - row * n
     part = np.take_along_axis(prefix, pos, axis=1).reshape(r, c, m_)
     pos = pos.reshape(r, c, m_)
     n_j = np.diff(pos, axis=2, prepend=0, append=n).astype(np.float64)        # (R, C, M + 1)
