@@ -84,9 +84,12 @@ def encode_weight_values(values, fmt, selector=None):
         return values
     vb = _fp_value_bits(fmt)
     mags = np.asarray(_fp_magnitudes(fmt), dtype=np.int64)
-    lookup = {int(v): i for i, v in enumerate(mags)}
-    index = np.vectorize(lambda v: lookup.get(abs(int(v)), -1), otypes=[np.int64])(values) \
-        if values.size else values
+    lookup = {int(v): i for i, v in enumerate(mags)}          # magnitude -> its (last) index
+    keys = np.asarray(sorted(lookup), dtype=np.int64)
+    found_at = np.asarray([lookup[k] for k in keys], dtype=np.int64)
+    mag = np.abs(values)                                      # (int64 min stays negative: not found)
+    pos = np.clip(np.searchsorted(keys, mag), 0, len(keys) - 1)
+    index = np.where(keys[pos] == mag, found_at[pos], -1)
     codes = np.where(values < 0, 1 << (vb - 1), 0) | np.maximum(index, 0)
     if fmt in SPECIAL_VALUES:
         if selector is None:

@@ -53,7 +53,8 @@ import numpy as np
 from hw.pe_fp8 import fp8_format
 
 from . import inventory
-from .quant.mx import quantize_fp8
+from .quant.common import as_float_2d
+from .quant.mx import FP8_DTYPES, quantize_fp8
 
 GROWTH_BITS = 16
 
@@ -184,8 +185,11 @@ def fp8_to_float(codes, fmt):
 
 
 def raw_to_float(raw, fmt):
-    """Raw accumulator values -> float64 (``raw * 2**-FRAC``)."""
-    return np.ldexp(np.asarray(raw, dtype=object).astype(np.float64), -get_format(fmt).frac)
+    """Raw accumulator values -> float64 (``raw * 2**-FRAC``). Python ints (wide accumulators)
+    and int64 values both round to nearest, ties to even, so int64 arrays skip the object detour."""
+    raw = np.asarray(raw)
+    values = raw.astype(np.float64) if raw.dtype.kind in "iu" else raw.astype(object).astype(np.float64)
+    return np.ldexp(values, -get_format(fmt).frac)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,14 +213,13 @@ def quantize_fp8_acts(x, pe):
 
 def quantize_fp8_weights(w, pe):
     """K x N floats -> FP8 codes with one scale per output channel (column): ``amax_n / max_normal``."""
-    w = _check_finite(w, "weights")
-    codes = np.zeros(w.shape, dtype=np.int64)
-    scales = []
-    for n in range(w.shape[1]):
-        q = quantize_fp8(w[:, n:n + 1], pe.format)
-        codes[:, n] = q.codes[:, 0]
-        scales.append(float(q.scale))
-    return codes, {"format": f"fp8-{pe.format}", "granularity": "channel", "scale": scales,
+    w = as_float_2d(_check_finite(w, "weights"), "weights")
+    # quantize_fp8 of every column at once: the same float64 amax, scale, division and RNE cast
+    dt, fmax = FP8_DTYPES[get_format(pe.format).name]
+    amax = np.max(np.abs(w), axis=0)
+    scale = np.where(amax > 0, amax / fmax, 1.0)
+    codes = np.clip(w / scale, -fmax, fmax).astype(dt).view(np.uint8).astype(np.int64)
+    return codes, {"format": f"fp8-{pe.format}", "granularity": "channel", "scale": scale.tolist(),
                    "dequantise": "value = fp8(code) * scale[n]"}
 
 

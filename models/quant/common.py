@@ -20,6 +20,7 @@ __all__ = [
     "relative_error",
     "sqnr_db",
     "mse",
+    "division_thresholds",
 ]
 
 
@@ -209,6 +210,29 @@ def round_f16(v: np.ndarray) -> np.ndarray:
         sub = (a + np.float32(0.5)) - np.float32(0.5)
         out = np.where(small, np.copysign(sub, v), out)
     return out
+
+
+def division_thresholds(m, s):
+    """``theta`` with ``fl(x / s) >= m  <=>  x >= theta`` for every float32 ``x`` (``m`` float32,
+    nonzero; ``s`` float32 in the normal range; broadcast), and a validity mask.
+
+    ``x -> fl(x / s)`` is monotone, so the set is ``[theta, inf)``; ``theta`` lies within an ulp or
+    so of ``fl(|m| s)`` (up to the sign): the 5 floats around it are tested (adjacent floats of a
+    positive value are adjacent integers of its bit pattern).  ``m < 0``: ``fl(x / s) = -fl(|x| / s)``,
+    so ``theta = -max{y : fl(y / s) <= |m|}``.  ``valid`` is False if the answer is not among them.
+    """
+    m = np.asarray(m, dtype=np.float32)
+    s = np.asarray(s, dtype=np.float32)
+    am = np.abs(m)
+    neg = m < 0
+    bound = np.where(neg, np.nextafter(am, np.float32(np.inf)), am)  # y < bound: "below" |m|
+    b0 = (am * s).view(np.int32)
+    cnt = np.zeros(b0.shape, dtype=np.int32)
+    for kk in range(-2, 3):
+        cnt += ((b0 + np.int32(kk)).view(np.float32) / s) < bound
+    valid = (cnt >= 1) & (cnt <= 4)
+    theta = (b0 - np.int32(2) + cnt - neg).view(np.float32)
+    return np.where(neg, -theta, theta), valid
 
 
 def check_int8_acts(a) -> np.ndarray:

@@ -246,6 +246,7 @@ def fake_quant_nvfp4(x, block: int = 16) -> np.ndarray:
 
 
 _FP8 = {"e4m3": (ml_dtypes.float8_e4m3fn, 448.0), "e5m2": (ml_dtypes.float8_e5m2, 57344.0)}
+FP8_DTYPES = _FP8   # format -> (ml_dtypes element type, largest finite value)
 
 
 def quantize_fp8(x, fmt: str = "e4m3") -> QuantizedTensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import as_float_2d
+from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
 __all__ = ["search_alpha", "x_max_3sigma", "rowsum_f32_vec8x4", "ALPHA_RATIOS"]
@@ -339,29 +339,6 @@ def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config) -> np.ndarray:
     return np.stack([_sq_error_rows(xc, sc[ci][:, None], cfg) for ci in range(sc.shape[0])])
 
 
-def _thresholds(m, s):
-    """``theta`` with ``fl(x / s) >= m  <=>  x >= theta`` for every float32 ``x`` (``m`` float32,
-    nonzero; ``s`` float32 in the normal range; broadcast), and a validity mask.
-
-    ``x -> fl(x / s)`` is monotone, so the set is ``[theta, inf)``; ``theta`` lies within an ulp or
-    so of ``fl(|m| s)`` (up to the sign): the 5 floats around it are tested (adjacent floats of a
-    positive value are adjacent integers of its bit pattern).  ``m < 0``: ``fl(x / s) = -fl(|x| / s)``,
-    so ``theta = -max{y : fl(y / s) <= |m|}``.  ``valid`` is False if the answer is not among them.
-    """
-    m = np.asarray(m, dtype=np.float32)
-    s = np.asarray(s, dtype=np.float32)
-    am = np.abs(m)
-    neg = m < 0
-    bound = np.where(neg, np.nextafter(am, np.float32(np.inf)), am)  # y < bound: "below" |m|
-    b0 = (am * s).view(np.int32)
-    cnt = np.zeros(b0.shape, dtype=np.int32)
-    for kk in range(-2, 3):
-        cnt += ((b0 + np.int32(kk)).view(np.float32) / s) < bound
-    valid = (cnt >= 1) & (cnt <= 4)
-    theta = (b0 - np.int32(2) + cnt - neg).view(np.float32)
-    return np.where(neg, -theta, theta), valid
-
-
 def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
     """``(fl(q s) - x)**2`` (float64) with ``q`` the normal level of the cell of ``fl(x / s)``
     (ties up, clamped to the normal range): the cell model's term of an element."""
@@ -370,7 +347,7 @@ def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
     return (o - x.astype(np.float64)) ** 2
 
 
-def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells):
+def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, rel: float | None = None):
     """Candidate with the smallest reference MSE per row, when it can be certified without the
     reference's float32 sums; returns (certified mask (R,), candidate index (R,)).
 
@@ -389,7 +366,8 @@ def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells):
     rounding bound.  When the best estimate's upper bound is below every other candidate's lower
     bound by a factor ``1 + 2**-20`` (then the float32 MSEs ``fl(SSE / K)`` are strictly ordered as
     well), the estimate's argmin is the reference's argmin.  Rows that are not certified (near-ties,
-    degenerate rows, out-of-range scales) are left to the exact search.
+    degenerate rows, out-of-range scales) are left to the exact search.  ``rel`` replaces that
+    relative bound of the reference's sum for a reference summed otherwise (:func:`_search_tensor`).
     """
     r, k = xc.shape
     c = sc.shape[0]
@@ -467,8 +445,9 @@ def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells):
         key = pr[pi] * c + ci
         est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
         bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
-    depth = k // 32 + 10 + k % 32
-    rel = (depth + 4) * _U32 * 1.01
+    if rel is None:
+        depth = k // 32 + 10 + k % 32
+        rel = (depth + 4) * _U32 * 1.01
     eta = 2.0 ** -44 * (k + c * m_ + 64) * bnd  # float64 rounding of the estimate (512x margin)
     lo_b = (est - eta) * (1.0 - rel) - k * 2.0 ** -149
     hi_b = (est + eta) * (1.0 + rel) + k * 2.0 ** -149
@@ -547,15 +526,43 @@ def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: 
         mse = (sse_best.astype(np.float32) / np.float32(k)).astype(np.float64)
         alpha = (xmax[:, 0] * ratios32[best]).astype(np.float32)
         return alpha.reshape(rows, 1), mse
+    return _search_tensor(x32, cfg, xmax, ratios, chunk_elems)
+
+
+_TENSOR_CELLS: dict[str, _Cells] = {}
+
+
+def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list, chunk_elems: int):
+    """Per-tensor search: the first candidate with the least float64 MSE, ``sum (out - x)**2``
+    over the tensor (``out - x`` in float32, squared exactly in float64, summed per row by einsum,
+    then over the rows), and that MSE.
+
+    Only the candidates that can be the minimum are scored that way: :func:`_certify_block` on the
+    flattened tensor (one row, one scale per candidate; pairs stay pairs, K being even) certifies
+    the argmin from exact cell statistics when it is clear by a margin, with the reference's sum
+    bounded by ``rel``: each term is within ``3 u32`` of the cell model's (the float32 difference
+    squared exactly, or an outlier pair's term squared in float32), and a float64 sum of ``n``
+    non-negative terms in any order is within ``n u64`` of the exact sum. An uncertified tensor
+    scores every candidate.
+    """
+    rows, k = x32.shape
+    n = x32.size
+    if cfg.name not in _TENSOR_CELLS:
+        _TENSOR_CELLS[cfg.name] = _Cells(cfg)   # one row: the int8 grid's 254 midpoints are cheap
+    ratios32 = np.asarray(ratios, dtype=np.float32)
+    sc = ((xmax[0, 0] * ratios32) / np.float32(cfg.normal_max))[:, None]   # (C, 1), as _fake_quant_f32
+    rel = (4 * _U32 + (n + 8) * 2.0 ** -53) * 1.01
+    cert, best = _certify_block(x32.reshape(1, -1), sc, cfg, _TENSOR_CELLS[cfg.name], rel=rel)
+    cands = [int(best[0])] if cert[0] else list(range(len(ratios)))
     step = max(1, chunk_elems // k)
-    sse = np.zeros((len(ratios), rows), dtype=np.float64)
+    sse = np.zeros((len(cands), rows), dtype=np.float64)
     for r0 in range(0, rows, step):
         xc = x32[r0:r0 + step]
-        for ci, ratio in enumerate(ratios):
-            a = np.broadcast_to(xmax, (1, 1)) * ratio
+        for j, ci in enumerate(cands):
+            a = np.broadcast_to(xmax, (1, 1)) * ratios[ci]
             out, *_ = _fake_quant_f32(xc, a.astype(np.float32), cfg)
             d = (out - xc).astype(np.float64)
-            sse[ci, r0:r0 + step] = np.einsum("ij,ij->i", d, d)
-    mse = sse.sum(axis=1) / x32.size
-    best = int(np.argmin(mse))
-    return (xmax * ratios[best]).astype(np.float32).reshape(1, 1), np.asarray([mse[best]])
+            sse[j, r0:r0 + step] = np.einsum("ij,ij->i", d, d)
+    mse = sse.sum(axis=1) / n
+    j = int(np.argmin(mse))
+    return (xmax * ratios[cands[j]]).astype(np.float32).reshape(1, 1), np.asarray([mse[j]])
