@@ -29,7 +29,7 @@ from hw.pe import facts_only
 from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
-from .gobo_outlier import MINILM_OUTLIER_FRACTION
+from .gobo_outlier_share import MINILM_OUTLIER_FRACTION
 from .tech import UnknownComponentError
 
 
