@@ -19,6 +19,8 @@ from models.design import DesignConfig
 from models.quant import FORMATS, quant_table
 from models.realdata import MissingRealDataError, get_tensor
 from models.registry import PE_KINDS, get_kind
+from models.workload_files import is_workload_file, load_workload_file
+from models.workloads import get_workload
 
 from . import accuracy_cli, claims_cli, cost_cli, sweep_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths,
@@ -212,9 +214,22 @@ def cmd_quant(args):
     return EXIT_OK
 
 
+def report_workload(text):
+    """(label, GEMMs) of ``report --workload``: an ONNX model or SCALE-Sim topology file, or a
+    registered workload name; BadInput naming the problem."""
+    try:
+        # anything that looks like a path is read as a file (its suffix error names the two forms)
+        if is_workload_file(text) or Path(text).suffix or "/" in text:
+            return Path(text).name, load_workload_file(text)
+        return text, get_workload(text)
+    except ValueError as e:   # WorkloadFileError is one
+        raise BadInput(f"--workload: {e}") from None
+
+
 def cmd_report(args):
+    workload = None if args.workload is None else report_workload(args.workload)
     check_report_out(args.out)
-    failing = build_report(args.out, quick=args.quick)
+    failing = build_report(args.out, quick=args.quick, workload=workload)
     print((Path(args.out) / "index.html").absolute())
     return EXIT_FAIL if failing else EXIT_OK
 
@@ -304,6 +319,12 @@ def build_parser():
                    help="output folder: new, empty, or a previous report, which is replaced")
     p.add_argument("--quick", action="store_true",
                    help="a smaller verified GEMM on 4x4 arrays (the cost model and accuracy are unchanged)")
+    p.add_argument("--workload", metavar="FILE",
+                   help="your network: an ONNX model (.onnx) or a SCALE-Sim topology (.csv, conv or "
+                        "GEMM form), or a registered workload name; costed beside MiniLM-L6 and "
+                        "Llama-2-7B prefill/decode (every cost, energy and roofline section), and the "
+                        "decision table ranks on it (default: none, the decision table ranks on "
+                        "minilm-l6)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sim", help="simulate one GEMM (Verilator or Icarus) against the golden model",
