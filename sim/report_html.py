@@ -13,6 +13,7 @@ contents follows. A new decision-table column is one :class:`Column` in :data:`D
 import html
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,6 +35,7 @@ tr.pareto td{background:#eef7ee} .FAIL{color:#b00;font-weight:bold} .PASS{color:
 .verdict{font-size:18px;font-weight:bold;padding:6px 10px;border-radius:4px;background:#f6f6f6}
 .verdict.FAIL{background:#fde8e8} .note{font-size:13px;color:#444;max-width:1200px}
 img{max-width:100%;height:auto} nav ul{columns:3;font-size:14px} details{margin:4px 0}
+code{font-size:90%;background:#f3f3f3;padding:0 2px} summary{cursor:pointer}
 """
 
 
@@ -103,6 +105,23 @@ def folded(summary, items):
         return "none"
     return (f"<details><summary>{html.escape(summary)}</summary>"
             + html.escape(", ".join(items)) + "</details>")
+
+
+def prose(text):
+    """A note as HTML: escaped, with `command` spans (the notes are shared with summary.md,
+    Markdown) as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+# a table longer than this many rows is folded behind its summary line (all rows stay in its CSV)
+FOLD_ROWS = 40
+
+
+def foldable(rows, summary, body):
+    """``body`` (a table of ``rows`` rows) folded behind ``summary`` when longer than FOLD_ROWS."""
+    if rows <= FOLD_ROWS:
+        return body
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
 
 
 def status(value):
@@ -331,7 +350,7 @@ def workloads_section(data):
             {"memory_bound": lambda v: v}))
     layers = data["workload_cycles.csv"]
     bandwidth, peak = data.roof
-    parts.append(f"<p class='note'>{html.escape(data.memory_note)}</p>")
+    parts.append(f"<p class='note'>{prose(data.memory_note)}</p>")
     parts.append(figure(plots.roofline(layers, data["designs.csv"], list(dict.fromkeys(layers.workload)),
                                        bandwidth, peak), "Per-layer roofline"))
     parts.append(figure(plots.layer_cycles(layers, tuple(dict.fromkeys((primary_workload(data), "minilm-l6",
@@ -376,22 +395,23 @@ def claims_section(data):
 def synthesis_section(data):
     compare = data.tables.get("synthesis_vs_model.csv")
     if compare is None:
-        return f"<p class='note'>{html.escape(data.synth_note)}</p>"
-    return (f"<p class='note'>{html.escape(data.synth_note)} Cell lists: {link('synthesis_cells.csv')}; "
+        return f"<p class='note'>{prose(data.synth_note)}</p>"
+    return (f"<p class='note'>{prose(data.synth_note)} Cell lists: {link('synthesis_cells.csv')}; "
             f"all units: {link('synthesis_vs_model.csv')}.</p>"
-            + table(compare, {"pe": "PE", "options": "options", "unit": "unit", "model_um2": "model µm²",
+            + foldable(len(compare), f"{len(compare)} units (PEs, border and post-array units): model vs "
+                       f"synthesised area", table(compare, {"pe": "PE", "options": "options", "unit": "unit", "model_um2": "model µm²",
                               "synth_scaled_um2": "synthesised µm² (45 nm)", "calibrated_um2": "synthesised µm² (no calibration)",
                               "raw_error": "model vs synth", "error": "model / synthesis - 1"},
-                    {"raw_error": lambda v: percent(100 * v), "error": lambda v: percent(100 * v)}))
+                    {"raw_error": lambda v: percent(100 * v), "error": lambda v: percent(100 * v)})))
 
 
 def timing_section(data):
     timing = data.tables.get("timing.csv")
     if timing is None:
-        return f"<p class='note'>{html.escape(data.timing_note)}</p>"
+        return f"<p class='note'>{prose(data.timing_note)}</p>"
     frame = timing.copy()
     frame["path"] = [f"{s} → {e}" for s, e in zip(frame.start, frame.end)]
-    return (f"<p class='note'>{html.escape(data.timing_note)} Every unit: {link('timing_units.csv')}; "
+    return (f"<p class='note'>{prose(data.timing_note)} Every unit: {link('timing_units.csv')}; "
             f"per design: {link('timing.csv')}.</p>"
             + table(frame.sort_values("fmax_mhz", ascending=False),
                     {"design": "design", "limiting_unit": "slowest unit", "path": "critical path (start → end)",
