@@ -7,9 +7,11 @@ Writes a space of at least ``--points`` design points (int8, lut, shiftadd and b
 every shape from a list, buffer sizes crossed) to a temporary folder, then prints
 
 * the cost model alone, in this process: :func:`models.cost_batch.evaluate_batch` on every valid
-  point (cold: each distinct hardware configuration's facts read once, from a probe
-  accelerator; warm: those facts cached), in point x layer evaluations per second, next to the
-  scalar :func:`models.cost.evaluate` on a sample;
+  point (cold: an empty on-disk fact cache, each distinct hardware configuration's facts read
+  once from a probe accelerator; cold, facts on disk: a new process's state with the facts in
+  :mod:`models.hardware_cache`, as any run after the first on the same code; warm: those facts
+  in memory), in point x layer evaluations per second, next to the scalar
+  :func:`models.cost.evaluate` on a sample;
 * the whole sweep once per ``--workers`` value (a new LocalCluster each, its start-up, the
   Parquet journal, results and Pareto plots included): wall time, rows/s, point x layer
   evaluations/s; then the same sweep resumed with nothing left to do.
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from models.cost import evaluate  # noqa: E402
+from models import cost_batch, hardware_cache  # noqa: E402
 from models.cost_batch import evaluate_batch  # noqa: E402
 from models.sweep_space import load_space  # noqa: E402
 from models.workloads import get_workload  # noqa: E402
@@ -78,6 +81,19 @@ def run(argv):
             _cpu_seconds() - cpu)
 
 
+def _bench_batch(configs, gemms, evaluations):
+    for label in ("cold, empty fact cache", "cold, facts on disk", "warm"):
+        if label == "cold, facts on disk":     # a new process: nothing in memory
+            hardware_cache.HARDWARE.clear_memory()
+            cost_batch._probe.cache_clear()
+        start, cpu = time.perf_counter(), time.process_time()
+        evaluate_batch(configs, gemms)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        print(f"  cost model, batch ({label}): {len(configs)} points x {len(gemms)} layers in "
+              f"{seconds:.2f} s wall = {evaluations / seconds:,.0f} point x layer evaluations/s "
+              f"({cpu:.2f} s CPU = {evaluations / cpu:,.0f}/s per core)")
+
+
 def bench_model(space, workload):
     """The cost model alone on every valid point of ``space``, cold then warm, and the scalar
     model on a sample."""
@@ -86,13 +102,18 @@ def bench_model(space, workload):
     evaluations = len(configs) * len(gemms)
     # CPU seconds of this process too: on a shared machine the wall time says more about the
     # other users than about the model
-    for label in ("cold", "warm"):
-        start, cpu = time.perf_counter(), time.process_time()
-        evaluate_batch(configs, gemms)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        print(f"  cost model, batch ({label}): {len(configs)} points x {len(gemms)} layers in "
-              f"{seconds:.2f} s wall = {evaluations / seconds:,.0f} point x layer evaluations/s "
-              f"({cpu:.2f} s CPU = {evaluations / cpu:,.0f}/s per core)")
+    # a fact cache of this run's own: "cold" starts from nothing
+    before = os.environ.get("PEARRAY_HARDWARE_DIR")
+    with tempfile.TemporaryDirectory(prefix="pearray-bench-hardware-") as facts:
+        os.environ["PEARRAY_HARDWARE_DIR"] = facts
+        hardware_cache.HARDWARE.clear_memory()
+        cost_batch._probe.cache_clear()
+        _bench_batch(configs, gemms, evaluations)
+    if before is None:
+        del os.environ["PEARRAY_HARDWARE_DIR"]
+    else:
+        os.environ["PEARRAY_HARDWARE_DIR"] = before
+    hardware_cache.HARDWARE.clear_memory()
     sample = configs[::max(1, len(configs) // 200)]
     start, cpu = time.perf_counter(), time.process_time()
     for config in sample:

@@ -14,7 +14,9 @@ timing: :class:`models.cost.Hardware`) are read once per distinct hardware confi
 and options, shape, dataflow; then per node and activity), the buffer depths of each point come
 from :func:`models.cost.buffer_depths` and :func:`hw.accelerator.group_buffer_depths` (the
 functions the accelerator uses), and :func:`models.cost.assemble` (the scalar model's own) turns
-them into the point's model. The GEMM-dependent part (layout, cycles, traffic, energy) is then
+them into the point's model. Those facts are also kept on disk across processes
+(:mod:`models.hardware_cache`, keyed by the configuration and the code's hash), so a cold process
+builds probes only for configurations no earlier run of the same code met. The GEMM-dependent part (layout, cycles, traffic, energy) is then
 numpy arithmetic over all points, one GEMM at a time.
 """
 
@@ -29,6 +31,7 @@ from hw.accelerator import group_buffer_depths
 from .cost import (AREA_GROUPS, BUFFERS, ENERGY_GROUPS, _as_gemms, assemble, buffer_depths,
                    evaluate, hardware)
 from .design import DesignConfig
+from .hardware_cache import HARDWARE
 
 # counts at or above this could wrap in int64: such points use the scalar model
 _INT_LIMIT = 2 ** 62
@@ -43,9 +46,10 @@ def _probe(pe, rows, cols, dataflow, pe_options, tile=(1, 1)):
     return DesignConfig(pe, rows, cols, dataflow, 1, 1, 1, pe_options, tile).facts
 
 
-@functools.lru_cache(maxsize=4096)
 def _probe_hardware(pe, rows, cols, dataflow, pe_options, node, activity, tile=(1, 1)):
-    return hardware(_probe(pe, rows, cols, dataflow, pe_options, tile), node, activity)
+    # on disk (models.hardware_cache): building the probe is most of a cold point's time
+    return HARDWARE.get((pe, rows, cols, dataflow, pe_options, node, activity, tile),
+                        lambda: hardware(_probe(pe, rows, cols, dataflow, pe_options, tile), node, activity))
 
 
 def point_model(config):
@@ -179,6 +183,7 @@ def evaluate_batch(configs, workload):
     for i in ok:
         if out["cycles"][i] < 0:
             _fill_from_scalar(out, evaluate(configs[i], gemms), i)
+    HARDWARE.flush()
     return BatchResult(configs=configs, gemms=gemms, errors=tuple(errors), **out)
 
 

@@ -72,7 +72,9 @@ DEFAULT_VERIFY = {"tensor": "minilm:L0.ffn1", "m": 16, "k": 64, "n": 20}
 # result columns a front may use, with the direction that is better
 OBJECTIVES = {"tops_per_w": "max", "tops_per_mm2": "max", "tops": "max", "tops_roofline": "max",
               "utilisation": "max", "area_mm2": "min", "energy_uj": "min", "pj_per_mac": "min",
-              "cycles": "min", "latency_s": "min"}
+              "cycles": "min", "latency_s": "min",
+              # whole-model quality (sim.sweep_quality: from the accuracy cache, NaN without)
+              "ppl": "min", "delta_ppl_pct": "min", "spearman_fp32": "max"}
 DEFAULT_FRONTS = (("tops_per_mm2", "tops_per_w"),)
 NONE = "none"
 

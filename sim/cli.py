@@ -19,6 +19,8 @@ from models.design import DesignConfig
 from models.quant import FORMATS, quant_table
 from models.realdata import MissingRealDataError, get_tensor
 from models.registry import PE_KINDS, get_kind
+from models.workload_files import is_workload_file, load_workload_file
+from models.workloads import get_workload
 
 from . import accuracy_cli, claims_cli, cost_cli, sweep_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths, check_tile,
@@ -214,9 +216,22 @@ def cmd_quant(args):
     return EXIT_OK
 
 
+def report_workload(text):
+    """(label, GEMMs) of ``report --workload``: an ONNX model or SCALE-Sim topology file, or a
+    registered workload name; BadInput naming the problem."""
+    try:
+        # anything that looks like a path is read as a file (its suffix error names the two forms)
+        if is_workload_file(text) or Path(text).suffix or "/" in text:
+            return Path(text).name, load_workload_file(text)
+        return text, get_workload(text)
+    except ValueError as e:   # WorkloadFileError is one
+        raise BadInput(f"--workload: {e}") from None
+
+
 def cmd_report(args):
+    workload = None if args.workload is None else report_workload(args.workload)
     check_report_out(args.out)
-    failing = build_report(args.out, quick=args.quick)
+    failing = build_report(args.out, quick=args.quick, workload=workload)
     print((Path(args.out) / "index.html").absolute())
     return EXIT_FAIL if failing else EXIT_OK
 
@@ -237,13 +252,15 @@ def cmd_kinds(args):
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions and examples as written; every option's help ends with its default (when it
-    has one and the help does not already say it)."""
+    has one and the help does not already say it; an on/off flag's is off)."""
 
     def _get_help_string(self, action):
         text = action.help or ""
         if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
                 and "default" not in text):
             text += " (default: %(default)s)"
+        elif action.default is False and action.nargs == 0 and "default" not in text:
+            text += " (default: off)"      # an on/off flag
         return text
 
     def _split_lines(self, text, width):
@@ -284,11 +301,22 @@ examples:
 exit status: 0 success, 1 a design failed (mismatch, cycles, watchdog), 2 bad input, 130 interrupted.
 `pearray COMMAND --help` describes each command's options."""
 
-# on this project's 2-core machine, shared and busy: --quick took 1:39 with its Verilator builds
-# cached; full differs only in the verified GEMM (8x8 arrays), so cached it takes a little more.
-# A first run builds each design in Verilator: 1.5-2 minutes each for 8x8 on that machine.
-REPORT_TIMES = ("--quick about 2 minutes, full about 3 minutes, with the Verilator builds cached\n"
-                "(~/.cache/pearray); a first run also builds the {n} designs (1-2 minutes each)")
+# Measured on this project's 2-core machine, shared with 7 other sessions (s24):
+# - --quick, every cache warm (Verilator builds, Yosys, OpenSTA): 3 min 48 s at load average 4.6
+#   (verification 1:36 = ~3 s per design, Yosys + OpenSTA 1:51, cost model 2 s, page 14 s); the lead
+#   saw ~6.6 min under a heavier load;
+# - full, verification on 8x8 (48x120x30): 29, 46 and 74 s per design with the build cached, 84,
+#   105 and 170 s with the build (INT8, OVP W4A4 flint4, FP16), all at load average 16-21: so
+#   ~30 min for 33 designs cached at that load, about 1.5 h building; plus the whole-model quality a
+#   full report computes when not cached: SmolLM2 with 8 windows is 8 x the one-window run's 24 s
+#   CPU (mean of 12 designs) = ~3 min CPU per design, over an hour for the registry; MiniLM's 50
+#   documents add less (not measured here).
+REPORT_TIMES = ("--quick about 4 minutes with every cache warm (measured 3 min 48 s on a shared 2-core\n"
+                "machine; ~6.6 min under heavy load); full about 30 minutes with the Verilator builds\n"
+                "and the accuracy results cached (8x8 verification, 30-75 s per design under load),\n"
+                "and more than 2 hours on a first run: each of the {n} designs is built in Verilator\n"
+                "(1.5-3 minutes each) and the whole-model quality is computed (~3 CPU minutes per\n"
+                "design for SmolLM2). Caches: ~/.cache/pearray")
 
 
 def build_parser():
@@ -305,7 +333,15 @@ def build_parser():
     p.add_argument("--out", default="reports/latest",
                    help="output folder: new, empty, or a previous report, which is replaced")
     p.add_argument("--quick", action="store_true",
-                   help="a smaller verified GEMM on 4x4 arrays (the cost model and accuracy are unchanged)")
+                   help="a smaller verified GEMM on 4x4 arrays, one synthesised array, and the "
+                        "whole-model quality read from the accuracy cache only (--quick data); the "
+                        "cost model and the GEMM quantisation error are unchanged")
+    p.add_argument("--workload", metavar="FILE",
+                   help="your network: an ONNX model (.onnx) or a SCALE-Sim topology (.csv, conv or "
+                        "GEMM form), or a registered workload name; costed beside MiniLM-L6 and "
+                        "Llama-2-7B prefill/decode (every cost, energy and roofline section), and the "
+                        "decision table ranks on it (default: none, the decision table ranks on "
+                        "minilm-l6)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sim", help="simulate one GEMM (Verilator or Icarus) against the golden model",

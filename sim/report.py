@@ -11,7 +11,9 @@ For every PE kind at its natural precisions (``PEKind.variants``) the report
 4. synthesises the PE and its border units and times them with OpenSTA: each design's Fmax and
    critical path (:mod:`sim.report_timing`; when the tools are installed, otherwise says so);
 5. evaluates the cost model (area, energy, exact cycles, TOPS/W, TOPS/mm^2, DRAM roofline) on real
-   network layer lists (MiniLM-L6 at sequence 128, Llama-2-7B prefill and decode) at an equal PE
+   network layer lists (MiniLM-L6 at sequence 128, Llama-2-7B prefill and decode, and the user's
+   network given by ``--workload``: an ONNX model or SCALE-Sim topology, which the decision table
+   then ranks on; the defaults stay for comparison) at an equal PE
    count (every design on a 32x32 array) and at an equal area (each design's array whose area is
    closest to the INT8 32x32 design's, rows the kind accepts nearest the square side, columns
    filling the area; the area each design got is stated), at the common clock and at each
@@ -74,6 +76,20 @@ class ReportPlan:
     synth_arrays: tuple = ((2, 2, "ws"), (4, 4, "ws"))
     accuracy_crop: tuple = None
     model_quality: str = "quick-cached"      # sim.report_accuracy.MODES
+    # the user's network (``pearray report --workload``): (label, tuple of Gemm), costed beside
+    # WORKLOADS and ranked on by the decision table; None: the default workloads only
+    user_workload: tuple = None
+
+    @property
+    def workloads(self):
+        """{name: GEMMs} the cost sections run on: the user's workload first, then WORKLOADS."""
+        user = dict([self.user_workload]) if self.user_workload else {}
+        return {**user, **{w: get_workload(w) for w in WORKLOADS if w not in user}}
+
+    @property
+    def primary_workload(self):
+        """The workload the decision table and the Pareto plots rank on."""
+        return next(iter(self.workloads))
 
     @classmethod
     def default(cls, quick=False):
@@ -242,9 +258,9 @@ def cost_design(plan, label, kind, options, target_um2, fmax_mhz=None):
         area = area_um2(config)
         area_rows.append({"design": label, "pe": kind.name, "budget": budget, "rows": R, "cols": C,
                           **{f"{g}_mm2": round(v * 1e-6, 6) for g, v in area.items()}})
-        for workload in WORKLOADS:
-            r = evaluate(config, get_workload(workload))
-            own = evaluate(replace(config, clock_mhz=fmax_mhz), get_workload(workload)) if fmax_mhz else None
+        for workload, gemms in plan.workloads.items():
+            r = evaluate(config, gemms)
+            own = evaluate(replace(config, clock_mhz=fmax_mhz), gemms) if fmax_mhz else None
             if budget == "equal PE count":
                 layers += _layer_rows(label, kind, workload, r)
             energy_rows.append({"design": label, "pe": kind.name, "budget": budget, "workload": workload,
@@ -320,7 +336,7 @@ def cost_tables(plan, progress=None, fmax=None):
     fmax = fmax or {}
     for label, kind, options in designs():
         if progress:
-            progress.step(f"cost model: {label} at both budgets on {', '.join(WORKLOADS)}"
+            progress.step(f"cost model: {label} at both budgets on {', '.join(plan.workloads)}"
                           + (", at the common clock and at its Fmax" if label in fmax else ""))
         for frame, rows in zip(frames, cost_design(plan, label, kind, options, target, fmax.get(label))):
             frame += rows
@@ -347,7 +363,8 @@ COLUMNS = {
                        "quant`'s relative_error, which is a weight tensor's own), gemm_out_sqnr_db "
                        "(-20 log10 of it)",
     "costs.csv": "design, pe, budget (equal PE count: 32x32 for all; equal area: rows the kind accepts "
-                 "nearest the square side, columns filling the INT8 32x32 area), rows, cols, workload, "
+                 "nearest the square side, columns filling the INT8 32x32 area), rows, cols, workload (with "
+                 "--workload, the user's network too, by its file name), "
                  "area_mm2 (PEs, border units, buffers; 45 nm), area_vs_int8_pct (signed), cycles "
                  "(exact model, layers x count), pe_busy, mac_util_vs_int8 (as verification.csv), "
                  "energy_uj, pj_per_mac (incl. SRAM and DRAM), tops_compute (at the RTL's cycles, DRAM "
@@ -462,10 +479,11 @@ def check_report_out(out, flag="--out"):
     check_output_dir(out, flag, marker=REPORT_MARKER, own_names=report_files())
 
 
-def build_report(out, quick=False, progress=None):
+def build_report(out, quick=False, progress=None, workload=None):
     """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
     empty or a previous report (checked before any work: :func:`check_report_out`); the report is
-    built beside it and replaces it whole at the end. Progress lines (i/N, elapsed, ETA) go to
+    built beside it and replaces it whole at the end. ``workload``: (label, GEMMs) of the user's
+    network (:attr:`ReportPlan.user_workload`), or None. Progress lines (i/N, elapsed, ETA) go to
     stderr."""
     started = time.perf_counter()
     out = Path(out)
@@ -473,6 +491,8 @@ def build_report(out, quick=False, progress=None):
     staging = staging_dir(out)
     try:
         plan = ReportPlan.default(quick)
+        if workload is not None:
+            plan = replace(plan, user_workload=workload)
         progress = progress or Progress(steps(plan), "pearray report")
         with warnings.catch_warnings():
             # prototype PEs built only to read their contract properties (and the ones an array

@@ -13,6 +13,7 @@ contents follows. A new decision-table column is one :class:`Column` in :data:`D
 import html
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,6 +35,7 @@ tr.pareto td{background:#eef7ee} .FAIL{color:#b00;font-weight:bold} .PASS{color:
 .verdict{font-size:18px;font-weight:bold;padding:6px 10px;border-radius:4px;background:#f6f6f6}
 .verdict.FAIL{background:#fde8e8} .note{font-size:13px;color:#444;max-width:1200px}
 img{max-width:100%;height:auto} nav ul{columns:3;font-size:14px} details{margin:4px 0}
+code{font-size:90%;background:#f3f3f3;padding:0 2px} summary{cursor:pointer}
 """
 
 
@@ -105,6 +107,23 @@ def folded(summary, items):
             + html.escape(", ".join(items)) + "</details>")
 
 
+def prose(text):
+    """A note as HTML: escaped, with `command` spans (the notes are shared with summary.md,
+    Markdown) as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+# a table longer than this many rows is folded behind its summary line (all rows stay in its CSV)
+FOLD_ROWS = 40
+
+
+def foldable(rows, summary, body):
+    """``body`` (a table of ``rows`` rows) folded behind ``summary`` when longer than FOLD_ROWS."""
+    if rows <= FOLD_ROWS:
+        return body
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
 def status(value):
     css = "PASS" if value == "PASS" else "FAIL"
     return f"<span class='{css}'>{html.escape(str(value))}</span>"
@@ -141,11 +160,46 @@ DECISION_COLUMNS = (
 )
 
 
-def decision_frame(data, workload=PRIMARY_WORKLOAD):
+# whole-model quality metrics of model_quality.csv the decision table can rank on, in order of
+# preference: (column, header naming the metric, +1 higher is better / -1 lower is better)
+MODEL_METRICS = (("delta_ppl_pct", "SmolLM2 Δ perplexity vs fp32 (%, lower is better)", -1),
+                 ("spearman_fp32", "MiniLM-L6 similarity Spearman vs fp32 (higher is better)", +1))
+
+
+def primary_workload(data):
+    """The workload the decision table ranks on: the user's (``report --workload``) if given."""
+    return getattr(data.plan, "primary_workload", PRIMARY_WORKLOAD)
+
+
+def model_metric(data):
+    """(column, header, sign) of the first of :data:`MODEL_METRICS` that some design has in
+    model_quality.csv, or None: the decision table's quality is then the GEMM output SQNR."""
+    frame = data.tables.get("model_quality.csv")
+    for column, header, sign in MODEL_METRICS:
+        if frame is not None and column in frame and frame[column].notna().any():
+            return column, header, sign
+    return None
+
+
+def decision_columns(data):
+    """:data:`DECISION_COLUMNS`, with the whole-model quality column (``model_quality``) first
+    among the quality columns when :func:`model_metric` finds one."""
+    metric = model_metric(data)
+    if metric is None:
+        return DECISION_COLUMNS
+    at = [c.column for c in DECISION_COLUMNS].index("gemm_out_sqnr_db")
+    return DECISION_COLUMNS[:at] + (Column(metric[1], "model_quality"),) + DECISION_COLUMNS[at:]
+
+
+def decision_frame(data, workload=None):
     """One row per design: quality, the equal-PE-count figures and the equal-area ones on
-    ``workload``, Pareto-optimal rows (quality, TOPS/W, bounded TOPS/mm^2 at an equal PE count)
-    marked, sorted Pareto first then by bounded TOPS/mm^2. ``fmax_mhz`` and the ``*_fmax``
-    figures (each design at its own clock) are NaN when no timing ran."""
+    ``workload`` (default :func:`primary_workload`), Pareto-optimal rows marked, sorted Pareto
+    first then by bounded TOPS/mm^2. Quality is the whole-model metric of :func:`model_metric`
+    (column ``model_quality``) when one exists, else the GEMM output SQNR; the Pareto marks are
+    computed in (quality, TOPS/W, bounded TOPS/mm^2 at an equal PE count), and a design without
+    the quality metric (not computed, or skipped) is neither marked nor counted. ``fmax_mhz``
+    and the ``*_fmax`` figures (each design at its own clock) are NaN when no timing ran."""
+    workload = workload or primary_workload(data)
     costs = data["costs.csv"]
     costs = costs[costs.workload == workload]
     pe_count = costs[costs.budget == "equal PE count"].set_index("design")
@@ -162,8 +216,18 @@ def decision_frame(data, workload=PRIMARY_WORKLOAD):
                            ("ea_tops_per_mm2_bounded_fmax", area)):
         name = column.removeprefix("ea_")
         frame[column] = source[name][frame.index] if name in source else math.nan
-    objectives = frame[["gemm_out_sqnr_db", "tops_per_w", "tops_per_mm2_bounded"]].to_numpy(float)
-    frame["pareto"] = [not any(np.all(o >= p) and np.any(o > p) for o in objectives) for p in objectives]
+    metric = model_metric(data)
+    quality = "gemm_out_sqnr_db"
+    if metric is not None:
+        column, _, sign = metric
+        frame["model_quality"] = data["model_quality.csv"].set_index("design")[column].reindex(frame.index)
+        frame["_quality"] = sign * frame.model_quality
+        quality = "_quality"
+    objectives = frame[[quality, "tops_per_w", "tops_per_mm2_bounded"]].to_numpy(float)
+    known = ~np.isnan(objectives).any(axis=1)
+    frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[known])
+                       for k, p in zip(known, objectives)]
+    frame = frame.drop(columns=["_quality"], errors="ignore")
     frame = frame.reset_index().sort_values(["pareto", "tops_per_mm2_bounded"], ascending=False)
     return frame
 
@@ -182,18 +246,33 @@ def verdict(data):
 # sections
 
 
+def _quality_note(data):
+    metric = model_metric(data)
+    sqnr = ("SQNR of the dequantised GEMM output on the whole real MiniLM tensors (higher is "
+            "better)")
+    if metric is None:
+        return f"Quality: {sqnr}; no whole-model quality was available (see the whole-model section). ", "SQNR"
+    return (f"Quality: {html.escape(metric[1])}, from {link('model_quality.csv')} (— where it was not "
+            f"computed or the design was skipped: such rows are not ranked); then the {sqnr}. ",
+            html.escape(metric[1].split(" (")[0]))
+
+
 def decision_section(data):
     frame = decision_frame(data)
     plan = data.plan
-    headers = {c.column: c.header for c in DECISION_COLUMNS}
-    formats = {c.column: c.fmt for c in DECISION_COLUMNS if c.fmt}
-    return (f"<p class='note'>{PRIMARY_WORKLOAD} (sequence 128), 45 nm, 500 MHz, LPDDR4. Quality: SQNR of "
-            f"the dequantised GEMM output on the whole real MiniLM tensors (higher is better). TOPS/W "
+    columns = decision_columns(data)
+    headers = {c.column: c.header for c in columns}
+    formats = {c.column: c.fmt for c in columns if c.fmt}
+    quality_note, quality_name = _quality_note(data)
+    workload = primary_workload(data)
+    described = (f"{workload} (sequence 128)" if workload == PRIMARY_WORKLOAD
+                 else f"{html.escape(workload)} (your workload)")
+    return (f"<p class='note'>{described}, 45 nm, 500 MHz, LPDDR4. {quality_note}TOPS/W "
             f"includes SRAM and DRAM energy. TOPS/mm² divides the DRAM-roofline-bounded throughput by "
             f"the area (the compute-bound figure is tops_per_mm2_compute in {link('costs.csv')}). "
             f"Left: every design on a {plan.workload_rows}x{plan.workload_cols} array (equal PE count); "
             f"right: each design's array closest to the INT8 {plan.workload_rows}x{plan.workload_cols} "
-            f"area, with the area it got. ★ = Pareto-optimal in (SQNR, TOPS/W, bounded TOPS/mm²) at "
+            f"area, with the area it got. ★ = Pareto-optimal in ({quality_name}, TOPS/W, bounded TOPS/mm²) at "
             f"equal PE count. W/A code bits: bits per weight / activation element code as the buffers hold it "
             f"(a BitMoD mixed code carries its group's special-value selector). Fmax: each design's own "
             f"clock from static timing (its slowest unit, see <a href='#timing'>timing</a>; — where it "
@@ -206,9 +285,10 @@ def decision_section(data):
 
 def pareto_section(data):
     frame = decision_frame(data)
+    workload = primary_workload(data)
     png = plots.pareto(frame, "gemm_out_sqnr_db", "GEMM output SQNR (dB, real MiniLM tensors)",
-                       [("tops_per_w", f"TOPS/W on {PRIMARY_WORKLOAD} (incl. SRAM + DRAM)"),
-                        ("tops_per_mm2_bounded", f"TOPS/mm² on {PRIMARY_WORKLOAD}, DRAM-bounded")])
+                       [("tops_per_w", f"TOPS/W on {workload} (incl. SRAM + DRAM)"),
+                        ("tops_per_mm2_bounded", f"TOPS/mm² on {workload}, DRAM-bounded")])
     return figure(png, "Pareto fronts")
 
 
@@ -246,7 +326,9 @@ def _options_key(pe, options_json, units):
 
 def breakdown_section(data):
     return (figure(plots.area_bars(data["area_breakdown.csv"], _synth_array_mm2(data)), "Area by component")
-            + figure(plots.energy_bars(data["energy_breakdown.csv"], ("minilm-l6", "llama2-7b-decode")),
+            + figure(plots.energy_bars(data["energy_breakdown.csv"],
+                                       tuple(dict.fromkeys((primary_workload(data), "minilm-l6",
+                                                            "llama2-7b-decode")))),
                      "Energy per MAC by component")
             + f"<p class='note'>Numbers: {link('area_breakdown.csv')}, {link('energy_breakdown.csv')}.</p>")
 
@@ -268,10 +350,12 @@ def workloads_section(data):
             {"memory_bound": lambda v: v}))
     layers = data["workload_cycles.csv"]
     bandwidth, peak = data.roof
-    parts.append(f"<p class='note'>{html.escape(data.memory_note)}</p>")
+    parts.append(f"<p class='note'>{prose(data.memory_note)}</p>")
     parts.append(figure(plots.roofline(layers, data["designs.csv"], list(dict.fromkeys(layers.workload)),
                                        bandwidth, peak), "Per-layer roofline"))
-    parts.append(figure(plots.layer_cycles(layers, ("minilm-l6", "llama2-7b-prefill")), "Cycles per layer"))
+    parts.append(figure(plots.layer_cycles(layers, tuple(dict.fromkeys((primary_workload(data), "minilm-l6",
+                                                                      "llama2-7b-prefill")))),
+                        "Cycles per layer"))
     parts.append(f"<p class='note'>PE busy = MACs / the PE's own peak; MAC utilisation = MACs / the "
                  f"peak of an INT8 array of the same shape (comparable across PEs). Per layer: "
                  f"{link('workload_cycles.csv')}; all budgets and workloads: {link('costs.csv')}.</p>")
@@ -311,22 +395,23 @@ def claims_section(data):
 def synthesis_section(data):
     compare = data.tables.get("synthesis_vs_model.csv")
     if compare is None:
-        return f"<p class='note'>{html.escape(data.synth_note)}</p>"
-    return (f"<p class='note'>{html.escape(data.synth_note)} Cell lists: {link('synthesis_cells.csv')}; "
+        return f"<p class='note'>{prose(data.synth_note)}</p>"
+    return (f"<p class='note'>{prose(data.synth_note)} Cell lists: {link('synthesis_cells.csv')}; "
             f"all units: {link('synthesis_vs_model.csv')}.</p>"
-            + table(compare, {"pe": "PE", "options": "options", "unit": "unit", "model_um2": "model µm²",
+            + foldable(len(compare), f"{len(compare)} units (PEs, border and post-array units): model vs "
+                       f"synthesised area", table(compare, {"pe": "PE", "options": "options", "unit": "unit", "model_um2": "model µm²",
                               "synth_scaled_um2": "synthesised µm² (45 nm)", "calibrated_um2": "synthesised µm² (no calibration)",
                               "raw_error": "model vs synth", "error": "model / synthesis - 1"},
-                    {"raw_error": lambda v: percent(100 * v), "error": lambda v: percent(100 * v)}))
+                    {"raw_error": lambda v: percent(100 * v), "error": lambda v: percent(100 * v)})))
 
 
 def timing_section(data):
     timing = data.tables.get("timing.csv")
     if timing is None:
-        return f"<p class='note'>{html.escape(data.timing_note)}</p>"
+        return f"<p class='note'>{prose(data.timing_note)}</p>"
     frame = timing.copy()
     frame["path"] = [f"{s} → {e}" for s, e in zip(frame.start, frame.end)]
-    return (f"<p class='note'>{html.escape(data.timing_note)} Every unit: {link('timing_units.csv')}; "
+    return (f"<p class='note'>{prose(data.timing_note)} Every unit: {link('timing_units.csv')}; "
             f"per design: {link('timing.csv')}.</p>"
             + table(frame.sort_values("fmax_mhz", ascending=False),
                     {"design": "design", "limiting_unit": "slowest unit", "path": "critical path (start → end)",
@@ -410,15 +495,16 @@ def summary(data, seconds):
         lines += [f"All {len(data['verification.csv'])} designs bit-exact on real MiniLM tensors, "
                   f"RTL cycles == model.", ""]
     frame = decision_frame(data)
-    shown = frame[[c.column for c in DECISION_COLUMNS]].copy()
+    columns = decision_columns(data)
+    shown = frame[[c.column for c in columns]].copy()
     shown["pareto"] = ["*" if p else "" for p in shown.pareto]
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
             shown[column] = [number(v) for v in shown[column]]
-    shown.columns = [c.header for c in DECISION_COLUMNS]
+    shown.columns = [c.header for c in columns]
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
               report_claims.claims_markdown(data["claims.csv"]), ""]
-    lines += [f"## Decision table ({PRIMARY_WORKLOAD}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
+    lines += [f"## Decision table ({primary_workload(data)}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
               shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ and call it from a section of :mod:`sim.report_html`.
 
 import base64
 import io
+import textwrap
 
 import numpy as np
 
@@ -72,9 +73,12 @@ def pareto_mask(xs, ys):
     return np.array([not np.any((xs >= x) & (ys >= y) & ((xs > x) | (ys > y))) for x, y in zip(xs, ys)])
 
 
-def place_labels(ax, xs, ys, labels, fontsize=7):
+def place_labels(ax, xs, ys, labels, fontsize=7, short=None):
     """Annotate each point with its label where the label overlaps no other label and no point:
-    try 8 directions at growing distances, draw a leader line when far from the point."""
+    try 8 directions at growing distances, draw a leader line when far from the point. Where the
+    full label finds no free place (a crowded cluster), the point's ``short`` label (a number) is
+    placed the same way instead; returns the indices that carry their short label (the caller
+    prints their key)."""
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -91,7 +95,9 @@ def place_labels(ax, xs, ys, labels, fontsize=7):
         return not any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in others)
 
     directions = ((1, 0), (1, 1), (1, -1), (-1, 0), (-1, 1), (-1, -1), (0, 1), (0, -1))
-    for i in np.argsort(-pts[:, 1]):
+
+    def place(i, label, keep):
+        """Place ``label`` at the first free spot; if none, keep the last try when ``keep``."""
         text = None
         for radius in (5, 12, 20, 30, 42, 56, 72):
             for dx, dy in directions:
@@ -99,7 +105,7 @@ def place_labels(ax, xs, ys, labels, fontsize=7):
                     text.remove()
                 far = radius > 12
                 text = ax.annotate(
-                    labels[i], (xs[i], ys[i]), xytext=(dx * radius, dy * radius), textcoords="offset points",
+                    label, (xs[i], ys[i]), xytext=(dx * radius, dy * radius), textcoords="offset points",
                     fontsize=fontsize, ha="left" if dx > 0 else "right" if dx < 0 else "center",
                     va="bottom" if dy > 0 else "top" if dy < 0 else "center",
                     arrowprops=dict(arrowstyle="-", color="0.6", lw=0.6) if far else None)
@@ -107,12 +113,22 @@ def place_labels(ax, xs, ys, labels, fontsize=7):
                 box = (bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1)
                 if free(box, i):
                     placed.append(box)
-                    break
-            else:
-                continue
-            break
-        else:
+                    return True
+        if keep:
             placed.append(box)    # no free place: keep the last try (with its leader line)
+        else:
+            text.remove()
+        return False
+
+    numbered = []
+    for i in np.argsort(-pts[:, 1]):
+        if not np.isfinite(pts[i]).all():
+            continue
+        if place(i, labels[i], keep=short is None):
+            continue
+        numbered.append(int(i))
+        place(i, short[i], keep=True)
+    return numbered
 
 
 def _better(ax, where="upper right"):
@@ -145,6 +161,8 @@ def pareto(frame, quality, quality_label, metrics):
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 5.2))
     axes = np.atleast_1d(axes)
     colours, markers = family_colours(), bit_markers(frame.weight_bits)
+    numbers = [str(i + 1) for i in range(len(frame))]     # the same in every panel
+    numbered = set()
     for ax, (column, label) in zip(axes, metrics):
         xs, ys = frame[column].to_numpy(float), frame[quality].to_numpy(float)
         for x, y, pe, bits in zip(xs, ys, frame.pe, frame.weight_bits):
@@ -156,8 +174,13 @@ def pareto(frame, quality, quality_label, metrics):
         ax.grid(alpha=0.3)
         ax.margins(0.18)
         _better(ax)
-        place_labels(ax, xs, ys, list(frame.design))
+        numbered.update(place_labels(ax, xs, ys, list(frame.design), short=numbers))
     _legends(fig, [f for f in PE_KINDS if f in set(frame.pe)], frame.weight_bits)
+    if numbered:
+        # points in a cluster too dense for their names carry a number: its key, below the legend
+        key = "   ".join(f"{numbers[i]} {frame.design.iloc[i]}" for i in sorted(numbered))
+        lines = textwrap.wrap("numbered points: " + key, 230, break_on_hyphens=False)
+        fig.text(0.5, -0.03, "\n".join(lines), ha="center", va="top", fontsize=8)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return png(fig)
 

@@ -22,6 +22,10 @@ The output folder is a journal plus derived files::
     DIR/results.parquet     cost rows of this run's space, joined with their verify/synth rows
     DIR/fronts/pareto.csv, pareto-*.png   the Pareto fronts per workload
 
+Whole-model quality (SmolLM2 perplexity, MiniLM Spearman) is read from the accuracy cache per PE
+kind and options (:mod:`sim.sweep_quality`): every results row carries it (NaN where the cache has
+none) and a quality vs TOPS/W front is added when some point has it; the summary says which.
+
 Safety: a part file is written beside the folder's stages (``.staging/``), synced, then renamed
 into its stage: a reader or a resumed sweep sees whole files only, so a sweep killed at any moment
 leaves no partial row. A resumed sweep (same ``--out``) reads the keys its stages hold and
@@ -57,6 +61,7 @@ from models.cost import ENERGY_GROUPS, CostConfig, evaluate
 from models.cost_batch import evaluate_batch
 from models.sweep_space import OBJECTIVES, layer_key, row_key, stable_hash
 
+from . import sweep_quality
 from .args import BadInput
 from .files import check_output_dir, write_dir, write_file_atomically
 
@@ -701,12 +706,14 @@ def collect(space, out, verify_tool_keys=None):
 
 
 def write_outputs(space, out, results):
-    """results.parquet and fronts/ (pareto.csv, one plot per front and workload), each whole."""
+    """results.parquet and fronts/ (pareto.csv, one plot per front and workload: the space's
+    fronts and the quality ones of :func:`sim.sweep_quality.fronts`), each whole."""
     write_file_atomically(out.path / "results.parquet",
                           lambda p: results.to_parquet(p, index=False))
-    fronts = pareto_table(results, space.fronts)
+    chosen = tuple(dict.fromkeys((*space.fronts, *sweep_quality.fronts(results))))
+    fronts = pareto_table(results, chosen)
     files = {"pareto.csv": lambda p: fronts.to_csv(p, index=False)}
-    for x, y in space.fronts:
+    for x, y in chosen:
         for workload in space.workloads:
             name = f"pareto-{_slug(workload.name)}-{y}-vs-{x}.png"
             files[name] = (lambda p, x=x, y=y, w=workload.name:
@@ -740,14 +747,14 @@ def sweep(space, space_text, out_path, client, *, verify="none", synth="none", p
             done = out.done("synth")
             items = [(k, (p,)) for k, p in keys["synth"].items() if k not in done]
             run_designs(client, "synth", synth_task, items, out, progress_stream)
-        results = collect(space, out, keys)
+        results, quality = sweep_quality.attach_quality(collect(space, out, keys))
         fronts = write_outputs(space, out, results)
     finally:
         out.close()
     totals = results[results.layer.isna()]   # point x workload rows; the rest are per layer
     summary = {"rows": len(totals), "evaluated": evaluated,
                "status": totals.status.value_counts().to_dict(), "front_rows": len(fronts),
-               "layer_rows": len(results) - len(totals)}
+               "layer_rows": len(results) - len(totals), "quality": quality}
     for stage in ("verify", "synth"):
         column = f"{stage}_status"
         if column in results:
@@ -783,6 +790,7 @@ def summary_text(out, summary):
     for stage in ("verify", "synth"):
         if stage in summary:
             parts.append(f"{stage}: " + ", ".join(f"{n} {s}" for s, n in sorted(summary[stage].items())))
+    parts.append(summary["quality"])
     parts.append(f"{summary['front_rows']} rows on Pareto fronts: {Path(out) / 'fronts' / 'pareto.csv'}; "
                  f"results: {Path(out) / 'results.parquet'}")
     return "\n".join(parts)

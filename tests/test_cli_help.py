@@ -42,6 +42,8 @@ def test_every_option_has_help_and_shows_its_default(command):
         assert action.help, f"{command} {action.option_strings} has no help"
         if action.default not in (None, False, argparse.SUPPRESS):
             assert str(action.default) in text, f"{command} {action.option_strings[0]} hides its default"
+        if action.default is False and action.nargs == 0:      # an on/off flag says it is off
+            assert "default" in cli.HelpFormatter(command)._get_help_string(action), action.option_strings
 
 
 def test_report_help_gives_both_run_times(capsys):
