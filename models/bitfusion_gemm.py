@@ -77,17 +77,18 @@ def _brick_items(pe, ia, iw):
     """One BitBrick as synthesis keeps it, and the bits of its shifted product's add.
 
     A brick's operand extension bit is constant unless its slice is a signed operand's top slice
-    (:meth:`hw.pe_bitfusion.BitFusionPE._slice`), so Yosys narrows the 3b x 3b multiplier: two
-    top slices -- a signed 2b x 2b multiply (``smult`` (2, 2)); a top and a low slice -- the
-    spec's signed 3b x 3b brick (``smult`` (3, 3)); two low slices -- an unsigned 2b x 2b multiply
-    (``mult`` (2, 2)). Its add into the product spans from its shift ``2 * (ia + iw)`` (the bits
+    (:meth:`hw.pe_bitfusion.BitFusionPE._slice`), so Yosys narrows the 3b x 3b multiplier
+    (``wreduce``: a top slice's extension bit is a copy of its sign and goes; a zero-extended
+    slice keeps its constant-0 top bit in a signed multiply): two top slices -- a signed 2b x 2b
+    multiply (``smult`` (2, 2)); a top and a low slice -- a signed 2b x 3b one (``smult`` (2, 3),
+    the word-level ``$mul_5``); two low slices -- an unsigned 2b x 2b multiply (``mult`` (2, 2)). Its add into the product spans from its shift ``2 * (ia + iw)`` (the bits
     below pass through) to the product's top when signed (the sign extends), else its 4 bits."""
     top_a = pe.act_signed and ia == pe.act_slices - 1
     top_w = pe.weight_signed and iw == pe.weight_slices - 1
     if top_a and top_w:
         mult = ("smult", (BRICK_BITS, BRICK_BITS))
     elif top_a or top_w:
-        mult = ("smult", (BRICK_OPERAND_BITS, BRICK_OPERAND_BITS))
+        mult = ("smult", (BRICK_BITS, BRICK_OPERAND_BITS))
     else:
         mult = ("mult", (BRICK_BITS, BRICK_BITS))
     add_bits = pe.product_bits - BRICK_BITS * (ia + iw) if top_a or top_w else 2 * BRICK_BITS
