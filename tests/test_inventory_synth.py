@@ -131,3 +131,23 @@ def test_ant_array_registers_keep_what_synthesis_keeps(tools, options):
     assert ("reg", (proto.acc_width,)) in {(i.prim, i.widths) for i in items if i.group == "edge_regs"}
     assert {(i.prim, i.widths) for i in items if i.group == "pes" and i.prim.startswith("reg")} == {
         ("reg_en", (proto.acc_width,))}
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_lmul_zero_gate_folds_into_the_shifter(tools, fmt):
+    """L-Mul's flush-to-zero gate on the shifted mantissa: synthesis folds it into the shifter's
+    input (a gate as wide as the M + 1 significand bits), not a product_bits-wide AND."""
+    from models.fp8_gemm import fp8_format
+    pe = get_kind("lmul").prototype(format=fmt)
+    _, M, _ = fp8_format(pe.format)
+    P, s = pe.product_bits, 8 - M
+    text = (f"module gated(m, sh, z, y); input [{M}:0] m; input [{s - 1}:0] sh; input z; "
+            f"output [{P - 1}:0] y;\n  wire [{P - 1}:0] v = {{m, {M - 2}'d0}} << sh;\n"
+            f"  assign y = z ? {P}'d0 : v;\nendmodule\n") if M > 2 else (
+            f"module gated(m, sh, z, y); input [{M}:0] m; input [{s - 1}:0] sh; input z; "
+            f"output [{P - 1}:0] y;\n  wire [{P - 1}:0] v = m << sh;\n"
+            f"  assign y = z ? {P}'d0 : v;\nendmodule\n")
+    synth_um2 = synth.synthesize_verilog(text, "gated").area_um2 * cost_vs_synth.tech.value("scale.area.180_to_45")
+    items = [(prim, widths) for prim, widths, _, _ in inventory.unit_items(pe) if prim in ("shiftn", "and")]
+    model = sum(primitive(prim, *widths).area_um2 for prim, widths in items)
+    assert abs(model / synth_um2 - 1) <= TARGET
