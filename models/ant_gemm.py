@@ -21,7 +21,8 @@ import numpy as np
 from hw.ant_decoder import AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
-from .inventory import register_bordered, register_chain, register_operand_bits, sum_bits, table_items
+from .inventory import (register_bordered, register_chain, register_declared_out, register_operand_bits,
+                        sum_bits, table_items)
 from .quant import ant_format
 
 
@@ -150,14 +151,19 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     the exponent add and the product's left shift (``shiftn``: the narrow product shifted into at
     most ``acc_width`` bits, since only those reach ``acc_out``); the adds of the four terms and
     ``acc_in`` (Yosys makes them one ``$macc``: an add per operand after the first, at most
-    ``acc_width`` bits each) and the enabled acc_out register, :func:`ant_acc_out_bits` wide.
+    ``acc_width`` bits each) and the enabled acc_out register, ``acc_width`` wide.
 
     Alone (``bordered`` False) every element field is free (INT_WIDTH-bit integers, EXP_WIDTH-bit
     exponents). In an array (``bordered``) the operands are the border decoders' outputs, whose
     values (:data:`hw.ant_decoder.DECODE`) synthesis folds: the integers need only their range's
     bits, a pair whose exponents are constant shifts by wiring (no add, no shifter), and a pair
     with a zero element (the fused mode's elements 2, 3) vanishes. ``acc_in_bits`` as in
-    :func:`models.inventory.int8_pe_items`."""
+    :func:`models.inventory.int8_pe_items`; the adds narrow to the sums' value range
+    (:func:`ant_acc_out_bits`), but the four terms are shifter outputs truncated into
+    ``acc_out``, which Yosys's single ``wreduce`` pass cannot narrow: the register keeps
+    ``acc_width`` flops in every row (:func:`models.inventory.register_declared_out`; row 0
+    merges a few sign copies later: 23-31 of 32) and the ``$macc`` its width, counted as one
+    add of the bits above the value range."""
     A = pe.acc_width
     items = []
     for a_bits, w_bits, (plo, phi), sums in _ant_terms(pe, bordered):
@@ -172,8 +178,14 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     lo, hi = _ant_step_range(pe, bordered)
     step = min(A, _signed_bits(lo, hi))
     adds = sum(1 for it in items if it[0] == "smult") - 1 + (0 if acc_in_bits == 0 else 1)
-    out = ant_acc_out_bits(pe, acc_in_bits, bordered)
-    return items + [("add", (max(step, out),), adds, "step"), ("reg_en", (out,), 1, "step")]
+    width = max(step, ant_acc_out_bits(pe, acc_in_bits, bordered))
+    items.append(("add", (width,), adds, "step"))
+    if bordered and A > width:
+        # the step's $macc stays acc_width wide (models.inventory.register_declared_out): above
+        # the value range its columns hold the terms' sign copies (equal carry-save cells, merged)
+        # and acc_in's bits, one carry chain of the remaining bits
+        items.append(("add", (A - width,), 1, "step"))
+    return items + [("reg_en", (A,), 1, "step")]
 
 
 def ant_acc_out_bits(pe, acc_in_bits=None, bordered=False):
@@ -184,17 +196,22 @@ def ant_acc_out_bits(pe, acc_in_bits=None, bordered=False):
 
 
 def ant_operand_bits(decoder):
-    """Bits of :class:`hw.ant_decoder.AntDecoder`'s operand that are not constant over its type's
-    codes (per element: the exponent and INT_WIDTH-bit integer bits that vary)."""
-    def varying(values, width):
-        return sum(1 for b in range(width) if len({(v % (1 << width)) >> b & 1 for v in values}) > 1)
-    return sum(varying(exps, EXP_WIDTH) + varying(ints, INT_WIDTH)
+    """Flops a register of :class:`hw.ant_decoder.AntDecoder`'s operand keeps: per element field
+    (exponent, INT_WIDTH-bit integer) its bits that are not constant over the type's values,
+    counting bits that are equal for every value once (an integer's sign-extension copies: the
+    flops have the same input and synthesis merges them; int4 keeps 4 of its 5 integer bits)."""
+    def distinct(values, width):
+        values = sorted(values)
+        columns = {tuple((v % (1 << width)) >> b & 1 for v in values) for b in range(width)}
+        return sum(1 for column in columns if len(set(column)) > 1)
+    return sum(distinct(exps, EXP_WIDTH) + distinct(ints, INT_WIDTH)
                for exps, ints in _element_values(decoder.ant_type))
 
 
 register_chain(ant_pe_items, ant_acc_out_bits)
 register_operand_bits(AntDecoder, ant_operand_bits)
 register_bordered(ant_pe_items)
+register_declared_out(ant_pe_items)
 
 
 def ant_decoder_items(decoder):

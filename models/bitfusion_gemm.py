@@ -18,7 +18,6 @@ non-negative (ValueError otherwise: a zero point the PE cannot subtract). Dequan
 
 import numpy as np
 
-from hw.pe_bitfusion import BRICK_BITS, BRICK_OPERAND_BITS
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
 from .inventory import register_chain, sum_bits
@@ -73,51 +72,45 @@ def bitfusion_dequantise(raw, acts, act_meta, weight_meta, pe):
 # cost inventory
 
 
-def _brick_items(pe, ia, iw):
-    """One BitBrick as synthesis keeps it, and the bits of its shifted product's add.
-
-    A brick's operand extension bit is constant unless its slice is a signed operand's top slice
-    (:meth:`hw.pe_bitfusion.BitFusionPE._slice`), so Yosys narrows the 3b x 3b multiplier: two
-    top slices -- a signed 2b x 2b multiply (``smult`` (2, 2)); a top and a low slice -- the
-    spec's signed 3b x 3b brick (``smult`` (3, 3)); two low slices -- an unsigned 2b x 2b multiply
-    (``mult`` (2, 2)). Its add into the product spans from its shift ``2 * (ia + iw)`` (the bits
-    below pass through) to the product's top when signed (the sign extends), else its 4 bits."""
-    top_a = pe.act_signed and ia == pe.act_slices - 1
-    top_w = pe.weight_signed and iw == pe.weight_slices - 1
-    if top_a and top_w:
-        mult = ("smult", (BRICK_BITS, BRICK_BITS))
-    elif top_a or top_w:
-        mult = ("smult", (BRICK_OPERAND_BITS, BRICK_OPERAND_BITS))
-    else:
-        mult = ("mult", (BRICK_BITS, BRICK_BITS))
-    add_bits = pe.product_bits - BRICK_BITS * (ia + iw) if top_a or top_w else 2 * BRICK_BITS
-    return mult, add_bits
+def _product_multiplier(pe):
+    """The multiplier one fused product costs: ``act_bits`` x ``weight_bits``, signed if either
+    operand is (an unsigned operand of a signed product gains its zero sign bit)."""
+    if not (pe.act_signed or pe.weight_signed):
+        return "mult", (pe.act_bits, pe.weight_bits)
+    return "smult", (pe.act_bits + (not pe.act_signed), pe.weight_bits + (not pe.weight_signed))
 
 
 def bitfusion_pe_items(pe, acc_in_bits=None):
-    """:class:`hw.pe_bitfusion.BitFusionPE`: per fused product its BitBricks
-    (:func:`_brick_items`: 16 in all) and the shift-add of their products (the shifts are
-    wiring; one add per brick after the first, as wide as the brick's span), the f - 1 adds of
-    the products (:attr:`step_bits` wide), the accumulate add and the enabled ``acc_out``
-    register, :func:`bitfusion_acc_out_bits` wide (``acc_in_bits`` as in
-    :func:`models.inventory.int8_pe_items`: the accumulate add folds when ``acc_in`` is 0).
+    """:class:`hw.pe_bitfusion.BitFusionPE`: per fused product the ``act_bits`` x ``weight_bits``
+    multiplier it computes (:func:`_product_multiplier`), the step's sum of the f products and
+    ``acc_in``, and the enabled ``acc_out`` register, :func:`bitfusion_acc_out_bits` wide
+    (``acc_in_bits`` as in :func:`models.inventory.int8_pe_items`: ``acc_in`` drops out of the
+    sum when it is 0).
 
-    Yosys's ``alumacc`` turns each product's brick sum into one ``$macc`` (a carry-save tree, not
-    a chain of carry-propagate adders); a carry-save row of w bits costs about one w-bit add, so
-    the adds stand for its rows. Checked against ``pearray synth`` in ``tests/test_pe_bitfusion.py``."""
+    A product's BitBricks are its partial products in 2-bit digits: their AND terms and the
+    carry-save sum of the shifted brick products are a multiplier's partial-product array, which
+    synthesis (the flattened bricks through ABC) maps to about a plain multiplier's size, not
+    16 small multipliers plus one add per brick (that count was 1.2-1.4x synthesis). With 2-bit
+    operands a product is one brick, a ``$mul`` term Yosys's ``alumacc`` folds into the step's
+    ``$macc``: f - 1 adds of :attr:`step_bits` and the accumulate add, as a fused MAC counts it.
+    Otherwise each product is a truncated signal, so the step's ``$macc`` takes the products and
+    ``acc_in`` as plain addends, which ``maccmap`` sign-extends to the sum's width (every column
+    above a product's top holds its sign bit): three or more addends are one ``csa`` of
+    (addends x width) bits, two are one add. Checked against ``pearray synth`` in
+    ``tests/test_pe_bitfusion.py``."""
     f = pe.fused_products
-    counts = {}
-    for _ in range(f):
-        bricks = [_brick_items(pe, ia, iw) for ia in range(pe.act_slices) for iw in range(pe.weight_slices)]
-        for n, (mult, add_bits) in enumerate(bricks):
-            counts[mult] = counts.get(mult, 0) + 1
-            if n:                           # the first brick's product starts the sum
-                counts[("add", (add_bits,))] = counts.get(("add", (add_bits,)), 0) + 1
-    items = [(prim, widths, n, "step") for (prim, widths), n in counts.items()]
-    if f > 1:
-        items.append(("add", (pe.step_bits,), f - 1, "step"))
     out = bitfusion_acc_out_bits(pe, acc_in_bits)
-    if acc_in_bits != 0:
+    mult, widths = _product_multiplier(pe)
+    items = [(mult, widths, f, "step")]
+    addends = f + (acc_in_bits != 0)
+    if pe.act_slices == pe.weight_slices == 1:
+        if f > 1:
+            items.append(("add", (pe.step_bits,), f - 1, "step"))
+        if acc_in_bits != 0:
+            items.append(("add", (out,), 1, "step"))
+    elif addends >= 3:
+        items.append(("csa", (addends * out, out), 1, "step"))
+    elif addends == 2:
         items.append(("add", (out,), 1, "step"))
     return items + [("reg_en", (out,), 1, "step")]
 

@@ -26,6 +26,9 @@ cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign int
 cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
                            sign-magnitude accumulate: synthesis merges the negation into the add)
 scnegadd  (a, w)           the same with a signed a-bit ``x``
+csa       (b, w)           multi-operand sum: b input bits as ceil(b / w) unsigned addends of w
+                           bits (the last narrower) summed into w bits (one ``$macc``: Yosys's
+                           ``maccmap`` carry-save tree plus one carry-propagate adder)
 eq        (w,)             ``y = a == b``
 eqc       (w,)             ``y = a == K`` (a fixed pseudo-random code K)
 lt        (w,)             ``y = a < b`` (unsigned)
@@ -122,6 +125,13 @@ def verilog(family, widths):
                      f"    endcase\n  end\n"), name
     if family in ("add", "sub", "and") and len(widths) == 1:
         return _binary(name, widths[0], {"add": "a + b", "sub": "a - b", "and": "a & b"}[family]), name
+    if family == "csa" and len(widths) == 2:
+        b, w = widths
+        if b <= w:
+            raise ValueError(f"csa needs more input bits than its sum's width: {widths}")
+        sizes = [w] * (b // w) + ([b % w] if b % w else [])
+        return _comb(name, [f"input [{n - 1}:0] x{i}" for i, n in enumerate(sizes)] + [f"output [{w - 1}:0] y"],
+                     f"  assign y = {' + '.join(f'x{i}' for i in range(len(sizes)))};\n"), name
     if family in ("eq", "lt") and len(widths) == 1:
         return _binary(name, widths[0], "a == b" if family == "eq" else "a < b", 1), name
     if family == "eqc" and len(widths) == 1:
@@ -216,6 +226,7 @@ FIT_FEATURES = {
     "eq": lambda w: (w, 1.0), "lt": lambda w: (w, 1.0), "eqc": lambda w: (w, 1.0),
     "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
     "mac": lambda a, b, c: (a * b, c, 1.0),
+    "csa": lambda b, w: (b, w, 1.0),
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
     "mux": lambda n, w: ((n - 1) * w, w),
     "shift": lambda w, s: (w * s, w, 1.0),
@@ -240,6 +251,7 @@ GRID = {
     "mult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
     "smult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
     "mac": [(a, b, c) for a, b in ((4, 4), (8, 8), (8, 4)) for c in (16, 32)],
+    "csa": [(n * w, w) for w in (8, 16, 32) for n in (3, 4, 6)],
     "reg": [(w,) for w in (1, 8, 32)],
     "reg_en": [(w,) for w in (1, 8, 32)],
     "mux": [(n, w) for n in (2, 3, 4, 8) for w in (1, 4, 8, 16)],
@@ -377,7 +389,7 @@ def fit_family(family, points):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
     "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }

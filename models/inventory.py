@@ -600,11 +600,28 @@ def _pe_items(pe, R, C, dataflow):
     return [item for r in range(R) for item in pes(1, inventory(pe, acc_in_bits=chain[r], **extra))]
 
 
+#: PE inventories whose ``acc_out`` register keeps its declared ``acc_width`` flops in an array
+#: although the chain's adds narrow (see :func:`register_declared_out`)
+DECLARED_OUT = set()
+
+
+def register_declared_out(items):
+    """Declare that the chained PE inventory ``items`` keeps ``acc_width`` ``acc_out`` flops in
+    every row (it counts them itself), so the output deskew registers are that wide too: its sum
+    is wider than ``acc_out`` and truncated into it, with operands Yosys's single ``wreduce``
+    pass cannot prove sign-extended (a variable shifter's output), so the register is not
+    narrowed, while the value-range adds stand for the carry-save columns that synthesis keeps."""
+    DECLARED_OUT.add(items)
+
+
 def _out_bits(pe, R, dataflow):
     """Significant bits of the array's output lanes (the bottom row's sums in weight-stationary
-    when the PE's inventory follows the chain, else acc_width)."""
+    when the PE's inventory follows the chain and does not keep its declared width, else
+    acc_width)."""
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
-    return pe.acc_width if chain is None else chain[R]
+    if chain is None or INVENTORIES.get(type(pe)) in DECLARED_OUT:
+        return pe.acc_width
+    return chain[R]
 
 
 def _common_items(pe, R, C, dataflow):

@@ -93,14 +93,16 @@ def lmul_pe_items(pe, acc_in_bits=None):
     folds although Yosys lists a second ``$add``) and the two
     exponent-field zero tests; the shift of the (2M - 1)-bit mantissa (the (M+1)-bit mantissa
     already moved by the constant M - 2: wiring) by the sum's 8 - M exponent bits into
-    ``product_bits`` (``shiftn``), the zero gate (``and``), the sign-magnitude accumulate
+    ``product_bits`` (``shiftn``), the zero gate (``and`` of the M + 1 significand bits: ABC
+    folds a flag gating a shifter's output into its input, so the gate costs as wide as the
+    shifted value, not the ``product_bits`` result), the sign-magnitude accumulate
     adder and the enabled ``acc_out`` register, :func:`models.fp8_gemm.fp8_acc_out_bits` wide
     (``acc_in_bits`` as in :func:`models.inventory.int8_pe_items`). No multiplier."""
     E, M, _ = fp8_format(pe.format)
     P = pe.product_bits
     out = fp8_acc_out_bits(pe, acc_in_bits)
     return [("add", (8,), 1, "step"), ("eqc", (E,), 2, "step"),     # ef != 0: a constant
-            ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (P,), 1, "step"),
+            ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (M + 1,), 1, "step"),
             *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
 
 

@@ -365,6 +365,20 @@ def test_table_items_keep_only_the_logic_synthesis_keeps():
         table_items([0, 1, 2], 2, 1, "eval")                             # not every code listed
 
 
+def test_csa_primitive_is_a_multi_operand_sum_of_b_bits():
+    """``csa`` (b, w): b input bits as w-bit addends (the last narrower) summed into w bits, one
+    ``+`` chain (Yosys makes it one ``$macc``); the table measures it where the designs use it."""
+    import re
+    text, top = characterise.verilog("csa", (20, 8))
+    widths = [int(hi) + 1 for hi in re.findall(r"input \[(\d+):0\] x\d+", text)]
+    assert widths == [8, 8, 4] and "output [7:0] y" in text and "x0 + x1 + x2" in text
+    with pytest.raises(ValueError):
+        characterise.verilog("csa", (8, 8))
+    assert cost_primitives.measured("csa", (160, 32)) is not None     # BitFusion W4A4 alone
+    three, six = cost_primitives.primitive("csa", 96, 32), cost_primitives.primitive("csa", 192, 32)
+    assert 0 < three.area_um2 < six.area_um2 and three.flop_bits == 0
+
+
 def test_sta_energy_is_the_tables_openstas_figures():
     """The OpenSTA-characterised energy of a primitive is the stored figure at the characterised
     toggle rate, the idle one (constant inputs) at 0, linear between, 180 nm -> 45 nm by S_E."""

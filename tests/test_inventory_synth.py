@@ -7,6 +7,9 @@ PE, the shift-add PE's narrow term adders, and the MX PE's lane (decode tables, 
 and FP32 conversion (lead1). Skipped without Yosys / the liberty, except under CI=true.
 """
 
+import collections
+import re
+
 import pytest
 
 from models import cost_vs_synth, inventory, synth
@@ -18,6 +21,7 @@ from tests.tools import require_synthesis
 TARGET = 0.10
 WFP16_G128 = (("group_size", 128), ("weight_format", "int4"))
 BITSERIAL_INT8_G128 = (("group_size", 128), ("weight_format", "int8"))
+ANT_INT4 = (("act_type", "int4"), ("weight_type", "int4"))
 
 
 @pytest.fixture
@@ -63,6 +67,8 @@ def _error(pe, options, unit=None, rows=None):
     ("wfp16", (("weight_format", "int4"),), None, 2),  # was +45 % (no accumulation chain)
     ("wfp16", (("weight_format", "ovp4"),), None, 2),  # was +28 %
     ("shiftadd", (), None, 2),                         # was +15 % (term adders act_width + b wide)
+    ("ant", ANT_INT4, None, 2),                        # was -19.5 % (acc_out narrowed by value range)
+    ("bitfusion", (("act_bits", 8), ("weight_bits", 4)), None, 2),   # was +47 % (one add per brick)
 ])
 def test_fixed_units_are_within_the_target(tools, pe, options, unit, rows):
     assert abs(_error(pe, options, unit, rows)) <= TARGET
@@ -99,3 +105,49 @@ def test_term_operand_registers_keep_what_synthesis_keeps(tools, weight_format):
     items = inventory.array_items_ws(proto, 1, 2)
     flops = sum(i.count * primitive(i.prim, *i.widths).flop_bits for i in items)
     assert flops == synth.synthesize("bitserial", rows=1, cols=2, pe_options=options).flop_bits
+
+
+def _register_flops(result):
+    """{register name: mapped flops} of a synthesised netlist (each DFF's Q net, bit index dropped)."""
+    counts = collections.Counter()
+    for ports in re.findall(r"DFFPOSX1\s+\S+\s*\((.*?)\);", result.netlist(), re.S):
+        q = re.search(r"\.Q\(([^)]*)\)", ports).group(1).strip()
+        counts[re.sub(r"\[\d+\]$", "", q).lstrip("\\").strip()] += 1
+    return counts
+
+
+@pytest.mark.parametrize("options", [ANT_INT4, (("act_type", "flint4"), ("weight_type", "flint4"))])
+def test_ant_array_registers_keep_what_synthesis_keeps(tools, options):
+    """ANT 2 x 2: a weight bank holds the decoder operand's distinct varying bits (int4: an
+    integer's two sign-extension bits are one flop, 4 per element); acc_out keeps acc_width flops
+    below row 0 and so do the output deskew registers (the sum of shifter outputs is not narrowed)."""
+    proto = get_kind("ant").prototype(**dict(options))
+    flops = _register_flops(synth.synthesize("ant", rows=2, cols=2, pe_options=options))
+    bank = inventory._bank_bits(proto)
+    assert [flops[f"w{b}_{r}_{c}"] for b in (0, 1) for r in (0, 1) for c in (0, 1)] == [bank] * 8
+    assert flops["wlane_c1_d0"] == bank
+    assert flops["pe_1_0.acc_out"] == flops["pe_1_1.acc_out"] == flops["deskew_c0_d0"] == proto.acc_width
+    items = inventory.array_items_ws(proto, 2, 2)
+    assert ("reg", (proto.acc_width,)) in {(i.prim, i.widths) for i in items if i.group == "edge_regs"}
+    assert {(i.prim, i.widths) for i in items if i.group == "pes" and i.prim.startswith("reg")} == {
+        ("reg_en", (proto.acc_width,))}
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_lmul_zero_gate_folds_into_the_shifter(tools, fmt):
+    """L-Mul's flush-to-zero gate on the shifted mantissa: synthesis folds it into the shifter's
+    input (a gate as wide as the M + 1 significand bits), not a product_bits-wide AND."""
+    from models.fp8_gemm import fp8_format
+    pe = get_kind("lmul").prototype(format=fmt)
+    _, M, _ = fp8_format(pe.format)
+    P, s = pe.product_bits, 8 - M
+    text = (f"module gated(m, sh, z, y); input [{M}:0] m; input [{s - 1}:0] sh; input z; "
+            f"output [{P - 1}:0] y;\n  wire [{P - 1}:0] v = {{m, {M - 2}'d0}} << sh;\n"
+            f"  assign y = z ? {P}'d0 : v;\nendmodule\n") if M > 2 else (
+            f"module gated(m, sh, z, y); input [{M}:0] m; input [{s - 1}:0] sh; input z; "
+            f"output [{P - 1}:0] y;\n  wire [{P - 1}:0] v = m << sh;\n"
+            f"  assign y = z ? {P}'d0 : v;\nendmodule\n")
+    synth_um2 = synth.synthesize_verilog(text, "gated").area_um2 * cost_vs_synth.tech.value("scale.area.180_to_45")
+    items = [(prim, widths) for prim, widths, _, _ in inventory.unit_items(pe) if prim in ("shiftn", "and")]
+    model = sum(primitive(prim, *widths).area_um2 for prim, widths in items)
+    assert abs(model / synth_um2 - 1) <= TARGET
