@@ -40,8 +40,10 @@ def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
     ii = proto.initiation_interval
     parts = part_activity(pe, tuple(pe_options), source)
     total = 0.0
-    for prim, widths, n, event in unit_items(proto):
-        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event))
+    for part in unit_items(proto):
+        prim, widths, n, event = part
+        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
+                                                                   getattr(part, "drivers", ())))
         uses = ii if event == "step_cycle" else 1
         total += n * (uses * p.energy_pj + ii * p.idle_pj)
     return total, parts.data_activity
