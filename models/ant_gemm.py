@@ -21,8 +21,8 @@ import numpy as np
 from hw.ant_decoder import AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
-from .inventory import (register_bordered, register_chain, register_declared_out, register_operand_bits,
-                        sum_bits, table_items)
+from .inventory import (driven, register_bordered, register_chain, register_declared_out,
+                        register_operand_bits, sum_bits, table_items)
 from .quant import ant_format
 
 
@@ -173,19 +173,24 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
         items.append(("smult", (a_bits, w_bits), 1, "step"))
         if len(sums) > 1:
             s_bits = max(sums).bit_length()
-            items += [("add", (s_bits,), 1, "step"),
-                      ("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step")]
+            # the exponent add and the product's shift see the operands only, not acc_in
+            items += [driven(("add", (s_bits,), 1, "step"), "act", "weight"),
+                      driven(("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step"),
+                             "act", "weight")]
     lo, hi = _ant_step_range(pe, bordered)
     step = min(A, _signed_bits(lo, hi))
-    adds = sum(1 for it in items if it[0] == "smult") - 1 + (0 if acc_in_bits == 0 else 1)
+    terms = sum(1 for it in items if it[0] == "smult")
     width = max(step, ant_acc_out_bits(pe, acc_in_bits, bordered))
-    items.append(("add", (width,), adds, "step"))
+    # the adds that sum the terms see the operands only; the one that adds acc_in sees it too
+    adds = [driven(("add", (width,), terms - 1, "step"), "act", "weight")] if terms > 1 else []
+    if acc_in_bits != 0 and terms:
+        adds.append(("add", (width,), 1, "step"))
     if bordered and A > width:
         # the step's $macc stays acc_width wide (models.inventory.register_declared_out): above
         # the value range its columns hold the terms' sign copies (equal carry-save cells, merged)
         # and acc_in's bits, one carry chain of the remaining bits
-        items.append(("add", (A - width,), 1, "step"))
-    return items + [("reg_en", (A,), 1, "step")]
+        adds.append(("add", (A - width,), 1, "step"))
+    return items + adds + [("reg_en", (A,), 1, "step")]
 
 
 def ant_acc_out_bits(pe, acc_in_bits=None, bordered=False):

@@ -43,10 +43,12 @@ For each (family, widths) measured: mapped area (um^2 at 180 nm, the liberty's `
 count, cell count, leakage (the cells' ``cell_leakage_power``, nW) and the energy of one operation
 if every mapped cell output toggles once (pJ, 180 nm 1.8 V): per cell its output pin's internal
 energy (mean of rise and fall at the first table entry, averaged over related pins; flops: D + Q)
-plus 0.5 C V^2 of one DFFPOSX1 D-pin load (:func:`cell_toggle_energy`). The cost model multiplies
-that by a stated activity (the fraction of cell outputs that toggle per operation; 0.5 = random
-data). The clock energy of flops is separate (paid every cycle). Delay is not characterised here:
-timing comes from OpenSTA (:mod:`models.sta`).
+plus 0.5 C V^2 of one DFFPOSX1 D-pin load (:func:`cell_toggle_energy`; a liberty-only cross-check),
+and OpenSTA's energy per cycle with the data inputs toggling :data:`STA_ACTIVITY` times per cycle
+and with them constant (:func:`sta_energies`): the figures the cost model uses
+(:func:`models.cost_primitives.primitive`: dynamic = active - idle, scaled by the activity; idle =
+flop clocks + leakage, paid every cycle). Delay is not characterised here: timing comes from
+OpenSTA (:mod:`models.sta`).
 
 The widths measured are every (family, widths) the registered designs' inventories use (all
 option settings, arrays 1..8 x 1..8 in every dataflow; :func:`design_primitives`) plus a grid per

@@ -23,7 +23,7 @@ Substitutions (:class:`Override`, per side):
   project's DRAM type's (:mod:`models.tech`); the DRAM traffic and time stay ours;
 * ``static_pj_per_cycle``: (pJ per PE, pJ for the rest) static (leakage) energy per cycle, charged over
   every cycle of the latency (memory stalls included), as ANT's artifact does; this project's
-  model has none;
+  model has only osu018's leakage (~1e-5 of its clock energy) in its per-cycle idle energy;
 * ``cycles``: a :data:`CYCLE_MODELS` formula replaces the RTL's cycle count in the latency (the DRAM
   roofline is this project's), the flop clock energy and the per-cycle PE energy.
 

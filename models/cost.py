@@ -23,11 +23,17 @@ Energy model: per GEMM, each inventory item's energy per event times the event c
 token, padded lanes included), ``step_cycle`` (steps x II), ``token`` (array input tokens),
 ``row_token`` (tokens x R: act border evaluations), ``weight_word`` (weight buffer words read),
 ``col_weight`` (weight words x C: weight border evaluations), ``out_word`` (array output words),
-``fold``. Plus the clock energy of every flop for every cycle, SRAM accesses and DRAM bits. No
-leakage (Horowitz's figures are dynamic energy).
+``fold``. Plus every primitive's idle energy for every cycle (group ``clock``: its flops' clock
+and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``), SRAM accesses
+and DRAM bits.
 
-Activity (``CostConfig.activity``): a primitive's energy per use is its characterised energy of
-every cell output toggling once times the fraction that toggles.
+Energies are OpenSTA's (:func:`models.cost_primitives.sta_energy`: each primitive synthesised alone
+and its power computed by OpenSTA with its inputs at a toggle rate): the figures
+``bench/bench_energy_vs_sta.py`` checks per PE against OpenSTA on the PE's own netlist
+(:func:`models.energy_vs_sta.pe_step_energy_pj` reads them from :func:`hardware`'s primitives).
+
+Activity (``CostConfig.activity``): a primitive's energy per use is its OpenSTA dynamic energy
+with its data inputs toggling that fraction of bits per use.
 
 * ``"minilm"`` (the default) or ``"random"``: measured per part
   (:mod:`models.part_activity`): the PE's ports simulated on MiniLM-L6 L0 FFN1 operands through
@@ -38,7 +44,7 @@ every cell output toggling once times the fraction that toggles.
   figures come from the repository table ``models/data/part_activity.json`` (every registered
   variant; deterministic) or, for other option settings, are measured once and cached.
 * a number in 0..1: every part at that activity (0.5 = random bits; the model before measured
-  activity).
+  activity); the dynamic energy is linear in it, the idle energy does not depend on it.
 
 SRAM and DRAM traffic (from :class:`hw.layout.GemmLayout`, as the sequencer reads the buffers)
 --------------------------------------------------------------------------------------------
@@ -54,7 +60,7 @@ SRAM and DRAM traffic (from :class:`hw.layout.GemmLayout`, as the sequencer read
   output drains SRAM reads. Roofline: a layer is memory-bound when its DRAM bytes / bandwidth
   exceed its compute time (RTL cycles / clock); ``latency_s`` assumes transfers overlap compute.
   The RTL has no DRAM port: this is the model's assumption about the system around it.
-* Not modelled: the sequencer's counters (O(log depth) bits, independent of R and C), leakage,
+* Not modelled: the sequencer's counters (O(log depth) bits, independent of R and C),
   wires between PEs.
 """
 
@@ -72,7 +78,7 @@ from hw.array import DATAFLOWS, check_tile
 from hw.layout import GemmLayout
 from hw.pe import OptionError
 from . import tech
-from .cost_primitives import clock_energy_per_bit, primitive, sram_bitcell_area, sram_energy_64b
+from .cost_primitives import primitive, sram_bitcell_area, sram_energy_64b
 from .cycles import ArrayTiming, gemm_cycles
 from .design import DesignConfig
 from .inventory import design_items
@@ -309,7 +315,7 @@ def item_activity(item, activity):
         return activity
     if item.group == "pes":
         event = "step_cycle" if item.event == "step_cycle" else "step"
-        return activity.item_activity(item.prim, item.widths, event)
+        return activity.item_activity(item.prim, item.widths, event, item.drivers)
     return activity.data_activity
 
 
@@ -321,24 +327,23 @@ def hardware(acc, node, activity):
     a_scale, e_scale = tech.area_scale(node), tech.energy_scale(node)
     area = dict.fromkeys(AREA_GROUPS, 0.0)
     coef = {}
-    flop_bits = 0
+    idle = 0.0
     for item in items:
         prim = primitive(item.prim, *item.widths, activity=item_activity(item, activity))
         area[item.group] += item.count * prim.area_um2 * a_scale
-        flop_bits += item.count * prim.flop_bits
+        idle += item.count * prim.idle_pj
         key = (item.event, item.group)
         coef[key] = coef.get(key, 0.0) + item.per_event * prim.energy_pj * e_scale
     by_event = {}
     for (event, group), pj in coef.items():
         by_event.setdefault(event, []).append((group, pj))
-    clock = flop_bits * clock_energy_per_bit() * e_scale
+    clock = idle * e_scale
     pe_step = sum(pj for (event, group), pj in coef.items() if group == "pes" and event == "step")
     pe_step += pe.initiation_interval * sum(pj for (event, group), pj in coef.items()
                                             if group == "pes" and event == "step_cycle")
     per_action = {
         "pe_step": pe_step,
         "mac": pe_step / pe.macs_per_step,
-        "flop_clock_bit": clock_energy_per_bit() * e_scale,
         "array_clock_cycle": clock,
     }
     for event, group in (("row_token", "act_borders"), ("col_weight", "weight_borders")):

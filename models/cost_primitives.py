@@ -9,11 +9,15 @@ Baas (area x 1/19; energy by the ratio of their fits, 180 nm 1.8 V -> 45 nm 0.9 
 :mod:`models.cost` scales 45 nm to the node.
 
 * area: the mapped cells' liberty areas;
-* energy per operation: ``activity`` x the energy of every mapped cell output toggling once (cell
-  internal energy + one flop-input load, :func:`models.characterise.cell_toggle_energy`);
-  ``activity`` is the fraction of cell outputs that toggle per operation (0.5 = random data);
-* flops: the mapped flip-flops (each also pays :func:`clock_energy_per_bit` every cycle: the RTL
-  has no clock gating).
+* energy per operation (``energy_pj``): OpenSTA's dynamic energy of the mapped primitive with its
+  data inputs toggling ``activity`` times per operation (:func:`sta_energy`: active minus idle;
+  OpenSTA propagates the input activity through the cells), the same figure the PE-level
+  OpenSTA power is checked against (``bench/bench_energy_vs_sta.py``);
+* idle energy per clock cycle (``idle_pj``): OpenSTA's energy with constant data inputs, paid
+  every cycle whether the primitive acts or not: its flops' clock (the RTL has no clock gating)
+  and the cells' leakage at the characterisation clock (:data:`models.characterise.STA_CLOCK_MHZ`;
+  osu018 leakage is ~1e-5 of the clock energy, so the clock used does not matter);
+* flops: the mapped flip-flops.
 
 Families (widths): ``add`` / ``sub`` (w), ``mult`` / ``smult`` (a, b: unsigned / signed),
 ``mac`` (a, b, c: fused ``c + a * b``), ``csa`` (b, w: a multi-operand sum of b input
@@ -43,13 +47,9 @@ from .tech import UnknownComponentError, value as tv
 
 class Prim(NamedTuple):
     area_um2: float       # 45 nm
-    energy_pj: float      # 45 nm, per operation / evaluation / register load
-    flop_bits: int        # flops (each pays the clock energy every cycle)
-
-
-def clock_energy_per_bit():
-    """45 nm energy one flop pays per clock cycle (OSU DFFPOSX1 CLK energy, Stillmaker-scaled)."""
-    return tv("osu018.DFFPOSX1.clock_energy") * tv("scale.energy.180_1v8_to_45_0v9")
+    energy_pj: float      # 45 nm, OpenSTA dynamic energy per operation / evaluation / register load
+    flop_bits: int        # flops
+    idle_pj: float = 0.0  # 45 nm, OpenSTA energy per clock cycle with constant inputs (clock, leakage)
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,13 +80,13 @@ def primitive(name, *widths, activity=0.5):
         raise UnknownComponentError(f"unknown cost primitive {name!r} with widths {widths}") from None
     point = points.get((name, widths))
     if point is not None:
-        area, energy, flops = point["area_um2"], point["energy_pj"], point["flops"]
+        area, flops = point["area_um2"], point["flops"]
     else:
         area = characterise.fitted(table, name, widths, "area_um2")
-        energy = characterise.fitted(table, name, widths, "energy_pj")
         flops = widths[0] if name in ("reg", "reg_en") else 0
-    return Prim(area * tv("scale.area.180_to_45"),
-                activity * energy * tv("scale.energy.180_1v8_to_45_0v9"), flops)
+    active, idle = sta_energy(name, *widths, activity=activity)
+    # a fitted point's hot figure could fall below its idle one: no negative energy
+    return Prim(area * tv("scale.area.180_to_45"), max(0.0, active - idle), flops, idle)
 
 
 @functools.lru_cache(maxsize=4096)

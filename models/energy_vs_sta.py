@@ -1,7 +1,8 @@
 """The cost model's energy per PE step on measured activity, next to OpenSTA's power on it.
 
-:func:`pe_step_energy_pj` sums the PE inventory's primitives at their OpenSTA-characterised
-energies (:func:`models.cost_primitives.sta_energy`), each part at the activity measured on the
+:func:`pe_step_energy_pj` sums the PE inventory's primitives at the cost model's own energies
+(:func:`models.cost_primitives.primitive`, which :func:`models.cost.hardware` uses: OpenSTA's
+energy of each primitive synthesised alone), each part at the activity measured on the
 signals that drive it (:meth:`models.part_activity.PartActivity.item_activity`: registers at the
 result register's and ``valid``'s toggles, the combinational datapath at its data input ports',
 per-cycle parts of a multi-cycle step at least at the sequencing's),
@@ -14,7 +15,7 @@ and the measured toggle rates.
 
 import numpy as np
 
-from .cost_primitives import sta_energy
+from .cost_primitives import primitive
 from .part_activity import part_activity
 from .inventory import unit_items
 from .registry import get_kind
@@ -39,10 +40,12 @@ def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
     ii = proto.initiation_interval
     parts = part_activity(pe, tuple(pe_options), source)
     total = 0.0
-    for prim, widths, n, event in unit_items(proto):
-        active, idle = sta_energy(prim, *widths, activity=parts.item_activity(prim, widths, event))
+    for part in unit_items(proto):
+        prim, widths, n, event = part
+        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
+                                                                   getattr(part, "drivers", ())))
         uses = ii if event == "step_cycle" else 1
-        total += n * (uses * (active - idle) + ii * idle)
+        total += n * (uses * p.energy_pj + ii * p.idle_pj)
     return total, parts.data_activity
 
 

@@ -287,8 +287,9 @@ def fp8_pe_items(pe, acc_in_bits=None):
     shift_bits = pe.shift_max.bit_length()
     out = fp8_acc_out_bits(pe, acc_in_bits)
     return [*inventory.exponent_decode_items(E, 2, "step"),
-            ("mult", (M + 1, M + 1), 1, "step"), ("add", (E + 1,), 1, "step"),
-            ("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"),
+            # the exponent sum and the product's shift see the operands only, not acc_in
+            ("mult", (M + 1, M + 1), 1, "step"), inventory.driven(("add", (E + 1,), 1, "step"), "act", "weight"),
+            inventory.driven(("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"), "act", "weight"),
             *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
 
 

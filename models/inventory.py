@@ -17,6 +17,12 @@ evaluation); for a post-array unit ``"word"`` (once per output word through it) 
 ``"word_cycle"`` (every one of the ``latency`` cycles a word spends in a unit that is not
 pipelined). A design's inventory is a list of :class:`Item` (grouped, with events the GEMM
 counts: see :mod:`models.cost`).
+
+A PE part may name the PE input ports that drive it (:func:`driven`: a :class:`Part`, still a
+4-tuple): the energy model takes its activity from those ports alone
+(:meth:`models.part_activity.PartActivity.item_activity`), e.g. a shifter after a multiplier sees
+the operands' switching, not ``acc_in``'s. Without it a combinational part is taken to see every
+data port.
 """
 
 from typing import NamedTuple
@@ -35,13 +41,35 @@ from .tech import UnknownComponentError
 
 class Item(NamedTuple):
     """``count`` instances of a primitive in the design (area, flops); ``per_event`` of them act
-    on each ``event`` (energy)."""
+    on each ``event`` (energy); ``drivers``: the PE input ports that drive a PE part (empty: not
+    stated, :func:`driven`)."""
     group: str
     prim: str
     widths: tuple
     count: float
     event: str
     per_event: float
+    drivers: tuple = ()
+
+
+#: the PE input ports a part can be driven by (:func:`driven`)
+DRIVER_PORTS = ("act", "weight", "acc_in")
+
+
+class Part(tuple):
+    """A unit inventory tuple ``(primitive, widths, count, event)`` that also names the PE input
+    ports driving it (``drivers``); unpacks and compares as the plain 4-tuple."""
+    drivers = ()
+
+
+def driven(part, *ports):
+    """``part`` (a unit inventory 4-tuple) as a :class:`Part` driven by the PE input ``ports``
+    only (names in :data:`DRIVER_PORTS`; structural: which ports reach the part's inputs)."""
+    if not ports or any(p not in DRIVER_PORTS for p in ports):
+        raise ValueError(f"driver ports must be some of {DRIVER_PORTS}, not {ports}")
+    out = Part(part)
+    out.drivers = tuple(ports)
+    return out
 
 
 def _bits_for(n):
@@ -590,8 +618,9 @@ def _pe_items(pe, R, C, dataflow):
     (sign-extended to acc_width). Synthesis keeps only those (the adds narrow, duplicated sign
     flops merge), which the PE's inventory counts when it takes ``acc_in_bits``."""
     def pes(rows, listed):
-        return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R)
-                for prim, widths, n, ev in listed]
+        return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R,
+                     getattr(part, "drivers", ()))
+                for part in listed for prim, widths, n, ev in (part,)]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
     extra = _bordered(pe)
     if chain is None:

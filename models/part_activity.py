@@ -18,8 +18,9 @@ driving bits' width-weighted mean:
   at the result register ``acc_out`` (``acc`` path); a ``reg_en``'s enable is the control path
   (``valid``, toggles per cycle: it is sampled every cycle). Its clock is paid every cycle
   regardless (the idle energy of :func:`models.cost_primitives.sta_energy`);
-* every other (combinational) part: the data input ports, ``act``, ``weight`` and ``acc_in``
-  (which of them reaches which part is not in the inventory).
+* every other (combinational) part: the data input ports that drive it when the inventory names
+  them (:func:`models.inventory.driven`: e.g. a shifter or exponent add after a multiplier is
+  driven by ``act`` and ``weight`` only), else all of ``act``, ``weight`` and ``acc_in``.
   In a weight-stationary PE the weight port changes only when a new weight is loaded, so its bits
   count (nearly) zero: a stationary operand does not switch the datapath;
 * a part that works every cycle of a multi-cycle step (event ``step_cycle``: a bit-plane or term
@@ -93,9 +94,10 @@ class PartActivity:
         return {**step, "acc": min(1.0, self.rate("acc_out") * self.ii),
                 "ctrl": min(1.0, self.rate("valid"))}
 
-    def item_activity(self, prim, widths, event="step"):
+    def item_activity(self, prim, widths, event="step", drivers=()):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
-        "step_cycle"), per step (see the module docstring)."""
+        "step_cycle"; ``drivers``: the data ports that drive it, if the inventory names them,
+        :func:`models.inventory.driven`), per step (see the module docstring)."""
         paths = self.group_activities()
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
                   "mult": {"a": paths["act"], "b": paths["weight"]},
@@ -107,7 +109,7 @@ class PartActivity:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
                 a = self.per_step((), ((paths["acc"], widths[0]),) + enable)
             else:
-                a = self.per_step(DATA_PORTS)
+                a = self.per_step(tuple(drivers) or DATA_PORTS)
         return max(a, paths["ctrl"]) if event == "step_cycle" else a
 
     @property

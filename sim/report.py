@@ -373,8 +373,8 @@ COLUMNS = {
                  "the one to rank by), clock_mhz (the common clock every design is costed at), "
                  "fmax_mhz (the design's own clock: timing.csv, 45 nm), tops_bounded_fmax, "
                  "tops_per_w_fmax, tops_per_mm2_bounded_fmax (the same at fmax_mhz; NaN without "
-                 "timing; TOPS/W does not change with the clock: the model's energy per operation "
-                 "has no leakage term), memory_bound_layers, memory_bound_count; LPDDR4, "
+                 "timing; TOPS/W does not change with the clock: the model's energies are per operation "
+                 "and per cycle, leakage taken at the 100 MHz characterisation clock, ~1e-5 of the clock energy), memory_bound_layers, memory_bound_count; LPDDR4, "
                  "64 KiB per buffer (models/cost.py)",
     "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
                           "models.cost.AREA_GROUPS in mm^2 (45 nm)",

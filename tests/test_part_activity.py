@@ -75,6 +75,35 @@ def test_stationary_weight_leaves_the_multiplier_cold():
     assert pulsed.item_activity("mux", (2, 8), "step_cycle") == 1.0   # per-cycle part: the sequencing
 
 
+
+def test_a_part_driven_by_named_ports_sees_only_them():
+    """A part whose inventory names its driving ports (models.inventory.driven) takes their
+    activity alone: a shifter after the multiplier does not see acc_in's switching."""
+    from models.inventory import DRIVER_PORTS, Part, driven, unit_items
+    from models.registry import get_kind
+    hot_acc = _fake({"act": 0.1, "weight": 0.0, "acc_in": 0.5, "valid": 0.0, "acc_out": 0.5})
+    shifter = driven(("shiftn", (10, 5, 32), 1, "step"), "act", "weight")
+    assert isinstance(shifter, Part) and shifter == ("shiftn", (10, 5, 32), 1, "step")
+    prim, widths, n, event = shifter                                    # still a 4-tuple
+    assert hot_acc.item_activity(prim, widths, event, shifter.drivers) == pytest.approx((0.1 + 0.0) / 2)
+    assert hot_acc.item_activity(prim, widths, event) == pytest.approx((0.1 + 0.0 + 0.5) / 3)
+    for bad in ((), ("valid",), ("act", "acc_out")):
+        with pytest.raises(ValueError):
+            driven(shifter, *bad)
+    assert set(DRIVER_PORTS) == set(part_activity.DATA_PORTS)
+    # ANT: the exponent adds, shifts and the term adds see the operands, one add sees acc_in;
+    # the drivers reach the array's PE items (the cost model's) and leave the counts alone
+    ant = get_kind("ant").prototype()
+    parts = unit_items(ant)
+    assert {p[0] for p in parts if getattr(p, "drivers", ()) == ("act", "weight")} == {"add", "shiftn"}
+    adds = [p for p in parts if p[0] == "add" and p[1] == (ant.acc_width,)]
+    assert sorted((p[2], getattr(p, "drivers", ())) for p in adds) == [(1, ()), (3, ("act", "weight"))]
+    acc = DesignConfig("ant", 2, 2, "os", 1, 1, 1).facts
+    pes = [i for i in design_items(acc) if i.group == "pes"]
+    assert any(i.prim == "add" and i.drivers == ("act", "weight") for i in pes)
+    assert all(i.drivers == () for i in design_items(acc) if i.group != "pes")
+
+
 def test_cost_energy_follows_the_activity():
     """The cost model's PE energy moves with the measured activity: hardware() on two activities
     that differ only in the act port's toggles, the fixed-number compatibility mode, and the two
