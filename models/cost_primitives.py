@@ -23,7 +23,8 @@ sign-extended b-bit operand), ``eq`` / ``lt`` (w), ``eqc`` (w:
 compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``table`` (k, w, content:
 a design's own decode table, :func:`models.inventory.table_items`), ``lead1`` (w: leading-one
 position), ``addsubn`` (w, b: ``a + b`` and ``a - b``), ``cneg`` / ``cnegadd`` / ``scnegadd``
-(a, w: ``[c +] (s ? -x : x)``, x unsigned / signed). :func:`sta_energy` gives the OpenSTA
+(a, w: ``[c +] (s ? -x : x)``, x unsigned / signed), ``buftree`` (bits, fanout: a broadcast
+wire's buffer trees, read from the liberty by :mod:`models.fanout`, not characterised). :func:`sta_energy` gives the OpenSTA
 energies of the same primitives (per cycle, at a given input toggle rate). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
 cross-check (not an input to the model).
 
@@ -36,7 +37,7 @@ import functools
 import math
 from typing import NamedTuple
 
-from . import characterise
+from . import characterise, fanout
 from .tech import UnknownComponentError, value as tv
 
 
@@ -70,6 +71,8 @@ def primitive(name, *widths, activity=0.5):
     """45 nm area, energy per use and flop count of one primitive (see the module docstring)."""
     if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"primitive {name!r} widths must be positive integers, not {widths}")
+    if name == "buftree" and len(widths) == 2:
+        return _buffer_tree(*widths, activity=activity)
     table, points = _points()
     try:
         if name not in table["families"]:
@@ -86,6 +89,15 @@ def primitive(name, *widths, activity=0.5):
         flops = widths[0] if name in ("reg", "reg_en") else 0
     return Prim(area * tv("scale.area.180_to_45"),
                 activity * energy * tv("scale.energy.180_1v8_to_45_0v9"), flops)
+
+
+def _buffer_tree(bits, fan, activity):
+    """``buftree`` (bits, fanout): a ``fan``-way broadcast of ``bits`` wires, one buffer tree per
+    bit (:mod:`models.fanout`: liberty cell area and toggle energy; every buffer of a bit's tree
+    toggles with the bit). Not in the characterised table: Yosys inserts no buffers."""
+    cell, n = fanout.buffer_cell(), bits * fanout.tree_buffers(fan)
+    return Prim(n * cell.area_um2 * tv("scale.area.180_to_45"),
+                activity * n * cell.toggle_energy_pj * tv("scale.energy.180_1v8_to_45_0v9"), 0)
 
 
 @functools.lru_cache(maxsize=4096)

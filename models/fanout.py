@@ -1,0 +1,100 @@
+"""The buffer tree a broadcast wire needs: its buffers, area, energy and delay, from the liberty.
+
+A broadcast tile (:class:`hw.array.SystolicArray` ``tile=``) drives one operand wire per bit to
+every PE of the tile. Yosys + ABC map for area and insert no buffers (the mapped arrays have no
+BUFX2 / BUFX4 cells, whatever the fan-out), and OpenSTA times the unbuffered net with its whole
+load on one driver, so neither the synthesised area nor the unit Fmax shows what layout would add.
+This module counts it: one tree per broadcast bit, of :data:`BUFFER_CELL` buffers each driving at
+most :data:`STAGE_FANOUT` pins.
+
+* tree: the tile-boundary flop drives at most ``STAGE_FANOUT`` pins itself; a fan-out ``f`` needs
+  ``ceil(log_k f) - 1`` levels of buffers (k = ``STAGE_FANOUT``), the level next to the sinks
+  ``ceil(f / k)`` buffers, the next ``ceil(that / k)``, ... (:func:`tree_buffers`);
+* area and leakage: the cell's ``area`` / ``cell_leakage_power`` in the liberty;
+* energy per toggle: the cell's output internal energy plus one flop-input load
+  (:func:`models.characterise.cell_toggle_energy`, the rule every primitive's energy uses);
+* delay per level: the cell's ``cell_rise`` / ``cell_fall`` tables (mean of the two) at a load
+  of ``STAGE_FANOUT`` of its own input pins and the table's smallest input transition, linearly
+  interpolated along the load axis (:func:`level_delay_ns`); the tree adds ``levels`` of them to a
+  path that starts at the broadcast operand (:func:`tree_delay_ns`).
+
+Why k = 4: the fan-out-of-4 stage (logical effort's optimum stage effort is about 4: Sutherland,
+Sproull & Harris, *Logical Effort*, 1999, ch. 3); the liberty has no opinion on it. All cell
+figures are read from the osu018 liberty (:func:`models.synth.load_liberty`), none typed here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from . import characterise, synth
+from .buffer_tree import STAGE_FANOUT, tree_buffers, tree_levels  # noqa: F401 (re-exported)
+
+#: the buffer cell the trees are built of (osu018's strongest buffer)
+BUFFER_CELL = "BUFX4"
+
+
+@dataclass(frozen=True)
+class BufferCell:
+    """One liberty buffer cell's figures at osu018 (0.18 um, 1.8 V)."""
+    name: str
+    area_um2: float
+    input_pf: float          # pin A capacitance
+    max_load_pf: float       # pin Y max_capacitance
+    leakage_nw: float
+    toggle_energy_pj: float  # per output toggle (characterise.cell_toggle_energy)
+    loads_pf: tuple          # the delay tables' load axis (index_1)
+    delays_ns: tuple         # mean of cell_rise / cell_fall at the smallest input transition
+
+    def delay_ns(self, load_pf):
+        """Propagation delay at ``load_pf``, linear between the table's loads (clamped ends
+        extrapolate the nearest segment)."""
+        x, y = self.loads_pf, self.delays_ns
+        i = max(1, min(len(x) - 1, next((j for j, v in enumerate(x) if v >= load_pf), len(x) - 1)))
+        return y[i - 1] + (y[i] - y[i - 1]) * (load_pf - x[i - 1]) / (x[i] - x[i - 1])
+
+
+def _floats(text):
+    return [float(v) for v in text.replace('"', " ").replace(",", " ").split()]
+
+
+@functools.lru_cache(maxsize=None)
+def buffer_cell(name=BUFFER_CELL):
+    """:class:`BufferCell` ``name`` read from the liberty (:func:`models.synth.liberty_path`)."""
+    lib = synth.load_liberty(str(synth.liberty_path()))
+    cell = lib.find("cell", name)
+    if not cell:
+        raise KeyError(f"liberty has no cell {name}")
+    cell = cell[0]
+    a, y = synth._pin(cell, "A"), synth._pin(cell, "Y")
+    timing = y.find("timing")[0]
+    tables = [timing.find(kind)[0] for kind in ("cell_rise", "cell_fall")]
+    loads = _floats(" ".join(tables[0].complex["index_1"]))
+    # values: one row per load (index_1), one column per input transition (index_2): column 0
+    rise, fall = (synth._values(t) for t in tables)
+    delays = [(r[0] + f[0]) / 2 for r, f in zip(rise, fall)]
+    return BufferCell(name=name, area_um2=float(cell.attrs["area"]),
+                      input_pf=float(a.attrs["capacitance"]),
+                      max_load_pf=float(y.attrs["max_capacitance"]),
+                      leakage_nw=float(cell.attrs["cell_leakage_power"]),
+                      toggle_energy_pj=characterise.cell_toggle_energy(lib)[name],
+                      loads_pf=tuple(loads), delays_ns=tuple(delays))
+
+
+def level_delay_ns(k=STAGE_FANOUT, cell=BUFFER_CELL):
+    """Delay of one tree level at osu018: the buffer driving ``k`` of its own input pins."""
+    c = buffer_cell(cell)
+    return c.delay_ns(k * c.input_pf)
+
+
+def tree_delay_ns(fanout, k=STAGE_FANOUT, cell=BUFFER_CELL):
+    """Delay the buffer tree of a ``fanout``-way broadcast adds to a path from its source flop,
+    at osu018: :func:`tree_levels` x :func:`level_delay_ns`."""
+    return tree_levels(fanout, k) * level_delay_ns(k, cell)
+
+
+def tiled_fmax_mhz(fmax_mhz, fanout, k=STAGE_FANOUT, cell=BUFFER_CELL):
+    """An osu018 unit Fmax lowered by a ``fanout``-way broadcast tree in front of it (the PE's
+    critical path taken to start at the broadcast operand: an upper bound on the loss)."""
+    return 1000.0 / (1000.0 / fmax_mhz + tree_delay_ns(fanout, k, cell))
