@@ -26,6 +26,7 @@ figures are read from the osu018 liberty (:func:`models.synth.load_liberty`), no
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 from . import characterise, synth
@@ -98,3 +99,25 @@ def tiled_fmax_mhz(fmax_mhz, fanout, k=STAGE_FANOUT, cell=BUFFER_CELL):
     """An osu018 unit Fmax lowered by a ``fanout``-way broadcast tree in front of it (the PE's
     critical path taken to start at the broadcast operand: an upper bound on the loss)."""
     return 1000.0 / (1000.0 / fmax_mhz + tree_delay_ns(fanout, k, cell))
+
+
+def tree_netlist(fanout, buffered=True, k=STAGE_FANOUT, cell=BUFFER_CELL):
+    """(gate-level Verilog, top) of one broadcast bit: a source DFFPOSX1 driving ``fanout`` sink
+    DFFPOSX1s, through the :func:`tree_levels` levels of ``cell`` buffers (``buffered``) or
+    directly. What the tree's delay is checked against with OpenSTA (tests/test_fanout.py)."""
+    sizes, n = [], fanout
+    while n > k:
+        n = math.ceil(n / k)
+        sizes.append(n)
+    lines, wires, nets = ["DFFPOSX1 src (.CLK(clk), .D(d), .Q(s));"], ["s"], ["s"]
+    for level, count in enumerate(reversed(sizes) if buffered else ()):
+        new = [f"b{level}_{i}" for i in range(count)]
+        lines += [f"{cell} u{level}_{i} (.A({nets[i * len(nets) // count]}), .Y({w}));"
+                  for i, w in enumerate(new)]
+        wires += new
+        nets = new
+    lines += [f"DFFPOSX1 k{j} (.CLK(clk), .D({nets[j * len(nets) // fanout]}), .Q(q[{j}]));"
+              for j in range(fanout)]
+    top = f"broadcast_{fanout}_{'buf' if buffered else 'wire'}"
+    return (f"module {top}(clk, d, q);\ninput clk;\ninput d;\noutput [{fanout - 1}:0] q;\n"
+            + "".join(f"wire {w};\n" for w in wires) + "\n".join(lines) + "\nendmodule\n"), top

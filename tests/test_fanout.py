@@ -1,0 +1,116 @@
+"""Broadcast tiles' buffer trees (models.buffer_tree, models.fanout): the count per fan-out, the
+liberty figures they are built of, their place in a tiled array's inventory, and (slow) their
+delay against OpenSTA and the fact that Yosys inserts no buffers into a tiled array."""
+
+import math
+import re
+
+import pytest
+
+from models import cost_primitives, fanout, synth, tech
+from models.buffer_tree import STAGE_FANOUT, tree_buffers, tree_levels
+from models.inventory import _operand_widths, array_items_os, array_items_ws
+from models.registry import get_kind
+from models.sta import run_sta
+from tests.tools import require_sta, require_synthesis
+
+
+@pytest.mark.parametrize("fan, levels, buffers", [
+    (1, 0, 0), (4, 0, 0),             # the source flop drives up to 4 pins itself
+    (5, 1, 2), (8, 1, 2), (16, 1, 4),
+    (17, 2, 5 + 2), (64, 2, 16 + 4), (65, 3, 17 + 5 + 2)])
+def test_tree_buffer_count(fan, levels, buffers):
+    assert STAGE_FANOUT == 4   # the cases above are for fan-out-of-4 stages
+    assert tree_levels(fan) == levels
+    assert tree_buffers(fan) == buffers
+
+
+def test_tree_levels_rejects_nonsense():
+    with pytest.raises(ValueError):
+        tree_levels(0)
+
+
+def _cell_text(name):
+    text = synth.liberty_path().read_text()
+    start = text.index(f"cell ({name})")
+    return text[start:text.index("\ncell (", start + 1)]
+
+
+def _numbers(s):
+    return [float(v) for v in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", s)]
+
+
+def test_buffer_cell_figures_are_the_liberty_text():
+    require_synthesis()
+    text = _cell_text(fanout.BUFFER_CELL)
+    c = fanout.buffer_cell()
+    assert c.area_um2 == float(re.search(r"\barea\s*:\s*([\d.]+)", text).group(1))
+    pin_a = text[text.index("pin(A)"):text.index("pin(Y)")]
+    assert c.input_pf == float(re.search(r"\bcapacitance\s*:\s*([\d.]+)", pin_a).group(1))
+    # the delay at a load on the table's axis is the mean of cell_rise / cell_fall there, at
+    # the smallest input transition (column 0 of the row of that load)
+    rows = {}
+    for kind in ("cell_rise", "cell_fall"):
+        block = text[text.index(kind):]
+        index_1 = _numbers(re.search(r'index_1\s*\("([^"]*)"\)', block).group(1))
+        values = re.search(r"values\s*\((.*?)\);", block, re.S).group(1)
+        rows[kind] = [_numbers(r) for r in re.findall(r'"([^"]*)"', values)]
+    assert c.loads_pf == tuple(index_1)
+    for i, load in enumerate(index_1):
+        assert c.delay_ns(load) == pytest.approx((rows["cell_rise"][i][0] + rows["cell_fall"][i][0]) / 2)
+
+
+def test_buftree_primitive_is_buffers_times_the_cell():
+    require_synthesis()
+    c, prim = fanout.buffer_cell(), cost_primitives.primitive("buftree", 88, 64)
+    assert prim.area_um2 == pytest.approx(88 * 20 * c.area_um2 * tech.value("scale.area.180_to_45"))
+    assert prim.flop_bits == 0
+    assert cost_primitives.primitive("buftree", 88, 64, activity=0.25).energy_pj == pytest.approx(prim.energy_pj / 2)
+
+
+def _trees(items):
+    return [i for i in items if i.prim == "buftree"]
+
+
+def test_tiled_ws_inventory_counts_one_tree_per_row_tile_and_bit():
+    pe = get_kind("lut").prototype(weight_bits=2)
+    a_op = _operand_widths(pe)[0]
+    assert _trees(array_items_ws(pe, 64, 64)) == []
+    assert _trees(array_items_ws(pe, 64, 64, (1, 4))) == []        # a flop drives 4 PEs itself
+    trees = _trees(array_items_ws(pe, 64, 64, (1, 16)))
+    assert [(t.widths, t.count, t.event) for t in trees] == [((a_op, 16), 64 * 4, "token")]
+
+
+def test_tiled_os_inventory_counts_activation_and_weight_trees():
+    pe = get_kind("int8").prototype()
+    a_op, w_op = _operand_widths(pe)[:2]
+    assert _trees(array_items_os(pe, 16, 16)) == []
+    trees = _trees(array_items_os(pe, 16, 16, (8, 8)))
+    assert sorted((t.widths, t.count) for t in trees) == sorted([((a_op, 8), 16 * 2), ((w_op, 8), 16 * 2)])
+
+
+@pytest.mark.slow
+def test_tree_delay_agrees_with_opensta():
+    """The model's tree delay vs OpenSTA on hand-built trees: the buffered path's period less the
+    period of a flop driving 4 flops (no tree); an unbuffered net's delay grows with its load."""
+    require_sta()
+    lib = synth.liberty_path()
+
+    def period(fan, buffered):
+        return run_sta(*fanout.tree_netlist(fan, buffered), lib, clock_mhz=100.0).critical_path.period_ns
+
+    base = period(STAGE_FANOUT, False)
+    for fan in (8, 16, 64, 256):
+        measured = period(fan, True) - base
+        assert measured == pytest.approx(fanout.tree_delay_ns(fan), rel=0.3), fan
+    wires = [period(fan, False) for fan in (4, 16, 64, 256)]
+    assert wires == sorted(wires) and wires[-1] > 3 * period(256, True)
+
+
+@pytest.mark.slow
+def test_yosys_inserts_no_buffers_in_a_tiled_array():
+    """Why the trees are modelled: the mapped tiled array has no buffer cells."""
+    require_synthesis()
+    r = synth.synthesize("lut", rows=1, cols=16, pe_options=(("weight_bits", 2),), tile=(1, 16))
+    assert not [c for c in r.mapped_cells if c.startswith("BUF") or c.startswith("CLKBUF")]
+    assert math.isfinite(r.area_um2)
