@@ -1,6 +1,7 @@
-"""How many buffers a broadcast wire's tree needs: pure arithmetic, no liberty (its cell figures
-are :mod:`models.fanout`'s; this module stays import-free so :mod:`models.inventory` can count
-trees without the synthesis modules).
+"""A broadcast wire's buffer tree: how many buffers, what they cost and what delay they add, from
+the osu018 figures :mod:`models.tech` records (``osu018.BUFX4.*``; :mod:`models.fanout` re-derives
+them from the liberty and checks them against OpenSTA). It imports no synthesis module, so
+:mod:`models.inventory` and :mod:`models.cost_primitives` can use it without the tools.
 
 The tree's source flop drives at most :data:`STAGE_FANOUT` pins itself; a fan-out ``f`` needs
 ``ceil(log_k f) - 1`` levels of buffers (k = ``STAGE_FANOUT``): the level next to the sinks
@@ -10,6 +11,11 @@ Effort*, 1999, ch. 3); the liberty has no opinion on it.
 """
 
 import math
+
+from .tech import value as tv
+
+#: the buffer cell the trees are built of (osu018's strongest buffer)
+BUFFER_CELL = "BUFX4"
 
 #: pins one buffer (or the tree's source flop) drives: fan-out of 4 (see the module docstring)
 STAGE_FANOUT = 4
@@ -35,3 +41,18 @@ def tree_buffers(fanout, k=STAGE_FANOUT):
         n = math.ceil(n / k)
         total += n
     return total
+
+
+def tree_delay_ns(fanout, k=STAGE_FANOUT):
+    """Delay the tree of a ``fanout``-way broadcast adds to a path from its source flop, at
+    osu018: :func:`tree_levels` x one level's delay (``osu018.BUFX4.fo4_delay``, recorded for
+    k = 4)."""
+    if k != STAGE_FANOUT:
+        raise ValueError(f"the recorded level delay is for fan-out {STAGE_FANOUT} stages, not {k}")
+    return tree_levels(fanout, k) * tv(f"osu018.{BUFFER_CELL}.fo4_delay")
+
+
+def tiled_fmax_mhz(fmax_mhz, fanout):
+    """An osu018 unit Fmax lowered by a ``fanout``-way broadcast tree in front of it (the unit's
+    critical path taken to start at the broadcast operand: an upper bound on the loss)."""
+    return 1000.0 / (1000.0 / fmax_mhz + tree_delay_ns(fanout))

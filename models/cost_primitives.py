@@ -24,7 +24,7 @@ compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``table`
 a design's own decode table, :func:`models.inventory.table_items`), ``lead1`` (w: leading-one
 position), ``addsubn`` (w, b: ``a + b`` and ``a - b``), ``cneg`` / ``cnegadd`` / ``scnegadd``
 (a, w: ``[c +] (s ? -x : x)``, x unsigned / signed), ``buftree`` (bits, fanout: a broadcast
-wire's buffer trees, read from the liberty by :mod:`models.fanout`, not characterised). :func:`sta_energy` gives the OpenSTA
+wire's buffer trees, liberty figures recorded in :mod:`models.tech`, :mod:`models.buffer_tree`; not characterised). :func:`sta_energy` gives the OpenSTA
 energies of the same primitives (per cycle, at a given input toggle rate). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
 cross-check (not an input to the model).
 
@@ -37,7 +37,8 @@ import functools
 import math
 from typing import NamedTuple
 
-from . import characterise, fanout
+from . import characterise
+from .buffer_tree import BUFFER_CELL, tree_buffers
 from .tech import UnknownComponentError, value as tv
 
 
@@ -93,11 +94,13 @@ def primitive(name, *widths, activity=0.5):
 
 def _buffer_tree(bits, fan, activity):
     """``buftree`` (bits, fanout): a ``fan``-way broadcast of ``bits`` wires, one buffer tree per
-    bit (:mod:`models.fanout`: liberty cell area and toggle energy; every buffer of a bit's tree
-    toggles with the bit). Not in the characterised table: Yosys inserts no buffers."""
-    cell, n = fanout.buffer_cell(), bits * fanout.tree_buffers(fan)
-    return Prim(n * cell.area_um2 * tv("scale.area.180_to_45"),
-                activity * n * cell.toggle_energy_pj * tv("scale.energy.180_1v8_to_45_0v9"), 0)
+    bit (:mod:`models.buffer_tree`: the liberty's cell area and toggle energy as
+    :mod:`models.tech` records them; every buffer of a bit's tree toggles with the bit). Not in
+    the characterised table: Yosys inserts no buffers."""
+    n = bits * tree_buffers(fan)
+    return Prim(n * tv(f"osu018.{BUFFER_CELL}.area") * tv("scale.area.180_to_45"),
+                activity * n * tv(f"osu018.{BUFFER_CELL}.toggle_energy")
+                * tv("scale.energy.180_1v8_to_45_0v9"), 0)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,11 +1,13 @@
-"""The buffer tree a broadcast wire needs: its buffers, area, energy and delay, from the liberty.
+"""The buffer tree a broadcast wire needs, read from the liberty and checked against OpenSTA.
 
 A broadcast tile (:class:`hw.array.SystolicArray` ``tile=``) drives one operand wire per bit to
 every PE of the tile. Yosys + ABC map for area and insert no buffers (the mapped arrays have no
 BUFX2 / BUFX4 cells, whatever the fan-out), and OpenSTA times the unbuffered net with its whole
 load on one driver, so neither the synthesised area nor the unit Fmax shows what layout would add.
-This module counts it: one tree per broadcast bit, of :data:`BUFFER_CELL` buffers each driving at
-most :data:`STAGE_FANOUT` pins.
+:mod:`models.buffer_tree` counts it (one tree per broadcast bit, of ``BUFFER_CELL`` buffers each
+driving at most ``STAGE_FANOUT`` pins) from figures :mod:`models.tech` records; this module
+derives those figures from the liberty (:func:`derive_buffer_constants`) and builds the trees as
+netlists for OpenSTA (:func:`tree_netlist`).
 
 * tree: the tile-boundary flop drives at most ``STAGE_FANOUT`` pins itself; a fan-out ``f`` needs
   ``ceil(log_k f) - 1`` levels of buffers (k = ``STAGE_FANOUT``), the level next to the sinks
@@ -16,7 +18,7 @@ most :data:`STAGE_FANOUT` pins.
 * delay per level: the cell's ``cell_rise`` / ``cell_fall`` tables (mean of the two) at a load
   of ``STAGE_FANOUT`` of its own input pins and the table's smallest input transition, linearly
   interpolated along the load axis (:func:`level_delay_ns`); the tree adds ``levels`` of them to a
-  path that starts at the broadcast operand (:func:`tree_delay_ns`).
+  path that starts at the broadcast operand (``buffer_tree.tree_delay_ns``).
 
 Why k = 4: the fan-out-of-4 stage (logical effort's optimum stage effort is about 4: Sutherland,
 Sproull & Harris, *Logical Effort*, 1999, ch. 3); the liberty has no opinion on it. All cell
@@ -30,10 +32,7 @@ import math
 from dataclasses import dataclass
 
 from . import characterise, synth
-from .buffer_tree import STAGE_FANOUT, tree_buffers, tree_levels  # noqa: F401 (re-exported)
-
-#: the buffer cell the trees are built of (osu018's strongest buffer)
-BUFFER_CELL = "BUFX4"
+from .buffer_tree import BUFFER_CELL, STAGE_FANOUT, tree_buffers, tree_delay_ns, tree_levels  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,12 @@ def level_delay_ns(k=STAGE_FANOUT, cell=BUFFER_CELL):
     return c.delay_ns(k * c.input_pf)
 
 
-def tree_delay_ns(fanout, k=STAGE_FANOUT, cell=BUFFER_CELL):
-    """Delay the buffer tree of a ``fanout``-way broadcast adds to a path from its source flop,
-    at osu018: :func:`tree_levels` x :func:`level_delay_ns`."""
-    return tree_levels(fanout, k) * level_delay_ns(k, cell)
-
-
-def tiled_fmax_mhz(fmax_mhz, fanout, k=STAGE_FANOUT, cell=BUFFER_CELL):
-    """An osu018 unit Fmax lowered by a ``fanout``-way broadcast tree in front of it (the PE's
-    critical path taken to start at the broadcast operand: an upper bound on the loss)."""
-    return 1000.0 / (1000.0 / fmax_mhz + tree_delay_ns(fanout, k, cell))
+def derive_buffer_constants():
+    """The ``osu018.BUFX4.*`` figures :mod:`models.tech` records, re-derived from the liberty."""
+    c = buffer_cell(BUFFER_CELL)
+    return {f"osu018.{c.name}.area": c.area_um2,
+            f"osu018.{c.name}.toggle_energy": c.toggle_energy_pj,
+            f"osu018.{c.name}.fo4_delay": level_delay_ns(STAGE_FANOUT, c.name)}
 
 
 def tree_netlist(fanout, buffered=True, k=STAGE_FANOUT, cell=BUFFER_CELL):

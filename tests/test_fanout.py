@@ -8,7 +8,7 @@ import re
 import pytest
 
 from models import cost_primitives, fanout, synth, tech
-from models.buffer_tree import STAGE_FANOUT, tree_buffers, tree_levels
+from models.buffer_tree import STAGE_FANOUT, tiled_fmax_mhz, tree_buffers, tree_delay_ns, tree_levels
 from models.inventory import _operand_widths, array_items_os, array_items_ws
 from models.registry import get_kind
 from models.sta import run_sta
@@ -23,6 +23,11 @@ def test_tree_buffer_count(fan, levels, buffers):
     assert STAGE_FANOUT == 4   # the cases above are for fan-out-of-4 stages
     assert tree_levels(fan) == levels
     assert tree_buffers(fan) == buffers
+
+
+def test_tiled_fmax_adds_the_tree_delay_to_the_period():
+    assert tiled_fmax_mhz(100.0, 4) == 100.0
+    assert 1000 / tiled_fmax_mhz(100.0, 64) - 10.0 == pytest.approx(2 * tech.value("osu018.BUFX4.fo4_delay"))
 
 
 def test_tree_levels_rejects_nonsense():
@@ -60,10 +65,24 @@ def test_buffer_cell_figures_are_the_liberty_text():
         assert c.delay_ns(load) == pytest.approx((rows["cell_rise"][i][0] + rows["cell_fall"][i][0]) / 2)
 
 
-def test_buftree_primitive_is_buffers_times_the_cell():
+def test_recorded_buffer_figures_are_the_liberty_s():
     require_synthesis()
-    c, prim = fanout.buffer_cell(), cost_primitives.primitive("buftree", 88, 64)
-    assert prim.area_um2 == pytest.approx(88 * 20 * c.area_um2 * tech.value("scale.area.180_to_45"))
+    derived = fanout.derive_buffer_constants()
+    assert derived and all(tech.value(name) == pytest.approx(v, rel=1e-9) for name, v in derived.items())
+
+
+def test_level_delay_is_at_four_buffer_inputs():
+    require_synthesis()
+    c = fanout.buffer_cell()
+    assert c.loads_pf[0] < 4 * c.input_pf < c.loads_pf[-1]   # interpolated, not extrapolated
+    assert fanout.level_delay_ns() == pytest.approx(c.delay_ns(4 * c.input_pf))
+    assert c.delays_ns[0] < fanout.level_delay_ns() < c.delays_ns[-1]
+
+
+def test_buftree_primitive_is_buffers_times_the_cell():
+    prim = cost_primitives.primitive("buftree", 88, 64)
+    assert prim.area_um2 == pytest.approx(88 * 20 * tech.value("osu018.BUFX4.area")
+                                          * tech.value("scale.area.180_to_45"))
     assert prim.flop_bits == 0
     assert cost_primitives.primitive("buftree", 88, 64, activity=0.25).energy_pj == pytest.approx(prim.energy_pj / 2)
 
@@ -102,7 +121,7 @@ def test_tree_delay_agrees_with_opensta():
     base = period(STAGE_FANOUT, False)
     for fan in (8, 16, 64, 256):
         measured = period(fan, True) - base
-        assert measured == pytest.approx(fanout.tree_delay_ns(fan), rel=0.3), fan
+        assert measured == pytest.approx(tree_delay_ns(fan), rel=0.3), fan
     wires = [period(fan, False) for fan in (4, 16, 64, 256)]
     assert wires == sorted(wires) and wires[-1] > 3 * period(256, True)
 
