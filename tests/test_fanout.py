@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from models import cost_primitives, fanout, synth, tech
+from models import cost, cost_primitives, fanout, inventory, synth, tech
+from models.claims import broadcast_summary
+from models.claims_configs import CONFIGS
 from models.buffer_tree import STAGE_FANOUT, tiled_fmax_mhz, tree_buffers, tree_delay_ns, tree_levels
 from models.inventory import _operand_widths, array_items_os, array_items_ws
 from models.registry import get_kind
@@ -133,3 +135,23 @@ def test_yosys_inserts_no_buffers_in_a_tiled_array():
     r = synth.synthesize("lut", rows=1, cols=16, pe_options=(("weight_bits", 2),), tile=(1, 16))
     assert not [c for c in r.mapped_cells if c.startswith("BUF") or c.startswith("CLKBUF")]
     assert math.isfinite(r.area_um2)
+
+
+def test_claims_summary_states_the_broadcast_trees():
+    lut = broadcast_summary(CONFIGS["luttc-vs-fp16"])
+    assert "64-way: 2 level(s) of BUFX4, 20 a bit" in lut and lut.count("tile") == 1   # design only
+    assert "8-way: 1 level(s) of BUFX4, 2 a bit" in broadcast_summary(CONFIGS["bitmod-vs-ant"])
+    assert broadcast_summary(CONFIGS["luttc-vs-unpu"]) == ""                          # untiled
+
+
+def test_tiled_lut_area_grows_by_its_trees(monkeypatch):
+    """The cost model's slot_regs area of a 64x64 LUT array in 1x64 tiles, with and without the
+    trees: they differ by exactly 64 rows' trees of the row operand's bits."""
+    pe = get_kind("lut").prototype(weight_bits=2)
+    a_op = _operand_widths(pe)[0]
+    acc = cost.CostConfig("lut", 64, 64, "ws", pe_options=(("weight_bits", 2),), tile=(1, 64)).design().facts
+    with_trees = cost.hardware(acc, 45, 0.5).area["slot_regs"]
+    monkeypatch.setattr(inventory, "broadcast_items", lambda *args: [])
+    without = cost.hardware(acc, 45, 0.5).area["slot_regs"]
+    trees = 64 * cost_primitives.primitive("buftree", a_op, 64).area_um2
+    assert with_trees - without == pytest.approx(trees) and trees > 0.05 * without
