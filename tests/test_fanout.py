@@ -5,6 +5,7 @@ delay against OpenSTA and the fact that Yosys inserts no buffers into a tiled ar
 import math
 import re
 
+import pandas as pd
 import pytest
 
 from models import cost, cost_primitives, fanout, inventory, synth, tech
@@ -14,6 +15,7 @@ from models.buffer_tree import STAGE_FANOUT, tiled_fmax_mhz, tree_buffers, tree_
 from models.inventory import _operand_widths, array_items_os, array_items_ws
 from models.registry import get_kind
 from models.sta import run_sta
+from sim import report_timing
 from tests.tools import require_sta, require_synthesis
 
 
@@ -155,3 +157,17 @@ def test_tiled_lut_area_grows_by_its_trees(monkeypatch):
     without = cost.hardware(acc, 45, 0.5).area["slot_regs"]
     trees = 64 * cost_primitives.primitive("buftree", a_op, 64).area_um2
     assert with_trees - without == pytest.approx(trees) and trees > 0.05 * without
+
+
+def test_broadcast_rows_lower_the_slowest_unit_s_fmax():
+    sides = report_timing.tiled_sides()
+    assert ("LUT W2A8", "lut", (("weight_bits", 2),), (1, 64)) in sides
+    assert all(max(tile) > 1 for *_, tile in sides)
+    timing = pd.DataFrame({"design": [s[0] for s in sides], "fmax_osu018_mhz": [100.0] * len(sides)})
+    rows = report_timing.broadcast_rows(sides, timing).set_index("design")
+    lut = rows.loc["LUT W2A8"]
+    assert (lut.fanout, lut.tree_levels) == (64, 2)
+    period = 10.0 + 2 * tech.value("osu018.BUFX4.fo4_delay")
+    assert lut.tiled_fmax_osu018_mhz == pytest.approx(1000 / period, abs=0.01)
+    assert lut.tiled_fmax_mhz == pytest.approx(report_timing.fmax_at_45nm(1000 / period), abs=0.1)
+    assert (rows.tiled_fmax_osu018_mhz < 100.0).all()
