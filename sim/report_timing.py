@@ -122,6 +122,12 @@ def timing_tables(designs, progress=None):
     return units, design_rows(units), note
 
 
+BROADCAST_COLUMNS = ("design, pe, tile (the claims' broadcast tiles), fanout (the tile's largest), tree_levels "
+                     "(BUFX4, fan-out of 4 each), tree_delay_ns (osu018), fmax_osu018_mhz (the slowest "
+                     "unit's, as timing.csv), tiled_fmax_osu018_mhz (with the tree's delay), "
+                     "tiled_fmax_mhz (45 nm)")
+
+
 def tiled_sides(configs=None):
     """(label, kind, options, tile) of every side of the claims' configurations
     (:data:`models.claims_configs.CONFIGS`) that is in broadcast tiles, each once."""
