@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 
 from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, UNKNOWN, SynthesisFactor, measure
 from .claim_row import row
+from .buffer_tree import BUFFER_CELL, tree_buffers, tree_delay_ns, tree_levels
 from .claims_configs import CLAIMS, COMMON, CONFIGS, EXTRA_WORKLOADS, Claim, Setting, Side
 from .lmul_claims import lmul_rows
 from .lmul_energy import load as load_synthesis
@@ -222,12 +223,31 @@ def _note(claim: Claim, config):
     return "; ".join(parts)
 
 
+def broadcast_summary(config):
+    """One clause per tiled side of ``config``: the broadcast's fan-out, its buffer trees (counted
+    in the side's area and energy, :func:`models.inventory.broadcast_items`) and the delay they
+    add at osu018 to a path from the broadcast operand (not in any ratio: both sides run at the
+    setting's clock, which the tree's delay may not allow)."""
+    out = []
+    for side in (config.design, config.baseline):
+        fans = sorted({f for f in side.tile if f > 1}, reverse=True)
+        if not fans:
+            continue
+        trees = ", ".join(f"{f}-way: {tree_levels(f)} level(s) of {BUFFER_CELL}, {tree_buffers(f)} a bit, "
+                          f"+{tree_delay_ns(f):.3g} ns at osu018" for f in fans)
+        out.append(f"{side.label} tile {side.tile[0]}x{side.tile[1]} broadcast buffer trees ({trees}) "
+                   f"counted in area and energy, their delay not in the clock")
+    return "; ".join(out)
+
+
 def claim_row(claim, quick=False, synth_data=None):
     """The claims.csv row of one :class:`~models.claims_configs.Claim`."""
     config = CONFIGS[claim.config]
     planned = [s.planned_kind for s in (config.design, config.baseline) if s.planned_kind]
     built = planned and all(k in PE_KINDS for k in planned) and claim.like_when_built
-    summary = config.summary + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else "")
+    broadcast = broadcast_summary(config)
+    summary = (config.summary + (f" [{broadcast}]" if broadcast else "")
+               + (f" [--quick: {QUICK_WORKLOAD} for every workload]" if quick else ""))
     # the factors past the paper config model the paper's own simulator, which an unreproducible
     # (GPU, unverified) figure did not come from
     beyond = () if claim.unreproducible else residual_chain(config, claim.metric, quick, synth_data)

@@ -28,7 +28,8 @@ sign-extended b-bit operand), ``eq`` / ``lt`` (w), ``eqc`` (w:
 compare with a constant), ``and`` (w), ``rom`` (n, w: constant lookup), ``table`` (k, w, content:
 a design's own decode table, :func:`models.inventory.table_items`), ``lead1`` (w: leading-one
 position), ``addsubn`` (w, b: ``a + b`` and ``a - b``), ``cneg`` / ``cnegadd`` / ``scnegadd``
-(a, w: ``[c +] (s ? -x : x)``, x unsigned / signed). :func:`sta_energy` gives the OpenSTA
+(a, w: ``[c +] (s ? -x : x)``, x unsigned / signed), ``buftree`` (bits, fanout: a broadcast
+wire's buffer trees, liberty figures recorded in :mod:`models.tech`, :mod:`models.buffer_tree`; not characterised). :func:`sta_energy` gives the OpenSTA
 energies of the same primitives (per cycle, at a given input toggle rate). :func:`horowitz` gives Horowitz's 45 nm add / multiply figures as an independent
 cross-check (not an input to the model).
 
@@ -42,6 +43,7 @@ import math
 from typing import NamedTuple
 
 from . import characterise
+from .buffer_tree import BUFFER_CELL, tree_buffers
 from .tech import UnknownComponentError, value as tv
 
 
@@ -71,6 +73,8 @@ def primitive(name, *widths, activity=0.5):
     """45 nm area, energy per use and flop count of one primitive (see the module docstring)."""
     if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"primitive {name!r} widths must be positive integers, not {widths}")
+    if name == "buftree" and len(widths) == 2:
+        return _buffer_tree(*widths, activity=activity)
     table, points = _points()
     try:
         if name not in table["families"]:
@@ -87,6 +91,17 @@ def primitive(name, *widths, activity=0.5):
     active, idle = sta_energy(name, *widths, activity=activity)
     # a fitted point's hot figure could fall below its idle one: no negative energy
     return Prim(area * tv("scale.area.180_to_45"), max(0.0, active - idle), flops, idle)
+
+
+def _buffer_tree(bits, fan, activity):
+    """``buftree`` (bits, fanout): a ``fan``-way broadcast of ``bits`` wires, one buffer tree per
+    bit (:mod:`models.buffer_tree`: the liberty's cell area and toggle energy as
+    :mod:`models.tech` records them; every buffer of a bit's tree toggles with the bit). Not in
+    the characterised table: Yosys inserts no buffers."""
+    n = bits * tree_buffers(fan)
+    return Prim(n * tv(f"osu018.{BUFFER_CELL}.area") * tv("scale.area.180_to_45"),
+                activity * n * tv(f"osu018.{BUFFER_CELL}.toggle_energy")
+                * tv("scale.energy.180_1v8_to_45_0v9"), 0)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -35,6 +35,7 @@ from hw.pe import facts_only
 from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
+from .buffer_tree import tree_buffers
 from .gobo_outlier_share import MINILM_OUTLIER_FRACTION
 from .tech import UnknownComponentError
 
@@ -685,9 +686,19 @@ def _tile_stages(side, tile):
 
 
 # Broadcast tiles (``SystolicArray(tile=...)``): inside a tile an operand is one wire driving every
-# PE of the tile, so only the registers at tile boundaries are counted. The wire's fan-out
-# buffering is not: the primitive table (models.cost_primitives / models.tech) has no figure for a
-# buffer tree or a wire, and the model leaves wires between PEs out everywhere (models.cost).
+# PE of the tile, so only the registers at tile boundaries are counted, plus the wire's buffer
+# trees (:func:`broadcast_items`: Yosys inserts none, layout would). Other wires between PEs are
+# left out everywhere (models.cost), and so are the control nets (valids, enables), whose fan-out
+# is the same tiled or not.
+
+
+def broadcast_items(operand_bits, trees, fan):
+    """The buffer trees of ``trees`` broadcast operands of ``operand_bits`` bits, each driving
+    ``fan`` PEs (:mod:`models.buffer_tree`, :mod:`models.fanout`), in group ``slot_regs``: every tree carries each token
+    once. None below a fan-out the source flop drives itself."""
+    if tree_buffers(fan) == 0:
+        return []
+    return [Item("slot_regs", "buftree", (operand_bits, fan), trees, "token", trees)]
 
 
 def array_items_ws(pe, R, C, tile=(1, 1)):
@@ -705,7 +716,9 @@ def array_items_ws(pe, R, C, tile=(1, 1)):
       bank-select mux in front of the PE;
     * the bottom row's valid delay (L flops, ``outv_c{C-1}``; the other columns' copies are unused
       and removed by synthesis) and the output deskew (``deskew_c{c}``: Tc-1-c//tile_cols stages
-      of the bottom row's significant bits, :func:`_out_bits`).
+      of the bottom row's significant bits, :func:`_out_bits`);
+    * tiled: each row's token broadcast to a tile's tile_cols PEs (R * Tc buffer trees,
+      :func:`broadcast_items`).
     """
     L = pe.latency
     a_op, w_op, _, _ = _operand_widths(pe)
@@ -725,7 +738,7 @@ def array_items_ws(pe, R, C, tile=(1, 1)):
         Item("slot_regs", "mux", (2, _bank_bits(pe)), R * C, "step", 1),
         Item("edge_regs", "reg", (1,), L, "token", L),
         Item("edge_regs", "reg", (_out_bits(pe, R, "ws"),), tri_c, "out_word", tri_c),
-    ]
+    ] + broadcast_items(a_op, R * Tc, tile[1])
 
 
 def array_items_os(pe, R, C, tile=(1, 1)):
@@ -747,7 +760,9 @@ def array_items_os(pe, R, C, tile=(1, 1)):
       delay (L flops, ``cap_{r}_{c}``) of ``valid & last``, which depends only on the slot's
       tile depth r // tile_rows + c // tile_cols: Tr + Tc - 1 distinct delays;
     * the drain counter (``drain_left``, range(R+1), decremented R times a fold), the shift
-      enables of column tiles 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``).
+      enables of column tiles 1.. (``shift_c{c}``) and the output deskew (``deskew_c{c}``);
+    * tiled: activation lanes broadcast to tile_cols PEs (R * Tc buffer trees), weight lanes to
+      tile_rows PEs (C * Tr trees) (:func:`broadcast_items`).
     """
     L, A = pe.latency, pe.acc_width
     a_op, w_op, _, _ = _operand_widths(pe)
@@ -773,7 +788,7 @@ def array_items_os(pe, R, C, tile=(1, 1)):
         Item("edge_regs", "add", (drain,), 1, "fold", R),
         Item("edge_regs", "reg", (1,), Tc - 1, "fold", 2 * (Tc - 1)),
         Item("edge_regs", "reg", (A,), tri_c, "out_word", tri_c),
-    ]
+    ] + broadcast_items(a_op, R * Tc, tc) + broadcast_items(w_op, C * Tr, tr)
 
 
 ARRAY_INVENTORIES = {"ws": array_items_ws, "os": array_items_os}

@@ -179,6 +179,15 @@ _RECORDS = [
                f"{OSU018}: XOR2X1 Y internal_power (first entry, mean over A/B) + 0.5 C V^2 of one D-pin load",
                180, 1.8),
 
+    # a broadcast wire's buffer trees (models.buffer_tree; models.fanout re-derives these from the file)
+    TechRecord("osu018.BUFX4.area", 32, "um^2", f"{OSU018}: cell BUFX4 area", 180, 1.8),
+    TechRecord("osu018.BUFX4.toggle_energy", 0.1105877414, "pJ/toggle",
+               f"{OSU018}: BUFX4 Y internal_power (first entry) + 0.5 C V^2 of one D-pin load", 180, 1.8),
+    TechRecord("osu018.BUFX4.fo4_delay", 0.11434170806, "ns",
+               f"{OSU018}: BUFX4 mean of cell_rise / cell_fall at 0.06 ns input transition and a load of "
+               f"4 BUFX4 A pins (4 x 0.0139855 pF), linear between the table's loads", 180, 1.8,
+               note="one level of a fan-out-of-4 buffer tree"),
+
     TechRecord("sram.bitcell.area", 0.346, "um^2/bit",
                "Intel 45 nm 6T SRAM cell (Bohr, Jan 2006; Mistry et al., IEDM 2007)", 45,
                note="bit cell only: periphery (decoders, sense amplifiers) is not included"),

@@ -399,10 +399,12 @@ COLUMNS = {
                   "(delay + setup)), fmax_mhz (scaled to 45 nm by Stillmaker & Baas; sim/report_timing.py)",
     "timing_units.csv": "design, pe, unit (pe / act_border / weight_border / post_array), area_osu018_um2, start, "
                         "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
+    "timing_broadcast.csv": report_timing.BROADCAST_COLUMNS,
     "model_quality.csv": report_accuracy.COLUMNS,
 }
 # written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
-OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv")
+OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv",
+                   "timing_broadcast.csv")
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
           "energy_breakdown.csv", "workload_cycles.csv", "claims.csv", "int_vs_fp.csv")
 
@@ -448,6 +450,7 @@ def gather(plan, staging, progress):
     if timing is not None:
         tables["timing.csv"] = timing
         tables["timing_units.csv"] = timing_units
+        tables["timing_broadcast.csv"] = report_timing.broadcast_rows(report_timing.tiled_sides())
     tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
     progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
     tables["model_quality.csv"], model_note = report_accuracy.model_quality(plan.model_quality, costs, progress)

@@ -17,6 +17,13 @@ needs, times at 140 MHz), and its port-to-port paths include the unbuffered fan-
 are copies, so more do not lengthen its paths) has it timed the same way: it sits between the
 accelerator's group accumulator read and its output registers, and runs on the same clock.
 
+A design in broadcast tiles (``SystolicArray(tile=...)``, the claims' LUT Tensor Core and BitMoD
+configurations) drives each operand bit to a whole tile; Yosys inserts no buffers, and a unit
+timed alone sees one pin of load, so its Fmax is lowered by the delay of the buffer tree layout
+would add (:func:`broadcast_rows`, :mod:`models.buffer_tree`): the tile's largest fan-out, its
+tree's levels of one fan-out-of-4 BUFX4 delay each, added to the slowest unit's period (as if its
+critical path started at the broadcast operand: an upper bound on the loss).
+
 A design's Fmax = the lowest of its units' Fmax, at osu018 (0.18 um, 1.8 V), and scaled to the cost
 model's 45 nm by Stillmaker & Baas's delay fits (``scale.delay.180_1v8_to_45_0v9`` of
 :mod:`models.tech`): a relative figure between designs (ideal clock, no wire load, no layout).
@@ -25,6 +32,9 @@ model's 45 nm by Stillmaker & Baas's delay fits (``scale.delay.180_1v8_to_45_0v9
 import pandas as pd
 
 from models import synth, tech
+from models.buffer_tree import tree_delay_ns, tree_levels, tiled_fmax_mhz
+from models.claims_configs import CONFIGS
+from models.registry import get_kind
 from models.sta import NOMINAL_PERIOD_NS, StaError, find_sta, run_sta
 
 # the osu018 -> 45 nm gate-delay factor (Fmax at 45 nm = Fmax at osu018 / this), with its source
@@ -110,3 +120,39 @@ def timing_tables(designs, progress=None):
             f"(x {1 / tech.value(DELAY_RECORD):.2f}). Ideal clock, no wire load, no layout: a figure "
             f"for comparing designs.")
     return units, design_rows(units), note
+
+
+BROADCAST_COLUMNS = ("design, pe, tile (the claims' broadcast tiles), fanout (the tile's largest), tree_levels "
+                     "(BUFX4, fan-out of 4 each), tree_delay_ns (osu018), fmax_osu018_mhz (the slowest "
+                     "unit's, as timing.csv), tiled_fmax_osu018_mhz (with the tree's delay), "
+                     "tiled_fmax_mhz (45 nm)")
+
+
+def tiled_sides(configs=None):
+    """(label, kind, options, tile) of every side of the claims' configurations
+    (:data:`models.claims_configs.CONFIGS`) that is in broadcast tiles, each once."""
+    seen = {}
+    for config in (configs or CONFIGS).values():
+        for side in (config.design, config.baseline):
+            if max(side.tile) > 1:
+                seen.setdefault((side.label, side.kind, tuple(side.options), tuple(side.tile)), None)
+    return list(seen)
+
+
+def broadcast_rows(sides, timing=None):
+    """timing_broadcast.csv: per tiled side (label, kind, options, tile): its units' Fmax (the
+    slowest unit, :func:`design_rows`; ``timing`` = that table if already made, keyed by label),
+    the tile's largest fan-out, its buffer tree's levels and delay at osu018, and the Fmax with
+    the tree in front of the slowest unit, at osu018 and at 45 nm."""
+    if timing is None:
+        timing = design_rows(unit_rows([(label, get_kind(kind), options) for label, kind, options, _ in sides]))
+    fmax = dict(zip(timing.design, timing.fmax_osu018_mhz))
+    rows = []
+    for label, kind, options, tile in sides:
+        fan = max(tile)
+        tiled = tiled_fmax_mhz(fmax[label], fan)
+        rows.append({"design": label, "pe": kind, "tile": f"{tile[0]}x{tile[1]}", "fanout": fan,
+                     "tree_levels": tree_levels(fan), "tree_delay_ns": round(tree_delay_ns(fan), 4),
+                     "fmax_osu018_mhz": round(fmax[label], 2), "tiled_fmax_osu018_mhz": round(tiled, 2),
+                     "tiled_fmax_mhz": round(fmax_at_45nm(tiled), 1)})
+    return pd.DataFrame(rows)
