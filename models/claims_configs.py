@@ -136,6 +136,11 @@ _BITMOD_COMMON = Side("BitMoD mixed4 W4A8 g128", "bitserial",
                       (("weight_format", "mixed4"), ("group_size", 128)))
 
 # MixPE's two claims: what is not known about the comparison, and what the BitFusion side leaves out
+# MixPE's two comparisons (one per built baseline) share its design, system setting and
+# common-array design
+_MIXPE_DESIGN = Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)), rows=64, cols=64)
+_MIXPE_SETTING = Setting(clock_mhz=500, workload="llama2-7b-prefill")
+_MIXPE_COMMON = Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)))
 _MIXPE_ANT_CAVEAT = ("which accelerator the paper's ratio is against is not in the spec (ANT, BitFusion, FP16 "
                      "and INT8 are its baselines); ANT at W8A8 is an inference (ANT has no W4A8 mode)")
 _MIXPE_CAVEAT = ("which accelerator the paper's ratio is against is not in the spec (ANT, BitFusion, FP16 and "
@@ -238,25 +243,25 @@ CONFIGS = {c.name: c for c in (
         source="pe-designs.md s3, baselines.md s4 (SUM 1.44x)"),
     PaperConfig(
         name="mixpe-vs-ant", paper="MixPE (2024)",
-        design=Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)), rows=64, cols=64),
+        design=_MIXPE_DESIGN,
         # INF: ANT has no W4A8 mode (act int8 needs 8-bit weights), so W8A8 fused on W4A8 layers
         baseline=Side("ANT W8A8 fused", "ant", _W8A8),
-        setting=Setting(clock_mhz=500, workload="llama2-7b-prefill"),
-        common_design=Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128))),
+        setting=_MIXPE_SETTING,
+        common_design=_MIXPE_COMMON,
         common_baseline=Side("INT8", "int8"),
         summary="MixPE W4A8 g128 64x64 vs ANT W8A8 32x32 (also BitFusion 32x40, FP16 32x28, INT8 32x32), "
                 "500 MHz, node not stated (45 nm), Llama-2-7B prefill, system",
         source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline)"),
     PaperConfig(
         name="mixpe-vs-bitfusion", paper="MixPE (2024)",
-        design=Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)), rows=64, cols=64),
+        design=_MIXPE_DESIGN,
         # CODE mixpe_simulator configs: BitFusion 32x40 is one of MixPE's baselines (with ANT 32x32,
         # FP16 32x28, INT8 32x32); INF: at MixPE's W4A8 precision, the Fusion Unit's native 8/4
         # mode (2 MACs per cycle, baselines.md s3). ANT cannot run W4A8 (int8 activations need
         # 8-bit weights), so BitFusion is the baseline that runs MixPE's own precision
         baseline=Side("BitFusion W4A8", "bitfusion", (("weight_bits", 4),), rows=32, cols=40),
-        setting=Setting(clock_mhz=500, workload="llama2-7b-prefill"),
-        common_design=Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128))),
+        setting=_MIXPE_SETTING,
+        common_design=_MIXPE_COMMON,
         common_baseline=Side("INT8", "int8"),
         summary="MixPE W4A8 g128 64x64 vs BitFusion W4A8 32x40 (also ANT 32x32, FP16 32x28, INT8 32x32), "
                 "500 MHz, node not stated (45 nm), Llama-2-7B prefill, system",
