@@ -276,23 +276,13 @@ def bitserial_fast(acts, values, pe, extra=None):
         raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
                          f"of {pe.group_size} (K = {k}) x {n} columns")
     codes = np.asarray(codes, dtype=np.int64)
-    amax = int(np.abs(acts).max(initial=0))
-    wmax = int(np.abs(values).max(initial=0))
-    cmax = max(1, int(np.abs(codes).max(initial=0)))
-    if groups * pe.group_size * amax * wmax * cmax < 1 << (acc - 1):
-        # no partial result can reach the sign bit (every group sum, its scaled value and every
-        # running total is at most groups * G * amax * wmax * cmax in magnitude): each wrap is
-        # the identity and the golden's result is the exact sum_g (A_g @ W_g) * c_g, which is
-        # one GEMM of A with the weights scaled by their group's codes
-        scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
-        return exact_matmul(acts, scaled_w)
-    ag, wg = _grouped(acts, values, pe.group_size)
-    raw = wrap_signed(exact_matmul(ag, wg), acc)
-    scaled = wrap_signed(raw * codes[:, None, :], acc)
-    total = np.zeros(raw.shape[1:], dtype=np.int64)
-    for term in scaled:
-        total = wrap_signed(total + term, acc)
-    return total
+    # every wrap of the golden (each group's sum, its scaled value, each running total) is a
+    # reduction modulo 2**acc_width, a ring homomorphism: the result is the exact
+    # sum_g (A_g @ W_g) * c_g reduced once, and that sum is one GEMM of A with the weights scaled
+    # by their group's codes (exact_matmul: float BLAS blocks while the sums fit, else int64; it
+    # raises beyond int64, which 8-bit codes, scales and activations reach only past K = 2**41)
+    scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
+    return wrap_signed(exact_matmul(acts, scaled_w), acc)
 
 
 def ant_weight_values(weights, pe):

@@ -152,7 +152,12 @@ def _cached(model, design_id, data_digest, compute, use_cache, compute_missing=T
         return None
     start = time.process_time()
     wall = time.perf_counter()
-    result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
+    # one BLAS thread for every computed result: the fp32 parts' float sums (and through the
+    # quantisers every score) depend on how BLAS splits them over threads (FP8 E4M3's SmolLM2
+    # perplexity on one window: 26.809 on one thread, 26.698 on two), so a cached result must
+    # not depend on the thread count or on whether it was computed in a worker or here
+    with threadpool_limits(1):
+        result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -237,11 +242,12 @@ def int8_without_outlier_layers(data, use_cache=True, compute_missing=True):
 
 
 def _one_blas_thread():
-    """A forked worker's initialiser: BLAS on one thread. The workers already use every core;
-    a multi-threaded BLAS in each of them (OpenBLAS's default: one thread per core) only
-    contends, spinning threads that inflate CPU time many times on a loaded machine.
-    threadpoolctl sets the limit in the already loaded BLAS library (an environment variable
-    would be read only when the library loads, which happened before the fork)."""
+    """A forked worker's initialiser: BLAS on one thread for the whole worker (each result is
+    also computed on one thread, see :func:`_cached`). The workers already use every core; a
+    multi-threaded BLAS in each of them (OpenBLAS's default: one thread per core) only contends,
+    spinning threads that inflate CPU time many times on a loaded machine. threadpoolctl sets
+    the limit in the already loaded BLAS library (an environment variable would be read only
+    when the library loads, which happened before the fork)."""
     threadpool_limits(1)
 
 

@@ -178,21 +178,25 @@ def test_other_golden_is_called_as_it_is():
     assert not fg.has_fast_path(PE_KINDS["bitserial_fp16"])
 
 
-def test_bitserial_both_paths_are_pinned(monkeypatch):
-    """The grouped bit-serial fast path has two branches, both compared to the golden here: the
-    single scaled-weight GEMM when no partial sum can wrap (real operands, 32-bit accumulator)
-    and the per-group wrapping sums otherwise (extreme codes, 17-bit accumulator)."""
-    grouped = []
-    original = fg._grouped
-    monkeypatch.setattr(fg, "_grouped", lambda *a: grouped.append(1) or original(*a))
+def test_bitserial_wrapping_groups_in_one_gemm(monkeypatch):
+    """The grouped bit-serial fast path is one GEMM of the code-scaled weights reduced once to the
+    accumulator width, also where the golden's per-group sums, scaled values and running totals
+    wrap (extreme codes, 17-bit accumulator; wrapping is a reduction modulo 2**acc_width), and
+    where nothing wraps (real operands, 32 bits); never the per-group batch."""
+    monkeypatch.setattr(fg, "_grouped", lambda *a: pytest.fail("per-group path taken"))
     kind = PE_KINDS["bitserial"]
-    options = {"weight_format": "mixed4", "group_size": 128}
-    test_real_minilm_operands("bitserial", options)
-    assert not grouped
-    pe = kind.prototype(**options, acc_width=17)
-    acts, weights = kind.random_operands(np.random.default_rng(0), 4, 2304, 3, pe)
-    _same(kind, kind.operands(np.full_like(acts, acts.max()), np.full_like(weights, weights.max()), pe), pe)
-    assert grouped
+    for options in ({"weight_format": "mixed4", "group_size": 128}, {"weight_format": "int8", "group_size": 128}):
+        test_real_minilm_operands("bitserial", options)
+        pe = kind.prototype(**options, acc_width=17)
+        acts, weights = kind.random_operands(np.random.default_rng(0), 4, 2304, 3, pe)
+        widest = 0
+        for a in (acts.min(), acts.max()):
+            for w in (weights.min(), weights.max()):
+                operands = kind.operands(np.full_like(acts, a), np.full_like(weights, w), pe)
+                _same(kind, operands, pe)
+                values = fg.bitserial_values(operands.weights, pe)
+                widest = max(widest, int(np.abs(fg.exact_matmul(operands.acts, values)).max()))
+        assert widest >= 1 << 17        # the golden's sums really wrap
 
 
 # ---------------------------------------------------------------------------------------------
