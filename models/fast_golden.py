@@ -15,7 +15,9 @@ the same codes and extra operand:
   the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
   group scale codes), using the kind's own decoders: ``int8`` and ``bitfusion`` ``A @ W``; ``lut`` ``A @ (2Q -
   (2**B - 1))``; ``ovp`` ``A_val @ W_val`` with ``val = i << e`` of the decoded pairs; ``shiftadd``
-  and ``bitserial`` one GEMM per K group of the weights' integer values; ``ant`` ``A_val @ W_val``
+  one GEMM per K group of the weights' integer values; ``bitserial`` one GEMM of the weights'
+  integer values times their group's scale code (its wraps are all reductions modulo
+  ``2**acc_width``, so one reduction of the exact sum equals them); ``ant`` ``A_val @ W_val``
   of the types' code -> value tables; ``fp8`` the aligned operands ``(-1)**s * (m << (e - 1))``
   (e5m2's reach 2**32: :func:`split_matmul` splits them into 16-bit sign-magnitude halves,
   three float64 GEMMs (Karatsuba) give exact limbs, and the exact sums, up to 81 bits, are
