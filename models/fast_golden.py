@@ -15,13 +15,17 @@ the same codes and extra operand:
   the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
   group scale codes), using the kind's own decoders: ``int8`` and ``bitfusion`` ``A @ W``; ``lut`` ``A @ (2Q -
   (2**B - 1))``; ``ovp`` ``A_val @ W_val`` with ``val = i << e`` of the decoded pairs; ``shiftadd``
-  and ``bitserial`` one GEMM per K group of the weights' integer values; ``ant`` ``A_val @ W_val``
+  one GEMM per K group of the weights' integer values; ``bitserial`` one GEMM of the weights'
+  integer values times their group's scale code (its wraps are all reductions modulo
+  ``2**acc_width``, so one reduction of the exact sum equals them); ``ant`` ``A_val @ W_val``
   of the types' code -> value tables; ``fp8`` the aligned operands ``(-1)**s * (m << (e - 1))``
-  (e5m2's reach 2**32: :func:`wide_matmul` splits them into halves and the exact sums, up to
-  81 bits, are assembled as Python ints only where they leave int64); ``lmul`` one GEMM per
-  activation mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) *
-  g(fa, fw)`` with ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once
-  ``fa`` is fixed), stacked along K into one GEMM.
+  (e5m2's reach 2**32: :func:`split_matmul` splits them into 16-bit sign-magnitude halves,
+  three float64 GEMMs (Karatsuba) give exact limbs, and the exact sums, up to 81 bits, are
+  assembled as Python ints only where they leave int64); ``lmul`` one GEMM per activation
+  mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) * g(fa, fw)`` with
+  ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
+  ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
+  GEMM (e5m2: :func:`split_matmul` of the stacks' halves).
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
@@ -131,6 +135,51 @@ def wide_matmul(a, w):
     return hi, lo, 2 * half
 
 
+def split_halves(x, shift):
+    """Integer array ``x`` (int64, or float64 holding integers below ``2**53``) -> float64
+    sign-magnitude halves ``(hi, lo)`` with ``x = hi * 2**shift + lo``, both exact integers."""
+    x = np.asarray(x)
+    if x.dtype == np.float64:
+        # floor(|x| / 2**shift) and the remainder: exact (a power-of-two scaling, a floor and an
+        # integer subtraction below 2**53)
+        mag = np.abs(x)
+        hi = np.floor(np.ldexp(mag, -shift))
+        lo = mag - np.ldexp(hi, shift)
+    else:
+        x = np.asarray(x, dtype=np.int64)
+        mag = np.abs(x)
+        hi = (mag >> shift).astype(np.float64)
+        lo = (mag & ((1 << shift) - 1)).astype(np.float64)
+    neg = x < 0
+    np.negative(hi, out=hi, where=neg)
+    np.negative(lo, out=lo, where=neg)
+    return hi, lo
+
+
+def _fmax(x):
+    return float(np.abs(x).max(initial=0.0))
+
+
+def split_matmul(a_halves, w_halves, shift, k):
+    """Exact ``a @ w`` from :func:`split_halves` of both sides (``k``: at most this many nonzero
+    products per sum), as limbs ``(hi, lo, 2 * shift)`` like :func:`wide_matmul`'s, in three
+    float64 GEMMs (Karatsuba): ``hh = ah @ wh``, ``ll = al @ wl`` and ``ff = (ah + al) @ (wh + wl)``,
+    whose middle term ``ff - hh - ll = ah @ wl + al @ wh``. Each GEMM is exact when its largest
+    product times ``k`` is below ``2**53`` (every partial sum is then an integer float64
+    represents, in any summation order); None when a bound fails (the caller takes another path).
+    ``shift`` <= 30 keeps ``lo`` inside int64."""
+    (ah, al), (wh, wl) = a_halves, w_halves
+    af, wf = ah + al, wh + wl
+    if max(_fmax(ah) * _fmax(wh), _fmax(al) * _fmax(wl), _fmax(af) * _fmax(wf)) * max(k, 1) >= F64_EXACT \
+            or shift > 30:
+        return None
+    hh = np.matmul(ah, wh).astype(np.int64)
+    ll = np.matmul(al, wl).astype(np.int64)
+    mid = np.matmul(af, wf).astype(np.int64) - hh - ll
+    # mid = (mid >> shift) * 2**shift + (mid & mask), also for negative mid (arithmetic shift)
+    return hh + (mid >> shift), ll + ((mid & ((1 << shift) - 1)) << shift), 2 * shift
+
+
 def limbs_to_int(hi, lo, s):
     """``hi * 2**s + lo`` exactly, as a Python-int object array (int64 arithmetic where the
     value provably fits: ``|hi| < 2**(62 - s)`` and ``|lo| < 2**62``)."""
@@ -229,23 +278,13 @@ def bitserial_fast(acts, values, pe, extra=None):
         raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
                          f"of {pe.group_size} (K = {k}) x {n} columns")
     codes = np.asarray(codes, dtype=np.int64)
-    amax = int(np.abs(acts).max(initial=0))
-    wmax = int(np.abs(values).max(initial=0))
-    cmax = max(1, int(np.abs(codes).max(initial=0)))
-    if groups * pe.group_size * amax * wmax * cmax < 1 << (acc - 1):
-        # no partial result can reach the sign bit (every group sum, its scaled value and every
-        # running total is at most groups * G * amax * wmax * cmax in magnitude): each wrap is
-        # the identity and the golden's result is the exact sum_g (A_g @ W_g) * c_g, which is
-        # one GEMM of A with the weights scaled by their group's codes
-        scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
-        return exact_matmul(acts, scaled_w)
-    ag, wg = _grouped(acts, values, pe.group_size)
-    raw = wrap_signed(exact_matmul(ag, wg), acc)
-    scaled = wrap_signed(raw * codes[:, None, :], acc)
-    total = np.zeros(raw.shape[1:], dtype=np.int64)
-    for term in scaled:
-        total = wrap_signed(total + term, acc)
-    return total
+    # every wrap of the golden (each group's sum, its scaled value, each running total) is a
+    # reduction modulo 2**acc_width, a ring homomorphism: the result is the exact
+    # sum_g (A_g @ W_g) * c_g reduced once, and that sum is one GEMM of A with the weights scaled
+    # by their group's codes (exact_matmul: float BLAS blocks while the sums fit, else int64; it
+    # raises beyond int64, which 8-bit codes, scales and activations reach only past K = 2**41)
+    scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
+    return wrap_signed(exact_matmul(acts, scaled_w), acc)
 
 
 def ant_weight_values(weights, pe):
@@ -274,13 +313,20 @@ def _fp8_raw(hi, lo, s, k, fmt):
     return exact if k <= 1 << GROWTH_BITS else wrap_wide(exact, width)
 
 
+#: :func:`split_halves` shift of the FP8 paths' wide sums: e5m2's aligned operands are below
+#: ``2**32`` (``7 << 29``), L-Mul's weight stacks below ``2**34``: halves below ``2**18``,
+#: products below ``2**36``, exact in float64 for K below ``2**17``
+WIDE_SHIFT = 16
+
+
 def _fp8_sum(a, w, fmt):
     """Exact ``a @ w`` of aligned-operand-like integers, as the FP8 golden's raw output."""
     k = a.shape[1]
     bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * max(k, 1)
     if bound < 1 << 62:
         return _fp8_raw(None, exact_matmul(a, w), 0, k, fmt)
-    return _fp8_raw(*wide_matmul(a, w), k, fmt)
+    limbs = split_matmul(split_halves(a, WIDE_SHIFT), split_halves(w, WIDE_SHIFT), WIDE_SHIFT, k)
+    return _fp8_raw(*(wide_matmul(a, w) if limbs is None else limbs), k, fmt)
 
 
 def fp8_weight_values(weights, pe):
@@ -300,25 +346,43 @@ def _lmul_g(mbits):
 
 
 def lmul_weight_values(weights, pe):
-    """L-Mul weight codes -> (``(-1)**s * 2**ef`` with 0 for ef = 0, mantissa field ``fw``)."""
+    """L-Mul weight codes -> (``(-1)**s * 2**ef`` with 0 for ef = 0, as float64 (exact: powers of
+    two up to ``2**30``), mantissa field ``fw``)."""
     f = get_format(pe.format)
     s, x, ef = lmul_fields(weights, pe.format)
-    return np.where(s == 1, -1, 1) * (ef != 0) * (np.int64(1) << ef), x & ((1 << f.mbits) - 1)
+    return np.where(s == 1, -1.0, 1.0) * (ef != 0) * np.ldexp(1.0, ef), x & ((1 << f.mbits) - 1)
 
 
 def lmul_fast(acts, prepared, pe, extra=None):
+    """The L-Mul golden's raw output: one float64 GEMM of the K-stacked operands (module
+    docstring) when every product times K is below ``2**53`` (e4m3: products below ``2**36``),
+    else (e5m2: products up to ``2**64``) :func:`split_matmul` of their halves."""
     f = get_format(pe.format)
     wbase, fw = prepared
     s, x, ef = lmul_fields(acts, pe.format)
-    abase = np.where(s == 1, -1, 1) * (ef != 0) * (np.int64(1) << ef)
+    abase = np.where(s == 1, -1.0, 1.0) * (ef != 0) * np.ldexp(1.0, ef)
     fa = x & ((1 << f.mbits) - 1)
-    g = _lmul_g(f.mbits)
+    # g[c][fw] * 2**(M - 2) (M >= 2): the factor applied to the integers, on the weights' side
+    g = (_lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
     values = range(1 << f.mbits)
+    k = abase.shape[1]
     # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
-    a_stack = np.concatenate([np.where(fa == c, abase, 0) for c in values], axis=1)
+    # (float64 throughout: every value is an integer below 2**53); each original k lands in
+    # exactly one block, so a sum has at most k nonzero products
     w_stack = np.concatenate([wbase * g[c][fw] for c in values], axis=0)
-    # the factor 2**(M - 2) (M >= 2) is applied to the integers: shift the weights' side
-    return _fp8_sum(a_stack, w_stack << (f.mbits - 2), pe.format)
+    bound = _fmax(abase) * _fmax(w_stack) * max(k, 1)
+    if bound < F64_EXACT:
+        # one float64 GEMM: every partial sum is an integer below 2**53
+        a_stack = np.concatenate([np.where(fa == c, abase, 0.0) for c in values], axis=1)
+        return _fp8_raw(None, np.matmul(a_stack, w_stack).astype(np.int64), 0, k, pe.format)
+    # e5m2: activations up to 2**30, weight stacks up to 2**34: split halves, three GEMMs
+    a_halves = tuple(np.concatenate([np.where(fa == c, h, 0.0) for c in values], axis=1)
+                     for h in split_halves(abase, WIDE_SHIFT))
+    limbs = split_matmul(a_halves, split_halves(w_stack, WIDE_SHIFT), WIDE_SHIFT, k)
+    if limbs is None:
+        a_stack = np.concatenate([np.where(fa == c, abase, 0.0) for c in values], axis=1)
+        limbs = wide_matmul(a_stack.astype(np.int64), w_stack.astype(np.int64))
+    return _fp8_raw(*limbs, k, pe.format)
 
 
 def fp16_weight_values(weights, pe):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from models import accuracy, smollm2
 from models.fast_golden import NO_FAST_PATH, has_fast_path
@@ -151,7 +152,12 @@ def _cached(model, design_id, data_digest, compute, use_cache, compute_missing=T
         return None
     start = time.process_time()
     wall = time.perf_counter()
-    result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
+    # one BLAS thread for every computed result: the fp32 parts' float sums (and through the
+    # quantisers every score) depend on how BLAS splits them over threads (FP8 E4M3's SmolLM2
+    # perplexity on one window: 26.809 on one thread, 26.698 on two), so a cached result must
+    # not depend on the thread count or on whether it was computed in a worker or here
+    with threadpool_limits(1):
+        result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -235,6 +241,16 @@ def int8_without_outlier_layers(data, use_cache=True, compute_missing=True):
                    compute_missing)
 
 
+def _one_blas_thread():
+    """A forked worker's initialiser: BLAS on one thread for the whole worker (each result is
+    also computed on one thread, see :func:`_cached`). The workers already use every core; a
+    multi-threaded BLAS in each of them (OpenBLAS's default: one thread per core) only contends,
+    spinning threads that inflate CPU time many times on a loaded machine. threadpoolctl sets
+    the limit in the already loaded BLAS library (an environment variable would be read only
+    when the library loads, which happened before the fork)."""
+    threadpool_limits(1)
+
+
 def _score_registry_design(args):
     """A worker's :func:`score` of registry design number ``index`` (a PEKind holds lambdas, so
     the worker finds the design by its index, not by pickling it)."""
@@ -263,7 +279,8 @@ def run(model, designs, data, use_cache=True, progress=None, workers=1):
             progress(f"{len(designs)} designs in {workers} processes")
         tasks = [(model, index[(d.kind.name, d.options)], data, ref, use_cache) for d in designs]
         # fork: the workers share the loaded model and data with this process (copy on write)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_one_blas_thread) as pool:
             rows = list(pool.map(_score_registry_design, tasks))
         return summary, [{**r, "design": d.label} for r, d in zip(rows, designs)]
     rows = []

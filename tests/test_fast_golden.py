@@ -178,21 +178,25 @@ def test_other_golden_is_called_as_it_is():
     assert not fg.has_fast_path(PE_KINDS["bitserial_fp16"])
 
 
-def test_bitserial_both_paths_are_pinned(monkeypatch):
-    """The grouped bit-serial fast path has two branches, both compared to the golden here: the
-    single scaled-weight GEMM when no partial sum can wrap (real operands, 32-bit accumulator)
-    and the per-group wrapping sums otherwise (extreme codes, 17-bit accumulator)."""
-    grouped = []
-    original = fg._grouped
-    monkeypatch.setattr(fg, "_grouped", lambda *a: grouped.append(1) or original(*a))
+def test_bitserial_wrapping_groups_in_one_gemm(monkeypatch):
+    """The grouped bit-serial fast path is one GEMM of the code-scaled weights reduced once to the
+    accumulator width, also where the golden's per-group sums, scaled values and running totals
+    wrap (extreme codes, 17-bit accumulator; wrapping is a reduction modulo 2**acc_width), and
+    where nothing wraps (real operands, 32 bits); never the per-group batch."""
+    monkeypatch.setattr(fg, "_grouped", lambda *a: pytest.fail("per-group path taken"))
     kind = PE_KINDS["bitserial"]
-    options = {"weight_format": "mixed4", "group_size": 128}
-    test_real_minilm_operands("bitserial", options)
-    assert not grouped
-    pe = kind.prototype(**options, acc_width=17)
-    acts, weights = kind.random_operands(np.random.default_rng(0), 4, 2304, 3, pe)
-    _same(kind, kind.operands(np.full_like(acts, acts.max()), np.full_like(weights, weights.max()), pe), pe)
-    assert grouped
+    for options in ({"weight_format": "mixed4", "group_size": 128}, {"weight_format": "int8", "group_size": 128}):
+        test_real_minilm_operands("bitserial", options)
+        pe = kind.prototype(**options, acc_width=17)
+        acts, weights = kind.random_operands(np.random.default_rng(0), 4, 2304, 3, pe)
+        widest = 0
+        for a in (acts.min(), acts.max()):
+            for w in (weights.min(), weights.max()):
+                operands = kind.operands(np.full_like(acts, a), np.full_like(weights, w), pe)
+                _same(kind, operands, pe)
+                values = fg.bitserial_values(operands.weights, pe)
+                widest = max(widest, int(np.abs(fg.exact_matmul(operands.acts, values)).max()))
+        assert widest >= 1 << 17        # the golden's sums really wrap
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,3 +425,37 @@ def test_wfp16_long_sums(options):
         fg.wfp16_fast(np.full((1, 2), 0x7E00), fg.wfp16_weight_values(np.ones((2, 1), np.int64), pe), pe)
     with pytest.raises(ValueError):
         wfp16_gemm.wfp16_golden(np.full((1, 2), 0x7E00), np.ones((2, 1), np.int64), pe)
+
+
+def test_split_matmul_limbs():
+    """split_halves + split_matmul (three float64 GEMMs) give the exact Python-int sums of
+    products beyond int64, from int64 or float64 operands, extremes included; None (not a wrong
+    answer) when a bound fails."""
+    rng = np.random.default_rng(11)
+    shift = fg.WIDE_SHIFT
+    for bits in (5, 20, 31):
+        a = rng.integers(-(1 << bits), 1 << bits, size=(3, 700))
+        w = rng.integers(-(1 << (bits + 2)), 1 << (bits + 2), size=(700, 5))
+        a[0], w[:, 0], a[1], w[:, 1] = (1 << bits) - 1, (1 << (bits + 2)) - 1, -(1 << bits), -(1 << (bits + 2))
+        want = a.astype(object) @ w.astype(object)
+        for conv in (lambda x: x, lambda x: x.astype(np.float64)):
+            limbs = fg.split_matmul(fg.split_halves(conv(a), shift), fg.split_halves(conv(w), shift), shift, 700)
+            got = fg.limbs_to_int(*limbs)
+            assert all(type(v) is int for v in got.flat)
+            np.testing.assert_array_equal(got, want)
+    big = np.full((1, 4), float(1 << 52))
+    assert fg.split_matmul(fg.split_halves(big, shift), fg.split_halves(big.T, shift), shift, 4) is None
+
+
+@pytest.mark.parametrize("name", ["fp8", "lmul"])
+def test_e5m2_sums_take_the_split_path(monkeypatch, name):
+    """FP8 / L-Mul E5M2's sums past int64 go through split_matmul (not wide_matmul's fallback),
+    E4M3's through one GEMM: both compared to the golden on their largest values."""
+    calls = []
+    original = fg.split_matmul
+    monkeypatch.setattr(fg, "split_matmul", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(fg, "wide_matmul", lambda *a: pytest.fail("wide_matmul fallback taken"))
+    test_float_kinds_largest_values(name, {"format": "e4m3"})
+    assert not calls
+    test_float_kinds_largest_values(name, {"format": "e5m2"})
+    assert calls
