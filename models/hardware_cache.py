@@ -18,11 +18,12 @@ An unreadable file is ignored (and replaced at the next write).
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pickle
 import tempfile
 from pathlib import Path
+
+from .source_digest import files_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,13 +35,9 @@ def cache_dir():
 @functools.lru_cache(maxsize=1)
 def code_digest():
     """Hash of the source and data that define a configuration's facts (models/, hw/)."""
-    h = hashlib.sha256()
     files = [*(ROOT / "models").rglob("*.py"), *(ROOT / "hw").rglob("*.py"),
              *(p for p in (ROOT / "models" / "data").rglob("*") if p.is_file())]
-    for path in sorted(files):
-        h.update(str(path.relative_to(ROOT)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:32]
+    return files_digest(sorted(files))[:32]
 
 
 def _read(path):

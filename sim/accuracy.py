@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from models import accuracy, smollm2
 from models.fast_golden import NO_FAST_PATH, has_fast_path
 from models.registry import PE_KINDS
+from models.source_digest import files_digest
 
 MODELS = ("smollm2", "minilm")
 DEFAULT_WINDOWS = 8
@@ -126,12 +127,7 @@ def cache_dir():
 @functools.lru_cache(maxsize=1)
 def code_digest():
     """Hash of the source that defines a design's arithmetic and the models (models/, hw/)."""
-    h = hashlib.sha256()
-    for folder in ("models", "hw"):
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            h.update(str(path.relative_to(ROOT)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
+    return files_digest([path for folder in ("models", "hw") for path in sorted((ROOT / folder).rglob("*.py"))])
 
 
 def _key(model, design_id, data_digest):
