@@ -21,26 +21,29 @@ BUFFER_CELL = "BUFX4"
 STAGE_FANOUT = 4
 
 
+def level_sizes(fanout, k=STAGE_FANOUT):
+    """Buffers per level of a ``fanout``-way broadcast's tree, from the level next to the sinks:
+    ``ceil(f / k)``, ``ceil(that / k)``, ... while the previous level has more than ``k`` pins
+    to drive (empty when the source flop drives them all itself, fanout <= k)."""
+    if fanout < 1 or k < 2:
+        raise ValueError(f"fanout must be >= 1 and k >= 2, not {fanout}, {k}")
+    sizes, n = [], fanout
+    while n > k:
+        n = math.ceil(n / k)
+        sizes.append(n)
+    return sizes
+
+
 def tree_levels(fanout, k=STAGE_FANOUT):
     """Buffer levels between a broadcast wire's source flop and its ``fanout`` sinks:
     ``ceil(log_k fanout) - 1`` (0 when the flop drives them all itself, fanout <= k)."""
-    if fanout < 1 or k < 2:
-        raise ValueError(f"fanout must be >= 1 and k >= 2, not {fanout}, {k}")
-    levels, n = 0, fanout
-    while n > k:
-        n = math.ceil(n / k)
-        levels += 1
-    return levels
+    return len(level_sizes(fanout, k))
 
 
 def tree_buffers(fanout, k=STAGE_FANOUT):
     """Buffers of one bit's tree to ``fanout`` sinks: ``ceil(f/k) + ceil(f/k^2) + ...`` over
     :func:`tree_levels` levels (0 for fanout <= k)."""
-    total, n = 0, fanout
-    for _ in range(tree_levels(fanout, k)):
-        n = math.ceil(n / k)
-        total += n
-    return total
+    return sum(level_sizes(fanout, k))
 
 
 def tree_delay_ns(fanout, k=STAGE_FANOUT):

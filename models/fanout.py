@@ -28,11 +28,10 @@ figures are read from the osu018 liberty (:func:`models.synth.load_liberty`), no
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 from . import characterise, synth
-from .buffer_tree import BUFFER_CELL, STAGE_FANOUT, tree_buffers, tree_delay_ns, tree_levels  # noqa: F401
+from .buffer_tree import BUFFER_CELL, STAGE_FANOUT, level_sizes, tree_buffers, tree_delay_ns, tree_levels  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,7 @@ def tree_netlist(fanout, buffered=True, k=STAGE_FANOUT, cell=BUFFER_CELL):
     """(gate-level Verilog, top) of one broadcast bit: a source DFFPOSX1 driving ``fanout`` sink
     DFFPOSX1s, through the :func:`tree_levels` levels of ``cell`` buffers (``buffered``) or
     directly. What the tree's delay is checked against with OpenSTA (tests/test_fanout.py)."""
-    sizes, n = [], fanout
-    while n > k:
-        n = math.ceil(n / k)
-        sizes.append(n)
+    sizes = level_sizes(fanout, k)
     lines, wires, nets = ["DFFPOSX1 src (.CLK(clk), .D(d), .Q(s));"], ["s"], ["s"]
     for level, count in enumerate(reversed(sizes) if buffered else ()):
         new = [f"b{level}_{i}" for i in range(count)]
