@@ -351,15 +351,23 @@ def sta_energies(netlist, top):
     with duty 0.5, and every input constant (flops still clocked: their clock energy, plus
     leakage). OpenSTA propagates the input activity through the cells (transition densities), so
     deep arithmetic nodes toggle more than their inputs: the figure the PE-level STA power sums."""
-    bits = [b for b in sta.input_bits(netlist) if b not in ("clk", "rst")]
-    out = []
-    for act in (STA_ACTIVITY, 0.0):
-        rep = sta.run_sta(netlist, top, synth.liberty_path(), clock_mhz=STA_CLOCK_MHZ,
-                          activity={b: (act, 0.5 if act else 0.0) for b in bits},
-                          cache_dir=synth.cache_root())
-        mw = rep.sequential.total + rep.combinational.total
-        out.append(mw * 1e-3 / (STA_CLOCK_MHZ * 1e6) * 1e12)
-    return tuple(out)
+    bits = data_input_bits(netlist)
+    return tuple(sta_energy_pj(netlist, top, {b: (act, 0.5 if act else 0.0) for b in bits})
+                 for act in (STA_ACTIVITY, 0.0))
+
+
+def data_input_bits(netlist):
+    """The mapped primitive's input port bits other than the clock and reset."""
+    return [b for b in sta.input_bits(netlist) if b not in ("clk", "rst")]
+
+
+def sta_energy_pj(netlist, top, activity):
+    """OpenSTA's energy per clock cycle (pJ, 180 nm 1.8 V) of a mapped primitive at
+    :data:`STA_CLOCK_MHZ` with ``activity`` ({input bit: (toggles per cycle, duty)})."""
+    rep = sta.run_sta(netlist, top, synth.liberty_path(), clock_mhz=STA_CLOCK_MHZ,
+                      activity=activity, cache_dir=synth.cache_root())
+    mw = rep.sequential.total + rep.combinational.total
+    return mw * 1e-3 / (STA_CLOCK_MHZ * 1e6) * 1e12
 
 
 def _measure(point, tool, toggle, leak):

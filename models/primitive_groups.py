@@ -38,24 +38,17 @@ GENERATOR = 1
 GROUPS = {"mac": ("a", "b", "c"), "mult": ("a", "b"), "smult": ("a", "b"), "reg_en": ("d", "en")}
 
 
-def _energy_pj(netlist, top, activity):
-    rep = sta.run_sta(netlist, top, synth.liberty_path(), clock_mhz=characterise.STA_CLOCK_MHZ,
-                      activity=activity, cache_dir=synth.cache_root())
-    mw = rep.sequential.total + rep.combinational.total
-    return mw * 1e-3 / (characterise.STA_CLOCK_MHZ * 1e6) * 1e12
-
-
 def measure_shares(family, widths):
     """{group: share of the switching energy} of one primitive, measured with OpenSTA."""
     text, top = characterise.verilog(family, tuple(widths))
     netlist = synth.synthesize_verilog(text, top).netlist()
-    bits = [b for b in sta.input_bits(netlist) if b not in ("clk", "rst")]
+    bits = characterise.data_input_bits(netlist)
     group_of = {b: b.split("[")[0] for b in bits}
-    base = _energy_pj(netlist, top, {b: (0.0, 0.5) for b in bits})
+    base = characterise.sta_energy_pj(netlist, top, {b: (0.0, 0.5) for b in bits})
     excess = {}
     for g in GROUPS[family]:
-        hot = _energy_pj(netlist, top, {b: (characterise.STA_ACTIVITY if group_of[b] == g else 0.0, 0.5)
-                                        for b in bits})
+        toggling = {b: (characterise.STA_ACTIVITY if group_of[b] == g else 0.0, 0.5) for b in bits}
+        hot = characterise.sta_energy_pj(netlist, top, toggling)
         excess[g] = max(0.0, hot - base)
     total = sum(excess.values())
     if total <= 0:
