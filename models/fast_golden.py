@@ -431,12 +431,10 @@ def wfp16_weight_values(weights, pe):
 
 def _split_sums(a, w):
     """``a @ w = hi * 2**WFP16_SPLIT + lo`` for |a| < 2**(2 * WFP16_SPLIT): ``hi`` and ``lo`` the
-    exact GEMMs of ``a``'s sign-magnitude halves, int64 (each below 2**20 times |w| < 2**16:
-    float64 BLAS blocks, :func:`exact_matmul`)."""
-    sign = np.where(a < 0, -1, 1)
-    mag = np.abs(a)
-    return (exact_matmul(sign * (mag >> WFP16_SPLIT), w),
-            exact_matmul(sign * (mag & ((1 << WFP16_SPLIT) - 1)), w))
+    exact GEMMs of ``a``'s sign-magnitude halves (:func:`split_halves`), int64 (each below 2**20
+    times |w| < 2**16: float64 BLAS blocks, :func:`exact_matmul`)."""
+    hi, lo = split_halves(a, WFP16_SPLIT)
+    return exact_matmul(hi, w), exact_matmul(lo, w)
 
 
 def wfp16_fast(acts, values, pe, extra=None):
