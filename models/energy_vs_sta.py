@@ -16,14 +16,10 @@ and the measured toggle rates.
 import numpy as np
 
 from .cost_primitives import primitive
-from .part_activity import part_activity
+from .part_activity import DATA_PORTS, part_activity
 from .inventory import unit_items
 from .registry import get_kind
 from .tech import value as tech_value
-
-#: the PE input ports that carry data into the datapath (``valid`` is control)
-DATA_PORTS = ("act", "weight", "acc_in")
-
 
 def data_activity(activity, initiation_interval):
     """Mean toggles per step (at most 1) of the PE's data input port bits in ``activity`` (a
