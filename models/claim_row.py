@@ -8,7 +8,8 @@ exactly paper-config / common. A row may also carry ``beyond``: steps measured p
 configuration (the paper's own PE figures, cycle formula or bit widths run through this project's
 model, :mod:`models.claim_factors`; another operand format), which account for part of the
 residual paper / paper-config; they are reported as ``residual_factors``, never enter the verdict,
-and count in ``decomposition_within_15pct``: all measured factors (chain x past) against the gap.
+and count in ``decomposition_within_15pct``: all measured factors (chain x past) against the gap
+(against the paper's range, widened by the tolerance at each end, when it states one).
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ def row(paper, claim, paper_ratio, paper_config, steps, like_for_like, metric, n
     past = math.prod(f for _, _, f in extra)
     gap = paper_ratio / common
     v = "unreproducible" if unreproducible else verdict(measured, paper_ratio, paper_range)
-    # every measured factor counts: the chain to the paper config and the factors past it
-    within = abs(product * past / gap - 1) <= DECOMPOSITION_TOLERANCE
+    # every measured factor counts: the chain to the paper config and the factors past it; a
+    # stated range is the target as the verdict reads it (its ends widened by the tolerance)
+    lo, hi = paper_range or (paper_ratio, paper_ratio)
+    explained = common * product * past
+    within = lo * (1 - DECOMPOSITION_TOLERANCE) <= explained <= hi * (1 + DECOMPOSITION_TOLERANCE)
     text = ""
     if v != "reproduced":
         shown = [f"{name} ({what}): x{f:.3g}" for name, what, f in factors if abs(f - 1) >= NEGLIGIBLE]
@@ -62,7 +66,8 @@ def row(paper, claim, paper_ratio, paper_config, steps, like_for_like, metric, n
             text += ("; measured past the paper config: "
                      + "; ".join(f"{name} ({what}): x{f:.3g}" for name, what, f in extra)
                      + f" = x{past:.3g} of the residual x{paper_ratio / measured:.3g}")
-        text += (f"; all measured factors x{product * past:.3g} vs gap x{gap:.3g} (paper / common): "
+        target = f"gap x{gap:.3g}" if paper_range is None else f"gap x{lo / common:.3g}..x{hi / common:.3g}"
+        text += (f"; all measured factors x{product * past:.3g} vs {target} (paper / common): "
                  + ("within" if within else "NOT within") + f" +-{DECOMPOSITION_TOLERANCE:.0%}; "
                  f"unexplained residual x{paper_ratio / measured / past:.3g}" + (f": {note}" if note else ""))
     return {"paper": paper, "claim": claim, "paper_ratio": paper_ratio, "paper_config": paper_config,

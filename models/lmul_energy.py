@@ -14,6 +14,11 @@ the four units are synthesised (Yosys, osu018: :mod:`models.synth`) and power-an
   their quantisers);
 * ``int8_pe``: the INT8 PE on its own MiniLM-L6 operands, for the FP8-vs-INT8 claim
   (:mod:`models.claim_factors`);
+* ``fp8_mac`` / ``fp8_fp32_mac`` / ``int8_mac``: the FP8-vs-INT8 claim's MAC units
+  (:class:`hw.mac_units.MacUnit`: a PE closed on its own accumulator) of the FP8 PE (exact
+  fixed-point accumulator), of :class:`hw.mac_units.Fp8Fp32AccPE` (FP32 accumulator) and of the
+  INT8 PE, their ``act`` / ``weight`` ports at the measured port activity of their PE kind (FP8 /
+  INT8) on MiniLM-L6 L0 FFN1 operands;
 * ``<format>_multiplier_random`` / ``<format>_adder_random``: the same parts for e4m3, BF16 and
   FP32 operands (:data:`FORMAT_SWEEP`) on random input bits, to measure how the multiplier
   comparison moves with the activity and the operand format.
@@ -35,6 +40,9 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hw.fp8_product_parts import Fp8SignificandMultiplier, LmulFieldAdder
+from hw.mac_units import Fp8Fp32AccPE, MacUnit
+from hw.pe_fp8 import Fp8PE
+from hw.pe_int8 import Int8PE
 from . import synth
 from .activity import unit_activity
 from .sta import find_sta, run_sta
@@ -53,13 +61,21 @@ UNITS = {"fp8_multiplier": ("multiplier", FORMAT, SOURCE), "lmul_adder": ("adder
          # the FP8-vs-INT8 claim's baseline (models.claim_factors): the INT8 PE takes no format
          "int8_pe": ("int8", None, SOURCE),
          **{f"{fmt}_{part}_{RANDOM}": (part, fmt, RANDOM) for fmt in FORMAT_SWEEP
-            for part in ("multiplier", "adder")}}
+            for part in ("multiplier", "adder")},
+         # the FP8-vs-INT8 claim's MAC units (the INT8 one takes no format)
+         "fp8_mac": ("fp8_mac", FORMAT, SOURCE), "fp8_fp32_mac": ("fp8_fp32_mac", FORMAT, SOURCE),
+         "int8_mac": ("int8_mac", None, SOURCE)}
 _PARTS = {"multiplier": Fp8SignificandMultiplier, "adder": LmulFieldAdder}
+#: MAC unit -> (the PE it closes, the PE kind whose measured operand activity drives it)
+_MACS = {"fp8_mac": (lambda fmt: Fp8PE(format=fmt), "fp8"),
+         "fp8_fp32_mac": (lambda fmt: Fp8Fp32AccPE(format=fmt), "fp8"),
+         "int8_mac": (lambda fmt: Int8PE(), "int8")}
 
 
-def operand_activity(fmt=FORMAT, source=SOURCE):
-    """{bit: (toggles per cycle, duty)} of the FP8 PE's ``act`` and ``weight`` port bits."""
-    pa = unit_activity("fp8", "pe", (("format", fmt),), source)
+def operand_activity(fmt=FORMAT, source=SOURCE, kind="fp8"):
+    """{bit: (toggles per cycle, duty)} of the ``kind`` PE's ``act`` and ``weight`` port bits
+    (``fmt``: the FP8 format; None for a kind without one)."""
+    pa = unit_activity(kind, "pe", (("format", fmt),) if fmt is not None else (), source)
     return {name: (a, d) for name, a, d in pa.bits if name.split("[")[0] in ("act", "weight")}
 
 
@@ -76,9 +92,14 @@ def unit_figures(unit, clock_mhz=CLOCK_MHZ):
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
     what, fmt, source = UNITS[unit]
-    if what in _PARTS:
-        component = _PARTS[what](format=fmt)
-        activity = random_activity(component) if source == RANDOM else operand_activity(fmt, source)
+    if what in _PARTS or what in _MACS:
+        if what in _PARTS:
+            component, kind = _PARTS[what](format=fmt), "fp8"
+        else:
+            make, kind = _MACS[what]
+            component = MacUnit(make(fmt))
+        activity = (random_activity(component) if source == RANDOM
+                    else operand_activity(fmt, source, kind))
         text = verilog.convert(component, name=unit, emit_src=False)
         result = synth.synthesize_verilog(text, unit)
         report = run_sta(result.netlist(), unit, synth.liberty_path(), clock_mhz=clock_mhz,

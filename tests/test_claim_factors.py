@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from hw.mac_units import Fp8Fp32AccPE
+from hw.pe_fp8 import Fp8PE
+from hw.pe_int8 import Int8PE
 from models import claim_factors as cf
-from models import claims, lmul_energy
+from models import claim_row, claims, lmul_energy
 from models.claims_configs import CLAIMS, COMMON, CONFIGS, Setting
 from models.cost import CostConfig, evaluate
 from models.workloads import Gemm
@@ -193,9 +196,17 @@ def test_each_factor_substitutes_one_kind_of_figure_and_carries_its_source():
     for factors in cf.FACTORS.values():
         state = (cf.NONE, cf.NONE)
         for f in factors:
-            if isinstance(f, cf.SynthesisFactor):   # replaces the whole measurement: last
-                assert f is factors[-1] and "lmul_energy.json" in f.source
-                continue
+            if isinstance(f, cf.SynthesisFactor):   # replaces the whole measurement: after the rest
+                rest = factors[factors.index(f):]
+                assert all(isinstance(g, cf.SynthesisFactor) for g in rest) and "lmul_energy.json" in f.source
+                # one change per synthesis step: one side's unit, or both sides' scope (pe -> mac)
+                for a, b in zip(rest, rest[1:]):
+                    sides = (a.design_unit != b.design_unit) + (a.baseline_unit != b.baseline_unit)
+                    assert sides == 1 or (sides == 2 and all(u.endswith("_mac") and not v.endswith("_mac")
+                                                             for u, v in ((b.design_unit, a.design_unit),
+                                                                          (b.baseline_unit, a.baseline_unit)))), \
+                        (a.name, b.name)
+                break
             nxt = (state[0].merged(f.design), state[1].merged(f.baseline))
             changed = _changed(state[0], nxt[0]) | _changed(state[1], nxt[1])
             assert len(changed) == 1, (f.name, changed)
@@ -228,19 +239,59 @@ def test_factors_multiply_to_the_fully_substituted_ratio(claim):
 
 
 def test_synthesis_factor_reads_the_cached_pe_figures():
-    """FP8 vs INT8: past the cost model, the two PEs synthesised + power-analysed (cached)."""
+    """FP8 vs INT8: past the cost model, the two PEs synthesised + power-analysed (cached), then
+    their MAC units, then the FP8 MAC with an FP32 accumulator: each factor is the ratio of the
+    cached units it names, each step changing one side's unit or both sides' scope."""
     data = lmul_energy.load()
     claim = next(c for c in CLAIMS if c.config == "fp8-vs-int8")
     row = claims.claim_row(claim, quick=True, synth_data=data)
-    e = {u: data["units"][u]["energy_pj_per_cycle"] for u in ("fp8_pe", "int8_pe")}
-    (f,) = row["residual_factors"]
-    assert row["measured_ratio_paper_config"] * f["factor"] == pytest.approx(e["fp8_pe"] / e["int8_pe"], rel=1e-3)
-    assert data["units"]["int8_pe"]["multipliers"] == 1 and "int8_pe" in f["change"]
+    e = {u: data["units"][u]["energy_pj_per_cycle"]
+         for u in ("fp8_pe", "int8_pe", "fp8_mac", "int8_mac", "fp8_fp32_mac")}
+    pe, mac, acc = row["residual_factors"]
+    assert row["measured_ratio_paper_config"] * pe["factor"] == pytest.approx(e["fp8_pe"] / e["int8_pe"], rel=1e-3)
+    assert mac["factor"] == pytest.approx((e["fp8_mac"] / e["int8_mac"]) / (e["fp8_pe"] / e["int8_pe"]), rel=1e-9)
+    assert acc["factor"] == pytest.approx(e["fp8_fp32_mac"] / e["fp8_mac"], rel=1e-9)
+    for f, units in ((pe, ("int8_pe", "fp8_pe")), (mac, ("fp8_mac", "int8_mac")),
+                     (acc, ("fp8_fp32_mac", "int8_mac"))):
+        assert all(u in f["change"] for u in units)
+    # the cached units are the designs the factors name: the INT8 MAC keeps the INT8 PE's 32-bit
+    # accumulator, the FP8 MAC the FP8 PE's 53-bit one, the FP32-accumulating MAC a 32-bit word
+    units = data["units"]
+    assert units["int8_mac"]["flop_bits"] == units["int8_pe"]["flop_bits"] == 32
+    assert units["fp8_mac"]["flop_bits"] == units["fp8_pe"]["flop_bits"] == 53
+    assert units["fp8_fp32_mac"]["flop_bits"] == 32 and units["fp8_fp32_mac"]["format"] == "e4m3"
+    assert all(units[u]["multipliers"] == 1 and units[u]["activity"] == "minilm"
+               for u in ("int8_mac", "fp8_mac", "fp8_fp32_mac"))
     # another cache gives another factor: nothing is typed in
     halved = json.loads(json.dumps(data))
     halved["units"]["int8_pe"]["energy_pj_per_cycle"] /= 2
-    again = claims.claim_row(claim, quick=True, synth_data=halved)
-    assert again["residual_factors"][0]["factor"] == pytest.approx(2 * f["factor"], rel=1e-12)
+    halved["units"]["fp8_fp32_mac"]["energy_pj_per_cycle"] /= 2
+    again = claims.claim_row(claim, quick=True, synth_data=halved)["residual_factors"]
+    assert again[0]["factor"] == pytest.approx(2 * pe["factor"], rel=1e-12)
+    assert again[2]["factor"] == pytest.approx(acc["factor"] / 2, rel=1e-12)
+
+
+def test_mac_units_are_built_from_their_pes():
+    """lmul_energy's MAC units close the PE the factor names (the FP8 PE, the FP32-accumulating
+    FP8 PE, the INT8 PE) and take their own kind's operand activity."""
+    for unit, cls, kind in (("fp8_mac", Fp8PE, "fp8"), ("fp8_fp32_mac", Fp8Fp32AccPE, "fp8"),
+                            ("int8_mac", Int8PE, "int8")):
+        make, activity_kind = lmul_energy._MACS[lmul_energy.UNITS[unit][0]]
+        assert type(make(lmul_energy.UNITS[unit][1] or "e4m3")) is cls and activity_kind == kind
+
+
+def test_a_range_claim_is_explained_inside_its_range():
+    """The decomposition target of a claim that states a range is the range (widened by the
+    tolerance at each end), as the verdict reads it; a point claim keeps its point."""
+    steps = [("common", "", 1.0), ("x", "", 0.8)]        # the paper config differs from 1.5 and the range
+    past = [("y", "", 2.0)]                              # measured past it: 2.0, inside 1.5..2.8 not near 1.5
+    inside = claim_row.row("P", "c", 1.5, "cfg", steps, "yes", "energy_cost", paper_range=(1.5, 2.8), beyond=past)
+    point = claim_row.row("P", "c", 1.5, "cfg", steps, "yes", "energy_cost", beyond=past)
+    assert inside["verdict"] == point["verdict"] == "differs"
+    assert inside["decomposition_within_15pct"] and not point["decomposition_within_15pct"]
+    beyond = claim_row.row("P", "c", 1.5, "cfg", steps, "yes", "energy_cost", paper_range=(1.5, 2.8),
+                           beyond=[("y", "", 3.3)])
+    assert not beyond["decomposition_within_15pct"]
 
 
 def test_rows_say_what_is_not_measured_past_the_paper_config():
