@@ -308,6 +308,18 @@ _OLIVE_ANT = (
            baseline=Override(static_pj_per_cycle=ant_static_pj_per_cycle()), metrics=("energy",)),
 )
 
+_MIXPE_PE_SRC = ("CODE yuzhang712/mixpe_simulator@769f0c8 bitfusion/src/simulator/simulator.py get_energy_cost "
+                 "(core energy = the results/systolic_array_synth.csv row of the config's high_prec / low_prec, "
+                 "8 / 4 in conf_mixint.ini and conf_bitfusion.ini: dyn 279960 nW at 500 MHz per PE); "
+                 "baselines.md s1 (the same 8/4 row in ANT's artifact)")
+#: MixPE's simulator charges every design's PE as the 8/4 row (MixPE, BitFusion and ANT alike)
+_MIXPE = (
+    Factor("paper's PE energy table", f"both PEs at the simulator's 8/4 PE row ({ant_pe_pj_per_cycle():.3g} "
+           "pJ per PE per cycle) instead of our inventories", _MIXPE_PE_SRC,
+           design=Override(pe_pj_per_cycle=ant_pe_pj_per_cycle()),
+           baseline=Override(pe_pj_per_cycle=ant_pe_pj_per_cycle()), metrics=("energy",)),
+)
+
 #: config name (models.claims_configs.CONFIGS) -> its factors past the paper configuration, in order
 FACTORS = {
     "olive-vs-ant": _OLIVE_ANT,
@@ -319,6 +331,8 @@ FACTORS = {
     ),
     "bitmod-vs-ant": _bitmod_factors(BITMOD_ANT_PE_PJ, BITMOD_ANT_W_BITS),
     "bitmod-vs-olive": _bitmod_factors(BITMOD_OLIVE_PE_PJ, BITMOD_OLIVE_W_BITS),
+    "mixpe-vs-ant": _MIXPE,
+    "mixpe-vs-bitfusion": _MIXPE,
     # the seed states no configuration: this project's own synthesis of the two PEs, then of
     # their MAC units, then with the FP8 side accumulating in FP32
     "fp8-vs-int8": (
@@ -342,6 +356,11 @@ FACTORS = {
     ),
 }
 
+_MIXPE_UNKNOWN = ("not measured past the paper config: MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, "
+                  "BitFusion-derived) has its cycle model (accelerator.py) and its DRAM, SRAM (CACTI) and static "
+                  "energy (stats.py) outside the stored snapshot, and which baseline the 2.6x / 1.4x are against "
+                  "is not known")
+
 #: config name -> what the paper's evaluation does that no factor here measures (the row's note)
 UNKNOWN = {
     "olive-vs-ant": "not measured past the paper config: ANT's CACTI 28 nm SRAM energies and SRAM leakage "
@@ -352,16 +371,8 @@ UNKNOWN = {
     "bitmod-vs-olive": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
     "luttc-vs-unpu": "UNPU's PE, array, precisions and energies are not in the spec: no factor past the paper "
                      "config",
-    "mixpe-vs-ant": "MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, BitFusion-derived, "
-                    "conf_mixint.ini 64x64 high_prec 8 low_prec 4) charges its PE as the 8/4 row of its "
-                    "systolic_array_synth.csv "
-                    "(simulator.py), but its cycle model (accelerator.py) is not in the stored snapshot and which "
-                    "baseline the 2.6x / 1.4x are against is not known: no factor past the paper config",
-    "mixpe-vs-bitfusion": "MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8, BitFusion-derived, "
-                    "conf_mixint.ini 64x64 high_prec 8 low_prec 4) charges its PE as the 8/4 row of its "
-                    "systolic_array_synth.csv "
-                    "(simulator.py), but its cycle model (accelerator.py) is not in the stored snapshot and which "
-                    "baseline the 2.6x / 1.4x are against is not known: no factor past the paper config",
+    "mixpe-vs-ant": _MIXPE_UNKNOWN,
+    "mixpe-vs-bitfusion": _MIXPE_UNKNOWN,
     "fp8-vs-int8": "the seed states no configuration (which FP8 / INT8 units, node, accumulator width): only "
                    "this project's synthesis (osu018, 100 MHz) is measured past the cost model",
 }

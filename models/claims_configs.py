@@ -139,7 +139,12 @@ _BITMOD_COMMON = Side("BitMoD mixed4 W4A8 g128", "bitserial",
 # MixPE's two comparisons (one per built baseline) share its design, system setting and
 # common-array design
 _MIXPE_DESIGN = Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)), rows=64, cols=64)
-_MIXPE_SETTING = Setting(clock_mhz=500, workload="llama2-7b-prefill")
+# MixPE's simulator (CODE yuzhang712/mixpe_simulator@769f0c8 conf_mixint.ini, conf_bitfusion.ini,
+# the same for its design and its BitFusion baseline): 500 MHz, Wgt_SRAM 128 KiB, Act_SRAM 256 KiB,
+# Out_SRAM 128 KiB, memory interface if_width 1024 bits per cycle; INF: its DRAM type is not in the
+# configs, taken as HBM2 as for ANT's artifact (OliVe's configs), whose simulator MixPE's extends
+_MIXPE_SETTING = Setting(clock_mhz=500, act_kib=256, weight_kib=128, out_kib=128, dram="hbm2",
+                         dram_gbps=1024 / 8 * 500e6 / 1e9, workload="llama2-7b-prefill")
 _MIXPE_COMMON = Side("MixPE W4A8 g128", "shiftadd", (("weight_bits", 4), ("group_size", 128)))
 _MIXPE_ANT_CAVEAT = ("which accelerator the paper's ratio is against is not in the spec (ANT, BitFusion, FP16 "
                      "and INT8 are its baselines); ANT at W8A8 is an inference (ANT has no W4A8 mode)")
@@ -250,8 +255,10 @@ CONFIGS = {c.name: c for c in (
         common_design=_MIXPE_COMMON,
         common_baseline=Side("INT8", "int8"),
         summary="MixPE W4A8 g128 64x64 vs ANT W8A8 32x32 (also BitFusion 32x40, FP16 32x28, INT8 32x32), "
-                "500 MHz, node not stated (45 nm), Llama-2-7B prefill, system",
-        source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline)"),
+                "500 MHz, node not stated (45 nm), IBUF 256 / WBUF 128 / OBUF 128 KiB, DRAM 1024 b/cycle, "
+                "Llama-2-7B prefill, system",
+        source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline), CODE mixpe_simulator@769f0c8 "
+               "conf_mixint.ini (buffers, if_width)"),
     PaperConfig(
         name="mixpe-vs-bitfusion", paper="MixPE (2024)",
         design=_MIXPE_DESIGN,
@@ -264,8 +271,10 @@ CONFIGS = {c.name: c for c in (
         common_design=_MIXPE_COMMON,
         common_baseline=Side("INT8", "int8"),
         summary="MixPE W4A8 g128 64x64 vs BitFusion W4A8 32x40 (also ANT 32x32, FP16 32x28, INT8 32x32), "
-                "500 MHz, node not stated (45 nm), Llama-2-7B prefill, system",
-        source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline), baselines.md s3 (BitFusion)"),
+                "500 MHz, node not stated (45 nm), IBUF 256 / WBUF 128 / OBUF 128 KiB, DRAM 1024 b/cycle, "
+                "Llama-2-7B prefill, system",
+        source="pe-designs.md s4 (CODE mixpe_simulator configs, ABS headline), baselines.md s3 (BitFusion), "
+               "CODE mixpe_simulator@769f0c8 conf_mixint.ini / conf_bitfusion.ini (buffers, if_width)"),
     PaperConfig(
         name="fp8-vs-int8", paper="FP8 vs INT8 (seed)",
         design=Side("FP8 E4M3", "fp8", (("format", "e4m3"),)),
