@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from . import bitfusion_muxes
 from .claim_factors import COUNTED_AREA, COUNTED_ENERGY, FACTORS, NONE, UNKNOWN, SynthesisFactor, measure
 from .claim_row import row
 from .buffer_tree import BUFFER_CELL, tree_buffers, tree_delay_ns, tree_levels
@@ -219,6 +220,8 @@ def _note(claim: Claim, config):
     parts = [claim.unreproducible] if claim.unreproducible else []
     parts += [s.missing for s in (resolve(config.design), resolve(config.baseline)) if s.missing]
     parts += [claim.caveat] if claim.caveat else []
+    # a BitFusion side is built for one fusion mode: what its run-time muxes add, measured apart
+    parts += [bitfusion_muxes.note()] if "bitfusion" in (config.design.kind, config.baseline.kind) else []
     parts += [UNKNOWN[config.name]] if config.name in UNKNOWN and not claim.unreproducible else []
     return "; ".join(parts)
 
