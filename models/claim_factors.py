@@ -21,6 +21,8 @@ Substitutions (:class:`Override`, per side):
   scale with it;
 * ``dram_pj_per_bit``: (read, write) DRAM energy per bit of the paper's simulator instead of this
   project's DRAM type's (:mod:`models.tech`); the DRAM traffic and time stay ours;
+* ``sram_pj_per_bit``: ((buffer, read pJ per bit, write pJ per bit), ...) of the paper's SRAM model
+  instead of this project's SRAM energies per word; the SRAM words read and written stay ours;
 * ``static_pj_per_cycle``: (pJ per PE, pJ for the rest) static (leakage) energy per cycle, charged over
   every cycle of the latency (memory stalls included), as ANT's artifact does; this project's
   model has only osu018's leakage (~1e-5 of its clock energy) in its per-cycle idle energy;
@@ -88,6 +90,7 @@ class Override:
     cycles: tuple | None = None
     dram_pj_per_bit: tuple | None = None
     static_pj_per_cycle: tuple | None = None
+    sram_pj_per_bit: tuple | None = None
 
     def merged(self, other):
         """This override with ``other``'s substitutions added (``other`` wins)."""
@@ -118,12 +121,17 @@ def measure(side, setting, override, gemms, cost_config):
             cycles = CYCLE_MODELS[name](gemm, side.rows, side.cols, pe, params)
         e = dict(layer.energy_pj)
         dram = dict(layer.dram_bytes)
+        words = dict(layer.sram_words)
         if override.weight_bits is not None and not gemm.name.startswith("attn_"):
             scale = override.weight_bits / pe.weight_element_bits
             extra = dram["weight"] * (scale - 1)
             dram["weight"] += extra
             e["dram_weight"] *= scale
             e["sram_weight"] += extra * 8 / facts.word_widths["weight"] * sram_weight_pj
+            words["weight_write"] += extra * 8 / facts.word_widths["weight"]
+        if override.sram_pj_per_bit is not None:
+            for b, read, write in override.sram_pj_per_bit:
+                e[f"sram_{b}"] = (words[f"{b}_read"] * read + words[f"{b}_write"] * write) * facts.word_widths[b]
         if override.dram_pj_per_bit is not None:
             read, write = override.dram_pj_per_bit
             for b, pj in (("act", read), ("weight", read), ("out", write)):
@@ -199,6 +207,17 @@ ANT_PE_CLOCK_MHZ = 500
 #: ant_simulator/bitfusion/src/simulator/stats.py ``get_energy``, energies in nJ as energy.py
 #: prints them x1e3 as pJ): DRAM read / write per bit and DRAM leakage per cycle; core and SRAM
 #: leakage are charged every cycle, core dynamic energy every non-stall cycle
+#: ANT's artifact SRAM model (CODE clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/
+#: simulator.py get_energy_cost: WBUF / IBUF 32 banks of 512-bit words, OBUF 32 x 32 banks of 32-bit
+#: words; per-bit energy = CACTI access energy / word bits, leakage = bank leakage x banks, charged
+#: every cycle as sram_leak_energy = leak mW x 1e6 / frequency nJ) and its CACTI 28 nm rows
+#: (bitfusion/sram/cacti_sweep.csv: bank bytes, block bytes, read nJ, write nJ, leak mW per bank),
+#: for conf_ant.ini's WBUF 128 KiB (4096 B banks), IBUF 256 KiB (8192 B) and OBUF 128 KiB (128 B)
+ANT_SRAM = {  # buffer: (banks, word bits, read nJ, write nJ, leak mW per bank)
+    "weight": (32, 512, 0.0168924, 0.0203422, 2.96594),
+    "act": (32, 512, 0.0177688, 0.0248866, 5.4983),
+    "out": (32 * 32, 32, 0.000294945, 0.000415925, 0.127708),
+}
 ANT_DRAM_READ_NJ_PER_KBIT = 1.18294
 ANT_DRAM_WRITE_NJ_PER_KBIT = 1.47797
 ANT_DRAM_LEAK_NJ = 3838.05 / 500000
@@ -240,6 +259,19 @@ def ant_static_pj_per_cycle():
     return (ant_pe_pj_per_cycle(ANT_PE_LEAK_UW), ANT_DRAM_LEAK_NJ * 1e3)
 
 
+def ant_sram_pj_per_bit():
+    """((buffer, read pJ per bit, write pJ per bit), ...) of ANT's artifact SRAM model."""
+    return tuple((b, rd * 1e3 / bits, wr * 1e3 / bits) for b, (_, bits, rd, wr, _) in ANT_SRAM.items())
+
+
+def ant_sram_leak_pj_per_cycle():
+    """ANT's artifact SRAM leakage per cycle (pJ): every bank of the three buffers at its clock."""
+    return sum(banks * leak for banks, _, _, _, leak in ANT_SRAM.values()) * 1e-3 / (ANT_PE_CLOCK_MHZ * 1e6) * 1e12
+
+
+_ANT_SRAM_SRC = ("CODE clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/simulator.py "
+                 "get_energy_cost (WBUF / IBUF 32 banks x 512 b, OBUF 1024 banks x 32 b) and "
+                 "bitfusion/sram/cacti_sweep.csv (CACTI 28 nm: 4096 B / 8192 B / 128 B banks)")
 _ANT_SRC = ("baselines.md s1: ANT artifact PE power (results/systolic_array_synth.csv, 8/4 PE dyn "
             f"{ANT_PE_DYN_UW} uW at {ANT_PE_CLOCK_MHZ} MHz)")
 _ANT_STATS_SRC = ("CODE clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/stats.py "
@@ -289,6 +321,11 @@ def _bitmod_factors(baseline_pj, baseline_bits):
     )
 
 
+def _ant_static_with_sram():
+    per_pe, rest = ant_static_pj_per_cycle()
+    return (per_pe, rest + ant_sram_leak_pj_per_cycle())
+
+
 _OLIVE_ANT = (
     Factor("paper's PE energy table", f"both PEs at ANT's artifact PE ({ant_pe_pj_per_cycle():.3g} pJ/cycle; "
            "INF: OliVe's systolic evaluation reuses ANT's simulator) instead of our inventories", _ANT_SRC,
@@ -302,10 +339,19 @@ _OLIVE_ANT = (
            design=Override(dram_pj_per_bit=ant_dram_pj_per_bit()),
            baseline=Override(dram_pj_per_bit=ant_dram_pj_per_bit()), metrics=("energy",)),
     Factor("paper's static energy", "core leakage (%.3g pJ per PE per cycle) and DRAM leakage (%.3g pJ per "
-           "cycle) charged over every cycle, as ANT's artifact does; SRAM leakage (CACTI) not known"
+           "cycle) charged over every cycle, as ANT's artifact does"
            % (ant_pe_pj_per_cycle(ANT_PE_LEAK_UW), ANT_DRAM_LEAK_NJ * 1e3), _ANT_STATS_SRC,
            design=Override(static_pj_per_cycle=ant_static_pj_per_cycle()),
            baseline=Override(static_pj_per_cycle=ant_static_pj_per_cycle()), metrics=("energy",)),
+    Factor("paper's SRAM energy", "SRAM reads / writes at ANT's artifact's CACTI 28 nm per-bit energies (%s) "
+           "instead of our SRAM table's" % ", ".join(f"{b} {r:.3g} / {w:.3g} pJ" for b, r, w in ant_sram_pj_per_bit()),
+           _ANT_SRAM_SRC, design=Override(sram_pj_per_bit=ant_sram_pj_per_bit()),
+           baseline=Override(sram_pj_per_bit=ant_sram_pj_per_bit()), metrics=("energy",)),
+    Factor("paper's SRAM leakage", "the three buffers' CACTI leakage (%.4g pJ per cycle) added to the static "
+           "energy charged over every cycle, as ANT's artifact does (sram_leak_energy)"
+           % ant_sram_leak_pj_per_cycle(), _ANT_SRAM_SRC + "; " + _ANT_STATS_SRC,
+           design=Override(static_pj_per_cycle=_ant_static_with_sram()),
+           baseline=Override(static_pj_per_cycle=_ant_static_with_sram()), metrics=("energy",)),
 )
 
 _MIXPE_PE_SRC = ("CODE yuzhang712/mixpe_simulator@769f0c8 bitfusion/src/simulator/simulator.py get_energy_cost "
@@ -363,8 +409,8 @@ _MIXPE_UNKNOWN = ("not measured past the paper config: MixPE's simulator (CODE y
 
 #: config name -> what the paper's evaluation does that no factor here measures (the row's note)
 UNKNOWN = {
-    "olive-vs-ant": "not measured past the paper config: ANT's CACTI 28 nm SRAM energies and SRAM leakage "
-                    "(not in baselines.md), ANT's per-layer 4/8-bit choice on BERT",
+    "olive-vs-ant": "not measured past the paper config: ANT's loop tiling search (optimize_for_order: its SRAM "
+                    "and DRAM traffic; ours is this project's sequencer's), ANT's per-layer 4/8-bit choice on BERT",
     "olive-vs-gobo": "GOBO's cycle model, PE energy and array are not known (baselines.md s2, s6): only OliVe's "
                      "side is substituted",
     "bitmod-vs-ant": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",

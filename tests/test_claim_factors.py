@@ -26,6 +26,7 @@ QUOTED = {
     "ant": "  - ANT: 64x16 / 32x32; 0.56 pJ; 1318.6 um^2; w bits 5/5/5.25/5/4/5 per model, KV 16.",
     "olive": "  - OliVe: 72x16 / 36x32; 0.613 pJ; 1318.6 um^2; w 4 (4.5 for Llama-3-8B).",
     "bits": "  - BitMoD weight bits: 3.0625 (gen), 4.0625 (disc), 6.0625 (lossless); KV 8.",
+    "ant_conf": "32x32 PEs, 500 MHz, WBUF 128 KB, IBUF 256 KB, OBUF 128 KB, DRAM 1024 b/cycle, CACTI 28 nm",
     "shared": "  - Shared: 512 KB W-SRAM + 512 KB I-SRAM, 8 banks, CACTI 28 nm; DRAM 128 b/cycle x2; "
               "P&R factor 1.5; ctx 256, batch 1.",
 }
@@ -38,6 +39,10 @@ CODE_QUOTED = {
                   "        dram_cost_write = 1.47797 / 1024"),
     # abdelfattah-lab/BitMoD-HPCA-25@6b68523 bitmod_sim/accelerator.py _init_mem
     "bitmod_dram": "        dram_rw_bw = 128\n ... \n        wr_cost = dram_rw_bw / 64 * 1200",
+    # clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/sram/cacti_sweep.csv: size (bytes),
+    # block size (bytes), technology (u), read_energy_nJ, write_energy_nJ, leak_power_mW of its rows
+    "ant_cacti": ("4096.0,64.0,0.028,0.0168924,0.0203422,2.96594\n8192.0,64.0,0.028,0.0177688,0.0248866,5.4983\n"
+                  "128.0,4.0,0.028,0.000294945,0.000415925,0.127708"),
     # yuzhang712/mixpe_simulator@769f0c8 results/systolic_array_synth.csv (the row simulator.py
     # get_energy_cost looks up by Max / Min Precision) and conf_mixint.ini / conf_bitfusion.ini
     "mixpe_synth": "systolic_array,500000000,1,1,8,4, 1 ,64314,279960,344300",
@@ -178,6 +183,44 @@ def test_dram_energy_and_static_energy_change_only_their_terms():
     assert got["energy_pj"] - base["energy_pj"] == pytest.approx(
         per_cycle * base["latency_s"] * setting.clock_mhz * 1e6, rel=1e-9)   # latency_s: wall time
     assert got["latency_s"] == base["latency_s"]
+
+
+def test_sram_energy_per_bit_replaces_only_the_sram_groups():
+    """Our SRAM words, at the substituted per-bit energies: at our own per-word energy / width it
+    changes nothing; doubling one buffer's read energy adds exactly its read bits' energy."""
+    side, setting, gemms = _setup()
+    config = claims.cost_config(side, setting)
+    result = evaluate(config, gemms)
+    widths = config.design().facts.word_widths
+    own = tuple((b, result.energy_per_action_pj[f"sram_{b}_word"] / widths[b],
+                 result.energy_per_action_pj[f"sram_{b}_word"] / widths[b]) for b in ("act", "weight", "out"))
+    base = cf.measure(side, setting, cf.NONE, gemms, claims.cost_config)
+    assert cf.measure(side, setting, cf.Override(sram_pj_per_bit=own), gemms, claims.cost_config) == \
+        pytest.approx(base, rel=1e-12)
+    doubled = tuple((b, 2 * r if b == "act" else r, w) for b, r, w in own)
+    got = cf.measure(side, setting, cf.Override(sram_pj_per_bit=doubled), gemms, claims.cost_config)
+    reads = sum(layer.sram_words["act_read"] * layer.count for layer in result.layers)
+    assert got["energy_pj"] - base["energy_pj"] == pytest.approx(reads * result.energy_per_action_pj["sram_act_word"],
+                                                                 rel=1e-9)
+
+
+def test_ant_sram_figures_are_its_cacti_rows_for_its_buffers():
+    """ANT's SRAM model: each buffer's bank size (conf_ant.ini's buffer over its banks) is the
+    CACTI row quoted for it, at 28 nm; the per-bit and leakage figures follow from those rows."""
+    rows = [line.split(",") for line in CODE_QUOTED["ant_cacti"].splitlines()]
+    by_size = {int(float(r[0])): r for r in rows}
+    conf_kib = {"weight": 128, "act": 256, "out": 128}           # conf_ant.ini (baselines.md s1)
+    assert "WBUF 128 KB, IBUF 256 KB, OBUF 128 KB" in QUOTED["ant_conf"]
+    for b, (banks, bits, rd, wr, leak) in cf.ANT_SRAM.items():
+        size, block, tech, read, write, leak_mw = by_size[conf_kib[b] * 1024 // banks]
+        assert (float(block) * 8, float(tech), float(read), float(write), float(leak_mw)) == (bits, 0.028, rd, wr, leak)
+    pj = {b: (r, w) for b, r, w in cf.ant_sram_pj_per_bit()}
+    assert pj["weight"] == pytest.approx((0.0168924e3 / 512, 0.0203422e3 / 512))
+    assert cf.ant_sram_leak_pj_per_cycle() == pytest.approx((32 * 2.96594 + 32 * 5.4983 + 1024 * 0.127708) * 2, rel=1e-9)
+    factors = {f.name: f for f in cf.FACTORS["olive-vs-ant"]}
+    leak = factors["paper's SRAM leakage"].baseline.static_pj_per_cycle
+    assert leak[1] - cf.ant_static_pj_per_cycle()[1] == pytest.approx(cf.ant_sram_leak_pj_per_cycle())
+    assert factors["paper's SRAM energy"].design.sram_pj_per_bit == cf.ant_sram_pj_per_bit()
 
 
 def test_gpu_and_unverified_figures_get_no_factors_past_the_paper_config():
