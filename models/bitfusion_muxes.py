@@ -6,11 +6,11 @@ so its area and energy are a lower bound on BitFusion's Fusion Unit, which choos
 at run time. Two units, each closed on its 32-bit accumulator, are synthesised (Yosys, osu018:
 :mod:`models.synth`) and power-analysed (OpenSTA: :mod:`models.sta`) at :data:`CLOCK_MHZ`:
 
-* ``fixed``: :class:`hw.mac_units.MacUnit` of ``BitFusionPE(act_bits=8, weight_bits=4)``
-  (the W4A8 mode MixPE's comparison runs);
-* ``runtime``: :class:`hw.bitfusion_runtime.RuntimeFusionMac` held in the same W4A8 mode.
+* ``fixed``: :class:`hw.mac_units.MacUnit` of ``BitFusionPE(act_bits=8, weight_bits=8)``
+  (the W8A8 mode MixPE's artifact runs its BitFusion baseline in);
+* ``runtime``: :class:`hw.bitfusion_runtime.RuntimeFusionMac` held in the same W8A8 mode.
 
-Both get the same operand activity: the W4A8 mode's 16 activation and 8 weight bits at random
+Both get the same operand activity: the W8A8 mode's 8 activation and 8 weight bits at random
 (0.5 toggles per cycle, duty 0.5); the run-time unit's other operand bits are 0 and its ``mode``
 bits are constant. The ratios runtime / fixed of area and of energy per cycle are what the muxes
 add (:mod:`models.claim_factors`). Running this module (``python -m models.bitfusion_muxes``)
@@ -34,8 +34,8 @@ from .sta import find_sta, run_sta
 
 DATA_FILE = Path(__file__).parent / "data" / "bitfusion_muxes.json"
 CLOCK_MHZ = 100.0
-#: the mode both units run: MixPE's BitFusion baseline (8-bit activations, 4-bit weights)
-ACT_BITS, WEIGHT_BITS = 8, 4
+#: the mode both units run: MixPE's BitFusion baseline (8-bit activations and weights)
+ACT_BITS, WEIGHT_BITS = 8, 8
 UNITS = ("fixed", "runtime")
 
 
@@ -49,8 +49,8 @@ def component(unit):
 
 
 def activity(unit):
-    """{input bit: (toggles per cycle, duty)}: the W4A8 mode's operand bits at random, every other
-    operand bit 0, the run-time unit's ``mode`` constant at the W4A8 mode."""
+    """{input bit: (toggles per cycle, duty)}: the mode's operand bits at random, every other
+    operand bit 0, the run-time unit's ``mode`` constant at that mode."""
     fixed = BitFusionPE(act_bits=ACT_BITS, weight_bits=WEIGHT_BITS)
     out = {f"act[{b}]": (0.5, 0.5) for b in range(fixed.act_width)}
     out |= {f"weight[{b}]": (0.5, 0.5) for b in range(fixed.weight_width)}

@@ -12,6 +12,7 @@ from hw.bitfusion_runtime import MODES, PORT_BITS, RuntimeFusionMac, brick_map
 from hw.mac_units import MacUnit
 from hw.pe_bitfusion import BitFusionPE, fused_products
 from models import bitfusion_muxes, claims
+from models.claims_configs import CONFIGS
 
 
 def _pack(elements, bits):
@@ -85,9 +86,11 @@ def test_bitfusion_rows_carry_the_measured_mux_area():
 def test_mux_units_are_the_fixed_w4a8_unit_and_the_runtime_one_in_its_mode():
     fixed, runtime = bitfusion_muxes.component("fixed"), bitfusion_muxes.component("runtime")
     assert isinstance(fixed, MacUnit) and isinstance(fixed.pe, BitFusionPE)
-    assert (fixed.pe.act_bits, fixed.pe.weight_bits) == (8, 4) and isinstance(runtime, RuntimeFusionMac)
+    # MixPE's BitFusion baseline's mode (models.claims_configs)
+    assert dict(CONFIGS["mixpe-vs-bitfusion"].baseline.options).get("weight_bits", 8) == 8
+    assert (fixed.pe.act_bits, fixed.pe.weight_bits) == (8, 8) and isinstance(runtime, RuntimeFusionMac)
     act = bitfusion_muxes.activity("runtime")
-    mode = MODES.index((8, 4))
+    mode = MODES.index((8, 8))
     assert [act[f"mode[{b}]"] for b in range(len(runtime.mode))] == [(0.0, float(mode >> b & 1))
                                                                      for b in range(len(runtime.mode))]
     assert {k: v for k, v in act.items() if not k.startswith("mode")} == bitfusion_muxes.activity("fixed")

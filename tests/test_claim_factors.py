@@ -46,6 +46,16 @@ CODE_QUOTED = {
     # yuzhang712/mixpe_simulator@769f0c8 results/systolic_array_synth.csv (the row simulator.py
     # get_energy_cost looks up by Max / Min Precision) and conf_mixint.ini / conf_bitfusion.ini
     "mixpe_synth": "systolic_array,500000000,1,1,8,4, 1 ,64314,279960,344300",
+    # bitfusion/src/benchmarks/bitfusion_bench.py: one LLM layer block (input, weight, output, -, -,
+    # precision of activations and weights, -); every block 8 bits but some 5120 x 5120 rows at 4
+    "mixpe_bf_bench": ("[[1, 5120], [1920, 5120], [1, 1920], [], [], 8, 1],\n"
+                       "[[1, 5120], [15360, 5120], [1, 15360], [], [], 8, 1],\n"
+                       "[[1, 5120], [640, 5120], [1, 640], [], [], 8, 1],\n"
+                       "[[1, 5120], [5120, 5120], [1, 5120], [], [], 4, 1],\n"
+                       "[[1, 5120], [2560, 5120], [1, 2560], [], [], 8, 1],\n"
+                       "[[1, 5120], [20480, 5120], [1, 20480], [], [], 8, 1],\n"
+                       "[[1, 20480], [640, 20480], [1, 640], [], [], 8, 1],\n"
+                       "[[1, 20480], [5120, 20480], [1, 5120], [], [], 8, 1],"),
     "mixpe_conf": ("if_width = 1024\n ... frequency = 500000000\n ... Wgt_SRAM = 131072\nAct_SRAM = 262144\n"
                    "Out_SRAM = 131072\na = 64\nc = 64\nhigh_prec = 8\nlow_prec = 4"),
 }
@@ -109,6 +119,13 @@ def test_mixpe_figures_are_its_simulators():
         assert f"Out_SRAM = {int(s.out_kib * 1024)}" in conf and f"frequency = {int(s.clock_mhz * 1e6)}" in conf
         assert f"if_width = {round(s.dram_gbps * 8e9 / (s.clock_mhz * 1e6))}" in conf
         assert (CONFIGS[name].design.rows, CONFIGS[name].design.cols) == (64, 64) and "a = 64\nc = 64" in conf
+    # BitFusion at the precision most of its bench rows give activations and weights alike
+    precisions = [int(line.split(", ")[-2]) for line in CODE_QUOTED["mixpe_bf_bench"].splitlines()]
+    most = max(set(precisions), key=precisions.count)
+    bf = CONFIGS["mixpe-vs-bitfusion"].baseline
+    design = claims.cost_config(bf, CONFIGS["mixpe-vs-bitfusion"].setting).design()
+    assert bf.kind == "bitfusion" and (design.facts.pe.act_element_bits, design.facts.pe.weight_element_bits) == \
+        (most, most)
 
 
 def test_common_setting_is_the_cost_models_defaults():
@@ -216,7 +233,9 @@ def test_ant_sram_figures_are_its_cacti_rows_for_its_buffers():
         assert (float(block) * 8, float(tech), float(read), float(write), float(leak_mw)) == (bits, 0.028, rd, wr, leak)
     pj = {b: (r, w) for b, r, w in cf.ant_sram_pj_per_bit()}
     assert pj["weight"] == pytest.approx((0.0168924e3 / 512, 0.0203422e3 / 512))
-    assert cf.ant_sram_leak_pj_per_cycle() == pytest.approx((32 * 2.96594 + 32 * 5.4983 + 1024 * 0.127708) * 2, rel=1e-9)
+    # mW / 500 MHz = 2 pJ per mW per cycle
+    leak_mw = 32 * 2.96594 + 32 * 5.4983 + 1024 * 0.127708
+    assert cf.ant_sram_leak_pj_per_cycle() == pytest.approx(leak_mw * 2, rel=1e-9)
     factors = {f.name: f for f in cf.FACTORS["olive-vs-ant"]}
     leak = factors["paper's SRAM leakage"].baseline.static_pj_per_cycle
     assert leak[1] - cf.ant_static_pj_per_cycle()[1] == pytest.approx(cf.ant_sram_leak_pj_per_cycle())
