@@ -12,7 +12,9 @@ seed states no accumulator; FP32 is the accumulator this project's floating-poin
 * :class:`Fp8Fp32AccPE`: :class:`hw.pe_fp8.Fp8PE`'s operand decode and mantissa multiplier, the
   exact product normalised to an FP32 word, added to ``acc_in`` with
   :func:`hw.fp32_add.fp32_add_rne` (one round to nearest even per step), as :class:`hw.pe_fp16.Fp16PE`
-  adds its FP16 products.
+  adds its FP16 products;
+* :class:`Fp32AccumulateAdder`: that FP32 add alone (combinational), the accumulate half of a
+  floating-point MAC, for the L-Mul dot-product row (a multiply and an FP32 add per product).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -134,4 +136,21 @@ class MacUnit(wiring.Component):
         m.submodules.pe = pe = self._pe
         m.d.comb += [pe.act.eq(self.act), pe.weight.eq(self.weight), pe.valid.eq(Const(1)),
                      pe.acc_in.eq(pe.acc_out), self.acc.eq(pe.acc_out)]
+        return m
+
+
+class Fp32AccumulateAdder(wiring.Component):
+    """Combinational ``sum = fp32_add_rne(a, b)``: :func:`hw.fp32_add.fp32_add_rne`, the
+    accumulate step of this project's floating-point MACs, on its own.
+
+    Ports: ``a``, ``b`` In(32), ``sum`` Out(32): FP32 bit patterns (finite operands; the sum
+    rounds once to nearest even). No clock.
+    """
+
+    def __init__(self):
+        super().__init__({"a": In(FP32_WIDTH), "b": In(FP32_WIDTH), "sum": Out(FP32_WIDTH)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.sum.eq(fp32_add_rne(m, self.a, self.b, "acc"))
         return m

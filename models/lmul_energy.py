@@ -21,7 +21,10 @@ the four units are synthesised (Yosys, osu018: :mod:`models.synth`) and power-an
   INT8) on MiniLM-L6 L0 FFN1 operands;
 * ``<format>_multiplier_random`` / ``<format>_adder_random``: the same parts for e4m3, BF16 and
   FP32 operands (:data:`FORMAT_SWEEP`) on random input bits, to measure how the multiplier
-  comparison moves with the activity and the operand format.
+  comparison moves with the activity and the operand format;
+* ``fp32_accumulate_adder_random``: :class:`hw.mac_units.Fp32AccumulateAdder` (the FP32 add of a
+  floating-point MAC) on random input bits, the accumulation the L-Mul paper's dot-product figure
+  adds to each multiply.
 
 Energy per cycle = total power (internal + switching + leakage) / clock. Running this module
 (``python -m models.lmul_energy``) regenerates :data:`DATA_FILE`, which
@@ -40,7 +43,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hw.fp8_product_parts import Fp8SignificandMultiplier, LmulFieldAdder
-from hw.mac_units import Fp8Fp32AccPE, MacUnit
+from hw.mac_units import Fp8Fp32AccPE, Fp32AccumulateAdder, MacUnit
 from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
 from . import synth
@@ -64,8 +67,11 @@ UNITS = {"fp8_multiplier": ("multiplier", FORMAT, SOURCE), "lmul_adder": ("adder
             for part in ("multiplier", "adder")},
          # the FP8-vs-INT8 claim's MAC units (the INT8 one takes no format)
          "fp8_mac": ("fp8_mac", FORMAT, SOURCE), "fp8_fp32_mac": ("fp8_fp32_mac", FORMAT, SOURCE),
-         "int8_mac": ("int8_mac", None, SOURCE)}
-_PARTS = {"multiplier": Fp8SignificandMultiplier, "adder": LmulFieldAdder}
+         "int8_mac": ("int8_mac", None, SOURCE),
+         # the accumulate add of the L-Mul dot-product row (one FP32 add per product)
+         f"fp32_accumulate_adder_{RANDOM}": ("accumulate_adder", "fp32", RANDOM)}
+_PARTS = {"multiplier": Fp8SignificandMultiplier, "adder": LmulFieldAdder,
+          "accumulate_adder": lambda format: Fp32AccumulateAdder()}
 #: MAC unit -> (the PE it closes, the PE kind whose measured operand activity drives it)
 _MACS = {"fp8_mac": (lambda fmt: Fp8PE(format=fmt), "fp8"),
          "fp8_fp32_mac": (lambda fmt: Fp8Fp32AccPE(format=fmt), "fp8"),
@@ -80,9 +86,10 @@ def operand_activity(fmt=FORMAT, source=SOURCE, kind="fp8"):
 
 
 def random_activity(component):
-    """{bit: (0.5, 0.5)} for every bit of the part's ``act`` and ``weight`` ports."""
-    return {f"{port}[{b}]": (0.5, 0.5) for port in ("act", "weight")
-            for b in range(len(getattr(component, port)))}
+    """{bit: (0.5, 0.5)} for every bit of the part's operand ports (``act`` and ``weight``, or
+    ``a`` and ``b``)."""
+    ports = ("act", "weight") if hasattr(component, "act") else ("a", "b")
+    return {f"{port}[{b}]": (0.5, 0.5) for port in ports for b in range(len(getattr(component, port)))}
 
 
 def unit_figures(unit, clock_mhz=CLOCK_MHZ):

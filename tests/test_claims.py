@@ -270,6 +270,14 @@ def test_lmul_rows_are_the_cached_figures():
     assert [f["change"].split(" (")[0] for f in mult["residual_factors"]][1:] == ["e4m3 -> bf16", "bf16 -> fp32"]
     assert pe["residual_factors"][0]["factor"] * pe["measured_ratio_paper_config"] == pytest.approx(
         mult["measured_ratio_paper_config"], rel=1e-3)
+    # the PE row then follows the multiplier row's factors and adds one FP32 accumulate add per
+    # product on both sides (the paper's dot product), ending at that ratio
+    pe_past = math.prod(f["factor"] for f in pe["residual_factors"])
+    add = e["fp32_accumulate_adder_random"]
+    assert pe["measured_ratio_paper_config"] * pe_past == pytest.approx(
+        (e["fp32_multiplier_random"] + add) / (e["fp32_adder_random"] + add), rel=1e-3)
+    assert units["fp32_accumulate_adder_random"]["multipliers"] == 0
+    assert [f["change"] for f in pe["residual_factors"][1:-1]] == [f["change"] for f in mult["residual_factors"]]
     # another cache gives other rows: the rows read the figures, nothing is typed in
     doubled = json.loads(json.dumps(data))
     doubled["units"]["lmul_adder"]["energy_pj_per_cycle"] /= 2

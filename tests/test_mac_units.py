@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.mac_units import Fp8Fp32AccPE, MacUnit
+from hw.mac_units import Fp8Fp32AccPE, Fp32AccumulateAdder, MacUnit
 from hw.pe_fp8 import Fp8PE
 from hw.pe_int8 import Int8PE
 
@@ -77,3 +77,23 @@ def test_mac_unit_refuses_a_multi_cycle_pe():
     from hw.pe_bitserial import BitSerialPE
     with pytest.raises(ValueError, match="initiation interval"):
         MacUnit(BitSerialPE())
+
+
+def test_fp32_accumulate_adder_is_numpy_float32():
+    """Random finite FP32 words of mixed magnitudes: the sum rounds to nearest even as numpy's."""
+    rng = np.random.default_rng(18)
+    x = (rng.standard_normal(400) * 2.0 ** rng.integers(-30, 30, 400)).astype(np.float32)
+    y = (rng.standard_normal(400) * 2.0 ** rng.integers(-30, 30, 400)).astype(np.float32)
+    unit, got = Fp32AccumulateAdder(), []
+
+    async def tb(ctx):
+        for a, b in zip(x.view(np.uint32).tolist(), y.view(np.uint32).tolist()):
+            ctx.set(unit.a, a)
+            ctx.set(unit.b, b)
+            await ctx.delay(1e-9)
+            got.append(ctx.get(unit.sum))
+
+    sim = Simulator(unit)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == (x + y).view(np.uint32).tolist()
