@@ -13,6 +13,7 @@ from hw.mac_units import MacUnit
 from hw.pe_bitfusion import BitFusionPE, fused_products
 from models import bitfusion_muxes, claims
 from models.claims_configs import CONFIGS
+from tests.tools import require_sta, require_synthesis
 
 
 def _pack(elements, bits):
@@ -94,3 +95,19 @@ def test_mux_units_are_the_fixed_w4a8_unit_and_the_runtime_one_in_its_mode():
     assert [act[f"mode[{b}]"] for b in range(len(runtime.mode))] == [(0.0, float(mode >> b & 1))
                                                                      for b in range(len(runtime.mode))]
     assert {k: v for k, v in act.items() if not k.startswith("mode")} == bitfusion_muxes.activity("fixed")
+
+
+@pytest.mark.slow
+def test_cached_mux_figures_are_these_designs():
+    """Resynthesised with the same tools, both units give the cached netlist hashes and energies."""
+    require_synthesis()
+    require_sta()
+    data = bitfusion_muxes.load()
+    fresh = bitfusion_muxes.generate()
+    if fresh["provenance"]["yosys"] != data["provenance"]["yosys"] or \
+            fresh["provenance"]["opensta"] != data["provenance"]["opensta"]:
+        pytest.skip("the cache was made with other tool versions: regenerate it")
+    for unit in bitfusion_muxes.UNITS:
+        assert fresh["units"][unit]["netlist_hash"] == data["units"][unit]["netlist_hash"]
+        assert fresh["units"][unit]["energy_pj_per_cycle"] == pytest.approx(
+            data["units"][unit]["energy_pj_per_cycle"], rel=1e-9)

@@ -18,6 +18,7 @@ from models import claim_row, claims, lmul_energy
 from models.claims_configs import CLAIMS, COMMON, CONFIGS, Setting
 from models.cost import CostConfig, evaluate
 from models.workloads import Gemm
+from tests.tools import require_sta, require_synthesis
 
 # baselines.md lines the figures come from, quoted (the file is read too when it is reachable)
 QUOTED = {
@@ -386,3 +387,20 @@ def test_rows_say_what_is_not_measured_past_the_paper_config():
     rows = {r["claim"]: r for r in claims.claims_table(quick=True, lmul=False)}
     assert cf.UNKNOWN["olive-vs-ant"] in rows["energy reduction vs ANT (systolic)"]["note"]
     assert cf.UNKNOWN["luttc-vs-unpu"] in rows["compute density vs prior LUT accelerator (UNPU)"]["decomposition"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", ["int8_mac", "fp8_mac", "fp8_fp32_mac", "fp32_accumulate_adder_random"])
+def test_cached_mac_units_are_these_designs(unit):
+    """The cached MAC-unit figures the FP8-vs-INT8 and L-Mul factors read come from these designs:
+    resynthesised, the netlist hash and the energy are the cached ones (same tools)."""
+    require_synthesis()
+    require_sta()
+    data = lmul_energy.load()
+    fresh = lmul_energy.generate(units=(unit,))
+    if fresh["provenance"]["yosys"] != data["provenance"]["yosys"] or \
+            fresh["provenance"]["opensta"] != data["provenance"]["opensta"]:
+        pytest.skip("the cache was made with other tool versions: regenerate it")
+    got, cached = fresh["units"][unit], data["units"][unit]
+    assert got["netlist_hash"] == cached["netlist_hash"]
+    assert got["energy_pj_per_cycle"] == pytest.approx(cached["energy_pj_per_cycle"], rel=1e-9)
