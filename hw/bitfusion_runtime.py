@@ -18,7 +18,8 @@ weight slice iw (3-bit signed operands as in :class:`BitFusionPE`), shifted left
 the sum over all 16 bricks, one adder tree serves every mode.
 
 Ports: ``act``, ``weight`` In(32) (the widest mode, 2 x 2 bits: sixteen 2-bit elements each; a
-narrower mode uses the low bits), ``mode`` In: index into :data:`MODES`, ``acc`` Out(32), signed.
+narrower mode uses the low bits), ``mode`` In: index into :data:`MODES` (a value past it adds 0),
+``acc`` Out(32), signed.
 Signedness (``act_signed``, ``weight_signed``) is fixed at build time, as in :class:`BitFusionPE`.
 Timing contract: one step per cycle, ``acc`` registered (latency 1). Synchronous reset clears it.
 """
@@ -84,6 +85,9 @@ class RuntimeFusionMac(wiring.Component):
                         m.d.comb += [a_op.eq(self._slice(self.act, pa, self._act_signed, j, ia)),
                                      w_op.eq(self._slice(self.weight, pw, self._weight_signed, j, iw)),
                                      shift.eq(BRICK_BITS * (ia + iw))]
+                with m.Default():
+                    # a mode index past MODES is no mode: the brick multiplies zeros
+                    m.d.comb += [a_op.eq(0), w_op.eq(0), shift.eq(0)]
             brick = Signal(signed(BRICK_PRODUCT_BITS), name=f"brick{b}")
             m.d.comb += brick.eq(a_op.as_signed() * w_op.as_signed())
             shifted.append(brick << shift)
