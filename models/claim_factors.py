@@ -203,10 +203,6 @@ class SynthesisFactor:
 ANT_PE_DYN_UW = 279.96
 ANT_PE_LEAK_UW = 64.314
 ANT_PE_CLOCK_MHZ = 500
-#: ANT's artifact energy model (CODE clevercool/ANT-Quantization@2c0f3cc
-#: ant_simulator/bitfusion/src/simulator/stats.py ``get_energy``, energies in nJ as energy.py
-#: prints them x1e3 as pJ): DRAM read / write per bit and DRAM leakage per cycle; core and SRAM
-#: leakage are charged every cycle, core dynamic energy every non-stall cycle
 #: ANT's artifact SRAM model (CODE clevercool/ANT-Quantization@2c0f3cc ant_simulator/bitfusion/src/simulator/
 #: simulator.py get_energy_cost: WBUF / IBUF 32 banks of 512-bit words, OBUF 32 x 32 banks of 32-bit
 #: words; per-bit energy = CACTI access energy / word bits, leakage = bank leakage x banks, charged
@@ -218,6 +214,10 @@ ANT_SRAM = {  # buffer: (banks, word bits, read nJ, write nJ, leak mW per bank)
     "act": (32, 512, 0.0177688, 0.0248866, 5.4983),
     "out": (32 * 32, 32, 0.000294945, 0.000415925, 0.127708),
 }
+#: ANT's artifact energy model (CODE clevercool/ANT-Quantization@2c0f3cc
+#: ant_simulator/bitfusion/src/simulator/stats.py ``get_energy``, energies in nJ as energy.py
+#: prints them x1e3 as pJ): DRAM read / write per bit and DRAM leakage per cycle; core and SRAM
+#: leakage are charged every cycle, core dynamic energy every non-stall cycle
 ANT_DRAM_READ_NJ_PER_KBIT = 1.18294
 ANT_DRAM_WRITE_NJ_PER_KBIT = 1.47797
 ANT_DRAM_LEAK_NJ = 3838.05 / 500000
