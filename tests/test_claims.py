@@ -14,7 +14,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.fp8_product_parts import Fp8SignificandMultiplier, LmulFieldAdder
-from models import claim_row, claims, lmul_claims, lmul_energy
+from models import claim_row, claims, lmul_claims, lmul_energy, tech
 from models.claims_configs import CLAIMS, COMMON, CONFIGS
 from models.cost import CostConfig
 from models.fp8_gemm import decode_fp8
@@ -264,20 +264,26 @@ def test_lmul_rows_are_the_cached_figures():
     assert mult["measured_ratio_paper_config"] == round(e["fp8_multiplier"] / e["lmul_adder"], 4)
     assert pe["measured_ratio_paper_config"] == round(e["fp8_pe"] / e["lmul_pe"], 4)
     # past the paper config: the parts on random bits, then BF16 and FP32, ending at FP32's ratio
-    past = math.prod(f["factor"] for f in mult["residual_factors"])
+    past = math.prod(f["factor"] for f in mult["residual_factors"][:-1])
     assert mult["measured_ratio_paper_config"] * past == pytest.approx(
         e["fp32_multiplier_random"] / e["fp32_adder_random"], rel=1e-3)
-    assert [f["change"].split(" (")[0] for f in mult["residual_factors"]][1:] == ["e4m3 -> bf16", "bf16 -> fp32"]
+    assert [f["change"].split(" (")[0] for f in mult["residual_factors"]][1:3] == ["e4m3 -> bf16", "bf16 -> fp32"]
+    # then the same FP32 operations at the 45 nm table's figures (models.tech), read, not typed
+    h = {op: tech.value(f"horowitz.{op}.energy") for op in ("fp32_mult", "fp32_add", "int32_add")}
+    assert mult["measured_ratio_paper_config"] * past * mult["residual_factors"][-1]["factor"] == pytest.approx(
+        h["fp32_mult"] / h["int32_add"], rel=1e-3)
     assert pe["residual_factors"][0]["factor"] * pe["measured_ratio_paper_config"] == pytest.approx(
         mult["measured_ratio_paper_config"], rel=1e-3)
     # the PE row then follows the multiplier row's factors and adds one FP32 accumulate add per
     # product on both sides (the paper's dot product), ending at that ratio
-    pe_past = math.prod(f["factor"] for f in pe["residual_factors"])
+    pe_past = math.prod(f["factor"] for f in pe["residual_factors"][:-1])
     add = e["fp32_accumulate_adder_random"]
     assert pe["measured_ratio_paper_config"] * pe_past == pytest.approx(
         (e["fp32_multiplier_random"] + add) / (e["fp32_adder_random"] + add), rel=1e-3)
     assert units["fp32_accumulate_adder_random"]["multipliers"] == 0
-    assert [f["change"] for f in pe["residual_factors"][1:-1]] == [f["change"] for f in mult["residual_factors"]]
+    assert [f["change"] for f in pe["residual_factors"][1:-2]] == [f["change"] for f in mult["residual_factors"][:-1]]
+    assert pe["measured_ratio_paper_config"] * pe_past * pe["residual_factors"][-1]["factor"] == pytest.approx(
+        (h["fp32_mult"] + h["fp32_add"]) / (h["int32_add"] + h["fp32_add"]), rel=1e-3)
     # another cache gives other rows: the rows read the figures, nothing is typed in
     doubled = json.loads(json.dumps(data))
     doubled["units"]["lmul_adder"]["energy_pj_per_cycle"] /= 2
