@@ -18,11 +18,13 @@ evaluation); for a post-array unit ``"word"`` (once per output word through it) 
 pipelined). A design's inventory is a list of :class:`Item` (grouped, with events the GEMM
 counts: see :mod:`models.cost`).
 
-A PE part may name the PE input ports that drive it (:func:`driven`: a :class:`Part`, still a
-4-tuple): the energy model takes its activity from those ports alone
-(:meth:`models.part_activity.PartActivity.item_activity`), e.g. a shifter after a multiplier sees
-the operands' switching, not ``acc_in``'s. Without it a combinational part is taken to see every
-data port.
+A PE part may name what drives it (:func:`driven`: a :class:`Part`, still a 4-tuple): PE input
+ports, and other parts of the same inventory whose outputs feed it. The energy model takes its
+activity from those alone (:meth:`models.part_activity.PartActivity.item_activity`), e.g. a
+shifter after a multiplier sees the operands' switching, not ``acc_in``'s, and a part fed by
+another part sees that part's output toggles (its inputs' times the driver primitive's measured
+output gain, :mod:`models.primitive_outputs`). Without it a combinational part is taken to see
+every data port.
 """
 
 from typing import NamedTuple
@@ -42,8 +44,8 @@ from .tech import UnknownComponentError
 
 class Item(NamedTuple):
     """``count`` instances of a primitive in the design (area, flops); ``per_event`` of them act
-    on each ``event`` (energy); ``drivers``: the PE input ports that drive a PE part (empty: not
-    stated, :func:`driven`)."""
+    on each ``event`` (energy); ``drivers``: the PE input ports and PE parts that drive a PE
+    part (empty: not stated, :func:`driven`)."""
     group: str
     prim: str
     widths: tuple
@@ -58,18 +60,29 @@ DRIVER_PORTS = ("act", "weight", "acc_in")
 
 
 class Part(tuple):
-    """A unit inventory tuple ``(primitive, widths, count, event)`` that also names the PE input
-    ports driving it (``drivers``); unpacks and compares as the plain 4-tuple."""
+    """A unit inventory tuple ``(primitive, widths, count, event)`` that also names what drives
+    it (``drivers``: PE input port names and driving parts; ``inputs``: ((primitive input port,
+    its one driver), ...) for the inputs named singly); unpacks and compares as the plain
+    4-tuple."""
     drivers = ()
+    inputs = ()
 
 
-def driven(part, *ports):
-    """``part`` (a unit inventory 4-tuple) as a :class:`Part` driven by the PE input ``ports``
-    only (names in :data:`DRIVER_PORTS`; structural: which ports reach the part's inputs)."""
-    if not ports or any(p not in DRIVER_PORTS for p in ports):
-        raise ValueError(f"driver ports must be some of {DRIVER_PORTS}, not {ports}")
+def driven(part, *sources, **inputs):
+    """``part`` (a unit inventory 4-tuple) as a :class:`Part` driven by ``sources`` only: PE input
+    ports (names in :data:`DRIVER_PORTS`) and parts of the same inventory (4-tuples, themselves
+    possibly :class:`Part`) whose outputs reach its inputs (structural: what feeds the part).
+    ``inputs`` names the one driver of a primitive input port (its name in
+    :func:`models.characterise.verilog`, e.g. ``sel=`` a mux's select); ``sources`` drive the
+    rest."""
+    def ok(s):
+        return s in DRIVER_PORTS if isinstance(s, str) else isinstance(s, tuple) and len(s) == 4
+    every = sources + tuple(inputs.values())
+    if not every or not all(ok(s) for s in every):
+        raise ValueError(f"drivers must be some of {DRIVER_PORTS} or inventory parts, not {every}")
     out = Part(part)
-    out.drivers = tuple(ports)
+    out.drivers = every
+    out.inputs = tuple(sorted(inputs.items(), key=lambda kv: kv[0]))
     return out
 
 
@@ -171,30 +184,38 @@ def lut_pe_items(pe, acc_in_bits=None):
     :func:`lut_acc_out_bits`."""
     entries = pe.act_width // ENTRY_WIDTH
     B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
-    items = [("mux", (entries, E), 1, "step_cycle"),
-             ("neg", (E, E + 1), 1, "step_cycle"),
-             ("mux", (2, E + 1), 1, "step_cycle")]
     counter = _bits_for(max(B, 2))
     out = lut_acc_out_bits(pe, acc_in_bits)
+    # what feeds what (driven): the plane select picks weight bits by the plane counter, its
+    # nibble selects the entry and its sign, the term feeds the Horner add and the final adds
+    plane = ("reg_en", (counter,), 1, "step_cycle")
+    select = driven(("mux", (B, GROUP), 1, "step_cycle"), "weight", sel=plane) if B > 1 else "weight"
+    entry = driven(("mux", (entries, E), 1, "step_cycle"), "act", sel=select)
+    negated = driven(("neg", (E, E + 1), 1, "step_cycle"), entry)
+    term = driven(("mux", (2, E + 1), 1, "step_cycle"), entry, negated, sel=select)
+    items = [entry, negated, term]
     if B == 1:   # the plane register is still there (loaded with 0 on valid)
-        add = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+        add = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), term, "acc_in")]
         return items + add + [("reg_en", (out,), 1, "step"), ("reg_en", (counter,), 1, "step")]
     hold = A if acc_in_bits is None else acc_in_bits
+    partial = ("reg_en", (E + B,), 1, "step_cycle")
+    held = [("reg_en", (hold,), 1, "step")] if hold else []
     # Yosys's alumacc makes the two adds one three-operand $macc: the narrow operands
     # (partial << 1, E+B+1 bits; term, E+1) meet in an E+B+2-bit add, acc_hold joins in one
     # full-width add (none when acc_in is the constant 0)
-    adds = [("add", (min(A, E + B + 2),), 1, "step")]
+    narrow = driven(("add", (min(A, E + B + 2),), 1, "step"), partial, term)
+    adds = [narrow]
     if acc_in_bits != 0:
-        adds.append(("add", (out,), 1, "step"))
+        adds.append(driven(("add", (out,), 1, "step"), narrow, *held))
     return items + [
-        ("mux", (B, GROUP), 1, "step_cycle"),
-        ("add", (E + B,), 1, "step_cycle"),
-        ("reg_en", (E + B,), 1, "step_cycle"),
-        ("reg_en", (counter,), 1, "step_cycle"),
-        ("add", (counter,), 1, "step_cycle"),
+        select,
+        driven(("add", (E + B,), 1, "step_cycle"), partial, term),
+        partial,
+        plane,
+        driven(("add", (counter,), 1, "step_cycle"), plane),
         ("reg_en", (1,), 1, "step"),
         ("reg_en", (out,), 1, "step"),
-    ] + ([("reg_en", (hold,), 1, "step")] if hold else []) + adds
+    ] + held + adds
 
 
 def lut_acc_out_bits(pe, acc_in_bits=None):
