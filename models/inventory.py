@@ -330,23 +330,51 @@ def bitserial_fp16_pe_items(pe):
     the term sequencing."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
-    lane = [("mux", (max(T, 2), TERM_WIDTH)),
-            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
-            ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
-    items = exponent_decode_items(FP16_EXP_BITS, VEC, "step_cycle")
-    items += [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
-    items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
-              ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
-              ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
-              ("add", (ACC_EXP_BITS,), 2, "step_cycle"),
-              ("mux", (2, ACC_EXP_BITS), 1, "step_cycle"),
-              *[(prim, widths, 1, "step_cycle") for prim, widths in
-                _shifter(ACC_MAN_BITS, SAT_SHIFT_BITS) + _shifter(DOT_BITS, SAT_SHIFT_BITS)],
-              ("add", (DOT_BITS + 1,), 1, "step_cycle"), ("lt", (DOT_BITS + 1,), 2, "step_cycle"),
-              ("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, "step_cycle"),
-              ("add", (ACC_EXP_BITS,), 1, "step_cycle"),
-              ("reg_en", (A,), 1, "step_cycle")]
-    return items + _term_step_items(T)
+    steps = _term_step_items(T)
+    cyc = "step_cycle"
+
+    def part(prim, widths, n, *sources, **inputs):
+        return driven((prim, widths, n, cyc), *sources, **inputs)
+    # what feeds what (driven), per lane: the term select by the term index, the exponent
+    # decode of act, the product exponent and its presence select, the alignment by the
+    # distance to the exponent max, the presence gate, the negation and its select
+    index = steps[0] if steps else "weight"
+    decode = [driven(t, "act") for t in exponent_decode_items(FP16_EXP_BITS, VEC, cyc)]
+    term = part("mux", (max(T, 2), TERM_WIDTH), VEC, "weight", sel=index)
+    exp = part("add", (P,), VEC, *decode, term)
+    v = part("mux", (2, P), VEC, exp, sel=term)
+    compare = part("lt", (P,), VEC - 1, v)
+    top = part("mux", (2, P), VEC - 1, v, sel=compare)
+    delta = part("add", (P,), VEC, top, v)
+    shifter = _shifter(ALIGNED_BITS, P)
+    align = [part(*shifter[0], VEC, "act", sh=delta)]
+    if len(shifter) > 1:
+        align.append(part(*shifter[1], VEC, align[0], delta))
+    gated = part("and", (ALIGNED_BITS,), VEC, align[-1], term)
+    negated = part("neg", (ALIGNED_BITS, N), VEC, gated)
+    signed = part("mux", (2, N), VEC, gated, negated, sel=term)
+    items = decode + [term, exp, v, delta, *align, gated, negated, signed]
+    # the adder tree and the accumulator: its base (acc_in or the register), the exponent max
+    # and differences, the two saturating alignments, the add, the range checks, the
+    # normalising shift and the exponent increment
+    pairs = part("add", (DOT_BITS - 1,), 2, signed)
+    dot = part("add", (DOT_BITS,), 1, pairs)
+    acc = ("reg_en", (A,), 1, cyc)
+    base = part("mux", (2, A), 1, "acc_in", acc)
+    bigger = part("lt", (ACC_EXP_BITS,), 1, base, top)
+    shifts = part("add", (ACC_EXP_BITS,), 2, base, top)
+    big = part("mux", (2, ACC_EXP_BITS), 1, base, top, sel=bigger)
+    f_al = [part(*w, 1, base, sh=shifts) if w[0] == "shift" else part(*w, 1, base, shifts)
+            for w in _shifter(ACC_MAN_BITS, SAT_SHIFT_BITS)]
+    d_al = [part(*w, 1, dot, sh=shifts) if w[0] == "shift" else part(*w, 1, dot, shifts)
+            for w in _shifter(DOT_BITS, SAT_SHIFT_BITS)]
+    total = part("add", (DOT_BITS + 1,), 1, f_al[-1], d_al[-1])
+    fits = part("lt", (DOT_BITS + 1,), 2, total)
+    items += [compare, top, pairs, dot, base, bigger, shifts, big, *f_al, *d_al, total, fits,
+              part("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, total, sh=fits),
+              part("add", (ACC_EXP_BITS,), 1, big, fits),
+              acc]
+    return items + steps
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ coverage, and the chain through the activity model."""
 import pytest
 
 from hw.lut_precompute import ENTRY_WIDTH, GROUP
+from hw.pe_bitserial_fp16 import PRODUCT_EXP_BITS
 from models import characterise, part_activity, primitive_outputs
 from models.inventory import Part, driven, unit_items
 from models.part_activity import PartActivity
@@ -106,3 +107,17 @@ def test_lut_pe_names_its_chain():
     assert horner[1] == (ENTRY_WIDTH + pe.weight_bits,)
     pa = part_activity.part_activity("lut", (), "minilm")
     assert pa.item_activity("add", horner[1], horner[3], horner.drivers) > 0
+
+
+def test_bitserial_fp16_pe_names_its_chain():
+    """The BitMoD FP16-activation PE's lanes: the term select by the term index, the alignment
+    shift by the distance to the exponent max, the accumulator's normalising shift by its range
+    checks; every part's activity is finite and positive on MiniLM."""
+    pe = get_kind("bitserial_fp16").prototype()
+    parts = unit_items(pe)
+    term = next(p for p in parts if p[0] == "mux" and dict(getattr(p, "inputs", ())).get("sel") == parts[-3])
+    align = next(p for p in parts if p[0] == "shift" and "act" in p.drivers)
+    assert dict(align.inputs)["sh"][:2] == ("add", (PRODUCT_EXP_BITS,)) and term[3] == "step_cycle"
+    pa = part_activity.part_activity("bitserial_fp16", (), "minilm")
+    for p in parts:
+        assert 0 < pa.item_activity(p[0], p[1], p[3], getattr(p, "drivers", ())) < 10
