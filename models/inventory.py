@@ -45,7 +45,8 @@ from .tech import UnknownComponentError
 class Item(NamedTuple):
     """``count`` instances of a primitive in the design (area, flops); ``per_event`` of them act
     on each ``event`` (energy); ``drivers``: the PE input ports and PE parts that drive a PE
-    part (empty: not stated, :func:`driven`)."""
+    part, ``inputs``: the primitive input ports among them named singly (empty: not stated,
+    :func:`driven`)."""
     group: str
     prim: str
     widths: tuple
@@ -53,6 +54,7 @@ class Item(NamedTuple):
     event: str
     per_event: float
     drivers: tuple = ()
+    inputs: tuple = ()
 
 
 #: the PE input ports a part can be driven by (:func:`driven`)
@@ -669,7 +671,7 @@ def _pe_items(pe, R, C, dataflow):
     flops merge), which the PE's inventory counts when it takes ``acc_in_bits``."""
     def pes(rows, listed):
         return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R,
-                     getattr(part, "drivers", ()))
+                     getattr(part, "drivers", ()), getattr(part, "inputs", ()))
                 for part in listed for prim, widths, n, ev in (part,)]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
     extra = _bordered(pe)

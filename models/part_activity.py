@@ -100,10 +100,11 @@ class PartActivity:
         return {**step, "acc": min(1.0, self.rate("acc_out") * self.ii),
                 "ctrl": min(1.0, self.rate("valid"))}
 
-    def item_activity(self, prim, widths, event="step", drivers=()):
+    def item_activity(self, prim, widths, event="step", drivers=(), inputs=()):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
-        "step_cycle"; ``drivers``: the data ports and parts that drive it, if the inventory
-        names them, :func:`models.inventory.driven`), per step (see the module docstring)."""
+        "step_cycle"; ``drivers``: the data ports and parts that drive it, ``inputs``: the
+        primitive input ports among them named singly, as the inventory states them,
+        :func:`models.inventory.driven`), per step (see the module docstring)."""
         paths = self.group_activities()
         fed = [d for d in drivers if not isinstance(d, str)]
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
@@ -116,11 +117,29 @@ class PartActivity:
             if prim in REGISTERS:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
                 a = self.per_step((), ((paths["acc"], widths[0]),) + enable)
+            elif inputs:
+                toggles = self.port_toggles(prim, widths, drivers, inputs)
+                shares = dict(output_gains(prim, tuple(widths))[2])
+                a = sum(share * toggles[p] for p, share in shares.items())
             else:
-                ports = tuple(d for d in drivers if isinstance(d, str))
-                a = self.per_step(ports if drivers else DATA_PORTS,
-                                  tuple(self.part_output(part) for part in fed))
+                a = self.shared_toggles(drivers)
         return max(a, paths["ctrl"]) if event == "step_cycle" else a
+
+    def shared_toggles(self, drivers):
+        """Width-weighted mean toggles per step of ``drivers`` (ports and parts; none named: every
+        data port)."""
+        ports = tuple(d for d in drivers if isinstance(d, str))
+        return self.per_step(ports if drivers else DATA_PORTS,
+                             tuple(self.part_output(d) for d in drivers if not isinstance(d, str)))
+
+    def port_toggles(self, prim, widths, drivers, inputs):
+        """{primitive input port: toggles per step}: a port named in ``inputs`` at its driver's
+        (:meth:`source_output`), the others at the other drivers' mean (:meth:`shared_toggles`;
+        ``driven`` lists the named inputs' drivers last)."""
+        named = dict(inputs)
+        shared = self.shared_toggles(drivers[:len(drivers) - len(named)])
+        return {p: self.source_output(named[p])[0] if p in named else shared
+                for p, _ in output_gains(prim, tuple(widths))[1]}
 
     def source_output(self, source):
         """(toggles per step, bits) of one driver: a PE data port (its measured rate) or a part
@@ -132,19 +151,24 @@ class PartActivity:
     def part_output(self, part):
         """(toggles per step, bits) of the outputs of ``part`` (an inventory part driving
         another): the sum over its primitive's input ports of each port's OpenSTA output gain
-        (:func:`models.primitive_outputs.output_gains`) times that port's toggles (its named
-        driver's, ``Part.inputs``; the rest at the part's input toggles, :meth:`item_activity`
-        of its other drivers), over its instances' output bits. Not capped at 1: OpenSTA's
-        densities are not, and the energies are linear in them."""
+        (:func:`models.primitive_outputs.output_gains`) times that port's toggles
+        (:meth:`port_toggles`; a step-cycle part's unnamed ones at least the sequencing's), over its
+        instances' output bits. Not capped at 1: OpenSTA's densities are not, and the energies
+        are linear in them."""
         prim, widths, n, event = part
-        named = dict(getattr(part, "inputs", ()))
-        drivers = getattr(part, "drivers", ())
-        rest = drivers[:len(drivers) - len(named)]   # driven() lists the named inputs' last
+        drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
         found = output_gains(prim, tuple(widths))
-        bits, gains = found if found else (1, (("", 1.0),))
-        shared = self.item_activity(prim, widths, event, rest) if rest or not named else 0.0
-        toggles = sum(g * (self.source_output(named[p])[0] if p in named else shared) for p, g in gains)
-        return toggles, n * bits
+        if found is None or prim in REGISTERS:
+            # a register's output follows its data and enable as item_activity counts them
+            a = self.item_activity(prim, widths, event, drivers, inputs)
+            gain = sum(g for _, g in found[1]) if found else 1.0
+            return gain * a, n * (found[0] if found else widths[0])
+        bits, gains, _ = found
+        toggles = self.port_toggles(prim, widths, drivers, inputs)
+        if event == "step_cycle":   # the unnamed inputs move with the sequencing, as item_activity's
+            named, floor = dict(inputs), self.group_activities()["ctrl"]
+            toggles = {p: t if p in named else max(t, floor) for p, t in toggles.items()}
+        return sum(g * toggles[p] for p, g in gains), n * bits
 
     @property
     def data_activity(self):

@@ -41,7 +41,7 @@ from pathlib import Path
 from . import characterise, sta, synth
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitive_outputs_osu018.json"
-GENERATOR = 1
+GENERATOR = 2
 PROBE_CELL = "BUFX2"
 PROBE_PORT = "pearray_probe"
 
@@ -100,21 +100,27 @@ def probe_energy_per_toggle():
 
 
 def measure_gains(family, widths):
-    """(output bits, {input port: gain}) of one primitive, a gain being the mean toggles of its
-    output bits per toggle of that port's bits (see the module docstring); a primitive whose
-    netlist has no cells has gains 0."""
+    """(output bits, {input port: gain}, {input port: share}) of one primitive: a gain is the
+    mean toggles of its output bits per toggle of that port's bits, a share the port's part of
+    the primitive's switching energy (its bits toggling alone, less all inputs constant; the
+    shares sum to 1), as :mod:`models.primitive_groups` measures for a few families (see the
+    module docstring); a primitive whose netlist has no cells has gains 0, equal shares."""
     text, top = characterise.verilog(family, tuple(widths))
     r = synth.synthesize_verilog(text, top)
     netlist = r.netlist()
     outs, ports = output_bits(netlist), input_ports(netlist)
     if not r.mapped_cells:
-        return len(outs), dict.fromkeys(ports, 0.0)
+        return len(outs), dict.fromkeys(ports, 0.0), dict.fromkeys(ports, 1.0 / len(ports))
     act, watched = characterise.STA_ACTIVITY, probed(netlist, outs)
-    gains = {}
+    still = _energy(netlist, top, 0.0)
+    gains, excess = {}, {}
     for port in ports:
-        added = _energy(watched, top, act, port) - _energy(netlist, top, act, port)
-        gains[port] = max(0.0, added) / probe_energy_per_toggle() / len(outs) / act
-    return len(outs), gains
+        alone = _energy(netlist, top, act, port)
+        gains[port] = max(0.0, _energy(watched, top, act, port) - alone) / probe_energy_per_toggle() / len(outs) / act
+        excess[port] = max(0.0, alone - still)
+    total = sum(excess.values())
+    shares = {p: (e / total if total > 0 else 1.0 / len(ports)) for p, e in excess.items()}
+    return len(outs), gains, shares
 
 
 def write_table(path=TABLE_PATH, jobs=2):
@@ -125,14 +131,16 @@ def write_table(path=TABLE_PATH, jobs=2):
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         measured = list(pool.map(lambda p: measure_gains(*p), points))
     out = {}
-    for (family, widths), (bits, gains) in zip(points, measured):
+    for (family, widths), (bits, gains, shares) in zip(points, measured):
         out.setdefault(family, {})[",".join(map(str, widths))] = {
-            "out_bits": bits, "gains": {p: round(g, 6) for p, g in gains.items()}}
+            "out_bits": bits, "gains": {p: round(g, 6) for p, g in gains.items()},
+            "shares": {p: round(v, 6) for p, v in shares.items()}}
     prov = table["provenance"]
     data = {"provenance": {"what": "per input port, mean toggles per cycle of a primitive's output bits per "
                            "toggle of that port's bits, OpenSTA's propagated density (the port at "
                            f"activity {characterise.STA_ACTIVITY}, the other inputs constant, duty 0.5), "
-                           f"read through {PROBE_CELL} probes",
+                           f"read through {PROBE_CELL} probes; and the port's share of the switching "
+                           "energy (the same runs unprobed, less all inputs constant)",
                            "generator": GENERATOR, "liberty_sha256": prov.get("liberty_sha256"),
                            "yosys": prov.get("yosys"), "sta": sta.find_sta()[1],
                            "probe_pj_per_toggle_180nm": probe_energy_per_toggle(),
@@ -154,15 +162,16 @@ def _table():
 
 @functools.lru_cache(maxsize=4096)
 def output_gains(family, widths):
-    """(output bits, ((input port, gain), ...)) of ``family`` at ``widths`` (the nearest measured
-    point's when not measured); None without a table entry for the family."""
+    """(output bits, ((input port, gain), ...), ((input port, energy share), ...)) of ``family``
+    at ``widths`` (the nearest measured point's when not measured); None without a table entry
+    for the family."""
     measured = _table().get(family)
     if not measured:
         return None
     key = ",".join(map(str, widths))
 
     def entry(e):
-        return e["out_bits"], tuple(sorted(e["gains"].items()))
+        return e["out_bits"], tuple(sorted(e["gains"].items())), tuple(sorted(e["shares"].items()))
     if key in measured:
         return entry(measured[key])
 

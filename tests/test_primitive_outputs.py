@@ -39,14 +39,16 @@ def test_probe_reads_openstas_density():
 
 def test_table_point_is_a_fresh_measurement():
     """A stored point (an 8:1 mux of 11-bit words: the LUT PE's entry select) measured again gives
-    the table's gains; its select moves the output far more per toggle than its data words (a word
-    reaches the output only while selected)."""
+    the table's gains and energy shares; its select moves the output far more per toggle than its
+    data words (a word reaches the output only while selected) and takes most of the energy."""
     require_sta()
-    bits, gains = primitive_outputs.measure_gains("mux", (8, 11))
-    stored_bits, stored = primitive_outputs.output_gains("mux", (8, 11))
+    bits, gains, shares = primitive_outputs.measure_gains("mux", (8, 11))
+    stored_bits, stored, stored_shares = primitive_outputs.output_gains("mux", (8, 11))
     assert bits == stored_bits == 11
     assert dict(stored) == pytest.approx(gains, abs=1e-5)
+    assert dict(stored_shares) == pytest.approx(shares, abs=1e-5)
     assert gains["sel"] > 2 * gains["d"] > 0
+    assert shares["sel"] > shares["d"] > 0 and sum(shares.values()) == pytest.approx(1.0)
 
 
 def test_table_covers_every_primitive_point_with_its_ports():
@@ -58,6 +60,8 @@ def test_table_covers_every_primitive_point_with_its_ports():
         text, _ = characterise.verilog(point["family"], tuple(point["widths"]))
         entry = gains[point["family"]][",".join(map(str, point["widths"]))]
         assert entry["out_bits"] >= 1 and all(g >= 0 for g in entry["gains"].values())
+        assert set(entry["shares"]) == set(entry["gains"])
+        assert sum(entry["shares"].values()) == pytest.approx(1.0, abs=1e-5)
         for port in entry["gains"]:
             assert f"] {port};" in text or f" {port};" in text     # a data input of the module
 
@@ -70,7 +74,8 @@ def _fake(rates, ii=1, bits=8):
 def test_a_part_fed_by_a_part_sees_its_output():
     """A part driven by another part takes that part's output toggles: each of the driver's input
     ports' gain times that port's toggles (a named input at its own driver's, the rest at the
-    driver's), weighted by output bits against the part's other drivers."""
+    driver's other drivers'), weighted by output bits against the part's other drivers; a part
+    with a named input weights its ports by their energy shares."""
     pa = _fake({"act": 0.4, "weight": 0.02, "acc_in": 0.3, "valid": 0.0, "acc_out": 0.3})
     select = driven(("mux", (4, 4), 1, "step"), "weight", sel="act")
     entry = driven(("mux", (8, 11), 1, "step"), "act", sel=select)
@@ -80,7 +85,11 @@ def test_a_part_fed_by_a_part_sees_its_output():
     sel_out = g4["d"] * 0.02 + g4["sel"] * 0.4
     assert pa.part_output(select) == pytest.approx((sel_out, 4))
     g8 = dict(primitive_outputs.output_gains("mux", (8, 11))[1])
-    # the entry mux's own activity: act's bits and the select's output bits, width-weighted
+    s8 = dict(primitive_outputs.output_gains("mux", (8, 11))[2])
+    # the entry mux's own activity: each input port at its driver's toggles, weighted by the
+    # port's share of the mux's energy; without the named input, its drivers' width-weighted mean
+    assert pa.item_activity("mux", (8, 11), "step", entry.drivers, entry.inputs) == pytest.approx(
+        s8["d"] * 0.4 + s8["sel"] * sel_out)
     assert pa.item_activity("mux", (8, 11), "step", entry.drivers) == pytest.approx((0.4 * 8 + sel_out * 4) / 12)
     added = driven(("add", (15,), 1, "step"), entry, "acc_in")
     entry_out = g8["d"] * 0.4 + g8["sel"] * sel_out
@@ -106,7 +115,7 @@ def test_lut_pe_names_its_chain():
     horner = next(p for p in parts if p[0] == "add" and p[3] == "step_cycle" and term in p.drivers)
     assert horner[1] == (ENTRY_WIDTH + pe.weight_bits,)
     pa = part_activity.part_activity("lut", (), "minilm")
-    assert pa.item_activity("add", horner[1], horner[3], horner.drivers) > 0
+    assert pa.item_activity("add", horner[1], horner[3], horner.drivers, horner.inputs) > 0
 
 
 def test_bitserial_fp16_pe_names_its_chain():
@@ -120,4 +129,4 @@ def test_bitserial_fp16_pe_names_its_chain():
     assert dict(align.inputs)["sh"][:2] == ("add", (PRODUCT_EXP_BITS,)) and term[3] == "step_cycle"
     pa = part_activity.part_activity("bitserial_fp16", (), "minilm")
     for p in parts:
-        assert 0 < pa.item_activity(p[0], p[1], p[3], getattr(p, "drivers", ())) < 10
+        assert 0 < pa.item_activity(p[0], p[1], p[3], getattr(p, "drivers", ()), getattr(p, "inputs", ())) < 10
