@@ -153,6 +153,18 @@ def write_table(path=TABLE_PATH, jobs=2):
     return len(points)
 
 
+def is_current(path=TABLE_PATH):
+    """Whether the table at ``path`` is this generator's, measured on the current primitive
+    table's liberty and Yosys (else ``pearray characterise`` measures it again)."""
+    try:
+        prov = json.loads(Path(path).read_text())["provenance"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return False
+    base = (characterise.load_table() or {}).get("provenance", {})
+    return (prov.get("generator") == GENERATOR and prov.get("liberty_sha256") == base.get("liberty_sha256")
+            and prov.get("yosys") == base.get("yosys"))
+
+
 @functools.lru_cache(maxsize=1)
 def _table():
     if not TABLE_PATH.is_file():

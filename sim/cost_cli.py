@@ -229,7 +229,7 @@ def cmd_characterise(args, bad):
     for family, fit in table["families"].items():
         print(f"  {family:7s} area = [{', '.join(f'{c:.4g}' for c in fit['area_um2'])}] . ({fit['features']})"
               f"  max fit error {fit['area_um2_max_fit_error']:.1%} over {fit['points']} points")
-    if regenerated and args.out is None:
+    if args.out is None and (regenerated or args.force or not primitive_outputs.is_current()):
         # the output gains are measured on the repository table's points (OpenSTA, cached netlists)
         start = time.perf_counter()
         n = primitive_outputs.write_table(jobs=args.jobs)
