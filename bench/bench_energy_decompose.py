@@ -43,7 +43,8 @@ def model_pj(name, options, parts):
     for part in unit_items(proto):
         prim, widths, n, event = part
         p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
-                                                                   getattr(part, "drivers", ())))
+                                                                   getattr(part, "drivers", ()),
+                                                                   getattr(part, "inputs", ())))
         total += n * ((ii if event == "step_cycle" else 1) * p.energy_pj + ii * p.idle_pj)
     return total
 

@@ -315,7 +315,7 @@ def item_activity(item, activity):
         return activity
     if item.group == "pes":
         event = "step_cycle" if item.event == "step_cycle" else "step"
-        return activity.item_activity(item.prim, item.widths, event, item.drivers)
+        return activity.item_activity(item.prim, item.widths, event, item.drivers, item.inputs)
     return activity.data_activity
 
 

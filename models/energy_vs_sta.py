@@ -39,7 +39,8 @@ def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
     for part in unit_items(proto):
         prim, widths, n, event = part
         p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
-                                                                   getattr(part, "drivers", ())))
+                                                                   getattr(part, "drivers", ()),
+                                                                   getattr(part, "inputs", ())))
         uses = ii if event == "step_cycle" else 1
         total += n * (uses * p.energy_pj + ii * p.idle_pj)
     return total, parts.data_activity

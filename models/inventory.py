@@ -18,11 +18,13 @@ evaluation); for a post-array unit ``"word"`` (once per output word through it) 
 pipelined). A design's inventory is a list of :class:`Item` (grouped, with events the GEMM
 counts: see :mod:`models.cost`).
 
-A PE part may name the PE input ports that drive it (:func:`driven`: a :class:`Part`, still a
-4-tuple): the energy model takes its activity from those ports alone
-(:meth:`models.part_activity.PartActivity.item_activity`), e.g. a shifter after a multiplier sees
-the operands' switching, not ``acc_in``'s. Without it a combinational part is taken to see every
-data port.
+A PE part may name what drives it (:func:`driven`: a :class:`Part`, still a 4-tuple): PE input
+ports, and other parts of the same inventory whose outputs feed it. The energy model takes its
+activity from those alone (:meth:`models.part_activity.PartActivity.item_activity`), e.g. a
+shifter after a multiplier sees the operands' switching, not ``acc_in``'s, and a part fed by
+another part sees that part's output toggles (its inputs' times the driver primitive's measured
+output gain, :mod:`models.primitive_outputs`). Without it a combinational part is taken to see
+every data port.
 """
 
 from typing import NamedTuple
@@ -42,8 +44,9 @@ from .tech import UnknownComponentError
 
 class Item(NamedTuple):
     """``count`` instances of a primitive in the design (area, flops); ``per_event`` of them act
-    on each ``event`` (energy); ``drivers``: the PE input ports that drive a PE part (empty: not
-    stated, :func:`driven`)."""
+    on each ``event`` (energy); ``drivers``: the PE input ports and PE parts that drive a PE
+    part, ``inputs``: the primitive input ports among them named singly (empty: not stated,
+    :func:`driven`)."""
     group: str
     prim: str
     widths: tuple
@@ -51,6 +54,7 @@ class Item(NamedTuple):
     event: str
     per_event: float
     drivers: tuple = ()
+    inputs: tuple = ()
 
 
 #: the PE input ports a part can be driven by (:func:`driven`)
@@ -58,18 +62,29 @@ DRIVER_PORTS = ("act", "weight", "acc_in")
 
 
 class Part(tuple):
-    """A unit inventory tuple ``(primitive, widths, count, event)`` that also names the PE input
-    ports driving it (``drivers``); unpacks and compares as the plain 4-tuple."""
+    """A unit inventory tuple ``(primitive, widths, count, event)`` that also names what drives
+    it (``drivers``: PE input port names and driving parts; ``inputs``: ((primitive input port,
+    its one driver), ...) for the inputs named singly); unpacks and compares as the plain
+    4-tuple."""
     drivers = ()
+    inputs = ()
 
 
-def driven(part, *ports):
-    """``part`` (a unit inventory 4-tuple) as a :class:`Part` driven by the PE input ``ports``
-    only (names in :data:`DRIVER_PORTS`; structural: which ports reach the part's inputs)."""
-    if not ports or any(p not in DRIVER_PORTS for p in ports):
-        raise ValueError(f"driver ports must be some of {DRIVER_PORTS}, not {ports}")
+def driven(part, *sources, **inputs):
+    """``part`` (a unit inventory 4-tuple) as a :class:`Part` driven by ``sources`` only: PE input
+    ports (names in :data:`DRIVER_PORTS`) and parts of the same inventory (4-tuples, themselves
+    possibly :class:`Part`) whose outputs reach its inputs (structural: what feeds the part).
+    ``inputs`` names the one driver of a primitive input port (its name in
+    :func:`models.characterise.verilog`, e.g. ``sel=`` a mux's select); ``sources`` drive the
+    rest."""
+    def ok(s):
+        return s in DRIVER_PORTS if isinstance(s, str) else isinstance(s, tuple) and len(s) == 4
+    every = sources + tuple(inputs.values())
+    if not every or not all(ok(s) for s in every):
+        raise ValueError(f"drivers must be some of {DRIVER_PORTS} or inventory parts, not {every}")
     out = Part(part)
-    out.drivers = tuple(ports)
+    out.drivers = every
+    out.inputs = tuple(sorted(inputs.items(), key=lambda kv: kv[0]))
     return out
 
 
@@ -171,30 +186,38 @@ def lut_pe_items(pe, acc_in_bits=None):
     :func:`lut_acc_out_bits`."""
     entries = pe.act_width // ENTRY_WIDTH
     B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
-    items = [("mux", (entries, E), 1, "step_cycle"),
-             ("neg", (E, E + 1), 1, "step_cycle"),
-             ("mux", (2, E + 1), 1, "step_cycle")]
     counter = _bits_for(max(B, 2))
     out = lut_acc_out_bits(pe, acc_in_bits)
+    # what feeds what (driven): the plane select picks weight bits by the plane counter, its
+    # nibble selects the entry and its sign, the term feeds the Horner add and the final adds
+    plane = ("reg_en", (counter,), 1, "step_cycle")
+    select = driven(("mux", (B, GROUP), 1, "step_cycle"), "weight", sel=plane) if B > 1 else "weight"
+    entry = driven(("mux", (entries, E), 1, "step_cycle"), "act", sel=select)
+    negated = driven(("neg", (E, E + 1), 1, "step_cycle"), entry)
+    term = driven(("mux", (2, E + 1), 1, "step_cycle"), entry, negated, sel=select)
+    items = [entry, negated, term]
     if B == 1:   # the plane register is still there (loaded with 0 on valid)
-        add = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+        add = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), term, "acc_in")]
         return items + add + [("reg_en", (out,), 1, "step"), ("reg_en", (counter,), 1, "step")]
     hold = A if acc_in_bits is None else acc_in_bits
+    partial = ("reg_en", (E + B,), 1, "step_cycle")
+    held = [("reg_en", (hold,), 1, "step")] if hold else []
     # Yosys's alumacc makes the two adds one three-operand $macc: the narrow operands
     # (partial << 1, E+B+1 bits; term, E+1) meet in an E+B+2-bit add, acc_hold joins in one
     # full-width add (none when acc_in is the constant 0)
-    adds = [("add", (min(A, E + B + 2),), 1, "step")]
+    narrow = driven(("add", (min(A, E + B + 2),), 1, "step"), partial, term)
+    adds = [narrow]
     if acc_in_bits != 0:
-        adds.append(("add", (out,), 1, "step"))
+        adds.append(driven(("add", (out,), 1, "step"), narrow, *held))
     return items + [
-        ("mux", (B, GROUP), 1, "step_cycle"),
-        ("add", (E + B,), 1, "step_cycle"),
-        ("reg_en", (E + B,), 1, "step_cycle"),
-        ("reg_en", (counter,), 1, "step_cycle"),
-        ("add", (counter,), 1, "step_cycle"),
+        select,
+        driven(("add", (E + B,), 1, "step_cycle"), partial, term),
+        partial,
+        plane,
+        driven(("add", (counter,), 1, "step_cycle"), plane),
         ("reg_en", (1,), 1, "step"),
         ("reg_en", (out,), 1, "step"),
-    ] + ([("reg_en", (hold,), 1, "step")] if hold else []) + adds
+    ] + held + adds
 
 
 def lut_acc_out_bits(pe, acc_in_bits=None):
@@ -309,23 +332,51 @@ def bitserial_fp16_pe_items(pe):
     the term sequencing."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
-    lane = [("mux", (max(T, 2), TERM_WIDTH)),
-            ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
-            ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
-    items = exponent_decode_items(FP16_EXP_BITS, VEC, "step_cycle")
-    items += [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
-    items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
-              ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
-              ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
-              ("add", (ACC_EXP_BITS,), 2, "step_cycle"),
-              ("mux", (2, ACC_EXP_BITS), 1, "step_cycle"),
-              *[(prim, widths, 1, "step_cycle") for prim, widths in
-                _shifter(ACC_MAN_BITS, SAT_SHIFT_BITS) + _shifter(DOT_BITS, SAT_SHIFT_BITS)],
-              ("add", (DOT_BITS + 1,), 1, "step_cycle"), ("lt", (DOT_BITS + 1,), 2, "step_cycle"),
-              ("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, "step_cycle"),
-              ("add", (ACC_EXP_BITS,), 1, "step_cycle"),
-              ("reg_en", (A,), 1, "step_cycle")]
-    return items + _term_step_items(T)
+    steps = _term_step_items(T)
+    cyc = "step_cycle"
+
+    def part(prim, widths, n, *sources, **inputs):
+        return driven((prim, widths, n, cyc), *sources, **inputs)
+    # what feeds what (driven), per lane: the term select by the term index, the exponent
+    # decode of act, the product exponent and its presence select, the alignment by the
+    # distance to the exponent max, the presence gate, the negation and its select
+    index = steps[0] if steps else "weight"
+    decode = [driven(t, "act") for t in exponent_decode_items(FP16_EXP_BITS, VEC, cyc)]
+    term = part("mux", (max(T, 2), TERM_WIDTH), VEC, "weight", sel=index)
+    exp = part("add", (P,), VEC, *decode, term)
+    v = part("mux", (2, P), VEC, exp, sel=term)
+    compare = part("lt", (P,), VEC - 1, v)
+    top = part("mux", (2, P), VEC - 1, v, sel=compare)
+    delta = part("add", (P,), VEC, top, v)
+    shifter = _shifter(ALIGNED_BITS, P)
+    align = [part(*shifter[0], VEC, "act", sh=delta)]
+    if len(shifter) > 1:
+        align.append(part(*shifter[1], VEC, align[0], delta))
+    gated = part("and", (ALIGNED_BITS,), VEC, align[-1], term)
+    negated = part("neg", (ALIGNED_BITS, N), VEC, gated)
+    signed = part("mux", (2, N), VEC, gated, negated, sel=term)
+    items = decode + [term, exp, v, delta, *align, gated, negated, signed]
+    # the adder tree and the accumulator: its base (acc_in or the register), the exponent max
+    # and differences, the two saturating alignments, the add, the range checks, the
+    # normalising shift and the exponent increment
+    pairs = part("add", (DOT_BITS - 1,), 2, signed)
+    dot = part("add", (DOT_BITS,), 1, pairs)
+    acc = ("reg_en", (A,), 1, cyc)
+    base = part("mux", (2, A), 1, "acc_in", acc)
+    bigger = part("lt", (ACC_EXP_BITS,), 1, base, top)
+    shifts = part("add", (ACC_EXP_BITS,), 2, base, top)
+    big = part("mux", (2, ACC_EXP_BITS), 1, base, top, sel=bigger)
+    f_al = [part(*w, 1, base, sh=shifts) if w[0] == "shift" else part(*w, 1, base, shifts)
+            for w in _shifter(ACC_MAN_BITS, SAT_SHIFT_BITS)]
+    d_al = [part(*w, 1, dot, sh=shifts) if w[0] == "shift" else part(*w, 1, dot, shifts)
+            for w in _shifter(DOT_BITS, SAT_SHIFT_BITS)]
+    total = part("add", (DOT_BITS + 1,), 1, f_al[-1], d_al[-1])
+    fits = part("lt", (DOT_BITS + 1,), 2, total)
+    items += [compare, top, pairs, dot, base, bigger, shifts, big, *f_al, *d_al, total, fits,
+              part("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, total, sh=fits),
+              part("add", (ACC_EXP_BITS,), 1, big, fits),
+              acc]
+    return items + steps
 
 
 # --------------------------------------------------------------------------------------------
@@ -620,7 +671,7 @@ def _pe_items(pe, R, C, dataflow):
     flops merge), which the PE's inventory counts when it takes ``acc_in_bits``."""
     def pes(rows, listed):
         return [Item("pes", prim, widths, rows * C * n, "step" if ev == "step" else "step_cycle", n * rows / R,
-                     getattr(part, "drivers", ()))
+                     getattr(part, "drivers", ()), getattr(part, "inputs", ()))
                 for part in listed for prim, widths, n, ev in (part,)]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
     extra = _bordered(pe)

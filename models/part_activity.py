@@ -18,9 +18,14 @@ driving bits' width-weighted mean:
   at the result register ``acc_out`` (``acc`` path); a ``reg_en``'s enable is the control path
   (``valid``, toggles per cycle: it is sampled every cycle). Its clock is paid every cycle
   regardless (the idle energy of :func:`models.cost_primitives.sta_energy`);
-* every other (combinational) part: the data input ports that drive it when the inventory names
-  them (:func:`models.inventory.driven`: e.g. a shifter or exponent add after a multiplier is
-  driven by ``act`` and ``weight`` only), else all of ``act``, ``weight`` and ``acc_in``.
+* every other (combinational) part: what drives it when the inventory names it
+  (:func:`models.inventory.driven`: e.g. a shifter or exponent add after a multiplier is
+  driven by ``act`` and ``weight`` only), else all of ``act``, ``weight`` and ``acc_in``. A
+  driver that is another part counts at that part's output toggles (:meth:`PartActivity.part_output`:
+  its own input toggles times the primitive's output gain measured with OpenSTA,
+  :mod:`models.primitive_outputs`), weighted by its output bits: OpenSTA propagates densities
+  through the whole PE, so a part after a mux (whose select toggles add to its data's) switches
+  more than the PE's ports, a part after an XOR-heavy adder or multiplier less.
   In a weight-stationary PE the weight port changes only when a new weight is loaded, so its bits
   count (nearly) zero: a stationary operand does not switch the datapath;
 * a part that works every cycle of a multi-cycle step (event ``step_cycle``: a bit-plane or term
@@ -50,6 +55,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .primitive_groups import effective_activity
+from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
 from .synth import option_settings
 
@@ -94,23 +100,75 @@ class PartActivity:
         return {**step, "acc": min(1.0, self.rate("acc_out") * self.ii),
                 "ctrl": min(1.0, self.rate("valid"))}
 
-    def item_activity(self, prim, widths, event="step", drivers=()):
+    def item_activity(self, prim, widths, event="step", drivers=(), inputs=()):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
-        "step_cycle"; ``drivers``: the data ports that drive it, if the inventory names them,
+        "step_cycle"; ``drivers``: the data ports and parts that drive it, ``inputs``: the
+        primitive input ports among them named singly, as the inventory states them,
         :func:`models.inventory.driven`), per step (see the module docstring)."""
         paths = self.group_activities()
+        fed = [d for d in drivers if not isinstance(d, str)]
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
                   "mult": {"a": paths["act"], "b": paths["weight"]},
                   "smult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
-        a = effective_activity(prim, widths, driven) if driven else None
+        # the port groups hold only while the part's inputs are the ports themselves
+        a = effective_activity(prim, widths, driven) if driven and not fed else None
         if a is None:
             if prim in REGISTERS:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
                 a = self.per_step((), ((paths["acc"], widths[0]),) + enable)
+            elif inputs:
+                toggles = self.port_toggles(prim, widths, drivers, inputs)
+                shares = dict(output_gains(prim, tuple(widths))[2])
+                a = sum(share * toggles[p] for p, share in shares.items())
             else:
-                a = self.per_step(tuple(drivers) or DATA_PORTS)
+                a = self.shared_toggles(drivers)
         return max(a, paths["ctrl"]) if event == "step_cycle" else a
+
+    def shared_toggles(self, drivers):
+        """Width-weighted mean toggles per step of ``drivers`` (ports and parts; none named: every
+        data port)."""
+        ports = tuple(d for d in drivers if isinstance(d, str))
+        return self.per_step(ports if drivers else DATA_PORTS,
+                             tuple(self.part_output(d) for d in drivers if not isinstance(d, str)))
+
+    def port_toggles(self, prim, widths, drivers, inputs):
+        """{primitive input port: toggles per step}: a port named in ``inputs`` at its driver's
+        (:meth:`source_output`), the others at the other drivers' mean (:meth:`shared_toggles`;
+        ``driven`` lists the named inputs' drivers last)."""
+        named = dict(inputs)
+        shared = self.shared_toggles(drivers[:len(drivers) - len(named)])
+        return {p: self.source_output(named[p])[0] if p in named else shared
+                for p, _ in output_gains(prim, tuple(widths))[1]}
+
+    def source_output(self, source):
+        """(toggles per step, bits) of one driver: a PE data port (its measured rate) or a part
+        (:meth:`part_output`)."""
+        if isinstance(source, str):
+            return min(1.0, self.rate(source) * self.ii), next((n for p, _, n in self.ports if p == source), 0)
+        return self.part_output(source)
+
+    def part_output(self, part):
+        """(toggles per step, bits) of the outputs of ``part`` (an inventory part driving
+        another): the sum over its primitive's input ports of each port's OpenSTA output gain
+        (:func:`models.primitive_outputs.output_gains`) times that port's toggles
+        (:meth:`port_toggles`; a step-cycle part's unnamed ones at least the sequencing's), over its
+        instances' output bits. Not capped at 1: OpenSTA's densities are not, and the energies
+        are linear in them."""
+        prim, widths, n, event = part
+        drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
+        found = output_gains(prim, tuple(widths))
+        if found is None or prim in REGISTERS:
+            # a register's output follows its data and enable as item_activity counts them
+            a = self.item_activity(prim, widths, event, drivers, inputs)
+            gain = sum(g for _, g in found[1]) if found else 1.0
+            return gain * a, n * (found[0] if found else widths[0])
+        bits, gains, _ = found
+        toggles = self.port_toggles(prim, widths, drivers, inputs)
+        if event == "step_cycle":   # the unnamed inputs move with the sequencing, as item_activity's
+            named, floor = dict(inputs), self.group_activities()["ctrl"]
+            toggles = {p: t if p in named else max(t, floor) for p, t in toggles.items()}
+        return sum(g * toggles[p] for p, g in gains), n * bits
 
     @property
     def data_activity(self):

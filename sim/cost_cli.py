@@ -14,7 +14,7 @@ import re
 import time
 
 from hw.pe import OptionError
-from models import characterise, cost, cost_vs_synth, energy_vs_sta, sta, synth, tech
+from models import characterise, cost, cost_vs_synth, energy_vs_sta, primitive_outputs, sta, synth, tech
 from models.design import DesignConfig
 from models.registry import PE_KINDS
 from models.workload_files import is_workload_file, load_workload_file
@@ -229,6 +229,12 @@ def cmd_characterise(args, bad):
     for family, fit in table["families"].items():
         print(f"  {family:7s} area = [{', '.join(f'{c:.4g}' for c in fit['area_um2'])}] . ({fit['features']})"
               f"  max fit error {fit['area_um2_max_fit_error']:.1%} over {fit['points']} points")
+    if args.out is None and (regenerated or args.force or not primitive_outputs.is_current()):
+        # the output gains are measured on the repository table's points (OpenSTA, cached netlists)
+        start = time.perf_counter()
+        n = primitive_outputs.write_table(jobs=args.jobs)
+        print(f"wrote {primitive_outputs.TABLE_PATH}: output gains of {n} points, "
+              f"{time.perf_counter() - start:.1f} s")
     return 0
 
 
