@@ -20,6 +20,17 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 
   cycles = P + (F - 1) * I + (S - 1) * II + output_latency + post_array_latency + 1
 
+* A design with GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`) then walks its outlier buffer
+  once per output row of every fold, one entry per cycle without a gap: the n tile's ``e_nt``
+  entries (``max(1, E_nt)``, :func:`hw.gobo_outlier_pass.tile_entry_counts`) for each of the R
+  rows of each of the ``m_tiles`` m tiles; the last write follows ``outlier_pass_latency``
+  cycles after the last entry's issue cycle, which is the cycle after the array's last write:
+
+  cycles += R * m_tiles * sum(e_nt) + outlier_pass_latency
+
+  The pass starts only after the array's last write: the array never waits for it (no stall of
+  the output stream), and it never waits for the array.
+
   The group unit adds no term per fold: the group buffer, the dequantisation, the running total
   and the output write each take one word per cycle, so words flow at the array's pace and the
   fold interval is unchanged (the per-group parameters are read with each word, not loaded ahead).
@@ -41,6 +52,7 @@ the post-array (dequantisation) pipelines this counter includes.
 
 from dataclasses import dataclass
 
+from hw.gobo_outlier_pass import tile_entry_counts
 from hw.layout import GemmLayout
 
 
@@ -58,6 +70,7 @@ class ArrayTiming:
     min_fold_interval: int          # fewest cycles between fold starts (the array's fact)
     post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
     cycle_counter_width: int = None  # bits of the RTL's cycle counter (None: no counter to check)
+    outlier_pass_latency: int = None  # GOBO's outlier pass beyond one cycle per entry (None: no pass)
 
     @classmethod
     def of(cls, accelerator):
@@ -70,7 +83,8 @@ class ArrayTiming:
                    output_latency=accelerator.output_latency,
                    min_fold_interval=accelerator.array.min_fold_interval,
                    post_array_latency=getattr(accelerator, "post_array_latency", 0),
-                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None))
+                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None),
+                   outlier_pass_latency=getattr(accelerator, "outlier_pass_latency", None))
 
 
 @dataclass(frozen=True)
@@ -99,13 +113,31 @@ def scalesim_cycles(rows, cols, dataflow, m, k, n, k_per_step=1, initiation_inte
     return layout.folds * t - 1
 
 
-def gemm_cycles(timing, m, k, n):
-    """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM."""
+def outlier_columns(extra):
+    """The column n of each outlier a run's extra operand lists (GOBO's
+    :class:`models.gobo_format.GoboDictionary`); none for every other operand."""
+    return [n for _, n, _ in getattr(extra, "outliers", ())]
+
+
+def outlier_pass_cycles(timing, m, k, n, outlier_columns=()):
+    """Cycles the outlier pass adds (module docstring; 0 for a design without one):
+    ``outlier_columns`` the column index n of each of the GEMM's outliers."""
+    if timing.outlier_pass_latency is None:
+        return 0
+    layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
+    entries = sum(tile_entry_counts(timing.cols, n, outlier_columns))
+    return timing.rows * layout.m_tiles * entries + timing.outlier_pass_latency
+
+
+def gemm_cycles(timing, m, k, n, outlier_columns=()):
+    """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM; a design with
+    an outlier pass also takes ``outlier_columns`` (the column of each outlier; none by default)."""
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
     ii = timing.initiation_interval
     interval = max(layout.stream_len * ii, timing.min_fold_interval)
     cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
-              + timing.output_latency + timing.post_array_latency + 1)
+              + timing.output_latency + timing.post_array_latency + 1
+              + outlier_pass_cycles(timing, m, k, n, outlier_columns))
     macs = m * k * n
     peak = timing.rows * timing.cols * timing.macs_per_step / ii
     return CycleEstimate(
@@ -115,11 +147,11 @@ def gemm_cycles(timing, m, k, n):
                                         timing.k_per_step, ii))
 
 
-def check_countable(timing, m, k, n):
+def check_countable(timing, m, k, n, outlier_columns=()):
     """:func:`gemm_cycles` of a run the RTL is to count: ValueError, with the limit, when the
     model's count does not fit the design's ``cycle_counter_width``-bit counter (it would wrap, and
     the run would end, after all its cycles, as a false cycle mismatch)."""
-    est = gemm_cycles(timing, m, k, n)
+    est = gemm_cycles(timing, m, k, n, outlier_columns)
     width = timing.cycle_counter_width
     if width is not None and est.cycles >= 1 << width:
         raise ValueError(f"GEMM {m}x{k}x{n} takes {est.cycles:.3e} cycles; the design's {width}-bit "
