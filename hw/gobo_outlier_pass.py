@@ -40,7 +40,7 @@ after the last issue cycle's start, i.e. the run takes
 """
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
 
 from .gobo_outlier import FP16_WIDTH, GoboOutlierUnit
 from .fp32_add import FP32_WIDTH
@@ -173,13 +173,15 @@ def elaborate_outlier_pass(m, acc, unit, mems, start):
     s2 = {name: Signal(w, name=f"op_s2_{name}") for name, (_, w) in tags.items()}
     m.d.sync += [s2[name].eq(value) for name, (value, _) in tags.items()]
     hold = Signal(C * FP32_WIDTH, name="op_hold")
-    lanes = lambda word, w, n: Array(word[i * w:(i + 1) * w] for i in range(n))
-    out_lanes, hold_lanes = lanes(out_rp.data, FP32_WIDTH, C), lanes(hold, FP32_WIDTH, C)
-    act_lanes = lanes(act_rp.data, E, R)
+    # lane selects as shifts (word_select), not Arrays: a row / column count below a power of
+    # two would leave an incomplete case, which Verilator's lint refuses
+    col = s2["col"]
     m.d.comb += [
         unit.in_valid.eq(s2["valid"]), unit.first.eq(s2["col_first"]), unit.last.eq(s2["col_last"]),
-        unit.has_entry.eq(s2["has_entry"]), unit.act.eq(act_lanes[s2["row"]]), unit.value.eq(s2["value"]),
-        unit.word.eq(Mux(s2["row_first"], out_lanes[s2["col"]], hold_lanes[s2["col"]])),
+        unit.has_entry.eq(s2["has_entry"]), unit.value.eq(s2["value"]),
+        unit.act.eq(act_rp.data.word_select(s2["row"], E)),
+        unit.word.eq(Mux(s2["row_first"], out_rp.data.word_select(col, FP32_WIDTH),
+                         hold.word_select(col, FP32_WIDTH))),
     ]
 
     # --- stage 3: the column's result back into the holding word; a finished row written

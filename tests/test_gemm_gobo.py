@@ -48,7 +48,7 @@ def _restated(acts, weights, table, outliers=()):
 def test_golden_model_is_a_sequence_of_rounded_fp32_additions(case):
     acts, weights, table = case.make_job_operands()
     golden = KIND.golden_gemm(acts, weights, case.design().facts.pe, table)
-    assert np.array_equal(golden & 0xFFFFFFFF, _restated(acts, weights, table.centroids))
+    assert np.array_equal(golden & 0xFFFFFFFF, _restated(acts, weights, table.centroids, table.outliers))
 
 
 def test_outliers_are_added_after_the_array_in_k_order():
