@@ -72,8 +72,8 @@ from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray, check_tile
 from .buffer import buffer_memory
-from .gobo_outlier_pass import HOST_OUTLIER, READ_CYCLES, elaborate_outlier_pass, entry_width, \
-    outlier_entry_words
+from .gobo_outlier_pass import HOST_OUTLIER, READ_CYCLES, default_outlier_depth, elaborate_outlier_pass, \
+    entry_width, outlier_entry_words
 from .group_dequant import GroupDequant
 from .layout import lane_words
 from .pe import OptionError, check_positive_int, facts_only
@@ -170,7 +170,7 @@ class Accelerator(wiring.Component):
         self._outlier_unit = None if unit_class is None else facts_only(unit_class(lanes=1))
         if self._outlier_unit is not None:
             self._depths["outlier"] = check_positive_int(
-                "outlier_depth", weight_depth if outlier_depth is None else outlier_depth)
+                "outlier_depth", default_outlier_depth(weight_depth) if outlier_depth is None else outlier_depth)
             self._word_widths["outlier"] = entry_width(act_depth, cols)
         elif outlier_depth is not None:
             raise IncompatibleOptions("outlier_depth is for designs with an outlier unit (GOBO)")

@@ -56,6 +56,12 @@ def _bits(count):
     return max(1, (count - 1).bit_length())
 
 
+def default_outlier_depth(weight_depth):
+    """The outlier buffer's words unless given: as many as the weight buffer's (one entry per
+    weight word: C outliers per C weights in a word at most, on average)."""
+    return weight_depth
+
+
 def entry_fields(act_depth, cols):
     """``(name, lsb, width)`` of an outlier-buffer entry word for a design whose activation
     buffer holds ``act_depth`` words and whose array has ``cols`` columns."""
@@ -161,9 +167,11 @@ def elaborate_outlier_pass(m, acc, unit, mems, start):
             m.d.comb += nxt.eq(s1_addr + 1)
             m.d.sync += row_first.eq(0)
     m.d.sync += s1_addr.eq(nxt)
+    # an activation word is read for an outlier only, an output word once per row (the cost
+    # model counts these reads: models.cost)
     m.d.comb += [ob_rp.addr.eq(nxt), ob_rp.en.eq(1),
-                 act_rp.addr.eq(act_base + field("k")), act_rp.en.eq(1),
-                 out_rp.addr.eq(out_addr), out_rp.en.eq(1)]
+                 act_rp.addr.eq(act_base + field("k")), act_rp.en.eq(s1_valid & field("has_entry")),
+                 out_rp.addr.eq(out_addr), out_rp.en.eq(s1_valid & row_first)]
 
     # --- stage 2: the unit's op
     tags = {"valid": (s1_valid, 1), "row_first": (row_first, 1), "row": (row, len(row)),
