@@ -28,6 +28,8 @@ data port.
 from typing import NamedTuple
 
 from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
+from hw.fp32_add import FP32_WIDTH
+from hw.gobo_outlier import FP16_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
 from hw.ovp_decoder import FLINT4_DECODE, get_mode
@@ -36,7 +38,6 @@ from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
 from .buffer_tree import tree_buffers
-from .gobo_outlier_share import MINILM_OUTLIER_FRACTION
 from .tech import UnknownComponentError
 
 
@@ -803,8 +804,8 @@ def accelerator_items(acc):
     (``_writer_ws``) adds each array output word into the output buffer: C acc_width adders, the
     stage-1 data register and the overwrite/accumulate mux; and the group dequantisation when
     the design has groups (:func:`group_items`). The output-stationary writer only addresses.
-    Buffers are counted separately (SRAM). A PE with an ``outlier_unit_class`` (GOBO) adds
-    that unit (:func:`outlier_items`)."""
+    Buffers are counted separately (SRAM). A design with an outlier unit (GOBO) adds its outlier
+    pass (:func:`outlier_items`)."""
     outliers = outlier_items(acc)
     if acc.dataflow != "ws":
         return outliers
@@ -818,18 +819,35 @@ def accelerator_items(acc):
 
 
 def outlier_items(acc):
-    """GOBO's outlier unit (:class:`hw.gobo_outlier.GoboOutlierUnit`), in group
-    ``out_accumulate``: one lane per array column (C lanes; area and flops), its ``"op"`` parts
-    acting ``MINILM_OUTLIER_FRACTION`` times per PE step (one op per outlier weight per output
-    row: outlier ops / MACs = the share of outlier weights, measured on MiniLM-L6 through the GOBO
-    quantiser, :mod:`models.gobo_outlier`); the pass-through ops of outlier-free words are not
-    counted. Not wired into the RTL accelerator: its cycles are not in the GEMM's."""
-    unit_class = getattr(acc.pe, "outlier_unit_class", None)
-    if unit_class is None:
+    """GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`), in group ``out_accumulate``, following
+    ``elaborate_outlier_pass``; every part acts once per outlier-buffer entry the pass issues
+    (event ``"outlier_entry"``, counted by :mod:`models.cost` from the GEMM's outlier list): the
+    accelerator's one-lane :class:`hw.gobo_outlier.GoboOutlierUnit` (its inventory, one op per
+    entry), the activation lane select (R:1 of 16 bits), the output / holding-word lane selects
+    (C:1 of 32 bits each) and the first-op select (2:1 of 32), the holding word (C x 32 flops,
+    charged a write per entry: an upper bound, it is written at row starts and column ends), its
+    C lane merge selects and column compares, and the stage-2 / stage-3 registers (entry fields and
+    tags). The sequencer's counters are not counted (as the other sequencers': models.cost).
+    Its buffer is SRAM, counted by :mod:`models.cost`."""
+    unit = getattr(acc, "outlier_unit", None)
+    if unit is None:
         return []
-    unit = facts_only(unit_class(lanes=acc.cols))
-    return [Item("out_accumulate", prim, widths, n, "step", n / unit.lanes * MINILM_OUTLIER_FRACTION)
-            for prim, widths, n, _ in unit_items(unit)]
+    R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
+    col_bits = max(1, (C - 1).bit_length())
+    row_bits = max(1, (R - 1).bit_length())
+    addr_bits = max(1, (acc.out_depth - 1).bit_length())
+    stage2 = 3 + row_bits + addr_bits + E + col_bits + 4     # valid, row_first, run_last + fields
+    stage3 = 3 + col_bits + addr_bits                          # valid, tile_last, run_last + col, addr
+    items = [Item("out_accumulate", prim, widths, n, "outlier_entry", n)
+             for prim, widths, n, _ in unit_items(unit)]
+    return items + [
+        Item("out_accumulate", "mux", (R, E), 1, "outlier_entry", 1),
+        Item("out_accumulate", "mux", (C, W), 2, "outlier_entry", 2),
+        Item("out_accumulate", "mux", (2, W), 1 + C, "outlier_entry", 1 + C),
+        Item("out_accumulate", "eq", (col_bits,), C, "outlier_entry", C),
+        Item("out_accumulate", "reg_en", (C * W,), 1, "outlier_entry", 1),
+        Item("out_accumulate", "reg", (stage2 + stage3,), 1, "outlier_entry", 1),
+    ]
 
 
 def group_items(acc):
