@@ -37,10 +37,11 @@ initiation interval, R x C array; ``models.cycles`` derives the total from the s
 
 Outlier pass (a PE with an ``outlier_unit_class``: GOBO, os): after the array's last output write
 the accelerator's outlier sequencer walks the host-loaded outlier buffer (``outlier_depth`` words,
-default ``weight_depth``) and its one-lane :class:`hw.gobo_outlier.GoboOutlierUnit` adds each
-output's outlier products into the output buffer; ``done`` rises with the pass's last write,
-``outlier_pass_latency`` cycles after its last entry is read (:mod:`hw.gobo_outlier_pass` states
-the schedule). The pass follows the array, so neither waits for the other.
+default ``weight_depth``) and its :class:`hw.gobo_outlier.GoboOutlierUnit` (one lane per row)
+adds each output's outlier products into the output buffer, a fold at a time through a tile
+register; ``done`` rises with the pass's last write (:mod:`hw.gobo_outlier_pass` states the
+schedule, ``outlier_fold_cycles`` its per-fold overhead). The pass follows the array, so neither
+waits for the other.
 
 Group dequantisation (``group_size`` G, ws only; MixPE, :mod:`hw.group_dequant`): the array gets
 its row-sum lane (each output word also carries the token's activation sum) and the writer becomes:
@@ -165,9 +166,9 @@ class Accelerator(wiring.Component):
         elif param_depth is not None:
             raise IncompatibleOptions("param_depth is for designs with group dequantisation")
         # a PE kind whose weights leave outliers to a post-array unit (GOBO): its outlier buffer
-        # and one-lane unit, run as a pass after the array (hw.gobo_outlier_pass)
+        # and unit (one lane per row), run as a pass after the array (hw.gobo_outlier_pass)
         unit_class = getattr(pe, "outlier_unit_class", None)
-        self._outlier_unit = None if unit_class is None else facts_only(unit_class(lanes=1))
+        self._outlier_unit = None if unit_class is None else facts_only(unit_class(lanes=rows))
         if self._outlier_unit is not None:
             self._depths["outlier"] = check_positive_int(
                 "outlier_depth", default_outlier_depth(weight_depth) if outlier_depth is None else outlier_depth)
@@ -203,10 +204,10 @@ class Accelerator(wiring.Component):
     outlier_unit = property(lambda self: self._outlier_unit, doc="the outlier unit (None without)")
 
     @property
-    def outlier_pass_latency(self):
-        """Cycles of the outlier pass beyond one per entry issued (None without the unit): the
-        outlier-buffer and activation / output reads, then the unit's latency
-        (:mod:`hw.gobo_outlier_pass`)."""
+    def outlier_fold_cycles(self):
+        """Cycles the outlier pass spends per fold beyond its entries (one each) and its R
+        load / store cycles (None without the unit): the outlier-buffer and activation reads of
+        the last entry, then the unit's latency (:mod:`hw.gobo_outlier_pass`)."""
         if self._outlier_unit is None:
             return None
         return READ_CYCLES + self._outlier_unit.latency
@@ -418,9 +419,7 @@ class Accelerator(wiring.Component):
             self._writer_os(m, starting, out_wp, finished)
         if self._outlier_unit is not None:
             # the outlier pass follows the array's last write; the run ends with the pass's
-            pass_start = Signal()
-            m.d.sync += pass_start.eq(finished)
-            finished = elaborate_outlier_pass(m, self, self._outlier_unit, mems, pass_start)
+            finished = elaborate_outlier_pass(m, self, self._outlier_unit, mems, finished)
         with m.If(finished):
             m.d.sync += [busy.eq(0), done.eq(1)]
         return m

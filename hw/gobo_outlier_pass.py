@@ -1,6 +1,6 @@
 """GOBO's outlier pass: the accelerator's outlier buffer and the sequencer that feeds
-:class:`hw.gobo_outlier.GoboOutlierUnit` (one lane) after the array, adding each output's
-outlier products into the output buffer (step 5 of :mod:`models.gobo_gemm`).
+:class:`hw.gobo_outlier.GoboOutlierUnit` (R lanes, one per array row) after the array, adding
+each output's outlier products into the output buffer (step 5 of :mod:`models.gobo_gemm`).
 
 **Outlier buffer** (host-loaded before ``start``, like the weights; ``host_sel``
 :data:`HOST_OUTLIER`): GOBO's sparse outlier list, per n tile of the output-stationary layout
@@ -8,35 +8,35 @@ outlier products into the output buffer (step 5 of :mod:`models.gobo_gemm`).
 after another (:func:`outlier_entry_words` packs it). An entry word, LSB first:
 
 * ``value`` (16): the outlier's FP16 pattern; ``k`` (:func:`entry_fields`' ``k_bits``): its
-  activation step, read from activation word ``mt * S + k`` (lane = the row in the m tile);
-  ``col`` (``col_bits``): its column in the n tile (the output word's lane);
+  activation step, read from activation word ``mt * S + k`` (R lanes: the m tile's rows);
+  ``col`` (``col_bits``): its column in the n tile (the output words' lane);
 * flags ``has_entry`` (0: the one placeholder entry of an n tile without outliers, a
   pass-through), ``col_first`` / ``col_last`` (the first / last entry of its column: the unit's
   ``first`` / ``last``), ``tile_last`` (the n tile's last entry).
 
-An n tile holds ``max(1, E)`` entries, ``E`` its outliers (:func:`tile_entry_counts`).
+An n tile holds ``e = max(1, E)`` entries, ``E`` its outliers (:func:`tile_entry_counts`).
 
 **Pass** (starts the cycle after the array's last output write; the array never waits for it,
-so it stalls nothing and is not stalled): for each fold, for each of its R output rows (padding
-rows included: the pass does not know M), the n tile's entries are walked once, one per cycle,
-with no gap between rows or folds. Each entry, in flight:
+so it stalls nothing and is not stalled). The fold's R output words (rows) sit in a tile register
+(R words of C x 32 bits) while the fold's n-tile entries are applied to all R rows at once:
 
-* cycle j: read the outlier buffer (the address follows from the previous entry's flags, read
-  in the same cycle);
-* j + 1: read activation word ``mt * S + k`` and output word ``fold * R + row``;
-* j + 2: one unit op: lane ``row`` of the activation word times ``value``, added to the column's
-  accumulator, whose first op starts from the output word's lane ``col`` (the row's first entry:
-  the buffer's word as read; later columns: the row's holding register, where finished columns
-  are written back);
-* j + 3: the unit's result returns (``latency`` 1) into the holding register's lane ``col``; on
-  the row's last entry the holding word with that lane replaced is written to the output buffer.
+* LS (R cycles): row i of the fold read from the output buffer into the tile (data one cycle
+  later), and, in the same cycles, row i of the previous fold's tile written back (its row i is
+  read before the new row i overwrites it). The first LS only loads, the last only stores.
+* EN (``e + 1`` cycles): entry j read from the outlier buffer at cycle j (its address: the tile's
+  base, then the previous entry's + 1, until an entry flagged ``tile_last`` is seen, one cycle
+  later); in the cycle it is visible its activation word is read; the next cycle every lane r
+  does one op (activation lane r times ``value``, added to the column's accumulator, whose first
+  op starts from tile row r's lane ``col``); the unit's result (``latency`` later) is written back
+  into lane ``col`` of every tile row.
+* DRAIN (``READ_CYCLES - 1 + latency`` cycles): the last entry's activation read and op finish,
+  so the next LS reads a complete tile.
 
-A run with F folds of R rows and per-tile entry counts ``e_nt`` issues
-``R * m_tiles * sum(e_nt)`` entries, and its last write comes ``READ_CYCLES + unit.latency`` (= 2 buffer
-reads + the unit's latency, :attr:`hw.accelerator.Accelerator.outlier_pass_latency`) cycles
-after the last issue cycle's start, i.e. the run takes
-``R * m_tiles * sum(e_nt) + PASS_LATENCY`` cycles more than the array alone
-(:func:`models.cycles.gemm_cycles`).
+Cycles: with F folds, the pass adds ``R + sum over folds (e_fold + outlier_fold_cycles + R)``
+to the array's (``outlier_fold_cycles`` = ``READ_CYCLES + latency``, the accelerator's
+read-only :attr:`hw.accelerator.Accelerator.outlier_fold_cycles`;
+:func:`models.cycles.gemm_cycles`). Padding rows of the last m tile are processed like the
+others (the pass does not know M; they are never read back).
 """
 
 import numpy as np
@@ -47,7 +47,7 @@ from .fp32_add import FP32_WIDTH
 
 HOST_OUTLIER = 4
 #: buffer reads between an entry's issue and its unit op: the outlier buffer's, then the
-#: activation and output buffers' (one cycle each); the pass latency adds the unit's latency
+#: activation buffer's (one cycle each)
 READ_CYCLES = 2
 FLAGS = ("has_entry", "col_first", "col_last", "tile_last")
 
@@ -118,11 +118,10 @@ def outlier_entry_words(layout, outliers, act_depth):
 
 def elaborate_outlier_pass(m, acc, unit, mems, start):
     """Build the pass into ``m`` (the accelerator's module): ``acc`` the
-    :class:`hw.accelerator.Accelerator`, ``unit`` its one-lane :class:`GoboOutlierUnit`, ``mems``
+    :class:`hw.accelerator.Accelerator`, ``unit`` its R-lane :class:`GoboOutlierUnit`, ``mems``
     its buffers (``act``, ``out``, ``outlier``), ``start`` a one-cycle pulse the cycle after the
     array's last write. Returns the signal high in the cycle of the pass's last output write."""
-    R, C = acc.rows, acc.cols
-    E = FP16_WIDTH
+    R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
     m.submodules.outlier_unit = unit
     f = {name: (lsb, w) for name, lsb, w in entry_fields(acc.act_depth, C)}
     ob_rp = mems["outlier"].read_port()
@@ -130,80 +129,83 @@ def elaborate_outlier_pass(m, acc, unit, mems, start):
     out_rp = mems["out"].read_port()
     out_wp = mems["out"].write_port()
     field = lambda name: ob_rp.data[f[name][0]:f[name][0] + f[name][1]]
-
-    # --- stage 1: the entry read last cycle is visible; its position in the pass
     S, outer, inner = acc.cfg_stream_len, acc.cfg_fold_outer, acc.cfg_fold_inner
-    s1_valid, row_first = Signal(name="op_s1_valid"), Signal(name="op_row_first")
+    tile = [Signal(C * W, name=f"op_tile_{r}") for r in range(R)]
+
+    phase = Signal(range(4), name="op_phase")            # IDLE, LS, EN, DRAIN
+    IDLE, LS, EN, DRAIN = range(4)
+    i = Signal(range(max(R, 2)), name="op_i")             # LS row / DRAIN count
+    ld, st = Signal(name="op_ld"), Signal(name="op_st")   # this LS phase loads / stores a fold
+    ld_base, st_base = Signal.like(out_wp.addr, name="op_ld_base"), Signal.like(out_wp.addr, name="op_st_base")
+    finished = Signal(name="op_finished")
+
+    # --- LS: row i of the next fold read into the tile, row i of the finished fold written out
+    ld_q, i_q = Signal(name="op_ld_q"), Signal.like(i, name="op_i_q")
+    m.d.sync += [ld_q.eq((phase == LS) & ld), i_q.eq(i)]
+    m.d.comb += [out_rp.addr.eq(ld_base + i), out_rp.en.eq((phase == LS) & ld),
+                 out_wp.addr.eq(st_base + i), out_wp.data.eq(Cat(*tile).word_select(i, C * W)),
+                 out_wp.en.eq((phase == LS) & st),
+                 finished.eq((phase == LS) & st & ~ld & (i == R - 1))]
+    for r in range(R):
+        with m.If(ld_q & (i_q == r)):
+            m.d.sync += tile[r].eq(out_rp.data)
+
+    # --- EN: the fold's n-tile entries, one read per cycle; stage 1 sees the entry read last cycle
+    s1_valid, en_first = Signal(name="op_s1_valid"), Signal(name="op_en_first")
     s1_addr, base, nxt = (Signal.like(ob_rp.addr, name=n) for n in ("op_s1_addr", "op_base", "op_next"))
-    row = Signal(range(max(R, 2)), name="op_row")
     nt, mt = Signal.like(inner, name="op_nt"), Signal.like(outer, name="op_mt")
-    out_addr = Signal.like(out_wp.addr, name="op_out_addr")
     act_base = Signal.like(act_rp.addr, name="op_act_base")
     tile_last = field("tile_last")
-    run_last = Signal(name="op_run_last")
-    m.d.comb += run_last.eq(tile_last & (row == R - 1) & (nt == inner - 1) & (mt == outer - 1))
+    issuing = Signal(name="op_issuing")
+    m.d.comb += [issuing.eq((phase == EN) & (en_first | (s1_valid & ~tile_last))),
+                 nxt.eq(Mux(en_first, base, s1_addr + 1))]
+    m.d.sync += [s1_valid.eq(issuing), s1_addr.eq(nxt), en_first.eq(0)]
     with m.If(start):
-        m.d.comb += nxt.eq(0)
-        m.d.sync += [s1_valid.eq(1), row_first.eq(1), row.eq(0), nt.eq(0), mt.eq(0), base.eq(0),
-                     out_addr.eq(0), act_base.eq(0)]
-    with m.Elif(s1_valid):
-        with m.If(tile_last):
-            # the row is done: the next row restarts the tile's entries, or the next fold's tile
-            m.d.sync += [out_addr.eq(out_addr + 1), row_first.eq(1)]
-            with m.If(row == R - 1):
-                m.d.sync += row.eq(0)
-                with m.If(nt == inner - 1):
-                    m.d.comb += nxt.eq(0)
-                    m.d.sync += [nt.eq(0), base.eq(0), mt.eq(mt + 1), act_base.eq(act_base + S)]
-                    with m.If(mt == outer - 1):
-                        m.d.sync += s1_valid.eq(0)
-                with m.Else():
-                    m.d.comb += nxt.eq(s1_addr + 1)
-                    m.d.sync += [nt.eq(nt + 1), base.eq(s1_addr + 1)]
-            with m.Else():
-                m.d.comb += nxt.eq(base)
-                m.d.sync += row.eq(row + 1)
+        m.d.sync += [phase.eq(LS), i.eq(0), ld.eq(1), st.eq(0), ld_base.eq(0), base.eq(0),
+                     nt.eq(0), mt.eq(0), act_base.eq(0)]
+    with m.Elif(phase == LS):
+        with m.If(i == R - 1):
+            m.d.sync += [i.eq(0), st_base.eq(ld_base), ld_base.eq(ld_base + R),
+                         phase.eq(Mux(ld, EN, IDLE)), en_first.eq(ld)]
         with m.Else():
-            m.d.comb += nxt.eq(s1_addr + 1)
-            m.d.sync += row_first.eq(0)
-    m.d.sync += s1_addr.eq(nxt)
-    # an activation word is read for an outlier only, an output word once per row (the cost
-    # model counts these reads: models.cost)
-    m.d.comb += [ob_rp.addr.eq(nxt), ob_rp.en.eq(1),
-                 act_rp.addr.eq(act_base + field("k")), act_rp.en.eq(s1_valid & field("has_entry")),
-                 out_rp.addr.eq(out_addr), out_rp.en.eq(s1_valid & row_first)]
+            m.d.sync += i.eq(i + 1)
+    with m.Elif((phase == EN) & s1_valid & tile_last):
+        # the tile's last entry: its op and write-back drain, then the next LS
+        m.d.sync += [phase.eq(DRAIN), i.eq(0), st.eq(1)]
+        with m.If(nt == inner - 1):
+            m.d.sync += [nt.eq(0), base.eq(0), mt.eq(mt + 1), act_base.eq(act_base + S)]
+            with m.If(mt == outer - 1):
+                m.d.sync += ld.eq(0)
+        with m.Else():
+            m.d.sync += [nt.eq(nt + 1), base.eq(s1_addr + 1)]
+    with m.Elif(phase == DRAIN):
+        with m.If(i == READ_CYCLES - 2 + unit.latency):
+            m.d.sync += [i.eq(0), phase.eq(LS)]
+        with m.Else():
+            m.d.sync += i.eq(i + 1)
+    # an activation word is read for an outlier only (the cost model counts these reads)
+    m.d.comb += [ob_rp.addr.eq(nxt), ob_rp.en.eq(issuing),
+                 act_rp.addr.eq(act_base + field("k")), act_rp.en.eq(s1_valid & field("has_entry"))]
 
-    # --- stage 2: the unit's op
-    tags = {"valid": (s1_valid, 1), "row_first": (row_first, 1), "row": (row, len(row)),
-            "out_addr": (out_addr, len(out_addr)), "run_last": (run_last, 1),
-            "value": (field("value"), E), "col": (field("col"), f["col"][1]),
+    # --- stage 2: one op on every lane (lane r = the fold's row r)
+    tags = {"valid": (s1_valid, 1), "value": (field("value"), E), "col": (field("col"), f["col"][1]),
             **{name: (field(name), 1) for name in FLAGS}}
     s2 = {name: Signal(w, name=f"op_s2_{name}") for name, (_, w) in tags.items()}
     m.d.sync += [s2[name].eq(value) for name, (value, _) in tags.items()]
-    hold = Signal(C * FP32_WIDTH, name="op_hold")
-    # lane selects as shifts (word_select), not Arrays: a row / column count below a power of
-    # two would leave an incomplete case, which Verilator's lint refuses
-    col = s2["col"]
+    # lane selects as shifts (word_select), not Arrays: a count below a power of two would leave
+    # an incomplete case, which Verilator's lint refuses
     m.d.comb += [
-        unit.in_valid.eq(s2["valid"]), unit.first.eq(s2["col_first"]), unit.last.eq(s2["col_last"]),
-        unit.has_entry.eq(s2["has_entry"]), unit.value.eq(s2["value"]),
-        unit.act.eq(act_rp.data.word_select(s2["row"], E)),
-        unit.word.eq(Mux(s2["row_first"], out_rp.data.word_select(col, FP32_WIDTH),
-                         hold.word_select(col, FP32_WIDTH))),
+        unit.in_valid.eq(s2["valid"].replicate(R)), unit.first.eq(s2["col_first"].replicate(R)),
+        unit.last.eq(s2["col_last"].replicate(R)), unit.has_entry.eq(s2["has_entry"].replicate(R)),
+        unit.value.eq(s2["value"].replicate(R)), unit.act.eq(act_rp.data[:R * E]),
+        unit.word.eq(Cat(*[tile[r].word_select(s2["col"], W) for r in range(R)])),
     ]
 
-    # --- stage 3: the column's result back into the holding word; a finished row written
-    s3 = {name: Signal(len(s2[name]), name=f"op_s3_{name}") for name in ("valid", "col", "tile_last",
-                                                                          "out_addr", "run_last")}
-    m.d.sync += [s3[name].eq(s2[name]) for name in s3]
-    merged = Cat(*[Mux(s3["col"] == c, unit.out, hold[c * FP32_WIDTH:(c + 1) * FP32_WIDTH])
-                   for c in range(C)])
-    with m.If(s2["valid"] & s2["row_first"]):
-        m.d.sync += hold.eq(out_rp.data)
-    with m.Elif(unit.out_valid):
-        m.d.sync += hold.eq(merged)
-    row_done = s3["valid"] & s3["tile_last"]
-    finished = Signal(name="op_finished")
-    m.d.comb += [out_wp.addr.eq(s3["out_addr"]), out_wp.data.eq(merged), out_wp.en.eq(row_done),
-                 finished.eq(row_done & s3["run_last"])]
+    # --- stage 3: each lane's column result back into its tile row
+    s3_col = Signal.like(s2["col"], name="op_s3_col")
+    m.d.sync += s3_col.eq(s2["col"])
+    for r in range(R):
+        for c in range(C):
+            with m.If(unit.out_valid[0] & (s3_col == c)):
+                m.d.sync += tile[r][c * W:(c + 1) * W].eq(unit.out[r * W:(r + 1) * W])
     return finished

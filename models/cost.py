@@ -489,7 +489,7 @@ def _outlier_pass(model, layout, outlier_columns, dram):
     list written once (its words also come from DRAM: added to ``dram["weight"]`` in place) and
     read per output row, an activation word read per outlier and row, and an output word read
     and written per row. ``(0, {})`` for a design without the pass."""
-    if model.timing.outlier_pass_latency is None:
+    if model.timing.outlier_fold_cycles is None:
         return 0, {}
     R = layout.rows
     per_tile = tile_entry_counts(layout.cols, layout.n, outlier_columns)
@@ -506,7 +506,7 @@ def evaluate_gemm(config, gemm, model=None):
     """:class:`LayerCost` of one :class:`~models.workloads.Gemm` instance on ``config``."""
     model = model or _model(config)
     t = model.timing
-    outliers = [] if t.outlier_pass_latency is None else expected_outlier_columns(gemm.k, gemm.n)
+    outliers = [] if t.outlier_fold_cycles is None else expected_outlier_columns(gemm.k, gemm.n)
     est = gemm_cycles(t, gemm.m, gemm.k, gemm.n, outliers)
     layout = GemmLayout(t.rows, t.cols, t.dataflow, t.k_per_step, gemm.m, gemm.k, gemm.n)
     tokens, words, dram = _traffic(model, layout)

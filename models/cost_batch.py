@@ -184,7 +184,7 @@ def evaluate_batch(configs, workload):
     out = _empty(P, L)
     # a design with GOBO's outlier pass is evaluated by the scalar model (its pass's cycles and
     # traffic depend on the outlier list, which this batch arithmetic does not carry)
-    batch = [i for i in ok if models[i].timing.outlier_pass_latency is None]
+    batch = [i for i in ok if models[i].timing.outlier_fold_cycles is None]
     if batch and sum(g.macs for g in gemms) < _EXACT_DIVISION:   # else every point by the scalar model
         _evaluate_into(out, [configs[i] for i in batch], [models[i] for i in batch], gemms, np.array(batch))
     for i in ok:

@@ -20,20 +20,16 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 
   cycles = P + (F - 1) * I + (S - 1) * II + output_latency + post_array_latency + 1
 
-* A design with GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`) then walks its outlier buffer
-  once per output row of every fold, one entry per cycle without a gap: the n tile's ``e_nt``
-  entries (``max(1, E_nt)``, :func:`hw.gobo_outlier_pass.tile_entry_counts`) for each of the R
-  rows of each of the ``m_tiles`` m tiles; the last write follows ``outlier_pass_latency``
-  cycles after the last entry's issue cycle, which is the cycle after the array's last write:
+* A design with GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`) then loads each fold's R
+  output rows into a tile register (R cycles, overlapping the previous fold's R stores), applies
+  the fold's n-tile entries to all R rows (``e_nt`` = ``max(1, E_nt)`` entries, one per cycle,
+  :func:`hw.gobo_outlier_pass.tile_entry_counts`) and drains (``outlier_fold_cycles``), and
+  finally stores the last fold (R cycles); it starts the cycle after the array's last write:
 
-  cycles += R * m_tiles * sum(e_nt) + outlier_pass_latency
+  cycles += R + sum over folds (e_nt + outlier_fold_cycles + R)
 
   The pass starts only after the array's last write: the array never waits for it (no stall of
   the output stream), and it never waits for the array.
-
-  The group unit adds no term per fold: the group buffer, the dequantisation, the running total
-  and the output write each take one word per cycle, so words flow at the array's pace and the
-  fold interval is unchanged (the per-group parameters are read with each word, not loaded ahead).
 
 SCALE-Sim (spec section 0) counts ``folds * T - 1`` compute cycles with, for ws,
 ``T = 2*Sr + Sc + M - 2`` (weight load, fill and drain paid in every fold) and, for os,
@@ -70,7 +66,7 @@ class ArrayTiming:
     min_fold_interval: int          # fewest cycles between fold starts (the array's fact)
     post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
     cycle_counter_width: int = None  # bits of the RTL's cycle counter (None: no counter to check)
-    outlier_pass_latency: int = None  # GOBO's outlier pass beyond one cycle per entry (None: no pass)
+    outlier_fold_cycles: int = None  # GOBO's outlier pass per fold beyond entries and rows (None: no pass)
 
     @classmethod
     def of(cls, accelerator):
@@ -84,7 +80,7 @@ class ArrayTiming:
                    min_fold_interval=accelerator.array.min_fold_interval,
                    post_array_latency=getattr(accelerator, "post_array_latency", 0),
                    cycle_counter_width=getattr(accelerator, "cycle_counter_width", None),
-                   outlier_pass_latency=getattr(accelerator, "outlier_pass_latency", None))
+                   outlier_fold_cycles=getattr(accelerator, "outlier_fold_cycles", None))
 
 
 @dataclass(frozen=True)
@@ -122,11 +118,12 @@ def outlier_columns(extra):
 def outlier_pass_cycles(timing, m, k, n, outlier_columns=()):
     """Cycles the outlier pass adds (module docstring; 0 for a design without one):
     ``outlier_columns`` the column index n of each of the GEMM's outliers."""
-    if timing.outlier_pass_latency is None:
+    if timing.outlier_fold_cycles is None:
         return 0
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
-    entries = sum(tile_entry_counts(timing.cols, n, outlier_columns))
-    return timing.rows * layout.m_tiles * entries + timing.outlier_pass_latency
+    entries = sum(tile_entry_counts(timing.cols, n, outlier_columns))      # per m tile
+    R = timing.rows
+    return R + layout.m_tiles * entries + layout.folds * (timing.outlier_fold_cycles + R)
 
 
 def gemm_cycles(timing, m, k, n, outlier_columns=()):
