@@ -485,20 +485,19 @@ def _traffic(model, layout):
 
 def _outlier_pass(model, layout, outlier_columns, dram):
     """GOBO's outlier pass on one GEMM (:mod:`hw.gobo_outlier_pass`; none without it): the
-    entries it issues (the ``"outlier_entry"`` event) and its SRAM energy by group: the outlier
-    list written once (its words also come from DRAM: added to ``dram["weight"]`` in place) and
-    read per output row, an activation word read per outlier and row, and an output word read
-    and written per row. ``(0, {})`` for a design without the pass."""
+    entries it issues (the ``"outlier_entry"`` event: each n tile's entries once per m tile) and
+    its SRAM energy by group: the outlier list written once (its words also come from DRAM:
+    added to ``dram["weight"]`` in place) and its entries read, an activation word read per
+    outlier and m tile, each output row read and written once. ``(0, {})`` without the pass."""
     if model.timing.outlier_fold_cycles is None:
         return 0, {}
-    R = layout.rows
     per_tile = tile_entry_counts(layout.cols, layout.n, outlier_columns)
-    entries = R * layout.m_tiles * sum(per_tile)
+    entries = layout.m_tiles * sum(per_tile)
     dram["weight"] += sum(per_tile) * model.word_bits["outlier"] / 8
-    rows = R * layout.folds
+    rows = layout.rows * layout.folds
     sram = model.sram_pj
     return entries, {"sram_weight": (sum(per_tile) + entries) * sram["outlier"],
-                     "sram_act": R * layout.m_tiles * len(outlier_columns) * sram["act"],
+                     "sram_act": layout.m_tiles * len(outlier_columns) * sram["act"],
                      "sram_out": 2 * rows * sram["out"]}
 
 

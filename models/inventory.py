@@ -820,33 +820,30 @@ def accelerator_items(acc):
 
 def outlier_items(acc):
     """GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`), in group ``out_accumulate``, following
-    ``elaborate_outlier_pass``; every part acts once per outlier-buffer entry the pass issues
-    (event ``"outlier_entry"``, counted by :mod:`models.cost` from the GEMM's outlier list): the
-    accelerator's one-lane :class:`hw.gobo_outlier.GoboOutlierUnit` (its inventory, one op per
-    entry), the activation lane select (R:1 of 16 bits), the output / holding-word lane selects
-    (C:1 of 32 bits each) and the first-op select (2:1 of 32), the holding word (C x 32 flops,
-    charged a write per entry: an upper bound, it is written at row starts and column ends), its
-    C lane merge selects and column compares, and the stage-2 / stage-3 registers (entry fields and
-    tags). The sequencer's counters are not counted (as the other sequencers': models.cost).
-    Its buffer is SRAM, counted by :mod:`models.cost`."""
+    ``elaborate_outlier_pass``. Per outlier-buffer entry the pass issues (event
+    ``"outlier_entry"``, counted by :mod:`models.cost` from the GEMM's outlier list): the
+    accelerator's R-lane :class:`hw.gobo_outlier.GoboOutlierUnit` (its inventory: one op per lane),
+    each tile row's lane select (R x C:1 of 32 bits), the write-back of one 32-bit lane per row
+    (R / C of a row write; its R x C lane selects and C column compares), the stage-2 / stage-3
+    registers. Per fold (event ``"fold"``): the tile register (R words of C x 32 flops), each row
+    loaded once, and the store select (R:1 of C x 32, R stores). The sequencer's counters are
+    not counted (as the other sequencers': models.cost); its buffer is SRAM (models.cost)."""
     unit = getattr(acc, "outlier_unit", None)
     if unit is None:
         return []
     R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
     col_bits = max(1, (C - 1).bit_length())
-    row_bits = max(1, (R - 1).bit_length())
-    addr_bits = max(1, (acc.out_depth - 1).bit_length())
-    stage2 = 3 + row_bits + addr_bits + E + col_bits + 4     # valid, row_first, run_last + fields
-    stage3 = 3 + col_bits + addr_bits                          # valid, tile_last, run_last + col, addr
+    stage_regs = 1 + E + col_bits + 4 + col_bits         # s2: valid, value, col, flags; s3: col
     items = [Item("out_accumulate", prim, widths, n, "outlier_entry", n)
              for prim, widths, n, _ in unit_items(unit)]
     return items + [
-        Item("out_accumulate", "mux", (R, E), 1, "outlier_entry", 1),
-        Item("out_accumulate", "mux", (C, W), 2, "outlier_entry", 2),
-        Item("out_accumulate", "mux", (2, W), 1 + C, "outlier_entry", 1 + C),
+        Item("out_accumulate", "mux", (C, W), R, "outlier_entry", R),
+        Item("out_accumulate", "mux", (2, W), R * C, "outlier_entry", R),
         Item("out_accumulate", "eq", (col_bits,), C, "outlier_entry", C),
-        Item("out_accumulate", "reg_en", (C * W,), 1, "outlier_entry", 1),
-        Item("out_accumulate", "reg", (stage2 + stage3,), 1, "outlier_entry", 1),
+        Item("out_accumulate", "reg", (stage_regs,), 1, "outlier_entry", 1),
+        Item("out_accumulate", "reg_en", (C * W,), R, "fold", R),
+        Item("out_accumulate", "reg_en", (C * W,), 0, "outlier_entry", R / C),
+        Item("out_accumulate", "mux", (R, C * W), 1, "fold", R),
     ]
 
 
