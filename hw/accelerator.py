@@ -37,7 +37,7 @@ initiation interval, R x C array; ``models.cycles`` derives the total from the s
 
 Outlier pass (a PE with an ``outlier_unit_class``: GOBO, os): after the array's last output write
 the accelerator's outlier sequencer walks the host-loaded outlier buffer (``outlier_depth`` words,
-default ``weight_depth``) and its :class:`hw.gobo_outlier.GoboOutlierUnit` (one lane per row)
+default :func:`hw.gobo_outlier_pass.default_outlier_depth`) and its :class:`hw.gobo_outlier.GoboOutlierUnit` (one lane per row)
 adds each output's outlier products into the output buffer, a fold at a time through a tile
 register; ``done`` rises with the pass's last write (:mod:`hw.gobo_outlier_pass` states the
 schedule, ``outlier_fold_cycles`` its per-fold overhead). The pass follows the array, so neither
@@ -171,7 +171,7 @@ class Accelerator(wiring.Component):
         self._outlier_unit = None if unit_class is None else facts_only(unit_class(lanes=rows))
         if self._outlier_unit is not None:
             self._depths["outlier"] = check_positive_int(
-                "outlier_depth", default_outlier_depth(weight_depth) if outlier_depth is None else outlier_depth)
+                "outlier_depth", default_outlier_depth(weight_depth, cols) if outlier_depth is None else outlier_depth)
             self._word_widths["outlier"] = entry_width(act_depth, cols)
         elif outlier_depth is not None:
             raise IncompatibleOptions("outlier_depth is for designs with an outlier unit (GOBO)")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.accelerator import group_buffer_depths
-from hw.gobo_outlier_pass import default_outlier_depth
+from hw.gobo_outlier_pass import default_outlier_depth, entry_width
 from .cost import (AREA_GROUPS, BUFFERS, ENERGY_GROUPS, _as_gemms, assemble, buffer_depths,
                    evaluate, hardware)
 from .design import DesignConfig
@@ -60,8 +60,10 @@ def point_model(config):
     hw = _probe_hardware(config.pe, config.rows, config.cols, config.dataflow, config.pe_options,
                          config.node, config.activity_factors(), config.tile)
     depths = buffer_depths(hw.word_bits, config.act_kib, config.weight_kib, config.out_kib)
-    if "outlier" in hw.word_bits:          # the accelerator's default outlier buffer
-        depths["outlier"] = default_outlier_depth(depths["weight"])
+    if "outlier" in hw.word_bits:
+        # the accelerator's default outlier buffer; its entry's k field addresses the act buffer
+        depths["outlier"] = default_outlier_depth(depths["weight"], config.cols)
+        hw = hw._replace(word_bits={**hw.word_bits, "outlier": entry_width(depths["act"], config.cols)})
     param_depth = group_depth = 0
     if hw.group_word_bits:
         param_depth, group_depth = group_buffer_depths(config.rows, depths["act"], depths["weight"],

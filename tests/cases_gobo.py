@@ -13,7 +13,7 @@ random codes listed; ``outliers-none`` no flagged weight and an empty list (ever
 pass-through entry); ``outliers-col`` exactly one outlier per output column; ``outliers-row``
 a whole weight row (one k, every n) plus a whole column (every k of one n)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,10 @@ class GoboCase(GemmCase):
     pe: str = "gobo"
 
     def design(self, cases=None):
-        return shared_design(self, cases or GOBO_CASES)
+        # an outlier buffer as deep as the weight buffer: the outlier cases list up to a quarter
+        # of the weights, beyond the default's one entry per 64 weights
+        design = shared_design(self, cases or GOBO_CASES)
+        return replace(design, outlier_depth=design.weight_depth)
 
     def _real(self):
         linear = "ffn2" if self.operands == "minilm-ffn2" else "ffn1"
