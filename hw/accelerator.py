@@ -287,6 +287,13 @@ class Accelerator(wiring.Component):
                              f"words, the design has {self.param_depth}")
         return ((HOST_PARAM, lane_words(extra.param_lanes(layout), self._post_unit.param_lane_width)),)
 
+    def outlier_words(self, layout, extra):
+        """Outlier-buffer words a GEMM of ``layout`` with ``extra``'s outlier list needs (0 for a
+        design without an outlier unit)."""
+        if self._outlier_unit is None:
+            return 0
+        return len(outlier_entry_words(layout, getattr(extra, "outliers", ()), self.act_depth))
+
     @property
     def weight_preload_cycles(self):
         """ws: cycles the first fold's weight rows are read ahead of its first token."""
