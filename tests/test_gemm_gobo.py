@@ -183,7 +183,7 @@ def test_outlier_cases_exercise_the_outlier_pass(case):
 
 def test_outlier_lists_are_checked():
     pe = KIND.prototype()
-    design = DesignConfig("gobo", 2, 2, "os", 8, 8, 8)
+    design = DesignConfig("gobo", 2, 2, "os", 8, 8, 8, outlier_depth=4)
     acts = np.full((2, 4), 0x3C00)
     weights = np.array([[8, 0], [1, 8], [2, 3], [8, 8]])
     table = DEFAULT_DICTIONARY.centroids
@@ -199,6 +199,7 @@ def test_outlier_lists_are_checked():
     words = design.facts.extra_buffer_words(design.layout(2, 4, 2), full)
     assert [len(w) for _, w in words] == [8, 4]
     small = facts_only(Accelerator(KIND.pe_factory(), rows=2, cols=2, dataflow="os", act_depth=8,
-                                   weight_depth=8, out_depth=8, outlier_depth=3))
-    with pytest.raises(ValueError, match="needs 4 outlier buffer words, the design has 3"):
+                                   weight_depth=8, out_depth=8))      # the default: 2 words
+    assert small.outlier_depth == 2 and small.outlier_words(design.layout(2, 4, 2), full) == 4
+    with pytest.raises(ValueError, match="needs 4 outlier buffer words, the design has 2"):
         small.extra_buffer_words(design.layout(2, 4, 2), full)
