@@ -42,7 +42,7 @@ others (the pass does not know M; they are never read back).
 import numpy as np
 from amaranth.hdl import Cat, Mux, Signal
 
-from .gobo_outlier import FP16_WIDTH, GoboOutlierUnit
+from .gobo_outlier import FP16_WIDTH
 from .fp32_add import FP32_WIDTH
 
 HOST_OUTLIER = 4
@@ -124,9 +124,10 @@ def outlier_entry_words(layout, outliers, act_depth):
 
 def elaborate_outlier_pass(m, acc, unit, mems, start):
     """Build the pass into ``m`` (the accelerator's module): ``acc`` the
-    :class:`hw.accelerator.Accelerator`, ``unit`` its R-lane :class:`GoboOutlierUnit`, ``mems``
-    its buffers (``act``, ``out``, ``outlier``), ``start`` a one-cycle pulse the cycle after the
-    array's last write. Returns the signal high in the cycle of the pass's last output write."""
+    :class:`hw.accelerator.Accelerator`, ``unit`` its R-lane
+    :class:`hw.gobo_outlier.GoboOutlierUnit`, ``mems`` its buffers (``act``, ``out``,
+    ``outlier``), ``start`` high in the cycle of the array's last output write (the first LS
+    cycle follows). Returns the signal high in the cycle of the pass's last output write."""
     R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
     m.submodules.outlier_unit = unit
     f = {name: (lsb, w) for name, lsb, w in entry_fields(acc.act_depth, C)}
