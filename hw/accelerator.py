@@ -16,7 +16,8 @@ Ports (unsigned vectors):
   counts (see :class:`hw.layout.GemmLayout`); must be >= 1 and stay stable while busy.
 * Host port: ``host_sel`` (0 activation, 1 weight, 2 output buffer, 3 parameter buffer of a
   grouped design, or the table register of a PE kind with a table, :mod:`hw.pe`: entry i at
-  ``host_addr`` i, from the low ``table_entry_bits`` of ``host_wdata``; write-only, reads 0),
+  ``host_addr`` i, from the low ``table_entry_bits`` of ``host_wdata``; write-only, reads 0;
+  4 the outlier buffer of a PE kind with an outlier unit, GOBO, whose ``host_sel`` is 3 bits),
   ``host_addr``, ``host_wdata``, ``host_we``: writes the activation, weight or parameter buffer
   (ignored while busy; the output buffer is not host-writable). ``host_rdata`` is the selected
   buffer's word at the ``host_addr`` of the previous cycle (one cycle read latency); lanes sit at
@@ -33,6 +34,14 @@ initiation interval, R x C array; ``models.cycles`` derives the total from the s
   accumulated in the output buffer (read-modify-write; the first k tile overwrites).
 * os: token t of fold f (activation and weight words) is read at ``f*I + t*II``; the array drains
   each fold's R rows while the next fold computes.
+
+Outlier pass (a PE with an ``outlier_unit_class``: GOBO, os): after the array's last output write
+the accelerator's outlier sequencer walks the host-loaded outlier buffer (``outlier_depth`` words,
+default :func:`hw.gobo_outlier_pass.default_outlier_depth`) and its :class:`hw.gobo_outlier.GoboOutlierUnit` (one lane per row)
+adds each output's outlier products into the output buffer, a fold at a time through a tile
+register; ``done`` rises with the pass's last write (:mod:`hw.gobo_outlier_pass` states the
+schedule, ``outlier_fold_cycles`` its per-fold overhead). The pass follows the array, so neither
+waits for the other.
 
 Group dequantisation (``group_size`` G, ws only; MixPE, :mod:`hw.group_dequant`): the array gets
 its row-sum lane (each output word also carries the token's activation sum) and the writer becomes:
@@ -64,6 +73,8 @@ from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray, check_tile
 from .buffer import buffer_memory
+from .gobo_outlier_pass import HOST_OUTLIER, READ_CYCLES, default_outlier_depth, elaborate_outlier_pass, \
+    entry_width, outlier_entry_words
 from .group_dequant import GroupDequant
 from .layout import lane_words
 from .pe import OptionError, check_positive_int, facts_only
@@ -102,7 +113,7 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, pe_factory, *, rows, cols, dataflow="ws", act_depth, weight_depth, out_depth,
-                 group_size=GROUP_FROM_PE, param_depth=None, tile=(1, 1)):
+                 group_size=GROUP_FROM_PE, param_depth=None, tile=(1, 1), outlier_depth=None):
         check_positive_int("rows", rows)
         check_positive_int("cols", cols)
         # checked here, so a bad tile is not reported as a group dequantisation error below
@@ -154,6 +165,16 @@ class Accelerator(wiring.Component):
             self._word_widths["param"] = cols * self._post_unit.param_lane_width
         elif param_depth is not None:
             raise IncompatibleOptions("param_depth is for designs with group dequantisation")
+        # a PE kind whose weights leave outliers to a post-array unit (GOBO): its outlier buffer
+        # and unit (one lane per row), run as a pass after the array (hw.gobo_outlier_pass)
+        unit_class = getattr(pe, "outlier_unit_class", None)
+        self._outlier_unit = None if unit_class is None else facts_only(unit_class(lanes=rows))
+        if self._outlier_unit is not None:
+            self._depths["outlier"] = check_positive_int(
+                "outlier_depth", default_outlier_depth(weight_depth, cols) if outlier_depth is None else outlier_depth)
+            self._word_widths["outlier"] = entry_width(act_depth, cols)
+        elif outlier_depth is not None:
+            raise IncompatibleOptions("outlier_depth is for designs with an outlier unit (GOBO)")
         count = range(max(self._depths.values()) + 1)
         super().__init__({
             "start": In(1),
@@ -163,7 +184,7 @@ class Accelerator(wiring.Component):
             "cfg_stream_len": In(count),
             "cfg_fold_outer": In(count),
             "cfg_fold_inner": In(count),
-            "host_sel": In(2),
+            "host_sel": In(3 if self._outlier_unit is not None else 2),
             "host_addr": In(range(max(max(self._depths.values()), 2, self.table_entries))),
             "host_wdata": In(max(self._word_widths.values())),
             "host_we": In(1),
@@ -179,6 +200,17 @@ class Accelerator(wiring.Component):
     weight_depth = property(lambda self: self._depths["weight"])
     out_depth = property(lambda self: self._depths["out"])
     param_depth = property(lambda self: self._depths.get("param", 0))
+    outlier_depth = property(lambda self: self._depths.get("outlier", 0))
+    outlier_unit = property(lambda self: self._outlier_unit, doc="the outlier unit (None without)")
+
+    @property
+    def outlier_fold_cycles(self):
+        """Cycles the outlier pass spends per fold beyond its entries (one each) and its R
+        load / store cycles (None without the unit): the outlier-buffer and activation reads of
+        the last entry, then the unit's latency (:mod:`hw.gobo_outlier_pass`)."""
+        if self._outlier_unit is None:
+            return None
+        return READ_CYCLES + self._outlier_unit.latency
     cycle_counter_width = property(lambda self: len(self.cycles), doc="bits of the ``cycles`` port")
     word_widths = property(lambda self: dict(self._word_widths))
     group_size = property(lambda self: self._group_size)
@@ -231,7 +263,14 @@ class Accelerator(wiring.Component):
             if len(entries) != self.table_entries:
                 raise ValueError(f"this design's PE reads a table of {self.table_entries} entries: "
                                  f"the extra operand must give them (table_entries), not {extra!r}")
-            return ((HOST_PARAM, entries),)
+            if self._outlier_unit is None:
+                return ((HOST_PARAM, entries),)
+            words = outlier_entry_words(layout, extra.outliers, self.act_depth)
+            if len(words) > self.outlier_depth:
+                raise ValueError(f"GEMM {layout.m}x{layout.k}x{layout.n} with {len(extra.outliers)} "
+                                 f"outliers needs {len(words)} outlier buffer words, the design has "
+                                 f"{self.outlier_depth}")
+            return ((HOST_PARAM, entries), (HOST_OUTLIER, tuple(words)))
         if self._group_size is None:
             if extra is not None:
                 raise ValueError("this design has no post-array unit and takes no extra operand")
@@ -247,6 +286,13 @@ class Accelerator(wiring.Component):
             raise ValueError(f"GEMM {layout.m}x{layout.k}x{layout.n} needs {depth} param buffer "
                              f"words, the design has {self.param_depth}")
         return ((HOST_PARAM, lane_words(extra.param_lanes(layout), self._post_unit.param_lane_width)),)
+
+    def outlier_words(self, layout, extra):
+        """Outlier-buffer words a GEMM of ``layout`` with ``extra``'s outlier list needs (0 for a
+        design without an outlier unit)."""
+        if self._outlier_unit is None:
+            return 0
+        return len(outlier_entry_words(layout, getattr(extra, "outliers", ()), self.act_depth))
 
     @property
     def weight_preload_cycles(self):
@@ -281,6 +327,8 @@ class Accelerator(wiring.Component):
         buffers = ((HOST_ACT, "act"), (HOST_WEIGHT, "weight"), (HOST_OUT, "out"))
         if "param" in mems:
             buffers += ((HOST_PARAM, "param"),)
+        if "outlier" in mems:
+            buffers += ((HOST_OUTLIER, "outlier"),)
         for sel, name in buffers:
             rp = mems[name].read_port()
             m.d.comb += rp.addr.eq(self.host_addr)
@@ -376,6 +424,9 @@ class Accelerator(wiring.Component):
             self._writer_ws(m, starting, mems["out"], out_wp, finished)
         else:
             self._writer_os(m, starting, out_wp, finished)
+        if self._outlier_unit is not None:
+            # the outlier pass follows the array's last write; the run ends with the pass's
+            finished = elaborate_outlier_pass(m, self, self._outlier_unit, mems, finished)
         with m.If(finished):
             m.d.sync += [busy.eq(0), done.eq(1)]
         return m

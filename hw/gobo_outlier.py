@@ -8,9 +8,10 @@ that with ``lanes`` independent fused multiply-add lanes, each the FP16 PE's dat
 (:meth:`hw.pe_fp16.Fp16PE._fma`, the same product and :func:`hw.fp32_add.fp32_add_rne`, not a copy)
 around a 32-bit accumulator register.
 
-The feeder (the accelerator's outlier sequencer; :func:`models.gobo_outlier.outlier_ops` states
-it) turns the sparse outlier list (``k``, ``n``, FP16 value, sorted by ``(n, k)``) and the
-activation buffer into **ops**, one per cycle per lane: an op carries the array's word (read only
+A feeder turns the sparse outlier list (``k``, ``n``, FP16 value, sorted by ``(n, k)``) and the
+activations into **ops**, one per cycle per lane (the accelerator's outlier pass,
+:mod:`hw.gobo_outlier_pass`, gives the unit one lane per array row and the same op to every lane;
+the unit-level tests' feeder is :func:`models.gobo_outlier.outlier_ops`): an op carries the array's word (read only
 on the word's first op), the activation ``act[m, k]`` and the outlier's FP16 ``value``. A word with
 ``c`` outliers takes ``max(1, c)`` ops: ``c`` FMAs, or one pass-through op (``has_entry`` 0) when
 its column has none (a pass-through never adds a zero product: ``-0 + +0`` would turn a ``-0``

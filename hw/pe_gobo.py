@@ -23,13 +23,14 @@ class GoboPE(Fp16PE):
       added to ``acc_in`` with one FP32 round-to-nearest-even;
     * flag 1 (the weight is an outlier, kept in FP16 outside the dictionary): the step passes
       ``acc_in`` through unchanged. The outlier's product is added after the array by GOBO's
-      separate FP path (:class:`hw.gobo_outlier.GoboOutlierUnit`, ``outlier_unit_class``; its
-      golden is step 5 of :mod:`models.gobo_gemm`).
+      separate FP path (:class:`hw.gobo_outlier.GoboOutlierUnit`, ``outlier_unit_class``, run
+      by the accelerator's outlier pass from a host-loaded outlier buffer,
+      :mod:`hw.gobo_outlier_pass`; its golden is step 5 of :mod:`models.gobo_gemm`).
 
     How outliers travel: as one flag bit in every weight's 4-bit code (the lane is 4 bits per
     weight, 3 for the index + 1 flag: 33 % more weight storage than GOBO's 3-bit indices, which
     keep outlier positions in a separate sparse list); their FP16 values and positions never
-    enter the array. The table costs no per-PE register: 128 flops once per accelerator (host
+    enter the array: they sit in the accelerator's outlier buffer (the sparse list, per n tile). The table costs no per-PE register: 128 flops once per accelerator (host
     written before ``start``) and a 128-bit broadcast bus; each PE has the 8:1 x 16 select.
 
     Codes: ``act`` FP16 pattern (unsigned 16 bits, no infinity / NaN), ``weight`` unsigned 4-bit
@@ -49,7 +50,8 @@ class GoboPE(Fp16PE):
     table_width = property(lambda self: CENTROIDS * CENTROID_BITS)
     table_entry_bits = property(lambda self: CENTROID_BITS)
     index_bits = property(lambda self: INDEX_BITS)
-    #: the post-array unit that adds the outliers (the cost model gives a design one lane per column)
+    #: the post-array unit that adds the outliers (the accelerator's outlier pass gives it one lane
+    #: per array row: hw.gobo_outlier_pass)
     outlier_unit_class = GoboOutlierUnit
 
     def elaborate(self, platform):

@@ -60,6 +60,11 @@ SRAM and DRAM traffic (from :class:`hw.layout.GemmLayout`, as the sequencer read
   output drains SRAM reads. Roofline: a layer is memory-bound when its DRAM bytes / bandwidth
   exceed its compute time (RTL cycles / clock); ``latency_s`` assumes transfers overlap compute.
   The RTL has no DRAM port: this is the model's assumption about the system around it.
+* GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`): the cost model does not see the weights, so
+  a GEMM gets MiniLM-L6's measured share of outliers, evenly over its columns
+  (:func:`models.gobo_outlier_share.expected_outlier_columns`); its cycles are the cycle model's
+  with that list, its parts act once per entry (``"outlier_entry"``), and its SRAM / DRAM traffic
+  is ``_outlier_pass``'s. The outlier buffer's bits are weight-buffer area.
 * Not modelled: the sequencer's counters (O(log depth) bits, independent of R and C),
   wires between PEs.
 """
@@ -75,18 +80,21 @@ from typing import NamedTuple
 import pandas as pd
 
 from hw.array import DATAFLOWS, check_tile
+from hw.gobo_outlier_pass import tile_entry_counts
 from hw.layout import GemmLayout
 from hw.pe import OptionError
 from . import tech
 from .cost_primitives import primitive, sram_bitcell_area, sram_energy_64b
 from .cycles import ArrayTiming, gemm_cycles
+from .gobo_outlier_share import expected_outlier_columns
 from .design import DesignConfig
 from .inventory import design_items
 from .part_activity import SOURCES, PartActivity, part_activity
 from .tech import value as tv
 from .workloads import Gemm, get_workload
 
-EVENTS = ("step", "step_cycle", "token", "row_token", "weight_word", "col_weight", "out_word", "fold")
+EVENTS = ("step", "step_cycle", "token", "row_token", "weight_word", "col_weight", "out_word", "fold",
+          "outlier_entry")
 AREA_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders", "out_accumulate",
                "buffer_act", "buffer_weight", "buffer_out")
 ENERGY_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders", "out_accumulate",
@@ -373,12 +381,19 @@ def assemble(config, hw, depths, param_depth, group_buffer_depth):
     # total: hw.accelerator) are counted as output-side SRAM bit cells.
     extra_bits = param_depth * word_bits.get("param", 0)
     extra_bits += group_buffer_depth * hw.group_word_bits
+    # GOBO's outlier buffer (hw.gobo_outlier_pass) holds weights: weight-side SRAM bit cells, a
+    # word access priced as the weight buffer's per 64 bits
+    outlier_bits = depths.get("outlier", 0) * word_bits.get("outlier", 0)
     sram_pj = {}
     for b in BUFFERS:
         bits = depths[b] * word_bits[b]
-        area[f"buffer_{b}"] = (bits + (extra_bits if b == "out" else 0)) * sram_bitcell_area() * a_scale
+        bits += extra_bits if b == "out" else outlier_bits if b == "weight" else 0
+        area[f"buffer_{b}"] = bits * sram_bitcell_area() * a_scale
         kib = getattr(config, f"{b}_kib")
         sram_pj[b] = math.ceil(word_bits[b] / 64) * sram_energy_64b(kib * 1024) * e_scale
+    if outlier_bits:
+        sram_pj["outlier"] = (math.ceil(word_bits["outlier"] / 64)
+                              * sram_energy_64b(config.weight_kib * 1024) * e_scale)
     dram_bit = tv(f"dram.{config.dram}.energy")
     per_action = dict(hw.per_action)
     rest = {k: per_action.pop(k) for k in list(per_action) if k.endswith("_eval")}
@@ -399,6 +414,8 @@ def _model(config):
     design = config.design()
     acc = design.facts
     depths = {"act": acc.act_depth, "weight": acc.weight_depth, "out": acc.out_depth}
+    if acc.outlier_depth:
+        depths["outlier"] = acc.outlier_depth
     return assemble(config, hardware(acc, config.node, config.activity_factors()), depths, acc.param_depth,
                     acc.group_buffer_depth)
 
@@ -466,20 +483,40 @@ def _traffic(model, layout):
     return tokens, words, dram
 
 
+def _outlier_pass(model, layout, outlier_columns, dram):
+    """GOBO's outlier pass on one GEMM (:mod:`hw.gobo_outlier_pass`; none without it): the
+    entries it issues (the ``"outlier_entry"`` event: each n tile's entries once per m tile) and
+    its SRAM energy by group: the outlier list written once (its words also come from DRAM:
+    added to ``dram["weight"]`` in place) and its entries read, an activation word read per
+    outlier and m tile, each output row read and written once. ``(0, {})`` without the pass."""
+    if model.timing.outlier_fold_cycles is None:
+        return 0, {}
+    per_tile = tile_entry_counts(layout.cols, layout.n, outlier_columns)
+    entries = layout.m_tiles * sum(per_tile)
+    dram["weight"] += sum(per_tile) * model.word_bits["outlier"] / 8
+    rows = layout.rows * layout.folds
+    sram = model.sram_pj
+    return entries, {"sram_weight": (sum(per_tile) + entries) * sram["outlier"],
+                     "sram_act": layout.m_tiles * len(outlier_columns) * sram["act"],
+                     "sram_out": 2 * rows * sram["out"]}
+
+
 def evaluate_gemm(config, gemm, model=None):
     """:class:`LayerCost` of one :class:`~models.workloads.Gemm` instance on ``config``."""
     model = model or _model(config)
     t = model.timing
-    est = gemm_cycles(t, gemm.m, gemm.k, gemm.n)
+    outliers = [] if t.outlier_fold_cycles is None else expected_outlier_columns(gemm.k, gemm.n)
+    est = gemm_cycles(t, gemm.m, gemm.k, gemm.n, outliers)
     layout = GemmLayout(t.rows, t.cols, t.dataflow, t.k_per_step, gemm.m, gemm.k, gemm.n)
     tokens, words, dram = _traffic(model, layout)
+    entries, outlier_energy = _outlier_pass(model, layout, outliers, dram)
     R, C = t.rows, t.cols
     steps = tokens * R * C
     weight_words = words["weight_read"]
     out_words = tokens if t.dataflow == "ws" else layout.folds * R
     events = {"step": steps, "step_cycle": steps * model.ii, "token": tokens, "row_token": tokens * R,
               "weight_word": weight_words, "col_weight": weight_words * C, "out_word": out_words,
-              "fold": layout.folds}
+              "fold": layout.folds, "outlier_entry": entries}
     energy = dict.fromkeys(ENERGY_GROUPS, 0.0)
     for event, terms in model.coef.items():
         count = events[event]
@@ -489,6 +526,8 @@ def evaluate_gemm(config, gemm, model=None):
     for b in BUFFERS:
         energy[f"sram_{b}"] = (words[f"{b}_read"] + words[f"{b}_write"]) * model.sram_pj[b]
         energy[f"dram_{b}"] = dram[b] * 8 * model.dram_pj_per_bit
+    for group, pj in outlier_energy.items():
+        energy[group] += pj
     total = sum(energy.values())
     clock_hz = config.clock_mhz * 1e6
     compute_s = est.cycles / clock_hz

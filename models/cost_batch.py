@@ -6,7 +6,8 @@ compares them on every registered variant): it performs the same floating-point 
 the same order, element-wise over the points, so results are equal to the last bit. Integers
 are int64; a point whose cycle count reaches 2**53 (where numpy's int / int division, which
 converts both to float64 first, could round differently from Python's) or a workload whose MACs
-do is evaluated by the scalar model instead (then in Python ints, object arrays if needed).
+do is evaluated by the scalar model instead (then in Python ints, object arrays if needed), and
+so is a design with GOBO's outlier pass.
 
 Why it is fast: the scalar model builds an Amaranth accelerator (two, with its probe) for every
 point to read its facts. Here the facts that do not depend on buffer depths (the inventory, widths,
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.accelerator import group_buffer_depths
+from hw.gobo_outlier_pass import default_outlier_depth, entry_width
 from .cost import (AREA_GROUPS, BUFFERS, ENERGY_GROUPS, _as_gemms, assemble, buffer_depths,
                    evaluate, hardware)
 from .design import DesignConfig
@@ -58,6 +60,10 @@ def point_model(config):
     hw = _probe_hardware(config.pe, config.rows, config.cols, config.dataflow, config.pe_options,
                          config.node, config.activity_factors(), config.tile)
     depths = buffer_depths(hw.word_bits, config.act_kib, config.weight_kib, config.out_kib)
+    if "outlier" in hw.word_bits:
+        # the accelerator's default outlier buffer; its entry's k field addresses the act buffer
+        depths["outlier"] = default_outlier_depth(depths["weight"], config.cols)
+        hw = hw._replace(word_bits={**hw.word_bits, "outlier": entry_width(depths["act"], config.cols)})
     param_depth = group_depth = 0
     if hw.group_word_bits:
         param_depth, group_depth = group_buffer_depths(config.rows, depths["act"], depths["weight"],
@@ -178,8 +184,11 @@ def evaluate_batch(configs, workload):
     ok = [i for i, m in enumerate(models) if m is not None]
     P, L = len(configs), len(gemms)
     out = _empty(P, L)
-    if ok and sum(g.macs for g in gemms) < _EXACT_DIVISION:   # else every point by the scalar model
-        _evaluate_into(out, [configs[i] for i in ok], [models[i] for i in ok], gemms, np.array(ok))
+    # a design with GOBO's outlier pass is evaluated by the scalar model (its pass's cycles and
+    # traffic depend on the outlier list, which this batch arithmetic does not carry)
+    batch = [i for i in ok if models[i].timing.outlier_fold_cycles is None]
+    if batch and sum(g.macs for g in gemms) < _EXACT_DIVISION:   # else every point by the scalar model
+        _evaluate_into(out, [configs[i] for i in batch], [models[i] for i in batch], gemms, np.array(batch))
     for i in ok:
         if out["cycles"][i] < 0:
             _fill_from_scalar(out, evaluate(configs[i], gemms), i)

@@ -20,9 +20,16 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 
   cycles = P + (F - 1) * I + (S - 1) * II + output_latency + post_array_latency + 1
 
-  The group unit adds no term per fold: the group buffer, the dequantisation, the running total
-  and the output write each take one word per cycle, so words flow at the array's pace and the
-  fold interval is unchanged (the per-group parameters are read with each word, not loaded ahead).
+* A design with GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`) then loads each fold's R
+  output rows into a tile register (R cycles, overlapping the previous fold's R stores), applies
+  the fold's n-tile entries to all R rows (``e_nt`` = ``max(1, E_nt)`` entries, one per cycle,
+  :func:`hw.gobo_outlier_pass.tile_entry_counts`) and drains (``outlier_fold_cycles``), and
+  finally stores the last fold (R cycles); it starts the cycle after the array's last write:
+
+  cycles += R + sum over folds (e_nt + outlier_fold_cycles + R)
+
+  The pass starts only after the array's last write: the array never waits for it (no stall of
+  the output stream), and it never waits for the array.
 
 SCALE-Sim (spec section 0) counts ``folds * T - 1`` compute cycles with, for ws,
 ``T = 2*Sr + Sc + M - 2`` (weight load, fill and drain paid in every fold) and, for os,
@@ -41,6 +48,7 @@ the post-array (dequantisation) pipelines this counter includes.
 
 from dataclasses import dataclass
 
+from hw.gobo_outlier_pass import tile_entry_counts
 from hw.layout import GemmLayout
 
 
@@ -58,6 +66,7 @@ class ArrayTiming:
     min_fold_interval: int          # fewest cycles between fold starts (the array's fact)
     post_array_latency: int = 0     # group dequantisation pipelines (0 without the unit)
     cycle_counter_width: int = None  # bits of the RTL's cycle counter (None: no counter to check)
+    outlier_fold_cycles: int = None  # GOBO's outlier pass per fold beyond entries and rows (None: no pass)
 
     @classmethod
     def of(cls, accelerator):
@@ -70,7 +79,8 @@ class ArrayTiming:
                    output_latency=accelerator.output_latency,
                    min_fold_interval=accelerator.array.min_fold_interval,
                    post_array_latency=getattr(accelerator, "post_array_latency", 0),
-                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None))
+                   cycle_counter_width=getattr(accelerator, "cycle_counter_width", None),
+                   outlier_fold_cycles=getattr(accelerator, "outlier_fold_cycles", None))
 
 
 @dataclass(frozen=True)
@@ -99,13 +109,32 @@ def scalesim_cycles(rows, cols, dataflow, m, k, n, k_per_step=1, initiation_inte
     return layout.folds * t - 1
 
 
-def gemm_cycles(timing, m, k, n):
-    """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM."""
+def outlier_columns(extra):
+    """The column n of each outlier a run's extra operand lists (GOBO's
+    :class:`models.gobo_format.GoboDictionary`); none for every other operand."""
+    return [n for _, n, _ in getattr(extra, "outliers", ())]
+
+
+def outlier_pass_cycles(timing, m, k, n, outlier_columns=()):
+    """Cycles the outlier pass adds (module docstring; 0 for a design without one):
+    ``outlier_columns`` the column index n of each of the GEMM's outliers."""
+    if timing.outlier_fold_cycles is None:
+        return 0
+    layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
+    entries = sum(tile_entry_counts(timing.cols, n, outlier_columns))      # per m tile
+    R = timing.rows
+    return R + layout.m_tiles * entries + layout.folds * (timing.outlier_fold_cycles + R)
+
+
+def gemm_cycles(timing, m, k, n, outlier_columns=()):
+    """Exact RTL cycle count (and derived rates) of one (M x K) @ (K x N) GEMM; a design with
+    an outlier pass also takes ``outlier_columns`` (the column of each outlier; none by default)."""
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
     ii = timing.initiation_interval
     interval = max(layout.stream_len * ii, timing.min_fold_interval)
     cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
-              + timing.output_latency + timing.post_array_latency + 1)
+              + timing.output_latency + timing.post_array_latency + 1
+              + outlier_pass_cycles(timing, m, k, n, outlier_columns))
     macs = m * k * n
     peak = timing.rows * timing.cols * timing.macs_per_step / ii
     return CycleEstimate(
@@ -115,11 +144,11 @@ def gemm_cycles(timing, m, k, n):
                                         timing.k_per_step, ii))
 
 
-def check_countable(timing, m, k, n):
+def check_countable(timing, m, k, n, outlier_columns=()):
     """:func:`gemm_cycles` of a run the RTL is to count: ValueError, with the limit, when the
     model's count does not fit the design's ``cycle_counter_width``-bit counter (it would wrap, and
     the run would end, after all its cycles, as a false cycle mismatch)."""
-    est = gemm_cycles(timing, m, k, n)
+    est = gemm_cycles(timing, m, k, n, outlier_columns)
     width = timing.cycle_counter_width
     if width is not None and est.cycles >= 1 << width:
         raise ValueError(f"GEMM {m}x{k}x{n} takes {est.cycles:.3e} cycles; the design's {width}-bit "

@@ -34,6 +34,7 @@ class DesignConfig:
     out_depth: int = 64
     pe_options: tuple = field(default=())
     tile: tuple = (1, 1)
+    outlier_depth: int = None       # GOBO's outlier buffer words (None: the accelerator's default)
 
     def __post_init__(self):
         # one design, one slug and one build whatever order the options were given in
@@ -57,9 +58,11 @@ class DesignConfig:
         return get_kind(self.pe)
 
     def accelerator(self):
+        extra = {} if self.outlier_depth is None else {"outlier_depth": self.outlier_depth}
         return Accelerator(self.kind.pe_factory(**dict(self.pe_options)), rows=self.rows,
                            cols=self.cols, dataflow=self.dataflow, act_depth=self.act_depth,
-                           weight_depth=self.weight_depth, out_depth=self.out_depth, tile=self.tile)
+                           weight_depth=self.weight_depth, out_depth=self.out_depth, tile=self.tile,
+                           **extra)
 
     @functools.cached_property
     def facts(self):
@@ -88,8 +91,9 @@ class DesignConfig:
     def slug(self):
         opts = "".join(f"_{k}{v}" for k, v in self.pe_options)
         tile = "" if tuple(self.tile) == (1, 1) else f"_t{self.tile[0]}x{self.tile[1]}"
+        outliers = "" if self.outlier_depth is None else f"_q{self.outlier_depth}"
         return (f"{self.pe}_{self.dataflow}_{self.rows}x{self.cols}{tile}"
-                f"_a{self.act_depth}_w{self.weight_depth}_o{self.out_depth}{opts}")
+                f"_a{self.act_depth}_w{self.weight_depth}_o{self.out_depth}{outliers}{opts}")
 
     def verilog(self):
         """Verilog text of the accelerator; byte-identical across runs (no source locations).

@@ -32,7 +32,8 @@ the same codes and extra operand:
   those float32 operations, in place (no float64 products, no temporaries). ``gobo``'s array is
   the same steps with each weight its centroid's FP16 value and an outlier-flagged weight 0
   (adding a product ``+-0`` leaves an accumulator that is never ``-0`` unchanged, as the golden's
-  skipped step does; the outliers themselves are added after the array, by the dequantiser).
+  skipped step does); the outliers are then added by the golden's own step 5
+  (:func:`models.gobo_gemm.add_outliers`, one float32 addition per outlier and row).
 * ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits) are two float64 GEMMs of the FP16
   activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
   assembled modulo ``2**64`` in uint64 for the 60- and 64-bit accumulators (the golden's wraps
@@ -60,12 +61,14 @@ from __future__ import annotations
 import numpy as np
 
 from hw.group_dequant import DequantParams
+from hw.pe_gobo import OUTLIER_FLAG_BIT
 from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, get_format, wrap_wide
-from .gobo_gemm import DEFAULT_DICTIONARY, weight_fields as gobo_weight_fields
+from .gobo_gemm import (DEFAULT_DICTIONARY, add_outliers as add_gobo_outliers,
+                        check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
 from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
@@ -421,7 +424,12 @@ def gobo_fast(acts, prepared, pe, extra=None):
     index, outlier = prepared
     table = DEFAULT_DICTIONARY if extra is None else extra
     w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
-    return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), w)
+    raw = fp32_steps(decode_fp16(acts, "activation").astype(np.float32), w)
+    if not table.outliers:
+        return raw
+    # step 5 is the golden's own function (one float32 add per outlier and row, few outliers)
+    check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
+    return add_gobo_outliers(raw, acts, table.outlier_lists)
 
 
 def wfp16_weight_values(weights, pe):

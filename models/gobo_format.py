@@ -37,10 +37,15 @@ MAX_REFINE_STEPS = 50
 
 @dataclass(frozen=True)
 class GoboDictionary:
-    """One weight tensor's table: ``centroids``, ``CENTROIDS`` FP16 patterns (Python ints, index
-    order). ``table_entries`` is what the accelerator loads into its table register (one entry
-    per parameter-buffer address, :mod:`hw.accelerator`)."""
+    """One weight tensor's side data: ``centroids``, ``CENTROIDS`` FP16 patterns (Python ints,
+    index order), and ``outliers``, the tensor's sparse outlier list: ``(k, n, value)`` triples
+    (FP16 ``value`` patterns), kept sorted by ``(n, k)``, the order the outlier unit adds them
+    (default none: codes given without a list have outlier-flagged weights that contribute 0).
+    ``table_entries`` is what the accelerator loads into its table register (one entry per
+    parameter-buffer address) and ``outliers`` what it loads into its outlier buffer
+    (:mod:`hw.gobo_outlier_pass`)."""
     centroids: tuple
+    outliers: tuple = ()
 
     def __post_init__(self):
         codes = tuple(int(c) for c in self.centroids)
@@ -48,18 +53,45 @@ class GoboDictionary:
             raise ValueError(f"a GOBO dictionary has {CENTROIDS} centroids, not {len(codes)}")
         decode_fp16(codes, "GOBO centroid")          # refuses non-16-bit, infinity and NaN codes
         object.__setattr__(self, "centroids", codes)
+        triples = []
+        for entry in self.outliers:
+            k, n, value = (int(x) for x in entry)
+            if k < 0 or n < 0:
+                raise ValueError(f"an outlier's position (k, n) is >= 0, not {(k, n)}")
+            triples.append((k, n, value))
+        if triples:
+            decode_fp16([v for _, _, v in triples], "outlier")
+        triples.sort(key=lambda t: (t[1], t[0]))
+        if len({(k, n) for k, n, _ in triples}) != len(triples):
+            raise ValueError("two outliers at one (k, n) position")
+        object.__setattr__(self, "outliers", tuple(triples))
+
+    @classmethod
+    def of_meta(cls, meta):
+        """The dictionary and outlier list of :func:`quantize_gobo`'s ``meta``."""
+        o = meta["outliers"]
+        return cls(tuple(meta["centroids"]), tuple(zip(o["k"], o["n"], o["value"])))
 
     @property
     def table_entries(self):
         return self.centroids
 
+    @property
+    def outlier_lists(self):
+        """The outliers as ``{"k", "n", "value"}`` lists (the quantiser's ``meta["outliers"]`` form)."""
+        return {f: [t[i] for t in self.outliers] for i, f in enumerate(("k", "n", "value"))}
+
     def dump_arrays(self):
-        return {"centroids": np.asarray(self.centroids, dtype=np.int64)}
+        lists = self.outlier_lists
+        return {"centroids": np.asarray(self.centroids, dtype=np.int64),
+                **{f"outlier_{f}": np.asarray(v, dtype=np.int64) for f, v in lists.items()}}
 
     description = ("gobo_table.npz (centroids: the 8 FP16 patterns of the table register, index "
-                   "order; weight code = index | outlier flag << 3)")
-    output_description = ("FP32 patterns of the array's sums (dictionary weights only; outlier-"
-                          "flagged steps add nothing, their products are added after the array)")
+                   "order; weight code = index | outlier flag << 3; outlier_k, outlier_n, "
+                   "outlier_value: the outlier list the outlier buffer holds, FP16 values)")
+    output_description = ("FP32 patterns of the whole GEMM: the array's sums of the dictionary "
+                          "weights (outlier-flagged steps add nothing), then the outlier unit's "
+                          "products of each column's outliers added in increasing k")
 
     @property
     def values(self):

@@ -13,16 +13,18 @@ Every step, in order (the formats are :mod:`models.gobo_format`'s):
 4. **Array accumulation: one binary32 addition per step, RNE**, ``k = 0 .. K-1`` in order from
    ``+0``; a flag-1 step (an outlier) leaves the accumulator unchanged. The array's output is
    this FP32 word (:func:`gobo_gemm`): what the RTL must produce bit for bit.
-5. **Outliers: GOBO's separate FP path, after the array** (:func:`gobo_output`; built as the
-   post-array unit :class:`hw.gobo_outlier.GoboOutlierUnit`, tested at unit level against this
-   function, not instantiated by the accelerator): for each output column n, its outliers in
-   increasing k, the exact product of
-   the activation and the outlier's FP16 value is added to the FP32 result with one RNE
-   addition each. So a GOBO GEMM rounds K times per output, like the FP16 PE, in the order
-   "dictionary weights, then outliers".
+5. **Outliers: GOBO's separate FP path, after the array** (:func:`add_outliers`; built as the
+   post-array unit :class:`hw.gobo_outlier.GoboOutlierUnit`, sequenced by the accelerator's
+   outlier pass, :mod:`hw.gobo_outlier_pass`, from the host-loaded outlier list): for each output
+   column n, its outliers in increasing k, the exact product of the activation and the outlier's
+   FP16 value is added to the FP32 result with one RNE addition each. So a GOBO GEMM rounds K
+   times per output, like the FP16 PE, in the order "dictionary weights, then outliers".
 
-Output: FP32 patterns as signed int64 (the array's words). Codes given without a dictionary
-(``--pe gobo`` with code files, the PE conformance suite) use :data:`DEFAULT_DICTIONARY`.
+Output (:func:`gobo_golden`, what the accelerator writes): FP32 patterns as signed int64, steps
+1-5 (the outliers are the extra operand's ``outliers``, the quantiser's for float weights; an
+outlier must sit at an outlier-flagged weight). Codes given without a dictionary (``--pe gobo``
+with code files, the PE conformance suite) use :data:`DEFAULT_DICTIONARY`, which lists no
+outliers: their flagged weights contribute nothing.
 """
 
 import numpy as np
@@ -54,16 +56,32 @@ def gobo_gemm(acts, weights, dictionary):
     return acc.view(np.int32).astype(np.int64)
 
 
-def gobo_output(raw, acts, outliers):
-    """Step 5: the array's FP32 words ``raw`` (M x N) plus the outlier products (``outliers``:
-    the quantiser's ``{"k", "n", "value"}`` lists, FP16 value patterns) -> float64 outputs."""
+def add_outliers(raw, acts, outliers):
+    """Step 5 on FP32 words: the array's words ``raw`` (M x N) plus the outlier products
+    (``outliers``: ``{"k", "n", "value"}`` lists, FP16 value patterns) -> M x N FP32 words (int64)."""
     acc = decode_fp32(raw).astype(np.float32)
     a = decode_fp16(acts, "activation")
     ks, ns = np.asarray(outliers["k"], dtype=np.int64), np.asarray(outliers["n"], dtype=np.int64)
     values = decode_fp16(np.asarray(outliers["value"], dtype=np.int64), "outlier")
     for i in np.lexsort((ks, ns)):                      # per column, increasing k
         acc[:, ns[i]] = acc[:, ns[i]] + (a[:, ks[i]] * values[i]).astype(np.float32)
-    return acc.astype(np.float64)
+    return acc.view(np.int32).astype(np.int64)
+
+
+def gobo_output(raw, acts, outliers):
+    """Step 5 as floats: :func:`add_outliers` decoded to float64."""
+    return decode_fp32(add_outliers(raw, acts, outliers))
+
+
+def check_outliers_flagged(weights, dictionary):
+    """ValueError unless every listed outlier is inside the weights and its weight code flagged."""
+    weights = np.asarray(weights, dtype=np.int64)
+    for k, n, _ in dictionary.outliers:
+        if k >= weights.shape[0] or n >= weights.shape[1]:
+            raise ValueError(f"outlier at (k, n) = {(k, n)} is outside the {weights.shape} weights")
+        if not weights[k, n] >> OUTLIER_FLAG_BIT & 1:
+            raise ValueError(f"outlier at (k, n) = {(k, n)}: its weight code {int(weights[k, n])} "
+                             f"is not outlier-flagged (bit {OUTLIER_FLAG_BIT})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,12 +89,19 @@ def gobo_output(raw, acts, outliers):
 
 
 def gobo_golden(acts, weights, pe, dictionary=None):
-    return gobo_gemm(acts, weights, DEFAULT_DICTIONARY if dictionary is None else dictionary)
+    """Steps 1-5: the array's words plus the dictionary's outliers (the accelerator's output)."""
+    dictionary = DEFAULT_DICTIONARY if dictionary is None else dictionary
+    raw = gobo_gemm(acts, weights, dictionary)
+    if not dictionary.outliers:
+        return raw
+    check_outliers_flagged(weights, dictionary)
+    return add_outliers(raw, acts, dictionary.outlier_lists)
 
 
 def gobo_extra_operand(acts, weights, pe, a_meta, w_meta):
-    """The run's dictionary: the quantiser's (float weights) or :data:`DEFAULT_DICTIONARY`."""
-    return DEFAULT_DICTIONARY if w_meta is None else GoboDictionary(tuple(w_meta["centroids"]))
+    """The run's dictionary and outlier list: the quantiser's (float weights) or
+    :data:`DEFAULT_DICTIONARY` (no outliers)."""
+    return DEFAULT_DICTIONARY if w_meta is None else GoboDictionary.of_meta(w_meta)
 
 
 def quantize_gobo_acts(x, pe):
@@ -90,10 +115,8 @@ def quantize_gobo_weights(w, pe):
 
 
 def gobo_dequantise(raw, acts, a_meta, w_meta, pe):
-    """Array words -> floats, with the outliers added (step 5) when the weights came as floats."""
-    if w_meta is None:
-        return decode_fp32(raw)
-    return gobo_output(raw, acts, w_meta["outliers"])
+    """The accelerator's FP32 words (outliers already added, step 5) -> floats."""
+    return decode_fp32(raw)
 
 
 def random_gobo_operands(rng, m, k, n, pe):

@@ -1,22 +1,19 @@
-"""GOBO's outlier unit (:mod:`hw.gobo_outlier`): its feeder, cycles and cost inventory.
+"""GOBO's outlier unit (:mod:`hw.gobo_outlier`): a unit-level feeder, its cycles and its cost
+inventory.
 
-* :func:`outlier_ops`: the op stream the unit's lanes receive for one GEMM (the feeder the
-  accelerator's outlier sequencer would be): words in column-major order ``(n, m)``, each word
-  to the lane that becomes free first (ties: the lowest lane), a word's ops consecutive on its
-  lane; ``max(1, c_n)`` ops per word, ``c_n`` the outliers of column ``n``, in increasing ``k``.
-  The arithmetic it feeds is step 5 of :mod:`models.gobo_gemm` (``gobo_output``, the golden the
-  unit is tested against; this module only schedules).
+* :func:`outlier_ops`: an op stream for a ``lanes``-lane unit over one GEMM's words, each word
+  to the lane that becomes free first (words in column-major order ``(n, m)``, ties: the lowest
+  lane, a word's ops consecutive on its lane; ``max(1, c_n)`` ops per word, ``c_n`` the outliers
+  of column ``n``, in increasing ``k``): the unit-level test's feeder. The arithmetic it feeds is
+  step 5 of :mod:`models.gobo_gemm` (``gobo_output``, the golden the unit is tested against).
+  The accelerator feeds the unit differently (:mod:`hw.gobo_outlier_pass`: one lane per array
+  row, all rows of a fold on each entry; its cycles are :func:`models.cycles.gemm_cycles`').
 * :func:`outlier_cycles`: that schedule's length (the cycle of the last ``out_valid``).
-* :func:`fold_outlier_cycles`, :func:`hidden_behind_array`: the off-critical-path condition of
-  an output-stationary GOBO array with one lane per column (the unit is not wired into
-  :mod:`hw.accelerator`; this states when it could be without adding a stall).
-* :func:`gemm_cycles_with_outliers`: a GEMM's cycles when the unit post-processes each fold's
-  words from the output buffer (the array never waits; the unit may lag behind it).
 * :func:`gobo_outlier_items`: the unit's primitives, following ``elaborate``.
-* :data:`MINILM_OUTLIER_FRACTION` (from :mod:`models.gobo_outlier_share`): the share of outlier weights the GOBO quantiser
-  (:func:`models.gobo_format.quantize_gobo`) leaves in MiniLM-L6's 36 linear layers (measured:
-  75335 of 10616832 weights; ``tests/test_gobo_outlier.py`` re-measures it, ``slow``): the cost
-  model's outlier ops per MAC.
+* :data:`MINILM_OUTLIER_FRACTION` (from :mod:`models.gobo_outlier_share`): the share of outlier
+  weights the GOBO quantiser (:func:`models.gobo_format.quantize_gobo`) leaves in MiniLM-L6's 36
+  linear layers (measured: 75335 of 10616832 weights; ``tests/test_gobo_outlier.py`` re-measures
+  it, ``slow``): the cost model's outliers of a GEMM whose weights it does not see.
 """
 
 import heapq
@@ -24,8 +21,6 @@ import heapq
 import numpy as np
 
 from hw.fp32_add import FP32_WIDTH
-from hw.layout import GemmLayout
-from .cycles import gemm_cycles
 from .fp16_gemm import fp16_pe_items
 from .gobo_outlier_share import MINILM_OUTLIER_FRACTION  # noqa: F401 (documented here, measured by the tests)
 
@@ -80,49 +75,6 @@ def outlier_cycles(m, counts, lanes, latency=1):
         for _ in range(m):
             heapq.heapreplace(free, free[0] + max(1, int(c)))
     return max(free) + latency
-
-
-def fold_outlier_cycles(layout, counts, lanes):
-    """Per output-stationary fold of ``layout`` (:class:`hw.layout.GemmLayout`, folds (m tile,
-    n tile), m tile outer), the unit's cycles on that fold's words (:func:`outlier_cycles` of its
-    real rows and columns; ``counts`` the N per-column outlier counts)."""
-    if layout.dataflow != "os":
-        raise ValueError("GOBO runs output-stationary: folds are (m tile, n tile)")
-    R, C = layout.rows, layout.cols
-    out = []
-    for mt in range(layout.m_tiles):
-        rows = min(R, layout.m - mt * R)
-        for nt in range(layout.n_tiles):
-            out.append(outlier_cycles(rows, counts[nt * C:(nt + 1) * C], lanes))
-    return out
-
-
-def hidden_behind_array(timing, layout, counts, lanes):
-    """(hidden, worst fold cycles, fold interval, tail): the unit keeps pace with the array when
-    every fold's outlier work (:func:`fold_outlier_cycles`, started once the fold's words are out,
-    while the next fold computes) fits in the fold interval ``I`` of :func:`models.cycles.gemm_cycles`;
-    then only the last fold's work (``tail`` cycles) follows the array's last word. A unit that
-    must wait for the next fold's words would stall it otherwise."""
-    per_fold = fold_outlier_cycles(layout, counts, lanes)
-    interval = max(layout.stream_len * timing.initiation_interval, timing.min_fold_interval)
-    return max(per_fold) <= interval, max(per_fold), interval, per_fold[-1]
-
-
-def gemm_cycles_with_outliers(timing, m, k, n, counts, lanes):
-    """Cycles of one GEMM (:func:`models.cycles.gemm_cycles`'s derivation) plus the outlier unit
-    reading each fold's words back from the output buffer once the fold's last word is written
-    (fold f at ``P + f I + (S - 1) II + output_latency + 1``) and writing the results in place:
-    the array never stalls, the unit starts a fold when both it and the fold's words are ready,
-    and the GEMM ends when both are done. A model of that integration, not of built RTL (the
-    accelerator does not instantiate the unit)."""
-    layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
-    est = gemm_cycles(timing, m, k, n)
-    first = timing.preload_cycles + (layout.stream_len - 1) * timing.initiation_interval
-    end = 0
-    for f, work in enumerate(fold_outlier_cycles(layout, counts, lanes)):
-        ready = first + f * est.fold_interval + timing.output_latency + 1
-        end = max(end, ready) + work
-    return max(est.cycles, end)
 
 
 def gobo_outlier_items(unit):

@@ -30,6 +30,8 @@ every data port.
 from typing import NamedTuple
 
 from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
+from hw.fp32_add import FP32_WIDTH
+from hw.gobo_outlier import FP16_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRY_WIDTH, GROUP
 from hw.ovp_decoder import FLINT4_DECODE, get_mode
@@ -38,7 +40,6 @@ from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
 from .buffer_tree import tree_buffers
-from .gobo_outlier_share import MINILM_OUTLIER_FRACTION
 from .tech import UnknownComponentError
 
 
@@ -854,8 +855,8 @@ def accelerator_items(acc):
     (``_writer_ws``) adds each array output word into the output buffer: C acc_width adders, the
     stage-1 data register and the overwrite/accumulate mux; and the group dequantisation when
     the design has groups (:func:`group_items`). The output-stationary writer only addresses.
-    Buffers are counted separately (SRAM). A PE with an ``outlier_unit_class`` (GOBO) adds
-    that unit (:func:`outlier_items`)."""
+    Buffers are counted separately (SRAM). A design with an outlier unit (GOBO) adds its outlier
+    pass (:func:`outlier_items`)."""
     outliers = outlier_items(acc)
     if acc.dataflow != "ws":
         return outliers
@@ -869,18 +870,32 @@ def accelerator_items(acc):
 
 
 def outlier_items(acc):
-    """GOBO's outlier unit (:class:`hw.gobo_outlier.GoboOutlierUnit`), in group
-    ``out_accumulate``: one lane per array column (C lanes; area and flops), its ``"op"`` parts
-    acting ``MINILM_OUTLIER_FRACTION`` times per PE step (one op per outlier weight per output
-    row: outlier ops / MACs = the share of outlier weights, measured on MiniLM-L6 through the GOBO
-    quantiser, :mod:`models.gobo_outlier`); the pass-through ops of outlier-free words are not
-    counted. Not wired into the RTL accelerator: its cycles are not in the GEMM's."""
-    unit_class = getattr(acc.pe, "outlier_unit_class", None)
-    if unit_class is None:
+    """GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`), in group ``out_accumulate``, following
+    ``elaborate_outlier_pass``. Per outlier-buffer entry the pass issues (event
+    ``"outlier_entry"``, counted by :mod:`models.cost` from the GEMM's outlier list): the
+    accelerator's R-lane :class:`hw.gobo_outlier.GoboOutlierUnit` (its inventory: one op per lane),
+    each tile row's lane select (R x C:1 of 32 bits), the write-back of one 32-bit lane per row
+    (R / C of a row write; its R x C lane selects and C column compares), the stage-2 / stage-3
+    registers. Per fold (event ``"fold"``): the tile register (R words of C x 32 flops), each row
+    loaded once, and the store select (R:1 of C x 32, R stores). The sequencer's counters are
+    not counted (as the other sequencers': models.cost); its buffer is SRAM (models.cost)."""
+    unit = getattr(acc, "outlier_unit", None)
+    if unit is None:
         return []
-    unit = facts_only(unit_class(lanes=acc.cols))
-    return [Item("out_accumulate", prim, widths, n, "step", n / unit.lanes * MINILM_OUTLIER_FRACTION)
-            for prim, widths, n, _ in unit_items(unit)]
+    R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
+    col_bits = max(1, (C - 1).bit_length())
+    stage_regs = 1 + E + col_bits + 4 + col_bits         # s2: valid, value, col, flags; s3: col
+    items = [Item("out_accumulate", prim, widths, n, "outlier_entry", n)
+             for prim, widths, n, _ in unit_items(unit)]
+    return items + [
+        Item("out_accumulate", "mux", (C, W), R, "outlier_entry", R),
+        Item("out_accumulate", "mux", (2, W), R * C, "outlier_entry", R),
+        Item("out_accumulate", "eq", (col_bits,), C, "outlier_entry", C),
+        Item("out_accumulate", "reg", (stage_regs,), 1, "outlier_entry", 1),
+        Item("out_accumulate", "reg_en", (C * W,), R, "fold", R),
+        Item("out_accumulate", "reg_en", (C * W,), 0, "outlier_entry", R / C),
+        Item("out_accumulate", "mux", (R, C * W), 1, "fold", R),
+    ]
 
 
 def group_items(acc):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.layout import lane_words, unpack_words
-from models.cycles import gemm_cycles
+from models.cycles import gemm_cycles, outlier_columns
 
 from .build import build
 from .cocotb_gemm import JOB_ENV
@@ -106,7 +106,7 @@ def prepare_gemm(design, operands):
         act_words=lane_words(pe.act_lanes(layout.act_lanes(operands.acts)), pe.act_code_width),
         weight_words=lane_words(pe.weight_lanes(layout.weight_lanes(operands.weights)),
                                 pe.weight_code_width),
-        model=gemm_cycles(design.timing(), m, k, n),
+        model=gemm_cycles(design.timing(), m, k, n, outlier_columns(operands.extra)),
         extra_words=design.facts.extra_buffer_words(layout, operands.extra))
 
 

@@ -350,15 +350,23 @@ def _round_fraction_to_f32(q):
     return sign * float(Fraction(i) * Fraction(2) ** (e - 23))
 
 
-def _gobo_operands(kind, pe, acts, weights, table):
-    return kind.operands(acts, weights, pe, extra=GoboDictionary(tuple(table)))
+def _gobo_operands(kind, pe, acts, weights, table, with_outliers=False):
+    """With ``with_outliers``: every flagged weight listed as an outlier, FP16 extremes and random
+    values (the golden then adds them after the array, step 5)."""
+    outliers = ()
+    if with_outliers:
+        ks, ns = np.nonzero(weights >> 3)
+        extremes = [0x7BFF, 0xFBFF, 0x0001, 0x8001, 0x0000, 0x8000, 0x3C00, 0x03FF, 0xB555]
+        outliers = tuple((k, n, extremes[(3 * k + n) % len(extremes)]) for k, n in zip(ks, ns))
+    return kind.operands(acts, weights, pe, extra=GoboDictionary(tuple(table), outliers))
 
 
 def test_gobo_extremes():
     """Tables with the largest normal (both signs), -0, +0 and the smallest subnormals; activations
     at +-65504 (products of 2**32: FP32 sums climb with many roundings), the smallest subnormals
-    next to them; every weight an outlier (the array sums nothing), none, and a random half;
-    random tables; FP16 infinity / NaN activations refused by both."""
+    next to them; every weight an outlier (the array sums nothing), none, and a random half (also
+    with those outliers listed, extreme values: the golden's step 5 added to the fast array
+    sums); random tables; FP16 infinity / NaN activations refused by both."""
     kind = PE_KINDS["gobo"]
     pe = kind.prototype()
     rng = np.random.default_rng(6)
@@ -374,6 +382,8 @@ def test_gobo_extremes():
                 for flags in (0.0, 0.5, 1.0):
                     weights = index | ((rng.random((k, 4)) < flags).astype(np.int64) << 3)
                     _same(kind, _gobo_operands(kind, pe, acts, weights, table), pe)
+                    if 0 < flags < 1 and k > 1:
+                        _same(kind, _gobo_operands(kind, pe, acts, weights, table, True), pe)
     acts = np.full((2, 5), 0x7C00)
     for f in (lambda: gobo_gemm.gobo_golden(acts, np.zeros((5, 2), np.int64), pe),
               lambda: fg.gobo_fast(acts, fg.gobo_weight_codes(np.zeros((5, 2), np.int64), pe), pe)):

@@ -8,11 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from hw.accelerator import IncompatibleOptions
+from hw.accelerator import Accelerator, IncompatibleOptions
+from hw.gobo_outlier_pass import tile_entry_counts
+from hw.pe import facts_only
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
+from models.cycles import gemm_cycles, outlier_columns
 from models.design import DesignConfig
 from models.fp16_gemm import decode_fp16, decode_fp32
-from models.gobo_format import OUTLIER_SIGMAS, fit_centroids, gobo_weight_values, quantize_gobo
+from models.gobo_format import OUTLIER_SIGMAS, GoboDictionary, fit_centroids, gobo_weight_values, quantize_gobo
+from models.gobo_gemm import DEFAULT_DICTIONARY, gobo_gemm
 from models.quant import quantize, relative_error
 from models.realdata import get_tensor, real_gemm
 from models.registry import get_kind
@@ -48,7 +52,7 @@ def _restated(acts, weights, table, outliers=()):
 def test_golden_model_is_a_sequence_of_rounded_fp32_additions(case):
     acts, weights, table = case.make_job_operands()
     golden = KIND.golden_gemm(acts, weights, case.design().facts.pe, table)
-    assert np.array_equal(golden & 0xFFFFFFFF, _restated(acts, weights, table.centroids))
+    assert np.array_equal(golden & 0xFFFFFFFF, _restated(acts, weights, table.centroids, table.outliers))
 
 
 def test_outliers_are_added_after_the_array_in_k_order():
@@ -147,3 +151,55 @@ def test_cli_sim_json_and_dump(tmp_path, capsys):
                      "--n", "3"])
     err = capsys.readouterr().err
     assert code == 2 and "dataflow 'os' only" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("case", [c for c in GOBO_CASES if c.operands.startswith(("outliers", "minilm"))],
+                         ids=lambda c: c.id)
+def test_outlier_cases_exercise_the_outlier_pass(case):
+    """The compared output holds the outliers (it differs from the array's words wherever a column
+    has one, so an accelerator that skipped the pass fails the RTL check), and the run's model
+    cycles include the pass's entries for the case's list."""
+    acts, weights, extra = case.make_job_operands()
+    pe = case.design().facts.pe
+    golden = KIND.golden_gemm(acts, weights, pe, extra)
+    array = gobo_gemm(acts, weights, extra)
+    cols = sorted({n for _, n, _ in extra.outliers})
+    changed = np.nonzero((golden != array).any(axis=0))[0]
+    assert set(changed) <= set(cols)
+    if case.operands == "outliers-none":
+        assert not extra.outliers and np.array_equal(golden, array)
+    else:
+        assert len(changed) > 0
+    if case.operands == "outliers-col":
+        assert sorted(n for _, n, _ in extra.outliers) == list(range(case.n))
+    timing = case.design().timing()
+    with_list = gemm_cycles(timing, case.m, case.k, case.n, outlier_columns(extra)).cycles
+    # each fold's entries: its n tile's outliers, or 1 for a tile without (the no-list count)
+    per_tile = tile_entry_counts(case.cols, case.n, outlier_columns(extra))
+    m_tiles = -(-case.m // case.rows)
+    assert with_list - gemm_cycles(timing, case.m, case.k, case.n).cycles == m_tiles * (
+        sum(per_tile) - len(per_tile))
+
+
+def test_outlier_lists_are_checked():
+    pe = KIND.prototype()
+    design = DesignConfig("gobo", 2, 2, "os", 8, 8, 8, outlier_depth=4)
+    acts = np.full((2, 4), 0x3C00)
+    weights = np.array([[8, 0], [1, 8], [2, 3], [8, 8]])
+    table = DEFAULT_DICTIONARY.centroids
+    with pytest.raises(ValueError, match="not outlier-flagged"):
+        KIND.golden_gemm(acts, weights, pe, GoboDictionary(table, ((2, 0, 0x3C00),)))
+    with pytest.raises(ValueError, match="outside"):
+        KIND.golden_gemm(acts, weights, pe, GoboDictionary(table, ((4, 0, 0x3C00),)))
+    with pytest.raises(ValueError, match="two outliers"):
+        GoboDictionary(table, ((0, 0, 0x3C00), (0, 0, 0x4000)))
+    with pytest.raises(ValueError, match="outlier"):
+        GoboDictionary(table, ((0, 0, 0x7C00),))                       # infinity
+    full = GoboDictionary(table, ((0, 0, 1), (3, 0, 2), (1, 1, 3), (3, 1, 4)))
+    words = design.facts.extra_buffer_words(design.layout(2, 4, 2), full)
+    assert [len(w) for _, w in words] == [8, 4]
+    small = facts_only(Accelerator(KIND.pe_factory(), rows=2, cols=2, dataflow="os", act_depth=8,
+                                   weight_depth=8, out_depth=8))      # the default: 2 words
+    assert small.outlier_depth == 2 and small.outlier_words(design.layout(2, 4, 2), full) == 4
+    with pytest.raises(ValueError, match="needs 4 outlier buffer words, the design has 2"):
+        small.extra_buffer_words(design.layout(2, 4, 2), full)

@@ -2,7 +2,8 @@
 golden model (models.gobo_gemm.gobo_output, independent of the RTL): random, real (MiniLM through
 the GOBO quantiser) and extreme operands; its timing contract (latency 1, one op per lane per
 cycle, max(1, c) cycles per word, outlier_cycles exact); a wrong rounding caught; its options;
-its cost inventory in a GOBO design."""
+its cost inventory in a GOBO design; the accelerator's outlier pass cycles on a real 32x32 case
+(the pass itself runs in the GEMM case table, tests/cases_gobo.py)."""
 
 import numpy as np
 import pytest
@@ -16,9 +17,9 @@ from models.design import DesignConfig
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_gemm import gobo_gemm, gobo_output
 from models.gobo_format import GoboDictionary, quantize_gobo
-from models.cycles import gemm_cycles
-from models.gobo_outlier import (MINILM_OUTLIER_FRACTION, fold_outlier_cycles, gemm_cycles_with_outliers,
-                                  gobo_outlier_items, hidden_behind_array, outlier_cycles, outlier_ops)
+from models.cycles import gemm_cycles, outlier_pass_cycles
+from models.gobo_outlier import MINILM_OUTLIER_FRACTION, gobo_outlier_items, outlier_cycles, outlier_ops
+from models.gobo_outlier_share import expected_outlier_columns
 from models.inventory import unit_items
 from models.realdata import LINEAR_NAMES, get_tensor, real_gemm
 
@@ -171,11 +172,16 @@ def test_inventory_scales_with_lanes_and_gobo_designs_carry_it():
     area = cost.area_um2(config)
     fp16 = cost.area_um2(cost.CostConfig(pe="fp16", rows=4, cols=4, dataflow="os"))
     assert area["out_accumulate"] > 0 == fp16["out_accumulate"]
-    # energy: the outlier ops are MINILM_OUTLIER_FRACTION of the MACs
-    r = cost.evaluate(config, (8, 64, 8))
-    assert r.energy_pj["out_accumulate"] > 0
+    # the outlier buffer is weight-side SRAM: GOBO's weight buffer area exceeds its 4-bit words'
     design = DesignConfig(pe="gobo", rows=4, cols=4, dataflow="os").facts
-    assert design.cols == 4 and 0 < MINILM_OUTLIER_FRACTION < 0.01
+    assert design.outlier_unit.lanes == design.rows == 4
+    # energy: the pass's entries (K = 640: 5 outliers per column, 20 per 4-column tile) and traffic
+    few, many = cost.evaluate(config, (8, 64, 8)), cost.evaluate(config, (8, 640, 8))
+    assert 0 < few.energy_pj["out_accumulate"] < many.energy_pj["out_accumulate"]
+    timing = config.design().timing()
+    assert many.cycles == gemm_cycles(timing, 8, 640, 8, expected_outlier_columns(640, 8)).cycles
+    assert many.cycles > gemm_cycles(timing, 8, 640, 8).cycles
+    assert 0 < MINILM_OUTLIER_FRACTION < 0.01
 
 
 @pytest.mark.slow
@@ -188,25 +194,27 @@ def test_minilm_outlier_fraction_is_the_quantisers():
     assert out / total == MINILM_OUTLIER_FRACTION
 
 
-def test_fold_cycles_and_the_buffered_integration_on_minilm():
-    """One lane per column of a 32x32 os GOBO array: MiniLM L0.k's outlier columns overrun the
-    fold interval (the unit cannot simply follow the array's output stream), while reading the
-    folds back from the output buffer costs the GEMM few cycles."""
+def test_pass_cycles_on_minilm_32x32():
+    """The accelerator's outlier pass on a 32x32 os GOBO design with MiniLM L0.k's real outlier
+    columns: exactly the cycle model's terms (R, per fold its n tile's entries + the fold overhead
+    + R), more with more outliers, and a bounded share of the array's cycles (the pass runs after
+    the array; measured +34 %: each fold's 32 row loads / stores and its tile's ~40 entries
+    against a 384-cycle fold)."""
     codes, _ = quantize_gobo(np.asarray(get_tensor("minilm:L0.k"), dtype=np.float64).T)
-    counts = (codes >> 3).sum(axis=0)
-    timing = cost._model(cost.CostConfig("gobo", 32, 32, "os")).timing
+    columns = np.nonzero(codes >> 3)[1]
+    timing = DesignConfig("gobo", 32, 32, "os").timing()
     m, (k, n) = 128, codes.shape
     layout = GemmLayout(32, 32, "os", 1, m, k, n)
-    per_fold = fold_outlier_cycles(layout, counts, 32)
-    assert per_fold[0] == outlier_cycles(32, counts[:32], 32) and len(per_fold) == layout.folds
-    hidden, worst, interval, tail = hidden_behind_array(timing, layout, counts, 32)
-    assert not hidden and worst > interval == k
-    array = gemm_cycles(timing, m, k, n).cycles
-    total = gemm_cycles_with_outliers(timing, m, k, n, counts, 32)
-    assert array < total < 1.02 * array
-    # no outliers: every word one pass-through op: the last fold's R ops and the latency after the array
-    assert gemm_cycles_with_outliers(timing, m, k, n, np.zeros(n, dtype=int), 32) == max(
-        array, timing.preload_cycles + (layout.folds - 1) * interval + (k - 1) + timing.output_latency + 1 + 32 + 1)
+    array = gemm_cycles(timing, m, k, n, columns).cycles - outlier_pass_cycles(timing, m, k, n, columns)
+    per_tile = [max(1, int(c)) for c in np.bincount(columns // 32, minlength=layout.n_tiles)]
+    want = 32 + sum(per_tile[f % layout.n_tiles] + timing.outlier_fold_cycles + 32
+                    for f in range(layout.folds))
+    assert outlier_pass_cycles(timing, m, k, n, columns) == want
+    assert timing.outlier_fold_cycles == 3 and len(columns) > layout.n_tiles
+    assert outlier_pass_cycles(timing, m, k, n, []) < want
+    assert 0.2 < want / array < 0.5
+    # the cost model's outliers: MINILM_OUTLIER_FRACTION of the weights, evenly over the columns
+    assert len(expected_outlier_columns(k, n)) == round(MINILM_OUTLIER_FRACTION * k) * n
 
 
 @pytest.mark.slow
