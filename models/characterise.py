@@ -21,6 +21,8 @@ shiftn    (a, s, w)        ``y = a <<< s``: a signed a-bit value shifted into w 
 addsubn   (w, b)           ``a + b`` and ``a - b`` of the same operands (as addn; synthesis shares
                            their logic)
 addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
+inc       (w,)             ``y = a + c``: a w-bit value plus a 1-bit carry (a rounding increment:
+                           a half-adder chain, about half an ``add``)
 neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
 cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
 cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
@@ -195,6 +197,10 @@ def verilog(family, widths):
             ports.insert(2, f"input signed [{w - 1}:0] c")
             return _comb(name, ports, signed + "  assign y = c + v;\n"), name
         return _comb(name, ports, signed + "  assign y = v;\n"), name
+    if family == "inc" and len(widths) == 1:
+        (w,) = widths
+        return _comb(name, [f"input [{w - 1}:0] a", "input c", f"output [{w - 1}:0] y"],
+                     "  assign y = a + c;\n"), name
     if family == "neg" and len(widths) == 2:
         a, w = widths
         if w < a:
@@ -236,6 +242,7 @@ FIT_FEATURES = {
     "neg": lambda a, w: (a, w, 1.0),
     "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
     "scnegadd": lambda a, w: (a, w, 1.0),
+    "inc": lambda w: (w, 1.0),
     "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
     "table": lambda k, w, content: (w << k, w, 1.0),
@@ -261,6 +268,7 @@ GRID = {
     "shiftn": [(a, s, a + (1 << s) - 1) for a in (4, 8, 16) for s in (2, 3, 4)],
     "neg": [(a, w) for a in (4, 8, 16, 32) for w in (a, a + 2)],
     "addn": [(w, b) for w in (8, 12, 16, 24, 32) for b in (4, 8, 16) if b <= w],
+    "inc": [(w,) for w in (4, 8, 16, 32)],
     "rom": [(n, w) for n in (4, 8, 16) for w in (4, 8)],
     "lead1": [(w,) for w in (4, 8, 16)],
 }
@@ -401,7 +409,7 @@ FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 
