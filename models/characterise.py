@@ -12,6 +12,8 @@ add       (w,)             ``y = a + b`` (w-bit operands and result; also sub / 
 sub       (w,)             ``y = a - b``
 mult      (a, b)           unsigned ``y = a * b`` (a + b bits)
 smult     (a, b)           signed ``y = a * b``
+usmult    (a, b)           an unsigned a-bit times a signed b-bit ``y = a * b`` (a signed multiply
+                           whose first operand's sign bit is the constant 0)
 mac       (a, b, c)        fused ``y = c + a * b`` (signed a x b product, c-bit accumulate)
 reg       (w,)             w flops with a synchronous reset (every Amaranth ``sync`` signal)
 reg_en    (w,)             w flops with synchronous reset and a load enable
@@ -147,6 +149,10 @@ def verilog(family, widths):
         s = "signed " if family == "smult" else ""
         return _comb(name, [f"input {s}[{a - 1}:0] a", f"input {s}[{b - 1}:0] b",
                             f"output {s}[{a + b - 1}:0] y"], "  assign y = a * b;\n"), name
+    if family == "usmult" and len(widths) == 2:
+        a, b = widths
+        return _comb(name, [f"input [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
+                            f"output signed [{a + b - 1}:0] y"], "  assign y = $signed({1'b0, a}) * b;\n"), name
     if family == "mac" and len(widths) == 3:
         a, b, c = widths
         return _comb(name, [f"input signed [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
@@ -233,6 +239,7 @@ FIT_FEATURES = {
     "add": lambda w: (w, 1.0), "sub": lambda w: (w, 1.0), "and": lambda w: (w,),
     "eq": lambda w: (w, 1.0), "lt": lambda w: (w, 1.0), "eqc": lambda w: (w, 1.0),
     "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
+    "usmult": lambda a, b: (a * b, a + b, 1.0),
     "mac": lambda a, b, c: (a * b, c, 1.0),
     "csa": lambda b, w: (b, w, 1.0),
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
@@ -259,6 +266,7 @@ GRID = {
     "eqc": [(w,) for w in (1, 2, 3, 4, 8)],
     "mult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
     "smult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
+    "usmult": [(a, b) for a in (4, 8, 16) for b in (2, 4, 8)],
     "mac": [(a, b, c) for a, b in ((4, 4), (8, 8), (8, 4)) for c in (16, 32)],
     "csa": [(n * w, w) for w in (8, 16, 32) for n in (3, 4, 6)],
     "reg": [(w,) for w in (1, 8, 32)],
@@ -407,7 +415,7 @@ def fit_family(family, points):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "usmult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
     "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
