@@ -435,11 +435,12 @@ def mx_pe_items(pe):
     multiplier, the shift-exponent add, the product's left shift and its conditional negation
     (MXINT8: one 8 x 8 signed multiplier); the balanced adder tree (B - 1 adders, widths growing
     by one bit a level); with more than one step per block the running-sum adder, the enabled
-    ``partial`` register and its clear / load select; the block-end compare of the scale-slot
+    ``partial`` register and its clear (a gate: it merges with the reset); the block-end compare of the scale-slot
     code; NVFP4: the scale significand multiplier and the block sum times it; the
     scale exponent add; the FP32 conversion (:func:`conversion_items`: only the paths the
     format's ranges reach); the FP32 adder (:func:`models.fp16_gemm.fp32_adder_items`); the
-    infinity pass-through and continue selects and the enabled 32-bit ``acc_out`` register."""
+    infinity pass-through and continue select (one: both pick ``acc_in``) and the enabled 32-bit
+    ``acc_out`` register."""
     f = pe.mx_format
     B, A = pe.sub_block, pe.acc_width
     extra_bits, _ = scale_terms(f)
@@ -461,7 +462,9 @@ def mx_pe_items(pe):
         count, width = count - count // 2, width + 1
     running = [("eqc", (SCALE_BITS,), 1, "step")]       # the code against CONTINUE_CODE
     if pe.partial_bits:
-        running += [("add", (f.sum_bits,), 1, "step"), ("mux", (2, pe.partial_bits), 1, "step"),
+        # the block end's clear of partial merges with its synchronous reset (Yosys's $sdffe):
+        # a gate per bit of D, not a select
+        running += [("add", (f.sum_bits,), 1, "step"), ("and", (pe.partial_bits,), 1, "step"),
                     ("reg_en", (pe.partial_bits,), 1, "step")]
     scale = [("add", (SCALE_BITS + 1,), 1, "step")]
     if f.scale == "e4m3":
@@ -471,5 +474,7 @@ def mx_pe_items(pe):
                   ("mult", (f.sum_bits, extra_bits), 1, "step"),
                   *exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
     return (lane + tree + running + scale + conversion_items(f) + fp32_adder_items("step")
-            + [("eqc", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 2, "step"),
+            # acc_out loads acc_in unless the step ends a block and acc_in is finite: the
+            # infinity pass-through and the continue step select the same word, one select
+            + [("eqc", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 1, "step"),
                ("reg_en", (A,), 1, "step")])

@@ -17,7 +17,8 @@ from hw.pe import facts_only
 from hw.pe_mx import E4M3_SCALE_EXP_BITS, FORMATS, SCALE_BITS, MxPE, scale_terms
 from models import cost_vs_synth, synth, tech
 from models.cost_primitives import primitive
-from models.mx_gemm import conversion_items, conversion_paths
+from models.mx_gemm import conversion_items, conversion_paths, mx_pe_items
+from models.registry import get_kind
 from tests.tools import require_synthesis
 
 #: the issue-14 target: model area within +-10 % of synthesis
@@ -94,10 +95,29 @@ def test_conversion_area_is_what_synthesis_builds(name):
     assert abs(model / (synth_um2 * tech.value("scale.area.180_to_45")) - 1) <= TARGET
 
 
+def test_partial_clear_merges_with_the_reset():
+    """``partial`` is cleared at a block's end and loaded otherwise, when valid: Yosys merges the
+    clear into the flop's synchronous reset (a gate per D bit, ``and``), not a 2:1 select."""
+    require_synthesis()
+    pe = get_kind("mx").prototype(format="mxfp6-e2m3")
+    w = pe.partial_bits
+    text = (f"module partial_clear(clk, rst, valid, ends, d, q); input clk, rst, valid, ends; "
+            f"input [{w - 1}:0] d; output reg [{w - 1}:0] q;\n  always @(posedge clk) if (rst) q <= 0; "
+            f"else if (valid) q <= ends ? {w}'d0 : d;\nendmodule\n")
+    synth_um2 = synth.synthesize_verilog(text, "partial_clear").area_um2
+    items = [(prim, widths) for prim, widths, _, _ in mx_pe_items(pe)
+             if prim in ("and", "mux", "reg_en") and widths[-1] == w]
+    assert sorted(items) == [("and", (w,)), ("reg_en", (w,))]
+    model = sum(primitive(prim, *widths).area_um2 for prim, widths in items)
+    assert abs(model / (synth_um2 * tech.value("scale.area.180_to_45")) - 1) <= TARGET
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["nvfp4", "mxfp4", "mxfp6-e3m2"])
+@pytest.mark.parametrize("name", ["nvfp4", "mxfp4", "mxfp6-e3m2", "mxfp6-e2m3"])
 def test_narrow_mx_pe_is_within_the_target(name):
-    """The whole PE (was +22 % NVFP4, +10 % MXFP4, +11 % MXFP6-E3M2). Yosys: about a minute each."""
+    """The whole PE (was +22 % NVFP4, +10 % MXFP4, +11 % MXFP6-E3M2, +19 % MXFP6-E2M3; E2M3 is
+    at +9.96 %: its PE alone synthesises 8 % smaller than each PE of its 2 x 2 array, +1.0 %).
+    Yosys: about a minute each."""
     require_synthesis()
     options = (("format", name), ("sub_block", 8))
     model = cost_vs_synth.unit_area_um2("mx", "pe", options)
