@@ -74,7 +74,12 @@ def bitfusion_dequantise(raw, acts, act_meta, weight_meta, pe):
 
 def _product_multiplier(pe):
     """The multiplier one fused product costs: ``act_bits`` x ``weight_bits``, signed if either
-    operand is (an unsigned operand of a signed product gains its zero sign bit)."""
+    operand is (an unsigned operand of a signed product gains its zero sign bit). A signed
+    product of more than one brick is the characterised brick multiplier (``bmult``: the bricks'
+    sign extensions make it 10-20 % larger than a plain signed multiplier of the same widths);
+    unsigned operands (no registered variant) keep the plain multiplier's estimate."""
+    if pe.act_signed and pe.weight_signed and not pe.act_slices == pe.weight_slices == 1:
+        return "bmult", (pe.act_bits, pe.weight_bits)
     if not (pe.act_signed or pe.weight_signed):
         return "mult", (pe.act_bits, pe.weight_bits)
     return "smult", (pe.act_bits + (not pe.act_signed), pe.weight_bits + (not pe.weight_signed))
@@ -89,8 +94,9 @@ def bitfusion_pe_items(pe, acc_in_bits=None):
 
     A product's BitBricks are its partial products in 2-bit digits: their AND terms and the
     carry-save sum of the shifted brick products are a multiplier's partial-product array, which
-    synthesis (the flattened bricks through ABC) maps to about a plain multiplier's size, not
-    16 small multipliers plus one add per brick (that count was 1.2-1.4x synthesis). With 2-bit
+    synthesis (the flattened bricks through ABC) maps to a little more than a plain multiplier
+    (:func:`_product_multiplier`: the ``bmult`` family is characterised on exactly that brick
+    structure), not 16 small multipliers plus one add per brick (1.2-1.4x synthesis). With 2-bit
     operands a product is one brick, a ``$mul`` term Yosys's ``alumacc`` folds into the step's
     ``$macc``: f - 1 adds of :attr:`step_bits` and the accumulate add, as a fused MAC counts it.
     Otherwise each product is a truncated signal, so the step's ``$macc`` takes the products and

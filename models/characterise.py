@@ -12,6 +12,12 @@ add       (w,)             ``y = a + b`` (w-bit operands and result; also sub / 
 sub       (w,)             ``y = a - b``
 mult      (a, b)           unsigned ``y = a * b`` (a + b bits)
 smult     (a, b)           signed ``y = a * b``
+bmult     (a, b)           signed a-bit times signed b-bit built from BitFusion's 2-bit BitBricks
+                           (:mod:`hw.pe_bitfusion`): the sum of the (a/2)(b/2) signed 3b x 3b
+                           products of the operands' slices, shifted (lower slices
+                           zero-extended, the top one sign-extended)
+usmult    (a, b)           an unsigned a-bit times a signed b-bit ``y = a * b`` (a signed multiply
+                           whose first operand's sign bit is the constant 0)
 mac       (a, b, c)        fused ``y = c + a * b`` (signed a x b product, c-bit accumulate)
 reg       (w,)             w flops with a synchronous reset (every Amaranth ``sync`` signal)
 reg_en    (w,)             w flops with synchronous reset and a load enable
@@ -21,6 +27,8 @@ shiftn    (a, s, w)        ``y = a <<< s``: a signed a-bit value shifted into w 
 addsubn   (w, b)           ``a + b`` and ``a - b`` of the same operands (as addn; synthesis shares
                            their logic)
 addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
+inc       (w,)             ``y = a + c``: a w-bit value plus a 1-bit carry (a rounding increment:
+                           a half-adder chain, about half an ``add``)
 neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
 cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
 cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
@@ -69,6 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.pe_bitfusion import BRICK_BITS, BRICK_PRODUCT_BITS
 from . import sta, synth
 from .inventory import ARRAY_INVENTORIES, unit_items
 from .registry import PE_KINDS
@@ -110,6 +119,29 @@ def table_content(words, width):
     return sum(w << (i * width) for i, w in enumerate(words))
 
 
+def _brick_multiplier(name, a, b):
+    """``bmult``: the signed product of an a-bit and a b-bit operand as BitFusion's bricks make it."""
+    if a % BRICK_BITS or b % BRICK_BITS:
+        raise ValueError(f"bmult widths must be multiples of {BRICK_BITS}: {a}, {b}")
+
+    def slices(port, bits):
+        n = bits // BRICK_BITS
+        out = []
+        for i in range(n):
+            lo, hi = i * BRICK_BITS, (i + 1) * BRICK_BITS - 1
+            top = f"{port}[{hi}]" if i == n - 1 else "1'b0"      # the sign only in the top slice
+            out.append((i, f"$signed({{{top}, {port}[{hi}:{lo}]}})"))
+        return out
+
+    body, terms = "", []
+    for i, x in slices("a", a):
+        for j, y in slices("b", b):
+            body += f"  wire signed [{BRICK_PRODUCT_BITS - 1}:0] p{i}_{j} = {x} * {y};\n"
+            terms.append(f"($signed(p{i}_{j}) <<< {BRICK_BITS * (i + j)})")
+    return _comb(name, [f"input [{a - 1}:0] a", f"input [{b - 1}:0] b", f"output signed [{a + b - 1}:0] y"],
+                 body + f"  assign y = {' + '.join(terms)};\n")
+
+
 def verilog(family, widths):
     """(Verilog text, top name) of one primitive (see the module docstring)."""
     name = f"prim_{family}_{'_'.join(map(str, widths))}"
@@ -145,6 +177,12 @@ def verilog(family, widths):
         s = "signed " if family == "smult" else ""
         return _comb(name, [f"input {s}[{a - 1}:0] a", f"input {s}[{b - 1}:0] b",
                             f"output {s}[{a + b - 1}:0] y"], "  assign y = a * b;\n"), name
+    if family == "bmult" and len(widths) == 2:
+        return _brick_multiplier(name, *widths), name
+    if family == "usmult" and len(widths) == 2:
+        a, b = widths
+        return _comb(name, [f"input [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
+                            f"output signed [{a + b - 1}:0] y"], "  assign y = $signed({1'b0, a}) * b;\n"), name
     if family == "mac" and len(widths) == 3:
         a, b, c = widths
         return _comb(name, [f"input signed [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
@@ -195,6 +233,10 @@ def verilog(family, widths):
             ports.insert(2, f"input signed [{w - 1}:0] c")
             return _comb(name, ports, signed + "  assign y = c + v;\n"), name
         return _comb(name, ports, signed + "  assign y = v;\n"), name
+    if family == "inc" and len(widths) == 1:
+        (w,) = widths
+        return _comb(name, [f"input [{w - 1}:0] a", "input c", f"output [{w - 1}:0] y"],
+                     "  assign y = a + c;\n"), name
     if family == "neg" and len(widths) == 2:
         a, w = widths
         if w < a:
@@ -227,6 +269,7 @@ FIT_FEATURES = {
     "add": lambda w: (w, 1.0), "sub": lambda w: (w, 1.0), "and": lambda w: (w,),
     "eq": lambda w: (w, 1.0), "lt": lambda w: (w, 1.0), "eqc": lambda w: (w, 1.0),
     "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
+    "usmult": lambda a, b: (a * b, a + b, 1.0), "bmult": lambda a, b: (a * b, a + b, 1.0),
     "mac": lambda a, b, c: (a * b, c, 1.0),
     "csa": lambda b, w: (b, w, 1.0),
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
@@ -236,6 +279,7 @@ FIT_FEATURES = {
     "neg": lambda a, w: (a, w, 1.0),
     "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
     "scnegadd": lambda a, w: (a, w, 1.0),
+    "inc": lambda w: (w, 1.0),
     "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
     "table": lambda k, w, content: (w << k, w, 1.0),
@@ -252,6 +296,8 @@ GRID = {
     "eqc": [(w,) for w in (1, 2, 3, 4, 8)],
     "mult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
     "smult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
+    "usmult": [(a, b) for a in (4, 8, 16) for b in (2, 4, 8)],
+    "bmult": [(a, b) for a in (2, 4, 8) for b in (2, 4, 8)],
     "mac": [(a, b, c) for a, b in ((4, 4), (8, 8), (8, 4)) for c in (16, 32)],
     "csa": [(n * w, w) for w in (8, 16, 32) for n in (3, 4, 6)],
     "reg": [(w,) for w in (1, 8, 32)],
@@ -261,6 +307,7 @@ GRID = {
     "shiftn": [(a, s, a + (1 << s) - 1) for a in (4, 8, 16) for s in (2, 3, 4)],
     "neg": [(a, w) for a in (4, 8, 16, 32) for w in (a, a + 2)],
     "addn": [(w, b) for w in (8, 12, 16, 24, 32) for b in (4, 8, 16) if b <= w],
+    "inc": [(w,) for w in (4, 8, 16, 32)],
     "rom": [(n, w) for n in (4, 8, 16) for w in (4, 8)],
     "lead1": [(w,) for w in (4, 8, 16)],
 }
@@ -399,9 +446,9 @@ def fit_family(family, points):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from hw.pe_fp8 import fp8_format
 
 from . import inventory
-from .fp8_gemm import signed_accumulate_items, decode_fp8, fp8_acc_out_bits, get_format, wrap_wide
+from .fp8_gemm import signed_accumulate_items, decode_fp8, get_format, wrap_wide
 
 # K elements per block of the vectorised sum: bounds the (M, block, N) temporaries.
 _BLOCK_ELEMENTS = 1 << 22
@@ -86,24 +86,47 @@ def lmul_golden(acts, weights, pe):
     return lmul_gemm(acts, weights, pe.format)
 
 
+def lmul_zero_bits(pe):
+    """Low bits of the L-Mul PE's aligned product that are always 0: the (M+1)-bit significand is
+    moved up by the constant M - 2 before the shift (e4m3: 1, e5m2: 0)."""
+    _, M, _ = fp8_format(pe.format)
+    return max(0, M - 2)
+
+
+def lmul_acc_out_bits(pe, acc_in_bits=None):
+    """Significant bits of :class:`hw.pe_lmul.LmulPE`'s ``acc_out`` (:func:`lmul_pe_items`):
+    :func:`models.fp8_gemm.fp8_acc_out_bits` less the product's :func:`lmul_zero_bits` once
+    ``acc_in``'s low bits are 0 too (row 0 adds to the constant 0 and every row below adds to
+    the row above, so in a weight-stationary column those ``acc_out`` bits are constant 0 and
+    synthesis removes their flops); a free ``acc_in`` (None) keeps all ``acc_width``."""
+    if acc_in_bits is None:
+        return pe.acc_width
+    z = lmul_zero_bits(pe)
+    return inventory.sum_bits(pe.acc_width - z, pe.product_bits + 1 - z, acc_in_bits)
+
+
 def lmul_pe_items(pe, acc_in_bits=None):
     """Cost inventory of :class:`hw.pe_lmul.LmulPE`: the FP8 PE's (:func:`models.fp8_gemm.fp8_pe_items`)
     with the decode and mantissa multiplier replaced by the L-Mul adder (the two 7-bit
     exponent-mantissa fields plus one: one 8-bit add, the + 1 its carry-in, which synthesis
     folds although Yosys lists a second ``$add``) and the two
-    exponent-field zero tests; the shift of the (2M - 1)-bit mantissa (the (M+1)-bit mantissa
-    already moved by the constant M - 2: wiring) by the sum's 8 - M exponent bits into
-    ``product_bits`` (``shiftn``), the zero gate (``and`` of the M + 1 significand bits: ABC
+    exponent-field zero tests; the shift of the (M+1)-bit mantissa by the sum's 8 - M exponent
+    bits into ``product_bits`` (``shiftn``; the mantissa's constant move by M - 2 leaves
+    :func:`lmul_zero_bits` low bits 0: wiring, so neither the shifter, the accumulate nor a
+    register carries them), the zero gate (``and`` of the M + 1 significand bits: ABC
     folds a flag gating a shifter's output into its input, so the gate costs as wide as the
     shifted value, not the ``product_bits`` result), the sign-magnitude accumulate
-    adder and the enabled ``acc_out`` register, :func:`models.fp8_gemm.fp8_acc_out_bits` wide
+    adder and the enabled ``acc_out`` register, :func:`lmul_acc_out_bits` wide
     (``acc_in_bits`` as in :func:`models.inventory.int8_pe_items`). No multiplier."""
     E, M, _ = fp8_format(pe.format)
-    P = pe.product_bits
-    out = fp8_acc_out_bits(pe, acc_in_bits)
+    z = lmul_zero_bits(pe)
+    P = pe.product_bits - z
+    out = lmul_acc_out_bits(pe, acc_in_bits)
+    # a free acc_in's low bits pass to acc_out as wiring: the add is z bits narrower than it
+    added = out if acc_in_bits is not None else out - z
     return [("add", (8,), 1, "step"), ("eqc", (E,), 2, "step"),     # ef != 0: a constant
-            ("shiftn", (2 * M - 1, 8 - M, P), 1, "step"), ("and", (M + 1,), 1, "step"),
-            *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
+            ("shiftn", (M + 1, 8 - M, P), 1, "step"), ("and", (M + 1,), 1, "step"),
+            *signed_accumulate_items(P, added, acc_in_bits), ("reg_en", (out,), 1, "step")]
 
 
-inventory.register_chain(lmul_pe_items, fp8_acc_out_bits)
+inventory.register_chain(lmul_pe_items, lmul_acc_out_bits)

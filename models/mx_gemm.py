@@ -59,11 +59,13 @@ needs about 530 (MXFP4) to 580 (MXFP8 E5M2) bits; the array's output words are a
 (``hw.layout.unpack_words`` returns int64 lanes), and even MXFP8 E5M2's block sum alone has 71.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
-from hw.fp32_add import FP32_EXP_BITS, FP32_WIDTH
-from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_MAN_BITS,
-                      E8M0_BIAS, SCALE_BITS, scale_terms)
+from hw.fp32_add import FP32_EXP_BITS, FP32_MAX_EXP, FP32_WIDTH, SIG32_BITS
+from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_EXP_BITS,
+                      E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
 from .inventory import exponent_decode_items
 from .quant.mx import quantize_mx, quantize_nvfp4
@@ -367,18 +369,78 @@ def random_mx_operands(rng, m, k, n, pe):
     return random_lanes(rng, m, k, pe, ends), random_lanes(rng, n, k, pe, ends).T.copy()
 
 
+class ConversionPaths(NamedTuple):
+    """Which parts of :meth:`hw.pe_mx.MxPE._to_fp32` a format's operand ranges can reach (the
+    others are constant logic that synthesis removes): ``subnormal`` (the denormalising shift,
+    its sticky test and the shift-amount selects), ``rounds`` (the RNE increment: a nonzero guard
+    or sticky bit), ``saturates`` (the select of the largest finite word)."""
+    magnitude_bits: int
+    frame: int
+    subnormal: bool
+    rounds: bool
+    saturates: bool
+
+
+def conversion_paths(fmt):
+    """:class:`ConversionPaths` of ``fmt`` (an :class:`hw.pe_mx.MxFormat`) from the ranges of
+    the converter's inputs: ``|T|`` has ``magnitude_bits`` significant bits in a ``frame``-bit
+    frame (the leading-zero count ``lz`` is at least ``frame - magnitude_bits``, at most
+    ``frame`` for T = 0); the scale exponent ``x`` is 0 .. 2 * 255 (two 8-bit E8M0 codes: the
+    hardware cannot know 0xFF never ends a block) or 0 .. 2 * 14 (two E4M3 exponent shifts).
+    The biased exponent is ``x + frame - 1 - X0 + 127 - lz``: below 1 a subnormal, at least
+    255 (254 with a rounding carry) saturates. Nothing rounds when no value is subnormal and the
+    magnitude fits the 24-bit significand (NVFP4's 20 bits: the guard and sticky bits are 0)."""
+    extra_bits, x0 = scale_terms(fmt)
+    mag = fmt.sum_bits + extra_bits - 1
+    frame = max(mag, CONVERT_MIN_FRAME)
+    x_max = 2 * ((1 << SCALE_BITS) - 1 if fmt.scale == "e8m0" else (1 << E4M3_SCALE_EXP_BITS) - 2)
+    bias = frame - 1 - x0 + FP32_BIAS
+    subnormal = bias - frame < 1
+    rounds = subnormal or mag > SIG32_BITS
+    saturates = x_max + bias - (frame - mag) >= FP32_MAX_EXP - rounds
+    return ConversionPaths(mag, frame, subnormal, rounds, saturates)
+
+
+def conversion_items(fmt):
+    """Cost inventory of :meth:`hw.pe_mx.MxPE._to_fp32` for ``fmt`` as synthesis builds it
+    (:func:`conversion_paths` says which parts exist): ``|T|`` is a conditional negation by T's
+    sign (``cneg``); its leading-zero count a priority encoder over the magnitude's bits
+    (``lead1``: the frame's constant top bits fold); the normalising shift moves only those
+    bits (the frame's bottom bits below them stay 0: a ``shift`` of the magnitude's width);
+    the biased exponent ``x + constant - lz`` is one add of the narrow ``-lz`` (``addn``); the
+    T = 0 select of the word. With subnormals: the denormalising right shift of the
+    magnitude's bits into the frame and the sticky test's shift back (``shiftn`` each when the
+    magnitude is narrower than the frame), the compare of the magnitude's bits and the two
+    shift-amount selects. When it rounds: the 31-bit RNE increment (``inc``: a 1-bit carry
+    added, half an adder). When it can saturate: the select of the largest finite word."""
+    p = conversion_paths(fmt)
+    A, mag, frame = FP32_WIDTH, p.magnitude_bits, p.frame
+    frame_shift = frame.bit_length()
+    narrow = (("shiftn", (mag, frame_shift, frame)) if mag < frame else ("shift", (frame, frame_shift)))
+    items = [("cneg", (mag, mag + 1), 1, "step"), ("lead1", (mag,), 1, "step"),
+             ("shift", (mag, frame_shift), 1, "step"),
+             ("addn", (CONVERT_EXP_BITS, frame_shift + 1), 1, "step"), ("mux", (2, A), 1, "step")]
+    if p.subnormal:
+        items += [(*narrow, 2, "step"), ("eq", (mag,), 1, "step"), ("mux", (2, frame_shift), 2, "step")]
+    if p.rounds:
+        items.append(("inc", (A - 1,), 1, "step"))
+    if p.saturates:
+        items.append(("mux", (2, A), 1, "step"))
+    return items
+
+
 def mx_pe_items(pe):
     """Cost inventory of :class:`hw.pe_mx.MxPE`, following its ``elaborate`` (B = sub_block):
     per element pair the two decodes (subnormal tests, exponent shifts), the significand
     multiplier, the shift-exponent add, the product's left shift and its conditional negation
     (MXINT8: one 8 x 8 signed multiplier); the balanced adder tree (B - 1 adders, widths growing
     by one bit a level); with more than one step per block the running-sum adder, the enabled
-    ``partial`` register and its clear / load select; the block-end compare of the scale-slot
+    ``partial`` register and its clear (a gate: it merges with the reset); the block-end compare of the scale-slot
     code; NVFP4: the scale significand multiplier and the block sum times it; the
-    scale exponent add; the FP32 conversion (magnitude negation, leading-zero count, normalising
-    and denormalising shifts, the sticky compare, the exponent arithmetic, the RNE increment,
-    the saturation select); the FP32 adder (:func:`models.fp16_gemm.fp32_adder_items`); the
-    infinity pass-through and continue selects and the enabled 32-bit ``acc_out`` register."""
+    scale exponent add; the FP32 conversion (:func:`conversion_items`: only the paths the
+    format's ranges reach); the FP32 adder (:func:`models.fp16_gemm.fp32_adder_items`); the
+    infinity pass-through and continue select (one: both pick ``acc_in``) and the enabled 32-bit
+    ``acc_out`` register."""
     f = pe.mx_format
     B, A = pe.sub_block, pe.acc_width
     extra_bits, _ = scale_terms(f)
@@ -400,11 +462,10 @@ def mx_pe_items(pe):
         count, width = count - count // 2, width + 1
     running = [("eqc", (SCALE_BITS,), 1, "step")]       # the code against CONTINUE_CODE
     if pe.partial_bits:
-        running += [("add", (f.sum_bits,), 1, "step"), ("mux", (2, pe.partial_bits), 1, "step"),
+        # the block end's clear of partial merges with its synchronous reset (Yosys's $sdffe):
+        # a gate per bit of D, not a select
+        running += [("add", (f.sum_bits,), 1, "step"), ("and", (pe.partial_bits,), 1, "step"),
                     ("reg_en", (pe.partial_bits,), 1, "step")]
-    t_bits = f.sum_bits + extra_bits
-    frame = max(t_bits - 1, CONVERT_MIN_FRAME)
-    frame_shift = frame.bit_length()
     scale = [("add", (SCALE_BITS + 1,), 1, "step")]
     if f.scale == "e4m3":
         # each scale's decode (hidden bit = e != 0, q = e != 0 ? e - 1 : 0) is a constant
@@ -412,19 +473,8 @@ def mx_pe_items(pe):
         scale += [("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
                   ("mult", (f.sum_bits, extra_bits), 1, "step"),
                   *exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
-    # |t| (t_bits - 1 bits) is a negation (neg, one operand) and a select; its leading-zero
-    # count is a priority encoder over those bits (lead1: hw.fp32_add.leading_zeros; the frame's
-    # constant top bits fold), not a frame:1 mux; the normalising shift takes a value narrower
-    # than the frame when the sum is (shiftn), the denormalising shift and the sticky test's
-    # shift back are full-frame barrel shifters
-    mag = t_bits - 1
-    normalise = (("shiftn", (mag, frame_shift, frame)) if mag < frame else ("shift", (frame, frame_shift)))
-    convert = [("neg", (t_bits, t_bits), 1, "step"), ("mux", (2, mag), 1, "step"),
-               ("lead1", (mag,), 1, "step"), (*normalise, 1, "step"),
-               ("shift", (frame, frame_shift), 2, "step"),
-               ("eq", (frame,), 1, "step"), ("add", (CONVERT_EXP_BITS,), 2, "step"),
-               ("mux", (2, frame_shift), 2, "step"), ("add", (A - 1,), 1, "step"),
-               ("mux", (2, A), 2, "step")]
-    return (lane + tree + running + scale + convert + fp32_adder_items("step")
-            + [("eqc", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 2, "step"),
+    return (lane + tree + running + scale + conversion_items(f) + fp32_adder_items("step")
+            # acc_out loads acc_in unless the step ends a block and acc_in is finite: the
+            # infinity pass-through and the continue step select the same word, one select
+            + [("eqc", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 1, "step"),
                ("reg_en", (A,), 1, "step")])

@@ -251,8 +251,10 @@ def wfp16_pe_items(pe, acc_in_bits=None):
     """Cost inventory of :class:`hw.pe_wfp16.Wfp16PE`, following its ``elaborate``: per element
     (``k_per_step``) the FP16 exponent field's decode (``normal = ef != 0``, ``e_a = max(ef, 1)``:
     a constant function of the field, which synthesis folds to a small table,
-    :func:`models.inventory.table_items`), the 12-bit (11-bit unsigned, sign-extended) x I-bit
-    signed significand multiplier, its negation and sign select, the shift-amount add
+    :func:`models.inventory.table_items`), the significand multiplier (the 12-bit signed
+    significand's sign bit is the constant 0: an 11-bit unsigned x I-bit signed ``usmult``,
+    not a 12-bit signed one), the activation sign's conditional negation of the product
+    (``cneg``: one XOR-and-increment, not a negation and a select), the shift-amount add
     (``e_a - 1 + e_w``) and the left shift of the signed product into ``product_bits + 1``; the
     element terms' add (ovp4), the accumulate adder and the enabled ``acc_out`` register (the
     PE's only flops), :func:`wfp16_acc_out_bits` wide (``acc_in_bits`` as in
@@ -262,8 +264,7 @@ def wfp16_pe_items(pe, acc_in_bits=None):
     n, P, B = pe.k_per_step, pe.product_bits, pe.mult_bits
     shift_bits = pe.shift_max.bit_length()
     items = inventory.exponent_decode_items(FP16_EXP_BITS, n, "step") + [
-        ("smult", (SIG_BITS + 1, fmt.int_width), n, "step"),
-        ("neg", (B, B + 1), n, "step"), ("mux", (2, B + 1), n, "step"),
+        ("usmult", (SIG_BITS, fmt.int_width), n, "step"), ("cneg", (B, B + 1), n, "step"),
         ("add", (shift_bits,), n, "step"),
         ("shiftn", (B + 1, shift_bits, P + 1), n, "step")]
     if n > 1:

@@ -145,7 +145,7 @@ def test_registry_operands_check_the_codes():
 
 # Model vs Yosys/osu018 area of the PE alone (both at 45 nm by the same cited factor), as measured
 # when the inventory was written; a change of either side beyond these moves shows here.
-MODEL_ERROR = {(8, 8): -0.099, (8, 4): -0.030, (4, 4): 0.003, (2, 2): -0.023}
+MODEL_ERROR = {(8, 8): -0.048, (8, 4): 0.018, (4, 4): 0.009, (2, 2): -0.023}
 
 
 @pytest.mark.parametrize("act_bits, weight_bits", list(MODEL_ERROR))
@@ -185,9 +185,10 @@ def test_step_sum_is_the_macc_synthesis_builds(act_bits, weight_bits):
         assert items["add"] == ((pe.acc_width,), 1) and "csa" not in items
 
 
-# The same for a 2 x 2 weight-stationary array (flattened: the fused products shrink to about a
-# plain multiplier's size, which the per-product multiplier counts; the brick count was +22..47 %).
-ARRAY_MODEL_ERROR = {(8, 8): -0.115, (8, 4): -0.083, (4, 4): 0.016, (2, 2): 0.013}
+# The same for a 2 x 2 weight-stationary array (flattened: the fused products shrink to a little
+# more than a plain multiplier, the characterised brick multiplier ``bmult``; counted as a plain
+# signed multiplier they were -11.5 % (8, 8) and -8.3 % (8, 4), as 16 bricks +22..47 %).
+ARRAY_MODEL_ERROR = {(8, 8): -0.062, (8, 4): -0.028, (4, 4): 0.024, (2, 2): 0.013}
 
 
 @pytest.mark.slow
