@@ -68,8 +68,21 @@ class GoboDictionary:
 
 
 def _nearest(values, centroids):
-    """Index of the nearest centroid per value (ties: the lower index, as ``argmin``)."""
-    return np.abs(values[:, None] - centroids[None, :]).argmin(axis=1)
+    """Index of the nearest centroid per value (ties: the lower index): exactly ``np.abs(values[:,
+    None] - centroids[None, :]).argmin(axis=1)`` for finite inputs (the same float64 distances,
+    and a running minimum that moves only on a strictly smaller one keeps the first minimum, as
+    ``argmin`` does), without the (values x centroids) array and the slow short-axis argmin."""
+    values = np.asarray(values, dtype=np.float64)
+    best = np.abs(values - centroids[0])
+    index = np.zeros(values.shape, dtype=np.intp)
+    distance = np.empty_like(best)
+    closer = np.empty(values.shape, dtype=bool)
+    for j in range(1, len(centroids)):
+        np.abs(np.subtract(values, centroids[j], out=distance), out=distance)
+        np.less(distance, best, out=closer)
+        np.copyto(index, j, where=closer)
+        np.minimum(best, distance, out=best)
+    return index
 
 
 def fit_centroids(values):
