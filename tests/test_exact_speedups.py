@@ -12,7 +12,7 @@
 import numpy as np
 import pytest
 
-from models import gobo_format
+from models import bitserial_gemm, gobo_format
 from models.fast_golden import split_halves
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
@@ -115,3 +115,44 @@ def test_split_halves_of_floats_is_the_integer_split(shift):
     hi_i, lo_i = split_halves(x, shift)
     assert np.array_equal(hi_f, hi_i) and np.array_equal(lo_f, lo_i)
     assert np.array_equal(hi_f.astype(np.int64) * (1 << shift) + lo_f.astype(np.int64), x)
+
+
+def _searched_index(values, fmt):
+    """The magnitude -> index step :func:`encode_weight_values` had: a binary search of the levels."""
+    mags = np.asarray(bitserial_gemm._fp_magnitudes(fmt), dtype=np.int64)
+    lookup = {int(v): i for i, v in enumerate(mags)}
+    keys = np.asarray(sorted(lookup), dtype=np.int64)
+    found_at = np.asarray([lookup[k] for k in keys], dtype=np.int64)
+    mag = np.abs(values)
+    pos = np.clip(np.searchsorted(keys, mag), 0, len(keys) - 1)
+    return np.where(keys[pos] == mag, found_at[pos], -1)
+
+
+@pytest.mark.parametrize("fmt", ["fp4", "fp3", "mixed4", "mixed3"])
+def test_bitserial_encode_table_is_the_search(fmt, monkeypatch):
+    """Codes of every level (both signs, each selector) and refusals of non-levels (int64 min
+    included) are those of the search-based encoder: each element's index is the search's."""
+    rng = np.random.default_rng(7)
+    mags = np.asarray(bitserial_gemm._fp_magnitudes(fmt), dtype=np.int64)
+    levels = np.r_[mags, -mags]
+    values = rng.choice(levels, size=(64, 48))
+    selector = rng.integers(0, 4, size=values.shape)
+    if fmt in bitserial_gemm.SPECIAL_VALUES:
+        sv = np.asarray(bitserial_gemm.SPECIAL_VALUES[fmt], dtype=np.int64)[selector]
+        values = np.where(rng.random(values.shape) < 0.2, sv, values)
+    codes = bitserial_gemm.encode_weight_values(values, fmt, selector)
+    assert np.array_equal(bitserial_gemm.decode_weight_codes(codes, fmt), values)
+    probe = np.r_[np.arange(-3 * mags.max(), 3 * mags.max() + 1), np.iinfo(np.int64).min, np.iinfo(np.int64).max]
+    table = bitserial_gemm.encode_weight_values
+    got = []
+    for v in probe:
+        try:
+            got.append(int(table(np.array([v]), fmt, np.array([0]))[0]))
+        except ValueError:
+            got.append(None)
+    # the search's verdict per probe value: a level (index >= 0) or, with selector 0, the SV
+    sv0 = bitserial_gemm.SPECIAL_VALUES[fmt][0] if fmt in bitserial_gemm.SPECIAL_VALUES else None
+    index = _searched_index(probe, fmt)
+    assert [g is not None for g in got] == [bool(i >= 0 or v == sv0) for i, v in zip(index, probe)]
+    assert [g & ((1 << (3 if fmt in ("fp4", "mixed4") else 2)) - 1) for g, i in zip(got, index)
+            if g is not None and i >= 0] == [int(i) for i in index if i >= 0]
