@@ -141,12 +141,10 @@ def split_halves(x, shift):
     x = np.asarray(x)
     if x.dtype == np.float64:
         # floor(|x| / 2**shift) and the remainder: exact (a power-of-two scaling, a floor and an
-        # integer subtraction below 2**53). The scalings are products by 2.0**-shift / 2.0**shift,
-        # the same exact values as np.ldexp (no underflow or overflow: integers below 2**53),
-        # several times faster on large arrays
+        # integer subtraction below 2**53)
         mag = np.abs(x)
-        hi = np.floor(mag * 2.0 ** -shift)
-        lo = mag - hi * 2.0 ** shift
+        hi = np.floor(np.ldexp(mag, -shift))
+        lo = mag - np.ldexp(hi, shift)
     else:
         x = np.asarray(x, dtype=np.int64)
         mag = np.abs(x)

@@ -5,8 +5,10 @@
   (values x centroids) distance array: ties at exact midpoints, duplicate and unsorted centroids;
 * :func:`models.gobo_gemm.gobo_output` (one vector step per outlier rank) against the loop over
   the outliers in (column, k) order;
-* :func:`models.fast_golden.split_halves` of float64 integers (products by powers of two)
-  against its int64 path (shifts and masks), up to ``2**53 - 1``.
+* :func:`models.bitserial_gemm.encode_weight_values`' magnitude table against the binary search;
+* and one existing fast-path step the E5M2 paths lean on: :func:`models.fast_golden.split_halves`
+  of float64 integers (floor and ldexp) against its int64 path (shifts and masks), up to
+  ``2**53 - 1``.
 """
 
 import numpy as np
