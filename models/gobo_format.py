@@ -90,15 +90,18 @@ def fit_centroids(values):
     refinement) of the 1-D ``values`` (at least one)."""
     values = np.sort(np.asarray(values, dtype=np.float64))
     centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, CENTROIDS)])
-    best, best_l1 = centroids, np.abs(values - centroids[_nearest(values, centroids)]).sum()
+    # each round assigns the values to ``best``, whose nearest indices the previous round (or
+    # the start) already computed for its L1 error: kept, not recomputed (the same indices)
+    assign = _nearest(values, centroids)
+    best, best_l1 = centroids, np.abs(values - centroids[assign]).sum()
     for _ in range(MAX_REFINE_STEPS):
-        assign = _nearest(values, best)
         centroids = np.array([values[assign == j].mean() if (assign == j).any() else best[j]
                               for j in range(CENTROIDS)])
-        l1 = np.abs(values - centroids[_nearest(values, centroids)]).sum()
+        nearest = _nearest(values, centroids)
+        l1 = np.abs(values - centroids[nearest]).sum()
         if not l1 < best_l1:
             break
-        best, best_l1 = centroids, l1
+        best, best_l1, assign = centroids, l1, nearest
     return best
 
 

@@ -3,6 +3,8 @@
 
 * :func:`models.gobo_format._nearest` (a running minimum) against the ``argmin`` over the
   (values x centroids) distance array: ties at exact midpoints, duplicate and unsorted centroids;
+* :func:`models.gobo_format.fit_centroids` (each round's assignment reused from the previous
+  round's L1 error) against the loop that recomputed it;
 * :func:`models.gobo_gemm.gobo_output` (one vector step per outlier rank) against the loop over
   the outliers in (column, k) order;
 * :func:`models.bitserial_gemm.encode_weight_values`' magnitude table against the binary search;
@@ -67,6 +69,33 @@ def test_nearest_and_the_whole_quantiser_on_real_tensors(monkeypatch):
         ref_codes, ref_meta = quantize_gobo(w)
         assert np.array_equal(codes, ref_codes) and meta == ref_meta
     assert len(calls) > 4 and all(calls)
+
+
+def _recomputing_fit(values):
+    """fit_centroids as it was: every round recomputes the assignment to ``best``."""
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, 8)])
+    best, best_l1 = centroids, np.abs(values - centroids[_argmin_nearest(values, centroids)]).sum()
+    for _ in range(gobo_format.MAX_REFINE_STEPS):
+        assign = _argmin_nearest(values, best)
+        centroids = np.array([values[assign == j].mean() if (assign == j).any() else best[j] for j in range(8)])
+        l1 = np.abs(values - centroids[_argmin_nearest(values, centroids)]).sum()
+        if not l1 < best_l1:
+            break
+        best, best_l1 = centroids, l1
+    return best
+
+
+def test_fit_centroids_is_the_recomputing_loop():
+    """Real weights (a whole MiniLM tensor's Gaussian part), heavy-tailed and tiny random sets
+    (fewer values than centroids: empty bins and centroids without weights)."""
+    rng = np.random.default_rng(3)
+    w = np.asarray(get_tensor("minilm:L3.v"), dtype=np.float64).ravel()
+    sets = [w[np.abs(w - w.mean()) <= gobo_format.OUTLIER_SIGMAS * w.std()], rng.standard_t(2, 20000),
+            rng.standard_normal(5), np.array([1.0, 1.0, 1.0, 2.0]), rng.integers(-3, 4, 500).astype(float)]
+    for values in sets:
+        got, want = gobo_format.fit_centroids(values), _recomputing_fit(values)
+        assert np.array_equal(got.view(np.int64), want.view(np.int64))
 
 
 def _random_words(rng, shape):
