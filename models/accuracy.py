@@ -87,10 +87,13 @@ def windows(ids: np.ndarray, count: int, length: int = WINDOW) -> list[np.ndarra
 
 def window_nll(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Negative log-likelihoods (float64) of tokens 2..L of a window from its (L, vocab) logits."""
-    z = np.asarray(logits[:-1], dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    logz = np.log(np.exp(z).sum(axis=1))
-    return logz - z[np.arange(len(ids) - 1), ids[1:]]
+    z = np.array(logits[:-1], dtype=np.float64)        # a copy: the steps below work in place
+    z -= z.max(axis=1, keepdims=True)
+    target = z[np.arange(len(ids) - 1), ids[1:]]
+    # in place (the same values as exp(z).sum() of a new array): no further (L, vocab) float64
+    # arrays, each of which costs as much to allocate and fill as the arithmetic
+    logz = np.log(np.exp(z, out=z).sum(axis=1))
+    return logz - target
 
 
 def perplexity(window_list, linear=smollm2.fp32_linear) -> float:

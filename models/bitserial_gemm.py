@@ -85,11 +85,13 @@ def encode_weight_values(values, fmt, selector=None):
     vb = _fp_value_bits(fmt)
     mags = np.asarray(_fp_magnitudes(fmt), dtype=np.int64)
     lookup = {int(v): i for i, v in enumerate(mags)}          # magnitude -> its (last) index
-    keys = np.asarray(sorted(lookup), dtype=np.int64)
-    found_at = np.asarray([lookup[k] for k in keys], dtype=np.int64)
+    # magnitude -> index as a table over 0 .. the largest magnitude (-1: not a level), one gather
+    # instead of a binary search per element (a few small integers: the table is tiny)
+    table = np.full(max(lookup) + 1, -1, dtype=np.int64)
+    table[list(lookup)] = list(lookup.values())
     mag = np.abs(values)                                      # (int64 min stays negative: not found)
-    pos = np.clip(np.searchsorted(keys, mag), 0, len(keys) - 1)
-    index = np.where(keys[pos] == mag, found_at[pos], -1)
+    index = table[np.clip(mag, 0, len(table) - 1)]
+    index[(mag < 0) | (mag >= len(table))] = -1
     codes = np.where(values < 0, 1 << (vb - 1), 0) | np.maximum(index, 0)
     if fmt in SPECIAL_VALUES:
         if selector is None:

@@ -100,8 +100,21 @@ class GoboDictionary:
 
 
 def _nearest(values, centroids):
-    """Index of the nearest centroid per value (ties: the lower index, as ``argmin``)."""
-    return np.abs(values[:, None] - centroids[None, :]).argmin(axis=1)
+    """Index of the nearest centroid per value (ties: the lower index): exactly ``np.abs(values[:,
+    None] - centroids[None, :]).argmin(axis=1)`` for finite inputs (the same float64 distances,
+    and a running minimum that moves only on a strictly smaller one keeps the first minimum, as
+    ``argmin`` does), without the (values x centroids) array and the slow short-axis argmin."""
+    values = np.asarray(values, dtype=np.float64)
+    best = np.abs(values - centroids[0])
+    index = np.zeros(values.shape, dtype=np.intp)
+    distance = np.empty_like(best)
+    closer = np.empty(values.shape, dtype=bool)
+    for j in range(1, len(centroids)):
+        np.abs(np.subtract(values, centroids[j], out=distance), out=distance)
+        np.less(distance, best, out=closer)
+        np.copyto(index, j, where=closer)
+        np.minimum(best, distance, out=best)
+    return index
 
 
 def fit_centroids(values):
@@ -109,15 +122,18 @@ def fit_centroids(values):
     refinement) of the 1-D ``values`` (at least one)."""
     values = np.sort(np.asarray(values, dtype=np.float64))
     centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, CENTROIDS)])
-    best, best_l1 = centroids, np.abs(values - centroids[_nearest(values, centroids)]).sum()
+    # each round assigns the values to ``best``, whose nearest indices the previous round (or
+    # the start) already computed for its L1 error: kept, not recomputed (the same indices)
+    assign = _nearest(values, centroids)
+    best, best_l1 = centroids, np.abs(values - centroids[assign]).sum()
     for _ in range(MAX_REFINE_STEPS):
-        assign = _nearest(values, best)
         centroids = np.array([values[assign == j].mean() if (assign == j).any() else best[j]
                               for j in range(CENTROIDS)])
-        l1 = np.abs(values - centroids[_nearest(values, centroids)]).sum()
+        nearest = _nearest(values, centroids)
+        l1 = np.abs(values - centroids[nearest]).sum()
         if not l1 < best_l1:
             break
-        best, best_l1 = centroids, l1
+        best, best_l1, assign = centroids, l1, nearest
     return best
 
 

@@ -63,7 +63,16 @@ def add_outliers(raw, acts, outliers):
     a = decode_fp16(acts, "activation")
     ks, ns = np.asarray(outliers["k"], dtype=np.int64), np.asarray(outliers["n"], dtype=np.int64)
     values = decode_fp16(np.asarray(outliers["value"], dtype=np.int64), "outlier")
-    for i in np.lexsort((ks, ns)):                      # per column, increasing k
+    order = np.lexsort((ks, ns))                        # per column, increasing k
+    ks, ns, values = ks[order], ns[order], values[order]
+    # round r adds every column's r-th outlier at once: the columns of one round are distinct,
+    # so each column still gets its own additions one at a time in increasing k, as a loop over
+    # the outliers would add them (the same float64 products rounded to float32, the same RNE
+    # additions), in max-outliers-per-column vector steps instead of one per outlier
+    first = np.r_[0, np.flatnonzero(np.diff(ns)) + 1] if ns.size else np.zeros(0, dtype=np.int64)
+    rank = np.arange(ns.size) - np.repeat(first, np.diff(np.r_[first, ns.size]))
+    for r in range(int(rank.max(initial=-1)) + 1):
+        i = np.flatnonzero(rank == r)
         acc[:, ns[i]] = acc[:, ns[i]] + (a[:, ks[i]] * values[i]).astype(np.float32)
     return acc.view(np.int32).astype(np.int64)
 

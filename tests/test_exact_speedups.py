@@ -1,0 +1,189 @@
+"""The accuracy runs' speed-ups are exact: each rewritten step against the plain code it replaced
+(kept here as the reference), bit for bit, on random, extreme and real operands.
+
+* :func:`models.gobo_format._nearest` (a running minimum) against the ``argmin`` over the
+  (values x centroids) distance array: ties at exact midpoints, duplicate and unsorted centroids;
+* :func:`models.gobo_format.fit_centroids` (each round's assignment reused from the previous
+  round's L1 error) against the loop that recomputed it;
+* :func:`models.gobo_gemm.gobo_output` (one vector step per outlier rank) against the loop over
+  the outliers in (column, k) order;
+* :func:`models.bitserial_gemm.encode_weight_values`' magnitude table against the binary search;
+* and one existing fast-path step the E5M2 paths lean on: :func:`models.fast_golden.split_halves`
+  of float64 integers (floor and ldexp) against its int64 path (shifts and masks), up to
+  ``2**53 - 1``.
+"""
+
+import numpy as np
+import pytest
+
+from models import bitserial_gemm, gobo_format
+from models.fast_golden import split_halves
+from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
+from models.gobo_format import GoboDictionary, quantize_gobo
+from models.gobo_gemm import gobo_gemm, gobo_output
+from models.realdata import get_tensor, real_gemm
+
+
+def _argmin_nearest(values, centroids):
+    return np.abs(values[:, None] - centroids[None, :]).argmin(axis=1)
+
+
+def _loop_output(raw, acts, outliers):
+    acc = decode_fp32(raw).astype(np.float32)
+    a = decode_fp16(acts, "activation")
+    ks, ns = np.asarray(outliers["k"], dtype=np.int64), np.asarray(outliers["n"], dtype=np.int64)
+    values = decode_fp16(np.asarray(outliers["value"], dtype=np.int64), "outlier")
+    for i in np.lexsort((ks, ns)):
+        acc[:, ns[i]] = acc[:, ns[i]] + (a[:, ks[i]] * values[i]).astype(np.float32)
+    return acc.astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_nearest_is_the_argmin_with_ties_duplicates_and_any_order(seed):
+    rng = np.random.default_rng(seed)
+    centroids = np.sort(rng.standard_normal(8)) * 10 ** rng.integers(-3, 3)
+    if seed % 2:
+        centroids = rng.permutation(centroids)               # unsorted: the refinement may do this
+    centroids[3] = centroids[5]                              # a duplicate: the lower index wins
+    mids = (centroids[:-1] + centroids[1:]) / 2              # exact and near ties
+    values = np.concatenate([rng.standard_normal(5000) * np.abs(centroids).max(), centroids, mids,
+                             np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf), [0.0, -0.0]])
+    assert np.array_equal(gobo_format._nearest(values, centroids), _argmin_nearest(values, centroids))
+
+
+def test_nearest_and_the_whole_quantiser_on_real_tensors(monkeypatch):
+    """Every call the quantiser makes on two whole MiniLM tensors gives the argmin's indices, and
+    the codes and metadata equal those of the quantiser run with the argmin."""
+    calls = []
+    fast = gobo_format._nearest
+
+    def checked(values, centroids):
+        got = fast(values, centroids)
+        calls.append(np.array_equal(got, _argmin_nearest(np.asarray(values), centroids)))
+        return got
+    for spec in ("minilm:L0.q", "minilm:L3.v"):
+        w = np.asarray(get_tensor(spec), dtype=np.float64).T
+        monkeypatch.setattr(gobo_format, "_nearest", checked)
+        codes, meta = quantize_gobo(w)
+        monkeypatch.setattr(gobo_format, "_nearest", _argmin_nearest)
+        ref_codes, ref_meta = quantize_gobo(w)
+        assert np.array_equal(codes, ref_codes) and meta == ref_meta
+    assert len(calls) > 4 and all(calls)
+
+
+def _recomputing_fit(values):
+    """fit_centroids as it was: every round recomputes the assignment to ``best``."""
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, 8)])
+    best, best_l1 = centroids, np.abs(values - centroids[_argmin_nearest(values, centroids)]).sum()
+    for _ in range(gobo_format.MAX_REFINE_STEPS):
+        assign = _argmin_nearest(values, best)
+        centroids = np.array([values[assign == j].mean() if (assign == j).any() else best[j] for j in range(8)])
+        l1 = np.abs(values - centroids[_argmin_nearest(values, centroids)]).sum()
+        if not l1 < best_l1:
+            break
+        best, best_l1 = centroids, l1
+    return best
+
+
+def test_fit_centroids_is_the_recomputing_loop():
+    """Real weights (a whole MiniLM tensor's Gaussian part), heavy-tailed and tiny random sets
+    (fewer values than centroids: empty bins and centroids without weights)."""
+    rng = np.random.default_rng(3)
+    w = np.asarray(get_tensor("minilm:L3.v"), dtype=np.float64).ravel()
+    sets = [w[np.abs(w - w.mean()) <= gobo_format.OUTLIER_SIGMAS * w.std()], rng.standard_t(2, 20000),
+            rng.standard_normal(5), np.array([1.0, 1.0, 1.0, 2.0]), rng.integers(-3, 4, 500).astype(float)]
+    for values in sets:
+        got, want = gobo_format.fit_centroids(values), _recomputing_fit(values)
+        assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def _random_words(rng, shape):
+    words = rng.integers(-(1 << 31), 1 << 31, size=shape)
+    finite = np.isfinite(words.astype(np.int32).view(np.float32))
+    return np.where(finite, words, 0x7F7FFFFF)               # the largest finite word instead
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gobo_output_is_the_loop_over_outliers(seed):
+    """Many outliers per column (up to every k of one column), unsorted lists, FP16 extremes."""
+    rng = np.random.default_rng(seed)
+    m, k, n = 5, 40, 9
+    acts, _ = random_fp16_operands(rng, m, k, 1, None)
+    acts[0, :4] = [0x7BFF, 0xFBFF, 0x0001, 0x8001]
+    flags = rng.random((k, n)) < 0.3
+    flags[:, 2] = True
+    ks, ns = np.nonzero(flags)
+    order = rng.permutation(len(ks))
+    vals, _ = random_fp16_operands(rng, len(ks), 1, 1, None)
+    outliers = {"k": ks[order].tolist(), "n": ns[order].tolist(), "value": vals[:, 0].tolist()}
+    raw = _random_words(rng, (m, n))
+    got, want = gobo_output(raw, acts, outliers), _loop_output(raw, acts, outliers)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    none = {"k": [], "n": [], "value": []}
+    assert np.array_equal(gobo_output(raw, acts, none).view(np.int64), _loop_output(raw, acts, none).view(np.int64))
+
+
+def test_gobo_output_on_a_real_slice():
+    a, w = real_gemm("minilm:L0.ffn2", 6, 384, 96)
+    acts = encode_fp16(a, "activations")
+    codes, meta = quantize_gobo(w)
+    assert len(meta["outliers"]["k"]) >= 10
+    raw = gobo_gemm(acts, codes, GoboDictionary(tuple(meta["centroids"])))
+    got, want = gobo_output(raw, acts, meta["outliers"]), _loop_output(raw, acts, meta["outliers"])
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+@pytest.mark.parametrize("shift", [1, 16, 20, 26, 30])
+def test_split_halves_of_floats_is_the_integer_split(shift):
+    rng = np.random.default_rng(shift)
+    top = (1 << 53) - 1
+    edges = [0, 1, -1, top, -top, 1 << shift, (1 << shift) - 1, -(1 << shift), (1 << 52) + 1,
+             ((1 << 30) - 1) << 23]
+    x = np.concatenate([rng.integers(-top, top, size=3000), rng.integers(-(1 << 20), 1 << 20, size=1000),
+                        edges])
+    hi_f, lo_f = split_halves(x.astype(np.float64), shift)
+    hi_i, lo_i = split_halves(x, shift)
+    assert np.array_equal(hi_f, hi_i) and np.array_equal(lo_f, lo_i)
+    assert np.array_equal(hi_f.astype(np.int64) * (1 << shift) + lo_f.astype(np.int64), x)
+
+
+def _searched_index(values, fmt):
+    """The magnitude -> index step :func:`encode_weight_values` had: a binary search of the levels."""
+    mags = np.asarray(bitserial_gemm._fp_magnitudes(fmt), dtype=np.int64)
+    lookup = {int(v): i for i, v in enumerate(mags)}
+    keys = np.asarray(sorted(lookup), dtype=np.int64)
+    found_at = np.asarray([lookup[k] for k in keys], dtype=np.int64)
+    mag = np.abs(values)
+    pos = np.clip(np.searchsorted(keys, mag), 0, len(keys) - 1)
+    return np.where(keys[pos] == mag, found_at[pos], -1)
+
+
+@pytest.mark.parametrize("fmt", ["fp4", "fp3", "mixed4", "mixed3"])
+def test_bitserial_encode_table_is_the_search(fmt, monkeypatch):
+    """Codes of every level (both signs, each selector) and refusals of non-levels (int64 min
+    included) are those of the search-based encoder: each element's index is the search's."""
+    rng = np.random.default_rng(7)
+    mags = np.asarray(bitserial_gemm._fp_magnitudes(fmt), dtype=np.int64)
+    levels = np.r_[mags, -mags]
+    values = rng.choice(levels, size=(64, 48))
+    selector = rng.integers(0, 4, size=values.shape)
+    if fmt in bitserial_gemm.SPECIAL_VALUES:
+        sv = np.asarray(bitserial_gemm.SPECIAL_VALUES[fmt], dtype=np.int64)[selector]
+        values = np.where(rng.random(values.shape) < 0.2, sv, values)
+    codes = bitserial_gemm.encode_weight_values(values, fmt, selector)
+    assert np.array_equal(bitserial_gemm.decode_weight_codes(codes, fmt), values)
+    probe = np.r_[np.arange(-3 * mags.max(), 3 * mags.max() + 1), np.iinfo(np.int64).min, np.iinfo(np.int64).max]
+    table = bitserial_gemm.encode_weight_values
+    got = []
+    for v in probe:
+        try:
+            got.append(int(table(np.array([v]), fmt, np.array([0]))[0]))
+        except ValueError:
+            got.append(None)
+    # the search's verdict per probe value: a level (index >= 0) or, with selector 0, the SV
+    sv0 = bitserial_gemm.SPECIAL_VALUES[fmt][0] if fmt in bitserial_gemm.SPECIAL_VALUES else None
+    index = _searched_index(probe, fmt)
+    assert [g is not None for g in got] == [bool(i >= 0 or v == sv0) for i, v in zip(index, probe)]
+    assert [g & ((1 << (3 if fmt in ("fp4", "mixed4") else 2)) - 1) for g, i in zip(got, index)
+            if g is not None and i >= 0] == [int(i) for i in index if i >= 0]
