@@ -162,14 +162,16 @@ def fp32_adder_items(event="step", operands=()):
             driven(("mux", (2, W), 2, event), rne, exp, sel=signed)]
 
 
-def fp16_pe_items(pe):
+def fp16_pe_items(pe, weight="weight"):
     """Cost inventory of :class:`hw.pe_fp16.Fp16PE`, following its ``elaborate``: per operand the
     FP16 decode (subnormal test, exponent select); the 11 x 11 significand multiplier, the
     product exponent add, its 24-bit normalising leading-zero count (``lead1``: Yosys's if-chain
     of constant selects is a priority encoder) and left shift, the exponent adjust; the FP32
-    adder (:func:`fp32_adder_items`); the enabled 32-bit ``acc_out`` register (the PE's only flops)."""
-    decode = [driven(t, "act", "weight") for t in exponent_decode_items(FP16_EXP_BITS, 2, "step")]
-    product = ("mult", (SIG_BITS, SIG_BITS), 1, "step")
+    adder (:func:`fp32_adder_items`); the enabled 32-bit ``acc_out`` register (the PE's only flops).
+    ``weight``: what drives the FP16 weight word (the ``weight`` port, or the part that looks it
+    up: GOBO's centroid select)."""
+    decode = [driven(t, "act", weight) for t in exponent_decode_items(FP16_EXP_BITS, 2, "step")]
+    product = driven(("mult", (SIG_BITS, SIG_BITS), 1, "step"), "act", weight)
     esum = driven(("add", (FP16_EXP_BITS + 1,), 1, "step"), *decode)
     lz = driven(("lead1", (SIG32_BITS,), 1, "step"), product)
     norm = driven(("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"), product, sh=lz)
