@@ -6,6 +6,7 @@ hardware constants, never retyped."""
 
 import pytest
 
+from hw.accelerator import IncompatibleOptions
 from hw.fp32_add import ADD_FRAME, FP32_WIDTH
 from hw.lut_precompute import ENTRY_WIDTH
 from hw.ovp_decoder import get_mode
@@ -15,8 +16,9 @@ from hw.pe_mx import SCALE_BITS
 from models import part_activity
 from models.ant_gemm import ant_pe_items
 from models.bitfusion_gemm import bitfusion_pe_items
+from models.design import DesignConfig
 from models.fp8_gemm import fp8_pe_items
-from models.inventory import int8_pe_items, ovp_pe_items, shiftadd_pe_items, unit_items
+from models.inventory import design_items, int8_pe_items, ovp_pe_items, shiftadd_pe_items, unit_items
 from models.lmul_gemm import lmul_pe_items
 from models.mx_gemm import conversion_paths
 from models.registry import PE_KINDS, get_kind
@@ -69,6 +71,23 @@ def test_every_combinational_part_names_its_drivers(name, options):
             continue
         assert drivers, (name, p)
         assert all(isinstance(d, str) or id(d) in ids for d in drivers), (name, p)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_every_array_pe_part_names_its_drivers(dataflow):
+    """In a 2 x 2 array too (row 0's acc_in the constant 0, narrowed accumulators), every
+    combinational PE part of every variant names its drivers."""
+    checked = 0
+    for name, options in _variants():
+        try:
+            acc = DesignConfig(name, 2, 2, dataflow, 1, 1, 1, pe_options=tuple(options)).facts
+        except IncompatibleOptions:      # e.g. group dequantisation is weight-stationary only
+            continue
+        checked += 1
+        for i in design_items(acc):
+            if i.group == "pes" and i.prim not in REGISTERS:
+                assert i.drivers, (name, options, dataflow, i)
+    assert checked >= len(_variants()) // 2
 
 
 def test_int8_chain():
