@@ -165,31 +165,37 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     merges a few sign copies later: 23-31 of 32) and the ``$macc`` its width, counted as one
     add of the bits above the value range."""
     A = pe.acc_width
-    items = []
+    items, ends = [], []
     for a_bits, w_bits, (plo, phi), sums in _ant_terms(pe, bordered):
         if a_bits == 0 or w_bits == 0:
             continue
         p_bits = _signed_bits(plo, phi)
-        items.append(("smult", (a_bits, w_bits), 1, "step"))
+        # what feeds what: the integer fields' product, shifted by the exponent fields' sum
+        # (a constant shift is wiring: the product is the term)
+        product = driven(("smult", (a_bits, w_bits), 1, "step"), "act", "weight")
+        items.append(product)
+        ends.append(product)
         if len(sums) > 1:
             s_bits = max(sums).bit_length()
-            # the exponent add and the product's shift see the operands only, not acc_in
-            items += [driven(("add", (s_bits,), 1, "step"), "act", "weight"),
-                      driven(("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step"),
-                             "act", "weight")]
+            shift = driven(("add", (s_bits,), 1, "step"), "act", "weight")
+            ends[-1] = driven(("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step"),
+                              product, sh=shift)
+            items += [shift, ends[-1]]
     lo, hi = _ant_step_range(pe, bordered)
     step = min(A, _signed_bits(lo, hi))
-    terms = sum(1 for it in items if it[0] == "smult")
+    terms = len(ends)
     width = max(step, ant_acc_out_bits(pe, acc_in_bits, bordered))
-    # the adds that sum the terms see the operands only; the one that adds acc_in sees it too
-    adds = [driven(("add", (width,), terms - 1, "step"), "act", "weight")] if terms > 1 else []
+    # the terms' adds, then acc_in's add of their sum
+    adds = [driven(("add", (width,), terms - 1, "step"), *ends)] if terms > 1 else []
+    summed = list(adds or ends)
     if acc_in_bits != 0 and terms:
-        adds.append(("add", (width,), 1, "step"))
+        adds.append(driven(("add", (width,), 1, "step"), *summed, "acc_in"))
     if bordered and A > width:
         # the step's $macc stays acc_width wide (models.inventory.register_declared_out): above
         # the value range its columns hold the terms' sign copies (equal carry-save cells, merged)
         # and acc_in's bits, one carry chain of the remaining bits
-        adds.append(("add", (A - width,), 1, "step"))
+        high = (*summed, *(("acc_in",) if acc_in_bits != 0 else ()))
+        adds.append(driven(("add", (A - width,), 1, "step"), *high) if high else ("add", (A - width,), 1, "step"))
     return items + adds + [("reg_en", (A,), 1, "step")]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
-from .inventory import register_chain, sum_bits
+from .inventory import driven, register_chain, sum_bits
 from .quant.intq import quantize_int
 
 
@@ -107,17 +107,20 @@ def bitfusion_pe_items(pe, acc_in_bits=None):
     f = pe.fused_products
     out = bitfusion_acc_out_bits(pe, acc_in_bits)
     mult, widths = _product_multiplier(pe)
-    items = [(mult, widths, f, "step")]
+    # what feeds what: the products of act's and weight's slices; their sum (and acc_in)
+    products = driven((mult, widths, f, "step"), "act", "weight")
+    items = [products]
+    accumulate = ("acc_in",) if acc_in_bits != 0 else ()
     addends = f + (acc_in_bits != 0)
     if pe.act_slices == pe.weight_slices == 1:
         if f > 1:
-            items.append(("add", (pe.step_bits,), f - 1, "step"))
+            items.append(driven(("add", (pe.step_bits,), f - 1, "step"), products))
         if acc_in_bits != 0:
-            items.append(("add", (out,), 1, "step"))
+            items.append(driven(("add", (out,), 1, "step"), items[-1], "acc_in"))
     elif addends >= 3:
-        items.append(("csa", (addends * out, out), 1, "step"))
+        items.append(driven(("csa", (addends * out, out), 1, "step"), products, *accumulate))
     elif addends == 2:
-        items.append(("add", (out,), 1, "step"))
+        items.append(driven(("add", (out,), 1, "step"), products, *accumulate))
     return items + [("reg_en", (out,), 1, "step")]
 
 

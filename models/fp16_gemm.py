@@ -38,7 +38,7 @@ import numpy as np
 from hw.fp32_add import (ADD_FRAME, EXP_DIFF_BITS, FP32_WIDTH, FRAME_SHIFT_BITS, SIG32_BITS,
                          WIDE_EXP_BITS)
 from hw.pe_fp16 import ACC_WIDTH, FP16_EXP_BITS, FP16_MAX_CODE_EXP, FP16_MAX_NORMAL, SIG_BITS
-from .inventory import exponent_decode_items
+from .inventory import driven, exponent_decode_items
 
 FP16_INF_EXPONENT = FP16_MAX_CODE_EXP + 1     # exponent field 31: infinities and NaNs
 
@@ -132,34 +132,50 @@ def random_fp16_operands(rng, m, k, n, pe):
     return _random_fp16(rng, (m, k)), _random_fp16(rng, (k, n))
 
 
-def fp32_adder_items(event="step"):
+def fp32_adder_items(event="step", operands=()):
     """Cost inventory of :func:`hw.fp32_add.fp32_add_rne` (combinational, no flops): the
     magnitude compare and swap of the two operands (a 31-bit compare, muxes), the exponent
     difference and its saturation, the alignment right shift and the sticky test (a left shift
     back and compare), the effective add / subtract, the result's leading-zero count (``lead1``),
     normalising left shift and exponent adjusts, the RNE increment of the 31-bit word,
-    the overflow and zero selects."""
+    the overflow and zero selects. ``operands``: what drives the two FP32 words (PE ports or
+    parts, :func:`models.inventory.driven`; empty: not stated); each part names the parts
+    before it that feed it."""
     W = FP32_WIDTH
-    return [("add", (W - 1,), 1, event), ("mux", (2, W), 2, event),
-            ("add", (EXP_DIFF_BITS,), 1, event), ("mux", (2, FRAME_SHIFT_BITS), 1, event),
-            ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 2, event), ("eq", (ADD_FRAME,), 1, event),
-            ("add", (ADD_FRAME + 1,), 1, event), ("mux", (2, ADD_FRAME + 1), 1, event),
-            ("lead1", (ADD_FRAME,), 1, event),
-            ("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 1, event),
-            ("add", (WIDE_EXP_BITS,), 2, event), ("mux", (2, FRAME_SHIFT_BITS), 1, event),
-            ("add", (W - 1,), 1, event), ("mux", (2, W), 2, event)]
+
+    def fed(part, *sources, **inputs):
+        return driven(part, *sources, **inputs) if sources or inputs else part
+    compare = fed(("add", (W - 1,), 1, event), *operands)
+    swap = fed(("mux", (2, W), 2, event), *operands, sel=compare)
+    diff = driven(("add", (EXP_DIFF_BITS,), 1, event), swap)
+    dsat = driven(("mux", (2, FRAME_SHIFT_BITS), 1, event), diff, sel=diff)
+    align = driven(("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 2, event), swap, sh=dsat)
+    sticky = driven(("eq", (ADD_FRAME,), 1, event), align, swap)
+    total = driven(("add", (ADD_FRAME + 1,), 1, event), swap, align)
+    signed = driven(("mux", (2, ADD_FRAME + 1), 1, event), total, sel=swap)
+    lz = driven(("lead1", (ADD_FRAME,), 1, event), signed)
+    left = driven(("mux", (2, FRAME_SHIFT_BITS), 1, event), lz, swap)
+    normalise = driven(("shift", (ADD_FRAME, FRAME_SHIFT_BITS), 1, event), signed, sh=left)
+    exp = driven(("add", (WIDE_EXP_BITS,), 2, event), swap, left)
+    rne = driven(("add", (W - 1,), 1, event), normalise, exp)
+    return [compare, swap, diff, dsat, align, sticky, total, signed, lz, normalise, exp, left, rne,
+            driven(("mux", (2, W), 2, event), rne, exp, sel=signed)]
 
 
-def fp16_pe_items(pe):
+def fp16_pe_items(pe, weight="weight"):
     """Cost inventory of :class:`hw.pe_fp16.Fp16PE`, following its ``elaborate``: per operand the
     FP16 decode (subnormal test, exponent select); the 11 x 11 significand multiplier, the
     product exponent add, its 24-bit normalising leading-zero count (``lead1``: Yosys's if-chain
     of constant selects is a priority encoder) and left shift, the exponent adjust; the FP32
-    adder (:func:`fp32_adder_items`); the enabled 32-bit ``acc_out`` register (the PE's only flops)."""
-    return [*exponent_decode_items(FP16_EXP_BITS, 2, "step"),
-            ("mult", (SIG_BITS, SIG_BITS), 1, "step"), ("add", (FP16_EXP_BITS + 1,), 1, "step"),
-            ("lead1", (SIG32_BITS,), 1, "step"),
-            ("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"),
-            ("add", (WIDE_EXP_BITS,), 1, "step"),
-            *fp32_adder_items("step"),
+    adder (:func:`fp32_adder_items`); the enabled 32-bit ``acc_out`` register (the PE's only flops).
+    ``weight``: what drives the FP16 weight word (the ``weight`` port, or the part that looks it
+    up: GOBO's centroid select)."""
+    decode = [driven(t, "act", weight) for t in exponent_decode_items(FP16_EXP_BITS, 2, "step")]
+    product = driven(("mult", (SIG_BITS, SIG_BITS), 1, "step"), "act", weight)
+    esum = driven(("add", (FP16_EXP_BITS + 1,), 1, "step"), *decode)
+    lz = driven(("lead1", (SIG32_BITS,), 1, "step"), product)
+    norm = driven(("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"), product, sh=lz)
+    exp = driven(("add", (WIDE_EXP_BITS,), 1, "step"), esum, lz)
+    return [*decode, product, esum, lz, norm, exp,
+            *fp32_adder_items("step", (norm, exp, "acc_in")),
             ("reg_en", (pe.acc_width,), 1, "step")]

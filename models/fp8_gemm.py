@@ -286,20 +286,26 @@ def fp8_pe_items(pe, acc_in_bits=None):
     P = pe.product_bits
     shift_bits = pe.shift_max.bit_length()
     out = fp8_acc_out_bits(pe, acc_in_bits)
-    return [*inventory.exponent_decode_items(E, 2, "step"),
-            # the exponent sum and the product's shift see the operands only, not acc_in
-            ("mult", (M + 1, M + 1), 1, "step"), inventory.driven(("add", (E + 1,), 1, "step"), "act", "weight"),
-            inventory.driven(("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"), "act", "weight"),
-            *signed_accumulate_items(P, out, acc_in_bits), ("reg_en", (out,), 1, "step")]
+    driven = inventory.driven
+    # what feeds what: each operand's exponent decode; the significands' product (their
+    # fraction bits are the ports'); the sum of the decoded exponents shifts the product;
+    # the shifted product meets acc_in, negated by the signs
+    decode = [driven(t, "act", "weight") for t in inventory.exponent_decode_items(E, 2, "step")]
+    product = driven(("mult", (M + 1, M + 1), 1, "step"), "act", "weight")
+    shift = driven(("add", (E + 1,), 1, "step"), *(decode or ("act", "weight")))
+    aligned = driven(("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"), product, sh=shift)
+    return [*decode, product, shift, aligned,
+            *signed_accumulate_items(P, out, acc_in_bits, aligned), ("reg_en", (out,), 1, "step")]
 
 
-def signed_accumulate_items(P, out, acc_in_bits):
+def signed_accumulate_items(P, out, acc_in_bits, aligned):
     """``acc_in + Mux(sign, -aligned, aligned)`` (a ``P``-bit magnitude): one sign-magnitude
     accumulate (``cnegadd``: synthesis merges the negation into the add) into ``out`` bits, or
-    the conditional negation alone (``cneg``) when ``acc_in`` is the constant 0."""
+    the conditional negation alone (``cneg``) when ``acc_in`` is the constant 0. ``aligned``:
+    the part driving the magnitude; the sign is the XOR of act's and weight's sign bits."""
     if acc_in_bits == 0:
-        return [("cneg", (P, P + 1), 1, "step")]
-    return [("cnegadd", (P, out), 1, "step")]
+        return [inventory.driven(("cneg", (P, P + 1), 1, "step"), "act", "weight", x=aligned)]
+    return [inventory.driven(("cnegadd", (P, out), 1, "step"), "act", "weight", x=aligned, c="acc_in")]
 
 
 def fp8_acc_out_bits(pe, acc_in_bits=None):

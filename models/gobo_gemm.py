@@ -32,6 +32,7 @@ import numpy as np
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
 from .fp16_gemm import decode_fp16, decode_fp32, encode_fp16, fp16_pe_items, random_fp16_operands
 from .gobo_format import GoboDictionary, quantize_gobo
+from .inventory import driven
 
 #: the table for codes given without one: FP16 +0, the smallest subnormal (negative), the largest
 #: subnormal, the smallest normal, 1.0, -1.5, the largest normal and -1/3 (every decode path)
@@ -147,6 +148,10 @@ def gobo_pe_items(pe):
     :func:`models.fp16_gemm.fp16_pe_items`) plus the centroid select (8:1 of 16 bits from the
     broadcast table) and the outlier pass-through select of the 32-bit result. The table register
     itself is one per accelerator (128 flops), not in the PE."""
-    return fp16_pe_items(pe) + [("mux", (CENTROIDS, pe.table_entry_bits), 1, "step"),
-                                ("mux", (2, pe.acc_width), 1, "step")]
+    # what feeds what: the weight code's index selects the centroid from the broadcast table
+    # (constant for a run), which is the FP16 multiply-add's weight; the flag selects acc_in
+    # or the sum
+    centroid = driven(("mux", (CENTROIDS, pe.table_entry_bits), 1, "step"), "table", sel="weight")
+    fma = fp16_pe_items(pe, weight=centroid)
+    return fma + [centroid, driven(("mux", (2, pe.acc_width), 1, "step"), fma[-2], "acc_in", sel="weight")]
 

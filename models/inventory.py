@@ -25,6 +25,16 @@ shifter after a multiplier sees the operands' switching, not ``acc_in``'s, and a
 another part sees that part's output toggles (its inputs' times the driver primitive's measured
 output gain, :mod:`models.primitive_outputs`). Without it a combinational part is taken to see
 every data port.
+
+The rule, the same for every PE kind (read from the hardware file's ``elaborate``, never chosen
+by its effect on an energy figure): every combinational part names the PE input ports whose bits
+enter it and the parts whose outputs enter it; a shifter's amount (``sh=``), a mux's select
+(``sel=``) and a conditional negation's sign (``s=``) are named singly when another signal drives
+them; a one-gate signal the inventory does not count (two signs' XOR, a hidden bit's zero test
+inside a significand) is named by the ports it reads, or not at all when the bits it joins
+already are; a multiplier fed by ports alone names them. Registers name nothing: their D is
+measured at ``acc_out`` itself (:mod:`models.part_activity`). The bit-serial PEs
+(:func:`bitserial_pe_items`, :func:`_term_step_items`) do not follow it yet.
 """
 
 from typing import NamedTuple
@@ -58,8 +68,9 @@ class Item(NamedTuple):
     inputs: tuple = ()
 
 
-#: the PE input ports a part can be driven by (:func:`driven`)
-DRIVER_PORTS = ("act", "weight", "acc_in")
+#: the PE input ports a part can be driven by (:func:`driven`); ``table``: GOBO's broadcast
+#: centroid table, constant for a run (not measured: no toggles)
+DRIVER_PORTS = ("act", "weight", "acc_in", "table")
 
 
 class Part(tuple):
@@ -161,9 +172,9 @@ def int8_pe_items(pe, acc_in_bits=None):
     folds away and a signed multiply remains."""
     out = int8_acc_out_bits(pe, acc_in_bits)
     if acc_in_bits == 0:
-        return [("smult", (pe.act_width, pe.weight_width), 1, "step"),
+        return [driven(("smult", (pe.act_width, pe.weight_width), 1, "step"), "act", "weight"),
                 ("reg_en", (out,), 1, "step")]
-    return [("mac", (pe.act_width, pe.weight_width, out), 1, "step"),
+    return [driven(("mac", (pe.act_width, pe.weight_width, out), 1, "step"), "act", "weight", "acc_in"),
             ("reg_en", (out,), 1, "step")]
 
 
@@ -239,10 +250,14 @@ def ovp_pe_items(pe, acc_in_bits=None):
     fmt = get_mode(pe.mode)
     I, term, shift = fmt.int_width, pe.term_width, pe.shift_width
     out = ovp_acc_out_bits(pe, acc_in_bits)
-    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
-    return [("smult", (I, I), 2, "step"), ("add", (shift,), 2, "step"),
-            ("shiftn", (2 * I, shift, term), 2, "step"), ("add", (term + 1,), 1, "step"),
-            *accumulate, ("reg_en", (out,), 1, "step")]
+    # per pair element: the product of the integer fields, the sum of the exponent fields, the
+    # product shifted by that sum; the two terms' add, then acc_in's
+    product = driven(("smult", (I, I), 2, "step"), "act", "weight")
+    exp = driven(("add", (shift,), 2, "step"), "act", "weight")
+    term_ = driven(("shiftn", (2 * I, shift, term), 2, "step"), product, sh=exp)
+    step = driven(("add", (term + 1,), 1, "step"), term_)
+    accumulate = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), step, "acc_in")]
+    return [product, exp, term_, step, *accumulate, ("reg_en", (out,), 1, "step")]
 
 
 def ovp_acc_out_bits(pe, acc_in_bits=None):
@@ -260,9 +275,12 @@ def shiftadd_pe_items(pe, acc_in_bits=None):
     out = shiftadd_acc_out_bits(pe, acc_in_bits)
     # ``act << b`` gated: W ANDs (its low b bits are the constant 0); adding it to the sum so
     # far leaves that sum's low b bits as they are: a W + 1-bit adder (the carry out)
-    items = [("and", (W,), B, "step")]
-    items += [("add", (W + 1,), B - 1, "step")] if B > 1 else []
-    accumulate = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+    # (what feeds what: each weight bit gates the activation; the gated terms feed the term
+    # adders, whose sum (or the one term) meets acc_in)
+    gated = driven(("and", (W,), B, "step"), "act", "weight")
+    items = [gated]
+    items += [driven(("add", (W + 1,), B - 1, "step"), gated)] if B > 1 else []
+    accumulate = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), items[-1], "acc_in")]
     return items + accumulate + [("reg_en", (out,), 1, "step")]
 
 

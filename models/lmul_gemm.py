@@ -124,9 +124,15 @@ def lmul_pe_items(pe, acc_in_bits=None):
     out = lmul_acc_out_bits(pe, acc_in_bits)
     # a free acc_in's low bits pass to acc_out as wiring: the add is z bits narrower than it
     added = out if acc_in_bits is not None else out - z
-    return [("add", (8,), 1, "step"), ("eqc", (E,), 2, "step"),     # ef != 0: a constant
-            ("shiftn", (M + 1, 8 - M, P), 1, "step"), ("and", (M + 1,), 1, "step"),
-            *signed_accumulate_items(P, added, acc_in_bits), ("reg_en", (out,), 1, "step")]
+    # what feeds what: the L-Mul add of the two fields; its mantissa bits, gated by the zero
+    # tests (ABC folds the gate into the shifter's input), shifted by its exponent bits; the
+    # shifted value meets acc_in, negated by the signs
+    fields = inventory.driven(("add", (8,), 1, "step"), "act", "weight")
+    zero = inventory.driven(("eqc", (E,), 2, "step"), "act", "weight")     # ef != 0: a constant
+    gate = inventory.driven(("and", (M + 1,), 1, "step"), fields, zero)
+    aligned = inventory.driven(("shiftn", (M + 1, 8 - M, P), 1, "step"), gate, sh=fields)
+    return [fields, zero, aligned, gate,
+            *signed_accumulate_items(P, added, acc_in_bits, aligned), ("reg_en", (out,), 1, "step")]
 
 
 inventory.register_chain(lmul_pe_items, lmul_acc_out_bits)

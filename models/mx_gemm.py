@@ -67,7 +67,7 @@ from hw.fp32_add import FP32_EXP_BITS, FP32_MAX_EXP, FP32_WIDTH, SIG32_BITS
 from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_EXP_BITS,
                       E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
-from .inventory import exponent_decode_items
+from .inventory import driven, exponent_decode_items
 from .quant.mx import quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -401,7 +401,7 @@ def conversion_paths(fmt):
     return ConversionPaths(mag, frame, subnormal, rounds, saturates)
 
 
-def conversion_items(fmt):
+def conversion_items(fmt, t=None, x=None):
     """Cost inventory of :meth:`hw.pe_mx.MxPE._to_fp32` for ``fmt`` as synthesis builds it
     (:func:`conversion_paths` says which parts exist): ``|T|`` is a conditional negation by T's
     sign (``cneg``); its leading-zero count a priority encoder over the magnitude's bits
@@ -412,21 +412,39 @@ def conversion_items(fmt):
     magnitude's bits into the frame and the sticky test's shift back (``shiftn`` each when the
     magnitude is narrower than the frame), the compare of the magnitude's bits and the two
     shift-amount selects. When it rounds: the 31-bit RNE increment (``inc``: a 1-bit carry
-    added, half an adder). When it can saturate: the select of the largest finite word."""
+    added, half an adder). When it can saturate: the select of the largest finite word.
+    ``t``, ``x``: the parts driving the block sum T and the scale exponent x (None: not stated,
+    :func:`models.inventory.driven`); each part names the parts before it that feed it."""
     p = conversion_paths(fmt)
     A, mag, frame = FP32_WIDTH, p.magnitude_bits, p.frame
     frame_shift = frame.bit_length()
     narrow = (("shiftn", (mag, frame_shift, frame)) if mag < frame else ("shift", (frame, frame_shift)))
-    items = [("cneg", (mag, mag + 1), 1, "step"), ("lead1", (mag,), 1, "step"),
-             ("shift", (mag, frame_shift), 1, "step"),
-             ("addn", (CONVERT_EXP_BITS, frame_shift + 1), 1, "step"), ("mux", (2, A), 1, "step")]
+
+    def fed(part, *sources, **inputs):
+        sources = tuple(s for s in sources if s is not None)
+        inputs = {k: v for k, v in inputs.items() if v is not None}
+        return driven(part, *sources, **inputs) if sources or inputs else part
+    # what feeds what: |T| by T's sign, its leading zeros, the normalising shift by them, the
+    # exponent from x and them; below the normal range the amount selects (from the exponent),
+    # the denormalising shift and the sticky test; the rounding increment of the word; the
+    # saturation and T = 0 selects of it
+    magnitude = fed(("cneg", (mag, mag + 1), 1, "step"), t)
+    lz = fed(("lead1", (mag,), 1, "step"), magnitude)
+    norm = fed(("shift", (mag, frame_shift), 1, "step"), magnitude, sh=lz)
+    exp = fed(("addn", (CONVERT_EXP_BITS, frame_shift + 1), 1, "step"), x, lz)
+    extra, kept = [], norm
     if p.subnormal:
-        items += [(*narrow, 2, "step"), ("eq", (mag,), 1, "step"), ("mux", (2, frame_shift), 2, "step")]
+        amount = fed(("mux", (2, frame_shift), 2, "step"), exp)
+        kept = fed((*narrow, 2, "step"), norm, sh=amount)
+        extra += [kept, fed(("eq", (mag,), 1, "step"), kept, norm), amount]
+    word = (kept, exp)
     if p.rounds:
-        items.append(("inc", (A - 1,), 1, "step"))
+        extra.append(fed(("inc", (A - 1,), 1, "step"), *word))
+        word = (extra[-1],)
     if p.saturates:
-        items.append(("mux", (2, A), 1, "step"))
-    return items
+        extra.append(fed(("mux", (2, A), 1, "step"), *dict.fromkeys((*word, exp))))
+        word = (extra[-1],)
+    return [magnitude, lz, norm, exp, fed(("mux", (2, A), 1, "step"), *word, sel=t)] + extra
 
 
 def mx_pe_items(pe):
@@ -444,37 +462,58 @@ def mx_pe_items(pe):
     f = pe.mx_format
     B, A = pe.sub_block, pe.acc_width
     extra_bits, _ = scale_terms(f)
+    # what feeds what: per element pair the decodes, the significands' product (their
+    # fraction bits are the ports'), shifted by the decoded exponents' sum and negated by the
+    # signs' XOR; the adder tree of the lanes' terms, level by level; the running sum of the
+    # tree and partial; the scales' exponents (and NVFP4's significands) from the scale slots;
+    # the conversion of the block sum; the FP32 add of it and acc_in; the final select
     if f.ebits == 0:      # code.as_signed(): a signed multiply
-        lane = [("smult", (f.bits, f.bits), B, "step")]
+        lane = [driven(("smult", (f.bits, f.bits), B, "step"), "act", "weight")]
     else:
         shift_bits = (2 * f.max_q).bit_length()
         # the decode (normal = ef != 0, q = normal ? ef - 1 : 0) is a constant function of the
         # exponent field: synthesis folds it into a small table, not a compare, add and mux;
         # the product (2 sig_bits bits) is shifted into 2 magnitude_bits (the zeros shifted in
         # are constant: shiftn, not a full-width barrel shifter) and negated by the signs (cneg)
-        lane = exponent_decode_items(f.ebits, 2 * B, "step", offset=-1) + [
-            ("mult", (f.sig_bits, f.sig_bits), B, "step"), ("add", (shift_bits,), B, "step"),
-            ("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
-            ("cneg", (2 * f.magnitude_bits, 2 * f.magnitude_bits + 1), B, "step")]
+        decode = [driven(t, "act", "weight") for t in exponent_decode_items(f.ebits, 2 * B, "step", offset=-1)]
+        product = driven(("mult", (f.sig_bits, f.sig_bits), B, "step"), "act", "weight")
+        shift = driven(("add", (shift_bits,), B, "step"), *(decode or ("act", "weight")))
+        aligned = driven(("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
+                         product, sh=shift)
+        lane = decode + [product, shift, aligned,
+                         driven(("cneg", (2 * f.magnitude_bits, 2 * f.magnitude_bits + 1), B, "step"),
+                                "act", "weight", x=aligned)]
     tree, width, count = [], 2 * f.magnitude_bits + 1, B
     while count > 1:
-        tree.append(("add", (width + 1,), count // 2, "step"))
+        tree.append(driven(("add", (width + 1,), count // 2, "step"), (tree or lane)[-1]))
         count, width = count - count // 2, width + 1
-    running = [("eqc", (SCALE_BITS,), 1, "step")]       # the code against CONTINUE_CODE
+    sub_sum = (tree or lane)[-1]
+    ends = driven(("eqc", (SCALE_BITS,), 1, "step"), "act")       # the code against CONTINUE_CODE
+    running, total = [ends], sub_sum
     if pe.partial_bits:
         # the block end's clear of partial merges with its synchronous reset (Yosys's $sdffe):
         # a gate per bit of D, not a select
-        running += [("add", (f.sum_bits,), 1, "step"), ("and", (pe.partial_bits,), 1, "step"),
-                    ("reg_en", (pe.partial_bits,), 1, "step")]
-    scale = [("add", (SCALE_BITS + 1,), 1, "step")]
+        partial = ("reg_en", (pe.partial_bits,), 1, "step")
+        total = driven(("add", (f.sum_bits,), 1, "step"), sub_sum, partial)
+        running += [total, driven(("and", (pe.partial_bits,), 1, "step"), total, ends), partial]
     if f.scale == "e4m3":
         # each scale's decode (hidden bit = e != 0, q = e != 0 ? e - 1 : 0) is a constant
         # function of its exponent field: a table, as the elements' decode
-        scale += [("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
-                  ("mult", (f.sum_bits, extra_bits), 1, "step"),
-                  *exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
-    return (lane + tree + running + scale + conversion_items(f) + fp32_adder_items("step")
+        decode = [driven(t, "act", "weight") for t in
+                  exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
+        x = driven(("add", (SCALE_BITS + 1,), 1, "step"), *(decode or ("act", "weight")))
+        scale_product = driven(("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
+                               "act", "weight")
+        t = driven(("mult", (f.sum_bits, extra_bits), 1, "step"), total, scale_product)
+        scale = [x, scale_product, t, *decode]
+    else:
+        x = driven(("add", (SCALE_BITS + 1,), 1, "step"), "act", "weight")
+        t, scale = total, [x]
+    conversion = conversion_items(f, t, x)
+    adder = fp32_adder_items("step", (conversion[4], "acc_in"))     # [4]: the T = 0 select
+    infinite = driven(("eqc", (FP32_EXP_BITS,), 1, "step"), "acc_in")
+    return (lane + tree + running + scale + conversion + adder
             # acc_out loads acc_in unless the step ends a block and acc_in is finite: the
             # infinity pass-through and the continue step select the same word, one select
-            + [("eqc", (FP32_EXP_BITS,), 1, "step"), ("mux", (2, A), 1, "step"),
+            + [infinite, driven(("mux", (2, A), 1, "step"), adder[-1], "acc_in", sel=infinite),
                ("reg_en", (A,), 1, "step")])

@@ -263,14 +263,20 @@ def wfp16_pe_items(pe, acc_in_bits=None):
     fmt = lookup_weight_format(pe.weight_format)
     n, P, B = pe.k_per_step, pe.product_bits, pe.mult_bits
     shift_bits = pe.shift_max.bit_length()
-    items = inventory.exponent_decode_items(FP16_EXP_BITS, n, "step") + [
-        ("usmult", (SIG_BITS, fmt.int_width), n, "step"), ("cneg", (B, B + 1), n, "step"),
-        ("add", (shift_bits,), n, "step"),
-        ("shiftn", (B + 1, shift_bits, P + 1), n, "step")]
+    driven = inventory.driven
+    # what feeds what, per element: act's exponent decode; the significand (act's fraction)
+    # times the weight's integer, negated by act's sign; the decoded exponent plus the weight's
+    # shifts it; the terms' add, then acc_in's
+    decode = [driven(t, "act") for t in inventory.exponent_decode_items(FP16_EXP_BITS, n, "step")]
+    product = driven(("usmult", (SIG_BITS, fmt.int_width), n, "step"), "act", "weight")
+    signed_ = driven(("cneg", (B, B + 1), n, "step"), x=product, s="act")
+    shift = driven(("add", (shift_bits,), n, "step"), *(decode or ["act"]), "weight")
+    term = driven(("shiftn", (B + 1, shift_bits, P + 1), n, "step"), signed_, sh=shift)
+    items = decode + [product, signed_, shift, term]
     if n > 1:
-        items.append(("add", (P + 2,), n - 1, "step"))
+        items.append(driven(("add", (P + 2,), n - 1, "step"), term))
     out = wfp16_acc_out_bits(pe, acc_in_bits)
-    add = [] if acc_in_bits == 0 else [("add", (out,), 1, "step")]
+    add = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), items[-1], "acc_in")]
     return items + add + [("reg_en", (out,), 1, "step")]
 
 

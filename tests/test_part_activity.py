@@ -90,17 +90,23 @@ def test_a_part_driven_by_named_ports_sees_only_them():
     for bad in ((), ("valid",), ("act", "acc_out")):
         with pytest.raises(ValueError):
             driven(shifter, *bad)
-    assert set(DRIVER_PORTS) == set(part_activity.DATA_PORTS)
-    # ANT: the exponent adds, shifts and the term adds see the operands, one add sees acc_in;
-    # the drivers reach the array's PE items (the cost model's) and leave the counts alone
+    # the data ports, and GOBO's broadcast table (constant for a run: no toggles)
+    assert set(DRIVER_PORTS) == set(part_activity.DATA_PORTS) | {"table"}
+    assert hot_acc.item_activity(prim, widths, event, ("table",)) == 0.0
+    # ANT: the products and exponent adds see the operands, the shifts the two, the term adds
+    # the shifts, one add acc_in too; the drivers reach the array's PE items (the cost model's)
+    # and leave the counts alone
     ant = get_kind("ant").prototype()
     parts = unit_items(ant)
-    assert {p[0] for p in parts if getattr(p, "drivers", ()) == ("act", "weight")} == {"add", "shiftn"}
+    assert {p[0] for p in parts if getattr(p, "drivers", ()) == ("act", "weight")} == {"add", "smult"}
     adds = [p for p in parts if p[0] == "add" and p[1] == (ant.acc_width,)]
-    assert sorted((p[2], getattr(p, "drivers", ())) for p in adds) == [(1, ()), (3, ("act", "weight"))]
+    assert [p[2] for p in adds] == [3, 1] and adds[1].drivers == (adds[0], "acc_in")
+    assert {d[0] for d in adds[0].drivers} == {"shiftn"} and len(adds[0].drivers) == 4
     acc = DesignConfig("ant", 2, 2, "os", 1, 1, 1).facts
     pes = [i for i in design_items(acc) if i.group == "pes"]
-    assert any(i.prim == "add" and i.drivers == ("act", "weight") for i in pes)
+    # bordered, every exponent is a constant shift: the term adds take the products directly
+    assert any(i.prim == "smult" and i.drivers == ("act", "weight") for i in pes)
+    assert any(i.prim == "add" and {d[0] for d in i.drivers} == {"smult"} for i in pes)
     assert all(i.drivers == () for i in design_items(acc) if i.group != "pes")
 
 
