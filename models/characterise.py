@@ -13,6 +13,10 @@ sub       (w,)             ``y = a - b``
 mult      (a, b)           unsigned ``y = a * b`` (a + b bits)
 smult     (a, b)           signed ``y = a * b``
 mac       (a, b, c)        fused ``y = c + a * b`` (signed a x b product, c-bit accumulate)
+tmult     (a, b, w)        ``y = a * b`` truncated to its low w bits (unsigned b-bit digit; one
+                           ``$macc`` of b gated shifted copies of a, as a digit-serial multiply's)
+horner    (a, b, w)        ``y = (c << b) + a * b`` in w bits (a w-bit ``c``: one Horner step of a
+                           digit-serial multiply, the same ``$macc`` with the shifted partial)
 reg       (w,)             w flops with a synchronous reset (every Amaranth ``sync`` signal)
 reg_en    (w,)             w flops with synchronous reset and a load enable
 mux       (n, w)           n:1 multiplexer of w-bit words (ceil(log2 n)-bit select)
@@ -150,6 +154,13 @@ def verilog(family, widths):
         return _comb(name, [f"input signed [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"input signed [{c - 1}:0] c", f"output signed [{c - 1}:0] y"],
                      f"  wire signed [{a + b - 1}:0] p = a * b;\n  assign y = c + p;\n"), name
+    if family in ("tmult", "horner") and len(widths) == 3:
+        a, b, w = widths
+        ports = [f"input [{a - 1}:0] a", f"input [{b - 1}:0] b", f"output [{w - 1}:0] y"]
+        if family == "horner":
+            ports.insert(2, f"input [{w - 1}:0] c")
+            return _comb(name, ports, f"  assign y = (c << {b}) + a * b;\n"), name
+        return _comb(name, ports, "  assign y = a * b;\n"), name
     if family in ("reg", "reg_en") and len(widths) == 1:
         (w,) = widths
         ports = ["input clk", "input rst", f"input [{w - 1}:0] d", f"output reg [{w - 1}:0] q"]
@@ -228,6 +239,7 @@ FIT_FEATURES = {
     "eq": lambda w: (w, 1.0), "lt": lambda w: (w, 1.0), "eqc": lambda w: (w, 1.0),
     "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
     "mac": lambda a, b, c: (a * b, c, 1.0),
+    "tmult": lambda a, b, w: (b * w, w, 1.0), "horner": lambda a, b, w: (b * w, w, 1.0),
     "csa": lambda b, w: (b, w, 1.0),
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
     "mux": lambda n, w: ((n - 1) * w, w),
@@ -254,6 +266,8 @@ GRID = {
     "smult": [(a, b) for a in (2, 4, 8, 16) for b in (2, 4, 8, 16)],
     "mac": [(a, b, c) for a, b in ((4, 4), (8, 8), (8, 4)) for c in (16, 32)],
     "csa": [(n * w, w) for w in (8, 16, 32) for n in (3, 4, 6)],
+    "tmult": [(w, b, w) for w in (16, 32) for b in (1, 2, 4, 8)],
+    "horner": [(w, b, w) for w in (16, 32) for b in (1, 2, 4)],
     "reg": [(w,) for w in (1, 8, 32)],
     "reg_en": [(w,) for w in (1, 8, 32)],
     "mux": [(n, w) for n in (2, 3, 4, 8) for w in (1, 4, 8, 16)],
@@ -399,7 +413,7 @@ def fit_family(family, points):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
     "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }

@@ -486,12 +486,13 @@ def group_dequant_items(unit):
 def scale_dequant_items(unit):
     """:class:`hw.scale_dequant.BitSerialScaleDequant` (C = cols, A = acc_width, d = digit_bits,
     P = cycles per word), per column two digit products (the top digit from the live inputs on
-    ``in_valid``, the next ones from the registered raw sum in the Horner step), each d gated
-    copies of ``value << i`` (A - i bits: the shifted-in zeros are constant) summed by d - 1 adds
-    (A - i bits: the low i bits pass through); the Horner add ``(partial << d) + product``
-    (A - d bits, the same reason); the two selects in front of the partial (A bits) and code
-    ((P - 1) * d bits: its low digit is always 0) registers; the raw / partial registers and the
-    code register; the shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
+    ``in_valid``, the next ones from the registered raw sum in the Horner step): d gated copies
+    of ``value << i`` summed into A bits, which Yosys's ``alumacc`` makes one ``$macc`` (a
+    carry-save tree and one adder, with the AND gates inside it): a truncated multiply
+    (``tmult``), and for the Horner step the same sum with ``partial << d`` as one more addend
+    (``horner``); the two selects in front of the partial (A bits) and code ((P - 1) * d bits:
+    its low digit is always 0) registers; the raw / partial registers and the code register; the
+    shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
     # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
     # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come.
@@ -499,9 +500,10 @@ def scale_dequant_items(unit):
     # add is the wiring of ``partial << d`` and the raw register (read only there) goes too.
     code = (P - 1) * d
     products = 2 if code else 1
-    product = [("and", (A - i,), products * C, "word_cycle") for i in range(d)]
-    product += [("add", (A - i,), products * C, "word_cycle") for i in range(1, d)]
-    return product + ([("add", (A - d,), C, "word_cycle")] if code else []) + [
+    # one $macc each: alumacc fuses the gated copies, their adds and the Horner add
+    product = [("tmult", (A, d, A), C, "word_cycle")]
+    product += [("horner", (A, d, A), C, "word_cycle")] if code else []
+    return product + [
         ("mux", (2, A), C, "word_cycle"),
         ("reg_en", (A,), products * C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),

@@ -21,6 +21,7 @@ from tests.tools import require_synthesis
 TARGET = 0.10
 WFP16_G128 = (("group_size", 128), ("weight_format", "int4"))
 BITSERIAL_INT8_G128 = (("group_size", 128), ("weight_format", "int8"))
+BITSERIAL_MIXED4_G128 = (("group_size", 128), ("weight_format", "mixed4"))
 ANT_INT4 = (("act_type", "int4"), ("weight_type", "int4"))
 
 
@@ -64,6 +65,8 @@ def _error(pe, options, unit=None, rows=None):
 
 @pytest.mark.parametrize("pe, options, unit, rows", [
     ("wfp16", WFP16_G128, "post_array", None),        # was +121 % (the folded Horner step counted)
+    ("bitserial", BITSERIAL_MIXED4_G128, "post_array", None),   # was +12 % (d ANDs + d - 1 adds, not one $macc)
+    ("bitserial", BITSERIAL_INT8_G128, "post_array", None),     # was +7 %
     ("wfp16", (("weight_format", "int4"),), None, 2),  # was +45 % (no accumulation chain)
     ("wfp16", (("weight_format", "ovp4"),), None, 2),  # was +28 %
     ("shiftadd", (), None, 2),                         # was +15 % (term adders act_width + b wide)

@@ -137,7 +137,8 @@ def test_model_vs_synthesis_table(tools):
 
 
 @pytest.mark.parametrize("family, widths", [("add", (8,)), ("mac", (8, 8, 32)), ("reg_en", (8,)),
-                                            ("rom", (8, 4)), ("eqc", (4,)), ("lead1", (8,))])
+                                            ("rom", (8, 4)), ("eqc", (4,)), ("lead1", (8,)),
+                                            ("tmult", (32, 4, 32)), ("horner", (32, 4, 32))])
 def test_primitive_table_is_what_synthesis_gives(tools, family, widths):
     """The stored primitive table is reproducible: the family's generated Verilog through the
     `pearray synth` flow gives the stored area and flops, under the stored liberty hash."""
