@@ -267,7 +267,7 @@ def _term_step_items(T):
             ("reg_en", (1,), 1, "step")]
 
 
-def bitserial_pe_items(pe, acc_in_bits=None):
+def bitserial_pe_items(pe, acc_in_bits=None, bordered=False, os_slot=False):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
     term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
     SHIFTED_BITS (SHIFT_BITS amount bits), the presence gate, and the accumulator itself: the
@@ -276,47 +276,62 @@ def bitserial_pe_items(pe, acc_in_bits=None):
     enabled acc_out register (it adds a term every cycle); the term sequencing. No multiplier.
     ``acc_in_bits`` 0 (the top row of a weight-stationary column): the select is a gate; the
     accumulator stays acc_width wide (it feeds back to itself: synthesis does not narrow it,
-    :func:`bitserial_acc_out_bits`)."""
+    :func:`bitserial_acc_out_bits`).
 
+    In an array (``bordered``) the terms come from the column's
+    :class:`hw.bitserial_terms.TermEncoder`, whose constant term bits synthesis folds into the
+    PE (:func:`term_fields`): the select keeps the term bits that vary, the shifter the amount
+    bits of the format's largest shift, and the shifted activation (presence gate, accumulate
+    operand) act_width + that shift bits (mixed3 shifts by at most 2, not 7). In an
+    output-stationary slot (``os_slot``) the select is the slot's ``first`` gate
+    (:func:`register_os_gated`)."""
     T, A = pe.terms, pe.acc_width
+    if bordered:
+        select_bits, top = term_fields(pe.weight_border().format)
+        shift_bits, shifted = top.bit_length(), pe.act_width + top
+    else:
+        select_bits, shift_bits, shifted = TERM_WIDTH, SHIFT_BITS, SHIFTED_BITS
     # with acc_in the constant 0 (a weight-stationary column's top row) the select is a gate
-    base = ("and", (A,), 1, "step_cycle") if acc_in_bits == 0 else ("mux", (2, A), 1, "step_cycle")
-    return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
-            ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
-            ("and", (SHIFTED_BITS,), 1, "step_cycle"),
-            base,
-            ("scnegadd", (SHIFTED_BITS, A), 1, "step_cycle"),
+    base = ([] if os_slot else [("and", (A,), 1, "step_cycle")] if acc_in_bits == 0
+            else [("mux", (2, A), 1, "step_cycle")])
+    select = [("mux", (max(T, 2), select_bits), 1, "step_cycle")] if select_bits else []
+    shifter = [("shiftn", (pe.act_width, shift_bits, shifted), 1, "step_cycle")] if shift_bits else []
+    return select + shifter + [("and", (shifted,), 1, "step_cycle")] + base + [
+            ("scnegadd", (shifted, A), 1, "step_cycle"),
             ("reg_en", (A,), 1, "step_cycle")] + _term_step_items(T)
 
 
-def bitserial_acc_out_bits(pe, acc_in_bits=None):
+def bitserial_acc_out_bits(pe, acc_in_bits=None, bordered=False):
     """:class:`hw.pe_bitserial.BitSerialPE`'s ``acc_out`` keeps acc_width bits in every row."""
     return pe.acc_width
 
 
-def bitserial_fp16_pe_items(pe):
+def bitserial_fp16_pe_items(pe, os_slot=False):
     """:class:`hw.pe_bitserial_fp16.BitSerialFp16PE` (T terms, VEC lanes): per cycle of a step,
     per lane the term select (T:1, TERM_WIDTH bits), the FP16 decode (subnormal test and exponent
     mux, FP16_EXP_BITS), the product exponent add and presence gate (PRODUCT_EXP_BITS), the
     alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount
-    (:func:`_shifter`), presence gate) and the conditional negation (into ALIGNED_BITS + 1);
+    (:func:`_shifter`), presence gate) and the conditional negation (into ALIGNED_BITS + 1: ``cneg``, one
+    carry chain, not a negation and a select);
     the exponent-max tree (VEC - 1 compares and selects), the adder tree (DOT_BITS - 1,
     DOT_BITS - 1, DOT_BITS); the accumulator: the acc_in / acc_out select (acc_width), the
     exponent max (a compare) and two differences (ACC_EXP_BITS), the two saturating arithmetic
     shifters (ACC_MAN_BITS and DOT_BITS, SAT_SHIFT_BITS amount bits, :func:`_shifter`), the
     DOT_BITS + 1 add and two range checks (compares), the normalising shift
     (NORM_SHIFT_BITS amount bits), the exponent increment and the enabled acc_width register;
-    the term sequencing."""
+    the term sequencing. In an output-stationary slot (``os_slot``) the acc_in / acc_out
+    select is the slot's ``first`` gate (:func:`register_os_gated`)."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
     lane = [("mux", (max(T, 2), TERM_WIDTH)),
             ("add", (P,)), ("mux", (2, P)), ("add", (P,)), *_shifter(ALIGNED_BITS, P),
-            ("and", (ALIGNED_BITS,)), ("neg", (ALIGNED_BITS, N)), ("mux", (2, N))]
+            ("and", (ALIGNED_BITS,)), ("cneg", (ALIGNED_BITS, N))]
     items = exponent_decode_items(FP16_EXP_BITS, VEC, "step_cycle")
     items += [(prim, widths, VEC, "step_cycle") for prim, widths in lane]
     items += [("lt", (P,), VEC - 1, "step_cycle"), ("mux", (2, P), VEC - 1, "step_cycle"),
               ("add", (DOT_BITS - 1,), 2, "step_cycle"), ("add", (DOT_BITS,), 1, "step_cycle"),
-              ("mux", (2, A), 1, "step_cycle"), ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
+              *([] if os_slot else [("mux", (2, A), 1, "step_cycle")]),
+              ("lt", (ACC_EXP_BITS,), 1, "step_cycle"),
               ("add", (ACC_EXP_BITS,), 2, "step_cycle"),
               ("mux", (2, ACC_EXP_BITS), 1, "step_cycle"),
               *[(prim, widths, 1, "step_cycle") for prim, widths in
@@ -443,6 +458,16 @@ def term_operand_bits(border):
     keep (:func:`kept_columns` of :func:`term_words`, per element)."""
     fmt = border.format
     return border.elements * kept_columns(term_words(fmt), fmt.terms * TERM_WIDTH)
+
+
+def term_fields(fmt):
+    """(how many of a term's TERM_WIDTH bits vary over the codes and terms of ``fmt``, the
+    largest shift any term has): what is left of a term word once synthesis folds the
+    :class:`hw.bitserial_terms.TermEncoder`'s constant bits into the logic that reads it."""
+    mask = (1 << TERM_WIDTH) - 1
+    terms = [(w >> (TERM_WIDTH * t)) & mask for w in term_words(fmt) for t in range(fmt.terms)]
+    varying = sum(1 for b in range(TERM_WIDTH) if len({(x >> b) & 1 for x in terms}) > 1)
+    return varying, max(x >> 2 for x in terms)
 
 
 def term_encoder_items(border):
@@ -589,6 +614,27 @@ def register_bordered(items):
     BORDERED.add(items)
 
 
+register_bordered(bitserial_pe_items)
+
+
+#: PE inventories that take ``os_slot=True`` in an output-stationary array (see
+#: :func:`register_os_gated`)
+OS_GATED = set()
+
+
+def register_os_gated(items):
+    """Declare that ``items(pe, os_slot=False)`` drops its ``acc_in`` / ``acc_out`` select
+    (:meth:`hw.bitserial_terms.TermSteps.base`: ``valid ? acc_in : acc_out``) when ``os_slot``:
+    an output-stationary slot drives ``acc_in`` with ``first ? 0 : acc_out``
+    (``SystolicArray._elaborate_os``), so the select is ``valid & first ? 0 : acc_out``, the
+    slot's ``first`` gate (counted by :func:`array_items_os`) with no mux left."""
+    OS_GATED.add(items)
+
+
+register_os_gated(bitserial_pe_items)
+register_os_gated(bitserial_fp16_pe_items)
+
+
 def register_chain(items, acc_out_bits):
     """Declare that the PE inventory ``items(pe, acc_in_bits=None)`` follows the
     weight-stationary accumulation chain, ``acc_out_bits(pe, acc_in_bits)`` giving its sum's
@@ -615,6 +661,15 @@ def _bordered(pe):
     return {"bordered": True} if INVENTORIES.get(type(pe)) in BORDERED else {}
 
 
+def _slot_options(pe, dataflow):
+    """Keyword arguments of the PE's inventory inside an array of ``dataflow`` (:func:`_bordered`
+    and, output-stationary, ``os_slot``: :func:`register_os_gated`)."""
+    extra = _bordered(pe)
+    if dataflow == "os" and INVENTORIES.get(type(pe)) in OS_GATED:
+        extra["os_slot"] = True
+    return extra
+
+
 def _pe_items(pe, R, C, dataflow):
     """The array's PEs. In weight-stationary, row r's ``acc_in`` is row r-1's sum: the top row's
     is the constant 0 and each row below carries only the bits the sums so far can have
@@ -625,7 +680,7 @@ def _pe_items(pe, R, C, dataflow):
                      getattr(part, "drivers", ()))
                 for part in listed for prim, widths, n, ev in (part,)]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
-    extra = _bordered(pe)
+    extra = _slot_options(pe, dataflow)
     if chain is None:
         return pes(R, INVENTORIES[type(pe)](pe, **extra) if extra else unit_items(pe))
     inventory = INVENTORIES[type(pe)]

@@ -416,14 +416,14 @@ def test_data_activity_is_the_data_ports_toggles_per_step():
 
 
 def _unbordered(kind):
-    return not inventory._bordered(get_kind(kind).prototype(**dict(GENERIC.get(kind, ()))))
+    return not inventory._slot_options(get_kind(kind).prototype(**dict(GENERIC.get(kind, ()))), "os")
 
 
 @pytest.mark.parametrize("pe", [k for k, df in KIND_DATAFLOWS if df == "os" and _unbordered(k)])
 def test_bench_energy_is_the_cost_models(pe):
     """The energy bench/bench_energy_vs_sta.py checks against OpenSTA is the cost model's own: an
-    os array's PEs are the prototype (unless border units take part of the PE's work: then the
-    array's PE inventory is a narrower one, not the standalone PE the bench synthesises), so
+    os array's PEs are the prototype (unless border units or the slot take part of the PE's work:
+    then the array's PE inventory is a narrower one, not the standalone PE the bench synthesises), so
     cost.hardware's PE step energy (dynamic) plus the PE's idle energy over its II cycles is
     models.energy_vs_sta.pe_step_energy_pj, to rounding."""
     from models.energy_vs_sta import pe_step_energy_pj
