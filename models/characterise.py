@@ -25,11 +25,17 @@ shiftn    (a, s, w)        ``y = a <<< s``: a signed a-bit value shifted into w 
 addsubn   (w, b)           ``a + b`` and ``a - b`` of the same operands (as addn; synthesis shares
                            their logic)
 addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
+signtree  (g, b, w)        every ``-x0 +- x1 ... +- x(g-1)`` of g signed b-bit operands (2**(g-1)
+                           sums), as a prefix tree: ``-x0``, then each partial sum plus and minus
+                           the next operand, one bit wider per level up to w (the partial sums
+                           share their low bits, which ABC merges across levels: no two-operand
+                           primitive shows it)
 neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
 cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
 cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
                            sign-magnitude accumulate: synthesis merges the negation into the add)
 scnegadd  (a, w)           the same with a signed a-bit ``x``
+scneg     (a, w)           ``y = s ? -x : x`` with a signed a-bit ``x`` (w > a)
 csa       (b, w)           multi-operand sum: b input bits as ceil(b / w) unsigned addends of w
                            bits (the last narrower) summed into w bits (one ``$macc``: Yosys's
                            ``maccmap`` carry-save tree plus one carry-propagate adder)
@@ -189,18 +195,32 @@ def verilog(family, widths):
         return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"output signed [{w - 1}:0] y", f"output signed [{w - 1}:0] z"],
                      "  assign y = a + b;\n  assign z = a - b;\n"), name
+    if family == "signtree" and len(widths) == 3:
+        g, b, w = widths
+        lines, level, width = [f"  wire signed [{b}:0] p = -x0;\n"], ["p"], b + 1
+        for i in range(1, g):
+            width, nxt = min(width + 1, w), []
+            for q in level:
+                for op, tag in (("+", "p"), ("-", "m")):
+                    lines.append(f"  wire signed [{width - 1}:0] {q}{tag} = {q} {op} x{i};\n")
+                    nxt.append(q + tag)
+            level = nxt
+        ports = ([f"input signed [{b - 1}:0] x{i}" for i in range(g)]
+                 + [f"output signed [{w - 1}:0] y{j}" for j in range(len(level))])
+        return _comb(name, ports, "".join(lines) + "".join(
+            f"  assign y{j} = {q};\n" for j, q in enumerate(level))), name
     if family == "addn" and len(widths) == 2:
         w, b = widths
         if b > w:
             raise ValueError(f"addn narrow operand wider than the result: {widths}")
         return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"output signed [{w - 1}:0] y"], "  assign y = a + b;\n"), name
-    if family in ("cneg", "cnegadd", "scnegadd") and len(widths) == 2:
+    if family in ("cneg", "scneg", "cnegadd", "scnegadd") and len(widths) == 2:
         a, w = widths
         if w <= a:
             raise ValueError(f"{family} result not wider than its magnitude: {widths}")
         ports = [f"input [{a - 1}:0] x", "input s", f"output signed [{w - 1}:0] y"]
-        x = "$signed(x)" if family == "scnegadd" else "$signed({1'b0, x})"
+        x = "$signed(x)" if family in ("scneg", "scnegadd") else "$signed({1'b0, x})"
         signed = f"  wire signed [{w - 1}:0] v = s ? -{x} : {x};\n"
         if family in ("cnegadd", "scnegadd"):
             ports.insert(2, f"input signed [{w - 1}:0] c")
@@ -247,7 +267,8 @@ FIT_FEATURES = {
     "shiftn": lambda a, s, w: (a * s, w, 1.0),
     "neg": lambda a, w: (a, w, 1.0),
     "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
-    "scnegadd": lambda a, w: (a, w, 1.0),
+    "scnegadd": lambda a, w: (a, w, 1.0), "scneg": lambda a, w: (a, w, 1.0),
+    "signtree": lambda g, b, w: ((1 << g) * w, w, 1.0),
     "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
     "table": lambda k, w, content: (w << k, w, 1.0),
@@ -274,6 +295,8 @@ GRID = {
     "shift": [(w, s) for w in (8, 16, 32) for s in (2, 3, 4, 5)],
     "shiftn": [(a, s, a + (1 << s) - 1) for a in (4, 8, 16) for s in (2, 3, 4)],
     "neg": [(a, w) for a in (4, 8, 16, 32) for w in (a, a + 2)],
+    "scneg": [(a, a + 1) for a in (4, 8, 16)],
+    "signtree": [(2, 8, 10), (3, 8, 11), (3, 4, 7), (4, 4, 8), (5, 8, 12)],
     "addn": [(w, b) for w in (8, 12, 16, 24, 32) for b in (4, 8, 16) if b <= w],
     "rom": [(n, w) for n in (4, 8, 16) for w in (4, 8)],
     "lead1": [(w,) for w in (4, 8, 16)],
@@ -415,7 +438,7 @@ FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
     "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "mac": "a*b, c, 1", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "scneg": "a, w, 1", "signtree": "w*2**g, w, 1", "addn": "b, w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

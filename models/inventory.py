@@ -161,10 +161,11 @@ def int8_acc_out_bits(pe, acc_in_bits=None):
 def lut_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_lut.LutPE` (B = weight_bits bit-planes, E = table entry width):
     per cycle of a step an 8:1 entry mux (E bits), a B:1 plane select (GROUP bits: one bit of each
-    weight), the negation (E into E+1 bits) and its sign mux and, for B > 1, the Horner update
+    weight), the conditional negation (``scneg``: E into E+1 bits) and, for B > 1, the Horner update
     ``partial = 2*partial + term`` (E+B bits) with its register and the plane counter; per step
     the final ``acc_hold + 2*partial + term`` (one $macc: an E+B+2-bit add of the narrow
-    operands and the acc_width add of acc_hold), the acc_hold / acc_out
+    operands and the acc_width add of acc_hold; with ``acc_in`` 0 only the narrow add's bits
+    above the Horner sum's, which it shares), the acc_hold / acc_out
     registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register).
     ``acc_in_bits`` as in :func:`int8_pe_items`: the acc_hold register keeps ``acc_in``'s
     significant bits (none for the constant 0) and the adds and acc_out narrow to
@@ -172,8 +173,7 @@ def lut_pe_items(pe, acc_in_bits=None):
     entries = pe.act_width // ENTRY_WIDTH
     B, E, A = pe.weight_bits, ENTRY_WIDTH, pe.acc_width
     items = [("mux", (entries, E), 1, "step_cycle"),
-             ("neg", (E, E + 1), 1, "step_cycle"),
-             ("mux", (2, E + 1), 1, "step_cycle")]
+             ("scneg", (E, E + 1), 1, "step_cycle")]
     counter = _bits_for(max(B, 2))
     out = lut_acc_out_bits(pe, acc_in_bits)
     if B == 1:   # the plane register is still there (loaded with 0 on valid)
@@ -182,10 +182,12 @@ def lut_pe_items(pe, acc_in_bits=None):
     hold = A if acc_in_bits is None else acc_in_bits
     # Yosys's alumacc makes the two adds one three-operand $macc: the narrow operands
     # (partial << 1, E+B+1 bits; term, E+1) meet in an E+B+2-bit add, acc_hold joins in one
-    # full-width add (none when acc_in is the constant 0)
-    adds = [("add", (min(A, E + B + 2),), 1, "step")]
-    if acc_in_bits != 0:
-        adds.append(("add", (out,), 1, "step"))
+    # full-width add. When acc_in is the constant 0 only the narrow add is left, and it is the
+    # Horner update's sum: ABC merges their equal low E+B bits, so only the bits above remain
+    if acc_in_bits == 0:
+        adds = [("add", (out - (E + B),), 1, "step")] if out > E + B else []
+    else:
+        adds = [("add", (min(A, E + B + 2),), 1, "step"), ("add", (out,), 1, "step")]
     return items + [
         ("mux", (B, GROUP), 1, "step_cycle"),
         ("add", (E + B,), 1, "step_cycle"),
@@ -351,14 +353,11 @@ def lut_table_items(border):
     """:class:`hw.lut_precompute.LutTablePrecompute`: entry j = -a0 +- a1 +- a2 +- a3, built as
     a prefix tree because equal partial sums are one expression (Yosys merges them): the
     negation of a0 (ACT_BITS into ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts of one
-    ACT_BITS activation into a partial sum one bit wider each, up to ENTRY_WIDTH (``addn``: the
-    activation is a sign-extended narrow operand); no registers."""
-    width = ACT_BITS + 1
-    items = [("neg", (ACT_BITS, width), 1, "eval")]
-    for level in range(1, GROUP):
-        width = min(width + 1, ENTRY_WIDTH)
-        items.append(("addsubn", (width, ACT_BITS), 2 ** (level - 1), "eval"))
-    return items
+    ACT_BITS activation into a partial sum one bit wider each, up to ENTRY_WIDTH; no registers.
+    One ``signtree`` primitive: the partial sums of a level share their low bits (all entries
+    have the same parity), which ABC merges across the levels, so the tree is 10 % smaller than
+    its add/subtract pairs measured one by one."""
+    return [("signtree", (GROUP, ACT_BITS, ENTRY_WIDTH), 1, "eval")]
 
 
 def _ovp_element_words(fmt):
