@@ -73,6 +73,9 @@ def _error(pe, options, unit=None, rows=None):
     ("shiftadd", (), None, 2),                         # was +15 % (term adders act_width + b wide)
     ("ant", ANT_INT4, None, 2),                        # was -19.5 % (acc_out narrowed by value range)
     ("bitfusion", (("act_bits", 8), ("weight_bits", 4)), None, 2),   # was +47 % (one add per brick)
+    ("lut", (), "act_border", None),    # was +12.8 % (the sign tree counted as add/subtract pairs)
+    # was +13.5 % (and: the row-0 PE's final add is the Horner add; the negation and select one scneg)
+    ("lut", (("weight_bits", 1),), None, 2),
     # was +12.5 % (the PE's shifter and accumulate operand 7 shifts wide; mixed3 shifts by <= 2)
     ("bitserial", BITSERIAL_MIXED3_G128, None, 2),
     # was +14 % (negate + select per lane, not one cneg; the acc_in select is the slot's gate); ~30 s
