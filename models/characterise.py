@@ -19,6 +19,10 @@ bmult     (a, b)           signed a-bit times signed b-bit built from BitFusion'
 usmult    (a, b)           an unsigned a-bit times a signed b-bit ``y = a * b`` (a signed multiply
                            whose first operand's sign bit is the constant 0)
 mac       (a, b, c)        fused ``y = c + a * b`` (signed a x b product, c-bit accumulate)
+tmult     (a, b, w)        ``y = a * b`` truncated to its low w bits (unsigned b-bit digit; one
+                           ``$macc`` of b gated shifted copies of a, as a digit-serial multiply's)
+horner    (a, b, w)        ``y = (c << b) + a * b`` in w bits (a w-bit ``c``: one Horner step of a
+                           digit-serial multiply, the same ``$macc`` with the shifted partial)
 reg       (w,)             w flops with a synchronous reset (every Amaranth ``sync`` signal)
 reg_en    (w,)             w flops with synchronous reset and a load enable
 mux       (n, w)           n:1 multiplexer of w-bit words (ceil(log2 n)-bit select)
@@ -29,11 +33,17 @@ addsubn   (w, b)           ``a + b`` and ``a - b`` of the same operands (as addn
 addn      (w, b)           ``y = a + b``: a w-bit and a sign-extended b-bit operand (b <= w), w bits
 inc       (w,)             ``y = a + c``: a w-bit value plus a 1-bit carry (a rounding increment:
                            a half-adder chain, about half an ``add``)
+signtree  (g, b, w)        every ``-x0 +- x1 ... +- x(g-1)`` of g signed b-bit operands (2**(g-1)
+                           sums), as a prefix tree: ``-x0``, then each partial sum plus and minus
+                           the next operand, one bit wider per level up to w (the partial sums
+                           share their low bits, which ABC merges across levels: no two-operand
+                           primitive shows it)
 neg       (a, w)           ``y = -a``: a signed a-bit value negated into w bits (w >= a)
 cneg      (a, w)           ``y = s ? -x : x``: an a-bit magnitude and a sign into w bits (w > a)
 cnegadd   (a, w)           ``y = c + (s ? -x : x)``: the same added to a w-bit ``c`` (one
                            sign-magnitude accumulate: synthesis merges the negation into the add)
 scnegadd  (a, w)           the same with a signed a-bit ``x``
+scneg     (a, w)           ``y = s ? -x : x`` with a signed a-bit ``x`` (w > a)
 csa       (b, w)           multi-operand sum: b input bits as ceil(b / w) unsigned addends of w
                            bits (the last narrower) summed into w bits (one ``$macc``: Yosys's
                            ``maccmap`` carry-save tree plus one carry-propagate adder)
@@ -188,6 +198,13 @@ def verilog(family, widths):
         return _comb(name, [f"input signed [{a - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"input signed [{c - 1}:0] c", f"output signed [{c - 1}:0] y"],
                      f"  wire signed [{a + b - 1}:0] p = a * b;\n  assign y = c + p;\n"), name
+    if family in ("tmult", "horner") and len(widths) == 3:
+        a, b, w = widths
+        ports = [f"input [{a - 1}:0] a", f"input [{b - 1}:0] b", f"output [{w - 1}:0] y"]
+        if family == "horner":
+            ports.insert(2, f"input [{w - 1}:0] c")
+            return _comb(name, ports, f"  assign y = (c << {b}) + a * b;\n"), name
+        return _comb(name, ports, "  assign y = a * b;\n"), name
     if family in ("reg", "reg_en") and len(widths) == 1:
         (w,) = widths
         ports = ["input clk", "input rst", f"input [{w - 1}:0] d", f"output reg [{w - 1}:0] q"]
@@ -216,18 +233,32 @@ def verilog(family, widths):
         return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"output signed [{w - 1}:0] y", f"output signed [{w - 1}:0] z"],
                      "  assign y = a + b;\n  assign z = a - b;\n"), name
+    if family == "signtree" and len(widths) == 3:
+        g, b, w = widths
+        lines, level, width = [f"  wire signed [{b}:0] p = -x0;\n"], ["p"], b + 1
+        for i in range(1, g):
+            width, nxt = min(width + 1, w), []
+            for q in level:
+                for op, tag in (("+", "p"), ("-", "m")):
+                    lines.append(f"  wire signed [{width - 1}:0] {q}{tag} = {q} {op} x{i};\n")
+                    nxt.append(q + tag)
+            level = nxt
+        ports = ([f"input signed [{b - 1}:0] x{i}" for i in range(g)]
+                 + [f"output signed [{w - 1}:0] y{j}" for j in range(len(level))])
+        return _comb(name, ports, "".join(lines) + "".join(
+            f"  assign y{j} = {q};\n" for j, q in enumerate(level))), name
     if family == "addn" and len(widths) == 2:
         w, b = widths
         if b > w:
             raise ValueError(f"addn narrow operand wider than the result: {widths}")
         return _comb(name, [f"input signed [{w - 1}:0] a", f"input signed [{b - 1}:0] b",
                             f"output signed [{w - 1}:0] y"], "  assign y = a + b;\n"), name
-    if family in ("cneg", "cnegadd", "scnegadd") and len(widths) == 2:
+    if family in ("cneg", "scneg", "cnegadd", "scnegadd") and len(widths) == 2:
         a, w = widths
         if w <= a:
             raise ValueError(f"{family} result not wider than its magnitude: {widths}")
         ports = [f"input [{a - 1}:0] x", "input s", f"output signed [{w - 1}:0] y"]
-        x = "$signed(x)" if family == "scnegadd" else "$signed({1'b0, x})"
+        x = "$signed(x)" if family in ("scneg", "scnegadd") else "$signed({1'b0, x})"
         signed = f"  wire signed [{w - 1}:0] v = s ? -{x} : {x};\n"
         if family in ("cnegadd", "scnegadd"):
             ports.insert(2, f"input signed [{w - 1}:0] c")
@@ -271,6 +302,7 @@ FIT_FEATURES = {
     "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
     "usmult": lambda a, b: (a * b, a + b, 1.0), "bmult": lambda a, b: (a * b, a + b, 1.0),
     "mac": lambda a, b, c: (a * b, c, 1.0),
+    "tmult": lambda a, b, w: (b * w, w, 1.0), "horner": lambda a, b, w: (b * w, w, 1.0),
     "csa": lambda b, w: (b, w, 1.0),
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
     "mux": lambda n, w: ((n - 1) * w, w),
@@ -278,7 +310,8 @@ FIT_FEATURES = {
     "shiftn": lambda a, s, w: (a * s, w, 1.0),
     "neg": lambda a, w: (a, w, 1.0),
     "cneg": lambda a, w: (a, w, 1.0), "cnegadd": lambda a, w: (a, w, 1.0),
-    "scnegadd": lambda a, w: (a, w, 1.0),
+    "scnegadd": lambda a, w: (a, w, 1.0), "scneg": lambda a, w: (a, w, 1.0),
+    "signtree": lambda g, b, w: ((1 << g) * w, w, 1.0),
     "inc": lambda w: (w, 1.0),
     "addn": lambda w, b: (b, w, 1.0), "addsubn": lambda w, b: (b, w, 1.0),
     "rom": lambda n, w: (n * w, w, 1.0),
@@ -300,12 +333,16 @@ GRID = {
     "bmult": [(a, b) for a in (2, 4, 8) for b in (2, 4, 8)],
     "mac": [(a, b, c) for a, b in ((4, 4), (8, 8), (8, 4)) for c in (16, 32)],
     "csa": [(n * w, w) for w in (8, 16, 32) for n in (3, 4, 6)],
+    "tmult": [(w, b, w) for w in (16, 32) for b in (1, 2, 4, 8)],
+    "horner": [(w, b, w) for w in (16, 32) for b in (1, 2, 4)],
     "reg": [(w,) for w in (1, 8, 32)],
     "reg_en": [(w,) for w in (1, 8, 32)],
     "mux": [(n, w) for n in (2, 3, 4, 8) for w in (1, 4, 8, 16)],
     "shift": [(w, s) for w in (8, 16, 32) for s in (2, 3, 4, 5)],
     "shiftn": [(a, s, a + (1 << s) - 1) for a in (4, 8, 16) for s in (2, 3, 4)],
     "neg": [(a, w) for a in (4, 8, 16, 32) for w in (a, a + 2)],
+    "scneg": [(a, a + 1) for a in (4, 8, 16)],
+    "signtree": [(2, 8, 10), (3, 8, 11), (3, 4, 7), (4, 4, 8), (5, 8, 12)],
     "addn": [(w, b) for w in (8, 12, 16, 24, 32) for b in (4, 8, 16) if b <= w],
     "inc": [(w,) for w in (4, 8, 16, 32)],
     "rom": [(n, w) for n in (4, 8, 16) for w in (4, 8)],
@@ -446,9 +483,9 @@ def fit_family(family, points):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "a*b, c, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "a*b, c, 1", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
-    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
+    "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "scneg": "a, w, 1", "signtree": "w*2**g, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
 
 

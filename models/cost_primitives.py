@@ -20,7 +20,8 @@ Baas (area x 1/19; energy by the ratio of their fits, 180 nm 1.8 V -> 45 nm 0.9 
 * flops: the mapped flip-flops.
 
 Families (widths): ``add`` / ``sub`` (w), ``mult`` / ``smult`` (a, b: unsigned / signed),
-``mac`` (a, b, c: fused ``c + a * b``), ``csa`` (b, w: a multi-operand sum of b input
+``mac`` (a, b, c: fused ``c + a * b``), ``tmult`` (a, b, w: ``a * b`` truncated to w bits, b an
+unsigned digit), ``horner`` (a, b, w: ``(c << b) + a * b`` in w bits), ``csa`` (b, w: a multi-operand sum of b input
 bits into w bits, one carry-save tree), ``reg`` (w: synchronous reset), ``reg_en`` (w: reset and
 load enable), ``mux`` (n, w), ``shift`` (w, amount bits), ``shiftn`` (a, amount bits, w: an a-bit
 value shifted into w bits), ``neg`` (a, w: an a-bit value negated into w bits), ``addn`` (w, b: a w-bit plus a

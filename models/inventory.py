@@ -188,10 +188,11 @@ def int8_acc_out_bits(pe, acc_in_bits=None):
 def lut_pe_items(pe, acc_in_bits=None):
     """:class:`hw.pe_lut.LutPE` (B = weight_bits bit-planes, E = table entry width):
     per cycle of a step an 8:1 entry mux (E bits), a B:1 plane select (GROUP bits: one bit of each
-    weight), the negation (E into E+1 bits) and its sign mux and, for B > 1, the Horner update
+    weight), the conditional negation (``scneg``: E into E+1 bits) and, for B > 1, the Horner update
     ``partial = 2*partial + term`` (E+B bits) with its register and the plane counter; per step
     the final ``acc_hold + 2*partial + term`` (one $macc: an E+B+2-bit add of the narrow
-    operands and the acc_width add of acc_hold), the acc_hold / acc_out
+    operands and the acc_width add of acc_hold; with ``acc_in`` 0 only the narrow add's bits
+    above the Horner sum's, which it shares), the acc_hold / acc_out
     registers and the ``active`` flag (B = 1: one adder, acc_out and the plane register).
     ``acc_in_bits`` as in :func:`int8_pe_items`: the acc_hold register keeps ``acc_in``'s
     significant bits (none for the constant 0) and the adds and acc_out narrow to
@@ -205,9 +206,8 @@ def lut_pe_items(pe, acc_in_bits=None):
     plane = ("reg_en", (counter,), 1, "step_cycle")
     select = driven(("mux", (B, GROUP), 1, "step_cycle"), "weight", sel=plane) if B > 1 else "weight"
     entry = driven(("mux", (entries, E), 1, "step_cycle"), "act", sel=select)
-    negated = driven(("neg", (E, E + 1), 1, "step_cycle"), entry)
-    term = driven(("mux", (2, E + 1), 1, "step_cycle"), entry, negated, sel=select)
-    items = [entry, negated, term]
+    term = driven(("scneg", (E, E + 1), 1, "step_cycle"), entry, s=select)
+    items = [entry, term]
     if B == 1:   # the plane register is still there (loaded with 0 on valid)
         add = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), term, "acc_in")]
         return items + add + [("reg_en", (out,), 1, "step"), ("reg_en", (counter,), 1, "step")]
@@ -216,11 +216,13 @@ def lut_pe_items(pe, acc_in_bits=None):
     held = [("reg_en", (hold,), 1, "step")] if hold else []
     # Yosys's alumacc makes the two adds one three-operand $macc: the narrow operands
     # (partial << 1, E+B+1 bits; term, E+1) meet in an E+B+2-bit add, acc_hold joins in one
-    # full-width add (none when acc_in is the constant 0)
-    narrow = driven(("add", (min(A, E + B + 2),), 1, "step"), partial, term)
-    adds = [narrow]
-    if acc_in_bits != 0:
-        adds.append(driven(("add", (out,), 1, "step"), narrow, *held))
+    # full-width add. When acc_in is the constant 0 only the narrow add is left, and it is the
+    # Horner update's sum: ABC merges their equal low E+B bits, so only the bits above remain
+    if acc_in_bits == 0:
+        adds = [driven(("add", (out - (E + B),), 1, "step"), partial, term)] if out > E + B else []
+    else:
+        narrow = driven(("add", (min(A, E + B + 2),), 1, "step"), partial, term)
+        adds = [narrow, driven(("add", (out,), 1, "step"), narrow, *held)]
     return items + [
         select,
         driven(("add", (E + B,), 1, "step_cycle"), partial, term),
@@ -305,11 +307,11 @@ def _term_step_items(T):
     if T == 1:
         return []
     counter = _bits_for(max(T, 2))
-    return [("reg_en", (counter,), 1, "step_cycle"), ("add", (counter,), 1, "step_cycle"),
-            ("reg_en", (1,), 1, "step")]
+    index = ("reg_en", (counter,), 1, "step_cycle")
+    return [index, driven(("add", (counter,), 1, "step_cycle"), index), ("reg_en", (1,), 1, "step")]
 
 
-def bitserial_pe_items(pe, acc_in_bits=None):
+def bitserial_pe_items(pe, acc_in_bits=None, bordered=False, os_slot=False):
     """:class:`hw.pe_bitserial.BitSerialPE` (T = terms per weight): per cycle of a step the T:1
     term select (TERM_WIDTH bits), the barrel shift of the act_width-bit activation into
     SHIFTED_BITS (SHIFT_BITS amount bits), the presence gate, and the accumulator itself: the
@@ -318,37 +320,60 @@ def bitserial_pe_items(pe, acc_in_bits=None):
     enabled acc_out register (it adds a term every cycle); the term sequencing. No multiplier.
     ``acc_in_bits`` 0 (the top row of a weight-stationary column): the select is a gate; the
     accumulator stays acc_width wide (it feeds back to itself: synthesis does not narrow it,
-    :func:`bitserial_acc_out_bits`)."""
+    :func:`bitserial_acc_out_bits`).
 
+    In an array (``bordered``) the terms come from the column's
+    :class:`hw.bitserial_terms.TermEncoder`, whose constant term bits synthesis folds into the
+    PE (:func:`term_fields`): the select keeps the term bits that vary, the shifter the amount
+    bits of the format's largest shift, and the shifted activation (presence gate, accumulate
+    operand) act_width + that shift bits (mixed3 shifts by at most 2, not 7). In an
+    output-stationary slot (``os_slot``) the select is the slot's ``first`` gate
+    (:func:`register_os_gated`)."""
     T, A = pe.terms, pe.acc_width
+    if bordered:
+        select_bits, top = term_fields(pe.weight_border().format)
+        shift_bits, shifted = top.bit_length(), pe.act_width + top
+    else:
+        select_bits, shift_bits, shifted = TERM_WIDTH, SHIFT_BITS, SHIFTED_BITS
+    steps = _term_step_items(T)
+    acc = ("reg_en", (A,), 1, "step_cycle")
+    # what feeds what (driven): the term index selects the weight's term, whose shift field
+    # shifts the activation, whose presence bit gates it, and whose sign the accumulate applies;
+    # the accumulate's base is acc_in or the register (an os slot's first gate: the register)
+    term = (driven(("mux", (max(T, 2), select_bits), 1, "step_cycle"), "weight",
+                   sel=steps[0] if steps else "weight") if select_bits else "weight")
+    moved = (driven(("shiftn", (pe.act_width, shift_bits, shifted), 1, "step_cycle"), "act", sh=term)
+             if shift_bits else "act")
+    gated = driven(("and", (shifted,), 1, "step_cycle"), moved, term)
     # with acc_in the constant 0 (a weight-stationary column's top row) the select is a gate
-    base = ("and", (A,), 1, "step_cycle") if acc_in_bits == 0 else ("mux", (2, A), 1, "step_cycle")
-    return [("mux", (max(T, 2), TERM_WIDTH), 1, "step_cycle"),
-            ("shiftn", (pe.act_width, SHIFT_BITS, SHIFTED_BITS), 1, "step_cycle"),
-            ("and", (SHIFTED_BITS,), 1, "step_cycle"),
-            base,
-            ("scnegadd", (SHIFTED_BITS, A), 1, "step_cycle"),
-            ("reg_en", (A,), 1, "step_cycle")] + _term_step_items(T)
+    base = (acc if os_slot else driven(("and", (A,), 1, "step_cycle"), acc) if acc_in_bits == 0
+            else driven(("mux", (2, A), 1, "step_cycle"), "acc_in", acc))
+    return ([term] if select_bits else []) + ([moved] if shift_bits else []) + [gated] + (
+        [] if os_slot else [base]) + [
+            driven(("scnegadd", (shifted, A), 1, "step_cycle"), gated, base, s=term),
+            acc] + steps
 
 
-def bitserial_acc_out_bits(pe, acc_in_bits=None):
+def bitserial_acc_out_bits(pe, acc_in_bits=None, bordered=False):
     """:class:`hw.pe_bitserial.BitSerialPE`'s ``acc_out`` keeps acc_width bits in every row."""
     return pe.acc_width
 
 
-def bitserial_fp16_pe_items(pe):
+def bitserial_fp16_pe_items(pe, os_slot=False):
     """:class:`hw.pe_bitserial_fp16.BitSerialFp16PE` (T terms, VEC lanes): per cycle of a step,
     per lane the term select (T:1, TERM_WIDTH bits), the FP16 decode (subnormal test and exponent
     mux, FP16_EXP_BITS), the product exponent add and presence gate (PRODUCT_EXP_BITS), the
     alignment (exponent difference, ALIGNED_BITS shifter by a PRODUCT_EXP_BITS amount
-    (:func:`_shifter`), presence gate) and the conditional negation (into ALIGNED_BITS + 1);
+    (:func:`_shifter`), presence gate) and the conditional negation (into ALIGNED_BITS + 1: ``cneg``, one
+    carry chain, not a negation and a select);
     the exponent-max tree (VEC - 1 compares and selects), the adder tree (DOT_BITS - 1,
     DOT_BITS - 1, DOT_BITS); the accumulator: the acc_in / acc_out select (acc_width), the
     exponent max (a compare) and two differences (ACC_EXP_BITS), the two saturating arithmetic
     shifters (ACC_MAN_BITS and DOT_BITS, SAT_SHIFT_BITS amount bits, :func:`_shifter`), the
     DOT_BITS + 1 add and two range checks (compares), the normalising shift
     (NORM_SHIFT_BITS amount bits), the exponent increment and the enabled acc_width register;
-    the term sequencing."""
+    the term sequencing. In an output-stationary slot (``os_slot``) the acc_in / acc_out
+    select is the slot's ``first`` gate (:func:`register_os_gated`)."""
     T, A = pe.terms, pe.acc_width
     P, N = PRODUCT_EXP_BITS, ALIGNED_BITS + 1
     steps = _term_step_items(T)
@@ -372,16 +397,16 @@ def bitserial_fp16_pe_items(pe):
     if len(shifter) > 1:
         align.append(part(*shifter[1], VEC, align[0], delta))
     gated = part("and", (ALIGNED_BITS,), VEC, align[-1], term)
-    negated = part("neg", (ALIGNED_BITS, N), VEC, gated)
-    signed = part("mux", (2, N), VEC, gated, negated, sel=term)
-    items = decode + [term, exp, v, delta, *align, gated, negated, signed]
+    signed = part("cneg", (ALIGNED_BITS, N), VEC, gated, s=term)
+    items = decode + [term, exp, v, delta, *align, gated, signed]
     # the adder tree and the accumulator: its base (acc_in or the register), the exponent max
     # and differences, the two saturating alignments, the add, the range checks, the
     # normalising shift and the exponent increment
     pairs = part("add", (DOT_BITS - 1,), 2, signed)
     dot = part("add", (DOT_BITS,), 1, pairs)
     acc = ("reg_en", (A,), 1, cyc)
-    base = part("mux", (2, A), 1, "acc_in", acc)
+    # in an output-stationary slot the acc_in / acc_out select is the slot's first gate
+    base = acc if os_slot else part("mux", (2, A), 1, "acc_in", acc)
     bigger = part("lt", (ACC_EXP_BITS,), 1, base, top)
     shifts = part("add", (ACC_EXP_BITS,), 2, base, top)
     big = part("mux", (2, ACC_EXP_BITS), 1, base, top, sel=bigger)
@@ -391,7 +416,7 @@ def bitserial_fp16_pe_items(pe):
             for w in _shifter(DOT_BITS, SAT_SHIFT_BITS)]
     total = part("add", (DOT_BITS + 1,), 1, f_al[-1], d_al[-1])
     fits = part("lt", (DOT_BITS + 1,), 2, total)
-    items += [compare, top, pairs, dot, base, bigger, shifts, big, *f_al, *d_al, total, fits,
+    items += [compare, top, pairs, dot, *([] if os_slot else [base]), bigger, shifts, big, *f_al, *d_al, total, fits,
               part("shift", (DOT_BITS + 1, NORM_SHIFT_BITS), 1, total, sh=fits),
               part("add", (ACC_EXP_BITS,), 1, big, fits),
               acc]
@@ -406,14 +431,11 @@ def lut_table_items(border):
     """:class:`hw.lut_precompute.LutTablePrecompute`: entry j = -a0 +- a1 +- a2 +- a3, built as
     a prefix tree because equal partial sums are one expression (Yosys merges them): the
     negation of a0 (ACT_BITS into ACT_BITS + 1 bits), then 2, 4 and 8 add/subtracts of one
-    ACT_BITS activation into a partial sum one bit wider each, up to ENTRY_WIDTH (``addn``: the
-    activation is a sign-extended narrow operand); no registers."""
-    width = ACT_BITS + 1
-    items = [("neg", (ACT_BITS, width), 1, "eval")]
-    for level in range(1, GROUP):
-        width = min(width + 1, ENTRY_WIDTH)
-        items.append(("addsubn", (width, ACT_BITS), 2 ** (level - 1), "eval"))
-    return items
+    ACT_BITS activation into a partial sum one bit wider each, up to ENTRY_WIDTH; no registers.
+    One ``signtree`` primitive: the partial sums of a level share their low bits (all entries
+    have the same parity), which ABC merges across the levels, so the tree is 10 % smaller than
+    its add/subtract pairs measured one by one."""
+    return [("signtree", (GROUP, ACT_BITS, ENTRY_WIDTH), 1, "eval")]
 
 
 def _ovp_element_words(fmt):
@@ -515,6 +537,16 @@ def term_operand_bits(border):
     return border.elements * kept_columns(term_words(fmt), fmt.terms * TERM_WIDTH)
 
 
+def term_fields(fmt):
+    """(how many of a term's TERM_WIDTH bits vary over the codes and terms of ``fmt``, the
+    largest shift any term has): what is left of a term word once synthesis folds the
+    :class:`hw.bitserial_terms.TermEncoder`'s constant bits into the logic that reads it."""
+    mask = (1 << TERM_WIDTH) - 1
+    terms = [(w >> (TERM_WIDTH * t)) & mask for w in term_words(fmt) for t in range(fmt.terms)]
+    varying = sum(1 for b in range(TERM_WIDTH) if len({(x >> b) & 1 for x in terms}) > 1)
+    return varying, max(x >> 2 for x in terms)
+
+
 def term_encoder_items(border):
     """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
     compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
@@ -556,12 +588,13 @@ def group_dequant_items(unit):
 def scale_dequant_items(unit):
     """:class:`hw.scale_dequant.BitSerialScaleDequant` (C = cols, A = acc_width, d = digit_bits,
     P = cycles per word), per column two digit products (the top digit from the live inputs on
-    ``in_valid``, the next ones from the registered raw sum in the Horner step), each d gated
-    copies of ``value << i`` (A - i bits: the shifted-in zeros are constant) summed by d - 1 adds
-    (A - i bits: the low i bits pass through); the Horner add ``(partial << d) + product``
-    (A - d bits, the same reason); the two selects in front of the partial (A bits) and code
-    ((P - 1) * d bits: its low digit is always 0) registers; the raw / partial registers and the
-    code register; the shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
+    ``in_valid``, the next ones from the registered raw sum in the Horner step): d gated copies
+    of ``value << i`` summed into A bits, which Yosys's ``alumacc`` makes one ``$macc`` (a
+    carry-save tree and one adder, with the AND gates inside it): a truncated multiply
+    (``tmult``), and for the Horner step the same sum with ``partial << d`` as one more addend
+    (``horner``); the two selects in front of the partial (A bits) and code ((P - 1) * d bits:
+    its low digit is always 0) registers; the raw / partial registers and the code register; the
+    shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
     # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
     # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come.
@@ -569,9 +602,10 @@ def scale_dequant_items(unit):
     # add is the wiring of ``partial << d`` and the raw register (read only there) goes too.
     code = (P - 1) * d
     products = 2 if code else 1
-    product = [("and", (A - i,), products * C, "word_cycle") for i in range(d)]
-    product += [("add", (A - i,), products * C, "word_cycle") for i in range(1, d)]
-    return product + ([("add", (A - d,), C, "word_cycle")] if code else []) + [
+    # one $macc each: alumacc fuses the gated copies, their adds and the Horner add
+    product = [("tmult", (A, d, A), C, "word_cycle")]
+    product += [("horner", (A, d, A), C, "word_cycle")] if code else []
+    return product + [
         ("mux", (2, A), C, "word_cycle"),
         ("reg_en", (A,), products * C, "word_cycle"),
         ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
@@ -657,6 +691,27 @@ def register_bordered(items):
     BORDERED.add(items)
 
 
+register_bordered(bitserial_pe_items)
+
+
+#: PE inventories that take ``os_slot=True`` in an output-stationary array (see
+#: :func:`register_os_gated`)
+OS_GATED = set()
+
+
+def register_os_gated(items):
+    """Declare that ``items(pe, os_slot=False)`` drops its ``acc_in`` / ``acc_out`` select
+    (:meth:`hw.bitserial_terms.TermSteps.base`: ``valid ? acc_in : acc_out``) when ``os_slot``:
+    an output-stationary slot drives ``acc_in`` with ``first ? 0 : acc_out``
+    (``SystolicArray._elaborate_os``), so the select is ``valid & first ? 0 : acc_out``, the
+    slot's ``first`` gate (counted by :func:`array_items_os`) with no mux left."""
+    OS_GATED.add(items)
+
+
+register_os_gated(bitserial_pe_items)
+register_os_gated(bitserial_fp16_pe_items)
+
+
 def register_chain(items, acc_out_bits):
     """Declare that the PE inventory ``items(pe, acc_in_bits=None)`` follows the
     weight-stationary accumulation chain, ``acc_out_bits(pe, acc_in_bits)`` giving its sum's
@@ -683,6 +738,15 @@ def _bordered(pe):
     return {"bordered": True} if INVENTORIES.get(type(pe)) in BORDERED else {}
 
 
+def _slot_options(pe, dataflow):
+    """Keyword arguments of the PE's inventory inside an array of ``dataflow`` (:func:`_bordered`
+    and, output-stationary, ``os_slot``: :func:`register_os_gated`)."""
+    extra = _bordered(pe)
+    if dataflow == "os" and INVENTORIES.get(type(pe)) in OS_GATED:
+        extra["os_slot"] = True
+    return extra
+
+
 def _pe_items(pe, R, C, dataflow):
     """The array's PEs. In weight-stationary, row r's ``acc_in`` is row r-1's sum: the top row's
     is the constant 0 and each row below carries only the bits the sums so far can have
@@ -693,7 +757,7 @@ def _pe_items(pe, R, C, dataflow):
                      getattr(part, "drivers", ()), getattr(part, "inputs", ()))
                 for part in listed for prim, widths, n, ev in (part,)]
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
-    extra = _bordered(pe)
+    extra = _slot_options(pe, dataflow)
     if chain is None:
         return pes(R, INVENTORIES[type(pe)](pe, **extra) if extra else unit_items(pe))
     inventory = INVENTORIES[type(pe)]

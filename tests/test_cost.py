@@ -177,22 +177,22 @@ def test_ws_accumulation_chain_by_hand():
 
 
 def test_lut_by_hand():
-    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 11 -> 12-bit negate + sign mux, 2:1 nibble select
-    (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold and
-    acc_out (32 bits, enabled), the final three-operand add as one 15-bit add of the narrow
-    operands and one 32-bit add of acc_hold. Table precompute: 8 -> 9-bit negate, 1 x 10-bit and
-    6 x 11-bit add/subtract pairs of an 8-bit activation. Every primitive a measured osu018 point."""
-    pe_area = (_area("mux", 8, 11) + _area("neg", 11, 12) + _area("mux", 2, 12) + _area("mux", 2, 4)
+    """LUT PE, 2 bit-planes: 8:1 entry mux (11 bits), 11 -> 12-bit conditional negate, 2:1 nibble
+    select (4 bits), 13-bit Horner add + register, 1-bit plane counter (+ add), active flag, acc_hold
+    and acc_out (32 bits, enabled), the final three-operand add as one 15-bit add of the narrow
+    operands and one 32-bit add of acc_hold. Table precompute: the sign tree of 4 8-bit
+    activations into 11 bits. Every primitive a measured osu018 point."""
+    pe_area = (_area("mux", 8, 11) + _area("scneg", 11, 12) + _area("mux", 2, 4)
                + _area("add", 13) + _area("reg_en", 13) + _area("reg_en", 1) + _area("add", 1)
                + _area("reg_en", 1) + 2 * _area("reg_en", 32) + _area("add", 15) + _area("add", 32))
     assert math.isclose(unit_area_um2("lut", pe_options=(("weight_bits", 2),)), pe_area)
-    table = _area("neg", 8, 9) + _area("addsubn", 10, 8) + 6 * _area("addsubn", 11, 8)
+    table = _area("signtree", 4, 8, 11)
     assert math.isclose(unit_area_um2("lut", "act_border"), table)
     r = evaluate(CostConfig("lut", 2, 2, "os", pe_options=(("weight_bits", 2),), activity=0.5), (2, 4, 2))
     assert math.isclose(r.area_um2["pes"], 4 * pe_area)
     assert math.isclose(r.area_um2["act_borders"], 2 * table)
     assert math.isclose(r.energy_per_action_pj["act_border_eval"],
-                        _energy("neg", 8, 9) + _energy("addsubn", 10, 8) + 6 * _energy("addsubn", 11, 8))
+                        _energy("signtree", 4, 8, 11))
     layer = r.layers[0]
     # one fold, one token (K = 4 = one group): 4 PE steps of 2 cycles, 2 border evaluations
     assert layer.folds == 1
@@ -419,14 +419,14 @@ def test_data_activity_is_the_data_ports_toggles_per_step():
 
 
 def _unbordered(kind):
-    return not inventory._bordered(get_kind(kind).prototype(**dict(GENERIC.get(kind, ()))))
+    return not inventory._slot_options(get_kind(kind).prototype(**dict(GENERIC.get(kind, ()))), "os")
 
 
 @pytest.mark.parametrize("pe", [k for k, df in KIND_DATAFLOWS if df == "os" and _unbordered(k)])
 def test_bench_energy_is_the_cost_models(pe):
     """The energy bench/bench_energy_vs_sta.py checks against OpenSTA is the cost model's own: an
-    os array's PEs are the prototype (unless border units take part of the PE's work: then the
-    array's PE inventory is a narrower one, not the standalone PE the bench synthesises), so
+    os array's PEs are the prototype (unless border units or the slot take part of the PE's work:
+    then the array's PE inventory is a narrower one, not the standalone PE the bench synthesises), so
     cost.hardware's PE step energy (dynamic) plus the PE's idle energy over its II cycles is
     models.energy_vs_sta.pe_step_energy_pj, to rounding."""
     from models.energy_vs_sta import pe_step_energy_pj

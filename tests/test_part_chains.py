@@ -1,8 +1,7 @@
 """Every PE kind's inventory names what drives each combinational part (models.inventory.driven),
 by one rule read from the hardware file: one test per kind pins its chain against the RTL's
-structure (which signal feeds which), and one checks the rule holds for every registered variant
-(the bit-serial PEs excepted until their chain lands). Widths come from the PEs' properties and
-hardware constants, never retyped."""
+structure (which signal feeds which), and one checks the rule holds for every registered variant.
+Widths come from the PEs' properties and hardware constants, never retyped."""
 
 import pytest
 
@@ -18,14 +17,15 @@ from models.ant_gemm import ant_pe_items
 from models.bitfusion_gemm import bitfusion_pe_items
 from models.design import DesignConfig
 from models.fp8_gemm import fp8_pe_items
-from models.inventory import design_items, int8_pe_items, ovp_pe_items, shiftadd_pe_items, unit_items
+from models.inventory import (bitserial_pe_items, design_items, int8_pe_items, ovp_pe_items, shiftadd_pe_items,
+                              unit_items)
 from models.lmul_gemm import lmul_pe_items
 from models.mx_gemm import conversion_paths
 from models.registry import PE_KINDS, get_kind
 from models.wfp16_gemm import wfp16_pe_items
 
-#: kinds whose inventories do not name their chains yet (another change: the bit-serial PEs)
-PENDING = ("bitserial", "bitserial_fp16")
+#: kinds whose inventories do not name their chains yet
+PENDING = ()
 REGISTERS = ("reg", "reg_en")
 
 
@@ -284,3 +284,26 @@ def test_lut_chain_unchanged_by_the_rule():
     entry = unit_items(pe)[0]
     assert entry[:2] == ("mux", (pe.act_width // ENTRY_WIDTH, ENTRY_WIDTH))
     assert _fed(entry)[0] == {"act"}
+
+
+@pytest.mark.parametrize("acc_in_bits", [None, 0])
+def test_bitserial_chain(acc_in_bits):
+    """Per cycle: the term index selects the weight's term; its shift field shifts act, its
+    presence bit gates the shifted word, its sign the accumulate applies (scnegadd) to the gated
+    word and the base: acc_in or the register (row 0: the register, gated)."""
+    pe = get_kind("bitserial").prototype()
+    parts = bitserial_pe_items(pe, acc_in_bits)
+    index, step, _ = parts[-3:]
+    term, moved, gated, base, accumulate, acc = parts[:6]
+    assert term[0] == "mux" and _fed(term) == ({"weight"}, {"sel": index[:2]})
+    assert step[0] == "add" and step.drivers == (index,)
+    assert moved[0] == "shiftn" and moved.drivers[0] == "act" and dict(moved.inputs)["sh"] is term
+    assert gated[0] == "and" and gated.drivers == (moved, term)
+    assert accumulate[0] == "scnegadd" and accumulate.drivers[:2] == (gated, base)
+    assert dict(accumulate.inputs)["s"] is term and acc[0] == "reg_en"
+    if acc_in_bits == 0:
+        assert base[0] == "and" and base.drivers == (acc,)
+    else:
+        assert base[0] == "mux" and base.drivers == ("acc_in", acc)
+    os_parts = bitserial_pe_items(pe, os_slot=True)
+    assert os_parts[3][0] == "scnegadd" and os_parts[3].drivers[1] is os_parts[4]

@@ -105,14 +105,16 @@ def test_a_part_fed_by_a_part_sees_its_output():
 
 
 def test_lut_pe_names_its_chain():
-    """The LUT PE's inventory names what feeds what (the plane select -> entry mux -> negation
-    and sign select -> the Horner add) and keeps its counts."""
+    """The LUT PE's inventory names what feeds what (the plane select -> entry mux -> its
+    conditional negation by the nibble's sign -> the Horner add) and keeps its counts."""
     pe = get_kind("lut").prototype()
     parts = unit_items(pe)
-    entry, negated, term = parts[:3]
+    entry, term = parts[:2]
     assert entry[:2] == ("mux", (pe.act_width // ENTRY_WIDTH, ENTRY_WIDTH))
     assert dict(entry.inputs)["sel"][:2] == ("mux", (pe.weight_bits, GROUP))
-    assert negated.drivers == (entry,) and term.drivers[:2] == (entry, negated)
+    # the nibble's sign bit negates the entry (one scneg: the negation and its select merged)
+    assert term[:2] == ("scneg", (ENTRY_WIDTH, ENTRY_WIDTH + 1)) and term.drivers[0] is entry
+    assert dict(term.inputs)["s"] is dict(entry.inputs)["sel"]
     horner = next(p for p in parts if p[0] == "add" and p[3] == "step_cycle" and term in p.drivers)
     assert horner[1] == (ENTRY_WIDTH + pe.weight_bits,)
     pa = part_activity.part_activity("lut", (), "minilm")

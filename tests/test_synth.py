@@ -97,13 +97,19 @@ def test_lut_table_precompute_has_no_multiplier_and_the_model_adders(tools):
         if re.match(r"\$(add|sub|neg)_", cell):
             adders[int(cell.rsplit("_", 1)[1])] += n
     proto = synth._kind_and_pe("lut", ())[1]
-    # (result width, word cells) per primitive: an add/subtract pair is two cells
-    result_width = {"add": lambda w: (w, 1), "addn": lambda w, b: (w, 1), "addsubn": lambda w, b: (w, 2),
-                    "neg": lambda a, w: (w, 1)}
+
+    def signtree(g, b, w):
+        # the negation (b + 1 bits), then 2**l add/subtracts one bit wider per level l, up to w
+        return collections.Counter({b + 1: 1}) + sum(
+            (collections.Counter({min(b + 1 + level, w): 2 ** level}) for level in range(1, g)),
+            collections.Counter())
+    # the word-level add / sub / negate cells (by result width) each primitive stands for
+    result_cells = {"add": lambda w: {w: 1}, "addn": lambda w, b: {w: 1}, "addsubn": lambda w, b: {w: 2},
+                    "neg": lambda a, w: {w: 1}, "signtree": signtree}
     counted = collections.Counter()
     for p, widths, n, _ in inventory.unit_items(synth.border_unit(proto, "act_border")):
-        width, cells = result_width[p](*widths)
-        counted[width] += n * cells
+        for width, cells in result_cells[p](*widths).items():
+            counted[width] += n * cells
     assert adders == counted
     with pytest.raises(ValueError, match="no weight border"):
         synth.unit_verilog("lut", "weight_border")
@@ -137,7 +143,8 @@ def test_model_vs_synthesis_table(tools):
 
 
 @pytest.mark.parametrize("family, widths", [("add", (8,)), ("mac", (8, 8, 32)), ("reg_en", (8,)),
-                                            ("rom", (8, 4)), ("eqc", (4,)), ("lead1", (8,))])
+                                            ("rom", (8, 4)), ("eqc", (4,)), ("lead1", (8,)),
+                                            ("tmult", (32, 4, 32)), ("horner", (32, 4, 32))])
 def test_primitive_table_is_what_synthesis_gives(tools, family, widths):
     """The stored primitive table is reproducible: the family's generated Verilog through the
     `pearray synth` flow gives the stored area and flops, under the stored liberty hash."""
