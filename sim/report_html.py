@@ -199,7 +199,8 @@ DECISION_COLUMNS = (
            group=PE_COUNT),
     Column("mm²", "area_mm2", title="area (mm², 45 nm)", group=PE_COUNT),
     Column("shape", "ea_shape", title="array rows x columns", group=EQUAL_AREA),
-    Column("mm² (vs INT8)", "ea_area", title="area (mm²) and its difference from INT8 32x32's", group=EQUAL_AREA),
+    Column("mm² (vs INT8)", "ea_area", html.escape, "area (mm²) and its difference from INT8 32x32's",
+           EQUAL_AREA),
     Column("TOPS/W", "ea_tops_per_w", title="TOPS/W, incl. SRAM and DRAM", group=EQUAL_AREA),
     Column("TOPS/mm²", "ea_tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=EQUAL_AREA),
     Column("TOPS/mm² at Fmax", "ea_tops_per_mm2_bounded_fmax",
@@ -409,12 +410,14 @@ def _decision_row_class(row):
 def pareto_section(data):
     frame = decision_frame(data)
     workload = primary_workload(data)
+    limit = quality_limit(data)
     png = plots.pareto(frame, "gemm_out_sqnr_db", "GEMM output SQNR (dB, real MiniLM tensors)",
                        [("tops_per_w", f"TOPS/W on {workload} (incl. SRAM + DRAM)"),
                         ("tops_per_mm2_bounded", f"TOPS/mm² on {workload}, DRAM-bounded")],
-                       acceptable=frame.acceptable.to_numpy())
+                       acceptable=frame.acceptable.to_numpy(),
+                       threshold=limit.value if limit.column == "gemm_out_sqnr_db" else None)
     return (f"<p class='note'>Hollow grey points: designs over the accuracy threshold "
-            f"({html.escape(quality_limit(data).describe())}) or not measured; the front is drawn among "
+            f"({html.escape(limit.describe())}) or not measured; the front is drawn among "
             f"the others.</p>" + figure(png, "Pareto fronts"))
 
 

@@ -156,12 +156,14 @@ def _legends(fig, families, bits, front=True, greyed=False):
                title_fontsize=8)
 
 
-def pareto(frame, quality, quality_label, metrics, acceptable=None):
+def pareto(frame, quality, quality_label, metrics, acceptable=None, threshold=None):
     """Quality (higher is better) against each (column, axis label) of ``metrics``, one panel each:
     the Pareto front drawn, colour by family (``pe``), marker by ``weight_bits``, labels placed
     without overlaps. ``frame``: one row per design with ``design``, ``pe``, ``weight_bits``.
     ``acceptable``: per row, whether the design's accuracy is acceptable; the others are drawn
-    hollow and grey and left out of the front (None: every row counts)."""
+    hollow and grey and left out of the front (None: every row counts). ``threshold``: the
+    quality the acceptable designs reach, drawn as a dotted line (None: when the threshold is on
+    another metric than the plotted one)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 5.2))
     axes = np.atleast_1d(axes)
@@ -181,6 +183,10 @@ def pareto(frame, quality, quality_label, metrics, acceptable=None):
         front[ok] = pareto_mask(xs[ok], ys[ok])
         order = np.argsort(xs[front])
         ax.plot(xs[front][order], ys[front][order], "--", color="0.5", zorder=2, drawstyle="steps-pre")
+        if threshold is not None:
+            ax.axhline(threshold, ls=":", color="0.4", lw=1, zorder=1)
+            ax.annotate("acceptable accuracy", (0.01, threshold), xycoords=("axes fraction", "data"),
+                        xytext=(0, 2), textcoords="offset points", fontsize=7, color="0.4", va="bottom")
         ax.set(xlabel=label, ylabel=quality_label)
         ax.grid(alpha=0.3)
         ax.margins(0.18)
