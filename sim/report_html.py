@@ -1,8 +1,10 @@
 """The report's page (``index.html``) and its one-screen Markdown summary.
 
 The page answers "which design gives the best TOPS/W and TOPS/mm^2 at acceptable accuracy" on
-its first screen: a verdict line, a table of contents and the decision table; then plots and
-compact tables; every full table is a linked CSV.
+its first screen: a verdict line, the one-line answer (:func:`answer`), a table of contents and
+the decision table, whose designs over the stated accuracy threshold
+(:mod:`sim.report_acceptance`) are greyed and kept off the Pareto front; then the Pareto plots;
+the other sections are folded behind their titles; every full table is a linked CSV.
 
 Adding a section is a local change: write a function ``(data) -> html`` (``data`` a
 :class:`sim.report.ReportData`; :func:`table` formats a DataFrame readably, :func:`figure` embeds
@@ -628,12 +630,13 @@ def page(data, columns, extra_sections=()):
 
 def summary(data, seconds):
     """summary.md: the verdict and the decision table in Markdown."""
-    lines = ["# pearray report", "", answer(data), ""]
+    lines = ["# pearray report", ""]
     if data.failing:
         lines += [f"**FAILING: {', '.join(data.failing)}** (see verification.csv)", ""]
     else:
         lines += [f"All {len(data['verification.csv'])} designs bit-exact on real MiniLM tensors, "
                   f"RTL cycles == model.", ""]
+    lines += [answer(data), ""]
     frame = decision_frame(data)
     columns = decision_columns(data)
     shown = frame[[c.column for c in columns]].copy()
