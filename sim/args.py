@@ -62,6 +62,24 @@ def positive_float(text):
     return value
 
 
+def bounded_float(low=-math.inf, high=math.inf):
+    """For argparse's ``type=``: a finite number in [``low``, ``high``] (``nan`` and ``inf`` are
+    refused)."""
+    span = ("a finite number" if (low, high) == (-math.inf, math.inf) else
+            f"a number >= {low:g}" if high == math.inf else f"a number in [{low:g}, {high:g}]")
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {span}, got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"expected {span}, got {text!r}")
+        return value
+    parse.__name__ = span
+    return parse
+
+
 def seed_int(text):
     """A random seed: an integer >= 0 (numpy's generators refuse negative seeds)."""
     try:

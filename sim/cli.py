@@ -22,12 +22,14 @@ from models.registry import PE_KINDS, get_kind
 from models.workload_files import is_workload_file, load_workload_file
 from models.workloads import get_workload
 
-from . import accuracy_cli, claims_cli, cost_cli, sweep_cli
+from . import accuracy_cli, claims_cli, cost_cli, report_acceptance, sweep_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths, check_tile,
-                   check_gemm_size, flag_message, option_flag, pe_options, positive_int, seed_int)
+                   check_gemm_size, flag_message, option_flag, pe_options, positive_int, seed_int,
+                   bounded_float)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
                     write_file_atomically)
 from .report import build_report, check_report_out, designs
+from .report_acceptance import Acceptance
 from .run import SimulationError, simulate_gemm
 from .simulators import DEFAULT_SIMULATOR, SIMULATORS, get_simulator
 from .toolchain import ToolchainError
@@ -236,7 +238,11 @@ def report_workload(text):
 def cmd_report(args):
     workload = None if args.workload is None else report_workload(args.workload)
     check_report_out(args.out)
-    failing = build_report(args.out, quick=args.quick, workload=workload)
+    try:
+        acceptance = Acceptance(args.max_delta_ppl, args.min_spearman, args.min_sqnr)
+    except ValueError as e:
+        raise BadInput(f"report: {e}") from None
+    failing = build_report(args.out, quick=args.quick, workload=workload, acceptance=acceptance)
     print((Path(args.out) / "index.html").absolute())
     return EXIT_FAIL if failing else EXIT_OK
 
@@ -347,6 +353,19 @@ def build_parser():
                         "Llama-2-7B prefill/decode (every cost, energy and roofline section), and the "
                         "decision table ranks on it (default: none, the decision table ranks on "
                         "minilm-l6)")
+    p.add_argument("--max-delta-ppl", metavar="PCT", type=bounded_float(0),
+                   default=report_acceptance.DEFAULT_MAX_DELTA_PPL_PCT,
+                   help="acceptable accuracy: the largest SmolLM2 perplexity increase over fp32, in "
+                        "percent, a design may have to be recommended (decision table, Pareto front, "
+                        "the one-line answer); applies when perplexity was measured")
+    p.add_argument("--min-spearman", metavar="RHO", type=bounded_float(-1, 1),
+                   default=report_acceptance.DEFAULT_MIN_SPEARMAN,
+                   help="acceptable accuracy when only MiniLM-L6 similarity was measured: the lowest "
+                        "Spearman against the fp32 model, in [-1, 1]")
+    p.add_argument("--min-sqnr", metavar="DB", type=bounded_float(),
+                   default=report_acceptance.DEFAULT_MIN_SQNR_DB,
+                   help="acceptable accuracy when only GEMM-level quality is available: the lowest "
+                        "SQNR (dB) of the dequantised GEMM output on the real MiniLM tensors")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sim", help="simulate one GEMM (Verilator or Icarus) against the golden model",

@@ -47,7 +47,7 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import build, report_accuracy, report_claims, report_html, report_intfp, report_timing, run
+from . import build, report_acceptance, report_accuracy, report_claims, report_html, report_intfp, report_timing, run
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -79,6 +79,8 @@ class ReportPlan:
     # the user's network (``pearray report --workload``): (label, tuple of Gemm), costed beside
     # WORKLOADS and ranked on by the decision table; None: the default workloads only
     user_workload: tuple = None
+    # the accuracy a design needs for the decision table to recommend it (``report --max-delta-ppl``)
+    acceptance: report_acceptance.Acceptance = report_acceptance.Acceptance()
 
     @property
     def workloads(self):
@@ -482,11 +484,12 @@ def check_report_out(out, flag="--out"):
     check_output_dir(out, flag, marker=REPORT_MARKER, own_names=report_files())
 
 
-def build_report(out, quick=False, progress=None, workload=None):
+def build_report(out, quick=False, progress=None, workload=None, acceptance=None):
     """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
     empty or a previous report (checked before any work: :func:`check_report_out`); the report is
     built beside it and replaces it whole at the end. ``workload``: (label, GEMMs) of the user's
-    network (:attr:`ReportPlan.user_workload`), or None. Progress lines (i/N, elapsed, ETA) go to
+    network (:attr:`ReportPlan.user_workload`), or None. ``acceptance``: the accuracy threshold
+    (:class:`sim.report_acceptance.Acceptance`; None: its defaults). Progress lines (i/N, elapsed, ETA) go to
     stderr."""
     started = time.perf_counter()
     out = Path(out)
@@ -496,6 +499,8 @@ def build_report(out, quick=False, progress=None, workload=None):
         plan = ReportPlan.default(quick)
         if workload is not None:
             plan = replace(plan, user_workload=workload)
+        if acceptance is not None:
+            plan = replace(plan, acceptance=acceptance)
         progress = progress or Progress(steps(plan), "pearray report")
         with warnings.catch_warnings():
             # prototype PEs built only to read their contract properties (and the ones an array

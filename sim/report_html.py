@@ -1,8 +1,10 @@
 """The report's page (``index.html``) and its one-screen Markdown summary.
 
 The page answers "which design gives the best TOPS/W and TOPS/mm^2 at acceptable accuracy" on
-its first screen: a verdict line, a table of contents and the decision table; then plots and
-compact tables; every full table is a linked CSV.
+its first screen: a verdict line, the one-line answer (:func:`answer`), a table of contents and
+the decision table, whose designs over the stated accuracy threshold
+(:mod:`sim.report_acceptance`) are greyed and kept off the Pareto front; then the Pareto plots;
+the other sections are folded behind their titles; every full table is a linked CSV.
 
 Adding a section is a local change: write a function ``(data) -> html`` (``data`` a
 :class:`sim.report.ReportData`; :func:`table` formats a DataFrame readably, :func:`figure` embeds
@@ -20,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from . import report_claims, report_intfp
+from .report_acceptance import Acceptance
 from . import report_plots as plots
 
 PRIMARY_WORKLOAD = "minilm-l6"
@@ -30,8 +33,12 @@ body{font-family:system-ui,sans-serif;max-width:1340px;margin:0 auto;padding:0 1
 h1{margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:2px;margin-top:28px}
 table{border-collapse:collapse;font-size:12px;margin:6px 0}
 td,th{border:1px solid #ccc;padding:2px 6px} th{background:#f3f3f3}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td{overflow-wrap:normal;word-break:keep-all;hyphens:none} th[title]{text-decoration:underline dotted}
 tr.pareto td{background:#eef7ee} .FAIL{color:#b00;font-weight:bold} .PASS{color:#070}
+tr.unacceptable td{color:#999;background:#fafafa}
+.answer{font-size:16px;padding:6px 10px;border-left:4px solid #2a7;background:#f4faf6;max-width:1300px}
+summary h2,summary h3{display:inline-block;margin:14px 0 4px;border:0} section>details>summary{border-bottom:1px solid #ddd}
 .verdict{font-size:18px;font-weight:bold;padding:6px 10px;border-radius:4px;background:#f6f6f6}
 .verdict.FAIL{background:#fde8e8} .note{font-size:13px;color:#444;max-width:1200px}
 img{max-width:100%;height:auto} nav ul{columns:3;font-size:14px} details{margin:4px 0}
@@ -73,13 +80,40 @@ def _cell(value, fmt):
     return html.escape(str(value)), False
 
 
-def table(frame, headers=None, formats=None, row_class=None, table_id=None):
+def _head(headers, titles, groups):
+    """The <thead>: one row, or with ``groups`` a row of group headers above the grouped columns
+    (a column without a group spans both rows)."""
+    def th(column, extra=""):
+        title = titles.get(column)
+        return (f"<th{extra}{f' title={html.escape(title, quote=True)!r}' if title else ''}>"
+                f"{html.escape(headers[column])}</th>")
+    if not groups:
+        return "<tr>" + "".join(th(c) for c in headers) + "</tr>"
+    top, bottom, columns = [], [], list(headers)
+    i = 0
+    while i < len(columns):
+        group = groups.get(columns[i])
+        if group is None:
+            top.append(th(columns[i], " rowspan='2'"))
+            i += 1
+            continue
+        run = [c for c in columns[i:]]
+        run = run[:next((j for j, c in enumerate(run) if groups.get(c) != group), len(run))]
+        top.append(f"<th colspan='{len(run)}'>{html.escape(group)}</th>")
+        bottom += [th(c) for c in run]
+        i += len(run)
+    return "<tr>" + "".join(top) + "</tr><tr>" + "".join(bottom) + "</tr>"
+
+
+def table(frame, headers=None, formats=None, row_class=None, table_id=None, titles=None, groups=None):
     """``frame`` as an HTML table: ``headers`` renames columns (and picks them, in order),
-    ``formats`` maps a column to a function value -> HTML text, ``row_class`` a row -> CSS class."""
+    ``formats`` maps a column to a function value -> HTML text, ``row_class`` a row -> CSS class,
+    ``titles`` a column to its header's tooltip (the long name a short header stands for),
+    ``groups`` a column to a group header spanning its neighbours of the same group."""
     headers = headers or {c: c for c in frame.columns}
     formats = formats or {}
-    parts = [f"<table{f' id={table_id!r}' if table_id else ''}><thead><tr>"
-             + "".join(f"<th>{html.escape(h)}</th>" for h in headers.values()) + "</tr></thead><tbody>"]
+    parts = [f"<table{f' id={table_id!r}' if table_id else ''}><thead>"
+             + _head(headers, titles or {}, groups or {}) + "</thead><tbody>"]
     for _, row in frame.iterrows():
         css = row_class(row) if row_class else ""
         cells = []
@@ -135,28 +169,44 @@ def status(value):
 
 @dataclass(frozen=True)
 class Column:
-    """A decision-table column: header, the source column of :func:`decision_frame`, a format."""
+    """A decision-table column: a short header (so the table fits 1400 px), the source column of
+    :func:`decision_frame`, a format, the long name (the header's tooltip and the legend) and the
+    budget group it sits under (None: its header spans both header rows)."""
     header: str
     column: str
     fmt: Callable = None
+    title: str = None
+    group: str = None
+
+    @property
+    def qualified(self):
+        """The header with its group: summary.md's header, where there are no group rows."""
+        return f"{self.group}: {self.header}" if self.group else self.header
 
 
+PE_COUNT, EQUAL_AREA = "equal PE count", "equal area"
 DECISION_COLUMNS = (
-    Column("Pareto", "pareto", lambda v: "★" if v else ""),
+    Column("★", "pareto", lambda v: "★" if v else "",
+           "Pareto-optimal among the designs of acceptable accuracy, in (quality, TOPS/W, DRAM-bounded "
+           "TOPS/mm²) at equal PE count"),
     Column("design", "design"),
-    Column("PE family", "pe"),
-    Column("W/A code bits", "bits"),
-    Column("GEMM out SQNR (dB)", "gemm_out_sqnr_db"),
-    Column("TOPS/W (same at Fmax)", "tops_per_w"),
-    Column("TOPS/mm² (DRAM-bounded)", "tops_per_mm2_bounded"),
-    Column("Fmax (MHz, 45 nm)", "fmax_mhz"),
-    Column("TOPS/mm² bounded at Fmax", "tops_per_mm2_bounded_fmax"),
-    Column("area (mm²)", "area_mm2"),
-    Column("equal area: shape", "ea_shape"),
-    Column("equal area: mm² (vs INT8)", "ea_area"),
-    Column("equal area: TOPS/W", "ea_tops_per_w"),
-    Column("equal area: TOPS/mm² bounded", "ea_tops_per_mm2_bounded"),
-    Column("equal area: TOPS/mm² at Fmax", "ea_tops_per_mm2_bounded_fmax"),
+    Column("family", "pe", title="PE family (registry kind)"),
+    Column("W/A bits", "bits", title="bits per weight / activation element code as the buffers hold it"),
+    Column("acc.", "acceptable", lambda v: "yes" if v else "no", "accuracy within the stated threshold"),
+    Column("SQNR dB", "gemm_out_sqnr_db", title="GEMM output SQNR (dB) on the whole real MiniLM tensors"),
+    Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
+    Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
+    Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),
+    Column("TOPS/mm² at Fmax", "tops_per_mm2_bounded_fmax", title="TOPS/mm², DRAM-bounded, at the design's Fmax",
+           group=PE_COUNT),
+    Column("mm²", "area_mm2", title="area (mm², 45 nm)", group=PE_COUNT),
+    Column("shape", "ea_shape", title="array rows x columns", group=EQUAL_AREA),
+    Column("mm² (vs INT8)", "ea_area", html.escape, "area (mm²) and its difference from INT8 32x32's",
+           EQUAL_AREA),
+    Column("TOPS/W", "ea_tops_per_w", title="TOPS/W, incl. SRAM and DRAM", group=EQUAL_AREA),
+    Column("TOPS/mm²", "ea_tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=EQUAL_AREA),
+    Column("TOPS/mm² at Fmax", "ea_tops_per_mm2_bounded_fmax",
+           title="TOPS/mm², DRAM-bounded, at the design's Fmax", group=EQUAL_AREA),
 )
 
 
@@ -164,6 +214,8 @@ DECISION_COLUMNS = (
 # preference: (column, header naming the metric, +1 higher is better / -1 lower is better)
 MODEL_METRICS = (("delta_ppl_pct", "SmolLM2 Δ perplexity vs fp32 (%, lower is better)", -1),
                  ("spearman_fp32", "MiniLM-L6 similarity Spearman vs fp32 (higher is better)", +1))
+# the decision table's short header of each whole-model metric (the long one is its tooltip)
+MODEL_METRIC_HEADERS = {"delta_ppl_pct": "Δ ppl %", "spearman_fp32": "ρ vs fp32"}
 
 
 def primary_workload(data):
@@ -188,16 +240,31 @@ def decision_columns(data):
     if metric is None:
         return DECISION_COLUMNS
     at = [c.column for c in DECISION_COLUMNS].index("gemm_out_sqnr_db")
-    return DECISION_COLUMNS[:at] + (Column(metric[1], "model_quality"),) + DECISION_COLUMNS[at:]
+    return (DECISION_COLUMNS[:at] + (Column(MODEL_METRIC_HEADERS[metric[0]], "model_quality", title=metric[1]),)
+            + DECISION_COLUMNS[at:])
+
+
+def acceptance(data):
+    """The accuracy threshold of the report (:class:`sim.report_acceptance.Acceptance`)."""
+    return getattr(data.plan, "acceptance", None) or Acceptance()
+
+
+def quality_limit(data):
+    """The :class:`sim.report_acceptance.Limit` that applies: the one of the metric the decision
+    table ranks on (:func:`model_metric`, else the GEMM output SQNR)."""
+    metric = model_metric(data)
+    return acceptance(data).limit(metric[0] if metric else "gemm_out_sqnr_db")
 
 
 def decision_frame(data, workload=None):
     """One row per design: quality, the equal-PE-count figures and the equal-area ones on
     ``workload`` (default :func:`primary_workload`), Pareto-optimal rows marked, sorted Pareto
-    first then by bounded TOPS/mm^2. Quality is the whole-model metric of :func:`model_metric`
-    (column ``model_quality``) when one exists, else the GEMM output SQNR; the Pareto marks are
-    computed in (quality, TOPS/W, bounded TOPS/mm^2 at an equal PE count), and a design without
-    the quality metric (not computed, or skipped) is neither marked nor counted. ``fmax_mhz``
+    first, then acceptable, then by bounded TOPS/mm^2. Quality is the whole-model metric of
+    :func:`model_metric` (column ``model_quality``) when one exists, else the GEMM output SQNR;
+    ``acceptable`` says whether it is within :func:`quality_limit` (False when unknown); the
+    Pareto marks are computed among the acceptable designs only, in (quality, TOPS/W, bounded
+    TOPS/mm^2 at an equal PE count), so a design without the quality metric (not computed, or
+    skipped) or over the threshold is neither marked nor counted. ``fmax_mhz``
     and the ``*_fmax`` figures (each design at its own clock) are NaN when no timing ran."""
     workload = workload or primary_workload(data)
     costs = data["costs.csv"]
@@ -223,13 +290,55 @@ def decision_frame(data, workload=None):
         frame["model_quality"] = data["model_quality.csv"].set_index("design")[column].reindex(frame.index)
         frame["_quality"] = sign * frame.model_quality
         quality = "_quality"
+    frame["acceptable"] = quality_limit(data).accepts(frame["model_quality" if metric else quality])
     objectives = frame[[quality, "tops_per_w", "tops_per_mm2_bounded"]].to_numpy(float)
-    known = ~np.isnan(objectives).any(axis=1)
-    frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[known])
-                       for k, p in zip(known, objectives)]
+    ranked = ~np.isnan(objectives).any(axis=1) & frame.acceptable.to_numpy()
+    frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[ranked])
+                       for k, p in zip(ranked, objectives)]
     frame = frame.drop(columns=["_quality"], errors="ignore")
-    frame = frame.reset_index().sort_values(["pareto", "tops_per_mm2_bounded"], ascending=False)
+    frame = frame.reset_index().sort_values(["pareto", "acceptable", "tops_per_mm2_bounded"], ascending=False)
     return frame
+
+
+def _best(frame, column):
+    """The acceptable row of ``frame`` with the highest ``column`` (None if there is none)."""
+    ok = frame[frame.acceptable & frame[column].notna()]
+    return None if ok.empty else ok.loc[ok[column].idxmax()]
+
+
+def answer(data, frame=None):
+    """The one-line answer to "which design gives the best TOPS/W and TOPS/mm² at acceptable
+    accuracy", read from the decision table's rows (``frame``, default :func:`decision_frame`):
+    the best acceptable design by TOPS/W and by DRAM-bounded TOPS/mm² at each budget, with the
+    threshold and the quality each reached. Plain text (the page escapes it, summary.md reads it)."""
+    frame = decision_frame(data) if frame is None else frame
+    limit = quality_limit(data)
+    plan = data.plan
+    quality = "model_quality" if "model_quality" in frame else "gemm_out_sqnr_db"
+
+    def quality_text(row):
+        value = row[quality]
+        if limit.column == "delta_ppl_pct":
+            return f"Δ ppl {percent(value)}"
+        if limit.column == "spearman_fp32":
+            return f"ρ {number(value)}"
+        return f"SQNR {number(value)} dB"
+
+    ok = int(frame.acceptable.sum())
+    threshold = f"acceptable: {limit.describe()}, {ok} of {len(frame)} designs"
+    where = f"on {primary_workload(data)}, 45 nm, 500 MHz, LPDDR4"
+    if not ok:
+        return (f"No design reaches acceptable accuracy ({limit.describe()}) {where}; the threshold is "
+                f"set by {limit.flag}.")
+    best = []
+    for prefix in ("", "ea_"):
+        w, a = _best(frame, f"{prefix}tops_per_w"), _best(frame, f"{prefix}tops_per_mm2_bounded")
+        best.append((f"{w.design} ({number(w[f'{prefix}tops_per_w'])} TOPS/W, {quality_text(w)})",
+                     f"{a.design} ({number(a[f'{prefix}tops_per_mm2_bounded'])} TOPS/mm², {quality_text(a)})"))
+    side = f"{plan.workload_rows}x{plan.workload_cols}"
+    return (f"Best TOPS/W at acceptable accuracy: {best[0][0]}; best bounded TOPS/mm²: {best[0][1]}; at "
+            f"{PE_COUNT} ({side}) {where} ({threshold}). At {EQUAL_AREA} (INT8 {side}'s area): best "
+            f"TOPS/W {best[1][0]}; best bounded TOPS/mm² {best[1][1]}.")
 
 
 def verdict(data):
@@ -267,7 +376,21 @@ def decision_section(data):
     workload = primary_workload(data)
     described = (f"{workload} (sequence 128)" if workload == PRIMARY_WORKLOAD
                  else f"{html.escape(workload)} (your workload)")
-    return (f"<p class='note'>{described}, 45 nm, 500 MHz, LPDDR4. {quality_note}TOPS/W "
+    limit = quality_limit(data)
+    titles = {c.column: c.title for c in columns if c.title}
+    groups = {c.column: c.group for c in columns if c.group}
+    legend = "; ".join(f"<b>{html.escape(c.header)}</b>{f' ({html.escape(c.group)})' if c.group else ''}: "
+                       f"{html.escape(c.title)}" for c in columns if c.title)
+    unacceptable = int((~frame.acceptable).sum())
+    return (f"<p class='note'>Acceptable accuracy: {html.escape(limit.describe())} (set by "
+            f"<code>pearray report {limit.flag}</code>). {unacceptable} grey row"
+            f"{'s' if unacceptable != 1 else ''} are over it or not measured: not recommended, no ★; the "
+            f"Pareto front is computed among the acceptable designs. Column legend below the table; "
+            f"hover a header for its full name.</p>"
+            + table(frame, headers, formats, row_class=_decision_row_class, table_id="decision",
+                    titles=titles, groups=groups)
+            + f"<details><summary>Legend and method</summary><p class='note'>{legend}.</p>"
+            f"<p class='note'>{described}, 45 nm, 500 MHz, LPDDR4. {quality_note}TOPS/W "
             f"includes SRAM and DRAM energy. TOPS/mm² divides the DRAM-roofline-bounded throughput by "
             f"the area (the compute-bound figure is tops_per_mm2_compute in {link('costs.csv')}). "
             f"Left: every design on a {plan.workload_rows}x{plan.workload_cols} array (equal PE count); "
@@ -279,17 +402,25 @@ def decision_section(data):
             f"did not run); the Fmax columns are the same design points run at that clock, the DRAM "
             f"roofline unchanged. TOPS/W does not depend on the clock in this model (energy per "
             f"operation and per cycle; osu018 leakage, taken at the characterisation clock, is ~1e-5 of the clock energy).</p>"
-            + table(frame, headers, formats, row_class=lambda r: "pareto" if r.pareto else "",
-                    table_id="decision"))
+            f"</details>")
+
+
+def _decision_row_class(row):
+    return "pareto" if row.pareto else "" if row.acceptable else "unacceptable"
 
 
 def pareto_section(data):
     frame = decision_frame(data)
     workload = primary_workload(data)
+    limit = quality_limit(data)
     png = plots.pareto(frame, "gemm_out_sqnr_db", "GEMM output SQNR (dB, real MiniLM tensors)",
                        [("tops_per_w", f"TOPS/W on {workload} (incl. SRAM + DRAM)"),
-                        ("tops_per_mm2_bounded", f"TOPS/mm² on {workload}, DRAM-bounded")])
-    return figure(png, "Pareto fronts")
+                        ("tops_per_mm2_bounded", f"TOPS/mm² on {workload}, DRAM-bounded")],
+                       acceptable=frame.acceptable.to_numpy(),
+                       threshold=limit.value if limit.column == "gemm_out_sqnr_db" else None)
+    return (f"<p class='note'>Hollow grey points: designs over the accuracy threshold "
+            f"({html.escape(limit.describe())}) or not measured; the front is drawn among "
+            f"the others.</p>" + figure(png, "Pareto fronts"))
 
 
 def _synth_array_mm2(data):
@@ -342,12 +473,15 @@ def workloads_section(data):
         frame["memory_bound"] = [folded(f"{count} layers", names.split()) if isinstance(names, str) and names
                                  else "none" for count, names in zip(frame.memory_bound_count,
                                                                      frame.memory_bound_layers)]
-        parts.append(f"<h3>{html.escape(workload)}, equal PE count</h3>" + table(
+        title = f"<h3>{html.escape(workload)}, equal PE count</h3>"
+        # the primary workload's table shown, the others folded (every row is in costs.csv)
+        parts.append((title if workload == primary_workload(data) else
+                      f"<details><summary>{title}</summary>") + table(
             frame, {"design": "design", "cycles": "cycles", "pe_busy": "PE busy",
                     "mac_util_vs_int8": "MAC util. vs INT8 array", "tops_compute": "TOPS (compute-bound)",
                     "tops_bounded": "TOPS (DRAM-bounded)", "pj_per_mac": "pJ/MAC", "tops_per_w": "TOPS/W",
                     "memory_bound": "memory-bound layers"},
-            {"memory_bound": lambda v: v}))
+            {"memory_bound": lambda v: v}) + ("" if workload == primary_workload(data) else "</details>"))
     layers = data["workload_cycles.csv"]
     bandwidth, peak = data.roof
     parts.append(f"<p class='note'>{prose(data.memory_note)}</p>")
@@ -451,14 +585,17 @@ def files_section(data, columns):
 
 @dataclass(frozen=True)
 class Section:
+    """A section of the page; ``open``: shown unfolded (the first screen's), else folded behind
+    its title so the page opens short."""
     anchor: str
     title: str
     render: Callable
+    open: bool = False
 
 
 SECTIONS = (
-    Section("decision", "Decision table", decision_section),
-    Section("pareto", "Quality against efficiency (Pareto fronts)", pareto_section),
+    Section("decision", "Decision table", decision_section, open=True),
+    Section("pareto", "Quality against efficiency (Pareto fronts)", pareto_section, open=True),
     Section("intfp", "INT vs FP: integer, floating point and block-scaled formats", intfp_section),
     Section("breakdown", "Where the area and the energy go", breakdown_section),
     Section("workloads", "Workloads: throughput, roofline, cycles per layer", workloads_section),
@@ -471,16 +608,21 @@ SECTIONS = (
 
 
 def page(data, columns, extra_sections=()):
-    """index.html: verdict, table of contents, the sections (then ``extra_sections``: sections
-    kept in their own modules), the data files."""
+    """index.html: verdict, the one-line answer, table of contents, the sections (then
+    ``extra_sections``: sections kept in their own modules; all but the ``open`` ones folded), the
+    data files."""
     sections = SECTIONS + tuple(extra_sections)
     toc = "".join(f"<li><a href='#{s.anchor}'>{html.escape(s.title)}</a></li>" for s in sections)
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width={WIDTH_PX}'><title>pearray report</title>"
              f"<style>{CSS}</style></head><body><h1>pearray report</h1>", verdict(data),
+             f"<p class='answer' id='answer'>{html.escape(answer(data))}</p>",
              f"<nav><ul>{toc}<li><a href='#files'>Data files</a></li></ul></nav>"]
     for s in sections:
-        parts.append(f"<section id='{s.anchor}'><h2>{html.escape(s.title)}</h2>{s.render(data)}</section>")
+        title = f"<h2>{html.escape(s.title)}</h2>"
+        body = (f"{title}{s.render(data)}" if s.open else
+                f"<details><summary>{title}</summary>{s.render(data)}</details>")
+        parts.append(f"<section id='{s.anchor}'>{body}</section>")
     parts.append(f"<section id='files'><h2>Data files</h2>{files_section(data, columns)}</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -494,6 +636,7 @@ def summary(data, seconds):
     else:
         lines += [f"All {len(data['verification.csv'])} designs bit-exact on real MiniLM tensors, "
                   f"RTL cycles == model.", ""]
+    lines += [answer(data), ""]
     frame = decision_frame(data)
     columns = decision_columns(data)
     shown = frame[[c.column for c in columns]].copy()
@@ -501,7 +644,8 @@ def summary(data, seconds):
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
             shown[column] = [number(v) for v in shown[column]]
-    shown.columns = [c.header for c in columns]
+    shown["acceptable"] = ["yes" if a else "no" for a in shown.acceptable]
+    shown.columns = [c.qualified for c in columns]
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
               report_claims.claims_markdown(data["claims.csv"]), ""]
     lines += [f"## Decision table ({primary_workload(data)}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",

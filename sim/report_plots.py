@@ -140,7 +140,7 @@ def _better(ax, where="upper right"):
                 arrowprops=dict(arrowstyle="->", color="0.3"))
 
 
-def _legends(fig, families, bits, front=True):
+def _legends(fig, families, bits, front=True, greyed=False):
     plt = _pyplot()
     colours, markers = family_colours(), bit_markers(bits)
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[f], label=f) for f in families]
@@ -148,15 +148,22 @@ def _legends(fig, families, bits, front=True):
                 for b in sorted(markers)]
     if front:
         handles.append(plt.Line2D([], [], ls="--", color="0.5", label="Pareto front"))
+    if greyed:
+        handles.append(plt.Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor="0.6",
+                                  color="0.6", label="over the accuracy threshold"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.02), title="colour: PE family (registry kind); marker: bits per weight code",
                title_fontsize=8)
 
 
-def pareto(frame, quality, quality_label, metrics):
+def pareto(frame, quality, quality_label, metrics, acceptable=None, threshold=None):
     """Quality (higher is better) against each (column, axis label) of ``metrics``, one panel each:
     the Pareto front drawn, colour by family (``pe``), marker by ``weight_bits``, labels placed
-    without overlaps. ``frame``: one row per design with ``design``, ``pe``, ``weight_bits``."""
+    without overlaps. ``frame``: one row per design with ``design``, ``pe``, ``weight_bits``.
+    ``acceptable``: per row, whether the design's accuracy is acceptable; the others are drawn
+    hollow and grey and left out of the front (None: every row counts). ``threshold``: the
+    quality the acceptable designs reach, drawn as a dotted line (None: when the threshold is on
+    another metric than the plotted one)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 5.2))
     axes = np.atleast_1d(axes)
@@ -165,17 +172,28 @@ def pareto(frame, quality, quality_label, metrics):
     numbered = set()
     for ax, (column, label) in zip(axes, metrics):
         xs, ys = frame[column].to_numpy(float), frame[quality].to_numpy(float)
-        for x, y, pe, bits in zip(xs, ys, frame.pe, frame.weight_bits):
-            ax.scatter(x, y, color=colours[pe], marker=markers[bits], s=46, zorder=3, edgecolor="k", lw=0.4)
-        front = pareto_mask(xs, ys)
+        ok = np.ones(len(xs), bool) if acceptable is None else np.asarray(acceptable, bool)
+        for x, y, pe, bits, good in zip(xs, ys, frame.pe, frame.weight_bits, ok):
+            if good:
+                ax.scatter(x, y, color=colours[pe], marker=markers[bits], s=46, zorder=3, edgecolor="k", lw=0.4)
+            else:
+                ax.scatter(x, y, facecolor="none", marker=markers[bits], s=46, zorder=3, edgecolor="0.6", lw=0.8)
+        # the front among the acceptable points: an unacceptable design dominates nothing
+        front = np.zeros(len(xs), bool)
+        front[ok] = pareto_mask(xs[ok], ys[ok])
         order = np.argsort(xs[front])
         ax.plot(xs[front][order], ys[front][order], "--", color="0.5", zorder=2, drawstyle="steps-pre")
+        if threshold is not None:
+            ax.axhline(threshold, ls=":", color="0.4", lw=1, zorder=1)
+            ax.annotate("acceptable accuracy", (0.01, threshold), xycoords=("axes fraction", "data"),
+                        xytext=(0, 2), textcoords="offset points", fontsize=7, color="0.4", va="bottom")
         ax.set(xlabel=label, ylabel=quality_label)
         ax.grid(alpha=0.3)
         ax.margins(0.18)
         _better(ax)
         numbered.update(place_labels(ax, xs, ys, list(frame.design), short=numbers))
-    _legends(fig, [f for f in PE_KINDS if f in set(frame.pe)], frame.weight_bits)
+    _legends(fig, [f for f in PE_KINDS if f in set(frame.pe)], frame.weight_bits,
+             greyed=acceptable is not None and not np.all(acceptable))
     if numbered:
         # points in a cluster too dense for their names carry a number: its key, below the legend
         key = "   ".join(f"{numbers[i]} {frame.design.iloc[i]}" for i in sorted(numbered))

@@ -67,8 +67,16 @@ def test_report_is_complete_and_reproducible(reports, capsys):
     assert set(csvs) <= set(parser.links)              # every table linked
     assert len(parser.images) == 5 and all(parser.images)
     assert "verdict PASS" in parser.classes and "verdict FAIL" not in parser.classes
+    # the first screen: verdict, the one-line answer, the table of contents, the decision table;
+    # the sections after the Pareto plots are folded
+    page = (a / "index.html").read_text()
+    marks = [page.index(m) for m in ("class='verdict", "class='answer'", "<nav>", "id='decision'")]
+    assert marks == sorted(marks) and "Best TOPS/W at acceptable accuracy" in page
+    for anchor in ("verification", "claims", "timing", "model-quality"):
+        assert page.split(f"<section id='{anchor}'>")[1].startswith("<details><summary><h2>"), anchor
     summary = (a / "summary.md").read_text()
     assert "bit-exact" in summary and "FAILING" not in summary and "Decision table" in summary
+    assert "Best TOPS/W at acceptable accuracy" in summary.split("## ")[0]
     assert len(list((a / "verilog").glob("*.v"))) == len(report.designs())
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staging left
 
@@ -79,11 +87,12 @@ def test_decision_ranks_by_the_roofline_bounded_tops_per_mm2(reports):
     assert (costs.tops_per_mm2_bounded <= costs.tops_per_mm2_compute + 1e-9).all()
     for row in costs.itertuples():
         assert math.isclose(row.tops_per_mm2_bounded, row.tops_bounded / row.area_mm2, rel_tol=1e-3)
-    # the decision table sorts (Pareto rows first) by the bounded column, not the compute one
+    # the decision table sorts (Pareto rows first, then acceptable ones) by the bounded column, not
+    # the compute one
     page = (root / "a" / "index.html").read_text()
     data = report.ReportData(PLAN, {n: pd.read_csv(root / "a" / n) for n in report.TABLES}, "", "", (1, 1))
     frame = report_html.decision_frame(data)
-    for _, group in frame.groupby("pareto"):
+    for _, group in frame.groupby(["pareto", "acceptable"]):
         assert list(group.tops_per_mm2_bounded) == sorted(group.tops_per_mm2_bounded, reverse=True)
     minilm = costs[(costs.workload == "minilm-l6") & (costs.budget == "equal PE count")].set_index("design")
     assert list(frame.design) and all(d in page for d in frame.design)

@@ -1,6 +1,7 @@
 """The report page in a real browser (Debian ``chromium``, headless, 1400 px wide): it renders,
-no table is wider than the page, every image loads, nothing scrolls sideways. Slow: it builds a
-small report first."""
+no table is wider than the page (with every folded section opened), every image loads, nothing
+scrolls sideways, no number in the decision table wraps, and the page opens short (the secondary
+sections folded). Slow: it builds a small report first."""
 
 import json
 import shutil
@@ -18,6 +19,13 @@ WIDTH = 1400
 # which --dump-dom prints
 PROBE = """<script>
 window.addEventListener('load', () => {
+  const folded_height = document.documentElement.scrollHeight;
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  // a number cell whose text lies on more than one line has wrapped
+  const lines = td => { const r = document.createRange(); r.selectNodeContents(td);
+    return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+  const wrapped = [...document.querySelectorAll('#decision td.num')].filter(td => lines(td) > 1)
+    .map(td => td.innerText);
   const wide = [...document.querySelectorAll('table')]
     .filter(t => t.getBoundingClientRect().right > %d).map(t => t.id || t.rows[0].innerText.slice(0, 40));
   const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
@@ -25,6 +33,7 @@ window.addEventListener('load', () => {
   out.id = 'probe';
   out.textContent = JSON.stringify({tables: document.querySelectorAll('table').length,
     images: document.images.length, wide, broken, scroll_width: document.documentElement.scrollWidth,
+    folded_height, open_height: document.documentElement.scrollHeight, wrapped,
     verdict: (document.querySelector('.verdict') || {}).className});
   document.body.appendChild(out);
 });
@@ -61,3 +70,7 @@ def test_the_page_renders_at_1400_px(tmp_path, monkeypatch):
     assert found["wide"] == [], found
     assert found["scroll_width"] <= WIDTH, found
     assert found["verdict"] == "verdict PASS"
+    assert found["wrapped"] == [], found
+    # folded, the page is the first screen's sections and the section titles: far shorter than
+    # the whole page (15,682 px before the sections were folded, at 37 designs)
+    assert found["folded_height"] < found["open_height"] / 2, found
