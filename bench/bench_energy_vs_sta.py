@@ -8,7 +8,7 @@ rates of the MiniLM L0 FFN1 run (``models.synth.unit_power``), per step (II cycl
 activity through the netlist by probability (see README), so its figure is an estimate too.
 Prints one line per PE and the largest |error|; needs yosys, the osu018 liberty and sta.
 
-    python bench/bench_energy_vs_sta.py [--kinds int8 lut ...]
+    python bench/bench_energy_vs_sta.py [--kinds int8 lut ...] [--propagation ports|gains]
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import energy_vs_sta, synth  # noqa: E402
+from models import energy_vs_sta, part_activity, synth  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
 
 CLOCK_MHZ = 100.0
@@ -26,7 +26,11 @@ CLOCK_MHZ = 100.0
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--propagation", choices=("ports", "gains"), default=part_activity.PROPAGATION,
+                    help="how a driving part's output toggles follow its inputs "
+                         f"(models.part_activity.PROPAGATION; default {part_activity.PROPAGATION!r})")
     args = ap.parse_args(argv)
+    part_activity.PROPAGATION = args.propagation
     errors = []
     for name in args.kinds or list(PE_KINDS):
         for label, options in PE_KINDS[name].variants:

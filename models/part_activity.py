@@ -65,6 +65,12 @@ PORTS = ("act", "weight", "acc_in", "valid", "acc_out")
 #: the PE input ports that carry data into its combinational datapath
 DATA_PORTS = ("act", "weight", "acc_in")
 REGISTERS = ("reg", "reg_en")
+#: how a driving part's output toggles follow its inputs' (:meth:`PartActivity.part_output`):
+#: "ports": as its inputs toggle (the ports' rates pass down a chain unchanged), or "gains": its
+#: primitive's OpenSTA output gains (:mod:`models.primitive_outputs`). "ports" is the model's rule:
+#: with "gains" applied to every kind the model fell to 4/37 PEs within 15 % of whole-PE OpenSTA
+#: (chains attenuate: an adder tree's sum toggles far less than its ports; README "Energy")
+PROPAGATION = "ports"
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,8 @@ class PartActivity:
             a = self.item_activity(prim, widths, event, drivers, inputs)
             gain = sum(g for _, g in found[1]) if found else 1.0
             return gain * a, n * (found[0] if found else widths[0])
+        if PROPAGATION == "ports":
+            return self.item_activity(prim, widths, event, drivers, inputs), n * found[0]
         bits, gains, _ = found
         toggles = self.port_toggles(prim, widths, drivers, inputs)
         if event == "step_cycle":   # the unnamed inputs move with the sequencing, as item_activity's

@@ -455,7 +455,8 @@ def gather(plan, staging, progress):
         tables["timing_broadcast.csv"] = report_timing.broadcast_rows(report_timing.tiled_sides())
     tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
     progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
-    tables["model_quality.csv"], model_note = report_accuracy.model_quality(plan.model_quality, costs, progress)
+    tables["model_quality.csv"], model_note = report_accuracy.model_quality(
+        plan.model_quality, costs, progress, acceptance=plan.acceptance)
     return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note, model_note)
 
 

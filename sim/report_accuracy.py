@@ -25,7 +25,7 @@ import pandas as pd
 
 from models import smollm2
 from models.accuracy import WINDOW, quantisation_summary, spearman
-from . import accuracy, report_html, report_plots as plots
+from . import accuracy, report_acceptance, report_html, report_plots as plots
 
 MODES = ("quick-cached", "full")
 COMMAND = {"quick-cached": "pearray accuracy --all --quick --model {model}",
@@ -35,8 +35,9 @@ COLUMNS = ("design, pe, weight_bits, act_bits, activations, weights (each quanti
            "linear through the design's golden GEMM), ppl_fp32 (the dequantised Q4_1 model in fp32), "
            "delta_ppl, delta_ppl_pct, spearman_human (MiniLM-L6 lee.cor pair cosine similarities vs "
            "the human scores), spearman_human_fp32, spearman_fp32 (vs the fp32 model's similarities), "
-           "tops_per_w, tops_per_mm2_bounded (costs.csv, minilm-l6, equal PE count), pareto (not "
-           "dominated in (-ppl, TOPS/W, bounded TOPS/mm^2)), status (ok, skipped: why, or not computed: "
+           "tops_per_w, tops_per_mm2_bounded (costs.csv, minilm-l6, equal PE count), acceptable (delta_ppl_pct "
+           "within the report's --max-delta-ppl), pareto (acceptable and not dominated among the "
+           "acceptable in (-ppl, TOPS/W, bounded TOPS/mm^2)), status (ok, skipped: why, or not computed: "
            "the command that computes it)")
 
 
@@ -60,8 +61,11 @@ def _rows(model, mode, designs, progress):
     return {r["design"]: r for r in rows if r is not None}, data, ref
 
 
-def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_WORKLOAD):
-    """(model_quality.csv frame, note): one row per registry design (module docstring)."""
+def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_WORKLOAD,
+                  acceptance=report_acceptance.Acceptance()):
+    """(model_quality.csv frame, note): one row per registry design (module docstring). ``pareto``
+    is computed among the designs ``acceptance`` admits (its SmolLM2 perplexity limit): an
+    unusable design is never starred, however efficient."""
     if plan_mode not in MODES:
         raise ValueError(f"model_quality must be one of {', '.join(MODES)}, not {plan_mode!r}")
     designs = accuracy.registry_designs()
@@ -98,7 +102,9 @@ def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_
     frame = pd.DataFrame(out)
     objectives = np.c_[-frame.ppl.to_numpy(float), frame.tops_per_w.to_numpy(float),
                        frame.tops_per_mm2_bounded.to_numpy(float)]
-    known = ~np.isnan(objectives).any(axis=1)
+    usable = acceptance.limit("delta_ppl_pct").accepts(frame.delta_ppl_pct)
+    frame["acceptable"] = usable
+    known = ~np.isnan(objectives).any(axis=1) & usable
     frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[known])
                        for k, p in zip(known, objectives)]
     note_int8 = _int8_note(frame, smol_data, plan_mode)
@@ -153,14 +159,16 @@ def section(data):
              f"quantisation effects are fully real. TOPS/W and TOPS/mm² (DRAM-bounded): the cost "
              f"model's figures for the same design ({report_html.PRIMARY_WORKLOAD}, equal PE count, "
              f"{report_html.link('costs.csv')}). ★ rows: Pareto-optimal in (perplexity, TOPS/W, "
-             f"TOPS/mm²). {report_html.link('model_quality.csv')}</p>"]
+             f"TOPS/mm²) among the acceptable designs (column 'acc.': Δ perplexity within the "
+             f"report's threshold, --max-delta-ppl). {report_html.link('model_quality.csv')}</p>"]
     parts.append(report_html.table(
         frame, {"design": "design", "activations": "activations", "weights": "weights", "ppl": "ppl",
                 "delta_ppl": "Δ ppl", "delta_ppl_pct": "Δ ppl %", "spearman_human": "ρ vs human",
                 "spearman_fp32": "ρ vs fp32", "tops_per_w": "TOPS/W", "tops_per_mm2_bounded": "TOPS/mm²",
-                "pareto": "★", "status": "status"},
+                "acceptable": "acc.", "pareto": "★", "status": "status"},
         {"ppl": _fmt_num(3), "delta_ppl": _fmt_num(3), "delta_ppl_pct": _fmt_num(2),
-         "spearman_human": _fmt_num(4), "spearman_fp32": _fmt_num(4), "pareto": lambda v: "★" if v else ""},
+         "spearman_human": _fmt_num(4), "spearman_fp32": _fmt_num(4), "pareto": lambda v: "★" if v else "",
+         "acceptable": lambda v: "yes" if v else "no"},
         row_class=lambda r: "pareto" if r.pareto else "", table_id="model-quality"))
     fp32 = frame.dropna(subset=["spearman_human_fp32"])
     if len(fp32):

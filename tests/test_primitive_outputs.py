@@ -72,11 +72,12 @@ def _fake(rates, ii=1, bits=8):
     return PartActivity("int8", (), "minilm", ii, ports, "0" * 16, "2026-12-01")
 
 
-def test_a_part_fed_by_a_part_sees_its_output():
-    """A part driven by another part takes that part's output toggles: each of the driver's input
-    ports' gain times that port's toggles (a named input at its own driver's, the rest at the
-    driver's other drivers'), weighted by output bits against the part's other drivers; a part
-    with a named input weights its ports by their energy shares."""
+def test_a_part_fed_by_a_part_sees_its_output(monkeypatch):
+    """With the "gains" rule, a part driven by another part takes that part's output toggles:
+    each of the driver's input ports' gain times that port's toggles (a named input at its own
+    driver's, the rest at the driver's other drivers'), weighted by output bits against the part's
+    other drivers; a part with a named input weights its ports by their energy shares."""
+    monkeypatch.setattr(part_activity, "PROPAGATION", "gains")
     pa = _fake({"act": 0.4, "weight": 0.02, "acc_in": 0.3, "valid": 0.0, "acc_out": 0.3})
     select = driven(("mux", (4, 4), 1, "step"), "weight", sel="act")
     entry = driven(("mux", (8, 11), 1, "step"), "act", sel=select)
@@ -102,6 +103,19 @@ def test_a_part_fed_by_a_part_sees_its_output():
     for bad in ((("add", (4,)),), (3,), ("acc_out",)):
         with pytest.raises(ValueError):
             driven(("add", (8,), 1, "step"), *bad)
+
+
+def test_the_ports_rule_passes_input_toggles_through():
+    """With the model's rule ("ports"), a driving part's outputs toggle as its inputs do: the
+    select mux's output at its share-weighted input toggles, and a part after it sees that."""
+    assert part_activity.PROPAGATION == "ports"
+    pa = _fake({"act": 0.4, "weight": 0.02, "acc_in": 0.3, "valid": 0.0, "acc_out": 0.3})
+    select = driven(("mux", (4, 4), 1, "step"), "weight", sel="act")
+    s4 = dict(primitive_outputs.output_gains("mux", (4, 4))[2])
+    sel_out = s4["d"] * 0.02 + s4["sel"] * 0.4
+    assert pa.part_output(select) == pytest.approx((sel_out, 4))
+    added = driven(("add", (15,), 1, "step"), select, "acc_in")
+    assert pa.item_activity("add", (15,), "step", added.drivers) == pytest.approx((sel_out * 4 + 0.3 * 8) / 12)
 
 
 def test_lut_pe_names_its_chain():

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import accuracy, report, report_accuracy, report_html
+from sim import accuracy, report, report_acceptance, report_accuracy, report_html
 
 
 def _costs():
@@ -67,16 +67,30 @@ def test_every_registry_design_has_a_row(fake_runs):
     assert not [c for c in fake_runs if c[1] == "BitMoD mixed4 W4A16 (FP16 act)"]
 
 
+LENIENT = report_acceptance.Acceptance(max_delta_ppl_pct=1e6)
+
+
 def test_pareto_marks_the_undominated(fake_runs):
-    frame, _ = report_accuracy.model_quality("quick-cached", _costs())
+    frame, _ = report_accuracy.model_quality("quick-cached", _costs(), acceptance=LENIENT)
     known = frame.dropna(subset=["ppl"])
     # ppl rises and TOPS/mm^2 falls with the row index while TOPS/W rises: nothing dominates
-    assert known.pareto.all()
+    assert known.pareto.all() and known.acceptable.all()
     assert not frame[frame.ppl.isna()].pareto.any()
     costs = _costs()
     costs.loc[costs.design == "LUT W4A8", ["tops_per_w", "tops_per_mm2_bounded"]] = 0.0   # dominated by INT8
-    frame, _ = report_accuracy.model_quality("quick-cached", costs)
+    frame, _ = report_accuracy.model_quality("quick-cached", costs, acceptance=LENIENT)
     assert not frame.set_index("design").loc["LUT W4A8", "pareto"]
+
+
+def test_pareto_only_among_acceptable_designs(fake_runs):
+    """A design over the perplexity threshold is never starred, however efficient; the front is
+    recomputed among the rest (the threshold moves it)."""
+    strict = report_accuracy.model_quality("quick-cached", _costs(),
+                                           acceptance=report_acceptance.Acceptance(max_delta_ppl_pct=15.0))[0]
+    known = strict.dropna(subset=["ppl"])
+    over = known[known.delta_ppl_pct > 15.0]
+    assert len(over) and not over.pareto.any() and not over.acceptable.any()
+    assert known[known.delta_ppl_pct <= 15.0].pareto.all()
 
 
 class _Collect(HTMLParser):
