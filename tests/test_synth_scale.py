@@ -1,5 +1,5 @@
 """Synthesis at array scale (issue 14): narrowing to a fixed point, one shared PE module in
-output-stationary arrays.
+output-stationary arrays, the whole accelerator top.
 
 A weight-stationary column's accumulators narrow one row per ``opt; wreduce`` round (row r's sum
 is only as wide as row r-1's plus the step's bits), so :mod:`models.synth` repeats the round until
@@ -13,9 +13,11 @@ import re
 
 import pytest
 
-from models import inventory, synth
+from models import cost_vs_synth, inventory, synth, tech, top_inventory
 from models.cost_primitives import primitive
 from models.registry import get_kind
+from models.tech import UnknownComponentError
+from sim import cli
 from tests.tools import require_synthesis
 
 
@@ -61,3 +63,44 @@ def test_shared_pe_module_needs_identical_pes():
     assert changed != text and synth.shared_pe_module(changed, top) is None
     unit, unit_top = synth.unit_verilog("int8", "pe")
     assert synth.shared_pe_module(unit, unit_top) is None
+
+
+# --------------------------------------------------------------------------------------------
+# the whole accelerator top (one-word buffers)
+
+
+def test_accelerator_model_adds_the_top_parts_to_the_cost_inventory():
+    """The accelerator top's model area is the cost model's inventory (design_items: array,
+    writer) plus the top inventory (buffers as registers, host port, sequencer), nothing typed."""
+    acc = synth.accelerator_facts("int8", 2, 2, "ws")
+    array = cost_vs_synth.unit_area_um2("int8", rows=2, cols=2, dataflow="ws")
+    writer = sum(i.count * primitive(i.prim, *i.widths).area_um2 for i in inventory.design_items(acc)
+                 if i.group == "out_accumulate")
+    top = sum(n * primitive(p, *w).area_um2 for p, w, n, _ in top_inventory.top_items(acc))
+    assert writer > 0 and top > 0
+    assert cost_vs_synth.accelerator_area_um2("int8", 2, 2, "ws") == pytest.approx(array + writer + top, rel=1e-12)
+    # the one-word buffers are registers of the accelerator's word widths, read by the host port
+    widths = acc.word_widths
+    flops = sum(n * primitive(p, *w).flop_bits for p, w, n, _ in top_inventory.top_items(acc))
+    assert flops >= 2 * sum(widths.values()) + acc.cycle_counter_width
+
+
+def test_accelerator_top_of_a_grouped_design_is_not_inventoried():
+    with pytest.raises(UnknownComponentError, match="grouped writer"):
+        top_inventory.top_items(synth.accelerator_facts("shiftadd", 2, 2, "ws", (("group_size", 128),)))
+
+
+def test_cli_accelerator_needs_an_array(capsys):
+    """Bad input: exit 2 and one line naming the problem, before any synthesis."""
+    code = cli.main(["synth", "--pe", "int8", "--unit", "pe", "--accelerator"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--accelerator is an array option" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_accelerator_top_4x4_within_target(tools, dataflow):
+    """Issue 14's accelerator-top target at 4x4 (INT8; was not synthesised). 1.5 min each uncached."""
+    r = synth.synthesize("int8", rows=4, cols=4, dataflow=dataflow, accelerator=True)
+    model = cost_vs_synth.accelerator_area_um2("int8", 4, 4, dataflow)
+    assert abs(model / (r.area_um2 * tech.value("scale.area.180_to_45")) - 1) <= 0.10
