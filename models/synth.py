@@ -424,33 +424,22 @@ class SynthResult:
 MAX_NARROW_ROUNDS = 64
 
 
-def _script(top, rounds, shared=None):
+def _script(top, rounds, shared=None, probe=False):
     """The Yosys script. The word-level and coarse statistics come from ``proc; flatten; opt;
     wreduce; opt`` (``alumacc; opt`` for the coarse ones). The mapping is ``synth -flatten`` with
     its ``coarse`` step written out so that its ``wreduce`` can be repeated: ``rounds`` rounds of
     ``opt; wreduce`` in all (one round is ``synth``'s own script unchanged), the cell widths
     written after them and after one more, discarded, round, so the caller can see whether the
     narrowing reached its fixed point. ``shared``: the name of the PE module every PE cell is
-    pointed at and kept as one module (:func:`shared_pe_module`)."""
+    pointed at and kept as one module (:func:`shared_pe_module`). ``probe``: only the narrowing
+    and its two width statistics (no mapping: finding the round count costs no ABC run)."""
     share = "" if shared is None else (
         f"hierarchy -top {top}\n"
         f"chtype -set \\{shared} t:\\{top}.pe_*\n"
         f"hierarchy -top {top}\n"
         f"setattr -mod -set keep_hierarchy 1 \\{shared}\n")
     narrow = "opt\nwreduce\n" * (rounds - 1)
-    return f"""\
-read_verilog -sv design.v
-hierarchy -top {top}
-{share}proc
-flatten
-opt
-wreduce
-opt
-tee -q -o word.json stat -json -width
-alumacc
-opt
-tee -q -o coarse.json stat -json
-design -reset
+    narrowing = f"""\
 read_verilog -sv design.v
 {share}synth -flatten -top {top} -run begin:coarse
 proc
@@ -467,7 +456,23 @@ design -save narrowed
 opt
 wreduce
 tee -q -o settle_b.json stat -json -width
-design -load narrowed
+"""
+    if probe:
+        return narrowing
+    return f"""\
+read_verilog -sv design.v
+hierarchy -top {top}
+{share}proc
+flatten
+opt
+wreduce
+opt
+tee -q -o word.json stat -json -width
+alumacc
+opt
+tee -q -o coarse.json stat -json
+design -reset
+{narrowing}design -load narrowed
 peepopt
 opt_clean
 alumacc
@@ -540,13 +545,17 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, 
         work = Path(work)
         (work / "design.v").write_text(text)
         (work / "cells.lib").write_bytes(lib_bytes)
+        # the round count first, without mapping (ABC is the expensive part), then one full run
         while True:
-            tool.run(_script(top, rounds, shared), work)
+            tool.run(_script(top, rounds, shared, probe=True), work)
             if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
                 break
             if rounds >= MAX_NARROW_ROUNDS:
                 raise SynthesisError(f"{top}: wreduce still narrowing after {rounds} rounds")
             rounds = min(2 * rounds, MAX_NARROW_ROUNDS)
+        tool.run(_script(top, rounds, shared), work)
+        if _cells(work / "settle_a.json") != _cells(work / "settle_b.json"):
+            raise SynthesisError(f"{top}: the narrowing did not repeat its probe")
         word, coarse, mapped = (_cells(work / f) for f in ("word.json", "coarse.json", "mapped.json"))
         chip_area = _chip_area((work / "mapped.txt").read_text())
         netlist = (work / "netlist.v").read_text()
