@@ -48,14 +48,7 @@ PROBE_PORT = "pearray_probe"
 
 def output_bits(netlist):
     """The output port bits of a netlist's top module (``y[3]``; a 1-bit port by its name)."""
-    bits = []
-    for msb, lsb, name in re.findall(r"^\s*output\s+(?:\[(\d+):(\d+)\]\s*)?\\?(\S+)\s*;", netlist, re.M):
-        if msb == "":
-            bits.append(name)
-        else:
-            lo, hi = sorted((int(msb), int(lsb)))
-            bits.extend(f"{name}[{b}]" for b in range(lo, hi + 1))
-    return bits
+    return sta.port_bits(netlist, "output")
 
 
 def probed(netlist, nets):

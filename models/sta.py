@@ -212,19 +212,23 @@ def parse_power(report):
 # running
 
 
-def input_bits(netlist):
-    """The input port bits of a netlist's top module as OpenSTA names them (``act[3]``; a 1-bit
-    port by its name), ``clk`` left out."""
+def port_bits(netlist, direction="input"):
+    """The ``direction`` ("input" / "output") port bits of a netlist's top module as OpenSTA
+    names them (``act[3]``; a 1-bit port by its name)."""
     bits = []
-    for msb, lsb, name in re.findall(r"^\s*input\s+(?:\[(\d+):(\d+)\]\s*)?\\?(\S+)\s*;", netlist, re.M):
-        if name == "clk":
-            continue
+    pattern = rf"^\s*{direction}\s+(?:\[(\d+):(\d+)\]\s*)?\\?(\S+)\s*;"
+    for msb, lsb, name in re.findall(pattern, netlist, re.M):
         if msb == "":
             bits.append(name)
         else:
             lo, hi = sorted((int(msb), int(lsb)))
             bits.extend(f"{name}[{b}]" for b in range(lo, hi + 1))
     return bits
+
+
+def input_bits(netlist):
+    """The input port bits of a netlist's top module (:func:`port_bits`), ``clk`` left out."""
+    return [b for b in port_bits(netlist) if b != "clk"]
 
 
 def normalise_activity(activity):
