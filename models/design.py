@@ -2,7 +2,7 @@
 
 import functools
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from amaranth.back import verilog
 
@@ -52,6 +52,15 @@ class DesignConfig:
         return cls(pe, rows, cols, dataflow, _pow2_at_least(layout.act_depth),
                    _pow2_at_least(layout.weight_depth), _pow2_at_least(layout.out_depth),
                    tuple(pe_options), tuple(tile))
+
+    def fitted_to(self, operands):
+        """This design with an outlier buffer deep enough for ``operands``' outlier list (GOBO:
+        ``operands.extra``; a power of two, as the other buffers of :meth:`sized_for`); any other
+        design unchanged. ValueError when a buffer cannot hold the GEMM."""
+        need = self.facts.outlier_words(self.layout(*operands.shape), operands.extra)
+        if need > self.facts.outlier_depth:
+            return replace(self, outlier_depth=_pow2_at_least(need))
+        return self
 
     @property
     def kind(self):

@@ -129,12 +129,9 @@ def cmd_sim(args):
         design = dataclasses.replace(design, **overrides)
     check_depths(design)
     try:
-        layout = design.layout(m, k, n)
-        # GOBO: an outlier buffer deep enough for the operands' outlier list (a power of two)
-        need = design.facts.outlier_words(layout, operands.extra)
-        if need > design.facts.outlier_depth:
-            design = dataclasses.replace(design, outlier_depth=1 << (need - 1).bit_length())
-        design.facts.extra_buffer_words(layout, operands.extra)
+        # GOBO: an outlier buffer deep enough for the operands' outlier list
+        design = design.fitted_to(operands)
+        design.facts.extra_buffer_words(design.layout(m, k, n), operands.extra)
     except ValueError as e:
         raise BadInput(str(e)) from None
     extra = operands.extra

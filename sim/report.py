@@ -132,7 +132,8 @@ def verify_design(plan, staging, label, kind, options, progress=None):
     operands = kind.operands(acts_f, weights_f, pe)
     dataflow = kind.dataflows[0]
     # sized for the lanes the PE receives (an MX block's scale codes take lanes too), as `sim` does
-    design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, *operands.shape, options)
+    design = DesignConfig.sized_for(kind.name, plan.rows, plan.cols, dataflow, *operands.shape,
+                                    options).fitted_to(operands)
     if progress:
         how = "cached" if build.is_cached(design) else "building, 1-2 min"
         progress.step(f"{label}: Verilator build ({how}) + simulation of {plan.m}x{plan.k}x{plan.n} on "
