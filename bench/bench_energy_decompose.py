@@ -27,8 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models import energy_vs_sta, part_activity, synth  # noqa: E402
 from models.activity import unit_activity  # noqa: E402
-from models.cost_primitives import primitive  # noqa: E402
-from models.inventory import unit_items  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 
 CLOCK_MHZ = 100.0
@@ -37,16 +35,7 @@ DATA = ("act", "weight", "acc_in")
 
 def model_pj(name, options, parts):
     """The model's 45 nm pJ per step of the PE on ``parts`` (a PartActivity)."""
-    proto = get_kind(name).prototype(**dict(options))
-    ii = proto.initiation_interval
-    total = 0.0
-    for part in unit_items(proto):
-        prim, widths, n, event = part
-        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
-                                                                   getattr(part, "drivers", ()),
-                                                                   getattr(part, "inputs", ())))
-        total += n * ((ii if event == "step_cycle" else 1) * p.energy_pj + ii * p.idle_pj)
-    return total
+    return energy_vs_sta.step_energy_pj(get_kind(name).prototype(**dict(options)), parts)
 
 
 def sta_pj(name, options, act):

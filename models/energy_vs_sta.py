@@ -32,9 +32,14 @@ def data_activity(activity, initiation_interval):
 def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
     """(45 nm pJ per step, data-port toggles per step) of one PE of kind ``pe`` on ``source``
     operands, each inventory part at its own measured activity."""
-    proto = get_kind(pe).prototype(**dict(pe_options))
-    ii = proto.initiation_interval
     parts = part_activity(pe, tuple(pe_options), source)
+    return step_energy_pj(get_kind(pe).prototype(**dict(pe_options)), parts), parts.data_activity
+
+
+def step_energy_pj(proto, parts):
+    """45 nm pJ per step of the PE ``proto`` with each inventory part at its activity in ``parts``
+    (a :class:`models.part_activity.PartActivity`)."""
+    ii = proto.initiation_interval
     total = 0.0
     for part in unit_items(proto):
         prim, widths, n, event = part
@@ -43,7 +48,7 @@ def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
                                                                    getattr(part, "inputs", ())))
         uses = ii if event == "step_cycle" else 1
         total += n * (uses * p.energy_pj + ii * p.idle_pj)
-    return total, parts.data_activity
+    return total
 
 
 def sta_step_energy_pj(pe, pe_options, power):
