@@ -35,13 +35,14 @@ initiation interval, R x C array; ``models.cycles`` derives the total from the s
 * os: token t of fold f (activation and weight words) is read at ``f*I + t*II``; the array drains
   each fold's R rows while the next fold computes.
 
-Outlier pass (a PE with an ``outlier_unit_class``: GOBO, os): after the array's last output write
-the accelerator's outlier sequencer walks the host-loaded outlier buffer (``outlier_depth`` words,
-default :func:`hw.gobo_outlier_pass.default_outlier_depth`) and its :class:`hw.gobo_outlier.GoboOutlierUnit` (one lane per row)
-adds each output's outlier products into the output buffer, a fold at a time through a tile
-register; ``done`` rises with the pass's last write (:mod:`hw.gobo_outlier_pass` states the
-schedule, ``outlier_fold_cycles`` its per-fold overhead). The pass follows the array, so neither
-waits for the other.
+Outlier pass (a PE with an ``outlier_unit_class``: GOBO, os): a fold behind the array (each fold
+once the array has written its last output row) the accelerator's outlier sequencer walks the
+host-loaded outlier buffer (``outlier_depth`` words, default
+:func:`hw.gobo_outlier_pass.default_outlier_depth`) and its :class:`hw.gobo_outlier.GoboOutlierUnit`
+(one lane per row) adds each output's outlier products into the output buffer, a fold at a time
+through a tile register; ``done`` rises with the pass's last write (:mod:`hw.gobo_outlier_pass`
+states the schedule, ``outlier_fold_cycles`` its per-fold overhead). The array never waits for the
+pass; a fold the pass has not reached waits in the output buffer.
 
 Group dequantisation (``group_size`` G, ws only; MixPE, :mod:`hw.group_dequant`): the array gets
 its row-sum lane (each output word also carries the token's activation sum) and the writer becomes:
@@ -417,16 +418,17 @@ class Accelerator(wiring.Component):
 
         # --- output writer
         out_wp = mems["out"].write_port()
-        finished = Signal()
+        finished, fold_written = Signal(), Signal()
         if ws and self._group_size is not None:
             self._writer_ws_groups(m, starting, mems, out_wp, finished)
         elif ws:
             self._writer_ws(m, starting, mems["out"], out_wp, finished)
         else:
-            self._writer_os(m, starting, out_wp, finished)
+            self._writer_os(m, starting, out_wp, finished, fold_written)
         if self._outlier_unit is not None:
-            # the outlier pass follows the array's last write; the run ends with the pass's
-            finished = elaborate_outlier_pass(m, self, self._outlier_unit, mems, finished)
+            # the outlier pass follows the array a fold behind (each fold once its last output
+            # row is written); the run ends with the pass's last write, never the array's
+            finished = elaborate_outlier_pass(m, self, self._outlier_unit, mems, starting, fold_written)
         with m.If(finished):
             m.d.sync += [busy.eq(0), done.eq(1)]
         return m
@@ -615,8 +617,9 @@ class Accelerator(wiring.Component):
             finished.eq(dq.out_valid & out_tag[-1]),
         ]
 
-    def _writer_os(self, m, starting, out_wp, finished):
-        """Write each drained row to out[fold*R + row]; a fold drains rows R-1 down to 0."""
+    def _writer_os(self, m, starting, out_wp, finished, fold_written):
+        """Write each drained row to out[fold*R + row]; a fold drains rows R-1 down to 0.
+        ``fold_written`` is high in the cycle of each fold's last row write."""
         array, R = self.array, self.rows
         cnt = _OutputCounter(m, "owr", R, self.cfg_fold_outer, self.cfg_fold_inner)
         base = Signal.like(out_wp.addr)
@@ -630,6 +633,7 @@ class Accelerator(wiring.Component):
             out_wp.data.eq(array.out),
             out_wp.en.eq(array.out_valid),
             finished.eq(array.out_valid & cnt.run_last),
+            fold_written.eq(array.out_valid & cnt.item_last),
         ]
 
 

@@ -16,10 +16,14 @@ after another (:func:`outlier_entry_words` packs it). An entry word, LSB first:
 
 An n tile holds ``e = max(1, E)`` entries, ``E`` its outliers (:func:`tile_entry_counts`).
 
-**Pass** (starts the cycle after the array's last output write; the array never waits for it,
-so it stalls nothing and is not stalled). The fold's R output words (rows) sit in a tile register
-(R words of C x 32 bits) while the fold's n-tile entries are applied to all R rows at once:
+**Pass** (overlapped with the array: fold f's pass starts the cycle after the array's write of
+the fold's last output row, or when the pass has finished fold f - 1 if that is later; the array
+never waits for it, the written folds wait in the output buffer, whose rows the pass reads and
+writes through ports of its own at addresses the array has finished with). The fold's R output
+words (rows) sit in a tile register (R words of C x 32 bits) while the fold's n-tile entries are
+applied to all R rows at once:
 
+* WAIT: a fold is to be loaded but the array has not yet written it (none of its own cycles).
 * LS (R cycles): row i of the fold read from the output buffer into the tile (data one cycle
   later), and, in the same cycles, row i of the previous fold's tile written back (its row i is
   read before the new row i overwrites it). The first LS only loads, the last only stores.
@@ -32,11 +36,13 @@ so it stalls nothing and is not stalled). The fold's R output words (rows) sit i
 * DRAIN (``READ_CYCLES - 1 + latency`` cycles): the last entry's activation read and op finish,
   so the next LS reads a complete tile.
 
-Cycles: with F folds, the pass adds ``R + sum over folds (e_fold + outlier_fold_cycles + R)``
-to the array's (``outlier_fold_cycles`` = ``READ_CYCLES + latency``, the accelerator's
-read-only :attr:`hw.accelerator.Accelerator.outlier_fold_cycles`;
-:func:`models.cycles.gemm_cycles`). Padding rows of the last m tile are processed like the
-others (the pass does not know M; they are never read back).
+Cycles: fold f's pass takes ``w_f = R + e_f + outlier_fold_cycles`` (``outlier_fold_cycles`` =
+``READ_CYCLES + latency``, the accelerator's read-only
+:attr:`hw.accelerator.Accelerator.outlier_fold_cycles`) from ``L_f = max(A_f, L_{f-1} + w_{f-1})``,
+``A_f`` the cycle after the array's last write of fold f; the run ends R store cycles after the
+last fold's pass (:func:`models.cycles.gemm_cycles`). With ``w_f`` no longer than the fold
+interval only the last fold's ``w + R`` follows the array. Padding rows of the last m tile are
+processed like the others (the pass does not know M; they are never read back).
 """
 
 import numpy as np
@@ -122,12 +128,13 @@ def outlier_entry_words(layout, outliers, act_depth):
     return words
 
 
-def elaborate_outlier_pass(m, acc, unit, mems, start):
+def elaborate_outlier_pass(m, acc, unit, mems, starting, fold_written):
     """Build the pass into ``m`` (the accelerator's module): ``acc`` the
     :class:`hw.accelerator.Accelerator`, ``unit`` its R-lane
     :class:`hw.gobo_outlier.GoboOutlierUnit`, ``mems`` its buffers (``act``, ``out``,
-    ``outlier``), ``start`` high in the cycle of the array's last output write (the first LS
-    cycle follows). Returns the signal high in the cycle of the pass's last output write."""
+    ``outlier``), ``starting`` high in the cycle a run starts, ``fold_written`` high in the cycle
+    of each fold's last output row write by the array (a fold's LS may follow in the next cycle).
+    Returns the signal high in the cycle of the pass's last output write."""
     R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
     m.submodules.outlier_unit = unit
     f = {name: (lsb, w) for name, lsb, w in entry_fields(acc.act_depth, C)}
@@ -139,12 +146,21 @@ def elaborate_outlier_pass(m, acc, unit, mems, start):
     S, outer, inner = acc.cfg_stream_len, acc.cfg_fold_outer, acc.cfg_fold_inner
     tile = [Signal(C * W, name=f"op_tile_{r}") for r in range(R)]
 
-    phase = Signal(range(4), name="op_phase")            # IDLE, LS, EN, DRAIN
-    IDLE, LS, EN, DRAIN = range(4)
+    phase = Signal(range(5), name="op_phase")            # IDLE, WAIT, LS, EN, DRAIN
+    IDLE, WAIT, LS, EN, DRAIN = range(5)
     i = Signal(range(max(R, 2)), name="op_i")             # LS row / DRAIN count
     ld, st = Signal(name="op_ld"), Signal(name="op_st")   # this LS phase loads / stores a fold
     ld_base, st_base = Signal.like(out_wp.addr, name="op_ld_base"), Signal.like(out_wp.addr, name="op_st_base")
     finished = Signal(name="op_finished")
+
+    # --- folds the array has written and the pass has not yet loaded: a loading LS waits for one
+    pending = Signal(len(outer) + len(inner) + 1, name="op_pending")
+    ready, take = Signal(name="op_ready"), Signal(name="op_take")
+    m.d.comb += ready.eq(fold_written | (pending != 0))
+    with m.If(starting):
+        m.d.sync += pending.eq(0)
+    with m.Else():
+        m.d.sync += pending.eq(pending + fold_written - take)
 
     # --- LS: row i of the next fold read into the tile, row i of the finished fold written out
     ld_q, i_q = Signal(name="op_ld_q"), Signal.like(i, name="op_i_q")
@@ -167,9 +183,13 @@ def elaborate_outlier_pass(m, acc, unit, mems, start):
     m.d.comb += [issuing.eq((phase == EN) & (en_first | (s1_valid & ~tile_last))),
                  nxt.eq(Mux(en_first, base, s1_addr + 1))]
     m.d.sync += [s1_valid.eq(issuing), s1_addr.eq(nxt), en_first.eq(0)]
-    with m.If(start):
-        m.d.sync += [phase.eq(LS), i.eq(0), ld.eq(1), st.eq(0), ld_base.eq(0), base.eq(0),
+    with m.If(starting):
+        m.d.sync += [phase.eq(WAIT), i.eq(0), ld.eq(1), st.eq(0), ld_base.eq(0), base.eq(0),
                      nt.eq(0), mt.eq(0), act_base.eq(0)]
+    with m.Elif(phase == WAIT):
+        with m.If(ready):
+            m.d.comb += take.eq(1)
+            m.d.sync += phase.eq(LS)
     with m.Elif(phase == LS):
         with m.If(i == R - 1):
             m.d.sync += [i.eq(0), st_base.eq(ld_base), ld_base.eq(ld_base + R),
@@ -187,7 +207,16 @@ def elaborate_outlier_pass(m, acc, unit, mems, start):
             m.d.sync += [nt.eq(nt + 1), base.eq(s1_addr + 1)]
     with m.Elif(phase == DRAIN):
         with m.If(i == READ_CYCLES - 2 + unit.latency):
-            m.d.sync += [i.eq(0), phase.eq(LS)]
+            # the last fold's tile is stored at once; any other loads the next fold once the
+            # array has written it (a store of this tile rides along that LS)
+            m.d.sync += i.eq(0)
+            with m.If(~ld):
+                m.d.sync += phase.eq(LS)
+            with m.Elif(ready):
+                m.d.comb += take.eq(1)
+                m.d.sync += phase.eq(LS)
+            with m.Else():
+                m.d.sync += phase.eq(WAIT)
         with m.Else():
             m.d.sync += i.eq(i + 1)
     # an activation word is read for an outlier only (the cost model counts these reads)

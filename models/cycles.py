@@ -20,16 +20,22 @@ properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first 
 
   cycles = P + (F - 1) * I + (S - 1) * II + output_latency + post_array_latency + 1
 
-* A design with GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`) then loads each fold's R
-  output rows into a tile register (R cycles, overlapping the previous fold's R stores), applies
-  the fold's n-tile entries to all R rows (``e_nt`` = ``max(1, E_nt)`` entries, one per cycle,
-  :func:`hw.gobo_outlier_pass.tile_entry_counts`) and drains (``outlier_fold_cycles``), and
-  finally stores the last fold (R cycles); it starts the cycle after the array's last write:
+* A design with GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`) processes each fold f once the
+  array has written it: the fold's last output row is written in cycle ``A_f - 1``, with
+  ``A_f = cycles_array - (F - 1 - f) * I`` (``cycles_array`` the count above). The pass loads the
+  fold's R output rows into its tile register (R cycles, overlapping the previous fold's R
+  stores), applies the fold's n-tile entries to all R rows (``e_nt`` = ``max(1, E_nt)``
+  entries, one per cycle, :func:`hw.gobo_outlier_pass.tile_entry_counts`) and drains
+  (``outlier_fold_cycles``): ``w_f = R + e_nt + outlier_fold_cycles`` cycles. It starts fold f at
+  ``L_f = max(A_f, L_{f-1} + w_{f-1})`` (``L_0 = A_0``: it waits for the array, or the array's
+  later folds wait in the output buffer for it, the array never stalls), and finally stores the
+  last fold (R cycles):
 
-  cycles += R + sum over folds (e_nt + outlier_fold_cycles + R)
+  cycles = L_{F-1} + w_{F-1} + R
 
-  The pass starts only after the array's last write: the array never waits for it (no stall of
-  the output stream), and it never waits for the array.
+  When every fold's pass is shorter than the fold interval (``w_f <= I``) this is
+  ``cycles_array + w_{F-1} + R``: only the last fold's pass is exposed; when the pass is the
+  bottleneck the sum of the ``w_f`` (from the first fold's ``A_0``) is.
 
 SCALE-Sim (spec section 0) counts ``folds * T - 1`` compute cycles with, for ws,
 ``T = 2*Sr + Sc + M - 2`` (weight load, fill and drain paid in every fold) and, for os,
@@ -47,6 +53,8 @@ the post-array (dequantisation) pipelines this counter includes.
 """
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from hw.gobo_outlier_pass import tile_entry_counts
 from hw.layout import GemmLayout
@@ -116,14 +124,34 @@ def outlier_columns(extra):
 
 
 def outlier_pass_cycles(timing, m, k, n, outlier_columns=()):
-    """Cycles the outlier pass adds (module docstring; 0 for a design without one):
-    ``outlier_columns`` the column index n of each of the GEMM's outliers."""
+    """Cycles the outlier pass adds after the array's last output write (module docstring; 0
+    for a design without one): ``outlier_columns`` the column index n of each of the GEMM's
+    outliers."""
     if timing.outlier_fold_cycles is None:
         return 0
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
-    entries = sum(tile_entry_counts(timing.cols, n, outlier_columns))      # per m tile
-    R = timing.rows
-    return R + layout.m_tiles * entries + layout.folds * (timing.outlier_fold_cycles + R)
+    F, R = layout.folds, timing.rows
+    array = _array_cycles(timing, layout)
+    ready = array - (F - 1 - np.arange(F, dtype=np.int64)) * _fold_interval(timing, layout)
+    # folds run m tile outer, n tile inner: fold f's entries are its n tile's
+    entries = np.tile(np.asarray(tile_entry_counts(timing.cols, n, outlier_columns), dtype=np.int64),
+                      layout.m_tiles)
+    work = R + entries + timing.outlier_fold_cycles
+    before = np.concatenate(([0], np.cumsum(work)[:-1]))
+    # L_f = max over j <= f of (A_j + the passes of folds j..f-1)
+    start = np.maximum.accumulate(ready - before) + before
+    return int(start[-1] + work[-1] + R) - array
+
+
+def _fold_interval(timing, layout):
+    return max(layout.stream_len * timing.initiation_interval, timing.min_fold_interval)
+
+
+def _array_cycles(timing, layout):
+    """The cycles up to and including the array's (or post-array unit's) last output write."""
+    ii = timing.initiation_interval
+    return (timing.preload_cycles + (layout.folds - 1) * _fold_interval(timing, layout)
+            + (layout.stream_len - 1) * ii + timing.output_latency + timing.post_array_latency + 1)
 
 
 def gemm_cycles(timing, m, k, n, outlier_columns=()):
@@ -131,10 +159,8 @@ def gemm_cycles(timing, m, k, n, outlier_columns=()):
     an outlier pass also takes ``outlier_columns`` (the column of each outlier; none by default)."""
     layout = GemmLayout(timing.rows, timing.cols, timing.dataflow, timing.k_per_step, m, k, n)
     ii = timing.initiation_interval
-    interval = max(layout.stream_len * ii, timing.min_fold_interval)
-    cycles = (timing.preload_cycles + (layout.folds - 1) * interval + (layout.stream_len - 1) * ii
-              + timing.output_latency + timing.post_array_latency + 1
-              + outlier_pass_cycles(timing, m, k, n, outlier_columns))
+    interval = _fold_interval(timing, layout)
+    cycles = _array_cycles(timing, layout) + outlier_pass_cycles(timing, m, k, n, outlier_columns)
     macs = m * k * n
     peak = timing.rows * timing.cols * timing.macs_per_step / ii
     return CycleEstimate(

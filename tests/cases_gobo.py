@@ -11,7 +11,8 @@ weight outlier-flagged, FP16 values drawn from the extremes: largest normals, sm
 largest subnormals, signed zeros, 1.0, and random patterns): ``outliers`` every flagged weight of
 random codes listed; ``outliers-none`` no flagged weight and an empty list (every n tile a
 pass-through entry); ``outliers-col`` exactly one outlier per output column; ``outliers-row``
-a whole weight row (one k, every n) plus a whole column (every k of one n)."""
+a whole weight row (one k, every n) plus a whole column (every k of one n); ``outliers-dense``
+three quarters of the weights flagged on a short K, so the pass is slower than the array."""
 
 from dataclasses import dataclass, replace
 
@@ -51,6 +52,8 @@ class GoboCase(GemmCase):
         flags = np.zeros((self.k, self.n), dtype=bool)
         if self.operands == "outliers":
             flags = rng.random((self.k, self.n)) < 0.25
+        elif self.operands == "outliers-dense":
+            flags = rng.random((self.k, self.n)) < 0.75
         elif self.operands == "outliers-col":
             flags[rng.integers(0, self.k, size=self.n), np.arange(self.n)] = True
         elif self.operands == "outliers-row":
@@ -100,4 +103,7 @@ GOBO_CASES = (
     _case("outliers-none", 3, 2, 4, 9, 3, ops="outliers-none", seed=5),
     _case("outliers-col", 3, 2, 5, 11, 5, ops="outliers-col", seed=6),
     _case("outliers-row", 3, 2, 7, 12, 4, ops="outliers-row", seed=7),
+    # the pass as the bottleneck: each fold's ~9 entries + 6 cycles outlast its 6-step fold, so
+    # folds wait in the output buffer for the pass
+    _case("outliers-dense", 3, 2, 7, 6, 4, ops="outliers-dense", seed=8),
 )
