@@ -12,7 +12,7 @@ import pandas as pd
 from . import synth, tech
 from .cost import ARRAY_GROUPS, CostConfig, area_um2
 from .cost_primitives import primitive
-from .inventory import unit_items
+from .inventory import outlier_items, unit_items
 from .registry import PE_KINDS, get_kind
 from .tech import UnknownComponentError
 
@@ -28,12 +28,15 @@ def _unit(proto, unit):
         return proto
     if unit == synth.POST_ARRAY:
         return synth.post_array_unit(proto)
+    if unit == synth.OUTLIER_PASS:
+        return synth.outlier_pass_unit(proto)
     return synth.border_unit(proto, unit)
 
 
 def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="ws", node=45, tile=(1, 1)):
     """Model area of what :func:`models.synth.synthesize` builds: one PE, one border unit, the
-    post-array unit (``POST_ARRAY_COLS`` columns), or a ``rows`` x ``cols`` array with broadcast
+    post-array unit (``POST_ARRAY_COLS`` columns), the outlier pass (its tile register, unit and
+    stage registers; not its sequencer's counters, which the cost model leaves out), or a ``rows`` x ``cols`` array with broadcast
     tiles ``tile`` (PEs, slot and edge registers, border units; no buffers)."""
     if rows is not None:
         config = CostConfig(pe, rows, cols, dataflow, node=node, pe_options=tuple(pe_options), tile=tile)
@@ -42,8 +45,10 @@ def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="
     instance = _unit(get_kind(pe).prototype(**dict(pe_options)), unit)
     if instance is None:
         raise ValueError(f"PE kind {pe!r} has no {unit.replace('_', ' ')} unit")
-    return tech.area_scale(node) * sum(n * primitive(prim, *widths).area_um2
-                                       for prim, widths, n, _ in unit_items(instance))
+    # the outlier pass is priced as the accelerator's (models.inventory.outlier_items)
+    items = ([(i.prim, i.widths, i.count, i.event) for i in outlier_items(instance)]
+             if unit == synth.OUTLIER_PASS else unit_items(instance))
+    return tech.area_scale(node) * sum(n * primitive(prim, *widths).area_um2 for prim, widths, n, _ in items)
 
 
 def synthesize_unit(pe, unit, pe_options=(), tool=None):
@@ -59,7 +64,7 @@ def variant_settings(kind):
 
 def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, progress=None, arrays=None):
     """pandas DataFrame: model area vs Yosys/osu018 area for every registered variant of
-    ``kinds``: each unit it has (PE, border units, post-array unit) and its ``sides`` x ``sides``
+    ``kinds``: each unit it has (PE, border units, post-array unit, outlier pass) and its ``sides`` x ``sides``
     arrays in the kind's preferred dataflow. Synthesis is brought to ``node`` with the cited
     factors (Stillmaker 180 -> 45 nm, then 45 -> node): ``synth_um2``; ``error`` = model /
     synth - 1. ``df.attrs["max_abs_error"]`` is the largest |error|. A kind without a cost
@@ -91,7 +96,7 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
         dataflow = kind.dataflows[0]
         for label, setting in variant_settings(kind):
             proto = kind.prototype(**dict(setting))
-            for unit in UNITS:
+            for unit in (*UNITS, synth.OUTLIER_PASS):
                 if _unit(proto, unit) is None:
                     continue
                 r = synthesize_unit(name, unit, setting, tool=tool)

@@ -47,6 +47,7 @@ import pandas as pd
 from amaranth.back import verilog
 
 from hw.array import SystolicArray
+from hw.gobo_outlier_pass_unit import GoboOutlierPassUnit
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
 from .registry import PE_KINDS, get_kind
@@ -64,6 +65,12 @@ POST_ARRAY = "post_array"
 POST_ARRAY_COLS = 2
 #: every unit kind :func:`synthesize` and :func:`unit_timing` take
 ALL_UNITS = (*UNITS, POST_ARRAY)
+#: an accelerator's part beside the array (GOBO's outlier pass: its tile register, sequencer and
+#: outlier unit, :class:`hw.gobo_outlier_pass_unit.GoboOutlierPassUnit`), synthesised for an
+#: array of this (rows, cols); :func:`synthesize` takes it, the per-PE-unit tables do not (it has
+#: no port activity of its own)
+OUTLIER_PASS = "outlier_pass"
+OUTLIER_PASS_SHAPE = (2, 2)
 
 
 class SynthesisError(RuntimeError):
@@ -312,12 +319,18 @@ def _kind_and_pe(pe, pe_options):
 
 
 def unit_verilog(pe, unit="pe", pe_options=()):
-    """(Verilog text, top name) of one PE, one border unit or the post-array unit
-    (:data:`POST_ARRAY_COLS` columns) of PE kind ``pe``."""
-    if unit not in ALL_UNITS:
-        raise ValueError(f"unit must be one of {', '.join(ALL_UNITS)}, not {unit!r}")
+    """(Verilog text, top name) of one PE, one border unit, the post-array unit
+    (:data:`POST_ARRAY_COLS` columns) or the outlier pass (:data:`OUTLIER_PASS_SHAPE`) of PE kind
+    ``pe``."""
+    if unit not in (*ALL_UNITS, OUTLIER_PASS):
+        raise ValueError(f"unit must be one of {', '.join((*ALL_UNITS, OUTLIER_PASS))}, not {unit!r}")
     kind, proto = _kind_and_pe(pe, pe_options)
-    if unit == "pe":
+    if unit == OUTLIER_PASS:
+        if outlier_pass_unit(proto) is None:
+            raise ValueError(f"PE kind {pe!r} has no outlier pass")
+        rows, cols = OUTLIER_PASS_SHAPE
+        component = GoboOutlierPassUnit(rows=rows, cols=cols)
+    elif unit == "pe":
         component = kind.pe_class(**dict(pe_options))
     elif unit == POST_ARRAY:
         component = facts_only(kind.pe_class(**dict(pe_options))).post_array_unit(POST_ARRAY_COLS)
@@ -465,7 +478,8 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
 
 def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options=(), tool=None,
                use_cache=True, tile=(1, 1)):
-    """Synthesise one unit (``unit`` = pe / act_border / weight_border / post_array) or a
+    """Synthesise one unit (``unit`` = pe / act_border / weight_border / post_array /
+    outlier_pass) or a
     ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``)."""
     if (unit is None) == (rows is None or cols is None):
         raise ValueError("give either unit or rows and cols")
@@ -523,6 +537,15 @@ def has_unit(pe, unit):
     if unit == "pe":
         return True
     return (post_array_unit(pe) if unit == POST_ARRAY else border_unit(pe, unit)) is not None
+
+
+def outlier_pass_unit(pe):
+    """The outlier pass (:data:`OUTLIER_PASS_SHAPE`) of a design of the PE prototype ``pe`` (None
+    for a PE kind without an outlier unit), marked as intentionally unelaborated."""
+    if getattr(pe, "outlier_unit_class", None) is None:
+        return None
+    rows, cols = OUTLIER_PASS_SHAPE
+    return facts_only(GoboOutlierPassUnit(rows=rows, cols=cols))
 
 
 def border_unit(pe, unit):
