@@ -151,6 +151,8 @@ def test_factors_multiply_to_the_stated_product_and_the_measured_ratios(rows):
             # a stated range is the target, its ends widened by the tolerance (the FP8-vs-INT8 claim)
             lo, hi = next((c.paper_range for c in CLAIMS if c.claim == r["claim"] and c.paper_range),
                           (r["paper_ratio"],) * 2)
+            if r["paper"] == lmul_claims.PAPER:   # the L-Mul rows: the rounded saving's range
+                lo, hi = lmul_claims.saving_ratio_range(lmul_claims.CLAIM_SAVINGS[r["claim"]])
             explained = r["measured_ratio_common_array"] * product * past
             assert r["decomposition_within_15pct"] == (lo * 0.85 <= explained <= hi * 1.15)
             assert f"all measured factors x{product * past:.3g}" in r["decomposition"]
@@ -289,6 +291,32 @@ def test_lmul_rows_are_the_cached_figures():
     doubled["units"]["lmul_adder"]["energy_pj_per_cycle"] /= 2
     assert lmul_claims.lmul_rows(doubled)[0]["measured_ratio_paper_config"] == pytest.approx(
         2 * mult["measured_ratio_paper_config"], rel=1e-3)
+
+
+def test_lmul_targets_are_the_rounded_savings_and_the_chain_counts_each_factor_once():
+    """The abstract's "~95 %" / "~80 %" as the ratios of the savings that round to them (a 5 %
+    step), the table's own figures inside; the multiplier row's factors (chain and past it)
+    multiply to exactly the table's fp32 mult / int32 add over the common ratio (the table step
+    replaces the synthesised FP32 ratio, it does not multiply on top of it), and the verdict and
+    decomposition read the range."""
+    assert lmul_claims.saving_ratio(95) == pytest.approx(20) and lmul_claims.saving_ratio(80) == pytest.approx(5)
+    lo, hi = lmul_claims.saving_ratio_range(95)
+    assert (lo, hi) == (pytest.approx(100 / 7.5), pytest.approx(40))
+    assert lmul_claims.saving_ratio_range(80) == (pytest.approx(100 / 22.5), pytest.approx(100 / 17.5))
+    h = {op: tech.value(f"horowitz.{op}.energy") for op in ("fp32_mult", "fp32_add", "int32_add")}
+    assert lo < h["fp32_mult"] / h["int32_add"] < hi
+    assert lmul_claims.saving_ratio_range(80)[0] < (h["fp32_mult"] + h["fp32_add"]) / (
+        h["int32_add"] + h["fp32_add"]) < lmul_claims.saving_ratio_range(80)[1]
+    mult, pe = lmul_claims.lmul_rows(lmul_energy.load())
+    every = math.prod(f["factor"] for f in mult["factors"] + mult["residual_factors"])
+    assert mult["measured_ratio_common_array"] * every == pytest.approx(h["fp32_mult"] / h["int32_add"], rel=1e-3)
+    assert mult["decomposition_within_15pct"] and pe["decomposition_within_15pct"]
+    common = mult["measured_ratio_common_array"]
+    assert f"gap x{lo / common:.3g}..x{hi / common:.3g}" in mult["decomposition"]
+    # a row whose factors ended outside the range is still refused
+    low = claim_row.row("p", "c", 20.0, "", [("common", "", 1.0), ("x", "", 2.0)], "", "energy",
+                        beyond=[("t", "", 10.0)], paper_range=(lo, hi))
+    assert low["decomposition_within_15pct"] is False
 
 
 def test_multiplier_inventory_parts():
