@@ -43,11 +43,11 @@ def step_energy_pj(proto, parts):
     total = 0.0
     for part in unit_items(proto):
         prim, widths, n, event = part
-        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
-                                                                   getattr(part, "drivers", ()),
+        drivers = getattr(part, "drivers", ())
+        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event, drivers,
                                                                    getattr(part, "inputs", ())))
         uses = ii if event == "step_cycle" else 1
-        total += n * (uses * p.energy_pj + ii * p.idle_pj)
+        total += n * (uses * p.energy_pj + ii * p.idle_pj * parts.idle_factor(prim, widths, drivers))
     return total
 
 
