@@ -105,3 +105,25 @@ def test_an_always_enabled_register_is_a_plain_register():
     assert on.idle_factor("reg_en", (32,)) < 0.9
     assert _fake({"valid": 0.0}).idle_factor("reg_en", (32,)) == 1.0     # no duties: the table's
     assert on.idle_factor("reg_en", (32,), (("add", (8,), 1, "step"),)) == 1.0
+
+
+@pytest.mark.slow
+def test_the_int8_pe_follows_the_mac_duty_factor():
+    """The primitive's factor holds inside the whole PE: OpenSTA on the mapped INT8 PE with the
+    activation toggling and the weight held at duty 0, 0.25, 0.75, 1 switches as the stored mac
+    (8, 8, 32) factor says (relative to duty 0.5), within 0.1."""
+    act = activity.unit_activity("int8", "pe", (), "minilm")
+
+    def excess(toggles, wduty):
+        def run(t):
+            bits = tuple((b, t if b.startswith("act") else 0.0, wduty if b.startswith("weight")
+                          else 0.5 if b.startswith(("act", "acc_in")) else d)
+                         for b, _, d in act.bits)
+            p = synth.unit_power("int8", "pe", (), clock_mhz=100.0,
+                                 activity=dataclasses.replace(act, bits=bits))
+            return p.power.total
+        return run(toggles) - run(0.0)
+    ref = excess(0.5, 0.5)
+    stored = duty.factors("mac", (8, 8, 32))["a"]["b"]
+    for d in (0.0, 0.25, 0.75, 1.0):
+        assert excess(0.5, d) / ref == pytest.approx(stored[duty.DUTIES.index(d)], abs=0.1)
