@@ -24,8 +24,8 @@ token, padded lanes included), ``step_cycle`` (steps x II), ``token`` (array inp
 ``row_token`` (tokens x R: act border evaluations), ``weight_word`` (weight buffer words read),
 ``col_weight`` (weight words x C: weight border evaluations), ``out_word`` (array output words),
 ``fold``. Plus every primitive's idle energy for every cycle (group ``clock``: its flops' clock
-and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``), SRAM accesses
-and DRAM bits.
+and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``; a PE part's at its
+inputs' measured duties, :func:`item_idle_factor`), SRAM accesses and DRAM bits.
 
 Energies are OpenSTA's (:func:`models.cost_primitives.sta_energy`: each primitive synthesised alone
 and its power computed by OpenSTA with its inputs at a toggle rate): the figures
