@@ -101,7 +101,8 @@ def test_an_always_enabled_register_is_a_plain_register():
     # through PartActivity: II 1 (valid always 1) vs a PE whose valid is never high
     on = _fake({"act": 0.4, "weight": 0.0, "acc_in": 0.4, "valid": 0.0, "acc_out": 0.4},
                {"valid": 1.0, "acc_out": 0.5})
-    assert on.idle_factor("reg_en", (32,)) == pytest.approx(duty.idle_factor("reg_en", (32,), {"en": 1.0, "d": 0.5}))
+    expected = duty.idle_factor("reg_en", (32,), {"en": 1.0, "d": 0.5})
+    assert on.idle_factor("reg_en", (32,)) == pytest.approx(expected)
     assert on.idle_factor("reg_en", (32,)) < 0.9
     assert _fake({"valid": 0.0}).idle_factor("reg_en", (32,)) == 1.0     # no duties: the table's
     assert on.idle_factor("reg_en", (32,), (("add", (8,), 1, "step"),)) == 1.0
