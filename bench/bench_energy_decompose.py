@@ -6,14 +6,15 @@ on the PE's netlist at 100 MHz:
 
 * ``uniform``: every data port bit (act, weight, acc_in) toggling 0.5 per step with duty 0.5
   (``valid`` as measured) in OpenSTA, and the model's parts at the same port figures (the
-  result register at 0.5 too): what is left is composition, how OpenSTA propagates activity
-  through the whole PE against the sum of primitives characterised alone; no activity
-  assignment can remove it;
-* ``port-mean``: each port's bits at the port's measured mean toggle rate, duty 0.5, in OpenSTA;
-  the model on the measured activity (its inputs are exactly these port means);
+  result register at 0.5 too, duties 0.5 but ``valid``'s): what is left is composition, how
+  OpenSTA propagates activity through the whole PE against the sum of primitives characterised
+  alone; no activity assignment can remove it;
+* ``port-mean``: each port's bits at the port's measured mean toggle rate and mean duty in
+  OpenSTA; the model on the measured activity (its inputs are exactly these port means,
+  :mod:`models.duty` carrying the duties);
 * ``measured``: OpenSTA on the measured per-bit toggle rates and duties (the energy bench's
-  figure); the step from port-mean to measured is what per-bit statistics (constant bits,
-  duties) change, which the model's per-port means cannot see.
+  figure); the step from port-mean to measured is what per-bit statistics (which bits are
+  constant, which toggle) change, which the model's per-port means cannot see.
 
     python bench/bench_energy_decompose.py [--kinds int8 lut ...]
 """
@@ -58,13 +59,11 @@ def main(argv=None):
             half = dataclasses.replace(act, bits=tuple(
                 (b, 0.5 / ii, 0.5) if port(b) in DATA else (b, r, d) for b, r, d in act.bits))
             half_parts = dataclasses.replace(parts, ports=tuple(
-                (p, 0.5 / ii if p in DATA + ("acc_out",) else r, n) for p, r, n in parts.ports))
-            means = {}
-            for b, r, _ in act.bits:
-                means.setdefault(port(b), []).append(r)
+                (p, 0.5 / ii if p in DATA + ("acc_out",) else r, n) for p, r, n in parts.ports),
+                duties=tuple((p, 0.5 if p in DATA + ("acc_out",) else d) for p, d in parts.duties))
+            means = act.port_means()
             mean = dataclasses.replace(act, bits=tuple(
-                (b, sum(means[port(b)]) / len(means[port(b)]), 0.5 if port(b) in DATA else d)
-                for b, r, d in act.bits))
+                (b, *means[port(b)]) if port(b) in DATA else (b, r, d) for b, r, d in act.bits))
             model_real = model_pj(name, options, parts)
             errors = [model_pj(name, options, half_parts) / sta_pj(name, options, half) - 1,
                       model_real / sta_pj(name, options, mean) - 1,

@@ -24,8 +24,8 @@ token, padded lanes included), ``step_cycle`` (steps x II), ``token`` (array inp
 ``row_token`` (tokens x R: act border evaluations), ``weight_word`` (weight buffer words read),
 ``col_weight`` (weight words x C: weight border evaluations), ``out_word`` (array output words),
 ``fold``. Plus every primitive's idle energy for every cycle (group ``clock``: its flops' clock
-and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``), SRAM accesses
-and DRAM bits.
+and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``; a PE part's at its
+inputs' measured duties, :func:`item_idle_factor`), SRAM accesses and DRAM bits.
 
 Energies are OpenSTA's (:func:`models.cost_primitives.sta_energy`: each primitive synthesised alone
 and its power computed by OpenSTA with its inputs at a toggle rate): the figures
@@ -327,6 +327,14 @@ def item_activity(item, activity):
     return activity.data_activity
 
 
+def item_idle_factor(item, activity):
+    """Factor on one design item's idle energy: a PE part's at its inputs' measured duties
+    (:meth:`models.part_activity.PartActivity.idle_factor`), 1 otherwise (the table's)."""
+    if isinstance(activity, PartActivity) and item.group == "pes":
+        return activity.idle_factor(item.prim, item.widths, item.drivers)
+    return 1.0
+
+
 def hardware(acc, node, activity):
     """:class:`Hardware` of an accelerator (``DesignConfig.facts``) at ``node`` and ``activity``
     (a number or a :class:`models.part_activity.PartActivity`: :func:`item_activity`)."""
@@ -339,7 +347,7 @@ def hardware(acc, node, activity):
     for item in items:
         prim = primitive(item.prim, *item.widths, activity=item_activity(item, activity))
         area[item.group] += item.count * prim.area_um2 * a_scale
-        idle += item.count * prim.idle_pj
+        idle += item.count * prim.idle_pj * item_idle_factor(item, activity)
         key = (item.event, item.group)
         coef[key] = coef.get(key, 0.0) + item.per_event * prim.energy_pj * e_scale
     by_event = {}

@@ -9,8 +9,9 @@ per-cycle parts of a multi-cycle step at least at the sequencing's),
 so a design whose real operands switch little (ANT's int4 codes, a stationary weight) costs less
 than on random data. A "step" primitive acts once per step, a
 "step_cycle" one every cycle of it; every primitive pays its idle energy (clock of its flops,
-leakage) every cycle. No factor is fitted on any design: the only inputs are the primitive table
-and the measured toggle rates.
+leakage) every cycle, at its inputs' measured duties (:meth:`models.part_activity.PartActivity.idle_factor`:
+a register always enabled holds no feedback state). No factor is fitted on any design: the only
+inputs are the primitive, group-share and duty tables and the measured toggle rates and duties.
 """
 
 import numpy as np
@@ -43,11 +44,11 @@ def step_energy_pj(proto, parts):
     total = 0.0
     for part in unit_items(proto):
         prim, widths, n, event = part
-        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event,
-                                                                   getattr(part, "drivers", ()),
+        drivers = getattr(part, "drivers", ())
+        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event, drivers,
                                                                    getattr(part, "inputs", ())))
         uses = ii if event == "step_cycle" else 1
-        total += n * (uses * p.energy_pj + ii * p.idle_pj)
+        total += n * (uses * p.energy_pj + ii * p.idle_pj * parts.idle_factor(prim, widths, drivers))
     return total
 
 

@@ -4,7 +4,8 @@ A PE's ports are measured on the real-tensor operand streams (:func:`models.acti
 the RTL simulated in a weight-stationary column, MiniLM-L6 L0 FFN1 through the kind's own
 quantisers, or its random codes), as toggles per cycle of every port bit. From them,
 :class:`PartActivity` keeps, per port, the mean toggles per cycle over the port's bits and the bit
-count (``act``, ``weight``, ``acc_in``, ``valid`` in, ``acc_out`` observed out), and
+count (``act``, ``weight``, ``acc_in``, ``valid`` in, ``acc_out`` observed out) and the port's mean
+duty (fraction of cycles its bits are 1), and
 :meth:`PartActivity.item_activity` gives each inventory part (a
 :func:`models.inventory.unit_items` tuple) the toggle rate per step of the signals that drive it,
 by the primitive's role (no factor fitted on any design). Where a family's input groups are
@@ -13,7 +14,10 @@ takes its own signal and the part's activity is the groups' share-weighted mean;
 driving bits' width-weighted mean:
 
 * a multiplier (``mult``, ``smult``: a, b) or fused multiply-accumulate (``mac``: a, b, c): a at
-  ``act``, b at ``weight``, c at ``acc_in`` (the inventories' operand order);
+  ``act``, b at ``weight``, c at ``acc_in`` (the inventories' operand order), each group's toggles
+  times the measured effect of the other groups' mean duties (:mod:`models.duty`: a partial
+  product ``a_i & b_j`` switches only while ``b_j`` is 1, so a weight of mostly-0 bits leaves the
+  array cold however much the activation toggles);
 * a register (``reg``, ``reg_en``): its D bits load the PE's state, whose switching is observed
   at the result register ``acc_out`` (``acc`` path); a ``reg_en``'s enable is the control path
   (``valid``, toggles per cycle: it is sampled every cycle). Its clock is paid every cycle
@@ -54,17 +58,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
+from .duty import idle_factor, weighted
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
-GENERATOR = 1
+#: 2: each port's mean duty too (:attr:`PartActivity.duties`)
+GENERATOR = 2
 PORTS = ("act", "weight", "acc_in", "valid", "acc_out")
 #: the PE input ports that carry data into its combinational datapath
 DATA_PORTS = ("act", "weight", "acc_in")
 REGISTERS = ("reg", "reg_en")
+#: the signal behind each measured primitive input group (:meth:`PartActivity.group_activities`:
+#: a multiplier's or MAC's a, b, c; a register's data, observed at ``acc_out``, and enable)
+GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "valid"}
 #: how a driving part's output toggles follow its inputs' (:meth:`PartActivity.part_output`):
 #: "ports": as its inputs toggle (the ports' rates pass down a chain unchanged), or "gains": its
 #: primitive's OpenSTA output gains (:mod:`models.primitive_outputs`). "ports" is the model's rule:
@@ -78,7 +87,8 @@ class PartActivity:
     """Measured port activity of one PE on one operand source. ``ports``: ((port, mean toggles
     per cycle over its bits, bits), ...) for :data:`PORTS` present; ``ii``: the PE's initiation
     interval; provenance: ``source`` ("minilm" / "random"), ``data_hash`` of the operand codes,
-    ``date`` of the measurement (ISO)."""
+    ``date`` of the measurement (ISO); ``duties``: ((port, mean fraction of cycles its bits are
+    1), ...) (empty: not measured, every port at the characterisation's 0.5)."""
     pe: str
     pe_options: tuple
     source: str
@@ -86,6 +96,14 @@ class PartActivity:
     ports: tuple
     data_hash: str
     date: str
+    duties: tuple = ()
+
+    def duty(self, port):
+        """Mean duty of ``port``'s bits (0.5, the characterisation's, when not measured; 0 for
+        a port the PE lacks: its operand is absent)."""
+        if not self.duties:
+            return 0.5
+        return next((d for p, d in self.duties if p == port), 0.0)
 
     def rate(self, port):
         """Mean toggles per cycle of ``port``'s bits (0 for a port the PE lacks)."""
@@ -106,6 +124,19 @@ class PartActivity:
         return {**step, "acc": min(1.0, self.rate("acc_out") * self.ii),
                 "ctrl": min(1.0, self.rate("valid"))}
 
+    def group_duties(self):
+        """{primitive input group: mean duty of the signal that drives it} (:data:`GROUP_PORTS`)."""
+        return {g: self.duty(p) for g, p in GROUP_PORTS.items()}
+
+    def idle_factor(self, prim, widths, drivers=()):
+        """Factor on the table's idle energy of one inventory part (its constant inputs at the
+        duties of their signals, :func:`models.duty.idle_factor`): a register whose enable
+        (``valid``) is always 1 holds no feedback state. 1 for a part whose inputs are other
+        parts, a family without measured duties, or duties not measured (the table's figure)."""
+        if not self.duties or any(not isinstance(d, str) for d in drivers):
+            return 1.0
+        return idle_factor(prim, widths, self.group_duties())
+
     def item_activity(self, prim, widths, event="step", drivers=(), inputs=()):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
         "step_cycle"; ``drivers``: the data ports and parts that drive it, ``inputs``: the
@@ -117,6 +148,10 @@ class PartActivity:
                   "mult": {"a": paths["act"], "b": paths["weight"]},
                   "smult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
+        if driven and not fed:
+            # an AND-array's group switches with the other operands' bits that are 1, a register's
+            # data with its enable's (models/duty.py)
+            driven = weighted(prim, widths, driven, self.group_duties())
         # the port groups hold only while the part's inputs are the ports themselves
         a = effective_activity(prim, widths, driven) if driven and not fed else None
         if a is None:
@@ -187,12 +222,13 @@ class PartActivity:
         return {"pe": self.pe, "pe_options": [list(kv) for kv in self.pe_options],
                 "source": self.source, "spec": REAL_SPEC if self.source == "minilm" else "random codes, seed 0",
                 "ii": self.ii, "ports": [list(p) for p in self.ports], "data_hash": self.data_hash,
-                "date": self.date}
+                "date": self.date, "duties": [list(p) for p in self.duties]}
 
     @classmethod
     def from_dict(cls, d):
         return cls(d["pe"], tuple(tuple(kv) for kv in d["pe_options"]), d["source"], d["ii"],
-                   tuple((p, float(r), int(n)) for p, r, n in d["ports"]), d["data_hash"], d["date"])
+                   tuple((p, float(r), int(n)) for p, r, n in d["ports"]), d["data_hash"], d["date"],
+                   tuple((p, float(v)) for p, v in d.get("duties", ())))
 
 
 def full_options(pe, pe_options):
@@ -227,9 +263,10 @@ def measure(pe, pe_options=(), source="minilm"):
         counts[port] = counts.get(port, 0) + 1
     means = act.port_means()
     ports = tuple((p, round(means[p][0], 6), counts[p]) for p in PORTS if p in means)
+    duties = tuple((p, round(means[p][1], 6)) for p in PORTS if p in means)
     ii = get_kind(pe).prototype(**dict(pe_options)).initiation_interval
     return PartActivity(pe, pe_options, source, ii, ports, act.data_hash,
-                        datetime.date.today().isoformat())
+                        datetime.date.today().isoformat(), duties)
 
 
 @functools.lru_cache(maxsize=1)

@@ -433,9 +433,13 @@ def test_bench_energy_is_the_cost_models(pe):
     from models.part_activity import part_activity
     options = GENERIC.get(pe, ())
     acc = DesignConfig(pe, 2, 2, "os", 1, 1, 1, options).facts
-    hw = cost.hardware(acc, 45, part_activity(pe, tuple(sorted(options)), "minilm"))
+    parts = part_activity(pe, tuple(sorted(options)), "minilm")
+    hw = cost.hardware(acc, 45, parts)
     proto = get_kind(pe).prototype(**dict(options))
-    idle = sum(n * primitive(p, *w).idle_pj for p, w, n, _ in inventory.unit_items(proto))
+    # each part's idle energy at its inputs' measured duties (models/duty.py), as both sum it
+    idle = sum(n * primitive(item[0], *item[1]).idle_pj
+               * parts.idle_factor(item[0], item[1], getattr(item, "drivers", ()))
+               for item in inventory.unit_items(proto) for n in (item[2],))
     bench, _ = pe_step_energy_pj(pe, options, source="minilm")
     assert hw.per_action["pe_step"] + proto.initiation_interval * idle == pytest.approx(bench, rel=1e-9)
     assert idle > 0 and hw.per_action["pe_step"] > 0
