@@ -168,3 +168,14 @@ def test_bitserial_fp16_pe_names_its_chain():
     pa = part_activity.part_activity("bitserial_fp16", (), "minilm")
     for p in parts:
         assert 0 < pa.item_activity(p[0], p[1], p[3], getattr(p, "drivers", ()), getattr(p, "inputs", ())) < 10
+
+
+def test_a_part_after_a_per_cycle_part_switches_every_cycle():
+    """A "step" part whose driver works every cycle of the step is costed every cycle: the LUT
+    PE's final add of its per-plane partial sum (and the accumulate after it) are "step_cycle"."""
+    fed = driven(("add", (17,), 1, "step"), ("reg_en", (15,), 1, "step_cycle"), "acc_in")
+    assert fed == ("add", (17,), 1, "step_cycle") and fed.drivers[0][3] == "step_cycle"
+    assert driven(("add", (17,), 1, "step"), ("reg_en", (15,), 1, "step"))[3] == "step"
+    parts = unit_items(get_kind("lut").prototype())
+    final = [p for p in parts if p[0] == "add" and p[1][0] >= 17]
+    assert final and all(p[3] == "step_cycle" for p in final)
