@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import characterise, energy_vs_sta, part_activity, primitive_outputs, synth  # noqa: E402
+from models import characterise, part_activity, primitive_outputs, synth  # noqa: E402
 from models.activity import unit_activity  # noqa: E402
 from models.cost_primitives import primitive  # noqa: E402
 from models.inventory import unit_items  # noqa: E402
@@ -40,7 +40,8 @@ DATA = ("act", "weight", "acc_in")
 
 
 def model_split(proto, parts):
-    """(registers, other parts, idle) 45 nm pJ per step, as :func:`models.energy_vs_sta.step_energy_pj` sums them."""
+    """(registers, other parts, idle) 45 nm pJ per step: the terms
+    :func:`models.energy_vs_sta.step_energy_pj` sums, split by part kind."""
     ii, reg, comb, idle = proto.initiation_interval, 0.0, 0.0, 0.0
     for part in unit_items(proto):
         prim, widths, n, event = part
