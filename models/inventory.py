@@ -88,12 +88,18 @@ def driven(part, *sources, **inputs):
     possibly :class:`Part`) whose outputs reach its inputs (structural: what feeds the part).
     ``inputs`` names the one driver of a primitive input port (its name in
     :func:`models.characterise.verilog`, e.g. ``sel=`` a mux's select); ``sources`` drive the
-    rest."""
+    rest. A "step" part fed by a "step_cycle" part becomes "step_cycle": its inputs change every
+    cycle of the step, so it switches every cycle (the LUT PE's final adds after its per-plane
+    partial sum)."""
     def ok(s):
         return s in DRIVER_PORTS if isinstance(s, str) else isinstance(s, tuple) and len(s) == 4
     every = sources + tuple(inputs.values())
     if not every or not all(ok(s) for s in every):
         raise ValueError(f"drivers must be some of {DRIVER_PORTS} or inventory parts, not {every}")
+    # a combinational part fed by a part that switches every cycle of a step switches every
+    # cycle too (no enable stands between them)
+    if part[3] == "step" and any(not isinstance(s, str) and s[3] == "step_cycle" for s in every):
+        part = (*part[:3], "step_cycle")
     out = Part(part)
     out.drivers = every
     out.inputs = tuple(sorted(inputs.items(), key=lambda kv: kv[0]))

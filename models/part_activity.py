@@ -77,8 +77,9 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 #: how a driving part's output toggles follow its inputs' (:meth:`PartActivity.part_output`):
 #: "ports": as its inputs toggle (the ports' rates pass down a chain unchanged), or "gains": its
 #: primitive's OpenSTA output gains (:mod:`models.primitive_outputs`). "ports" is the model's rule:
-#: with "gains" applied to every kind the model fell to 4/37 PEs within 15 % of whole-PE OpenSTA
-#: (chains attenuate: an adder tree's sum toggles far less than its ports; README "Energy")
+#: with "gains" applied to every kind the model falls to 6/37 PEs within 15 % of whole-PE OpenSTA
+#: against 10/37 (chains attenuate: an adder tree's sum toggles far less than its ports; gains
+#: measured with every input toggling are the same, bench/bench_joint_gains.py; README "Energy")
 PROPAGATION = "ports"
 
 

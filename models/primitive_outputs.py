@@ -1,12 +1,18 @@
 """How much a primitive's outputs toggle for its inputs' toggles, as OpenSTA propagates them.
 
-OpenSTA's power analysis propagates transition densities through the mapped cells by Boolean
-difference (no glitch filtering): an XOR-like sum bit toggles whenever any of its inputs does, so a
-multiplier's or adder's outputs toggle far more often than its inputs, and a part fed by it (an
-adder after a multiplier, a normalising shift after an add) switches at that higher density, not
-at the PE port's. A primitive characterised alone with its inputs at the PE ports' toggle rates
-misses it. The densities are linear in the input densities at fixed signal probabilities, so a
-few figures per primitive carry it: per input port (``a``, ``b``, ``sel``, ``sh``, ``en``, ...:
+OpenSTA's power analysis propagates transition densities through the mapped cells gate by gate
+from each cell's Liberty function (no glitch filtering): an AND's output density is
+D(a) P(b) + D(b) P(a), an OR's D(a) (1 - P(b)) + D(b) (1 - P(a)), and, in the Debian (2019) build,
+an XOR's D(a) P(a) (1 - P(b)) + D(b) P(b) (1 - P(a)): at duty 0.5 a quarter of each input's
+density, not their sum (``tests/test_primitive_outputs.py`` pins both rules through the probe). So
+a part fed by another part does not switch at the PE port's density: deeper in a chain of sums it
+switches less, after a mux's select more. A primitive characterised alone with its inputs at the
+PE ports' toggle rates misses it. Every gate's output density is a sum of its inputs' densities
+weighted by signal probabilities only, so at fixed probabilities (duty 0.5) a primitive's output
+density is linear in its input densities and a few figures per primitive carry it: the sum of its
+ports' gains is exactly its gain with every input toggling together (:func:`joint_gain`; measured:
+``python bench/bench_joint_gains.py``), so gains measured one port at a time hold for a PE whose
+inputs all toggle. Per input port (``a``, ``b``, ``sel``, ``sh``, ``en``, ...:
 :func:`models.characterise.verilog`'s names) its **gain**, the mean toggles per cycle of the
 primitive's output bits per toggle of that port's bits, measured here with OpenSTA on the same
 mapped netlist as :mod:`models.characterise` with that port's bits at
@@ -114,6 +120,32 @@ def measure_gains(family, widths):
     total = sum(excess.values())
     shares = {p: (e / total if total > 0 else 1.0 / len(ports)) for p, e in excess.items()}
     return len(outs), gains, shares
+
+
+def joint_gain(family, widths):
+    """(mean toggles of ``family``'s output bits per toggle of its input bits with every data
+    input toggling at :data:`models.characterise.STA_ACTIVITY` together, duty 0.5; the sum of its
+    per-port gains measured now, :func:`measure_gains`): OpenSTA's propagation is linear in the
+    input densities at fixed duties, so the two agree (a check, not a table field)."""
+    text, top = characterise.verilog(family, tuple(widths))
+    r = synth.synthesize_verilog(text, top)
+    if not r.mapped_cells:
+        return 0.0, 0.0
+    netlist, act = r.netlist(), characterise.STA_ACTIVITY
+    outs = output_bits(netlist)
+    added = _energy(probed(netlist, outs), top, act) - _energy(netlist, top, act)
+    return added / probe_energy_per_toggle() / len(outs) / act, sum(measure_gains(family, widths)[1].values())
+
+
+def net_density(netlist, top, nets, activity):
+    """Mean toggles per cycle OpenSTA propagates to ``nets`` (net names of the mapped ``netlist``,
+    e.g. a PE's internal signals) with its input bits at ``activity`` ({bit: (toggles per cycle,
+    duty)}, :func:`models.sta.run_sta`), read through probes in situ at
+    :data:`models.characterise.STA_CLOCK_MHZ` (the probe's calibration clock): a diagnostic of
+    where a model's activity assignment and OpenSTA's propagation part."""
+    def energy(text):
+        return characterise.sta_energy_pj(text, top, activity)
+    return (energy(probed(netlist, list(nets))) - energy(netlist)) / probe_energy_per_toggle() / len(nets)
 
 
 def write_table(path=TABLE_PATH, jobs=2):

@@ -37,6 +37,27 @@ def test_probe_reads_openstas_density():
         assert _density(_gate("INVX1", ["a"]), act) == pytest.approx(act, rel=0.06)
 
 
+def test_probe_reads_openstas_xor_rule():
+    """This OpenSTA build propagates an XOR's density as D(a) P(a) (1 - P(b)) + D(b) P(b) (1 - P(a)):
+    at duty 0.5 a quarter of each input's toggles, not their sum (the README's energy paragraph
+    rests on it; a newer OpenSTA that adds them would fail here)."""
+    require_sta()
+    xor = _gate("XOR2X1", ["a", "b"])
+    assert _density(xor, 0.5) == pytest.approx(0.25, rel=0.05)
+    one = (primitive_outputs._energy(primitive_outputs.probed(xor, ["y"]), "g", 0.5, "a")
+           - primitive_outputs._energy(xor, "g", 0.5, "a")) / primitive_outputs.probe_energy_per_toggle()
+    assert one == pytest.approx(0.125, rel=0.05)
+
+
+@pytest.mark.parametrize("family, widths", [("smult", (4, 4)), ("mux", (4, 4)), ("add", (8,))])
+def test_port_gains_add_up_to_the_all_toggling_gain(family, widths):
+    """Gains measured one port at a time (the table's) sum to the gain with every input toggling
+    together (a PE's condition): OpenSTA's densities are linear in the inputs' at fixed duties."""
+    require_sta()
+    joint, summed = primitive_outputs.joint_gain(family, widths)
+    assert joint > 0 and joint == pytest.approx(summed, rel=1e-3)
+
+
 def test_table_point_is_a_fresh_measurement():
     """A stored point (an 8:1 mux of 11-bit words: the LUT PE's entry select) measured again gives
     the table's gains and energy shares; its select moves the output far more per toggle than its
@@ -147,3 +168,14 @@ def test_bitserial_fp16_pe_names_its_chain():
     pa = part_activity.part_activity("bitserial_fp16", (), "minilm")
     for p in parts:
         assert 0 < pa.item_activity(p[0], p[1], p[3], getattr(p, "drivers", ()), getattr(p, "inputs", ())) < 10
+
+
+def test_a_part_after_a_per_cycle_part_switches_every_cycle():
+    """A "step" part whose driver works every cycle of the step is costed every cycle: the LUT
+    PE's final add of its per-plane partial sum (and the accumulate after it) are "step_cycle"."""
+    fed = driven(("add", (17,), 1, "step"), ("reg_en", (15,), 1, "step_cycle"), "acc_in")
+    assert fed == ("add", (17,), 1, "step_cycle") and fed.drivers[0][3] == "step_cycle"
+    assert driven(("add", (17,), 1, "step"), ("reg_en", (15,), 1, "step"))[3] == "step"
+    parts = unit_items(get_kind("lut").prototype())
+    final = [p for p in parts if p[0] == "add" and p[1][0] >= 17]
+    assert final and all(p[3] == "step_cycle" for p in final)
