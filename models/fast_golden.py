@@ -163,18 +163,30 @@ def _fmax(x):
     return float(np.abs(x).max(initial=0.0))
 
 
-def split_matmul(a_halves, w_halves, shift, k):
+def _half_bound(x, shift):
+    """An upper bound of ``|hi| + |lo|`` (so of ``|hi|``, ``|lo|`` and ``|hi + lo|``) for the
+    :func:`split_halves` of any integer of magnitude at most ``x``."""
+    return (int(x) >> shift) + min(int(x), (1 << shift) - 1)
+
+
+def split_matmul(a_halves, w_halves, shift, k, half_bounds=None):
     """Exact ``a @ w`` from :func:`split_halves` of both sides (``k``: at most this many nonzero
     products per sum), as limbs ``(hi, lo, 2 * shift)`` like :func:`wide_matmul`'s, in three
     float64 GEMMs (Karatsuba): ``hh = ah @ wh``, ``ll = al @ wl`` and ``ff = (ah + al) @ (wh + wl)``,
     whose middle term ``ff - hh - ll = ah @ wl + al @ wh``. Each GEMM is exact when its largest
     product times ``k`` is below ``2**53`` (every partial sum is then an integer float64
     represents, in any summation order); None when a bound fails (the caller takes another path).
-    ``shift`` <= 30 keeps ``lo`` inside int64."""
+    The halves need only be integers with ``a = ah * 2**shift + al`` (likewise ``w``);
+    ``half_bounds``: upper bounds of ``|ah| + |al|`` and ``|wh| + |wl|`` the caller knows (then
+    the halves' maxima are not searched for). ``shift`` <= 30 keeps ``lo`` inside int64 (for
+    halves below ``2**(62 - shift - log2 k)``)."""
     (ah, al), (wh, wl) = a_halves, w_halves
     af, wf = ah + al, wh + wl
-    if max(_fmax(ah) * _fmax(wh), _fmax(al) * _fmax(wl), _fmax(af) * _fmax(wf)) * max(k, 1) >= F64_EXACT \
-            or shift > 30:
+    if half_bounds is None:
+        largest = max(_fmax(ah) * _fmax(wh), _fmax(al) * _fmax(wl), _fmax(af) * _fmax(wf))
+    else:
+        largest = half_bounds[0] * half_bounds[1]
+    if largest * max(k, 1) >= F64_EXACT or shift > 30:
         return None
     hh = np.matmul(ah, wh).astype(np.int64)
     ll = np.matmul(al, wl).astype(np.int64)
@@ -316,20 +328,44 @@ def _fp8_raw(hi, lo, s, k, fmt):
     return exact if k <= 1 << GROWTH_BITS else wrap_wide(exact, width)
 
 
+#: the low limb's width in :func:`_fp8_float`: below ``2**32`` it is an exact float64
+FLOAT_LIMB = 32
+
+
+def _fp8_float(hi, lo, s, k, fmt):
+    """The FP8 golden's raw output rounded to float64 (to nearest, ties to even: what
+    :func:`models.fp8_gemm.raw_to_float` makes of the Python ints) from the exact sum
+    ``hi * 2**s + lo`` of ``k`` products, without Python ints; None where that is not shown
+    exact here (the caller takes :func:`_fp8_raw`). Up to ``2**GROWTH_BITS`` products the raw
+    output is the exact sum (no wrap). It is regrouped as ``H * 2**32 + L`` with ``0 <= L < 2**32``
+    (an arithmetic shift and a mask of ``lo``); with ``|H| < 2**53`` both terms are float64
+    values, so the one IEEE addition ``fl(H * 2**32 + L)`` is the correctly rounded sum."""
+    if hi is None or k > 1 << GROWTH_BITS or s != FLOAT_LIMB:
+        return None if hi is not None or k > 1 << GROWTH_BITS else lo.astype(np.float64)
+    big = hi + (lo >> FLOAT_LIMB)
+    if big.size and int(np.abs(big).max()) >= F64_EXACT:
+        return None
+    out = np.ldexp(big.astype(np.float64), FLOAT_LIMB)
+    out += (lo & ((1 << FLOAT_LIMB) - 1)).astype(np.float64)
+    return out
+
+
 #: :func:`split_halves` shift of the FP8 paths' wide sums: e5m2's aligned operands are below
 #: ``2**32`` (``7 << 29``), L-Mul's weight stacks below ``2**34``: halves below ``2**18``,
 #: products below ``2**36``, exact in float64 for K below ``2**17``
 WIDE_SHIFT = 16
 
 
-def _fp8_sum(a, w, fmt):
-    """Exact ``a @ w`` of aligned-operand-like integers, as the FP8 golden's raw output."""
+def _fp8_limbs(a, w):
+    """Exact ``a @ w`` of aligned-operand-like integers: ``(None, int64 sum, 0)`` when every sum
+    fits int64, else limbs ``(hi, lo, s)``."""
     k = a.shape[1]
-    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * max(k, 1)
-    if bound < 1 << 62:
-        return _fp8_raw(None, exact_matmul(a, w), 0, k, fmt)
-    limbs = split_matmul(split_halves(a, WIDE_SHIFT), split_halves(w, WIDE_SHIFT), WIDE_SHIFT, k)
-    return _fp8_raw(*(wide_matmul(a, w) if limbs is None else limbs), k, fmt)
+    amax, wmax = int(np.abs(a).max(initial=0)), int(np.abs(w).max(initial=0))
+    if amax * wmax * max(k, 1) < 1 << 62:
+        return None, exact_matmul(a, w), 0
+    limbs = split_matmul(split_halves(a, WIDE_SHIFT), split_halves(w, WIDE_SHIFT), WIDE_SHIFT, k,
+                         half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
+    return wide_matmul(a, w) if limbs is None else limbs
 
 
 def fp8_weight_values(weights, pe):
@@ -338,7 +374,12 @@ def fp8_weight_values(weights, pe):
 
 
 def fp8_fast(acts, values, pe, extra=None):
-    return _fp8_sum(aligned_operand(acts, pe.format), values, pe.format)
+    return _fp8_raw(*_fp8_limbs(aligned_operand(acts, pe.format), values), np.shape(acts)[1], pe.format)
+
+
+def fp8_float(acts, values, pe, extra=None):
+    """:func:`fp8_fast`'s raw output as float64 (:func:`_fp8_float`), or None."""
+    return _fp8_float(*_fp8_limbs(aligned_operand(acts, pe.format), values), np.shape(acts)[1], pe.format)
 
 
 def _lmul_g(mbits):
@@ -356,10 +397,20 @@ def lmul_weight_values(weights, pe):
     return np.where(s == 1, -1.0, 1.0) * (ef != 0) * np.ldexp(1.0, ef), x & ((1 << f.mbits) - 1)
 
 
-def lmul_fast(acts, prepared, pe, extra=None):
-    """The L-Mul golden's raw output: one float64 GEMM of the K-stacked operands (module
-    docstring) when every product times K is below ``2**53`` (e4m3: products below ``2**36``),
-    else (e5m2: products up to ``2**64``) :func:`split_matmul` of their halves."""
+def _by_field(x, field, count):
+    """(M, K) values -> (M, count * K): column block ``c`` holds ``x`` where ``field == c``, else 0
+    (each element lands in exactly one block)."""
+    m, k = x.shape
+    out = np.zeros((m, count, k), dtype=x.dtype)
+    np.put_along_axis(out, field[:, None, :], x[:, None, :], axis=1)
+    return out.reshape(m, count * k)
+
+
+def _lmul_limbs(acts, prepared, pe):
+    """The L-Mul golden's exact sums: one float64 GEMM of the K-stacked operands (module
+    docstring) when every product times K is below ``2**53`` (e4m3: products below ``2**36``):
+    ``(None, int64 sums, 0)``; else (e5m2: products up to ``2**64``) the limbs of
+    :func:`split_matmul` of their halves."""
     f = get_format(pe.format)
     wbase, fw = prepared
     s, x, ef = lmul_fields(acts, pe.format)
@@ -367,25 +418,38 @@ def lmul_fast(acts, prepared, pe, extra=None):
     fa = x & ((1 << f.mbits) - 1)
     # g[c][fw] * 2**(M - 2) (M >= 2): the factor applied to the integers, on the weights' side
     g = (_lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
-    values = range(1 << f.mbits)
+    count = 1 << f.mbits
     k = abase.shape[1]
     # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
     # (float64 throughout: every value is an integer below 2**53); each original k lands in
     # exactly one block, so a sum has at most k nonzero products
-    w_stack = np.concatenate([wbase * g[c][fw] for c in values], axis=0)
-    bound = _fmax(abase) * _fmax(w_stack) * max(k, 1)
-    if bound < F64_EXACT:
+    stack = lambda wb: np.concatenate([wb * g[c][fw] for c in range(count)], axis=0)
+    amax, wmax, gmax = _fmax(abase), _fmax(wbase), float(g.max())
+    if amax * wmax * gmax * max(k, 1) < F64_EXACT:
         # one float64 GEMM: every partial sum is an integer below 2**53
-        a_stack = np.concatenate([np.where(fa == c, abase, 0.0) for c in values], axis=1)
-        return _fp8_raw(None, np.matmul(a_stack, w_stack).astype(np.int64), 0, k, pe.format)
-    # e5m2: activations up to 2**30, weight stacks up to 2**34: split halves, three GEMMs
-    a_halves = tuple(np.concatenate([np.where(fa == c, h, 0.0) for c in values], axis=1)
-                     for h in split_halves(abase, WIDE_SHIFT))
-    limbs = split_matmul(a_halves, split_halves(w_stack, WIDE_SHIFT), WIDE_SHIFT, k)
+        return None, np.matmul(_by_field(abase, fa, count), stack(wbase)).astype(np.int64), 0
+    # e5m2: activations up to 2**30, weight stacks up to 2**34: split halves, three GEMMs. Both
+    # sides split before stacking: the activations' stack only places their halves; the
+    # weights' halves are the bases' (powers of two up to 2**30: halves below 2**16) times g,
+    # integers with w = wh * 2**16 + wl (not the stack's own bit halves, which split_matmul
+    # does not need) whose sum |wh| + |wl| is at most g's largest times the bases' half bound
+    a_halves = tuple(_by_field(h, fa, count) for h in split_halves(abase, WIDE_SHIFT))
+    w_halves = tuple(stack(h) for h in split_halves(wbase, WIDE_SHIFT))
+    limbs = split_matmul(a_halves, w_halves, WIDE_SHIFT, k,
+                         half_bounds=(_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT)))
     if limbs is None:
-        a_stack = np.concatenate([np.where(fa == c, abase, 0.0) for c in values], axis=1)
-        limbs = wide_matmul(a_stack.astype(np.int64), w_stack.astype(np.int64))
-    return _fp8_raw(*limbs, k, pe.format)
+        limbs = wide_matmul(_by_field(abase, fa, count).astype(np.int64), stack(wbase).astype(np.int64))
+    return limbs
+
+
+def lmul_fast(acts, prepared, pe, extra=None):
+    """The L-Mul golden's raw output (:func:`_lmul_limbs`)."""
+    return _fp8_raw(*_lmul_limbs(acts, prepared, pe), np.shape(acts)[1], pe.format)
+
+
+def lmul_float(acts, prepared, pe, extra=None):
+    """:func:`lmul_fast`'s raw output as float64 (:func:`_fp8_float`), or None."""
+    return _fp8_float(*_lmul_limbs(acts, prepared, pe), np.shape(acts)[1], pe.format)
 
 
 def fp16_weight_values(weights, pe):
@@ -593,6 +657,30 @@ def has_fast_path(kind):
     """True when ``kind``'s golden GEMM is the registered one a fast path is proven equal to."""
     registered = PE_KINDS.get(kind.name)
     return kind.name in FAST_PATHS and registered is not None and kind.golden_gemm is registered.golden_gemm
+
+
+#: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
+#: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
+#: shown exact (then the raw output is computed)
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float}
+
+
+def fast_output(kind, operands, pe, prepared=None):
+    """Exactly ``kind.dequantize_output(kind.golden(operands, pe), operands.acts, operands.acts_meta,
+    operands.weights_meta, pe)``: through :func:`fast_golden`, and for the kinds in
+    :data:`FAST_FLOATS` whose ``dequantize_output`` is the registered one (it reads a float64
+    raw array as the rounded raw values) the raw output rounded to float64 without building
+    the wide accumulators' Python ints."""
+    registered = PE_KINDS.get(kind.name)
+    raw = None
+    if kind.name in FAST_FLOATS and has_fast_path(kind) \
+            and kind.dequantize_output is registered.dequantize_output:
+        if prepared is None:
+            prepared = prepare_weights(kind, operands.weights, pe)
+        raw = FAST_FLOATS[kind.name](operands.acts, prepared, pe, operands.extra)
+    if raw is None:
+        raw = fast_golden(kind, operands, pe, prepared)
+    return kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
 
 
 def prepare_weights(kind, weights, pe):

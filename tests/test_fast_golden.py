@@ -463,7 +463,7 @@ def test_e5m2_sums_take_the_split_path(monkeypatch, name):
     E4M3's through one GEMM: both compared to the golden on their largest values."""
     calls = []
     original = fg.split_matmul
-    monkeypatch.setattr(fg, "split_matmul", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(fg, "split_matmul", lambda *a, **kw: calls.append(1) or original(*a, **kw))
     monkeypatch.setattr(fg, "wide_matmul", lambda *a: pytest.fail("wide_matmul fallback taken"))
     test_float_kinds_largest_values(name, {"format": "e4m3"})
     assert not calls
