@@ -40,13 +40,18 @@ the same codes and extra operand:
   are reductions modulo ``2**acc_width``, which divides ``2**64``), as Python ints from the limbs
   for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
   (``sum_g S_g * c_g`` modulo ``2**acc_width`` is ``A @ (W * c)``).
-* ``mx``: each block's exact sum is one batched float64 GEMM over a chunk of blocks (exact below
-  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, go through :func:`wide_matmul` and the limbs are
-  added in float64 rounded to odd, which a later float32 rounding turns into the correctly
-  rounded value, as the golden's 53-bit round-to-odd integers do), scaled by its blocks' scales
-  in float64 (powers of two, or NVFP4's ``m * 2**q`` on small sums: exact; folded into the
-  operands where the sums are exact), clipped and cast to
+* ``mx``: each block's exact sum is one float64 GEMM per tile of output rows (exact below
+  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, are Karatsuba limbs of 16-bit halves in float64
+  (:func:`_mx_wide_sums`), added in float64 rounded to odd, which a later float32 rounding
+  turns into the correctly rounded value, as the golden's 53-bit round-to-odd integers do),
+  scaled by its blocks' scales in float64 (powers of two, or NVFP4's ``m * 2**q`` on small
+  sums: exact; folded into the operands where the sums are exact), clipped and cast to
   float32 as the golden does, then added to the float32 accumulator block by block in K order.
+
+:func:`fast_output` is the golden's *dequantised* output (what an accuracy run uses): for FP8 and
+L-Mul it rounds the exact wide sums (E5M2: up to 81 bits) to float64 from their int64 limbs in
+one IEEE addition (:func:`_fp8_float`) instead of building Python ints, then dequantises as the
+kind does; every other kind is ``dequantize_output`` of :func:`fast_golden`.
 
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
 function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
@@ -572,23 +577,71 @@ def round_to_odd_sum(h, l):
     s = h + l
     bb = s - h
     err = (h - (s - bb)) + (l - bb)
-    nudge = (err != 0) & ((s.view(np.int64) & 1) == 0)
-    s[nudge] = np.nextafter(s[nudge], np.where(err[nudge] > 0, np.inf, -np.inf))
+    bits = s.view(np.int64)
+    # an inexact even s moves one step to its odd neighbour on the exact sum's side: on the
+    # IEEE bit pattern of a finite nonzero float (s is not 0 when err is not) +1 is the next
+    # larger magnitude (for an even pattern: setting bit 0), -1 the next smaller, also across
+    # a power of two
+    nudge = err != 0
+    nudge &= (bits & 1) == 0
+    up = (err > 0) == (s > 0)
+    bits |= nudge & up
+    bits -= nudge & ~up
     return s
 
 
-#: at most this many block sums (M x N each) are held at once
-MX_CHUNK_ELEMENTS = 1 << 22
+#: rows x columns of the output handled at once by :func:`mx_fast`: its float64 temporaries
+#: (a tile each) stay in cache through the block's elementwise steps
+MX_TILE_ELEMENTS = 1 << 16
+
+
+def _mx_wide_fits(amax, wmax, block):
+    """True when :func:`_mx_wide_sums`' bounds hold for elements up to ``amax`` / ``wmax``."""
+    ba, bw = _half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)
+    return ba * bw * max(block, 1) < F64_EXACT and amax * wmax * block < 1 << 84
+
+
+def _mx_wide_sums(a_halves, w_halves):
+    """E5M2 blocks' exact sums ``S`` (up to 71 bits) rounded to odd in float64, from the
+    :func:`split_halves` (16 bits) of one block's elements, ``(R, block)`` and ``(block, N)``,
+    when :func:`_mx_wide_fits`. All in float64, every value below an integer float64 holds
+    exactly: Karatsuba's three GEMMs ``hh``, ``ll``, ``ff`` (each sum below ``2**53``, as in
+    :func:`split_matmul`; so is ``ff - hh``, which is ``sum (ah wl + al wh + al wl)``, bounded by
+    the same product of half bounds); the middle term ``mid = ff - hh - ll`` splits at 16 bits
+    (floor), its high part joins ``hh``: ``S = H * 2**32 + L`` with ``H = hh + floor(mid / 2**16)``
+    (``|H| <= |S| / 2**32 + 1``, below ``2**53`` when ``amax * wmax * block < 2**84``) and
+    ``L = (mid mod 2**16) * 2**16 + ll`` (below ``2**53``); :func:`round_to_odd_sum` adds them."""
+    (ah, al, af), (wh, wl, wf) = a_halves, w_halves
+    hh = np.matmul(ah, wh)
+    ll = np.matmul(al, wl)
+    mid = np.matmul(af, wf)
+    mid -= hh
+    mid -= ll
+    # products by powers of two (exact; faster than ldexp)
+    carry = np.floor(mid * 2.0 ** -WIDE_SHIFT)
+    mid -= carry * 2.0 ** WIDE_SHIFT                    # 0 <= mid < 2**16
+    hh += carry
+    mid *= 2.0 ** WIDE_SHIFT
+    ll += mid
+    hh *= 2.0 ** (2 * WIDE_SHIFT)
+    return round_to_odd_sum(hh, ll)
+
+
+def _halves3(x):
+    """:func:`split_halves` at 16 bits and their sum (Karatsuba's third operand)."""
+    hi, lo = split_halves(x, WIDE_SHIFT)
+    return hi, lo, hi + lo
 
 
 def mx_fast(acts, prepared, pe, extra=None):
-    """The MX golden's FP32 words: every block's exact sum ``S`` (one batched float64 GEMM per
-    chunk of blocks, exact while ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, the
-    :func:`wide_matmul` limbs rounded to odd in float64), times the power-of-two (E8M0) or
-    ``m * 2**q`` (E4M3) scales in float64 (folded into the GEMM's operands on the exact path;
-    exact either way: no float64 overflow or underflow in reach),
-    clipped and cast to float32 as the golden does, then added to the float32 accumulator one
-    block at a time in K order."""
+    """The MX golden's FP32 words: every block's exact sum ``S`` (a float64 GEMM, exact while
+    ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, :func:`_mx_wide_sums`: limbs rounded
+    to odd in float64), times the power-of-two (E8M0) or ``m * 2**q`` (E4M3) scales in float64
+    (folded into the GEMM's operands on the exact path; exact either way: no float64 overflow or
+    underflow in reach), clipped and cast to float32 as the golden does, then added to the
+    float32 accumulator one block at a time in K order. The output is done in tiles of rows
+    (:data:`MX_TILE_ELEMENTS`), each through all blocks in order: every element still gets its
+    blocks' values added in K order."""
     fmt = pe.mx_format
     weights, w_int, w_sl = prepared
     a_el, a_sl = split_lanes(acts, pe, "activation")
@@ -606,31 +659,34 @@ def mx_fast(acts, prepared, pe, extra=None):
     pa = np.ldexp(a_fac.astype(np.float64), a_exp - x0).T            # (blocks, M)
     pw = np.ldexp(w_fac.astype(np.float64), w_exp).T                  # (blocks, N)
     a_blk, w_blk = _blocks(a_int, end_lanes, pe), _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
-    bound = (int(np.abs(a_int).max()) * int(np.abs(w_int).max()) * pe.block
-             * int(a_fac.max()) * int(w_fac.max()))
+    amax, wmax = int(np.abs(a_int).max()), int(np.abs(w_int).max())
+    bound = amax * wmax * pe.block * int(a_fac.max()) * int(w_fac.max())
     exact = bound < F64_EXACT
-    if not exact and fmt.scale != "e8m0":
+    if not exact and (fmt.scale != "e8m0" or not _mx_wide_fits(amax, wmax, pe.block)):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
+    if exact:
+        # the scales folded into the operands: within a block row m and column n share one
+        # factor, so every partial sum is an integer below 2**53 times it (no float64
+        # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
+        a_op, w_op = a_blk * pa[:, :, None], w_blk * pw[:, None, :]
+    else:
+        a_op, w_op = _halves3(a_blk), _halves3(w_blk)
     acc = np.zeros((m, n), dtype=np.float32)
-    chunk = max(1, MX_CHUNK_ELEMENTS // (m * n))
-    for c0 in range(0, len(end_lanes), chunk):
-        c = slice(c0, c0 + chunk)
-        if exact:
-            # the scales folded into the operands: within a block row m and column n share one
-            # factor, so every partial sum is an integer below 2**53 times it (no float64
-            # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
-            value = np.matmul(a_blk[c] * pa[c, :, None], w_blk[c] * pw[c, None, :])
-        else:
-            hi, lo, shift = wide_matmul(a_blk[c].astype(np.int64), w_blk[c].astype(np.int64))
-            if max(int(np.abs(hi).max()), int(np.abs(lo).max())) >= F64_EXACT:
-                return mx_gemm(acts, weights, pe)     # limbs past float64 (E5M2's are < 2**41)
-            s = round_to_odd_sum(np.ldexp(hi.astype(np.float64), shift), lo.astype(np.float64))
-            value = s * pa[c, :, None] * pw[c, None, :]
-        block = np.clip(value, -MX_FP32_MAX, MX_FP32_MAX).astype(np.float32)
-        with np.errstate(over="ignore"):                              # the sum may reach inf
-            for b in block:
-                np.add(acc, b, out=acc)
+    rows = max(1, MX_TILE_ELEMENTS // n)
+    with np.errstate(over="ignore"):                                  # the sum may reach inf
+        for r0 in range(0, m, rows):
+            r = slice(r0, r0 + rows)
+            tile = acc[r]
+            for b in range(len(end_lanes)):
+                if exact:
+                    value = np.matmul(a_op[b, r], w_op[b])
+                else:
+                    value = _mx_wide_sums([h[b, r] for h in a_op], [h[b] for h in w_op])
+                    value *= pa[b, r, None]
+                    value *= pw[b, None, :]
+                np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
+                np.add(tile, value.astype(np.float32), out=tile)
     return acc.view(np.int32).astype(np.int64)
 
 

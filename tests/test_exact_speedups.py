@@ -16,7 +16,7 @@
 import numpy as np
 import pytest
 
-from models import bitserial_gemm, gobo_format
+from models import bitserial_gemm, fast_golden, gobo_format
 from models.fast_golden import fast_output, split_halves
 from models.fp8_gemm import GROWTH_BITS
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
@@ -260,3 +260,18 @@ def test_fp8_float_output_real_minilm(name, fmt):
         ops = kind.operands(x, w, pe)
         want = kind.dequantize_output(kind.golden(ops, pe), ops.acts, ops.acts_meta, ops.weights_meta, pe)
         assert np.array_equal(fast_output(kind, ops, pe).view(np.int64), np.asarray(want).view(np.int64))
+
+
+@pytest.mark.parametrize("fmt", ["mxfp8-e5m2", "mxfp8-e4m3", "nvfp4"])
+def test_mx_row_tiles_are_the_golden(fmt, monkeypatch):
+    """mx_fast's output tiles (a few rows each here, so every GEMM is cut into many tiles, the
+    last one short) give the golden's words: random codes and real MiniLM operands; E5M2 through
+    the wide sums' limbs."""
+    kind = PE_KINDS["mx"]
+    pe = kind.prototype(format=fmt)
+    monkeypatch.setattr(fast_golden, "MX_TILE_ELEMENTS", 3 * 7)
+    rng = np.random.default_rng(9)
+    acts, weights = kind.random_operands(rng, 11, 300, 7, pe)
+    real = kind.operands(*real_gemm("minilm:L0.ffn2", m=13, n=7), pe)
+    for ops in (kind.operands(acts, weights, pe), real):
+        assert np.array_equal(fast_golden.fast_golden(kind, ops, pe), kind.golden(ops, pe))

@@ -305,11 +305,13 @@ def _valid_element(code, fmt):
 
 
 def test_mx_wide_sums_take_the_limb_path(monkeypatch):
-    """MXFP8 E5M2's block sums (up to 71 bits) go through wide_matmul's limbs, rounded to odd, the
-    other formats' through one float64 GEMM: both branches are compared to the golden."""
+    """MXFP8 E5M2's block sums (up to 71 bits) go through _mx_wide_sums' limbs, rounded to odd,
+    the other formats' through one float64 GEMM: both branches are compared to the golden (and
+    the golden's own path is not the one taken)."""
     calls = []
-    original = fg.wide_matmul
-    monkeypatch.setattr(fg, "wide_matmul", lambda *a: calls.append(1) or original(*a))
+    original = fg._mx_wide_sums
+    monkeypatch.setattr(fg, "_mx_wide_sums", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(fg, "mx_gemm", lambda *a: pytest.fail("the golden fallback taken"))
     test_mx_extremes({"format": "mxfp8-e4m3"})
     assert not calls
     test_mx_extremes({"format": "mxfp8-e5m2"})
