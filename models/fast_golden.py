@@ -63,6 +63,8 @@ order of additions and no BLAS or float type reproduces it.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hw.group_dequant import DequantParams
@@ -71,7 +73,7 @@ from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
-from .fp8_gemm import GROWTH_BITS, aligned_operand, get_format, wrap_wide
+from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
 from .gobo_gemm import (DEFAULT_DICTIONARY, add_outliers as add_gobo_outliers,
                         check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
@@ -373,18 +375,68 @@ def _fp8_limbs(a, w):
     return wide_matmul(a, w) if limbs is None else limbs
 
 
+def _wide(fmt):
+    """True for the formats whose accumulator is wider than int64 (e5m2)."""
+    return get_format(fmt).acc_width > 64
+
+
+@functools.lru_cache(maxsize=None)
+def _fp8_tables(fmt):
+    """Per code 0..255: the aligned operand's :func:`_halves3` (float64: 16-bit halves and their
+    sum) and its magnitude; 0 for the codes that are not operands (:func:`check_fp8_codes`
+    refuses them before any lookup)."""
+    codes = np.arange(256)
+    ok = get_format(fmt).valid(codes)
+    aligned = np.zeros(256, dtype=np.int64)
+    aligned[ok] = aligned_operand(codes[ok], fmt)
+    return _halves3(aligned), np.abs(aligned)
+
+
 def fp8_weight_values(weights, pe):
-    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``."""
-    return aligned_operand(weights, pe.format)
+    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
+    int64) their 16-bit halves ``(hi, lo)`` as float32 (exact: below ``2**16``; as much memory
+    as the int64 operands) and the largest magnitude."""
+    if not _wide(pe.format):
+        return aligned_operand(weights, pe.format)
+    codes = check_fp8_codes("weight", weights, pe.format)
+    (hi, lo, _), mag = _fp8_tables(pe.format)
+    return hi[codes].astype(np.float32), lo[codes].astype(np.float32), int(mag[codes].max(initial=0))
+
+
+def _fp8_wide_operands(acts, values, fmt):
+    """e5m2: the activations' and weights' :func:`_halves3` (float64) and magnitude bounds."""
+    codes = check_fp8_codes("activation", acts, fmt)
+    (hi, lo, both), mag = _fp8_tables(fmt)
+    wh, wl, wmax = values
+    wh, wl = wh.astype(np.float64), wl.astype(np.float64)
+    return (hi[codes], lo[codes], both[codes]), (wh, wl, wh + wl), int(mag[codes].max(initial=0)), wmax
 
 
 def fp8_fast(acts, values, pe, extra=None):
-    return _fp8_raw(*_fp8_limbs(aligned_operand(acts, pe.format), values), np.shape(acts)[1], pe.format)
+    k = np.shape(acts)[1]
+    if not _wide(pe.format):
+        return _fp8_raw(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+    a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
+    limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
+                         half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
+    if limbs is None:                                   # not reached for K below 2**17
+        w = w3[0].astype(np.int64) * (1 << WIDE_SHIFT) + w3[1].astype(np.int64)
+        limbs = _fp8_limbs(aligned_operand(acts, pe.format), w)
+    return _fp8_raw(*limbs, k, pe.format)
 
 
 def fp8_float(acts, values, pe, extra=None):
-    """:func:`fp8_fast`'s raw output as float64 (:func:`_fp8_float`), or None."""
-    return _fp8_float(*_fp8_limbs(aligned_operand(acts, pe.format), values), np.shape(acts)[1], pe.format)
+    """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
+    e4m3's int64 sums converted; e5m2's exact sums ``h + l`` from :func:`karatsuba_f64`, whose
+    one IEEE addition is the correctly rounded sum (both terms are float64 values)."""
+    k = np.shape(acts)[1]
+    if not _wide(pe.format):
+        return _fp8_float(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+    a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
+    if k > 1 << GROWTH_BITS or not _karatsuba_fits(amax, wmax, k):
+        return None
+    h, l = karatsuba_f64(a3, w3)
+    return h + l
 
 
 def _lmul_g(mbits):
@@ -411,11 +463,15 @@ def _by_field(x, field, count):
     return out.reshape(m, count * k)
 
 
-def _lmul_limbs(acts, prepared, pe):
-    """The L-Mul golden's exact sums: one float64 GEMM of the K-stacked operands (module
-    docstring) when every product times K is below ``2**53`` (e4m3: products below ``2**36``):
-    ``(None, int64 sums, 0)``; else (e5m2: products up to ``2**64``) the limbs of
-    :func:`split_matmul` of their halves."""
+def _lmul_stacks(acts, prepared, pe):
+    """The L-Mul GEMM's K-stacked operands (module docstring): ``("one", a, w)`` when every
+    product times K is below ``2**53`` (e4m3: products below ``2**36``; one float64 GEMM is
+    exact), else (e5m2: products up to ``2**64``) ``("halves", a_halves, w_halves, half_bounds,
+    bound)``: both sides split at 16 bits before stacking (the activations' stack only places
+    their halves; the weights' halves are the bases' (powers of two up to ``2**30``: halves
+    below ``2**16``) times g, integers with ``w = wh * 2**16 + wl`` (not the stack's own bit
+    halves, which neither Karatsuba needs) whose ``|wh| + |wl|`` is at most g's largest times
+    the bases' half bound), ``bound`` a bound of ``max|a| * max|w|``."""
     f = get_format(pe.format)
     wbase, fw = prepared
     s, x, ef = lmul_fields(acts, pe.format)
@@ -424,26 +480,29 @@ def _lmul_limbs(acts, prepared, pe):
     # g[c][fw] * 2**(M - 2) (M >= 2): the factor applied to the integers, on the weights' side
     g = (_lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
     count = 1 << f.mbits
-    k = abase.shape[1]
     # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
     # (float64 throughout: every value is an integer below 2**53); each original k lands in
     # exactly one block, so a sum has at most k nonzero products
     stack = lambda wb: np.concatenate([wb * g[c][fw] for c in range(count)], axis=0)
     amax, wmax, gmax = _fmax(abase), _fmax(wbase), float(g.max())
-    if amax * wmax * gmax * max(k, 1) < F64_EXACT:
-        # one float64 GEMM: every partial sum is an integer below 2**53
-        return None, np.matmul(_by_field(abase, fa, count), stack(wbase)).astype(np.int64), 0
-    # e5m2: activations up to 2**30, weight stacks up to 2**34: split halves, three GEMMs. Both
-    # sides split before stacking: the activations' stack only places their halves; the
-    # weights' halves are the bases' (powers of two up to 2**30: halves below 2**16) times g,
-    # integers with w = wh * 2**16 + wl (not the stack's own bit halves, which split_matmul
-    # does not need) whose sum |wh| + |wl| is at most g's largest times the bases' half bound
+    if amax * wmax * gmax * max(abase.shape[1], 1) < F64_EXACT:
+        return "one", _by_field(abase, fa, count), stack(wbase)
     a_halves = tuple(_by_field(h, fa, count) for h in split_halves(abase, WIDE_SHIFT))
     w_halves = tuple(stack(h) for h in split_halves(wbase, WIDE_SHIFT))
-    limbs = split_matmul(a_halves, w_halves, WIDE_SHIFT, k,
-                         half_bounds=(_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT)))
+    half_bounds = (_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT))
+    return "halves", a_halves, w_halves, half_bounds, int(amax) * int(wmax) * int(gmax)
+
+
+def _lmul_limbs(acts, prepared, pe):
+    """The L-Mul golden's exact sums from :func:`_lmul_stacks`: ``(None, int64 sums, 0)`` of the
+    one GEMM, else the limbs of :func:`split_matmul` of the halves (three GEMMs)."""
+    how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
+    if how == "one":
+        return None, np.matmul(a, w).astype(np.int64), 0
+    limbs = split_matmul(a, w, WIDE_SHIFT, np.shape(acts)[1], half_bounds=bounds[0])
     if limbs is None:
-        limbs = wide_matmul(_by_field(abase, fa, count).astype(np.int64), stack(wbase).astype(np.int64))
+        whole = lambda halves: (halves[0] * 2.0 ** WIDE_SHIFT + halves[1]).astype(np.int64)
+        limbs = wide_matmul(whole(a), whole(w))
     return limbs
 
 
@@ -453,8 +512,18 @@ def lmul_fast(acts, prepared, pe, extra=None):
 
 
 def lmul_float(acts, prepared, pe, extra=None):
-    """:func:`lmul_fast`'s raw output as float64 (:func:`_fp8_float`), or None."""
-    return _fp8_float(*_lmul_limbs(acts, prepared, pe), np.shape(acts)[1], pe.format)
+    """:func:`lmul_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
+    e4m3's int64 sums converted; e5m2's exact sums ``h + l`` from :func:`karatsuba_f64` of the
+    stacked halves, one IEEE addition of two float64 values (the correctly rounded sum)."""
+    k = np.shape(acts)[1]
+    how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
+    if how == "one":
+        return _fp8_float(None, np.matmul(a, w).astype(np.int64), 0, k, pe.format)
+    (ba, bw), bound = bounds
+    if k > 1 << GROWTH_BITS or ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+        return None
+    h, l = karatsuba_f64((*a, a[0] + a[1]), (*w, w[0] + w[1]))
+    return h + l
 
 
 def fp16_weight_values(weights, pe):
@@ -595,22 +664,17 @@ def round_to_odd_sum(h, l):
 MX_TILE_ELEMENTS = 1 << 16
 
 
-def _mx_wide_fits(amax, wmax, block):
-    """True when :func:`_mx_wide_sums`' bounds hold for elements up to ``amax`` / ``wmax``."""
-    ba, bw = _half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)
-    return ba * bw * max(block, 1) < F64_EXACT and amax * wmax * block < 1 << 84
-
-
-def _mx_wide_sums(a_halves, w_halves):
-    """E5M2 blocks' exact sums ``S`` (up to 71 bits) rounded to odd in float64, from the
-    :func:`split_halves` (16 bits) of one block's elements, ``(R, block)`` and ``(block, N)``,
-    when :func:`_mx_wide_fits`. All in float64, every value below an integer float64 holds
-    exactly: Karatsuba's three GEMMs ``hh``, ``ll``, ``ff`` (each sum below ``2**53``, as in
-    :func:`split_matmul`; so is ``ff - hh``, which is ``sum (ah wl + al wh + al wl)``, bounded by
-    the same product of half bounds); the middle term ``mid = ff - hh - ll`` splits at 16 bits
-    (floor), its high part joins ``hh``: ``S = H * 2**32 + L`` with ``H = hh + floor(mid / 2**16)``
-    (``|H| <= |S| / 2**32 + 1``, below ``2**53`` when ``amax * wmax * block < 2**84``) and
-    ``L = (mid mod 2**16) * 2**16 + ll`` (below ``2**53``); :func:`round_to_odd_sum` adds them."""
+def karatsuba_f64(a_halves, w_halves):
+    """Exact ``a @ w`` as two float64 arrays ``(h, l)`` with ``a @ w = h + l`` (``h`` a multiple
+    of ``2**32``), from :func:`_halves3` of both sides (16-bit halves ``hi``, ``lo`` and their
+    sum), when the caller has checked that ``k`` times the product of the two sides' half bounds
+    (:func:`_half_bound`) is below ``2**53`` and ``k * max|a| * max|w| < 2**84``. All in float64,
+    every value below an integer float64 holds exactly: Karatsuba's three GEMMs ``hh``, ``ll``,
+    ``ff`` (each sum below ``2**53``, as in :func:`split_matmul`; so is ``ff - hh``, which is
+    ``sum (ah wl + al wh + al wl)``, bounded by the same product of half bounds); the middle
+    term ``mid = ff - hh - ll`` splits at 16 bits (floor), its high part joins ``hh``:
+    ``S = H * 2**32 + L`` with ``H = hh + floor(mid / 2**16)`` (``|H| <= |S| / 2**32 + 1 < 2**53``)
+    and ``L = (mid mod 2**16) * 2**16 + ll`` (below ``2**53``); ``h = H * 2**32``, ``l = L``."""
     (ah, al, af), (wh, wl, wf) = a_halves, w_halves
     hh = np.matmul(ah, wh)
     ll = np.matmul(al, wl)
@@ -624,7 +688,21 @@ def _mx_wide_sums(a_halves, w_halves):
     mid *= 2.0 ** WIDE_SHIFT
     ll += mid
     hh *= 2.0 ** (2 * WIDE_SHIFT)
-    return round_to_odd_sum(hh, ll)
+    return hh, ll
+
+
+def _karatsuba_fits(abound, wbound, k):
+    """:func:`karatsuba_f64`'s bounds for ``|a| <= abound``, ``|w| <= wbound`` and ``k`` products
+    per sum."""
+    return (_half_bound(abound, WIDE_SHIFT) * _half_bound(wbound, WIDE_SHIFT) * max(k, 1) < F64_EXACT
+            and int(abound) * int(wbound) * max(k, 1) < 1 << 84)
+
+
+def _mx_wide_sums(a_halves, w_halves):
+    """E5M2 blocks' exact sums ``S`` (up to 71 bits) rounded to odd in float64, from
+    :func:`_halves3` of one block's elements, ``(R, block)`` and ``(block, N)``:
+    :func:`round_to_odd_sum` of :func:`karatsuba_f64`'s exact parts."""
+    return round_to_odd_sum(*karatsuba_f64(a_halves, w_halves))
 
 
 def _halves3(x):
@@ -662,7 +740,7 @@ def mx_fast(acts, prepared, pe, extra=None):
     amax, wmax = int(np.abs(a_int).max()), int(np.abs(w_int).max())
     bound = amax * wmax * pe.block * int(a_fac.max()) * int(w_fac.max())
     exact = bound < F64_EXACT
-    if not exact and (fmt.scale != "e8m0" or not _mx_wide_fits(amax, wmax, pe.block)):
+    if not exact and (fmt.scale != "e8m0" or not _karatsuba_fits(amax, wmax, pe.block)):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
     if exact:

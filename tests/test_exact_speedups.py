@@ -275,3 +275,23 @@ def test_mx_row_tiles_are_the_golden(fmt, monkeypatch):
     real = kind.operands(*real_gemm("minilm:L0.ffn2", m=13, n=7), pe)
     for ops in (kind.operands(acts, weights, pe), real):
         assert np.array_equal(fast_golden.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+
+
+@pytest.mark.parametrize("name,fmt,code", [(n, f, c) for n, f in FP8_LIKE
+                                           for c in ({"e4m3": (0x7F, 0xFF), "e5m2": (0x7C, 0xFE)}[f])])
+def test_fp8_fast_paths_refuse_nan_and_inf_codes(name, fmt, code):
+    """NaN / infinity codes are not operands: the fast paths (whose e5m2 tables hold 0 for them)
+    refuse them as the golden does, in either operand."""
+    kind = PE_KINDS[name]
+    pe = kind.prototype(format=fmt)
+    metas = _metas(kind, pe, 2, 3, 2, np.random.default_rng(1))
+    good = np.full((2, 3), 0x38)
+    for acts, weights in ((np.where(np.eye(2, 3, dtype=bool), code, good), good.T),
+                          (good, np.where(np.eye(3, 2, dtype=bool), code, good.T))):
+        ops = GemmOperands(acts, weights, None, *metas)
+        with pytest.raises(ValueError, match="NaN"):
+            kind.golden(ops, pe)
+        with pytest.raises(ValueError, match="NaN"):
+            fast_output(kind, ops, pe)
+        with pytest.raises(ValueError, match="NaN"):
+            fast_golden.fast_golden(kind, ops, pe)
