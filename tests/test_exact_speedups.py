@@ -16,7 +16,7 @@
 import numpy as np
 import pytest
 
-from models import bitserial_gemm, fast_golden, gobo_format
+from models import bitserial_gemm, fast_golden, gobo_format, wfp16_gemm
 from models.fast_golden import fast_output, split_halves
 from models.fp8_gemm import GROWTH_BITS
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
@@ -295,3 +295,16 @@ def test_fp8_fast_paths_refuse_nan_and_inf_codes(name, fmt, code):
             fast_output(kind, ops, pe)
         with pytest.raises(ValueError, match="NaN"):
             fast_golden.fast_golden(kind, ops, pe)
+
+
+def test_wfp16_raw_to_float_of_int64_is_the_python_int_conversion():
+    """wfp16's dequantiser converts int64 raw values directly (no Python ints): the same float64
+    values, ties to even past 2**53 included; the 65-bit accumulator's Python ints as before."""
+    rng = np.random.default_rng(12)
+    raw = np.concatenate([rng.integers(-2 ** 62, 2 ** 62, 500), rng.integers(-2 ** 20, 2 ** 20, 500),
+                          [0, 1, -1, 2 ** 63 - 1, -2 ** 63, 2 ** 53 + 1, -(2 ** 53 + 1), 2 ** 54 + 2,
+                           2 ** 54 + 6, (2 ** 53 + 1) << 8]]).astype(np.int64).reshape(2, -1)
+    reference = lambda r: np.ldexp(np.asarray(r, dtype=object).astype(np.float64), -wfp16_gemm.ACC_FRAC)
+    assert np.array_equal(wfp16_gemm.raw_to_float(raw).view(np.int64), reference(raw).view(np.int64))
+    wide = raw.astype(object) << 2
+    assert np.array_equal(wfp16_gemm.raw_to_float(wide).view(np.int64), reference(wide).view(np.int64))
