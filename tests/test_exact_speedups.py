@@ -308,3 +308,23 @@ def test_wfp16_raw_to_float_of_int64_is_the_python_int_conversion():
     assert np.array_equal(wfp16_gemm.raw_to_float(raw).view(np.int64), reference(raw).view(np.int64))
     wide = raw.astype(object) << 2
     assert np.array_equal(wfp16_gemm.raw_to_float(wide).view(np.int64), reference(wide).view(np.int64))
+
+
+@pytest.mark.parametrize("name,options", [("fp8", {"format": "e5m2"}), ("lmul", {"format": "e5m2"}),
+                                          ("mx", {"format": "mxfp8-e5m2"}), ("wfp16", {"weight_format": "int8"})])
+def test_accuracy_linear_is_the_golden_path(name, options):
+    """models.accuracy's linear layer (fast_output, weights prepared once) on real MiniLM inputs
+    equals the same layer through the kind's own golden GEMM (a copy of the kind, so no fast path
+    is taken: the spy sees every call) bit for bit, twice (the cached weights reused)."""
+    import dataclasses
+    from models.accuracy import design_linear
+    kind = PE_KINDS[name]
+    pe = kind.prototype(**options)
+    calls = []
+    golden = dataclasses.replace(kind, golden_gemm=lambda a, w, p: calls.append(1) or kind.golden_gemm(a, w, p))
+    fast, slow = design_linear(kind, pe), design_linear(golden, pe)
+    x, w = real_gemm("minilm:L0.ffn2", m=24, n=64)
+    for rows in (slice(0, 12), slice(12, 24)):
+        got, want = fast(x[rows], w, "ffn2"), slow(x[rows], w, "ffn2")
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
+    assert len(calls) == 2
