@@ -4,7 +4,7 @@
 and MiniLM forward passes take (:mod:`models.smollm2`, :func:`models.realdata.embeddings_with`):
 the activations (this call's rows: one perplexity window, or one sentence) and the weight are
 quantised by the kind's own quantisers, the extra operand is built from their metadata, the
-integers are exactly ``kind.golden`` (through :func:`models.fast_golden.fast_golden`), and the
+integers are exactly ``kind.golden`` (through :func:`models.fast_golden.fast_output`), and the
 float output is ``kind.dequantize_output``: what the verified RTL computes, dequantised as the
 design defines. Attention score / value matmuls, norms, softmax, activations functions and the
 SmolLM2 LM head (the tied embedding) stay fp32.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import realdata, smollm2
-from .fast_golden import fast_golden, prepare_weights
+from .fast_golden import fast_output, prepare_weights
 from .registry import GemmOperands
 
 WINDOW = 512
@@ -163,9 +163,7 @@ def design_linear(kind, pe):
             weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
         codes, meta, prepared = weights[name]
         operands = design_operands(kind, pe, x, codes, meta)
-        raw = fast_golden(kind, operands, pe, prepared)
-        out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
-        return np.asarray(out, dtype=np.float32)
+        return np.asarray(fast_output(kind, operands, pe, prepared), dtype=np.float32)
 
     return linear
 

@@ -19,9 +19,10 @@ the same codes and extra operand:
   integer values times their group's scale code (its wraps are all reductions modulo
   ``2**acc_width``, so one reduction of the exact sum equals them); ``ant`` ``A_val @ W_val``
   of the types' code -> value tables; ``fp8`` the aligned operands ``(-1)**s * (m << (e - 1))``
-  (e5m2's reach 2**32: :func:`split_matmul` splits them into 16-bit sign-magnitude halves,
-  three float64 GEMMs (Karatsuba) give exact limbs, and the exact sums, up to 81 bits, are
-  assembled as Python ints only where they leave int64); ``lmul`` one GEMM per activation
+  (e5m2's reach 2**32: their 16-bit sign-magnitude halves, looked up per code (the weights'
+  kept as float32 halves), go through three float64 GEMMs (Karatsuba, :func:`split_matmul`)
+  that give exact limbs, and the exact sums, up to 81 bits, are assembled as Python ints
+  only where they leave int64); ``lmul`` one GEMM per activation
   mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) * g(fa, fw)`` with
   ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
   ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
@@ -40,13 +41,18 @@ the same codes and extra operand:
   are reductions modulo ``2**acc_width``, which divides ``2**64``), as Python ints from the limbs
   for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
   (``sum_g S_g * c_g`` modulo ``2**acc_width`` is ``A @ (W * c)``).
-* ``mx``: each block's exact sum is one batched float64 GEMM over a chunk of blocks (exact below
-  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, go through :func:`wide_matmul` and the limbs are
-  added in float64 rounded to odd, which a later float32 rounding turns into the correctly
-  rounded value, as the golden's 53-bit round-to-odd integers do), scaled by its blocks' scales
-  in float64 (powers of two, or NVFP4's ``m * 2**q`` on small sums: exact; folded into the
-  operands where the sums are exact), clipped and cast to
+* ``mx``: each block's exact sum is one float64 GEMM per tile of output rows (exact below
+  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, are Karatsuba limbs of 16-bit halves in float64
+  (:func:`_mx_wide_sums`), added in float64 rounded to odd, which a later float32 rounding
+  turns into the correctly rounded value, as the golden's 53-bit round-to-odd integers do),
+  scaled by its blocks' scales in float64 (powers of two, or NVFP4's ``m * 2**q`` on small
+  sums: exact; folded into the operands where the sums are exact), clipped and cast to
   float32 as the golden does, then added to the float32 accumulator block by block in K order.
+
+:func:`fast_output` is the golden's *dequantised* output (what an accuracy run uses): for FP8 and
+L-Mul it rounds the exact wide sums (E5M2: up to 81 bits) to float64 from their int64 limbs in
+one IEEE addition (:func:`_fp8_float`) instead of building Python ints, then dequantises as the
+kind does; every other kind is ``dequantize_output`` of :func:`fast_golden`.
 
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
 function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
@@ -58,6 +64,8 @@ order of additions and no BLAS or float type reproduces it.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hw.group_dequant import DequantParams
@@ -66,7 +74,7 @@ from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
-from .fp8_gemm import GROWTH_BITS, aligned_operand, get_format, wrap_wide
+from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
 from .gobo_gemm import (DEFAULT_DICTIONARY, add_outliers as add_gobo_outliers,
                         check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
@@ -163,18 +171,30 @@ def _fmax(x):
     return float(np.abs(x).max(initial=0.0))
 
 
-def split_matmul(a_halves, w_halves, shift, k):
+def _half_bound(x, shift):
+    """An upper bound of ``|hi| + |lo|`` (so of ``|hi|``, ``|lo|`` and ``|hi + lo|``) for the
+    :func:`split_halves` of any integer of magnitude at most ``x``."""
+    return (int(x) >> shift) + min(int(x), (1 << shift) - 1)
+
+
+def split_matmul(a_halves, w_halves, shift, k, half_bounds=None):
     """Exact ``a @ w`` from :func:`split_halves` of both sides (``k``: at most this many nonzero
     products per sum), as limbs ``(hi, lo, 2 * shift)`` like :func:`wide_matmul`'s, in three
     float64 GEMMs (Karatsuba): ``hh = ah @ wh``, ``ll = al @ wl`` and ``ff = (ah + al) @ (wh + wl)``,
     whose middle term ``ff - hh - ll = ah @ wl + al @ wh``. Each GEMM is exact when its largest
     product times ``k`` is below ``2**53`` (every partial sum is then an integer float64
     represents, in any summation order); None when a bound fails (the caller takes another path).
-    ``shift`` <= 30 keeps ``lo`` inside int64."""
+    The halves need only be integers with ``a = ah * 2**shift + al`` (likewise ``w``);
+    ``half_bounds``: upper bounds of ``|ah| + |al|`` and ``|wh| + |wl|`` the caller knows (then
+    the halves' maxima are not searched for). ``shift`` <= 30 keeps ``lo`` inside int64 (for
+    halves below ``2**(62 - shift - log2 k)``)."""
     (ah, al), (wh, wl) = a_halves, w_halves
     af, wf = ah + al, wh + wl
-    if max(_fmax(ah) * _fmax(wh), _fmax(al) * _fmax(wl), _fmax(af) * _fmax(wf)) * max(k, 1) >= F64_EXACT \
-            or shift > 30:
+    if half_bounds is None:
+        largest = max(_fmax(ah) * _fmax(wh), _fmax(al) * _fmax(wl), _fmax(af) * _fmax(wf))
+    else:
+        largest = half_bounds[0] * half_bounds[1]
+    if largest * max(k, 1) >= F64_EXACT or shift > 30:
         return None
     hh = np.matmul(ah, wh).astype(np.int64)
     ll = np.matmul(al, wl).astype(np.int64)
@@ -316,29 +336,108 @@ def _fp8_raw(hi, lo, s, k, fmt):
     return exact if k <= 1 << GROWTH_BITS else wrap_wide(exact, width)
 
 
+#: the low limb's width in :func:`_fp8_float`: below ``2**32`` it is an exact float64
+FLOAT_LIMB = 32
+
+
+def _fp8_float(hi, lo, s, k, fmt):
+    """The FP8 golden's raw output rounded to float64 (to nearest, ties to even: what
+    :func:`models.fp8_gemm.raw_to_float` makes of the Python ints) from the exact sum
+    ``hi * 2**s + lo`` of ``k`` products, without Python ints; None where that is not shown
+    exact here (the caller takes :func:`_fp8_raw`). Up to ``2**GROWTH_BITS`` products the raw
+    output is the exact sum (no wrap). It is regrouped as ``H * 2**32 + L`` with ``0 <= L < 2**32``
+    (an arithmetic shift and a mask of ``lo``); with ``|H| < 2**53`` both terms are float64
+    values, so the one IEEE addition ``fl(H * 2**32 + L)`` is the correctly rounded sum."""
+    if hi is None or k > 1 << GROWTH_BITS or s != FLOAT_LIMB:
+        return None if hi is not None or k > 1 << GROWTH_BITS else lo.astype(np.float64)
+    big = hi + (lo >> FLOAT_LIMB)
+    if big.size and int(np.abs(big).max()) >= F64_EXACT:
+        return None
+    out = np.ldexp(big.astype(np.float64), FLOAT_LIMB)
+    out += (lo & ((1 << FLOAT_LIMB) - 1)).astype(np.float64)
+    return out
+
+
 #: :func:`split_halves` shift of the FP8 paths' wide sums: e5m2's aligned operands are below
 #: ``2**32`` (``7 << 29``), L-Mul's weight stacks below ``2**34``: halves below ``2**18``,
 #: products below ``2**36``, exact in float64 for K below ``2**17``
 WIDE_SHIFT = 16
 
 
-def _fp8_sum(a, w, fmt):
-    """Exact ``a @ w`` of aligned-operand-like integers, as the FP8 golden's raw output."""
+def _fp8_limbs(a, w):
+    """Exact ``a @ w`` of aligned-operand-like integers: ``(None, int64 sum, 0)`` when every sum
+    fits int64, else limbs ``(hi, lo, s)``."""
     k = a.shape[1]
-    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * max(k, 1)
-    if bound < 1 << 62:
-        return _fp8_raw(None, exact_matmul(a, w), 0, k, fmt)
-    limbs = split_matmul(split_halves(a, WIDE_SHIFT), split_halves(w, WIDE_SHIFT), WIDE_SHIFT, k)
-    return _fp8_raw(*(wide_matmul(a, w) if limbs is None else limbs), k, fmt)
+    amax, wmax = int(np.abs(a).max(initial=0)), int(np.abs(w).max(initial=0))
+    if amax * wmax * max(k, 1) < 1 << 62:
+        return None, exact_matmul(a, w), 0
+    limbs = split_matmul(split_halves(a, WIDE_SHIFT), split_halves(w, WIDE_SHIFT), WIDE_SHIFT, k,
+                         half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
+    return wide_matmul(a, w) if limbs is None else limbs
+
+
+def _wide(fmt):
+    """True for the formats whose accumulator is wider than int64 (e5m2)."""
+    return get_format(fmt).acc_width > 64
+
+
+@functools.lru_cache(maxsize=None)
+def _fp8_tables(fmt):
+    """Per code 0..255: the aligned operand's :func:`_halves3` (float64: 16-bit halves and their
+    sum) and its magnitude; 0 for the codes that are not operands (:func:`check_fp8_codes`
+    refuses them before any lookup)."""
+    codes = np.arange(256)
+    ok = get_format(fmt).valid(codes)
+    aligned = np.zeros(256, dtype=np.int64)
+    aligned[ok] = aligned_operand(codes[ok], fmt)
+    return _halves3(aligned), np.abs(aligned)
 
 
 def fp8_weight_values(weights, pe):
-    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``."""
-    return aligned_operand(weights, pe.format)
+    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
+    int64) their 16-bit halves ``(hi, lo)`` as float32 (exact: below ``2**16``; as much memory
+    as the int64 operands) and the largest magnitude."""
+    if not _wide(pe.format):
+        return aligned_operand(weights, pe.format)
+    codes = check_fp8_codes("weight", weights, pe.format)
+    (hi, lo, _), mag = _fp8_tables(pe.format)
+    return hi[codes].astype(np.float32), lo[codes].astype(np.float32), int(mag[codes].max(initial=0))
+
+
+def _fp8_wide_operands(acts, values, fmt):
+    """e5m2: the activations' and weights' :func:`_halves3` (float64) and magnitude bounds."""
+    codes = check_fp8_codes("activation", acts, fmt)
+    (hi, lo, both), mag = _fp8_tables(fmt)
+    wh, wl, wmax = values
+    wh, wl = wh.astype(np.float64), wl.astype(np.float64)
+    return (hi[codes], lo[codes], both[codes]), (wh, wl, wh + wl), int(mag[codes].max(initial=0)), wmax
 
 
 def fp8_fast(acts, values, pe, extra=None):
-    return _fp8_sum(aligned_operand(acts, pe.format), values, pe.format)
+    k = np.shape(acts)[1]
+    if not _wide(pe.format):
+        return _fp8_raw(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+    a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
+    limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
+                         half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
+    if limbs is None:                                   # not reached for K below 2**17
+        w = w3[0].astype(np.int64) * (1 << WIDE_SHIFT) + w3[1].astype(np.int64)
+        limbs = _fp8_limbs(aligned_operand(acts, pe.format), w)
+    return _fp8_raw(*limbs, k, pe.format)
+
+
+def fp8_float(acts, values, pe, extra=None):
+    """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
+    e4m3's int64 sums converted; e5m2's exact sums ``h + l`` from :func:`karatsuba_f64`, whose
+    one IEEE addition is the correctly rounded sum (both terms are float64 values)."""
+    k = np.shape(acts)[1]
+    if not _wide(pe.format):
+        return _fp8_float(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+    a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
+    if k > 1 << GROWTH_BITS or not _karatsuba_fits(amax, wmax, k):
+        return None
+    h, l = karatsuba_f64(a3, w3)
+    return h + l
 
 
 def _lmul_g(mbits):
@@ -356,10 +455,24 @@ def lmul_weight_values(weights, pe):
     return np.where(s == 1, -1.0, 1.0) * (ef != 0) * np.ldexp(1.0, ef), x & ((1 << f.mbits) - 1)
 
 
-def lmul_fast(acts, prepared, pe, extra=None):
-    """The L-Mul golden's raw output: one float64 GEMM of the K-stacked operands (module
-    docstring) when every product times K is below ``2**53`` (e4m3: products below ``2**36``),
-    else (e5m2: products up to ``2**64``) :func:`split_matmul` of their halves."""
+def _by_field(x, field, count):
+    """(M, K) values -> (M, count * K): column block ``c`` holds ``x`` where ``field == c``, else 0
+    (each element lands in exactly one block)."""
+    m, k = x.shape
+    out = np.zeros((m, count, k), dtype=x.dtype)
+    np.put_along_axis(out, field[:, None, :], x[:, None, :], axis=1)
+    return out.reshape(m, count * k)
+
+
+def _lmul_stacks(acts, prepared, pe):
+    """The L-Mul GEMM's K-stacked operands (module docstring): ``("one", a, w)`` when every
+    product times K is below ``2**53`` (e4m3: products below ``2**36``; one float64 GEMM is
+    exact), else (e5m2: products up to ``2**64``) ``("halves", a_halves, w_halves, half_bounds,
+    bound)``: both sides split at 16 bits before stacking (the activations' stack only places
+    their halves; the weights' halves are the bases' (powers of two up to ``2**30``: halves
+    below ``2**16``) times g, integers with ``w = wh * 2**16 + wl`` (not the stack's own bit
+    halves, which neither Karatsuba needs) whose ``|wh| + |wl|`` is at most g's largest times
+    the bases' half bound), ``bound`` a bound of ``max|a| * max|w|``."""
     f = get_format(pe.format)
     wbase, fw = prepared
     s, x, ef = lmul_fields(acts, pe.format)
@@ -367,25 +480,51 @@ def lmul_fast(acts, prepared, pe, extra=None):
     fa = x & ((1 << f.mbits) - 1)
     # g[c][fw] * 2**(M - 2) (M >= 2): the factor applied to the integers, on the weights' side
     g = (_lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
-    values = range(1 << f.mbits)
-    k = abase.shape[1]
+    count = 1 << f.mbits
     # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
     # (float64 throughout: every value is an integer below 2**53); each original k lands in
     # exactly one block, so a sum has at most k nonzero products
-    w_stack = np.concatenate([wbase * g[c][fw] for c in values], axis=0)
-    bound = _fmax(abase) * _fmax(w_stack) * max(k, 1)
-    if bound < F64_EXACT:
-        # one float64 GEMM: every partial sum is an integer below 2**53
-        a_stack = np.concatenate([np.where(fa == c, abase, 0.0) for c in values], axis=1)
-        return _fp8_raw(None, np.matmul(a_stack, w_stack).astype(np.int64), 0, k, pe.format)
-    # e5m2: activations up to 2**30, weight stacks up to 2**34: split halves, three GEMMs
-    a_halves = tuple(np.concatenate([np.where(fa == c, h, 0.0) for c in values], axis=1)
-                     for h in split_halves(abase, WIDE_SHIFT))
-    limbs = split_matmul(a_halves, split_halves(w_stack, WIDE_SHIFT), WIDE_SHIFT, k)
+    stack = lambda wb: np.concatenate([wb * g[c][fw] for c in range(count)], axis=0)
+    amax, wmax, gmax = _fmax(abase), _fmax(wbase), float(g.max())
+    if amax * wmax * gmax * max(abase.shape[1], 1) < F64_EXACT:
+        return "one", _by_field(abase, fa, count), stack(wbase)
+    a_halves = tuple(_by_field(h, fa, count) for h in split_halves(abase, WIDE_SHIFT))
+    w_halves = tuple(stack(h) for h in split_halves(wbase, WIDE_SHIFT))
+    half_bounds = (_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT))
+    return "halves", a_halves, w_halves, half_bounds, int(amax) * int(wmax) * int(gmax)
+
+
+def _lmul_limbs(acts, prepared, pe):
+    """The L-Mul golden's exact sums from :func:`_lmul_stacks`: ``(None, int64 sums, 0)`` of the
+    one GEMM, else the limbs of :func:`split_matmul` of the halves (three GEMMs)."""
+    how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
+    if how == "one":
+        return None, np.matmul(a, w).astype(np.int64), 0
+    limbs = split_matmul(a, w, WIDE_SHIFT, np.shape(acts)[1], half_bounds=bounds[0])
     if limbs is None:
-        a_stack = np.concatenate([np.where(fa == c, abase, 0.0) for c in values], axis=1)
-        limbs = wide_matmul(a_stack.astype(np.int64), w_stack.astype(np.int64))
-    return _fp8_raw(*limbs, k, pe.format)
+        whole = lambda halves: (halves[0] * 2.0 ** WIDE_SHIFT + halves[1]).astype(np.int64)
+        limbs = wide_matmul(whole(a), whole(w))
+    return limbs
+
+
+def lmul_fast(acts, prepared, pe, extra=None):
+    """The L-Mul golden's raw output (:func:`_lmul_limbs`)."""
+    return _fp8_raw(*_lmul_limbs(acts, prepared, pe), np.shape(acts)[1], pe.format)
+
+
+def lmul_float(acts, prepared, pe, extra=None):
+    """:func:`lmul_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
+    e4m3's int64 sums converted; e5m2's exact sums ``h + l`` from :func:`karatsuba_f64` of the
+    stacked halves, one IEEE addition of two float64 values (the correctly rounded sum)."""
+    k = np.shape(acts)[1]
+    how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
+    if how == "one":
+        return _fp8_float(None, np.matmul(a, w).astype(np.int64), 0, k, pe.format)
+    (ba, bw), bound = bounds
+    if k > 1 << GROWTH_BITS or ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+        return None
+    h, l = karatsuba_f64((*a, a[0] + a[1]), (*w, w[0] + w[1]))
+    return h + l
 
 
 def fp16_weight_values(weights, pe):
@@ -508,23 +647,80 @@ def round_to_odd_sum(h, l):
     s = h + l
     bb = s - h
     err = (h - (s - bb)) + (l - bb)
-    nudge = (err != 0) & ((s.view(np.int64) & 1) == 0)
-    s[nudge] = np.nextafter(s[nudge], np.where(err[nudge] > 0, np.inf, -np.inf))
+    bits = s.view(np.int64)
+    # an inexact even s moves one step to its odd neighbour on the exact sum's side: on the
+    # IEEE bit pattern of a finite nonzero float (s is not 0 when err is not) +1 is the next
+    # larger magnitude (for an even pattern: setting bit 0), -1 the next smaller, also across
+    # a power of two
+    nudge = err != 0
+    nudge &= (bits & 1) == 0
+    up = (err > 0) == (s > 0)
+    bits |= nudge & up
+    bits -= nudge & ~up
     return s
 
 
-#: at most this many block sums (M x N each) are held at once
-MX_CHUNK_ELEMENTS = 1 << 22
+#: rows x columns of the output handled at once by :func:`mx_fast`: its float64 temporaries
+#: (a tile each) stay in cache through the block's elementwise steps
+MX_TILE_ELEMENTS = 1 << 16
+
+
+def karatsuba_f64(a_halves, w_halves):
+    """Exact ``a @ w`` as two float64 arrays ``(h, l)`` with ``a @ w = h + l`` (``h`` a multiple
+    of ``2**32``), from :func:`_halves3` of both sides (16-bit halves ``hi``, ``lo`` and their
+    sum), when the caller has checked that ``k`` times the product of the two sides' half bounds
+    (:func:`_half_bound`) is below ``2**53`` and ``k * max|a| * max|w| < 2**84``. All in float64,
+    every value below an integer float64 holds exactly: Karatsuba's three GEMMs ``hh``, ``ll``,
+    ``ff`` (each sum below ``2**53``, as in :func:`split_matmul`; so is ``ff - hh``, which is
+    ``sum (ah wl + al wh + al wl)``, bounded by the same product of half bounds); the middle
+    term ``mid = ff - hh - ll`` splits at 16 bits (floor), its high part joins ``hh``:
+    ``S = H * 2**32 + L`` with ``H = hh + floor(mid / 2**16)`` (``|H| <= |S| / 2**32 + 1 < 2**53``)
+    and ``L = (mid mod 2**16) * 2**16 + ll`` (below ``2**53``); ``h = H * 2**32``, ``l = L``."""
+    (ah, al, af), (wh, wl, wf) = a_halves, w_halves
+    hh = np.matmul(ah, wh)
+    ll = np.matmul(al, wl)
+    mid = np.matmul(af, wf)
+    mid -= hh
+    mid -= ll
+    # products by powers of two (exact; faster than ldexp)
+    carry = np.floor(mid * 2.0 ** -WIDE_SHIFT)
+    mid -= carry * 2.0 ** WIDE_SHIFT                    # 0 <= mid < 2**16
+    hh += carry
+    mid *= 2.0 ** WIDE_SHIFT
+    ll += mid
+    hh *= 2.0 ** (2 * WIDE_SHIFT)
+    return hh, ll
+
+
+def _karatsuba_fits(abound, wbound, k):
+    """:func:`karatsuba_f64`'s bounds for ``|a| <= abound``, ``|w| <= wbound`` and ``k`` products
+    per sum."""
+    return (_half_bound(abound, WIDE_SHIFT) * _half_bound(wbound, WIDE_SHIFT) * max(k, 1) < F64_EXACT
+            and int(abound) * int(wbound) * max(k, 1) < 1 << 84)
+
+
+def _mx_wide_sums(a_halves, w_halves):
+    """E5M2 blocks' exact sums ``S`` (up to 71 bits) rounded to odd in float64, from
+    :func:`_halves3` of one block's elements, ``(R, block)`` and ``(block, N)``:
+    :func:`round_to_odd_sum` of :func:`karatsuba_f64`'s exact parts."""
+    return round_to_odd_sum(*karatsuba_f64(a_halves, w_halves))
+
+
+def _halves3(x):
+    """:func:`split_halves` at 16 bits and their sum (Karatsuba's third operand)."""
+    hi, lo = split_halves(x, WIDE_SHIFT)
+    return hi, lo, hi + lo
 
 
 def mx_fast(acts, prepared, pe, extra=None):
-    """The MX golden's FP32 words: every block's exact sum ``S`` (one batched float64 GEMM per
-    chunk of blocks, exact while ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, the
-    :func:`wide_matmul` limbs rounded to odd in float64), times the power-of-two (E8M0) or
-    ``m * 2**q`` (E4M3) scales in float64 (folded into the GEMM's operands on the exact path;
-    exact either way: no float64 overflow or underflow in reach),
-    clipped and cast to float32 as the golden does, then added to the float32 accumulator one
-    block at a time in K order."""
+    """The MX golden's FP32 words: every block's exact sum ``S`` (a float64 GEMM, exact while
+    ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, :func:`_mx_wide_sums`: limbs rounded
+    to odd in float64), times the power-of-two (E8M0) or ``m * 2**q`` (E4M3) scales in float64
+    (folded into the GEMM's operands on the exact path; exact either way: no float64 overflow or
+    underflow in reach), clipped and cast to float32 as the golden does, then added to the
+    float32 accumulator one block at a time in K order. The output is done in tiles of rows
+    (:data:`MX_TILE_ELEMENTS`), each through all blocks in order: every element still gets its
+    blocks' values added in K order."""
     fmt = pe.mx_format
     weights, w_int, w_sl = prepared
     a_el, a_sl = split_lanes(acts, pe, "activation")
@@ -542,31 +738,34 @@ def mx_fast(acts, prepared, pe, extra=None):
     pa = np.ldexp(a_fac.astype(np.float64), a_exp - x0).T            # (blocks, M)
     pw = np.ldexp(w_fac.astype(np.float64), w_exp).T                  # (blocks, N)
     a_blk, w_blk = _blocks(a_int, end_lanes, pe), _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
-    bound = (int(np.abs(a_int).max()) * int(np.abs(w_int).max()) * pe.block
-             * int(a_fac.max()) * int(w_fac.max()))
+    amax, wmax = int(np.abs(a_int).max()), int(np.abs(w_int).max())
+    bound = amax * wmax * pe.block * int(a_fac.max()) * int(w_fac.max())
     exact = bound < F64_EXACT
-    if not exact and fmt.scale != "e8m0":
+    if not exact and (fmt.scale != "e8m0" or not _karatsuba_fits(amax, wmax, pe.block)):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
+    if exact:
+        # the scales folded into the operands: within a block row m and column n share one
+        # factor, so every partial sum is an integer below 2**53 times it (no float64
+        # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
+        a_op, w_op = a_blk * pa[:, :, None], w_blk * pw[:, None, :]
+    else:
+        a_op, w_op = _halves3(a_blk), _halves3(w_blk)
     acc = np.zeros((m, n), dtype=np.float32)
-    chunk = max(1, MX_CHUNK_ELEMENTS // (m * n))
-    for c0 in range(0, len(end_lanes), chunk):
-        c = slice(c0, c0 + chunk)
-        if exact:
-            # the scales folded into the operands: within a block row m and column n share one
-            # factor, so every partial sum is an integer below 2**53 times it (no float64
-            # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
-            value = np.matmul(a_blk[c] * pa[c, :, None], w_blk[c] * pw[c, None, :])
-        else:
-            hi, lo, shift = wide_matmul(a_blk[c].astype(np.int64), w_blk[c].astype(np.int64))
-            if max(int(np.abs(hi).max()), int(np.abs(lo).max())) >= F64_EXACT:
-                return mx_gemm(acts, weights, pe)     # limbs past float64 (E5M2's are < 2**41)
-            s = round_to_odd_sum(np.ldexp(hi.astype(np.float64), shift), lo.astype(np.float64))
-            value = s * pa[c, :, None] * pw[c, None, :]
-        block = np.clip(value, -MX_FP32_MAX, MX_FP32_MAX).astype(np.float32)
-        with np.errstate(over="ignore"):                              # the sum may reach inf
-            for b in block:
-                np.add(acc, b, out=acc)
+    rows = max(1, MX_TILE_ELEMENTS // n)
+    with np.errstate(over="ignore"):                                  # the sum may reach inf
+        for r0 in range(0, m, rows):
+            r = slice(r0, r0 + rows)
+            tile = acc[r]
+            for b in range(len(end_lanes)):
+                if exact:
+                    value = np.matmul(a_op[b, r], w_op[b])
+                else:
+                    value = _mx_wide_sums([h[b, r] for h in a_op], [h[b] for h in w_op])
+                    value *= pa[b, r, None]
+                    value *= pw[b, None, :]
+                np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
+                np.add(tile, value.astype(np.float32), out=tile)
     return acc.view(np.int32).astype(np.int64)
 
 
@@ -593,6 +792,30 @@ def has_fast_path(kind):
     """True when ``kind``'s golden GEMM is the registered one a fast path is proven equal to."""
     registered = PE_KINDS.get(kind.name)
     return kind.name in FAST_PATHS and registered is not None and kind.golden_gemm is registered.golden_gemm
+
+
+#: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
+#: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
+#: shown exact (then the raw output is computed)
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float}
+
+
+def fast_output(kind, operands, pe, prepared=None):
+    """Exactly ``kind.dequantize_output(kind.golden(operands, pe), operands.acts, operands.acts_meta,
+    operands.weights_meta, pe)``: through :func:`fast_golden`, and for the kinds in
+    :data:`FAST_FLOATS` whose ``dequantize_output`` is the registered one (it reads a float64
+    raw array as the rounded raw values) the raw output rounded to float64 without building
+    the wide accumulators' Python ints."""
+    registered = PE_KINDS.get(kind.name)
+    raw = None
+    if kind.name in FAST_FLOATS and has_fast_path(kind) \
+            and kind.dequantize_output is registered.dequantize_output:
+        if prepared is None:
+            prepared = prepare_weights(kind, operands.weights, pe)
+        raw = FAST_FLOATS[kind.name](operands.acts, prepared, pe, operands.extra)
+    if raw is None:
+        raw = fast_golden(kind, operands, pe, prepared)
+    return kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
 
 
 def prepare_weights(kind, weights, pe):

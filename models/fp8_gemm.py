@@ -186,9 +186,14 @@ def fp8_to_float(codes, fmt):
 
 def raw_to_float(raw, fmt):
     """Raw accumulator values -> float64 (``raw * 2**-FRAC``). Python ints (wide accumulators)
-    and int64 values both round to nearest, ties to even, so int64 arrays skip the object detour."""
+    and int64 values both round to nearest, ties to even, so int64 arrays skip the object detour;
+    a float64 array is taken as the raw values already so rounded (the accuracy runs' fast path,
+    :func:`models.fast_golden.fast_output`, rounds its exact wide sums without Python ints)."""
     raw = np.asarray(raw)
-    values = raw.astype(np.float64) if raw.dtype.kind in "iu" else raw.astype(object).astype(np.float64)
+    if raw.dtype == np.float64:
+        values = raw
+    else:
+        values = raw.astype(np.float64) if raw.dtype.kind in "iu" else raw.astype(object).astype(np.float64)
     return np.ldexp(values, -get_format(fmt).frac)
 
 

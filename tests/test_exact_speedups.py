@@ -16,12 +16,14 @@
 import numpy as np
 import pytest
 
-from models import bitserial_gemm, gobo_format
-from models.fast_golden import split_halves
+from models import bitserial_gemm, fast_golden, gobo_format, wfp16_gemm
+from models.fast_golden import fast_output, split_halves
+from models.fp8_gemm import GROWTH_BITS
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
 from models.gobo_gemm import gobo_gemm, gobo_output
 from models.realdata import get_tensor, real_gemm
+from models.registry import PE_KINDS, GemmOperands
 
 
 def _argmin_nearest(values, centroids):
@@ -187,3 +189,142 @@ def test_bitserial_encode_table_is_the_search(fmt, monkeypatch):
     assert [g is not None for g in got] == [bool(i >= 0 or v == sv0) for i, v in zip(index, probe)]
     assert [g & ((1 << (3 if fmt in ("fp4", "mixed4") else 2)) - 1) for g, i in zip(got, index)
             if g is not None and i >= 0] == [int(i) for i in index if i >= 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the FP8 / L-Mul wide sums rounded to float64 without Python ints (fast_golden.fast_output)
+
+FP8_LIKE = [(name, fmt) for name in ("fp8", "lmul") for fmt in ("e4m3", "e5m2")]
+
+
+def _metas(kind, pe, m, k, n, rng):
+    """The quantisers' metadata (scales) of random float operands of these shapes."""
+    ops = kind.operands(rng.standard_normal((m, k)), rng.standard_normal((k, n)) * 0.1, pe)
+    return ops.acts_meta, ops.weights_meta
+
+
+def _same_output(kind, pe, acts, weights, metas):
+    ops = GemmOperands(np.asarray(acts, dtype=np.int64), np.asarray(weights, dtype=np.int64), None, *metas)
+    want = kind.dequantize_output(kind.golden(ops, pe), ops.acts, ops.acts_meta, ops.weights_meta, pe)
+    got = fast_output(kind, ops, pe)
+    assert got.dtype == np.float64 and np.array_equal(got.view(np.int64), np.asarray(want).view(np.int64))
+
+
+@pytest.mark.parametrize("name,fmt", FP8_LIKE)
+def test_fp8_float_output_random_and_extreme_codes(name, fmt):
+    """Random codes over the whole range, every element +-max normal (e5m2: products 2**64, sums
+    past 2**75), mixed with zeros of both signs and the smallest subnormals, and K past
+    2**GROWTH_BITS (the accumulator wraps: the raw path is taken)."""
+    kind = PE_KINDS[name]
+    pe = kind.prototype(format=fmt)
+    rng = np.random.default_rng(len(name + fmt))
+    top = {"e4m3": 0x7E, "e5m2": 0x7B}[fmt]
+    for m, k, n in [(1, 1, 1), (3, 7, 5), (6, 300, 4), (4, 2304, 3)]:
+        metas = _metas(kind, pe, m, k, n, rng)
+        acts, weights = kind.random_operands(rng, m, k, n, pe)
+        _same_output(kind, pe, acts, weights, metas)
+        for mix in (0.0, 0.5, 1.0):
+            a = np.where(rng.random((m, k)) < mix, top | 0x80, top)
+            w = np.where(rng.random((k, n)) < mix, top | 0x80, top)
+            small = rng.choice([0x00, 0x80, 0x01, 0x81], size=(m, k))
+            a = np.where(rng.random((m, k)) < 0.2, small, a)
+            w[:, -1] = rng.choice([0x01, 0x81], size=k)
+            _same_output(kind, pe, a, w, metas)
+    k = (1 << GROWTH_BITS) + 3
+    a, w = np.full((1, k), top), np.full((k, 2), top)
+    w[:, 1] = np.where(rng.random(k) < 0.5, top, top | 0x80)
+    _same_output(kind, pe, a, w, _metas(kind, pe, 1, k, 2, rng))
+
+
+def test_fp8_e5m2_float_output_rounds_ties_to_even():
+    """Sums of 2**62 and low products that are exactly halfway between float64 neighbours (ulp
+    2**10) or just off it: the one float64 addition rounds them as Python's int -> float does."""
+    kind = PE_KINDS["fp8"]
+    pe = kind.prototype(format="e5m2")
+    big, e3, e4 = 0x78, 0x0C, 0x10                       # aligned 2**31, 2**4, 2**5
+    acts = np.array([[big, e3, 0, 0], [big, e4, e3, 0], [big, e3, 0x01, 0], [big | 0x80, e3, e3, e4],
+                     [big, e4, e4, e3]])
+    weights = np.array([[big, big], [e4, e4 | 0x80], [e4, e3], [e4, 0x01]])
+    metas = _metas(kind, pe, *acts.shape, weights.shape[1], np.random.default_rng(0))
+    raw = kind.golden(GemmOperands(acts, weights, None, *metas), pe)
+    assert any(int(float(v)) != v for v in raw.flat)     # not representable: really rounded
+    _same_output(kind, pe, acts, weights, metas)
+
+
+@pytest.mark.parametrize("name,fmt", FP8_LIKE)
+def test_fp8_float_output_real_minilm(name, fmt):
+    kind = PE_KINDS[name]
+    pe = kind.prototype(format=fmt)
+    for spec in ("minilm:L0.ffn2", "minilm:L3.q"):
+        x, w = real_gemm(spec, m=16, n=48)
+        ops = kind.operands(x, w, pe)
+        want = kind.dequantize_output(kind.golden(ops, pe), ops.acts, ops.acts_meta, ops.weights_meta, pe)
+        assert np.array_equal(fast_output(kind, ops, pe).view(np.int64), np.asarray(want).view(np.int64))
+
+
+@pytest.mark.parametrize("fmt", ["mxfp8-e5m2", "mxfp8-e4m3", "nvfp4"])
+def test_mx_row_tiles_are_the_golden(fmt, monkeypatch):
+    """mx_fast's output tiles (a few rows each here, so every GEMM is cut into many tiles, the
+    last one short) give the golden's words: random codes and real MiniLM operands; E5M2 through
+    the wide sums' limbs."""
+    kind = PE_KINDS["mx"]
+    pe = kind.prototype(format=fmt)
+    monkeypatch.setattr(fast_golden, "MX_TILE_ELEMENTS", 3 * 7)
+    rng = np.random.default_rng(9)
+    acts, weights = kind.random_operands(rng, 11, 300, 7, pe)
+    real = kind.operands(*real_gemm("minilm:L0.ffn2", m=13, n=7), pe)
+    for ops in (kind.operands(acts, weights, pe), real):
+        assert np.array_equal(fast_golden.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+
+
+@pytest.mark.parametrize("name,fmt,code", [(n, f, c) for n, f in FP8_LIKE
+                                           for c in ({"e4m3": (0x7F, 0xFF), "e5m2": (0x7C, 0xFE)}[f])])
+def test_fp8_fast_paths_refuse_nan_and_inf_codes(name, fmt, code):
+    """NaN / infinity codes are not operands: the fast paths (whose e5m2 tables hold 0 for them)
+    refuse them as the golden does, in either operand."""
+    kind = PE_KINDS[name]
+    pe = kind.prototype(format=fmt)
+    metas = _metas(kind, pe, 2, 3, 2, np.random.default_rng(1))
+    good = np.full((2, 3), 0x38)
+    for acts, weights in ((np.where(np.eye(2, 3, dtype=bool), code, good), good.T),
+                          (good, np.where(np.eye(3, 2, dtype=bool), code, good.T))):
+        ops = GemmOperands(acts, weights, None, *metas)
+        with pytest.raises(ValueError, match="NaN"):
+            kind.golden(ops, pe)
+        with pytest.raises(ValueError, match="NaN"):
+            fast_output(kind, ops, pe)
+        with pytest.raises(ValueError, match="NaN"):
+            fast_golden.fast_golden(kind, ops, pe)
+
+
+def test_wfp16_raw_to_float_of_int64_is_the_python_int_conversion():
+    """wfp16's dequantiser converts int64 raw values directly (no Python ints): the same float64
+    values, ties to even past 2**53 included; the 65-bit accumulator's Python ints as before."""
+    rng = np.random.default_rng(12)
+    raw = np.concatenate([rng.integers(-2 ** 62, 2 ** 62, 500), rng.integers(-2 ** 20, 2 ** 20, 500),
+                          [0, 1, -1, 2 ** 63 - 1, -2 ** 63, 2 ** 53 + 1, -(2 ** 53 + 1), 2 ** 54 + 2,
+                           2 ** 54 + 6, (2 ** 53 + 1) << 8]]).astype(np.int64).reshape(2, -1)
+    reference = lambda r: np.ldexp(np.asarray(r, dtype=object).astype(np.float64), -wfp16_gemm.ACC_FRAC)
+    assert np.array_equal(wfp16_gemm.raw_to_float(raw).view(np.int64), reference(raw).view(np.int64))
+    wide = raw.astype(object) << 2
+    assert np.array_equal(wfp16_gemm.raw_to_float(wide).view(np.int64), reference(wide).view(np.int64))
+
+
+@pytest.mark.parametrize("name,options", [("fp8", {"format": "e5m2"}), ("lmul", {"format": "e5m2"}),
+                                          ("mx", {"format": "mxfp8-e5m2"}), ("wfp16", {"weight_format": "int8"})])
+def test_accuracy_linear_is_the_golden_path(name, options):
+    """models.accuracy's linear layer (fast_output, weights prepared once) on real MiniLM inputs
+    equals the same layer through the kind's own golden GEMM (a copy of the kind, so no fast path
+    is taken: the spy sees every call) bit for bit, twice (the cached weights reused)."""
+    import dataclasses
+    from models.accuracy import design_linear
+    kind = PE_KINDS[name]
+    pe = kind.prototype(**options)
+    calls = []
+    golden = dataclasses.replace(kind, golden_gemm=lambda a, w, p: calls.append(1) or kind.golden_gemm(a, w, p))
+    fast, slow = design_linear(kind, pe), design_linear(golden, pe)
+    x, w = real_gemm("minilm:L0.ffn2", m=24, n=64)
+    for rows in (slice(0, 12), slice(12, 24)):
+        got, want = fast(x[rows], w, "ffn2"), slow(x[rows], w, "ffn2")
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
+    assert len(calls) == 2

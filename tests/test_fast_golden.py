@@ -305,11 +305,13 @@ def _valid_element(code, fmt):
 
 
 def test_mx_wide_sums_take_the_limb_path(monkeypatch):
-    """MXFP8 E5M2's block sums (up to 71 bits) go through wide_matmul's limbs, rounded to odd, the
-    other formats' through one float64 GEMM: both branches are compared to the golden."""
+    """MXFP8 E5M2's block sums (up to 71 bits) go through _mx_wide_sums' limbs, rounded to odd,
+    the other formats' through one float64 GEMM: both branches are compared to the golden (and
+    the golden's own path is not the one taken)."""
     calls = []
-    original = fg.wide_matmul
-    monkeypatch.setattr(fg, "wide_matmul", lambda *a: calls.append(1) or original(*a))
+    original = fg._mx_wide_sums
+    monkeypatch.setattr(fg, "_mx_wide_sums", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(fg, "mx_gemm", lambda *a: pytest.fail("the golden fallback taken"))
     test_mx_extremes({"format": "mxfp8-e4m3"})
     assert not calls
     test_mx_extremes({"format": "mxfp8-e5m2"})
@@ -463,7 +465,7 @@ def test_e5m2_sums_take_the_split_path(monkeypatch, name):
     E4M3's through one GEMM: both compared to the golden on their largest values."""
     calls = []
     original = fg.split_matmul
-    monkeypatch.setattr(fg, "split_matmul", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(fg, "split_matmul", lambda *a, **kw: calls.append(1) or original(*a, **kw))
     monkeypatch.setattr(fg, "wide_matmul", lambda *a: pytest.fail("wide_matmul fallback taken"))
     test_float_kinds_largest_values(name, {"format": "e4m3"})
     assert not calls
