@@ -39,7 +39,7 @@ measured at ``acc_out`` itself (:mod:`models.part_activity`). The bit-serial PEs
 
 from typing import NamedTuple
 
-from hw.bitserial_terms import MAGNITUDE_BITS, SHIFT_BITS, TERM_WIDTH, TermEncoder
+from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH, TermEncoder, fp_terms_word
 from hw.fp32_add import FP32_WIDTH
 from hw.gobo_outlier import FP16_WIDTH
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
@@ -480,26 +480,9 @@ def ovp_decoder_items(decoder):
 
 
 def _fp_term_words(fmt):
-    """Every code's terms word of an fp :class:`hw.bitserial_terms.WeightFormat`, following
-    ``TermEncoder._fp``: the magnitude (the index's, or on ``-0`` the special value the selector
-    picks), its leading one (hi) and next one (lo); term = present | negative << 1 | shift << 2."""
-    vb = fmt.value_bits
-    words = []
-    for code in range(1 << fmt.code_bits):
-        sign, index = (code >> (vb - 1)) & 1, code & ((1 << (vb - 1)) - 1)
-        mag = fmt.magnitudes[index] if index < len(fmt.magnitudes) else 0
-        negative = sign if mag else 0
-        if fmt.special_values and sign and index == 0:
-            value = fmt.special_values[code >> vb]
-            mag, negative = abs(value), int(value < 0)
-        hi = max((p for p in range(MAGNITUDE_BITS) if (mag >> p) & 1), default=0)
-        rest = mag & ~(1 << hi)
-        lo = max((p for p in range(MAGNITUDE_BITS) if (rest >> p) & 1), default=0)
-        terms = [(mag != 0) | negative << 1 | (hi % (1 << SHIFT_BITS)) << 2]
-        if fmt.terms == 2:
-            terms.append((rest != 0) | negative << 1 | (lo % (1 << SHIFT_BITS)) << 2)
-        words.append(sum(t << (TERM_WIDTH * n) for n, t in enumerate(terms)))
-    return words
+    """Every code's terms word of an fp :class:`hw.bitserial_terms.WeightFormat`: the encoder's
+    own lookup (:func:`hw.bitserial_terms.fp_terms_word`)."""
+    return [fp_terms_word(fmt, code) for code in range(1 << fmt.code_bits)]
 
 
 def _booth_term_words(fmt):
@@ -529,10 +512,11 @@ def kept_columns(words, width):
     """Flops a reset-to-0 register keeps of a constant function's output (``words[code]``,
     ``width`` bits): a column that is always 0 folds (the flop never leaves its reset value); the
     columns that are always 1 stay (0 until the first load) but share one flop (synthesis merges
-    flops whose input is the same constant); every other column keeps its flop (columns that are
-    equal as functions of the code but built by different logic are not merged)."""
+    flops whose input is the same constant); every other column keeps its flop, except that
+    equal columns share one: the encoders build them as one net (a lookup's equal output bits
+    are one ROM column, Booth's digits share none), so their flops have the same input."""
     columns = [tuple((w >> b) & 1 for w in words) for b in range(width)]
-    varying = sum(1 for column in columns if len(set(column)) > 1)
+    varying = len({column for column in columns if len(set(column)) > 1})
     return varying + any(all(column) for column in columns)
 
 
@@ -556,9 +540,8 @@ def term_fields(fmt):
 def term_encoder_items(border):
     """:class:`hw.bitserial_terms.TermEncoder`, per element: Booth formats per digit two 1-bit
     compares and the presence / magnitude-two gates (the shift ``2i + two`` is wiring: 2i is
-    even); fp formats are, per element, a function of the element's code bits alone (magnitude
-    table, special values, leading-one searches: all constants per code), which synthesis builds
-    as one constant lookup (:func:`table_items` of :func:`_fp_term_words`)."""
+    even); fp formats are, per element, the encoder's lookup over the element's code (its
+    ``Switch``: one :func:`table_items` of :func:`_fp_term_words`)."""
     fmt, n = border.format, border.elements
     if fmt.kind == "booth":
         return [("eq", (1,), 2 * fmt.terms * n, "eval"), ("and", (2,), fmt.terms * n, "eval")]
