@@ -187,7 +187,8 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk"):
                      for p, w in weights.items())
         pins = 0.0
         for p, tables in cell.pin_internal.items():
-            e = (2.0 if conns[p] == clock else toggles.get(conns[p], 0.0)) * _mean_energy(tables, slew.get(conns[p], 0.0))
+            edges = 2.0 if conns[p] == clock else toggles.get(conns[p], 0.0)
+            e = edges * _mean_energy(tables, slew.get(conns[p], 0.0))
             pin_pj[conns[p] == clock] += e
             pins += e
         split[cell.sequential] += [rate * energy + pins, rate * 0.5 * cap * volts ** 2, cell.leakage_nw]
