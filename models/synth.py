@@ -45,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,26 @@ INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
 # 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
 # 3: (an intermediate flow of branch s25-scale, never merged: its cache entries are not read)
 # 4: synth's wreduce repeated (opt; wreduce) to a fixed point; os arrays map one shared PE module
-RECIPE_VERSION = 4
+#    (branch s25-scale, reverted: MixPE's post-array unit ran > 30 min in ABC's SAT sweep)
+# 5: recipe 4 with ABC's SAT sweep bounded (:data:`ABC_SCRIPT`) and a watchdog (:func:`synth_timeout`)
+RECIPE_VERSION = 5
+#: seconds one unit's synthesis may take (all its Yosys runs) before it fails naming the unit;
+#: ``$PEARRAY_SYNTH_TIMEOUT`` overrides it. Generous: the slowest unit the report synthesises
+#: takes about a minute on one core (MixPE's post-array unit, ws 8x8 arrays)
+SYNTH_TIMEOUT_DEFAULT = 900.0
+#: ABC's mapping script, Yosys 0.23's own for ``abc -liberty`` (``strash; &get -n; &fraig -x;
+#: &put; scorr; dc2; dretime; strash; &get -n; &dch -f; &nf; &put``) but for one bound: the SAT
+#: sweep ``&fraig -x`` gives up on a candidate pair of nodes after 1,000 conflicts, the bound
+#: ``&dch`` in the same script already uses, instead of its default 1,000,000. Why: a unit with
+#: several word multipliers feeding wide shifters (MixPE's dequantiser: six 32 x 9 multiplies,
+#: 64-bit shifts) leaves ~50 pairs that random simulation cannot separate and SAT can hardly
+#: decide (multiplier equivalence); at 1,000,000 conflicts each, that sweep took 108 s under
+#: recipe 2 and > 30 min under recipe 4, whose only change to that unit's netlist was two shifts
+#: one bit narrower (chaos, not a bigger design). Bounded, the sweep takes < 1 s there; a pair
+#: it cannot decide is simply not merged (the netlist stays correct, at most slightly larger).
+#: Written with commas for blanks (Yosys's ``-script +...`` form: no file path, so yowasp works)
+ABC_SCRIPT = ("+strash;&get,-n;&fraig,-x,-C,1000;&put;scorr;dc2;dretime;strash;&get,-n;&dch,-f;"
+              "&nf;&put")
 UNITS = ("pe", "act_border", "weight_border")
 #: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
 #: is per column plus shared parts, so two columns show both)
@@ -92,14 +112,43 @@ class YosysTool:
     command: tuple       # argv prefix
     version: str
 
-    def run(self, script, cwd):
-        """Run a Yosys script (a file in ``cwd``, relative paths only); raise on failure."""
+    def run(self, script, cwd, *, deadline=None, what="yosys"):
+        """Run a Yosys script (a file in ``cwd``, relative paths only); raise on failure, or when
+        ``deadline`` (a :func:`time.monotonic` instant) passes first: then Yosys and its ABC
+        children (one process group) are killed and the error names ``what``."""
         argv = [*self.command, "-q", "-s", "script.ys"]
         (Path(cwd) / "script.ys").write_text(script)
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        # a session of its own, so a timeout kills the yosys-abc children too, not only Yosys
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise SynthesisError(f"{what}: synthesis exceeded {synth_timeout():g} s "
+                                 "(PEARRAY_SYNTH_TIMEOUT); Yosys/ABC killed") from None
+        proc = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise SynthesisError(f"{self.kind} yosys failed (exit {proc.returncode}): {tail[0]}")
+
+
+def synth_timeout():
+    """Seconds one unit's synthesis may take: ``$PEARRAY_SYNTH_TIMEOUT`` or
+    :data:`SYNTH_TIMEOUT_DEFAULT`; raises :class:`SynthesisError` on a value that is not a
+    positive number."""
+    text = os.environ.get("PEARRAY_SYNTH_TIMEOUT") or ""
+    if not text:
+        return SYNTH_TIMEOUT_DEFAULT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise SynthesisError(f"PEARRAY_SYNTH_TIMEOUT must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _version_of(argv):
@@ -482,7 +531,7 @@ memory -nomap
 opt_clean
 synth -flatten -top {top} -run fine:
 dfflibmap -liberty cells.lib
-abc -liberty cells.lib
+abc -liberty cells.lib -script {ABC_SCRIPT}
 opt_clean
 tee -q -o mapped.json stat -json
 tee -q -o mapped.txt stat -liberty cells.lib
@@ -522,10 +571,11 @@ def _chip_area(text):
 
 def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, rounds=2):
     """Synthesise Verilog ``text`` (top module ``top``); cached per (text, top, recipe, tool,
-    liberty, sharing). ``share_pe``: synthesise the PE once and instantiate it everywhere
+    liberty, sharing); fails naming ``top`` when it runs longer than :func:`synth_timeout`. ``share_pe``: synthesise the PE once and instantiate it everywhere
     (:func:`shared_pe_module`; ignored unless every PE module is the same). ``rounds``: the
     narrowing rounds to try first (doubled until a round changes nothing; the result does not
     depend on it, only the time)."""
+    limit = synth_timeout()   # read before any work: a bad value fails at once
     tool = tool or find_yosys()
     lib = liberty_path()
     lib_bytes = lib.read_bytes()
@@ -541,13 +591,14 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, 
         except (ValueError, TypeError):
             pass  # unreadable or from another layout: synthesise again
     start = time.perf_counter()
+    deadline = time.monotonic() + limit
     with tempfile.TemporaryDirectory(prefix="pearray-synth-") as work:
         work = Path(work)
         (work / "design.v").write_text(text)
         (work / "cells.lib").write_bytes(lib_bytes)
         # the round count first, without mapping (ABC is the expensive part), then one full run
         while True:
-            tool.run(_script(top, rounds, shared, probe=True), work)
+            tool.run(_script(top, rounds, shared, probe=True), work, deadline=deadline, what=top)
             if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
                 break
             if rounds >= MAX_NARROW_ROUNDS:
@@ -557,7 +608,7 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, 
         # design read after `design -reset`), which can leave one more narrowing for another round
         # (prim_bmult_8_8): settle that run the same way
         while True:
-            tool.run(_script(top, rounds, shared), work)
+            tool.run(_script(top, rounds, shared), work, deadline=deadline, what=top)
             if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
                 break
             if rounds >= MAX_NARROW_ROUNDS:
