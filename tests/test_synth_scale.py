@@ -6,7 +6,8 @@ is only as wide as row r-1's plus the step's bits), so :mod:`models.synth` repea
 it changes nothing; the model's chain widths (:func:`models.inventory._ws_chain_bits`) are that
 fixed point. An output-stationary array's PEs see no constant and no narrowed neighbour, so one
 PE module is mapped once and instantiated R x C times (what the model counts). Skipped without
-Yosys / the liberty, except under CI=true.
+Yosys / the liberty, except under CI=true. Every run is bounded: ABC's SAT sweep gives up on a node
+pair after 1,000 conflicts, and a unit that outlives PEARRAY_SYNTH_TIMEOUT fails naming itself.
 """
 
 import re
@@ -104,3 +105,45 @@ def test_accelerator_top_4x4_within_target(tools, dataflow):
     r = synth.synthesize("int8", rows=4, cols=4, dataflow=dataflow, accelerator=True)
     model = cost_vs_synth.accelerator_area_um2("int8", 4, 4, dataflow)
     assert abs(model / (r.area_um2 * tech.value("scale.area.180_to_45")) - 1) <= 0.10
+
+
+# --------------------------------------------------------------------------------------------
+# bounded time: ABC's SAT sweep and the watchdog
+
+
+def test_watchdog_fails_naming_the_unit(tools, monkeypatch):
+    """A unit that outlives PEARRAY_SYNTH_TIMEOUT fails with one line naming it (Yosys and its
+    ABC children killed), instead of hanging CI."""
+    monkeypatch.setenv("PEARRAY_SYNTH_TIMEOUT", "0.2")
+    with pytest.raises(synth.SynthesisError) as err:
+        synth.synthesize("int8", unit="pe", use_cache=False)
+    message = str(err.value)
+    assert "int8_pe" in message and "PEARRAY_SYNTH_TIMEOUT" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "inf"])
+def test_bad_watchdog_value_fails_before_any_work(monkeypatch, value):
+    monkeypatch.setenv("PEARRAY_SYNTH_TIMEOUT", value)
+    monkeypatch.setattr(synth, "find_yosys", lambda *a: pytest.fail("looked for Yosys"))
+    with pytest.raises(synth.SynthesisError, match="PEARRAY_SYNTH_TIMEOUT must be a positive number"):
+        synth.synthesize_verilog("module m(); endmodule", "m", use_cache=False)
+
+
+@pytest.mark.slow
+def test_bounded_sat_sweep_leaves_a_small_unit_unchanged(tools, monkeypatch):
+    """The conflict bound only cuts undecidable node pairs: the INT8 PE maps to the same netlist
+    as under Yosys's own ABC script (unbounded &fraig -x). ~30 s."""
+    bounded = synth.synthesize("int8", unit="pe", use_cache=False)
+    monkeypatch.setattr(synth, "ABC_SCRIPT", synth.ABC_SCRIPT.replace(",-C,1000", ""))
+    assert "&fraig,-x;" in synth.ABC_SCRIPT
+    default = synth.synthesize("int8", unit="pe", use_cache=False)
+    assert (bounded.area_um2, bounded.netlist_hash) == (default.area_um2, default.netlist_hash)
+
+
+@pytest.mark.slow
+def test_mixpe_post_array_unit_synthesises_in_bounded_time(tools, monkeypatch):
+    """MixPE's dequantiser (six 32 x 9 multiplies into 64-bit shifts) ran > 30 min in ABC's
+    unbounded SAT sweep under recipe 4; bounded it takes about a minute (3 min allowed)."""
+    monkeypatch.setenv("PEARRAY_SYNTH_TIMEOUT", "180")
+    r = synth.synthesize("shiftadd", unit="post_array", use_cache=False)
+    assert r.area_um2 > 0 and r.flop_bits > 0
