@@ -125,14 +125,26 @@ class YosysTool:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _kill_group(proc)
             raise SynthesisError(f"{what}: synthesis exceeded {synth_timeout():g} s "
                                  "(PEARRAY_SYNTH_TIMEOUT); Yosys/ABC killed") from None
+        except BaseException:
+            # Ctrl-C reaches only the terminal's process group, no longer Yosys's: stop it here
+            _kill_group(proc)
+            raise
         proc = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise SynthesisError(f"{self.kind} yosys failed (exit {proc.returncode}): {tail[0]}")
+
+
+def _kill_group(proc):
+    """Kill a Yosys run's process group (Yosys and its ABC children) and reap Yosys."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the whole group had already exited
+    proc.communicate()
 
 
 def synth_timeout():
