@@ -144,8 +144,11 @@ def test_registry_operands_check_the_codes():
 
 
 # Model vs Yosys/osu018 area of the PE alone (both at 45 nm by the same cited factor), as measured
-# when the inventory was written; a change of either side beyond these moves shows here.
-MODEL_ERROR = {(8, 8): -0.048, (8, 4): 0.018, (4, 4): 0.009, (2, 2): -0.023}
+# when the inventory was written; a change of either side beyond these moves shows here. Recipe
+# 4/5 (narrowing to a fixed point) moved the characterised brick multipliers (bmult 2x8 +46 %,
+# 8x4 +7 %, 8x8 +3.6 %; the PE netlists narrow the same way): (8, 8) -0.048 -> -0.017, (8, 4)
+# 0.018 -> 0.052, (2, 2) -0.023 -> 0.004.
+MODEL_ERROR = {(8, 8): -0.017, (8, 4): 0.052, (4, 4): 0.009, (2, 2): 0.004}
 
 
 @pytest.mark.parametrize("act_bits, weight_bits", list(MODEL_ERROR))
