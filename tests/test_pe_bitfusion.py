@@ -191,7 +191,9 @@ def test_step_sum_is_the_macc_synthesis_builds(act_bits, weight_bits):
 # The same for a 2 x 2 weight-stationary array (flattened: the fused products shrink to a little
 # more than a plain multiplier, the characterised brick multiplier ``bmult``; counted as a plain
 # signed multiplier they were -11.5 % (8, 8) and -8.3 % (8, 4), as 16 bricks +22..47 %).
-ARRAY_MODEL_ERROR = {(8, 8): -0.062, (8, 4): -0.028, (4, 4): 0.024, (2, 2): 0.013}
+# Recipe 4/5 (bmult re-characterised, ws columns narrowed to a fixed point): (8, 8) -0.062 ->
+# -0.050, (8, 4) -0.028 -> -0.003.
+ARRAY_MODEL_ERROR = {(8, 8): -0.050, (8, 4): -0.003, (4, 4): 0.024, (2, 2): 0.013}
 
 
 @pytest.mark.slow
