@@ -129,10 +129,9 @@ def test_bad_watchdog_value_fails_before_any_work(monkeypatch, value):
         synth.synthesize_verilog("module m(); endmodule", "m", use_cache=False)
 
 
-@pytest.mark.slow
 def test_bounded_sat_sweep_leaves_a_small_unit_unchanged(tools, monkeypatch):
     """The conflict bound only cuts undecidable node pairs: the INT8 PE maps to the same netlist
-    as under Yosys's own ABC script (unbounded &fraig -x). ~30 s."""
+    as under Yosys's own ABC script (unbounded &fraig -x). ~4 s."""
     bounded = synth.synthesize("int8", unit="pe", use_cache=False)
     monkeypatch.setattr(synth, "ABC_SCRIPT", synth.ABC_SCRIPT.replace(",-C,1000", ""))
     assert "&fraig,-x;" in synth.ABC_SCRIPT
