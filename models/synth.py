@@ -15,7 +15,8 @@ Two results per unit, from one Yosys run:
   into one ``$macc``, so the multiplier check reads ``word_cells``, the same flow stopped before
   ``alumacc`` (``stat -width``: ``$mul_16``, ``$add_32`` ...); ``multipliers`` counts its ``$mul``.
 * mapped cells and area: ``synth -flatten -top X; dfflibmap -liberty L; abc -liberty L; opt_clean;
-  stat -liberty L`` with the OSU 0.18 um liberty (Debian ``qflow-tech-osu018``). The area is summed
+  stat -liberty L`` with the OSU 0.18 um liberty (Debian ``qflow-tech-osu018``), ABC's script
+  Yosys's own but for a bounded SAT sweep (:data:`ABC_SCRIPT`). The area is summed
   from the mapped cell counts and the liberty's cell areas (Yosys 0.23 leaves it out of
   ``stat -json``) and checked against the "Chip area" line of the text ``stat``. ``-flatten`` differs
   from the plain ``synth -top X`` recipe only for arrays (one module, constants propagated across PEs).
