@@ -2,7 +2,8 @@
 
 Run: ``python bench/bench_cost_vs_synth.py [--sides 2 4 8] [--kinds int8 lut] [--csv out.csv]``.
 
-Prints one line per PE, border unit, post-array unit and ``sides`` x ``sides`` array of every
+Prints one line per PE, border unit, post-array unit, ``sides`` x ``sides`` array and
+``accelerator-sides`` accelerator top (sequencer, host port, one-word buffers, array, writer) of every
 registered variant (:func:`models.cost_vs_synth.synthesis_comparison`: model area from the
 characterised osu018 primitives, no calibration factor) and the largest |error| against the
 issue-14 target of 10 %. Synthesis is cached (~/.cache/pearray/synth); an uncached 8x8 array takes
@@ -25,6 +26,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sides", type=int, nargs="*", default=[2, 4, 8], help="array sides (default 2 4 8)")
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--accelerator-sides", type=int, nargs="*", default=[4],
+                    help="sides of the whole accelerator tops (one-word buffers; default 4; none: no top)")
     ap.add_argument("--csv", help="also write the table here")
     args = ap.parse_args(argv)
 
@@ -37,7 +40,8 @@ def main(argv=None):
         print(f"{row['variant']:32s} {row['unit']:16s} model {model:11,.0f}  synth "
               f"{synth:11,.0f} um^2 (45 nm)  {error}", flush=True)
 
-    df = synthesis_comparison(kinds=args.kinds, sides=tuple(args.sides), progress=line)
+    df = synthesis_comparison(kinds=args.kinds, sides=tuple(args.sides), progress=line,
+                              accelerators=tuple(args.accelerator_sides))
     if args.csv:
         df.to_csv(args.csv, index=False)
     worst = df.loc[df.error.abs().idxmax()]

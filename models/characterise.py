@@ -496,7 +496,8 @@ def provenance(tool=None):
             "liberty_sha256": hashlib.sha256(lib.read_bytes()).hexdigest(),
             "generator_version": GENERATOR_VERSION, "recipe_version": synth.RECIPE_VERSION,
             "flow": "per primitive: read_verilog; synth -flatten -top P; dfflibmap -liberty L; "
-                    "abc -liberty L; opt_clean; stat -liberty L (models.synth)",
+                    "abc -liberty L -script models.synth.ABC_SCRIPT (SAT sweep bounded); opt_clean; "
+                    "stat -liberty L (models.synth)",
             "node_nm": 180, "voltage_v": 1.8, "corner": "typical", "energy_note": ACTIVITY_NOTE}
 
 

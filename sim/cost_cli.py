@@ -129,6 +129,10 @@ def cmd_synth(args, bad):
         raise bad("give either --unit pe|act_border|weight_border or both --rows and --cols")
     if not array and args.tile != (1, 1):
         raise bad("--tile is an array option: give it with --rows and --cols, not --unit")
+    if not array and args.accelerator:
+        raise bad("--accelerator is an array option: give it with --rows and --cols, not --unit")
+    if args.accelerator:
+        return _synth_accelerator(args, bad, options)
     where = ({"rows": args.rows, "cols": args.cols, "dataflow": args.dataflow, "tile": args.tile}
              if array else {"unit": args.unit})
     if array:
@@ -198,6 +202,44 @@ def cmd_synth(args, bad):
         error = "n/a" if energy["energy_error"] is None else f"{energy['energy_error']:+.0%}"
         print(f"  energy per step at 45 nm: model {energy['model_energy_pj']:.3f} pJ, OpenSTA "
               f"{energy['sta_energy_pj']:.3f} pJ ({error})")
+    return 0
+
+
+def _synth_accelerator(args, bad, options):
+    """``pearray synth --accelerator``: the accelerator top's area against the model
+    (:func:`models.cost_vs_synth.accelerator_area_um2`) and its critical path."""
+    check_tile(args)
+    where = {"rows": args.rows, "cols": args.cols, "dataflow": args.dataflow, "tile": args.tile}
+    try:
+        DesignConfig(args.pe, args.rows, args.cols, args.dataflow, pe_options=options, tile=args.tile).facts
+    except OptionError as e:
+        raise bad(str(e)) from None
+    try:
+        result = synth.synthesize(args.pe, pe_options=options, accelerator=True, **where)
+        timing = synth.unit_timing(args.pe, pe_options=options, accelerator=True, **where)
+        model = cost_vs_synth.accelerator_area_um2(args.pe, args.rows, args.cols, args.dataflow, options,
+                                                   tile=args.tile)
+    except (synth.SynthesisError, sta.StaError, ValueError, tech.UnknownComponentError) as e:
+        raise bad(str(e).splitlines()[0]) from None
+    scaled = result.area_um2 * tech.value("scale.area.180_to_45")
+    path = timing.critical_path
+    if args.json:
+        print(json.dumps({"pe": args.pe, **dict(options), **where, "accelerator": True,
+                          "buffer_depth": synth.ACCELERATOR_BUFFER_DEPTH, **result.to_dict(),
+                          "synth_area_um2_45nm": scaled, "model_area_um2_45nm": model,
+                          "area_error": model / scaled - 1 if scaled else None,
+                          "critical_path": {"start": path.start, "end": path.end,
+                                            "delay_ns": path.delay_ns, "setup_ns": path.setup_ns},
+                          "fmax_mhz": timing.fmax_mhz}))
+        return 0
+    opts = "".join(f" {k}={v}" for k, v in options)
+    print(f"{args.pe}{opts} {args.rows}x{args.cols} {args.dataflow} accelerator top (one-word buffers): "
+          f"Yosys {result.version} ({result.tool}){' [cached]' if result.cached else ''}")
+    print(f"  flops {result.flop_bits}, {sum(result.mapped_cells.values())} osu018 cells, "
+          f"{result.area_um2:,.0f} um^2 at 180 nm (x1/19 -> {scaled:,.0f} um^2 at 45 nm; model "
+          f"{model:,.0f} um^2, {model / scaled - 1:+.1%})")
+    print(f"  critical path {path.start} -> {path.end}: {path.delay_ns:.3f} ns + {path.setup_ns:.3f} ns "
+          f"setup; Fmax {timing.fmax_mhz:.1f} MHz (OpenSTA, osu018)")
     return 0
 
 
@@ -293,6 +335,9 @@ def add_synth(subparsers, bad):
     p.add_argument("--rows", type=positive_int, help="PE rows of an array (with --cols)")
     p.add_argument("--cols", type=positive_int, help="PE columns of an array (with --rows)")
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="the array's dataflow")
+    p.add_argument("--accelerator", action="store_true",
+                   help="with --rows and --cols: the whole accelerator top (sequencer, host port, "
+                        "one-word buffers, array, output writer); area and timing, no power")
     add_tile_arg(p)
     add_pe_option_args(p)
     p.add_argument("--activity", choices=("minilm", "random"), default="minilm",

@@ -144,8 +144,11 @@ def test_registry_operands_check_the_codes():
 
 
 # Model vs Yosys/osu018 area of the PE alone (both at 45 nm by the same cited factor), as measured
-# when the inventory was written; a change of either side beyond these moves shows here.
-MODEL_ERROR = {(8, 8): -0.048, (8, 4): 0.018, (4, 4): 0.009, (2, 2): -0.023}
+# when the inventory was written; a change of either side beyond these moves shows here. Recipe
+# 4/5 (narrowing to a fixed point) moved the characterised brick multipliers (bmult 2x8 +46 %,
+# 8x4 +7 %, 8x8 +3.6 %; the PE netlists narrow the same way): (8, 8) -0.048 -> -0.017, (8, 4)
+# 0.018 -> 0.052, (2, 2) -0.023 -> 0.004.
+MODEL_ERROR = {(8, 8): -0.017, (8, 4): 0.052, (4, 4): 0.009, (2, 2): 0.004}
 
 
 @pytest.mark.parametrize("act_bits, weight_bits", list(MODEL_ERROR))
@@ -188,7 +191,9 @@ def test_step_sum_is_the_macc_synthesis_builds(act_bits, weight_bits):
 # The same for a 2 x 2 weight-stationary array (flattened: the fused products shrink to a little
 # more than a plain multiplier, the characterised brick multiplier ``bmult``; counted as a plain
 # signed multiplier they were -11.5 % (8, 8) and -8.3 % (8, 4), as 16 bricks +22..47 %).
-ARRAY_MODEL_ERROR = {(8, 8): -0.062, (8, 4): -0.028, (4, 4): 0.024, (2, 2): 0.013}
+# Recipe 4/5 (bmult re-characterised, ws columns narrowed to a fixed point): (8, 8) -0.062 ->
+# -0.050, (8, 4) -0.028 -> -0.003.
+ARRAY_MODEL_ERROR = {(8, 8): -0.050, (8, 4): -0.003, (4, 4): 0.024, (2, 2): 0.013}
 
 
 @pytest.mark.slow
