@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from .fp32_add import (FP32_EXP_BITS, FP32_FRAC_BITS, FP32_WIDTH, SIG32_BITS, WIDE_EXP_BITS, fp32_add_rne,
                        leading_zeros)
 from .pe import ProcessingElement
-from .pe_fp8 import fp8_format
+from .pe_fp8 import Fp8PE, fp8_format
 
 #: biased FP32 exponent of FP32's significand unit: value = N * 2**(E - FP32_UNIT_EXP)
 FP32_UNIT_EXP = 127 + FP32_FRAC_BITS
@@ -61,16 +61,14 @@ class Fp8Fp32AccPE(ProcessingElement):
         self._ebits, self._mbits, _ = fp8_format(format)
         super().__init__()
 
-    format = property(lambda self: self._format)
-    act_width = property(lambda self: 8)
-    weight_width = property(lambda self: 8)
-    act_signed = property(lambda self: False)       # FP8 bit patterns
-    weight_signed = property(lambda self: False)
+    # the operand side and the timing contract are Fp8PE's: its properties, read from it (not a
+    # subclass: Fp8PE's accumulator facts and its cost inventory would not describe this PE)
+    format = Fp8PE.format
+    act_width, weight_width = Fp8PE.act_width, Fp8PE.weight_width
+    act_signed, weight_signed = Fp8PE.act_signed, Fp8PE.weight_signed
+    k_per_step, macs_per_step = Fp8PE.k_per_step, Fp8PE.macs_per_step
+    initiation_interval, latency = Fp8PE.initiation_interval, Fp8PE.latency
     acc_width = property(lambda self: FP32_WIDTH)
-    k_per_step = property(lambda self: 1)
-    initiation_interval = property(lambda self: 1)
-    latency = property(lambda self: 1)
-    macs_per_step = property(lambda self: 1)
 
     @property
     def product_exp_offset(self):

@@ -47,7 +47,8 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import build, report_acceptance, report_accuracy, report_claims, report_html, report_intfp, report_timing, run
+from . import (build, report_acceptance, report_accuracy, report_claims, report_energy_check, report_html,
+               report_intfp, report_timing, run)
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -403,11 +404,12 @@ COLUMNS = {
     "timing_units.csv": "design, pe, unit (pe / act_border / weight_border / post_array), area_osu018_um2, start, "
                         "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
     "timing_broadcast.csv": report_timing.BROADCAST_COLUMNS,
+    "energy_vs_sta.csv": report_energy_check.COLUMNS,
     "model_quality.csv": report_accuracy.COLUMNS,
 }
 # written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
 OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv",
-                   "timing_broadcast.csv")
+                   "timing_broadcast.csv", "energy_vs_sta.csv")
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
           "energy_breakdown.csv", "workload_cycles.csv", "claims.csv", "int_vs_fp.csv")
 
@@ -454,6 +456,7 @@ def gather(plan, staging, progress):
         tables["timing.csv"] = timing
         tables["timing_units.csv"] = timing_units
         tables["timing_broadcast.csv"] = report_timing.broadcast_rows(report_timing.tiled_sides())
+        tables["energy_vs_sta.csv"] = report_energy_check.energy_table(designs(), progress)
     tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
     progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
     tables["model_quality.csv"], model_note = report_accuracy.model_quality(
@@ -471,8 +474,8 @@ def roof(plan):
 
 def steps(plan):
     """The progress steps of a report: per design a verification and a cost step, synthesis,
-    timing, whole-model quality, page."""
-    return 2 * len(designs()) + 4
+    timing, the energy check, whole-model quality, page."""
+    return 2 * len(designs()) + 5
 
 
 def report_files():

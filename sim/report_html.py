@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import report_claims, report_intfp
+from . import report_claims, report_energy_check, report_intfp
 from .report_acceptance import Acceptance
 from . import report_plots as plots
 
@@ -194,6 +194,9 @@ DECISION_COLUMNS = (
     Column("W/A bits", "bits", title="bits per weight / activation element code as the buffers hold it"),
     Column("acc.", "acceptable", lambda v: "yes" if v else "no", "accuracy within the stated threshold"),
     Column("SQNR dB", "gemm_out_sqnr_db", title="GEMM output SQNR (dB) on the whole real MiniLM tensors"),
+    Column("energy vs STA", "energy_vs_sta_pct", percent,
+           "the cost model's PE energy per step vs OpenSTA's on MiniLM activity (model / OpenSTA - 1): "
+           f"the error under its TOPS/W; beyond ±{100 * report_energy_check.TOLERANCE:g} % unconfirmed"),
     Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
     Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
     Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),
@@ -295,7 +298,7 @@ def decision_frame(data, workload=None):
     ranked = ~np.isnan(objectives).any(axis=1) & frame.acceptable.to_numpy()
     frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[ranked])
                        for k, p in zip(ranked, objectives)]
-    frame = frame.drop(columns=["_quality"], errors="ignore")
+    frame = report_energy_check.join(frame.drop(columns=["_quality"], errors="ignore"), data.tables)
     frame = frame.reset_index().sort_values(["pareto", "acceptable", "tops_per_mm2_bounded"], ascending=False)
     return frame
 
@@ -333,7 +336,13 @@ def answer(data, frame=None):
     best = []
     for prefix in ("", "ea_"):
         w, a = _best(frame, f"{prefix}tops_per_w"), _best(frame, f"{prefix}tops_per_mm2_bounded")
-        best.append((f"{w.design} ({number(w[f'{prefix}tops_per_w'])} TOPS/W, {quality_text(w)})",
+
+        def watts(row, column=f"{prefix}tops_per_w"):
+            return f"{row.design} ({number(row[column])} TOPS/W, {quality_text(row)})"
+
+        # the TOPS/W winner's energy is the model's: say when OpenSTA does not confirm it
+        best.append((watts(w) + report_energy_check.energy_qualifier(frame, f"{prefix}tops_per_w", w, watts,
+                                                                     percent),
                      f"{a.design} ({number(a[f'{prefix}tops_per_mm2_bounded'])} TOPS/mm², {quality_text(a)})"))
     side = f"{plan.workload_rows}x{plan.workload_cols}"
     return (f"Best TOPS/W at acceptable accuracy: {best[0][0]}; best bounded TOPS/mm²: {best[0][1]}; at "
@@ -641,9 +650,10 @@ def summary(data, seconds):
     columns = decision_columns(data)
     shown = frame[[c.column for c in columns]].copy()
     shown["pareto"] = ["*" if p else "" for p in shown.pareto]
+    signed = {c.column for c in columns if c.fmt is percent}     # e.g. the energy error: "−43 %"
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
-            shown[column] = [number(v) for v in shown[column]]
+            shown[column] = [(percent if column in signed else number)(v) for v in shown[column]]
     shown["acceptable"] = ["yes" if a else "no" for a in shown.acceptable]
     shown.columns = [c.qualified for c in columns]
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",

@@ -1,16 +1,13 @@
 """The report page in a real browser (Debian ``chromium``, headless, 1400 px wide): it renders,
 no table is wider than the page (with every folded section opened), every image loads, nothing
 scrolls sideways, no number in the decision table wraps, and the page opens short (the secondary
-sections folded). Slow: it builds a small report first."""
+sections folded). Slow: it reads the session's small report (tests/conftest.py)."""
 
 import json
 import shutil
 import subprocess
 
 import pytest
-
-from sim import report
-from sim.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +44,11 @@ def _chromium():
     return path
 
 
-def test_the_page_renders_at_1400_px(tmp_path, monkeypatch):
+def test_the_page_renders_at_1400_px(small_report, tmp_path):
     browser = _chromium()
-    plan = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8, synth_arrays=((2, 2, "ws"),),
-                             accuracy_crop=(8, 256, 16))
-    monkeypatch.setattr(report.ReportPlan, "default", classmethod(lambda cls, quick=False: plan))
-    assert main(["report", "--out", str(tmp_path / "r")]) == 0
-    page = tmp_path / "r" / "index.html"
+    folder, code = small_report
+    assert code == 0
+    page = folder / "index.html"
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     result = subprocess.run(

@@ -1,0 +1,116 @@
+"""The report's check of the cost model's energy against OpenSTA: how far each design's TOPS/W can
+be trusted.
+
+The decision table ranks by TOPS/W, whose PE energy comes from the cost model (primitives
+characterised alone on osu018, each at its measured activity). For each design this module puts
+that energy per PE step on MiniLM activity next to OpenSTA's power of the synthesised PE on the
+same activity, with the functions ``bench/bench_energy_vs_sta.py`` uses
+(:func:`models.energy_vs_sta.pe_step_energy_pj`, :func:`models.synth.unit_power` at
+:data:`CLOCK_MHZ`, :func:`models.energy_vs_sta.sta_step_energy_pj`): ``energy_vs_sta_pct`` = 100 x
+(model / OpenSTA - 1). A design whose error is within :data:`TOLERANCE` has its energy
+*confirmed*; the answer line (:func:`energy_qualifier`) says when the TOPS/W winner's is not, and
+names the best design whose energy is.
+
+The figure is the PE's alone (the TOPS/W also counts buffers, SRAM and DRAM, which this check does
+not cover), and OpenSTA's power is itself a probabilistic estimate (see README): a disagreement
+says the ranking rests on an unconfirmed energy, not which side is right.
+
+Each design's pair of energies is cached as JSON under ``<synth cache>/energy_vs_sta`` (the cache
+of the report's other STA results, :func:`models.synth.cache_root`), keyed by the hash of every
+source and data file under ``models/`` and ``hw/`` (:func:`models.hardware_cache.code_digest`):
+measuring the activity simulates the PE in Amaranth (5-30 s a design), which the STA cache alone
+does not avoid.
+"""
+
+import hashlib
+import json
+import math
+import os
+
+import pandas as pd
+
+from models import energy_vs_sta, synth
+from models.hardware_cache import code_digest
+
+# the clock OpenSTA's power is taken at (the bench's; energy per step hardly depends on it: leakage
+# is ~1e-5 of the clock energy)
+CLOCK_MHZ = 100.0
+SOURCE = "minilm"
+# |model / OpenSTA - 1| up to which a design's energy counts as confirmed (issue 14's target)
+TOLERANCE = 0.15
+COLUMNS = ("design, pe, model_pj_per_step (the cost model's PE energy per step on MiniLM L0 FFN1 "
+           "activity, 45 nm: models.energy_vs_sta), sta_pj_per_step (OpenSTA's total power of the "
+           f"synthesised PE at {CLOCK_MHZ:g} MHz on the same activity x the step's cycles, scaled from "
+           "osu018 to 45 nm by the same factor), data_activity (toggles per step of its data ports), "
+           "energy_vs_sta_pct (100 x (model / OpenSTA - 1): the error in the PE energy behind the "
+           f"design's TOPS/W; within +-{TOLERANCE:.0%} counts as confirmed)")
+
+
+def _cache_file(kind, options):
+    options = json.dumps(sorted(dict(options).items()))
+    key = hashlib.sha256(f"{code_digest()}|{kind}|{options}|{SOURCE}|{CLOCK_MHZ}".encode()).hexdigest()[:24]
+    return synth.cache_root() / "energy_vs_sta" / f"{kind}-{key}.json"
+
+
+def design_energies(kind, options):
+    """(model pJ per step, OpenSTA pJ per step, data-port toggles per step) of the PE of ``kind``
+    (a registry name) with ``options`` on MiniLM activity, from the cache or computed and cached."""
+    path = _cache_file(kind, options)
+    if path.is_file():
+        entry = json.loads(path.read_text())
+        return entry["model_pj"], entry["sta_pj"], entry["activity"]
+    model, activity = energy_vs_sta.pe_step_energy_pj(kind, options, source=SOURCE)
+    power = synth.unit_power(kind, pe_options=options, unit="pe", source=SOURCE, clock_mhz=CLOCK_MHZ)
+    sta = energy_vs_sta.sta_step_energy_pj(kind, options, power)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"model_pj": model, "sta_pj": sta, "activity": activity}))
+    os.replace(tmp, path)      # atomic: a concurrent reader sees the old file or the whole new one
+    return model, sta, activity
+
+
+def energy_table(designs, progress=None):
+    """energy_vs_sta.csv: one row per (label, kind, options) of ``designs``. Needs the synthesis and
+    timing tools (the caller checks: :func:`sim.report_timing.tools_missing`)."""
+    if progress:
+        progress.step("model energy vs OpenSTA power of every PE on MiniLM activity (cached)")
+    rows = []
+    for label, kind, options in designs:
+        model, sta, activity = design_energies(kind.name, tuple(options))
+        rows.append({"design": label, "pe": kind.name, "model_pj_per_step": round(model, 4),
+                     "sta_pj_per_step": round(sta, 4), "data_activity": round(activity, 4),
+                     "energy_vs_sta_pct": round(100 * (model / sta - 1), 1)})
+    return pd.DataFrame(rows)
+
+
+def join(frame, tables):
+    """``frame`` (indexed by design) with the ``energy_vs_sta_pct`` column of energy_vs_sta.csv in
+    ``tables`` (NaN where the check did not run)."""
+    check = tables.get("energy_vs_sta.csv")
+    if check is None:
+        return frame.assign(energy_vs_sta_pct=math.nan)
+    return frame.join(check.set_index("design")[["energy_vs_sta_pct"]])
+
+
+def confirmed(error_pct):
+    """Whether an energy error (in %) is within :data:`TOLERANCE` (False when unknown)."""
+    return not math.isnan(error_pct) and abs(error_pct) <= 100 * TOLERANCE
+
+
+def energy_qualifier(frame, column, winner, describe, percent):
+    """The words the answer line puts after the TOPS/W ``winner`` (a row of the decision frame)
+    ranked by ``column``: empty when its energy is confirmed; else its model's error vs OpenSTA,
+    "unconfirmed", and the best acceptable design by ``column`` whose energy is confirmed
+    (``describe(row)``: how the answer line names a design), or that there is none.
+    ``percent``: the page's signed-percentage formatter."""
+    error = winner["energy_vs_sta_pct"]
+    if math.isnan(error):
+        return " (model energy not checked against OpenSTA)" if frame.energy_vs_sta_pct.notna().any() else ""
+    if confirmed(error):
+        return ""
+    ok = frame[frame.acceptable & frame[column].notna()
+               & frame.energy_vs_sta_pct.map(lambda e: confirmed(float(e)))]
+    tol = f"±{100 * TOLERANCE:g} %"
+    best = (f"best with its energy confirmed within {tol}: {describe(ok.loc[ok[column].idxmax()])}"
+            if not ok.empty else f"no acceptable design has its energy confirmed within {tol}")
+    return f" (model PE energy {percent(error)} vs OpenSTA: unconfirmed; {best})"
