@@ -744,7 +744,9 @@ def outlier_pass_unit(pe):
     if getattr(pe, "outlier_unit_class", None) is None:
         return None
     rows, cols = OUTLIER_PASS_SHAPE
-    return facts_only(GoboOutlierPassUnit(rows=rows, cols=cols))
+    unit = GoboOutlierPassUnit(rows=rows, cols=cols)
+    facts_only(unit.outlier_unit)      # its R-lane unit is read for facts too, never elaborated here
+    return facts_only(unit)
 
 
 def border_unit(pe, unit):
