@@ -122,6 +122,19 @@ def test_term_operand_registers_keep_what_synthesis_keeps(tools, weight_format):
     assert flops == synth.synthesize("bitserial", rows=1, cols=2, pe_options=options).flop_bits
 
 
+def test_lut_lanes_merge_the_entries_shared_low_bits(tools):
+    """LUT W1A8 2 x 1: the row-1 skew stage holds the table's 88 entry bits less the 4 low bits
+    that entries j and j ^ 4 (one partial sum plus and minus a3) share; its flops exactly."""
+    options = (("weight_bits", 1),)
+    proto = get_kind("lut").prototype(**dict(options))
+    items = inventory.array_items_ws(proto, 2, 1)
+    flops = sum(i.count * primitive(i.prim, *i.widths).flop_bits for i in items)
+    result = synth.synthesize("lut", rows=2, cols=1, pe_options=options)
+    assert flops == result.flop_bits
+    # the operand bits the lane keeps, bank bit aside (it rides in the same register)
+    assert _register_flops(result)["skew_r1_data0"] - 1 == inventory._operand_widths(proto)[0]
+
+
 def _register_flops(result):
     """{register name: mapped flops} of a synthesised netlist (each DFF's Q net, bit index dropped)."""
     counts = collections.Counter()
