@@ -21,12 +21,13 @@ from its folder, found through its import spec, without importing gensim.
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from pathlib import Path
 
 import numpy as np
 
 from . import realdata, smollm2
-from .fast_golden import fast_golden, prepare_weights
+from .fast_golden import fast_golden, has_fast_path, prepare_weights
 from .registry import GemmOperands
 
 WINDOW = 512
@@ -152,22 +153,42 @@ def design_operands(kind, pe, x, weight_codes, weight_meta):
 
 
 def design_linear(kind, pe):
-    """``linear(x, w, name)`` computing ``x @ w`` with the design's golden GEMM (module docstring).
-    Weight codes are cached by ``name`` (a layer's weight never changes within a model)."""
+    """``linear(x, w, name, segments=None)`` computing ``x @ w`` with the design's golden GEMM
+    (module docstring). Weight codes are cached by ``name`` (a layer's weight never changes
+    within a model). ``segments``: row bounds ``((start, stop), ...)`` of separate inputs (MiniLM's
+    sentences, :func:`models.realdata.embeddings_with`): each segment's activations are quantised
+    on their own (a per-tensor scale is its sentence's), and the result is the concatenation of
+    the calls on each segment. Their integers come from one GEMM over all rows when the segments'
+    extra operands are equal (every row of the golden's output depends only on that row of the
+    activations, tests/test_exact_speedups.py), else (or for a golden without a fast path: a
+    test's deliberately changed copy) from one GEMM per segment."""
     weights = {}
 
-    def linear(x, w, name):
+    def linear(x, w, name, segments=None):
         if name not in weights:
             codes, meta = kind.quantize_weights(np.asarray(w), pe)
             codes = kind.check_weights(codes, pe)
             weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
         codes, meta, prepared = weights[name]
-        operands = design_operands(kind, pe, x, codes, meta)
-        raw = fast_golden(kind, operands, pe, prepared)
-        out = kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
-        return np.asarray(out, dtype=np.float32)
+        x = np.asarray(x)
+        parts = [design_operands(kind, pe, x[a:b], codes, meta) for a, b in (segments or ((0, len(x)),))]
+        if len(parts) > 1 and has_fast_path(kind) and _same_extra(parts):
+            stacked = GemmOperands(np.concatenate([p.acts for p in parts]), codes, parts[0].extra, None, meta)
+            raws = np.split(fast_golden(kind, stacked, pe, prepared), np.cumsum([len(p.acts) for p in parts])[:-1])
+        else:
+            raws = [fast_golden(kind, p, pe, prepared) for p in parts]
+        out = [kind.dequantize_output(raw, p.acts, p.acts_meta, p.weights_meta, pe) for raw, p in zip(raws, parts)]
+        return np.concatenate([np.asarray(o, dtype=np.float32) for o in out])
 
+    linear.takes_segments = True
     return linear
+
+
+def _same_extra(parts):
+    """True when every operand set has the same extra operand (equal pickles: equal values; a
+    false "different" only costs the per-segment GEMMs)."""
+    first = pickle.dumps(parts[0].extra)
+    return all(pickle.dumps(p.extra) == first for p in parts[1:])
 
 
 def quantisation_summary(kind, pe) -> dict:

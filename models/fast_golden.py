@@ -74,7 +74,7 @@ from .lmul_gemm import lmul_fields
 from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
     scale_parts as mx_scale_parts, split_lanes
 from .registry import PE_KINDS
-from .ovp_gemm import decode_codes
+from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
 from .wfp16_gemm import SPLIT_BITS as WFP16_SPLIT, activation_operand as wfp16_activation_operand, \
     default_scale_codes as wfp16_default_scale_codes, weight_operand as wfp16_weight_operand
@@ -222,8 +222,7 @@ def lut_values(weights, pe):
 
 def ovp_values(weights, pe):
     """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N)."""
-    e, i = decode_codes(np.asarray(weights).T, pe.mode)
-    return np.ascontiguousarray((i << e).T)
+    return np.ascontiguousarray(ovp_pair_values(np.asarray(weights).T, pe.mode).T)
 
 
 def bitserial_values(weights, pe):
@@ -239,8 +238,7 @@ lut_fast = int8_fast
 
 
 def ovp_fast(acts, values, pe, extra=None):
-    e, i = decode_codes(acts, pe.mode)
-    return wrap_signed(exact_matmul(i << e, values), pe.acc_width)
+    return wrap_signed(exact_matmul(ovp_pair_values(acts, pe.mode), values), pe.acc_width)
 
 
 def shiftadd_fast(acts, weights, pe, extra=None):

@@ -16,7 +16,8 @@
 import numpy as np
 import pytest
 
-from models import bitserial_gemm, gobo_format
+from models import bitserial_gemm, gobo_format, ovp_gemm
+from models.quant import ant_format, ovp_format
 from models.fast_golden import split_halves
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
@@ -187,3 +188,95 @@ def test_bitserial_encode_table_is_the_search(fmt, monkeypatch):
     assert [g is not None for g in got] == [bool(i >= 0 or v == sv0) for i, v in zip(index, probe)]
     assert [g & ((1 << (3 if fmt in ("fp4", "mixed4") else 2)) - 1) for g, i in zip(got, index)
             if g is not None and i >= 0] == [int(i) for i in index if i >= 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# ANT: the nearest-grid rounding and the value -> code step
+
+
+def _searched_quantize(x, alpha, t_):
+    """:func:`models.quant.ant_format.quantize` as it was: a binary search of the midpoints."""
+    grid = np.asarray(t_.grid, dtype=np.float64)
+    mids = (grid[:-1] + grid[1:]) / 2
+    scale = (np.asarray(alpha, dtype=np.float32) / np.float32(t_.max_value)).astype(np.float32)
+    t = (np.asarray(x, dtype=np.float32) / scale).astype(np.float32)
+    return grid[np.searchsorted(mids, t, side="right")].astype(np.int64), scale
+
+
+def _searched_encode(t_, values):
+    """:meth:`AntType.encode` as it was: a search of the sorted distinct values."""
+    table = {}
+    for code, v in enumerate(t_.values):
+        table.setdefault(v, code)
+    lut_v = np.asarray(sorted(table), dtype=np.int64)
+    lut_c = np.asarray([table[v] for v in lut_v], dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
+    idx = np.searchsorted(lut_v, values)
+    if not np.array_equal(lut_v[np.clip(idx, 0, len(lut_v) - 1)], values):
+        raise ValueError("off the grid")
+    return lut_c[idx]
+
+
+def _ant_inputs(rng, t_):
+    """Random rows, exact grid points and midpoints (ties) and their float32 neighbours at a
+    power-of-two scale, saturating values, zeros of both signs, a huge and a subnormal clip."""
+    grid = np.asarray(t_.grid, dtype=np.float64)
+    mids = (grid[:-1] + grid[1:]) / 2
+    special = np.concatenate([grid, mids, np.nextafter(mids.astype(np.float32), np.float32(np.inf)),
+                              np.nextafter(mids.astype(np.float32), np.float32(-np.inf)),
+                              [grid[0] - 1e6, grid[-1] + 1e6, 0.0, -0.0]]).astype(np.float32)
+    x = rng.standard_normal((6, 300)).astype(np.float32) * np.float32(10.0) ** rng.integers(-3, 3, (6, 1))
+    return [(x, np.max(np.abs(x), axis=1, keepdims=True) * np.float32(0.8)),
+            (special[None, :], np.float32(t_.max_value)),            # scale 1: t = x exactly
+            (x[:1], np.float32(1e-44)), (x[:1], np.float32(3e38)), (x[:1], np.float32(1e-40))]
+
+
+@pytest.mark.parametrize("name", sorted(ant_format.TYPES))
+def test_ant_quantize_and_encode_are_the_searches(name):
+    t_ = ant_format.TYPES[name]
+    rng = np.random.default_rng(len(name))
+    for x, alpha in _ant_inputs(rng, t_):
+        with np.errstate(all="ignore"):
+            got, got_scale = ant_format.quantize(x, alpha, t_)
+            want, want_scale = _searched_quantize(x, alpha, t_)
+        assert np.array_equal(got, want) and np.array_equal(got_scale, want_scale)
+        assert np.array_equal(t_.encode(got), _searched_encode(t_, want))
+    everything = np.arange(min(t_.values) - 3, max(t_.values) + 4)
+    on_grid = np.isin(everything, t_.values)
+    assert np.array_equal(t_.encode(everything[on_grid]), _searched_encode(t_, everything[on_grid]))
+    for off in everything[~on_grid][:50].tolist() + [np.iinfo(np.int64).min, np.iinfo(np.int64).max]:
+        with pytest.raises(ValueError, match="off the"):
+            t_.encode(np.array([off]))
+        with pytest.raises(ValueError):
+            _searched_encode(t_, np.array([off]))
+
+
+def test_ant_quantiser_on_real_tensors():
+    """The whole quantiser (clip search, rounding, codes) on real MiniLM activations and weights,
+    every type, against the one run with the searches."""
+    acts = np.asarray(get_tensor("minilm:L0.ffn2.act"))[:64]
+    weights = np.asarray(get_tensor("minilm:L3.v"))[:48]
+    for name in sorted(ant_format.TYPES):
+        t_ = ant_format.TYPES[name]
+        for x, per_row in ((acts, False), (weights, True)):
+            alpha, _ = ant_format.search_alpha(x, t_, per_row=per_row)
+            got, _ = ant_format.quantize(x, alpha, t_)
+            want, _ = _searched_quantize(x, alpha, t_)
+            assert np.array_equal(got, want) and np.array_equal(t_.encode(got), _searched_encode(t_, want))
+
+
+# ---------------------------------------------------------------------------------------------
+# OVP: the pair decode as one table lookup
+
+
+@pytest.mark.parametrize("mode", ovp_gemm.MODES)
+def test_ovp_pair_values_are_the_decode(mode):
+    """Every stored pair word (each element code against each, victims and outliers included),
+    random code matrices of odd and even K, and a real quantised MiniLM activation."""
+    nb = ovp_format.get_config(mode).bits
+    rng = np.random.default_rng(nb)
+    every = np.stack(np.meshgrid(np.arange(1 << nb), np.arange(1 << nb), indexing="ij"), -1).reshape(-1, 2)
+    real, _ = ovp_gemm.quantize_ovp_acts(np.asarray(get_tensor("minilm:L0.ffn2.act"))[:32], mode=mode)
+    for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real):
+        e, i = ovp_gemm.decode_codes(codes, mode)
+        assert np.array_equal(ovp_gemm.pair_values(codes, mode), i << e)

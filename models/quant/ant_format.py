@@ -31,6 +31,7 @@ weights, per tensor for activations), keep the min-MSE alpha; pick the type with
 unsigned unless the tensor has a negative value.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,18 +62,34 @@ class AntType:
         """Element codes -> int64 values."""
         return np.asarray(self.values, dtype=np.int64)[np.asarray(codes, dtype=np.int64)]
 
+    @property
+    def code_table(self):
+        """Dense value -> code table: entry ``v - min(values)`` holds the lowest code of value
+        ``v`` (so -0 is never emitted), -1 for a value off the grid (at most 2**14 + 1 entries)."""
+        lo = min(self.values)
+        table = np.full(max(self.values) - lo + 1, -1, dtype=np.int64)
+        for code, v in reversed(list(enumerate(self.values))):   # the lowest code written last
+            table[v - lo] = code
+        return table
+
     def encode(self, values):
-        """Grid values -> codes (the lowest code of each value, so -0 is never emitted)."""
-        table = {}
-        for code, v in enumerate(self.values):
-            table.setdefault(v, code)
-        lut_v = np.asarray(sorted(table), dtype=np.int64)
-        lut_c = np.asarray([table[v] for v in lut_v], dtype=np.int64)
+        """Grid values -> codes (the lowest code of each value, so -0 is never emitted); one
+        lookup in :attr:`code_table` (tests/test_exact_speedups.py pins it to the search over
+        the sorted values it replaced)."""
+        table, lo = _code_table(self), min(self.values)
         values = np.asarray(values, dtype=np.int64)
-        idx = np.searchsorted(lut_v, values)
-        if not np.array_equal(lut_v[np.clip(idx, 0, len(lut_v) - 1)], values):
+        index = values - lo
+        inside = (index >= 0) & (index < len(table))
+        codes = table[np.where(inside, index, 0)]
+        if not np.all(inside & (codes >= 0)):
             raise ValueError(f"values off the {self.name} grid")
-        return lut_c[idx]
+        return codes
+
+
+@functools.lru_cache(maxsize=None)
+def _code_table(ant_type):
+    """:attr:`AntType.code_table`, built once per type (a frozen, hashable dataclass)."""
+    return ant_type.code_table
 
 
 _FLINT4_MAGS = OVP_CONFIGS["flint4"].flint_mags      # (0, 1, 2, 3, 4, 6, 8, 16): shared with OliVe
@@ -122,6 +139,12 @@ def quantize(x, alpha, ant_type):
     mids = (grid[:-1] + grid[1:]) / 2
     scale = (np.asarray(alpha, dtype=np.float32) / np.float32(t_.max_value)).astype(np.float32)
     t = (np.asarray(x, dtype=np.float32) / scale).astype(np.float32)
+    if t_.grid == tuple(range(t_.grid[0], t_.grid[-1] + 1)) and np.all(np.isfinite(t)):
+        # contiguous integer grid (int4, uint4, int8, uint8): the midpoints are n + 1/2, so the
+        # search's "midpoints <= t" count is floor(t + 1/2) (exact in float64 for a float32 t;
+        # a tie goes up, as side="right") clipped to the grid's ends: the same values
+        q = np.floor(t.astype(np.float64) + 0.5)
+        return np.clip(q, grid[0], grid[-1]).astype(np.int64), scale
     return grid[np.searchsorted(mids, t, side="right")].astype(np.int64), scale
 
 
