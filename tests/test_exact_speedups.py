@@ -16,13 +16,14 @@
 import numpy as np
 import pytest
 
-from models import bitserial_gemm, gobo_format, ovp_gemm
+from models import accuracy, bitserial_gemm, gobo_format, ovp_gemm, realdata
 from models.quant import ant_format, ovp_format
 from models.fast_golden import split_halves
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
 from models.gobo_gemm import gobo_gemm, gobo_output
 from models.realdata import get_tensor, real_gemm
+from sim import accuracy as run_acc
 
 
 def _argmin_nearest(values, centroids):
@@ -228,7 +229,8 @@ def _ant_inputs(rng, t_):
     x = rng.standard_normal((6, 300)).astype(np.float32) * np.float32(10.0) ** rng.integers(-3, 3, (6, 1))
     return [(x, np.max(np.abs(x), axis=1, keepdims=True) * np.float32(0.8)),
             (special[None, :], np.float32(t_.max_value)),            # scale 1: t = x exactly
-            (x[:1], np.float32(1e-44)), (x[:1], np.float32(3e38)), (x[:1], np.float32(1e-40))]
+            (x[:1], np.float32(1e-44)), (x[:1], np.float32(3e38)), (x[:1], np.float32(1e-40)),
+            (np.asfortranarray(x), np.float32(0.7) * np.max(np.abs(x)))]    # F order in, C order out
 
 
 @pytest.mark.parametrize("name", sorted(ant_format.TYPES))
@@ -240,6 +242,7 @@ def test_ant_quantize_and_encode_are_the_searches(name):
             got, got_scale = ant_format.quantize(x, alpha, t_)
             want, want_scale = _searched_quantize(x, alpha, t_)
         assert np.array_equal(got, want) and np.array_equal(got_scale, want_scale)
+        assert got.flags.c_contiguous == want.flags.c_contiguous      # later row means follow it
         assert np.array_equal(t_.encode(got), _searched_encode(t_, want))
     everything = np.arange(min(t_.values) - 3, max(t_.values) + 4)
     on_grid = np.isin(everything, t_.values)
@@ -280,3 +283,56 @@ def test_ovp_pair_values_are_the_decode(mode):
     for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real):
         e, i = ovp_gemm.decode_codes(codes, mode)
         assert np.array_equal(ovp_gemm.pair_values(codes, mode), i << e)
+
+
+# ---------------------------------------------------------------------------------------------
+# MiniLM: all documents through each linear at once, each document's activations quantised alone
+
+
+def _one_document_at_a_time(docs, linear):
+    """:func:`models.realdata.embeddings_with` as it was: one forward pass per document."""
+    out = []
+    for ids in realdata.tokenize(list(docs)):
+        hidden, _, _ = realdata._encode([ids], lambda x, w, name: linear(x, w, name))
+        out.append(hidden[0].mean(axis=0))
+    e = np.stack(out)
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def short_docs():
+    docs = accuracy.lee_documents()
+    return tuple(sorted(docs, key=len)[:2])          # the two shortest: a small, real batch
+
+
+@pytest.mark.parametrize("label", [None, "INT8"])
+def test_ragged_forward_is_the_one_document_passes(short_docs, label):
+    """fp32 (a plain linear: called per document) and INT8 (one GEMM over all rows) give the
+    embeddings of the one-document passes bit for bit (the segmented linear of every design is
+    pinned below)."""
+    if label is None:
+        make = lambda: (lambda x, w, name: x @ w)
+    else:
+        design = next(d for d in run_acc.registry_designs() if d.label == label)
+        make = lambda: accuracy.design_linear(design.kind, design.pe())
+    got = realdata.embeddings_with(short_docs, make())
+    assert np.array_equal(got, _one_document_at_a_time(short_docs, make()))
+
+
+def test_segmented_linear_is_the_per_document_calls(short_docs):
+    """Every supported registry design: a real linear (L0.ffn2, whose inputs have outliers) on
+    two documents' real inputs in one segmented call equals the calls on each document's rows,
+    bit for bit: one GEMM over all rows (each row of every golden depends only on that row) or,
+    where the extra operand depends on the activations (MixPE's scales), one per document."""
+    fwd = realdata.minilm_forward(short_docs)
+    x = np.asarray(fwd.inputs["L0.ffn2"])
+    w = np.asarray(get_tensor("minilm:L0.ffn2")).T[:, :32]
+    off = fwd.offsets
+    bounds = tuple(zip(off[:-1].tolist(), off[1:].tolist()))
+    for design in run_acc.registry_designs():
+        if run_acc.supported(design) is not None:
+            continue
+        linear = accuracy.design_linear(design.kind, design.pe())
+        got = linear(x, w, "ffn2", segments=bounds)
+        want = np.concatenate([linear(x[a:b], w, "ffn2") for a, b in bounds])
+        assert got.dtype == want.dtype and np.array_equal(got.view(np.int32), want.view(np.int32)), design.label
