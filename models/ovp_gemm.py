@@ -128,7 +128,10 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None):
     odd = k % 2 == 1
     xp = np.concatenate([x, np.zeros((x.shape[0], 1), np.float32)], axis=1) if odd else x
     qt = ovp.quantize_ovp(xp, cfg, alpha=alpha, per_channel=per_channel)
-    codes = split_pairs(ovp_format.encode_pairs(qt), mode)
+    codes = ovp_format.element_codes(qt)
+    if codes.min(initial=0) < 0 or codes.max(initial=0) >> cfg.bits:
+        # a code the stored pair would cut: the round trip through the stored pairs, as the array sees them
+        codes = split_pairs(ovp_format.encode_pairs(qt), mode)
     values = qt.codes.astype(np.int64)
     if odd:
         lone = qt.meta["outlier"][:, k - 1]

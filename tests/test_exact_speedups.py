@@ -336,3 +336,42 @@ def test_segmented_linear_is_the_per_document_calls(short_docs):
         got = linear(x, w, "ffn2", segments=bounds)
         want = np.concatenate([linear(x[a:b], w, "ffn2") for a, b in bounds])
         assert got.dtype == want.dtype and np.array_equal(got.view(np.int32), want.view(np.int32)), design.label
+
+
+def _formula_pairs(qt):
+    """:func:`models.quant.ovp_format.encode_pairs` as it was: the code formulas on every element."""
+    cfg = ovp_format.get_config(qt.meta["mode"])
+    v = qt.codes.astype(np.int64)
+    is_out, vict = np.asarray(qt.meta["outlier"]), np.asarray(qt.meta["victim"])
+    nb = cfg.bits
+    if cfg.normal == "int":
+        normal = v & ((1 << nb) - 1)
+    else:
+        normal = np.where(v < 0, 1 << (nb - 1), 0) | np.searchsorted(np.asarray(cfg.flint_mags), np.abs(v))
+    e, m = ovp_format._outlier_fields(np.where(is_out, v, 1 << (cfg.mant_bits + cfg.bias + 1)), cfg)
+    outc = (np.where(v < 0, 1, 0) << (nb - 1)) | (e << cfg.mant_bits) | m
+    code = np.where(vict, cfg.victim_code, np.where(is_out, outc, normal)).astype(np.int64)
+    word = code[..., 0::2] | (code[..., 1::2] << nb)
+    return word.astype(np.uint8 if nb == 4 else np.uint16)
+
+
+@pytest.mark.parametrize("mode", ovp_gemm.MODES)
+def test_ovp_encode_table_is_the_formulas(mode):
+    """Stored pairs and the quantiser's element codes (odd K too) from the value table equal the
+    formulas' on random tensors with injected outliers (every outlier exponent), all-zero and
+    constant tensors, and real MiniLM activations and weights."""
+    rng = np.random.default_rng(len(mode))
+    acts, weights = ovp_gemm.outlier_floats(rng, 24, 64, 8, 16)
+    heavy = (rng.standard_t(1.5, (16, 40)) * 3).astype(np.float32)
+    cases = [(acts, False), (np.asarray(weights).T, True), (heavy, True), (np.zeros((3, 8)), False),
+             (np.full((2, 6), -4.0), True), (np.asarray(get_tensor("minilm:L0.ffn2.act"))[:48], False),
+             (np.asarray(get_tensor("minilm:L3.v"))[:40], True), (heavy[:, :39], True)]
+    for x, per_channel in cases:
+        codes, _, qt = ovp_gemm.quantize_ovp_codes(x, mode, per_channel=per_channel)
+        words = _formula_pairs(qt)
+        assert np.array_equal(ovp_format.encode_pairs(qt), words)
+        want = ovp_gemm.split_pairs(words, mode)
+        if x.shape[1] % 2:     # the lone last element's re-quantised code is the quantiser's own step
+            assert np.array_equal(codes[:, :-1], want[:, :x.shape[1] - 1])
+        else:
+            assert np.array_equal(codes, want)
