@@ -188,12 +188,12 @@ def tokenize(sentences: Sequence[str]) -> list[np.ndarray]:
 # Forward pass
 # ---------------------------------------------------------------------------
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU as in BERT: x/2 * (1 + erf(x/sqrt 2)); erf via math.erf, element-wise."""
-    e = _erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
+    """Exact (erf) GELU as in BERT: x/2 * (1 + erf(x/sqrt 2)); erf via math.erf, element-wise
+    (mapped over the values as Python floats: the same calls as a frompyfunc ufunc, without its
+    object array)."""
+    z = np.asarray(x, dtype=np.float64) / math.sqrt(2.0)
+    e = np.fromiter(map(math.erf, z.ravel().tolist()), dtype=np.float64, count=z.size).reshape(z.shape)
     return (0.5 * x * (1.0 + e)).astype(np.asarray(x).dtype)
 
 

@@ -13,15 +13,17 @@
   ``2**53 - 1``.
 """
 
+import math
+
 import numpy as np
 import pytest
 
 from models import accuracy, bitserial_gemm, gobo_format, ovp_gemm, realdata
-from models.quant import ant_format, ovp_format
 from models.fast_golden import split_halves
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
 from models.gobo_gemm import gobo_gemm, gobo_output
+from models.quant import ant_format, ovp_format
 from models.realdata import get_tensor, real_gemm
 from sim import accuracy as run_acc
 
@@ -375,3 +377,19 @@ def test_ovp_encode_table_is_the_formulas(mode):
             assert np.array_equal(codes[:, :-1], want[:, :x.shape[1] - 1])
         else:
             assert np.array_equal(codes, want)
+
+
+def test_gelu_is_the_frompyfunc_erf():
+    """MiniLM's GELU (math.erf mapped over Python floats) against the frompyfunc ufunc it
+    replaced: random, extreme (subnormal, huge, +-0, float32 max) and real FFN inputs."""
+    erf = np.frompyfunc(math.erf, 1, 1)
+    rng = np.random.default_rng(5)
+    real = np.asarray(realdata.minilm_forward(realdata.DEFAULT_SENTENCES[:2]).inputs["L2.ffn1"][:8])
+    real = real @ np.asarray(get_tensor("minilm:L2.ffn1")).T
+    edges = np.float32([0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, 5.9, -5.9, 1e-3, -40.0])
+    for x in (rng.standard_normal((37, 53)).astype(np.float32) * 4, edges[None, :], real.astype(np.float32)):
+        e = erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
+        want = (0.5 * x * (1.0 + e)).astype(np.float32)
+        with np.errstate(over="ignore"):
+            got = realdata.gelu(x)
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
