@@ -2,7 +2,7 @@
 
 :func:`design_linear` turns a PE kind and prototype into the ``linear(x, w, name)`` the SmolLM2
 and MiniLM forward passes take (:mod:`models.smollm2`, :func:`models.realdata.embeddings_with`):
-the activations (this call's rows: one perplexity window, or one sentence) and the weight are
+the activations (one perplexity window, or one sentence: a MiniLM call's segment) and the weight are
 quantised by the kind's own quantisers, the extra operand is built from their metadata, the
 integers are exactly ``kind.golden`` (through :func:`models.fast_golden.fast_golden`), and the
 float output is ``kind.dequantize_output``: what the verified RTL computes, dequantised as the
