@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 
-from models import accuracy, bitserial_gemm, gobo_format, ovp_gemm, realdata
+from models import accuracy, bitserial_gemm, fast_gelu, gobo_format, ovp_gemm, realdata
 from models.fast_golden import split_halves
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
@@ -380,16 +380,25 @@ def test_ovp_encode_table_is_the_formulas(mode):
 
 
 def test_gelu_is_the_frompyfunc_erf():
-    """MiniLM's GELU (math.erf mapped over Python floats) against the frompyfunc ufunc it
-    replaced: random, extreme (subnormal, huge, +-0, float32 max) and real FFN inputs."""
+    """MiniLM's GELU (models.fast_gelu: a certified estimate, math.erf where it cannot decide)
+    against the frompyfunc ufunc of math.erf it replaced: random, dense sweeps of the ranges where
+    the result is tiny or erf saturates, extremes (subnormal, huge, +-0, float32 max, NaN-free)
+    and real FFN inputs; and the estimate within its stated bound of math.erf."""
     erf = np.frompyfunc(math.erf, 1, 1)
     rng = np.random.default_rng(5)
     real = np.asarray(realdata.minilm_forward(realdata.DEFAULT_SENTENCES[:2]).inputs["L2.ffn1"][:8])
     real = real @ np.asarray(get_tensor("minilm:L2.ffn1")).T
-    edges = np.float32([0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, 5.9, -5.9, 1e-3, -40.0])
-    for x in (rng.standard_normal((37, 53)).astype(np.float32) * 4, edges[None, :], real.astype(np.float32)):
+    edges = np.float32([0.0, -0.0, 1e-45, -1e-45, 3e-45, -3e-45, 1e-38, 3.4e38, -3.4e38, 5.9, -5.9, 1e-3,
+                        -40.0, 8.4852815, -8.4852815, 8.4852825, -8.4852825])    # |x / sqrt 2| around 6
+    sweep = np.linspace(-12, 12, 200_001, dtype=np.float32)
+    for x in (rng.standard_normal((37, 53)).astype(np.float32) * 4, edges[None, :], sweep,
+              real.astype(np.float32)):
         e = erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
         want = (0.5 * x * (1.0 + e)).astype(np.float32)
         with np.errstate(over="ignore"):
             got = realdata.gelu(x)
-        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
+        assert got.dtype == np.float32 and got.shape == want.shape
+        assert np.array_equal(got.view(np.int32), want.view(np.int32))
+    z = np.concatenate([np.linspace(-7, 7, 400_001), rng.standard_normal(20_000) * 3])
+    ref = np.fromiter(map(math.erf, z.tolist()), dtype=np.float64, count=z.size)
+    assert np.abs(fast_gelu.erf_estimate(z) - ref).max() <= fast_gelu.ERF_BOUND / 16
