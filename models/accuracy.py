@@ -2,9 +2,9 @@
 
 :func:`design_linear` turns a PE kind and prototype into the ``linear(x, w, name)`` the SmolLM2
 and MiniLM forward passes take (:mod:`models.smollm2`, :func:`models.realdata.embeddings_with`):
-the activations (this call's rows: one perplexity window, or one sentence) and the weight are
+the activations (one perplexity window, or one sentence: a MiniLM call's segment) and the weight are
 quantised by the kind's own quantisers, the extra operand is built from their metadata, the
-integers are exactly ``kind.golden`` (through :func:`models.fast_golden.fast_output`), and the
+integers are exactly ``kind.golden`` (through :func:`models.fast_golden.fast_raw`), and the
 float output is ``kind.dequantize_output``: what the verified RTL computes, dequantised as the
 design defines. Attention score / value matmuls, norms, softmax, activations functions and the
 SmolLM2 LM head (the tied embedding) stay fp32.
@@ -21,12 +21,13 @@ from its folder, found through its import spec, without importing gensim.
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from pathlib import Path
 
 import numpy as np
 
 from . import realdata, smollm2
-from .fast_golden import fast_output, prepare_weights
+from .fast_golden import fast_raw, has_fast_path, prepare_weights
 from .registry import GemmOperands
 
 WINDOW = 512
@@ -152,20 +153,42 @@ def design_operands(kind, pe, x, weight_codes, weight_meta):
 
 
 def design_linear(kind, pe):
-    """``linear(x, w, name)`` computing ``x @ w`` with the design's golden GEMM (module docstring).
-    Weight codes are cached by ``name`` (a layer's weight never changes within a model)."""
+    """``linear(x, w, name, segments=None)`` computing ``x @ w`` with the design's golden GEMM
+    (module docstring). Weight codes are cached by ``name`` (a layer's weight never changes
+    within a model). ``segments``: row bounds ``((start, stop), ...)`` of separate inputs (MiniLM's
+    sentences, :func:`models.realdata.embeddings_with`): each segment's activations are quantised
+    on their own (a per-tensor scale is its sentence's), and the result is the concatenation of
+    the calls on each segment. Their integers come from one GEMM over all rows when the segments'
+    extra operands are equal (every row of the golden's output depends only on that row of the
+    activations, tests/test_exact_speedups.py), else (or for a golden without a fast path: a
+    test's deliberately changed copy) from one GEMM per segment."""
     weights = {}
 
-    def linear(x, w, name):
+    def linear(x, w, name, segments=None):
         if name not in weights:
             codes, meta = kind.quantize_weights(np.asarray(w), pe)
             codes = kind.check_weights(codes, pe)
             weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
         codes, meta, prepared = weights[name]
-        operands = design_operands(kind, pe, x, codes, meta)
-        return np.asarray(fast_output(kind, operands, pe, prepared), dtype=np.float32)
+        x = np.asarray(x)
+        parts = [design_operands(kind, pe, x[a:b], codes, meta) for a, b in (segments or ((0, len(x)),))]
+        if len(parts) > 1 and has_fast_path(kind) and _same_extra(parts):
+            stacked = GemmOperands(np.concatenate([p.acts for p in parts]), codes, parts[0].extra, None, meta)
+            raws = np.split(fast_raw(kind, stacked, pe, prepared), np.cumsum([len(p.acts) for p in parts])[:-1])
+        else:
+            raws = [fast_raw(kind, p, pe, prepared) for p in parts]
+        out = [kind.dequantize_output(raw, p.acts, p.acts_meta, p.weights_meta, pe) for raw, p in zip(raws, parts)]
+        return np.concatenate([np.asarray(o, dtype=np.float32) for o in out])
 
+    linear.takes_segments = True
     return linear
+
+
+def _same_extra(parts):
+    """True when every operand set has the same extra operand (equal pickles: equal values; a
+    false "different" only costs the per-segment GEMMs)."""
+    first = pickle.dumps(parts[0].extra)
+    return all(pickle.dumps(p.extra) == first for p in parts[1:])
 
 
 def quantisation_summary(kind, pe) -> dict:

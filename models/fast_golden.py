@@ -82,7 +82,7 @@ from .lmul_gemm import lmul_fields
 from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
     scale_parts as mx_scale_parts, split_lanes
 from .registry import PE_KINDS
-from .ovp_gemm import decode_codes
+from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
 from .wfp16_gemm import SPLIT_BITS as WFP16_SPLIT, activation_operand as wfp16_activation_operand, \
     default_scale_codes as wfp16_default_scale_codes, weight_operand as wfp16_weight_operand
@@ -242,8 +242,7 @@ def lut_values(weights, pe):
 
 def ovp_values(weights, pe):
     """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N)."""
-    e, i = decode_codes(np.asarray(weights).T, pe.mode)
-    return np.ascontiguousarray((i << e).T)
+    return np.ascontiguousarray(ovp_pair_values(np.asarray(weights).T, pe.mode).T)
 
 
 def bitserial_values(weights, pe):
@@ -259,8 +258,7 @@ lut_fast = int8_fast
 
 
 def ovp_fast(acts, values, pe, extra=None):
-    e, i = decode_codes(acts, pe.mode)
-    return wrap_signed(exact_matmul(i << e, values), pe.acc_width)
+    return wrap_signed(exact_matmul(ovp_pair_values(acts, pe.mode), values), pe.acc_width)
 
 
 def shiftadd_fast(acts, weights, pe, extra=None):
@@ -802,20 +800,25 @@ FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float}
 
 def fast_output(kind, operands, pe, prepared=None):
     """Exactly ``kind.dequantize_output(kind.golden(operands, pe), operands.acts, operands.acts_meta,
-    operands.weights_meta, pe)``: through :func:`fast_golden`, and for the kinds in
-    :data:`FAST_FLOATS` whose ``dequantize_output`` is the registered one (it reads a float64
-    raw array as the rounded raw values) the raw output rounded to float64 without building
-    the wide accumulators' Python ints."""
+    operands.weights_meta, pe)``, with the raw output from :func:`fast_raw`."""
+    return kind.dequantize_output(fast_raw(kind, operands, pe, prepared), operands.acts,
+                                  operands.acts_meta, operands.weights_meta, pe)
+
+
+def fast_raw(kind, operands, pe, prepared=None):
+    """What ``kind.dequantize_output`` makes of ``kind.golden(operands, pe)`` exactly: through
+    :func:`fast_golden`, and for the kinds in :data:`FAST_FLOATS` whose ``dequantize_output`` is the
+    registered one (it reads a float64 raw array as the rounded raw values) the raw output rounded
+    to float64 without building the wide accumulators' Python ints."""
     registered = PE_KINDS.get(kind.name)
-    raw = None
     if kind.name in FAST_FLOATS and has_fast_path(kind) \
             and kind.dequantize_output is registered.dequantize_output:
         if prepared is None:
             prepared = prepare_weights(kind, operands.weights, pe)
         raw = FAST_FLOATS[kind.name](operands.acts, prepared, pe, operands.extra)
-    if raw is None:
-        raw = fast_golden(kind, operands, pe, prepared)
-    return kind.dequantize_output(raw, operands.acts, operands.acts_meta, operands.weights_meta, pe)
+        if raw is not None:
+            return raw
+    return fast_golden(kind, operands, pe, prepared)
 
 
 def prepare_weights(kind, weights, pe):

@@ -24,6 +24,8 @@ a victim), so if it lands on the outlier grid it is re-quantised to the nearest 
 (nearest point, ties to the larger value, as within one OliVe grid).
 """
 
+import functools
+
 import numpy as np
 
 from .golden import wrap_signed
@@ -60,6 +62,25 @@ def split_pairs(words, mode="int4"):
 def decode_codes(codes, mode="int4"):
     """(rows, K) element codes -> (e, i) exponent-integer arrays (rows, K even-padded)."""
     return ovp_format.decode_pairs(pair_words(codes, mode), mode)
+
+
+@functools.lru_cache(maxsize=None)
+def pair_value_table(mode="int4"):
+    """(2**(2 * bits), 2) int64: the values ``i << e`` of both elements of every stored pair word,
+    :func:`models.quant.ovp_format.decode_pairs` of each word (read-only)."""
+    nb = _cfg(mode).bits
+    e, i = ovp_format.decode_pairs(np.arange(1 << (2 * nb))[:, None], mode)
+    table = i << e
+    table.setflags(write=False)
+    return table
+
+
+def pair_values(codes, mode="int4"):
+    """(rows, K) element codes -> ``i << e`` of the decoded pairs (rows, K even-padded): what
+    :func:`decode_codes` gives, one table lookup per pair instead of the element-wise decode
+    (a pair's two values depend only on its word; tests/test_exact_speedups.py)."""
+    words = pair_words(codes, mode)
+    return pair_value_table(mode)[words].reshape(words.shape[:-1] + (2 * words.shape[-1],))
 
 
 def ovp_gemm_exact(acts, weights, mode="int4"):
@@ -107,7 +128,10 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None):
     odd = k % 2 == 1
     xp = np.concatenate([x, np.zeros((x.shape[0], 1), np.float32)], axis=1) if odd else x
     qt = ovp.quantize_ovp(xp, cfg, alpha=alpha, per_channel=per_channel)
-    codes = split_pairs(ovp_format.encode_pairs(qt), mode)
+    codes = ovp_format.element_codes(qt)
+    if codes.min(initial=0) < 0 or codes.max(initial=0) >> cfg.bits:
+        # a code the stored pair would cut: the round trip through the stored pairs, as the array sees them
+        codes = split_pairs(ovp_format.encode_pairs(qt), mode)
     values = qt.codes.astype(np.int64)
     if odd:
         lone = qt.meta["outlier"][:, k - 1]

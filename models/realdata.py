@@ -37,6 +37,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import fast_gelu
+
 __all__ = [
     "MissingRealDataError",
     "MINILM",
@@ -188,13 +190,11 @@ def tokenize(sentences: Sequence[str]) -> list[np.ndarray]:
 # Forward pass
 # ---------------------------------------------------------------------------
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU as in BERT: x/2 * (1 + erf(x/sqrt 2)); erf via math.erf, element-wise."""
-    e = _erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
-    return (0.5 * x * (1.0 + e)).astype(np.asarray(x).dtype)
+    """Exact (erf) GELU as in BERT: x/2 * (1 + erf(x/sqrt 2)); erf via math.erf, element-wise
+    (:func:`models.fast_gelu.gelu`: those values bit for bit, math.erf called only where a fast
+    estimate cannot certify the float32 result)."""
+    return fast_gelu.gelu(x)
 
 
 def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
@@ -335,14 +335,62 @@ def sentence_embeddings(sentences: Sequence[str] = DEFAULT_SENTENCES) -> np.ndar
 def embeddings_with(sentences: Sequence[str], linear) -> np.ndarray:
     """(n, 384) L2-normalised mean-pooled sentence embeddings, every linear layer computed as
     ``linear(x, w, name) + bias`` (``x`` (tokens, in) float32, ``w`` (in, out), ``name``
-    ``L<layer>.<linear>``). One sentence per forward pass, so a linear sees exactly that
-    sentence's tokens (no padding rows: a per-tensor activation scale is the sentence's own)."""
-    out = []
-    for ids in tokenize(list(sentences)):
-        hidden, _, _ = _encode([ids], linear)
-        out.append(hidden[0].mean(axis=0))
-    e = np.stack(out)
+    ``L<layer>.<linear>``). A linear sees exactly one sentence's tokens per call (no padding rows:
+    a per-tensor activation scale is the sentence's own), unless it takes ``segments``
+    (:func:`_ragged_forward`): then it gets every sentence's rows in one call and must return what
+    the calls on each sentence's rows would."""
+    ids = tokenize(list(sentences))
+    hidden, bounds = _ragged_forward(ids, linear)
+    e = np.stack([hidden[a:b].mean(axis=0) for a, b in bounds])
     return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+def _ragged_forward(ids: list[np.ndarray], linear) -> tuple[np.ndarray, tuple]:
+    """The forward pass of each sentence alone (``_encode([ids_i], linear)``), bit for bit, with
+    the sentences' tokens concatenated (no padding): (hidden (tokens, H), row bounds per sentence).
+
+    Why it equals the one-sentence passes: embeddings, LayerNorm, GELU and the bias add act per
+    row (the same element-wise operations, each row's reductions over the same contiguous H
+    values); attention runs per sentence on exactly the one-sentence shapes; a linear is called
+    per sentence, or once with ``segments=bounds`` when it has ``takes_segments`` (a design's
+    GEMM over all rows, each sentence's activations quantised on their own; :func:`models.accuracy.design_linear`).
+    One call per linear instead of one per sentence: the integer GEMMs run on all rows at once."""
+    cfg, w = MINILM, load_minilm_weights()
+    ends = np.cumsum([len(t) for t in ids])
+    bounds = tuple(zip((0, *ends[:-1].tolist()), ends.tolist()))
+    tok = np.concatenate(ids)
+    pos = np.concatenate([np.arange(len(t)) for t in ids])
+    x = (w["embeddings.word_embeddings.weight"][tok] + w["embeddings.position_embeddings.weight"][pos]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], cfg.ln_eps)
+    segmented = getattr(linear, "takes_segments", False)
+
+    def lin(t: np.ndarray, layer: int, name: str) -> np.ndarray:
+        weight, key = _weight(layer, name).T, f"L{layer}.{name}"
+        if segmented:
+            y = linear(t, weight, key, segments=bounds)
+        else:
+            y = np.concatenate([linear(t[a:b], weight, key) for a, b in bounds])
+        return (y + _weight(layer, name, "bias")).astype(np.float32)
+
+    def heads(t: np.ndarray) -> np.ndarray:  # (L, H) -> (1, heads, L, head_dim), as _encode
+        return t.reshape(1, len(t), cfg.heads, cfg.head_dim).transpose(0, 2, 1, 3)
+
+    for layer in range(cfg.layers):
+        p = f"encoder.layer.{layer}."
+        q, k, v = (lin(x, layer, n) for n in ("q", "k", "v"))
+        ctx = np.empty_like(x)
+        for a, b in bounds:
+            qs, ks, vs = heads(q[a:b]), heads(k[a:b]), heads(v[a:b])
+            scores = qs @ ks.transpose(0, 1, 3, 2) / np.float32(math.sqrt(cfg.head_dim))
+            probs = _softmax(scores)          # one sentence: no padded key to mask
+            ctx[a:b] = (probs @ vs).transpose(0, 2, 1, 3).reshape(b - a, cfg.hidden)
+        x = _layer_norm(x + lin(ctx, layer, "o"), w[p + "attention.output.LayerNorm.weight"],
+                        w[p + "attention.output.LayerNorm.bias"], cfg.ln_eps)
+        h = gelu(lin(x, layer, "ffn1"))
+        x = _layer_norm(x + lin(h, layer, "ffn2"), w[p + "output.LayerNorm.weight"],
+                        w[p + "output.LayerNorm.bias"], cfg.ln_eps)
+    return x, bounds
 
 
 # ---------------------------------------------------------------------------

@@ -13,17 +13,21 @@
   ``2**53 - 1``.
 """
 
+import math
+
 import numpy as np
 import pytest
 
-from models import bitserial_gemm, fast_golden, gobo_format, wfp16_gemm
+from models import accuracy, bitserial_gemm, fast_gelu, fast_golden, gobo_format, ovp_gemm, realdata, wfp16_gemm
 from models.fast_golden import fast_output, split_halves
 from models.fp8_gemm import GROWTH_BITS
 from models.fp16_gemm import decode_fp16, decode_fp32, encode_fp16, random_fp16_operands
 from models.gobo_format import GoboDictionary, quantize_gobo
 from models.gobo_gemm import gobo_gemm, gobo_output
+from models.quant import ant_format, ovp_format
 from models.realdata import get_tensor, real_gemm
 from models.registry import PE_KINDS, GemmOperands
+from sim import accuracy as run_acc
 
 
 def _argmin_nearest(values, centroids):
@@ -328,3 +332,212 @@ def test_accuracy_linear_is_the_golden_path(name, options):
         got, want = fast(x[rows], w, "ffn2"), slow(x[rows], w, "ffn2")
         assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
     assert len(calls) == 2
+
+# ANT: the nearest-grid rounding and the value -> code step
+
+
+def _searched_quantize(x, alpha, t_):
+    """:func:`models.quant.ant_format.quantize` as it was: a binary search of the midpoints."""
+    grid = np.asarray(t_.grid, dtype=np.float64)
+    mids = (grid[:-1] + grid[1:]) / 2
+    scale = (np.asarray(alpha, dtype=np.float32) / np.float32(t_.max_value)).astype(np.float32)
+    t = (np.asarray(x, dtype=np.float32) / scale).astype(np.float32)
+    return grid[np.searchsorted(mids, t, side="right")].astype(np.int64), scale
+
+
+def _searched_encode(t_, values):
+    """:meth:`AntType.encode` as it was: a search of the sorted distinct values."""
+    table = {}
+    for code, v in enumerate(t_.values):
+        table.setdefault(v, code)
+    lut_v = np.asarray(sorted(table), dtype=np.int64)
+    lut_c = np.asarray([table[v] for v in lut_v], dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
+    idx = np.searchsorted(lut_v, values)
+    if not np.array_equal(lut_v[np.clip(idx, 0, len(lut_v) - 1)], values):
+        raise ValueError("off the grid")
+    return lut_c[idx]
+
+
+def _ant_inputs(rng, t_):
+    """Random rows, exact grid points and midpoints (ties) and their float32 neighbours at a
+    power-of-two scale, saturating values, zeros of both signs, a huge and a subnormal clip."""
+    grid = np.asarray(t_.grid, dtype=np.float64)
+    mids = (grid[:-1] + grid[1:]) / 2
+    special = np.concatenate([grid, mids, np.nextafter(mids.astype(np.float32), np.float32(np.inf)),
+                              np.nextafter(mids.astype(np.float32), np.float32(-np.inf)),
+                              [grid[0] - 1e6, grid[-1] + 1e6, 0.0, -0.0]]).astype(np.float32)
+    x = rng.standard_normal((6, 300)).astype(np.float32) * np.float32(10.0) ** rng.integers(-3, 3, (6, 1))
+    return [(x, np.max(np.abs(x), axis=1, keepdims=True) * np.float32(0.8)),
+            (special[None, :], np.float32(t_.max_value)),            # scale 1: t = x exactly
+            (x[:1], np.float32(1e-44)), (x[:1], np.float32(3e38)), (x[:1], np.float32(1e-40)),
+            (np.asfortranarray(x), np.float32(0.7) * np.max(np.abs(x)))]    # F order in, C order out
+
+
+@pytest.mark.parametrize("name", sorted(ant_format.TYPES))
+def test_ant_quantize_and_encode_are_the_searches(name):
+    t_ = ant_format.TYPES[name]
+    rng = np.random.default_rng(len(name))
+    for x, alpha in _ant_inputs(rng, t_):
+        with np.errstate(all="ignore"):
+            got, got_scale = ant_format.quantize(x, alpha, t_)
+            want, want_scale = _searched_quantize(x, alpha, t_)
+        assert np.array_equal(got, want) and np.array_equal(got_scale, want_scale)
+        assert got.flags.c_contiguous == want.flags.c_contiguous      # later row means follow it
+        assert np.array_equal(t_.encode(got), _searched_encode(t_, want))
+    everything = np.arange(min(t_.values) - 3, max(t_.values) + 4)
+    on_grid = np.isin(everything, t_.values)
+    assert np.array_equal(t_.encode(everything[on_grid]), _searched_encode(t_, everything[on_grid]))
+    for off in everything[~on_grid][:50].tolist() + [np.iinfo(np.int64).min, np.iinfo(np.int64).max]:
+        with pytest.raises(ValueError, match="off the"):
+            t_.encode(np.array([off]))
+        with pytest.raises(ValueError):
+            _searched_encode(t_, np.array([off]))
+
+
+def test_ant_quantiser_on_real_tensors():
+    """The whole quantiser (clip search, rounding, codes) on real MiniLM activations and weights,
+    every type, against the one run with the searches."""
+    acts = np.asarray(get_tensor("minilm:L0.ffn2.act"))[:64]
+    weights = np.asarray(get_tensor("minilm:L3.v"))[:48]
+    for name in sorted(ant_format.TYPES):
+        t_ = ant_format.TYPES[name]
+        for x, per_row in ((acts, False), (weights, True)):
+            alpha, _ = ant_format.search_alpha(x, t_, per_row=per_row)
+            got, _ = ant_format.quantize(x, alpha, t_)
+            want, _ = _searched_quantize(x, alpha, t_)
+            assert np.array_equal(got, want) and np.array_equal(t_.encode(got), _searched_encode(t_, want))
+
+
+# ---------------------------------------------------------------------------------------------
+# OVP: the pair decode as one table lookup
+
+
+@pytest.mark.parametrize("mode", ovp_gemm.MODES)
+def test_ovp_pair_values_are_the_decode(mode):
+    """Every stored pair word (each element code against each, victims and outliers included),
+    random code matrices of odd and even K, and a real quantised MiniLM activation."""
+    nb = ovp_format.get_config(mode).bits
+    rng = np.random.default_rng(nb)
+    every = np.stack(np.meshgrid(np.arange(1 << nb), np.arange(1 << nb), indexing="ij"), -1).reshape(-1, 2)
+    real, _ = ovp_gemm.quantize_ovp_acts(np.asarray(get_tensor("minilm:L0.ffn2.act"))[:32], mode=mode)
+    for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real):
+        e, i = ovp_gemm.decode_codes(codes, mode)
+        assert np.array_equal(ovp_gemm.pair_values(codes, mode), i << e)
+
+
+# ---------------------------------------------------------------------------------------------
+# MiniLM: all documents through each linear at once, each document's activations quantised alone
+
+
+def _one_document_at_a_time(docs, linear):
+    """:func:`models.realdata.embeddings_with` as it was: one forward pass per document."""
+    out = []
+    for ids in realdata.tokenize(list(docs)):
+        hidden, _, _ = realdata._encode([ids], lambda x, w, name: linear(x, w, name))
+        out.append(hidden[0].mean(axis=0))
+    e = np.stack(out)
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def short_docs():
+    docs = accuracy.lee_documents()
+    return tuple(sorted(docs, key=len)[:2])          # the two shortest: a small, real batch
+
+
+@pytest.mark.parametrize("label", [None, "INT8"])
+def test_ragged_forward_is_the_one_document_passes(short_docs, label):
+    """fp32 (a plain linear: called per document) and INT8 (one GEMM over all rows) give the
+    embeddings of the one-document passes bit for bit (the segmented linear of every design is
+    pinned below)."""
+    if label is None:
+        make = lambda: (lambda x, w, name: x @ w)
+    else:
+        design = next(d for d in run_acc.registry_designs() if d.label == label)
+        make = lambda: accuracy.design_linear(design.kind, design.pe())
+    got = realdata.embeddings_with(short_docs, make())
+    assert np.array_equal(got, _one_document_at_a_time(short_docs, make()))
+
+
+def test_segmented_linear_is_the_per_document_calls(short_docs):
+    """Every supported registry design: a real linear (L0.ffn2, whose inputs have outliers) on
+    two documents' real inputs in one segmented call equals the calls on each document's rows,
+    bit for bit: one GEMM over all rows (each row of every golden depends only on that row) or,
+    where the extra operand depends on the activations (MixPE's scales), one per document."""
+    fwd = realdata.minilm_forward(short_docs)
+    x = np.asarray(fwd.inputs["L0.ffn2"])
+    w = np.asarray(get_tensor("minilm:L0.ffn2")).T[:, :32]
+    off = fwd.offsets
+    bounds = tuple(zip(off[:-1].tolist(), off[1:].tolist()))
+    for design in run_acc.registry_designs():
+        if run_acc.supported(design) is not None:
+            continue
+        linear = accuracy.design_linear(design.kind, design.pe())
+        got = linear(x, w, "ffn2", segments=bounds)
+        want = np.concatenate([linear(x[a:b], w, "ffn2") for a, b in bounds])
+        assert got.dtype == want.dtype and np.array_equal(got.view(np.int32), want.view(np.int32)), design.label
+
+
+def _formula_pairs(qt):
+    """:func:`models.quant.ovp_format.encode_pairs` as it was: the code formulas on every element."""
+    cfg = ovp_format.get_config(qt.meta["mode"])
+    v = qt.codes.astype(np.int64)
+    is_out, vict = np.asarray(qt.meta["outlier"]), np.asarray(qt.meta["victim"])
+    nb = cfg.bits
+    if cfg.normal == "int":
+        normal = v & ((1 << nb) - 1)
+    else:
+        normal = np.where(v < 0, 1 << (nb - 1), 0) | np.searchsorted(np.asarray(cfg.flint_mags), np.abs(v))
+    e, m = ovp_format._outlier_fields(np.where(is_out, v, 1 << (cfg.mant_bits + cfg.bias + 1)), cfg)
+    outc = (np.where(v < 0, 1, 0) << (nb - 1)) | (e << cfg.mant_bits) | m
+    code = np.where(vict, cfg.victim_code, np.where(is_out, outc, normal)).astype(np.int64)
+    word = code[..., 0::2] | (code[..., 1::2] << nb)
+    return word.astype(np.uint8 if nb == 4 else np.uint16)
+
+
+@pytest.mark.parametrize("mode", ovp_gemm.MODES)
+def test_ovp_encode_table_is_the_formulas(mode):
+    """Stored pairs and the quantiser's element codes (odd K too) from the value table equal the
+    formulas' on random tensors with injected outliers (every outlier exponent), all-zero and
+    constant tensors, and real MiniLM activations and weights."""
+    rng = np.random.default_rng(len(mode))
+    acts, weights = ovp_gemm.outlier_floats(rng, 24, 64, 8, 16)
+    heavy = (rng.standard_t(1.5, (16, 40)) * 3).astype(np.float32)
+    cases = [(acts, False), (np.asarray(weights).T, True), (heavy, True), (np.zeros((3, 8)), False),
+             (np.full((2, 6), -4.0), True), (np.asarray(get_tensor("minilm:L0.ffn2.act"))[:48], False),
+             (np.asarray(get_tensor("minilm:L3.v"))[:40], True), (heavy[:, :39], True)]
+    for x, per_channel in cases:
+        codes, _, qt = ovp_gemm.quantize_ovp_codes(x, mode, per_channel=per_channel)
+        words = _formula_pairs(qt)
+        assert np.array_equal(ovp_format.encode_pairs(qt), words)
+        want = ovp_gemm.split_pairs(words, mode)
+        if x.shape[1] % 2:     # the lone last element's re-quantised code is the quantiser's own step
+            assert np.array_equal(codes[:, :-1], want[:, :x.shape[1] - 1])
+        else:
+            assert np.array_equal(codes, want)
+
+
+def test_gelu_is_the_frompyfunc_erf():
+    """MiniLM's GELU (models.fast_gelu: a certified estimate, math.erf where it cannot decide)
+    against the frompyfunc ufunc of math.erf it replaced: random, dense sweeps of the ranges where
+    the result is tiny or erf saturates, extremes (subnormal, huge, +-0, float32 max, NaN-free)
+    and real FFN inputs; and the estimate within its stated bound of math.erf."""
+    erf = np.frompyfunc(math.erf, 1, 1)
+    rng = np.random.default_rng(5)
+    real = np.asarray(realdata.minilm_forward(realdata.DEFAULT_SENTENCES[:2]).inputs["L2.ffn1"][:8])
+    real = real @ np.asarray(get_tensor("minilm:L2.ffn1")).T
+    edges = np.float32([0.0, -0.0, 1e-45, -1e-45, 3e-45, -3e-45, 1e-38, 3.4e38, -3.4e38, 5.9, -5.9, 1e-3,
+                        -40.0, 8.4852815, -8.4852815, 8.4852825, -8.4852825])    # |x / sqrt 2| around 6
+    sweep = np.linspace(-12, 12, 200_001, dtype=np.float32)
+    for x in (rng.standard_normal((37, 53)).astype(np.float32) * 4, edges[None, :], sweep,
+              real.astype(np.float32)):
+        e = erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
+        want = (0.5 * x * (1.0 + e)).astype(np.float32)
+        with np.errstate(over="ignore"):
+            got = realdata.gelu(x)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        assert np.array_equal(got.view(np.int32), want.view(np.int32))
+    z = np.concatenate([np.linspace(-7, 7, 400_001), rng.standard_normal(20_000) * 3])
+    ref = np.fromiter(map(math.erf, z.tolist()), dtype=np.float64, count=z.size)
+    assert np.abs(fast_gelu.erf_estimate(z) - ref).max() <= fast_gelu.ERF_BOUND / 16

@@ -31,6 +31,7 @@ weights, per tensor for activations), keep the min-MSE alpha; pick the type with
 unsigned unless the tensor has a negative value.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,18 +62,34 @@ class AntType:
         """Element codes -> int64 values."""
         return np.asarray(self.values, dtype=np.int64)[np.asarray(codes, dtype=np.int64)]
 
+    @property
+    def code_table(self):
+        """Dense value -> code table: entry ``v - min(values)`` holds the lowest code of value
+        ``v`` (so -0 is never emitted), -1 for a value off the grid (at most 2**14 + 1 entries)."""
+        lo = min(self.values)
+        table = np.full(max(self.values) - lo + 1, -1, dtype=np.int64)
+        for code, v in reversed(list(enumerate(self.values))):   # the lowest code written last
+            table[v - lo] = code
+        return table
+
     def encode(self, values):
-        """Grid values -> codes (the lowest code of each value, so -0 is never emitted)."""
-        table = {}
-        for code, v in enumerate(self.values):
-            table.setdefault(v, code)
-        lut_v = np.asarray(sorted(table), dtype=np.int64)
-        lut_c = np.asarray([table[v] for v in lut_v], dtype=np.int64)
+        """Grid values -> codes (the lowest code of each value, so -0 is never emitted); one
+        lookup in :attr:`code_table` (tests/test_exact_speedups.py pins it to the search over
+        the sorted values it replaced)."""
+        table, lo = _code_table(self), min(self.values)
         values = np.asarray(values, dtype=np.int64)
-        idx = np.searchsorted(lut_v, values)
-        if not np.array_equal(lut_v[np.clip(idx, 0, len(lut_v) - 1)], values):
+        index = values - lo
+        inside = (index >= 0) & (index < len(table))
+        codes = table[np.where(inside, index, 0)]
+        if not np.all(inside & (codes >= 0)):
             raise ValueError(f"values off the {self.name} grid")
-        return lut_c[idx]
+        return codes
+
+
+@functools.lru_cache(maxsize=None)
+def _code_table(ant_type):
+    """:attr:`AntType.code_table`, built once per type (a frozen, hashable dataclass)."""
+    return ant_type.code_table
 
 
 _FLINT4_MAGS = OVP_CONFIGS["flint4"].flint_mags      # (0, 1, 2, 3, 4, 6, 8, 16): shared with OliVe
@@ -122,6 +139,13 @@ def quantize(x, alpha, ant_type):
     mids = (grid[:-1] + grid[1:]) / 2
     scale = (np.asarray(alpha, dtype=np.float32) / np.float32(t_.max_value)).astype(np.float32)
     t = (np.asarray(x, dtype=np.float32) / scale).astype(np.float32)
+    if t_.grid == tuple(range(t_.grid[0], t_.grid[-1] + 1)) and np.all(np.isfinite(t)):
+        # contiguous integer grid (int4, uint4, int8, uint8): the midpoints are n + 1/2, so the
+        # search's "midpoints <= t" count is floor(t + 1/2) (exact in float64 for a float32 t;
+        # a tie goes up, as side="right") clipped to the grid's ends: the same values
+        # C order, as the search's output is (a later row mean's summation order follows it)
+        q = np.floor(t.astype(np.float64, order="C") + 0.5)
+        return np.clip(q, grid[0], grid[-1]).astype(np.int64, order="C"), scale
     return grid[np.searchsorted(mids, t, side="right")].astype(np.int64), scale
 
 
@@ -237,6 +261,42 @@ def _screen_rows(x, scales, grid, mids, n, m_):
     return keep.T
 
 
+_ALL_BLOCK = 1 << 17                   # candidates x rows x K elements per block of all-candidate scoring
+
+
+def _all_candidate_errors(x, alphas, t_):
+    """:func:`_candidate_errors` (per row) of every candidate clip ``alphas`` (C, rows) of a
+    contiguous integer grid: (C, rows) float64. Row blocks with all candidates at once, so each
+    block is read from cache for all of them instead of the whole tensor once per candidate: the
+    same element-wise operations (float32 ``x / scale``, ``floor(t + 1/2)`` clipped, ``q * scale
+    - x`` in float64) and each (candidate, row)'s mean over the same contiguous K values, so the
+    same values bit for bit; blocks whose scales leave the normal range take
+    :func:`_candidate_errors` per candidate."""
+    c, rows = alphas.shape
+    x = np.ascontiguousarray(x)      # C order: each (candidate, row)'s mean runs over contiguous K
+    k = x.shape[1]
+    out = np.empty((c, rows))
+    scales = (alphas / np.float32(t_.max_value)).astype(np.float32)      # as _candidate_errors
+    lo, hi = t_.grid[0], t_.grid[-1]
+    step = max(1, _ALL_BLOCK // (c * k))
+    for r0 in range(0, rows, step):
+        r = slice(r0, min(rows, r0 + step))
+        xb = x[r]
+        sc = scales[:, r, None]                                          # (C, B, 1)
+        if not _normal_scales(sc):
+            for ci in range(c):
+                out[ci, r] = _candidate_errors(xb, alphas[ci, r][:, None], t_, True)[:, 0]
+            continue
+        t = np.divide(xb[None], sc, dtype=np.float32).astype(np.float64, order="C")
+        t += 0.5
+        q = np.floor(t, out=t)
+        np.clip(q, lo, hi, out=q)
+        diff = np.multiply(q, sc.astype(np.float64), out=q)
+        diff -= xb[None]
+        out[:, r] = np.mean(diff * diff, axis=2)
+    return out
+
+
 def search_alpha(x, ant_type, *, per_row):
     """Min-MSE clip per row (``per_row``) or per tensor: (alpha (rows, 1) or (1, 1) float32,
     its MSE summed over the rows).
@@ -253,12 +313,20 @@ def search_alpha(x, ant_type, *, per_row):
     absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
     alphas = np.stack([(absmax * np.float32(i / 100)).astype(np.float32)[:, 0] for i in ALPHA_PERCENT])
     flat = x if per_row else x.reshape(1, -1)
+    best_err = np.full(absmax.shape, np.inf)
+    best_alpha = absmax.copy()
     if per_row and len(t_.grid) - 1 > _SCREEN_MAX_MIDS:
+        if t_.grid == tuple(range(t_.grid[0], t_.grid[-1] + 1)):
+            # the 8-bit grids: every candidate of every row is scored, in row blocks
+            errors = _all_candidate_errors(x, alphas, t_)
+            for ci in range(len(ALPHA_PERCENT)):        # the loop below's strict '<' updates
+                better = errors[ci][:, None] < best_err
+                best_err = np.where(better, errors[ci][:, None], best_err)
+                best_alpha = np.where(better, alphas[ci][:, None], best_alpha)
+            return best_alpha.astype(np.float32), float(np.sum(best_err))
         keep = np.ones(alphas.shape, dtype=bool)
     else:
         keep = _screen(flat, alphas, t_)
-    best_err = np.full(absmax.shape, np.inf)
-    best_alpha = absmax.copy()
     for ci in range(len(ALPHA_PERCENT)):
         rows = np.flatnonzero(keep[ci])
         if not rows.size:

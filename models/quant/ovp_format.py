@@ -245,23 +245,42 @@ def _outlier_fields(v: np.ndarray, cfg: Config):
     return e, m
 
 
-def encode_pairs(qt: QuantizedTensor) -> np.ndarray:
-    """Stored form of an OVP tensor: uint8 (4-bit: one byte per pair) or uint16 (8-bit) per pair."""
-    cfg = get_config(qt.meta["mode"])
-    v = qt.codes.astype(np.int64)
-    is_out = np.asarray(qt.meta["outlier"])
-    vict = np.asarray(qt.meta["victim"])
+def _value_codes(v: np.ndarray, cfg: Config):
+    """Integer-unit values -> (normal code, outlier code) of each, element-wise (either may be
+    meaningless for a value that is not of its kind)."""
     nb = cfg.bits
-    mask = (1 << nb) - 1
     if cfg.normal == "int":
-        normal = v & mask
+        normal = v & ((1 << nb) - 1)
     else:
         mags = np.asarray(cfg.flint_mags)
         idx = np.searchsorted(mags, np.abs(v))
         normal = np.where(v < 0, 1 << (nb - 1), 0) | idx
-    e, m = _outlier_fields(np.where(is_out, v, 1 << (cfg.mant_bits + cfg.bias + 1)), cfg)
-    outc = (np.where(v < 0, 1, 0) << (nb - 1)) | (e << cfg.mant_bits) | m
-    code = np.where(vict, cfg.victim_code, np.where(is_out, outc, normal)).astype(np.int64)
+    e, m = _outlier_fields(v, cfg)
+    return normal, (np.where(v < 0, 1, 0) << (nb - 1)) | (e << cfg.mant_bits) | m
+
+
+def element_codes(qt: QuantizedTensor) -> np.ndarray:
+    """Element codes (int64, the tensor's shape) of an OVP tensor: victim code, outlier code or
+    normal code. :func:`_value_codes` is element-wise, so it is evaluated once per distinct value
+    in the tensor's range (a table) and looked up, instead of on every element."""
+    cfg = get_config(qt.meta["mode"])
+    v = qt.codes.astype(np.int64)
+    is_out = np.asarray(qt.meta["outlier"])
+    vict = np.asarray(qt.meta["victim"])
+    lo = int(v.min(initial=0))
+    # an outlier's fields of a non-outlier value are never used: as where the fields came from
+    # np.where(is_out, v, 2**(M + bias + 1)), any value works for the non-outliers
+    normal, outc = _value_codes(np.arange(lo, int(v.max(initial=0)) + 1), cfg)
+    index = v - lo
+    code = np.where(is_out, np.take(outc, index), np.take(normal, index))
+    np.copyto(code, cfg.victim_code, where=vict)
+    return code
+
+
+def encode_pairs(qt: QuantizedTensor) -> np.ndarray:
+    """Stored form of an OVP tensor: uint8 (4-bit: one byte per pair) or uint16 (8-bit) per pair."""
+    nb = get_config(qt.meta["mode"]).bits
+    code = element_codes(qt)
     word = code[..., 0::2] | (code[..., 1::2] << nb)
     return word.astype(np.uint8 if nb == 4 else np.uint16)
 
