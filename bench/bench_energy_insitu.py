@@ -29,9 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import characterise, part_activity, primitive_outputs, synth  # noqa: E402
+from models import characterise, energy_vs_sta, part_activity, primitive_outputs, synth  # noqa: E402
 from models.activity import unit_activity  # noqa: E402
-from models.cost_primitives import primitive  # noqa: E402
 from models.inventory import unit_items  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 from models.tech import value as tech_value  # noqa: E402
@@ -42,14 +41,10 @@ DATA = ("act", "weight", "acc_in")
 def model_split(proto, parts):
     """(registers, other parts, idle) 45 nm pJ per step: the terms
     :func:`models.energy_vs_sta.step_energy_pj` sums, split by part kind."""
-    ii, reg, comb, idle = proto.initiation_interval, 0.0, 0.0, 0.0
-    for part in unit_items(proto):
-        prim, widths, n, event = part
-        p = primitive(prim, *widths, activity=parts.item_activity(
-            prim, widths, event, getattr(part, "drivers", ()), getattr(part, "inputs", ())))
-        dynamic = n * (ii if event == "step_cycle" else 1) * p.energy_pj
+    reg = comb = idle = 0.0
+    for prim, dynamic, idle_pj in energy_vs_sta.step_energy_terms(proto, parts):
         reg, comb = (reg + dynamic, comb) if prim in part_activity.REGISTERS else (reg, comb + dynamic)
-        idle += n * ii * p.idle_pj
+        idle += idle_pj
     return reg, comb, idle
 
 

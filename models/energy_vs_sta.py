@@ -39,17 +39,25 @@ def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
 
 def step_energy_pj(proto, parts):
     """45 nm pJ per step of the PE ``proto`` with each inventory part at its activity in ``parts``
-    (a :class:`models.part_activity.PartActivity`)."""
+    (a :class:`models.part_activity.PartActivity`): the sum of :func:`step_energy_terms`."""
+    return sum(dynamic + idle for _, dynamic, idle in step_energy_terms(proto, parts))
+
+
+def step_energy_terms(proto, parts):
+    """Per inventory part of the PE ``proto``: (primitive, dynamic pJ per step, idle pJ per step),
+    45 nm, each part at its activity in ``parts``. A "step" part acts once per step, a
+    "step_cycle" one every cycle of it; the idle energy (clock, leakage) is paid every cycle."""
     ii = proto.initiation_interval
-    total = 0.0
+    terms = []
     for part in unit_items(proto):
         prim, widths, n, event = part
         drivers = getattr(part, "drivers", ())
         p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event, drivers,
                                                                    getattr(part, "inputs", ())))
         uses = ii if event == "step_cycle" else 1
-        total += n * (uses * p.energy_pj + ii * p.idle_pj * parts.idle_factor(prim, widths, drivers))
-    return total
+        terms.append((prim, n * uses * p.energy_pj,
+                      n * ii * p.idle_pj * parts.idle_factor(prim, widths, drivers)))
+    return terms
 
 
 def sta_step_energy_pj(pe, pe_options, power):
