@@ -415,8 +415,6 @@ UNKNOWN = {
                      "side is substituted",
     "bitmod-vs-ant": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
     "bitmod-vs-olive": "not measured past the paper config: BitMoD's CACTI 28 nm SRAM energies",
-    "luttc-vs-unpu": "UNPU's PE, array, precisions and energies are not in the spec: no factor past the paper "
-                     "config",
     "mixpe-vs-ant": _MIXPE_UNKNOWN,
     "mixpe-vs-bitfusion": _MIXPE_UNKNOWN,
     "fp8-vs-int8": "the seed states no configuration (which FP8 / INT8 units, node, accumulator width): only "

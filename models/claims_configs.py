@@ -332,7 +332,14 @@ CLAIMS = (
           "as in the paper",
           unreproducible="the 11.2x figure is unverified (baselines.md s4) and its baseline is a simulated A100"),
     Claim("LUT Tensor Core (ISCA 2025)", "compute density vs prior LUT accelerator (UNPU)", 1.44,
-          "luttc-vs-unpu", "density", "no: UNPU not built, a bit-serial PE stands in"),
+          "luttc-vs-unpu", "density", "no: UNPU not built, a bit-serial PE stands in",
+          # the baseline is a named chip whose design no readable source gives, so there is no
+          # configuration to rebuild and no factor to measure past one (as for the A100 rows)
+          unreproducible="the 1.44x is unverified against a baseline that cannot be rebuilt: UNPU's PE, "
+                         "array, precisions and energies are in no readable source (pe-designs.md s3 only "
+                         "names it; baselines.md s4 found '1.44x vs prior SOTA LUT accelerators' in a "
+                         "summary only); the row measures the closest built comparison, LUT W2A8 vs the "
+                         "bit-serial INT8 Booth PE"),
     # The spec does not say which baseline the 2.6x / 1.4x are against, so the claim is measured
     # against both built baselines rather than picking the one that happens to agree
     Claim("MixPE (2024)", "speedup vs quant. accelerators: ANT W8A8", 2.6, "mixpe-vs-ant", "speedup",
