@@ -13,7 +13,13 @@ element-wise multiplies and ~80 % for dot products: as ratios (FP8 energy / L-Mu
    (:data:`models.claims_configs.COMMON`); then the PE alone in the cost model; paper config:
    the PEs synthesised and power-analysed; past it, the multiplier alone (and, as the multiplier
    row, on random bits and wider formats), then with one FP32 accumulate add per product (the
-   paper's dot product: a multiply and an add).
+   paper's dot product: a multiply and an add), the add on a dot product's running sum and
+   products (:mod:`models.dot_product_stream`: random bits are not what an accumulator adds).
+
+Past the format steps both rows price the FP32 parts by their netlists' zero-delay simulated toggles
+(:data:`models.lmul_energy.SIMULATED`), not OpenSTA's propagated activity: OpenSTA puts the FP32
+accumulate add (half the multiplier's area) at several times its simulated figure, above the FP32
+multiplier, and under-prices the multiplier; the factor text quotes both figures.
 
 Both rows end with the same FP32 operations priced by the published 45 nm table of
 :mod:`models.tech` (Horowitz, spec section 6) instead of this synthesis. The steps telescope (each
@@ -39,7 +45,7 @@ from .claim_row import row
 from .claims_configs import COMMON
 from .cost import CostConfig, evaluate
 from .cost_primitives import primitive
-from .lmul_energy import DATA_FILE, FORMAT, FORMAT_SWEEP, RANDOM
+from .lmul_energy import DATA_FILE, DOT, FORMAT, FORMAT_SWEEP, RANDOM, SIMULATED, SIMULATED_FIGURE
 from .registry import get_kind
 from .tech import value as tech_value
 
@@ -121,23 +127,39 @@ def lmul_rows(data=None):
                     e[f"{fmts[0]}_multiplier_{RANDOM}"] / e[f"{fmts[0]}_adder_{RANDOM}"])] if fmts else []
     mult_beyond += [("operand format", f"{a} -> {b} (random bits)",
                      e[f"{b}_multiplier_{RANDOM}"] / e[f"{b}_adder_{RANDOM}"]) for a, b in zip(fmts, fmts[1:])]
+    # the FP32 parts' zero-delay simulated toggles at OpenSTA 2.0.17's pricing (models.lmul_energy
+    # .SIMULATED): OpenSTA's propagation under-prices the multiplier and over-prices the FP32
+    # accumulate add several times, so the FP32 steps from here on read the simulated figures
+    sim = {u: units[u][SIMULATED_FIGURE] for u in SIMULATED if SIMULATED_FIGURE in units.get(u, {})}
+    mul, fadd = f"fp32_multiplier_{RANDOM}", f"fp32_adder_{RANDOM}"
+    simulated = bool(fmts) and fmts[-1] == "fp32" and {mul, fadd} <= set(sim)
+    if simulated:
+        mult_beyond.append(("power estimate", "OpenSTA's propagated activity -> the netlists' zero-delay simulated "
+                            "toggles (models.netlist_power; random bits, priced as OpenSTA 2.0.17, no glitches): "
+                            "FP32 multiplier %.0f -> %.0f, L-Mul FP32 adder %.1f -> %.1f pJ/cycle"
+                            % (e[mul], sim[mul], e[fadd], sim[fadd]), sim[mul] / sim[fadd]))
     # last, the same FP32 operations priced by the published 45 nm table of models.tech (Horowitz,
     # spec section 6) instead of this synthesis: an L-Mul FP32 "multiply" is a 31-bit integer add
     h = {op: tech_value(f"horowitz.{op}.energy") for op in ("fp32_mult", "fp32_add", "int32_add")}
-    table = ("osu018 synthesis + OpenSTA (random bits) -> the 45 nm table of models.tech (Horowitz: "
+    table = ("osu018 synthesis + %s (random bits) -> the 45 nm table of models.tech (Horowitz: "
              "fp32 mult %g, fp32 add %g, int32 add %g pJ; the L-Mul FP32 adder as an int32 add)"
-             % (h["fp32_mult"], h["fp32_add"], h["int32_add"]))
+             % ("simulated toggles" if simulated else "OpenSTA", h["fp32_mult"], h["fp32_add"], h["int32_add"]))
     if fmts and fmts[-1] == "fp32":
         mult_beyond.append(("technology figures", table, h["fp32_mult"] / h["int32_add"]))
     pe_beyond = [("what is counted", "the PE -> its multiplier alone", e["fp8_multiplier"] / e["lmul_adder"])]
     # the paper's dot product is a multiply and a floating-point add per product: the multiplier
-    # comparison carried to its widest measured format, then one FP32 accumulate add on each side
-    add = f"fp32_accumulate_adder_{RANDOM}"
-    if fmts and fmts[-1] == "fp32" and add in e:
+    # comparison carried to its widest measured format, then one FP32 accumulate add on each side,
+    # on what an accumulator adds (a dot product's running sum and products, not random bits)
+    add, add_random = f"fp32_accumulate_adder_{DOT}", f"fp32_accumulate_adder_{RANDOM}"
+    if simulated and add in sim:
         pe_beyond += mult_beyond[:-1]
         pe_beyond.append(("what is counted", "the multiplier -> the multiplier + one FP32 accumulate add per "
-                          "product (hw.mac_units.Fp32AccumulateAdder, random bits), the paper's dot product",
-                          (e["fp32_multiplier_random"] + e[add]) / (e["fp32_adder_random"] + e[add])))
+                          "product, the paper's dot product (hw.mac_units.Fp32AccumulateAdder on the running sum "
+                          "and products of MiniLM-L6 L0 FFN1 FP32 dot products, models.dot_product_stream; "
+                          "simulated toggles as above, the multipliers still on random bits: %.0f pJ/cycle, "
+                          "OpenSTA %.0f on this stream%s)"
+                          % (sim[add], e[add], ", %.0f on random bits" % e[add_random] if add_random in e else ""),
+                          (sim[mul] + sim[add]) / (sim[fadd] + sim[add])))
         pe_beyond.append(("technology figures", table, (h["fp32_mult"] + h["fp32_add"])
                           / (h["int32_add"] + h["fp32_add"])))
     # what the abstract's argument (an FP multiply priced against an integer add) gives with the

@@ -283,13 +283,15 @@ def test_each_factor_substitutes_one_kind_of_figure_and_carries_its_source():
             if isinstance(f, cf.SynthesisFactor):   # replaces the whole measurement: after the rest
                 rest = factors[factors.index(f):]
                 assert all(isinstance(g, cf.SynthesisFactor) for g in rest) and "lmul_energy.json" in f.source
-                # one change per synthesis step: one side's unit, or both sides' scope (pe -> mac)
+                # one change per synthesis step: one side's unit, or both sides' scope (pe -> mac),
+                # or the figure read for the same units (OpenSTA's -> simulated toggles')
                 for a, b in zip(rest, rest[1:]):
                     sides = (a.design_unit != b.design_unit) + (a.baseline_unit != b.baseline_unit)
-                    assert sides == 1 or (sides == 2 and all(u.endswith("_mac") and not v.endswith("_mac")
-                                                             for u, v in ((b.design_unit, a.design_unit),
-                                                                          (b.baseline_unit, a.baseline_unit)))), \
-                        (a.name, b.name)
+                    figure = a.figure != b.figure
+                    assert (sides == 0 and figure) or (not figure and (sides == 1 or (
+                        sides == 2 and all(u.endswith("_mac") and not v.endswith("_mac")
+                                           for u, v in ((b.design_unit, a.design_unit),
+                                                        (b.baseline_unit, a.baseline_unit)))))), (a.name, b.name)
                 break
             nxt = (state[0].merged(f.design), state[1].merged(f.baseline))
             changed = _changed(state[0], nxt[0]) | _changed(state[1], nxt[1])
@@ -328,18 +330,22 @@ def test_factors_multiply_to_the_fully_substituted_ratio(claim):
 
 def test_synthesis_factor_reads_the_cached_pe_figures():
     """FP8 vs INT8: past the cost model, the two PEs synthesised + power-analysed (cached), then
-    their MAC units, then the FP8 MAC with an FP32 accumulator: each factor is the ratio of the
-    cached units it names, each step changing one side's unit or both sides' scope."""
+    their MAC units, then the MAC units' simulated toggles, then the FP8 MAC with an FP32
+    accumulator (simulated): each factor is the ratio of the cached figures it names, each step
+    changing one side's unit, both sides' scope or the power estimate."""
     data = lmul_energy.load()
     claim = next(c for c in CLAIMS if c.config == "fp8-vs-int8")
     row = claims.claim_row(claim, quick=True, synth_data=data)
     e = {u: data["units"][u]["energy_pj_per_cycle"]
          for u in ("fp8_pe", "int8_pe", "fp8_mac", "int8_mac", "fp8_fp32_mac")}
-    pe, mac, acc = row["residual_factors"]
+    sim = {u: data["units"][u][lmul_energy.SIMULATED_FIGURE] for u in ("fp8_mac", "int8_mac", "fp8_fp32_mac")}
+    pe, mac, power, acc = row["residual_factors"]
     assert row["measured_ratio_paper_config"] * pe["factor"] == pytest.approx(e["fp8_pe"] / e["int8_pe"], rel=1e-3)
     assert mac["factor"] == pytest.approx((e["fp8_mac"] / e["int8_mac"]) / (e["fp8_pe"] / e["int8_pe"]), rel=1e-9)
-    assert acc["factor"] == pytest.approx(e["fp8_fp32_mac"] / e["fp8_mac"], rel=1e-9)
-    for f, units in ((pe, ("int8_pe", "fp8_pe")), (mac, ("fp8_mac", "int8_mac")),
+    assert power["factor"] == pytest.approx((sim["fp8_mac"] / sim["int8_mac"]) / (e["fp8_mac"] / e["int8_mac"]),
+                                            rel=1e-9)
+    assert acc["factor"] == pytest.approx(sim["fp8_fp32_mac"] / sim["fp8_mac"], rel=1e-9)
+    for f, units in ((pe, ("int8_pe", "fp8_pe")), (mac, ("fp8_mac", "int8_mac")), (power, ("fp8_mac", "int8_mac")),
                      (acc, ("fp8_fp32_mac", "int8_mac"))):
         assert all(u in f["change"] for u in units)
     # the cached units are the designs the factors name: the INT8 MAC keeps the INT8 PE's 32-bit
@@ -353,10 +359,10 @@ def test_synthesis_factor_reads_the_cached_pe_figures():
     # another cache gives another factor: nothing is typed in
     halved = json.loads(json.dumps(data))
     halved["units"]["int8_pe"]["energy_pj_per_cycle"] /= 2
-    halved["units"]["fp8_fp32_mac"]["energy_pj_per_cycle"] /= 2
+    halved["units"]["fp8_fp32_mac"][lmul_energy.SIMULATED_FIGURE] /= 2
     again = claims.claim_row(claim, quick=True, synth_data=halved)["residual_factors"]
     assert again[0]["factor"] == pytest.approx(2 * pe["factor"], rel=1e-12)
-    assert again[2]["factor"] == pytest.approx(acc["factor"] / 2, rel=1e-12)
+    assert again[3]["factor"] == pytest.approx(acc["factor"] / 2, rel=1e-12)
 
 
 def test_mac_units_are_built_from_their_pes():
@@ -391,10 +397,12 @@ def test_rows_say_what_is_not_measured_past_the_paper_config():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("unit", ["int8_mac", "fp8_mac", "fp8_fp32_mac", "fp32_accumulate_adder_random"])
+@pytest.mark.parametrize("unit", ["int8_mac", "fp8_mac", "fp8_fp32_mac", "fp32_accumulate_adder_dot",
+                                  "fp32_accumulate_adder_random", "fp32_multiplier_random", "fp32_adder_random"])
 def test_cached_mac_units_are_these_designs(unit):
     """The cached MAC-unit figures the FP8-vs-INT8 and L-Mul factors read come from these designs:
-    resynthesised, the netlist hash and the energy are the cached ones (same tools)."""
+    resynthesised, the netlist hash, the energy and the simulated energies are the cached ones
+    (same tools)."""
     require_synthesis()
     require_sta()
     data = lmul_energy.load()
@@ -404,4 +412,6 @@ def test_cached_mac_units_are_these_designs(unit):
         pytest.skip("the cache was made with other tool versions: regenerate it")
     got, cached = fresh["units"][unit], data["units"][unit]
     assert got["netlist_hash"] == cached["netlist_hash"]
-    assert got["energy_pj_per_cycle"] == pytest.approx(cached["energy_pj_per_cycle"], rel=1e-9)
+    assert got.keys() == cached.keys()
+    for key in ("energy_pj_per_cycle", "simulated_energy_pj_per_cycle", lmul_energy.SIMULATED_FIGURE):
+        assert got[key] == pytest.approx(cached[key], rel=1e-9)

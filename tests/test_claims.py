@@ -266,10 +266,16 @@ def test_lmul_rows_are_the_cached_figures():
     assert mult["measured_ratio_paper_config"] == round(e["fp8_multiplier"] / e["lmul_adder"], 4)
     assert pe["measured_ratio_paper_config"] == round(e["fp8_pe"] / e["lmul_pe"], 4)
     # past the paper config: the parts on random bits, then BF16 and FP32, ending at FP32's ratio
-    past = math.prod(f["factor"] for f in mult["residual_factors"][:-1])
-    assert mult["measured_ratio_paper_config"] * past == pytest.approx(
+    formats = math.prod(f["factor"] for f in mult["residual_factors"][:-2])
+    assert mult["measured_ratio_paper_config"] * formats == pytest.approx(
         e["fp32_multiplier_random"] / e["fp32_adder_random"], rel=1e-3)
     assert [f["change"].split(" (")[0] for f in mult["residual_factors"]][1:3] == ["e4m3 -> bf16", "bf16 -> fp32"]
+    # then the FP32 parts' simulated toggles (same pricing) in place of OpenSTA's propagation
+    sim = {u: f[lmul_energy.SIMULATED_FIGURE] for u, f in units.items() if lmul_energy.SIMULATED_FIGURE in f}
+    past = formats * mult["residual_factors"][-2]["factor"]
+    assert mult["residual_factors"][-2]["step"] == "power estimate"
+    assert mult["measured_ratio_paper_config"] * past == pytest.approx(
+        sim["fp32_multiplier_random"] / sim["fp32_adder_random"], rel=1e-3)
     # then the same FP32 operations at the 45 nm table's figures (models.tech), read, not typed
     h = {op: tech.value(f"horowitz.{op}.energy") for op in ("fp32_mult", "fp32_add", "int32_add")}
     assert mult["measured_ratio_paper_config"] * past * mult["residual_factors"][-1]["factor"] == pytest.approx(
@@ -277,20 +283,29 @@ def test_lmul_rows_are_the_cached_figures():
     assert pe["residual_factors"][0]["factor"] * pe["measured_ratio_paper_config"] == pytest.approx(
         mult["measured_ratio_paper_config"], rel=1e-3)
     # the PE row then follows the multiplier row's factors and adds one FP32 accumulate add per
-    # product on both sides (the paper's dot product), ending at that ratio
+    # product on both sides (the paper's dot product), on a dot product's running sum and products,
+    # simulated as the multiplier and adder before it, ending at that ratio
     pe_past = math.prod(f["factor"] for f in pe["residual_factors"][:-1])
-    add = e["fp32_accumulate_adder_random"]
+    add = sim["fp32_accumulate_adder_dot"]
     assert pe["measured_ratio_paper_config"] * pe_past == pytest.approx(
-        (e["fp32_multiplier_random"] + add) / (e["fp32_adder_random"] + add), rel=1e-3)
-    assert units["fp32_accumulate_adder_random"]["multipliers"] == 0
+        (sim["fp32_multiplier_random"] + add) / (sim["fp32_adder_random"] + add), rel=1e-3)
+    assert units["fp32_accumulate_adder_dot"]["multipliers"] == 0
+    assert units["fp32_accumulate_adder_dot"]["activity"] == lmul_energy.DOT
+    # the factor quotes the OpenSTA figures it replaces, read from the cache
+    text = pe["residual_factors"][-2]["change"]
+    for unit in ("fp32_accumulate_adder_dot", "fp32_accumulate_adder_random"):
+        assert f"{e[unit]:.0f}" in text
     assert [f["change"] for f in pe["residual_factors"][1:-2]] == [f["change"] for f in mult["residual_factors"][:-1]]
     assert pe["measured_ratio_paper_config"] * pe_past * pe["residual_factors"][-1]["factor"] == pytest.approx(
         (h["fp32_mult"] + h["fp32_add"]) / (h["int32_add"] + h["fp32_add"]), rel=1e-3)
     # another cache gives other rows: the rows read the figures, nothing is typed in
     doubled = json.loads(json.dumps(data))
     doubled["units"]["lmul_adder"]["energy_pj_per_cycle"] /= 2
-    assert lmul_claims.lmul_rows(doubled)[0]["measured_ratio_paper_config"] == pytest.approx(
-        2 * mult["measured_ratio_paper_config"], rel=1e-3)
+    doubled["units"]["fp32_accumulate_adder_dot"][lmul_energy.SIMULATED_FIGURE] *= 2
+    mult2, pe2 = lmul_claims.lmul_rows(doubled)
+    assert mult2["measured_ratio_paper_config"] == pytest.approx(2 * mult["measured_ratio_paper_config"], rel=1e-3)
+    assert pe2["residual_factors"][-2]["factor"] * (sim["fp32_multiplier_random"] / sim["fp32_adder_random"]) == \
+        pytest.approx((sim["fp32_multiplier_random"] + 2 * add) / (sim["fp32_adder_random"] + 2 * add), rel=1e-9)
 
 
 def test_lmul_targets_are_the_rounded_savings_and_the_chain_counts_each_factor_once():
