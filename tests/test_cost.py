@@ -147,9 +147,10 @@ def test_int8_by_hand():
     assert layer.cycles == 5
     assert math.isclose(layer.energy_pj["pes"], step)
     # every cycle, every primitive pays OpenSTA's constant-input energy (flop clocks, leakage):
-    # the PE, slot and edge above plus the output accumulator (32-bit add, register, 2:1 mux)
+    # the PE, slot and edge above plus the output accumulator (32-bit add, the stage register of
+    # the array's 16 significant output bits, the 32 ANDs of the overwrite/accumulate choice)
     idle = (_idle("smult", 8, 8) + _idle("reg_en", 16) + 2 * _idle("reg_en", 8) + _idle("eq", 1)
-            + _idle("mux", 2, 8) + _idle("reg", 1) + _idle("add", 32) + _idle("reg", 32) + _idle("mux", 2, 32))
+            + _idle("mux", 2, 8) + _idle("reg", 1) + _idle("add", 32) + _idle("reg", 16) + _idle("and", 32))
     assert math.isclose(r.energy_per_action_pj["array_clock_cycle"], idle)
     assert math.isclose(layer.energy_pj["clock"], 5 * idle)
     # SRAM: 8 KB and below cost Horowitz's 8 KB figure per 64 bits; 64 KiB interpolates log-log
