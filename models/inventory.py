@@ -1027,7 +1027,8 @@ def group_items(acc):
     * the stage-1 word register (``s1_data``: the C output lanes' significant bits, as the plain
       writer's, and the row-sum lane's);
     * with more than one fold per group, the group accumulator's read-modify-write adders (C lanes,
-      + the asum lane; acc_width: the accumulator wraps there) and the first-fold overwrite mux;
+      + the asum lane; acc_width, where the accumulator wraps, with the stage-1 lane's significant
+      bits sign-extended: ``addn``) and the first-fold overwrite mux;
     * the running total's C adders and its first-group overwrite mux;
     * the post-array unit's own inventory, per output word (each word passes the unit once per
       group; ``word_cycle`` parts every one of its ``latency`` cycles).
@@ -1038,7 +1039,11 @@ def group_items(acc):
     unit = acc.post_array_unit
     items = []
     lanes = C + (1 if unit.uses_asum else 0)
-    word_bits = C * _out_bits(acc.pe, R, "ws")
+    out_bits = _out_bits(acc.pe, R, "ws")
+    word_bits = C * out_bits
+    # the group accumulator's add: its A-bit word plus a stage-1 lane of only so many significant
+    # bits (the rest repeat its sign): a narrow operand sign-extended into an A-bit add (addn)
+    narrow = [out_bits] * C
     if unit.uses_asum:
         rows = row_sum_adds(acc)
         deskew = acc.array.col_tiles - 1     # deskewed like column 0
@@ -1056,10 +1061,12 @@ def group_items(acc):
         if deskew:
             items.append(Item("out_accumulate", "reg", (rows[-1][1],), deskew, "token", deskew))
         word_bits += rows[-1][1]
+        narrow.append(rows[-1][1])
     items.append(Item("out_accumulate", "reg", (word_bits,), 1, "out_word", 1))     # s1_data
     if acc.group_folds > 1:
-        items += [Item("out_accumulate", "add", (A,), lanes, "out_word", lanes),
-                  Item("out_accumulate", "mux", (2, lanes * A), 1, "out_word", 1)]
+        items += [Item("out_accumulate", *(("addn", (A, b)) if b < A else ("add", (A,))), 1, "out_word", 1)
+                  for b in narrow]
+        items.append(Item("out_accumulate", "mux", (2, lanes * A), 1, "out_word", 1))
     items += [Item("out_accumulate", "add", (A,), C, "out_word", C),
               Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
     uses = {"word": 1, "word_cycle": unit.latency}
