@@ -159,6 +159,10 @@ class GroupDequant(wiring.Component):
     param_lane_width = PARAM_LANE_WIDTH
     operand_type = DequantParams
     uses_asum = True           # needs the array's row-sum lane (z * sum(a))
+    #: bits of each parameter lane the dequantisation reads (b, the used bits of c, z) and the
+    #: requantisation reads (b_out, c_out): the others are never wired (synthesis drops them)
+    param_bits_read = MULT_BITS + SHIFT_USED_BITS + ZP_BITS
+    rq_param_bits_read = MULT_BITS + SHIFT_USED_BITS
 
     def __init__(self, *, cols, acc_width=32):
         self._cols = check_positive_int("cols", cols)

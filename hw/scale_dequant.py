@@ -89,6 +89,10 @@ class BitSerialScaleDequant(wiring.Component):
     param_lane_width = PARAM_LANE_WIDTH
     operand_type = ScaleCodes
     uses_asum = False          # symmetric weights: no zero point, no row-sum lane
+    #: bits of each parameter lane read (:class:`hw.group_dequant.GroupDequant`'s facts): the
+    #: code; the pass-through "requantisation" reads none
+    param_bits_read = PARAM_LANE_WIDTH
+    rq_param_bits_read = 0
 
     def __init__(self, *, cols, acc_width=32, digit_bits=2):
         self._cols = check_positive_int("cols", cols)

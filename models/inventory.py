@@ -42,6 +42,7 @@ from typing import NamedTuple
 from hw.bitserial_terms import SHIFT_BITS, TERM_WIDTH, TermEncoder, fp_terms_word
 from hw.fp32_add import FP32_WIDTH
 from hw.gobo_outlier import FP16_WIDTH
+from hw.gobo_outlier_pass import FLAGS as OUTLIER_FLAGS
 from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRIES, ENTRY_WIDTH, GROUP, LutTablePrecompute
 from hw.ovp_decoder import FLINT4_DECODE, get_mode
@@ -555,13 +556,18 @@ def term_encoder_items(border):
 def group_dequant_items(unit):
     """:class:`hw.group_dequant.GroupDequant` (C = cols, A = acc_width), per column: the
     dequantisation pipeline ``z * asum`` (ZP_BITS x A multiply) and its subtract, ``x * b``
-    (A x MULT_BITS, ``product_width`` bits) with its rounding add (``rounded_width``) and
+    (A x MULT_BITS, ``product_width`` bits, of which the register keeps the A + MULT_BITS
+    significant ones) with its rounding add (``rounded_width``) and
     arithmetic shift (SHIFT_USED_BITS amount bits); the requantisation pipeline's multiply,
     rounding add and shift of the same widths; every pipeline register (x, b, c; p, c; y and
     t, b, c; t, p, c; out); plus the two valid pipelines (``latency`` + ``requant_latency``
     flops). Each word passes each stage once. Not counted: the ``2**(c-1)`` one-hot decoders and
     the requantisation's INT8 clamp and pass-through selects."""
-    C, A, P, R = unit.cols, unit.acc_width, unit.product_width, unit.rounded_width
+    C, A, R = unit.cols, unit.acc_width, unit.rounded_width
+    # a signed A-bit value times an unsigned MULT_BITS-bit one has A + MULT_BITS significant
+    # bits: the top bit of the declared ``product_width`` only repeats the sign (the unsigned
+    # operand's sign extension is 0), and synthesis keeps one flop for the two
+    P = A + MULT_BITS
     dequant_regs = (A, MULT_BITS, SHIFT_USED_BITS, P, SHIFT_USED_BITS, A)
     requant_regs = (A, MULT_BITS, SHIFT_USED_BITS, A, P, SHIFT_USED_BITS, A)
     return [
@@ -939,33 +945,34 @@ ARRAY_INVENTORIES = {"ws": array_items_ws, "os": array_items_os}
 def accelerator_items(acc):
     """Outside the array (:mod:`hw.accelerator`): the weight-stationary output writer
     (``_writer_ws``) adds each array output word into the output buffer: C acc_width adders, the
-    stage-1 data register and the overwrite/accumulate mux; and the group dequantisation when
-    the design has groups (:func:`group_items`). The stage-1 register holds the array's output
-    lanes, whose bits above the bottom row's significant ones (:func:`_out_bits`) are copies of
-    its sign bit: synthesis merges those flops into the sign's, so C x significant bits are
-    counted (the L-Mul E4M3 4x4 top: 156 flops built, not 212). The overwrite/accumulate choice
-    ``acc ? word + d : d`` is ``d + (acc ? word : 0)``: synthesis gates the buffer word with
-    ANDs instead of muxing the sums (a 4-lane 53-bit writer: the choice adds 401 um^2 to the
-    always-accumulating writer; an AND per bit is 357, a 2:1 mux per bit 701). The
-    output-stationary writer only addresses. Buffers are counted separately (SRAM). A design with an outlier unit (GOBO)
-    adds its outlier pass (:func:`outlier_items`)."""
+    stage-1 data register and the overwrite/accumulate choice; a design with groups has the
+    grouped writer instead (``_writer_ws_groups``, :func:`group_items`). The stage-1 register
+    holds the array's output lanes, whose bits above the bottom row's significant ones
+    (:func:`_out_bits`) are copies of its sign bit: synthesis merges those flops into the sign's,
+    so C x significant bits are counted (the L-Mul E4M3 4x4 top: 156 flops built, not 212). The
+    overwrite/accumulate choice ``acc ? word + d : d`` is ``d + (acc ? word : 0)``: synthesis
+    gates the buffer word with ANDs instead of muxing the sums (a 4-lane 53-bit writer: the choice
+    adds 401 um^2 to the always-accumulating writer; an AND per bit is 357, a 2:1 mux per bit
+    701). The output-stationary writer only addresses. Buffers are counted separately (SRAM). A
+    design with an outlier unit (GOBO) adds its outlier pass (:func:`outlier_items`)."""
     outliers = outlier_items(acc)
     if acc.dataflow != "ws":
         return outliers
-    C, A = acc.cols, acc.pe.acc_width
-    items = outliers + [Item("out_accumulate", "add", (A,), C, "out_word", C),
-             Item("out_accumulate", "reg", (C * _out_bits(acc.pe, acc.rows, "ws"),), 1, "out_word", 1),
-             Item("out_accumulate", "and", (C * A,), 1, "out_word", 1)]
     if acc.group_size is not None:
-        items += group_items(acc)
-    return items
+        # the grouped writer replaces the plain one (``_writer_ws_groups``, not ``_writer_ws``)
+        return outliers + group_items(acc)
+    C, A = acc.cols, acc.pe.acc_width
+    return outliers + [Item("out_accumulate", "add", (A,), C, "out_word", C),
+                       Item("out_accumulate", "reg", (C * _out_bits(acc.pe, acc.rows, "ws"),), 1, "out_word", 1),
+                       Item("out_accumulate", "and", (C * A,), 1, "out_word", 1)]
 
 
 def outlier_items(acc):
     """GOBO's outlier pass (:mod:`hw.gobo_outlier_pass`), in group ``out_accumulate``, following
     ``elaborate_outlier_pass``. Per outlier-buffer entry the pass issues (event
     ``"outlier_entry"``, counted by :mod:`models.cost` from the GEMM's outlier list): the
-    accelerator's R-lane :class:`hw.gobo_outlier.GoboOutlierUnit` (its inventory: one op per lane),
+    accelerator's R-lane :class:`hw.gobo_outlier.GoboOutlierUnit` (its inventory: one op per lane;
+    one ``out_valid`` flop for all lanes, which share their control),
     each tile row's lane select (R x C:1 of 32 bits), the write-back of one 32-bit lane per row
     (R / C of a row write; its R x C lane selects and C column compares), the stage-2 / stage-3
     registers. Per fold (event ``"fold"``): the tile register (R words of C x 32 flops), each row
@@ -976,8 +983,13 @@ def outlier_items(acc):
         return []
     R, C, W, E = acc.rows, acc.cols, FP32_WIDTH, FP16_WIDTH
     col_bits = max(1, (C - 1).bit_length())
-    stage_regs = 1 + E + col_bits + 4 + col_bits         # s2: valid, value, col, flags; s3: col
-    items = [Item("out_accumulate", prim, widths, n, "outlier_entry", n)
+    # s2: valid, value, col and the flags but tile_last (only the sequencer reads it, from the
+    # entry word at stage 1: its stage-2 copy is removed); s3: col
+    stage_regs = 1 + E + col_bits + len(OUTLIER_FLAGS) - 1 + col_bits
+    # every lane's in_valid and last are the same stage-2 flag (replicated), so the lanes'
+    # out_valid flops (the unit inventory's 1-bit registers) are equal: synthesis keeps one
+    items = [Item("out_accumulate", prim, widths, 1 if (prim, widths) == ("reg", (1,)) else n,
+                  "outlier_entry", 1 if (prim, widths) == ("reg", (1,)) else n)
              for prim, widths, n, _ in unit_items(unit)]
     return items + [
         Item("out_accumulate", "mux", (C, W), R, "outlier_entry", R),
@@ -990,22 +1002,79 @@ def outlier_items(acc):
     ]
 
 
+def row_sum_adds(acc):
+    """The row-sum lane's adders (``SystolicArray._row_sum_cell``) as per-row lists of their
+    significant bits: row 0 adds its token's ``k_per_step`` activation elements to the constant
+    0 (the first add folds away), each row below adds them to the row above's sum; synthesis
+    keeps only the bits the sum can have (each add one bit wider than its wider operand,
+    ``wreduce``; at most acc_width, where it wraps), as for the PEs' chain (:func:`_sum_bits`).
+    A row's register is as wide as its last sum (row 0 with one element: the element)."""
+    pe = acc.pe
+    bits, rows = 0, []
+    for _ in range(acc.rows):
+        adds = []
+        for _ in range(pe.k_per_step):
+            folded = bits == 0
+            bits = _sum_bits(pe.acc_width, pe.act_element_bits, bits)
+            if not folded:
+                adds.append(bits)
+        rows.append((adds, bits))
+    return rows
+
+
 def group_items(acc):
-    """Group dequantisation (``Accelerator(group_size=...)``), in group ``out_accumulate``: for a
-    unit that ``uses_asum``, the row-sum lane through the array (``SystolicArray(row_sum=True)``:
-    one acc_width adder and register per row, C-1 deskew stages); the group accumulator's (C
-    lanes, + the asum lane) and the running total's (C lanes) read-modify-write adders; and the
-    post-array unit's own inventory, per output word (each word passes the unit once per group;
-    ``word_cycle`` parts every one of its ``latency`` cycles)."""
+    """The grouped writer's datapath (``Accelerator._writer_ws_groups`` with ``group_size``), in
+    group ``out_accumulate``:
+
+    * for a unit that ``uses_asum``, the row-sum lane through the array
+      (``SystolicArray(row_sum=True)``): per row its adders and register (:func:`row_sum_adds`,
+      delayed to the PE latency; row 0's register of one element is the row's pass register); the
+      bottom row's sum deskewed like column 0 (``col_tiles - 1`` stages);
+    * the stage-1 word register (``s1_data``: the C output lanes' significant bits, as the plain
+      writer's, and the row-sum lane's);
+    * with more than one fold per group, the group accumulator's read-modify-write adders (C lanes,
+      + the asum lane; acc_width, where the accumulator wraps, with the stage-1 lane's significant
+      bits sign-extended: ``addn``) and the first-fold overwrite mux;
+    * the running total's C adders and its first-group overwrite mux;
+    * the post-array unit's own inventory, per output word (each word passes the unit once per
+      group; ``word_cycle`` parts every one of its ``latency`` cycles).
+
+    The group accumulator and total buffers are buffers (SRAM in :mod:`models.cost`; one-word
+    registers in the synthesised top, :mod:`models.top_inventory`)."""
     R, C, A = acc.rows, acc.cols, acc.pe.acc_width
     unit = acc.post_array_unit
     items = []
+    lanes = C + (1 if unit.uses_asum else 0)
+    out_bits = _out_bits(acc.pe, R, "ws")
+    word_bits = C * out_bits
+    # the group accumulator's add: its A-bit word plus a stage-1 lane of only so many significant
+    # bits (the rest repeat its sign): a narrow operand sign-extended into an A-bit add (addn)
+    narrow = [out_bits] * C
     if unit.uses_asum:
+        rows = row_sum_adds(acc)
         deskew = acc.array.col_tiles - 1     # deskewed like column 0
-        items += [Item("out_accumulate", "add", (A,), R, "token", R),
-                  Item("out_accumulate", "reg", (A,), R + deskew, "token", R + deskew)]
-    lanes = 2 * C + (1 if unit.uses_asum else 0)
-    items.append(Item("out_accumulate", "add", (A,), lanes, "out_word", lanes))
+        delay = acc.pe.latency - 1           # the register, then latency - 1 delay stages
+        # row 0's register of a single element holds the token under the token's valid: with
+        # more than one column tile so does the row's first pass register, and synthesis merges
+        # the two (the array inventory counts the pass register)
+        merged = acc.pe.k_per_step == 1 and acc.array.col_tiles > 1
+        for r, (adds, bits) in enumerate(rows):
+            items += [Item("out_accumulate", "add", (b,), 1, "token", 1) for b in adds]
+            if r or not merged:
+                items.append(Item("out_accumulate", "reg_en", (bits,), 1, "token", 1))
+            if delay:
+                items.append(Item("out_accumulate", "reg", (bits,), delay, "token", delay))
+        if deskew:
+            items.append(Item("out_accumulate", "reg", (rows[-1][1],), deskew, "token", deskew))
+        word_bits += rows[-1][1]
+        narrow.append(rows[-1][1])
+    items.append(Item("out_accumulate", "reg", (word_bits,), 1, "out_word", 1))     # s1_data
+    if acc.group_folds > 1:
+        items += [Item("out_accumulate", *(("addn", (A, b)) if b < A else ("add", (A,))), 1, "out_word", 1)
+                  for b in narrow]
+        items.append(Item("out_accumulate", "mux", (2, lanes * A), 1, "out_word", 1))
+    items += [Item("out_accumulate", "add", (A,), C, "out_word", C),
+              Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
     uses = {"word": 1, "word_cycle": unit.latency}
     return items + [Item("out_accumulate", prim, widths, n, "out_word", n * uses[event])
                     for prim, widths, n, event in unit_items(unit)]

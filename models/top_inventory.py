@@ -9,9 +9,16 @@ register (:class:`hw.buffer.WordRegister`), so the comparison counts those regis
 the sequencer's counters at the widths those depths give. Items are unit-inventory tuples
 ``(primitive, widths, count, event)`` (:mod:`models.inventory`; only area and flops are used).
 
-Not inventoried (an :class:`~models.tech.UnknownComponentError`): a grouped design's writer
-(:meth:`hw.accelerator.Accelerator._writer_ws_groups`) and a PE kind's table register.
+A grouped design's writer (:meth:`hw.accelerator.Accelerator._writer_ws_groups`) is counted here
+for its control, tag pipelines and buffers (:func:`_grouped_writer`; its datapath is the cost
+inventory's :func:`models.inventory.group_items`), a PE kind's table register by
+:func:`_table_register` and GOBO's outlier pass for its sequencer and buffers
+(:func:`_outlier_pass`; its unit, tile register and stages are
+:func:`models.inventory.outlier_items`).
 """
+
+from hw.gobo_outlier import FP16_WIDTH
+from hw.gobo_outlier_pass import entry_fields
 
 from .tech import UnknownComponentError
 
@@ -96,19 +103,118 @@ def _host_read_mux(acc):
     return items
 
 
+def _memory(width, depth, reads):
+    """A buffer of ``depth`` >= 2 words (an Amaranth ``Memory``, which synthesis maps to flops):
+    each word's enabled flops and its write-address compare, and per read port ``(bits,
+    enabled)`` its ``depth``:1 select and data register of the ``bits`` the port's reader uses
+    (synthesis drops the others; a port whose reader uses none is gone)."""
+    addr = _bits(depth)
+    items = [("reg_en", (width,), depth, "cycle"), ("eqc", (addr,), depth, "cycle")]
+    for bits, enabled in reads:
+        if bits:
+            items += [("mux", (depth, bits), 1, "cycle"), ("reg_en" if enabled else "reg", (bits,), 1, "cycle")]
+    return items
+
+
+def _table_register(acc):
+    """The PE kind's table (``Accelerator.elaborate``): ``table_entries`` host-written entries of
+    ``table_entry_bits`` enabled flops, each entry's ``host_addr == i`` compare (the write
+    condition's ``host_sel`` compare is the host port's)."""
+    if not acc.table_entries:
+        return []
+    return [("reg_en", (acc.pe.table_width,), 1, "cycle"),
+            ("eqc", (len(acc.host_addr),), acc.table_entries, "cycle")]
+
+
+def _grouped_writer(acc, fold_bits):
+    """:meth:`hw.accelerator.Accelerator._writer_ws_groups` besides its datapath: the output
+    counter; with more than one fold per group the fold-in-group counter and its first / last
+    compares; the tile-first flag; the parameter-word counter (only the parameter buffer's
+    address bits: the rest addresses nothing); the stage-1 flags (valid, tile first / last, run
+    last; with groups of several folds also group first / last) and, for a unit with a
+    requantisation that reads parameters, the parameter address + 1;
+    the tags beside the unit's pipeline (the three flags and that address for ``latency - 1``
+    stages, where the requantisation word is read, then the flags for one more) and beside the
+    requantisation (run last, ``requant_latency`` stages; the output address addresses a one-word
+    buffer). Buffers: the group accumulator (with several folds per group) and the running total
+    as one-word registers (their transparent read registers merge with the word, as the plain
+    writer's), and the parameter buffer (``param_depth`` >= 2 words: a memory) read by the host,
+    by the unit (its ``param_bits_read`` of each lane) and by the requantisation
+    (``rq_param_bits_read``)."""
+    unit, C, A, gR = acc.post_array_unit, acc.cols, acc.pe.acc_width, acc.group_folds
+    pa = _bits(acc.param_depth)
+    items = _output_counter(fold_bits, fold_bits)
+    if gR > 1:
+        items += _counter(_bits(gR)) + [("eqc", (_bits(gR),), 2, "cycle")]
+    flags = 4 + (2 if gR > 1 else 0)
+    items += [("reg_en", (1,), 1, "cycle")] + _counter(pa)
+    # the parameter address + 1 travels only to the requantisation word's read: none without one
+    rq_pa = pa if unit.rq_param_bits_read else 0
+    items.append(("reg", (flags,), 1, "cycle"))
+    if rq_pa:
+        items.append(("reg", (rq_pa,), 1, "cycle"))
+    if unit.latency > 1:
+        items.append(("reg", (3 + rq_pa,), unit.latency - 1, "cycle"))
+    items.append(("reg", (3,), 1, "cycle"))
+    if unit.requant_latency:
+        items.append(("reg", (1,), unit.requant_latency, "cycle"))
+    word = C * A + (A if unit.uses_asum else 0)
+    if gR > 1:
+        items.append(("reg_en", (word,), 1, "cycle"))
+    items.append(("reg_en", (C * A,), 1, "cycle"))
+    width = acc.word_widths["param"]
+    return items + _memory(width, acc.param_depth, [(width, False), (C * unit.param_bits_read, False),
+                                                    (C * unit.rq_param_bits_read, False)])
+
+
+def _outlier_pass(acc, fold_bits):
+    """GOBO's outlier pass (:func:`hw.gobo_outlier_pass.elaborate_outlier_pass`) besides
+    :func:`models.inventory.outlier_items`: the outlier buffer (``outlier_depth`` >= 2 words, a
+    memory) read by the host and by the pass (every entry field but ``k``, which addresses the
+    one-word activation buffer); the pass's read ports on the activation buffer (the unit's R
+    FP16 lanes) and the output buffer, and its write port on the output buffer (the word's
+    second source); the sequencer: phase, row counter (its ``R - 1`` and drain-end compares),
+    the registered load flag and row, the load / store / first-entry / stage-1 flags, the entry
+    address, its tile base and the next-address select and increment, the n and m tile counters,
+    the pending-fold count (add, subtract, nonzero test), the tile rows' load compares and the
+    phase compares."""
+    R, C = acc.rows, acc.cols
+    fields = {name: width for name, _, width in entry_fields(acc.act_depth, C)}
+    entry = sum(fields.values())
+    depth, addr = acc.outlier_depth, _bits(acc.outlier_depth)
+    items = _memory(entry, depth, [(entry, False), (entry - fields["k"], True)])
+    act_used = min(acc.word_widths["act"], R * FP16_WIDTH)
+    out = acc.word_widths["out"]
+    items += [("reg_en", (act_used,), 1, "cycle"), ("reg_en", (out,), 1, "cycle"),
+              ("mux", (2, out), 1, "cycle")]
+    phases, row = 5, _bits(max(R, 2))
+    pending = len(acc.cfg_fold_outer) + len(acc.cfg_fold_inner) + 1
+    items += [("reg_en", (_bits(phases),), 1, "cycle"), ("eqc", (_bits(phases),), phases - 1, "cycle")]
+    items += _counter(row) + [("eqc", (row,), 2 + R, "cycle"), ("reg", (row + 1,), 1, "cycle")]
+    items += [("reg_en", (2,), 1, "cycle"), ("reg", (2,), 1, "cycle")]           # ld, st; en_first, s1_valid
+    items += [("reg", (addr,), 1, "cycle"), ("reg_en", (addr,), 1, "cycle"),
+              ("mux", (2, addr), 1, "cycle"), ("addn", (addr, 1), 1, "cycle")]
+    for _ in ("nt", "mt"):
+        items += _counter(fold_bits) + [("eq", (fold_bits,), 1, "cycle"), ("sub", (fold_bits,), 1, "cycle")]
+    items += [("reg", (pending,), 1, "cycle"), ("add", (pending,), 1, "cycle"), ("sub", (pending,), 1, "cycle"),
+              ("eqc", (pending,), 1, "cycle")]
+    return items
+
+
 def top_items(acc):
     """Unit-inventory tuples of what the accelerator top ``acc`` (facts only, one-word buffers)
     has besides :func:`models.inventory.design_items`: buffers, host port, cycle counter and
     sequencer (:meth:`hw.accelerator.Accelerator.elaborate`)."""
-    if acc.group_size is not None or acc.table_entries:
-        raise UnknownComponentError("the accelerator top's grouped writer and table register are "
-                                    "not inventoried")
     R, ii = acc.rows, acc.pe.initiation_interval
-    depth = max(acc.act_depth, acc.weight_depth, acc.out_depth)
+    # the sequencer's counters are sized by the deepest buffer, the parameter / outlier one too
+    depth = max(acc.act_depth, acc.weight_depth, acc.out_depth, acc.param_depth, acc.outlier_depth)
     fold_bits = len(acc.cfg_fold_outer)
     interval_bits = _bits(depth * ii + acc.array.min_fold_interval + 1)
-    host_ports = 3
-    items = _buffers(acc)
+    # every buffer the host reads (act, weight, out, and the parameter / outlier buffers)
+    host_ports = 3 + (acc.param_depth > 0) + (acc.outlier_depth > 0)
+    items = _buffers(acc) + _table_register(acc)
+    if acc.table_entries and not acc.param_depth:
+        items.append(("eqc", (len(acc.host_sel),), 1, "cycle"))   # the table's host_sel compare
     items += [
         ("reg", (2,), 1, "cycle"),                                  # busy, done
         *_counter(acc.cycle_counter_width),                         # cycles
@@ -132,9 +238,20 @@ def top_items(acc):
         # weight loader: its walker, active, we / row / bank registers
         items += _fold_walker(interval_bits, fold_bits, 1)
         items += [("reg", (2,), 1, "cycle"), ("reg_en", (len(acc.array.weight_row) + 1,), 1, "cycle")]
-        # writer: output counter, stage-1 valid / acc / last
-        items += _output_counter(fold_bits, fold_bits) + [("reg", (3,), 1, "cycle")]
+        if acc.group_size is not None:
+            items += _grouped_writer(acc, fold_bits)
+        else:
+            # writer: output counter, stage-1 valid / acc / last
+            items += _output_counter(fold_bits, fold_bits) + [("reg", (3,), 1, "cycle")]
     else:
         items += [("eqc", (interval_bits,), 2, "cycle")]            # first / last token flags
-        items += _output_counter(max(fold_bits, _bits(R)), fold_bits)
+        if acc.outlier_unit is None:
+            items += _output_counter(max(fold_bits, _bits(R)), fold_bits)
+        else:
+            # the outlier pass's last write ends the run, not the writer's: its fold counters
+            # (whose only use is that end) are removed, the row counter stays (a fold written)
+            row = max(fold_bits, _bits(R))
+            items += _counter(row) + [("eq", (row,), 1, "cycle"), ("sub", (row,), 1, "cycle")]
+    if acc.outlier_unit is not None:
+        items += _outlier_pass(acc, fold_bits)
     return items

@@ -17,7 +17,6 @@ import pytest
 from models import cost_vs_synth, inventory, synth, tech, top_inventory
 from models.cost_primitives import primitive
 from models.registry import get_kind
-from models.tech import UnknownComponentError
 from sim import cli
 from tests.tools import require_synthesis
 
@@ -84,11 +83,6 @@ def test_accelerator_model_adds_the_top_parts_to_the_cost_inventory():
     widths = acc.word_widths
     flops = sum(n * primitive(p, *w).flop_bits for p, w, n, _ in top_inventory.top_items(acc))
     assert flops >= 2 * sum(widths.values()) + acc.cycle_counter_width
-
-
-def test_accelerator_top_of_a_grouped_design_is_not_inventoried():
-    with pytest.raises(UnknownComponentError, match="grouped writer"):
-        top_inventory.top_items(synth.accelerator_facts("shiftadd", 2, 2, "ws", (("group_size", 128),)))
 
 
 def test_cli_accelerator_needs_an_array(capsys):
