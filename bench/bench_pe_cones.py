@@ -56,7 +56,8 @@ def main(argv=None):
                 row, col = map(int, m.groups())
                 rows.setdefault(row, []).append((col, cone))
         for row in sorted(rows):
-            line = "  ".join(f"c{col} {c.flop_area + c.area:7,.0f} ({c.flops} ff)" for col, c in sorted(rows[row], key=lambda x: x[0]))
+            line = "  ".join(f"c{col} {c.flop_area + c.area:7,.0f} ({c.flops} ff)"
+                             for col, c in sorted(rows[row], key=lambda x: x[0]))
             print(f"  row {row}: {line}")
     return 0
 
