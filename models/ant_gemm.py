@@ -163,7 +163,20 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     ``acc_out``, which Yosys's single ``wreduce`` pass cannot narrow: the register keeps
     ``acc_width`` flops in every row (:func:`models.inventory.register_declared_out`; row 0
     merges a few sign copies later: 23-31 of 32) and the ``$macc`` its width, counted as one
-    add of the bits above the value range."""
+    add of the bits above the value range.
+
+    Not counted (issue 14, ``bench/bench_pe_cones.py``): below row 0 the step's ``$macc`` has
+    five acc_width-bit operands for Yosys (four shifter outputs, whose constant shifts fold only
+    after bit-blasting, and ``acc_in``, whose acc_width flops are distinct nets), so ``maccmap``
+    builds a carry-save column per bit with the terms' sign copies and acc_in's bit; that
+    structure is the same in every such PE (1,228-1,303 gates before ABC in the int4 4 x 4), but
+    ABC maps it in two ways, PE by PE: about 30,500 or 40,000 um^2 (osu018, with the acc_out
+    flops and the bank select) against 26,200-27,600 counted (4 x 4 int4: 7 of the 12 PEs below
+    row 0 the larger; flint4, PoT and the fused mode likewise). Alone, that sum of four
+    sign-extended 10-bit terms and a 32-bit acc_in maps to 22,500 um^2 (the ``csa`` (5 * 32, 32)
+    fit: 22,700), not the 10,800 of the adds counted here; counting it so puts the 4 x 4 int4
+    array at +5 % but the 2 x 2 at +13 % and the fused mode at +18-20 %, so no single count holds
+    for every variant yet."""
     A = pe.acc_width
     items, ends = [], []
     for a_bits, w_bits, (plo, phi), sums in _ant_terms(pe, bordered):

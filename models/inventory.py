@@ -469,15 +469,32 @@ def _ovp_element_words(fmt):
     return words
 
 
+def ovp_negation_chain(fmt):
+    """Whether negating an outlier magnitude ``2**M + m`` of :class:`hw.ovp_decoder.OvpMode`
+    ``fmt`` is a carry chain: bit i of ``-x`` depends on every bit below it, except that above
+    the constant leading one only the M mantissa bits vary, so with M = 1 (the 4-bit modes) each
+    bit is a function of ``m`` and the sign alone (two-level logic) and with M >= 2 (int8: M = 5)
+    it is a chain."""
+    return fmt.mant_bits >= 2
+
+
 def ovp_decoder_items(decoder):
-    """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair the compare with the fixed
-    victim code (N bits), and the element's operand: a function of its own code and its
-    partner's victim flag alone (victim zeroing, outlier exponent bias and sign-magnitude
-    mantissa, the normal int or flint decode: all constants per input), which synthesis builds
-    as one constant lookup (:func:`table_items` of :func:`_ovp_element_words`)."""
+    """:class:`hw.ovp_decoder.OvpPairDecoder`: per element of the pair its operand, a function of
+    its own code and its partner's victim flag alone (victim zeroing, outlier exponent bias and
+    sign-magnitude mantissa, the normal int or flint decode: all constants per input), which
+    synthesis builds as one constant lookup (:func:`table_items` of :func:`_ovp_element_words`).
+
+    The compares with the fixed victim code: the lookup already contains its own code's compare
+    (the victim code decodes to <0, 0>, unlike its normal and outlier words), and synthesis
+    builds each code's compare once, read by both elements. With a two-level outlier negation
+    (:func:`ovp_negation_chain` False: the 4-bit modes) the partner's flag is that shared
+    product term and no compare is left to count (the int4 netlist: two lookups' cells and the
+    two port buffers); where the negation is a carry chain (int8) the compare stays a separate
+    node gating the chain, one ``eqc`` per element (the int8 netlist: the 8-bit compares built
+    once each next to the gated XOR chains)."""
     fmt = decoder.mode
-    return [("eqc", (fmt.bits,), 2, "eval"),
-            *table_items(_ovp_element_words(fmt), fmt.element_width, 2, "eval")]
+    compares = [("eqc", (fmt.bits,), 2, "eval")] if ovp_negation_chain(fmt) else []
+    return compares + table_items(_ovp_element_words(fmt), fmt.element_width, 2, "eval")
 
 
 def _fp_term_words(fmt):
