@@ -50,14 +50,20 @@ PRICING = ("OpenSTA 2.0.17 (netlist_power.NetlistPower.as_opensta_2019: rise + f
            "the pricing of the OpenSTA table's energy_sta_pj")
 
 
-def random_stream(bits, activity, cycles=CYCLES, lanes=LANES, seed=SEED):
-    """{bit: [``lanes``-bit int per cycle]}: every bit in every lane a stationary chain that flips
-    with probability ``activity`` each cycle from a uniform random start (duty 0.5)."""
+def random_stream(activity, cycles=CYCLES, lanes=LANES, seed=SEED):
+    """{bit: [``lanes``-bit int per cycle]} for ``activity`` ({bit: (toggles per cycle, duty)}, as
+    :func:`models.characterise.sta_energy_pj` takes it): a toggling bit (duty 0.5) in every lane a
+    stationary chain that flips with that probability each cycle from a uniform random start, a
+    constant bit (0 toggles) in every lane 1 with probability ``duty``. Every bit draws the same
+    uniforms whatever its figures (common random numbers: two streams of one seed differ only where
+    their figures do)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for b in bits:
-        start = rng.random(lanes) < 0.5
-        flips = rng.random((cycles, lanes)) < activity
+    for b, (toggles, duty) in activity.items():
+        if toggles and duty != 0.5:
+            raise ValueError(f"{b}: a toggling bit is measured at duty 0.5, not {duty}")
+        start = rng.random(lanes) < duty
+        flips = rng.random((cycles, lanes)) < toggles
         flips[0] = False
         values = start ^ np.logical_xor.accumulate(flips, axis=0)
         out[b] = [int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little") for row in values]
@@ -84,24 +90,38 @@ def energy_pj(netlist, stream, lanes=LANES, warmup=WARMUP):
     return power.as_opensta_2019.total * 1e3 / characterise.STA_CLOCK_MHZ
 
 
+def sim_energy_pj(netlist, activity, seed=SEED, lanes=LANES):
+    """:func:`models.characterise.sta_energy_pj` from simulated toggles: energy per cycle (pJ,
+    180 nm 1.8 V) of a mapped primitive with ``activity`` ({input bit: (toggles per cycle, duty)};
+    :func:`random_stream`) at OpenSTA 2.0.17's pricing. With nothing toggling the netlist settles
+    in the warm-up, so a short run counts the same."""
+    cycles = CYCLES if any(t for t, _ in activity.values()) else WARMUP + 2
+    return energy_pj(netlist, random_stream(activity, cycles, lanes, seed), lanes)
+
+
 def point_seed(family, widths):
     """A fixed seed per point (the table regenerates bit for bit, points independent)."""
     return SEED + int(hashlib.sha256(f"{family}{list(widths)}".encode()).hexdigest()[:8], 16)
 
 
-def measure(family, widths):
-    """{``energy_sim_pj``, ``energy_sim_idle_pj``} of one primitive: pJ per cycle at 180 nm 1.8 V
-    with its data inputs toggling ``STA_ACTIVITY`` times per cycle, and with them constant at 0."""
+def mapped(family, widths):
+    """The cached mapped netlist of one primitive (None when it maps to no cells)."""
     text, top = characterise.verilog(family, tuple(widths))
     r = synth.synthesize_verilog(text, top)
-    if not r.mapped_cells:
+    return r.netlist() if r.mapped_cells else None
+
+
+def measure(family, widths):
+    """{``energy_sim_pj``, ``energy_sim_idle_pj``} of one primitive: pJ per cycle at 180 nm 1.8 V
+    with its data inputs toggling ``STA_ACTIVITY`` times per cycle at duty 0.5, and with them
+    constant at 0 (as :func:`models.characterise.sta_energies`)."""
+    netlist = mapped(family, widths)
+    if netlist is None:
         return {KEYS[0]: 0.0, KEYS[1]: 0.0}
-    netlist = r.netlist()
     bits = characterise.data_input_bits(netlist)
-    active = energy_pj(netlist, random_stream(bits, characterise.STA_ACTIVITY,
-                                              seed=point_seed(family, widths)))
-    idle = energy_pj(netlist, {b: [0] * (WARMUP + 2) for b in bits}, lanes=1)
-    return {KEYS[0]: float(active), KEYS[1]: float(idle)}
+    seed = point_seed(family, widths)
+    return {KEYS[0]: float(sim_energy_pj(netlist, {b: (characterise.STA_ACTIVITY, 0.5) for b in bits}, seed)),
+            KEYS[1]: float(sim_energy_pj(netlist, {b: (0.0, 0.0) for b in bits}, seed))}
 
 
 def provenance():

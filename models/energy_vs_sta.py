@@ -14,6 +14,8 @@ a register always enabled holds no feedback state). No factor is fitted on any d
 inputs are the primitive, group-share and duty tables and the measured toggle rates and duties.
 """
 
+import dataclasses
+
 import numpy as np
 
 from .cost_primitives import primitive
@@ -50,6 +52,8 @@ def step_energy_terms(proto, parts, basis="sta"):
     acts once per step, a "step_cycle" one every cycle of it; the idle energy (clock, leakage) is
     paid every cycle."""
     ii = proto.initiation_interval
+    # the parts are composed with the basis's own group shares and duty factors
+    parts = dataclasses.replace(parts, basis=basis)
     terms = []
     for part in unit_items(proto):
         prim, widths, n, event = part
