@@ -13,14 +13,12 @@ real switching). A diagnostic, not an input of the cost model.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import activity, synth
-from .registry import get_kind
 from .sta import input_bits
 
 FLOP = "DFFPOSX1"
@@ -140,20 +138,9 @@ def simulate_lanes(netlist, stream, lanes, warmup=0):
 
 def pe_stream(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
     """{PE input port bit: [0/1 per cycle]} of the bottom PE of the column run that
-    :func:`models.activity.unit_activity` measures (its steps repeated: it returns only rates)."""
-    pe_options = tuple(sorted(dict(pe_options).items()))
-    kind = get_kind(pe)
-    proto = kind.prototype(**dict(pe_options))
-    dataflow = kind.dataflows[0]
-    rows = 1 if dataflow == "os" else rows
-    block = rows * proto.k_per_step
-    k = activity._round_up(activity._round_up(max(128, block * folds), 128), block)
-    whole = math.lcm(128, block)
-    k = min(k, max(whole, activity.MINILM.hidden // whole * whole))
-    n = -(-folds // (k // block)) if dataflow == "ws" else folds
-    acts, weights, table = activity._codes(pe, pe_options, source, m, k, n)
-    tokens = activity._schedule(proto, acts, weights, rows, dataflow, m, folds)
-    ports = activity._simulate_pe(kind, pe_options, rows, dataflow, tokens, table)
+    :func:`models.activity.unit_activity` measures (:func:`models.activity.pe_ports`: its steps
+    repeated, as the RTL simulation saw them)."""
+    ports, _ = activity.pe_ports(pe, pe_options, source, m=m, folds=folds, rows=rows)
     stream = {}
     for port, (values, width) in ports.items():
         if port == "acc_out":              # an output: the simulation computes it
