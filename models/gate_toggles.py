@@ -7,7 +7,9 @@ on the same operand stream :func:`models.activity.unit_activity` measures (MiniL
 the kind's quantisers, the bottom PE of a weight-stationary column), every cell evaluated from its
 Liberty ``function`` and every ``DFFPOSX1`` loading its D on the clock edge, and counts each net's
 value changes per cycle. Zero delay: functional toggles only, no glitches (a lower bound of the
-real switching). A diagnostic, not an input of the cost model.
+real switching). Of the default cost model (``basis="sta"``) a diagnostic, not an input; its
+``basis="sim"`` characterises every primitive with :func:`simulate_lanes` (many independent
+random streams at once, bit-parallel: :mod:`models.characterise_sim`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-
-import numpy as np
 
 from . import activity, synth
 from .sta import input_bits
