@@ -38,7 +38,7 @@ def main(argv=None):
             netlist = r.netlist()
             toggles = gate_toggles.simulate(netlist, gate_toggles.pe_stream(name, key))
             act = unit_activity(name, "pe", key, "minilm").as_sta()
-            flops = [q for typ, conns in gate_toggles._instances(netlist) if typ == gate_toggles.FLOP
+            flops = [q for typ, conns in gate_toggles.instances(netlist) if typ == gate_toggles.FLOP
                      for q in [conns["Q"]]]
             sta_all = primitive_outputs.net_density(netlist, r.top, sorted(toggles), act)
             sta_flops = primitive_outputs.net_density(netlist, r.top, flops, act) if flops else 0.0

@@ -369,15 +369,11 @@ def _round_up(value, step):
     return -(-value // step) * step
 
 
-@functools.lru_cache(maxsize=64)
-def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
-    """Measured :class:`PortActivity` of one unit of PE kind ``pe`` (see the module docstring).
-
-    ``m`` tokens per fold, ``folds`` folds, ``rows`` PEs in the simulated column (ws). The
-    operand tensors are M = ``m`` x K x N with K = one K block per fold (at least one group of
-    128) and N = the folds' output columns."""
-    if unit not in UNITS:
-        raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+def operands(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
+    """(prototype, kind, dataflow, rows, acts, weights, table) of the run :func:`unit_activity`
+    measures: the operand tensors M = ``m`` x K x N with K = one K block per fold (at least one
+    group of 128) and N = the folds' output columns, ``rows`` PEs in the column (1 for an
+    output-stationary kind)."""
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     pe_options = tuple(sorted(dict(pe_options).items()))
@@ -397,18 +393,42 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
     k = min(k, max(whole, MINILM.hidden // whole * whole))
     n = -(-folds // (k // block)) if dataflow == "ws" else folds
     acts, weights, table = _codes(pe, pe_options, source, m, k, n)
+    return proto, kind, dataflow, rows, acts, weights, table
+
+
+def pe_ports(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
+    """({port: (value per cycle, width)}, operand data hash) of the bottom PE of the simulated
+    column (:func:`operands`): the streams :func:`unit_activity` measures for ``unit="pe"`` (and
+    :func:`models.gate_toggles.pe_stream` replays on the mapped netlist)."""
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    proto, kind, dataflow, rows, acts, weights, table = operands(pe, pe_options, source,
+                                                                 m=m, folds=folds, rows=rows)
+    tokens = _schedule(proto, acts, weights, rows, dataflow, m, folds)
+    ports = _simulate_pe(kind, pe_options, rows, dataflow, tokens, table)
+    return ports, codes_hash(acts, weights, table)
+
+
+@functools.lru_cache(maxsize=64)
+def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
+    """Measured :class:`PortActivity` of one unit of PE kind ``pe`` (see the module docstring).
+
+    ``m`` tokens per fold, ``folds`` folds, ``rows`` PEs in the simulated column (ws); the
+    operands as :func:`operands` makes them."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+    pe_options = tuple(sorted(dict(pe_options).items()))
     if unit == "pe":
-        tokens = _schedule(proto, acts, weights, rows, dataflow, m, folds)
-        ports = _simulate_pe(kind, pe_options, rows, dataflow, tokens, table)
+        ports, data_hash = pe_ports(pe, pe_options, source, m=m, folds=folds, rows=rows)
+        return _activity(pe, pe_options, unit, source, ports, data_hash)
+    proto, _, _, _, acts, weights, table = operands(pe, pe_options, source, m=m, folds=folds, rows=rows)
+    border = getattr(proto, unit)()
+    if border is None:
+        raise ValueError(f"PE kind {pe!r} has no {unit.replace('_', ' ')} unit")
+    width = len(facts_only(border).code)   # read for its code width only
+    if unit == "act_border":
+        lanes = _lanes(proto, acts, "act").T.reshape(-1)        # one row's lanes over tokens
+        values = [v for v in lanes for _ in range(proto.initiation_interval)]
     else:
-        border = getattr(proto, unit)()
-        if border is None:
-            raise ValueError(f"PE kind {pe!r} has no {unit.replace('_', ' ')} unit")
-        width = len(facts_only(border).code)   # read for its code width only
-        if unit == "act_border":
-            lanes = _lanes(proto, acts, "act").T.reshape(-1)        # one row's lanes over tokens
-            values = [v for v in lanes for _ in range(proto.initiation_interval)]
-        else:
-            values = list(_lanes(proto, weights.T, "weight").reshape(-1))   # column by column
-        ports = {"code": (values, width)}
+        values = list(_lanes(proto, weights.T, "weight").reshape(-1))   # column by column
+    ports = {"code": (values, width)}
     return _activity(pe, pe_options, unit, source, ports, codes_hash(acts, weights, table))

@@ -466,12 +466,15 @@ def _measure(point, tool, toggle, leak):
             "flops": r.flop_bits, "cells": sum(r.mapped_cells.values()), "cached": r.cached}
 
 
-def fit_family(family, points):
-    """Least-squares coefficients of area and energy over :data:`FIT_FEATURES` and the largest
-    relative error of the fit on its own points."""
+FIT_KEYS = ("area_um2", "energy_pj", "energy_sta_pj", "energy_sta_idle_pj")
+
+
+def fit_family(family, points, keys=FIT_KEYS):
+    """Least-squares coefficients of each of ``keys`` (default area and energies) over
+    :data:`FIT_FEATURES` and the largest relative error of the fit on its own points."""
     X = np.array([FIT_FEATURES[family](*p["widths"]) for p in points], dtype=float)
     out = {"features": FIT_FEATURES_TEXT[family], "points": len(points)}
-    for key in ("area_um2", "energy_pj", "energy_sta_pj", "energy_sta_idle_pj"):
+    for key in keys:
         y = np.array([p[key] for p in points])
         coef, *_ = np.linalg.lstsq(X, y, rcond=None)
         pred = X @ coef

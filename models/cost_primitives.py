@@ -43,9 +43,15 @@ import functools
 import math
 from typing import NamedTuple
 
-from . import characterise
+from . import characterise, primitive_energy_sim
 from .buffer_tree import BUFFER_CELL, tree_buffers
 from .tech import UnknownComponentError, value as tv
+
+
+#: where the primitives' energies come from: "sta" (the default) OpenSTA's propagated densities
+#: (:mod:`models.characterise`), "sim" zero-delay simulated toggles at OpenSTA's pricing
+#: (:mod:`models.characterise_sim`, :mod:`models.primitive_energy_sim`)
+BASES = ("sta", "sim")
 
 
 class Prim(NamedTuple):
@@ -70,8 +76,11 @@ def measured(name, widths):
 
 
 @functools.lru_cache(maxsize=4096)
-def primitive(name, *widths, activity=0.5):
-    """45 nm area, energy per use and flop count of one primitive (see the module docstring)."""
+def primitive(name, *widths, activity=0.5, basis="sta"):
+    """45 nm area, energy per use and flop count of one primitive (see the module docstring);
+    ``basis`` (:data:`BASES`) picks the energy table."""
+    if basis not in BASES:
+        raise ValueError(f"unknown energy basis {basis!r}; one of {', '.join(BASES)}")
     if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"primitive {name!r} widths must be positive integers, not {widths}")
     if name == "buftree" and len(widths) == 2:
@@ -89,7 +98,7 @@ def primitive(name, *widths, activity=0.5):
     else:
         area = characterise.fitted(table, name, widths, "area_um2")
         flops = widths[0] if name in ("reg", "reg_en") else 0
-    active, idle = sta_energy(name, *widths, activity=activity)
+    active, idle = (sta_energy if basis == "sta" else sim_energy)(name, *widths, activity=activity)
     # a fitted point's hot figure could fall below its idle one: no negative energy
     return Prim(area * tv("scale.area.180_to_45"), max(0.0, active - idle), flops, idle)
 
@@ -121,6 +130,16 @@ def sta_energy(name, *widths, activity=0.5):
     else:
         hot = characterise.fitted(table, name, widths, "energy_sta_pj")
         idle = characterise.fitted(table, name, widths, "energy_sta_idle_pj")
+    scale = tv("scale.energy.180_1v8_to_45_0v9")
+    return (idle + (hot - idle) * activity / characterise.STA_ACTIVITY) * scale, idle * scale
+
+
+@functools.lru_cache(maxsize=4096)
+def sim_energy(name, *widths, activity=0.5):
+    """:func:`sta_energy` on the simulated-toggle basis (:mod:`models.primitive_energy_sim`): the
+    same interpolation in the activity and the same scaling to 45 nm, the table's figures from
+    simulated toggles at OpenSTA 2.0.17's pricing."""
+    hot, idle = primitive_energy_sim.energies(name, widths)
     scale = tv("scale.energy.180_1v8_to_45_0v9")
     return (idle + (hot - idle) * activity / characterise.STA_ACTIVITY) * scale, idle * scale
 

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import characterise, sta, synth
+from .primitive_energy_sim import composition_table
 from .primitive_groups import GROUPS
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitive_duty_osu018.json"
@@ -110,19 +111,23 @@ def write_table(path=TABLE_PATH):
     return len(points)
 
 
-@functools.lru_cache(maxsize=1)
-def _table():
+@functools.lru_cache(maxsize=2)
+def _table(basis="sta"):
+    """The factors of ``basis``: this module's OpenSTA table, or the simulated-toggle one
+    (:mod:`models.duty_sim`)."""
+    if basis == "sim":
+        return composition_table()["factors"]
     if not TABLE_PATH.is_file():
         return {}
     return json.loads(TABLE_PATH.read_text())["factors"]
 
 
 @functools.lru_cache(maxsize=1024)
-def factors(family, widths):
+def factors(family, widths, basis="sta"):
     """{toggling group: {other group: factors at :data:`DUTIES`}} of ``family`` at ``widths``
-    (the nearest measured point's when not measured); None for a family outside
-    :data:`FAMILIES` or without a table."""
-    measured = _table().get(family)
+    (the nearest measured point's when not measured) on ``basis`` ("sta" / "sim"); None for a
+    family outside :data:`FAMILIES` or without a table."""
+    measured = _table(basis).get(family)
     if family not in FAMILIES or not measured:
         return None
     key = ",".join(map(str, widths))
@@ -134,7 +139,7 @@ def factors(family, widths):
     return measured[key]
 
 
-def idle_factor(family, widths, duties):
+def idle_factor(family, widths, duties, basis="sta"):
     """Factor on the table's idle energy of one part given its groups' mean duties (``duties``:
     {group: duty}; a group not named stays at the table's 0): the product of each group's
     measured idle factor, linear between :data:`DUTIES`. 1 for a family without a table."""
@@ -147,11 +152,11 @@ def idle_factor(family, widths, duties):
     return out
 
 
-def duty_factor(family, widths, group, duties):
+def duty_factor(family, widths, group, duties, basis="sta"):
     """Factor on group ``group``'s switching of one part given the other groups' mean duties
     (``duties``: {group: duty}; a group not named stays at 0.5): the product of each other
     group's measured factor, linear between :data:`DUTIES`. 1 for a family without a table."""
-    measured = factors(family, tuple(widths))
+    measured = factors(family, tuple(widths), basis)
     if measured is None:
         return 1.0
     out = 1.0
@@ -160,10 +165,10 @@ def duty_factor(family, widths, group, duties):
     return out
 
 
-def weighted(family, widths, activities, duties):
+def weighted(family, widths, activities, duties, basis="sta"):
     """``activities`` ({group: toggles}) each times its :func:`duty_factor` under ``duties``
     ({group: mean duty}): the toggles at duty 0.5 that switch the part as much."""
-    return {g: a * duty_factor(family, widths, g, duties) for g, a in activities.items()}
+    return {g: a * duty_factor(family, widths, g, duties, basis) for g, a in activities.items()}
 
 
 if __name__ == "__main__":

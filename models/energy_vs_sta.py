@@ -14,6 +14,8 @@ a register always enabled holds no feedback state). No factor is fitted on any d
 inputs are the primitive, group-share and duty tables and the measured toggle rates and duties.
 """
 
+import dataclasses
+
 import numpy as np
 
 from .cost_primitives import primitive
@@ -30,30 +32,35 @@ def data_activity(activity, initiation_interval):
     return min(1.0, float(np.mean(rates)) * initiation_interval) if rates else 0.0
 
 
-def pe_step_energy_pj(pe, pe_options=(), source="minilm"):
+def pe_step_energy_pj(pe, pe_options=(), source="minilm", basis="sta"):
     """(45 nm pJ per step, data-port toggles per step) of one PE of kind ``pe`` on ``source``
-    operands, each inventory part at its own measured activity."""
+    operands, each inventory part at its own measured activity; ``basis``: the primitive energy
+    table (:data:`models.cost_primitives.BASES`)."""
     parts = part_activity(pe, tuple(pe_options), source)
-    return step_energy_pj(get_kind(pe).prototype(**dict(pe_options)), parts), parts.data_activity
+    return step_energy_pj(get_kind(pe).prototype(**dict(pe_options)), parts, basis), parts.data_activity
 
 
-def step_energy_pj(proto, parts):
+def step_energy_pj(proto, parts, basis="sta"):
     """45 nm pJ per step of the PE ``proto`` with each inventory part at its activity in ``parts``
     (a :class:`models.part_activity.PartActivity`): the sum of :func:`step_energy_terms`."""
-    return sum(dynamic + idle for _, dynamic, idle in step_energy_terms(proto, parts))
+    return sum(dynamic + idle for _, dynamic, idle in step_energy_terms(proto, parts, basis))
 
 
-def step_energy_terms(proto, parts):
+def step_energy_terms(proto, parts, basis="sta"):
     """Per inventory part of the PE ``proto``: (primitive, dynamic pJ per step, idle pJ per step),
-    45 nm, each part at its activity in ``parts``. A "step" part acts once per step, a
-    "step_cycle" one every cycle of it; the idle energy (clock, leakage) is paid every cycle."""
+    45 nm, each part at its activity in ``parts`` and its energies on ``basis``. A "step" part
+    acts once per step, a "step_cycle" one every cycle of it; the idle energy (clock, leakage) is
+    paid every cycle."""
     ii = proto.initiation_interval
+    # the parts are composed with the basis's own group shares and duty factors
+    parts = dataclasses.replace(parts, basis=basis)
     terms = []
     for part in unit_items(proto):
         prim, widths, n, event = part
         drivers = getattr(part, "drivers", ())
         p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event, drivers,
-                                                                   getattr(part, "inputs", ())))
+                                                                   getattr(part, "inputs", ())),
+                      basis=basis)
         uses = ii if event == "step_cycle" else 1
         terms.append((prim, n * uses * p.energy_pj,
                       n * ii * p.idle_pj * parts.idle_factor(prim, widths, drivers)))

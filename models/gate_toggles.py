@@ -7,19 +7,18 @@ on the same operand stream :func:`models.activity.unit_activity` measures (MiniL
 the kind's quantisers, the bottom PE of a weight-stationary column), every cell evaluated from its
 Liberty ``function`` and every ``DFFPOSX1`` loading its D on the clock edge, and counts each net's
 value changes per cycle. Zero delay: functional toggles only, no glitches (a lower bound of the
-real switching). A diagnostic, not an input of the cost model.
+real switching). Of the default cost model (``basis="sta"``) a diagnostic, not an input; its
+``basis="sim"`` characterises every primitive with :func:`simulate_lanes` (many independent
+random streams at once, bit-parallel: :mod:`models.characterise_sim`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import re
-
-import numpy as np
+from dataclasses import dataclass
 
 from . import activity, synth
-from .registry import get_kind
 from .sta import input_bits
 
 FLOP = "DFFPOSX1"
@@ -40,22 +39,37 @@ def cell_functions():
     return funcs
 
 
-def _instances(netlist):
+def instances(netlist):
+    """(cell type, {pin: net}) of every cell instance in a Yosys-mapped netlist."""
     for typ, pins in re.findall(r"^\s*([A-Z]\w*)\s+\S+\s*\(([^;]*?)\);", netlist, re.M | re.S):
         yield typ, {p: s.replace(" ", "") for p, s in re.findall(r"\.(\w+)\(\s*([^)]*?)\s*\)", pins)}
 
 
-def simulate(netlist, stream):
-    """{net: value changes per cycle} of every net a cell drives in ``netlist`` (one mapped
-    module, flops ``DFFPOSX1`` on one clock, reset 0 unless streamed) over ``stream`` ({input port
-    bit: [0/1 per cycle]}, every list as long; bits not named stay 0). Flops start at 0."""
+def aliases(netlist):
+    """{net: the net it is assigned from} of a mapped netlist's ``assign`` statements."""
+    return {a.replace(" ", ""): b.replace(" ", "")
+            for a, b in re.findall(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", netlist, re.M)}
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A mapped netlist ready to evaluate: combinational cells in topological order (output net,
+    compiled Liberty function, {input pin: net}), flops (D net, Q net), the nets whose toggles are
+    counted (cell outputs, then flop outputs) and the input port bits."""
+    comb: tuple
+    flops: tuple
+    nets: tuple
+    bits: tuple
+
+
+def compile_netlist(netlist):
+    """:class:`Circuit` of ``netlist`` (one mapped module, flops ``DFFPOSX1`` on one clock)."""
     funcs = cell_functions()
-    alias = {a.replace(" ", ""): b.replace(" ", "")
-             for a, b in re.findall(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", netlist, re.M)}
+    alias = aliases(netlist)
     comb, flops = [], []
-    for typ, conns in _instances(netlist):
+    for typ, conns in instances(netlist):
         if typ == FLOP:
-            flops.append((conns["D"], conns["Q"]))
+            flops.append((alias.get(conns["D"], conns["D"]), conns["Q"]))
             continue
         if typ not in funcs:
             raise ValueError(f"no Liberty function for cell {typ}")
@@ -75,42 +89,58 @@ def simulate(netlist, stream):
                 continue
             stack.append((i, True))
             stack.extend((driver[s], False) for s in comb[i][2].values() if s in driver and driver[s] not in done)
-    cycles = len(next(iter(stream.values()))) if stream else 0
-    value = {"1'h0": 0, "1'h1": 1, **{q: 0 for _, q in flops}}
-    nets = [comb[i][0] for i in order] + [q for _, q in flops]
-    bits = input_bits(netlist)
-    changes, previous = np.zeros(len(nets)), None
+    comb = tuple(comb[i] for i in order)
+    return Circuit(comb, tuple(flops), tuple([c[0] for c in comb] + [q for _, q in flops]),
+                   tuple(input_bits(netlist)))
+
+
+def _changes(circuit, stream, cycles, lanes, warmup=0):
+    """Value changes of every net of ``circuit.nets`` summed over the cycle pairs after the first
+    ``warmup`` cycles and over ``lanes`` independent lanes (a value is a ``lanes``-bit vector,
+    bit l its value in lane l), and the number of cycle pairs counted."""
+    mask = (1 << lanes) - 1
+    value = {"1'h0": 0, "1'h1": mask, **{q: 0 for _, q in circuit.flops}}
+    changes, previous = [0] * len(circuit.nets), None
     for c in range(cycles):
-        for b in bits:
+        for b in circuit.bits:
             value[b] = stream[b][c] if b in stream else 0
-        for i in order:
-            out, code, pins = comb[i]
-            value[out] = eval(code, {}, {p: value.get(s, 0) for p, s in pins.items()}) & 1   # noqa: S307
-        now = np.array([value[n] for n in nets])
-        if previous is not None:
-            changes += now != previous
-        previous = now
+        for net, code, pins in circuit.comb:
+            value[net] = eval(code, {}, {p: value.get(s, 0) for p, s in pins.items()}) & mask   # noqa: S307
+        if c >= warmup:
+            now = [value[n] for n in circuit.nets]
+            if previous is not None:
+                changes = [t + (x ^ y).bit_count() for t, x, y in zip(changes, now, previous)]
+            previous = now
         # the clock edge: every flop loads at once (one flop's D may be another's Q)
-        value.update([(q, value.get(alias.get(d, d), 0)) for d, q in flops])
-    return dict(zip(nets, changes / max(1, cycles - 1)))
+        value.update([(q, value.get(d, 0)) for d, q in circuit.flops])
+    return changes, max(0, cycles - warmup - 1)
+
+
+def simulate(netlist, stream):
+    """{net: value changes per cycle} of every net a cell drives in ``netlist`` (one mapped
+    module, flops ``DFFPOSX1`` on one clock, reset 0 unless streamed) over ``stream`` ({input port
+    bit: [0/1 per cycle]}, every list as long; bits not named stay 0). Flops start at 0."""
+    return simulate_lanes(netlist, stream, 1)
+
+
+def simulate_lanes(netlist, stream, lanes, warmup=0):
+    """:func:`simulate` of ``lanes`` independent streams at once (bit-parallel: a net's value is a
+    ``lanes``-bit integer, bit l its value in lane l). ``stream``: {input port bit: [int per
+    cycle]}, bit l of each int the port bit's value in lane l. Returns {net: value changes per
+    cycle}, the mean over the lanes and over the cycle pairs after the first ``warmup`` cycles
+    (flops start at 0 in every lane: the warm-up lets them reach the stream's state); with
+    ``warmup`` 0, exactly the mean of :func:`simulate` over the lanes."""
+    circuit = compile_netlist(netlist)
+    cycles = len(next(iter(stream.values()))) if stream else 0
+    changes, pairs = _changes(circuit, stream, cycles, lanes, warmup)
+    return {n: c / (max(1, pairs) * lanes) for n, c in zip(circuit.nets, changes)}
 
 
 def pe_stream(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
     """{PE input port bit: [0/1 per cycle]} of the bottom PE of the column run that
-    :func:`models.activity.unit_activity` measures (its steps repeated: it returns only rates)."""
-    pe_options = tuple(sorted(dict(pe_options).items()))
-    kind = get_kind(pe)
-    proto = kind.prototype(**dict(pe_options))
-    dataflow = kind.dataflows[0]
-    rows = 1 if dataflow == "os" else rows
-    block = rows * proto.k_per_step
-    k = activity._round_up(activity._round_up(max(128, block * folds), 128), block)
-    whole = math.lcm(128, block)
-    k = min(k, max(whole, activity.MINILM.hidden // whole * whole))
-    n = -(-folds // (k // block)) if dataflow == "ws" else folds
-    acts, weights, table = activity._codes(pe, pe_options, source, m, k, n)
-    tokens = activity._schedule(proto, acts, weights, rows, dataflow, m, folds)
-    ports = activity._simulate_pe(kind, pe_options, rows, dataflow, tokens, table)
+    :func:`models.activity.unit_activity` measures (:func:`models.activity.pe_ports`: its steps
+    repeated, as the RTL simulation saw them)."""
+    ports, _ = activity.pe_ports(pe, pe_options, source, m=m, folds=folds, rows=rows)
     stream = {}
     for port, (values, width) in ports.items():
         if port == "acc_out":              # an output: the simulation computes it

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import graphlib
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,10 +146,9 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk"):
     net toggling ``toggles[net]`` times per cycle (input port bits and cell outputs; nets not named
     stay still). ``clock`` (the port on the flops' ``CLK``) toggles twice a cycle."""
     cells = _cells()
-    alias = {a.replace(" ", ""): b.replace(" ", "")
-             for a, b in re.findall(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", netlist, re.M)}
+    alias = gate_toggles.aliases(netlist)
     insts = []
-    for typ, conns in gate_toggles._instances(netlist):
+    for typ, conns in gate_toggles.instances(netlist):
         if typ not in cells:
             raise ValueError(f"no single-output Liberty cell {typ}")
         insts.append((typ, {p: alias.get(s, s) for p, s in conns.items()}))

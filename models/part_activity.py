@@ -89,7 +89,9 @@ class PartActivity:
     per cycle over its bits, bits), ...) for :data:`PORTS` present; ``ii``: the PE's initiation
     interval; provenance: ``source`` ("minilm" / "random"), ``data_hash`` of the operand codes,
     ``date`` of the measurement (ISO); ``duties``: ((port, mean fraction of cycles its bits are
-    1), ...) (empty: not measured, every port at the characterisation's 0.5)."""
+    1), ...) (empty: not measured, every port at the characterisation's 0.5); ``basis``: the
+    energy basis whose group shares and duty factors compose the parts ("sta" / "sim",
+    :data:`models.cost_primitives.BASES`; not stored: a property of the model, not the run)."""
     pe: str
     pe_options: tuple
     source: str
@@ -98,6 +100,7 @@ class PartActivity:
     data_hash: str
     date: str
     duties: tuple = ()
+    basis: str = "sta"
 
     def duty(self, port):
         """Mean duty of ``port``'s bits (0.5, the characterisation's, when not measured; 0 for
@@ -136,7 +139,7 @@ class PartActivity:
         parts, a family without measured duties, or duties not measured (the table's figure)."""
         if not self.duties or any(not isinstance(d, str) for d in drivers):
             return 1.0
-        return idle_factor(prim, widths, self.group_duties())
+        return idle_factor(prim, widths, self.group_duties(), self.basis)
 
     def item_activity(self, prim, widths, event="step", drivers=(), inputs=()):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
@@ -152,9 +155,9 @@ class PartActivity:
         if driven and not fed:
             # an AND-array's group switches with the other operands' bits that are 1, a register's
             # data with its enable's (models/duty.py)
-            driven = weighted(prim, widths, driven, self.group_duties())
+            driven = weighted(prim, widths, driven, self.group_duties(), self.basis)
         # the port groups hold only while the part's inputs are the ports themselves
-        a = effective_activity(prim, widths, driven) if driven and not fed else None
+        a = effective_activity(prim, widths, driven, self.basis) if driven and not fed else None
         if a is None:
             if prim in REGISTERS:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()

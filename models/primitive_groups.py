@@ -31,6 +31,7 @@ import math
 from pathlib import Path
 
 from . import characterise, sta, synth
+from .primitive_energy_sim import composition_table
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitive_groups_osu018.json"
 GENERATOR = 1
@@ -78,18 +79,22 @@ def write_table(path=TABLE_PATH):
     return len(points)
 
 
-@functools.lru_cache(maxsize=1)
-def _table():
+@functools.lru_cache(maxsize=2)
+def _table(basis="sta"):
+    """The shares of ``basis``: this module's OpenSTA table, or the simulated-toggle one
+    (:mod:`models.duty_sim`)."""
+    if basis == "sim":
+        return composition_table()["shares"]
     if not TABLE_PATH.is_file():
         return {}
     return json.loads(TABLE_PATH.read_text())["shares"]
 
 
 @functools.lru_cache(maxsize=1024)
-def shares(family, widths):
+def shares(family, widths, basis="sta"):
     """{group: share} of ``family`` at ``widths`` (the nearest measured point's when not
-    measured); None for a family without groups or without a table."""
-    measured = _table().get(family)
+    measured) on ``basis`` ("sta" / "sim"); None for a family without groups or without a table."""
+    measured = _table(basis).get(family)
     if family not in GROUPS or not measured:
         return None
     key = ",".join(map(str, widths))
@@ -102,10 +107,10 @@ def shares(family, widths):
     return dict(measured[min(measured, key=distance)])
 
 
-def effective_activity(family, widths, activities):
-    """Share-weighted mean of ``activities`` ({group: toggles}) of one part; None when the family
-    has no measured groups (the caller uses one activity for every input)."""
-    split = shares(family, tuple(widths))
+def effective_activity(family, widths, activities, basis="sta"):
+    """Share-weighted mean of ``activities`` ({group: toggles}) of one part on ``basis``; None when
+    the family has no measured groups (the caller uses one activity for every input)."""
+    split = shares(family, tuple(widths), basis)
     if split is None:
         return None
     return sum(share * activities[g] for g, share in split.items())
