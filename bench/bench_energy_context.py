@@ -27,7 +27,14 @@ widths in five contexts (combinational alone; registered; with an enable; with a
 both, the PE's own), synthesised by the same recipe, OpenSTA at the INT8 PE's measured port means
 (toggles and duty per port, ``valid`` always 1): the logic's energy (flops left out) per context.
 
+``--signals NAME ...`` (with one ``--kinds`` kind, its first variant): instead, OpenSTA's density
+in situ of the PE's named internal signals (the Verilog wires Amaranth names, kept through
+synthesis with a ``keep`` attribute, read through BUFX2 probes:
+:func:`models.primitive_outputs.net_density`), toggles per cycle, next to the model's input
+toggles per step of every inventory part (:meth:`models.part_activity.PartActivity.item_activity`).
+
     python bench/bench_energy_context.py [--kinds int8 ovp ...] [--mac-contexts]
+    python bench/bench_energy_context.py --kinds wfp16 --signals e_a0 shift0 step
 """
 
 import argparse
@@ -37,8 +44,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import energy_vs_sta, instance_power, part_activity, sta, synth  # noqa: E402
+from models import energy_vs_sta, instance_power, part_activity, primitive_outputs, sta, synth  # noqa: E402
 from models.activity import unit_activity  # noqa: E402
+from models.inventory import unit_items  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 from models.tech import value as tech_value  # noqa: E402
 
@@ -142,14 +150,56 @@ def mac_contexts():
         print(f"mac {widths}: " + ", ".join(figures), flush=True)
 
 
+def kept(text, signals):
+    """Verilog ``text`` with a ``keep`` attribute on the wires named ``signals`` (synthesis keeps
+    their nets and names)."""
+    for name in signals:
+        text, n = re.subn(rf"^(\s*)(wire|reg)(\s+\[\d+:\d+\])?\s+{re.escape(name)};",
+                          lambda m: f"{m[1]}(* keep *) {m[2]}{m[3] or ''} {name};", text, flags=re.M)
+        if n != 1:
+            raise ValueError(f"no signal {name!r} in the PE's Verilog")
+    return text
+
+
+def signal_densities(name, signals):
+    """Print OpenSTA's in-situ density of each of ``signals`` of kind ``name``'s first variant's
+    PE, then the model's input toggles per step of each inventory part."""
+    label, options = PE_KINDS[name].variants[0]
+    key = tuple(sorted(dict(options).items()))
+    text, top = synth.unit_verilog(name, "pe", key)
+    r = synth.synthesize_verilog(kept(text, signals), top)
+    netlist, act = r.netlist(), unit_activity(name, "pe", key, "minilm").as_sta()
+    print(f"{label}: {sum(r.mapped_cells.values())} cells with the signals kept "
+          f"({sum(synth.synthesize(name, unit='pe', pe_options=key).mapped_cells.values())} without)")
+    for signal in signals:
+        nets = sorted(set(re.findall(rf"\b{re.escape(signal)}\[\d+\]", netlist))) or [signal]
+        density = primitive_outputs.net_density(netlist, top, nets, act)
+        print(f"  {signal:20s} {len(nets):3d} bits  OpenSTA in situ {density:6.3f} toggles/cycle", flush=True)
+    parts = part_activity.part_activity(name, key, "minilm")
+    for part in unit_items(get_kind(name).prototype(**dict(options))):
+        if part[0] not in part_activity.REGISTERS:
+            a = parts.item_activity(part[0], part[1], part[3], getattr(part, "drivers", ()),
+                                    getattr(part, "inputs", ()))
+            print(f"  model {part[0]} {part[1][:3]}: inputs {a:.3f} toggles/step")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--signals", nargs="*", help="named internal signals of one kind's PE (see the docstring)")
     ap.add_argument("--mac-contexts", action="store_true",
                     help="the INT8 PE's MAC in five register contexts instead (see the docstring)")
     args = ap.parse_args(argv)
     if args.mac_contexts:
         mac_contexts()
+        return
+    if args.signals:
+        if len(args.kinds or ()) != 1 or args.kinds[0] not in PE_KINDS:
+            ap.error("--signals takes exactly one registered PE kind in --kinds")
+        try:
+            signal_densities(args.kinds[0], args.signals)
+        except ValueError as e:
+            ap.error(str(e))
         return
     unknown = sorted(set(args.kinds or ()) - set(PE_KINDS))
     if unknown:
