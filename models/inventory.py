@@ -32,7 +32,9 @@ enter it and the parts whose outputs enter it; a shifter's amount (``sh=``), a m
 (``sel=``) and a conditional negation's sign (``s=``) are named singly when another signal drives
 them; a one-gate signal the inventory does not count (two signs' XOR, a hidden bit's zero test
 inside a significand) is named by the ports it reads, or not at all when the bits it joins
-already are; a multiplier fed by ports alone names them. Registers name nothing: their D is
+already are; a multiplier fed by ports alone names them; a lookup's output bits that are its
+code's bits wired through (no cell) enter the next part as the port's bits, so a part fed by a
+decoded exponent names the port as well as the decode's table (:func:`exponent_decode_sources`). Registers name nothing: their D is
 measured at ``acc_out`` itself (:mod:`models.part_activity`). The bit-serial PEs
 (:func:`bitserial_pe_items`, :func:`_term_step_items`) do not follow it yet.
 """
