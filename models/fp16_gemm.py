@@ -38,7 +38,7 @@ import numpy as np
 from hw.fp32_add import (ADD_FRAME, EXP_DIFF_BITS, FP32_WIDTH, FRAME_SHIFT_BITS, SIG32_BITS,
                          WIDE_EXP_BITS)
 from hw.pe_fp16 import ACC_WIDTH, FP16_EXP_BITS, FP16_MAX_CODE_EXP, FP16_MAX_NORMAL, SIG_BITS
-from .inventory import driven, exponent_decode_items
+from .inventory import driven, exponent_decode_items, exponent_decode_sources
 
 FP16_INF_EXPONENT = FP16_MAX_CODE_EXP + 1     # exponent field 31: infinities and NaNs
 
@@ -172,7 +172,8 @@ def fp16_pe_items(pe, weight="weight"):
     up: GOBO's centroid select)."""
     decode = [driven(t, "act", weight) for t in exponent_decode_items(FP16_EXP_BITS, 2, "step")]
     product = driven(("mult", (SIG_BITS, SIG_BITS), 1, "step"), "act", weight)
-    esum = driven(("add", (FP16_EXP_BITS + 1,), 1, "step"), *decode)
+    esum = driven(("add", (FP16_EXP_BITS + 1,), 1, "step"),
+                  *exponent_decode_sources(decode, FP16_EXP_BITS, "act", weight))
     lz = driven(("lead1", (SIG32_BITS,), 1, "step"), product)
     norm = driven(("shift", (SIG32_BITS, FRAME_SHIFT_BITS), 1, "step"), product, sh=lz)
     exp = driven(("add", (WIDE_EXP_BITS,), 1, "step"), esum, lz)

@@ -297,7 +297,8 @@ def fp8_pe_items(pe, acc_in_bits=None):
     # the shifted product meets acc_in, negated by the signs
     decode = [driven(t, "act", "weight") for t in inventory.exponent_decode_items(E, 2, "step")]
     product = driven(("mult", (M + 1, M + 1), 1, "step"), "act", "weight")
-    shift = driven(("add", (E + 1,), 1, "step"), *(decode or ("act", "weight")))
+    shift = driven(("add", (E + 1,), 1, "step"),
+                   *inventory.exponent_decode_sources(decode, E, "act", "weight"))
     aligned = driven(("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"), product, sh=shift)
     return [*decode, product, shift, aligned,
             *signed_accumulate_items(P, out, acc_in_bits, aligned), ("reg_en", (out,), 1, "step")]

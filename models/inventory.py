@@ -32,7 +32,9 @@ enter it and the parts whose outputs enter it; a shifter's amount (``sh=``), a m
 (``sel=``) and a conditional negation's sign (``s=``) are named singly when another signal drives
 them; a one-gate signal the inventory does not count (two signs' XOR, a hidden bit's zero test
 inside a significand) is named by the ports it reads, or not at all when the bits it joins
-already are; a multiplier fed by ports alone names them. Registers name nothing: their D is
+already are; a multiplier fed by ports alone names them; a lookup's output bits that are its
+code's bits wired through (no cell) enter the next part as the port's bits, so a part fed by a
+decoded exponent names the port as well as the decode's table (:func:`exponent_decode_sources`). Registers name nothing: their D is
 measured at ``acc_out`` itself (:mod:`models.part_activity`). The bit-serial PEs
 (:func:`bitserial_pe_items`, :func:`_term_step_items`) do not follow it yet.
 """
@@ -127,17 +129,15 @@ def _sum_bits(acc_width, term_bits, acc_in_bits):
 sum_bits = _sum_bits
 
 
-def table_items(words, width, count, event):
-    """A constant lookup (``words[code]`` for every code of its input, ``width``-bit words, a
-    ``Switch`` over the code) as synthesis builds it: output bits that are constant, equal one
-    code bit or its complement (wiring, an inverter) or repeat another bit (or its complement)
-    are dropped; the rest is one ``table`` primitive, characterised at exactly those contents
-    (structured decode tables are far smaller than random ones)."""
+def _table_columns(words, width):
+    """(kept, wired) output columns of a constant lookup as synthesis builds it (see
+    :func:`table_items`): ``kept`` the columns a table computes, ``wired`` those that equal one
+    code bit or its complement (wiring, an inverter); constant and repeated columns are in neither."""
     n = len(words)
     k = _bits_for(max(n, 2))
     if n != 1 << k:
         raise ValueError(f"a lookup lists every code of its input: {n} words")
-    kept, seen = [], set()
+    kept, wired, seen = [], [], set()
     for b in range(width):
         column = tuple((w >> b) & 1 for w in words)
         flipped = tuple(1 - x for x in column)
@@ -146,12 +146,28 @@ def table_items(words, width, count, event):
         seen.add(column)
         if any(all(column[c] == ((c >> i) & 1) ^ inv for c in range(n))
                for i in range(k) for inv in (0, 1)):
-            continue                # a code bit or its inverse
-        kept.append(column)
+            wired.append(column)    # a code bit or its inverse
+        else:
+            kept.append(column)
+    return kept, wired
+
+
+def table_items(words, width, count, event):
+    """A constant lookup (``words[code]`` for every code of its input, ``width``-bit words, a
+    ``Switch`` over the code) as synthesis builds it: output bits that are constant, equal one
+    code bit or its complement (wiring, an inverter) or repeat another bit (or its complement)
+    are dropped; the rest is one ``table`` primitive, characterised at exactly those contents
+    (structured decode tables are far smaller than random ones)."""
+    kept, _ = _table_columns(words, width)
     if not kept:
         return []
+    k = _bits_for(max(len(words), 2))
     content = sum(bit << (c * len(kept) + j) for j, col in enumerate(kept) for c, bit in enumerate(col))
     return [("table", (k, len(kept), content), count, event)]
+
+
+def _exponent_words(ebits, offset):
+    return [(ef != 0) | (max(ef, 1) + offset) << 1 for ef in range(1 << ebits)]
 
 
 def exponent_decode_items(ebits, count, event, offset=0):
@@ -159,8 +175,18 @@ def exponent_decode_items(ebits, count, event, offset=0):
     ``normal = ef != 0`` and the exponent ``max(ef, 1) + offset`` are a constant function of the
     ``ebits``-bit field, which Yosys folds to a small table (:func:`table_items`: the exponent's
     bits that equal field bits are wiring), not a compare, an add and a select."""
-    words = [(ef != 0) | (max(ef, 1) + offset) << 1 for ef in range(1 << ebits)]
-    return table_items(words, ebits + 1, count, event)
+    return table_items(_exponent_words(ebits, offset), ebits + 1, count, event)
+
+
+def exponent_decode_sources(decode, ebits, *ports, offset=0):
+    """What drives a part fed by a decoded exponent (``decode``: the parts
+    :func:`exponent_decode_items` gave for the same ``ebits`` and ``offset``, already
+    :func:`driven`): the decode's table and, when some of the exponent's bits are the field's own
+    bits wired through (no gate: synthesis keeps none for them, e.g. ``max(ef, 1)``'s upper bits),
+    the ``ports`` that carry the field, whose bits then enter the part directly; only the ports
+    when there is no table."""
+    _, wired = _table_columns(_exponent_words(ebits, offset), ebits + 1)
+    return (*decode, *ports) if wired or not decode else tuple(decode)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +420,7 @@ def bitserial_fp16_pe_items(pe, os_slot=False):
     index = steps[0] if steps else "weight"
     decode = [driven(t, "act") for t in exponent_decode_items(FP16_EXP_BITS, VEC, cyc)]
     term = part("mux", (max(T, 2), TERM_WIDTH), VEC, "weight", sel=index)
-    exp = part("add", (P,), VEC, *decode, term)
+    exp = part("add", (P,), VEC, *exponent_decode_sources(decode, FP16_EXP_BITS, "act"), term)
     v = part("mux", (2, P), VEC, exp, sel=term)
     compare = part("lt", (P,), VEC - 1, v)
     top = part("mux", (2, P), VEC - 1, v, sel=compare)

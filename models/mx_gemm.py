@@ -67,7 +67,7 @@ from hw.fp32_add import FP32_EXP_BITS, FP32_MAX_EXP, FP32_WIDTH, SIG32_BITS
 from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_EXP_BITS,
                       E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
-from .inventory import driven, exponent_decode_items
+from .inventory import driven, exponent_decode_items, exponent_decode_sources
 from .quant.mx import quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -477,7 +477,8 @@ def mx_pe_items(pe):
         # are constant: shiftn, not a full-width barrel shifter) and negated by the signs (cneg)
         decode = [driven(t, "act", "weight") for t in exponent_decode_items(f.ebits, 2 * B, "step", offset=-1)]
         product = driven(("mult", (f.sig_bits, f.sig_bits), B, "step"), "act", "weight")
-        shift = driven(("add", (shift_bits,), B, "step"), *(decode or ("act", "weight")))
+        shift = driven(("add", (shift_bits,), B, "step"),
+                       *exponent_decode_sources(decode, f.ebits, "act", "weight", offset=-1))
         aligned = driven(("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
                          product, sh=shift)
         lane = decode + [product, shift, aligned,
@@ -501,7 +502,9 @@ def mx_pe_items(pe):
         # function of its exponent field: a table, as the elements' decode
         decode = [driven(t, "act", "weight") for t in
                   exponent_decode_items(SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, 2, "step", offset=-1)]
-        x = driven(("add", (SCALE_BITS + 1,), 1, "step"), *(decode or ("act", "weight")))
+        x = driven(("add", (SCALE_BITS + 1,), 1, "step"),
+                   *exponent_decode_sources(decode, SCALE_BITS - 1 - E4M3_SCALE_MAN_BITS, "act", "weight",
+                                            offset=-1))
         scale_product = driven(("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
                                "act", "weight")
         t = driven(("mult", (f.sum_bits, extra_bits), 1, "step"), total, scale_product)

@@ -274,7 +274,8 @@ def wfp16_pe_items(pe, acc_in_bits=None):
     decode = [driven(t, "act") for t in inventory.exponent_decode_items(FP16_EXP_BITS, n, "step")]
     product = driven(("usmult", (SIG_BITS, fmt.int_width), n, "step"), "act", "weight")
     signed_ = driven(("cneg", (B, B + 1), n, "step"), x=product, s="act")
-    shift = driven(("add", (shift_bits,), n, "step"), *(decode or ["act"]), "weight")
+    shift = driven(("add", (shift_bits,), n, "step"),
+                   *inventory.exponent_decode_sources(decode, FP16_EXP_BITS, "act"), "weight")
     term = driven(("shiftn", (B + 1, shift_bits, P + 1), n, "step"), signed_, sh=shift)
     items = decode + [product, signed_, shift, term]
     if n > 1:

@@ -3,6 +3,8 @@ by one rule read from the hardware file: one test per kind pins its chain agains
 structure (which signal feeds which), and one checks the rule holds for every registered variant.
 Widths come from the PEs' properties and hardware constants, never retyped."""
 
+import re
+
 import pytest
 
 from hw.accelerator import IncompatibleOptions
@@ -12,17 +14,19 @@ from hw.ovp_decoder import get_mode
 from hw.pe_fp16 import SIG_BITS
 from hw.pe_gobo import CENTROIDS
 from hw.pe_mx import SCALE_BITS
-from models import part_activity
+from models import part_activity, synth
 from models.ant_gemm import ant_pe_items
 from models.bitfusion_gemm import bitfusion_pe_items
 from models.design import DesignConfig
 from models.fp8_gemm import fp8_pe_items
-from models.inventory import (bitserial_pe_items, design_items, int8_pe_items, ovp_pe_items, shiftadd_pe_items,
+from models.inventory import (bitserial_pe_items, design_items, driven, exponent_decode_items,
+                              exponent_decode_sources, int8_pe_items, ovp_pe_items, shiftadd_pe_items,
                               unit_items)
 from models.lmul_gemm import lmul_pe_items
 from models.mx_gemm import conversion_paths
 from models.registry import PE_KINDS, get_kind
 from models.wfp16_gemm import wfp16_pe_items
+from tools import require_synthesis
 
 #: kinds whose inventories do not name their chains yet
 PENDING = ()
@@ -127,7 +131,8 @@ def test_shiftadd_chain(weight_bits):
 
 @pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
 def test_fp8_chain(fmt):
-    """man_p = man_a * man_w; shift = e_a + e_w - 2 (from the decodes); man_p << shift; acc_in
+    """man_p = man_a * man_w; shift = e_a + e_w - 2 (from the decodes: their tables and the
+    exponent fields' bits that ``max(e, 1)`` passes through as wires); man_p << shift; acc_in
     +- it by the signs (row 0: the negation alone)."""
     pe = get_kind("fp8").prototype(format=fmt)
     parts = fp8_pe_items(pe)
@@ -136,7 +141,7 @@ def test_fp8_chain(fmt):
     mult = next(p for p in parts if p[0] == "mult")
     assert _fed(mult) == ({"act", "weight"}, {})
     add = next(p for p in parts if p[0] == "add")
-    assert _fed(add) == (tables, {})
+    assert _fed(add) == (tables | {"act", "weight"}, {})
     shift = next(p for p in parts if p[0] == "shiftn")
     assert _fed(shift) == ({_label(mult)}, {"sh": _label(add)})
     assert _fed(next(p for p in parts if p[0] == "cnegadd")) == ({"act", "weight"}, {"x": _label(shift), "c": "acc_in"})
@@ -215,8 +220,9 @@ def test_gobo_chain():
 @pytest.mark.parametrize("weight_format", ["int4", "ovp4"])
 def test_wfp16_chain(weight_format):
     """Per element: product = man * i (act's significand, weight's integer), negated by act's
-    sign; shift = e_a - 1 + e_w (act's decode, weight's field); term = signed << shift; the
-    terms' sum; acc_in + it."""
+    sign; shift = e_a - 1 + e_w (act's decode: its table and the exponent field's bits that
+    ``max(e, 1)`` passes through as wires; weight's field); term = signed << shift; the terms'
+    sum; acc_in + it."""
     pe = get_kind("wfp16").prototype(weight_format=weight_format)
     parts = wfp16_pe_items(pe)
     product = next(p for p in parts if p[0] == "usmult")
@@ -225,7 +231,7 @@ def test_wfp16_chain(weight_format):
     term = next(p for p in parts if p[0] == "shiftn")
     assert _fed(product) == ({"act", "weight"}, {})
     assert _fed(neg) == (set(), {"x": _label(product), "s": "act"})
-    assert _fed(shift) == ({*(_label(p) for p in parts if p[0] == "table"), "weight"}, {})
+    assert _fed(shift) == ({*(_label(p) for p in parts if p[0] == "table"), "act", "weight"}, {})
     assert _fed(term) == ({_label(neg)}, {"sh": _label(shift)})
     total = parts[-2]
     assert total.drivers[-1] == "acc_in"
@@ -307,3 +313,26 @@ def test_bitserial_chain(acc_in_bits):
         assert base[0] == "mux" and base.drivers == ("acc_in", acc)
     os_parts = bitserial_pe_items(pe, os_slot=True)
     assert os_parts[3][0] == "scnegadd" and os_parts[3].drivers[1] is os_parts[4]
+
+
+@pytest.mark.parametrize("ebits, offset", [(5, 0), (4, 0), (5, -1), (2, -1)])
+def test_decoded_exponent_names_the_field_bits_it_wires(ebits, offset):
+    """``normal = e != 0`` and ``max(e, 1) + offset`` as synthesis maps them: with offset 0 the
+    upper exponent bits are the field's own bits (wires in the netlist, no cell), so a part fed
+    by the decoded exponent is fed by the field's port as well as by the table; with offset -1
+    every exponent bit is computed (the table alone). Checked against the mapped netlist."""
+    require_synthesis()
+    width = ebits + 1
+    words = [(e != 0) | (max(e, 1) + offset) << 1 for e in range(1 << ebits)]
+    cases = "".join(f"      {ebits}'d{e}: y = {width}'d{w % (1 << width)};\n" for e, w in enumerate(words))
+    text = (f"module dec(input [{ebits - 1}:0] e, output reg [{width - 1}:0] y);\n  always @* begin\n"
+            f"    case (e)\n{cases}      default: y = 0;\n    endcase\n  end\nendmodule\n")
+    netlist = synth.synthesize_verilog(text, "dec").netlist()
+    wired = set()     # output bits the netlist assigns straight from field bits
+    for hi, lo in re.findall(r"assign\s+y\[(\d+)(?::(\d+))?\]\s*=\s*e\[[\d:]+\]\s*;", netlist):
+        wired |= set(range(int(lo or hi), int(hi) + 1))
+    decode = [driven(t, "act") for t in exponent_decode_items(ebits, 1, "step", offset=offset)]
+    sources = exponent_decode_sources(decode, ebits, "act", offset=offset)
+    assert ("act" in sources) == bool(wired)
+    assert (len(wired) == ebits - 1) if offset == 0 else not wired
+    assert all(any(s is d for s in sources) for d in decode)
