@@ -30,11 +30,12 @@ the same codes and extra operand:
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
-  those float32 operations, in place (no float64 products, no temporaries). ``gobo``'s array is
-  the same steps with each weight its centroid's FP16 value and an outlier-flagged weight 0
-  (adding a product ``+-0`` leaves an accumulator that is never ``-0`` unchanged, as the golden's
-  skipped step does); the outliers are then added by the golden's own step 5
-  (:func:`models.gobo_gemm.add_outliers`, one float32 addition per outlier and row).
+  those float32 operations in a compiled loop (:mod:`models.fast_seq`: K in order, no fastmath).
+  ``gobo``'s array is the same steps with each weight its centroid's FP16 value and an
+  outlier-flagged weight 0 (adding a product ``+-0`` leaves an accumulator that is never ``-0``
+  unchanged, as the golden's skipped step does); the outliers are then added as the golden's
+  step 5 adds them (:func:`models.fast_seq.add_outliers`: per column in increasing k, one
+  float32 addition per outlier and row).
 * ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits) are two float64 GEMMs of the FP16
   activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
   assembled modulo ``2**64`` in uint64 for the 60- and 64-bit accumulators (the golden's wraps
@@ -75,8 +76,8 @@ from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from .gobo_gemm import (DEFAULT_DICTIONARY, add_outliers as add_gobo_outliers,
-                        check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
+from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
+from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
 from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
@@ -530,20 +531,10 @@ def fp16_weight_values(weights, pe):
     return decode_fp16(weights, "weight").astype(np.float32)
 
 
-def fp32_steps(a, w):
-    """``acc = fl32(acc + a[:, k] * w[k])`` for k in order from +0, float32 operands (M x K, K x N)
-    whose float32 products are exact, in place; the FP32 words as int64."""
-    acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
-    product = np.empty_like(acc)
-    for k in range(a.shape[1]):
-        np.multiply(a[:, k, None], w[None, k, :], out=product)
-        np.add(acc, product, out=acc)
-    return acc.view(np.int32).astype(np.int64)
-
-
 def fp16_fast(acts, values, pe, extra=None):
-    """The FP16 golden's float32 steps in place: ``acc = fl32(acc + a[:, k] * w[k])``, k in order
-    from +0 (the float32 product of FP16 values is exact, as the golden's float64 one)."""
+    """The FP16 golden's float32 steps: ``acc = fl32(acc + a[:, k] * w[k])``, k in order from +0
+    (the float32 product of FP16 values is exact, as the golden's float64 one), in the compiled
+    loop :func:`models.fast_seq.fp32_steps`."""
     return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), values)
 
 
@@ -561,12 +552,14 @@ def gobo_fast(acts, prepared, pe, extra=None):
     index, outlier = prepared
     table = DEFAULT_DICTIONARY if extra is None else extra
     w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
-    raw = fp32_steps(decode_fp16(acts, "activation").astype(np.float32), w)
+    a = decode_fp16(acts, "activation").astype(np.float32)
+    raw = fp32_steps(a, w)
     if not table.outliers:
         return raw
-    # step 5 is the golden's own function (one float32 add per outlier and row, few outliers)
+    # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
     check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
-    return add_gobo_outliers(raw, acts, table.outlier_lists)
+    o = table.outlier_lists
+    return add_seq_outliers(raw, a, o["k"], o["n"], decode_fp16(o["value"], "outlier").astype(np.float32))
 
 
 def wfp16_weight_values(weights, pe):
