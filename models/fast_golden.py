@@ -36,8 +36,9 @@ the same codes and extra operand:
   unchanged, as the golden's skipped step does); the outliers are then added as the golden's
   step 5 adds them (:func:`models.fast_seq.add_outliers`: per column in increasing k, one
   float32 addition per outlier and row).
-* ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits) are two float64 GEMMs of the FP16
-  activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
+* ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits): when ``max|a| * max|w| * K`` is below
+  ``2**62`` (real activations), one :func:`exact_matmul` (int64, then wrapped as the golden
+  wraps); otherwise two float64 GEMMs of the FP16 activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
   assembled modulo ``2**64`` in uint64 for the 60- and 64-bit accumulators (the golden's wraps
   are reductions modulo ``2**acc_width``, which divides ``2**64``), as Python ints from the limbs
   for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
@@ -598,12 +599,18 @@ def wfp16_fast(acts, values, pe, extra=None):
             raise ValueError(f"scale codes are {codes.shape}, the GEMM has {groups_of(k, pe.group_size)} "
                              f"groups of {pe.group_size} (K = {k}) x {n} columns")
         w = w * np.repeat(codes, pe.group_size, axis=0)[:k]
+    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
+    if bound < 1 << 62:
+        # real activations are far below FP16's range: the exact sum fits int64, one (K-blocked)
+        # exact_matmul instead of two for the halves; below 2**62 <= 2**(acc - 1) no wrap for
+        # acc > 64 (Python ints, as the golden returns them)
+        exact = exact_matmul(a, w)
+        return wrap_signed(exact, acc) if acc <= 64 else exact.astype(object)
     hi, lo = _split_sums(a, w)
     if acc <= 64:
         v = (hi.view(np.uint64) << np.uint64(WFP16_SPLIT)) + lo.view(np.uint64)
         return wrap_signed(v.view(np.int64), acc)
     exact = limbs_to_int(hi, lo, WFP16_SPLIT)
-    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
     # below 2**(acc - 1) in magnitude the wrap is the identity
     return exact if bound < 1 << (acc - 1) else wrap_wide(exact, acc)
 
