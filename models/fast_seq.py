@@ -44,7 +44,9 @@ extreme and real operands) and to a numpy step-by-step float32 loop on inputs th
 
 from __future__ import annotations
 
-import numba
+import functools
+from types import SimpleNamespace
+
 import numpy as np
 
 #: output columns per tile: a tile of a row's accumulators (1 KiB) stays in L1 while the K steps
@@ -54,10 +56,9 @@ TILE_N = 256
 ROWS = 4
 
 
-@numba.njit(cache=True, nogil=True)
 def _steps(a, w, acc):
     """``acc[m, n] = fl32(acc[m, n] + a[m, k] * w[k, n])`` for k ascending, per output, in place
-    (float32, C-contiguous; ``acc`` holds the start values)."""
+    (float32, C-contiguous; ``acc`` holds the start values). Compiled by :func:`_compiled`."""
     m_total, k_total = a.shape
     n_total = w.shape[1]
     # the innermost loops run over a 0-based slice (range(len(...))): the form LLVM vectorises
@@ -89,7 +90,6 @@ def _steps(a, w, acc):
             m += 1
 
 
-@numba.njit(cache=True, nogil=True)
 def _outlier_steps(acc, a, ks, ns, values):
     """``acc[m, ns[i]] = fl32(acc[m, ns[i]] + a[m, ks[i]] * values[i])`` for i in order, every row
     (float32 ``acc``, ``a`` and ``values``; the caller orders i by (n, k)). Row by row (a row's
@@ -114,7 +114,7 @@ def fp32_steps(a, w):
     if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
         raise ValueError(f"shapes do not chain: {a.shape} @ {w.shape}")
     acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
-    _steps(a, w, acc)
+    _compiled().steps(a, w, acc)
     return acc.view(np.int32).astype(np.int64)
 
 
@@ -126,7 +126,7 @@ def add_outliers(raw, a, ks, ns, values):
     acc = np.ascontiguousarray(np.asarray(raw, dtype=np.int64).astype(np.uint32).view(np.float32))
     ks, ns = np.asarray(ks, dtype=np.int64), np.asarray(ns, dtype=np.int64)
     order = np.lexsort((ks, ns))                    # per column, increasing k (the golden's order)
-    _outlier_steps(acc, _float32(a, "activations"), ks[order], ns[order],
+    _compiled().outlier_steps(acc, _float32(a, "activations"), ks[order], ns[order],
                    _float32(np.asarray(values)[order], "outlier values"))
     return acc.view(np.int32).astype(np.int64)
 
@@ -136,7 +136,6 @@ def add_outliers(raw, a, ks, ns, values):
 # every weight of a tensor), the same float64 operations per value as the numpy loop it replaced
 
 
-@numba.njit(cache=True, nogil=True)
 def _nearest(values, centroids, index):
     for i in range(len(values)):
         v = values[i]
@@ -160,5 +159,16 @@ def nearest_centroid(values, centroids):
     if centroids.ndim != 1 or len(centroids) == 0:
         raise ValueError(f"centroids must be a non-empty 1-D array, not shape {centroids.shape}")
     index = np.empty(values.size, dtype=np.intp)
-    _nearest(np.ascontiguousarray(values).ravel(), centroids, index)
+    _compiled().nearest(np.ascontiguousarray(values).ravel(), centroids, index)
     return index.reshape(values.shape)
+
+
+@functools.cache
+def _compiled():
+    """The kernels compiled by numba (no ``fastmath``: IEEE semantics, see the module docstring),
+    or loaded from numba's on-disk cache (``cache=True``). Deferred on purpose: numba takes about
+    0.5 s to import, and every CLI command imports this module (through the registry's GOBO
+    quantiser and the report); only a call needs it."""
+    import numba
+    jit = numba.njit(cache=True, nogil=True)
+    return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps), nearest=jit(_nearest))
