@@ -576,19 +576,14 @@ def _split_sums(a, w):
     return exact_matmul(hi, w), exact_matmul(lo, w)
 
 
-def wfp16_fast(acts, values, pe, extra=None):
-    """The wfp16 golden's raw output. With groups (int4 / int8 weights only: ``acc_width`` 60 / 64), ``sum_g wrap(wrap(S_g) * c_g)`` (all wraps to
-    ``acc_width`` <= 64) is ``sum_g S_g * c_g`` modulo ``2**acc_width`` (wrapping is a ring
-    homomorphism): one GEMM of the activations with each weight times its group's code. Up to
-    64 bits the exact sum is needed only modulo ``2**64`` (uint64 arithmetic wraps by
-    definition), then wrapped as the golden wraps; wider (ovp4: 65 bits) the exact limbs are
-    assembled as Python ints, as the golden returns them."""
+def _wfp16_operands(acts, values, pe, extra):
+    """(activation operand, weight operand with the group codes folded in, bound of ``|a @ w|``)
+    for :func:`wfp16_fast` and :func:`wfp16_float`."""
     a = wfp16_activation_operand(acts)
     w = np.asarray(values, dtype=np.int64)
     k, n = w.shape
     if a.ndim != 2 or a.shape[1] != k:
         raise ValueError(f"shapes do not chain: acts {a.shape} @ weights {w.shape}")
-    acc = pe.acc_width
     if pe.group_size is None:
         if extra is not None:
             raise ValueError("the per-channel wfp16 design (group_size None) takes no parameters")
@@ -599,7 +594,18 @@ def wfp16_fast(acts, values, pe, extra=None):
             raise ValueError(f"scale codes are {codes.shape}, the GEMM has {groups_of(k, pe.group_size)} "
                              f"groups of {pe.group_size} (K = {k}) x {n} columns")
         w = w * np.repeat(codes, pe.group_size, axis=0)[:k]
-    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
+    return a, w, int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
+
+
+def wfp16_fast(acts, values, pe, extra=None):
+    """The wfp16 golden's raw output. With groups (int4 / int8 weights only: ``acc_width`` 60 / 64), ``sum_g wrap(wrap(S_g) * c_g)`` (all wraps to
+    ``acc_width`` <= 64) is ``sum_g S_g * c_g`` modulo ``2**acc_width`` (wrapping is a ring
+    homomorphism): one GEMM of the activations with each weight times its group's code. Up to
+    64 bits the exact sum is needed only modulo ``2**64`` (uint64 arithmetic wraps by
+    definition), then wrapped as the golden wraps; wider (ovp4: 65 bits) the exact limbs are
+    assembled as Python ints, as the golden returns them."""
+    a, w, bound = _wfp16_operands(acts, values, pe, extra)
+    acc = pe.acc_width
     if bound < 1 << 62:
         # real activations are far below FP16's range: the exact sum fits int64, one (K-blocked)
         # exact_matmul instead of two for the halves; below 2**62 <= 2**(acc - 1) no wrap for
@@ -613,6 +619,17 @@ def wfp16_fast(acts, values, pe, extra=None):
     exact = limbs_to_int(hi, lo, WFP16_SPLIT)
     # below 2**(acc - 1) in magnitude the wrap is the identity
     return exact if bound < 1 << (acc - 1) else wrap_wide(exact, acc)
+
+
+def wfp16_float(acts, values, pe, extra=None):
+    """:func:`wfp16_fast`'s raw output as float64 (rounded to nearest, ties to even, as
+    ``wfp16_dequantise`` rounds the golden's Python ints) for the 65-bit (ovp4) accumulator when
+    the exact sums fit int64 (below ``2**62``: no wrap); None otherwise, and for ``acc_width``
+    <= 64, whose int64 output needs no Python ints."""
+    if pe.acc_width <= 64:
+        return None
+    a, w, bound = _wfp16_operands(acts, values, pe, extra)
+    return exact_matmul(a, w).astype(np.float64) if bound < 1 << 62 else None
 
 
 def mx_weight_lanes(weights, pe):
@@ -795,7 +812,7 @@ def has_fast_path(kind):
 #: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
 #: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
 #: shown exact (then the raw output is computed)
-FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float}
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):
