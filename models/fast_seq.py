@@ -31,6 +31,11 @@ an outlier-flagged weight passed as 0 by :func:`models.fast_golden.gobo_fast`, w
 why that is the golden's skipped step). :func:`add_outliers` is GOBO's step 5: per column, its
 outliers in increasing ``k``, one RNE addition of each exact product per row, after the array.
 
+GOBO's weight quantiser repeats a nearest-centroid search over every weight of a tensor up to 50
+times (:func:`models.gobo_format.fit_centroids`); :func:`nearest_centroid` is that search
+compiled, the same float64 subtraction, ``abs`` and strict comparison per value and centroid as
+the numpy loop it replaced (tests/test_exact_speedups.py pins it to ``argmin``).
+
 Single-threaded on purpose: ``pearray accuracy`` already runs one design per process on every
 core (forked workers, :func:`sim.accuracy.run`), so threads here would only contend (and a
 threading layer in forked workers is a hazard). Splitting the row loop over threads would be
@@ -52,7 +57,8 @@ import numpy as np
 #: output columns per tile: a tile of a row's accumulators (1 KiB) stays in L1 while the K steps
 #: stream the weights' tile rows
 TILE_N = 256
-#: rows updated per weight load: each loaded weight element is used for this many outputs
+#: rows updated per weight load: each loaded weight element is used for this many outputs (the
+#: kernel names its four rows r0..r3: change both together)
 ROWS = 4
 
 
