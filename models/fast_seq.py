@@ -34,7 +34,9 @@ outliers in increasing ``k``, one RNE addition of each exact product per row, af
 GOBO's weight quantiser repeats a nearest-centroid search over every weight of a tensor up to 50
 times (:func:`models.gobo_format.fit_centroids`); :func:`nearest_centroid` is that search
 compiled, the same float64 subtraction, ``abs`` and strict comparison per value and centroid as
-the numpy loop it replaced (tests/test_exact_speedups.py pins it to ``argmin``).
+the numpy loop it replaced (tests/test_exact_speedups.py pins it to ``argmin``); each round's L1
+error terms (:func:`abs_errors`, the same elementwise operations as ``np.abs(v - c[i])``, summed
+by numpy as before) and group sizes (:func:`index_counts`) are one pass each.
 
 Single-threaded on purpose: ``pearray accuracy`` already runs one design per process on every
 core (forked workers, :func:`sim.accuracy.run`), so threads here would only contend (and a
@@ -169,6 +171,38 @@ def nearest_centroid(values, centroids):
     return index.reshape(values.shape)
 
 
+def _abs_errors(values, centroids, index, out):
+    for i in range(len(values)):
+        out[i] = abs(values[i] - centroids[index[i]])
+
+
+def abs_errors(values, centroids, index):
+    """``np.abs(values - centroids[index])`` (1-D float64 ``values``), exactly: the same float64
+    subtraction and ``abs`` per value, without the gathered and subtracted temporaries."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    _compiled().abs_errors(values, np.ascontiguousarray(centroids, dtype=np.float64),
+                           np.ascontiguousarray(index), out)
+    return out
+
+
+def _index_counts(index, counts):
+    ordered = True
+    for i in range(len(index)):
+        counts[index[i]] += 1
+        if i > 0 and index[i] < index[i - 1]:
+            ordered = False
+    return ordered
+
+
+def index_counts(index, count):
+    """(how many of each index ``0 .. count - 1``, as ``np.bincount``; whether ``index`` is
+    non-decreasing) in one pass over a 1-D index array (values in range)."""
+    counts = np.zeros(count, dtype=np.int64)
+    ordered = _compiled().index_counts(np.ascontiguousarray(index), counts)
+    return counts, bool(ordered)
+
+
 @functools.cache
 def _compiled():
     """The kernels compiled by numba (no ``fastmath``: IEEE semantics, see the module docstring),
@@ -177,4 +211,5 @@ def _compiled():
     quantiser and the report); only a call needs it."""
     import numba
     jit = numba.njit(cache=True, nogil=True)
-    return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps), nearest=jit(_nearest))
+    return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps), nearest=jit(_nearest),
+                           abs_errors=jit(_abs_errors), index_counts=jit(_index_counts))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
-from .fast_seq import nearest_centroid
+from .fast_seq import abs_errors, index_counts, nearest_centroid
 from .fp16_gemm import decode_fp16, encode_fp16
 
 OUTLIER_SIGMAS = 3.0
@@ -110,13 +110,13 @@ def _nearest(values, centroids):
 
 
 def _group_means(values, assign, fallback):
-    """Per centroid ``j`` the mean of ``values[assign == j]`` (``fallback[j]`` when none): a stable
-    sort by index keeps each group's values in their order, so every group's slice is the array
-    the boolean mask gives, and its numpy mean the same number; one sort instead of a mask and
-    a copy per centroid."""
-    order = np.argsort(assign.astype(np.uint8), kind="stable")     # uint8: numpy's radix sort
-    grouped = values[order]
-    counts = np.bincount(assign, minlength=CENTROIDS)
+    """Per centroid ``j`` the mean of ``values[assign == j]`` (``fallback[j]`` when none): each
+    group's values in their order as one contiguous slice, so its numpy mean is that of the array
+    the boolean mask gives, without a mask and a copy per centroid. Sorted values assigned to
+    ascending centroids have non-decreasing indices (the usual case): the groups are already
+    slices of ``values``; otherwise a stable sort by index (which keeps each group's order)."""
+    counts, ordered = index_counts(assign, CENTROIDS)
+    grouped = values if ordered else values[np.argsort(assign.astype(np.uint8), kind="stable")]
     ends = np.cumsum(counts)
     starts = ends - counts
     return np.array([grouped[a:b].mean() if b > a else fallback[j]
@@ -131,11 +131,12 @@ def fit_centroids(values):
     # each round assigns the values to ``best``, whose nearest indices the previous round (or
     # the start) already computed for its L1 error: kept, not recomputed (the same indices)
     assign = _nearest(values, centroids)
-    best, best_l1 = centroids, np.abs(values - centroids[assign]).sum()
+    # abs_errors(v, c, i) is np.abs(v - c[i]) exactly (the same array, so the same sum)
+    best, best_l1 = centroids, abs_errors(values, centroids, assign).sum()
     for _ in range(MAX_REFINE_STEPS):
         centroids = _group_means(values, assign, best)
         nearest = _nearest(values, centroids)
-        l1 = np.abs(values - centroids[nearest]).sum()
+        l1 = abs_errors(values, centroids, nearest).sum()
         if not l1 < best_l1:
             break
         best, best_l1, assign = centroids, l1, nearest
