@@ -30,13 +30,15 @@ the same codes and extra operand:
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
-  those float32 operations, in place (no float64 products, no temporaries). ``gobo``'s array is
-  the same steps with each weight its centroid's FP16 value and an outlier-flagged weight 0
-  (adding a product ``+-0`` leaves an accumulator that is never ``-0`` unchanged, as the golden's
-  skipped step does); the outliers are then added by the golden's own step 5
-  (:func:`models.gobo_gemm.add_outliers`, one float32 addition per outlier and row).
-* ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits) are two float64 GEMMs of the FP16
-  activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
+  those float32 operations in a compiled loop (:mod:`models.fast_seq`: K in order, no fastmath).
+  ``gobo``'s array is the same steps with each weight its centroid's FP16 value and an
+  outlier-flagged weight 0 (adding a product ``+-0`` leaves an accumulator that is never ``-0``
+  unchanged, as the golden's skipped step does); the outliers are then added as the golden's
+  step 5 adds them (:func:`models.fast_seq.add_outliers`: per column in increasing k, one
+  float32 addition per outlier and row).
+* ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits): when ``max|a| * max|w| * K`` is below
+  ``2**62`` (real activations), one :func:`exact_matmul` (int64, then wrapped as the golden
+  wraps); otherwise two float64 GEMMs of the FP16 activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
   assembled modulo ``2**64`` in uint64 for the 60- and 64-bit accumulators (the golden's wraps
   are reductions modulo ``2**acc_width``, which divides ``2**64``), as Python ints from the limbs
   for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
@@ -75,8 +77,8 @@ from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from .gobo_gemm import (DEFAULT_DICTIONARY, add_outliers as add_gobo_outliers,
-                        check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
+from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
+from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
 from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
@@ -530,20 +532,10 @@ def fp16_weight_values(weights, pe):
     return decode_fp16(weights, "weight").astype(np.float32)
 
 
-def fp32_steps(a, w):
-    """``acc = fl32(acc + a[:, k] * w[k])`` for k in order from +0, float32 operands (M x K, K x N)
-    whose float32 products are exact, in place; the FP32 words as int64."""
-    acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
-    product = np.empty_like(acc)
-    for k in range(a.shape[1]):
-        np.multiply(a[:, k, None], w[None, k, :], out=product)
-        np.add(acc, product, out=acc)
-    return acc.view(np.int32).astype(np.int64)
-
-
 def fp16_fast(acts, values, pe, extra=None):
-    """The FP16 golden's float32 steps in place: ``acc = fl32(acc + a[:, k] * w[k])``, k in order
-    from +0 (the float32 product of FP16 values is exact, as the golden's float64 one)."""
+    """The FP16 golden's float32 steps: ``acc = fl32(acc + a[:, k] * w[k])``, k in order from +0
+    (the float32 product of FP16 values is exact, as the golden's float64 one), in the compiled
+    loop :func:`models.fast_seq.fp32_steps`."""
     return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), values)
 
 
@@ -561,12 +553,14 @@ def gobo_fast(acts, prepared, pe, extra=None):
     index, outlier = prepared
     table = DEFAULT_DICTIONARY if extra is None else extra
     w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
-    raw = fp32_steps(decode_fp16(acts, "activation").astype(np.float32), w)
+    a = decode_fp16(acts, "activation").astype(np.float32)
+    raw = fp32_steps(a, w)
     if not table.outliers:
         return raw
-    # step 5 is the golden's own function (one float32 add per outlier and row, few outliers)
+    # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
     check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
-    return add_gobo_outliers(raw, acts, table.outlier_lists)
+    o = table.outlier_lists
+    return add_seq_outliers(raw, a, o["k"], o["n"], decode_fp16(o["value"], "outlier").astype(np.float32))
 
 
 def wfp16_weight_values(weights, pe):
@@ -582,19 +576,14 @@ def _split_sums(a, w):
     return exact_matmul(hi, w), exact_matmul(lo, w)
 
 
-def wfp16_fast(acts, values, pe, extra=None):
-    """The wfp16 golden's raw output. With groups (int4 / int8 weights only: ``acc_width`` 60 / 64), ``sum_g wrap(wrap(S_g) * c_g)`` (all wraps to
-    ``acc_width`` <= 64) is ``sum_g S_g * c_g`` modulo ``2**acc_width`` (wrapping is a ring
-    homomorphism): one GEMM of the activations with each weight times its group's code. Up to
-    64 bits the exact sum is needed only modulo ``2**64`` (uint64 arithmetic wraps by
-    definition), then wrapped as the golden wraps; wider (ovp4: 65 bits) the exact limbs are
-    assembled as Python ints, as the golden returns them."""
+def _wfp16_operands(acts, values, pe, extra):
+    """(activation operand, weight operand with the group codes folded in, bound of ``|a @ w|``)
+    for :func:`wfp16_fast` and :func:`wfp16_float`."""
     a = wfp16_activation_operand(acts)
     w = np.asarray(values, dtype=np.int64)
     k, n = w.shape
     if a.ndim != 2 or a.shape[1] != k:
         raise ValueError(f"shapes do not chain: acts {a.shape} @ weights {w.shape}")
-    acc = pe.acc_width
     if pe.group_size is None:
         if extra is not None:
             raise ValueError("the per-channel wfp16 design (group_size None) takes no parameters")
@@ -605,14 +594,42 @@ def wfp16_fast(acts, values, pe, extra=None):
             raise ValueError(f"scale codes are {codes.shape}, the GEMM has {groups_of(k, pe.group_size)} "
                              f"groups of {pe.group_size} (K = {k}) x {n} columns")
         w = w * np.repeat(codes, pe.group_size, axis=0)[:k]
+    return a, w, int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
+
+
+def wfp16_fast(acts, values, pe, extra=None):
+    """The wfp16 golden's raw output. With groups (int4 / int8 weights only: ``acc_width`` 60 / 64), ``sum_g wrap(wrap(S_g) * c_g)`` (all wraps to
+    ``acc_width`` <= 64) is ``sum_g S_g * c_g`` modulo ``2**acc_width`` (wrapping is a ring
+    homomorphism): one GEMM of the activations with each weight times its group's code. Up to
+    64 bits the exact sum is needed only modulo ``2**64`` (uint64 arithmetic wraps by
+    definition), then wrapped as the golden wraps; wider (ovp4: 65 bits) the exact limbs are
+    assembled as Python ints, as the golden returns them."""
+    a, w, bound = _wfp16_operands(acts, values, pe, extra)
+    acc = pe.acc_width
+    if bound < 1 << 62:
+        # real activations are far below FP16's range: the exact sum fits int64, one (K-blocked)
+        # exact_matmul instead of two for the halves; below 2**62 <= 2**(acc - 1) no wrap for
+        # acc > 64 (Python ints, as the golden returns them)
+        exact = exact_matmul(a, w)
+        return wrap_signed(exact, acc) if acc <= 64 else exact.astype(object)
     hi, lo = _split_sums(a, w)
     if acc <= 64:
         v = (hi.view(np.uint64) << np.uint64(WFP16_SPLIT)) + lo.view(np.uint64)
         return wrap_signed(v.view(np.int64), acc)
     exact = limbs_to_int(hi, lo, WFP16_SPLIT)
-    bound = int(np.abs(a).max(initial=0)) * int(np.abs(w).max(initial=0)) * k
     # below 2**(acc - 1) in magnitude the wrap is the identity
     return exact if bound < 1 << (acc - 1) else wrap_wide(exact, acc)
+
+
+def wfp16_float(acts, values, pe, extra=None):
+    """:func:`wfp16_fast`'s raw output as float64 (rounded to nearest, ties to even, as
+    ``wfp16_dequantise`` rounds the golden's Python ints) for the 65-bit (ovp4) accumulator when
+    the exact sums fit int64 (below ``2**62``: no wrap); None otherwise, and for ``acc_width``
+    <= 64, whose int64 output needs no Python ints."""
+    if pe.acc_width <= 64:
+        return None
+    a, w, bound = _wfp16_operands(acts, values, pe, extra)
+    return exact_matmul(a, w).astype(np.float64) if bound < 1 << 62 else None
 
 
 def mx_weight_lanes(weights, pe):
@@ -795,7 +812,7 @@ def has_fast_path(kind):
 #: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
 #: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
 #: shown exact (then the raw output is computed)
-FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float}
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):

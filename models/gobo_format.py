@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
+from .fast_seq import abs_errors, index_counts, nearest_centroid
 from .fp16_gemm import decode_fp16, encode_fp16
 
 OUTLIER_SIGMAS = 3.0
@@ -103,18 +104,23 @@ def _nearest(values, centroids):
     """Index of the nearest centroid per value (ties: the lower index): exactly ``np.abs(values[:,
     None] - centroids[None, :]).argmin(axis=1)`` for finite inputs (the same float64 distances,
     and a running minimum that moves only on a strictly smaller one keeps the first minimum, as
-    ``argmin`` does), without the (values x centroids) array and the slow short-axis argmin."""
-    values = np.asarray(values, dtype=np.float64)
-    best = np.abs(values - centroids[0])
-    index = np.zeros(values.shape, dtype=np.intp)
-    distance = np.empty_like(best)
-    closer = np.empty(values.shape, dtype=bool)
-    for j in range(1, len(centroids)):
-        np.abs(np.subtract(values, centroids[j], out=distance), out=distance)
-        np.less(distance, best, out=closer)
-        np.copyto(index, j, where=closer)
-        np.minimum(best, distance, out=best)
-    return index
+    ``argmin`` does), without the (values x centroids) array: a compiled loop
+    (:func:`models.fast_seq.nearest_centroid`; the refinement calls it up to 50 times per tensor)."""
+    return nearest_centroid(values, centroids)
+
+
+def _group_means(values, assign, fallback):
+    """Per centroid ``j`` the mean of ``values[assign == j]`` (``fallback[j]`` when none): each
+    group's values in their order as one contiguous slice, so its numpy mean is that of the array
+    the boolean mask gives, without a mask and a copy per centroid. Sorted values assigned to
+    ascending centroids have non-decreasing indices (the usual case): the groups are already
+    slices of ``values``; otherwise a stable sort by index (which keeps each group's order)."""
+    counts, ordered = index_counts(assign, CENTROIDS)
+    grouped = values if ordered else values[np.argsort(assign.astype(np.uint8), kind="stable")]
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    return np.array([grouped[a:b].mean() if b > a else fallback[j]
+                     for j, (a, b) in enumerate(zip(starts, ends))])
 
 
 def fit_centroids(values):
@@ -125,12 +131,12 @@ def fit_centroids(values):
     # each round assigns the values to ``best``, whose nearest indices the previous round (or
     # the start) already computed for its L1 error: kept, not recomputed (the same indices)
     assign = _nearest(values, centroids)
-    best, best_l1 = centroids, np.abs(values - centroids[assign]).sum()
+    # abs_errors(v, c, i) is np.abs(v - c[i]) exactly (the same array, so the same sum)
+    best, best_l1 = centroids, abs_errors(values, centroids, assign).sum()
     for _ in range(MAX_REFINE_STEPS):
-        centroids = np.array([values[assign == j].mean() if (assign == j).any() else best[j]
-                              for j in range(CENTROIDS)])
+        centroids = _group_means(values, assign, best)
         nearest = _nearest(values, centroids)
-        l1 = np.abs(values - centroids[nearest]).sum()
+        l1 = abs_errors(values, centroids, nearest).sum()
         if not l1 < best_l1:
             break
         best, best_l1, assign = centroids, l1, nearest

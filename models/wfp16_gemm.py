@@ -136,9 +136,10 @@ def wfp16_grouped(acts, weights, scale_codes, *, group_size, weight_format, acc_
 def raw_to_float(raw):
     """Raw accumulator values -> float64 (``raw * 2**-24``: activation units x weight code units).
     Python ints (the 65-bit accumulator) and int64 values both round to nearest, ties to even,
-    so int64 arrays skip the object detour."""
+    so int64 arrays skip the object detour (and so do float raw values: already rounded, the
+    accuracy runs' :func:`models.fast_golden.wfp16_float`)."""
     raw = np.asarray(raw)
-    values = raw.astype(np.float64) if raw.dtype.kind in "iu" else raw.astype(object).astype(np.float64)
+    values = raw.astype(np.float64) if raw.dtype.kind in "iuf" else raw.astype(object).astype(np.float64)
     return np.ldexp(values, -ACC_FRAC)
 
 

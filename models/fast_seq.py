@@ -1,0 +1,215 @@
+"""Compiled kernels for the sequential FP32 accumulations of the FP16 and GOBO golden GEMMs.
+
+Why compiled: the FP16 (FP32 accumulation) and GOBO golden models round after every step,
+``acc = fl32(acc + a[m, k] * w[k, n])`` for ``k = 0, 1, ..., K - 1`` from ``+0``
+(:mod:`models.fp16_gemm` step 3, :mod:`models.gobo_gemm` steps 4-5). The result depends on
+that order, so no BLAS (which splits and reorders K) reproduces it, and numpy can only loop over
+K in Python, one (M, N) array operation per step: a SmolLM2 window's 210 linears spend most of
+an FP16 / GOBO accuracy run there. These kernels do the same float32 operations in a compiled
+loop (numba, ``cache=True``: compiled once per machine, loaded from the cache after).
+
+Why they are exact (bit for bit the golden's words):
+
+* **Same operations.** Each output's accumulator starts at ``+0`` and gets one IEEE binary32
+  addition per step, ``k`` ascending, exactly the golden's sequence. The loops are reordered
+  only over outputs (an output-column tile, then rows, then ``k``, then the tile's columns):
+  outputs are independent, and every output still sees its own additions in ``k`` order. K is
+  never split, blocked or reordered.
+* **Same roundings.** numba compiles without ``fastmath``: no reassociation, no flush of
+  subnormals to zero, no assumption that values are finite (inf and NaN propagate as IEEE says),
+  no FMA contraction (LLVM fuses ``a * b + c`` only under the ``contract`` flag, which numba
+  sets only with ``fastmath``). Contraction would not change a result here anyway: the float32
+  product of two FP16 values is exact (at most 22 significand bits, magnitude in
+  ``[2**-48, 2**32)``, inside float32's normal range), so rounding it first is the identity, as
+  the golden's float64 product cast to float32 is.
+* **Same types.** Operands and accumulator are float32 arrays; numba keeps float32 x float32 and
+  float32 + float32 in float32 (it does not widen to float64 and round once, which would differ
+  from the golden on a double rounding).
+
+:func:`fp32_steps` is the array's accumulation (FP16's whole GEMM; GOBO's dictionary weights,
+an outlier-flagged weight passed as 0 by :func:`models.fast_golden.gobo_fast`, which explains
+why that is the golden's skipped step). :func:`add_outliers` is GOBO's step 5: per column, its
+outliers in increasing ``k``, one RNE addition of each exact product per row, after the array.
+
+GOBO's weight quantiser repeats a nearest-centroid search over every weight of a tensor up to 50
+times (:func:`models.gobo_format.fit_centroids`); :func:`nearest_centroid` is that search
+compiled, the same float64 subtraction, ``abs`` and strict comparison per value and centroid as
+the numpy loop it replaced (tests/test_exact_speedups.py pins it to ``argmin``); each round's L1
+error terms (:func:`abs_errors`, the same elementwise operations as ``np.abs(v - c[i])``, summed
+by numpy as before) and group sizes (:func:`index_counts`) are one pass each.
+
+Single-threaded on purpose: ``pearray accuracy`` already runs one design per process on every
+core (forked workers, :func:`sim.accuracy.run`), so threads here would only contend (and a
+threading layer in forked workers is a hazard). Splitting the row loop over threads would be
+exact (outputs are independent) if that ever changes.
+
+The golden functions stay the reference: ``tests/test_fast_seq.py`` pins these kernels to
+:func:`models.fp16_gemm.fp16_gemm` / :func:`models.gobo_gemm.gobo_golden` bit for bit (random,
+extreme and real operands) and to a numpy step-by-step float32 loop on inputs the golden refuses
+(overflow to inf, NaN), and fails for a kernel that reorders K.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+#: output columns per tile: a tile of a row's accumulators (1 KiB) stays in L1 while the K steps
+#: stream the weights' tile rows
+TILE_N = 256
+#: rows updated per weight load: each loaded weight element is used for this many outputs (the
+#: kernel names its four rows r0..r3: change both together)
+ROWS = 4
+
+
+def _steps(a, w, acc):
+    """``acc[m, n] = fl32(acc[m, n] + a[m, k] * w[k, n])`` for k ascending, per output, in place
+    (float32, C-contiguous; ``acc`` holds the start values). Compiled by :func:`_compiled`."""
+    m_total, k_total = a.shape
+    n_total = w.shape[1]
+    # the innermost loops run over a 0-based slice (range(len(...))): the form LLVM vectorises
+    # across columns (independent outputs; numba's wraparound test on a range(n0, n1) index
+    # keeps it scalar)
+    for n0 in range(0, n_total, TILE_N):
+        n1 = min(n_total, n0 + TILE_N)
+        m = 0
+        # ROWS rows at a time share each weight load; every output still sums in k order
+        while m + ROWS <= m_total:
+            r0, r1, r2, r3 = acc[m, n0:n1], acc[m + 1, n0:n1], acc[m + 2, n0:n1], acc[m + 3, n0:n1]
+            for k in range(k_total):
+                x0, x1, x2, x3 = a[m, k], a[m + 1, k], a[m + 2, k], a[m + 3, k]
+                wk = w[k, n0:n1]
+                for j in range(len(wk)):
+                    v = wk[j]
+                    r0[j] += x0 * v
+                    r1[j] += x1 * v
+                    r2[j] += x2 * v
+                    r3[j] += x3 * v
+            m += ROWS
+        while m < m_total:
+            r = acc[m, n0:n1]
+            for k in range(k_total):
+                x = a[m, k]
+                wk = w[k, n0:n1]
+                for j in range(len(wk)):
+                    r[j] += x * wk[j]
+            m += 1
+
+
+def _outlier_steps(acc, a, ks, ns, values):
+    """``acc[m, ns[i]] = fl32(acc[m, ns[i]] + a[m, ks[i]] * values[i])`` for i in order, every row
+    (float32 ``acc``, ``a`` and ``values``; the caller orders i by (n, k)). Row by row (a row's
+    accumulators and activations stay in cache): each output still gets its outliers in i order."""
+    for m in range(acc.shape[0]):
+        row, x = acc[m], a[m]
+        for i in range(len(ks)):
+            row[ns[i]] += x[ks[i]] * values[i]
+
+
+def _float32(x, name):
+    x = np.ascontiguousarray(x)
+    if x.dtype != np.float32:
+        raise TypeError(f"{name} must be float32 (their values exactly), not {x.dtype}")
+    return x
+
+
+def fp32_steps(a, w):
+    """``acc = fl32(acc + a[:, k] * w[k])`` for k in order from +0, float32 operands (M x K,
+    K x N) whose float32 products are exact; the FP32 words as int64 (signed, as the golden's)."""
+    a, w = _float32(a, "activations"), _float32(w, "weights")
+    if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
+        raise ValueError(f"shapes do not chain: {a.shape} @ {w.shape}")
+    acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
+    _compiled().steps(a, w, acc)
+    return acc.view(np.int32).astype(np.int64)
+
+
+def add_outliers(raw, a, ks, ns, values):
+    """GOBO's step 5 on the array's FP32 words ``raw`` (M x N, int64 bit patterns): per column,
+    its outliers in increasing k, ``acc = fl32(acc + a[:, k] * value)``; ``a`` the activations
+    and ``values`` the outliers' values, float32 (exact: FP16 values), ``ks`` / ``ns`` their
+    positions. The FP32 words as int64."""
+    acc = np.ascontiguousarray(np.asarray(raw, dtype=np.int64).astype(np.uint32).view(np.float32))
+    ks, ns = np.asarray(ks, dtype=np.int64), np.asarray(ns, dtype=np.int64)
+    order = np.lexsort((ks, ns))                    # per column, increasing k (the golden's order)
+    _compiled().outlier_steps(acc, _float32(a, "activations"), ks[order], ns[order],
+                   _float32(np.asarray(values)[order], "outlier values"))
+    return acc.view(np.int32).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# GOBO's quantiser: the nearest-centroid search its refinement repeats (up to 50 rounds over
+# every weight of a tensor), the same float64 operations per value as the numpy loop it replaced
+
+
+def _nearest(values, centroids, index):
+    for i in range(len(values)):
+        v = values[i]
+        best = abs(v - centroids[0])
+        at = 0
+        for j in range(1, len(centroids)):
+            d = abs(v - centroids[j])
+            if d < best:                        # strictly closer: ties keep the lower index
+                best = d
+                at = j
+        index[i] = at
+
+
+def nearest_centroid(values, centroids):
+    """Index of the nearest centroid per value (ties: the lower index): per value the float64
+    distances ``|v - c_j|`` (one IEEE subtraction, exact ``abs``) and a running minimum that moves
+    only on a strictly smaller one, exactly ``np.abs(values[:, None] - centroids[None, :])
+    .argmin(axis=1)`` for finite inputs; int64 (intp), ``values``' shape."""
+    values = np.asarray(values, dtype=np.float64)
+    centroids = np.ascontiguousarray(centroids, dtype=np.float64)
+    if centroids.ndim != 1 or len(centroids) == 0:
+        raise ValueError(f"centroids must be a non-empty 1-D array, not shape {centroids.shape}")
+    index = np.empty(values.size, dtype=np.intp)
+    _compiled().nearest(np.ascontiguousarray(values).ravel(), centroids, index)
+    return index.reshape(values.shape)
+
+
+def _abs_errors(values, centroids, index, out):
+    for i in range(len(values)):
+        out[i] = abs(values[i] - centroids[index[i]])
+
+
+def abs_errors(values, centroids, index):
+    """``np.abs(values - centroids[index])`` (1-D float64 ``values``), exactly: the same float64
+    subtraction and ``abs`` per value, without the gathered and subtracted temporaries."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    _compiled().abs_errors(values, np.ascontiguousarray(centroids, dtype=np.float64),
+                           np.ascontiguousarray(index), out)
+    return out
+
+
+def _index_counts(index, counts):
+    ordered = True
+    for i in range(len(index)):
+        counts[index[i]] += 1
+        if i > 0 and index[i] < index[i - 1]:
+            ordered = False
+    return ordered
+
+
+def index_counts(index, count):
+    """(how many of each index ``0 .. count - 1``, as ``np.bincount``; whether ``index`` is
+    non-decreasing) in one pass over a 1-D index array (values in range)."""
+    counts = np.zeros(count, dtype=np.int64)
+    ordered = _compiled().index_counts(np.ascontiguousarray(index), counts)
+    return counts, bool(ordered)
+
+
+@functools.cache
+def _compiled():
+    """The kernels compiled by numba (no ``fastmath``: IEEE semantics, see the module docstring),
+    or loaded from numba's on-disk cache (``cache=True``). Deferred on purpose: numba takes about
+    0.5 s to import, and every CLI command imports this module (through the registry's GOBO
+    quantiser and the report); only a call needs it."""
+    import numba
+    jit = numba.njit(cache=True, nogil=True)
+    return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps), nearest=jit(_nearest),
+                           abs_errors=jit(_abs_errors), index_counts=jit(_index_counts))
