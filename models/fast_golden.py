@@ -751,6 +751,10 @@ def mx_fast(acts, prepared, pe, extra=None):
         a_op, w_op = _halves3(a_blk), _halves3(w_blk)
     acc = np.zeros((m, n), dtype=np.float32)
     rows = max(1, MX_TILE_ELEMENTS // n)
+    # the golden's clip to +-max finite FP32 is the identity when no block value can reach it:
+    # |S * pa * pw| <= block * max|a| * max|w| * max(pa) * max(pw) (the rounded-to-odd wide
+    # sums exceed |S| by less than one float64 ulp: the factor 2 is the margin)
+    clip = float(amax * wmax * pe.block) * float(pa.max()) * float(pw.max()) * 2 >= MX_FP32_MAX
     with np.errstate(over="ignore"):                                  # the sum may reach inf
         for r0 in range(0, m, rows):
             r = slice(r0, r0 + rows)
@@ -762,8 +766,11 @@ def mx_fast(acts, prepared, pe, extra=None):
                     value = _mx_wide_sums([h[b, r] for h in a_op], [h[b] for h in w_op])
                     value *= pa[b, r, None]
                     value *= pw[b, None, :]
-                np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
-                np.add(tile, value.astype(np.float32), out=tile)
+                if clip:
+                    np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
+                # float32 addition of the value cast to float32 (nearest even, as astype),
+                # without the cast's temporary array
+                np.add(tile, value, out=tile, dtype=np.float32, casting="unsafe")
     return acc.view(np.int32).astype(np.int64)
 
 

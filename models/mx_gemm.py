@@ -59,6 +59,7 @@ needs about 530 (MXFP4) to 580 (MXFP8 E5M2) bits; the array's output words are a
 (``hw.layout.unpack_words`` returns int64 lanes), and even MXFP8 E5M2's block sum alone has 71.
 """
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -143,7 +144,37 @@ def block_ends(a_slots, w_slots, pe):
 
 def element_integers(codes, fmt, name):
     """Element codes -> exact integers ``value * 2**L`` (int64); ValueError naming ``name`` for
-    NaN / infinity codes."""
+    NaN / infinity codes. Codes of ``fmt.bits`` bits (every code a lane holds) are one lookup
+    in the table :func:`decode_element_codes` makes of all of them (tests/test_fast_paths2.py
+    pins the two); others are decoded field by field."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size and 0 <= codes.min() and codes.max() < 1 << fmt.bits:
+        values, refused = _element_table(fmt)
+        if refused[codes].any():
+            decode_element_codes(codes, fmt, name)          # raises the field decoder's error
+        return values[codes]
+    return decode_element_codes(codes, fmt, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _element_table(fmt):
+    """Per code 0 .. 2**bits - 1: its integer (0 where refused) and whether it is refused."""
+    codes = np.arange(1 << fmt.bits)
+    refused = np.array([_refused(c, fmt) for c in codes])
+    values = decode_element_codes(np.where(refused, 0, codes), fmt, "table")
+    return values, refused
+
+
+def _refused(code, fmt):
+    try:
+        decode_element_codes(np.array([code]), fmt, "table")
+    except ValueError:
+        return True
+    return False
+
+
+def decode_element_codes(codes, fmt, name):
+    """:func:`element_integers` field by field (the definition)."""
     codes = np.asarray(codes, dtype=np.int64)
     if fmt.ebits == 0:
         return np.where(codes >= 1 << (fmt.bits - 1), codes - (1 << fmt.bits), codes)
