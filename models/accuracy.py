@@ -172,12 +172,23 @@ def quantise_acts(kind, pe, x):
     return kind.check_acts(acts, pe), acts_meta
 
 
+def freeze(codes):
+    """``codes`` as an array that owns its data, read-only (a view is copied first): its values
+    can no longer change, so a decoder may keep what it made of them
+    (:func:`models.mx_gemm.decoded_lanes`)."""
+    if not isinstance(codes, np.ndarray):
+        return codes
+    codes = np.array(codes) if codes.base is not None else codes
+    codes.flags.writeable = False
+    return codes
+
+
 class _LastActs:
     """The activations quantised for the previous call, reused when the next call's input is
     the same bytes (SmolLM2's q, k and v projections read one normed input, as do its FFN gate
     and up; MiniLM's q, k and v): a kind's quantisers are pure functions of the input and the PE,
     so the codes and metadata are the same. Compared bit for bit (``-0.0`` is not ``+0.0``);
-    the codes are made read-only so that no later step can change what a reuse returns."""
+    the codes are :func:`freeze` d so that no later step can change what a reuse returns."""
 
     def __init__(self):
         self.key = self.x = self.value = None
@@ -187,9 +198,7 @@ class _LastActs:
         key = (x.shape, x.dtype.str, segments)
         if key != self.key or not np.array_equal(x.view(np.uint8), self.x.view(np.uint8)):
             value = [quantise_acts(kind, pe, x[a:b]) for a, b in (segments or ((0, len(x)),))]
-            for acts, _ in value:
-                if isinstance(acts, np.ndarray):
-                    acts.flags.writeable = False
+            value = [(freeze(acts), meta) for acts, meta in value]
             self.key, self.x, self.value = key, x.copy(), value
         return self.value
 
@@ -210,7 +219,7 @@ def design_linear(kind, pe):
     def linear(x, w, name, segments=None):
         if name not in weights:
             codes, meta = kind.quantize_weights(np.asarray(w), pe)
-            codes = kind.check_weights(codes, pe)
+            codes = freeze(kind.check_weights(codes, pe))
             weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
         codes, meta, prepared = weights[name]
         x = np.asarray(x)

@@ -79,8 +79,8 @@ from .gobo_gemm import (DEFAULT_DICTIONARY, add_outliers as add_gobo_outliers,
                         check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
-from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
-    scale_parts as mx_scale_parts, split_lanes
+from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, decoded_lanes, mx_gemm, \
+    scale_parts as mx_scale_parts
 from .registry import PE_KINDS
 from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
@@ -482,10 +482,14 @@ def _lmul_stacks(acts, prepared, pe):
     # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
     # (float64 throughout: every value is an integer below 2**53); each original k lands in
     # exactly one block, so a sum has at most k nonzero products
-    stack = lambda wb: np.concatenate([wb * g[c][fw] for c in range(count)], axis=0)
+    # (g[c][fw] for every c: one gather, shared by the halves; each block's product in place,
+    # the same float64 multiplications as block by block, without the concatenation's copy)
+    factors = g[:, fw]                                           # (count, K, N)
+    stack = lambda wb: np.multiply(factors, wb[None], out=np.empty_like(factors)).reshape(-1, wb.shape[1])
     amax, wmax, gmax = _fmax(abase), _fmax(wbase), float(g.max())
     if amax * wmax * gmax * max(abase.shape[1], 1) < F64_EXACT:
-        return "one", _by_field(abase, fa, count), stack(wbase)
+        factors *= wbase[None]
+        return "one", _by_field(abase, fa, count), factors.reshape(-1, wbase.shape[1])
     a_halves = tuple(_by_field(h, fa, count) for h in split_halves(abase, WIDE_SHIFT))
     w_halves = tuple(stack(h) for h in split_halves(wbase, WIDE_SHIFT))
     half_bounds = (_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT))
@@ -618,8 +622,7 @@ def wfp16_fast(acts, values, pe, extra=None):
 def mx_weight_lanes(weights, pe):
     """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
     codes (N, steps))."""
-    w_el, w_sl = split_lanes(np.asarray(weights).T, pe, "weight")
-    return weights, element_integers(w_el, pe.mx_format, "weight"), w_sl
+    return (weights, *decoded_lanes(weights, pe, "weight", transpose=True))
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -721,11 +724,10 @@ def mx_fast(acts, prepared, pe, extra=None):
     blocks' values added in K order."""
     fmt = pe.mx_format
     weights, w_int, w_sl = prepared
-    a_el, a_sl = split_lanes(acts, pe, "activation")
+    a_int, a_sl = decoded_lanes(acts, pe, "activation")
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
     ends = block_ends(a_sl, w_sl, pe)
-    a_int = element_integers(a_el, fmt, "activation")
     m, n = a_int.shape[0], w_int.shape[0]
     end_lanes = np.flatnonzero(ends)
     if len(end_lanes) == 0 or m == 0 or n == 0:

@@ -152,3 +152,57 @@ def test_mx_fast_on_real_and_scaled_inputs(options):
         ops = kind.operands(x.astype(np.float64) * scale, w.astype(np.float64) * scale, pe)
         want = kind.golden(ops, pe)
         assert np.array_equal(fg.fast_golden(kind, ops, pe), want)
+
+
+def test_mx_decoded_lanes_kept_only_for_frozen_arrays():
+    """decoded_lanes returns what split_lanes and element_integers give; it keeps the result
+    only for a read-only array owning its data, so a changed writeable array is decoded anew."""
+    kind = PE_KINDS["mx"]
+    pe = kind.prototype(format="mxfp4")
+    x, w = real_gemm("minilm:L3.q", m=4, n=8)
+    ops = kind.operands(x, w, pe)
+    acts = np.array(ops.acts)
+    el, sl = mx_gemm.split_lanes(acts, pe, "activation")
+    want = mx_gemm.element_integers(el, pe.mx_format, "activation")
+    got, slots = mx_gemm.decoded_lanes(acts, pe, "activation")
+    assert np.array_equal(got, want) and np.array_equal(slots, sl)
+    acts[0, 0] ^= 1                                         # writeable: decoded anew
+    el2, _ = mx_gemm.split_lanes(acts, pe, "activation")
+    assert np.array_equal(mx_gemm.decoded_lanes(acts, pe, "activation")[0],
+                          mx_gemm.element_integers(el2, pe.mx_format, "activation"))
+    frozen = acc.freeze(np.array(ops.acts))
+    first = mx_gemm.decoded_lanes(frozen, pe, "activation")
+    assert mx_gemm.decoded_lanes(frozen, pe, "activation") is first
+    assert not mx_gemm.frozen(acc.freeze(np.array(ops.acts))[:, 1:]) and mx_gemm.frozen(frozen)
+    wt, wsl = mx_gemm.decoded_lanes(acc.freeze(np.array(ops.weights)), pe, "weight", transpose=True)
+    wel, wsl2 = mx_gemm.split_lanes(np.asarray(ops.weights).T, pe, "weight")
+    assert np.array_equal(wt, mx_gemm.element_integers(wel, pe.mx_format, "weight")) and np.array_equal(wsl, wsl2)
+
+
+# ---------------------------------------------------------------------------------------------
+# L-Mul: the weights' K-stack as one gather and in-place products
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_lmul_stacks_are_the_blockwise_concatenation(fmt):
+    """The stacked weights equal the block-by-block concatenation ``wb * g[c][fw]`` they replace
+    (real MiniLM weights and random codes, every field value), and the fast path the golden."""
+    kind = PE_KINDS["lmul"]
+    pe = kind.prototype(format=fmt)
+    x, w = real_gemm("minilm:L0.ffn2", m=5, n=12)
+    ops = kind.operands(x, w, pe)
+    prepared = fg.prepare_weights(kind, ops.weights, pe)
+    wbase, fw = prepared
+    f = fg.get_format(fmt)
+    g = (fg._lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
+    old = lambda wb: np.concatenate([wb * g[c][fw] for c in range(1 << f.mbits)], axis=0)
+    how, a, wst, *_ = fg._lmul_stacks(ops.acts, prepared, pe)
+    if how == "one":
+        assert np.array_equal(wst, old(wbase))
+    else:
+        for mine, half in zip(wst, fg.split_halves(wbase, fg.WIDE_SHIFT)):
+            assert np.array_equal(mine, old(half))
+    assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+    a, w = kind.random_operands(np.random.default_rng(3), 4, 40, 6, pe)
+    ops = kind.operands(np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64), pe)
+    assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
