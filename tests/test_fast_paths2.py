@@ -206,3 +206,30 @@ def test_lmul_stacks_are_the_blockwise_concatenation(fmt):
     a, w = kind.random_operands(np.random.default_rng(3), 4, 40, 6, pe)
     ops = kind.operands(np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64), pe)
     assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+
+
+# ---------------------------------------------------------------------------------------------
+# shift-add (MixPE) dequantisation parameters: the dyadic grid element-wise in numpy
+
+
+def test_dyadic_grid_is_the_scalar_dyadic_params():
+    from models import shiftadd_gemm as sg
+    from models.quant.shiftadd import dyadic_params
+    rng = np.random.default_rng(7)
+    lo, hi = sg.DYADIC_MIN_SCALE, sg.DYADIC_MAX_SCALE
+    # scales up to hi / 2 (c >= 1 after the rounding carry; larger ones are refused, below)
+    scales = np.concatenate([np.exp(rng.uniform(np.log(lo) - 2, np.log(hi / 2), 4000)),
+                             [lo, np.nextafter(lo, 0), hi / 2, np.nextafter(hi / 2, 0), 1.0, 0.5, 0.75,
+                              1 - 2.0 ** -40, 1 - 2.0 ** -33, 1 - 2.0 ** -32, 1 - 2.0 ** -31, 2.0 ** -20 * (1 - 2.0 ** -33)]])
+    got_b, got_c = sg._dyadic_grid(scales.reshape(2, -1))
+    clipped = np.clip(scales, lo, np.nextafter(hi, 0))
+    want = np.array([dyadic_params(s) for s in clipped]).reshape(2, -1, 2)
+    assert got_b.dtype == np.int64 and np.array_equal(got_b, want[..., 0]) and np.array_equal(got_c, want[..., 1])
+    for refused in ([hi], [1.0, np.nextafter(hi, 0)], [np.nan]):
+        with pytest.raises(ValueError, match="dyadic"):
+            sg._dyadic_grid(np.array(refused))
+    x, w = real_gemm("minilm:L0.ffn2", m=6, n=16)
+    kind = PE_KINDS["shiftadd"]
+    pe = kind.prototype()
+    ops = kind.operands(x, w, pe)
+    assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
