@@ -391,12 +391,34 @@ def _fp8_tables(fmt):
     return _halves3(aligned), np.abs(aligned)
 
 
+@functools.lru_cache(maxsize=None)
+def _fp8_aligned_table(fmt):
+    """Per code 0..255: its aligned operand (0 for a code that is not an operand) and whether
+    it is one."""
+    codes = np.arange(256)
+    ok = get_format(fmt).valid(codes)
+    aligned = np.zeros(256, dtype=np.int64)
+    aligned[ok] = aligned_operand(codes[ok], fmt)
+    return aligned, ok
+
+
+def aligned_codes(codes, fmt):
+    """Exactly :func:`models.fp8_gemm.aligned_operand` (its values, dtype and errors): one
+    lookup in the table it makes of the 256 codes; codes it refuses go through it to raise
+    its error (tests/test_fast_paths2.py pins the two)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    aligned, ok = _fp8_aligned_table(fmt)
+    if codes.size and (codes.min() < 0 or codes.max() > 0xFF or not ok[codes].all()):
+        return aligned_operand(codes, fmt)
+    return aligned[codes]
+
+
 def fp8_weight_values(weights, pe):
     """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
     int64) their 16-bit halves ``(hi, lo)`` as float32 (exact: below ``2**16``; as much memory
     as the int64 operands) and the largest magnitude."""
     if not _wide(pe.format):
-        return aligned_operand(weights, pe.format)
+        return aligned_codes(weights, pe.format)
     codes = check_fp8_codes("weight", weights, pe.format)
     (hi, lo, _), mag = _fp8_tables(pe.format)
     return hi[codes].astype(np.float32), lo[codes].astype(np.float32), int(mag[codes].max(initial=0))
@@ -414,7 +436,7 @@ def _fp8_wide_operands(acts, values, fmt):
 def fp8_fast(acts, values, pe, extra=None):
     k = np.shape(acts)[1]
     if not _wide(pe.format):
-        return _fp8_raw(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+        return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
     a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
     limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
                          half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
@@ -430,7 +452,7 @@ def fp8_float(acts, values, pe, extra=None):
     one IEEE addition is the correctly rounded sum (both terms are float64 values)."""
     k = np.shape(acts)[1]
     if not _wide(pe.format):
-        return _fp8_float(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+        return _fp8_float(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
     a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
     if k > 1 << GROWTH_BITS or not _karatsuba_fits(amax, wmax, k):
         return None

@@ -233,3 +233,70 @@ def test_dyadic_grid_is_the_scalar_dyadic_params():
     pe = kind.prototype()
     ops = kind.operands(x, w, pe)
     assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+
+
+# ---------------------------------------------------------------------------------------------
+# FP8 aligned operands: one lookup of the 256 codes
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
+def test_fp8_aligned_codes_are_aligned_operand(fmt):
+    from models.fp8_gemm import aligned_operand, get_format
+    codes = np.arange(256)
+    ok = codes[get_format(fmt).valid(codes)]
+    shaped = np.random.default_rng(5).choice(ok, (7, 33))
+    for c in (ok[None, :], shaped, np.zeros((0, 3), dtype=np.int64)):
+        got, want = fg.aligned_codes(c, fmt), aligned_operand(c, fmt)
+        assert got.dtype == want.dtype == np.int64 and np.array_equal(got, want)
+    for bad in (np.setdiff1d(codes, ok)[:1], np.array([-1]), np.array([256])):
+        with pytest.raises(ValueError) as want:
+            aligned_operand(np.r_[ok[:3], bad], fmt)
+        with pytest.raises(ValueError, match=str(want.value).split("(")[0][:40]):
+            fg.aligned_codes(np.r_[ok[:3], bad], fmt)
+    kind = PE_KINDS["fp8"]
+    pe = kind.prototype(format=fmt)
+    x, w = real_gemm("minilm:L0.ffn2", m=6, n=16)
+    ops = kind.operands(x, w, pe)
+    assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+
+
+# ---------------------------------------------------------------------------------------------
+# BitMoD weight encoding: one lookup of every (value, selector) pair
+
+
+@pytest.mark.parametrize("fmt", ["fp4", "fp3", "mixed4", "mixed3", "int8", "int6"])
+def test_bitserial_encode_table_is_the_field_encoder(fmt):
+    from models import bitserial_gemm as bg
+    rng = np.random.default_rng(11)
+    values = np.arange(-20, 21)
+    sels = (0, 1, 2, 3, 4, -1) if fmt in bg.SPECIAL_VALUES else (None, 2)
+    for sel in sels:
+        for v in values:
+            s_ = None if sel is None else np.array([sel])
+            try:
+                want = bg.encode_field_by_field(np.array([v]), fmt, s_)
+            except ValueError as e:
+                with pytest.raises(ValueError, match=str(e).split("[")[0]):
+                    bg.encode_weight_values(np.array([0, v]) if v else np.array([v]), fmt,
+                                            None if sel is None else np.array([0, sel]) if v else s_)
+                continue
+            got = bg.encode_weight_values(np.array([v]), fmt, s_)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+    # real BitMoD weights (MiniLM) through the quantiser: codes and the fast GEMM equal the golden
+    if fmt in bg.SPECIAL_VALUES or fmt in ("fp4", "fp3"):
+        kind = PE_KINDS["bitserial"]
+        pe = kind.prototype(weight_format=fmt, group_size=32)
+        x, w = real_gemm("minilm:L0.ffn2", m=4, n=8)
+        ops = kind.operands(x, w, pe)
+        assert np.array_equal(fg.fast_golden(kind, ops, pe), kind.golden(ops, pe))
+        dec = bg.decode_weight_codes(ops.weights, fmt)
+        sel = (np.asarray(ops.weights) >> (4 if fmt in ("fp4", "mixed4") else 3)) & 3
+        assert np.array_equal(bg.encode_weight_values(dec, fmt, sel if fmt in bg.SPECIAL_VALUES else None),
+                              bg.encode_field_by_field(dec, fmt, sel if fmt in bg.SPECIAL_VALUES else None))
+    big = rng.integers(-3, 4, (5, 6))
+    sel = rng.integers(0, 4, (5, 6)) if fmt in bg.SPECIAL_VALUES else None
+    try:
+        want = bg.encode_field_by_field(big, fmt, sel)
+    except ValueError:
+        return
+    assert np.array_equal(bg.encode_weight_values(big, fmt, sel), want)
