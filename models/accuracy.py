@@ -212,7 +212,8 @@ def design_linear(kind, pe):
     the calls on each segment. Their integers come from one GEMM over all rows when the segments'
     extra operands are equal (every row of the golden's output depends only on that row of the
     activations, tests/test_exact_speedups.py), else (or for a golden without a fast path: a
-    test's deliberately changed copy) from one GEMM per segment."""
+    test's deliberately changed copy) from one GEMM per segment. A call whose input is the same
+    bytes as the previous call's reuses its activation codes (:class:`_LastActs`)."""
     weights = {}
     last = _LastActs()
 
