@@ -86,15 +86,29 @@ def windows(ids: np.ndarray, count: int, length: int = WINDOW) -> list[np.ndarra
     return [ids[i * length:(i + 1) * length] for i in range(count)]
 
 
+#: rows of logits per step of :func:`window_nll`: a step's float64 copy (8 x 49152 x 8 bytes,
+#: 3 MB) stays in cache through its four passes
+NLL_ROWS = 8
+
+
 def window_nll(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Negative log-likelihoods (float64) of tokens 2..L of a window from its (L, vocab) logits."""
-    z = np.array(logits[:-1], dtype=np.float64)        # a copy: the steps below work in place
-    z -= z.max(axis=1, keepdims=True)
-    target = z[np.arange(len(ids) - 1), ids[1:]]
-    # in place (the same values as exp(z).sum() of a new array): no further (L, vocab) float64
-    # arrays, each of which costs as much to allocate and fill as the arithmetic
-    logz = np.log(np.exp(z, out=z).sum(axis=1))
-    return logz - target
+    """Negative log-likelihoods (float64) of tokens 2..L of a window from its (L, vocab) logits.
+
+    Every step is per row (the row's max, its shifted target, exp and the row sum of the
+    contiguous row), so it runs :data:`NLL_ROWS` rows at a time, the same values bit for bit
+    (tests/test_fast_paths2.py) as the whole (L, vocab) float64 array at once, which costs far
+    more in memory traffic than in arithmetic."""
+    rows = len(ids) - 1
+    nll = np.empty(rows)
+    z = np.empty((min(rows, NLL_ROWS), logits.shape[1]))
+    for r0 in range(0, rows, NLL_ROWS):
+        r1 = min(rows, r0 + NLL_ROWS)
+        zb = z[:r1 - r0]
+        zb[...] = logits[r0:r1]
+        zb -= zb.max(axis=1, keepdims=True)
+        target = zb[np.arange(r1 - r0), ids[r0 + 1:r1 + 1]]
+        nll[r0:r1] = np.log(np.exp(zb, out=zb).sum(axis=1)) - target
+    return nll
 
 
 def perplexity(window_list, linear=smollm2.fp32_linear) -> float:
@@ -140,16 +154,53 @@ def minilm_similarities(documents, linear=None) -> np.ndarray:
 # the design's GEMM as a linear layer
 
 
-def design_operands(kind, pe, x, weight_codes, weight_meta):
+def design_operands(kind, pe, x, weight_codes, weight_meta, quantised_acts=None):
     """The :class:`~models.registry.GemmOperands` ``kind.operands(x, w, pe)`` gives, for weights
     quantised once ahead (``kind.quantize_weights(w, pe)``): activations quantised here, codes
-    checked, the extra operand built from both metadata."""
-    acts, acts_meta = kind.quantize_acts(np.asarray(x), pe)
-    acts = kind.check_acts(acts, pe)
+    checked, the extra operand built from both metadata. ``quantised_acts``: the checked
+    ``(acts, acts_meta)`` of ``x`` when already known (:func:`quantise_acts`)."""
+    acts, acts_meta = quantised_acts or quantise_acts(kind, pe, x)
     extra = None
     if kind.extra_operand is not None:
         extra = kind.extra_operand(acts, weight_codes, pe, acts_meta, weight_meta)
     return GemmOperands(acts, weight_codes, extra, acts_meta, weight_meta)
+
+
+def quantise_acts(kind, pe, x):
+    """``x``'s activation codes, checked, and their metadata: ``(acts, acts_meta)``."""
+    acts, acts_meta = kind.quantize_acts(np.asarray(x), pe)
+    return kind.check_acts(acts, pe), acts_meta
+
+
+def freeze(codes):
+    """``codes`` as an array that owns its data, read-only (a view is copied first): its values
+    can no longer change, so a decoder may keep what it made of them
+    (:func:`models.mx_gemm.decoded_lanes`)."""
+    if not isinstance(codes, np.ndarray):
+        return codes
+    codes = np.array(codes) if codes.base is not None else codes
+    codes.flags.writeable = False
+    return codes
+
+
+class _LastActs:
+    """The activations quantised for the previous call, reused when the next call's input is
+    the same bytes (SmolLM2's q, k and v projections read one normed input, as do its FFN gate
+    and up; MiniLM's q, k and v): a kind's quantisers are pure functions of the input and the PE,
+    so the codes and metadata are the same. Compared bit for bit (``-0.0`` is not ``+0.0``);
+    the codes are :func:`freeze` d so that no later step can change what a reuse returns."""
+
+    def __init__(self):
+        self.key = self.x = self.value = None
+
+    def get(self, kind, pe, x, segments):
+        x = np.ascontiguousarray(x)
+        key = (x.shape, x.dtype.str, segments)
+        if key != self.key or not np.array_equal(x.view(np.uint8), self.x.view(np.uint8)):
+            value = [quantise_acts(kind, pe, x[a:b]) for a, b in (segments or ((0, len(x)),))]
+            value = [(freeze(acts), meta) for acts, meta in value]
+            self.key, self.x, self.value = key, x.copy(), value
+        return self.value
 
 
 def design_linear(kind, pe):
@@ -161,17 +212,21 @@ def design_linear(kind, pe):
     the calls on each segment. Their integers come from one GEMM over all rows when the segments'
     extra operands are equal (every row of the golden's output depends only on that row of the
     activations, tests/test_exact_speedups.py), else (or for a golden without a fast path: a
-    test's deliberately changed copy) from one GEMM per segment."""
+    test's deliberately changed copy) from one GEMM per segment. A call whose input is the same
+    bytes as the previous call's reuses its activation codes (:class:`_LastActs`)."""
     weights = {}
+    last = _LastActs()
 
     def linear(x, w, name, segments=None):
         if name not in weights:
             codes, meta = kind.quantize_weights(np.asarray(w), pe)
-            codes = kind.check_weights(codes, pe)
+            codes = freeze(kind.check_weights(codes, pe))
             weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
         codes, meta, prepared = weights[name]
         x = np.asarray(x)
-        parts = [design_operands(kind, pe, x[a:b], codes, meta) for a, b in (segments or ((0, len(x)),))]
+        segments = None if segments is None else tuple(tuple(map(int, s)) for s in segments)
+        parts = [design_operands(kind, pe, x[a:b], codes, meta, quantised)
+                 for (a, b), quantised in zip(segments or ((0, len(x)),), last.get(kind, pe, x, segments))]
         if len(parts) > 1 and has_fast_path(kind) and _same_extra(parts):
             stacked = GemmOperands(np.concatenate([p.acts for p in parts]), codes, parts[0].extra, None, meta)
             raws = np.split(fast_raw(kind, stacked, pe, prepared), np.cumsum([len(p.acts) for p in parts])[:-1])

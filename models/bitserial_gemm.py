@@ -23,6 +23,8 @@ the float output is ``out * s_a * s2[n]``. The accelerator applies the codes wit
 (:mod:`hw.scale_dequant`); the extra operand is :class:`hw.scale_dequant.ScaleCodes`.
 """
 
+import functools
+
 import numpy as np
 
 from hw.scale_dequant import SCALE_CODE_MAX, ScaleCodes
@@ -73,7 +75,46 @@ def decode_weight_codes(codes, fmt):
 
 def encode_weight_values(values, fmt, selector=None):
     """Integer values in code units (and, for mixed formats, each element's 2-bit selector) ->
-    element codes. Raises ValueError for a value the format (or the element's SV) cannot hold."""
+    element codes. Raises ValueError for a value the format (or the element's SV) cannot hold.
+
+    The FP-like formats are one lookup in the table :func:`_encode_table` makes with
+    :func:`encode_field_by_field` of every (value, selector) pair (the encoding is per element);
+    an input holding a pair it refuses goes through that function, raising its error
+    (tests/test_fast_paths2.py pins the two)."""
+    _check_format(fmt)
+    if fmt in BOOTH_BITS or (fmt in SPECIAL_VALUES and selector is None):
+        return encode_field_by_field(values, fmt, selector)
+    values = np.asarray(values, dtype=np.int64)
+    table, reach = _encode_table(fmt)
+    sel = np.broadcast_to(np.asarray(selector, dtype=np.int64), values.shape) if fmt in SPECIAL_VALUES else 0
+    if values.size and (values.min() < -reach or values.max() > reach
+                        or (fmt in SPECIAL_VALUES and (sel.min() < 0 or sel.max() > 3))):
+        return encode_field_by_field(values, fmt, selector)
+    codes = table[(values + reach) * 4 + sel]
+    if values.size and codes.min() < 0:
+        return encode_field_by_field(values, fmt, selector)
+    return codes
+
+
+@functools.lru_cache(maxsize=None)
+def _encode_table(fmt):
+    """:func:`encode_field_by_field` of every value in ``-reach .. reach`` (``reach`` the largest
+    magnitude a level or special value has) with every selector 0..3, at ``(value + reach) * 4 +
+    selector``; -1 for a pair it refuses."""
+    reach = max(max(_fp_magnitudes(fmt)), *(abs(v) for v in SPECIAL_VALUES.get(fmt, (0,))))
+    table = np.full((2 * reach + 1) * 4, -1, dtype=np.int64)
+    for v in range(-reach, reach + 1):
+        for sel in range(4):
+            try:
+                code = encode_field_by_field(np.array([v]), fmt, np.array([sel]) if fmt in SPECIAL_VALUES else None)
+            except ValueError:
+                continue
+            table[(v + reach) * 4 + sel] = int(code[0])
+    return table, reach
+
+
+def encode_field_by_field(values, fmt, selector=None):
+    """:func:`encode_weight_values` field by field (the definition)."""
     _check_format(fmt)
     values = np.asarray(values, dtype=np.int64)
     if fmt in BOOTH_BITS:

@@ -81,8 +81,8 @@ from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
-from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, element_integers, mx_gemm, \
-    scale_parts as mx_scale_parts, split_lanes
+from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, decoded_lanes, mx_gemm, \
+    scale_parts as mx_scale_parts
 from .registry import PE_KINDS
 from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
@@ -393,12 +393,34 @@ def _fp8_tables(fmt):
     return _halves3(aligned), np.abs(aligned)
 
 
+@functools.lru_cache(maxsize=None)
+def _fp8_aligned_table(fmt):
+    """Per code 0..255: its aligned operand (0 for a code that is not an operand) and whether
+    it is one."""
+    codes = np.arange(256)
+    ok = get_format(fmt).valid(codes)
+    aligned = np.zeros(256, dtype=np.int64)
+    aligned[ok] = aligned_operand(codes[ok], fmt)
+    return aligned, ok
+
+
+def aligned_codes(codes, fmt):
+    """Exactly :func:`models.fp8_gemm.aligned_operand` (its values, dtype and errors): one
+    lookup in the table it makes of the 256 codes; codes it refuses go through it to raise
+    its error (tests/test_fast_paths2.py pins the two)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    aligned, ok = _fp8_aligned_table(fmt)
+    if codes.size and (codes.min() < 0 or codes.max() > 0xFF or not ok[codes].all()):
+        return aligned_operand(codes, fmt)
+    return aligned[codes]
+
+
 def fp8_weight_values(weights, pe):
     """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
     int64) their 16-bit halves ``(hi, lo)`` as float32 (exact: below ``2**16``; as much memory
     as the int64 operands) and the largest magnitude."""
     if not _wide(pe.format):
-        return aligned_operand(weights, pe.format)
+        return aligned_codes(weights, pe.format)
     codes = check_fp8_codes("weight", weights, pe.format)
     (hi, lo, _), mag = _fp8_tables(pe.format)
     return hi[codes].astype(np.float32), lo[codes].astype(np.float32), int(mag[codes].max(initial=0))
@@ -416,7 +438,7 @@ def _fp8_wide_operands(acts, values, fmt):
 def fp8_fast(acts, values, pe, extra=None):
     k = np.shape(acts)[1]
     if not _wide(pe.format):
-        return _fp8_raw(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+        return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
     a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
     limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
                          half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
@@ -432,7 +454,7 @@ def fp8_float(acts, values, pe, extra=None):
     one IEEE addition is the correctly rounded sum (both terms are float64 values)."""
     k = np.shape(acts)[1]
     if not _wide(pe.format):
-        return _fp8_float(*_fp8_limbs(aligned_operand(acts, pe.format), values), k, pe.format)
+        return _fp8_float(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
     a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
     if k > 1 << GROWTH_BITS or not _karatsuba_fits(amax, wmax, k):
         return None
@@ -484,10 +506,14 @@ def _lmul_stacks(acts, prepared, pe):
     # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
     # (float64 throughout: every value is an integer below 2**53); each original k lands in
     # exactly one block, so a sum has at most k nonzero products
-    stack = lambda wb: np.concatenate([wb * g[c][fw] for c in range(count)], axis=0)
+    # (g[c][fw] for every c: one gather, shared by the halves; each block's product in place,
+    # the same float64 multiplications as block by block, without the concatenation's copy)
+    factors = g[:, fw]                                           # (count, K, N)
+    stack = lambda wb: np.multiply(factors, wb[None], out=np.empty_like(factors)).reshape(-1, wb.shape[1])
     amax, wmax, gmax = _fmax(abase), _fmax(wbase), float(g.max())
     if amax * wmax * gmax * max(abase.shape[1], 1) < F64_EXACT:
-        return "one", _by_field(abase, fa, count), stack(wbase)
+        factors *= wbase[None]
+        return "one", _by_field(abase, fa, count), factors.reshape(-1, wbase.shape[1])
     a_halves = tuple(_by_field(h, fa, count) for h in split_halves(abase, WIDE_SHIFT))
     w_halves = tuple(stack(h) for h in split_halves(wbase, WIDE_SHIFT))
     half_bounds = (_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT))
@@ -635,8 +661,7 @@ def wfp16_float(acts, values, pe, extra=None):
 def mx_weight_lanes(weights, pe):
     """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
     codes (N, steps))."""
-    w_el, w_sl = split_lanes(np.asarray(weights).T, pe, "weight")
-    return weights, element_integers(w_el, pe.mx_format, "weight"), w_sl
+    return (weights, *decoded_lanes(weights, pe, "weight", transpose=True))
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -738,11 +763,10 @@ def mx_fast(acts, prepared, pe, extra=None):
     blocks' values added in K order."""
     fmt = pe.mx_format
     weights, w_int, w_sl = prepared
-    a_el, a_sl = split_lanes(acts, pe, "activation")
+    a_int, a_sl = decoded_lanes(acts, pe, "activation")
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
     ends = block_ends(a_sl, w_sl, pe)
-    a_int = element_integers(a_el, fmt, "activation")
     m, n = a_int.shape[0], w_int.shape[0]
     end_lanes = np.flatnonzero(ends)
     if len(end_lanes) == 0 or m == 0 or n == 0:
@@ -768,6 +792,10 @@ def mx_fast(acts, prepared, pe, extra=None):
         a_op, w_op = _halves3(a_blk), _halves3(w_blk)
     acc = np.zeros((m, n), dtype=np.float32)
     rows = max(1, MX_TILE_ELEMENTS // n)
+    # the golden's clip to +-max finite FP32 is the identity when no block value can reach it:
+    # |S * pa * pw| <= block * max|a| * max|w| * max(pa) * max(pw) (the rounded-to-odd wide
+    # sums exceed |S| by less than one float64 ulp: the factor 2 is the margin)
+    clip = float(amax * wmax * pe.block) * float(pa.max()) * float(pw.max()) * 2 >= MX_FP32_MAX
     with np.errstate(over="ignore"):                                  # the sum may reach inf
         for r0 in range(0, m, rows):
             r = slice(r0, r0 + rows)
@@ -779,8 +807,11 @@ def mx_fast(acts, prepared, pe, extra=None):
                     value = _mx_wide_sums([h[b, r] for h in a_op], [h[b] for h in w_op])
                     value *= pa[b, r, None]
                     value *= pw[b, None, :]
-                np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
-                np.add(tile, value.astype(np.float32), out=tile)
+                if clip:
+                    np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
+                # float32 addition of the value cast to float32 (nearest even, as astype),
+                # without the cast's temporary array
+                np.add(tile, value, out=tile, dtype=np.float32, casting="unsafe")
     return acc.view(np.int32).astype(np.int64)
 
 

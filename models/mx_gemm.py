@@ -59,6 +59,9 @@ needs about 530 (MXFP4) to 580 (MXFP8 E5M2) bits; the array's output words are a
 (``hw.layout.unpack_words`` returns int64 lanes), and even MXFP8 E5M2's block sum alone has 71.
 """
 
+import collections
+import functools
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -141,9 +144,85 @@ def block_ends(a_slots, w_slots, pe):
     return ends
 
 
+#: the last few :func:`decoded_lanes` results of frozen arrays, by array identity
+_DECODED = collections.OrderedDict()
+_DECODED_KEEP = 8
+
+
+def frozen(a):
+    """True for an ndarray whose values cannot change: read-only and owning its data (no
+    writeable base array to change them through)."""
+    return isinstance(a, np.ndarray) and not a.flags.writeable and a.base is None
+
+
+def _kept(codes, pe, name, transpose, stage, make):
+    """``make()``, kept for a :func:`frozen` ``codes`` under (its identity, the PE's lane
+    layout, ``stage``) while the array lives."""
+    key = (id(codes), transpose, name, pe.mx_format, pe.sub_block, pe.k_per_step, stage)
+    hit = _DECODED.get(key)
+    if hit is not None and hit[0]() is codes and frozen(codes):
+        return hit[1]
+    value = make()
+    if frozen(codes):
+        _DECODED[key] = (weakref.ref(codes), value)
+        while len(_DECODED) > _DECODED_KEEP:
+            _DECODED.popitem(last=False)
+    return value
+
+
+def lanes_of(codes, pe, name, transpose=False):
+    """:func:`split_lanes` of ``codes`` (``codes.T`` when ``transpose``: weights, lanes down each
+    column), kept for a :func:`frozen` array (:func:`decoded_lanes`)."""
+    return _kept(codes, pe, name, transpose, "lanes",
+                 lambda: split_lanes(np.asarray(codes).T if transpose else codes, pe, name))
+
+
+def decoded_lanes(codes, pe, name, transpose=False):
+    """:func:`lanes_of` with the elements as :func:`element_integers`: (integers (R, steps,
+    sub_block), slot codes (R, steps)); ValueError as those raise. For a :func:`frozen` array
+    the results are kept (by identity, while the array lives) and returned again: an accuracy
+    run checks a linear's operands (:func:`mx_check_operands`) and then multiplies them
+    (``models.fast_golden.mx_fast``), and MiniLM's sentences are checked one by one against the
+    same weights."""
+    def make():
+        el, sl = lanes_of(codes, pe, name, transpose)
+        return element_integers(el, pe.mx_format, name), sl
+    return _kept(codes, pe, name, transpose, "integers", make)
+
+
 def element_integers(codes, fmt, name):
     """Element codes -> exact integers ``value * 2**L`` (int64); ValueError naming ``name`` for
-    NaN / infinity codes."""
+    NaN / infinity codes. Codes of ``fmt.bits`` bits (every code a lane holds) are one lookup
+    in the table :func:`decode_element_codes` makes of all of them (tests/test_fast_paths2.py
+    pins the two); others are decoded field by field."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size and 0 <= codes.min() and codes.max() < 1 << fmt.bits:
+        values, refused = _element_table(fmt)
+        if refused[codes].any():
+            decode_element_codes(codes, fmt, name)          # raises the field decoder's error
+        return values[codes]
+    return decode_element_codes(codes, fmt, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _element_table(fmt):
+    """Per code 0 .. 2**bits - 1: its integer (0 where refused) and whether it is refused."""
+    codes = np.arange(1 << fmt.bits)
+    refused = np.array([_refused(c, fmt) for c in codes])
+    values = decode_element_codes(np.where(refused, 0, codes), fmt, "table")
+    return values, refused
+
+
+def _refused(code, fmt):
+    try:
+        decode_element_codes(np.array([code]), fmt, "table")
+    except ValueError:
+        return True
+    return False
+
+
+def decode_element_codes(codes, fmt, name):
+    """:func:`element_integers` field by field (the definition)."""
     codes = np.asarray(codes, dtype=np.int64)
     if fmt.ebits == 0:
         return np.where(codes >= 1 << (fmt.bits - 1), codes - (1 << fmt.bits), codes)
@@ -232,14 +311,14 @@ def mx_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
     Registered as the kind's ``extra_operand`` hook (as the FP8 kind's check); returns None: the
     kind takes no extra operand."""
     fmt = pe.mx_format
-    a_el, a_sl = split_lanes(acts, pe, "activation")
-    w_el, w_sl = split_lanes(np.asarray(weights).T, pe, "weight")
+    _, a_sl = lanes_of(acts, pe, "activation")
+    _, w_sl = lanes_of(weights, pe, "weight", transpose=True)
     ends = block_ends(a_sl, w_sl, pe)
     if len(ends) and not ends[-1]:
         raise ValueError(f"the last lane of K' must end its block (a scale code, not "
                          f"{CONTINUE_CODE:#x}): the PE would carry the open block into its next output")
-    element_integers(a_el, fmt, "activation")
-    element_integers(w_el, fmt, "weight")
+    decoded_lanes(acts, pe, "activation")               # the element codes' NaN / infinity checks
+    decoded_lanes(weights, pe, "weight", transpose=True)
     scale_parts(a_sl[:, ends], fmt, "activation")
     scale_parts(w_sl[:, ends], fmt, "weight")
     return None

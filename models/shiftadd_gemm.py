@@ -120,10 +120,22 @@ def group_dequant_int(acts, weights, params, *, weight_bits, weight_signed=False
 
 
 def _dyadic_grid(scales):
+    """:func:`~models.quant.shiftadd.dyadic_params` of every (clipped) scale: (b, c) int64
+    arrays. Element-wise in numpy with the same IEEE float64 steps (``frexp``; ``m * 2**31 + 0.5``
+    is exact, as the scalar function's docstring says, so ``floor`` gives the same ``b``); a
+    scale the scalar function refuses (NaN, or ``c`` out of range) goes through it, raising its
+    error. tests/test_fast_paths2.py pins the two."""
     scales = np.clip(np.asarray(scales, dtype=np.float64), DYADIC_MIN_SCALE,
                      np.nextafter(DYADIC_MAX_SCALE, 0))
-    pairs = np.array([dyadic_params(s) for s in scales.ravel()], dtype=np.int64).reshape(*scales.shape, 2)
-    return pairs[..., 0], pairs[..., 1]
+    m, e = np.frexp(scales)
+    b = np.floor(m * 2.0 ** 31 + 0.5)
+    c = 31 - e.astype(np.int64)
+    carry = b == 2.0 ** 31
+    b[carry], c[carry] = 2.0 ** 30, c[carry] - 1
+    if not (np.all(np.isfinite(scales)) and np.all(scales > 0) and np.all((c >= 1) & (c <= 62))):
+        pairs = np.array([dyadic_params(s) for s in scales.ravel()], dtype=np.int64).reshape(*scales.shape, 2)
+        return pairs[..., 0], pairs[..., 1]
+    return b.astype(np.int64), c
 
 
 def output_headroom(k, group_size, weight_bits):
