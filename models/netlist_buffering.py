@@ -23,11 +23,12 @@ layout would make it; and every net over ``k`` pins gets its tree, as :mod:`mode
 counts, even where the bare net is faster (16 flop inputs: 0.33 ns buffered, 0.29 ns bare), so
 small nets are a little pessimistic.
 
-Measured (osu018, ideal clock, the cached 4x4 tops of ``pearray synth --accelerator``; Fmax
-unbuffered -> buffered): MixPE 15.0 -> 92.7 MHz (then the dequantiser's own multiply stage; its
-post-array unit alone buffered: 93.9 MHz), BitMoD g128 51.6 -> 158.5 MHz, W4A16 INT4 g128
-23.4 -> 101.4 MHz (the group-sum add in front of the dequantiser's first stage), GOBO (os)
-23.3 -> 51.0 MHz (the PE).
+Measured (osu018, ideal clock, the 4x4 tops of ``pearray synth --accelerator``; Fmax unbuffered
+-> buffered): MixPE 15.1 -> 95.6 MHz (then the dequantiser's own multiply stages; its post-array
+unit alone, buffered: 93.9 MHz), BitMoD g128 27.9 -> 158.2 MHz (the array), W4A16 INT4 g128
+23.6 -> 106.8 MHz (the array), GOBO (os) 23.3 -> 51.0 MHz (the PE). Before the grouped writer
+registered the group sum (:meth:`hw.accelerator.Accelerator._writer_ws_groups`), W4A16's buffered
+top was 101.4 MHz: the sum's add in front of the dequantiser's first stage.
 """
 
 from __future__ import annotations
