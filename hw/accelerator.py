@@ -502,9 +502,10 @@ class Accelerator(wiring.Component):
         """Group accumulation, dequantisation, running total and requantisation (module docstring).
 
         Pipeline, one word per cycle (s0 = the array's output cycle):
-        s0  read gacc[m] and the group's parameter word;
-        s1  word + gacc (or the word alone in the group's first fold) -> gacc[m], or, in the
-            group's last fold, -> GroupDequant (``latency`` cycles);
+        s-1 read gacc[m] (at the output counter's next item);
+        s0  read the group's parameter word; word + gacc (or the word alone in the group's first
+            fold) -> gacc[m] and the s1 register (registered: no add in front of the dequantiser);
+        s1  in the group's last fold, the s1 register -> GroupDequant (``latency`` cycles);
         e   y arrives; total[m] (read the cycle before) + y -> total[m] (the n tile's first group:
             y alone) and, in the n tile's last group, -> requantisation with the n tile's
             requantisation word (read the cycle before);
@@ -541,34 +542,44 @@ class Accelerator(wiring.Component):
         pa_rp = param_mem.read_port()
         m.d.comb += [pa_rp.addr.eq(pa), pa_rp.en.eq(1)]
         item_w = len(cnt.item)
-        s1_valid, s1_first, s1_last, s1_tile_first, s1_tile_last, s1_run_last = (
-            Signal(name=f"gs1_{n}") for n in ("valid", "first", "last", "tile_first", "tile_last", "run_last"))
+        s1_valid, s1_last, s1_tile_first, s1_tile_last, s1_run_last = (
+            Signal(name=f"gs1_{n}") for n in ("valid", "last", "tile_first", "tile_last", "run_last"))
         s1_item = Signal(item_w)
         s1_addr = Signal.like(out_wp.addr)
         s1_pa1 = Signal.like(pa)
-        s1_data = Signal(len(word))
+        # s1's data: the word (a group of one fold) or the group's sum so far with it, registered
+        group_sum = Signal(len(word), name="s1_data")
         m.d.sync += [
-            s1_valid.eq(array.out_valid), s1_first.eq(g_first), s1_last.eq(g_last),
+            s1_valid.eq(array.out_valid), s1_last.eq(g_last),
             s1_tile_first.eq(tile_first), s1_tile_last.eq(cnt.inner_last),
             s1_run_last.eq(array.out_valid & cnt.run_last), s1_item.eq(cnt.item),
-            s1_addr.eq(base + cnt.item), s1_pa1.eq(pa + 1), s1_data.eq(word),
+            s1_addr.eq(base + cnt.item), s1_pa1.eq(pa + 1),
         ]
         if gR > 1:
+            # the group sum is formed in s0 and registered, so the dequantiser's first stage
+            # starts at a flop: an add in front of it was the W4A16 g128 top's critical path.
+            # gacc[m] is read a cycle ahead, at the output counter's next item; a write of the
+            # same word in that cycle (M = 1, one word a cycle) reaches it through the port's
+            # transparency, as before
             gacc = buffer_memory(len(word), self._group_depth)
             m.submodules.gacc_buf = gacc
             gacc_wp = gacc.write_port()
             gacc_rp = gacc.read_port(transparent_for=(gacc_wp,))
-            m.d.comb += [gacc_rp.addr.eq(cnt.item), gacc_rp.en.eq(1)]
-            summed = Cat(*[(gacc_rp.data[i * w:(i + 1) * w] + s1_data[i * w:(i + 1) * w])[:w]
+            # the output counter's rule (_OutputCounter.run: restart, then wrap, then count)
+            item_next = Mux(starting | (array.out_valid & cnt.item_last), 0,
+                            Mux(array.out_valid, cnt.item + 1, cnt.item))
+            m.d.comb += [gacc_rp.addr.eq(item_next), gacc_rp.en.eq(1)]
+            summed = Cat(*[(gacc_rp.data[i * w:(i + 1) * w] + word[i * w:(i + 1) * w])[:w]
                            for i, w in enumerate(lane_w)])
-            group_sum = Signal(len(word))
+            s0_sum = Signal(len(word))
             m.d.comb += [
-                group_sum.eq(Mux(s1_first, s1_data, summed)),
-                gacc_wp.addr.eq(s1_item), gacc_wp.data.eq(group_sum),
-                gacc_wp.en.eq(s1_valid & ~s1_last),
+                s0_sum.eq(Mux(g_first, word, summed)),
+                gacc_wp.addr.eq(cnt.item), gacc_wp.data.eq(s0_sum),
+                gacc_wp.en.eq(array.out_valid & ~g_last),
             ]
+            m.d.sync += group_sum.eq(s0_sum)
         else:
-            group_sum = s1_data
+            m.d.sync += group_sum.eq(word)
         m.d.comb += [
             dq.in_valid.eq(s1_valid & s1_last),
             dq.raw.eq(group_sum[:C * acc_w]),

@@ -1074,7 +1074,8 @@ def group_items(acc):
       delayed to the PE latency; row 0's register of one element is the row's pass register); the
       bottom row's sum deskewed like column 0 (``col_tiles - 1`` stages);
     * the stage-1 word register (``s1_data``: the C output lanes' significant bits, as the plain
-      writer's, and the row-sum lane's);
+      writer's, and the row-sum lane's; with more than one fold per group it holds the group sum,
+      ``acc_width`` bits a lane);
     * with more than one fold per group, the group accumulator's read-modify-write adders (C lanes,
       + the asum lane; acc_width, where the accumulator wraps, with the stage-1 lane's significant
       bits sign-extended: ``addn``) and the first-fold overwrite mux;
@@ -1111,7 +1112,10 @@ def group_items(acc):
             items.append(Item("out_accumulate", "reg", (rows[-1][1],), deskew, "token", deskew))
         word_bits += rows[-1][1]
         narrow.append(rows[-1][1])
-    items.append(Item("out_accumulate", "reg", (word_bits,), 1, "out_word", 1))     # s1_data
+    # s1_data: the word itself, or with several folds per group the group's sum so far (the
+    # accumulator's A-bit lanes, registered before the unit so no add sits in front of it)
+    s1_bits = lanes * A if acc.group_folds > 1 else word_bits
+    items.append(Item("out_accumulate", "reg", (s1_bits,), 1, "out_word", 1))
     if acc.group_folds > 1:
         items += [Item("out_accumulate", *(("addn", (A, b)) if b < A else ("add", (A,))), 1, "out_word", 1)
                   for b in narrow]

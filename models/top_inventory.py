@@ -131,7 +131,8 @@ def _grouped_writer(acc, fold_bits):
     counter; with more than one fold per group the fold-in-group counter and its first / last
     compares; the tile-first flag; the parameter-word counter (only the parameter buffer's
     address bits: the rest addresses nothing); the stage-1 flags (valid, tile first / last, run
-    last; with groups of several folds also group first / last) and, for a unit with a
+    last; with groups of several folds also group last: the group-first choice is made before
+    the stage-1 register) and, for a unit with a
     requantisation that reads parameters, the parameter address + 1;
     the tags beside the unit's pipeline (the three flags and that address for ``latency - 1``
     stages, where the requantisation word is read, then the flags for one more) and beside the
@@ -146,7 +147,7 @@ def _grouped_writer(acc, fold_bits):
     items = _output_counter(fold_bits, fold_bits)
     if gR > 1:
         items += _counter(_bits(gR)) + [("eqc", (_bits(gR),), 2, "cycle")]
-    flags = 4 + (2 if gR > 1 else 0)
+    flags = 4 + (1 if gR > 1 else 0)
     items += [("reg_en", (1,), 1, "cycle")] + _counter(pa)
     # the parameter address + 1 travels only to the requantisation word's read: none without one
     rq_pa = pa if unit.rq_param_bits_read else 0
