@@ -141,10 +141,13 @@ def _volts():
     return float(synth.load_liberty().attrs["nom_voltage"])
 
 
-def netlist_power(netlist, toggles, clock_mhz, clock="clk"):
+def netlist_power(netlist, toggles, clock_mhz, clock="clk", unloaded=frozenset()):
     """:class:`NetlistPower` of ``netlist`` (one Yosys-mapped osu018 module) at ``clock_mhz``, every
     net toggling ``toggles[net]`` times per cycle (input port bits and cell outputs; nets not named
-    stay still). ``clock`` (the port on the flops' ``CLK``) toggles twice a cycle."""
+    stay still). ``clock`` (the port on the flops' ``CLK``) toggles twice a cycle. Nets in
+    ``unloaded`` are priced with no load, as a characterised primitive's output ports are (no
+    switching energy, their drivers' tables at 0 pF), so the difference from the full figure is
+    the energy their loads cost."""
     cells = _cells()
     alias = gate_toggles.aliases(netlist)
     insts = []
@@ -156,6 +159,8 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk"):
     for typ, conns in insts:
         for pin, cap in cells[typ].inputs.items():
             load[conns[pin]] = load.get(conns[pin], 0.0) + cap
+    for net in unloaded:
+        load.pop(net, None)
     # slews in topological order; a flop's output depends only on the (ideal) clock
     driver = {conns[cells[typ].output]: k for k, (typ, conns) in enumerate(insts)}
     graph = graphlib.TopologicalSorter()
@@ -197,12 +202,18 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk"):
                         pin_pj[True] * clock_mhz * 1e-3, pin_pj[False] * clock_mhz * 1e-3)
 
 
-def simulated_power(netlist, stream, clock_mhz):
-    """:class:`NetlistPower` of ``netlist`` on ``stream`` ({input port bit: [0/1 per cycle]}, as
-    :func:`models.gate_toggles.simulate` takes it) at ``clock_mhz``: the input ports' own toggles
-    and every cell output's zero-delay simulated toggles."""
+def simulated_toggles(netlist, stream):
+    """{net: toggles per cycle} of ``netlist`` on ``stream``: the input ports' own toggles and
+    every cell output's zero-delay simulated toggles."""
     toggles = gate_toggles.simulate(netlist, stream)
     for bit, values in stream.items():
         v = np.asarray(values)
         toggles[bit] = float(np.count_nonzero(v[1:] != v[:-1])) / max(1, len(v) - 1)
-    return netlist_power(netlist, toggles, clock_mhz)
+    return toggles
+
+
+def simulated_power(netlist, stream, clock_mhz):
+    """:class:`NetlistPower` of ``netlist`` on ``stream`` ({input port bit: [0/1 per cycle]}, as
+    :func:`models.gate_toggles.simulate` takes it) at ``clock_mhz``: the input ports' own toggles
+    and every cell output's zero-delay simulated toggles (:func:`simulated_toggles`)."""
+    return netlist_power(netlist, simulated_toggles(netlist, stream), clock_mhz)

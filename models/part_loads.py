@@ -1,0 +1,127 @@
+"""The pin load a PE's parts put on each other's outputs, which the primitive table leaves out.
+
+Every primitive is characterised alone (:mod:`models.characterise`, :mod:`models.characterise_sim`):
+its input ports are driven by ideal sources (their pins' capacitance is charged to nothing) and
+its output ports drive nothing. Inside a PE a part's output bits drive the next part's input pins,
+so each toggle of a between-part net costs 0.5 C V^2 of switching (C: the pins it drives) plus the
+rise in its driver's internal energy, whose Liberty tables are indexed by output load.
+
+:func:`input_capacitance` reads, from a primitive's own mapped netlist (the table's), the mean
+Liberty input pin capacitance each bit of each data input port drives (osu018 ``capacitance``,
+pF; the source of the figure). :func:`between_part_load` sums, over a PE's inventory, the
+toggles per step of every input bit a part receives from another part times that bit's pin
+capacitance (pF x toggles per step): registers' data inputs at the ``acc`` path (their
+driver is always the datapath), combinational parts' inputs at :meth:`PartActivity.port_toggles`,
+a port named in the inventory at its own driver, the others shared among the drivers in proportion
+to the part drivers' output bits. PE ports are driven from outside the PE, as in the reference
+(their nets have no driver cell), so they count nothing.
+
+:func:`load_energy_terms` prices that charge as switching only, 0.5 C V^2 per toggle (V the
+Liberty's ``nom_voltage``, brought to 45 nm 0.9 V by the Stillmaker factor the primitives use):
+the sim-basis model's rule for the nets between parts (``energy_vs_sta.step_energy_terms``). The
+drivers' internal-energy rise with load is left out, so the rule is a lower bound of what those
+nets cost: on the PEs' mapped netlists the whole load-dependent energy per pF-toggle is 1.0 ..
+1.5x the switching alone at OpenSTA 2.0.17's pricing (``bench/bench_energy_loads.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import characterise, characterise_sim, gate_toggles, synth
+from .inventory import unit_items
+from .part_activity import REGISTERS
+from .primitive_outputs import input_ports, output_gains
+from .tech import value as tech_value
+
+#: a register's data input port (``reg``, ``reg_en`` netlists)
+REGISTER_DATA = "d"
+
+
+@functools.lru_cache(maxsize=1)
+def pin_capacitances():
+    """{cell: {input pin: pF}} from the osu018 Liberty's ``capacitance`` attributes."""
+    return {cell.args[0]: {p.args[0]: float(p.attrs["capacitance"]) for p in cell.find("pin")
+                           if p.attrs.get("direction") == "input" and "capacitance" in p.attrs}
+            for cell in synth.load_liberty().find("cell")}
+
+
+def net_pin_capacitance(netlist):
+    """{net: pF of the cell input pins it drives} of a mapped netlist (aliases resolved)."""
+    caps, alias, load = pin_capacitances(), gate_toggles.aliases(netlist), {}
+    for typ, conns in gate_toggles.instances(netlist):
+        for pin, cap in caps.get(typ, {}).items():
+            if pin in conns:
+                net = alias.get(conns[pin], conns[pin])
+                load[net] = load.get(net, 0.0) + cap
+    return load
+
+
+@functools.lru_cache(maxsize=None)
+def input_capacitance(family, widths):
+    """({data input port: mean pF per bit}, {port: bits}) of one primitive's mapped netlist (empty
+    when it maps to no cells)."""
+    netlist = characterise_sim.mapped(family, tuple(widths))
+    if netlist is None:
+        return {}, {}
+    load = net_pin_capacitance(netlist)
+    bits = characterise.data_input_bits(netlist)
+    caps, counts = {}, {}
+    for port in input_ports(netlist):
+        mine = [b for b in bits if b.split("[")[0] == port]
+        counts[port] = len(mine)
+        caps[port] = sum(load.get(b, 0.0) for b in mine) / len(mine)
+    return caps, counts
+
+
+def part_load_terms(proto, parts):
+    """Per inventory part of the PE ``proto``: (primitive, pF x toggles per step its inputs
+    driven by other parts switch), each part at its activity in ``parts`` (a
+    :class:`models.part_activity.PartActivity`)."""
+    ii = proto.initiation_interval
+    terms = []
+    for part in unit_items(proto):
+        prim, widths, n, event = part
+        drivers, inputs = getattr(part, "drivers", ()), dict(getattr(part, "inputs", ()))
+        caps, counts = input_capacitance(prim, tuple(widths))
+        uses = ii if event == "step_cycle" else 1
+        if prim in REGISTERS:
+            acc = parts.group_activities()["acc"]
+            load = acc * caps.get(REGISTER_DATA, 0.0) * counts.get(REGISTER_DATA, 0)
+        else:
+            fed = [d for d in drivers if not isinstance(d, str)]
+            if not fed or not caps or output_gains(prim, tuple(widths)) is None:
+                terms.append((prim, 0.0))
+                continue
+            toggles = parts.port_toggles(prim, widths, drivers, tuple(inputs.items()))
+            shared = [d for d in drivers[:len(drivers) - len(inputs)]]
+            bits = [(parts.source_output(d)[1], not isinstance(d, str)) for d in shared]
+            total = sum(b for b, _ in bits)
+            share = sum(b for b, part_driven in bits if part_driven) / total if total else 0.0
+            load = 0.0
+            for port, cap in caps.items():
+                driven = (not isinstance(inputs[port], str)) if port in inputs else share
+                load += driven * toggles.get(port, parts.shared_toggles(drivers)) * cap * counts[port]
+        terms.append((prim, n * uses * load))
+    return terms
+
+
+def between_part_load(proto, parts):
+    """pF x toggles per step of the nets between the parts of the PE ``proto`` (the sum of
+    :func:`part_load_terms`)."""
+    return sum(load for _, load in part_load_terms(proto, parts))
+
+
+def switching_pj_per_pf():
+    """45 nm pJ per pF-toggle: 0.5 V^2 at the Liberty's ``nom_voltage`` (180 nm 1.8 V), times the
+    Stillmaker factor the primitive energies carry (``scale.energy.180_1v8_to_45_0v9``)."""
+    volts = float(synth.load_liberty().attrs["nom_voltage"])
+    return 0.5 * volts ** 2 * tech_value("scale.energy.180_1v8_to_45_0v9")
+
+
+def load_energy_terms(proto, parts):
+    """Per inventory part of the PE ``proto``: (primitive, 45 nm pJ per step of switching on the
+    pins its part inputs present to their drivers): :func:`part_load_terms` x
+    :func:`switching_pj_per_pf`."""
+    k = switching_pj_per_pf()
+    return [(prim, k * load) for prim, load in part_load_terms(proto, parts)]
