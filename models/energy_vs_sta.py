@@ -20,6 +20,7 @@ import numpy as np
 
 from .cost_primitives import primitive
 from .part_activity import DATA_PORTS, part_activity
+from .part_loads import load_energy_terms
 from .inventory import unit_items
 from .registry import get_kind
 from .tech import value as tech_value
@@ -32,25 +33,29 @@ def data_activity(activity, initiation_interval):
     return min(1.0, float(np.mean(rates)) * initiation_interval) if rates else 0.0
 
 
-def pe_step_energy_pj(pe, pe_options=(), source="minilm", basis="sta"):
+def pe_step_energy_pj(pe, pe_options=(), source="minilm", basis="sta", pin_loads=None):
     """(45 nm pJ per step, data-port toggles per step) of one PE of kind ``pe`` on ``source``
     operands, each inventory part at its own measured activity; ``basis``: the primitive energy
-    table (:data:`models.cost_primitives.BASES`)."""
+    table (:data:`models.cost_primitives.BASES`); ``pin_loads``: see :func:`step_energy_terms`."""
     parts = part_activity(pe, tuple(pe_options), source)
-    return step_energy_pj(get_kind(pe).prototype(**dict(pe_options)), parts, basis), parts.data_activity
+    return (step_energy_pj(get_kind(pe).prototype(**dict(pe_options)), parts, basis, pin_loads),
+            parts.data_activity)
 
 
-def step_energy_pj(proto, parts, basis="sta"):
+def step_energy_pj(proto, parts, basis="sta", pin_loads=None):
     """45 nm pJ per step of the PE ``proto`` with each inventory part at its activity in ``parts``
     (a :class:`models.part_activity.PartActivity`): the sum of :func:`step_energy_terms`."""
-    return sum(dynamic + idle for _, dynamic, idle in step_energy_terms(proto, parts, basis))
+    return sum(dynamic + idle for _, dynamic, idle in step_energy_terms(proto, parts, basis, pin_loads))
 
 
-def step_energy_terms(proto, parts, basis="sta"):
+def step_energy_terms(proto, parts, basis="sta", pin_loads=None):
     """Per inventory part of the PE ``proto``: (primitive, dynamic pJ per step, idle pJ per step),
     45 nm, each part at its activity in ``parts`` and its energies on ``basis``. A "step" part
     acts once per step, a "step_cycle" one every cycle of it; the idle energy (clock, leakage) is
-    paid every cycle."""
+    paid every cycle. ``pin_loads`` (default: on for ``basis="sim"`` only, the OpenSTA-basis
+    figures unchanged) adds to each part's dynamic energy the switching of the pins its inputs
+    driven by other parts present (:func:`models.part_loads.load_energy_terms`): the table
+    characterises every primitive with undriven inputs and unloaded outputs."""
     ii = proto.initiation_interval
     # the parts are composed with the basis's own group shares and duty factors
     parts = dataclasses.replace(parts, basis=basis)
@@ -64,6 +69,9 @@ def step_energy_terms(proto, parts, basis="sta"):
         uses = ii if event == "step_cycle" else 1
         terms.append((prim, n * uses * p.energy_pj,
                       n * ii * p.idle_pj * parts.idle_factor(prim, widths, drivers)))
+    if (basis == "sim") if pin_loads is None else pin_loads:
+        terms = [(prim, dynamic + load, idle)
+                 for (prim, dynamic, idle), (_, load) in zip(terms, load_energy_terms(proto, parts))]
     return terms
 
 
