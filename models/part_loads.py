@@ -19,9 +19,11 @@ to the part drivers' output bits. PE ports are driven from outside the PE, as in
 :func:`load_energy_terms` prices that charge as switching only, 0.5 C V^2 per toggle (V the
 Liberty's ``nom_voltage``, brought to 45 nm 0.9 V by the Stillmaker factor the primitives use):
 the sim-basis model's rule for the nets between parts (``energy_vs_sta.step_energy_terms``). The
-drivers' internal-energy rise with load is left out, so the rule is a lower bound of what those
-nets cost: on the PEs' mapped netlists the whole load-dependent energy per pF-toggle is 1.0 ..
-1.5x the switching alone at OpenSTA 2.0.17's pricing (``bench/bench_energy_loads.py``).
+drivers' internal energy's change with load is left out (osu018's tables are not monotonic in
+load): on six PEs' mapped netlists (INT8, LUT W4A8, FP16, MXFP8-E4M3, ANT W4A4 int, BitMoD
+mixed4 W4A8) the whole load-dependent energy per pF-toggle, at OpenSTA 2.0.17's pricing on the
+simulated toggles, is 1.00 .. 1.53x the switching alone, so the rule is a lower bound of what
+those nets cost (``bench/bench_energy_loads.py`` brackets it per PE).
 """
 
 from __future__ import annotations
