@@ -1,5 +1,6 @@
-"""Compiled kernels for ANT's clip search: the per-row clip screen
-(:func:`models.quant.ant_format._screen`) and the grid index of its exact scoring.
+"""Compiled kernels for the integer designs' quantiser searches: ANT's per-row clip screen
+(:func:`models.quant.ant_format._screen`) and the grid index of its exact scoring, and OliVe's
+dense search pass on uniform grids (:func:`models.quant.ovp_search._search_rows_fast`).
 
 Why compiled: ANT's weight quantiser scores 75 clips per output channel; the screen that drops
 the clips which provably cannot be a channel's min-MSE clip was about 60 % of an ANT design's
@@ -31,6 +32,17 @@ needs, a certified bound, and it keeps the same one:
   bound exceeds the best estimate's upper bound by the factor ``1 + 2**-40`` (reference MSE
   strictly larger); rows with a scale outside ``[2**-100, 2**100]`` or a non-finite estimate or
   bound keep every candidate, as before.
+
+OliVe's dense pass (:func:`ovp_dense_sse`) scores every candidate scale of a block of rows with
+the reference's float32 arithmetic and its summation order (per lane, over the blocks in
+order). numpy did it as eight passes over a block-sized buffer per candidate; the kernel does
+the same operations element by element in one pass per block row, exact because they are the
+same IEEE float32 operations on the same values in the same order: the quotient ``x / div``
+(float32 / float32 stays float32 in numba), ``floor``, the clamp (``min`` / ``max``, exact),
+``* 0.5`` and ``ceil`` (exact), ``fl(k * mul)``, ``fl(. - x)``, its float32 square, the
+outlier pairs' reference terms put in place of theirs, then ``acc[j] = fl(acc[j] + term)``
+for the blocks in order from +0 (no reassociation without ``fastmath``: LLVM vectorises
+across the independent lanes j, never along a sum).
 
 Single-threaded on purpose (see :mod:`models.fast_seq`: one design per forked worker already
 uses every core). ``tests/test_fast_quant_nb.py`` pins :func:`ant_screen` to the numpy screen's
@@ -173,11 +185,63 @@ def grid_index(mids, t):
     return out.reshape(t.shape)
 
 
+# ---------------------------------------------------------------------------------------------
+# OliVe's per-row alpha search: the dense pass of models.quant.ovp_search._search_rows_fast
+
+
+def _ovp_dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc):
+    """``acc[c, j] = sum_b term(c, b, j)`` in float32, b ascending from +0; the term is the
+    override ``vals[p]`` where ``pos[p] == b * W + j`` (``pos`` ascending within a candidate's
+    ``bounds`` range), else ``fl(fl(k * mul) - x)**2`` with ``k = ceil(floor(clip?(floor(x / div)))
+    * 1/2)``, every operation float32 (``lo``, ``hi`` float32)."""
+    nb, w = xb.shape
+    half = np.float32(0.5)
+    e = np.empty(w, dtype=np.float32)
+    for c in range(acc.shape[0]):
+        p, end = bounds[c], bounds[c + 1]
+        a = acc[c]
+        d, m = div[c], mul[c]
+        a[:] = np.float32(0)
+        for b in range(nb):
+            xr = xb[b]
+            # the block's dense terms (a branch-free loop LLVM vectorises), the overrides put in
+            # place, then the lane sums: the numpy loop's order, one block at a time
+            for j in range(w):
+                x = xr[j]
+                v = np.float32(np.floor(x / d[j]))
+                if clip:
+                    v = min(max(v, lo), hi)
+                v = np.float32(np.ceil(v * half))
+                t = v * m[j] - x
+                e[j] = t * t
+            base, top = b * w, (b + 1) * w
+            while p < end and pos[p] < top:
+                e[pos[p] - base] = vals[p]
+                p += 1
+            for j in range(w):
+                a[j] += e[j]
+
+
+def ovp_dense_sse(xb, div, mul, lo, hi, clip, pos, vals, bounds):
+    """The per-lane float32 sums of :func:`models.quant.ovp_search._search_rows_fast`'s candidate
+    loop on a uniform (int) grid, one fused pass per candidate: (C, W) float32. The table grids
+    (flint) keep the numpy loop: their gather does not vectorise, and compiled it was no faster."""
+    acc = np.empty((div.shape[0], xb.shape[1]), dtype=np.float32)
+    _compiled().ovp_uniform(xb, div, mul, np.float32(lo), np.float32(hi), bool(clip),
+                            np.ascontiguousarray(pos, dtype=np.int64),
+                            np.ascontiguousarray(vals, dtype=np.float32),
+                            np.ascontiguousarray(bounds, dtype=np.int64), acc)
+    return acc
+
+
 @functools.cache
 def _compiled():
     """The kernels compiled by numba (no ``fastmath``: IEEE semantics), or loaded from numba's
     on-disk cache (``cache=True``). Deferred on purpose: numba takes about 0.5 s to import and
     every CLI command imports the quantisers through the registry; only a call needs it."""
     import numba
-    jit = numba.njit(cache=True, nogil=True)
-    return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index))
+    # error_model="numpy": a float division by zero is IEEE (inf or NaN), as in numpy, instead of
+    # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
+    jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
+                           ovp_uniform=jit(_ovp_dense_uniform))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from models import fast_quant, realdata
-from models.quant import ant_format
+from models.quant import ant_format, ovp_format, ovp_search
 
 SCREENED = ("int4", "flint4", "pot4", "uint4", "uflint4", "upot4")   # the 4-bit grids are screened
 
@@ -107,3 +107,66 @@ def test_grid_index_is_searchsorted(name):
         (rng.standard_normal(2000) * grid.max()).astype(np.float32)]).astype(np.float32)
     t = t[:t.size // 4 * 4].reshape(-1, 4)[:, ::-1]              # 2-D, not contiguous
     assert np.array_equal(fast_quant.grid_index(mids, t), np.searchsorted(mids.astype(np.float64), t, side="right"))
+
+
+# ---------------------------------------------------------------------------------------------
+# OliVe's dense search pass (uniform grids): the compiled pass against the numpy loop
+
+
+def _ovp_operands(x, mode):
+    """The operands _search_rows_fast hands the dense pass for rows ``x`` (R x K, K % 32 == 0):
+    block-major lanes, per-lane scales of every candidate, the pairs leaving the dense range."""
+    cfg = ovp_format.get_config(mode)
+    dn = ovp_search._dense(cfg)
+    xmax = ovp_search.x_max_3sigma(x)
+    xmax = np.where(xmax > 0, xmax, np.float32(1))
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
+    sc = (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+    r, k = x.shape
+    nb, w = k // 32, r * 32
+    xb = np.ascontiguousarray(x.reshape(r, nb, 32).transpose(1, 0, 2)).reshape(nb, w)
+    lane_row = np.repeat(np.arange(r), 32)
+    scl = np.ascontiguousarray(sc[:, lane_row])
+    # overrides: every pair with an element past t_lim under the candidate, as the search finds them
+    t = np.abs(xb)[None] / scl[:, None, :]
+    big = (t >= dn.t_lim).reshape(len(sc), -1)
+    big = big[:, 0::2] | big[:, 1::2]
+    ci, pi = np.nonzero(big)
+    pos = np.stack([2 * pi, 2 * pi + 1], axis=1).reshape(-1)
+    vals = np.random.default_rng(len(pos)).random(pos.size).astype(np.float32)
+    bounds = 2 * np.searchsorted(ci, np.arange(len(sc) + 1))
+    div = scl * np.float32(dn.step / 2.0)
+    mul = scl * np.float32(dn.step)
+    return dn, xb, div, mul, pos, vals, bounds
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+@pytest.mark.parametrize("case", ["gauss outliers", "zeros", "on the grid", "minilm"])
+def test_ovp_dense_pass_is_the_numpy_loop(mode, case):
+    rng = np.random.default_rng(4)
+    x = {"gauss outliers": rng.standard_normal((24, 96)).astype(np.float32) * np.where(
+             rng.random((24, 96)) < 0.05, np.float32(30), np.float32(1)),
+         "zeros": np.vstack([np.zeros((2, 64), np.float32), rng.standard_normal((3, 64)).astype(np.float32)]),
+         "on the grid": (rng.integers(-16, 16, (8, 64)) * np.float32(0.0625)).astype(np.float32),
+         "minilm": np.ascontiguousarray(realdata.real_gemm("minilm:L3.q", dtype=np.float32)[1].T[:40])}[case]
+    dn, xb, div, mul, pos, vals, bounds = _ovp_operands(x, mode)
+    assert pos.size or case != "gauss outliers"          # the overrides are exercised
+    for clip in (dn.clip, not dn.clip):                # both branches of the kernel
+        got = fast_quant.ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, clip, pos, vals, bounds)
+        ref_dn = type("D", (), {"clip": clip, "f_lo": dn.f_lo, "f_hi": dn.f_hi})
+        want = ovp_search._dense_sse_numpy(xb, div, pos, vals, bounds, ref_dn, mul=mul)
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
+
+
+def test_ovp_dense_pass_sums_blocks_in_order():
+    """The lane sums are float32 and sequential over the blocks: a term too small to move a large
+    first block's sum is lost there, as in the numpy loop (a reordered sum would keep it)."""
+    x = np.zeros((1, 96), np.float32)
+    dn, xb, div, mul, pos, vals, bounds = _ovp_operands(x, "int4")
+    vals = np.zeros(0, np.float32)
+    pos, bounds = np.zeros(0, np.int64), np.zeros(len(div) + 1, np.int64)
+    xb = np.zeros_like(xb)
+    xb[0, 0], xb[1, 0], xb[2, 0] = 3e4, 1e-3, -3e4       # error terms: big, tiny, big
+    got = fast_quant.ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
+    want = ovp_search._dense_sse_numpy(xb, div, pos, vals, bounds, dn, mul=mul)
+    assert np.array_equal(got, want)
