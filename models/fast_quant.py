@@ -45,9 +45,11 @@ for the blocks in order from +0 (no reassociation without ``fastmath``: LLVM vec
 across the independent lanes j, never along a sum).
 
 Single-threaded on purpose (see :mod:`models.fast_seq`: one design per forked worker already
-uses every core). ``tests/test_fast_quant_nb.py`` pins :func:`ant_screen` to the numpy screen's
-guarantee (the reference argmin is always kept) and :func:`models.quant.ant_format.search_alpha`
-to the unscreened reference loop (random, extreme, tied and real MiniLM weights).
+uses every core). ``tests/test_fast_quant_nb.py`` pins :func:`ant_screen` to the numpy screen
+(the reference argmin always kept, dropped clips strictly worse, the same masks on ordinary
+data), :func:`grid_index` to ``np.searchsorted`` and :func:`ovp_dense_sse` to the numpy loop bit
+for bit (random, extreme, tied and real MiniLM inputs); tests/test_quant_ant.py and
+tests/test_quant_ovp.py pin both searches to their unscreened reference loops.
 """
 
 from __future__ import annotations
