@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fast_quant import ant_screen, grid_index
 from .common import division_thresholds
 from .ovp_format import CONFIGS as OVP_CONFIGS
 
@@ -146,7 +147,8 @@ def quantize(x, alpha, ant_type):
         # C order, as the search's output is (a later row mean's summation order follows it)
         q = np.floor(t.astype(np.float64, order="C") + 0.5)
         return np.clip(q, grid[0], grid[-1]).astype(np.int64, order="C"), scale
-    return grid[np.searchsorted(mids, t, side="right")].astype(np.int64), scale
+    # the grid index: the count of midpoints <= t, compiled (models.fast_quant.grid_index)
+    return grid[grid_index(mids.astype(np.float32), t)].astype(np.int64), scale
 
 
 def _candidate_errors(x, alpha, t_, per_row):
@@ -184,6 +186,15 @@ def _normal_scales(scale):
 
 
 def _screen(x, alphas, t_):
+    """:func:`_screen_numpy` compiled (:func:`models.fast_quant.ant_screen`: per row, the same
+    certified bound on exact cell statistics, the cells found by searching the sorted row with
+    the float32 division itself); a mask holding every row's reference argmin, as that one.
+    The numpy screen stays as the reference tests/test_fast_quant_nb.py checks it against."""
+    scales = (alphas / np.float32(t_.max_value)).astype(np.float32)
+    return ant_screen(x, scales, np.asarray(t_.grid, dtype=np.float64))
+
+
+def _screen_numpy(x, alphas, t_):
     """Which candidate clips (``alphas`` (C, rows) float32) can be a row's min-MSE clip: a bool
     (C, rows) mask holding every row's reference argmin, found from exact cell statistics.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fast_quant import ovp_dense_sse
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
@@ -197,6 +198,44 @@ def _pair_sq_errors(xl: np.ndarray, xr: np.ndarray, s: np.ndarray, cfg: Config):
     return res
 
 
+def _dense_sse_numpy(xb, div, pos, vals, bounds, dn: "_Dense", *, mul=None, off=None, tabs=None):
+    """The numpy candidate loop :func:`models.fast_quant.ovp_dense_sse` replaced (the reference
+    tests/test_fast_quant_nb.py pins it to): per candidate a few in-place passes over one buffer,
+    the pairs' reference terms put in place, ``np.add.reduce`` over the blocks (in order)."""
+    c, w = div.shape
+    acc = np.empty((c, w), dtype=np.float32)
+    buf = np.empty_like(xb)
+    if mul is not None:
+        for ci in range(c):
+            np.divide(xb, div[ci], out=buf)  # 2 t / step
+            np.floor(buf, out=buf)
+            if dn.clip:
+                np.clip(buf, dn.f_lo, dn.f_hi, out=buf)
+            buf *= np.float32(0.5)
+            np.ceil(buf, out=buf)  # k = floor(t / step + 1/2), ties up, |k| <= n
+            buf *= mul[ci]  # fl(q s) = fl(k * (step s))
+            buf -= xb
+            np.square(buf, out=buf)
+            if bounds[ci + 1] > bounds[ci]:
+                np.put(buf, pos[bounds[ci]:bounds[ci + 1]], vals[bounds[ci]:bounds[ci + 1]])
+            np.add.reduce(buf, axis=0, out=acc[ci])
+    else:
+        idx = np.empty(xb.shape, dtype=np.intp)
+        for ci in range(c):
+            np.divide(xb, div[ci], out=buf)  # t / h
+            np.floor(buf, out=buf)
+            buf += off
+            np.copyto(idx, buf, casting="unsafe")  # exact (|t| < 2**30)
+            # in range for |t| < t_lim; others (pairs overwritten below) wrap harmlessly
+            np.take(tabs[ci], idx, out=buf, mode="wrap")
+            buf -= xb
+            np.square(buf, out=buf)
+            if bounds[ci + 1] > bounds[ci]:
+                np.put(buf, pos[bounds[ci]:bounds[ci + 1]], vals[bounds[ci]:bounds[ci + 1]])
+            np.add.reduce(buf, axis=0, out=acc[ci])
+    return acc
+
+
 def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
     """Per-row float32 SSE of every candidate scale: ``sc`` (C, R) -> (C, R), equal to
     ``_sq_error_rows(xc, sc[c][:, None], cfg)`` for each c; ``None`` if the fast path does not apply
@@ -246,44 +285,21 @@ def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
         pos = np.stack([pl[pi], pl[pi] + 1], axis=1).reshape(-1)
         vals = np.stack([sql, sqr], axis=1).reshape(-1)
         bounds = 2 * np.searchsorted(ci, np.arange(c + 1))
-    acc = np.empty((c, w), dtype=np.float32)
-    buf = np.empty_like(xb)
+    if not pl.size:
+        pos, vals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     scl = np.ascontiguousarray(sc[:, lane_row])  # (C, W) per-lane scales, rows contiguous
+    # per candidate: the dense terms, the pairs' reference terms in their place, summed per lane
+    # over the blocks in order (uniform grids: one compiled pass, models.fast_quant.ovp_dense_sse)
     if dn.uniform:
-        div = scl * np.float32(dn.step / 2.0)  # exact (power of two, normal range)
-        mul = scl * np.float32(dn.step)
-        for ci in range(c):
-            np.divide(xb, div[ci], out=buf)  # 2 t / step
-            np.floor(buf, out=buf)
-            if dn.clip:
-                np.clip(buf, dn.f_lo, dn.f_hi, out=buf)
-            buf *= np.float32(0.5)
-            np.ceil(buf, out=buf)  # k = floor(t / step + 1/2), ties up, |k| <= n
-            buf *= mul[ci]  # fl(q s) = fl(k * (step s))
-            buf -= xb
-            np.square(buf, out=buf)
-            if bounds[ci + 1] > bounds[ci]:
-                np.put(buf, pos[bounds[ci]:bounds[ci + 1]], vals[bounds[ci]:bounds[ci + 1]])
-            np.add.reduce(buf, axis=0, out=acc[ci])
+        div = scl * np.float32(dn.step / 2.0)  # exact (power of two, normal range): 2 t / step
+        mul = scl * np.float32(dn.step)  # k = ceil(floor(2 t / step) / 2), ties up; fl(k * (step s))
+        acc = ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
     else:
         nf = 2 * dn.F
         off = (lane_row * nf + dn.F).astype(np.float32)  # row table offset (exact small integers)
-        div = scl * np.float32(dn.h)
+        div = scl * np.float32(dn.h)  # t / h
         tabs = sc[:, :, None] * dn.q_of_f[None, None, :]  # (C, R, 2F): fl(q s) per row
-        tabs = tabs.reshape(c, -1)
-        idx = np.empty(xb.shape, dtype=np.intp)
-        for ci in range(c):
-            np.divide(xb, div[ci], out=buf)  # t / h
-            np.floor(buf, out=buf)
-            buf += off
-            np.copyto(idx, buf, casting="unsafe")  # exact (|t| < 2**30)
-            # in range for |t| < t_lim; others (pairs overwritten below) wrap harmlessly
-            np.take(tabs[ci], idx, out=buf, mode="wrap")
-            buf -= xb
-            np.square(buf, out=buf)
-            if bounds[ci + 1] > bounds[ci]:
-                np.put(buf, pos[bounds[ci]:bounds[ci + 1]], vals[bounds[ci]:bounds[ci + 1]])
-            np.add.reduce(buf, axis=0, out=acc[ci])
+        acc = _dense_sse_numpy(xb, div, pos, vals, bounds, dn, off=off, tabs=tabs.reshape(c, -1))
     # rowsum_f32_vec8x4's final combination: the four 8-lane vectors, then the 8 lanes, in sequence
     a3 = acc.reshape(c, r, _LANES)
     v = a3[:, :, 0:8]

@@ -1,0 +1,249 @@
+"""Compiled kernels for the integer designs' quantiser searches: ANT's per-row clip screen
+(:func:`models.quant.ant_format._screen`) and the grid index of its exact scoring, and OliVe's
+dense search pass on uniform grids (:func:`models.quant.ovp_search._search_rows_fast`).
+
+Why compiled: ANT's weight quantiser scores 75 clips per output channel; the screen that drops
+the clips which provably cannot be a channel's min-MSE clip was about 60 % of an ANT design's
+accuracy run in numpy (sorting every threshold query of a block, one big ``searchsorted``, a
+gather and several (rows, clips, midpoints) temporaries). :func:`ant_screen` does the same
+screen one row at a time in a compiled loop (numba, ``cache=True``: compiled once per machine,
+loaded from the cache after) on the rows sorted by numpy (its vectorised sort is several times
+numba's). The exact scoring of the surviving clips rounds the non-uniform grids (flint, PoT) by
+``np.searchsorted`` over the midpoints; :func:`grid_index` is that count compiled (an integer
+count of float32 comparisons, so numpy's exactly, NaN included).
+
+Why it gives the same clips, bit for bit: the screen only decides which candidates are scored;
+the scoring (:func:`models.quant.ant_format._candidate_errors`, numpy, unchanged) and the
+strict-``<`` choice in candidate order stay the reference. A kept set that holds every row's
+reference argmin yields the same alpha and MSE, so the kernel needs only what the numpy screen
+needs, a certified bound, and it keeps the same one:
+
+* **Exact cells.** A candidate's cell counts ``n_j`` are the elements with ``fl32(x / s) >= m_j``
+  (``m_j`` the grid's midpoints), found by a binary search over the sorted row that evaluates that
+  predicate itself (one IEEE float32 division, no ``fastmath``: the quotient the reference
+  rounds; ``x -> fl32(x / s)`` is monotone, so the search is exact). The numpy screen located the
+  same boundaries through :func:`~models.quant.common.division_thresholds`; here no threshold is
+  derived, so no row needs the "thresholds not certified" fallback.
+* **The same error bound.** ``E = sum x**2 - 2 sum_j o_j X_j + sum_j n_j o_j**2`` with ``o_j =
+  grid_j s`` (exact in float64), ``X_j`` differences of sequential float64 prefix sums (each within
+  ``n u sum|x|``), and the estimate's rounding below ``8 u (M + 2)(n + 4) B``, ``B = sum x**2 + 2
+  max|o| sum|x| + sum n_j o_j**2``: these bounds hold for any summation order, so the sequential
+  sums here are covered as numpy's pairwise ones were. A candidate is dropped only when its lower
+  bound exceeds the best estimate's upper bound by the factor ``1 + 2**-40`` (reference MSE
+  strictly larger); rows with a scale outside ``[2**-100, 2**100]`` or a non-finite estimate or
+  bound keep every candidate, as before.
+
+OliVe's dense pass (:func:`ovp_dense_sse`) scores every candidate scale of a block of rows with
+the reference's float32 arithmetic and its summation order (per lane, over the blocks in
+order). numpy did it as eight passes over a block-sized buffer per candidate; the kernel does
+the same operations element by element in one pass per block row, exact because they are the
+same IEEE float32 operations on the same values in the same order: the quotient ``x / div``
+(float32 / float32 stays float32 in numba), ``floor``, the clamp (``min`` / ``max``, exact),
+``* 0.5`` and ``ceil`` (exact), ``fl(k * mul)``, ``fl(. - x)``, its float32 square, the
+outlier pairs' reference terms put in place of theirs, then ``acc[j] = fl(acc[j] + term)``
+for the blocks in order from +0 (no reassociation without ``fastmath``: LLVM vectorises
+across the independent lanes j, never along a sum).
+
+Single-threaded on purpose (see :mod:`models.fast_seq`: one design per forked worker already
+uses every core). ``tests/test_fast_quant_nb.py`` pins :func:`ant_screen` to the numpy screen
+(the reference argmin always kept, dropped clips strictly worse, the same masks on ordinary
+data), :func:`grid_index` to ``np.searchsorted`` and :func:`ovp_dense_sse` to the numpy loop bit
+for bit (random, extreme, tied and real MiniLM inputs); tests/test_quant_ant.py and
+tests/test_quant_ovp.py pin both searches to their unscreened reference loops.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+_U64 = 2.0 ** -53                      # unit roundoff of float64
+_TINY_SCALE = np.float32(2.0 ** -100)  # scales in [2**-100, 2**100]: no float64 underflow in E
+_HUGE_SCALE = np.float32(2.0 ** 100)
+
+
+def _screen_rows(xs, scales, ok, grid, mids, keep):
+    """Per row of ``x`` (R x n float32): ``keep[c, r]`` False for the candidates whose reference
+    MSE is provably above the best one's (``keep`` arrives all True; ``ok[r]`` False leaves the
+    row alone). ``scales`` (C x R float32), ``grid`` (M + 1 float64), ``mids`` (M float32)."""
+    n_rows, n = xs.shape
+    n_cand = scales.shape[0]
+    m_ = len(mids)
+    pos = np.empty(m_ + 2, dtype=np.int64)
+    hint = np.zeros(m_, dtype=np.int64)
+    est = np.empty(n_cand)
+    bound = np.empty(n_cand)
+    prefix = np.zeros(n + 1)
+    eta_factor = 8 * _U64 * (m_ + 2) * (n + 4)
+    rel = (n + 3) * _U64 * 1.01
+    for r in range(n_rows):
+        if not ok[r]:
+            continue
+        xs32 = xs[r]
+        q_row = 0.0
+        a_row = 0.0
+        for i in range(n):
+            v = np.float64(xs32[i])
+            prefix[i + 1] = prefix[i] + v
+            q_row += v * v
+            a_row += abs(v)
+        a_row *= 1.01
+        finite = True
+        hint[:] = 0
+        for c in range(n_cand):
+            s = scales[c, r]
+            s64 = np.float64(s)
+            pos[0] = 0
+            pos[m_ + 1] = n
+            for j in range(m_):
+                # first element with fl32(x / s) >= m_j (the predicate itself, monotone in x):
+                # galloping from the last candidate's boundary (a clip moves it a few elements),
+                # then a binary search; midpoints increase, so it is at or after the last one's
+                m = mids[j]
+                h = min(max(hint[j], pos[j]), n)
+                if h == n or xs32[h] / s >= m:          # the answer is in [pos[j], h]
+                    lo, hi, step = pos[j], h, 1
+                    while h - step >= pos[j]:
+                        if xs32[h - step] / s >= m:
+                            hi = h - step
+                            step *= 2
+                        else:
+                            lo = h - step + 1
+                            break
+                else:                                   # in (h, n]
+                    lo, hi, step = h + 1, n, 1
+                    while h + step < n:
+                        if xs32[h + step] / s >= m:
+                            hi = h + step
+                            break
+                        lo = h + step + 1
+                        step *= 2
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if xs32[mid] / s >= m:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                pos[j + 1] = lo
+                hint[j] = lo
+            ox = 0.0
+            no2 = 0.0
+            omax = 0.0
+            for j in range(m_ + 1):
+                o = grid[j] * s64                                 # exact
+                ox += o * (prefix[pos[j + 1]] - prefix[pos[j]])
+                no2 += np.float64(pos[j + 1] - pos[j]) * o * o
+                omax = max(omax, abs(o))
+            est[c] = q_row - 2.0 * ox + no2
+            bound[c] = q_row + 2.0 * omax * a_row + no2
+            if not (np.isfinite(est[c]) and np.isfinite(bound[c])):
+                finite = False
+        if not finite:
+            continue
+        best = 0
+        for c in range(1, n_cand):
+            if est[c] < est[best]:
+                best = c
+        cut = (est[best] + eta_factor * bound[best]) * (1.0 + rel) * (1.0 + 2.0 ** -40)
+        for c in range(n_cand):
+            keep[c, r] = (est[c] - eta_factor * bound[c]) * (1.0 - rel) <= cut
+
+
+def ant_screen(x, scales, grid):
+    """:func:`models.quant.ant_format._screen` compiled: which candidate scales (``scales`` C x R
+    float32, one per clip and row of ``x``, R x n float32) can be a row's min-MSE clip on ``grid``
+    (the type's sorted values); a bool (C, R) mask holding every row's reference argmin."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    scales = np.ascontiguousarray(scales, dtype=np.float32)
+    grid = np.ascontiguousarray(grid, dtype=np.float64)
+    mids = ((grid[:-1] + grid[1:]) / 2).astype(np.float32)     # half-integers: exact in float32
+    ok = np.all((scales >= _TINY_SCALE) & (scales <= _HUGE_SCALE), axis=0)
+    keep = np.ones(scales.shape, dtype=bool)
+    # each row sorted (numpy's vectorised sort), -0 -> +0: the cells are ranges of it
+    xs = np.sort(x, axis=1) + np.float32(0)
+    _compiled().screen_rows(xs, scales, ok, grid, mids, keep)
+    return keep
+
+
+def _grid_index(t, mids, out):
+    for i in range(len(t)):
+        v = t[i]
+        at = 0
+        for j in range(len(mids)):
+            # not (v < m): NaN counts every midpoint, as numpy's sort order puts NaN last
+            at += not (v < mids[j])
+        out[i] = at
+
+
+def grid_index(mids, t):
+    """``np.searchsorted(mids, t, side="right")`` (float32 ``t`` of any shape, the sorted float32
+    midpoints): the count of midpoints ``<= t``, each one float32 comparison, NaN counting all
+    (numpy sorts NaN last); an integer count, so exactly numpy's. int64 (intp), ``t``'s shape."""
+    t = np.asarray(t, dtype=np.float32)
+    out = np.empty(t.size, dtype=np.intp)
+    _compiled().grid_index(np.ascontiguousarray(t).ravel(), np.ascontiguousarray(mids, dtype=np.float32), out)
+    return out.reshape(t.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# OliVe's per-row alpha search: the dense pass of models.quant.ovp_search._search_rows_fast
+
+
+def _ovp_dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc):
+    """``acc[c, j] = sum_b term(c, b, j)`` in float32, b ascending from +0; the term is the
+    override ``vals[p]`` where ``pos[p] == b * W + j`` (``pos`` ascending within a candidate's
+    ``bounds`` range), else ``fl(fl(k * mul) - x)**2`` with ``k = ceil(floor(clip?(floor(x / div)))
+    * 1/2)``, every operation float32 (``lo``, ``hi`` float32)."""
+    nb, w = xb.shape
+    half = np.float32(0.5)
+    e = np.empty(w, dtype=np.float32)
+    for c in range(acc.shape[0]):
+        p, end = bounds[c], bounds[c + 1]
+        a = acc[c]
+        d, m = div[c], mul[c]
+        a[:] = np.float32(0)
+        for b in range(nb):
+            xr = xb[b]
+            # the block's dense terms (a branch-free loop LLVM vectorises), the overrides put in
+            # place, then the lane sums: the numpy loop's order, one block at a time
+            for j in range(w):
+                x = xr[j]
+                v = np.float32(np.floor(x / d[j]))
+                if clip:
+                    v = min(max(v, lo), hi)
+                v = np.float32(np.ceil(v * half))
+                t = v * m[j] - x
+                e[j] = t * t
+            base, top = b * w, (b + 1) * w
+            while p < end and pos[p] < top:
+                e[pos[p] - base] = vals[p]
+                p += 1
+            for j in range(w):
+                a[j] += e[j]
+
+
+def ovp_dense_sse(xb, div, mul, lo, hi, clip, pos, vals, bounds):
+    """The per-lane float32 sums of :func:`models.quant.ovp_search._search_rows_fast`'s candidate
+    loop on a uniform (int) grid, one fused pass per candidate: (C, W) float32. The table grids
+    (flint) keep the numpy loop: their gather does not vectorise, and compiled it was no faster."""
+    acc = np.empty((div.shape[0], xb.shape[1]), dtype=np.float32)
+    _compiled().ovp_uniform(xb, div, mul, np.float32(lo), np.float32(hi), bool(clip),
+                            np.ascontiguousarray(pos, dtype=np.int64),
+                            np.ascontiguousarray(vals, dtype=np.float32),
+                            np.ascontiguousarray(bounds, dtype=np.int64), acc)
+    return acc
+
+
+@functools.cache
+def _compiled():
+    """The kernels compiled by numba (no ``fastmath``: IEEE semantics), or loaded from numba's
+    on-disk cache (``cache=True``). Deferred on purpose: numba takes about 0.5 s to import and
+    every CLI command imports the quantisers through the registry; only a call needs it."""
+    import numba
+    # error_model="numpy": a float division by zero is IEEE (inf or NaN), as in numpy, instead of
+    # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
+    jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
+                           ovp_uniform=jit(_ovp_dense_uniform))

@@ -1,0 +1,172 @@
+"""The compiled ANT quantiser kernels (models.fast_quant) against the numpy they replaced: the
+clip screen keeps every row's reference min-MSE clip (the first minimum of the exactly scored
+candidates) and drops what the numpy screen drops; the grid index is numpy's searchsorted,
+NaN, infinities, signed zeros and exact midpoints included. search_alpha itself is pinned to
+the unscreened reference loop in tests/test_quant_ant.py."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from models import fast_quant, realdata
+from models.quant import ant_format, ovp_format, ovp_search
+
+SCREENED = ("int4", "flint4", "pot4", "uint4", "uflint4", "upot4")   # the 4-bit grids are screened
+
+
+def _alphas(x):
+    absmax = np.max(np.abs(x), axis=1, keepdims=True)
+    absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
+    return np.stack([(absmax * np.float32(i / 100)).astype(np.float32)[:, 0] for i in ant_format.ALPHA_PERCENT])
+
+
+def _reference_argmin(x, alphas, t_):
+    """Per row, the first candidate with the least exactly scored MSE (the search's choice)."""
+    errors = np.stack([ant_format._candidate_errors(x, alphas[c][:, None], t_, True)[:, 0]
+                       for c in range(len(alphas))])
+    return np.argmin(errors, axis=0), errors
+
+
+@functools.cache
+def _cases():
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((8, 48)).astype(np.float32)
+    out = base.copy()
+    out[1, 3], out[5, 0] = 4e4, -2e6
+    ties = np.tile(np.float32([[0.0], [0.5], [-3.0], [1.0]]), (1, 24))       # equal MSE for many clips
+    grid = (rng.integers(-8, 8, (12, 64)) * np.float32(0.125)).astype(np.float32)   # on midpoints
+    a, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    return {
+        "gauss": rng.standard_normal((48, 96)).astype(np.float32),
+        "heavy tails": rng.standard_t(2.0, (32, 200)).astype(np.float32),
+        "all-zero rows": np.vstack([np.zeros((3, 40), np.float32), base[:, :40]]),
+        "ties": ties,
+        "on the grid": grid,
+        "outliers": out,
+        "signed zeros": np.where(base > 0.3, base, np.float32(-0.0)).astype(np.float32),
+        "tiny (scales out of range)": (base * np.float32(1e-39)).astype(np.float32),
+        "mixed magnitudes": (base * np.float32(10.0) ** rng.integers(-15, 15, base.shape)).astype(np.float32),
+        "minilm weight channels": np.ascontiguousarray(w.T[:96]),
+        "minilm activations (one tensor)": np.ascontiguousarray(a[:16]).reshape(1, -1),
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_screen_keeps_the_reference_choice(case):
+    x = _cases()[case]
+    alphas = _alphas(x)
+    with np.errstate(all="ignore"):
+        for name in SCREENED:
+            t_ = ant_format.get_type(name)
+            keep = ant_format._screen(x, alphas, t_)
+            assert keep.shape == alphas.shape and keep.dtype == bool
+            best, errors = _reference_argmin(x, alphas, t_)
+            rows = np.arange(x.shape[0])
+            assert np.all(keep[best, rows]), f"{case} {name}: a row's min-MSE clip was dropped"
+            # dropped only when strictly worse than the choice (the bound's guarantee)
+            dropped = ~keep & np.isfinite(errors)
+            assert np.all(errors[dropped] > np.broadcast_to(errors[best, rows], errors.shape)[dropped])
+
+
+@pytest.mark.parametrize("case", ["gauss", "heavy tails", "on the grid", "minilm weight channels",
+                                  "minilm activations (one tensor)"])
+def test_screen_drops_what_the_numpy_screen_drops(case):
+    """Same certified bound, same exact cells: the same mask as the numpy screen on ordinary data
+    (a kernel that kept everything, or dropped by a looser rule, fails here)."""
+    x = _cases()[case]
+    alphas = _alphas(x)
+    for name in SCREENED:
+        t_ = ant_format.get_type(name)
+        fast = ant_format._screen(x, alphas, t_)
+        assert np.array_equal(fast, ant_format._screen_numpy(x, alphas, t_)), f"{case} {name}"
+        assert fast.sum(axis=0).mean() < 4, f"{case} {name}: the screen keeps too much"
+
+
+def test_screen_catches_a_wrong_cell_count():
+    """The kernel's cells decide which clip survives: dividing by the wrong scale (the clip, not
+    the step) gives a mask that drops the reference choice, so the test above can fail."""
+    x = _cases()["gauss"]
+    alphas = _alphas(x)
+    t_ = ant_format.get_type("int4")
+    wrong = fast_quant.ant_screen(x, alphas, np.asarray(t_.grid, dtype=np.float64))
+    best, _ = _reference_argmin(x, alphas, t_)
+    assert not np.all(wrong[best, np.arange(x.shape[0])])
+
+
+@pytest.mark.parametrize("name", ["flint4", "pot4", "uflint4", "upot4", "int4", "uint8"])
+def test_grid_index_is_searchsorted(name):
+    t_ = ant_format.get_type(name)
+    grid = np.asarray(t_.grid, dtype=np.float64)
+    mids = ((grid[:-1] + grid[1:]) / 2).astype(np.float32)
+    rng = np.random.default_rng(2)
+    t = np.concatenate([
+        mids, np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf)),
+        grid.astype(np.float32), np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-45]),
+        (rng.standard_normal(2000) * grid.max()).astype(np.float32)]).astype(np.float32)
+    t = t[:t.size // 4 * 4].reshape(-1, 4)[:, ::-1]              # 2-D, not contiguous
+    assert np.array_equal(fast_quant.grid_index(mids, t), np.searchsorted(mids.astype(np.float64), t, side="right"))
+
+
+# ---------------------------------------------------------------------------------------------
+# OliVe's dense search pass (uniform grids): the compiled pass against the numpy loop
+
+
+def _ovp_operands(x, mode):
+    """The operands _search_rows_fast hands the dense pass for rows ``x`` (R x K, K % 32 == 0):
+    block-major lanes, per-lane scales of every candidate, the pairs leaving the dense range."""
+    cfg = ovp_format.get_config(mode)
+    dn = ovp_search._dense(cfg)
+    xmax = ovp_search.x_max_3sigma(x)
+    xmax = np.where(xmax > 0, xmax, np.float32(1))
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
+    sc = (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+    r, k = x.shape
+    nb, w = k // 32, r * 32
+    xb = np.ascontiguousarray(x.reshape(r, nb, 32).transpose(1, 0, 2)).reshape(nb, w)
+    lane_row = np.repeat(np.arange(r), 32)
+    scl = np.ascontiguousarray(sc[:, lane_row])
+    # overrides: every pair with an element past t_lim under the candidate, as the search finds them
+    t = np.abs(xb)[None] / scl[:, None, :]
+    big = (t >= dn.t_lim).reshape(len(sc), -1)
+    big = big[:, 0::2] | big[:, 1::2]
+    ci, pi = np.nonzero(big)
+    pos = np.stack([2 * pi, 2 * pi + 1], axis=1).reshape(-1)
+    vals = np.random.default_rng(len(pos)).random(pos.size).astype(np.float32)
+    bounds = 2 * np.searchsorted(ci, np.arange(len(sc) + 1))
+    div = scl * np.float32(dn.step / 2.0)
+    mul = scl * np.float32(dn.step)
+    return dn, xb, div, mul, pos, vals, bounds
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+@pytest.mark.parametrize("case", ["gauss outliers", "zeros", "on the grid", "minilm"])
+def test_ovp_dense_pass_is_the_numpy_loop(mode, case):
+    rng = np.random.default_rng(4)
+    x = {"gauss outliers": rng.standard_normal((24, 96)).astype(np.float32) * np.where(
+             rng.random((24, 96)) < 0.05, np.float32(30), np.float32(1)),
+         "zeros": np.vstack([np.zeros((2, 64), np.float32), rng.standard_normal((3, 64)).astype(np.float32)]),
+         "on the grid": (rng.integers(-16, 16, (8, 64)) * np.float32(0.0625)).astype(np.float32),
+         "minilm": np.ascontiguousarray(realdata.real_gemm("minilm:L3.q", dtype=np.float32)[1].T[:40])}[case]
+    dn, xb, div, mul, pos, vals, bounds = _ovp_operands(x, mode)
+    assert pos.size or case != "gauss outliers"          # the overrides are exercised
+    for clip in (dn.clip, not dn.clip):                # both branches of the kernel
+        got = fast_quant.ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, clip, pos, vals, bounds)
+        ref_dn = type("D", (), {"clip": clip, "f_lo": dn.f_lo, "f_hi": dn.f_hi})
+        want = ovp_search._dense_sse_numpy(xb, div, pos, vals, bounds, ref_dn, mul=mul)
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32))
+
+
+def test_ovp_dense_pass_sums_blocks_in_order():
+    """The lane sums are float32 and sequential over the blocks: a term too small to move a large
+    first block's sum is lost there, as in the numpy loop (a reordered sum would keep it)."""
+    x = np.zeros((1, 96), np.float32)
+    dn, xb, div, mul, pos, vals, bounds = _ovp_operands(x, "int4")
+    vals = np.zeros(0, np.float32)
+    pos, bounds = np.zeros(0, np.int64), np.zeros(len(div) + 1, np.int64)
+    xb = np.zeros_like(xb)
+    xb[0, 0], xb[1, 0], xb[2, 0] = 3e4, 1e-3, -3e4       # error terms: big, tiny, big
+    got = fast_quant.ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
+    want = ovp_search._dense_sse_numpy(xb, div, pos, vals, bounds, dn, mul=mul)
+    assert np.array_equal(got, want)
