@@ -197,6 +197,10 @@ DECISION_COLUMNS = (
     Column("energy vs STA", "energy_vs_sta_pct", percent,
            "the cost model's PE energy per step vs OpenSTA's on MiniLM activity (model / OpenSTA - 1): "
            f"the error under its TOPS/W; beyond ±{100 * report_energy_check.TOLERANCE:g} % unconfirmed"),
+    Column("energy vs sim", "energy_vs_sim_pct", percent,
+           "the model on the gate-simulated primitive table vs the PE's netlist simulated gate by gate on "
+           "the same MiniLM stream (model / simulated - 1): a second check, independent of OpenSTA's "
+           "propagation"),
     Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
     Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
     Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),

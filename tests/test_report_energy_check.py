@@ -5,7 +5,7 @@ import math
 
 import pandas as pd
 
-from models import energy_vs_sta, synth
+from models import energy_vs_sta, gate_toggles, netlist_power, synth
 from sim import report, report_energy_check, report_html
 from tests.report_fixture import PLAN
 from tests.tools import require_sta
@@ -36,6 +36,14 @@ def test_the_decision_table_shows_each_designs_energy_error(small_report):
     table = (folder / "index.html").read_text().split("<table id='decision'>")[1].split("</table>")[0]
     assert "energy vs STA" in table
     assert report_html.percent(check.energy_vs_sta_pct.iloc[0]) in table
+    # the second check, against the netlist's own simulated toggles, beside it
+    assert (check.model_sim_pj_per_step > 0).all() and (check.sim_pj_per_step > 0).all()
+    for design, row in check.iterrows():
+        assert math.isclose(row.energy_vs_sim_pct, 100 * (row.model_sim_pj_per_step / row.sim_pj_per_step - 1),
+                            abs_tol=0.06), design
+    assert (frame.energy_vs_sim_pct == check.energy_vs_sim_pct[frame.index]).all()
+    assert "energy vs sim" in table
+    assert report_html.percent(check.energy_vs_sim_pct.iloc[0]) in table
 
 
 def test_the_energy_check_is_the_benchs_figure(small_report, monkeypatch, tmp_path):
@@ -49,6 +57,14 @@ def test_the_energy_check_is_the_benchs_figure(small_report, monkeypatch, tmp_pa
     sta = energy_vs_sta.sta_step_energy_pj(kind.name, options, power)
     assert math.isclose(row.model_pj_per_step, model, abs_tol=1e-4)
     assert math.isclose(row.sta_pj_per_step, sta, abs_tol=1e-4)
+    # the simulated-toggle check is bench/bench_energy_vs_sim_power.py's "sim@STA" and "model(sim)"
+    model_sim, _ = energy_vs_sta.pe_step_energy_pj(kind.name, options, source="minilm", basis="sim")
+    netlist = synth.synthesize(kind.name, unit="pe", pe_options=options).netlist()
+    simulated = netlist_power.simulated_power(netlist, gate_toggles.pe_stream(kind.name, options), 100.0)
+    sim = (energy_vs_sta.sta_step_energy_pj(kind.name, options, simulated)
+           * simulated.as_opensta_2019.total / simulated.power.total)
+    assert math.isclose(row.model_sim_pj_per_step, model_sim, abs_tol=1e-4)
+    assert math.isclose(row.sim_pj_per_step, sim, abs_tol=1e-4)
     # and the cache gives back what it stored, under its own key
     monkeypatch.setattr(synth, "cache_root", lambda: tmp_path)
     report_energy_check.design_energies(kind.name, options)
