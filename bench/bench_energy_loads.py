@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import energy_vs_sta, gate_toggles, netlist_power, part_activity, part_loads, synth  # noqa: E402
+from models import energy_vs_sta, gate_toggles, netlist_power, part_activity, part_loads, primitive_pincaps, synth  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 
 CLOCK_MHZ = 100.0
@@ -57,7 +57,7 @@ def load_energies(name, key):
     every = frozenset(toggles) | frozenset(t for _, c in gate_toggles.instances(netlist) for t in c.values())
     full = step_pj(name, key, netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ))
     ii = get_kind(name).prototype(**dict(key)).initiation_interval
-    charge = ii * sum(toggles.get(net, 0.0) * c for net, c in part_loads.net_pin_capacitance(netlist).items())
+    charge = ii * sum(toggles.get(net, 0.0) * c for net, c in primitive_pincaps.net_pin_capacitance(netlist).items())
     return (full,
             full - step_pj(name, key, netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ,
                                                                   unloaded=register_nets(netlist))),

@@ -47,6 +47,7 @@ import numpy as np
 from . import characterise, sta, synth
 from .primitive_energy_sim import composition_table
 from .primitive_groups import GROUPS
+from .stored_table import load
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitive_duty_osu018.json"
 GENERATOR = 1
@@ -58,20 +59,14 @@ DUTIES = (0.0, 0.25, 0.5, 0.75, 1.0)
 REFERENCE = 0.5
 
 
-def measure_factors(family, widths):
-    """{toggling group: {other group: [factor at each of :data:`DUTIES`]}, "idle": {group:
-    [idle factor at each duty]}} of one primitive, measured with OpenSTA (a switching factor is 1
-    at duty 0.5, an idle factor 1 at duty 0, by construction)."""
-    text, top = characterise.verilog(family, tuple(widths))
-    netlist = synth.synthesize_verilog(text, top).netlist()
-    bits = characterise.data_input_bits(netlist)
-    group_of = {b: b.split("[")[0] for b in bits}
-
-    def energy(toggling, held, duty, others=REFERENCE):
-        return characterise.sta_energy_pj(netlist, top, {
-            b: (characterise.STA_ACTIVITY if group_of[b] == toggling else 0.0,
-                duty if group_of[b] == held else others) for b in bits})
-
+def factors_from(energy, family):
+    """{toggling group: {other group: [factor at each of :data:`DUTIES`]}, "idle": {group: [idle
+    factor at each duty]}} of ``family`` from ``energy(toggling, held, duty, others)``: pJ per cycle
+    with group ``toggling``'s bits (None: none) toggling at
+    :data:`models.characterise.STA_ACTIVITY`, group ``held``'s constant at ``duty`` and the rest
+    constant at ``others`` (the definitions of the module docstring, whoever measures the energy:
+    OpenSTA here, simulated toggles in :mod:`models.duty_sim`). A switching factor is 1 at duty 0.5,
+    an idle factor 1 at duty 0, by construction."""
     # the table's idle figure: every input constant at 0 (models.characterise.sta_energies)
     idle = energy(None, None, 0.0, 0.0)
     out = {"idle": {h: [energy(None, h, d, 0.0) / idle if idle > 0 else 1.0 for d in DUTIES]
@@ -80,10 +75,30 @@ def measure_factors(family, widths):
         for h in GROUPS[family]:
             if h == g:
                 continue
-            excess = [max(0.0, energy(g, h, d) - energy(None, h, d)) for d in DUTIES]
+            excess = [max(0.0, energy(g, h, d, REFERENCE) - energy(None, h, d, REFERENCE)) for d in DUTIES]
             ref = excess[DUTIES.index(REFERENCE)]
             out.setdefault(g, {})[h] = [e / ref if ref > 0 else 1.0 for e in excess]
     return out
+
+
+def group_activity(bits, toggling, held, duty, others):
+    """{bit: (toggles per cycle, duty)} of a primitive's data input ``bits`` (``a[3]``, ``en``):
+    group ``toggling``'s (its port name; None: none) at :data:`models.characterise.STA_ACTIVITY`
+    and duty 0.5, group ``held``'s constant at ``duty``, the rest constant at ``others``."""
+    return {b: (characterise.STA_ACTIVITY if b.split("[")[0] == toggling else 0.0,
+                duty if b.split("[")[0] == held else others) for b in bits}
+
+
+def measure_factors(family, widths):
+    """:func:`factors_from` of one primitive, its energies measured with OpenSTA on its mapped
+    netlist."""
+    text, top = characterise.verilog(family, tuple(widths))
+    netlist = synth.synthesize_verilog(text, top).netlist()
+    bits = characterise.data_input_bits(netlist)
+
+    def energy(toggling, held, duty, others):
+        return characterise.sta_energy_pj(netlist, top, group_activity(bits, toggling, held, duty, others))
+    return factors_from(energy, family)
 
 
 def write_table(path=TABLE_PATH):
@@ -106,27 +121,25 @@ def write_table(path=TABLE_PATH):
                            "regenerate": "python -m models.duty"},
             "factors": out}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    _table.cache_clear()
+    load.cache_clear()
     factors.cache_clear()
     return len(points)
 
 
-@functools.lru_cache(maxsize=2)
 def _table(basis="sta"):
     """The factors of ``basis``: this module's OpenSTA table, or the simulated-toggle one
-    (:mod:`models.duty_sim`)."""
+    (:mod:`models.duty_sim`), both read by :func:`models.stored_table.load` (an error naming the
+    regenerate command when missing or out of date)."""
     if basis == "sim":
         return composition_table()["factors"]
-    if not TABLE_PATH.is_file():
-        return {}
-    return json.loads(TABLE_PATH.read_text())["factors"]
+    return load(str(TABLE_PATH), "python -m models.duty", GENERATOR)["factors"]
 
 
 @functools.lru_cache(maxsize=1024)
 def factors(family, widths, basis="sta"):
     """{toggling group: {other group: factors at :data:`DUTIES`}} of ``family`` at ``widths``
     (the nearest measured point's when not measured) on ``basis`` ("sta" / "sim"); None for a
-    family outside :data:`FAMILIES` or without a table."""
+    family outside :data:`FAMILIES`."""
     measured = _table(basis).get(family)
     if family not in FAMILIES or not measured:
         return None

@@ -36,11 +36,12 @@ import time
 from pathlib import Path
 
 from . import characterise, characterise_sim
-from .duty import DUTIES, FAMILIES, REFERENCE
-from .primitive_energy_sim import COMPOSITION_PATH, composition_table
+from .duty import DUTIES, FAMILIES, REFERENCE, factors_from, group_activity
+from .primitive_energy_sim import COMPOSITION_GENERATOR as GENERATOR
+from .primitive_energy_sim import COMPOSITION_PATH
 from .primitive_groups import GROUPS
+from .stored_table import load
 
-GENERATOR = 1
 #: lanes per run (half the energy table's: about 45 runs per ``mac`` point; every run of a point
 #: draws the same uniforms, so the ratios are of matched samples)
 LANES = 512
@@ -51,33 +52,22 @@ def measure(family, widths):
     one primitive from simulated toggles (definitions: the module docstring)."""
     netlist = characterise_sim.mapped(family, widths)
     bits = characterise.data_input_bits(netlist)
-    group_of = {b: b.split("[")[0] for b in bits}
     seed = characterise_sim.point_seed(family, widths)
 
     @functools.cache
     def run(toggling, held, duty, others):
-        return characterise_sim.sim_energy_pj(netlist, {
-            b: (characterise.STA_ACTIVITY if group_of[b] == toggling else 0.0,
-                duty if group_of[b] == held else others) for b in bits}, seed, LANES)
+        return characterise_sim.sim_energy_pj(netlist, group_activity(bits, toggling, held, duty, others),
+                                              seed, LANES)
 
-    def energy(toggling, held, duty, others=REFERENCE):
+    def energy(toggling, held, duty, others):
         # a group held at the others' duty is no group apart: one run (and one sample) for both
         return run(toggling, None, others, others) if duty == others else run(toggling, held, duty, others)
 
-    excess = {g: max(0.0, energy(g, None, REFERENCE) - energy(None, None, REFERENCE)) for g in GROUPS[family]}
+    excess = {g: max(0.0, energy(g, None, REFERENCE, REFERENCE) - energy(None, None, REFERENCE, REFERENCE))
+              for g in GROUPS[family]}
     total = sum(excess.values())
     shares = {g: (e / total if total > 0 else 1.0 / len(excess)) for g, e in excess.items()}
-    idle = energy(None, None, 0.0, 0.0)
-    factors = {"idle": {h: [energy(None, h, d, 0.0) / idle if idle > 0 else 1.0 for d in DUTIES]
-                        for h in GROUPS[family]}}
-    for g in GROUPS[family]:
-        for h in GROUPS[family]:
-            if h == g:
-                continue
-            up = [max(0.0, energy(g, h, d) - energy(None, h, d)) for d in DUTIES]
-            ref = up[DUTIES.index(REFERENCE)]
-            factors.setdefault(g, {})[h] = [e / ref if ref > 0 else 1.0 for e in up]
-    return shares, factors
+    return shares, factors_from(energy, family)
 
 
 def write_table(path=COMPOSITION_PATH, points=None, progress=None):
@@ -105,7 +95,7 @@ def write_table(path=COMPOSITION_PATH, points=None, progress=None):
                            "date": datetime.date.today().isoformat(), "regenerate": "python -m models.duty_sim"},
             "shares": shares, "factors": factors}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    composition_table.cache_clear()
+    load.cache_clear()
     return len(points)
 
 

@@ -6,74 +6,37 @@ its output ports drive nothing. Inside a PE a part's output bits drive the next 
 so each toggle of a between-part net costs 0.5 C V^2 of switching (C: the pins it drives) plus the
 rise in its driver's internal energy, whose Liberty tables are indexed by output load.
 
-:func:`input_capacitance` reads, from a primitive's own mapped netlist (the table's), the mean
-Liberty input pin capacitance each bit of each data input port drives (osu018 ``capacitance``,
-pF; the source of the figure). :func:`between_part_load` sums, over a PE's inventory, the
-toggles per step of every input bit a part receives from another part times that bit's pin
-capacitance (pF x toggles per step): registers' data inputs at the ``acc`` path (their
-driver is always the datapath), combinational parts' inputs at :meth:`PartActivity.port_toggles`,
-a port named in the inventory at its own driver, the others shared among the drivers in proportion
-to the part drivers' output bits. PE ports are driven from outside the PE, as in the reference
-(their nets have no driver cell), so they count nothing.
+:func:`models.primitive_pincaps.input_capacitance` gives, from a stored table (measured on each
+primitive's own mapped netlist, the primitive table's), the mean Liberty input pin capacitance each
+bit of each data input port drives (osu018 ``capacitance``, pF; the source of the figure), so this
+rule runs neither Yosys nor the Liberty parser. :func:`between_part_load` sums, over a PE's
+inventory, the toggles per step of every input bit a part receives from another part times that
+bit's pin capacitance (pF x toggles per step): registers' data inputs at the ``acc`` path (their
+driver is always the datapath), combinational parts' inputs at :meth:`PartActivity.port_toggles`, a
+port named in the inventory at its own driver, the others shared among the drivers in proportion to
+the part drivers' output bits. PE ports are driven from outside the PE, as in the reference (their
+nets have no driver cell), so they count nothing.
 
 :func:`load_energy_terms` prices that charge as switching only, 0.5 C V^2 per toggle (V the
-Liberty's ``nom_voltage``, brought to 45 nm 0.9 V by the Stillmaker factor the primitives use):
-the sim-basis model's rule for the nets between parts (``energy_vs_sta.step_energy_terms``). The
-drivers' internal energy's change with load is left out (osu018's tables are not monotonic in
-load): on six PEs' mapped netlists (INT8, LUT W4A8, FP16, MXFP8-E4M3, ANT W4A4 int, BitMoD
-mixed4 W4A8) the whole load-dependent energy per pF-toggle, at OpenSTA 2.0.17's pricing on the
-simulated toggles, is 1.00 .. 1.53x the switching alone, so the rule is a lower bound of what
-those nets cost (``bench/bench_energy_loads.py`` brackets it per PE).
+Liberty's ``nom_voltage``, stored with that table, brought to 45 nm 0.9 V by the Stillmaker factor
+the primitives use): the sim-basis model's rule for the nets between parts
+(``energy_vs_sta.step_energy_terms``). The drivers' internal energy's change with load is left out
+(osu018's tables are not monotonic in load): on six PEs' mapped netlists (INT8, LUT W4A8, FP16,
+MXFP8-E4M3, ANT W4A4 int, BitMoD mixed4 W4A8) the whole load-dependent energy per pF-toggle, at
+OpenSTA 2.0.17's pricing on the simulated toggles, is 1.00 .. 1.53x the switching alone, so the
+rule is a lower bound of what those nets cost (``bench/bench_energy_loads.py`` brackets it per PE).
 """
 
 from __future__ import annotations
 
-import functools
-
-from . import characterise, characterise_sim, gate_toggles, synth
 from .inventory import unit_items
 from .part_activity import REGISTERS
-from .primitive_outputs import input_ports, output_gains
+from .primitive_outputs import output_gains
+from .primitive_pincaps import input_capacitance, nom_voltage
 from .tech import value as tech_value
 
 #: a register's data input port (``reg``, ``reg_en`` netlists)
 REGISTER_DATA = "d"
-
-
-@functools.lru_cache(maxsize=1)
-def pin_capacitances():
-    """{cell: {input pin: pF}} from the osu018 Liberty's ``capacitance`` attributes."""
-    return {cell.args[0]: {p.args[0]: float(p.attrs["capacitance"]) for p in cell.find("pin")
-                           if p.attrs.get("direction") == "input" and "capacitance" in p.attrs}
-            for cell in synth.load_liberty().find("cell")}
-
-
-def net_pin_capacitance(netlist):
-    """{net: pF of the cell input pins it drives} of a mapped netlist (aliases resolved)."""
-    caps, alias, load = pin_capacitances(), gate_toggles.aliases(netlist), {}
-    for typ, conns in gate_toggles.instances(netlist):
-        for pin, cap in caps.get(typ, {}).items():
-            if pin in conns:
-                net = alias.get(conns[pin], conns[pin])
-                load[net] = load.get(net, 0.0) + cap
-    return load
-
-
-@functools.lru_cache(maxsize=None)
-def input_capacitance(family, widths):
-    """({data input port: mean pF per bit}, {port: bits}) of one primitive's mapped netlist (empty
-    when it maps to no cells)."""
-    netlist = characterise_sim.mapped(family, tuple(widths))
-    if netlist is None:
-        return {}, {}
-    load = net_pin_capacitance(netlist)
-    bits = characterise.data_input_bits(netlist)
-    caps, counts = {}, {}
-    for port in input_ports(netlist):
-        mine = [b for b in bits if b.split("[")[0] == port]
-        counts[port] = len(mine)
-        caps[port] = sum(load.get(b, 0.0) for b in mine) / len(mine)
-    return caps, counts
 
 
 def part_load_terms(proto, parts):
@@ -115,10 +78,10 @@ def between_part_load(proto, parts):
 
 
 def switching_pj_per_pf():
-    """45 nm pJ per pF-toggle: 0.5 V^2 at the Liberty's ``nom_voltage`` (180 nm 1.8 V), times the
-    Stillmaker factor the primitive energies carry (``scale.energy.180_1v8_to_45_0v9``)."""
-    volts = float(synth.load_liberty().attrs["nom_voltage"])
-    return 0.5 * volts ** 2 * tech_value("scale.energy.180_1v8_to_45_0v9")
+    """45 nm pJ per pF-toggle: 0.5 V^2 at the Liberty's ``nom_voltage`` (180 nm 1.8 V, as stored
+    with the pin capacitances), times the Stillmaker factor the primitive energies carry
+    (``scale.energy.180_1v8_to_45_0v9``)."""
+    return 0.5 * nom_voltage() ** 2 * tech_value("scale.energy.180_1v8_to_45_0v9")
 
 
 def load_energy_terms(proto, parts):

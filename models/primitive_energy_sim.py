@@ -18,10 +18,13 @@ import json
 from pathlib import Path
 
 from . import characterise
+from .stored_table import load
 from .tech import UnknownComponentError
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "primitive_energy_sim_osu018.json"
 COMPOSITION_PATH = TABLE_PATH.parent / "primitive_duty_sim_osu018.json"
+#: the layout version of the composition table :mod:`models.duty_sim` writes (its ``generator``)
+COMPOSITION_GENERATOR = 1
 #: (active, idle) keys of a point and of a family's fit, pJ per cycle at 180 nm 1.8 V
 KEYS = ("energy_sim_pj", "energy_sim_idle_pj")
 
@@ -49,13 +52,9 @@ def energies(name, widths):
     return tuple(characterise.fitted(table, name, tuple(widths), k) for k in KEYS)
 
 
-@functools.lru_cache(maxsize=1)
 def composition_table(path=COMPOSITION_PATH):
     """{"shares": ..., "factors": ...} of the sim basis (:mod:`models.duty_sim`), in the layouts of
-    :mod:`models.primitive_groups`' and :mod:`models.duty`'s tables; raises naming the regenerate
-    command when missing (the sim basis never falls back to OpenSTA's factors)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UnknownComponentError(f"no simulated-toggle composition table {path}; "
-                                    f"run `python -m models.duty_sim`") from None
+    :mod:`models.primitive_groups`' and :mod:`models.duty`'s tables, read by
+    :func:`models.stored_table.load`: raises naming the regenerate command when missing or out of
+    date (the sim basis never falls back to OpenSTA's factors)."""
+    return load(str(path), "python -m models.duty_sim", COMPOSITION_GENERATOR)

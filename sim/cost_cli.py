@@ -14,7 +14,8 @@ import re
 import time
 
 from hw.pe import OptionError
-from models import characterise, cost, cost_vs_synth, energy_vs_sta, primitive_outputs, sta, synth, tech
+from models import (characterise, cost, cost_vs_synth, energy_vs_sta, primitive_outputs, primitive_pincaps, sta,
+                    synth, tech)
 from models.design import DesignConfig
 from models.registry import PE_KINDS
 from models.workload_files import is_workload_file, load_workload_file
@@ -276,6 +277,12 @@ def cmd_characterise(args, bad):
         start = time.perf_counter()
         n = primitive_outputs.write_table(jobs=args.jobs)
         print(f"wrote {primitive_outputs.TABLE_PATH}: output gains of {n} points, "
+              f"{time.perf_counter() - start:.1f} s")
+    if args.out is None and (regenerated or args.force or not primitive_pincaps.is_current()):
+        # the input pin capacitances, read from the same cached netlists (no OpenSTA)
+        start = time.perf_counter()
+        n = primitive_pincaps.write_table()
+        print(f"wrote {primitive_pincaps.TABLE_PATH}: input pin capacitances of {n} points, "
               f"{time.perf_counter() - start:.1f} s")
     return 0
 

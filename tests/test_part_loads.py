@@ -3,14 +3,18 @@ inputs present to the parts that drive them, which the primitive table (characte
 undriven inputs, unloaded outputs) leaves out."""
 
 import dataclasses
+import hashlib
+import json
 
 import pytest
 
-from models import energy_vs_sta, gate_toggles, netlist_power, part_loads, synth
+from models import energy_vs_sta, gate_toggles, netlist_power, part_loads, primitive_pincaps, synth
 from models.energy_vs_sta import step_energy_pj, step_energy_terms
 from models.inventory import unit_items
 from models.part_activity import part_activity
 from models.registry import get_kind
+from models.stored_table import load
+from models.tech import UnknownComponentError
 from tools import require_synthesis
 
 # osu018 Liberty ``capacitance`` (pF) of the pins the hand netlist below uses
@@ -37,7 +41,7 @@ endmodule
 
 def test_net_pin_capacitance_sums_the_pins_each_net_drives():
     require_synthesis()
-    load = part_loads.net_pin_capacitance(HAND)
+    load = primitive_pincaps.net_pin_capacitance(HAND)
     assert load["a"] == pytest.approx(INVX1_A + NAND2X1_A)
     assert load["n1"] == pytest.approx(NAND2X1_B)      # through the assign
     assert "y" not in load                              # an output port drives no pin
@@ -48,6 +52,54 @@ def test_switching_per_pf_is_half_cv2_at_45nm():
     from models.tech import value
     assert part_loads.switching_pj_per_pf() == pytest.approx(
         0.5 * 1.8 ** 2 * value("scale.energy.180_1v8_to_45_0v9"))
+
+
+def test_the_stored_pin_capacitances_are_a_fresh_read_of_the_primitives_netlists():
+    """The table (``models/data/primitive_pincap_osu018.json``) holds, per point, exactly what
+    reading the point's mapped netlist now gives, with the liberty and voltage it was read with."""
+    require_synthesis()
+    for point in (("add", (8,)), ("reg_en", (8,)), ("mux", (2, 8))):
+        fresh = primitive_pincaps.measure(*point)
+        assert fresh[0] and fresh == primitive_pincaps.input_capacitance(*point), point
+    prov = primitive_pincaps._table()["provenance"]
+    assert prov["liberty_sha256"] == hashlib.sha256(synth.liberty_path().read_bytes()).hexdigest()
+    assert prov["nom_voltage"] == float(synth.load_liberty().attrs["nom_voltage"])
+
+
+def test_a_point_the_table_lacks_names_the_regenerate_command():
+    with pytest.raises(UnknownComponentError, match=r"add\(999,\).*python -m models\.primitive_pincaps"):
+        primitive_pincaps.input_capacitance("add", (999,))
+
+
+def test_characterise_rewrites_the_table_only_when_it_lacks_a_point_or_is_stale(tmp_path):
+    """``pearray characterise``'s test (:func:`models.primitive_pincaps.is_current`)."""
+    assert primitive_pincaps.is_current()
+    table = json.loads(primitive_pincaps.TABLE_PATH.read_text())
+    del table["points"]["add"]["8"]
+    (tmp_path / "lacks.json").write_text(json.dumps(table))
+    assert not primitive_pincaps.is_current(tmp_path / "lacks.json")
+
+
+def test_the_rule_runs_no_synthesis_and_reads_no_liberty(monkeypatch):
+    def refuse(*_, **__):
+        raise AssertionError("the cost model ran synthesis or parsed the liberty")
+    for name in ("synthesize_verilog", "synthesize", "load_liberty", "find_yosys", "liberty_path"):
+        monkeypatch.setattr(synth, name, refuse)
+    load.cache_clear()
+    primitive_pincaps.input_capacitance.cache_clear()
+    proto, parts = get_kind("fp16").prototype(), part_activity("fp16", (), "minilm")
+    assert sum(e for _, e in part_loads.load_energy_terms(proto, dataclasses.replace(parts, basis="sim"))) > 0
+
+
+@pytest.mark.parametrize("kind", ["int8", "fp16", "lut", "bitserial"])
+def test_the_table_prices_the_loads_as_the_netlists_did(kind, monkeypatch):
+    """The sim-basis energy per step on the stored table equals, to the last bit, the same model
+    reading each primitive's mapped netlist now (the rule before the table)."""
+    require_synthesis()
+    stored = energy_vs_sta.pe_step_energy_pj(kind, (), basis="sim")[0]
+    monkeypatch.setattr(part_loads, "input_capacitance", primitive_pincaps.measure)
+    assert energy_vs_sta.pe_step_energy_pj(kind, (), basis="sim")[0] == stored
+    assert stored > energy_vs_sta.pe_step_energy_pj(kind, (), basis="sim", pin_loads=False)[0]
 
 
 def _loads(kind):
@@ -101,7 +153,7 @@ def test_the_rule_is_bounded_by_the_reference_netlists_own_load_energy():
         toggles = netlist_power.simulated_toggles(netlist, gate_toggles.pe_stream(kind, ()))
         power = netlist_power.netlist_power(netlist, toggles, 100.0)
         ii = get_kind(kind).prototype().initiation_interval
-        every = sum(toggles.get(n, 0.0) * c for n, c in part_loads.net_pin_capacitance(netlist).items())
+        every = sum(toggles.get(n, 0.0) * c for n, c in primitive_pincaps.net_pin_capacitance(netlist).items())
         added = (energy_vs_sta.pe_step_energy_pj(kind, (), basis="sim")[0]
                  - energy_vs_sta.pe_step_energy_pj(kind, (), basis="sim", pin_loads=False)[0])
         assert 0 < added <= every * ii * part_loads.switching_pj_per_pf()

@@ -1,0 +1,51 @@
+"""Loading a measured table of ``models/data/`` that was measured on the primitive table's netlists.
+
+The duty factors (:mod:`models.duty`, :mod:`models.duty_sim`) and the primitives' input pin
+capacitances (:mod:`models.primitive_pincaps`) are measured on the mapped netlists of the points
+of the primitive table (``models/data/primitives_osu018.json``, :mod:`models.characterise`), so
+each stores the Yosys version and liberty SHA-256 it was measured with and the version of the
+generator that wrote its layout. :func:`load` reads one and refuses, naming the command that
+regenerates it, a table that is missing, of another generator, or measured with another Yosys or
+liberty than the primitive table now holds (its figures would describe other netlists).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from . import characterise
+from .tech import UnknownComponentError
+
+#: provenance keys a measured table shares with the primitive table's
+MATCHED = ("yosys", "liberty_sha256")
+
+
+def stale(table, generator, primitives=None):
+    """Why ``table`` (a loaded measured table) does not describe the current netlists, or None:
+    its provenance's ``generator`` is not ``generator``, or its :data:`MATCHED` keys differ from
+    the primitive table's (``primitives``, default :func:`models.characterise.load_table`; no
+    primitive table: nothing to match)."""
+    prov = table.get("provenance", {})
+    if prov.get("generator") != generator:
+        return f"generator {prov.get('generator')}, not {generator}"
+    base = (primitives if primitives is not None else characterise.load_table() or {}).get("provenance", {})
+    for key in MATCHED:
+        if key in base and prov.get(key) != base[key]:
+            return f"{key} {prov.get(key)}, the primitive table's {base[key]}"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def load(path, regenerate, generator):
+    """The table at ``path`` (JSON); raises :class:`models.tech.UnknownComponentError` naming
+    ``regenerate`` (the command that writes it) when it is missing or :func:`stale`."""
+    try:
+        table = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UnknownComponentError(f"no table {path}; run `{regenerate}`") from None
+    why = stale(table, generator)
+    if why:
+        raise UnknownComponentError(f"table {path} is out of date ({why}); run `{regenerate}`")
+    return table

@@ -1,0 +1,52 @@
+"""The one loader of the measured tables (:mod:`models.stored_table`): a missing or out-of-date
+table is refused with the command that regenerates it, a current one is read."""
+
+import json
+
+import pytest
+
+from models import characterise, duty, primitive_energy_sim, stored_table
+from models.tech import UnknownComponentError
+
+REGENERATE = "python -m models.example"
+
+
+def _write(path, **provenance):
+    path.write_text(json.dumps({"provenance": provenance, "factors": {"x": 1}}))
+    return str(path)
+
+
+def _current():
+    prov = characterise.load_table()["provenance"]
+    return {k: prov[k] for k in stored_table.MATCHED}
+
+
+def test_a_current_table_is_read(tmp_path):
+    table = stored_table.load(_write(tmp_path / "t.json", generator=3, **_current()), REGENERATE, 3)
+    assert table["factors"] == {"x": 1}
+
+
+def test_a_missing_table_names_its_regenerate_command(tmp_path):
+    with pytest.raises(UnknownComponentError, match=f"no table .*missing.json; run `{REGENERATE}`"):
+        stored_table.load(str(tmp_path / "missing.json"), REGENERATE, 1)
+
+
+@pytest.mark.parametrize("change, why", [({"generator": 2}, "generator 2, not 3"),
+                                         ({"yosys": "0.0"}, "yosys 0.0"),
+                                         ({"liberty_sha256": "ab"}, "liberty_sha256 ab")])
+def test_an_out_of_date_table_is_refused(tmp_path, change, why):
+    path = _write(tmp_path / "t.json", **{"generator": 3, **_current(), **change})
+    with pytest.raises(UnknownComponentError, match=f"out of date \\({why}.*run `{REGENERATE}`"):
+        stored_table.load(path, REGENERATE, 3)
+
+
+def test_without_a_primitive_table_only_the_generator_is_checked():
+    assert stored_table.stale({"provenance": {"generator": 1}}, 1, primitives={}) is None
+    assert stored_table.stale({"provenance": {"generator": 1, "yosys": "x"}}, 1,
+                              primitives={"provenance": {"yosys": "y"}}) == "yosys x, the primitive table's y"
+
+
+def test_both_duty_tables_are_read_through_it():
+    """The OpenSTA duty table and the simulated-toggle one are current (the repository's)."""
+    assert duty._table("sta") is stored_table.load(str(duty.TABLE_PATH), "python -m models.duty", duty.GENERATOR)["factors"]
+    assert duty._table("sim") is primitive_energy_sim.composition_table()["factors"]
