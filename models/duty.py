@@ -156,7 +156,7 @@ def idle_factor(family, widths, duties, basis="sta"):
     """Factor on the table's idle energy of one part given its groups' mean duties (``duties``:
     {group: duty}; a group not named stays at the table's 0): the product of each group's
     measured idle factor, linear between :data:`DUTIES`. 1 for a family without a table."""
-    measured = factors(family, tuple(widths))
+    measured = factors(family, tuple(widths), basis)
     if measured is None:
         return 1.0
     out = 1.0

@@ -2,11 +2,12 @@
 measured port duties against a hand count, and a mostly-0 weight leaving the multiplier cold."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
-from models import activity, characterise, duty, part_activity, primitive_groups, synth
+from models import activity, characterise, duty, part_activity, primitive_energy_sim, primitive_groups, synth
 from models.part_activity import PartActivity
 
 
@@ -47,6 +48,18 @@ def test_duty_factor_interpolates_the_table():
     assert mid == pytest.approx((fs["a"]["b"][0] + fs["a"]["b"][1]) / 2)
     assert duty.duty_factor("add", (32,), "a", {"b": 0.0}) == 1.0   # not an AND array
 
+
+
+def test_the_idle_factor_reads_its_own_basis_table():
+    """An enabled register's idle energy on the sim basis follows the simulated-toggle duty table
+    (where its flops hold either way: idle factor 1 at every enable duty), not OpenSTA's (which
+    falls with the enable's duty): read from the two JSON files, not through duty.factors."""
+    tables = {basis: json.loads(path.read_text())["factors"]["reg_en"]["1"]["idle"]["en"]
+              for basis, path in (("sta", duty.TABLE_PATH), ("sim", primitive_energy_sim.COMPOSITION_PATH))}
+    assert tables["sta"] != tables["sim"]     # else this test could not tell them apart
+    for basis, fs in tables.items():
+        assert duty.idle_factor("reg_en", (1,), {"en": 1.0}, basis) == pytest.approx(fs[-1])
+        assert duty.idle_factor("reg_en", (1,), {"en": 0.375}, basis) == pytest.approx((fs[1] + fs[2]) / 2)
 
 def _fake(rates, duties=None):
     ports = tuple((p, r, 8) for p, r in rates.items())
