@@ -27,7 +27,8 @@ def test_an_escaped_port_is_the_stream_bit_of_its_name():
     cell reading it must see the stream's values, not a net held at 0."""
     require_synthesis()
     netlist = ("module g(\\table , clk, y);\n  input [1:0] \\table ;\n  input clk;\n  output y;\n"
-               "  wire [1:0] \\table ;\n  wire y;\n  INVX1 u (\n    .A(\\table [1]),\n    .Y(y)\n  );\nendmodule\n")
+               "  wire [1:0] \\table ;\n  wire y;\n"
+               "  INVX1 u (\n    .A(\\table [1]),\n    .Y(y)\n  );\nendmodule\n")
     bit = [1, 0, 1, 1, 0]
     toggles = gate_toggles.simulate(netlist, {"table[1]": bit, "table[0]": [0] * 5})
     assert toggles["y"] == pytest.approx(sum(u != v for u, v in zip(bit, bit[1:])) / 4)
