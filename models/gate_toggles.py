@@ -39,15 +39,23 @@ def cell_functions():
     return funcs
 
 
+def net_name(text):
+    """A netlist's net reference as the port bits are named (``act[3]``): spaces removed and an
+    escaped identifier unescaped. Verilog's ``\\table [8]`` is the same identifier as ``table[8]``;
+    Yosys escapes a port named by a keyword (GOBO's ``table``), so without this its cells read
+    a net no stream bit drives and the simulation holds the port at 0."""
+    return text.replace(" ", "").lstrip("\\")
+
+
 def instances(netlist):
     """(cell type, {pin: net}) of every cell instance in a Yosys-mapped netlist."""
     for typ, pins in re.findall(r"^\s*([A-Z]\w*)\s+\S+\s*\(([^;]*?)\);", netlist, re.M | re.S):
-        yield typ, {p: s.replace(" ", "") for p, s in re.findall(r"\.(\w+)\(\s*([^)]*?)\s*\)", pins)}
+        yield typ, {p: net_name(s) for p, s in re.findall(r"\.(\w+)\(\s*([^)]*?)\s*\)", pins)}
 
 
 def aliases(netlist):
     """{net: the net it is assigned from} of a mapped netlist's ``assign`` statements."""
-    return {a.replace(" ", ""): b.replace(" ", "")
+    return {net_name(a): net_name(b)
             for a, b in re.findall(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", netlist, re.M)}
 
 

@@ -334,14 +334,30 @@ def _shifter(w, s):
     return [("shift", (w, stages))] + ([("and", (w,))] if stages < s else [])
 
 
+class TermIndex(Part):
+    """The term index register of :class:`hw.bitserial_terms.TermSteps` (:func:`_term_step_items`):
+    a plain register part (it names no drivers), marked so that a part it selects is known to
+    be sequenced by it (:func:`names_sequencing`)."""
+
+
 def _term_step_items(T):
     """:class:`hw.bitserial_terms.TermSteps` for T > 1 terms: the term index register with its
     increment and the ``active`` flag."""
     if T == 1:
         return []
     counter = _bits_for(max(T, 2))
-    index = ("reg_en", (counter,), 1, "step_cycle")
+    index = TermIndex(("reg_en", (counter,), 1, "step_cycle"))
     return [index, driven(("add", (counter,), 1, "step_cycle"), index), ("reg_en", (1,), 1, "step")]
+
+
+def names_sequencing(items):
+    """Whether a PE inventory names its step's sequencing: a part acting every cycle of a step
+    selects by the term index (:class:`TermIndex`, the bit-serial PEs' term select), so its
+    per-cycle parts' activity can follow what they read each cycle
+    (:meth:`models.part_activity.PartActivity.for_event`). The LUT PE's plane counter is not
+    marked: its per-cycle parts keep the per-step rule (README "Energy")."""
+    return any(isinstance(d, TermIndex) for part in items if part[3] == "step_cycle"
+               for _, d in getattr(part, "inputs", ()))
 
 
 def bitserial_pe_items(pe, acc_in_bits=None, bordered=False, os_slot=False):

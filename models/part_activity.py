@@ -35,6 +35,10 @@ driving bits' width-weighted mean:
 * a part that works every cycle of a multi-cycle step (event ``step_cycle``: a bit-plane or term
   select, the running partial sum) sees a new selection every cycle as the sequencing (restarted
   by ``valid``) moves: at least ``valid``'s toggles per cycle (the one measured sequencing signal).
+  On the simulated-toggle basis, in a PE whose inventory names its sequencing (the bit-serial
+  PEs' term index, :class:`models.inventory.TermIndex`), such a part sees its inputs per cycle
+  instead (:meth:`PartActivity.cycle_view`): the held operands at their toggles per cycle, the
+  term select at the term index's (:meth:`PartActivity.index_toggles`), no floor.
 
 Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
 
@@ -50,6 +54,7 @@ lookup must stay fast).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -59,6 +64,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
+from .inventory import TermIndex, names_sequencing, unit_items
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
@@ -91,7 +97,9 @@ class PartActivity:
     ``date`` of the measurement (ISO); ``duties``: ((port, mean fraction of cycles its bits are
     1), ...) (empty: not measured, every port at the characterisation's 0.5); ``basis``: the
     energy basis whose group shares and duty factors compose the parts ("sta" / "sim",
-    :data:`models.cost_primitives.BASES`; not stored: a property of the model, not the run)."""
+    :data:`models.cost_primitives.BASES`; not stored: a property of the model, not the run);
+    ``per_cycle``: 0, or the step's cycles when this is its :meth:`cycle_view` (``ii`` 1: the
+    ports' rates per cycle; not stored)."""
     pe: str
     pe_options: tuple
     source: str
@@ -101,6 +109,7 @@ class PartActivity:
     date: str
     duties: tuple = ()
     basis: str = "sta"
+    per_cycle: int = 0
 
     def duty(self, port):
         """Mean duty of ``port``'s bits (0.5, the characterisation's, when not measured; 0 for
@@ -146,6 +155,9 @@ class PartActivity:
         "step_cycle"; ``drivers``: the data ports and parts that drive it, ``inputs``: the
         primitive input ports among them named singly, as the inventory states them,
         :func:`models.inventory.driven`), per step (see the module docstring)."""
+        view = self.for_event(event)
+        if view is not self:
+            return view.item_activity(prim, widths, "step", drivers, inputs)
         paths = self.group_activities()
         fed = [d for d in drivers if not isinstance(d, str)]
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
@@ -168,7 +180,44 @@ class PartActivity:
                 a = sum(share * toggles[p] for p, share in shares.items())
             else:
                 a = self.shared_toggles(drivers)
-        return max(a, paths["ctrl"]) if event == "step_cycle" else a
+        # (in the cycle view the sequencing enters through the named select only)
+        return max(a, paths["ctrl"]) if event == "step_cycle" and not self.per_cycle else a
+
+    @property
+    def sequenced(self):
+        """Whether the PE's inventory names its step sequencing (:func:`models.inventory.names_sequencing`:
+        the bit-serial PEs' term index selecting the term)."""
+        return _names_sequencing(self.pe, self.pe_options)
+
+    def for_event(self, event):
+        """The activity a part acting on ``event`` sees: :meth:`cycle_view` for a ``step_cycle``
+        part on the simulated-toggle basis of a PE whose inventory names its sequencing
+        (:attr:`sequenced`), else this one (per step, with ``valid``'s toggles as the floor of a
+        per-cycle part: the OpenSTA basis, whose reference propagates ``valid``'s density through
+        the whole netlist, and the PEs that do not name their sequencing, the LUT's bit planes)."""
+        if event == "step_cycle" and self.basis == "sim" and self.sequenced and not self.per_cycle:
+            return self.cycle_view()
+        return self
+
+    def cycle_view(self):
+        """This activity seen one cycle at a time (``ii`` 1: each port at its measured toggles per
+        cycle). A port holds its operand for the whole step (it changes at most once a step,
+        :mod:`models.activity`), so a part reading it every cycle of the step sees its toggles
+        per step spread over the step's cycles, not all of them in every cycle (the old rule
+        charged a bit-serial PE's datapath ``ii`` times the operands' per-step toggles); the
+        running sum changes at ``acc_out``'s measured toggles per cycle; the sequencing reaches
+        a part only through what the inventory names, the term index as a select
+        (:meth:`port_toggles`), not as a floor of ``valid``'s toggles on every input bit."""
+        return dataclasses.replace(self, ii=1, per_cycle=self.ii)
+
+    def index_toggles(self):
+        """Toggles per cycle of each bit of a step's term index (:class:`hw.bitserial_terms.TermSteps`:
+        0 on ``valid``, then one term per cycle up to the step's last): the steps per cycle
+        (``valid`` is high in a step's first cycle only, so half its measured toggles per cycle)
+        times the bit changes of one pass of a counter through the step's cycles
+        (:func:`counter_toggles`)."""
+        steps = self.rate("valid") / 2
+        return steps * self.per_cycle * counter_toggles(self.per_cycle)
 
     def shared_toggles(self, drivers):
         """Width-weighted mean toggles per step of ``drivers`` (ports and parts; none named: every
@@ -183,8 +232,14 @@ class PartActivity:
         ``driven`` lists the named inputs' drivers last)."""
         named = dict(inputs)
         shared = self.shared_toggles(drivers[:len(drivers) - len(named)])
-        return {p: self.source_output(named[p])[0] if p in named else shared
-                for p, _ in output_gains(prim, tuple(widths))[1]}
+        toggles = {p: self.source_output(named[p])[0] if p in named else shared
+                   for p, _ in output_gains(prim, tuple(widths))[1]}
+        if self.per_cycle:
+            # a select by the term index reads the index itself (its register holds the next
+            # one), which moves with the sequencing: the counter's toggles, not a register's data
+            index = self.index_toggles()
+            toggles = {p: index if isinstance(named.get(p), TermIndex) else t for p, t in toggles.items()}
+        return toggles
 
     def source_output(self, source):
         """(toggles per step, bits) of one driver: a PE data port (its measured rate) or a part
@@ -233,6 +288,19 @@ class PartActivity:
         return cls(d["pe"], tuple(tuple(kv) for kv in d["pe_options"]), d["source"], d["ii"],
                    tuple((p, float(r), int(n)) for p, r, n in d["ports"]), d["data_hash"], d["date"],
                    tuple((p, float(v)) for p, v in d.get("duties", ())))
+
+
+def counter_toggles(states):
+    """Mean toggles per bit per state of a counter through ``states`` states, 0 .. states - 1 and
+    back to 0 (one pass): its bits' value changes over the pass over its bits and states (2: 1.0,
+    3: 2/3, 4: 0.75)."""
+    bits = max(1, (states - 1).bit_length())
+    return sum(bin(i ^ (i + 1) % states).count("1") for i in range(states)) / (states * bits)
+
+
+@functools.lru_cache(maxsize=None)
+def _names_sequencing(pe, pe_options):
+    return names_sequencing(unit_items(get_kind(pe).prototype(**dict(pe_options))))
 
 
 def full_options(pe, pe_options):

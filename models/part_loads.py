@@ -50,23 +50,25 @@ def part_load_terms(proto, parts):
         drivers, inputs = getattr(part, "drivers", ()), dict(getattr(part, "inputs", ()))
         caps, counts = input_capacitance(prim, tuple(widths))
         uses = ii if event == "step_cycle" else 1
+        # a per-cycle part of a sequenced step at its inputs' toggles per cycle, as its energy
+        view = parts.for_event(event)
         if prim in REGISTERS:
-            acc = parts.group_activities()["acc"]
+            acc = view.group_activities()["acc"]
             load = acc * caps.get(REGISTER_DATA, 0.0) * counts.get(REGISTER_DATA, 0)
         else:
             fed = [d for d in drivers if not isinstance(d, str)]
             if not fed or not caps or output_gains(prim, tuple(widths)) is None:
                 terms.append((prim, 0.0))
                 continue
-            toggles = parts.port_toggles(prim, widths, drivers, tuple(inputs.items()))
+            toggles = view.port_toggles(prim, widths, drivers, tuple(inputs.items()))
             shared = [d for d in drivers[:len(drivers) - len(inputs)]]
-            bits = [(parts.source_output(d)[1], not isinstance(d, str)) for d in shared]
+            bits = [(view.source_output(d)[1], not isinstance(d, str)) for d in shared]
             total = sum(b for b, _ in bits)
             share = sum(b for b, part_driven in bits if part_driven) / total if total else 0.0
             load = 0.0
             for port, cap in caps.items():
                 driven = (not isinstance(inputs[port], str)) if port in inputs else share
-                load += driven * toggles.get(port, parts.shared_toggles(drivers)) * cap * counts[port]
+                load += driven * toggles.get(port, view.shared_toggles(drivers)) * cap * counts[port]
         terms.append((prim, n * uses * load))
     return terms
 
