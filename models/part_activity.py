@@ -59,6 +59,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
+from .group_saturation_sim import effective_activity as saturating_activity
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
@@ -157,7 +158,7 @@ class PartActivity:
             # data with its enable's (models/duty.py)
             driven = weighted(prim, widths, driven, self.group_duties(), self.basis)
         # the port groups hold only while the part's inputs are the ports themselves
-        a = effective_activity(prim, widths, driven, self.basis) if driven and not fed else None
+        a = self.group_activity(prim, widths, driven) if driven and not fed else None
         if a is None:
             if prim in REGISTERS:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
@@ -169,6 +170,18 @@ class PartActivity:
             else:
                 a = self.shared_toggles(drivers)
         return max(a, paths["ctrl"]) if event == "step_cycle" else a
+
+    def group_activity(self, prim, widths, driven):
+        """The activity of a grouped part whose groups toggle ``driven`` ({group: toggles per
+        step}): on the OpenSTA basis the shares' weighted mean (its propagation is linear); on the
+        sim basis the groups' measured curves composed as saturating disturbances
+        (:mod:`models.group_saturation_sim`: a group alone costs more than its share, and less
+        than linearly more as it toggles more), the shares' mean where no curves are measured."""
+        if self.basis == "sim":
+            a = saturating_activity(prim, widths, driven)
+            if a is not None:
+                return a
+        return effective_activity(prim, widths, driven, self.basis)
 
     def shared_toggles(self, drivers):
         """Width-weighted mean toggles per step of ``drivers`` (ports and parts; none named: every
