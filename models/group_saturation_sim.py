@@ -14,7 +14,7 @@ the bits that reach it change, so
   toggles per cycle costs 2.35x the linear interpolation from 0.5 (sparse changes each reach
   many nets, dense ones cancel).
 
-The rule (sim basis only, the families of :data:`models.primitive_groups.GROUPS`): each group's
+The rule (sim basis only, the families of :data:`FAMILIES`: the grouped ones and ``bmult``): each group's
 energy alone, ``e_g(a)``, is read from its measured curve (:data:`ACTIVITIES`, the others held
 constant at duty 0.5, as the shares are measured; linear through 0 below the first point and the
 table's slope above 0.5), and the groups combine as independent disturbances of a saturating
@@ -32,8 +32,8 @@ interface (one activity per part) is unchanged. Every figure is a ratio to the p
 all-toggling excess, measured in the same runs (matched random numbers).
 
 Table: ``models/data/primitive_group_curves_sim_osu018.json`` with its provenance; regenerate with
-``python -m models.group_saturation_sim`` (the 118 grouped points of the primitive table, cached
-netlists, about 10 min on 2 cores). Widths not measured take the nearest measured point's curves
+``python -m models.group_saturation_sim`` (the 127 points of those families in the primitive
+table, cached netlists, about 10 min on 2 cores). Widths not measured take the nearest measured point's curves
 (log-width distance, as :func:`models.primitive_groups.shares`).
 """
 
@@ -58,6 +58,10 @@ GENERATOR = 1
 ACTIVITIES = (0.02, 0.05, 0.1, 0.2, 0.3, characterise.STA_ACTIVITY)
 #: the duty of the groups held constant, as the shares are measured (:mod:`models.duty_sim`)
 HELD_DUTY = 0.5
+#: the families the rule composes: the grouped ones, and the BitFusion fused multiplier
+#: (``bmult``: its operands a, b from the act and weight ports, as ``mult``'s; it has no OpenSTA
+#: shares, whose linear rule it does not need, so it is not in :data:`GROUPS`)
+FAMILIES = {**GROUPS, "bmult": ("a", "b")}
 
 
 def measure(family, widths):
@@ -67,7 +71,7 @@ def measure(family, widths):
     netlist = characterise_sim.mapped(family, tuple(widths))
     bits = characterise.data_input_bits(netlist)
     seed = characterise_sim.point_seed(family, widths)
-    groups = GROUPS[family]
+    groups = FAMILIES[family]
 
     def energy(rates):
         return characterise_sim.sim_energy_pj(
@@ -155,12 +159,14 @@ def effective_activity(family, widths, activities):
 
 
 def write_table(path=TABLE_PATH, points=None, progress=None):
-    """Measure ``points`` ((family, widths); default every grouped point of the primitive table)
-    and write the table."""
+    """Measure ``points`` ((family, widths); default every point of the primitive table in
+    :data:`FAMILIES`) and write the table; given ``points``, the table's other points are kept."""
+    out = {}
     if points is None:
         points = sorted({(p["family"], tuple(p["widths"])) for p in characterise.load_table()["points"]
-                         if p["family"] in GROUPS})
-    out = {}
+                         if p["family"] in FAMILIES})
+    elif Path(path).is_file():
+        out = json.loads(Path(path).read_text())["points"]
     for i, (family, widths) in enumerate(points):
         m = measure(family, widths)
         out.setdefault(family, {})[",".join(map(str, widths))] = {
@@ -170,7 +176,7 @@ def write_table(path=TABLE_PATH, points=None, progress=None):
             progress(i + 1, len(points), family, widths)
     prov = characterise.load_table()["provenance"]
     data = {"provenance": {
-        "what": "per grouped primitive (models.primitive_groups.GROUPS): each input group's simulated "
+        "what": "per grouped primitive (models.group_saturation_sim.FAMILIES): each input group's simulated "
                 "excess energy alone (the others constant at duty 0.5) at each activity, over the "
                 "all-groups-at-0.5 excess; saturation S of the independent-disturbance rule",
         "activities": list(ACTIVITIES), "held_duty": HELD_DUTY, "generator": GENERATOR,

@@ -152,6 +152,8 @@ class PartActivity:
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
                   "mult": {"a": paths["act"], "b": paths["weight"]},
                   "smult": {"a": paths["act"], "b": paths["weight"]},
+                  # BitFusion's fused multiplier: groups on the sim basis only (no OpenSTA shares)
+                  "bmult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
         if driven and not fed:
             # an AND-array's group switches with the other operands' bits that are 1, a register's

@@ -9,7 +9,9 @@ import pytest
 
 from models import characterise, characterise_sim, group_saturation_sim as gs, primitive_groups
 from models.duty import weighted
+from models.inventory import unit_items
 from models.part_activity import part_activity
+from models.registry import get_kind
 from tools import require_synthesis
 
 
@@ -24,7 +26,7 @@ def _joint_excess(family, widths, rates):
         return characterise_sim.sim_energy_pj(netlist, {b: (r.get(b.split("[")[0], 0.0), gs.HELD_DUTY)
                                                         for b in bits}, seed)
     held = energy({})
-    every = energy({g: characterise.STA_ACTIVITY for g in primitive_groups.GROUPS[family]}) - held
+    every = energy({g: characterise.STA_ACTIVITY for g in gs.FAMILIES[family]}) - held
     return (energy(rates) - held) / every
 
 
@@ -32,16 +34,19 @@ def _joint_excess(family, widths, rates):
     ("smult", (5, 5), {"a": 0.02, "b": 0.01}),      # ANT W4A4's products: sparse toggles
     ("smult", (4, 4), {"a": 0.3, "b": 0.3}),        # both operands moving
     ("mac", (8, 8, 32), {"a": 0.45, "b": 0.015, "c": 0.45}),   # INT8 on MiniLM: stationary weight
+    ("bmult", (8, 8), {"a": 0.4, "b": 0.01}),       # BitFusion W8A8's fused multiplier
 ])
 def test_rule_matches_the_groups_toggling_together(family, widths, rates):
     """The rule's joint energy is the primitive's own, simulated with every group at its rate
-    (within 5 %, different random draws); the shares' linear rule is 25 % or more short."""
+    (within 5 %, different random draws); the linear rule it replaces (the shares' weighted mean;
+    for ``bmult``, which has no shares, its operands' mean) is 25 % or more short."""
     require_synthesis()
     simulated = _joint_excess(family, widths, rates)
     rule = gs.effective_activity(family, widths, rates) / characterise.STA_ACTIVITY
-    shares = primitive_groups.effective_activity(family, widths, rates, basis="sim") / characterise.STA_ACTIVITY
+    linear = (primitive_groups.effective_activity(family, widths, rates, basis="sim")
+              if family in primitive_groups.GROUPS else sum(rates.values()) / len(rates))
     assert rule == pytest.approx(simulated, rel=0.05)
-    assert shares < 0.75 * simulated
+    assert linear / characterise.STA_ACTIVITY < 0.75 * simulated
 
 
 def test_rule_ends_are_the_measured_points():
@@ -86,3 +91,16 @@ def test_sim_basis_parts_use_the_rule_and_opensta_basis_does_not():
     assert sim.item_activity("mac", (8, 8, 32)) == gs.effective_activity("mac", (8, 8, 32), driven)
     assert sim.item_activity("mac", (8, 8, 32)) > 1.2 * primitive_groups.effective_activity(
         "mac", (8, 8, 32), driven, basis="sim")
+
+
+def test_bitfusion_multiplier_composes_on_the_sim_basis_only():
+    """``bmult`` takes the rule on the sim basis; on the OpenSTA basis (no shares measured) it
+    keeps its operands' width-weighted mean, as before the rule."""
+    proto = get_kind("bitfusion").prototype()
+    parts = part_activity("bitfusion", (), "minilm")
+    sim = dataclasses.replace(parts, basis="sim")
+    paths = parts.group_activities()
+    assert parts.item_activity("bmult", (8, 8), "step", ("act", "weight")) == parts.shared_toggles(("act", "weight"))
+    assert sim.item_activity("bmult", (8, 8), "step", ("act", "weight")) == gs.effective_activity(
+        "bmult", (8, 8), {"a": paths["act"], "b": paths["weight"]})
+    assert ("bmult", (8, 8), 1, "step") in [tuple(p) for p in unit_items(proto)]
