@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hw.ant_decoder import ELEMENT_WIDTH as ANT_W, EXP_WIDTH as ANT_E, INT_WIDTH as ANT_I  # noqa: E402
 from hw.ovp_decoder import get_mode  # noqa: E402
-from models import (activity, characterise, characterise_sim, energy_vs_sta, gate_toggles,  # noqa: E402
-                    netlist_power, synth)
+from models import (activity, characterise_sim, energy_vs_sta, gate_toggles, netlist_power,  # noqa: E402
+                    synth)
 from models.inventory import unit_items  # noqa: E402
 from models.part_activity import part_activity  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402

@@ -60,6 +60,7 @@ from pathlib import Path
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
 from .group_saturation_sim import effective_activity as saturating_activity
+from .part_outputs_sim import output_toggles
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
@@ -82,6 +83,12 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 #: against 10/37 (chains attenuate: an adder tree's sum toggles far less than its ports; gains
 #: measured with every input toggling are the same, bench/bench_joint_gains.py; README "Energy")
 PROPAGATION = "ports"
+#: on the sim basis: "ports" (as :data:`PROPAGATION`, the default) or "outputs": a driving part's
+#: output bits at its primitive's simulated output toggles at its input activity
+#: (:mod:`models.part_outputs_sim`). Not the default: on MiniLM it brings ANT W4A4, OVP W8A8 and
+#: BitFusion W4A4 within 15 % of the simulated toggles but puts MXFP6 / MXFP4 (and GOBO, MXFP8
+#: further) over, whose composition over-counts elsewhere (issue 14)
+SIM_PROPAGATION = "ports"
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,10 @@ class PartActivity:
         prim, widths, n, event = part
         drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
         found = output_gains(prim, tuple(widths))
+        if self.basis == "sim" and SIM_PROPAGATION == "outputs" and prim not in REGISTERS:
+            out = output_toggles(prim, widths, self.item_activity(prim, widths, event, drivers, inputs))
+            if out is not None:
+                return out, n * (found[0] if found else widths[0])
         if found is None or prim in REGISTERS:
             # a register's output follows its data and enable as item_activity counts them
             a = self.item_activity(prim, widths, event, drivers, inputs)
