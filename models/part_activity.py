@@ -85,9 +85,10 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 PROPAGATION = "ports"
 #: on the sim basis: "ports" (as :data:`PROPAGATION`, the default) or "outputs": a driving part's
 #: output bits at its primitive's simulated output toggles at its input activity
-#: (:mod:`models.part_outputs_sim`). Not the default: on MiniLM it brings ANT W4A4, OVP W8A8 and
-#: BitFusion W4A4 within 15 % of the simulated toggles but puts MXFP6 / MXFP4 (and GOBO, MXFP8
-#: further) over, whose composition over-counts elsewhere (issue 14)
+#: (:mod:`models.part_outputs_sim`; a grouped driver at its groups' linear toggles). Not the
+#: default: on MiniLM it brings ANT W4A4 int / PoT, OVP W8A8 and W4A16 OVP4 within 15 % of the
+#: simulated toggles (17 -> 18/37) but puts MXFP6-E2M3 / E3M2 and MXFP4 over (+30 / +22 / +27 %;
+#: GOBO, MXFP8 further), whose composition over-counts elsewhere (issue 14)
 SIM_PROPAGATION = "ports"
 
 
@@ -149,11 +150,14 @@ class PartActivity:
             return 1.0
         return idle_factor(prim, widths, self.group_duties(), self.basis)
 
-    def item_activity(self, prim, widths, event="step", drivers=(), inputs=()):
+    def item_activity(self, prim, widths, event="step", drivers=(), inputs=(), composed=True):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
         "step_cycle"; ``drivers``: the data ports and parts that drive it, ``inputs``: the
         primitive input ports among them named singly, as the inventory states them,
-        :func:`models.inventory.driven`), per step (see the module docstring)."""
+        :func:`models.inventory.driven`), per step (see the module docstring). ``composed``
+        False: a grouped part's groups by the shares' linear mean even on the sim basis (the
+        toggles :meth:`part_output` hands on, not the energy-equivalent activity of
+        :meth:`group_activity`)."""
         paths = self.group_activities()
         fed = [d for d in drivers if not isinstance(d, str)]
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
@@ -167,7 +171,7 @@ class PartActivity:
             # data with its enable's (models/duty.py)
             driven = weighted(prim, widths, driven, self.group_duties(), self.basis)
         # the port groups hold only while the part's inputs are the ports themselves
-        a = self.group_activity(prim, widths, driven) if driven and not fed else None
+        a = self.group_activity(prim, widths, driven, composed) if driven and not fed else None
         if a is None:
             if prim in REGISTERS:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
@@ -180,13 +184,15 @@ class PartActivity:
                 a = self.shared_toggles(drivers)
         return max(a, paths["ctrl"]) if event == "step_cycle" else a
 
-    def group_activity(self, prim, widths, driven):
+    def group_activity(self, prim, widths, driven, composed=True):
         """The activity of a grouped part whose groups toggle ``driven`` ({group: toggles per
         step}): on the OpenSTA basis the shares' weighted mean (its propagation is linear); on the
         sim basis the groups' measured curves composed as saturating disturbances
         (:mod:`models.group_saturation_sim`: a group alone costs more than its share, and less
-        than linearly more as it toggles more), the shares' mean where no curves are measured."""
-        if self.basis == "sim":
+        than linearly more as it toggles more), the shares' mean where no curves are measured.
+        ``composed`` False: the shares' mean on either basis (an energy rule, not the toggles the
+        part's outputs hand on)."""
+        if self.basis == "sim" and composed:
             a = saturating_activity(prim, widths, driven)
             if a is not None:
                 return a
@@ -226,16 +232,17 @@ class PartActivity:
         drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
         found = output_gains(prim, tuple(widths))
         if self.basis == "sim" and SIM_PROPAGATION == "outputs" and prim not in REGISTERS:
-            out = output_toggles(prim, widths, self.item_activity(prim, widths, event, drivers, inputs))
+            toggles = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
+            out = output_toggles(prim, widths, toggles)
             if out is not None:
                 return out, n * (found[0] if found else widths[0])
         if found is None or prim in REGISTERS:
             # a register's output follows its data and enable as item_activity counts them
-            a = self.item_activity(prim, widths, event, drivers, inputs)
+            a = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
             gain = sum(g for _, g in found[1]) if found else 1.0
             return gain * a, n * (found[0] if found else widths[0])
         if PROPAGATION == "ports":
-            return self.item_activity(prim, widths, event, drivers, inputs), n * found[0]
+            return self.item_activity(prim, widths, event, drivers, inputs, composed=False), n * found[0]
         bits, gains, _ = found
         toggles = self.port_toggles(prim, widths, drivers, inputs)
         if event == "step_cycle":   # the unnamed inputs move with the sequencing, as item_activity's

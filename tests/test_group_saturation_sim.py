@@ -104,3 +104,15 @@ def test_bitfusion_multiplier_composes_on_the_sim_basis_only():
     assert sim.item_activity("bmult", (8, 8), "step", ("act", "weight")) == gs.effective_activity(
         "bmult", (8, 8), {"a": paths["act"], "b": paths["weight"]})
     assert ("bmult", (8, 8), 1, "step") in [tuple(p) for p in unit_items(proto)]
+
+
+def test_parts_hand_on_their_toggles_not_the_energy_rule():
+    """What a grouped part hands the parts it feeds (:meth:`PartActivity.part_output`) is its
+    groups' linear composition, as before the rule: the rule prices the part, it does not make
+    its outputs toggle more."""
+    parts = part_activity("ovp", (), "minilm")
+    sim = dataclasses.replace(parts, basis="sim")
+    product = ("smult", (4, 4), 2, "step")
+    linear = sim.item_activity("smult", (4, 4), "step", composed=False)
+    assert sim.part_output(product)[0] == linear
+    assert sim.item_activity("smult", (4, 4), "step") > 1.2 * linear

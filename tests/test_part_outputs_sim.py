@@ -33,7 +33,7 @@ def test_rule_is_opt_in_and_sim_basis_only(monkeypatch):
     product = ("smult", (4, 4), 2, "step")
     default_sim, default_sta = sim.part_output(product), parts.part_output(product)
     monkeypatch.setattr(part_activity, "SIM_PROPAGATION", "outputs")
-    a = sim.item_activity("smult", (4, 4), "step")
+    a = sim.item_activity("smult", (4, 4), "step", composed=False)
     assert sim.part_output(product) == (po.output_toggles("smult", (4, 4), a), 2 * 8)
     assert sim.part_output(product)[0] > default_sim[0]
     assert parts.part_output(product) == default_sta
