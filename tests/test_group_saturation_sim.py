@@ -38,8 +38,9 @@ def _joint_excess(family, widths, rates):
 ])
 def test_rule_matches_the_groups_toggling_together(family, widths, rates):
     """The rule's joint energy is the primitive's own, simulated with every group at its rate
-    (within 5 %: the table interpolates between measured rates); the linear rule it replaces (the shares' weighted mean;
-    for ``bmult``, which has no shares, its operands' mean) is 25 % or more short."""
+    (within 5 %: the table interpolates between measured rates); the linear rule it replaces
+    (the shares' weighted mean; for ``bmult``, which has no shares, its operands' mean) is 25 %
+    or more short."""
     require_synthesis()
     simulated = _joint_excess(family, widths, rates)
     rule = gs.effective_activity(family, widths, rates) / characterise.STA_ACTIVITY
