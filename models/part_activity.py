@@ -64,7 +64,9 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
+from .group_saturation_sim import effective_activity as saturating_activity
 from .inventory import TermIndex, names_sequencing, unit_items
+from .part_outputs_sim import output_toggles
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
@@ -87,6 +89,13 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 #: against 10/37 (chains attenuate: an adder tree's sum toggles far less than its ports; gains
 #: measured with every input toggling are the same, bench/bench_joint_gains.py; README "Energy")
 PROPAGATION = "ports"
+#: on the sim basis: "ports" (as :data:`PROPAGATION`, the default) or "outputs": a driving part's
+#: output bits at its primitive's simulated output toggles at its input activity
+#: (:mod:`models.part_outputs_sim`; a grouped driver at its groups' linear toggles). Not the
+#: default: on MiniLM it brings ANT W4A4 int / PoT, OVP W8A8 and W4A16 OVP4 within 15 % of the
+#: simulated toggles (17 -> 18/37) but puts MXFP6-E2M3 / E3M2 and MXFP4 over (+30 / +22 / +27 %;
+#: GOBO, MXFP8 further), whose composition over-counts elsewhere (issue 14)
+SIM_PROPAGATION = "ports"
 
 
 @dataclass(frozen=True)
@@ -150,26 +159,31 @@ class PartActivity:
             return 1.0
         return idle_factor(prim, widths, self.group_duties(), self.basis)
 
-    def item_activity(self, prim, widths, event="step", drivers=(), inputs=()):
+    def item_activity(self, prim, widths, event="step", drivers=(), inputs=(), composed=True):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
         "step_cycle"; ``drivers``: the data ports and parts that drive it, ``inputs``: the
         primitive input ports among them named singly, as the inventory states them,
-        :func:`models.inventory.driven`), per step (see the module docstring)."""
+        :func:`models.inventory.driven`), per step (see the module docstring). ``composed``
+        False: a grouped part's groups by the shares' linear mean even on the sim basis (the
+        toggles :meth:`part_output` hands on, not the energy-equivalent activity of
+        :meth:`group_activity`)."""
         view = self.for_event(event)
         if view is not self:
-            return view.item_activity(prim, widths, "step", drivers, inputs)
+            return view.item_activity(prim, widths, "step", drivers, inputs, composed)
         paths = self.group_activities()
         fed = [d for d in drivers if not isinstance(d, str)]
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
                   "mult": {"a": paths["act"], "b": paths["weight"]},
                   "smult": {"a": paths["act"], "b": paths["weight"]},
+                  # BitFusion's fused multiplier: groups on the sim basis only (no OpenSTA shares)
+                  "bmult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
         if driven and not fed:
             # an AND-array's group switches with the other operands' bits that are 1, a register's
             # data with its enable's (models/duty.py)
             driven = weighted(prim, widths, driven, self.group_duties(), self.basis)
         # the port groups hold only while the part's inputs are the ports themselves
-        a = effective_activity(prim, widths, driven, self.basis) if driven and not fed else None
+        a = self.group_activity(prim, widths, driven, composed) if driven and not fed else None
         if a is None:
             if prim in REGISTERS:
                 enable = ((paths["ctrl"], 1),) if prim == "reg_en" else ()
@@ -219,6 +233,20 @@ class PartActivity:
         steps = self.rate("valid") / 2
         return steps * self.per_cycle * counter_toggles(self.per_cycle)
 
+    def group_activity(self, prim, widths, driven, composed=True):
+        """The activity of a grouped part whose groups toggle ``driven`` ({group: toggles per
+        step}): on the OpenSTA basis the shares' weighted mean (its propagation is linear); on the
+        sim basis the groups' measured curves composed as saturating disturbances
+        (:mod:`models.group_saturation_sim`: a group alone costs more than its share, and less
+        than linearly more as it toggles more), the shares' mean where no curves are measured.
+        ``composed`` False: the shares' mean on either basis (an energy rule, not the toggles the
+        part's outputs hand on)."""
+        if self.basis == "sim" and composed:
+            a = saturating_activity(prim, widths, driven)
+            if a is not None:
+                return a
+        return effective_activity(prim, widths, driven, self.basis)
+
     def shared_toggles(self, drivers):
         """Width-weighted mean toggles per step of ``drivers`` (ports and parts; none named: every
         data port)."""
@@ -258,13 +286,18 @@ class PartActivity:
         prim, widths, n, event = part
         drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
         found = output_gains(prim, tuple(widths))
+        if self.basis == "sim" and SIM_PROPAGATION == "outputs" and prim not in REGISTERS:
+            toggles = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
+            out = output_toggles(prim, widths, toggles)
+            if out is not None:
+                return out, n * (found[0] if found else widths[0])
         if found is None or prim in REGISTERS:
             # a register's output follows its data and enable as item_activity counts them
-            a = self.item_activity(prim, widths, event, drivers, inputs)
+            a = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
             gain = sum(g for _, g in found[1]) if found else 1.0
             return gain * a, n * (found[0] if found else widths[0])
         if PROPAGATION == "ports":
-            return self.item_activity(prim, widths, event, drivers, inputs), n * found[0]
+            return self.item_activity(prim, widths, event, drivers, inputs, composed=False), n * found[0]
         bits, gains, _ = found
         toggles = self.port_toggles(prim, widths, drivers, inputs)
         if event == "step_cycle":   # the unnamed inputs move with the sequencing, as item_activity's

@@ -1,0 +1,119 @@
+"""The sim basis's composition of a grouped primitive's input groups
+(:mod:`models.group_saturation_sim`): checked against the mapped primitive simulated with its
+groups toggling together, which the shares' linear rule under-counts; its ends are exact; stored
+points regenerate; the cost model's sim basis uses it and the OpenSTA basis does not."""
+
+import dataclasses
+
+import pytest
+
+from models import characterise, characterise_sim, group_saturation_sim as gs, primitive_groups
+from models.duty import weighted
+from models.inventory import unit_items
+from models.part_activity import part_activity
+from models.registry import get_kind
+from tools import require_synthesis
+
+
+def _joint_excess(family, widths, rates):
+    """Simulated excess (over every input held at duty 0.5) with each group at ``rates``, over
+    the all-at-0.5 excess: the quantity the rule composes."""
+    netlist = characterise_sim.mapped(family, widths)
+    bits = characterise.data_input_bits(netlist)
+    seed = characterise_sim.point_seed(family, widths)
+
+    def energy(r):
+        return characterise_sim.sim_energy_pj(netlist, {b: (r.get(b.split("[")[0], 0.0), gs.HELD_DUTY)
+                                                        for b in bits}, seed)
+    held = energy({})
+    every = energy({g: characterise.STA_ACTIVITY for g in gs.FAMILIES[family]}) - held
+    return (energy(rates) - held) / every
+
+
+@pytest.mark.parametrize("family, widths, rates", [
+    ("smult", (5, 5), {"a": 0.02, "b": 0.01}),      # ANT W4A4's products: sparse toggles
+    ("smult", (4, 4), {"a": 0.3, "b": 0.3}),        # both operands moving
+    ("mac", (8, 8, 32), {"a": 0.45, "b": 0.015, "c": 0.45}),   # INT8 on MiniLM: stationary weight
+    ("bmult", (8, 8), {"a": 0.4, "b": 0.01}),       # BitFusion W8A8's fused multiplier
+])
+def test_rule_matches_the_groups_toggling_together(family, widths, rates):
+    """The rule's joint energy is the primitive's own, simulated with every group at its rate
+    (within 5 %: the table interpolates between measured rates); the linear rule it replaces
+    (the shares' weighted mean; for ``bmult``, which has no shares, its operands' mean) is 25 %
+    or more short."""
+    require_synthesis()
+    simulated = _joint_excess(family, widths, rates)
+    rule = gs.effective_activity(family, widths, rates) / characterise.STA_ACTIVITY
+    linear = (primitive_groups.effective_activity(family, widths, rates, basis="sim")
+              if family in primitive_groups.GROUPS else sum(rates.values()) / len(rates))
+    assert rule == pytest.approx(simulated, rel=0.05)
+    assert linear / characterise.STA_ACTIVITY < 0.75 * simulated
+
+
+def test_rule_ends_are_the_measured_points():
+    """One group alone follows its own curve; every group at the operating point gives the
+    table's energy (activity STA_ACTIVITY); S solves its defining equation."""
+    p = gs.point("mac", (8, 8, 32))
+    groups = primitive_groups.GROUPS["mac"]
+    a = characterise.STA_ACTIVITY
+    assert gs.effective_activity("mac", (8, 8, 32), {g: a for g in groups}) == pytest.approx(a, rel=1e-6)
+    for g in groups:
+        for x, y in zip(gs.ACTIVITIES, p["curves"][g]):
+            alone = gs.effective_activity("mac", (8, 8, 32), {h: (x if h == g else 0.0) for h in groups})
+            assert alone == pytest.approx(y * a, rel=1e-9)
+    s = p["saturation"]
+    assert s == pytest.approx(gs.saturation([c[-1] for c in p["curves"].values()]), rel=1e-5)
+    assert gs.combine([c[-1] for c in p["curves"].values()], s) == pytest.approx(1.0, rel=1e-5)
+    # saturating: the groups alone sum to more than the joint figure
+    assert sum(c[-1] for c in p["curves"].values()) > 1.5
+    assert gs.saturation([0.3, 0.7]) is None and gs.combine([0.3, 0.7], None) == pytest.approx(1.0)
+
+
+def test_a_stored_point_regenerates():
+    require_synthesis()
+    measured = gs.measure("smult", (4, 4))
+    stored = gs.point("smult", (4, 4))
+    for g, curve in measured["curves"].items():
+        assert curve == pytest.approx(stored["curves"][g], abs=1e-5)
+    assert measured["saturation"] == pytest.approx(stored["saturation"], abs=1e-5)
+
+
+def test_sim_basis_parts_use_the_rule_and_opensta_basis_does_not():
+    parts = part_activity("int8", (), "minilm")
+    sim = dataclasses.replace(parts, basis="sim")
+    groups = {"a": 0.3, "b": 0.01, "c": 0.3}
+    assert sim.group_activity("mac", (8, 8, 32), groups) == gs.effective_activity("mac", (8, 8, 32), groups)
+    assert parts.group_activity("mac", (8, 8, 32), groups) == primitive_groups.effective_activity(
+        "mac", (8, 8, 32), groups)
+    # INT8's multiply-accumulate on MiniLM (a stationary weight): the rule counts more
+    paths = sim.group_activities()
+    driven = weighted("mac", (8, 8, 32), {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
+                      sim.group_duties(), "sim")
+    assert sim.item_activity("mac", (8, 8, 32)) == gs.effective_activity("mac", (8, 8, 32), driven)
+    assert sim.item_activity("mac", (8, 8, 32)) > 1.2 * primitive_groups.effective_activity(
+        "mac", (8, 8, 32), driven, basis="sim")
+
+
+def test_bitfusion_multiplier_composes_on_the_sim_basis_only():
+    """``bmult`` takes the rule on the sim basis; on the OpenSTA basis (no shares measured) it
+    keeps its operands' width-weighted mean, as before the rule."""
+    proto = get_kind("bitfusion").prototype()
+    parts = part_activity("bitfusion", (), "minilm")
+    sim = dataclasses.replace(parts, basis="sim")
+    paths = parts.group_activities()
+    assert parts.item_activity("bmult", (8, 8), "step", ("act", "weight")) == parts.shared_toggles(("act", "weight"))
+    assert sim.item_activity("bmult", (8, 8), "step", ("act", "weight")) == gs.effective_activity(
+        "bmult", (8, 8), {"a": paths["act"], "b": paths["weight"]})
+    assert ("bmult", (8, 8), 1, "step") in [tuple(p) for p in unit_items(proto)]
+
+
+def test_parts_hand_on_their_toggles_not_the_energy_rule():
+    """What a grouped part hands the parts it feeds (:meth:`PartActivity.part_output`) is its
+    groups' linear composition, as before the rule: the rule prices the part, it does not make
+    its outputs toggle more."""
+    parts = part_activity("ovp", (), "minilm")
+    sim = dataclasses.replace(parts, basis="sim")
+    product = ("smult", (4, 4), 2, "step")
+    linear = sim.item_activity("smult", (4, 4), "step", composed=False)
+    assert sim.part_output(product)[0] == linear
+    assert sim.item_activity("smult", (4, 4), "step") > 1.2 * linear
