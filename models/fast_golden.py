@@ -532,6 +532,22 @@ def _lmul_stack(table, codes, count, axis):
     return out.reshape(count * r, k)
 
 
+def _lmul_checked(acts, prepared, pe):
+    """(activation codes checked as int64, the largest activation base, the largest weight
+    base, g's largest factor); ValueError for codes that are not operands or shapes that do not
+    chain."""
+    codes = np.asarray(acts)
+    mag, gmax = _lmul_tables(pe.format)[2:]
+    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
+        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
+    codes = check_fp8_codes("activation", codes, pe.format)
+    # the magnitude grows with the 7-bit field x = code & 0x7F (a valid code's exponent-mantissa
+    # bits): the largest field present has the largest base
+    amax = float(mag[int((codes & 0x7F).max(initial=0))])
+    wmax = float(mag[int((prepared & 0x7F).max(initial=0))])
+    return codes, amax, wmax, gmax
+
+
 def _lmul_stacks(acts, prepared, pe):
     """The L-Mul GEMM's K-stacked operands (module docstring): ``("one", a, w)`` when every
     product times K is below ``2**53`` (e4m3: products below ``2**36``; one float64 GEMM is
@@ -545,19 +561,10 @@ def _lmul_stacks(acts, prepared, pe):
     (else 0), row block c of the weights' ``g[c][fw]`` times theirs: each original k lands in
     exactly one block, so a sum has at most K nonzero products. Every value is looked up per
     code in :func:`_lmul_tables` (the same float64 values as the field-by-field products)."""
-    f = get_format(pe.format)
-    count = 1 << f.mbits
-    codes = np.asarray(acts)
-    a_tables, w_tables, mag, gmax = _lmul_tables(pe.format)
-    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
-        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
-    codes = check_fp8_codes("activation", codes, pe.format)
-    k = codes.shape[1]
-    # the magnitude grows with the 7-bit field x = code & 0x7F (a valid code's exponent-mantissa
-    # bits): the largest field present has the largest base
-    amax = float(mag[int((codes & 0x7F).max(initial=0))])
-    wmax = float(mag[int((prepared & 0x7F).max(initial=0))])
-    if amax * wmax * gmax * max(k, 1) < F64_EXACT:
+    count = 1 << get_format(pe.format).mbits
+    codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
+    a_tables, w_tables = _lmul_tables(pe.format)[:2]
+    if amax * wmax * gmax * max(codes.shape[1], 1) < F64_EXACT:
         return "one", _lmul_stack(a_tables[0], codes, count, 1), _lmul_stack(w_tables[0], prepared, count, 0)
     a_parts = tuple(_lmul_stack(a_tables[p], codes, count, 1) for p in (1, 2, 3))
     w_parts = tuple(_lmul_stack(w_tables[p], prepared, count, 0) for p in (1, 2, 3))
@@ -583,27 +590,64 @@ def lmul_fast(acts, prepared, pe, extra=None):
     return _fp8_raw(*_lmul_limbs(acts, prepared, pe), np.shape(acts)[1], pe.format)
 
 
+def _exponent_span(ef, axis):
+    """Largest minus smallest nonzero exponent field along ``axis`` (0 where every one is 0)."""
+    nonzero = ef != 0
+    top = np.where(nonzero, ef, 0).max(axis=axis, initial=0)
+    bottom = np.where(nonzero, ef, 1 << 30).min(axis=axis, initial=1 << 30)
+    return np.where(top > 0, top - bottom, 0)
+
+
+def lmul_exact_rows(acts, prepared, pe):
+    """(M,) bool: the rows whose L-Mul sums one float64 GEMM of the value stacks gives exactly
+    (in any summation order, with or without FMA), for checked codes ``acts`` (M x K) and
+    :func:`lmul_weight_values` ``prepared``. A product of row m and column n is
+    ``(-1)**s * 2**(ef_a + ef_w) * g * 2**(M - 2)`` (0 where an ef is 0), g an integer up to g's
+    largest ``gmax``: an integer multiple of ``2**(lo_m + lo_n)`` (the row's and the column's
+    smallest nonzero ef; ``M >= 2``) below ``2**(lo_m + lo_n + ra_m + rw_n) * gmax`` (``ra``,
+    ``rw``: the row's and the column's ef spans), so every partial sum of the K products is such
+    a multiple, of magnitude at most ``K * gmax * 2**(ra_m + rw_n)`` times ``2**(lo_m + lo_n)``:
+    a float64 value when that factor is at most ``2**53``. A row is marked when this holds with
+    the largest column span (real operands span far fewer exponents than the formats' 29 / 14)."""
+    f = get_format(pe.format)
+    mask = (1 << f.ebits) - 1
+    ra = _exponent_span((np.asarray(acts) >> f.mbits) & mask, 1)
+    rw = int(_exponent_span((prepared >> f.mbits) & mask, 0).max(initial=0))
+    # the largest t with K * gmax * 2**t <= 2**53 (-1 when there is none)
+    t = (F64_EXACT // (max(np.shape(acts)[1], 1) * int(_lmul_tables(pe.format)[3]))).bit_length() - 1
+    return ra + rw <= t
+
+
 def lmul_float(acts, prepared, pe, extra=None):
     """:func:`lmul_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
     e4m3's one GEMM gives the exact integer sums as float64 already (+ 0.0 turns a ``-0.0`` sum of
-    zero products into the ``+0.0`` of the integer 0); e5m2's exact sums ``h + l`` from
-    :func:`karatsuba_f64` of the stacked halves, one IEEE addition of two float64 values (the
-    correctly rounded sum; + 0.0 again)."""
-    k = np.shape(acts)[1]
-    how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
+    zero products into the ``+0.0`` of the integer 0). e5m2: the rows of
+    :func:`lmul_exact_rows` the same way (one GEMM of the value stacks, exact there), the others'
+    exact sums ``h + l`` from :func:`karatsuba_f64` of the stacked halves, one IEEE addition of
+    two float64 values (the correctly rounded sum; + 0.0 again)."""
+    codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
+    k = codes.shape[1]
     if k > 1 << GROWTH_BITS:
         return None
-    if how == "one":
-        out = np.matmul(a, w)
-        out += 0.0
-        return out
-    (ba, bw), bound = bounds
-    if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
-        return None
-    h, l = karatsuba_f64(a, w)
-    h += l
-    h += 0.0                        # a -0.0 sum of zero products is the integer 0: +0.0
-    return h
+    count = 1 << get_format(pe.format).mbits
+    a_tables, w_tables = _lmul_tables(pe.format)[:2]
+    one = amax * wmax * gmax * max(k, 1) < F64_EXACT
+    exact = np.ones(codes.shape[0], dtype=bool) if one else lmul_exact_rows(codes, prepared, pe)
+    out = np.empty((codes.shape[0], prepared.shape[1]))
+    if exact.all():
+        out = np.matmul(_lmul_stack(a_tables[0], codes, count, 1), _lmul_stack(w_tables[0], prepared, count, 0))
+    elif exact.any():
+        out[exact] = np.matmul(_lmul_stack(a_tables[0], codes[exact], count, 1),
+                               _lmul_stack(w_tables[0], prepared, count, 0))
+    if not exact.all():
+        how, a, w, (ba, bw), bound = _lmul_stacks(codes[~exact], prepared, pe)
+        if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+            return None
+        h, l = karatsuba_f64(a, w)
+        h += l
+        out[~exact] = h
+    out += 0.0                       # a -0.0 sum of zero products is the integer 0: +0.0
+    return out
 
 
 def fp16_weight_values(weights, pe):

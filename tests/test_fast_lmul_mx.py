@@ -42,7 +42,9 @@ def _lmul_same(acts, weights, pe, rng=None):
     got = fg.fast_golden(LMUL, ops, pe)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
-    assert fg.lmul_float(acts, fg.prepare_weights(LMUL, weights, pe), pe) is not None
+    raw = fg.lmul_float(acts, fg.prepare_weights(LMUL, weights, pe), pe)
+    # the golden's integers rounded to float64 (Python's int -> float is correctly rounded)
+    assert np.array_equal(_bits(raw), _bits(np.asarray(want, dtype=object).astype(np.float64)))
     out = fg.fast_output(LMUL, ops, pe)
     ref = LMUL.dequantize_output(want, acts, a_meta, w_meta, pe)
     assert np.array_equal(_bits(out), _bits(ref))
@@ -150,6 +152,49 @@ def test_lmul_refusals(fmt):
             LMUL.golden(GemmOperands(acts, weights, None, None, None), pe)
         with pytest.raises(ValueError):
             fg.lmul_fast(acts, fg.lmul_weight_values(weights, pe), pe)
+
+
+def _e5m2(sign, ef, frac):
+    return (np.asarray(sign) << 7) | (np.asarray(ef) << 2) | np.asarray(frac)
+
+
+@pytest.mark.parametrize("rw", [14, 15])
+def test_lmul_e5m2_exact_rows_at_the_boundary(rw, monkeypatch):
+    """K = 64, g's largest 14: a row is one float64 GEMM while its ef span plus the weights'
+    is at most 43 (64 * 14 * 2**43 <= 2**53). Row 0 spans 29 (ef 1 and 30) with the products
+    at the top (g = 14) and the smallest one (g = 5, odd) at the bottom: its exact sum has 52.8
+    bits for a weight span of 14 (one GEMM, exact) and 53.8 for 15 (float64 would drop the
+    bottom product: Karatsuba limbs); row 1 spans 2 (one GEMM either way)."""
+    pe = LMUL.prototype(format="e5m2")
+    calls = []
+    original = fg.karatsuba_f64
+    monkeypatch.setattr(fg, "karatsuba_f64", lambda a, w: calls.append(len(a[0])) or original(a, w))
+    k = 64
+    acts = np.stack([_e5m2(0, np.r_[1, [30] * (k - 1)], np.r_[0, [3] * (k - 1)]),
+                     _e5m2(np.arange(k) % 2, 10 + np.arange(k) % 3, np.arange(k) % 4)])
+    weights = np.stack([_e5m2(0, np.r_[1, [1 + rw] * (k - 1)], np.r_[0, [3] * (k - 1)]),
+                        _e5m2(1, np.r_[1, [1 + rw] * (k - 1)], np.r_[0, [3] * (k - 1)])], axis=1)
+    exact = fg.lmul_exact_rows(acts, fg.prepare_weights(LMUL, weights, pe), pe)
+    assert exact.tolist() == [rw == 14, True]
+    _lmul_same(acts, weights, pe)
+    assert calls == ([] if rw == 14 else [1, 1])            # lmul_float and fast_output
+
+
+def test_lmul_e5m2_wide_rows_next_to_narrow(monkeypatch):
+    """Random rows spanning every exponent (Karatsuba limbs) next to rows of a few exponents
+    (one GEMM), the weights spanning 12 exponents: both paths, the golden's values."""
+    pe = LMUL.prototype(format="e5m2")
+    calls = []
+    original = fg.karatsuba_f64
+    monkeypatch.setattr(fg, "karatsuba_f64", lambda a, w: calls.append(len(a[0])) or original(a, w))
+    rng = np.random.default_rng(13)
+    k = 500
+    acts = _e5m2(rng.integers(0, 2, (6, k)), rng.integers(1, 31, (6, k)), rng.integers(0, 4, (6, k)))
+    acts[[1, 4]] = _e5m2(rng.integers(0, 2, (2, k)), rng.integers(12, 16, (2, k)), rng.integers(0, 4, (2, k)))
+    acts[0, :5] = [0, 0x80, 1, 0x83, 0x7B]                             # zeros, subnormals, the largest
+    weights = _e5m2(rng.integers(0, 2, (k, 7)), rng.integers(3, 16, (k, 7)), rng.integers(0, 4, (k, 7)))
+    _lmul_same(acts, weights, pe)
+    assert calls == [4, 4]                                         # lmul_float and fast_output
 
 
 # ---------------------------------------------------------------------------------------------
