@@ -757,8 +757,9 @@ def wfp16_float(acts, values, pe, extra=None):
 
 def mx_weight_lanes(weights, pe):
     """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
-    codes (N, steps))."""
-    return (weights, *decoded_lanes(weights, pe, "weight", transpose=True))
+    codes (N, steps), their :func:`lane_extremes`)."""
+    w_int, w_sl = decoded_lanes(weights, pe, "weight", transpose=True)
+    return weights, w_int, w_sl, lane_extremes(w_int)
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -853,25 +854,46 @@ def span_bits(x_blk):
     """(blocks, R, block) float64 integers -> (blocks, R) int64: the bits of each block row's
     integers once their common trailing zeros are dropped, ``bitlen(max |x|) - log2(lowest set
     bit of any nonzero |x|)`` (0 for an all-zero row). Every element of the row is then an integer
-    multiple of ``2**q`` (``q`` the lowest set bit's position) below ``2**(q + span)`` in magnitude."""
+    multiple of ``2**q`` (``q`` the lowest set bit's position) below ``2**(q + span)`` in magnitude.
+    The definition; :func:`lane_span_bits` computes the same from the lanes."""
     mag = np.abs(x_blk).astype(np.int64)                 # exact: the elements are integers below 2**53
     top = mag.max(axis=2)
     low = np.where(mag != 0, mag & -mag, np.int64(1) << 62).min(axis=2)
+    return _span(top, low)
+
+
+def _span(top, low):
     span = np.frexp(top.astype(np.float64))[1] - (np.frexp(low.astype(np.float64))[1] - 1)
     return np.where(top != 0, span, 0)
 
 
-def mx_exact_rows(a_blk, w_blk, block):
-    """(blocks, M) bool: the block rows of ``a_blk`` whose float64 GEMM with every column of
-    ``w_blk`` ((blocks, block, N)) is exact (in any summation order, with or without FMA). In
-    row m and column n every product ``a_k w_k`` is an integer multiple of ``2**(q_m + q_n)``
-    (:func:`span_bits`) below ``2**(q_m + q_n + ra_m + rw_n)``, so every partial sum of the
-    block's at most ``block`` products is a multiple of that power of two below
-    ``2**(q_m + q_n + ra_m + rw_n + ceil(log2 block))``: a float64 value when the exponent's
-    span part ``ra_m + max_n rw_n + ceil(log2 block)`` is at most 53. Multiplying the
-    operands by powers of two (the folded scales) moves every value by the same factor."""
-    rw = span_bits(w_blk.transpose(0, 2, 1)).max(axis=1, initial=0)              # (blocks,)
-    return span_bits(a_blk) + rw[:, None] + (block - 1).bit_length() <= 53
+def lane_extremes(x_int):
+    """(R, steps, sub_block) element integers -> per lane (R, steps): the largest magnitude and
+    the lowest set bit of any nonzero magnitude (``2**62`` for none)."""
+    mag = np.abs(x_int)
+    low = np.where(mag != 0, mag & -mag, np.int64(1) << 62)
+    return mag.max(axis=2), low.min(axis=2)
+
+
+def lane_span_bits(extremes, end_lanes):
+    """:func:`span_bits` of the blocks :func:`_blocks` makes (each block the lanes up to and
+    including its ending lane; lanes after the last end dropped), from :func:`lane_extremes`:
+    (blocks, R)."""
+    top, low = (x[:, :int(end_lanes[-1]) + 1] for x in extremes)
+    starts = np.r_[0, end_lanes[:-1] + 1]
+    return _span(np.maximum.reduceat(top, starts, axis=1), np.minimum.reduceat(low, starts, axis=1)).T
+
+
+def mx_exact_rows(ra, rw, block):
+    """(blocks, M) bool: the block rows, of activation spans ``ra`` ((blocks, M), :func:`span_bits`),
+    whose float64 GEMM with every weight column, of spans ``rw`` ((blocks, N)), is exact (in any
+    summation order, with or without FMA). In row m and column n every product ``a_k w_k`` is an
+    integer multiple of ``2**(q_m + q_n)`` below ``2**(q_m + q_n + ra_m + rw_n)``, so every
+    partial sum of the block's at most ``block`` products is a multiple of that power of two
+    below ``2**(q_m + q_n + ra_m + rw_n + ceil(log2 block))``: a float64 value when the span part
+    ``ra_m + max_n rw_n + ceil(log2 block)`` is at most 53. Multiplying the operands by powers of
+    two (the folded scales) moves every value by the same factor."""
+    return ra + rw.max(axis=1, initial=0)[:, None] + (block - 1).bit_length() <= 53
 
 
 def mx_fast(acts, prepared, pe, extra=None):
@@ -886,7 +908,7 @@ def mx_fast(acts, prepared, pe, extra=None):
     The output is done in tiles of rows (:data:`MX_TILE_ELEMENTS`), each through all blocks in
     order: every element still gets its blocks' values added in K order."""
     fmt = pe.mx_format
-    weights, w_int, w_sl = prepared
+    weights, w_int, w_sl, w_extremes = prepared
     a_int, a_sl = decoded_lanes(acts, pe, "activation")
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
@@ -909,7 +931,8 @@ def mx_fast(acts, prepared, pe, extra=None):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
     else:
-        exact = mx_exact_rows(a_blk, w_blk, pe.block)
+        exact = mx_exact_rows(lane_span_bits(lane_extremes(a_int), end_lanes),
+                              lane_span_bits(w_extremes, end_lanes), pe.block)
     # the scales folded into the operands: within a block row m and column n share one factor,
     # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or
     # underflow in reach): the GEMM gives S * pa * pw exactly
