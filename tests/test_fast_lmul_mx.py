@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from models import fast_golden as fg, fp8_gemm, mx_gemm
+from models import fast_golden as fg, fast_lmul, fp8_gemm, mx_gemm
 from models.lmul_gemm import lmul_fields
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
@@ -88,10 +88,33 @@ def test_lmul_extremes(fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_lmul_zero_products_between_true_ones(fmt, monkeypatch):
+    """The kernel's zero encoding (a tiny float64 per product with a zero or subnormal
+    operand): tiny values before, between and after true products that cancel (the sum 0 must be
+    +0.0), that do not (the exact integer), and alone (+0.0); the kernel is the path taken."""
+    pe = LMUL.prototype(format=fmt)
+    calls = []
+    monkeypatch.setattr(fg, "lmul_sums", lambda *a: calls.append(1) or fast_lmul.lmul_sums(*a))
+    top = fp8_gemm.get_format(fmt).max_normal_code
+    x, y = 0x38, 0x35
+    acts = np.array([[0x00, x, 0x80, x | 0x80, 0x01],         # tiny, p, tiny, -p, tiny: 0
+                     [0x81, x, 0x00, 0x00, 0x00],              # tiny, p, tiny...: p
+                     [0x00, 0x80, 0x01, 0x81, 0x02],           # tiny only: 0
+                     [top, 0x00, top | 0x80, 0x03, x]])        # the largest, cancelled, then p
+    weights = np.array([[y, 0x80, top], [y, 0x00, top | 0x80], [y, 0x01, y], [y, 0x80, y], [y, 0x00, 0x81]])
+    _lmul_same(acts, weights, pe)
+    assert calls
+    raw = fg.lmul_float(acts, fg.prepare_weights(LMUL, weights, pe), pe)
+    # column 0 (every weight y): 0, p, 0; column 1 (zero and subnormal weights only): 0
+    assert (_bits(raw[[0, 2], 0]) == 0).all() and raw[1, 0] != 0 and (_bits(raw[:, 1]) == 0).all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_lmul_random_codes(fmt):
     pe = LMUL.prototype(format=fmt)
     rng = np.random.default_rng(5)
-    for m, k, n in ((1, 1, 1), (3, 7, 5), (9, 130, 11), (4, 1031, 6)):
+    # rows not a multiple of the kernel's 4, a second output tile of 44 columns
+    for m, k, n in ((1, 1, 1), (3, 7, 5), (9, 130, 11), (4, 1031, 6), (6, 40, 300)):
         _lmul_same(*LMUL.random_operands(rng, m, k, n, pe), pe, rng)
 
 
