@@ -27,7 +27,11 @@ the same codes and extra operand:
   ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
   ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
   GEMM (e5m2: :func:`split_matmul` of the stacks' halves); both stacks are looked up per code
-  (:func:`_lmul_tables`), and e4m3's GEMM result is the exact integer sum as float64 already.
+  (:func:`_lmul_tables`). The accuracy path (:func:`lmul_float`) sums instead in the compiled
+  kernel :mod:`models.fast_lmul` (an L-Mul product as a float64 is one integer addition of the
+  operands' IEEE bit patterns) wherever every partial sum is an integer below ``2**53`` (e4m3:
+  always; e5m2: the rows of :func:`lmul_exact_rows`, which real operands nearly all are), the
+  other e5m2 rows through Karatsuba on the stacks' halves.
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
