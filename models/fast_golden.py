@@ -86,6 +86,7 @@ from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of,
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
 from .fast_lmul import lmul_sums
+from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
@@ -762,7 +763,7 @@ def mx_weight_lanes(weights, pe):
     """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
     codes (N, steps), their :func:`lane_extremes`)."""
     w_int, w_sl = decoded_lanes(weights, pe, "weight", transpose=True)
-    return weights, w_int, w_sl, lane_extremes(w_int)
+    return weights, w_int, w_sl, fast_lane_extremes(w_int)
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -872,7 +873,8 @@ def _span(top, low):
 
 def lane_extremes(x_int):
     """(R, steps, sub_block) element integers -> per lane (R, steps): the largest magnitude and
-    the lowest set bit of any nonzero magnitude (``2**62`` for none)."""
+    the lowest set bit of any nonzero magnitude (``2**62`` for none). The definition;
+    :func:`models.fast_mx.lane_extremes` computes the same in one compiled pass."""
     mag = np.abs(x_int)
     low = np.where(mag != 0, mag & -mag, np.int64(1) << 62)
     return mag.max(axis=2), low.min(axis=2)
@@ -934,7 +936,7 @@ def mx_fast(acts, prepared, pe, extra=None):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
     else:
-        exact = mx_exact_rows(lane_span_bits(lane_extremes(a_int), end_lanes),
+        exact = mx_exact_rows(lane_span_bits(fast_lane_extremes(a_int), end_lanes),
                               lane_span_bits(w_extremes, end_lanes), pe.block)
     # the scales folded into the operands: within a block row m and column n share one factor,
     # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or

@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from models import fast_golden as fg, fast_lmul, fp8_gemm, mx_gemm
+from models import fast_golden as fg, fast_lmul, fast_mx, fp8_gemm, mx_gemm
 from models.lmul_gemm import lmul_fields
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
@@ -234,15 +234,18 @@ def test_span_bits():
 
 
 def test_lane_span_bits_are_span_bits():
-    """The spans from the lanes' extremes equal the definition on the padded blocks, for random
-    block ends (blocks of 1 .. steps_per_block lanes, an open block after the last end) and
-    element integers of every magnitude (zeros included)."""
+    """The spans from the lanes' extremes (numpy and compiled) equal the definition on the
+    padded blocks, for random block ends (blocks of 1 .. steps_per_block lanes, an open block
+    after the last end) and element integers of every magnitude and sign (zeros, all-zero lanes
+    and the largest E5M2 integer included)."""
     pe = MX.prototype(format="mxfp8-e5m2")
     rng = np.random.default_rng(14)
     for _ in range(20):
         steps = int(rng.integers(1, 12))
         x = np.where(rng.random((5, steps, pe.sub_block)) < 0.2, 0,
-                     rng.integers(1, 8, (5, steps, pe.sub_block)) << rng.integers(0, 30, (5, steps, pe.sub_block)))
+                     rng.integers(-7, 8, (5, steps, pe.sub_block)) << rng.integers(0, 30, (5, steps, pe.sub_block)))
+        x[0, 0] = 0
+        x[1, -1, 0] = -(7 << 29)
         ends = np.zeros(steps, dtype=bool)
         run = 0
         for i in range(steps):
@@ -254,6 +257,9 @@ def test_lane_span_bits_are_span_bits():
             continue
         want = fg.span_bits(fg._blocks(x, end_lanes, pe))
         assert np.array_equal(fg.lane_span_bits(fg.lane_extremes(x), end_lanes), want)
+        for mine, ref in zip(fast_mx.lane_extremes(x), fg.lane_extremes(x)):     # compiled == numpy
+            assert mine.dtype == ref.dtype and np.array_equal(mine, ref)
+        assert np.array_equal(fg.lane_span_bits(fast_mx.lane_extremes(x), end_lanes), want)
 
 
 def _exact_sums(a_blk, w_blk):
