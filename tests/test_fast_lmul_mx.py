@@ -1,17 +1,17 @@
 """The L-Mul and MX accuracy fast paths (issue 17, speed) equal the golden GEMM bit for bit.
 
-L-Mul (:func:`models.fast_golden.lmul_fast`, :func:`~models.fast_golden.lmul_float`): the
-K-stacked operands are looked up per code in tables (:func:`~models.fast_golden._lmul_tables`)
-instead of built field by field, and e4m3's one float64 GEMM is the float64 raw output itself.
-MX (:func:`~models.fast_golden.mx_fast`): a block row whose integers span few enough bits
-(:func:`~models.fast_golden.mx_exact_rows`) takes one float64 GEMM also for MXFP8 E5M2, whose
-71-bit sums otherwise go through Karatsuba limbs rounded to odd. Every check compares with the
-golden GEMM (the function the RTL is verified against) on random codes, every code pair,
-extremes (largest codes, +-0, subnormals, NaN / infinity refused), the exactness criterion at
-its boundary, and real MiniLM inputs; float outputs are compared as bit patterns (the sign of a
-zero included)."""
-
-from fractions import Fraction
+L-Mul (:func:`models.fast_golden.lmul_float`, the accuracy path): the compiled kernel
+:func:`models.fast_lmul.lmul_sums` (each product one integer addition of IEEE patterns, zero and
+subnormal operands encoded as tiny values the integer sums absorb) where every partial sum is an
+integer below 2**53 (e4m3 always, e5m2 the rows of :func:`~models.fast_golden.lmul_exact_rows`),
+Karatsuba limbs on the K-stacks (looked up per code, :func:`~models.fast_golden._lmul_tables`)
+for the other e5m2 rows. MX (:func:`~models.fast_golden.mx_fast`): a block row whose integers
+span few enough bits (:func:`~models.fast_golden.mx_exact_rows`, spans from compiled per-lane
+extremes, :mod:`models.fast_mx`) takes one float64 GEMM also for MXFP8 E5M2, whose 71-bit sums
+otherwise go through Karatsuba limbs rounded to odd. Every check compares with the golden GEMM
+(the function the RTL is verified against) on random codes, every code pair, extremes (largest
+codes, +-0, subnormals, NaN / infinity refused), both exactness criteria at their boundary, and
+real MiniLM inputs; float outputs are compared as bit patterns (the sign of a zero included)."""
 
 import numpy as np
 import pytest
