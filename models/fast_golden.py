@@ -26,7 +26,12 @@ the same codes and extra operand:
   mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) * g(fa, fw)`` with
   ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
   ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
-  GEMM (e5m2: :func:`split_matmul` of the stacks' halves).
+  GEMM (e5m2: :func:`split_matmul` of the stacks' halves); both stacks are looked up per code
+  (:func:`_lmul_tables`). The accuracy path (:func:`lmul_float`) sums instead in the compiled
+  kernel :mod:`models.fast_lmul` (an L-Mul product as a float64 is one integer addition of the
+  operands' IEEE bit patterns) wherever every partial sum is an integer below ``2**53`` (e4m3:
+  always; e5m2: the rows of :func:`lmul_exact_rows`, which real operands nearly all are), the
+  other e5m2 rows through Karatsuba on the stacks' halves.
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
@@ -44,7 +49,10 @@ the same codes and extra operand:
   for ovp4's 65 bits. The grouped design's per-group code products fold into the weights
   (``sum_g S_g * c_g`` modulo ``2**acc_width`` is ``A @ (W * c)``).
 * ``mx``: each block's exact sum is one float64 GEMM per tile of output rows (exact below
-  ``2**53``; MXFP8 E5M2's sums, up to 71 bits, are Karatsuba limbs of 16-bit halves in float64
+  ``2**53``, and for MXFP8 E5M2 in every block row whose integers' bit span plus the weights'
+  largest plus ``log2(block)`` is at most 53 (:func:`mx_exact_rows`: exact whatever their
+  magnitude, as every partial sum is a multiple of the rows' lowest bits); the other E5M2
+  rows' sums, up to 71 bits, are Karatsuba limbs of 16-bit halves in float64
   (:func:`_mx_wide_sums`), added in float64 rounded to odd, which a later float32 rounding
   turns into the correctly rounded value, as the golden's 53-bit round-to-odd integers do),
   scaled by its blocks' scales in float64 (powers of two, or NVFP4's ``m * 2**q`` on small
@@ -77,6 +85,8 @@ from .ant_gemm import ant_values
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
+from .fast_lmul import lmul_sums
+from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
@@ -469,55 +479,103 @@ def _lmul_g(mbits):
     return np.where(c < (1 << mbits), (1 << mbits) + c, 2 * c)
 
 
-def lmul_weight_values(weights, pe):
+def lmul_weight_fields(weights, pe):
     """L-Mul weight codes -> (``(-1)**s * 2**ef`` with 0 for ef = 0, as float64 (exact: powers of
-    two up to ``2**30``), mantissa field ``fw``)."""
+    two up to ``2**30``), mantissa field ``fw``): the two factors of a weight in the product."""
     f = get_format(pe.format)
     s, x, ef = lmul_fields(weights, pe.format)
     return np.where(s == 1, -1.0, 1.0) * (ef != 0) * np.ldexp(1.0, ef), x & ((1 << f.mbits) - 1)
 
 
-def _by_field(x, field, count):
-    """(M, K) values -> (M, count * K): column block ``c`` holds ``x`` where ``field == c``, else 0
-    (each element lands in exactly one block)."""
-    m, k = x.shape
-    out = np.zeros((m, count, k), dtype=x.dtype)
-    np.put_along_axis(out, field[:, None, :], x[:, None, :], axis=1)
-    return out.reshape(m, count * k)
+def lmul_weight_values(weights, pe):
+    """L-Mul weight codes, checked (the FP8 kind's code check: ValueError), as a C-ordered index
+    array: :func:`_lmul_stacks` looks every stacked value up per code (:func:`_lmul_tables`)."""
+    return np.ascontiguousarray(check_fp8_codes("weight", weights, pe.format), dtype=np.intp)
+
+
+#: the stacks' parts, per table row: the value, and (for the "halves" stacks) its
+#: :func:`split_halves` at :data:`WIDE_SHIFT`, and their sum (Karatsuba's third operand)
+_LMUL_PARTS = ("value", "hi", "lo", "sum")
+
+
+@functools.lru_cache(maxsize=None)
+def _lmul_tables(fmt):
+    """Per part of :data:`_LMUL_PARTS`, per field value ``c`` and code 0..255 (float64, 0 for a
+    code that is not an operand): the activations' stack entry ``(-1)**s * 2**ef`` (0 for ef = 0)
+    where the code's mantissa field is ``c``, else 0 (``(parts, count, 256)``), and the weights'
+    ``(-1)**s * 2**ef * g[c][fw] * 2**(M - 2)`` (halves: the base's halves times that factor),
+    with the largest magnitude of a base per code (``(256,)``) and g's largest factor. Every entry
+    is an integer below ``2**53``: float64 holds it exactly."""
+    f = get_format(fmt)
+    count = 1 << f.mbits
+    codes = np.arange(256)
+    ok = f.valid(codes)
+    s, x, ef = (codes >> 7) & 1, codes & 0x7F, (codes >> f.mbits) & ((1 << f.ebits) - 1)
+    base = np.where(s == 1, -1.0, 1.0) * ((ef != 0) & ok) * np.ldexp(1.0, ef)
+    hi, lo = split_halves(base, WIDE_SHIFT)
+    field = x & (count - 1)
+    g = (_lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)     # (count, count), M >= 2
+    parts = np.stack([base, hi, lo, hi + lo])                        # (4, 256)
+    c = np.arange(count)[:, None]
+    acts = np.where(field[None, None, :] == c[None], parts[:, None, :], 0.0)
+    weights = parts[:, None, :] * g[:, field][None]
+    return acts, weights, np.abs(base), float(g.max())
+
+
+def _lmul_stack(table, codes, count, axis):
+    """(count, 256) table, (R, K) codes -> the K-stack: along ``axis`` 1 (activations) an
+    (R, count * K) array whose column block c is ``table[c][codes]``, along 0 (weights) a
+    (count * R, K) array whose row block c is. One lookup per block, written in place."""
+    r, k = codes.shape
+    if axis == 1:
+        out = np.empty((r, count, k))
+        for c in range(count):
+            np.take(table[c], codes, out=out[:, c, :], mode="wrap")   # codes are 0..255
+        return out.reshape(r, count * k)
+    out = np.empty((count, r, k))
+    for c in range(count):
+        np.take(table[c], codes, out=out[c], mode="wrap")
+    return out.reshape(count * r, k)
+
+
+def _lmul_checked(acts, prepared, pe):
+    """(activation codes checked as int64, the largest activation base, the largest weight
+    base, g's largest factor); ValueError for codes that are not operands or shapes that do not
+    chain."""
+    codes = np.asarray(acts)
+    mag, gmax = _lmul_tables(pe.format)[2:]
+    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
+        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
+    codes = check_fp8_codes("activation", codes, pe.format)
+    # the magnitude grows with the 7-bit field x = code & 0x7F (a valid code's exponent-mantissa
+    # bits): the largest field present has the largest base
+    amax = float(mag[int((codes & 0x7F).max(initial=0))])
+    wmax = float(mag[int((prepared & 0x7F).max(initial=0))])
+    return codes, amax, wmax, gmax
 
 
 def _lmul_stacks(acts, prepared, pe):
     """The L-Mul GEMM's K-stacked operands (module docstring): ``("one", a, w)`` when every
     product times K is below ``2**53`` (e4m3: products below ``2**36``; one float64 GEMM is
-    exact), else (e5m2: products up to ``2**64``) ``("halves", a_halves, w_halves, half_bounds,
-    bound)``: both sides split at 16 bits before stacking (the activations' stack only places
-    their halves; the weights' halves are the bases' (powers of two up to ``2**30``: halves
-    below ``2**16``) times g, integers with ``w = wh * 2**16 + wl`` (not the stack's own bit
-    halves, which neither Karatsuba needs) whose ``|wh| + |wl|`` is at most g's largest times
-    the bases' half bound), ``bound`` a bound of ``max|a| * max|w|``."""
-    f = get_format(pe.format)
-    wbase, fw = prepared
-    s, x, ef = lmul_fields(acts, pe.format)
-    abase = np.where(s == 1, -1.0, 1.0) * (ef != 0) * np.ldexp(1.0, ef)
-    fa = x & ((1 << f.mbits) - 1)
-    # g[c][fw] * 2**(M - 2) (M >= 2): the factor applied to the integers, on the weights' side
-    g = (_lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
-    count = 1 << f.mbits
-    # K-stacked: column block c holds the activations with fa == c, row block c g(c, fw) weights
-    # (float64 throughout: every value is an integer below 2**53); each original k lands in
-    # exactly one block, so a sum has at most k nonzero products
-    # (g[c][fw] for every c: one gather, shared by the halves; each block's product in place,
-    # the same float64 multiplications as block by block, without the concatenation's copy)
-    factors = g[:, fw]                                           # (count, K, N)
-    stack = lambda wb: np.multiply(factors, wb[None], out=np.empty_like(factors)).reshape(-1, wb.shape[1])
-    amax, wmax, gmax = _fmax(abase), _fmax(wbase), float(g.max())
-    if amax * wmax * gmax * max(abase.shape[1], 1) < F64_EXACT:
-        factors *= wbase[None]
-        return "one", _by_field(abase, fa, count), factors.reshape(-1, wbase.shape[1])
-    a_halves = tuple(_by_field(h, fa, count) for h in split_halves(abase, WIDE_SHIFT))
-    w_halves = tuple(stack(h) for h in split_halves(wbase, WIDE_SHIFT))
+    exact), else (e5m2: products up to ``2**64``) ``("halves", a_parts, w_parts, half_bounds,
+    bound)``: both sides split at 16 bits before stacking, each as (hi, lo, hi + lo) (the
+    activations' stack only places their halves; the weights' halves are the bases' (powers of
+    two up to ``2**30``: halves below ``2**16``) times g, integers with ``w = wh * 2**16 + wl``
+    (not the stack's own bit halves, which neither Karatsuba needs) whose ``|wh| + |wl|`` is at
+    most g's largest times the bases' half bound), ``bound`` a bound of ``max|a| * max|w|``.
+    Column block c of the activations' stack holds the activations whose mantissa field is c
+    (else 0), row block c of the weights' ``g[c][fw]`` times theirs: each original k lands in
+    exactly one block, so a sum has at most K nonzero products. Every value is looked up per
+    code in :func:`_lmul_tables` (the same float64 values as the field-by-field products)."""
+    count = 1 << get_format(pe.format).mbits
+    codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
+    a_tables, w_tables = _lmul_tables(pe.format)[:2]
+    if amax * wmax * gmax * max(codes.shape[1], 1) < F64_EXACT:
+        return "one", _lmul_stack(a_tables[0], codes, count, 1), _lmul_stack(w_tables[0], prepared, count, 0)
+    a_parts = tuple(_lmul_stack(a_tables[p], codes, count, 1) for p in (1, 2, 3))
+    w_parts = tuple(_lmul_stack(w_tables[p], prepared, count, 0) for p in (1, 2, 3))
     half_bounds = (_half_bound(amax, WIDE_SHIFT), gmax * _half_bound(wmax, WIDE_SHIFT))
-    return "halves", a_halves, w_halves, half_bounds, int(amax) * int(wmax) * int(gmax)
+    return "halves", a_parts, w_parts, half_bounds, int(amax) * int(wmax) * int(gmax)
 
 
 def _lmul_limbs(acts, prepared, pe):
@@ -526,7 +584,7 @@ def _lmul_limbs(acts, prepared, pe):
     how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
     if how == "one":
         return None, np.matmul(a, w).astype(np.int64), 0
-    limbs = split_matmul(a, w, WIDE_SHIFT, np.shape(acts)[1], half_bounds=bounds[0])
+    limbs = split_matmul(a[:2], w[:2], WIDE_SHIFT, np.shape(acts)[1], half_bounds=bounds[0])
     if limbs is None:
         whole = lambda halves: (halves[0] * 2.0 ** WIDE_SHIFT + halves[1]).astype(np.int64)
         limbs = wide_matmul(whole(a), whole(w))
@@ -538,19 +596,62 @@ def lmul_fast(acts, prepared, pe, extra=None):
     return _fp8_raw(*_lmul_limbs(acts, prepared, pe), np.shape(acts)[1], pe.format)
 
 
+def _exponent_span(ef, axis):
+    """Largest minus smallest nonzero exponent field along ``axis`` (0 where every one is 0)."""
+    nonzero = ef != 0
+    top = np.where(nonzero, ef, 0).max(axis=axis, initial=0)
+    bottom = np.where(nonzero, ef, 1 << 30).min(axis=axis, initial=1 << 30)
+    return np.where(top > 0, top - bottom, 0)
+
+
+def lmul_exact_rows(acts, prepared, pe):
+    """(M,) bool: the rows whose L-Mul sums one float64 GEMM of the value stacks gives exactly
+    (in any summation order, with or without FMA), for checked codes ``acts`` (M x K) and
+    :func:`lmul_weight_values` ``prepared``. A product of row m and column n is
+    ``(-1)**s * 2**(ef_a + ef_w) * g * 2**(M - 2)`` (0 where an ef is 0), g an integer up to g's
+    largest ``gmax``: an integer multiple of ``2**(lo_m + lo_n)`` (the row's and the column's
+    smallest nonzero ef; ``M >= 2``) below ``2**(lo_m + lo_n + ra_m + rw_n) * gmax`` (``ra``,
+    ``rw``: the row's and the column's ef spans), so every partial sum of the K products is such
+    a multiple, of magnitude at most ``K * gmax * 2**(ra_m + rw_n)`` times ``2**(lo_m + lo_n)``:
+    a float64 value when that factor is at most ``2**53``. A row is marked when this holds with
+    the largest column span (real operands span far fewer exponents than the formats' 29 / 14)."""
+    f = get_format(pe.format)
+    mask = (1 << f.ebits) - 1
+    ra = _exponent_span((np.asarray(acts) >> f.mbits) & mask, 1)
+    rw = int(_exponent_span((prepared >> f.mbits) & mask, 0).max(initial=0))
+    # the largest t with K * gmax * 2**t <= 2**53 (-1 when there is none)
+    t = (F64_EXACT // (max(np.shape(acts)[1], 1) * int(_lmul_tables(pe.format)[3]))).bit_length() - 1
+    return ra + rw <= t
+
+
 def lmul_float(acts, prepared, pe, extra=None):
-    """:func:`lmul_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
-    e4m3's int64 sums converted; e5m2's exact sums ``h + l`` from :func:`karatsuba_f64` of the
-    stacked halves, one IEEE addition of two float64 values (the correctly rounded sum)."""
-    k = np.shape(acts)[1]
-    how, a, w, *bounds = _lmul_stacks(acts, prepared, pe)
-    if how == "one":
-        return _fp8_float(None, np.matmul(a, w).astype(np.int64), 0, k, pe.format)
-    (ba, bw), bound = bounds
-    if k > 1 << GROWTH_BITS or ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+    """:func:`lmul_fast`'s raw output as float64 (rounded to nearest, ties to even), or None.
+    Where every partial sum is an integer below ``2**53`` (e4m3: all rows, its sums are below
+    ``2**47``; e5m2: the rows of :func:`lmul_exact_rows`) the exact sums from the compiled kernel
+    :func:`models.fast_lmul.lmul_sums` (each product one integer addition of IEEE patterns; about
+    half the time of e4m3's 8 stacked float64 GEMMs and of e5m2's 4); the other e5m2 rows' exact
+    sums ``h + l`` from :func:`karatsuba_f64` of the stacked halves, one IEEE addition of two
+    float64 values (the correctly rounded sum; + 0.0 turns a ``-0.0`` sum of zero products into
+    the ``+0.0`` of the integer 0)."""
+    codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
+    k = codes.shape[1]
+    if k > 1 << GROWTH_BITS:
         return None
-    h, l = karatsuba_f64((*a, a[0] + a[1]), (*w, w[0] + w[1]))
-    return h + l
+    one = amax * wmax * gmax * max(k, 1) < F64_EXACT
+    exact = np.ones(codes.shape[0], dtype=bool) if one else lmul_exact_rows(codes, prepared, pe)
+    if exact.all():
+        return lmul_sums(codes, prepared, pe.format)
+    out = np.empty((codes.shape[0], prepared.shape[1]))
+    if exact.any():
+        out[exact] = lmul_sums(codes[exact], prepared, pe.format)
+    how, a, w, (ba, bw), bound = _lmul_stacks(codes[~exact], prepared, pe)
+    if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+        return None
+    h, l = karatsuba_f64(a, w)
+    h += l
+    h += 0.0
+    out[~exact] = h
+    return out
 
 
 def fp16_weight_values(weights, pe):
@@ -660,8 +761,9 @@ def wfp16_float(acts, values, pe, extra=None):
 
 def mx_weight_lanes(weights, pe):
     """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
-    codes (N, steps))."""
-    return (weights, *decoded_lanes(weights, pe, "weight", transpose=True))
+    codes (N, steps), their :func:`lane_extremes`)."""
+    w_int, w_sl = decoded_lanes(weights, pe, "weight", transpose=True)
+    return weights, w_int, w_sl, fast_lane_extremes(w_int)
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -752,17 +854,66 @@ def _halves3(x):
     return hi, lo, hi + lo
 
 
+def span_bits(x_blk):
+    """(blocks, R, block) float64 integers -> (blocks, R) int64: the bits of each block row's
+    integers once their common trailing zeros are dropped, ``bitlen(max |x|) - log2(lowest set
+    bit of any nonzero |x|)`` (0 for an all-zero row). Every element of the row is then an integer
+    multiple of ``2**q`` (``q`` the lowest set bit's position) below ``2**(q + span)`` in magnitude.
+    The definition; :func:`lane_span_bits` computes the same from the lanes."""
+    mag = np.abs(x_blk).astype(np.int64)                 # exact: the elements are integers below 2**53
+    top = mag.max(axis=2)
+    low = np.where(mag != 0, mag & -mag, np.int64(1) << 62).min(axis=2)
+    return _span(top, low)
+
+
+def _span(top, low):
+    span = np.frexp(top.astype(np.float64))[1] - (np.frexp(low.astype(np.float64))[1] - 1)
+    return np.where(top != 0, span, 0)
+
+
+def lane_extremes(x_int):
+    """(R, steps, sub_block) element integers -> per lane (R, steps): the largest magnitude and
+    the lowest set bit of any nonzero magnitude (``2**62`` for none). The definition;
+    :func:`models.fast_mx.lane_extremes` computes the same in one compiled pass."""
+    mag = np.abs(x_int)
+    low = np.where(mag != 0, mag & -mag, np.int64(1) << 62)
+    return mag.max(axis=2), low.min(axis=2)
+
+
+def lane_span_bits(extremes, end_lanes):
+    """:func:`span_bits` of the blocks :func:`_blocks` makes (each block the lanes up to and
+    including its ending lane; lanes after the last end dropped), from :func:`lane_extremes`:
+    (blocks, R)."""
+    top, low = (x[:, :int(end_lanes[-1]) + 1] for x in extremes)
+    starts = np.r_[0, end_lanes[:-1] + 1]
+    return _span(np.maximum.reduceat(top, starts, axis=1), np.minimum.reduceat(low, starts, axis=1)).T
+
+
+def mx_exact_rows(ra, rw, block):
+    """(blocks, M) bool: the block rows, of activation spans ``ra`` ((blocks, M), :func:`span_bits`),
+    whose float64 GEMM with every weight column, of spans ``rw`` ((blocks, N)), is exact (in any
+    summation order, with or without FMA). In row m and column n every product ``a_k w_k`` is an
+    integer multiple of ``2**(q_m + q_n)`` below ``2**(q_m + q_n + ra_m + rw_n)``, so every
+    partial sum of the block's at most ``block`` products is a multiple of that power of two
+    below ``2**(q_m + q_n + ra_m + rw_n + ceil(log2 block))``: a float64 value when the span part
+    ``ra_m + max_n rw_n + ceil(log2 block)`` is at most 53. Multiplying the operands by powers of
+    two (the folded scales) moves every value by the same factor."""
+    return ra + rw.max(axis=1, initial=0)[:, None] + (block - 1).bit_length() <= 53
+
+
 def mx_fast(acts, prepared, pe, extra=None):
     """The MX golden's FP32 words: every block's exact sum ``S`` (a float64 GEMM, exact while
-    ``|S| * m_a * m_w < 2**53``; else, E5M2's 71-bit sums, :func:`_mx_wide_sums`: limbs rounded
-    to odd in float64), times the power-of-two (E8M0) or ``m * 2**q`` (E4M3) scales in float64
-    (folded into the GEMM's operands on the exact path; exact either way: no float64 overflow or
-    underflow in reach), clipped and cast to float32 as the golden does, then added to the
-    float32 accumulator one block at a time in K order. The output is done in tiles of rows
-    (:data:`MX_TILE_ELEMENTS`), each through all blocks in order: every element still gets its
-    blocks' values added in K order."""
+    ``|S| * m_a * m_w < 2**53``, or, for E8M0 scales, in every block row whose integers' bit
+    spans fit (:func:`mx_exact_rows`: E5M2's elements reach ``2**32`` but a real block's
+    elements span far fewer bits); the other rows' E5M2 sums, up to 71 bits, are
+    :func:`_mx_wide_sums`: limbs rounded to odd in float64), times the power-of-two (E8M0) or
+    ``m * 2**q`` (E4M3) scales in float64 (folded into the GEMM's operands on the exact path;
+    exact either way: no float64 overflow or underflow in reach), clipped and cast to float32
+    as the golden does, then added to the float32 accumulator one block at a time in K order.
+    The output is done in tiles of rows (:data:`MX_TILE_ELEMENTS`), each through all blocks in
+    order: every element still gets its blocks' values added in K order."""
     fmt = pe.mx_format
-    weights, w_int, w_sl = prepared
+    weights, w_int, w_sl, w_extremes = prepared
     a_int, a_sl = decoded_lanes(acts, pe, "activation")
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
@@ -779,17 +930,19 @@ def mx_fast(acts, prepared, pe, extra=None):
     a_blk, w_blk = _blocks(a_int, end_lanes, pe), _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
     amax, wmax = int(np.abs(a_int).max()), int(np.abs(w_int).max())
     bound = amax * wmax * pe.block * int(a_fac.max()) * int(w_fac.max())
-    exact = bound < F64_EXACT
-    if not exact and (fmt.scale != "e8m0" or not _karatsuba_fits(amax, wmax, pe.block)):
+    if bound < F64_EXACT:
+        exact = np.ones((len(end_lanes), m), dtype=bool)
+    elif fmt.scale != "e8m0" or not _karatsuba_fits(amax, wmax, pe.block):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
-    if exact:
-        # the scales folded into the operands: within a block row m and column n share one
-        # factor, so every partial sum is an integer below 2**53 times it (no float64
-        # overflow or underflow in reach): the GEMM gives S * pa * pw exactly
-        a_op, w_op = a_blk * pa[:, :, None], w_blk * pw[:, None, :]
     else:
-        a_op, w_op = _halves3(a_blk), _halves3(w_blk)
+        exact = mx_exact_rows(lane_span_bits(fast_lane_extremes(a_int), end_lanes),
+                              lane_span_bits(w_extremes, end_lanes), pe.block)
+    # the scales folded into the operands: within a block row m and column n share one factor,
+    # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or
+    # underflow in reach): the GEMM gives S * pa * pw exactly
+    a_op, w_op = a_blk * pa[:, :, None], w_blk * pw[:, None, :]
+    w_halves = None if exact.all() else _halves3(w_blk)
     acc = np.zeros((m, n), dtype=np.float32)
     rows = max(1, MX_TILE_ELEMENTS // n)
     # the golden's clip to +-max finite FP32 is the identity when no block value can reach it:
@@ -801,12 +954,14 @@ def mx_fast(acts, prepared, pe, extra=None):
             r = slice(r0, r0 + rows)
             tile = acc[r]
             for b in range(len(end_lanes)):
-                if exact:
-                    value = np.matmul(a_op[b, r], w_op[b])
-                else:
-                    value = _mx_wide_sums([h[b, r] for h in a_op], [h[b] for h in w_op])
-                    value *= pa[b, r, None]
-                    value *= pw[b, None, :]
+                value = np.matmul(a_op[b, r], w_op[b])
+                wide = np.flatnonzero(~exact[b, r]) + r0
+                if len(wide):
+                    # the rows whose sums may not be exact in float64: Karatsuba limbs rounded to odd
+                    v = _mx_wide_sums(_halves3(a_blk[b, wide]), [h[b] for h in w_halves])
+                    v *= pa[b, wide, None]
+                    v *= pw[b, None, :]
+                    value[wide - r0] = v
                 if clip:
                     np.clip(value, -MX_FP32_MAX, MX_FP32_MAX, out=value)
                 # float32 addition of the value cast to float32 (nearest even, as astype),

@@ -306,15 +306,26 @@ def _valid_element(code, fmt):
 
 def test_mx_wide_sums_take_the_limb_path(monkeypatch):
     """MXFP8 E5M2's block sums (up to 71 bits) go through _mx_wide_sums' limbs, rounded to odd,
-    the other formats' through one float64 GEMM: both branches are compared to the golden (and
+    in the block rows whose integers span too many bits for one float64 GEMM (the largest
+    element next to the smallest subnormal), the other rows (the extremes: equal elements) and
+    the other formats through one float64 GEMM: both branches are compared to the golden (and
     the golden's own path is not the one taken)."""
     calls = []
     original = fg._mx_wide_sums
     monkeypatch.setattr(fg, "_mx_wide_sums", lambda *a: calls.append(1) or original(*a))
     monkeypatch.setattr(fg, "mx_gemm", lambda *a: pytest.fail("the golden fallback taken"))
     test_mx_extremes({"format": "mxfp8-e4m3"})
-    assert not calls
     test_mx_extremes({"format": "mxfp8-e5m2"})
+    assert not calls
+    kind = PE_KINDS["mx"]
+    pe = kind.prototype(format="mxfp8-e5m2")
+    top, _ = _mx_extreme_elements(pe.mx_format)
+    rng = np.random.default_rng(12)
+    a_el = np.where(rng.random((4, 2 * pe.mx_format.block)) < 0.5, top, 0x01)     # 0x01: smallest subnormal
+    a_el[0] = top
+    acts = _mx_lanes(a_el, np.full((4, 2), 127), pe)
+    weights = _mx_lanes(np.where(rng.random((3, a_el.shape[1])) < 0.5, top, 0x81), np.full((3, 2), 127), pe).T
+    _same(kind, kind.operands(acts, weights, pe), pe)
     assert calls
 
 

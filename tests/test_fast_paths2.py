@@ -193,7 +193,7 @@ def test_lmul_stacks_are_the_blockwise_concatenation(fmt):
     x, w = real_gemm("minilm:L0.ffn2", m=5, n=12)
     ops = kind.operands(x, w, pe)
     prepared = fg.prepare_weights(kind, ops.weights, pe)
-    wbase, fw = prepared
+    wbase, fw = fg.lmul_weight_fields(ops.weights, pe)
     f = fg.get_format(fmt)
     g = (fg._lmul_g(f.mbits) << (f.mbits - 2)).astype(np.float64)
     old = lambda wb: np.concatenate([wb * g[c][fw] for c in range(1 << f.mbits)], axis=0)
