@@ -1,0 +1,113 @@
+"""The fast paths that cut the accuracy run's fixed per-design costs (issue 17's ``--quick``),
+each pinned bit for bit to the function it replaces.
+
+* ANT's 8-bit clip scoring compiled (:func:`models.fast_quant.ant_int_errors`) against the numpy
+  blocks (:func:`models.quant.ant_format._all_candidate_errors_numpy`): random rows of many
+  lengths (numpy's pairwise summation splits at 128 and at multiples of 8), extremes (huge,
+  tiny, zero rows, values on the rounding midpoints, scales out of the normal range, NaN and
+  infinity: those rows take the numpy path), real MiniLM and SmolLM2 weights; and whole
+  ``search_alpha`` results against the loop over every candidate.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from models import fast_quant, realdata
+from models.quant import ant_format
+
+INT8_TYPES = ("int8", "uint8")
+
+
+def _alphas(x):
+    """ANT's candidate clips of each row (as search_alpha forms them)."""
+    absmax = np.max(np.abs(x), axis=1, keepdims=True)
+    absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
+    return np.stack([(absmax * np.float32(i / 100)).astype(np.float32)[:, 0] for i in ant_format.ALPHA_PERCENT])
+
+
+def _same(a, b):
+    """Equal bit for bit (NaN payloads and signed zeros included)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and np.array_equal(a.view(np.int64), b.view(np.int64))
+
+
+@functools.cache
+def _ant_cases():
+    rng = np.random.default_rng(17)
+    base = rng.standard_normal((6, 96)).astype(np.float32)
+    special = base.copy()
+    special[0, 5], special[1, 7], special[2, 0] = np.nan, np.inf, -np.inf
+    midpoints = (rng.integers(-300, 300, (8, 64)) * np.float32(0.5)).astype(np.float32)
+    midpoints[:, 0] = 127.5                                   # absmax 127.5: scale 127.5 / 127
+    _, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    cases = {f"gauss K={k}": rng.standard_normal((4, k)).astype(np.float32)
+             for k in (1, 7, 8, 9, 64, 127, 128, 129, 136, 255, 256, 257, 384, 576, 1000, 1536, 3072)}
+    cases.update({
+        "heavy tails": rng.standard_t(1.5, (24, 200)).astype(np.float32),
+        "mixed magnitudes": (base * np.float32(10.0) ** rng.integers(-30, 30, base.shape)).astype(np.float32),
+        "huge": (base * np.float32(1e37)).astype(np.float32),
+        "tiny (scales out of range)": (base * np.float32(1e-39)).astype(np.float32),
+        "zero rows and a mixed block": np.vstack([np.zeros((2, 96), np.float32), base,
+                                                  (base[:1] * np.float32(1e-39)).astype(np.float32)]),
+        "on the midpoints": midpoints,
+        "signed zeros": np.where(base > 0.3, base, np.float32(-0.0)).astype(np.float32),
+        "non-negative (uint8 shapes)": np.abs(base),
+        "nan and infinity": special,
+        "minilm weight channels": np.ascontiguousarray(w.T[:64]),
+    })
+    return cases
+
+
+@pytest.mark.parametrize("case", list(_ant_cases()))
+def test_ant_int_errors_equal_numpy(case):
+    x = _ant_cases()[case]
+    alphas = _alphas(x)
+    with np.errstate(all="ignore"):
+        for name in INT8_TYPES:
+            t_ = ant_format.get_type(name)
+            assert _same(ant_format._all_candidate_errors(x, alphas, t_),
+                         ant_format._all_candidate_errors_numpy(x, alphas, t_)), f"{case} {name}"
+
+
+def test_ant_int_errors_kernel_alone_sums_as_numpy():
+    """The kernel itself (no numpy fallback) on rows whose pairwise sum order matters: squares
+    spanning 30 orders of magnitude, where any other order rounds differently."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((16, 1000)) * np.float32(10.0) ** rng.integers(-15, 15, (16, 1000))).astype(np.float32)
+    alphas = _alphas(x)
+    t_ = ant_format.get_type("int8")
+    scales = (alphas / np.float32(t_.max_value)).astype(np.float32)
+    got = fast_quant.ant_int_errors(x, scales, -128, 127, np.arange(len(x)))
+    assert _same(got, ant_format._all_candidate_errors_numpy(x, alphas, t_))
+    # a sequential sum of the same squares differs somewhere: the order is really numpy's
+    diff = ((np.clip(np.floor((x[None] / scales[:, :, None]).astype(np.float64) + 0.5), -128, 127)
+             * scales[:, :, None].astype(np.float64) - x[None]) ** 2)
+    sequential = np.array([[sum(diff[c, r].tolist(), 0.0) / x.shape[1] for r in range(len(x))] for c in range(3)])
+    assert not _same(got[:3], sequential)
+
+
+@pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
+@pytest.mark.parametrize("name", ["blk.0.attn_q", "blk.11.ffn_down", "blk.29.attn_v"])
+def test_ant_int8_search_on_smollm2_weights(name):
+    """search_alpha's 8-bit path (the compiled scoring) against the loop scoring every candidate
+    with the reference :func:`_candidate_errors`: the same alpha and MSE, on real weights."""
+    smollm2 = pytest.importorskip("models.smollm2")
+    try:
+        w = smollm2.load_smollm2().linears[name]
+    except smollm2.MissingModelError as e:
+        pytest.skip(str(e))
+    x = np.ascontiguousarray(w.T)
+    alpha, mse = ant_format.search_alpha(x, "int8", per_row=True)
+    alphas = _alphas(x)
+    best_err = np.full((len(x), 1), np.inf)
+    best_alpha = np.max(np.abs(x), axis=1, keepdims=True)
+    t_ = ant_format.get_type("int8")
+    for ci in range(len(alphas)):
+        err = ant_format._candidate_errors(x, alphas[ci][:, None], t_, True)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_alpha = np.where(better, alphas[ci][:, None], best_alpha)
+    assert _same(alpha, best_alpha.astype(np.float32)) and mse == float(np.sum(best_err))
