@@ -329,6 +329,36 @@ def ovp_dense_sse(xb, div, mul, lo, hi, clip, pos, vals, bounds):
     return acc
 
 
+# ---------------------------------------------------------------------------------------------
+# OliVe's element codes: one pass of table lookups
+
+
+def _ovp_codes(v, is_out, vict, normal, outc, lo, victim_code, out):
+    for i in range(v.size):
+        if vict[i]:
+            out[i] = victim_code
+        elif is_out[i]:
+            out[i] = outc[v[i] - lo]
+        else:
+            out[i] = normal[v[i] - lo]
+
+
+def ovp_element_codes(values, is_out, vict, normal, outc, lo, victim_code):
+    """The element code of each OVP value (any shape, integers): ``victim_code`` where ``vict``,
+    else ``outc[v - lo]`` where ``is_out``, else ``normal[v - lo]`` (the per-value tables of
+    :func:`models.quant.ovp_format.element_codes`, covering ``lo .. max``); int64, ``values``'
+    shape. Integer lookups, so exactly the numpy ``where`` / ``take`` / ``copyto`` it replaces,
+    in one pass instead of eight."""
+    shape = np.shape(values)
+    out = np.empty(shape, dtype=np.int64)
+    _compiled().ovp_codes(np.ascontiguousarray(values).reshape(-1),
+                          np.ascontiguousarray(is_out, dtype=np.bool_).reshape(-1),
+                          np.ascontiguousarray(vict, dtype=np.bool_).reshape(-1),
+                          np.ascontiguousarray(normal, dtype=np.int64), np.ascontiguousarray(outc, dtype=np.int64),
+                          int(lo), int(victim_code), out.reshape(-1))
+    return out
+
+
 @functools.cache
 def _compiled():
     """The kernels compiled by numba (no ``fastmath``: IEEE semantics), or loaded from numba's
@@ -339,4 +369,5 @@ def _compiled():
     # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
-                           ovp_uniform=jit(_ovp_dense_uniform), ant_int_errors=jit(_ant_int_errors))
+                           ovp_uniform=jit(_ovp_dense_uniform), ant_int_errors=jit(_ant_int_errors),
+                           ovp_codes=jit(_ovp_codes))

@@ -6,7 +6,9 @@ each pinned bit for bit to the function it replaces.
   lengths (numpy's pairwise summation splits at 128 and at multiples of 8), extremes (huge,
   tiny, zero rows, values on the rounding midpoints, scales out of the normal range, NaN and
   infinity: those rows take the numpy path), real MiniLM and SmolLM2 weights; and whole
-  ``search_alpha`` results against the loop over every candidate.
+  ``search_alpha`` results against the loop over every candidate (slow: it loads SmolLM2).
+* OliVe's element codes in one compiled pass (:func:`models.fast_quant.ovp_element_codes`)
+  against :func:`models.quant.ovp_format.element_codes_numpy`, every mode and granularity.
 """
 from __future__ import annotations
 
@@ -111,3 +113,47 @@ def test_ant_int8_search_on_smollm2_weights(name):
         best_err = np.where(better, err, best_err)
         best_alpha = np.where(better, alphas[ci][:, None], best_alpha)
     assert _same(alpha, best_alpha.astype(np.float32)) and mse == float(np.sum(best_err))
+
+
+# ---------------------------------------------------------------------------------------------
+# OliVe's element codes: the compiled lookups against the numpy where / take / copyto
+
+
+@functools.cache
+def _ovp_tensors():
+    rng = np.random.default_rng(23)
+    a, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    heavy = rng.standard_t(1.5, (64, 96)).astype(np.float32)
+    return {"gauss": rng.standard_normal((40, 64)).astype(np.float32),
+            "heavy tails (many outliers)": heavy,
+            "all zero": np.zeros((4, 32), np.float32),
+            "negative outliers only": -np.abs(heavy),
+            "minilm weights": np.ascontiguousarray(w.T[:128]),
+            "minilm activations": np.ascontiguousarray(a[:64])}
+
+
+@pytest.mark.parametrize("mode", ["int4", "flint4", "int8"])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_ovp_element_codes_equal_numpy(mode, per_channel):
+    from models.quant import ovp, ovp_format
+    cfg = ovp_format.get_config(mode)
+    for name, x in _ovp_tensors().items():
+        qt = ovp.quantize_ovp(x, cfg, per_channel=per_channel)
+        got = ovp_format.element_codes(qt)
+        want = ovp_format.element_codes_numpy(qt)
+        assert got.dtype == want.dtype and np.array_equal(got, want), f"{name} {mode}"
+        if name.startswith("heavy"):
+            assert qt.meta["outlier"].any() and qt.meta["victim"].any()   # every branch is taken
+
+
+def test_ovp_element_codes_kernel_branches():
+    """The kernel's three branches on hand-made tables (a victim flag wins over an outlier flag)."""
+    values = np.array([[-3, 0, 2, 5], [1, -3, 4, 0]], dtype=np.int16)[:, ::-1]     # not contiguous
+    is_out = np.array([[True, False, True, False], [False, True, False, True]])
+    vict = np.array([[False, True, False, False], [False, False, True, True]])
+    normal = np.arange(100, 109)
+    outc = np.arange(200, 209)
+    got = fast_quant.ovp_element_codes(values, is_out, vict, normal, outc, -3, 15)
+    v = values.astype(np.int64) + 3
+    want = np.where(vict, 15, np.where(is_out, outc[v], normal[v]))
+    assert np.array_equal(got, want)
