@@ -7,6 +7,8 @@ each pinned bit for bit to the function it replaces.
   tiny, zero rows, values on the rounding midpoints, scales out of the normal range, NaN and
   infinity: those rows take the numpy path), real MiniLM and SmolLM2 weights; and whole
   ``search_alpha`` results against the loop over every candidate (slow: it loads SmolLM2).
+* ANT's exact scoring of the screened 4-bit candidates (:func:`models.fast_quant.ant_pair_errors`),
+  through ``search_alpha`` against the loop scoring every candidate, per row and per tensor.
 * OliVe's element codes in one compiled pass (:func:`models.fast_quant.ovp_element_codes`)
   against :func:`models.quant.ovp_format.element_codes_numpy`, every mode and granularity.
 """
@@ -89,6 +91,66 @@ def test_ant_int_errors_kernel_alone_sums_as_numpy():
              * scales[:, :, None].astype(np.float64) - x[None]) ** 2)
     sequential = np.array([[sum(diff[c, r].tolist(), 0.0) / x.shape[1] for r in range(len(x))] for c in range(3)])
     assert not _same(got[:3], sequential)
+
+
+def _reference_search(x, name, per_row):
+    """search_alpha's reference: every candidate clip scored by _candidate_errors, the strictly
+    smaller MSE kept in candidate order."""
+    t_ = ant_format.get_type(name)
+    x = np.asarray(x, dtype=np.float32)
+    absmax = np.max(np.abs(x), axis=1, keepdims=True) if per_row else np.full((1, 1), np.max(np.abs(x)))
+    absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
+    best_err, best_alpha = np.full(absmax.shape, np.inf), absmax.copy()
+    for i in ant_format.ALPHA_PERCENT:
+        alpha = (absmax * np.float32(i / 100)).astype(np.float32)
+        err = ant_format._candidate_errors(x, alpha, t_, per_row)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_alpha = np.where(better, alpha, best_alpha)
+    return best_alpha, float(np.sum(best_err))
+
+
+@functools.cache
+def _search_cases():
+    rng = np.random.default_rng(29)
+    t = rng.standard_t(3, (6, 576)).astype(np.float32)
+    _, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    return {"t3 K=576": t,
+            "t3 K=576 (Fortran order, as a weight's transpose)": np.asfortranarray(t),
+            "gauss K=20000 (pairwise split deep)": rng.standard_normal((3, 20000)).astype(np.float32),
+            "nan (the reference path)": np.where(t > 3, np.float32(np.nan), t).astype(np.float32),
+            "tiny (scales out of range)": (t * np.float32(1e-39)).astype(np.float32),
+            "minilm weight channels": np.ascontiguousarray(w.T[:48])}
+
+
+@pytest.mark.parametrize("case", list(_search_cases()))
+def test_ant_search_alpha_equals_the_reference_loop(case):
+    """search_alpha with the compiled scoring of the screened candidates, per row and per tensor
+    (the tensor as one row: up to 115k elements), for every type, against the loop scoring every
+    candidate with the numpy reference: the same alpha and MSE, bit for bit."""
+    x = _search_cases()[case]
+    with np.errstate(all="ignore"):
+        for name in ("int4", "flint4", "pot4", "uint4", "uflint4", "upot4", "int8"):
+            xx = np.abs(x) if name.startswith("u") else x
+            for per_row in (True, False):
+                alpha, mse = ant_format.search_alpha(xx, name, per_row=per_row)
+                ref_alpha, ref_mse = _reference_search(xx, name, per_row)
+                assert _same(alpha, ref_alpha) and _same(mse, ref_mse), f"{case} {name} per_row={per_row}"
+
+
+def test_ant_pair_errors_on_a_large_tensor():
+    """Every candidate of a 512 x 576 activation tensor scored as one row (the per-tensor search:
+    a pairwise sum over 294,912 squares) on each 4-bit grid, against _candidate_errors."""
+    x = np.random.default_rng(31).standard_normal((512, 576)).astype(np.float32)
+    absmax = np.float32(np.max(np.abs(x)))
+    alphas = np.stack([np.float32([absmax * np.float32(i / 100)]) for i in ant_format.ALPHA_PERCENT])
+    for name in ("int4", "flint4", "pot4"):
+        t_ = ant_format.get_type(name)
+        scales = (alphas / np.float32(t_.max_value)).astype(np.float32)
+        got = fast_quant.ant_pair_errors(x.reshape(1, -1), scales, t_.grid, np.arange(len(alphas)),
+                                         np.zeros(len(alphas), dtype=np.int64))
+        want = [ant_format._candidate_errors(x, alphas[c][:, None], t_, False)[0, 0] for c in range(len(alphas))]
+        assert _same(got, want), name
 
 
 @pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)

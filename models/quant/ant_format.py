@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fast_quant import ant_int_errors, ant_screen, grid_index
+from ..fast_quant import ant_int_errors, ant_pair_errors, ant_screen, grid_index
 from .common import division_thresholds
 from .ovp_format import CONFIGS as OVP_CONFIGS
 
@@ -326,6 +326,22 @@ def _all_candidate_errors_numpy(x, alphas, t_):
     return out
 
 
+def _kept_errors(flat, alphas, keep, t_):
+    """:func:`_candidate_errors` of every kept (candidate, row) of ``flat`` (the rows, or the
+    tensor as one row), all at once by the compiled scorer
+    (:func:`models.fast_quant.ant_pair_errors`: the same IEEE steps per element and numpy's
+    summation order of a contiguous row, so the same values bit for bit;
+    tests/test_fast_quick.py): (C, rows) float64, NaN where not kept. None (the reference
+    scores them) when a row holds a non-finite value or a kept scale leaves the normal range."""
+    cand, row = np.nonzero(keep)
+    scales = (alphas / np.float32(t_.max_value)).astype(np.float32)      # as _candidate_errors
+    if not (_normal_scales(scales[cand, row]) and np.all(np.isfinite(flat))):
+        return None
+    out = np.full(alphas.shape, np.nan)
+    out[cand, row] = ant_pair_errors(flat, scales, t_.grid, cand, row)
+    return out
+
+
 def search_alpha(x, ant_type, *, per_row):
     """Min-MSE clip per row (``per_row``) or per tensor: (alpha (rows, 1) or (1, 1) float32,
     its MSE summed over the rows).
@@ -356,12 +372,16 @@ def search_alpha(x, ant_type, *, per_row):
         keep = np.ones(alphas.shape, dtype=bool)
     else:
         keep = _screen(flat, alphas, t_)
+    kept = _kept_errors(flat, alphas, keep, t_)
     for ci in range(len(ALPHA_PERCENT)):
         rows = np.flatnonzero(keep[ci])
         if not rows.size:
             continue
         alpha = alphas[ci, rows][:, None]
-        err = _candidate_errors(x[rows] if per_row and rows.size < len(x) else x, alpha, t_, per_row)
+        if kept is not None:
+            err = kept[ci, rows][:, None]
+        else:
+            err = _candidate_errors(x[rows] if per_row and rows.size < len(x) else x, alpha, t_, per_row)
         better = err < best_err[rows]
         best_err[rows] = np.where(better, err, best_err[rows])
         best_alpha[rows] = np.where(better, alpha, best_alpha[rows])
