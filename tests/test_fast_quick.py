@@ -10,7 +10,8 @@ each pinned bit for bit to the function it replaces.
 * ANT's exact scoring of the screened 4-bit candidates (:func:`models.fast_quant.ant_pair_errors`),
   through ``search_alpha`` against the loop scoring every candidate, per row and per tensor.
 * OliVe's element codes in one compiled pass (:func:`models.fast_quant.ovp_element_codes`)
-  against :func:`models.quant.ovp_format.element_codes_numpy`, every mode and granularity.
+  against :func:`models.quant.ovp_format.element_codes_numpy`, every mode and granularity; and
+  quantize_ovp's alpha search without the MSE it discards against the full search.
 """
 from __future__ import annotations
 
@@ -219,3 +220,27 @@ def test_ovp_element_codes_kernel_branches():
     v = values.astype(np.int64) + 3
     want = np.where(vict, 15, np.where(is_out, outc[v], normal[v]))
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", ["int4", "flint4", "int8"])
+def test_ovp_alpha_without_the_mse_is_the_same(mode):
+    """quantize_ovp's search skips the scoring that only reports the MSE (the certified
+    candidate's pass): the same alpha as the full search, per row (short rows: the dense search;
+    K >= 1280: certified rows) and per tensor (certified, and a tied tensor that is not), so the
+    same codes as quantize_ovp given that alpha."""
+    from models.quant import ovp, ovp_format, ovp_search
+    cfg = ovp_format.get_config(mode)
+    rng = np.random.default_rng(37)
+    tensors = dict(_ovp_tensors())
+    tensors["long rows (certified per row)"] = rng.standard_t(4, (12, 1536)).astype(np.float32)
+    tensors["constant (ties: not certified)"] = np.ones((8, 64), np.float32)
+    for name, x in tensors.items():
+        x = np.ascontiguousarray(x)
+        for per_channel in (True, False):
+            alpha, mse = ovp_search._search_alpha(x, cfg, per_channel, need_mse=False)
+            full_alpha, full_mse = ovp_search.search_alpha(x, mode, per_channel)
+            assert mse is None and full_mse is not None
+            assert _same(alpha, full_alpha), f"{name} {mode} per_channel={per_channel}"
+            got = ovp.quantize_ovp(x, cfg, per_channel=per_channel)
+            want = ovp.quantize_ovp(x, cfg, alpha=full_alpha, per_channel=per_channel)
+            assert np.array_equal(got.codes, want.codes) and _same(got.scale, want.scale)
