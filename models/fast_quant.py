@@ -44,12 +44,22 @@ outlier pairs' reference terms put in place of theirs, then ``acc[j] = fl(acc[j]
 for the blocks in order from +0 (no reassociation without ``fastmath``: LLVM vectorises
 across the independent lanes j, never along a sum).
 
+ANT's exact scoring (:func:`ant_pair_errors`: the screened candidates of the 4-bit grids, every
+candidate of the 8-bit ones) computes ``_candidate_errors``' float64 MSE of each (candidate, row)
+in one pass with the same IEEE operations per element, and sums the squares in the order numpy's
+``add.reduce`` does for a contiguous float64 row (``pairwise_sum``: unbuffered, so the whole row
+from the identity 0), so the MSEs are equal bit for bit and the strict ``<`` choice is unchanged;
+numpy's scoring made a dozen passes over (candidates, rows, K) temporaries. OliVe's element codes
+(:func:`ovp_element_codes`) are three table lookups fused into one pass (integers: exact).
+
 Single-threaded on purpose (see :mod:`models.fast_seq`: one design per forked worker already
 uses every core). ``tests/test_fast_quant_nb.py`` pins :func:`ant_screen` to the numpy screen
 (the reference argmin always kept, dropped clips strictly worse, the same masks on ordinary
 data), :func:`grid_index` to ``np.searchsorted`` and :func:`ovp_dense_sse` to the numpy loop bit
 for bit (random, extreme, tied and real MiniLM inputs); tests/test_quant_ant.py and
-tests/test_quant_ovp.py pin both searches to their unscreened reference loops.
+tests/test_quant_ovp.py pin both searches to their unscreened reference loops;
+tests/test_fast_quick.py pins :func:`ant_pair_errors` (through ``search_alpha``) and
+:func:`ovp_element_codes` to the numpy they replaced.
 """
 
 from __future__ import annotations

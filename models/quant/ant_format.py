@@ -280,9 +280,9 @@ def _all_candidate_errors(x, alphas, t_):
     contiguous integer grid: (C, rows) float64. The rows with finite values and all candidate
     scales in the normal range are scored by the compiled kernel
     (:func:`models.fast_quant.ant_int_errors`: the same IEEE operations per element and numpy's
-    pairwise summation order, so the same values bit for bit; tests/test_fast_quick.py), about
-    a third of the CPU of the numpy blocks below, which remain the reference and score the other
-    rows."""
+    pairwise summation order, so the same values bit for bit; tests/test_fast_quick.py), a fourth
+    to a fifth of the CPU of the numpy blocks below (SmolLM2 weights), which remain the reference
+    and score the other rows."""
     c, rows = alphas.shape
     x = np.ascontiguousarray(x, dtype=np.float32)
     scales = (alphas / np.float32(t_.max_value)).astype(np.float32)      # as _candidate_errors
