@@ -44,12 +44,22 @@ outlier pairs' reference terms put in place of theirs, then ``acc[j] = fl(acc[j]
 for the blocks in order from +0 (no reassociation without ``fastmath``: LLVM vectorises
 across the independent lanes j, never along a sum).
 
+ANT's exact scoring (:func:`ant_pair_errors`: the screened candidates of the 4-bit grids, every
+candidate of the 8-bit ones) computes ``_candidate_errors``' float64 MSE of each (candidate, row)
+in one pass with the same IEEE operations per element, and sums the squares in the order numpy's
+``add.reduce`` does for a contiguous float64 row (``pairwise_sum``: unbuffered, so the whole row
+from the identity 0), so the MSEs are equal bit for bit and the strict ``<`` choice is unchanged;
+numpy's scoring made a dozen passes over (candidates, rows, K) temporaries. OliVe's element codes
+(:func:`ovp_element_codes`) are three table lookups fused into one pass (integers: exact).
+
 Single-threaded on purpose (see :mod:`models.fast_seq`: one design per forked worker already
 uses every core). ``tests/test_fast_quant_nb.py`` pins :func:`ant_screen` to the numpy screen
 (the reference argmin always kept, dropped clips strictly worse, the same masks on ordinary
 data), :func:`grid_index` to ``np.searchsorted`` and :func:`ovp_dense_sse` to the numpy loop bit
 for bit (random, extreme, tied and real MiniLM inputs); tests/test_quant_ant.py and
-tests/test_quant_ovp.py pin both searches to their unscreened reference loops.
+tests/test_quant_ovp.py pin both searches to their unscreened reference loops;
+tests/test_fast_quick.py pins :func:`ant_pair_errors` (through ``search_alpha``) and
+:func:`ovp_element_codes` to the numpy they replaced.
 """
 
 from __future__ import annotations
@@ -188,6 +198,126 @@ def grid_index(mids, t):
 
 
 # ---------------------------------------------------------------------------------------------
+# ANT's exact clip scoring: the reference MSE of (candidate, row) pairs
+
+
+PAIRWISE_BLOCK = 128       # numpy's PW_BLOCKSIZE: the longest run one 8-accumulator loop sums
+
+
+def _ant_pair_errors(x, scales, grid, mids, contiguous, cand, row, out):
+    """``out[p]`` = the reference MSE (:func:`models.quant.ant_format._candidate_errors`) of
+    candidate ``cand[p]`` on row ``row[p]`` of ``x`` (float32, C order), scale ``s =
+    scales[cand[p], row[p]]`` (float32, normal), ``grid`` the sorted values (float64), ``mids``
+    its float32 midpoints.
+
+    Per element, single IEEE operations: ``t = fl32(x / s)``; the grid value ``q`` is
+    ``clip(floor(fl64(t) + 1/2))`` on a contiguous integer grid, else ``grid[#(mids <= t)]``
+    (``np.searchsorted``'s count); ``d = fl64(q s - x)``, squared. The squares are summed as
+    numpy's float64 ``add.reduce`` sums a contiguous row (no cast, so unbuffered: the whole
+    row in one inner loop, from the identity 0) by ``pairwise_sum`` (numpy's ``loops_utils.h``):
+    fewer than 8 in order; up to :data:`PAIRWISE_BLOCK` eight strided
+    accumulators combined as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, then the
+    remainder in order; a longer run split at ``n2 = n // 2`` rounded down to a multiple of 8 and
+    the halves' sums added (here an explicit post-order stack: a compiled kernel cannot call a
+    lazily compiled helper). Then divided by K, as ``np.mean``."""
+    k = x.shape[1]
+    sq = np.empty(k)
+    g0, g1 = grid[0], grid[-1]
+    stack_lo = np.empty(64, dtype=np.int64)
+    stack_n = np.empty(64, dtype=np.int64)
+    stack_join = np.empty(64, dtype=np.bool_)
+    vals = np.empty(64)
+    for p in range(cand.size):
+        xr = x[row[p]]
+        s = scales[cand[p], row[p]]
+        s64 = np.float64(s)
+        for i in range(k):
+            v = xr[i]
+            t = v / s
+            if contiguous:
+                q = min(max(np.floor(np.float64(t) + 0.5), g0), g1)
+            else:
+                at = 0
+                for j in range(mids.size):
+                    at += not (t < mids[j])
+                q = grid[at]
+            d = q * s64 - np.float64(v)
+            sq[i] = d * d
+        sp = 1
+        nv = 0
+        stack_lo[0], stack_n[0], stack_join[0] = 0, k, False
+        while sp:
+            sp -= 1
+            a, n, join = stack_lo[sp], stack_n[sp], stack_join[sp]
+            if join:                                   # both halves done: left + right
+                vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+                nv -= 1
+            elif n < 8:
+                res = -0.0
+                for i in range(a, a + n):
+                    res += sq[i]
+                vals[nv] = res
+                nv += 1
+            elif n <= PAIRWISE_BLOCK:
+                r0, r1, r2, r3 = sq[a], sq[a + 1], sq[a + 2], sq[a + 3]
+                r4, r5, r6, r7 = sq[a + 4], sq[a + 5], sq[a + 6], sq[a + 7]
+                i = 8
+                while i < n - (n % 8):
+                    r0 += sq[a + i]
+                    r1 += sq[a + i + 1]
+                    r2 += sq[a + i + 2]
+                    r3 += sq[a + i + 3]
+                    r4 += sq[a + i + 4]
+                    r5 += sq[a + i + 5]
+                    r6 += sq[a + i + 6]
+                    r7 += sq[a + i + 7]
+                    i += 8
+                res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+                while i < n:
+                    res += sq[a + i]
+                    i += 1
+                vals[nv] = res
+                nv += 1
+            else:                                      # the join, then right, then left
+                n2 = n // 2
+                n2 -= n2 % 8
+                stack_lo[sp], stack_n[sp], stack_join[sp] = a, n, True
+                stack_lo[sp + 1], stack_n[sp + 1], stack_join[sp + 1] = a + n2, n - n2, False
+                stack_lo[sp + 2], stack_n[sp + 2], stack_join[sp + 2] = a, n2, False
+                sp += 3
+        out[p] = vals[0] / k
+
+
+def ant_pair_errors(x, scales, grid, cand, row):
+    """:func:`models.quant.ant_format._candidate_errors` of the (candidate, row) pairs ``cand``,
+    ``row`` compiled: ``x`` (R x K float32, finite), ``scales`` (C x R float32, the listed ones in
+    the normal range), ``grid`` the type's sorted values; the float64 MSEs, one per pair, the
+    same values bit for bit (the same IEEE operations per element, numpy's summation order), in
+    one pass per pair instead of a dozen numpy passes over each candidate's rows."""
+    grid = np.asarray(grid, dtype=np.float64)
+    mids = ((grid[:-1] + grid[1:]) / 2).astype(np.float32)      # half-integers: exact in float32
+    contiguous = bool(np.array_equal(grid, np.arange(grid[0], grid[-1] + 1)))
+    out = np.empty(len(cand))
+    _compiled().ant_pair_errors(np.ascontiguousarray(x, dtype=np.float32),
+                                np.ascontiguousarray(scales, dtype=np.float32), grid, mids, contiguous,
+                                np.ascontiguousarray(cand, dtype=np.int64),
+                                np.ascontiguousarray(row, dtype=np.int64), out)
+    return out
+
+
+def ant_int_errors(x, scales, lo, hi, rows):
+    """Every candidate's reference MSE on the rows ``rows`` of ``x`` (R x K float32, finite) on
+    the contiguous integer grid ``lo .. hi`` (the 8-bit types), ``scales`` (C x R float32, those
+    rows' all normal): (C, R) float64, entries of other rows unset (:func:`ant_pair_errors`)."""
+    c = scales.shape[0]
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty(scales.shape)
+    cand = np.repeat(np.arange(c), rows.size)
+    out[cand, np.tile(rows, c)] = ant_pair_errors(x, scales, np.arange(lo, hi + 1), cand, np.tile(rows, c))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # OliVe's per-row alpha search: the dense pass of models.quant.ovp_search._search_rows_fast
 
 
@@ -236,6 +366,36 @@ def ovp_dense_sse(xb, div, mul, lo, hi, clip, pos, vals, bounds):
     return acc
 
 
+# ---------------------------------------------------------------------------------------------
+# OliVe's element codes: one pass of table lookups
+
+
+def _ovp_codes(v, is_out, vict, normal, outc, lo, victim_code, out):
+    for i in range(v.size):
+        if vict[i]:
+            out[i] = victim_code
+        elif is_out[i]:
+            out[i] = outc[v[i] - lo]
+        else:
+            out[i] = normal[v[i] - lo]
+
+
+def ovp_element_codes(values, is_out, vict, normal, outc, lo, victim_code):
+    """The element code of each OVP value (any shape, integers): ``victim_code`` where ``vict``,
+    else ``outc[v - lo]`` where ``is_out``, else ``normal[v - lo]`` (the per-value tables of
+    :func:`models.quant.ovp_format.element_codes`, covering ``lo .. max``); int64, ``values``'
+    shape. Integer lookups, so exactly the numpy ``where`` / ``take`` / ``copyto`` it replaces,
+    in one pass instead of eight."""
+    shape = np.shape(values)
+    out = np.empty(shape, dtype=np.int64)
+    _compiled().ovp_codes(np.ascontiguousarray(values).reshape(-1),
+                          np.ascontiguousarray(is_out, dtype=np.bool_).reshape(-1),
+                          np.ascontiguousarray(vict, dtype=np.bool_).reshape(-1),
+                          np.ascontiguousarray(normal, dtype=np.int64), np.ascontiguousarray(outc, dtype=np.int64),
+                          int(lo), int(victim_code), out.reshape(-1))
+    return out
+
+
 @functools.cache
 def _compiled():
     """The kernels compiled by numba (no ``fastmath``: IEEE semantics), or loaded from numba's
@@ -246,4 +406,6 @@ def _compiled():
     # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
-                           ovp_uniform=jit(_ovp_dense_uniform))
+                           ovp_uniform=jit(_ovp_dense_uniform),
+                           ovp_codes=jit(_ovp_codes),
+                           ant_pair_errors=jit(_ant_pair_errors))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from models import accuracy, smollm2
+from models import accuracy, realdata, smollm2
 from models.fast_golden import NO_FAST_PATH, has_fast_path
 from models.registry import PE_KINDS
 from models.source_digest import files_digest
@@ -247,6 +247,16 @@ def _one_blas_thread():
     threadpool_limits(1)
 
 
+def _warm_before_fork(model):
+    """Load the model's weights here, once, before the workers fork: they share them (copy on
+    write). The reference run loads them too, but a cached reference does not, and then every
+    worker would read and dequantise the GGUF (or the MiniLM file) on its own."""
+    if model == "smollm2":
+        smollm2.load_smollm2()
+    else:
+        realdata.load_minilm_weights()
+
+
 def _score_registry_design(args):
     """A worker's :func:`score` of registry design number ``index`` (a PEKind holds lambdas, so
     the worker finds the design by its index, not by pickling it)."""
@@ -274,6 +284,7 @@ def run(model, designs, data, use_cache=True, progress=None, workers=1):
         if progress:
             progress(f"{len(designs)} designs in {workers} processes")
         tasks = [(model, index[(d.kind.name, d.options)], data, ref, use_cache) for d in designs]
+        _warm_before_fork(model)
         # fork: the workers share the loaded model and data with this process (copy on write)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_one_blas_thread) as pool:

@@ -84,7 +84,7 @@ def quantize_ovp(x, mode: str = "int4", alpha=None, per_channel: bool = True) ->
     _check_even(x32)
     rows = x32.shape[0]
     if alpha is None:
-        alpha, _ = _search_alpha(x32, cfg, per_channel)
+        alpha, _ = _search_alpha(x32, cfg, per_channel, need_mse=False)   # only alpha is kept
     a = _alpha_array(alpha, rows, per_channel)
     scale = a / np.float32(cfg.normal_max)
     k = x32.shape[1]

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fast_quant import ovp_element_codes
 from .common import LatticeTable, QuantizedTensor
 
 __all__ = [
@@ -264,12 +265,25 @@ def element_codes(qt: QuantizedTensor) -> np.ndarray:
     normal code. :func:`_value_codes` is element-wise, so it is evaluated once per distinct value
     in the tensor's range (a table) and looked up, instead of on every element."""
     cfg = get_config(qt.meta["mode"])
-    v = qt.codes.astype(np.int64)
+    v = np.asarray(qt.codes)
     is_out = np.asarray(qt.meta["outlier"])
     vict = np.asarray(qt.meta["victim"])
     lo = int(v.min(initial=0))
     # an outlier's fields of a non-outlier value are never used: as where the fields came from
     # np.where(is_out, v, 2**(M + bias + 1)), any value works for the non-outliers
+    normal, outc = _value_codes(np.arange(lo, int(v.max(initial=0)) + 1), cfg)
+    # one compiled pass of the lookups (models.fast_quant.ovp_element_codes; the numpy steps
+    # stay as element_codes_numpy, the reference tests/test_fast_quick.py pins it to)
+    return ovp_element_codes(v, is_out, vict, normal, outc, lo, cfg.victim_code)
+
+
+def element_codes_numpy(qt: QuantizedTensor) -> np.ndarray:
+    """:func:`element_codes` in numpy (the reference)."""
+    cfg = get_config(qt.meta["mode"])
+    v = qt.codes.astype(np.int64)
+    is_out = np.asarray(qt.meta["outlier"])
+    vict = np.asarray(qt.meta["victim"])
+    lo = int(v.min(initial=0))
     normal, outc = _value_codes(np.arange(lo, int(v.max(initial=0)) + 1), cfg)
     index = v - lo
     code = np.where(is_out, np.take(outc, index), np.take(normal, index))

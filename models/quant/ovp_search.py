@@ -477,9 +477,11 @@ def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, r
     return cert, best
 
 
-def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elems: int):
+def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elems: int, need_sse: bool = True):
     """Per-row first argmin of the reference MSE over the candidate scales ``sc_all`` (C, rows) and
-    the reference float32 SSE of that candidate: (best (rows,), sse (rows,) float32)."""
+    the reference float32 SSE of that candidate: (best (rows,), sse (rows,) float32). Without
+    ``need_sse`` the certified rows' SSEs (only reported, never compared) are not computed: their
+    entries are 0, the argmin is the same."""
     rows, k = x32.shape
     best = np.zeros(rows, dtype=np.intp)
     sse_best = np.zeros(rows, dtype=np.float32)
@@ -494,7 +496,7 @@ def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elem
     step = max(1, chunk_elems // k)
     done = np.flatnonzero(~todo)
     step1 = 4 * step  # one candidate per row: bigger blocks, same cache footprint per candidate
-    for i in range(0, done.size, step1):
+    for i in range(0, done.size if need_sse else 0, step1):
         idx = done[i:i + step1]
         s1 = sc_all[best[idx], idx][None, :]  # each row's certified scale as one "candidate"
         sse_best[idx] = _exact_sse(x32[idx], s1, cfg)[0]
@@ -528,8 +530,11 @@ def search_alpha(x, mode: str = "int4", per_channel: bool = True, chunk_elems: i
     return _search_alpha(x32, cfg, per_channel, chunk_elems)
 
 
-def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: int = 1 << 16):
-    """:func:`search_alpha` of a validated float32 array."""
+def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: int = 1 << 16,
+                  need_mse: bool = True):
+    """:func:`search_alpha` of a validated float32 array; without ``need_mse`` (a quantiser that
+    keeps only alpha) the MSE is None and the scoring that only reports it is skipped: the
+    certified candidate's exact pass (per tensor, per certified row). The same alpha."""
     rows, k = x32.shape
     xmax = x_max_3sigma(x32, per_channel)
     if np.any(xmax <= 0):
@@ -538,17 +543,21 @@ def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: 
     if per_channel:
         ratios32 = np.asarray(ratios, dtype=np.float32)
         sc_all = (xmax[:, 0][None, :] * ratios32[:, None]) / np.float32(cfg.normal_max)  # (C, rows)
-        best, sse_best = _search_per_row(x32, sc_all, cfg, chunk_elems)
-        mse = (sse_best.astype(np.float32) / np.float32(k)).astype(np.float64)
+        best, sse_best = _search_per_row(x32, sc_all, cfg, chunk_elems, need_mse)
         alpha = (xmax[:, 0] * ratios32[best]).astype(np.float32)
+        if not need_mse:
+            return alpha.reshape(rows, 1), None
+        mse = (sse_best.astype(np.float32) / np.float32(k)).astype(np.float64)
         return alpha.reshape(rows, 1), mse
-    return _search_tensor(x32, cfg, xmax, ratios, chunk_elems)
+    alpha, mse = _search_tensor(x32, cfg, xmax, ratios, chunk_elems, need_mse)
+    return alpha, mse if need_mse else None
 
 
 _TENSOR_CELLS: dict[str, _Cells] = {}
 
 
-def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list, chunk_elems: int):
+def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list, chunk_elems: int,
+                   need_mse: bool = True):
     """Per-tensor search: the first candidate with the least float64 MSE, ``sum (out - x)**2``
     over the tensor (``out - x`` in float32, squared exactly in float64, summed per row by einsum,
     then over the rows), and that MSE.
@@ -559,7 +568,7 @@ def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list,
     bounded by ``rel``: each term is within ``3 u32`` of the cell model's (the float32 difference
     squared exactly, or an outlier pair's term squared in float32), and a float64 sum of ``n``
     non-negative terms in any order is within ``n u64`` of the exact sum. An uncertified tensor
-    scores every candidate.
+    scores every candidate. A certified argmin without ``need_mse``: (alpha, None), unscored.
     """
     rows, k = x32.shape
     n = x32.size
@@ -570,6 +579,8 @@ def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list,
     rel = (4 * _U32 + (n + 8) * 2.0 ** -53) * 1.01
     cert, best = _certify_block(x32.reshape(1, -1), sc, cfg, _TENSOR_CELLS[cfg.name], rel=rel)
     cands = [int(best[0])] if cert[0] else list(range(len(ratios)))
+    if cert[0] and not need_mse:
+        return (xmax * ratios[cands[0]]).astype(np.float32).reshape(1, 1), None
     step = max(1, chunk_elems // k)
     sse = np.zeros((len(cands), rows), dtype=np.float64)
     for r0 in range(0, rows, step):
