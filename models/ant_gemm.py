@@ -173,7 +173,8 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     their signals (a set of SigBits, ordered by name index: an accident of elaboration), before
     the shifts fold: where the terms' sign copies share a full adder, that adder is the same in
     every column above the value range and merges; where ``acc_in``'s bit sits among them, it
-    does not. So PEs that are the same word-level logic (same cells, widths and operand order)
+    does not (read from maccmap's source, not isolated: reordering the Verilog's instances or
+    modules, the same logic, moves a PE's gate count by up to 4 % but did not swap the two forms). So PEs that are the same word-level logic (same cells, widths and operand order)
     reach ABC as different gate netlists: 4 x 4 int4, the PEs below row 0 map to about 30,500 or
     40,000 um^2 (osu018, with the acc_out flops and the bank select; 7 of 12 the larger) against
     26,200-27,600 counted; the 2 x 2's two row-1 PEs are 980 and 1,226 gates before ABC (with the
