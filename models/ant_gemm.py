@@ -165,18 +165,25 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     merges a few sign copies later: 23-31 of 32) and the ``$macc`` its width, counted as one
     add of the bits above the value range.
 
-    Not counted (issue 14, ``bench/bench_pe_cones.py``): below row 0 the step's ``$macc`` has
-    five acc_width-bit operands for Yosys (four shifter outputs, whose constant shifts fold only
-    after bit-blasting, and ``acc_in``, whose acc_width flops are distinct nets), so ``maccmap``
-    builds a carry-save column per bit with the terms' sign copies and acc_in's bit; that
-    structure is the same in every such PE (1,228-1,303 gates before ABC in the int4 4 x 4), but
-    ABC maps it in two ways, PE by PE: about 30,500 or 40,000 um^2 (osu018, with the acc_out
-    flops and the bank select) against 26,200-27,600 counted (4 x 4 int4: 7 of the 12 PEs below
-    row 0 the larger; flint4, PoT and the fused mode likewise). Alone, that sum of four
-    sign-extended 10-bit terms and a 32-bit acc_in maps to 22,500 um^2 (the ``csa`` (5 * 32, 32)
-    fit: 22,700), not the 10,800 of the adds counted here; counting it so puts the 4 x 4 int4
-    array at +5 % but the 2 x 2 at +13 % and the fused mode at +18-20 %, so no single count holds
-    for every variant yet."""
+    Not counted (issue 14, ``bench/bench_pe_cones.py --before-abc``): below row 0 the step's
+    ``$macc`` has five acc_width-bit operands for Yosys: ``acc_in`` and four shifter outputs whose
+    shift amounts are the exponent fields, which reach the PE through the slot's bank-select mux
+    as constant bits that Yosys folds only after bit-blasting (int4, the fused mode), or are
+    variable (flint4, PoT). ``maccmap`` lays each column's bits into full adders in the order of
+    their signals (a set of SigBits, ordered by name index: an accident of elaboration), before
+    the shifts fold: where the terms' sign copies share a full adder, that adder is the same in
+    every column above the value range and merges; where ``acc_in``'s bit sits among them, it
+    does not (read from maccmap's source, not isolated: reordering the Verilog's instances or
+    modules, the same logic, moves a PE's gate count by up to 4 % but did not swap the two forms). So PEs that are the same word-level logic (same cells, widths and operand order)
+    reach ABC as different gate netlists: 4 x 4 int4, the PEs below row 0 map to about 30,500 or
+    40,000 um^2 (osu018, with the acc_out flops and the bank select; 7 of 12 the larger) against
+    26,200-27,600 counted; the 2 x 2's two row-1 PEs are 980 and 1,226 gates before ABC (with the
+    shifts written as the constant 0: 1,020 and 1,027), and ABC keeps the split (with its delay
+    target relaxed, ``&nf -R 1000``, or without ``&dch``, likewise). flint4's PEs below row 0 are
+    all about 40,000-45,000 (counted: 31,600). Which PEs get which netlist follows no property of
+    the hardware, so no count here follows it: counting the full five-operand carry-save step
+    (the ``csa`` (5 * 32, 32) fit: 22,700 for the sum) puts the 4 x 4 int4 array at +5 % but the
+    2 x 2 at +13 % and the fused mode at +18-20 %."""
     A = pe.acc_width
     items, ends = [], []
     for a_bits, w_bits, (plo, phi), sums in _ant_terms(pe, bordered):

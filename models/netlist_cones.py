@@ -84,3 +84,53 @@ def register_cones(netlist, areas, flop_prefix="DFF"):
                         sum(areas[cells[j][0]] for j in members[name])) for name in sorted(flops)}
     shared = sum(areas[cells[j][0]] for j, n in owners.items() if n > 1)
     return cones, shared
+
+
+def gate_cones(design, flop_marker="DFF", prefer=None):
+    """{register: (flops, gates)} of a Yosys JSON netlist (``write_json``) of one flattened
+    module before technology mapping: per register (its flops' ``Q`` net names without the bit
+    index, as :func:`register_cones`) how many flops it keeps and how many cells its flops'
+    fan-in cone holds (walking back from each ``D`` through non-flop cells, stopping at flops and
+    ports). A flop is a cell whose type contains ``flop_marker`` (Yosys's ``$_SDFFE_PP0P_`` and
+    the liberty's ``DFFPOSX1`` alike). A flattened net has several names (``acc_in$37`` and
+    ``pe_0_0.acc_out``): ``prefer`` (a compiled regex) picks the first that it matches in full
+    (without the bit index), else the first name is taken. Why gates, not area: before ABC the
+    cells are Yosys's one-gate primitives, so their count shows whether two copies of the same
+    word-level logic reach ABC as the same gate netlist (issue 14's ANT arrays: they do not)."""
+    module = next(iter(design["modules"].values()))
+    names = defaultdict(list)
+    for name, net in module["netnames"].items():
+        if net.get("hide_name"):
+            continue
+        for bit in net["bits"]:
+            if isinstance(bit, int):
+                names[bit].append(register_name(name))
+
+    def name_of(bit):
+        found = names.get(bit) or ["?"]
+        return next((n for n in found if prefer is not None and prefer.fullmatch(n)), found[0])
+    cells = list(module["cells"].values())
+    is_flop = [flop_marker in c["type"] for c in cells]
+    driver = {}
+    for i, cell in enumerate(cells):
+        # a liberty flop is a black box in the JSON: no port directions, its output is Q
+        directions = cell.get("port_directions") or {"Q": "output"}
+        for port, direction in directions.items():
+            if direction == "output":
+                for bit in cell["connections"][port]:
+                    driver[bit] = i
+    members, flops = defaultdict(set), defaultdict(int)
+    for i, cell in enumerate(cells):
+        if not is_flop[i]:
+            continue
+        name = name_of(cell["connections"]["Q"][0])
+        flops[name] += 1
+        seen, stack = members[name], list(cell["connections"]["D"])
+        while stack:
+            j = driver.get(stack.pop())
+            if j is None or j in seen or is_flop[j]:
+                continue
+            seen.add(j)
+            stack.extend(bit for port, direction in cells[j]["port_directions"].items()
+                         if direction == "input" for bit in cells[j]["connections"][port])
+    return {name: (flops[name], len(members[name])) for name in sorted(flops)}
