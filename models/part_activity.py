@@ -40,6 +40,12 @@ driving bits' width-weighted mean:
   instead (:meth:`PartActivity.cycle_view`): the held operands at their toggles per cycle, the
   term select at the term index's (:meth:`PartActivity.index_toggles`), no floor.
 
+On the sim basis a part the inventory names as the driver of an internal word
+(:func:`models.inventory.reads_word`: the MX / FP8 alignment words) hands the parts it feeds that
+word's toggles computed from the golden lane arithmetic on the same stream
+(:meth:`PartActivity.word_output`, :mod:`models.internal_activity`), not the ports' rates: a
+product shifted into a wide word moves only the bits near its leading one.
+
 Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
 
 Measured factors are cached (per design, source and data hash) in the repository table
