@@ -396,6 +396,17 @@ def operands(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
     return proto, kind, dataflow, rows, acts, weights, table
 
 
+def bottom_lanes(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
+    """(prototype, operand data hash, [(act lane, weight lane), ...]): the bottom PE's tokens of
+    the simulated column (:func:`operands`), in order: the operands :func:`unit_activity`
+    measures its ports on, for models of the PE's internal words (:mod:`models.internal_activity`)."""
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    proto, _, dataflow, rows, acts, weights, table = operands(pe, pe_options, source,
+                                                              m=m, folds=folds, rows=rows)
+    tokens = _schedule(proto, acts, weights, rows, dataflow, m, folds)[-1]
+    return proto, codes_hash(acts, weights, table), [(int(a), int(w)) for _, a, w, _ in tokens]
+
+
 def pe_ports(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
     """({port: (value per cycle, width)}, operand data hash) of the bottom PE of the simulated
     column (:func:`operands`): the streams :func:`unit_activity` measures for ``unit="pe"`` (and

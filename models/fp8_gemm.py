@@ -299,7 +299,9 @@ def fp8_pe_items(pe, acc_in_bits=None):
     product = driven(("mult", (M + 1, M + 1), 1, "step"), "act", "weight")
     shift = driven(("add", (E + 1,), 1, "step"),
                    *inventory.exponent_decode_sources(decode, E, "act", "weight"))
-    aligned = driven(("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"), product, sh=shift)
+    # the aligned product carries its toggles measured on the stream (models.internal_activity)
+    aligned = inventory.reads_word(driven(("shiftn", (2 * (M + 1), shift_bits, P), 1, "step"), product, sh=shift),
+                                   "aligned")
     return [*decode, product, shift, aligned,
             *signed_accumulate_items(P, out, acc_in_bits, aligned), ("reg_en", (out,), 1, "step")]
 

@@ -80,9 +80,11 @@ class Part(tuple):
     """A unit inventory tuple ``(primitive, widths, count, event)`` that also names what drives
     it (``drivers``: PE input port names and driving parts; ``inputs``: ((primitive input port,
     its one driver), ...) for the inputs named singly); unpacks and compares as the plain
-    4-tuple."""
+    4-tuple. ``word``: the PE-internal word its outputs carry, when that word's toggles are
+    measured on the operand stream (:func:`reads_word`)."""
     drivers = ()
     inputs = ()
+    word = None
 
 
 def driven(part, *sources, **inputs):
@@ -106,6 +108,17 @@ def driven(part, *sources, **inputs):
     out = Part(part)
     out.drivers = every
     out.inputs = tuple(sorted(inputs.items(), key=lambda kv: kv[0]))
+    return out
+
+
+def reads_word(part, word):
+    """``part`` (a :class:`Part`) as the driver of the PE-internal word ``word``: the parts it
+    feeds read that word, whose per-bit toggles per step :mod:`models.internal_activity`
+    computes from the golden model's lane arithmetic on the measured operand stream (the sim
+    basis hands them on instead of the ports' rates: an alignment word is sparser than the
+    ports that make it). Set last: :func:`driven` makes a new part without it."""
+    out = Part(part)
+    out.drivers, out.inputs, out.word = part.drivers, part.inputs, word
     return out
 
 

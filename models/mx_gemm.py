@@ -70,7 +70,7 @@ from hw.fp32_add import FP32_EXP_BITS, FP32_MAX_EXP, FP32_WIDTH, SIG32_BITS
 from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_SCALE_EXP_BITS,
                       E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
-from .inventory import driven, exponent_decode_items, exponent_decode_sources
+from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
 from .quant.mx import quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -558,14 +558,17 @@ def mx_pe_items(pe):
         product = driven(("mult", (f.sig_bits, f.sig_bits), B, "step"), "act", "weight")
         shift = driven(("add", (shift_bits,), B, "step"),
                        *exponent_decode_sources(decode, f.ebits, "act", "weight", offset=-1))
-        aligned = driven(("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
-                         product, sh=shift)
+        # the alignment words (aligned product, signed term, tree sums) carry their toggles
+        # measured on the stream (models.internal_activity): far sparser than the ports'
+        aligned = reads_word(driven(("shiftn", (2 * f.sig_bits, shift_bits, 2 * f.magnitude_bits), B, "step"),
+                                    product, sh=shift), "aligned")
         lane = decode + [product, shift, aligned,
-                         driven(("cneg", (2 * f.magnitude_bits, 2 * f.magnitude_bits + 1), B, "step"),
-                                "act", "weight", x=aligned)]
+                         reads_word(driven(("cneg", (2 * f.magnitude_bits, 2 * f.magnitude_bits + 1), B, "step"),
+                                           "act", "weight", x=aligned), "term")]
     tree, width, count = [], 2 * f.magnitude_bits + 1, B
     while count > 1:
-        tree.append(driven(("add", (width + 1,), count // 2, "step"), (tree or lane)[-1]))
+        tree.append(reads_word(driven(("add", (width + 1,), count // 2, "step"), (tree or lane)[-1]),
+                               f"tree{len(tree)}"))
         count, width = count - count // 2, width + 1
     sub_sum = (tree or lane)[-1]
     ends = driven(("eqc", (SCALE_BITS,), 1, "step"), "act")       # the code against CONTINUE_CODE
@@ -574,7 +577,7 @@ def mx_pe_items(pe):
         # the block end's clear of partial merges with its synchronous reset (Yosys's $sdffe):
         # a gate per bit of D, not a select
         partial = ("reg_en", (pe.partial_bits,), 1, "step")
-        total = driven(("add", (f.sum_bits,), 1, "step"), sub_sum, partial)
+        total = reads_word(driven(("add", (f.sum_bits,), 1, "step"), sub_sum, partial), "block_sum")
         running += [total, driven(("and", (pe.partial_bits,), 1, "step"), total, ends), partial]
     if f.scale == "e4m3":
         # each scale's decode (hidden bit = e != 0, q = e != 0 ? e - 1 : 0) is a constant

@@ -40,6 +40,12 @@ driving bits' width-weighted mean:
   instead (:meth:`PartActivity.cycle_view`): the held operands at their toggles per cycle, the
   term select at the term index's (:meth:`PartActivity.index_toggles`), no floor.
 
+On the sim basis a part the inventory names as the driver of an internal word
+(:func:`models.inventory.reads_word`: the MX / FP8 alignment words) hands the parts it feeds that
+word's toggles computed from the golden lane arithmetic on the same stream
+(:meth:`PartActivity.word_output`, :mod:`models.internal_activity`), not the ports' rates: a
+product shifted into a wide word moves only the bits near its leading one.
+
 Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
 
 Measured factors are cached (per design, source and data hash) in the repository table
@@ -65,6 +71,7 @@ from pathlib import Path
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
 from .group_saturation_sim import effective_activity as saturating_activity
+from .internal_activity import internal_toggles
 from .inventory import TermIndex, names_sequencing, unit_items
 from .part_outputs_sim import output_toggles
 from .primitive_groups import effective_activity
@@ -285,6 +292,9 @@ class PartActivity:
         are linear in them."""
         prim, widths, n, event = part
         drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
+        measured = self.word_output(part)
+        if measured is not None:
+            return measured
         found = output_gains(prim, tuple(widths))
         if self.basis == "sim" and SIM_PROPAGATION == "outputs" and prim not in REGISTERS:
             toggles = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
@@ -304,6 +314,19 @@ class PartActivity:
             named, floor = dict(inputs), self.group_activities()["ctrl"]
             toggles = {p: t if p in named else max(t, floor) for p, t in toggles.items()}
         return sum(g * toggles[p] for p, g in gains), n * bits
+
+    def word_output(self, part):
+        """On the sim basis, (toggles per step, bits) of the outputs of a part the inventory names
+        as the driver of an internal word (:func:`models.inventory.reads_word`): the word's
+        per-bit toggles computed from the golden lane arithmetic on this stream
+        (:func:`models.internal_activity.internal_toggles`), over its instances' bits; else None
+        (the OpenSTA basis keeps its rule: OpenSTA propagates densities, not the stream's
+        values)."""
+        word = getattr(part, "word", None)
+        if self.basis != "sim" or word is None:
+            return None
+        found = internal_toggles(self.pe, self.pe_options, self.source).get(word)
+        return None if found is None else (found[0], part[2] * found[1])
 
     @property
     def data_activity(self):
