@@ -13,6 +13,11 @@ measured (:mod:`models.primitive_groups`: ``mac``, ``mult``, ``smult``, ``reg_en
 takes its own signal and the part's activity is the groups' share-weighted mean; otherwise the
 driving bits' width-weighted mean:
 
+* a part the inventory says is fed by a port field (:class:`models.port_field.Field`: ANT's and
+  OVP's element integers into the multipliers, exponents into the exponent adds), on the sim basis
+  (:data:`FIELD_BASES`): that field's bits at their own measured toggles and duty
+  (:mod:`models.field_activity`, the same run kept per bit), not the port's mean over bits that
+  feed other parts (a MiniLM int4 element's exponent never moves, its integer does);
 * a multiplier (``mult``, ``smult``: a, b) or fused multiply-accumulate (``mac``: a, b, c): a at
   ``act``, b at ``weight``, c at ``acc_in`` (the inventories' operand order), each group's toggles
   times the measured effect of the other groups' mean duties (:mod:`models.duty`: a partial
