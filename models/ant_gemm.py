@@ -23,6 +23,7 @@ from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
 from .inventory import (driven, register_bordered, register_chain, register_declared_out,
                         register_operand_bits, sum_bits, table_items)
+from .port_field import element_fields
 from .quant import ant_format
 
 
@@ -186,18 +187,21 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     2 x 2 at +13 % and the fused mode at +18-20 %."""
     A = pe.acc_width
     items, ends = [], []
-    for a_bits, w_bits, (plo, phi), sums in _ant_terms(pe, bordered):
+    for (j, l), (a_bits, w_bits, (plo, phi), sums) in zip(pe.pairs(), _ant_terms(pe, bordered)):
         if a_bits == 0 or w_bits == 0:
             continue
         p_bits = _signed_bits(plo, phi)
         # what feeds what: the integer fields' product, shifted by the exponent fields' sum
-        # (a constant shift is wiring: the product is the term)
-        product = driven(("smult", (a_bits, w_bits), 1, "step"), "act", "weight")
+        # (a constant shift is wiring: the product is the term); each reads only its fields'
+        # bits of element j of act and l of weight (models.port_field)
+        act_exp, act_int = element_fields("act", (j,), ELEMENT_WIDTH, EXP_WIDTH)
+        weight_exp, weight_int = element_fields("weight", (l,), ELEMENT_WIDTH, EXP_WIDTH)
+        product = driven(("smult", (a_bits, w_bits), 1, "step"), act_int, weight_int)
         items.append(product)
         ends.append(product)
         if len(sums) > 1:
             s_bits = max(sums).bit_length()
-            shift = driven(("add", (s_bits,), 1, "step"), "act", "weight")
+            shift = driven(("add", (s_bits,), 1, "step"), act_exp, weight_exp)
             ends[-1] = driven(("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step"),
                               product, sh=shift)
             items += [shift, ends[-1]]

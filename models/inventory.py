@@ -53,6 +53,7 @@ from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
 from .buffer_tree import tree_buffers
+from .port_field import element_fields
 from .tech import UnknownComponentError
 
 
@@ -300,8 +301,11 @@ def ovp_pe_items(pe, acc_in_bits=None):
     out = ovp_acc_out_bits(pe, acc_in_bits)
     # per pair element: the product of the integer fields, the sum of the exponent fields, the
     # product shifted by that sum; the two terms' add, then acc_in's
-    product = driven(("smult", (I, I), 2, "step"), "act", "weight")
-    exp = driven(("add", (shift,), 2, "step"), "act", "weight")
+    # each reads only its fields' bits of the two elements (models.port_field)
+    act_exp, act_int = element_fields("act", (0, 1), fmt.element_width, fmt.exp_width)
+    weight_exp, weight_int = element_fields("weight", (0, 1), fmt.element_width, fmt.exp_width)
+    product = driven(("smult", (I, I), 2, "step"), act_int, weight_int)
+    exp = driven(("add", (shift,), 2, "step"), act_exp, weight_exp)
     term_ = driven(("shiftn", (2 * I, shift, term), 2, "step"), product, sh=exp)
     step = driven(("add", (term + 1,), 1, "step"), term_)
     accumulate = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), step, "acc_in")]

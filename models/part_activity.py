@@ -13,6 +13,11 @@ measured (:mod:`models.primitive_groups`: ``mac``, ``mult``, ``smult``, ``reg_en
 takes its own signal and the part's activity is the groups' share-weighted mean; otherwise the
 driving bits' width-weighted mean:
 
+* a part the inventory says is fed by a port field (:class:`models.port_field.Field`: ANT's and
+  OVP's element integers into the multipliers, exponents into the exponent adds), on the sim basis
+  (:data:`FIELD_BASES`): that field's bits at their own measured toggles and duty
+  (:mod:`models.field_activity`, the same run kept per bit), not the port's mean over bits that
+  feed other parts (a MiniLM int4 element's exponent never moves, its integer does);
 * a multiplier (``mult``, ``smult``: a, b) or fused multiply-accumulate (``mac``: a, b, c): a at
   ``act``, b at ``weight``, c at ``acc_in`` (the inventories' operand order), each group's toggles
   times the measured effect of the other groups' mean duties (:mod:`models.duty`: a partial
@@ -70,10 +75,12 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
+from .field_activity import field_means
 from .group_saturation_sim import effective_activity as saturating_activity
 from .internal_activity import internal_toggles
 from .inventory import TermIndex, names_sequencing, unit_items
 from .part_outputs_sim import output_toggles
+from .port_field import Field
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
@@ -103,6 +110,13 @@ PROPAGATION = "ports"
 #: simulated toggles (17 -> 18/37) but puts MXFP6-E2M3 / E3M2 and MXFP4 over (+30 / +22 / +27 %;
 #: GOBO, MXFP8 further), whose composition over-counts elsewhere (issue 14)
 SIM_PROPAGATION = "ports"
+#: the bases on which a part driven by a port field (:class:`models.port_field.Field`: ANT's and
+#: OVP's element integers and exponents) sees that field's measured bits
+#: (:meth:`PartActivity.field_toggles`) rather than the port's mean over every bit. The sim basis
+#: only: its reference simulates every bit of the stream, while the OpenSTA reference is handed one
+#: activity per port (``set_power_activity -input_ports``), so OpenSTA's integer bits toggle at the
+#: port's mean too
+FIELD_BASES = ("sim",)
 
 
 @dataclass(frozen=True)
@@ -164,7 +178,7 @@ class PartActivity:
         parts, a family without measured duties, or duties not measured (the table's figure)."""
         if not self.duties or any(not isinstance(d, str) for d in drivers):
             return 1.0
-        return idle_factor(prim, widths, self.group_duties(), self.basis)
+        return idle_factor(prim, widths, {**self.group_duties(), **self.field_groups(drivers)[1]}, self.basis)
 
     def item_activity(self, prim, widths, event="step", drivers=(), inputs=(), composed=True):
         """Effective toggles of the inputs of one inventory part (``event`` "step" or
@@ -186,9 +200,12 @@ class PartActivity:
                   "bmult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
         if driven and not fed:
-            # an AND-array's group switches with the other operands' bits that are 1, a register's
-            # data with its enable's (models/duty.py)
-            driven = weighted(prim, widths, driven, self.group_duties(), self.basis)
+            # a group fed by a port field toggles at the field's bits (FIELD_BASES); an AND-array's
+            # group switches with the other operands' bits that are 1, a register's data with its
+            # enable's (models/duty.py)
+            toggles, duties = self.field_groups(drivers)
+            driven = {g: toggles.get(g, a) for g, a in driven.items()}
+            driven = weighted(prim, widths, driven, {**self.group_duties(), **duties}, self.basis)
         # the port groups hold only while the part's inputs are the ports themselves
         a = self.group_activity(prim, widths, driven, composed) if driven and not fed else None
         if a is None:
@@ -255,11 +272,36 @@ class PartActivity:
         return effective_activity(prim, widths, driven, self.basis)
 
     def shared_toggles(self, drivers):
-        """Width-weighted mean toggles per step of ``drivers`` (ports and parts; none named: every
-        data port)."""
-        ports = tuple(d for d in drivers if isinstance(d, str))
-        return self.per_step(ports if drivers else DATA_PORTS,
-                             tuple(self.part_output(d) for d in drivers if not isinstance(d, str)))
+        """Width-weighted mean toggles per step of ``drivers`` (ports, port fields and parts; none
+        named: every data port)."""
+        fields = tuple(d for d in drivers if self.reads_field(d))
+        ports = tuple(d for d in drivers if isinstance(d, str) and d not in fields)
+        extra = tuple(self.source_output(d) for d in drivers if not isinstance(d, str) or d in fields)
+        return self.per_step(ports if drivers else DATA_PORTS, extra)
+
+    def reads_field(self, driver):
+        """Whether ``driver`` counts at its own bits' toggles: a port field on a basis of
+        :data:`FIELD_BASES`. (A :class:`Field` is also its port's name: identity, not equality,
+        tells it from a plain port.)"""
+        return isinstance(driver, Field) and self.basis in FIELD_BASES
+
+    def field_toggles(self, field):
+        """(toggles per step, mean duty) of a port field's bits (:func:`models.field_activity.field_means`,
+        measured on the same stream as the port figures)."""
+        toggles, duty = field_means(self.pe, self.pe_options, self.source, field)
+        return min(1.0, toggles * self.ii), duty
+
+    def field_groups(self, drivers):
+        """({primitive input group: toggles per step}, {group: duty}) of the groups fed by a port
+        field among ``drivers`` (:data:`GROUP_PORTS`: a multiplier's ``a`` by an ``act`` field, ``b``
+        by a ``weight`` field); empty off :data:`FIELD_BASES`."""
+        toggles, duties = {}, {}
+        for d in drivers:
+            if self.reads_field(d):
+                for g, port in GROUP_PORTS.items():
+                    if port == d.port:
+                        toggles[g], duties[g] = self.field_toggles(d)
+        return toggles, duties
 
     def port_toggles(self, prim, widths, drivers, inputs):
         """{primitive input port: toggles per step}: a port named in ``inputs`` at its driver's
@@ -279,6 +321,8 @@ class PartActivity:
     def source_output(self, source):
         """(toggles per step, bits) of one driver: a PE data port (its measured rate) or a part
         (:meth:`part_output`)."""
+        if self.reads_field(source):
+            return self.field_toggles(source)[0], len(source.bits)
         if isinstance(source, str):
             return min(1.0, self.rate(source) * self.ii), next((n for p, _, n in self.ports if p == source), 0)
         return self.part_output(source)
