@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .registry import get_kind
+from .stored_table import write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "field_activity.json"
@@ -93,9 +94,7 @@ def write_table(path=TABLE_PATH):
                           "models.synth.option_settings of " + ", ".join(KINDS),
                   "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
                   "regenerate": "python -m models.field_activity"}
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
-    Path(path).write_text(f'{{"provenance": {json.dumps(provenance, sort_keys=True)},\n'
-                          f' "entries": {{\n{body}\n}}}}\n')
+    write_entries(path, provenance, entries)
     _table.cache_clear()
     port_bits.cache_clear()
     return len(entries)

@@ -43,6 +43,7 @@ from .activity import REAL_SPEC, SOURCES, bottom_lanes
 from .fp8_gemm import aligned_operand
 from .mx_gemm import element_integers
 from .registry import PE_KINDS
+from .stored_table import write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "internal_activity.json"
@@ -156,9 +157,7 @@ def write_table(path=TABLE_PATH):
                           "models.synth.option_settings of the kinds in WORD_FUNCTIONS",
                   "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
                   "regenerate": "python -m models.internal_activity"}
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
-    Path(path).write_text(f'{{"provenance": {json.dumps(provenance, sort_keys=True)},\n'
-                          f' "entries": {{\n{body}\n}}}}\n')
+    write_entries(path, provenance, entries)
     _table.cache_clear()
     internal_toggles.cache_clear()
     return len(entries)

@@ -84,6 +84,7 @@ from .port_field import Field
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, get_kind
+from .stored_table import write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
@@ -489,10 +490,7 @@ def write_table(path=TABLE_PATH):
                            "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
                            "regenerate": "python -m models.part_activity"},
             "entries": entries}
-    # one entry per line: diffs of a regeneration show which settings changed
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
-    Path(path).write_text(f'{{"provenance": {json.dumps(data["provenance"], sort_keys=True)},\n'
-                          f' "entries": {{\n{body}\n}}}}\n')
+    write_entries(path, data["provenance"], entries)
     _table.cache_clear()
     part_activity.cache_clear()
     return len(entries)

@@ -7,6 +7,7 @@ each stores the Yosys version and liberty SHA-256 it was measured with and the v
 generator that wrote its layout. :func:`load` reads one and refuses, naming the command that
 regenerates it, a table that is missing, of another generator, or measured with another Yosys or
 liberty than the primitive table now holds (its figures would describe other netlists).
+:func:`write_entries` writes the activity tables' layout (one entry per line).
 """
 
 from __future__ import annotations
@@ -49,3 +50,12 @@ def load(path, regenerate, generator):
     if why:
         raise UnknownComponentError(f"table {path} is out of date ({why}); run `{regenerate}`")
     return table
+
+
+def write_entries(path, provenance, entries):
+    """Write ``{"provenance": ..., "entries": ...}`` to ``path`` with one entry per line (sorted by
+    key), so that a regeneration's diff shows which settings changed: the layout of the activity
+    tables (:mod:`models.part_activity`, :mod:`models.field_activity`, :mod:`models.internal_activity`)."""
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
+    Path(path).write_text(f'{{"provenance": {json.dumps(provenance, sort_keys=True)},\n'
+                          f' "entries": {{\n{body}\n}}}}\n')
