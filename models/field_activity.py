@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
-from .registry import get_kind
-from .stored_table import write_entries
+from .registry import full_options, get_kind
+from .stored_table import load_entries, table_key, write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "field_activity.json"
@@ -28,16 +27,6 @@ TABLE_PATH = Path(__file__).resolve().parent / "data" / "field_activity.json"
 KINDS = ("ant", "ovp")
 #: the PE input ports kept per bit (``valid`` is one bit: its port figure is its bit's)
 PORTS = ("act", "weight", "acc_in")
-
-
-def full_options(pe, pe_options):
-    """``pe_options`` with the kind's defaults filled in, sorted (as :func:`models.part_activity.full_options`:
-    one key per setting)."""
-    return tuple(sorted({**dict(get_kind(pe).options), **dict(pe_options)}.items()))
-
-
-def _key(pe, pe_options, source):
-    return f"{pe}|{','.join(f'{k}={v}' for k, v in full_options(pe, pe_options))}|{source}"
 
 
 def measure(pe, pe_options=(), source="minilm"):
@@ -56,20 +45,13 @@ def measure(pe, pe_options=(), source="minilm"):
             "bits": {p: [b[i] for i in sorted(b)] for p, b in bits.items()}}
 
 
-@functools.lru_cache(maxsize=1)
-def _table():
-    if not TABLE_PATH.is_file():
-        return {}
-    return json.loads(TABLE_PATH.read_text())["entries"]
-
-
 @functools.lru_cache(maxsize=256)
 def port_bits(pe, pe_options=(), source="minilm"):
     """{port: ((toggles per cycle, duty), ...) per bit} of a PE's input ports (the repository
     table, else measured now); ValueError for an unknown source."""
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
-    entry = _table().get(_key(pe, pe_options, source)) or measure(pe, pe_options, source)
+    entry = load_entries(TABLE_PATH).get(table_key(pe, pe_options, source)) or measure(pe, pe_options, source)
     return {p: tuple((float(t), float(d)) for t, d in b) for p, b in entry["bits"].items()}
 
 
@@ -88,14 +70,14 @@ def write_table(path=TABLE_PATH):
     for name in KINDS:
         for options in option_settings(get_kind(name)):
             for source in SOURCES:
-                entries[_key(name, options, source)] = measure(name, options, source)
+                entries[table_key(name, options, source)] = measure(name, options, source)
     provenance = {"what": "models.field_activity.measure: per input port bit toggles per cycle and duty "
                           "of the PE (models.activity.unit_activity, defaults) for every setting of "
                           "models.synth.option_settings of " + ", ".join(KINDS),
                   "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
                   "regenerate": "python -m models.field_activity"}
     write_entries(path, provenance, entries)
-    _table.cache_clear()
+    load_entries.cache_clear()
     port_bits.cache_clear()
     return len(entries)
 

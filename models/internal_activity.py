@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +41,8 @@ from hw.pe_mx import CONTINUE_CODE, SCALE_BITS, MxPE
 from .activity import REAL_SPEC, SOURCES, bottom_lanes
 from .fp8_gemm import aligned_operand
 from .mx_gemm import element_integers
-from .registry import PE_KINDS
-from .stored_table import write_entries
+from .registry import PE_KINDS, full_options
+from .stored_table import load_entries, table_key, write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "internal_activity.json"
@@ -118,23 +117,12 @@ def compute(pe, pe_options=(), source="minilm"):
                        for name, (v, bits) in words(proto, act, weight).items()}
 
 
-def _key(pe, pe_options, source):
-    return f"{pe}|" + ",".join(f"{k}={v}" for k, v in sorted(dict(pe_options).items())) + f"|{source}"
-
-
-@functools.lru_cache(maxsize=1)
-def _table():
-    if not TABLE_PATH.is_file():
-        return {}
-    return json.loads(TABLE_PATH.read_text())["entries"]
-
-
 @functools.lru_cache(maxsize=256)
 def internal_toggles(pe, pe_options=(), source="minilm"):
     """{word: (toggles per bit per step, bits)} of the PE's named internal words (``pe_options``
     with the kind's defaults filled in, as :func:`models.part_activity.full_options`): the
     repository table, else computed now."""
-    entry = _table().get(_key(pe, pe_options, source))
+    entry = load_entries(TABLE_PATH).get(table_key(pe, pe_options, source))
     if entry is not None:
         return {w: (float(t), int(b)) for w, (t, b) in entry["words"].items()}
     return compute(pe, pe_options, source)[1]
@@ -147,18 +135,17 @@ def write_table(path=TABLE_PATH):
         if kind.pe_class not in WORD_FUNCTIONS:
             continue
         for options in option_settings(kind):
-            # every option named, as models.part_activity.full_options keys its lookups
-            options = tuple(sorted({**dict(kind.options), **dict(options)}.items()))
+            options = full_options(name, options)
             for source in SOURCES:
                 data_hash, words = compute(name, options, source)
-                entries[_key(name, options, source)] = {"data_hash": data_hash, "words": words}
+                entries[table_key(name, options, source)] = {"data_hash": data_hash, "words": words}
     provenance = {"what": "models.internal_activity.compute (golden lane arithmetic on "
                           "models.activity.bottom_lanes) of every setting of "
                           "models.synth.option_settings of the kinds in WORD_FUNCTIONS",
                   "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
                   "regenerate": "python -m models.internal_activity"}
     write_entries(path, provenance, entries)
-    _table.cache_clear()
+    load_entries.cache_clear()
     internal_toggles.cache_clear()
     return len(entries)
 

@@ -83,8 +83,8 @@ from .part_outputs_sim import output_toggles
 from .port_field import Field
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
-from .registry import PE_KINDS, get_kind
-from .stored_table import write_entries
+from .registry import PE_KINDS, full_options, get_kind
+from .stored_table import load_entries, table_key, write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
@@ -404,17 +404,6 @@ def _names_sequencing(pe, pe_options):
     return names_sequencing(unit_items(get_kind(pe).prototype(**dict(pe_options))))
 
 
-def full_options(pe, pe_options):
-    """``pe_options`` with the kind's defaults filled in, sorted: one key per hardware and data
-    setting (``lut`` and ``lut weight_bits=4`` are one PE)."""
-    return tuple(sorted({**dict(get_kind(pe).options), **dict(pe_options)}.items()))
-
-
-def _key(pe, pe_options, source):
-    opts = ",".join(f"{k}={v}" for k, v in full_options(pe, pe_options))
-    return f"{pe}|{opts}|{source}"
-
-
 def table_settings(kind):
     """The option settings the repository table holds for a kind: :func:`models.synth.option_settings`
     (defaults, variants, each integer option over 1..8) and, for a grouped kind, its defaults
@@ -442,13 +431,6 @@ def measure(pe, pe_options=(), source="minilm"):
                         datetime.date.today().isoformat(), duties)
 
 
-@functools.lru_cache(maxsize=1)
-def _table():
-    if not TABLE_PATH.is_file():
-        return {}
-    return json.loads(TABLE_PATH.read_text())["entries"]
-
-
 def _cache_dir():
     return Path(os.environ.get("PEARRAY_ACTIVITY_DIR") or Path.home() / ".cache" / "pearray" / "activity")
 
@@ -460,8 +442,8 @@ def part_activity(pe, pe_options=(), source="minilm"):
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     pe_options = full_options(pe, pe_options)
-    key = _key(pe, pe_options, source)
-    entry = _table().get(key)
+    key = table_key(pe, pe_options, source)
+    entry = load_entries(TABLE_PATH).get(key)
     if entry is not None:
         return PartActivity.from_dict(entry)
     name = key.replace("|", "-").replace(",", "_").replace("=", "")
@@ -483,7 +465,7 @@ def write_table(path=TABLE_PATH):
         for options in table_settings(kind):
             for source in SOURCES:
                 pa = measure(name, options, source)
-                entries[_key(pa.pe, pa.pe_options, source)] = pa.to_dict()
+                entries[table_key(pa.pe, pa.pe_options, source)] = pa.to_dict()
     data = {"provenance": {"generator": GENERATOR, "what": "models.part_activity.measure of the PE of every "
                            "setting of models.part_activity.table_settings "
                            "(models.activity.unit_activity, defaults)",
@@ -491,7 +473,7 @@ def write_table(path=TABLE_PATH):
                            "regenerate": "python -m models.part_activity"},
             "entries": entries}
     write_entries(path, data["provenance"], entries)
-    _table.cache_clear()
+    load_entries.cache_clear()
     part_activity.cache_clear()
     return len(entries)
 

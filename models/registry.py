@@ -429,3 +429,9 @@ def get_kind(name):
         return PE_KINDS[name]
     except KeyError:
         raise ValueError(f"unknown PE kind {name!r}; known kinds: {', '.join(PE_KINDS)}") from None
+
+
+def full_options(pe, pe_options):
+    """``pe_options`` with the kind's defaults filled in, sorted: one tuple per hardware and data
+    setting (``lut`` and ``lut weight_bits=4`` are one PE), the form the measured tables key on."""
+    return tuple(sorted({**dict(get_kind(pe).options), **dict(pe_options)}.items()))

@@ -7,7 +7,9 @@ each stores the Yosys version and liberty SHA-256 it was measured with and the v
 generator that wrote its layout. :func:`load` reads one and refuses, naming the command that
 regenerates it, a table that is missing, of another generator, or measured with another Yosys or
 liberty than the primitive table now holds (its figures would describe other netlists).
-:func:`write_entries` writes the activity tables' layout (one entry per line).
+The activity tables (:mod:`models.part_activity`, :mod:`models.field_activity`,
+:mod:`models.internal_activity`) share one layout: entries keyed by :func:`table_key`, written one
+per line by :func:`write_entries` and read by :func:`load_entries`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 from pathlib import Path
 
 from . import characterise
+from .registry import full_options
 from .tech import UnknownComponentError
 
 #: provenance keys a measured table shares with the primitive table's
@@ -50,6 +53,22 @@ def load(path, regenerate, generator):
     if why:
         raise UnknownComponentError(f"table {path} is out of date ({why}); run `{regenerate}`")
     return table
+
+
+def table_key(pe, pe_options, source):
+    """An activity table's entry key, ``pe|k=v,...|source``: every option named
+    (:func:`models.registry.full_options`), so a setting given in part finds its entry."""
+    return f"{pe}|{','.join(f'{k}={v}' for k, v in full_options(pe, pe_options))}|{source}"
+
+
+@functools.lru_cache(maxsize=None)
+def load_entries(path):
+    """The ``entries`` of the activity table at ``path`` ({} when there is none: the callers then
+    measure); ``load_entries.cache_clear()`` after rewriting one."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["entries"]
 
 
 def write_entries(path, provenance, entries):

@@ -13,6 +13,7 @@ from models import activity, field_activity, part_activity
 from models.inventory import unit_items
 from models.port_field import Field, element_fields
 from models.registry import get_kind
+from models.stored_table import load_entries, table_key
 
 ANT_INT4 = (("act_type", "int4"), ("weight_type", "int4"))
 
@@ -63,8 +64,8 @@ def test_field_table_is_the_measured_bit_stream():
     """The repository table's ANT int4 entry is this stream's per-bit toggles and duties now."""
     measured = activity.unit_activity("ant", "pe", ANT_INT4, "minilm")
     bits = field_activity.port_bits("ant", ANT_INT4, "minilm")
-    key = field_activity._key("ant", ANT_INT4, "minilm")
-    assert field_activity._table()[key]["data_hash"] == measured.data_hash
+    key = table_key("ant", ANT_INT4, "minilm")
+    assert load_entries(field_activity.TABLE_PATH)[key]["data_hash"] == measured.data_hash
     for name, toggles, duty in measured.bits:
         port, _, index = name.partition("[")
         if port in field_activity.PORTS:

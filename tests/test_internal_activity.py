@@ -14,8 +14,9 @@ from models.activity import bottom_lanes
 from models.energy_vs_sta import step_energy_pj
 from models.internal_activity import compute, internal_toggles, word_toggles
 from models.inventory import Part, unit_items
-from models.part_activity import full_options, part_activity
-from models.registry import get_kind
+from models.part_activity import part_activity
+from models.registry import full_options, get_kind
+from models.stored_table import load_entries, table_key
 
 #: one E8M0 and the E4M3-scaled MX format, one FP8 (the words the fix was made for)
 SETTINGS = [("mx", (("format", "mxfp8-e5m2"),)), ("mx", (("format", "nvfp4"),)),
@@ -32,13 +33,13 @@ def test_word_toggles_counts_bit_changes_of_twos_complement_words():
 @pytest.mark.parametrize("pe, options", SETTINGS)
 @pytest.mark.parametrize("source", ["minilm", "random"])
 def test_the_table_holds_the_settings_the_model_reads(pe, options, source):
-    assert internal_activity._key(pe, full_options(pe, options), source) in internal_activity._table()
+    assert table_key(pe, full_options(pe, options), source) in load_entries(internal_activity.TABLE_PATH)
 
 
 def test_stored_words_equal_a_fresh_computation():
     """Every entry of the repository table: the same operand data (hash) and the same toggles
     as the golden lane arithmetic gives now (regenerate: python -m models.internal_activity)."""
-    table = internal_activity._table()
+    table = load_entries(internal_activity.TABLE_PATH)
     assert len(table) >= 2 * len(SETTINGS)
     for key, entry in table.items():
         pe, opts, source = key.split("|")

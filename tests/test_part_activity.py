@@ -13,6 +13,7 @@ from models.cost_primitives import primitive
 from models.design import DesignConfig
 from models.inventory import design_items
 from models.part_activity import PartActivity
+from models.stored_table import load_entries, table_key
 
 
 def test_bit_activity_is_a_hand_count():
@@ -148,7 +149,7 @@ def test_table_covers_every_variant_with_provenance():
     for name, kind in PE_KINDS.items():
         for _, options in kind.variants:
             for source in ("minilm", "random"):
-                key = part_activity._key(name, tuple(sorted(dict(options).items())), source)
-                entry = part_activity._table()[key]
+                key = table_key(name, tuple(sorted(dict(options).items())), source)
+                entry = load_entries(part_activity.TABLE_PATH)[key]
                 assert entry["source"] == source and len(entry["data_hash"]) == 16 and entry["date"]
                 assert np.all([0 <= r <= 1 for _, r, _ in entry["ports"]])

@@ -50,3 +50,17 @@ def test_both_duty_tables_are_read_through_it():
     """The OpenSTA duty table and the simulated-toggle one are current (the repository's)."""
     assert duty._table("sta") is stored_table.load(str(duty.TABLE_PATH), "python -m models.duty", duty.GENERATOR)["factors"]
     assert duty._table("sim") is primitive_energy_sim.composition_table()["factors"]
+
+
+def test_table_key_names_every_option():
+    """A setting given in part and in full is one entry: the kind's defaults are filled in."""
+    full = stored_table.table_key("lut", (("weight_bits", 4),), "minilm")    # 4: LUT's default
+    assert full == stored_table.table_key("lut", (), "minilm") == "lut|weight_bits=4|minilm"
+    assert stored_table.table_key("lut", (("weight_bits", 2),), "minilm") != full
+
+
+def test_load_entries_of_a_missing_table_is_empty(tmp_path):
+    assert stored_table.load_entries(tmp_path / "none.json") == {}
+    path = tmp_path / "t.json"
+    stored_table.write_entries(path, {"generator": 1}, {"b|x=1|minilm": {"v": 2}, "a|x=1|minilm": {"v": 1}})
+    assert list(stored_table.load_entries(path)) == ["a|x=1|minilm", "b|x=1|minilm"]
