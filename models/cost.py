@@ -27,10 +27,27 @@ token, padded lanes included), ``step_cycle`` (steps x II), ``token`` (array inp
 and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``; a PE part's at its
 inputs' measured duties, :func:`item_idle_factor`), SRAM accesses and DRAM bits.
 
-Energies are OpenSTA's (:func:`models.cost_primitives.sta_energy`: each primitive synthesised alone
-and its power computed by OpenSTA with its inputs at a toggle rate): the figures
-``bench/bench_energy_vs_sta.py`` checks per PE against OpenSTA on the PE's own netlist
-(:func:`models.energy_vs_sta.pe_step_energy_pj` reads them from :func:`hardware`'s primitives).
+Energy basis (``CostConfig.energy_basis``, :data:`ENERGY_BASES`): which primitive table, group
+shares and duty factors price the parts.
+
+* ``"sta"`` (the default): OpenSTA's energies (:func:`models.cost_primitives.sta_energy`: each
+  primitive synthesised alone and its power computed by OpenSTA with its inputs at a toggle rate):
+  the figures ``bench/bench_energy_vs_sta.py`` checks per PE against OpenSTA on the PE's own
+  netlist (:func:`models.energy_vs_sta.pe_step_energy_pj` reads them from :func:`hardware`'s
+  primitives).
+* ``"sim"``: the gate-simulated table (:func:`models.cost_primitives.sim_energy`, the sim basis's
+  group shares, duty factors and activity rules, :class:`models.part_activity.PartActivity` with
+  ``basis="sim"``), plus each PE part's pin load on the parts that drive it
+  (:func:`models.part_loads.part_load`): the PE energy per step
+  ``bench/bench_energy_vs_sim_power.py --sim-basis`` checks against the PE's netlist simulated
+  gate by gate (``energy_vs_sta.pe_step_energy_pj(..., basis="sim")``; :func:`pe_step_energy_pj`
+  gives the cost model's). It needs a measured activity (pin loads are measured toggles). Every
+  part of the design (PEs, array registers, border units, post-array unit) is priced on the basis;
+  SRAM and DRAM do not depend on it.
+
+The basis is held in one place: the :class:`models.part_activity.PartActivity` that
+:meth:`CostConfig.activity_factors` returns carries it, and :func:`hardware` reads it from there
+(a fixed activity number is the OpenSTA basis).
 
 Activity (``CostConfig.activity``): a primitive's energy per use is its OpenSTA dynamic energy
 with its data inputs toggling that fraction of bits per use.
@@ -74,7 +91,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
 import pandas as pd
@@ -84,12 +101,13 @@ from hw.gobo_outlier_pass import tile_entry_counts
 from hw.layout import GemmLayout
 from hw.pe import OptionError
 from . import tech
-from .cost_primitives import primitive, sram_bitcell_area, sram_energy_64b
+from .cost_primitives import BASES, primitive, sram_bitcell_area, sram_energy_64b
 from .cycles import ArrayTiming, gemm_cycles
 from .gobo_outlier_share import expected_outlier_columns
 from .design import DesignConfig
 from .inventory import design_items
 from .part_activity import SOURCES, PartActivity, part_activity
+from .part_loads import part_load, switching_pj_per_pf
 from .tech import value as tv
 from .workloads import Gemm, get_workload
 
@@ -102,6 +120,9 @@ ENERGY_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders
 ARRAY_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders")
 BUFFERS = ("act", "weight", "out")
 ACTIVITY_SOURCES = SOURCES
+#: ``CostConfig.energy_basis`` values: "sta" OpenSTA-characterised primitives (checked against
+#: OpenSTA's power of the PE), "sim" gate-simulated ones (checked against the PE's simulated toggles)
+ENERGY_BASES = BASES
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,7 +142,8 @@ class CostConfig:
     measured on that operand source, :mod:`models.part_activity`) or a number in 0..1 (every
     part toggles that fraction per use; 0.5 = random bits; see the module docstring); ``tile``:
     the array's broadcast tiles ``(tile_rows, tile_cols)`` (:class:`hw.array.SystolicArray`;
-    (1, 1) = the plain systolic array), checked when the design is built."""
+    (1, 1) = the plain systolic array), checked when the design is built; ``energy_basis``:
+    :data:`ENERGY_BASES` ("sim" needs a measured ``activity``; see the module docstring)."""
     pe: str
     rows: int
     cols: int
@@ -136,6 +158,7 @@ class CostConfig:
     pe_options: tuple = ()
     activity: float | str = "minilm"
     tile: tuple = (1, 1)
+    energy_basis: str = "sta"
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -158,15 +181,22 @@ class CostConfig:
                                   f"in 0..1, not {a!r}")
         elif isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1:
             raise OptionError(f"activity must be in 0..1 or one of {', '.join(ACTIVITY_SOURCES)}, not {a!r}")
+        if self.energy_basis not in ENERGY_BASES:
+            raise OptionError(f"energy_basis must be one of {', '.join(ENERGY_BASES)}, not {self.energy_basis!r}")
+        if self.energy_basis != "sta" and not isinstance(a, str):
+            # its pin loads and activity rules are measured toggles: a fixed number has none
+            raise OptionError(f"energy_basis {self.energy_basis!r} needs a measured activity "
+                              f"({', '.join(ACTIVITY_SOURCES)}), not {a!r}")
         object.__setattr__(self, "pe_options", tuple(sorted(dict(self.pe_options).items())))
         check_tile(self.tile, self.rows, self.cols, self.dataflow)
         object.__setattr__(self, "tile", tuple(self.tile))
 
     def activity_factors(self):
         """The activity :func:`hardware` takes: the number, or the PE's measured
-        :class:`models.part_activity.PartActivity` on the named source."""
+        :class:`models.part_activity.PartActivity` on the named source, on this point's
+        ``energy_basis`` (the one place the basis is set)."""
         if isinstance(self.activity, str):
-            return part_activity(self.pe, self.pe_options, self.activity)
+            return replace(part_activity(self.pe, self.pe_options, self.activity), basis=self.energy_basis)
         return float(self.activity)
 
     def activity_provenance(self):
@@ -313,6 +343,7 @@ class Hardware(NamedTuple):
     acc_width: int
     macs_per_step: int
     group_word_bits: int  # bits of one group accumulator + running-total word (0 without groups)
+    pe_idle_pj: float = 0.0   # one PE's idle energy per cycle at the node (mean over the array's PEs)
 
 
 def item_activity(item, activity):
@@ -327,6 +358,26 @@ def item_activity(item, activity):
     return activity.data_activity
 
 
+def energy_basis(activity):
+    """The energy basis of ``activity`` (:func:`hardware`'s): a
+    :class:`models.part_activity.PartActivity`'s own, "sta" for a fixed number."""
+    return activity.basis if isinstance(activity, PartActivity) else "sta"
+
+
+def item_energy(item, activity):
+    """(:class:`models.cost_primitives.Prim`, dynamic pJ per event) of one design item at 45 nm
+    on ``activity``'s basis (:func:`energy_basis`): the primitive's energy per use at
+    :func:`item_activity`, plus on the sim basis a PE part's pin load on its drivers
+    (:func:`models.part_loads.part_load`, as ``energy_vs_sta.step_energy_terms`` adds it)."""
+    basis = energy_basis(activity)
+    prim = primitive(item.prim, *item.widths, activity=item_activity(item, activity), basis=basis)
+    dynamic = prim.energy_pj
+    if basis == "sim" and item.group == "pes":
+        dynamic += switching_pj_per_pf() * part_load(item.prim, item.widths, item.event, item.drivers,
+                                                     item.inputs, activity, exact=False)
+    return prim, dynamic
+
+
 def item_idle_factor(item, activity):
     """Factor on one design item's idle energy: a PE part's at its inputs' measured duties
     (:meth:`models.part_activity.PartActivity.idle_factor`), 1 otherwise (the table's)."""
@@ -337,19 +388,23 @@ def item_idle_factor(item, activity):
 
 def hardware(acc, node, activity):
     """:class:`Hardware` of an accelerator (``DesignConfig.facts``) at ``node`` and ``activity``
-    (a number or a :class:`models.part_activity.PartActivity`: :func:`item_activity`)."""
+    (a number or a :class:`models.part_activity.PartActivity`: :func:`item_activity`, on its
+    energy basis: :func:`item_energy`)."""
     pe = acc.pe
     items = design_items(acc)
     a_scale, e_scale = tech.area_scale(node), tech.energy_scale(node)
     area = dict.fromkeys(AREA_GROUPS, 0.0)
     coef = {}
-    idle = 0.0
+    idle = pe_idle = 0.0
     for item in items:
-        prim = primitive(item.prim, *item.widths, activity=item_activity(item, activity))
+        prim, dynamic = item_energy(item, activity)
         area[item.group] += item.count * prim.area_um2 * a_scale
-        idle += item.count * prim.idle_pj * item_idle_factor(item, activity)
+        item_idle = item.count * prim.idle_pj * item_idle_factor(item, activity)
+        idle += item_idle
+        if item.group == "pes":
+            pe_idle += item_idle
         key = (item.event, item.group)
-        coef[key] = coef.get(key, 0.0) + item.per_event * prim.energy_pj * e_scale
+        coef[key] = coef.get(key, 0.0) + item.per_event * dynamic * e_scale
     by_event = {}
     for (event, group), pj in coef.items():
         by_event.setdefault(event, []).append((group, pj))
@@ -376,7 +431,15 @@ def hardware(acc, node, activity):
         coef={e: tuple(v) for e, v in by_event.items()}, clock_pj_per_cycle=clock,
         per_action=per_action, word_bits=dict(acc.word_widths), act_elem_bits=pe.act_element_bits,
         weight_elem_bits=pe.weight_element_bits, acc_width=pe.acc_width,
-        macs_per_step=pe.macs_per_step, group_word_bits=group_word_bits)
+        macs_per_step=pe.macs_per_step, group_word_bits=group_word_bits,
+        pe_idle_pj=pe_idle * e_scale / (acc.rows * acc.cols))
+
+
+def pe_step_energy_pj(hw):
+    """One PE's energy per step at the node from its :class:`Hardware`: its parts' dynamic energy
+    (``per_action["pe_step"]``) plus its idle energy over the step's cycles; on the sim basis at
+    45 nm, :func:`models.energy_vs_sta.pe_step_energy_pj`'s figure (tests/test_cost.py)."""
+    return hw.per_action["pe_step"] + hw.ii * hw.pe_idle_pj
 
 
 def assemble(config, hw, depths, param_depth, group_buffer_depth):

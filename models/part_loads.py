@@ -32,7 +32,7 @@ from __future__ import annotations
 from .inventory import unit_items
 from .part_activity import REGISTERS
 from .primitive_outputs import output_gains
-from .primitive_pincaps import input_capacitance, nom_voltage
+from .primitive_pincaps import input_capacitance, nearest_capacitance, nom_voltage
 from .tech import value as tech_value
 
 #: a register's data input port (``reg``, ``reg_en`` netlists)
@@ -47,30 +47,39 @@ def part_load_terms(proto, parts):
     terms = []
     for part in unit_items(proto):
         prim, widths, n, event = part
-        drivers, inputs = getattr(part, "drivers", ()), dict(getattr(part, "inputs", ()))
-        caps, counts = input_capacitance(prim, tuple(widths))
         uses = ii if event == "step_cycle" else 1
-        # a per-cycle part of a sequenced step at its inputs' toggles per cycle, as its energy
-        view = parts.for_event(event)
-        if prim in REGISTERS:
-            acc = view.group_activities()["acc"]
-            load = acc * caps.get(REGISTER_DATA, 0.0) * counts.get(REGISTER_DATA, 0)
-        else:
-            fed = [d for d in drivers if not isinstance(d, str)]
-            if not fed or not caps or output_gains(prim, tuple(widths)) is None:
-                terms.append((prim, 0.0))
-                continue
-            toggles = view.port_toggles(prim, widths, drivers, tuple(inputs.items()))
-            shared = [d for d in drivers[:len(drivers) - len(inputs)]]
-            bits = [(view.source_output(d)[1], not isinstance(d, str)) for d in shared]
-            total = sum(b for b, _ in bits)
-            share = sum(b for b, part_driven in bits if part_driven) / total if total else 0.0
-            load = 0.0
-            for port, cap in caps.items():
-                driven = (not isinstance(inputs[port], str)) if port in inputs else share
-                load += driven * toggles.get(port, view.shared_toggles(drivers)) * cap * counts[port]
+        load = part_load(prim, widths, event, getattr(part, "drivers", ()), getattr(part, "inputs", ()), parts)
         terms.append((prim, n * uses * load))
     return terms
+
+
+def part_load(prim, widths, event, drivers, inputs, parts, exact=True):
+    """pF x toggles per use of one instance of an inventory part (``event`` "step" /
+    "step_cycle"; ``drivers`` and ``inputs`` as the inventory states them) that its inputs driven
+    by other parts switch, at its activity in ``parts``: the term :func:`part_load_terms` and the
+    cost model (:func:`models.cost.hardware`) both count. ``exact`` False: a width the stored
+    table lacks (a weight-stationary row's narrowed add) at its nearest point's pF per bit
+    (:func:`models.primitive_pincaps.nearest_capacitance`); the same figures where it has it."""
+    inputs = dict(inputs)
+    caps, counts = (input_capacitance if exact else nearest_capacitance)(prim, tuple(widths))
+    # a per-cycle part of a sequenced step at its inputs' toggles per cycle, as its energy
+    view = parts.for_event(event)
+    if prim in REGISTERS:
+        acc = view.group_activities()["acc"]
+        return acc * caps.get(REGISTER_DATA, 0.0) * counts.get(REGISTER_DATA, 0)
+    fed = [d for d in drivers if not isinstance(d, str)]
+    if not fed or not caps or output_gains(prim, tuple(widths)) is None:
+        return 0.0
+    toggles = view.port_toggles(prim, widths, drivers, tuple(inputs.items()))
+    shared = [d for d in drivers[:len(drivers) - len(inputs)]]
+    bits = [(view.source_output(d)[1], not isinstance(d, str)) for d in shared]
+    total = sum(b for b, _ in bits)
+    share = sum(b for b, part_driven in bits if part_driven) / total if total else 0.0
+    load = 0.0
+    for port, cap in caps.items():
+        driven = (not isinstance(inputs[port], str)) if port in inputs else share
+        load += driven * toggles.get(port, view.shared_toggles(drivers)) * cap * counts[port]
+    return load
 
 
 def between_part_load(proto, parts):

@@ -23,10 +23,11 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import math
 import time
 from pathlib import Path
 
-from . import characterise, characterise_sim, gate_toggles, synth
+from . import characterise, characterise_sim, gate_toggles, sta, synth
 from .primitive_outputs import input_ports
 from .stored_table import load, stale
 from .tech import UnknownComponentError
@@ -132,6 +133,36 @@ def input_capacitance(family, widths):
         raise UnknownComponentError(f"no pin capacitances of {family}{tuple(widths)} in {TABLE_PATH.name}; "
                                     f"run `{REGENERATE}` (after `pearray characterise` measures the point)")
     return dict(entry["caps"]), dict(entry["bits"])
+
+
+@functools.lru_cache(maxsize=None)
+def nearest_capacitance(family, widths):
+    """:func:`input_capacitance` of ``family`` at ``widths`` when the table has the point; else
+    each data input port's mean pF per bit at the family's nearest point in the table (same number
+    of widths, least sum of |log2| width ratios; a bit's fan-in pins hardly depend on the word's
+    width) and its bit count from the primitive's own Verilog (:func:`models.characterise.verilog`).
+    For the widths no registered PE's inventory has but a design's does (a weight-stationary
+    array's rows narrow their adds to the bits the sums so far can have:
+    :func:`models.inventory.design_items`), so the cost model's sim basis prices every row's
+    pin loads. Raises :class:`models.tech.UnknownComponentError` when the family has no point."""
+    widths = tuple(widths)
+    points = _table()["points"].get(family, {})
+    if _key(widths) in points:
+        return input_capacitance(family, widths)
+    near = [tuple(int(w) for w in k.split(",")) for k in points]
+    near = [w for w in near if len(w) == len(widths)]
+    if not near:
+        raise UnknownComponentError(f"no pin capacitances of any {family} point in {TABLE_PATH.name}; "
+                                    f"run `{REGENERATE}`")
+    closest = min(near, key=lambda w: (sum(abs(math.log2(a / b)) for a, b in zip(w, widths)), w))
+    caps, _ = input_capacitance(family, closest)
+    text = characterise.verilog(family, widths)[0]
+    bits = {}
+    for bit in sta.port_bits(text.replace(" signed", "")):
+        port = bit.split("[")[0]
+        if port in caps:
+            bits[port] = bits.get(port, 0) + 1
+    return {p: caps[p] for p in bits}, bits
 
 
 def nom_voltage():

@@ -11,6 +11,7 @@ import math
 
 from hw.array import check_tile as check_array_tile
 from hw.pe import OptionError
+from models.cost_primitives import BASES as ENERGY_BASES
 from models.registry import PE_KINDS
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -109,6 +110,20 @@ def add_tile_arg(p):
                    help="broadcast tiles: operands are wired to every PE of a ROWSxCOLS tile in one "
                         "cycle, pass registers only between tiles (default 1x1: the plain systolic "
                         "array; each side divides the array's; ws tiles are 1 row high)")
+
+
+# what each energy basis is and the check that measures it (``--energy-basis``'s help)
+ENERGY_BASIS_HELP = ("the cost model's energy basis: sta (default) prices every part with primitive "
+                     "energies characterised by OpenSTA's propagation, checked against OpenSTA's power of "
+                     "the synthesised PE (the report's 'energy vs STA'); sim with primitive energies from "
+                     "gate-level simulation of each primitive plus the pins between parts, checked "
+                     "against the PE's netlist simulated gate by gate on the same stream (the report's "
+                     "'energy vs sim'; bench/bench_energy_vs_sim_power.py --sim-basis)")
+
+
+def add_energy_basis_arg(p, extra=""):
+    """``--energy-basis sta|sim`` (argparse refuses another value: one line, exit 2, no work)."""
+    p.add_argument("--energy-basis", choices=ENERGY_BASES, default="sta", help=ENERGY_BASIS_HELP + extra)
 
 
 def check_tile(args):

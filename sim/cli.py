@@ -25,7 +25,7 @@ from models.workloads import get_workload
 from . import accuracy_cli, claims_cli, cost_cli, report_acceptance, sweep_cli
 from .args import (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, BadInput, add_design_args, check_depths, check_tile,
                    check_gemm_size, flag_message, option_flag, pe_options, positive_int, seed_int,
-                   bounded_float)
+                   bounded_float, add_energy_basis_arg)
 from .files import (DUMP_MARKER, check_output_dir, check_output_file, load_matrix, write_dir,
                     write_file_atomically)
 from .report import build_report, check_report_out, designs
@@ -239,7 +239,8 @@ def cmd_report(args):
         acceptance = Acceptance(args.max_delta_ppl, args.min_spearman, args.min_sqnr)
     except ValueError as e:
         raise BadInput(f"report: {e}") from None
-    failing = build_report(args.out, quick=args.quick, workload=workload, acceptance=acceptance)
+    failing = build_report(args.out, quick=args.quick, workload=workload, acceptance=acceptance,
+                           energy_basis=args.energy_basis)
     print((Path(args.out) / "index.html").absolute())
     return EXIT_FAIL if failing else EXIT_OK
 
@@ -363,6 +364,8 @@ def build_parser():
                    default=report_acceptance.DEFAULT_MIN_SQNR_DB,
                    help="acceptable accuracy when only GEMM-level quality is available: the lowest "
                         "SQNR (dB) of the dequantised GEMM output on the real MiniLM tensors")
+    add_energy_basis_arg(p, "; the report's TOPS/W, energy tables and the answer line's 'confirmed' "
+                            "are on it")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sim", help="simulate one GEMM (Verilator or Icarus) against the golden model",

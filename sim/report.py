@@ -82,6 +82,9 @@ class ReportPlan:
     user_workload: tuple = None
     # the accuracy a design needs for the decision table to recommend it (``report --max-delta-ppl``)
     acceptance: report_acceptance.Acceptance = report_acceptance.Acceptance()
+    # the cost model's energy basis (``report --energy-basis``, models.cost.ENERGY_BASES): every
+    # TOPS/W and pJ figure of the cost tables, and the check behind "confirmed"
+    energy_basis: str = "sta"
 
     @property
     def workloads(self):
@@ -249,16 +252,16 @@ def _layer_rows(label, kind, workload, result):
 
 def cost_design(plan, label, kind, options, target_um2, fmax_mhz=None):
     """Step 5 for one design: costs.csv rows (both budgets, every workload), its area and energy
-    breakdowns, and the per-layer rows of the equal-PE-count point. ``fmax_mhz``: the design's own
-    clock (45 nm, from STA); each point is evaluated at it too (the ``*_fmax`` columns, NaN
-    without one)."""
+    breakdowns, and the per-layer rows of the equal-PE-count point, on the plan's energy basis.
+    ``fmax_mhz``: the design's own clock (45 nm, from STA); each point is evaluated at it too (the
+    ``*_fmax`` columns, NaN without one)."""
     W = plan.workload_rows
     shapes = {"equal PE count": (plan.workload_rows, plan.workload_cols),
               "equal area": equal_area_shape(kind, options, target_um2,
                                              W * (target_um2 / _area(_point(kind, options, W, W))) ** 0.5)}
     costs, area_rows, energy_rows, layers = [], [], [], []
     for budget, (R, C) in shapes.items():
-        config = _point(kind, options, R, C)
+        config = replace(_point(kind, options, R, C), energy_basis=plan.energy_basis)
         area = area_um2(config)
         area_rows.append({"design": label, "pe": kind.name, "budget": budget, "rows": R, "cols": C,
                           **{f"{g}_mm2": round(v * 1e-6, 6) for g, v in area.items()}})
@@ -285,7 +288,8 @@ def cost_design(plan, label, kind, options, target_um2, fmax_mhz=None):
                    for name, attr in (("tops_bounded", "tops_roofline"), ("tops_per_w", "tops_per_w"),
                                       ("tops_per_mm2_bounded", "tops_roofline_per_mm2"))},
                 "memory_bound_layers": " ".join(r.memory_bound_layers),
-                "memory_bound_count": f"{len(r.memory_bound_layers)} of {len(r.layers)}"})
+                "memory_bound_count": f"{len(r.memory_bound_layers)} of {len(r.layers)}",
+                "energy_basis": plan.energy_basis})
     return costs, area_rows, energy_rows, layers
 
 
@@ -378,7 +382,9 @@ COLUMNS = {
                  "fmax_mhz (the design's own clock: timing.csv, 45 nm), tops_bounded_fmax, "
                  "tops_per_w_fmax, tops_per_mm2_bounded_fmax (the same at fmax_mhz; NaN without "
                  "timing; TOPS/W does not change with the clock: the model's energies are per operation "
-                 "and per cycle, leakage taken at the 100 MHz characterisation clock, ~1e-5 of the clock energy), memory_bound_layers, memory_bound_count; LPDDR4, "
+                 "and per cycle, leakage taken at the 100 MHz characterisation clock, ~1e-5 of the clock energy), memory_bound_layers, memory_bound_count, "
+                 "energy_basis (the cost model's primitive energies: sta, characterised by OpenSTA, or sim, by "
+                 "gate-level simulation; `pearray report --energy-basis`); LPDDR4, "
                  "64 KiB per buffer (models/cost.py)",
     "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
                           "models.cost.AREA_GROUPS in mm^2 (45 nm)",
@@ -489,12 +495,13 @@ def check_report_out(out, flag="--out"):
     check_output_dir(out, flag, marker=REPORT_MARKER, own_names=report_files())
 
 
-def build_report(out, quick=False, progress=None, workload=None, acceptance=None):
+def build_report(out, quick=False, progress=None, workload=None, acceptance=None, energy_basis="sta"):
     """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
     empty or a previous report (checked before any work: :func:`check_report_out`); the report is
     built beside it and replaces it whole at the end. ``workload``: (label, GEMMs) of the user's
     network (:attr:`ReportPlan.user_workload`), or None. ``acceptance``: the accuracy threshold
-    (:class:`sim.report_acceptance.Acceptance`; None: its defaults). Progress lines (i/N, elapsed, ETA) go to
+    (:class:`sim.report_acceptance.Acceptance`; None: its defaults). ``energy_basis``: the cost
+    model's (:attr:`ReportPlan.energy_basis`). Progress lines (i/N, elapsed, ETA) go to
     stderr."""
     started = time.perf_counter()
     out = Path(out)
@@ -506,6 +513,7 @@ def build_report(out, quick=False, progress=None, workload=None, acceptance=None
             plan = replace(plan, user_workload=workload)
         if acceptance is not None:
             plan = replace(plan, acceptance=acceptance)
+        plan = replace(plan, energy_basis=energy_basis)
         progress = progress or Progress(steps(plan), "pearray report")
         with warnings.catch_warnings():
             # prototype PEs built only to read their contract properties (and the ones an array

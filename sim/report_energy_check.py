@@ -17,8 +17,10 @@ prices a transition (:func:`models.netlist_power.simulated_power`, ``as_opensta_
 model on the primitive table characterised the same way (``basis="sim"``):
 ``energy_vs_sim_pct`` = 100 x (model on the sim basis / simulated - 1). It measures the netlist's
 own switching on the real stream instead of OpenSTA's probabilistic propagation, so where the two
-checks disagree the report shows both rather than picking one. The decision table's TOPS/W and
-the answer line's "confirmed" stay on the OpenSTA check (issue 14's reference).
+checks disagree the report shows both rather than picking one. The decision table's TOPS/W is on
+the report's energy basis (``pearray report --energy-basis``, :attr:`sim.report.ReportPlan.energy_basis`),
+and the answer line's "confirmed" reads that basis's check (:data:`CHECKS`): "sta" (the default) the
+OpenSTA check (issue 14's reference), "sim" the simulated-toggle one.
 
 The figure is the PE's alone (the TOPS/W also counts buffers, SRAM and DRAM, which this check does
 not cover), and OpenSTA's power is itself a probabilistic estimate (see README): a disagreement
@@ -52,11 +54,13 @@ COLUMNS = ("design, pe, model_pj_per_step (the cost model's PE energy per step o
            f"synthesised PE at {CLOCK_MHZ:g} MHz on the same activity x the step's cycles, scaled from "
            "osu018 to 45 nm by the same factor), data_activity (toggles per step of its data ports), "
            "energy_vs_sta_pct (100 x (model / OpenSTA - 1): the error in the PE energy behind the "
-           f"design's TOPS/W; within +-{TOLERANCE:.0%} counts as confirmed), model_sim_pj_per_step (the "
+           f"design's TOPS/W on the OpenSTA energy basis, the default; within +-{TOLERANCE:.0%} counts as "
+           "confirmed), model_sim_pj_per_step (the "
            "model on the primitive table characterised by gate-level simulation: basis='sim'), "
            "sim_pj_per_step (the PE's mapped netlist simulated gate by gate on the same stream, each net's "
            "toggles priced as OpenSTA 2.0.17 prices a transition, same scaling), energy_vs_sim_pct "
-           "(100 x (model_sim / sim - 1): the second, independent check)")
+           "(100 x (model_sim / sim - 1): the second, independent check; the one \"confirmed\" reads "
+           "with --energy-basis sim)")
 
 
 # the fields of a design's cache entry, in design_energies' order
@@ -120,25 +124,38 @@ def join(frame, tables):
     return frame.join(check.set_index("design")[["energy_vs_sta_pct", "energy_vs_sim_pct"]])
 
 
+#: per energy basis: (the decision frame's column of the check of its PE energy, the reference
+#: the answer line names)
+CHECKS = {"sta": ("energy_vs_sta_pct", "OpenSTA"), "sim": ("energy_vs_sim_pct", "simulated toggles")}
+
+#: per energy basis: how the page and summary.md name the basis the TOPS/W figures are on
+BASIS_NAMES = {"sta": "the OpenSTA energy basis (primitives characterised by OpenSTA; checked by "
+                      "\"energy vs STA\")",
+               "sim": "the simulated-toggle energy basis (primitives characterised by gate-level "
+                      "simulation, plus the pins between PE parts; checked by \"energy vs sim\")"}
+
+
 def confirmed(error_pct):
     """Whether an energy error (in %) is within :data:`TOLERANCE` (False when unknown)."""
     return not math.isnan(error_pct) and abs(error_pct) <= 100 * TOLERANCE
 
 
-def energy_qualifier(frame, column, winner, describe, percent):
+def energy_qualifier(frame, column, winner, describe, percent, basis="sta"):
     """The words the answer line puts after the TOPS/W ``winner`` (a row of the decision frame)
-    ranked by ``column``: empty when its energy is confirmed; else its model's error vs OpenSTA,
-    "unconfirmed", and the best acceptable design by ``column`` whose energy is confirmed
-    (``describe(row)``: how the answer line names a design), or that there is none.
-    ``percent``: the page's signed-percentage formatter."""
-    error = winner["energy_vs_sta_pct"]
+    ranked by ``column``: empty when its energy is confirmed by the check of ``basis``
+    (:data:`CHECKS`); else its model's error vs that reference, "unconfirmed", and the best
+    acceptable design by ``column`` whose energy is confirmed (``describe(row)``: how the answer
+    line names a design), or that there is none. ``percent``: the page's signed-percentage
+    formatter."""
+    check, reference = CHECKS[basis]
+    error = winner[check]
     if math.isnan(error):
-        return " (model energy not checked against OpenSTA)" if frame.energy_vs_sta_pct.notna().any() else ""
+        return f" (model energy not checked against {reference})" if frame[check].notna().any() else ""
     if confirmed(error):
         return ""
     ok = frame[frame.acceptable & frame[column].notna()
-               & frame.energy_vs_sta_pct.map(lambda e: confirmed(float(e)))]
+               & frame[check].map(lambda e: confirmed(float(e)))]
     tol = f"±{100 * TOLERANCE:g} %"
     best = (f"best with its energy confirmed within {tol}: {describe(ok.loc[ok[column].idxmax()])}"
             if not ok.empty else f"no acceptable design has its energy confirmed within {tol}")
-    return f" (model PE energy {percent(error)} vs OpenSTA: unconfirmed; {best})"
+    return f" (model PE energy {percent(error)} vs {reference}: unconfirmed; {best})"

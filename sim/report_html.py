@@ -185,6 +185,22 @@ class Column:
 
 
 PE_COUNT, EQUAL_AREA = "equal PE count", "equal area"
+_UNDER_TOPS_W = (f"the error under its TOPS/W; beyond ±{100 * report_energy_check.TOLERANCE:g} % "
+                 f"unconfirmed")
+
+
+def _energy_columns(basis):
+    """The two energy-check columns; the one of the report's energy ``basis``
+    (:data:`sim.report_energy_check.CHECKS`) is the check under its TOPS/W."""
+    return (Column("energy vs STA", "energy_vs_sta_pct", percent,
+                   "the cost model's PE energy per step vs OpenSTA's on MiniLM activity (model / OpenSTA - 1): "
+                   + (_UNDER_TOPS_W if basis == "sta" else "the OpenSTA basis's check, not this report's basis")),
+            Column("energy vs sim", "energy_vs_sim_pct", percent,
+                   "the model on the gate-simulated primitive table vs the PE's netlist simulated gate by gate on "
+                   "the same MiniLM stream (model / simulated - 1): "
+                   + (_UNDER_TOPS_W if basis == "sim" else "a second check, independent of OpenSTA's propagation")))
+
+
 DECISION_COLUMNS = (
     Column("★", "pareto", lambda v: "★" if v else "",
            "Pareto-optimal among the designs of acceptable accuracy, in (quality, TOPS/W, DRAM-bounded "
@@ -194,13 +210,7 @@ DECISION_COLUMNS = (
     Column("W/A bits", "bits", title="bits per weight / activation element code as the buffers hold it"),
     Column("acc.", "acceptable", lambda v: "yes" if v else "no", "accuracy within the stated threshold"),
     Column("SQNR dB", "gemm_out_sqnr_db", title="GEMM output SQNR (dB) on the whole real MiniLM tensors"),
-    Column("energy vs STA", "energy_vs_sta_pct", percent,
-           "the cost model's PE energy per step vs OpenSTA's on MiniLM activity (model / OpenSTA - 1): "
-           f"the error under its TOPS/W; beyond ±{100 * report_energy_check.TOLERANCE:g} % unconfirmed"),
-    Column("energy vs sim", "energy_vs_sim_pct", percent,
-           "the model on the gate-simulated primitive table vs the PE's netlist simulated gate by gate on "
-           "the same MiniLM stream (model / simulated - 1): a second check, independent of OpenSTA's "
-           "propagation"),
+    *_energy_columns("sta"),
     Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
     Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
     Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),
@@ -240,15 +250,33 @@ def model_metric(data):
     return None
 
 
+def energy_basis(data):
+    """The report's energy basis (:attr:`sim.report.ReportPlan.energy_basis`): what its TOPS/W is on."""
+    return getattr(data.plan, "energy_basis", "sta")
+
+
+def basis_sentence(data):
+    """The sentence the page and summary.md state the TOPS/W figures' energy basis with."""
+    basis = energy_basis(data)
+    # the papers' claims (models.claims) price their own design points, on the default basis
+    claims = "" if basis == "sta" else "; the papers' claims (claims.csv) stay on the OpenSTA basis"
+    return (f"TOPS/W (and every energy figure of the cost tables) is on "
+            f"{report_energy_check.BASIS_NAMES[basis]}; set by `pearray report --energy-basis`{claims}.")
+
+
 def decision_columns(data):
-    """:data:`DECISION_COLUMNS`, with the whole-model quality column (``model_quality``) first
-    among the quality columns when :func:`model_metric` finds one."""
+    """:data:`DECISION_COLUMNS` (its energy-check columns described for :func:`energy_basis`), with
+    the whole-model quality column (``model_quality``) first among the quality columns when
+    :func:`model_metric` finds one."""
+    columns = DECISION_COLUMNS
+    at = [c.column for c in columns].index("energy_vs_sta_pct")
+    columns = columns[:at] + _energy_columns(energy_basis(data)) + columns[at + 2:]
     metric = model_metric(data)
     if metric is None:
-        return DECISION_COLUMNS
-    at = [c.column for c in DECISION_COLUMNS].index("gemm_out_sqnr_db")
-    return (DECISION_COLUMNS[:at] + (Column(MODEL_METRIC_HEADERS[metric[0]], "model_quality", title=metric[1]),)
-            + DECISION_COLUMNS[at:])
+        return columns
+    at = [c.column for c in columns].index("gemm_out_sqnr_db")
+    return (columns[:at] + (Column(MODEL_METRIC_HEADERS[metric[0]], "model_quality", title=metric[1]),)
+            + columns[at:])
 
 
 def acceptance(data):
@@ -344,9 +372,9 @@ def answer(data, frame=None):
         def watts(row, column=f"{prefix}tops_per_w"):
             return f"{row.design} ({number(row[column])} TOPS/W, {quality_text(row)})"
 
-        # the TOPS/W winner's energy is the model's: say when OpenSTA does not confirm it
+        # the TOPS/W winner's energy is the model's: say when its basis's check does not confirm it
         best.append((watts(w) + report_energy_check.energy_qualifier(frame, f"{prefix}tops_per_w", w, watts,
-                                                                     percent),
+                                                                     percent, energy_basis(data)),
                      f"{a.design} ({number(a[f'{prefix}tops_per_mm2_bounded'])} TOPS/mm², {quality_text(a)})"))
     side = f"{plan.workload_rows}x{plan.workload_cols}"
     return (f"Best TOPS/W at acceptable accuracy: {best[0][0]}; best bounded TOPS/mm²: {best[0][1]}; at "
@@ -398,8 +426,8 @@ def decision_section(data):
     return (f"<p class='note'>Acceptable accuracy: {html.escape(limit.describe())} (set by "
             f"<code>pearray report {limit.flag}</code>). {unacceptable} grey row"
             f"{'s' if unacceptable != 1 else ''} are over it or not measured: not recommended, no ★; the "
-            f"Pareto front is computed among the acceptable designs. Column legend below the table; "
-            f"hover a header for its full name.</p>"
+            f"Pareto front is computed among the acceptable designs. {html.escape(basis_sentence(data))} "
+            f"Column legend below the table; hover a header for its full name.</p>"
             + table(frame, headers, formats, row_class=_decision_row_class, table_id="decision",
                     titles=titles, groups=groups)
             + f"<details><summary>Legend and method</summary><p class='note'>{legend}.</p>"
@@ -663,6 +691,6 @@ def summary(data, seconds):
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
               report_claims.claims_markdown(data["claims.csv"]), ""]
     lines += [f"## Decision table ({primary_workload(data)}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
-              shown.to_markdown(index=False), "", data.memory_note, "",
+              basis_sentence(data), "", shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
     return "\n".join(lines) + "\n"

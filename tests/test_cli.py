@@ -260,3 +260,25 @@ def test_sim_without_icarus_is_bad_input(monkeypatch, tmp_path, capsys):
 def test_unknown_simulator_is_bad_input(capsys):
     code, out, err = _run(capsys, SIM + ["--m", "5", "--k", "7", "--n", "3", "--simulator", "xcelium"])
     assert code == 2 and out == "" and "invalid choice: 'xcelium'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["cost", "--pe", "int8", "--rows", "4", "--cols", "4", "--gemm", "8x8x8", "--energy-basis", "opensta"],
+    ["report", "--out", "{d}/r", "--energy-basis", "opensta"],
+])
+def test_a_bad_energy_basis_is_one_line_and_exit_2_before_any_work(tmp_path, capsys, monkeypatch, argv):
+    def started(*args, **kwargs):
+        raise AssertionError("work started before --energy-basis was checked")
+    monkeypatch.setattr(cli, "build_report", started)
+    code, out, err = _run(capsys, [a.format(d=tmp_path) for a in argv])
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--energy-basis" in err and "'opensta'" in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_passes_its_energy_basis_on(tmp_path, capsys, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "build_report", lambda out, **kwargs: seen.append(kwargs["energy_basis"]) or 0)
+    for argv, basis in (([], "sta"), (["--energy-basis", "sim"], "sim")):
+        assert cli.main(["report", "--out", str(tmp_path / "r"), *argv]) == 0
+    assert seen == ["sta", "sim"]

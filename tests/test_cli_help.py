@@ -59,6 +59,15 @@ def test_cost_help_says_a_workload_is_required_and_quant_lists_formats(capsys):
     assert all(f in text for f in FORMATS)
 
 
+@pytest.mark.parametrize("command", ["cost", "report"])
+def test_energy_basis_help_says_what_each_basis_is_and_its_check(capsys, command):
+    text = " ".join(_help(capsys, [command, "--help"]).split())
+    assert "--energy-basis {sta,sim}" in text
+    assert "sta (default)" in text and "characterised by OpenSTA's propagation" in text
+    assert "sim with primitive energies from gate-level simulation" in text
+    assert "'energy vs STA'" in text and "'energy vs sim'" in text
+
+
 def test_kinds_maps_report_labels_to_flags(capsys):
     text = _help(capsys, ["kinds"])
     for kind in PE_KINDS.values():

@@ -5,6 +5,7 @@ The default run reads one report of the CI designs (:func:`tests.conftest.small_
 report of every registered design, built twice for byte-reproducibility, is ``slow``."""
 
 import math
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -202,3 +203,36 @@ def test_every_design_has_its_fmax_and_int_vs_fp_reads_the_same_tables(small_rep
     for design, row in intfp.iterrows():
         assert row.gemm_out_sqnr_db == quant.loc[design, "gemm_out_sqnr_db"]
         assert row.fmax_mhz == timing.loc[design, "fmax_mhz"]
+
+
+def test_cost_rows_are_on_the_plans_energy_basis():
+    """``report --energy-basis sim``: every TOPS/W and energy figure of a design's cost rows is the
+    cost model's on the sim basis, and costs.csv says which."""
+    label, kind, options = next(d for d in report.designs() if d[0] == "INT8")
+    target = report.baseline_area_um2(PLAN)
+    rows = {basis: report.cost_design(replace(PLAN, energy_basis=basis), label, kind, options, target)[0]
+            for basis in ("sta", "sim")}
+    for basis, costs in rows.items():
+        for row in costs:
+            assert row["energy_basis"] == basis
+            config = CostConfig(kind.name, row["rows"], row["cols"], kind.dataflows[0], pe_options=options,
+                                energy_basis=basis)
+            expected = evaluate(config, PLAN.workloads[row["workload"]]).tops_per_w
+            assert row["tops_per_w"] == round(expected, 6), (basis, row["budget"], row["workload"])
+    # the same points and areas, other energies
+    assert [(r["rows"], r["cols"], r["area_mm2"]) for r in rows["sim"]] == \
+        [(r["rows"], r["cols"], r["area_mm2"]) for r in rows["sta"]]
+    assert all(a["tops_per_w"] != b["tops_per_w"] for a, b in zip(rows["sim"], rows["sta"]))
+
+
+def test_the_page_and_summary_name_the_energy_basis(small_report):
+    folder, _ = small_report
+    tables = {n: pd.read_csv(folder / n) for n in (*report.TABLES, "model_quality.csv")}
+    assert set(tables["costs.csv"].energy_basis) == {"sta"}       # the default run's
+    for basis, words in (("sta", "the OpenSTA energy basis"), ("sim", "the simulated-toggle energy basis")):
+        data = report.ReportData(replace(PLAN, energy_basis=basis), tables, "", "", (1, 1))
+        sentence = f"TOPS/W (and every energy figure of the cost tables) is on {words}"
+        assert sentence in report_html.decision_section(data)
+        summary = report_html.summary(data, 0)
+        assert sentence in summary and summary.index(sentence) < summary.index("| design")
+    assert "is on the OpenSTA energy basis" in (folder / "index.html").read_text()

@@ -2,6 +2,7 @@
 the answer line saying when the TOPS/W winner's energy is not confirmed."""
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 
@@ -99,3 +100,28 @@ def test_the_answer_says_when_the_winners_energy_is_unconfirmed(small_report):
     # no acceptable design confirmed: said so
     answer = report_html.answer(_data(folder, {d: -43.0 for d in designs}))
     assert "no acceptable design has its energy confirmed within ±15 %" in answer.split("; best bounded")[0]
+
+
+def test_on_the_sim_basis_confirmed_reads_the_energy_vs_sim_check(small_report):
+    """``report --energy-basis sim``: the answer line's "confirmed" is the sim basis's check
+    (energy_vs_sim_pct), whatever the OpenSTA check says, and names its reference."""
+    require_sta()      # energy_vs_sta.csv is written when the tools ran
+    folder, _ = small_report
+    designs = list(pd.read_csv(folder / "designs.csv").design)
+
+    def answer(sta, sim):
+        data = _data(folder, sta)
+        check = data.tables["energy_vs_sta.csv"]
+        data.tables["energy_vs_sta.csv"] = check.assign(energy_vs_sim_pct=check.design.map(sim))
+        return report_html.answer(report.ReportData(replace(PLAN, energy_basis="sim"), data.tables, "", "",
+                                                    (1, 1))).split("; best bounded")[0]
+
+    frame = report_html.decision_frame(_data(folder, {d: 0.0 for d in designs}))
+    ok = frame[frame.acceptable].sort_values("tops_per_w", ascending=False)
+    winner, runner_up = ok.design.iloc[0], ok.design.iloc[1]
+    # the OpenSTA check far off, the sim one within: confirmed
+    assert "unconfirmed" not in answer({d: -43.0 for d in designs}, {d: 0.0 for d in designs})
+    # the sim check off for the winner only: unconfirmed vs the simulated toggles, the runner-up named
+    head = answer({d: 0.0 for d in designs}, {d: (-43.0 if d == winner else 10.0) for d in designs})
+    assert ("(model PE energy −43 % vs simulated toggles: unconfirmed; best with its energy confirmed "
+            f"within ±15 %: {runner_up} (") in head
