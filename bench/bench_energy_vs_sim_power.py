@@ -21,7 +21,7 @@ pricing) against the simulated toggles at the same pricing, so each reference is
 characterised the same way: model (OpenSTA basis) vs OpenSTA, model (sim basis) vs sim@STA. Its
 summary prints both counts and the largest errors of each.
 
-    python bench/bench_energy_vs_sim_power.py [--kinds int8 lut ...] [--sim-basis [--sim-outputs]]
+    python bench/bench_energy_vs_sim_power.py [--kinds int8 lut ...] [--sim-basis]
 """
 
 import argparse
