@@ -235,8 +235,13 @@ class PartActivity:
                 a = self.per_step((), ((paths["acc"], widths[0]),) + enable)
             elif inputs:
                 toggles = self.port_toggles(prim, widths, drivers, inputs)
-                shares = dict(output_gains(prim, tuple(widths))[2])
-                a = sum(share * toggles[p] for p, share in shares.items())
+                # on the sim basis a part with measured group curves (a shifter's word and
+                # amount) composes them as the grouped parts do: its word alone costs more than
+                # its share
+                a = saturating_activity(prim, widths, toggles) if self.basis == "sim" and composed else None
+                if a is None:
+                    shares = dict(output_gains(prim, tuple(widths))[2])
+                    a = sum(share * toggles[p] for p, share in shares.items())
             else:
                 a = self.shared_toggles(drivers)
         # (in the cycle view the sequencing enters through the named select only)
