@@ -21,7 +21,7 @@ pricing) against the simulated toggles at the same pricing, so each reference is
 characterised the same way: model (OpenSTA basis) vs OpenSTA, model (sim basis) vs sim@STA. Its
 summary prints both counts and the largest errors of each.
 
-    python bench/bench_energy_vs_sim_power.py [--kinds int8 lut ...] [--sim-basis [--sim-outputs]]
+    python bench/bench_energy_vs_sim_power.py [--kinds int8 lut ...] [--sim-basis]
 """
 
 import argparse
@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import energy_vs_sta, gate_toggles, netlist_power, part_activity, synth  # noqa: E402
+from models import energy_vs_sta, gate_toggles, netlist_power, synth  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
 
 CLOCK_MHZ = 100.0
@@ -41,12 +41,7 @@ def main(argv=None):
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
     ap.add_argument("--sim-basis", action="store_true",
                     help="also the model on the simulated-toggle primitive table vs the simulated toggles")
-    ap.add_argument("--sim-outputs", action="store_true",
-                    help="with --sim-basis: the opt-in between-part rule (part_activity.SIM_PROPAGATION "
-                         "\"outputs\": a driving part's simulated output toggles)")
     args = ap.parse_args(argv)
-    if args.sim_outputs:
-        part_activity.SIM_PROPAGATION = "outputs"
     print(f"{'PE':34s} {'model':>8s} {'OpenSTA':>8s} {'sim':>8s} {'sim@STA':>8s}  "
           f"{'vs STA':>7s} {'vs sim':>7s} {'STA/sim@STA':>11s}"
           + (f" {'model(sim)':>10s} {'vs sim@STA':>10s}" if args.sim_basis else "") + "   (45 nm pJ/step)")

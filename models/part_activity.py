@@ -45,6 +45,13 @@ driving bits' width-weighted mean:
   instead (:meth:`PartActivity.cycle_view`): the held operands at their toggles per cycle, the
   term select at the term index's (:meth:`PartActivity.index_toggles`), no floor.
 
+On the sim basis a product (``mult``, ``smult``, ``usmult``, ``bmult``, ``mac``), a shifter whose
+amount toggles less than its word (a constant or slowly-changing shift) and an adder summing
+such parts' outputs hand the parts they feed their primitive's simulated output toggles at each
+input group's own rate (:meth:`PartActivity.hands_on`, :mod:`models.part_outputs_sim`: each group
+measured alone, the others held), not their inputs' mean: a weight-stationary product's bits move
+with every activation change through the whole held weight, a carry flips a run of sum bits.
+
 On the sim basis a part the inventory names as the driver of an internal word
 (:func:`models.inventory.reads_word`: the MX / FP8 alignment words) hands the parts it feeds that
 word's toggles computed from the golden lane arithmetic on the same stream
@@ -104,13 +111,26 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 #: against 10/37 (chains attenuate: an adder tree's sum toggles far less than its ports; gains
 #: measured with every input toggling are the same, bench/bench_joint_gains.py; README "Energy")
 PROPAGATION = "ports"
-#: on the sim basis: "ports" (as :data:`PROPAGATION`, the default) or "outputs": a driving part's
-#: output bits at its primitive's simulated output toggles at its input activity
-#: (:mod:`models.part_outputs_sim`; a grouped driver at its groups' linear toggles). Not the
-#: default: on MiniLM it brings ANT W4A4 int / PoT, OVP W8A8 and W4A16 OVP4 within 15 % of the
-#: simulated toggles (17 -> 18/37) but puts MXFP6-E2M3 / E3M2 and MXFP4 over (+30 / +22 / +27 %;
-#: GOBO, MXFP8 further), whose composition over-counts elsewhere (issue 14)
-SIM_PROPAGATION = "ports"
+#: the grouped families whose input groups, fed by the ports, take the ports' own signals
+#: (:meth:`PartActivity.input_groups`)
+PORT_GROUPED = ("mac", "mult", "smult", "bmult")
+#: on the sim basis, the families whose outputs hand on their simulated toggles
+#: (:mod:`models.part_outputs_sim`, each input group at its own rate) rather than their inputs'
+#: mean, each with its data group: the products (one operand held for the step in a
+#: weight-stationary PE) and the shifters while their amount (:data:`SLOW_GROUPS`)
+#: toggles less than the data they move (a constant or slowly-changing shift: the output moves
+#: with the data; a shift that moves the word every step re-places a sparse word, whose toggles
+#: the random-word curves over-count: :mod:`models.internal_activity` measures those words)
+HANDS_ON = ("mult", "smult", "usmult", "bmult", "mac", "shiftn", "shift")
+#: the data group of every family in :data:`HANDS_ON` and :data:`SUMS` (a multiplier's activation,
+#: a shifter's word, an adder's first operand)
+DATA_GROUP = "a"
+#: the adders that hand on their simulated toggles when they sum the outputs of a part that does
+#: (:meth:`PartActivity.hands_on`): a sum of products (a carry flips a run of sum bits as the
+#: terms change); not an add of port fields (an exponent sum feeding a shift amount or select)
+SUMS = ("add",)
+#: the control groups (shift amounts) that must move slower than their part's data group
+SLOW_GROUPS = ("sh",)
 #: the bases on which a part driven by a port field (:class:`models.port_field.Field`: ANT's and
 #: OVP's element integers and exponents) sees that field's measured bits
 #: (:meth:`PartActivity.field_toggles`) rather than the port's mean over every bit. The sim basis
@@ -215,8 +235,13 @@ class PartActivity:
                 a = self.per_step((), ((paths["acc"], widths[0]),) + enable)
             elif inputs:
                 toggles = self.port_toggles(prim, widths, drivers, inputs)
-                shares = dict(output_gains(prim, tuple(widths))[2])
-                a = sum(share * toggles[p] for p, share in shares.items())
+                # on the sim basis a part with measured group curves (a shifter's word and
+                # amount) composes them as the grouped parts do: its word alone costs more than
+                # its share
+                a = saturating_activity(prim, widths, toggles) if self.basis == "sim" and composed else None
+                if a is None:
+                    shares = dict(output_gains(prim, tuple(widths))[2])
+                    a = sum(share * toggles[p] for p, share in shares.items())
             else:
                 a = self.shared_toggles(drivers)
         # (in the cycle view the sequencing enters through the named select only)
@@ -341,11 +366,13 @@ class PartActivity:
         if measured is not None:
             return measured
         found = output_gains(prim, tuple(widths))
-        if self.basis == "sim" and SIM_PROPAGATION == "outputs" and prim not in REGISTERS:
-            toggles = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
-            out = output_toggles(prim, widths, toggles)
+        if self.basis == "sim" and event == "step" and self.hands_on(part):
+            # each input group at its own toggles through the primitive's simulated output curves
+            # (a held operand held: a weight-stationary product's outputs move with every
+            # activation change through the whole weight, which the inputs' mean under-counts)
+            out = output_toggles(prim, widths, self.input_groups(prim, widths, drivers, inputs))
             if out is not None:
-                return out, n * (found[0] if found else widths[0])
+                return out, n * found[0]
         if found is None or prim in REGISTERS:
             # a register's output follows its data and enable as item_activity counts them
             a = self.item_activity(prim, widths, event, drivers, inputs, composed=False)
@@ -359,6 +386,35 @@ class PartActivity:
             named, floor = dict(inputs), self.group_activities()["ctrl"]
             toggles = {p: t if p in named else max(t, floor) for p, t in toggles.items()}
         return sum(g * toggles[p] for p, g in gains), n * bits
+
+    def hands_on(self, part):
+        """Whether an inventory part (a driver of another) hands on its simulated output toggles
+        (:data:`HANDS_ON`, its shift amount moving slower than its data, :data:`SLOW_GROUPS`;
+        an adder, :data:`SUMS`, only when it sums such a part's outputs): on the sim basis, a
+        part acting once per step."""
+        prim, widths, _, event = part
+        drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
+        if self.basis != "sim" or event != "step":
+            return False
+        if prim in SUMS:
+            return any(not isinstance(d, str) and self.hands_on(d) for d in drivers)
+        if prim not in HANDS_ON or output_gains(prim, tuple(widths)) is None:
+            return False
+        groups = self.input_groups(prim, widths, drivers, inputs)
+        return all(groups.get(g, 0.0) < groups.get(DATA_GROUP, 0.0) for g in SLOW_GROUPS)
+
+    def input_groups(self, prim, widths, drivers=(), inputs=()):
+        """{primitive input group: toggles per step} of one part: a grouped family's groups fed by
+        the ports (:data:`PORT_GROUPED`) at their signals (:data:`GROUP_PORTS`, a port field's at
+        its own bits, :meth:`field_groups`), not weighted by the other groups' duties (the output
+        curves hold them at the measured 0.5); every other part's input ports as
+        :meth:`port_toggles` hands them (a named input at its driver's output, the rest at the
+        other drivers' mean)."""
+        if prim in PORT_GROUPED and all(isinstance(d, str) for d in drivers):
+            paths = self.group_activities()
+            toggles = {g: paths[GROUP_PORTS[g]] for g, _ in output_gains(prim, tuple(widths))[1]}
+            return {**toggles, **self.field_groups(drivers)[0]}
+        return self.port_toggles(prim, widths, drivers, inputs)
 
     def word_output(self, part):
         """On the sim basis, (toggles per step, bits) of the outputs of a part the inventory names

@@ -7,10 +7,11 @@ import dataclasses
 
 import pytest
 
-from models import characterise, characterise_sim, group_saturation_sim as gs, primitive_groups
+from models import characterise, characterise_sim, group_saturation_sim as gs, part_outputs_sim, primitive_groups
 from models.duty import weighted
 from models.inventory import unit_items
 from models.part_activity import part_activity
+from models.primitive_outputs import output_gains
 from models.registry import get_kind
 from tools import require_synthesis
 
@@ -107,13 +108,38 @@ def test_bitfusion_multiplier_composes_on_the_sim_basis_only():
     assert ("bmult", (8, 8), 1, "step") in [tuple(p) for p in unit_items(proto)]
 
 
-def test_parts_hand_on_their_toggles_not_the_energy_rule():
+def test_parts_hand_on_their_output_toggles_not_the_energy_rule():
     """What a grouped part hands the parts it feeds (:meth:`PartActivity.part_output`) is its
-    groups' linear composition, as before the rule: the rule prices the part, it does not make
-    its outputs toggle more."""
+    primitive's simulated output toggles at its groups' rates (:mod:`models.part_outputs_sim`),
+    not the energy rule's activity: the rule prices the part."""
     parts = part_activity("ovp", (), "minilm")
     sim = dataclasses.replace(parts, basis="sim")
     product = ("smult", (4, 4), 2, "step")
-    linear = sim.item_activity("smult", (4, 4), "step", composed=False)
-    assert sim.part_output(product)[0] == linear
-    assert sim.item_activity("smult", (4, 4), "step") > 1.2 * linear
+    groups = sim.input_groups("smult", (4, 4))
+    assert sim.part_output(product)[0] == part_outputs_sim.output_toggles("smult", (4, 4), groups)
+    assert sim.part_output(product)[0] != sim.item_activity("smult", (4, 4), "step")
+
+
+def test_a_shifter_word_alone_matches_simulation_and_the_sim_basis_uses_it():
+    """ANT W4A4's shifter (a product shifted by a nearly constant exponent sum): the rule's joint
+    energy is the primitive's own simulated with its word and amount at their rates (within 5 %),
+    where the OpenSTA shares' linear mean (the word's share 0.26) is under half of it; the sim
+    basis prices a named-input shifter with the rule, the OpenSTA basis with the shares."""
+    require_synthesis()
+    rates = {"a": 0.2, "sh": 0.005}
+    simulated = _joint_excess("shiftn", (10, 5, 32), rates)
+    rule = gs.effective_activity("shiftn", (10, 5, 32), rates) / characterise.STA_ACTIVITY
+    shares = dict(output_gains("shiftn", (10, 5, 32))[2])
+    linear = sum(shares[g] * r for g, r in rates.items()) / characterise.STA_ACTIVITY
+    assert rule == pytest.approx(simulated, rel=0.05)
+    assert linear < 0.5 * simulated
+    proto = get_kind("ovp").prototype()
+    parts = part_activity("ovp", (), "minilm")
+    sim = dataclasses.replace(parts, basis="sim")
+    shifter = next(p for p in unit_items(proto) if p[0] == "shiftn")
+    args = (shifter[0], shifter[1], "step", shifter.drivers, shifter.inputs)
+    toggles = sim.port_toggles(shifter[0], shifter[1], shifter.drivers, shifter.inputs)
+    assert sim.item_activity(*args) == gs.effective_activity("shiftn", shifter[1], toggles)
+    toggles = parts.port_toggles(shifter[0], shifter[1], shifter.drivers, shifter.inputs)
+    shares = dict(output_gains("shiftn", shifter[1])[2])
+    assert parts.item_activity(*args) == pytest.approx(sum(shares[g] * toggles[g] for g in shares))
