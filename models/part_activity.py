@@ -197,8 +197,10 @@ class PartActivity:
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
                   "mult": {"a": paths["act"], "b": paths["weight"]},
                   "smult": {"a": paths["act"], "b": paths["weight"]},
-                  # BitFusion's fused multiplier: groups on the sim basis only (no OpenSTA shares)
+                  # BitFusion's fused multiplier and the FP16-activation significand multiplier:
+                  # groups on the sim basis only (no OpenSTA shares)
                   "bmult": {"a": paths["act"], "b": paths["weight"]},
+                  "usmult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
         if driven and not fed:
             # a group fed by a port field toggles at the field's bits (FIELD_BASES); an AND-array's
