@@ -75,6 +75,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
+from .extended_csa_sim import effective_activity as extended_csa_activity
 from .field_activity import field_means
 from .group_saturation_sim import effective_activity as saturating_activity
 from .internal_activity import internal_toggles
@@ -221,6 +222,8 @@ class PartActivity:
                 a = sum(share * toggles[p] for p, share in shares.items())
             else:
                 a = self.shared_toggles(drivers)
+                if prim == "csa" and self.basis == "sim" and composed:
+                    a = self.extended_sum(widths, drivers, a)
         # (in the cycle view the sequencing enters through the named select only)
         return max(a, paths["ctrl"]) if event == "step_cycle" and not self.per_cycle else a
 
@@ -273,6 +276,21 @@ class PartActivity:
             if a is not None:
                 return a
         return effective_activity(prim, widths, driven, self.basis)
+
+    def extended_sum(self, widths, drivers, toggles):
+        """On the sim basis, the activity of a ``csa`` whose addends are its drivers' outputs
+        sign-extended to the sum's width (BitFusion's step ``$macc``), ``toggles`` per addend
+        bit: its measured curve on that structure (:mod:`models.extended_csa_sim`), ``toggles``
+        itself for a point not measured."""
+        narrow = []
+        for d in drivers:
+            if isinstance(d, str):
+                narrow.append(self.source_output(d)[1])
+            else:
+                found = output_gains(d[0], tuple(d[1]))
+                narrow += [found[0] if found else d[1][0]] * d[2]
+        a = extended_csa_activity(tuple(widths), tuple(narrow), toggles)
+        return toggles if a is None else a
 
     def shared_toggles(self, drivers):
         """Width-weighted mean toggles per step of ``drivers`` (ports, port fields and parts; none
