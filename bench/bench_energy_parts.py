@@ -1,11 +1,13 @@
 """Part by part: the sim-basis model's energy of each PE inventory part against the same primitive
 simulated on the values that part sees on the real stream (issue 14's under-counted PEs).
 
-For the integer PEs whose datapath is a few word-level operations on their ports (INT8, the ANT
-4-bit modes, OVP): the MiniLM port stream of the bottom PE (:func:`models.activity.pe_ports`, the
+For the PEs whose datapath is a few word-level operations on their ports (INT8, the ANT 4-bit
+modes, OVP, MixPE's shift-add, BitFusion's multi-brick products, the LUT PE cycle by cycle, the
+wfp16 FP16-activation PEs): the MiniLM port stream of the bottom PE (:func:`models.activity.pe_ports`, the
 stream the whole-PE reference replays), each inventory part's input values computed from it as the
 hardware file's ``elaborate`` computes them (the product of the integer fields, the exponent sum,
-the shifted terms and their sums, the register's D and enable), and the part's own mapped
+the shifted terms and their sums, the register's D and enable; each kind's decomposition is
+checked to line up with its inventory), and the part's own mapped
 primitive (:func:`models.characterise_sim.mapped`, the table's netlist) simulated on them with zero
 delay and priced as OpenSTA 2.0.17 prices toggles (:func:`models.characterise_sim.energy_pj`), 45 nm
 pJ per step. Next to it the model's figure for that part (``energy_vs_sta.step_energy_terms``,
@@ -15,7 +17,7 @@ real-stream sum against the whole PE is what the netlist builds beyond the parts
 merging them, the nets between them); the model against the parts' real-stream figures is the
 activity rule's error, part by part. A diagnostic, not a target.
 
-    python bench/bench_energy_parts.py [--kinds int8 ant ovp]
+    python bench/bench_energy_parts.py [--kinds int8 ant ovp shiftadd bitfusion lut wfp16] [--labels LABEL ...]
 """
 
 import argparse
