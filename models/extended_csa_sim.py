@@ -26,7 +26,7 @@ curve gives 0.135 there, the linear rule 0.062.
 measured points (the registered BitFusion variants' step sums) take the rule.
 
 Table: ``models/data/extended_csa_curves_sim_osu018.json`` with its provenance; regenerate with
-``python -m models.extended_csa_sim`` (2 points, about a minute).
+``python -m models.extended_csa_sim`` (2 points, about 15 s).
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ from . import characterise, characterise_sim
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "extended_csa_curves_sim_osu018.json"
 GENERATOR = 1
-#: the probabilities per cycle with which each addend's value is redrawn
-PROBABILITIES = (0.02, 0.05, 0.1, 0.2, 0.5)
+#: the probabilities per cycle with which each addend's value is redrawn (1.0: a new random value every
+#: cycle, about 0.5 toggles per own bit: the curve spans the activities a PE gives it, extrapolation
+#: beyond the last point over-counts a saturating sum)
+PROBABILITIES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 #: the points measured: (csa widths, each addend's own bits, the last ``acc_in`` at full width):
 #: BitFusion W4A4's (four 8-bit products) and W4A8's (two 12-bit products) step sums
 POINTS = (((160, 32), (8, 8, 8, 8, 32)), ((96, 32), (12, 12, 32)))
