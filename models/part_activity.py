@@ -51,6 +51,11 @@ word's toggles computed from the golden lane arithmetic on the same stream
 (:meth:`PartActivity.word_output`, :mod:`models.internal_activity`), not the ports' rates: a
 product shifted into a wide word moves only the bits near its leading one.
 
+On the sim basis BitFusion's step sum (a ``csa`` whose addends, its drivers' outputs, Yosys's
+``maccmap`` sign-extends to the sum's width) takes its activity from that structure's measured
+curve (:meth:`PartActivity.extended_sum`, :mod:`models.extended_csa_sim`), not the random-bit
+table point's linear interpolation at its drivers' toggles.
+
 Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
 
 Measured factors are cached (per design, source and data hash) in the repository table
