@@ -14,9 +14,9 @@ the bits that reach it change, so
   toggles per cycle costs 2.35x the linear interpolation from 0.5 (sparse changes each reach
   many nets, dense ones cancel).
 
-The rule (sim basis only, the families of :data:`FAMILIES`: the grouped ones, ``bmult`` and the
-shifter ``shiftn``, whose word alone at 0.5 costs 0.69x its all-toggling excess at (10, 5, 32)
-where OpenSTA's share is 0.26): each group's
+The rule (sim basis only, the families of :data:`FAMILIES`: the grouped ones, ``bmult``,
+``usmult`` and the shifter ``shiftn``, whose word alone at 0.5 costs 0.69x its all-toggling
+excess at (10, 5, 32) where OpenSTA's share is 0.26): each group's
 energy alone, ``e_g(a)``, is read from its measured curve (:data:`ACTIVITIES`, the others held
 constant at duty 0.5, as the shares are measured; linear through 0 below the first point and the
 table's slope above 0.5), and the groups combine as independent disturbances of a saturating
@@ -34,7 +34,7 @@ interface (one activity per part) is unchanged. Every figure is a ratio to the p
 all-toggling excess, measured in the same runs (matched random numbers).
 
 Table: ``models/data/primitive_group_curves_sim_osu018.json`` with its provenance; regenerate with
-``python -m models.group_saturation_sim`` (the 158 points of those families in the primitive
+``python -m models.group_saturation_sim`` (the 169 points of those families in the primitive
 table, cached netlists, about 10 min on 2 cores). Widths not measured take the nearest measured point's curves
 (log-width distance, as :func:`models.primitive_groups.shares`).
 """
@@ -60,12 +60,13 @@ GENERATOR = 1
 ACTIVITIES = (0.02, 0.05, 0.1, 0.2, 0.3, characterise.STA_ACTIVITY)
 #: the duty of the groups held constant, as the shares are measured (:mod:`models.duty_sim`)
 HELD_DUTY = 0.5
-#: the families the rule composes: the grouped ones, and the BitFusion fused multiplier
-#: (``bmult``: its operands a, b from the act and weight ports, as ``mult``'s; it has no OpenSTA
-#: shares, whose linear rule it does not need, so it is not in :data:`GROUPS`), and the shifter
+#: the families the rule composes: the grouped ones, the BitFusion fused multiplier (``bmult``)
+#: and the FP16-activation PEs' significand multiplier (``usmult``: unsigned x signed), each with
+#: its operands a, b from the act and weight ports, as ``mult``'s (they have no OpenSTA shares,
+#: whose linear rule they do not need, so they are not in :data:`GROUPS`), and the shifter
 #: ``shiftn`` (its word a, amount sh: the inventories name the amount's driver,
 #: :meth:`models.part_activity.PartActivity.item_activity`)
-FAMILIES = {**GROUPS, "bmult": ("a", "b"), "shiftn": ("a", "sh")}
+FAMILIES = {**GROUPS, "bmult": ("a", "b"), "usmult": ("a", "b"), "shiftn": ("a", "sh")}
 
 
 def measure(family, widths):

@@ -58,6 +58,11 @@ word's toggles computed from the golden lane arithmetic on the same stream
 (:meth:`PartActivity.word_output`, :mod:`models.internal_activity`), not the ports' rates: a
 product shifted into a wide word moves only the bits near its leading one.
 
+On the sim basis BitFusion's step sum (a ``csa`` whose addends, its drivers' outputs, Yosys's
+``maccmap`` sign-extends to the sum's width) takes its activity from that structure's measured
+curve (:meth:`PartActivity.extended_sum`, :mod:`models.extended_csa_sim`), not the random-bit
+table point's linear interpolation at its drivers' toggles.
+
 Per step = per cycle x the initiation interval (the operands change once per step), at most 1.
 
 Measured factors are cached (per design, source and data hash) in the repository table
@@ -82,6 +87,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
+from .extended_csa_sim import effective_activity as extended_csa_activity
 from .field_activity import field_means
 from .group_saturation_sim import effective_activity as saturating_activity
 from .internal_activity import internal_toggles
@@ -121,7 +127,12 @@ PORT_GROUPED = ("mac", "mult", "smult", "bmult")
 #: toggles less than the data they move (a constant or slowly-changing shift: the output moves
 #: with the data; a shift that moves the word every step re-places a sparse word, whose toggles
 #: the random-word curves over-count: :mod:`models.internal_activity` measures those words)
-HANDS_ON = ("mult", "smult", "usmult", "bmult", "mac", "shiftn", "shift")
+#: Not BitFusion's fused brick multiplier (``bmult``): on BitFusion W4A4's MiniLM stream its
+#: outputs toggle 0.024 per bit (its own netlist simulated on the values it sees,
+#: bench/bench_energy_parts.py), the held-operand curves give 0.040 (+71 %: they hold the weight
+#: at duty 0.5, where its 4-bit bricks are mostly zero) and the "ports" rule 0.017 (-29 %), so it
+#: keeps the closer "ports" rule (tests/test_extended_csa_sim.py checks the csa it feeds)
+HANDS_ON = ("mult", "smult", "usmult", "mac", "shiftn", "shift")
 #: the data group of every family in :data:`HANDS_ON` and :data:`SUMS` (a multiplier's activation,
 #: a shifter's word, an adder's first operand)
 DATA_GROUP = "a"
@@ -217,8 +228,10 @@ class PartActivity:
         driven = {"mac": {"a": paths["act"], "b": paths["weight"], "c": paths["acc_in"]},
                   "mult": {"a": paths["act"], "b": paths["weight"]},
                   "smult": {"a": paths["act"], "b": paths["weight"]},
-                  # BitFusion's fused multiplier: groups on the sim basis only (no OpenSTA shares)
+                  # BitFusion's fused multiplier and the FP16-activation significand multiplier:
+                  # groups on the sim basis only (no OpenSTA shares)
                   "bmult": {"a": paths["act"], "b": paths["weight"]},
+                  "usmult": {"a": paths["act"], "b": paths["weight"]},
                   "reg_en": {"d": paths["acc"], "en": paths["ctrl"]}}.get(prim)
         if driven and not fed:
             # a group fed by a port field toggles at the field's bits (FIELD_BASES); an AND-array's
@@ -244,6 +257,8 @@ class PartActivity:
                     a = sum(share * toggles[p] for p, share in shares.items())
             else:
                 a = self.shared_toggles(drivers)
+                if prim == "csa" and self.basis == "sim" and composed:
+                    a = self.extended_sum(widths, drivers, a)
         # (in the cycle view the sequencing enters through the named select only)
         return max(a, paths["ctrl"]) if event == "step_cycle" and not self.per_cycle else a
 
@@ -296,6 +311,21 @@ class PartActivity:
             if a is not None:
                 return a
         return effective_activity(prim, widths, driven, self.basis)
+
+    def extended_sum(self, widths, drivers, toggles):
+        """On the sim basis, the activity of a ``csa`` whose addends are its drivers' outputs
+        sign-extended to the sum's width (BitFusion's step ``$macc``), ``toggles`` per addend
+        bit: its measured curve on that structure (:mod:`models.extended_csa_sim`), ``toggles``
+        itself for a point not measured."""
+        narrow = []
+        for d in drivers:
+            if isinstance(d, str):
+                narrow.append(self.source_output(d)[1])
+            else:
+                found = output_gains(d[0], tuple(d[1]))
+                narrow += [found[0] if found else d[1][0]] * d[2]
+        a = extended_csa_activity(tuple(widths), tuple(narrow), toggles)
+        return toggles if a is None else a
 
     def shared_toggles(self, drivers):
         """Width-weighted mean toggles per step of ``drivers`` (ports, port fields and parts; none
