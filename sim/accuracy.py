@@ -319,7 +319,8 @@ def run_many(runs, use_cache=True, progress=None, workers=1):
     if not parallel:
         return [_run_here(model, designs, data, use_cache, progress) for model, designs, data in runs]
     if progress:
-        progress(f"{sum(len(designs) for _, designs, _ in runs)} designs in {workers} processes")
+        count = sum(len(designs) for _, designs, _ in runs)
+        progress(f"{count} design{'s' * (count != 1)} in {workers} processes")
     # a cached reference is read here; one not cached is one more task
     refs = [reference(model, data, use_cache, compute_missing=False) for model, _, data in runs]
     tasks = [(r, None) for r, ref in enumerate(refs) if ref is None]

@@ -141,6 +141,7 @@ def _run(capsys, *argv):
     (["--model", "smollm2", "--pe", "bitserial_fp16"], "no exact fast path"),
     (["--model", "gpt2", "--pe", "int8"], "invalid choice"),
     (["--model", "smollm2", "--pe", "int8", "--windows", "0"], "positive integer"),
+    (["--model", "smollm2", "--pe", "int8", "--workers", "0"], "positive integer"),
     (["--model", "smollm2", "--pe", "int8", "--windows", "1000"], "windows"),
     (["--model", "minilm", "--pe", "int8", "--windows", "2"], "--windows applies"),
     (["--model", "minilm", "--pe", "int8", "--text", "x.txt"], "--text applies"),
