@@ -1,14 +1,19 @@
 """The order in which forked workers take the accuracy runs' designs: longest first.
 
-:func:`sim.accuracy.run` scores each design as one task in a process pool; a worker takes the
-next task when it finishes one. In registry order the last task to start may be one of the
-longest (the cost spread is about 10x), so one core runs it alone while the other idles: about
-80 s of the full table's wall time on 2 cores. Started longest first (the classic LPT rule),
-the tasks left at the end are the shortest, and the cores finish within about one short task.
+:func:`sim.accuracy.run_many` scores each design (and each fp32 reference not cached) as one
+task in a process pool; a worker takes the next task when it finishes one. In the given order
+(the registry's) whether a core idles at the end depends on which designs happen to come last:
+a long one started last runs alone while the other core waits (the per-design cost spread is
+about 8x). Started longest first (the classic LPT rule), the tasks left at the end are the
+shortest whatever the registry's order becomes. On the stored estimates the registry's order
+happens to balance two workers within about 1 % as well: the order guards against a new or
+reordered variant; the wall time the pool saves comes mostly from the fp32 references running
+in it instead of alone before it.
 
 The estimates are CPU seconds per design, measured by ``bench/bench_accuracy.py`` (the per-design
-"cpu" column) on this project's 2-core machine; only their order matters, so a figure from a
-quick run orders a full run as well. A design without an estimate (a new registry variant) goes
+"cpu" column) on this project's 2-core machine. Only their order matters; a quick run's order
+is close to a full run's, not equal (a design's fixed cost, its weights quantised once, weighs
+more in a quick run). A design without an estimate (a new registry variant) goes
 first: an unknown cost is safest started early.
 """
 
