@@ -6,9 +6,10 @@ Scores every supported registry variant (or one kind's variants with ``--pe``) a
 temporary cache, so every number is computed, and prints per design the CPU seconds (all
 threads) and wall seconds, then the totals against the issue's targets: the full table < 20 min,
 ``--quick`` < 3 min, on this machine's 2 cores (designs are scored in ``--workers`` forked
-processes, default the CPU count). The machine may be shared: the load average is printed
-before and after, and the CPU time (this process and its workers) is the honest figure when
-others are running. Exit status 1 if the wall-clock target is missed.
+processes, default the CPU count: both models' designs and fp32 references in one pool, longest
+first). The machine may be shared: the load average is printed before and after, and the CPU
+time (this process and its workers) is the honest figure when others are running. Exit status
+1 if the wall-clock target is missed.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def main(argv=None):
     models = ("smollm2", "minilm") if args.model == "both" else (args.model,)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PEARRAY_ACCURACY_DIR"] = tmp
+        runs = []
         for model in models:
             t = time.perf_counter()
             if model == "smollm2":
@@ -50,8 +52,11 @@ def main(argv=None):
             else:
                 data = accuracy.minilm_data(args.quick)
             print(f"{model}: data {time.perf_counter() - t:.1f} s wall", flush=True)
-            summary, rows = accuracy.run(model, designs, data, workers=args.workers,
-                                         progress=lambda label: print(f"  {label} ...", end="", flush=True))
+            runs.append((model, designs, data))
+        # every model's designs in one pool, longest first: no core idles between the models
+        results = accuracy.run_many(runs, workers=args.workers,
+                                    progress=lambda label: print(f"  {label} ...", end="", flush=True))
+        for model, (summary, rows) in zip(models, results):
             print(f"\n{model} fp32 reference: cpu {summary['cpu_s']:.1f} s, wall {summary['wall_s']:.1f} s")
             for r in rows:
                 metric = (f"ppl {r['ppl']:.3f}" if model == "smollm2"

@@ -31,6 +31,8 @@ from models.fast_golden import NO_FAST_PATH, has_fast_path
 from models.registry import PE_KINDS
 from models.source_digest import files_digest
 
+from .accuracy_schedule import longest_first
+
 MODELS = ("smollm2", "minilm")
 DEFAULT_WINDOWS = 8
 QUICK_WINDOWS = 1
@@ -192,6 +194,13 @@ def cached_score(model, design, data, ref):
 
 def score(model, design, data, ref, use_cache=True):
     """One row for ``design`` (see :func:`run`)."""
+    return _compared(model, _scored(model, design, data, use_cache), data, ref)
+
+
+def _scored(model, design, data, use_cache=True):
+    """``design``'s row before the comparison with the fp32 reference (:func:`_compared`): its
+    quantisation and its cached or computed result ("ppl" or "similarities", "cpu_s", "wall_s",
+    "cached"). Needs no reference, so a worker can run it while another computes the reference."""
     pe = design.pe()
     cacheable = use_cache and design.kind is PE_KINDS.get(design.kind.name)
     linear = lambda: accuracy.design_linear(design.kind, pe)
@@ -200,11 +209,20 @@ def score(model, design, data, ref, use_cache=True):
     if model == "smollm2":
         got = _cached(model, _design_id(design), data.digest,
                       lambda: {"ppl": accuracy.perplexity(data.windows, linear())}, cacheable)
-        row.update(ppl=got["ppl"], ppl_fp32=ref["ppl"], delta_ppl=got["ppl"] - ref["ppl"])
     else:
         got = _cached(model, _design_id(design), data.digest,
                       lambda: {"similarities": accuracy.minilm_similarities(data.documents, linear()).tolist()},
                       cacheable)
+    return {**row, "result": got}
+
+
+def _compared(model, scored, data, ref):
+    """The row of :func:`score` from :func:`_scored`'s and the fp32 reference ``ref``."""
+    row = {k: v for k, v in scored.items() if k != "result"}
+    got = scored["result"]
+    if model == "smollm2":
+        row.update(ppl=got["ppl"], ppl_fp32=ref["ppl"], delta_ppl=got["ppl"] - ref["ppl"])
+    else:
         row.update(spearman_human=accuracy.spearman(got["similarities"], data.human),
                    spearman_fp32=accuracy.spearman(got["similarities"], ref["similarities"]))
     row.update(cpu_s=got["cpu_s"], wall_s=got["wall_s"], cached=got["cached"])
@@ -257,45 +275,86 @@ def _warm_before_fork(model):
         realdata.load_minilm_weights()
 
 
-def _score_registry_design(args):
-    """A worker's :func:`score` of registry design number ``index`` (a PEKind holds lambdas, so
-    the worker finds the design by its index, not by pickling it)."""
-    model, index, data, ref, use_cache = args
-    return score(model, registry_designs()[index], data, ref, use_cache)
+def _registry_task(args):
+    """A worker's :func:`_scored` row of registry design number ``index``, or for ``index`` None
+    the fp32 :func:`reference` (a PEKind holds lambdas, so the worker finds the design by its
+    index, not by pickling it)."""
+    model, index, data, use_cache = args
+    if index is None:
+        return reference(model, data, use_cache)
+    return _scored(model, registry_designs()[index], data, use_cache)
 
 
-def run(model, designs, data, use_cache=True, progress=None, workers=1):
-    """(reference summary, rows): one row per design with ``design``, its quantisation, and
-    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm).
-    ``workers`` > 1 scores registry designs in that many forked processes (each design is one
-    task; rows keep the order of ``designs``); other designs run here."""
-    ref = reference(model, data, use_cache)
+def _summary(model, data, ref):
     if model == "smollm2":
         summary = {"ppl": ref["ppl"], "windows": len(data.windows), "scored_tokens": data.tokens}
     else:
         summary = {"spearman_human": accuracy.spearman(ref["similarities"], data.human),
                    "pairs": len(data.human)}
     summary.update(source=data.source, cpu_s=ref["cpu_s"], wall_s=ref["wall_s"], cached=ref["cached"])
+    return summary
+
+
+def run(model, designs, data, use_cache=True, progress=None, workers=1):
+    """(reference summary, rows): one row per design with ``design``, its quantisation, and
+    ``ppl``, ``ppl_fp32``, ``delta_ppl`` (smollm2) or ``spearman_human``, ``spearman_fp32`` (minilm).
+    ``workers`` > 1 scores registry designs in that many forked processes (:func:`run_many`);
+    other designs run here."""
+    return run_many([(model, designs, data)], use_cache, progress, workers)[0]
+
+
+def run_many(runs, use_cache=True, progress=None, workers=1):
+    """:func:`run` of each ``(model, designs, data)`` of ``runs``: a list of (summary, rows).
+
+    With ``workers`` > 1 and registry designs only, every design of every run is one task in one
+    pool of forked processes, and so is each fp32 reference not cached; the tasks start longest
+    first (:func:`sim.accuracy_schedule.longest_first`), so no worker idles at the end while
+    another runs a long design, nor between the runs. Each result is computed on one BLAS
+    thread wherever it runs (:func:`_cached`), so the rows are the serial ones; rows keep the
+    order of ``designs``."""
     registry = registry_designs()
     index = {(d.kind.name, d.options): i for i, d in enumerate(registry)}
     parallel = workers > 1 and all(d.kind is PE_KINDS.get(d.kind.name) and (d.kind.name, d.options) in index
-                                   for d in designs)
-    if parallel:
-        if progress:
-            progress(f"{len(designs)} designs in {workers} processes")
-        tasks = [(model, index[(d.kind.name, d.options)], data, ref, use_cache) for d in designs]
+                                   for _, designs, _ in runs for d in designs)
+    if not parallel:
+        return [_run_here(model, designs, data, use_cache, progress) for model, designs, data in runs]
+    if progress:
+        count = sum(len(designs) for _, designs, _ in runs)
+        progress(f"{count} design{'s' * (count != 1)} in {workers} processes")
+    # a cached reference is read here; one not cached is one more task
+    refs = [reference(model, data, use_cache, compute_missing=False) for model, _, data in runs]
+    tasks = [(r, None) for r, ref in enumerate(refs) if ref is None]
+    tasks += [(r, index[(d.kind.name, d.options)]) for r, (_, designs, _) in enumerate(runs) for d in designs]
+    for model in dict.fromkeys(model for model, _, _ in runs):
         _warm_before_fork(model)
-        # fork: the workers share the loaded model and data with this process (copy on write)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_one_blas_thread) as pool:
-            rows = list(pool.map(_score_registry_design, tasks))
-        return summary, [{**r, "design": d.label} for r, d in zip(rows, designs)]
+    order = longest_first([(runs[r][0], "fp32" if i is None else registry[i].label) for r, i in tasks])
+    # fork: the workers share the loaded models and data with this process (copy on write);
+    # tasks start in submission order, so submitting longest first schedules longest first
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_one_blas_thread) as pool:
+        futures = {}
+        for t in order:
+            (model, _, data), design_index = runs[tasks[t][0]], tasks[t][1]
+            futures[t] = pool.submit(_registry_task, (model, design_index, data, use_cache))
+        done = {tasks[t]: futures[t].result() for t in range(len(tasks))}
+    out = []
+    for r, (model, designs, data) in enumerate(runs):
+        ref = refs[r] if refs[r] is not None else done[(r, None)]
+        rows = [{**_compared(model, done[(r, index[(d.kind.name, d.options)])], data, ref), "design": d.label}
+                for d in designs]
+        out.append((_summary(model, data, ref), rows))
+    return out
+
+
+def _run_here(model, designs, data, use_cache, progress):
+    """:func:`run` in this process, one design after another."""
+    ref = reference(model, data, use_cache)
     rows = []
     for design in designs:
         if progress:
             progress(design.label)
         rows.append(score(model, design, data, ref, use_cache))
-    return summary, rows
+    return _summary(model, data, ref), rows
 
 
 def accuracy_table(model="smollm2", designs=None, quick=False, windows=None, use_cache=True):

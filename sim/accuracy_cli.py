@@ -10,6 +10,7 @@ one-line message before any model runs (the ``pearray`` CLI turns it into exit s
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from .args import add_pe_option_args, option_flag, pe_option_names, pe_options, positive_int
@@ -75,7 +76,7 @@ def cmd_accuracy(args, bad):
     designs, skipped = _designs(args, bad)
     data = _data(args, bad)
     progress = None if args.json else (lambda label: print(f"  scoring {label} ...", file=sys.stderr, flush=True))
-    summary, rows = run(args.model, designs, data, progress=progress)
+    summary, rows = run(args.model, designs, data, progress=progress, workers=args.workers)
     skipped_rows = [{"design": d.label, "pe": d.kind.name, "skipped": supported(d)} for d in skipped]
     if args.json:
         print(json.dumps({"model": args.model, "reference": summary, "results": rows,
@@ -119,4 +120,7 @@ def add_commands(subparsers, bad_input_exception):
     p.add_argument("--quick", action="store_true",
                    help="1 window (smollm2) or the first 20 documents (minilm)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                   help="processes scoring the designs and the fp32 reference, longest first "
+                        "(default: the CPU count; every result is the same on any count)")
     p.set_defaults(func=lambda args: cmd_accuracy(args, bad))

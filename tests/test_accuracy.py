@@ -141,6 +141,7 @@ def _run(capsys, *argv):
     (["--model", "smollm2", "--pe", "bitserial_fp16"], "no exact fast path"),
     (["--model", "gpt2", "--pe", "int8"], "invalid choice"),
     (["--model", "smollm2", "--pe", "int8", "--windows", "0"], "positive integer"),
+    (["--model", "smollm2", "--pe", "int8", "--workers", "0"], "positive integer"),
     (["--model", "smollm2", "--pe", "int8", "--windows", "1000"], "windows"),
     (["--model", "minilm", "--pe", "int8", "--windows", "2"], "--windows applies"),
     (["--model", "minilm", "--pe", "int8", "--text", "x.txt"], "--text applies"),
@@ -202,11 +203,18 @@ def test_minilm_similarity_every_design(capsys, monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_workers_give_the_serial_rows(corpus_ids):
-    """Designs scored in forked worker processes give exactly the serial rows, in order."""
+    """Designs scored in forked worker processes (longest first, the fp32 reference among them)
+    give exactly the serial rows, in order."""
     data = run_acc.SmolLM2Data((corpus_ids[:16],), "test")
     designs = [d for d in run_acc.registry_designs() if d.label in ("LUT W2A8", "INT8")]
-    _, serial = run_acc.run("smollm2", designs, data, use_cache=False)
-    _, parallel = run_acc.run("smollm2", designs, data, use_cache=False, workers=2)
+    serial_ref, serial = run_acc.run("smollm2", designs, data, use_cache=False)
+    parallel_ref, parallel = run_acc.run("smollm2", designs, data, use_cache=False, workers=2)
     assert [r["design"] for r in parallel] == [d.label for d in designs]
     assert [r["ppl"] for r in parallel] == [r["ppl"] for r in serial]
     assert serial[0]["ppl"] != serial[1]["ppl"]
+    # the fp32 reference, computed in a worker next to the designs, and every other column
+    timing = ("cpu_s", "wall_s")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in parallel] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in serial]
+    assert {k: v for k, v in parallel_ref.items() if k not in timing} == \
+        {k: v for k, v in serial_ref.items() if k not in timing}
