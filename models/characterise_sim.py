@@ -124,6 +124,21 @@ def measure(family, widths):
             KEYS[1]: float(sim_energy_pj(netlist, {b: (0.0, 0.0) for b in bits}, seed))}
 
 
+def measured_provenance(what, regenerate, generator, *, priced=True, **extra):
+    """The provenance of a table measured by simulating the primitive table's netlists with this
+    module's recipe (:data:`LANES`, :data:`CYCLES`, :data:`WARMUP`; :data:`PRICING` when
+    ``priced``): what it holds, the command that regenerates it, its generator, the primitive
+    table's Yosys, liberty and recipe version, today's date, and the table's own ``extra`` keys
+    (:mod:`models.group_saturation_sim`, :mod:`models.part_outputs_sim`,
+    :mod:`models.extended_csa_sim`)."""
+    prim = characterise.load_table()["provenance"]
+    return {"what": what, **extra, "generator": generator, "lanes": LANES, "cycles": CYCLES,
+            "warmup": WARMUP, **({"pricing": PRICING} if priced else {}),
+            "yosys": prim.get("yosys"), "liberty_sha256": prim.get("liberty_sha256"),
+            "recipe_version": prim.get("recipe_version"), "date": datetime.date.today().isoformat(),
+            "regenerate": regenerate}
+
+
 def provenance():
     prim = characterise.load_table()["provenance"]
     return {"what": "per primitive of models/data/primitives_osu018.json: energy per cycle of its "

@@ -31,7 +31,6 @@ Table: ``models/data/extended_csa_curves_sim_osu018.json`` with its provenance; 
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 from pathlib import Path
@@ -135,17 +134,11 @@ def write_table(path=TABLE_PATH):
     for widths, narrow in POINTS:
         m = measure(widths, narrow)
         points[_key(widths, narrow)] = {k: [round(v, 6) for v in vs] for k, vs in m.items()}
-    prov = characterise.load_table()["provenance"]
-    data = {"provenance": {
-        "what": "per BitFusion step csa (models.extended_csa_sim.POINTS): its simulated excess energy with "
-                "each addend a random signed value of its own width, sign-extended, redrawn with each "
-                "probability, over the all-input-bits-at-0.5 excess, against the mean toggles per own bit",
-        "probabilities": list(PROBABILITIES), "generator": GENERATOR,
-        "lanes": characterise_sim.LANES, "cycles": characterise_sim.CYCLES,
-        "warmup": characterise_sim.WARMUP, "pricing": characterise_sim.PRICING,
-        "yosys": prov.get("yosys"), "liberty_sha256": prov.get("liberty_sha256"),
-        "recipe_version": prov.get("recipe_version"), "date": datetime.date.today().isoformat(),
-        "regenerate": "python -m models.extended_csa_sim"},
+    data = {"provenance": characterise_sim.measured_provenance(
+        "per BitFusion step csa (models.extended_csa_sim.POINTS): its simulated excess energy with "
+        "each addend a random signed value of its own width, sign-extended, redrawn with each "
+        "probability, over the all-input-bits-at-0.5 excess, against the mean toggles per own bit",
+        "python -m models.extended_csa_sim", GENERATOR, probabilities=list(PROBABILITIES)),
         "points": points}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     load_table.cache_clear()

@@ -41,7 +41,6 @@ table, cached netlists, about 10 min on 2 cores). Widths not measured take the n
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import math
@@ -179,17 +178,11 @@ def write_table(path=TABLE_PATH, points=None, progress=None):
             "saturation": None if m["saturation"] is None else round(m["saturation"], 6)}
         if progress:
             progress(i + 1, len(points), family, widths)
-    prov = characterise.load_table()["provenance"]
-    data = {"provenance": {
-        "what": "per grouped primitive (models.group_saturation_sim.FAMILIES): each input group's simulated "
-                "excess energy alone (the others constant at duty 0.5) at each activity, over the "
-                "all-groups-at-0.5 excess; saturation S of the independent-disturbance rule",
-        "activities": list(ACTIVITIES), "held_duty": HELD_DUTY, "generator": GENERATOR,
-        "lanes": characterise_sim.LANES, "cycles": characterise_sim.CYCLES,
-        "warmup": characterise_sim.WARMUP, "pricing": characterise_sim.PRICING,
-        "yosys": prov.get("yosys"), "liberty_sha256": prov.get("liberty_sha256"),
-        "recipe_version": prov.get("recipe_version"), "date": datetime.date.today().isoformat(),
-        "regenerate": "python -m models.group_saturation_sim"},
+    data = {"provenance": characterise_sim.measured_provenance(
+        "per grouped primitive (models.group_saturation_sim.FAMILIES): each input group's simulated "
+        "excess energy alone (the others constant at duty 0.5) at each activity, over the "
+        "all-groups-at-0.5 excess; saturation S of the independent-disturbance rule",
+        "python -m models.group_saturation_sim", GENERATOR, activities=list(ACTIVITIES), held_duty=HELD_DUTY),
         "points": out}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     load_table.cache_clear()

@@ -33,7 +33,6 @@ of the family, log-width distance); regenerate with ``python -m models.part_outp
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import math
@@ -158,17 +157,13 @@ def write_table(path=TABLE_PATH, progress=None):
                 "every": round(m["every"], 6)}
         if progress:
             progress(i + 1, len(points), family, widths)
-    prov = characterise.load_table()["provenance"]
-    data = {"provenance": {
-        "what": "mean toggles per cycle of a primitive's output bits with each input group's bits "
-                "two-state chains at each activity (duty 0.5), the other groups held at random "
-                "constants (duty 0.5); and with every group at the last activity; zero-delay "
-                "simulation of its mapped netlist",
-        "activities": list(ACTIVITIES), "held_duty": HELD_DUTY, "lanes": characterise_sim.LANES,
-        "cycles": characterise_sim.CYCLES, "warmup": characterise_sim.WARMUP, "generator": GENERATOR,
-        "yosys": prov.get("yosys"), "liberty_sha256": prov.get("liberty_sha256"),
-        "recipe_version": prov.get("recipe_version"), "date": datetime.date.today().isoformat(),
-        "regenerate": "python -m models.part_outputs_sim"},
+    data = {"provenance": characterise_sim.measured_provenance(
+        "mean toggles per cycle of a primitive's output bits with each input group's bits "
+        "two-state chains at each activity (duty 0.5), the other groups held at random "
+        "constants (duty 0.5); and with every group at the last activity; zero-delay "
+        "simulation of its mapped netlist",
+        "python -m models.part_outputs_sim", GENERATOR, priced=False, activities=list(ACTIVITIES),
+        held_duty=HELD_DUTY),
         "points": out}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     load_table.cache_clear()
