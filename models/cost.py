@@ -38,9 +38,9 @@ shares and duty factors price the parts.
 * ``"sim"``: the gate-simulated table (:func:`models.cost_primitives.sim_energy`, the sim basis's
   group shares, duty factors and activity rules, :class:`models.part_activity.PartActivity` with
   ``basis="sim"``), plus each PE part's pin load on the parts that drive it
-  (:func:`models.part_loads.part_load`): the PE energy per step
+  (:func:`models.part_energy.part_dynamic_pj`, the bench's rule): the PE energy per step
   ``bench/bench_energy_vs_sim_power.py --sim-basis`` checks against the PE's netlist simulated
-  gate by gate (``energy_vs_sta.pe_step_energy_pj(..., basis="sim")``; :func:`pe_step_energy_pj`
+  gate by gate (``energy_vs_sta.pe_step_energy_pj(..., basis="sim")``; :func:`hardware_pe_step_pj`
   gives the cost model's). It needs a measured activity (pin loads are measured toggles). Every
   part of the design (PEs, array registers, border units, post-array unit) is priced on the basis;
   SRAM and DRAM do not depend on it.
@@ -107,7 +107,7 @@ from .gobo_outlier_share import expected_outlier_columns
 from .design import DesignConfig
 from .inventory import design_items
 from .part_activity import SOURCES, PartActivity, part_activity
-from .part_loads import part_load, switching_pj_per_pf
+from .part_energy import part_dynamic_pj
 from .tech import value as tv
 from .workloads import Gemm, get_workload
 
@@ -346,16 +346,11 @@ class Hardware(NamedTuple):
     pe_idle_pj: float = 0.0   # one PE's idle energy per cycle at the node (mean over the array's PEs)
 
 
-def item_activity(item, activity):
-    """Activity of one design :class:`models.inventory.Item` under ``activity`` (a number: every
-    item's; a :class:`models.part_activity.PartActivity`: a PE part's own, every other part at
-    the PE's data-port activity)."""
-    if not isinstance(activity, PartActivity):
-        return activity
-    if item.group == "pes":
-        event = "step_cycle" if item.event == "step_cycle" else "step"
-        return activity.item_activity(item.prim, item.widths, event, item.drivers, item.inputs)
-    return activity.data_activity
+def item_activity(activity):
+    """Activity of a design item outside the PEs under ``activity`` (a number: every item's; a
+    :class:`models.part_activity.PartActivity`: the PE's data-port activity). A PE part's own is
+    :func:`models.part_energy.part_dynamic_pj`'s."""
+    return activity.data_activity if isinstance(activity, PartActivity) else activity
 
 
 def energy_basis(activity):
@@ -366,16 +361,17 @@ def energy_basis(activity):
 
 def item_energy(item, activity):
     """(:class:`models.cost_primitives.Prim`, dynamic pJ per event) of one design item at 45 nm
-    on ``activity``'s basis (:func:`energy_basis`): the primitive's energy per use at
-    :func:`item_activity`, plus on the sim basis a PE part's pin load on its drivers
-    (:func:`models.part_loads.part_load`, as ``energy_vs_sta.step_energy_terms`` adds it)."""
-    basis = energy_basis(activity)
-    prim = primitive(item.prim, *item.widths, activity=item_activity(item, activity), basis=basis)
-    dynamic = prim.energy_pj
-    if basis == "sim" and item.group == "pes":
-        dynamic += switching_pj_per_pf() * part_load(item.prim, item.widths, item.event, item.drivers,
-                                                     item.inputs, activity, exact=False)
-    return prim, dynamic
+    on ``activity``'s basis (:func:`energy_basis`): a PE part's by
+    :func:`models.part_energy.part_dynamic_pj` (the bench's rule: its primitive at its own
+    activity, plus on the sim basis its pin load on its drivers, a width the pin table lacks at its
+    nearest point's), every other item's primitive at :func:`item_activity`."""
+    if isinstance(activity, PartActivity) and item.group == "pes":
+        event = "step_cycle" if item.event == "step_cycle" else "step"
+        return part_dynamic_pj(item.prim, item.widths, event, item.drivers, item.inputs, activity,
+                               exact=False)
+    prim = primitive(item.prim, *item.widths, activity=item_activity(activity),
+                     basis=energy_basis(activity))
+    return prim, prim.energy_pj
 
 
 def item_idle_factor(item, activity):
@@ -435,7 +431,7 @@ def hardware(acc, node, activity):
         pe_idle_pj=pe_idle * e_scale / (acc.rows * acc.cols))
 
 
-def pe_step_energy_pj(hw):
+def hardware_pe_step_pj(hw):
     """One PE's energy per step at the node from its :class:`Hardware`: its parts' dynamic energy
     (``per_action["pe_step"]``) plus its idle energy over the step's cycles; on the sim basis at
     45 nm, :func:`models.energy_vs_sta.pe_step_energy_pj`'s figure (tests/test_cost.py)."""

@@ -18,9 +18,8 @@ import dataclasses
 
 import numpy as np
 
-from .cost_primitives import primitive
 from .part_activity import DATA_PORTS, part_activity
-from .part_loads import load_energy_terms
+from .part_energy import part_dynamic_pj
 from .inventory import unit_items
 from .registry import get_kind
 from .tech import value as tech_value
@@ -50,12 +49,13 @@ def step_energy_pj(proto, parts, basis="sta", pin_loads=None):
 
 def step_energy_terms(proto, parts, basis="sta", pin_loads=None):
     """Per inventory part of the PE ``proto``: (primitive, dynamic pJ per step, idle pJ per step),
-    45 nm, each part at its activity in ``parts`` and its energies on ``basis``. A "step" part
-    acts once per step, a "step_cycle" one every cycle of it; the idle energy (clock, leakage) is
-    paid every cycle. ``pin_loads`` (default: on for ``basis="sim"`` only, the OpenSTA-basis
-    figures unchanged) adds to each part's dynamic energy the switching of the pins its inputs
-    driven by other parts present (:func:`models.part_loads.load_energy_terms`): the table
-    characterises every primitive with undriven inputs and unloaded outputs."""
+    45 nm, each part at its activity in ``parts`` and its energies on ``basis``
+    (:func:`models.part_energy.part_dynamic_pj`). A "step" part acts once per step, a
+    "step_cycle" one every cycle of it; the idle energy (clock, leakage) is paid every cycle.
+    ``pin_loads`` (default: on for ``basis="sim"`` only, the OpenSTA-basis figures unchanged) adds
+    to each part's dynamic energy the switching of the pins its inputs present to the other parts
+    driving them: the table characterises every primitive with undriven inputs and unloaded
+    outputs."""
     ii = proto.initiation_interval
     # the parts are composed with the basis's own group shares and duty factors
     parts = dataclasses.replace(parts, basis=basis)
@@ -63,15 +63,11 @@ def step_energy_terms(proto, parts, basis="sta", pin_loads=None):
     for part in unit_items(proto):
         prim, widths, n, event = part
         drivers = getattr(part, "drivers", ())
-        p = primitive(prim, *widths, activity=parts.item_activity(prim, widths, event, drivers,
-                                                                   getattr(part, "inputs", ())),
-                      basis=basis)
+        p, dynamic = part_dynamic_pj(prim, widths, event, drivers, getattr(part, "inputs", ()), parts,
+                                     pin_loads)
         uses = ii if event == "step_cycle" else 1
-        terms.append((prim, n * uses * p.energy_pj,
+        terms.append((prim, n * uses * dynamic,
                       n * ii * p.idle_pj * parts.idle_factor(prim, widths, drivers)))
-    if (basis == "sim") if pin_loads is None else pin_loads:
-        terms = [(prim, dynamic + load, idle)
-                 for (prim, dynamic, idle), (_, load) in zip(terms, load_energy_terms(proto, parts))]
     return terms
 
 

@@ -17,10 +17,11 @@ port named in the inventory at its own driver, the others shared among the drive
 the part drivers' output bits. PE ports are driven from outside the PE, as in the reference (their
 nets have no driver cell), so they count nothing.
 
-:func:`load_energy_terms` prices that charge as switching only, 0.5 C V^2 per toggle (V the
+:func:`switching_pj_per_pf` prices that charge as switching only, 0.5 C V^2 per toggle (V the
 Liberty's ``nom_voltage``, stored with that table, brought to 45 nm 0.9 V by the Stillmaker factor
 the primitives use): the sim-basis model's rule for the nets between parts
-(``energy_vs_sta.step_energy_terms``). The drivers' internal energy's change with load is left out
+(:func:`models.part_energy.part_dynamic_pj`, which the bench and the cost model both price a part
+with). The drivers' internal energy's change with load is left out
 (osu018's tables are not monotonic in load): on six PEs' mapped netlists (INT8, LUT W4A8, FP16,
 MXFP8-E4M3, ANT W4A4 int, BitMoD mixed4 W4A8) the whole load-dependent energy per pF-toggle, at
 OpenSTA 2.0.17's pricing on the simulated toggles, is 1.00 .. 1.53x the switching alone, so the
@@ -93,11 +94,3 @@ def switching_pj_per_pf():
     with the pin capacitances), times the Stillmaker factor the primitive energies carry
     (``scale.energy.180_1v8_to_45_0v9``)."""
     return 0.5 * nom_voltage() ** 2 * tech_value("scale.energy.180_1v8_to_45_0v9")
-
-
-def load_energy_terms(proto, parts):
-    """Per inventory part of the PE ``proto``: (primitive, 45 nm pJ per step of switching on the
-    pins its part inputs present to their drivers): :func:`part_load_terms` x
-    :func:`switching_pj_per_pf`."""
-    k = switching_pj_per_pf()
-    return [(prim, k * load) for prim, load in part_load_terms(proto, parts)]
