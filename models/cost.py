@@ -105,7 +105,8 @@ from .cost_primitives import BASES, primitive, sram_bitcell_area, sram_energy_64
 from .cycles import ArrayTiming, gemm_cycles
 from .gobo_outlier_share import expected_outlier_columns
 from .design import DesignConfig
-from .inventory import design_items
+from .inventory import design_items, unit_items
+from .merged_sums import member_key, merged_sums
 from .part_activity import SOURCES, PartActivity, part_activity
 from .part_energy import part_dynamic_pj
 from .tech import value as tv
@@ -359,16 +360,18 @@ def energy_basis(activity):
     return activity.basis if isinstance(activity, PartActivity) else "sta"
 
 
-def item_energy(item, activity):
+def item_energy(item, activity, merged=None):
     """(:class:`models.cost_primitives.Prim`, dynamic pJ per event) of one design item at 45 nm
     on ``activity``'s basis (:func:`energy_basis`): a PE part's by
     :func:`models.part_energy.part_dynamic_pj` (the bench's rule: its primitive at its own
     activity, plus on the sim basis its pin load on its drivers, a width the pin table lacks at its
-    nearest point's), every other item's primitive at :func:`item_activity`."""
+    nearest point's; ``merged``: the PE's :func:`models.merged_sums.merged_sums`, whose adders pay
+    their share of the step sum Yosys builds), every other item's primitive at :func:`item_activity`."""
     if isinstance(activity, PartActivity) and item.group == "pes":
         event = "step_cycle" if item.event == "step_cycle" else "step"
+        member = (merged or {}).get(member_key(item.prim, item.widths, item.event, item.drivers))
         return part_dynamic_pj(item.prim, item.widths, event, item.drivers, item.inputs, activity,
-                               exact=False)
+                               exact=False, merged=member)
     prim = primitive(item.prim, *item.widths, activity=item_activity(activity),
                      basis=energy_basis(activity))
     return prim, prim.energy_pj
@@ -388,12 +391,13 @@ def hardware(acc, node, activity):
     energy basis: :func:`item_energy`)."""
     pe = acc.pe
     items = design_items(acc)
+    merged = merged_sums(unit_items(pe))
     a_scale, e_scale = tech.area_scale(node), tech.energy_scale(node)
     area = dict.fromkeys(AREA_GROUPS, 0.0)
     coef = {}
     idle = pe_idle = 0.0
     for item in items:
-        prim, dynamic = item_energy(item, activity)
+        prim, dynamic = item_energy(item, activity, merged)
         area[item.group] += item.count * prim.area_um2 * a_scale
         item_idle = item.count * prim.idle_pj * item_idle_factor(item, activity)
         idle += item_idle

@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from .part_activity import DATA_PORTS, part_activity
+from .merged_sums import member_key, merged_sums
 from .part_energy import part_dynamic_pj
 from .inventory import unit_items
 from .registry import get_kind
@@ -60,11 +61,13 @@ def step_energy_terms(proto, parts, basis="sta", pin_loads=None):
     # the parts are composed with the basis's own group shares and duty factors
     parts = dataclasses.replace(parts, basis=basis)
     terms = []
-    for part in unit_items(proto):
+    items = unit_items(proto)
+    merged = merged_sums(items)
+    for part in items:
         prim, widths, n, event = part
         drivers = getattr(part, "drivers", ())
         p, dynamic = part_dynamic_pj(prim, widths, event, drivers, getattr(part, "inputs", ()), parts,
-                                     pin_loads)
+                                     pin_loads, merged=merged.get(member_key(prim, widths, event, drivers)))
         uses = ii if event == "step_cycle" else 1
         terms.append((prim, n * uses * dynamic,
                       n * ii * p.idle_pj * parts.idle_factor(prim, widths, drivers)))

@@ -25,8 +25,12 @@ curve gives 0.135 there, the linear rule 0.062.
 :mod:`models.group_saturation_sim` does, so the cost model's interface is unchanged. Only the
 measured points (the registered BitFusion variants' step sums) take the rule.
 
+The same structure is OVP's step sum as Yosys builds it (:mod:`models.merged_sums`: its two
+shifted terms and ``acc_in`` merged into one ``$macc``): on OVP W4A4's stream that ``csa`` (96, 32)
+simulated on its real addends costs 0.463 pJ/step, this curve at the model's toggles 0.465.
+
 Table: ``models/data/extended_csa_curves_sim_osu018.json`` with its provenance; regenerate with
-``python -m models.extended_csa_sim`` (2 points, about 15 s).
+``python -m models.extended_csa_sim`` (4 points, about 30 s).
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ GENERATOR = 1
 #: beyond the last point over-counts a saturating sum)
 PROBABILITIES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 #: the points measured: (csa widths, each addend's own bits, the last ``acc_in`` at full width):
-#: BitFusion W4A4's (four 8-bit products) and W4A8's (two 12-bit products) step sums
-POINTS = (((160, 32), (8, 8, 8, 8, 32)), ((96, 32), (12, 12, 32)))
+#: BitFusion W4A4's (four 8-bit products) and W4A8's (two 12-bit products) step sums; OVP W4A4's
+#: (and flint4's: two 18-bit shifted terms) and W8A8's (two 26-bit) step sums, which Yosys merges
+#: from the inventory's two adders (:mod:`models.merged_sums`)
+POINTS = (((160, 32), (8, 8, 8, 8, 32)), ((96, 32), (12, 12, 32)), ((96, 32), (18, 18, 32)),
+          ((96, 32), (26, 26, 32)))
 
 
 def _key(widths, narrow):
@@ -135,7 +142,7 @@ def write_table(path=TABLE_PATH):
         m = measure(widths, narrow)
         points[_key(widths, narrow)] = {k: [round(v, 6) for v in vs] for k, vs in m.items()}
     data = {"provenance": characterise_sim.measured_provenance(
-        "per BitFusion step csa (models.extended_csa_sim.POINTS): its simulated excess energy with "
+        "per BitFusion / OVP step csa (models.extended_csa_sim.POINTS): its simulated excess energy with "
         "each addend a random signed value of its own width, sign-extended, redrawn with each "
         "probability, over the all-input-bits-at-0.5 excess, against the mean toggles per own bit",
         "python -m models.extended_csa_sim", GENERATOR, probabilities=list(PROBABILITIES)),

@@ -13,14 +13,9 @@ from models.inventory import unit_items
 from models.part_activity import part_activity
 from models.registry import get_kind
 from models.tech import value as tech_value
-from tools import require_synthesis
+from tools import require_synthesis, signed_field
 
 W4A4 = (("act_bits", 4), ("weight_bits", 4))
-
-
-def _signed(value, lo, n):
-    x = (int(value) >> lo) & ((1 << n) - 1)
-    return x - (1 << n) if x >> (n - 1) else x
 
 
 def test_csa_on_the_stream_is_what_the_rule_prices():
@@ -32,8 +27,8 @@ def test_csa_on_the_stream_is_what_the_rule_prices():
     proto = get_kind("bitfusion").prototype(**dict(W4A4))
     ports, _ = activity.pe_ports("bitfusion", W4A4, "minilm")
     act, weight, acc_in = (ports[p][0] for p in ("act", "weight", "acc_in"))
-    addends = [[_signed(a, 4 * j, 4) * _signed(w, 4 * j, 4) for a, w in zip(act, weight)] for j in range(4)]
-    addends.append([_signed(c, 0, 32) for c in acc_in])
+    addends = [[signed_field(a, 4 * j, 4) * signed_field(w, 4 * j, 4) for a, w in zip(act, weight)] for j in range(4)]
+    addends.append([signed_field(c, 0, 32) for c in acc_in])
     netlist = characterise_sim.mapped("csa", (160, 32))
     stream = {}
     for b in characterise.data_input_bits(netlist):

@@ -28,3 +28,9 @@ def require_sta():
     """Yosys, the liberty and OpenSTA."""
     require_synthesis()
     require(sta.find_sta, sta.StaError, "timing and power checks")
+
+
+def signed_field(value, lo, n):
+    """The two's-complement ``n``-bit field of ``value`` starting at bit ``lo``."""
+    x = (int(value) >> lo) & ((1 << n) - 1)
+    return x - (1 << n) if x >> (n - 1) else x

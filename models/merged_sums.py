@@ -1,0 +1,69 @@
+"""The step sums Yosys merges into one carry-save ``$macc``, which the sim basis prices as built.
+
+An OVP PE sums its two shifted terms and ``acc_in`` (:class:`hw.pe_ovp.OvpPE`: ``step = term0 +
+term1``, ``acc_out = acc_in + step``); the inventory lists that as two adders (the terms' sum, then
+the accumulate add), each priced alone. Yosys's ``alumacc`` merges the chain into ONE ``$macc``
+(OVP W4A4: ``A_WIDTH`` 68 = the two 18-bit ``$shl`` outputs + the 32-bit ``acc_in``, ``Y_WIDTH``
+32) and ``maccmap`` builds it as a carry-save sum of the addends sign-extended to the sum's width,
+the structure :mod:`models.extended_csa_sim` characterises for BitFusion's step sum. Simulated on
+the values it sees on the MiniLM stream that ``csa`` (96, 32) costs 0.463 pJ/step on OVP W4A4
+(0.461 flint4, 0.507 W8A8; 45 nm, OpenSTA 2.0.17 pricing), against 0.369 (0.358, 0.452) for the
+inventory's two adders on the same values: the merge is where part of those PEs' shortfall is.
+
+:func:`merged_sums` finds such a chain in a PE's parts: an ``add`` of ``acc_in`` and one other
+``add`` whose drivers are all shifters (``shiftn``) with outputs narrower than the sum (the addends
+``maccmap`` sign-extends), where that ``csa`` structure's curve is measured
+(:data:`models.extended_csa_sim.POINTS`). On the sim basis (:func:`models.part_energy.part_dynamic_pj`) each of
+its adders then pays its share of that ``csa`` at its measured curve
+(:meth:`models.part_activity.PartActivity.extended_sum`); area, idle energy, pin loads and the
+OpenSTA basis keep the adders'. Not merged by this rule: ANT's four shifted terms (its shifters'
+outputs are the sum's full 32 bits: no sign extension, a full-width curve over-counts ANT W4A4 int's
+csa by 64 %) and MixPE's AND-gated terms (Yosys folds its 1-bit products into a 70-bit ``$macc``
+of differently shifted rows, another structure; the sign-extended curve over-counts it).
+"""
+
+from __future__ import annotations
+
+from .extended_csa_sim import effective_activity
+from .primitive_outputs import output_gains
+
+#: the family whose outputs ``maccmap`` sign-extends into a merged step sum (its ``$shl``)
+SHIFTERS = ("shiftn",)
+
+
+def member_key(prim, widths, event, drivers):
+    """The key of one adder of :func:`merged_sums` (a unit :class:`models.inventory.Part` and a
+    design :class:`models.inventory.Item` of it share it; an array's item counts differ)."""
+    return (prim, tuple(widths), event, tuple(drivers))
+
+
+def merged_sums(parts):
+    """{:func:`member_key` of each adder in a merged step sum: (csa widths, csa drivers, adder
+    instances in the sum)} of a PE's unit inventory ``parts``
+    (:func:`models.inventory.unit_items`); empty when it has none (see the module docstring)."""
+    by_part = {tuple(p[:4]): p for p in parts}
+    found = {}
+    for p in parts:
+        prim, widths, count, event = p[:4]
+        drivers = tuple(getattr(p, "drivers", ()))
+        if prim != "add" or "acc_in" not in drivers or len(drivers) != 2 or count != 1:
+            continue
+        other = next(d for d in drivers if d != "acc_in")
+        inner = None if isinstance(other, str) else by_part.get(tuple(other))
+        if inner is None or inner[0] != "add":
+            continue
+        leaves = tuple(getattr(inner, "drivers", ()))
+        width = widths[0]
+        if not leaves or not all(not isinstance(d, str) and d[0] in SHIFTERS
+                                 and (output_gains(d[0], tuple(d[1])) or (width,))[0] < width for d in leaves):
+            continue
+        addends = sum(d[2] for d in leaves) + 1
+        narrow = tuple(n for d in leaves for n in [output_gains(d[0], tuple(d[1]))[0]] * d[2]) + (width,)
+        if effective_activity((width * addends, width), narrow, 0.0) is None:
+            continue    # only the measured structures take the rule
+        members = (inner, p)
+        instances = sum(m[2] for m in members)
+        for m in members:
+            key = member_key(m[0], m[1], m[3], getattr(m, "drivers", ()))
+            found[key] = ((width * addends, width), leaves + ("acc_in",), instances)
+    return found
