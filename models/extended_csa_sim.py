@@ -55,26 +55,64 @@ PROBABILITIES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 #: from the inventory's two adders (:mod:`models.merged_sums`)
 POINTS = (((160, 32), (8, 8, 8, 8, 32)), ((96, 32), (12, 12, 32)), ((96, 32), (18, 18, 32)),
           ((96, 32), (26, 26, 32)))
+#: the points measured with every addend but the last a signed value of its own bits shifted left
+#: by a random amount of the given bits, wrapped to the sum's width (a shifter whose output is the
+#: sum's full width: :func:`addend_structure`): (csa widths, own bits, shift amount bits). ANT
+#: W4A4's step sum (four 10-bit products, each by a 5-bit amount, and acc_in)
+SHIFTED_POINTS = (((160, 32), (10, 10, 10, 10, 32), 5),)
+#: the shifter family whose full-width output is measured as a shifted word
+SHIFTER = "shiftn"
 
 
-def _key(widths, narrow):
-    return f"{','.join(map(str, widths))}|{','.join(map(str, narrow))}"
+def _key(widths, narrow, shift=0):
+    key = f"{','.join(map(str, widths))}|{','.join(map(str, narrow))}"
+    return f"{key}|<<{shift}" if shift else key
 
 
-def extended_stream(netlist, narrow, p, seed, cycles=characterise_sim.CYCLES, lanes=characterise_sim.LANES):
+def addend_structure(sum_width, addends):
+    """(own bits per addend, shift amount bits) of a csa summing to ``sum_width`` bits the
+    ``addends`` ((family, primitive widths, output width), one per addend): a shifter whose output
+    is the sum's full width adds its input word shifted (its amount's bits, 0 when none is), any
+    other addend its output, sign-extended."""
+    narrow, shifts = [], set()
+    for family, widths, out in addends:
+        if family == SHIFTER and out >= sum_width:
+            narrow.append(widths[0])
+            shifts.add(widths[1])
+        else:
+            narrow.append(out)
+    return tuple(narrow), (shifts.pop() if len(shifts) == 1 else 0)
+
+
+def extended_stream(netlist, narrow, p, seed, cycles=characterise_sim.CYCLES, lanes=characterise_sim.LANES,
+                    shift=0):
     """({input bit: [``lanes``-bit int per cycle]}, mean toggles per cycle over the addends' own
     bits) of the csa ``netlist`` with addend i (input ``x{i}``) a signed ``narrow[i]``-bit value
-    per lane, redrawn with probability ``p`` each cycle, its higher bits copies of its sign."""
+    per lane, redrawn with probability ``p`` each cycle, its higher bits copies of its sign.
+    ``shift``: every addend but the last shifted left by a uniform ``shift``-bit amount drawn with
+    its value, wrapped to its input's width (its own bits: all of them)."""
     rng = np.random.default_rng(seed)
     stream, own = {}, []
     bits = characterise.data_input_bits(netlist)
+    sizes = {}
+    for b in bits:
+        port, _, index = b.partition("[")
+        sizes[port] = max(sizes.get(port, 0), int(index[:-1]) + 1 if index else 1)
     for i, n in enumerate(narrow):
         lo, hi = -(1 << (n - 1)), 1 << (n - 1)
-        value = rng.integers(lo, hi, lanes)
+        shifted = bool(shift) and i < len(narrow) - 1
+        width = sizes.get(f"x{i}", n)
+
+        def draw():
+            value = rng.integers(lo, hi, lanes)
+            if shifted:     # wrapped to the word the shifter outputs
+                value = (value << rng.integers(0, 1 << shift, lanes)) & ((1 << width) - 1)
+            return value
+        value = draw()
         rows = []
         for c in range(cycles):
             redraw = rng.random(lanes) < p
-            fresh = rng.integers(lo, hi, lanes)
+            fresh = draw()
             if c:
                 value = np.where(redraw, fresh, value)
             rows.append(value)
@@ -83,29 +121,30 @@ def extended_stream(netlist, narrow, p, seed, cycles=characterise_sim.CYCLES, la
             port, _, index = b.partition("[")
             if port != f"x{i}":
                 continue
-            k = min(int(index[:-1]) if index else 0, n - 1)
+            k = int(index[:-1]) if index else 0
+            k = k if shifted else min(k, n - 1)
             column = (values >> k) & 1
             stream[b] = [int.from_bytes(np.packbits(row.astype(bool), bitorder="little").tobytes(), "little")
                          for row in column]
         # its own bits' toggles per cycle over the cycle pairs after the warm-up, as
         # characterise_sim.stream_toggles counts the stream's
         kept = values[characterise_sim.WARMUP:]
-        own += [float(np.mean(((kept[1:] ^ kept[:-1]) >> k) & 1)) for k in range(n)]
+        own += [float(np.mean(((kept[1:] ^ kept[:-1]) >> k) & 1)) for k in range(width if shifted else n)]
     return stream, float(np.mean(own))
 
 
-def measure(widths, narrow):
+def measure(widths, narrow, shift=0):
     """{"toggles": [mean toggles per addend bit at each of :data:`PROBABILITIES`], "curve":
-    [excess there / the all-toggling excess]} of one point."""
+    [excess there / the all-toggling excess]} of one point (``shift``: :func:`extended_stream`'s)."""
     netlist = characterise_sim.mapped("csa", tuple(widths))
     bits = characterise.data_input_bits(netlist)
-    seed = characterise_sim.point_seed("csa", (*widths, *narrow))
+    seed = characterise_sim.point_seed("csa", (*widths, *narrow, *((shift,) if shift else ())))
     held = characterise_sim.sim_energy_pj(netlist, {b: (0.0, 0.0) for b in bits}, seed)
     every = characterise_sim.sim_energy_pj(netlist, {b: (characterise.STA_ACTIVITY, 0.5) for b in bits},
                                            seed) - held
     toggles, curve = [], []
     for p in PROBABILITIES:
-        stream, rate = extended_stream(netlist, narrow, p, seed)
+        stream, rate = extended_stream(netlist, narrow, p, seed, shift=shift)
         toggles.append(rate)
         curve.append((characterise_sim.energy_pj(netlist, stream) - held) / every)
     return {"toggles": toggles, "curve": curve}
@@ -119,12 +158,13 @@ def load_table(path=TABLE_PATH):
     return json.loads(Path(path).read_text())["points"]
 
 
-def effective_activity(widths, narrow, toggles):
+def effective_activity(widths, narrow, toggles, shift=0):
     """The activity at which the sim basis's linear interpolation of the ``csa`` table point
     ``widths`` gives the measured energy of its sign-extended addends (own widths ``narrow``)
     toggling ``toggles`` per own bit: linear between the measured points, through 0 below the
-    first, at the last point's ratio above it; None for a point not measured."""
-    p = load_table().get(_key(widths, narrow))
+    first, at the last point's ratio above it; None for a point not measured (``shift``: the
+    shifted addends' amount bits, :data:`SHIFTED_POINTS`)."""
+    p = load_table().get(_key(widths, narrow, shift))
     if p is None:
         return None
     xs, ys = p["toggles"], p["curve"]
@@ -138,12 +178,13 @@ def effective_activity(widths, narrow, toggles):
 def write_table(path=TABLE_PATH):
     """Measure :data:`POINTS` and write the table."""
     points = {}
-    for widths, narrow in POINTS:
-        m = measure(widths, narrow)
-        points[_key(widths, narrow)] = {k: [round(v, 6) for v in vs] for k, vs in m.items()}
+    for widths, narrow, shift in [(*p, 0) for p in POINTS] + list(SHIFTED_POINTS):
+        m = measure(widths, narrow, shift)
+        points[_key(widths, narrow, shift)] = {k: [round(v, 6) for v in vs] for k, vs in m.items()}
     data = {"provenance": characterise_sim.measured_provenance(
-        "per BitFusion / OVP step csa (models.extended_csa_sim.POINTS): its simulated excess energy with "
-        "each addend a random signed value of its own width, sign-extended, redrawn with each "
+        "per BitFusion / OVP / ANT step csa (models.extended_csa_sim.POINTS, SHIFTED_POINTS): its simulated "
+        "excess energy with each addend a random signed value of its own width (shifted by a random amount "
+        "of the point's bits for SHIFTED_POINTS), sign-extended, redrawn with each "
         "probability, over the all-input-bits-at-0.5 excess, against the mean toggles per own bit",
         "python -m models.extended_csa_sim", GENERATOR, probabilities=list(PROBABILITIES)),
         "points": points}

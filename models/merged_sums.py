@@ -11,20 +11,25 @@ the values it sees on the MiniLM stream that ``csa`` (96, 32) costs 0.463 pJ/ste
 inventory's two adders on the same values: the merge is where part of those PEs' shortfall is.
 
 :func:`merged_sums` finds such a chain in a PE's parts: an ``add`` of ``acc_in`` and one other
-``add`` whose drivers are all shifters (``shiftn``) with outputs narrower than the sum (the addends
-``maccmap`` sign-extends), where that ``csa`` structure's curve is measured
-(:data:`models.extended_csa_sim.POINTS`). On the sim basis (:func:`models.part_energy.part_dynamic_pj`) each of
-its adders then pays its share of that ``csa`` at its measured curve
+``add`` whose drivers are all shifters (``shiftn``), where that ``csa`` structure's curve is
+measured (:data:`models.extended_csa_sim.POINTS`, :data:`models.extended_csa_sim.SHIFTED_POINTS`).
+OVP's shifters output 18 bits, which ``maccmap`` sign-extends; ANT's four (its ``$macc`` has
+``A_WIDTH`` 160: four 32-bit ``$shl`` outputs and ``acc_in``) output the sum's full 32 bits, each
+a 10-bit product shifted by a 5-bit amount, the structure the shifted points measure
+(:func:`models.extended_csa_sim.addend_structure`). On ANT W4A4 int / flint / PoT's streams that
+``csa`` (160, 32) costs 0.183 / 0.665 / 0.854 pJ/step on its real addends against 0.134 / 0.554 /
+0.811 for the inventory's four adders. On the sim basis (:func:`models.part_energy.part_dynamic_pj`)
+each adder of the chain then pays its share of that ``csa`` at its measured curve
 (:meth:`models.part_activity.PartActivity.extended_sum`); area, idle energy, pin loads and the
-OpenSTA basis keep the adders'. Not merged by this rule: ANT's four shifted terms (its shifters'
-outputs are the sum's full 32 bits: no sign extension, a full-width curve over-counts ANT W4A4 int's
-csa by 64 %) and MixPE's AND-gated terms (Yosys folds its 1-bit products into a 70-bit ``$macc``
-of differently shifted rows, another structure; the sign-extended curve over-counts it).
+OpenSTA basis keep the adders'. Not merged by this rule: MixPE's AND-gated terms (Yosys folds its
+1-bit products into a 70-bit ``$macc`` of differently shifted rows, another structure: the
+sign-extended 8-bit curve over-counts that sum, 0.94 pJ/step at the model's toggles against the
+whole PE's 0.91).
 """
 
 from __future__ import annotations
 
-from .extended_csa_sim import effective_activity
+from .extended_csa_sim import addend_structure, effective_activity
 from .primitive_outputs import output_gains
 
 #: the family whose outputs ``maccmap`` sign-extends into a merged step sum (its ``$shl``)
@@ -54,12 +59,13 @@ def merged_sums(parts):
             continue
         leaves = tuple(getattr(inner, "drivers", ()))
         width = widths[0]
-        if not leaves or not all(not isinstance(d, str) and d[0] in SHIFTERS
-                                 and (output_gains(d[0], tuple(d[1])) or (width,))[0] < width for d in leaves):
+        if not leaves or not all(not isinstance(d, str) and d[0] in SHIFTERS and output_gains(d[0], tuple(d[1]))
+                                 for d in leaves):
             continue
         addends = sum(d[2] for d in leaves) + 1
-        narrow = tuple(n for d in leaves for n in [output_gains(d[0], tuple(d[1]))[0]] * d[2]) + (width,)
-        if effective_activity((width * addends, width), narrow, 0.0) is None:
+        narrow, shift = addend_structure(width, [(d[0], tuple(d[1]), output_gains(d[0], tuple(d[1]))[0])
+                                                 for d in leaves for _ in range(d[2])] + [("port", (), width)])
+        if effective_activity((width * addends, width), narrow, 0.0, shift) is None:
             continue    # only the measured structures take the rule
         members = (inner, p)
         instances = sum(m[2] for m in members)

@@ -87,7 +87,7 @@ from pathlib import Path
 
 from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
-from .extended_csa_sim import effective_activity as extended_csa_activity
+from .extended_csa_sim import addend_structure, effective_activity as extended_csa_activity
 from .field_activity import field_means
 from .group_saturation_sim import effective_activity as saturating_activity
 from .internal_activity import internal_toggles
@@ -314,17 +314,20 @@ class PartActivity:
 
     def extended_sum(self, widths, drivers, toggles):
         """On the sim basis, the activity of a ``csa`` whose addends are its drivers' outputs
-        sign-extended to the sum's width (BitFusion's step ``$macc``), ``toggles`` per addend
-        bit: its measured curve on that structure (:mod:`models.extended_csa_sim`), ``toggles``
-        itself for a point not measured."""
-        narrow = []
+        sign-extended to the sum's width (BitFusion's step ``$macc``; a step sum Yosys merges,
+        :mod:`models.merged_sums`), ``toggles`` per addend bit: its measured curve on that
+        structure (:mod:`models.extended_csa_sim`, :func:`models.extended_csa_sim.addend_structure`:
+        a full-width shifter's word as its input shifted), ``toggles`` itself for a point not
+        measured."""
+        addends = []
         for d in drivers:
             if isinstance(d, str):
-                narrow.append(self.source_output(d)[1])
+                addends.append(("port", (), self.source_output(d)[1]))
             else:
                 found = output_gains(d[0], tuple(d[1]))
-                narrow += [found[0] if found else d[1][0]] * d[2]
-        a = extended_csa_activity(tuple(widths), tuple(narrow), toggles)
+                addends += [(d[0], tuple(d[1]), found[0] if found else d[1][0])] * d[2]
+        narrow, shift = addend_structure(widths[1], addends)
+        a = extended_csa_activity(tuple(widths), narrow, toggles, shift)
         return toggles if a is None else a
 
     def shared_toggles(self, drivers):
