@@ -15,7 +15,10 @@ pJ per step. Next to it the model's figure for that part (``energy_vs_sta.step_e
 the same pricing (the ``sim@STA`` reference of ``bench_energy_vs_sim_power.py``). The parts'
 real-stream sum against the whole PE is what the netlist builds beyond the parts (synthesis
 merging them, the nets between them); the model against the parts' real-stream figures is the
-activity rule's error, part by part. A diagnostic, not a target.
+activity rule's error, part by part. For a PE whose step sum Yosys merges into one ``$macc``
+(:mod:`models.merged_sums`: OVP, ANT) also that ``csa`` on its real addends: the model's merged
+adders are priced as it, so compare them with it rather than with the adders alone. A
+diagnostic, not a target.
 
     python bench/bench_energy_parts.py [--kinds int8 ant ovp shiftadd bitfusion lut wfp16] [--labels LABEL ...]
 """
@@ -33,6 +36,7 @@ from hw.pe_wfp16 import FP16_EXP_BITS as FP16_EXP, FP16_FRAC_BITS as FP16_FRAC  
 from models import (activity, characterise_sim, energy_vs_sta, gate_toggles, netlist_power,  # noqa: E402
                     synth)
 from models.inventory import unit_items  # noqa: E402
+from models.merged_sums import member_key, merged_sums  # noqa: E402
 from models.part_activity import part_activity  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 from models.tech import value as tech_value  # noqa: E402
@@ -347,6 +351,28 @@ def main(argv=None):
             print(f"  parts on real values {real_sum:.3f} ({real_sum / whole - 1:+.0%} of the whole PE), "
                   f"model {model_sum:.3f} ({model_sum / real_sum - 1:+.0%} of the parts, "
                   f"{model_sum / whole - 1:+.0%} of the whole PE)", flush=True)
+            merged_sum(proto, lines, terms, ii)
+
+
+def merged_sum(proto, lines, terms, ii):
+    """Print, for a PE whose step sum Yosys merges into one ``$macc`` (:mod:`models.merged_sums`),
+    that ``csa`` simulated on its real addends (the chain's first adder's two operands, then each
+    later adder's second: the terms and ``acc_in``) next to the adders alone on their real values
+    and the model's merged adders."""
+    merged = merged_sums(unit_items(proto))
+    chain, alone, model = [], 0.0, 0.0
+    for part, (prim, widths, instances), (_, dynamic, idle) in zip(unit_items(proto), lines, terms):
+        if member_key(part[0], part[1], part[3], getattr(part, "drivers", ())) in merged:
+            chain += instances
+            alone += sum(primitive_on_stream(prim, widths, inputs) for inputs in instances) * ii
+            model += dynamic + idle
+    if not chain:
+        return
+    (widths, _, _), = set(merged.values())
+    addends = [chain[0]["a"]] + [inputs["b"] for inputs in chain]
+    real = primitive_on_stream("csa", widths, {f"x{i}": v for i, v in enumerate(addends)}) * ii
+    print(f"  merged step sum: csa {widths} on its real addends {real:.4f} (the adders alone {alone:.4f}), "
+          f"model {model:.4f} ({model / real - 1:+.0%})", flush=True)
 
 
 if __name__ == "__main__":
