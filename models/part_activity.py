@@ -46,8 +46,10 @@ driving bits' width-weighted mean:
   term select at the term index's (:meth:`PartActivity.index_toggles`), no floor.
 
 On the sim basis a product (``mult``, ``smult``, ``usmult``, ``bmult``, ``mac``), a shifter whose
-amount toggles less than its word (a constant or slowly-changing shift) and an adder summing
-such parts' outputs hand the parts they feed their primitive's simulated output toggles at each
+amount toggles less than its word (a constant or slowly-changing shift), a selection whose select
+toggles less than its data (``mux``, ``scneg``: the LUT PE's entry select by its stationary weight)
+and an adder summing such parts' outputs, each acting once per step (:meth:`PartActivity.once_per_step`),
+hand the parts they feed their primitive's simulated output toggles at each
 input group's own rate (:meth:`PartActivity.hands_on`, :mod:`models.part_outputs_sim`: each group
 measured alone, the others held), not their inputs' mean: a weight-stationary product's bits move
 with every activation change through the whole held weight, a carry flips a run of sum bits.
