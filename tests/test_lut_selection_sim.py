@@ -127,3 +127,13 @@ def test_lut_w1a8_meets_the_target_where_the_ports_rule_does_not(monkeypatch):
     monkeypatch.setattr(PartActivity, "hands_on", lambda self, part: False)
     off = energy_vs_sta.pe_step_energy_pj("lut", key, basis="sim")[0]
     assert abs(on / ref - 1) <= 0.15 < abs(off / ref - 1)
+
+
+def test_a_selection_by_a_signal_inside_the_pe_keeps_the_ports_rule():
+    """FP16's alignment muxes, selected by compares inside the PE, do not hand on; the rule is
+    the weight-selected LUT's."""
+    proto = get_kind("fp16").prototype()
+    sim = dataclasses.replace(part_activity("fp16", (), "minilm"), basis="sim")
+    inside = [p for p in unit_items(proto) if p[0] == "mux" and not isinstance(dict(p.inputs).get("sel"), str)]
+    assert inside
+    assert not any(sim.hands_on(p) for p in inside)
