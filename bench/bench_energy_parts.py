@@ -20,12 +20,21 @@ activity rule's error, part by part. For a PE whose step sum Yosys merges into o
 adders are priced as it, so compare them with it rather than with the adders alone. A
 diagnostic, not a target.
 
+``--independent`` adds each part simulated on an independent stand-in of its real values: every
+input bit a two-state chain of its own with that bit's measured toggles per cycle and duty
+(:func:`independent_bits`), so the columns' difference is what the values' structure (bits that
+move together: a sign-extended ``acc_in``'s copies of its sign) does that the per-bit statistics,
+and so the random-bit primitive curves, cannot see.
+
     python bench/bench_energy_parts.py [--kinds int8 ant ovp shiftadd bitfusion lut wfp16] [--labels LABEL ...]
+        [--independent]
 """
 
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -303,8 +312,24 @@ def _wfp16_parts(proto, ports):
     return lines
 
 
-def primitive_on_stream(family, widths, inputs):
-    """45 nm pJ per cycle of one primitive's mapped netlist on ``inputs`` ({port: values})."""
+def independent_bits(column, rng):
+    """A 0/1 sequence as long as ``column`` whose value flips with the probabilities that give
+    ``column``'s toggles per cycle and duty (a stationary two-state chain), independent of every
+    other bit."""
+    column = np.asarray(column)
+    duty, toggles = column.mean(), np.mean(column[1:] != column[:-1])
+    up = toggles / (2 * (1 - duty)) if duty < 1 else 0.0
+    down = toggles / (2 * duty) if duty > 0 else 0.0
+    out, state = [], rng.random() < duty
+    for r in rng.random(len(column)):
+        out.append(int(state))
+        state = (r >= down) if state else (r < up)
+    return out
+
+
+def primitive_on_stream(family, widths, inputs, independent=None):
+    """45 nm pJ per cycle of one primitive's mapped netlist on ``inputs`` ({port: values});
+    ``independent`` (a numpy Generator): each input bit replaced by :func:`independent_bits`."""
     netlist = characterise_sim.mapped(family, tuple(widths))
     if netlist is None:
         return 0.0
@@ -314,6 +339,8 @@ def primitive_on_stream(family, widths, inputs):
         port, _, index = b.partition("[")
         i = int(index[:-1]) if index else 0
         stream[b] = [(int(v) >> i) & 1 for v in inputs[port]] if port in inputs else [0] * n
+        if independent is not None:
+            stream[b] = independent_bits(stream[b], independent)
     return (characterise_sim.energy_pj(netlist, stream, lanes=1, warmup=2)
             * tech_value("scale.energy.180_1v8_to_45_0v9"))
 
@@ -322,6 +349,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="*", default=["int8", "ant", "ovp"])
     ap.add_argument("--labels", nargs="*", help="only these variants (registry labels)")
+    ap.add_argument("--independent", action="store_true",
+                    help="also each part on independent bits with its real bits' toggles and duties")
     args = ap.parse_args(argv)
     for name in args.kinds:
         for label, options in PE_KINDS[name].variants:
@@ -346,8 +375,13 @@ def main(argv=None):
                 real = sum(primitive_on_stream(prim, widths, inputs) for inputs in instances) * ii
                 real_sum += real
                 model_sum += dynamic + idle
+                alone = ""
+                if args.independent:
+                    rng = np.random.default_rng(0)
+                    bits = sum(primitive_on_stream(prim, widths, inputs, rng) for inputs in instances) * ii
+                    alone = f"  independent bits {bits:7.4f} ({bits / real - 1 if real else 0:+.0%})"
                 print(f"  {prim:8s} {str(widths):14s} x{len(instances)}  on its real values {real:7.4f}  "
-                      f"model {dynamic + idle:7.4f}  {(dynamic + idle) / real - 1 if real else 0:+6.0%}")
+                      f"model {dynamic + idle:7.4f}  {(dynamic + idle) / real - 1 if real else 0:+6.0%}{alone}")
             print(f"  parts on real values {real_sum:.3f} ({real_sum / whole - 1:+.0%} of the whole PE), "
                   f"model {model_sum:.3f} ({model_sum / real_sum - 1:+.0%} of the parts, "
                   f"{model_sum / whole - 1:+.0%} of the whole PE)", flush=True)

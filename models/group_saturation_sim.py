@@ -34,7 +34,7 @@ interface (one activity per part) is unchanged. Every figure is a ratio to the p
 all-toggling excess, measured in the same runs (matched random numbers).
 
 Table: ``models/data/primitive_group_curves_sim_osu018.json`` with its provenance; regenerate with
-``python -m models.group_saturation_sim`` (the 169 points of those families in the primitive
+``python -m models.group_saturation_sim`` (the 210 points of those families in the primitive
 table, cached netlists, about 10 min on 2 cores). Widths not measured take the nearest measured point's curves
 (log-width distance, as :func:`models.primitive_groups.shares`).
 """
@@ -64,8 +64,14 @@ HELD_DUTY = 0.5
 #: its operands a, b from the act and weight ports, as ``mult``'s (they have no OpenSTA shares,
 #: whose linear rule they do not need, so they are not in :data:`GROUPS`), and the shifter
 #: ``shiftn`` (its word a, amount sh: the inventories name the amount's driver,
-#: :meth:`models.part_activity.PartActivity.item_activity`)
-FAMILIES = {**GROUPS, "bmult": ("a", "b"), "usmult": ("a", "b"), "shiftn": ("a", "sh")}
+#: :meth:`models.part_activity.PartActivity.item_activity`), and the selections: the multiplexer
+#: ``mux`` (its data d, select sel) and the conditional negation ``scneg`` (its word x, sign s),
+#: which a PE whose select is its stationary weight (the LUT PE's entry select and sign, GOBO's
+#: centroid) drives with the select held and the data toggling: on LUT W1A8's MiniLM stream the
+#: ``mux`` (8, 11) costs 0.060 pJ/step simulated on its real values, the OpenSTA shares' linear
+#: mean 0.031 (``bench/bench_energy_parts.py``)
+FAMILIES = {**GROUPS, "bmult": ("a", "b"), "usmult": ("a", "b"), "shiftn": ("a", "sh"),
+            "mux": ("d", "sel"), "scneg": ("x", "s")}
 
 
 def measure(family, widths):

@@ -46,8 +46,11 @@ driving bits' width-weighted mean:
   term select at the term index's (:meth:`PartActivity.index_toggles`), no floor.
 
 On the sim basis a product (``mult``, ``smult``, ``usmult``, ``bmult``, ``mac``), a shifter whose
-amount toggles less than its word (a constant or slowly-changing shift) and an adder summing
-such parts' outputs hand the parts they feed their primitive's simulated output toggles at each
+amount toggles less than its word (a constant or slowly-changing shift), a selection whose select
+toggles less than its data and is a PE port (``mux``, ``scneg``: the LUT PE's entry select by its
+stationary weight)
+and an adder summing such parts' outputs, each acting once per step (:meth:`PartActivity.once_per_step`),
+hand the parts they feed their primitive's simulated output toggles at each
 input group's own rate (:meth:`PartActivity.hands_on`, :mod:`models.part_outputs_sim`: each group
 measured alone, the others held), not their inputs' mean: a weight-stationary product's bits move
 with every activation change through the whole held weight, a carry flips a run of sum bits.
@@ -132,16 +135,27 @@ PORT_GROUPED = ("mac", "mult", "smult", "bmult")
 #: bench/bench_energy_parts.py), the held-operand curves give 0.040 (+71 %: they hold the weight
 #: at duty 0.5, where its 4-bit bricks are mostly zero) and the "ports" rule 0.017 (-29 %), so it
 #: keeps the closer "ports" rule (tests/test_extended_csa_sim.py checks the csa it feeds)
-HANDS_ON = ("mult", "smult", "usmult", "mac", "shiftn", "shift")
+#: The selections (``mux``, ``scneg``) while their select toggles less than their data (a select
+#: by the stationary weight, the LUT PE's entry index and sign): the output is the selected data,
+#: toggling as it does; the "ports" rule hands on the OpenSTA shares' mean, on LUT W1A8's MiniLM
+#: stream 0.14 toggles per bit where its entry mux's output simulated on the values it sees moves
+#: 0.46 (bench/bench_energy_parts.py). Only a selection by a PE port (the weight): one whose
+#: select is computed inside the PE (the MX / FP16 alignment swaps, selected by a compare) keeps
+#: the "ports" rule, not checked against its real values (handing on, MXFP8-E4M3 moved from -0 %
+#: to +10 % of its sim@STA reference, bench/bench_energy_vs_sim_power.py --sim-basis)
+HANDS_ON = ("mult", "smult", "usmult", "mac", "shiftn", "shift", "mux", "scneg")
 #: the data group of every family in :data:`HANDS_ON` and :data:`SUMS` (a multiplier's activation,
-#: a shifter's word, an adder's first operand)
+#: a shifter's word, an adder's first operand; a selection's data, :data:`SELECTION_DATA`)
 DATA_GROUP = "a"
+#: the data group of the selections in :data:`HANDS_ON` (a mux's data words, a negation's word)
+SELECTION_DATA = {"mux": "d", "scneg": "x"}
 #: the adders that hand on their simulated toggles when they sum the outputs of a part that does
 #: (:meth:`PartActivity.hands_on`): a sum of products (a carry flips a run of sum bits as the
 #: terms change); not an add of port fields (an exponent sum feeding a shift amount or select)
 SUMS = ("add",)
-#: the control groups (shift amounts) that must move slower than their part's data group
-SLOW_GROUPS = ("sh",)
+#: the control groups (shift amounts, selects, signs) that must move slower than their part's
+#: data group
+SLOW_GROUPS = ("sh", "sel", "s")
 #: the bases on which a part driven by a port field (:class:`models.port_field.Field`: ANT's and
 #: OVP's element integers and exponents) sees that field's measured bits
 #: (:meth:`PartActivity.field_toggles`) rather than the port's mean over every bit. The sim basis
@@ -399,7 +413,7 @@ class PartActivity:
         if measured is not None:
             return measured
         found = output_gains(prim, tuple(widths))
-        if self.basis == "sim" and event == "step" and self.hands_on(part):
+        if self.basis == "sim" and self.once_per_step(event) and self.hands_on(part):
             # each input group at its own toggles through the primitive's simulated output curves
             # (a held operand held: a weight-stationary product's outputs move with every
             # activation change through the whole weight, which the inputs' mean under-counts)
@@ -424,17 +438,26 @@ class PartActivity:
         """Whether an inventory part (a driver of another) hands on its simulated output toggles
         (:data:`HANDS_ON`, its shift amount moving slower than its data, :data:`SLOW_GROUPS`;
         an adder, :data:`SUMS`, only when it sums such a part's outputs): on the sim basis, a
-        part acting once per step."""
+        part acting once per step (:meth:`once_per_step`)."""
         prim, widths, _, event = part
         drivers, inputs = getattr(part, "drivers", ()), getattr(part, "inputs", ())
-        if self.basis != "sim" or event != "step":
+        if self.basis != "sim" or not self.once_per_step(event):
             return False
         if prim in SUMS:
             return any(not isinstance(d, str) and self.hands_on(d) for d in drivers)
         if prim not in HANDS_ON or output_gains(prim, tuple(widths)) is None:
             return False
+        if prim in SELECTION_DATA and not all(isinstance(d, str) for g, d in inputs if g in SLOW_GROUPS):
+            return False
         groups = self.input_groups(prim, widths, drivers, inputs)
-        return all(groups.get(g, 0.0) < groups.get(DATA_GROUP, 0.0) for g in SLOW_GROUPS)
+        data = groups.get(SELECTION_DATA.get(prim, DATA_GROUP), 0.0)
+        return all(groups.get(g, 0.0) < data for g in SLOW_GROUPS)
+
+    def once_per_step(self, event):
+        """Whether a part acting on ``event`` acts once per step: a "step" part, or a
+        "step_cycle" one of a PE whose step is one cycle (the PE's initiation interval 1, LUT
+        W1A8's: its one bit-plane's select holds the whole step, as a "step" part's inputs do)."""
+        return event == "step" or (self.per_cycle or self.ii) == 1
 
     def input_groups(self, prim, widths, drivers=(), inputs=()):
         """{primitive input group: toggles per step} of one part: a grouped family's groups fed by
