@@ -933,7 +933,8 @@ def mx_fast(acts, prepared, pe, extra=None):
     elements span far fewer bits); the other rows' E5M2 sums, up to 71 bits, are
     :func:`_mx_wide_sums`: limbs rounded to odd in float64), times the power-of-two (E8M0) or
     ``m * 2**q`` (E4M3) scales in float64 (folded into the GEMM's operands on the exact path;
-    exact either way: no float64 overflow or underflow in reach), clipped and cast to float32
+    exact either way: no float64 overflow or underflow in reach; a float32 GEMM where every
+    operand and partial sum is a float32 value, :func:`mx_f32_shift`), clipped and cast to float32
     as the golden does, then added to the float32 accumulator one block at a time in K order.
     The output is done in tiles of rows (:data:`MX_TILE_ELEMENTS`), each through all blocks in
     order: every element still gets its blocks' values added in K order."""
