@@ -7,7 +7,8 @@ How much is computed is the plan's ``model_quality``:
 
 * ``"full"`` (``pearray report``): the full data (8 perplexity windows, all 50 ``lee.cor``
   documents); results missing from the accuracy cache are computed (a first run takes as long as
-  ``pearray accuracy --all`` for both models; later runs read the cache).
+  ``pearray accuracy --all`` for both models: both models' designs in one pool of forked
+  processes, one per CPU, :func:`sim.accuracy.run_many`; later runs read the cache).
 * ``"quick-cached"`` (``pearray report --quick`` and the tests' plans): the ``--quick`` data (one
   window, 20 documents), read from the cache only, so the quick report stays within its time;
   a design not cached is shown as "not computed" with the command that computes it.
@@ -19,6 +20,7 @@ bytes); :func:`section` renders it. :data:`SECTIONS` is what :func:`sim.report_h
 from __future__ import annotations
 
 import html
+import os
 
 import numpy as np
 import pandas as pd
@@ -48,17 +50,28 @@ def _data(model, mode):
     return accuracy.minilm_data(quick)
 
 
-def _rows(model, mode, designs, progress):
-    """({design label: row of :func:`sim.accuracy.score`}, the data, the fp32 reference)."""
-    data = _data(model, mode)
-    if mode == "full" and progress:
-        progress.note(f"whole-model quality: {model}, {len(designs)} designs (cached per design and data)")
-    ref = accuracy.reference(model, data, compute_missing=mode == "full")
+def _results(mode, designs, progress):
+    """{model: ({design label: row of :func:`sim.accuracy.score`}, the data, the fp32 model's
+    MiniLM Spearman vs human or None)} for both models. ``"full"``: every design of both models
+    and each fp32 reference not cached in one pool of forked processes, one per CPU, longest
+    first (:func:`sim.accuracy.run_many`; the rows are the serial ones); ``"quick-cached"``: the
+    cache only, nothing computed."""
+    data = {model: _data(model, mode) for model in accuracy.MODELS}
     if mode == "full":
-        rows = [accuracy.score(model, d, data, ref) for d in designs]
-    else:
-        rows = [accuracy.cached_score(model, d, data, ref) for d in designs]
-    return {r["design"]: r for r in rows if r is not None}, data, ref
+        if progress:
+            progress.note(f"whole-model quality: {', '.join(accuracy.MODELS)}, {len(designs)} designs each "
+                          f"(cached per design and data)")
+        results = accuracy.run_many([(model, designs, data[model]) for model in accuracy.MODELS],
+                                    workers=os.cpu_count() or 1)
+        return {model: ({r["design"]: r for r in rows}, data[model], summary.get("spearman_human"))
+                for model, (summary, rows) in zip(accuracy.MODELS, results)}
+    out = {}
+    for model in accuracy.MODELS:
+        ref = accuracy.reference(model, data[model], compute_missing=False)
+        rows = [accuracy.cached_score(model, d, data[model], ref) for d in designs]
+        human = spearman(ref["similarities"], data[model].human) if ref and model == "minilm" else None
+        out[model] = ({r["design"]: r for r in rows if r is not None}, data[model], human)
+    return out
 
 
 def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_WORKLOAD,
@@ -71,8 +84,8 @@ def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_
     designs = accuracy.registry_designs()
     runnable = [d for d in designs if accuracy.supported(d) is None]
     try:
-        smol, smol_data, _ = _rows("smollm2", plan_mode, runnable, progress)
-        mini, mini_data, mini_ref = _rows("minilm", plan_mode, runnable, progress)
+        results = _results(plan_mode, runnable, progress)
+        (smol, smol_data, _), (mini, mini_data, mini_human) = results["smollm2"], results["minilm"]
     except smollm2.MissingModelError as e:
         return pd.DataFrame(columns=["design", "status"]), f"Whole-model quality not available: {e}"
     pe_count = costs[(costs.workload == workload) & (costs.budget == "equal PE count")].set_index("design")
@@ -89,7 +102,7 @@ def model_quality(plan_mode, costs, progress=None, workload=report_html.PRIMARY_
                    delta_ppl=s["delta_ppl"] if s else np.nan,
                    delta_ppl_pct=100 * s["delta_ppl"] / s["ppl_fp32"] if s else np.nan,
                    spearman_human=m["spearman_human"] if m else np.nan,
-                   spearman_human_fp32=(spearman(mini_ref["similarities"], mini_data.human) if m else np.nan),
+                   spearman_human_fp32=mini_human if m else np.nan,
                    spearman_fp32=m["spearman_fp32"] if m else np.nan)
         for column in ("tops_per_w", "tops_per_mm2_bounded"):
             row[column] = float(pe_count.loc[d.label, column]) if d.label in pe_count.index else np.nan

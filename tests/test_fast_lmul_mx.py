@@ -16,6 +16,7 @@ real MiniLM inputs; float outputs are compared as bit patterns (the sign of a ze
 import numpy as np
 import pytest
 
+from hw.pe_mx import scale_terms
 from models import fast_golden as fg, fast_lmul, fast_mx, fp8_gemm, mx_gemm
 from models.lmul_gemm import lmul_fields
 from models.realdata import real_gemm
@@ -344,3 +345,64 @@ def test_mx_e5m2_extreme_scales():
         acts = mx_gemm.interleave(a_el, np.full((4, 4), sa), pe)
         weights = mx_gemm.interleave(w_el, np.full((3, 4), sw), pe).T
         _mx_same(acts, weights, pe)
+
+
+F32_FORMATS = ("mxfp6-e2m3", "mxfp6-e3m2", "mxfp4", "mxint8", "nvfp4")    # block sums below 2**24
+
+
+def _shifts(monkeypatch):
+    """The float32 shift :func:`~models.fast_golden.mx_f32_shift` returns on each call (None:
+    the float64 GEMM)."""
+    taken = []
+    original = fg.mx_f32_shift
+    monkeypatch.setattr(fg, "mx_f32_shift", lambda *a: taken.append(original(*a)) or taken[-1])
+    return taken
+
+
+@pytest.mark.parametrize("fmt", F32_FORMATS)
+def test_mx_float32_path_random_and_real(fmt, monkeypatch):
+    """Formats whose block sums stay below 2**24 take the float32 block GEMMs on real MiniLM and
+    SmolLM2-shaped inputs (scales near 1) and on random elements over every code with scales
+    moderately spread, and equal the golden bit for bit; random codes over the whole scale range
+    (mostly beyond float32's exponents: the float64 GEMMs) too."""
+    pe = MX.prototype(format=fmt)
+    taken = _shifts(monkeypatch)
+    x, w = real_gemm("minilm:L0.ffn2", m=8, n=24)
+    _mx_same(x, w, pe)
+    rng = np.random.default_rng(11)
+    k = 4 * pe.block
+    bits = pe.mx_format.bits
+    centre = 127 if pe.mx_format.scale == "e8m0" else 0x38
+    for spread in (0, 6, 20):
+        a_el, w_el = rng.integers(0, 1 << bits, size=(5, k)), rng.integers(0, 1 << bits, size=(6, k))
+        a_el[0], w_el[0] = (1 << (bits - 1)) - 1, (1 << bits) - 1                   # largest codes
+        a_sc = rng.integers(centre - spread, centre + spread + 1, size=(5, k // pe.block))
+        w_sc = rng.integers(centre - spread, centre + spread + 1, size=(6, k // pe.block))
+        _mx_same(mx_gemm.interleave(a_el, a_sc, pe), mx_gemm.interleave(w_el, w_sc, pe).T, pe)
+    assert all(s is not None for s in taken)
+    for m, kk, n in ((3, 64, 5), (7, 96, 4)):
+        _mx_same(*MX.random_operands(rng, m, kk, n, pe), pe)
+
+
+@pytest.mark.parametrize("fmt", ("mxfp6-e2m3", "mxint8"))
+def test_mx_float32_path_at_float32_s_exponent_ends(fmt, monkeypatch):
+    """E8M0 scales whose products reach float32's smallest subnormal (exponent -149: the float32
+    path) and one binade below (the float64 path), float32's top binades alike: both sides of
+    each end give the golden's words (subnormal results, saturation, infinity included)."""
+    pe = MX.prototype(format=fmt)
+    _, x0 = scale_terms(pe.mx_format)
+    taken = _shifts(monkeypatch)
+    rng = np.random.default_rng(12)
+    bits = pe.mx_format.bits
+    k = 2 * pe.block
+    a_el = rng.integers(0, 1 << bits, size=(4, k))
+    w_el = rng.integers(0, 1 << bits, size=(3, k))
+    a_el[0], w_el[0] = (1 << (bits - 1)) - 1, (1 << (bits - 1)) - 1
+    # the operands' exponents: a_exp - x0 and w_exp, for equal scale codes s: sum 2 s - x0
+    for total, path in ((-149, True), (-150, False), (103, True), (104, False)):
+        sa = (total + x0) // 2
+        sw = total + x0 - sa
+        a_sc, w_sc = np.full((4, 2), sa), np.full((3, 2), sw)
+        taken.clear()
+        _mx_same(mx_gemm.interleave(a_el, a_sc, pe), mx_gemm.interleave(w_el, w_sc, pe).T, pe)
+        assert (taken[-1] is not None) == path, (total, taken)

@@ -129,6 +129,43 @@ def test_section_without_cached_results(fake_runs, monkeypatch):
     assert parser.tables == ["model-quality"] and parser.images == []
 
 
+def test_full_mode_scores_both_models_in_one_pool(monkeypatch):
+    """The full report scores every runnable design of both models with one
+    :func:`sim.accuracy.run_many` call (one pool of forked processes, one per CPU), never design
+    by design; its rows and the fp32 MiniLM Spearman land in the table."""
+    runnable = [d for d in accuracy.registry_designs() if accuracy.supported(d) is None]
+    calls = []
+
+    def run_many(runs, use_cache=True, progress=None, workers=1):
+        calls.append(([(model, [d.label for d in designs]) for model, designs, _ in runs], workers))
+        out = []
+        for model, designs, _ in runs:
+            if model == "smollm2":
+                rows = [{"design": d.label, "ppl": 10.0 + i, "ppl_fp32": 10.0, "delta_ppl": float(i)}
+                        for i, d in enumerate(designs)]
+                out.append(({"ppl": 10.0}, rows))
+            else:
+                rows = [{"design": d.label, "spearman_human": 0.5, "spearman_fp32": 0.9 - i / 100}
+                        for i, d in enumerate(designs)]
+                out.append(({"spearman_human": 0.625}, rows))
+        return out
+
+    monkeypatch.setattr(accuracy, "run_many", run_many)
+    monkeypatch.setattr(report_accuracy.os, "cpu_count", lambda: 2)
+    for serial in ("run", "score", "cached_score", "reference"):
+        monkeypatch.setattr(accuracy, serial, lambda *a, **k: pytest.fail("a design scored outside the pool"))
+    monkeypatch.setattr(report_accuracy, "_int8_note", lambda *a: "")
+    frame, _ = report_accuracy.model_quality("full", _costs())
+    labels = [d.label for d in runnable]
+    assert calls == [([("smollm2", labels), ("minilm", labels)], 2)]
+    row = frame.set_index("design")
+    i = labels.index("OVP W4A4")
+    assert row.loc["OVP W4A4", "ppl"] == 10.0 + i
+    assert row.loc["OVP W4A4", "spearman_fp32"] == pytest.approx(0.9 - i / 100)
+    assert row.loc["OVP W4A4", "spearman_human_fp32"] == 0.625 and row.loc["OVP W4A4", "status"] == "ok"
+    assert row.loc["BitMoD mixed4 W4A16 (FP16 act)", "status"].startswith("skipped: ")
+
+
 def test_bad_mode_is_refused():
     with pytest.raises(ValueError, match="model_quality must be one of"):
         report_accuracy.model_quality("fast", _costs())
