@@ -223,8 +223,9 @@ def _wired_sum(ends, spans, merged, width, accumulate):
     and plain addends (``ends``: the other products, shifted by wiring; ``acc_in`` if
     ``accumulate``). ``maccmap`` lays every row into one carry-save tree with one carry-propagate
     adder, a product port's rows its operand sign-extended to ``width`` bits, not a multiplier at
-    its own a + b bits (issue 14: int4's four 4 x 4 ports and an 11-bit acc_in in a 12-bit
-    ``$macc`` map to 23,365 um^2, four ``smult`` and three 12-bit adds to 17,068). Counted as
+    its own a + b bits (issue 14, ``models/data/primitives_osu018.json``, 180 nm: int4's 12-bit
+    step, ``mac`` (4, 4, 12, 4), maps to 23,590 um^2; four ``smult`` (4, 4) and four ``add`` (12)
+    are 17,068). Counted as
     that ``$macc``: the n ports ``smult`` (a, b, width, n), with the first plain addend ``mac``
     (a, b, width, n) (:mod:`models.characterise` measures both), each further plain addend an
     ``add`` of ``width`` bits; with no port, three or more plain addends are one ``csa`` (the
@@ -279,10 +280,12 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     them. :mod:`hw.array` now carries only the bits counted here (:func:`ant_operand_bits`) and
     re-attaches the decoders' constant and copied bits as wiring in front of each PE: the same
     PEs are 779 and 781 gates (26,900 and 27,100 um^2 mapped, 180 nm). With every shift constant
-    the count is the word-level cells (:func:`_wired_chain`). Open: int4 arrays come out -12 to
-    -15 % (the mapped PEs are about a quarter above their cells' primitives) and the fused mode
-    +17 to +20 % (its nibble products counted as Yosys's 4 x 4 unsigned / mixed / signed
-    ``$mul`` cells, :func:`_multiply`; the rest not found)."""
+    (int4, uint4, the fused mode) the step is one ``$macc`` as wide as acc_out
+    (:func:`_wired_sum`): int4's four signed products are ports of it, whose rows ``maccmap``
+    sign-extends to the sum's width (``smult`` / ``mac`` with n products: about 27 % above four
+    ``smult`` and the adds, the int4 arrays' -12 to -15 % of session 29), the fused mode's
+    shifted nibble products are multipliers of their own (:func:`_multiply`) and plain addends
+    of it, counted by the bits they bring (a full-width addend each was +17 to +20 %)."""
     A = pe.acc_width
     wired_terms = iter(_wired_terms(pe, bordered) or ())
     items, ends, merged, spans = [], [], [], []

@@ -490,6 +490,9 @@ def _measure(point, tool, toggle, leak):
 
 
 FIT_KEYS = ("area_um2", "energy_pj", "energy_sta_pj", "energy_sta_idle_pj")
+#: families fitted on one form only: the sums of n products (4 widths) are measured points,
+#: left out of the plain multiply's / MAC's fit so that its coefficients stay the plain ones
+FIT_ARITY = {"smult": 2, "mac": 3}
 
 
 def fit_family(family, points, keys=FIT_KEYS):
@@ -509,7 +512,7 @@ def fit_family(family, points, keys=FIT_KEYS):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "n*a*b, w, 1 (w = a+b, n = 1 with two widths)", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "n*a*b, c, 1 (n = 1 with three widths)", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "n*a*b, w, 1 (fitted on two widths: n = 1, w = a+b)", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "n*a*b, c, 1 (fitted on three widths: n = 1)", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
     "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "scneg": "a, w, 1", "signtree": "w*2**g, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
@@ -560,7 +563,8 @@ def characterise(path=TABLE_PATH, *, jobs=2, force=False, tool=None, progress=No
                 progress(i + 1, len(todo), m)
     families = {}
     for family in FIT_FEATURES:
-        pts = [m for m in measured if m["family"] == family]
+        pts = [m for m in measured if m["family"] == family
+               and len(m["widths"]) == FIT_ARITY.get(family, len(m["widths"]))]
         if pts:
             families[family] = fit_family(family, pts)
     table = {"provenance": {**prov, "date": datetime.date.today().isoformat()},

@@ -74,11 +74,12 @@ def _error(pe, options, unit=None, rows=None):
     ("wfp16", (("weight_format", "int4"),), None, 2),  # was +45 % (no accumulation chain)
     ("wfp16", (("weight_format", "ovp4"),), None, 2),  # was +28 %
     ("shiftadd", (), None, 2),                         # was +15 % (term adders act_width + b wide)
-    # was -19.5 % (acc_out narrowed by value range); since the array re-attaches the decoders'
-    # constant bits as wiring (session 29) the inventory counts the word-level cells Yosys builds
-    # (4x4 multiplies, 9/10/11-bit adds, acc_in's 32-bit add, 11/12 acc_out flops) and is -12 %:
-    # the mapped PEs are ~25 % above their cells' primitives, not yet explained (issue 14, open)
-    pytest.param("ant", ANT_INT4, None, 2, marks=pytest.mark.xfail(strict=True, reason="issue 14: -12 %, open")),
+    # was -19.5 % (acc_out narrowed by value range); -12 % while the four merged 4x4 product
+    # ports of the step's $macc were counted as smult at their own 8 bits (maccmap sign-extends
+    # them to the sum's width: smult / mac with n products)
+    ("ant", ANT_INT4, None, 2),
+    # was +20 % (the fused mode's shifted nibble products counted as full-width csa addends)
+    ("ant", (("act_type", "int8"), ("weight_type", "int8")), None, 2),
     ("bitfusion", (("act_bits", 8), ("weight_bits", 4)), None, 2),   # was +47 % (one add per brick)
     ("lut", (), "act_border", None),    # was +12.8 % (the sign tree counted as add/subtract pairs)
     # OVP pair decoders: were +18.9 % / +9.1 % (each victim compare counted next to the lookup that
