@@ -219,7 +219,7 @@ def _merges(pe, j, l, bordered):
 
 def _wired_sum(ends, spans, merged, width, accumulate):
     """The step's ``$macc`` when every shift is a constant, ``width`` bits (the acc_out bits):
-    ``merged`` signed product ports ((a_bits, w_bits), act field, weight field; :func:`_merges`)
+    ``merged`` signed product ports ((a_bits, w_bits), act element, weight element; :func:`_merges`)
     and plain addends (``ends``: the other products, shifted by wiring; ``acc_in`` if
     ``accumulate``). ``maccmap`` lays every row into one carry-save tree with one carry-propagate
     adder, a product port's rows its operand sign-extended to ``width`` bits, not a multiplier at
@@ -239,7 +239,9 @@ def _wired_sum(ends, spans, merged, width, accumulate):
         return [driven(("csa", (bits, width), 1, "step"), *addends)]
     if merged:
         (widths,) = {w for w, _, _ in merged}      # int4 x int4: the four pairs alike
-        fields = [f for _, act_int, weight_int in merged for f in (act_int, weight_int)]
+        # its ports a, b: the merged pairs' integer fields of act and of weight (models.port_field)
+        fields = (element_fields("act", tuple(j for _, j, _ in merged), ELEMENT_WIDTH, EXP_WIDTH)[1],
+                  element_fields("weight", tuple(l for _, _, l in merged), ELEMENT_WIDTH, EXP_WIDTH)[1])
         n = len(merged)
         first = (driven(("mac", (*widths, width, n), 1, "step"), *fields, addends[0]) if addends else
                  driven(("smult", (*widths, width, n), 1, "step"), *fields))
@@ -302,7 +304,7 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
         product = driven((*_multiply(pe, j, l, bordered, a_bits, w_bits), 1, "step"), act_int, weight_int)
         if _merges(pe, j, l, bordered):
             # a port of the step's $macc, not a multiplier of its own (_wired_sum)
-            merged.append(((a_bits, w_bits), act_int, weight_int))
+            merged.append(((a_bits, w_bits), j, l))
             continue
         items.append(product)
         ends.append(product)

@@ -160,11 +160,13 @@ def _product_sum(name, a, b, w, n, addend):
     """``n`` signed a x b products (each its own a + b-bit wire, as a PE writes them) summed into
     w bits, plus a w-bit ``c`` if ``addend``: Yosys's ``alumacc`` merges them into one ``$macc``
     of n multiply ports (and the addend), which ``maccmap`` lays into one carry-save tree, each
-    product's rows its operand sign-extended to w bits, and one carry-propagate adder."""
-    ports = [f"input signed [{a - 1}:0] a{i}" for i in range(n)]
-    ports += [f"input signed [{b - 1}:0] b{i}" for i in range(n)]
+    product's rows its operand sign-extended to w bits, and one carry-propagate adder. Product i
+    reads bits [i*a, (i+1)*a) of port ``a`` and [i*b, (i+1)*b) of ``b``: the ports (and input
+    groups) are ``a``, ``b`` and ``c``, as the single product's."""
+    ports = [f"input [{n * a - 1}:0] a", f"input [{n * b - 1}:0] b"]
     ports += [f"input signed [{w - 1}:0] c"] if addend else []
-    body = "".join(f"  wire signed [{a + b - 1}:0] p{i} = a{i} * b{i};\n" for i in range(n))
+    body = "".join(f"  wire signed [{a + b - 1}:0] p{i} = $signed(a[{(i + 1) * a - 1}:{i * a}]) * "
+                   f"$signed(b[{(i + 1) * b - 1}:{i * b}]);\n" for i in range(n))
     terms = (["c"] if addend else []) + [f"p{i}" for i in range(n)]
     return _comb(name, ports + [f"output signed [{w - 1}:0] y"], body + f"  assign y = {' + '.join(terms)};\n")
 
