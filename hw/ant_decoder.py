@@ -20,7 +20,12 @@ bits) is the low field and the integer ``i`` (signed, INT_WIDTH bits) the high o
   (element 0) and high nibble <4, -8..7> (int8) or <4, 0..15> (uint8) (element 1); elements 2, 3
   are <0, 0>. The PE multiplies every act element with every weight element (2 x 2).
 
-One operand format for every type: the PE is the same hardware whatever the types.
+One operand format for every type: the PE is the same hardware whatever the types. The operand
+bits that are the same for every code of the type (an int4 element's exponent, the fused mode's
+elements 2, 3, ...) are the decoder's ``constant_bits``, and the bits equal to a lower bit for
+every code (an integer's sign-extension copies) its ``copied_bits``: the array carries only the
+others through its registers and bank selects and re-attaches these in front of each PE (see
+:mod:`hw.array`).
 """
 
 from amaranth.hdl import Module, Signal, signed
@@ -65,6 +70,48 @@ def code_bits(ant_type):
     return 8 if ant_type in FUSED else 4
 
 
+def element_values(ant_type):
+    """Per operand element j the (exponents, integers) the decoder can output for ``ant_type``
+    (:meth:`AntDecoder.elaborate`: the 8-bit types' low nibble <0, 0..15>, high nibble
+    <NIBBLE_SHIFT, int or uint nibble>, elements 2, 3 <0, 0>; a 4-bit type's :data:`DECODE`)."""
+    if ant_type in FUSED:
+        high = range(-8, 8) if ant_type == "int8" else range(16)
+        return ([({0}, set(range(16))), ({NIBBLE_SHIFT}, set(high))]
+                + [({0}, {0})] * (LANES - 2))
+    return [({e for e, _ in DECODE[ant_type]}, {i for _, i in DECODE[ant_type]})] * LANES
+
+
+def _columns(ant_type):
+    """{operand bit: its value for each of a field's values, a tuple} (from :func:`element_values`;
+    a field's value in two's complement over its width)."""
+    columns = {}
+    for j, (exps, ints) in enumerate(element_values(ant_type)):
+        for base, values, width in ((j * ELEMENT_WIDTH, exps, EXP_WIDTH),
+                                    (j * ELEMENT_WIDTH + EXP_WIDTH, ints, INT_WIDTH)):
+            for b in range(width):
+                columns[base + b] = tuple((v % (1 << width)) >> b & 1 for v in sorted(values))
+    return columns
+
+
+def constant_bits(ant_type):
+    """{operand bit: value} of the operand bits that are the same for every code of ``ant_type``."""
+    return {b: column[0] for b, column in _columns(ant_type).items() if len(set(column)) == 1}
+
+
+def copied_bits(ant_type):
+    """{operand bit: lower bit of its field} of the non-constant operand bits that equal a lower
+    bit of the same field for every code of ``ant_type`` (the lowest such bit: an integer's
+    sign-extension copies name its sign bit)."""
+    columns, constants, copies = _columns(ant_type), constant_bits(ant_type), {}
+    for b, column in columns.items():
+        field = range(b - b % ELEMENT_WIDTH + (EXP_WIDTH if b % ELEMENT_WIDTH >= EXP_WIDTH else 0), b)
+        if b not in constants:
+            same = [s for s in field if s not in constants and columns[s] == column]
+            if same:
+                copies[b] = same[0]
+    return copies
+
+
 class AntDecoder(wiring.Component):
     """Combinational ANT decoder (see the module docstring for the code and operand layout).
 
@@ -81,6 +128,11 @@ class AntDecoder(wiring.Component):
 
     ant_type = property(lambda self: self._type)
     elements = property(lambda self: 1 if self._type in FUSED else LANES)
+    #: {operand bit: value} of the bits no code changes (:func:`constant_bits`; the border-unit
+    #: convention of :mod:`hw.pe`)
+    constant_bits = property(lambda self: constant_bits(self._type))
+    #: {operand bit: the lower bit it always equals} (:func:`copied_bits`; :mod:`hw.pe`)
+    copied_bits = property(lambda self: copied_bits(self._type))
 
     def elaborate(self, platform):
         m = Module()

@@ -47,12 +47,27 @@ Broadcast tiles (``tile=(tile_rows, tile_cols)``; default (1, 1), the array abov
     same cycle, and the drain still shifts each column's R output registers out one per cycle.
     Each side must divide the array's side.
 
+Constant and copied operand bits
+    A border unit may name operand bits that no code changes (``constant_bits``, :mod:`hw.pe`:
+    an ANT int4 element's exponent, say) and bits that always equal a lower one (``copied_bits``:
+    an integer's sign-extension copies). The array never carries those: the lanes, skew and pass
+    registers, weight banks and bank selects hold only the other bits, and the constants and
+    copies are re-attached in front of each PE, so the PE's logic reads them as constants and
+    sign extensions in the Verilog. (Carried through a register and a bank select, constants are
+    constants for Yosys only after it has expanded the PE's multiply-adds into gates, and PEs of
+    the same logic reached ABC as different netlists; copies in separate flops made its
+    multipliers a bit wider than the values: issue 14.) Nothing visible changes: a register's
+    constant or copied bit holds the same value once a token has loaded it, and a PE reads only
+    loaded tokens and written banks.
+
 Timing facts are read-only properties: ``latency`` (array input to aligned output, in cycles),
 ``min_fold_interval`` and, for ``os``, ``drain_cycles``, all derived from the tile counts;
 :mod:`models.cycles` reads them.
 """
 
-from amaranth.hdl import Module, Signal, Cat, Mux
+from functools import partial
+
+from amaranth.hdl import Const, Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -102,6 +117,27 @@ def check_tile(tile, rows, cols, dataflow):
 
 def _lanes(vector, width, count):
     return [vector[i * width:(i + 1) * width] for i in range(count)]
+
+
+def _kept(operand, constants, copies):
+    """The bits of ``operand`` that are in neither ``constants`` ({bit: value}) nor ``copies``
+    ({bit: the lower bit it equals}), in order."""
+    return Cat(*(operand[b] for b in range(len(operand)) if b not in constants and b not in copies))
+
+
+def _attach(kept, width, constants, copies):
+    """The ``width``-bit operand whose bits are ``constants``, ``copies`` of lower bits and, in
+    order, ``kept`` (the inverse of :func:`_kept`)."""
+    bits, k = [], 0
+    for b in range(width):
+        if b in constants:
+            bits.append(Const(constants[b], 1))
+        elif b in copies:
+            bits.append(bits[copies[b]])
+        else:
+            bits.append(kept[k])
+            k += 1
+    return Cat(*bits)
 
 
 class SystolicArray(wiring.Component):
@@ -234,8 +270,9 @@ class SystolicArray(wiring.Component):
 
     def _border_operands(self, m, vector, code_width, count, make_border, name):
         """Each code lane of ``vector``, through its own border unit if the PE has one (one unit
-        per row or column, shared by every PE along it)."""
-        operands = []
+        per row or column, shared by every PE along it), without the unit's constant and copied
+        bits; and the function that re-attaches them (kept bits -> the PE's operand)."""
+        operands, attach = [], (lambda kept: kept)
         for i, code in enumerate(_lanes(vector, code_width, count)):
             border = make_border()
             if border is None:
@@ -243,8 +280,15 @@ class SystolicArray(wiring.Component):
                 continue
             m.submodules[f"{name}_{i}"] = border
             m.d.comb += border.code.eq(code)
-            operands.append(border.operand)
-        return operands
+            constants = getattr(border, "constant_bits", {})     # both optional (hw.pe)
+            copies = getattr(border, "copied_bits", {})
+            if not constants and not copies:
+                operands.append(border.operand)     # the operand itself (the same Verilog)
+                continue
+            # the same unit on every lane, so the same bits
+            attach = partial(_attach, width=len(border.operand), constants=constants, copies=copies)
+            operands.append(_kept(border.operand, constants, copies))
+        return operands, attach
 
     def _row_operands(self, m):
         return self._border_operands(m, self.act, self.pe.act_code_width, self._rows,
@@ -271,7 +315,7 @@ class SystolicArray(wiring.Component):
         # cycles, the pace of the activation wavefront, so a bank is rewritten only after its
         # last use.
         row_width = len(self.weight_row)
-        w_lanes = self._column_operands(m)
+        w_lanes, weight_of = self._column_operands(m)
         ctrl = Cat(self.weight_we, self.weight_row, self.weight_bank)
         col_ctrl, col_data = [], []
         for c in range(C):
@@ -280,7 +324,8 @@ class SystolicArray(wiring.Component):
             col_ctrl.append(ctrl)
             col_data.append(_delay(m, w_lanes[c], c // tc, f"wlane_c{c}"))
 
-        acts = self._row_operands(m)
+        acts, act_of = self._row_operands(m)
+        a_kept = len(acts[0])
         bottom_acc, bottom_valid = [], None
         row_sum = 0
         for r in range(R):
@@ -289,7 +334,7 @@ class SystolicArray(wiring.Component):
                 row_sum = self._row_sum_cell(m, token, valid, row_sum, r)
             for c in range(C):
                 pe = pes[r][c]
-                banks = [Signal(pe0.weight_width, name=f"w{b}_{r}_{c}") for b in (0, 1)]
+                banks = [Signal(len(w_lanes[c]), name=f"w{b}_{r}_{c}") for b in (0, 1)]
                 we, row, wbank = col_ctrl[c][0], col_ctrl[c][1:1 + row_width], col_ctrl[c][-1]
                 with m.If(we & (row == r)):
                     with m.If(wbank):
@@ -298,10 +343,10 @@ class SystolicArray(wiring.Component):
                         m.d.sync += banks[0].eq(col_data[c])
                 bank = token[-1]
                 m.d.comb += [
-                    pe.act.eq(token[:pe0.act_width]),
+                    pe.act.eq(act_of(token[:a_kept])),
                     # a mux, not word_select: a variable word_select multiplies the index by
                     # the width ($mul) unless the width is a power of two
-                    pe.weight.eq(Mux(bank, banks[1], banks[0])),
+                    pe.weight.eq(weight_of(Mux(bank, banks[1], banks[0]))),
                     pe.valid.eq(valid),
                     pe.acc_in.eq(pes[r - 1][c].acc_out if r else 0),
                 ]
@@ -335,8 +380,9 @@ class SystolicArray(wiring.Component):
         L = pe0.latency
         tr, tc = self._tile
         pes = self._make_pes(m)
-        acts = self._row_operands(m)
-        w_lanes = self._column_operands(m)
+        acts, act_of = self._row_operands(m)
+        a_kept = len(acts[0])
+        w_lanes, weight_of = self._column_operands(m)
 
         # Column c's weight token enters skewed by its column tile, then moves down with the
         # activation token that meets it at each tile of rows.
@@ -362,8 +408,8 @@ class SystolicArray(wiring.Component):
                 pe = pes[r][c]
                 first, last = token[-2], token[-1]
                 m.d.comb += [
-                    pe.act.eq(token[:pe0.act_width]),
-                    pe.weight.eq(weights_in[c]),
+                    pe.act.eq(act_of(token[:a_kept])),
+                    pe.weight.eq(weight_of(weights_in[c])),
                     pe.valid.eq(valid),
                     pe.acc_in.eq(Mux(first, 0, pe.acc_out)),
                 ]

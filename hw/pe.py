@@ -44,8 +44,11 @@ operand is derived from the codes (a LUT PE's table, an OVP decoder's exponent-i
 a border unit with ``act_border()`` / ``weight_border()``: the array instantiates one per row (on
 the row input, before the skew) / one per column (on the column's weight input, before the weight
 bus or skew), so each is shared by a whole row or column. A border unit is a Component with
-``code`` In(code width) and ``operand`` Out(operand width), combinational. How host-side element codes become
-lane bits is the PE class's ``act_lanes``/``weight_lanes`` (numpy, used by the memory map), so
+``code`` In(code width) and ``operand`` Out(operand width), combinational; it may name the
+``operand`` bits that no code changes in a ``constant_bits`` property ({bit: value}) and those
+that always equal a lower bit in ``copied_bits`` ({bit: lower bit}), which the array then carries
+nowhere and re-attaches in front of each PE (see :mod:`hw.array`). How
+host-side element codes become lane bits is the PE class's ``act_lanes``/``weight_lanes`` (numpy, used by the memory map), so
 offline encodings (e.g. a weight bit flip) live next to the hardware that reads them.
 """
 

@@ -18,7 +18,8 @@ Dequantisation: ``Out_float[m, n] = raw[m, n] * s_a * s_w[n]``.
 
 import numpy as np
 
-from hw.ant_decoder import AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, NIBBLE_SHIFT, WIRED
+from hw.ant_decoder import (AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, WIRED,
+                            element_values)
 from .golden import wrap_signed
 from .intcodes import dequantize_scaled_output
 from .inventory import (driven, register_bordered, register_chain, register_declared_out,
@@ -106,17 +107,6 @@ def _signed_bits(lo, hi):
     return max((-lo - 1).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1 if hi > 0 else 1)
 
 
-def _element_values(ant_type):
-    """Per operand element j the (exponents, integers) its decoder can output for ``ant_type``
-    (:class:`hw.ant_decoder.AntDecoder`'s ``elaborate``: the 8-bit types' low nibble <0, 0..15>,
-    high nibble <NIBBLE_SHIFT, int or uint nibble>, elements 2, 3 <0, 0>)."""
-    if ant_type in FUSED:
-        high = range(-8, 8) if ant_type == "int8" else range(16)
-        return ([({0}, set(range(16))), ({NIBBLE_SHIFT}, set(high))]
-                + [({0}, {0})] * (LANES - 2))
-    return [({e for e, _ in DECODE[ant_type]}, {i for _, i in DECODE[ant_type]})] * LANES
-
-
 def _free_element():
     """What an element port can carry when nothing drives it but the port: every field value."""
     return (set(range(1 << EXP_WIDTH)), set(range(-(1 << (INT_WIDTH - 1)), 1 << (INT_WIDTH - 1))))
@@ -125,7 +115,7 @@ def _free_element():
 def _ant_terms(pe, bordered):
     """Per multiplier pair: (int bits of act, of weight, product value range, exponent sums)."""
     if bordered:
-        acts, weights = _element_values(pe.act_type), _element_values(pe.weight_type)
+        acts, weights = element_values(pe.act_type), element_values(pe.weight_type)
     else:
         acts = weights = [_free_element()] * LANES
     terms = []
@@ -147,6 +137,124 @@ def _ant_step_range(pe, bordered):
     return lo, hi
 
 
+def _unsigned_bits(values):
+    """Bits of a value set as Yosys's ``wreduce`` sees it: unsigned when no value is negative
+    (the sign bit is then a constant 0 in the Verilog), else two's complement."""
+    lo, hi = min(values), max(values)
+    return hi.bit_length() if lo >= 0 else _signed_bits(lo, hi)
+
+
+def _multiply(pe, j, l, bordered, a_bits, w_bits):
+    """(primitive, widths) of pair (j, l)'s multiply: signed ``a_bits`` x ``w_bits`` (the elements'
+    ranges), but in an array an element with no negative value is unsigned, one bit narrower
+    (its sign bit is a constant 0 in the Verilog, :mod:`hw.array`): fused 2 x 2, the low nibbles'
+    products are a 4 x 4 ``mult`` and two 4 x 4 ``usmult``, as Yosys's ``$mul`` cells are."""
+    if not bordered:
+        return "smult", (a_bits, w_bits)
+    ia, iw = element_values(pe.act_type)[j][1], element_values(pe.weight_type)[l][1]
+    ua, uw = min(ia) >= 0, min(iw) >= 0
+    if ua and uw:
+        return "mult", (_unsigned_bits(ia), _unsigned_bits(iw))
+    if ua or uw:
+        return "usmult", ((_unsigned_bits(ia), w_bits) if ua else (_unsigned_bits(iw), a_bits))
+    return "smult", (a_bits, w_bits)
+
+
+def _wired_step_bits(pe, bordered):
+    """The four terms' sum width as Yosys builds it when every shift is a constant (in an array,
+    the decoders' exponents re-attached as wiring, :mod:`hw.array`: int4, uint4, the fused mode),
+    else None. Each ``$mul`` is as wide as its operands (``wreduce``: an unsigned operand one bit
+    narrower, a signed times an unsigned one bit wider), a term its product shifted by the constant,
+    and each add of the chain one bit wider than its wider operand (not the value range: 2 x 2
+    int4 keeps 11 and 12 acc_out flops, fused 17 and 18)."""
+    chain = _wired_chain(pe, bordered)
+    return None if chain is None else min(pe.acc_width, chain[-1])
+
+
+def _wired_terms(pe, bordered):
+    """With constant shifts (in an array: int4, uint4, the fused mode), per pair that does not
+    vanish (a zero element) its term's (lowest bit, top bit + 1, signed) as Yosys builds it: the
+    ``$mul`` as wide as its operands (``wreduce``: an unsigned operand one bit narrower, a signed
+    times an unsigned one bit wider) shifted by the constant; else None (a variable shift)."""
+    if not bordered:
+        return None
+    acts, weights = element_values(pe.act_type), element_values(pe.weight_type)
+    terms = []
+    for j, l in pe.pairs():
+        (ea, ia), (ew, iw) = acts[j], weights[l]
+        if ia == {0} or iw == {0}:
+            continue                        # a zero element: the pair vanishes
+        if len(ea) > 1 or len(ew) > 1:
+            return None                     # a variable shift: a shifter's acc_width-wide output
+        unsigned = (min(ia) >= 0) + (min(iw) >= 0)
+        shift = min(ea) + min(ew)
+        terms.append((shift, _unsigned_bits(ia) + _unsigned_bits(iw) + (unsigned == 1) + shift, unsigned < 2))
+    return terms
+
+
+def _wired_chain(pe, bordered):
+    """With constant shifts (:func:`_wired_step_bits`), the widths of the terms' add chain: the
+    first term's, then each ``$add``'s (2 x 2 int4: 8, 9, 10, 11); else None."""
+    terms = _wired_terms(pe, bordered)
+    if terms is None:
+        return None
+    chain = []
+    for _, top, _ in terms:
+        chain.append(top if not chain else max(chain[-1], top) + 1)
+    return chain
+
+
+def _merges(pe, j, l, bordered):
+    """Whether pair (j, l)'s multiply is a port of the step's ``$macc`` rather than a ``$mul`` of
+    its own: in an array (``bordered``), a signed times a signed element (both ranges reach below
+    0) whose shift is the constant 0 (int4: every pair). Its product then reaches the sum
+    unshifted and sign-extended, which Yosys's ``alumacc`` merges (the ``$mul`` cannot overflow
+    its a + b bits); a shifted product (the fused mode's) is another signal, an unsigned one
+    another signedness, and both stay multipliers of their own."""
+    if not bordered:
+        return False
+    (ea, ia), (ew, iw) = element_values(pe.act_type)[j], element_values(pe.weight_type)[l]
+    return ea == ew == {0} and min(ia) < 0 and min(iw) < 0
+
+
+def _wired_sum(ends, spans, merged, width, accumulate):
+    """The step's ``$macc`` when every shift is a constant, ``width`` bits (the acc_out bits):
+    ``merged`` signed product ports ((a_bits, w_bits), act element, weight element; :func:`_merges`)
+    and plain addends (``ends``: the other products, shifted by wiring; ``acc_in`` if
+    ``accumulate``). ``maccmap`` lays every row into one carry-save tree with one carry-propagate
+    adder, a product port's rows its operand sign-extended to ``width`` bits, not a multiplier at
+    its own a + b bits (issue 14, ``models/data/primitives_osu018.json``, 180 nm: int4's 12-bit
+    step, ``mac`` (4, 4, 12, 4), maps to 23,590 um^2; four ``smult`` (4, 4) and four ``add`` (12)
+    are 17,068). Counted as
+    that ``$macc``: the n ports ``smult`` (a, b, width, n), with the first plain addend ``mac``
+    (a, b, width, n) (:mod:`models.characterise` measures both), each further plain addend an
+    ``add`` of ``width`` bits; with no port, three or more plain addends are one ``csa`` (the
+    sign-extended addends of :func:`models.bitfusion_gemm.bitfusion_pe_items`), two one ``add``."""
+    addends = [*ends, *(("acc_in",) if accumulate else ())]
+    if not merged and len(addends) >= 3:
+        # the bits maccmap gets: a term from its shift up (sign-extended to width when signed,
+        # its own bits when unsigned: zeros are no input), acc_in sign-extended to width
+        bits = sum(width - low if signed else top - low for low, top, signed in spans)
+        bits += width if accumulate else 0
+        return [driven(("csa", (bits, width), 1, "step"), *addends)]
+    if merged:
+        (widths,) = {w for w, _, _ in merged}      # int4 x int4: the four pairs alike
+        # its ports a, b: the merged pairs' integer fields of act and of weight (models.port_field)
+        fields = (element_fields("act", tuple(j for _, j, _ in merged), ELEMENT_WIDTH, EXP_WIDTH)[1],
+                  element_fields("weight", tuple(l for _, _, l in merged), ELEMENT_WIDTH, EXP_WIDTH)[1])
+        n = len(merged)
+        first = (driven(("mac", (*widths, width, n), 1, "step"), *fields, addends[0]) if addends else
+                 driven(("smult", (*widths, width, n), 1, "step"), *fields))
+        return [first] + [driven(("add", (width,), 1, "step"), first, a) for a in addends[1:]]
+    return [driven(("add", (width,), 1, "step"), *addends)] if len(addends) == 2 else []
+
+
+def ant_declared_out(pe):
+    """Whether the PE in an array keeps ``acc_width`` acc_out flops in every row
+    (:func:`models.inventory.register_declared_out`): when a shift is variable."""
+    return _wired_step_bits(pe, True) is None
+
+
 def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     """:class:`hw.pe_ant.AntPE`: per multiplier pair a signed multiply of the elements' integers,
     the exponent add and the product's left shift (``shiftn``: the narrow product shifted into at
@@ -166,45 +274,51 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
     merges a few sign copies later: 23-31 of 32) and the ``$macc`` its width, counted as one
     add of the bits above the value range.
 
-    Not counted (issue 14, ``bench/bench_pe_cones.py --before-abc``): below row 0 the step's
-    ``$macc`` has five acc_width-bit operands for Yosys: ``acc_in`` and four shifter outputs whose
-    shift amounts are the exponent fields, which reach the PE through the slot's bank-select mux
-    as constant bits that Yosys folds only after bit-blasting (int4, the fused mode), or are
-    variable (flint4, PoT). ``maccmap`` lays each column's bits into full adders in the order of
-    their signals (a set of SigBits, ordered by name index: an accident of elaboration), before
-    the shifts fold: where the terms' sign copies share a full adder, that adder is the same in
-    every column above the value range and merges; where ``acc_in``'s bit sits among them, it
-    does not (read from maccmap's source, not isolated: reordering the Verilog's instances or
-    modules, the same logic, moves a PE's gate count by up to 4 % but did not swap the two forms). So PEs that are the same word-level logic (same cells, widths and operand order)
-    reach ABC as different gate netlists: 4 x 4 int4, the PEs below row 0 map to about 30,500 or
-    40,000 um^2 (osu018, with the acc_out flops and the bank select; 7 of 12 the larger) against
-    26,200-27,600 counted; the 2 x 2's two row-1 PEs are 980 and 1,226 gates before ABC (with the
-    shifts written as the constant 0: 1,020 and 1,027), and ABC keeps the split (with its delay
-    target relaxed, ``&nf -R 1000``, or without ``&dch``, likewise). flint4's PEs below row 0 are
-    all about 40,000-45,000 (counted: 31,600). Which PEs get which netlist follows no property of
-    the hardware, so no count here follows it: counting the full five-operand carry-save step
-    (the ``csa`` (5 * 32, 32) fit: 22,700 for the sum) puts the 4 x 4 int4 array at +5 % but the
-    2 x 2 at +13 % and the fused mode at +18-20 %."""
+    Issue 14 (``bench/bench_pe_cones.py --before-abc``): while the decoders' constant exponent
+    bits reached the PE through registers and the slot's bank-select mux, Yosys folded them only
+    after ``maccmap`` had laid the step's five acc_width-bit operands into full adders in an order
+    that is an accident of elaboration, so PEs of the same word-level logic reached ABC as
+    different gate netlists (2 x 2 int4 row 1: 980 and 1,226 gates) and no count could follow
+    them. :mod:`hw.array` now carries only the bits counted here (:func:`ant_operand_bits`) and
+    re-attaches the decoders' constant and copied bits as wiring in front of each PE: the same
+    PEs are 779 and 781 gates (26,900 and 27,100 um^2 mapped, 180 nm). With every shift constant
+    (int4, uint4, the fused mode) the step is one ``$macc`` as wide as acc_out
+    (:func:`_wired_sum`): int4's four signed products are ports of it, whose rows ``maccmap``
+    sign-extends to the sum's width (``smult`` / ``mac`` with n products: about 27 % above four
+    ``smult`` and the adds, the int4 arrays' -12 to -15 % of session 29), the fused mode's
+    shifted nibble products are multipliers of their own (:func:`_multiply`) and plain addends
+    of it, counted by the bits they bring (a full-width addend each was +17 to +20 %)."""
     A = pe.acc_width
-    items, ends = [], []
+    wired_terms = iter(_wired_terms(pe, bordered) or ())
+    items, ends, merged, spans = [], [], [], []
     for (j, l), (a_bits, w_bits, (plo, phi), sums) in zip(pe.pairs(), _ant_terms(pe, bordered)):
         if a_bits == 0 or w_bits == 0:
             continue
+        span = next(wired_terms, None)          # the same pairs vanish in both
         p_bits = _signed_bits(plo, phi)
         # what feeds what: the integer fields' product, shifted by the exponent fields' sum
         # (a constant shift is wiring: the product is the term); each reads only its fields'
         # bits of element j of act and l of weight (models.port_field)
         act_exp, act_int = element_fields("act", (j,), ELEMENT_WIDTH, EXP_WIDTH)
         weight_exp, weight_int = element_fields("weight", (l,), ELEMENT_WIDTH, EXP_WIDTH)
-        product = driven(("smult", (a_bits, w_bits), 1, "step"), act_int, weight_int)
+        product = driven((*_multiply(pe, j, l, bordered, a_bits, w_bits), 1, "step"), act_int, weight_int)
+        if _merges(pe, j, l, bordered):
+            # a port of the step's $macc, not a multiplier of its own (_wired_sum)
+            merged.append(((a_bits, w_bits), j, l))
+            continue
         items.append(product)
         ends.append(product)
+        spans.append(span)
         if len(sums) > 1:
             s_bits = max(sums).bit_length()
             shift = driven(("add", (s_bits,), 1, "step"), act_exp, weight_exp)
             ends[-1] = driven(("shiftn", (p_bits, s_bits, min(A, p_bits + max(sums))), 1, "step"),
                               product, sh=shift)
             items += [shift, ends[-1]]
+    if _wired_step_bits(pe, bordered) is not None:
+        # every shift constant: one $macc as wide as acc_out, which narrows to the chain
+        out = ant_acc_out_bits(pe, acc_in_bits, bordered)
+        return items + _wired_sum(ends, spans, merged, out, acc_in_bits != 0) + [("reg_en", (out,), 1, "step")]
     lo, hi = _ant_step_range(pe, bordered)
     step = min(A, _signed_bits(lo, hi))
     terms = len(ends)
@@ -225,28 +339,33 @@ def ant_pe_items(pe, acc_in_bits=None, bordered=False):
 
 def ant_acc_out_bits(pe, acc_in_bits=None, bordered=False):
     """Significant bits of :class:`hw.pe_ant.AntPE`'s ``acc_out``: ``acc_in`` + the four terms'
-    sum (its value range's bits, at most ``acc_width``)."""
-    lo, hi = _ant_step_range(pe, bordered)
-    return sum_bits(pe.acc_width, min(pe.acc_width, _signed_bits(lo, hi)), acc_in_bits)
+    sum (its value range's bits, or with constant shifts the width Yosys builds,
+    :func:`_wired_step_bits`; at most ``acc_width``)."""
+    wired = _wired_step_bits(pe, bordered)
+    if wired is None:
+        lo, hi = _ant_step_range(pe, bordered)
+        wired = min(pe.acc_width, _signed_bits(lo, hi))
+    return sum_bits(pe.acc_width, wired, acc_in_bits)
 
 
 def ant_operand_bits(decoder):
-    """Flops a register of :class:`hw.ant_decoder.AntDecoder`'s operand keeps: per element field
-    (exponent, INT_WIDTH-bit integer) its bits that are not constant over the type's values,
-    counting bits that are equal for every value once (an integer's sign-extension copies: the
-    flops have the same input and synthesis merges them; int4 keeps 4 of its 5 integer bits)."""
+    """Bits of :class:`hw.ant_decoder.AntDecoder`'s operand that the array's lanes, weight banks
+    and bank selects carry (:mod:`hw.array` leaves out the decoder's constant and copied bits and
+    re-attaches them in front of each PE): per element field (exponent, INT_WIDTH-bit integer)
+    its bits that are not constant over the type's values, counting bits that are equal for every
+    value once (an integer's sign-extension copies: int4 carries 4 of its 5 integer bits)."""
     def distinct(values, width):
         values = sorted(values)
         columns = {tuple((v % (1 << width)) >> b & 1 for v in values) for b in range(width)}
         return sum(1 for column in columns if len(set(column)) > 1)
     return sum(distinct(exps, EXP_WIDTH) + distinct(ints, INT_WIDTH)
-               for exps, ints in _element_values(decoder.ant_type))
+               for exps, ints in element_values(decoder.ant_type))
 
 
 register_chain(ant_pe_items, ant_acc_out_bits)
 register_operand_bits(AntDecoder, ant_operand_bits)
 register_bordered(ant_pe_items)
-register_declared_out(ant_pe_items)
+register_declared_out(ant_pe_items, ant_declared_out)
 
 
 def ant_decoder_items(decoder):

@@ -12,6 +12,8 @@ add       (w,)             ``y = a + b`` (w-bit operands and result; also sub / 
 sub       (w,)             ``y = a - b``
 mult      (a, b)           unsigned ``y = a * b`` (a + b bits)
 smult     (a, b)           signed ``y = a * b``
+          (a, b, w, n)     ``y`` = the sum of n signed a x b products in w bits (one ``$macc`` of
+                           n multiply ports: :func:`_product_sum`)
 bmult     (a, b)           signed a-bit times signed b-bit built from BitFusion's 2-bit BitBricks
                            (:mod:`hw.pe_bitfusion`): the sum of the (a/2)(b/2) signed 3b x 3b
                            products of the operands' slices, shifted (lower slices
@@ -19,6 +21,8 @@ bmult     (a, b)           signed a-bit times signed b-bit built from BitFusion'
 usmult    (a, b)           an unsigned a-bit times a signed b-bit ``y = a * b`` (a signed multiply
                            whose first operand's sign bit is the constant 0)
 mac       (a, b, c)        fused ``y = c + a * b`` (signed a x b product, c-bit accumulate)
+          (a, b, c, n)     ``y = c`` + the sum of n signed a x b products, c bits (the same
+                           ``$macc`` with the addend)
 tmult     (a, b, w)        ``y = a * b`` truncated to its low w bits (unsigned b-bit digit; one
                            ``$macc`` of b gated shifted copies of a, as a digit-serial multiply's)
 horner    (a, b, w)        ``y = (c << b) + a * b`` in w bits (a w-bit ``c``: one Horner step of a
@@ -152,6 +156,21 @@ def _brick_multiplier(name, a, b):
                  body + f"  assign y = {' + '.join(terms)};\n")
 
 
+def _product_sum(name, a, b, w, n, addend):
+    """``n`` signed a x b products (each its own a + b-bit wire, as a PE writes them) summed into
+    w bits, plus a w-bit ``c`` if ``addend``: Yosys's ``alumacc`` merges them into one ``$macc``
+    of n multiply ports (and the addend), which ``maccmap`` lays into one carry-save tree, each
+    product's rows its operand sign-extended to w bits, and one carry-propagate adder. Product i
+    reads bits [i*a, (i+1)*a) of port ``a`` and [i*b, (i+1)*b) of ``b``: the ports (and input
+    groups) are ``a``, ``b`` and ``c``, as the single product's."""
+    ports = [f"input [{n * a - 1}:0] a", f"input [{n * b - 1}:0] b"]
+    ports += [f"input signed [{w - 1}:0] c"] if addend else []
+    body = "".join(f"  wire signed [{a + b - 1}:0] p{i} = $signed(a[{(i + 1) * a - 1}:{i * a}]) * "
+                   f"$signed(b[{(i + 1) * b - 1}:{i * b}]);\n" for i in range(n))
+    terms = (["c"] if addend else []) + [f"p{i}" for i in range(n)]
+    return _comb(name, ports + [f"output signed [{w - 1}:0] y"], body + f"  assign y = {' + '.join(terms)};\n")
+
+
 def verilog(family, widths):
     """(Verilog text, top name) of one primitive (see the module docstring)."""
     name = f"prim_{family}_{'_'.join(map(str, widths))}"
@@ -182,6 +201,10 @@ def verilog(family, widths):
         (w,) = widths
         return _comb(name, [f"input [{w - 1}:0] a", "output y"],
                      f"  assign y = a == {w}'d{_codes(1, w, seed=w)[0]};\n"), name
+    if family == "smult" and len(widths) == 4:
+        return _product_sum(name, *widths, addend=False), name
+    if family == "mac" and len(widths) == 4:
+        return _product_sum(name, *widths, addend=True), name
     if family in ("mult", "smult") and len(widths) == 2:
         a, b = widths
         s = "signed " if family == "smult" else ""
@@ -299,9 +322,11 @@ def verilog(family, widths):
 FIT_FEATURES = {
     "add": lambda w: (w, 1.0), "sub": lambda w: (w, 1.0), "and": lambda w: (w,),
     "eq": lambda w: (w, 1.0), "lt": lambda w: (w, 1.0), "eqc": lambda w: (w, 1.0),
-    "mult": lambda a, b: (a * b, a + b, 1.0), "smult": lambda a, b: (a * b, a + b, 1.0),
+    "mult": lambda a, b: (a * b, a + b, 1.0),
+    # the sum of n products in w bits (4 widths): n times the partial products, w for the sum
+    "smult": lambda a, b, w=None, n=1: (n * a * b, a + b if w is None else w, 1.0),
     "usmult": lambda a, b: (a * b, a + b, 1.0), "bmult": lambda a, b: (a * b, a + b, 1.0),
-    "mac": lambda a, b, c: (a * b, c, 1.0),
+    "mac": lambda a, b, c, n=1: (n * a * b, c, 1.0),
     "tmult": lambda a, b, w: (b * w, w, 1.0), "horner": lambda a, b, w: (b * w, w, 1.0),
     "csa": lambda b, w: (b, w, 1.0),
     "reg": lambda w: (w,), "reg_en": lambda w: (w,),
@@ -467,6 +492,9 @@ def _measure(point, tool, toggle, leak):
 
 
 FIT_KEYS = ("area_um2", "energy_pj", "energy_sta_pj", "energy_sta_idle_pj")
+#: families fitted on one form only: the sums of n products (4 widths) are measured points,
+#: left out of the plain multiply's / MAC's fit so that its coefficients stay the plain ones
+FIT_ARITY = {"smult": 2, "mac": 3}
 
 
 def fit_family(family, points, keys=FIT_KEYS):
@@ -486,7 +514,7 @@ def fit_family(family, points, keys=FIT_KEYS):
 
 FIT_FEATURES_TEXT = {
     "add": "w, 1", "sub": "w, 1", "and": "w", "eq": "w, 1", "lt": "w, 1", "eqc": "w, 1",
-    "mult": "a*b, a+b, 1", "smult": "a*b, a+b, 1", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "a*b, c, 1", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
+    "mult": "a*b, a+b, 1", "smult": "n*a*b, w, 1 (fitted on two widths: n = 1, w = a+b)", "usmult": "a*b, a+b, 1", "bmult": "a*b, a+b, 1", "mac": "n*a*b, c, 1 (fitted on three widths: n = 1)", "tmult": "b*w, w, 1", "horner": "b*w, w, 1", "csa": "b, w, 1", "reg": "w", "reg_en": "w",
     "mux": "(n-1)*w, w", "shift": "w*s, w, 1",
     "shiftn": "a*s, w, 1", "neg": "a, w, 1", "cneg": "a, w, 1", "cnegadd": "a, w, 1", "scnegadd": "a, w, 1", "scneg": "a, w, 1", "signtree": "w*2**g, w, 1", "addn": "b, w, 1", "inc": "w, 1", "addsubn": "b, w, 1", "rom": "n*w, w, 1", "table": "w*2**k, w, 1", "lead1": "w*ceil(log2 w), w, 1",
 }
@@ -537,7 +565,8 @@ def characterise(path=TABLE_PATH, *, jobs=2, force=False, tool=None, progress=No
                 progress(i + 1, len(todo), m)
     families = {}
     for family in FIT_FEATURES:
-        pts = [m for m in measured if m["family"] == family]
+        pts = [m for m in measured if m["family"] == family
+               and len(m["widths"]) == FIT_ARITY.get(family, len(m["widths"]))]
         if pts:
             families[family] = fit_family(family, pts)
     table = {"provenance": {**prov, "date": datetime.date.today().isoformat()},

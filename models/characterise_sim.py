@@ -167,7 +167,9 @@ def write_table(path=TABLE_PATH, points=None, progress=None):
             progress(i + 1, len(points), m)
     families = {}
     for family in characterise.FIT_FEATURES:
-        pts = [m for m in measured if m["family"] == family]
+        # fitted on the same points as the OpenSTA table's (characterise.FIT_ARITY)
+        pts = [m for m in measured if m["family"] == family
+               and len(m["widths"]) == characterise.FIT_ARITY.get(family, len(m["widths"]))]
         if pts:
             families[family] = characterise.fit_family(family, pts, keys=KEYS)
     table = {"provenance": {**provenance(), "date": datetime.date.today().isoformat()},

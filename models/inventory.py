@@ -852,16 +852,17 @@ def _pe_items(pe, R, C, dataflow):
 
 #: PE inventories whose ``acc_out`` register keeps its declared ``acc_width`` flops in an array
 #: although the chain's adds narrow (see :func:`register_declared_out`)
-DECLARED_OUT = set()
+DECLARED_OUT = {}
 
 
-def register_declared_out(items):
+def register_declared_out(items, when=lambda pe: True):
     """Declare that the chained PE inventory ``items`` keeps ``acc_width`` ``acc_out`` flops in
     every row (it counts them itself), so the output deskew registers are that wide too: its sum
     is wider than ``acc_out`` and truncated into it, with operands Yosys's single ``wreduce``
     pass cannot prove sign-extended (a variable shifter's output), so the register is not
-    narrowed, while the value-range adds stand for the carry-save columns that synthesis keeps."""
-    DECLARED_OUT.add(items)
+    narrowed, while the value-range adds stand for the carry-save columns that synthesis keeps.
+    ``when(pe)``: whether it does for this PE (default: always)."""
+    DECLARED_OUT[items] = when
 
 
 def _out_bits(pe, R, dataflow):
@@ -869,7 +870,7 @@ def _out_bits(pe, R, dataflow):
     when the PE's inventory follows the chain and does not keep its declared width, else
     acc_width)."""
     chain = _ws_chain_bits(pe, R) if dataflow == "ws" else None
-    if chain is None or INVENTORIES.get(type(pe)) in DECLARED_OUT:
+    if chain is None or DECLARED_OUT.get(INVENTORIES.get(type(pe)), lambda _: False)(pe):
         return pe.acc_width
     return chain[R]
 

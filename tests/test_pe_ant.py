@@ -63,7 +63,8 @@ def test_model_tables_are_the_spec_grids(ant_type):
 @pytest.mark.parametrize("ant_type", TYPE_NAMES)
 def test_decoder_exhaustive(ant_type):
     """Every code in every lane (4-bit: the 16 words with all lanes equal plus random words;
-    8-bit: all 256 bytes) against the spec's values."""
+    8-bit: all 256 bytes) against the spec's values; ``constant_bits`` against the operand bits
+    that no simulated code changed."""
     dec = AntDecoder(ant_type=ant_type)
     rng = np.random.default_rng(3)
     if ant_type in FUSED:
@@ -90,6 +91,18 @@ def test_decoder_exhaustive(ant_type):
         else:
             assert [i << e for e, i in fields] == [plain_value((w >> (4 * j)) & 15, ant_type)
                                                    for j in range(LANES)]
+    # the bits no code changes (every lane saw every code) and those equal to a lower bit of
+    # their field in every word are the ones the array never carries
+    columns = {b: tuple(operand >> b & 1 for operand in got) for b in range(LANES * ELEMENT_WIDTH)}
+    assert dec.constant_bits == {b: col[0] for b, col in columns.items() if len(set(col)) == 1}
+    field_start = {b: b - b % ELEMENT_WIDTH + (EXP_WIDTH if b % ELEMENT_WIDTH >= EXP_WIDTH else 0)
+                   for b in columns}
+    copies = {}
+    for b, col in columns.items():
+        same = [s for s in range(field_start[b], b) if columns[s] == col and len(set(columns[s])) > 1]
+        if same and len(set(col)) > 1:
+            copies[b] = same[0]
+    assert dec.copied_bits == copies
 
 
 @pytest.mark.parametrize("fused", [False, True])

@@ -144,7 +144,8 @@ def test_model_vs_synthesis_table(tools):
 
 @pytest.mark.parametrize("family, widths", [("add", (8,)), ("mac", (8, 8, 32)), ("reg_en", (8,)),
                                             ("rom", (8, 4)), ("eqc", (4,)), ("lead1", (8,)),
-                                            ("tmult", (32, 4, 32)), ("horner", (32, 4, 32))])
+                                            ("tmult", (32, 4, 32)), ("horner", (32, 4, 32)),
+                                            ("smult", (4, 4, 11, 4)), ("mac", (4, 4, 12, 4))])
 def test_primitive_table_is_what_synthesis_gives(tools, family, widths):
     """The stored primitive table is reproducible: the family's generated Verilog through the
     `pearray synth` flow gives the stored area and flops, under the stored liberty hash."""
@@ -154,6 +155,18 @@ def test_primitive_table_is_what_synthesis_gives(tools, family, widths):
     r = synth.synthesize_verilog(*characterise.verilog(family, widths))
     assert r.area_um2 == point["area_um2"] and r.flop_bits == point["flops"]
     assert (r.flop_bits == widths[0]) == family.startswith("reg")
+
+
+def test_ant_int4_step_is_the_product_sum_primitive(tools):
+    """The ANT int4 PE in an array and the ``smult`` / ``mac`` sums of n products are one ``$macc``
+    each (Yosys's alumacc merges the four signed 4 x 4 multiplies into the step's sum), which is
+    what :func:`models.ant_gemm.ant_pe_items` counts them as: no separate ``$mul``."""
+    array = synth.synthesize("ant", rows=2, cols=2)
+    assert array.coarse_cells.get("$macc") == 4 and _muls(array.coarse_cells) == 0
+    assert array.multipliers == 16          # before alumacc: four $mul per PE
+    for family, widths in (("smult", (4, 4, 11, 4)), ("mac", (4, 4, 12, 4))):
+        r = synth.synthesize_verilog(*characterise.verilog(family, widths))
+        assert r.coarse_cells.get("$macc") == 1 and _muls(r.coarse_cells) == 0 and r.multipliers == 4
 
 
 def test_designs_primitives_are_all_measured():
