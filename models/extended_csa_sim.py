@@ -165,9 +165,14 @@ def effective_activity(widths, narrow, toggles, shift=0):
     first, at the last point's ratio above it; None for a point not measured (``shift``: the
     shifted addends' amount bits, :data:`SHIFTED_POINTS`)."""
     p = load_table().get(_key(widths, narrow, shift))
-    if p is None:
-        return None
-    xs, ys = p["toggles"], p["curve"]
+    return None if p is None else curve_activity(p, toggles)
+
+
+def curve_activity(point, toggles):
+    """The table activity of a measured ``point`` ({"toggles", "curve"}) at ``toggles`` per own
+    bit: its curve linear between the measured points, through 0 below the first, at the last
+    point's ratio above it, times the table's operating activity."""
+    xs, ys = point["toggles"], point["curve"]
     if toggles >= xs[-1]:
         ratio = ys[-1] * toggles / xs[-1]
     else:
