@@ -7,9 +7,17 @@ rows' muxes and ONE ``$macc`` (W4A8: ``A_WIDTH`` 70 = the 8-, 9-, 10- and 11-bit
 ``w[i] ? a << i : 0`` and the 32-bit ``acc_in``, ``Y_WIDTH`` 32), and ABC maps the gates and the
 sum's carry-save tree together: every row is a copy of the same activation, so the sign-extended
 ``csa`` curve (:mod:`models.extended_csa_sim`, independent addends on separate pins) is not its
-structure. On the MiniLM stream the sum as Yosys builds it (:func:`verilog`), simulated on the PE's
-real operands, costs 0.563 pJ/step (45 nm), the ``csa`` (160, 32) fed the same rows 0.705, the
-inventory's AND + adders priced alone 0.323.
+structure. On the MiniLM stream the PE's step as Yosys builds it (:func:`verilog`), simulated on
+the PE's real operands, costs 0.603 pJ/step (45 nm, OpenSTA 2.0.17 pricing; 369 cells), the
+``csa`` (160, 32) fed the same rows 0.705, the inventory's AND + adders priced alone 0.272 (0.323
+at the ports-rule toggles of the rows, before they were measured: :mod:`models.internal_activity`).
+
+ABC's mapping of that ``$macc`` depends on the text it comes from, not only on the ``$macc``: the
+same cell (the same addends, widths, signs and ``CONFIG``) written with other net names maps to
+440 .. 552 cells that cost 0.80 .. 1.10 pJ/step on the same operands. :func:`verilog` is therefore
+the PE's own step expression (:func:`hw.pe_shiftadd.gated_rows_sum`) as Amaranth writes it, whose
+assignments are the PE's Verilog line for line (``tests/test_gated_sum_sim.py``); it maps to the
+PE's cells.
 
 So that structure is characterised here: :func:`verilog`'s netlist simulated with the operand a
 uniform signed value, the gating code uniform over its rows' bits and ``acc_in`` a uniform signed
@@ -24,13 +32,12 @@ activity at which the ``csa`` table point's linear interpolation gives that ener
 model prices the merged sum as that ``csa`` (:mod:`models.merged_sums`).
 
 Table: ``models/data/gated_sum_curves_sim_osu018.json`` with its provenance; regenerate with
-``python -m models.gated_sum_sim`` (1 point, about 20 s).
+``python -m models.gated_sum_sim`` (1 point, a few seconds).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +47,7 @@ from amaranth.hdl import Elaboratable, Module, Signal, signed
 from hw.pe_shiftadd import gated_rows_sum
 
 from . import characterise, characterise_sim, synth
-from .extended_csa_sim import PROBABILITIES, curve_activity
+from .extended_csa_sim import PROBABILITIES, curve_activity, read_curves, write_curves
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "gated_sum_curves_sim_osu018.json"
 GENERATOR = 1
@@ -151,9 +158,7 @@ def measure(widths, operand, rows):
 @functools.lru_cache(maxsize=1)
 def load_table(path=TABLE_PATH):
     """{"widths|operand&rows": point} (empty when the table is missing: the rule does not apply)."""
-    if not Path(path).is_file():
-        return {}
-    return json.loads(Path(path).read_text())["points"]
+    return read_curves(path)
 
 
 def gated_rows(drivers):
@@ -177,14 +182,11 @@ def effective_activity(widths, operand, rows, toggles):
 def write_table(path=TABLE_PATH):
     """Measure :data:`POINTS` and write the table."""
     points = {_key(*p): {k: [round(v, 6) for v in vs] for k, vs in measure(*p).items()} for p in POINTS}
-    data = {"provenance": characterise_sim.measured_provenance(
-        "per AND-gated step sum (models.gated_sum_sim.POINTS, MixPE's $macc as models.gated_sum_sim.verilog "
-        "builds it): its simulated excess energy with the operand, the gating code and acc_in uniform random, "
-        "each redrawn with each probability, over the csa table point's all-input-bits-at-0.5 excess, against "
-        "the mean toggles per own bit of the gated rows and acc_in",
-        "python -m models.gated_sum_sim", GENERATOR, probabilities=list(PROBABILITIES)),
-        "points": points}
-    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_curves(path, points, "per AND-gated step sum (models.gated_sum_sim.POINTS, MixPE's $macc as "
+                 "models.gated_sum_sim.verilog builds it): its simulated excess energy with the operand, the gating "
+                 "code and acc_in uniform random, each redrawn with each probability, over the csa table point's "
+                 "all-input-bits-at-0.5 excess, against the mean toggles per own bit of the gated rows and acc_in",
+                 "python -m models.gated_sum_sim", GENERATOR)
     load_table.cache_clear()
     return len(points)
 

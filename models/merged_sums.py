@@ -21,10 +21,12 @@ a 10-bit product shifted by a 5-bit amount, the structure the shifted points mea
 0.811 for the inventory's four adders. On the sim basis (:func:`models.part_energy.part_dynamic_pj`)
 each adder of the chain then pays its share of that ``csa`` at its measured curve
 (:meth:`models.part_activity.PartActivity.extended_sum`); area, idle energy, pin loads and the
-OpenSTA basis keep the adders'. Not merged by this rule: MixPE's AND-gated terms (Yosys folds its
-1-bit products into a 70-bit ``$macc`` of differently shifted rows, another structure: the
-sign-extended 8-bit curve over-counts that sum, 0.94 pJ/step at the model's toggles against the
-whole PE's 0.91).
+OpenSTA basis keep the adders'. MixPE's AND-gated rows (Yosys folds its gated activation
+copies, their adders and ``acc_in`` into a 70-bit ``$macc`` of differently shifted rows of ONE
+operand, another structure: the sign-extended curve over-counts it) take a sibling rule: the AND,
+the rows' adders and the accumulate adder each pay their share of that structure on its own
+curve (:mod:`models.gated_sum_sim`; on W4A8's stream 0.603 pJ/step simulated on its real operands,
+the model's merged parts 0.603, the parts alone 0.272).
 """
 
 from __future__ import annotations
