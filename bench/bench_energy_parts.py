@@ -16,8 +16,9 @@ the same pricing (the ``sim@STA`` reference of ``bench_energy_vs_sim_power.py``)
 real-stream sum against the whole PE is what the netlist builds beyond the parts (synthesis
 merging them, the nets between them); the model against the parts' real-stream figures is the
 activity rule's error, part by part. For a PE whose step sum Yosys merges into one ``$macc``
-(:mod:`models.merged_sums`: OVP, ANT) also that ``csa`` on its real addends: the model's merged
-adders are priced as it, so compare them with it rather than with the adders alone. A
+(:mod:`models.merged_sums`: OVP, ANT) also that ``csa`` on its real addends (MixPE: its gated rows'
+structure, :mod:`models.gated_sum_sim`, on the real ports): the model's merged parts are priced as
+it, so compare them with it rather than with the parts alone. A
 diagnostic, not a target.
 
 ``--independent`` adds each part simulated on an independent stand-in of its real values: every
@@ -42,8 +43,9 @@ from hw.ant_decoder import ELEMENT_WIDTH as ANT_W, EXP_WIDTH as ANT_E, INT_WIDTH
 from hw.lut_precompute import ENTRY_WIDTH, GROUP  # noqa: E402
 from hw.ovp_decoder import get_mode  # noqa: E402
 from hw.pe_wfp16 import FP16_EXP_BITS as FP16_EXP, FP16_FRAC_BITS as FP16_FRAC  # noqa: E402
-from models import (activity, characterise_sim, energy_vs_sta, gate_toggles, netlist_power,  # noqa: E402
-                    synth)
+from models import (activity, characterise_sim, energy_vs_sta, gate_toggles, gated_sum_sim,  # noqa: E402
+                    netlist_power, synth)
+from models.gated_sum_sim import gated_rows  # noqa: E402
 from models.inventory import unit_items  # noqa: E402
 from models.merged_sums import member_key, merged_sums  # noqa: E402
 from models.part_activity import part_activity  # noqa: E402
@@ -385,14 +387,15 @@ def main(argv=None):
             print(f"  parts on real values {real_sum:.3f} ({real_sum / whole - 1:+.0%} of the whole PE), "
                   f"model {model_sum:.3f} ({model_sum / real_sum - 1:+.0%} of the parts, "
                   f"{model_sum / whole - 1:+.0%} of the whole PE)", flush=True)
-            merged_sum(proto, lines, terms, ii)
+            merged_sum(proto, lines, terms, ii, ports)
 
 
-def merged_sum(proto, lines, terms, ii):
+def merged_sum(proto, lines, terms, ii, ports):
     """Print, for a PE whose step sum Yosys merges into one ``$macc`` (:mod:`models.merged_sums`),
     that ``csa`` simulated on its real addends (the chain's first adder's two operands, then each
     later adder's second: the terms and ``acc_in``) next to the adders alone on their real values
-    and the model's merged adders."""
+    and the model's merged adders; for MixPE's gated rows, the gates and the sum as
+    :mod:`models.gated_sum_sim` builds them on the real ports (``ports``: :func:`models.activity.pe_ports`')."""
     merged = merged_sums(unit_items(proto))
     chain, alone, model = [], 0.0, 0.0
     for part, (prim, widths, instances), (_, dynamic, idle) in zip(unit_items(proto), lines, terms):
@@ -402,10 +405,20 @@ def merged_sum(proto, lines, terms, ii):
             model += dynamic + idle
     if not chain:
         return
-    (widths, _, _), = set(merged.values())
-    addends = [chain[0]["a"]] + [inputs["b"] for inputs in chain]
-    real = primitive_on_stream("csa", widths, {f"x{i}": v for i, v in enumerate(addends)}) * ii
-    print(f"  merged step sum: csa {widths} on its real addends {real:.4f} (the adders alone {alone:.4f}), "
+    (widths, drivers, _), = set(merged.values())
+    gated = gated_rows(drivers)
+    if gated is not None:
+        # MixPE: the gates and the sum are one structure, fed by the ports themselves
+        netlist = gated_sum_sim.mapped(widths, *gated)
+        values = {p: np.array([[int(v)] for v in ports[p][0]]) for p in ("act", "weight", "acc_in")}
+        real = (characterise_sim.energy_pj(netlist, gated_sum_sim.lane_stream(netlist, values), lanes=1)
+                * tech_value("scale.energy.180_1v8_to_45_0v9") * ii)
+        what = f"gated sum {gated[1]} rows x {gated[0]} bits (models.gated_sum_sim)"
+    else:
+        addends = [chain[0]["a"]] + [inputs["b"] for inputs in chain]
+        real = primitive_on_stream("csa", widths, {f"x{i}": v for i, v in enumerate(addends)}) * ii
+        what = f"csa {widths}"
+    print(f"  merged step sum: {what} on its real addends {real:.4f} (the parts alone {alone:.4f}), "
           f"model {model:.4f} ({model / real - 1:+.0%})", flush=True)
 
 

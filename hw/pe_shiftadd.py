@@ -6,6 +6,17 @@ from .group_dequant import GroupDequant
 from .pe import OptionError, ProcessingElement, check_positive_int
 
 
+def gated_rows_sum(a, weight, weight_bits, weight_signed=False):
+    """The product ``q * a`` as :class:`ShiftAddPE` forms it: row i is ``a << i`` gated by weight
+    bit i, the rows summed in order from 0 (the last one subtracted for a signed weight)."""
+    total = 0
+    for i in range(weight_bits):
+        # a << i by a constant is wiring; the weight bit gates it (an AND per bit)
+        term = Mux(weight[i], a.shift_left(i), 0)
+        total = total - term if weight_signed and i == weight_bits - 1 else total + term
+    return total
+
+
 class ShiftAddPE(ProcessingElement):
     """One ``weight_bits``-bit weight x one signed INT8 activation per cycle, formed as a sum of
     shifted activations (spec section 4): bit i of the weight gates ``a << i``.
@@ -75,17 +86,8 @@ class ShiftAddPE(ProcessingElement):
     def elaborate(self, platform):
         m = Module()
         B = self._weight_bits
-        a = self.act.as_signed()
         product = Signal(signed(8 + B + 1))
-        total = 0
-        for i in range(B):
-            # a << i by a constant is wiring; the weight bit gates it (an AND per bit)
-            term = Mux(self.weight[i], a.shift_left(i), 0)
-            if self._weight_signed and i == B - 1:
-                total = total - term
-            else:
-                total = total + term
-        m.d.comb += product.eq(total)
+        m.d.comb += product.eq(gated_rows_sum(self.act.as_signed(), self.weight, B, self._weight_signed))
         with m.If(self.valid):
             # the wider sum truncates into acc_out: the documented modulo-2**acc_width wrap
             m.d.sync += self.acc_out.eq(self.acc_in.as_signed() + product)

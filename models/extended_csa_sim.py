@@ -153,9 +153,12 @@ def measure(widths, narrow, shift=0):
 @functools.lru_cache(maxsize=1)
 def load_table(path=TABLE_PATH):
     """{"widths|narrow": point} (empty when the table is missing: the linear rule stands)."""
-    if not Path(path).is_file():
-        return {}
-    return json.loads(Path(path).read_text())["points"]
+    return read_curves(path)
+
+
+def read_curves(path):
+    """The points of a table :func:`write_curves` wrote ({} when it is missing)."""
+    return json.loads(Path(path).read_text())["points"] if Path(path).is_file() else {}
 
 
 def effective_activity(widths, narrow, toggles, shift=0):
@@ -165,9 +168,14 @@ def effective_activity(widths, narrow, toggles, shift=0):
     first, at the last point's ratio above it; None for a point not measured (``shift``: the
     shifted addends' amount bits, :data:`SHIFTED_POINTS`)."""
     p = load_table().get(_key(widths, narrow, shift))
-    if p is None:
-        return None
-    xs, ys = p["toggles"], p["curve"]
+    return None if p is None else curve_activity(p, toggles)
+
+
+def curve_activity(point, toggles):
+    """The table activity of a measured ``point`` ({"toggles", "curve"}) at ``toggles`` per own
+    bit: its curve linear between the measured points, through 0 below the first, at the last
+    point's ratio above it, times the table's operating activity."""
+    xs, ys = point["toggles"], point["curve"]
     if toggles >= xs[-1]:
         ratio = ys[-1] * toggles / xs[-1]
     else:
@@ -181,16 +189,23 @@ def write_table(path=TABLE_PATH):
     for widths, narrow, shift in [(*p, 0) for p in POINTS] + list(SHIFTED_POINTS):
         m = measure(widths, narrow, shift)
         points[_key(widths, narrow, shift)] = {k: [round(v, 6) for v in vs] for k, vs in m.items()}
-    data = {"provenance": characterise_sim.measured_provenance(
-        "per BitFusion / OVP / ANT step csa (models.extended_csa_sim.POINTS, SHIFTED_POINTS): its simulated "
-        "excess energy with each addend a random signed value of its own width (shifted by a random amount "
-        "of the point's bits for SHIFTED_POINTS), sign-extended, redrawn with each "
-        "probability, over the all-input-bits-at-0.5 excess, against the mean toggles per own bit",
-        "python -m models.extended_csa_sim", GENERATOR, probabilities=list(PROBABILITIES)),
-        "points": points}
-    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_curves(path, points, "per BitFusion / OVP / ANT step csa (models.extended_csa_sim.POINTS, SHIFTED_POINTS): "
+                 "its simulated excess energy with each addend a random signed value of its own width (shifted by "
+                 "a random amount of the point's bits for SHIFTED_POINTS), sign-extended, redrawn with each "
+                 "probability, over the all-input-bits-at-0.5 excess, against the mean toggles per own bit",
+                 "python -m models.extended_csa_sim", GENERATOR)
     load_table.cache_clear()
     return len(points)
+
+
+def write_curves(path, points, what, regenerate, generator):
+    """Write a table of measured curves (``points``: {key: {"toggles", "curve"}}, at each of
+    :data:`PROBABILITIES`) with its provenance (``what`` it holds, the ``regenerate`` command,
+    its ``generator``)."""
+    data = {"provenance": characterise_sim.measured_provenance(what, regenerate, generator,
+                                                               probabilities=list(PROBABILITIES)),
+            "points": points}
+    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

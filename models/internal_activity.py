@@ -19,7 +19,10 @@ instances). No RTL is simulated and nothing is fitted:
   one step per block, ``block_sum`` = ``partial`` + the sub-block sum on ``sum_bits`` bits
   (``partial`` cleared after a lane that ends its block);
 * FP8 (:class:`hw.pe_fp8.Fp8PE`): ``aligned`` = ``|a * w|`` of :func:`models.fp8_gemm.aligned_operand`
-  (the mantissa product shifted by the exponent sum) on ``product_bits`` bits.
+  (the mantissa product shifted by the exponent sum) on ``product_bits`` bits;
+* MixPE (:class:`hw.pe_shiftadd.ShiftAddPE`): ``rows`` = each weight bit's gated activation
+  (``w[i] ? a : 0``) on ``act_width`` bits: a held weight passes only the activation bits its 1s
+  gate, so the rows move at about half the activation's rate, not at the ports' mean.
 
 Stored in ``models/data/internal_activity.json`` for every setting of
 :func:`models.synth.option_settings` of the kinds with word functions, both sources, with
@@ -37,6 +40,7 @@ import numpy as np
 
 from hw.pe_fp8 import Fp8PE
 from hw.pe_mx import CONTINUE_CODE, SCALE_BITS, MxPE
+from hw.pe_shiftadd import ShiftAddPE
 
 from .activity import REAL_SPEC, SOURCES, bottom_lanes
 from .fp8_gemm import aligned_operand
@@ -91,8 +95,18 @@ def fp8_words(pe, act_lanes, weight_lanes):
     return {"aligned": (np.abs(a * w)[:, None], pe.product_bits)}
 
 
+def shiftadd_words(pe, act_lanes, weight_lanes):
+    """{word: ((steps, weight_bits) values, bits)} of a :class:`hw.pe_shiftadd.ShiftAddPE`: ``rows``
+    = per weight bit i the activation gated by it (``w[i] ? a : 0``, the AND's ``act_width`` bits;
+    its shift by i is wiring)."""
+    a = np.array(act_lanes, dtype=np.int64)
+    w = np.array(weight_lanes, dtype=np.int64)
+    rows = np.stack([np.where((w >> i) & 1, a, 0) for i in range(pe.weight_bits)], axis=1)
+    return {"rows": (rows, pe.act_width)}
+
+
 #: the word function of each PE class (exactly: a subclass, e.g. L-Mul's, computes others)
-WORD_FUNCTIONS = {MxPE: mx_words, Fp8PE: fp8_words}
+WORD_FUNCTIONS = {MxPE: mx_words, Fp8PE: fp8_words, ShiftAddPE: shiftadd_words}
 
 
 def word_toggles(values, bits):

@@ -329,7 +329,9 @@ def shiftadd_pe_items(pe, acc_in_bits=None):
     # far leaves that sum's low b bits as they are: a W + 1-bit adder (the carry out)
     # (what feeds what: each weight bit gates the activation; the gated terms feed the term
     # adders, whose sum (or the one term) meets acc_in)
-    gated = driven(("and", (W,), B, "step"), "act", "weight")
+    # the gated rows' toggles are measured on the stream (models.internal_activity): a held
+    # weight passes only the activation bits its 1s gate
+    gated = reads_word(driven(("and", (W,), B, "step"), "act", "weight"), "rows")
     items = [gated]
     items += [driven(("add", (W + 1,), B - 1, "step"), gated)] if B > 1 else []
     accumulate = [] if acc_in_bits == 0 else [driven(("add", (out,), 1, "step"), items[-1], "acc_in")]

@@ -21,15 +21,18 @@ a 10-bit product shifted by a 5-bit amount, the structure the shifted points mea
 0.811 for the inventory's four adders. On the sim basis (:func:`models.part_energy.part_dynamic_pj`)
 each adder of the chain then pays its share of that ``csa`` at its measured curve
 (:meth:`models.part_activity.PartActivity.extended_sum`); area, idle energy, pin loads and the
-OpenSTA basis keep the adders'. Not merged by this rule: MixPE's AND-gated terms (Yosys folds its
-1-bit products into a 70-bit ``$macc`` of differently shifted rows, another structure: the
-sign-extended 8-bit curve over-counts that sum, 0.94 pJ/step at the model's toggles against the
-whole PE's 0.91).
+OpenSTA basis keep the adders'. MixPE's AND-gated rows (Yosys folds its gated activation
+copies, their adders and ``acc_in`` into a 70-bit ``$macc`` of differently shifted rows of ONE
+operand, another structure: the sign-extended curve over-counts it) take a sibling rule: the AND,
+the rows' adders and the accumulate adder each pay their share of that structure on its own
+curve (:mod:`models.gated_sum_sim`; on W4A8's stream 0.603 pJ/step simulated on its real operands,
+the model's merged parts 0.603, the parts alone 0.272).
 """
 
 from __future__ import annotations
 
 from .extended_csa_sim import addend_structure, effective_activity
+from .gated_sum_sim import effective_activity as gated_sum_activity, gated_rows
 from .primitive_outputs import output_gains
 
 #: the family whose outputs ``maccmap`` sign-extends into a merged step sum (its ``$shl``)
@@ -59,6 +62,13 @@ def merged_sums(parts):
             continue
         leaves = tuple(getattr(inner, "drivers", ()))
         width = widths[0]
+        gated = gated_rows(leaves)
+        if gated is not None:
+            # MixPE: the rows' gates, their adders and acc_in's add are one structure
+            csa = (width * (gated[1] + 1), width)
+            if gated_sum_activity(csa, *gated, 0.0) is not None:
+                _record(found, (leaves[0], inner, p), csa, leaves + ("acc_in",))
+            continue
         if not leaves or not all(not isinstance(d, str) and d[0] in SHIFTERS and output_gains(d[0], tuple(d[1]))
                                  for d in leaves):
             continue
@@ -67,9 +77,13 @@ def merged_sums(parts):
                                                  for d in leaves for _ in range(d[2])] + [("port", (), width)])
         if effective_activity((width * addends, width), narrow, 0.0, shift) is None:
             continue    # only the measured structures take the rule
-        members = (inner, p)
-        instances = sum(m[2] for m in members)
-        for m in members:
-            key = member_key(m[0], m[1], m[3], getattr(m, "drivers", ()))
-            found[key] = ((width * addends, width), leaves + ("acc_in",), instances)
+        _record(found, (inner, p), (width * addends, width), leaves + ("acc_in",))
     return found
+
+
+def _record(found, members, csa, drivers):
+    """Enter each of ``members`` (inventory parts) in ``found`` as its share of the ``csa``
+    (widths) fed by ``drivers``: (csa widths, csa drivers, instances of the members)."""
+    instances = sum(m[2] for m in members)
+    for m in members:
+        found[member_key(m[0], m[1], m[3], getattr(m, "drivers", ()))] = (csa, drivers, instances)

@@ -92,6 +92,7 @@ from .activity import REAL_SPEC, SOURCES, unit_activity
 from .duty import idle_factor, weighted
 from .extended_csa_sim import addend_structure, effective_activity as extended_csa_activity
 from .field_activity import field_means
+from .gated_sum_sim import effective_activity as gated_sum_activity, gated_rows
 from .group_saturation_sim import effective_activity as saturating_activity
 from .internal_activity import internal_toggles
 from .inventory import TermIndex, names_sequencing, unit_items
@@ -331,8 +332,14 @@ class PartActivity:
         sign-extended to the sum's width (BitFusion's step ``$macc``; a step sum Yosys merges,
         :mod:`models.merged_sums`), ``toggles`` per addend bit: its measured curve on that
         structure (:mod:`models.extended_csa_sim`, :func:`models.extended_csa_sim.addend_structure`:
-        a full-width shifter's word as its input shifted), ``toggles`` itself for a point not
-        measured."""
+        a full-width shifter's word as its input shifted; AND-gated rows of one operand, MixPE's,
+        on that structure's own curve, :mod:`models.gated_sum_sim`), ``toggles`` itself for a
+        point not measured."""
+        gated = gated_rows(drivers)
+        if gated is not None:
+            a = gated_sum_activity(tuple(widths), *gated, toggles)
+            if a is not None:
+                return a
         addends = []
         for d in drivers:
             if isinstance(d, str):

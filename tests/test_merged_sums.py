@@ -96,10 +96,21 @@ def test_ovp_sum_is_the_two_adders_and_the_measured_csa():
         assert [d[:3] for d in drivers[:-1]] == [("shiftn", (8, 4, 18), 2)]
 
 
-@pytest.mark.parametrize("kind", ["shiftadd", "int8", "bitfusion"])
+def test_mixpe_sum_is_its_rows_adders_and_the_measured_structure():
+    """MixPE's rows (the AND part), their adders and acc_in's adder map to one gated sum of four
+    8-bit rows and acc_in (models.gated_sum_sim's point), priced as a csa (160, 32) shared by the
+    eight instances."""
+    merged = merged_sums(unit_items(get_kind("shiftadd").prototype()))
+    assert sorted(k[:3] for k in merged) == [("add", (9,), "step"), ("add", (32,), "step"), ("and", (8,), "step")]
+    for widths, drivers, instances in merged.values():
+        assert widths == (160, 32) and instances == 8 and drivers[-1] == "acc_in"
+        assert [d[:3] for d in drivers[:-1]] == [("and", (8,), 4)]
+
+
+@pytest.mark.parametrize("kind", ["int8", "bitfusion"])
 def test_other_sums_keep_their_parts(kind):
-    """MixPE's AND-gated rows and INT8's / BitFusion's sums are not a chain of adders of
-    shifters: none merged."""
+    """INT8's / BitFusion's sums are not a chain of adders of shifters or of gated rows: none
+    merged."""
     for _, options in PE_KINDS[kind].variants:
         assert merged_sums(unit_items(get_kind(kind).prototype(**dict(options)))) == {}
 
