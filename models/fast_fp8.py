@@ -1,5 +1,6 @@
 """Compiled FP8 element cast of the per-tensor / per-channel FP8 quantisers: ``clip(x / s)`` to
-E4M3 / E5M2 codes, round half to even, in one pass.
+E4M3 / E5M2 codes, round half to even, in one pass (:func:`fp8_codes`); the same cast of any small
+float format with an ml_dtypes type (:func:`float_codes`: the MX elements FP8 / FP6 / FP4).
 
 Why compiled: ``np.clip(x / s, -fmax, fmax).astype(ml_dtypes.float8_*)`` costs about 20 ns per
 element (ml_dtypes converts element by element through a generic loop, after two float64 passes),
@@ -18,7 +19,7 @@ neighbourhood, ties, subnormals, signed zeros and random / real data):
 * from ``2**emin`` on, the float64 pattern rounded to M mantissa bits half to even (add
   ``2**(51 - M) - 1`` plus the kept bits' lowest bit, drop ``52 - M`` bits: a carry moves into the
   exponent, as it must) is the FP8 exponent-mantissa field offset by ``(1023 - bias) << M``;
-* the sign bit is the float64's (so ``-0.0`` and a negative value rounding to 0 give ``0x80``, as
+* the sign bit is the float64's, put above the exponent field (so ``-0.0`` and a negative value rounding to 0 give ``0x80``, as
   ml_dtypes does).
 
 A non-finite input is not handled (the callers check finiteness first; :func:`fp8_codes` falls back
@@ -33,11 +34,11 @@ from types import SimpleNamespace
 import ml_dtypes
 import numpy as np
 
-#: (mantissa bits, exponent bias, largest finite value, the reference's ml_dtypes type) per format
-_FORMATS = {"e4m3": (3, 7, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (2, 15, 57344.0, ml_dtypes.float8_e5m2)}
+#: (exponent bits, mantissa bits, largest finite value, the reference's ml_dtypes type) per FP8 format
+_FORMATS = {"e4m3": (4, 3, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (5, 2, 57344.0, ml_dtypes.float8_e5m2)}
 
 
-def _codes(x, s, fmax, mbits, bias, out):
+def _codes(x, s, fmax, mbits, bias, sign_bit, out):
     """``out[i, j]`` = FP8 code of ``clip(x[i, j] / s[j], -fmax, fmax)`` (module docstring); returns
     False (``out`` incomplete) at the first non-finite quotient. Compiled by :func:`_compiled`."""
     rows, cols = x.shape
@@ -64,7 +65,7 @@ def _codes(x, s, fmax, mbits, bias, out):
             else:
                 m = b & 0x7FFFFFFFFFFFFFFF
                 code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
-            out[i, j] = code | (sign << 7)
+            out[i, j] = code | (sign << sign_bit)
     return True
 
 
@@ -73,13 +74,21 @@ def fp8_codes(x, scale, fmt):
     even: ``x`` (R, C) float64, ``scale`` a float or (C,) per-column float64 scales. Equal to
     ``np.clip(x / scale, -fmax, fmax).astype(ml_dtypes.float8_<fmt>).view(np.uint8)``, which it
     falls back to when a quotient is not finite."""
-    mbits, bias, fmax, dt = _FORMATS[fmt]
+    return float_codes(x, scale, *_FORMATS[fmt])
+
+
+def float_codes(x, scale, ebits, mbits, fmax, dt):
+    """Codes (uint8, ``x``'s shape) of the small float format with ``ebits`` exponent bits (bias
+    ``2**(ebits - 1) - 1``), ``mbits`` mantissa bits and largest finite ``fmax``, whose ml_dtypes
+    type is ``dt`` (FP8, FP6, FP4: the sign bit above the exponent): ``np.clip(x / scale, -fmax,
+    fmax).astype(dt).view(np.uint8)`` (its fallback when a quotient is not finite)."""
     x = np.asarray(x, dtype=np.float64)
     s = np.broadcast_to(np.asarray(scale, dtype=np.float64), x.shape[-1:])
     x2 = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
     out = np.empty(x2.shape, dtype=np.uint8)
-    if not _compiled().codes(x2, np.ascontiguousarray(s), float(fmax), mbits, bias, out):
-        return np.clip(x / scale, -fmax, fmax).astype(dt).view(np.uint8)   # the reference cast
+    bias = (1 << (ebits - 1)) - 1
+    if not _compiled().codes(x2, np.ascontiguousarray(s), float(fmax), mbits, bias, ebits + mbits, out):
+        return np.clip(x / scale, -fmax, fmax).astype(dt).view(np.uint8)
     return out.reshape(x.shape)
 
 

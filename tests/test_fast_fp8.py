@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from models import fp8_gemm
-from models.fast_fp8 import fp8_codes
-from models.quant.mx import quantize_fp8
+from models.fast_fp8 import float_codes, fp8_codes
+from models.quant import mx
+from models.quant.mx import ELEM_FORMATS, quantize_fp8, quantize_mx
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
 
@@ -34,7 +35,10 @@ def _compiled_path(x, s, fmt):
 def _grid_neighbourhood(fmt):
     """Every finite code value, the midpoints between consecutive values, and each of those's
     float64 neighbours, both signs, plus zeros, the tiniest doubles and values past the clip."""
-    dt, fmax = DTYPES[fmt]
+    return _neighbourhood(*DTYPES[fmt])
+
+
+def _neighbourhood(dt, fmax):
     vals = np.arange(256, dtype=np.uint8).view(dt).astype(np.float64)
     pos = np.unique(vals[np.isfinite(vals) & (vals >= 0)])
     mids = (pos[:-1] + pos[1:]) / 2.0
@@ -53,6 +57,34 @@ def test_every_code_midpoint_and_neighbour(fmt):
     # the ties do occur (else half to even would not be tested)
     dt, _ = DTYPES[fmt]
     assert np.any(np.arange(256, dtype=np.uint8).view(dt).astype(np.float64)[got[0]] != x[0])
+
+
+MX_FLOATS = [name for name, f in ELEM_FORMATS.items() if f.ml_dtype is not None]
+
+
+@pytest.mark.parametrize("name", MX_FLOATS)
+def test_mx_element_formats(name):
+    """:func:`float_codes` of the MX element formats (FP8, FP6, FP4: sign bit above the exponent)
+    on every value, midpoint and neighbour, and random data at random scales."""
+    f = ELEM_FORMATS[name]
+    x = _neighbourhood(f.ml_dtype, f.max_norm).reshape(1, -1)
+    want = np.clip(x, -f.max_norm, f.max_norm).astype(f.ml_dtype).view(np.uint8)
+    assert np.array_equal(float_codes(x, 1.0, f.ebits, f.mbits, f.max_norm, f.ml_dtype), want)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((19, 40)) * np.exp2(rng.integers(-12, 12, size=(19, 40)))
+    s = np.exp2(rng.uniform(-5, 5, size=40))
+    want = np.clip(x / s, -f.max_norm, f.max_norm).astype(f.ml_dtype).view(np.uint8)
+    assert np.array_equal(float_codes(x, s, f.ebits, f.mbits, f.max_norm, f.ml_dtype), want)
+
+
+@pytest.mark.parametrize("name", MX_FLOATS)
+def test_quantize_mx_codes(name):
+    """quantize_mx's element codes are the ml_dtypes patterns of its on-grid values (real data)."""
+    a, _ = real_gemm("minilm:L0.ffn2")
+    a = np.asarray(a[:32], dtype=np.float64)
+    _, _, _, _, vq = mx._mx_core(a, name, "even", 32, "numpy")
+    want = vq.astype(ELEM_FORMATS[name].ml_dtype).view(np.uint8).reshape(a.shape)
+    assert np.array_equal(quantize_mx(a, name).codes, want)
 
 
 @pytest.mark.parametrize("fmt", DTYPES)

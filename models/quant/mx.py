@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-from ..fast_fp8 import fp8_codes
+from ..fast_fp8 import float_codes, fp8_codes
 from .common import QuantizedTensor, as_float_2d, check_group
 
 __all__ = [
@@ -132,7 +132,9 @@ def _elem_codes(vq: np.ndarray, f: ElemFormat) -> np.ndarray:
     """Integer codes of on-grid element values: bit patterns (uint8) for floats, k for int8 (k/64)."""
     if f.ml_dtype is None:
         return np.rint(vq * 64.0).astype(np.int16)
-    return vq.astype(f.ml_dtype).view(np.uint8)
+    # vq.astype(f.ml_dtype).view(np.uint8), compiled (models.fast_fp8; on-grid: the clip is a no-op)
+    return float_codes(vq.reshape(-1, vq.shape[-1]), 1.0, f.ebits, f.mbits, f.max_norm,
+                       f.ml_dtype).reshape(vq.shape)
 
 
 def _decode_elem(codes: np.ndarray, f: ElemFormat) -> np.ndarray:
