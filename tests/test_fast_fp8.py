@@ -119,3 +119,16 @@ def test_quantisers_on_real_operands(fmt):
     codes, meta = fp8_gemm.quantize_fp8_weights(w, pe)
     assert codes.dtype == np.int64
     assert np.array_equal(codes, _reference(w, np.asarray(meta["scale"]), fmt).astype(np.int64))
+
+
+def test_nvfp4_codes():
+    """quantize_nvfp4's E2M1 codes are the ml_dtypes cast of its clipped block quotients."""
+    a, _ = real_gemm("minilm:L0.ffn2")
+    rng = np.random.default_rng(12)
+    for x in (np.asarray(a[:32], dtype=np.float64), rng.standard_t(2.0, (24, 64))):
+        q = mx.quantize_nvfp4(x, 16)
+        xb = x.reshape(x.shape[0], -1, 16)
+        sbf = q.meta["block_scale"].astype(np.float64)
+        v = xb / (np.where(sbf == 0.0, 1.0, sbf) * q.meta["tensor_scale"])[..., None]
+        want = np.clip(v, -6.0, 6.0).astype(ml_dtypes.float4_e2m1fn).view(np.uint8).reshape(x.shape)
+        assert np.array_equal(q.codes, want)

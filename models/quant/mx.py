@@ -232,8 +232,9 @@ def quantize_nvfp4(x, block: int = 16) -> QuantizedTensor:
     sbf = sb.astype(np.float64)
     denom = np.where(sbf == 0.0, 1.0, sbf) * g
     v = xb / denom[..., None]
-    e = np.clip(v, -E2M1_MAX, E2M1_MAX).astype(ml_dtypes.float4_e2m1fn)
-    codes = e.view(np.uint8).reshape(x.shape)
+    # np.clip(v, -E2M1_MAX, E2M1_MAX).astype(ml_dtypes.float4_e2m1fn).view(np.uint8), compiled
+    f = ELEM_FORMATS["fp4_e2m1"]
+    codes = float_codes(v.reshape(-1, block), 1.0, f.ebits, f.mbits, E2M1_MAX, f.ml_dtype).reshape(x.shape)
 
     def _dec(qt: QuantizedTensor) -> np.ndarray:
         vals = qt.codes.view(ml_dtypes.float4_e2m1fn).astype(np.float64).reshape(xb.shape)
