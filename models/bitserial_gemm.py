@@ -28,6 +28,7 @@ import functools
 import numpy as np
 
 from hw.scale_dequant import SCALE_CODE_MAX, ScaleCodes
+from .fast_bitmod import encode_lookup
 from .golden import wrap_signed
 from .intcodes import quantize_acts as _quantize_int8_acts
 from .quant.bitmod import MIXED, UNIT, booth_terms, fp_terms, quantize_bitmod
@@ -56,11 +57,32 @@ def _fp_value_bits(fmt):
 
 
 def decode_weight_codes(codes, fmt):
-    """Element codes -> integer values in code units (int64), per the module docstring."""
+    """Element codes -> integer values in code units (int64), per the module docstring.
+
+    The FP-like formats are one lookup in :func:`_decode_table`: :func:`decode_field_by_field`
+    reads only a code's low ``value bits + 2`` (mixed) or ``value bits`` bits, so the table of
+    those bits' values gives its value for every int64 code (tests/test_exact_speedups.py)."""
     _check_format(fmt)
     codes = np.asarray(codes, dtype=np.int64)
     if fmt in BOOTH_BITS:
         return codes
+    table = _decode_table(fmt)
+    return table[codes & (table.size - 1)]
+
+
+@functools.lru_cache(maxsize=None)
+def _decode_table(fmt):
+    """:func:`decode_field_by_field` of every code of the bits it reads (read-only)."""
+    bits = _fp_value_bits(fmt) + (2 if fmt in SPECIAL_VALUES else 0)
+    table = decode_field_by_field(np.arange(1 << bits), fmt)
+    table.setflags(write=False)
+    return table
+
+
+def decode_field_by_field(codes, fmt):
+    """:func:`decode_weight_codes` of the FP-like formats field by field (the definition)."""
+    _check_format(fmt)
+    codes = np.asarray(codes, dtype=np.int64)
     vb = _fp_value_bits(fmt)
     mags = np.asarray(_fp_magnitudes(fmt), dtype=np.int64)
     sign = (codes >> (vb - 1)) & 1
@@ -84,16 +106,11 @@ def encode_weight_values(values, fmt, selector=None):
     _check_format(fmt)
     if fmt in BOOTH_BITS or (fmt in SPECIAL_VALUES and selector is None):
         return encode_field_by_field(values, fmt, selector)
-    values = np.asarray(values, dtype=np.int64)
     table, reach = _encode_table(fmt)
-    sel = np.broadcast_to(np.asarray(selector, dtype=np.int64), values.shape) if fmt in SPECIAL_VALUES else 0
-    if values.size and (values.min() < -reach or values.max() > reach
-                        or (fmt in SPECIAL_VALUES and (sel.min() < 0 or sel.max() > 3))):
-        return encode_field_by_field(values, fmt, selector)
-    codes = table[(values + reach) * 4 + sel]
-    if values.size and codes.min() < 0:
-        return encode_field_by_field(values, fmt, selector)
-    return codes
+    # table[(values + reach) * 4 + sel], compiled, or None for a value, selector or pair the table
+    # does not hold (models.fast_bitmod)
+    codes = encode_lookup(values, selector if fmt in SPECIAL_VALUES else 0, table, reach)
+    return encode_field_by_field(values, fmt, selector) if codes is None else codes
 
 
 @functools.lru_cache(maxsize=None)

@@ -253,8 +253,10 @@ def lut_values(weights, pe):
 
 
 def ovp_values(weights, pe):
-    """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N)."""
-    return np.ascontiguousarray(ovp_pair_values(np.asarray(weights).T, pe.mode).T)
+    """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N; a transposed
+    view, column-major: :func:`exact_matmul`'s sums are exact integers whatever the layout, and its
+    float copy keeps the column order, so a row-major copy here would only cost a strided pass)."""
+    return ovp_pair_values(np.asarray(weights).T, pe.mode).T
 
 
 def bitserial_values(weights, pe):

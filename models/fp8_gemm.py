@@ -53,6 +53,7 @@ import numpy as np
 from hw.pe_fp8 import fp8_format
 
 from . import inventory
+from .fast_fp8 import fp8_codes
 from .quant.common import as_float_2d
 from .quant.mx import FP8_DTYPES, quantize_fp8
 
@@ -220,10 +221,10 @@ def quantize_fp8_weights(w, pe):
     """K x N floats -> FP8 codes with one scale per output channel (column): ``amax_n / max_normal``."""
     w = as_float_2d(_check_finite(w, "weights"), "weights")
     # quantize_fp8 of every column at once: the same float64 amax, scale, division and RNE cast
-    dt, fmax = FP8_DTYPES[get_format(pe.format).name]
+    _, fmax = FP8_DTYPES[get_format(pe.format).name]
     amax = np.max(np.abs(w), axis=0)
     scale = np.where(amax > 0, amax / fmax, 1.0)
-    codes = np.clip(w / scale, -fmax, fmax).astype(dt).view(np.uint8).astype(np.int64)
+    codes = fp8_codes(w, scale, pe.format).astype(np.int64)   # the ml_dtypes cast, compiled
     return codes, {"format": f"fp8-{pe.format}", "granularity": "channel", "scale": scale.tolist(),
                    "dequantise": "value = fp8(code) * scale[n]"}
 

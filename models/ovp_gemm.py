@@ -115,9 +115,11 @@ def _normal_codes(t, cfg):
     return code, v
 
 
-def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None):
+def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None, need_values=True):
     """(rows, K) floats, pairs along K -> (element codes (rows, K), integer values (rows, K),
-    :class:`~models.quant.common.QuantizedTensor` of the even-padded tensor)."""
+    :class:`~models.quant.common.QuantizedTensor` of the even-padded tensor); without
+    ``need_values`` the values are None (the quantisers keep only the codes: an int64 copy of
+    every element spared)."""
     cfg = _cfg(mode)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
@@ -132,7 +134,7 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None):
     if codes.min(initial=0) < 0 or codes.max(initial=0) >> cfg.bits:
         # a code the stored pair would cut: the round trip through the stored pairs, as the array sees them
         codes = split_pairs(ovp_format.encode_pairs(qt), mode)
-    values = qt.codes.astype(np.int64)
+    values = qt.codes.astype(np.int64) if need_values else None
     if odd:
         lone = qt.meta["outlier"][:, k - 1]
         if lone.any():
@@ -140,8 +142,9 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None):
             t = x[:, k - 1:k] / np.broadcast_to(scale, (x.shape[0], 1))
             code, v = _normal_codes(t[:, 0], cfg)
             codes[lone, k - 1] = code[lone]
-            values[lone, k - 1] = v[lone]
-        codes, values = codes[:, :k], values[:, :k]
+            if need_values:
+                values[lone, k - 1] = v[lone]
+        codes, values = codes[:, :k], (values[:, :k] if need_values else None)
     return codes, values, qt
 
 
@@ -162,7 +165,7 @@ def _meta(qt, codes, mode, granularity):
 
 def quantize_ovp_acts(x, *, mode="int4"):
     """M x K floats -> OVP element codes (M x K), one alpha per tensor, and the meta."""
-    codes, _, qt = quantize_ovp_codes(x, mode, per_channel=False)
+    codes, _, qt = quantize_ovp_codes(x, mode, per_channel=False, need_values=False)
     return codes, _meta(qt, codes, mode, "tensor")
 
 
@@ -172,7 +175,7 @@ def quantize_ovp_weights(w, *, mode="int4"):
     w = np.asarray(w)
     if w.ndim != 2:
         raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
-    codes, _, qt = quantize_ovp_codes(w.T, mode, per_channel=True)
+    codes, _, qt = quantize_ovp_codes(w.T, mode, per_channel=True, need_values=False)
     return codes.T, _meta(qt, codes, mode, "output channel (column of K x N)")
 
 
@@ -223,6 +226,8 @@ def outlier_operands(rng, m, k, n, k_tile, mode="int4"):
     alphas above (not searched: the search would widen the range to swallow the outliers of such
     small, outlier-dense tensors), so every injected value lands on the outlier grid."""
     acts, weights = outlier_floats(rng, m, k, n, k_tile)
-    a_codes, _, _ = quantize_ovp_codes(acts, mode, per_channel=False, alpha=OUTLIER_ACT_ALPHA)
-    w_codes, _, _ = quantize_ovp_codes(weights.T, mode, per_channel=True, alpha=OUTLIER_WEIGHT_ALPHA)
+    a_codes, _, _ = quantize_ovp_codes(acts, mode, per_channel=False, alpha=OUTLIER_ACT_ALPHA,
+                                      need_values=False)
+    w_codes, _, _ = quantize_ovp_codes(weights.T, mode, per_channel=True, alpha=OUTLIER_WEIGHT_ALPHA,
+                                      need_values=False)
     return a_codes, w_codes.T

@@ -169,6 +169,9 @@ def test_odd_k_lone_outlier_becomes_the_nearest_normal(mode):
     assert not np.any(codes[:, -1] == cfg.victim_code)
     e, i = ovp_format.decode_pairs(pair_words(codes, mode), mode)
     assert np.array_equal((i << e)[:, :x.shape[1]], values)         # the layout's pad reproduces it
+    # the quantisers' call without the values: the same codes (odd K's lone outlier included)
+    lean, none, _ = quantize_ovp_codes(x, mode, per_channel=True, alpha=1.0, need_values=False)
+    assert none is None and np.array_equal(lean, codes)
 
 
 def test_outlier_source_hits_tile_edges_and_two_outlier_pairs():

@@ -94,3 +94,52 @@ def test_certification_usually_succeeds():
         rel = (4 * ovp_search._U32 + (x.size + 8) * 2.0 ** -53) * 1.01
         cert, _ = ovp_search._certify_block(x.reshape(1, -1), sc, cfg, ovp_search._Cells(cfg), rel=rel)
         assert cert[0], mode
+
+
+def _reference_tensor_mses(x, mode):
+    """Every candidate's per-tensor float64 MSE, scored as :func:`_reference_search_tensor` does."""
+    cfg = ovp_format.get_config(mode)
+    x32 = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    xmax = ovp_search.x_max_3sigma(x32, False)
+    xmax = np.where(xmax > 0, xmax, np.float32(1.0))
+    mses = []
+    for i in ovp_search.ALPHA_RATIOS:
+        out, *_ = ovp_format._fake_quant_f32(x32, (xmax * np.float32(i * 0.01)).astype(np.float32), cfg)
+        d = (out - x32).astype(np.float64)
+        mses.append(np.einsum("ij,ij->i", d, d).sum() / x32.size)
+    return np.asarray(mses)
+
+
+def _keep(x, mode):
+    cfg = ovp_format.get_config(mode)
+    xmax = ovp_search.x_max_3sigma(x, False)
+    xmax = np.where(xmax > 0, xmax, np.float32(1.0))
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], np.float32)
+    sc = ((xmax[0, 0] * ratios) / np.float32(cfg.normal_max))[:, None]
+    rel = (4 * ovp_search._U32 + (x.size + 8) * 2.0 ** -53) * 1.01
+    return ovp_search._candidate_keep(x.reshape(1, -1), sc, cfg, ovp_search._Cells(cfg), rel=rel)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", list(_tensors()))
+def test_dropped_candidates_are_strictly_worse(mode, case):
+    """The near-tie pruning is sound: every candidate the bounds drop has a reference MSE strictly
+    above the kept ones' minimum (so the first minimum in candidate order is among the kept)."""
+    x = _tensors()[case]
+    with np.errstate(all="ignore"):
+        guarded, keep, _ = _keep(x, mode)
+        mses = _reference_tensor_mses(x, mode)
+    assert keep[0, int(np.argmin(mses))]
+    if (~keep[0]).any():
+        assert guarded[0]
+        assert np.min(mses[~keep[0]]) > np.min(mses[keep[0]])
+
+
+@pytest.mark.parametrize("mode, case", [("flint4", "constant"), ("int8", "one spike")])
+def test_near_ties_keep_a_few_candidates(mode, case):
+    """Tensors whose argmin is not certified (tied candidates) score only the few candidates the
+    bounds keep, not all 38, and still return the reference's alpha and MSE."""
+    x = _tensors()[case]
+    guarded, keep, _ = _keep(x, mode)
+    assert guarded[0] and 1 < np.count_nonzero(keep) < len(ovp_search.ALPHA_RATIOS)
+    _same(x, mode)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from ..fast_fp8 import float_codes, fp8_codes
 from .common import QuantizedTensor, as_float_2d, check_group
 
 __all__ = [
@@ -131,7 +132,9 @@ def _elem_codes(vq: np.ndarray, f: ElemFormat) -> np.ndarray:
     """Integer codes of on-grid element values: bit patterns (uint8) for floats, k for int8 (k/64)."""
     if f.ml_dtype is None:
         return np.rint(vq * 64.0).astype(np.int16)
-    return vq.astype(f.ml_dtype).view(np.uint8)
+    # vq.astype(f.ml_dtype).view(np.uint8), compiled (models.fast_fp8; on-grid: the clip is a no-op)
+    return float_codes(vq.reshape(-1, vq.shape[-1]), 1.0, f.ebits, f.mbits, f.max_norm,
+                       f.ml_dtype).reshape(vq.shape)
 
 
 def _decode_elem(codes: np.ndarray, f: ElemFormat) -> np.ndarray:
@@ -229,8 +232,9 @@ def quantize_nvfp4(x, block: int = 16) -> QuantizedTensor:
     sbf = sb.astype(np.float64)
     denom = np.where(sbf == 0.0, 1.0, sbf) * g
     v = xb / denom[..., None]
-    e = np.clip(v, -E2M1_MAX, E2M1_MAX).astype(ml_dtypes.float4_e2m1fn)
-    codes = e.view(np.uint8).reshape(x.shape)
+    # np.clip(v, -E2M1_MAX, E2M1_MAX).astype(ml_dtypes.float4_e2m1fn).view(np.uint8), compiled
+    f = ELEM_FORMATS["fp4_e2m1"]
+    codes = float_codes(v.reshape(-1, block), 1.0, f.ebits, f.mbits, E2M1_MAX, f.ml_dtype).reshape(x.shape)
 
     def _dec(qt: QuantizedTensor) -> np.ndarray:
         vals = qt.codes.view(ml_dtypes.float4_e2m1fn).astype(np.float64).reshape(xb.shape)
@@ -257,7 +261,8 @@ def quantize_fp8(x, fmt: str = "e4m3") -> QuantizedTensor:
     x = as_float_2d(x)
     amax = float(np.max(np.abs(x)))
     s = amax / fmax if amax > 0 else 1.0
-    codes = np.clip(x / s, -fmax, fmax).astype(dt).view(np.uint8)
+    # np.clip(x / s, -fmax, fmax).astype(dt).view(np.uint8), compiled (models.fast_fp8)
+    codes = fp8_codes(x, s, fmt)
 
     def _dec(qt: QuantizedTensor) -> np.ndarray:
         return qt.codes.view(dt).astype(np.float64) * float(qt.scale)

@@ -365,7 +365,20 @@ def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
 
 def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, rel: float | None = None):
     """Candidate with the smallest reference MSE per row, when it can be certified without the
-    reference's float32 sums; returns (certified mask (R,), candidate index (R,)).
+    reference's float32 sums; returns (certified mask (R,), candidate index (R,)): the rows whose
+    :func:`_candidate_keep` set is the estimate's argmin alone."""
+    guarded, keep, best = _candidate_keep(xc, sc, cfg, cells, rel)
+    return guarded & (np.count_nonzero(keep, axis=1) == 1), best
+
+
+def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, rel: float | None = None):
+    """The candidates that can hold a row's smallest reference MSE, found without the reference's
+    float32 sums; returns (guarded (R,), keep (R, C), estimate's argmin (R,)).
+
+    ``keep`` is every candidate on an unguarded row (bounds not valid there); on a guarded row the
+    candidates whose lower bound is not above the estimate's argmin's upper bound (with a margin):
+    every other candidate's reference MSE is strictly larger than that candidate's, so the first
+    minimum over the kept candidates, in candidate order, is the first minimum over all of them.
 
     For a row and a candidate scale ``s`` every element whose pair cannot hold an outlier under any
     candidate is quantised to the normal grid by ``fl(x / s)`` against the midpoints (ties up), and
@@ -387,16 +400,15 @@ def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, r
     """
     r, k = xc.shape
     c = sc.shape[0]
-    cert = np.zeros(r, dtype=bool)
-    best = np.zeros(r, dtype=np.intp)
+    unguarded = np.zeros(r, dtype=bool), np.ones((r, c), dtype=bool), np.zeros(r, dtype=np.intp)
     smin = sc.min(axis=0)
     smax = sc.max(axis=0)
     if not (np.all(smin >= _TINY_SCALE) and np.all(smax <= _HUGE_SCALE)):
-        return cert, best
+        return unguarded
     dn = _dense(cfg)
     xs = np.sort(xc, axis=1)
     if not np.max(np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])) / smin) < _MAX_T:
-        return cert, best
+        return unguarded
     m_ = cells.mids.size
     s3 = sc.T[:, :, None]  # (R, C, 1)
     theta, valid = _thresholds(cells.mids[None, None, :], s3)  # (R, C, M)
@@ -442,7 +454,7 @@ def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, r
     # the reference terms of both elements replace their cell terms
     th_out, ok_out = _thresholds(dn.t_out, smin)  # |fl(x / smin)| >= t_out  <=>  |x| >= th_out
     if not np.all(ok_out):
-        return cert, best
+        return unguarded
     big = np.abs(xc) >= th_out[:, None]
     big_pair = big[:, 0::2] | big[:, 1::2]
     pr, pc = np.nonzero(big_pair)
@@ -472,9 +484,12 @@ def _certify_block(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, r
     top = hi_b[ar, best] * ((1.0 + 2.0 ** -20) * (1.0 + 1e-12))
     others = lo_b.copy()
     others[ar, best] = np.inf
-    cert = row_ok & np.all(np.isfinite(est), axis=1) & (lo_b[ar, best] >= k * 2.0 ** -90) & \
-        (hi_b[ar, best] < 2.0 ** 120) & (np.min(others, axis=1) > top)
-    return cert, best
+    guarded = row_ok & np.all(np.isfinite(est), axis=1) & (lo_b[ar, best] >= k * 2.0 ** -90) & \
+        (hi_b[ar, best] < 2.0 ** 120)
+    keep = ~(others > top[:, None])  # NaN bounds: kept
+    keep[ar, best] = True
+    keep[~guarded] = True
+    return guarded, keep, best
 
 
 def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elems: int, need_sse: bool = True):
@@ -564,11 +579,12 @@ def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list,
 
     Only the candidates that can be the minimum are scored that way: :func:`_certify_block` on the
     flattened tensor (one row, one scale per candidate; pairs stay pairs, K being even) certifies
-    the argmin from exact cell statistics when it is clear by a margin, with the reference's sum
+    the argmin from exact cell statistics when it is clear by a margin (:func:`_candidate_keep`:
+    else the candidates within the margin, scored in order), with the reference's sum
     bounded by ``rel``: each term is within ``3 u32`` of the cell model's (the float32 difference
     squared exactly, or an outlier pair's term squared in float32), and a float64 sum of ``n``
-    non-negative terms in any order is within ``n u64`` of the exact sum. An uncertified tensor
-    scores every candidate. A certified argmin without ``need_mse``: (alpha, None), unscored.
+    non-negative terms in any order is within ``n u64`` of the exact sum. A tensor without valid
+    bounds scores every candidate. A certified argmin without ``need_mse``: (alpha, None), unscored.
     """
     rows, k = x32.shape
     n = x32.size
@@ -577,9 +593,10 @@ def _search_tensor(x32: np.ndarray, cfg: Config, xmax: np.ndarray, ratios: list,
     ratios32 = np.asarray(ratios, dtype=np.float32)
     sc = ((xmax[0, 0] * ratios32) / np.float32(cfg.normal_max))[:, None]   # (C, 1), as _fake_quant_f32
     rel = (4 * _U32 + (n + 8) * 2.0 ** -53) * 1.01
-    cert, best = _certify_block(x32.reshape(1, -1), sc, cfg, _TENSOR_CELLS[cfg.name], rel=rel)
-    cands = [int(best[0])] if cert[0] else list(range(len(ratios)))
-    if cert[0] and not need_mse:
+    guarded, keep, best = _candidate_keep(x32.reshape(1, -1), sc, cfg, _TENSOR_CELLS[cfg.name], rel=rel)
+    # near-ties: only the candidates the bounds cannot rule out are scored (in candidate order)
+    cands = [int(ci) for ci in np.flatnonzero(keep[0])]
+    if guarded[0] and len(cands) == 1 and not need_mse:
         return (xmax * ratios[cands[0]]).astype(np.float32).reshape(1, 1), None
     step = max(1, chunk_elems // k)
     sse = np.zeros((len(cands), rows), dtype=np.float64)

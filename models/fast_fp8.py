@@ -1,0 +1,101 @@
+"""Compiled FP8 element cast of the per-tensor / per-channel FP8 quantisers: ``clip(x / s)`` to
+E4M3 / E5M2 codes, round half to even, in one pass (:func:`fp8_codes`); the same cast of any small
+float format with an ml_dtypes type (:func:`float_codes`: the MX elements FP8 / FP6 / FP4).
+
+Why compiled: ``np.clip(x / s, -fmax, fmax).astype(ml_dtypes.float8_*)`` costs about 20 ns per
+element (ml_dtypes converts element by element through a generic loop, after two float64 passes),
+about 3 CPU s of an FP8 or L-Mul design's SmolLM2 ``--quick`` run (every weight column and every
+activation tensor). Here it is one pass of a few integer operations per element.
+
+Why it gives ml_dtypes' codes, bit for bit (``tests/test_fast_fp8.py`` pins it on every code's
+neighbourhood, ties, subnormals, signed zeros and random / real data):
+
+* the quotient ``x / s`` and the clip to ``[-fmax, fmax]`` are the same IEEE float64 operations
+  (numba without ``fastmath``); ``fmax`` is a code's value, so the clipped value never rounds past it;
+* ml_dtypes rounds the float64 directly to the FP8 grid, half to even (not through float32);
+* below the smallest normal ``2**emin`` the grid is uniform with step ``2**(emin - M)``: the code
+  is ``rint(|v| * 2**(M - emin))`` (a power-of-two scale, exact; ``rint`` is half to even), which
+  also gives the smallest normal's code when it rounds up;
+* from ``2**emin`` on, the float64 pattern rounded to M mantissa bits half to even (add
+  ``2**(51 - M) - 1`` plus the kept bits' lowest bit, drop ``52 - M`` bits: a carry moves into the
+  exponent, as it must) is the FP8 exponent-mantissa field offset by ``(1023 - bias) << M``;
+* the sign bit is the float64's, put above the exponent field (so ``-0.0`` and a negative value rounding to 0 give ``0x80``, as
+  ml_dtypes does).
+
+A non-finite input is not handled (the callers check finiteness first; :func:`fp8_codes` falls back
+to the ml_dtypes cast if one slips through). Single-threaded on purpose, as :mod:`models.fast_seq`.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import ml_dtypes
+import numpy as np
+
+#: (exponent bits, mantissa bits, largest finite value, the reference's ml_dtypes type) per FP8 format
+_FORMATS = {"e4m3": (4, 3, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (5, 2, 57344.0, ml_dtypes.float8_e5m2)}
+
+
+def _codes(x, s, fmax, mbits, bias, sign_bit, out):
+    """``out[i, j]`` = FP8 code of ``clip(x[i, j] / s[j], -fmax, fmax)`` (module docstring); returns
+    False (``out`` incomplete) at the first non-finite quotient. Compiled by :func:`_compiled`."""
+    rows, cols = x.shape
+    emin = 1 - bias
+    sub_scale = 2.0 ** (mbits - emin)
+    min_normal = 2.0 ** emin
+    shift = 52 - mbits
+    half = (1 << (shift - 1)) - 1
+    offset = (1023 - bias) << mbits
+    tmp = np.empty(1, dtype=np.float64)
+    pattern = tmp.view(np.int64)
+    for i in range(rows):
+        for j in range(cols):
+            v = x[i, j] / s[j]
+            if not np.isfinite(v):
+                return False
+            v = min(max(v, -fmax), fmax)
+            tmp[0] = v
+            b = pattern[0]
+            sign = (b >> 63) & 1
+            a = abs(v)
+            if a < min_normal:
+                code = np.int64(np.rint(a * sub_scale))
+            else:
+                m = b & 0x7FFFFFFFFFFFFFFF
+                code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
+            out[i, j] = code | (sign << sign_bit)
+    return True
+
+
+def fp8_codes(x, scale, fmt):
+    """FP8 ``fmt`` codes (uint8, ``x``'s shape) of ``clip(x / scale, -fmax, fmax)`` rounded half to
+    even: ``x`` (R, C) float64, ``scale`` a float or (C,) per-column float64 scales. Equal to
+    ``np.clip(x / scale, -fmax, fmax).astype(ml_dtypes.float8_<fmt>).view(np.uint8)``, which it
+    falls back to when a quotient is not finite."""
+    return float_codes(x, scale, *_FORMATS[fmt])
+
+
+def float_codes(x, scale, ebits, mbits, fmax, dt):
+    """Codes (uint8, ``x``'s shape) of the small float format with ``ebits`` exponent bits (bias
+    ``2**(ebits - 1) - 1``), ``mbits`` mantissa bits and largest finite ``fmax``, whose ml_dtypes
+    type is ``dt`` (FP8, FP6, FP4: the sign bit above the exponent): ``np.clip(x / scale, -fmax,
+    fmax).astype(dt).view(np.uint8)`` (its fallback when a quotient is not finite)."""
+    x = np.asarray(x, dtype=np.float64)
+    s = np.broadcast_to(np.asarray(scale, dtype=np.float64), x.shape[-1:])
+    x2 = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    out = np.empty(x2.shape, dtype=np.uint8)
+    bias = (1 << (ebits - 1)) - 1
+    if not _compiled().codes(x2, np.ascontiguousarray(s), float(fmax), mbits, bias, ebits + mbits, out):
+        return np.clip(x / scale, -fmax, fmax).astype(dt).view(np.uint8)
+    return out.reshape(x.shape)
+
+
+@functools.cache
+def _compiled():
+    """The kernel compiled by numba (no ``fastmath``), or loaded from numba's on-disk cache
+    (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
+    import and only a call needs it."""
+    import numba
+    return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes))
