@@ -105,9 +105,12 @@ def test_a_part_driven_by_named_ports_sees_only_them():
     assert {d[0] for d in adds[0].drivers} == {"shiftn"} and len(adds[0].drivers) == 4
     acc = DesignConfig("ant", 2, 2, "os", 1, 1, 1).facts
     pes = [i for i in design_items(acc) if i.group == "pes"]
-    # bordered, every exponent is a constant shift: the term adds take the products directly
-    assert any(i.prim == "smult" and i.drivers == ("act", "weight") for i in pes)
-    assert any(i.prim == "add" and {d[0] for d in i.drivers} == {"smult"} for i in pes)
+    # bordered int4, every exponent a constant shift: Yosys merges the four products and acc_in
+    # into one $macc (one mac of 4 products), driven by the operands' varying bits and acc_in
+    macs = [i for i in pes if i.prim == "mac"]
+    assert len(macs) == 1 and macs[0].widths == (4, 4, ant.acc_width, 4)
+    assert macs[0].drivers == ("act", "weight", "acc_in")
+    assert not any(i.prim in ("smult", "add", "shiftn") for i in pes)
     assert all(i.drivers == () for i in design_items(acc) if i.group != "pes")
 
 
