@@ -35,7 +35,8 @@ import ml_dtypes
 import numpy as np
 
 #: (exponent bits, mantissa bits, largest finite value, the reference's ml_dtypes type) per FP8 format
-_FORMATS = {"e4m3": (4, 3, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (5, 2, 57344.0, ml_dtypes.float8_e5m2)}
+#: (the FP8 quantiser, models.quant.mx, reads its element types and largest values from here)
+FP8_FORMATS = {"e4m3": (4, 3, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (5, 2, 57344.0, ml_dtypes.float8_e5m2)}
 
 
 def _codes(x, s, fmax, mbits, bias, sign_bit, out):
@@ -74,7 +75,7 @@ def fp8_codes(x, scale, fmt):
     even: ``x`` (R, C) float64, ``scale`` a float or (C,) per-column float64 scales. Equal to
     ``np.clip(x / scale, -fmax, fmax).astype(ml_dtypes.float8_<fmt>).view(np.uint8)``, which it
     falls back to when a quotient is not finite."""
-    return float_codes(x, scale, *_FORMATS[fmt])
+    return float_codes(x, scale, *FP8_FORMATS[fmt])
 
 
 def float_codes(x, scale, ebits, mbits, fmax, dt):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-from ..fast_fp8 import float_codes, fp8_codes
+from ..fast_fp8 import FP8_FORMATS, float_codes, fp8_codes
 from .common import QuantizedTensor, as_float_2d, check_group
 
 __all__ = [
@@ -249,7 +249,7 @@ def fake_quant_nvfp4(x, block: int = 16) -> np.ndarray:
     return quantize_nvfp4(x, block).dequantize()
 
 
-_FP8 = {"e4m3": (ml_dtypes.float8_e4m3fn, 448.0), "e5m2": (ml_dtypes.float8_e5m2, 57344.0)}
+_FP8 = {fmt: (dt, fmax) for fmt, (_, _, fmax, dt) in FP8_FORMATS.items()}
 FP8_DTYPES = _FP8   # format -> (ml_dtypes element type, largest finite value)
 
 
