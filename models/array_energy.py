@@ -152,7 +152,8 @@ def output_mismatches(expected, observed):
 
 def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1,
                  bases=("sim", "sta")):
-    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` (its first dataflow) on
+    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` (its first dataflow, ws;
+    ValueError for an os-only kind) on
     :func:`models.activity.array_run`'s stream of ``m`` tokens x ``folds`` folds, the first
     ``warmup_folds`` folds a warm-up (the netlist's flops start at 0; fold 0 reads an unwritten
     bank). Needs yosys (or the synthesis cache) and the osu018 liberty."""
@@ -160,6 +161,11 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     kind = get_kind(pe)
     proto = kind.prototype(**dict(pe_options))
     dataflow = kind.dataflows[0]
+    if dataflow != "ws":
+        # an os array is synthesised with one shared PE module (models.synth): a hierarchical
+        # netlist, which the flat gate-level simulation cannot evaluate
+        raise ValueError(f"PE kind {pe!r} runs output-stationary: its array netlist is hierarchical "
+                         "(one shared PE module), not simulated here")
     run = activity.array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
     warmup = warmup_folds * run.cycles // folds
     netlist = synth.synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options).netlist()
