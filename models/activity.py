@@ -342,10 +342,41 @@ def _activity(pe, pe_options, unit, source, ports, data_hash=""):
     return PortActivity(pe, pe_options, unit, source, cycles, tuple(bits), tuple(outputs), data_hash)
 
 
+@dataclass(frozen=True)
+class ArrayRun:
+    """The run :func:`array_activity` measures: the array's input ports per cycle (``ports``:
+    {port: (values per cycle, width)}, the table port included for a kind with one), the
+    operand codes it streams (``acts`` M x K, ``weights`` K x N) and the schedule's parameters
+    (``m`` tokens per fold, ``folds``; ws fold f computes K block ``f % (K // (rows * g))`` of
+    output column block ``(f // blocks) % (N // cols)`` with the weights written in fold f - 1,
+    so fold 0 reads a bank never written)."""
+    pe: str
+    pe_options: tuple
+    rows: int
+    cols: int
+    dataflow: str
+    source: str
+    m: int
+    folds: int
+    acts: np.ndarray
+    weights: np.ndarray
+    table: object
+    ports: dict
+
+    @property
+    def cycles(self):
+        return len(next(iter(self.ports.values()))[0])
+
+    @property
+    def data_hash(self):
+        return codes_hash(self.acts, self.weights, self.table)
+
+
 @functools.lru_cache(maxsize=16)
-def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, m=32, folds=8):
-    """Measured :class:`PortActivity` of a ``rows`` x ``cols`` array's input ports (see the module
-    docstring); ``unit`` is named ``array_<dataflow>_<rows>x<cols>``."""
+def array_run(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, m=32, folds=8):
+    """:class:`ArrayRun` of a ``rows`` x ``cols`` array on ``source`` operands (see the module
+    docstring): the per-cycle input port stream :func:`array_activity` measures, which
+    :mod:`models.array_energy` replays on the array's mapped netlist."""
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     pe_options = tuple(sorted(dict(pe_options).items()))
@@ -362,7 +393,15 @@ def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm"
     if table is not None:      # the accelerator's table register: constant for the run
         cycles = len(next(iter(ports.values()))[0])
         ports["table"] = ([table] * cycles, proto.table_width)
-    return _activity(pe, pe_options, f"array_{dataflow}_{rows}x{cols}", source, ports)
+    return ArrayRun(pe, pe_options, rows, cols, dataflow, source, m, folds, acts, weights, table, ports)
+
+
+@functools.lru_cache(maxsize=16)
+def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, m=32, folds=8):
+    """Measured :class:`PortActivity` of a ``rows`` x ``cols`` array's input ports (see the module
+    docstring; the stream is :func:`array_run`'s); ``unit`` is named ``array_<dataflow>_<rows>x<cols>``."""
+    run = array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
+    return _activity(pe, run.pe_options, f"array_{dataflow}_{rows}x{cols}", source, run.ports)
 
 
 def _round_up(value, step):

@@ -345,6 +345,7 @@ class Hardware(NamedTuple):
     macs_per_step: int
     group_word_bits: int  # bits of one group accumulator + running-total word (0 without groups)
     pe_idle_pj: float = 0.0   # one PE's idle energy per cycle at the node (mean over the array's PEs)
+    group_idle: dict = None   # {group: idle pJ per cycle at the node}, summing to clock_pj_per_cycle
 
 
 def item_activity(activity):
@@ -395,20 +396,18 @@ def hardware(acc, node, activity):
     a_scale, e_scale = tech.area_scale(node), tech.energy_scale(node)
     area = dict.fromkeys(AREA_GROUPS, 0.0)
     coef = {}
-    idle = pe_idle = 0.0
+    group_idle = {}
     for item in items:
         prim, dynamic = item_energy(item, activity, merged)
         area[item.group] += item.count * prim.area_um2 * a_scale
         item_idle = item.count * prim.idle_pj * item_idle_factor(item, activity)
-        idle += item_idle
-        if item.group == "pes":
-            pe_idle += item_idle
+        group_idle[item.group] = group_idle.get(item.group, 0.0) + item_idle
         key = (item.event, item.group)
         coef[key] = coef.get(key, 0.0) + item.per_event * dynamic * e_scale
     by_event = {}
     for (event, group), pj in coef.items():
         by_event.setdefault(event, []).append((group, pj))
-    clock = idle * e_scale
+    clock = sum(group_idle.values()) * e_scale
     pe_step = sum(pj for (event, group), pj in coef.items() if group == "pes" and event == "step")
     pe_step += pe.initiation_interval * sum(pj for (event, group), pj in coef.items()
                                             if group == "pes" and event == "step_cycle")
@@ -432,7 +431,8 @@ def hardware(acc, node, activity):
         per_action=per_action, word_bits=dict(acc.word_widths), act_elem_bits=pe.act_element_bits,
         weight_elem_bits=pe.weight_element_bits, acc_width=pe.acc_width,
         macs_per_step=pe.macs_per_step, group_word_bits=group_word_bits,
-        pe_idle_pj=pe_idle * e_scale / (acc.rows * acc.cols))
+        pe_idle_pj=group_idle.get("pes", 0.0) * e_scale / (acc.rows * acc.cols),
+        group_idle={g: v * e_scale for g, v in group_idle.items()})
 
 
 def hardware_pe_step_pj(hw):
@@ -572,6 +572,17 @@ def _outlier_pass(model, layout, outlier_columns, dram):
                      "sram_out": 2 * rows * sram["out"]}
 
 
+def event_energy_pj(coef, events):
+    """{group: dynamic pJ} of per-event energies ``coef`` ({event: ((group, pJ per event), ...)},
+    :attr:`Hardware.coef`) over ``events`` ({event: count}; an event not named counts 0)."""
+    energy = {}
+    for event, terms in coef.items():
+        count = events.get(event, 0)
+        for group, pj in terms:
+            energy[group] = energy.get(group, 0.0) + pj * count
+    return energy
+
+
 def evaluate_gemm(config, gemm, model=None):
     """:class:`LayerCost` of one :class:`~models.workloads.Gemm` instance on ``config``."""
     model = model or _model(config)
@@ -589,10 +600,7 @@ def evaluate_gemm(config, gemm, model=None):
               "weight_word": weight_words, "col_weight": weight_words * C, "out_word": out_words,
               "fold": layout.folds, "outlier_entry": entries}
     energy = dict.fromkeys(ENERGY_GROUPS, 0.0)
-    for event, terms in model.coef.items():
-        count = events[event]
-        for group, pj in terms:
-            energy[group] += pj * count
+    energy.update(event_energy_pj(model.coef, events))
     energy["clock"] = model.clock_pj_per_cycle * est.cycles
     for b in BUFFERS:
         energy[f"sram_{b}"] = (words[f"{b}_read"] + words[f"{b}_write"]) * model.sram_pj[b]

@@ -79,5 +79,12 @@ def sta_step_energy_pj(pe, pe_options, power):
     at its clock x the initiation interval), brought from 180 nm 1.8 V to 45 nm 0.9 V with the
     same Stillmaker factor as the model's primitives."""
     ii = get_kind(pe).prototype(**dict(pe_options)).initiation_interval
-    joules = power.power.total * 1e-3 / (power.clock_mhz * 1e6) * ii
+    return ii * cycle_energy_pj(power)
+
+
+def cycle_energy_pj(power):
+    """Energy per clock cycle (pJ, 45 nm 0.9 V) of a unit's power (a
+    :class:`models.synth.UnitPower` or :class:`models.netlist_power.NetlistPower`: total power at
+    its clock), brought from 180 nm 1.8 V with the Stillmaker factor of the model's primitives."""
+    joules = power.power.total * 1e-3 / (power.clock_mhz * 1e6)
     return joules * 1e12 * tech_value("scale.energy.180_1v8_to_45_0v9")

@@ -53,10 +53,60 @@ def instances(netlist):
         yield typ, {p: net_name(s) for p, s in re.findall(r"\.(\w+)\(\s*([^)]*?)\s*\)", pins)}
 
 
+_DECLARATION = re.compile(r"^\s*(?:wire|input|output|reg)\s+(?:\[(\d+):(\d+)\]\s*)?(\\?\S+)\s*;", re.M)
+_CONSTANT = re.compile(r"(\d+)'([bhd])([0-9a-fA-FxXzZ]+)")
+_SLICE = re.compile(r"(.+)\[(\d+)(?::(\d+))?\]")
+
+
+def _vectors(netlist):
+    """{net: (msb, lsb)} of a netlist's declared vectors (scalars left out)."""
+    return {net_name(name): (int(msb), int(lsb))
+            for msb, lsb, name in _DECLARATION.findall(netlist) if msb}
+
+
+def _bits(expr, vectors):
+    """The bit nets of a Verilog expression of a mapped netlist's ``assign`` (a net, a slice or
+    bit of one, a sized constant, or a concatenation of those), most significant first; constant
+    bits as ``1'h0`` / ``1'h1``."""
+    expr = expr.strip()
+    if expr.startswith("{"):
+        return [b for part in expr[1:-1].split(",") for b in _bits(part, vectors)]
+    constant = _CONSTANT.fullmatch(expr.replace(" ", ""))
+    if constant:
+        width, base, digits = int(constant[1]), constant[2], constant[3]
+        if set(digits) & set("xXzZ"):     # undefined (an unused net): no cell drives it, read as 0
+            return ["1'hx"] * width
+        value = int(digits, {"b": 2, "h": 16, "d": 10}[base])
+        return [f"1'h{(value >> i) & 1}" for i in reversed(range(width))]
+    name = net_name(expr)
+    sliced = _SLICE.fullmatch(name)
+    if sliced and sliced[1] in vectors:
+        msb, lsb = int(sliced[2]), int(sliced[3] if sliced[3] is not None else sliced[2])
+        return [f"{sliced[1]}[{i}]" for i in range(msb, lsb - 1, -1)]
+    if name in vectors:
+        msb, lsb = vectors[name]
+        return [f"{name}[{i}]" for i in range(msb, lsb - 1, -1)]
+    return [name]
+
+
 def aliases(netlist):
-    """{net: the net it is assigned from} of a mapped netlist's ``assign`` statements."""
-    return {net_name(a): net_name(b)
-            for a, b in re.findall(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", netlist, re.M)}
+    """{net bit: the net bit it is assigned from} of a mapped netlist's ``assign`` statements,
+    vectors and concatenations taken bit by bit (Yosys assigns an array's output word and the
+    sign-extended sums between its PEs as concatenations; read as one name, the cells reading
+    their bits would read nets nothing drives) and chains followed to their source."""
+    vectors = _vectors(netlist)
+    alias = {}
+    for lhs, rhs in re.findall(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", netlist, re.M | re.S):
+        left, right = _bits(lhs, vectors), _bits(rhs, vectors)
+        if len(left) != len(right):
+            raise ValueError(f"assign of {len(right)} bits to {len(left)}: {lhs.strip()}")
+        alias.update(zip(left, right))
+    for net in alias:
+        seen = {net}
+        while alias[net] in alias and alias[net] not in seen:   # a chain: to its source
+            seen.add(alias[net])
+            alias[net] = alias[alias[net]]
+    return alias
 
 
 @dataclass(frozen=True)
@@ -102,18 +152,22 @@ def compile_netlist(netlist):
                    tuple(input_bits(netlist)))
 
 
-def _changes(circuit, stream, cycles, lanes, warmup=0):
+def _changes(circuit, stream, cycles, lanes, warmup=0, watch=()):
     """Value changes of every net of ``circuit.nets`` summed over the cycle pairs after the first
     ``warmup`` cycles and over ``lanes`` independent lanes (a value is a ``lanes``-bit vector,
-    bit l its value in lane l), and the number of cycle pairs counted."""
+    bit l its value in lane l), the number of cycle pairs counted, and {net: [value per cycle]}
+    of the nets in ``watch`` over every cycle (read before the cycle's clock edge)."""
     mask = (1 << lanes) - 1
     value = {"1'h0": 0, "1'h1": mask, **{q: 0 for _, q in circuit.flops}}
     changes, previous = [0] * len(circuit.nets), None
+    traces = {n: [] for n in watch}
     for c in range(cycles):
         for b in circuit.bits:
             value[b] = stream[b][c] if b in stream else 0
         for net, code, pins in circuit.comb:
             value[net] = eval(code, {}, {p: value.get(s, 0) for p, s in pins.items()}) & mask   # noqa: S307
+        for n, trace in traces.items():
+            trace.append(value.get(n, 0))
         if c >= warmup:
             now = [value[n] for n in circuit.nets]
             if previous is not None:
@@ -121,7 +175,7 @@ def _changes(circuit, stream, cycles, lanes, warmup=0):
             previous = now
         # the clock edge: every flop loads at once (one flop's D may be another's Q)
         value.update([(q, value.get(d, 0)) for d, q in circuit.flops])
-    return changes, max(0, cycles - warmup - 1)
+    return changes, max(0, cycles - warmup - 1), traces
 
 
 def simulate(netlist, stream):
@@ -140,8 +194,35 @@ def simulate_lanes(netlist, stream, lanes, warmup=0):
     ``warmup`` 0, exactly the mean of :func:`simulate` over the lanes."""
     circuit = compile_netlist(netlist)
     cycles = len(next(iter(stream.values()))) if stream else 0
-    changes, pairs = _changes(circuit, stream, cycles, lanes, warmup)
+    changes, pairs, _ = _changes(circuit, stream, cycles, lanes, warmup)
     return {n: c / (max(1, pairs) * lanes) for n, c in zip(circuit.nets, changes)}
+
+
+def simulate_trace(netlist, stream, watch, warmup=0):
+    """:func:`simulate` after the first ``warmup`` cycles, and the values of the netlist's port
+    bits ``watch`` (e.g. its outputs, ``out[3]``) in every cycle: ({net: value changes per
+    cycle}, {bit: [0/1 per cycle]}). A bit the netlist assigns from another net (or a constant)
+    is read there."""
+    circuit = compile_netlist(netlist)
+    alias = aliases(netlist)
+    cycles = len(next(iter(stream.values()))) if stream else 0
+    changes, pairs, traces = _changes(circuit, stream, cycles, 1, warmup,
+                                      tuple({alias.get(b, b) for b in watch}))
+    return ({n: c / max(1, pairs) for n, c in zip(circuit.nets, changes)},
+            {b: traces[alias.get(b, b)] for b in watch})
+
+
+def port_stream(ports, skip=()):
+    """{input port bit: [0/1 per cycle]} of ``ports`` ({port: (values per cycle, width)}), bits
+    named as the mapped netlist's (``act[3]``; a 1-bit port by its name); ports in ``skip`` left
+    out (outputs: the simulation computes them)."""
+    stream = {}
+    for port, (values, width) in ports.items():
+        if port in skip:
+            continue
+        for i in range(width):
+            stream[f"{port}[{i}]" if width > 1 else port] = [(int(v) >> i) & 1 for v in values]
+    return stream
 
 
 def pe_stream(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
@@ -149,10 +230,4 @@ def pe_stream(pe, pe_options=(), source="minilm", *, m=32, folds=16, rows=4):
     :func:`models.activity.unit_activity` measures (:func:`models.activity.pe_ports`: its steps
     repeated, as the RTL simulation saw them)."""
     ports, _ = activity.pe_ports(pe, pe_options, source, m=m, folds=folds, rows=rows)
-    stream = {}
-    for port, (values, width) in ports.items():
-        if port == "acc_out":              # an output: the simulation computes it
-            continue
-        for i in range(width):
-            stream[f"{port}[{i}]" if width > 1 else port] = [(int(v) >> i) & 1 for v in values]
-    return stream
+    return port_stream(ports, skip=activity.OUTPUT_PORTS)

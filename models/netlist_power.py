@@ -205,9 +205,15 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk", unloaded=frozenset()
 def simulated_toggles(netlist, stream):
     """{net: toggles per cycle} of ``netlist`` on ``stream``: the input ports' own toggles and
     every cell output's zero-delay simulated toggles."""
-    toggles = gate_toggles.simulate(netlist, stream)
+    return {**gate_toggles.simulate(netlist, stream), **port_toggles(stream)}
+
+
+def port_toggles(stream, warmup=0):
+    """{input port bit: toggles per cycle} of ``stream`` over the cycle pairs after the first
+    ``warmup`` cycles (as :func:`models.gate_toggles.simulate_lanes` counts the nets')."""
+    toggles = {}
     for bit, values in stream.items():
-        v = np.asarray(values)
+        v = np.asarray(values)[warmup:]
         toggles[bit] = float(np.count_nonzero(v[1:] != v[:-1])) / max(1, len(v) - 1)
     return toggles
 

@@ -1,0 +1,96 @@
+"""Model energy of a small array against its mapped netlist simulated gate by gate (issue 14 item
+4: "a small array").
+
+For each registered variant (or ``--kinds``) a ``--sides`` x ``--sides`` array in the kind's
+first dataflow at 100 MHz on the MiniLM L0 FFN1 array stream (:func:`models.activity.array_run`,
+what ``array_activity`` measures), the first fold a warm-up: the cost model's energy per cycle
+of the array's groups (PEs, slot / edge registers, border units, their idle energy; no SRAM,
+DRAM or post-array unit) on the sim basis and the sta basis, against the netlist's zero-delay
+simulated toggles priced as OpenSTA 2.0.17 prices them (sim@STA, the PE reference of
+``bench_energy_vs_sim_power.py --sim-basis``), 45 nm 0.9 V pJ per cycle
+(:func:`models.array_energy.array_energy`). ``out ok`` is the simulated netlist's output words
+against the golden GEMM (words compared / lanes wrong; "-" where the kind's golden is not the
+array's plain sums). ``dyn err``: the model's energy beyond its idle (clock, leakage) against
+the netlist's beyond its clock pins and leakage. Prints the count within +-15 % and the model's
+parts for the five worst.
+Needs yosys (or the synthesis cache) and the osu018 liberty.
+
+    python bench/bench_array_energy.py [--kinds int8 ant ...] [--sides 2] [--m 32] [--folds 8]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.array_energy import PARTS, array_energy  # noqa: E402
+from models.registry import PE_KINDS  # noqa: E402
+
+
+def sim_sta_split(r):
+    """(clock pins, other internal, switching, leakage) of ``r``'s sim@STA, 45 nm pJ per cycle
+    (OpenSTA 2.0.17 charges both clock-pin tables per edge: twice the Liberty's clock energy)."""
+    p = r.power.as_opensta_2019
+    scale = r.sim_sta_pj / p.total
+    clock = 2 * r.power.clock_pin_mw * scale
+    return clock, p.internal * scale - clock, p.switching * scale, p.leakage * scale
+
+
+def dynamic_error(r):
+    """Model (sim basis) / sim@STA - 1 of the energy beyond idle: the model's dynamic parts against
+    the netlist's energy but for its clock pins and leakage (which the model's idle stands for)."""
+    clock, _, _, leakage = sim_sta_split(r)
+    model = r.model_pj("sim") - r.model["sim"]["idle"]
+    return model / (r.sim_sta_pj - clock - leakage) - 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--sides", type=int, default=2, help="array rows = cols (default 2)")
+    ap.add_argument("--m", type=int, default=32, help="tokens per fold (default 32)")
+    ap.add_argument("--folds", type=int, default=8, help="folds, the first a warm-up (default 8)")
+    args = ap.parse_args(argv)
+    unknown = sorted(set(args.kinds or ()) - set(PE_KINDS))
+    if unknown:
+        ap.error(f"unknown PE kind(s): {', '.join(unknown)}")
+    if args.sides < 1 or args.m < 1 or args.folds < 2:
+        ap.error("--sides and --m must be >= 1 and --folds >= 2")
+    print(f"{'array':40s} {'cycles':>6s} {'model sim':>9s} {'model sta':>9s} {'sim@STA':>8s} {'sim':>7s}  "
+          f"{'sim err':>7s} {'sta err':>7s} {'dyn err':>7s}  {'out ok':>9s} {'s':>4s}   (45 nm pJ/cycle)")
+    results = []
+    for name in args.kinds or list(PE_KINDS):
+        for label, options in PE_KINDS[name].variants:
+            start = time.perf_counter()
+            try:
+                r = array_energy(name, options, args.sides, args.sides, m=args.m, folds=args.folds)
+            except ValueError as e:
+                print(f"{label + f' {args.sides}x{args.sides}':40s} skipped: {e}", flush=True)
+                continue
+            sim_err = r.model_pj("sim") / r.sim_sta_pj - 1
+            sta_err = r.model_pj("sta") / r.sim_sta_pj - 1
+            check = f"{r.checked}/{r.mismatches}" if r.checked else "-"
+            dyn_err = dynamic_error(r)
+            print(f"{label + f' {args.sides}x{args.sides}':40s} {r.cycles:6d} {r.model_pj('sim'):9.3f} "
+                  f"{r.model_pj('sta'):9.3f} {r.sim_sta_pj:8.3f} {r.sim_pj:7.3f}  {sim_err:+7.0%} "
+                  f"{sta_err:+7.0%} {dyn_err:+7.0%}  {check:>9s} {time.perf_counter() - start:4.0f}", flush=True)
+            results.append((label, r, sim_err, sta_err))
+    for basis, i in (("sim", 2), ("sta", 3)):
+        errors = [row[i] for row in results]
+        print(f"model ({basis} basis) vs sim@STA: {sum(abs(e) <= 0.15 for e in errors)}/{len(errors)} "
+              f"within +-15 %, error {min(errors):+.0%} .. {max(errors):+.0%}")
+    print("worst (sim basis), model parts pJ/cycle; sim@STA split: clock pins / other internal / "
+          "switching / leakage:")
+    for label, r, err, _ in sorted(results, key=lambda row: -abs(row[2]))[:5]:
+        parts = r.model["sim"]
+        clock, internal, switching, leakage = sim_sta_split(r)
+        print(f"  {label:36s} {err:+5.0%}  model " + " ".join(
+            f"{g}={parts[g]:.3f}" for g in (*PARTS, "idle") if parts[g]) +
+            f" | sim@STA clock={clock:.3f} internal={internal:.3f} switching={switching:.3f} "
+            f"leakage={leakage:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Energy per cycle of a small systolic array on its real port stream: the cost model against the
+array's mapped netlist simulated gate by gate (issue 14 item 4: "a small array").
+
+The stream is :func:`models.activity.array_run`'s (what :func:`models.activity.array_activity`
+measures: MiniLM L0 FFN1 codes through the kind's quantisers, the array driven on the
+steady-state schedule of the module's docstring). The reference is the array synthesised with
+the project's recipe (:func:`models.synth.synthesize` with ``rows`` / ``cols``, as ``pearray synth
+--array``), simulated on that stream with zero delay (:func:`models.gate_toggles.simulate_trace`)
+after a warm-up, its toggles priced by :func:`models.netlist_power.netlist_power` and read as
+OpenSTA 2.0.17 prices them (:attr:`models.netlist_power.NetlistPower.as_opensta_2019`, "sim@STA",
+the PE reference of ``bench/bench_energy_vs_sim_power.py``), brought to 45 nm 0.9 V
+(:func:`models.energy_vs_sta.cycle_energy_pj`). The same simulation reads the array's ``out``
+words, which :func:`output_mismatches` compares with the kind's golden GEMM: the stream drives the
+netlist as the RTL runs are driven.
+
+The model is :func:`models.cost.hardware` of the same array (``energy_basis`` "sim" or "sta",
+activity measured on MiniLM) priced over the window's events (:func:`window_events`) by the
+cost model's own :func:`models.cost.event_energy_pj`, in the array's groups only
+(:data:`models.cost.ARRAY_GROUPS`: PEs, slot and edge registers, border units; no SRAM, DRAM or
+post-array unit), plus those groups' idle energy (clock pins, leakage) every cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import activity, cost, gate_toggles, netlist_power, synth
+from .energy_vs_sta import cycle_energy_pj
+from .registry import get_kind
+
+CLOCK_MHZ = 100.0
+#: the model's groups inside the array (PEs, pass / bank / skew registers, border units)
+PARTS = cost.ARRAY_GROUPS
+
+
+@dataclass(frozen=True)
+class ArrayEnergy:
+    """One array's energy per cycle (45 nm pJ) over the counted window: the model's per part on
+    each basis ({group: dynamic pJ per cycle}, ``"idle"`` the array groups' idle), the netlist's
+    simulated toggles priced as OpenSTA 2.0.17 prices them and at the Liberty's own pricing, and
+    the output check (words compared, lanes that differ; ``checked`` 0 when the kind has no plain
+    golden array output)."""
+    pe: str
+    pe_options: tuple
+    rows: int
+    cols: int
+    cycles: int
+    model: dict          # {basis: {part: pJ per cycle}}
+    sim_sta_pj: float
+    sim_pj: float
+    power: netlist_power.NetlistPower
+    checked: int
+    mismatches: int
+
+    def model_pj(self, basis):
+        return sum(self.model[basis].values())
+
+
+def window_events(run, warmup):
+    """{cost-model event: count} of ``run``'s stream (:class:`models.activity.ArrayRun`) over the
+    cycles from ``warmup`` on, counted on the input ports as :func:`models.cost.evaluate_gemm`
+    counts them: a token per ``act_valid`` cycle, every PE stepping on it, a weight word per
+    ``weight_we`` cycle (ws) or per token (os), an output word per token (ws) or R per fold (os),
+    a fold per fold start. (A token's steps trail it by up to the array's latency: over a window of
+    whole folds in steady state, as many leave the window as enter it.)"""
+    ports = run.ports
+    R, C = run.rows, run.cols
+    ii = get_kind(run.pe).prototype(**dict(run.pe_options)).initiation_interval
+    valid = np.asarray(ports["act_valid"][0][warmup:])
+    tokens = int(valid.sum())
+    if run.dataflow == "ws":
+        weight_words = int(np.asarray(ports["weight_we"][0][warmup:]).sum())
+        fold_cycles = run.m * ii
+        folds = sum(1 for f in range(run.folds) if f * fold_cycles >= warmup)
+        out_words = tokens
+    else:
+        weight_words = tokens
+        folds = int((np.asarray(ports["act_first"][0][warmup:]) & valid).sum())
+        out_words = folds * R
+    return {"step": tokens * R * C, "step_cycle": tokens * R * C * ii, "token": tokens,
+            "row_token": tokens * R, "weight_word": weight_words, "col_weight": weight_words * C,
+            "out_word": out_words, "fold": folds}
+
+
+def array_model_pj(hw, events, cycles):
+    """{part: pJ} of the array's groups (:data:`PARTS`) in a :class:`models.cost.Hardware` over
+    ``events`` ({event: count}), plus ``"idle"``: their idle energy over ``cycles`` cycles."""
+    dynamic = cost.event_energy_pj(hw.coef, events)
+    parts = {g: dynamic.get(g, 0.0) for g in PARTS}
+    parts["idle"] = cycles * sum(hw.group_idle.get(g, 0.0) for g in PARTS)
+    return parts
+
+
+def model_hardware(run, basis):
+    """:func:`models.cost.hardware` of ``run``'s array at 45 nm on ``basis``, its activity
+    measured on ``run``'s operand source (the cost model's own figures)."""
+    config = cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
+                             pe_options=run.pe_options, activity=run.source, energy_basis=basis)
+    return cost.hardware(config.design().facts, config.node, config.activity_factors())
+
+
+def golden_words(run):
+    """Per token of a ws ``run``, in order: the array's expected ``out`` lanes (C unsigned
+    ``acc_width``-bit values) from the kind's golden GEMM on the fold's K block and column block,
+    None for fold 0 (its bank was never written). None when the kind's golden takes an extra
+    operand or a table (its output is not the array's plain sums) or the run is os."""
+    kind = get_kind(run.pe)
+    proto = kind.prototype(**dict(run.pe_options))
+    if run.dataflow != "ws" or kind.extra_operand is not None or run.table is not None:
+        return None
+    R, C, g = run.rows, run.cols, proto.k_per_step
+    blocks = run.acts.shape[1] // (R * g)
+    nblocks = run.weights.shape[1] // C
+    mask = (1 << proto.acc_width) - 1
+    words = []
+    for f in range(run.folds):
+        if f == 0:
+            words += [None] * run.m
+            continue
+        b, nb = f % blocks, (f // blocks) % nblocks
+        ks = slice(b * R * g, (b + 1) * R * g)
+        out = np.asarray(kind.golden_gemm(run.acts[:run.m, ks], run.weights[ks, nb * C:(nb + 1) * C], proto))
+        words += [tuple(int(v) & mask for v in row) for row in out]
+    return words
+
+
+def observed_words(traces, cols, acc_width):
+    """The ``out`` words (C lanes of ``acc_width`` bits) in the cycles ``out_valid`` is high, from
+    :func:`models.gate_toggles.simulate_trace`'s traces of ``out[i]`` and ``out_valid``."""
+    words = []
+    for c, valid in enumerate(traces["out_valid"]):
+        if valid:
+            lanes = [sum(traces[f"out[{lane * acc_width + i}]"][c] << i for i in range(acc_width))
+                     for lane in range(cols)]
+            words.append(tuple(lanes))
+    return words
+
+
+def output_mismatches(expected, observed):
+    """(words compared, lanes that differ) of ``observed`` against ``expected`` (None entries
+    skipped; the observed words may stop early: tokens whose results leave after the stream)."""
+    checked = wrong = 0
+    for want, got in zip(expected, observed):
+        if want is None:
+            continue
+        checked += 1
+        wrong += sum(a != b for a, b in zip(want, got))
+    return checked, wrong
+
+
+def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1,
+                 bases=("sim", "sta")):
+    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` (its first dataflow, ws;
+    ValueError for an os-only kind) on
+    :func:`models.activity.array_run`'s stream of ``m`` tokens x ``folds`` folds, the first
+    ``warmup_folds`` folds a warm-up (the netlist's flops start at 0; fold 0 reads an unwritten
+    bank). Needs yosys (or the synthesis cache) and the osu018 liberty."""
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    kind = get_kind(pe)
+    proto = kind.prototype(**dict(pe_options))
+    dataflow = kind.dataflows[0]
+    if dataflow != "ws":
+        # an os array is synthesised with one shared PE module (models.synth): a hierarchical
+        # netlist, which the flat gate-level simulation cannot evaluate
+        raise ValueError(f"PE kind {pe!r} runs output-stationary: its array netlist is hierarchical "
+                         "(one shared PE module), not simulated here")
+    run = activity.array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
+    warmup = warmup_folds * run.cycles // folds
+    netlist = synth.synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options).netlist()
+    stream = gate_toggles.port_stream(run.ports)
+    watch = [f"out[{i}]" for i in range(cols * proto.acc_width)] + ["out_valid"]
+    toggles, traces = gate_toggles.simulate_trace(netlist, stream, watch, warmup)
+    toggles.update(netlist_power.port_toggles(stream, warmup))
+    power = netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ)
+    sim = cycle_energy_pj(power)
+    sim_sta = sim * power.as_opensta_2019.total / power.power.total
+    expected = golden_words(run)
+    checked, wrong = (0, 0) if expected is None else output_mismatches(
+        expected, observed_words(traces, cols, proto.acc_width))
+    window = run.cycles - warmup
+    events = window_events(run, warmup)
+    model = {basis: {part: pj / window for part, pj in
+                     array_model_pj(model_hardware(run, basis), events, window).items()}
+             for basis in bases}
+    return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong)
