@@ -385,8 +385,8 @@ COLUMNS = {
                  "tops_per_w_fmax, tops_per_mm2_bounded_fmax (the same at fmax_mhz; NaN without "
                  "timing; TOPS/W does not change with the clock: the model's energies are per operation "
                  "and per cycle, leakage taken at the 100 MHz characterisation clock, ~1e-5 of the clock energy), memory_bound_layers, memory_bound_count, "
-                 "energy_basis (the cost model's primitive energies: sta, characterised by OpenSTA, or sim, by "
-                 "gate-level simulation; `pearray report --energy-basis`); LPDDR4, "
+                 "energy_basis (the cost model's primitive energies: sim, by gate-level simulation, the default, or "
+                 "sta, characterised by OpenSTA; `pearray report --energy-basis`); LPDDR4, "
                  "64 KiB per buffer (models/cost.py)",
     "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
                           "models.cost.AREA_GROUPS in mm^2 (45 nm)",
