@@ -112,18 +112,32 @@ def add_tile_arg(p):
                         "array; each side divides the array's; ws tiles are 1 row high)")
 
 
-# what each energy basis is and the check that measures it (``--energy-basis``'s help)
-ENERGY_BASIS_HELP = ("the cost model's energy basis: sta (default) prices every part with primitive "
+# what each energy basis is, the check that measures it, and the default (``--energy-basis``'s help)
+ENERGY_BASIS_HELP = ("the cost model's energy basis: sim with primitive energies from gate-level simulation "
+                     "of each primitive plus the pins between parts, checked against the PE's netlist "
+                     "simulated gate by gate on the same stream (the report's 'energy vs sim'; "
+                     "bench/bench_energy_vs_sim_power.py --sim-basis); sta prices every part with primitive "
                      "energies characterised by OpenSTA's propagation, checked against OpenSTA's power of "
-                     "the synthesised PE (the report's 'energy vs STA'); sim with primitive energies from "
-                     "gate-level simulation of each primitive plus the pins between parts, checked "
-                     "against the PE's netlist simulated gate by gate on the same stream (the report's "
-                     "'energy vs sim'; bench/bench_energy_vs_sim_power.py --sim-basis)")
+                     "the synthesised PE (the report's 'energy vs STA'). Default: sim where the activity is "
+                     "measured (minilm, random), the basis whose check is the activity-based power on real "
+                     "tensors; sta with a fixed activity number, the only basis defined for one (README "
+                     "'Energy bases and their references')")
+
+
+def default_energy_basis(activity):
+    """The energy basis of a command whose user names none (every ``--energy-basis``: ``pearray
+    cost``, ``pearray report``, :attr:`sim.report.ReportPlan.energy_basis`): "sim" for a measured
+    ``activity`` (a name of :data:`models.cost.ACTIVITY_SOURCES`), whose check is the activity-based
+    power of each PE on real tensors; "sta" for a fixed number, the only basis defined for one.
+    ``models.cost.CostConfig`` itself keeps "sta" unless given one: a library caller names its
+    basis."""
+    return "sim" if isinstance(activity, str) else "sta"
 
 
 def add_energy_basis_arg(p, extra=""):
-    """``--energy-basis sta|sim`` (argparse refuses another value: one line, exit 2, no work)."""
-    p.add_argument("--energy-basis", choices=ENERGY_BASES, default="sta", help=ENERGY_BASIS_HELP + extra)
+    """``--energy-basis sta|sim`` (argparse refuses another value: one line, exit 2, no work); None
+    when not given: the command resolves it with :func:`default_energy_basis`."""
+    p.add_argument("--energy-basis", choices=ENERGY_BASES, default=None, help=ENERGY_BASIS_HELP + extra)
 
 
 def check_tile(args):

@@ -365,7 +365,7 @@ def build_parser():
                    help="acceptable accuracy when only GEMM-level quality is available: the lowest "
                         "SQNR (dB) of the dequantised GEMM output on the real MiniLM tensors")
     add_energy_basis_arg(p, "; the report's TOPS/W, energy tables and the answer line's 'confirmed' "
-                            "are on it")
+                            "are on it (its activity is measured: sim unless given)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sim", help="simulate one GEMM (Verilator or Icarus) against the golden model",

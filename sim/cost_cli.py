@@ -21,8 +21,8 @@ from models.registry import PE_KINDS
 from models.workload_files import is_workload_file, load_workload_file
 from models.workloads import Gemm, get_workload
 
-from .args import (add_energy_basis_arg, add_pe_option_args, add_tile_arg, check_tile, pe_options, positive_float,
-                   positive_int)
+from .args import (add_energy_basis_arg, add_pe_option_args, add_tile_arg, check_tile, default_energy_basis,
+                   pe_options, positive_float, positive_int)
 
 NODES = (45, 28, 22, 7)
 
@@ -57,9 +57,10 @@ def cmd_cost(args, bad):
         raise bad(f"--node must be one of {', '.join(map(str, NODES))}, not {args.node}")
     if (args.gemm is None) == (args.workload is None):
         raise bad("give exactly one of --gemm MxKxN or --workload NAME")
-    if args.energy_basis != "sta" and not isinstance(args.activity, str):
+    if args.energy_basis not in (None, "sta") and not isinstance(args.activity, str):
         raise bad(f"--energy-basis {args.energy_basis} needs a measured --activity "
                   f"({' or '.join(cost.ACTIVITY_SOURCES)}), not {args.activity:g}")
+    basis = args.energy_basis or default_energy_basis(args.activity)
     if args.gemm is not None:
         workload = [parse_gemm(args.gemm, bad)]
         label = args.gemm
@@ -77,7 +78,7 @@ def cmd_cost(args, bad):
         config = cost.CostConfig(
             args.pe, args.rows, args.cols, args.dataflow, clock_mhz=args.clock_mhz, node=args.node,
             act_kib=args.act_kib, weight_kib=args.weight_kib, out_kib=args.out_kib, dram=args.dram,
-            pe_options=options, tile=tile, activity=args.activity, energy_basis=args.energy_basis)
+            pe_options=options, tile=tile, activity=args.activity, energy_basis=basis)
         result = cost.evaluate(config, workload)
         provenance = config.activity_provenance()
     except (ValueError, tech.UnknownComponentError) as e:
@@ -332,7 +333,7 @@ def add_cost(subparsers, bad):
     p.add_argument("--activity", type=activity_arg, default="minilm",
                    help="toggle activity: minilm (default: measured per part on MiniLM operands), "
                         "random (measured on random codes) or a fixed number in 0..1 (every part)")
-    add_energy_basis_arg(p, "; sim needs a measured --activity (minilm or random)")
+    add_energy_basis_arg(p, "; sim needs a measured --activity")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=lambda args: cmd_cost(args, bad))
 

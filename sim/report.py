@@ -49,6 +49,7 @@ from models.workloads import get_workload
 
 from . import (build, report_acceptance, report_accuracy, report_claims, report_energy_check, report_html,
                report_intfp, report_timing, run)
+from .args import default_energy_basis
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
 
@@ -83,8 +84,9 @@ class ReportPlan:
     # the accuracy a design needs for the decision table to recommend it (``report --max-delta-ppl``)
     acceptance: report_acceptance.Acceptance = report_acceptance.Acceptance()
     # the cost model's energy basis (``report --energy-basis``, models.cost.ENERGY_BASES): every
-    # TOPS/W and pJ figure of the cost tables, and the check behind "confirmed"
-    energy_basis: str = "sta"
+    # TOPS/W and pJ figure of the cost tables, and the check behind "confirmed"; by default the
+    # commands' rule on the activity the cost points are priced at (CostConfig's: measured, so sim)
+    energy_basis: str = default_energy_basis(CostConfig.activity)
 
     @property
     def workloads(self):
@@ -383,8 +385,8 @@ COLUMNS = {
                  "tops_per_w_fmax, tops_per_mm2_bounded_fmax (the same at fmax_mhz; NaN without "
                  "timing; TOPS/W does not change with the clock: the model's energies are per operation "
                  "and per cycle, leakage taken at the 100 MHz characterisation clock, ~1e-5 of the clock energy), memory_bound_layers, memory_bound_count, "
-                 "energy_basis (the cost model's primitive energies: sta, characterised by OpenSTA, or sim, by "
-                 "gate-level simulation; `pearray report --energy-basis`); LPDDR4, "
+                 "energy_basis (the cost model's primitive energies: sim, by gate-level simulation, the default, or "
+                 "sta, characterised by OpenSTA; `pearray report --energy-basis`); LPDDR4, "
                  "64 KiB per buffer (models/cost.py)",
     "area_breakdown.csv": "design, pe, budget, rows, cols, then the area of each group of "
                           "models.cost.AREA_GROUPS in mm^2 (45 nm)",
@@ -495,13 +497,13 @@ def check_report_out(out, flag="--out"):
     check_output_dir(out, flag, marker=REPORT_MARKER, own_names=report_files())
 
 
-def build_report(out, quick=False, progress=None, workload=None, acceptance=None, energy_basis="sta"):
+def build_report(out, quick=False, progress=None, workload=None, acceptance=None, energy_basis=None):
     """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
     empty or a previous report (checked before any work: :func:`check_report_out`); the report is
     built beside it and replaces it whole at the end. ``workload``: (label, GEMMs) of the user's
     network (:attr:`ReportPlan.user_workload`), or None. ``acceptance``: the accuracy threshold
     (:class:`sim.report_acceptance.Acceptance`; None: its defaults). ``energy_basis``: the cost
-    model's (:attr:`ReportPlan.energy_basis`). Progress lines (i/N, elapsed, ETA) go to
+    model's (:attr:`ReportPlan.energy_basis`; None: the plan's default). Progress lines (i/N, elapsed, ETA) go to
     stderr."""
     started = time.perf_counter()
     out = Path(out)
@@ -513,7 +515,8 @@ def build_report(out, quick=False, progress=None, workload=None, acceptance=None
             plan = replace(plan, user_workload=workload)
         if acceptance is not None:
             plan = replace(plan, acceptance=acceptance)
-        plan = replace(plan, energy_basis=energy_basis)
+        if energy_basis is not None:
+            plan = replace(plan, energy_basis=energy_basis)
         progress = progress or Progress(steps(plan), "pearray report")
         with warnings.catch_warnings():
             # prototype PEs built only to read their contract properties (and the ones an array

@@ -19,8 +19,10 @@ model on the primitive table characterised the same way (``basis="sim"``):
 own switching on the real stream instead of OpenSTA's probabilistic propagation, so where the two
 checks disagree the report shows both rather than picking one. The decision table's TOPS/W is on
 the report's energy basis (``pearray report --energy-basis``, :attr:`sim.report.ReportPlan.energy_basis`),
-and the answer line's "confirmed" reads that basis's check (:data:`CHECKS`): "sta" (the default) the
-OpenSTA check (issue 14's reference), "sim" the simulated-toggle one.
+and the answer line's "confirmed" reads that basis's check (:data:`CHECKS`): "sim" (the default, the
+report's activity being measured: :func:`sim.args.default_energy_basis`) the simulated-toggle one,
+"sta" the OpenSTA check. :func:`default_reason` says why sim is the default, with this report's own
+figures of both checks.
 
 The figure is the PE's alone (the TOPS/W also counts buffers, SRAM and DRAM, which this check does
 not cover), and OpenSTA's power is itself a probabilistic estimate (see README): a disagreement
@@ -54,13 +56,13 @@ COLUMNS = ("design, pe, model_pj_per_step (the cost model's PE energy per step o
            f"synthesised PE at {CLOCK_MHZ:g} MHz on the same activity x the step's cycles, scaled from "
            "osu018 to 45 nm by the same factor), data_activity (toggles per step of its data ports), "
            "energy_vs_sta_pct (100 x (model / OpenSTA - 1): the error in the PE energy behind the "
-           f"design's TOPS/W on the OpenSTA energy basis, the default; within +-{TOLERANCE:.0%} counts as "
+           f"design's TOPS/W on the OpenSTA energy basis; within +-{TOLERANCE:.0%} counts as "
            "confirmed), model_sim_pj_per_step (the "
            "model on the primitive table characterised by gate-level simulation: basis='sim'), "
            "sim_pj_per_step (the PE's mapped netlist simulated gate by gate on the same stream, each net's "
            "toggles priced as OpenSTA 2.0.17 prices a transition, same scaling), energy_vs_sim_pct "
            "(100 x (model_sim / sim - 1): the second, independent check; the one \"confirmed\" reads "
-           "with --energy-basis sim)")
+           "on the sim basis, the default)")
 
 
 # the fields of a design's cache entry, in design_energies' order
@@ -133,6 +135,30 @@ BASIS_NAMES = {"sta": "the OpenSTA energy basis (primitives characterised by Ope
                       "\"energy vs STA\")",
                "sim": "the simulated-toggle energy basis (primitives characterised by gate-level "
                       "simulation, plus the pins between PE parts; checked by \"energy vs sim\")"}
+
+
+def default_reason(check):
+    """Why the sim basis is the default, in the figures of ``check`` (energy_vs_sta.csv: every
+    design's two checks; None when they did not run): how many PEs each basis has within
+    :data:`TOLERANCE` of its reference and their range, and OpenSTA's whole-PE energy over the
+    simulated toggles' at the same pricing (``sta_pj_per_step / sim_pj_per_step``)."""
+    why = ("The sim basis is the default wherever the activity is measured: its reference is the "
+           "activity-based power on real tensors (each PE's netlist simulated gate by gate on the MiniLM "
+           "stream, priced as OpenSTA 2.0.17 prices toggles: sim@STA)")
+    if check is None or check.empty:
+        return why + ("; the energy checks did not run here, README 'Energy bases and their references' "
+                      "gives the measured figures.")
+    n = len(check)
+
+    def within(column):
+        errors = check[column]
+        return (f"{int(errors.map(confirmed).sum())}/{n} PEs within ±{100 * TOLERANCE:g} % "
+                f"({errors.min():+.0f} .. {errors.max():+.0f} %)")
+    ratio = check.sta_pj_per_step / check.sim_pj_per_step
+    return (f"{why}. In this report it puts {within('energy_vs_sim_pct')} of sim@STA, the OpenSTA basis "
+            f"{within('energy_vs_sta_pct')} of OpenSTA's report_power, and OpenSTA's own whole-PE figure is "
+            f"{ratio.min():.2f} .. {ratio.max():.3g}x sim@STA at the same pricing: its probabilistic "
+            f"propagation, not the model, is what the OpenSTA basis chases.")
 
 
 def confirmed(error_pct):

@@ -252,16 +252,18 @@ def model_metric(data):
 
 def energy_basis(data):
     """The report's energy basis (:attr:`sim.report.ReportPlan.energy_basis`): what its TOPS/W is on."""
-    return getattr(data.plan, "energy_basis", "sta")
+    return data.plan.energy_basis
 
 
-def basis_sentence(data):
-    """The sentence the page and summary.md state the TOPS/W figures' energy basis with."""
+def basis_paragraph(data):
+    """The paragraph the page and summary.md state the TOPS/W figures' energy basis with, and why
+    sim is the default (:func:`sim.report_energy_check.default_reason`, on this report's checks)."""
     basis = energy_basis(data)
-    # the papers' claims (models.claims) price their own design points, on the default basis
+    # the papers' claims (models.claims) price their own design points, on CostConfig's basis
     claims = "" if basis == "sta" else "; the papers' claims (claims.csv) stay on the OpenSTA basis"
     return (f"TOPS/W (and every energy figure of the cost tables) is on "
-            f"{report_energy_check.BASIS_NAMES[basis]}; set by `pearray report --energy-basis`{claims}.")
+            f"{report_energy_check.BASIS_NAMES[basis]}; set by `pearray report --energy-basis`{claims}. "
+            + report_energy_check.default_reason(data.tables.get("energy_vs_sta.csv")))
 
 
 def decision_columns(data):
@@ -426,8 +428,9 @@ def decision_section(data):
     return (f"<p class='note'>Acceptable accuracy: {html.escape(limit.describe())} (set by "
             f"<code>pearray report {limit.flag}</code>). {unacceptable} grey row"
             f"{'s' if unacceptable != 1 else ''} are over it or not measured: not recommended, no ★; the "
-            f"Pareto front is computed among the acceptable designs. {html.escape(basis_sentence(data))} "
+            f"Pareto front is computed among the acceptable designs. "
             f"Column legend below the table; hover a header for its full name.</p>"
+            f"<p class='note' id='energy-basis'>{html.escape(basis_paragraph(data))}</p>"
             + table(frame, headers, formats, row_class=_decision_row_class, table_id="decision",
                     titles=titles, groups=groups)
             + f"<details><summary>Legend and method</summary><p class='note'>{legend}.</p>"
@@ -691,6 +694,6 @@ def summary(data, seconds):
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
               report_claims.claims_markdown(data["claims.csv"]), ""]
     lines += [f"## Decision table ({primary_workload(data)}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
-              basis_sentence(data), "", shown.to_markdown(index=False), "", data.memory_note, "",
+              basis_paragraph(data), "", shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,8 @@ from amaranth.hdl import Module
 
 from hw.pe_int8 import Int8PE
 from models import registry
-from sim import cli, run
+from sim import cli, report, run
+from sim.args import default_energy_basis
 from sim.simulators import ICARUS
 from tests.gemm_runner import require_tool
 
@@ -279,6 +280,34 @@ def test_a_bad_energy_basis_is_one_line_and_exit_2_before_any_work(tmp_path, cap
 def test_report_passes_its_energy_basis_on(tmp_path, capsys, monkeypatch):
     seen = []
     monkeypatch.setattr(cli, "build_report", lambda out, **kwargs: seen.append(kwargs["energy_basis"]) or 0)
-    for argv, basis in (([], "sta"), (["--energy-basis", "sim"], "sim")):
+    for argv in ([], ["--energy-basis", "sta"], ["--energy-basis", "sim"]):
         assert cli.main(["report", "--out", str(tmp_path / "r"), *argv]) == 0
-    assert seen == ["sta", "sim"]
+    # not given: None, which the plan resolves (test_the_quick_report_plan_records_its_basis)
+    assert seen == [None, "sta", "sim"]
+
+
+def test_the_default_energy_basis_follows_the_activity():
+    """Measured activity (minilm, random): the sim basis; a fixed number: sta, the only one defined."""
+    assert [default_energy_basis(a) for a in ("minilm", "random", 0.5, 0.0, 1)] == ["sim", "sim", "sta", "sta", "sta"]
+
+
+class _Planned(Exception):
+    pass
+
+
+@pytest.mark.parametrize("argv, basis", [([], "sim"), (["--energy-basis", "sta"], "sta"),
+                                         (["--energy-basis", "sim"], "sim")])
+def test_the_quick_report_plan_records_its_basis(tmp_path, monkeypatch, argv, basis):
+    """``pearray report --quick``: the plan build_report hands to the work is on the sim basis
+    unless told otherwise (the report's cost points are priced at a measured activity); stopped
+    before any work, nothing written."""
+    plans = []
+
+    def gather(plan, staging, progress):
+        plans.append(plan)
+        raise _Planned
+    monkeypatch.setattr(report, "gather", gather)
+    with pytest.raises(_Planned):
+        cli.main(["report", "--quick", "--out", str(tmp_path / "r"), *argv])
+    assert [(p.energy_basis, (p.rows, p.cols)) for p in plans] == [(basis, (4, 4))]
+    assert not (tmp_path / "r").exists()

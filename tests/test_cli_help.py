@@ -63,8 +63,10 @@ def test_cost_help_says_a_workload_is_required_and_quant_lists_formats(capsys):
 def test_energy_basis_help_says_what_each_basis_is_and_its_check(capsys, command):
     text = " ".join(_help(capsys, [command, "--help"]).split())
     assert "--energy-basis {sta,sim}" in text
-    assert "sta (default)" in text and "characterised by OpenSTA's propagation" in text
+    assert "characterised by OpenSTA's propagation" in text
     assert "sim with primitive energies from gate-level simulation" in text
+    assert ("Default: sim where the activity is measured (minilm, random)" in text
+            and "sta with a fixed activity number, the only basis defined for one" in text)
     assert "'energy vs STA'" in text and "'energy vs sim'" in text
 
 

@@ -509,11 +509,12 @@ def test_energy_basis_is_checked_up_front(kwargs, message):
 
 def test_cli_cost_energy_basis(cli, capsys):
     argv = ("cost", "--pe", "int8", "--rows", "4", "--cols", "4", "--gemm", "64x64x64", "--json")
-    assert cli(*argv) == 0
+    assert cli(*argv, "--energy-basis", "sta") == 0
     sta = json.loads(capsys.readouterr().out)
     assert cli(*argv, "--energy-basis", "sim") == 0
     sim = json.loads(capsys.readouterr().out)
     assert (sta["energy_basis"], sim["energy_basis"]) == ("sta", "sim")
+    assert sta["tops_per_w"] == evaluate(CostConfig("int8", 4, 4, energy_basis="sta"), (64, 64, 64)).tops_per_w
     assert sim["config"]["energy_basis"] == "sim"
     assert sim["tops_per_w"] == evaluate(CostConfig("int8", 4, 4, energy_basis="sim"), (64, 64, 64)).tops_per_w
     assert sim["tops_per_w"] != sta["tops_per_w"]
@@ -522,3 +523,19 @@ def test_cli_cost_energy_basis(cli, capsys):
     with pytest.raises(cli.BadInput, match="--energy-basis sim needs a measured --activity") as info:
         cli(*argv, "--energy-basis", "sim", "--activity", "0.5")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("flags, activity, basis", [((), "minilm", "sim"),
+                                                    (("--activity", "random"), "random", "sim"),
+                                                    (("--activity", "0.5"), 0.5, "sta")])
+def test_cli_cost_default_energy_basis_follows_the_activity(cli, capsys, flags, activity, basis):
+    """No --energy-basis: sim with a measured activity (the default minilm, or random), sta with a
+    fixed number (the only basis defined for one); the figures are that basis's."""
+    argv = ("cost", "--pe", "int8", "--rows", "4", "--cols", "4", "--gemm", "64x64x64", *flags)
+    assert cli(*argv, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["energy_basis"] == out["config"]["energy_basis"] == basis
+    config = CostConfig("int8", 4, 4, activity=activity, energy_basis=basis)
+    assert out["tops_per_w"] == evaluate(config, (64, 64, 64)).tops_per_w
+    assert cli(*argv) == 0
+    assert f"energy basis: {basis} (" in capsys.readouterr().out

@@ -4,6 +4,7 @@ loud, and the numbers it ranks by computed as documented.
 The default run reads one report of the CI designs (:func:`tests.conftest.small_report`); the
 report of every registered design, built twice for byte-reproducibility, is ``slow``."""
 
+import html
 import math
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -17,6 +18,7 @@ from models.design import DesignConfig
 from sim import report, report_html, run
 from sim.cli import main
 from tests.report_fixture import CI_DESIGNS, PLAN, build_small_report, design_subset
+from tests.tools import require_sta
 
 
 @pytest.fixture
@@ -228,11 +230,37 @@ def test_cost_rows_are_on_the_plans_energy_basis():
 def test_the_page_and_summary_name_the_energy_basis(small_report):
     folder, _ = small_report
     tables = {n: pd.read_csv(folder / n) for n in (*report.TABLES, "model_quality.csv")}
-    assert set(tables["costs.csv"].energy_basis) == {"sta"}       # the default run's
+    assert set(tables["costs.csv"].energy_basis) == {"sim"}       # the default run's (measured activity)
     for basis, words in (("sta", "the OpenSTA energy basis"), ("sim", "the simulated-toggle energy basis")):
         data = report.ReportData(replace(PLAN, energy_basis=basis), tables, "", "", (1, 1))
         sentence = f"TOPS/W (and every energy figure of the cost tables) is on {words}"
         assert sentence in report_html.decision_section(data)
         summary = report_html.summary(data, 0)
         assert sentence in summary and summary.index(sentence) < summary.index("| design")
-    assert "is on the OpenSTA energy basis" in (folder / "index.html").read_text()
+    assert "is on the simulated-toggle energy basis" in (folder / "index.html").read_text()
+
+
+def test_the_report_says_why_sim_is_the_default_in_its_own_figures(small_report):
+    """The basis paragraph (page and summary.md) gives both checks' counts and ranges and OpenSTA's
+    whole-PE figure over the simulated toggles', read from this report's energy_vs_sta.csv."""
+    require_sta()      # energy_vs_sta.csv is written when the tools ran
+    folder, _ = small_report
+    check = pd.read_csv(folder / "energy_vs_sta.csv")
+    n = len(check)
+    sim_ok = sum(abs(e) <= 15 for e in check.energy_vs_sim_pct)
+    sta_ok = sum(abs(e) <= 15 for e in check.energy_vs_sta_pct)
+    ratio = check.sta_pj_per_step / check.sim_pj_per_step
+    expected = (f"{sim_ok}/{n} PEs within ±15 % ({check.energy_vs_sim_pct.min():+.0f} .. "
+                f"{check.energy_vs_sim_pct.max():+.0f} %) of sim@STA, the OpenSTA basis {sta_ok}/{n} PEs "
+                f"within ±15 % ({check.energy_vs_sta_pct.min():+.0f} .. {check.energy_vs_sta_pct.max():+.0f} %) "
+                f"of OpenSTA's report_power, and OpenSTA's own whole-PE figure is {ratio.min():.2f} .. "
+                f"{ratio.max():.3g}x sim@STA")
+    page = html.unescape((folder / "index.html").read_text())
+    summary = (folder / "summary.md").read_text()
+    for text in (page, summary):
+        assert "The sim basis is the default wherever the activity is measured" in text
+        assert expected in text, expected
+    # without the checks (no synthesis tools) it says so rather than quoting figures
+    tables = {name: pd.read_csv(folder / name) for name in (*report.TABLES, "model_quality.csv")}
+    paragraph = report_html.basis_paragraph(report.ReportData(PLAN, tables, "", "", (1, 1)))
+    assert "the energy checks did not run here" in paragraph and "PEs within" not in paragraph

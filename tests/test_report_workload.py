@@ -72,7 +72,8 @@ def test_cost_sections_run_on_the_users_workload(tmp_path, monkeypatch, kind):
     for label, k, options in chosen:
         row = costs[(costs.design == label) & (costs.workload == path.name)
                     & (costs.budget == "equal PE count")].iloc[0]
-        r = evaluate(CostConfig(k.name, 8, 8, k.dataflows[0], pe_options=options), gemms)
+        r = evaluate(CostConfig(k.name, 8, 8, k.dataflows[0], pe_options=options,
+                                energy_basis=plan.energy_basis), gemms)
         assert row.cycles == r.cycles and math.isclose(row.tops_per_w, r.tops_per_w, abs_tol=1e-6)
     mine = layers[layers.workload == path.name]
     assert sorted(set(mine.layer)) == sorted(g.name for g in gemms)     # the per-layer roofline's rows
