@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fast_quant import ovp_dense_sse
+from ..fast_quant import ovp_dense_sse, ovp_dense_sse_levels
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
@@ -289,11 +289,16 @@ def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
         pos, vals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     scl = np.ascontiguousarray(sc[:, lane_row])  # (C, W) per-lane scales, rows contiguous
     # per candidate: the dense terms, the pairs' reference terms in their place, summed per lane
-    # over the blocks in order (uniform grids: one compiled pass, models.fast_quant.ovp_dense_sse)
+    # over the blocks in order (uniform grids: one compiled pass, models.fast_quant.ovp_dense_sse;
+    # flint: ovp_dense_sse_levels)
     if dn.uniform:
         div = scl * np.float32(dn.step / 2.0)  # exact (power of two, normal range): 2 t / step
         mul = scl * np.float32(dn.step)  # k = ceil(floor(2 t / step) / 2), ties up; fl(k * (step s))
         acc = ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
+    elif _cells(cfg) is not None:
+        # table grids with few levels (flint4): one compiled pass, the level from the midpoints
+        cells = _cells(cfg)
+        acc = ovp_dense_sse_levels(xb, scl, cells.levels, cells.mids, pos, vals, bounds)
     else:
         nf = 2 * dn.F
         off = (lane_row * nf + dn.F).astype(np.float32)  # row table offset (exact small integers)
