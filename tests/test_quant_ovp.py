@@ -230,7 +230,8 @@ def test_search_alpha_equals_reference_search_gaussian_block(cert_min_k, mode):
 def test_search_alpha_long_rows_equals_reference_search():
     # rows long enough for the certified argmin by default, K % 32 != 0 for the dense tail
     rng = np.random.default_rng(12)
-    for x in ((rng.standard_normal((6, 1536)) * 0.05).astype(np.float32), _heavy(4, 1298, 13)):
+    assert ovp_search._CERT_MIN_K <= 4096
+    for x in ((rng.standard_normal((6, 4096)) * 0.05).astype(np.float32), _heavy(4, 4114, 13)):
         for mode in MODES:
             alpha, best = ovp_search.search_alpha(x, mode)
             ref_alpha, ref_best = _reference_search(x, mode)

@@ -327,7 +327,11 @@ def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
 _U32 = 2.0 ** -24  # unit roundoff of float32
 _CERT_MAX_MIDS = 32  # int4 / flint4 (14 midpoints); int8 (254) keeps the dense search
 _CERT_BLOCK_ELEMS = 1 << 20
-_CERT_MIN_K = 1280  # its cost per row is ~0.1 ms whatever K: the dense search is faster for short rows
+# below this K the compiled dense search of all candidates is faster than the certificate (its sort
+# and per-candidate cell sums): bench/bench_ovp_search.py, 288 SmolLM2 ffn_down rows tiled to K,
+# CPU ms cert / dense, int4: 17 / 5.5 (K 1536), 29 / 19 (6144), 45 / 41 (12288); flint4:
+# 18 / 12 (1536), 23 / 21 (3072), 32 / 41 (6144)
+_CERT_MIN_K = 4096
 
 
 class _Cells:
