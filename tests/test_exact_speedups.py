@@ -462,7 +462,8 @@ def test_ovp_pair_values_are_the_decode(mode):
     rng = np.random.default_rng(nb)
     every = np.stack(np.meshgrid(np.arange(1 << nb), np.arange(1 << nb), indexing="ij"), -1).reshape(-1, 2)
     real, _ = ovp_gemm.quantize_ovp_acts(np.asarray(get_tensor("minilm:L0.ffn2.act"))[:32], mode=mode)
-    for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real):
+    for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real,
+                  rng.integers(0, 1 << nb, (0, 6)), rng.integers(0, 1 << nb, (3, 0))):
         e, i = ovp_gemm.decode_codes(codes, mode)
         assert np.array_equal(ovp_gemm.pair_values(codes, mode), i << e)
 
