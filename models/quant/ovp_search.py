@@ -364,11 +364,27 @@ def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config) -> np.ndarray:
     return np.stack([_sq_error_rows(xc, sc[ci][:, None], cfg) for ci in range(sc.shape[0])])
 
 
-def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
-    """``(fl(q s) - x)**2`` (float64) with ``q`` the normal level of the cell of ``fl(x / s)``
-    (ties up, clamped to the normal range): the cell model's term of an element."""
-    lvl = np.searchsorted(cells.mids, x / s, side="right")
-    o = (cells.levels[lvl] * s).astype(np.float64)
+def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells, dn: _Dense) -> np.ndarray:
+    """``(fl(q s) - x)**2`` (float64) with ``q`` the normal level of the cell of ``t = fl(x / s)``
+    (ties up, clamped to the normal range): the cell model's term of an element.
+
+    ``q = levels[searchsorted(mids, t, "right")]``; on a uniform grid (step ``D``, ``n`` levels
+    either side) without the search: ``q = D ceil(clip(floor(t 2 / D), -2 n - 1, 2 n) / 2)``, the
+    dense rule of :class:`_Dense` (ties up) with its clamp. ``2 / D`` is a power of two, so
+    ``t 2 / D`` is exact unless it is subnormal, where it stays in ``(-1, 1)`` and the level is a
+    zero either way (its sign is squared away); an overflow to infinity clips to the top level."""
+    t = x / s
+    if dn.uniform:
+        f = t * np.float32(2.0 / dn.step)
+        np.floor(f, out=f)
+        np.clip(f, dn.f_lo, dn.f_hi, out=f)
+        f *= np.float32(0.5)
+        np.ceil(f, out=f)
+        f *= np.float32(dn.step)
+        q = f
+    else:
+        q = cells.levels[np.searchsorted(cells.mids, t, side="right")]
+    o = (q * s).astype(np.float64)
     return (o - x.astype(np.float64)) ** 2
 
 
@@ -478,7 +494,7 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
         xl, xr = xl[pi], xr[pi]
         ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
         ref = ref_l.astype(np.float64) + ref_r
-        cell = _cell_sq(xl, s_n, cells) + _cell_sq(xr, s_n, cells)
+        cell = _cell_sq(xl, s_n, cells, dn) + _cell_sq(xr, s_n, cells, dn)
         key = pr[pi] * c + ci
         est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
         bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
