@@ -73,7 +73,7 @@ _U64 = 2.0 ** -53                      # unit roundoff of float64
 _TINY_SCALE = np.float32(2.0 ** -100)  # scales in [2**-100, 2**100]: no float64 underflow in E
 _HUGE_SCALE = np.float32(2.0 ** 100)
 # numba.literal_unroll, which _ovp_dense_levels unrolls its tuple with: set by _compiled(), which
-# imports numba only when a kernel is first needed
+# imports numba only when a kernel is first needed (and also compiles _override_and_add)
 literal_unroll = None
 
 
@@ -324,6 +324,19 @@ def ant_int_errors(x, scales, lo, hi, rows):
 # OliVe's per-row alpha search: the dense pass of models.quant.ovp_search._search_rows_fast
 
 
+def _override_and_add(e, a, base, p, end, pos, vals):
+    """A block's last steps in the dense passes: the override terms ``vals[p]`` put in place of the
+    block's terms ``e`` (their flat positions ``pos[p]`` in ``[base, base + W)``, ascending, from
+    ``p`` up to ``end``), then ``a += e`` per lane in float32; returns the next override's index."""
+    top = base + e.size
+    while p < end and pos[p] < top:
+        e[pos[p] - base] = vals[p]
+        p += 1
+    for j in range(e.size):
+        a[j] += e[j]
+    return p
+
+
 def _ovp_dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc):
     """``acc[c, j] = sum_b term(c, b, j)`` in float32, b ascending from +0; the term is the
     override ``vals[p]`` where ``pos[p] == b * W + j`` (``pos`` ascending within a candidate's
@@ -349,12 +362,7 @@ def _ovp_dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc):
                 v = np.float32(np.ceil(v * half))
                 t = v * m[j] - x
                 e[j] = t * t
-            base, top = b * w, (b + 1) * w
-            while p < end and pos[p] < top:
-                e[pos[p] - base] = vals[p]
-                p += 1
-            for j in range(w):
-                a[j] += e[j]
+            p = _override_and_add(e, a, b * w, p, end, pos, vals)
 
 
 def ovp_dense_sse(xb, div, mul, lo, hi, clip, pos, vals, bounds):
@@ -396,12 +404,7 @@ def _ovp_dense_levels(xb, scl, lo, mid_steps, pos, vals, bounds, acc):
                     q += ms[1] if t >= ms[0] else zero
                 d = q * sj - x
                 e[j] = d * d
-            base, top = b * w, (b + 1) * w
-            while p < end and pos[p] < top:
-                e[pos[p] - base] = vals[p]
-                p += 1
-            for j in range(w):
-                a[j] += e[j]
+            p = _override_and_add(e, a, b * w, p, end, pos, vals)
 
 
 def ovp_dense_sse_levels(xb, scl, levels, mids, pos, vals, bounds):
@@ -460,11 +463,13 @@ def _compiled():
     on-disk cache (``cache=True``). Deferred on purpose: numba takes about 0.5 s to import and
     every CLI command imports the quantisers through the registry; only a call needs it."""
     import numba
-    global literal_unroll
+    global literal_unroll, _override_and_add
     literal_unroll = numba.literal_unroll
     # error_model="numpy": a float division by zero is IEEE (inf or NaN), as in numpy, instead of
     # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    # the kernels call the compiled helper (numba resolves a global when it compiles them)
+    _override_and_add = jit(_override_and_add)
     return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
                            ovp_uniform=jit(_ovp_dense_uniform), ovp_levels=jit(_ovp_dense_levels),
                            ovp_codes=jit(_ovp_codes),

@@ -113,21 +113,15 @@ def test_grid_index_is_searchsorted(name):
 # OliVe's dense search pass (uniform grids): the compiled pass against the numpy loop
 
 
-def _ovp_operands(x, mode):
-    """The operands _search_rows_fast hands the dense pass for rows ``x`` (R x K, K % 32 == 0):
-    block-major lanes, per-lane scales of every candidate, the pairs leaving the dense range."""
-    cfg = ovp_format.get_config(mode)
-    dn = ovp_search._dense(cfg)
-    xmax = ovp_search.x_max_3sigma(x)
-    xmax = np.where(xmax > 0, xmax, np.float32(1))
-    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
-    sc = (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+def _ovp_lanes(x, sc, dn):
+    """Rows ``x`` (R x K, K % 32 == 0) in _search_rows_fast's block-major lanes, each lane's row,
+    the per-lane scales of the candidates ``sc`` (C x R), and (random) override terms for every
+    pair with an element past ``t_lim`` under a candidate, as the search finds them."""
     r, k = x.shape
     nb, w = k // 32, r * 32
     xb = np.ascontiguousarray(x.reshape(r, nb, 32).transpose(1, 0, 2)).reshape(nb, w)
     lane_row = np.repeat(np.arange(r), 32)
     scl = np.ascontiguousarray(sc[:, lane_row])
-    # overrides: every pair with an element past t_lim under the candidate, as the search finds them
     t = np.abs(xb)[None] / scl[:, None, :]
     big = (t >= dn.t_lim).reshape(len(sc), -1)
     big = big[:, 0::2] | big[:, 1::2]
@@ -135,6 +129,15 @@ def _ovp_operands(x, mode):
     pos = np.stack([2 * pi, 2 * pi + 1], axis=1).reshape(-1)
     vals = np.random.default_rng(len(pos)).random(pos.size).astype(np.float32)
     bounds = 2 * np.searchsorted(ci, np.arange(len(sc) + 1))
+    return xb, lane_row, scl, pos, vals, bounds
+
+
+def _ovp_operands(x, mode):
+    """The operands _search_rows_fast hands the dense pass for rows ``x`` (R x K, K % 32 == 0):
+    block-major lanes, per-lane scales of every candidate, the pairs leaving the dense range."""
+    cfg = ovp_format.get_config(mode)
+    dn = ovp_search._dense(cfg)
+    xb, lane_row, scl, pos, vals, bounds = _ovp_lanes(x, _search_scales(x, cfg), dn)
     div = scl * np.float32(dn.step / 2.0)
     mul = scl * np.float32(dn.step)
     return dn, xb, div, mul, pos, vals, bounds
@@ -182,20 +185,8 @@ def _ovp_table_operands(x, sc):
     K % 32 == 0) at the candidate scales ``sc`` (C x R): the numpy loop's (divisors, row table
     offsets, per-row tables) and the compiled pass's per-lane scales, with the pairs leaving the
     dense range given (random) override terms."""
-    cfg = ovp_format.get_config("flint4")
-    dn = ovp_search._dense(cfg)
-    r, k = x.shape
-    nb, w = k // 32, r * 32
-    xb = np.ascontiguousarray(x.reshape(r, nb, 32).transpose(1, 0, 2)).reshape(nb, w)
-    lane_row = np.repeat(np.arange(r), 32)
-    scl = np.ascontiguousarray(sc[:, lane_row])
-    t = np.abs(xb)[None] / scl[:, None, :]
-    big = (t >= dn.t_lim).reshape(len(sc), -1)
-    big = big[:, 0::2] | big[:, 1::2]
-    ci, pi = np.nonzero(big)
-    pos = np.stack([2 * pi, 2 * pi + 1], axis=1).reshape(-1)
-    vals = np.random.default_rng(len(pos)).random(pos.size).astype(np.float32)
-    bounds = 2 * np.searchsorted(ci, np.arange(len(sc) + 1))
+    dn = ovp_search._dense(ovp_format.get_config("flint4"))
+    xb, lane_row, scl, pos, vals, bounds = _ovp_lanes(x, sc, dn)
     off = (lane_row * 2 * dn.F + dn.F).astype(np.float32)
     div = scl * np.float32(dn.h)
     tabs = (sc[:, :, None] * dn.q_of_f[None, None, :]).reshape(len(sc), -1)

@@ -168,6 +168,19 @@ class _Dense:
 _DENSE: dict[str, _Dense] = {}
 
 
+def _uniform_level(t: np.ndarray, dn: _Dense) -> np.ndarray:
+    """The normal level (float32, a new array) of float32 ``t`` on a uniform grid by the dense
+    rule, clamped to the normal range: ``D ceil(clip(floor(t 2 / D), -2 n - 1, 2 n) / 2)`` (ties
+    up; ``2 / D`` a power of two). A zero level may come out as -0.0."""
+    q = t * np.float32(2.0 / dn.step)
+    np.floor(q, out=q)
+    np.clip(q, dn.f_lo, dn.f_hi, out=q)
+    q *= np.float32(0.5)
+    np.ceil(q, out=q)
+    q *= np.float32(dn.step)
+    return q
+
+
 def _dense(cfg: Config) -> _Dense:
     if cfg.name not in _DENSE:
         _DENSE[cfg.name] = _Dense(cfg)
@@ -375,13 +388,7 @@ def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells, dn: _Dense) -> np.ndar
     zero either way (its sign is squared away); an overflow to infinity clips to the top level."""
     t = x / s
     if dn.uniform:
-        f = t * np.float32(2.0 / dn.step)
-        np.floor(f, out=f)
-        np.clip(f, dn.f_lo, dn.f_hi, out=f)
-        f *= np.float32(0.5)
-        np.ceil(f, out=f)
-        f *= np.float32(dn.step)
-        q = f
+        q = _uniform_level(t, dn)
     else:
         q = cells.levels[np.searchsorted(cells.mids, t, side="right")]
     o = (q * s).astype(np.float64)
