@@ -72,6 +72,9 @@ import numpy as np
 _U64 = 2.0 ** -53                      # unit roundoff of float64
 _TINY_SCALE = np.float32(2.0 ** -100)  # scales in [2**-100, 2**100]: no float64 underflow in E
 _HUGE_SCALE = np.float32(2.0 ** 100)
+# numba.literal_unroll, which _ovp_dense_levels unrolls its tuple with: set by _compiled(), which
+# imports numba only when a kernel is first needed (and also compiles _override_and_add)
+literal_unroll = None
 
 
 def _screen_rows(xs, scales, ok, grid, mids, keep):
@@ -321,6 +324,19 @@ def ant_int_errors(x, scales, lo, hi, rows):
 # OliVe's per-row alpha search: the dense pass of models.quant.ovp_search._search_rows_fast
 
 
+def _override_and_add(e, a, base, p, end, pos, vals):
+    """A block's last steps in the dense passes: the override terms ``vals[p]`` put in place of the
+    block's terms ``e`` (their flat positions ``pos[p]`` in ``[base, base + W)``, ascending, from
+    ``p`` up to ``end``), then ``a += e`` per lane in float32; returns the next override's index."""
+    top = base + e.size
+    while p < end and pos[p] < top:
+        e[pos[p] - base] = vals[p]
+        p += 1
+    for j in range(e.size):
+        a[j] += e[j]
+    return p
+
+
 def _ovp_dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc):
     """``acc[c, j] = sum_b term(c, b, j)`` in float32, b ascending from +0; the term is the
     override ``vals[p]`` where ``pos[p] == b * W + j`` (``pos`` ascending within a candidate's
@@ -346,23 +362,68 @@ def _ovp_dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc):
                 v = np.float32(np.ceil(v * half))
                 t = v * m[j] - x
                 e[j] = t * t
-            base, top = b * w, (b + 1) * w
-            while p < end and pos[p] < top:
-                e[pos[p] - base] = vals[p]
-                p += 1
-            for j in range(w):
-                a[j] += e[j]
+            p = _override_and_add(e, a, b * w, p, end, pos, vals)
 
 
 def ovp_dense_sse(xb, div, mul, lo, hi, clip, pos, vals, bounds):
     """The per-lane float32 sums of :func:`models.quant.ovp_search._search_rows_fast`'s candidate
     loop on a uniform (int) grid, one fused pass per candidate: (C, W) float32. The table grids
-    (flint) keep the numpy loop: their gather does not vectorise, and compiled it was no faster."""
+    (flint): :func:`ovp_dense_sse_levels`."""
     acc = np.empty((div.shape[0], xb.shape[1]), dtype=np.float32)
     _compiled().ovp_uniform(xb, div, mul, np.float32(lo), np.float32(hi), bool(clip),
                             np.ascontiguousarray(pos, dtype=np.int64),
                             np.ascontiguousarray(vals, dtype=np.float32),
                             np.ascontiguousarray(bounds, dtype=np.int64), acc)
+    return acc
+
+
+def _ovp_dense_levels(xb, scl, lo, mid_steps, pos, vals, bounds, acc):
+    """``acc[c, j] = sum_b term(c, b, j)`` in float32, b ascending from +0; the term is the
+    override ``vals[p]`` where ``pos[p] == b * W + j`` (as :func:`_ovp_dense_uniform`), else
+    ``fl(fl(q * s) - x)**2`` with ``s = scl[c, j]``, ``t = fl(x / s)`` and ``q = lo + sum_i
+    step_i [t >= mid_i]`` over the ``(mid_i, step_i)`` of ``mid_steps`` (the normal level of
+    ``t``, ties up; partial sums of small integers: exact), every operation float32.
+    ``mid_steps`` is a tuple, so its length is part of the compiled type: the comparisons are
+    unrolled and the loop over the lanes vectorises."""
+    nb, w = xb.shape
+    zero = np.float32(0)
+    e = np.empty(w, dtype=np.float32)
+    for c in range(acc.shape[0]):
+        p, end = bounds[c], bounds[c + 1]
+        a = acc[c]
+        s = scl[c]
+        a[:] = zero
+        for b in range(nb):
+            xr = xb[b]
+            for j in range(w):
+                x = xr[j]
+                sj = s[j]
+                t = x / sj
+                q = lo
+                for ms in literal_unroll(mid_steps):
+                    q += ms[1] if t >= ms[0] else zero
+                d = q * sj - x
+                e[j] = d * d
+            p = _override_and_add(e, a, b * w, p, end, pos, vals)
+
+
+def ovp_dense_sse_levels(xb, scl, levels, mids, pos, vals, bounds):
+    """The per-lane float32 sums of :func:`models.quant.ovp_search._search_rows_fast`'s candidate
+    loop on a table grid (flint): (C, W) float32 for the per-lane scales ``scl`` (C, W), equal bit
+    for bit to the numpy loop's (``fl(q s)`` gathered from a per-row table over ``floor(t / h)``,
+    :func:`models.quant.ovp_search._dense_sse_numpy`). Instead of the gather, which does not
+    vectorise, the level comes from comparing ``t = fl(x / s)`` with the normal grid's midpoints
+    (``levels`` sorted, ``mids`` between them, both exact float32; ties go up, as the table's):
+    the same grid value, so ``fl(q s)`` is the table's entry (up to the sign of a zero level,
+    which the square removes)."""
+    levels = np.asarray(levels, dtype=np.float32)
+    steps = levels[1:] - levels[:-1]       # exact: small integers times a power of two
+    mid_steps = tuple((np.float32(m), np.float32(st)) for m, st in zip(np.asarray(mids, np.float32), steps))
+    acc = np.empty((scl.shape[0], xb.shape[1]), dtype=np.float32)
+    _compiled().ovp_levels(xb, np.ascontiguousarray(scl, dtype=np.float32), np.float32(levels[0]), mid_steps,
+                           np.ascontiguousarray(pos, dtype=np.int64),
+                           np.ascontiguousarray(vals, dtype=np.float32),
+                           np.ascontiguousarray(bounds, dtype=np.int64), acc)
     return acc
 
 
@@ -402,10 +463,14 @@ def _compiled():
     on-disk cache (``cache=True``). Deferred on purpose: numba takes about 0.5 s to import and
     every CLI command imports the quantisers through the registry; only a call needs it."""
     import numba
+    global literal_unroll, _override_and_add
+    literal_unroll = numba.literal_unroll
     # error_model="numpy": a float division by zero is IEEE (inf or NaN), as in numpy, instead of
     # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    # the kernels call the compiled helper (numba resolves a global when it compiles them)
+    _override_and_add = jit(_override_and_add)
     return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
-                           ovp_uniform=jit(_ovp_dense_uniform),
+                           ovp_uniform=jit(_ovp_dense_uniform), ovp_levels=jit(_ovp_dense_levels),
                            ovp_codes=jit(_ovp_codes),
                            ant_pair_errors=jit(_ant_pair_errors))

@@ -70,7 +70,7 @@ from .bitserial_gemm import grouped_scale_operand, groups_of, scale_codes_of
 from .fp8_gemm import wrap_wide
 from .golden import wrap_signed
 from .intcodes import quantize_weights as quantize_int_weights
-from .ovp_gemm import decode_codes as decode_ovp_codes, quantize_ovp_weights
+from .ovp_gemm import pair_values as ovp_pair_values, quantize_ovp_weights
 from .quant.bitmod import quantize_bitmod
 
 #: bits of the activation operand's low half in :func:`_exact_matmul` (|a| < 2**40 splits into
@@ -91,8 +91,9 @@ def weight_operand(weights, weight_format):
     weights = np.asarray(weights, dtype=np.int64)
     if fmt.ovp_mode is None:
         return weights
-    e, i = decode_ovp_codes(weights.T, fmt.ovp_mode)       # (N, K rounded up to even)
-    return (i << e)[:, :weights.shape[0]].T
+    # i << e of the decoded pairs, one table lookup per stored pair (ovp_gemm.pair_values: the
+    # element-wise decode_pairs' values, tests/test_exact_speedups.py)
+    return ovp_pair_values(weights.T, fmt.ovp_mode)[:, :weights.shape[0]].T   # (N, K even) -> K x N
 
 
 def _exact_matmul(a, w):

@@ -462,7 +462,8 @@ def test_ovp_pair_values_are_the_decode(mode):
     rng = np.random.default_rng(nb)
     every = np.stack(np.meshgrid(np.arange(1 << nb), np.arange(1 << nb), indexing="ij"), -1).reshape(-1, 2)
     real, _ = ovp_gemm.quantize_ovp_acts(np.asarray(get_tensor("minilm:L0.ffn2.act"))[:32], mode=mode)
-    for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real):
+    for codes in (every, rng.integers(0, 1 << nb, (7, 33)), rng.integers(0, 1 << nb, (5, 64)), real,
+                  rng.integers(0, 1 << nb, (0, 6)), rng.integers(0, 1 << nb, (3, 0))):
         e, i = ovp_gemm.decode_codes(codes, mode)
         assert np.array_equal(ovp_gemm.pair_values(codes, mode), i << e)
 
@@ -582,3 +583,20 @@ def test_gelu_is_the_frompyfunc_erf():
     z = np.concatenate([np.linspace(-7, 7, 400_001), rng.standard_normal(20_000) * 3])
     ref = np.fromiter(map(math.erf, z.tolist()), dtype=np.float64, count=z.size)
     assert np.abs(fast_gelu.erf_estimate(z) - ref).max() <= fast_gelu.ERF_BOUND / 16
+
+
+def test_wfp16_ovp4_weight_operand_is_the_decode():
+    """The FP16-activation design's OVP4 weight operand (pair table lookups) against its definition,
+    ``i << e`` of :func:`ovp_gemm.decode_codes` on the weight columns: every pair of nibble codes,
+    random codes of odd and even K, real quantised MiniLM weights; the int weight
+    formats pass through."""
+    rng = np.random.default_rng(16)
+    every = np.stack(np.meshgrid(np.arange(16), np.arange(16), indexing="ij"), -1).reshape(-1, 2).T  # K 2 x 256
+    real, _ = ovp_gemm.quantize_ovp_weights(np.asarray(get_tensor("minilm:L0.ffn2")).T, mode="int4")
+    for codes in (every, rng.integers(0, 16, (33, 7)), rng.integers(0, 16, (64, 5)), real):
+        e, i = ovp_gemm.decode_codes(np.asarray(codes).T, "int4")
+        want = (i << e)[:, :codes.shape[0]].T
+        got = wfp16_gemm.weight_operand(codes, "ovp4")
+        assert got.shape == codes.shape and np.array_equal(got, want)
+    codes = rng.integers(-8, 8, (9, 4))
+    assert np.array_equal(wfp16_gemm.weight_operand(codes, "int4"), codes)

@@ -113,21 +113,15 @@ def test_grid_index_is_searchsorted(name):
 # OliVe's dense search pass (uniform grids): the compiled pass against the numpy loop
 
 
-def _ovp_operands(x, mode):
-    """The operands _search_rows_fast hands the dense pass for rows ``x`` (R x K, K % 32 == 0):
-    block-major lanes, per-lane scales of every candidate, the pairs leaving the dense range."""
-    cfg = ovp_format.get_config(mode)
-    dn = ovp_search._dense(cfg)
-    xmax = ovp_search.x_max_3sigma(x)
-    xmax = np.where(xmax > 0, xmax, np.float32(1))
-    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
-    sc = (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+def _ovp_lanes(x, sc, dn):
+    """Rows ``x`` (R x K, K % 32 == 0) in _search_rows_fast's block-major lanes, each lane's row,
+    the per-lane scales of the candidates ``sc`` (C x R), and (random) override terms for every
+    pair with an element past ``t_lim`` under a candidate, as the search finds them."""
     r, k = x.shape
     nb, w = k // 32, r * 32
     xb = np.ascontiguousarray(x.reshape(r, nb, 32).transpose(1, 0, 2)).reshape(nb, w)
     lane_row = np.repeat(np.arange(r), 32)
     scl = np.ascontiguousarray(sc[:, lane_row])
-    # overrides: every pair with an element past t_lim under the candidate, as the search finds them
     t = np.abs(xb)[None] / scl[:, None, :]
     big = (t >= dn.t_lim).reshape(len(sc), -1)
     big = big[:, 0::2] | big[:, 1::2]
@@ -135,6 +129,15 @@ def _ovp_operands(x, mode):
     pos = np.stack([2 * pi, 2 * pi + 1], axis=1).reshape(-1)
     vals = np.random.default_rng(len(pos)).random(pos.size).astype(np.float32)
     bounds = 2 * np.searchsorted(ci, np.arange(len(sc) + 1))
+    return xb, lane_row, scl, pos, vals, bounds
+
+
+def _ovp_operands(x, mode):
+    """The operands _search_rows_fast hands the dense pass for rows ``x`` (R x K, K % 32 == 0):
+    block-major lanes, per-lane scales of every candidate, the pairs leaving the dense range."""
+    cfg = ovp_format.get_config(mode)
+    dn = ovp_search._dense(cfg)
+    xb, lane_row, scl, pos, vals, bounds = _ovp_lanes(x, _search_scales(x, cfg), dn)
     div = scl * np.float32(dn.step / 2.0)
     mul = scl * np.float32(dn.step)
     return dn, xb, div, mul, pos, vals, bounds
@@ -170,3 +173,99 @@ def test_ovp_dense_pass_sums_blocks_in_order():
     got = fast_quant.ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
     want = ovp_search._dense_sse_numpy(xb, div, pos, vals, bounds, dn, mul=mul)
     assert np.array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# OliVe's dense search pass (table grids: flint4): the compiled midpoint pass against the numpy
+# table loop
+
+
+def _ovp_table_operands(x, sc):
+    """The operands _search_rows_fast hands either flint4 dense pass for rows ``x`` (R x K,
+    K % 32 == 0) at the candidate scales ``sc`` (C x R): the numpy loop's (divisors, row table
+    offsets, per-row tables) and the compiled pass's per-lane scales, with the pairs leaving the
+    dense range given (random) override terms."""
+    dn = ovp_search._dense(ovp_format.get_config("flint4"))
+    xb, lane_row, scl, pos, vals, bounds = _ovp_lanes(x, sc, dn)
+    off = (lane_row * 2 * dn.F + dn.F).astype(np.float32)
+    div = scl * np.float32(dn.h)
+    tabs = (sc[:, :, None] * dn.q_of_f[None, None, :]).reshape(len(sc), -1)
+    table = ovp_search._dense_sse_numpy(xb, div, pos, vals, bounds, dn, off=off, tabs=tabs)
+    return xb, scl, pos, vals, bounds, table
+
+
+def _search_scales(x, cfg):
+    xmax = ovp_search.x_max_3sigma(x)
+    xmax = np.where(xmax > 0, xmax, np.float32(1))
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
+    return (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+
+
+def _flint_cases():
+    """(name, x, scales): the search's own scales on random, zero, grid and real rows; scales that
+    put elements exactly on every midpoint (ties), at the pair-override border and at the largest
+    magnitudes the fast path takes (|t| < 2**30, scales up to 2**100)."""
+    cfg = ovp_format.get_config("flint4")
+    cells = ovp_search._cells(cfg)
+    rng = np.random.default_rng(21)
+    gauss = rng.standard_normal((24, 96)).astype(np.float32) * np.where(
+        rng.random((24, 96)) < 0.05, np.float32(30), np.float32(1))
+    zeros = np.vstack([np.zeros((2, 64), np.float32), rng.standard_normal((3, 64)).astype(np.float32)])
+    grid = (rng.integers(-40, 40, (8, 64)) * np.float32(0.5)).astype(np.float32)
+    real = np.ascontiguousarray(realdata.real_gemm("minilm:L3.q", dtype=np.float32)[1].T[:40])
+    cases = [(name, x, _search_scales(x, cfg)) for name, x in
+             (("gauss outliers", gauss), ("zeros", zeros), ("on the grid", grid), ("minilm", real))]
+    # ties: elements fl(m s) on the midpoints m (both signs) or levels at scales s that are not
+    # powers of two, so fl(x / s) is mostly m itself and the two neighbours' errors differ
+    pts = np.concatenate([cells.mids, -cells.mids, cells.levels, np.float32([0.0, -0.0, 39.5, -40.0])])
+    s = rng.uniform(0.01, 3.0, (1, 16)).astype(np.float32)
+    ties = (rng.choice(pts, (16, 128)).astype(np.float32) * s.T).astype(np.float32)
+    assert np.mean(np.isin(ties / s.T, cells.mids)) > 0.3
+    cases.append(("ties", ties, np.vstack([s, s * np.float32(2), s * np.float32(0.75)])))
+    # max magnitudes: huge scales with t far into the outliers (overrides) and the squares still
+    # finite, or tiny scales
+    huge = np.float32(2.0 ** 50) * (rng.standard_normal((4, 64)) * 30).astype(np.float32)
+    huge[0, :2] = np.float32(2.0 ** 50) * np.float32(2.0 ** 29)      # |t| just below 2**30
+    cases.append(("max magnitudes", huge, np.full((3, 4), np.float32(2.0 ** 50))))
+    tiny = np.float32(2.0 ** -90) * rng.standard_normal((4, 64)).astype(np.float32)
+    cases.append(("tiny", tiny, np.full((3, 4), np.float32(2.0 ** -100))))
+    return cases
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_ovp_flint_dense_pass_is_the_numpy_table_loop(case):
+    name, x, sc = _flint_cases()[case]
+    cells = ovp_search._cells(ovp_format.get_config("flint4"))
+    with np.errstate(over="ignore"):                  # the overridden terms of |t| ~ 2**29
+        xb, scl, pos, vals, bounds, want = _ovp_table_operands(x, sc)
+    got = fast_quant.ovp_dense_sse_levels(xb, scl, cells.levels, cells.mids, pos, vals, bounds)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32)), name
+    if name in ("gauss outliers", "max magnitudes"):
+        assert pos.size                                      # the overrides are exercised
+
+
+def test_ovp_flint_dense_pass_sees_the_tie_rule():
+    """The tie case can fail: midpoints one ulp higher (ties going down) change the sums."""
+    _, x, sc = _flint_cases()[4]
+    cells = ovp_search._cells(ovp_format.get_config("flint4"))
+    xb, scl, pos, vals, bounds, want = _ovp_table_operands(x, sc)
+    nudged = np.nextafter(cells.mids, np.float32(np.inf))
+    got = fast_quant.ovp_dense_sse_levels(xb, scl, cells.levels, nudged, pos, vals, bounds)
+    assert not np.array_equal(got, want)
+
+
+@pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
+@pytest.mark.parametrize("name", ["blk.0.attn_k", "blk.17.ffn_up"])
+def test_ovp_flint_dense_pass_on_smollm2_weights(name):
+    """The SmolLM2 weight rows (K = 576) the accuracy run searches, as _search_rows_fast blocks them."""
+    smollm2 = pytest.importorskip("models.smollm2")
+    try:
+        w = smollm2.load_smollm2().linears[name]
+    except smollm2.MissingModelError as e:
+        pytest.skip(str(e))
+    cfg = ovp_format.get_config("flint4")
+    cells = ovp_search._cells(cfg)
+    x = np.ascontiguousarray(w.T[:113], dtype=np.float32)
+    xb, scl, pos, vals, bounds, want = _ovp_table_operands(x, _search_scales(x, cfg))
+    got = fast_quant.ovp_dense_sse_levels(xb, scl, cells.levels, cells.mids, pos, vals, bounds)
+    assert np.array_equal(got.view(np.int32), want.view(np.int32))

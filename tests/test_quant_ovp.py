@@ -230,7 +230,8 @@ def test_search_alpha_equals_reference_search_gaussian_block(cert_min_k, mode):
 def test_search_alpha_long_rows_equals_reference_search():
     # rows long enough for the certified argmin by default, K % 32 != 0 for the dense tail
     rng = np.random.default_rng(12)
-    for x in ((rng.standard_normal((6, 1536)) * 0.05).astype(np.float32), _heavy(4, 1298, 13)):
+    assert ovp_search._CERT_MIN_K <= 4096
+    for x in ((rng.standard_normal((6, 4096)) * 0.05).astype(np.float32), _heavy(4, 4114, 13)):
         for mode in MODES:
             alpha, best = ovp_search.search_alpha(x, mode)
             ref_alpha, ref_best = _reference_search(x, mode)
@@ -330,3 +331,41 @@ def test_memory_layout_does_not_change_the_result(mode):
     for key in ("outlier", "victim", "fake_quant", "alpha"):
         assert np.array_equal(a.meta[key], b.meta[key]), key
     assert np.array_equal(a.codes, b.codes)
+
+
+def _cell_sq_search(x, s, cells):
+    """The definition: the level of ``fl(x / s)`` found among the midpoints (ties up, clamped)."""
+    q = cells.levels[np.searchsorted(cells.mids, x / s, side="right")]
+    return ((q * s).astype(np.float64) - x.astype(np.float64)) ** 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cell_term_is_the_midpoint_search(mode):
+    """The certificate's cell terms (a closed form on the uniform int grids) against the search:
+    ties on every midpoint at scales that are not powers of two, one ulp either side, the levels,
+    signed zeros, subnormal and overflowing quotients, random values."""
+    cfg = ovp_format.CONFIGS[mode]
+    cells, dn = ovp_search._Cells(cfg), ovp_search._dense(cfg)
+    rng = np.random.default_rng(31)
+    s = rng.uniform(0.01, 3.0, 40).astype(np.float32)
+    m = np.concatenate([cells.mids, np.nextafter(cells.mids, np.float32(np.inf)),
+                        np.nextafter(cells.mids, np.float32(-np.inf)), cells.levels,
+                        np.float32([0.0, -0.0, 1e-45, -1e-45, 3e-39, -3e-39, 60.0, -60.0, 1e6, -1e6])])
+    x = (m[:, None] * s[None, :]).astype(np.float32)             # fl(m s): mostly fl(x / s) == m
+    s2 = np.broadcast_to(s, x.shape)
+    tiny = np.float32([1e-45, -1e-45, 1e-40, -1e-40])[:, None] * np.ones((1, 40), np.float32)
+    cases = [(x, s2), (tiny, np.full(tiny.shape, np.float32(3.0))),
+             (np.float32([3e38, -3e38, 1e30])[:, None] * np.ones((1, 3), np.float32),
+              np.full((3, 3), np.float32(2.0 ** -100))),
+             ((rng.standard_normal((50, 40)) * 20).astype(np.float32), s2[:50])]
+    assert np.mean(np.isin(x / s2, cells.mids)) > 0.2                     # ties are there
+    for xc, sc in cases:
+        with np.errstate(over="ignore"):
+            got = ovp_search._cell_sq(xc, sc, cells, dn)
+            want = _cell_sq_search(xc, sc, cells)
+        assert np.array_equal(got, want)
+    # ties going down instead would be seen
+    with np.errstate(over="ignore"):
+        down = cells.levels[np.searchsorted(cells.mids, x / s2, side="left")]
+        assert not np.array_equal(((down * s2).astype(np.float64) - x.astype(np.float64)) ** 2,
+                                  ovp_search._cell_sq(x, s2, cells, dn))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .common import QuantizedTensor, as_float_2d
 from .ovp_format import Config, _alpha_array, _check_even, _grid, _pair_victims_into, get_config
-from .ovp_search import _dense, _search_alpha
+from .ovp_search import _dense, _search_alpha, _uniform_level
 
 __all__ = ["quantize_ovp", "fake_quant_ovp"]
 
@@ -33,12 +33,7 @@ def _nearest_union(t: np.ndarray, cfg: Config) -> np.ndarray:
     """
     dn = _dense(cfg)
     if dn.uniform:
-        q = t * np.float32(2.0 / dn.step)
-        np.floor(q, out=q)
-        np.clip(q, dn.f_lo, dn.f_hi, out=q)
-        q *= np.float32(0.5)
-        np.ceil(q, out=q)
-        q *= np.float32(dn.step)
+        q = _uniform_level(t, dn)
     else:
         f = t * np.float32(1.0 / dn.h)
         np.floor(f, out=f)

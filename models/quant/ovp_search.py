@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fast_quant import ovp_dense_sse
+from ..fast_quant import ovp_dense_sse, ovp_dense_sse_levels
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
@@ -168,6 +168,19 @@ class _Dense:
 _DENSE: dict[str, _Dense] = {}
 
 
+def _uniform_level(t: np.ndarray, dn: _Dense) -> np.ndarray:
+    """The normal level (float32, a new array) of float32 ``t`` on a uniform grid by the dense
+    rule, clamped to the normal range: ``D ceil(clip(floor(t 2 / D), -2 n - 1, 2 n) / 2)`` (ties
+    up; ``2 / D`` a power of two). A zero level may come out as -0.0."""
+    q = t * np.float32(2.0 / dn.step)
+    np.floor(q, out=q)
+    np.clip(q, dn.f_lo, dn.f_hi, out=q)
+    q *= np.float32(0.5)
+    np.ceil(q, out=q)
+    q *= np.float32(dn.step)
+    return q
+
+
 def _dense(cfg: Config) -> _Dense:
     if cfg.name not in _DENSE:
         _DENSE[cfg.name] = _Dense(cfg)
@@ -289,11 +302,16 @@ def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
         pos, vals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     scl = np.ascontiguousarray(sc[:, lane_row])  # (C, W) per-lane scales, rows contiguous
     # per candidate: the dense terms, the pairs' reference terms in their place, summed per lane
-    # over the blocks in order (uniform grids: one compiled pass, models.fast_quant.ovp_dense_sse)
+    # over the blocks in order (uniform grids: one compiled pass, models.fast_quant.ovp_dense_sse;
+    # flint: ovp_dense_sse_levels)
     if dn.uniform:
         div = scl * np.float32(dn.step / 2.0)  # exact (power of two, normal range): 2 t / step
         mul = scl * np.float32(dn.step)  # k = ceil(floor(2 t / step) / 2), ties up; fl(k * (step s))
         acc = ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
+    elif _cells(cfg) is not None:
+        # table grids with few levels (flint4): one compiled pass, the level from the midpoints
+        cells = _cells(cfg)
+        acc = ovp_dense_sse_levels(xb, scl, cells.levels, cells.mids, pos, vals, bounds)
     else:
         nf = 2 * dn.F
         off = (lane_row * nf + dn.F).astype(np.float32)  # row table offset (exact small integers)
@@ -322,7 +340,11 @@ def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
 _U32 = 2.0 ** -24  # unit roundoff of float32
 _CERT_MAX_MIDS = 32  # int4 / flint4 (14 midpoints); int8 (254) keeps the dense search
 _CERT_BLOCK_ELEMS = 1 << 20
-_CERT_MIN_K = 1280  # its cost per row is ~0.1 ms whatever K: the dense search is faster for short rows
+# below this K the compiled dense search of all candidates is faster than the certificate (its sort
+# and per-candidate cell sums): bench/bench_ovp_search.py, 288 SmolLM2 ffn_down rows tiled to K,
+# CPU ms cert / dense, int4: 17 / 5.5 (K 1536), 29 / 19 (6144), 45 / 41 (12288); flint4:
+# 18 / 12 (1536), 23 / 21 (3072), 32 / 41 (6144)
+_CERT_MIN_K = 4096
 
 
 class _Cells:
@@ -355,11 +377,21 @@ def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config) -> np.ndarray:
     return np.stack([_sq_error_rows(xc, sc[ci][:, None], cfg) for ci in range(sc.shape[0])])
 
 
-def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells) -> np.ndarray:
-    """``(fl(q s) - x)**2`` (float64) with ``q`` the normal level of the cell of ``fl(x / s)``
-    (ties up, clamped to the normal range): the cell model's term of an element."""
-    lvl = np.searchsorted(cells.mids, x / s, side="right")
-    o = (cells.levels[lvl] * s).astype(np.float64)
+def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells, dn: _Dense) -> np.ndarray:
+    """``(fl(q s) - x)**2`` (float64) with ``q`` the normal level of the cell of ``t = fl(x / s)``
+    (ties up, clamped to the normal range): the cell model's term of an element.
+
+    ``q = levels[searchsorted(mids, t, "right")]``; on a uniform grid (step ``D``, ``n`` levels
+    either side) without the search: ``q = D ceil(clip(floor(t 2 / D), -2 n - 1, 2 n) / 2)``, the
+    dense rule of :class:`_Dense` (ties up) with its clamp. ``2 / D`` is a power of two, so
+    ``t 2 / D`` is exact unless it is subnormal, where it stays in ``(-1, 1)`` and the level is a
+    zero either way (its sign is squared away); an overflow to infinity clips to the top level."""
+    t = x / s
+    if dn.uniform:
+        q = _uniform_level(t, dn)
+    else:
+        q = cells.levels[np.searchsorted(cells.mids, t, side="right")]
+    o = (q * s).astype(np.float64)
     return (o - x.astype(np.float64)) ** 2
 
 
@@ -469,7 +501,7 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
         xl, xr = xl[pi], xr[pi]
         ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
         ref = ref_l.astype(np.float64) + ref_r
-        cell = _cell_sq(xl, s_n, cells) + _cell_sq(xr, s_n, cells)
+        cell = _cell_sq(xl, s_n, cells, dn) + _cell_sq(xr, s_n, cells, dn)
         key = pr[pi] * c + ci
         est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
         bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
