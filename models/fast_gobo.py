@@ -56,6 +56,8 @@ import numpy as np
 PW_BLOCKSIZE = 128
 #: the unrolling of that block (its accumulators)
 PW_UNROLL = 8
+#: values per chunk of :func:`nearest_centroid`'s loop (their distances stay in L1)
+CHUNK = 512
 #: depth of :func:`_pairwise`'s stack (a run of ``2**60`` values needs 54 halvings)
 STACK = 64
 #: the smallest centroid gap, relative to ``F`` (module docstring), for the binary search
@@ -76,8 +78,24 @@ def _nearest_one(v, centroids):
 
 
 def _nearest(values, centroids, index):
-    for i in range(len(values)):
-        index[i] = _nearest_one(values[i], centroids)
+    # chunk by chunk, centroid by centroid: per value the same running minimum as
+    # _nearest_one (first |v - c_0|, then each c_j in order, moving on a strictly smaller one),
+    # as a loop over the chunk's values that the compiler vectorises (selects, no branches)
+    best = np.empty(CHUNK)
+    for lo in range(0, len(values), CHUNK):
+        chunk = values[lo:lo + CHUNK]
+        at = index[lo:lo + CHUNK]
+        c = centroids[0]
+        for i in range(len(chunk)):
+            best[i] = abs(chunk[i] - c)
+            at[i] = 0
+        for j in range(1, len(centroids)):
+            c = centroids[j]
+            for i in range(len(chunk)):
+                d = abs(chunk[i] - c)
+                closer = d < best[i]            # strictly closer: ties keep the lower index
+                best[i] = d if closer else best[i]
+                at[i] = j if closer else at[i]
 
 
 def nearest_centroid(values, centroids):
@@ -163,6 +181,21 @@ def cluster_ends(values, centroids):
     ends = np.empty(len(centroids), dtype=np.int64)
     ok = _compiled().cluster_ends(np.ascontiguousarray(values, dtype=np.float64), centroids, ends)
     return ends if ok else None
+
+
+def _outliers(values, mean, limit, out):
+    for i in range(len(values)):
+        out[i] = abs(values[i] - mean) > limit
+
+
+def outlier_mask(values, mean, limit):
+    """``np.abs(values - mean) > limit`` (float64 ``values``, any shape; ``mean`` and ``limit``
+    floats) exactly: the same float64 subtraction, ``abs`` and comparison per value, in one pass
+    without the two temporaries."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty(values.shape, dtype=np.bool_)
+    _compiled().outliers(values.ravel(), float(mean), float(limit), out.ravel())
+    return out
 
 
 def _pairwise(values, lo, n, centroids, ends, errors, buf, acc):
@@ -300,5 +333,5 @@ def _compiled():
     _block = inline(_block)
     _pairwise = jit(_pairwise)
     _reduce = jit(_reduce)
-    return SimpleNamespace(sum=jit(_sum), sorted_round=jit(_sorted_round), nearest=jit(_nearest), cluster_ends=jit(_cluster_ends),
+    return SimpleNamespace(outliers=jit(_outliers), sum=jit(_sum), sorted_round=jit(_sorted_round), nearest=jit(_nearest), cluster_ends=jit(_cluster_ends),
                            abs_errors=jit(_abs_errors), index_counts=jit(_index_counts))

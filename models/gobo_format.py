@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
-from .fast_gobo import abs_errors, cluster_ends, index_counts, nearest_centroid, sorted_round
+from .fast_gobo import abs_errors, cluster_ends, index_counts, nearest_centroid, outlier_mask, sorted_round
 from .fp16_gemm import decode_fp16, encode_fp16
 
 OUTLIER_SIGMAS = 3.0
@@ -166,12 +166,12 @@ def quantize_gobo(w):
     if w.ndim != 2 or w.size == 0:
         raise ValueError(f"weights must be a non-empty K x N matrix, not shape {w.shape}")
     mean, std = float(w.mean()), float(w.std())
-    outlier = np.abs(w - mean) > OUTLIER_SIGMAS * std
+    outlier = outlier_mask(w, mean, OUTLIER_SIGMAS * std)   # np.abs(w - mean) > 3 std, one pass
     gaussian = w[~outlier]                     # never empty: not every value is beyond 3 sigma
     table = encode_fp16(fit_centroids(gaussian), "GOBO centroids")
-    index = _nearest(w.ravel(), decode_fp16(table)).reshape(w.shape)
-    codes = np.where(outlier, 1 << OUTLIER_FLAG_BIT, index).astype(np.int64)
-    ks, ns = np.nonzero(outlier)
+    codes = _nearest(w.ravel(), decode_fp16(table)).reshape(w.shape).astype(np.int64, copy=False)
+    np.putmask(codes, outlier, 1 << OUTLIER_FLAG_BIT)        # in place: np.where(outlier, flag, index)
+    ks, ns = np.divmod(np.flatnonzero(outlier), w.shape[1])  # np.nonzero(outlier)'s (k, n), row-major
     values = encode_fp16(w[ks, ns], "outlier weights")
     meta = {"format": "gobo", "granularity": "tensor", "scale": [1.0],
             "centroids": [int(c) for c in table],

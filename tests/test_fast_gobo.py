@@ -10,15 +10,19 @@ means), and the whole refinement against the recomputing loop of tests/test_exac
   extreme size); where the module docstring's conditions fail (duplicate, unsorted or too close
   centroids, NaN, overflow) it answers ``None``, including a case whose ``argmin`` indices are
   not monotone;
-* :func:`models.fast_gobo.sorted_round` is ``np.abs(v - c[i]).sum()`` and the masks' means;
+* :func:`models.fast_gobo.sorted_round` is ``np.abs(v - c[i]).sum()`` and the masks' means,
+  :func:`models.fast_gobo.outlier_mask` numpy's mask (values exactly at the limit);
 * :func:`models.gobo_format.fit_centroids` and :func:`models.gobo_format.quantize_gobo` on real
-  MiniLM and SmolLM2 tensors equal the recomputing loop with the ``argmin``.
+  MiniLM and SmolLM2 tensors equal the recomputing loop with the ``argmin`` and the quantiser
+  in plain numpy.
 """
 
 import numpy as np
 import pytest
 
+from hw.pe_gobo import OUTLIER_FLAG_BIT
 from models import fast_gobo, gobo_format, smollm2
+from models.fp16_gemm import decode_fp16, encode_fp16
 from models.gobo_format import quantize_gobo
 from models.realdata import get_tensor
 from tests.test_exact_speedups import _argmin_nearest, _recomputing_fit
@@ -139,17 +143,38 @@ def _real_tensors():
         yield np.asarray(model.linears[name], dtype=np.float64)
 
 
-def test_fit_and_quantiser_on_real_tensors_are_the_recomputing_loop(monkeypatch):
+def _reference_quantize(w):
+    """quantize_gobo's codes and meta in plain numpy (the module docstring's steps as first
+    written: mask, argmin, the recomputing refinement, np.where, np.nonzero)."""
+    mean, std = float(w.mean()), float(w.std())
+    outlier = np.abs(w - mean) > gobo_format.OUTLIER_SIGMAS * std
+    table = encode_fp16(_recomputing_fit(w[~outlier]), "GOBO centroids")
+    index = _argmin_nearest(w.ravel(), decode_fp16(table)).reshape(w.shape)
+    codes = np.where(outlier, 1 << OUTLIER_FLAG_BIT, index).astype(np.int64)
+    ks, ns = np.nonzero(outlier)
+    return codes, [int(c) for c in table], ks.tolist(), ns.tolist(), encode_fp16(w[ks, ns], "outliers").tolist()
+
+
+def test_fit_and_quantiser_on_real_tensors_are_the_recomputing_loop():
     for w in _real_tensors():
         gaussian = w[np.abs(w - w.mean()) <= gobo_format.OUTLIER_SIGMAS * w.std()]
         got, want = gobo_format.fit_centroids(gaussian), _recomputing_fit(gaussian)
         assert np.array_equal(_bits(got), _bits(want))
         codes, meta = quantize_gobo(w)
-        with monkeypatch.context() as m:
-            m.setattr(gobo_format, "fit_centroids", _recomputing_fit)
-            m.setattr(gobo_format, "_nearest", _argmin_nearest)
-            ref_codes, ref_meta = quantize_gobo(w)
-        assert np.array_equal(codes, ref_codes) and meta == ref_meta
+        ref_codes, table, ks, ns, values = _reference_quantize(w)
+        assert codes.dtype == ref_codes.dtype and np.array_equal(codes, ref_codes)
+        assert meta["centroids"] == table and meta["outliers"] == {"k": ks, "n": ns, "value": values}
+        assert len(ks) > 0
+
+
+def test_outlier_mask_is_numpys_with_values_at_the_limit():
+    rng = np.random.default_rng(10)
+    w = rng.standard_normal((300, 7))
+    mean, limit = float(w.mean()), 3.0 * float(w.std())
+    w[0, :4] = [mean + limit, mean - limit, np.nextafter(mean + limit, np.inf), -0.0]
+    for x in (w, w.T, w.astype(np.float32)):
+        assert np.array_equal(fast_gobo.outlier_mask(x, mean, limit),
+                              np.abs(np.asarray(x, dtype=np.float64) - mean) > limit)
 
 
 def test_fit_on_data_the_binary_search_declines():
