@@ -62,14 +62,17 @@ def _tie_values(rng, centroids, n=4000):
                                    np.nextafter(mids, -np.inf), [0.0, -0.0, -0.0]]))
 
 
+def _assert_ends_are_the_argmin(values, centroids):
+    ends = fast_gobo.cluster_ends(values, centroids)
+    assert ends is not None
+    assert np.array_equal(_groups(ends), _argmin_nearest(values, centroids))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cluster_ends_are_the_argmin(seed):
     rng = np.random.default_rng(seed)
     centroids = np.sort(rng.standard_normal(8)) * 10.0 ** rng.integers(-250, 250)   # inside the gap limits
-    values = _tie_values(rng, centroids)
-    ends = fast_gobo.cluster_ends(values, centroids)
-    assert ends is not None
-    assert np.array_equal(_groups(ends), _argmin_nearest(values, centroids))
+    _assert_ends_are_the_argmin(_tie_values(rng, centroids), centroids)
 
 
 def test_cluster_ends_with_centroids_at_the_ends_and_beyond_the_values():
@@ -78,9 +81,7 @@ def test_cluster_ends_with_centroids_at_the_ends_and_beyond_the_values():
     for centroids in (np.array([-9.0, -8.0, -1.0, 0.0, 0.5, 1.0, 8.0, 9.0]),      # groups empty at both ends
                       np.linspace(values[0], values[-1], 8),                     # on the extremes
                       np.array([-0.0, 1e-3, 2e-3, 3e-3, 0.1, 0.2, 0.3, 0.4])):      # -0 a centroid
-        ends = fast_gobo.cluster_ends(values, centroids)
-        assert ends is not None
-        assert np.array_equal(_groups(ends), _argmin_nearest(values, centroids))
+        _assert_ends_are_the_argmin(values, centroids)
 
 
 def test_cluster_ends_declines_what_it_cannot_prove():
