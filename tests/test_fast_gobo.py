@@ -12,6 +12,8 @@ means), and the whole refinement against the recomputing loop of tests/test_exac
   not monotone;
 * :func:`models.fast_gobo.sorted_round` is ``np.abs(v - c[i]).sum()`` and the masks' means,
   :func:`models.fast_gobo.outlier_mask` numpy's mask (values exactly at the limit);
+* the per-value path's steps (:func:`models.fast_gobo.abs_errors`, :func:`models.fast_gobo.index_counts`,
+  the group means, ordered or not) against the numpy expressions they replaced;
 * :func:`models.gobo_format.fit_centroids` and :func:`models.gobo_format.quantize_gobo` on real
   MiniLM and SmolLM2 tensors equal the recomputing loop with the ``argmin`` and the quantiser
   in plain numpy.
@@ -185,3 +187,26 @@ def test_fit_on_data_the_binary_search_declines():
                    np.concatenate([np.full(500, -0.0), rng.standard_normal(100)])):
         got, want = gobo_format.fit_centroids(values), _recomputing_fit(values)
         assert np.array_equal(_bits(got), _bits(want))
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_gobo_quantiser_steps(ordered):
+    """GOBO's per-value refinement steps (the path when the boundaries decline): abs_errors is ``np.abs(v - c[i])`` bit for
+    bit, index_counts is ``np.bincount`` plus the order test, and the group means (sorted
+    indices: slices of the values; any other order: the stable-sort path) equal the boolean
+    masks' means, empty groups keeping their fallback."""
+    rng = np.random.default_rng(int(ordered))
+    values = np.sort(rng.standard_t(3, 20000))
+    centroids = np.array([-3.0, -1.0, -0.2, 0.0, 0.1, 0.5, 2.0, 9.0])
+    assign = gobo_format._nearest(values, centroids)
+    if not ordered:
+        assign = rng.permutation(assign)
+    assign[assign == 6] = 5                                    # an empty group
+    errors = fast_gobo.abs_errors(values, centroids, assign)
+    assert np.array_equal(errors.view(np.int64), np.abs(values - centroids[assign]).view(np.int64))
+    counts, is_ordered = fast_gobo.index_counts(assign, 8)
+    assert np.array_equal(counts, np.bincount(assign, minlength=8)) and is_ordered == ordered
+    fallback = np.arange(8.0) + 0.5
+    want = np.array([values[assign == j].mean() if (assign == j).any() else fallback[j] for j in range(8)])
+    got = gobo_format._group_means(values, assign, fallback)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64)) and got[6] == 6.5
