@@ -1,12 +1,14 @@
-"""Compiled kernels of GOBO's weight quantiser (:func:`models.gobo_format.fit_centroids`): the
-nearest-centroid search its refinement repeats (up to 50 rounds over every weight of a tensor).
+"""Compiled kernels of GOBO's weight quantiser (:func:`models.gobo_format.quantize_gobo`): the
+nearest-centroid search its refinement repeats (up to 50 rounds over every weight of a tensor,
+:func:`models.gobo_format.fit_centroids`), the refinement's sums, and the outlier test.
 
 Two ways to the same indices, both exactly ``np.abs(values[:, None] - centroids[None, :])
 .argmin(axis=1)`` for finite values (ties: the lower index):
 
 * :func:`nearest_centroid`, any values and centroids: per value the float64 distances ``|v - c_j|``
   (one IEEE subtraction, exact ``abs``) and a running minimum that moves only on a strictly
-  smaller one (``argmin`` keeps the first minimum). Its helpers :func:`abs_errors` (the L1
+  smaller one (``argmin`` keeps the first minimum), a chunk of values at a time, centroid by
+  centroid (the same comparisons per value, as vector selects). Its helpers :func:`abs_errors` (the L1
   terms ``np.abs(v - c[i])``, the same operations) and :func:`index_counts` (group sizes).
 * :func:`cluster_ends`, sorted values: the same running minimum evaluated only at ``O(C log n)``
   values (a binary search per centroid boundary) when the indices are provably non-decreasing
@@ -33,12 +35,13 @@ running minimum finds where it turns. Otherwise (NaN, an infinite ``F``, equal o
 centroids, a gap too small) the caller takes the full search; ``tests/test_fast_gobo.py`` pins
 both to the ``argmin`` (ties at exact midpoints, duplicate centroids, +-0, extremes).
 
-:func:`pairwise_sum` and :func:`sorted_round` do, in one pass, the sums numpy would do on the
-group slices and on the L1 error array: numpy's pairwise summation (``add.reduce`` of a
-contiguous float64 array, ``numpy/_core/src/umath/loops_utils.h.src``: blocks of at most 128
-summed in eight interleaved accumulators, longer runs halved at a multiple of 8), the same
-additions in the same tree, so the same bits (tests/test_fast_gobo.py checks it against
-``np.sum`` on every length to 1100 and on long arrays).
+:func:`sorted_round` does, one pass each, the sums numpy would do on the group slices (their
+means) and on the L1 error array, without the array: numpy's pairwise summation (``add.reduce``
+of a contiguous float64 array, ``numpy/_core/src/umath/loops_utils.h.src``: blocks of at most 128
+summed in eight interleaved accumulators, longer runs halved at a multiple of 8, the whole added
+to the identity +0), the same additions in the same tree, so the same bits (tests/test_fast_gobo.py
+checks :func:`pairwise_sum` against ``np.sum`` on every length to 1100, long arrays and -0 sums).
+:func:`outlier_mask` is ``np.abs(w - mean) > limit`` in one pass.
 
 numba without ``fastmath`` (IEEE: no reassociation, no FMA contraction), single-threaded (the
 accuracy run's workers already use every core, see :mod:`models.fast_seq`).
