@@ -216,13 +216,18 @@ def _pairwise(values, lo, n, centroids, ends, errors, buf, acc):
     top = 0
     start, length = lo, n
     while True:
-        while length > PW_BLOCKSIZE:
-            half = length // 2
-            half -= half % PW_UNROLL            # halves at a multiple of the unrolling, as numpy
+        while True:
+            if length <= PW_BLOCKSIZE:
+                total = _block(values, start, length, centroids, ends, errors, buf, acc)
+                break
+            half = _half(length)
+            if length - half <= PW_BLOCKSIZE:   # both halves blocks (the left is the shorter):
+                total = (_block(values, start, half, centroids, ends, errors, buf, acc)  # summed
+                         + _block(values, start + half, length - half, centroids, ends, errors, buf, acc))
+                break                           # here, half the walk
             right_start[top], right_length[top], left_done[top] = start + half, length - half, False
             top += 1
             length = half
-        total = _block(values, start, length, centroids, ends, errors, buf, acc)
         while top > 0 and left_done[top - 1]:
             top -= 1
             total = left_sum[top] + total
@@ -230,6 +235,11 @@ def _pairwise(values, lo, n, centroids, ends, errors, buf, acc):
             return total
         left_sum[top - 1], left_done[top - 1] = total, True
         start, length = right_start[top - 1], right_length[top - 1]
+
+
+def _half(length):
+    half = length // 2
+    return half - half % PW_UNROLL              # halves at a multiple of the unrolling, as numpy
 
 
 def _block(values, lo, n, centroids, ends, errors, buf, acc):
@@ -326,7 +336,7 @@ def _compiled():
     (``cache=True``). Deferred: numba takes about 0.5 s to import, and every CLI command imports
     this module through the registry's GOBO quantiser; only a call needs it."""
     import numba
-    global _nearest_one, _leaf, _block, _pairwise, _reduce
+    global _nearest_one, _leaf, _block, _half, _pairwise, _reduce
     jit = numba.njit(cache=True, nogil=True)
     # the kernels call the per-value search by its module name: compiled first, in its place
     _nearest_one = jit(_nearest_one)
@@ -334,6 +344,7 @@ def _compiled():
     inline = numba.njit(cache=True, nogil=True, inline="always")
     _leaf = inline(_leaf)
     _block = inline(_block)
+    _half = inline(_half)
     _pairwise = jit(_pairwise)
     _reduce = jit(_reduce)
     return SimpleNamespace(outliers=jit(_outliers), sum=jit(_sum), sorted_round=jit(_sorted_round), nearest=jit(_nearest), cluster_ends=jit(_cluster_ends),
