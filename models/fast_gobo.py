@@ -177,8 +177,8 @@ def _cluster_ends(values, centroids, ends):
 
 def cluster_ends(values, centroids):
     """For sorted float64 ``values`` (1-D, contiguous): ``ends`` (int64, one per centroid) with
-    ``nearest_centroid(values)[i] == j`` exactly for ``ends[j-1] <= i < ends[j]`` (``ends[-1] =
-    0``), or ``None`` when the module docstring's conditions do not hold (then use
+    ``nearest_centroid(values)[i] == j`` exactly for ``ends[j-1] <= i < ends[j]`` (from 0 for
+    ``j = 0``), or ``None`` when the module docstring's conditions do not hold (then use
     :func:`nearest_centroid`). ``values`` unsorted give wrong ends: the caller sorts."""
     centroids = _centroids(centroids)
     ends = np.empty(len(centroids), dtype=np.int64)
