@@ -31,12 +31,7 @@ an outlier-flagged weight passed as 0 by :func:`models.fast_golden.gobo_fast`, w
 why that is the golden's skipped step). :func:`add_outliers` is GOBO's step 5: per column, its
 outliers in increasing ``k``, one RNE addition of each exact product per row, after the array.
 
-GOBO's weight quantiser repeats a nearest-centroid search over every weight of a tensor up to 50
-times (:func:`models.gobo_format.fit_centroids`); :func:`nearest_centroid` is that search
-compiled, the same float64 subtraction, ``abs`` and strict comparison per value and centroid as
-the numpy loop it replaced (tests/test_exact_speedups.py pins it to ``argmin``); each round's L1
-error terms (:func:`abs_errors`, the same elementwise operations as ``np.abs(v - c[i])``, summed
-by numpy as before) and group sizes (:func:`index_counts`) are one pass each.
+GOBO's weight quantiser has its own kernels (:mod:`models.fast_gobo`).
 
 Single-threaded on purpose: ``pearray accuracy`` already runs one design per process on every
 core (forked workers, :func:`sim.accuracy.run`), so threads here would only contend (and a
@@ -139,70 +134,6 @@ def add_outliers(raw, a, ks, ns, values):
     return acc.view(np.int32).astype(np.int64)
 
 
-# ---------------------------------------------------------------------------------------------
-# GOBO's quantiser: the nearest-centroid search its refinement repeats (up to 50 rounds over
-# every weight of a tensor), the same float64 operations per value as the numpy loop it replaced
-
-
-def _nearest(values, centroids, index):
-    for i in range(len(values)):
-        v = values[i]
-        best = abs(v - centroids[0])
-        at = 0
-        for j in range(1, len(centroids)):
-            d = abs(v - centroids[j])
-            if d < best:                        # strictly closer: ties keep the lower index
-                best = d
-                at = j
-        index[i] = at
-
-
-def nearest_centroid(values, centroids):
-    """Index of the nearest centroid per value (ties: the lower index): per value the float64
-    distances ``|v - c_j|`` (one IEEE subtraction, exact ``abs``) and a running minimum that moves
-    only on a strictly smaller one, exactly ``np.abs(values[:, None] - centroids[None, :])
-    .argmin(axis=1)`` for finite inputs; int64 (intp), ``values``' shape."""
-    values = np.asarray(values, dtype=np.float64)
-    centroids = np.ascontiguousarray(centroids, dtype=np.float64)
-    if centroids.ndim != 1 or len(centroids) == 0:
-        raise ValueError(f"centroids must be a non-empty 1-D array, not shape {centroids.shape}")
-    index = np.empty(values.size, dtype=np.intp)
-    _compiled().nearest(np.ascontiguousarray(values).ravel(), centroids, index)
-    return index.reshape(values.shape)
-
-
-def _abs_errors(values, centroids, index, out):
-    for i in range(len(values)):
-        out[i] = abs(values[i] - centroids[index[i]])
-
-
-def abs_errors(values, centroids, index):
-    """``np.abs(values - centroids[index])`` (1-D float64 ``values``), exactly: the same float64
-    subtraction and ``abs`` per value, without the gathered and subtracted temporaries."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    out = np.empty_like(values)
-    _compiled().abs_errors(values, np.ascontiguousarray(centroids, dtype=np.float64),
-                           np.ascontiguousarray(index), out)
-    return out
-
-
-def _index_counts(index, counts):
-    ordered = True
-    for i in range(len(index)):
-        counts[index[i]] += 1
-        if i > 0 and index[i] < index[i - 1]:
-            ordered = False
-    return ordered
-
-
-def index_counts(index, count):
-    """(how many of each index ``0 .. count - 1``, as ``np.bincount``; whether ``index`` is
-    non-decreasing) in one pass over a 1-D index array (values in range)."""
-    counts = np.zeros(count, dtype=np.int64)
-    ordered = _compiled().index_counts(np.ascontiguousarray(index), counts)
-    return counts, bool(ordered)
-
-
 @functools.cache
 def _compiled():
     """The kernels compiled by numba (no ``fastmath``: IEEE semantics, see the module docstring),
@@ -211,5 +142,4 @@ def _compiled():
     quantiser and the report); only a call needs it."""
     import numba
     jit = numba.njit(cache=True, nogil=True)
-    return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps), nearest=jit(_nearest),
-                           abs_errors=jit(_abs_errors), index_counts=jit(_index_counts))
+    return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps))

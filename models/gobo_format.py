@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
-from .fast_seq import abs_errors, index_counts, nearest_centroid
+from .fast_gobo import abs_errors, cluster_ends, index_counts, nearest_centroid, outlier_mask, sorted_round
 from .fp16_gemm import decode_fp16, encode_fp16
 
 OUTLIER_SIGMAS = 3.0
@@ -105,7 +105,7 @@ def _nearest(values, centroids):
     None] - centroids[None, :]).argmin(axis=1)`` for finite inputs (the same float64 distances,
     and a running minimum that moves only on a strictly smaller one keeps the first minimum, as
     ``argmin`` does), without the (values x centroids) array: a compiled loop
-    (:func:`models.fast_seq.nearest_centroid`; the refinement calls it up to 50 times per tensor)."""
+    (:func:`models.fast_gobo.nearest_centroid`)."""
     return nearest_centroid(values, centroids)
 
 
@@ -123,23 +123,34 @@ def _group_means(values, assign, fallback):
                      for j, (a, b) in enumerate(zip(starts, ends))])
 
 
+def _round(values, centroids):
+    """One refinement step's figures for ``centroids`` on the sorted ``values``: (the L1 error
+    of the nearest-centroid assignment, the means of its groups, a group without values keeping
+    its centroid). With provably ordered groups (:func:`models.fast_gobo.cluster_ends`) by
+    their boundaries and numpy's summation in one compiled pass; otherwise per value."""
+    ends = cluster_ends(values, centroids)
+    if ends is not None:
+        return sorted_round(values, centroids, ends, centroids)
+    assign = _nearest(values, centroids)
+    # abs_errors(v, c, i) is np.abs(v - c[i]) exactly (the same array, so the same sum)
+    return abs_errors(values, centroids, assign).sum(), _group_means(values, assign, centroids)
+
+
 def fit_centroids(values):
     """Steps 2-3 of the module docstring: float64 centroids (``CENTROIDS``, ascending before the
     refinement) of the 1-D ``values`` (at least one)."""
     values = np.sort(np.asarray(values, dtype=np.float64))
     centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, CENTROIDS)])
-    # each round assigns the values to ``best``, whose nearest indices the previous round (or
-    # the start) already computed for its L1 error: kept, not recomputed (the same indices)
-    assign = _nearest(values, centroids)
-    # abs_errors(v, c, i) is np.abs(v - c[i]) exactly (the same array, so the same sum)
-    best, best_l1 = centroids, abs_errors(values, centroids, assign).sum()
+    # a round's means are those of the groups whose L1 error it measures: computed with it, used
+    # by the next round if this one's centroids are kept
+    best_l1, means = _round(values, centroids)
+    best = centroids
     for _ in range(MAX_REFINE_STEPS):
-        centroids = _group_means(values, assign, best)
-        nearest = _nearest(values, centroids)
-        l1 = abs_errors(values, centroids, nearest).sum()
+        centroids = means
+        l1, means = _round(values, centroids)
         if not l1 < best_l1:
             break
-        best, best_l1, assign = centroids, l1, nearest
+        best, best_l1 = centroids, l1
     return best
 
 
@@ -155,12 +166,12 @@ def quantize_gobo(w):
     if w.ndim != 2 or w.size == 0:
         raise ValueError(f"weights must be a non-empty K x N matrix, not shape {w.shape}")
     mean, std = float(w.mean()), float(w.std())
-    outlier = np.abs(w - mean) > OUTLIER_SIGMAS * std
+    outlier = outlier_mask(w, mean, OUTLIER_SIGMAS * std)   # np.abs(w - mean) > 3 std, one pass
     gaussian = w[~outlier]                     # never empty: not every value is beyond 3 sigma
     table = encode_fp16(fit_centroids(gaussian), "GOBO centroids")
-    index = _nearest(w.ravel(), decode_fp16(table)).reshape(w.shape)
-    codes = np.where(outlier, 1 << OUTLIER_FLAG_BIT, index).astype(np.int64)
-    ks, ns = np.nonzero(outlier)
+    codes = _nearest(w.ravel(), decode_fp16(table)).reshape(w.shape).astype(np.int64, copy=False)
+    np.putmask(codes, outlier, 1 << OUTLIER_FLAG_BIT)        # in place: np.where(outlier, flag, index)
+    ks, ns = np.divmod(np.flatnonzero(outlier), w.shape[1])  # np.nonzero(outlier)'s (k, n), row-major
     values = encode_fp16(w[ks, ns], "outlier weights")
     meta = {"format": "gobo", "granularity": "tensor", "scale": [1.0],
             "centroids": [int(c) for c in table],

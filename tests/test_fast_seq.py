@@ -10,14 +10,13 @@
   float32, one float32 addition per k);
 * K order: sums whose FP32 result depends on the order of additions (reversed, pairwise or
   lane-split sums give other numbers), so a kernel that reorders K fails.
-* GOBO's quantiser steps on the kernels (errors, index counts, group means, ordered or not)
-  against the numpy expressions they replace.
+(GOBO's quantiser kernels: tests/test_fast_gobo.py.)
 """
 
 import numpy as np
 import pytest
 
-from models import fast_golden as fg, fast_seq, fp16_gemm, gobo_format, gobo_gemm
+from models import fast_golden as fg, fast_seq, fp16_gemm, gobo_gemm
 from models.gobo_format import GoboDictionary, quantize_gobo
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
@@ -183,26 +182,3 @@ def test_real_minilm_linears(spec):
         want = kind.golden(ops, pe)
         got = fg.fast_golden(kind, ops, pe)
         assert fg.has_fast_path(kind) and np.array_equal(got, want)
-
-
-@pytest.mark.parametrize("ordered", [True, False])
-def test_gobo_quantiser_steps(ordered):
-    """GOBO's refinement steps on fast_seq's kernels: abs_errors is ``np.abs(v - c[i])`` bit for
-    bit, index_counts is ``np.bincount`` plus the order test, and the group means (sorted
-    indices: slices of the values; any other order: the stable-sort path) equal the boolean
-    masks' means, empty groups keeping their fallback."""
-    rng = np.random.default_rng(int(ordered))
-    values = np.sort(rng.standard_t(3, 20000))
-    centroids = np.array([-3.0, -1.0, -0.2, 0.0, 0.1, 0.5, 2.0, 9.0])
-    assign = gobo_format._nearest(values, centroids)
-    if not ordered:
-        assign = rng.permutation(assign)
-    assign[assign == 6] = 5                                    # an empty group
-    errors = fast_seq.abs_errors(values, centroids, assign)
-    assert np.array_equal(errors.view(np.int64), np.abs(values - centroids[assign]).view(np.int64))
-    counts, is_ordered = fast_seq.index_counts(assign, 8)
-    assert np.array_equal(counts, np.bincount(assign, minlength=8)) and is_ordered == ordered
-    fallback = np.arange(8.0) + 0.5
-    want = np.array([values[assign == j].mean() if (assign == j).any() else fallback[j] for j in range(8)])
-    got = gobo_format._group_means(values, assign, fallback)
-    assert np.array_equal(got.view(np.int64), want.view(np.int64)) and got[6] == 6.5
