@@ -232,8 +232,9 @@ def design_linear(kind, pe):
             raws = np.split(fast_raw(kind, stacked, pe, prepared), np.cumsum([len(p.acts) for p in parts])[:-1])
         else:
             raws = [fast_raw(kind, p, pe, prepared) for p in parts]
-        out = [kind.dequantize_output(raw, p.acts, p.acts_meta, p.weights_meta, pe) for raw, p in zip(raws, parts)]
-        return np.concatenate([np.asarray(o, dtype=np.float32) for o in out])
+        out = [np.asarray(kind.dequantize_output(raw, p.acts, p.acts_meta, p.weights_meta, pe), dtype=np.float32)
+               for raw, p in zip(raws, parts)]
+        return out[0] if len(out) == 1 else np.concatenate(out)     # one part: no copy
 
     linear.takes_segments = True
     return linear

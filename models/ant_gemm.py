@@ -61,8 +61,7 @@ def quantize_ant(x, ant_type, *, per_row):
         raise ValueError("tensor holds NaN or inf values")
     t = ant_format.get_type(ant_type)
     alpha, _ = ant_format.search_alpha(x, t, per_row=per_row)
-    values, scale = ant_format.quantize(x, alpha, t)
-    return t.encode(values), scale, alpha
+    return *ant_format.quantize_codes(x, alpha, t), alpha
 
 
 def _meta(ant_type, scale, alpha, granularity):

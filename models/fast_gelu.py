@@ -17,6 +17,11 @@ value (the two roundings of the product included). Rounding to float32 is monoto
 ``r - m`` and ``r + m`` round to the same float32 the reference rounds to it too; the other
 elements (near a float32 rounding boundary, and large negative ``x`` whose result is tiny, and
 any non-finite value) are computed by the reference formula with ``math.erf``.
+
+:func:`_gelu_chunk` is that estimate and certificate in numpy; :func:`gelu` runs the same IEEE
+float64 operations per element in one compiled pass (:func:`_gelu_estimates`, numba without
+``fastmath``), instead of a dozen passes over chunk-sized temporaries (tests/test_exact_speedups.py
+pins it to the numpy chunk and the definition).
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ DEGREE = 6
 STEP = 1.0 / 128
 LIMIT = 6.0                     # |z| beyond: erf(z) = sign(z) within erfc(6) < 2**-55
 ERF_BOUND = 2.0 ** -48
-CHUNK = 1 << 14                 # elements per pass: the float64 temporaries stay in cache
 
 
 def reference_gelu(x: np.ndarray) -> np.ndarray:
@@ -71,16 +75,59 @@ def erf_estimate(z: np.ndarray) -> np.ndarray:
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """:func:`reference_gelu` of float32 ``x``, bit for bit (module docstring), in chunks of
-    :data:`CHUNK` elements (element-wise: the same values)."""
+    """:func:`reference_gelu` of float32 ``x``, bit for bit (module docstring): the certified
+    estimate of :func:`_gelu_chunk` in one compiled pass (:func:`_gelu_estimates`), the
+    reference where it cannot decide."""
     x = np.asarray(x)
     if x.dtype != np.float32:
         return reference_gelu(x)
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(flat.shape, dtype=np.float32)
-    for start in range(0, flat.size, CHUNK):
-        out[start:start + CHUNK] = _gelu_chunk(flat[start:start + CHUNK])
+    unsure = np.empty(flat.shape, dtype=np.bool_)
+    if _compiled()(flat, _taylor_table(), math.sqrt(2.0), out, unsure):
+        out[unsure] = reference_gelu(flat[unsure])
     return out.reshape(x.shape)
+
+
+def _gelu_estimates(x, coeff, sqrt2, out, unsure):
+    """:func:`_gelu_chunk` element by element (the same IEEE float64 operations in the same
+    order, numba without ``fastmath``): ``out`` the certified float32 results, ``unsure`` True
+    where the reference must decide (also every non-finite input); True when any is."""
+    half = (coeff.shape[1] - 1) // 2
+    degree = coeff.shape[0] - 1
+    any_unsure = False
+    for i in range(x.size):
+        x32 = x[i]
+        x64 = np.float64(x32)
+        z = x64 / sqrt2
+        if not np.isfinite(z):
+            unsure[i] = True
+            any_unsure = True
+            continue
+        j = np.rint(min(max(z, -LIMIT), LIMIT) / STEP)
+        h = z - j * STEP
+        index = int(j + half)
+        e = coeff[degree, index]
+        for n in range(degree - 1, -1, -1):
+            e *= h
+            e += coeff[n, index]
+        if abs(z) > LIMIT:
+            e = np.sign(z)
+        r = np.float64(np.float32(0.5) * x32) * (1.0 + e)
+        m = abs(x64) * ERF_BOUND + abs(r) * 2.0 ** -48
+        out[i] = np.float32(r)
+        bad = not (np.float32(r - m) == np.float32(r + m) and np.isfinite(r))
+        unsure[i] = bad
+        any_unsure |= bad
+    return any_unsure
+
+
+@functools.cache
+def _compiled():
+    """:func:`_gelu_estimates` compiled by numba (no ``fastmath``: IEEE semantics), or loaded
+    from its on-disk cache; deferred: only a MiniLM forward pass needs it."""
+    import numba
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(_gelu_estimates)
 
 
 def _gelu_chunk(x: np.ndarray) -> np.ndarray:

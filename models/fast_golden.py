@@ -75,6 +75,7 @@ order of additions and no BLAS or float type reproduces it.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,31 +109,88 @@ def _block(k, bound, limit):
     return min(k, (limit - 1) // bound) if bound < limit else 0
 
 
-def exact_matmul(a, w):
-    """``a @ w`` for integer arrays (..., M, K) @ (..., K, N), exact, as int64 (see the module
-    docstring for why float BLAS gives the exact integers)."""
-    a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
-    k = a.shape[-1]
-    out_shape = np.broadcast_shapes(a.shape[:-2], w.shape[:-2]) + (a.shape[-2], w.shape[-1])
-    amax = int(np.abs(a).max()) if a.size else 0
-    wmax = int(np.abs(w).max()) if w.size else 0
-    if k == 0 or amax == 0 or wmax == 0:
-        return np.zeros(out_shape, dtype=np.int64)
-    bound = amax * wmax
+@dataclass(frozen=True, eq=False)
+class IntMatrix:
+    """An integer weight matrix prepared once for :func:`exact_matmul` (a linear's weights meet
+    every activation of a run): its int64 ``values``, their largest magnitude ``absmax`` and
+    their float32 copy ``f32`` (None when a value is not exact in float32), so that no call
+    repeats the ``abs``, ``max`` and cast passes over the whole matrix."""
+    values: np.ndarray
+    absmax: int
+    f32: np.ndarray | None
+
+
+def int_matrix(values):
+    """:class:`IntMatrix` of an integer array."""
+    values = np.asarray(values, dtype=np.int64)
+    absmax = max(int(values.max()), -int(values.min())) if values.size else 0   # no |values| temporary
+    return IntMatrix(values, absmax, values.astype(np.float32) if absmax < F32_EXACT else None)
+
+
+def _float_blocks(a, w, amax):
+    """``(dtype, kb, af, wf)``: the float type and K block in which every partial sum of
+    ``a @ w`` is an exact integer, with both operands in it; None when neither float fits."""
+    prepared = w if isinstance(w, IntMatrix) else None
+    w = prepared.values if prepared else w
+    wmax = prepared.absmax if prepared else (int(np.abs(w).max()) if w.size else 0)
+    k, bound = a.shape[-1], amax * wmax
     for dtype, limit in ((np.float32, F32_EXACT), (np.float64, F64_EXACT)):
         kb = _block(k, bound, limit)
         # float32 only for big enough blocks: many tiny float32 GEMMs cost more than float64 ones
         if max(amax, wmax) < limit and kb >= min(k, 256):
-            af, wf = a.astype(dtype), w.astype(dtype)
-            total = None
-            for start in range(0, k, kb):
-                part = np.matmul(af[..., start:start + kb], wf[..., start:start + kb, :])
-                part = part.astype(np.int64)
-                total = part if total is None else total + part
-            return total
+            f32 = prepared.f32 if prepared and dtype is np.float32 else None
+            return dtype, kb, a.astype(dtype), w.astype(dtype) if f32 is None else f32
+    return None
+
+
+def exact_matmul(a, w):
+    """``a @ w`` for integer arrays (..., M, K) @ (..., K, N), exact, as int64 (see the module
+    docstring for why float BLAS gives the exact integers); ``w`` may be an :class:`IntMatrix`."""
+    a = np.asarray(a, dtype=np.int64)
+    w = w if isinstance(w, IntMatrix) else np.asarray(w, dtype=np.int64)
+    values = w.values if isinstance(w, IntMatrix) else w
+    k = a.shape[-1]
+    out_shape = np.broadcast_shapes(a.shape[:-2], values.shape[:-2]) + (a.shape[-2], values.shape[-1])
+    amax = int(np.abs(a).max()) if a.size else 0
+    wmax = w.absmax if isinstance(w, IntMatrix) else (int(np.abs(w).max()) if w.size else 0)
+    if k == 0 or amax == 0 or wmax == 0:
+        return np.zeros(out_shape, dtype=np.int64)
+    bound = amax * wmax
+    blocks = _float_blocks(a, w, amax)
+    if blocks is not None:
+        _, kb, af, wf = blocks
+        total = None
+        for start in range(0, k, kb):
+            part = np.matmul(af[..., start:start + kb], wf[..., start:start + kb, :])
+            part = part.astype(np.int64)
+            total = part if total is None else total + part
+        return total
+    w = values
     if bound * k >= 1 << 63:
         raise OverflowError(f"exact_matmul: sums may reach {bound} * {k}, beyond int64; use wide_matmul")
     return np.matmul(a, w)
+
+
+def exact_sums(a, w, acc_width):
+    """``wrap_signed(exact_matmul(a, w), acc_width)`` as float64 (the same integers: each below
+    ``2**53``), or None when a wrap may change a sum or no float holds the partial sums exactly.
+    The blocks' float results are added in float64 (integers below ``2**53``: exact) and never
+    pass through int64: what a float-reading ``dequantize_output`` needs, two passes fewer."""
+    a = np.asarray(a, dtype=np.int64)
+    amax = int(np.abs(a).max()) if a.size else 0
+    wmax = w.absmax if isinstance(w, IntMatrix) else int(np.abs(np.asarray(w)).max(initial=0))
+    k = a.shape[-1]
+    # every sum within +-amax * wmax * k: below 2**(acc_width - 1), wrap_signed changes none
+    if amax == 0 or wmax == 0 or amax * wmax * k >= 1 << min(acc_width - 1, 53):
+        return None
+    blocks = _float_blocks(a, w if isinstance(w, IntMatrix) else np.asarray(w, dtype=np.int64), amax)
+    if blocks is None:
+        return None
+    _, kb, af, wf = blocks
+    total = np.matmul(af[..., :kb], wf[..., :kb, :]).astype(np.float64)
+    for start in range(kb, k, kb):
+        total += np.matmul(af[..., start:start + kb], wf[..., start:start + kb, :])
+    return total
 
 
 def wide_matmul(a, w):
@@ -244,12 +302,16 @@ def _grouped(a, w, group_size):
 
 
 def _codes(weights, pe):
+    return int_matrix(weights)
+
+
+def _int64(weights, pe):
     return np.asarray(weights, dtype=np.int64)
 
 
 def lut_values(weights, pe):
     """LUT weights as the array multiplies them: ``2Q - (2**B - 1)`` (the offline flip)."""
-    return 2 * np.asarray(weights, dtype=np.int64) - ((1 << pe.weight_bits) - 1)
+    return int_matrix(2 * np.asarray(weights, dtype=np.int64) - ((1 << pe.weight_bits) - 1))
 
 
 def ovp_values(weights, pe):
@@ -266,6 +328,11 @@ def bitserial_values(weights, pe):
 
 def int8_fast(acts, values, pe, extra=None):
     return wrap_signed(exact_matmul(acts, values), pe.acc_width)
+
+
+def int8_float(acts, values, pe, extra=None):
+    """:func:`int8_fast` as float64 (:func:`exact_sums`), or None."""
+    return exact_sums(acts, values, pe.acc_width)
 
 
 lut_fast = int8_fast
@@ -324,11 +391,16 @@ def bitserial_fast(acts, values, pe, extra=None):
 
 def ant_weight_values(weights, pe):
     """ANT weight codes -> the values of the PE's weight type (LSB units)."""
-    return ant_values(weights, pe.weight_type)
+    return int_matrix(ant_values(weights, pe.weight_type))
 
 
 def ant_fast(acts, values, pe, extra=None):
     return wrap_signed(exact_matmul(ant_values(acts, pe.act_type), values), pe.acc_width)
+
+
+def ant_float(acts, values, pe, extra=None):
+    """:func:`ant_fast` as float64 (:func:`exact_sums`), or None."""
+    return exact_sums(ant_values(acts, pe.act_type), values, pe.acc_width)
 
 
 def _fp8_raw(hi, lo, s, k, fmt):
@@ -1016,7 +1088,7 @@ NO_FAST_PATH = {
 }
 
 FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
-              "shiftadd": (_codes, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
+              "shiftadd": (_int64, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
               "ant": (ant_weight_values, ant_fast), "fp8": (fp8_weight_values, fp8_fast),
               "lmul": (lmul_weight_values, lmul_fast), "fp16": (fp16_weight_values, fp16_fast),
               "gobo": (gobo_weight_codes, gobo_fast), "wfp16": (wfp16_weight_values, wfp16_fast),
@@ -1034,7 +1106,9 @@ def has_fast_path(kind):
 #: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
 #: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
 #: shown exact (then the raw output is computed)
-FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float}
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float,
+               # the integer kinds' exact sums, unwrapped where no wrap can change one
+               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):

@@ -200,6 +200,45 @@ def grid_index(mids, t):
     return out.reshape(t.shape)
 
 
+def _ant_codes(x, scales, by_column, contiguous, g0, g1, grid, mids, table, lo, out):
+    """``out[i, j]`` = the code of ``x[i, j]``'s grid value under the scale of its group (row
+    ``i``, or column ``j`` when ``by_column``): ``t = fl32(x / s)``; a finite ``t`` on a
+    contiguous integer grid rounds ``clip(floor(fl64(t) + 1/2))``, any other counts the float32
+    midpoints ``<= t`` (:func:`_grid_index`); then ``table[value - lo]``."""
+    rows, cols = x.shape
+    for i in range(rows):
+        for j in range(cols):
+            t = x[i, j] / scales[j if by_column else i]
+            if contiguous and np.isfinite(t):
+                q = int(min(max(np.floor(np.float64(t) + 0.5), g0), g1))
+            else:
+                at = 0
+                for m in range(mids.size):
+                    at += not (t < mids[m])
+                q = grid[at]
+            out[i, j] = table[q - lo]
+
+
+def ant_codes(x, scale, grid, table, lo):
+    """``encode(quantize(x, alpha, t)[0])`` of :mod:`models.quant.ant_format` in one compiled
+    pass, bit for bit: ``x`` (rows, K) float32, ``scale`` its float32 scale ((rows, 1) or
+    (1, 1)), ``grid`` the type's sorted values, ``table`` / ``lo`` its :attr:`code_table` and
+    least value. The reference rounds a tensor's every ``t`` by ``floor(t + 1/2)`` on a
+    contiguous grid only when all are finite, else counts midpoints; on a finite ``t`` the two
+    are the same value (the midpoints are ``n + 1/2``), so deciding per element changes nothing.
+    Codes (rows, K) int64 (a transposed view when ``x`` is one)."""
+    grid = np.asarray(grid, dtype=np.int64)
+    mids = ((grid[:-1] + grid[1:]) / 2).astype(np.float32)
+    contiguous = bool(np.array_equal(grid, np.arange(grid[0], grid[-1] + 1)))
+    scales = np.ascontiguousarray(np.broadcast_to(np.asarray(scale, dtype=np.float32), (x.shape[0], 1))[:, 0])
+    by_column = not x.flags.c_contiguous and x.T.flags.c_contiguous
+    data = x.T if by_column else np.ascontiguousarray(x)
+    out = np.empty(data.shape, dtype=np.int64)
+    _compiled().ant_codes(data, scales, by_column, contiguous, float(grid[0]), float(grid[-1]), grid, mids,
+                          np.asarray(table, dtype=np.int64), int(lo), out)
+    return out.T if by_column else out
+
+
 # ---------------------------------------------------------------------------------------------
 # ANT's exact clip scoring: the reference MSE of (candidate, row) pairs
 
@@ -473,4 +512,4 @@ def _compiled():
     return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
                            ovp_uniform=jit(_ovp_dense_uniform), ovp_levels=jit(_ovp_dense_levels),
                            ovp_codes=jit(_ovp_codes),
-                           ant_pair_errors=jit(_ant_pair_errors))
+                           ant_pair_errors=jit(_ant_pair_errors), ant_codes=jit(_ant_codes))

@@ -605,3 +605,28 @@ def test_wfp16_ovp4_weight_operand_is_the_decode():
         assert got.shape == codes.shape and np.array_equal(got, want)
     codes = rng.integers(-8, 8, (9, 4))
     assert np.array_equal(wfp16_gemm.weight_operand(codes, "int4"), codes)
+
+
+def test_compiled_gelu_is_the_numpy_estimate(monkeypatch):
+    """The compiled pass (fast_gelu._gelu_estimates) makes the numpy chunk's decisions: the same
+    float32 results wherever that certifies one, on sweeps, random, extreme and non-finite
+    inputs; and a wrong Taylor table (beyond the certified bound) is caught against the definition."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([np.linspace(-12, 12, 300_001, dtype=np.float32),
+                        (rng.standard_normal(100_000) * 5).astype(np.float32),
+                        np.float32([0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, np.inf, -np.inf, np.nan])])
+    out, unsure = np.empty_like(x), np.empty(x.shape, dtype=bool)
+    fast_gelu._compiled()(x, fast_gelu._taylor_table(), math.sqrt(2.0), out, unsure)
+    with np.errstate(all="ignore"):
+        chunk = fast_gelu._gelu_chunk(x[:-1])        # numpy's table index of a NaN is out of range
+        want = fast_gelu.reference_gelu(x)
+    assert unsure[-3:].all() and not unsure[150_000:200_000].any()     # non-finite: reference; 0 <= x < 4: sure
+    sure = ~unsure[:-1]
+    assert np.array_equal(out[:-1][sure].view(np.int32), chunk[sure].view(np.int32))
+    with np.errstate(all="ignore"):
+        assert np.array_equal(fast_gelu.gelu(x).view(np.int32), want.view(np.int32))
+    wrong = fast_gelu._taylor_table().copy()
+    wrong[1] *= 1 + 2.0 ** -20
+    monkeypatch.setattr(fast_gelu, "_taylor_table", lambda: wrong)
+    with np.errstate(all="ignore"):
+        assert not np.array_equal(fast_gelu.gelu(x).view(np.int32), want.view(np.int32))

@@ -244,3 +244,36 @@ def test_ovp_alpha_without_the_mse_is_the_same(mode):
             got = ovp.quantize_ovp(x, cfg, per_channel=per_channel)
             want = ovp.quantize_ovp(x, cfg, alpha=full_alpha, per_channel=per_channel)
             assert np.array_equal(got.codes, want.codes) and _same(got.scale, want.scale)
+
+
+@pytest.mark.parametrize("name", sorted(ant_format.TYPES))
+def test_ant_codes_are_quantize_then_encode(name):
+    """ANT's one-pass codes (models.fast_quant.ant_codes behind ant_format.quantize_codes) equal
+    ``encode(quantize(...))`` bit for bit: real MiniLM rows per row and per tensor, a transposed
+    weight, ties on the grid's midpoints, extremes (a scale so small that t overflows); a kernel
+    whose contiguous-grid rounding is perturbed (half down) is caught."""
+    t_ = ant_format.get_type(name)
+    rng = np.random.default_rng(4)
+    x, w = realdata.real_gemm("minilm:L0.ffn1", m=16, n=24)
+    x, w = x.astype(np.float32), w.astype(np.float32)
+    # x = (k / 2) * s with alpha 1 (s = fl32(1 / max_value)): t = x / s lands on k / 2, midpoints included
+    ties = (np.float32(0.5) * rng.integers(-8, 9, (6, 40))).astype(np.float32) * (np.float32(1) / np.float32(t_.max_value))
+    extreme = np.float32([[3.4e38, -3.4e38, 1e-45, 0.0, -0.0, 1.0]])
+    cases = [(x, np.float32(0.9) * np.abs(x).max(axis=1, keepdims=True)), (x, np.float32([[2.5]])),
+             (w.T, np.abs(w.T).max(axis=1, keepdims=True)), (ties, np.full((6, 1), 1.0, np.float32)),
+             (extreme, np.float32([[1e-44]])), (extreme, np.float32([[3.4e38]]))]
+    for xi, alpha in cases:
+        with np.errstate(all="ignore"):
+            values, scale = ant_format.quantize(xi, alpha, t_)
+            codes, scale2 = ant_format.quantize_codes(xi, alpha, t_)
+        assert codes.dtype == np.int64 and np.array_equal(codes, t_.encode(values))
+        assert np.array_equal(scale.view(np.int32), scale2.view(np.int32))
+    if t_.grid == tuple(range(t_.grid[0], t_.grid[-1] + 1)):
+        kernels = fast_quant._compiled()
+        wrong = lambda x_, s_, byc, cont, g0, g1, grid, mids, table, lo, out: kernels.ant_codes(
+            x_ * np.float32(1 - 2 ** -20), s_, byc, cont, g0, g1, grid, mids, table, lo, out)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fast_quant, "_compiled", lambda: type(kernels)(**{**vars(kernels), "ant_codes": wrong}))
+            values, _ = ant_format.quantize(ties, np.full((6, 1), 1.0, np.float32), t_)
+            codes, _ = ant_format.quantize_codes(ties, np.full((6, 1), 1.0, np.float32), t_)
+            assert not np.array_equal(codes, t_.encode(values))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fast_quant import ant_int_errors, ant_pair_errors, ant_screen, grid_index
+from ..fast_quant import ant_codes, ant_int_errors, ant_pair_errors, ant_screen, grid_index
 from .common import division_thresholds
 from .ovp_format import CONFIGS as OVP_CONFIGS
 
@@ -149,6 +149,18 @@ def quantize(x, alpha, ant_type):
         return np.clip(q, grid[0], grid[-1]).astype(np.int64, order="C"), scale
     # the grid index: the count of midpoints <= t, compiled (models.fast_quant.grid_index)
     return grid[grid_index(mids.astype(np.float32), t)].astype(np.int64), scale
+
+
+def quantize_codes(x, alpha, ant_type):
+    """``(ant_type.encode(values), scale)`` of :func:`quantize`'s ``(values, scale)``, bit for
+    bit, in one compiled pass (:func:`models.fast_quant.ant_codes`) for a float32 2-D ``x``."""
+    t_ = get_type(ant_type) if isinstance(ant_type, str) else ant_type
+    scale = (np.asarray(alpha, dtype=np.float32) / np.float32(t_.max_value)).astype(np.float32)
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2 and scale.ndim == 2
+            and scale.shape[1] == 1 and scale.shape[0] in (1, x.shape[0])):
+        values, scale = quantize(x, alpha, t_)
+        return t_.encode(values), scale
+    return ant_codes(x, scale, t_.grid, _code_table(t_), min(t_.values)), scale
 
 
 def _candidate_errors(x, alpha, t_, per_row):

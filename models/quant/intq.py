@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import fast_intq
 from .common import QuantizedTensor, as_float_2d, check_bits, check_group
 
-__all__ = ["quantize_int", "fake_quant_int", "int_bits_per_element", "SUPPORTED_BITS"]
+__all__ = ["quantize_int", "quantize_int_reference", "fake_quant_int", "int_bits_per_element", "SUPPORTED_BITS"]
 
 SUPPORTED_BITS = tuple(range(2, 9))
 _GRANULARITIES = ("tensor", "channel", "group")
@@ -50,6 +51,19 @@ def quantize_int(x, bits: int = 8, symmetric: bool = True, granularity: str = "c
     ``scale`` / ``zero_point`` have shape (1, 1) per tensor, (rows, 1) per channel and
     (rows, K / group_size) per group.
     """
+    bits = check_bits(bits, SUPPORTED_BITS, "INT bits")
+    meta = {"bits": bits, "symmetric": symmetric, "granularity": granularity}
+    kind = f"int{bits}{'' if symmetric else '-asym'}"
+    fast = fast_intq.quantize(x, bits, symmetric, granularity)
+    if fast is not None:                 # the same codes, scales and zero points, compiled
+        codes, s_out, z_out = fast
+        return QuantizedTensor(codes=codes, scale=s_out, zero_point=z_out, group_size=None, kind=kind, meta=meta)
+    return quantize_int_reference(x, bits, symmetric, granularity, group_size)
+
+
+def quantize_int_reference(x, bits: int = 8, symmetric: bool = True, granularity: str = "channel",
+                           group_size: int | None = None) -> QuantizedTensor:
+    """:func:`quantize_int` in numpy, the definition (:mod:`models.fast_intq` is pinned to it)."""
     bits = check_bits(bits, SUPPORTED_BITS, "INT bits")
     x = as_float_2d(x)
     r, k = x.shape
