@@ -71,7 +71,8 @@ from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_S
                       E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
 from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
-from .quant.mx import quantize_mx, quantize_nvfp4
+from .fast_mx_quant import mx_lane_codes
+from .quant.mx import ELEM_FORMATS, quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
 E8M0_NAN = (1 << SCALE_BITS) - 1
@@ -333,8 +334,39 @@ def decode_fp32(words):
 # quantisers and registry functions
 
 
-def _quantise(x, pe, name):
-    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata."""
+def _quantise(x, pe, name, transpose=False):
+    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata (the codes'
+    transpose (K', R), C-ordered, when ``transpose``). :func:`_quantise_numpy`'s, for the E8M0
+    float formats from the compiled kernel :func:`models.fast_mx_quant.mx_lane_codes` (the same
+    codes, pinned by tests/test_fast_mx_quant.py)."""
+    fmt = pe.mx_format
+    elem = ELEM_FORMATS.get(QUANT_ELEMENT.get(fmt.name))
+    x = np.asarray(x)
+    if (fmt.scale == "e8m0" and elem is not None and elem.ml_dtype is not None and x.ndim == 2
+            and x.dtype in (np.float32, np.float64)):
+        k_lanes = -(-x.shape[1] // fmt.block) * pe.steps_per_block * pe.k_per_step
+        out = np.empty((k_lanes, x.shape[0]) if transpose else (x.shape[0], k_lanes), dtype=np.int64)
+        if mx_lane_codes(x, fmt, elem, pe, out.T if transpose else out):
+            return out, _e8m0_meta(fmt, pe)
+    codes, meta = _quantise_numpy(x, pe, name)
+    return (codes.T.copy() if transpose else codes), meta
+
+
+def _e8m0_meta(fmt, pe):
+    """The metadata of an E8M0-scaled format's quantised tensor."""
+    return {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
+            "dequantise": "value = element(code) * 2**(scale code - 127)", "scale": [1.0],
+            "layout": _layout(fmt, pe)}
+
+
+def _layout(fmt, pe):
+    return (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
+            f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
+            f"block continues) in its other {pe.steps_per_block - 1}")
+
+
+def _quantise_numpy(x, pe, name):
+    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata: the definition."""
     fmt = pe.mx_format
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
@@ -355,9 +387,7 @@ def _quantise(x, pe, name):
                 "dequantise": "value = element(code) * 2**(scale code - 127)"}
     elements = np.asarray(qt.codes).astype(np.int64) & ((1 << fmt.bits) - 1)
     meta["scale"] = [meta["tensor_scale"]]
-    meta["layout"] = (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
-                      f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
-                      f"block continues) in its other {pe.steps_per_block - 1}")
+    meta["layout"] = _layout(fmt, pe)
     return interleave(elements, scales, pe), meta
 
 
@@ -368,8 +398,7 @@ def quantize_mx_acts(x, pe):
 
 def quantize_mx_weights(w, pe):
     """K x N floats -> K' x N interleaved codes (blocks down each column), with metadata."""
-    codes, meta = _quantise(np.asarray(w).T, pe, "weights")
-    return codes.T.copy(), meta
+    return _quantise(np.asarray(w).T, pe, "weights", transpose=True)
 
 
 def mx_golden(acts, weights, pe):

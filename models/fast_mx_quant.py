@@ -1,0 +1,133 @@
+"""Compiled MX quantiser straight to the PE's lane codes: ``models.mx_gemm``'s quantiser for the
+E8M0-scaled float element formats (MXFP8, MXFP6, MXFP4) in one pass (:func:`mx_lane_codes`).
+
+Why compiled: the numpy definition (``models.mx_gemm._quantise_numpy``) pads the tensor, takes
+each block's largest magnitude, scales, rounds (:func:`models.quant.mx.round_to_elem`: frexp,
+ldexp, rint, clip), encodes (:func:`models.fast_fp8.float_codes`), widens to int64 and interleaves
+the scale codes into lanes (:func:`models.mx_gemm.interleave`), about ten float64 / int64 passes
+over every activation tensor and weight matrix: a third of an MX design's SmolLM2 ``--quick`` run.
+Here it is one read of the input and one write of the lane codes.
+
+Why it gives the definition's codes, bit for bit (``tests/test_fast_mx_quant.py`` pins it on
+random, extreme and real tensors): it does the same IEEE float64 operations per element, in the
+same order (numba without ``fastmath``):
+
+* a block's largest magnitude (``max`` is exact; an element past K is the pad's ``+0.0``), its
+  exponent by ``frexp`` (``floor(log2(amax))`` exactly, ``-126`` for an all-zero block), the
+  shared exponent ``fl - emax`` clamped below at ``-127``; above ``127`` the kernel stops and the
+  caller runs the definition, which raises its error (so does a non-finite input);
+* the element ``ldexp(x, -shared_exp)`` as ``x * 2**-shared_exp`` (the power of two is a
+  float64 for ``|shared_exp| <= 127``, and both are the correctly rounded product, also when it
+  is subnormal), clipped to ``+-max_norm`` and rounded to the element grid half to even as
+  :func:`models.fast_fp8.float_codes` rounds and encodes (the subnormal step's multiple below
+  ``2**emin``, else the float64 pattern rounded to M mantissa bits less the bias offset, the
+  sign bit above them). The definition rounds first (:func:`~models.quant.mx.round_to_elem`,
+  ``rint(v / step) * step``) and clips after, then encodes; the same grid value, because
+  ``max_norm`` is on the grid and rounding to it is monotone (a value past ``max_norm``
+  rounds to at least it, and the clip brings both to it), and ``-0.0`` keeps its sign both ways;
+* the lanes as :func:`~models.mx_gemm.interleave` lays them out: ``sub_block`` element codes,
+  then the 8-bit slot code over ``scale_slots`` positions (low bits first), the block's scale
+  code ``shared_exp + 127`` in its last lane and :data:`hw.pe_mx.CONTINUE_CODE` in the others.
+
+Single-threaded on purpose, as :mod:`models.fast_seq`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from hw.pe_mx import CONTINUE_CODE, E8M0_BIAS
+
+#: ``floor(log2(.))`` of an all-zero block (:data:`models.quant.mx.FP32_MIN_NORMAL_EXP`)
+ZERO_BLOCK_EXP = -126
+#: the E8M0 shared exponent's range (:data:`models.quant.mx.SCALE_EMAX`)
+SCALE_EMAX = 127
+
+
+def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_slots, out):
+    """``out[r]`` = the lane codes of row ``r`` of ``x`` (module docstring); returns 0, or 1 at
+    the first non-finite element, 2 at the first shared exponent above 127 (``out`` incomplete).
+    Compiled by :func:`_compiled`."""
+    rows, k = x.shape
+    block = sub_block * steps_per_block
+    per = sub_block + scale_slots
+    bits = 1 + ebits + mbits
+    slot_mask = (1 << bits) - 1
+    blocks = out.shape[1] // (per * steps_per_block)
+    emin = 2 - (1 << (ebits - 1))
+    bias = (1 << (ebits - 1)) - 1
+    sub_scale = 2.0 ** (mbits - emin)
+    min_normal = 2.0 ** emin
+    shift = 52 - mbits
+    half = (1 << (shift - 1)) - 1
+    offset = (1023 - bias) << mbits
+    sign_bit = ebits + mbits
+    tmp = np.empty(1, dtype=np.float64)
+    pattern = tmp.view(np.int64)
+    for r in range(rows):
+        for b in range(blocks):
+            k0 = b * block
+            amax = 0.0
+            for j in range(block):
+                if k0 + j < k:
+                    v = np.float64(x[r, k0 + j])
+                    if not np.isfinite(v):
+                        return 1
+                    a = abs(v)
+                    if a > amax:
+                        amax = a
+            if amax == 0.0:
+                fl = ZERO_BLOCK_EXP
+            else:
+                fl = math.frexp(amax)[1] - 1
+            sec = fl - emax
+            if sec > SCALE_EMAX:
+                return 2
+            if sec < -SCALE_EMAX:
+                sec = -SCALE_EMAX
+            scale = math.ldexp(1.0, -sec)
+            for j in range(block):
+                c = np.float64(x[r, k0 + j]) if k0 + j < k else 0.0
+                v = c * scale
+                v = min(max(v, -max_norm), max_norm)
+                tmp[0] = v
+                bv = pattern[0]
+                sign = (bv >> 63) & 1
+                a = abs(v)
+                if a < min_normal:
+                    code = np.int64(np.rint(a * sub_scale))
+                else:
+                    m = bv & 0x7FFFFFFFFFFFFFFF
+                    code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
+                s = (k0 + j) // sub_block
+                out[r, s * per + (k0 + j) % sub_block] = code | (sign << sign_bit)
+            for t in range(steps_per_block):
+                s = b * steps_per_block + t
+                slot = sec + E8M0_BIAS if t == steps_per_block - 1 else CONTINUE_CODE
+                for i in range(scale_slots):
+                    out[r, s * per + sub_block + i] = (slot >> (i * bits)) & slot_mask
+    return 0
+
+
+def mx_lane_codes(x, fmt, elem, pe, out):
+    """Write the lane codes of ``x`` ((R, K) floats, blocks along K; any float dtype and
+    strides) into ``out`` ((R, K') int64, any strides) for the E8M0 float element format
+    ``fmt`` (a :class:`hw.pe_mx.MxFormat`) with ``elem`` its :class:`models.quant.mx.ElemFormat`
+    and ``pe``'s lanes. True when done; False where the definition must run instead (a
+    non-finite element, or a shared exponent beyond E8M0: the definition raises its error)."""
+    status = _compiled().lanes(x, elem.emax, elem.ebits, elem.mbits, float(elem.max_norm), pe.sub_block,
+                               pe.steps_per_block, fmt.scale_slots, out)
+    return status == 0
+
+
+@functools.cache
+def _compiled():
+    """The kernel compiled by numba (no ``fastmath``), or loaded from numba's on-disk cache
+    (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
+    import and only a call needs it."""
+    import numba
+    return SimpleNamespace(lanes=numba.njit(cache=True, nogil=True, error_model="numpy")(_lanes))
