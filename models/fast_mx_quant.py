@@ -48,6 +48,12 @@ ZERO_BLOCK_EXP = -126
 SCALE_EMAX = 127
 
 
+#: rows quantised together, block by block: the loops run across a panel's rows innermost, so a
+#: weight matrix's transposed view (rows are its columns) is read and written along its memory,
+#: and an activation tensor's panel (64 rows x one block) stays in L1
+PANEL_ROWS = 64
+
+
 def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_slots, out):
     """``out[r]`` = the lane codes of row ``r`` of ``x`` (module docstring); returns 0, or 1 at
     the first non-finite element, 2 at the first shared exponent above 127 (``out`` incomplete).
@@ -68,48 +74,54 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
     sign_bit = ebits + mbits
     tmp = np.empty(1, dtype=np.float64)
     pattern = tmp.view(np.int64)
-    for r in range(rows):
+    amax = np.empty(PANEL_ROWS, dtype=np.float64)
+    secs = np.empty(PANEL_ROWS, dtype=np.int64)
+    scales = np.empty(PANEL_ROWS, dtype=np.float64)
+    for r0 in range(0, rows, PANEL_ROWS):
+        r1 = min(rows, r0 + PANEL_ROWS)
         for b in range(blocks):
             k0 = b * block
-            amax = 0.0
-            for j in range(block):
-                if k0 + j < k:
+            amax[:] = 0.0
+            for j in range(min(block, k - k0)):
+                for r in range(r0, r1):
                     v = np.float64(x[r, k0 + j])
                     if not np.isfinite(v):
                         return 1
                     a = abs(v)
-                    if a > amax:
-                        amax = a
-            if amax == 0.0:
-                fl = ZERO_BLOCK_EXP
-            else:
-                fl = math.frexp(amax)[1] - 1
-            sec = fl - emax
-            if sec > SCALE_EMAX:
-                return 2
-            if sec < -SCALE_EMAX:
-                sec = -SCALE_EMAX
-            scale = math.ldexp(1.0, -sec)
+                    if a > amax[r - r0]:
+                        amax[r - r0] = a
+            for i in range(r1 - r0):
+                fl = ZERO_BLOCK_EXP if amax[i] == 0.0 else math.frexp(amax[i])[1] - 1
+                sec = fl - emax
+                if sec > SCALE_EMAX:
+                    return 2
+                if sec < -SCALE_EMAX:
+                    sec = -SCALE_EMAX
+                secs[i] = sec
+                scales[i] = math.ldexp(1.0, -sec)
             for j in range(block):
-                c = np.float64(x[r, k0 + j]) if k0 + j < k else 0.0
-                v = c * scale
-                v = min(max(v, -max_norm), max_norm)
-                tmp[0] = v
-                bv = pattern[0]
-                sign = (bv >> 63) & 1
-                a = abs(v)
-                if a < min_normal:
-                    code = np.int64(np.rint(a * sub_scale))
-                else:
-                    m = bv & 0x7FFFFFFFFFFFFFFF
-                    code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
-                s = (k0 + j) // sub_block
-                out[r, s * per + (k0 + j) % sub_block] = code | (sign << sign_bit)
+                pos = ((k0 + j) // sub_block) * per + (k0 + j) % sub_block
+                for r in range(r0, r1):
+                    c = np.float64(x[r, k0 + j]) if k0 + j < k else 0.0
+                    v = c * scales[r - r0]
+                    v = min(max(v, -max_norm), max_norm)
+                    tmp[0] = v
+                    bv = pattern[0]
+                    sign = (bv >> 63) & 1
+                    a = abs(v)
+                    if a < min_normal:
+                        code = np.int64(np.rint(a * sub_scale))
+                    else:
+                        m = bv & 0x7FFFFFFFFFFFFFFF
+                        code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
+                    out[r, pos] = code | (sign << sign_bit)
             for t in range(steps_per_block):
                 s = b * steps_per_block + t
-                slot = sec + E8M0_BIAS if t == steps_per_block - 1 else CONTINUE_CODE
                 for i in range(scale_slots):
-                    out[r, s * per + sub_block + i] = (slot >> (i * bits)) & slot_mask
+                    pos = s * per + sub_block + i
+                    for r in range(r0, r1):
+                        slot = secs[r - r0] + E8M0_BIAS if t == steps_per_block - 1 else CONTINUE_CODE
+                        out[r, pos] = (slot >> (i * bits)) & slot_mask
     return 0
 
 

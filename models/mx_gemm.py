@@ -71,6 +71,7 @@ from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_S
                       E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
 from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
+from .fast_mx_lanes import decode_lanes
 from .fast_mx_quant import mx_lane_codes
 from .quant.mx import ELEM_FORMATS, quantize_mx, quantize_nvfp4
 
@@ -185,10 +186,32 @@ def decoded_lanes(codes, pe, name, transpose=False):
     run checks a linear's operands (:func:`mx_check_operands`) and then multiplies them
     (``models.fast_golden.mx_fast``), and MiniLM's sentences are checked one by one against the
     same weights."""
+    fast = _fast_decoded(codes, pe, name, transpose)
+    if fast is not None:
+        return fast
+
     def make():
         el, sl = lanes_of(codes, pe, name, transpose)
         return element_integers(el, pe.mx_format, name), sl
     return _kept(codes, pe, name, transpose, "integers", make)
+
+
+def _fast_decoded(codes, pe, name, transpose=False):
+    """:func:`decoded_lanes` from the compiled decoder :func:`models.fast_mx_lanes.decode_lanes`
+    (the same values, pinned by tests/test_fast_mx_lanes.py), kept as :func:`decoded_lanes`
+    keeps its results; None where the definition must run (it raises, or decodes field by
+    field)."""
+    def make():
+        x = np.asarray(codes, dtype=np.int64)
+        return decode_lanes(x.T if transpose else x, *_element_table(pe.mx_format), pe)
+    return _kept(codes, pe, name, transpose, "fast", make)
+
+
+def lane_slots(codes, pe, name, transpose=False):
+    """The slot codes of :func:`lanes_of` (ValueError as it raises), from the compiled decoder
+    where it decodes ``codes``."""
+    fast = _fast_decoded(codes, pe, name, transpose)
+    return fast[1] if fast is not None else lanes_of(codes, pe, name, transpose)[1]
 
 
 def element_integers(codes, fmt, name):
@@ -312,8 +335,8 @@ def mx_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
     Registered as the kind's ``extra_operand`` hook (as the FP8 kind's check); returns None: the
     kind takes no extra operand."""
     fmt = pe.mx_format
-    _, a_sl = lanes_of(acts, pe, "activation")
-    _, w_sl = lanes_of(weights, pe, "weight", transpose=True)
+    a_sl = lane_slots(acts, pe, "activation")
+    w_sl = lane_slots(weights, pe, "weight", transpose=True)
     ends = block_ends(a_sl, w_sl, pe)
     if len(ends) and not ends[-1]:
         raise ValueError(f"the last lane of K' must end its block (a scale code, not "
