@@ -73,7 +73,7 @@ from .fp16_gemm import fp32_adder_items
 from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
 from .fast_mx_lanes import decode_lanes
 from .fast_mx_quant import mx_lane_codes
-from .quant.mx import ELEM_FORMATS, quantize_mx, quantize_nvfp4
+from .quant.mx import E2M1_MAX, E4M3_MAX, ELEM_FORMATS, quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
 E8M0_NAN = (1 << SCALE_BITS) - 1
@@ -359,33 +359,42 @@ def decode_fp32(words):
 
 def _quantise(x, pe, name, transpose=False):
     """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata (the codes'
-    transpose (K', R), C-ordered, when ``transpose``). :func:`_quantise_numpy`'s, for the E8M0
-    float formats from the compiled kernel :func:`models.fast_mx_quant.mx_lane_codes` (the same
-    codes, pinned by tests/test_fast_mx_quant.py)."""
+    transpose (K', R), C-ordered, when ``transpose``). :func:`_quantise_numpy`'s, for the float
+    element formats (E8M0 scales and NVFP4) from the compiled kernel
+    :func:`models.fast_mx_quant.mx_lane_codes` (the same codes, pinned by
+    tests/test_fast_mx_quant.py)."""
     fmt = pe.mx_format
-    elem = ELEM_FORMATS.get(QUANT_ELEMENT.get(fmt.name))
+    nvfp4 = fmt.scale == "e4m3"
+    elem = ELEM_FORMATS.get("fp4_e2m1" if nvfp4 else QUANT_ELEMENT.get(fmt.name))
     x = np.asarray(x)
-    if (fmt.scale == "e8m0" and elem is not None and elem.ml_dtype is not None and x.ndim == 2
+    if (elem is not None and elem.ml_dtype is not None and x.ndim == 2 and x.size
             and x.dtype in (np.float32, np.float64)):
+        g = 0.0
+        if nvfp4:               # quantize_nvfp4's per-tensor scale (0 when it underflows: not taken)
+            amax = float(np.max(np.abs(x)))
+            g = float(np.float32(amax / (E2M1_MAX * E4M3_MAX))) if amax > 0 else 1.0
         k_lanes = -(-x.shape[1] // fmt.block) * pe.steps_per_block * pe.k_per_step
         out = np.empty((k_lanes, x.shape[0]) if transpose else (x.shape[0], k_lanes), dtype=np.int64)
-        if mx_lane_codes(x, fmt, elem, pe, out.T if transpose else out):
-            return out, _e8m0_meta(fmt, pe)
+        if (not nvfp4 or 0 < g < np.inf) and mx_lane_codes(x, fmt, elem, pe, out.T if transpose else out, g):
+            return out, _meta(fmt, pe, g if nvfp4 else 1.0)
     codes, meta = _quantise_numpy(x, pe, name)
     return (codes.T.copy() if transpose else codes), meta
 
 
-def _e8m0_meta(fmt, pe):
-    """The metadata of an E8M0-scaled format's quantised tensor."""
-    return {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
-            "dequantise": "value = element(code) * 2**(scale code - 127)", "scale": [1.0],
-            "layout": _layout(fmt, pe)}
-
-
-def _layout(fmt, pe):
-    return (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
-            f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
-            f"block continues) in its other {pe.steps_per_block - 1}")
+def _meta(fmt, pe, tensor_scale):
+    """The metadata of a quantised tensor of ``fmt`` (``tensor_scale``: NVFP4's, 1 for MX)."""
+    if fmt.scale == "e4m3":
+        meta = {"format": fmt.name, "tensor_scale": tensor_scale,
+                "granularity": f"block {fmt.block} E4M3 + per-tensor FP32",
+                "dequantise": "value = e2m1(code) * e4m3(block scale) * tensor_scale"}
+    else:
+        meta = {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
+                "dequantise": "value = element(code) * 2**(scale code - 127)"}
+    meta["scale"] = [meta["tensor_scale"]]
+    meta["layout"] = (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
+                      f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
+                      f"block continues) in its other {pe.steps_per_block - 1}")
+    return meta
 
 
 def _quantise_numpy(x, pe, name):
@@ -400,17 +409,12 @@ def _quantise_numpy(x, pe, name):
     if fmt.scale == "e4m3":
         qt = quantize_nvfp4(xp, block=fmt.block)
         scales = np.asarray(qt.meta["block_scale"]).view(np.uint8).astype(np.int64)
-        meta = {"format": fmt.name, "tensor_scale": float(qt.meta["tensor_scale"]),
-                "granularity": f"block {fmt.block} E4M3 + per-tensor FP32",
-                "dequantise": "value = e2m1(code) * e4m3(block scale) * tensor_scale"}
+        meta = _meta(fmt, pe, float(qt.meta["tensor_scale"]))
     else:
         qt = quantize_mx(xp, QUANT_ELEMENT[fmt.name], block=fmt.block)
         scales = np.asarray(qt.meta["shared_exp"], dtype=np.int64) + E8M0_BIAS
-        meta = {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
-                "dequantise": "value = element(code) * 2**(scale code - 127)"}
+        meta = _meta(fmt, pe, 1.0)
     elements = np.asarray(qt.codes).astype(np.int64) & ((1 << fmt.bits) - 1)
-    meta["scale"] = [meta["tensor_scale"]]
-    meta["layout"] = _layout(fmt, pe)
     return interleave(elements, scales, pe), meta
 
 

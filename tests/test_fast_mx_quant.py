@@ -14,13 +14,17 @@ from models.quant.mx import ELEM_FORMATS
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
 
-#: the formats the kernel serves (E8M0 scales, float elements)
-FAST_FORMATS = ("mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e2m3", "mxfp6-e3m2", "mxfp4")
+#: the formats the kernel serves (float elements: E8M0 scales, and NVFP4's E4M3 block scales)
+FAST_FORMATS = ("mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e2m3", "mxfp6-e3m2", "mxfp4", "nvfp4")
 
 
 def _pe(fmt, sub_block=None):
     options = {"format": fmt} if sub_block is None else {"format": fmt, "sub_block": sub_block}
     return PE_KINDS["mx"].prototype(**options)
+
+
+def _elem(fmt):
+    return ELEM_FORMATS["fp4_e2m1" if fmt == "nvfp4" else mx_gemm.QUANT_ELEMENT[fmt]]
 
 
 def _same(x, pe):
@@ -66,7 +70,7 @@ def test_grid_ties_and_saturation(fmt):
     largest power of two so the grid is the element grid itself."""
     rng = np.random.default_rng(12)
     pe = _pe(fmt)
-    elem = ELEM_FORMATS[mx_gemm.QUANT_ELEMENT[fmt]]
+    elem = _elem(fmt)
     x = _grid_values(elem, rng, (24, 64))
     _same(x, pe)
     _same(x * 2.0 ** 100, pe)
@@ -79,7 +83,7 @@ def test_exponent_extremes(fmt):
     shared exponent E8M0 holds, float64 subnormal inputs, and a block mixing 2**127 with tiny
     values (elements underflowing to zero of either sign)."""
     pe = _pe(fmt)
-    elem = ELEM_FORMATS[mx_gemm.QUANT_ELEMENT[fmt]]
+    elem = _elem(fmt)
     rng = np.random.default_rng(13)
     tiny = rng.standard_normal((4, 64)) * 2.0 ** -140
     sub = rng.standard_normal((4, 64)) * 5e-324 * 1000
@@ -92,7 +96,7 @@ def test_exponent_extremes(fmt):
 
 
 @pytest.mark.parametrize("fmt", FAST_FORMATS)
-@pytest.mark.parametrize("sub_block", [1, 4, 32])
+@pytest.mark.parametrize("sub_block", [1, 4, 16])
 def test_other_lane_layouts(fmt, sub_block):
     x = np.random.default_rng(14).standard_normal((5, 96)) * 3.0
     _same(x, _pe(fmt, sub_block))
@@ -129,8 +133,9 @@ def test_refusals_are_the_definitions(fmt):
         x[2, 40] = bad
         with pytest.raises(ValueError, match="NaN or infinity"):
             mx_gemm.quantize_mx_acts(x, pe)
-    with pytest.raises(ValueError, match="shared exponent overflow"):
-        mx_gemm.quantize_mx_acts(np.full((2, 32), 1e300), pe)
+    if fmt != "nvfp4":
+        with pytest.raises(ValueError, match="shared exponent overflow"):
+            mx_gemm.quantize_mx_acts(np.full((2, 32), 1e300), pe)
 
 
 def test_a_perturbed_kernel_is_caught():
@@ -143,8 +148,14 @@ def test_a_perturbed_kernel_is_caught():
     out = np.empty_like(want)
     assert fast_mx_quant._compiled().lanes(x, elem.emax + 1, elem.ebits, elem.mbits, elem.max_norm,
                                            pe.sub_block, pe.steps_per_block, pe.mx_format.scale_slots,
-                                           out) == 0
+                                           0.0, out) == 0
     assert not np.array_equal(out, want)
     got, _ = mx_gemm._quantise(x, pe, "activations")
     got[1, 3] ^= 1
     assert not np.array_equal(got, want)
+    nv = _pe("nvfp4")                       # NVFP4 with the tensor scale 1 % off
+    want, meta = mx_gemm._quantise_numpy(x, nv, "activations")
+    g = meta["tensor_scale"] * 1.01
+    out = np.empty_like(want)
+    assert fast_mx_quant.mx_lane_codes(x, nv.mx_format, _elem("nvfp4"), nv, out, g)
+    assert not np.array_equal(out, want)
