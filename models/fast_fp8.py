@@ -39,16 +39,27 @@ import numpy as np
 FP8_FORMATS = {"e4m3": (4, 3, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (5, 2, 57344.0, ml_dtypes.float8_e5m2)}
 
 
+def float_code(v, bits, mbits, bias, sign_bit):
+    """The code of a finite float64 ``v`` inside the format's range (already clipped), rounded
+    half to even (module docstring): ``bits`` is ``v``'s IEEE pattern as an int64, the format
+    has ``mbits`` mantissa bits, exponent bias ``bias`` and its sign bit at ``sign_bit``.
+    Compiled into the kernels that call it (:func:`jitable`): :func:`_codes` and
+    :mod:`models.fast_mx_quant`'s."""
+    emin = 1 - bias
+    shift = 52 - mbits
+    a = abs(v)
+    if a < 2.0 ** emin:
+        code = np.int64(np.rint(a * 2.0 ** (mbits - emin)))
+    else:
+        m = bits & 0x7FFFFFFFFFFFFFFF
+        code = ((m + ((1 << (shift - 1)) - 1) + ((m >> shift) & 1)) >> shift) - ((1023 - bias) << mbits)
+    return code | (((bits >> 63) & 1) << sign_bit)
+
+
 def _codes(x, s, fmax, mbits, bias, sign_bit, out):
     """``out[i, j]`` = FP8 code of ``clip(x[i, j] / s[j], -fmax, fmax)`` (module docstring); returns
     False (``out`` incomplete) at the first non-finite quotient. Compiled by :func:`_compiled`."""
     rows, cols = x.shape
-    emin = 1 - bias
-    sub_scale = 2.0 ** (mbits - emin)
-    min_normal = 2.0 ** emin
-    shift = 52 - mbits
-    half = (1 << (shift - 1)) - 1
-    offset = (1023 - bias) << mbits
     tmp = np.empty(1, dtype=np.float64)
     pattern = tmp.view(np.int64)
     for i in range(rows):
@@ -58,15 +69,7 @@ def _codes(x, s, fmax, mbits, bias, sign_bit, out):
                 return False
             v = min(max(v, -fmax), fmax)
             tmp[0] = v
-            b = pattern[0]
-            sign = (b >> 63) & 1
-            a = abs(v)
-            if a < min_normal:
-                code = np.int64(np.rint(a * sub_scale))
-            else:
-                m = b & 0x7FFFFFFFFFFFFFFF
-                code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
-            out[i, j] = code | (sign << sign_bit)
+            out[i, j] = float_code(v, pattern[0], mbits, bias, sign_bit)
     return True
 
 
@@ -99,4 +102,13 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
+    jitable()
     return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes))
+
+
+@functools.cache
+def jitable():
+    """Register :func:`float_code` with numba, so that kernels calling it compile it in (it
+    stays a plain Python function for Python callers); once, before any such kernel compiles."""
+    from numba.extending import register_jitable
+    register_jitable(float_code)

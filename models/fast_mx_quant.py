@@ -49,20 +49,15 @@ import numpy as np
 
 from hw.pe_mx import CONTINUE_CODE, E4M3_SCALE_L, E4M3_SCALE_MAN_BITS, E8M0_BIAS
 
+from .fast_fp8 import float_code, jitable
+
 #: ``floor(log2(.))`` of an all-zero block (:data:`models.quant.mx.FP32_MIN_NORMAL_EXP`)
 ZERO_BLOCK_EXP = -126
 #: the E8M0 shared exponent's range (:data:`models.quant.mx.SCALE_EMAX`)
 SCALE_EMAX = 127
-#: NVFP4's E4M3 block scale, rounded and encoded as :func:`models.fast_fp8.fp8_codes` does
-#: (positive values only): its largest value, smallest normal, subnormal step's inverse, and the
-#: float64 pattern's rounding to 3 mantissa bits (bias 7)
+#: NVFP4's E4M3 block scales: the largest, and the format's mantissa bits and bias
 E4M3_MAX = 448.0
-E4M3_MIN_NORMAL = 2.0 ** -6
-E4M3_SUB_SCALE = 2.0 ** 9
-E4M3_SHIFT = 52 - 3
-E4M3_HALF = (1 << (E4M3_SHIFT - 1)) - 1
-E4M3_OFFSET = (1023 - 7) << 3
-
+E4M3_BIAS = 7
 
 #: rows quantised together, block by block: the loops run across a panel's rows innermost, so a
 #: weight matrix's transposed view (rows are its columns) is read and written along its memory,
@@ -81,13 +76,7 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
     bits = 1 + ebits + mbits
     slot_mask = (1 << bits) - 1
     blocks = out.shape[1] // (per * steps_per_block)
-    emin = 2 - (1 << (ebits - 1))
     bias = (1 << (ebits - 1)) - 1
-    sub_scale = 2.0 ** (mbits - emin)
-    min_normal = 2.0 ** emin
-    shift = 52 - mbits
-    half = (1 << (shift - 1)) - 1
-    offset = (1023 - bias) << mbits
     sign_bit = ebits + mbits
     tmp = np.empty(1, dtype=np.float64)
     pattern = tmp.view(np.int64)
@@ -118,16 +107,13 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                     secs[i] = sec + E8M0_BIAS
                     divisors[i] = math.ldexp(1.0, sec)
                 else:
-                    t = min(max(amax[i] / max_norm / tensor_scale, 0.0), E4M3_MAX)
-                    tmp[0] = t
-                    m = pattern[0]
-                    if t < E4M3_MIN_NORMAL:
-                        code = np.int64(np.rint(t * E4M3_SUB_SCALE))
-                    else:
-                        code = ((m + E4M3_HALF + ((m >> E4M3_SHIFT) & 1)) >> E4M3_SHIFT) - E4M3_OFFSET
+                    scale = min(max(amax[i] / max_norm / tensor_scale, 0.0), E4M3_MAX)
+                    tmp[0] = scale
+                    code = float_code(scale, pattern[0], E4M3_SCALE_MAN_BITS, E4M3_BIAS, 7)
                     secs[i] = code
                     ef = code >> E4M3_SCALE_MAN_BITS
-                    value = math.ldexp(float((code & 7) | (8 if ef != 0 else 0)),
+                    hidden = 1 << E4M3_SCALE_MAN_BITS if ef != 0 else 0
+                    value = math.ldexp(float((code & ((1 << E4M3_SCALE_MAN_BITS) - 1)) | hidden),
                                        max(ef, 1) - E4M3_SCALE_L - 1)
                     divisors[i] = (1.0 if value == 0.0 else value) * tensor_scale
             for j in range(block):
@@ -137,15 +123,7 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                     v = c / divisors[r - r0]
                     v = min(max(v, -max_norm), max_norm)
                     tmp[0] = v
-                    bv = pattern[0]
-                    sign = (bv >> 63) & 1
-                    a = abs(v)
-                    if a < min_normal:
-                        code = np.int64(np.rint(a * sub_scale))
-                    else:
-                        m = bv & 0x7FFFFFFFFFFFFFFF
-                        code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
-                    out[r, pos] = code | (sign << sign_bit)
+                    out[r, pos] = float_code(v, pattern[0], mbits, bias, sign_bit)
             for t in range(steps_per_block):
                 s = b * steps_per_block + t
                 for i in range(scale_slots):
@@ -175,4 +153,5 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
+    jitable()
     return SimpleNamespace(lanes=numba.njit(cache=True, nogil=True, error_model="numpy")(_lanes))
