@@ -49,7 +49,7 @@ import numpy as np
 
 from hw.pe_mx import CONTINUE_CODE, E4M3_SCALE_L, E4M3_SCALE_MAN_BITS, E8M0_BIAS
 
-from .fast_fp8 import float_code, jitable
+from .fast_fp8 import code_terms, float_code, jitable
 
 #: ``floor(log2(.))`` of an all-zero block (:data:`models.quant.mx.FP32_MIN_NORMAL_EXP`)
 ZERO_BLOCK_EXP = -126
@@ -76,7 +76,8 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
     bits = 1 + ebits + mbits
     slot_mask = (1 << bits) - 1
     blocks = out.shape[1] // (per * steps_per_block)
-    bias = (1 << (ebits - 1)) - 1
+    terms = code_terms(mbits, (1 << (ebits - 1)) - 1)
+    scale_terms = code_terms(E4M3_SCALE_MAN_BITS, E4M3_BIAS)
     sign_bit = ebits + mbits
     tmp = np.empty(1, dtype=np.float64)
     pattern = tmp.view(np.int64)
@@ -109,7 +110,7 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                 else:
                     scale = min(max(amax[i] / max_norm / tensor_scale, 0.0), E4M3_MAX)
                     tmp[0] = scale
-                    code = float_code(scale, pattern[0], E4M3_SCALE_MAN_BITS, E4M3_BIAS, 7)
+                    code = float_code(scale, pattern[0], scale_terms, 7)
                     secs[i] = code
                     ef = code >> E4M3_SCALE_MAN_BITS
                     hidden = 1 << E4M3_SCALE_MAN_BITS if ef != 0 else 0
@@ -123,7 +124,7 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                     v = c / divisors[r - r0]
                     v = min(max(v, -max_norm), max_norm)
                     tmp[0] = v
-                    out[r, pos] = float_code(v, pattern[0], mbits, bias, sign_bit)
+                    out[r, pos] = float_code(v, pattern[0], terms, sign_bit)
             for t in range(steps_per_block):
                 s = b * steps_per_block + t
                 for i in range(scale_slots):
