@@ -39,16 +39,34 @@ import numpy as np
 FP8_FORMATS = {"e4m3": (4, 3, 448.0, ml_dtypes.float8_e4m3fn), "e5m2": (5, 2, 57344.0, ml_dtypes.float8_e5m2)}
 
 
+def code_terms(mbits, bias):
+    """The constants :func:`float_code` takes for a format with ``mbits`` mantissa bits and
+    exponent bias ``bias``: (dropped pattern bits, smallest normal, inverse subnormal step,
+    exponent offset). Kernels compute them once, outside their loops."""
+    emin = 1 - bias
+    return 52 - mbits, 2.0 ** emin, 2.0 ** (mbits - emin), (1023 - bias) << mbits
+
+
+def float_code(v, bits, terms, sign_bit):
+    """The code of a finite float64 ``v`` inside the format's range (already clipped), rounded
+    half to even (module docstring): ``bits`` is ``v``'s IEEE pattern as an int64, ``terms`` the
+    format's :func:`code_terms`, its sign bit at ``sign_bit``. Compiled into the kernels that
+    call it (:func:`jitable`): :func:`_codes` and :mod:`models.fast_mx_quant`'s."""
+    shift, min_normal, sub_scale, offset = terms
+    a = abs(v)
+    if a < min_normal:
+        code = np.int64(np.rint(a * sub_scale))
+    else:
+        m = bits & 0x7FFFFFFFFFFFFFFF
+        code = ((m + ((1 << (shift - 1)) - 1) + ((m >> shift) & 1)) >> shift) - offset
+    return code | (((bits >> 63) & 1) << sign_bit)
+
+
 def _codes(x, s, fmax, mbits, bias, sign_bit, out):
     """``out[i, j]`` = FP8 code of ``clip(x[i, j] / s[j], -fmax, fmax)`` (module docstring); returns
     False (``out`` incomplete) at the first non-finite quotient. Compiled by :func:`_compiled`."""
     rows, cols = x.shape
-    emin = 1 - bias
-    sub_scale = 2.0 ** (mbits - emin)
-    min_normal = 2.0 ** emin
-    shift = 52 - mbits
-    half = (1 << (shift - 1)) - 1
-    offset = (1023 - bias) << mbits
+    terms = code_terms(mbits, bias)
     tmp = np.empty(1, dtype=np.float64)
     pattern = tmp.view(np.int64)
     for i in range(rows):
@@ -58,15 +76,7 @@ def _codes(x, s, fmax, mbits, bias, sign_bit, out):
                 return False
             v = min(max(v, -fmax), fmax)
             tmp[0] = v
-            b = pattern[0]
-            sign = (b >> 63) & 1
-            a = abs(v)
-            if a < min_normal:
-                code = np.int64(np.rint(a * sub_scale))
-            else:
-                m = b & 0x7FFFFFFFFFFFFFFF
-                code = ((m + half + ((m >> shift) & 1)) >> shift) - offset
-            out[i, j] = code | (sign << sign_bit)
+            out[i, j] = float_code(v, pattern[0], terms, sign_bit)
     return True
 
 
@@ -99,4 +109,15 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
+    jitable()
     return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes))
+
+
+@functools.cache
+def jitable():
+    """Register :func:`float_code` and :func:`code_terms` with numba, so that kernels calling
+    them compile them in (they stay plain Python functions for Python callers); once, before any
+    such kernel compiles."""
+    from numba.extending import register_jitable
+    register_jitable(float_code)
+    register_jitable(code_terms)

@@ -71,7 +71,9 @@ from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_S
                       E4M3_SCALE_MAN_BITS, E8M0_BIAS, FP32_BIAS, SCALE_BITS, scale_terms)
 from .fp16_gemm import fp32_adder_items
 from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
-from .quant.mx import quantize_mx, quantize_nvfp4
+from .fast_mx_lanes import decode_lanes
+from .fast_mx_quant import mx_lane_codes
+from .quant.mx import E2M1_MAX, E4M3_MAX, ELEM_FORMATS, quantize_mx, quantize_nvfp4
 
 FP32_MAX = float(np.finfo(np.float32).max)
 E8M0_NAN = (1 << SCALE_BITS) - 1
@@ -184,10 +186,32 @@ def decoded_lanes(codes, pe, name, transpose=False):
     run checks a linear's operands (:func:`mx_check_operands`) and then multiplies them
     (``models.fast_golden.mx_fast``), and MiniLM's sentences are checked one by one against the
     same weights."""
+    fast = _fast_decoded(codes, pe, name, transpose)
+    if fast is not None:
+        return fast
+
     def make():
         el, sl = lanes_of(codes, pe, name, transpose)
         return element_integers(el, pe.mx_format, name), sl
     return _kept(codes, pe, name, transpose, "integers", make)
+
+
+def _fast_decoded(codes, pe, name, transpose=False):
+    """:func:`decoded_lanes` from the compiled decoder :func:`models.fast_mx_lanes.decode_lanes`
+    (the same values, pinned by tests/test_fast_mx_lanes.py), kept as :func:`decoded_lanes`
+    keeps its results; None where the definition must run (it raises, or decodes field by
+    field)."""
+    def make():
+        x = np.asarray(codes, dtype=np.int64)
+        return decode_lanes(x.T if transpose else x, *_element_table(pe.mx_format), pe)
+    return _kept(codes, pe, name, transpose, "fast", make)
+
+
+def lane_slots(codes, pe, name, transpose=False):
+    """The slot codes of :func:`lanes_of` (ValueError as it raises), from the compiled decoder
+    where it decodes ``codes``."""
+    fast = _fast_decoded(codes, pe, name, transpose)
+    return fast[1] if fast is not None else lanes_of(codes, pe, name, transpose)[1]
 
 
 def element_integers(codes, fmt, name):
@@ -311,8 +335,8 @@ def mx_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
     Registered as the kind's ``extra_operand`` hook (as the FP8 kind's check); returns None: the
     kind takes no extra operand."""
     fmt = pe.mx_format
-    _, a_sl = lanes_of(acts, pe, "activation")
-    _, w_sl = lanes_of(weights, pe, "weight", transpose=True)
+    a_sl = lane_slots(acts, pe, "activation")
+    w_sl = lane_slots(weights, pe, "weight", transpose=True)
     ends = block_ends(a_sl, w_sl, pe)
     if len(ends) and not ends[-1]:
         raise ValueError(f"the last lane of K' must end its block (a scale code, not "
@@ -333,8 +357,48 @@ def decode_fp32(words):
 # quantisers and registry functions
 
 
-def _quantise(x, pe, name):
-    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata."""
+def _quantise(x, pe, name, transpose=False):
+    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata (the codes'
+    transpose (K', R), C-ordered, when ``transpose``). :func:`_quantise_numpy`'s, for the float
+    element formats (E8M0 scales and NVFP4) from the compiled kernel
+    :func:`models.fast_mx_quant.mx_lane_codes` (the same codes, pinned by
+    tests/test_fast_mx_quant.py)."""
+    fmt = pe.mx_format
+    nvfp4 = fmt.scale == "e4m3"
+    elem = ELEM_FORMATS.get("fp4_e2m1" if nvfp4 else QUANT_ELEMENT.get(fmt.name))
+    x = np.asarray(x)
+    if (elem is not None and elem.ml_dtype is not None and x.ndim == 2 and x.size
+            and x.dtype in (np.float32, np.float64)):
+        g = 0.0
+        if nvfp4:               # quantize_nvfp4's per-tensor scale (0 when it underflows: not taken)
+            amax = float(np.max(np.abs(x)))
+            g = float(np.float32(amax / (E2M1_MAX * E4M3_MAX))) if amax > 0 else 1.0
+        k_lanes = -(-x.shape[1] // fmt.block) * pe.steps_per_block * pe.k_per_step
+        out = np.empty((k_lanes, x.shape[0]) if transpose else (x.shape[0], k_lanes), dtype=np.int64)
+        if (not nvfp4 or 0 < g < np.inf) and mx_lane_codes(x, fmt, elem, pe, out.T if transpose else out, g):
+            return out, _meta(fmt, pe, g if nvfp4 else 1.0)
+    codes, meta = _quantise_numpy(x, pe, name)
+    return (codes.T.copy() if transpose else codes), meta
+
+
+def _meta(fmt, pe, tensor_scale):
+    """The metadata of a quantised tensor of ``fmt`` (``tensor_scale``: NVFP4's, 1 for MX)."""
+    if fmt.scale == "e4m3":
+        meta = {"format": fmt.name, "tensor_scale": tensor_scale,
+                "granularity": f"block {fmt.block} E4M3 + per-tensor FP32",
+                "dequantise": "value = e2m1(code) * e4m3(block scale) * tensor_scale"}
+    else:
+        meta = {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
+                "dequantise": "value = element(code) * 2**(scale code - 127)"}
+    meta["scale"] = [meta["tensor_scale"]]
+    meta["layout"] = (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
+                      f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
+                      f"block continues) in its other {pe.steps_per_block - 1}")
+    return meta
+
+
+def _quantise_numpy(x, pe, name):
+    """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata: the definition."""
     fmt = pe.mx_format
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
@@ -345,19 +409,12 @@ def _quantise(x, pe, name):
     if fmt.scale == "e4m3":
         qt = quantize_nvfp4(xp, block=fmt.block)
         scales = np.asarray(qt.meta["block_scale"]).view(np.uint8).astype(np.int64)
-        meta = {"format": fmt.name, "tensor_scale": float(qt.meta["tensor_scale"]),
-                "granularity": f"block {fmt.block} E4M3 + per-tensor FP32",
-                "dequantise": "value = e2m1(code) * e4m3(block scale) * tensor_scale"}
+        meta = _meta(fmt, pe, float(qt.meta["tensor_scale"]))
     else:
         qt = quantize_mx(xp, QUANT_ELEMENT[fmt.name], block=fmt.block)
         scales = np.asarray(qt.meta["shared_exp"], dtype=np.int64) + E8M0_BIAS
-        meta = {"format": fmt.name, "tensor_scale": 1.0, "granularity": f"block {fmt.block} E8M0",
-                "dequantise": "value = element(code) * 2**(scale code - 127)"}
+        meta = _meta(fmt, pe, 1.0)
     elements = np.asarray(qt.codes).astype(np.int64) & ((1 << fmt.bits) - 1)
-    meta["scale"] = [meta["tensor_scale"]]
-    meta["layout"] = (f"lanes of {pe.sub_block} element codes + {fmt.scale_slots} slot(s) of the 8-bit "
-                      f"scale code (low bits first) in a block's last lane, {CONTINUE_CODE:#x} (the "
-                      f"block continues) in its other {pe.steps_per_block - 1}")
     return interleave(elements, scales, pe), meta
 
 
@@ -368,8 +425,7 @@ def quantize_mx_acts(x, pe):
 
 def quantize_mx_weights(w, pe):
     """K x N floats -> K' x N interleaved codes (blocks down each column), with metadata."""
-    codes, meta = _quantise(np.asarray(w).T, pe, "weights")
-    return codes.T.copy(), meta
+    return _quantise(np.asarray(w).T, pe, "weights", transpose=True)
 
 
 def mx_golden(acts, weights, pe):

@@ -234,6 +234,30 @@ def test_span_bits():
     assert fg.span_bits(rows).tolist() == [[0, 1, 3, 2, 3, 43]]
 
 
+def test_blocks_of_whole_lanes_are_the_padded_blocks():
+    """_blocks' reshape of whole blocks (every block steps_per_block lanes, as the quantisers
+    lay them out; an open block after the last end dropped) equals the padded layout it
+    defines, restated here: block b, lane p of row r is x[r, starts[b] + p], zeros after."""
+    rng = np.random.default_rng(16)
+    for fmt in ("mxfp8-e4m3", "mxfp4", "nvfp4"):
+        pe = MX.prototype(format=fmt)
+        spb = pe.steps_per_block
+        for blocks, extra in ((1, 0), (5, 0), (3, spb - 1)):
+            x = rng.integers(-(1 << 20), 1 << 20, (4, blocks * spb + extra, pe.sub_block))
+            end_lanes = np.arange(spb - 1, blocks * spb, spb)
+            want = np.zeros((blocks, 4, spb * pe.sub_block))
+            for b in range(blocks):
+                want[b] = x[:, b * spb:(b + 1) * spb].reshape(4, -1)
+            got = fg._blocks(x, end_lanes, pe)
+            assert got.dtype == np.float64 and np.array_equal(got, want)
+            if blocks > 1:                      # a short first block: the padded path
+                short = np.r_[spb - 2, end_lanes[1:] - 1]
+                want[:] = 0
+                for b, (s0, s1) in enumerate(zip(np.r_[0, short[:-1] + 1], short + 1)):
+                    want[b, :, :(s1 - s0) * pe.sub_block] = x[:, s0:s1].reshape(4, -1)
+                assert np.array_equal(fg._blocks(x, short, pe), want)
+
+
 def test_lane_span_bits_are_span_bits():
     """The spans from the lanes' extremes (numpy and compiled) equal the definition on the
     padded blocks, for random block ends (blocks of 1 .. steps_per_block lanes, an open block

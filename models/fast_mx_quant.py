@@ -1,0 +1,158 @@
+"""Compiled MX quantiser straight to the PE's lane codes: ``models.mx_gemm``'s quantiser for the
+E8M0-scaled float element formats (MXFP8, MXFP6, MXFP4) in one pass (:func:`mx_lane_codes`).
+
+Why compiled: the numpy definition (``models.mx_gemm._quantise_numpy``) pads the tensor, takes
+each block's largest magnitude, scales, rounds (:func:`models.quant.mx.round_to_elem`: frexp,
+ldexp, rint, clip), encodes (:func:`models.fast_fp8.float_codes`), widens to int64 and interleaves
+the scale codes into lanes (:func:`models.mx_gemm.interleave`), about ten float64 / int64 passes
+over every activation tensor and weight matrix: a third of an MX design's SmolLM2 ``--quick`` run.
+Here it is one read of the input and one write of the lane codes.
+
+Why it gives the definition's codes, bit for bit (``tests/test_fast_mx_quant.py`` pins it on
+random, extreme and real tensors): it does the same IEEE float64 operations per element, in the
+same order (numba without ``fastmath``):
+
+* a block's largest magnitude (``max`` is exact; an element past K is the pad's ``+0.0``), its
+  exponent by ``frexp`` (``floor(log2(amax))`` exactly, ``-126`` for an all-zero block), the
+  shared exponent ``fl - emax`` clamped below at ``-127``; above ``127`` the kernel stops and the
+  caller runs the definition, which raises its error (so does a non-finite input);
+* the element ``ldexp(x, -shared_exp)`` as ``x / 2**shared_exp`` (the power of two is a
+  float64 for ``|shared_exp| <= 127``, and both are the correctly rounded value of the same
+  exact number, also when it is subnormal), clipped to ``+-max_norm`` and rounded to the element grid half to even as
+  :func:`models.fast_fp8.float_codes` rounds and encodes (the subnormal step's multiple below
+  ``2**emin``, else the float64 pattern rounded to M mantissa bits less the bias offset, the
+  sign bit above them). The definition rounds first (:func:`~models.quant.mx.round_to_elem`,
+  ``rint(v / step) * step``) and clips after, then encodes; the same grid value, because
+  ``max_norm`` is on the grid and rounding to it is monotone (a value past ``max_norm``
+  rounds to at least it, and the clip brings both to it), and ``-0.0`` keeps its sign both ways;
+* the lanes as :func:`~models.mx_gemm.interleave` lays them out: ``sub_block`` element codes,
+  then the 8-bit slot code over ``scale_slots`` positions (low bits first), the block's scale
+  code ``shared_exp + 127`` in its last lane and :data:`hw.pe_mx.CONTINUE_CODE` in the others.
+
+NVFP4 (:func:`models.quant.mx.quantize_nvfp4`, E4M3 block scales under a per-tensor scale ``g``
+the caller computes as the definition does) differs only in the block scale: ``amax / 6 / g``
+(two float64 divisions, in that order) clipped to ``[0, 448]`` and cast to E4M3 half to even
+(:func:`models.fast_fp8.fp8_codes`' rounding and encoding, for a non-negative value), its code
+the slot code; the element is ``x / (s * g)`` with ``s`` that code's value (1 for 0), the same
+division as the definition's.
+
+Single-threaded on purpose, as :mod:`models.fast_seq`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from hw.pe_mx import CONTINUE_CODE, E4M3_SCALE_L, E4M3_SCALE_MAN_BITS, E8M0_BIAS
+
+from .fast_fp8 import code_terms, float_code, jitable
+
+#: ``floor(log2(.))`` of an all-zero block (:data:`models.quant.mx.FP32_MIN_NORMAL_EXP`)
+ZERO_BLOCK_EXP = -126
+#: the E8M0 shared exponent's range (:data:`models.quant.mx.SCALE_EMAX`)
+SCALE_EMAX = 127
+#: NVFP4's E4M3 block scales: the largest, and the format's mantissa bits and bias
+E4M3_MAX = 448.0
+E4M3_BIAS = 7
+
+#: rows quantised together, block by block: the loops run across a panel's rows innermost, so a
+#: weight matrix's transposed view (rows are its columns) is read and written along its memory,
+#: and an activation tensor's panel (64 rows x one block) stays in L1
+PANEL_ROWS = 64
+
+
+def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_slots, tensor_scale, out):
+    """``out[r]`` = the lane codes of row ``r`` of ``x`` (module docstring); returns 0, or 1 at
+    the first non-finite element, 2 at the first shared exponent above 127 (``out`` incomplete).
+    ``tensor_scale`` 0: E8M0 block scales; else NVFP4's E4M3 block scales under that per-tensor
+    scale ``g``. Compiled by :func:`_compiled`."""
+    rows, k = x.shape
+    block = sub_block * steps_per_block
+    per = sub_block + scale_slots
+    bits = 1 + ebits + mbits
+    slot_mask = (1 << bits) - 1
+    blocks = out.shape[1] // (per * steps_per_block)
+    terms = code_terms(mbits, (1 << (ebits - 1)) - 1)
+    scale_terms = code_terms(E4M3_SCALE_MAN_BITS, E4M3_BIAS)
+    sign_bit = ebits + mbits
+    tmp = np.empty(1, dtype=np.float64)
+    pattern = tmp.view(np.int64)
+    amax = np.empty(PANEL_ROWS, dtype=np.float64)
+    secs = np.empty(PANEL_ROWS, dtype=np.int64)
+    divisors = np.empty(PANEL_ROWS, dtype=np.float64)
+    for r0 in range(0, rows, PANEL_ROWS):
+        r1 = min(rows, r0 + PANEL_ROWS)
+        for b in range(blocks):
+            k0 = b * block
+            amax[:] = 0.0
+            for j in range(min(block, k - k0)):
+                for r in range(r0, r1):
+                    v = np.float64(x[r, k0 + j])
+                    if not np.isfinite(v):
+                        return 1
+                    a = abs(v)
+                    if a > amax[r - r0]:
+                        amax[r - r0] = a
+            for i in range(r1 - r0):
+                if tensor_scale == 0.0:
+                    fl = ZERO_BLOCK_EXP if amax[i] == 0.0 else math.frexp(amax[i])[1] - 1
+                    sec = fl - emax
+                    if sec > SCALE_EMAX:
+                        return 2
+                    if sec < -SCALE_EMAX:
+                        sec = -SCALE_EMAX
+                    secs[i] = sec + E8M0_BIAS
+                    divisors[i] = math.ldexp(1.0, sec)
+                else:
+                    scale = min(max(amax[i] / max_norm / tensor_scale, 0.0), E4M3_MAX)
+                    tmp[0] = scale
+                    code = float_code(scale, pattern[0], scale_terms, 7)
+                    secs[i] = code
+                    ef = code >> E4M3_SCALE_MAN_BITS
+                    hidden = 1 << E4M3_SCALE_MAN_BITS if ef != 0 else 0
+                    value = math.ldexp(float((code & ((1 << E4M3_SCALE_MAN_BITS) - 1)) | hidden),
+                                       max(ef, 1) - E4M3_SCALE_L - 1)
+                    divisors[i] = (1.0 if value == 0.0 else value) * tensor_scale
+            for j in range(block):
+                pos = ((k0 + j) // sub_block) * per + (k0 + j) % sub_block
+                for r in range(r0, r1):
+                    c = np.float64(x[r, k0 + j]) if k0 + j < k else 0.0
+                    v = c / divisors[r - r0]
+                    v = min(max(v, -max_norm), max_norm)
+                    tmp[0] = v
+                    out[r, pos] = float_code(v, pattern[0], terms, sign_bit)
+            for t in range(steps_per_block):
+                s = b * steps_per_block + t
+                for i in range(scale_slots):
+                    pos = s * per + sub_block + i
+                    for r in range(r0, r1):
+                        slot = secs[r - r0] if t == steps_per_block - 1 else CONTINUE_CODE
+                        out[r, pos] = (slot >> (i * bits)) & slot_mask
+    return 0
+
+
+def mx_lane_codes(x, fmt, elem, pe, out, tensor_scale=0.0):
+    """Write the lane codes of ``x`` ((R, K) floats, blocks along K; float32 or float64, any
+    strides) into ``out`` ((R, K') int64, any strides) for the float element format ``fmt`` (a
+    :class:`hw.pe_mx.MxFormat`) with ``elem`` its :class:`models.quant.mx.ElemFormat` and
+    ``pe``'s lanes: E8M0 block scales, or for NVFP4 (``tensor_scale`` its per-tensor scale
+    ``g``, not 0) E4M3 block scales. True when done; False where the definition must run
+    instead (a non-finite element, or a shared exponent beyond E8M0: the definition raises its
+    error)."""
+    status = _compiled().lanes(x, elem.emax, elem.ebits, elem.mbits, float(elem.max_norm), pe.sub_block,
+                               pe.steps_per_block, fmt.scale_slots, float(tensor_scale), out)
+    return status == 0
+
+
+@functools.cache
+def _compiled():
+    """The kernel compiled by numba (no ``fastmath``), or loaded from numba's on-disk cache
+    (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
+    import and only a call needs it."""
+    import numba
+    jitable()
+    return SimpleNamespace(lanes=numba.njit(cache=True, nogil=True, error_model="numpy")(_lanes))
