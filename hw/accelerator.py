@@ -26,7 +26,8 @@ Ports (unsigned vectors):
 Schedule (cycle 0 = first busy cycle; F folds, I = fold interval, S = stream length, II = PE
 initiation interval, R x C array; ``models.cycles`` derives the total from the same facts):
 
-* fold interval ``I = max(S * II, F)``, F = the array's ``min_fold_interval`` (R for ws,
+* fold interval ``I = max(S * II, F)``, F = the array's ``min_fold_interval`` (R for ws with a
+  one-cycle PE, R - 1 + (R - 1)(L - 1) when the rows' skew is longer,
   max(R, 2R - 2) for os untiled; the array derives it from its broadcast tiles): a fold's
   tokens, or R weight rows (ws) / R drained output rows (os), whichever takes longer.
 * ws: weight row r of fold f is read at ``f*I + r`` into bank ``f % 2``; activation token t of

@@ -235,8 +235,17 @@ class SystolicArray(wiring.Component):
 
     @property
     def min_fold_interval(self):
-        """Fewest cycles between the starts of successive folds: ws must write R weight rows into
-        the idle bank; os must drain R output rows per fold, and the drain of one fold (R shift
+        """Fewest cycles between the starts of successive folds.
+
+        ws: R cycles to write the next fold's R weight rows into the idle bank, and that bank must
+        be free: fold f + 2 rewrites fold f's bank, row r at ``(f + 2) * I + r`` (the sequencer's
+        schedule, :mod:`hw.accelerator`), while row r reads fold f's last token until ``R + f * I
+        + S * II - 1 + r * L`` (tokens are skewed by ``r * L`` and a PE reads its weight for II
+        cycles, :mod:`hw.pe`). With ``S * II <= I`` the bottom row needs ``I >= R - 1 + (R - 1)
+        * (L - 1)``: R for a one-cycle PE, more when the rows' skew outgrows the weight write
+        (found by LUT W4A8 GEMVs, L = 4, on a 4x2 array: 2 of 2 output words wrong at I = R).
+
+        os must drain R output rows per fold, and the drain of one fold (R shift
         cycles after its bottom row's capture, the rows' captures one cycle apart) must be over
         before the next fold's captures, or its shifts move the new sums: 2R - 2 cycles (R for
         R <= 2). Found by a case with few K steps per fold (int8 4x1 os, K = 4: two wrong words).
@@ -247,7 +256,8 @@ class SystolicArray(wiring.Component):
         would move it), the tightest being row 1: ``R + row_tiles - 1 - (1 // tile_rows)``
         cycles, which is 2R - 2 untiled."""
         if self._dataflow == "ws":
-            return self._rows
+            R, L = self._rows, self.pe.latency
+            return max(R, R - 1 + (R - 1) * (L - 1))
         R, Tr, tile_rows = self._rows, self.row_tiles, self._tile[0]
         return max(R, R + Tr - 1 - (1 // tile_rows))
 

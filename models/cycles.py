@@ -4,7 +4,8 @@ The model is a pure function of the design's timing facts (read from the hardwar
 properties, never retyped here) and the GEMM shape. Derivation (cycle 0 = first busy cycle):
 
 * F folds (:class:`hw.layout.GemmLayout`), each with S tokens one every II cycles.
-* Fold interval ``I = max(S * II, F)``, ``F`` the array's ``min_fold_interval`` (R for ws,
+* Fold interval ``I = max(S * II, F)``, ``F`` the array's ``min_fold_interval`` (R for ws with a
+  one-cycle PE, R - 1 + (R - 1)(L - 1) when the rows' skew is longer,
   max(R, 2R - 2) for os: the previous fold's drain must end before the next fold's captures;
   with broadcast tiles the array derives it from its tile counts, :class:`hw.array.SystolicArray`): the
   next fold's R weight rows (ws) or the previous fold's

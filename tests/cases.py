@@ -138,6 +138,11 @@ CASES = tuple(
        for df, b in (("ws", 4), ("os", 2))]
     # LUT GEMV (k_per_step 4): ws, K one fold (one-word act and out buffers); os on one row, K
     # one step (every buffer one word)
+    # ws with few tokens per fold (S * II < the fold interval) and a multi-cycle PE (W4: L = II
+    # = 4): fold f + 2 rewrites fold f's weight bank while the bottom rows, skewed by r * L, still
+    # read it unless the interval covers the skew (two wrong words in two when it was R)
+    + [GemmCase("few-tokens", 4, 2, "ws", m, k, n, pe="lut", pe_options=(("weight_bits", 4),))
+       for m, k, n in ((1, 40, 3), (2, 33, 2))]
     + [GemmCase("gemv", 2, 2, "ws", 1, 8, 2, pe="lut", pe_options=(("weight_bits", 2),)),
        GemmCase("gemv", 1, 2, "os", 1, 4, 2, pe="lut", pe_options=(("weight_bits", 3),),
                 sweep_only=True)]

@@ -69,6 +69,10 @@ BITSERIAL_CASES = tuple(
     + [_case("extremes", 2, 2, 6, 12, 3, fmt, 2, ops="extremes") for fmt in ("int8", "int6", "mixed4")]
     + [_case("g=fold", 1, 1, 3, 5, 2, "mixed4", 1),                      # every K element a group
        _case("m1-back-to-back", 2, 2, 1, 9, 3, "fp3", 2)]                # II 1: a word every 2 cycles
+    # few tokens per fold on 4 rows of int8 (L = II = 4): the fold interval must cover the rows'
+    # skew before fold f + 2 rewrites fold f's weight bank (hw.array min_fold_interval)
+    + [_case("few-tokens", 4, 2, m, 13, 2, "int8", None, dataflow="ws", sweep_only=False)
+       for m in (1, 2)]
     # real MiniLM tensors through the BitMoD quantiser (the golden model's group and SV choice),
     # with the paper's group of 128: 16 k folds per group on 8x8, groups straddling n tiles
     + [_case("minilm", 8, 8, 20, 384, 24, "mixed4", 128, ops="minilm", sweep_only=False),
