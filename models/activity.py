@@ -35,9 +35,11 @@ How the port values are obtained, per unit:
 * an array (:func:`array_activity`): its input ports from numpy directly on a simplified
   steady-state schedule (exact for that schedule, not the accelerator's sequencer): ws: folds over
   (K block, column block) tiles of ``m`` tokens, one per ``initiation_interval`` cycles, lane r of
-  ``act`` = row r's code lane, ``act_bank`` alternating per fold; the next fold's ``rows`` weight rows
-  written (``weight_we``, ``weight_row``, ``weight_bank``, ``weight`` = the row's C code lanes) in the
-  fold's first cycles, the bus holding otherwise. os: folds over (row block, column block) output
+  ``act`` = row r's code lane, ``act_bank`` alternating per fold, folds the array's fold interval
+  apart (``max(m * initiation_interval, min_fold_interval)``, idle cycles after the tokens); the
+  next fold's ``rows`` weight rows written (``weight_we``, ``weight_row``, ``weight_bank``,
+  ``weight`` = the row's C code lanes) in the fold's last ``rows`` cycles, as the accelerator's
+  sequencer writes them, the bus holding otherwise. os: folds over (row block, column block) output
   tiles, K streamed, ``act_first`` / ``act_last`` on a fold's first / last token.
 
 Bits are named as OpenSTA sees the mapped netlist's ports (``act[3]``; a 1-bit port by its name).
@@ -55,6 +57,7 @@ import numpy as np
 from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.sim import Simulator
 
+from hw.array import SystolicArray
 from hw.pe import facts_only
 
 from .realdata import MINILM, real_gemm
@@ -261,8 +264,9 @@ def _concat(lanes, width):
     return out
 
 
-def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds):
-    """{port: (values per cycle, width)} of a ``rows`` x ``cols`` array's inputs."""
+def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds, interval):
+    """{port: (values per cycle, width)} of a ``rows`` x ``cols`` array's inputs; ws folds start
+    ``interval`` cycles apart (>= ``m`` tokens' cycles, the rest idle)."""
     ii = pe.initiation_interval
     a_lanes, w_lanes = _lanes(pe, acts, "act"), _lanes(pe, weights.T, "weight")   # M x Kg, N x Kg
     kg = a_lanes.shape[1]
@@ -280,23 +284,25 @@ def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds):
 
         for f in range(folds):
             b, _ = tiles[f]
-            writes = [(weight_row(tiles[f + 1], r), r) for r in range(rows)]
-            cycle = 0
-            for mi in range(m):
-                act = _concat([a_lanes[mi, b * rows + r] for r in range(rows)], aw)
-                for phase in range(ii):
-                    we = cycle < rows
-                    if we:
-                        state["weight"], state["weight_row"] = writes[cycle]
-                        state["weight_bank"] = (f + 1) % 2
-                    if phase == 0:
-                        state["act"] = act
-                    for name, value in (("act", state["act"]), ("act_valid", phase == 0),
-                                        ("act_bank", f % 2), ("weight", state["weight"]),
-                                        ("weight_we", we), ("weight_row", state["weight_row"]),
-                                        ("weight_bank", state["weight_bank"])):
-                        ports[name].append(int(value))
-                    cycle += 1
+            # the sequencer's schedule (hw.accelerator): the next fold's row r is written in
+            # cycle interval - rows + r of this fold, when the bank it overwrites (the previous
+            # fold's) is free, which the array's min_fold_interval guarantees
+            first_write = interval - rows
+            for cycle in range(interval):
+                token, phase = divmod(cycle, ii)
+                valid = phase == 0 and token < m
+                we = cycle >= first_write
+                if we:
+                    state["weight"] = weight_row(tiles[f + 1], cycle - first_write)
+                    state["weight_row"] = cycle - first_write
+                    state["weight_bank"] = (f + 1) % 2
+                if valid:
+                    state["act"] = _concat([a_lanes[token, b * rows + r] for r in range(rows)], aw)
+                for name, value in (("act", state["act"]), ("act_valid", valid),
+                                    ("act_bank", f % 2), ("weight", state["weight"]),
+                                    ("weight_we", we), ("weight_row", state["weight_row"]),
+                                    ("weight_bank", state["weight_bank"])):
+                    ports[name].append(int(value))
         widths = {"act": rows * aw, "weight": cols * ww, "act_valid": 1, "act_bank": 1,
                   "weight_we": 1, "weight_row": max(1, (max(rows, 2) - 1).bit_length()),
                   "weight_bank": 1}
@@ -347,9 +353,9 @@ class ArrayRun:
     """The run :func:`array_activity` measures: the array's input ports per cycle (``ports``:
     {port: (values per cycle, width)}, the table port included for a kind with one), the
     operand codes it streams (``acts`` M x K, ``weights`` K x N) and the schedule's parameters
-    (``m`` tokens per fold, ``folds``; ws fold f computes K block ``f % (K // (rows * g))`` of
-    output column block ``(f // blocks) % (N // cols)`` with the weights written in fold f - 1,
-    so fold 0 reads a bank never written)."""
+    (``m`` tokens per fold, ``folds``, ``fold_cycles`` between fold starts; ws fold f computes K
+    block ``f % (K // (rows * g))`` of output column block ``(f // blocks) % (N // cols)`` with the
+    weights written in fold f - 1, so fold 0 reads a bank never written)."""
     pe: str
     pe_options: tuple
     rows: int
@@ -358,6 +364,7 @@ class ArrayRun:
     source: str
     m: int
     folds: int
+    fold_cycles: int
     acts: np.ndarray
     weights: np.ndarray
     table: object
@@ -389,11 +396,18 @@ def array_run(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, 
     else:
         k, n, mm = _round_up(128, g), cols * 2, _round_up(max(m, rows), rows)
     acts, weights, table = _codes(pe, pe_options, source, mm, _round_up(k, 128), n)
-    ports = _array_ports(proto, acts, weights, rows, cols, dataflow, m, folds)
+    ii = proto.initiation_interval
+    if dataflow == "ws":
+        array = facts_only(SystolicArray(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols))
+        fold_cycles = max(m * ii, array.min_fold_interval)
+    else:
+        fold_cycles = acts.shape[1] // g * ii
+    ports = _array_ports(proto, acts, weights, rows, cols, dataflow, m, folds, fold_cycles)
     if table is not None:      # the accelerator's table register: constant for the run
         cycles = len(next(iter(ports.values()))[0])
         ports["table"] = ([table] * cycles, proto.table_width)
-    return ArrayRun(pe, pe_options, rows, cols, dataflow, source, m, folds, acts, weights, table, ports)
+    return ArrayRun(pe, pe_options, rows, cols, dataflow, source, m, folds, fold_cycles, acts, weights,
+                    table, ports)
 
 
 @functools.lru_cache(maxsize=16)

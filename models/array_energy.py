@@ -72,8 +72,7 @@ def window_events(run, warmup):
     tokens = int(valid.sum())
     if run.dataflow == "ws":
         weight_words = int(np.asarray(ports["weight_we"][0][warmup:]).sum())
-        fold_cycles = run.m * ii
-        folds = sum(1 for f in range(run.folds) if f * fold_cycles >= warmup)
+        folds = sum(1 for f in range(run.folds) if f * run.fold_cycles >= warmup)
         out_words = tokens
     else:
         weight_words = tokens
