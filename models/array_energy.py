@@ -100,15 +100,26 @@ def model_hardware(run, basis):
     return cost.hardware(config.design().facts, config.node, config.activity_factors())
 
 
+def array_sums_prototype(kind, pe_options):
+    """The prototype whose golden GEMM is a ws array's plain sums: the design's own, or for a
+    grouped design (``group_size`` set: MixPE, BitMoD, W4A16 g128) the same PE without groups, whose
+    golden is the raw GEMM (the groups' scales and zero points act after the array, in the
+    post-array unit; the PEs are the same)."""
+    options = dict(pe_options)
+    if options.get("group_size") is not None:
+        options["group_size"] = None
+    return kind.prototype(**options)
+
+
 def golden_words(run):
     """Per token of a ws ``run``, in order: the array's expected ``out`` lanes (C unsigned
-    ``acc_width``-bit values) from the kind's golden GEMM on the fold's K block and column block,
-    None for fold 0 (its bank was never written). None when the kind's golden takes an extra
-    operand or a table (its output is not the array's plain sums) or the run is os."""
+    ``acc_width``-bit values) from the kind's golden GEMM (of :func:`array_sums_prototype`) on
+    the fold's K block and column block, None for fold 0 (its bank was never written). None when
+    the kind's PEs read a table (their output is not the array's plain sums) or the run is os."""
     kind = get_kind(run.pe)
-    proto = kind.prototype(**dict(run.pe_options))
-    if run.dataflow != "ws" or kind.extra_operand is not None or run.table is not None:
+    if run.dataflow != "ws" or run.table is not None:
         return None
+    proto = array_sums_prototype(kind, run.pe_options)
     R, C, g = run.rows, run.cols, proto.k_per_step
     blocks = run.acts.shape[1] // (R * g)
     nblocks = run.weights.shape[1] // C

@@ -20,6 +20,13 @@ CASES = [
     ("lut", (("weight_bits", 2),), 2, 2, 8),
     ("lut", (("weight_bits", 3),), 4, 1, 1),
     ("int8", (), 2, 2, 3),
+    # grouped designs (the array's sums are the raw GEMM's: models.array_energy.array_sums_prototype)
+    # and the float PEs
+    ("shiftadd", (("group_size", 128), ("weight_bits", 4)), 2, 2, 3),
+    ("bitserial", (("group_size", 128), ("weight_format", "mixed4")), 2, 2, 3),
+    ("wfp16", (("group_size", 128), ("weight_format", "int4")), 2, 2, 3),
+    ("fp8", (("format", "e4m3"),), 2, 2, 3),
+    ("lmul", (("format", "e5m2"),), 2, 2, 3),
 ]
 
 
