@@ -22,11 +22,11 @@ post-array unit), plus those groups' idle energy (clock pins, leakage) every cyc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import activity, cost, gate_toggles, netlist_power, synth
+from . import activity, cost, gate_toggles, netlist_power, part_activity, synth
 from .energy_vs_sta import cycle_energy_pj
 from .registry import get_kind
 
@@ -84,21 +84,30 @@ def window_events(run, warmup):
             "out_word": out_words, "fold": folds}
 
 
-def array_model_pj(hw, events, cycles):
-    """{part: pJ} of the array's groups (:data:`PARTS`) in a :class:`models.cost.Hardware` over
-    ``events`` ({event: count}), plus ``"idle"``: their idle energy over ``cycles`` cycles."""
-    dynamic = cost.event_energy_pj(hw.coef, events)
-    parts = {g: dynamic.get(g, 0.0) for g in PARTS}
-    parts["idle"] = cycles * sum(hw.group_idle.get(g, 0.0) for g in PARTS)
+def array_model_pj(hws, events, cycles):
+    """{part: pJ} of the array's groups (:data:`PARTS`) over ``events`` ({event: count}), plus
+    ``"idle"``: their idle energy over ``cycles`` cycles; the mean over ``hws`` (one
+    :class:`models.cost.Hardware` per PE, each priced at that PE's activity: every event counts
+    all the array's PEs, so the mean is the array's sum of each PE's share)."""
+    parts = dict.fromkeys((*PARTS, "idle"), 0.0)
+    for hw in hws:
+        dynamic = cost.event_energy_pj(hw.coef, events)
+        for g in PARTS:
+            parts[g] += dynamic.get(g, 0.0) / len(hws)
+        parts["idle"] += cycles * sum(hw.group_idle.get(g, 0.0) for g in PARTS) / len(hws)
     return parts
 
 
-def model_hardware(run, basis):
-    """:func:`models.cost.hardware` of ``run``'s array at 45 nm on ``basis``, its activity
-    measured on ``run``'s operand source (the cost model's own figures)."""
+def model_hardware(run, basis, warmup):
+    """(:func:`models.cost.hardware`, ...) of ``run``'s array at 45 nm on ``basis``, one per PE
+    (row by row), each at the activity that PE sees on ``run``'s own stream from cycle ``warmup``
+    on (:func:`models.part_activity.array_activities`: the same stream the netlist is simulated
+    on, not :func:`models.part_activity.part_activity`'s column run)."""
     config = cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
                              pe_options=run.pe_options, activity=run.source, energy_basis=basis)
-    return cost.hardware(config.design().facts, config.node, config.activity_factors())
+    facts = config.design().facts
+    return tuple(cost.hardware(facts, config.node, replace(pa, basis=basis))
+                 for pa in part_activity.array_activities(run, warmup))
 
 
 def golden_words(run):
@@ -182,6 +191,6 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     window = run.cycles - warmup
     events = window_events(run, warmup)
     model = {basis: {part: pj / window for part, pj in
-                     array_model_pj(model_hardware(run, basis), events, window).items()}
+                     array_model_pj(model_hardware(run, basis, warmup), events, window).items()}
              for basis in bases}
     return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong)
