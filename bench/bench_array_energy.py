@@ -12,10 +12,12 @@ simulated toggles priced as OpenSTA 2.0.17 prices them (sim@STA, the PE referenc
 against the golden GEMM (words compared / lanes wrong; "-" where the kind's golden is not the
 array's plain sums). ``dyn err``: the model's energy beyond its idle (clock, leakage) against
 the netlist's beyond its clock pins and leakage. Prints the count within +-15 % and the model's
-parts for the five worst.
+parts for the five worst. ``--per-pe``: per PE of each array, the model of the whole PE at the
+activity it sees on the array stream against the standalone PE netlist simulated on its port
+stream (:func:`models.array_energy.pe_stream_energies`, pJ per step; sim@STA).
 Needs yosys (or the synthesis cache) and the osu018 liberty.
 
-    python bench/bench_array_energy.py [--kinds int8 ant ...] [--sides 2] [--m 32] [--folds 8]
+    python bench/bench_array_energy.py [--kinds int8 ant ...] [--sides 2] [--m 32] [--folds 8] [--per-pe]
 """
 
 import argparse
@@ -25,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.array_energy import PARTS, array_energy  # noqa: E402
+from models.array_energy import PARTS, array_energy, pe_stream_energies  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
 
 
@@ -52,6 +54,8 @@ def main(argv=None):
     ap.add_argument("--sides", type=int, default=2, help="array rows = cols (default 2)")
     ap.add_argument("--m", type=int, default=32, help="tokens per fold (default 32)")
     ap.add_argument("--folds", type=int, default=8, help="folds, the first a warm-up (default 8)")
+    ap.add_argument("--per-pe", action="store_true",
+                    help="per PE: the whole-PE model on its array stream vs the standalone PE netlist")
     args = ap.parse_args(argv)
     unknown = sorted(set(args.kinds or ()) - set(PE_KINDS))
     if unknown:
@@ -77,6 +81,10 @@ def main(argv=None):
                   f"{r.model_pj('sta'):9.3f} {r.sim_sta_pj:8.3f} {r.sim_pj:7.3f}  {sim_err:+7.0%} "
                   f"{sta_err:+7.0%} {dyn_err:+7.0%}  {check:>9s} {time.perf_counter() - start:4.0f}", flush=True)
             results.append((label, r, sim_err, sta_err))
+            if args.per_pe:
+                pes = pe_stream_energies(name, options, args.sides, args.sides, m=args.m, folds=args.folds)
+                print("    per PE model / standalone netlist sim@STA pJ/step: " + " ".join(
+                    f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, sim in pes), flush=True)
     for basis, i in (("sim", 2), ("sta", 3)):
         errors = [row[i] for row in results]
         print(f"model ({basis} basis) vs sim@STA: {sum(abs(e) <= 0.15 for e in errors)}/{len(errors)} "

@@ -213,18 +213,16 @@ def _schedule(pe, acts, weights, rows, dataflow, m, folds):
     return tokens
 
 
-def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
-    """Run the column (``table``: the PEs' table port value, a kind with a table); the bottom PE's
-    input port values per cycle."""
+def _simulate_column(kind, options, rows, dataflow, tokens, table=None):
+    """Run the column (``table``: the PEs' table port value, a kind with a table); per row, its
+    PE's port values per cycle from cycle 0 ({port: (values, width)})."""
     dut = _Column(kind, dict(options), rows, dataflow)
     pe = dut.pes[-1]
     ii = pe.initiation_interval
     end = max(tok[-1][0] for tok in tokens if tok) + ii
     starts = [{tok[0]: tok for tok in row} for row in tokens]
-    ports = {"act": [], "weight": [], "valid": [], "acc_in": [], "acc_out": []}
-
-    if table is not None:
-        ports["table"] = []
+    names = ("act", "weight", "valid", "acc_in", "acc_out") + (("table",) if table is not None else ())
+    ports = [{name: [] for name in names} for _ in dut.pes]
 
     async def testbench(ctx):
         if table is not None:
@@ -238,19 +236,27 @@ def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
                     ctx.set(dut.weight_code[r], int(tok[2]))
                     if dataflow == "os":
                         ctx.set(dut.first, tok[3])
-            for name in ports:
-                ports[name].append(ctx.get(getattr(pe, name)))
+            for row, unit in zip(ports, dut.pes):
+                for name in names:
+                    row[name].append(ctx.get(getattr(unit, name)))
             await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    # drop the warm-up before the bottom row's first token (its acc_in and operands are idle)
-    first = min(tokens[-1][0][0], end - 2)
     widths = {"act": pe.act_width, "weight": pe.weight_width, "valid": 1, "acc_in": pe.acc_width,
               "acc_out": pe.acc_width, "table": pe.table_width}
-    return {name: (values[first:], widths[name]) for name, values in ports.items()}
+    return [{name: (values, widths[name]) for name, values in row.items()} for row in ports]
+
+
+def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
+    """Run the column (:func:`_simulate_column`); the bottom PE's input port values per cycle."""
+    bottom = _simulate_column(kind, options, rows, dataflow, tokens, table)[-1]
+    end = max(tok[-1][0] for tok in tokens if tok) + kind.prototype(**dict(options)).initiation_interval
+    # drop the warm-up before the bottom row's first token (its acc_in and operands are idle)
+    first = min(tokens[-1][0][0], end - 2)
+    return {name: (values[first:], width) for name, (values, width) in bottom.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,7 +345,9 @@ def codes_hash(acts, weights, table=None):
     return h.hexdigest()[:16]
 
 
-def _activity(pe, pe_options, unit, source, ports, data_hash=""):
+def port_activity(pe, pe_options, unit, source, ports, data_hash=""):
+    """:class:`PortActivity` of ``ports`` ({port: (values per cycle, width)}; :data:`OUTPUT_PORTS`
+    kept as observed outputs)."""
     bits, outputs = [], []
     for name, (values, width) in ports.items():
         toggles, duty = bit_activity(values, width)
@@ -415,7 +423,33 @@ def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm"
     """Measured :class:`PortActivity` of a ``rows`` x ``cols`` array's input ports (see the module
     docstring; the stream is :func:`array_run`'s); ``unit`` is named ``array_<dataflow>_<rows>x<cols>``."""
     run = array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
-    return _activity(pe, run.pe_options, f"array_{dataflow}_{rows}x{cols}", source, run.ports)
+    return port_activity(pe, run.pe_options, f"array_{dataflow}_{rows}x{cols}", source, run.ports)
+
+
+def array_pe_ports(run, warmup):
+    """Per PE of ``run``'s array (:class:`ArrayRun`, weight-stationary), row by row:
+    ({port: (values per cycle, width)}, [(act lane, weight lane), ...]): the port values PE (r, c)
+    sees on the array's own stream from cycle ``warmup`` on and its tokens from that cycle on.
+    Column c is simulated as the column :func:`unit_activity` runs (the RTL, the kind's border
+    units, ``acc_in`` chained down the rows), fed the tokens the array's schedule gives it: fold f
+    streams K block ``f % blocks`` of output column c (the run's N is its C columns), row r
+    skewed by ``r * latency``. (The netlist's fold 0 reads an unwritten bank; here it reads its
+    own weights: both lie in the warm-up.)"""
+    if run.dataflow != "ws":
+        raise ValueError("array_pe_ports: a weight-stationary run only")
+    kind = get_kind(run.pe)
+    proto = kind.prototype(**dict(run.pe_options))
+    pes = []
+    columns = []
+    for c in range(run.cols):
+        tokens = _schedule(proto, run.acts, run.weights[:, c:c + 1], run.rows, "ws", run.m, run.folds)
+        columns.append((tokens, _simulate_column(kind, run.pe_options, run.rows, "ws", tokens, run.table)))
+    for r in range(run.rows):
+        for tokens, rows in columns:
+            ports = {name: (values[warmup:run.cycles], width) for name, (values, width) in rows[r].items()}
+            lanes = [(int(a), int(w)) for t, a, w, _ in tokens[r] if t >= warmup]
+            pes.append((ports, lanes))
+    return pes
 
 
 def _round_up(value, step):
@@ -483,7 +517,7 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
     pe_options = tuple(sorted(dict(pe_options).items()))
     if unit == "pe":
         ports, data_hash = pe_ports(pe, pe_options, source, m=m, folds=folds, rows=rows)
-        return _activity(pe, pe_options, unit, source, ports, data_hash)
+        return port_activity(pe, pe_options, unit, source, ports, data_hash)
     proto, _, _, _, acts, weights, table = operands(pe, pe_options, source, m=m, folds=folds, rows=rows)
     border = getattr(proto, unit)()
     if border is None:
@@ -495,4 +529,4 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
     else:
         values = list(_lanes(proto, weights.T, "weight").reshape(-1))   # column by column
     ports = {"code": (values, width)}
-    return _activity(pe, pe_options, unit, source, ports, codes_hash(acts, weights, table))
+    return port_activity(pe, pe_options, unit, source, ports, codes_hash(acts, weights, table))

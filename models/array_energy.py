@@ -22,12 +22,12 @@ post-array unit), plus those groups' idle energy (clock pins, leakage) every cyc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import activity, cost, gate_toggles, netlist_power, synth
-from .energy_vs_sta import cycle_energy_pj
+from . import activity, cost, gate_toggles, netlist_power, part_activity, synth
+from .energy_vs_sta import cycle_energy_pj, step_energy_pj
 from .registry import get_kind
 
 CLOCK_MHZ = 100.0
@@ -83,21 +83,30 @@ def window_events(run, warmup):
             "out_word": out_words, "fold": folds}
 
 
-def array_model_pj(hw, events, cycles):
-    """{part: pJ} of the array's groups (:data:`PARTS`) in a :class:`models.cost.Hardware` over
-    ``events`` ({event: count}), plus ``"idle"``: their idle energy over ``cycles`` cycles."""
-    dynamic = cost.event_energy_pj(hw.coef, events)
-    parts = {g: dynamic.get(g, 0.0) for g in PARTS}
-    parts["idle"] = cycles * sum(hw.group_idle.get(g, 0.0) for g in PARTS)
+def array_model_pj(hws, events, cycles):
+    """{part: pJ} of the array's groups (:data:`PARTS`) over ``events`` ({event: count}), plus
+    ``"idle"``: their idle energy over ``cycles`` cycles; the mean over ``hws`` (one
+    :class:`models.cost.Hardware` per PE, each priced at that PE's activity: every event counts
+    all the array's PEs, so the mean is the array's sum of each PE's share)."""
+    parts = dict.fromkeys((*PARTS, "idle"), 0.0)
+    for hw in hws:
+        dynamic = cost.event_energy_pj(hw.coef, events)
+        for g in PARTS:
+            parts[g] += dynamic.get(g, 0.0) / len(hws)
+        parts["idle"] += cycles * sum(hw.group_idle.get(g, 0.0) for g in PARTS) / len(hws)
     return parts
 
 
-def model_hardware(run, basis):
-    """:func:`models.cost.hardware` of ``run``'s array at 45 nm on ``basis``, its activity
-    measured on ``run``'s operand source (the cost model's own figures)."""
+def model_hardware(run, basis, warmup):
+    """(:func:`models.cost.hardware`, ...) of ``run``'s array at 45 nm on ``basis``, one per PE
+    (row by row), each at the activity that PE sees on ``run``'s own stream from cycle ``warmup``
+    on (:func:`models.part_activity.array_activities`: the same stream the netlist is simulated
+    on, not :func:`models.part_activity.part_activity`'s column run)."""
     config = cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
                              pe_options=run.pe_options, activity=run.source, energy_basis=basis)
-    return cost.hardware(config.design().facts, config.node, config.activity_factors())
+    facts = config.design().facts
+    return tuple(cost.hardware(facts, config.node, replace(pa, basis=basis))
+                 for pa in part_activity.array_activities(run, warmup))
 
 
 def array_sums_prototype(kind, pe_options):
@@ -192,6 +201,29 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     window = run.cycles - warmup
     events = window_events(run, warmup)
     model = {basis: {part: pj / window for part, pj in
-                     array_model_pj(model_hardware(run, basis), events, window).items()}
+                     array_model_pj(model_hardware(run, basis, warmup), events, window).items()}
              for basis in bases}
     return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong)
+
+
+def pe_stream_energies(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1):
+    """Per PE of the array (row by row), on what it sees of :func:`array_energy`'s stream after
+    the warm-up (:func:`models.activity.array_pe_ports`): (the model's pJ per step of the whole PE,
+    :func:`models.energy_vs_sta.step_energy_pj` on the sim basis at the PE's own activity,
+    :func:`models.part_activity.array_activities`; the standalone PE netlist simulated on the
+    same port stream, sim@STA pJ per step), 45 nm. A diagnosis of the array's error: the PE model
+    on the array's real PE streams, apart from what the array's flattened synthesis removes (row
+    0's constant ``acc_in``, the sums' narrowed widths)."""
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    kind = get_kind(pe)
+    proto = kind.prototype(**dict(pe_options))
+    run = activity.array_run(pe, rows, cols, kind.dataflows[0], pe_options, source, m=m, folds=folds)
+    warmup = warmup_folds * run.cycles // folds
+    netlist = synth.synthesize(pe, unit="pe", pe_options=pe_options).netlist()
+    found = []
+    for (ports, _), pa in zip(activity.array_pe_ports(run, warmup), part_activity.array_activities(run, warmup)):
+        power = netlist_power.simulated_power(netlist, gate_toggles.port_stream(ports, skip=activity.OUTPUT_PORTS),
+                                              CLOCK_MHZ)
+        sim_sta = proto.initiation_interval * cycle_energy_pj(power) * power.as_opensta_2019.total / power.power.total
+        found.append((step_energy_pj(proto, pa, "sim"), sim_sta))
+    return found

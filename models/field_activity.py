@@ -57,7 +57,13 @@ def port_bits(pe, pe_options=(), source="minilm"):
 
 def field_means(pe, pe_options, source, field):
     """(mean toggles per cycle, mean duty) over ``field``'s bits (a :class:`models.port_field.Field`)."""
-    bits = port_bits(pe, tuple(pe_options), source).get(field.port, ())
+    return bit_means(port_bits(pe, tuple(pe_options), source), field, pe)
+
+
+def bit_means(bits, field, pe=""):
+    """(mean toggles per cycle, mean duty) over ``field``'s bits in ``bits`` ({port: ((toggles
+    per cycle, duty), ...) per bit}, :func:`port_bits`'s form); ValueError for a bit not there."""
+    bits = bits.get(field.port, ())
     if not bits or field.bits[-1] >= len(bits):
         raise ValueError(f"{pe} has no bit {field.bits[-1]} on port {field.port!r}")
     chosen = [bits[b] for b in field.bits]

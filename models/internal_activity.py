@@ -123,12 +123,18 @@ def compute(pe, pe_options=(), source="minilm"):
     """(data hash, {word: (toggles per bit per step, bits)}) of the PE's named words on the
     measured stream; {} for a PE class without a word function."""
     proto, data_hash, lanes = bottom_lanes(pe, pe_options, source)
+    return data_hash, lane_words(proto, lanes)
+
+
+def lane_words(proto, lanes):
+    """{word: (toggles per bit per step, bits)} of a PE (prototype ``proto``) fed ``lanes``
+    ([(act lane, weight lane), ...], its tokens in order); {} for a PE class without a word
+    function (:data:`WORD_FUNCTIONS`)."""
     words = WORD_FUNCTIONS.get(type(proto))
     if words is None or len(lanes) < 2:
-        return data_hash, {}
+        return {}
     act, weight = [a for a, _ in lanes], [w for _, w in lanes]
-    return data_hash, {name: (round(word_toggles(v, bits), 6), bits)
-                       for name, (v, bits) in words(proto, act, weight).items()}
+    return {name: (round(word_toggles(v, bits), 6), bits) for name, (v, bits) in words(proto, act, weight).items()}
 
 
 @functools.lru_cache(maxsize=256)

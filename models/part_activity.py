@@ -88,13 +88,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activity import REAL_SPEC, SOURCES, unit_activity
+from .activity import REAL_SPEC, SOURCES, array_pe_ports, port_activity, unit_activity
 from .duty import idle_factor, weighted
 from .extended_csa_sim import addend_structure, effective_activity as extended_csa_activity
-from .field_activity import field_means
+from .field_activity import PORTS as FIELD_PORTS, bit_means, field_means
 from .gated_sum_sim import effective_activity as gated_sum_activity, gated_rows
 from .group_saturation_sim import effective_activity as saturating_activity
-from .internal_activity import internal_toggles
+from .internal_activity import internal_toggles, lane_words
 from .inventory import TermIndex, names_sequencing, unit_items
 from .part_outputs_sim import output_toggles
 from .port_field import Field
@@ -176,7 +176,11 @@ class PartActivity:
     energy basis whose group shares and duty factors compose the parts ("sta" / "sim",
     :data:`models.cost_primitives.BASES`; not stored: a property of the model, not the run);
     ``per_cycle``: 0, or the step's cycles when this is its :meth:`cycle_view` (``ii`` 1: the
-    ports' rates per cycle; not stored)."""
+    ports' rates per cycle; not stored). A PE measured in an array (:func:`array_activities`)
+    carries its own run's figures that are otherwise looked up for the column run: ``bits``
+    (((port, ((toggles per cycle, duty), ...) per bit), ...), what its port fields toggle at) and
+    ``words`` (((word, toggles per bit per step, bits), ...), its internal words); empty / None:
+    the column run's tables (:mod:`models.field_activity`, :mod:`models.internal_activity`)."""
     pe: str
     pe_options: tuple
     source: str
@@ -187,6 +191,8 @@ class PartActivity:
     duties: tuple = ()
     basis: str = "sta"
     per_cycle: int = 0
+    bits: tuple = ()
+    words: tuple | None = None
 
     def duty(self, port):
         """Mean duty of ``port``'s bits (0.5, the characterisation's, when not measured; 0 for
@@ -368,7 +374,10 @@ class PartActivity:
     def field_toggles(self, field):
         """(toggles per step, mean duty) of a port field's bits (:func:`models.field_activity.field_means`,
         measured on the same stream as the port figures)."""
-        toggles, duty = field_means(self.pe, self.pe_options, self.source, field)
+        if self.bits:
+            toggles, duty = bit_means(dict(self.bits), field, self.pe)
+        else:
+            toggles, duty = field_means(self.pe, self.pe_options, self.source, field)
         return min(1.0, toggles * self.ii), duty
 
     def field_groups(self, drivers):
@@ -489,7 +498,9 @@ class PartActivity:
         word = getattr(part, "word", None)
         if self.basis != "sim" or word is None:
             return None
-        found = internal_toggles(self.pe, self.pe_options, self.source).get(word)
+        words = (internal_toggles(self.pe, self.pe_options, self.source) if self.words is None
+                 else {w: (t, b) for w, t, b in self.words})
+        found = words.get(word)
         return None if found is None else (found[0], part[2] * found[1])
 
     @property
@@ -537,7 +548,12 @@ def table_settings(kind):
 def measure(pe, pe_options=(), source="minilm"):
     """:class:`PartActivity` measured now (simulates the PE: about a second)."""
     pe_options = full_options(pe, pe_options)
-    act = unit_activity(pe, "pe", pe_options, source)
+    return of_ports(unit_activity(pe, "pe", pe_options, source))
+
+
+def of_ports(act, **measured):
+    """:class:`PartActivity` of a PE's measured :class:`models.activity.PortActivity` (``measured``:
+    its run's ``bits`` / ``words``, :class:`PartActivity`)."""
     counts = {}
     for name, _, _ in act.bits + act.outputs:
         port = name.split("[")[0]
@@ -545,9 +561,30 @@ def measure(pe, pe_options=(), source="minilm"):
     means = act.port_means()
     ports = tuple((p, round(means[p][0], 6), counts[p]) for p in PORTS if p in means)
     duties = tuple((p, round(means[p][1], 6)) for p in PORTS if p in means)
-    ii = get_kind(pe).prototype(**dict(pe_options)).initiation_interval
-    return PartActivity(pe, pe_options, source, ii, ports, act.data_hash,
-                        datetime.date.today().isoformat(), duties)
+    ii = get_kind(act.pe).prototype(**dict(act.pe_options)).initiation_interval
+    return PartActivity(act.pe, act.pe_options, act.source, ii, ports, act.data_hash,
+                        datetime.date.today().isoformat(), duties, **measured)
+
+
+def array_activities(run, warmup):
+    """(:class:`PartActivity`, ...) of every PE of ``run``'s weight-stationary array
+    (:class:`models.activity.ArrayRun`), row by row, each measured on what that PE sees on the
+    array's own stream from cycle ``warmup`` on (:func:`models.activity.array_pe_ports`): its
+    ports, its port fields' bits and its internal words, where :func:`part_activity` gives the
+    bottom PE of a 4-row column on another stream (a 2-row array's top PE adds a constant 0, its
+    sums are narrower)."""
+    proto = get_kind(run.pe).prototype(**dict(run.pe_options))
+    found = []
+    for ports, lanes in array_pe_ports(run, warmup):
+        act = port_activity(run.pe, run.pe_options, "pe", run.source, ports, run.data_hash)
+        bits = {}
+        for name, toggles, duty in act.bits:
+            port, _, index = name.partition("[")
+            if port in FIELD_PORTS:
+                bits.setdefault(port, []).append((toggles, duty))   # LSB first (port order)
+        words = tuple((w, t, b) for w, (t, b) in lane_words(proto, lanes).items())
+        found.append(of_ports(act, bits=tuple((p, tuple(b)) for p, b in bits.items()), words=words))
+    return tuple(found)
 
 
 def _cache_dir():

@@ -2,11 +2,17 @@
 on the array stream computes the golden GEMM, and its energy is the Liberty pricing of its
 simulated toggles; bit-level aliases of concatenated assigns."""
 
+import dataclasses
+
 import pytest
 
-from models import activity, array_energy, gate_toggles, netlist_power, synth
+from models import activity, array_energy, gate_toggles, internal_activity, netlist_power, part_activity, synth
 from models.energy_vs_sta import cycle_energy_pj
+from models.port_field import Field
+from models.registry import get_kind
 from tools import require_synthesis
+
+ANT_INT4 = (("act_type", "int4"), ("weight_type", "int4"))
 
 
 def test_a_concatenated_assign_is_read_bit_by_bit():
@@ -57,3 +63,69 @@ def test_window_events_count_the_streams_tokens_and_writes():
     assert events["step"] == 16 * 4
     assert events["weight_word"] == sum(run.ports["weight_we"][0][8:]) == 2 * 2
     assert events["fold"] == 2
+
+
+def test_each_array_pe_is_fed_its_rows_lanes_of_the_array_stream():
+    """INT8 2x2 (no border units, II = latency = 1): PE (r, c) sees, on its valid cycles, row r's
+    lane of the array's act port token after token (skewed by r cycles) and, through a fold, the
+    weight code that column c's row r holds (W[K block * 2 + r, c]); row 0's acc_in is the
+    constant 0, row 1's is row 0's result."""
+    m, folds = 8, 3
+    run = activity.array_run("int8", 2, 2, "ws", (), "minilm", m=m, folds=folds)
+    act_port = [v for v, valid in zip(run.ports["act"][0], run.ports["act_valid"][0]) if valid]
+    pes = activity.array_pe_ports(run, 0)
+    assert len(pes) == 4
+    blocks = run.acts.shape[1] // 2
+    for i, (ports, lanes) in enumerate(pes):
+        r, c = divmod(i, 2)
+        seen = [(a, w) for a, w, valid in zip(ports["act"][0], ports["weight"][0], ports["valid"][0]) if valid]
+        assert len(seen) == m * folds - r            # row 1's last token leaves after the stream
+        for t, (a, w) in enumerate(seen):
+            assert a == (act_port[t] >> (8 * r)) & 0xFF
+            assert w == int(run.weights[(t // m) % blocks * 2 + r, c]) & 0xFF
+        assert [(a & 0xFF, w & 0xFF) for a, w in lanes[:len(seen)]] == seen
+    assert set(pes[0][0]["acc_in"][0]) == {0} and set(pes[2][0]["acc_in"][0]) != {0}
+
+
+def test_array_activities_are_each_pes_own_stream():
+    """The model's activity of an array PE is its own stream's: the top row's acc_in never moves
+    (the column run's bottom PE, what part_activity measures, sees a real partial sum), each PE
+    carries its own port bits for its fields and its own internal words."""
+    run = activity.array_run("shiftadd", 2, 2, "ws", (), "minilm", m=8, folds=3)
+    warmup = run.cycles // 3
+    pas = part_activity.array_activities(run, warmup)
+    column = part_activity.part_activity("shiftadd", (), "minilm")
+    assert len(pas) == 4
+    assert pas[0].rate("acc_in") == pas[1].rate("acc_in") == 0.0 < column.rate("acc_in")
+    assert pas[2].rate("acc_in") > 0.0
+    proto = get_kind("shiftadd").prototype()
+    for pa, (ports, lanes) in zip(pas, activity.array_pe_ports(run, warmup)):
+        assert dict((w, (t, b)) for w, t, b in pa.words) == internal_activity.lane_words(proto, lanes)
+        act_bits = dict(pa.bits)["act"]
+        toggles, _ = activity.bit_activity(ports["act"][0], ports["act"][1])
+        assert [t for t, _ in act_bits] == pytest.approx(list(toggles))
+
+
+def test_a_pe_with_its_own_figures_reads_them_not_the_column_tables():
+    """A PartActivity carrying its run's port bits and words hands those to its fields and words."""
+    pa = dataclasses.replace(part_activity.part_activity("ant", ANT_INT4, "minilm"), basis="sim")
+    field = Field("act", (0, 1))
+    own = dataclasses.replace(pa, bits=(("act", ((0.5, 0.25), (0.0, 0.0))),), words=(("rows", 0.125, 8),))
+    assert own.field_toggles(field) == (min(1.0, 0.25 * pa.ii), 0.125)
+    assert pa.field_toggles(field) != own.field_toggles(field)
+    part = type("Part", (tuple,), {"word": "rows"})(("add", (8, 8), 2, "step"))
+    assert own.word_output(part) == (0.125, 2 * 8)
+    assert pa.word_output(part) is None                 # ANT names no internal word
+
+
+def test_the_array_model_is_the_mean_over_its_pes():
+    """Every event counts all the array's PEs: the model's parts are the mean of the per-PE
+    figures, so R x C identical PEs give one PE's figures."""
+    run = activity.array_run("int8", 2, 2, "ws", (), "minilm", m=8, folds=3)
+    hws = array_energy.model_hardware(run, "sim", 8)
+    events = array_energy.window_events(run, 8)
+    mean = array_energy.array_model_pj(hws, events, 16)
+    for g, pj in mean.items():
+        assert pj == pytest.approx(sum(array_energy.array_model_pj((hw,), events, 16)[g] for hw in hws) / 4)
+    assert array_energy.array_model_pj(hws[:1] * 4, events, 16) == pytest.approx(
+        array_energy.array_model_pj(hws[:1], events, 16))
