@@ -439,6 +439,10 @@ def array_pe_ports(run, warmup):
         raise ValueError("array_pe_ports: a weight-stationary run only")
     kind = get_kind(run.pe)
     proto = kind.prototype(**dict(run.pe_options))
+    if run.fold_cycles != run.m * proto.initiation_interval:
+        # the column schedule below streams folds back to back
+        raise ValueError(f"array_pe_ports: folds {run.fold_cycles} cycles apart with {run.m} tokens "
+                         f"of {proto.initiation_interval} cycles (idle cycles) are not modelled")
     pes = []
     columns = []
     for c in range(run.cols):
