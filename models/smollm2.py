@@ -91,7 +91,30 @@ def _reader():
     _require("gguf")
     # deferred on purpose: gguf is an optional dependency, read only for the accuracy runs
     import gguf
-    return gguf, gguf.GGUFReader(str(gguf_path()))
+    return gguf, _plain_reader_class(gguf)(str(gguf_path()))
+
+
+@functools.cache
+def _plain_reader_class(gguf):
+    """``gguf.GGUFReader`` whose field and tensor parts are plain ndarray views of its memmap.
+
+    Why: the reader slices its ``np.memmap`` once per part of every field, about 250,000 times
+    for the vocabulary and merges, and each slice of a memmap runs numpy's Python-level
+    ``memmap.__getitem__`` and ``__array_finalize__``: about 5 CPU s (3.5 of them that overhead)
+    before any accuracy run can start, on one core. The same bytes read through an ndarray view
+    of the same mapping (no copy, still paged in lazily) are the same values:
+    ``tests/test_smollm2.py`` compares every field and tensor with the stock reader's. Overrides
+    gguf's ``_get`` (same signature and body, only the array sliced differs)."""
+    class PlainReader(gguf.GGUFReader):
+        def _get(self, offset, dtype, count=1, override_order=None):
+            plain = self.__dict__.get("_plain")
+            if plain is None:
+                plain = self.__dict__["_plain"] = self.data.view(np.ndarray)
+            count = int(count)
+            dtype = np.dtype(dtype)
+            arr = plain[offset:offset + dtype.itemsize * count].view(dtype)[:count]
+            return arr.view(arr.dtype.newbyteorder(self.byte_order if override_order is None else override_order))
+    return PlainReader
 
 
 def _field(reader, key):

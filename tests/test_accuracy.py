@@ -34,6 +34,25 @@ def test_tokenizer_round_trip(corpus_ids):
     assert 70_000 < len(corpus_ids) < 80_000          # "about 76k SmolLM tokens"
 
 
+def test_plain_reader_reads_what_gguf_reads():
+    """The faster GGUF reader (ndarray views of the memmap) gives the stock reader's fields and
+    tensors: every field's parts and types, every tensor's name, type, shape and bytes."""
+    gguf, fast = smollm2._reader()
+    stock = gguf.GGUFReader(str(smollm2.gguf_path()))
+    assert type(fast) is not gguf.GGUFReader and list(fast.fields) == list(stock.fields)
+    for name, field in stock.fields.items():
+        other = fast.fields[name]
+        assert (other.offset, other.types, other.data, len(other.parts)) == \
+            (field.offset, field.types, field.data, len(field.parts)), name
+        for a, b in zip(field.parts, other.parts):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert len(fast.tensors) == len(stock.tensors)
+    for a, b in zip(stock.tensors, fast.tensors):
+        assert (a.name, a.tensor_type, a.shape.tolist(), a.data_offset) == \
+            (b.name, b.tensor_type, b.shape.tolist(), b.data_offset)
+        assert a.data.dtype == b.data.dtype and np.array_equal(a.data, b.data), a.name
+
+
 def test_minilm_embeddings_equal_the_direct_forward():
     docs = acc.lee_documents()[:4]
     batched = realdata.minilm_forward(docs).embeddings()
