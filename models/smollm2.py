@@ -103,7 +103,7 @@ def _plain_reader_class(gguf):
     ``memmap.__getitem__`` and ``__array_finalize__``: about 5 CPU s (3.5 of them that overhead)
     before any accuracy run can start, on one core. The same bytes read through an ndarray view
     of the same mapping (no copy, still paged in lazily) are the same values:
-    ``tests/test_smollm2.py`` compares every field and tensor with the stock reader's. Overrides
+    ``tests/test_accuracy.py`` compares every field and tensor with the stock reader's. Overrides
     gguf's ``_get`` (same signature and body, only the array sliced differs)."""
     class PlainReader(gguf.GGUFReader):
         def _get(self, offset, dtype, count=1, override_order=None):
