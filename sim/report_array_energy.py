@@ -54,6 +54,17 @@ _ENTRY = ("cycles", "model_sim_pj", "model_sta_pj", "sim_sta_pj", "checked", "mi
 ERRORS = {"sim": "error_sim_pct", "sta": "error_sta_pct"}
 OS_NOTE = "output-stationary: hierarchical array netlist, not simulated"
 NOT_CHOSEN = "not in this report's plan"
+NO_TOOLS = "no synthesis tools"
+# the decision table's short form of each reason (its cells do not wrap: the table fits 1400 px;
+# the column's legend spells them out, the section and the CSV give the full note)
+SHORT = {OS_NOTE: "os", NOT_CHOSEN: "not run", NO_TOOLS: "no tools"}
+LEGEND = (f"— (os): {OS_NOTE}; — (not run): {NOT_CHOSEN}; — (no tools): {NO_TOOLS}; "
+          "— (error): see array_energy.csv's note")
+
+
+def short_reason(note):
+    """The decision table's cell of a design without figures, from its ``note``."""
+    return f"— ({SHORT.get(note, 'error')})"
 
 
 def design_array_energy(kind, options, rows, cols):
@@ -112,14 +123,13 @@ def _measured(check, basis):
 def join(frame, tables, basis, percent):
     """``frame`` (the decision frame, indexed by design) with ``array_vs_sim_pct`` (the design's
     array error on ``basis``, NaN without one) and ``array_vs_sim`` (it as ``percent`` formats it,
-    or a dash and the reason there is none)."""
+    or a dash and the short reason there is none: :func:`short_reason`)."""
     check = tables.get("array_energy.csv")
     if check is None:
-        return frame.assign(array_vs_sim_pct=math.nan, array_vs_sim="— (no synthesis tools)")
+        return frame.assign(array_vs_sim_pct=math.nan, array_vs_sim=short_reason(NO_TOOLS))
     check = check.set_index("design").reindex(frame.index)
     errors = check[ERRORS[basis]].astype(float)
-    notes = check.note.fillna("not computed")
-    text = [percent(e) if not math.isnan(e) else f"— ({note})" for e, note in zip(errors, notes)]
+    text = [percent(e) if not math.isnan(e) else short_reason(note) for e, note in zip(errors, check.note)]
     return frame.assign(array_vs_sim_pct=errors, array_vs_sim=text)
 
 

@@ -214,8 +214,8 @@ DECISION_COLUMNS = (
     Column("array vs sim", "array_vs_sim", html.escape,
            "the cost model's energy of the design's 2x2 weight-stationary array (PEs, slot / edge registers, "
            "border units) vs the array's netlist simulated gate by gate on its MiniLM port stream (sim@STA), "
-           "on the report's energy basis: model / simulated - 1; — and the reason where not simulated "
-           "(see the small-array section)"),
+           "on the report's energy basis: model / simulated - 1; where not simulated, "
+           + report_array_energy.LEGEND),
     Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
     Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
     Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),
