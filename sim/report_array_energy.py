@@ -63,8 +63,9 @@ LEGEND = (f"— (os): {OS_NOTE}; — (not run): {NOT_CHOSEN}; — (no tools): {N
 
 
 def short_reason(note):
-    """The decision table's cell of a design without figures, from its ``note``."""
-    return f"— ({SHORT.get(note, 'error')})"
+    """The decision table's cell of a design without figures, from its ``note`` (NaN: the design
+    has no row, so was not run)."""
+    return f"— ({SHORT.get(note, 'error') if isinstance(note, str) else SHORT[NOT_CHOSEN]})"
 
 
 def design_array_energy(kind, options, rows, cols):
