@@ -47,8 +47,8 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 from models.workloads import get_workload
 
-from . import (build, report_acceptance, report_accuracy, report_claims, report_energy_check, report_html,
-               report_intfp, report_timing, run)
+from . import (build, report_acceptance, report_accuracy, report_array_energy, report_claims, report_energy_check,
+               report_html, report_intfp, report_timing, run)
 from .args import default_energy_basis
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
@@ -87,6 +87,9 @@ class ReportPlan:
     # TOPS/W and pJ figure of the cost tables, and the check behind "confirmed"; by default the
     # commands' rule on the activity the cost points are priced at (CostConfig's: measured, so sim)
     energy_basis: str = default_energy_basis(CostConfig.activity)
+    # the designs whose 2x2 array energy is checked against its gate-simulated netlist
+    # (sim.report_array_energy; labels), None: every design
+    array_energy_designs: tuple = None
 
     @property
     def workloads(self):
@@ -413,11 +416,12 @@ COLUMNS = {
                         "end, delay_ns, setup_ns, fmax_osu018_mhz, fmax_mhz (as timing.csv), note",
     "timing_broadcast.csv": report_timing.BROADCAST_COLUMNS,
     "energy_vs_sta.csv": report_energy_check.COLUMNS,
+    "array_energy.csv": report_array_energy.COLUMNS,
     "model_quality.csv": report_accuracy.COLUMNS,
 }
 # written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
 OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv",
-                   "timing_broadcast.csv", "energy_vs_sta.csv")
+                   "timing_broadcast.csv", "energy_vs_sta.csv", "array_energy.csv")
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
           "energy_breakdown.csv", "workload_cycles.csv", "claims.csv", "int_vs_fp.csv")
 
@@ -465,6 +469,9 @@ def gather(plan, staging, progress):
         tables["timing_units.csv"] = timing_units
         tables["timing_broadcast.csv"] = report_timing.broadcast_rows(report_timing.tiled_sides())
         tables["energy_vs_sta.csv"] = report_energy_check.energy_table(designs(), progress)
+    if cells is not None:      # the array check needs synthesis only (its reference is simulated)
+        tables["array_energy.csv"] = report_array_energy.array_energy_table(
+            designs(), chosen=plan.array_energy_designs, progress=progress)
     tables["int_vs_fp.csv"] = report_intfp.int_vs_fp(tables)
     progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
     tables["model_quality.csv"], model_note = report_accuracy.model_quality(
@@ -482,8 +489,8 @@ def roof(plan):
 
 def steps(plan):
     """The progress steps of a report: per design a verification and a cost step, synthesis,
-    timing, the energy check, whole-model quality, page."""
-    return 2 * len(designs()) + 5
+    timing, the energy check, the array energy check, whole-model quality, page."""
+    return 2 * len(designs()) + 6
 
 
 def report_files():

@@ -28,22 +28,18 @@ The figure is the PE's alone (the TOPS/W also counts buffers, SRAM and DRAM, whi
 not cover), and OpenSTA's power is itself a probabilistic estimate (see README): a disagreement
 says the ranking rests on an unconfirmed energy, not which side is right.
 
-Each design's pair of energies is cached as JSON under ``<synth cache>/energy_vs_sta`` (the cache
-of the report's other STA results, :func:`models.synth.cache_root`), keyed by the hash of every
-source and data file under ``models/`` and ``hw/`` (:func:`models.hardware_cache.code_digest`):
-measuring the activity simulates the PE in Amaranth (5-30 s a design), which the STA cache alone
-does not avoid.
+Each design's energies are cached as JSON under ``<synth cache>/energy_vs_sta``
+(:mod:`sim.report_cache`): measuring the activity simulates the PE in Amaranth (5-30 s a design),
+which the STA cache alone does not avoid.
 """
 
-import hashlib
-import json
 import math
-import os
 
 import pandas as pd
 
 from models import energy_vs_sta, gate_toggles, netlist_power, synth
-from models.hardware_cache import code_digest
+
+from . import report_cache
 
 # the clock OpenSTA's power is taken at (the bench's; energy per step hardly depends on it: leakage
 # is ~1e-5 of the clock energy)
@@ -69,21 +65,15 @@ COLUMNS = ("design, pe, model_pj_per_step (the cost model's PE energy per step o
 _ENTRY = ("model_pj", "sta_pj", "activity", "model_sim_pj", "sim_pj")
 
 
-def _cache_file(kind, options):
-    options = json.dumps(sorted(dict(options).items()))
-    # the entry's fields are in the key: code_digest covers models/ and hw/, not this file
-    key = hashlib.sha256(f"{code_digest()}|{kind}|{options}|{SOURCE}|{CLOCK_MHZ}|{_ENTRY}".encode()).hexdigest()[:24]
-    return synth.cache_root() / "energy_vs_sta" / f"{kind}-{key}.json"
-
-
 def design_energies(kind, options):
     """(model pJ per step, OpenSTA pJ per step, data-port toggles per step, sim-basis model pJ per
     step, simulated-toggle pJ per step) of the PE of ``kind`` (a registry name) with ``options`` on
     MiniLM activity, from the cache or computed and cached."""
-    path = _cache_file(kind, options)
-    if path.is_file():
-        entry = json.loads(path.read_text())
-        return tuple(entry[k] for k in _ENTRY)
+    return report_cache.cached(report_cache.cache_file("energy_vs_sta", kind, options, SOURCE, CLOCK_MHZ, _ENTRY),
+                               _ENTRY, lambda: _measure(kind, options))
+
+
+def _measure(kind, options):
     model, activity = energy_vs_sta.pe_step_energy_pj(kind, options, source=SOURCE)
     power = synth.unit_power(kind, pe_options=options, unit="pe", source=SOURCE, clock_mhz=CLOCK_MHZ)
     sta = energy_vs_sta.sta_step_energy_pj(kind, options, power)
@@ -93,12 +83,7 @@ def design_energies(kind, options):
     # priced as OpenSTA 2.0.17 prices a transition, as the sim-basis primitives are
     sim = (energy_vs_sta.sta_step_energy_pj(kind, options, simulated)
            * simulated.as_opensta_2019.total / simulated.power.total)
-    values = (model, sta, activity, model_sim, sim)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(dict(zip(_ENTRY, values))))
-    os.replace(tmp, path)      # atomic: a concurrent reader sees the old file or the whole new one
-    return values
+    return model, sta, activity, model_sim, sim
 
 
 def energy_table(designs, progress=None):

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import report_claims, report_energy_check, report_intfp
+from . import report_array_energy, report_claims, report_energy_check, report_intfp
 from .report_acceptance import Acceptance
 from . import report_plots as plots
 
@@ -211,6 +211,11 @@ DECISION_COLUMNS = (
     Column("acc.", "acceptable", lambda v: "yes" if v else "no", "accuracy within the stated threshold"),
     Column("SQNR dB", "gemm_out_sqnr_db", title="GEMM output SQNR (dB) on the whole real MiniLM tensors"),
     *_energy_columns("sta"),
+    Column("array vs sim", "array_vs_sim", html.escape,
+           "the cost model's energy of the design's 2x2 weight-stationary array (PEs, slot / edge registers, "
+           "border units) vs the array's netlist simulated gate by gate on its MiniLM port stream (sim@STA), "
+           "on the report's energy basis: model / simulated - 1; where not simulated, "
+           + report_array_energy.LEGEND),
     Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
     Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
     Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),
@@ -333,6 +338,7 @@ def decision_frame(data, workload=None):
     frame["pareto"] = [bool(k) and not any(np.all(o >= p) and np.any(o > p) for o in objectives[ranked])
                        for k, p in zip(ranked, objectives)]
     frame = report_energy_check.join(frame.drop(columns=["_quality"], errors="ignore"), data.tables)
+    frame = report_array_energy.join(frame, data.tables, energy_basis(data), percent)
     frame = frame.reset_index().sort_values(["pareto", "acceptable", "tops_per_mm2_bounded"], ascending=False)
     return frame
 
@@ -598,6 +604,10 @@ def timing_section(data):
                     table_id="timing"))
 
 
+def array_energy_section(data):
+    return report_array_energy.section(data, table, link, percent)
+
+
 def intfp_section(data):
     """The HTML section: one table per block."""
     frame = data.tables.get("int_vs_fp.csv")
@@ -648,6 +658,7 @@ SECTIONS = (
     Section("claims", "Papers' claims", claims_section),
     Section("synthesis", "Synthesis vs model", synthesis_section),
     Section("timing", "Timing: Fmax and critical paths", timing_section),
+    Section("array-energy", "Energy of a small array: model vs its gate-simulated netlist", array_energy_section),
 )
 
 
@@ -694,6 +705,7 @@ def summary(data, seconds):
     lines += ["## Papers' claims (paper configuration and common 32x32; claims.csv)", "",
               report_claims.claims_markdown(data["claims.csv"]), ""]
     lines += [f"## Decision table ({primary_workload(data)}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
-              basis_paragraph(data), "", shown.to_markdown(index=False), "", data.memory_note, "",
+              basis_paragraph(data), "", report_array_energy.summary_line(data.tables, energy_basis(data)), "",
+              shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
     return "\n".join(lines) + "\n"
