@@ -305,11 +305,17 @@ def baseline_area_um2(plan):
 
 
 def weight_port_gbps(kind, options, plan, clock_mhz=None):
-    """GB/s the array's weight-load port moves on the equal-PE-count array: one weight word per
-    cycle (at ``clock_mhz``, default the cost model's common clock)."""
+    """GB/s the array's weight-load port moves at M = 1 (decode) on the equal-PE-count array (at
+    ``clock_mhz``, default the cost model's common clock): one weight word per cycle, but a
+    weight-stationary array loads only R rows per fold interval, which at M = 1 is
+    ``max(II, min_fold_interval)`` (longer than R for a multi-cycle PE: :mod:`hw.array`)."""
     config = _point(kind, options, plan.workload_rows, plan.workload_cols)
     clock = clock_mhz or config.clock_mhz
-    return config.design().facts.word_widths["weight"] / 8 * clock * 1e6 / 1e9
+    acc = config.design().facts
+    share = 1.0
+    if config.dataflow == "ws":
+        share = config.rows / max(acc.array.pe.initiation_interval, acc.array.min_fold_interval)
+    return acc.word_widths["weight"] / 8 * clock * 1e6 / 1e9 * share
 
 
 def memory_bound_note(plan):
