@@ -60,6 +60,7 @@ from amaranth.sim import Simulator
 from hw.array import SystolicArray
 from hw.pe import facts_only
 
+from .cycles import fold_interval
 from .realdata import MINILM, real_gemm
 from .registry import get_kind
 
@@ -407,7 +408,7 @@ def array_run(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, 
     ii = proto.initiation_interval
     if dataflow == "ws":
         array = facts_only(SystolicArray(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols))
-        fold_cycles = max(m * ii, array.min_fold_interval)
+        fold_cycles = fold_interval(m, ii, array.min_fold_interval)
     else:
         fold_cycles = acts.shape[1] // g * ii
     ports = _array_ports(proto, acts, weights, rows, cols, dataflow, m, folds, fold_cycles)

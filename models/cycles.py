@@ -144,8 +144,14 @@ def outlier_pass_cycles(timing, m, k, n, outlier_columns=()):
     return int(start[-1] + work[-1] + R) - array
 
 
+def fold_interval(stream_len, initiation_interval, min_fold_interval):
+    """Cycles between fold starts, ``I = max(S * II, F)`` (module docstring): S tokens one every
+    II cycles, but never fewer than the array's ``min_fold_interval`` F."""
+    return max(stream_len * initiation_interval, min_fold_interval)
+
+
 def _fold_interval(timing, layout):
-    return max(layout.stream_len * timing.initiation_interval, timing.min_fold_interval)
+    return fold_interval(layout.stream_len, timing.initiation_interval, timing.min_fold_interval)
 
 
 def _array_cycles(timing, layout):

@@ -42,6 +42,7 @@ import pandas as pd
 from hw.accelerator import IncompatibleOptions
 from models import cost_vs_synth, synth
 from models.cost import CostConfig, area_um2, evaluate
+from models.cycles import fold_interval
 from models.design import DesignConfig
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
@@ -314,7 +315,7 @@ def weight_port_gbps(kind, options, plan, clock_mhz=None):
     acc = config.design().facts
     share = 1.0
     if config.dataflow == "ws":
-        share = config.rows / max(acc.array.pe.initiation_interval, acc.array.min_fold_interval)
+        share = config.rows / fold_interval(1, acc.array.pe.initiation_interval, acc.array.min_fold_interval)
     return acc.word_widths["weight"] / 8 * clock * 1e6 / 1e9 * share
 
 
