@@ -194,8 +194,9 @@ def output_mismatches(expected, observed):
 
 
 def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1,
-                 bases=("sim", "sta")):
-    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` in its first dataflow on
+                 bases=("sim", "sta"), dataflow=None):
+    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` in ``dataflow`` (None:
+    the kind's first) on
     :func:`models.activity.array_run`'s stream of ``folds`` folds (ws: ``m`` tokens each; os: the
     K steps into an output tile, M = ``m``), the first ``warmup_folds`` folds a warm-up (the
     netlist's flops start at 0; a ws fold 0 reads an unwritten bank). An os array's netlist, mapped
@@ -204,7 +205,7 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     pe_options = tuple(sorted(dict(pe_options).items()))
     kind = get_kind(pe)
     proto = kind.prototype(**dict(pe_options))
-    dataflow = kind.dataflows[0]
+    dataflow = dataflow or kind.dataflows[0]
     run = activity.array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
     warmup = warmup_folds * run.cycles // folds
     netlist = flat_netlist(synth.synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options))
