@@ -250,7 +250,12 @@ def _simulate_column(kind, options, rows, dataflow, tokens, table=None):
                     row[name].append(ctx.get(getattr(unit, name)))
             await ctx.tick()
 
-    sim = Simulator(dut)
+    return _run_pe_ports(Simulator(dut), testbench, pe, ports)
+
+
+def _run_pe_ports(sim, testbench, pe, ports):
+    """Run ``sim`` (a 10 ns clock) with ``testbench``, which fills ``ports`` (per PE {port:
+    [value per cycle]}); per PE {port: (values, width)}, the widths ``pe``'s."""
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
@@ -471,12 +476,7 @@ def _simulate_array_pes(run):
                     row[name].append(ctx.get(getattr(unit, name)))
             await ctx.tick()
 
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
-    widths = {"act": pe.act_width, "weight": pe.weight_width, "valid": 1, "acc_in": pe.acc_width,
-              "acc_out": pe.acc_width, "table": pe.table_width}
-    return [{name: (v, widths[name]) for name, v in row.items()} for row in values]
+    return _run_pe_ports(sim, testbench, pe, values)
 
 
 def _os_array_pe_ports(run, warmup):
