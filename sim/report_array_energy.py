@@ -17,7 +17,9 @@ every design); an output-stationary array (synthesised with one shared PE module
 as its flattened mapped netlist. Every other design gets a row saying why it has no figure. Like the PE energy check the figures are
 computed in the quick report too, cached per design (:mod:`sim.report_cache`, under
 ``<synth cache>/array_energy``): a cold 2x2 array is a synthesis and a gate simulation,
-20-90 s; the synthesis has its own cache.
+20-90 s for a ws array, 1-8 min for an os one (a larger flat netlist, 1,024 cycles, the PEs'
+activity from the array's RTL: ``bench/bench_array_energy.py`` prints each); the synthesis has
+its own cache.
 """
 
 import html
