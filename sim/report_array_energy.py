@@ -14,8 +14,8 @@ GEMM. The decision table's "array vs sim" column is the error on the report's en
 
 A design runs when the plan names it (:attr:`sim.report.ReportPlan.array_energy_designs`, None:
 every design); an output-stationary array (synthesised with one shared PE module) is simulated
-as its flattened mapped netlist. Every other design gets a row saying why it has no figure. Like the PE energy check the figures are
-computed in the quick report too, cached per design (:mod:`sim.report_cache`, under
+as its flattened mapped netlist. Every other design gets a row saying why it has no figure. Like
+the PE energy check the figures are computed in the quick report too, cached per design (:mod:`sim.report_cache`, under
 ``<synth cache>/array_energy``): a cold 2x2 array is a synthesis and a gate simulation,
 20-90 s for a ws array, 1-8 min for an os one (a larger flat netlist, 1,024 cycles, the PEs'
 activity from the array's RTL: ``bench/bench_array_energy.py`` prints each); the synthesis has
@@ -39,8 +39,10 @@ SOURCE = "minilm"
 M, FOLDS = 32, 8
 # how the CSV names where its figures come from
 PROVENANCE = (f"models.array_energy.array_energy (bench/bench_array_energy.py): {SOURCE} L0 FFN1 "
-              f"array stream, {FOLDS} folds of {M} tokens (ws) or of the K steps (os, M = {M}), fold 0 a warm-up; osu018 netlist, 45 nm 0.9 V")
-COLUMNS = ("design, pe, rows, cols (the array checked, in the kind's first dataflow), cycles (the counted window), "
+              f"array stream, {FOLDS} folds of {M} tokens (ws) or of the K steps (os, M = {M}), fold 0 a "
+              "warm-up; osu018 netlist, 45 nm 0.9 V")
+COLUMNS = ("design, pe, rows, cols (the array checked, in the kind's first dataflow), cycles (the counted "
+           "window), "
            "model_sim_pj_per_cycle, model_sta_pj_per_cycle (the cost model's array groups, PEs, slot / "
            "edge registers, border units and their idle energy, over the window's events on the sim and "
            "the OpenSTA energy basis; 45 nm pJ per cycle), sim_sta_pj_per_cycle (the array's mapped "
@@ -159,8 +161,8 @@ def section(data, table, link, percent):
              f"arrays simulated as their flattened mapped netlist): the cost model's array groups (PEs, "
              f"slot / edge registers, border units and their idle energy; no SRAM, DRAM or post-array unit) "
              f"against the array's mapped osu018 netlist simulated gate by gate on its own MiniLM L0 FFN1 port "
-             f"stream ({FOLDS} folds of {M} tokens, or of all K steps in os, the first a warm-up), its toggles priced as OpenSTA 2.0.17 "
-             f"prices them (sim@STA), 45 nm pJ per cycle; the same simulation's output words checked against "
+             f"stream ({FOLDS} folds of {M} tokens, or of all K steps in os, the first a warm-up), its "
+             f"toggles priced as OpenSTA 2.0.17 prices them (sim@STA), 45 nm pJ per cycle; the same simulation's output words checked against "
              f"the golden GEMM. The decision table's <b>array vs sim</b> is the error on this report's "
              f"energy basis ({basis}). {summary_line(data.tables, basis)}")
     if check is None:
