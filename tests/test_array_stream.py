@@ -2,7 +2,8 @@
 computes the golden GEMM on the array's RTL: run in Amaranth's simulator, every output word of
 every fold after the first (whose bank was never written) equals the kind's golden sums. A schedule
 that rewrote a bank while a skewed row still read it (the next fold's weights in the fold's first
-cycles, as the stream once did) fails here on any PE slower than one cycle."""
+cycles, as the stream once did) fails here on any PE slower than one cycle. Output-stationary:
+every drained row of every fold equals the golden sums of its output tile."""
 
 import pytest
 from amaranth.sim import Simulator
