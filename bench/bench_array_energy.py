@@ -8,9 +8,10 @@ of the array's groups (PEs, slot / edge registers, border units, their idle ener
 DRAM or post-array unit) on the sim basis and the sta basis, against the netlist's zero-delay
 simulated toggles priced as OpenSTA 2.0.17 prices them (sim@STA, the PE reference of
 ``bench_energy_vs_sim_power.py --sim-basis``), 45 nm 0.9 V pJ per cycle
-(:func:`models.array_energy.array_energy`). ``out ok`` is the simulated netlist's output words
-against the golden GEMM (words compared / lanes wrong; "-" where the kind's golden is not the
-array's plain sums). ``dyn err``: the model's energy beyond its idle (clock, leakage) against
+(:func:`models.array_energy.array_energy`; an output-stationary array's netlist, mapped with one
+shared PE module, flattened after mapping). ``out ok`` is the simulated netlist's output words
+against the golden GEMM of the array's plain sums (words compared / lanes wrong; "-" when no word
+left within the stream). ``dyn err``: the model's energy beyond its idle (clock, leakage) against
 the netlist's beyond its clock pins and leakage. Prints the count within +-15 % and the model's
 parts for the five worst. ``--per-pe``: per PE of each array, the model of the whole PE at the
 activity it sees on the array stream against the standalone PE netlist simulated on its port

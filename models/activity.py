@@ -119,9 +119,9 @@ def _named_bits(port, width, toggles, duty):
 
 
 @functools.lru_cache(maxsize=32)
-def _codes(pe_name, pe_options, source, m, k, n):
-    """(acts codes M x K, weights codes K x N, ``table`` port value or None) of the source, via the
-    kind's quantisers (a kind with a table, :mod:`hw.pe`: the run's table, constant)."""
+def _operands(pe_name, pe_options, source, m, k, n):
+    """(:class:`models.registry.GemmOperands`, ``table`` port value or None) of the source, via
+    the kind's quantisers (a kind with a table, :mod:`hw.pe`: the run's table, constant)."""
     kind = get_kind(pe_name)
     proto = kind.prototype(**dict(pe_options))
     if source == "minilm":
@@ -133,6 +133,12 @@ def _codes(pe_name, pe_options, source, m, k, n):
     else:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     table = proto.table_value(ops.extra.table_entries) if proto.table_width else None
+    return ops, table
+
+
+def _codes(pe_name, pe_options, source, m, k, n):
+    """(acts codes M x K, weights codes K x N, ``table`` port value or None) of :func:`_operands`."""
+    ops, table = _operands(pe_name, pe_options, source, m, k, n)
     return ops.acts, ops.weights, table
 
 
@@ -161,7 +167,9 @@ class _Column(Elaboratable):
         self.act_code = [Signal(proto.act_code_width, name=f"act_code{r}") for r in range(rows)]
         self.weight_code = [Signal(proto.weight_code_width, name=f"weight_code{r}") for r in range(rows)]
         self.valid = [Signal(name=f"valid{r}") for r in range(rows)]
-        self.first = Signal()   # os: the token starts a new output (acc_in = 0)
+        # os: per row, the row's token starts a new output (acc_in = 0); held between tokens as
+        # the array's pass registers hold the token's flag
+        self.first = [Signal(name=f"first{r}") for r in range(rows)]
         self.table = Signal(proto.table_width) if proto.table_width else None
 
     def elaborate(self, platform):
@@ -181,7 +189,7 @@ class _Column(Elaboratable):
             if self.table is not None:
                 m.d.comb += pe.table.eq(self.table)
             if self.dataflow == "os":
-                m.d.comb += pe.acc_in.eq(Mux(self.first, 0, pe.acc_out))
+                m.d.comb += pe.acc_in.eq(Mux(self.first[r], 0, pe.acc_out))
             else:
                 m.d.comb += pe.acc_in.eq(self.pes[r - 1].acc_out if r else 0)
         return m
@@ -236,13 +244,18 @@ def _simulate_column(kind, options, rows, dataflow, tokens, table=None):
                     ctx.set(dut.act_code[r], int(tok[1]))
                     ctx.set(dut.weight_code[r], int(tok[2]))
                     if dataflow == "os":
-                        ctx.set(dut.first, tok[3])
+                        ctx.set(dut.first[r], tok[3])
             for row, unit in zip(ports, dut.pes):
                 for name in names:
                     row[name].append(ctx.get(getattr(unit, name)))
             await ctx.tick()
 
-    sim = Simulator(dut)
+    return _run_pe_ports(Simulator(dut), testbench, pe, ports)
+
+
+def _run_pe_ports(sim, testbench, pe, ports):
+    """Run ``sim`` (a 10 ns clock) with ``testbench``, which fills ``ports`` (per PE {port:
+    [value per cycle]}); per PE {port: (values, width)}, the widths ``pe``'s."""
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
@@ -272,8 +285,9 @@ def _concat(lanes, width):
 
 
 def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds, interval):
-    """{port: (values per cycle, width)} of a ``rows`` x ``cols`` array's inputs; ws folds start
-    ``interval`` cycles apart (>= ``m`` tokens' cycles, the rest idle)."""
+    """{port: (values per cycle, width)} of a ``rows`` x ``cols`` array's inputs; folds start
+    ``interval`` cycles apart (>= the fold's tokens' cycles: ``m`` tokens (ws) or the K steps
+    (os); the rest idle, the buses holding)."""
     ii = pe.initiation_interval
     a_lanes, w_lanes = _lanes(pe, acts, "act"), _lanes(pe, weights.T, "weight")   # M x Kg, N x Kg
     kg = a_lanes.shape[1]
@@ -316,16 +330,19 @@ def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds, interval):
     else:
         ports.update({"act_first": [], "act_last": []})
         mblocks, nblocks = acts.shape[0] // rows, weights.shape[1] // cols
+        act = weight = 0
         for f in range(folds):
             mb, nb = f % mblocks, (f // mblocks) % nblocks
-            for j in range(kg):
-                act = _concat([a_lanes[mb * rows + r, j] for r in range(rows)], aw)
-                weight = _concat([w_lanes[nb * cols + c, j] for c in range(cols)], ww)
-                for phase in range(ii):
-                    for name, value in (("act", act), ("weight", weight), ("act_valid", phase == 0),
-                                        ("act_first", phase == 0 and j == 0),
-                                        ("act_last", phase == 0 and j == kg - 1)):
-                        ports[name].append(int(value))
+            # the sequencer's schedule (hw.accelerator): token j of fold f at f * interval + j * ii
+            for cycle in range(interval):
+                j, phase = divmod(cycle, ii)
+                valid = phase == 0 and j < kg
+                if valid:
+                    act = _concat([a_lanes[mb * rows + r, j] for r in range(rows)], aw)
+                    weight = _concat([w_lanes[nb * cols + c, j] for c in range(cols)], ww)
+                for name, value in (("act", act), ("weight", weight), ("act_valid", valid),
+                                    ("act_first", valid and j == 0), ("act_last", valid and j == kg - 1)):
+                    ports[name].append(int(value))
         widths = {"act": rows * aw, "weight": cols * ww, "act_valid": 1, "act_first": 1,
                   "act_last": 1}
     return {name: (values, widths[name]) for name, values in ports.items()}
@@ -364,7 +381,10 @@ class ArrayRun:
     operand codes it streams (``acts`` M x K, ``weights`` K x N) and the schedule's parameters
     (``m`` tokens per fold, ``folds``, ``fold_cycles`` between fold starts; ws fold f computes K
     block ``f % (K // (rows * g))`` of output column block ``(f // blocks) % (N // cols)`` with the
-    weights written in fold f - 1, so fold 0 reads a bank never written)."""
+    weights written in fold f - 1, so fold 0 reads a bank never written; os fold f streams all of
+    K, ``K // g`` tokens, into output tile ``(f % (M // rows), (f // (M // rows)) % (N // cols))``,
+    rows x cols outputs). ``extra``: the kind's extra operand for these codes
+    (:meth:`models.registry.PEKind.operands`, e.g. GOBO's dictionary), or None."""
     pe: str
     pe_options: tuple
     rows: int
@@ -378,6 +398,7 @@ class ArrayRun:
     weights: np.ndarray
     table: object
     ports: dict
+    extra: object = None
 
     @property
     def cycles(self):
@@ -404,19 +425,20 @@ def array_run(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm", *, 
         n, mm = cols, m
     else:
         k, n, mm = _round_up(128, g), cols * 2, _round_up(max(m, rows), rows)
-    acts, weights, table = _codes(pe, pe_options, source, mm, _round_up(k, 128), n)
+    ops, table = _operands(pe, pe_options, source, mm, _round_up(k, 128), n)
+    acts, weights = ops.acts, ops.weights
     ii = proto.initiation_interval
-    if dataflow == "ws":
-        array = facts_only(SystolicArray(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols))
-        fold_cycles = fold_interval(m, ii, array.min_fold_interval)
-    else:
-        fold_cycles = acts.shape[1] // g * ii
+    array = facts_only(SystolicArray(kind.pe_factory(**dict(pe_options)), rows=rows, cols=cols,
+                                     dataflow=dataflow))
+    # a fold streams m tokens (ws) or the K steps (os), never faster than the array allows
+    stream_len = m if dataflow == "ws" else acts.shape[1] // g
+    fold_cycles = fold_interval(stream_len, ii, array.min_fold_interval)
     ports = _array_ports(proto, acts, weights, rows, cols, dataflow, m, folds, fold_cycles)
     if table is not None:      # the accelerator's table register: constant for the run
         cycles = len(next(iter(ports.values()))[0])
         ports["table"] = ([table] * cycles, proto.table_width)
     return ArrayRun(pe, pe_options, rows, cols, dataflow, source, m, folds, fold_cycles, acts, weights,
-                    table, ports)
+                    table, ports, ops.extra)
 
 
 @functools.lru_cache(maxsize=16)
@@ -427,17 +449,69 @@ def array_activity(pe, rows, cols, dataflow="ws", pe_options=(), source="minilm"
     return port_activity(pe, run.pe_options, f"array_{dataflow}_{rows}x{cols}", source, run.ports)
 
 
+def _simulate_array_pes(run):
+    """Run ``run``'s whole array (:class:`hw.array.SystolicArray`, the RTL) in Amaranth's
+    simulator on ``run.ports``; per PE, row by row, its port values per cycle
+    ({port: (values, width)}, the names of :func:`_simulate_column`)."""
+    kind = get_kind(run.pe)
+    made = []
+
+    def factory():     # the array makes its prototype first, then its PEs row by row
+        made.append(kind.pe_class(**dict(run.pe_options)))
+        return made[-1]
+
+    array = SystolicArray(factory, rows=run.rows, cols=run.cols, dataflow=run.dataflow)
+    sim = Simulator(array)          # elaborates the array: its R x C PEs exist from here
+    pes = made[1:]
+    pe = array.pe
+    names = ("act", "weight", "valid", "acc_in", "acc_out") + (("table",) if pe.table_width else ())
+    values = [{name: [] for name in names} for _ in pes]
+
+    async def testbench(ctx):
+        for cycle in range(run.cycles):
+            for name, (stream, _) in run.ports.items():
+                ctx.set(getattr(array, name), stream[cycle])
+            for row, unit in zip(values, pes):
+                for name in names:
+                    row[name].append(ctx.get(getattr(unit, name)))
+            await ctx.tick()
+
+    return _run_pe_ports(sim, testbench, pe, values)
+
+
+def _os_array_pe_ports(run, warmup):
+    """:func:`array_pe_ports` of an output-stationary run: every PE's ports read from the whole
+    array's RTL simulation (:func:`_simulate_array_pes`; its skew and pass registers, border units
+    and drain as the netlist has them); PE (r, c) gets token j of fold f in cycle
+    ``f * fold_cycles + j * II + r + c`` (row r's activation lane and column c's weight lane, each
+    skewed by r + c)."""
+    proto = get_kind(run.pe).prototype(**dict(run.pe_options))
+    a_lanes, w_lanes = _lanes(proto, run.acts, "act"), _lanes(proto, run.weights.T, "weight")
+    R, C, kg, ii = run.rows, run.cols, a_lanes.shape[1], proto.initiation_interval
+    mblocks, nblocks = run.acts.shape[0] // R, run.weights.shape[1] // C
+    found = []
+    for i, values in enumerate(_simulate_array_pes(run)):
+        r, c = divmod(i, C)
+        ports = {name: (v[warmup:], width) for name, (v, width) in values.items()}
+        lanes = [(int(a_lanes[f % mblocks * R + r, j]), int(w_lanes[(f // mblocks) % nblocks * C + c, j]))
+                 for f in range(run.folds) for j in range(kg)
+                 if f * run.fold_cycles + j * ii + r + c >= warmup]
+        found.append((ports, lanes))
+    return found
+
+
 def array_pe_ports(run, warmup):
-    """Per PE of ``run``'s array (:class:`ArrayRun`, weight-stationary), row by row:
+    """Per PE of ``run``'s array (:class:`ArrayRun`), row by row:
     ({port: (values per cycle, width)}, [(act lane, weight lane), ...]): the port values PE (r, c)
     sees on the array's own stream from cycle ``warmup`` on and its tokens from that cycle on.
-    Column c is simulated as the column :func:`unit_activity` runs (the RTL, the kind's border
+    ws: column c is simulated as the column :func:`unit_activity` runs (the RTL, the kind's border
     units, ``acc_in`` chained down the rows), fed the tokens the array's schedule gives it: fold f
     streams K block ``f % blocks`` of output column c (the run's N is its C columns), row r
     skewed by ``r * latency``. (The netlist's fold 0 reads an unwritten bank; here it reads its
-    own weights: both lie in the warm-up.)"""
-    if run.dataflow != "ws":
-        raise ValueError("array_pe_ports: a weight-stationary run only")
+    own weights: both lie in the warm-up.) os: the whole array's RTL on the run's ports
+    (:func:`_os_array_pe_ports`)."""
+    if run.dataflow == "os":
+        return _os_array_pe_ports(run, warmup)
     kind = get_kind(run.pe)
     proto = kind.prototype(**dict(run.pe_options))
     if run.fold_cycles != run.m * proto.initiation_interval:

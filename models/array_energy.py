@@ -9,9 +9,11 @@ the project's recipe (:func:`models.synth.synthesize` with ``rows`` / ``cols``, 
 after a warm-up, its toggles priced by :func:`models.netlist_power.netlist_power` and read as
 OpenSTA 2.0.17 prices them (:attr:`models.netlist_power.NetlistPower.as_opensta_2019`, "sim@STA",
 the PE reference of ``bench/bench_energy_vs_sim_power.py``), brought to 45 nm 0.9 V
-(:func:`models.energy_vs_sta.cycle_energy_pj`). The same simulation reads the array's ``out``
-words, which :func:`output_mismatches` compares with the kind's golden GEMM: the stream drives the
-netlist as the RTL runs are driven.
+(:func:`models.energy_vs_sta.cycle_energy_pj`). An output-stationary array, mapped with one shared
+PE module (:mod:`models.synth`), is simulated as its flattened mapped netlist
+(:func:`models.flat_netlist.flat_netlist`). The same simulation reads the array's ``out`` words,
+which :func:`output_mismatches` compares with the kind's golden GEMM (:func:`golden_words`): the
+stream drives the netlist as the RTL runs are driven.
 
 The model is :func:`models.cost.hardware` of the same array (``energy_basis`` "sim" or "sta",
 activity measured on MiniLM) priced over the window's events (:func:`window_events`) by the
@@ -28,6 +30,7 @@ import numpy as np
 
 from . import activity, cost, gate_toggles, netlist_power, part_activity, synth
 from .energy_vs_sta import cycle_energy_pj, step_energy_pj
+from .flat_netlist import flat_netlist
 from .registry import get_kind
 
 CLOCK_MHZ = 100.0
@@ -40,8 +43,7 @@ class ArrayEnergy:
     """One array's energy per cycle (45 nm pJ) over the counted window: the model's per part on
     each basis ({group: dynamic pJ per cycle}, ``"idle"`` the array groups' idle), the netlist's
     simulated toggles priced as OpenSTA 2.0.17 prices them and at the Liberty's own pricing, and
-    the output check (words compared, lanes that differ; ``checked`` 0 when the kind has no plain
-    golden array output)."""
+    the output check (words compared with :func:`golden_words`, lanes that differ)."""
     pe: str
     pe_options: tuple
     rows: int
@@ -110,7 +112,7 @@ def model_hardware(run, basis, warmup):
 
 
 def array_sums_prototype(kind, pe_options):
-    """The prototype whose golden GEMM is a ws array's plain sums: the design's own, or for a
+    """The prototype whose golden GEMM is an array's plain sums: the design's own, or for a
     grouped design (``group_size`` set: MixPE, BitMoD, W4A16 g128) the same PE without groups, whose
     golden is the raw GEMM (the groups' scales and zero points act after the array, in the
     post-array unit; the PEs are the same)."""
@@ -120,27 +122,49 @@ def array_sums_prototype(kind, pe_options):
     return kind.prototype(**options)
 
 
-def golden_words(run):
-    """Per token of a ws ``run``, in order: the array's expected ``out`` lanes (C unsigned
-    ``acc_width``-bit values) from the kind's golden GEMM (of :func:`array_sums_prototype`) on
-    the fold's K block and column block, None for fold 0 (its bank was never written). None when
-    the kind's PEs read a table (their output is not the array's plain sums) or the run is os."""
+def array_sums(run, acts, weights):
+    """The golden GEMM (M x N integers) of ``acts`` @ ``weights`` as ``run``'s array outputs it
+    (:func:`array_sums_prototype`'s golden). A kind whose PEs read a table (GOBO) gets the run's
+    extra operand it came from; one with an outlier unit adds the outliers' products after the
+    array (:mod:`models.gobo_gemm` step 5), so the array's own sums are the golden of the same
+    operand without outliers."""
     kind = get_kind(run.pe)
-    if run.dataflow != "ws" or run.table is not None:
-        return None
     proto = array_sums_prototype(kind, run.pe_options)
+    extra = ()
+    if proto.table_width:
+        table = run.extra
+        if getattr(proto, "outlier_unit_class", None) is not None:
+            table = replace(table, outliers=())
+        extra = (table,)
+    return np.asarray(kind.golden_gemm(acts, weights, proto, *extra))
+
+
+def golden_words(run):
+    """The array's expected ``out`` words of ``run``, in the order they leave, each C unsigned
+    ``acc_width``-bit lanes from :func:`array_sums`. ws: per token, the fold's K block and
+    column block, None for fold 0 (its bank was never written). os: per fold, its output tile's
+    R rows, row R - 1 first (the drain's order), each over all of K."""
+    proto = array_sums_prototype(get_kind(run.pe), run.pe_options)
     R, C, g = run.rows, run.cols, proto.k_per_step
-    blocks = run.acts.shape[1] // (R * g)
     nblocks = run.weights.shape[1] // C
     mask = (1 << proto.acc_width) - 1
     words = []
+    if run.dataflow == "os":
+        out = array_sums(run, run.acts, run.weights)
+        mblocks = run.acts.shape[0] // R
+        for f in range(run.folds):
+            mb, nb = f % mblocks, (f // mblocks) % nblocks
+            words += [tuple(int(v) & mask for v in out[mb * R + r, nb * C:(nb + 1) * C])
+                      for r in reversed(range(R))]
+        return words
+    blocks = run.acts.shape[1] // (R * g)
     for f in range(run.folds):
         if f == 0:
             words += [None] * run.m
             continue
         b, nb = f % blocks, (f // blocks) % nblocks
         ks = slice(b * R * g, (b + 1) * R * g)
-        out = np.asarray(kind.golden_gemm(run.acts[:run.m, ks], run.weights[ks, nb * C:(nb + 1) * C], proto))
+        out = array_sums(run, run.acts[:run.m, ks], run.weights[ks, nb * C:(nb + 1) * C])
         words += [tuple(int(v) & mask for v in row) for row in out]
     return words
 
@@ -170,24 +194,21 @@ def output_mismatches(expected, observed):
 
 
 def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1,
-                 bases=("sim", "sta")):
-    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` (its first dataflow, ws;
-    ValueError for an os-only kind) on
-    :func:`models.activity.array_run`'s stream of ``m`` tokens x ``folds`` folds, the first
-    ``warmup_folds`` folds a warm-up (the netlist's flops start at 0; fold 0 reads an unwritten
-    bank). Needs yosys (or the synthesis cache) and the osu018 liberty."""
+                 bases=("sim", "sta"), dataflow=None):
+    """:class:`ArrayEnergy` of a ``rows`` x ``cols`` array of kind ``pe`` in ``dataflow`` (None:
+    the kind's first) on
+    :func:`models.activity.array_run`'s stream of ``folds`` folds (ws: ``m`` tokens each; os: the
+    K steps into an output tile, M = ``m``), the first ``warmup_folds`` folds a warm-up (the
+    netlist's flops start at 0; a ws fold 0 reads an unwritten bank). An os array's netlist, mapped
+    with one shared PE module, is simulated flattened (:func:`models.flat_netlist.flat_netlist`:
+    the same mapped cells). Needs yosys (or the synthesis cache) and the osu018 liberty."""
     pe_options = tuple(sorted(dict(pe_options).items()))
     kind = get_kind(pe)
     proto = kind.prototype(**dict(pe_options))
-    dataflow = kind.dataflows[0]
-    if dataflow != "ws":
-        # an os array is synthesised with one shared PE module (models.synth): a hierarchical
-        # netlist, which the flat gate-level simulation cannot evaluate
-        raise ValueError(f"PE kind {pe!r} runs output-stationary: its array netlist is hierarchical "
-                         "(one shared PE module), not simulated here")
+    dataflow = dataflow or kind.dataflows[0]
     run = activity.array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
     warmup = warmup_folds * run.cycles // folds
-    netlist = synth.synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options).netlist()
+    netlist = flat_netlist(synth.synthesize(pe, rows=rows, cols=cols, dataflow=dataflow, pe_options=pe_options))
     stream = gate_toggles.port_stream(run.ports)
     watch = [f"out[{i}]" for i in range(cols * proto.acc_width)] + ["out_valid"]
     toggles, traces = gate_toggles.simulate_trace(netlist, stream, watch, warmup)
@@ -196,8 +217,7 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     sim = cycle_energy_pj(power)
     sim_sta = sim * power.as_opensta_2019.total / power.power.total
     expected = golden_words(run)
-    checked, wrong = (0, 0) if expected is None else output_mismatches(
-        expected, observed_words(traces, cols, proto.acc_width))
+    checked, wrong = output_mismatches(expected, observed_words(traces, cols, proto.acc_width))
     window = run.cycles - warmup
     events = window_events(run, warmup)
     model = {basis: {part: pj / window for part, pj in

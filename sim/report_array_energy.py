@@ -1,5 +1,5 @@
-"""The report's check of the cost model's energy on a small array: each design's 2x2
-weight-stationary array, the model against the array's mapped netlist simulated gate by gate on
+"""The report's check of the cost model's energy on a small array: each design's 2x2 array in
+its kind's first dataflow, the model against the array's mapped netlist simulated gate by gate on
 its real MiniLM port stream (issue 14 item 4, "a small array").
 
 :mod:`sim.report_energy_check` checks a PE alone; this checks the PEs where they sit, with the
@@ -13,12 +13,13 @@ GEMM. The decision table's "array vs sim" column is the error on the report's en
 (:attr:`sim.report.ReportPlan.energy_basis`), within :data:`TOLERANCE` as the PE checks.
 
 A design runs when the plan names it (:attr:`sim.report.ReportPlan.array_energy_designs`, None:
-every design) and its kind is weight-stationary: an output-stationary array is synthesised with
-one shared PE module, a hierarchical netlist the flat gate simulation does not evaluate. Every
-other design gets a row saying why it has no figure. Like the PE energy check the figures are
-computed in the quick report too, cached per design (:mod:`sim.report_cache`, under
+every design); an output-stationary array (synthesised with one shared PE module) is simulated
+as its flattened mapped netlist. Every other design gets a row saying why it has no figure. Like
+the PE energy check the figures are computed in the quick report too, cached per design (:mod:`sim.report_cache`, under
 ``<synth cache>/array_energy``): a cold 2x2 array is a synthesis and a gate simulation,
-20-90 s; the synthesis has its own cache.
+20-90 s for a ws array, 1-8 min for an os one (a larger flat netlist, 1,024 cycles, the PEs'
+activity from the array's RTL: ``bench/bench_array_energy.py`` prints each); the synthesis has
+its own cache.
 """
 
 import html
@@ -33,32 +34,34 @@ from . import report_cache
 from .report_energy_check import TOLERANCE
 
 SOURCE = "minilm"
-# the stream: tokens per fold, folds (the first a warm-up), array_energy's defaults and the bench's
+# the stream: tokens per fold (ws; os: M, a fold streams all of K), folds (the first a warm-up),
+# array_energy's defaults and the bench's
 M, FOLDS = 32, 8
 # how the CSV names where its figures come from
 PROVENANCE = (f"models.array_energy.array_energy (bench/bench_array_energy.py): {SOURCE} L0 FFN1 "
-              f"array stream, {FOLDS} folds x {M} tokens, fold 0 a warm-up; osu018 netlist, 45 nm 0.9 V")
-COLUMNS = ("design, pe, rows, cols (the array checked, weight-stationary), cycles (the counted window), "
+              f"array stream, {FOLDS} folds of {M} tokens (ws) or of the K steps (os, M = {M}), fold 0 a "
+              "warm-up; osu018 netlist, 45 nm 0.9 V")
+COLUMNS = ("design, pe, rows, cols (the array checked, in the kind's first dataflow), cycles (the counted "
+           "window), "
            "model_sim_pj_per_cycle, model_sta_pj_per_cycle (the cost model's array groups, PEs, slot / "
            "edge registers, border units and their idle energy, over the window's events on the sim and "
            "the OpenSTA energy basis; 45 nm pJ per cycle), sim_sta_pj_per_cycle (the array's mapped "
            "netlist simulated gate by gate on the same port stream, its toggles priced as OpenSTA 2.0.17 "
            "prices them: sim@STA, same scaling), error_sim_pct, error_sta_pct (100 x (model on that "
            f"basis / sim@STA - 1); within +-{TOLERANCE:.0%} counts as confirmed), words_checked (the "
-           "netlist's out words compared with the golden GEMM; 0 where the kind's golden is not the "
-           "array's plain sums), lanes_mismatching, note (why a design has no figures), source")
+           "netlist's out words compared with the golden GEMM of the array's plain sums), "
+           "lanes_mismatching, note (why a design has no figures), source")
 
 # the fields of a design's cache entry, in design_array_energy's order
 _ENTRY = ("cycles", "model_sim_pj", "model_sta_pj", "sim_sta_pj", "checked", "mismatches")
 # per energy basis: the error column the decision table and the summary read
 ERRORS = {"sim": "error_sim_pct", "sta": "error_sta_pct"}
-OS_NOTE = "output-stationary: hierarchical array netlist, not simulated"
 NOT_CHOSEN = "not in this report's plan"
 NO_TOOLS = "no synthesis tools"
 # the decision table's short form of each reason (its cells do not wrap: the table fits 1400 px;
 # the column's legend spells them out, the section and the CSV give the full note)
-SHORT = {OS_NOTE: "os", NOT_CHOSEN: "not run", NO_TOOLS: "no tools"}
-LEGEND = (f"— (os): {OS_NOTE}; — (not run): {NOT_CHOSEN}; — (no tools): {NO_TOOLS}; "
+SHORT = {NOT_CHOSEN: "not run", NO_TOOLS: "no tools"}
+LEGEND = (f"— (not run): {NOT_CHOSEN}; — (no tools): {NO_TOOLS}; "
           "— (error): see array_energy.csv's note")
 
 
@@ -71,8 +74,8 @@ def short_reason(note):
 def design_array_energy(kind, options, rows, cols):
     """(window cycles, model pJ/cycle on the sim basis, on the sta basis, sim@STA pJ/cycle, out
     words checked, lanes mismatching) of the ``rows`` x ``cols`` array of ``kind`` (a registry
-    name) with ``options``, from the cache or computed and cached. ValueError for an
-    output-stationary kind (:func:`models.array_energy.array_energy`)."""
+    name) with ``options`` (:func:`models.array_energy.array_energy`), from the cache or computed
+    and cached."""
     def measure():
         r = array_energy(kind, options, rows, cols, source=SOURCE, m=M, folds=FOLDS)
         return r.cycles, r.model_pj("sim"), r.model_pj("sta"), r.sim_sta_pj, r.checked, r.mismatches
@@ -83,15 +86,12 @@ def design_array_energy(kind, options, rows, cols):
 def array_energy_table(designs, rows=2, cols=2, chosen=None, progress=None):
     """array_energy.csv: one row per (label, kind, options) of ``designs``, its ``rows`` x ``cols``
     array's figures, or NaN and a note saying why not: not in ``chosen`` (labels; None: every
-    design), or output-stationary. Needs Yosys and the liberty (the caller checks)."""
+    design), or the error that stopped it. Needs Yosys and the liberty (the caller checks)."""
     if progress:
-        progress.step(f"model energy vs the gate-simulated netlist of every {rows}x{cols} ws array (cached)")
+        progress.step(f"model energy vs the gate-simulated netlist of every {rows}x{cols} array (cached)")
     table = []
     for label, kind, options in designs:
         row = {"design": label, "pe": kind.name, "rows": rows, "cols": cols}
-        if kind.dataflows[0] != "ws":
-            table.append({**row, "note": OS_NOTE})
-            continue
         if chosen is not None and label not in chosen:
             table.append({**row, "note": NOT_CHOSEN})
             continue
@@ -157,18 +157,19 @@ def section(data, table, link, percent):
     their reasons. ``table``, ``link``, ``percent``: the page's formatters."""
     check = data.tables.get("array_energy.csv")
     basis = data.plan.energy_basis
-    intro = (f"<p class='note'>Each design's 2x2 weight-stationary array: the cost model's array groups (PEs, "
+    intro = (f"<p class='note'>Each design's 2x2 array in its kind's first dataflow (output-stationary "
+             f"arrays simulated as their flattened mapped netlist): the cost model's array groups (PEs, "
              f"slot / edge registers, border units and their idle energy; no SRAM, DRAM or post-array unit) "
              f"against the array's mapped osu018 netlist simulated gate by gate on its own MiniLM L0 FFN1 port "
-             f"stream ({FOLDS} folds x {M} tokens, the first a warm-up), its toggles priced as OpenSTA 2.0.17 "
-             f"prices them (sim@STA), 45 nm pJ per cycle; the same simulation's output words checked against "
+             f"stream ({FOLDS} folds of {M} tokens, or of all K steps in os, the first a warm-up), its "
+             f"toggles priced as OpenSTA 2.0.17 prices them (sim@STA), 45 nm pJ per cycle; the same simulation's output words checked against "
              f"the golden GEMM. The decision table's <b>array vs sim</b> is the error on this report's "
              f"energy basis ({basis}). {summary_line(data.tables, basis)}")
     if check is None:
         return intro + "</p>"
     measured, column = _measured(check, basis)
     intro += f" {link('array_energy.csv')}; <code>python bench/bench_array_energy.py</code> prints the same.</p>"
-    shown = measured.assign(out_check=[f"{int(w):,} words, {int(n)} lanes differ" if w else "— (golden is not the plain sums)"
+    shown = measured.assign(out_check=[f"{int(w):,} words, {int(n)} lanes differ"
                                        for w, n in zip(measured.words_checked, measured.lanes_mismatching)])
     body = table(shown.sort_values(column, key=abs, ascending=False),
                  {"design": "design", "cycles": "cycles", "model_sim_pj_per_cycle": "model, sim basis",

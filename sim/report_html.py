@@ -212,7 +212,7 @@ DECISION_COLUMNS = (
     Column("SQNR dB", "gemm_out_sqnr_db", title="GEMM output SQNR (dB) on the whole real MiniLM tensors"),
     *_energy_columns("sta"),
     Column("array vs sim", "array_vs_sim", html.escape,
-           "the cost model's energy of the design's 2x2 weight-stationary array (PEs, slot / edge registers, "
+           "the cost model's energy of the design's 2x2 array in its first dataflow (PEs, slot / edge registers, "
            "border units) vs the array's netlist simulated gate by gate on its MiniLM port stream (sim@STA), "
            "on the report's energy basis: model / simulated - 1; where not simulated, "
            + report_array_energy.LEGEND),

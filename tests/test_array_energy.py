@@ -3,10 +3,12 @@ on the array stream computes the golden GEMM, and its energy is the Liberty pric
 simulated toggles; bit-level aliases of concatenated assigns."""
 
 import dataclasses
+from collections import Counter
 
 import pytest
 
-from models import activity, array_energy, gate_toggles, internal_activity, netlist_power, part_activity, synth
+from models import (activity, array_energy, flat_netlist, gate_toggles, internal_activity, netlist_power,
+                    part_activity, synth)
 from models.energy_vs_sta import cycle_energy_pj
 from models.port_field import Field
 from models.registry import get_kind
@@ -129,3 +131,62 @@ def test_the_array_model_is_the_mean_over_its_pes():
         assert pj == pytest.approx(sum(array_energy.array_model_pj((hw,), events, 16)[g] for hw in hws) / 4)
     assert array_energy.array_model_pj(hws[:1] * 4, events, 16) == pytest.approx(
         array_energy.array_model_pj(hws[:1], events, 16))
+
+
+def test_an_os_array_is_simulated_as_its_flattened_mapped_netlist():
+    """An output-stationary array is mapped with one shared PE module; flattened after mapping it
+    holds exactly the top's cells and R x C copies of the PE module's, nothing re-mapped."""
+    require_synthesis()
+    r = synth.synthesize("int8", rows=2, cols=2, dataflow="os")
+    hierarchical = r.netlist()
+    top, pe = hierarchical.split("endmodule", 1)
+    flat = flat_netlist.flat_netlist(r)
+    assert flat_netlist.module_count(hierarchical) == 2 and flat_netlist.module_count(flat) == 1
+    want = Counter(typ for typ, _ in gate_toggles.instances(top))
+    for typ, _ in gate_toggles.instances(pe):
+        want[typ] += 4
+    assert Counter(typ for typ, _ in gate_toggles.instances(flat)) == want
+    assert flat_netlist.flat_netlist(r) == flat                  # cached, the same text
+    ws = synth.synthesize("int8", rows=2, cols=2, dataflow="ws")
+    assert flat_netlist.flat_netlist(ws) == ws.netlist()         # one module already
+
+
+def test_int8_os_array_netlist_drains_the_golden_gemm():
+    """INT8 2x2 output-stationary (the kind's second dataflow) on three folds of the MiniLM
+    stream: every drained row that leaves within the stream equals the golden GEMM's and the
+    window counts R output words per fold. (The pricing is the ws test's path; a fold is all of
+    K = 128 steps, so this one run is the test's cost.)"""
+    require_synthesis()
+    folds = 3
+    r = array_energy.array_energy("int8", (), 2, 2, m=4, folds=folds, dataflow="os")
+    run = activity.array_run("int8", 2, 2, "os", (), "minilm", m=4, folds=folds)
+    # the last fold's rows leave after the stream: the first two folds' 2 rows each are checked
+    assert (r.checked, r.mismatches) == (2 * 2, 0)
+    warmup = run.cycles // folds
+    events = array_energy.window_events(run, warmup)
+    assert events["fold"] == 2 and events["out_word"] == 2 * 2 and events["token"] == 2 * 128
+    assert r.cycles == run.cycles - warmup and r.sim_sta_pj > r.sim_pj > 0
+    for basis in ("sim", "sta"):
+        assert r.model[basis]["pes"] > 0 and r.model[basis]["idle"] > 0
+
+
+def test_each_os_array_pe_accumulates_its_own_output():
+    """INT8 2x2 os: PE (r, c)'s ports, read from the array's RTL, carry row r's activation lane and
+    column c's weight lane of its output tile (each skewed by r + c), its acc_in is 0 on a fold's
+    first token, and its result after a fold's last token is the golden output of its slot."""
+    run = activity.array_run("int8", 2, 2, "os", (), "minilm", m=4, folds=3)
+    golden = array_energy.array_sums(run, run.acts, run.weights)
+    kg, proto = run.acts.shape[1], get_kind("int8").prototype()
+    for i, (ports, lanes) in enumerate(activity.array_pe_ports(run, 0)):
+        r, c = divmod(i, 2)
+        assert len(lanes) == run.folds * kg
+        for f in range(run.folds):
+            mi, n = f % 2 * 2 + r, f // 2 * 2 + c
+            start = f * run.fold_cycles + r + c
+            assert [a for a, _ in lanes[f * kg:(f + 1) * kg]] == [int(v) & 0xFF for v in run.acts[mi]]
+            assert [w for _, w in lanes[f * kg:(f + 1) * kg]] == [int(v) & 0xFF for v in run.weights[:, n]]
+            assert ports["valid"][0][start] == 1 and ports["acc_in"][0][start] == 0
+            done = start + (kg - 1) * proto.initiation_interval + proto.latency
+            if done < run.cycles:
+                mask = (1 << proto.acc_width) - 1
+                assert ports["acc_out"][0][done] == int(golden[mi, n]) & mask
