@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# one pytest worker per core (TEST_WORKERS=0: one process); the tests reading the small report
+# run on one worker, which builds it once (tests/conftest.py)
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # the full sweep: also the tests marked slow (bigger arrays, 64x64 elaboration, the report page
 # in headless chromium)
