@@ -31,7 +31,7 @@ test: $(STAMP)
 # in headless chromium)
 test-full: $(STAMP)
 	-$(MAKE) --no-print-directory browser-tools
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "slow or not slow"
 
 # Yosys + the OSU 0.18 um liberty + OpenSTA (Debian) for `pearray synth`, the report's synthesis
 # step, tests/test_synth.py and tests/test_sta.py (which skip without them, except under CI=true
