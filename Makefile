@@ -25,13 +25,13 @@ setup: $(STAMP)
 # run on one worker, which builds it once (tests/conftest.py)
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # the full sweep: also the tests marked slow (bigger arrays, 64x64 elaboration, the report page
 # in headless chromium)
 test-full: $(STAMP)
 	-$(MAKE) --no-print-directory browser-tools
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "slow or not slow"
 
 # Yosys + the OSU 0.18 um liberty + OpenSTA (Debian) for `pearray synth`, the report's synthesis
 # step, tests/test_synth.py and tests/test_sta.py (which skip without them, except under CI=true

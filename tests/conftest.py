@@ -1,8 +1,14 @@
-"""Session fixtures shared by test files."""
+"""Session fixtures shared by test files, and how ``make test`` spreads tests over its workers."""
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from tests.report_fixture import CI_DESIGNS, build_small_report
+
+# the test files reading :func:`small_report` (a file missing here still passes: its worker builds
+# a second report)
+SMALL_REPORT_FILES = ("tests/test_report.py", "tests/test_report_array_energy.py",
+                      "tests/test_report_browser.py", "tests/test_report_energy_check.py")
 
 
 @pytest.fixture(scope="session")
@@ -12,17 +18,16 @@ def small_report(tmp_path_factory):
     return root / "ci", build_small_report(root, "ci", tmp_path_factory, CI_DESIGNS)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test``: ``-n auto --dist loadgroup``) every test reading
-    :func:`small_report` goes to one worker: a session fixture is built once per worker, and a
-    cold report (Verilator builds, synthesis, STA, gate simulation) is the suite's longest step.
-    Those tests come first (a stable sort: every other test keeps its place), so the report's
-    worker starts on it while the others share the rest, rather than building it alone at the end."""
-    for item in items:
-        if _reads_small_report(item):
-            item.add_marker(pytest.mark.xdist_group("small_report"))
-    items.sort(key=lambda item: not _reads_small_report(item))
+class _SmallReportOnOneWorker(LoadScopeScheduling):
+    """pytest-xdist's per-test load balancing, except that the tests of :data:`SMALL_REPORT_FILES`
+    are one unit, sent to one worker first (the largest unit), so the report, the suite's longest
+    step when cold (Verilator builds, synthesis, STA, gate simulation), is built once while the
+    other workers share the rest. (``--dist loadgroup`` with ``xdist_group`` marks would do it, but
+    with pytest 9.2 xdist 3.8's group suffix on the node id is lost: every worker built it.)"""
+
+    def _split_scope(self, nodeid):
+        return "small_report" if nodeid.split("::")[0] in SMALL_REPORT_FILES else nodeid
 
 
-def _reads_small_report(item):
-    return "small_report" in getattr(item, "fixturenames", ())
+def pytest_xdist_make_scheduler(config, log):
+    return _SmallReportOnOneWorker(config, log)
