@@ -14,13 +14,12 @@ keyed by the netlist's text, the tool and the liberty.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import tempfile
 from pathlib import Path
 
 from . import synth
+from .cache_file import content_key, liberty_digest, write_atomic
 
 _MODULES = re.compile(r"^module\s", re.M)
 
@@ -38,8 +37,7 @@ def flat_netlist(result, *, tool=None):
         return netlist
     tool = tool or synth.find_yosys()
     lib_bytes = synth.liberty_path().read_bytes()
-    key = hashlib.sha256(b"\0".join([netlist.encode(), result.top.encode(), tool.kind.encode(),
-                                     tool.version.encode(), hashlib.sha256(lib_bytes).digest()])).hexdigest()[:24]
+    key = content_key([netlist, result.top, tool.kind, tool.version, liberty_digest(lib_bytes)])
     path = synth.cache_root() / f"{result.top}-flat-{key}.net.v"
     if path.is_file():
         return path.read_text()
@@ -52,8 +50,5 @@ def flat_netlist(result, *, tool=None):
         flat = (work / "flat.v").read_text()
     if module_count(flat) != 1:
         raise synth.SynthesisError(f"{result.top}: flattening left {module_count(flat)} modules")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(flat)
-    os.replace(tmp, path)
+    write_atomic(path, flat)
     return flat

@@ -88,6 +88,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache_file import write_atomic
 from .activity import REAL_SPEC, SOURCES, array_pe_ports, port_activity, unit_activity
 from .duty import idle_factor, weighted
 from .extended_csa_sim import addend_structure, effective_activity as extended_csa_activity
@@ -607,10 +608,7 @@ def part_activity(pe, pe_options=(), source="minilm"):
     if path.is_file():
         return PartActivity.from_dict(json.loads(path.read_text()))
     measured = measure(pe, pe_options, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(measured.to_dict()))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(measured.to_dict()))
     return measured
 
 

@@ -33,13 +33,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from .cache_file import content_key, liberty_digest, write_atomic
 
 INSTALL_HINT = "install it with: apt-get install -y opensta"
 NOMINAL_PERIOD_NS = 10.0
@@ -261,10 +262,8 @@ def run_sta(netlist, top, liberty, *, clock_mhz=None, activity=None, cache_dir=N
         nominal = run_sta(netlist, top, liberty, clock_mhz=1000.0 / NOMINAL_PERIOD_NS,
                           activity=(), cache_dir=cache_dir)
         clock_mhz = nominal.fmax_mhz
-    key = hashlib.sha256(b"\0".join([
-        netlist.encode(), top.encode(), f"{clock_mhz:.9g}".encode(), repr(activity).encode(),
-        str(STA_RECIPE_VERSION).encode(), version.encode(),
-        hashlib.sha256(lib_bytes).digest()])).hexdigest()[:24]
+    key = content_key([netlist, top, f"{clock_mhz:.9g}", repr(activity), str(STA_RECIPE_VERSION),
+                       version, liberty_digest(lib_bytes)])
     cache_file = Path(cache_dir) / "sta" / f"{top}-{key}.json" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         try:
@@ -294,8 +293,5 @@ def run_sta(netlist, top, liberty, *, clock_mhz=None, activity=None, cache_dir=N
                        sequential=sequential, combinational=combinational, version=version,
                        slack_ns=float(slack[1]))
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(report.to_dict(), indent=1))
-        os.replace(tmp, cache_file)
+        write_atomic(cache_file, json.dumps(report.to_dict(), indent=1))
     return report

@@ -62,6 +62,7 @@ from hw.array import SystolicArray
 from hw.gobo_outlier_pass_unit import GoboOutlierPassUnit
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
+from .cache_file import content_key, liberty_digest, write_atomic
 from .registry import PE_KINDS, get_kind
 from .sta import CriticalPath, PowerSplit, run_sta
 
@@ -606,9 +607,8 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, 
     lib = liberty_path()
     lib_bytes = lib.read_bytes()
     shared = shared_pe_module(text, top) if share_pe else None
-    key = hashlib.sha256(b"\0".join([
-        text.encode(), top.encode(), str(RECIPE_VERSION).encode(), tool.kind.encode(),
-        tool.version.encode(), hashlib.sha256(lib_bytes).digest(), (shared or "").encode()])).hexdigest()[:24]
+    key = content_key([text, top, str(RECIPE_VERSION), tool.kind, tool.version,
+                       liberty_digest(lib_bytes), shared or ""])
     cache_file = cache_root() / f"{top}-{key}.json"
     netlist_file = cache_file.with_suffix(".net.v")
     if use_cache and cache_file.is_file() and netlist_file.is_file():
@@ -659,13 +659,8 @@ def synthesize_verilog(text, top, *, tool=None, use_cache=True, share_pe=False, 
         netlist_hash=hashlib.sha256(netlist.encode()).hexdigest()[:16],
         netlist_file=str(netlist_file if use_cache else ""))
     if use_cache:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        net_tmp = netlist_file.with_suffix(f".tmp{os.getpid()}")
-        net_tmp.write_text(netlist)
-        os.replace(net_tmp, netlist_file)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(result.to_dict(), indent=1))
-        os.replace(tmp, cache_file)
+        write_atomic(netlist_file, netlist)     # the netlist first: the JSON marks the entry whole
+        write_atomic(cache_file, json.dumps(result.to_dict(), indent=1))
     return result
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from models import accuracy, realdata, smollm2
+from models.cache_file import write_atomic
 from models.fast_golden import NO_FAST_PATH, has_fast_path
 from models.registry import PE_KINDS
 from models.source_digest import files_digest
@@ -157,10 +158,7 @@ def _cached(model, design_id, data_digest, compute, use_cache, compute_missing=T
     with threadpool_limits(1):
         result = {**compute(), "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - wall}
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(result))
-        os.replace(tmp, path)                      # atomic: a concurrent reader sees all or nothing
+        write_atomic(path, json.dumps(result))
     return {**result, "cached": False}
 
 

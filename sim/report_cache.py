@@ -11,9 +11,9 @@ that can change a figure starts a new key and no stale entry is read.
 
 import hashlib
 import json
-import os
 
 from models import synth
+from models.cache_file import write_atomic
 from models.hardware_cache import code_digest
 
 
@@ -33,8 +33,5 @@ def cached(path, fields, compute):
         entry = json.loads(path.read_text())
         return tuple(entry[k] for k in fields)
     values = tuple(compute())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(dict(zip(fields, values))))
-    os.replace(tmp, path)      # atomic: a concurrent reader sees the old file or the whole new one
+    write_atomic(path, json.dumps(dict(zip(fields, values))))
     return values
