@@ -344,8 +344,12 @@ class Hardware(NamedTuple):
     acc_width: int
     macs_per_step: int
     group_word_bits: int  # bits of one group accumulator + running-total word (0 without groups)
-    pe_idle_pj: float = 0.0   # one PE's idle energy per cycle at the node (mean over the array's PEs)
     group_idle: dict = None   # {group: idle pJ per cycle at the node}, summing to clock_pj_per_cycle
+
+    @property
+    def pe_idle_pj(self):
+        """One PE's idle energy per cycle at the node: the PEs' group's over the array's PEs (their mean)."""
+        return self.group_idle.get("pes", 0.0) / (self.timing.rows * self.timing.cols)
 
 
 def item_activity(activity):
@@ -431,7 +435,6 @@ def hardware(acc, node, activity):
         per_action=per_action, word_bits=dict(acc.word_widths), act_elem_bits=pe.act_element_bits,
         weight_elem_bits=pe.weight_element_bits, acc_width=pe.acc_width,
         macs_per_step=pe.macs_per_step, group_word_bits=group_word_bits,
-        pe_idle_pj=group_idle.get("pes", 0.0) * e_scale / (acc.rows * acc.cols),
         group_idle={g: v * e_scale for g, v in group_idle.items()})
 
 
