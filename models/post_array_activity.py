@@ -79,9 +79,10 @@ class PostArrayRun:
     outputs: int
     data_hash: str
     cycles_per_word: float
-    # mean over the data input bits (raw, asum, params) of toggles between consecutive
-    # dequantised words' sampled values: the activity the cost model's per-word energy is priced at
+    # mean over the data input bits (raw, asum, params) of toggles between consecutive array
+    # words (every fold's, partial group sums included): the unit's activity per word through it
     word_activity: float
+    group_folds: int      # array words per dequantised word (k folds per group)
 
 
 def _single_group(extra, g):
@@ -157,7 +158,7 @@ def _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n):
     # room for the last word's y and its requantisation after it
     end = (n // C) * groups * folds * fold_cycles + D + unit.requant_latency + 1
     ports = {p: [0] * end for p in INPUT_PORTS}
-    word_cycles = []
+    word_cycles, array_cycles = [], []
     events = {}                       # cycle -> port values set from then on (held after)
     t = 0
     for nt in range(n // C):
@@ -169,6 +170,7 @@ def _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n):
                 last = f == folds - 1
                 for mi in range(m):
                     c = t + mi * ii
+                    array_cycles.append(c)
                     ev = events.setdefault(c, {})
                     ev.update(raw=_concat(raws[nt][g][f][mi], A),
                               asum=int(asums[g][f][mi]) & ((1 << A) - 1) if unit.uses_asum else 0,
@@ -187,7 +189,7 @@ def _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n):
         held.update(events.get(cycle, {}))
         for p in INPUT_PORTS:
             ports[p][cycle] = held[p]
-    return ports, word_cycles
+    return ports, word_cycles, array_cycles
 
 
 
@@ -215,7 +217,8 @@ def _simulate(unit, ports, cycles):
 
 
 def _word_activity(ports, word_cycles, widths):
-    """Mean over the data input bits of toggles between consecutive dequantised words' values."""
+    """Mean over the data input bits of toggles between consecutive words' values (the words
+    arriving in ``word_cycles``)."""
     rates = []
     for name in ("raw", "asum", "params"):
         sampled = [ports[name][c] for c in word_cycles]
@@ -244,7 +247,7 @@ def post_array_run(pe, pe_options=(), source="minilm", *, m=32, k=256, n=4, rows
         raise ValueError(f"K = {k} must be whole groups of {G}, N = {n} whole tiles of {COLS} columns, "
                          f"and a group whole folds of {rows} x {proto.k_per_step}")
     ops, raws, asums, ys, final = golden_words(pe, pe_options, source, m=m, k=k, n=n, rows=rows)
-    ports, word_cycles = _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n)
+    ports, word_cycles, array_cycles = _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n)
     cycles = len(ports["raw"])
     got_y, got_out = _simulate(unit, ports, cycles)
     want_y = [list(map(int, ys[nt][g][mi])) for nt in range(n // COLS) for g in range(k // G)
@@ -260,7 +263,8 @@ def post_array_run(pe, pe_options=(), source="minilm", *, m=32, k=256, n=4, rows
     widths = _widths(unit)
     return PostArrayRun(pe, pe_options, source, {p: (ports[p], widths[p]) for p in INPUT_PORTS},
                         len(got_y), len(got_out), codes_hash(ops.acts, ops.weights),
-                        cycles / len(word_cycles), _word_activity(ports, word_cycles, widths))
+                        cycles / len(word_cycles), _word_activity(ports, array_cycles, widths),
+                        len(array_cycles) // len(word_cycles))
 
 
 def _widths(unit):
