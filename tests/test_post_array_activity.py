@@ -2,11 +2,19 @@
 run through the unit's RTL, every output word equal to the golden dequantised value; its port
 activity measured as the other units'."""
 
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from models import activity, post_array_activity as paa, sta, synth
 from models.registry import get_kind
+from tests.tools import require_sta
 
 #: the registry's grouped variants: (kind, options, dequantiser)
 GROUPED = [
@@ -90,3 +98,44 @@ def test_word_activity_is_a_rate():
     run = paa.post_array_run(*GROUPED[0][:2], "minilm")
     assert 0 < run.word_activity <= 1
     assert np.isclose(run.cycles_per_word, len(run.ports["raw"][0]) / run.words)
+
+
+def _cli(tmp_path, *argv):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "sim.cli", "synth", *argv], capture_output=True,
+                          text=True, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pe", "int8", "--unit", "post_array"], "PE kind 'int8' has no post-array unit"),
+    (["--pe", "shiftadd", "--group", "none", "--unit", "post_array"],
+     "PE kind 'shiftadd' with group_size=None weight_bits=4 has no post-array unit"),
+    (["--pe", "wfp16", "--unit", "post_array", "--json"],      # wfp16's default: per channel
+     "PE kind 'wfp16' with group_size=None weight_format=int4 has no post-array unit"),
+    (["--pe", "shiftadd", "--rows", "2"], "give either --unit pe|act_border|weight_border|post_array or both --rows and --cols"),
+])
+def test_cli_refuses_a_design_without_the_unit(tmp_path, monkeypatch, argv, message):
+    """One line naming the problem, exit 2, before any work: no synthesis tool is even looked up
+    (a PATH without them changes nothing) and the working directory stays empty."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    out = _cli(tmp_path, *argv)
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1] == f"pearray: error: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["minilm", "random"])
+def test_cli_post_array_json_keys(tmp_path, source):
+    require_sta()
+    out = _cli(tmp_path, "--pe", "bitserial", "--unit", "post_array", "--activity", source, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["unit"] == "post_array" and data["activity_source"] == source
+    assert {"area_um2", "model_area_um2_45nm", "area_error", "critical_path", "fmax_mhz", "power_mw",
+            "model_energy_pj", "sta_energy_pj", "energy_error"} <= set(data)
+    assert data["energy_per"] == "word"
+    assert math.isclose(data["energy_error"], data["model_energy_pj"] / data["sta_energy_pj"] - 1)
+    # the power analysis took the unit's own measured stream, not a default activity
+    expected = activity.unit_activity("bitserial", "post_array", (), source).mean_toggle_rate
+    assert math.isclose(data["input_toggle_rate"], expected)
