@@ -100,7 +100,7 @@ def _post_array_uses(unit, event):
     return unit.latency if event == "word_cycle" else 1
 
 
-def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta"):
+def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta", activity=None):
     """(45 nm pJ per dequantised word, toggles per array word) of the post-array unit of PE kind
     ``pe`` (:data:`models.post_array_activity.COLS` columns, as synthesised) as :mod:`models.cost`
     counts it, at the activity measured on its own stream
@@ -108,15 +108,18 @@ def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta"):
     every inventory part (:func:`models.inventory.unit_items`) pays its dynamic energy at that
     activity once per array word through the unit (the cost model's ``out_word`` event: every
     fold's word, ``group_folds`` of them per dequantised word) times its uses per word, and its
-    idle energy (clock, leakage) every cycle of the run (``cycles_per_word`` per dequantised word)."""
+    idle energy (clock, leakage) every cycle of the run (``cycles_per_word`` per dequantised word).
+    ``activity``: price the parts at this toggle rate instead (e.g. the PE's data-port activity,
+    what :func:`models.cost.item_activity` gives the unit in the report); returned as given."""
     run = post_array_run(pe, tuple(sorted(dict(pe_options).items())), source)
+    rate = run.word_activity if activity is None else activity
     unit = facts_only(get_kind(pe).prototype(**dict(pe_options)).post_array_unit(COLS))
     dynamic = idle = 0.0
     for prim, widths, n, event in unit_items(unit):
-        p = primitive(prim, *widths, activity=run.word_activity, basis=basis)
+        p = primitive(prim, *widths, activity=rate, basis=basis)
         dynamic += n * _post_array_uses(unit, event) * p.energy_pj
         idle += n * p.idle_pj
-    return run.group_folds * dynamic + run.cycles_per_word * idle, run.word_activity
+    return run.group_folds * dynamic + run.cycles_per_word * idle, rate
 
 
 def sta_word_energy_pj(pe, pe_options, power):
