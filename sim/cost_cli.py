@@ -171,23 +171,21 @@ def cmd_synth(args, bad):
     except (synth.SynthesisError, sta.StaError, ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e).splitlines()[0]) from None
     scaled = result.area_um2 * tech.value("scale.area.180_to_45")
+    # the model's energy on the same activity next to OpenSTA's (issue 14): a PE's per step, the
+    # post-array unit's per dequantised word (on its own stream)
     energy = {}
-    if args.unit == "pe":      # the model's energy per step on the same activity (issue 14)
+    per_unit = {"pe": (energy_vs_sta.pe_step_energy_pj, energy_vs_sta.sta_step_energy_pj, "step"),
+                synth.POST_ARRAY: (energy_vs_sta.post_array_word_energy_pj,
+                                   energy_vs_sta.sta_word_energy_pj, "word")}
+    if args.unit in per_unit:
+        model_energy, sta_energy, per = per_unit[args.unit]
         try:
-            model_pj, _ = energy_vs_sta.pe_step_energy_pj(args.pe, options, source=args.activity)
+            model_pj, _ = model_energy(args.pe, options, source=args.activity)
         except tech.UnknownComponentError as e:
             raise bad(str(e).splitlines()[0]) from None
-        sta_pj = energy_vs_sta.sta_step_energy_pj(args.pe, options, power)
+        sta_pj = sta_energy(args.pe, options, power)
         energy = {"model_energy_pj": model_pj, "sta_energy_pj": sta_pj,
-                  "energy_error": model_pj / sta_pj - 1 if sta_pj else None, "energy_per": "step"}
-    elif args.unit == synth.POST_ARRAY:    # per dequantised word, on the unit's own stream
-        try:
-            model_pj, _ = energy_vs_sta.post_array_word_energy_pj(args.pe, options, source=args.activity)
-        except tech.UnknownComponentError as e:
-            raise bad(str(e).splitlines()[0]) from None
-        sta_pj = energy_vs_sta.sta_word_energy_pj(args.pe, options, power)
-        energy = {"model_energy_pj": model_pj, "sta_energy_pj": sta_pj,
-                  "energy_error": model_pj / sta_pj - 1 if sta_pj else None, "energy_per": "word"}
+                  "energy_error": model_pj / sta_pj - 1 if sta_pj else None, "energy_per": per}
     tiled = f" tile {args.tile[0]}x{args.tile[1]}" if args.tile != (1, 1) else ""
     what = f"{args.rows}x{args.cols}{tiled} {args.dataflow} array" if array else f"unit {args.unit}"
     path, total = timing.critical_path, power.power
