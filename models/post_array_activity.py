@@ -144,8 +144,8 @@ def _column_slice(extra, cs):
 
 
 def _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n):
-    """Per-cycle input port values {port: [value per cycle]} (module docstring's schedule) and the
-    dequantised-word cycles."""
+    """Per-cycle input port values {port: [value per cycle]} (module docstring's schedule), the
+    cycles of the dequantised words (``in_valid``) and of every array word."""
     C, A, G = COLS, proto.acc_width, proto.group_size
     ii = proto.initiation_interval
     groups, folds = k // G, G // (rows * proto.k_per_step)
@@ -190,7 +190,6 @@ def _stream(kind, pe_options, proto, unit, ops, raws, asums, ys, rows, m, k, n):
         for p in INPUT_PORTS:
             ports[p][cycle] = held[p]
     return ports, word_cycles, array_cycles
-
 
 
 def _simulate(unit, ports, cycles):
