@@ -32,10 +32,6 @@ How the port values are obtained, per unit:
   column's weight lanes in load order (K along the column, one per write cycle, output columns one
   after another).
 
-* ``post_array``: the grouped design's post-array unit on the words the accelerator's group
-  writer delivers to it, taken from the golden model and checked through the unit's RTL
-  (:mod:`models.post_array_activity`; ``folds`` does not apply).
-
 * an array (:func:`array_activity`): its input ports from numpy directly on a simplified
   steady-state schedule (exact for that schedule, not the accelerator's sequencer): ws: folds over
   (K block, column block) tiles of ``m`` tokens, one per ``initiation_interval`` cycles, lane r of
@@ -70,7 +66,7 @@ from .registry import get_kind
 
 SOURCES = ("minilm", "random")
 REAL_SPEC = "minilm:L0.ffn1"
-UNITS = ("pe", "act_border", "weight_border", "post_array")
+UNITS = ("pe", "act_border", "weight_border")
 
 
 @dataclass(frozen=True)
@@ -598,11 +594,6 @@ def unit_activity(pe, unit="pe", pe_options=(), source="minilm", *, m=32, folds=
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
     pe_options = tuple(sorted(dict(pe_options).items()))
-    if unit == "post_array":
-        # its own stream (the group writer's words, models.post_array_activity), which builds on
-        # this module's helpers: imported here, not at the top, to keep the import one-way
-        from .post_array_activity import post_array_activity
-        return post_array_activity(pe, pe_options, source, m=m, rows=rows)
     if unit == "pe":
         ports, data_hash = pe_ports(pe, pe_options, source, m=m, folds=folds, rows=rows)
         return port_activity(pe, pe_options, unit, source, ports, data_hash)

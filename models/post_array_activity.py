@@ -7,7 +7,9 @@ input words of a ``rows`` x that many columns weight-stationary accelerator
 (:mod:`hw.accelerator`'s group writer) running a GEMM on the same operands as
 :func:`models.activity.unit_activity` (MiniLM L0 FFN1 through the kind's own quantisers, or the
 kind's random codes, seed 0), and its input port bits measured as a toggle rate and a duty
-(:class:`models.activity.PortActivity`).
+(:class:`models.activity.PortActivity`; :func:`models.synth.unit_port_activity` dispatches
+``unit="post_array"`` here: this module builds on :mod:`models.activity`, so that module cannot
+name it without an import cycle).
 
 The words come from the GOLDEN model, never from an RTL run of the design: a fold's array word of
 token ``mi`` is the kind's raw GEMM (the prototype with ``group_size=None``, its own golden

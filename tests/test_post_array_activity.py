@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import activity, post_array_activity as paa, sta, synth
+from models import post_array_activity as paa, sta, synth
 from models.registry import get_kind
 from tests.tools import require_sta
 
@@ -68,8 +68,8 @@ def test_a_wrong_stream_fails_the_check(monkeypatch, corrupt):
 
 @pytest.mark.parametrize("pe, options, _", GROUPED[:2])
 def test_post_array_activity_differs_between_minilm_and_random(pe, options, _):
-    real = activity.unit_activity(pe, "post_array", options, "minilm")
-    rand = activity.unit_activity(pe, "post_array", options, "random")
+    real = synth.unit_port_activity(pe, "post_array", options, "minilm")
+    rand = synth.unit_port_activity(pe, "post_array", options, "random")
     assert real.unit == rand.unit == "post_array"
     assert [b[0] for b in real.bits] == [b[0] for b in rand.bits]
     assert real.data_hash != rand.data_hash
@@ -82,7 +82,7 @@ def test_post_array_activity_differs_between_minilm_and_random(pe, options, _):
 def test_the_bits_are_the_synthesised_units_input_ports():
     """Every measured bit is an input of the mapped netlist (run_sta refuses others), each once."""
     pe, options, _ = GROUPED[1]
-    bits = [b[0] for b in activity.unit_activity(pe, "post_array", options, "minilm").bits]
+    bits = [b[0] for b in synth.unit_port_activity(pe, "post_array", options, "minilm").bits]
     r = synth.synthesize(pe, unit="post_array", pe_options=options)
     assert len(bits) == len(set(bits))
     assert set(bits) == set(sta.input_bits(r.netlist())) - {"rst"}
@@ -137,5 +137,5 @@ def test_cli_post_array_json_keys(tmp_path, source):
     assert data["energy_per"] == "word"
     assert math.isclose(data["energy_error"], data["model_energy_pj"] / data["sta_energy_pj"] - 1)
     # the power analysis took the unit's own measured stream, not a default activity
-    expected = activity.unit_activity("bitserial", "post_array", (), source).mean_toggle_rate
+    expected = synth.unit_port_activity("bitserial", "post_array", (), source).mean_toggle_rate
     assert math.isclose(data["input_toggle_rate"], expected)
