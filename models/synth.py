@@ -62,6 +62,7 @@ from hw.array import SystolicArray
 from hw.gobo_outlier_pass_unit import GoboOutlierPassUnit
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
+from .post_array_activity import post_array_activity
 from .cache_file import content_key, liberty_digest, write_atomic
 from .registry import PE_KINDS, get_kind
 from .sta import CriticalPath, PowerSplit, run_sta
@@ -833,6 +834,16 @@ def unit_timing(pe, unit=None, pe_options=(), *, rows=None, cols=None, dataflow=
     return UnitTiming(r.top, r.area_um2, report.critical_path, report.fmax_mhz)
 
 
+def unit_port_activity(pe, unit, pe_options=(), source="minilm"):
+    """Measured :class:`models.activity.PortActivity` of one unit's input ports: the post-array
+    unit's on the group writer's words (:func:`models.post_array_activity.post_array_activity`,
+    which builds on :mod:`models.activity`, so it is dispatched here, not there), every other
+    unit's by :func:`models.activity.unit_activity`."""
+    if unit == POST_ARRAY:
+        return post_array_activity(pe, tuple(pe_options), source)
+    return unit_activity(pe, unit, tuple(pe_options), source)
+
+
 def unit_power(pe, unit=None, pe_options=(), *, source="minilm", clock_mhz=None, rows=None,
                cols=None, dataflow="ws", activity=None, tile=(1, 1)):
     """:class:`UnitPower` of one unit or array at ``clock_mhz`` (None: the unit's own Fmax), its
@@ -841,7 +852,7 @@ def unit_power(pe, unit=None, pe_options=(), *, source="minilm", clock_mhz=None,
     untiled array's ports, so it takes the untiled array's port activity."""
     r = _synth_unit(pe, unit, pe_options, rows, cols, dataflow, tile)
     if activity is None:
-        activity = (unit_activity(pe, unit, tuple(pe_options), source) if unit is not None else
+        activity = (unit_port_activity(pe, unit, tuple(pe_options), source) if unit is not None else
                     array_activity(pe, rows, cols, dataflow, tuple(pe_options), source))
     if not isinstance(activity, PortActivity):
         raise TypeError(f"activity must be a PortActivity, not {type(activity).__name__}")

@@ -133,16 +133,20 @@ def activity_arg(text):
 
 
 def cmd_synth(args, bad):
-    _, options = _kind_and_options(args, bad)
+    kind, options = _kind_and_options(args, bad)
     array = args.rows is not None or args.cols is not None
     if array == (args.unit is not None) or (array and (args.rows is None or args.cols is None)):
-        raise bad("give either --unit pe|act_border|weight_border or both --rows and --cols")
+        raise bad("give either --unit pe|act_border|weight_border|post_array or both --rows and --cols")
     if not array and args.tile != (1, 1):
         raise bad("--tile is an array option: give it with --rows and --cols, not --unit")
     if not array and args.accelerator:
         raise bad("--accelerator is an array option: give it with --rows and --cols, not --unit")
     if args.accelerator:
         return _synth_accelerator(args, bad, options)
+    if not array and not synth.has_unit(kind.prototype(**dict(options)), args.unit):
+        effective = sorted({**dict(kind.options), **dict(options)}.items())   # the defaults too
+        described = f" with {' '.join(f'{k}={v}' for k, v in effective)}" if effective else ""
+        raise bad(f"PE kind {args.pe!r}{described} has no {args.unit.replace('_', '-')} unit")
     where = ({"rows": args.rows, "cols": args.cols, "dataflow": args.dataflow, "tile": args.tile}
              if array else {"unit": args.unit})
     if array:
@@ -167,15 +171,21 @@ def cmd_synth(args, bad):
     except (synth.SynthesisError, sta.StaError, ValueError, tech.UnknownComponentError) as e:
         raise bad(str(e).splitlines()[0]) from None
     scaled = result.area_um2 * tech.value("scale.area.180_to_45")
+    # the model's energy on the same activity next to OpenSTA's (issue 14): a PE's per step, the
+    # post-array unit's per dequantised word (on its own stream)
     energy = {}
-    if args.unit == "pe":      # the model's energy per step on the same activity (issue 14)
+    per_unit = {"pe": (energy_vs_sta.pe_step_energy_pj, energy_vs_sta.sta_step_energy_pj, "step"),
+                synth.POST_ARRAY: (energy_vs_sta.post_array_word_energy_pj,
+                                   energy_vs_sta.sta_word_energy_pj, "word")}
+    if args.unit in per_unit:
+        model_energy, sta_energy, per = per_unit[args.unit]
         try:
-            model_pj, _ = energy_vs_sta.pe_step_energy_pj(args.pe, options, source=args.activity)
+            model_pj, _ = model_energy(args.pe, options, source=args.activity)
         except tech.UnknownComponentError as e:
             raise bad(str(e).splitlines()[0]) from None
-        sta_pj = energy_vs_sta.sta_step_energy_pj(args.pe, options, power)
+        sta_pj = sta_energy(args.pe, options, power)
         energy = {"model_energy_pj": model_pj, "sta_energy_pj": sta_pj,
-                  "energy_error": model_pj / sta_pj - 1 if sta_pj else None}
+                  "energy_error": model_pj / sta_pj - 1 if sta_pj else None, "energy_per": per}
     tiled = f" tile {args.tile[0]}x{args.tile[1]}" if args.tile != (1, 1) else ""
     what = f"{args.rows}x{args.cols}{tiled} {args.dataflow} array" if array else f"unit {args.unit}"
     path, total = timing.critical_path, power.power
@@ -210,7 +220,7 @@ def cmd_synth(args, bad):
           f"({power.energy_per_cycle_pj:.1f} pJ per cycle)")
     if energy:
         error = "n/a" if energy["energy_error"] is None else f"{energy['energy_error']:+.0%}"
-        print(f"  energy per step at 45 nm: model {energy['model_energy_pj']:.3f} pJ, OpenSTA "
+        print(f"  energy per {energy['energy_per']} at 45 nm: model {energy['model_energy_pj']:.3f} pJ, OpenSTA "
               f"{energy['sta_energy_pj']:.3f} pJ ({error})")
     return 0
 
@@ -342,13 +352,16 @@ def add_cost(subparsers, bad):
 def add_synth(subparsers, bad):
     """Register ``synth`` (see :func:`add_commands`)."""
     p = subparsers.add_parser(
-        "synth", help="Yosys synthesis of a PE, a border unit or an array: osu018 area, OpenSTA "
+        "synth", help="Yosys synthesis of a PE, a border unit, a post-array unit or an array: osu018 area, OpenSTA "
                       "critical path, Fmax and power",
         description="Yosys synthesis with the OSU 0.18 um liberty, OpenSTA timing and power. Give "
                     "either --unit or both --rows and --cols.",
-        epilog="examples:\n  pearray synth --pe ovp --unit pe\n  pearray synth --pe int8 --rows 4 --cols 4")
+        epilog="examples:\n  pearray synth --pe ovp --unit pe\n  pearray synth --pe shiftadd --unit post_array\n"
+               "  pearray synth --pe int8 --rows 4 --cols 4")
     p.add_argument("--pe", required=True, help="PE kind (see `pearray kinds`)")
-    p.add_argument("--unit", choices=("pe", "act_border", "weight_border"), help="one unit alone")
+    p.add_argument("--unit", choices=synth.ALL_UNITS,
+                   help="one unit alone (post_array: a grouped design's dequantiser after the "
+                        "array, 2 columns)")
     p.add_argument("--rows", type=positive_int, help="PE rows of an array (with --cols)")
     p.add_argument("--cols", type=positive_int, help="PE columns of an array (with --rows)")
     p.add_argument("--dataflow", choices=("ws", "os"), default="ws", help="the array's dataflow")
