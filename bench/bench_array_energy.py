@@ -18,7 +18,8 @@ activity it sees on the array stream against the standalone PE netlist simulated
 stream (:func:`models.array_energy.pe_stream_energies`, pJ per step; sim@STA).
 Needs yosys (or the synthesis cache) and the osu018 liberty.
 
-    python bench/bench_array_energy.py [--kinds int8 ant ...] [--sides 2] [--m 32] [--folds 8] [--per-pe]
+    python bench/bench_array_energy.py [--kinds int8 ant ...] [--sides 2] [--m 32] [--folds 8] [--variants NVFP4 ...]
+        [--per-pe]
 """
 
 import argparse
@@ -55,6 +56,8 @@ def main(argv=None):
     ap.add_argument("--sides", type=int, default=2, help="array rows = cols (default 2)")
     ap.add_argument("--m", type=int, default=32, help="tokens per fold (default 32)")
     ap.add_argument("--folds", type=int, default=8, help="folds, the first a warm-up (default 8)")
+    ap.add_argument("--variants", nargs="*",
+                    help="only the variants whose label contains one of these (default: all)")
     ap.add_argument("--per-pe", action="store_true",
                     help="per PE: the whole-PE model on its array stream vs the standalone PE netlist")
     args = ap.parse_args(argv)
@@ -63,11 +66,16 @@ def main(argv=None):
         ap.error(f"unknown PE kind(s): {', '.join(unknown)}")
     if args.sides < 1 or args.m < 1 or args.folds < 2:
         ap.error("--sides and --m must be >= 1 and --folds >= 2")
+    labels = [label for name in args.kinds or list(PE_KINDS) for label, _ in PE_KINDS[name].variants]
+    if args.variants and not any(v in label for v in args.variants for label in labels):
+        ap.error(f"no variant of the kinds matches --variants {' '.join(args.variants)}")
     print(f"{'array':40s} {'cycles':>6s} {'model sim':>9s} {'model sta':>9s} {'sim@STA':>8s} {'sim':>7s}  "
           f"{'sim err':>7s} {'sta err':>7s} {'dyn err':>7s}  {'out ok':>9s} {'s':>4s}   (45 nm pJ/cycle)")
     results = []
     for name in args.kinds or list(PE_KINDS):
         for label, options in PE_KINDS[name].variants:
+            if args.variants and not any(v in label for v in args.variants):
+                continue
             start = time.perf_counter()
             try:
                 r = array_energy(name, options, args.sides, args.sides, m=args.m, folds=args.folds)
