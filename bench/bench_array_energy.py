@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.array_energy import PARTS, array_energy, pe_stream_energies  # noqa: E402
-from models.registry import PE_KINDS  # noqa: E402
+from models.registry import PE_KINDS, get_kind  # noqa: E402
 
 
 def sim_sta_split(r):
@@ -48,6 +48,17 @@ def dynamic_error(r):
     clock, _, _, leakage = sim_sta_split(r)
     model = r.model_pj("sim") - r.model["sim"]["idle"]
     return model / (r.sim_sta_pj - clock - leakage) - 1
+
+
+def in_array_pe_energies(r):
+    """Per PE of ``r``'s array (row by row), the sim@STA pJ per step of its own cells in the array
+    netlist (:attr:`models.array_energy.ArrayEnergy.owners`, per cycle x II, as the standalone
+    figure is taken); () when the netlist's cells carry no PE names (a ws array's flat synthesis)."""
+    names = [f"pe_{row}_{col}" for row in range(r.rows) for col in range(r.cols)]
+    if not all(n in r.owners for n in names):
+        return ()
+    ii = get_kind(r.pe).prototype(**dict(r.pe_options)).initiation_interval
+    return tuple(ii * r.owners[n] for n in names)
 
 
 def main(argv=None):
@@ -94,6 +105,14 @@ def main(argv=None):
                 pes = pe_stream_energies(name, options, args.sides, args.sides, m=args.m, folds=args.folds)
                 print("    per PE model / standalone netlist sim@STA pJ/step: " + " ".join(
                     f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, sim in pes), flush=True)
+                in_array = in_array_pe_energies(r)
+                if in_array:
+                    print("    per PE model / its cells in the array netlist sim@STA pJ/step: " + " ".join(
+                        f"{model:.3f}/{share:.3f} ({model / share - 1:+.0%})"
+                        for (model, _), share in zip(pes, in_array)) +
+                        f"; top's own cells {r.owners.get('top', 0.0):.3f} pJ/cycle vs model "
+                        f"{sum(v for g, v in r.model['sim'].items() if g not in ('pes', 'idle')):.3f} "
+                        "(non-PE groups, dynamic)", flush=True)
     for basis, i in (("sim", 2), ("sta", 3)):
         errors = [row[i] for row in results]
         print(f"model ({basis} basis) vs sim@STA: {sum(abs(e) <= 0.15 for e in errors)}/{len(errors)} "

@@ -43,7 +43,9 @@ class ArrayEnergy:
     """One array's energy per cycle (45 nm pJ) over the counted window: the model's per part on
     each basis ({group: dynamic pJ per cycle}, ``"idle"`` the array groups' idle), the netlist's
     simulated toggles priced as OpenSTA 2.0.17 prices them and at the Liberty's own pricing, and
-    the output check (words compared with :func:`golden_words`, lanes that differ)."""
+    the output check (words compared with :func:`golden_words`, lanes that differ), and the
+    sim@STA pJ per cycle of the netlist's cells by owner (:func:`cell_owner`: ``"pe_0_1"`` per PE
+    of a flattened os array, ``"top"`` the rest; a ws array's flat synthesis is all ``"top"``)."""
     pe: str
     pe_options: tuple
     rows: int
@@ -55,9 +57,24 @@ class ArrayEnergy:
     power: netlist_power.NetlistPower
     checked: int
     mismatches: int
+    owners: dict = None  # {owner: sim@STA pJ per cycle}
 
     def model_pj(self, basis):
         return sum(self.model[basis].values())
+
+
+def cell_owner(name):
+    """The PE instance a flattened cell ``name`` came from (``pe_0_1._123_`` -> ``"pe_0_1"``:
+    Yosys's ``flatten`` prefixes a copy's cells with its instance name), ``"top"`` for the top
+    module's own cells (registers, border units, drain)."""
+    return name.split(".", 1)[0] if "." in name else "top"
+
+
+def sim_sta_pj(power):
+    """45 nm pJ per cycle of ``power`` (:class:`models.netlist_power.NetlistPower`) as OpenSTA
+    2.0.17 prices its toggles (sim@STA)."""
+    total = power.power.total
+    return cycle_energy_pj(power) * power.as_opensta_2019.total / total if total else 0.0
 
 
 def window_events(run, warmup):
@@ -214,8 +231,10 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     toggles, traces = gate_toggles.simulate_trace(netlist, stream, watch, warmup)
     toggles.update(netlist_power.port_toggles(stream, warmup))
     power = netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ)
+    owners = {owner: sim_sta_pj(p) for owner, p in
+              netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, cell_owner).items()}
     sim = cycle_energy_pj(power)
-    sim_sta = sim * power.as_opensta_2019.total / power.power.total
+    sim_sta = sim_sta_pj(power)
     expected = golden_words(run)
     checked, wrong = output_mismatches(expected, observed_words(traces, cols, proto.acc_width))
     window = run.cycles - warmup
@@ -223,7 +242,7 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     model = {basis: {part: pj / window for part, pj in
                      array_model_pj(model_hardware(run, basis, warmup), events, window).items()}
              for basis in bases}
-    return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong)
+    return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong, owners)
 
 
 def pe_stream_energies(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1):
@@ -244,6 +263,6 @@ def pe_stream_energies(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=
     for (ports, _), pa in zip(activity.array_pe_ports(run, warmup), part_activity.array_activities(run, warmup)):
         power = netlist_power.simulated_power(netlist, gate_toggles.port_stream(ports, skip=activity.OUTPUT_PORTS),
                                               CLOCK_MHZ)
-        sim_sta = proto.initiation_interval * cycle_energy_pj(power) * power.as_opensta_2019.total / power.power.total
+        sim_sta = proto.initiation_interval * sim_sta_pj(power)
         found.append((step_energy_pj(proto, pa, "sim"), sim_sta))
     return found

@@ -168,6 +168,15 @@ def test_int8_os_array_netlist_drains_the_golden_gemm():
     assert r.cycles == run.cycles - warmup and r.sim_sta_pj > r.sim_pj > 0
     for basis in ("sim", "sta"):
         assert r.model[basis]["pes"] > 0 and r.model[basis]["idle"] > 0
+    # the flattened cells keep their PE's instance name: the energy splits by PE and the top
+    assert sorted(r.owners) == ["pe_0_0", "pe_0_1", "pe_1_0", "pe_1_1", "top"]
+    assert sum(r.owners.values()) == pytest.approx(r.sim_sta_pj)
+    assert all(v > 0 for v in r.owners.values())
+
+
+def test_cell_owner_reads_the_flattened_instance_prefix():
+    assert array_energy.cell_owner("pe_1_0._0123_") == "pe_1_0"
+    assert array_energy.cell_owner("_0863_") == "top"
 
 
 def test_each_os_array_pe_accumulates_its_own_output():
