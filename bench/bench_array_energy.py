@@ -29,23 +29,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.array_energy import PARTS, array_energy, pe_stream_energies  # noqa: E402
+from models.array_energy import PARTS, array_energy, pe_stream_energies, sim_sta_pj  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 
 
-def sim_sta_split(r):
-    """(clock pins, other internal, switching, leakage) of ``r``'s sim@STA, 45 nm pJ per cycle
-    (OpenSTA 2.0.17 charges both clock-pin tables per edge: twice the Liberty's clock energy)."""
-    p = r.power.as_opensta_2019
-    scale = r.sim_sta_pj / p.total
-    clock = 2 * r.power.clock_pin_mw * scale
+def sim_sta_split(power):
+    """(clock pins, other internal, switching, leakage) of ``power``'s
+    (:class:`models.netlist_power.NetlistPower`) sim@STA, 45 nm pJ per cycle (OpenSTA 2.0.17
+    charges both clock-pin tables per edge: twice the Liberty's clock energy)."""
+    p = power.as_opensta_2019
+    scale = sim_sta_pj(power) / p.total if p.total else 0.0
+    clock = 2 * power.clock_pin_mw * scale
     return clock, p.internal * scale - clock, p.switching * scale, p.leakage * scale
 
 
 def dynamic_error(r):
     """Model (sim basis) / sim@STA - 1 of the energy beyond idle: the model's dynamic parts against
     the netlist's energy but for its clock pins and leakage (which the model's idle stands for)."""
-    clock, _, _, leakage = sim_sta_split(r)
+    clock, _, _, leakage = sim_sta_split(r.power)
     model = r.model_pj("sim") - r.model["sim"]["idle"]
     return model / (r.sim_sta_pj - clock - leakage) - 1
 
@@ -58,7 +59,14 @@ def in_array_pe_energies(r):
     if not all(n in r.owners for n in names):
         return ()
     ii = get_kind(r.pe).prototype(**dict(r.pe_options)).initiation_interval
-    return tuple(ii * r.owners[n] for n in names)
+    return tuple(ii * r.owner_pj(n) for n in names)
+
+
+def top_dynamic(r):
+    """(the top's cells' sim@STA beyond their clock pins and leakage, the model's non-PE groups'
+    dynamic), 45 nm pJ per cycle: the array's registers, border units and drain on both sides."""
+    clock, internal, switching, _ = sim_sta_split(r.owners["top"])
+    return internal + switching, sum(v for g, v in r.model["sim"].items() if g not in ("pes", "idle"))
 
 
 def main(argv=None):
@@ -107,12 +115,14 @@ def main(argv=None):
                     f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, sim in pes), flush=True)
                 in_array = in_array_pe_energies(r)
                 if in_array:
+                    top_net, top_model = top_dynamic(r)
                     print("    per PE model / its cells in the array netlist sim@STA pJ/step: " + " ".join(
                         f"{model:.3f}/{share:.3f} ({model / share - 1:+.0%})"
                         for (model, _), share in zip(pes, in_array)) +
-                        f"; top's own cells {r.owners.get('top', 0.0):.3f} pJ/cycle vs model "
-                        f"{sum(v for g, v in r.model['sim'].items() if g not in ('pes', 'idle')):.3f} "
-                        "(non-PE groups, dynamic)", flush=True)
+                        f"; the top's cells' dynamic {top_net:.3f} pJ/cycle, the model's non-PE groups' "
+                        f"{top_model:.3f}", flush=True)
+                else:
+                    print("    (the array is synthesised flat: its cells carry no PE names)", flush=True)
     for basis, i in (("sim", 2), ("sta", 3)):
         errors = [row[i] for row in results]
         print(f"model ({basis} basis) vs sim@STA: {sum(abs(e) <= 0.15 for e in errors)}/{len(errors)} "
@@ -121,7 +131,7 @@ def main(argv=None):
           "switching / leakage:")
     for label, r, err, _ in sorted(results, key=lambda row: -abs(row[2]))[:5]:
         parts = r.model["sim"]
-        clock, internal, switching, leakage = sim_sta_split(r)
+        clock, internal, switching, leakage = sim_sta_split(r.power)
         print(f"  {label:36s} {err:+5.0%}  model " + " ".join(
             f"{g}={parts[g]:.3f}" for g in (*PARTS, "idle") if parts[g]) +
             f" | sim@STA clock={clock:.3f} internal={internal:.3f} switching={switching:.3f} "

@@ -44,8 +44,8 @@ class ArrayEnergy:
     each basis ({group: dynamic pJ per cycle}, ``"idle"`` the array groups' idle), the netlist's
     simulated toggles priced as OpenSTA 2.0.17 prices them and at the Liberty's own pricing, and
     the output check (words compared with :func:`golden_words`, lanes that differ), and the
-    sim@STA pJ per cycle of the netlist's cells by owner (:func:`cell_owner`: ``"pe_0_1"`` per PE
-    of a flattened os array, ``"top"`` the rest; a ws array's flat synthesis is all ``"top"``)."""
+    netlist's power by the owner of its cells (:func:`cell_owner`: ``"pe_0_1"`` per PE of a
+    flattened os array, ``"top"`` the rest; an array synthesised flat is all ``"top"``)."""
     pe: str
     pe_options: tuple
     rows: int
@@ -57,7 +57,11 @@ class ArrayEnergy:
     power: netlist_power.NetlistPower
     checked: int
     mismatches: int
-    owners: dict = None  # {owner: sim@STA pJ per cycle}
+    owners: dict = None  # {owner: netlist_power.NetlistPower}
+
+    def owner_pj(self, owner):
+        """sim@STA pJ per cycle of ``owner``'s cells (:attr:`owners`)."""
+        return sim_sta_pj(self.owners[owner])
 
     def model_pj(self, basis):
         return sum(self.model[basis].values())
@@ -231,8 +235,7 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     toggles, traces = gate_toggles.simulate_trace(netlist, stream, watch, warmup)
     toggles.update(netlist_power.port_toggles(stream, warmup))
     power = netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ)
-    owners = {owner: sim_sta_pj(p) for owner, p in
-              netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, cell_owner).items()}
+    owners = netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, cell_owner)
     sim = cycle_energy_pj(power)
     sim_sta = sim_sta_pj(power)
     expected = golden_words(run)

@@ -170,8 +170,9 @@ def test_int8_os_array_netlist_drains_the_golden_gemm():
         assert r.model[basis]["pes"] > 0 and r.model[basis]["idle"] > 0
     # the flattened cells keep their PE's instance name: the energy splits by PE and the top
     assert sorted(r.owners) == ["pe_0_0", "pe_0_1", "pe_1_0", "pe_1_1", "top"]
-    assert sum(r.owners.values()) == pytest.approx(r.sim_sta_pj)
-    assert all(v > 0 for v in r.owners.values())
+    assert sum(r.owner_pj(o) for o in r.owners) == pytest.approx(r.sim_sta_pj)
+    assert all(r.owner_pj(o) > 0 for o in r.owners)
+    assert sum(p.clock_pin_mw for p in r.owners.values()) == pytest.approx(r.power.clock_pin_mw)
 
 
 def test_cell_owner_reads_the_flattened_instance_prefix():
