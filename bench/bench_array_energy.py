@@ -15,7 +15,11 @@ left within the stream). ``dyn err``: the model's energy beyond its idle (clock,
 the netlist's beyond its clock pins and leakage. Prints the count within +-15 % and the model's
 parts for the five worst. ``--per-pe``: per PE of each array, the model of the whole PE at the
 activity it sees on the array stream against the standalone PE netlist simulated on its port
-stream (:func:`models.array_energy.pe_stream_energies`, pJ per step; sim@STA).
+stream (:func:`models.array_energy.pe_stream_energies`, pJ per step; sim@STA) and against its
+own cells' share of the array netlist's energy (:mod:`models.cell_owners`: by the flattened
+copy's instance name, or in an array synthesised flat by its registers' names and their input
+cones; ``shared``: logic feeding a PE and another owner); then the top's cells' energy beyond
+their clock pins and leakage against the model's non-PE groups, and its largest registers.
 Needs yosys (or the synthesis cache) and the osu018 liberty.
 
     python bench/bench_array_energy.py [--kinds int8 ant ...] [--sides 2] [--m 32] [--folds 8] [--variants NVFP4 ...]
@@ -30,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.array_energy import PARTS, array_energy, pe_stream_energies, sim_sta_pj  # noqa: E402
+from models.cell_owners import is_top  # noqa: E402
 from models.registry import PE_KINDS, get_kind  # noqa: E402
 
 
@@ -54,19 +59,23 @@ def dynamic_error(r):
 def in_array_pe_energies(r):
     """Per PE of ``r``'s array (row by row), the sim@STA pJ per step of its own cells in the array
     netlist (:attr:`models.array_energy.ArrayEnergy.owners`, per cycle x II, as the standalone
-    figure is taken); () when the netlist's cells carry no PE names (a ws array's flat synthesis)."""
-    names = [f"pe_{row}_{col}" for row in range(r.rows) for col in range(r.cols)]
-    if not all(n in r.owners for n in names):
-        return ()
+    figure is taken)."""
     ii = get_kind(r.pe).prototype(**dict(r.pe_options)).initiation_interval
-    return tuple(ii * r.owner_pj(n) for n in names)
+    return tuple(ii * r.owner_pj(f"pe_{row}_{col}") if f"pe_{row}_{col}" in r.owners else 0.0
+                 for row in range(r.rows) for col in range(r.cols))
 
 
 def top_dynamic(r):
-    """(the top's cells' sim@STA beyond their clock pins and leakage, the model's non-PE groups'
-    dynamic), 45 nm pJ per cycle: the array's registers, border units and drain on both sides."""
-    clock, internal, switching, _ = sim_sta_split(r.owners["top"])
-    return internal + switching, sum(v for g, v in r.model["sim"].items() if g not in ("pes", "idle"))
+    """{owner: sim@STA pJ per cycle beyond the clock pins and leakage} of the top's owners (its
+    registers with the logic in front of them, :mod:`models.cell_owners`) and of ``"shared"``
+    logic, largest first; and the model's non-PE groups' dynamic pJ per cycle."""
+    found = {}
+    for owner, power in r.owners.items():
+        if is_top(owner) or owner == "shared":
+            _, internal, switching, _ = sim_sta_split(power)
+            found[owner] = internal + switching
+    model = sum(v for g, v in r.model["sim"].items() if g not in ("pes", "idle"))
+    return dict(sorted(found.items(), key=lambda kv: -kv[1])), model
 
 
 def main(argv=None):
@@ -114,15 +123,15 @@ def main(argv=None):
                 print("    per PE model / standalone netlist sim@STA pJ/step: " + " ".join(
                     f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, sim in pes), flush=True)
                 in_array = in_array_pe_energies(r)
-                if in_array:
-                    top_net, top_model = top_dynamic(r)
-                    print("    per PE model / its cells in the array netlist sim@STA pJ/step: " + " ".join(
-                        f"{model:.3f}/{share:.3f} ({model / share - 1:+.0%})"
-                        for (model, _), share in zip(pes, in_array)) +
-                        f"; the top's cells' dynamic {top_net:.3f} pJ/cycle, the model's non-PE groups' "
-                        f"{top_model:.3f}", flush=True)
-                else:
-                    print("    (the array is synthesised flat: its cells carry no PE names)", flush=True)
+                top, top_model = top_dynamic(r)
+                shared = top.pop("shared", 0.0)
+                print("    per PE model / its cells in the array netlist sim@STA pJ/step: " + " ".join(
+                    f"{model:.3f}/{share:.3f} ({model / share - 1:+.0%})"
+                    for (model, _), share in zip(pes, in_array)) +
+                    f"; shared {shared:.3f} pJ/cycle", flush=True)
+                print(f"    the top's cells' dynamic {sum(top.values()):.3f} pJ/cycle vs the model's non-PE groups' "
+                      f"{top_model:.3f}; largest: " + ", ".join(f"{o[4:]} {v:.3f}" for o, v in list(top.items())[:4]),
+                      flush=True)
     for basis, i in (("sim", 2), ("sta", 3)):
         errors = [row[i] for row in results]
         print(f"model ({basis} basis) vs sim@STA: {sum(abs(e) <= 0.15 for e in errors)}/{len(errors)} "

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import activity, cost, gate_toggles, netlist_power, part_activity, synth
+from . import activity, cell_owners, cost, gate_toggles, netlist_power, part_activity, synth
 from .energy_vs_sta import cycle_energy_pj, step_energy_pj
 from .flat_netlist import flat_netlist
 from .registry import get_kind
@@ -44,8 +44,9 @@ class ArrayEnergy:
     each basis ({group: dynamic pJ per cycle}, ``"idle"`` the array groups' idle), the netlist's
     simulated toggles priced as OpenSTA 2.0.17 prices them and at the Liberty's own pricing, and
     the output check (words compared with :func:`golden_words`, lanes that differ), and the
-    netlist's power by the owner of its cells (:func:`cell_owner`: ``"pe_0_1"`` per PE of a
-    flattened os array, ``"top"`` the rest; an array synthesised flat is all ``"top"``)."""
+    netlist's power by the owner of its cells (:func:`models.cell_owners.cell_owners`: ``"pe_0_1"``
+    per PE, ``"top/<register>"`` the top's registers and the logic in front of them, ``"shared"``
+    logic feeding a PE and another owner)."""
     pe: str
     pe_options: tuple
     rows: int
@@ -65,13 +66,6 @@ class ArrayEnergy:
 
     def model_pj(self, basis):
         return sum(self.model[basis].values())
-
-
-def cell_owner(name):
-    """The PE instance a flattened cell ``name`` came from (``pe_0_1._123_`` -> ``"pe_0_1"``:
-    Yosys's ``flatten`` prefixes a copy's cells with its instance name), ``"top"`` for the top
-    module's own cells (registers, border units, drain)."""
-    return name.split(".", 1)[0] if "." in name else "top"
 
 
 def sim_sta_pj(power):
@@ -235,7 +229,8 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     toggles, traces = gate_toggles.simulate_trace(netlist, stream, watch, warmup)
     toggles.update(netlist_power.port_toggles(stream, warmup))
     power = netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ)
-    owners = netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, cell_owner)
+    owner = cell_owners.cell_owners(netlist)
+    owners = netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, owner.__getitem__)
     sim = cycle_energy_pj(power)
     sim_sta = sim_sta_pj(power)
     expected = golden_words(run)
