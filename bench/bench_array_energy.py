@@ -15,7 +15,8 @@ left within the stream). ``dyn err``: the model's energy beyond its idle (clock,
 the netlist's beyond its clock pins and leakage. Prints the count within +-15 % and the model's
 parts for the five worst. ``--per-pe``: per PE of each array, the model of the whole PE at the
 activity it sees on the array stream against the standalone PE netlist simulated on its port
-stream (:func:`models.array_energy.pe_stream_energies`, pJ per step; sim@STA) and against its
+stream (:func:`models.array_energy.pe_stream_energies`, pJ per step; sim@STA), against the
+array's own mapped PE module on the same stream (an os array mapped with one shared PE module), and against its
 own cells' share of the array netlist's energy (:mod:`models.cell_owners`: by the flattened
 copy's instance name, or in an array synthesised flat by its registers' names and their input
 cones; ``shared``: logic feeding a PE and another owner); then the top's cells' energy beyond
@@ -119,15 +120,19 @@ def main(argv=None):
                   f"{sta_err:+7.0%} {dyn_err:+7.0%}  {check:>9s} {time.perf_counter() - start:4.0f}", flush=True)
             results.append((label, r, sim_err, sta_err))
             if args.per_pe:
-                pes = pe_stream_energies(name, options, args.sides, args.sides, m=args.m, folds=args.folds)
+                pes = pe_stream_energies(name, options, args.sides, args.sides, m=args.m, folds=args.folds,
+                                         array_module=True)
                 print("    per PE model / standalone netlist sim@STA pJ/step: " + " ".join(
-                    f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, sim in pes), flush=True)
+                    f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, sim, _ in pes), flush=True)
+                if pes[0][2] is not None:
+                    print("    per PE model / the array's PE module alone on the same stream: " + " ".join(
+                        f"{model:.3f}/{sim:.3f} ({model / sim - 1:+.0%})" for model, _, sim in pes), flush=True)
                 in_array = in_array_pe_energies(r)
                 top, top_model = top_dynamic(r)
                 shared = top.pop("shared", 0.0)
                 print("    per PE model / its cells in the array netlist sim@STA pJ/step: " + " ".join(
                     f"{model:.3f}/{share:.3f} ({model / share - 1:+.0%})"
-                    for (model, _), share in zip(pes, in_array)) +
+                    for (model, *_), share in zip(pes, in_array)) +
                     f"; shared {shared:.3f} pJ/cycle", flush=True)
                 print(f"    the top's cells' dynamic {sum(top.values()):.3f} pJ/cycle vs the model's non-PE groups' "
                       f"{top_model:.3f}; largest: " + ", ".join(f"{o[4:]} {v:.3f}" for o, v in list(top.items())[:4]),

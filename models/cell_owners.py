@@ -11,8 +11,8 @@ Two sources, the first that applies:
   a flop belongs to its register's PE, or to ``"top/<register>"`` for the top's own; a
   combinational cell to the registers whose D input it feeds through combinational cells only
   (one owner -> that owner; several of the top's -> ``"top/shared"``; several with a PE ->
-  ``"shared"``; none, it feeds only output ports -> ``"top/out"``). An attribution, not a partition synthesis made: logic ABC merged across a
-  boundary is ``"shared"``.
+  ``"shared"``; none, it feeds only output ports -> ``"top/out"``). An attribution, not a
+  partition synthesis made: logic ABC merged across a boundary is ``"shared"``.
 """
 
 from __future__ import annotations

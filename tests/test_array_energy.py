@@ -149,6 +149,11 @@ def test_an_os_array_is_simulated_as_its_flattened_mapped_netlist():
     assert flat_netlist.flat_netlist(r) == flat                  # cached, the same text
     ws = synth.synthesize("int8", rows=2, cols=2, dataflow="ws")
     assert flat_netlist.flat_netlist(ws) == ws.netlist()         # one module already
+    # the shared PE module alone, to simulate as the array maps it; none in a one-module array
+    module = flat_netlist.pe_module(r)
+    assert flat_netlist.module_count(module) == 1 and module.startswith("module ")
+    assert Counter(t for t, _ in gate_toggles.instances(module)) == Counter(t for t, _ in gate_toggles.instances(pe))
+    assert flat_netlist.pe_module(ws) is None
 
 
 def test_int8_os_array_netlist_drains_the_golden_gemm():
