@@ -28,9 +28,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import activity, cost, gate_toggles, netlist_power, part_activity, synth
+from . import activity, cell_owners, cost, gate_toggles, netlist_power, part_activity, synth
 from .energy_vs_sta import cycle_energy_pj, step_energy_pj
-from .flat_netlist import flat_netlist
+from .flat_netlist import flat_netlist, pe_module
 from .registry import get_kind
 
 CLOCK_MHZ = 100.0
@@ -43,7 +43,10 @@ class ArrayEnergy:
     """One array's energy per cycle (45 nm pJ) over the counted window: the model's per part on
     each basis ({group: dynamic pJ per cycle}, ``"idle"`` the array groups' idle), the netlist's
     simulated toggles priced as OpenSTA 2.0.17 prices them and at the Liberty's own pricing, and
-    the output check (words compared with :func:`golden_words`, lanes that differ)."""
+    the output check (words compared with :func:`golden_words`, lanes that differ), and the
+    netlist's power by the owner of its cells (:func:`models.cell_owners.cell_owners`: ``"pe_0_1"``
+    per PE, ``"top/<register>"`` the top's registers and the logic in front of them, ``"shared"``
+    logic feeding a PE and another owner)."""
     pe: str
     pe_options: tuple
     rows: int
@@ -55,9 +58,21 @@ class ArrayEnergy:
     power: netlist_power.NetlistPower
     checked: int
     mismatches: int
+    owners: dict = None  # {owner: netlist_power.NetlistPower}
+
+    def owner_pj(self, owner):
+        """sim@STA pJ per cycle of ``owner``'s cells (:attr:`owners`)."""
+        return sim_sta_pj(self.owners[owner])
 
     def model_pj(self, basis):
         return sum(self.model[basis].values())
+
+
+def sim_sta_pj(power):
+    """45 nm pJ per cycle of ``power`` (:class:`models.netlist_power.NetlistPower`) as OpenSTA
+    2.0.17 prices its toggles (sim@STA)."""
+    total = power.power.total
+    return cycle_energy_pj(power) * power.as_opensta_2019.total / total if total else 0.0
 
 
 def window_events(run, warmup):
@@ -214,8 +229,10 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     toggles, traces = gate_toggles.simulate_trace(netlist, stream, watch, warmup)
     toggles.update(netlist_power.port_toggles(stream, warmup))
     power = netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ)
+    owner = cell_owners.cell_owners(netlist)
+    owners = netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, owner.__getitem__)
     sim = cycle_energy_pj(power)
-    sim_sta = sim * power.as_opensta_2019.total / power.power.total
+    sim_sta = sim_sta_pj(power)
     expected = golden_words(run)
     checked, wrong = output_mismatches(expected, observed_words(traces, cols, proto.acc_width))
     window = run.cycles - warmup
@@ -223,27 +240,35 @@ def array_energy(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, fo
     model = {basis: {part: pj / window for part, pj in
                      array_model_pj(model_hardware(run, basis, warmup), events, window).items()}
              for basis in bases}
-    return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong)
+    return ArrayEnergy(pe, pe_options, rows, cols, window, model, sim_sta, sim, power, checked, wrong, owners)
 
 
-def pe_stream_energies(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1):
+def pe_stream_energies(pe, pe_options=(), rows=2, cols=2, *, source="minilm", m=32, folds=8, warmup_folds=1,
+                       array_module=False):
     """Per PE of the array (row by row), on what it sees of :func:`array_energy`'s stream after
     the warm-up (:func:`models.activity.array_pe_ports`): (the model's pJ per step of the whole PE,
     :func:`models.energy_vs_sta.step_energy_pj` on the sim basis at the PE's own activity,
     :func:`models.part_activity.array_activities`; the standalone PE netlist simulated on the
-    same port stream, sim@STA pJ per step), 45 nm. A diagnosis of the array's error: the PE model
-    on the array's real PE streams, apart from what the array's flattened synthesis removes (row
-    0's constant ``acc_in``, the sums' narrowed widths)."""
+    same port stream, sim@STA pJ per step), 45 nm, and with ``array_module`` a third figure: the
+    array's own mapped PE module (:func:`models.flat_netlist.pe_module`; None for an array mapped
+    as one module) simulated alone on the same stream. A diagnosis of the array's error: the PE
+    model on the array's real PE streams, apart from what the array's synthesis does to the PE
+    (ws: row 0's constant ``acc_in``, the sums' narrowed widths; os: its own mapping of the PE)."""
     pe_options = tuple(sorted(dict(pe_options).items()))
     kind = get_kind(pe)
     proto = kind.prototype(**dict(pe_options))
-    run = activity.array_run(pe, rows, cols, kind.dataflows[0], pe_options, source, m=m, folds=folds)
+    dataflow = kind.dataflows[0]
+    run = activity.array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
     warmup = warmup_folds * run.cycles // folds
-    netlist = synth.synthesize(pe, unit="pe", pe_options=pe_options).netlist()
+    netlists = [synth.synthesize(pe, unit="pe", pe_options=pe_options).netlist()]
+    if array_module:
+        netlists.append(pe_module(synth.synthesize(pe, rows=rows, cols=cols, dataflow=dataflow,
+                                                   pe_options=pe_options)))
     found = []
     for (ports, _), pa in zip(activity.array_pe_ports(run, warmup), part_activity.array_activities(run, warmup)):
-        power = netlist_power.simulated_power(netlist, gate_toggles.port_stream(ports, skip=activity.OUTPUT_PORTS),
-                                              CLOCK_MHZ)
-        sim_sta = proto.initiation_interval * cycle_energy_pj(power) * power.as_opensta_2019.total / power.power.total
-        found.append((step_energy_pj(proto, pa, "sim"), sim_sta))
+        stream = gate_toggles.port_stream(ports, skip=activity.OUTPUT_PORTS)
+        sims = [None if n is None else
+                proto.initiation_interval * sim_sta_pj(netlist_power.simulated_power(n, stream, CLOCK_MHZ))
+                for n in netlists]
+        found.append((step_energy_pj(proto, pa, "sim"), *sims))
     return found

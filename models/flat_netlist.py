@@ -22,11 +22,21 @@ from . import synth
 from .cache_file import content_key, liberty_digest, write_atomic
 
 _MODULES = re.compile(r"^module\s", re.M)
+_MODULE_TEXT = re.compile(r"^module \\?(\S+?)\s*\(.*?^endmodule\n?", re.M | re.S)
 
 
 def module_count(netlist):
     """How many modules the Verilog text ``netlist`` defines."""
     return len(_MODULES.findall(netlist))
+
+
+def pe_module(result):
+    """The mapped text of the PE module that ``result``'s (:class:`models.synth.SynthResult`)
+    array instantiates R x C times (``{top}.pe_0_0``, :func:`models.synth.shared_pe_module`), None
+    when the array was mapped as one module: the PE as the array's synthesis maps it, to simulate
+    alone against the PE's own synthesis."""
+    want = f"{result.top}.pe_0_0"
+    return next((m.group(0) for m in _MODULE_TEXT.finditer(result.netlist()) if m.group(1) == want), None)
 
 
 def flat_netlist(result, *, tool=None):

@@ -49,8 +49,15 @@ def net_name(text):
 
 def instances(netlist):
     """(cell type, {pin: net}) of every cell instance in a Yosys-mapped netlist."""
-    for typ, pins in re.findall(r"^\s*([A-Z]\w*)\s+\S+\s*\(([^;]*?)\);", netlist, re.M | re.S):
-        yield typ, {p: net_name(s) for p, s in re.findall(r"\.(\w+)\(\s*([^)]*?)\s*\)", pins)}
+    for typ, _, conns in named_instances(netlist):
+        yield typ, conns
+
+
+def named_instances(netlist):
+    """(cell type, instance name, {pin: net}) of every cell instance in a Yosys-mapped netlist,
+    the name unescaped as :func:`net_name` does (a flattened copy's cells: ``pe_0_1._123_``)."""
+    for typ, name, pins in re.findall(r"^\s*([A-Z]\w*)\s+(\S+)\s*\(([^;]*?)\);", netlist, re.M | re.S):
+        yield typ, net_name(name), {p: net_name(s) for p, s in re.findall(r"\.(\w+)\(\s*([^)]*?)\s*\)", pins)}
 
 
 _DECLARATION = re.compile(r"^\s*(?:wire|input|output|reg)\s+(?:\[(\d+):(\d+)\]\s*)?(\\?\S+)\s*;", re.M)

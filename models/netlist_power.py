@@ -148,13 +148,23 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk", unloaded=frozenset()
     ``unloaded`` are priced with no load, as a characterised primitive's output ports are (no
     switching energy, their drivers' tables at 0 pF), so the difference from the full figure is
     the energy their loads cost."""
+    return grouped_power(netlist, toggles, clock_mhz, lambda name: None, clock, unloaded)[None]
+
+
+def grouped_power(netlist, toggles, clock_mhz, group, clock="clk", unloaded=frozenset()):
+    """{``group(instance name)``: :class:`NetlistPower`} of ``netlist``'s cells, priced as
+    :func:`netlist_power` prices the whole (the same loads and slews: a cell's switching energy
+    is its output net's, whoever that net drives); the groups sum to :func:`netlist_power`. With
+    a flattened array's cell names (``pe_0_1._123_``, :mod:`models.flat_netlist`) this splits
+    the array's energy between its PEs and the top's own cells."""
     cells = _cells()
     alias = gate_toggles.aliases(netlist)
-    insts = []
-    for typ, conns in gate_toggles.instances(netlist):
+    insts, groups = [], []
+    for typ, name, conns in gate_toggles.named_instances(netlist):
         if typ not in cells:
             raise ValueError(f"no single-output Liberty cell {typ}")
         insts.append((typ, {p: alias.get(s, s) for p, s in conns.items()}))
+        groups.append(group(name))
     load = {}
     for typ, conns in insts:
         for pin, cap in cells[typ].inputs.items():
@@ -174,9 +184,10 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk", unloaded=frozenset()
         slew[out] = max((lookup(t, load.get(out, 0.0), slew.get(conns[p], 0.0))
                          for p, tables in cell.arcs.items() for t in tables), default=0.0)
     volts = _volts()
-    split = {True: np.zeros(3), False: np.zeros(3)}     # pJ per cycle, nW
-    pin_pj = {True: 0.0, False: 0.0}                     # clock pins, other input pins
-    for typ, conns in insts:
+    # per group: {sequential: pJ per cycle internal / switching, nW leakage}, {clock pin: pJ}
+    split = {g: {True: np.zeros(3), False: np.zeros(3)} for g in groups}
+    pin_pj = {g: {True: 0.0, False: 0.0} for g in groups}
+    for (typ, conns), g in zip(insts, groups):
         cell = cells[typ]
         out = conns[cell.output]
         rate = toggles.get(out, 0.0)
@@ -192,14 +203,17 @@ def netlist_power(netlist, toggles, clock_mhz, clock="clk", unloaded=frozenset()
         for p, tables in cell.pin_internal.items():
             edges = 2.0 if conns[p] == clock else toggles.get(conns[p], 0.0)
             e = edges * _mean_energy(tables, slew.get(conns[p], 0.0))
-            pin_pj[conns[p] == clock] += e
+            pin_pj[g][conns[p] == clock] += e
             pins += e
-        split[cell.sequential] += [rate * energy + pins, rate * 0.5 * cap * volts ** 2, cell.leakage_nw]
+        split[g][cell.sequential] += [rate * energy + pins, rate * 0.5 * cap * volts ** 2, cell.leakage_nw]
 
     def mw(v):   # pJ per cycle x MHz = uW; nW
         return PowerSplit(v[0] * clock_mhz * 1e-3, v[1] * clock_mhz * 1e-3, v[2] * 1e-6)
-    return NetlistPower(float(clock_mhz), mw(split[True]), mw(split[False]),
-                        pin_pj[True] * clock_mhz * 1e-3, pin_pj[False] * clock_mhz * 1e-3)
+    if not split:    # no cells: one group of nothing
+        split, pin_pj = {group(""): {True: np.zeros(3), False: np.zeros(3)}}, {group(""): {True: 0.0, False: 0.0}}
+    return {g: NetlistPower(float(clock_mhz), mw(split[g][True]), mw(split[g][False]),
+                            pin_pj[g][True] * clock_mhz * 1e-3, pin_pj[g][False] * clock_mhz * 1e-3)
+            for g in split}
 
 
 def simulated_toggles(netlist, stream):

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from models import (activity, array_energy, flat_netlist, gate_toggles, internal_activity, netlist_power,
+from models import (activity, array_energy, cell_owners, flat_netlist, gate_toggles, internal_activity, netlist_power,
                     part_activity, synth)
 from models.energy_vs_sta import cycle_energy_pj
 from models.port_field import Field
@@ -149,6 +149,11 @@ def test_an_os_array_is_simulated_as_its_flattened_mapped_netlist():
     assert flat_netlist.flat_netlist(r) == flat                  # cached, the same text
     ws = synth.synthesize("int8", rows=2, cols=2, dataflow="ws")
     assert flat_netlist.flat_netlist(ws) == ws.netlist()         # one module already
+    # the shared PE module alone, to simulate as the array maps it; none in a one-module array
+    module = flat_netlist.pe_module(r)
+    assert flat_netlist.module_count(module) == 1 and module.startswith("module ")
+    assert Counter(t for t, _ in gate_toggles.instances(module)) == Counter(t for t, _ in gate_toggles.instances(pe))
+    assert flat_netlist.pe_module(ws) is None
 
 
 def test_int8_os_array_netlist_drains_the_golden_gemm():
@@ -168,6 +173,12 @@ def test_int8_os_array_netlist_drains_the_golden_gemm():
     assert r.cycles == run.cycles - warmup and r.sim_sta_pj > r.sim_pj > 0
     for basis in ("sim", "sta"):
         assert r.model[basis]["pes"] > 0 and r.model[basis]["idle"] > 0
+    # the flattened cells keep their PE's instance name: the energy splits by PE and the top
+    pes = ["pe_0_0", "pe_0_1", "pe_1_0", "pe_1_1"]
+    assert [o for o in sorted(r.owners) if not cell_owners.is_top(o)] == pes
+    assert sum(r.owner_pj(o) for o in r.owners) == pytest.approx(r.sim_sta_pj)
+    assert all(r.owner_pj(o) > 0 for o in pes)
+    assert sum(p.clock_pin_mw for p in r.owners.values()) == pytest.approx(r.power.clock_pin_mw)
 
 
 def test_each_os_array_pe_accumulates_its_own_output():

@@ -78,3 +78,22 @@ def test_one_inverter_costs_its_liberty_tables():
     assert ours.power.internal == pytest.approx(per_toggle * CLOCK_MHZ * 1e-3)
     sta = run_sta(netlist, "v", synth.liberty_path(), clock_mhz=CLOCK_MHZ, activity={"a": (1.0, 0.5)})
     assert sta.power.internal == pytest.approx(2 * ours.power.internal, rel=1e-3)
+
+
+def test_grouped_power_splits_the_whole_by_cell_name():
+    """Grouped by instance name (the gate g, its two inverters i / j, its flop f), the groups sum
+    to the whole netlist's figure and each keeps what its own cells dissipate: only the flops pay
+    clock pins and sequential power, the gates' switching is their outputs' load (an inverter and
+    a flop's D)."""
+    require_synthesis()
+    netlist, stream = _netlist(), _stream()
+    toggles = netlist_power.simulated_toggles(netlist, stream)
+    whole = netlist_power.netlist_power(netlist, toggles, CLOCK_MHZ)
+    groups = netlist_power.grouped_power(netlist, toggles, CLOCK_MHZ, lambda name: name[0])
+    assert sorted(groups) == ["f", "g", "i", "j"]
+    for field in ("internal", "switching", "leakage"):
+        assert sum(getattr(p.power, field) for p in groups.values()) == pytest.approx(getattr(whole.power, field))
+    assert whole.clock_pin_mw > 0 and groups["f"].clock_pin_mw == pytest.approx(whole.clock_pin_mw)
+    assert all(groups[g].clock_pin_mw == 0 and groups[g].sequential.internal == 0 for g in "gij")
+    # j drives the output ports, which carry no load: no switching
+    assert groups["j"].power.switching == 0 < groups["i"].power.switching < groups["g"].power.switching
