@@ -205,7 +205,7 @@ def _schedule(pe, acts, weights, rows, dataflow, m, folds):
         # one PE, one output (mi, n) per fold, K groups streamed
         t = 0
         for f in range(folds):
-            mi, n = f % acts.shape[0], (f // acts.shape[0]) % weights.shape[1]
+            mi, n = fold_tile(f, acts.shape[0], weights.shape[1])
             for j in range(kg):
                 tokens[0].append((t, act_lanes[mi, j], weight_lanes[n, j], j == 0))
                 t += ii
@@ -213,7 +213,7 @@ def _schedule(pe, acts, weights, rows, dataflow, m, folds):
     blocks = kg // rows
     t = 0
     for f in range(folds):
-        b, n = f % blocks, (f // blocks) % weights.shape[1]
+        b, n = fold_tile(f, blocks, weights.shape[1])
         for mi in range(m):
             for r in range(rows):
                 tokens[r].append((t + r * pe.latency, act_lanes[mi, b * rows + r],
@@ -284,6 +284,13 @@ def _concat(lanes, width):
     return out
 
 
+def fold_tile(fold, blocks, col_blocks):
+    """(block, column block) fold ``fold`` works on (:class:`ArrayRun`'s schedule): the ``blocks``
+    first (ws: the K blocks of one column block; os: the output row blocks), then the
+    ``col_blocks`` output column blocks, repeating."""
+    return fold % blocks, (fold // blocks) % col_blocks
+
+
 def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds, interval):
     """{port: (values per cycle, width)} of a ``rows`` x ``cols`` array's inputs; folds start
     ``interval`` cycles apart (>= the fold's tokens' cycles: ``m`` tokens (ws) or the K steps
@@ -296,7 +303,7 @@ def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds, interval):
     if dataflow == "ws":
         ports.update({"act_bank": [], "weight_we": [], "weight_row": [], "weight_bank": []})
         blocks = kg // rows
-        tiles = [(f % blocks, (f // blocks) % (weights.shape[1] // cols)) for f in range(folds + 1)]
+        tiles = [fold_tile(f, blocks, weights.shape[1] // cols) for f in range(folds + 1)]
         state = {"weight": 0, "weight_row": 0, "weight_bank": 0, "act": 0}
 
         def weight_row(tile, r):
@@ -332,7 +339,7 @@ def _array_ports(pe, acts, weights, rows, cols, dataflow, m, folds, interval):
         mblocks, nblocks = acts.shape[0] // rows, weights.shape[1] // cols
         act = weight = 0
         for f in range(folds):
-            mb, nb = f % mblocks, (f // mblocks) % nblocks
+            mb, nb = fold_tile(f, mblocks, nblocks)
             # the sequencer's schedule (hw.accelerator): token j of fold f at f * interval + j * ii
             for cycle in range(interval):
                 j, phase = divmod(cycle, ii)
@@ -493,8 +500,9 @@ def _os_array_pe_ports(run, warmup):
     for i, values in enumerate(_simulate_array_pes(run)):
         r, c = divmod(i, C)
         ports = {name: (v[warmup:], width) for name, (v, width) in values.items()}
-        lanes = [(int(a_lanes[f % mblocks * R + r, j]), int(w_lanes[(f // mblocks) % nblocks * C + c, j]))
-                 for f in range(run.folds) for j in range(kg)
+        tiles = [fold_tile(f, mblocks, nblocks) for f in range(run.folds)]
+        lanes = [(int(a_lanes[mb * R + r, j]), int(w_lanes[nb * C + c, j]))
+                 for f, (mb, nb) in enumerate(tiles) for j in range(kg)
                  if f * run.fold_cycles + j * ii + r + c >= warmup]
         found.append((ports, lanes))
     return found

@@ -168,7 +168,7 @@ def golden_words(run):
         out = array_sums(run, run.acts, run.weights)
         mblocks = run.acts.shape[0] // R
         for f in range(run.folds):
-            mb, nb = f % mblocks, (f // mblocks) % nblocks
+            mb, nb = activity.fold_tile(f, mblocks, nblocks)
             words += [tuple(int(v) & mask for v in out[mb * R + r, nb * C:(nb + 1) * C])
                       for r in reversed(range(R))]
         return words
@@ -177,7 +177,7 @@ def golden_words(run):
         if f == 0:
             words += [None] * run.m
             continue
-        b, nb = f % blocks, (f // blocks) % nblocks
+        b, nb = activity.fold_tile(f, blocks, nblocks)
         ks = slice(b * R * g, (b + 1) * R * g)
         out = array_sums(run, run.acts[:run.m, ks], run.weights[ks, nb * C:(nb + 1) * C])
         words += [tuple(int(v) & mask for v in row) for row in out]
