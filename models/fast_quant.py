@@ -183,33 +183,35 @@ def ant_screen(x, scales, grid):
     return _screen_estimates(x, scales, grid, mids, ok, False)[0]
 
 
-def _screen_estimates(x, scales, grid, mids, ok, f32_levels):
-    """(keep, est, B) of :func:`_screen_rows` on the rows of ``x`` sorted, all (C, R)."""
+def _screen_estimates(x, scales, grid, mids, ok, f32_levels, presorted=False):
+    """(keep, est, B) of :func:`_screen_rows` on the rows of ``x`` sorted (``presorted``: they
+    are, float32, C order), all (C, R)."""
     keep = np.ones(scales.shape, dtype=bool)
     est = np.full(scales.shape, np.nan)
     bound = np.full(scales.shape, np.nan)
-    # each row sorted (numpy's vectorised sort), -0 -> +0: the cells are ranges of it
-    xs = np.sort(x, axis=1) + np.float32(0)
+    # each row sorted (numpy's vectorised sort), -0 -> +0: the cells are ranges of it (a -0 left
+    # in place changes nothing: -0 / s and +0 / s compare alike with every midpoint)
+    xs = x if presorted else np.sort(x, axis=1) + np.float32(0)
     _compiled().screen_rows(xs, scales, ok, grid, mids, f32_levels, keep, est, bound)
     return keep, est, bound
 
 
-def cell_estimates(x, scales, levels, mids):
+def cell_estimates(xs, scales, levels, mids):
     """The cell model of every candidate scale on every row, as :func:`ant_screen` computes it,
-    for a grid whose outputs the reference rounds to float32 (OliVe's ``fl32(q s)``): ``x`` (R x n
-    float32, finite), ``scales`` (C x R float32, all in ``[2**-100, 2**100]``), ``levels`` the
+    for a grid whose outputs the reference rounds to float32 (OliVe's ``fl32(q s)``): ``xs`` (R x n
+    float32, finite) with each row sorted, ``scales`` (C x R float32, all in ``[2**-100, 2**100]``), ``levels`` the
     sorted normal levels and ``mids`` the float32 midpoints between them (ties go up). Returns
     ``(est, eta, big)`` (C, R) float64: ``est = sum_i (o(x_i) - x_i)**2`` of the exact cells (``o``
     the level of ``fl32(x / s)`` times ``s`` in float32), computed in float64 within ``eta`` of
     its exact value, and ``big = sum x**2 + 2 max|o| sum|x| + sum_j n_j o_j**2`` (at least
     ``est``'s magnitude and its terms'); NaN on a row whose estimate or bound is not finite."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
     scales = np.ascontiguousarray(scales, dtype=np.float32)
-    ok = np.ones(x.shape[0], dtype=bool)
+    ok = np.ones(xs.shape[0], dtype=bool)
     mids = np.ascontiguousarray(mids, dtype=np.float32)
-    _, est, big = _screen_estimates(x, scales, np.asarray(levels, dtype=np.float64), mids, ok, True)
+    _, est, big = _screen_estimates(xs, scales, np.asarray(levels, dtype=np.float64), mids, ok, True, True)
     # _screen_rows' eta_factor: the estimate's float64 rounding (module docstring)
-    return est, 8 * _U64 * (mids.size + 2) * (x.shape[1] + 4) * big, big
+    return est, 8 * _U64 * (mids.size + 2) * (xs.shape[1] + 4) * big, big
 
 
 def _grid_index(t, mids, out):

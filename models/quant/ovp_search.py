@@ -444,13 +444,14 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     if not (np.all(smin >= _TINY_SCALE) and np.all(smax <= _HUGE_SCALE)):
         return unguarded
     dn = _dense(cfg)
-    if not np.max(np.max(np.abs(xc), axis=1) / smin) < _MAX_T:
+    xs = np.sort(xc, axis=1)
+    if not np.max(np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])) / smin) < _MAX_T:
         return unguarded
     m_ = cells.mids.size
     # the cells of every candidate from the sorted rows, compiled (models.fast_quant.cell_estimates:
     # each boundary found by the float32 division itself, so no threshold is derived or needs
     # certifying); est's float64 rounding is within eta_cells
-    est, eta_cells, bnd = (a.T for a in cell_estimates(xc, sc, cells.levels, cells.mids))     # (R, C)
+    est, eta_cells, bnd = (a.T for a in cell_estimates(xs, sc, cells.levels, cells.mids))     # (R, C)
     row_ok = np.all(np.isfinite(bnd), axis=1)     # NaN rows: est stays NaN, so not guarded
     # pairs holding an element at or beyond t_out under a candidate (an outlier is possible there):
     # the reference terms of both elements replace their cell terms
