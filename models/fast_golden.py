@@ -777,10 +777,31 @@ def _split_sums(a, w):
     return exact_matmul(hi, w), exact_matmul(lo, w)
 
 
+@functools.cache
+def _wfp16_activation_table():
+    """``wfp16_activation_operand`` of every FP16 code 0..65535 (int64; 0 at the infinity / NaN
+    codes, which it refuses) and the mask of those codes."""
+    codes = np.arange(1 << 16, dtype=np.int64)
+    special = (codes & 0x7C00) == 0x7C00
+    return wfp16_activation_operand(np.where(special, 0, codes)), special
+
+
+def wfp16_activations(acts):
+    """``wfp16_activation_operand(acts)``, the same int64 values, looked up per code in its own
+    table (one gather instead of the decode's passes: it is an element-wise function of a 16-bit
+    code); codes it refuses are passed to it, so the error is its own."""
+    codes = np.asarray(acts)
+    table, special = _wfp16_activation_table()
+    if codes.dtype.kind not in "iu" or not codes.size or codes.min() < 0 or codes.max() > 0xFFFF \
+            or special[codes].any():
+        return wfp16_activation_operand(acts)
+    return table[codes]
+
+
 def _wfp16_operands(acts, values, pe, extra):
     """(activation operand, weight operand with the group codes folded in, bound of ``|a @ w|``)
     for :func:`wfp16_fast` and :func:`wfp16_float`."""
-    a = wfp16_activation_operand(acts)
+    a = wfp16_activations(acts)
     w = np.asarray(values, dtype=np.int64)
     k, n = w.shape
     if a.ndim != 2 or a.shape[1] != k:
