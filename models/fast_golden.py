@@ -165,10 +165,18 @@ def exact_matmul(a, w):
             part = part.astype(np.int64)
             total = part if total is None else total + part
         return total
-    w = values
     if bound * k >= 1 << 63:
         raise OverflowError(f"exact_matmul: sums may reach {bound} * {k}, beyond int64; use wide_matmul")
-    return np.matmul(a, w)
+    if amax > 1:
+        # a = hi * 2**s + lo (sign-magnitude halves): two GEMMs of half-width operands, which
+        # float blocks hold where the whole did not (numpy's int64 matmul has no BLAS: many times
+        # slower); |hi @ w| * 2**s and |lo @ w| are at most amax * wmax * k < 2**63, and so is
+        # the exact sum, so the int64 shift and addition do not overflow
+        s = (amax.bit_length() + 1) // 2
+        sign = np.where(a < 0, -1, 1)
+        mag = np.abs(a)
+        return (exact_matmul(sign * (mag >> s), w) << s) + exact_matmul(sign * (mag & ((1 << s) - 1)), w)
+    return np.matmul(a, values)
 
 
 def exact_sums(a, w, acc_width):
