@@ -249,6 +249,11 @@ def _fmax(x):
     return float(np.abs(x).max(initial=0.0))
 
 
+def _imax(x):
+    """The largest ``|x|`` of an int64 array (entries above ``-2**63``) as a Python int; 0 if empty."""
+    return int(np.abs(x).max(initial=0))
+
+
 def _half_bound(x, shift):
     """An upper bound of ``|hi| + |lo|`` (so of ``|hi|``, ``|lo|`` and ``|hi + lo|``) for the
     :func:`split_halves` of any integer of magnitude at most ``x``."""
@@ -361,15 +366,32 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     if (params.groups, params.n) != (ag.shape[0], wg.shape[2]):
         raise ValueError(f"parameters are for {params.groups} groups x {params.n} columns, the GEMM "
                          f"has {ag.shape[0]} groups x {wg.shape[2]} columns")
-    raw = wrap_signed(exact_matmul(ag, wg), acc)                        # (groups, M, N)
+    # the golden's wraps, each skipped where a bound of its operand (Python ints) shows it is the
+    # identity (|v| < 2**(acc - 1)); every other step is the golden's int64 arithmetic
+    half = 1 << (acc - 1)
+    bound = _imax(ag) * _imax(wg) * ag.shape[2]                        # |A_g @ W_g|
+    raw = exact_matmul(ag, wg)                                         # (groups, M, N)
+    if bound >= half:
+        raw, bound = wrap_signed(raw, acc), half
     asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
-    x = wrap_signed(raw - np.asarray(params.zero_point, np.int64)[:, None, :] * asum[:, :, None], acc)
+    zp = np.asarray(params.zero_point, np.int64)
+    x = raw - zp[:, None, :] * asum[:, :, None]
+    bound += _imax(zp) * _imax(asum)                                   # |x|
+    if bound >= half:
+        x, bound = wrap_signed(x, acc), half
     b = np.asarray(params.mult, dtype=np.int64)[:, None, :]
     c = np.asarray(params.shift, dtype=np.int64)[:, None, :]
-    terms = (x * b + (np.int64(1) << (c - 1))) >> c
-    total = np.zeros(raw.shape[1:], dtype=np.int64)
-    for term in terms:                                                 # the golden wraps per group
-        total = wrap_signed(total + term, acc)
+    x *= b                                                             # x is ours: in place
+    x += np.int64(1) << (c - 1)
+    x >>= c
+    terms = x
+    # |term| <= |x| b / 2**c + 1; while g of them stay below 2**(acc - 1), no running wrap acts
+    if terms.shape[0] * ((bound * _imax(b) >> int(c.min(initial=1))) + 2) < half:
+        total = terms.sum(axis=0)
+    else:
+        total = np.zeros(raw.shape[1:], dtype=np.int64)
+        for term in terms:                                             # the golden wraps per group
+            total = wrap_signed(total + term, acc)
     if not params.requant:
         return total
     b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
