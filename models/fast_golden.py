@@ -400,9 +400,19 @@ def shiftadd_fast(acts, weights, pe, extra=None):
 
 
 def bitserial_fast(acts, values, pe, extra=None):
-    acc = pe.acc_width
+    return wrap_signed(exact_matmul(acts, _bitserial_weights(values, pe, extra)), pe.acc_width)
+
+
+def bitserial_float(acts, values, pe, extra=None):
+    """:func:`bitserial_fast` as float64 (:func:`exact_sums`), or None."""
+    return exact_sums(acts, _bitserial_weights(values, pe, extra), pe.acc_width)
+
+
+def _bitserial_weights(values, pe, extra):
+    """The weight operand of :func:`bitserial_fast`'s one GEMM: the integer values, times their
+    group's scale code on a grouped design."""
     if pe.group_size is None:
-        return wrap_signed(exact_matmul(acts, values), acc)
+        return values
     k, n = np.shape(values)
     codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
     groups = groups_of(k, pe.group_size)
@@ -415,8 +425,7 @@ def bitserial_fast(acts, values, pe, extra=None):
     # sum_g (A_g @ W_g) * c_g reduced once, and that sum is one GEMM of A with the weights scaled
     # by their group's codes (exact_matmul: float BLAS blocks while the sums fit, else int64; it
     # raises beyond int64, which 8-bit codes, scales and activations reach only past K = 2**41)
-    scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
-    return wrap_signed(exact_matmul(acts, scaled_w), acc)
+    return np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
 
 
 def ant_weight_values(weights, pe):
@@ -1163,7 +1172,7 @@ def has_fast_path(kind):
 #: shown exact (then the raw output is computed)
 FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
-               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float}
+               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):
