@@ -167,12 +167,13 @@ def exact_matmul(a, w):
         return total
     if bound * k >= 1 << 63:
         raise OverflowError(f"exact_matmul: sums may reach {bound} * {k}, beyond int64; use wide_matmul")
-    if amax > 1:
+    s = (amax.bit_length() + 1) // 2
+    if amax > 1 and _block(k, max(amax >> s, (1 << s) - 1) * wmax, F64_EXACT) >= min(k, 256):
         # a = hi * 2**s + lo (sign-magnitude halves): two GEMMs of half-width operands, which
-        # float blocks hold where the whole did not (numpy's int64 matmul has no BLAS: many times
-        # slower); |hi @ w| * 2**s and |lo @ w| are at most amax * wmax * k < 2**63, and so is
-        # the exact sum, so the int64 shift and addition do not overflow
-        s = (amax.bit_length() + 1) // 2
+        # float64 blocks hold where the whole did not (numpy's int64 matmul has no BLAS: many
+        # times slower; one split only, so never more than two GEMMs); |hi @ w| * 2**s and
+        # |lo @ w| are at most amax * wmax * k < 2**63, and so is the exact sum, so the int64
+        # shift and addition do not overflow
         sign = np.where(a < 0, -1, 1)
         mag = np.abs(a)
         return (exact_matmul(sign * (mag >> s), w) << s) + exact_matmul(sign * (mag & ((1 << s) - 1)), w)
