@@ -10,7 +10,8 @@ the same codes and extra operand:
   magnitude below ``2**24`` (float32) / ``2**53`` (float64), which the format represents
   exactly, whatever the summation order or FMA use: K is cut into blocks of at most
   ``floor((2**p - 1) / (max|a| * max|w|))`` elements and the blocks' results are added in int64.
-  Operands whose values do not fit the float fall back to int64.
+  Operands whose values do not fit the float split the activations once into sign-magnitude
+  halves where float64 blocks hold those (two GEMMs), else fall back to int64.
 * Per kind, the golden model's arithmetic is rewritten as integer GEMMs of effective values plus
   the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
   group scale codes), using the kind's own decoders: ``int8`` and ``bitfusion`` ``A @ W``; ``lut`` ``A @ (2Q -

@@ -33,6 +33,11 @@ needs, a certified bound, and it keeps the same one:
   strictly larger); rows with a scale outside ``[2**-100, 2**100]`` or a non-finite estimate or
   bound keep every candidate, as before.
 
+OliVe's certified argmin reads the same kernel's cell sums (:func:`cell_estimates`: ``E`` and its
+bound for every candidate and row, with OliVe's float32 level products ``fl32(q s)``, each exact
+in float64, so the same bound holds); its outlier pairs and the reference's float32 sums are
+bounded in :func:`models.quant.ovp_search._candidate_keep`.
+
 OliVe's dense pass (:func:`ovp_dense_sse`) scores every candidate scale of a block of rows with
 the reference's float32 arithmetic and its summation order (per lane, over the blocks in
 order). numpy did it as eight passes over a block-sized buffer per candidate; the kernel does
