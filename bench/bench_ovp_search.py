@@ -2,7 +2,7 @@
 
 Run: ``python bench/bench_ovp_search.py``. Times (CPU ms, best of 3) ``_search_alpha`` on 288 rows
 of a SmolLM2 ffn_down weight (K = 1536) tiled to longer K, once with the certificate
-(``_CERT_MIN_K`` 0) and once with the dense search of every candidate, for the 4-bit grids, and
+(``_CERT_MIN_K`` 0 for both grid kinds) and once with the dense search of every candidate, for the 4-bit grids, and
 checks that both give the same alphas; ``_CERT_MIN_K`` is set from these figures.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main():
                 w[:, w0.shape[1]:] *= np.float32(0.9)     # the copies are not the same row
                 res = {}
                 for name, min_k in (("cert", 0), ("dense", 1 << 60)):
-                    ovp_search._CERT_MIN_K = min_k
+                    ovp_search._CERT_MIN_K = {"uniform": min_k, "table": min_k}
                     ovp_search._search_alpha(w[:8], cfg, True, need_mse=False)     # compiled / warm
                     res[name] = _cpu_ms(lambda: ovp_search._search_alpha(w, cfg, True, need_mse=False)[0])
                 same = np.array_equal(res["cert"][1], res["dense"][1])

@@ -46,15 +46,22 @@ ACC_EXP_BITS = 7
 ACC_WIDTH = ACC_MAN_BITS + ACC_EXP_BITS
 
 
-def decode_fp16(codes):
-    """FP16 bit patterns -> (sign, exponent e, mantissa m incl. the hidden bit) int64 arrays.
-    Raises ValueError for infinity / NaN codes."""
+def check_fp16_codes(codes):
+    """``codes`` as int64 when they are finite FP16 bit patterns; ValueError for a code outside
+    0..65535 or an infinity / NaN code (exponent field 31), in that order."""
     codes = np.asarray(codes, dtype=np.int64)
     if codes.size and (codes.min() < 0 or codes.max() > 0xFFFF):
         raise ValueError("FP16 activation codes must be 16-bit patterns (0..65535)")
-    ef = (codes >> 10) & 31
-    if np.any(ef == 31):
+    if np.any((codes & 0x7C00) == 0x7C00):
         raise ValueError("FP16 activations contain infinity or NaN codes")
+    return codes
+
+
+def decode_fp16(codes):
+    """FP16 bit patterns -> (sign, exponent e, mantissa m incl. the hidden bit) int64 arrays.
+    Raises ValueError for infinity / NaN codes (:func:`check_fp16_codes`)."""
+    codes = check_fp16_codes(codes)
+    ef = (codes >> 10) & 31
     f = codes & 1023
     sign = (codes >> 15) & 1
     e = np.where(ef == 0, 1, ef)

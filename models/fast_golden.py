@@ -10,7 +10,8 @@ the same codes and extra operand:
   magnitude below ``2**24`` (float32) / ``2**53`` (float64), which the format represents
   exactly, whatever the summation order or FMA use: K is cut into blocks of at most
   ``floor((2**p - 1) / (max|a| * max|w|))`` elements and the blocks' results are added in int64.
-  Operands whose values do not fit the float fall back to int64.
+  Operands whose values do not fit the float split the activations once into sign-magnitude
+  halves where float64 blocks hold those (two GEMMs), else fall back to int64.
 * Per kind, the golden model's arithmetic is rewritten as integer GEMMs of effective values plus
   the same post-array steps (wrap to the accumulator width, grouped zero point and dyadic scale,
   group scale codes), using the kind's own decoders: ``int8`` and ``bitfusion`` ``A @ W``; ``lut`` ``A @ (2Q -
@@ -165,10 +166,19 @@ def exact_matmul(a, w):
             part = part.astype(np.int64)
             total = part if total is None else total + part
         return total
-    w = values
     if bound * k >= 1 << 63:
         raise OverflowError(f"exact_matmul: sums may reach {bound} * {k}, beyond int64; use wide_matmul")
-    return np.matmul(a, w)
+    s = (amax.bit_length() + 1) // 2
+    if amax > 1 and _block(k, max(amax >> s, (1 << s) - 1) * wmax, F64_EXACT) >= min(k, 256):
+        # a = hi * 2**s + lo (sign-magnitude halves): two GEMMs of half-width operands, which
+        # float64 blocks hold where the whole did not (numpy's int64 matmul has no BLAS: many
+        # times slower; one split only, so never more than two GEMMs); |hi @ w| * 2**s and
+        # |lo @ w| are at most amax * wmax * k < 2**63, and so is the exact sum, so the int64
+        # shift and addition do not overflow
+        sign = np.where(a < 0, -1, 1)
+        mag = np.abs(a)
+        return (exact_matmul(sign * (mag >> s), w) << s) + exact_matmul(sign * (mag & ((1 << s) - 1)), w)
+    return np.matmul(a, values)
 
 
 def exact_sums(a, w, acc_width):
@@ -239,6 +249,11 @@ def split_halves(x, shift):
 
 def _fmax(x):
     return float(np.abs(x).max(initial=0.0))
+
+
+def _imax(x):
+    """The largest ``|x|`` of an int64 array (entries above ``-2**63``) as a Python int; 0 if empty."""
+    return int(np.abs(x).max(initial=0))
 
 
 def _half_bound(x, shift):
@@ -353,15 +368,32 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     if (params.groups, params.n) != (ag.shape[0], wg.shape[2]):
         raise ValueError(f"parameters are for {params.groups} groups x {params.n} columns, the GEMM "
                          f"has {ag.shape[0]} groups x {wg.shape[2]} columns")
-    raw = wrap_signed(exact_matmul(ag, wg), acc)                        # (groups, M, N)
+    # the golden's wraps, each skipped where a bound of its operand (Python ints) shows it is the
+    # identity (|v| < 2**(acc - 1)); every other step is the golden's int64 arithmetic
+    half = 1 << (acc - 1)
+    bound = _imax(ag) * _imax(wg) * ag.shape[2]                        # |A_g @ W_g|
+    raw = exact_matmul(ag, wg)                                         # (groups, M, N)
+    if bound >= half:
+        raw, bound = wrap_signed(raw, acc), half
     asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
-    x = wrap_signed(raw - np.asarray(params.zero_point, np.int64)[:, None, :] * asum[:, :, None], acc)
+    zp = np.asarray(params.zero_point, np.int64)
+    x = raw - zp[:, None, :] * asum[:, :, None]
+    bound += _imax(zp) * _imax(asum)                                   # |x|
+    if bound >= half:
+        x, bound = wrap_signed(x, acc), half
     b = np.asarray(params.mult, dtype=np.int64)[:, None, :]
     c = np.asarray(params.shift, dtype=np.int64)[:, None, :]
-    terms = (x * b + (np.int64(1) << (c - 1))) >> c
-    total = np.zeros(raw.shape[1:], dtype=np.int64)
-    for term in terms:                                                 # the golden wraps per group
-        total = wrap_signed(total + term, acc)
+    x *= b                                                             # x is ours: in place
+    x += np.int64(1) << (c - 1)
+    x >>= c
+    terms = x
+    # |term| <= |x| b / 2**c + 1; while g of them stay below 2**(acc - 1), no running wrap acts
+    if terms.shape[0] * ((bound * _imax(b) >> int(c.min(initial=1))) + 2) < half:
+        total = terms.sum(axis=0)
+    else:
+        total = np.zeros(raw.shape[1:], dtype=np.int64)
+        for term in terms:                                             # the golden wraps per group
+            total = wrap_signed(total + term, acc)
     if not params.requant:
         return total
     b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
@@ -370,9 +402,19 @@ def shiftadd_fast(acts, weights, pe, extra=None):
 
 
 def bitserial_fast(acts, values, pe, extra=None):
-    acc = pe.acc_width
+    return wrap_signed(exact_matmul(acts, _bitserial_weights(values, pe, extra)), pe.acc_width)
+
+
+def bitserial_float(acts, values, pe, extra=None):
+    """:func:`bitserial_fast` as float64 (:func:`exact_sums`), or None."""
+    return exact_sums(acts, _bitserial_weights(values, pe, extra), pe.acc_width)
+
+
+def _bitserial_weights(values, pe, extra):
+    """The weight operand of :func:`bitserial_fast`'s one GEMM: the integer values, times their
+    group's scale code on a grouped design."""
     if pe.group_size is None:
-        return wrap_signed(exact_matmul(acts, values), acc)
+        return values
     k, n = np.shape(values)
     codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
     groups = groups_of(k, pe.group_size)
@@ -385,8 +427,7 @@ def bitserial_fast(acts, values, pe, extra=None):
     # sum_g (A_g @ W_g) * c_g reduced once, and that sum is one GEMM of A with the weights scaled
     # by their group's codes (exact_matmul: float BLAS blocks while the sums fit, else int64; it
     # raises beyond int64, which 8-bit codes, scales and activations reach only past K = 2**41)
-    scaled_w = np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
-    return wrap_signed(exact_matmul(acts, scaled_w), acc)
+    return np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
 
 
 def ant_weight_values(weights, pe):
@@ -777,10 +818,31 @@ def _split_sums(a, w):
     return exact_matmul(hi, w), exact_matmul(lo, w)
 
 
+@functools.cache
+def _wfp16_activation_table():
+    """``wfp16_activation_operand`` of every FP16 code 0..65535 (int64; 0 at the infinity / NaN
+    codes, which it refuses) and the mask of those codes."""
+    codes = np.arange(1 << 16, dtype=np.int64)
+    special = (codes & 0x7C00) == 0x7C00
+    return wfp16_activation_operand(np.where(special, 0, codes)), special
+
+
+def wfp16_activations(acts):
+    """``wfp16_activation_operand(acts)``, the same int64 values, looked up per code in its own
+    table (one gather instead of the decode's passes: it is an element-wise function of a 16-bit
+    code); codes it refuses are passed to it, so the error is its own."""
+    codes = np.asarray(acts)
+    table, special = _wfp16_activation_table()
+    if codes.dtype.kind not in "iu" or not codes.size or codes.min() < 0 or codes.max() > 0xFFFF \
+            or special[codes].any():
+        return wfp16_activation_operand(acts)
+    return table[codes]
+
+
 def _wfp16_operands(acts, values, pe, extra):
     """(activation operand, weight operand with the group codes folded in, bound of ``|a @ w|``)
     for :func:`wfp16_fast` and :func:`wfp16_float`."""
-    a = wfp16_activation_operand(acts)
+    a = wfp16_activations(acts)
     w = np.asarray(values, dtype=np.int64)
     k, n = w.shape
     if a.ndim != 2 or a.shape[1] != k:
@@ -1112,7 +1174,7 @@ def has_fast_path(kind):
 #: shown exact (then the raw output is computed)
 FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
-               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float}
+               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):

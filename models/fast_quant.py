@@ -33,6 +33,11 @@ needs, a certified bound, and it keeps the same one:
   strictly larger); rows with a scale outside ``[2**-100, 2**100]`` or a non-finite estimate or
   bound keep every candidate, as before.
 
+OliVe's certified argmin reads the same kernel's cell sums (:func:`cell_estimates`: ``E`` and its
+bound for every candidate and row, with OliVe's float32 level products ``fl32(q s)``, each exact
+in float64, so the same bound holds); its outlier pairs and the reference's float32 sums are
+bounded in :func:`models.quant.ovp_search._candidate_keep`.
+
 OliVe's dense pass (:func:`ovp_dense_sse`) scores every candidate scale of a block of rows with
 the reference's float32 arithmetic and its summation order (per lane, over the blocks in
 order). numpy did it as eight passes over a block-sized buffer per candidate; the kernel does
@@ -77,10 +82,14 @@ _HUGE_SCALE = np.float32(2.0 ** 100)
 literal_unroll = None
 
 
-def _screen_rows(xs, scales, ok, grid, mids, keep):
+def _screen_rows(xs, scales, ok, grid, mids, f32_levels, keep, est_out, bound_out):
     """Per row of ``x`` (R x n float32): ``keep[c, r]`` False for the candidates whose reference
     MSE is provably above the best one's (``keep`` arrives all True; ``ok[r]`` False leaves the
-    row alone). ``scales`` (C x R float32), ``grid`` (M + 1 float64), ``mids`` (M float32)."""
+    row alone). ``scales`` (C x R float32), ``grid`` (M + 1 float64), ``mids`` (M float32).
+    ``est_out[c, r]`` / ``bound_out[c, r]`` (arriving NaN; written on the rows with finite
+    estimates) receive ``E`` and ``B`` (``E``'s rounding is below ``eta_factor * B``); ``f32_levels``: the cell outputs
+    are ``o_j = fl32(grid_j * s)`` (OliVe's reference rounds ``q s`` in float32) instead of the
+    exact ``grid_j * s``; either way ``o_j`` is exact in float64, which is all the bound needs."""
     n_rows, n = xs.shape
     n_cand = scales.shape[0]
     m_ = len(mids)
@@ -145,7 +154,7 @@ def _screen_rows(xs, scales, ok, grid, mids, keep):
             no2 = 0.0
             omax = 0.0
             for j in range(m_ + 1):
-                o = grid[j] * s64                                 # exact
+                o = np.float64(np.float32(grid[j]) * s) if f32_levels else grid[j] * s64   # exact
                 ox += o * (prefix[pos[j + 1]] - prefix[pos[j]])
                 no2 += np.float64(pos[j + 1] - pos[j]) * o * o
                 omax = max(omax, abs(o))
@@ -155,6 +164,9 @@ def _screen_rows(xs, scales, ok, grid, mids, keep):
                 finite = False
         if not finite:
             continue
+        for c in range(n_cand):
+            est_out[c, r] = est[c]
+            bound_out[c, r] = bound[c]
         best = 0
         for c in range(1, n_cand):
             if est[c] < est[best]:
@@ -173,11 +185,38 @@ def ant_screen(x, scales, grid):
     grid = np.ascontiguousarray(grid, dtype=np.float64)
     mids = ((grid[:-1] + grid[1:]) / 2).astype(np.float32)     # half-integers: exact in float32
     ok = np.all((scales >= _TINY_SCALE) & (scales <= _HUGE_SCALE), axis=0)
+    return _screen_estimates(x, scales, grid, mids, ok, False)[0]
+
+
+def _screen_estimates(x, scales, grid, mids, ok, f32_levels, presorted=False):
+    """(keep, est, B) of :func:`_screen_rows` on the rows of ``x`` sorted (``presorted``: they
+    are, float32, C order), all (C, R)."""
     keep = np.ones(scales.shape, dtype=bool)
-    # each row sorted (numpy's vectorised sort), -0 -> +0: the cells are ranges of it
-    xs = np.sort(x, axis=1) + np.float32(0)
-    _compiled().screen_rows(xs, scales, ok, grid, mids, keep)
-    return keep
+    est = np.full(scales.shape, np.nan)
+    bound = np.full(scales.shape, np.nan)
+    # each row sorted (numpy's vectorised sort), -0 -> +0: the cells are ranges of it (a -0 left
+    # in place changes nothing: -0 / s and +0 / s compare alike with every midpoint)
+    xs = x if presorted else np.sort(x, axis=1) + np.float32(0)
+    _compiled().screen_rows(xs, scales, ok, grid, mids, f32_levels, keep, est, bound)
+    return keep, est, bound
+
+
+def cell_estimates(xs, scales, levels, mids):
+    """The cell model of every candidate scale on every row, as :func:`ant_screen` computes it,
+    for a grid whose outputs the reference rounds to float32 (OliVe's ``fl32(q s)``): ``xs`` (R x n
+    float32, finite) with each row sorted, ``scales`` (C x R float32, all in ``[2**-100, 2**100]``), ``levels`` the
+    sorted normal levels and ``mids`` the float32 midpoints between them (ties go up). Returns
+    ``(est, eta, big)`` (C, R) float64: ``est = sum_i (o(x_i) - x_i)**2`` of the exact cells (``o``
+    the level of ``fl32(x / s)`` times ``s`` in float32), computed in float64 within ``eta`` of
+    its exact value, and ``big = sum x**2 + 2 max|o| sum|x| + sum_j n_j o_j**2`` (at least
+    ``est``'s magnitude and its terms'); NaN on a row whose estimate or bound is not finite."""
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    scales = np.ascontiguousarray(scales, dtype=np.float32)
+    ok = np.ones(xs.shape[0], dtype=bool)
+    mids = np.ascontiguousarray(mids, dtype=np.float32)
+    _, est, big = _screen_estimates(xs, scales, np.asarray(levels, dtype=np.float64), mids, ok, True, True)
+    # _screen_rows' eta_factor: the estimate's float64 rounding (module docstring)
+    return est, 8 * _U64 * (mids.size + 2) * (xs.shape[1] + 4) * big, big
 
 
 def _grid_index(t, mids, out):

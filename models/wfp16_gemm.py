@@ -65,7 +65,7 @@ from hw.pe_wfp16 import ACC_FRAC, FP16_EXP_BITS, SIG_BITS, WEIGHT_FORMATS, looku
 from hw.scale_dequant import SCALE_CODE_MAX
 
 from . import fp16_gemm, inventory
-from .bitserial_fp16 import decode_fp16
+from .bitserial_fp16 import check_fp16_codes, decode_fp16
 from .bitserial_gemm import grouped_scale_operand, groups_of, scale_codes_of
 from .fp8_gemm import wrap_wide
 from .golden import wrap_signed
@@ -208,7 +208,7 @@ def wfp16_extra_operand(acts, weights, pe, a_meta=None, w_meta=None):
     before any work (:meth:`PEKind.operands` checks only bits and signedness); the grouped design's
     scale codes (:class:`hw.scale_dequant.ScaleCodes`) from the weights' metadata, or
     :func:`default_scale_codes` for weights given as codes; None without groups."""
-    decode_fp16(acts)
+    check_fp16_codes(acts)
     return grouped_scale_operand(weights, pe, w_meta, default_scale_codes)
 
 

@@ -148,6 +148,11 @@ def test_exact_matmul_bounds(magnitude):
     for k in (1, 511, 1023, 4097):
         check(rng.choice([-magnitude, magnitude - 1, magnitude], size=(3, k)),
               rng.choice([-magnitude, magnitude], size=(k, 2)))
+        # wide activations, narrow weights (wfp16's FP16 operands): the split halves' float blocks
+        check(rng.choice([-magnitude, magnitude - 1, magnitude, 1 - magnitude], size=(3, k)) << 20,
+              rng.choice([-(1 << 12), (1 << 12) - 1, 1], size=(k, 2)))
+    # no float holds a single product and the activations cannot split further: int64
+    check(rng.choice([-1, 0, 1], size=(3, 16)), rng.choice([-(1 << 58), 1 << 58], size=(16, 2)))
     # one sign, odd products: partial sums climb straight to k * (m - 1)**2, past 2**24 / 2**53
     # for the longest K, where only the blocking keeps them exact
     for k in (1677, 1678, 8193, 16385):

@@ -88,7 +88,10 @@ def test_a_perturbed_kernel_is_caught(monkeypatch):
 @pytest.mark.parametrize("name,options", [("int8", {}), ("bitfusion", {}), ("bitfusion", {"weight_bits": 4}),
                                           ("bitfusion", {"act_bits": 2, "weight_bits": 2}),
                                           ("ant", {}), ("ant", {"act_type": "flint4", "weight_type": "flint4"}),
-                                          ("ant", {"act_type": "uint8", "weight_type": "uint8"})])
+                                          ("ant", {"act_type": "uint8", "weight_type": "uint8"}),
+                                          ("bitserial", {"group_size": 128, "weight_format": "mixed4"}),
+                                          ("bitserial", {"group_size": 32, "weight_format": "fp4"}),
+                                          ("bitserial", {"group_size": None, "weight_format": "int6"})])
 def test_exact_sums_are_the_golden(name, options):
     """FAST_FLOATS of the integer kinds: the golden's wrapped integers as float64, or None where
     a wrap may change a sum (extreme codes at the smallest accumulator width); real MiniLM
@@ -106,7 +109,10 @@ def test_exact_sums_are_the_golden(name, options):
             got = fg.FAST_FLOATS[name](ops.acts, fg.prepare_weights(kind, ops.weights, pe), pe, ops.extra)
             if got is None:                # the sums' bound reaches the sign bit: the golden wraps
                 a = fg.ant_values(ops.acts, pe.act_type) if name == "ant" else ops.acts
-                bound = np.abs(a).max() * fg.prepare_weights(kind, ops.weights, pe).absmax * a.shape[1]
+                prepared = fg.prepare_weights(kind, ops.weights, pe)
+                wmax = (np.abs(fg._bitserial_weights(prepared, pe, ops.extra)).max() if name == "bitserial"
+                        else prepared.absmax)     # bitserial: the values times their group's scale code
+                bound = np.abs(a).max() * wmax * a.shape[1]
                 assert bound >= 1 << (acc_width - 1)
                 continue
             exact += 1

@@ -6,6 +6,7 @@ the unscreened reference loop in tests/test_quant_ant.py."""
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -93,6 +94,48 @@ def test_screen_catches_a_wrong_cell_count():
     wrong = fast_quant.ant_screen(x, alphas, np.asarray(t_.grid, dtype=np.float64))
     best, _ = _reference_argmin(x, alphas, t_)
     assert not np.all(wrong[best, np.arange(x.shape[0])])
+
+
+def _exact_cell_sums(x, scales, cells):
+    """The cell model's ``sum (fl32(q s) - x)**2`` per (candidate, row), element by element:
+    ``q`` the level of ``fl32(x / s)`` by numpy's searchsorted (ties up); each term in float64,
+    summed by ``math.fsum`` (within ``K u64`` of the exact sum)."""
+    out = np.empty(scales.shape)
+    for c in range(scales.shape[0]):
+        s = scales[c][:, None]
+        q = cells.levels[np.searchsorted(cells.mids, x / s, side="right")]
+        d = (q * s).astype(np.float64) - x.astype(np.float64)
+        out[c] = [math.fsum(row) for row in d * d]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["int4", "flint4"])
+@pytest.mark.parametrize("case", ["gauss", "heavy tails", "on the grid", "signed zeros", "outliers",
+                                  "all-zero rows", "minilm weight channels"])
+def test_cell_estimates_bound_the_exact_cell_sums(mode, case):
+    """OliVe's cell model (levels ``fl32(q s)``) from the compiled cells: within its ``eta`` of
+    the element-by-element sums, on rows with ties at midpoints, zeros and outliers."""
+    x = _cases()[case]
+    cfg = ovp_format.get_config(mode)
+    cells = ovp_search._cells(cfg)
+    scales = ((_alphas(x) * np.float32(0.9)) / np.float32(cfg.normal_max)).astype(np.float32)
+    est, eta, big = fast_quant.cell_estimates(np.sort(x, axis=1), scales, cells.levels, cells.mids)
+    want = _exact_cell_sums(x, scales, cells)
+    assert np.all(np.isfinite(est)) and np.all(eta >= 0) and np.all(big >= want)
+    assert np.all(np.abs(est - want) <= eta + x.shape[1] * 2.0 ** -53 * want), f"{case} {mode}"
+
+
+def test_cell_estimates_catch_a_misplaced_boundary():
+    """The bound is tight enough to fail: midpoints a quarter step higher put the values just
+    above each true midpoint in the lower cell, and the estimates leave the bound."""
+    x = _cases()["gauss"]
+    cfg = ovp_format.get_config("int4")
+    cells = ovp_search._cells(cfg)
+    scales = ((_alphas(x) * np.float32(0.9)) / np.float32(cfg.normal_max)).astype(np.float32)
+    want = _exact_cell_sums(x, scales, cells)
+    moved = (cells.mids + np.float32(0.25) * np.diff(cells.levels)).astype(np.float32)
+    est, eta, _ = fast_quant.cell_estimates(np.sort(x, axis=1), scales, cells.levels, moved)
+    assert np.any(np.abs(est - want) > eta + x.shape[1] * 2.0 ** -53 * want)
 
 
 @pytest.mark.parametrize("name", ["flint4", "pot4", "uflint4", "upot4", "int4", "uint8"])

@@ -11,6 +11,7 @@ import pytest
 from models import fast_golden as fg
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
+from models.wfp16_gemm import activation_operand, wfp16_extra_operand
 
 KIND = PE_KINDS["wfp16"]
 VARIANTS = [dict(options) for _, options in KIND.variants]
@@ -64,3 +65,28 @@ def test_real_minilm(options):
         ops = KIND.operands(*real_gemm(spec, m=16, n=48), pe)
         want = KIND.dequantize_output(KIND.golden(ops, pe), ops.acts, ops.acts_meta, ops.weights_meta, pe)
         assert np.array_equal(fg.fast_output(KIND, ops, pe).view(np.int64), np.asarray(want).view(np.int64))
+
+
+def test_activation_table_is_the_golden_operand():
+    """Every finite FP16 code, in a 2-D block as the fast path gets them: the looked-up operand is
+    the golden's :func:`models.wfp16_gemm.activation_operand`, value for value."""
+    codes = np.arange(1 << 16, dtype=np.int64)
+    finite = codes[(codes & 0x7C00) != 0x7C00].reshape(-1, 64)
+    got = fg.wfp16_activations(finite)
+    assert got.dtype == np.int64 and np.array_equal(got, activation_operand(finite))
+    assert np.array_equal(fg.wfp16_activations(finite.astype(np.uint16)), activation_operand(finite))
+
+
+@pytest.mark.parametrize("bad", [0x7C00, 0xFC00, 0x7E00, 0xFFFF, 0x10000, -1])
+def test_activation_table_refuses_what_the_golden_refuses(bad):
+    """Infinity / NaN codes and non-16-bit values: the golden's own ValueError, also from the
+    extra operand's check (which no longer decodes)."""
+    acts = np.array([[0x3C00, bad], [0, 1]], dtype=np.int64)
+    with pytest.raises(ValueError) as want:
+        activation_operand(acts)
+    with pytest.raises(ValueError) as got:
+        fg.wfp16_activations(acts)
+    assert str(got.value) == str(want.value)
+    with pytest.raises(ValueError) as checked:
+        wfp16_extra_operand(acts, np.zeros((2, 2), np.int64), KIND.prototype(**VARIANTS[0]))
+    assert str(checked.value) == str(want.value)

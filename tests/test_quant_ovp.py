@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
+from models import realdata
 from models.quant import ovp, ovp_format, ovp_search
 
 MODES = ["int4", "flint4", "int8"]
@@ -204,7 +205,7 @@ def _search_inputs(seed):
 def cert_min_k(request, monkeypatch):
     """Run with the default row-length switch, and with the certified argmin for every K."""
     if request.param == "certify-all":
-        monkeypatch.setattr(ovp_search, "_CERT_MIN_K", 0)
+        monkeypatch.setattr(ovp_search, "_CERT_MIN_K", {"uniform": 0, "table": 0})
     return request.param
 
 
@@ -227,10 +228,21 @@ def test_search_alpha_equals_reference_search_gaussian_block(cert_min_k, mode):
     assert np.array_equal(alpha, ref_alpha) and np.array_equal(best, ref_best)
 
 
+@pytest.mark.parametrize("mode", ["int4", "flint4"])
+def test_search_alpha_on_minilm_equals_reference_search(cert_min_k, mode):
+    """Real rows: MiniLM's weight channels (K = 384) and an activation tensor's rows, through the
+    certified argmin (flint4 at every K; int4 with certify-all) and the dense search."""
+    a, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    for x in (np.ascontiguousarray(w.T[:160]), np.ascontiguousarray(a[:48])):
+        alpha, best = ovp_search.search_alpha(x, mode)
+        ref_alpha, ref_best = _reference_search(x, mode)
+        assert np.array_equal(alpha, ref_alpha) and np.array_equal(best, ref_best)
+
+
 def test_search_alpha_long_rows_equals_reference_search():
     # rows long enough for the certified argmin by default, K % 32 != 0 for the dense tail
     rng = np.random.default_rng(12)
-    assert ovp_search._CERT_MIN_K <= 4096
+    assert max(ovp_search._CERT_MIN_K.values()) <= 4096
     for x in ((rng.standard_normal((6, 4096)) * 0.05).astype(np.float32), _heavy(4, 4114, 13)):
         for mode in MODES:
             alpha, best = ovp_search.search_alpha(x, mode)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fast_quant import ovp_dense_sse, ovp_dense_sse_levels
+from ..fast_quant import cell_estimates, ovp_dense_sse, ovp_dense_sse_levels
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
@@ -341,10 +341,16 @@ _U32 = 2.0 ** -24  # unit roundoff of float32
 _CERT_MAX_MIDS = 32  # int4 / flint4 (14 midpoints); int8 (254) keeps the dense search
 _CERT_BLOCK_ELEMS = 1 << 20
 # below this K the compiled dense search of all candidates is faster than the certificate (its sort
-# and per-candidate cell sums): bench/bench_ovp_search.py, 288 SmolLM2 ffn_down rows tiled to K,
-# CPU ms cert / dense, int4: 17 / 5.5 (K 1536), 29 / 19 (6144), 45 / 41 (12288); flint4:
-# 18 / 12 (1536), 23 / 21 (3072), 32 / 41 (6144)
-_CERT_MIN_K = 4096
+# and compiled cell sums, models.fast_quant.cell_estimates), per grid: bench/bench_ovp_search.py,
+# 288 SmolLM2 ffn_down rows tiled to K, CPU ms cert / dense, int4 (uniform): 12.4 / 10.5 (K 1536),
+# 19.2 / 19.3 (3072), 34.7 / 38.7 (6144); flint4 (a table grid, whose dense pass compares every
+# midpoint): 13.5 / 28.7 (1536), 23.8 / 57.3 (3072), 40.7 / 109.1 (6144): certified at every K
+_CERT_MIN_K = {"uniform": 4096, "table": 0}
+
+
+def _cert_min_k(cfg: Config) -> int:
+    """The least row length at which :func:`_search_per_row` certifies the argmin on ``cfg``'s grid."""
+    return _CERT_MIN_K["uniform" if _dense(cfg).uniform else "table"]
 
 
 class _Cells:
@@ -442,46 +448,11 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     if not np.max(np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])) / smin) < _MAX_T:
         return unguarded
     m_ = cells.mids.size
-    s3 = sc.T[:, :, None]  # (R, C, 1)
-    theta, valid = _thresholds(cells.mids[None, None, :], s3)  # (R, C, M)
-    row_ok = np.all(valid, axis=(1, 2))
-    # counts below each threshold in the sorted rows (queries sorted per row: positions come sorted)
-    th2 = theta.reshape(r, c * m_)
-    order = np.argsort(th2, axis=1)
-    th2 = np.take_along_axis(th2, order, axis=1)
-    ps = np.empty((r, c * m_), dtype=np.intp)
-    for ri in range(r):
-        ps[ri] = np.searchsorted(xs[ri], th2[ri], side="left")
-    # partial sums of the sorted rows at those positions: segment sums between them
-    starts = np.concatenate([np.zeros((r, 1), dtype=np.intp), ps], axis=1)
-    nxt = np.concatenate([ps, np.full((r, 1), k, dtype=np.intp)], axis=1)
-    flat = np.empty(r * k + 1)
-    flat[-1] = 0.0
-    fx = flat[:-1].reshape(r, k)
-    fx[...] = xs
-    gstart = (starts + (np.arange(r) * k)[:, None]).reshape(-1)
-    seg = np.add.reduceat(flat, gstart).reshape(r, -1)
-    seg[nxt == starts] = 0.0  # empty segments (reduceat returns the element at the start there)
-    cum = np.cumsum(seg, axis=1)
-    total = cum[:, -1]
-    pos = np.empty((r, c * m_), dtype=np.intp)
-    pref = np.empty((r, c * m_))
-    np.put_along_axis(pos, order, ps, axis=1)
-    np.put_along_axis(pref, order, cum[:, :-1], axis=1)  # sum of the elements below each position
-    pos = pos.reshape(r, c, m_)
-    pref = pref.reshape(r, c, m_)
-    zero = np.zeros((r, c, 1))
-    bnd_n = np.concatenate([np.zeros((r, c, 1), dtype=np.intp), pos,
-                            np.full((r, c, 1), k, dtype=np.intp)], axis=2)
-    bnd_x = np.concatenate([zero, pref, np.broadcast_to(total[:, None, None], (r, c, 1))], axis=2)
-    n_j = np.diff(bnd_n, axis=2).astype(np.float64)  # (R, C, M + 1)
-    x_j = np.diff(bnd_x, axis=2)
-    o_j = (cells.levels[None, None, :] * s3).astype(np.float64)  # fl(q s), exact in float64
-    q_row = np.einsum("ij,ij->i", fx, fx)  # sum x**2
-    a_row = k * np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])).astype(np.float64)  # >= sum |x|
-    no2 = n_j * o_j * o_j
-    est = q_row[:, None] - 2.0 * np.sum(o_j * x_j, axis=2) + np.sum(no2, axis=2)  # (R, C)
-    bnd = q_row[:, None] + np.sum(no2, axis=2) + 2.0 * np.max(np.abs(o_j), axis=2) * a_row[:, None]
+    # the cells of every candidate from the sorted rows, compiled (models.fast_quant.cell_estimates:
+    # each boundary found by the float32 division itself, so no threshold is derived or needs
+    # certifying); est's float64 rounding is within eta_cells
+    est, eta_cells, bnd = (a.T for a in cell_estimates(xs, sc, cells.levels, cells.mids))     # (R, C)
+    row_ok = np.all(np.isfinite(bnd), axis=1)     # NaN rows: est stays NaN, so not guarded
     # pairs holding an element at or beyond t_out under a candidate (an outlier is possible there):
     # the reference terms of both elements replace their cell terms
     th_out, ok_out = _thresholds(dn.t_out, smin)  # |fl(x / smin)| >= t_out  <=>  |x| >= th_out
@@ -508,7 +479,8 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     if rel is None:
         depth = k // 32 + 10 + k % 32
         rel = (depth + 4) * _U32 * 1.01
-    eta = 2.0 ** -44 * (k + c * m_ + 64) * bnd  # float64 rounding of the estimate (512x margin)
+    # float64 rounding of the estimate: the cells' (eta_cells) and the corrections' (512x margin)
+    eta = eta_cells + 2.0 ** -44 * (k + c * m_ + 64) * bnd
     lo_b = (est - eta) * (1.0 - rel) - k * 2.0 ** -149
     hi_b = (est + eta) * (1.0 + rel) + k * 2.0 ** -149
     best = np.argmin(est, axis=1)
@@ -534,7 +506,7 @@ def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elem
     sse_best = np.zeros(rows, dtype=np.float32)
     todo = np.ones(rows, dtype=bool)  # rows for the exact all-candidate search
     cells = _cells(cfg)
-    if cells is not None and k >= _CERT_MIN_K:
+    if cells is not None and k >= _cert_min_k(cfg):
         blk = max(1, _CERT_BLOCK_ELEMS // k)
         for r0 in range(0, rows, blk):
             cert, bi = _certify_block(x32[r0:r0 + blk], sc_all[:, r0:r0 + blk], cfg, cells)
