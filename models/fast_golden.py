@@ -468,13 +468,19 @@ def _wide(fmt):
 @functools.lru_cache(maxsize=None)
 def _fp8_tables(fmt):
     """Per code 0..255: the aligned operand's :func:`_halves3` (float64: 16-bit halves and their
-    sum) and its magnitude; 0 for the codes that are not operands (:func:`check_fp8_codes`
-    refuses them before any lookup)."""
+    sum), its magnitude, the aligned operand itself (float64: exact, below ``2**32``) and its
+    exponent ``e`` (:func:`models.fp8_gemm.decode_fp8`'s, at least 1) twice: as the top of a
+    span (0 for a zero operand) and as its bottom (255 for a zero operand); 0 for the codes that
+    are not operands (:func:`check_fp8_codes` refuses them before any lookup)."""
+    f = get_format(fmt)
     codes = np.arange(256)
-    ok = get_format(fmt).valid(codes)
+    ok = f.valid(codes)
     aligned = np.zeros(256, dtype=np.int64)
     aligned[ok] = aligned_operand(codes[ok], fmt)
-    return _halves3(aligned), np.abs(aligned)
+    e = np.maximum((codes >> f.mbits) & ((1 << f.ebits) - 1), 1).astype(np.uint8)
+    nonzero = aligned != 0
+    return (_halves3(aligned), np.abs(aligned), aligned.astype(np.float64),
+            np.where(nonzero, e, 0).astype(np.uint8), np.where(nonzero, e, 255).astype(np.uint8))
 
 
 @functools.lru_cache(maxsize=None)
@@ -499,31 +505,50 @@ def aligned_codes(codes, fmt):
     return aligned[codes]
 
 
+@dataclass(frozen=True, eq=False)
+class Fp8WideWeights:
+    """e5m2 weight codes prepared once (sums past int64): the checked ``codes`` (K x N, uint8:
+    every operand is looked up per code, :func:`_fp8_tables`), the largest aligned magnitude
+    ``wmax`` and the largest exponent span of a column ``span`` (:func:`exponent_spans`)."""
+    codes: np.ndarray
+    wmax: int
+    span: int
+
+
+def exponent_spans(codes, fmt, axis):
+    """Checked FP8 codes -> per row (``axis`` 1) or column (0): the largest minus the smallest
+    exponent ``e`` of its nonzero operands (0 where every one is 0). Every nonzero aligned
+    operand ``m << (e - 1)`` (``1 <= m < 2**(M + 1)``) is then a multiple of ``2**(lo - 1)``
+    below ``2**(lo - 1 + span + M + 1)``, ``lo`` the smallest e."""
+    top, bottom = _fp8_tables(fmt)[3:]
+    return np.maximum(top[codes].max(axis=axis, initial=0).astype(np.int64)
+                      - bottom[codes].min(axis=axis, initial=255), 0)
+
+
 def fp8_weight_values(weights, pe):
     """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
-    int64) their 16-bit halves ``(hi, lo)`` as float32 (exact: below ``2**16``; as much memory
-    as the int64 operands) and the largest magnitude."""
+    int64) :class:`Fp8WideWeights`."""
     if not _wide(pe.format):
         return aligned_codes(weights, pe.format)
     codes = check_fp8_codes("weight", weights, pe.format)
-    (hi, lo, _), mag = _fp8_tables(pe.format)
-    return hi[codes].astype(np.float32), lo[codes].astype(np.float32), int(mag[codes].max(initial=0))
+    mag = _fp8_tables(pe.format)[1]
+    return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)),
+                          int(exponent_spans(codes, pe.format, 0).max(initial=0)))
 
 
-def _fp8_wide_operands(acts, values, fmt):
-    """e5m2: the activations' and weights' :func:`_halves3` (float64) and magnitude bounds."""
-    codes = check_fp8_codes("activation", acts, fmt)
-    (hi, lo, both), mag = _fp8_tables(fmt)
-    wh, wl, wmax = values
-    wh, wl = wh.astype(np.float64), wl.astype(np.float64)
-    return (hi[codes], lo[codes], both[codes]), (wh, wl, wh + wl), int(mag[codes].max(initial=0)), wmax
+def _fp8_wide_operands(codes, values, fmt):
+    """e5m2: the checked activation codes' and the weights' :func:`_halves3` (float64) and
+    magnitude bounds."""
+    (hi, lo, both), mag = _fp8_tables(fmt)[:2]
+    w = values.codes
+    return (hi[codes], lo[codes], both[codes]), (hi[w], lo[w], both[w]), int(mag[codes].max(initial=0)), values.wmax
 
 
 def fp8_fast(acts, values, pe, extra=None):
     k = np.shape(acts)[1]
     if not _wide(pe.format):
         return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
-    a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
+    a3, w3, amax, wmax = _fp8_wide_operands(check_fp8_codes("activation", acts, pe.format), values, pe.format)
     limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
                          half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
     if limbs is None:                                   # not reached for K below 2**17
@@ -532,18 +557,52 @@ def fp8_fast(acts, values, pe, extra=None):
     return _fp8_raw(*limbs, k, pe.format)
 
 
+def fp8_exact_rows(codes, values, fmt):
+    """(M,) bool: the rows of checked e5m2 activation codes whose sums one float64 GEMM of the
+    aligned operands gives exactly (in any summation order, with or without FMA), against
+    :class:`Fp8WideWeights` ``values``. With the row's exponent span ``ra`` and a column's ``rw``
+    (:func:`exponent_spans`) every product is a multiple of ``2**(lo_m + lo_n - 2)`` below
+    ``2**(lo_m + lo_n - 2 + ra + rw + 2 (M + 1))``, so every partial sum of the K products is
+    such a multiple of magnitude below ``K * 2**(ra + rw + 2 (M + 1))`` times it: a float64 value
+    when that factor is at most ``2**53``. A row is marked when this holds with the largest
+    column span (real operands span far fewer exponents than the format's 30)."""
+    k = max(np.shape(codes)[1], 1)
+    # the largest t with K * 2**(t + 2 (M + 1)) <= 2**53 (negative when there is none)
+    t = (F64_EXACT // k).bit_length() - 1 - 2 * (get_format(fmt).mbits + 1)
+    return exponent_spans(codes, fmt, 1) + values.span <= t
+
+
 def fp8_float(acts, values, pe, extra=None):
     """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
-    e4m3's int64 sums converted; e5m2's exact sums ``h + l`` from :func:`karatsuba_f64`, whose
-    one IEEE addition is the correctly rounded sum (both terms are float64 values)."""
+    e4m3's int64 sums converted; e5m2's exact sums from one float64 GEMM of the aligned operands
+    in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
+    ``h + l`` from :func:`karatsuba_f64`, whose one IEEE addition is the correctly rounded sum
+    (both terms are float64 values); + 0.0 turns a ``-0.0`` sum of zero products into the
+    ``+0.0`` of the integer 0."""
     k = np.shape(acts)[1]
     if not _wide(pe.format):
         return _fp8_float(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
-    a3, w3, amax, wmax = _fp8_wide_operands(acts, values, pe.format)
-    if k > 1 << GROWTH_BITS or not _karatsuba_fits(amax, wmax, k):
+    if k > 1 << GROWTH_BITS:
         return None
-    h, l = karatsuba_f64(a3, w3)
-    return h + l
+    codes = check_fp8_codes("activation", acts, pe.format)
+    aligned = _fp8_tables(pe.format)[2]
+    exact = fp8_exact_rows(codes, values, pe.format)
+    wide = ~exact
+    if wide.any():
+        a3, w3, amax, wmax = _fp8_wide_operands(codes[wide], values, pe.format)
+        if not _karatsuba_fits(amax, wmax, k):
+            return None
+    if exact.all():
+        out = np.matmul(aligned[codes], aligned[values.codes])
+    else:
+        out = np.empty((codes.shape[0], values.codes.shape[1]))
+        if exact.any():
+            out[exact] = np.matmul(aligned[codes[exact]], aligned[values.codes])
+        h, l = karatsuba_f64(a3, w3)
+        h += l
+        out[wide] = h
+    out += 0.0
+    return out
 
 
 def _lmul_g(mbits):
