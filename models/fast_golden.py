@@ -894,9 +894,12 @@ def wfp16_float(acts, values, pe, extra=None):
 
 def mx_weight_lanes(weights, pe):
     """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
-    codes (N, steps), their :func:`lane_extremes`)."""
+    codes (N, steps), their :func:`lane_extremes`, a memo of :func:`mx_fast`'s weight operand).
+    The memo holds one entry, the last (block layout, scale shift) and the block GEMMs' weight
+    operand made for it: a linear's calls all share one layout (the quantisers') and shift (the
+    weights' largest scale exponent), so each call would rebuild the same (K x N) array."""
     w_int, w_sl = decoded_lanes(weights, pe, "weight", transpose=True)
-    return weights, w_int, w_sl, fast_lane_extremes(w_int)
+    return weights, w_int, w_sl, fast_lane_extremes(w_int), {}
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -1076,7 +1079,7 @@ def mx_fast(acts, prepared, pe, extra=None):
     The output is done in tiles of rows (:data:`MX_TILE_ELEMENTS`), each through all blocks in
     order: every element still gets its blocks' values added in K order."""
     fmt = pe.mx_format
-    weights, w_int, w_sl, w_extremes = prepared
+    weights, w_int, w_sl, w_extremes, memo = prepared
     a_int, a_sl = decoded_lanes(acts, pe, "activation")
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
@@ -1090,8 +1093,10 @@ def mx_fast(acts, prepared, pe, extra=None):
     _, x0 = scale_terms(fmt)
     pa = np.ldexp(a_fac.astype(np.float64), a_exp - x0).T            # (blocks, M)
     pw = np.ldexp(w_fac.astype(np.float64), w_exp).T                  # (blocks, N)
-    a_blk, w_blk = _blocks(a_int, end_lanes, pe), _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
-    amax, wmax = int(np.abs(a_int).max()), int(np.abs(w_int).max())
+    a_blk = _blocks(a_int, end_lanes, pe)
+    # the largest magnitudes from the lanes' extremes (one compiled pass; the weights' prepared)
+    a_extremes = fast_lane_extremes(a_int)
+    amax, wmax = int(a_extremes[0].max()), int(w_extremes[0].max())
     bound = amax * wmax * pe.block * int(a_fac.max()) * int(w_fac.max())
     if bound < F64_EXACT:
         exact = np.ones((len(end_lanes), m), dtype=bool)
@@ -1099,21 +1104,28 @@ def mx_fast(acts, prepared, pe, extra=None):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
         return mx_gemm(acts, weights, pe)
     else:
-        exact = mx_exact_rows(lane_span_bits(fast_lane_extremes(a_int), end_lanes),
+        exact = mx_exact_rows(lane_span_bits(a_extremes, end_lanes),
                               lane_span_bits(w_extremes, end_lanes), pe.block)
     # the scales folded into the operands: within a block row m and column n share one factor,
     # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or
     # underflow in reach): the GEMM gives S * pa * pw exactly
     shift = mx_f32_shift(bound, amax * int(a_fac.max()), wmax * int(w_fac.max()), a_exp - x0, w_exp)
+    w_blk = lambda: _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
+    key = (end_lanes.tobytes(), shift)
+    if key not in memo:
+        # the weight operand depends on the weights, the block layout and the shift only
+        memo.clear()
+        memo[key] = (w_blk() * pw[:, None, :] if shift is None
+                     else (w_blk() * (pw * 2.0 ** -shift)[:, None, :]).astype(np.float32))
+    w_op = memo[key]
     if shift is None:
-        a_op, w_op = a_blk * pa[:, :, None], w_blk * pw[:, None, :]
+        a_op = a_blk * pa[:, :, None]
     else:
         # sums below 2**24 (MXFP6, MXFP4, MXINT8, NVFP4 on real data): the same exact values
         # from a float32 GEMM, about twice as fast (every row exact: no wide sums below); the
         # power-of-two moves are exact in float64
         a_op = (a_blk * (pa * 2.0 ** shift)[:, :, None]).astype(np.float32)
-        w_op = (w_blk * (pw * 2.0 ** -shift)[:, None, :]).astype(np.float32)
-    w_halves = None if exact.all() else _halves3(w_blk)
+    w_halves = None if exact.all() else _halves3(w_blk())
     acc = np.zeros((m, n), dtype=np.float32)
     rows = max(1, MX_TILE_ELEMENTS // n)
     # the golden's clip to +-max finite FP32 is the identity when no block value can reach it:

@@ -430,3 +430,28 @@ def test_mx_float32_path_at_float32_s_exponent_ends(fmt, monkeypatch):
         taken.clear()
         _mx_same(mx_gemm.interleave(a_el, a_sc, pe), mx_gemm.interleave(w_el, w_sc, pe).T, pe)
         assert (taken[-1] is not None) == path, (total, taken)
+
+
+@pytest.mark.parametrize("fmt", ("mxfp8-e4m3", "mxfp8-e5m2", "mxfp4"))
+def test_mx_weight_operand_memo_across_calls(fmt, monkeypatch):
+    """One prepared weight matrix meets activations whose scales take the float32 path, then the
+    float64 one (another shift: the memo's weight operand is rebuilt), then the first again: every
+    call gives the golden's words."""
+    pe = MX.prototype(format=fmt)
+    taken = _shifts(monkeypatch)
+    rng = np.random.default_rng(15)
+    k = 3 * pe.block
+    bits = pe.mx_format.bits
+    # FP8 elements below the NaN / infinity patterns, either sign
+    codes = lambda shape: (rng.integers(0, 0x70, size=shape) | rng.integers(0, 2, size=shape) << 7
+                           if bits == 8 else rng.integers(0, 1 << bits, size=shape))
+    w_el = codes((5, k))
+    weights = mx_gemm.interleave(w_el, rng.integers(120, 130, size=(5, 3)), pe).T
+    prepared = fg.prepare_weights(MX, weights, pe)
+    a_el = codes((4, k))
+    narrow = mx_gemm.interleave(a_el, rng.integers(120, 130, size=(4, 3)), pe)
+    wide = mx_gemm.interleave(a_el, np.array([[1, 250, 127]] * 4), pe)
+    for acts in (narrow, wide, narrow, narrow):
+        ops = GemmOperands(acts, weights, None, None, None)
+        np.testing.assert_array_equal(fg.fast_golden(MX, ops, pe, prepared), MX.golden(ops, pe))
+    assert len(prepared[-1]) == 1 and len(set(taken)) == (2 if fmt == "mxfp4" else 1)
