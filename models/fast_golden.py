@@ -31,7 +31,9 @@ the same codes and extra operand:
   kernel :mod:`models.fast_lmul` (an L-Mul product as a float64 is one integer addition of the
   operands' IEEE bit patterns) wherever every partial sum is an integer below ``2**53`` (e4m3:
   always; e5m2: the rows of :func:`lmul_exact_rows`, which real operands nearly all are), the
-  other e5m2 rows through Karatsuba on the stacks' halves.
+  other e5m2 rows as two such kernel sums of the row's operands split by exponent
+  (:func:`lmul_split_rows`) added once, or, where a part would not be exact, through Karatsuba on
+  the stacks' halves.
 * ``fp16``'s golden *is* float32 arithmetic step by step: exact products (an FP16 x FP16 product
   has at most 22 significand bits and lies in the float32 normal range), one IEEE binary32
   round-to-nearest-even addition per step in K order from +0. :func:`fp16_fast` does exactly
@@ -748,13 +750,40 @@ def lmul_exact_rows(acts, prepared, pe):
     a multiple, of magnitude at most ``K * gmax * 2**(ra_m + rw_n)`` times ``2**(lo_m + lo_n)``:
     a float64 value when that factor is at most ``2**53``. A row is marked when this holds with
     the largest column span (real operands span far fewer exponents than the formats' 29 / 14)."""
+    return _lmul_spans(acts, pe) <= _lmul_room(np.shape(acts)[1], prepared, pe)
+
+
+def _lmul_spans(acts, pe):
     f = get_format(pe.format)
-    mask = (1 << f.ebits) - 1
-    ra = _exponent_span((np.asarray(acts) >> f.mbits) & mask, 1)
-    rw = int(_exponent_span((prepared >> f.mbits) & mask, 0).max(initial=0))
-    # the largest t with K * gmax * 2**t <= 2**53 (-1 when there is none)
-    t = (F64_EXACT // (max(np.shape(acts)[1], 1) * int(_lmul_tables(pe.format)[3]))).bit_length() - 1
-    return ra + rw <= t
+    return _exponent_span((np.asarray(acts) >> f.mbits) & ((1 << f.ebits) - 1), 1)
+
+
+def _lmul_room(k, prepared, pe):
+    """The largest activation row span :func:`lmul_exact_rows` accepts against these weights for
+    ``k`` products per sum: ``t - rw``, ``t`` the largest with ``K * gmax * 2**t <= 2**53``
+    (negative when no row is accepted)."""
+    f = get_format(pe.format)
+    rw = int(_exponent_span((prepared >> f.mbits) & ((1 << f.ebits) - 1), 0).max(initial=0))
+    t = (F64_EXACT // (max(k, 1) * int(_lmul_tables(pe.format)[3]))).bit_length() - 1
+    return t - rw
+
+
+def lmul_split_rows(codes, prepared, pe, room=None):
+    """Checked activation codes (R x K) -> ``(low, high, ok)``: each row split into two rows of
+    codes whose L-Mul sums add up to its own, ``low`` its operands whose exponent field is within
+    :func:`_lmul_room` of the row's smallest nonzero one (and its zero / subnormal operands),
+    ``high`` the others, each with code 0 elsewhere (an ef = 0 operand: every product with it is
+    0); ``ok`` (R,) marks the rows whose both parts are :func:`lmul_exact_rows`. There the two
+    parts' sums are exact float64 values, so one IEEE addition of them is the correctly rounded
+    sum (a row spanning up to about twice the room: real rows that one part would not hold).
+    ``room``: :func:`_lmul_room` when the caller has it."""
+    f = get_format(pe.format)
+    room = _lmul_room(codes.shape[1], prepared, pe) if room is None else room
+    ef = (codes >> f.mbits) & ((1 << f.ebits) - 1)
+    bottom = np.where(ef != 0, ef, 1 << 30).min(axis=1, keepdims=True)
+    low = ef <= bottom + max(room, 0)
+    parts = np.where(low, codes, 0), np.where(low, 0, codes)
+    return (*parts, (_lmul_spans(parts[0], pe) <= room) & (_lmul_spans(parts[1], pe) <= room))
 
 
 def lmul_float(acts, prepared, pe, extra=None):
@@ -763,27 +792,38 @@ def lmul_float(acts, prepared, pe, extra=None):
     ``2**47``; e5m2: the rows of :func:`lmul_exact_rows`) the exact sums from the compiled kernel
     :func:`models.fast_lmul.lmul_sums` (each product one integer addition of IEEE patterns; about
     half the time of e4m3's 8 stacked float64 GEMMs and of e5m2's 4); the other e5m2 rows' exact
-    sums ``h + l`` from :func:`karatsuba_f64` of the stacked halves, one IEEE addition of two
+    sums: the kernel's exact sums of the two parts of :func:`lmul_split_rows` added (real rows),
+    else ``h + l`` from :func:`karatsuba_f64` of the stacked halves; each one IEEE addition of two
     float64 values (the correctly rounded sum; + 0.0 turns a ``-0.0`` sum of zero products into
     the ``+0.0`` of the integer 0)."""
     codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
     k = codes.shape[1]
     if k > 1 << GROWTH_BITS:
         return None
-    one = amax * wmax * gmax * max(k, 1) < F64_EXACT
-    exact = np.ones(codes.shape[0], dtype=bool) if one else lmul_exact_rows(codes, prepared, pe)
+    if amax * wmax * gmax * max(k, 1) < F64_EXACT:
+        return lmul_sums(codes, prepared, pe.format)
+    room = _lmul_room(k, prepared, pe)
+    exact = _lmul_spans(codes, pe) <= room                             # lmul_exact_rows
     if exact.all():
         return lmul_sums(codes, prepared, pe.format)
+    wide = np.flatnonzero(~exact)
+    low, high, split = lmul_split_rows(codes[wide], prepared, pe, room)
+    # one kernel call (one lookup of the weights' patterns): the exact rows, then both parts
+    ne, ns = int(exact.sum()), int(split.sum())
+    sums = lmul_sums(np.concatenate([codes[exact], low[split], high[split]]), prepared, pe.format)
     out = np.empty((codes.shape[0], prepared.shape[1]))
-    if exact.any():
-        out[exact] = lmul_sums(codes[exact], prepared, pe.format)
-    how, a, w, (ba, bw), bound = _lmul_stacks(codes[~exact], prepared, pe)
+    out[exact] = sums[:ne]
+    out[wide[split]] = sums[ne:ne + ns] + sums[ne + ns:]
+    wide = wide[~split]
+    if not len(wide):
+        return out
+    how, a, w, (ba, bw), bound = _lmul_stacks(codes[wide], prepared, pe)
     if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
         return None
     h, l = karatsuba_f64(a, w)
     h += l
     h += 0.0
-    out[~exact] = h
+    out[wide] = h
     return out
 
 
