@@ -19,10 +19,12 @@ the same codes and extra operand:
   integer values times their group's scale code (its wraps are all reductions modulo
   ``2**acc_width``, so one reduction of the exact sum equals them); ``ant`` ``A_val @ W_val``
   of the types' code -> value tables; ``fp8`` the aligned operands ``(-1)**s * (m << (e - 1))``
-  (e5m2's reach 2**32: their 16-bit sign-magnitude halves, looked up per code (the weights'
-  kept as float32 halves), go through three float64 GEMMs (Karatsuba, :func:`split_matmul`)
-  that give exact limbs, and the exact sums, up to 81 bits, are assembled as Python ints
-  only where they leave int64); ``lmul`` one GEMM per activation
+  (e5m2's reach 2**32: their 16-bit sign-magnitude halves, looked up per code (the weights
+  kept as their codes, :class:`Fp8WideWeights`), go through three float64 GEMMs (Karatsuba,
+  :func:`split_matmul`) that give exact limbs, and the exact sums, up to 81 bits, are assembled
+  as Python ints only where they leave int64; the accuracy path :func:`fp8_float` takes one
+  float64 GEMM of the aligned operands in the rows whose exponent spans keep every partial sum
+  exact, :func:`fp8_exact_rows`); ``lmul`` one GEMM per activation
   mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) * g(fa, fw)`` with
   ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
   ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
