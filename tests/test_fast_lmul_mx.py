@@ -188,37 +188,59 @@ def test_lmul_e5m2_exact_rows_at_the_boundary(rw, monkeypatch):
     is at most 43 (64 * 14 * 2**43 <= 2**53). Row 0 spans 29 (ef 1 and 30) with the products
     at the top (g = 14) and the smallest one (g = 5, odd) at the bottom: its exact sum has 52.8
     bits for a weight span of 14 (one GEMM, exact) and 53.8 for 15 (float64 would drop the
-    bottom product: Karatsuba limbs); row 1 spans 2 (one GEMM either way)."""
+    bottom product: the row is split into its ef-1 and ef-30 operands, two exact kernel sums
+    added once; with the split refused, Karatsuba limbs); row 1 spans 2 (one GEMM either way)."""
     pe = LMUL.prototype(format="e5m2")
     calls = []
     original = fg.karatsuba_f64
     monkeypatch.setattr(fg, "karatsuba_f64", lambda a, w: calls.append(len(a[0])) or original(a, w))
+    split = fg.lmul_split_rows
     k = 64
     acts = np.stack([_e5m2(0, np.r_[1, [30] * (k - 1)], np.r_[0, [3] * (k - 1)]),
                      _e5m2(np.arange(k) % 2, 10 + np.arange(k) % 3, np.arange(k) % 4)])
     weights = np.stack([_e5m2(0, np.r_[1, [1 + rw] * (k - 1)], np.r_[0, [3] * (k - 1)]),
                         _e5m2(1, np.r_[1, [1 + rw] * (k - 1)], np.r_[0, [3] * (k - 1)])], axis=1)
-    exact = fg.lmul_exact_rows(acts, fg.prepare_weights(LMUL, weights, pe), pe)
+    prepared = fg.prepare_weights(LMUL, weights, pe)
+    exact = fg.lmul_exact_rows(acts, prepared, pe)
     assert exact.tolist() == [rw == 14, True]
+    low, high, ok = split(acts[:1], prepared, pe)
+    assert ok.tolist() == [True]
+    # room 43 - rw: 29 keeps the whole row in the low part, 28 leaves its ef-30 operands high
+    assert (set(low[0, 1:]) == {0} and high[0, 0] == 0) if rw == 15 else (set(high[0]) == {0})
+    _lmul_same(acts, weights, pe)
+    assert calls == []
+    monkeypatch.setattr(fg, "lmul_split_rows",
+                        lambda c, p, e, r: (*split(c, p, e, r)[:2], np.zeros(len(c), dtype=bool)))
     _lmul_same(acts, weights, pe)
     assert calls == ([] if rw == 14 else [1, 1])            # lmul_float and fast_output
 
 
-def test_lmul_e5m2_wide_rows_next_to_narrow(monkeypatch):
-    """Random rows spanning every exponent (Karatsuba limbs) next to rows of a few exponents
-    (one GEMM), the weights spanning 12 exponents: both paths, the golden's values."""
+@pytest.mark.parametrize("w_span", [12, 29])
+def test_lmul_e5m2_wide_rows_next_to_narrow(w_span, monkeypatch):
+    """Random rows spanning every exponent next to rows of a few exponents (one kernel sum),
+    the weights spanning ``w_span`` exponents (12: K = 500, t = 40, room 28, so each wide row
+    splits into two exact kernel sums, :func:`~models.fast_golden.lmul_split_rows`; 29: room 11,
+    the parts are not exact either: Karatsuba limbs): every path, the golden's values."""
     pe = LMUL.prototype(format="e5m2")
-    calls = []
-    original = fg.karatsuba_f64
+    calls, sums = [], []
+    original, original_sums = fg.karatsuba_f64, fg.lmul_sums
     monkeypatch.setattr(fg, "karatsuba_f64", lambda a, w: calls.append(len(a[0])) or original(a, w))
+    monkeypatch.setattr(fg, "lmul_sums", lambda a, *rest: sums.append(len(a)) or original_sums(a, *rest))
     rng = np.random.default_rng(13)
     k = 500
     acts = _e5m2(rng.integers(0, 2, (6, k)), rng.integers(1, 31, (6, k)), rng.integers(0, 4, (6, k)))
     acts[[1, 4]] = _e5m2(rng.integers(0, 2, (2, k)), rng.integers(12, 16, (2, k)), rng.integers(0, 4, (2, k)))
     acts[0, :5] = [0, 0x80, 1, 0x83, 0x7B]                             # zeros, subnormals, the largest
     weights = _e5m2(rng.integers(0, 2, (k, 7)), rng.integers(3, 16, (k, 7)), rng.integers(0, 4, (k, 7)))
+    if w_span == 29:
+        weights[:2, 0] = [_e5m2(0, 1, 1), _e5m2(1, 30, 2)]
+    room = fg._lmul_room(k, fg.prepare_weights(LMUL, weights, pe), pe)
+    assert room == {12: 28, 29: 11}[w_span]
     _lmul_same(acts, weights, pe)
-    assert calls == [4, 4]                                         # lmul_float and fast_output
+    if w_span == 12:                                               # lmul_float and fast_output
+        assert calls == [] and sums == [2 + 4 + 4] * 2
+    else:
+        assert calls == [4, 4] and sums == [2, 2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,3 +452,28 @@ def test_mx_float32_path_at_float32_s_exponent_ends(fmt, monkeypatch):
         taken.clear()
         _mx_same(mx_gemm.interleave(a_el, a_sc, pe), mx_gemm.interleave(w_el, w_sc, pe).T, pe)
         assert (taken[-1] is not None) == path, (total, taken)
+
+
+@pytest.mark.parametrize("fmt", ("mxfp8-e4m3", "mxfp8-e5m2", "mxfp4"))
+def test_mx_weight_operand_memo_across_calls(fmt, monkeypatch):
+    """One prepared weight matrix meets activations whose scales take the float32 path, then the
+    float64 one (another shift: the memo's weight operand is rebuilt), then the first again: every
+    call gives the golden's words."""
+    pe = MX.prototype(format=fmt)
+    taken = _shifts(monkeypatch)
+    rng = np.random.default_rng(15)
+    k = 3 * pe.block
+    bits = pe.mx_format.bits
+    # FP8 elements below the NaN / infinity patterns, either sign
+    codes = lambda shape: (rng.integers(0, 0x70, size=shape) | rng.integers(0, 2, size=shape) << 7
+                           if bits == 8 else rng.integers(0, 1 << bits, size=shape))
+    w_el = codes((5, k))
+    weights = mx_gemm.interleave(w_el, rng.integers(120, 130, size=(5, 3)), pe).T
+    prepared = fg.prepare_weights(MX, weights, pe)
+    a_el = codes((4, k))
+    narrow = mx_gemm.interleave(a_el, rng.integers(120, 130, size=(4, 3)), pe)
+    wide = mx_gemm.interleave(a_el, np.array([[1, 250, 127]] * 4), pe)
+    for acts in (narrow, wide, narrow, narrow):
+        ops = GemmOperands(acts, weights, None, None, None)
+        np.testing.assert_array_equal(fg.fast_golden(MX, ops, pe, prepared), MX.golden(ops, pe))
+    assert len(prepared[-1]) == 1 and len(set(taken)) == (2 if fmt == "mxfp4" else 1)
