@@ -25,7 +25,7 @@ from .part_activity import DATA_PORTS, part_activity
 from .post_array_activity import COLS, post_array_run
 from .merged_sums import member_key, merged_sums
 from .part_energy import part_dynamic_pj
-from .inventory import unit_items
+from .inventory import post_array_parts, unit_items
 from .registry import get_kind
 from .tech import value as tech_value
 
@@ -94,18 +94,12 @@ def cycle_energy_pj(power):
     return joules * 1e12 * tech_value("scale.energy.180_1v8_to_45_0v9")
 
 
-#: uses of a post-array unit's inventory part per word through it (models.inventory's
-#: ``accelerator_items``: a "word" part once, a "word_cycle" part every cycle of the unit's latency)
-def _post_array_uses(unit, event):
-    return unit.latency if event == "word_cycle" else 1
-
-
 def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta", activity=None):
     """(45 nm pJ per dequantised word, toggles per array word) of the post-array unit of PE kind
     ``pe`` (:data:`models.post_array_activity.COLS` columns, as synthesised) as :mod:`models.cost`
     counts it, at the activity measured on its own stream
     (:func:`models.post_array_activity.post_array_run`, ``source`` operands) instead of the PE's:
-    every inventory part (:func:`models.inventory.unit_items`) pays its dynamic energy at that
+    every inventory part (:func:`models.inventory.post_array_parts`) pays its dynamic energy at that
     activity once per array word through the unit (the cost model's ``out_word`` event: every
     fold's word, ``group_folds`` of them per dequantised word) times its uses per word, and its
     idle energy (clock, leakage) every cycle of the run (``cycles_per_word`` per dequantised word).
@@ -115,9 +109,9 @@ def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta", a
     rate = run.word_activity if activity is None else activity
     unit = facts_only(get_kind(pe).prototype(**dict(pe_options)).post_array_unit(COLS))
     dynamic = idle = 0.0
-    for prim, widths, n, event in unit_items(unit):
+    for prim, widths, n, per_word in post_array_parts(unit):
         p = primitive(prim, *widths, activity=rate, basis=basis)
-        dynamic += n * _post_array_uses(unit, event) * p.energy_pj
+        dynamic += per_word * p.energy_pj
         idle += n * p.idle_pj
     return run.group_folds * dynamic + run.cycles_per_word * idle, rate
 

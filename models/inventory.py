@@ -1158,9 +1158,16 @@ def group_items(acc):
         items.append(Item("out_accumulate", "mux", (2, lanes * A), 1, "out_word", 1))
     items += [Item("out_accumulate", "add", (A,), C, "out_word", C),
               Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
+    return items + [Item("out_accumulate", prim, widths, n, "out_word", per_word)
+                    for prim, widths, n, per_word in post_array_parts(unit)]
+
+
+def post_array_parts(unit):
+    """(primitive, widths, count, uses per word through it) of a post-array unit's inventory
+    (:func:`unit_items`): a ``word`` part once per word, a ``word_cycle`` part every one of the
+    unit's ``latency`` cycles, ``count`` times."""
     uses = {"word": 1, "word_cycle": unit.latency}
-    return items + [Item("out_accumulate", prim, widths, n, "out_word", n * uses[event])
-                    for prim, widths, n, event in unit_items(unit)]
+    return [(prim, widths, n, n * uses[event]) for prim, widths, n, event in unit_items(unit)]
 
 
 def design_items(acc):
