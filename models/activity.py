@@ -278,9 +278,12 @@ def _simulate_pe(kind, options, rows, dataflow, tokens, table=None):
 
 
 def _concat(lanes, width):
+    """One vector port value of ``lanes`` (Python ints, lane 0 lowest), each as its ``width``-bit
+    two's complement pattern (a code lane as it is; a signed sum's negative lane wrapped)."""
+    mask = (1 << width) - 1
     out = 0
     for i, lane in enumerate(lanes):
-        out |= int(lane) << (i * width)
+        out |= (int(lane) & mask) << (i * width)
     return out
 
 

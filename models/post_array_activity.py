@@ -51,7 +51,7 @@ from hw.layout import GemmLayout
 from hw.pe import facts_only
 from hw.scale_dequant import ScaleCodes
 
-from .activity import SOURCES, _operands, bit_activity, codes_hash, port_activity
+from .activity import SOURCES, _concat, _operands, bit_activity, codes_hash, port_activity
 from .cycles import fold_interval
 from .golden import wrap_signed
 from .registry import get_kind
@@ -95,13 +95,6 @@ def _single_group(extra, g):
     if isinstance(extra, ScaleCodes):
         return ScaleCodes(extra.group_size, extra.codes[g:g + 1])
     raise ValueError(f"no post-array operand type {type(extra).__name__}")
-
-
-def _concat(lanes, width):
-    out = 0
-    for i, lane in enumerate(lanes):
-        out |= (int(lane) & ((1 << width) - 1)) << (i * width)
-    return out
 
 
 def _lanes_of(value, count, width):
