@@ -88,6 +88,7 @@ from hw.group_dequant import DequantParams
 from hw.pe_gobo import OUTLIER_FLAG_BIT
 from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values
+from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
@@ -922,22 +923,17 @@ def _split_sums(a, w):
 @functools.cache
 def _wfp16_activation_table():
     """``wfp16_activation_operand`` of every FP16 code 0..65535 (int64; 0 at the infinity / NaN
-    codes, which it refuses) and the mask of those codes."""
+    codes, which it refuses)."""
     codes = np.arange(1 << 16, dtype=np.int64)
-    special = (codes & 0x7C00) == 0x7C00
-    return wfp16_activation_operand(np.where(special, 0, codes)), special
+    return wfp16_activation_operand(np.where((codes & 0x7C00) == 0x7C00, 0, codes))
 
 
 def wfp16_activations(acts):
     """``wfp16_activation_operand(acts)``, the same int64 values, looked up per code in its own
     table (one gather instead of the decode's passes: it is an element-wise function of a 16-bit
-    code); codes it refuses are passed to it, so the error is its own."""
-    codes = np.asarray(acts)
-    table, special = _wfp16_activation_table()
-    if codes.dtype.kind not in "iu" or not codes.size or codes.min() < 0 or codes.max() > 0xFFFF \
-            or special[codes].any():
-        return wfp16_activation_operand(acts)
-    return table[codes]
+    code), after the decode's own check (:func:`models.bitserial_fp16.check_fp16_codes`: its
+    errors, in its order)."""
+    return _wfp16_activation_table()[check_fp16_codes(acts)]
 
 
 def _wfp16_operands(acts, values, pe, extra):
@@ -1214,7 +1210,7 @@ def mx_fast(acts, prepared, pe, extra=None):
     # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or
     # underflow in reach): the GEMM gives S * pa * pw exactly
     shift = mx_f32_shift(bound, amax * int(a_fac.max()), wmax * int(w_fac.max()), a_exp - x0, w_exp)
-    w_blk = lambda: _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
+    w_blk = functools.cache(lambda: _blocks(w_int, end_lanes, pe).transpose(0, 2, 1))   # at most once
     key = (end_lanes.tobytes(), shift)
     if key not in memo:
         # the weight operand depends on the weights, the block layout and the shift only
