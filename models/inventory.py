@@ -49,7 +49,7 @@ from hw.group_dequant import MULT_BITS, SHIFT_USED_BITS, ZP_BITS
 from hw.lut_precompute import ACT_BITS, ENTRIES, ENTRY_WIDTH, GROUP, LutTablePrecompute
 from hw.ovp_decoder import FLINT4_DECODE, get_mode
 from hw.pe import facts_only
-from hw.pe_bitserial import ADDEND_BITS, SHIFTED_BITS
+from hw.pe_bitserial import SHIFTED_BITS
 from hw.pe_bitserial_fp16 import (ACC_EXP_BITS, ACC_MAN_BITS, ALIGNED_BITS, DOT_BITS, FP16_EXP_BITS,
                                   NORM_SHIFT_BITS, PRODUCT_EXP_BITS, SAT_SHIFT_BITS, VEC)
 from .buffer_tree import tree_buffers
@@ -399,7 +399,7 @@ def bitserial_pe_items(pe, acc_in_bits=None, bordered=False, os_slot=False):
     (:func:`register_os_gated`)."""
     T, A = pe.terms, pe.acc_width
     if bordered:
-        select_bits, top = term_fields(pe.weight_border().format)
+        select_bits, top = term_fields(facts_only(pe.weight_border()).format)
         shift_bits, shifted = top.bit_length(), pe.act_width + top
     else:
         select_bits, shift_bits, shifted = TERM_WIDTH, SHIFT_BITS, SHIFTED_BITS
