@@ -95,25 +95,29 @@ def cycle_energy_pj(power):
 
 
 def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta", activity=None):
-    """(45 nm pJ per dequantised word, toggles per array word) of the post-array unit of PE kind
-    ``pe`` (:data:`models.post_array_activity.COLS` columns, as synthesised) as :mod:`models.cost`
+    """(45 nm pJ per dequantised word, {"word": toggles per array word, "group": toggles per
+    dequantised word}) of the post-array unit of PE kind ``pe``
+    (:data:`models.post_array_activity.COLS` columns, as synthesised) as :mod:`models.cost`
     counts it, at the activity measured on its own stream
     (:func:`models.post_array_activity.post_array_run`, ``source`` operands) instead of the PE's:
-    every inventory part (:func:`models.inventory.post_array_parts`) pays its dynamic energy at that
-    activity once per array word through the unit (the cost model's ``out_word`` event: every
-    fold's word, ``group_folds`` of them per dequantised word) times its uses per word, and its
-    idle energy (clock, leakage) every cycle of the run (``cycles_per_word`` per dequantised word).
-    ``activity``: price the parts at this toggle rate instead (e.g. the PE's data-port activity,
-    what :func:`models.cost.item_activity` gives the unit in the report); returned as given."""
+    a "word" part of the inventory (:func:`models.inventory.post_array_parts`: one that follows
+    the unit's live inputs) pays its dynamic energy at the run's ``word_activity`` on every
+    array word through the unit (every fold's: ``group_folds`` per dequantised word), a "group"
+    part at its ``group_activity`` once per dequantised word, each times its uses; every part
+    its idle energy (clock, leakage) every cycle of the run (``cycles_per_word`` per dequantised
+    word). ``basis``: the primitive energy table (:data:`models.cost_primitives.BASES`).
+    ``activity``: price every part at this toggle rate instead (e.g. the PE's data-port
+    activity, what the report's cost model gave the unit before it had its own)."""
     run = post_array_run(pe, tuple(sorted(dict(pe_options).items())), source)
-    rate = run.word_activity if activity is None else activity
+    rates = ({"word": run.word_activity, "group": run.group_activity} if activity is None
+             else {"word": activity, "group": activity})
+    per_event = {"word": run.group_folds, "group": 1}
     unit = facts_only(get_kind(pe).prototype(**dict(pe_options)).post_array_unit(COLS))
-    dynamic = idle = 0.0
-    for prim, widths, n, per_word in post_array_parts(unit):
-        p = primitive(prim, *widths, activity=rate, basis=basis)
-        dynamic += per_word * p.energy_pj
-        idle += n * p.idle_pj
-    return run.group_folds * dynamic + run.cycles_per_word * idle, rate
+    energy = 0.0
+    for prim, widths, n, event, uses in post_array_parts(unit):
+        p = primitive(prim, *widths, activity=rates[event], basis=basis)
+        energy += per_event[event] * uses * p.energy_pj + run.cycles_per_word * n * p.idle_pj
+    return energy, rates
 
 
 def sta_word_energy_pj(pe, pe_options, power):

@@ -63,6 +63,13 @@ COLS = 2
 INPUT_PORTS = ("in_valid", "raw", "asum", "params", "rq_valid", "total", "rq_params")
 
 
+#: the input ports whose values a unit's once-per-dequantised-word ("group") parts see
+#: (:func:`models.inventory.post_array_parts`), by unit class name: GroupDequant's requantisation
+#: pipeline reads ``total`` and ``rq_params`` (hw/group_dequant.py); BitSerialScaleDequant's
+#: registers load ``raw`` and ``params`` under ``in_valid`` (hw/scale_dequant.py)
+GROUP_PORTS = {"GroupDequant": ("total", "rq_params"), "BitSerialScaleDequant": ("raw", "params")}
+
+
 class PostArrayMismatch(AssertionError):
     """The unit's output on the stream differs from the golden model's."""
 
@@ -81,10 +88,14 @@ class PostArrayRun:
     outputs: int
     data_hash: str
     cycles_per_word: float
-    # mean over the data input bits (raw, asum, params) of toggles between consecutive array
-    # words (every fold's, partial group sums included): the unit's activity per word through it
+    # mean over the data input bits the unit reads (raw, asum if it uses it, params) of toggles
+    # between consecutive array words (every fold's, partial group sums included): the activity
+    # of its "word" parts (models.inventory.post_array_parts)
     word_activity: float
     group_folds: int      # array words per dequantised word (k folds per group)
+    # mean over the bits of the ports its "group" parts read (GROUP_PORTS) of toggles between
+    # consecutive dequantised words' values: the activity of its "group" parts
+    group_activity: float = 0.0
 
 
 def _single_group(extra, g):
@@ -210,15 +221,30 @@ def _simulate(unit, ports, cycles):
     return ys, outs
 
 
-def _word_activity(ports, word_cycles, widths):
-    """Mean over the data input bits of toggles between consecutive words' values (the words
-    arriving in ``word_cycles``)."""
-    rates = []
-    for name in ("raw", "asum", "params"):
-        sampled = [ports[name][c] for c in word_cycles]
-        toggles, _ = bit_activity(sampled, widths[name])
-        rates.extend(toggles)
-    return float(np.mean(rates))
+def _mean_toggles(samples):
+    """Mean over the bits of ``samples`` ((values, width), ...) of toggles between consecutive
+    values."""
+    return float(np.mean([t for values, width in samples for t in bit_activity(values, width)[0]]))
+
+
+def _word_activity(ports, cycles, widths, names):
+    """Mean toggles of the bits of input ports ``names`` between their values in ``cycles``."""
+    return _mean_toggles([([ports[n][c] for c in cycles], widths[n]) for n in names])
+
+
+def _group_activity(unit, ports, word_cycles, widths):
+    """Mean toggles per dequantised word of the unit's :data:`GROUP_PORTS`: ``raw`` /
+    ``params`` as ``in_valid`` samples them, ``total`` / ``rq_params`` as they are set with the
+    ``y`` ``latency`` cycles later."""
+    late = {"total": unit.latency, "rq_params": unit.latency}
+    return _mean_toggles([([ports[n][c + late.get(n, 0)] for c in word_cycles], widths[n])
+                          for n in GROUP_PORTS[type(unit).__name__]])
+
+
+def word_ports(unit):
+    """The data input ports a post-array unit's "word" parts read: ``raw``, ``asum`` (only if the
+    unit uses it: a constant 0 otherwise), ``params``."""
+    return ("raw",) + (("asum",) if unit.uses_asum else ()) + ("params",)
 
 
 @functools.lru_cache(maxsize=16)
@@ -257,8 +283,10 @@ def post_array_run(pe, pe_options=(), source="minilm", *, m=32, k=256, n=4, rows
     widths = _widths(unit)
     return PostArrayRun(pe, pe_options, source, {p: (ports[p], widths[p]) for p in INPUT_PORTS},
                         len(got_y), len(got_out), codes_hash(ops.acts, ops.weights),
-                        cycles / len(word_cycles), _word_activity(ports, array_cycles, widths),
-                        len(array_cycles) // len(word_cycles))
+                        cycles / len(word_cycles),
+                        _word_activity(ports, array_cycles, widths, word_ports(unit)),
+                        len(array_cycles) // len(word_cycles),
+                        _group_activity(unit, ports, word_cycles, widths))
 
 
 def _widths(unit):
