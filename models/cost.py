@@ -329,6 +329,7 @@ class _Model(NamedTuple):
     bandwidth_bps: float
     per_action: dict
     macs_per_step: int
+    group_size: int = None    # K elements per dequantisation group (None without the post-array unit)
 
 
 class Hardware(NamedTuple):
@@ -357,16 +358,17 @@ class Hardware(NamedTuple):
         return self.group_idle.get("pes", 0.0) / (self.timing.rows * self.timing.cols)
 
 
-def item_activity(activity, event=None):
+def item_activity(activity, event=None, ports=()):
     """Activity of a design item outside the PEs, acting on ``event``, under ``activity`` (a
     number: every item's; a :class:`models.part_activity.PartActivity`: a post-array unit's part
-    (``event`` "post_word" / "post_group") the unit's own toggles per event measured on the same
-    source (:func:`models.post_array_rates.post_array_rates`), any other item the PE's
-    data-port activity). A PE part's own is :func:`models.part_energy.part_dynamic_pj`'s."""
+    (``event`` "post_word" / "post_group", fed by the unit input ``ports``) the toggles per
+    event of those ports measured on the unit's own stream on the same source
+    (:func:`models.post_array_rates.post_array_rates`), any other item the PE's data-port
+    activity). A PE part's own is :func:`models.part_energy.part_dynamic_pj`'s."""
     if not isinstance(activity, PartActivity):
         return activity
     if event in POST_ARRAY_EVENTS.values():
-        return post_array_rates(activity.pe, activity.pe_options, activity.source).rate(event)
+        return post_array_rates(activity.pe, activity.pe_options, activity.source).rate(event, ports)
     return activity.data_activity
 
 
@@ -388,7 +390,7 @@ def item_energy(item, activity, merged=None):
         member = (merged or {}).get(member_key(item.prim, item.widths, item.event, item.drivers))
         return part_dynamic_pj(item.prim, item.widths, event, item.drivers, item.inputs, activity,
                                exact=False, merged=member)
-    prim = primitive(item.prim, *item.widths, activity=item_activity(activity, item.event),
+    prim = primitive(item.prim, *item.widths, activity=item_activity(activity, item.event, item.drivers),
                      basis=energy_basis(activity))
     return prim, prim.energy_pj
 
@@ -491,7 +493,7 @@ def assemble(config, hw, depths, param_depth, group_buffer_depth):
         act_elem_bits=hw.act_elem_bits, weight_elem_bits=hw.weight_elem_bits,
         acc_width=hw.acc_width, dram_pj_per_bit=dram_bit,
         bandwidth_bps=config.bandwidth_gbps * 1e9, per_action=per_action,
-        macs_per_step=hw.macs_per_step)
+        macs_per_step=hw.macs_per_step, group_size=hw.group_size)
 
 
 @functools.lru_cache(maxsize=512)

@@ -35,33 +35,47 @@ from .registry import PE_KINDS, full_options, get_kind
 from .stored_table import load_entries, table_key, write_entries
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "post_array_activity.json"
-GENERATOR = 1
+#: 2: per-port rates (word_ports, group_ports)
+GENERATOR = 2
 
 
 @dataclass(frozen=True)
 class PostArrayRates:
     """Toggles per event of a post-array unit's inputs on one operand source: ``word`` per array
-    word (its "word" parts'), ``group`` per dequantised word (its "group" parts'); provenance:
-    ``source``, ``data_hash`` of the operand codes, ``date`` of the measurement."""
+    word (the mean over the bits it reads there), ``group`` per dequantised word (over the bits
+    its "group" parts read, :data:`models.post_array_activity.GROUP_PORTS`); ``word_ports`` /
+    ``group_ports`` the same per input port (((port, toggles), ...)); provenance: ``source``,
+    ``data_hash`` of the operand codes, ``date`` of the measurement."""
     pe: str
     pe_options: tuple
     source: str
     word: float
     group: float
+    word_ports: tuple
+    group_ports: tuple
     data_hash: str
     date: str
 
-    def rate(self, event):
-        """The toggles of the cost model's post-array event ``event`` ("post_word" / "post_group",
-        :data:`models.inventory.POST_ARRAY_EVENTS`)."""
-        return {"post_word": self.word, "post_group": self.group}[event]
+    def rate(self, event, ports=()):
+        """The toggles per use of a part acting on :mod:`models.cost`'s post-array ``event``
+        ("post_word" / "post_group", :data:`models.inventory.POST_ARRAY_EVENTS`) fed by
+        ``ports`` ((port, bits), ...: the mean of those ports' rates weighted by their bits; a
+        port that does not change on that event, e.g. ``total`` per array word, counts 0);
+        none named: the event's mean over the unit's inputs."""
+        per_port = dict(self.word_ports if event == "post_word" else self.group_ports)
+        if not ports:
+            return self.word if event == "post_word" else self.group
+        return sum(bits * per_port.get(port, 0.0) for port, bits in ports) / sum(bits for _, bits in ports)
 
     def to_dict(self):
-        return {**asdict(self), "pe_options": [list(o) for o in self.pe_options]}
+        d = asdict(self)
+        for key in ("pe_options", "word_ports", "group_ports"):
+            d[key] = [list(o) for o in getattr(self, key)]
+        return d
 
     @classmethod
     def from_dict(cls, d):
-        return cls(**{**d, "pe_options": tuple(tuple(o) for o in d["pe_options"])})
+        return cls(**{**d, **{k: tuple(tuple(o) for o in d[k]) for k in ("pe_options", "word_ports", "group_ports")}})
 
 
 def measure(pe, pe_options=(), source="minilm"):
@@ -69,8 +83,8 @@ def measure(pe, pe_options=(), source="minilm"):
     (:func:`models.post_array_activity.post_array_run`'s default shape)."""
     options = full_options(pe, pe_options)
     run = post_array_run(pe, options, source)
-    return PostArrayRates(pe, options, source, run.word_activity, run.group_activity, run.data_hash,
-                          datetime.date.today().isoformat())
+    return PostArrayRates(pe, options, source, run.word_activity, run.group_activity, run.word_rates,
+                          run.group_rates, run.data_hash, datetime.date.today().isoformat())
 
 
 def has_post_array_unit(proto):
