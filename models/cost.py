@@ -599,6 +599,15 @@ def event_energy_pj(coef, events):
     return energy
 
 
+def dequantised_words(layout, group_size):
+    """Words a grouped design's post-array unit dequantises on a GEMM of ``layout`` (ws): one per
+    token of the stream, n tile and group (``group_size`` None: 0). Its array words, every k
+    fold's (``out_word``), pass the unit too."""
+    if group_size is None:
+        return 0
+    return layout.stream_len * layout.n_tiles * layout.groups(group_size)
+
+
 def evaluate_gemm(config, gemm, model=None):
     """:class:`LayerCost` of one :class:`~models.workloads.Gemm` instance on ``config``."""
     model = model or _model(config)
@@ -612,10 +621,7 @@ def evaluate_gemm(config, gemm, model=None):
     steps = tokens * R * C
     weight_words = words["weight_read"]
     out_words = tokens if t.dataflow == "ws" else layout.folds * R
-    # a grouped design's dequantised words: one per token, n tile and group (its array words,
-    # every k fold's, pass the post-array unit too: post_word)
-    group_words = (tokens // layout.k_tiles * layout.groups(model.group_size)
-                   if model.group_size is not None else 0)
+    group_words = dequantised_words(layout, model.group_size)
     events = {"step": steps, "step_cycle": steps * model.ii, "token": tokens, "row_token": tokens * R,
               "weight_word": weight_words, "col_weight": weight_words * C, "out_word": out_words,
               "fold": layout.folds, "outlier_entry": entries, "post_word": out_words,
