@@ -16,7 +16,7 @@ the run's cycles per dequantised word, :func:`models.energy_vs_sta.sta_word_ener
 45 nm. The gate-level simulation takes about 100 s per BitMoD unit, 10 min for MixPE's
 (``--no-gate-sim`` skips it). ``--per-owner``: where the two differ, per register the cells feed
 (:mod:`models.cell_owners`), flops and combinational cells apart: OpenSTA's ``report_power
--instances`` (:func:`models.sta.instance_power`) against the simulation's. Needs yosys, the
+-instances`` (:func:`models.instance_power.instance_power`) against the simulation's. Needs yosys, the
 osu018 liberty and sta.
 
     python bench/bench_post_array_energy.py [--kinds shiftadd ...] [--sources minilm random] [--no-gate-sim] [--per-owner]
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models import cell_owners, energy_vs_sta, gate_toggles, netlist_power, sta, synth  # noqa: E402
+from models import cell_owners, energy_vs_sta, gate_toggles, instance_power, netlist_power, synth  # noqa: E402
 from models.tech import value as tech_value  # noqa: E402
 from models.post_array_activity import post_array_run  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
@@ -67,8 +67,9 @@ def print_per_owner(name, options, source, power, sim):
     group = owner_group(netlist)
     activity = synth.unit_port_activity(name, synth.POST_ARRAY, options, source).as_sta()
     opensta = {}
-    for cell, p in sta.instance_power(netlist, r.top, synth.liberty_path(), clock_mhz=power.clock_mhz,
-                                      activity=activity).items():
+    _, _, per_instance = instance_power.instance_power(netlist, r.top, synth.liberty_path(),
+                                                       clock_mhz=power.clock_mhz, activity=activity)
+    for cell, p in per_instance.items():
         i, s = opensta.get(group(cell), (0.0, 0.0))
         opensta[group(cell)] = (i + p.internal, s + p.switching)
     print(f"    {'owner':14s} kind  OpenSTA internal switching | gate sim internal switching  (pJ/word)")

@@ -242,42 +242,6 @@ def normalise_activity(activity):
     return tuple(out)
 
 
-def _has_clock(netlist):
-    return re.search(r"^\s*input\s+clk\s*;", netlist, re.M) is not None
-
-
-def _run_script(exe, netlist, top, lib_bytes, script, marker="PEARRAY-POWER"):
-    """``sta``'s standard output of ``script`` on ``netlist`` and the liberty ``lib_bytes``;
-    :class:`StaError` if it fails or ``marker`` is not printed."""
-    with tempfile.TemporaryDirectory(prefix="pearray-sta-") as work:
-        work = Path(work)
-        (work / "netlist.v").write_text(netlist)
-        (work / "cells.lib").write_bytes(lib_bytes)
-        (work / "script.tcl").write_text(script)
-        proc = subprocess.run([exe, "-no_splash", "-exit", "script.tcl"], cwd=work,
-                              capture_output=True, text=True, timeout=3600)
-    out = proc.stdout
-    errors = [ln for ln in (out + proc.stderr).splitlines() if ln.startswith("Error")]
-    if proc.returncode != 0 or errors or marker not in out:
-        tail = (errors or (proc.stderr or out).strip().splitlines()[-1:] or ["(no output)"])[0]
-        raise StaError(f"OpenSTA failed on {top} (exit {proc.returncode}): {tail}")
-    return out
-
-
-def instance_power(netlist, top, liberty, *, clock_mhz, activity):
-    """{cell instance: :class:`PowerSplit` (mW)} of ``netlist`` at ``clock_mhz`` with input
-    ``activity`` as :func:`run_sta` sets it (``report_power -instances``; not cached): where
-    OpenSTA's propagated activity puts the power."""
-    exe, _ = find_sta()
-    activity = normalise_activity({**{bit: (0.0, 0.0) for bit in input_bits(netlist)}, **dict(activity)})
-    script = (sta_script(top, clock_mhz, activity, _has_clock(netlist), "rst" in input_bits(netlist))
-              + "puts PEARRAY-INSTANCES\nreport_power -instances [get_cells *] -digits 8\n")
-    out = _run_script(exe, netlist, top, Path(liberty).read_bytes(), script, "PEARRAY-INSTANCES")
-    found = re.findall(rf"^\s*{_NUM}\s+{_NUM}\s+{_NUM}\s+{_NUM}\s+(\S+)\s*$",
-                       out.split("PEARRAY-INSTANCES", 1)[1], re.M)
-    return {name: PowerSplit(*(float(v) * 1e3 for v in (i, s, leak))) for i, s, leak, _, name in found}
-
-
 def run_sta(netlist, top, liberty, *, clock_mhz=None, activity=None, cache_dir=None):
     """Time and power ``netlist`` (gate-level Verilog text, top module ``top``) on ``liberty``.
 
@@ -293,7 +257,7 @@ def run_sta(netlist, top, liberty, *, clock_mhz=None, activity=None, cache_dir=N
         raise ValueError(f"activity for bits that are not inputs of {top}: {', '.join(unknown[:5])}")
     activity = normalise_activity(activity)
     lib_bytes = Path(liberty).read_bytes()
-    has_clock = _has_clock(netlist)
+    has_clock = re.search(r"^\s*input\s+clk\s*;", netlist, re.M) is not None
     if clock_mhz is None:
         nominal = run_sta(netlist, top, liberty, clock_mhz=1000.0 / NOMINAL_PERIOD_NS,
                           activity=(), cache_dir=cache_dir)
@@ -306,8 +270,19 @@ def run_sta(netlist, top, liberty, *, clock_mhz=None, activity=None, cache_dir=N
             return StaReport.from_dict(json.loads(cache_file.read_text()), cached=True)
         except (ValueError, TypeError, KeyError):
             pass  # unreadable or from another layout: run again
-    out = _run_script(exe, netlist, top, lib_bytes,
-                      sta_script(top, clock_mhz, activity, has_clock, "rst" in input_bits(netlist)))
+    with tempfile.TemporaryDirectory(prefix="pearray-sta-") as work:
+        work = Path(work)
+        (work / "netlist.v").write_text(netlist)
+        (work / "cells.lib").write_bytes(lib_bytes)
+        (work / "script.tcl").write_text(sta_script(top, clock_mhz, activity, has_clock,
+                                                    "rst" in input_bits(netlist)))
+        proc = subprocess.run([exe, "-no_splash", "-exit", "script.tcl"], cwd=work,
+                              capture_output=True, text=True, timeout=3600)
+    out = proc.stdout
+    errors = [ln for ln in (out + proc.stderr).splitlines() if ln.startswith("Error")]
+    if proc.returncode != 0 or errors or "PEARRAY-POWER" not in out:
+        tail = (errors or (proc.stderr or out).strip().splitlines()[-1:] or ["(no output)"])[0]
+        raise StaError(f"OpenSTA failed on {top} (exit {proc.returncode}): {tail}")
     checks, power = out.split("PEARRAY-CHECKS", 1)[1].split("PEARRAY-POWER", 1)
     sequential, combinational = parse_power(power)
     slack = re.search(_NUM + r"\s+slack \((?:MET|VIOLATED)\)", checks)
