@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hw.pe import facts_only
 
 from .activity import REAL_SPEC, SOURCES
-from .cache_file import write_atomic
 from .part_activity import _cache_dir
 from .post_array_activity import COLS, post_array_run
 from .registry import PE_KINDS, full_options, get_kind
-from .stored_table import load_entries, table_key, write_entries
+from .stored_table import load_entries, table_key, table_or_measured, write_entries
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "post_array_activity.json"
 #: 2: per-port rates (word_ports, group_ports)
@@ -111,19 +109,10 @@ def post_array_rates(pe, pe_options=(), source="minilm"):
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     pe_options = full_options(pe, pe_options)
-    key = table_key(pe, pe_options, source)
-    entry = load_entries(TABLE_PATH).get(key)
-    if entry is not None:
-        return PostArrayRates.from_dict(entry)
     if not has_post_array_unit(get_kind(pe).prototype(**dict(pe_options))):
         raise ValueError(f"PE kind {pe!r} with options {dict(pe_options)} has no post-array unit")
-    name = key.replace("|", "-").replace(",", "_").replace("=", "")
-    path = _cache_dir() / f"post{GENERATOR}-{name}.json"
-    if path.is_file():
-        return PostArrayRates.from_dict(json.loads(path.read_text()))
-    measured = measure(pe, pe_options, source)
-    write_atomic(path, json.dumps(measured.to_dict()))
-    return measured
+    return table_or_measured(TABLE_PATH, table_key(pe, pe_options, source), _cache_dir(), f"post{GENERATOR}",
+                             lambda: measure(pe, pe_options, source), PostArrayRates.from_dict)
 
 
 def write_table(path=TABLE_PATH):
