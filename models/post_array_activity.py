@@ -31,6 +31,12 @@ requantisation word. Simplifications (stated, not hidden): between words the por
 ``s1_data`` shows ``gacc[next] + word`` there when II > 1, and its ``total`` follows the unit's
 every-cycle ``y``); the array's pipeline offset before the first word is left out.
 
+The run also measures what the cost model prices the unit's parts at
+(:mod:`models.post_array_rates`): per input port the toggles per array word (``raw``, ``asum``,
+``params``, and for GroupDequant its golden internal words ``x``, ``p``, ``y``,
+:data:`INTERNAL_WORDS`) and per dequantised word (those ports as ``in_valid`` samples them,
+``total`` / ``rq_params`` as they are set with the ``y``).
+
 :func:`post_array_run` simulates the unit (the RTL, Amaranth's simulator) on that stream and checks
 every ``y`` word equals the golden dequantised value of its (n tile, group, token, column): the
 kind's golden GEMM of the one group with that group's parameters alone; and every ``out`` word the
