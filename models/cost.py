@@ -23,7 +23,8 @@ Energy model: per GEMM, each inventory item's energy per event times the event c
 token, padded lanes included), ``step_cycle`` (steps x II), ``token`` (array input tokens),
 ``row_token`` (tokens x R: act border evaluations), ``weight_word`` (weight buffer words read),
 ``col_weight`` (weight words x C: weight border evaluations), ``out_word`` (array output words),
-``fold``. Plus every primitive's idle energy for every cycle (group ``clock``: its flops' clock
+``fold``, ``post_word`` (array words through a grouped design's post-array unit: ``out_word``)
+and ``post_group`` (its dequantised words: tokens / k tiles x groups). Plus every primitive's idle energy for every cycle (group ``clock``: its flops' clock
 and its cells' leakage, :func:`models.cost_primitives.primitive`'s ``idle_pj``; a PE part's at its
 inputs' measured duties, :func:`item_idle_factor`), SRAM accesses and DRAM bits.
 
@@ -56,10 +57,12 @@ with its data inputs toggling that fraction of bits per use.
   (:mod:`models.part_activity`): the PE's ports simulated on MiniLM-L6 L0 FFN1 operands through
   the kind's own quantisers (or its random codes), each PE inventory part at the activity of the
   signals that drive it (a stationary weight switches nothing, a register's enable toggles with
-  ``valid``, a bit-serial or LUT PE's per-cycle parts with its sequencing); the parts outside
-  the PE (array registers, border units, post-array unit) at the PE's data-port activity. The
-  figures come from the repository table ``models/data/part_activity.json`` (every registered
-  variant; deterministic) or, for other option settings, are measured once and cached.
+  ``valid``, a bit-serial or LUT PE's per-cycle parts with its sequencing); the post-array
+  unit's parts at the unit's own toggles per array word / per dequantised word on its own
+  stream on the same source (:mod:`models.post_array_rates`); the other parts outside the PE
+  (array registers, border units) at the PE's data-port activity. The figures come from the
+  repository tables ``models/data/part_activity.json`` and ``post_array_activity.json`` (every
+  registered variant; deterministic) or, for other option settings, are measured once and cached.
 * a number in 0..1: every part at that activity (0.5 = random bits; the model before measured
   activity); the dynamic energy is linear in it, the idle energy does not depend on it.
 
@@ -105,15 +108,16 @@ from .cost_primitives import BASES, primitive, sram_bitcell_area, sram_energy_64
 from .cycles import ArrayTiming, gemm_cycles
 from .gobo_outlier_share import expected_outlier_columns
 from .design import DesignConfig
-from .inventory import design_items, unit_items
+from .inventory import POST_ARRAY_EVENTS, design_items, unit_items
 from .merged_sums import member_key, merged_sums
 from .part_activity import SOURCES, PartActivity, part_activity
 from .part_energy import part_dynamic_pj
+from .post_array_rates import post_array_rates
 from .tech import value as tv
 from .workloads import Gemm, get_workload
 
 EVENTS = ("step", "step_cycle", "token", "row_token", "weight_word", "col_weight", "out_word", "fold",
-          "outlier_entry")
+          "outlier_entry") + tuple(POST_ARRAY_EVENTS.values())
 AREA_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders", "out_accumulate",
                "buffer_act", "buffer_weight", "buffer_out")
 ENERGY_GROUPS = ("pes", "slot_regs", "edge_regs", "act_borders", "weight_borders", "out_accumulate",
@@ -325,6 +329,7 @@ class _Model(NamedTuple):
     bandwidth_bps: float
     per_action: dict
     macs_per_step: int
+    group_size: int = None    # K elements per dequantisation group (None without the post-array unit)
 
 
 class Hardware(NamedTuple):
@@ -345,6 +350,7 @@ class Hardware(NamedTuple):
     macs_per_step: int
     group_word_bits: int  # bits of one group accumulator + running-total word (0 without groups)
     group_idle: dict = None   # {group: idle pJ per cycle at the node}, summing to clock_pj_per_cycle
+    group_size: int = None    # K elements per dequantisation group (None without the post-array unit)
 
     @property
     def pe_idle_pj(self):
@@ -352,11 +358,18 @@ class Hardware(NamedTuple):
         return self.group_idle.get("pes", 0.0) / (self.timing.rows * self.timing.cols)
 
 
-def item_activity(activity):
-    """Activity of a design item outside the PEs under ``activity`` (a number: every item's; a
-    :class:`models.part_activity.PartActivity`: the PE's data-port activity). A PE part's own is
-    :func:`models.part_energy.part_dynamic_pj`'s."""
-    return activity.data_activity if isinstance(activity, PartActivity) else activity
+def item_activity(activity, event=None, ports=()):
+    """Activity of a design item outside the PEs, acting on ``event``, under ``activity`` (a
+    number: every item's; a :class:`models.part_activity.PartActivity`: a post-array unit's part
+    (``event`` "post_word" / "post_group", fed by the unit input ``ports``) the toggles per
+    event of those ports measured on the unit's own stream on the same source
+    (:func:`models.post_array_rates.post_array_rates`), any other item the PE's data-port
+    activity). A PE part's own is :func:`models.part_energy.part_dynamic_pj`'s."""
+    if not isinstance(activity, PartActivity):
+        return activity
+    if event in POST_ARRAY_EVENTS.values():
+        return post_array_rates(activity.pe, activity.pe_options, activity.source).rate(event, ports)
+    return activity.data_activity
 
 
 def energy_basis(activity):
@@ -377,7 +390,7 @@ def item_energy(item, activity, merged=None):
         member = (merged or {}).get(member_key(item.prim, item.widths, item.event, item.drivers))
         return part_dynamic_pj(item.prim, item.widths, event, item.drivers, item.inputs, activity,
                                exact=False, merged=member)
-    prim = primitive(item.prim, *item.widths, activity=item_activity(activity),
+    prim = primitive(item.prim, *item.widths, activity=item_activity(activity, item.event, item.drivers),
                      basis=energy_basis(activity))
     return prim, prim.energy_pj
 
@@ -435,7 +448,7 @@ def hardware(acc, node, activity):
         per_action=per_action, word_bits=dict(acc.word_widths), act_elem_bits=pe.act_element_bits,
         weight_elem_bits=pe.weight_element_bits, acc_width=pe.acc_width,
         macs_per_step=pe.macs_per_step, group_word_bits=group_word_bits,
-        group_idle={g: v * e_scale for g, v in group_idle.items()})
+        group_idle={g: v * e_scale for g, v in group_idle.items()}, group_size=acc.group_size)
 
 
 def hardware_pe_step_pj(hw):
@@ -480,7 +493,7 @@ def assemble(config, hw, depths, param_depth, group_buffer_depth):
         act_elem_bits=hw.act_elem_bits, weight_elem_bits=hw.weight_elem_bits,
         acc_width=hw.acc_width, dram_pj_per_bit=dram_bit,
         bandwidth_bps=config.bandwidth_gbps * 1e9, per_action=per_action,
-        macs_per_step=hw.macs_per_step)
+        macs_per_step=hw.macs_per_step, group_size=hw.group_size)
 
 
 @functools.lru_cache(maxsize=512)
@@ -586,6 +599,15 @@ def event_energy_pj(coef, events):
     return energy
 
 
+def dequantised_words(layout, group_size):
+    """Words a grouped design's post-array unit dequantises on a GEMM of ``layout`` (ws): one per
+    token of the stream, n tile and group (``group_size`` None: 0). Its array words, every k
+    fold's (``out_word``), pass the unit too."""
+    if group_size is None:
+        return 0
+    return layout.stream_len * layout.n_tiles * layout.groups(group_size)
+
+
 def evaluate_gemm(config, gemm, model=None):
     """:class:`LayerCost` of one :class:`~models.workloads.Gemm` instance on ``config``."""
     model = model or _model(config)
@@ -599,9 +621,11 @@ def evaluate_gemm(config, gemm, model=None):
     steps = tokens * R * C
     weight_words = words["weight_read"]
     out_words = tokens if t.dataflow == "ws" else layout.folds * R
+    group_words = dequantised_words(layout, model.group_size)
     events = {"step": steps, "step_cycle": steps * model.ii, "token": tokens, "row_token": tokens * R,
               "weight_word": weight_words, "col_weight": weight_words * C, "out_word": out_words,
-              "fold": layout.folds, "outlier_entry": entries}
+              "fold": layout.folds, "outlier_entry": entries, "post_word": out_words,
+              "post_group": group_words}
     energy = dict.fromkeys(ENERGY_GROUPS, 0.0)
     energy.update(event_energy_pj(model.coef, events))
     energy["clock"] = model.clock_pj_per_cycle * est.cycles

@@ -161,6 +161,13 @@ def _layer(m, k, n, p):
     events = {"step": steps, "step_cycle": steps * ii, "token": tokens, "row_token": tokens * R,
               "weight_word": weight_reads, "col_weight": weight_reads * C,
               "out_word": np.where(ws, tokens, folds * R), "fold": folds}
+    # models.cost.dequantised_words: stream x n tiles x groups (groups = k tiles over the folds
+    # of a group, rounded up); 0 without a post-array unit (group size 0 here)
+    G = p["group_size"]
+    grouped = G > 0
+    group_folds = np.where(grouped, G // np.maximum(1, R * p["k_per_step"]), 1)
+    events["post_word"] = events["out_word"]
+    events["post_group"] = np.where(grouped, stream * n_tiles * _ceil_div(k_tiles, group_folds), 0)
     return cycles, big, folds, utilisation, events, words, dram
 
 
@@ -251,6 +258,7 @@ def _evaluate_into(out, configs, models, gemms, index):
          "output_latency": _column(t, lambda x: x.output_latency, np.int64),
          "post_array_latency": _column(t, lambda x: x.post_array_latency, np.int64),
          "min_fold_interval": _column(t, lambda x: x.min_fold_interval, np.int64),
+         "group_size": _column(models, lambda m: m.group_size or 0, np.int64),
          "act_elem_bits": _column(models, lambda m: m.act_elem_bits, np.int64),
          "weight_elem_bits": _column(models, lambda m: m.weight_elem_bits, np.int64),
          "acc_width": _column(models, lambda m: m.acc_width, np.int64),

@@ -23,9 +23,10 @@ from hw.pe import facts_only
 from .cost_primitives import primitive
 from .part_activity import DATA_PORTS, part_activity
 from .post_array_activity import COLS, post_array_run
+from .post_array_rates import measure as measure_post_array
 from .merged_sums import member_key, merged_sums
 from .part_energy import part_dynamic_pj
-from .inventory import post_array_parts, unit_items
+from .inventory import POST_ARRAY_EVENTS, post_array_parts, unit_items
 from .registry import get_kind
 from .tech import value as tech_value
 
@@ -95,25 +96,31 @@ def cycle_energy_pj(power):
 
 
 def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta", activity=None):
-    """(45 nm pJ per dequantised word, toggles per array word) of the post-array unit of PE kind
-    ``pe`` (:data:`models.post_array_activity.COLS` columns, as synthesised) as :mod:`models.cost`
-    counts it, at the activity measured on its own stream
-    (:func:`models.post_array_activity.post_array_run`, ``source`` operands) instead of the PE's:
-    every inventory part (:func:`models.inventory.post_array_parts`) pays its dynamic energy at that
-    activity once per array word through the unit (the cost model's ``out_word`` event: every
-    fold's word, ``group_folds`` of them per dequantised word) times its uses per word, and its
-    idle energy (clock, leakage) every cycle of the run (``cycles_per_word`` per dequantised word).
-    ``activity``: price the parts at this toggle rate instead (e.g. the PE's data-port activity,
-    what :func:`models.cost.item_activity` gives the unit in the report); returned as given."""
-    run = post_array_run(pe, tuple(sorted(dict(pe_options).items())), source)
-    rate = run.word_activity if activity is None else activity
+    """(45 nm pJ per dequantised word, :class:`models.post_array_rates.PostArrayRates` or the
+    ``activity`` given) of the post-array unit of PE kind ``pe``
+    (:data:`models.post_array_activity.COLS` columns, as synthesised) as :mod:`models.cost`
+    counts it, at the activity measured on its own stream (:func:`models.post_array_rates.measure`:
+    :func:`models.post_array_activity.post_array_run`, ``source`` operands) instead of the PE's:
+    a "word" part of the inventory (:func:`models.inventory.post_array_parts`: one that follows
+    the unit's live inputs) pays its dynamic energy on every array word through the unit (every
+    fold's: ``group_folds`` per dequantised word), a "group" part once per dequantised word,
+    each times its uses, at the measured toggles per event of the ports that feed it
+    (:meth:`models.post_array_rates.PostArrayRates.rate`); every part its idle energy (clock,
+    leakage) every cycle of the run (``cycles_per_word`` per dequantised word). ``basis``: the
+    primitive energy table (:data:`models.cost_primitives.BASES`). ``activity``: price every part
+    at this toggle rate instead (e.g. the PE's data-port activity, what the report's cost model
+    gave the unit before it had its own)."""
+    options = tuple(sorted(dict(pe_options).items()))
+    run = post_array_run(pe, options, source)
+    rates = measure_post_array(pe, options, source) if activity is None else activity
+    per_event = {"word": run.group_folds, "group": 1}
     unit = facts_only(get_kind(pe).prototype(**dict(pe_options)).post_array_unit(COLS))
-    dynamic = idle = 0.0
-    for prim, widths, n, per_word in post_array_parts(unit):
-        p = primitive(prim, *widths, activity=rate, basis=basis)
-        dynamic += per_word * p.energy_pj
-        idle += n * p.idle_pj
-    return run.group_folds * dynamic + run.cycles_per_word * idle, rate
+    energy = 0.0
+    for prim, widths, n, event, uses, ports in post_array_parts(unit):
+        a = activity if activity is not None else rates.rate(POST_ARRAY_EVENTS[event], ports)
+        p = primitive(prim, *widths, activity=a, basis=basis)
+        energy += per_event[event] * uses * p.energy_pj + run.cycles_per_word * n * p.idle_pj
+    return energy, rates
 
 
 def sta_word_energy_pj(pe, pe_options, power):

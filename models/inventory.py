@@ -13,9 +13,10 @@ adds what :mod:`hw.accelerator` puts around the array (buffers are SRAM, costed 
 A unit inventory is a list of ``(primitive, widths, count, event)`` tuples: ``count`` instances of
 a :func:`models.cost_primitives.primitive` in one unit, acting on ``event``: for a PE ``"step"``
 (once per step) or ``"step_cycle"`` (every cycle of a step); for a border unit ``"eval"`` (each
-evaluation); for a post-array unit ``"word"`` (once per output word through it) or
-``"word_cycle"`` (every one of the ``latency`` cycles a word spends in a unit that is not
-pipelined). A design's inventory is a list of :class:`Item` (grouped, with events the GEMM
+evaluation); for a post-array unit ``"word"`` (once per array word through it: every fold's,
+a part that follows the unit's live inputs), ``"group"`` (once per dequantised word: a part
+behind ``in_valid``'s registers or fed by the once-a-group ``total``) or ``"group_cycle"`` (every
+one of the ``latency`` cycles a dequantised word spends in a unit that is not pipelined). A design's inventory is a list of :class:`Item` (grouped, with events the GEMM
 counts: see :mod:`models.cost`).
 
 A PE part may name what drives it (:func:`driven`: a :class:`Part`, still a 4-tuple): PE input
@@ -60,7 +61,8 @@ from .tech import UnknownComponentError
 class Item(NamedTuple):
     """``count`` instances of a primitive in the design (area, flops); ``per_event`` of them act
     on each ``event`` (energy); ``drivers``: the PE input ports and PE parts that drive a PE
-    part, ``inputs``: the primitive input ports among them named singly (empty: not stated,
+    part (a post-array unit's part: the unit input ports that feed it, :attr:`UnitPart.ports`),
+    ``inputs``: the primitive input ports among them named singly (empty: not stated,
     :func:`driven`)."""
     group: str
     prim: str
@@ -631,6 +633,25 @@ def term_encoder_items(border):
 # post-array units
 
 
+class UnitPart(tuple):
+    """A post-array unit inventory tuple ``(primitive, widths, count, event)`` that also names
+    the unit input ports whose values reach its inputs: ``ports`` ((port, bits), ...), each
+    port's bits entering the part (:func:`fed_by`); unpacks and compares as the plain 4-tuple.
+    Its activity is those ports' measured toggles, bit-weighted
+    (:meth:`models.post_array_rates.PostArrayRates.rate`)."""
+    ports = ()
+
+
+def fed_by(part, *ports):
+    """``part`` (a 4-tuple) as a :class:`UnitPart` fed by ``ports`` ((unit input port or
+    internal word, bits), ...): the port whose value the part's operand carries, or past a
+    pipeline stage the unit's internal word (a stage-2 multiply's ``x = raw - z * asum``,
+    :data:`models.post_array_activity.INTERNAL_WORDS`)."""
+    out = UnitPart(part)
+    out.ports = tuple(ports)
+    return out
+
+
 def group_dequant_items(unit):
     """:class:`hw.group_dequant.GroupDequant` (C = cols, A = acc_width), per column: the
     dequantisation pipeline ``z * asum`` (ZP_BITS x A multiply) and its subtract, ``x * b``
@@ -639,23 +660,42 @@ def group_dequant_items(unit):
     arithmetic shift (SHIFT_USED_BITS amount bits); the requantisation pipeline's multiply,
     rounding add and shift of the same widths; every pipeline register (x, b, c; p, c; y and
     t, b, c; t, p, c; out); plus the two valid pipelines (``latency`` + ``requant_latency``
-    flops). Each word passes each stage once. Not counted: the ``2**(c-1)`` one-hot decoders and
-    the requantisation's INT8 clamp and pass-through selects."""
+    flops). Not counted: the ``2**(c-1)`` one-hot decoders and the requantisation's INT8 clamp
+    and pass-through selects.
+
+    Events: the dequantisation pipeline's registers have no enable (``elaborate`` loads them
+    every cycle), so every stage follows ``raw`` / ``asum``, which change with every array word
+    (the group's sum so far): ``"word"``. The requantisation pipeline's input ``total`` changes
+    once per dequantised word (the writer adds each ``y`` into it) and ``rq_params`` once per n
+    tile: ``"group"``, as are the valid flops (``in_valid`` / ``rq_valid`` pulse once per
+    dequantised word). Each part names the ports its operands come from (:func:`fed_by`)."""
     C, A, R = unit.cols, unit.acc_width, unit.rounded_width
     # a signed A-bit value times an unsigned MULT_BITS-bit one has A + MULT_BITS significant
     # bits: the top bit of the declared ``product_width`` only repeats the sign (the unsigned
     # operand's sign extension is 0), and synthesis keeps one flop for the two
     P = A + MULT_BITS
-    dequant_regs = (A, MULT_BITS, SHIFT_USED_BITS, P, SHIFT_USED_BITS, A)
-    requant_regs = (A, MULT_BITS, SHIFT_USED_BITS, A, P, SHIFT_USED_BITS, A)
+    raw, asum, total = ("raw", A), ("asum", A), ("total", A)
+    b, c, z = ("params", MULT_BITS), ("params", SHIFT_USED_BITS), ("params", ZP_BITS)
+    rb, rc = ("rq_params", MULT_BITS), ("rq_params", SHIFT_USED_BITS)
+    # stage registers: x (raw - z*asum), b, c; p (x*b), c; y (rounded, shifted p)
+    # past stage 1 the operands are the unit's internal words (x, p, y), whose toggles are
+    # measured on the golden arithmetic (models.post_array_activity.INTERNAL_WORDS)
+    x, p = ("x", A), ("p", P)
+    dequant_regs = ((A, x), (MULT_BITS, b), (SHIFT_USED_BITS, c), (P, p), (SHIFT_USED_BITS, c), (A, ("y", A)))
+    requant_regs = ((A, total), (MULT_BITS, rb), (SHIFT_USED_BITS, rc), (A, total), (P, total),
+                    (SHIFT_USED_BITS, rc), (A, total))
     return [
-        ("mult", (ZP_BITS, A), C, "word"),
-        ("add", (A,), C, "word"),
-        ("mult", (A, MULT_BITS), 2 * C, "word"),
-        ("add", (R,), 2 * C, "word"),
-        ("shift", (R, SHIFT_USED_BITS), 2 * C, "word"),
-    ] + [("reg", (w,), C, "word") for w in dequant_regs + requant_regs] + [
-        ("reg", (1,), unit.latency + unit.requant_latency, "word")]
+        fed_by(("mult", (ZP_BITS, A), C, "word"), z, asum),
+        fed_by(("add", (A,), C, "word"), raw, asum),
+        fed_by(("mult", (A, MULT_BITS), C, "word"), x, b),
+        fed_by(("add", (R,), C, "word"), p),
+        fed_by(("shift", (R, SHIFT_USED_BITS), C, "word"), p, c),
+        fed_by(("mult", (A, MULT_BITS), C, "group"), total, rb),
+        fed_by(("add", (R,), C, "group"), ("total", R)),
+        fed_by(("shift", (R, SHIFT_USED_BITS), C, "group"), ("total", R), rc),
+    ] + [fed_by(("reg", (w,), C, "word"), (port, w)) for w, (port, _) in dequant_regs] + [
+        fed_by(("reg", (w,), C, "group"), (port, w)) for w, (port, _) in requant_regs] + [
+        ("reg", (1,), unit.latency + unit.requant_latency, "group")]
 
 
 def scale_dequant_items(unit):
@@ -667,22 +707,34 @@ def scale_dequant_items(unit):
     (``tmult``), and for the Horner step the same sum with ``partial << d`` as one more addend
     (``horner``); the two selects in front of the partial (A bits) and code ((P - 1) * d bits:
     its low digit is always 0) registers; the raw / partial registers and the code register; the
-    shared digit counter and busy flag. Not pipelined: every cycle of a word uses all of it."""
+    shared digit counter and busy flag.
+
+    Events: the top digit's product and the select in front of the partial register are fed by
+    the live ``raw`` and ``params`` ports, which change with every array word (the group's sum so
+    far) whether or not ``in_valid`` is high: ``"word"``. Everything behind the registers
+    ``in_valid`` loads (raw, code, partial: enabled, they hold between dequantised words) acts
+    in the P cycles of a dequantised word: ``"group_cycle"`` (the partial register, the Horner
+    step, the code register and select, the counter), the raw register once: ``"group"``. Each
+    part names the ports its operands come from (:func:`fed_by`; the counter none: its own
+    sequencing)."""
     C, A, d, P = unit.cols, unit.acc_width, unit.digit_bits, unit.cycles
     # the code register is loaded shifted by a digit and shifts a digit a cycle: its low d bits
     # are always 0 (constant flops fold), so it holds the (P - 1) * d bits of the digits to come.
     # With one digit (P = 1) it is all constant 0: the Horner step's digit product is 0, its
     # add is the wiring of ``partial << d`` and the raw register (read only there) goes too.
     code = (P - 1) * d
-    products = 2 if code else 1
+    raw = ("raw", A)
     # one $macc each: alumacc fuses the gated copies, their adds and the Horner add
-    product = [("tmult", (A, d, A), C, "word_cycle")]
-    product += [("horner", (A, d, A), C, "word_cycle")] if code else []
-    return product + [
-        ("mux", (2, A), C, "word_cycle"),
-        ("reg_en", (A,), products * C, "word_cycle"),
-        ("reg_en", (_bits_for(P + 1) + 1,), 1, "word_cycle"),
-    ] + ([("mux", (2, code), C, "word_cycle"), ("reg_en", (code,), C, "word_cycle")] if code else [])
+    items = [fed_by(("tmult", (A, d, A), C, "word"), raw, ("params", d)),
+             fed_by(("mux", (2, A), C, "word"), raw),
+             fed_by(("reg_en", (A,), C, "group_cycle"), raw),
+             ("reg_en", (_bits_for(P + 1) + 1,), 1, "group_cycle")]
+    if code:
+        items += [fed_by(("horner", (A, d, A), C, "group_cycle"), raw, ("params", d)),
+                  fed_by(("reg_en", (A,), C, "group"), raw),
+                  fed_by(("mux", (2, code), C, "group_cycle"), ("params", code)),
+                  fed_by(("reg_en", (code,), C, "group_cycle"), ("params", code))]
+    return items
 
 
 #: Inventory function per hardware class (PE, border unit, post-array unit). The registry fills it
@@ -1116,8 +1168,9 @@ def group_items(acc):
       + the asum lane; acc_width, where the accumulator wraps, with the stage-1 lane's significant
       bits sign-extended: ``addn``) and the first-fold overwrite mux;
     * the running total's C adders and its first-group overwrite mux;
-    * the post-array unit's own inventory, per output word (each word passes the unit once per
-      group; ``word_cycle`` parts every one of its ``latency`` cycles).
+    * the post-array unit's own inventory (:func:`post_array_parts`): its ``"word"`` parts on
+      every array word through it (``post_word``: every fold's), its ``"group"`` parts on every
+      dequantised word (``post_group``: one per group, token and n tile).
 
     The group accumulator and total buffers are buffers (SRAM in :mod:`models.cost`; one-word
     registers in the synthesised top, :mod:`models.top_inventory`)."""
@@ -1158,16 +1211,25 @@ def group_items(acc):
         items.append(Item("out_accumulate", "mux", (2, lanes * A), 1, "out_word", 1))
     items += [Item("out_accumulate", "add", (A,), C, "out_word", C),
               Item("out_accumulate", "mux", (2, C * A), 1, "out_word", 1)]
-    return items + [Item("out_accumulate", prim, widths, n, "out_word", per_word)
-                    for prim, widths, n, per_word in post_array_parts(unit)]
+    return items + [Item("out_accumulate", prim, widths, n, POST_ARRAY_EVENTS[event], uses, ports)
+                    for prim, widths, n, event, uses, ports in post_array_parts(unit)]
+
+
+#: a post-array part's event (:func:`post_array_parts`) -> the GEMM event :mod:`models.cost`
+#: counts it on: every array word through the unit, or every dequantised word
+POST_ARRAY_EVENTS = {"word": "post_word", "group": "post_group"}
 
 
 def post_array_parts(unit):
-    """(primitive, widths, count, uses per word through it) of a post-array unit's inventory
-    (:func:`unit_items`): a ``word`` part once per word, a ``word_cycle`` part every one of the
-    unit's ``latency`` cycles, ``count`` times."""
-    uses = {"word": 1, "word_cycle": unit.latency}
-    return [(prim, widths, n, n * uses[event]) for prim, widths, n, event in unit_items(unit)]
+    """(primitive, widths, count, event, uses per event, ports) of a post-array unit's
+    inventory (:func:`unit_items`): ``event`` "word" (once per array word through the unit) or
+    "group" (per dequantised word; a ``group_cycle`` part is a "group" one used in every one of
+    the unit's ``latency`` cycles), ``count`` times; ``ports``: the :attr:`UnitPart.ports` that
+    feed it (empty: none named)."""
+    uses = {"word": 1, "group": 1, "group_cycle": unit.latency}
+    return [(prim, widths, n, "word" if event == "word" else "group", n * uses[event],
+             getattr(part, "ports", ()))
+            for part in unit_items(unit) for prim, widths, n, event in (part,)]
 
 
 def design_items(acc):

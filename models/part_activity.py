@@ -83,12 +83,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache_file import write_atomic
 from .activity import REAL_SPEC, SOURCES, array_pe_ports, port_activity, unit_activity
 from .duty import idle_factor, weighted
 from .extended_csa_sim import addend_structure, effective_activity as extended_csa_activity
@@ -102,7 +100,7 @@ from .port_field import Field
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, full_options, get_kind
-from .stored_table import load_entries, table_key, write_entries
+from .stored_table import load_entries, table_key, table_or_measured, write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
@@ -599,17 +597,8 @@ def part_activity(pe, pe_options=(), source="minilm"):
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     pe_options = full_options(pe, pe_options)
-    key = table_key(pe, pe_options, source)
-    entry = load_entries(TABLE_PATH).get(key)
-    if entry is not None:
-        return PartActivity.from_dict(entry)
-    name = key.replace("|", "-").replace(",", "_").replace("=", "")
-    path = _cache_dir() / f"g{GENERATOR}-{name}.json"
-    if path.is_file():
-        return PartActivity.from_dict(json.loads(path.read_text()))
-    measured = measure(pe, pe_options, source)
-    write_atomic(path, json.dumps(measured.to_dict()))
-    return measured
+    return table_or_measured(TABLE_PATH, table_key(pe, pe_options, source), _cache_dir(), f"g{GENERATOR}",
+                             lambda: measure(pe, pe_options, source), PartActivity.from_dict)
 
 
 def write_table(path=TABLE_PATH):

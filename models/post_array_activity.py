@@ -31,6 +31,12 @@ requantisation word. Simplifications (stated, not hidden): between words the por
 ``s1_data`` shows ``gacc[next] + word`` there when II > 1, and its ``total`` follows the unit's
 every-cycle ``y``); the array's pipeline offset before the first word is left out.
 
+The run also measures what the cost model prices the unit's parts at
+(:mod:`models.post_array_rates`): per input port the toggles per array word (``raw``, ``asum``,
+``params``, and for GroupDequant its golden internal words ``x``, ``p``, ``y``,
+:data:`INTERNAL_WORDS`) and per dequantised word (those ports as ``in_valid`` samples them,
+``total`` / ``rq_params`` as they are set with the ``y``).
+
 :func:`post_array_run` simulates the unit (the RTL, Amaranth's simulator) on that stream and checks
 every ``y`` word equals the golden dequantised value of its (n tile, group, token, column): the
 kind's golden GEMM of the one group with that group's parameters alone; and every ``out`` word the
@@ -46,7 +52,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from hw.array import SystolicArray
-from hw.group_dequant import DequantParams
+from hw.group_dequant import MULT_BITS, SHIFT_BITS, SHIFT_USED_BITS, ZP_BITS, DequantParams
 from hw.layout import GemmLayout
 from hw.pe import facts_only
 from hw.scale_dequant import ScaleCodes
@@ -61,6 +67,13 @@ UNIT = "post_array"
 COLS = 2
 #: input ports of every post-array unit (:func:`hw.group_dequant.post_array_ports`), in port order
 INPUT_PORTS = ("in_valid", "raw", "asum", "params", "rq_valid", "total", "rq_params")
+
+
+#: the input ports whose values a unit's once-per-dequantised-word ("group") parts see
+#: (:func:`models.inventory.post_array_parts`), by unit class name: GroupDequant's requantisation
+#: pipeline reads ``total`` and ``rq_params`` (hw/group_dequant.py); BitSerialScaleDequant's
+#: registers load ``raw`` and ``params`` under ``in_valid`` (hw/scale_dequant.py)
+GROUP_PORTS = {"GroupDequant": ("total", "rq_params"), "BitSerialScaleDequant": ("raw", "params")}
 
 
 class PostArrayMismatch(AssertionError):
@@ -81,10 +94,19 @@ class PostArrayRun:
     outputs: int
     data_hash: str
     cycles_per_word: float
-    # mean over the data input bits (raw, asum, params) of toggles between consecutive array
-    # words (every fold's, partial group sums included): the unit's activity per word through it
+    # mean over the data input bits the unit reads (raw, asum if it uses it, params) of toggles
+    # between consecutive array words (every fold's, partial group sums included): the activity
+    # of its "word" parts (models.inventory.post_array_parts)
     word_activity: float
     group_folds: int      # array words per dequantised word (k folds per group)
+    # mean over the bits of the ports its "group" parts read (GROUP_PORTS) of toggles between
+    # consecutive dequantised words' values: the activity of its "group" parts
+    group_activity: float = 0.0
+    # per input port: mean toggles of its bits per array word (raw, asum, params, and the unit's
+    # golden internal words, INTERNAL_WORDS) and per dequantised word (raw, asum, params, total,
+    # rq_params): ((port or word, rate), ...)
+    word_rates: tuple = ()
+    group_rates: tuple = ()
 
 
 def _single_group(extra, g):
@@ -210,15 +232,67 @@ def _simulate(unit, ports, cycles):
     return ys, outs
 
 
-def _word_activity(ports, word_cycles, widths):
-    """Mean over the data input bits of toggles between consecutive words' values (the words
-    arriving in ``word_cycles``)."""
-    rates = []
-    for name in ("raw", "asum", "params"):
-        sampled = [ports[name][c] for c in word_cycles]
-        toggles, _ = bit_activity(sampled, widths[name])
-        rates.extend(toggles)
-    return float(np.mean(rates))
+def _mean_toggles(samples):
+    """Mean over the bits of ``samples`` ((values, width), ...) of toggles between consecutive
+    values."""
+    return float(np.mean([t for values, width in samples for t in bit_activity(values, width)[0]]))
+
+
+#: the ports set with the dequantised word ``y``, ``latency`` cycles after ``in_valid``
+LATE_PORTS = ("total", "rq_params")
+
+
+def _samples(unit, ports, cycles, widths, names, late=False):
+    """{port: (values in ``cycles``, width)} of ``names``; ``late``: :data:`LATE_PORTS` taken
+    ``latency`` cycles later (when they are set with the ``y`` of the word in that cycle)."""
+    return {n: ([ports[n][c + (unit.latency if late and n in LATE_PORTS else 0)] for c in cycles], widths[n])
+            for n in names}
+
+
+def group_dequant_words(unit, values):
+    """The internal words of :class:`hw.group_dequant.GroupDequant` on input port ``values``
+    ({port: value}, one cycle), by the module's documented arithmetic: per column
+    ``x = wrap(raw - z * asum)`` (A bits), ``p = x * b`` (A + MULT_BITS significant bits) and
+    ``y = wrap((p + 2**(c - 1)) >> c)``; {word: lanes concatenated (two's complement)}."""
+    C, A = unit.cols, unit.acc_width
+    P = A + MULT_BITS
+    asum = _lanes_of(values["asum"], 1, A)[0]
+    xs, ps, ys = [], [], []
+    for c, raw in enumerate(_lanes_of(values["raw"], C, A)):
+        lane = (values["params"] >> (c * unit.param_lane_width)) & ((1 << unit.param_lane_width) - 1)
+        b, sh = lane & ((1 << MULT_BITS) - 1), (lane >> MULT_BITS) & ((1 << SHIFT_USED_BITS) - 1)
+        z = (lane >> (MULT_BITS + SHIFT_BITS)) & ((1 << ZP_BITS) - 1)
+        x = int(wrap_signed(raw - z * asum, A))
+        p = x * b
+        xs.append(x)
+        ps.append(p)
+        ys.append(int(wrap_signed((p + ((1 << sh) >> 1)) >> sh, A)))
+    return {"x": (_concat(xs, A), C * A), "p": (_concat(ps, P), C * P), "y": (_concat(ys, A), C * A)}
+
+
+#: the golden internal words of a unit class (:func:`group_dequant_words`), whose toggles per
+#: array word its "word" parts behind a pipeline stage see (models.inventory.group_dequant_items)
+INTERNAL_WORDS = {"GroupDequant": group_dequant_words}
+
+
+def _internal_samples(unit, ports, cycles):
+    """{word: (values in ``cycles``, width)} of the unit's :data:`INTERNAL_WORDS` ({} for none)."""
+    words = INTERNAL_WORDS.get(type(unit).__name__)
+    if words is None:
+        return {}
+    per_cycle = [words(unit, {p: ports[p][c] for p in ("raw", "asum", "params")}) for c in cycles]
+    return {w: ([v[w][0] for v in per_cycle], per_cycle[0][w][1]) for w in per_cycle[0]} if per_cycle else {}
+
+
+def _port_rates(samples):
+    """((port, mean toggles of its bits between consecutive samples), ...)."""
+    return tuple((n, _mean_toggles([v])) for n, v in samples.items())
+
+
+def word_ports(unit):
+    """The data input ports a post-array unit's "word" parts read: ``raw``, ``asum`` (only if the
+    unit uses it: a constant 0 otherwise), ``params``."""
+    return ("raw",) + (("asum",) if unit.uses_asum else ()) + ("params",)
 
 
 @functools.lru_cache(maxsize=16)
@@ -255,10 +329,15 @@ def post_array_run(pe, pe_options=(), source="minilm", *, m=32, k=256, n=4, rows
                                     f"{len(want)} differs from the golden model (or the count: "
                                     f"{len(got)} words)")
     widths = _widths(unit)
+    word_samples = _samples(unit, ports, array_cycles, widths, word_ports(unit))
+    group_samples = _samples(unit, ports, word_cycles, widths, word_ports(unit) + LATE_PORTS, late=True)
     return PostArrayRun(pe, pe_options, source, {p: (ports[p], widths[p]) for p in INPUT_PORTS},
                         len(got_y), len(got_out), codes_hash(ops.acts, ops.weights),
-                        cycles / len(word_cycles), _word_activity(ports, array_cycles, widths),
-                        len(array_cycles) // len(word_cycles))
+                        cycles / len(word_cycles), _mean_toggles(word_samples.values()),
+                        len(array_cycles) // len(word_cycles),
+                        _mean_toggles([group_samples[n] for n in GROUP_PORTS[type(unit).__name__]]),
+                        _port_rates({**word_samples, **_internal_samples(unit, ports, array_cycles)}),
+                        _port_rates(group_samples))
 
 
 def _widths(unit):

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from . import characterise
+from .cache_file import write_atomic
 from .registry import full_options
 from .tech import UnknownComponentError
 
@@ -78,3 +79,19 @@ def write_entries(path, provenance, entries):
     body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
     Path(path).write_text(f'{{"provenance": {json.dumps(provenance, sort_keys=True)},\n'
                           f' "entries": {{\n{body}\n}}}}\n')
+
+
+def table_or_measured(table_path, key, cache_dir, prefix, measure, from_dict):
+    """The activity-table entry ``key`` of ``table_path`` (:func:`load_entries`), else the user
+    cache's (``cache_dir / prefix-<key>.json``), else ``measure()`` written there: each read by
+    ``from_dict`` (what ``measure`` returns has ``to_dict``)."""
+    entry = load_entries(table_path).get(key)
+    if entry is not None:
+        return from_dict(entry)
+    name = key.replace("|", "-").replace(",", "_").replace("=", "")
+    path = Path(cache_dir) / f"{prefix}-{name}.json"
+    if path.is_file():
+        return from_dict(json.loads(path.read_text()))
+    measured = measure()
+    write_atomic(path, json.dumps(measured.to_dict()))
+    return measured
