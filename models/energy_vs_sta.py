@@ -21,6 +21,8 @@ import numpy as np
 from hw.pe import facts_only
 
 from .cost_primitives import primitive
+from .gate_toggles import port_stream
+from .netlist_power import simulated_power
 from .part_activity import DATA_PORTS, part_activity
 from .post_array_activity import COLS, post_array_run
 from .post_array_rates import measure as measure_post_array
@@ -28,6 +30,7 @@ from .merged_sums import member_key, merged_sums
 from .part_energy import part_dynamic_pj
 from .inventory import POST_ARRAY_EVENTS, post_array_parts, unit_items
 from .registry import get_kind
+from .synth import POST_ARRAY, synthesize
 from .tech import value as tech_value
 
 def data_activity(activity, initiation_interval):
@@ -129,3 +132,19 @@ def sta_word_energy_pj(pe, pe_options, power):
     per cycle x the run's cycles per dequantised word."""
     run = post_array_run(pe, tuple(sorted(dict(pe_options).items())), power.activity_source)
     return run.cycles_per_word * cycle_energy_pj(power)
+
+
+def sim_word_energy_pj(pe, pe_options=(), source="minilm", clock_mhz=100.0):
+    """The gate-level simulated energy per dequantised word (45 nm pJ) of the post-array unit's
+    mapped netlist on :func:`models.post_array_activity.post_array_run`'s ``source`` stream: every
+    net's zero-delay toggles (:func:`models.netlist_power.simulated_power` at ``clock_mhz``) priced
+    as OpenSTA 2.0.17 prices a transition (``as_opensta_2019``, as the sim-basis primitives are:
+    the reference of ``post_array_word_energy_pj(..., basis="sim")``), x the run's cycles per
+    dequantised word. About 100 s for a digit-serial unit, 10 min for MixPE's (a Python gate
+    simulation)."""
+    options = tuple(sorted(dict(pe_options).items()))
+    run = post_array_run(pe, options, source)
+    netlist = synthesize(pe, unit=POST_ARRAY, pe_options=options).netlist()
+    simulated = simulated_power(netlist, port_stream(run.ports), clock_mhz)
+    return (run.cycles_per_word * cycle_energy_pj(simulated)
+            * simulated.as_opensta_2019.total / simulated.power.total)

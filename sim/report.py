@@ -49,7 +49,7 @@ from models.registry import PE_KINDS
 from models.workloads import get_workload
 
 from . import (build, report_acceptance, report_accuracy, report_array_energy, report_claims, report_energy_check,
-               report_html, report_intfp, report_timing, run)
+               report_html, report_intfp, report_post_array, report_timing, run)
 from .args import default_energy_basis
 from .files import REPORT_MARKER, check_output_dir, replace_dir, staging_dir
 from .progress import Progress
@@ -91,6 +91,9 @@ class ReportPlan:
     # the designs whose 2x2 array energy is checked against its gate-simulated netlist
     # (sim.report_array_energy; labels), None: every design
     array_energy_designs: tuple = None
+    # the designs whose post-array unit's energy is checked against its gate-simulated netlist
+    # and OpenSTA (sim.report_post_array; labels), None: every design with one
+    post_array_designs: tuple = None
 
     @property
     def workloads(self):
@@ -424,11 +427,12 @@ COLUMNS = {
     "timing_broadcast.csv": report_timing.BROADCAST_COLUMNS,
     "energy_vs_sta.csv": report_energy_check.COLUMNS,
     "array_energy.csv": report_array_energy.COLUMNS,
+    "post_array_energy.csv": report_post_array.COLUMNS,
     "model_quality.csv": report_accuracy.COLUMNS,
 }
 # written when the tools ran (synthesis: Yosys + liberty; timing: also OpenSTA)
 OPTIONAL_TABLES = ("synthesis_cells.csv", "synthesis_vs_model.csv", "timing.csv", "timing_units.csv",
-                   "timing_broadcast.csv", "energy_vs_sta.csv", "array_energy.csv")
+                   "timing_broadcast.csv", "energy_vs_sta.csv", "array_energy.csv", "post_array_energy.csv")
 TABLES = ("designs.csv", "verification.csv", "quant_error.csv", "costs.csv", "area_breakdown.csv",
           "energy_breakdown.csv", "workload_cycles.csv", "claims.csv", "int_vs_fp.csv")
 
@@ -476,6 +480,8 @@ def gather(plan, staging, progress):
         tables["timing_units.csv"] = timing_units
         tables["timing_broadcast.csv"] = report_timing.broadcast_rows(report_timing.tiled_sides())
         tables["energy_vs_sta.csv"] = report_energy_check.energy_table(designs(), progress)
+        tables["post_array_energy.csv"] = report_post_array.post_array_table(
+            designs(), chosen=plan.post_array_designs, progress=progress)
     if cells is not None:      # the array check needs synthesis only (its reference is simulated)
         tables["array_energy.csv"] = report_array_energy.array_energy_table(
             designs(), chosen=plan.array_energy_designs, progress=progress)
@@ -496,8 +502,9 @@ def roof(plan):
 
 def steps(plan):
     """The progress steps of a report: per design a verification and a cost step, synthesis,
-    timing, the energy check, the array energy check, whole-model quality, page."""
-    return 2 * len(designs()) + 6
+    timing, the energy check, the post-array check, the array energy check, whole-model quality,
+    page."""
+    return 2 * len(designs()) + 7
 
 
 def report_files():

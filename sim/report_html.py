@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import report_array_energy, report_claims, report_energy_check, report_intfp
+from . import report_array_energy, report_claims, report_energy_check, report_intfp, report_post_array
 from .report_acceptance import Acceptance
 from . import report_plots as plots
 
@@ -216,6 +216,10 @@ DECISION_COLUMNS = (
            "border units) vs the array's netlist simulated gate by gate on its MiniLM port stream (sim@STA), "
            "on the report's energy basis: model / simulated - 1; where not simulated, "
            + report_array_energy.LEGEND),
+    Column("post-array", "post_array", html.escape,
+           "the cost model's energy per dequantised word of the design's post-array unit (its group dequantiser) "
+           "on its own MiniLM stream vs measurement, on the report's energy basis (sim: the unit's netlist simulated "
+           "gate by gate; sta: OpenSTA): model / measured - 1; " + report_post_array.LEGEND),
     Column("TOPS/W", "tops_per_w", title="TOPS/W, incl. SRAM and DRAM (the same at Fmax)", group=PE_COUNT),
     Column("TOPS/mm²", "tops_per_mm2_bounded", title="TOPS/mm², DRAM-roofline-bounded", group=PE_COUNT),
     Column("Fmax MHz", "fmax_mhz", title="Fmax (MHz, 45 nm, static timing)", group=PE_COUNT),
@@ -339,6 +343,7 @@ def decision_frame(data, workload=None):
                        for k, p in zip(ranked, objectives)]
     frame = report_energy_check.join(frame.drop(columns=["_quality"], errors="ignore"), data.tables)
     frame = report_array_energy.join(frame, data.tables, energy_basis(data), percent)
+    frame = report_post_array.join(frame, data.tables, energy_basis(data), percent)
     frame = frame.reset_index().sort_values(["pareto", "acceptable", "tops_per_mm2_bounded"], ascending=False)
     return frame
 
@@ -608,6 +613,10 @@ def array_energy_section(data):
     return report_array_energy.section(data, table, link, percent)
 
 
+def post_array_section(data):
+    return report_post_array.section(data, table, link, percent)
+
+
 def intfp_section(data):
     """The HTML section: one table per block."""
     frame = data.tables.get("int_vs_fp.csv")
@@ -659,6 +668,8 @@ SECTIONS = (
     Section("synthesis", "Synthesis vs model", synthesis_section),
     Section("timing", "Timing: Fmax and critical paths", timing_section),
     Section("array-energy", "Energy of a small array: model vs its gate-simulated netlist", array_energy_section),
+    Section("post-array-energy", "Energy of the post-array unit: model vs its gate-simulated netlist and OpenSTA",
+            post_array_section),
 )
 
 
@@ -706,6 +717,7 @@ def summary(data, seconds):
               report_claims.claims_markdown(data["claims.csv"]), ""]
     lines += [f"## Decision table ({primary_workload(data)}, 45 nm, 500 MHz and each design's Fmax, LPDDR4)", "",
               basis_paragraph(data), "", report_array_energy.summary_line(data.tables, energy_basis(data)), "",
+              report_post_array.summary_line(data.tables, energy_basis(data)), "",
               shown.to_markdown(index=False), "", data.memory_note, "",
               f"Report generated in {seconds:.0f} s; plots and every table in index.html."]
     return "\n".join(lines) + "\n"

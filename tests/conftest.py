@@ -8,7 +8,8 @@ from tests.report_fixture import CI_DESIGNS, build_small_report
 # the test files reading :func:`small_report` (a file missing here still passes: its worker builds
 # a second report)
 SMALL_REPORT_FILES = ("tests/test_report.py", "tests/test_report_array_energy.py",
-                      "tests/test_report_browser.py", "tests/test_report_energy_check.py")
+                      "tests/test_report_browser.py", "tests/test_report_energy_check.py",
+                      "tests/test_report_post_array.py")
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,14 @@ from sim.cli import main
 # the designs whose 2x2 array energy the small report simulates gate by gate (a cold one is a
 # synthesis and a simulation: INT8's ~20 s); the others show why they have no figure
 ARRAY_ENERGY_DESIGNS = ("INT8",)
+# the designs whose post-array unit the small report measures: none (a digit-serial unit's gate
+# simulation is ~100 s, MixPE's ~10 min); its grouped designs show "not run"
+# (tests/test_report_post_array.py measures one, slow)
+POST_ARRAY_DESIGNS = ()
 # the small plan of every report test: 2x2 arrays, a 5 x 12 x 6 GEMM, an 8x8 workload array
 PLAN = report.ReportPlan(2, 2, 5, 12, 6, workload_rows=8, workload_cols=8, synth_arrays=((2, 2, "ws"),),
-                         accuracy_crop=(8, 256, 16), array_energy_designs=ARRAY_ENERGY_DESIGNS)
+                         accuracy_crop=(8, 256, 16), array_energy_designs=ARRAY_ENERGY_DESIGNS,
+                         post_array_designs=POST_ARRAY_DESIGNS)
 # the default run's report: the first variant of every PE kind (each hardware file verified once
 # in the report), and the designs tests name (FP8 E5M2 in the INT vs FP table, NVFP4: a TOPS/W
 # leader whose model energy OpenSTA does not confirm)
