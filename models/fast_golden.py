@@ -93,6 +93,7 @@ from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of,
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
 from . import fast_outliers
+from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
@@ -1387,6 +1388,28 @@ def fast_output(kind, operands, pe, prepared=None):
     operands.weights_meta, pe)``, with the raw output from :func:`fast_raw`."""
     return kind.dequantize_output(fast_raw(kind, operands, pe, prepared), operands.acts,
                                   operands.acts_meta, operands.weights_meta, pe)
+
+
+#: kinds whose registered ``dequantize_output`` is :func:`models.intcodes.dequantize_scaled_output`
+#: of the metadata's ``scale`` entries (INT8's only for symmetric weights: it refuses a zero point)
+SCALED_OUTPUTS = frozenset({"int8", "bitfusion", "ant", "ovp"})
+
+
+def fast_output_f32(kind, raw, operands, pe):
+    """``np.asarray(kind.dequantize_output(raw, operands.acts, operands.acts_meta,
+    operands.weights_meta, pe), dtype=np.float32)``: what a linear layer of an accuracy run
+    returns, from :func:`fast_raw`'s ``raw``; in one compiled pass
+    (:func:`models.fast_dequant.scaled_f32`) for the :data:`SCALED_OUTPUTS` kinds' registered
+    dequantisation of float64 sums."""
+    a_meta, w_meta = operands.acts_meta, operands.weights_meta
+    registered = PE_KINDS.get(kind.name)
+    if kind.name in SCALED_OUTPUTS and registered is not None \
+            and kind.dequantize_output is registered.dequantize_output \
+            and a_meta is not None and w_meta is not None and "zero_point" not in w_meta:
+        out = scaled_f32(raw, a_meta["scale"], w_meta["scale"])
+        if out is not None:
+            return out
+    return np.asarray(kind.dequantize_output(raw, operands.acts, a_meta, w_meta, pe), dtype=np.float32)
 
 
 def fast_raw(kind, operands, pe, prepared=None):
