@@ -37,29 +37,19 @@ def _normal_part(x, limit, out):
     return count
 
 
-def _column_outliers(x, limit, k, n, values):
-    """The outliers of ``x`` (``|x| > limit``) column by column (each column in row order):
-    their row ``k``, column ``n`` and value (float64) in the given arrays, sized by
-    :func:`_normal_part`'s count."""
+def _outliers(x, limit, by_column, k, n, values):
+    """The outliers of ``x`` (``|x| > limit``) row by row (each row in column order), or column
+    by column (each in row order): their row ``k``, column ``n`` and value (float64) in the
+    given arrays, sized by :func:`_normal_part`'s count."""
     rows, cols = x.shape
+    outer, inner = (cols, rows) if by_column else (rows, cols)
     found = 0
-    for j in range(cols):
-        for i in range(rows):
-            v = x[i, j]
+    for o in range(outer):
+        for i in range(inner):
+            r, c = (i, o) if by_column else (o, i)
+            v = x[r, c]
             if v > limit or v < -limit:
-                k[found], n[found], values[found] = i, j, v
-                found += 1
-
-
-def _row_outliers(x, limit, r, c, values):
-    """:func:`_column_outliers` row by row (each row in column order)."""
-    rows, cols = x.shape
-    found = 0
-    for i in range(rows):
-        for j in range(cols):
-            v = x[i, j]
-            if v > limit or v < -limit:
-                r[found], c[found], values[found] = i, j, v
+                k[found], n[found], values[found] = r, c, v
                 found += 1
 
 
@@ -88,8 +78,7 @@ def _compiled():
     deferred as :func:`models.fast_intq._compiled` is."""
     import numba
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-    return SimpleNamespace(normal_part=jit(_normal_part), column_outliers=jit(_column_outliers),
-                           row_outliers=jit(_row_outliers),
+    return SimpleNamespace(normal_part=jit(_normal_part), outliers=jit(_outliers),
                            add_row_outliers=jit(_add_row_outliers), add_column_outliers=jit(_add_column_outliers))
 
 
@@ -104,20 +93,23 @@ def normal_part(x, limit):
 def column_outliers(x, limit, count):
     """``(k, n, values)``: the ``count`` values of ``x`` beyond ``+-limit``, by column then row
     (``values`` float64)."""
+    return _found(x, limit, count, True)
+
+
+def _found(x, limit, count, by_column):
+    """``(k, n, values)`` of :func:`_outliers`."""
     k, n, values = np.empty(count, np.intp), np.empty(count, np.intp), np.empty(count, np.float64)
-    _compiled().column_outliers(np.asarray(x, dtype=np.int64), limit, k, n, values)
+    _compiled().outliers(np.asarray(x, dtype=np.int64), limit, by_column, k, n, values)
     return k, n, values
 
 
 def add_row_outliers(a, limit, count, w, total):
     """Add each of the ``count`` activation outliers' (``|a| > limit``) products with its weight
     row (of ``w``, int64, any layout) to ``total`` (in place)."""
-    r, c, values = np.empty(count, np.intp), np.empty(count, np.intp), np.empty(count, np.float64)
-    kernels = _compiled()
-    kernels.row_outliers(a, limit, r, c, values)
+    r, c, values = _found(a, limit, count, False)
     rows, which = np.unique(c, return_inverse=True)
     # the rows the outliers meet, contiguous (OVP's weights are column-major: a row is strided)
-    kernels.add_row_outliers(r, which, values, np.asarray(w)[rows].astype(np.float64), total)
+    _compiled().add_row_outliers(r, which, values, np.asarray(w)[rows].astype(np.float64), total)
 
 
 def add_column_outliers(an, k, n, values, total):

@@ -9,6 +9,7 @@ import pytest
 from models import fast_golden as fg
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
+from tools import require
 
 OVP = PE_KINDS["ovp"]
 PE8 = OVP.prototype(mode="int8")
@@ -104,10 +105,8 @@ def test_real_minilm_ovp8(spec, monkeypatch):
 def test_real_smollm2_ovp8(monkeypatch):
     """OVP W8A8 on a SmolLM2 FFN down projection with heavy-tailed inputs (outlier channels)."""
     smollm2 = pytest.importorskip("models.smollm2")
-    try:
-        w = smollm2.load_smollm2().linears["blk.3.ffn_down"][:, :32]
-    except smollm2.MissingModelError as e:
-        pytest.skip(str(e))
+    require(smollm2.load_smollm2, smollm2.MissingModelError, "SmolLM2 model")
+    w = smollm2.load_smollm2().linears["blk.3.ffn_down"][:, :32]
     rng = np.random.default_rng(5)
     x = rng.standard_normal((24, w.shape[0])) * np.exp(rng.standard_normal(w.shape[0]))
     _check_ovp8(x.astype(np.float32), w, monkeypatch)
