@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import realdata, smollm2
-from .fast_golden import fast_raw, has_fast_path, prepare_weights
+from .fast_golden import fast_output_f32, fast_raw, has_fast_path, prepare_weights
 from .registry import GemmOperands
 
 WINDOW = 512
@@ -169,7 +169,8 @@ def design_operands(kind, pe, x, weight_codes, weight_meta, quantised_acts=None)
 def quantise_acts(kind, pe, x):
     """``x``'s activation codes, checked, and their metadata: ``(acts, acts_meta)``."""
     acts, acts_meta = kind.quantize_acts(np.asarray(x), pe)
-    return kind.check_acts(acts, pe), acts_meta
+    # the quantiser's own fresh codes: checked without a copy
+    return kind.check_acts(acts, pe, copy=False), acts_meta
 
 
 def freeze(codes):
@@ -220,7 +221,7 @@ def design_linear(kind, pe):
     def linear(x, w, name, segments=None):
         if name not in weights:
             codes, meta = kind.quantize_weights(np.asarray(w), pe)
-            codes = freeze(kind.check_weights(codes, pe))
+            codes = freeze(kind.check_weights(codes, pe, copy=False))       # the quantiser's own
             weights[name] = (codes, meta, prepare_weights(kind, codes, pe))
         codes, meta, prepared = weights[name]
         x = np.asarray(x)
@@ -232,8 +233,7 @@ def design_linear(kind, pe):
             raws = np.split(fast_raw(kind, stacked, pe, prepared), np.cumsum([len(p.acts) for p in parts])[:-1])
         else:
             raws = [fast_raw(kind, p, pe, prepared) for p in parts]
-        out = [np.asarray(kind.dequantize_output(raw, p.acts, p.acts_meta, p.weights_meta, pe), dtype=np.float32)
-               for raw, p in zip(raws, parts)]
+        out = [fast_output_f32(kind, raw, p, pe) for raw, p in zip(raws, parts)]
         return out[0] if len(out) == 1 else np.concatenate(out)     # one part: no copy
 
     linear.takes_segments = True

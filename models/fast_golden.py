@@ -92,6 +92,8 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
+from . import fast_outliers
+from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
@@ -118,35 +120,81 @@ def _block(k, bound, limit):
 @dataclass(frozen=True, eq=False)
 class IntMatrix:
     """An integer weight matrix prepared once for :func:`exact_matmul` (a linear's weights meet
-    every activation of a run): its int64 ``values``, their largest magnitude ``absmax`` and
-    their float32 copy ``f32`` (None when a value is not exact in float32), so that no call
-    repeats the ``abs``, ``max`` and cast passes over the whole matrix."""
+    every activation of a run): its int64 ``values`` and their largest magnitude ``absmax``, and
+    their float32 / float64 copies made on first use and kept (``None`` when a value is not exact
+    in that float), so that no call repeats the ``abs``, ``max`` and cast passes over the whole
+    matrix. Which float a GEMM takes depends on the activations too, so a copy no call needs
+    (float64 for INT8, float32 for OVP W8A8's wide values) is never made."""
     values: np.ndarray
     absmax: int
-    f32: np.ndarray | None
+
+    @functools.cached_property
+    def f32(self):
+        return self.values.astype(np.float32) if self.absmax < F32_EXACT else None
+
+    @functools.cached_property
+    def f64(self):
+        return self.values.astype(np.float64) if self.absmax < F64_EXACT else None
+
+    def as_float(self, dtype):
+        """The copy of ``values`` in ``dtype`` (np.float32 or np.float64), or None."""
+        return self.f32 if dtype is np.float32 else self.f64
+
+    @functools.cached_property
+    def split(self):
+        """The values as a dense normal part and sparse outliers (:func:`outlier_sums`):
+        ``(normal, k, n, outlier)`` with ``normal`` the values of magnitude at most
+        :data:`SPLIT_NORMAL` (the others 0) in float32, and the other values' row and column
+        indices and values (float64), ordered by column; None when more than one value in
+        :data:`SPLIT_SPARSE` is an outlier (then the dense float64 GEMM is cheaper)."""
+        if self.values.ndim != 2:
+            return None
+        # the kernel reads its input in C order: a column-major matrix (OVP's) as its transpose
+        flip = not self.values.flags.c_contiguous and self.values.T.flags.c_contiguous
+        normal, count = fast_outliers.normal_part(self.values.T if flip else self.values, SPLIT_NORMAL)
+        if count * SPLIT_SPARSE > self.values.size:
+            return None
+        return (normal.T if flip else normal, *fast_outliers.column_outliers(self.values, SPLIT_NORMAL, count))
 
 
 def int_matrix(values):
     """:class:`IntMatrix` of an integer array."""
     values = np.asarray(values, dtype=np.int64)
     absmax = max(int(values.max()), -int(values.min())) if values.size else 0   # no |values| temporary
-    return IntMatrix(values, absmax, values.astype(np.float32) if absmax < F32_EXACT else None)
+    return IntMatrix(values, absmax)
 
 
-def _float_blocks(a, w, amax):
-    """``(dtype, kb, af, wf)``: the float type and K block in which every partial sum of
-    ``a @ w`` is an exact integer, with both operands in it; None when neither float fits."""
-    prepared = w if isinstance(w, IntMatrix) else None
-    w = prepared.values if prepared else w
-    wmax = prepared.absmax if prepared else (int(np.abs(w).max()) if w.size else 0)
-    k, bound = a.shape[-1], amax * wmax
+#: :func:`outlier_sums`: values of magnitude at most this are normal: products of two normal values
+#: stay below 2**14, so float32 blocks of 1,040 elements hold their partial sums exactly
+SPLIT_NORMAL = 127
+#: :func:`outlier_sums` only when at most one value in this many is an outlier (on each side)
+SPLIT_SPARSE = 64
+
+
+def _float_type(k, amax, wmax):
+    """``(dtype, kb)``: the float type and K block in which every partial sum of an integer
+    GEMM of magnitudes at most ``amax`` and ``wmax`` is exact; None when neither float fits."""
+    bound = amax * wmax
     for dtype, limit in ((np.float32, F32_EXACT), (np.float64, F64_EXACT)):
         kb = _block(k, bound, limit)
         # float32 only for big enough blocks: many tiny float32 GEMMs cost more than float64 ones
         if max(amax, wmax) < limit and kb >= min(k, 256):
-            f32 = prepared.f32 if prepared and dtype is np.float32 else None
-            return dtype, kb, a.astype(dtype), w.astype(dtype) if f32 is None else f32
+            return dtype, kb
     return None
+
+
+def _float_blocks(a, w, amax):
+    """``(dtype, kb, af, wf)``: :func:`_float_type` with both operands in it; None when
+    neither float fits."""
+    prepared = w if isinstance(w, IntMatrix) else None
+    w = prepared.values if prepared else w
+    wmax = prepared.absmax if prepared else (int(np.abs(w).max()) if w.size else 0)
+    found = _float_type(a.shape[-1], amax, wmax)
+    if found is None:
+        return None
+    dtype, kb = found
+    wf = prepared.as_float(dtype) if prepared else None
+    return dtype, kb, a.astype(dtype), w.astype(dtype) if wf is None else wf
 
 
 def exact_matmul(a, w):
@@ -190,7 +238,9 @@ def exact_sums(a, w, acc_width):
     """``wrap_signed(exact_matmul(a, w), acc_width)`` as float64 (the same integers: each below
     ``2**53``), or None when a wrap may change a sum or no float holds the partial sums exactly.
     The blocks' float results are added in float64 (integers below ``2**53``: exact) and never
-    pass through int64: what a float-reading ``dequantize_output`` needs, two passes fewer."""
+    pass through int64: what a float-reading ``dequantize_output`` needs, two passes fewer.
+    Where only float64 blocks would hold the sums and the wide values are rare outliers (OVP
+    W8A8), :func:`outlier_sums` gives them from float32 blocks and sparse corrections."""
     a = np.asarray(a, dtype=np.int64)
     amax = int(np.abs(a).max()) if a.size else 0
     wmax = w.absmax if isinstance(w, IntMatrix) else int(np.abs(np.asarray(w)).max(initial=0))
@@ -198,13 +248,53 @@ def exact_sums(a, w, acc_width):
     # every sum within +-amax * wmax * k: below 2**(acc_width - 1), wrap_signed changes none
     if amax == 0 or wmax == 0 or amax * wmax * k >= 1 << min(acc_width - 1, 53):
         return None
+    found = _float_type(k, amax, wmax)
+    if (found is None or found[0] is np.float64) and isinstance(w, IntMatrix):
+        total = outlier_sums(a, w)
+        if total is not None:
+            return total
     blocks = _float_blocks(a, w if isinstance(w, IntMatrix) else np.asarray(w, dtype=np.int64), amax)
     if blocks is None:
         return None
     _, kb, af, wf = blocks
+    return _block_sums(af, wf, kb)
+
+
+def _block_sums(af, wf, kb):
+    """``af @ wf`` as float64, K in blocks of ``kb``, each block's GEMM widened and added."""
+    k = af.shape[-1]
     total = np.matmul(af[..., :kb], wf[..., :kb, :]).astype(np.float64)
     for start in range(kb, k, kb):
         total += np.matmul(af[..., start:start + kb], wf[..., start:start + kb, :])
+    return total
+
+
+def outlier_sums(a, w):
+    """Exact ``a @ w`` as float64 for an int64 (M, K) ``a`` and an :class:`IntMatrix` ``w``
+    whose every sum of ``|a_k| |w_k|`` is below ``2**53`` (the caller's bound), from float32
+    GEMMs: None unless both sides' values beyond :data:`SPLIT_NORMAL` are sparse
+    (:data:`SPLIT_SPARSE`).
+
+    With ``a = an + ao`` and ``w = wn + wo`` (the normal parts and the outliers), ``a @ w = an @ wn
+    + ao @ w + an @ wo``: the three parts split the products ``a_k w_k`` into disjoint sets, so
+    every partial sum of any part or of the parts together is at most ``sum |a_k| |w_k| <
+    2**53`` in magnitude, an integer float64 holds exactly in any order. ``an @ wn`` is float32
+    GEMMs of K blocks of 1,040 (each partial sum below ``1040 * 127**2 < 2**24``: exact integers
+    in float32), widened and added; then each activation outlier's products with its weight row
+    are added to its output row, and each weight outlier's products with its activation column
+    (normal part) to its output column (:mod:`models.fast_outliers`: compiled loops)."""
+    split = w.split
+    if split is None or a.ndim != 2:
+        return None
+    an, count = fast_outliers.normal_part(a, SPLIT_NORMAL)
+    if count * SPLIT_SPARSE > a.size:
+        return None
+    wn, wk, wcol, wv = split
+    total = _block_sums(an, wn, _block(a.shape[1], SPLIT_NORMAL ** 2, F32_EXACT))
+    if count:
+        fast_outliers.add_row_outliers(a, SPLIT_NORMAL, count, w.values, total)
+    if len(wk):
+        fast_outliers.add_column_outliers(an, wk, wcol, wv, total)
     return total
 
 
@@ -335,10 +425,11 @@ def lut_values(weights, pe):
 
 
 def ovp_values(weights, pe):
-    """OVP weight codes (K x N) -> ``i << e`` of the decoded pairs (K even-padded x N; a transposed
-    view, column-major: :func:`exact_matmul`'s sums are exact integers whatever the layout, and its
-    float copy keeps the column order, so a row-major copy here would only cost a strided pass)."""
-    return ovp_pair_values(np.asarray(weights).T, pe.mode).T
+    """OVP weight codes (K x N) -> :class:`IntMatrix` of ``i << e`` of the decoded pairs (K
+    even-padded x N; a transposed view, column-major: :func:`exact_matmul`'s sums are exact
+    integers whatever the layout, and its float copy keeps the column order, so a row-major copy
+    here would only cost a strided pass)."""
+    return int_matrix(ovp_pair_values(np.asarray(weights).T, pe.mode).T)
 
 
 def bitserial_values(weights, pe):
@@ -360,6 +451,11 @@ lut_fast = int8_fast
 
 def ovp_fast(acts, values, pe, extra=None):
     return wrap_signed(exact_matmul(ovp_pair_values(acts, pe.mode), values), pe.acc_width)
+
+
+def ovp_float(acts, values, pe, extra=None):
+    """:func:`ovp_fast` as float64 (:func:`exact_sums`), or None."""
+    return exact_sums(ovp_pair_values(acts, pe.mode), values, pe.acc_width)
 
 
 def shiftadd_fast(acts, weights, pe, extra=None):
@@ -1283,7 +1379,8 @@ def has_fast_path(kind):
 #: shown exact (then the raw output is computed)
 FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
-               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float}
+               "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float,
+               "ovp": ovp_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):
@@ -1291,6 +1388,28 @@ def fast_output(kind, operands, pe, prepared=None):
     operands.weights_meta, pe)``, with the raw output from :func:`fast_raw`."""
     return kind.dequantize_output(fast_raw(kind, operands, pe, prepared), operands.acts,
                                   operands.acts_meta, operands.weights_meta, pe)
+
+
+#: kinds whose registered ``dequantize_output`` is :func:`models.intcodes.dequantize_scaled_output`
+#: of the metadata's ``scale`` entries (INT8's only for symmetric weights: it refuses a zero point)
+SCALED_OUTPUTS = frozenset({"int8", "bitfusion", "ant", "ovp"})
+
+
+def fast_output_f32(kind, raw, operands, pe):
+    """``np.asarray(kind.dequantize_output(raw, operands.acts, operands.acts_meta,
+    operands.weights_meta, pe), dtype=np.float32)``: what a linear layer of an accuracy run
+    returns, from :func:`fast_raw`'s ``raw``; in one compiled pass
+    (:func:`models.fast_dequant.scaled_f32`) for the :data:`SCALED_OUTPUTS` kinds' registered
+    dequantisation of float64 sums."""
+    a_meta, w_meta = operands.acts_meta, operands.weights_meta
+    registered = PE_KINDS.get(kind.name)
+    if kind.name in SCALED_OUTPUTS and registered is not None \
+            and kind.dequantize_output is registered.dequantize_output \
+            and a_meta is not None and w_meta is not None and "zero_point" not in w_meta:
+        out = scaled_f32(raw, a_meta["scale"], w_meta["scale"])
+        if out is not None:
+            return out
+    return np.asarray(kind.dequantize_output(raw, operands.acts, a_meta, w_meta, pe), dtype=np.float32)
 
 
 def fast_raw(kind, operands, pe, prepared=None):

@@ -28,9 +28,10 @@ def wrap_signed(values, width):
     return ((values + half) & ((half << 1) - 1)) - half
 
 
-def check_codes(name, codes, bits, signed=True):
+def check_codes(name, codes, bits, signed=True, copy=True):
     """Integer codes of a ``bits``-bit format (``bits`` <= 63), as int64; ValueError naming
-    ``name`` otherwise.
+    ``name`` otherwise. ``copy`` False: an int64 input is returned itself (for a caller that
+    owns it: a quantiser's fresh output), not copied.
 
     Accepted: 2-D arrays of any integer dtype, and of a float dtype whose values are all finite
     integers (what a quantiser may return). Refused: bool (a mask, not codes), object, complex,
@@ -58,7 +59,7 @@ def check_codes(name, codes, bits, signed=True):
             raise ValueError(f"{name} codes out of range for {bits}-bit "
                              f"{'signed' if signed else 'unsigned'} ({lo}..{hi}): "
                              f"min {low}, max {high}")
-    return codes.astype(np.int64)
+    return codes.astype(np.int64, copy=copy)
 
 
 def gemm_int(acts, weights, acc_width=32):

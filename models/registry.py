@@ -118,11 +118,11 @@ class PEKind:
     def pe_factory(self, **options):
         return partial(self.pe_class, **options)
 
-    def check_acts(self, codes, pe):
-        return check_codes("activation", codes, bits=pe.act_element_bits, signed=pe.act_signed)
+    def check_acts(self, codes, pe, copy=True):
+        return check_codes("activation", codes, bits=pe.act_element_bits, signed=pe.act_signed, copy=copy)
 
-    def check_weights(self, codes, pe):
-        return check_codes("weight", codes, bits=pe.weight_element_bits, signed=pe.weight_signed)
+    def check_weights(self, codes, pe, copy=True):
+        return check_codes("weight", codes, bits=pe.weight_element_bits, signed=pe.weight_signed, copy=copy)
 
     def operands(self, acts, weights, pe, *, extra=None):
         """The one way from tensors to a run's operands: ``acts`` (M x K) and ``weights`` (K x N)

@@ -62,3 +62,16 @@ def test_non_numeric_dtypes_are_refused(codes):
 def test_shape_must_be_2d():
     with pytest.raises(ValueError, match="2-D"):
         check_codes("w", np.zeros(3, dtype=np.int8), bits=8)
+
+
+def test_copy_false_returns_an_int64_input_itself():
+    """``copy=False`` (a caller that owns the codes) skips the copy of an int64 input only; the
+    checks are the same."""
+    codes = np.array([[1, -2], [3, 0]], dtype=np.int64)
+    assert check_codes("acts", codes, bits=4, copy=False) is codes
+    assert check_codes("acts", codes, bits=4) is not codes
+    narrow = codes.astype(np.int16)
+    got = check_codes("acts", narrow, bits=4, copy=False)
+    assert got.dtype == np.int64 and np.array_equal(got, codes)
+    with pytest.raises(ValueError, match="out of range"):
+        check_codes("acts", codes * 8, bits=4, copy=False)

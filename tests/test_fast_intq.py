@@ -1,6 +1,6 @@
 """The compiled INT quantiser (models.fast_intq, behind models.quant.intq.quantize_int) and the
 integer kinds' float64 exact sums (models.fast_golden.exact_sums, the FAST_FLOATS entries of
-int8, bitfusion and ant) equal the numpy definitions bit for bit: random, tied, extreme and
+int8, bitfusion, ant and ovp) equal the numpy definitions bit for bit: random, tied, extreme and
 real MiniLM inputs; a deliberately perturbed kernel is caught."""
 
 import numpy as np
@@ -91,7 +91,8 @@ def test_a_perturbed_kernel_is_caught(monkeypatch):
                                           ("ant", {"act_type": "uint8", "weight_type": "uint8"}),
                                           ("bitserial", {"group_size": 128, "weight_format": "mixed4"}),
                                           ("bitserial", {"group_size": 32, "weight_format": "fp4"}),
-                                          ("bitserial", {"group_size": None, "weight_format": "int6"})])
+                                          ("bitserial", {"group_size": None, "weight_format": "int6"}),
+                                          ("ovp", {}), ("ovp", {"mode": "flint4"}), ("ovp", {"mode": "int8"})])
 def test_exact_sums_are_the_golden(name, options):
     """FAST_FLOATS of the integer kinds: the golden's wrapped integers as float64, or None where
     a wrap may change a sum (extreme codes at the smallest accumulator width); real MiniLM
@@ -99,7 +100,7 @@ def test_exact_sums_are_the_golden(name, options):
     kind = PE_KINDS[name]
     rng = np.random.default_rng(3)
     exact = 0
-    for acc_width in (32, {"ant": 24}.get(name, 17)):
+    for acc_width in (32, {"ant": 24, "ovp": 24}.get(name, 17)):
         pe = kind.prototype(**options, acc_width=acc_width)
         x, w = real_gemm("minilm:L0.ffn2", m=12, n=20)
         a, b = kind.random_operands(rng, 5, 700, 6, pe)
@@ -108,7 +109,8 @@ def test_exact_sums_are_the_golden(name, options):
             want = kind.golden(ops, pe)
             got = fg.FAST_FLOATS[name](ops.acts, fg.prepare_weights(kind, ops.weights, pe), pe, ops.extra)
             if got is None:                # the sums' bound reaches the sign bit: the golden wraps
-                a = fg.ant_values(ops.acts, pe.act_type) if name == "ant" else ops.acts
+                a = {"ant": lambda: fg.ant_values(ops.acts, pe.act_type),
+                     "ovp": lambda: fg.ovp_pair_values(ops.acts, pe.mode)}.get(name, lambda: ops.acts)()
                 prepared = fg.prepare_weights(kind, ops.weights, pe)
                 wmax = (np.abs(fg._bitserial_weights(prepared, pe, ops.extra)).max() if name == "bitserial"
                         else prepared.absmax)     # bitserial: the values times their group's scale code
