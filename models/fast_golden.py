@@ -884,8 +884,24 @@ def fp16_fast(acts, values, pe, extra=None):
 
 
 def gobo_weight_codes(weights, pe):
-    """GOBO weight codes -> (centroid index, outlier flag) arrays (the table comes per call)."""
-    return gobo_weight_fields(weights)
+    """GOBO weight codes -> (centroid index, outlier flag, a memo of :func:`gobo_fast`'s per-table
+    operands). The memo holds one entry, the last table (a :class:`GoboDictionary`) and what the
+    call made of it with these weights: a linear's calls all share one table (its quantiser's), so
+    each call would rebuild the same float32 weights and outlier arrays."""
+    index, outlier = gobo_weight_fields(weights)
+    return index, outlier, {}
+
+
+def _gobo_table_operands(index, outlier, table):
+    """(float32 weights: each its centroid's value, an outlier-flagged one 0; the outliers'
+    ``k``, ``n`` in the golden's order (per column, increasing k) and float32 values, or None
+    without outliers)."""
+    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    if not table.outliers:
+        return w, None
+    o = table.outlier_lists                                 # sorted by (n, k): the golden's order
+    return w, (np.asarray(o["k"], dtype=np.int64), np.asarray(o["n"], dtype=np.int64),
+               decode_fp16(o["value"], "outlier").astype(np.float32))
 
 
 def gobo_fast(acts, prepared, pe, extra=None):
@@ -893,18 +909,26 @@ def gobo_fast(acts, prepared, pe, extra=None):
     an outlier-flagged weight 0. The golden leaves the accumulator unchanged on an outlier step;
     adding the product ``+-0`` does the same, because the accumulator is never ``-0`` (it starts
     at +0, and an RNE sum is ``-0`` only when both terms are) and never infinite or NaN (every
-    product is below ``2**32``), and ``x + (+-0) = x`` for every other float32 ``x``."""
-    index, outlier = prepared
+    product is below ``2**32``), and ``x + (+-0) = x`` for every other float32 ``x``. The weights
+    and outlier arrays made of a table are memoised in ``prepared`` (:func:`gobo_weight_codes`),
+    for an equal table (the same centroids and outliers) only, and so is the outlier check once
+    it has passed; the errors and their order are the unmemoised ones."""
+    index, outlier, memo = prepared
     table = DEFAULT_DICTIONARY if extra is None else extra
-    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    entry = memo.get("entry")
+    if entry is None or entry[0] != table:
+        memo.clear()
+        entry = memo["entry"] = (table, *_gobo_table_operands(index, outlier, table))
+    _, w, listed = entry
     a = decode_fp16(acts, "activation").astype(np.float32)
     raw = fp32_steps(a, w)
-    if not table.outliers:
+    if listed is None:
         return raw
     # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
-    check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
-    o = table.outlier_lists
-    return add_seq_outliers(raw, a, o["k"], o["n"], decode_fp16(o["value"], "outlier").astype(np.float32))
+    if not memo.get("checked"):
+        check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
+        memo["checked"] = True
+    return add_seq_outliers(raw, a, *listed)
 
 
 def wfp16_weight_values(weights, pe):
