@@ -342,8 +342,15 @@ def ovp_values(weights, pe):
 
 
 def bitserial_values(weights, pe):
-    """Bit-serial weight codes -> integer values in code units (= the sum of the term planes)."""
-    return decode_weight_codes(weights, pe.weight_format)
+    """Bit-serial weight codes -> (integer values in code units (= the sum of the term planes),
+    int8 where they fit: every format's levels do; a memo of :func:`_bitserial_weights`). The
+    memo holds one entry, the last scale codes and the GEMM's weight operand made with them
+    (an :class:`IntMatrix`): a linear's calls all share its quantiser's codes, so each call
+    would rebuild the same (K x N) product and its bound and cast passes."""
+    values = decode_weight_codes(weights, pe.weight_format)
+    if values.size and -128 <= values.min() and values.max() <= 127:
+        values = values.astype(np.int8)
+    return values, {}
 
 
 def int8_fast(acts, values, pe, extra=None):
@@ -415,24 +422,39 @@ def bitserial_float(acts, values, pe, extra=None):
     return exact_sums(acts, _bitserial_weights(values, pe, extra), pe.acc_width)
 
 
-def _bitserial_weights(values, pe, extra):
-    """The weight operand of :func:`bitserial_fast`'s one GEMM: the integer values, times their
-    group's scale code on a grouped design."""
-    if pe.group_size is None:
+def _bitserial_weights(prepared, pe, extra):
+    """The weight operand of :func:`bitserial_fast`'s one GEMM (:class:`IntMatrix`): the integer
+    values, times their group's scale code on a grouped design; memoised in ``prepared``
+    (:func:`bitserial_values`) for equal scale codes."""
+    values, memo = prepared
+    codes = None
+    if pe.group_size is not None:
+        k, n = np.shape(values)
+        codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
+        groups = groups_of(k, pe.group_size)
+        if np.shape(codes) != (groups, n):
+            raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
+                             f"of {pe.group_size} (K = {k}) x {n} columns")
+        codes = np.array(codes, dtype=np.int64)
+    entry = memo.get("entry")
+    if entry is None or not (entry[0] is None if codes is None else
+                             entry[0] is not None and np.array_equal(entry[0], codes)):
+        memo.clear()
+        entry = memo["entry"] = (codes, int_matrix(_scaled_values(values, codes, pe)))
+    return entry[1]
+
+
+def _scaled_values(values, codes, pe):
+    """The integer values (int64), times their group's scale code when ``codes`` are given."""
+    values = np.asarray(values, dtype=np.int64)
+    if codes is None:
         return values
-    k, n = np.shape(values)
-    codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
-    groups = groups_of(k, pe.group_size)
-    if np.shape(codes) != (groups, n):
-        raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
-                         f"of {pe.group_size} (K = {k}) x {n} columns")
-    codes = np.asarray(codes, dtype=np.int64)
     # every wrap of the golden (each group's sum, its scaled value, each running total) is a
     # reduction modulo 2**acc_width, a ring homomorphism: the result is the exact
     # sum_g (A_g @ W_g) * c_g reduced once, and that sum is one GEMM of A with the weights scaled
     # by their group's codes (exact_matmul: float BLAS blocks while the sums fit, else int64; it
     # raises beyond int64, which 8-bit codes, scales and activations reach only past K = 2**41)
-    return np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
+    return values * np.repeat(codes, pe.group_size, axis=0)[:values.shape[0]]
 
 
 def ant_weight_values(weights, pe):
