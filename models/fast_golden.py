@@ -593,11 +593,21 @@ def exponent_spans(codes, fmt, axis):
                       - bottom[codes].min(axis=axis, initial=255), 0)
 
 
+@dataclass(frozen=True, eq=False)
+class Fp8Weights:
+    """e4m3 weight codes prepared once (sums within int64): the aligned operands as float64
+    ``values`` (exact integers: below ``2**18``) and their largest magnitude ``wmax``: the float
+    path's GEMM operand as it is, the integer path's after an int64 cast."""
+    values: np.ndarray
+    wmax: int
+
+
 def fp8_weight_values(weights, pe):
-    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
-    int64) :class:`Fp8WideWeights`."""
+    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))`` (:class:`Fp8Weights`);
+    for e5m2 (sums past int64) :class:`Fp8WideWeights`."""
     if not _wide(pe.format):
-        return aligned_codes(weights, pe.format)
+        aligned = aligned_codes(weights, pe.format)
+        return Fp8Weights(aligned.astype(np.float64), int(np.abs(aligned).max(initial=0)))
     codes = check_fp8_codes("weight", weights, pe.format)
     mag = _fp8_tables(pe.format)[1]
     return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)),
@@ -615,7 +625,7 @@ def _fp8_wide_operands(codes, values, fmt):
 def fp8_fast(acts, values, pe, extra=None):
     k = np.shape(acts)[1]
     if not _wide(pe.format):
-        return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
+        return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values.values.astype(np.int64)), k, pe.format)
     a3, w3, amax, wmax = _fp8_wide_operands(check_fp8_codes("activation", acts, pe.format), values, pe.format)
     limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
                          half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
@@ -640,18 +650,32 @@ def fp8_exact_rows(codes, values, fmt):
     return exponent_spans(codes, fmt, 1) + values.span <= t
 
 
+def _fp8_narrow_float(a, values, k, fmt):
+    """e4m3's exact sums as float64: one float64 GEMM of the aligned operands (int64 ``a``,
+    :class:`Fp8Weights`) when every partial sum is an integer below ``2**53`` (always: products
+    below ``2**36``, at most ``2**GROWTH_BITS`` of them), so exact in any order, with or
+    without FMA; + 0.0 turns a ``-0.0`` sum of zero products into the ``+0.0`` of the integer 0.
+    Otherwise the int64 sums converted (:func:`_fp8_float`)."""
+    amax = int(np.abs(a).max(initial=0))
+    if amax * values.wmax * max(k, 1) >= F64_EXACT:
+        return _fp8_float(*_fp8_limbs(a, values.values.astype(np.int64)), k, fmt)
+    out = np.matmul(a.astype(np.float64), values.values)
+    out += 0.0
+    return out
+
+
 def fp8_float(acts, values, pe, extra=None):
     """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
-    e4m3's int64 sums converted; e5m2's exact sums from one float64 GEMM of the aligned operands
-    in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
+    e4m3's exact sums from one float64 GEMM of the aligned operands (:func:`_fp8_narrow_float`);
+    e5m2's from one such GEMM in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
     ``h + l`` from :func:`karatsuba_f64`, whose one IEEE addition is the correctly rounded sum
     (both terms are float64 values); + 0.0 turns a ``-0.0`` sum of zero products into the
     ``+0.0`` of the integer 0."""
     k = np.shape(acts)[1]
-    if not _wide(pe.format):
-        return _fp8_float(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
     if k > 1 << GROWTH_BITS:
         return None
+    if not _wide(pe.format):
+        return _fp8_narrow_float(aligned_codes(acts, pe.format), values, k, pe.format)
     codes = check_fp8_codes("activation", acts, pe.format)
     aligned = _fp8_tables(pe.format)[2]
     exact = fp8_exact_rows(codes, values, pe.format)
