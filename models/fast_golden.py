@@ -94,7 +94,7 @@ from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
-from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
+from .fast_seq import add_outlier_values, fp32_steps, fp32_sums
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
@@ -951,9 +951,21 @@ def _gobo_table_operands(index, outlier, table):
 
 
 def gobo_fast(acts, prepared, pe, extra=None):
+    """The GOBO golden's FP32 words (:func:`_gobo_sums`) as int64."""
+    return _gobo_sums(acts, prepared, extra).view(np.int32).astype(np.int64)
+
+
+def gobo_float(acts, prepared, pe, extra=None):
+    """:func:`gobo_fast`'s words as the float64 values they stand for (what
+    :func:`models.fp16_gemm.decode_fp32` makes of them: every float32 is a float64), without the
+    int64 words."""
+    return _gobo_sums(acts, prepared, extra).astype(np.float64)
+
+
+def _gobo_sums(acts, prepared, extra):
     """The GOBO array's float32 steps: :func:`fp32_steps` with each weight its centroid's value and
-    an outlier-flagged weight 0. The golden leaves the accumulator unchanged on an outlier step;
-    adding the product ``+-0`` does the same, because the accumulator is never ``-0`` (it starts
+    an outlier-flagged weight 0, then step 5's outliers, as float32 accumulators. The golden
+    leaves the accumulator unchanged on an outlier step; adding the product ``+-0`` does the same, because the accumulator is never ``-0`` (it starts
     at +0, and an RNE sum is ``-0`` only when both terms are) and never infinite or NaN (every
     product is below ``2**32``), and ``x + (+-0) = x`` for every other float32 ``x``. The weights
     and outlier arrays made of a table are memoised in ``prepared`` (:func:`gobo_weight_codes`),
@@ -967,14 +979,14 @@ def gobo_fast(acts, prepared, pe, extra=None):
         entry = memo["entry"] = (table, *_gobo_table_operands(index, outlier, table))
     _, w, listed = entry
     a = decode_fp16(acts, "activation").astype(np.float32)
-    raw = fp32_steps(a, w)
+    acc = fp32_sums(a, w)
     if listed is None:
-        return raw
+        return acc
     # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
     if not memo.get("checked"):
         check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
         memo["checked"] = True
-    return add_seq_outliers(raw, a, *listed)
+    return add_outlier_values(acc, a, *listed)
 
 
 def wfp16_weight_values(weights, pe):
@@ -1351,7 +1363,7 @@ def has_fast_path(kind):
 #: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
 #: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
 #: shown exact (then the raw output is computed)
-FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float,
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float, "gobo": gobo_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
                "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float}
 
