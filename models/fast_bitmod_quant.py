@@ -64,10 +64,11 @@ def _block_sum(x, n, acc):
     return 0.0 + res
 
 
-def _rows(w, g, luts, inv_h, half, top, q_out, wq_out, s_out, sel_out, err_out, s2_out):
+def _rows(w, g, luts, inv_h, half, top, shared, q_out, wq_out, s_out, sel_out, err_out, s2_out):
     """Quantise each row of ``w`` (rows, K) float32, groups of ``g`` along K, with the candidate
     types' lattice tables ``luts[t]`` (``inv_h[t]``, ``half[t]`` = L) and largest levels ``top[t]``
-    (module docstring); writes the kept type's levels, values, scale, index and error (error only
+    (module docstring; ``shared[t]``: type ``t`` has type ``t - 1``'s largest level and lattice,
+    so the same scale ``s`` and lattice indices, only its table differs); writes the kept type's levels, values, scale, index and error (error only
     with several types) and the row's second-level scale."""
     rows, k = w.shape
     ng = k // g
@@ -76,6 +77,7 @@ def _rows(w, g, luts, inv_h, half, top, q_out, wq_out, s_out, sel_out, err_out, 
     x = np.empty(g)
     q = np.empty(g)
     sq = np.empty(g)
+    index = np.empty(g, dtype=np.int64)
     acc = np.empty(UNROLL)
     for r in range(rows):
         for j in range(ng):
@@ -95,15 +97,19 @@ def _rows(w, g, luts, inv_h, half, top, q_out, wq_out, s_out, sel_out, err_out, 
             for e in range(g):
                 x[e] = np.float64(w[r, j * g + e])
             best = np.inf
+            s = 0.0
             for t in range(types):
-                s = min(max(np.rint(amax[j] / top[t] / s2), 1.0), 255.0) * s2
-                lim = half[t]
+                if not shared[t]:                   # else the previous type's s and indices
+                    s = min(max(np.rint(amax[j] / top[t] / s2), 1.0), 255.0) * s2
+                    lim = half[t]
+                    for e in range(g):
+                        u = (x[e] / s) * inv_h[t]
+                        fl = np.floor(u)
+                        point = 1 if u == fl else 0
+                        fl = min(max(fl, -lim), lim - 1)
+                        index[e] = (int(fl) + lim) * 2 + point
                 for e in range(g):
-                    u = (x[e] / s) * inv_h[t]
-                    fl = np.floor(u)
-                    point = 1 if u == fl else 0
-                    fl = min(max(fl, -lim), lim - 1)
-                    level = np.float64(luts[t, (int(fl) + lim) * 2 + point])
+                    level = np.float64(luts[t, index[e]])
                     q[e] = level
                     d = level * s - x[e]
                     sq[e] = d * d
@@ -134,11 +140,15 @@ def quantise_rows(w, g, tables, tops):
     for i, t in enumerate(tables):
         luts[i, :t.lut.size] = t.lut
     inv_h = np.array([float(t.inv_h) for t in tables])
+    tops = np.asarray(tops, dtype=np.float64)
+    # a type with the previous one's largest level and lattice has its scale and lattice indices
+    shared = np.array([i > 0 and tops[i] == tops[i - 1] and inv_h[i] == inv_h[i - 1] and half[i] == half[i - 1]
+                       for i in range(len(tables))], dtype=np.bool_)
     q = np.empty((rows, k), dtype=np.int16)
     wq = np.empty((rows, k))
     s, err, s2 = np.empty((rows, ng)), np.empty((rows, ng)), np.empty(rows)
     sel = np.empty((rows, ng), dtype=np.int8)
-    _compiled().rows(w, g, luts, inv_h, half, np.asarray(tops, dtype=np.float64), q, wq, s, sel, err, s2)
+    _compiled().rows(w, g, luts, inv_h, half, tops, shared, q, wq, s, sel, err, s2)
     return wq, q, s, sel, err, s2[:, None]
 
 
