@@ -1,4 +1,6 @@
-"""Compiled table encode of the BitMoD FP-like weight values (:func:`models.bitserial_gemm.encode_weight_values`).
+"""Compiled table encode of the BitMoD FP-like weight values (:func:`models.bitserial_gemm.encode_weight_values`),
+and the same lookup in the quantiser's layout (:func:`encode_rows_lookup`: levels row by row, one
+selector per group, for :func:`models.bitserial_gemm.encode_quantised`).
 
 Why compiled: the numpy lookup made nine passes over the (K, N) int64 values of a linear layer
 (range checks of the values and the selectors, the index arithmetic, the gather, the refusal

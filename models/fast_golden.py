@@ -25,7 +25,8 @@ the same codes and extra operand:
   :func:`split_matmul`) that give exact limbs, and the exact sums, up to 81 bits, are assembled
   as Python ints only where they leave int64; the accuracy path :func:`fp8_float` takes one
   float64 GEMM of the aligned operands in the rows whose exponent spans keep every partial sum
-  exact, :func:`fp8_exact_rows`); ``lmul`` one GEMM per activation
+  exact, :func:`fp8_exact_rows`; for e4m3 in every row, its sums being integers below ``2**53``,
+  with the weights prepared as float64, :class:`Fp8Weights`); ``lmul`` one GEMM per activation
   mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) * g(fa, fw)`` with
   ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
   ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
@@ -44,8 +45,9 @@ the same codes and extra operand:
   ``gobo``'s array is the same steps with each weight its centroid's FP16 value and an
   outlier-flagged weight 0 (adding a product ``+-0`` leaves an accumulator that is never ``-0``
   unchanged, as the golden's skipped step does); the outliers are then added as the golden's
-  step 5 adds them (:func:`models.fast_seq.add_outliers`: per column in increasing k, one
-  float32 addition per outlier and row).
+  step 5 adds them (:func:`models.fast_seq.add_outlier_values`: per column in increasing k, one
+  float32 addition per outlier and row); the accuracy path (:func:`gobo_float`) keeps the
+  float32 accumulators as values instead of int64 words.
 * ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits): when ``max|a| * max|w| * K`` is below
   ``2**62`` (real activations), one :func:`exact_matmul` (int64, then wrapped as the golden
   wraps); otherwise two float64 GEMMs of the FP16 activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):

@@ -26,9 +26,11 @@ Why they are exact (bit for bit the golden's words):
   float32 + float32 in float32 (it does not widen to float64 and round once, which would differ
   from the golden on a double rounding).
 
-:func:`fp32_steps` is the array's accumulation (FP16's whole GEMM; GOBO's dictionary weights,
+:func:`fp32_steps` is the array's accumulation (:func:`fp32_sums` the same as float32 values:
+FP16's whole GEMM; GOBO's dictionary weights,
 an outlier-flagged weight passed as 0 by :func:`models.fast_golden.gobo_fast`, which explains
-why that is the golden's skipped step). :func:`add_outliers` is GOBO's step 5: per column, its
+why that is the golden's skipped step). :func:`add_outliers` (:func:`add_outlier_values` on
+float32 values, in place) is GOBO's step 5: per column, its
 outliers in increasing ``k``, one RNE addition of each exact product per row, after the array.
 
 GOBO's weight quantiser has its own kernels (:mod:`models.fast_gobo`).
