@@ -937,7 +937,7 @@ def gobo_weight_codes(weights, pe):
     call made of it with these weights: a linear's calls all share one table (its quantiser's), so
     each call would rebuild the same float32 weights and outlier arrays."""
     index, outlier = gobo_weight_fields(weights)
-    return index, outlier, {}
+    return index.astype(np.uint8), outlier, {}              # 3-bit indices: one byte each
 
 
 def _gobo_table_operands(index, outlier, table):
