@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from hw.scale_dequant import SCALE_CODE_MAX, ScaleCodes
-from .fast_bitmod import encode_lookup
+from .fast_bitmod import encode_lookup, encode_rows_lookup
 from .golden import wrap_signed
 from .intcodes import quantize_acts as _quantize_int8_acts
 from .quant.bitmod import MIXED, UNIT, booth_terms, fp_terms, quantize_bitmod
@@ -111,6 +111,24 @@ def encode_weight_values(values, fmt, selector=None):
     # does not hold (models.fast_bitmod)
     codes = encode_lookup(values, selector if fmt in SPECIAL_VALUES else 0, table, reach)
     return encode_field_by_field(values, fmt, selector) if codes is None else codes
+
+
+def encode_quantised(q, selector, group, k, fmt):
+    """Element codes (K x N) of the BitMoD quantiser's levels ``q`` (N, K' code units, integers)
+    and its per-group ``selector`` (N, K' / group), the first ``k`` of each row: exactly
+    ``encode_weight_values(rint(q.T[:k]), fmt, selector repeated per element)`` (the selector
+    for the formats with special values only). The FP-like formats' codes are one compiled
+    lookup per element in the quantiser's layout (:func:`models.fast_bitmod.encode_rows_lookup`);
+    Booth formats, or a pair the table refuses, go through :func:`encode_weight_values`."""
+    if fmt not in BOOTH_BITS:
+        table, reach = _encode_table(fmt)
+        codes = encode_rows_lookup(q, selector if fmt in SPECIAL_VALUES else np.zeros_like(selector),
+                                   group, k, table, reach)
+        if codes is not None:
+            return codes
+    values = np.rint(q.T[:k]).astype(np.int64)                         # K x N code units
+    per_element = np.repeat(selector.T, group, axis=0)[:k]
+    return encode_weight_values(values, fmt, per_element if fmt in SPECIAL_VALUES else None)
 
 
 @functools.lru_cache(maxsize=None)
@@ -297,9 +315,7 @@ def quantize_bitserial_weights(w, pe):
     padded[:k] = w
     qt = quantize_bitmod(padded.T, QUANT_DTYPE[fmt], group_size=kp if G is None else G,
                          scale_format="int8")
-    values = np.rint(qt.codes.T[:k]).astype(np.int64)                  # K x N code units
-    selector = np.repeat(qt.meta["selector"].T, qt.group_size, axis=0)[:k]   # per element
-    codes = encode_weight_values(values, fmt, selector if fmt in SPECIAL_VALUES else None)
+    codes = encode_quantised(qt.codes, qt.meta["selector"], qt.group_size, k, fmt)
     types = MIXED.get(QUANT_DTYPE[fmt], (QUANT_DTYPE[fmt],))
     return codes, {
         "format": f"bitmod-{fmt}", "group_size": G,

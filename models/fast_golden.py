@@ -25,7 +25,8 @@ the same codes and extra operand:
   :func:`split_matmul`) that give exact limbs, and the exact sums, up to 81 bits, are assembled
   as Python ints only where they leave int64; the accuracy path :func:`fp8_float` takes one
   float64 GEMM of the aligned operands in the rows whose exponent spans keep every partial sum
-  exact, :func:`fp8_exact_rows`); ``lmul`` one GEMM per activation
+  exact, :func:`fp8_exact_rows`; for e4m3 in every row, its sums being integers below ``2**53``,
+  with the weights prepared as float64, :class:`Fp8Weights`); ``lmul`` one GEMM per activation
   mantissa field ``fa`` (the L-Mul product is ``2**(ef_a + ef_w + M - 2) * g(fa, fw)`` with
   ``g = 2**M + c`` or ``2c`` on a carry, ``c = fa + fw + 1``: separable once ``fa`` is fixed;
   ``g`` as a matrix has full rank 2**M, so no fewer GEMMs do), stacked along K into one float64
@@ -44,8 +45,9 @@ the same codes and extra operand:
   ``gobo``'s array is the same steps with each weight its centroid's FP16 value and an
   outlier-flagged weight 0 (adding a product ``+-0`` leaves an accumulator that is never ``-0``
   unchanged, as the golden's skipped step does); the outliers are then added as the golden's
-  step 5 adds them (:func:`models.fast_seq.add_outliers`: per column in increasing k, one
-  float32 addition per outlier and row).
+  step 5 adds them (:func:`models.fast_seq.add_outlier_values`: per column in increasing k, one
+  float32 addition per outlier and row); the accuracy path (:func:`gobo_float`) keeps the
+  float32 accumulators as values instead of int64 words.
 * ``wfp16``'s exact fixed-point sums (60 / 64 / 65 bits): when ``max|a| * max|w| * K`` is below
   ``2**62`` (real activations), one :func:`exact_matmul` (int64, then wrapped as the golden
   wraps); otherwise two float64 GEMMs of the FP16 activations' sign-magnitude 20-bit halves (``a = hi * 2**20 + lo``, products below ``2**36``):
@@ -96,7 +98,7 @@ from . import fast_outliers
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
-from .fast_seq import add_outliers as add_seq_outliers, fp32_steps
+from .fast_seq import add_outlier_values, fp32_steps, fp32_sums
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
@@ -433,8 +435,15 @@ def ovp_values(weights, pe):
 
 
 def bitserial_values(weights, pe):
-    """Bit-serial weight codes -> integer values in code units (= the sum of the term planes)."""
-    return decode_weight_codes(weights, pe.weight_format)
+    """Bit-serial weight codes -> (integer values in code units (= the sum of the term planes),
+    int8 where they fit: every format's levels do; a memo of :func:`_bitserial_weights`). The
+    memo holds one entry, the last scale codes and the GEMM's weight operand made with them
+    (an :class:`IntMatrix`): a linear's calls all share its quantiser's codes, so each call
+    would rebuild the same (K x N) product and its bound and cast passes."""
+    values = decode_weight_codes(weights, pe.weight_format)
+    if values.size and -128 <= values.min() and values.max() <= 127:
+        values = values.astype(np.int8)
+    return values, {}
 
 
 def int8_fast(acts, values, pe, extra=None):
@@ -511,24 +520,39 @@ def bitserial_float(acts, values, pe, extra=None):
     return exact_sums(acts, _bitserial_weights(values, pe, extra), pe.acc_width)
 
 
-def _bitserial_weights(values, pe, extra):
-    """The weight operand of :func:`bitserial_fast`'s one GEMM: the integer values, times their
-    group's scale code on a grouped design."""
-    if pe.group_size is None:
+def _bitserial_weights(prepared, pe, extra):
+    """The weight operand of :func:`bitserial_fast`'s one GEMM (:class:`IntMatrix`): the integer
+    values, times their group's scale code on a grouped design; memoised in ``prepared``
+    (:func:`bitserial_values`) for equal scale codes."""
+    values, memo = prepared
+    codes = None
+    if pe.group_size is not None:
+        k, n = np.shape(values)
+        codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
+        groups = groups_of(k, pe.group_size)
+        if np.shape(codes) != (groups, n):
+            raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
+                             f"of {pe.group_size} (K = {k}) x {n} columns")
+        codes = np.array(codes, dtype=np.int64)
+    entry = memo.get("entry")
+    if entry is None or not (entry[0] is None if codes is None else
+                             entry[0] is not None and np.array_equal(entry[0], codes)):
+        memo.clear()
+        entry = memo["entry"] = (codes, int_matrix(_scaled_values(values, codes, pe)))
+    return entry[1]
+
+
+def _scaled_values(values, codes, pe):
+    """The integer values (int64), times their group's scale code when ``codes`` are given."""
+    values = np.asarray(values, dtype=np.int64)
+    if codes is None:
         return values
-    k, n = np.shape(values)
-    codes = default_scale_codes(k, n, pe) if extra is None else scale_codes_of(extra)
-    groups = groups_of(k, pe.group_size)
-    if np.shape(codes) != (groups, n):
-        raise ValueError(f"scale codes are {np.shape(codes)}, the GEMM has {groups} groups "
-                         f"of {pe.group_size} (K = {k}) x {n} columns")
-    codes = np.asarray(codes, dtype=np.int64)
     # every wrap of the golden (each group's sum, its scaled value, each running total) is a
     # reduction modulo 2**acc_width, a ring homomorphism: the result is the exact
     # sum_g (A_g @ W_g) * c_g reduced once, and that sum is one GEMM of A with the weights scaled
     # by their group's codes (exact_matmul: float BLAS blocks while the sums fit, else int64; it
     # raises beyond int64, which 8-bit codes, scales and activations reach only past K = 2**41)
-    return np.asarray(values, dtype=np.int64) * np.repeat(codes, pe.group_size, axis=0)[:k]
+    return values * np.repeat(codes, pe.group_size, axis=0)[:values.shape[0]]
 
 
 def ant_weight_values(weights, pe):
@@ -667,11 +691,21 @@ def exponent_spans(codes, fmt, axis):
                       - bottom[codes].min(axis=axis, initial=255), 0)
 
 
+@dataclass(frozen=True, eq=False)
+class Fp8Weights:
+    """e4m3 weight codes prepared once (sums within int64): the aligned operands as float64
+    ``values`` (exact integers: below ``2**18``) and their largest magnitude ``wmax``: the float
+    path's GEMM operand as it is, the integer path's after an int64 cast."""
+    values: np.ndarray
+    wmax: int
+
+
 def fp8_weight_values(weights, pe):
-    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))``; for e5m2 (sums past
-    int64) :class:`Fp8WideWeights`."""
+    """FP8 weight codes -> aligned operands ``(-1)**s * (m << (e - 1))`` (:class:`Fp8Weights`);
+    for e5m2 (sums past int64) :class:`Fp8WideWeights`."""
     if not _wide(pe.format):
-        return aligned_codes(weights, pe.format)
+        aligned = aligned_codes(weights, pe.format)
+        return Fp8Weights(aligned.astype(np.float64), int(np.abs(aligned).max(initial=0)))
     codes = check_fp8_codes("weight", weights, pe.format)
     mag = _fp8_tables(pe.format)[1]
     return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)),
@@ -689,7 +723,7 @@ def _fp8_wide_operands(codes, values, fmt):
 def fp8_fast(acts, values, pe, extra=None):
     k = np.shape(acts)[1]
     if not _wide(pe.format):
-        return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
+        return _fp8_raw(*_fp8_limbs(aligned_codes(acts, pe.format), values.values.astype(np.int64)), k, pe.format)
     a3, w3, amax, wmax = _fp8_wide_operands(check_fp8_codes("activation", acts, pe.format), values, pe.format)
     limbs = split_matmul(a3[:2], w3[:2], WIDE_SHIFT, k,
                          half_bounds=(_half_bound(amax, WIDE_SHIFT), _half_bound(wmax, WIDE_SHIFT)))
@@ -714,18 +748,32 @@ def fp8_exact_rows(codes, values, fmt):
     return exponent_spans(codes, fmt, 1) + values.span <= t
 
 
+def _fp8_narrow_float(a, values, k, fmt):
+    """e4m3's exact sums as float64: one float64 GEMM of the aligned operands (int64 ``a``,
+    :class:`Fp8Weights`) when every partial sum is an integer below ``2**53`` (always: products
+    below ``2**36``, at most ``2**GROWTH_BITS`` of them), so exact in any order, with or
+    without FMA; + 0.0 turns a ``-0.0`` sum of zero products into the ``+0.0`` of the integer 0.
+    Otherwise the int64 sums converted (:func:`_fp8_float`)."""
+    amax = int(np.abs(a).max(initial=0))
+    if amax * values.wmax * max(k, 1) >= F64_EXACT:
+        return _fp8_float(*_fp8_limbs(a, values.values.astype(np.int64)), k, fmt)
+    out = np.matmul(a.astype(np.float64), values.values)
+    out += 0.0
+    return out
+
+
 def fp8_float(acts, values, pe, extra=None):
     """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
-    e4m3's int64 sums converted; e5m2's exact sums from one float64 GEMM of the aligned operands
-    in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
+    e4m3's exact sums from one float64 GEMM of the aligned operands (:func:`_fp8_narrow_float`);
+    e5m2's from one such GEMM in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
     ``h + l`` from :func:`karatsuba_f64`, whose one IEEE addition is the correctly rounded sum
     (both terms are float64 values); + 0.0 turns a ``-0.0`` sum of zero products into the
     ``+0.0`` of the integer 0."""
     k = np.shape(acts)[1]
-    if not _wide(pe.format):
-        return _fp8_float(*_fp8_limbs(aligned_codes(acts, pe.format), values), k, pe.format)
     if k > 1 << GROWTH_BITS:
         return None
+    if not _wide(pe.format):
+        return _fp8_narrow_float(aligned_codes(acts, pe.format), values, k, pe.format)
     codes = check_fp8_codes("activation", acts, pe.format)
     aligned = _fp8_tables(pe.format)[2]
     exact = fp8_exact_rows(codes, values, pe.format)
@@ -980,27 +1028,63 @@ def fp16_fast(acts, values, pe, extra=None):
 
 
 def gobo_weight_codes(weights, pe):
-    """GOBO weight codes -> (centroid index, outlier flag) arrays (the table comes per call)."""
-    return gobo_weight_fields(weights)
+    """GOBO weight codes -> (centroid index, outlier flag, a memo of :func:`gobo_fast`'s per-table
+    operands). The memo holds one entry, the last table (a :class:`GoboDictionary`) and what the
+    call made of it with these weights: a linear's calls all share one table (its quantiser's), so
+    each call would rebuild the same float32 weights and outlier arrays."""
+    index, outlier = gobo_weight_fields(weights)
+    return index.astype(np.uint8), outlier, {}              # 3-bit indices: one byte each
+
+
+def _gobo_table_operands(index, outlier, table):
+    """(float32 weights: each its centroid's value, an outlier-flagged one 0; the outliers'
+    ``k``, ``n`` in the golden's order (per column, increasing k) and float32 values, or None
+    without outliers)."""
+    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    if not table.outliers:
+        return w, None
+    o = table.outlier_lists                                 # sorted by (n, k): the golden's order
+    return w, (np.asarray(o["k"], dtype=np.int64), np.asarray(o["n"], dtype=np.int64),
+               decode_fp16(o["value"], "outlier").astype(np.float32))
 
 
 def gobo_fast(acts, prepared, pe, extra=None):
+    """The GOBO golden's FP32 words (:func:`_gobo_sums`) as int64."""
+    return _gobo_sums(acts, prepared, extra).view(np.int32).astype(np.int64)
+
+
+def gobo_float(acts, prepared, pe, extra=None):
+    """:func:`gobo_fast`'s words as the float64 values they stand for (what
+    :func:`models.fp16_gemm.decode_fp32` makes of them: every float32 is a float64), without the
+    int64 words."""
+    return _gobo_sums(acts, prepared, extra).astype(np.float64)
+
+
+def _gobo_sums(acts, prepared, extra):
     """The GOBO array's float32 steps: :func:`fp32_steps` with each weight its centroid's value and
-    an outlier-flagged weight 0. The golden leaves the accumulator unchanged on an outlier step;
-    adding the product ``+-0`` does the same, because the accumulator is never ``-0`` (it starts
+    an outlier-flagged weight 0, then step 5's outliers, as float32 accumulators. The golden
+    leaves the accumulator unchanged on an outlier step; adding the product ``+-0`` does the same, because the accumulator is never ``-0`` (it starts
     at +0, and an RNE sum is ``-0`` only when both terms are) and never infinite or NaN (every
-    product is below ``2**32``), and ``x + (+-0) = x`` for every other float32 ``x``."""
-    index, outlier = prepared
+    product is below ``2**32``), and ``x + (+-0) = x`` for every other float32 ``x``. The weights
+    and outlier arrays made of a table are memoised in ``prepared`` (:func:`gobo_weight_codes`),
+    for an equal table (the same centroids and outliers) only, and so is the outlier check once
+    it has passed; the errors and their order are the unmemoised ones."""
+    index, outlier, memo = prepared
     table = DEFAULT_DICTIONARY if extra is None else extra
-    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    entry = memo.get("entry")
+    if entry is None or entry[0] != table:
+        memo.clear()
+        entry = memo["entry"] = (table, *_gobo_table_operands(index, outlier, table))
+    _, w, listed = entry
     a = decode_fp16(acts, "activation").astype(np.float32)
-    raw = fp32_steps(a, w)
-    if not table.outliers:
-        return raw
+    acc = fp32_sums(a, w)
+    if listed is None:
+        return acc
     # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
-    check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
-    o = table.outlier_lists
-    return add_seq_outliers(raw, a, o["k"], o["n"], decode_fp16(o["value"], "outlier").astype(np.float32))
+    if not memo.get("checked"):
+        check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
+        memo["checked"] = True
+    return add_outlier_values(acc, a, *listed)
 
 
 def wfp16_weight_values(weights, pe):
@@ -1377,7 +1461,7 @@ def has_fast_path(kind):
 #: kind name -> (acts, prepared weights, pe, extra) -> the golden's raw output as float64 (what
 #: the kind's ``dequantize_output`` makes of the exact raw values first), or None where not
 #: shown exact (then the raw output is computed)
-FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float,
+FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float, "gobo": gobo_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
                "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float,
                "ovp": ovp_float}

@@ -26,9 +26,11 @@ Why they are exact (bit for bit the golden's words):
   float32 + float32 in float32 (it does not widen to float64 and round once, which would differ
   from the golden on a double rounding).
 
-:func:`fp32_steps` is the array's accumulation (FP16's whole GEMM; GOBO's dictionary weights,
+:func:`fp32_steps` is the array's accumulation (:func:`fp32_sums` the same as float32 values:
+FP16's whole GEMM; GOBO's dictionary weights,
 an outlier-flagged weight passed as 0 by :func:`models.fast_golden.gobo_fast`, which explains
-why that is the golden's skipped step). :func:`add_outliers` is GOBO's step 5: per column, its
+why that is the golden's skipped step). :func:`add_outliers` (:func:`add_outlier_values` on
+float32 values, in place) is GOBO's step 5: per column, its
 outliers in increasing ``k``, one RNE addition of each exact product per row, after the array.
 
 GOBO's weight quantiser has its own kernels (:mod:`models.fast_gobo`).
@@ -113,12 +115,17 @@ def _float32(x, name):
 def fp32_steps(a, w):
     """``acc = fl32(acc + a[:, k] * w[k])`` for k in order from +0, float32 operands (M x K,
     K x N) whose float32 products are exact; the FP32 words as int64 (signed, as the golden's)."""
+    return fp32_sums(a, w).view(np.int32).astype(np.int64)
+
+
+def fp32_sums(a, w):
+    """:func:`fp32_steps`' accumulators as a float32 array (the values its words stand for)."""
     a, w = _float32(a, "activations"), _float32(w, "weights")
     if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
         raise ValueError(f"shapes do not chain: {a.shape} @ {w.shape}")
     acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.float32)
     _compiled().steps(a, w, acc)
-    return acc.view(np.int32).astype(np.int64)
+    return acc
 
 
 def add_outliers(raw, a, ks, ns, values):
@@ -127,11 +134,19 @@ def add_outliers(raw, a, ks, ns, values):
     and ``values`` the outliers' values, float32 (exact: FP16 values), ``ks`` / ``ns`` their
     positions. The FP32 words as int64."""
     acc = np.ascontiguousarray(np.asarray(raw, dtype=np.int64).astype(np.uint32).view(np.float32))
+    return add_outlier_values(acc, a, ks, ns, values).view(np.int32).astype(np.int64)
+
+
+def add_outlier_values(acc, a, ks, ns, values):
+    """:func:`add_outliers` on the accumulators as float32 values ``acc`` (M x N, C-contiguous),
+    in place; returns ``acc``."""
+    if not (isinstance(acc, np.ndarray) and acc.dtype == np.float32 and acc.flags.c_contiguous):
+        raise TypeError("the accumulators are updated in place: a C-contiguous float32 array")
     ks, ns = np.asarray(ks, dtype=np.int64), np.asarray(ns, dtype=np.int64)
     order = np.lexsort((ks, ns))                    # per column, increasing k (the golden's order)
     _compiled().outlier_steps(acc, _float32(a, "activations"), ks[order], ns[order],
-                   _float32(np.asarray(values)[order], "outlier values"))
-    return acc.view(np.int32).astype(np.int64)
+                              _float32(np.asarray(values)[order], "outlier values"))
+    return acc
 
 
 @functools.cache

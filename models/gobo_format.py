@@ -69,9 +69,17 @@ class GoboDictionary:
 
     @classmethod
     def of_meta(cls, meta):
-        """The dictionary and outlier list of :func:`quantize_gobo`'s ``meta``."""
+        """The dictionary and outlier list of :func:`quantize_gobo`'s ``meta``: equal to
+        ``cls(centroids, zip(k, n, value))`` (its checks and errors). An accuracy run builds one
+        per GEMM call, so lists of integers are checked and sorted as arrays
+        (:func:`_checked_outliers`) instead of entry by entry; anything else takes the constructor."""
         o = meta["outliers"]
-        return cls(tuple(meta["centroids"]), tuple(zip(o["k"], o["n"], o["value"])))
+        triples = _checked_outliers(o["k"], o["n"], o["value"])
+        if triples is None:
+            return cls(tuple(meta["centroids"]), tuple(zip(o["k"], o["n"], o["value"])))
+        table = cls(tuple(meta["centroids"]))
+        object.__setattr__(table, "outliers", triples)       # what __post_init__ would store
+        return table
 
     @property
     def table_entries(self):
@@ -98,6 +106,30 @@ class GoboDictionary:
     def values(self):
         """The centroids as float64."""
         return decode_fp16(self.centroids, "GOBO centroid")
+
+
+def _checked_outliers(ks, ns, values):
+    """The ``(k, n, value)`` triples :class:`GoboDictionary` stores for these lists (Python ints,
+    sorted by ``(n, k)``), or None unless the three are equally long 1-D integer lists (int64)
+    that its checks accept (positions >= 0, FP16 values it decodes, no position twice): the
+    constructor then checks them itself (and raises). With distinct positions the ``(n, k)``
+    order is total, so ``np.lexsort`` gives the constructor's sorted order."""
+    k, n, v = (np.asarray(x) for x in (ks, ns, values))
+    if not all(x.dtype == np.int64 and x.ndim == 1 and len(x) == len(k) for x in (k, n, v)):
+        return None
+    if len(k) == 0:
+        return ()
+    if k.min() < 0 or n.min() < 0:
+        return None
+    try:
+        decode_fp16(v, "outlier")
+    except ValueError:
+        return None
+    order = np.lexsort((k, n))
+    k, n, v = k[order], n[order], v[order]
+    if np.any((k[1:] == k[:-1]) & (n[1:] == n[:-1])):
+        return None
+    return tuple(zip(k.tolist(), n.tolist(), v.tolist()))
 
 
 def _nearest(values, centroids):

@@ -125,8 +125,10 @@ def quantize_gobo_weights(w, pe):
 
 
 def gobo_dequantise(raw, acts, a_meta, w_meta, pe):
-    """The accelerator's FP32 words (outliers already added, step 5) -> floats."""
-    return decode_fp32(raw)
+    """The accelerator's FP32 words (outliers already added, step 5) -> floats; a float array is
+    taken as the words' values already (:func:`models.fast_golden.gobo_float`'s output)."""
+    raw = np.asarray(raw)
+    return raw.astype(np.float64) if raw.dtype.kind == "f" else decode_fp32(raw)
 
 
 def random_gobo_operands(rng, m, k, n, pe):

@@ -199,7 +199,7 @@ def test_bitserial_wrapping_groups_in_one_gemm(monkeypatch):
             for w in (weights.min(), weights.max()):
                 operands = kind.operands(np.full_like(acts, a), np.full_like(weights, w), pe)
                 _same(kind, operands, pe)
-                values = fg.bitserial_values(operands.weights, pe)
+                values = fg.bitserial_values(operands.weights, pe)[0]
                 widest = max(widest, int(np.abs(fg.exact_matmul(operands.acts, values)).max()))
         assert widest >= 1 << 17        # the golden's sums really wrap
 
@@ -487,3 +487,21 @@ def test_e5m2_sums_take_the_split_path(monkeypatch, name):
     assert not calls
     test_float_kinds_largest_values(name, {"format": "e5m2"})
     assert calls
+
+
+def test_bitserial_weight_operand_memo_follows_the_scale_codes():
+    """The bit-serial fast paths memoise their weight operand in the prepared weights: calls
+    alternating scale codes (the quantiser's, others, the default's) on one prepared set each
+    equal the golden, through the integer and the float path."""
+    kind = PE_KINDS["bitserial"]
+    pe = kind.prototype(weight_format="mixed4", group_size=32)
+    x, w = real_gemm("minilm:L0.ffn2", m=5, n=12)
+    ops = kind.operands(x, w, pe)
+    rng = np.random.default_rng(4)
+    other = ScaleCodes(32, rng.integers(1, 256, ops.extra.codes.shape))
+    prepared = fg.prepare_weights(kind, ops.weights, pe)
+    for extra in (ops.extra, other, other, None, ops.extra):
+        o = dataclasses.replace(ops, extra=extra)
+        want = kind.golden(o, pe)
+        assert np.array_equal(fg.bitserial_fast(o.acts, prepared, pe, extra), want)
+        assert np.array_equal(fg.bitserial_float(o.acts, prepared, pe, extra), want.astype(np.float64))

@@ -301,3 +301,46 @@ def test_bitserial_encode_table_is_the_field_encoder(fmt):
     except ValueError:
         return
     assert np.array_equal(bg.encode_weight_values(big, fmt, sel), want)
+
+
+@pytest.mark.parametrize("fmt", ["fp4", "fp3", "mixed4", "mixed3", "int8", "int6"])
+def test_bitserial_encode_in_the_quantisers_layout(fmt):
+    """``encode_quantised`` (levels (N, K') and per-group selectors, compiled) is
+    ``encode_weight_values`` of the transposed levels and the repeated selectors: the same codes
+    and memory order on the quantiser's output (K cut from a zero-padded K'), the same error for
+    a value or selector the format refuses (the field encoder's, through the fallback)."""
+    from models import bitserial_gemm as bg
+    from models.quant.bitmod import LEVELS, MIXED, quantize_bitmod
+    rng = np.random.default_rng(12)
+
+    def old(q, selector, g, k):
+        values = np.rint(q.T[:k]).astype(np.int64)
+        per = np.repeat(selector.T, g, axis=0)[:k]
+        return bg.encode_weight_values(values, fmt, per if fmt in bg.SPECIAL_VALUES else None)
+
+    w = rng.standard_normal((40, 96)) * 10.0 ** rng.integers(-3, 2, (40, 96))
+    w[:, 90:] = 0                                                       # the padding
+    qt = quantize_bitmod(w, bg.QUANT_DTYPE[fmt], group_size=32, scale_format="int8")
+    if fmt in bg.SPECIAL_VALUES:
+        assert (qt.meta["selector"] > 0).any()
+    got = bg.encode_quantised(qt.codes, qt.meta["selector"], 32, 90, fmt)
+    want = old(qt.codes, qt.meta["selector"], 32, 90)
+    assert got.dtype == want.dtype and got.shape == want.shape == (90, 40) and np.array_equal(got, want)
+    assert got.flags.f_contiguous == want.flags.f_contiguous
+    types = MIXED.get(bg.QUANT_DTYPE[fmt], (bg.QUANT_DTYPE[fmt],))
+    levels = np.array(sorted({int(v) for t in types for v in LEVELS[t]}))
+    q = rng.choice(levels, (6, 64)).astype(np.int16)
+    selector = rng.integers(0, 4, (6, 2)).astype(np.int8)
+    for bad_q, bad_sel in [(None, None), (0, None), (None, 0)]:
+        qq, ss = q.copy(), selector.copy()
+        if bad_q is not None:
+            qq[2, 5] = 200 if fmt in bg.BOOTH_BITS else 9           # beyond INT8 / not an FP level
+        if bad_sel is not None:
+            ss[1, 1] = 7
+        try:
+            want = old(qq, ss, 32, 60)
+        except ValueError as e:
+            with pytest.raises(ValueError, match=str(e).split("[")[0][:40]):
+                bg.encode_quantised(qq, ss, 32, 60, fmt)
+            continue
+        assert np.array_equal(bg.encode_quantised(qq, ss, 32, 60, fmt), want)

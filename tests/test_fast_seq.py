@@ -182,3 +182,40 @@ def test_real_minilm_linears(spec):
         want = kind.golden(ops, pe)
         got = fg.fast_golden(kind, ops, pe)
         assert fg.has_fast_path(kind) and np.array_equal(got, want)
+
+
+def test_gobo_memo_follows_the_table():
+    """:func:`models.fast_golden.gobo_fast` memoises its table's operands in the prepared weights:
+    calls alternating two tables (other centroids, other outliers) on one prepared set each
+    equal the golden, repeated calls too, and a table whose outliers sit at unflagged weights
+    still raises after an accepted one (the check is memoised per table, not per weights)."""
+    rng = np.random.default_rng(5)
+    acts, codes, table = _gobo_operands(rng, 6, 80, 40)
+    other = GoboDictionary(tuple(reversed(table.centroids)), table.outliers[::2])
+    prepared = fg.gobo_weight_codes(codes, None)
+    for t in (table, other, other, table, None, table):
+        want = gobo_gemm.gobo_golden(acts, codes, None, t)
+        assert np.array_equal(fg.gobo_fast(acts, prepared, None, t), want)
+    k, n = np.argwhere(codes < 1 << 3)[0]
+    bad = GoboDictionary(table.centroids, table.outliers + ((int(k), int(n), 0x3C00),))
+    for _ in range(2):
+        with pytest.raises(ValueError, match="not outlier-flagged"):
+            fg.gobo_fast(acts, prepared, None, bad)
+    assert np.array_equal(fg.gobo_fast(acts, prepared, None, table), gobo_gemm.gobo_golden(acts, codes, None, table))
+
+
+@pytest.mark.parametrize("spec", ["minilm:L0.ffn2", "minilm:L3.q"])
+def test_gobo_float_output_is_the_dequantised_golden(spec):
+    """The accuracy path's float output (:func:`models.fast_golden.gobo_float`, read by the
+    registered dequantiser) equals the golden's words dequantised, bit for bit: random codes with
+    outliers (several per column) and a real MiniLM linear through the quantiser."""
+    bits = lambda x: np.asarray(x, dtype=np.float64).view(np.int64)      # noqa: E731
+    rng = np.random.default_rng(8)
+    acts, codes, table = _gobo_operands(rng, 7, 90, 33)
+    got = fg.gobo_float(acts, fg.gobo_weight_codes(codes, None), None, table)
+    assert got.dtype == np.float64
+    assert np.array_equal(bits(got), bits(fp16_gemm.decode_fp32(gobo_gemm.gobo_golden(acts, codes, None, table))))
+    pe = GOBO.prototype()
+    ops = GOBO.operands(*real_gemm(spec, m=9, n=40), pe)
+    want = GOBO.dequantize_output(GOBO.golden(ops, pe), ops.acts, ops.acts_meta, ops.weights_meta, pe)
+    assert np.array_equal(bits(fg.fast_output(GOBO, ops, pe)), bits(want))

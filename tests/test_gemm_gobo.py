@@ -208,3 +208,32 @@ def test_outlier_lists_are_checked():
     assert small.outlier_depth == 2 and small.outlier_words(design.layout(2, 4, 2), full) == 4
     with pytest.raises(ValueError, match="needs 4 outlier buffer words, the design has 2"):
         small.extra_buffer_words(design.layout(2, 4, 2), full)
+
+
+def _meta(k, n, value, centroids=DEFAULT_DICTIONARY.centroids):
+    return {"centroids": list(centroids), "outliers": {"k": k, "n": n, "value": value}}
+
+
+def test_of_meta_is_the_constructor():
+    """``GoboDictionary.of_meta`` checks and sorts integer lists as arrays: the same dictionary
+    as the constructor on quantiser metadata (real and heavy-tailed weights, unsorted lists, ties
+    in n or k), and the constructor's error for what it refuses (or other element types)."""
+    rng = np.random.default_rng(3)
+    metas = [quantize_gobo(rng.standard_t(2, (70, 50)))[1], quantize_gobo(np.asarray(get_tensor("minilm:L0.ffn2"), dtype=np.float64).T)[1]]
+    k, n = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
+    keep = np.unique(k * 4 + n, return_index=True)[1]            # distinct positions, shuffled
+    order = rng.permutation(keep)
+    metas.append(_meta(k[order].tolist(), n[order].tolist(), rng.integers(0, 0x7C00, len(order)).tolist()))
+    metas.append(_meta([], [], []))
+    for meta in metas:
+        o = meta["outliers"]
+        want = GoboDictionary(tuple(meta["centroids"]), tuple(zip(o["k"], o["n"], o["value"])))
+        got = GoboDictionary.of_meta(meta)
+        assert got == want and type(got.outliers) is tuple
+        assert all(type(x) is int for t in got.outliers for x in t)
+    for bad, message in [((0, -1, 0x3C00), "position"), ((-2, 0, 0x3C00), "position"),
+                         ((1, 0, 0x7C00), "infinity"), ((1, 0, 1 << 16), "16-bit"), ((0, 0, 0x3C00), "two outliers")]:
+        with pytest.raises(ValueError, match=message):
+            GoboDictionary.of_meta(_meta([0, bad[0]], [0, bad[1]], [0x3C00, bad[2]]))
+    floats = _meta([1.0, 0.0], [0, 0], [0x3C00, 0x4000])           # not int64: the constructor
+    assert GoboDictionary.of_meta(floats).outliers == ((0, 0, 0x4000), (1, 0, 0x3C00))

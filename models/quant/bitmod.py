@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fast_bitmod_quant import MAX_GROUP, quantise_rows
 from .common import LatticeTable, QuantizedTensor, as_float_2d, check_bits, check_group, round_f16
 
 __all__ = [
@@ -352,17 +353,22 @@ def _bitmod_core(x, dtype: str, group_size: int, scale_format: str):
     types = MIXED.get(dtype, (dtype,))
     meta = {"dtype": dtype, "types": types, "scale_format": scale_format}
     ng = k // g
-    wq_best = np.empty(wg.shape, dtype=np.float64 if scale_format == "int8" else np.float32)
-    q_best = np.empty(wg.shape, dtype=np.int16)
-    s_best = np.empty((r, ng), dtype=np.float64)
-    sel = np.empty((r, ng), dtype=np.int8)
-    best_err = np.empty((r, ng), dtype=np.float64)
-    s2 = np.empty((r, 1), dtype=np.float64)
-    step = max(1, _CHUNK_ELEMS // k)  # row chunks keep the temporaries small and cache-resident
-    for r0 in range(0, r, step):
-        sl = slice(r0, r0 + step)
-        (wq_best[sl], q_best[sl], s_best[sl], sel[sl], best_err[sl], s2[sl]) = _bitmod_rows(
-            wg[sl], types, scale_format)
+    if scale_format == "int8" and g <= MAX_GROUP:
+        # the same operations, row by row in one compiled pass (models.fast_bitmod_quant)
+        wq_best, q_best, s_best, sel, best_err, s2 = quantise_rows(
+            w, g, [_level_table(LEVELS[t]) for t in types], [np.max(np.abs(LEVELS[t])) for t in types])
+    else:
+        wq_best = np.empty(wg.shape, dtype=np.float64 if scale_format == "int8" else np.float32)
+        q_best = np.empty(wg.shape, dtype=np.int16)
+        s_best = np.empty((r, ng), dtype=np.float64)
+        sel = np.empty((r, ng), dtype=np.int8)
+        best_err = np.empty((r, ng), dtype=np.float64)
+        s2 = np.empty((r, 1), dtype=np.float64)
+        step = max(1, _CHUNK_ELEMS // k)  # row chunks keep the temporaries small and cache-resident
+        for r0 in range(0, r, step):
+            sl = slice(r0, r0 + step)
+            (wq_best[sl], q_best[sl], s_best[sl], sel[sl], best_err[sl], s2[sl]) = _bitmod_rows(
+                wg[sl], types, scale_format)
     if scale_format == "int8":
         meta["second_level_scale"] = s2
     if scale_format == "int8":
