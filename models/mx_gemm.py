@@ -645,7 +645,10 @@ def mx_pe_items(pe):
                                             offset=-1))
         scale_product = driven(("mult", (E4M3_SCALE_MAN_BITS + 1, E4M3_SCALE_MAN_BITS + 1), 1, "step"),
                                "act", "weight")
-        t = driven(("mult", (f.sum_bits, extra_bits), 1, "step"), total, scale_product)
+        # total is signed and scale_product unsigned: Amaranth writes $signed(total) *
+        # $signed({1'b0, scale_product}), a signed multiply whose one operand's sign bit is the
+        # constant 0: the characterised usmult (unsigned a-bit x signed b-bit), not the unsigned mult
+        t = driven(("usmult", (extra_bits, f.sum_bits), 1, "step"), scale_product, total)
         scale = [x, scale_product, t, *decode]
     else:
         x = driven(("add", (SCALE_BITS + 1,), 1, "step"), "act", "weight")
