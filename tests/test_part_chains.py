@@ -261,7 +261,8 @@ def test_mx_chain(fmt):
     mag = conversion_paths(f).magnitude_bits
     magnitude = _one(parts, "cneg", (mag, mag + 1))
     t = magnitude.drivers[0]
-    assert t[0] == ("mult" if f.scale == "e4m3" else "add")
+    # NVFP4's block sum times the E4M3 scale product: the signed x unsigned multiply Yosys builds
+    assert t[0] == ("usmult" if f.scale == "e4m3" else "add")
     lz = _one(parts, "lead1", (mag,))
     assert lz.drivers == (magnitude,)
     norm = next(p for p in parts if p[0] == "shift" and p.drivers[0] is magnitude)
