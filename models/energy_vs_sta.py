@@ -29,7 +29,7 @@ from .post_array_rates import measure as measure_post_array
 from .merged_sums import member_key, merged_sums
 from .part_energy import part_dynamic_pj
 from .inventory import POST_ARRAY_EVENTS, post_array_parts, unit_items
-from .registry import get_kind
+from .registry import full_options, get_kind
 from .synth import POST_ARRAY, synthesize
 from .tech import value as tech_value
 
@@ -113,7 +113,7 @@ def post_array_word_energy_pj(pe, pe_options=(), source="minilm", basis="sta", a
     primitive energy table (:data:`models.cost_primitives.BASES`). ``activity``: price every part
     at this toggle rate instead (e.g. the PE's data-port activity, what the report's cost model
     gave the unit before it had its own)."""
-    options = tuple(sorted(dict(pe_options).items()))
+    options = full_options(pe, pe_options)     # the key measure_post_array's run is cached on
     run = post_array_run(pe, options, source)
     rates = measure_post_array(pe, options, source) if activity is None else activity
     per_event = {"word": run.group_folds, "group": 1}
@@ -130,7 +130,7 @@ def sta_word_energy_pj(pe, pe_options, power):
     """OpenSTA's energy per dequantised word (45 nm pJ) of a :class:`models.synth.UnitPower` of the
     post-array unit measured on :func:`models.post_array_activity.post_array_run`'s stream: energy
     per cycle x the run's cycles per dequantised word."""
-    run = post_array_run(pe, tuple(sorted(dict(pe_options).items())), power.activity_source)
+    run = post_array_run(pe, full_options(pe, pe_options), power.activity_source)
     return run.cycles_per_word * cycle_energy_pj(power)
 
 
@@ -142,7 +142,7 @@ def sim_word_energy_pj(pe, pe_options=(), source="minilm", clock_mhz=100.0):
     the reference of ``post_array_word_energy_pj(..., basis="sim")``), x the run's cycles per
     dequantised word. About 100 s for a digit-serial unit, 10 min for MixPE's (a Python gate
     simulation)."""
-    options = tuple(sorted(dict(pe_options).items()))
+    options = full_options(pe, pe_options)
     run = post_array_run(pe, options, source)
     netlist = synthesize(pe, unit=POST_ARRAY, pe_options=options).netlist()
     simulated = simulated_power(netlist, port_stream(run.ports), clock_mhz)

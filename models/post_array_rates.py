@@ -24,13 +24,12 @@ import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hw.pe import facts_only
-
 from .activity import REAL_SPEC, SOURCES
 from .part_activity import _cache_dir
-from .post_array_activity import COLS, post_array_run
+from .post_array_activity import post_array_run
 from .registry import PE_KINDS, full_options, get_kind
 from .stored_table import load_entries, table_key, table_or_measured, write_entries
+from .synth import POST_ARRAY, has_unit
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "post_array_activity.json"
 #: 2: per-port rates (word_ports, group_ports)
@@ -85,19 +84,11 @@ def measure(pe, pe_options=(), source="minilm"):
                           run.group_rates, run.data_hash, datetime.date.today().isoformat())
 
 
-def has_post_array_unit(proto):
-    """Whether a design of the PE prototype ``proto`` has a post-array unit."""
-    unit = proto.post_array_unit(COLS)
-    if unit is not None:
-        facts_only(unit)        # built only to ask
-    return unit is not None
-
-
 def table_settings():
     """(kind, options) of every registered variant with a post-array unit."""
     for name, kind in PE_KINDS.items():
         for _, options in kind.variants:
-            if has_post_array_unit(kind.prototype(**dict(options))):
+            if has_unit(kind.prototype(**dict(options)), POST_ARRAY):
                 yield name, full_options(name, options)
 
 
@@ -109,7 +100,7 @@ def post_array_rates(pe, pe_options=(), source="minilm"):
     if source not in SOURCES:
         raise ValueError(f"activity source must be one of {', '.join(SOURCES)}, not {source!r}")
     pe_options = full_options(pe, pe_options)
-    if not has_post_array_unit(get_kind(pe).prototype(**dict(pe_options))):
+    if not has_unit(get_kind(pe).prototype(**dict(pe_options)), POST_ARRAY):
         raise ValueError(f"PE kind {pe!r} with options {dict(pe_options)} has no post-array unit")
     return table_or_measured(TABLE_PATH, table_key(pe, pe_options, source), _cache_dir(), f"post{GENERATOR}",
                              lambda: measure(pe, pe_options, source), PostArrayRates.from_dict)
