@@ -100,7 +100,7 @@ from .port_field import Field
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, full_options, get_kind
-from .stored_table import load_entries, table_key, table_or_measured, write_entries
+from .stored_table import table_key, table_or_measured, write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
@@ -609,14 +609,10 @@ def write_table(path=TABLE_PATH):
             for source in SOURCES:
                 pa = measure(name, options, source)
                 entries[table_key(pa.pe, pa.pe_options, source)] = pa.to_dict()
-    data = {"provenance": {"generator": GENERATOR, "what": "models.part_activity.measure of the PE of every "
-                           "setting of models.part_activity.table_settings "
-                           "(models.activity.unit_activity, defaults)",
-                           "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
-                           "regenerate": "python -m models.part_activity"},
-            "entries": entries}
-    write_entries(path, data["provenance"], entries)
-    load_entries.cache_clear()
+    write_entries(path, entries, generator=GENERATOR, spec=REAL_SPEC,
+                  what="models.part_activity.measure of the PE of every setting of "
+                       "models.part_activity.table_settings (models.activity.unit_activity, defaults)",
+                  regenerate="python -m models.part_activity")
     part_activity.cache_clear()
     return len(entries)
 

@@ -28,7 +28,7 @@ from .activity import REAL_SPEC, SOURCES
 from .part_activity import _cache_dir
 from .post_array_activity import post_array_run
 from .registry import PE_KINDS, full_options, get_kind
-from .stored_table import load_entries, table_key, table_or_measured, write_entries
+from .stored_table import table_key, table_or_measured, write_entries
 from .synth import POST_ARRAY, has_unit
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "post_array_activity.json"
@@ -113,13 +113,11 @@ def write_table(path=TABLE_PATH):
         for source in SOURCES:
             r = measure(name, options, source)
             entries[table_key(name, options, source)] = r.to_dict()
-    provenance = {"generator": GENERATOR, "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
-                  "what": "models.post_array_rates.measure of the post-array unit of every registered "
-                          "variant with one (models.post_array_activity.post_array_run: M 32 x K 256 x N 4, "
-                          "a 4-row array)",
-                  "regenerate": "python -m models.post_array_rates"}
-    write_entries(path, provenance, entries)
-    load_entries.cache_clear()
+    write_entries(path, entries, generator=GENERATOR, spec=REAL_SPEC,
+                  what="models.post_array_rates.measure of the post-array unit of every registered "
+                       "variant with one (models.post_array_activity.post_array_run: M 32 x K 256 x N 4, "
+                       "a 4-row array)",
+                  regenerate="python -m models.post_array_rates")
     post_array_rates.cache_clear()
     return len(entries)
 
