@@ -84,12 +84,19 @@ def measure(pe, pe_options=(), source="minilm"):
                           run.group_rates, run.data_hash, datetime.date.today().isoformat())
 
 
-def table_settings():
-    """(kind, options) of every registered variant with a post-array unit."""
-    for name, kind in PE_KINDS.items():
-        for _, options in kind.variants:
+def grouped_variants(kinds=None):
+    """(kind, label, options as registered, sorted) of every registered variant of ``kinds``
+    (default: every kind) with a post-array unit."""
+    for name in kinds or list(PE_KINDS):
+        kind = PE_KINDS[name]
+        for label, options in kind.variants:
             if has_unit(kind.prototype(**dict(options)), POST_ARRAY):
-                yield name, full_options(name, options)
+                yield name, label, tuple(sorted(options))
+
+
+def table_settings():
+    """(kind, full options) of every registered variant with a post-array unit."""
+    return [(name, full_options(name, options)) for name, _, options in grouped_variants()]
 
 
 @functools.lru_cache(maxsize=256)
