@@ -118,7 +118,8 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 #: primitive's OpenSTA output gains (:mod:`models.primitive_outputs`). "ports" is the model's rule:
 #: with "gains" applied to every kind the model falls to 6/37 PEs within 15 % of whole-PE OpenSTA
 #: against 10/37 (chains attenuate: an adder tree's sum toggles far less than its ports; gains
-#: measured with every input toggling are the same, bench/bench_joint_gains.py; README "Energy")
+#: measured with every input toggling are the same, bench/bench_joint_gains.py;
+#: docs/cost-model.md "What moved it")
 PROPAGATION = "ports"
 #: the grouped families whose input groups, fed by the ports, take the ports' own signals
 #: (:meth:`PartActivity.input_groups`)
