@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fast_ovp_pairs import pair_corrections
 from ..fast_quant import cell_estimates, ovp_dense_sse, ovp_dense_sse_levels
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
@@ -458,24 +459,8 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     th_out, ok_out = _thresholds(dn.t_out, smin)  # |fl(x / smin)| >= t_out  <=>  |x| >= th_out
     if not np.all(ok_out):
         return unguarded
-    big = np.abs(xc) >= th_out[:, None]
-    big_pair = big[:, 0::2] | big[:, 1::2]
-    pr, pc = np.nonzero(big_pair)
-    if pr.size:
-        xl = xc[pr, 2 * pc]
-        xr = xc[pr, 2 * pc + 1]
-        sp = sc[:, pr]  # (C, P)
-        need = np.abs(xl) / sp >= dn.t_out
-        need |= np.abs(xr) / sp >= dn.t_out
-        ci, pi = np.nonzero(need)
-        s_n = sp[ci, pi]
-        xl, xr = xl[pi], xr[pi]
-        ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
-        ref = ref_l.astype(np.float64) + ref_r
-        cell = _cell_sq(xl, s_n, cells, dn) + _cell_sq(xr, s_n, cells, dn)
-        key = pr[pi] * c + ci
-        est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
-        bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
+    # (one compiled pass over the pairs, models.fast_ovp_pairs: _pair_corrections_numpy's values)
+    pair_corrections(xc, sc, th_out, est, bnd, dn, _grid(cfg).table, cells, cfg.normal_max)
     if rel is None:
         depth = k // 32 + 10 + k % 32
         rel = (depth + 4) * _U32 * 1.01
@@ -494,6 +479,32 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     keep[ar, best] = True
     keep[~guarded] = True
     return guarded, keep, best
+
+
+def _pair_corrections_numpy(xc, sc, th_out, est, bnd, cfg: Config, cells: _Cells) -> None:
+    """:func:`models.fast_ovp_pairs.pair_corrections` in numpy (the reference
+    tests/test_fast_ovp_pairs.py pins it to): the outlier pairs' reference terms in place of
+    their cell terms, added to ``est`` and ``bnd`` (R x C, in place)."""
+    r, c = est.shape
+    dn = _dense(cfg)
+    big = np.abs(xc) >= th_out[:, None]
+    big_pair = big[:, 0::2] | big[:, 1::2]
+    pr, pc = np.nonzero(big_pair)
+    if pr.size:
+        xl = xc[pr, 2 * pc]
+        xr = xc[pr, 2 * pc + 1]
+        sp = sc[:, pr]  # (C, P)
+        need = np.abs(xl) / sp >= dn.t_out
+        need |= np.abs(xr) / sp >= dn.t_out
+        ci, pi = np.nonzero(need)
+        s_n = sp[ci, pi]
+        xl, xr = xl[pi], xr[pi]
+        ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
+        ref = ref_l.astype(np.float64) + ref_r
+        cell = _cell_sq(xl, s_n, cells, dn) + _cell_sq(xr, s_n, cells, dn)
+        key = pr[pi] * c + ci
+        est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
+        bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
 
 
 def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elems: int, need_sse: bool = True):

@@ -1,0 +1,139 @@
+"""OliVe's certified alpha search: the outlier pairs' corrections of the cell model, compiled.
+
+:func:`models.quant.ovp_search._candidate_keep` models every element's squared error by the
+normal-grid cell of ``fl(x / s)``; a pair holding an element at or past ``t_out`` under a
+candidate (an outlier, hence a victim, is possible there) gets the reference's terms instead,
+and the difference (and the sum, for the bound) is added to the candidate's estimate. In numpy
+(:func:`pair_corrections_numpy`, the reference kept for the tests) that is a (candidates x pairs)
+set of temporaries, two ``nonzero``, the reference formula and the cell rule on gathered arrays
+and two ``bincount``; on the per-tensor activation search of a SmolLM2 linear (one row of up to
+786k elements, many outlier pairs) it was most of the search. :func:`pair_corrections` does the
+same in one pass over the row's pairs.
+
+Why it is exact: per pair and candidate the same IEEE operations on the same values (no
+``fastmath``): the reference's float32 terms (``t = fl(x / s)``, the union grid's value from the
+lattice table, the pair rule, ``fl(fl(fl(fl(q - t) + t) s) - x)**2``), widened and added in
+float64; the cell term ``(fl64(fl32(q s)) - x)**2`` in float64 with ``q`` the normal level of
+``t`` (uniform grids: ``D ceil(clip(floor(t 2 / D), lo, hi) / 2)``; others: the count of
+midpoints ``<= t``, ties up); and each (row, candidate) sum of ``ref - cell`` and ``ref + cell``
+accumulated from +0 over the pairs in row order, the order ``np.bincount`` adds them in, then
+added to the estimate and the bound. ``tests/test_fast_ovp_pairs.py`` pins it to the numpy
+reference bit for bit (random, heavy-tailed, tied, zero, +-max and real MiniLM / SmolLM2
+operands, per row and per tensor).
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+
+def _nearest(t, lut, inv_h, n_lat):
+    """:meth:`models.quant.common.LatticeTable.__call__` of one float32 ``t``: the cell of
+    ``t / h`` (a power of two: exact), its on-lattice flag, clamped, looked up."""
+    u = t * inv_h
+    f = np.floor(u)
+    on_lattice = 1 if u == f else 0
+    f = min(max(f, np.float32(-n_lat)), np.float32(n_lat - 1))
+    return lut[(int(f) + n_lat) * 2 + on_lattice]
+
+
+def _pair_terms(xl, xr, s, lut, inv_h, n_lat, nm):
+    """The reference's two float32 squared errors of the pair ``(xl, xr)`` at scale ``s``
+    (:func:`models.quant.ovp_search._pair_sq_errors`)."""
+    zero = np.float32(0)
+    tl = xl / s
+    tr = xr / s
+    ql = _nearest(tl, lut, inv_h, n_lat)
+    qr = _nearest(tr, lut, inv_h, n_lat)
+    if abs(ql) > nm:                      # left outlier -> right is the victim
+        qr = zero
+    elif abs(qr) > nm:                    # else right outlier -> left is the victim
+        ql = zero
+    dl = ((ql - tl) + tl) * s - xl
+    dr = ((qr - tr) + tr) * s - xr
+    return dl * dl, dr * dr
+
+
+def _cell_term(x, s, uniform, two_over_step, step, f_lo, f_hi, levels, mids):
+    """:func:`models.quant.ovp_search._cell_sq` of one element (float64)."""
+    t = x / s
+    if uniform:
+        q = np.float32(np.floor(t * two_over_step))
+        q = min(max(q, f_lo), f_hi)
+        q = np.float32(np.ceil(q * np.float32(0.5))) * step
+    else:
+        at = 0
+        for i in range(mids.size):
+            at += mids[i] <= t
+        q = levels[at]
+    d = np.float64(q * s) - np.float64(x)
+    return d * d
+
+
+def _corrections(x, sc, th_out, t_out, lut, inv_h, n_lat, nm, uniform, two_over_step, step, f_lo, f_hi,
+                 levels, mids, est, bnd):
+    """Adds each row's pair corrections to ``est`` / ``bnd`` (R x C float64); returns whether
+    the rows held any pair with an element at or past ``th_out[r]``."""
+    rows, k = x.shape
+    n_cand = sc.shape[0]
+    d_est = np.zeros((rows, n_cand))
+    d_bnd = np.zeros((rows, n_cand))
+    found = False
+    for r in range(rows):
+        th = th_out[r]
+        for p in range(k // 2):
+            xl = x[r, 2 * p]
+            xr = x[r, 2 * p + 1]
+            if not (abs(xl) >= th or abs(xr) >= th):
+                continue
+            found = True
+            axl = abs(xl)
+            axr = abs(xr)
+            for c in range(n_cand):
+                s = sc[c, r]
+                if not (axl / s >= t_out or axr / s >= t_out):
+                    continue
+                el, er = _pair_terms(xl, xr, s, lut, inv_h, n_lat, nm)
+                ref = np.float64(el) + np.float64(er)
+                cell = (_cell_term(xl, s, uniform, two_over_step, step, f_lo, f_hi, levels, mids)
+                        + _cell_term(xr, s, uniform, two_over_step, step, f_lo, f_hi, levels, mids))
+                d_est[r, c] += ref - cell
+                d_bnd[r, c] += ref + cell
+    if found:
+        for r in range(rows):
+            for c in range(n_cand):
+                est[r, c] += d_est[r, c]
+                bnd[r, c] += d_bnd[r, c]
+    return found
+
+
+@functools.cache
+def _compiled():
+    """The kernel compiled by numba (no ``fastmath``: IEEE semantics), or loaded from numba's
+    on-disk cache; deferred as :func:`models.fast_quant._compiled` is (numba's import is slow)."""
+    import numba
+    global _nearest, _pair_terms, _cell_term
+    jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    # the kernel calls the compiled helpers (numba resolves a global when it compiles the caller)
+    _nearest, _pair_terms, _cell_term = jit(_nearest), jit(_pair_terms), jit(_cell_term)
+    return SimpleNamespace(corrections=jit(_corrections))
+
+
+def pair_corrections(x, sc, th_out, est, bnd, dense, table, cells, normal_max):
+    """Add the outlier pairs' corrections to the cell model's ``est`` and ``bnd`` (R x C float64,
+    in place) for rows ``x`` (R x K float32, K even) at the candidate scales ``sc`` (C x R
+    float32): for every pair with an element ``|x| >= th_out[r]``, under every candidate where
+    an element has ``|fl(x / s)| >= t_out``, the reference terms minus (plus) the cell terms.
+    ``dense``, ``table``, ``cells``: the grid's :class:`~models.quant.ovp_search._Dense` rule,
+    union :class:`~models.quant.common.LatticeTable` and :class:`~models.quant.ovp_search._Cells`."""
+    f32 = np.float32
+    _compiled().corrections(
+        np.ascontiguousarray(x, dtype=f32), np.ascontiguousarray(sc, dtype=f32),
+        np.ascontiguousarray(th_out, dtype=f32), f32(dense.t_out), np.ascontiguousarray(table.lut, dtype=f32),
+        f32(table.inv_h), int(table.L), f32(normal_max), bool(dense.uniform),
+        f32(2.0 / dense.step) if dense.uniform else f32(1), f32(dense.step) if dense.uniform else f32(1),
+        f32(dense.f_lo) if dense.uniform else f32(0), f32(dense.f_hi) if dense.uniform else f32(0),
+        np.ascontiguousarray(cells.levels, dtype=f32), np.ascontiguousarray(cells.mids, dtype=f32), est, bnd)

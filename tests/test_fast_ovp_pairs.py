@@ -1,0 +1,113 @@
+"""OliVe's certified alpha search: the compiled outlier-pair corrections
+(:func:`models.fast_ovp_pairs.pair_corrections`) equal the numpy reference
+(:func:`models.quant.ovp_search._pair_corrections_numpy`) bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import fast_ovp_pairs, realdata
+from models.quant import ovp_format, ovp_search
+from models.quant.common import division_thresholds
+
+MODES = ["int4", "flint4", "int8"]
+
+
+def _scales(x, cfg, per_tensor=False):
+    """The search's own candidate scales (C x R) of the rows ``x`` (or of the tensor, one row)."""
+    xmax = ovp_search.x_max_3sigma(x, not per_tensor)
+    xmax = np.where(xmax > 0, xmax, np.float32(1))
+    ratios = np.asarray([np.float32(i * 0.01) for i in ovp_search.ALPHA_RATIOS], dtype=np.float32)
+    return (xmax[:, 0][None, :] * ratios[:, None]) / np.float32(cfg.normal_max)
+
+
+def _both(x, sc, mode, est=None, bnd=None):
+    """(compiled, numpy) ``(est, bnd)`` after the corrections, from the same starting values."""
+    cfg = ovp_format.get_config(mode)
+    dn = ovp_search._dense(cfg)
+    cells = ovp_search._Cells(cfg)
+    rows, cands = x.shape[0], sc.shape[0]
+    rng = np.random.default_rng(rows * cands)
+    est = rng.random((rows, cands)) if est is None else est
+    bnd = rng.random((rows, cands)) + 1 if bnd is None else bnd
+    th_out, ok = division_thresholds(dn.t_out, sc.min(axis=0))
+    assert np.all(ok)
+    got = (est.copy(), bnd.copy())
+    # the transposed views _candidate_keep hands it (non-contiguous)
+    got_t = (np.ascontiguousarray(est.T).T, np.ascontiguousarray(bnd.T).T)
+    want = (est.copy(), bnd.copy())
+    fast_ovp_pairs.pair_corrections(x, sc, th_out, *got, dn, ovp_format._grid(cfg).table, cells, cfg.normal_max)
+    fast_ovp_pairs.pair_corrections(x, sc, th_out, *got_t, dn, ovp_format._grid(cfg).table, cells,
+                                    cfg.normal_max)
+    ovp_search._pair_corrections_numpy(x, sc, th_out, *want, cfg, cells)
+    assert all(np.array_equal(a.view(np.int64), b.view(np.int64)) for a, b in zip(got_t, got))
+    return got, want
+
+
+def _cases(mode):
+    cfg = ovp_format.get_config(mode)
+    rng = np.random.default_rng(7)
+    heavy = rng.standard_normal((24, 96)).astype(np.float32)
+    mask = rng.random(heavy.shape) < 0.08
+    heavy[mask] *= rng.uniform(4, 40, size=mask.sum()).astype(np.float32)
+    zeros = np.vstack([np.zeros((2, 64), np.float32), heavy[:3, :64]])
+    a, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    cases = [("heavy", heavy, _scales(heavy, cfg)), ("zeros", zeros, _scales(zeros, cfg)),
+             ("minilm weights", np.ascontiguousarray(w.T[:64]), _scales(np.ascontiguousarray(w.T[:64]), cfg))]
+    flat = np.ascontiguousarray(a[:64]).reshape(1, -1)           # the per-tensor search: one row
+    cases.append(("minilm acts per tensor", flat, _scales(np.ascontiguousarray(a[:64]), cfg, True)))
+    # elements on the outlier border t_out and on the midpoints / levels (ties) at a scale that is
+    # not a power of two; +-max magnitudes the search takes (|t| < 2**30, scales up to 2**100)
+    dn = ovp_search._dense(cfg)
+    cells = ovp_search._Cells(cfg)
+    s = rng.uniform(0.01, 3.0, (16, 1)).astype(np.float32)       # one per row
+    pts = np.concatenate([cells.mids, -cells.mids, cells.levels, [dn.t_out, -dn.t_out, 0.0, -0.0]])
+    ties = (rng.choice(pts.astype(np.float32), (16, 128)) * s).astype(np.float32)
+    ties[:, ::7] = np.float32(dn.t_out) * s
+    cases.append(("ties", ties, np.vstack([s.T, s.T * np.float32(2), s.T * np.float32(0.75)])))
+    huge = np.float32(2.0 ** 50) * (rng.standard_normal((4, 64)) * 30).astype(np.float32)
+    huge[0, :2] = np.float32(2.0 ** 50) * np.float32(2.0 ** 29)
+    cases.append(("max magnitudes", huge, np.full((3, 4), np.float32(2.0 ** 50))))
+    return cases
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", range(6))
+def test_pair_corrections_equal_numpy(mode, case):
+    name, x, sc = _cases(mode)[case]
+    with np.errstate(over="ignore"):
+        (est, bnd), (want_est, want_bnd) = _both(x, sc, mode)
+    assert np.array_equal(est.view(np.int64), want_est.view(np.int64)), name
+    assert np.array_equal(bnd.view(np.int64), want_bnd.view(np.int64)), name
+    if name in ("heavy", "ties", "minilm acts per tensor"):
+        start = np.random.default_rng(x.shape[0] * sc.shape[0]).random((x.shape[0], sc.shape[0]))
+        assert not np.array_equal(est, start), name                    # corrections were made
+
+
+def test_pair_corrections_see_the_pair_rule():
+    """Without the pair rule (a normal maximum no value exceeds: no outliers, no victims) the
+    corrections differ: the kernel's victims matter on these rows."""
+    _, x, sc = _cases("int4")[0]
+    cfg = ovp_format.get_config("int4")
+    (est, _), _ = _both(x, sc, "int4")
+    dn = ovp_search._dense(cfg)
+    th_out, _ = division_thresholds(dn.t_out, sc.min(axis=0))
+    rng = np.random.default_rng(x.shape[0] * sc.shape[0])
+    e2, b2 = rng.random((x.shape[0], sc.shape[0])), rng.random((x.shape[0], sc.shape[0])) + 1
+    fast_ovp_pairs.pair_corrections(x, sc, th_out, e2, b2, dn, ovp_format._grid(cfg).table,
+                                    ovp_search._Cells(cfg), np.float32(1e30))
+    assert not np.array_equal(e2, est)
+
+
+@pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
+@pytest.mark.parametrize("mode", MODES)
+def test_pair_corrections_on_smollm2_weights(mode):
+    smollm2 = pytest.importorskip("models.smollm2")
+    try:
+        w = smollm2.load_smollm2().linears["blk.17.ffn_down"]
+    except smollm2.MissingModelError as e:
+        pytest.skip(str(e))
+    x = np.ascontiguousarray(w.T[:96], dtype=np.float32)
+    cfg = ovp_format.get_config(mode)
+    (est, bnd), (want_est, want_bnd) = _both(x, _scales(x, cfg), mode)
+    assert np.array_equal(est, want_est) and np.array_equal(bnd, want_bnd)
