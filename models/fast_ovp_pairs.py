@@ -119,7 +119,7 @@ def _compiled():
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     # the kernel calls the compiled helpers (numba resolves a global when it compiles the caller)
     _nearest, _pair_terms, _cell_term = jit(_nearest), jit(_pair_terms), jit(_cell_term)
-    return SimpleNamespace(corrections=jit(_corrections))
+    return SimpleNamespace(corrections=jit(_corrections), codes=jit(_codes))
 
 
 def pair_corrections(x, sc, th_out, est, bnd, dense, table, cells, normal_max):
@@ -137,3 +137,46 @@ def pair_corrections(x, sc, th_out, est, bnd, dense, table, cells, normal_max):
         f32(2.0 / dense.step) if dense.uniform else f32(1), f32(dense.step) if dense.uniform else f32(1),
         f32(dense.f_lo) if dense.uniform else f32(0), f32(dense.f_hi) if dense.uniform else f32(0),
         np.ascontiguousarray(cells.levels, dtype=f32), np.ascontiguousarray(cells.mids, dtype=f32), est, bnd)
+
+
+# ---------------------------------------------------------------------------------------------
+# The quantiser's element codes: the grid, the pair rule and the code tables in one pass
+
+
+def _codes(x, scale, per_row, lut, inv_h, n_lat, nm, unit, v_lo, normal_tab, out_tab, victim_code, codes):
+    """``codes[r, i]``: the OVP element code of ``x[r, i]`` at the scale of its row (or the
+    tensor's): ``t = fl(x / s)``, the union grid's value ``q`` (lattice table), the pair rule,
+    then ``victim_code``, or the outlier / normal code table's entry of ``v = q * unit`` (an exact
+    integer in float32)."""
+    rows, k = x.shape
+    for r in range(rows):
+        s = scale[r] if per_row else scale[0]
+        for p in range(k // 2):
+            tl = x[r, 2 * p] / s
+            tr = x[r, 2 * p + 1] / s
+            ql = _nearest(tl, lut, inv_h, n_lat)
+            qr = _nearest(tr, lut, inv_h, n_lat)
+            if abs(ql) > nm:                  # left outlier -> right is the victim
+                codes[r, 2 * p] = out_tab[int(ql * unit) - v_lo]
+                codes[r, 2 * p + 1] = victim_code
+            elif abs(qr) > nm:                # else right outlier -> left is the victim
+                codes[r, 2 * p] = victim_code
+                codes[r, 2 * p + 1] = out_tab[int(qr * unit) - v_lo]
+            else:
+                codes[r, 2 * p] = normal_tab[int(ql * unit) - v_lo]
+                codes[r, 2 * p + 1] = normal_tab[int(qr * unit) - v_lo]
+
+
+def element_codes(x, scale, table, normal_max, unit, v_lo, normal_tab, out_tab, victim_code):
+    """(R x K) int64 OVP element codes of ``x`` (R x K float32, C order, K even) at ``scale``
+    (R float32 per row, or 1 per tensor): :func:`models.quant.ovp.quantize_ovp` then
+    :func:`models.quant.ovp_format.element_codes` in one pass (``table`` the union grid's
+    :class:`~models.quant.common.LatticeTable`; ``normal_tab`` / ``out_tab`` the normal and
+    outlier code of every integer-unit value from ``v_lo`` up)."""
+    f32 = np.float32
+    scale = np.ascontiguousarray(scale, dtype=f32).reshape(-1)
+    codes = np.empty(x.shape, dtype=np.int64)
+    _compiled().codes(x, scale, scale.size > 1,
+                      np.ascontiguousarray(table.lut, dtype=f32), f32(table.inv_h), int(table.L), f32(normal_max),
+                      f32(unit), int(v_lo), normal_tab, out_tab, int(victim_code), codes)
+    return codes

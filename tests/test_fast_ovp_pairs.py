@@ -111,3 +111,64 @@ def test_pair_corrections_on_smollm2_weights(mode):
     cfg = ovp_format.get_config(mode)
     (est, bnd), (want_est, want_bnd) = _both(x, _scales(x, cfg), mode)
     assert np.array_equal(est, want_est) and np.array_equal(bnd, want_bnd)
+
+
+# ---------------------------------------------------------------------------------------------
+# the quantiser's element codes in one pass
+
+
+def _code_cases():
+    """(name, x) rows: heavy-tailed, zeros, +-max float32 magnitudes the grid clamps, values on
+    the union grid's midpoints and the normal / outlier border at alpha 1 (ties), real MiniLM
+    weights and activations."""
+    rng = np.random.default_rng(11)
+    heavy = rng.standard_normal((24, 96)).astype(np.float32)
+    mask = rng.random(heavy.shape) < 0.08
+    heavy[mask] *= rng.uniform(4, 40, size=mask.sum()).astype(np.float32)
+    extremes = heavy[:4].copy()
+    extremes[0, :8] = [np.finfo(np.float32).max, -np.finfo(np.float32).max, 0.0, -0.0,
+                       np.finfo(np.float32).tiny, -np.finfo(np.float32).tiny, 1e-45, -1e-45]
+    a, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    return [("heavy", heavy), ("zeros", np.zeros((3, 64), np.float32)), ("extremes", extremes),
+            ("minilm weights", np.ascontiguousarray(w.T[:96])), ("minilm acts", np.ascontiguousarray(a[:48]))]
+
+
+def _ties(mode):
+    """Values whose ``x / s`` is exactly a midpoint of the union grid (or on the border), s = 1."""
+    cfg = ovp_format.get_config(mode)
+    g = ovp_format._grid(cfg)
+    pts = np.concatenate([g.mids, g.values, [ovp_search._dense(cfg).t_out]]).astype(np.float32)
+    pts = np.concatenate([pts, -pts])
+    return np.random.default_rng(3).choice(pts, (16, 64)).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_element_codes_equal_quantiser(mode, per_channel):
+    from models.quant import ovp
+    cases = _code_cases() + [("ties", _ties(mode))]
+    for name, x in cases:
+        alphas = [None] + ([np.float32(ovp_format.get_config(mode).normal_max)] if name == "ties" else [])
+        for alpha in alphas:
+            if name == "extremes" and alpha is None:
+                alpha = np.float32(3.0)                      # the search needs a finite sigma
+            with np.errstate(over="ignore"):
+                codes, a, scale = ovp.quantize_ovp_element_codes(x, mode, alpha, per_channel)
+                qt = ovp.quantize_ovp(x, mode, alpha, per_channel)
+            assert np.array_equal(codes, ovp_format.element_codes_numpy(qt)), name
+            assert np.array_equal(a, qt.meta["alpha"]) and np.array_equal(scale, qt.scale), name
+            if name == "heavy" or name == "ties" and alpha is not None:
+                assert np.any(codes == ovp_format.get_config(mode).victim_code), name   # pairs exercised
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_quantisers_meta_unchanged(mode):
+    """quantize_ovp_acts / _weights (the lean pass) give the codes and meta of the full path."""
+    from models import ovp_gemm
+    _, x = _code_cases()[0]
+    for per_channel, lean in ((False, ovp_gemm.quantize_ovp_acts), (True, ovp_gemm.quantize_ovp_weights)):
+        arg = x.T if per_channel else x
+        codes, meta = lean(arg, mode=mode)
+        full, _, qt = ovp_gemm.quantize_ovp_codes(x, mode, per_channel=per_channel, need_values=False)
+        want = ovp_gemm._meta(qt.scale, qt.meta["alpha"], full, mode, meta["granularity"])
+        assert np.array_equal(codes.T if per_channel else codes, full) and meta == want
