@@ -119,7 +119,7 @@ def _compiled():
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     # the kernel calls the compiled helpers (numba resolves a global when it compiles the caller)
     _nearest, _pair_terms, _cell_term = jit(_nearest), jit(_pair_terms), jit(_cell_term)
-    return SimpleNamespace(corrections=jit(_corrections), codes=jit(_codes))
+    return SimpleNamespace(corrections=jit(_corrections), codes=jit(_codes), overrides=jit(_overrides))
 
 
 def pair_corrections(x, sc, th_out, est, bnd, dense, table, cells, normal_max):
@@ -180,3 +180,45 @@ def element_codes(x, scale, table, normal_max, unit, v_lo, normal_tab, out_tab, 
                       np.ascontiguousarray(table.lut, dtype=f32), f32(table.inv_h), int(table.L), f32(normal_max),
                       f32(unit), int(v_lo), normal_tab, out_tab, int(victim_code), codes)
     return codes
+
+
+# ---------------------------------------------------------------------------------------------
+# The dense search's overrides: the reference terms of the pairs leaving the dense range
+
+
+def _overrides(xf, pl, pair_row, sc, t_lim, lut, inv_h, n_lat, nm, pos, vals, bounds):
+    """For each candidate ``c`` (in order), each pair starting at ``xf[pl[i]]`` (in order) with
+    ``|fl(x / s)| >= t_lim`` for an element at ``s = sc[c, pair_row[i]]``: its two positions and
+    reference terms appended to ``pos`` / ``vals``; ``bounds[c]`` the candidate's first entry,
+    ``bounds[C]`` the count."""
+    n = 0
+    for c in range(sc.shape[0]):
+        bounds[c] = n
+        for i in range(pl.size):
+            s = sc[c, pair_row[i]]
+            xl = xf[pl[i]]
+            xr = xf[pl[i] + 1]
+            if abs(xl) / s >= t_lim or abs(xr) / s >= t_lim:
+                el, er = _pair_terms(xl, xr, s, lut, inv_h, n_lat, nm)
+                pos[n] = pl[i]
+                vals[n] = el
+                pos[n + 1] = pl[i] + 1
+                vals[n + 1] = er
+                n += 2
+    bounds[sc.shape[0]] = n
+
+
+def dense_overrides(xf, pl, pair_row, sc, t_lim, table, normal_max):
+    """``(pos, vals, bounds)`` the dense search pass takes for the pairs that leave the dense
+    range (:func:`models.quant.ovp_search._search_rows_fast`): ``xf`` the block's elements (flat
+    float32), ``pl`` the flat index of each candidate pair's left element (ascending), ``pair_row``
+    its row, ``sc`` (C x R float32) the candidate scales; entries candidate by candidate, pairs in
+    order, the reference's float32 terms (:func:`models.quant.ovp_search._pair_sq_errors`)."""
+    f32 = np.float32
+    size = 2 * sc.shape[0] * pl.size
+    pos, vals = np.empty(size, dtype=np.int64), np.empty(size, dtype=f32)
+    bounds = np.empty(sc.shape[0] + 1, dtype=np.int64)
+    _compiled().overrides(xf, np.ascontiguousarray(pl, dtype=np.int64), np.ascontiguousarray(pair_row, dtype=np.int64),
+                          np.ascontiguousarray(sc, dtype=f32), f32(t_lim), np.ascontiguousarray(table.lut, dtype=f32),
+                          f32(table.inv_h), int(table.L), f32(normal_max), pos, vals, bounds)
+    return pos[:bounds[-1]], vals[:bounds[-1]], bounds

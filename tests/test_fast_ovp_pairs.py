@@ -172,3 +172,45 @@ def test_quantisers_meta_unchanged(mode):
         full, _, qt = ovp_gemm.quantize_ovp_codes(x, mode, per_channel=per_channel, need_values=False)
         want = ovp_gemm._meta(qt.scale, qt.meta["alpha"], full, mode, meta["granularity"])
         assert np.array_equal(codes.T if per_channel else codes, full) and meta == want
+
+
+# ---------------------------------------------------------------------------------------------
+# the dense search's overrides
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+@pytest.mark.parametrize("case", range(6))
+def test_dense_overrides_equal_numpy(mode, case):
+    """The pairs leaving the dense range, as _search_rows_fast finds them, and their terms."""
+    name, x, sc = _cases(mode)[case]
+    if x.shape[0] == 1:                                   # the per-tensor row: the weights' rows
+        x, sc = x.reshape(-1, 64), None
+    cfg = ovp_format.get_config(mode)
+    sc = _scales(x, cfg) if sc is None else sc
+    dn = ovp_search._dense(cfg)
+    xf = np.ascontiguousarray(x).reshape(-1)
+    k = x.shape[1]
+    rows = np.repeat(np.arange(x.shape[0]), k // 2)
+    with np.errstate(over="ignore"):
+        big = np.abs(x) / sc.min(axis=0)[:, None] >= dn.t_lim
+        pl = 2 * np.flatnonzero(big[:, 0::2] | big[:, 1::2])
+        got = fast_ovp_pairs.dense_overrides(xf, pl, rows[pl // 2], sc, dn.t_lim, ovp_format._grid(cfg).table,
+                                             cfg.normal_max)
+        want = ovp_search._dense_overrides_numpy(xf, pl, rows[pl // 2], sc, cfg)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[2], want[2]), name
+    assert np.array_equal(got[1].view(np.int32), want[1].view(np.int32)), name
+    if name in ("heavy", "ties"):
+        assert got[2][-1] > 0, name                                         # overrides made
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8", "flint4"])
+def test_dense_search_on_real_rows_equals_reference(mode):
+    """_search_rows_fast (compiled overrides, per-row operands, the lanes' combination) against
+    the reference's float32 SSE, bit for bit, on MiniLM weight rows and heavy rows."""
+    cfg = ovp_format.get_config(mode)
+    _, w = realdata.real_gemm("minilm:L0.ffn2", dtype=np.float32)
+    for x in (np.ascontiguousarray(w.T[:80]), _cases(mode)[0][1]):
+        sc = _scales(x, cfg)
+        got = ovp_search._search_rows_fast(x, sc, cfg)
+        want = np.stack([ovp_search._sq_error_rows(x, s[:, None], cfg) for s in sc])
+        assert np.array_equal(got.view(np.int32), want.view(np.int32))
