@@ -191,14 +191,19 @@ def _overrides(xf, pl, pair_row, sc, t_lim, lut, inv_h, n_lat, nm, pos, vals, bo
     ``|fl(x / s)| >= t_lim`` for an element at ``s = sc[c, pair_row[i]]``: its two positions and
     reference terms appended to ``pos`` / ``vals``; ``bounds[c]`` the candidate's first entry,
     ``bounds[C]`` the count."""
+    # fl(|xl| / s) >= t_lim or fl(|xr| / s) >= t_lim  <=>  fl(max(|xl|, |xr|) / s) >= t_lim (the
+    # rounded quotient is monotone in the dividend): one division per pair and candidate
+    amax = np.empty(pl.size, dtype=xf.dtype)
+    for i in range(pl.size):
+        amax[i] = max(abs(xf[pl[i]]), abs(xf[pl[i] + 1]))
     n = 0
     for c in range(sc.shape[0]):
         bounds[c] = n
         for i in range(pl.size):
             s = sc[c, pair_row[i]]
-            xl = xf[pl[i]]
-            xr = xf[pl[i] + 1]
-            if abs(xl) / s >= t_lim or abs(xr) / s >= t_lim:
+            if amax[i] / s >= t_lim:
+                xl = xf[pl[i]]
+                xr = xf[pl[i] + 1]
                 el, er = _pair_terms(xl, xr, s, lut, inv_h, n_lat, nm)
                 pos[n] = pl[i]
                 vals[n] = el
