@@ -157,7 +157,9 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None, need_values
 
 def _meta(scale, alpha, codes, mode, granularity):
     cfg = _cfg(mode)
-    pairs = pair_words(codes, mode)
+    codes = np.asarray(codes)
+    # the count of stored pairs (pair_words' size, an odd K padded) without making them
+    pairs = int(np.prod(codes.shape[:-1], dtype=np.int64)) * ((codes.shape[-1] + 1) // 2)
     victims = int(np.count_nonzero(codes == cfg.victim_code))
     return {
         "format": f"ovp-{cfg.name}", "granularity": granularity,
@@ -165,7 +167,7 @@ def _meta(scale, alpha, codes, mode, granularity):
         "codes": (f"unsigned {cfg.bits}-bit element codes; K elements (2k, 2k+1) form one stored "
                   f"pair code[2k] | code[2k+1] << {cfg.bits} (the {'byte' if cfg.bits == 4 else 'word'} "
                   f"the RTL's border decoder receives); {cfg.victim_code:#x} marks the victim"),
-        "pairs": int(pairs.size), "victims": victims,
+        "pairs": pairs, "victims": victims,
         "dequantise": "value = (i << e) * scale with <e, i> = decode(pair); GEMM: raw * s_a * s_w[n]",
     }
 

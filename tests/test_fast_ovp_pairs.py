@@ -9,6 +9,7 @@ import pytest
 from models import fast_ovp_pairs, realdata
 from models.quant import ovp_format, ovp_search
 from models.quant.common import division_thresholds
+from tools import require
 
 MODES = ["int4", "flint4", "int8"]
 
@@ -103,11 +104,8 @@ def test_pair_corrections_see_the_pair_rule():
 @pytest.mark.parametrize("mode", MODES)
 def test_pair_corrections_on_smollm2_weights(mode):
     smollm2 = pytest.importorskip("models.smollm2")
-    try:
-        w = smollm2.load_smollm2().linears["blk.17.ffn_down"]
-    except smollm2.MissingModelError as e:
-        pytest.skip(str(e))
-    x = np.ascontiguousarray(w.T[:96], dtype=np.float32)
+    require(smollm2.load_smollm2, smollm2.MissingModelError, "SmolLM2 model")
+    x = np.ascontiguousarray(smollm2.load_smollm2().linears["blk.17.ffn_down"].T[:96], dtype=np.float32)
     cfg = ovp_format.get_config(mode)
     (est, bnd), (want_est, want_bnd) = _both(x, _scales(x, cfg), mode)
     assert np.array_equal(est, want_est) and np.array_equal(bnd, want_bnd)
@@ -172,6 +170,9 @@ def test_quantisers_meta_unchanged(mode):
         full, _, qt = ovp_gemm.quantize_ovp_codes(x, mode, per_channel=per_channel, need_values=False)
         want = ovp_gemm._meta(qt.scale, qt.meta["alpha"], full, mode, meta["granularity"])
         assert np.array_equal(codes.T if per_channel else codes, full) and meta == want
+        assert meta["pairs"] == ovp_gemm.pair_words(full, mode).size          # counted, not made
+    odd = np.zeros((3, 7), np.int64)
+    assert ovp_gemm._meta(np.ones(1), np.ones(1), odd, mode, "tensor")["pairs"] == ovp_gemm.pair_words(odd, mode).size
 
 
 # ---------------------------------------------------------------------------------------------
