@@ -155,25 +155,41 @@ def quantize_ovp_codes(x, mode="int4", per_channel=True, alpha=None, need_values
     return codes, values, qt
 
 
-def _meta(qt, codes, mode, granularity):
+def _meta(scale, alpha, codes, mode, granularity):
     cfg = _cfg(mode)
-    pairs = pair_words(codes, mode)
+    codes = np.asarray(codes)
+    # the count of stored pairs (pair_words' size, an odd K padded) without making them
+    pairs = int(np.prod(codes.shape[:-1], dtype=np.int64)) * ((codes.shape[-1] + 1) // 2)
     victims = int(np.count_nonzero(codes == cfg.victim_code))
     return {
         "format": f"ovp-{cfg.name}", "granularity": granularity,
-        "scale": np.ravel(qt.scale).tolist(), "alpha": np.ravel(qt.meta["alpha"]).tolist(),
+        "scale": np.ravel(scale).tolist(), "alpha": np.ravel(alpha).tolist(),
         "codes": (f"unsigned {cfg.bits}-bit element codes; K elements (2k, 2k+1) form one stored "
                   f"pair code[2k] | code[2k+1] << {cfg.bits} (the {'byte' if cfg.bits == 4 else 'word'} "
                   f"the RTL's border decoder receives); {cfg.victim_code:#x} marks the victim"),
-        "pairs": int(pairs.size), "victims": victims,
+        "pairs": pairs, "victims": victims,
         "dequantise": "value = (i << e) * scale with <e, i> = decode(pair); GEMM: raw * s_a * s_w[n]",
     }
 
 
+def _lean_codes(x, mode, per_channel):
+    """``(codes, scale, alpha)`` of :func:`quantize_ovp_codes` without its values: for an even K
+    from one compiled pass (:func:`models.quant.ovp.quantize_ovp_element_codes`), the same codes."""
+    cfg = _cfg(mode)
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 2 and x.shape[1] % 2 == 0 and np.all(np.isfinite(x)):
+        codes, alpha, scale = ovp.quantize_ovp_element_codes(x, cfg, per_channel=per_channel)
+        if codes.min(initial=0) >= 0 and not codes.max(initial=0) >> cfg.bits:
+            return codes, scale, alpha
+    # odd K, invalid input (its error) or a code the stored pair would cut: the full quantiser
+    codes, _, qt = quantize_ovp_codes(x, mode, per_channel=per_channel, need_values=False)
+    return codes, qt.scale, qt.meta["alpha"]
+
+
 def quantize_ovp_acts(x, *, mode="int4"):
     """M x K floats -> OVP element codes (M x K), one alpha per tensor, and the meta."""
-    codes, _, qt = quantize_ovp_codes(x, mode, per_channel=False, need_values=False)
-    return codes, _meta(qt, codes, mode, "tensor")
+    codes, scale, alpha = _lean_codes(x, mode, per_channel=False)
+    return codes, _meta(scale, alpha, codes, mode, "tensor")
 
 
 def quantize_ovp_weights(w, *, mode="int4"):
@@ -182,8 +198,8 @@ def quantize_ovp_weights(w, *, mode="int4"):
     w = np.asarray(w)
     if w.ndim != 2:
         raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
-    codes, _, qt = quantize_ovp_codes(w.T, mode, per_channel=True, need_values=False)
-    return codes.T, _meta(qt, codes, mode, "output channel (column of K x N)")
+    codes, scale, alpha = _lean_codes(w.T, mode, per_channel=True)
+    return codes.T, _meta(scale, alpha, codes, mode, "output channel (column of K x N)")
 
 
 def dequantise_codes(codes, scale, mode="int4"):

@@ -11,13 +11,16 @@ GEMM) is :mod:`models.quant.ovp_format`; the alpha search (``alpha=None``) is
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from .. import fast_ovp_pairs
 from .common import QuantizedTensor, as_float_2d
-from .ovp_format import Config, _alpha_array, _check_even, _grid, _pair_victims_into, get_config
+from .ovp_format import Config, _alpha_array, _check_even, _grid, _pair_victims_into, _value_codes, get_config
 from .ovp_search import _dense, _search_alpha, _uniform_level
 
-__all__ = ["quantize_ovp", "fake_quant_ovp"]
+__all__ = ["quantize_ovp", "fake_quant_ovp", "quantize_ovp_element_codes"]
 
 
 _QUANT_CHUNK_ELEMS = 1 << 16
@@ -105,3 +108,35 @@ def quantize_ovp(x, mode: str = "int4", alpha=None, per_channel: bool = True) ->
 def fake_quant_ovp(x, mode: str = "int4", alpha=None, per_channel: bool = True) -> np.ndarray:
     """The reference's fake-quantised float32 tensor (bit-exact given the same alpha)."""
     return quantize_ovp(x, mode, alpha, per_channel).meta["fake_quant"]
+
+
+@functools.cache
+def _code_tables(mode: str):
+    """``(v_lo, normal, outlier)``: the normal and outlier element code (int64) of every
+    integer-unit value from ``v_lo`` to ``-v_lo`` (the grid's largest magnitude), read-only."""
+    cfg = get_config(mode)
+    top = int(round(max(abs(v) for v in cfg.outlier_grid) * cfg.unit))
+    normal, outc = (np.ascontiguousarray(t, dtype=np.int64) for t in _value_codes(np.arange(-top, top + 1), cfg))
+    normal.setflags(write=False)
+    outc.setflags(write=False)
+    return -top, normal, outc
+
+
+def quantize_ovp_element_codes(x, mode: str = "int4", alpha=None, per_channel: bool = True):
+    """``(codes, alpha, scale)``: the element codes (int64) of :func:`quantize_ovp` followed by
+    :func:`models.quant.ovp_format.element_codes`, its alpha (float32, ``(rows, 1)`` or ``(1, 1)``)
+    and integer-unit scale (float64, as ``QuantizedTensor.scale``), from one compiled pass
+    (:func:`models.fast_ovp_pairs.element_codes`: the grid's value by the lattice table, the pair
+    rule and the code tables, per element) instead of the float32 fake-quantised tensor, the
+    integer values, both masks and the lookups; ``tests/test_fast_ovp_pairs.py`` pins the codes."""
+    cfg = get_config(mode)
+    x32 = np.ascontiguousarray(as_float_2d(x, dtype=np.float32))  # the kernels read C order
+    _check_even(x32)
+    if alpha is None:
+        alpha, _ = _search_alpha(x32, cfg, per_channel, need_mse=False)
+    a = _alpha_array(alpha, x32.shape[0], per_channel)
+    scale = a / np.float32(cfg.normal_max)
+    v_lo, normal, outc = _code_tables(cfg.name)
+    codes = fast_ovp_pairs.element_codes(x32, scale, _grid(cfg).table, cfg.normal_max, cfg.unit, v_lo, normal,
+                                         outc, cfg.victim_code)
+    return codes, a, scale.astype(np.float64) / cfg.unit

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fast_ovp_pairs import dense_overrides, pair_corrections
 from ..fast_quant import cell_estimates, ovp_dense_sse, ovp_dense_sse_levels
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
@@ -249,6 +250,21 @@ def _dense_sse_numpy(xb, div, pos, vals, bounds, dn: "_Dense", *, mul=None, off=
     return acc
 
 
+def _dense_overrides_numpy(xf, pl, pair_row, sc, cfg: Config):
+    """:func:`models.fast_ovp_pairs.dense_overrides` in numpy (the reference
+    tests/test_fast_ovp_pairs.py pins it to): ``(pos, vals, bounds)``."""
+    dn = _dense(cfg)
+    xl, xr = xf[pl], xf[pl + 1]
+    sp = sc[:, pair_row]  # (C, pairs)
+    need = np.abs(xl) / sp >= dn.t_lim
+    need |= np.abs(xr) / sp >= dn.t_lim
+    ci, pi = np.nonzero(need)  # candidate-major order
+    sql, sqr = _pair_sq_errors(xl[pi], xr[pi], sp[ci, pi], cfg)
+    pos = np.stack([pl[pi], pl[pi] + 1], axis=1).reshape(-1)
+    vals = np.stack([sql, sqr], axis=1).reshape(-1)
+    return pos, vals, 2 * np.searchsorted(ci, np.arange(sc.shape[0] + 1))
+
+
 def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
     """Per-row float32 SSE of every candidate scale: ``sc`` (C, R) -> (C, R), equal to
     ``_sq_error_rows(xc, sc[c][:, None], cfg)`` for each c; ``None`` if the fast path does not apply
@@ -287,45 +303,41 @@ def _search_rows_fast(xc: np.ndarray, sc: np.ndarray, cfg: Config):
     c = sc.shape[0]
     bounds = np.zeros(c + 1, dtype=np.intp)
     if pl.size:
-        # per candidate only the pairs that actually leave the dense range: |fl(x / s)| >= t_lim
-        xf = xb.reshape(-1)
-        xl, xr = xf[pl], xf[pl + 1]
-        sp = sc[:, lane_row[pl % w]]  # (C, pairs)
-        need = np.abs(xl) / sp >= dn.t_lim
-        need |= np.abs(xr) / sp >= dn.t_lim
-        ci, pi = np.nonzero(need)  # candidate-major order
-        sql, sqr = _pair_sq_errors(xl[pi], xr[pi], sp[ci, pi], cfg)
-        pos = np.stack([pl[pi], pl[pi] + 1], axis=1).reshape(-1)
-        vals = np.stack([sql, sqr], axis=1).reshape(-1)
-        bounds = 2 * np.searchsorted(ci, np.arange(c + 1))
-    if not pl.size:
+        # per candidate only the pairs that actually leave the dense range: |fl(x / s)| >= t_lim,
+        # their reference terms (compiled: models.fast_ovp_pairs.dense_overrides, the values and
+        # order of _dense_overrides_numpy)
+        pos, vals, bounds = dense_overrides(xb.reshape(-1), pl, lane_row[pl % w], sc, dn.t_lim,
+                                            _grid(cfg).table, cfg.normal_max)
+    else:
         pos, vals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    scl = np.ascontiguousarray(sc[:, lane_row])  # (C, W) per-lane scales, rows contiguous
     # per candidate: the dense terms, the pairs' reference terms in their place, summed per lane
     # over the blocks in order (uniform grids: one compiled pass, models.fast_quant.ovp_dense_sse;
     # flint: ovp_dense_sse_levels)
     if dn.uniform:
-        div = scl * np.float32(dn.step / 2.0)  # exact (power of two, normal range): 2 t / step
-        mul = scl * np.float32(dn.step)  # k = ceil(floor(2 t / step) / 2), ties up; fl(k * (step s))
+        # per-lane operands: the per-row products repeated (the same values as repeating the
+        # scales first, one (C, W) array fewer)
+        div = np.repeat(sc * np.float32(dn.step / 2.0), _LANES, axis=1)  # exact: 2 t / step
+        mul = np.repeat(sc * np.float32(dn.step), _LANES, axis=1)  # k = ceil(floor(2 t / step) / 2); fl(k * (step s))
         acc = ovp_dense_sse(xb, div, mul, dn.f_lo, dn.f_hi, dn.clip, pos, vals, bounds)
     elif _cells(cfg) is not None:
         # table grids with few levels (flint4): one compiled pass, the level from the midpoints
         cells = _cells(cfg)
-        acc = ovp_dense_sse_levels(xb, scl, cells.levels, cells.mids, pos, vals, bounds)
+        acc = ovp_dense_sse_levels(xb, np.repeat(sc, _LANES, axis=1), cells.levels, cells.mids, pos, vals, bounds)
     else:
+        scl = np.ascontiguousarray(sc[:, lane_row])  # (C, W) per-lane scales, rows contiguous
         nf = 2 * dn.F
         off = (lane_row * nf + dn.F).astype(np.float32)  # row table offset (exact small integers)
         div = scl * np.float32(dn.h)  # t / h
         tabs = sc[:, :, None] * dn.q_of_f[None, None, :]  # (C, R, 2F): fl(q s) per row
         acc = _dense_sse_numpy(xb, div, pos, vals, bounds, dn, off=off, tabs=tabs.reshape(c, -1))
-    # rowsum_f32_vec8x4's final combination: the four 8-lane vectors, then the 8 lanes, in sequence
-    a3 = acc.reshape(c, r, _LANES)
-    v = a3[:, :, 0:8]
-    for j in (1, 2, 3):
-        v = v + a3[:, :, 8 * j:8 * j + 8]
-    out = v[:, :, 0]
+    # rowsum_f32_vec8x4's final combination: the four 8-lane vectors, then the 8 lanes, in
+    # sequence; lanes first (contiguous (C, R) operands: numpy's adds over 8-wide strided
+    # slices cost more than the dense pass's arithmetic on small blocks)
+    a3 = np.ascontiguousarray(acc.reshape(c, r, _LANES).transpose(2, 0, 1))
+    v = [a3[lane] + a3[8 + lane] + a3[16 + lane] + a3[24 + lane] for lane in range(8)]
+    out = v[0]
     for lane in range(1, 8):
-        out = out + v[:, :, lane]
+        out = out + v[lane]
     if main < k:
         xt = xc[:, main:]
         sql, sqr = _pair_sq_errors(xt[None, :, 0::2], xt[None, :, 1::2], sc[:, :, None], cfg)
@@ -458,24 +470,8 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     th_out, ok_out = _thresholds(dn.t_out, smin)  # |fl(x / smin)| >= t_out  <=>  |x| >= th_out
     if not np.all(ok_out):
         return unguarded
-    big = np.abs(xc) >= th_out[:, None]
-    big_pair = big[:, 0::2] | big[:, 1::2]
-    pr, pc = np.nonzero(big_pair)
-    if pr.size:
-        xl = xc[pr, 2 * pc]
-        xr = xc[pr, 2 * pc + 1]
-        sp = sc[:, pr]  # (C, P)
-        need = np.abs(xl) / sp >= dn.t_out
-        need |= np.abs(xr) / sp >= dn.t_out
-        ci, pi = np.nonzero(need)
-        s_n = sp[ci, pi]
-        xl, xr = xl[pi], xr[pi]
-        ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
-        ref = ref_l.astype(np.float64) + ref_r
-        cell = _cell_sq(xl, s_n, cells, dn) + _cell_sq(xr, s_n, cells, dn)
-        key = pr[pi] * c + ci
-        est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
-        bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
+    # (one compiled pass over the pairs, models.fast_ovp_pairs: _pair_corrections_numpy's values)
+    pair_corrections(xc, sc, th_out, est, bnd, dn, _grid(cfg).table, cells, cfg.normal_max)
     if rel is None:
         depth = k // 32 + 10 + k % 32
         rel = (depth + 4) * _U32 * 1.01
@@ -494,6 +490,32 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     keep[ar, best] = True
     keep[~guarded] = True
     return guarded, keep, best
+
+
+def _pair_corrections_numpy(xc, sc, th_out, est, bnd, cfg: Config, cells: _Cells) -> None:
+    """:func:`models.fast_ovp_pairs.pair_corrections` in numpy (the reference
+    tests/test_fast_ovp_pairs.py pins it to): the outlier pairs' reference terms in place of
+    their cell terms, added to ``est`` and ``bnd`` (R x C, in place)."""
+    r, c = est.shape
+    dn = _dense(cfg)
+    big = np.abs(xc) >= th_out[:, None]
+    big_pair = big[:, 0::2] | big[:, 1::2]
+    pr, pc = np.nonzero(big_pair)
+    if pr.size:
+        xl = xc[pr, 2 * pc]
+        xr = xc[pr, 2 * pc + 1]
+        sp = sc[:, pr]  # (C, P)
+        need = np.abs(xl) / sp >= dn.t_out
+        need |= np.abs(xr) / sp >= dn.t_out
+        ci, pi = np.nonzero(need)
+        s_n = sp[ci, pi]
+        xl, xr = xl[pi], xr[pi]
+        ref_l, ref_r = _pair_sq_errors(xl, xr, s_n, cfg)
+        ref = ref_l.astype(np.float64) + ref_r
+        cell = _cell_sq(xl, s_n, cells, dn) + _cell_sq(xr, s_n, cells, dn)
+        key = pr[pi] * c + ci
+        est += np.bincount(key, ref - cell, minlength=r * c).reshape(r, c)
+        bnd += np.bincount(key, ref + cell, minlength=r * c).reshape(r, c)
 
 
 def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elems: int, need_sse: bool = True):
@@ -531,7 +553,15 @@ def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elem
     return best, sse_best
 
 
-def search_alpha(x, mode: str = "int4", per_channel: bool = True, chunk_elems: int = 1 << 16):
+#: elements per block of rows of the dense per-row search (per-row results: any block gives the
+#: same alphas); int8's 254 midpoints keep more of the dense pass's overrides in flight, so its
+#: operands fit the cache better in smaller blocks: SmolLM2 blocks 3 and 17's 14 weight matrices,
+#: CPU s 1 << 16 / 1 << 14: int8 0.31, 0.33 / 0.23, 0.26; int4 0.19, 0.19 / 0.21, 0.24 (session 36)
+_ROW_CHUNK = {"int8": 1 << 14}
+_DEFAULT_CHUNK = 1 << 16
+
+
+def search_alpha(x, mode: str = "int4", per_channel: bool = True, chunk_elems: int | None = None):
     """OliVe's MSE alpha search; returns (alpha (rows,1) or (1,1) float32, best MSE per row/tensor).
 
     Rows are processed in chunks (per-channel search is row-independent), which keeps the working
@@ -549,7 +579,7 @@ def search_alpha(x, mode: str = "int4", per_channel: bool = True, chunk_elems: i
     return _search_alpha(x32, cfg, per_channel, chunk_elems)
 
 
-def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: int = 1 << 16,
+def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: int | None = None,
                   need_mse: bool = True):
     """:func:`search_alpha` of a validated float32 array; without ``need_mse`` (a quantiser that
     keeps only alpha) the MSE is None and the scoring that only reports it is skipped: the
@@ -562,13 +592,14 @@ def _search_alpha(x32: np.ndarray, cfg: Config, per_channel: bool, chunk_elems: 
     if per_channel:
         ratios32 = np.asarray(ratios, dtype=np.float32)
         sc_all = (xmax[:, 0][None, :] * ratios32[:, None]) / np.float32(cfg.normal_max)  # (C, rows)
-        best, sse_best = _search_per_row(x32, sc_all, cfg, chunk_elems, need_mse)
+        best, sse_best = _search_per_row(x32, sc_all, cfg, chunk_elems or _ROW_CHUNK.get(cfg.name, _DEFAULT_CHUNK),
+                                         need_mse)
         alpha = (xmax[:, 0] * ratios32[best]).astype(np.float32)
         if not need_mse:
             return alpha.reshape(rows, 1), None
         mse = (sse_best.astype(np.float32) / np.float32(k)).astype(np.float64)
         return alpha.reshape(rows, 1), mse
-    alpha, mse = _search_tensor(x32, cfg, xmax, ratios, chunk_elems, need_mse)
+    alpha, mse = _search_tensor(x32, cfg, xmax, ratios, chunk_elems or _DEFAULT_CHUNK, need_mse)
     return alpha, mse if need_mse else None
 
 
