@@ -49,6 +49,8 @@ from .bitserial_fp16 import ACC_EXP_BITS, ACC_MAN_BITS, GUARD, VEC, _terms, deco
 
 #: an absent lane's shift (or exponent): ``v <= 30 - 100``, so ``E - v > 31`` for any ``E >= 0`` (fits int8)
 ABSENT = -100
+#: :func:`models.numba_bits.ashr_i32`, bound by :func:`_compiled` (numba is imported only there)
+ashr_i32 = None
 #: output columns per tile: a tile's weight terms for the whole K (K x terms x TILE_N x 2 bytes)
 #: stay in L2 while every row passes over them
 TILE_N = 128
@@ -108,6 +110,8 @@ def _words(man, exp, smask, order, count, shift, negmask, out):
     top = np.int32(0)
     lo = np.int32(1 << (ACC_MAN_BITS - 1))
     span = np.uint32(1 << ACC_MAN_BITS)
+    zero, one = np.int32(0), np.int32(1)
+    c16, c17, c31 = np.int32(16), np.int32(17), np.int32(31)      # int32 clamps: no int64 promotion
     for n0 in range(0, n_total, TILE_N):
         width = min(n_total, n0 + TILE_N) - n0
         for r in range(rows):
@@ -128,21 +132,22 @@ def _words(man, exp, smask, order, count, shift, negmask, out):
                         v1 = np.int32(e1 + w1[j])
                         v2 = np.int32(e2 + w2[j])
                         v3 = np.int32(e3 + w3[j])
-                        E = max(max(max(v0, v1), max(v2, v3)), np.int32(0))
-                        a0 = np.int32(m0 >> min(E - v0, 31))
-                        a1 = np.int32(m1 >> min(E - v1, 31))
-                        a2 = np.int32(m2 >> min(E - v2, 31))
-                        a3 = np.int32(m3 >> min(E - v3, 31))
+                        E = np.int32(max(max(max(v0, v1), max(v2, v3)), zero))
+                        a0 = ashr_i32(m0, np.int32(min(E - v0, c31)))
+                        a1 = ashr_i32(m1, np.int32(min(E - v1, c31)))
+                        a2 = ashr_i32(m2, np.int32(min(E - v2, c31)))
+                        a3 = ashr_i32(m3, np.int32(min(E - v3, c31)))
                         k0 = np.int32(g0 ^ q0[j])
                         k1 = np.int32(g1 ^ q1[j])
                         k2 = np.int32(g2 ^ q2[j])
                         k3 = np.int32(g3 ^ q3[j])
                         dot = np.int32(((a0 ^ k0) - k0) + ((a1 ^ k1) - k1) + ((a2 ^ k2) - k2) + ((a3 ^ k3) - k3))
                         x = X[j]
-                        mx = max(x, E)
-                        S = np.int32((F[j] >> min(mx - x, 16)) + (dot >> min(mx - E, 17)))
-                        k = np.int32((np.uint32((S >> 1) + lo) >= span) + (np.uint32(S + lo) >= span))
-                        F[j] = S >> k
+                        mx = np.int32(max(x, E))
+                        S = np.int32(ashr_i32(F[j], np.int32(min(mx - x, c16)))
+                                     + ashr_i32(dot, np.int32(min(mx - E, c17))))
+                        k = np.int32((np.uint32(ashr_i32(S, one) + lo) >= span) + (np.uint32(S + lo) >= span))
+                        F[j] = ashr_i32(S, k)
                         X[j] = mx + k
             row = out[r, n0:n0 + width]
             for j in range(width):
@@ -172,4 +177,6 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
+    global ashr_i32                    # the name _words calls, bound here with numba's import
+    from .numba_bits import ashr_i32
     return SimpleNamespace(words=numba.njit(cache=True, nogil=True)(_words))
