@@ -23,8 +23,9 @@ Why it is exact (the golden's rules, module docstring of :mod:`models.bitserial_
 * **Accumulator.** ``M = max(X, E)``, ``S = (F >> min(M - X, 16)) + (dot >> min(M - E, 17))``
   (arithmetic shifts; ``F`` fits 16 signed bits and ``dot`` 17, so the clamps are the golden's),
   and the golden's ``k``: 2 when ``S >> 1`` is outside ``[-2**15, 2**15)``, else 1 when ``S`` is,
-  else 0 (each test one unsigned comparison of ``x + 2**15`` with ``2**16``; ``S >> 1`` outside
-  implies ``S`` outside, so ``k`` is their sum). All in int32: ``|S| < 2**17``.
+  else 0. With ``t = S ^ (S >> 31)`` (``S`` for ``S >= 0``, ``-S - 1`` otherwise, so ``t >= 0``),
+  ``S`` is inside ``[-2**15, 2**15)`` iff ``t < 2**15`` and ``S >> 1`` is iff ``t < 2**16``: ``k``
+  is ``min(t >> 15, 2)``. All in int32: ``|S| < 2**17``.
 * **Skipped steps.** A K step whose four activations all have ``m == 0`` is skipped for a row:
   every lane is absent in every term, so ``E = 0`` and ``dot = 0``, ``M = max(X, 0) = X``,
   ``S = F + 0 = F`` (in range: every ``F`` the rule makes fits 16 bits, the start ``0`` too), so
@@ -108,10 +109,9 @@ def _words(man, exp, smask, order, count, shift, negmask, out):
     X = np.empty(TILE_N, dtype=np.int32)
     F = np.empty(TILE_N, dtype=np.int32)
     top = np.int32(0)
-    lo = np.int32(1 << (ACC_MAN_BITS - 1))
-    span = np.uint32(1 << ACC_MAN_BITS)
-    zero, one = np.int32(0), np.int32(1)
-    c16, c17, c31 = np.int32(16), np.int32(17), np.int32(31)      # int32 clamps: no int64 promotion
+    zero, two = np.int32(0), np.int32(2)
+    # int32 constants: an int64 one would promote the comparison and the vector loop to 64 bits
+    c15, c16, c17, c31 = np.int32(ACC_MAN_BITS - 1), np.int32(16), np.int32(17), np.int32(31)
     for n0 in range(0, n_total, TILE_N):
         width = min(n_total, n0 + TILE_N) - n0
         for r in range(rows):
@@ -146,7 +146,7 @@ def _words(man, exp, smask, order, count, shift, negmask, out):
                         mx = np.int32(max(x, E))
                         S = np.int32(ashr_i32(F[j], min(np.int32(mx - x), c16))
                                      + ashr_i32(dot, min(np.int32(mx - E), c17)))
-                        k = np.int32((np.uint32(ashr_i32(S, one) + lo) >= span) + (np.uint32(S + lo) >= span))
+                        k = min(np.int32(ashr_i32(np.int32(S ^ ashr_i32(S, c31)), c15)), two)
                         F[j] = ashr_i32(S, k)
                         X[j] = mx + k
             row = out[r, n0:n0 + width]
