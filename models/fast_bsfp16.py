@@ -68,17 +68,30 @@ class Bsfp16Weights:
 
 
 def prepare(weights, pe):
-    """Weight codes K x N -> :class:`Bsfp16Weights` (the golden's :func:`_terms`, in its order)."""
-    nz, neg, shift = _terms(weights, pe.weight_format, pe.terms)
-    k, n, terms = nz.shape
+    """Weight codes K x N -> :class:`Bsfp16Weights`: the golden's :func:`_terms` (in its order) of
+    each distinct code, looked up per element (the terms are a function of the code alone; only
+    codes that occur are decoded, so a code needing more terms than the PE has raises as in the
+    golden)."""
+    codes = np.asarray(weights, dtype=np.int64)
+    k, n = codes.shape
     steps = -(-k // VEC)
-    sh = np.full((steps * VEC, n, terms), ABSENT, dtype=np.int64)
-    sh[:k] = np.where(nz, shift, ABSENT)
-    nm = np.zeros((steps * VEC, n, terms), dtype=np.int64)
-    nm[:k] = -neg.astype(np.int64)
-    # (steps, VEC, N, terms) -> (steps, terms, VEC, N)
-    lay = lambda a: np.ascontiguousarray(a.reshape(steps, VEC, n, terms).transpose(0, 3, 1, 2).astype(np.int8))
-    return Bsfp16Weights(lay(sh), lay(nm), k)
+    lo = int(codes.min()) if codes.size else 0
+    seen = np.zeros(int(codes.max()) - lo + 1 if codes.size else 1, dtype=bool)
+    seen[codes - lo] = True
+    present = np.flatnonzero(seen) + lo
+    nz, neg, shift = (a[:, 0] for a in _terms(present[:, None], pe.weight_format, pe.terms))
+    shift_of = np.full((len(seen), pe.terms), ABSENT, dtype=np.int8)
+    negmask_of = np.zeros((len(seen), pe.terms), dtype=np.int8)
+    shift_of[present - lo] = np.where(nz, shift, ABSENT)
+    negmask_of[present - lo] = -neg.astype(np.int8)
+
+    def lay(table, fill):
+        # K padded to whole steps with absent terms (the golden pads with zero weights)
+        out = np.full((steps * VEC, n, pe.terms), fill, dtype=np.int8)
+        out[:k] = table[codes - lo]
+        # (steps, VEC, N, terms) -> (steps, terms, VEC, N)
+        return np.ascontiguousarray(out.reshape(steps, VEC, n, pe.terms).transpose(0, 3, 1, 2))
+    return Bsfp16Weights(lay(shift_of, ABSENT), lay(negmask_of, 0), k)
 
 
 def _activations(acts, k):
