@@ -226,8 +226,7 @@ def test_minilm_similarity_every_design(capsys, monkeypatch, tmp_path):
     assert code == 0
     doc = json.loads(out)
     assert 0.4 < doc["reference"]["spearman_human"] < 0.6
-    assert len(doc["results"]) == len(run_acc.registry_designs()) - 1
-    assert {r["design"] for r in doc["skipped"]} == {"BitMoD mixed4 W4A16 (FP16 act)"}
+    assert len(doc["results"]) == len(run_acc.registry_designs()) and not doc["skipped"]
     for r in doc["results"]:
         assert -1 <= r["spearman_human"] <= 1 and r["spearman_fp32"] > 0.5
 
