@@ -74,9 +74,10 @@ kind does; every other kind is ``dequantize_output`` of :func:`fast_golden`.
 :func:`fast_golden` uses a fast path only when the kind's ``golden_gemm`` *is* the registered
 function it was proven against (tests/test_fast_golden.py pins each to the golden on random,
 extreme and real operands); any other golden function (a new kind, a test's deliberately broken
-copy) is called as it is. ``bitserial_fp16`` has no fast path: its float-like accumulator
-truncates (to its own format, not an IEEE one) after every step, so the result depends on the
-order of additions and no BLAS or float type reproduces it.
+copy) is called as it is. ``bitserial_fp16``'s float-like accumulator truncates (to its own
+format, not an IEEE one) after every step, so the result depends on the order of additions and
+no BLAS or float type reproduces it: its fast path is the golden's own integer steps in the
+compiled kernel :mod:`models.fast_bsfp16` (weight terms decoded once per linear).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from . import fast_outliers
+from . import fast_bsfp16, fast_outliers
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
@@ -1436,11 +1437,7 @@ def mx_fast(acts, prepared, pe, extra=None):
 #: kind name -> (weight preparation, GEMM on prepared weights)
 #: kinds without an exact fast path, each with the reason (``pearray accuracy`` prints it in the
 #: table instead of a score)
-NO_FAST_PATH = {
-    "bitserial_fp16": "its float-like accumulator truncates to its own format after every step, so the "
-                      "result depends on the order of additions and neither BLAS nor an IEEE float "
-                      "type reproduces it",
-}
+NO_FAST_PATH = {}
 
 FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp": (ovp_values, ovp_fast),
               "shiftadd": (_int64, shiftadd_fast), "bitserial": (bitserial_values, bitserial_fast),
@@ -1448,6 +1445,7 @@ FAST_PATHS = {"int8": (_codes, int8_fast), "lut": (lut_values, lut_fast), "ovp":
               "lmul": (lmul_weight_values, lmul_fast), "fp16": (fp16_weight_values, fp16_fast),
               "gobo": (gobo_weight_codes, gobo_fast), "wfp16": (wfp16_weight_values, wfp16_fast),
               "mx": (mx_weight_lanes, mx_fast),
+              "bitserial_fp16": (fast_bsfp16.prepare, fast_bsfp16.bsfp16_words),
               # BitFusion's golden is int8's: the codes are the integers, A @ W wrapped
               "bitfusion": (_codes, int8_fast)}
 

@@ -1,10 +1,19 @@
-"""A numba intrinsic reading a uint64 as the float64 with the same bit pattern.
+"""numba intrinsics for bit-exact integer and float work: a uint64 read as the float64 with the same
+bit pattern (:func:`as_float64`) and an int32 arithmetic right shift kept in int32
+(:func:`ashr_i32`).
 
-Why: a compiled kernel that builds IEEE patterns by integer arithmetic (:mod:`models.fast_lmul`)
+Why :func:`as_float64`: a compiled kernel that builds IEEE patterns by integer arithmetic (:mod:`models.fast_lmul`)
 otherwise stores them to a uint64 array and reloads them through a float64 view of it, a memory
 round trip per element that the kernel's loop cannot keep in registers. The intrinsic is LLVM's
 ``bitcast`` (no conversion, no rounding: the same 64 bits), so the float64 is exactly what the
 view would have read.
+
+Why :func:`ashr_i32`: numba types the result of every int32 operation as int64, so a kernel's
+int32 shifts become 64-bit shifts, which AVX2 has no arithmetic variable form of
+(``vpsravq`` is AVX-512): the column loop of :mod:`models.fast_bsfp16` then vectorises 4 lanes
+wide with emulated shifts. LLVM's ``ashr`` on i32 vectorises as ``vpsravd`` (8 lanes); the
+additions, maxima and comparisons around it narrow to i32 by themselves once their results are
+truncated to int32.
 
 Imported only by a kernel's deferred compile step: importing it imports numba (about 0.5 s).
 """
@@ -25,4 +34,18 @@ def as_float64(typingctx, bits):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
+    return sig, codegen
+
+
+@intrinsic
+def ashr_i32(typingctx, value, amount):
+    """``value >> amount`` (arithmetic, floor) in int32 for int32 ``value`` and int32 ``amount``
+    in 0..31 (the caller's contract: LLVM's ``ashr`` by 32 or more is poison); numba-compiled code
+    only."""
+    if value != types.int32 or amount != types.int32:
+        return None                    # only the exact types: no implicit integer conversion
+    sig = types.int32(types.int32, types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.ashr(args[0], args[1])
     return sig, codegen

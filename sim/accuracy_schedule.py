@@ -22,7 +22,8 @@ from __future__ import annotations
 #: (model, design label) -> CPU seconds of one design's run: the "cpu" column of
 #: ``bench/bench_accuracy.py --quick`` (SmolLM2: 1 window of 512 tokens; MiniLM: 20 documents) on
 #: commit ae636ca, 2026-12-02, 2 cores shared with other jobs (load average 7 to 9: every figure
-#: inflated, total 621 s against 349 s unloaded). "fp32" is the reference.
+#: inflated, total 621 s against 349 s unloaded). "fp32" is the reference. The bitserial_fp16
+#: rows: ``--pe bitserial_fp16 --workers 1`` on 2026-12-03, load average 10 to 12 (inflated too).
 ESTIMATED_CPU_S = {
     ("smollm2", "fp32"): 4.8,
     ("smollm2", "INT8"): 5.1,
@@ -61,6 +62,7 @@ ESTIMATED_CPU_S = {
     ("smollm2", "BitFusion W4A8"): 3.0,
     ("smollm2", "BitFusion W4A4"): 3.1,
     ("smollm2", "BitFusion W2A2"): 3.5,
+    ("smollm2", "BitMoD mixed4 W4A16 (FP16 act)"): 49.0,
     ("minilm", "fp32"): 1.6,
     ("minilm", "INT8"): 2.3,
     ("minilm", "LUT W4A8"): 2.6,
@@ -98,6 +100,7 @@ ESTIMATED_CPU_S = {
     ("minilm", "BitFusion W4A8"): 2.0,
     ("minilm", "BitFusion W4A4"): 1.8,
     ("minilm", "BitFusion W2A2"): 1.8,
+    ("minilm", "BitMoD mixed4 W4A16 (FP16 act)"): 17.6,
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models import accuracy as acc
-from models import realdata, smollm2
+from models import fast_golden as fg, realdata, smollm2
 from models.intcodes import quantize_acts, quantize_weights
 from models.registry import PE_KINDS
 from sim import accuracy as run_acc
@@ -157,7 +157,6 @@ def _run(capsys, *argv):
     (["--model", "smollm2", "--pe", "int8", "--weight-bits", "4"], "no --weight-bits option"),
     (["--model", "smollm2", "--pe", "lut", "--weight-bits", "9"], "weight"),
     (["--model", "smollm2", "--all", "--mode", "int8"], "--mode"),
-    (["--model", "smollm2", "--pe", "bitserial_fp16"], "no exact fast path"),
     (["--model", "gpt2", "--pe", "int8"], "invalid choice"),
     (["--model", "smollm2", "--pe", "int8", "--windows", "0"], "positive integer"),
     (["--model", "smollm2", "--pe", "int8", "--workers", "0"], "positive integer"),
@@ -172,6 +171,19 @@ def test_bad_input_exits_2_before_any_work(capsys, monkeypatch, tmp_path, argv, 
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
     assert needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cache").exists()
+
+
+def test_kind_without_fast_path_exits_2_with_its_reason(capsys, monkeypatch, tmp_path):
+    """A registered kind whose golden has no fast path is refused before any work, naming why
+    (every registry kind has one today: one is taken away here)."""
+    monkeypatch.setenv("PEARRAY_ACCURACY_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(run_acc, "run", lambda *a, **k: pytest.fail("ran a model on bad input"))
+    monkeypatch.delitem(fg.FAST_PATHS, "bitserial_fp16")
+    monkeypatch.setitem(fg.NO_FAST_PATH, "bitserial_fp16", "a stated reason")
+    code, out, err = _run(capsys, "--model", "smollm2", "--pe", "bitserial_fp16")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "no exact fast path" in err and "a stated reason" in err
     assert not (tmp_path / "cache").exists()
 
 
@@ -214,8 +226,7 @@ def test_minilm_similarity_every_design(capsys, monkeypatch, tmp_path):
     assert code == 0
     doc = json.loads(out)
     assert 0.4 < doc["reference"]["spearman_human"] < 0.6
-    assert len(doc["results"]) == len(run_acc.registry_designs()) - 1
-    assert {r["design"] for r in doc["skipped"]} == {"BitMoD mixed4 W4A16 (FP16 act)"}
+    assert len(doc["results"]) == len(run_acc.registry_designs()) and not doc["skipped"]
     for r in doc["results"]:
         assert -1 <= r["spearman_human"] <= 1 and r["spearman_fp32"] > 0.5
 

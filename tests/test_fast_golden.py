@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hw.scale_dequant import ScaleCodes
-from models import fast_golden as fg, gobo_gemm, mx_gemm, wfp16_gemm
+from models import bitserial_fp16, fast_bsfp16, fast_golden as fg, gobo_gemm, mx_gemm, smollm2, wfp16_gemm
 from models.gobo_format import GoboDictionary
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
@@ -24,9 +24,10 @@ DESIGNS += [("lut", {"weight_bits": 3}), ("ovp", {"mode": "int8"}),
             ("bitserial", {"weight_format": "int6", "group_size": None}),
             ("bitserial", {"weight_format": "fp3", "group_size": 128}),
             ("ant", {"act_type": "upot4", "weight_type": "upot4"}), ("ant", {"act_type": "uint8", "weight_type": "uint8"}),
-            ("ant", {"act_type": "uflint4", "weight_type": "int4"})]
+            ("ant", {"act_type": "uflint4", "weight_type": "int4"}),
+            ("bitserial_fp16", {"weight_format": "mixed3"}), ("bitserial_fp16", {"weight_format": "int8"})]
 # kinds whose accumulator width is fixed by the format (no acc_width option)
-FIXED_ACC = {"fp8", "lmul", "fp16", "gobo", "wfp16", "mx"}
+FIXED_ACC = {"fp8", "lmul", "fp16", "gobo", "wfp16", "mx", "bitserial_fp16"}
 # FP8-like and FP16 operands, whose largest values test_float_kinds_largest_values builds
 FLOAT_CODES = {"fp8", "lmul", "fp16"}
 # lane layouts whose codes are not elements: their extremes are built by their own test
@@ -180,7 +181,6 @@ def test_other_golden_is_called_as_it_is():
     operands = kind.operands(*kind.random_operands(np.random.default_rng(1), 3, 5, 2, pe), pe)
     assert fg.has_fast_path(kind) and not fg.has_fast_path(broken)
     np.testing.assert_array_equal(fg.fast_golden(broken, operands, pe), kind.golden(operands, pe) + 1)
-    assert not fg.has_fast_path(PE_KINDS["bitserial_fp16"])
 
 
 def test_bitserial_wrapping_groups_in_one_gemm(monkeypatch):
@@ -505,3 +505,95 @@ def test_bitserial_weight_operand_memo_follows_the_scale_codes():
         want = kind.golden(o, pe)
         assert np.array_equal(fg.bitserial_fast(o.acts, prepared, pe, extra), want)
         assert np.array_equal(fg.bitserial_float(o.acts, prepared, pe, extra), want.astype(np.float64))
+
+
+# ---------------------------------------------------------------------------------------------
+# bitserial_fp16: the compiled kernel of the float-like accumulator (models/fast_bsfp16.py)
+
+
+BSFP16 = PE_KINDS["bitserial_fp16"]
+FP16_SPECIALS = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x8400, 0x7BFF, 0xFBFF, 0x3C00]
+
+
+def _bsfp16_same(acts, weights, pe):
+    """The kernel's words equal :func:`fp16_bitserial_gemm`'s, called directly (not through the
+    registry), and through :func:`fast_golden`."""
+    want = bitserial_fp16.fp16_bitserial_gemm(acts, weights, weight_format=pe.weight_format, terms=pe.terms)
+    got = fast_bsfp16.bsfp16_words(acts, fast_bsfp16.prepare(weights, pe), pe)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    _same(BSFP16, BSFP16.operands(acts, weights, pe), pe)
+    return want
+
+
+@pytest.mark.parametrize("fmt", ["mixed4", "mixed3", "int8"])
+def test_bsfp16_extremes(fmt):
+    """FP16 extremes (zeros of both signs, the smallest and largest subnormals, the smallest
+    normal, +-65504), every weight code of the format down K, all-zero rows and zero steps
+    between live ones (the kernel skips those), one sign (sums climb: many renormalisations)
+    and mixed signs, K cut inside a step."""
+    pe = BSFP16.prototype(weight_format=fmt)
+    lo = -(1 << (pe.weight_element_bits - 1)) if pe.weight_signed else 0
+    codes = np.arange(lo, lo + (1 << pe.weight_element_bits))
+    rng = np.random.default_rng(21)
+    for k in (1, 5, 2303, 2304):
+        acts = rng.choice(FP16_SPECIALS, size=(8, k))
+        acts[0] = 0x7BFF                                                     # one sign, largest
+        acts[1] = np.where(rng.random(k) < 0.5, 0x7BFF, 0xFBFF)
+        acts[2] = 0x8000                                                     # a row of -0: all skipped
+        acts[3, (np.arange(k) // 4) % 2 == 1] = 0                           # every other step zero
+        acts[4] = np.where(rng.random(k) < 0.5, 0x0001, 0x8001)             # subnormals only
+        weights = np.resize(codes, (k, 1)) * np.ones((1, 4), dtype=np.int64)  # every code down K
+        weights[:, 1] = rng.choice(codes, size=k)
+        weights[:, 2] = codes[np.argmax(np.abs(bitserial_fp16.decode_weight_codes(codes, fmt)))]
+        weights[:, 3] = rng.permutation(np.resize(codes, k))
+        words = _bsfp16_same(acts, weights, pe)
+        if k == 2304:
+            exponent = words >> bitserial_fp16.ACC_MAN_BITS
+            assert exponent[0, 2] >= 30 + 4 + 8            # past the largest E: renormalised 8+ times
+            assert np.all(words[2] == 0)
+
+
+def test_bsfp16_random_and_refusals():
+    """Random FP16 codes (the kind's own generator) and mixed4 codes over several shapes, and
+    infinity / NaN activations refused by the kernel as by the golden."""
+    pe = BSFP16.prototype()
+    rng = np.random.default_rng(22)
+    for m, k, n in [(1, 1, 1), (7, 13, 300), (3, 1024, 131), (2, 4001, 5)]:
+        _bsfp16_same(*BSFP16.random_operands(rng, m, k, n, pe), pe)
+    prepared = fast_bsfp16.prepare(np.zeros((4, 2), np.int64), pe)
+    for code in (0x7C00, 0xFE00):
+        for f in (lambda a: fast_bsfp16.bsfp16_words(a, prepared, pe),
+                  lambda a: bitserial_fp16.fp16_bitserial_gemm(a, np.zeros((4, 2), np.int64), weight_format="mixed4", terms=2)):
+            with pytest.raises(ValueError):
+                f(np.full((1, 4), code))
+
+
+def _smollm2_inputs(names, tokens):
+    """Real SmolLM2 inputs of the linears ``names`` (a forward pass of ``tokens`` tokens), with
+    their float32 weights; skipped without the model."""
+    try:
+        model = smollm2.load_smollm2()
+    except smollm2.MissingModelError as e:
+        pytest.skip(str(e))
+    seen = {}
+
+    def record(x, w, name):
+        if name in names:
+            seen[name] = (np.array(x), np.asarray(w))
+        return smollm2.fp32_linear(x, w, name)
+    smollm2.hidden_states(np.arange(1, tokens + 1) * 37, record, model)
+    return [seen[n] for n in names]
+
+
+def test_bsfp16_real_operands():
+    """Real MiniLM and SmolLM2 linears (small crops, whole K) through the kind's quantisers,
+    word for word with the golden."""
+    pe = BSFP16.prototype()
+    for spec in ("minilm:L0.ffn2", "minilm:L5.v"):
+        x, w = real_gemm(spec, m=6, n=24)
+        ops = BSFP16.operands(x, w, pe)
+        _bsfp16_same(ops.acts, ops.weights, pe)
+    for x, w in _smollm2_inputs(("blk.0.attn_q", "blk.3.ffn_down", "blk.29.ffn_gate"), 6):
+        ops = BSFP16.operands(x, w[:, :24], pe)
+        _bsfp16_same(ops.acts, ops.weights, pe)

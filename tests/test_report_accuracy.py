@@ -7,7 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models import fast_golden
 from sim import accuracy, report, report_acceptance, report_accuracy, report_html
+
+#: the design made unsupported here (every registry kind has a fast path today), so that a skipped
+#: design's row is still tested
+SKIPPED = "BitMoD mixed4 W4A16 (FP16 act)"
+
+
+def _without_fast_path(monkeypatch):
+    """``bitserial_fp16`` without its fast path, with a stated reason, for this test."""
+    monkeypatch.delitem(fast_golden.FAST_PATHS, "bitserial_fp16")
+    monkeypatch.setitem(fast_golden.NO_FAST_PATH, "bitserial_fp16", "taken away by the test")
 
 
 def _costs():
@@ -22,7 +33,8 @@ def _costs():
 @pytest.fixture
 def fake_runs(monkeypatch):
     """Cached results made up per design (no model runs): ppl 10 + i, Spearman 0.9 - i/100;
-    the cache holds nothing for 'LUT W1A8'."""
+    the cache holds nothing for 'LUT W1A8'; :data:`SKIPPED` has no fast path."""
+    _without_fast_path(monkeypatch)
     labels = [d.label for d in accuracy.registry_designs()]
     calls = []
 
@@ -54,7 +66,7 @@ def test_every_registry_design_has_a_row(fake_runs):
     assert list(frame.design) == [d.label for d in designs]
     row = frame.set_index("design")
     # a skipped kind says why; a design missing from the cache names the command that computes it
-    assert row.loc["BitMoD mixed4 W4A16 (FP16 act)", "status"].startswith("skipped: ")
+    assert row.loc[SKIPPED, "status"].startswith("skipped: ")
     assert "pearray accuracy --all --quick --model smollm2" in row.loc["LUT W1A8", "status"]
     assert np.isnan(row.loc["LUT W1A8", "ppl"])
     assert row.loc["INT8", "status"] == "ok" and row.loc["INT8", "ppl"] == 10.0
@@ -64,7 +76,7 @@ def test_every_registry_design_has_a_row(fake_runs):
     assert row.loc["INT8", "activations"] == "int8 per tensor"
     assert "1 x 512-token window" in note and "cache only" in note
     # the skipped kind is never looked up
-    assert not [c for c in fake_runs if c[1] == "BitMoD mixed4 W4A16 (FP16 act)"]
+    assert not [c for c in fake_runs if c[1] == SKIPPED]
 
 
 LENIENT = report_acceptance.Acceptance(max_delta_ppl_pct=1e6)
@@ -133,6 +145,7 @@ def test_full_mode_scores_both_models_in_one_pool(monkeypatch):
     """The full report scores every runnable design of both models with one
     :func:`sim.accuracy.run_many` call (one pool of forked processes, one per CPU), never design
     by design; its rows and the fp32 MiniLM Spearman land in the table."""
+    _without_fast_path(monkeypatch)
     runnable = [d for d in accuracy.registry_designs() if accuracy.supported(d) is None]
     calls = []
 
@@ -163,7 +176,7 @@ def test_full_mode_scores_both_models_in_one_pool(monkeypatch):
     assert row.loc["OVP W4A4", "ppl"] == 10.0 + i
     assert row.loc["OVP W4A4", "spearman_fp32"] == pytest.approx(0.9 - i / 100)
     assert row.loc["OVP W4A4", "spearman_human_fp32"] == 0.625 and row.loc["OVP W4A4", "status"] == "ok"
-    assert row.loc["BitMoD mixed4 W4A16 (FP16 act)", "status"].startswith("skipped: ")
+    assert row.loc[SKIPPED, "status"].startswith("skipped: ")
 
 
 def test_bad_mode_is_refused():
