@@ -1493,7 +1493,33 @@ def fast_output_f32(kind, raw, operands, pe):
         out = scaled_f32(raw, a_meta["scale"], w_meta["scale"])
         if out is not None:
             return out
+    if kind.name in FP8_OUTPUTS and registered is not None and kind.dequantize_output is registered.dequantize_output:
+        out = fp8_output_f32(raw, a_meta, w_meta, pe)
+        if out is not None:
+            return out
     return np.asarray(kind.dequantize_output(raw, operands.acts, a_meta, w_meta, pe), dtype=np.float32)
+
+
+#: kinds whose registered ``dequantize_output`` is :func:`models.fp8_gemm.fp8_dequantise`
+FP8_OUTPUTS = frozenset({"fp8", "lmul"})
+
+
+def fp8_output_f32(raw, a_meta, w_meta, pe):
+    """``np.asarray(fp8_dequantise(raw, None, a_meta, w_meta, pe), dtype=np.float32)`` for the
+    float64 ``raw`` of :data:`FAST_FLOATS` (integers as float64), in one compiled pass
+    (:func:`models.fast_dequant.scaled_f32` with the activation scale ``s_a * 2**-FRAC``); None
+    (the caller runs the definition) unless ``s_a * 2**-FRAC`` is a normal float64. Why equal:
+    the definition's ``((raw * 2**-FRAC) * s_a) * s_w[n]`` scales an integer ``raw`` by a power of
+    two first, which is exact (the result is at least ``2**-FRAC``: no underflow), so its second
+    product is the correctly rounded ``raw * 2**-FRAC * s_a``; so is ``raw * s`` for the exact
+    ``s = s_a * 2**-FRAC`` (a normal number's power-of-two scaling), and the last product and
+    the float32 cast are the same operations."""
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.float64:
+        return None
+    s = float(a_meta["scale"][0]) * 2.0 ** -get_format(pe.format).frac
+    if not np.isfinite(s) or abs(s) < np.finfo(np.float64).tiny:
+        return None
+    return scaled_f32(raw, [s], w_meta["scale"])
 
 
 def fast_raw(kind, operands, pe, prepared=None):
