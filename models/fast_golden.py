@@ -107,7 +107,8 @@ from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, decoded_lanes, mx_gemm
 from .registry import PE_KINDS
 from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
-from .wfp16_gemm import SPLIT_BITS as WFP16_SPLIT, activation_operand as wfp16_activation_operand, \
+from .wfp16_gemm import ACC_FRAC as WFP16_ACC_FRAC, SPLIT_BITS as WFP16_SPLIT, \
+    activation_operand as wfp16_activation_operand, \
     default_scale_codes as wfp16_default_scale_codes, weight_operand as wfp16_weight_operand
 
 F32_EXACT = 1 << 24
@@ -1163,12 +1164,13 @@ def wfp16_fast(acts, values, pe, extra=None):
 
 def wfp16_float(acts, values, pe, extra=None):
     """:func:`wfp16_fast`'s raw output as float64 (rounded to nearest, ties to even, as
-    ``wfp16_dequantise`` rounds the golden's Python ints) for the 65-bit (ovp4) accumulator when
-    the exact sums fit int64 (below ``2**62``: no wrap); None otherwise, and for ``acc_width``
-    <= 64, whose int64 output needs no Python ints."""
-    if pe.acc_width <= 64:
-        return None
+    ``wfp16_dequantise`` rounds the golden's Python ints): for the 65-bit (ovp4) accumulator
+    when the exact sums fit int64 (below ``2**62``: no wrap); up to 64 bits :func:`exact_sums`
+    (its float blocks' sums added in float64, never through int64: the same integers where every
+    sum is below ``2**53`` and no wrap acts, which it checks), else None (the int64 output)."""
     a, w, bound = _wfp16_operands(acts, values, pe, extra)
+    if pe.acc_width <= 64:
+        return exact_sums(a, w, pe.acc_width)
     return exact_matmul(a, w).astype(np.float64) if bound < 1 << 62 else None
 
 
@@ -1493,33 +1495,46 @@ def fast_output_f32(kind, raw, operands, pe):
         out = scaled_f32(raw, a_meta["scale"], w_meta["scale"])
         if out is not None:
             return out
-    if kind.name in FP8_OUTPUTS and registered is not None and kind.dequantize_output is registered.dequantize_output:
-        out = fp8_output_f32(raw, a_meta, w_meta, pe)
+    if kind.name in POW2_OUTPUTS and registered is not None and kind.dequantize_output is registered.dequantize_output:
+        out = pow2_output_f32(kind.name, raw, a_meta, w_meta, pe)
         if out is not None:
             return out
     return np.asarray(kind.dequantize_output(raw, operands.acts, a_meta, w_meta, pe), dtype=np.float32)
 
 
-#: kinds whose registered ``dequantize_output`` is :func:`models.fp8_gemm.fp8_dequantise`
-FP8_OUTPUTS = frozenset({"fp8", "lmul"})
+def _fp8_output_scales(a_meta, w_meta, pe):
+    """:func:`models.fp8_gemm.fp8_dequantise`'s ``raw * 2**-FRAC * s_a * s_w[n]``: (``s_a``, FRAC, ``s_w``)."""
+    return float(a_meta["scale"][0]), get_format(pe.format).frac, w_meta["scale"]
 
 
-def fp8_output_f32(raw, a_meta, w_meta, pe):
-    """``np.asarray(fp8_dequantise(raw, None, a_meta, w_meta, pe), dtype=np.float32)`` for the
-    float64 ``raw`` of :data:`FAST_FLOATS` (integers as float64), in one compiled pass
-    (:func:`models.fast_dequant.scaled_f32` with the activation scale ``s_a * 2**-FRAC``); None
-    (the caller runs the definition) unless ``s_a * 2**-FRAC`` is a normal float64. Why equal:
-    the definition's ``((raw * 2**-FRAC) * s_a) * s_w[n]`` scales an integer ``raw`` by a power of
-    two first, which is exact (the result is at least ``2**-FRAC``: no underflow), so its second
-    product is the correctly rounded ``raw * 2**-FRAC * s_a``; so is ``raw * s`` for the exact
-    ``s = s_a * 2**-FRAC`` (a normal number's power-of-two scaling), and the last product and
-    the float32 cast are the same operations."""
+def _wfp16_output_scales(a_meta, w_meta, pe):
+    """:func:`models.wfp16_gemm.wfp16_dequantise`'s ``raw * 2**-24 * s_w[n]``: (1, 24, ``s_w``)."""
+    return 1.0, WFP16_ACC_FRAC, w_meta["scale" if pe.group_size is None else "second_level_scale"]
+
+
+#: kind name -> its registered ``dequantize_output`` as ``raw * 2**-FRAC * s_a * s_w[n]``: the
+#: function giving (``s_a``, FRAC, ``s_w``) from the metadata and the PE
+POW2_OUTPUTS = {"fp8": _fp8_output_scales, "lmul": _fp8_output_scales, "wfp16": _wfp16_output_scales}
+
+
+def pow2_output_f32(kind_name, raw, a_meta, w_meta, pe):
+    """``np.asarray(kind.dequantize_output(raw, ...), dtype=np.float32)`` for a
+    :data:`POW2_OUTPUTS` kind and the float64 ``raw`` of :data:`FAST_FLOATS` (integers as
+    float64), in one compiled pass (:func:`models.fast_dequant.scaled_f32` with the activation
+    scale ``s = s_a * 2**-FRAC``); None (the caller runs the definition) unless ``s`` is a normal
+    float64. Why equal: the definition's ``((raw * 2**-FRAC) * s_a) * s_w[n]`` scales an integer
+    ``raw`` by a power of two first, which is exact (the result is 0 or at least ``2**-FRAC``: no
+    underflow), so its second product is the correctly rounded ``raw * 2**-FRAC * s_a``; so is
+    ``raw * s`` for the exact ``s`` (a normal number's power-of-two scaling), and the last
+    product and the float32 cast are the same operations (for ``s_a`` 1 the second product is
+    the identity on both sides)."""
     if not isinstance(raw, np.ndarray) or raw.dtype != np.float64:
         return None
-    s = float(a_meta["scale"][0]) * 2.0 ** -get_format(pe.format).frac
+    s_a, frac, s_w = POW2_OUTPUTS[kind_name](a_meta, w_meta, pe)
+    s = s_a * 2.0 ** -frac
     if not np.isfinite(s) or abs(s) < np.finfo(np.float64).tiny:
         return None
-    return scaled_f32(raw, [s], w_meta["scale"])
+    return scaled_f32(raw, [s], s_w)
 
 
 def fast_raw(kind, operands, pe, prepared=None):
