@@ -94,7 +94,7 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from . import fast_outliers
+from . import fast_outliers, fast_shiftadd
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
@@ -483,10 +483,39 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     # identity (|v| < 2**(acc - 1)); every other step is the golden's int64 arithmetic
     half = 1 << (acc - 1)
     bound = _imax(ag) * _imax(wg) * ag.shape[2]                        # |A_g @ W_g|
+    asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
+    total = _shiftadd_fused(ag, wg, asum, params, bound, half)
+    if total is None:
+        total = _shiftadd_steps(ag, wg, asum, params, bound, acc)
+    if not params.requant:
+        return total
+    b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
+    c = np.asarray(params.out_shift, dtype=np.int64)[None, :]
+    return np.clip((total * b + (np.int64(1) << (c - 1))) >> c, INT8_MIN, INT8_MAX)
+
+
+def _shiftadd_fused(ag, wg, asum, params, bound, half):
+    """:func:`_shiftadd_steps`' total from one float32 GEMM per group and the compiled
+    post-array pass (:func:`models.fast_shiftadd.grouped_total`), or None unless the group sums
+    (at most ``bound``) are exact in float32 and a bound shows that no wrap of the golden acts
+    (the conditions under which :func:`_shiftadd_steps` skips every wrap) and every shift is at
+    least 1."""
+    zp = np.asarray(params.zero_point, np.int64)
+    b, c = np.asarray(params.mult, dtype=np.int64), np.asarray(params.shift, dtype=np.int64)
+    x_bound = bound + _imax(zp) * _imax(asum)                          # |raw - zp * asum|
+    if bound >= F32_EXACT or x_bound >= half or c.size == 0 or int(c.min()) < 1 \
+            or ag.shape[0] * ((x_bound * _imax(b) >> int(c.min())) + 2) >= half:
+        return None
+    raw = np.matmul(ag.astype(np.float32), wg.astype(np.float32))     # exact: sums below 2**24
+    return fast_shiftadd.grouped_total(raw, asum, zp, b, c)
+
+
+def _shiftadd_steps(ag, wg, asum, params, bound, acc):
+    """The grouped shift-add total (before requantisation) in int64 numpy steps."""
+    half = 1 << (acc - 1)
     raw = exact_matmul(ag, wg)                                         # (groups, M, N)
     if bound >= half:
         raw, bound = wrap_signed(raw, acc), half
-    asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
     zp = np.asarray(params.zero_point, np.int64)
     x = raw - zp[:, None, :] * asum[:, :, None]
     bound += _imax(zp) * _imax(asum)                                   # |x|
@@ -500,16 +529,11 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     terms = x
     # |term| <= |x| b / 2**c + 1; while g of them stay below 2**(acc - 1), no running wrap acts
     if terms.shape[0] * ((bound * _imax(b) >> int(c.min(initial=1))) + 2) < half:
-        total = terms.sum(axis=0)
-    else:
-        total = np.zeros(raw.shape[1:], dtype=np.int64)
-        for term in terms:                                             # the golden wraps per group
-            total = wrap_signed(total + term, acc)
-    if not params.requant:
-        return total
-    b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
-    c = np.asarray(params.out_shift, dtype=np.int64)[None, :]
-    return np.clip((total * b + (np.int64(1) << (c - 1))) >> c, INT8_MIN, INT8_MAX)
+        return terms.sum(axis=0)
+    total = np.zeros(raw.shape[1:], dtype=np.int64)
+    for term in terms:                                                 # the golden wraps per group
+        total = wrap_signed(total + term, acc)
+    return total
 
 
 def bitserial_fast(acts, values, pe, extra=None):
