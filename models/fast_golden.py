@@ -94,7 +94,7 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from . import fast_outliers, fast_shiftadd
+from . import fast_fp16, fast_outliers, fast_shiftadd
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
@@ -1040,16 +1040,24 @@ def lmul_float(acts, prepared, pe, extra=None):
     return out
 
 
+def fp16_values_f32(codes, name):
+    """``decode_fp16(codes, name).astype(np.float32)``: for large arrays one compiled lookup
+    (:func:`models.fast_fp16.values_f32`), else (or for codes it refuses: the decode's error) the
+    decode."""
+    values = fast_fp16.values_f32(codes)
+    return decode_fp16(codes, name).astype(np.float32) if values is None else values
+
+
 def fp16_weight_values(weights, pe):
     """FP16 weight codes -> float32 values (exact: every FP16 value is a float32)."""
-    return decode_fp16(weights, "weight").astype(np.float32)
+    return fp16_values_f32(weights, "weight")
 
 
 def fp16_fast(acts, values, pe, extra=None):
     """The FP16 golden's float32 steps: ``acc = fl32(acc + a[:, k] * w[k])``, k in order from +0
     (the float32 product of FP16 values is exact, as the golden's float64 one), in the compiled
     loop :func:`models.fast_seq.fp32_steps`."""
-    return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), values)
+    return fp32_steps(fp16_values_f32(acts, "activation"), values)
 
 
 def gobo_weight_codes(weights, pe):
