@@ -1,5 +1,5 @@
 """How much of the sim-basis model's under-count the loads between a PE's parts can explain
-(issue 14's energy target, README "Energy").
+(issue 14's energy target, docs/cost-model.md "Where the sim basis stands").
 
 Hypothesis under test: every primitive of the sim-basis table (:mod:`models.characterise_sim`)
 is characterised with its output ports unloaded, while inside a PE each part's outputs drive the

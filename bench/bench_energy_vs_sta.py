@@ -5,7 +5,7 @@ For each registered variant's PE: the cost model's energy per step
 the toggle rate measured on its data ports, 45 nm) next to OpenSTA's total power at 100 MHz with the input toggle
 rates of the MiniLM L0 FFN1 run (``models.synth.unit_power``), per step (II cycles), scaled from
 180 nm / 1.8 V to 45 nm / 0.9 V with the same Stillmaker factor the model uses. OpenSTA propagates
-activity through the netlist by probability (see README), so its figure is an estimate too.
+activity through the netlist by probability (see docs/cost-model.md), so its figure is an estimate too.
 Prints one line per PE and the largest |error|; needs yosys, the osu018 liberty and sta.
 
     python bench/bench_energy_vs_sta.py [--kinds int8 lut ...] [--propagation ports|gains]

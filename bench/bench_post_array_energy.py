@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models import cell_owners, energy_vs_sta, gate_toggles, instance_power, netlist_power, synth  # noqa: E402
 from models.tech import value as tech_value  # noqa: E402
 from models.post_array_activity import post_array_run  # noqa: E402
+from models.post_array_rates import grouped_variants  # noqa: E402
 from models.registry import PE_KINDS  # noqa: E402
 
 
@@ -80,18 +81,9 @@ def print_per_owner(name, options, source, power, sim):
               f"{q.internal * per_mw:17.2f} {q.switching * per_mw:9.2f}")
 
 
-def grouped_variants(kinds=None):
-    """(kind, label, options) of every registered variant with a post-array unit."""
-    for name in kinds or list(PE_KINDS):
-        kind = PE_KINDS[name]
-        for label, options in kind.variants:
-            if synth.has_unit(kind.prototype(**dict(options)), synth.POST_ARRAY):
-                yield name, label, tuple(sorted(options))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--kinds", nargs="*", choices=sorted(PE_KINDS), help="PE kinds (default: all registered)")
     ap.add_argument("--sources", nargs="*", default=["minilm"], choices=["minilm", "random"])
     ap.add_argument("--no-gate-sim", action="store_true", help="skip the (slow) gate-level simulation")
     ap.add_argument("--per-owner", action="store_true",

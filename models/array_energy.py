@@ -126,6 +126,32 @@ def model_hardware(run, basis, warmup):
                  for pa in part_activity.array_activities(run, warmup))
 
 
+def column_hardware(run, basis):
+    """(:func:`models.cost.hardware`,) of ``run``'s array at 45 nm on ``basis`` with every PE at
+    :func:`models.part_activity.part_activity`'s column run: what :mod:`models.cost` prices an
+    array of any size at (the bottom PE of a 4-row column on another stream)."""
+    config = cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
+                             pe_options=run.pe_options, activity=run.source, energy_basis=basis)
+    return (cost.hardware(config.design().facts, config.node, config.activity_factors()),)
+
+
+def activity_pricing_pj(pe, pe_options=(), rows=8, cols=8, *, basis="sim", source="minilm", m=32, folds=8,
+                        warmup_folds=1, dataflow=None):
+    """(own, column): the model's dynamic energy (45 nm pJ, the array's groups :data:`PARTS`, no
+    idle) over the window of :func:`array_energy`'s stream of a ``rows`` x ``cols`` array, with
+    each PE at the activity it sees on that stream (:func:`model_hardware`, what the array check
+    prices) and with every PE at the column run's (:func:`column_hardware`, what
+    :func:`models.cost.evaluate` prices). The two differ by where a PE sits (row 0 adds a constant
+    0, sums narrow towards the top) and by the operands each array is fed; no netlist is needed."""
+    pe_options = tuple(sorted(dict(pe_options).items()))
+    dataflow = dataflow or get_kind(pe).dataflows[0]
+    run = activity.array_run(pe, rows, cols, dataflow, pe_options, source, m=m, folds=folds)
+    warmup = warmup_folds * run.cycles // folds
+    events = window_events(run, warmup)
+    return tuple(sum(array_model_pj(hws, events, 0)[g] for g in PARTS)
+                 for hws in (model_hardware(run, basis, warmup), column_hardware(run, basis)))
+
+
 def array_sums_prototype(kind, pe_options):
     """The prototype whose golden GEMM is an array's plain sums: the design's own, or for a
     grouped design (``group_size`` set: MixPE, BitMoD, W4A16 g128) the same PE without groups, whose

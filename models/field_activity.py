@@ -77,13 +77,11 @@ def write_table(path=TABLE_PATH):
         for options in option_settings(get_kind(name)):
             for source in SOURCES:
                 entries[table_key(name, options, source)] = measure(name, options, source)
-    provenance = {"what": "models.field_activity.measure: per input port bit toggles per cycle and duty "
-                          "of the PE (models.activity.unit_activity, defaults) for every setting of "
-                          "models.synth.option_settings of " + ", ".join(KINDS),
-                  "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
-                  "regenerate": "python -m models.field_activity"}
-    write_entries(path, provenance, entries)
-    load_entries.cache_clear()
+    write_entries(path, entries, spec=REAL_SPEC,
+                  what="models.field_activity.measure: per input port bit toggles per cycle and duty "
+                       "of the PE (models.activity.unit_activity, defaults) for every setting of "
+                       "models.synth.option_settings of " + ", ".join(KINDS),
+                  regenerate="python -m models.field_activity")
     port_bits.cache_clear()
     return len(entries)
 

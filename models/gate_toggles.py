@@ -1,9 +1,10 @@
 """Zero-delay gate-level toggles of a mapped netlist on a PE's real port stream.
 
 OpenSTA's power figure rests on its vectorless propagation of the input ports' densities
-(README "Energy": duty-weighted sums per gate, no bound at 1 toggle/cycle). This module is the
-check against the hardware's own switching: it simulates the Yosys-mapped netlist cycle by cycle
-on the same operand stream :func:`models.activity.unit_activity` measures (MiniLM L0 FFN1 through
+(docs/cost-model.md "How OpenSTA propagates activity": duty-weighted sums per gate, no bound at 1
+toggle/cycle). This module is the check against the hardware's own switching: it simulates the
+Yosys-mapped netlist cycle by cycle on the same operand
+stream :func:`models.activity.unit_activity` measures (MiniLM L0 FFN1 through
 the kind's quantisers, the bottom PE of a weight-stationary column), every cell evaluated from its
 Liberty ``function`` and every ``DFFPOSX1`` loading its D on the clock edge, and counts each net's
 value changes per cycle. Zero delay: functional toggles only, no glitches (a lower bound of the

@@ -32,7 +32,6 @@ other settings are computed on first use (numpy, milliseconds).
 
 from __future__ import annotations
 
-import datetime
 import functools
 from pathlib import Path
 
@@ -159,13 +158,11 @@ def write_table(path=TABLE_PATH):
             for source in SOURCES:
                 data_hash, words = compute(name, options, source)
                 entries[table_key(name, options, source)] = {"data_hash": data_hash, "words": words}
-    provenance = {"what": "models.internal_activity.compute (golden lane arithmetic on "
-                          "models.activity.bottom_lanes) of every setting of "
-                          "models.synth.option_settings of the kinds in WORD_FUNCTIONS",
-                  "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
-                  "regenerate": "python -m models.internal_activity"}
-    write_entries(path, provenance, entries)
-    load_entries.cache_clear()
+    write_entries(path, entries, spec=REAL_SPEC,
+                  what="models.internal_activity.compute (golden lane arithmetic on "
+                       "models.activity.bottom_lanes) of every setting of "
+                       "models.synth.option_settings of the kinds in WORD_FUNCTIONS",
+                  regenerate="python -m models.internal_activity")
     internal_toggles.cache_clear()
     return len(entries)
 

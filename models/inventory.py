@@ -376,7 +376,7 @@ def names_sequencing(items):
     selects by the term index (:class:`TermIndex`, the bit-serial PEs' term select), so its
     per-cycle parts' activity can follow what they read each cycle
     (:meth:`models.part_activity.PartActivity.for_event`). The LUT PE's plane counter is not
-    marked: its per-cycle parts keep the per-step rule (README "Energy")."""
+    marked: its per-cycle parts keep the per-step rule (docs/cost-model.md "Pricing a PE step")."""
     return any(isinstance(d, TermIndex) for part in items if part[3] == "step_cycle"
                for _, d in getattr(part, "inputs", ()))
 

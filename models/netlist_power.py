@@ -2,9 +2,9 @@
 
 The reference OpenSTA's ``report_power`` gives rests on its probabilistic propagation of the input
 ports' densities, which is 0.2-10x off the real toggles on the PEs' internal nets
-(:mod:`models.gate_toggles`, README "Energy"). This module prices the toggles a zero-delay
-gate-level simulation counts (:func:`models.gate_toggles.simulate`) with the same Liberty data
-OpenSTA uses, so the two differ only in where the toggles come from:
+(:mod:`models.gate_toggles`, docs/cost-model.md "Where the OpenSTA-basis errors lie"). This module
+prices the toggles a zero-delay gate-level simulation counts (:func:`models.gate_toggles.simulate`)
+with the same Liberty data OpenSTA uses, so the two differ only in where the toggles come from:
 
 * internal energy per output transition: the output pin's ``internal_power`` tables (mean of
   ``rise_power`` and ``fall_power``: a net's rises and falls differ by at most one), looked up at

@@ -100,7 +100,7 @@ from .port_field import Field
 from .primitive_groups import effective_activity
 from .primitive_outputs import output_gains
 from .registry import PE_KINDS, full_options, get_kind
-from .stored_table import load_entries, table_key, table_or_measured, write_entries
+from .stored_table import table_key, table_or_measured, write_entries
 from .synth import option_settings
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "part_activity.json"
@@ -118,7 +118,8 @@ GROUP_PORTS = {"a": "act", "b": "weight", "c": "acc_in", "d": "acc_out", "en": "
 #: primitive's OpenSTA output gains (:mod:`models.primitive_outputs`). "ports" is the model's rule:
 #: with "gains" applied to every kind the model falls to 6/37 PEs within 15 % of whole-PE OpenSTA
 #: against 10/37 (chains attenuate: an adder tree's sum toggles far less than its ports; gains
-#: measured with every input toggling are the same, bench/bench_joint_gains.py; README "Energy")
+#: measured with every input toggling are the same, bench/bench_joint_gains.py;
+#: docs/cost-model.md "What moved it")
 PROPAGATION = "ports"
 #: the grouped families whose input groups, fed by the ports, take the ports' own signals
 #: (:meth:`PartActivity.input_groups`)
@@ -609,14 +610,10 @@ def write_table(path=TABLE_PATH):
             for source in SOURCES:
                 pa = measure(name, options, source)
                 entries[table_key(pa.pe, pa.pe_options, source)] = pa.to_dict()
-    data = {"provenance": {"generator": GENERATOR, "what": "models.part_activity.measure of the PE of every "
-                           "setting of models.part_activity.table_settings "
-                           "(models.activity.unit_activity, defaults)",
-                           "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
-                           "regenerate": "python -m models.part_activity"},
-            "entries": entries}
-    write_entries(path, data["provenance"], entries)
-    load_entries.cache_clear()
+    write_entries(path, entries, generator=GENERATOR, spec=REAL_SPEC,
+                  what="models.part_activity.measure of the PE of every setting of "
+                       "models.part_activity.table_settings (models.activity.unit_activity, defaults)",
+                  regenerate="python -m models.part_activity")
     part_activity.cache_clear()
     return len(entries)
 

@@ -63,7 +63,8 @@ from .golden import wrap_signed
 from .registry import get_kind
 
 UNIT = "post_array"
-#: the columns of the synthesised unit (:data:`models.synth.POST_ARRAY_COLS`; kept equal by a test)
+#: the columns of the synthesised unit (:mod:`models.synth` synthesises it for these: its inventory
+#: is per column plus shared parts, so two columns show both)
 COLS = 2
 #: input ports of every post-array unit (:func:`hw.group_dequant.post_array_ports`), in port order
 INPUT_PORTS = ("in_valid", "raw", "asum", "params", "rq_valid", "total", "rq_params")

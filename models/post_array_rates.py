@@ -28,7 +28,7 @@ from .activity import REAL_SPEC, SOURCES
 from .part_activity import _cache_dir
 from .post_array_activity import post_array_run
 from .registry import PE_KINDS, full_options, get_kind
-from .stored_table import load_entries, table_key, table_or_measured, write_entries
+from .stored_table import table_key, table_or_measured, write_entries
 from .synth import POST_ARRAY, has_unit
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "post_array_activity.json"
@@ -84,12 +84,19 @@ def measure(pe, pe_options=(), source="minilm"):
                           run.group_rates, run.data_hash, datetime.date.today().isoformat())
 
 
-def table_settings():
-    """(kind, options) of every registered variant with a post-array unit."""
-    for name, kind in PE_KINDS.items():
-        for _, options in kind.variants:
+def grouped_variants(kinds=None):
+    """(kind, label, options as registered, sorted) of every registered variant of ``kinds``
+    (default: every kind) with a post-array unit."""
+    for name in kinds or list(PE_KINDS):
+        kind = PE_KINDS[name]
+        for label, options in kind.variants:
             if has_unit(kind.prototype(**dict(options)), POST_ARRAY):
-                yield name, full_options(name, options)
+                yield name, label, tuple(sorted(options))
+
+
+def table_settings():
+    """(kind, full options) of every registered variant with a post-array unit."""
+    return [(name, full_options(name, options)) for name, _, options in grouped_variants()]
 
 
 @functools.lru_cache(maxsize=256)
@@ -113,13 +120,11 @@ def write_table(path=TABLE_PATH):
         for source in SOURCES:
             r = measure(name, options, source)
             entries[table_key(name, options, source)] = r.to_dict()
-    provenance = {"generator": GENERATOR, "spec": REAL_SPEC, "date": datetime.date.today().isoformat(),
-                  "what": "models.post_array_rates.measure of the post-array unit of every registered "
-                          "variant with one (models.post_array_activity.post_array_run: M 32 x K 256 x N 4, "
-                          "a 4-row array)",
-                  "regenerate": "python -m models.post_array_rates"}
-    write_entries(path, provenance, entries)
-    load_entries.cache_clear()
+    write_entries(path, entries, generator=GENERATOR, spec=REAL_SPEC,
+                  what="models.post_array_rates.measure of the post-array unit of every registered "
+                       "variant with one (models.post_array_activity.post_array_run: M 32 x K 256 x N 4, "
+                       "a 4-row array)",
+                  regenerate="python -m models.post_array_rates")
     post_array_rates.cache_clear()
     return len(entries)
 

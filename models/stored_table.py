@@ -14,6 +14,7 @@ per line by :func:`write_entries` and read by :func:`load_entries`.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 from pathlib import Path
@@ -72,13 +73,19 @@ def load_entries(path):
     return json.loads(path.read_text())["entries"]
 
 
-def write_entries(path, provenance, entries):
+def write_entries(path, entries, *, what, regenerate, spec, **more):
     """Write ``{"provenance": ..., "entries": ...}`` to ``path`` with one entry per line (sorted by
     key), so that a regeneration's diff shows which settings changed: the layout of the activity
-    tables (:mod:`models.part_activity`, :mod:`models.field_activity`, :mod:`models.internal_activity`)."""
+    tables (:mod:`models.part_activity`, :mod:`models.field_activity`, :mod:`models.internal_activity`,
+    :mod:`models.post_array_rates`). The provenance says ``what`` measured the entries on which
+    real tensors (``spec``), today's date, the command that ``regenerate``-s the table and ``more``
+    (e.g. the generator version); the table's cached reading (:func:`load_entries`) is dropped."""
+    provenance = {"what": what, "spec": spec, "date": datetime.date.today().isoformat(),
+                  "regenerate": regenerate, **more}
     body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(entries.items()))
     Path(path).write_text(f'{{"provenance": {json.dumps(provenance, sort_keys=True)},\n'
                           f' "entries": {{\n{body}\n}}}}\n')
+    load_entries.cache_clear()
 
 
 def table_or_measured(table_path, key, cache_dir, prefix, measure, from_dict):

@@ -62,7 +62,7 @@ from hw.array import SystolicArray
 from hw.gobo_outlier_pass_unit import GoboOutlierPassUnit
 from hw.pe import facts_only
 from .activity import PortActivity, array_activity, unit_activity
-from .post_array_activity import post_array_activity
+from .post_array_activity import COLS as POST_ARRAY_COLS, UNIT as POST_ARRAY, post_array_activity
 from .cache_file import content_key, liberty_digest, write_atomic
 from .registry import PE_KINDS, get_kind
 from .sta import CriticalPath, PowerSplit, run_sta
@@ -94,10 +94,9 @@ SYNTH_TIMEOUT_DEFAULT = 900.0
 ABC_SCRIPT = ("+strash;&get,-n;&fraig,-x,-C,1000;&put;scorr;dc2;dretime;strash;&get,-n;&dch,-f;"
               "&nf;&put")
 UNITS = ("pe", "act_border", "weight_border")
-#: the unit after the array (group dequantiser), synthesised for this many columns (its inventory
-#: is per column plus shared parts, so two columns show both)
-POST_ARRAY = "post_array"
-POST_ARRAY_COLS = 2
+#: the unit after the array (group dequantiser), ``POST_ARRAY``, is synthesised for
+#: ``POST_ARRAY_COLS`` columns (its inventory is per column plus shared parts, so two columns show
+#: both); both are :mod:`models.post_array_activity`'s, whose stream feeds that unit
 #: every unit kind :func:`synthesize` and :func:`unit_timing` take
 ALL_UNITS = (*UNITS, POST_ARRAY)
 #: an accelerator's part beside the array (GOBO's outlier pass: its tile register, sequencer and

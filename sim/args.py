@@ -120,8 +120,8 @@ ENERGY_BASIS_HELP = ("the cost model's energy basis: sim with primitive energies
                      "energies characterised by OpenSTA's propagation, checked against OpenSTA's power of "
                      "the synthesised PE (the report's 'energy vs STA'). Default: sim where the activity is "
                      "measured (minilm, random), the basis whose check is the activity-based power on real "
-                     "tensors; sta with a fixed activity number, the only basis defined for one (README "
-                     "'Energy bases and their references')")
+                     "tensors; sta with a fixed activity number, the only basis defined for one "
+                     "(docs/cost-model.md 'Energy bases and their references')")
 
 
 def default_energy_basis(activity):

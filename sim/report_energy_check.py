@@ -25,7 +25,7 @@ report's activity being measured: :func:`sim.args.default_energy_basis`) the sim
 figures of both checks.
 
 The figure is the PE's alone (the TOPS/W also counts buffers, SRAM and DRAM, which this check does
-not cover), and OpenSTA's power is itself a probabilistic estimate (see README): a disagreement
+not cover), and OpenSTA's power is itself a probabilistic estimate (see docs/cost-model.md): a disagreement
 says the ranking rests on an unconfirmed energy, not which side is right.
 
 Each design's energies are cached as JSON under ``<synth cache>/energy_vs_sta``
@@ -131,8 +131,8 @@ def default_reason(check):
            "activity-based power on real tensors (each PE's netlist simulated gate by gate on the MiniLM "
            "stream, priced as OpenSTA 2.0.17 prices toggles: sim@STA)")
     if check is None or check.empty:
-        return why + ("; the energy checks did not run here, README 'Energy bases and their references' "
-                      "gives the measured figures.")
+        return why + ("; the energy checks did not run here, docs/cost-model.md 'Energy bases and their "
+                      "references' gives the measured figures.")
     n = len(check)
 
     def within(column):

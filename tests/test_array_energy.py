@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from models import (activity, array_energy, cell_owners, flat_netlist, gate_toggles, internal_activity, netlist_power,
+from models import (activity, array_energy, cell_owners, cost, flat_netlist, gate_toggles, internal_activity, netlist_power,
                     part_activity, synth)
 from models.energy_vs_sta import cycle_energy_pj
 from models.port_field import Field
@@ -131,6 +131,24 @@ def test_the_array_model_is_the_mean_over_its_pes():
         assert pj == pytest.approx(sum(array_energy.array_model_pj((hw,), events, 16)[g] for hw in hws) / 4)
     assert array_energy.array_model_pj(hws[:1] * 4, events, 16) == pytest.approx(
         array_energy.array_model_pj(hws[:1], events, 16))
+
+
+def test_activity_pricing_sets_each_pe_at_its_own_stream_or_all_at_the_column_run():
+    """The column pricing is the cost model's (every PE at part_activity's column run, as
+    models.cost prices any array); the own pricing differs from it, and only by activity: the
+    same hardware at the column run's activity gives the column figure."""
+    run = activity.array_run("shiftadd", 2, 2, "ws", (), "minilm", m=8, folds=3)
+    column = array_energy.column_hardware(run, "sim")
+    assert len(column) == 1
+    assert column[0].coef == cost._model(cost.CostConfig("shiftadd", 2, 2, "ws", clock_mhz=array_energy.CLOCK_MHZ,
+                                                         node=45, activity="minilm",
+                                                         energy_basis="sim")).coef
+    own, col = array_energy.activity_pricing_pj("shiftadd", (), 2, 2, m=8, folds=3)
+    events = array_energy.window_events(run, run.cycles // 3)
+    assert col == pytest.approx(sum(array_energy.array_model_pj(column, events, 0)[g] for g in array_energy.PARTS))
+    assert own == pytest.approx(sum(array_energy.array_model_pj(array_energy.model_hardware(run, "sim", run.cycles // 3),
+                                                                events, 0)[g] for g in array_energy.PARTS))
+    assert own != pytest.approx(col, rel=0.01)     # the top row's acc_in never moves (test above)
 
 
 def test_an_os_array_is_simulated_as_its_flattened_mapped_netlist():

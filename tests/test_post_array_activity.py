@@ -25,10 +25,6 @@ GROUPED = [
 ]
 
 
-def test_the_stream_has_the_synthesised_units_columns():
-    assert paa.COLS == synth.POST_ARRAY_COLS
-
-
 @pytest.mark.parametrize("pe, options, unit", GROUPED)
 def test_every_dequantised_word_equals_the_golden_one(pe, options, unit):
     """post_array_run raises PostArrayMismatch on any differing y or out word; here it also

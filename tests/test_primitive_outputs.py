@@ -39,8 +39,8 @@ def test_probe_reads_openstas_density():
 
 def test_probe_reads_openstas_xor_rule():
     """This OpenSTA build propagates an XOR's density as D(a) P(a) (1 - P(b)) + D(b) P(b) (1 - P(a)):
-    at duty 0.5 a quarter of each input's toggles, not their sum (the README's energy paragraph
-    rests on it; a newer OpenSTA that adds them would fail here)."""
+    at duty 0.5 a quarter of each input's toggles, not their sum (docs/cost-model.md's "How OpenSTA
+    propagates activity" rests on it; a newer OpenSTA that adds them would fail here)."""
     require_sta()
     xor = _gate("XOR2X1", ["a", "b"])
     assert _density(xor, 0.5) == pytest.approx(0.25, rel=0.05)

@@ -1,6 +1,7 @@
 """The one loader of the measured tables (:mod:`models.stored_table`): a missing or out-of-date
 table is refused with the command that regenerates it, a current one is read."""
 
+import datetime
 import json
 
 import pytest
@@ -62,5 +63,13 @@ def test_table_key_names_every_option():
 def test_load_entries_of_a_missing_table_is_empty(tmp_path):
     assert stored_table.load_entries(tmp_path / "none.json") == {}
     path = tmp_path / "t.json"
-    stored_table.write_entries(path, {"generator": 1}, {"b|x=1|minilm": {"v": 2}, "a|x=1|minilm": {"v": 1}})
+    stored_table.write_entries(path, {"b|x=1|minilm": {"v": 2}, "a|x=1|minilm": {"v": 1}},
+                               what="a test", regenerate="python -m x", spec="minilm:L0.ffn1", generator=1)
     assert list(stored_table.load_entries(path)) == ["a|x=1|minilm", "b|x=1|minilm"]
+    provenance = json.loads(path.read_text())["provenance"]
+    assert provenance == {"what": "a test", "regenerate": "python -m x", "spec": "minilm:L0.ffn1",
+                          "generator": 1, "date": datetime.date.today().isoformat()}
+    # a regenerated table is read again, not the cached first reading
+    stored_table.write_entries(path, {"c|x=1|minilm": {"v": 3}}, what="a test", regenerate="python -m x",
+                               spec="minilm:L0.ffn1")
+    assert list(stored_table.load_entries(path)) == ["c|x=1|minilm"]
