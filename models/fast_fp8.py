@@ -80,6 +80,32 @@ def _codes(x, s, fmax, mbits, bias, sign_bit, out):
     return True
 
 
+def _all_in_table(codes, ok):
+    """True when every value of the flat int64 ``codes`` is in 0..255 and ``ok`` (256 bools)
+    marks it; stops at the first that is not. Compiled by :func:`_compiled`."""
+    for v in codes:
+        if v < 0 or v > 255 or not ok[v]:
+            return False
+    return True
+
+
+#: below this many codes :func:`all_in_table` answers None (numpy's check is as quick, and a
+#: small call need not import numba)
+TABLE_CHECK_SIZE = 1 << 16
+
+
+def all_in_table(codes, ok):
+    """True when every code of the int64 array ``codes`` is in 0..255 and marked in the 256-entry
+    bool table ``ok`` (an FP8 format's operand codes), False otherwise, in one compiled pass
+    without temporaries (an FP8 or L-Mul accuracy run checks every weight matrix and activation
+    tensor several times: numpy's check makes five full-size temporaries each time); None (not
+    checked) for a small or non-C-contiguous array or another dtype: the caller checks it itself."""
+    if not (isinstance(codes, np.ndarray) and codes.dtype == np.int64 and codes.flags.c_contiguous
+            and codes.size >= TABLE_CHECK_SIZE):
+        return None
+    return bool(_compiled().all_in_table(codes.reshape(-1), np.ascontiguousarray(ok, dtype=np.bool_)))
+
+
 def fp8_codes(x, scale, fmt):
     """FP8 ``fmt`` codes (uint8, ``x``'s shape) of ``clip(x / scale, -fmax, fmax)`` rounded half to
     even: ``x`` (R, C) float64, ``scale`` a float or (C,) per-column float64 scales. Equal to
@@ -110,7 +136,8 @@ def _compiled():
     import and only a call needs it."""
     import numba
     jitable()
-    return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes))
+    return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes),
+                           all_in_table=numba.njit(cache=True, nogil=True)(_all_in_table))
 
 
 @functools.cache

@@ -95,7 +95,7 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from . import fast_bsfp16, fast_outliers
+from . import fast_bsfp16, fast_fp16, fast_outliers, fast_shiftadd
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
@@ -108,7 +108,8 @@ from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, decoded_lanes, mx_gemm
 from .registry import PE_KINDS
 from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
-from .wfp16_gemm import SPLIT_BITS as WFP16_SPLIT, activation_operand as wfp16_activation_operand, \
+from .wfp16_gemm import ACC_FRAC as WFP16_ACC_FRAC, SPLIT_BITS as WFP16_SPLIT, \
+    activation_operand as wfp16_activation_operand, \
     default_scale_codes as wfp16_default_scale_codes, weight_operand as wfp16_weight_operand
 
 F32_EXACT = 1 << 24
@@ -483,10 +484,39 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     # identity (|v| < 2**(acc - 1)); every other step is the golden's int64 arithmetic
     half = 1 << (acc - 1)
     bound = _imax(ag) * _imax(wg) * ag.shape[2]                        # |A_g @ W_g|
+    asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
+    total = _shiftadd_fused(ag, wg, asum, params, bound, half)
+    if total is None:
+        total = _shiftadd_steps(ag, wg, asum, params, bound, acc)
+    if not params.requant:
+        return total
+    b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
+    c = np.asarray(params.out_shift, dtype=np.int64)[None, :]
+    return np.clip((total * b + (np.int64(1) << (c - 1))) >> c, INT8_MIN, INT8_MAX)
+
+
+def _shiftadd_fused(ag, wg, asum, params, bound, half):
+    """:func:`_shiftadd_steps`' total from one float32 GEMM per group and the compiled
+    post-array pass (:func:`models.fast_shiftadd.grouped_total`), or None unless the group sums
+    (at most ``bound``) are exact in float32 and a bound shows that no wrap of the golden acts
+    (the conditions under which :func:`_shiftadd_steps` skips every wrap) and every shift is at
+    least 1."""
+    zp = np.asarray(params.zero_point, np.int64)
+    b, c = np.asarray(params.mult, dtype=np.int64), np.asarray(params.shift, dtype=np.int64)
+    x_bound = bound + _imax(zp) * _imax(asum)                          # |raw - zp * asum|
+    if bound >= F32_EXACT or x_bound >= half or c.size == 0 or int(c.min()) < 1 \
+            or ag.shape[0] * ((x_bound * _imax(b) >> int(c.min())) + 2) >= half:
+        return None
+    raw = np.matmul(ag.astype(np.float32), wg.astype(np.float32))     # exact: sums below 2**24
+    return fast_shiftadd.grouped_total(raw, asum, zp, b, c)
+
+
+def _shiftadd_steps(ag, wg, asum, params, bound, acc):
+    """The grouped shift-add total (before requantisation) in int64 numpy steps."""
+    half = 1 << (acc - 1)
     raw = exact_matmul(ag, wg)                                         # (groups, M, N)
     if bound >= half:
         raw, bound = wrap_signed(raw, acc), half
-    asum = wrap_signed(ag.sum(axis=2), acc)                            # (groups, M)
     zp = np.asarray(params.zero_point, np.int64)
     x = raw - zp[:, None, :] * asum[:, :, None]
     bound += _imax(zp) * _imax(asum)                                   # |x|
@@ -500,16 +530,11 @@ def shiftadd_fast(acts, weights, pe, extra=None):
     terms = x
     # |term| <= |x| b / 2**c + 1; while g of them stay below 2**(acc - 1), no running wrap acts
     if terms.shape[0] * ((bound * _imax(b) >> int(c.min(initial=1))) + 2) < half:
-        total = terms.sum(axis=0)
-    else:
-        total = np.zeros(raw.shape[1:], dtype=np.int64)
-        for term in terms:                                             # the golden wraps per group
-            total = wrap_signed(total + term, acc)
-    if not params.requant:
-        return total
-    b = np.asarray(params.out_mult, dtype=np.int64)[None, :]
-    c = np.asarray(params.out_shift, dtype=np.int64)[None, :]
-    return np.clip((total * b + (np.int64(1) << (c - 1))) >> c, INT8_MIN, INT8_MAX)
+        return terms.sum(axis=0)
+    total = np.zeros(raw.shape[1:], dtype=np.int64)
+    for term in terms:                                                 # the golden wraps per group
+        total = wrap_signed(total + term, acc)
+    return total
 
 
 def bitserial_fast(acts, values, pe, extra=None):
@@ -1016,16 +1041,24 @@ def lmul_float(acts, prepared, pe, extra=None):
     return out
 
 
+def fp16_values_f32(codes, name):
+    """``decode_fp16(codes, name).astype(np.float32)``: for large arrays one compiled lookup
+    (:func:`models.fast_fp16.values_f32`), else (or for codes it refuses: the decode's error) the
+    decode."""
+    values = fast_fp16.values_f32(codes)
+    return decode_fp16(codes, name).astype(np.float32) if values is None else values
+
+
 def fp16_weight_values(weights, pe):
     """FP16 weight codes -> float32 values (exact: every FP16 value is a float32)."""
-    return decode_fp16(weights, "weight").astype(np.float32)
+    return fp16_values_f32(weights, "weight")
 
 
 def fp16_fast(acts, values, pe, extra=None):
     """The FP16 golden's float32 steps: ``acc = fl32(acc + a[:, k] * w[k])``, k in order from +0
     (the float32 product of FP16 values is exact, as the golden's float64 one), in the compiled
     loop :func:`models.fast_seq.fp32_steps`."""
-    return fp32_steps(decode_fp16(acts, "activation").astype(np.float32), values)
+    return fp32_steps(fp16_values_f32(acts, "activation"), values)
 
 
 def gobo_weight_codes(weights, pe):
@@ -1164,12 +1197,13 @@ def wfp16_fast(acts, values, pe, extra=None):
 
 def wfp16_float(acts, values, pe, extra=None):
     """:func:`wfp16_fast`'s raw output as float64 (rounded to nearest, ties to even, as
-    ``wfp16_dequantise`` rounds the golden's Python ints) for the 65-bit (ovp4) accumulator when
-    the exact sums fit int64 (below ``2**62``: no wrap); None otherwise, and for ``acc_width``
-    <= 64, whose int64 output needs no Python ints."""
-    if pe.acc_width <= 64:
-        return None
+    ``wfp16_dequantise`` rounds the golden's Python ints): for the 65-bit (ovp4) accumulator
+    when the exact sums fit int64 (below ``2**62``: no wrap); up to 64 bits :func:`exact_sums`
+    (its float blocks' sums added in float64, never through int64: the same integers where every
+    sum is below ``2**53`` and no wrap acts, which it checks), else None (the int64 output)."""
     a, w, bound = _wfp16_operands(acts, values, pe, extra)
+    if pe.acc_width <= 64:
+        return exact_sums(a, w, pe.acc_width)
     return exact_matmul(a, w).astype(np.float64) if bound < 1 << 62 else None
 
 
@@ -1491,7 +1525,46 @@ def fast_output_f32(kind, raw, operands, pe):
         out = scaled_f32(raw, a_meta["scale"], w_meta["scale"])
         if out is not None:
             return out
+    if kind.name in POW2_OUTPUTS and registered is not None and kind.dequantize_output is registered.dequantize_output:
+        out = pow2_output_f32(kind.name, raw, a_meta, w_meta, pe)
+        if out is not None:
+            return out
     return np.asarray(kind.dequantize_output(raw, operands.acts, a_meta, w_meta, pe), dtype=np.float32)
+
+
+def _fp8_output_scales(a_meta, w_meta, pe):
+    """:func:`models.fp8_gemm.fp8_dequantise`'s ``raw * 2**-FRAC * s_a * s_w[n]``: (``s_a``, FRAC, ``s_w``)."""
+    return float(a_meta["scale"][0]), get_format(pe.format).frac, w_meta["scale"]
+
+
+def _wfp16_output_scales(a_meta, w_meta, pe):
+    """:func:`models.wfp16_gemm.wfp16_dequantise`'s ``raw * 2**-24 * s_w[n]``: (1, 24, ``s_w``)."""
+    return 1.0, WFP16_ACC_FRAC, w_meta["scale" if pe.group_size is None else "second_level_scale"]
+
+
+#: kind name -> its registered ``dequantize_output`` as ``raw * 2**-FRAC * s_a * s_w[n]``: the
+#: function giving (``s_a``, FRAC, ``s_w``) from the metadata and the PE
+POW2_OUTPUTS = {"fp8": _fp8_output_scales, "lmul": _fp8_output_scales, "wfp16": _wfp16_output_scales}
+
+
+def pow2_output_f32(kind_name, raw, a_meta, w_meta, pe):
+    """``np.asarray(kind.dequantize_output(raw, ...), dtype=np.float32)`` for a
+    :data:`POW2_OUTPUTS` kind and the float64 ``raw`` of :data:`FAST_FLOATS` (integers as
+    float64), in one compiled pass (:func:`models.fast_dequant.scaled_f32` with the activation
+    scale ``s = s_a * 2**-FRAC``); None (the caller runs the definition) unless ``s`` is a normal
+    float64. Why equal: the definition's ``((raw * 2**-FRAC) * s_a) * s_w[n]`` scales an integer
+    ``raw`` by a power of two first, which is exact (the result is 0 or at least ``2**-FRAC``: no
+    underflow), so its second product is the correctly rounded ``raw * 2**-FRAC * s_a``; so is
+    ``raw * s`` for the exact ``s`` (a normal number's power-of-two scaling), and the last
+    product and the float32 cast are the same operations (for ``s_a`` 1 the second product is
+    the identity on both sides)."""
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.float64:
+        return None
+    s_a, frac, s_w = POW2_OUTPUTS[kind_name](a_meta, w_meta, pe)
+    s = s_a * 2.0 ** -frac
+    if not np.isfinite(s) or abs(s) < np.finfo(np.float64).tiny:
+        return None
+    return scaled_f32(raw, [s], s_w)
 
 
 def fast_raw(kind, operands, pe, prepared=None):

@@ -12,8 +12,9 @@ Why they are exact (bit for bit the golden's words):
 
 * **Same operations.** Each output's accumulator starts at ``+0`` and gets one IEEE binary32
   addition per step, ``k`` ascending, exactly the golden's sequence. The loops are reordered
-  only over outputs (an output-column tile, then rows, then ``k``, then the tile's columns):
-  outputs are independent, and every output still sees its own additions in ``k`` order. K is
+  only over outputs (an output-column tile, then rows, then ``k`` four steps at a time, then the
+  tile's columns, each column taking the four steps in order): outputs are independent, and
+  every output still sees its own additions in ``k`` order. K is
   never split, blocked or reordered.
 * **Same roundings.** numba compiles without ``fastmath``: no reassociation, no flush of
   subnormals to zero, no assumption that values are finite (inf and NaN propagate as IEEE says),
@@ -59,6 +60,8 @@ TILE_N = 256
 #: rows updated per weight load: each loaded weight element is used for this many outputs (the
 #: kernel names its four rows r0..r3: change both together)
 ROWS = 4
+#: k steps per pass over a tile's accumulators (the kernel names its four: change both together)
+STEPS = 4
 
 
 def _steps(a, w, acc):
@@ -75,7 +78,24 @@ def _steps(a, w, acc):
         # ROWS rows at a time share each weight load; every output still sums in k order
         while m + ROWS <= m_total:
             r0, r1, r2, r3 = acc[m, n0:n1], acc[m + 1, n0:n1], acc[m + 2, n0:n1], acc[m + 3, n0:n1]
-            for k in range(k_total):
+            k = 0
+            # STEPS k at a time: each accumulator is loaded and stored once per four steps, which
+            # are still one product and one IEEE addition each, in k order (the store, not the
+            # arithmetic, bounded the one-step loop: about a third less CPU time)
+            while k + STEPS <= k_total:
+                x0, x1, x2, x3 = a[m, k:k + STEPS]
+                y0, y1, y2, y3 = a[m + 1, k:k + STEPS]
+                z0, z1, z2, z3 = a[m + 2, k:k + STEPS]
+                u0, u1, u2, u3 = a[m + 3, k:k + STEPS]
+                wa, wb, wc, wd = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
+                for j in range(len(wa)):
+                    va, vb, vc, vd = wa[j], wb[j], wc[j], wd[j]
+                    r0[j] = (((r0[j] + x0 * va) + x1 * vb) + x2 * vc) + x3 * vd
+                    r1[j] = (((r1[j] + y0 * va) + y1 * vb) + y2 * vc) + y3 * vd
+                    r2[j] = (((r2[j] + z0 * va) + z1 * vb) + z2 * vc) + z3 * vd
+                    r3[j] = (((r3[j] + u0 * va) + u1 * vb) + u2 * vc) + u3 * vd
+                k += STEPS
+            while k < k_total:                                # the last K % STEPS steps
                 x0, x1, x2, x3 = a[m, k], a[m + 1, k], a[m + 2, k], a[m + 3, k]
                 wk = w[k, n0:n1]
                 for j in range(len(wk)):
@@ -84,6 +104,7 @@ def _steps(a, w, acc):
                     r1[j] += x1 * v
                     r2[j] += x2 * v
                     r3[j] += x3 * v
+                k += 1
             m += ROWS
         while m < m_total:
             r = acc[m, n0:n1]

@@ -38,6 +38,7 @@ import numpy as np
 from hw.fp32_add import (ADD_FRAME, EXP_DIFF_BITS, FP32_WIDTH, FRAME_SHIFT_BITS, SIG32_BITS,
                          WIDE_EXP_BITS)
 from hw.pe_fp16 import ACC_WIDTH, FP16_EXP_BITS, FP16_MAX_CODE_EXP, FP16_MAX_NORMAL, SIG_BITS
+from . import fast_fp16
 from .inventory import driven, exponent_decode_items, exponent_decode_sources
 
 FP16_INF_EXPONENT = FP16_MAX_CODE_EXP + 1     # exponent field 31: infinities and NaNs
@@ -57,6 +58,9 @@ def decode_fp16(codes, name="FP16 operand"):
 def encode_fp16(x, name):
     """Finite floats -> FP16 bit patterns (IEEE RNE, subnormals kept); ValueError naming ``name``
     for NaN / infinity or magnitudes beyond the FP16 range (65504)."""
+    codes = fast_fp16.encode(x)            # large float arrays: one compiled pass (same codes)
+    if codes is not None:
+        return codes
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contain NaN or infinity: FP16 operands must be finite")

@@ -46,6 +46,7 @@ For e5m2 the 81-bit accumulator exceeds int64: :func:`fp8_gemm` then returns a P
 array (int64 for e4m3).
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ import numpy as np
 from hw.pe_fp8 import fp8_format
 
 from . import inventory
-from .fast_fp8 import fp8_codes
+from .fast_fp8 import all_in_table, fp8_codes
 from .quant.common import as_float_2d
 from .quant.mx import FP8_DTYPES, quantize_fp8
 
@@ -115,11 +116,21 @@ def get_format(name):
         raise ValueError(f"FP8 format must be one of {', '.join(FORMATS)}, not {name!r}") from None
 
 
+@functools.lru_cache(maxsize=None)
+def _operand_table(fmt):
+    """(256,) bool, read-only: :meth:`Fp8Format.valid` of every 8-bit code."""
+    table = get_format(fmt).valid(np.arange(256))
+    table.flags.writeable = False
+    return table
+
+
 def check_fp8_codes(name, codes, fmt):
     """``codes`` as int64 if all are 8-bit patterns of finite ``fmt`` values; ValueError naming
     ``name`` and the first bad code otherwise (NaN / infinity codes are not operands)."""
     f = get_format(fmt)
     codes = np.asarray(codes, dtype=np.int64)
+    if all_in_table(codes, _operand_table(fmt)):        # large arrays: one compiled pass
+        return codes
     if codes.size and (codes.min() < 0 or codes.max() > 0xFF):
         raise ValueError(f"{name} FP8 codes must be 8-bit patterns (0..255)")
     bad = ~f.valid(codes)

@@ -114,8 +114,10 @@ def test_lmul_zero_products_between_true_ones(fmt, monkeypatch):
 def test_lmul_random_codes(fmt):
     pe = LMUL.prototype(format=fmt)
     rng = np.random.default_rng(5)
-    # rows not a multiple of the kernel's 4, a second output tile of 44 columns
-    for m, k, n in ((1, 1, 1), (3, 7, 5), (9, 130, 11), (4, 1031, 6), (6, 40, 300)):
+    # rows not a multiple of the kernel's 4, a second output tile of 44 columns, K of every
+    # remainder modulo the kernel's 4 steps per pass (and below 4: the one-step loop only)
+    for m, k, n in ((1, 1, 1), (3, 7, 5), (9, 130, 11), (4, 1031, 6), (6, 40, 300),
+                    (2, 2, 3), (5, 4, 9), (7, 8, 2), (3, 9, 4), (4, 11, 7)):
         _lmul_same(*LMUL.random_operands(rng, m, k, n, pe), pe, rng)
 
 
@@ -477,3 +479,20 @@ def test_mx_weight_operand_memo_across_calls(fmt, monkeypatch):
         ops = GemmOperands(acts, weights, None, None, None)
         np.testing.assert_array_equal(fg.fast_golden(MX, ops, pe, prepared), MX.golden(ops, pe))
     assert len(prepared[-1]) == 1 and len(set(taken)) == (2 if fmt == "mxfp4" else 1)
+
+
+@pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_lmul_real_smollm2(fmt):
+    """A SmolLM2 FFN down projection's weights (K cut to 1,531: every remainder of the kernel's
+    4 steps is not 0) on real-scale inputs through the kind's quantisers: the golden's output."""
+    smollm2 = pytest.importorskip("models.smollm2")
+    try:
+        w = smollm2.load_smollm2().linears["blk.3.ffn_down"][:1531, :24]
+    except smollm2.MissingModelError as e:
+        pytest.skip(str(e))
+    pe = LMUL.prototype(format=fmt)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((9, w.shape[0])) * np.exp(rng.standard_normal(w.shape[0]) * 2)
+    ops = LMUL.operands(x, w, pe)
+    _lmul_same(ops.acts, ops.weights, pe)

@@ -127,6 +127,17 @@ def test_long_random_sums_match_the_step_loop():
     assert np.array_equal(fast_seq.fp32_steps(a, w), _step_reference(a, w))
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 8, 9, 43])
+def test_every_k_remainder_of_the_four_step_passes(k):
+    """K of every remainder modulo the kernel's four steps per pass (:data:`models.fast_seq.STEPS`)
+    and below four (the one-step loop only), rows a multiple of four and not, values whose sums
+    round at every step: the step loop's words."""
+    rng = np.random.default_rng(k)
+    a = _f32((rng.standard_normal((9, k)) * 2.0 ** rng.integers(-10, 10, (9, k))).astype(np.float16))
+    w = _f32((rng.standard_normal((k, 19)) * 2.0 ** rng.integers(-10, 10, (k, 19))).astype(np.float16))
+    assert np.array_equal(fast_seq.fp32_steps(a, w), _step_reference(a, w))
+
+
 def test_kernel_refuses_other_types_and_shapes():
     with pytest.raises(TypeError, match="float32"):
         fast_seq.fp32_steps(np.ones((2, 2)), np.ones((2, 2), np.float32))

@@ -90,3 +90,24 @@ def test_activation_table_refuses_what_the_golden_refuses(bad):
     with pytest.raises(ValueError) as checked:
         wfp16_extra_operand(acts, np.zeros((2, 2), np.int64), KIND.prototype(**VARIANTS[0]))
     assert str(checked.value) == str(want.value)
+
+
+@pytest.mark.parametrize("options", [o for o in VARIANTS if KIND.prototype(**o).acc_width <= 64],
+                         ids=[i for o, i in zip(VARIANTS, IDS) if KIND.prototype(**o).acc_width <= 64])
+def test_float_path_up_to_64_bits(options):
+    """Up to 64-bit accumulators :func:`~models.fast_golden.wfp16_float` gives the golden's
+    integers as float64 (real MiniLM operands: exact, no wrap), and None where the sums may pass
+    ``2**53`` (FP16's largest activations over K = 4096): the int64 path then runs."""
+    pe = KIND.prototype(**options)
+    for spec in ("minilm:L0.ffn2", "minilm:L3.q"):
+        ops = KIND.operands(*real_gemm(spec, m=16, n=48), pe)
+        got = fg.wfp16_float(ops.acts, fg.prepare_weights(KIND, ops.weights, pe), pe, ops.extra)
+        assert got is not None and got.dtype == np.float64
+        want = KIND.golden(ops, pe)
+        assert np.array_equal(got, want.astype(np.float64)) and np.array_equal(got.astype(np.int64), want)
+    rng = np.random.default_rng(3)
+    k = 4096
+    acts = np.full((2, k), 0x7BFF)
+    weights = KIND.random_operands(rng, 1, k, 3, pe)[1]
+    extra = _metas(pe, 2, k if pe.group_size else 8, 3, rng)[2]
+    assert fg.wfp16_float(acts, fg.wfp16_weight_values(weights, pe), pe, extra) is None
