@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fast_ant_clip import clip_screen
 from ..fast_quant import ant_codes, ant_int_errors, ant_pair_errors, ant_screen, grid_index
 from .common import division_thresholds
 from .ovp_format import CONFIGS as OVP_CONFIGS
@@ -374,14 +375,12 @@ def search_alpha(x, ant_type, *, per_row):
     best_alpha = absmax.copy()
     if per_row and len(t_.grid) - 1 > _SCREEN_MAX_MIDS:
         if t_.grid == tuple(range(t_.grid[0], t_.grid[-1] + 1)):
-            # the 8-bit grids: every candidate of every row is scored, in row blocks
-            errors = _all_candidate_errors(x, alphas, t_)
-            for ci in range(len(ALPHA_PERCENT)):        # the loop below's strict '<' updates
-                better = errors[ci][:, None] < best_err
-                best_err = np.where(better, errors[ci][:, None], best_err)
-                best_alpha = np.where(better, alphas[ci][:, None], best_alpha)
-            return best_alpha.astype(np.float32), float(np.sum(best_err))
-        keep = np.ones(alphas.shape, dtype=bool)
+            # the 8-bit grids: partial sums of the reference's squares drop the candidates that
+            # provably cannot be a row's minimum (models.fast_ant_clip), the rest are scored below
+            scales = (alphas / np.float32(t_.max_value)).astype(np.float32)   # as _candidate_errors
+            keep = clip_screen(x, scales, t_.grid[0], t_.grid[-1], ALPHA_PERCENT.index(100))
+        else:
+            keep = np.ones(alphas.shape, dtype=bool)
     else:
         keep = _screen(flat, alphas, t_)
     kept = _kept_errors(flat, alphas, keep, t_)
