@@ -98,7 +98,18 @@ def quantize_ant_weights(w, *, ant_type="int4"):
     if w.ndim != 2:
         raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
     codes, scale, alpha = quantize_ant(w.T, ant_type, per_row=True)
-    return codes.T, _meta(ant_type, scale, alpha, "output channel (column of K x N)")
+    return _owner(codes.T), _meta(ant_type, scale, alpha, "output channel (column of K x N)")
+
+
+def _owner(a):
+    """``a`` itself, or the array ``a`` views when that is the same elements in the same
+    layout (the code kernel writes in the weights' layout and returns its transpose): an array
+    that owns its data, which the accuracy run keeps frozen without a copy."""
+    base = a.base
+    if (isinstance(base, np.ndarray) and base.shape == a.shape and base.strides == a.strides
+            and base.dtype == a.dtype and base.ctypes.data == a.ctypes.data):
+        return base
+    return a
 
 
 def select_ant_types(acts, weights, *, bits=4):
