@@ -1,8 +1,9 @@
 """ANT's 8-bit clip screen (:mod:`models.fast_ant_clip`): the candidates it drops have a strictly
 larger reference MSE than one it keeps, so ``search_alpha`` gives the reference loop's alpha and
 MSE bit for bit (random rows of many lengths, ties, zero and one-element rows, huge values, scales
-out of the normal range, signed zeros, real MiniLM and SmolLM2 weights), and it does drop most
-candidates (a screen that kept everything would pass the rest)."""
+out of the normal range, signed zeros, real MiniLM weights; SmolLM2's in
+tests/test_fast_quick.py), and it does drop most candidates (a screen that kept everything would
+pass the rest)."""
 from __future__ import annotations
 
 import functools
@@ -12,36 +13,12 @@ import pytest
 
 from models import fast_ant_clip, realdata
 from models.quant import ant_format
-
-
-def _alphas(x):
-    """ANT's candidate clips of each row, as search_alpha forms them."""
-    absmax = np.max(np.abs(x), axis=1, keepdims=True)
-    absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
-    return np.stack([(absmax * np.float32(i / 100)).astype(np.float32)[:, 0] for i in ant_format.ALPHA_PERCENT])
+from tests.test_fast_quick import _alphas, _reference_search, _same
 
 
 def _reference_errors(x, alphas, t_):
     """Every candidate's reference MSE per row (C, R), by _candidate_errors."""
     return np.stack([ant_format._candidate_errors(x, alphas[c][:, None], t_, True)[:, 0] for c in range(len(alphas))])
-
-
-def _reference_search(x, t_):
-    """search_alpha's definition: every candidate scored, the strictly smaller MSE kept in order."""
-    alphas = _alphas(x)
-    errors = _reference_errors(x, alphas, t_)
-    best_err = np.full((len(x), 1), np.inf)
-    best_alpha = np.max(np.abs(x), axis=1, keepdims=True)
-    for c in range(len(alphas)):
-        better = errors[c][:, None] < best_err
-        best_err = np.where(better, errors[c][:, None], best_err)
-        best_alpha = np.where(better, alphas[c][:, None], best_alpha)
-    return best_alpha.astype(np.float32), float(np.sum(best_err))
-
-
-def _same(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and np.array_equal(a.view(np.int64), b.view(np.int64))
 
 
 @functools.cache
@@ -94,9 +71,8 @@ def test_search_alpha_int8_equals_the_reference_loop(case):
     with np.errstate(all="ignore"):
         for name in ("int8", "uint8"):
             xx = np.abs(x) if name == "uint8" else x
-            t_ = ant_format.get_type(name)
-            alpha, mse = ant_format.search_alpha(xx, t_, per_row=True)
-            ref_alpha, ref_mse = _reference_search(xx, t_)
+            alpha, mse = ant_format.search_alpha(xx, name, per_row=True)
+            ref_alpha, ref_mse = _reference_search(xx, name, True)
             assert _same(alpha, ref_alpha) and _same(mse, ref_mse), f"{case} {name}"
 
 
@@ -123,18 +99,3 @@ def test_non_finite_and_long_rows_keep_every_candidate():
     assert fast_ant_clip.clip_screen(x, scales, -128, 127, 25)[:, 0].all()
     assert fast_ant_clip.clip_screen(np.ones((1, fast_ant_clip.MAX_K), np.float32),
                                      np.full((75, 1), np.float32(1 / 127)), -128, 127, 25).all()
-
-
-@pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
-@pytest.mark.parametrize("name", ["blk.0.ffn_down", "blk.17.attn_q", "blk.29.ffn_gate"])
-def test_search_alpha_int8_on_smollm2_weights(name):
-    smollm2 = pytest.importorskip("models.smollm2")
-    try:
-        w = smollm2.load_smollm2().linears[name]
-    except smollm2.MissingModelError as e:
-        pytest.skip(str(e))
-    x = np.ascontiguousarray(w.T)
-    t_ = ant_format.get_type("int8")
-    alpha, mse = ant_format.search_alpha(x, t_, per_row=True)
-    ref_alpha, ref_mse = _reference_search(x, t_)
-    assert _same(alpha, ref_alpha) and _same(mse, ref_mse)
