@@ -29,8 +29,9 @@ reference rounds differently, :func:`models.quant.ant_format._kept_errors`) keep
 candidate, as do rows of ``2**20`` or more elements.
 
 Single-threaded, ``cache=True`` (compiled once per machine). ``tests/test_fast_ant_clip.py`` pins
-the search through it to the loop scoring every candidate (random, tied, extreme and real
-MiniLM / SmolLM2 rows) and checks that it prunes.
+the search through it to the loop scoring every candidate (random, tied, extreme and real MiniLM
+rows; SmolLM2's in tests/test_fast_quick.py), checks that every dropped candidate is strictly
+worse than the row's least and that it prunes.
 """
 
 from __future__ import annotations

@@ -290,7 +290,8 @@ _ALL_BLOCK = 1 << 17                   # candidates x rows x K elements per bloc
 
 def _all_candidate_errors(x, alphas, t_):
     """:func:`_candidate_errors` (per row) of every candidate clip ``alphas`` (C, rows) of a
-    contiguous integer grid: (C, rows) float64. The rows with finite values and all candidate
+    contiguous integer grid: (C, rows) float64 (what :func:`search_alpha`'s 8-bit path scored
+    before :func:`models.fast_ant_clip.clip_screen`; kept as the tested scorer of every clip). The rows with finite values and all candidate
     scales in the normal range are scored by the compiled kernel
     (:func:`models.fast_quant.ant_int_errors`: the same IEEE operations per element and numpy's
     pairwise summation order, so the same values bit for bit; tests/test_fast_quick.py), a fourth
@@ -361,9 +362,12 @@ def search_alpha(x, ant_type, *, per_row):
 
     The reference: every clip ``alpha = absmax * i / 100`` (i in :data:`ALPHA_PERCENT`) scored by
     its float64 MSE (:func:`_candidate_errors`), the strictly smaller one kept in candidate order
-    (the first minimum). Here :func:`_screen` drops, per row, the candidates that provably cannot
-    be the minimum, and only the rest are scored, in the same order with the same arithmetic: the
-    same alpha and MSE, bit for bit (tests/test_quant_ant.py pins it to the reference loop).
+    (the first minimum). Here a screen drops, per row, the candidates that provably cannot be the
+    minimum (:func:`_screen`'s cell bounds; on the 8-bit grids per row, partial sums of the
+    reference's squares, :func:`models.fast_ant_clip.clip_screen`), and only the rest are scored,
+    in the same order with the same arithmetic: the same alpha and MSE, bit for bit
+    (tests/test_quant_ant.py, tests/test_fast_quick.py and tests/test_fast_ant_clip.py pin it to
+    the reference loop).
     """
     t_ = get_type(ant_type) if isinstance(ant_type, str) else ant_type
     x = np.asarray(x, dtype=np.float32)
