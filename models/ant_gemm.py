@@ -16,6 +16,8 @@ decoders at build time, so the flow is: select the types, build the design with 
 Dequantisation: ``Out_float[m, n] = raw[m, n] * s_a * s_w[n]``.
 """
 
+import functools
+
 import numpy as np
 
 from hw.ant_decoder import (AntDecoder, DECODE, ELEMENT_WIDTH, EXP_WIDTH, FUSED, INT_WIDTH, LANES, WIRED,
@@ -31,6 +33,18 @@ from .quant import ant_format
 def ant_values(codes, ant_type):
     """Element codes -> int64 values in LSB units."""
     return ant_format.get_type(ant_type).decode(codes)
+
+
+def ant_values_f32(codes, ant_type):
+    """:func:`ant_values` as float32, in one gather from a float32 table instead of an int64
+    array and a cast (the same numbers: every ANT value is an integer of magnitude at most
+    ``2**14``, exact in float32)."""
+    return _f32_values(ant_type).take(np.asarray(codes))
+
+
+@functools.lru_cache(maxsize=None)
+def _f32_values(ant_type):
+    return np.asarray(ant_format.get_type(ant_type).values, dtype=np.float32)
 
 
 def ant_gemm_exact(acts, weights, *, act_type="int4", weight_type="int4"):
@@ -84,7 +98,18 @@ def quantize_ant_weights(w, *, ant_type="int4"):
     if w.ndim != 2:
         raise ValueError(f"weights must be a 2-D K x N matrix, got shape {w.shape}")
     codes, scale, alpha = quantize_ant(w.T, ant_type, per_row=True)
-    return codes.T, _meta(ant_type, scale, alpha, "output channel (column of K x N)")
+    return _owner(codes.T), _meta(ant_type, scale, alpha, "output channel (column of K x N)")
+
+
+def _owner(a):
+    """``a`` itself, or the array ``a`` views when that is the same elements in the same
+    layout (the code kernel writes in the weights' layout and returns its transpose): an array
+    that owns its data, which the accuracy run keeps frozen without a copy."""
+    base = a.base
+    if (isinstance(base, np.ndarray) and base.shape == a.shape and base.strides == a.strides
+            and base.dtype == a.dtype and base.ctypes.data == a.ctypes.data):
+        return base
+    return a
 
 
 def select_ant_types(acts, weights, *, bits=4):

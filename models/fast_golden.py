@@ -90,7 +90,7 @@ import numpy as np
 from hw.group_dequant import DequantParams
 from hw.pe_gobo import OUTLIER_FLAG_BIT
 from hw.pe_mx import scale_terms
-from .ant_gemm import ant_values
+from .ant_gemm import ant_values, ant_values_f32
 from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
@@ -591,7 +591,19 @@ def ant_fast(acts, values, pe, extra=None):
 
 
 def ant_float(acts, values, pe, extra=None):
-    """:func:`ant_fast` as float64 (:func:`exact_sums`), or None."""
+    """:func:`ant_fast` as float64 (:func:`exact_sums`), or None. Where float32 blocks hold the
+    sums (every ANT design on real data), the codes are decoded straight to float32
+    (:func:`ant_values_f32`) and their largest magnitude read from those: the operands, block
+    and GEMMs :func:`exact_sums` takes, without its int64 values, ``abs`` and cast passes."""
+    if isinstance(values, IntMatrix) and np.ndim(acts) == 2:
+        af = ant_values_f32(acts, pe.act_type)
+        amax = int(max(-af.min(), af.max())) if af.size else 0
+        k = af.shape[1]
+        if amax == 0 or values.absmax == 0 or amax * values.absmax * k >= 1 << min(pe.acc_width - 1, 53):
+            return None                                     # as exact_sums
+        found = _float_type(k, amax, values.absmax)
+        if found is not None and found[0] is np.float32:
+            return _block_sums(af, values.f32, found[1])
     return exact_sums(ant_values(acts, pe.act_type), values, pe.acc_width)
 
 

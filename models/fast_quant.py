@@ -49,8 +49,8 @@ outlier pairs' reference terms put in place of theirs, then ``acc[j] = fl(acc[j]
 for the blocks in order from +0 (no reassociation without ``fastmath``: LLVM vectorises
 across the independent lanes j, never along a sum).
 
-ANT's exact scoring (:func:`ant_pair_errors`: the screened candidates of the 4-bit grids, every
-candidate of the 8-bit ones) computes ``_candidate_errors``' float64 MSE of each (candidate, row)
+ANT's exact scoring (:func:`ant_pair_errors`: the candidates the screens keep, this module's
+cell screen for the 4-bit grids, :mod:`models.fast_ant_clip`'s for the 8-bit ones) computes ``_candidate_errors``' float64 MSE of each (candidate, row)
 in one pass with the same IEEE operations per element, and sums the squares in the order numpy's
 ``add.reduce`` does for a contiguous float64 row (``pairwise_sum``: unbuffered, so the whole row
 from the identity 0), so the MSEs are equal bit for bit and the strict ``<`` choice is unchanged;

@@ -131,3 +131,13 @@ def test_screen_drops_candidates():
                            for i in ant_format.ALPHA_PERCENT])
         keep = ant_format._screen(x, alphas, ant_format.get_type(ant_type))
         assert keep.sum(axis=0).mean() < 4, ant_type
+
+
+def test_weight_codes_own_their_data():
+    """quantize_ant_weights hands back the code kernel's own array for C-order weights (no view:
+    the accuracy run freezes it without a copy), the same codes as for a Fortran-order copy."""
+    w = np.random.default_rng(5).standard_normal((64, 40)).astype(np.float32)
+    for ant_type in ("int4", "int8"):
+        codes, _ = quantize_ant_weights(w, ant_type=ant_type)
+        other, _ = quantize_ant_weights(np.asfortranarray(w), ant_type=ant_type)
+        assert codes.base is None and codes.flags.c_contiguous and np.array_equal(codes, other)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fast_ant_clip import clip_screen
 from ..fast_quant import ant_codes, ant_int_errors, ant_pair_errors, ant_screen, grid_index
 from .common import division_thresholds
 from .ovp_format import CONFIGS as OVP_CONFIGS
@@ -289,7 +290,8 @@ _ALL_BLOCK = 1 << 17                   # candidates x rows x K elements per bloc
 
 def _all_candidate_errors(x, alphas, t_):
     """:func:`_candidate_errors` (per row) of every candidate clip ``alphas`` (C, rows) of a
-    contiguous integer grid: (C, rows) float64. The rows with finite values and all candidate
+    contiguous integer grid: (C, rows) float64 (what :func:`search_alpha`'s 8-bit path scored
+    before :func:`models.fast_ant_clip.clip_screen`; kept as the tested scorer of every clip). The rows with finite values and all candidate
     scales in the normal range are scored by the compiled kernel
     (:func:`models.fast_quant.ant_int_errors`: the same IEEE operations per element and numpy's
     pairwise summation order, so the same values bit for bit; tests/test_fast_quick.py), a fourth
@@ -360,9 +362,12 @@ def search_alpha(x, ant_type, *, per_row):
 
     The reference: every clip ``alpha = absmax * i / 100`` (i in :data:`ALPHA_PERCENT`) scored by
     its float64 MSE (:func:`_candidate_errors`), the strictly smaller one kept in candidate order
-    (the first minimum). Here :func:`_screen` drops, per row, the candidates that provably cannot
-    be the minimum, and only the rest are scored, in the same order with the same arithmetic: the
-    same alpha and MSE, bit for bit (tests/test_quant_ant.py pins it to the reference loop).
+    (the first minimum). Here a screen drops, per row, the candidates that provably cannot be the
+    minimum (:func:`_screen`'s cell bounds; on the 8-bit grids per row, partial sums of the
+    reference's squares, :func:`models.fast_ant_clip.clip_screen`), and only the rest are scored,
+    in the same order with the same arithmetic: the same alpha and MSE, bit for bit
+    (tests/test_quant_ant.py, tests/test_fast_quick.py and tests/test_fast_ant_clip.py pin it to
+    the reference loop).
     """
     t_ = get_type(ant_type) if isinstance(ant_type, str) else ant_type
     x = np.asarray(x, dtype=np.float32)
@@ -374,14 +379,12 @@ def search_alpha(x, ant_type, *, per_row):
     best_alpha = absmax.copy()
     if per_row and len(t_.grid) - 1 > _SCREEN_MAX_MIDS:
         if t_.grid == tuple(range(t_.grid[0], t_.grid[-1] + 1)):
-            # the 8-bit grids: every candidate of every row is scored, in row blocks
-            errors = _all_candidate_errors(x, alphas, t_)
-            for ci in range(len(ALPHA_PERCENT)):        # the loop below's strict '<' updates
-                better = errors[ci][:, None] < best_err
-                best_err = np.where(better, errors[ci][:, None], best_err)
-                best_alpha = np.where(better, alphas[ci][:, None], best_alpha)
-            return best_alpha.astype(np.float32), float(np.sum(best_err))
-        keep = np.ones(alphas.shape, dtype=bool)
+            # the 8-bit grids: partial sums of the reference's squares drop the candidates that
+            # provably cannot be a row's minimum (models.fast_ant_clip), the rest are scored below
+            scales = (alphas / np.float32(t_.max_value)).astype(np.float32)   # as _candidate_errors
+            keep = clip_screen(x, scales, t_.grid[0], t_.grid[-1], ALPHA_PERCENT.index(100))
+        else:
+            keep = np.ones(alphas.shape, dtype=bool)
     else:
         keep = _screen(flat, alphas, t_)
     kept = _kept_errors(flat, alphas, keep, t_)
