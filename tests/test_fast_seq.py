@@ -22,8 +22,10 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 
 FP16, GOBO = PE_KINDS["fp16"], PE_KINDS["gobo"]
-# rows around the kernel's row group, columns around its column tile, K from 0 to long sums
-SHAPES = [(1, 1, 1), (3, 0, 2), (4, 7, 5), (7, 33, fast_seq.TILE_N + 3), (9, 600, 11)]
+# rows around the kernel's row group, columns around its column tile, K from 0 to long sums and
+# around its K steps per pass (every remainder)
+SHAPES = [(1, 1, 1), (3, 0, 2), (4, 7, 5), (7, 33, fast_seq.TILE_N + 3), (9, 600, 11),
+          (8, fast_seq.KSTEPS, 3), (6, 2 * fast_seq.KSTEPS + 2, 13), (5, 3 * fast_seq.KSTEPS + 3, 2 * fast_seq.TILE_N + 1)]
 
 
 def _step_reference(a, w):
