@@ -98,12 +98,13 @@ from . import fast_outliers
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
+from .fast_mx_weights import weight_operand
 from .fast_seq import add_outlier_values, fp32_steps, fp32_sums
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
-from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, decoded_lanes, mx_gemm, \
-    scale_parts as mx_scale_parts
+from .mx_gemm import FP32_MAX as MX_FP32_MAX, _element_table, block_ends, decoded_lanes, mx_gemm, \
+    scale_parts as mx_scale_parts, weight_rows
 from .registry import PE_KINDS
 from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
@@ -1173,13 +1174,36 @@ def wfp16_float(acts, values, pe, extra=None):
 
 
 def mx_weight_lanes(weights, pe):
-    """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
-    codes (N, steps), their :func:`lane_extremes`, a memo of :func:`mx_fast`'s weight operand).
+    """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block) or None,
+    slot codes (N, steps), their :func:`lane_extremes`, a memo of :func:`mx_fast`'s weight operand).
     The memo holds one entry, the last (block layout, scale shift) and the block GEMMs' weight
     operand made for it: a linear's calls all share one layout (the quantisers') and shift (the
-    weights' largest scale exponent), so each call would rebuild the same (K x N) array."""
+    weights' largest scale exponent), so each call would rebuild the same (K x N) array.
+    The slot codes and extremes come from one row-wise pass over the codes
+    (:func:`models.mx_gemm.weight_rows`, kept: the operand check made it) where it decodes them,
+    and then the integers are None: :func:`mx_fast` builds its operand from the codes
+    (:func:`_mx_weight_integers` when it needs the integers themselves)."""
+    fast = weight_rows(weights, pe)
+    if fast is not None:
+        return weights, None, fast[0], fast[1], {}
     w_int, w_sl = decoded_lanes(weights, pe, "weight", transpose=True)
     return weights, w_int, w_sl, fast_lane_extremes(w_int), {}
+
+
+def _mx_weight_integers(weights, w_int, pe):
+    """The prepared weights' element integers (N, steps, sub_block): kept, or decoded now."""
+    return w_int if w_int is not None else decoded_lanes(weights, pe, "weight", transpose=True)[0]
+
+
+def _mx_weight_operand(weights, w_int, pe, end_lanes, mult, dtype):
+    """:func:`mx_fast`'s weight operand, (blocks, block, N) of ``dtype``: the blocks of the
+    weights' integers times ``mult`` (blocks, N) in float64, cast; from the codes in one compiled
+    pass (:func:`models.fast_mx_weights.weight_operand`) when the integers were not kept."""
+    if w_int is None:
+        values = _element_table(pe.mx_format)[0].astype(np.float64)     # exact: below 2**53
+        return weight_operand(weights, values, pe, end_lanes, mult, dtype)
+    w_blk = _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
+    return (w_blk * mult[:, None, :]).astype(dtype, copy=False)
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -1364,7 +1388,7 @@ def mx_fast(acts, prepared, pe, extra=None):
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
     ends = block_ends(a_sl, w_sl, pe)
-    m, n = a_int.shape[0], w_int.shape[0]
+    m, n = a_int.shape[0], w_sl.shape[0]
     end_lanes = np.flatnonzero(ends)
     if len(end_lanes) == 0 or m == 0 or n == 0:
         return np.zeros((m, n), dtype=np.int64)
@@ -1390,13 +1414,12 @@ def mx_fast(acts, prepared, pe, extra=None):
     # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or
     # underflow in reach): the GEMM gives S * pa * pw exactly
     shift = mx_f32_shift(bound, amax * int(a_fac.max()), wmax * int(w_fac.max()), a_exp - x0, w_exp)
-    w_blk = functools.cache(lambda: _blocks(w_int, end_lanes, pe).transpose(0, 2, 1))   # at most once
     key = (end_lanes.tobytes(), shift)
     if key not in memo:
         # the weight operand depends on the weights, the block layout and the shift only
         memo.clear()
-        memo[key] = (w_blk() * pw[:, None, :] if shift is None
-                     else (w_blk() * (pw * 2.0 ** -shift)[:, None, :]).astype(np.float32))
+        memo[key] = (_mx_weight_operand(weights, w_int, pe, end_lanes, pw, np.float64) if shift is None
+                     else _mx_weight_operand(weights, w_int, pe, end_lanes, pw * 2.0 ** -shift, np.float32))
     w_op = memo[key]
     if shift is None:
         a_op = a_blk * pa[:, :, None]
@@ -1405,7 +1428,8 @@ def mx_fast(acts, prepared, pe, extra=None):
         # from a float32 GEMM, about twice as fast (every row exact: no wide sums below); the
         # power-of-two moves are exact in float64
         a_op = (a_blk * (pa * 2.0 ** shift)[:, :, None]).astype(np.float32)
-    w_halves = None if exact.all() else _halves3(w_blk())
+    w_halves = None if exact.all() else _halves3(
+        _blocks(_mx_weight_integers(weights, w_int, pe), end_lanes, pe).transpose(0, 2, 1))
     acc = np.zeros((m, n), dtype=np.float32)
     rows = max(1, MX_TILE_ELEMENTS // n)
     # the golden's clip to +-max finite FP32 is the identity when no block value can reach it:

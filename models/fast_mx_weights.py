@@ -1,0 +1,149 @@
+"""Compiled MX weight kernels: a weight lane-code matrix read the way it is stored, row by row.
+
+MX weights are K' x N lane codes with the lanes down each column (:mod:`models.mx_gemm`), stored
+C-ordered: one row of codes is one lane position of every column. The general decoder
+(:func:`models.fast_mx_lanes.decode_lanes` of the transpose) walks each column down K', a stride
+of N codes per read, and writes int64 element integers (N, steps, sub_block) that
+:func:`models.fast_golden.mx_fast` then turns into its block GEMM's float operand in three more
+numpy passes (float64 blocks, times the column scales, cast); an accuracy run does that for every
+weight matrix of every MX design (each used once in a ``--quick`` window). Here:
+
+* :func:`weight_lanes`: in one row-wise pass, the slot codes and the per-lane extremes
+  (largest element magnitude, lowest set bit of a nonzero one) that
+  :func:`models.fast_mx_lanes.decode_lanes` and :func:`models.fast_mx.lane_extremes` give, without
+  the element integers.
+* :func:`weight_operand`: the block GEMMs' weight operand ``(blocks, block, N)``, each element
+  ``float64(integer) * mult[b, n]`` cast to the output type, in one row-wise pass from the codes:
+  what ``models.fast_golden._blocks`` of the integers (transposed), times ``mult``, cast, gives.
+
+Why the same values (``tests/test_fast_mx_weights.py`` pins both to those functions): the same
+positions (lane ``s`` is code rows ``s * k_per_step`` on; rows past K' read as the pad's code 0),
+the same table (:func:`models.mx_gemm._element_table`: an integer per code, exact as a float64
+below ``2**53``), the same slot OR (``code << i * bits``), the same integer extremes; the operand
+is one IEEE float64 multiplication of the same two values and one RNE cast (numba, no
+``fastmath``), block positions beyond a short block's lanes +0 as the padding's. Whenever the
+definition would not simply look up and OR (a code outside ``0 .. 2**bits - 1``, a refused code,
+a slot code over 8 bits) :func:`weight_lanes` returns None and the caller runs the definition,
+which raises its error or decodes field by field.
+
+Single-threaded on purpose, as :mod:`models.fast_seq`.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+from hw.pe_mx import SCALE_BITS
+from .fast_mx import NO_BIT
+
+
+def _lanes(codes, values, refused, sub_block, scale_slots, bits, slots, top, low):
+    """``slots[s, n]``, ``top[s, n]``, ``low[s, n]`` of lane ``s`` of column ``n`` of ``codes``
+    (K' x N); returns 0, or 1 when the definition must run (the outputs incomplete). Compiled
+    by :func:`_compiled`."""
+    rows, width = codes.shape
+    steps = slots.shape[0]
+    per = sub_block + scale_slots
+    end = 1 << bits
+    if refused[0]:
+        return 1                                    # the pad's code must decode (it always does)
+    for s in range(steps):
+        t, lo, sl = top[s], low[s], slots[s]
+        for n in range(width):
+            t[n] = 0
+            lo[n] = NO_BIT
+            sl[n] = 0
+        for j in range(sub_block):
+            p = s * per + j
+            if p >= rows:
+                continue                            # the pad's 0: changes no extreme
+            row = codes[p]
+            for n in range(width):
+                c = row[n]
+                if c < 0 or c >= end or refused[c]:
+                    return 1
+                v = abs(values[c])
+                if v > t[n]:
+                    t[n] = v
+                if v != 0:
+                    bit = v & -v
+                    if bit < lo[n]:
+                        lo[n] = bit
+        for i in range(scale_slots):
+            p = s * per + sub_block + i
+            if p >= rows:
+                continue
+            row = codes[p]
+            for n in range(width):
+                c = row[n]
+                if c < 0 or c >= end:
+                    return 1
+                sl[n] |= c << (i * bits)
+        for n in range(width):
+            if sl[n] >= 1 << SCALE_BITS:
+                return 1
+    return 0
+
+
+def weight_lanes(codes, values, refused, pe):
+    """(K', N) int64 weight lane codes (lanes down each column) -> (slot codes, (top, low)), each
+    (N, steps) int64: :func:`models.fast_mx_lanes.decode_lanes` of ``codes.T``'s slot codes and
+    :func:`models.fast_mx.lane_extremes` of its integers; ``values`` / ``refused`` the element
+    format's table; None where the definition must run (module docstring)."""
+    codes = np.asarray(codes)
+    if codes.dtype != np.int64 or codes.ndim != 2:
+        return None
+    steps = -(-codes.shape[0] // pe.k_per_step)
+    out = [np.empty((steps, codes.shape[1]), dtype=np.int64) for _ in range(3)]
+    if _compiled().lanes(codes, values, refused, pe.sub_block, pe.mx_format.scale_slots,
+                         pe.mx_format.bits, *out):
+        return None
+    slots, top, low = (np.ascontiguousarray(x.T) for x in out)
+    return slots, (top, low)
+
+
+def _operand(codes, values, per, sub_block, starts, end_lanes, mult, out):
+    """``out[b, (s - starts[b]) * sub_block + j, n] = values[codes[s * per + j, n]] * mult[b, n]``
+    for the lanes ``s`` of block ``b`` (``starts[b] .. end_lanes[b]``), cast to ``out``'s type;
+    ``out`` zeroed by the caller (a short block's other positions). Compiled by :func:`_compiled`."""
+    rows, width = codes.shape
+    for b in range(len(end_lanes)):
+        m = mult[b]
+        pos = 0
+        for s in range(starts[b], end_lanes[b] + 1):
+            for j in range(sub_block):
+                p = s * per + j
+                o = out[b, pos]
+                if p < rows:
+                    row = codes[p]
+                    for n in range(width):
+                        o[n] = values[row[n]] * m[n]
+                else:
+                    for n in range(width):
+                        o[n] = values[0] * m[n]
+                pos += 1
+
+
+def weight_operand(codes, values, pe, end_lanes, mult, dtype):
+    """The block GEMMs' weight operand of ``codes`` (K' x N, codes :func:`weight_lanes` accepted)
+    for blocks ending at ``end_lanes``: (blocks, block, N) of ``dtype`` (float32 or float64), block
+    ``b``'s lanes in order then zeros, each element its float64 integer (``values``: the element
+    table as float64) times ``mult[b, n]`` (float64 (blocks, N)), cast to ``dtype``."""
+    end_lanes = np.ascontiguousarray(end_lanes, dtype=np.int64)
+    starts = np.r_[0, end_lanes[:-1] + 1].astype(np.int64)
+    out = np.zeros((len(end_lanes), pe.block, codes.shape[1]), dtype=dtype)
+    _compiled().operand(codes, values, pe.k_per_step, pe.sub_block, starts, end_lanes,
+                        np.ascontiguousarray(mult, dtype=np.float64), out)
+    return out
+
+
+@functools.cache
+def _compiled():
+    """The kernels compiled by numba, or loaded from numba's on-disk cache (``cache=True``).
+    Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to import."""
+    import numba
+    jit = numba.njit(cache=True, nogil=True)
+    return SimpleNamespace(lanes=jit(_lanes), operand=jit(_operand))
