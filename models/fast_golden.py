@@ -1371,7 +1371,19 @@ def mx_f32_shift(bound, a_top, w_top, a_exp, w_exp):
 
 
 def mx_fast(acts, prepared, pe, extra=None):
-    """The MX golden's FP32 words: every block's exact sum ``S`` (a float64 GEMM, exact while
+    """The MX golden's FP32 words (:func:`_mx_sums`) as int64."""
+    return _mx_sums(acts, prepared, pe).view(np.int32).astype(np.int64)
+
+
+def mx_float(acts, prepared, pe, extra=None):
+    """:func:`mx_fast`'s words as the float64 values they stand for (what
+    :func:`models.mx_gemm.decode_fp32` makes of them: every float32 is a float64), without the
+    int64 words (:func:`models.mx_gemm.mx_dequantise` reads a float array as those values)."""
+    return _mx_sums(acts, prepared, pe).astype(np.float64)
+
+
+def _mx_sums(acts, prepared, pe):
+    """The MX golden's FP32 accumulators (float32 values; their bit patterns are the words): every block's exact sum ``S`` (a float64 GEMM, exact while
     ``|S| * m_a * m_w < 2**53``, or, for E8M0 scales, in every block row whose integers' bit
     spans fit (:func:`mx_exact_rows`: E5M2's elements reach ``2**32`` but a real block's
     elements span far fewer bits); the other rows' E5M2 sums, up to 71 bits, are
@@ -1391,7 +1403,7 @@ def mx_fast(acts, prepared, pe, extra=None):
     m, n = a_int.shape[0], w_sl.shape[0]
     end_lanes = np.flatnonzero(ends)
     if len(end_lanes) == 0 or m == 0 or n == 0:
-        return np.zeros((m, n), dtype=np.int64)
+        return np.zeros((m, n), dtype=np.float32)
     a_fac, a_exp = mx_scale_parts(a_sl[:, end_lanes], fmt, "activation")
     w_fac, w_exp = mx_scale_parts(w_sl[:, end_lanes], fmt, "weight")
     _, x0 = scale_terms(fmt)
@@ -1406,7 +1418,7 @@ def mx_fast(acts, prepared, pe, extra=None):
         exact = np.ones((len(end_lanes), m), dtype=bool)
     elif fmt.scale != "e8m0" or not _karatsuba_fits(amax, wmax, pe.block):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
-        return mx_gemm(acts, weights, pe)
+        return mx_gemm(acts, weights, pe).astype(np.int32).view(np.float32)
     else:
         exact = mx_exact_rows(lane_span_bits(a_extremes, end_lanes),
                               lane_span_bits(w_extremes, end_lanes), pe.block)
@@ -1454,7 +1466,7 @@ def mx_fast(acts, prepared, pe, extra=None):
                 # float32 addition of the value cast to float32 (nearest even, as astype),
                 # without the cast's temporary array
                 np.add(tile, value, out=tile, dtype=np.float32, casting="unsafe")
-    return acc.view(np.int32).astype(np.int64)
+    return acc
 
 
 #: kind name -> (weight preparation, GEMM on prepared weights)
@@ -1488,7 +1500,8 @@ def has_fast_path(kind):
 FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float, "gobo": gobo_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
                "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float,
-               "ovp": ovp_float}
+               "ovp": ovp_float,
+               "mx": mx_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):

@@ -451,8 +451,12 @@ def mx_golden(acts, weights, pe):
 
 
 def mx_dequantise(raw, acts, a_meta, w_meta, pe):
-    """Accumulator words -> floats: the FP32 values times the per-tensor scales (NVFP4; 1 for MX)."""
-    return decode_fp32(raw) * a_meta["tensor_scale"] * w_meta["tensor_scale"]
+    """Accumulator words -> floats: the FP32 values times the per-tensor scales (NVFP4; 1 for MX);
+    a float array is taken as the words' values already (:func:`models.fast_golden.mx_float`'s
+    output)."""
+    raw = np.asarray(raw)
+    values = raw.astype(np.float64, copy=False) if raw.dtype.kind == "f" else decode_fp32(raw)
+    return values * a_meta["tensor_scale"] * w_meta["tensor_scale"]
 
 
 def _special_elements(fmt):
