@@ -98,7 +98,7 @@ from . import fast_outliers
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
-from .fast_mx_weights import weight_operand
+from .fast_mx_operands import act_operand, weight_operand
 from .fast_seq import add_outlier_values, fp32_steps, fp32_sums
 from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
@@ -1198,7 +1198,7 @@ def _mx_weight_integers(weights, w_int, pe):
 def _mx_weight_operand(weights, w_int, pe, end_lanes, mult, dtype):
     """:func:`mx_fast`'s weight operand, (blocks, block, N) of ``dtype``: the blocks of the
     weights' integers times ``mult`` (blocks, N) in float64, cast; from the codes in one compiled
-    pass (:func:`models.fast_mx_weights.weight_operand`) when the integers were not kept."""
+    pass (:func:`models.fast_mx_operands.weight_operand`) when the integers were not kept."""
     if w_int is None:
         values = _element_table(pe.mx_format)[0].astype(np.float64)     # exact: below 2**53
         return weight_operand(weights, values, pe, end_lanes, mult, dtype)
@@ -1409,7 +1409,9 @@ def _mx_sums(acts, prepared, pe):
     _, x0 = scale_terms(fmt)
     pa = np.ldexp(a_fac.astype(np.float64), a_exp - x0).T            # (blocks, M)
     pw = np.ldexp(w_fac.astype(np.float64), w_exp).T                  # (blocks, N)
-    a_blk = _blocks(a_int, end_lanes, pe)
+    # the float64 blocks of the activations: only for wide rows (the GEMM operand is made in
+    # one compiled pass, models.fast_mx_operands.act_operand)
+    a_blk = functools.cache(lambda: _blocks(a_int, end_lanes, pe))
     # the largest magnitudes from the lanes' extremes (one compiled pass; the weights' prepared)
     a_extremes = fast_lane_extremes(a_int)
     amax, wmax = int(a_extremes[0].max()), int(w_extremes[0].max())
@@ -1434,12 +1436,12 @@ def _mx_sums(acts, prepared, pe):
                      else _mx_weight_operand(weights, w_int, pe, end_lanes, pw * 2.0 ** -shift, np.float32))
     w_op = memo[key]
     if shift is None:
-        a_op = a_blk * pa[:, :, None]
+        a_op = act_operand(a_int, pe, end_lanes, pa, np.float64)
     else:
         # sums below 2**24 (MXFP6, MXFP4, MXINT8, NVFP4 on real data): the same exact values
         # from a float32 GEMM, about twice as fast (every row exact: no wide sums below); the
         # power-of-two moves are exact in float64
-        a_op = (a_blk * (pa * 2.0 ** shift)[:, :, None]).astype(np.float32)
+        a_op = act_operand(a_int, pe, end_lanes, pa * 2.0 ** shift, np.float32)
     w_halves = None if exact.all() else _halves3(
         _blocks(_mx_weight_integers(weights, w_int, pe), end_lanes, pe).transpose(0, 2, 1))
     acc = np.zeros((m, n), dtype=np.float32)
@@ -1457,7 +1459,7 @@ def _mx_sums(acts, prepared, pe):
                 wide = np.flatnonzero(~exact[b, r]) + r0
                 if len(wide):
                     # the rows whose sums may not be exact in float64: Karatsuba limbs rounded to odd
-                    v = _mx_wide_sums(_halves3(a_blk[b, wide]), [h[b] for h in w_halves])
+                    v = _mx_wide_sums(_halves3(a_blk()[b, wide]), [h[b] for h in w_halves])
                     v *= pa[b, wide, None]
                     v *= pw[b, None, :]
                     value[wide - r0] = v

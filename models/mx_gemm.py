@@ -72,7 +72,7 @@ from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_S
 from .fp16_gemm import fp32_adder_items
 from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
 from .fast_mx_lanes import decode_lanes
-from .fast_mx_weights import weight_lanes
+from .fast_mx_operands import weight_lanes
 from .fast_mx_quant import mx_lane_codes
 from .quant.mx import E2M1_MAX, E4M3_MAX, ELEM_FORMATS, quantize_mx, quantize_nvfp4
 
@@ -211,7 +211,7 @@ def _fast_decoded(codes, pe, name, transpose=False):
 def weight_rows(weights, pe):
     """Weight lane codes (K' x N, lanes down each column) -> (slot codes (N, steps), their
     :func:`models.fast_mx.lane_extremes` (top, low)) from one row-wise compiled pass
-    (:func:`models.fast_mx_weights.weight_lanes`: the values :func:`decoded_lanes` with
+    (:func:`models.fast_mx_operands.weight_lanes`: the values :func:`decoded_lanes` with
     ``transpose`` gives, without the integers), kept as :func:`decoded_lanes` keeps its results;
     None where that pass does not decode them (then :func:`decoded_lanes` runs: it raises or
     decodes field by field)."""

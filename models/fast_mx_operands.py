@@ -1,4 +1,5 @@
-"""Compiled MX weight kernels: a weight lane-code matrix read the way it is stored, row by row.
+"""Compiled MX operand kernels: a weight lane-code matrix read the way it is stored, row by row,
+and the block GEMMs' float operands made in one pass each.
 
 MX weights are K' x N lane codes with the lanes down each column (:mod:`models.mx_gemm`), stored
 C-ordered: one row of codes is one lane position of every column. The general decoder
@@ -15,8 +16,10 @@ weight matrix of every MX design (each used once in a ``--quick`` window). Here:
 * :func:`weight_operand`: the block GEMMs' weight operand ``(blocks, block, N)``, each element
   ``float64(integer) * mult[b, n]`` cast to the output type, in one row-wise pass from the codes:
   what ``models.fast_golden._blocks`` of the integers (transposed), times ``mult``, cast, gives.
+* :func:`act_operand`: the activation operand ``(blocks, M, block)`` alike from the decoded
+  activation integers (M, steps, sub_block), without ``_blocks``' float64 copy.
 
-Why the same values (``tests/test_fast_mx_weights.py`` pins both to those functions): the same
+Why the same values (``tests/test_fast_mx_operands.py`` pins both to those functions): the same
 positions (lane ``s`` is code rows ``s * k_per_step`` on; rows past K' read as the pad's code 0),
 the same table (:func:`models.mx_gemm._element_table`: an integer per code, exact as a float64
 below ``2**53``), the same slot OR (``code << i * bits``), the same integer extremes; the operand
@@ -140,10 +143,39 @@ def weight_operand(codes, values, pe, end_lanes, mult, dtype):
     return out
 
 
+def _act_operand(x, sub_block, starts, end_lanes, mult, out):
+    """``out[b, r, (s - starts[b]) * sub_block + j] = x[r, s, j] * mult[b, r]`` (the integer as
+    a float64) for the lanes ``s`` of block ``b``, cast to ``out``'s type; ``out`` zeroed by the
+    caller. Compiled by :func:`_compiled`."""
+    for b in range(len(end_lanes)):
+        m = mult[b]
+        for r in range(x.shape[0]):
+            o = out[b, r]
+            f = m[r]
+            pos = 0
+            for s in range(starts[b], end_lanes[b] + 1):
+                for j in range(sub_block):
+                    o[pos] = np.float64(x[r, s, j]) * f
+                    pos += 1
+
+
+def act_operand(x_int, pe, end_lanes, mult, dtype):
+    """The block GEMMs' activation operand: (blocks, M, block) of ``dtype`` from the element
+    integers ``x_int`` (M, steps, sub_block; below ``2**53``), block ``b``'s lanes in order then
+    zeros, each its float64 value times ``mult[b, m]`` (float64 (blocks, M)), cast to ``dtype``:
+    ``models.fast_golden._blocks(x_int) * mult[:, :, None]``, cast."""
+    end_lanes = np.ascontiguousarray(end_lanes, dtype=np.int64)
+    starts = np.r_[0, end_lanes[:-1] + 1].astype(np.int64)
+    out = np.zeros((len(end_lanes), x_int.shape[0], pe.block), dtype=dtype)
+    _compiled().act_operand(np.ascontiguousarray(x_int, dtype=np.int64), pe.sub_block, starts, end_lanes,
+                            np.ascontiguousarray(mult, dtype=np.float64), out)
+    return out
+
+
 @functools.cache
 def _compiled():
     """The kernels compiled by numba, or loaded from numba's on-disk cache (``cache=True``).
     Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to import."""
     import numba
     jit = numba.njit(cache=True, nogil=True)
-    return SimpleNamespace(lanes=jit(_lanes), operand=jit(_operand))
+    return SimpleNamespace(lanes=jit(_lanes), operand=jit(_operand), act_operand=jit(_act_operand))

@@ -1,4 +1,4 @@
-"""The row-wise MX weight kernels (:mod:`models.fast_mx_weights`, behind
+"""The row-wise MX weight kernels (:mod:`models.fast_mx_operands`, behind
 ``models.mx_gemm.weight_rows`` / ``mx_check_operands`` and ``models.fast_golden.mx_fast``)
 against what they replace: :func:`models.fast_mx_lanes.decode_lanes` of the transposed codes
 (itself pinned to the definition) for the slot codes, :func:`models.fast_golden.lane_extremes`
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hw.pe_mx import FORMATS
-from models import accuracy as acc, fast_golden as fg, fast_mx_lanes, fast_mx_weights, mx_gemm
+from models import accuracy as acc, fast_golden as fg, fast_mx_lanes, fast_mx_operands, mx_gemm
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
 
@@ -36,7 +36,7 @@ def _same(weights, pe, rng):
     block ends and for random ones (short blocks)."""
     weights = np.asarray(weights, dtype=np.int64)
     ints, slots, (top, low) = _reference(weights, pe)
-    got = fast_mx_weights.weight_lanes(weights, *_tables(pe), pe)
+    got = fast_mx_operands.weight_lanes(weights, *_tables(pe), pe)
     assert got is not None
     assert all(x.dtype == np.int64 for x in (got[0], *got[1]))
     assert np.array_equal(got[0], slots) and np.array_equal(got[1][0], top) and np.array_equal(got[1][1], low)
@@ -51,7 +51,7 @@ def _same(weights, pe, rng):
         blocks = fg._blocks(ints, ends, pe).transpose(0, 2, 1)
         for dtype in (np.float64, np.float32):
             want = (blocks * mult[:, None, :]).astype(dtype)
-            out = fast_mx_weights.weight_operand(weights, values, pe, ends, mult, dtype)
+            out = fast_mx_operands.weight_operand(weights, values, pe, ends, mult, dtype)
             assert out.dtype == dtype and out.shape == want.shape
             assert np.array_equal(out.view(np.uint8), np.ascontiguousarray(want).view(np.uint8))
 
@@ -77,8 +77,8 @@ def test_extremes_at_the_ends_of_the_range():
     elements[0, pe.sub_block] = 0x80                                     # -0: a zero magnitude
     w = mx_gemm.interleave(elements, np.full((3, 2), 127), pe).T
     _same(w, pe, np.random.default_rng(32))
-    top, low = fast_mx_weights.weight_lanes(np.ascontiguousarray(w), *_tables(pe), pe)[1]
-    assert top[0, 0] == top[1, 0] == 7 << 29 and low[2, 0] == 1 and low[0, 1] == fast_mx_weights.NO_BIT
+    top, low = fast_mx_operands.weight_lanes(np.ascontiguousarray(w), *_tables(pe), pe)[1]
+    assert top[0, 0] == top[1, 0] == 7 << 29 and low[2, 0] == 1 and low[0, 1] == fast_mx_operands.NO_BIT
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
@@ -117,18 +117,18 @@ def test_codes_the_definition_handles_give_none(fmt):
     w = np.array(w, dtype=np.int64)
     odd = w.copy()
     odd[1, 2] = (1 << f.bits) + 3
-    assert fast_mx_weights.weight_lanes(odd, *_tables(pe), pe) is None
+    assert fast_mx_operands.weight_lanes(odd, *_tables(pe), pe) is None
     assert mx_gemm.weight_rows(acc.freeze(odd.copy()), pe) is None
     if f.ebits in (4, 5):
         bad = w.copy()
         bad[0, 1] = 0x7F if f.ebits == 4 else 0x7C
-        assert fast_mx_weights.weight_lanes(bad, *_tables(pe), pe) is None
+        assert fast_mx_operands.weight_lanes(bad, *_tables(pe), pe) is None
         with pytest.raises(ValueError, match="element codes contain"):
             mx_gemm.mx_check_operands(acc.freeze(np.array(a)), acc.freeze(bad), pe)
     if f.scale_slots > 1 and f.bits * f.scale_slots > 8:
         wide = w.copy()
         wide[pe.sub_block + 1] = (1 << f.bits) - 1          # every column's first slot code past 8 bits
-        assert fast_mx_weights.weight_lanes(wide, *_tables(pe), pe) is None
+        assert fast_mx_operands.weight_lanes(wide, *_tables(pe), pe) is None
         with pytest.raises(ValueError, match="scale codes must be 8-bit"):
             mx_gemm.mx_check_operands(acc.freeze(np.array(a)), acc.freeze(wide), pe)
 
@@ -158,8 +158,30 @@ def test_a_perturbed_kernel_is_caught():
     ends = np.flatnonzero(slots[0] != mx_gemm.CONTINUE_CODE)
     mult = np.ones((len(ends), w.shape[1]))
     other = mx_gemm._element_table(KIND.prototype(format="mxfp8-e5m2").mx_format)[0].astype(np.float64)
-    got = fast_mx_weights.weight_operand(w, other, pe, ends, mult, np.float64)
+    got = fast_mx_operands.weight_operand(w, other, pe, ends, mult, np.float64)
     assert not np.array_equal(got, fg._blocks(ints, ends, pe).transpose(0, 2, 1))
     changed = w.copy()
     changed[0] ^= 0x08
-    assert not np.array_equal(fast_mx_weights.weight_lanes(changed, *_tables(pe), pe)[1][0], extremes[0])
+    assert not np.array_equal(fast_mx_operands.weight_lanes(changed, *_tables(pe), pe)[1][0], extremes[0])
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("sub_block", [1, 8])
+def test_act_operand(fmt, sub_block):
+    """act_operand equals the float64 blocks of the integers times the row scales, cast (float64
+    and float32), for whole and short blocks, random codes and real MiniLM activations."""
+    pe = KIND.prototype(format=fmt, sub_block=sub_block)
+    rng = np.random.default_rng(38)
+    acts = [KIND.random_codes(rng, 5, 96, 2, pe)[0], KIND.random_codes(rng, 3, 200, 2, pe)[0]]
+    if sub_block == 8:
+        acts.append(KIND.operands(*real_gemm("minilm:L0.ffn2", m=6, n=8), pe).acts)
+    for a in acts:
+        ints, slots = fast_mx_lanes.decode_lanes(np.asarray(a, dtype=np.int64), *_tables(pe), pe)
+        for ends in (np.flatnonzero(slots[0] != mx_gemm.CONTINUE_CODE),
+                     np.flatnonzero(mx_gemm.random_block_ends(rng, slots.shape[1], pe))):
+            mult = np.ldexp(rng.integers(1, 16, (len(ends), len(ints))).astype(np.float64),
+                            rng.integers(-40, 40, (len(ends), len(ints))))
+            for dtype in (np.float64, np.float32):
+                want = (fg._blocks(ints, ends, pe) * mult[:, :, None]).astype(dtype)
+                got = fast_mx_operands.act_operand(ints, pe, ends, mult, dtype)
+                assert got.dtype == dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8))
