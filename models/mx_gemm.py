@@ -378,14 +378,14 @@ def decode_fp32(words):
 def _quantise(x, pe, name, transpose=False):
     """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata (the codes'
     transpose (K', R), C-ordered, when ``transpose``). :func:`_quantise_numpy`'s, for the float
-    element formats (E8M0 scales and NVFP4) from the compiled kernel
+    element formats (E8M0 scales and NVFP4) and MXINT8 from the compiled kernel
     :func:`models.fast_mx_quant.mx_lane_codes` (the same codes, pinned by
     tests/test_fast_mx_quant.py)."""
     fmt = pe.mx_format
     nvfp4 = fmt.scale == "e4m3"
     elem = ELEM_FORMATS.get("fp4_e2m1" if nvfp4 else QUANT_ELEMENT.get(fmt.name))
     x = np.asarray(x)
-    if (elem is not None and elem.ml_dtype is not None and x.ndim == 2 and x.size
+    if (elem is not None and (elem.ml_dtype is not None or elem.ebits == 0) and x.ndim == 2 and x.size
             and x.dtype in (np.float32, np.float64)):
         g = 0.0
         if nvfp4:               # quantize_nvfp4's per-tensor scale (0 when it underflows: not taken)
