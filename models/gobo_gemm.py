@@ -111,7 +111,28 @@ def gobo_golden(acts, weights, pe, dictionary=None):
 def gobo_extra_operand(acts, weights, pe, a_meta, w_meta):
     """The run's dictionary and outlier list: the quantiser's (float weights) or
     :data:`DEFAULT_DICTIONARY` (no outliers)."""
-    return DEFAULT_DICTIONARY if w_meta is None else GoboDictionary.of_meta(w_meta)
+    return DEFAULT_DICTIONARY if w_meta is None else _dictionary_of_meta(w_meta)
+
+
+#: the last metadata :func:`_dictionary_of_meta` built a dictionary of: (its centroids and
+#: outlier lists as tuples, the dictionary)
+_LAST_DICTIONARY = [None, None]
+
+
+def _dictionary_of_meta(meta):
+    """``GoboDictionary.of_meta(meta)``, the same object again while the metadata's centroids and
+    outlier lists equal the last call's (an accuracy run builds the extra operand once per
+    segment: MiniLM's sentences each call it with one linear's metadata). Equal lists give an
+    equal dictionary (of_meta is a function of their values), so a reuse returns what a new
+    build would equal; any other metadata is built (and checked) anew."""
+    o = meta["outliers"]
+    lists = (meta["centroids"], o["k"], o["n"], o["value"])
+    key = tuple(tuple(x) for x in lists) if all(type(x) is list for x in lists) else None
+    if key is not None and _LAST_DICTIONARY[0] == key:
+        return _LAST_DICTIONARY[1]
+    table = GoboDictionary.of_meta(meta)
+    _LAST_DICTIONARY[:] = (key, table) if key is not None else (None, None)
+    return table
 
 
 def quantize_gobo_acts(x, pe):
