@@ -15,6 +15,7 @@ from hw.pe_mx import FORMATS
 from models import accuracy as acc, fast_golden as fg, fast_mx_lanes, fast_mx_operands, mx_gemm
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
+from tests.smollm2_linears import smollm2_linear
 
 KIND = PE_KINDS["mx"]
 
@@ -95,11 +96,7 @@ def test_real_minilm_weights(fmt):
 @pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
 @pytest.mark.parametrize("fmt", ["mxfp8-e4m3", "mxfp8-e5m2", "mxfp4", "nvfp4"])
 def test_real_smollm2_weights(fmt):
-    smollm2 = pytest.importorskip("models.smollm2")
-    try:
-        w = smollm2.load_smollm2().linears["blk.3.attn_k"]
-    except smollm2.MissingModelError as e:
-        pytest.skip(str(e))
+    w = smollm2_linear("blk.3.attn_k")
     pe = KIND.prototype(format=fmt)
     codes, _ = KIND.quantize_weights(np.asarray(w)[:, :64], pe)
     _same(codes, pe, np.random.default_rng(34))

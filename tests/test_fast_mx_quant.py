@@ -13,6 +13,7 @@ from models import fast_mx_quant, mx_gemm
 from models.quant.mx import ELEM_FORMATS
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
+from tests.smollm2_linears import smollm2_linear
 
 #: the formats the kernel serves (float elements and MXINT8's integers: E8M0 scales, and NVFP4's
 #: E4M3 block scales)
@@ -118,11 +119,7 @@ def test_real_minilm(fmt):
 @pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
 @pytest.mark.parametrize("fmt", ["mxfp8-e4m3", "mxfp4", "mxint8"])
 def test_real_smollm2_weights(fmt):
-    smollm2 = pytest.importorskip("models.smollm2")
-    try:
-        w = smollm2.load_smollm2().linears["blk.3.ffn_down"]
-    except smollm2.MissingModelError as e:
-        pytest.skip(str(e))
+    w = smollm2_linear("blk.3.ffn_down")
     pe = _pe(fmt)
     got, meta = mx_gemm.quantize_mx_weights(w, pe)
     want, want_meta = mx_gemm._quantise_numpy(np.asarray(w).T, pe, "weights")
