@@ -22,7 +22,8 @@ weight matrix of every MX design (each used once in a ``--quick`` window). Here:
 Why the same values (``tests/test_fast_mx_operands.py`` pins both to those functions): the same
 positions (lane ``s`` is code rows ``s * k_per_step`` on; rows past K' read as the pad's code 0),
 the same table (:func:`models.mx_gemm._element_table`: an integer per code, exact as a float64
-below ``2**53``), the same slot OR (``code << i * bits``), the same integer extremes; the operand
+below ``2**53``), the same slot OR (``code << i * bits``), the same integer extremes (per code
+its magnitude and lowest set bit, looked up: :func:`_code_tables`); the operand
 is one IEEE float64 multiplication of the same two values and one RNE cast (numba, no
 ``fastmath``), block positions beyond a short block's lanes +0 as the padding's. Whenever the
 definition would not simply look up and OR (a code outside ``0 .. 2**bits - 1``, a refused code,
@@ -43,16 +44,20 @@ from hw.pe_mx import SCALE_BITS
 from .fast_mx import NO_BIT
 
 
-def _lanes(codes, values, refused, sub_block, scale_slots, bits, slots, top, low):
+def _lanes(codes, mag, lowbit, sub_block, scale_slots, bits, slots, top, low):
     """``slots[s, n]``, ``top[s, n]``, ``low[s, n]`` of lane ``s`` of column ``n`` of ``codes``
-    (K' x N); returns 0, or 1 when the definition must run (the outputs incomplete). Compiled
-    by :func:`_compiled`."""
+    (K' x N), ``mag`` / ``lowbit`` the per-code tables of :func:`_code_tables`; returns 0, or 1
+    when the definition must run (the outputs incomplete). Branch-free inner loops (the
+    problems are ORed into ``bad`` and looked at once per lane): a code's bits above ``bits``
+    (negative, or past the code range), a refused code (its ``lowbit`` -1, the sign bit), a slot
+    code past 8 bits. Compiled by :func:`_compiled`."""
     rows, width = codes.shape
     steps = slots.shape[0]
     per = sub_block + scale_slots
-    end = 1 << bits
-    if refused[0]:
+    mask = (1 << bits) - 1
+    if lowbit[0] < 0:
         return 1                                    # the pad's code must decode (it always does)
+    bad = 0
     for s in range(steps):
         t, lo, sl = top[s], low[s], slots[s]
         for n in range(width):
@@ -66,15 +71,10 @@ def _lanes(codes, values, refused, sub_block, scale_slots, bits, slots, top, low
             row = codes[p]
             for n in range(width):
                 c = row[n]
-                if c < 0 or c >= end or refused[c]:
-                    return 1
-                v = abs(values[c])
-                if v > t[n]:
-                    t[n] = v
-                if v != 0:
-                    bit = v & -v
-                    if bit < lo[n]:
-                        lo[n] = bit
+                bad |= c >> bits
+                i = c & mask                        # the code itself wherever bad stays 0
+                t[n] = max(t[n], mag[i])
+                lo[n] = min(lo[n], lowbit[i])
         for i in range(scale_slots):
             p = s * per + sub_block + i
             if p >= rows:
@@ -82,13 +82,22 @@ def _lanes(codes, values, refused, sub_block, scale_slots, bits, slots, top, low
             row = codes[p]
             for n in range(width):
                 c = row[n]
-                if c < 0 or c >= end:
-                    return 1
-                sl[n] |= c << (i * bits)
+                bad |= c >> bits
+                sl[n] |= (c & mask) << (i * bits)
         for n in range(width):
-            if sl[n] >= 1 << SCALE_BITS:
-                return 1
+            bad |= sl[n] >> SCALE_BITS
+            bad |= lo[n] >> 63
+        if bad != 0:
+            return 1
     return 0
+
+
+def _code_tables(values, refused):
+    """Per element code: its integer's magnitude, and the lowest set bit of that magnitude
+    (:data:`NO_BIT` for 0, -1 for a refused code), int64."""
+    mag = np.abs(np.asarray(values, dtype=np.int64))
+    lowbit = np.where(mag != 0, mag & -mag, NO_BIT)
+    return mag, np.where(refused, -1, lowbit).astype(np.int64)
 
 
 def weight_lanes(codes, values, refused, pe):
@@ -101,7 +110,7 @@ def weight_lanes(codes, values, refused, pe):
         return None
     steps = -(-codes.shape[0] // pe.k_per_step)
     out = [np.empty((steps, codes.shape[1]), dtype=np.int64) for _ in range(3)]
-    if _compiled().lanes(codes, values, refused, pe.sub_block, pe.mx_format.scale_slots,
+    if _compiled().lanes(codes, *_code_tables(values, refused), pe.sub_block, pe.mx_format.scale_slots,
                          pe.mx_format.bits, *out):
         return None
     slots, top, low = (np.ascontiguousarray(x.T) for x in out)
