@@ -87,7 +87,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.group_dequant import DequantParams
-from hw.pe_gobo import OUTLIER_FLAG_BIT
 from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values
 from .bitserial_fp16 import check_fp16_codes
@@ -100,7 +99,7 @@ from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_mx_operands import act_operand, weight_operand
 from .fast_seq import add_outlier_values, fp32_steps, fp32_sums
-from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
+from .gobo_gemm import (DEFAULT_DICTIONARY, check_outlier_mask as check_gobo_outlier_mask, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
 from .mx_gemm import FP32_MAX as MX_FP32_MAX, _element_table, block_ends, decoded_lanes, mx_gemm, \
@@ -1041,7 +1040,10 @@ def _gobo_table_operands(index, outlier, table):
     """(float32 weights: each its centroid's value, an outlier-flagged one 0; the outliers'
     ``k``, ``n`` in the golden's order (per column, increasing k) and float32 values, or None
     without outliers)."""
-    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    # the centroids as float32 (FP16 values: exact), looked up, outlier-flagged weights +0: the
+    # values of np.where(outlier, 0.0, values[index]).astype(np.float32) in two passes
+    w = table.values.astype(np.float32)[index]
+    np.putmask(w, outlier, np.float32(0.0))
     if not table.outliers:
         return w, None
     o = table.outlier_lists                                 # sorted by (n, k): the golden's order
@@ -1083,7 +1085,7 @@ def _gobo_sums(acts, prepared, extra):
         return acc
     # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
     if not memo.get("checked"):
-        check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
+        check_gobo_outlier_mask(outlier, table)
         memo["checked"] = True
     return add_outlier_values(acc, a, *listed)
 

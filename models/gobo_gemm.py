@@ -94,6 +94,28 @@ def check_outliers_flagged(weights, dictionary):
                              f"is not outlier-flagged (bit {OUTLIER_FLAG_BIT})")
 
 
+def check_outlier_mask(outlier, dictionary):
+    """ValueError exactly as ``check_outliers_flagged(outlier.astype(np.int64) << OUTLIER_FLAG_BIT,
+    dictionary)`` raises (the first listed outlier outside the K x N bool mask ``outlier`` or at an
+    unflagged weight, in the list's order; the message's weight code is that array's, 0), tested
+    for all outliers at once instead of one Python step each."""
+    outlier = np.asarray(outlier, dtype=bool)
+    if not dictionary.outliers:
+        return
+    ks, ns = (np.asarray(x, dtype=np.int64) for x in zip(*((k, n) for k, n, _ in dictionary.outliers)))
+    inside = (ks < outlier.shape[0]) & (ns < outlier.shape[1])
+    flagged = np.zeros(len(ks), dtype=bool)
+    flagged[inside] = outlier[ks[inside], ns[inside]]
+    bad = np.flatnonzero(~flagged)
+    if len(bad):
+        i = bad[0]
+        k, n = int(ks[i]), int(ns[i])
+        if not inside[i]:
+            raise ValueError(f"outlier at (k, n) = {(k, n)} is outside the {outlier.shape} weights")
+        raise ValueError(f"outlier at (k, n) = {(k, n)}: its weight code 0 "
+                         f"is not outlier-flagged (bit {OUTLIER_FLAG_BIT})")
+
+
 # ---------------------------------------------------------------------------------------------
 # registry functions
 
