@@ -244,7 +244,8 @@ def _same_extra(parts):
     """True when every operand set has the same extra operand (equal pickles: equal values; a
     false "different" only costs the per-segment GEMMs)."""
     first = pickle.dumps(parts[0].extra)
-    return all(pickle.dumps(p.extra) == first for p in parts[1:])
+    # the same object is equal to itself (GOBO's dictionary: one per linear)
+    return all(p.extra is parts[0].extra or pickle.dumps(p.extra) == first for p in parts[1:])
 
 
 def quantisation_summary(kind, pe) -> dict:

@@ -88,7 +88,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.group_dequant import DequantParams
-from hw.pe_gobo import OUTLIER_FLAG_BIT
 from hw.pe_mx import scale_terms
 from .ant_gemm import ant_values, ant_values_f32
 from .bitserial_fp16 import check_fp16_codes
@@ -99,12 +98,13 @@ from . import fast_bsfp16, fast_fp16, fast_outliers, fast_shiftadd
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
+from .fast_mx_operands import act_operand, weight_operand
 from .fast_seq import add_outlier_values, fp32_steps, fp32_sums
-from .gobo_gemm import (DEFAULT_DICTIONARY, check_outliers_flagged as check_gobo_outliers, weight_fields as gobo_weight_fields)
+from .gobo_gemm import (DEFAULT_DICTIONARY, check_outlier_mask as check_gobo_outlier_mask, weight_fields as gobo_weight_fields)
 from .golden import wrap_signed
 from .lmul_gemm import lmul_fields
-from .mx_gemm import FP32_MAX as MX_FP32_MAX, block_ends, decoded_lanes, mx_gemm, \
-    scale_parts as mx_scale_parts
+from .mx_gemm import FP32_MAX as MX_FP32_MAX, _element_table, block_ends, decoded_lanes, mx_gemm, \
+    scale_parts as mx_scale_parts, weight_rows
 from .registry import PE_KINDS
 from .ovp_gemm import pair_values as ovp_pair_values
 from .shiftadd_gemm import INT8_MAX, INT8_MIN, default_params
@@ -1086,7 +1086,10 @@ def _gobo_table_operands(index, outlier, table):
     """(float32 weights: each its centroid's value, an outlier-flagged one 0; the outliers'
     ``k``, ``n`` in the golden's order (per column, increasing k) and float32 values, or None
     without outliers)."""
-    w = np.where(outlier, 0.0, table.values[index]).astype(np.float32)
+    # the centroids as float32 (FP16 values: exact), looked up, outlier-flagged weights +0: the
+    # values of np.where(outlier, 0.0, values[index]).astype(np.float32) in two passes
+    w = table.values.astype(np.float32)[index]
+    np.putmask(w, outlier, np.float32(0.0))
     if not table.outliers:
         return w, None
     o = table.outlier_lists                                 # sorted by (n, k): the golden's order
@@ -1128,7 +1131,7 @@ def _gobo_sums(acts, prepared, extra):
         return acc
     # step 5: the golden's additions (per column, increasing k), compiled (models.fast_seq)
     if not memo.get("checked"):
-        check_gobo_outliers(outlier.astype(np.int64) << OUTLIER_FLAG_BIT, table)
+        check_gobo_outlier_mask(outlier, table)
         memo["checked"] = True
     return add_outlier_values(acc, a, *listed)
 
@@ -1220,13 +1223,36 @@ def wfp16_float(acts, values, pe, extra=None):
 
 
 def mx_weight_lanes(weights, pe):
-    """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block), slot
-    codes (N, steps), their :func:`lane_extremes`, a memo of :func:`mx_fast`'s weight operand).
+    """MX weight lane codes (K' x N) -> (the codes, element integers (N, steps, sub_block) or None,
+    slot codes (N, steps), their :func:`lane_extremes`, a memo of :func:`mx_fast`'s weight operand).
     The memo holds one entry, the last (block layout, scale shift) and the block GEMMs' weight
     operand made for it: a linear's calls all share one layout (the quantisers') and shift (the
-    weights' largest scale exponent), so each call would rebuild the same (K x N) array."""
+    weights' largest scale exponent), so each call would rebuild the same (K x N) array.
+    The slot codes and extremes come from one row-wise pass over the codes
+    (:func:`models.mx_gemm.weight_rows`, kept: the operand check made it) where it decodes them,
+    and then the integers are None: :func:`mx_fast` builds its operand from the codes
+    (:func:`_mx_weight_integers` when it needs the integers themselves)."""
+    fast = weight_rows(weights, pe)
+    if fast is not None:
+        return weights, None, fast[0], fast[1], {}
     w_int, w_sl = decoded_lanes(weights, pe, "weight", transpose=True)
     return weights, w_int, w_sl, fast_lane_extremes(w_int), {}
+
+
+def _mx_weight_integers(weights, w_int, pe):
+    """The prepared weights' element integers (N, steps, sub_block): kept, or decoded now."""
+    return w_int if w_int is not None else decoded_lanes(weights, pe, "weight", transpose=True)[0]
+
+
+def _mx_weight_operand(weights, w_int, pe, end_lanes, mult, dtype):
+    """:func:`mx_fast`'s weight operand, (blocks, block, N) of ``dtype``: the blocks of the
+    weights' integers times ``mult`` (blocks, N) in float64, cast; from the codes in one compiled
+    pass (:func:`models.fast_mx_operands.weight_operand`) when the integers were not kept."""
+    if w_int is None:
+        values = _element_table(pe.mx_format)[0].astype(np.float64)     # exact: below 2**53
+        return weight_operand(weights, values, pe, end_lanes, mult, dtype)
+    w_blk = _blocks(w_int, end_lanes, pe).transpose(0, 2, 1)
+    return (w_blk * mult[:, None, :]).astype(dtype, copy=False)
 
 
 def _blocks(x_int, end_lanes, pe):
@@ -1394,7 +1420,19 @@ def mx_f32_shift(bound, a_top, w_top, a_exp, w_exp):
 
 
 def mx_fast(acts, prepared, pe, extra=None):
-    """The MX golden's FP32 words: every block's exact sum ``S`` (a float64 GEMM, exact while
+    """The MX golden's FP32 words (:func:`_mx_sums`) as int64."""
+    return _mx_sums(acts, prepared, pe).view(np.int32).astype(np.int64)
+
+
+def mx_float(acts, prepared, pe, extra=None):
+    """:func:`mx_fast`'s words as the float64 values they stand for (what
+    :func:`models.mx_gemm.decode_fp32` makes of them: every float32 is a float64), without the
+    int64 words (:func:`models.mx_gemm.mx_dequantise` reads a float array as those values)."""
+    return _mx_sums(acts, prepared, pe).astype(np.float64)
+
+
+def _mx_sums(acts, prepared, pe):
+    """The MX golden's FP32 accumulators (float32 values; their bit patterns are the words): every block's exact sum ``S`` (a float64 GEMM, exact while
     ``|S| * m_a * m_w < 2**53``, or, for E8M0 scales, in every block row whose integers' bit
     spans fit (:func:`mx_exact_rows`: E5M2's elements reach ``2**32`` but a real block's
     elements span far fewer bits); the other rows' E5M2 sums, up to 71 bits, are
@@ -1411,16 +1449,18 @@ def mx_fast(acts, prepared, pe, extra=None):
     if a_sl.shape[1] != w_sl.shape[1]:
         raise ValueError(f"acts have {a_sl.shape[1]} lanes, weights {w_sl.shape[1]}")
     ends = block_ends(a_sl, w_sl, pe)
-    m, n = a_int.shape[0], w_int.shape[0]
+    m, n = a_int.shape[0], w_sl.shape[0]
     end_lanes = np.flatnonzero(ends)
     if len(end_lanes) == 0 or m == 0 or n == 0:
-        return np.zeros((m, n), dtype=np.int64)
+        return np.zeros((m, n), dtype=np.float32)
     a_fac, a_exp = mx_scale_parts(a_sl[:, end_lanes], fmt, "activation")
     w_fac, w_exp = mx_scale_parts(w_sl[:, end_lanes], fmt, "weight")
     _, x0 = scale_terms(fmt)
     pa = np.ldexp(a_fac.astype(np.float64), a_exp - x0).T            # (blocks, M)
     pw = np.ldexp(w_fac.astype(np.float64), w_exp).T                  # (blocks, N)
-    a_blk = _blocks(a_int, end_lanes, pe)
+    # the float64 blocks of the activations: only for wide rows (the GEMM operand is made in
+    # one compiled pass, models.fast_mx_operands.act_operand)
+    a_blk = functools.cache(lambda: _blocks(a_int, end_lanes, pe))
     # the largest magnitudes from the lanes' extremes (one compiled pass; the weights' prepared)
     a_extremes = fast_lane_extremes(a_int)
     amax, wmax = int(a_extremes[0].max()), int(w_extremes[0].max())
@@ -1429,7 +1469,7 @@ def mx_fast(acts, prepared, pe, extra=None):
         exact = np.ones((len(end_lanes), m), dtype=bool)
     elif fmt.scale != "e8m0" or not _karatsuba_fits(amax, wmax, pe.block):
         # E4M3 block scales only come with NVFP4's small sums (below 2**20): not reached
-        return mx_gemm(acts, weights, pe)
+        return mx_gemm(acts, weights, pe).astype(np.int32).view(np.float32)
     else:
         exact = mx_exact_rows(lane_span_bits(a_extremes, end_lanes),
                               lane_span_bits(w_extremes, end_lanes), pe.block)
@@ -1437,22 +1477,22 @@ def mx_fast(acts, prepared, pe, extra=None):
     # so on an exact row every partial sum is an exact float64 times it (no float64 overflow or
     # underflow in reach): the GEMM gives S * pa * pw exactly
     shift = mx_f32_shift(bound, amax * int(a_fac.max()), wmax * int(w_fac.max()), a_exp - x0, w_exp)
-    w_blk = functools.cache(lambda: _blocks(w_int, end_lanes, pe).transpose(0, 2, 1))   # at most once
     key = (end_lanes.tobytes(), shift)
     if key not in memo:
         # the weight operand depends on the weights, the block layout and the shift only
         memo.clear()
-        memo[key] = (w_blk() * pw[:, None, :] if shift is None
-                     else (w_blk() * (pw * 2.0 ** -shift)[:, None, :]).astype(np.float32))
+        memo[key] = (_mx_weight_operand(weights, w_int, pe, end_lanes, pw, np.float64) if shift is None
+                     else _mx_weight_operand(weights, w_int, pe, end_lanes, pw * 2.0 ** -shift, np.float32))
     w_op = memo[key]
     if shift is None:
-        a_op = a_blk * pa[:, :, None]
+        a_op = act_operand(a_int, pe, end_lanes, pa, np.float64)
     else:
         # sums below 2**24 (MXFP6, MXFP4, MXINT8, NVFP4 on real data): the same exact values
         # from a float32 GEMM, about twice as fast (every row exact: no wide sums below); the
         # power-of-two moves are exact in float64
-        a_op = (a_blk * (pa * 2.0 ** shift)[:, :, None]).astype(np.float32)
-    w_halves = None if exact.all() else _halves3(w_blk())
+        a_op = act_operand(a_int, pe, end_lanes, pa * 2.0 ** shift, np.float32)
+    w_halves = None if exact.all() else _halves3(
+        _blocks(_mx_weight_integers(weights, w_int, pe), end_lanes, pe).transpose(0, 2, 1))
     acc = np.zeros((m, n), dtype=np.float32)
     rows = max(1, MX_TILE_ELEMENTS // n)
     # the golden's clip to +-max finite FP32 is the identity when no block value can reach it:
@@ -1468,7 +1508,7 @@ def mx_fast(acts, prepared, pe, extra=None):
                 wide = np.flatnonzero(~exact[b, r]) + r0
                 if len(wide):
                     # the rows whose sums may not be exact in float64: Karatsuba limbs rounded to odd
-                    v = _mx_wide_sums(_halves3(a_blk[b, wide]), [h[b] for h in w_halves])
+                    v = _mx_wide_sums(_halves3(a_blk()[b, wide]), [h[b] for h in w_halves])
                     v *= pa[b, wide, None]
                     v *= pw[b, None, :]
                     value[wide - r0] = v
@@ -1477,7 +1517,7 @@ def mx_fast(acts, prepared, pe, extra=None):
                 # float32 addition of the value cast to float32 (nearest even, as astype),
                 # without the cast's temporary array
                 np.add(tile, value, out=tile, dtype=np.float32, casting="unsafe")
-    return acc.view(np.int32).astype(np.int64)
+    return acc
 
 
 #: kind name -> (weight preparation, GEMM on prepared weights)
@@ -1508,7 +1548,8 @@ def has_fast_path(kind):
 FAST_FLOATS = {"fp8": fp8_float, "lmul": lmul_float, "wfp16": wfp16_float, "gobo": gobo_float,
                # the integer kinds' exact sums, unwrapped where no wrap can change one
                "int8": int8_float, "bitfusion": int8_float, "ant": ant_float, "bitserial": bitserial_float,
-               "ovp": ovp_float}
+               "ovp": ovp_float,
+               "mx": mx_float}
 
 
 def fast_output(kind, operands, pe, prepared=None):

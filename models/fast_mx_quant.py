@@ -1,5 +1,5 @@
 """Compiled MX quantiser straight to the PE's lane codes: ``models.mx_gemm``'s quantiser for the
-E8M0-scaled float element formats (MXFP8, MXFP6, MXFP4) in one pass (:func:`mx_lane_codes`).
+E8M0-scaled element formats (MXFP8, MXFP6, MXFP4, MXINT8) in one pass (:func:`mx_lane_codes`).
 
 Why compiled: the numpy definition (``models.mx_gemm._quantise_numpy``) pads the tensor, takes
 each block's largest magnitude, scales, rounds (:func:`models.quant.mx.round_to_elem`: frexp,
@@ -25,6 +25,11 @@ same order (numba without ``fastmath``):
   ``rint(v / step) * step``) and clips after, then encodes; the same grid value, because
   ``max_norm`` is on the grid and rounding to it is monotone (a value past ``max_norm``
   rounds to at least it, and the clip brings both to it), and ``-0.0`` keeps its sign both ways;
+* MXINT8 (:func:`models.quant.mx.round_to_elem`'s integer grid, step ``2**-6``): ``rint(v / step)``
+  as ``rint(v * 2**6)`` (the same exact value: a power-of-two move of a float64 that stays
+  normal or exactly representable), then the clip to ``+-max_norm = 127 * step`` as a clip of
+  the integer to ``+-127`` (the same grid values: ``k * step`` is monotone in ``k``), and the
+  code ``k``'s low byte (two's complement), as ``rint(vq * 64)`` then ``& 0xFF`` gives;
 * the lanes as :func:`~models.mx_gemm.interleave` lays them out: ``sub_block`` element codes,
   then the 8-bit slot code over ``scale_slots`` positions (low bits first), the block's scale
   code ``shared_exp + 127`` in its last lane and :data:`hw.pe_mx.CONTINUE_CODE` in the others.
@@ -73,10 +78,13 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
     rows, k = x.shape
     block = sub_block * steps_per_block
     per = sub_block + scale_slots
-    bits = 1 + ebits + mbits
+    integer = ebits == 0                        # MXINT8: two's complement bytes k of k / 2**mbits
+    bits = 8 if integer else 1 + ebits + mbits
     slot_mask = (1 << bits) - 1
     blocks = out.shape[1] // (per * steps_per_block)
-    terms = code_terms(mbits, (1 << (ebits - 1)) - 1)
+    terms = code_terms(mbits, (1 << (ebits - 1)) - 1 if ebits > 0 else 0)
+    int_scale = 2.0 ** mbits                    # 1 / the integer grid's step
+    int_max = max_norm * int_scale              # 127: the largest k
     scale_terms = code_terms(E4M3_SCALE_MAN_BITS, E4M3_BIAS)
     sign_bit = ebits + mbits
     tmp = np.empty(1, dtype=np.float64)
@@ -122,6 +130,12 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                 for r in range(r0, r1):
                     c = np.float64(x[r, k0 + j]) if k0 + j < k else 0.0
                     v = c / divisors[r - r0]
+                    if integer:
+                        # rint(v / step) (v * 2**mbits: the same exact power-of-two move), then
+                        # the clip to +-max_norm as a clip of k (max_norm is k = 127 on the grid)
+                        q = min(max(np.rint(v * int_scale), -int_max), int_max)
+                        out[r, pos] = np.int64(q) & slot_mask
+                        continue
                     v = min(max(v, -max_norm), max_norm)
                     tmp[0] = v
                     out[r, pos] = float_code(v, pattern[0], terms, sign_bit)

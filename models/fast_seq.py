@@ -13,9 +13,9 @@ Why they are exact (bit for bit the golden's words):
 * **Same operations.** Each output's accumulator starts at ``+0`` and gets one IEEE binary32
   addition per step, ``k`` ascending, exactly the golden's sequence. The loops are reordered
   only over outputs (an output-column tile, then rows, then ``k`` four steps at a time, then the
-  tile's columns, each column taking the four steps in order): outputs are independent, and
-  every output still sees its own additions in ``k`` order. K is
-  never split, blocked or reordered.
+  tile's columns, each output's four additions one left-to-right expression): outputs are
+  independent, and every output still sees its own additions one by one in ``k`` order. K is
+  never split, regrouped or reordered.
 * **Same roundings.** numba compiles without ``fastmath``: no reassociation, no flush of
   subnormals to zero, no assumption that values are finite (inf and NaN propagate as IEEE says),
   no FMA contraction (LLVM fuses ``a * b + c`` only under the ``contract`` flag, which numba
@@ -54,21 +54,31 @@ from types import SimpleNamespace
 
 import numpy as np
 
-#: output columns per tile: a tile of a row's accumulators (1 KiB) stays in L1 while the K steps
-#: stream the weights' tile rows
-TILE_N = 256
+#: output columns per tile: a tile of a row group's accumulators (4 x 4 KiB) stays in L1 while the
+#: K steps stream the weights' tile rows; wide enough that SmolLM2's and MiniLM's linears (N up
+#: to 1536) are one or two equal tiles (a narrow tail tile runs the inner loop at a fraction of
+#: its speed: 256 made N = 576 two full tiles and a 64-column one)
+TILE_N = 1024
 #: rows updated per weight load: each loaded weight element is used for this many outputs (the
 #: kernel names its four rows r0..r3: change both together)
 ROWS = 4
-#: k steps per pass over a tile's accumulators (the kernel names its four: change both together)
-STEPS = 4
+#: K steps per pass over a tile's accumulators: each accumulator is loaded and stored once per
+#: this many additions (the stores, one per addition, bounded the plain loop); the kernel names
+#: its four steps k + 0 .. k + 3: change both together
+KSTEPS = 4
 
 
 def _steps(a, w, acc):
     """``acc[m, n] = fl32(acc[m, n] + a[m, k] * w[k, n])`` for k ascending, per output, in place
-    (float32, C-contiguous; ``acc`` holds the start values). Compiled by :func:`_compiled`."""
+    (float32, C-contiguous; ``acc`` holds the start values). Compiled by :func:`_compiled`.
+
+    :data:`KSTEPS` steps per pass are written as one expression per output,
+    ``(((acc + p0) + p1) + p2) + p3``: Python's (and numba's, without fastmath) left-to-right
+    evaluation, so the same four float32 additions in k order, each rounded, with the
+    accumulator kept in a register between them instead of stored and reloaded."""
     m_total, k_total = a.shape
     n_total = w.shape[1]
+    k_whole = k_total - k_total % KSTEPS
     # the innermost loops run over a 0-based slice (range(len(...))): the form LLVM vectorises
     # across columns (independent outputs; numba's wraparound test on a range(n0, n1) index
     # keeps it scalar)
@@ -78,24 +88,19 @@ def _steps(a, w, acc):
         # ROWS rows at a time share each weight load; every output still sums in k order
         while m + ROWS <= m_total:
             r0, r1, r2, r3 = acc[m, n0:n1], acc[m + 1, n0:n1], acc[m + 2, n0:n1], acc[m + 3, n0:n1]
-            k = 0
-            # STEPS k at a time: each accumulator is loaded and stored once per four steps, which
-            # are still one product and one IEEE addition each, in k order (the store, not the
-            # arithmetic, bounded the one-step loop: about a third less CPU time)
-            while k + STEPS <= k_total:
-                x0, x1, x2, x3 = a[m, k:k + STEPS]
-                y0, y1, y2, y3 = a[m + 1, k:k + STEPS]
-                z0, z1, z2, z3 = a[m + 2, k:k + STEPS]
-                u0, u1, u2, u3 = a[m + 3, k:k + STEPS]
-                wa, wb, wc, wd = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
-                for j in range(len(wa)):
-                    va, vb, vc, vd = wa[j], wb[j], wc[j], wd[j]
-                    r0[j] = (((r0[j] + x0 * va) + x1 * vb) + x2 * vc) + x3 * vd
-                    r1[j] = (((r1[j] + y0 * va) + y1 * vb) + y2 * vc) + y3 * vd
-                    r2[j] = (((r2[j] + z0 * va) + z1 * vb) + z2 * vc) + z3 * vd
-                    r3[j] = (((r3[j] + u0 * va) + u1 * vb) + u2 * vc) + u3 * vd
-                k += STEPS
-            while k < k_total:                                # the last K % STEPS steps
+            for k in range(0, k_whole, KSTEPS):
+                x00, x01, x02, x03 = a[m, k], a[m, k + 1], a[m, k + 2], a[m, k + 3]
+                x10, x11, x12, x13 = a[m + 1, k], a[m + 1, k + 1], a[m + 1, k + 2], a[m + 1, k + 3]
+                x20, x21, x22, x23 = a[m + 2, k], a[m + 2, k + 1], a[m + 2, k + 2], a[m + 2, k + 3]
+                x30, x31, x32, x33 = a[m + 3, k], a[m + 3, k + 1], a[m + 3, k + 2], a[m + 3, k + 3]
+                w0, w1, w2, w3 = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
+                for j in range(len(w0)):
+                    v0, v1, v2, v3 = w0[j], w1[j], w2[j], w3[j]
+                    r0[j] = (((r0[j] + x00 * v0) + x01 * v1) + x02 * v2) + x03 * v3
+                    r1[j] = (((r1[j] + x10 * v0) + x11 * v1) + x12 * v2) + x13 * v3
+                    r2[j] = (((r2[j] + x20 * v0) + x21 * v1) + x22 * v2) + x23 * v3
+                    r3[j] = (((r3[j] + x30 * v0) + x31 * v1) + x32 * v2) + x33 * v3
+            for k in range(k_whole, k_total):
                 x0, x1, x2, x3 = a[m, k], a[m + 1, k], a[m + 2, k], a[m + 3, k]
                 wk = w[k, n0:n1]
                 for j in range(len(wk)):
@@ -104,7 +109,6 @@ def _steps(a, w, acc):
                     r1[j] += x1 * v
                     r2[j] += x2 * v
                     r3[j] += x3 * v
-                k += 1
             m += ROWS
         while m < m_total:
             r = acc[m, n0:n1]

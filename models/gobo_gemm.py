@@ -94,6 +94,28 @@ def check_outliers_flagged(weights, dictionary):
                              f"is not outlier-flagged (bit {OUTLIER_FLAG_BIT})")
 
 
+def check_outlier_mask(outlier, dictionary):
+    """ValueError exactly as ``check_outliers_flagged(outlier.astype(np.int64) << OUTLIER_FLAG_BIT,
+    dictionary)`` raises (the first listed outlier outside the K x N bool mask ``outlier`` or at an
+    unflagged weight, in the list's order; the message's weight code is that array's, 0), tested
+    for all outliers at once instead of one Python step each."""
+    outlier = np.asarray(outlier, dtype=bool)
+    if not dictionary.outliers:
+        return
+    ks, ns = (np.asarray(x, dtype=np.int64) for x in zip(*((k, n) for k, n, _ in dictionary.outliers)))
+    inside = (ks < outlier.shape[0]) & (ns < outlier.shape[1])
+    flagged = np.zeros(len(ks), dtype=bool)
+    flagged[inside] = outlier[ks[inside], ns[inside]]
+    bad = np.flatnonzero(~flagged)
+    if len(bad):
+        i = bad[0]
+        k, n = int(ks[i]), int(ns[i])
+        if not inside[i]:
+            raise ValueError(f"outlier at (k, n) = {(k, n)} is outside the {outlier.shape} weights")
+        raise ValueError(f"outlier at (k, n) = {(k, n)}: its weight code 0 "
+                         f"is not outlier-flagged (bit {OUTLIER_FLAG_BIT})")
+
+
 # ---------------------------------------------------------------------------------------------
 # registry functions
 
@@ -111,7 +133,28 @@ def gobo_golden(acts, weights, pe, dictionary=None):
 def gobo_extra_operand(acts, weights, pe, a_meta, w_meta):
     """The run's dictionary and outlier list: the quantiser's (float weights) or
     :data:`DEFAULT_DICTIONARY` (no outliers)."""
-    return DEFAULT_DICTIONARY if w_meta is None else GoboDictionary.of_meta(w_meta)
+    return DEFAULT_DICTIONARY if w_meta is None else _dictionary_of_meta(w_meta)
+
+
+#: the last metadata :func:`_dictionary_of_meta` built a dictionary of: (its centroids and
+#: outlier lists as tuples, the dictionary)
+_LAST_DICTIONARY = [None, None]
+
+
+def _dictionary_of_meta(meta):
+    """``GoboDictionary.of_meta(meta)``, the same object again while the metadata's centroids and
+    outlier lists equal the last call's (an accuracy run builds the extra operand once per
+    segment: MiniLM's sentences each call it with one linear's metadata). Equal lists give an
+    equal dictionary (of_meta is a function of their values), so a reuse returns what a new
+    build would equal; any other metadata is built (and checked) anew."""
+    o = meta["outliers"]
+    lists = (meta["centroids"], o["k"], o["n"], o["value"])
+    key = tuple(tuple(x) for x in lists) if all(type(x) is list for x in lists) else None
+    if key is not None and _LAST_DICTIONARY[0] == key:
+        return _LAST_DICTIONARY[1]
+    table = GoboDictionary.of_meta(meta)
+    _LAST_DICTIONARY[:] = (key, table) if key is not None else (None, None)
+    return table
 
 
 def quantize_gobo_acts(x, pe):

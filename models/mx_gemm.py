@@ -72,6 +72,7 @@ from hw.pe_mx import (CONTINUE_CODE, CONVERT_EXP_BITS, CONVERT_MIN_FRAME, E4M3_S
 from .fp16_gemm import fp32_adder_items
 from .inventory import driven, exponent_decode_items, exponent_decode_sources, reads_word
 from .fast_mx_lanes import decode_lanes
+from .fast_mx_operands import weight_lanes
 from .fast_mx_quant import mx_lane_codes
 from .quant.mx import E2M1_MAX, E4M3_MAX, ELEM_FORMATS, quantize_mx, quantize_nvfp4
 
@@ -207,6 +208,19 @@ def _fast_decoded(codes, pe, name, transpose=False):
     return _kept(codes, pe, name, transpose, "fast", make)
 
 
+def weight_rows(weights, pe):
+    """Weight lane codes (K' x N, lanes down each column) -> (slot codes (N, steps), their
+    :func:`models.fast_mx.lane_extremes` (top, low)) from one row-wise compiled pass
+    (:func:`models.fast_mx_operands.weight_lanes`: the values :func:`decoded_lanes` with
+    ``transpose`` gives, without the integers), kept as :func:`decoded_lanes` keeps its results;
+    None where that pass does not decode them (then :func:`decoded_lanes` runs: it raises or
+    decodes field by field)."""
+    def make():
+        w = np.asarray(weights)
+        return weight_lanes(w, *_element_table(pe.mx_format), pe) if w.dtype == np.int64 and w.ndim == 2 else None
+    return _kept(weights, pe, "weight", True, "rows", make)
+
+
 def lane_slots(codes, pe, name, transpose=False):
     """The slot codes of :func:`lanes_of` (ValueError as it raises), from the compiled decoder
     where it decodes ``codes``."""
@@ -336,13 +350,17 @@ def mx_check_operands(acts, weights, pe, a_meta=None, w_meta=None):
     kind takes no extra operand."""
     fmt = pe.mx_format
     a_sl = lane_slots(acts, pe, "activation")
-    w_sl = lane_slots(weights, pe, "weight", transpose=True)
+    # the weights' slot codes from one row-wise pass where it decodes every code (then their
+    # element codes have no NaN / infinity pattern: the checks below pass for them)
+    rows = weight_rows(weights, pe)
+    w_sl = rows[0] if rows is not None else lane_slots(weights, pe, "weight", transpose=True)
     ends = block_ends(a_sl, w_sl, pe)
     if len(ends) and not ends[-1]:
         raise ValueError(f"the last lane of K' must end its block (a scale code, not "
                          f"{CONTINUE_CODE:#x}): the PE would carry the open block into its next output")
     decoded_lanes(acts, pe, "activation")               # the element codes' NaN / infinity checks
-    decoded_lanes(weights, pe, "weight", transpose=True)
+    if rows is None:
+        decoded_lanes(weights, pe, "weight", transpose=True)
     scale_parts(a_sl[:, ends], fmt, "activation")
     scale_parts(w_sl[:, ends], fmt, "weight")
     return None
@@ -360,14 +378,14 @@ def decode_fp32(words):
 def _quantise(x, pe, name, transpose=False):
     """(R, K) floats, blocks along K -> interleaved codes (R, K') and metadata (the codes'
     transpose (K', R), C-ordered, when ``transpose``). :func:`_quantise_numpy`'s, for the float
-    element formats (E8M0 scales and NVFP4) from the compiled kernel
+    element formats (E8M0 scales and NVFP4) and MXINT8 from the compiled kernel
     :func:`models.fast_mx_quant.mx_lane_codes` (the same codes, pinned by
     tests/test_fast_mx_quant.py)."""
     fmt = pe.mx_format
     nvfp4 = fmt.scale == "e4m3"
     elem = ELEM_FORMATS.get("fp4_e2m1" if nvfp4 else QUANT_ELEMENT.get(fmt.name))
     x = np.asarray(x)
-    if (elem is not None and elem.ml_dtype is not None and x.ndim == 2 and x.size
+    if (elem is not None and (elem.ml_dtype is not None or elem.ebits == 0) and x.ndim == 2 and x.size
             and x.dtype in (np.float32, np.float64)):
         g = 0.0
         if nvfp4:               # quantize_nvfp4's per-tensor scale (0 when it underflows: not taken)
@@ -433,8 +451,12 @@ def mx_golden(acts, weights, pe):
 
 
 def mx_dequantise(raw, acts, a_meta, w_meta, pe):
-    """Accumulator words -> floats: the FP32 values times the per-tensor scales (NVFP4; 1 for MX)."""
-    return decode_fp32(raw) * a_meta["tensor_scale"] * w_meta["tensor_scale"]
+    """Accumulator words -> floats: the FP32 values times the per-tensor scales (NVFP4; 1 for MX);
+    a float array is taken as the words' values already (:func:`models.fast_golden.mx_float`'s
+    output)."""
+    raw = np.asarray(raw)
+    values = raw.astype(np.float64, copy=False) if raw.dtype.kind == "f" else decode_fp32(raw)
+    return values * a_meta["tensor_scale"] * w_meta["tensor_scale"]
 
 
 def _special_elements(fmt):

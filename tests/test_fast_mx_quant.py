@@ -13,9 +13,11 @@ from models import fast_mx_quant, mx_gemm
 from models.quant.mx import ELEM_FORMATS
 from models.realdata import real_gemm
 from models.registry import PE_KINDS
+from tests.smollm2_linears import smollm2_linear
 
-#: the formats the kernel serves (float elements: E8M0 scales, and NVFP4's E4M3 block scales)
-FAST_FORMATS = ("mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e2m3", "mxfp6-e3m2", "mxfp4", "nvfp4")
+#: the formats the kernel serves (float elements and MXINT8's integers: E8M0 scales, and NVFP4's
+#: E4M3 block scales)
+FAST_FORMATS = ("mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e2m3", "mxfp6-e3m2", "mxfp4", "mxint8", "nvfp4")
 
 
 def _pe(fmt, sub_block=None):
@@ -42,8 +44,11 @@ def _same(x, pe):
 def _grid_values(elem, rng, size):
     """Element-grid values, midpoints between neighbours (ties) and values just off them, both
     signs, scaled by random powers of two."""
-    codes = np.arange(1 << (1 + elem.ebits + elem.mbits), dtype=np.uint8)
-    values = codes.view(elem.ml_dtype).astype(np.float64)
+    if elem.ml_dtype is None:                       # MXINT8: k / 64, k in -127 .. 127
+        values = np.arange(-127, 128) * 2.0 ** -elem.mbits
+    else:
+        codes = np.arange(1 << (1 + elem.ebits + elem.mbits), dtype=np.uint8)
+        values = codes.view(elem.ml_dtype).astype(np.float64)
     grid = np.unique(np.abs(values[np.isfinite(values)]))
     mids = (grid[1:] + grid[:-1]) / 2
     pool = np.concatenate([grid, mids, np.nextafter(mids, 0), np.nextafter(mids, np.inf),
@@ -112,13 +117,9 @@ def test_real_minilm(fmt):
 
 
 @pytest.mark.slow          # loads and dequantises the whole GGUF (~10 s CPU)
-@pytest.mark.parametrize("fmt", ["mxfp8-e4m3", "mxfp4"])
+@pytest.mark.parametrize("fmt", ["mxfp8-e4m3", "mxfp4", "mxint8"])
 def test_real_smollm2_weights(fmt):
-    smollm2 = pytest.importorskip("models.smollm2")
-    try:
-        w = smollm2.load_smollm2().linears["blk.3.ffn_down"]
-    except smollm2.MissingModelError as e:
-        pytest.skip(str(e))
+    w = smollm2_linear("blk.3.ffn_down")
     pe = _pe(fmt)
     got, meta = mx_gemm.quantize_mx_weights(w, pe)
     want, want_meta = mx_gemm._quantise_numpy(np.asarray(w).T, pe, "weights")
@@ -153,6 +154,12 @@ def test_a_perturbed_kernel_is_caught():
     got, _ = mx_gemm._quantise(x, pe, "activations")
     got[1, 3] ^= 1
     assert not np.array_equal(got, want)
+    i8, e8 = _pe("mxint8"), ELEM_FORMATS["int8"]        # MXINT8 on a grid of step 2**-5
+    want, _ = mx_gemm._quantise_numpy(x, i8, "activations")
+    out = np.empty_like(want)
+    assert fast_mx_quant._compiled().lanes(x, e8.emax, e8.ebits, e8.mbits - 1, e8.max_norm, i8.sub_block,
+                                           i8.steps_per_block, i8.mx_format.scale_slots, 0.0, out) == 0
+    assert not np.array_equal(out, want)
     nv = _pe("nvfp4")                       # NVFP4 with the tensor scale 1 % off
     want, meta = mx_gemm._quantise_numpy(x, nv, "activations")
     g = meta["tensor_scale"] * 1.01

@@ -22,8 +22,10 @@ from models.realdata import real_gemm
 from models.registry import PE_KINDS
 
 FP16, GOBO = PE_KINDS["fp16"], PE_KINDS["gobo"]
-# rows around the kernel's row group, columns around its column tile, K from 0 to long sums
-SHAPES = [(1, 1, 1), (3, 0, 2), (4, 7, 5), (7, 33, fast_seq.TILE_N + 3), (9, 600, 11)]
+# rows around the kernel's row group, columns around its column tile, K from 0 to long sums and
+# around its K steps per pass (every remainder)
+SHAPES = [(1, 1, 1), (3, 0, 2), (4, 7, 5), (7, 33, fast_seq.TILE_N + 3), (9, 600, 11),
+          (8, fast_seq.KSTEPS, 3), (6, 2 * fast_seq.KSTEPS + 2, 13), (5, 3 * fast_seq.KSTEPS + 3, 2 * fast_seq.TILE_N + 1)]
 
 
 def _step_reference(a, w):
@@ -129,7 +131,7 @@ def test_long_random_sums_match_the_step_loop():
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 8, 9, 43])
 def test_every_k_remainder_of_the_four_step_passes(k):
-    """K of every remainder modulo the kernel's four steps per pass (:data:`models.fast_seq.STEPS`)
+    """K of every remainder modulo the kernel's four steps per pass (:data:`models.fast_seq.KSTEPS`)
     and below four (the one-step loop only), rows a multiple of four and not, values whose sums
     round at every step: the step loop's words."""
     rng = np.random.default_rng(k)
