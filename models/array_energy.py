@@ -114,13 +114,18 @@ def array_model_pj(hws, events, cycles):
     return parts
 
 
+def _config(run, basis):
+    """The cost model's point for ``run``'s array at 45 nm, :data:`CLOCK_MHZ`, on ``basis``."""
+    return cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
+                           pe_options=run.pe_options, activity=run.source, energy_basis=basis)
+
+
 def model_hardware(run, basis, warmup):
     """(:func:`models.cost.hardware`, ...) of ``run``'s array at 45 nm on ``basis``, one per PE
     (row by row), each at the activity that PE sees on ``run``'s own stream from cycle ``warmup``
     on (:func:`models.part_activity.array_activities`: the same stream the netlist is simulated
     on, not :func:`models.part_activity.part_activity`'s column run)."""
-    config = cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
-                             pe_options=run.pe_options, activity=run.source, energy_basis=basis)
+    config = _config(run, basis)
     facts = config.design().facts
     return tuple(cost.hardware(facts, config.node, replace(pa, basis=basis))
                  for pa in part_activity.array_activities(run, warmup))
@@ -130,8 +135,7 @@ def column_hardware(run, basis):
     """(:func:`models.cost.hardware`,) of ``run``'s array at 45 nm on ``basis`` with every PE at
     :func:`models.part_activity.part_activity`'s column run: what :mod:`models.cost` prices an
     array of any size at (the bottom PE of a 4-row column on another stream)."""
-    config = cost.CostConfig(run.pe, run.rows, run.cols, run.dataflow, clock_mhz=CLOCK_MHZ, node=45,
-                             pe_options=run.pe_options, activity=run.source, energy_basis=basis)
+    config = _config(run, basis)
     return (cost.hardware(config.design().facts, config.node, config.activity_factors()),)
 
 
