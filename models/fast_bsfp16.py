@@ -51,22 +51,36 @@ import numpy as np
 
 from .bitserial_fp16 import ACC_EXP_BITS, ACC_MAN_BITS, GUARD, VEC, _terms, decode_fp16
 
-#: an absent lane's shift (or exponent): ``v <= 30 - 100``, so ``E - v > 31`` for any ``E >= 0`` (fits int8)
-ABSENT = -100
-#: :func:`models.numba_bits.ashr_i32`, bound by :func:`_compiled` (numba is imported only there)
-ashr_i32 = None
-#: output columns per tile: a tile's weight terms for the whole K (K x terms x TILE_N x 2 bytes)
-#: stay in L2 while every row passes over them
-TILE_N = 128
+#: the exponent of an activation with ``m == 0``: ``v = e + shift`` in -50..-43, below every present lane's
+E_ZERO = -50
+#: the shift of a weight lane a pair does not use (a zero term): ``v <= 30 - 100``, 20 or more below
+#: every other lane's, so its aligned mantissa is 0 whatever ``E`` is (fits int8)
+W_NONE = -100
+#: :func:`models.numba_bits.ashr_i32` and :func:`_accumulate` compiled, bound by :func:`_compiled`
+#: (numba is imported only there)
+ashr_i32 = accumulate = aligned = None
+#: rows per tile at most: every pair's loop over a tile's rows pays a fixed cost (alias checks,
+#: operand offsets), so tiles are long (docs/accuracy.md: 32 to 512 rows)
+TILE_M = 512
+#: rows per AVX2 vector (int32): a tile's height is a multiple
+ROW_VEC = 8
 
 
 @dataclass(frozen=True)
 class Bsfp16Weights:
-    """A linear's weight terms, decoded once: per K step, term and lane an int8 row over N of the
-    shift (:data:`ABSENT` where the term is zero) and of the sign mask (-1 negative, 0 not);
+    """A linear's live weight terms, decoded once: per output column ``n`` the pairs
+    ``ptr[n]:ptr[n + 1]`` in the golden's order (K step ascending, then term), only those with a
+    nonzero term in some lane. Per pair: its K ``step``, its ``count`` of nonzero lanes, and per
+    lane slot (the nonzero lanes first, then :data:`W_NONE` slots) the K ``lane`` in the step, the
+    term's ``shift`` and sign mask ``neg`` (-1 negative, 0 not); ``qsum`` the sum of ``neg``.
     ``k`` the weights' K (before padding to whole steps)."""
-    shift: np.ndarray          # (steps, terms, VEC, N) int8
-    negmask: np.ndarray        # (steps, terms, VEC, N) int8
+    ptr: np.ndarray            # (N + 1,) int64
+    step: np.ndarray           # (P,) int32
+    count: np.ndarray          # (P,) int8
+    lane: np.ndarray           # (P, VEC) int8
+    shift: np.ndarray          # (P, VEC) int8
+    neg: np.ndarray            # (P, VEC) int8
+    qsum: np.ndarray           # (P,) int8
     k: int
 
 
@@ -74,7 +88,7 @@ def prepare(weights, pe):
     """Weight codes K x N -> :class:`Bsfp16Weights`: the golden's :func:`_terms` (in its order) of
     each distinct code, looked up per element (the terms are a function of the code alone; only
     codes that occur are decoded, so a code needing more terms than the PE has raises as in the
-    golden)."""
+    golden), then per column the live (step, term) pairs with their nonzero lanes first."""
     codes = np.asarray(weights, dtype=np.int64)
     k, n = codes.shape
     steps = -(-k // VEC)
@@ -83,92 +97,130 @@ def prepare(weights, pe):
     seen[codes - lo] = True
     present = np.flatnonzero(seen) + lo
     nz, neg, shift = (a[:, 0] for a in _terms(present[:, None], pe.weight_format, pe.terms))
-    shift_of = np.full((len(seen), pe.terms), ABSENT, dtype=np.int8)
+    shift_of = np.full((len(seen), pe.terms), W_NONE, dtype=np.int8)
     negmask_of = np.zeros((len(seen), pe.terms), dtype=np.int8)
-    shift_of[present - lo] = np.where(nz, shift, ABSENT)
-    negmask_of[present - lo] = -neg.astype(np.int8)
+    shift_of[present - lo] = np.where(nz, shift, W_NONE)
+    negmask_of[present - lo] = -(neg & nz).astype(np.int8)
 
     def lay(table, fill):
-        # K padded to whole steps with absent terms (the golden pads with zero weights)
+        # K padded to whole steps with zero terms (the golden pads with zero weights)
         out = np.full((steps * VEC, n, pe.terms), fill, dtype=np.int8)
         out[:k] = table[codes - lo]
-        # (steps, VEC, N, terms) -> (steps, terms, VEC, N)
-        return np.ascontiguousarray(out.reshape(steps, VEC, n, pe.terms).transpose(0, 3, 1, 2))
-    return Bsfp16Weights(lay(shift_of, ABSENT), lay(negmask_of, 0), k)
+        # (steps, VEC, N, terms) -> (N, steps, terms, VEC): the pairs in the golden's order per column
+        return out.reshape(steps, VEC, n, pe.terms).transpose(2, 0, 3, 1)
+    shifts, negs = lay(shift_of, W_NONE), lay(negmask_of, 0)
+    nonzero = shifts != W_NONE
+    count = nonzero.sum(axis=-1)
+    live = count > 0
+    order = np.argsort(~nonzero, axis=-1, kind="stable")[live]            # nonzero lanes first
+    pick = np.arange(len(order))[:, None], order
+    shifts, negs = shifts[live][pick], negs[live][pick]
+    ptr = np.concatenate([[0], np.cumsum(live.sum(axis=(1, 2)))]).astype(np.int64)
+    return Bsfp16Weights(ptr, np.nonzero(live)[1].astype(np.int32), count[live].astype(np.int8),
+                         order.astype(np.int8), np.ascontiguousarray(shifts), np.ascontiguousarray(negs),
+                         negs.sum(axis=-1).astype(np.int8), k)
 
 
 def _activations(acts, k):
-    """FP16 codes M x K -> (aligned mantissas ``m << 3``, ``e`` (:data:`ABSENT` where ``m == 0``),
-    sign masks) int32 of shape (M, steps, VEC), and per row the live steps (some ``m != 0``):
-    (M, steps) int32 indices, the first ``count[r]`` of row r used."""
+    """FP16 codes M x K -> per row tile, K step and lane, over the tile's rows, flat: ``e``
+    (:data:`E_ZERO` where ``m == 0``) int8, ``(m << 3) ^ g`` int16 and the sign mask ``g`` (-1
+    negative, 0 not) int8 (shape (tiles, steps, VEC, height) flattened), and ``height``: the rows
+    split into tiles of at most :data:`TILE_M`, each a whole number of vectors; rows and K padded
+    with zeros."""
     sign, e, m = decode_fp16(acts)
     rows = sign.shape[0]
-    steps = -(-k // VEC)
-    pad = ((0, 0), (0, steps * VEC - k))
-    sign, e, m = (np.pad(a, pad).reshape(rows, steps, VEC) for a in (sign, e, m))
-    man = (m << GUARD).astype(np.int32)
-    exp = np.where(m != 0, e, ABSENT).astype(np.int32)
-    smask = (-sign).astype(np.int32)
-    live = (m != 0).any(axis=-1)
-    count = live.sum(axis=1).astype(np.int64)
-    order = np.argsort(~live, axis=1, kind="stable").astype(np.int32)     # live steps first, in order
-    return man, exp, smask, order, count
+    steps, tiles = -(-k // VEC), max(1, -(-rows // TILE_M))
+    height = -(-rows // (tiles * ROW_VEC)) * ROW_VEC
+    pad = ((0, tiles * height - rows), (0, steps * VEC - k))
+    sign, e, m = (np.pad(a, pad) for a in (sign, e, m))
+    g = -sign
+
+    def lay(a, dtype):
+        return np.ascontiguousarray(a.reshape(tiles, height, steps, VEC).transpose(0, 2, 3, 1), dtype=dtype).ravel()
+    return lay(np.where(m != 0, e, E_ZERO), np.int8), lay((m << GUARD) ^ g, np.int16), lay(g, np.int8), height
 
 
-def _words(man, exp, smask, order, count, shift, negmask, out):
-    """The accumulator words ``F & 0xFFFF | X << 16`` of every output into ``out`` (M x N int64);
-    returns the largest ``X``. Compiled by :func:`_compiled` (module docstring: the golden's
-    operations per output, K steps in order, terms in order)."""
-    rows = man.shape[0]
-    terms = shift.shape[1]
-    n_total = shift.shape[3]
-    X = np.empty(TILE_N, dtype=np.int32)
-    F = np.empty(TILE_N, dtype=np.int32)
-    top = np.int32(0)
-    zero, two = np.int32(0), np.int32(2)
-    # int32 constants: an int64 one would promote the comparison and the vector loop to 64 bits
+def _accumulate(x, f, e, dot):
+    """The golden's accumulator step: ``(X, F)`` plus a cycle's ``(E, dot)`` -> ``(X', F')``, int32
+    (module docstring). Compiled by :func:`_compiled` and inlined into :func:`_words`."""
     c15, c16, c17, c31 = np.int32(ACC_MAN_BITS - 1), np.int32(16), np.int32(17), np.int32(31)
-    for n0 in range(0, n_total, TILE_N):
-        width = min(n_total, n0 + TILE_N) - n0
-        for r in range(rows):
+    mx = np.int32(max(x, e))
+    s = np.int32(ashr_i32(f, min(np.int32(mx - x), c16)) + ashr_i32(dot, min(np.int32(mx - e), c17)))
+    k = ashr_i32(np.int32(s ^ ashr_i32(s, c31)), c15)
+    return np.int32(mx + k), ashr_i32(s, k)
+
+
+def _aligned(man, sgn, e, v, neg):
+    """A lane's signed aligned mantissa, without the weight sign's ``+1`` (added once per pair as
+    ``-qsum``): ``((man >> min(e - v, 31)) - sgn) ^ neg``, int32 (module docstring). Compiled by
+    :func:`_compiled` and inlined into :func:`_words`."""
+    return np.int32(ashr_i32(np.int32(man), min(np.int32(e - v), np.int32(31))) - sgn) ^ neg
+
+
+def _words(exp, man, sgn, height, ptr, step, count, lane, shift, neg, qsum, out):
+    """The accumulator words ``F & 0xFFFF | X << 16`` of every output into ``out`` (M x N int64);
+    returns the largest ``X``. ``exp``, ``man``, ``sgn``: :func:`_activations` flat, tiles of
+    ``height`` rows. Compiled by :func:`_compiled` (module docstring: the golden's operations per
+    output, its live pairs in order, the rows of a tile vectorised)."""
+    rows, n_total = out.shape
+    tiles = -(-rows // height)
+    steps = exp.shape[0] // (tiles * VEC * height)
+    X = np.zeros(height, dtype=np.int32)
+    F = np.zeros(height, dtype=np.int32)
+    top = np.int32(0)
+    for tile in range(tiles):
+        r0 = tile * height
+        for n in range(n_total):
             X[:] = 0
             F[:] = 0
-            for i in range(count[r]):
-                s = order[r, i]
-                m0, m1, m2, m3 = man[r, s, 0], man[r, s, 1], man[r, s, 2], man[r, s, 3]
-                e0, e1, e2, e3 = exp[r, s, 0], exp[r, s, 1], exp[r, s, 2], exp[r, s, 3]
-                g0, g1, g2, g3 = smask[r, s, 0], smask[r, s, 1], smask[r, s, 2], smask[r, s, 3]
-                for t in range(terms):
-                    w0, w1, w2, w3 = (shift[s, t, 0, n0:n0 + width], shift[s, t, 1, n0:n0 + width],
-                                      shift[s, t, 2, n0:n0 + width], shift[s, t, 3, n0:n0 + width])
-                    q0, q1, q2, q3 = (negmask[s, t, 0, n0:n0 + width], negmask[s, t, 1, n0:n0 + width],
-                                      negmask[s, t, 2, n0:n0 + width], negmask[s, t, 3, n0:n0 + width])
-                    for j in range(width):
-                        v0 = np.int32(e0 + w0[j])
-                        v1 = np.int32(e1 + w1[j])
-                        v2 = np.int32(e2 + w2[j])
-                        v3 = np.int32(e3 + w3[j])
-                        E = np.int32(max(max(max(v0, v1), max(v2, v3)), zero))
-                        a0 = ashr_i32(m0, min(np.int32(E - v0), c31))
-                        a1 = ashr_i32(m1, min(np.int32(E - v1), c31))
-                        a2 = ashr_i32(m2, min(np.int32(E - v2), c31))
-                        a3 = ashr_i32(m3, min(np.int32(E - v3), c31))
-                        k0 = np.int32(g0 ^ q0[j])
-                        k1 = np.int32(g1 ^ q1[j])
-                        k2 = np.int32(g2 ^ q2[j])
-                        k3 = np.int32(g3 ^ q3[j])
-                        dot = np.int32(((a0 ^ k0) - k0) + ((a1 ^ k1) - k1) + ((a2 ^ k2) - k2) + ((a3 ^ k3) - k3))
-                        x = X[j]
-                        mx = np.int32(max(x, E))
-                        S = np.int32(ashr_i32(F[j], min(np.int32(mx - x), c16))
-                                     + ashr_i32(dot, min(np.int32(mx - E), c17)))
-                        k = min(np.int32(ashr_i32(np.int32(S ^ ashr_i32(S, c31)), c15)), two)
-                        F[j] = ashr_i32(S, k)
-                        X[j] = mx + k
-            row = out[r, n0:n0 + width]
-            for j in range(width):
-                top = max(top, X[j])
-                row[j] = (F[j] & 0xFFFF) | (np.int64(X[j]) << ACC_MAN_BITS)
+            for p in range(ptr[n], ptr[n + 1]):
+                at = (tile * steps + step[p]) * VEC
+                c = count[p]
+                # lane j's operands over the tile's rows (views: a range index needs no wraparound)
+                b = (at + lane[p, 0]) * height
+                e0, m0, g0 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                w0, q0 = np.int32(shift[p, 0]), np.int32(neg[p, 0])
+                if c == 1:
+                    # one lane: E = v, no alignment shift
+                    for r in range(height):
+                        dot = np.int32(np.int32(np.int32(m0[r] - g0[r]) ^ q0) - q0)
+                        X[r], F[r] = accumulate(X[r], F[r], np.int32(e0[r] + w0), dot)
+                    continue
+                b = (at + lane[p, 1]) * height
+                e1, m1, g1 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                w1, q1 = np.int32(shift[p, 1]), np.int32(neg[p, 1])
+                qs = np.int32(qsum[p])
+                if c == 2:
+                    for r in range(height):
+                        v0, v1 = np.int32(e0[r] + w0), np.int32(e1[r] + w1)
+                        E = np.int32(max(v0, v1))
+                        dot = np.int32(aligned(m0[r], g0[r], E, v0, q0) + aligned(m1[r], g1[r], E, v1, q1) - qs)
+                        X[r], F[r] = accumulate(X[r], F[r], E, dot)
+                    continue
+                b = (at + lane[p, 2]) * height
+                e2, m2, g2 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                w2, q2 = np.int32(shift[p, 2]), np.int32(neg[p, 2])
+                if c == 3:
+                    for r in range(height):
+                        v0, v1, v2 = np.int32(e0[r] + w0), np.int32(e1[r] + w1), np.int32(e2[r] + w2)
+                        E = np.int32(max(max(v0, v1), v2))
+                        dot = np.int32(aligned(m0[r], g0[r], E, v0, q0) + aligned(m1[r], g1[r], E, v1, q1)
+                                       + aligned(m2[r], g2[r], E, v2, q2) - qs)
+                        X[r], F[r] = accumulate(X[r], F[r], E, dot)
+                    continue
+                b = (at + lane[p, 3]) * height
+                e3, m3, g3 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                w3, q3 = np.int32(shift[p, 3]), np.int32(neg[p, 3])
+                for r in range(height):
+                    v0, v1 = np.int32(e0[r] + w0), np.int32(e1[r] + w1)
+                    v2, v3 = np.int32(e2[r] + w2), np.int32(e3[r] + w3)
+                    E = np.int32(max(max(v0, v1), max(v2, v3)))
+                    dot = np.int32(aligned(m0[r], g0[r], E, v0, q0) + aligned(m1[r], g1[r], E, v1, q1)
+                                   + aligned(m2[r], g2[r], E, v2, q2) + aligned(m3[r], g3[r], E, v3, q3) - qs)
+                    X[r], F[r] = accumulate(X[r], F[r], E, dot)
+            for r in range(min(height, rows - r0)):
+                top = max(top, X[r])
+                out[r0 + r, n] = (F[r] & 0xFFFF) | (np.int64(X[r]) << ACC_MAN_BITS)
     return top
 
 
@@ -179,9 +231,10 @@ def bsfp16_words(acts, prepared, pe=None, extra=None):
     acts = np.asarray(acts)
     if acts.shape[1] != prepared.k:
         raise ValueError(f"activations have K {acts.shape[1]}, weights {prepared.k}")
-    man, exp, smask, order, count = _activations(acts, prepared.k)
-    out = np.empty((acts.shape[0], prepared.shift.shape[3]), dtype=np.int64)
-    top = _compiled().words(man, exp, smask, order, count, prepared.shift, prepared.negmask, out)
+    exp, man, sgn, height = _activations(acts, prepared.k)
+    w = prepared
+    out = np.empty((acts.shape[0], len(w.ptr) - 1), dtype=np.int64)
+    top = _compiled().words(exp, man, sgn, height, w.ptr, w.step, w.count, w.lane, w.shift, w.neg, w.qsum, out)
     if top >= 1 << ACC_EXP_BITS:
         raise ValueError("accumulator exponent overflow")
     return out
@@ -193,6 +246,8 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
-    global ashr_i32                    # the name _words calls, bound here with numba's import
+    global ashr_i32, accumulate, aligned   # the names _words calls, bound here with numba's import
     from .numba_bits import ashr_i32
+    accumulate = numba.njit(inline="always")(_accumulate)
+    aligned = numba.njit(inline="always")(_aligned)
     return SimpleNamespace(words=numba.njit(cache=True, nogil=True)(_words))
