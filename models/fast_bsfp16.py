@@ -137,7 +137,7 @@ def _activations(acts, k):
 
     def lay(a, dtype):
         return np.ascontiguousarray(a.reshape(tiles, height, steps, VEC).transpose(0, 2, 3, 1), dtype=dtype).ravel()
-    return lay(np.where(m != 0, e, E_ZERO), np.int8), lay((m << GUARD) ^ g, np.int16), lay(g, np.int8), height
+    return lay(np.where(m != 0, e, E_ZERO), np.int8), lay((m << GUARD) ^ g, np.int16), height
 
 
 def _accumulate(x, f, e, dot):
@@ -150,14 +150,15 @@ def _accumulate(x, f, e, dot):
     return np.int32(mx + k), ashr_i32(s, k)
 
 
-def _aligned(man, sgn, e, v, neg):
+def _aligned(man, e, v, neg):
     """A lane's signed aligned mantissa, without the weight sign's ``+1`` (added once per pair as
     ``-qsum``): ``((man >> min(e - v, 31)) - sgn) ^ neg``, int32 (module docstring). Compiled by
     :func:`_compiled` and inlined into :func:`_words`."""
-    return np.int32(ashr_i32(np.int32(man), min(np.int32(e - v), np.int32(31))) - sgn) ^ neg
+    m = np.int32(man)
+    return np.int32(ashr_i32(m, min(np.int32(e - v), np.int32(31))) - ashr_i32(m, np.int32(31))) ^ neg
 
 
-def _words(exp, man, sgn, height, ptr, step, count, lane, shift, neg, qsum, out):
+def _words(exp, man, height, ptr, step, count, lane, shift, neg, qsum, out):
     """The accumulator words ``F & 0xFFFF | X << 16`` of every output into ``out`` (M x N int64);
     returns the largest ``X``. ``exp``, ``man``, ``sgn``: :func:`_activations` flat, tiles of
     ``height`` rows. Compiled by :func:`_compiled` (module docstring: the golden's operations per
@@ -178,45 +179,46 @@ def _words(exp, man, sgn, height, ptr, step, count, lane, shift, neg, qsum, out)
                 c = count[p]
                 # lane j's operands over the tile's rows (views: a range index needs no wraparound)
                 b = (at + lane[p, 0]) * height
-                e0, m0, g0 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                e0, m0 = exp[b:b + height], man[b:b + height]
                 w0, q0 = np.int32(shift[p, 0]), np.int32(neg[p, 0])
                 if c == 1:
                     # one lane: E = v, no alignment shift
                     for r in range(height):
-                        dot = np.int32(np.int32(np.int32(m0[r] - g0[r]) ^ q0) - q0)
+                        m = np.int32(m0[r])
+                        dot = np.int32(np.int32(np.int32(m - ashr_i32(m, np.int32(31))) ^ q0) - q0)
                         X[r], F[r] = accumulate(X[r], F[r], np.int32(e0[r] + w0), dot)
                     continue
                 b = (at + lane[p, 1]) * height
-                e1, m1, g1 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                e1, m1 = exp[b:b + height], man[b:b + height]
                 w1, q1 = np.int32(shift[p, 1]), np.int32(neg[p, 1])
                 qs = np.int32(qsum[p])
                 if c == 2:
                     for r in range(height):
                         v0, v1 = np.int32(e0[r] + w0), np.int32(e1[r] + w1)
                         E = np.int32(max(v0, v1))
-                        dot = np.int32(aligned(m0[r], g0[r], E, v0, q0) + aligned(m1[r], g1[r], E, v1, q1) - qs)
+                        dot = np.int32(aligned(m0[r], E, v0, q0) + aligned(m1[r], E, v1, q1) - qs)
                         X[r], F[r] = accumulate(X[r], F[r], E, dot)
                     continue
                 b = (at + lane[p, 2]) * height
-                e2, m2, g2 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                e2, m2 = exp[b:b + height], man[b:b + height]
                 w2, q2 = np.int32(shift[p, 2]), np.int32(neg[p, 2])
                 if c == 3:
                     for r in range(height):
                         v0, v1, v2 = np.int32(e0[r] + w0), np.int32(e1[r] + w1), np.int32(e2[r] + w2)
                         E = np.int32(max(max(v0, v1), v2))
-                        dot = np.int32(aligned(m0[r], g0[r], E, v0, q0) + aligned(m1[r], g1[r], E, v1, q1)
-                                       + aligned(m2[r], g2[r], E, v2, q2) - qs)
+                        dot = np.int32(aligned(m0[r], E, v0, q0) + aligned(m1[r], E, v1, q1)
+                                       + aligned(m2[r], E, v2, q2) - qs)
                         X[r], F[r] = accumulate(X[r], F[r], E, dot)
                     continue
                 b = (at + lane[p, 3]) * height
-                e3, m3, g3 = exp[b:b + height], man[b:b + height], sgn[b:b + height]
+                e3, m3 = exp[b:b + height], man[b:b + height]
                 w3, q3 = np.int32(shift[p, 3]), np.int32(neg[p, 3])
                 for r in range(height):
                     v0, v1 = np.int32(e0[r] + w0), np.int32(e1[r] + w1)
                     v2, v3 = np.int32(e2[r] + w2), np.int32(e3[r] + w3)
                     E = np.int32(max(max(v0, v1), max(v2, v3)))
-                    dot = np.int32(aligned(m0[r], g0[r], E, v0, q0) + aligned(m1[r], g1[r], E, v1, q1)
-                                   + aligned(m2[r], g2[r], E, v2, q2) + aligned(m3[r], g3[r], E, v3, q3) - qs)
+                    dot = np.int32(aligned(m0[r], E, v0, q0) + aligned(m1[r], E, v1, q1)
+                                   + aligned(m2[r], E, v2, q2) + aligned(m3[r], E, v3, q3) - qs)
                     X[r], F[r] = accumulate(X[r], F[r], E, dot)
             for r in range(min(height, rows - r0)):
                 top = max(top, X[r])
@@ -231,10 +233,10 @@ def bsfp16_words(acts, prepared, pe=None, extra=None):
     acts = np.asarray(acts)
     if acts.shape[1] != prepared.k:
         raise ValueError(f"activations have K {acts.shape[1]}, weights {prepared.k}")
-    exp, man, sgn, height = _activations(acts, prepared.k)
+    exp, man, height = _activations(acts, prepared.k)
     w = prepared
     out = np.empty((acts.shape[0], len(w.ptr) - 1), dtype=np.int64)
-    top = _compiled().words(exp, man, sgn, height, w.ptr, w.step, w.count, w.lane, w.shift, w.neg, w.qsum, out)
+    top = _compiled().words(exp, man, height, w.ptr, w.step, w.count, w.lane, w.shift, w.neg, w.qsum, out)
     if top >= 1 << ACC_EXP_BITS:
         raise ValueError("accumulator exponent overflow")
     return out
