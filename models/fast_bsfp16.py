@@ -102,23 +102,40 @@ def prepare(weights, pe):
     shift_of[present - lo] = np.where(nz, shift, W_NONE)
     negmask_of[present - lo] = -(neg & nz).astype(np.int8)
 
-    def lay(table, fill):
-        # K padded to whole steps with zero terms (the golden pads with zero weights)
-        out = np.full((steps * VEC, n, pe.terms), fill, dtype=np.int8)
-        out[:k] = table[codes - lo]
-        # (steps, VEC, N, terms) -> (N, steps, terms, VEC): the pairs in the golden's order per column
-        return out.reshape(steps, VEC, n, pe.terms).transpose(2, 0, 3, 1)
-    shifts, negs = lay(shift_of, W_NONE), lay(negmask_of, 0)
-    nonzero = shifts != W_NONE
-    count = nonzero.sum(axis=-1)
-    live = count > 0
-    order = np.argsort(~nonzero, axis=-1, kind="stable")[live]            # nonzero lanes first
-    pick = np.arange(len(order))[:, None], order
-    shifts, negs = shifts[live][pick], negs[live][pick]
-    ptr = np.concatenate([[0], np.cumsum(live.sum(axis=(1, 2)))]).astype(np.int64)
-    return Bsfp16Weights(ptr, np.nonzero(live)[1].astype(np.int32), count[live].astype(np.int8),
-                         order.astype(np.int8), np.ascontiguousarray(shifts), np.ascontiguousarray(negs),
-                         negs.sum(axis=-1).astype(np.int8), k)
+    # codes as table rows, one column's K contiguous
+    index = np.ascontiguousarray((codes - lo).T, dtype=np.int32)
+    most = n * steps * pe.terms
+    ptr = np.empty(n + 1, dtype=np.int64)
+    step, count, qsum = np.empty(most, np.int32), np.empty(most, np.int8), np.empty(most, np.int8)
+    lane, shifts = np.zeros((most, VEC), np.int8), np.full((most, VEC), W_NONE, np.int8)
+    negs = np.zeros((most, VEC), np.int8)
+    live = _compiled().pairs(index, shift_of, negmask_of, ptr, step, count, lane, shifts, negs, qsum)
+    return Bsfp16Weights(ptr, step[:live].copy(), count[:live].copy(), lane[:live].copy(), shifts[:live].copy(),
+                         negs[:live].copy(), qsum[:live].copy(), k)
+
+
+def _pairs(index, shift_of, negmask_of, ptr, step, count, lane, shift, neg, qsum):
+    """Fills the pair tables of :class:`Bsfp16Weights` from the weights' table rows ``index``
+    (N x K) and the per-code term tables (codes x terms); returns the number of pairs. K is padded
+    to whole steps with zero terms (the golden pads with zero weights). Compiled by :func:`_compiled`."""
+    n_total, k = index.shape
+    terms = shift_of.shape[1]
+    p = 0
+    for n in range(n_total):
+        ptr[n] = p
+        for s in range(-(-k // VEC)):
+            for t in range(terms):
+                c = 0
+                for j in range(min(VEC, k - s * VEC)):
+                    code = index[n, s * VEC + j]
+                    if shift_of[code, t] != W_NONE:
+                        lane[p, c], shift[p, c], neg[p, c] = j, shift_of[code, t], negmask_of[code, t]
+                        c += 1
+                if c:
+                    step[p], count[p], qsum[p] = s, c, neg[p, 0] + neg[p, 1] + neg[p, 2] + neg[p, 3]
+                    p += 1
+    ptr[n_total] = p
+    return p
 
 
 def _activations(acts, k):
@@ -252,4 +269,5 @@ def _compiled():
     from .numba_bits import ashr_i32
     accumulate = numba.njit(inline="always")(_accumulate)
     aligned = numba.njit(inline="always")(_aligned)
-    return SimpleNamespace(words=numba.njit(cache=True, nogil=True)(_words))
+    return SimpleNamespace(words=numba.njit(cache=True, nogil=True)(_words),
+                           pairs=numba.njit(cache=True, nogil=True)(_pairs))
