@@ -4,6 +4,7 @@ widths), real MiniLM tensors through the kinds' quantisers, and the float-exactn
 :func:`models.fast_golden.exact_matmul` itself."""
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -567,6 +568,40 @@ def test_bsfp16_random_and_refusals():
                   lambda a: bitserial_fp16.fp16_bitserial_gemm(a, np.zeros((4, 2), np.int64), weight_format="mixed4", terms=2)):
             with pytest.raises(ValueError):
                 f(np.full((1, 4), code))
+
+
+def test_bsfp16_live_pairs():
+    """The kernel's pairs (models/fast_bsfp16.py): a (step, term) whose 4 lanes all have a zero
+    term is left out, and so is a zero-term lane of a live pair. Every pattern of zero, one-term
+    and two-term mixed4 codes over a step's 4 lanes (81: 0 to 4 live lanes in each term, one lane
+    short of a dead pair included) meets every pattern of zero activations over the lanes: live
+    lanes with ``m == 0`` (all of them: a pair with no present lane) next to left-out lanes with
+    the largest activations, which would change ``E`` or the dot if they were let in."""
+    pe = BSFP16.prototype()                                                 # mixed4: 2 terms
+    rng = np.random.default_rng(23)
+    every = np.arange(1 << pe.weight_element_bits)
+    live_terms = bitserial_fp16._terms(every[:, None], pe.weight_format, pe.terms)[0][:, 0].sum(axis=-1)
+    patterns = np.array(list(itertools.product(range(3), repeat=bitserial_fp16.VEC)))
+    steps, n = len(patterns), 8
+    kinds = patterns[(np.arange(steps)[:, None] + 10 * np.arange(n)[None, :]) % steps]   # (steps, N, 4)
+    codes = np.choose(kinds, [rng.choice(every[live_terms == t], kinds.shape) for t in range(3)])
+    weights = codes.transpose(0, 2, 1).reshape(steps * bitserial_fp16.VEC, n)
+    zero_lanes = np.array(list(itertools.product((False, True), repeat=bitserial_fp16.VEC)))   # 16 rows
+    values = rng.choice([0x7BFF, 0xFBFF, 0x3C00, 0xBC01, 0x0401, 0x03FF], size=(len(zero_lanes), weights.shape[0]))
+    acts = np.where(np.tile(zero_lanes, steps), rng.choice([0x0000, 0x8000], size=values.shape), values)
+    _bsfp16_same(acts, weights, pe)
+    prepared = fast_bsfp16.prepare(weights, pe)
+    nz = bitserial_fp16._terms(weights, pe.weight_format, pe.terms)[0].reshape(steps, bitserial_fp16.VEC, n, pe.terms)
+    assert len(prepared.step) == np.count_nonzero(nz.any(axis=1))             # dead pairs left out
+    assert set(prepared.count.tolist()) == {1, 2, 3, 4}
+
+
+def test_bsfp16_row_tiles():
+    """More rows than one tile: the rows split into equal tiles of whole vectors, the last padded."""
+    pe = BSFP16.prototype()
+    rng = np.random.default_rng(24)
+    for m in (fast_bsfp16.TILE_M + 1, 2 * fast_bsfp16.TILE_M + 37):
+        _bsfp16_same(*BSFP16.random_operands(rng, m, 9, 3, pe), pe)
 
 
 def _smollm2_inputs(names, tokens):
