@@ -5,40 +5,56 @@ Why: :func:`models.bitserial_fp16.fp16_bitserial_gemm` truncates its float-like 
 and no BLAS or IEEE float type reproduces it; its numpy loop over K steps is far too slow for a
 whole-model accuracy run. :func:`bsfp16_words` does the same integer operations in the same order
 (per output: K steps ascending, within a step the weight terms in the PE's order), compiled by
-numba (no ``fastmath``: integers only, nothing to reassociate), branch-free over the output
-columns so that LLVM vectorises the column loop (AVX2: 8 int32 lanes). numba types every int32
-operation as int64, and AVX2 has no 64-bit arithmetic shift by a vector: the shifts are the int32
-intrinsic :func:`models.numba_bits.ashr_i32` and the clamps int32 constants, so the loop stays in
-int32 (1.27 -> 0.64 ns per MAC, docs/accuracy.md).
+numba (no ``fastmath``: integers only, nothing to reassociate).
+
+How (session 37; docs/accuracy.md): per output column only its *live pairs*, the (K step, term)
+cycles whose term is nonzero in some lane, each with only its nonzero lanes (:func:`prepare`,
+once per linear: about 13 % of a real mixed4 linear's pairs are dead, most of them the second
+term, and that term has 1 or 2 live lanes in most live pairs); the rows are the vector
+dimension (AVX2: 8 int32 lanes), the weights scalars broadcast over them, with one loop per
+count of live lanes (1 to 4). The rows are cut into tiles of at most :data:`TILE_M`: each pair's
+loop over a tile pays a fixed cost (offsets, LLVM's runtime alias checks), which long tiles share.
+numba types every int32 operation as int64, and AVX2 has no 64-bit arithmetic shift by a vector:
+the shifts are the int32 intrinsic :func:`models.numba_bits.ashr_i32` and the clamps int32
+constants, so the loops stay in int32.
 
 Why it is exact (the golden's rules, module docstring of :mod:`models.bitserial_fp16`):
 
-* **Operands.** Activations are decoded once per call (sign, ``e``, ``m``: :func:`decode_fp16`),
-  weight terms once per linear (:func:`prepare`, from the golden's own :func:`_terms`). A lane
-  that is absent (``nz == 0`` or ``m == 0``) gets ``v = e + shift`` far below 0 (the weight's
-  shift is :data:`ABSENT` for ``nz == 0``, the activation's ``e`` for ``m == 0``); a present lane
-  has ``v >= 1`` (``e >= 1``). So ``E = max(0, v_0..v_3)`` is the golden's ``E`` (0 when no lane
-  is present), and ``(m << 3) >> min(E - v, 31)`` is the golden's aligned mantissa: an absent
-  lane's ``E - v`` exceeds 31 (shifted to 0, as the golden's 0), and ``m << 3 < 2**14`` makes the
-  clamps 31 and 62 equal.
-* **Signs.** ``(-1)**(s ^ neg) * a`` as ``(a ^ mask) - mask`` with ``mask = -(s ^ neg)``
-  (two's complement negation when the mask is -1).
+* **Dead pairs.** A (step, term) whose 4 lanes all have a zero term (``nz`` false: the padding
+  past K too) is left out: no lane is present, so the golden's ``E = 0`` and ``dot = 0``,
+  ``M = max(X, 0) = X``, ``S = F + 0 = F`` (in range: every ``F`` the rule makes fits 16 bits, the
+  start 0 too), ``k = 0``: ``(X, F)`` unchanged. A lane with a zero term is left out of its pair:
+  the golden counts it in neither ``E`` nor the dot.
+* **Operands.** Activations are decoded once per call (sign, ``e``, ``m``: :func:`decode_fp16`)
+  into ``e`` (:data:`E_ZERO` where ``m == 0``) and the word ``(m << 3) ^ g`` with ``g = -sign``
+  (int16: ``m << 3 < 2**14``, so the word is negative iff ``g = -1`` and ``g`` is the word's
+  ``>> 31``); weight terms once per linear (from the golden's own :func:`_terms`).
+* **E.** ``v = e + shift`` per live lane, ``E = max v``. A present lane (``m != 0``) has
+  ``v >= 1``, a lane with ``m == 0`` ``v <= -50 + 7 < 1``: with a present lane ``E`` is the
+  golden's; without one ``E < 0 <= X``, so ``M = X`` as the golden's ``max(X, 0)``, and the dot
+  is 0 in both (below), so ``S = F``: the same step.
+* **Aligned mantissas and signs.** ``(word >> min(E - v, 31)) - g`` is the golden's
+  ``(-1)**s * ((m << 3) >> (E - v))``: an arithmetic shift commutes with XOR by a sign mask
+  (``~x >> d == ~(x >> d)``), so the shift gives ``((m << 3) >> d) ^ g`` and ``- g`` completes
+  the negation; 0 for ``m == 0`` (the word is ``g``); ``m << 3 < 2**14`` makes the clamps 31 and
+  the golden's 62 equal. The weight's sign mask ``neg`` is applied as ``(x ^ neg) - neg`` with the
+  ``- neg`` of the pair's lanes summed once (``qsum``). One live lane: ``E = v``, no shift.
 * **Accumulator.** ``M = max(X, E)``, ``S = (F >> min(M - X, 16)) + (dot >> min(M - E, 17))``
   (arithmetic shifts; ``F`` fits 16 signed bits and ``dot`` 17, so the clamps are the golden's),
   and the golden's ``k``: 2 when ``S >> 1`` is outside ``[-2**15, 2**15)``, else 1 when ``S`` is,
   else 0. With ``t = S ^ (S >> 31)`` (``S`` for ``S >= 0``, ``-S - 1`` otherwise, so ``t >= 0``),
   ``S`` is inside ``[-2**15, 2**15)`` iff ``t < 2**15`` and ``S >> 1`` is iff ``t < 2**16``: ``k``
-  is ``min(t >> 15, 2)``. All in int32: ``|S| < 2**17``.
-* **Skipped steps.** A K step whose four activations all have ``m == 0`` is skipped for a row:
-  every lane is absent in every term, so ``E = 0`` and ``dot = 0``, ``M = max(X, 0) = X``,
-  ``S = F + 0 = F`` (in range: every ``F`` the rule makes fits 16 bits, the start ``0`` too), so
-  ``k = 0`` and ``(X, F)`` is unchanged: the golden's step is a no-op.
+  is ``t >> 15``, which is at most 2 with no clamp: ``|dot| <= 4 * 2047 * 8 = 65504`` and
+  ``F >= -2**15``, so ``t <= 2**15 + 65504 - 1 < 3 * 2**15``.
+* **Order.** A column's pairs are in the golden's order (steps ascending, then terms); rows and
+  columns are independent outputs. Padding rows (zeros) are computed and dropped.
 * **Overflow.** ``X`` never decreases (``M >= X``, ``k >= 0``), so the golden's one check after
   the last step (``X >= 2**7`` anywhere: ValueError) is the same check here.
 
 Single-threaded on purpose, as :mod:`models.fast_seq` (``pearray accuracy`` runs one design per
 process on every core). ``tests/test_fast_golden.py`` pins :func:`bsfp16_words` to the golden
-(random, extreme and real MiniLM / SmolLM2 operands).
+(random, extreme and real MiniLM / SmolLM2 operands, every pattern of live lanes, several row
+tiles).
 """
 
 from __future__ import annotations
@@ -53,14 +69,13 @@ from .bitserial_fp16 import ACC_EXP_BITS, ACC_MAN_BITS, GUARD, VEC, _terms, deco
 
 #: the exponent of an activation with ``m == 0``: ``v = e + shift`` in -50..-43, below every present lane's
 E_ZERO = -50
-#: the shift of a weight lane a pair does not use (a zero term): ``v <= 30 - 100``, 20 or more below
-#: every other lane's, so its aligned mantissa is 0 whatever ``E`` is (fits int8)
+#: the shift of a zero term in :func:`prepare`'s tables (the lane slots a pair does not use)
 W_NONE = -100
-#: :func:`models.numba_bits.ashr_i32` and :func:`_accumulate` compiled, bound by :func:`_compiled`
-#: (numba is imported only there)
+#: :func:`models.numba_bits.ashr_i32`, :func:`_accumulate` and :func:`_aligned` compiled, bound by
+#: :func:`_compiled` (numba is imported only there)
 ashr_i32 = accumulate = aligned = None
-#: rows per tile at most: every pair's loop over a tile's rows pays a fixed cost (alias checks,
-#: operand offsets), so tiles are long (docs/accuracy.md: 32 to 512 rows)
+#: rows per tile at most: every pair's loop over a tile's rows pays a fixed cost (offsets, alias
+#: checks), so tiles are long (real SmolLM2 FFN linear, 512 rows: 32-row tiles 2x slower)
 TILE_M = 512
 #: rows per AVX2 vector (int32): a tile's height is a multiple
 ROW_VEC = 8
@@ -139,11 +154,10 @@ def _pairs(index, shift_of, negmask_of, ptr, step, count, lane, shift, neg, qsum
 
 
 def _activations(acts, k):
-    """FP16 codes M x K -> per row tile, K step and lane, over the tile's rows, flat: ``e``
-    (:data:`E_ZERO` where ``m == 0``) int8, ``(m << 3) ^ g`` int16 and the sign mask ``g`` (-1
-    negative, 0 not) int8 (shape (tiles, steps, VEC, height) flattened), and ``height``: the rows
-    split into tiles of at most :data:`TILE_M`, each a whole number of vectors; rows and K padded
-    with zeros."""
+    """FP16 codes M x K -> per row tile, K step and lane, over the tile's rows, flat (shape
+    (tiles, steps, VEC, height) raveled): ``e`` (:data:`E_ZERO` where ``m == 0``) int8, the word
+    ``(m << 3) ^ g`` (``g = -sign``) int16, and ``height``: the rows split into equal tiles of at
+    most :data:`TILE_M` rows, each a whole number of vectors; rows and K padded with zeros."""
     sign, e, m = decode_fp16(acts)
     rows = sign.shape[0]
     steps, tiles = -(-k // VEC), max(1, -(-rows // TILE_M))
@@ -168,17 +182,17 @@ def _accumulate(x, f, e, dot):
 
 
 def _aligned(man, e, v, neg):
-    """A lane's signed aligned mantissa, without the weight sign's ``+1`` (added once per pair as
-    ``-qsum``): ``((man >> min(e - v, 31)) - sgn) ^ neg``, int32 (module docstring). Compiled by
-    :func:`_compiled` and inlined into :func:`_words`."""
+    """A lane's signed aligned mantissa before the weight sign's ``- neg`` (summed once per pair as
+    ``qsum``): ``((man >> min(e - v, 31)) - g) ^ neg`` with ``g = man >> 31``, int32 (module
+    docstring). Compiled by :func:`_compiled` and inlined into :func:`_words`."""
     m = np.int32(man)
     return np.int32(ashr_i32(m, min(np.int32(e - v), np.int32(31))) - ashr_i32(m, np.int32(31))) ^ neg
 
 
 def _words(exp, man, height, ptr, step, count, lane, shift, neg, qsum, out):
     """The accumulator words ``F & 0xFFFF | X << 16`` of every output into ``out`` (M x N int64);
-    returns the largest ``X``. ``exp``, ``man``, ``sgn``: :func:`_activations` flat, tiles of
-    ``height`` rows. Compiled by :func:`_compiled` (module docstring: the golden's operations per
+    returns the largest ``X``. ``exp``, ``man``, ``height``: :func:`_activations`; the pair tables:
+    :class:`Bsfp16Weights`. Compiled by :func:`_compiled` (module docstring: the golden's operations per
     output, its live pairs in order, the rows of a tile vectorised)."""
     rows, n_total = out.shape
     tiles = -(-rows // height)

@@ -10,7 +10,7 @@ view would have read.
 
 Why :func:`ashr_i32`: numba types the result of every int32 operation as int64, so a kernel's
 int32 shifts become 64-bit shifts, which AVX2 has no arithmetic variable form of
-(``vpsravq`` is AVX-512): the column loop of :mod:`models.fast_bsfp16` then vectorises 4 lanes
+(``vpsravq`` is AVX-512): the vector loops of :mod:`models.fast_bsfp16` then run 4 lanes
 wide with emulated shifts. LLVM's ``ashr`` on i32 vectorises as ``vpsravd`` (8 lanes); the
 additions, maxima and comparisons around it narrow to i32 by themselves once their results are
 truncated to int32.
