@@ -161,7 +161,7 @@ def _activations(acts, k):
     sign, e, m = decode_fp16(acts)
     rows = sign.shape[0]
     steps, tiles = -(-k // VEC), max(1, -(-rows // TILE_M))
-    height = -(-rows // (tiles * ROW_VEC)) * ROW_VEC
+    height = max(1, -(-rows // (tiles * ROW_VEC))) * ROW_VEC          # one vector for no rows
     pad = ((0, tiles * height - rows), (0, steps * VEC - k))
     sign, e, m = (np.pad(a, pad) for a in (sign, e, m))
     g = -sign
@@ -189,14 +189,14 @@ def _aligned(man, e, v, neg):
     return np.int32(ashr_i32(m, min(np.int32(e - v), np.int32(31))) - ashr_i32(m, np.int32(31))) ^ neg
 
 
-def _words(exp, man, height, ptr, step, count, lane, shift, neg, qsum, out):
+def _words(exp, man, height, k, ptr, step, count, lane, shift, neg, qsum, out):
     """The accumulator words ``F & 0xFFFF | X << 16`` of every output into ``out`` (M x N int64);
-    returns the largest ``X``. ``exp``, ``man``, ``height``: :func:`_activations`; the pair tables:
-    :class:`Bsfp16Weights`. Compiled by :func:`_compiled` (module docstring: the golden's operations per
-    output, its live pairs in order, the rows of a tile vectorised)."""
+    returns the largest ``X``. ``exp``, ``man``, ``height``: :func:`_activations` of K ``k``; the
+    pair tables: :class:`Bsfp16Weights`. Compiled by :func:`_compiled` (module docstring: the
+    golden's operations per output, its live pairs in order, the rows of a tile vectorised)."""
     rows, n_total = out.shape
     tiles = -(-rows // height)
-    steps = exp.shape[0] // (tiles * VEC * height)
+    steps = -(-k // VEC)
     X = np.zeros(height, dtype=np.int32)
     F = np.zeros(height, dtype=np.int32)
     top = np.int32(0)
@@ -267,7 +267,7 @@ def bsfp16_words(acts, prepared, pe=None, extra=None):
     exp, man, height = _activations(acts, prepared.k)
     w = prepared
     out = np.empty((acts.shape[0], len(w.ptr) - 1), dtype=np.int64)
-    top = _compiled().words(exp, man, height, w.ptr, w.step, w.count, w.lane, w.shift, w.neg, w.qsum, out)
+    top = _compiled().words(exp, man, height, w.k, w.ptr, w.step, w.count, w.lane, w.shift, w.neg, w.qsum, out)
     if top >= 1 << ACC_EXP_BITS:
         raise ValueError("accumulator exponent overflow")
     return out
