@@ -27,7 +27,7 @@ needs, a certified bound, and it keeps the same one:
   candidate to the next: it is counted branch-free in a window of :data:`WINDOW` elements either
   side of its last place (exact while a count stays below the window; the row is sorted), else
   found by a binary search. Session 37: about a fifth less CPU per SmolLM2 row than the galloping
-  search with one division per step it replaced (16 vs 21 us, ``ffn_gate`` int4, loaded machine).
+  search with one division per step it replaced (12 vs 21 us, ``ffn_gate`` int4, loaded machine).
 * **The same error bound.** ``E = sum x**2 - 2 sum_j o_j X_j + sum_j n_j o_j**2`` with ``o_j =
   grid_j s`` (exact in float64), ``X_j`` differences of sequential float64 prefix sums (each within
   ``n u sum|x|``), and the estimate's rounding below ``8 u (M + 2)(n + 4) B``, ``B = sum x**2 + 2
@@ -81,7 +81,8 @@ import numpy as np
 _U64 = 2.0 ** -53                      # unit roundoff of float64
 _TINY_SCALE = np.float32(2.0 ** -100)  # scales in [2**-100, 2**100]: no float64 underflow in E
 _HUGE_SCALE = np.float32(2.0 ** 100)
-WINDOW = 8                             # elements either side of a boundary's last place, counted
+WINDOW = 4                             # elements either side of a boundary's last place, counted
+                                       # (SmolLM2 ffn_gate int4, CPU us per row: 2: 15.5, 4: 12.3, 8: 15.5, 16: 24)
 # numba.literal_unroll, which _ovp_dense_levels unrolls its tuple with: set by _compiled(), which
 # imports numba only when a kernel is first needed (and also compiles _override_and_add)
 literal_unroll = None
@@ -411,18 +412,6 @@ def ant_pair_errors(x, scales, grid, cand, row):
                                 np.ascontiguousarray(scales, dtype=np.float32), grid, mids, contiguous,
                                 np.ascontiguousarray(cand, dtype=np.int64),
                                 np.ascontiguousarray(row, dtype=np.int64), out)
-    return out
-
-
-def ant_int_errors(x, scales, lo, hi, rows):
-    """Every candidate's reference MSE on the rows ``rows`` of ``x`` (R x K float32, finite) on
-    the contiguous integer grid ``lo .. hi`` (the 8-bit types), ``scales`` (C x R float32, those
-    rows' all normal): (C, R) float64, entries of other rows unset (:func:`ant_pair_errors`)."""
-    c = scales.shape[0]
-    rows = np.asarray(rows, dtype=np.int64)
-    out = np.empty(scales.shape)
-    cand = np.repeat(np.arange(c), rows.size)
-    out[cand, np.tile(rows, c)] = ant_pair_errors(x, scales, np.arange(lo, hi + 1), cand, np.tile(rows, c))
     return out
 
 
