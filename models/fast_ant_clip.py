@@ -4,7 +4,7 @@ channel), found from partial sums of the reference's own squared errors.
 
 Why: the 8-bit grids have 255 midpoints, so the 4-bit grids' cell screen
 (:func:`models.fast_quant.ant_screen`) costs more than scoring; every one of the 75 candidates of
-every row was scored exactly (:func:`models.fast_quant.ant_int_errors`), over half of ANT W8A8's
+every row was scored exactly (:func:`models.fast_quant.ant_pair_errors`), over half of ANT W8A8's
 accuracy run. A row's reference MSE is a sum of non-negative squares, so a partial sum that
 already exceeds another candidate's total rules a candidate out without the rest of its
 elements. The elements are taken by decreasing magnitude (the clipped ones, whose squares

@@ -96,6 +96,46 @@ def test_screen_catches_a_wrong_cell_count():
     assert not np.all(wrong[best, np.arange(x.shape[0])])
 
 
+def _all_midpoints():
+    """The float32 midpoints of every ANT grid and OliVe normal grid the screens use."""
+    mids = [((np.asarray(t.grid[:-1], float) + t.grid[1:]) / 2) for t in ant_format.TYPES.values()]
+    mids += [ovp_search._Cells(ovp_format.get_config(mode)).mids for mode in ("int4", "flint4", "int8")]
+    return np.unique(np.concatenate(mids).astype(np.float32))
+
+
+def test_midpoint_thresholds_are_the_division():
+    """``fl32(x / s) >= m`` is the float64 comparison of ``x`` with ``b s`` (tie rule included),
+    for every midpoint, scales over the whole allowed range and the float32 values around each
+    threshold (where a wrong ``b`` or a float32 product would differ)."""
+    mids = _all_midpoints()
+    below, tie_up = fast_quant.midpoint_thresholds(mids)
+    rng = np.random.default_rng(3)
+    scales = np.concatenate([np.float32([2.0 ** -100, 2.0 ** 100, 1.0, 0.1, 3.0]),
+                             (2.0 ** rng.uniform(-100, 100, 200)).astype(np.float32)])
+    for s in scales:
+        t = (below * np.float64(s)).astype(np.float32)
+        x = np.concatenate([t, -t])
+        for _ in range(3):
+            x = np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf))])
+        x = np.unique(x)
+        with np.errstate(over="ignore"):
+            want = (x[None, :] / s) >= mids[:, None]
+        thr = below[:, None] * np.float64(s)
+        got = np.where(tie_up[:, None], x[None, :] >= thr, x[None, :] > thr)
+        assert np.array_equal(got, want), s
+
+
+def test_midpoint_thresholds_catch_the_midpoint_itself():
+    """The comparison with ``m s`` (the midpoint, not where rounding switches to it) differs, so
+    the test above can fail."""
+    mids = _all_midpoints()
+    s = np.float32(0.1)
+    x = (mids.astype(np.float64) * s).astype(np.float32)
+    x = np.unique(np.concatenate([x, np.nextafter(x, np.float32(-np.inf))]))
+    want = (x[None, :] / s) >= mids[:, None]
+    assert not np.array_equal(x[None, :] >= mids[:, None] * np.float64(s), want)
+
+
 def _exact_cell_sums(x, scales, cells):
     """The cell model's ``sum (fl32(q s) - x)**2`` per (candidate, row), element by element:
     ``q`` the level of ``fl32(x / s)`` by numpy's searchsorted (ties up); each term in float64,

@@ -1,7 +1,8 @@
 """The fast paths that cut the accuracy run's fixed per-design costs (issue 17's ``--quick``),
 each pinned bit for bit to the function it replaces.
 
-* ANT's 8-bit clip scoring compiled (:func:`models.fast_quant.ant_int_errors`) against the numpy
+* ANT's 8-bit clip scoring compiled (:func:`models.quant.ant_format._kept_errors`, the live
+  scorer :func:`models.fast_quant.ant_pair_errors`) of every candidate against the numpy
   blocks (:func:`models.quant.ant_format._all_candidate_errors_numpy`): random rows of many
   lengths (numpy's pairwise summation splits at 128 and at multiples of 8), extremes (huge,
   tiny, zero rows, values on the rounding midpoints, scales out of the normal range, NaN and
@@ -66,26 +67,46 @@ def _ant_cases():
     return cases
 
 
+def _live_errors(x, alphas, t_):
+    """search_alpha's compiled scoring (:func:`models.quant.ant_format._kept_errors`, through
+    :func:`models.fast_quant.ant_pair_errors`) of every candidate of each row, row by row: (C, R),
+    NaN for a row it leaves to the reference (a non-finite value or a scale out of range)."""
+    out = np.full(alphas.shape, np.nan)
+    for r in range(x.shape[0]):
+        got = ant_format._kept_errors(x[r:r + 1], alphas[:, r:r + 1], np.ones((alphas.shape[0], 1), bool), t_)
+        if got is not None:
+            out[:, r] = got[:, 0]
+    return out
+
+
 @pytest.mark.parametrize("case", list(_ant_cases()))
 def test_ant_int_errors_equal_numpy(case):
+    """The live scorer of the 8-bit grids against the numpy blocks, every candidate of every row
+    it scores; the rows it leaves to the reference are exactly those with a non-finite value or
+    a scale outside the normal range."""
     x = _ant_cases()[case]
     alphas = _alphas(x)
     with np.errstate(all="ignore"):
         for name in INT8_TYPES:
             t_ = ant_format.get_type(name)
-            assert _same(ant_format._all_candidate_errors(x, alphas, t_),
-                         ant_format._all_candidate_errors_numpy(x, alphas, t_)), f"{case} {name}"
+            got = _live_errors(x, alphas, t_)
+            scored = ~np.isnan(got[0])
+            scales = (alphas / np.float32(t_.max_value)).astype(np.float32)
+            normal = np.all((scales >= np.float32(2.0 ** -100)) & (scales <= np.float32(2.0 ** 100)), axis=0)
+            assert np.array_equal(scored, normal & np.all(np.isfinite(x), axis=1)), f"{case} {name}"
+            want = ant_format._all_candidate_errors_numpy(x, alphas, t_)
+            assert _same(got[:, scored], want[:, scored]), f"{case} {name}"
 
 
 def test_ant_int_errors_kernel_alone_sums_as_numpy():
-    """The kernel itself (no numpy fallback) on rows whose pairwise sum order matters: squares
-    spanning 30 orders of magnitude, where any other order rounds differently."""
+    """The kernel itself on rows whose pairwise sum order matters: squares spanning 30 orders
+    of magnitude, where any other order rounds differently."""
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((16, 1000)) * np.float32(10.0) ** rng.integers(-15, 15, (16, 1000))).astype(np.float32)
     alphas = _alphas(x)
     t_ = ant_format.get_type("int8")
     scales = (alphas / np.float32(t_.max_value)).astype(np.float32)
-    got = fast_quant.ant_int_errors(x, scales, -128, 127, np.arange(len(x)))
+    got = _live_errors(x, alphas, t_)
     assert _same(got, ant_format._all_candidate_errors_numpy(x, alphas, t_))
     # a sequential sum of the same squares differs somewhere: the order is really numpy's
     diff = ((np.clip(np.floor((x[None] / scales[:, :, None]).astype(np.float64) + 0.5), -128, 127)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fast_ant_clip import clip_screen
-from ..fast_quant import ant_codes, ant_int_errors, ant_pair_errors, ant_screen, grid_index
+from ..fast_quant import ant_codes, ant_pair_errors, ant_screen, grid_index
 from .common import division_thresholds
 from .ovp_format import CONFIGS as OVP_CONFIGS
 
@@ -288,28 +288,11 @@ def _screen_rows(x, scales, grid, mids, n, m_):
 _ALL_BLOCK = 1 << 17                   # candidates x rows x K elements per block of all-candidate scoring
 
 
-def _all_candidate_errors(x, alphas, t_):
-    """:func:`_candidate_errors` (per row) of every candidate clip ``alphas`` (C, rows) of a
-    contiguous integer grid: (C, rows) float64 (what :func:`search_alpha`'s 8-bit path scored
-    before :func:`models.fast_ant_clip.clip_screen`; kept as the tested scorer of every clip). The rows with finite values and all candidate
-    scales in the normal range are scored by the compiled kernel
-    (:func:`models.fast_quant.ant_int_errors`: the same IEEE operations per element and numpy's
-    pairwise summation order, so the same values bit for bit; tests/test_fast_quick.py), a fourth
-    to a fifth of the CPU of the numpy blocks below (SmolLM2 weights), which remain the reference
-    and score the other rows."""
-    c, rows = alphas.shape
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    scales = (alphas / np.float32(t_.max_value)).astype(np.float32)      # as _candidate_errors
-    fast = np.all((scales >= _TINY_SCALE) & (scales <= _HUGE_SCALE), axis=0) & np.all(np.isfinite(x), axis=1)
-    out = ant_int_errors(x, scales, t_.grid[0], t_.grid[-1], np.flatnonzero(fast))
-    slow = np.flatnonzero(~fast)
-    if slow.size:
-        out[:, slow] = _all_candidate_errors_numpy(x[slow], alphas[:, slow], t_)
-    return out
-
-
 def _all_candidate_errors_numpy(x, alphas, t_):
-    """:func:`_all_candidate_errors` in numpy (the reference). Row blocks with all candidates at once, so each
+    """:func:`_candidate_errors` (per row) of every candidate clip ``alphas`` (C, rows) of a
+    contiguous integer grid, (C, rows) float64, in numpy: the reference tests/test_fast_quick.py
+    pins the compiled scoring (:func:`_kept_errors`) to on the 8-bit grids. Row blocks with all
+    candidates at once, so each
     block is read from cache for all of them instead of the whole tensor once per candidate: the
     same element-wise operations (float32 ``x / scale``, ``floor(t + 1/2)`` clipped, ``q * scale
     - x`` in float64) and each (candidate, row)'s mean over the same contiguous K values, so the
