@@ -1503,8 +1503,8 @@ def _mx_sums(acts, prepared, pe):
     # |S * pa * pw| <= block * max|a| * max|w| * max(pa) * max(pw) (the rounded-to-odd wide
     # sums exceed |S| by less than one float64 ulp: the factor 2 is the margin)
     clip = float(amax * wmax * pe.block) * float(pa.max()) * float(pw.max()) * 2 >= MX_FP32_MAX
-    if shift is None and exact.all():
-        # every block sum exact in float64 (MXFP8): the compiled loop, the same values
+    if exact.all():
+        # every block sum exact in the operands' type: the compiled loop, the same values
         # (models.fast_mx_blocks; a sum reaching inf is IEEE's, as the loop's below)
         return accumulate_blocks(a_op, w_op, acc, clip, MX_FP32_MAX)
     w_halves = None if exact.all() else _halves3(

@@ -1,34 +1,34 @@
-"""Compiled MX block accumulation: every block's exact float64 sum, cast to float32 and added to
-the float32 accumulator block by block in K order, in one pass (:func:`accumulate_blocks`), what
-:func:`models.fast_golden.mx_fast`'s loop of small float64 GEMMs (one per tile of rows and
-block, K = the block's 32 elements) and float32 additions gives where every block sum is exact.
+"""Compiled MX block accumulation: every block's exact sum, cast to float32 and added to the
+float32 accumulator block by block in K order, in one pass (:func:`accumulate_blocks`), what
+:func:`models.fast_golden.mx_fast`'s loop of small GEMMs (one per tile of rows and block, K =
+the block's 32 or 16 elements) and float32 additions gives where every block sum is exact.
 
-Why compiled: on MXFP8 (E4M3 / E5M2 elements: sums past float32's 24 bits, so float64 GEMMs)
-that loop is most of the GEMM's time, a BLAS call of K = 32 per tile and block (packing the
-block's weights again for every tile of rows) plus two elementwise passes over a float64 value
-array per block. Here a block's sums for four rows and a tile of columns stay in L1 and are
-added to the accumulator straight away; a group of rows reuses each block's weight tile while
-it is in cache. About a third less CPU time than the BLAS loop on a SmolLM2 FFN linear
-(512 x 1536, 18 blocks) on this machine.
+Why compiled: that loop is most of an MX design's GEMM time, a BLAS call of K = 32 per tile and
+block (packing the block's weights again for every tile of rows) plus two elementwise passes
+over a value array per block. Here a block's sums for four rows and a tile of columns stay in
+L1 and are added to the accumulator straight away; a group of rows reuses each block's weight
+tile while it is in cache. SmolLM2's layer 0 (its seven linears, 512 rows), GEMM CPU s, best of
+8 on a loaded machine: MXFP8 E4M3 (float64 operands) 0.199 -> 0.164, MXFP4 (float32) 0.117 ->
+0.108; whole-run figures in docs/accuracy.md (Session 37).
 
 Why it gives the loop's values, bit for bit (``tests/test_fast_mx_blocks.py`` pins it to the
 loop on random, extreme and real operands, and to :func:`models.mx_gemm.mx_gemm` through the
 fast path):
 
-* **Block sums.** The caller passes only operands whose block sums are exact in float64 in any
-  summation order, with or without FMA (every product and every partial sum an integer multiple
-  of a power of two below ``2**53`` times it: :func:`models.fast_golden.mx_exact_rows`, with the
-  scales folded into the operands as there). Then this kernel's sum, in its order and with
-  contracted multiply-adds (numba's ``fastmath={"contract"}``, the only fast-math flag: no
-  reassociation, no flush of subnormals, no assumption of finite values), is that exact value,
-  as BLAS's is.
+* **Block sums.** The caller passes only operands whose block sums are exact in their type
+  (float64: :func:`models.fast_golden.mx_exact_rows`; float32: :func:`models.fast_golden.mx_f32_shift`)
+  in any summation order, with or without FMA (every product and every partial sum an integer
+  below ``2**53`` / ``2**24`` times a power of two the type holds, the scales folded into the
+  operands as there). Then this kernel's sum, in its order and with contracted multiply-adds
+  (numba's ``fastmath={"contract"}``, the only fast-math flag: no reassociation, no flush of
+  subnormals, no assumption of finite values), is that exact value, as BLAS's is.
 * **Clip, cast, addition.** The same operations as the loop's ``np.clip`` (only when the caller
-  asks: NaN never occurs, finite operands), ``float32`` cast (round to nearest even) and one
-  IEEE binary32 addition per block, blocks in order, each output on its own (the loops are
-  reordered over outputs only). A sum of zero products may be ``-0.0`` here where BLAS gave
-  ``+0.0`` (or the reverse); that never matters: the accumulator starts at ``+0`` and an RNE
-  sum is ``-0`` only when both terms are, so it is never ``-0``, and ``x + (+-0) = x`` for every
-  other ``x``.
+  asks; NaN never occurs: finite operands), ``float32`` cast (round to nearest even; the
+  identity on float32 sums) and one IEEE binary32 addition per block, blocks in order, each
+  output on its own (the loops are reordered over outputs only). A sum of zero products may be
+  ``-0.0`` here where BLAS gave ``+0.0`` (or the reverse); that never matters: the accumulator
+  starts at ``+0`` and an RNE sum is ``-0`` only when both terms are, so it is never ``-0``,
+  and ``x + (+-0) = x`` for every other ``x``.
 
 Single-threaded on purpose, as :mod:`models.fast_seq`.
 """
@@ -53,8 +53,9 @@ KSTEPS = 4
 
 def _accumulate(a_op, w_op, acc, clip, fmax):
     """``acc[m, n] = fl32(acc[m, n] + fl32(clip(sum_k a_op[b, m, k] * w_op[b, k, n])))`` for
-    every block ``b`` in order (float64 operands (blocks, M, block) and (blocks, block, N),
-    C-contiguous; ``acc`` (M, N) float32 in place). Compiled by :func:`_compiled`."""
+    every block ``b`` in order (operands (blocks, M, block) and (blocks, block, N) of one float
+    type, C-contiguous, the sums in that type; ``acc`` (M, N) float32 in place). Compiled by
+    :func:`_compiled`."""
     blocks, m_total, block = a_op.shape
     n_total = w_op.shape[2]
     v = np.empty((ROWS, TILE_N), dtype=a_op.dtype)
@@ -122,14 +123,16 @@ def _add_block(row, values, clip, fmax):
 
 
 def accumulate_blocks(a_op, w_op, acc, clip, fmax):
-    """Add every block's sum ``a_op[b] @ w_op[b]`` (float64 (blocks, M, block) and (blocks, block,
-    N): sums the caller has checked are exact in float64, module docstring), clipped to
+    """Add every block's sum ``a_op[b] @ w_op[b]`` ((blocks, M, block) and (blocks, block, N),
+    both float32 (summed in float32) or else float64: sums the caller has checked are exact in
+    that type, module docstring), clipped to
     ``[-fmax, fmax]`` when ``clip``, cast to float32, to the float32 accumulator ``acc`` (M, N,
     C-contiguous, in place) one block at a time in order; returns ``acc``."""
     if not (isinstance(acc, np.ndarray) and acc.dtype == np.float32 and acc.flags.c_contiguous):
         raise TypeError("the accumulators are updated in place: a C-contiguous float32 array")
-    a_op = np.ascontiguousarray(a_op, dtype=np.float64)
-    w_op = np.ascontiguousarray(w_op, dtype=np.float64)
+    dtype = np.float32 if a_op.dtype == w_op.dtype == np.float32 else np.float64
+    a_op = np.ascontiguousarray(a_op, dtype=dtype)
+    w_op = np.ascontiguousarray(w_op, dtype=dtype)
     if a_op.ndim != 3 or w_op.ndim != 3 or a_op.shape[0] != w_op.shape[0] or a_op.shape[2] != w_op.shape[1] \
             or acc.shape != (a_op.shape[1], w_op.shape[2]):
         raise ValueError(f"shapes do not chain: {a_op.shape} @ {w_op.shape} into {acc.shape}")

@@ -34,8 +34,9 @@ def _loop(a_op, w_op, clip):
 
 def _same(a_op, w_op, clip=False):
     want = _loop(a_op, w_op, clip)
-    got = fast_mx_blocks.accumulate_blocks(a_op, w_op, np.zeros_like(want), clip, FP32_MAX)
-    assert np.array_equal(got.view(np.int32), want.view(np.int32))
+    acc = np.zeros_like(want)
+    got = fast_mx_blocks.accumulate_blocks(a_op, w_op, acc, clip, FP32_MAX)
+    assert got is acc and np.array_equal(got.view(np.int32), want.view(np.int32))
 
 
 def _operands(rng, blocks, m, n, block, bits, exps):
@@ -58,6 +59,10 @@ def test_random(shape):
         a[rng.random(a.shape) < 0.3] = 0.0
         w[rng.random(w.shape) < 0.3] = -0.0
         _same(a, w)
+    # float32 operands whose sums float32 holds (the MXFP6 / MXFP4 / MXINT8 / NVFP4 path)
+    for exps in ([0], [-60, -3, 5, 40]):
+        a, w = _operands(rng, blocks, m, n, block, 9, exps)
+        _same(a.astype(np.float32), w.astype(np.float32))
 
 
 def test_extremes():
@@ -84,9 +89,9 @@ def test_refusals():
         fast_mx_blocks.accumulate_blocks(a, w[:, :31], np.zeros((3, 4), np.float32), False, FP32_MAX)
 
 
-@pytest.mark.parametrize("fmt", ["mxfp8-e4m3", "mxfp8-e5m2"])
+@pytest.mark.parametrize("fmt", ["mxfp8-e4m3", "mxfp8-e5m2", "mxfp4", "mxint8", "nvfp4"])
 @pytest.mark.parametrize("name", ["blk.0.attn_q", "blk.5.ffn_down"])
-def test_mxfp8_fast_path_is_the_golden(fmt, name, monkeypatch):
+def test_fast_path_is_the_golden(fmt, name, monkeypatch):
     """The fast path (this kernel on its exact rows: it is called) equals the golden on a real
     SmolLM2 weight (a slice) and activations through the quantisers, and on random codes."""
     calls = []
