@@ -49,6 +49,8 @@ GROUP = 64
 ROWS = 4
 #: k steps per pass over the block sums (the kernel names its four: change both together)
 KSTEPS = 4
+#: :func:`models.numba_bits.rows4x4`, bound by :func:`_compiled` (numba is imported only there)
+rows4x4 = None
 
 
 def _accumulate(a_op, w_op, acc, clip, fmax):
@@ -79,10 +81,8 @@ def _accumulate(a_op, w_op, acc, clip, fmax):
                     v2[:] = 0.0
                     v3[:] = 0.0
                     for k in range(0, k_whole, KSTEPS):
-                        x00, x01, x02, x03 = a[m, k], a[m, k + 1], a[m, k + 2], a[m, k + 3]
-                        x10, x11, x12, x13 = a[m + 1, k], a[m + 1, k + 1], a[m + 1, k + 2], a[m + 1, k + 3]
-                        x20, x21, x22, x23 = a[m + 2, k], a[m + 2, k + 1], a[m + 2, k + 2], a[m + 2, k + 3]
-                        x30, x31, x32, x33 = a[m + 3, k], a[m + 3, k + 1], a[m + 3, k + 2], a[m + 3, k + 3]
+                        (x00, x01, x02, x03), (x10, x11, x12, x13), (x20, x21, x22, x23), (x30, x31, x32, x33) = \
+                            rows4x4(a, m, k)
                         w0, w1, w2, w3 = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
                         for j in range(width):
                             p0, p1, p2, p3 = w0[j], w1[j], w2[j], w3[j]
@@ -146,6 +146,7 @@ def _compiled():
     loaded from numba's on-disk cache (``cache=True``). Deferred on purpose, as
     :mod:`models.fast_seq`: numba takes about 0.5 s to import."""
     import numba
-    global _add_block                  # the name _accumulate calls, compiled with it
+    global _add_block, rows4x4         # the names _accumulate calls, bound here with numba's import
+    from .numba_bits import rows4x4
     _add_block = numba.njit(cache=True, nogil=True)(_add_block)
     return SimpleNamespace(accumulate=numba.njit(cache=True, nogil=True, fastmath={"contract"})(_accumulate))
