@@ -66,6 +66,8 @@ ROWS = 4
 #: this many additions (the stores, one per addition, bounded the plain loop); the kernel names
 #: its four steps k + 0 .. k + 3: change both together
 KSTEPS = 4
+#: :func:`models.numba_bits.rows4x4`, bound by :func:`_compiled` (numba is imported only there)
+rows4x4 = None
 
 
 def _steps(a, w, acc):
@@ -89,10 +91,8 @@ def _steps(a, w, acc):
         while m + ROWS <= m_total:
             r0, r1, r2, r3 = acc[m, n0:n1], acc[m + 1, n0:n1], acc[m + 2, n0:n1], acc[m + 3, n0:n1]
             for k in range(0, k_whole, KSTEPS):
-                x00, x01, x02, x03 = a[m, k], a[m, k + 1], a[m, k + 2], a[m, k + 3]
-                x10, x11, x12, x13 = a[m + 1, k], a[m + 1, k + 1], a[m + 1, k + 2], a[m + 1, k + 3]
-                x20, x21, x22, x23 = a[m + 2, k], a[m + 2, k + 1], a[m + 2, k + 2], a[m + 2, k + 3]
-                x30, x31, x32, x33 = a[m + 3, k], a[m + 3, k + 1], a[m + 3, k + 2], a[m + 3, k + 3]
+                (x00, x01, x02, x03), (x10, x11, x12, x13), (x20, x21, x22, x23), (x30, x31, x32, x33) = \
+                    rows4x4(a, m, k)
                 w0, w1, w2, w3 = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
                 for j in range(len(w0)):
                     v0, v1, v2, v3 = w0[j], w1[j], w2[j], w3[j]
@@ -181,5 +181,7 @@ def _compiled():
     0.5 s to import, and every CLI command imports this module (through the registry's GOBO
     quantiser and the report); only a call needs it."""
     import numba
+    global rows4x4                     # the name _steps calls, bound here with numba's import
+    from .numba_bits import rows4x4
     jit = numba.njit(cache=True, nogil=True)
     return SimpleNamespace(steps=jit(_steps), outlier_steps=jit(_outlier_steps))

@@ -1,6 +1,6 @@
 """numba intrinsics for bit-exact integer and float work: a uint64 read as the float64 with the same
 bit pattern (:func:`as_float64`) and an int32 arithmetic right shift kept in int32
-(:func:`ashr_i32`).
+(:func:`ashr_i32`); and the 4 x 4 operand load the unrolled float kernels share (:func:`rows4x4`).
 
 Why :func:`as_float64`: a compiled kernel that builds IEEE patterns by integer arithmetic (:mod:`models.fast_lmul`)
 otherwise stores them to a uint64 array and reloads them through a float64 view of it, a memory
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 
 @intrinsic
@@ -49,3 +49,14 @@ def ashr_i32(typingctx, value, amount):
     def codegen(context, builder, signature, args):
         return builder.ashr(args[0], args[1])
     return sig, codegen
+
+
+@register_jitable
+def rows4x4(a, m, k):
+    """``a[m + r, k + s]`` for r, s in 0..3, as four rows of four values: the activations a kernel
+    that updates four rows by four k steps per pass keeps in registers (:mod:`models.fast_seq`,
+    :mod:`models.fast_mx_blocks`); plain loads, no arithmetic."""
+    return ((a[m, k], a[m, k + 1], a[m, k + 2], a[m, k + 3]),
+            (a[m + 1, k], a[m + 1, k + 1], a[m + 1, k + 2], a[m + 1, k + 3]),
+            (a[m + 2, k], a[m + 2, k + 1], a[m + 2, k + 2], a[m + 2, k + 3]),
+            (a[m + 3, k], a[m + 3, k + 1], a[m + 3, k + 2], a[m + 3, k + 3]))

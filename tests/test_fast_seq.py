@@ -217,6 +217,27 @@ def test_gobo_memo_follows_the_table():
     assert np.array_equal(fg.gobo_fast(acts, prepared, None, table), gobo_gemm.gobo_golden(acts, codes, None, table))
 
 
+@pytest.mark.parametrize("where", ["k", "n", "flag"])
+def test_gobo_outlier_check_errors(where):
+    """:func:`models.fast_golden.gobo_fast`'s array check of the listed outliers lets through
+    only what the golden accepts: one extra outlier past the weights' K or N, or at an unflagged
+    weight, raises the golden's error (its type, and its message up to the weight code, which the
+    fast path reads from the flags: 0), on a fresh prepared set and on one that already accepted
+    the table's other outliers."""
+    rng = np.random.default_rng(11)
+    acts, codes, table = _gobo_operands(rng, 5, 60, 30)
+    k, n = {"k": (60, 3), "n": (4, 30), "flag": tuple(int(x) for x in np.argwhere(codes < 1 << 3)[-1])}[where]
+    bad = GoboDictionary(table.centroids, table.outliers + ((k, n, 0x3C00),))
+    with pytest.raises(ValueError) as want:
+        gobo_gemm.gobo_golden(acts, codes, None, bad)
+    accepted = fg.gobo_weight_codes(codes, None)
+    fg.gobo_fast(acts, accepted, None, table)
+    for prepared in (fg.gobo_weight_codes(codes, None), accepted):
+        with pytest.raises(ValueError) as got:
+            fg.gobo_fast(acts, prepared, None, bad)
+        assert str(got.value).split(": its")[0] == str(want.value).split(": its")[0]
+
+
 @pytest.mark.parametrize("spec", ["minilm:L0.ffn2", "minilm:L3.q"])
 def test_gobo_float_output_is_the_dequantised_golden(spec):
     """The accuracy path's float output (:func:`models.fast_golden.gobo_float`, read by the
