@@ -23,9 +23,9 @@ reassociation, no FMA contraction):
   for ``n <= 128`` one block of eight interleaved accumulators combined as a balanced tree, then
   the rest one by one; for a larger ``n`` the sums of the first ``n2 = n // 2 - (n // 2) % 8``
   and of the rest, each the same way (a whole-K group: the FP16-activation design's one group
-  per column). A group past :data:`MAX_GROUP` is not taken here (the caller keeps the numpy
-  path): numpy's reduction runs unbuffered on these contiguous float64 rows, so one call of its
-  inner loop sums the whole group, but the bound keeps within numpy's buffer size all the same;
+  per column). This takes one call of numpy's inner loop over the whole group, which the tests
+  confirm up to :data:`MAX_GROUP` (numpy's buffer size, past which a buffered reduction could
+  split it); a larger group is not taken here (the caller keeps the numpy path);
 * the choice: the first type, then a later one only on a strictly smaller error (one type: no
   error computed, as it decides nothing and the caller keeps no per-group error then).
 
