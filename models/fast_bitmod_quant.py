@@ -19,10 +19,13 @@ reassociation, no FMA contraction):
   (``u = (w / s) * inv_h``, ``floor``, the lattice-point flag ``u == floor(u)``, the clip of
   ``floor(u)`` to ``[-L, L - 1]``, the index ``2 (floor + L) + flag`` into the same table);
 * the error ``mean((q s - w)**2)`` over the group: ``np.mean`` along the contiguous last axis
-  is ``(+0 + S) / G`` with ``S`` numpy's pairwise sum, which for ``G <= 128`` is one block of
-  eight interleaved accumulators combined as a balanced tree, then the rest one by one
-  (``numpy/_core/src/umath/loops_utils.h.src``); a larger ``G`` is not taken here
-  (:data:`MAX_GROUP`: the caller keeps the numpy path);
+  is ``(+0 + S) / G`` with ``S`` numpy's pairwise sum (``numpy/_core/src/umath/loops_utils.h.src``):
+  for ``n <= 128`` one block of eight interleaved accumulators combined as a balanced tree, then
+  the rest one by one; for a larger ``n`` the sums of the first ``n2 = n // 2 - (n // 2) % 8``
+  and of the rest, each the same way (a whole-K group: the FP16-activation design's one group
+  per column). This takes one call of numpy's inner loop over the whole group, which the tests
+  confirm up to :data:`MAX_GROUP` (numpy's buffer size, past which a buffered reduction could
+  split it); a larger group is not taken here (the caller keeps the numpy path);
 * the choice: the first type, then a later one only on a strictly smaller error (one type: no
   error computed, as it decides nothing and the caller keeps no per-group error then).
 
@@ -36,32 +39,74 @@ from types import SimpleNamespace
 
 import numpy as np
 
-#: the largest group whose mean is one block of numpy's pairwise summation (``PW_BLOCKSIZE``)
-MAX_GROUP = 128
+#: the largest group taken here: numpy's default buffer size (``NPY_BUFSIZE``, module docstring)
+MAX_GROUP = 8192
+#: the elements numpy's pairwise summation adds as one block (``PW_BLOCKSIZE``)
+BLOCK = 128
 #: the block's interleaved accumulators (``PW_UNROLL``)
 UNROLL = 8
+#: levels of the pairwise sum's stack: each halves the length, ``MAX_GROUP`` takes seven
+FRAMES = 16
 
 
-def _block_sum(x, n, acc):
-    """numpy's pairwise sum of ``x[:n]``, ``n <= 128`` (module docstring), plus the reduction's
-    identity +0 first."""
+def _leaf(x, start, n, acc):
+    """numpy's pairwise sum of ``x[start:start + n]``, ``n <= BLOCK``: one block (module docstring)."""
     if n < UNROLL:
         res = -0.0
         for t in range(n):
-            res += x[t]
-        return 0.0 + res
+            res += x[start + t]
+        return res
     for u in range(UNROLL):
-        acc[u] = x[u]
+        acc[u] = x[start + u]
     t = UNROLL
     while t < n - n % UNROLL:
         for u in range(UNROLL):
-            acc[u] += x[t + u]
+            acc[u] += x[start + t + u]
         t += UNROLL
     res = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
     while t < n:
-        res += x[t]
+        res += x[start + t]
         t += 1
-    return 0.0 + res
+    return res
+
+
+def _half(n):
+    """The length of the first half numpy's pairwise sum splits ``n > BLOCK`` into."""
+    n2 = n // 2
+    return n2 - n2 % UNROLL
+
+
+def _pairwise(x, n, acc, frames):
+    """numpy's pairwise sum of ``x[:n]`` (module docstring): its recursion ``sum(first n2) +
+    sum(rest)`` on an explicit stack (``frames``, one row per level: start, length, 1 once the
+    first half's sum is known, that sum), as numba's on-disk cache of a recursive function
+    crashes on loading."""
+    d = 0
+    frames[0, 0], frames[0, 1] = 0.0, n
+    while True:
+        start, m = int(frames[d, 0]), int(frames[d, 1])
+        if m > BLOCK:                                   # descend into the first half
+            frames[d, 2] = 0.0
+            d += 1
+            frames[d, 0], frames[d, 1] = start, _half(m)
+            continue
+        res = _leaf(x, start, m, acc)
+        while True:                                     # hand the sum up the finished levels
+            d -= 1
+            if d < 0:
+                return res
+            if frames[d, 2] == 0.0:                     # the first half done: the second next
+                frames[d, 2], frames[d, 3] = 1.0, res
+                h = _half(int(frames[d, 1]))
+                frames[d + 1, 0], frames[d + 1, 1] = frames[d, 0] + h, frames[d, 1] - h
+                d += 1
+                break
+            res = frames[d, 3] + res
+
+
+def _block_sum(x, n, acc, frames):
+    """numpy's reduction of ``x[:n]``: the reduction's identity +0 plus the pairwise sum."""
+    return 0.0 + _pairwise(x, n, acc, frames)
 
 
 def _rows(w, g, luts, inv_h, half, top, shared, q_out, wq_out, s_out, sel_out, err_out, s2_out):
@@ -79,6 +124,7 @@ def _rows(w, g, luts, inv_h, half, top, shared, q_out, wq_out, s_out, sel_out, e
     sq = np.empty(g)
     index = np.empty(g, dtype=np.int64)
     acc = np.empty(UNROLL)
+    frames = np.empty((FRAMES, 4))
     for r in range(rows):
         for j in range(ng):
             m = abs(np.float64(w[r, j * g]))
@@ -113,7 +159,7 @@ def _rows(w, g, luts, inv_h, half, top, shared, q_out, wq_out, s_out, sel_out, e
                     q[e] = level
                     d = level * s - x[e]
                     sq[e] = d * d
-                err = _block_sum(sq, g, acc) / g if types > 1 else 0.0
+                err = _block_sum(sq, g, acc, frames) / g if types > 1 else 0.0
                 if t == 0 or err < best:            # a later type only if strictly better
                     best = err
                     sel_out[r, j] = t
@@ -158,6 +204,9 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
-    global _block_sum
+    global _leaf, _half, _pairwise, _block_sum
+    _leaf = numba.njit(cache=True, nogil=True, inline="always")(_leaf)
+    _half = numba.njit(cache=True, nogil=True, inline="always")(_half)
+    _pairwise = numba.njit(cache=True, nogil=True, inline="always")(_pairwise)
     _block_sum = numba.njit(cache=True, nogil=True, inline="always")(_block_sum)
     return SimpleNamespace(rows=numba.njit(cache=True, nogil=True, error_model="numpy")(_rows))

@@ -95,6 +95,7 @@ from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of,
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
 from . import fast_bsfp16, fast_fp16, fast_outliers, fast_shiftadd
+from .fast_acc_output import acc_words_f32
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
 from .fast_mx import lane_extremes as fast_lane_extremes
@@ -1580,7 +1581,8 @@ def fast_output_f32(kind, raw, operands, pe):
     operands.weights_meta, pe), dtype=np.float32)``: what a linear layer of an accuracy run
     returns, from :func:`fast_raw`'s ``raw``; in one compiled pass
     (:func:`models.fast_dequant.scaled_f32`) for the :data:`SCALED_OUTPUTS` kinds' registered
-    dequantisation of float64 sums."""
+    dequantisation of float64 sums, and for ``bitserial_fp16``'s registered one of its
+    accumulator words (:func:`models.fast_acc_output.acc_words_f32`)."""
     a_meta, w_meta = operands.acts_meta, operands.weights_meta
     registered = PE_KINDS.get(kind.name)
     if kind.name in SCALED_OUTPUTS and registered is not None \
@@ -1591,6 +1593,11 @@ def fast_output_f32(kind, raw, operands, pe):
             return out
     if kind.name in POW2_OUTPUTS and registered is not None and kind.dequantize_output is registered.dequantize_output:
         out = pow2_output_f32(kind.name, raw, a_meta, w_meta, pe)
+        if out is not None:
+            return out
+    if kind.name == "bitserial_fp16" and registered is not None \
+            and kind.dequantize_output is registered.dequantize_output and w_meta is not None:
+        out = acc_words_f32(raw, w_meta)            # the accumulator words in one compiled pass
         if out is not None:
             return out
     return np.asarray(kind.dequantize_output(raw, operands.acts, a_meta, w_meta, pe), dtype=np.float32)

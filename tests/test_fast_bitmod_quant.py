@@ -3,7 +3,9 @@
 group scales, second-level scales, type selectors and group errors, on random weights over many
 magnitudes, tie-heavy ones (small dyadic integers: elements on the lattice's midpoints, types of
 equal error), zero groups and zero rows, every group size up to the pairwise block and real
-MiniLM and SmolLM2 weights; a group past the block is refused (the caller keeps numpy)."""
+MiniLM and SmolLM2 weights; groups past numpy's pairwise block (its recursive halves: whole-K
+groups, as the FP16-activation design's) up to :data:`MAX_GROUP`; a group past that is refused
+(the caller keeps numpy)."""
 
 import numpy as np
 import pytest
@@ -82,10 +84,27 @@ def test_real_smollm2_weights():
         w = np.asarray(linears[name], dtype=np.float64).T           # (out, in): groups along K
         for dtype in ("mixed4", "mixed3", "int8"):
             _assert_same(w[:, :w.shape[1] // 128 * 128], dtype, 128)
+            _assert_same(w, dtype, w.shape[1])      # one group spans K: the FP16-activation design
 
 
-def test_large_groups_keep_numpy():
-    w = np.random.default_rng(1).standard_normal((3, 2 * (MAX_GROUP + 8)))
+@pytest.mark.parametrize("g", [129, 136, 255, 256, 257, 576, 1000, 1536])
+@pytest.mark.parametrize("dtype", ["mixed4", "int8"])
+def test_groups_past_the_block(dtype, g):
+    """Groups past numpy's pairwise block (its recursive halves; 576 and 1536: a whole K of
+    SmolLM2 and MiniLM, the FP16-activation design's one group per column)."""
+    rng = np.random.default_rng(g)
+    w = rng.standard_normal((5, 2 * g)) * 10.0 ** rng.integers(-6, 4, (5, 2 * g))
+    w[0] = 0
+    w[1, :g] = 0
+    _assert_same(w, dtype, g)
+    t = rng.integers(-16, 17, (6, g)) / 4.0                         # ties, equal type errors
+    _assert_same(t, dtype, g)
+
+
+def test_the_largest_group_and_past_it():
+    w = np.random.default_rng(1).standard_normal((2, MAX_GROUP))
+    _assert_same(w, "mixed3", MAX_GROUP)                            # through the kernel
+    w = np.random.default_rng(1).standard_normal((2, 2 * (MAX_GROUP + 8)))
     with pytest.raises(ValueError, match="at most"):
         quantise_rows(w, MAX_GROUP + 8, [], [])
     _assert_same(w, "mixed4", MAX_GROUP + 8)                        # through the numpy path

@@ -45,15 +45,18 @@ def test_other_inputs_go_to_the_definition():
 
 
 @pytest.mark.parametrize("name,options", [("int8", {}), ("bitfusion", {"weight_bits": 4}), ("ant", {}),
-                                          ("ovp", {"mode": "int8"})])
+                                          ("ovp", {"mode": "int8"}),
+                                          ("bitserial_fp16", {"weight_format": "mixed4"}),
+                                          ("bitserial_fp16", {"weight_format": "int8"})])
 def test_kinds_output(name, options):
-    """Real MiniLM operands through each kind's quantisers: the registered dequantisation."""
+    """Real MiniLM operands through each kind's quantisers: the registered dequantisation
+    (``bitserial_fp16``: its accumulator words, :func:`models.fast_acc_output.acc_words_f32`)."""
     kind = PE_KINDS[name]
     pe = kind.prototype(**options)
     x, w = real_gemm("minilm:L1.ffn1", m=20, n=30)
     ops = kind.operands(x, w, pe)
     raw = fg.fast_raw(kind, ops, pe)
-    assert raw.dtype == np.float64                       # the compiled pass is the one compared
+    assert raw.dtype == (np.int64 if name == "bitserial_fp16" else np.float64)   # the compiled pass's input
     want = np.asarray(kind.dequantize_output(kind.golden(ops, pe), ops.acts, ops.acts_meta,
                                              ops.weights_meta, pe), dtype=np.float32)
     _same(fg.fast_output_f32(kind, raw, ops, pe), want)
