@@ -1508,8 +1508,8 @@ def _mx_sums(acts, prepared, pe):
         # every block sum exact in the operands' type: the compiled loop, the same values
         # (models.fast_mx_blocks; a sum reaching inf is IEEE's, as the loop's below)
         return accumulate_blocks(a_op, w_op, acc, clip, MX_FP32_MAX)
-    w_halves = None if exact.all() else _halves3(
-        _blocks(_mx_weight_integers(weights, w_int, pe), end_lanes, pe).transpose(0, 2, 1))
+    # some block sum may not be exact: the weights' Karatsuba limbs for those rows below
+    w_halves = _halves3(_blocks(_mx_weight_integers(weights, w_int, pe), end_lanes, pe).transpose(0, 2, 1))
     rows = max(1, MX_TILE_ELEMENTS // n)
     with np.errstate(over="ignore"):                                  # the sum may reach inf
         for r0 in range(0, m, rows):
