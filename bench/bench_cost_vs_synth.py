@@ -7,7 +7,8 @@ Prints one line per PE, border unit, post-array unit, ``sides`` x ``sides`` arra
 registered variant (:func:`models.cost_vs_synth.synthesis_comparison`: model area from the
 characterised osu018 primitives, no calibration factor) and the largest |error| against the
 issue-14 target of 10 %. Synthesis is cached (~/.cache/pearray/synth); an uncached 8x8 array takes
-minutes. Exit status 1 if the target is missed (a benchmark, not a test).
+minutes. A unit whose synthesis fails (e.g. past ``$PEARRAY_SYNTH_TIMEOUT``) is named and left out;
+the others go on. Exit status 1 if the target is missed or a unit is missing (a benchmark, not a test).
 """
 from __future__ import annotations
 
@@ -40,10 +41,22 @@ def main(argv=None):
         print(f"{row['variant']:32s} {row['unit']:16s} model {model:11,.0f}  synth "
               f"{synth:11,.0f} um^2 (45 nm)  {error}", flush=True)
 
+    missing = []
+
+    def failed(variant, unit, error):
+        # one unit's synthesis timing out (PEARRAY_SYNTH_TIMEOUT) must not lose the hours of the others
+        missing.append(f"{variant} {unit}")
+        print(f"{variant:32s} {unit:16s} NOT SYNTHESISED: {error}", flush=True)
+
     df = synthesis_comparison(kinds=args.kinds, sides=tuple(args.sides), progress=line,
-                              accelerators=tuple(args.accelerator_sides))
+                              accelerators=tuple(args.accelerator_sides), on_error=failed)
     if args.csv:
         df.to_csv(args.csv, index=False)
+    if missing:
+        print(f"{len(missing)} unit(s) not synthesised, so the target is not verified for them: "
+              f"{'; '.join(missing)}")
+    if df.empty:
+        return 1
     worst = df.loc[df.error.abs().idxmax()]
     ok = df.attrs["max_abs_error"] <= TARGET
     # a unit that is 0 in both has no relative error (NaN): neither within the target nor a miss
@@ -51,7 +64,7 @@ def main(argv=None):
     print(f"largest |error| {df.attrs['max_abs_error']:.1%} ({worst.variant}, {worst.unit}); "
           f"{(df.error.abs() <= TARGET).sum()}/{figured.sum()} units with a figure within "
           f"+-{TARGET:.0%} ({(~figured).sum()} are 0 in both) (target: all): {'ok' if ok else 'MISSED'}")
-    return 0 if ok else 1
+    return 0 if ok and not missing else 1
 
 
 if __name__ == "__main__":

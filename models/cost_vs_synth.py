@@ -21,6 +21,9 @@ UNITS = synth.ALL_UNITS
 #: columns of the post-array unit synthesised alone (its inventory is per column and shared parts)
 POST_ARRAY_COLS = synth.POST_ARRAY_COLS
 ARRAY_SIDES = (2, 4, 8)
+#: :func:`synthesis_comparison`'s columns before the error
+COLUMNS = ("pe", "variant", "options", "unit", "model_um2", "synth_um2", "synth_osu018_um2", "mul", "flop_bits",
+           "note")
 
 
 def _unit(proto, unit):
@@ -74,7 +77,7 @@ def variant_settings(kind):
 
 
 def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, progress=None, arrays=None,
-                         accelerators=()):
+                         accelerators=(), on_error=None):
     """pandas DataFrame: model area vs Yosys/osu018 area for every registered variant of
     ``kinds``: each unit it has (PE, border units, post-array unit, outlier pass) and its ``sides`` x ``sides``
     arrays in the kind's preferred dataflow. Synthesis is brought to ``node`` with the cited
@@ -84,6 +87,9 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
     ``arrays``: (rows, cols, dataflow) triples instead of ``sides`` (a dataflow the kind lacks
     becomes its preferred one). ``accelerators``: sides of the whole accelerator tops to add
     (:func:`accelerator_area_um2`, one-word buffers; unit ``"accelerator RxC flow"``).
+    ``on_error``: None (a :class:`~models.synth.SynthesisError` propagates) or a callable
+    ``on_error(variant, unit, error)``: the unit is left out of the table and the others go on
+    (a long benchmark is not lost to one unit's timeout; the caller reports what is missing).
 
     There is no calibration factor any more. For readers of the old table (``sim/report.py``
     until it moves to ``error``): ``synth_scaled_um2`` = ``synth_um2``, ``raw_error`` = ``error``,
@@ -91,7 +97,14 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
     to_node = tech.value("scale.area.180_to_45") * tech.area_scale(node)
     rows = []
 
-    def add(pe, label, setting, unit, result, model):
+    def add(pe, label, setting, unit, synthesise, model):
+        try:
+            result = synthesise()
+        except synth.SynthesisError as e:
+            if on_error is None:
+                raise
+            on_error(label, unit, e)
+            return
         try:
             model_um2, note = model(), ""
         except UnknownComponentError as e:      # a kind without an inventory: synthesis only
@@ -112,21 +125,21 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
             for unit in (*UNITS, synth.OUTLIER_PASS):
                 if _unit(proto, unit) is None:
                     continue
-                r = synthesize_unit(name, unit, setting, tool=tool)
-                add(name, label, setting, unit, r, lambda: unit_area_um2(name, unit, setting, node=node))
+                add(name, label, setting, unit, lambda: synthesize_unit(name, unit, setting, tool=tool),
+                    lambda: unit_area_um2(name, unit, setting, node=node))
             shapes = arrays if arrays is not None else [(n, n, dataflow) for n in sides]
             for R, C, flow in shapes:
                 flow = flow if flow in kind.dataflows else dataflow
-                r = synth.synthesize(name, rows=R, cols=C, dataflow=flow, pe_options=setting, tool=tool)
-                add(name, label, setting, f"array {R}x{C} {flow}", r,
+                add(name, label, setting, f"array {R}x{C} {flow}",
+                    lambda: synth.synthesize(name, rows=R, cols=C, dataflow=flow, pe_options=setting, tool=tool),
                     lambda: unit_area_um2(name, pe_options=setting, rows=R, cols=C, dataflow=flow,
                                           node=node))
             for n in accelerators:
-                r = synth.synthesize(name, rows=n, cols=n, dataflow=dataflow, pe_options=setting, tool=tool,
-                                     accelerator=True)
-                add(name, label, setting, f"accelerator {n}x{n} {dataflow}", r,
+                add(name, label, setting, f"accelerator {n}x{n} {dataflow}",
+                    lambda: synth.synthesize(name, rows=n, cols=n, dataflow=dataflow, pe_options=setting,
+                                             tool=tool, accelerator=True),
                     lambda: accelerator_area_um2(name, n, n, dataflow, setting, node=node))
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=COLUMNS)     # the columns even when every unit failed
     df["error"] = df.model_um2 / df.synth_um2 - 1
     df["synth_scaled_um2"], df["raw_error"], df["calibrated_um2"] = df.synth_um2, df.error, df.synth_um2
     df.attrs["calibration_factor"] = 1.0

@@ -142,6 +142,25 @@ def test_model_vs_synthesis_table(tools):
     assert (df.model_um2 > 0).all() and df.error.notna().all()
 
 
+def test_model_vs_synthesis_table_goes_on_past_a_failed_unit(monkeypatch):
+    """A unit whose synthesis fails (a timeout) is handed to ``on_error`` and left out; the other
+    units are still tabulated (here the PE's synthesis fails, the 2x2 array's is a stand-in)."""
+    def fail(pe, unit, pe_options=(), tool=None):
+        raise synth.SynthesisError(f"{unit}: synthesis exceeded 1 s (PEARRAY_SYNTH_TIMEOUT)")
+    array = synth.SynthResult(top="array", verilog_hash="", tool="", version="", coarse_cells={}, word_cells={},
+                              mapped_cells={}, area_um2=19_000.0, multipliers=4, flop_bits=0, liberty="",
+                              seconds=0.0)
+    monkeypatch.setattr(cost_vs_synth, "synthesize_unit", fail)
+    monkeypatch.setattr(synth, "synthesize", lambda *a, **k: array)
+    failed = []
+    df = cost_vs_synth.synthesis_comparison(kinds=["int8"], sides=(2,),
+                                            on_error=lambda *args: failed.append(args[:2]))
+    assert failed == [("INT8", "pe")]
+    assert list(df.unit) == ["array 2x2 ws"] and df.synth_um2.iloc[0] == 1_000.0
+    with pytest.raises(synth.SynthesisError, match="exceeded"):
+        cost_vs_synth.synthesis_comparison(kinds=["int8"], sides=(2,))
+
+
 @pytest.mark.parametrize("family, widths", [("add", (8,)), ("mac", (8, 8, 32)), ("reg_en", (8,)),
                                             ("rom", (8, 4)), ("eqc", (4,)), ("lead1", (8,)),
                                             ("tmult", (32, 4, 32)), ("horner", (32, 4, 32)),
