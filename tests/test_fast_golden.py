@@ -557,7 +557,7 @@ def test_bsfp16_extremes(fmt):
 
 def test_bsfp16_random_and_refusals():
     """Random FP16 codes (the kind's own generator) and mixed4 codes over several shapes, and
-    infinity / NaN activations refused by the kernel as by the golden."""
+    infinity / NaN activations and codes outside 16 bits refused by the kernel as by the golden."""
     pe = BSFP16.prototype()
     rng = np.random.default_rng(22)
     for m, k, n in [(1, 1, 1), (7, 13, 300), (3, 1024, 131), (2, 4001, 5)]:
@@ -568,6 +568,13 @@ def test_bsfp16_random_and_refusals():
                   lambda a: bitserial_fp16.fp16_bitserial_gemm(a, np.zeros((4, 2), np.int64), weight_format="mixed4", terms=2)):
             with pytest.raises(ValueError):
                 f(np.full((1, 4), code))
+    # codes outside 0..65535 refused with the golden check's message, before an infinity / NaN
+    # code elsewhere (the kernel's compiled layout pass stops at the first bad code it meets)
+    for bad in ([[0x7C00, 0, 0, -1]], [[0, 0x10000, 0, 0]], [[0, 0, 0, 0], [0x7E00, 0, 0, 0x10000]]):
+        for f in (lambda a: fast_bsfp16.bsfp16_words(a, prepared, pe),
+                  lambda a: bitserial_fp16.fp16_bitserial_gemm(a, np.zeros((4, 2), np.int64), weight_format="mixed4", terms=2)):
+            with pytest.raises(ValueError, match="16-bit patterns"):
+                f(np.array(bad))
 
 
 def test_bsfp16_live_pairs():
