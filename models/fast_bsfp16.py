@@ -114,13 +114,16 @@ def prepare(weights, pe):
     seen[codes - lo] = True
     present = np.flatnonzero(seen) + lo
     nz, neg, shift = (a[:, 0] for a in _terms(present[:, None], pe.weight_format, pe.terms))
-    shift_of = np.full((len(seen), pe.terms), W_NONE, dtype=np.int8)
-    negmask_of = np.zeros((len(seen), pe.terms), dtype=np.int8)
+    # one more row, the padding past K: no term
+    shift_of = np.full((len(seen) + 1, pe.terms), W_NONE, dtype=np.int8)
+    negmask_of = np.zeros((len(seen) + 1, pe.terms), dtype=np.int8)
     shift_of[present - lo] = np.where(nz, shift, W_NONE)
     negmask_of[present - lo] = -(neg & nz).astype(np.int8)
 
-    # codes as table rows, one column's K contiguous
-    index = np.ascontiguousarray((codes - lo).T, dtype=np.int32)
+    # codes as table rows, one column's K contiguous, padded to whole steps (the loop over a
+    # step's lanes then has a fixed count)
+    index = np.full((n, steps * VEC), len(seen), dtype=np.int32)
+    index[:, :k] = (codes - lo).T
     most = n * steps * pe.terms
     ptr = np.empty(n + 1, dtype=np.int64)
     step, count, qsum = np.empty(most, np.int32), np.empty(most, np.int8), np.empty(most, np.int8)
@@ -133,24 +136,26 @@ def prepare(weights, pe):
 
 def _pairs(index, shift_of, negmask_of, ptr, step, count, lane, shift, neg, qsum):
     """Fills the pair tables of :class:`Bsfp16Weights` from the weights' table rows ``index``
-    (N x K) and the per-code term tables (codes x terms); returns the number of pairs. K is padded
-    to whole steps with zero terms (the golden pads with zero weights). Compiled by :func:`_compiled`."""
+    (N x K padded to whole steps with a row of zero terms: the golden pads with zero weights) and
+    the per-code term tables (codes x terms); returns the number of pairs. Compiled by :func:`_compiled`."""
     n_total, k = index.shape
     terms = shift_of.shape[1]
     p = 0
     for n in range(n_total):
         ptr[n] = p
-        for s in range(-(-k // VEC)):
+        for s in range(k // VEC):
             for t in range(terms):
+                # branch-free (whether a term is zero is data, unpredictable): every lane is
+                # written to the next free slot, a zero term as the slot's initial (0, W_NONE, 0),
+                # which the next live lane overwrites; a dead pair's row likewise stays free
                 c = 0
-                for j in range(min(VEC, k - s * VEC)):
+                for j in range(VEC):
                     code = index[n, s * VEC + j]
-                    if shift_of[code, t] != W_NONE:
-                        lane[p, c], shift[p, c], neg[p, c] = j, shift_of[code, t], negmask_of[code, t]
-                        c += 1
-                if c:
-                    step[p], count[p], qsum[p] = s, c, neg[p, 0] + neg[p, 1] + neg[p, 2] + neg[p, 3]
-                    p += 1
+                    live = shift_of[code, t] != W_NONE
+                    lane[p, c], shift[p, c], neg[p, c] = j * live, shift_of[code, t], negmask_of[code, t]
+                    c += live
+                step[p], count[p], qsum[p] = s, c, neg[p, 0] + neg[p, 1] + neg[p, 2] + neg[p, 3]
+                p += c != 0
     ptr[n_total] = p
     return p
 

@@ -520,9 +520,15 @@ def _bsfp16_same(acts, weights, pe):
     """The kernel's words equal :func:`fp16_bitserial_gemm`'s, called directly (not through the
     registry), and through :func:`fast_golden`."""
     want = bitserial_fp16.fp16_bitserial_gemm(acts, weights, weight_format=pe.weight_format, terms=pe.terms)
-    got = fast_bsfp16.bsfp16_words(acts, fast_bsfp16.prepare(weights, pe), pe)
+    prepared = fast_bsfp16.prepare(weights, pe)
+    got = fast_bsfp16.bsfp16_words(acts, prepared, pe)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
+    # one pair per (step, term, column) with a nonzero term; none from the padding past K (its
+    # zero activations would make a live padding term a no-op that the words cannot show)
+    nz = bitserial_fp16._terms(weights, pe.weight_format, pe.terms)[0]
+    nz = np.pad(nz, ((0, -len(nz) % bitserial_fp16.VEC), (0, 0), (0, 0)))
+    assert len(prepared.step) == np.count_nonzero(nz.reshape(-1, bitserial_fp16.VEC, *nz.shape[1:]).any(axis=1))
     _same(BSFP16, BSFP16.operands(acts, weights, pe), pe)
     return want
 
