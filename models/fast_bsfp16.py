@@ -25,10 +25,12 @@ Why it is exact (the golden's rules, module docstring of :mod:`models.bitserial_
   ``M = max(X, 0) = X``, ``S = F + 0 = F`` (in range: every ``F`` the rule makes fits 16 bits, the
   start 0 too), ``k = 0``: ``(X, F)`` unchanged. A lane with a zero term is left out of its pair:
   the golden counts it in neither ``E`` nor the dot.
-* **Operands.** Activations are decoded once per call (sign, ``e``, ``m``: :func:`decode_fp16`)
+* **Operands.** Activations are decoded once per call (sign, ``e``, ``m`` as the golden's
+  :func:`models.bitserial_fp16.decode_fp16`, in one compiled pass with its check, :func:`_layout`)
   into ``e`` (:data:`E_ZERO` where ``m == 0``) and the word ``(m << 3) ^ g`` with ``g = -sign``
   (int16: ``m << 3 < 2**14``, so the word is negative iff ``g = -1`` and ``g`` is the word's
-  ``>> 31``); weight terms once per linear (from the golden's own :func:`_terms`).
+  ``>> 31``); weight terms once per linear (from the golden's own :func:`_terms`). The padding
+  (zero codes) is never read into an output: lanes past K are in no pair, padding rows are dropped.
 * **E.** ``v = e + shift`` per live lane, ``E = max v``. A present lane (``m != 0``) has
   ``v >= 1``, a lane with ``m == 0`` ``v <= -50 + 7 < 1``: with a present lane ``E`` is the
   golden's; without one ``E < 0 <= X``, so ``M = X`` as the golden's ``max(X, 0)``, and the dot
@@ -65,7 +67,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .bitserial_fp16 import ACC_EXP_BITS, ACC_MAN_BITS, GUARD, VEC, _terms, decode_fp16
+from .bitserial_fp16 import ACC_EXP_BITS, ACC_MAN_BITS, GUARD, MAN_FRAC, VEC, _terms, check_fp16_codes
 
 #: the exponent of an activation with ``m == 0``: ``v = e + shift`` in -50..-43, below every present lane's
 E_ZERO = -50
@@ -112,13 +114,16 @@ def prepare(weights, pe):
     seen[codes - lo] = True
     present = np.flatnonzero(seen) + lo
     nz, neg, shift = (a[:, 0] for a in _terms(present[:, None], pe.weight_format, pe.terms))
-    shift_of = np.full((len(seen), pe.terms), W_NONE, dtype=np.int8)
-    negmask_of = np.zeros((len(seen), pe.terms), dtype=np.int8)
+    # one more row, the padding past K: no term
+    shift_of = np.full((len(seen) + 1, pe.terms), W_NONE, dtype=np.int8)
+    negmask_of = np.zeros((len(seen) + 1, pe.terms), dtype=np.int8)
     shift_of[present - lo] = np.where(nz, shift, W_NONE)
     negmask_of[present - lo] = -(neg & nz).astype(np.int8)
 
-    # codes as table rows, one column's K contiguous
-    index = np.ascontiguousarray((codes - lo).T, dtype=np.int32)
+    # codes as table rows, one column's K contiguous, padded to whole steps (the loop over a
+    # step's lanes then has a fixed count)
+    index = np.full((n, steps * VEC), len(seen), dtype=np.int32)
+    index[:, :k] = (codes - lo).T
     most = n * steps * pe.terms
     ptr = np.empty(n + 1, dtype=np.int64)
     step, count, qsum = np.empty(most, np.int32), np.empty(most, np.int8), np.empty(most, np.int8)
@@ -131,24 +136,26 @@ def prepare(weights, pe):
 
 def _pairs(index, shift_of, negmask_of, ptr, step, count, lane, shift, neg, qsum):
     """Fills the pair tables of :class:`Bsfp16Weights` from the weights' table rows ``index``
-    (N x K) and the per-code term tables (codes x terms); returns the number of pairs. K is padded
-    to whole steps with zero terms (the golden pads with zero weights). Compiled by :func:`_compiled`."""
+    (N x K padded to whole steps with a row of zero terms: the golden pads with zero weights) and
+    the per-code term tables (codes x terms); returns the number of pairs. Compiled by :func:`_compiled`."""
     n_total, k = index.shape
     terms = shift_of.shape[1]
     p = 0
     for n in range(n_total):
         ptr[n] = p
-        for s in range(-(-k // VEC)):
+        for s in range(k // VEC):
             for t in range(terms):
+                # branch-free (whether a term is zero is data, unpredictable): every lane is
+                # written to the next free slot, a zero term as the slot's initial (0, W_NONE, 0),
+                # which the next live lane overwrites; a dead pair's row likewise stays free
                 c = 0
-                for j in range(min(VEC, k - s * VEC)):
+                for j in range(VEC):
                     code = index[n, s * VEC + j]
-                    if shift_of[code, t] != W_NONE:
-                        lane[p, c], shift[p, c], neg[p, c] = j, shift_of[code, t], negmask_of[code, t]
-                        c += 1
-                if c:
-                    step[p], count[p], qsum[p] = s, c, neg[p, 0] + neg[p, 1] + neg[p, 2] + neg[p, 3]
-                    p += 1
+                    live = shift_of[code, t] != W_NONE
+                    lane[p, c], shift[p, c], neg[p, c] = j * live, shift_of[code, t], negmask_of[code, t]
+                    c += live
+                step[p], count[p], qsum[p] = s, c, neg[p, 0] + neg[p, 1] + neg[p, 2] + neg[p, 3]
+                p += c != 0
     ptr[n_total] = p
     return p
 
@@ -157,18 +164,44 @@ def _activations(acts, k):
     """FP16 codes M x K -> per row tile, K step and lane, over the tile's rows, flat (shape
     (tiles, steps, VEC, height) raveled): ``e`` (:data:`E_ZERO` where ``m == 0``) int8, the word
     ``(m << 3) ^ g`` (``g = -sign``) int16, and ``height``: the rows split into equal tiles of at
-    most :data:`TILE_M` rows, each a whole number of vectors; rows and K padded with zeros."""
-    sign, e, m = decode_fp16(acts)
-    rows = sign.shape[0]
+    most :data:`TILE_M` rows, each a whole number of vectors; rows and K padded with zero codes
+    (``e`` :data:`E_ZERO`, word 0). One compiled pass (:func:`_layout`) instead of numpy's decode,
+    pads and transposes (about ten passes); ValueError as :func:`models.bitserial_fp16.check_fp16_codes`
+    (the same messages, a code outside 0..65535 before infinity / NaN)."""
+    codes = np.asarray(acts, dtype=np.int64)
+    rows = codes.shape[0]
     steps, tiles = -(-k // VEC), max(1, -(-rows // TILE_M))
     height = max(1, -(-rows // (tiles * ROW_VEC))) * ROW_VEC          # one vector for no rows
-    pad = ((0, tiles * height - rows), (0, steps * VEC - k))
-    sign, e, m = (np.pad(a, pad) for a in (sign, e, m))
-    g = -sign
+    exp = np.empty(tiles * steps * VEC * height, dtype=np.int8)
+    man = np.empty(tiles * steps * VEC * height, dtype=np.int16)
+    bad = _compiled().layout(codes, height, steps, exp, man)
+    if bad:
+        check_fp16_codes(codes)                     # raises the check's own error, in its order
+        raise AssertionError("a code _layout refuses passed check_fp16_codes")
+    return exp, man, height
 
-    def lay(a, dtype):
-        return np.ascontiguousarray(a.reshape(tiles, height, steps, VEC).transpose(0, 2, 3, 1), dtype=dtype).ravel()
-    return lay(np.where(m != 0, e, E_ZERO), np.int8), lay((m << GUARD) ^ g, np.int16), height
+
+def _layout(codes, height, steps, exp, man):
+    """Fills :func:`_activations`' ``exp`` and ``man`` from the FP16 codes (M x K int64), as
+    :func:`models.bitserial_fp16.decode_fp16` decodes each code (``e = max(ef, 1)``, ``m = f`` or
+    ``f | 1024`` by ``ef == 0``, sign bit 15) and zero codes past M and K; returns True (the
+    arrays then unfinished) for a code outside 0..65535 or with exponent field 31, which the
+    caller refuses. Compiled by :func:`_compiled`."""
+    rows, k = codes.shape
+    tiles = exp.size // (steps * VEC * height)
+    for tile in range(tiles):
+        for h in range(height):
+            r = tile * height + h
+            for col in range(steps * VEC):
+                at = ((tile * steps + col // VEC) * VEC + col % VEC) * height + h
+                c = codes[r, col] if r < rows and col < k else 0
+                if c < 0 or c > 0xFFFF or (c & 0x7C00) == 0x7C00:
+                    return True
+                ef = (c >> MAN_FRAC) & 31
+                m = (c & 1023) | (1024 if ef else 0)
+                exp[at] = max(ef, 1) if m else E_ZERO
+                man[at] = (m << GUARD) ^ -(c >> 15)
+    return False
 
 
 def _accumulate(x, f, e, dot):
@@ -284,4 +317,5 @@ def _compiled():
     accumulate = numba.njit(inline="always")(_accumulate)
     aligned = numba.njit(inline="always")(_aligned)
     return SimpleNamespace(words=numba.njit(cache=True, nogil=True)(_words),
+                           layout=numba.njit(cache=True, nogil=True)(_layout),
                            pairs=numba.njit(cache=True, nogil=True)(_pairs))

@@ -520,9 +520,15 @@ def _bsfp16_same(acts, weights, pe):
     """The kernel's words equal :func:`fp16_bitserial_gemm`'s, called directly (not through the
     registry), and through :func:`fast_golden`."""
     want = bitserial_fp16.fp16_bitserial_gemm(acts, weights, weight_format=pe.weight_format, terms=pe.terms)
-    got = fast_bsfp16.bsfp16_words(acts, fast_bsfp16.prepare(weights, pe), pe)
+    prepared = fast_bsfp16.prepare(weights, pe)
+    got = fast_bsfp16.bsfp16_words(acts, prepared, pe)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
+    # one pair per (step, term, column) with a nonzero term; none from the padding past K (its
+    # zero activations would make a live padding term a no-op that the words cannot show)
+    nz = bitserial_fp16._terms(weights, pe.weight_format, pe.terms)[0]
+    nz = np.pad(nz, ((0, -len(nz) % bitserial_fp16.VEC), (0, 0), (0, 0)))
+    assert len(prepared.step) == np.count_nonzero(nz.reshape(-1, bitserial_fp16.VEC, *nz.shape[1:]).any(axis=1))
     _same(BSFP16, BSFP16.operands(acts, weights, pe), pe)
     return want
 
@@ -557,7 +563,7 @@ def test_bsfp16_extremes(fmt):
 
 def test_bsfp16_random_and_refusals():
     """Random FP16 codes (the kind's own generator) and mixed4 codes over several shapes, and
-    infinity / NaN activations refused by the kernel as by the golden."""
+    infinity / NaN activations and codes outside 16 bits refused by the kernel as by the golden."""
     pe = BSFP16.prototype()
     rng = np.random.default_rng(22)
     for m, k, n in [(1, 1, 1), (7, 13, 300), (3, 1024, 131), (2, 4001, 5)]:
@@ -568,6 +574,13 @@ def test_bsfp16_random_and_refusals():
                   lambda a: bitserial_fp16.fp16_bitserial_gemm(a, np.zeros((4, 2), np.int64), weight_format="mixed4", terms=2)):
             with pytest.raises(ValueError):
                 f(np.full((1, 4), code))
+    # codes outside 0..65535 refused with the golden check's message, before an infinity / NaN
+    # code elsewhere (the kernel's compiled layout pass stops at the first bad code it meets)
+    for bad in ([[0x7C00, 0, 0, -1]], [[0, 0x10000, 0, 0]], [[0, 0, 0, 0], [0x7E00, 0, 0, 0x10000]]):
+        for f in (lambda a: fast_bsfp16.bsfp16_words(a, prepared, pe),
+                  lambda a: bitserial_fp16.fp16_bitserial_gemm(a, np.zeros((4, 2), np.int64), weight_format="mixed4", terms=2)):
+            with pytest.raises(ValueError, match="16-bit patterns"):
+                f(np.array(bad))
 
 
 def test_bsfp16_live_pairs():
