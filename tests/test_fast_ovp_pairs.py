@@ -179,16 +179,22 @@ def test_quantisers_meta_unchanged(mode):
 # the dense search's overrides
 
 
-@pytest.mark.parametrize("mode", ["int4", "int8"])
-@pytest.mark.parametrize("case", range(6))
-def test_dense_overrides_equal_numpy(mode, case):
-    """The pairs leaving the dense range, as _search_rows_fast finds them, and their terms."""
+def _row_case(mode, case):
+    """``_cases(mode)[case]`` as rows of the per-row search (the per-tensor row cut into rows of
+    64 at its own scales): (name, x, sc, cfg, the grid's _Dense rule)."""
     name, x, sc = _cases(mode)[case]
     if x.shape[0] == 1:                                   # the per-tensor row: the weights' rows
         x, sc = x.reshape(-1, 64), None
     cfg = ovp_format.get_config(mode)
     sc = _scales(x, cfg) if sc is None else sc
-    dn = ovp_search._dense(cfg)
+    return name, x, sc, cfg, ovp_search._dense(cfg)
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+@pytest.mark.parametrize("case", range(6))
+def test_dense_overrides_equal_numpy(mode, case):
+    """The pairs leaving the dense range, as _search_rows_fast finds them, and their terms."""
+    name, x, sc, cfg, dn = _row_case(mode, case)
     xf = np.ascontiguousarray(x).reshape(-1)
     k = x.shape[1]
     rows = np.repeat(np.arange(x.shape[0]), k // 2)
@@ -225,12 +231,7 @@ def test_dense_rows_equal_reference(mode, case, step):
     _search_rows_fast block by block and the reference's float32 SSE, bit for bit; with a ragged
     tail (K % 32) and with a block whose scales leave the fast path's range (ok False there, as
     _search_rows_fast's None)."""
-    name, x, sc = _cases(mode)[case]
-    if x.shape[0] == 1:                                   # the per-tensor row: the weights' rows
-        x, sc = x.reshape(-1, 64), None
-    cfg = ovp_format.get_config(mode)
-    sc = _scales(x, cfg) if sc is None else sc
-    dn = ovp_search._dense(cfg)
+    name, x, sc, cfg, dn = _row_case(mode, case)
     table = ovp_format._grid(cfg).table
     lim = (ovp_search._TINY_SCALE, ovp_search._HUGE_SCALE, ovp_search._MAX_T)
     tail = np.ascontiguousarray(x[:, :x.shape[1] - 30]) if x.shape[1] > 64 else x   # K % 32 == 2
