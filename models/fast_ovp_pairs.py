@@ -29,6 +29,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import fast_quant
+
+#: the dense pass :func:`models.fast_quant.ovp_dense_sse` runs (``fast_quant._ovp_dense_uniform``
+#: compiled), bound by :func:`_compiled` (numba is imported only there)
+_dense_uniform = None
+
 
 def _nearest(t, lut, inv_h, n_lat):
     """:meth:`models.quant.common.LatticeTable.__call__` of one float32 ``t``: the cell of
@@ -115,11 +121,16 @@ def _compiled():
     """The kernel compiled by numba (no ``fastmath``: IEEE semantics), or loaded from numba's
     on-disk cache; deferred as :func:`models.fast_quant._compiled` is (numba's import is slow)."""
     import numba
-    global _nearest, _pair_terms, _cell_term
+    global _nearest, _pair_terms, _cell_term, _overrides, _block_ok, _dense_uniform
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-    # the kernel calls the compiled helpers (numba resolves a global when it compiles the caller)
+    # the kernels call the compiled helpers (numba resolves a global when it compiles the caller);
+    # numba's cache of _dense_rows is keyed on this file only: a change to fast_quant's dense pass
+    # needs this file touched (or the cache cleared) to reach it
     _nearest, _pair_terms, _cell_term = jit(_nearest), jit(_pair_terms), jit(_cell_term)
-    return SimpleNamespace(corrections=jit(_corrections), codes=jit(_codes), overrides=jit(_overrides))
+    _overrides, _block_ok = jit(_overrides), jit(_block_ok)
+    _dense_uniform = fast_quant._compiled().ovp_uniform
+    return SimpleNamespace(corrections=jit(_corrections), codes=jit(_codes), overrides=_overrides,
+                           dense_rows=jit(_dense_rows))
 
 
 def pair_corrections(x, sc, th_out, est, bnd, dense, table, cells, normal_max):
@@ -227,3 +238,116 @@ def dense_overrides(xf, pl, pair_row, sc, t_lim, table, normal_max):
                           np.ascontiguousarray(sc, dtype=f32), f32(t_lim), np.ascontiguousarray(table.lut, dtype=f32),
                           f32(table.inv_h), int(table.L), f32(normal_max), pos, vals, bounds)
     return pos[:bounds[-1]], vals[:bounds[-1]], bounds
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole dense search of a matrix's rows: _search_rows_fast's blocks in one compiled call
+
+_LANES = 32  # rowsum_f32_vec8x4's lanes (models.quant.ovp_search._LANES)
+
+
+def _block_ok(x, sc, r0, r, main, tiny, huge, max_t, smin):
+    """``_search_rows_fast``'s guards of rows ``r0 .. r0 + r``: every candidate scale in ``[tiny,
+    huge]`` (NaN fails) and ``fl(|x| / smin) < max_t`` on the first ``main`` columns (NaN fails);
+    ``smin`` (r,) receives each row's least scale."""
+    n_cand = sc.shape[0]
+    for i in range(r):
+        lo = sc[0, r0 + i]
+        for c in range(n_cand):
+            s = sc[c, r0 + i]
+            if not (s >= tiny and s <= huge):
+                return False
+            lo = min(lo, s)
+        smin[i] = lo
+        for j in range(main):
+            if not (abs(x[r0 + i, j]) / lo < max_t):
+                return False
+    return True
+
+
+def _dense_rows(x, sc, step, t_lim, lut, inv_h, n_lat, nm, half_step, step_v, lo, hi, clip, tiny, huge, max_t,
+                sse, ok):
+    """:func:`models.quant.ovp_search._search_rows_fast` (uniform grids) of the rows of ``x`` (R x K
+    float32, C order, K >= 32) in blocks of ``step`` rows: ``sse[c, r]`` the float32 SSE of row
+    ``r`` at ``sc[c, r]``, ``ok[b]`` whether block ``b`` passed the guards (its ``sse`` is left
+    unset otherwise). Per block the same steps on the same float32 values: the block-major copy
+    ``xb[b, i * 32 + lane] = x[i, 32 b + lane]``, the pairs with ``fl(|x| / smin) >= t_lim``
+    (ascending flat index), their overrides (:func:`_overrides`), the dense pass
+    (``fast_quant._ovp_dense_uniform``) on the per-lane operands ``fl(s * half_step)``,
+    ``fl(s * step_v)``, then the lanes combined in ``rowsum_f32_vec8x4``'s order (``((a_l +
+    a_{8+l}) + a_{16+l}) + a_{24+l}``, then those 8 in sequence) and a ragged tail's pair terms
+    added in sequence."""
+    rows, k = x.shape
+    n_cand = sc.shape[0]
+    nb = k // _LANES
+    main = nb * _LANES
+    for blk in range((rows + step - 1) // step):
+        r0 = blk * step
+        r = min(step, rows - r0)
+        w = r * _LANES
+        smin = np.empty(r, dtype=np.float32)
+        ok[blk] = _block_ok(x, sc, r0, r, main, tiny, huge, max_t, smin)
+        if not ok[blk]:
+            continue
+        xb = np.empty((nb, w), dtype=np.float32)
+        pl = np.empty(nb * w // 2, dtype=np.int64)
+        n_pl = 0
+        for b in range(nb):
+            for i in range(r):
+                for lane in range(0, _LANES, 2):
+                    xl = x[r0 + i, b * _LANES + lane]
+                    xr = x[r0 + i, b * _LANES + lane + 1]
+                    xb[b, i * _LANES + lane] = xl
+                    xb[b, i * _LANES + lane + 1] = xr
+                    if abs(xl) / smin[i] >= t_lim or abs(xr) / smin[i] >= t_lim:
+                        pl[n_pl] = b * w + i * _LANES + lane
+                        n_pl += 1
+        pl = pl[:n_pl]
+        pair_row = (pl % w) // _LANES
+        scb = np.ascontiguousarray(sc[:, r0:r0 + r])
+        pos = np.empty(2 * n_cand * n_pl, dtype=np.int64)
+        vals = np.empty(2 * n_cand * n_pl, dtype=np.float32)
+        bounds = np.empty(n_cand + 1, dtype=np.int64)
+        _overrides(xb.reshape(-1), pl, pair_row, scb, t_lim, lut, inv_h, n_lat, nm, pos, vals, bounds)
+        div = np.empty((n_cand, w), dtype=np.float32)
+        mul = np.empty((n_cand, w), dtype=np.float32)
+        for c in range(n_cand):
+            for i in range(r):
+                dv = scb[c, i] * half_step
+                mv = scb[c, i] * step_v
+                for lane in range(_LANES):
+                    div[c, i * _LANES + lane] = dv
+                    mul[c, i * _LANES + lane] = mv
+        acc = np.empty((n_cand, w), dtype=np.float32)
+        _dense_uniform(xb, div, mul, lo, hi, clip, pos, vals, bounds, acc)
+        for c in range(n_cand):
+            for i in range(r):
+                a = acc[c, i * _LANES:(i + 1) * _LANES]
+                o = ((a[0] + a[8]) + a[16]) + a[24]
+                for lane in range(1, 8):
+                    o = o + (((a[lane] + a[8 + lane]) + a[16 + lane]) + a[24 + lane])
+                for j in range(main, k, 2):
+                    el, er = _pair_terms(x[r0 + i, j], x[r0 + i, j + 1], scb[c, i], lut, inv_h, n_lat, nm)
+                    o = o + el
+                    o = o + er
+                sse[c, r0 + i] = o
+
+
+def dense_rows(x, sc, step, dense, table, normal_max, tiny, huge, max_t):
+    """``(sse, ok)``: :func:`models.quant.ovp_search._search_rows_fast`'s (C x R) float32 SSEs of
+    the rows ``x`` (R x K float32, C order, K >= 32, K even) at the candidate scales ``sc`` (C x R
+    float32) on a uniform grid (``dense`` its :class:`~models.quant.ovp_search._Dense` rule,
+    ``table`` the union :class:`~models.quant.common.LatticeTable`), computed in blocks of
+    ``step`` rows by one compiled call (:func:`_dense_rows`) instead of a dozen numpy and compiled
+    calls per block; ``ok`` (blocks,) is False where ``_search_rows_fast`` would return None (its
+    ``sse`` entries are then unset)."""
+    f32 = np.float32
+    rows = x.shape[0]
+    n_blk = (rows + step - 1) // step
+    sse = np.empty(sc.shape, dtype=f32)
+    ok = np.zeros(n_blk, dtype=np.bool_)
+    _compiled().dense_rows(x, np.ascontiguousarray(sc, dtype=f32), int(step), f32(dense.t_lim),
+                           np.ascontiguousarray(table.lut, dtype=f32), f32(table.inv_h), int(table.L),
+                           f32(normal_max), f32(dense.step / 2.0), f32(dense.step), f32(dense.f_lo), f32(dense.f_hi),
+                           bool(dense.clip), f32(tiny), f32(huge), f32(max_t), sse, ok)
+    return sse, ok

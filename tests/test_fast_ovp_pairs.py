@@ -179,16 +179,22 @@ def test_quantisers_meta_unchanged(mode):
 # the dense search's overrides
 
 
-@pytest.mark.parametrize("mode", ["int4", "int8"])
-@pytest.mark.parametrize("case", range(6))
-def test_dense_overrides_equal_numpy(mode, case):
-    """The pairs leaving the dense range, as _search_rows_fast finds them, and their terms."""
+def _row_case(mode, case):
+    """``_cases(mode)[case]`` as rows of the per-row search (the per-tensor row cut into rows of
+    64 at its own scales): (name, x, sc, cfg, the grid's _Dense rule)."""
     name, x, sc = _cases(mode)[case]
     if x.shape[0] == 1:                                   # the per-tensor row: the weights' rows
         x, sc = x.reshape(-1, 64), None
     cfg = ovp_format.get_config(mode)
     sc = _scales(x, cfg) if sc is None else sc
-    dn = ovp_search._dense(cfg)
+    return name, x, sc, cfg, ovp_search._dense(cfg)
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+@pytest.mark.parametrize("case", range(6))
+def test_dense_overrides_equal_numpy(mode, case):
+    """The pairs leaving the dense range, as _search_rows_fast finds them, and their terms."""
+    name, x, sc, cfg, dn = _row_case(mode, case)
     xf = np.ascontiguousarray(x).reshape(-1)
     k = x.shape[1]
     rows = np.repeat(np.arange(x.shape[0]), k // 2)
@@ -215,3 +221,33 @@ def test_dense_search_on_real_rows_equals_reference(mode):
         got = ovp_search._search_rows_fast(x, sc, cfg)
         want = np.stack([ovp_search._sq_error_rows(x, s[:, None], cfg) for s in sc])
         assert np.array_equal(got.view(np.int32), want.view(np.int32))
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_dense_rows_equal_reference(mode, case, step):
+    """The whole dense search in one compiled call (fast_ovp_pairs.dense_rows) against
+    _search_rows_fast block by block and the reference's float32 SSE, bit for bit; with a ragged
+    tail (K % 32) and with a block whose scales leave the fast path's range (ok False there, as
+    _search_rows_fast's None)."""
+    name, x, sc, cfg, dn = _row_case(mode, case)
+    table = ovp_format._grid(cfg).table
+    lim = (ovp_search._TINY_SCALE, ovp_search._HUGE_SCALE, ovp_search._MAX_T)
+    tail = np.ascontiguousarray(x[:, :x.shape[1] - 30]) if x.shape[1] > 64 else x   # K % 32 == 2
+    for rows, broken in ((np.ascontiguousarray(x), False), (tail, False), (tail, True)):
+        scr = sc.copy()
+        if broken:
+            scr[-1, -1] = np.float32(2.0 ** -101)          # the last row's block leaves the range
+        with np.errstate(over="ignore"):
+            got, ok = fast_ovp_pairs.dense_rows(rows, scr, step, dn, table, cfg.normal_max, *lim)
+            for b in range(ok.size):
+                sl = slice(b * step, (b + 1) * step)
+                ref = ovp_search._search_rows_fast(rows[sl], scr[:, sl], cfg)
+                assert ok[b] == (ref is not None), name
+                if ref is not None:
+                    assert np.array_equal(got[:, sl].view(np.int32), ref.view(np.int32)), name
+            whole = ovp_search._exact_sse(rows, scr, cfg, step)
+            want = np.stack([ovp_search._sq_error_rows(rows, s[:, None], cfg) for s in scr])
+        assert np.array_equal(whole.view(np.int32), want.view(np.int32)), name
+        assert ok[-1] != broken and (ok.size == 1 or ok[0]), name   # both paths taken

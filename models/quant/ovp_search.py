@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fast_ovp_pairs import dense_overrides, pair_corrections
+from ..fast_ovp_pairs import dense_overrides, dense_rows, pair_corrections
 from ..fast_quant import cell_estimates, ovp_dense_sse, ovp_dense_sse_levels
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
@@ -387,12 +387,29 @@ def _cells(cfg: Config):
     return _CELLS[cfg.name]
 
 
-def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config) -> np.ndarray:
-    """Reference float32 SSE ``(C, R)`` of the rows ``xc`` (R, K) at the candidate scales ``sc`` (C, R)."""
-    fast = _search_rows_fast(xc, sc, cfg)
-    if fast is not None:
-        return fast
-    return np.stack([_sq_error_rows(xc, sc[ci][:, None], cfg) for ci in range(sc.shape[0])])
+def _exact_sse(xc: np.ndarray, sc: np.ndarray, cfg: Config, step: int) -> np.ndarray:
+    """Reference float32 SSE ``(C, R)`` of the rows ``xc`` (R, K) at the candidate scales ``sc`` (C, R),
+    in blocks of ``step`` rows (per-row values: any blocking gives the same).
+
+    Uniform grids take every block's :func:`_search_rows_fast` in one compiled call
+    (:func:`models.fast_ovp_pairs.dense_rows`: the same steps on the same float32 values, without
+    a dozen numpy calls per block; ``tests/test_fast_ovp_pairs.py`` pins it); a block it cannot
+    take (out-of-range scales or quotients) is scored by the reference formula, as
+    :func:`_search_rows_fast` would leave it."""
+    xc = np.ascontiguousarray(xc)
+    r, k = xc.shape
+    dn = _dense(cfg)
+    if dn.uniform and k >= _LANES:
+        sse, ok = dense_rows(xc, sc, step, dn, _grid(cfg).table, cfg.normal_max, _TINY_SCALE, _HUGE_SCALE, _MAX_T)
+        blocks = np.flatnonzero(~ok)
+    else:
+        sse, blocks = np.empty(sc.shape, dtype=np.float32), range((r + step - 1) // step)
+    for b in blocks:
+        sl = slice(b * step, (b + 1) * step)
+        fast = None if dn.uniform else _search_rows_fast(xc[sl], sc[:, sl], cfg)
+        sse[:, sl] = fast if fast is not None else \
+            np.stack([_sq_error_rows(xc[sl], sc[ci, sl][:, None], cfg) for ci in range(sc.shape[0])])
+    return sse
 
 
 def _cell_sq(x: np.ndarray, s: np.ndarray, cells: _Cells, dn: _Dense) -> np.ndarray:
@@ -536,28 +553,28 @@ def _search_per_row(x32: np.ndarray, sc_all: np.ndarray, cfg: Config, chunk_elem
             todo[r0:r0 + blk] = ~cert
     step = max(1, chunk_elems // k)
     done = np.flatnonzero(~todo)
-    step1 = 4 * step  # one candidate per row: bigger blocks, same cache footprint per candidate
-    for i in range(0, done.size if need_sse else 0, step1):
-        idx = done[i:i + step1]
-        s1 = sc_all[best[idx], idx][None, :]  # each row's certified scale as one "candidate"
-        sse_best[idx] = _exact_sse(x32[idx], s1, cfg)[0]
+    if need_sse and done.size:
+        # one candidate per row: bigger blocks, same cache footprint per candidate
+        s1 = sc_all[best[done], done][None, :]  # each row's certified scale as one "candidate"
+        sse_best[done] = _exact_sse(x32[done], s1, cfg, 4 * step)[0]
     rest = np.flatnonzero(todo)
-    for i in range(0, rest.size, step):
-        idx = rest[i:i + step]
-        sl = slice(idx[0], idx[-1] + 1) if idx[-1] - idx[0] + 1 == idx.size else idx
-        sse = _exact_sse(x32[sl], sc_all[:, sl], cfg)
-        mse = sse.astype(np.float32) / np.float32(k)
+    if rest.size:
+        whole = rest.size == rows  # all rows (int8, int4 below the certificate's K): no copy
+        sse = _exact_sse(x32 if whole else x32[rest], sc_all if whole else sc_all[:, rest], cfg, step)
+        mse = sse / np.float32(k)
         b = np.argmin(mse, axis=0)  # first minimum = strict '<' update in candidate order
-        best[idx] = b
-        sse_best[idx] = sse[b, np.arange(idx.size)]
+        best[rest] = b
+        sse_best[rest] = sse[b, np.arange(rest.size)]
     return best, sse_best
 
 
 #: elements per block of rows of the dense per-row search (per-row results: any block gives the
 #: same alphas); int8's 254 midpoints keep more of the dense pass's overrides in flight, so its
 #: operands fit the cache better in smaller blocks: SmolLM2 blocks 3 and 17's 14 weight matrices,
-#: CPU s 1 << 16 / 1 << 14: int8 0.31, 0.33 / 0.23, 0.26; int4 0.19, 0.19 / 0.21, 0.24 (session 36)
-_ROW_CHUNK = {"int8": 1 << 14}
+#: CPU s 1 << 16 / 1 << 14: int8 0.31, 0.33 / 0.23, 0.26; int4 0.19, 0.19 / 0.21, 0.24 (session 36).
+#: With the blocks in one compiled call (session 38; blocks 3 and 17, CPU s, 1 << 13 / 14 / 15 / 16)
+#: int8 0.19 / 0.15 / 0.16 / 0.17, int4 0.14 / 0.11 / 0.12 / 0.12 (and 0.13, 0.13 / 0.12, 0.11 alternated)
+_ROW_CHUNK = {"int8": 1 << 14, "int4": 1 << 14}
 _DEFAULT_CHUNK = 1 << 16
 
 
