@@ -9,12 +9,8 @@ meta on real weights are those of the quantiser with ``np.sort``.
 import numpy as np
 import pytest
 
-from models import fast_sort, gobo_format, smollm2
-from models.realdata import get_tensor
-
-
-def _bits(x):
-    return np.asarray(x, dtype=np.float64).view(np.int64)
+from models import fast_sort, gobo_format
+from tests.test_fast_gobo import _real_tensors
 
 
 def _assert_is_np_sort(values, radix=True):
@@ -80,18 +76,8 @@ def test_what_the_kernel_declines_is_np_sort():
     assert np.array_equal(fast_sort.sort_float64(base[::2]).view(np.int64), np.sort(base[::2]).view(np.int64))
 
 
-def _real_weights():
-    yield from (np.asarray(get_tensor(s), dtype=np.float64).T for s in ("minilm:L0.q", "minilm:L2.ffn2"))
-    try:
-        model = smollm2.load_smollm2()
-    except smollm2.MissingModelError:
-        return
-    for name in ("blk.0.attn_k", "blk.7.ffn_down", "blk.29.attn_v"):
-        yield np.asarray(model.linears[name], dtype=np.float64)
-
-
 def test_real_weights_and_the_gobo_quantiser(monkeypatch):
-    weights = list(_real_weights())
+    weights = list(_real_tensors())   # two MiniLM and (when present) three SmolLM2 tensors
     for w in weights:
         _assert_is_np_sort(w.ravel())
         _assert_is_np_sort(w[np.abs(w - w.mean()) <= gobo_format.OUTLIER_SIGMAS * w.std()])
