@@ -122,12 +122,27 @@ def _steps(a, w, acc):
 
 def _outlier_steps(acc, a, ks, ns, values):
     """``acc[m, ns[i]] = fl32(acc[m, ns[i]] + a[m, ks[i]] * values[i])`` for i in order, every row
-    (float32 ``acc``, ``a`` and ``values``; the caller orders i by (n, k)). Row by row (a row's
-    accumulators and activations stay in cache): each output still gets its outliers in i order."""
-    for m in range(acc.shape[0]):
+    (float32 ``acc``, ``a`` and ``values``; the caller orders i by (n, k)). :data:`ROWS` rows at a
+    time (their accumulators and activations stay in cache): each outlier's position and value
+    is loaded once for the four rows, whose four additions are independent (one output each), and
+    each output still gets its outliers one by one in i order."""
+    m_total = acc.shape[0]
+    m = 0
+    while m + ROWS <= m_total:
+        r0, r1, r2, r3 = acc[m], acc[m + 1], acc[m + 2], acc[m + 3]
+        x0, x1, x2, x3 = a[m], a[m + 1], a[m + 2], a[m + 3]
+        for i in range(len(ks)):
+            k, n, v = ks[i], ns[i], values[i]
+            r0[n] += x0[k] * v
+            r1[n] += x1[k] * v
+            r2[n] += x2[k] * v
+            r3[n] += x3[k] * v
+        m += ROWS
+    while m < m_total:
         row, x = acc[m], a[m]
         for i in range(len(ks)):
             row[ns[i]] += x[ks[i]] * values[i]
+        m += 1
 
 
 def _float32(x, name):

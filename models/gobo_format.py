@@ -30,6 +30,7 @@ import numpy as np
 
 from hw.pe_gobo import CENTROIDS, OUTLIER_FLAG_BIT
 from .fast_gobo import abs_errors, cluster_ends, index_counts, nearest_centroid, outlier_mask, sorted_round
+from .fast_sort import sort_float64
 from .fp16_gemm import decode_fp16, encode_fp16
 
 OUTLIER_SIGMAS = 3.0
@@ -170,8 +171,9 @@ def _round(values, centroids):
 
 def fit_centroids(values):
     """Steps 2-3 of the module docstring: float64 centroids (``CENTROIDS``, ascending before the
-    refinement) of the 1-D ``values`` (at least one)."""
-    values = np.sort(np.asarray(values, dtype=np.float64))
+    refinement) of the 1-D ``values`` (at least one). The sort is ``np.sort``'s, bit for bit
+    (:func:`models.fast_sort.sort_float64`: a radix sort for float32-origin weights)."""
+    values = sort_float64(np.asarray(values, dtype=np.float64))
     centroids = np.array([b.mean() if b.size else values[-1] for b in np.array_split(values, CENTROIDS)])
     # a round's means are those of the groups whose L1 error it measures: computed with it, used
     # by the next round if this one's centroids are kept
