@@ -1,6 +1,6 @@
 """Model area vs Yosys/osu018 synthesis for every unit of every registered variant.
 
-Run: ``python bench/bench_cost_vs_synth.py [--sides 2 4 8] [--kinds int8 lut] [--csv out.csv]``.
+Run: ``python bench/bench_cost_vs_synth.py [--sides 2 4 8] [--kinds int8 lut] [--variants LABEL ...] [--csv out.csv]``.
 
 Prints one line per PE, border unit, post-array unit, ``sides`` x ``sides`` array and
 ``accelerator-sides`` accelerator top (sequencer, host port, one-word buffers, array, writer) of every
@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.cost_vs_synth import synthesis_comparison  # noqa: E402
+from models.registry import PE_KINDS, get_kind  # noqa: E402
 
 TARGET = 0.10
 
@@ -27,6 +28,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sides", type=int, nargs="*", default=[2, 4, 8], help="array sides (default 2 4 8)")
     ap.add_argument("--kinds", nargs="*", help="PE kinds (default: all registered)")
+    ap.add_argument("--variants", nargs="*", help="only these variant labels (default: every variant of the kinds)")
     ap.add_argument("--accelerator-sides", type=int, nargs="*", default=[4],
                     help="sides of the whole accelerator tops (one-word buffers; default 4; none: no top)")
     ap.add_argument("--csv", help="also write the table here")
@@ -48,8 +50,14 @@ def main(argv=None):
         missing.append(f"{variant} {unit}")
         print(f"{variant:32s} {unit:16s} NOT SYNTHESISED: {error}", flush=True)
 
+    if args.variants:
+        known = {label for kind in (args.kinds or PE_KINDS) for label, _ in get_kind(kind).variants}
+        unknown = sorted(set(args.variants) - known)
+        if unknown:
+            ap.error(f"unknown variant(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
     df = synthesis_comparison(kinds=args.kinds, sides=tuple(args.sides), progress=line,
-                              accelerators=tuple(args.accelerator_sides), on_error=failed)
+                              accelerators=tuple(args.accelerator_sides), on_error=failed,
+                              variants=args.variants)
     if args.csv:
         df.to_csv(args.csv, index=False)
     if missing:

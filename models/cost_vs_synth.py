@@ -77,7 +77,7 @@ def variant_settings(kind):
 
 
 def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, progress=None, arrays=None,
-                         accelerators=(), on_error=None):
+                         accelerators=(), on_error=None, variants=None):
     """pandas DataFrame: model area vs Yosys/osu018 area for every registered variant of
     ``kinds``: each unit it has (PE, border units, post-array unit, outlier pass) and its ``sides`` x ``sides``
     arrays in the kind's preferred dataflow. Synthesis is brought to ``node`` with the cited
@@ -87,6 +87,7 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
     ``arrays``: (rows, cols, dataflow) triples instead of ``sides`` (a dataflow the kind lacks
     becomes its preferred one). ``accelerators``: sides of the whole accelerator tops to add
     (:func:`accelerator_area_um2`, one-word buffers; unit ``"accelerator RxC flow"``).
+    ``variants``: None (every registered variant of ``kinds``) or the labels to keep.
     ``on_error``: None (a :class:`~models.synth.SynthesisError` propagates) or a callable
     ``on_error(variant, unit, error)``: the unit is left out of the table and the others go on
     (a long benchmark is not lost to one unit's timeout; the caller reports what is missing).
@@ -121,6 +122,8 @@ def synthesis_comparison(kinds=None, sides=ARRAY_SIDES, node=45, tool=None, prog
         kind = get_kind(name)
         dataflow = kind.dataflows[0]
         for label, setting in variant_settings(kind):
+            if variants is not None and label not in variants:
+                continue
             proto = kind.prototype(**dict(setting))
             for unit in (*UNITS, synth.OUTLIER_PASS):
                 if _unit(proto, unit) is None:

@@ -159,6 +159,10 @@ def test_model_vs_synthesis_table_goes_on_past_a_failed_unit(monkeypatch):
     assert list(df.unit) == ["array 2x2 ws"] and df.synth_um2.iloc[0] == 1_000.0
     with pytest.raises(synth.SynthesisError, match="exceeded"):
         cost_vs_synth.synthesis_comparison(kinds=["int8"], sides=(2,))
+    # ``variants`` keeps only the labels asked for
+    df = cost_vs_synth.synthesis_comparison(kinds=["lut"], sides=(2,), variants=["LUT W2A8"],
+                                            on_error=lambda *args: None)
+    assert set(df.variant) == {"LUT W2A8"}
 
 
 @pytest.mark.parametrize("family, widths", [("add", (8,)), ("mac", (8, 8, 32)), ("reg_en", (8,)),
