@@ -354,7 +354,9 @@ def search_alpha(x, ant_type, *, per_row):
     the reference loop).
     """
     t_ = get_type(ant_type) if isinstance(ant_type, str) else ant_type
-    x = np.asarray(x, dtype=np.float32)
+    # C order once (the weights arrive transposed): the screens and the scorer read contiguous
+    # rows and would each copy a strided x (the same values; every score is of C-order rows)
+    x = np.ascontiguousarray(x, dtype=np.float32)
     absmax = np.max(np.abs(x), axis=1, keepdims=True) if per_row else np.full((1, 1), np.max(np.abs(x)))
     absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
     # every clip at once: the same float32 products absmax * fl32(i / 100) as one per clip
