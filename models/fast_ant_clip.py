@@ -7,12 +7,13 @@ Why: the 8-bit grids have 255 midpoints, so the 4-bit grids' cell screen
 every row was scored exactly (:func:`models.fast_quant.ant_pair_errors`), over half of ANT W8A8's
 accuracy run. A row's reference MSE is a sum of non-negative squares, so a partial sum that
 already exceeds another candidate's total rules a candidate out without the rest of its
-elements. The elements of magnitude at least ``max|x| / 2`` are taken first (the clipped ones,
-whose squares dominate a too-small clip, are among them), then the rest, each group in row
-order: the order decides only how soon a candidate is dropped, never which (session 38: on
-SmolLM2's weights this sums 0.4 % more squares than the decreasing-magnitude order of a sorted
-row, and saves the row sort), and the candidates from the clip ``alpha = max|x|``
-outwards (on SmolLM2's weights the min-MSE clip is within 1 % of it for most rows): the
+elements. The elements of magnitude at least ``0.75 max|x|`` (the least clip) are taken first
+(every candidate's clipped ones, whose squares dominate a too-small clip, are among them), then
+the rest, each group in row order: the order decides only how soon a candidate is dropped, never
+which (session 38: on SmolLM2's weights this sums 0.02 % more squares than the
+decreasing-magnitude order of a sorted row, and saves the row sort), and the candidates from the
+clip ``alpha = max|x|`` outwards (on SmolLM2's weights the min-MSE clip is within 1 % of it for
+most rows): the
 candidates below it stop after their first block, those above it after about ``(100 / i)**2``
 of the row. Only the candidates that survive are scored exactly, in the reference's order.
 
@@ -80,7 +81,7 @@ def _screen(xs, scales, g0, g1, order, ok, keep):
         big = np.float32(0)
         for i in range(k):
             big = max(big, abs(row[i]))
-        big *= np.float32(0.5)
+        big *= np.float32(0.75)                 # the least clip: the clipped elements are above it
         n_big = 0
         for i in range(k):                      # the large elements first (module docstring)
             if abs(row[i]) >= big:
