@@ -115,6 +115,7 @@ TYPES = {t.name: t for t in (
 # ANT's default candidate types (mode string ``ant-int-pot-flint``), per signedness
 CANDIDATES = {True: ("int4", "pot4", "flint4"), False: ("uint4", "upot4", "uflint4")}
 ALPHA_PERCENT = range(75, 150)      # w_low/a_low .. w_up/a_up (exclusive), bits <= 6
+_PERCENT_F32 = np.array([np.float32(i / 100) for i in ALPHA_PERCENT], dtype=np.float32)   # fl32(i / 100)
 
 
 def get_type(name):
@@ -353,10 +354,13 @@ def search_alpha(x, ant_type, *, per_row):
     the reference loop).
     """
     t_ = get_type(ant_type) if isinstance(ant_type, str) else ant_type
-    x = np.asarray(x, dtype=np.float32)
+    # C order once (the weights arrive transposed): the screens and the scorer read contiguous
+    # rows and would each copy a strided x (the same values; every score is of C-order rows)
+    x = np.ascontiguousarray(x, dtype=np.float32)
     absmax = np.max(np.abs(x), axis=1, keepdims=True) if per_row else np.full((1, 1), np.max(np.abs(x)))
     absmax = np.where(absmax > 0, absmax, np.float32(1)).astype(np.float32)
-    alphas = np.stack([(absmax * np.float32(i / 100)).astype(np.float32)[:, 0] for i in ALPHA_PERCENT])
+    # every clip at once: the same float32 products absmax * fl32(i / 100) as one per clip
+    alphas = _PERCENT_F32[:, None] * absmax[:, 0]
     flat = x if per_row else x.reshape(1, -1)
     best_err = np.full(absmax.shape, np.inf)
     best_alpha = absmax.copy()
@@ -371,6 +375,18 @@ def search_alpha(x, ant_type, *, per_row):
     else:
         keep = _screen(flat, alphas, t_)
     kept = _kept_errors(flat, alphas, keep, t_)
+    if kept is not None:
+        # the loop below over the scored candidates at once: its strict "<" keeps a row's first
+        # least error in candidate order, which argmin returns (dropped ones as +inf never win;
+        # nor do NaNs, which "<" never takes; a row whose least is +inf keeps absmax and +inf, as
+        # the loop leaves them)
+        errs = np.where(keep & (kept == kept), kept, np.inf)
+        first = np.argmin(errs, axis=0)
+        least = errs[first, np.arange(errs.shape[1])]
+        won = least < np.inf
+        best_err[won, 0] = least[won]
+        best_alpha[won, 0] = alphas[first[won], np.flatnonzero(won)]
+        return best_alpha, float(np.sum(best_err))
     for ci in range(len(ALPHA_PERCENT)):
         rows = np.flatnonzero(keep[ci])
         if not rows.size:
