@@ -33,6 +33,7 @@ numba, single-threaded (the accuracy run's workers use every core, see :mod:`mod
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -49,8 +50,7 @@ ALL = 0xFFFFFFFF
 
 def _sort(values, out):
     """``out[:] = np.sort(values)`` when every value is a float32 value and not both signed zeros
-    occur (True), else False (``out`` then undefined). Module docstring. The keys are handled as
-    int64 (numba widens uint32 arithmetic, and mixing uint64 with int64 gives float64)."""
+    occur (True), else False (``out`` then undefined). Module docstring."""
     n = len(values)
     narrow = np.empty(n, dtype=np.float32)
     for i in range(n):
@@ -58,6 +58,41 @@ def _sort(values, out):
         if np.float64(narrow[i]) != values[i]:  # not a float32 value (or NaN)
             return False
     keys = narrow.view(np.uint32)
+    if not _radix(keys, np.empty(n, dtype=np.uint32), False):
+        return False
+    for i in range(n):
+        out[i] = narrow[i]
+    return True
+
+
+def _sort_rows(x, out, plus_zero):
+    """``out[r] = np.sort(x[r])`` (``plus_zero``: ``+ float32(0)``, so every zero ``+0``) for each
+    row of the float32 2-D ``x`` (True), or False (``out`` then unfinished) when a row holds a NaN
+    or, without ``plus_zero``, both signed zeros. With ``plus_zero`` a ``-0`` key is made ``+0``'s
+    first: np.sort then ``+ 0`` gives every zero as ``+0`` wherever the sort put it."""
+    rows, n = x.shape
+    keys = np.empty(n, dtype=np.uint32)
+    spare = np.empty(n, dtype=np.uint32)
+    for r in range(rows):
+        keys.view(np.float32)[:] = x[r]
+        for i in range(n):
+            k = np.int64(keys[i])
+            if k & 0x7FFFFFFF > 0x7F800000:    # NaN: np.sort puts it last, the key map would not
+                return False
+            if plus_zero and k == SIGN:
+                keys[i] = 0
+        if not _radix(keys, spare, plus_zero):
+            return False
+        out[r] = keys.view(np.float32)
+    return True
+
+
+def _radix(keys, spare, zeros_merged):
+    """Sorts the non-NaN float32 bit patterns ``keys`` (uint32) in place in their floats' order
+    (``spare``: a scratch array as long); False (``keys`` then unchanged or mapped) when both
+    ``-0`` and ``+0`` occur, unless ``zeros_merged`` (the caller made them one). The keys are handled
+    as int64 (numba widens uint32 arithmetic, and mixing uint64 with int64 gives float64)."""
+    n = len(keys)
     counts = np.zeros((len(DIGIT_BITS), BUCKETS), dtype=np.int64)
     negative_zero = positive_zero = False
     for i in range(n):
@@ -70,9 +105,9 @@ def _sort(values, out):
         for d in range(len(DIGIT_BITS)):
             counts[d, (k >> shift) & ((1 << DIGIT_BITS[d]) - 1)] += 1
             shift += DIGIT_BITS[d]
-    if negative_zero and positive_zero:        # np.sort may order them either way
+    if negative_zero and positive_zero and not zeros_merged:   # np.sort may order them either way
         return False
-    source, target = keys, np.empty(n, dtype=np.uint32)
+    source, target = keys, spare
     start = np.empty(BUCKETS, dtype=np.int64)
     shift = 0
     for d in range(len(DIGIT_BITS)):
@@ -92,10 +127,7 @@ def _sort(values, out):
         shift += DIGIT_BITS[d]
     for i in range(n):
         k = np.int64(source[i])
-        source[i] = k ^ SIGN if k & SIGN else k ^ ALL
-    sorted32 = source.view(np.float32)
-    for i in range(n):
-        out[i] = sorted32[i]
+        keys[i] = k ^ SIGN if k & SIGN else k ^ ALL
     return True
 
 
@@ -106,14 +138,37 @@ def sort_float64(values):
     if values.dtype != np.float64 or values.ndim != 1:
         return np.sort(values)
     out = np.empty_like(values)
-    if _compiled()(np.ascontiguousarray(values), out):
+    if _compiled().sort(np.ascontiguousarray(values), out):
         return out
     return np.sort(values)
 
 
+#: :func:`sort_rows_float32` sorts rows at least this long by the radix kernel (np.sort's
+#: vectorised sort of a short row is faster than three counting passes over 2,048 buckets)
+ROW_MIN = 1024
+
+
+def sort_rows_float32(x, plus_zero=False):
+    """``np.sort(x, axis=1)`` (``plus_zero``: ``np.sort(x, axis=1) + np.float32(0)``) bit for bit,
+    float32, for a 2-D float32 array: rows of at least :data:`ROW_MIN` elements (a per-tensor
+    activation flattened into one row) by the compiled radix sort, unless a row holds a NaN or,
+    without ``plus_zero``, both signed zeros (module docstring: then the sorted row is not unique
+    bit for bit); otherwise by numpy."""
+    x = np.asarray(x)
+    if x.dtype == np.float32 and x.ndim == 2 and x.shape[1] >= ROW_MIN:
+        out = np.empty(x.shape, dtype=np.float32)
+        if _compiled().sort_rows(np.ascontiguousarray(x), out, bool(plus_zero)):
+            return out
+    xs = np.sort(x, axis=1)
+    return xs + np.float32(0) if plus_zero else xs
+
+
 @functools.cache
 def _compiled():
-    """The kernel compiled by numba (no ``fastmath``), or loaded from numba's on-disk cache
+    """The kernels compiled by numba (no ``fastmath``), or loaded from numba's on-disk cache
     (``cache=True``). Deferred: numba takes about 0.5 s to import."""
     import numba
-    return numba.njit(cache=True, nogil=True)(_sort)
+    global _radix                   # the name both kernels call, bound here with numba's import
+    _radix = numba.njit(cache=True, nogil=True)(_radix)
+    return SimpleNamespace(sort=numba.njit(cache=True, nogil=True)(_sort),
+                           sort_rows=numba.njit(cache=True, nogil=True)(_sort_rows))

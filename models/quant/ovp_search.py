@@ -18,6 +18,7 @@ import numpy as np
 
 from ..fast_ovp_pairs import dense_overrides, dense_rows, pair_corrections
 from ..fast_quant import cell_estimates, ovp_dense_sse, ovp_dense_sse_levels
+from ..fast_sort import sort_rows_float32
 from .common import as_float_2d, division_thresholds as _thresholds
 from .ovp_format import Config, _check_even, _fake_quant_f32, _grid, get_config
 
@@ -473,7 +474,7 @@ def _candidate_keep(xc: np.ndarray, sc: np.ndarray, cfg: Config, cells: _Cells, 
     if not (np.all(smin >= _TINY_SCALE) and np.all(smax <= _HUGE_SCALE)):
         return unguarded
     dn = _dense(cfg)
-    xs = np.sort(xc, axis=1)
+    xs = sort_rows_float32(xc)        # np.sort's rows bit for bit (long rows compiled, models.fast_sort)
     if not np.max(np.maximum(np.abs(xs[:, 0]), np.abs(xs[:, -1])) / smin) < _MAX_T:
         return unguarded
     m_ = cells.mids.size
