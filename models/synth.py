@@ -128,9 +128,12 @@ class YosysTool:
         argv = [*self.command, "-q", "-s", "script.ys"]
         (Path(cwd) / "script.ys").write_text(script)
         timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        # a session of its own, so a timeout kills the yosys-abc children too, not only Yosys
+        # a process group of its own, so a timeout kills the yosys-abc children too, not only
+        # Yosys; in the caller's session, not a new one: with the kernel's autogroup scheduling a
+        # new session is a new scheduling group that `nice` on the caller no longer reaches (a
+        # niced benchmark's Yosys took a whole core from CI beside it)
         proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+                                text=True, process_group=0)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -10,6 +10,7 @@ Yosys / the liberty, except under CI=true. Every run is bounded: ABC's SAT sweep
 pair after 1,000 conflicts, and a unit that outlives PEARRAY_SYNTH_TIMEOUT fails naming itself.
 """
 
+import os
 import re
 
 import pytest
@@ -113,6 +114,16 @@ def test_watchdog_fails_naming_the_unit(tools, monkeypatch):
         synth.synthesize("int8", unit="pe", use_cache=False)
     message = str(err.value)
     assert "int8_pe" in message and "PEARRAY_SYNTH_TIMEOUT" in message and "\n" not in message
+
+
+def test_yosys_runs_in_its_own_group_in_the_callers_session(tmp_path):
+    """The watchdog kills Yosys's process group (its ABC children too), so Yosys leads a group of
+    its own; it stays in the caller's session, where `nice` on the caller (its scheduling
+    autogroup) still applies. A stand-in command prints its session and group."""
+    tool = synth.YosysTool("debian", ("sh", "-c", "echo $(ps -o sid= -p $$) $(ps -o pgid= -p $$) $$ > ids"), "stand-in")
+    tool.run("", tmp_path)
+    session, group, pid = map(int, (tmp_path / "ids").read_text().split())
+    assert session == os.getsid(0) and group == pid != os.getpgrp()
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "inf"])
