@@ -275,19 +275,45 @@ def _ant_codes(x, scales, by_column, contiguous, g0, g1, grid, mids, table, lo, 
     """``out[i, j]`` = the code of ``x[i, j]``'s grid value under the scale of its group (row
     ``i``, or column ``j`` when ``by_column``): ``t = fl32(x / s)``; a finite ``t`` on a
     contiguous integer grid rounds ``clip(floor(fl64(t) + 1/2))``, any other counts the float32
-    midpoints ``<= t`` (:func:`_grid_index`); then ``table[value - lo]``."""
+    midpoints ``<= t`` (:func:`_grid_index`); then ``table[value - lo]``.
+
+    A row at a time, each step a loop of its own over the row (the quotients, then the rounding
+    or one pass per midpoint adding its comparison to the counts), so that LLVM vectorises them:
+    per element the same float32 quotient, comparisons and rounding as one loop per element
+    (which, with its per-element branch, did not vectorise), so the same codes. A contiguous
+    grid's row with a non-finite quotient counts midpoints for every element: on a finite ``t``
+    the count is the rounding's value (the midpoints are ``n + 1/2``)."""
     rows, cols = x.shape
+    t = np.empty(cols, dtype=np.float32)
+    at = np.empty(cols, dtype=np.int64)
+    index_code = np.empty(grid.size, dtype=np.int64)      # grid index -> code
+    for a in range(grid.size):
+        index_code[a] = table[grid[a] - lo]
     for i in range(rows):
-        for j in range(cols):
-            t = x[i, j] / scales[j if by_column else i]
-            if contiguous and np.isfinite(t):
-                q = int(min(max(np.floor(np.float64(t) + 0.5), g0), g1))
-            else:
-                at = 0
-                for m in range(mids.size):
-                    at += not (t < mids[m])
-                q = grid[at]
-            out[i, j] = table[q - lo]
+        xr = x[i]
+        o = out[i]
+        if by_column:
+            for j in range(cols):
+                t[j] = xr[j] / scales[j]
+        else:
+            s = scales[i]
+            for j in range(cols):
+                t[j] = xr[j] / s
+        nonfinite = 0
+        if contiguous:
+            for j in range(cols):
+                nonfinite += not np.isfinite(t[j])
+        if contiguous and nonfinite == 0:
+            for j in range(cols):
+                o[j] = table[int(min(max(np.floor(np.float64(t[j]) + 0.5), g0), g1)) - lo]
+        else:
+            at[:] = 0
+            for m in range(mids.size):
+                mm = mids[m]
+                for j in range(cols):
+                    at[j] += not (t[j] < mm)
+            for j in range(cols):
+                o[j] = index_code[at[j]]
 
 
 def ant_codes(x, scale, grid, table, lo):
@@ -335,6 +361,8 @@ def _ant_pair_errors(x, scales, grid, mids, contiguous, cand, row, out):
     lazily compiled helper). Then divided by K, as ``np.mean``."""
     k = x.shape[1]
     sq = np.empty(k)
+    t = np.empty(k, dtype=np.float32)
+    at = np.empty(k, dtype=np.int64)
     g0, g1 = grid[0], grid[-1]
     stack_lo = np.empty(64, dtype=np.int64)
     stack_n = np.empty(64, dtype=np.int64)
@@ -344,18 +372,25 @@ def _ant_pair_errors(x, scales, grid, mids, contiguous, cand, row, out):
         xr = x[row[p]]
         s = scales[cand[p], row[p]]
         s64 = np.float64(s)
-        for i in range(k):
-            v = xr[i]
-            t = v / s
-            if contiguous:
-                q = min(max(np.floor(np.float64(t) + 0.5), g0), g1)
-            else:
-                at = 0
-                for j in range(mids.size):
-                    at += not (t < mids[j])
-                q = grid[at]
-            d = q * s64 - np.float64(v)
-            sq[i] = d * d
+        if contiguous:
+            for i in range(k):
+                v = xr[i]
+                q = min(max(np.floor(np.float64(v / s) + 0.5), g0), g1)
+                d = q * s64 - np.float64(v)
+                sq[i] = d * d
+        else:
+            # the quotients, then one pass per midpoint adding its comparison to the counts,
+            # then the squares: loops LLVM vectorises, the same operations per element
+            for i in range(k):
+                t[i] = xr[i] / s
+            at[:] = 0
+            for j in range(mids.size):
+                mm = mids[j]
+                for i in range(k):
+                    at[i] += not (t[i] < mm)
+            for i in range(k):
+                d = grid[at[i]] * s64 - np.float64(xr[i])
+                sq[i] = d * d
         sp = 1
         nv = 0
         stack_lo[0], stack_n[0], stack_join[0] = 0, k, False
