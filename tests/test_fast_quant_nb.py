@@ -96,6 +96,54 @@ def test_screen_catches_a_wrong_cell_count():
     assert not np.all(wrong[best, np.arange(x.shape[0])])
 
 
+def _arranged_cells(arranged, xs, scales, mids):
+    """Whether every cell boundary of every candidate (``x >= b s`` or ``x > b s``,
+    :func:`models.fast_quant.midpoint_thresholds`) splits ``arranged`` as it splits the sorted
+    row ``xs``: each comparison false, then true, along it, with the same count."""
+    below, tie_up = fast_quant.midpoint_thresholds(mids)
+    a, s = arranged.astype(np.float64), xs.astype(np.float64)
+    for scale in scales.astype(np.float64):
+        for b, up in zip(below, tie_up):
+            m = b * scale
+            got, want = (a >= m, s >= m) if up else (a > m, s > m)
+            if got.sum() != want.sum() or not np.all(got[len(a) - got.sum():]):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("case", ["minilm activations (one tensor)", "gauss", "heavy tails", "signed zeros",
+                                  "outliers", "mixed magnitudes"])
+def test_inner_arrangement_splits_every_cell_as_the_sort(case):
+    """ANT's per-tensor screen arranges a long row instead of sorting it (fast_quant._inner_arranged:
+    the elements every candidate puts in the zero cell unsorted between the sorted others): the
+    same elements (-0 made +0), and every candidate's every cell boundary splits it as it splits
+    the sorted row, so the kernel finds the same cells. A zero cell bounded by the largest scale
+    instead of the least fails it (elements some candidate moves out of the zero cell left
+    unsorted)."""
+    x = np.ascontiguousarray(_cases()[case]).reshape(-1)
+    x = np.tile(x, -(-fast_quant.INNER_MIN // x.size))
+    xs = np.sort(x) + np.float32(0)
+    used = caught = 0
+    for name in SCREENED:
+        t_ = ant_format.get_type(name)
+        grid = np.asarray(t_.grid, dtype=np.float64)
+        mids = ((grid[:-1] + grid[1:]) / 2).astype(np.float32)
+        scales = (_alphas(x[None]) / np.float32(t_.max_value)).astype(np.float32)[:, 0]
+        arranged = fast_quant._inner_arranged(x, scales, mids)
+        if arranged is None:
+            continue
+        used += 1
+        assert np.array_equal(np.sort(arranged).view(np.int32), xs.view(np.int32)), f"{case} {name}"
+        assert _arranged_cells(arranged, xs, scales, mids), f"{case} {name}"
+        # the same zero cell bounded by the largest scale: the arrangement the kernel must not get
+        wrong = fast_quant._inner_arranged(x, np.full_like(scales, scales.max()), mids)
+        if wrong is not None and not np.array_equal(wrong, arranged):
+            assert not _arranged_cells(wrong, xs, scales, mids), f"{case} {name}"
+            caught += 1
+    if case.startswith("minilm"):           # a real activation tensor: mostly inner on some grids
+        assert used and caught, f"{case}: arranged {used}, wrong arrangements caught {caught}"
+
+
 def _all_midpoints():
     """The float32 midpoints of every ANT grid and OliVe normal grid the screens use."""
     mids = [((np.asarray(t.grid[:-1], float) + t.grid[1:]) / 2) for t in ant_format.TYPES.values()]
