@@ -332,13 +332,14 @@ def cell_estimates(xs, scales, levels, mids):
 
 
 def _grid_index(t, mids, out):
-    for i in range(len(t)):
-        v = t[i]
-        at = 0
-        for j in range(len(mids)):
-            # not (v < m): NaN counts every midpoint, as numpy's sort order puts NaN last
-            at += not (v < mids[j])
-        out[i] = at
+    """``out[i]`` = the count of ``mids`` that ``t[i]`` is not below: one pass per midpoint
+    adding its comparison to the counts (a loop LLVM vectorises)."""
+    out[:] = 0
+    for j in range(len(mids)):
+        m = mids[j]
+        for i in range(len(t)):
+            # not (t < m): NaN counts every midpoint, as numpy's sort order puts NaN last
+            out[i] += not (t[i] < m)
 
 
 def grid_index(mids, t):
@@ -387,11 +388,7 @@ def _ant_codes(x, scales, by_column, contiguous, g0, g1, grid, mids, table, lo, 
             for j in range(cols):
                 o[j] = table[int(min(max(np.floor(np.float64(t[j]) + 0.5), g0), g1)) - lo]
         else:
-            at[:] = 0
-            for m in range(mids.size):
-                mm = mids[m]
-                for j in range(cols):
-                    at[j] += not (t[j] < mm)
+            _grid_index(t, mids, at)
             for j in range(cols):
                 o[j] = index_code[at[j]]
 
@@ -463,11 +460,7 @@ def _ant_pair_errors(x, scales, grid, mids, contiguous, cand, row, out):
             # then the squares: loops LLVM vectorises, the same operations per element
             for i in range(k):
                 t[i] = xr[i] / s
-            at[:] = 0
-            for j in range(mids.size):
-                mm = mids[j]
-                for i in range(k):
-                    at[i] += not (t[i] < mm)
+            _grid_index(t, mids, at)
             for i in range(k):
                 d = grid[at[i]] * s64 - np.float64(xr[i])
                 sq[i] = d * d
@@ -676,14 +669,15 @@ def _compiled():
     on-disk cache (``cache=True``). Deferred on purpose: numba takes about 0.5 s to import and
     every CLI command imports the quantisers through the registry; only a call needs it."""
     import numba
-    global literal_unroll, _override_and_add
+    global literal_unroll, _override_and_add, _grid_index
     literal_unroll = numba.literal_unroll
     # error_model="numpy": a float division by zero is IEEE (inf or NaN), as in numpy, instead of
     # a raised ZeroDivisionError, whose per-division test keeps LLVM from vectorising the loops
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-    # the kernels call the compiled helper (numba resolves a global when it compiles them)
+    # the kernels call the compiled helpers (numba resolves a global when it compiles them)
     _override_and_add = jit(_override_and_add)
-    return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=jit(_grid_index),
+    _grid_index = jit(_grid_index)
+    return SimpleNamespace(screen_rows=jit(_screen_rows), grid_index=_grid_index,
                            ovp_uniform=jit(_ovp_dense_uniform), ovp_levels=jit(_ovp_dense_levels),
                            ovp_codes=jit(_ovp_codes),
                            ant_pair_errors=jit(_ant_pair_errors), ant_codes=jit(_ant_codes),
