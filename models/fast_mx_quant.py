@@ -6,7 +6,9 @@ each block's largest magnitude, scales, rounds (:func:`models.quant.mx.round_to_
 ldexp, rint, clip), encodes (:func:`models.fast_fp8.float_codes`), widens to int64 and interleaves
 the scale codes into lanes (:func:`models.mx_gemm.interleave`), about ten float64 / int64 passes
 over every activation tensor and weight matrix: a third of an MX design's SmolLM2 ``--quick`` run.
-Here it is one read of the input and one write of the lane codes.
+Here it is one read of the input and one write of the lane codes, in vector loops (a weight
+matrix's transposed view: contiguous rows of the panel; a 576 x 1536 float32 weight matrix
+to MXFP8-E4M3 codes 5.5 -> 1.2 ms once its row indices were unsigned, loaded machine).
 
 Why it gives the definition's codes, bit for bit (``tests/test_fast_mx_quant.py`` pins it on
 random, extreme and real tensors): it does the same IEEE float64 operations per element, in the
@@ -16,9 +18,10 @@ same order (numba without ``fastmath``):
   exponent by ``frexp`` (``floor(log2(amax))`` exactly, ``-126`` for an all-zero block), the
   shared exponent ``fl - emax`` clamped below at ``-127``; above ``127`` the kernel stops and the
   caller runs the definition, which raises its error (so does a non-finite input);
-* the element ``ldexp(x, -shared_exp)`` as ``x / 2**shared_exp`` (the power of two is a
+* the element ``ldexp(x, -shared_exp)`` as ``x * 2**-shared_exp`` (the power of two is a
   float64 for ``|shared_exp| <= 127``, and both are the correctly rounded value of the same
-  exact number, also when it is subnormal), clipped to ``+-max_norm`` and rounded to the element grid half to even as
+  exact number, also when it is subnormal; so is ``x / 2**shared_exp``, which the kernel
+  computed before session 39: a multiplication vectorises at a fraction of a division's cost), clipped to ``+-max_norm`` and rounded to the element grid half to even as
   :func:`models.fast_fp8.float_codes` rounds and encodes (the subnormal step's multiple below
   ``2**emin``, else the float64 pattern rounded to M mantissa bits less the bias offset, the
   sign bit above them). The definition rounds first (:func:`~models.quant.mx.round_to_elem`,
@@ -68,17 +71,24 @@ E4M3_BIAS = 7
 #: weight matrix's transposed view (rows are its columns) is read and written along its memory,
 #: and an activation tensor's panel (64 rows x one block) stays in L1
 PANEL_ROWS = 64
+#: a float64's exponent field: all ones for an infinity or a NaN
+EXP_FIELD = 0x7FF << 52
+#: :func:`models.numba_bits.as_int64`, bound by :func:`_compiled` (numba is imported only there)
+as_int64 = None
 
 
 def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_slots, tensor_scale, out):
     """``out[r]`` = the lane codes of row ``r`` of ``x`` (module docstring); returns 0, or 1 at
-    the first non-finite element, 2 at the first shared exponent above 127 (``out`` incomplete).
-    ``tensor_scale`` 0: E8M0 block scales; else NVFP4's E4M3 block scales under that per-tensor
-    scale ``g``. Compiled by :func:`_compiled`."""
+    the first block holding a non-finite element, 2 at the first shared exponent above 127
+    (``out`` incomplete). ``tensor_scale`` 0: E8M0 block scales; else NVFP4's E4M3 block scales
+    under that per-tensor scale ``g``. The loops over a panel's rows hold no branch, no early
+    exit and no memory round trip (the IEEE patterns by :func:`models.numba_bits.as_int64`), so
+    that they vectorise. Compiled by :func:`_compiled`."""
     rows, k = x.shape
     block = sub_block * steps_per_block
     per = sub_block + scale_slots
     integer = ebits == 0                        # MXINT8: two's complement bytes k of k / 2**mbits
+    nvfp4 = tensor_scale != 0.0
     bits = 8 if integer else 1 + ebits + mbits
     slot_mask = (1 << bits) - 1
     blocks = out.shape[1] // (per * steps_per_block)
@@ -87,26 +97,38 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
     int_max = max_norm * int_scale              # 127: the largest k
     scale_terms = code_terms(E4M3_SCALE_MAN_BITS, E4M3_BIAS)
     sign_bit = ebits + mbits
-    tmp = np.empty(1, dtype=np.float64)
-    pattern = tmp.view(np.int64)
     amax = np.empty(PANEL_ROWS, dtype=np.float64)
     secs = np.empty(PANEL_ROWS, dtype=np.int64)
-    divisors = np.empty(PANEL_ROWS, dtype=np.float64)
+    # per row: E8M0, 2**-shared_exp (a multiplication by it is the division by 2**shared_exp:
+    # module docstring); NVFP4, the divisor s * g itself
+    factors = np.empty(PANEL_ROWS, dtype=np.float64)
+    # the panel's block as float64, read once (in L1 for the code pass, which then needs no
+    # conditional load for the pad: a masked gather)
+    panel = np.empty((block, PANEL_ROWS), dtype=np.float64)
     for r0 in range(0, rows, PANEL_ROWS):
         r1 = min(rows, r0 + PANEL_ROWS)
+        # the row loops' indices unsigned: numba then adds no negative-index wraparound, whose
+        # select keeps LLVM from seeing consecutive addresses (it gathers and scatters instead)
+        u0, width = np.uint64(r0), np.uint64(r1 - r0)
         for b in range(blocks):
             k0 = b * block
             amax[:] = 0.0
-            for j in range(min(block, k - k0)):
-                for r in range(r0, r1):
-                    v = np.float64(x[r, k0 + j])
-                    if not np.isfinite(v):
-                        return 1
+            special = False
+            inside = min(block, k - k0)
+            for j in range(inside):
+                col = panel[j]
+                kj = np.uint64(k0 + j)
+                for i in range(width):
+                    v = np.float64(x[u0 + i, kj])
+                    col[i] = v
+                    special |= (as_int64(v) & EXP_FIELD) == EXP_FIELD      # inf or NaN
                     a = abs(v)
-                    if a > amax[r - r0]:
-                        amax[r - r0] = a
+                    amax[i] = a if a > amax[i] else amax[i]
+            panel[inside:] = 0.0                    # the pad's +0.0 past K
+            if special:
+                return 1
             for i in range(r1 - r0):
-                if tensor_scale == 0.0:
+                if not nvfp4:
                     fl = ZERO_BLOCK_EXP if amax[i] == 0.0 else math.frexp(amax[i])[1] - 1
                     sec = fl - emax
                     if sec > SCALE_EMAX:
@@ -114,38 +136,40 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                     if sec < -SCALE_EMAX:
                         sec = -SCALE_EMAX
                     secs[i] = sec + E8M0_BIAS
-                    divisors[i] = math.ldexp(1.0, sec)
+                    factors[i] = math.ldexp(1.0, -sec)
                 else:
                     scale = min(max(amax[i] / max_norm / tensor_scale, 0.0), E4M3_MAX)
-                    tmp[0] = scale
-                    code = float_code(scale, pattern[0], scale_terms, 7)
+                    code = float_code(scale, as_int64(scale), scale_terms, 7)
                     secs[i] = code
                     ef = code >> E4M3_SCALE_MAN_BITS
                     hidden = 1 << E4M3_SCALE_MAN_BITS if ef != 0 else 0
                     value = math.ldexp(float((code & ((1 << E4M3_SCALE_MAN_BITS) - 1)) | hidden),
                                        max(ef, 1) - E4M3_SCALE_L - 1)
-                    divisors[i] = (1.0 if value == 0.0 else value) * tensor_scale
+                    factors[i] = (1.0 if value == 0.0 else value) * tensor_scale
             for j in range(block):
-                pos = ((k0 + j) // sub_block) * per + (k0 + j) % sub_block
-                for r in range(r0, r1):
-                    c = np.float64(x[r, k0 + j]) if k0 + j < k else 0.0
-                    v = c / divisors[r - r0]
-                    if integer:
+                pos = np.uint64(((k0 + j) // sub_block) * per + (k0 + j) % sub_block)
+                col = panel[j]
+                if integer:
+                    for i in range(width):
                         # rint(v / step) (v * 2**mbits: the same exact power-of-two move), then
                         # the clip to +-max_norm as a clip of k (max_norm is k = 127 on the grid)
-                        q = min(max(np.rint(v * int_scale), -int_max), int_max)
-                        out[r, pos] = np.int64(q) & slot_mask
-                        continue
-                    v = min(max(v, -max_norm), max_norm)
-                    tmp[0] = v
-                    out[r, pos] = float_code(v, pattern[0], terms, sign_bit)
+                        q = min(max(np.rint(col[i] * factors[i] * int_scale), -int_max), int_max)
+                        out[u0 + i, pos] = np.int64(q) & slot_mask
+                elif nvfp4:
+                    for i in range(width):
+                        v = min(max(col[i] / factors[i], -max_norm), max_norm)
+                        out[u0 + i, pos] = float_code(v, as_int64(v), terms, sign_bit)
+                else:
+                    for i in range(width):
+                        v = min(max(col[i] * factors[i], -max_norm), max_norm)
+                        out[u0 + i, pos] = float_code(v, as_int64(v), terms, sign_bit)
             for t in range(steps_per_block):
                 s = b * steps_per_block + t
                 for i in range(scale_slots):
-                    pos = s * per + sub_block + i
-                    for r in range(r0, r1):
-                        slot = secs[r - r0] if t == steps_per_block - 1 else CONTINUE_CODE
-                        out[r, pos] = (slot >> (i * bits)) & slot_mask
+                    pos = np.uint64(s * per + sub_block + i)
+                    for q in range(width):
+                        slot = secs[q] if t == steps_per_block - 1 else CONTINUE_CODE
+                        out[u0 + q, pos] = (slot >> (i * bits)) & slot_mask
     return 0
 
 
@@ -168,5 +192,7 @@ def _compiled():
     (``cache=True``). Deferred on purpose, as :mod:`models.fast_seq`: numba takes about 0.5 s to
     import and only a call needs it."""
     import numba
+    global as_int64                 # the name _lanes calls, bound here with numba's import
+    from .numba_bits import as_int64
     jitable()
     return SimpleNamespace(lanes=numba.njit(cache=True, nogil=True, error_model="numpy")(_lanes))
