@@ -67,9 +67,10 @@ SCALE_EMAX = 127
 E4M3_MAX = 448.0
 E4M3_BIAS = 7
 
-#: rows quantised together, block by block: the loops run across a panel's rows innermost, so a
-#: weight matrix's transposed view (rows are its columns) is read and written along its memory,
-#: and an activation tensor's panel (64 rows x one block) stays in L1
+#: rows quantised together, block by block: the arithmetic runs across a panel's rows innermost
+#: on L1 buffers (64 rows x one block), read from ``x`` and written to the lane codes along their
+#: memory (a weight matrix's transposed view column by column, activations row by row; SmolLM2
+#: window's MXFP4 quantiser 0.82 -> 0.56 CPU s when activations no longer went column-wise)
 PANEL_ROWS = 64
 #: a float64's exponent field: all ones for an infinity or a NaN
 EXP_FIELD = 0x7FF << 52
@@ -77,13 +78,17 @@ EXP_FIELD = 0x7FF << 52
 as_int64 = None
 
 
-def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_slots, tensor_scale, out):
+def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_slots, tensor_scale, out,
+           row_major):
     """``out[r]`` = the lane codes of row ``r`` of ``x`` (module docstring); returns 0, or 1 at
     the first block holding a non-finite element, 2 at the first shared exponent above 127
     (``out`` incomplete). ``tensor_scale`` 0: E8M0 block scales; else NVFP4's E4M3 block scales
     under that per-tensor scale ``g``. The loops over a panel's rows hold no branch, no early
     exit and no memory round trip (the IEEE patterns by :func:`models.numba_bits.as_int64`), so
-    that they vectorise. Compiled by :func:`_compiled`."""
+    that they vectorise; they run on L1 buffers (the panel's block of ``x``, its lane codes),
+    which the panel's rows are read into and written out of along memory: each row in turn when
+    ``row_major`` (``x`` and ``out`` C-ordered: activations), else each column (weights). Compiled
+    by :func:`_compiled`."""
     rows, k = x.shape
     block = sub_block * steps_per_block
     per = sub_block + scale_slots
@@ -105,6 +110,8 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
     # the panel's block as float64, read once (in L1 for the code pass, which then needs no
     # conditional load for the pad: a masked gather)
     panel = np.empty((block, PANEL_ROWS), dtype=np.float64)
+    span = per * steps_per_block                # a block's lane positions
+    lanes = np.empty((span, PANEL_ROWS), dtype=np.int64)
     for r0 in range(0, rows, PANEL_ROWS):
         r1 = min(rows, r0 + PANEL_ROWS)
         # the row loops' indices unsigned: numba then adds no negative-index wraparound, whose
@@ -114,17 +121,24 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
             k0 = b * block
             amax[:] = 0.0
             special = False
-            inside = min(block, k - k0)
+            inside = np.uint64(min(block, k - k0))
+            uk0 = np.uint64(k0)
+            if row_major:
+                for i in range(width):
+                    for j in range(inside):
+                        panel[j, i] = x[u0 + i, uk0 + j]
+            else:
+                for j in range(inside):
+                    for i in range(width):
+                        panel[j, i] = x[u0 + i, uk0 + j]
+            panel[inside:] = 0.0                    # the pad's +0.0 past K
             for j in range(inside):
                 col = panel[j]
-                kj = np.uint64(k0 + j)
                 for i in range(width):
-                    v = np.float64(x[u0 + i, kj])
-                    col[i] = v
+                    v = col[i]
                     special |= (as_int64(v) & EXP_FIELD) == EXP_FIELD      # inf or NaN
                     a = abs(v)
                     amax[i] = a if a > amax[i] else amax[i]
-            panel[inside:] = 0.0                    # the pad's +0.0 past K
             if special:
                 return 1
             for i in range(r1 - r0):
@@ -147,29 +161,37 @@ def _lanes(x, emax, ebits, mbits, max_norm, sub_block, steps_per_block, scale_sl
                                        max(ef, 1) - E4M3_SCALE_L - 1)
                     factors[i] = (1.0 if value == 0.0 else value) * tensor_scale
             for j in range(block):
-                pos = np.uint64(((k0 + j) // sub_block) * per + (k0 + j) % sub_block)
+                code = lanes[(j // sub_block) * per + j % sub_block]
                 col = panel[j]
                 if integer:
                     for i in range(width):
                         # rint(v / step) (v * 2**mbits: the same exact power-of-two move), then
                         # the clip to +-max_norm as a clip of k (max_norm is k = 127 on the grid)
                         q = min(max(np.rint(col[i] * factors[i] * int_scale), -int_max), int_max)
-                        out[u0 + i, pos] = np.int64(q) & slot_mask
+                        code[i] = np.int64(q) & slot_mask
                 elif nvfp4:
                     for i in range(width):
                         v = min(max(col[i] / factors[i], -max_norm), max_norm)
-                        out[u0 + i, pos] = float_code(v, as_int64(v), terms, sign_bit)
+                        code[i] = float_code(v, as_int64(v), terms, sign_bit)
                 else:
                     for i in range(width):
                         v = min(max(col[i] * factors[i], -max_norm), max_norm)
-                        out[u0 + i, pos] = float_code(v, as_int64(v), terms, sign_bit)
+                        code[i] = float_code(v, as_int64(v), terms, sign_bit)
             for t in range(steps_per_block):
-                s = b * steps_per_block + t
                 for i in range(scale_slots):
-                    pos = np.uint64(s * per + sub_block + i)
+                    code = lanes[t * per + sub_block + i]
                     for q in range(width):
                         slot = secs[q] if t == steps_per_block - 1 else CONTINUE_CODE
-                        out[u0 + q, pos] = (slot >> (i * bits)) & slot_mask
+                        code[q] = (slot >> (i * bits)) & slot_mask
+            first = np.uint64(b * span)
+            if row_major:
+                for i in range(width):
+                    for p in range(np.uint64(span)):
+                        out[u0 + i, first + p] = lanes[p, i]
+            else:
+                for p in range(np.uint64(span)):
+                    for i in range(width):
+                        out[u0 + i, first + p] = lanes[p, i]
     return 0
 
 
@@ -181,8 +203,10 @@ def mx_lane_codes(x, fmt, elem, pe, out, tensor_scale=0.0):
     ``g``, not 0) E4M3 block scales. True when done; False where the definition must run
     instead (a non-finite element, or a shared exponent beyond E8M0: the definition raises its
     error)."""
+    # rows along memory (activations, C-ordered) or columns (the weights' transposed view)
+    row_major = x.strides[0] >= x.strides[1] and out.strides[0] >= out.strides[1]
     status = _compiled().lanes(x, elem.emax, elem.ebits, elem.mbits, float(elem.max_norm), pe.sub_block,
-                               pe.steps_per_block, fmt.scale_slots, float(tensor_scale), out)
+                               pe.steps_per_block, fmt.scale_slots, float(tensor_scale), out, row_major)
     return status == 0
 
 
