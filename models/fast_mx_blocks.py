@@ -143,7 +143,8 @@ def accumulate_blocks(a_op, w_op, acc, clip, fmax):
     if a_op.ndim != 3 or w_op.ndim != 3 or a_op.shape[0] != w_op.shape[0] or a_op.shape[2] != w_op.shape[1] \
             or acc.shape != (a_op.shape[1], w_op.shape[2]):
         raise ValueError(f"shapes do not chain: {a_op.shape} @ {w_op.shape} into {acc.shape}")
-    _compiled().accumulate(a_op, w_op, acc, bool(clip), float(fmax), TILE_N_F32 if dtype == np.float32 else TILE_N)
+    tile_n = TILE_N_F32 if dtype == np.float32 else TILE_N
+    _compiled().accumulate(a_op, w_op, acc, bool(clip), float(fmax), tile_n)
     return acc
 
 

@@ -6,9 +6,9 @@ each block's largest magnitude, scales, rounds (:func:`models.quant.mx.round_to_
 ldexp, rint, clip), encodes (:func:`models.fast_fp8.float_codes`), widens to int64 and interleaves
 the scale codes into lanes (:func:`models.mx_gemm.interleave`), about ten float64 / int64 passes
 over every activation tensor and weight matrix: a third of an MX design's SmolLM2 ``--quick`` run.
-Here it is one read of the input and one write of the lane codes, in vector loops (a weight
-matrix's transposed view: contiguous rows of the panel; a 576 x 1536 float32 weight matrix
-to MXFP8-E4M3 codes 5.5 -> 1.2 ms once its row indices were unsigned, loaded machine).
+Here it is one read of the input and one write of the lane codes, the arithmetic in vector
+loops (a 576 x 1536 float32 weight matrix to MXFP8-E4M3 codes 5.5 -> 1.2 ms once the loops'
+row indices were unsigned, loaded machine; :data:`PANEL_ROWS`).
 
 Why it gives the definition's codes, bit for bit (``tests/test_fast_mx_quant.py`` pins it on
 random, extreme and real tensors): it does the same IEEE float64 operations per element, in the
@@ -21,7 +21,8 @@ same order (numba without ``fastmath``):
 * the element ``ldexp(x, -shared_exp)`` as ``x * 2**-shared_exp`` (the power of two is a
   float64 for ``|shared_exp| <= 127``, and both are the correctly rounded value of the same
   exact number, also when it is subnormal; so is ``x / 2**shared_exp``, which the kernel
-  computed before session 39: a multiplication vectorises at a fraction of a division's cost), clipped to ``+-max_norm`` and rounded to the element grid half to even as
+  computed before session 39: a multiplication vectorises at a fraction of a division's cost),
+  clipped to ``+-max_norm`` and rounded to the element grid half to even as
   :func:`models.fast_fp8.float_codes` rounds and encodes (the subnormal step's multiple below
   ``2**emin``, else the float64 pattern rounded to M mantissa bits less the bias offset, the
   sign bit above them). The definition rounds first (:func:`~models.quant.mx.round_to_elem`,
@@ -203,7 +204,8 @@ def mx_lane_codes(x, fmt, elem, pe, out, tensor_scale=0.0):
     ``g``, not 0) E4M3 block scales. True when done; False where the definition must run
     instead (a non-finite element, or a shared exponent beyond E8M0: the definition raises its
     error)."""
-    # rows along memory (activations, C-ordered) or columns (the weights' transposed view)
+    # rows along memory (activations, C-ordered) or columns (the weights' transposed view): the
+    # order of the copies in and out of the kernel's buffers only, the same codes either way
     row_major = x.strides[0] >= x.strides[1] and out.strides[0] >= out.strides[1]
     status = _compiled().lanes(x, elem.emax, elem.ebits, elem.mbits, float(elem.max_norm), pe.sub_block,
                                pe.steps_per_block, fmt.scale_slots, float(tensor_scale), out, row_major)
