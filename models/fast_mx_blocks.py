@@ -40,9 +40,16 @@ from types import SimpleNamespace
 
 import numpy as np
 
-#: output columns per tile, at most (N is cut into equal tiles): four rows' block sums (4 x 2 KiB)
-#: stay in L1, a block's weight tile (32 x 256 float64, 64 KiB) in L2 while a group of rows uses it
+#: output columns per tile, at most (N is cut into equal tiles), float64 operands: four rows'
+#: block sums (4 x 2 KiB) stay in L1, a block's weight tile (32 x 256 float64, 64 KiB) in L2 while
+#: a group of rows uses it
 TILE_N = 256
+#: the same for float32 operands: wider (4 x 3 KiB of sums, a 96 KiB weight tile), since the
+#: vector loop over a 256-column tile is only 16 iterations of 16 lanes, and its per-tile work
+#: (loop set-up, the activations' reloads) then weighs on it: SmolLM2's 512 x 576 x 1536,
+#: 512 x 1536 x 576 and 512 x 576 x 576 block passes 19.3, 17.9, 8.6 -> 16.3, 12.4, 5.4 ms (best
+#: of 15, loaded machine; 512 and 1536 columns were slower; float64 showed no gain within noise)
+TILE_N_F32 = 768
 #: rows per group: each block's weight tile is loaded once per this many rows
 GROUP = 64
 #: rows per pass over a weight row (the kernel names its four rows: change both together)
@@ -53,18 +60,18 @@ KSTEPS = 4
 rows4x4 = None
 
 
-def _accumulate(a_op, w_op, acc, clip, fmax):
+def _accumulate(a_op, w_op, acc, clip, fmax, tile_n):
     """``acc[m, n] = fl32(acc[m, n] + fl32(clip(sum_k a_op[b, m, k] * w_op[b, k, n])))`` for
     every block ``b`` in order (operands (blocks, M, block) and (blocks, block, N) of one float
-    type, C-contiguous, the sums in that type; ``acc`` (M, N) float32 in place). Compiled by
-    :func:`_compiled`."""
+    type, C-contiguous, the sums in that type; ``acc`` (M, N) float32 in place), on tiles of at
+    most ``tile_n`` columns. Compiled by :func:`_compiled`."""
     blocks, m_total, block = a_op.shape
     n_total = w_op.shape[2]
-    v = np.empty((ROWS, TILE_N), dtype=a_op.dtype)
+    v = np.empty((ROWS, tile_n), dtype=a_op.dtype)
     k_whole = block - block % KSTEPS
     m_whole = m_total - m_total % ROWS
-    # equal tiles of at most TILE_N columns (a narrow tail tile would run at a fraction of the speed)
-    tiles = -(-n_total // TILE_N)
+    # equal tiles of at most tile_n columns (a narrow tail tile would run at a fraction of the speed)
+    tiles = -(-n_total // tile_n)
     step = -(-n_total // max(tiles, 1))
     for n0 in range(0, n_total, step):
         n1 = min(n_total, n0 + step)
@@ -136,7 +143,8 @@ def accumulate_blocks(a_op, w_op, acc, clip, fmax):
     if a_op.ndim != 3 or w_op.ndim != 3 or a_op.shape[0] != w_op.shape[0] or a_op.shape[2] != w_op.shape[1] \
             or acc.shape != (a_op.shape[1], w_op.shape[2]):
         raise ValueError(f"shapes do not chain: {a_op.shape} @ {w_op.shape} into {acc.shape}")
-    _compiled().accumulate(a_op, w_op, acc, bool(clip), float(fmax))
+    tile_n = TILE_N_F32 if dtype == np.float32 else TILE_N
+    _compiled().accumulate(a_op, w_op, acc, bool(clip), float(fmax), tile_n)
     return acc
 
 

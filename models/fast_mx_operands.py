@@ -154,18 +154,26 @@ def weight_operand(codes, values, pe, end_lanes, mult, dtype):
 
 def _act_operand(x, sub_block, starts, end_lanes, mult, out):
     """``out[b, r, (s - starts[b]) * sub_block + j] = x[r, s, j] * mult[b, r]`` (the integer as
-    a float64) for the lanes ``s`` of block ``b``, cast to ``out``'s type; ``out`` zeroed by the
-    caller. Compiled by :func:`_compiled`."""
+    a float64) for the lanes ``s`` of block ``b``, cast to ``out``'s type, and +0 after them (a
+    short block's padding). ``x`` C-contiguous: a block's lanes are one run of each row, copied
+    by a loop over unsigned indices (numba then adds no negative-index wraparound, whose select
+    kept LLVM from vectorising the old per-lane loops: 512 x 1536 integers 1.0 -> 0.65 ms to
+    float64, 1.0 -> 0.25 ms to float32). Compiled by :func:`_compiled`."""
+    rows = x.shape[0]
+    flat = x.reshape(rows, -1)
+    block = np.uint64(out.shape[2])
     for b in range(len(end_lanes)):
         m = mult[b]
-        for r in range(x.shape[0]):
+        first = np.uint64(starts[b] * sub_block)
+        used = np.uint64((end_lanes[b] + 1 - starts[b]) * sub_block)
+        for r in range(rows):
             o = out[b, r]
+            xr = flat[r]
             f = m[r]
-            pos = 0
-            for s in range(starts[b], end_lanes[b] + 1):
-                for j in range(sub_block):
-                    o[pos] = np.float64(x[r, s, j]) * f
-                    pos += 1
+            for i in range(used):
+                o[i] = np.float64(xr[first + i]) * f
+            for i in range(used, block):
+                o[i] = 0.0
 
 
 def act_operand(x_int, pe, end_lanes, mult, dtype):
@@ -175,7 +183,7 @@ def act_operand(x_int, pe, end_lanes, mult, dtype):
     ``models.fast_golden._blocks(x_int) * mult[:, :, None]``, cast."""
     end_lanes = np.ascontiguousarray(end_lanes, dtype=np.int64)
     starts = np.r_[0, end_lanes[:-1] + 1].astype(np.int64)
-    out = np.zeros((len(end_lanes), x_int.shape[0], pe.block), dtype=dtype)
+    out = np.empty((len(end_lanes), x_int.shape[0], pe.block), dtype=dtype)      # every element written
     _compiled().act_operand(np.ascontiguousarray(x_int, dtype=np.int64), pe.sub_block, starts, end_lanes,
                             np.ascontiguousarray(mult, dtype=np.float64), out)
     return out

@@ -1,5 +1,5 @@
 """numba intrinsics for bit-exact integer and float work: a uint64 read as the float64 with the same
-bit pattern (:func:`as_float64`) and an int32 arithmetic right shift kept in int32
+bit pattern (:func:`as_float64`) and back (:func:`as_int64`) and an int32 arithmetic right shift kept in int32
 (:func:`ashr_i32`); and the 4 x 4 operand load the unrolled float kernels share (:func:`rows4x4`).
 
 Why :func:`as_float64`: a compiled kernel that builds IEEE patterns by integer arithmetic (:mod:`models.fast_lmul`)
@@ -34,6 +34,21 @@ def as_float64(typingctx, bits):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
+    return sig, codegen
+
+
+@intrinsic
+def as_int64(typingctx, value):
+    """``value`` (float64) reinterpreted as an int64, bit for bit (the sign bit is bit 63): the
+    inverse of :func:`as_float64`, what a store and a reload through an int64 view reads, without
+    the memory round trip (a loop that reads patterns that way cannot be vectorised); numba-compiled
+    code only."""
+    if value != types.float64:
+        return None                    # only the exact type: no implicit float conversion
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
     return sig, codegen
 
 

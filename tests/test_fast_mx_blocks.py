@@ -50,7 +50,8 @@ def _operands(rng, blocks, m, n, block, bits, exps):
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 32), (3, 5, 7, 32), (18, 9, 576, 32), (4, 130, 300, 30),
-                                   (2, 4, 257, 3), (48, 67, 192, 32), (5, 8, 1536, 32)])
+                                   (2, 4, 257, 3), (48, 67, 192, 32), (5, 8, 1536, 32),
+                                   (2, 5, 2 * fast_mx_blocks.TILE_N_F32 + 1, 32)])
 def test_random(shape):
     rng = np.random.default_rng(sum(shape))
     blocks, m, n, block = shape

@@ -149,7 +149,7 @@ def test_a_perturbed_kernel_is_caught():
     out = np.empty_like(want)
     assert fast_mx_quant._compiled().lanes(x, elem.emax + 1, elem.ebits, elem.mbits, elem.max_norm,
                                            pe.sub_block, pe.steps_per_block, pe.mx_format.scale_slots,
-                                           0.0, out) == 0
+                                           0.0, out, True) == 0
     assert not np.array_equal(out, want)
     got, _ = mx_gemm._quantise(x, pe, "activations")
     got[1, 3] ^= 1
@@ -158,7 +158,7 @@ def test_a_perturbed_kernel_is_caught():
     want, _ = mx_gemm._quantise_numpy(x, i8, "activations")
     out = np.empty_like(want)
     assert fast_mx_quant._compiled().lanes(x, e8.emax, e8.ebits, e8.mbits - 1, e8.max_norm, i8.sub_block,
-                                           i8.steps_per_block, i8.mx_format.scale_slots, 0.0, out) == 0
+                                           i8.steps_per_block, i8.mx_format.scale_slots, 0.0, out, True) == 0
     assert not np.array_equal(out, want)
     nv = _pe("nvfp4")                       # NVFP4 with the tensor scale 1 % off
     want, meta = mx_gemm._quantise_numpy(x, nv, "activations")
