@@ -782,10 +782,37 @@ def fp8_exact_rows(codes, values, fmt):
     such a multiple of magnitude below ``K * 2**(ra + rw + 2 (M + 1))`` times it: a float64 value
     when that factor is at most ``2**53``. A row is marked when this holds with the largest
     column span (real operands span far fewer exponents than the format's 30)."""
-    k = max(np.shape(codes)[1], 1)
-    # the largest t with K * 2**(t + 2 (M + 1)) <= 2**53 (negative when there is none)
-    t = (F64_EXACT // k).bit_length() - 1 - 2 * (get_format(fmt).mbits + 1)
-    return exponent_spans(codes, fmt, 1) + values.span <= t
+    return exponent_spans(codes, fmt, 1) <= _fp8_room(np.shape(codes)[1], values, fmt)
+
+
+def _fp8_room(k, values, fmt):
+    """The largest activation row span :func:`fp8_exact_rows` accepts against
+    :class:`Fp8WideWeights` ``values`` for ``k`` products per sum: ``t - rw``, ``t`` the largest
+    with ``K * 2**(t + 2 (M + 1)) <= 2**53`` (negative when no row is accepted)."""
+    t = (F64_EXACT // max(k, 1)).bit_length() - 1 - 2 * (get_format(fmt).mbits + 1)
+    return t - values.span
+
+
+def _exponent_split(codes, e, room):
+    """Checked codes (R x K) and their exponents ``e`` (0 for an operand whose every product is
+    0) -> ``(low, high)``: each row's operands whose exponent is within ``room`` of the row's
+    smallest nonzero one (and its zero operands), and the others, each with code 0 elsewhere
+    (an operand whose every product is 0, in both formats): the two rows' sums add up to the
+    row's own (:func:`fp8_split_rows`, :func:`lmul_split_rows`)."""
+    bottom = np.where(e != 0, e, 1 << 30).min(axis=1, keepdims=True)
+    low = e <= bottom + max(room, 0)
+    return np.where(low, codes, 0), np.where(low, 0, codes)
+
+
+def fp8_split_rows(codes, values, fmt, room):
+    """Checked e5m2 activation codes (R x K) -> ``(low, high, ok)``: :func:`_exponent_split`
+    of each row at ``room`` (:func:`_fp8_room`), ``ok`` (R,) marking the rows whose both parts
+    are :func:`fp8_exact_rows`. There each part's sum is an exact float64 value from one float64
+    GEMM, so one IEEE addition of the two is the correctly rounded sum, as Karatsuba's ``h + l``
+    is (a row spanning up to about twice the room: nearly all of MiniLM's FFN down projection
+    rows, whose GELU outputs span up to 29 exponents)."""
+    parts = _exponent_split(codes, _fp8_tables(fmt)[3][codes], room)
+    return (*parts, (exponent_spans(parts[0], fmt, 1) <= room) & (exponent_spans(parts[1], fmt, 1) <= room))
 
 
 def _fp8_narrow_float(a, values, k, fmt):
@@ -806,8 +833,9 @@ def fp8_float(acts, values, pe, extra=None):
     """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
     e4m3's exact sums from one float64 GEMM of the aligned operands (:func:`_fp8_narrow_float`);
     e5m2's from one such GEMM in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
-    ``h + l`` from :func:`karatsuba_f64`, whose one IEEE addition is the correctly rounded sum
-    (both terms are float64 values); + 0.0 turns a ``-0.0`` sum of zero products into the
+    the exact sums of the two parts of :func:`fp8_split_rows` from the same GEMM added (real
+    rows), else ``h + l`` from :func:`karatsuba_f64`: each one IEEE addition of two float64
+    values, the correctly rounded sum; + 0.0 turns a ``-0.0`` sum of zero products into the
     ``+0.0`` of the integer 0."""
     k = np.shape(acts)[1]
     if k > 1 << GROWTH_BITS:
@@ -816,21 +844,33 @@ def fp8_float(acts, values, pe, extra=None):
         return _fp8_narrow_float(aligned_codes(acts, pe.format), values, k, pe.format)
     codes = check_fp8_codes("activation", acts, pe.format)
     aligned = _fp8_tables(pe.format)[2]
-    exact = fp8_exact_rows(codes, values, pe.format)
-    wide = ~exact
-    if wide.any():
-        a3, w3, amax, wmax = _fp8_wide_operands(codes[wide], values, pe.format)
+    w = aligned[values.codes]
+    room = _fp8_room(k, values, pe.format)
+    exact = exponent_spans(codes, pe.format, 1) <= room                 # fp8_exact_rows
+    if exact.all():
+        out = np.matmul(aligned[codes], w)
+        out += 0.0
+        return out
+    wide = np.flatnonzero(~exact)
+    low, high, split = fp8_split_rows(codes[wide], values, pe.format, room)
+    if not split.all():
+        a3, w3, amax, wmax = _fp8_wide_operands(codes[wide[~split]], values, pe.format)
         if not _karatsuba_fits(amax, wmax, k):
             return None
-    if exact.all():
-        out = np.matmul(aligned[codes], aligned[values.codes])
-    else:
-        out = np.empty((codes.shape[0], values.codes.shape[1]))
-        if exact.any():
-            out[exact] = np.matmul(aligned[codes[exact]], aligned[values.codes])
+    # one GEMM (one pass over the weights, no row gathers or scatters of the exact rows): every
+    # row in place, a split row as its low part, then the split rows' high parts below them
+    m, ns = codes.shape[0], int(split.sum())
+    a = np.empty((m + ns, k))
+    np.take(aligned, codes, out=a[:m])
+    a[wide[split]] = aligned[low[split]]
+    a[m:] = aligned[high[split]]
+    sums = np.matmul(a, w)
+    out = sums[:m]                                       # C-contiguous: the first m rows
+    out[wide[split]] += sums[m:]
+    if not split.all():
         h, l = karatsuba_f64(a3, w3)
         h += l
-        out[wide] = h
+        out[wide[~split]] = h
     out += 0.0
     return out
 
@@ -1007,10 +1047,7 @@ def lmul_split_rows(codes, prepared, pe, room=None):
     ``room``: :func:`_lmul_room` when the caller has it."""
     f = get_format(pe.format)
     room = _lmul_room(codes.shape[1], prepared, pe) if room is None else room
-    ef = (codes >> f.mbits) & ((1 << f.ebits) - 1)
-    bottom = np.where(ef != 0, ef, 1 << 30).min(axis=1, keepdims=True)
-    low = ef <= bottom + max(room, 0)
-    parts = np.where(low, codes, 0), np.where(low, 0, codes)
+    parts = _exponent_split(codes, (codes >> f.mbits) & ((1 << f.ebits) - 1), room)
     return (*parts, (_lmul_spans(parts[0], pe) <= room) & (_lmul_spans(parts[1], pe) <= room))
 
 
