@@ -89,6 +89,97 @@ def _all_in_table(codes, ok):
     return True
 
 
+def _row_parts(codes, ok, e, room, kinds, cuts):
+    """Per row i of the int64 ``codes`` (R x K) with exponents ``e[code]`` (0: every product of
+    the operand is 0): ``kinds[i]`` 0 when its nonzero exponents span at most ``room``, else 1
+    when its operands with exponent up to ``cuts[i]`` (the smallest nonzero one plus
+    ``max(room, 0)``; its zero operands too) and the others each span at most ``room``, else 2;
+    False at the first code outside 0..255 or not marked in ``ok``. Compiled by
+    :func:`_compiled`."""
+    rows, k = codes.shape
+    for i in range(rows):
+        lo, hi = 255, 0
+        for j in range(k):
+            c = codes[i, j]
+            if c < 0 or c > 255 or not ok[c]:
+                return False
+            v = e[c]
+            if v != 0:
+                lo = min(lo, v)
+                hi = max(hi, v)
+        cut = lo + max(room, 0)
+        cuts[i] = cut
+        if max(hi - lo, 0) <= room:
+            kinds[i] = 0
+            continue
+        low_hi, high_lo, high_hi = 0, 255, 0
+        for j in range(k):
+            v = e[codes[i, j]]
+            if v != 0:
+                if v <= cut:
+                    low_hi = max(low_hi, v)
+                else:
+                    high_lo = min(high_lo, v)
+                    high_hi = max(high_hi, v)
+        kinds[i] = 1 if max(low_hi - lo, 0) <= room and max(high_hi - high_lo, 0) <= room else 2
+    return True
+
+
+def _fill_parts(codes, e, values, kinds, cuts, out):
+    """``out[i] = values[codes[i]]`` for the rows of kind 0 and 2 (:func:`_row_parts`); a row
+    of kind 1 as its low part (``values[0]``, code 0's value, where the exponent is above
+    ``cuts[i]``), its high part (``values[0]`` elsewhere) in the next of the rows below R, in
+    row order. Compiled by :func:`_compiled`."""
+    rows, k = codes.shape
+    zero = values[0]
+    nxt = rows
+    for i in range(rows):
+        if kinds[i] == 1:
+            cut = cuts[i]
+            for j in range(k):
+                c = codes[i, j]
+                if e[c] <= cut:
+                    out[i, j] = values[c]
+                    out[nxt, j] = zero
+                else:
+                    out[i, j] = zero
+                    out[nxt, j] = values[c]
+            nxt += 1
+        else:
+            for j in range(k):
+                out[i, j] = values[codes[i, j]]
+
+
+def row_parts(codes, ok, e, room):
+    """Checked codes and per-row exponent splits in one compiled pass: ``(kinds, cuts)`` of
+    :func:`_row_parts` for ``codes`` (any integer array, R x K) against the 256-entry tables
+    ``ok`` (operand codes) and ``e`` (exponents, 0 for an operand whose products are all 0), or
+    None when a code is not an operand (the caller's check raises its error). Kind 0 is
+    :func:`models.fast_golden.fp8_exact_rows` / ``lmul_exact_rows``' test (the row span at most
+    ``room``), kind 1 the ``ok`` of their ``*_split_rows`` (both parts of
+    :func:`models.fast_golden._exponent_split` at ``room`` within it): the same integer
+    comparisons, without the numpy passes' temporaries (``tests/test_fast_fp8_rows.py`` pins
+    them to the numpy functions)."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    kinds = np.empty(codes.shape[0], dtype=np.int8)
+    cuts = np.empty(codes.shape[0], dtype=np.int64)
+    if not _compiled().row_parts(codes, np.ascontiguousarray(ok, dtype=np.bool_),
+                                 np.ascontiguousarray(e, dtype=np.int64), int(room), kinds, cuts):
+        return None
+    return kinds, cuts
+
+
+def fill_parts(codes, e, values, kinds, cuts):
+    """The operand rows of :func:`row_parts`' split (``values``' dtype, ``R + n1`` rows, ``n1``
+    the rows of kind 1): every row ``values[codes]`` in place, a row of kind 1 as its low part
+    with its high part among the last ``n1`` rows, in row order; each part's other operands as
+    code 0 (whose products are all 0), as :func:`models.fast_golden._exponent_split` writes them."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    out = np.empty((codes.shape[0] + int(np.count_nonzero(kinds == 1)), codes.shape[1]), dtype=values.dtype)
+    _compiled().fill_parts(codes, np.ascontiguousarray(e, dtype=np.int64), values, kinds, cuts, out)
+    return out
+
+
 #: below this many codes :func:`all_in_table` answers None (numpy's check is as quick, and a
 #: small call need not import numba)
 TABLE_CHECK_SIZE = 1 << 16
@@ -137,7 +228,9 @@ def _compiled():
     import numba
     jitable()
     return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes),
-                           all_in_table=numba.njit(cache=True, nogil=True)(_all_in_table))
+                           all_in_table=numba.njit(cache=True, nogil=True)(_all_in_table),
+                           row_parts=numba.njit(cache=True, nogil=True)(_row_parts),
+                           fill_parts=numba.njit(cache=True, nogil=True)(_fill_parts))
 
 
 @functools.cache

@@ -94,7 +94,7 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from . import fast_bsfp16, fast_fp16, fast_outliers, fast_shiftadd
+from . import fast_bsfp16, fast_fp16, fast_fp8, fast_outliers, fast_shiftadd
 from .fast_acc_output import acc_words_f32
 from .fast_dequant import scaled_f32
 from .fast_lmul import lmul_sums
@@ -799,6 +799,7 @@ def _exponent_split(codes, e, room):
     smallest nonzero one (and its zero operands), and the others, each with code 0 elsewhere
     (an operand whose every product is 0, in both formats): the two rows' sums add up to the
     row's own (:func:`fp8_split_rows`, :func:`lmul_split_rows`)."""
+    e = np.asarray(e, dtype=np.int64)              # a uint8 table's exponents: 1 << 30 would wrap
     bottom = np.where(e != 0, e, 1 << 30).min(axis=1, keepdims=True)
     low = e <= bottom + max(room, 0)
     return np.where(low, codes, 0), np.where(low, 0, codes)
@@ -842,35 +843,29 @@ def fp8_float(acts, values, pe, extra=None):
         return None
     if not _wide(pe.format):
         return _fp8_narrow_float(aligned_codes(acts, pe.format), values, k, pe.format)
-    codes = check_fp8_codes("activation", acts, pe.format)
-    aligned = _fp8_tables(pe.format)[2]
-    w = aligned[values.codes]
+    aligned, e = _fp8_tables(pe.format)[2:4]
     room = _fp8_room(k, values, pe.format)
-    exact = exponent_spans(codes, pe.format, 1) <= room                 # fp8_exact_rows
-    if exact.all():
-        out = np.matmul(aligned[codes], w)
-        out += 0.0
-        return out
-    wide = np.flatnonzero(~exact)
-    low, high, split = fp8_split_rows(codes[wide], values, pe.format, room)
-    if not split.all():
-        a3, w3, amax, wmax = _fp8_wide_operands(codes[wide[~split]], values, pe.format)
+    # fp8_exact_rows (kind 0) and fp8_split_rows (kind 1) with the code check in one pass
+    parts = fast_fp8.row_parts(acts, _fp8_aligned_table(pe.format)[1], e, room)
+    if parts is None:
+        check_fp8_codes("activation", acts, pe.format)              # raises its error
+    kinds, cuts = parts
+    rest = np.flatnonzero(kinds == 2)
+    if len(rest):
+        a3, w3, amax, wmax = _fp8_wide_operands(np.asarray(acts, dtype=np.int64)[rest], values, pe.format)
         if not _karatsuba_fits(amax, wmax, k):
             return None
     # one GEMM (one pass over the weights, no row gathers or scatters of the exact rows): every
     # row in place, a split row as its low part, then the split rows' high parts below them
-    m, ns = codes.shape[0], int(split.sum())
-    a = np.empty((m + ns, k))
-    np.take(aligned, codes, out=a[:m])
-    a[wide[split]] = aligned[low[split]]
-    a[m:] = aligned[high[split]]
-    sums = np.matmul(a, w)
+    m = kinds.shape[0]
+    sums = np.matmul(fast_fp8.fill_parts(acts, e, aligned, kinds, cuts), aligned[values.codes])
     out = sums[:m]                                       # C-contiguous: the first m rows
-    out[wide[split]] += sums[m:]
-    if not split.all():
+    if m < len(sums):
+        out[kinds == 1] += sums[m:]
+    if len(rest):
         h, l = karatsuba_f64(a3, w3)
         h += l
-        out[wide[~split]] = h
+        out[rest] = h
     out += 0.0
     return out
 

@@ -9,7 +9,7 @@ on zeros of both signs, subnormals and +-max, and on real MiniLM and SmolLM2 ope
 import numpy as np
 import pytest
 
-from models import fast_golden as fg
+from models import fast_fp8, fast_golden as fg
 from models.fp8_gemm import aligned_operand
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
@@ -45,10 +45,56 @@ def _counted(monkeypatch):
 
 
 def _refuse_split(monkeypatch):
-    """fp8_split_rows as it is, but marking no row: the rows it would split take Karatsuba."""
-    split = fg.fp8_split_rows
-    monkeypatch.setattr(fg, "fp8_split_rows",
-                        lambda c, v, f, r: (*split(c, v, f, r)[:2], np.zeros(len(c), dtype=bool)))
+    """fast_fp8.row_parts as it is, but with no row split: the rows it would split take Karatsuba."""
+    row_parts = fast_fp8.row_parts
+
+    def refused(*args):
+        kinds, cuts = row_parts(*args)
+        return np.where(kinds == 1, 2, kinds).astype(np.int8), cuts
+    monkeypatch.setattr(fast_fp8, "row_parts", refused)
+
+
+def _split_rows(monkeypatch):
+    """Record the number of split rows of each fp8_float call."""
+    rows, row_parts = [], fast_fp8.row_parts
+    monkeypatch.setattr(fast_fp8, "row_parts",
+                        lambda *a: (lambda r: rows.append(int((r[0] == 1).sum())) or r)(row_parts(*a)))
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["e5m2", "e4m3"])
+def test_row_parts_are_the_numpy_splits(fmt):
+    """fast_fp8.row_parts' kinds are fp8_exact_rows' test and fp8_split_rows' ``ok`` (the numpy
+    definitions), fill_parts' rows the aligned operands of the codes and of both parts, for every
+    room from none to the whole span, on rows of random codes of every exponent (zeros of both
+    signs, subnormals, +-max among them), rows of few exponents and all-zero rows."""
+    rng = np.random.default_rng(3)
+    valid = np.flatnonzero(fg.get_format(fmt).valid(np.arange(256)))
+    codes = rng.choice(valid, size=(40, 70))
+    codes[:8, :6] = [0x00, 0x80, 0x01, 0x81, 0x7B if fmt == "e5m2" else 0x7E, 0xFB if fmt == "e5m2" else 0xFE]
+    codes[8:16] = (codes[8:16] & 0x80) | (0x30 + (codes[8:16] & 0x07))                 # few exponents
+    codes[16:20] = rng.choice([0x00, 0x80], size=(4, 70))                             # all zero
+    codes[20:24, 1:] = 0
+    aligned, ok = fg._fp8_aligned_table(fmt)
+    e = fg._fp8_tables(fmt)[3]
+    spans = fg.exponent_spans(codes, fmt, 1)
+    seen = set()
+    for room in range(-2, 32):
+        kinds, cuts = fast_fp8.row_parts(codes, ok, e, room)
+        low, high = fg._exponent_split(codes, e[codes], room)
+        split = (fg.exponent_spans(low, fmt, 1) <= room) & (fg.exponent_spans(high, fmt, 1) <= room)
+        assert kinds.tolist() == np.where(spans <= room, 0, np.where(split, 1, 2)).tolist()
+        rows = fast_fp8.fill_parts(codes, e, aligned.astype(np.float64), kinds, cuts)
+        one = kinds == 1
+        assert np.array_equal(rows[:40][~one], aligned[codes[~one]])
+        assert np.array_equal(rows[:40][one], aligned[low[one]]) and np.array_equal(rows[40:], aligned[high[one]])
+        seen |= set(kinds.tolist())
+    assert seen == {0, 1, 2}
+    bad = codes.copy()
+    bad[5, 7] = 0x7F                                                  # NaN in both formats
+    assert fast_fp8.row_parts(bad, ok, e, 3) is None
+    with pytest.raises(ValueError, match="NaN"):
+        fg.fp8_float(bad, fg.prepare_weights(FP8, codes[:70].T.copy(), PE), PE)
 
 
 def test_exponent_spans():
@@ -144,9 +190,8 @@ def test_real_smollm2(monkeypatch):
         pytest.skip(str(e))
     rng = np.random.default_rng(5)
     x = rng.standard_normal((24, w.shape[0])) * np.exp(rng.standard_normal(w.shape[0]) * 2)
-    split, rows = fg.fp8_split_rows, []
-    monkeypatch.setattr(fg, "fp8_split_rows", lambda *a: rows.append(len(a[0])) or split(*a))
+    rows = _split_rows(monkeypatch)
     ops = FP8.operands(x, w, PE)
     want = FP8.dequantize_output(FP8.golden(ops, PE), ops.acts, ops.acts_meta, ops.weights_meta, PE)
     assert np.array_equal(fg.fast_output(FP8, ops, PE).view(np.int64), np.asarray(want).view(np.int64))
-    assert len(rows) == 1 and 0 < rows[0] < 24                          # exact and split rows
+    assert len(rows) == 2 and 0 < rows[0] < 24                          # exact and split rows
