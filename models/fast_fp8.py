@@ -150,6 +150,36 @@ def _fill_parts(codes, e, values, kinds, cuts, out):
                 out[i, j] = values[codes[i, j]]
 
 
+def _column_span(codes, e, lo, hi):
+    """The largest over the columns of the int64 ``codes`` (K x N) of ``max(hi - lo, 0)``, its
+    nonzero exponents ``e[code]``' largest and smallest (``lo``, ``hi``: (N,) int64 scratch).
+    Compiled by :func:`_compiled`."""
+    k, n = codes.shape
+    lo[:] = 255
+    hi[:] = 0
+    for i in range(k):
+        for j in range(n):
+            v = e[codes[i, j]]
+            if v != 0:
+                lo[j] = min(lo[j], v)
+                hi[j] = max(hi[j], v)
+    span = 0
+    for j in range(n):
+        span = max(span, hi[j] - lo[j])
+    return span
+
+
+def column_span(codes, e):
+    """The largest exponent span of a column of checked codes (K x N, any integer array whose
+    codes are 0..255): per column the largest minus the smallest nonzero exponent ``e[code]`` (0
+    where there is none), as :func:`models.fast_golden.exponent_spans` along axis 0 and
+    ``_lmul_room``'s weight span compute it, in one compiled pass without temporaries."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    n = codes.shape[1]
+    return int(_compiled().column_span(codes, np.ascontiguousarray(e, dtype=np.int64),
+                                       np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)))
+
+
 def row_parts(codes, ok, e, room):
     """Checked codes and per-row exponent splits in one compiled pass: ``(kinds, cuts)`` of
     :func:`_row_parts` for ``codes`` (any integer array, R x K) against the 256-entry tables
@@ -169,13 +199,16 @@ def row_parts(codes, ok, e, room):
     return kinds, cuts
 
 
-def fill_parts(codes, e, values, kinds, cuts):
+def fill_parts(codes, e, values, kinds, cuts, multiple=1):
     """The operand rows of :func:`row_parts`' split (``values``' dtype, ``R + n1`` rows, ``n1``
-    the rows of kind 1): every row ``values[codes]`` in place, a row of kind 1 as its low part
-    with its high part among the last ``n1`` rows, in row order; each part's other operands as
-    code 0 (whose products are all 0), as :func:`models.fast_golden._exponent_split` writes them."""
+    the rows of kind 1, then rows of ``values[0]`` up to a multiple of ``multiple``): every row
+    ``values[codes]`` in place, a row of kind 1 as its low part with its high part among the
+    next ``n1`` rows, in row order; each part's other operands as code 0 (whose products are
+    all 0), as :func:`models.fast_golden._exponent_split` writes them."""
     codes = np.ascontiguousarray(codes, dtype=np.int64)
-    out = np.empty((codes.shape[0] + int(np.count_nonzero(kinds == 1)), codes.shape[1]), dtype=values.dtype)
+    rows = codes.shape[0] + int(np.count_nonzero(kinds == 1))
+    out = np.empty((-(-rows // multiple) * multiple, codes.shape[1]), dtype=values.dtype)
+    out[rows:] = values[0]
     _compiled().fill_parts(codes, np.ascontiguousarray(e, dtype=np.int64), values, kinds, cuts, out)
     return out
 
@@ -230,7 +263,8 @@ def _compiled():
     return SimpleNamespace(codes=numba.njit(cache=True, nogil=True, error_model="numpy")(_codes),
                            all_in_table=numba.njit(cache=True, nogil=True)(_all_in_table),
                            row_parts=numba.njit(cache=True, nogil=True)(_row_parts),
-                           fill_parts=numba.njit(cache=True, nogil=True)(_fill_parts))
+                           fill_parts=numba.njit(cache=True, nogil=True)(_fill_parts),
+                           column_span=numba.njit(cache=True, nogil=True)(_column_span))
 
 
 @functools.cache

@@ -97,7 +97,7 @@ from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format,
 from . import fast_bsfp16, fast_fp16, fast_fp8, fast_outliers, fast_shiftadd
 from .fast_acc_output import acc_words_f32
 from .fast_dequant import scaled_f32
-from .fast_lmul import lmul_sums
+from .fast_lmul import ROWS as LMUL_ROWS, lmul_sums, pattern_sums as lmul_pattern_sums, patterns as lmul_patterns
 from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_mx_operands import act_operand, weight_operand
 from .fast_mx_blocks import accumulate_blocks
@@ -748,8 +748,8 @@ def fp8_weight_values(weights, pe):
         return Fp8Weights(aligned.astype(np.float64), int(np.abs(aligned).max(initial=0)))
     codes = check_fp8_codes("weight", weights, pe.format)
     mag = _fp8_tables(pe.format)[1]
-    return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)),
-                          int(exponent_spans(codes, pe.format, 0).max(initial=0)))
+    span = fast_fp8.column_span(codes, _fp8_tables(pe.format)[3]) if codes.size else 0   # exponent_spans' (axis 0)
+    return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)), span)
 
 
 def _fp8_wide_operands(codes, values, fmt):
@@ -1021,12 +1021,18 @@ def _lmul_spans(acts, pe):
     return _exponent_span((np.asarray(acts) >> f.mbits) & ((1 << f.ebits) - 1), 1)
 
 
+@functools.lru_cache(maxsize=None)
+def _lmul_ef(fmt):
+    """Per code 0..255 its exponent field ``ef`` (0: every L-Mul product with it is 0)."""
+    f = get_format(fmt)
+    return (np.arange(256) >> f.mbits) & ((1 << f.ebits) - 1)
+
+
 def _lmul_room(k, prepared, pe):
     """The largest activation row span :func:`lmul_exact_rows` accepts against these weights for
     ``k`` products per sum: ``t - rw``, ``t`` the largest with ``K * gmax * 2**t <= 2**53``
     (negative when no row is accepted)."""
-    f = get_format(pe.format)
-    rw = int(_exponent_span((prepared >> f.mbits) & ((1 << f.ebits) - 1), 0).max(initial=0))
+    rw = fast_fp8.column_span(prepared, _lmul_ef(pe.format)) if np.size(prepared) else 0
     t = (F64_EXACT // (max(k, 1) * int(_lmul_tables(pe.format)[3]))).bit_length() - 1
     return t - rw
 
@@ -1063,27 +1069,27 @@ def lmul_float(acts, prepared, pe, extra=None):
     if amax * wmax * gmax * max(k, 1) < F64_EXACT:
         return lmul_sums(codes, prepared, pe.format)
     room = _lmul_room(k, prepared, pe)
-    exact = _lmul_spans(codes, pe) <= room                             # lmul_exact_rows
-    if exact.all():
-        return lmul_sums(codes, prepared, pe.format)
-    wide = np.flatnonzero(~exact)
-    low, high, split = lmul_split_rows(codes[wide], prepared, pe, room)
-    # one kernel call (one lookup of the weights' patterns): the exact rows, then both parts
-    ne, ns = int(exact.sum()), int(split.sum())
-    sums = lmul_sums(np.concatenate([codes[exact], low[split], high[split]]), prepared, pe.format)
-    out = np.empty((codes.shape[0], prepared.shape[1]))
-    out[exact] = sums[:ne]
-    out[wide[split]] = sums[ne:ne + ns] + sums[ne + ns:]
-    wide = wide[~split]
-    if not len(wide):
-        return out
-    how, a, w, (ba, bw), bound = _lmul_stacks(codes[wide], prepared, pe)
-    if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
-        return None
-    h, l = karatsuba_f64(a, w)
-    h += l
-    h += 0.0
-    out[wide] = h
+    # lmul_exact_rows (kind 0) and lmul_split_rows (kind 1) in one compiled pass
+    kinds, cuts = fast_fp8.row_parts(codes, _fp8_aligned_table(pe.format)[1], _lmul_ef(pe.format), room)
+    rest = np.flatnonzero(kinds == 2)
+    if len(rest):
+        how, a, w, (ba, bw), bound = _lmul_stacks(codes[rest], prepared, pe)
+        if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+            return None
+    # one kernel call (one lookup of the weights' patterns): every row in place, a split row as
+    # its low part, then the split rows' high parts (each part's sums exact), then padding
+    m = codes.shape[0]
+    ia = fast_fp8.fill_parts(codes, _lmul_ef(pe.format), lmul_patterns(pe.format)[0], kinds, cuts, LMUL_ROWS)
+    sums = lmul_pattern_sums(ia, prepared, pe.format)
+    out = sums[:m]                                       # C-contiguous: the first m rows
+    split = kinds == 1
+    if split.any():
+        out[split] += sums[m:m + int(split.sum())]
+    if len(rest):
+        h, l = karatsuba_f64(a, w)
+        h += l
+        h += 0.0
+        out[rest] = h
     return out
 
 

@@ -90,6 +90,11 @@ def test_row_parts_are_the_numpy_splits(fmt):
         assert np.array_equal(rows[:40][one], aligned[low[one]]) and np.array_equal(rows[40:], aligned[high[one]])
         seen |= set(kinds.tolist())
     assert seen == {0, 1, 2}
+    # the weights' largest column span, FP8's exponents and L-Mul's exponent fields
+    ef = fg._lmul_ef(fmt)
+    for w in (codes, codes.T, codes[16:20], codes[:, :1], np.zeros((3, 4), dtype=np.int64)):
+        assert fast_fp8.column_span(w, e) == fg.exponent_spans(w, fmt, 0).max(initial=0)
+        assert fast_fp8.column_span(w, ef) == fg._exponent_span(ef[w], 0).max(initial=0)
     bad = codes.copy()
     bad[5, 7] = 0x7F                                                  # NaN in both formats
     assert fast_fp8.row_parts(bad, ok, e, 3) is None
