@@ -150,6 +150,35 @@ def _fill_parts(codes, e, values, kinds, cuts, out):
                 out[i, j] = values[codes[i, j]]
 
 
+def _checked_values(codes, ok, values, out):
+    """``out[i] = values[codes[i]]`` for flat int64 codes; False (``out`` incomplete) at the
+    first code outside 0..255 or not marked in ``ok``. Compiled by :func:`_compiled`."""
+    for i in range(codes.size):
+        c = codes[i]
+        if c < 0 or c > 255 or not ok[c]:
+            return False
+        out[i] = values[c]
+    return True
+
+
+def checked_values(codes, ok, values, multiple=1):
+    """``values[codes]`` (``values``' dtype, ``codes``' shape; a 2-D array's rows then padded
+    with ``values[0]`` to a multiple of ``multiple``) when every code is in 0..255 and marked in
+    the 256-entry ``ok``, else None (the caller's check raises its error): the code check and
+    the lookup in one compiled pass (numpy's are five passes: ``min``, ``max``, the table
+    lookup, ``all``, the value lookup)."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    shape = codes.shape
+    if codes.ndim == 2 and multiple > 1:
+        shape = (-(-shape[0] // multiple) * multiple, shape[1])
+    out = np.empty(shape, dtype=values.dtype)
+    out.reshape(-1)[codes.size:] = values[0]
+    if not _compiled().checked_values(codes.reshape(-1), np.ascontiguousarray(ok, dtype=np.bool_),
+                                      values, out.reshape(-1)):
+        return None
+    return out
+
+
 def _column_span(codes, e, lo, hi):
     """The largest over the columns of the int64 ``codes`` (K x N) of ``max(hi - lo, 0)``, its
     nonzero exponents ``e[code]``' largest and smallest (``lo``, ``hi``: (N,) int64 scratch).
@@ -264,7 +293,8 @@ def _compiled():
                            all_in_table=numba.njit(cache=True, nogil=True)(_all_in_table),
                            row_parts=numba.njit(cache=True, nogil=True)(_row_parts),
                            fill_parts=numba.njit(cache=True, nogil=True)(_fill_parts),
-                           column_span=numba.njit(cache=True, nogil=True)(_column_span))
+                           column_span=numba.njit(cache=True, nogil=True)(_column_span),
+                           checked_values=numba.njit(cache=True, nogil=True)(_checked_values))
 
 
 @functools.cache

@@ -97,7 +97,7 @@ from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format,
 from . import fast_bsfp16, fast_fp16, fast_fp8, fast_outliers, fast_shiftadd
 from .fast_acc_output import acc_words_f32
 from .fast_dequant import scaled_f32
-from .fast_lmul import ROWS as LMUL_ROWS, lmul_sums, pattern_sums as lmul_pattern_sums, patterns as lmul_patterns
+from .fast_lmul import ROWS as LMUL_ROWS, pattern_sums as lmul_pattern_sums, patterns as lmul_patterns
 from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_mx_operands import act_operand, weight_operand
 from .fast_mx_blocks import accumulate_blocks
@@ -816,18 +816,25 @@ def fp8_split_rows(codes, values, fmt, room):
     return (*parts, (exponent_spans(parts[0], fmt, 1) <= room) & (exponent_spans(parts[1], fmt, 1) <= room))
 
 
-def _fp8_narrow_float(a, values, k, fmt):
-    """e4m3's exact sums as float64: one float64 GEMM of the aligned operands (int64 ``a``,
-    :class:`Fp8Weights`) when every partial sum is an integer below ``2**53`` (always: products
-    below ``2**36``, at most ``2**GROWTH_BITS`` of them), so exact in any order, with or
+def _fp8_narrow_float(acts, values, k, fmt):
+    """e4m3's exact sums as float64: one float64 GEMM of the aligned operands (activation codes
+    ``acts``, :class:`Fp8Weights`) when every partial sum is an integer below ``2**53`` (always:
+    products below ``2**36``, at most ``2**GROWTH_BITS`` of them), so exact in any order, with or
     without FMA; + 0.0 turns a ``-0.0`` sum of zero products into the ``+0.0`` of the integer 0.
-    Otherwise the int64 sums converted (:func:`_fp8_float`)."""
-    amax = int(np.abs(a).max(initial=0))
-    if amax * values.wmax * max(k, 1) >= F64_EXACT:
-        return _fp8_float(*_fp8_limbs(a, values.values.astype(np.int64)), k, fmt)
-    out = np.matmul(a.astype(np.float64), values.values)
-    out += 0.0
-    return out
+    Otherwise the int64 sums converted (:func:`_fp8_float`). The bound is tested with the
+    format's largest aligned magnitude (no pass over the activations), and the code check and the
+    float64 operands are one compiled pass (:func:`models.fast_fp8.checked_values`; the codes it
+    refuses go through :func:`aligned_codes` for its error)."""
+    table, ok = _fp8_aligned_table(fmt)
+    if int(np.abs(table).max()) * values.wmax * max(k, 1) < F64_EXACT:
+        a = fast_fp8.checked_values(acts, ok, table.astype(np.float64))
+        if a is None:
+            aligned_codes(acts, fmt)                                   # raises its error
+        out = np.matmul(a, values.values)
+        out += 0.0
+        return out
+    a = aligned_codes(acts, fmt)
+    return _fp8_float(*_fp8_limbs(a, values.values.astype(np.int64)), k, fmt)
 
 
 def fp8_float(acts, values, pe, extra=None):
@@ -842,7 +849,7 @@ def fp8_float(acts, values, pe, extra=None):
     if k > 1 << GROWTH_BITS:
         return None
     if not _wide(pe.format):
-        return _fp8_narrow_float(aligned_codes(acts, pe.format), values, k, pe.format)
+        return _fp8_narrow_float(acts, values, k, pe.format)
     aligned, e = _fp8_tables(pe.format)[2:4]
     room = _fp8_room(k, values, pe.format)
     # fp8_exact_rows (kind 0) and fp8_split_rows (kind 1) with the code check in one pass
@@ -936,15 +943,20 @@ def _lmul_stack(table, codes, count, axis):
     return out.reshape(count * r, k)
 
 
+def _lmul_shapes(acts, prepared):
+    """``acts`` as an array; ValueError for shapes that do not chain."""
+    codes = np.asarray(acts)
+    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
+        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
+    return codes
+
+
 def _lmul_checked(acts, prepared, pe):
     """(activation codes checked as int64, the largest activation base, the largest weight
     base, g's largest factor); ValueError for codes that are not operands or shapes that do not
     chain."""
-    codes = np.asarray(acts)
     mag, gmax = _lmul_tables(pe.format)[2:]
-    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
-        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
-    codes = check_fp8_codes("activation", codes, pe.format)
+    codes = check_fp8_codes("activation", _lmul_shapes(acts, prepared), pe.format)
     # the magnitude grows with the 7-bit field x = code & 0x7F (a valid code's exponent-mantissa
     # bits): the largest field present has the largest base
     amax = float(mag[int((codes & 0x7F).max(initial=0))])
@@ -1061,16 +1073,32 @@ def lmul_float(acts, prepared, pe, extra=None):
     sums: the kernel's exact sums of the two parts of :func:`lmul_split_rows` added (real rows),
     else ``h + l`` from :func:`karatsuba_f64` of the stacked halves; each one IEEE addition of two
     float64 values (the correctly rounded sum; + 0.0 turns a ``-0.0`` sum of zero products into
-    the ``+0.0`` of the integer 0)."""
-    codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
-    k = codes.shape[1]
+    the ``+0.0`` of the integer 0). The kernel runs once per call, on rows written by
+    :mod:`models.fast_fp8`'s compiled passes (the code check with the pattern lookup; e5m2 the
+    row spans and splits too, :func:`models.fast_fp8.row_parts`); e4m3's bound holds for any
+    codes (the format's largest bases), so no pass over the operands tests it."""
+    codes = _lmul_shapes(acts, prepared)
+    k, fmt = codes.shape[1], pe.format
     if k > 1 << GROWTH_BITS:
+        _lmul_checked(acts, prepared, pe)                  # its errors first
         return None
-    if amax * wmax * gmax * max(k, 1) < F64_EXACT:
-        return lmul_sums(codes, prepared, pe.format)
+    mag, gmax = _lmul_tables(fmt)[2:]
+    a_pat, ok, ef = lmul_patterns(fmt)[0], _fp8_aligned_table(fmt)[1], _lmul_ef(fmt)
+    if float(mag.max()) ** 2 * gmax * max(k, 1) < F64_EXACT:
+        # every row exact whatever its codes (e4m3: the format's largest bases; the amax * wmax
+        # test of lmul_exact_rows passes): the code check and the patterns in one pass
+        ia = fast_fp8.checked_values(codes, ok, a_pat, LMUL_ROWS)
+        if ia is None:
+            check_fp8_codes("activation", codes, fmt)                 # raises its error
+        return lmul_pattern_sums(ia, prepared, fmt)[:codes.shape[0]]
     room = _lmul_room(k, prepared, pe)
-    # lmul_exact_rows (kind 0) and lmul_split_rows (kind 1) in one compiled pass
-    kinds, cuts = fast_fp8.row_parts(codes, _fp8_aligned_table(pe.format)[1], _lmul_ef(pe.format), room)
+    # lmul_exact_rows (kind 0) and lmul_split_rows (kind 1) with the code check in one pass (a
+    # row within amax * wmax's bound is within the span bound: kind 0)
+    parts = fast_fp8.row_parts(codes, ok, ef, room)
+    if parts is None:
+        check_fp8_codes("activation", codes, fmt)                     # raises its error
+    kinds, cuts = parts
+    codes = np.asarray(codes, dtype=np.int64)
     rest = np.flatnonzero(kinds == 2)
     if len(rest):
         how, a, w, (ba, bw), bound = _lmul_stacks(codes[rest], prepared, pe)
@@ -1079,8 +1107,7 @@ def lmul_float(acts, prepared, pe, extra=None):
     # one kernel call (one lookup of the weights' patterns): every row in place, a split row as
     # its low part, then the split rows' high parts (each part's sums exact), then padding
     m = codes.shape[0]
-    ia = fast_fp8.fill_parts(codes, _lmul_ef(pe.format), lmul_patterns(pe.format)[0], kinds, cuts, LMUL_ROWS)
-    sums = lmul_pattern_sums(ia, prepared, pe.format)
+    sums = lmul_pattern_sums(fast_fp8.fill_parts(codes, ef, a_pat, kinds, cuts, LMUL_ROWS), prepared, fmt)
     out = sums[:m]                                       # C-contiguous: the first m rows
     split = kinds == 1
     if split.any():
