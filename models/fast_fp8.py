@@ -1,6 +1,9 @@
 """Compiled FP8 element cast of the per-tensor / per-channel FP8 quantisers: ``clip(x / s)`` to
 E4M3 / E5M2 codes, round half to even, in one pass (:func:`fp8_codes`); the same cast of any small
-float format with an ml_dtypes type (:func:`float_codes`: the MX elements FP8 / FP6 / FP4).
+float format with an ml_dtypes type (:func:`float_codes`: the MX elements FP8 / FP6 / FP4). Also
+the FP8 E5M2 and L-Mul accuracy paths' row passes over checked codes (:func:`row_parts`,
+:func:`fill_parts`, :func:`column_span`, :func:`checked_values`: code checks, exponent spans and
+splits, operand rows), each the numpy definition's integer comparisons and lookups in one pass.
 
 Why compiled: ``np.clip(x / s, -fmax, fmax).astype(ml_dtypes.float8_*)`` costs about 20 ns per
 element (ml_dtypes converts element by element through a generic loop, after two float64 passes),
