@@ -94,10 +94,10 @@ from .bitserial_fp16 import check_fp16_codes
 from .bitserial_gemm import decode_weight_codes, default_scale_codes, groups_of, scale_codes_of
 from .fp16_gemm import decode_fp16
 from .fp8_gemm import GROWTH_BITS, aligned_operand, check_fp8_codes, get_format, wrap_wide
-from . import fast_bsfp16, fast_fp16, fast_outliers, fast_shiftadd
+from . import fast_bsfp16, fast_fp16, fast_fp8, fast_outliers, fast_shiftadd
 from .fast_acc_output import acc_words_f32
 from .fast_dequant import scaled_f32
-from .fast_lmul import lmul_sums
+from .fast_lmul import ROWS as LMUL_ROWS, pattern_sums as lmul_pattern_sums, patterns as lmul_patterns
 from .fast_mx import lane_extremes as fast_lane_extremes
 from .fast_mx_operands import act_operand, weight_operand
 from .fast_mx_blocks import accumulate_blocks
@@ -748,8 +748,8 @@ def fp8_weight_values(weights, pe):
         return Fp8Weights(aligned.astype(np.float64), int(np.abs(aligned).max(initial=0)))
     codes = check_fp8_codes("weight", weights, pe.format)
     mag = _fp8_tables(pe.format)[1]
-    return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)),
-                          int(exponent_spans(codes, pe.format, 0).max(initial=0)))
+    span = fast_fp8.column_span(codes, _fp8_tables(pe.format)[3]) if codes.size else 0   # exponent_spans' (axis 0)
+    return Fp8WideWeights(codes.astype(np.uint8), int(mag[codes].max(initial=0)), span)
 
 
 def _fp8_wide_operands(codes, values, fmt):
@@ -782,55 +782,97 @@ def fp8_exact_rows(codes, values, fmt):
     such a multiple of magnitude below ``K * 2**(ra + rw + 2 (M + 1))`` times it: a float64 value
     when that factor is at most ``2**53``. A row is marked when this holds with the largest
     column span (real operands span far fewer exponents than the format's 30)."""
-    k = max(np.shape(codes)[1], 1)
-    # the largest t with K * 2**(t + 2 (M + 1)) <= 2**53 (negative when there is none)
-    t = (F64_EXACT // k).bit_length() - 1 - 2 * (get_format(fmt).mbits + 1)
-    return exponent_spans(codes, fmt, 1) + values.span <= t
+    return exponent_spans(codes, fmt, 1) <= _fp8_room(np.shape(codes)[1], values, fmt)
 
 
-def _fp8_narrow_float(a, values, k, fmt):
-    """e4m3's exact sums as float64: one float64 GEMM of the aligned operands (int64 ``a``,
-    :class:`Fp8Weights`) when every partial sum is an integer below ``2**53`` (always: products
-    below ``2**36``, at most ``2**GROWTH_BITS`` of them), so exact in any order, with or
+def _fp8_room(k, values, fmt):
+    """The largest activation row span :func:`fp8_exact_rows` accepts against
+    :class:`Fp8WideWeights` ``values`` for ``k`` products per sum: ``t - rw``, ``t`` the largest
+    with ``K * 2**(t + 2 (M + 1)) <= 2**53`` (negative when no row is accepted)."""
+    t = (F64_EXACT // max(k, 1)).bit_length() - 1 - 2 * (get_format(fmt).mbits + 1)
+    return t - values.span
+
+
+def _exponent_split(codes, e, room):
+    """Checked codes (R x K) and their exponents ``e`` (0 for an operand whose every product is
+    0) -> ``(low, high)``: each row's operands whose exponent is within ``room`` of the row's
+    smallest nonzero one (and its zero operands), and the others, each with code 0 elsewhere
+    (an operand whose every product is 0, in both formats): the two rows' sums add up to the
+    row's own (:func:`fp8_split_rows`, :func:`lmul_split_rows`)."""
+    e = np.asarray(e, dtype=np.int64)              # a uint8 table's exponents: 1 << 30 would wrap
+    bottom = np.where(e != 0, e, 1 << 30).min(axis=1, keepdims=True)
+    low = e <= bottom + max(room, 0)
+    return np.where(low, codes, 0), np.where(low, 0, codes)
+
+
+def fp8_split_rows(codes, values, fmt, room):
+    """Checked e5m2 activation codes (R x K) -> ``(low, high, ok)``: :func:`_exponent_split`
+    of each row at ``room`` (:func:`_fp8_room`), ``ok`` (R,) marking the rows whose both parts
+    are :func:`fp8_exact_rows`. There each part's sum is an exact float64 value from one float64
+    GEMM, so one IEEE addition of the two is the correctly rounded sum, as Karatsuba's ``h + l``
+    is (a row spanning up to about twice the room: nearly all of MiniLM's FFN down projection
+    rows, whose GELU outputs span up to 29 exponents)."""
+    parts = _exponent_split(codes, _fp8_tables(fmt)[3][codes], room)
+    return (*parts, (exponent_spans(parts[0], fmt, 1) <= room) & (exponent_spans(parts[1], fmt, 1) <= room))
+
+
+def _fp8_narrow_float(acts, values, k, fmt):
+    """e4m3's exact sums as float64: one float64 GEMM of the aligned operands (activation codes
+    ``acts``, :class:`Fp8Weights`) when every partial sum is an integer below ``2**53`` (always:
+    products below ``2**36``, at most ``2**GROWTH_BITS`` of them), so exact in any order, with or
     without FMA; + 0.0 turns a ``-0.0`` sum of zero products into the ``+0.0`` of the integer 0.
-    Otherwise the int64 sums converted (:func:`_fp8_float`)."""
-    amax = int(np.abs(a).max(initial=0))
-    if amax * values.wmax * max(k, 1) >= F64_EXACT:
-        return _fp8_float(*_fp8_limbs(a, values.values.astype(np.int64)), k, fmt)
-    out = np.matmul(a.astype(np.float64), values.values)
-    out += 0.0
-    return out
+    Otherwise the int64 sums converted (:func:`_fp8_float`). The bound is tested with the
+    format's largest aligned magnitude (no pass over the activations), and the code check and the
+    float64 operands are one compiled pass (:func:`models.fast_fp8.checked_values`; the codes it
+    refuses go through :func:`aligned_codes` for its error)."""
+    table, ok = _fp8_aligned_table(fmt)
+    if int(np.abs(table).max()) * values.wmax * max(k, 1) < F64_EXACT:
+        a = fast_fp8.checked_values(acts, ok, table.astype(np.float64))
+        if a is None:
+            aligned_codes(acts, fmt)                                   # raises its error
+        out = np.matmul(a, values.values)
+        out += 0.0
+        return out
+    a = aligned_codes(acts, fmt)
+    return _fp8_float(*_fp8_limbs(a, values.values.astype(np.int64)), k, fmt)
 
 
 def fp8_float(acts, values, pe, extra=None):
     """:func:`fp8_fast`'s raw output as float64 (rounded to nearest, ties to even), or None:
     e4m3's exact sums from one float64 GEMM of the aligned operands (:func:`_fp8_narrow_float`);
     e5m2's from one such GEMM in the rows of :func:`fp8_exact_rows` (real operands nearly all are), in the other rows
-    ``h + l`` from :func:`karatsuba_f64`, whose one IEEE addition is the correctly rounded sum
-    (both terms are float64 values); + 0.0 turns a ``-0.0`` sum of zero products into the
+    the exact sums of the two parts of :func:`fp8_split_rows` from the same GEMM added (real
+    rows), else ``h + l`` from :func:`karatsuba_f64`: each one IEEE addition of two float64
+    values, the correctly rounded sum; + 0.0 turns a ``-0.0`` sum of zero products into the
     ``+0.0`` of the integer 0."""
     k = np.shape(acts)[1]
     if k > 1 << GROWTH_BITS:
         return None
     if not _wide(pe.format):
-        return _fp8_narrow_float(aligned_codes(acts, pe.format), values, k, pe.format)
-    codes = check_fp8_codes("activation", acts, pe.format)
-    aligned = _fp8_tables(pe.format)[2]
-    exact = fp8_exact_rows(codes, values, pe.format)
-    wide = ~exact
-    if wide.any():
-        a3, w3, amax, wmax = _fp8_wide_operands(codes[wide], values, pe.format)
+        return _fp8_narrow_float(acts, values, k, pe.format)
+    aligned, e = _fp8_tables(pe.format)[2:4]
+    room = _fp8_room(k, values, pe.format)
+    # fp8_exact_rows (kind 0) and fp8_split_rows (kind 1) with the code check in one pass
+    parts = fast_fp8.row_parts(acts, _fp8_aligned_table(pe.format)[1], e, room)
+    if parts is None:
+        check_fp8_codes("activation", acts, pe.format)              # raises its error
+    kinds, cuts = parts
+    rest = np.flatnonzero(kinds == 2)
+    if len(rest):
+        a3, w3, amax, wmax = _fp8_wide_operands(np.asarray(acts, dtype=np.int64)[rest], values, pe.format)
         if not _karatsuba_fits(amax, wmax, k):
             return None
-    if exact.all():
-        out = np.matmul(aligned[codes], aligned[values.codes])
-    else:
-        out = np.empty((codes.shape[0], values.codes.shape[1]))
-        if exact.any():
-            out[exact] = np.matmul(aligned[codes[exact]], aligned[values.codes])
+    # one GEMM (one pass over the weights, no row gathers or scatters of the exact rows): every
+    # row in place, a split row as its low part, then the split rows' high parts below them
+    m = kinds.shape[0]
+    sums = np.matmul(fast_fp8.fill_parts(acts, e, aligned, kinds, cuts), aligned[values.codes])
+    out = sums[:m]                                       # C-contiguous: the first m rows
+    if m < len(sums):
+        out[kinds == 1] += sums[m:]
+    if len(rest):
         h, l = karatsuba_f64(a3, w3)
         h += l
-        out[wide] = h
+        out[rest] = h
     out += 0.0
     return out
 
@@ -901,15 +943,20 @@ def _lmul_stack(table, codes, count, axis):
     return out.reshape(count * r, k)
 
 
+def _lmul_shapes(acts, prepared):
+    """``acts`` as an array; ValueError for shapes that do not chain."""
+    codes = np.asarray(acts)
+    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
+        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
+    return codes
+
+
 def _lmul_checked(acts, prepared, pe):
     """(activation codes checked as int64, the largest activation base, the largest weight
     base, g's largest factor); ValueError for codes that are not operands or shapes that do not
     chain."""
-    codes = np.asarray(acts)
     mag, gmax = _lmul_tables(pe.format)[2:]
-    if codes.ndim != 2 or prepared.ndim != 2 or codes.shape[1] != prepared.shape[0]:
-        raise ValueError(f"shapes do not chain: acts {codes.shape} @ weights {prepared.shape}")
-    codes = check_fp8_codes("activation", codes, pe.format)
+    codes = check_fp8_codes("activation", _lmul_shapes(acts, prepared), pe.format)
     # the magnitude grows with the 7-bit field x = code & 0x7F (a valid code's exponent-mantissa
     # bits): the largest field present has the largest base
     amax = float(mag[int((codes & 0x7F).max(initial=0))])
@@ -986,12 +1033,18 @@ def _lmul_spans(acts, pe):
     return _exponent_span((np.asarray(acts) >> f.mbits) & ((1 << f.ebits) - 1), 1)
 
 
+@functools.lru_cache(maxsize=None)
+def _lmul_ef(fmt):
+    """Per code 0..255 its exponent field ``ef`` (0: every L-Mul product with it is 0)."""
+    f = get_format(fmt)
+    return (np.arange(256) >> f.mbits) & ((1 << f.ebits) - 1)
+
+
 def _lmul_room(k, prepared, pe):
     """The largest activation row span :func:`lmul_exact_rows` accepts against these weights for
     ``k`` products per sum: ``t - rw``, ``t`` the largest with ``K * gmax * 2**t <= 2**53``
     (negative when no row is accepted)."""
-    f = get_format(pe.format)
-    rw = int(_exponent_span((prepared >> f.mbits) & ((1 << f.ebits) - 1), 0).max(initial=0))
+    rw = fast_fp8.column_span(prepared, _lmul_ef(pe.format)) if np.size(prepared) else 0
     t = (F64_EXACT // (max(k, 1) * int(_lmul_tables(pe.format)[3]))).bit_length() - 1
     return t - rw
 
@@ -1007,10 +1060,7 @@ def lmul_split_rows(codes, prepared, pe, room=None):
     ``room``: :func:`_lmul_room` when the caller has it."""
     f = get_format(pe.format)
     room = _lmul_room(codes.shape[1], prepared, pe) if room is None else room
-    ef = (codes >> f.mbits) & ((1 << f.ebits) - 1)
-    bottom = np.where(ef != 0, ef, 1 << 30).min(axis=1, keepdims=True)
-    low = ef <= bottom + max(room, 0)
-    parts = np.where(low, codes, 0), np.where(low, 0, codes)
+    parts = _exponent_split(codes, (codes >> f.mbits) & ((1 << f.ebits) - 1), room)
     return (*parts, (_lmul_spans(parts[0], pe) <= room) & (_lmul_spans(parts[1], pe) <= room))
 
 
@@ -1023,35 +1073,50 @@ def lmul_float(acts, prepared, pe, extra=None):
     sums: the kernel's exact sums of the two parts of :func:`lmul_split_rows` added (real rows),
     else ``h + l`` from :func:`karatsuba_f64` of the stacked halves; each one IEEE addition of two
     float64 values (the correctly rounded sum; + 0.0 turns a ``-0.0`` sum of zero products into
-    the ``+0.0`` of the integer 0)."""
-    codes, amax, wmax, gmax = _lmul_checked(acts, prepared, pe)
-    k = codes.shape[1]
+    the ``+0.0`` of the integer 0). The kernel runs once per call, on rows written by
+    :mod:`models.fast_fp8`'s compiled passes (the code check with the pattern lookup; e5m2 the
+    row spans and splits too, :func:`models.fast_fp8.row_parts`); e4m3's bound holds for any
+    codes (the format's largest bases), so no pass over the operands tests it."""
+    codes = _lmul_shapes(acts, prepared)
+    k, fmt = codes.shape[1], pe.format
     if k > 1 << GROWTH_BITS:
+        _lmul_checked(acts, prepared, pe)                  # its errors first
         return None
-    if amax * wmax * gmax * max(k, 1) < F64_EXACT:
-        return lmul_sums(codes, prepared, pe.format)
+    mag, gmax = _lmul_tables(fmt)[2:]
+    a_pat, ok, ef = lmul_patterns(fmt)[0], _fp8_aligned_table(fmt)[1], _lmul_ef(fmt)
+    if float(mag.max()) ** 2 * gmax * max(k, 1) < F64_EXACT:
+        # every row exact whatever its codes (e4m3: the format's largest bases; the amax * wmax
+        # test of lmul_exact_rows passes): the code check and the patterns in one pass
+        ia = fast_fp8.checked_values(codes, ok, a_pat, LMUL_ROWS)
+        if ia is None:
+            check_fp8_codes("activation", codes, fmt)                 # raises its error
+        return lmul_pattern_sums(ia, prepared, fmt)[:codes.shape[0]]
     room = _lmul_room(k, prepared, pe)
-    exact = _lmul_spans(codes, pe) <= room                             # lmul_exact_rows
-    if exact.all():
-        return lmul_sums(codes, prepared, pe.format)
-    wide = np.flatnonzero(~exact)
-    low, high, split = lmul_split_rows(codes[wide], prepared, pe, room)
-    # one kernel call (one lookup of the weights' patterns): the exact rows, then both parts
-    ne, ns = int(exact.sum()), int(split.sum())
-    sums = lmul_sums(np.concatenate([codes[exact], low[split], high[split]]), prepared, pe.format)
-    out = np.empty((codes.shape[0], prepared.shape[1]))
-    out[exact] = sums[:ne]
-    out[wide[split]] = sums[ne:ne + ns] + sums[ne + ns:]
-    wide = wide[~split]
-    if not len(wide):
-        return out
-    how, a, w, (ba, bw), bound = _lmul_stacks(codes[wide], prepared, pe)
-    if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
-        return None
-    h, l = karatsuba_f64(a, w)
-    h += l
-    h += 0.0
-    out[wide] = h
+    # lmul_exact_rows (kind 0) and lmul_split_rows (kind 1) with the code check in one pass (a
+    # row within amax * wmax's bound is within the span bound: kind 0)
+    parts = fast_fp8.row_parts(codes, ok, ef, room)
+    if parts is None:
+        check_fp8_codes("activation", codes, fmt)                     # raises its error
+    kinds, cuts = parts
+    codes = np.asarray(codes, dtype=np.int64)
+    rest = np.flatnonzero(kinds == 2)
+    if len(rest):
+        how, a, w, (ba, bw), bound = _lmul_stacks(codes[rest], prepared, pe)
+        if ba * bw * max(k, 1) >= F64_EXACT or bound * max(k, 1) >= 1 << 84:
+            return None
+    # one kernel call (one lookup of the weights' patterns): every row in place, a split row as
+    # its low part, then the split rows' high parts (each part's sums exact), then padding
+    m = codes.shape[0]
+    sums = lmul_pattern_sums(fast_fp8.fill_parts(codes, ef, a_pat, kinds, cuts, LMUL_ROWS), prepared, fmt)
+    out = sums[:m]                                       # C-contiguous: the first m rows
+    split = kinds == 1
+    if split.any():
+        out[split] += sums[m:m + int(split.sum())]
+    if len(rest):
+        h, l = karatsuba_f64(a, w)
+        h += l
+        h += 0.0
+        out[rest] = h
     return out
 
 

@@ -135,15 +135,22 @@ def lmul_sums(acts, weights, fmt):
     """The L-Mul golden's exact sums as float64 for checked codes ``acts`` (M x K) and
     ``weights`` (K x N) whose every partial sum is an integer float64 holds (module docstring:
     the caller's condition)."""
-    a_pat, w_pat = patterns(fmt)
+    a_pat = patterns(fmt)[0]
     m = acts.shape[0]
     rows = -(-m // ROWS) * ROWS
     ia = np.empty((rows, acts.shape[1]), dtype=np.uint64)
     ia[:m] = a_pat[acts]
     ia[m:] = a_pat[0]                                  # padding rows: zero codes, outputs dropped
-    out = np.empty((rows, weights.shape[1]))
-    _compiled().sums(ia, np.ascontiguousarray(w_pat[weights]), out)
-    return out[:m]
+    return pattern_sums(ia, weights, fmt)[:m]
+
+
+def pattern_sums(ia, weights, fmt):
+    """:func:`lmul_sums` of activation pattern rows ``ia`` (uint64, :func:`patterns`' activation
+    parts, rows a multiple of :data:`ROWS`: the callers' padding rows hold code 0's) and
+    checked weight codes, every row's partial sums integers a float64 holds."""
+    out = np.empty((ia.shape[0], weights.shape[1]))
+    _compiled().sums(ia, np.ascontiguousarray(patterns(fmt)[1][weights]), out)
+    return out
 
 
 @functools.cache

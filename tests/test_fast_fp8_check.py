@@ -7,7 +7,7 @@ threshold and non-contiguous arrays (numpy's path), real MiniLM operands."""
 import numpy as np
 import pytest
 
-from models import fp8_gemm
+from models import fast_fp8, fast_golden as fg, fp8_gemm
 from models.fast_fp8 import TABLE_CHECK_SIZE, all_in_table
 from models.fp8_gemm import check_fp8_codes, get_format
 from models.realdata import real_gemm
@@ -108,3 +108,39 @@ def test_real_minilm_operands(kind_name, fmt):
     codes = np.array(codes)
     codes.flat[codes.size // 3] = np.flatnonzero(~get_format(fmt).valid(np.arange(256)))[0]
     assert all_in_table(codes, table) is False
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_checked_values(fmt):
+    """fast_fp8.checked_values (the FP8 E4M3 and L-Mul accuracy paths' code check with their
+    operand lookup) is ``values[codes]`` with the rows padded by ``values[0]`` for valid codes of
+    every value, any size, and None for each bad value at the first, a middle and the last
+    position (where the callers' check raises); the FP8 E4M3 and L-Mul paths raise the check's
+    error for them."""
+    rng = np.random.default_rng(4)
+    ok = fp8_gemm._operand_table(fmt)
+    values = rng.standard_normal(256)
+    patterns = rng.integers(0, 1 << 63, 256, dtype=np.uint64)
+    for shape in ((1, 1), (3, 256), (5, 7), (64, 33)):
+        codes = _valid_codes(fmt, shape, rng)
+        codes.flat[:min(codes.size, 3)] = [0x00, 0x80, 0x01][:codes.size]
+        for table, multiple in ((values, 1), (patterns, 4)):
+            got = fast_fp8.checked_values(codes, ok, table, multiple)
+            rows = -(-shape[0] // multiple) * multiple
+            assert got.shape == (rows, shape[1]) and got.dtype == table.dtype
+            assert np.array_equal(got[:shape[0]], table[codes]) and (got[shape[0]:] == table[0]).all()
+    bads = [v for v in range(256) if not ok[v]] + [-1, 256, 1 << 40]
+    base = _valid_codes(fmt, (6, 50), rng)
+    for bad in bads:
+        for pos in (0, base.size // 2, base.size - 1):
+            codes = base.copy()
+            codes.flat[pos] = bad
+            assert fast_fp8.checked_values(codes, ok, values) is None
+            assert fast_fp8.checked_values(codes, ok, patterns, 4) is None
+    codes = base.copy()
+    codes[3, 7] = bads[0]
+    for kind in ("fp8", "lmul"):
+        pe = PE_KINDS[kind].prototype(format="e4m3" if fmt == "e4m3" else fmt)
+        prepared = fg.prepare_weights(PE_KINDS[kind], base[:, :50].T.copy()[:50], pe)
+        with pytest.raises(ValueError, match="NaN/infinity"):
+            fg.FAST_FLOATS[kind](codes, prepared, pe)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from hw.pe_mx import scale_terms
-from models import fast_golden as fg, fast_lmul, fast_mx, fp8_gemm, mx_gemm
+from models import fast_fp8, fast_golden as fg, fast_lmul, fast_mx, fp8_gemm, mx_gemm
 from models.lmul_gemm import lmul_fields
 from models.realdata import real_gemm
 from models.registry import PE_KINDS, GemmOperands
@@ -95,7 +95,7 @@ def test_lmul_zero_products_between_true_ones(fmt, monkeypatch):
     +0.0), that do not (the exact integer), and alone (+0.0); the kernel is the path taken."""
     pe = LMUL.prototype(format=fmt)
     calls = []
-    monkeypatch.setattr(fg, "lmul_sums", lambda *a: calls.append(1) or fast_lmul.lmul_sums(*a))
+    monkeypatch.setattr(fg, "lmul_pattern_sums", lambda *a: calls.append(1) or fast_lmul.pattern_sums(*a))
     top = fp8_gemm.get_format(fmt).max_normal_code
     x, y = 0x38, 0x35
     acts = np.array([[0x00, x, 0x80, x | 0x80, 0x01],         # tiny, p, tiny, -p, tiny: 0
@@ -211,8 +211,12 @@ def test_lmul_e5m2_exact_rows_at_the_boundary(rw, monkeypatch):
     assert (set(low[0, 1:]) == {0} and high[0, 0] == 0) if rw == 15 else (set(high[0]) == {0})
     _lmul_same(acts, weights, pe)
     assert calls == []
-    monkeypatch.setattr(fg, "lmul_split_rows",
-                        lambda c, p, e, r: (*split(c, p, e, r)[:2], np.zeros(len(c), dtype=bool)))
+    row_parts = fast_fp8.row_parts                            # lmul_float's lmul_split_rows
+
+    def refused(*args):
+        kinds, cuts = row_parts(*args)
+        return np.where(kinds == 1, 2, kinds).astype(np.int8), cuts
+    monkeypatch.setattr(fast_fp8, "row_parts", refused)
     _lmul_same(acts, weights, pe)
     assert calls == ([] if rw == 14 else [1, 1])            # lmul_float and fast_output
 
@@ -225,9 +229,9 @@ def test_lmul_e5m2_wide_rows_next_to_narrow(w_span, monkeypatch):
     the parts are not exact either: Karatsuba limbs): every path, the golden's values."""
     pe = LMUL.prototype(format="e5m2")
     calls, sums = [], []
-    original, original_sums = fg.karatsuba_f64, fg.lmul_sums
+    original, original_sums = fg.karatsuba_f64, fg.lmul_pattern_sums
     monkeypatch.setattr(fg, "karatsuba_f64", lambda a, w: calls.append(len(a[0])) or original(a, w))
-    monkeypatch.setattr(fg, "lmul_sums", lambda a, *rest: sums.append(len(a)) or original_sums(a, *rest))
+    monkeypatch.setattr(fg, "lmul_pattern_sums", lambda a, *rest: sums.append(len(a)) or original_sums(a, *rest))
     rng = np.random.default_rng(13)
     k = 500
     acts = _e5m2(rng.integers(0, 2, (6, k)), rng.integers(1, 31, (6, k)), rng.integers(0, 4, (6, k)))
@@ -239,10 +243,12 @@ def test_lmul_e5m2_wide_rows_next_to_narrow(w_span, monkeypatch):
     room = fg._lmul_room(k, fg.prepare_weights(LMUL, weights, pe), pe)
     assert room == {12: 28, 29: 11}[w_span]
     _lmul_same(acts, weights, pe)
-    if w_span == 12:                                               # lmul_float and fast_output
-        assert calls == [] and sums == [2 + 4 + 4] * 2
+    # one kernel call per lmul_float (it and fast_output): the 6 rows in place, the split rows'
+    # high parts, padding to a multiple of 4 rows (the wide rows' sums past 2**53 are replaced)
+    if w_span == 12:
+        assert calls == [] and sums == [12] * 2
     else:
-        assert calls == [4, 4] and sums == [2, 2]
+        assert calls == [4, 4] and sums == [8, 8]
 
 
 # ---------------------------------------------------------------------------------------------
