@@ -76,10 +76,13 @@ INSTALL_HINT = ("install it with: apt-get install -y yosys qflow-tech-osu018 "
 #    (branch s25-scale, reverted: MixPE's post-array unit ran > 30 min in ABC's SAT sweep)
 # 5: recipe 4 with ABC's SAT sweep bounded (:data:`ABC_SCRIPT`) and a watchdog (:func:`synth_timeout`)
 RECIPE_VERSION = 5
-#: seconds one unit's synthesis may take (all its Yosys runs) before it fails naming the unit;
-#: ``$PEARRAY_SYNTH_TIMEOUT`` overrides it. Generous: the slowest unit the report synthesises
-#: takes about a minute on one core (MixPE's post-array unit, ws 8x8 arrays)
-SYNTH_TIMEOUT_DEFAULT = 900.0
+#: seconds (wall clock) one unit's synthesis may take (all its Yosys runs) before it fails naming
+#: the unit; ``$PEARRAY_SYNTH_TIMEOUT`` overrides it. A watchdog for a runaway ABC, with room for a
+#: loaded machine: the slowest unit the full report synthesises took 559 s wall under load (ANT
+#: W8A8's 4x4 ws array, session 39's cache; MX's 4x4 os 172 s), and 900 s, the default until
+#: session 39, ended a report there (a whole accelerator top takes longer: the area benchmark sets
+#: its own)
+SYNTH_TIMEOUT_DEFAULT = 1800.0
 #: ABC's mapping script, Yosys 0.23's own for ``abc -liberty`` (``strash; &get -n; &fraig -x;
 #: &put; scorr; dc2; dretime; strash; &get -n; &dch -f; &nf; &put``) but for one bound: the SAT
 #: sweep ``&fraig -x`` gives up on a candidate pair of nodes after 1,000 conflicts, the bound

@@ -199,22 +199,31 @@ def mac_utilisation(macs, cycles, rows, cols):
 
 def synthesis_tables(plan):
     """Step 4: per-unit synthesis (cell counts, osu018 area) and model-vs-synthesis areas, or a
-    note saying why there is none."""
+    note saying why there is none; and the units whose synthesis failed (e.g. outlived
+    ``PEARRAY_SYNTH_TIMEOUT``), each ``"variant unit: error"``: they are left out of the table and
+    named in the note, and the report goes on (hours of verification are not lost to one unit)."""
     try:
         synth.find_yosys()
         synth.liberty_path()
     except synth.SynthesisError as e:
-        return None, None, f"Synthesis skipped: {e}"
+        return None, None, f"Synthesis skipped: {e}", ()
     kinds = sorted({kind.name for _, kind, _ in designs()})
     cells = synth.synthesis_table(kinds)
-    compare = cost_vs_synth.synthesis_comparison(kinds, arrays=plan.synth_arrays)
+    missing = []
+    compare = cost_vs_synth.synthesis_comparison(
+        kinds, arrays=plan.synth_arrays, on_error=lambda variant, unit, e: missing.append(f"{variant} {unit}: {e}"))
     compare = compare.round(4)
-    worst = compare.loc[compare.error.abs().idxmax()]
-    note = (f"Synthesis: Yosys + OSU 0.18 um liberty. The cost model uses the same technology (its "
-            f"primitives characterised on osu018 by `pearray characterise`), both scaled to 45 nm "
-            f"with the same factors, no calibration: error = model / synthesis - 1; the largest is "
-            f"{worst.error:+.0%} ({worst.pe} {worst.unit}).")
-    return cells, compare, note
+    note = ("Synthesis: Yosys + OSU 0.18 um liberty. The cost model uses the same technology (its "
+            "primitives characterised on osu018 by `pearray characterise`), both scaled to 45 nm "
+            "with the same factors, no calibration: error = model / synthesis - 1")
+    if compare.error.notna().any():
+        worst = compare.loc[compare.error.abs().idxmax()]
+        note += f"; the largest is {worst.error:+.0%} ({worst.pe} {worst.unit})."
+    else:
+        note += "."
+    if missing:
+        note += f" NOT SYNTHESISED, left out of the table ({len(missing)}): " + "; ".join(missing) + "."
+    return cells, compare, note, tuple(missing)
 
 
 def _point(kind, options, rows, cols):
@@ -448,6 +457,7 @@ class ReportData:
     roof: tuple          # (DRAM GB/s, the baseline array's peak TOPS) for the roofline plot
     timing_note: str = ""
     model_note: str = ""  # the whole-model quality section's data note (sim.report_accuracy)
+    synth_failed: tuple = ()  # "variant unit: error" of each unit whose synthesis failed (a watchdog)
 
     def __getitem__(self, name):
         return self.tables[name]
@@ -465,7 +475,7 @@ def gather(plan, staging, progress):
         verification.append(verify_design(plan, staging, label, kind, options, progress))
         quant.append(measure_accuracy(plan, label, kind, options))
     progress.step("Yosys synthesis of every PE and border unit (cached per Verilog hash)")
-    cells, compare, synth_note = synthesis_tables(plan)
+    cells, compare, synth_note, synth_failed = synthesis_tables(plan)
     timing_units, timing, timing_note = report_timing.timing_tables(designs(), progress)
     fmax = {} if timing is None else dict(zip(timing.design, timing.fmax_mhz))
     costs, area, energy, layers = cost_tables(plan, progress, fmax)
@@ -489,7 +499,8 @@ def gather(plan, staging, progress):
     progress.step(f"whole-model quality ({plan.model_quality}): SmolLM2 perplexity, MiniLM similarity")
     tables["model_quality.csv"], model_note = report_accuracy.model_quality(
         plan.model_quality, costs, progress, acceptance=plan.acceptance)
-    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note, model_note)
+    return ReportData(plan, tables, synth_note, memory_bound_note(plan), roof(plan), timing_note, model_note,
+                      synth_failed)
 
 
 def roof(plan):
@@ -519,7 +530,8 @@ def check_report_out(out, flag="--out"):
 
 
 def build_report(out, quick=False, progress=None, workload=None, acceptance=None, energy_basis=None):
-    """Write the report into ``out``; returns the number of failing designs. ``out`` must be new,
+    """Write the report into ``out``; returns the number of failing designs plus the units whose
+    synthesis failed (a watchdog: :func:`synthesis_tables`), so nonzero is exit 1. ``out`` must be new,
     empty or a previous report (checked before any work: :func:`check_report_out`); the report is
     built beside it and replaces it whole at the end. ``workload``: (label, GEMMs) of the user's
     network (:attr:`ReportPlan.user_workload`), or None. ``acceptance``: the accuracy threshold
@@ -554,6 +566,7 @@ def build_report(out, quick=False, progress=None, workload=None, acceptance=None
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    failing = len(data.failing)
-    progress.note(f"written to {out}" + (f"; {failing} design(s) FAILING" if failing else ""))
-    return failing
+    failing, failed = len(data.failing), len(data.synth_failed)
+    progress.note(f"written to {out}" + (f"; {failing} design(s) FAILING" if failing else "")
+                  + (f"; {failed} unit(s) NOT SYNTHESISED (see summary.md)" if failed else ""))
+    return failing + failed

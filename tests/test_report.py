@@ -12,13 +12,14 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
+from models import synth
 from models.cost import CostConfig, evaluate
 from models.cycles import gemm_cycles
 from models.design import DesignConfig
 from sim import report, report_html, run
 from sim.cli import main
 from tests.report_fixture import CI_DESIGNS, PLAN, build_small_report, design_subset
-from tests.tools import require_sta
+from tests.tools import require_sta, require_synthesis
 
 
 @pytest.fixture
@@ -177,6 +178,44 @@ def test_a_failing_design_is_loud_and_exits_1(small_plan, tmp_path, monkeypatch,
     page = (tmp_path / "r" / "index.html").read_text()
     verdict = page.split("class='verdict FAIL'>")[1].split("</p>")[0]
     assert "LUT W4A8, LUT W2A8, LUT W1A8" in verdict
+
+
+def test_a_unit_whose_synthesis_fails_is_left_out_and_named(small_plan, monkeypatch):
+    """One unit's synthesis outliving the watchdog leaves that unit out of the area table, named
+    in the note, and the others are still compared (it used to end a report of hours there)."""
+    require_synthesis()
+    monkeypatch.setattr(report, "designs", design_subset(("INT8",)))
+    real = synth.synthesize
+
+    def slow_arrays(pe, **kw):
+        if kw.get("rows") is not None:
+            raise synth.SynthesisError(f"{pe}_array: synthesis exceeded 1 s (PEARRAY_SYNTH_TIMEOUT); Yosys/ABC killed")
+        return real(pe, **kw)
+
+    monkeypatch.setattr(synth, "synthesize", slow_arrays)
+    _, compare, note, failed = report.synthesis_tables(small_plan)
+    assert failed == ("INT8 array 2x2 ws: int8_array: synthesis exceeded 1 s (PEARRAY_SYNTH_TIMEOUT); "
+                      "Yosys/ABC killed",)
+    assert "NOT SYNTHESISED" in note and failed[0] in note
+    assert "pe" in set(compare.unit) and not compare.unit.str.startswith("array").any()
+    assert compare.error.notna().all()
+
+
+def test_a_synthesis_gap_is_loud_and_exits_1(small_report, tmp_path, monkeypatch, capsys):
+    """A report with a unit not synthesised is written whole, says so first (summary and page)
+    and exits 1 (a watchdog fired)."""
+    folder, _ = small_report
+    tables = {p.name: pd.read_csv(p) for p in folder.glob("*.csv")}
+    gap = ("INT8 array 2x2 ws: int8_array_ws_2x2: synthesis exceeded 900 s (PEARRAY_SYNTH_TIMEOUT); "
+           "Yosys/ABC killed")
+    data = report.ReportData(PLAN, tables, "Synthesis: ...", "", (1, 1), synth_failed=(gap,))
+    monkeypatch.setattr(report, "gather", lambda plan, staging, progress: data)
+    assert main(["report", "--out", str(tmp_path / "r")]) == 1
+    assert "1 unit(s) NOT SYNTHESISED" in capsys.readouterr().err
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert f"**NOT SYNTHESISED (left out of synthesis_vs_model.csv): {gap}**" in summary.split("## ")[0]
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "NOT SYNTHESISED: 1 unit(s)" in page.split("class='verdict")[2]
 
 
 def test_every_design_has_its_fmax_and_int_vs_fp_reads_the_same_tables(small_report):
