@@ -203,23 +203,52 @@ def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) 
     return (x - mu) / np.sqrt(var + eps) * gamma + beta
 
 
-def _linear(x: np.ndarray, layer: int, name: str) -> np.ndarray:
-    return x @ _weight(layer, name).T + _weight(layer, name, "bias")
-
-
 def _softmax(s: np.ndarray) -> np.ndarray:
     s = s - s.max(axis=-1, keepdims=True)
     e = np.exp(s)
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _gelu64(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU in float64, element-wise (``math.erf``, the C library's): the float64
+    forward's, not rounded to float32."""
+    return fast_gelu.reference_gelu(np.asarray(x, dtype=np.float64))
+
+
+@functools.lru_cache(maxsize=1)
+def _weights64() -> Mapping[str, np.ndarray]:
+    """Every checkpoint tensor as float64 (exact: float32 widens without rounding), cast once for
+    the tapped forward (:func:`_encode` with ``linear=None``)."""
+    return MappingProxyType({k: _freeze(v.astype(np.float64)) for k, v in load_minilm_weights().items()})
+
+
 def _encode(ids: list[np.ndarray], linear=None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Padded batch forward. Returns (hidden (B, L, H), mask (B, L) bool, captured padded inputs).
 
-    ``linear`` (None: fp32 ``x @ W.T + b``) computes every linear layer as ``linear(x, w, name) +
-    b`` with ``x`` the (B * L, in) rows, ``w`` the (in, out) weight and ``name`` ``L<i>.<linear>``
-    (see :func:`embeddings_with`)."""
-    cfg, w = MINILM, load_minilm_weights()
+    ``linear=None``: the tapped forward, in float64 throughout (weights and embeddings widened
+    once; matmuls, LayerNorms, softmax ``exp`` and GELU in float64); the hidden state and the
+    captured inputs are float64, :func:`minilm_forward` rounds them to float32 once.
+
+    Why: in float32 the last bits of ``x @ W.T``, ``q @ k.T`` and ``probs @ v`` depend on the BLAS
+    build, the CPU's SIMD kernel and the batch's padding (the summation order and blocking), so
+    the real-tensor streams and every figure measured on them moved with numpy / OpenBLAS
+    (session 38). In float64 a result computed in another order still differs in its last bits,
+    but a float64 value ``v`` rounds to the same float32 as ``v (1 + d)`` unless ``v`` lies within
+    ``|d v|`` of a float32 rounding boundary (a tie between two float32 values, whose spacing is
+    2^-23 relative). With ``|d|`` a few float64 ulps (~2^-52 per operation) that window is about
+    2^-29 of the spacing, ~1e-7 per value even after six layers (measured: sentence 2 alone vs in
+    the padded batch, whose BLAS calls block differently, differ by 4e-15 relative on average in
+    float64, i.e. 0.015 expected float32 flips over its 211k values; none flipped). So the
+    handed-out float32 streams, and the figures measured on them, are the same on any BLAS, CPU
+    kernel or batching up to that chance, which the tests check bit for bit. This
+    is a *more accurate* forward than the old float32 one (session 39 and before), not bit-equal
+    to it: most float32 taps moved in their last bits (up to ~7e-7 of the tensor's largest value).
+
+    ``linear`` (a callable) computes every linear layer as ``linear(x, w, name) + b`` with ``x``
+    the (B * L, in) float32 rows, ``w`` the (in, out) weight and ``name`` ``L<i>.<linear>``, the
+    rest in float32 as :func:`_ragged_forward` (see :func:`embeddings_with`)."""
+    cfg = MINILM
+    w = _weights64() if linear is None else load_minilm_weights()
     b, length = len(ids), max(len(t) for t in ids)
     tok = np.zeros((b, length), dtype=np.int64)  # [PAD] id is 0
     mask = np.zeros((b, length), dtype=bool)
@@ -236,8 +265,14 @@ def _encode(ids: list[np.ndarray], linear=None) -> tuple[np.ndarray, np.ndarray,
     x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], cfg.ln_eps)
 
     if linear is None:
-        lin = _linear
+        act, scale = _gelu64, math.sqrt(cfg.head_dim)
+
+        def lin(t: np.ndarray, layer: int, name: str) -> np.ndarray:
+            p = f"encoder.layer.{layer}.{_LINEARS[name]}."
+            return t @ w[p + "weight"].T + w[p + "bias"]
     else:
+        act, scale = gelu, np.float32(math.sqrt(cfg.head_dim))
+
         def lin(t: np.ndarray, layer: int, name: str) -> np.ndarray:
             y = linear(t.reshape(-1, t.shape[-1]), _weight(layer, name).T, f"L{layer}.{name}")
             return (y.reshape(*t.shape[:-1], -1) + _weight(layer, name, "bias")).astype(np.float32)
@@ -253,7 +288,7 @@ def _encode(ids: list[np.ndarray], linear=None) -> tuple[np.ndarray, np.ndarray,
             return t.reshape(b, length, cfg.heads, cfg.head_dim).transpose(0, 2, 1, 3)
 
         q, k, v = (heads(lin(x, layer, n)) for n in ("q", "k", "v"))
-        scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(cfg.head_dim))
+        scores = q @ k.transpose(0, 1, 3, 2) / scale
         probs = _softmax(np.where(key_ok, scores, -np.inf))
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, length, cfg.hidden)
 
@@ -265,7 +300,7 @@ def _encode(ids: list[np.ndarray], linear=None) -> tuple[np.ndarray, np.ndarray,
             cfg.ln_eps,
         )
         captured[f"L{layer}.ffn1"] = x
-        h = gelu(lin(x, layer, "ffn1"))
+        h = act(lin(x, layer, "ffn1"))
         captured[f"L{layer}.ffn2"] = h
         x = _layer_norm(
             x + lin(h, layer, "ffn2"),
@@ -303,7 +338,9 @@ class MiniLMForward:
 
 @functools.lru_cache(maxsize=8)
 def minilm_forward(sentences: tuple[str, ...] = DEFAULT_SENTENCES) -> MiniLMForward:
-    """numpy float32 forward pass of MiniLM-L6 over ``sentences`` (cached, outputs read-only)."""
+    """numpy forward pass of MiniLM-L6 over ``sentences`` (cached, outputs read-only): computed in
+    float64, the hidden state and every captured layer input rounded once to float32, so they do
+    not depend on the BLAS, the CPU or the batching (:func:`_encode`)."""
     sentences = tuple(sentences)
     if not sentences:
         raise ValueError("minilm_forward needs at least one sentence")
@@ -424,7 +461,7 @@ def get_tensor(spec: str) -> np.ndarray:
 def real_gemm(spec: str, m: int | None = None, k: int | None = None,
               n: int | None = None, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """The real-tensor loader every run uses: ``(A, W)`` as ``dtype`` (the checkpoint and the
-    forward pass are float32; float64 by default), A (M x K) the linear's forward-pass inputs and W
+    forward's taps are float32; float64 by default), A (M x K) the linear's forward-pass inputs and W
     (K x N) its weight, for ``spec`` ``minilm:L<layer>.<linear>``, cropped to the leading ``m`` x
     ``k`` x ``n`` (None: whole). ValueError when the tensors are smaller than asked."""
     layer, name, kind = _parse(spec)

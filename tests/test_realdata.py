@@ -91,10 +91,63 @@ def test_captured_inputs_chain_through_forward(fwd):
 
 
 def test_attention_mask_padding_invariant(fwd):
-    """Sentence 2 (not the longest, so padded in the batch) alone vs. inside the padded batch: same hidden states."""
+    """Sentence 2 (not the longest, so padded in the batch) alone vs. inside the padded batch: the
+    same hidden state and layer inputs bit for bit. The batch's BLAS calls have other shapes (so
+    another blocking and summation order) than the sentence's alone: in float32 most taps differed
+    in their last bits; the float64 forward rounded once to float32 makes them equal."""
     solo = rd.minilm_forward((fwd.sentences[2],))
     off = fwd.offsets
-    np.testing.assert_allclose(solo.hidden, fwd.hidden[off[2] : off[3]], atol=1e-4)
+    assert np.array_equal(solo.hidden.view(np.uint32), fwd.hidden[off[2] : off[3]].view(np.uint32))
+    for key, a in fwd.inputs.items():
+        assert np.array_equal(solo.inputs[key].view(np.uint32), a[off[2] : off[3]].view(np.uint32)), key
+
+
+def _fsum_linear(x, layer, name):
+    """x (tokens, in) @ W.T + b in float64, each output one correctly rounded sum (math.fsum) of
+    its float64 products: an order-free reference, no BLAS."""
+    wt = rd.load_minilm_weights()[f"encoder.layer.{layer}.{rd._LINEARS[name]}.weight"].astype(np.float64)
+    bias = rd.get_tensor(f"minilm:L{layer}.{name}.bias").astype(np.float64)
+    return np.array([[math.fsum((row * wrow).tolist()) for wrow in wt] for row in x]) + bias
+
+
+def _fsum_layer_norm(x, prefix):
+    w = rd.load_minilm_weights()
+    h = x.shape[-1]
+    mu = np.array([math.fsum(row.tolist()) / h for row in x])[:, None]
+    var = np.array([math.fsum(((row - m) ** 2).tolist()) / h for row, m in zip(x, mu)])[:, None]
+    return (x - mu) / np.sqrt(var + CFG.ln_eps) * w[prefix + ".weight"] + w[prefix + ".bias"]
+
+
+def test_taps_are_the_float64_forward_rounded_once(fwd):
+    """Layer 0 of the shortest sentence (its rows of the padded batch) computed independently:
+    Python loops, every dot product and LayerNorm sum a correctly rounded math.fsum, exp / erf
+    from math. Its float64 values rounded once to float32 are the handed-out taps bit for bit (a
+    float64 result in another order flips a float32 only within ~2^-29 of a rounding boundary);
+    the old float32 BLAS forward differed in the last bits of most of them."""
+    w = rd.load_minilm_weights()
+    i = int(np.argmin([len(t) for t in fwd.token_ids]))
+    ids, off = fwd.token_ids[i], fwd.offsets
+    rows = slice(off[i], off[i + 1])
+    x = (w["embeddings.word_embeddings.weight"][ids].astype(np.float64)
+         + w["embeddings.position_embeddings.weight"][: len(ids)]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = _fsum_layer_norm(x, "embeddings.LayerNorm")
+    q, k, v = (_fsum_linear(x, 0, n) for n in ("q", "k", "v"))
+    ctx = np.empty_like(q)
+    d = CFG.head_dim
+    for head in range(CFG.heads):
+        cols = slice(head * d, (head + 1) * d)
+        for t in range(len(ids)):
+            s = [math.fsum((q[t, cols] * k[u, cols]).tolist()) / math.sqrt(d) for u in range(len(ids))]
+            e = [math.exp(z - max(s)) for z in s]
+            p = np.array(e) / math.fsum(e)
+            ctx[t, cols] = [math.fsum((p * v[:, c]).tolist()) for c in range(cols.start, cols.stop)]
+    x1 = _fsum_layer_norm(x + _fsum_linear(ctx, 0, "o"), "encoder.layer.0.attention.output.LayerNorm")
+    f = _fsum_linear(x1, 0, "ffn1")
+    h = np.array([[0.5 * z * (1.0 + math.erf(z / math.sqrt(2.0))) for z in row] for row in f.tolist()])
+    for key, ref in (("L0.q", x), ("L0.o", ctx), ("L0.ffn1", x1), ("L0.ffn2", h)):
+        got = fwd.inputs[key][rows]
+        assert np.array_equal(got.view(np.uint32), ref.astype(np.float32).view(np.uint32)), key
 
 
 def test_paraphrases_closer_than_unrelated(fwd):
