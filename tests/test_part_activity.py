@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hw.pe import OptionError
-from models import activity, cost, part_activity, primitive_groups
+from models import activity, cost, field_activity, part_activity, primitive_groups
 from models.cost import CostConfig, evaluate
 from models.cost_primitives import primitive
 from models.design import DesignConfig
@@ -156,3 +156,19 @@ def test_table_covers_every_variant_with_provenance():
                 entry = load_entries(part_activity.TABLE_PATH)[key]
                 assert entry["source"] == source and len(entry["data_hash"]) == 16 and entry["date"]
                 assert np.all([0 <= r <= 1 for _, r, _ in entry["ports"]])
+
+
+@pytest.mark.parametrize("module", [part_activity, field_activity], ids=["part", "field"])
+def test_every_entry_was_measured_on_the_current_operands(module):
+    """Every entry of the repository table (both sources) carries the hash of the operand codes
+    its PE run saw; the operands made now (the real-tensor stream through the design's own
+    quantiser, or the seeded random codes) must hash the same, else the table is stale: a change
+    of the forward, a quantiser or the stream's shape that moved the data would otherwise leave
+    figures measured on other data in the cost model (regenerate: python -m models.<module>)."""
+    stale = []
+    for key, entry in load_entries(module.TABLE_PATH).items():
+        *_, acts, weights, table = activity.operands(entry["pe"], tuple(map(tuple, entry["pe_options"])),
+                                                     entry["source"])
+        if activity.codes_hash(acts, weights, table) != entry["data_hash"]:
+            stale.append(key)
+    assert not stale, f"measured on other operands than today's: {stale}"
