@@ -9,7 +9,7 @@ import pytest
 
 from hw.layout import GemmLayout
 from models import cost, post_array_activity as paa, post_array_rates as par
-from models.activity import SOURCES
+from models.activity import SOURCES, codes_hash
 from models.registry import full_options, get_kind
 from models.stored_table import load_entries, table_key
 
@@ -81,3 +81,17 @@ def test_the_cost_counts_the_words_the_unit_run_dequantises(pe, options):
     assert cost.dequantised_words(layout, proto.group_size) == run.words
     assert layout.stream_len * layout.folds == run.words * run.group_folds
     assert cost.dequantised_words(layout, None) == 0
+
+
+def test_every_entry_was_measured_on_the_current_operands():
+    """Every entry's data_hash is the hash of the operands the unit's run makes now (the run's
+    default shape): a change that moved the data (the forward, a quantiser) makes the table
+    stale, and this fails (regenerate: python -m models.post_array_rates)."""
+    shape = paa.post_array_run.__wrapped__.__kwdefaults__
+    stale = []
+    for key, entry in load_entries(par.TABLE_PATH).items():
+        ops, _ = paa._operands(entry["pe"], tuple(map(tuple, entry["pe_options"])), entry["source"],
+                               shape["m"], shape["k"], shape["n"])
+        if codes_hash(ops.acts, ops.weights) != entry["data_hash"]:
+            stale.append(key)
+    assert not stale, f"measured on other operands than today's: {stale}"
