@@ -138,7 +138,10 @@ def test_pareto_mask_against_brute_force():
 # sweeps
 
 
-def test_sweep_on_local_cluster_equals_direct_evaluation(tmp_path, capsys):
+def test_sweep_on_local_cluster_equals_direct_evaluation(tmp_path, capsys, monkeypatch):
+    # an empty accuracy cache: the machine's own (filled by `pearray accuracy` or other tests)
+    # would add quality fronts and make the fronts below depend on what ran before
+    monkeypatch.setenv("PEARRAY_ACCURACY_DIR", str(tmp_path / "accuracy"))
     space_path = write(tmp_path / "s.toml", SMALL)
     out = tmp_path / "out"
     assert run_cli("sweep", space_path, "--out", out, "--workers", "2") == 0
@@ -177,6 +180,7 @@ def test_sweep_on_local_cluster_equals_direct_evaluation(tmp_path, capsys):
 
     # the front: every ok point not on it is dominated by one on it, none on it is
     fronts = pd.read_csv(out / "fronts" / "pareto.csv")
+    assert set(fronts.front) == {"tops_per_w vs tops_per_mm2"}
     ok = results[results.status == "ok"]
     on = set(fronts.key)
     for row in ok.itertuples():
